@@ -1,0 +1,35 @@
+"""modelaudit: a static security scanner for machine-learning model files.
+
+It reports what loading a model would run, without ever loading it. The public surfaces are
+`modelaudit.scan` (async), `modelaudit.core.scan_model_directory_or_file` (sync) and the
+`modelaudit` command. Submodules are imported on first use to keep start-up fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .config import ScanConfig
+    from .core import scan, scan_model_directory_or_file
+    from .report import ScanReport
+
+__all__ = ["ScanConfig", "ScanReport", "__version__", "scan", "scan_model_directory_or_file"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("scan", "scan_model_directory_or_file"):
+        from . import core
+
+        return getattr(core, name)
+    if name == "ScanConfig":
+        from .config import ScanConfig
+
+        return ScanConfig
+    if name == "ScanReport":
+        from .report import ScanReport
+
+        return ScanReport
+    raise AttributeError(f"module 'modelaudit' has no attribute {name!r}")

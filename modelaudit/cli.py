@@ -1,0 +1,207 @@
+"""The `modelaudit` command.
+
+Start-up matters (CI runs it per commit, pre-commit per file batch), so this module imports
+only argparse at load time; the engine, reporters and rich are imported once a scan starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._version import __version__
+
+_REMOVED_FLAGS = {
+    "--jfrog-api-token": "JFROG_API_TOKEN",
+    "--jfrog-access-token": "JFROG_ACCESS_TOKEN",
+    "--registry-uri": "JFROG_URL or MLFLOW_TRACKING_URI",
+}
+_FORMATS = ("text", "json", "sarif")
+
+
+def _size(text: str) -> int:
+    from .config import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be zero or positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelaudit",
+        description="Static security scanner for ML model files. Nothing scanned is loaded.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelaudit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    scan = sub.add_parser(
+        "scan",
+        help="scan files, directories or remote models",
+        description="Scan files, directories or remote models. Exit codes: 0 clean and "
+        "complete, 1 findings (WARNING or CRITICAL), 2 errors or unfinished files and no "
+        "findings.",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or URI")
+    scan.add_argument("--format", "-f", choices=_FORMATS, default="text", help="report format")
+    scan.add_argument("--output", "-o", metavar="FILE", help="write the report here")
+    scan.add_argument(
+        "--timeout",
+        "-t",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="deadline of the whole run (default 300; 0 for none)",
+    )
+    scan.add_argument(
+        "--file-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="deadline of one file (default: the run deadline)",
+    )
+    scan.add_argument(
+        "--max-size",
+        type=_size,
+        default=0,
+        metavar="SIZE",
+        help="skip files larger than SIZE, e.g. 500MB, 1GB (default: no limit)",
+    )
+    scan.add_argument(
+        "--blacklist",
+        "-b",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="flag files or model names containing PATTERN (case-insensitive, repeatable)",
+    )
+    scan.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat unknown globals and unverifiable content more severely",
+    )
+    scan.add_argument("--verbose", "-v", action="store_true", help="log details to stderr")
+    scan.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: CPU count)",
+    )
+    scan.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    return parser
+
+
+def _check_removed_flags(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if flag in _REMOVED_FLAGS:
+            return (
+                f"modelaudit: error: {flag} was removed; set the environment variable "
+                f"{_REMOVED_FLAGS[flag]} instead (credentials are read only from the environment)"
+            )
+    return None
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write the report so that a reader never sees half of it."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".modelaudit-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _use_color(stream: Any) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    import logging
+
+    from .config import ScanConfig, default_jobs
+    from .reporters import get_renderer
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="modelaudit: %(levelname)s: %(message)s",
+    )
+    config = ScanConfig(
+        timeout=args.timeout,
+        file_timeout=args.file_timeout,
+        max_file_size=args.max_size,
+        blacklist_patterns=list(args.blacklist),
+        strict=args.strict,
+        verbose=args.verbose,
+        jobs=args.jobs or default_jobs(),
+        hashes=args.format == "sarif",
+    )
+    from .progress import progress_reporter
+
+    with progress_reporter(enabled=not args.no_progress) as progress:
+        report = _run(args.paths, config, progress, argv)
+    render = get_renderer(args.format)
+    color = args.output is None and _use_color(sys.stdout)
+    data = render(report, color=color, verbose=args.verbose)
+    if args.output:
+        _write_atomic(args.output, data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    exit_code: int = report.exit_code
+    return exit_code
+
+
+def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str]) -> Any:
+    import anyio
+
+    from .engine import run_scan
+
+    async def main() -> Any:
+        return await run_scan(paths, config, progress=progress, command_line=list(argv))
+
+    try:
+        import uvloop  # noqa: F401
+
+        options: dict[str, Any] = {"use_uvloop": True}
+    except ImportError:
+        options = {}
+    return anyio.run(main, backend_options=options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    removed = _check_removed_flags(argv)
+    if removed:
+        print(removed, file=sys.stderr)
+        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "scan":
+        parser.print_help(sys.stderr)
+        return 2
+    return run_scan_command(args, ["modelaudit", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Scan settings shared by the CLI, the Python API and the engine."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+_UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)(B?)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int) -> int:
+    """`500MB`, `1GB`, `3GiB`, `1048576` -> bytes. Decimal units are binary-sized, as users
+    of the reference tool expect `1GB` to admit a 1 GiB checkpoint."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise ValueError(f"invalid size {text!r}: use a number with an optional unit, like 500MB")
+    number, unit, _binary, _b = m.groups()
+    factor = 1024 ** "BKMGT".index(unit.upper()) if unit else 1
+    return int(float(number) * factor)
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+
+
+@dataclass
+class ScanConfig:
+    #: Deadline of the whole run, in seconds (0 = none).
+    timeout: float = 300.0
+    #: Deadline of one file; defaults to the run deadline.
+    file_timeout: float | None = None
+    #: Files larger than this are not read (0 = no limit).
+    max_file_size: int = 0
+    blacklist_patterns: list[str] = field(default_factory=list)
+    strict: bool = False
+    verbose: bool = False
+    #: Worker processes for CPU-bound scanning.
+    jobs: int = field(default_factory=default_jobs)
+    #: Remote objects fetched at once.
+    fetch_jobs: int = 8
+    #: Compute sha256 of every scanned file (needed by SARIF artifacts and SBOMs).
+    hashes: bool = False
+    #: Archive and nested-pickle depth limit.
+    max_depth: int = 5
+    #: Total bytes an archive or compressed stream may expand to.
+    max_expanded_size: int = 8 * 1024**3
+    #: Scan in worker processes (off only for debugging: a hostile file then runs in-process).
+    use_processes: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def per_file_timeout(self) -> float:
+        return self.file_timeout if self.file_timeout else self.timeout
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> ScanConfig:
+        """Accept the reference's config keys; unknown keys are kept for third-party scanners."""
+        if not data:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "max_size":
+                key = "max_file_size"
+            if key in ("max_file_size", "max_expanded_size") and isinstance(value, str):
+                value = parse_size(value)
+            if key == "blacklist_patterns" and isinstance(value, str):
+                value = [value]
+            if key in known and key != "extra":
+                kwargs[key] = value
+            else:
+                extra[key] = value
+        cfg = cls(**kwargs)
+        cfg.extra.update(extra)
+        return cfg
+
+    def scanner_config(self) -> dict[str, Any]:
+        """The plain dict handed to scanners (BaseScanner.config)."""
+        out = asdict(self)
+        extra = out.pop("extra")
+        out.update(extra)
+        return out

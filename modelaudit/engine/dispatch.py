@@ -1,0 +1,142 @@
+"""Pick the scanner that owns a file and run it, in whatever process we are in.
+
+Used by the worker for top-level files and by container scanners (archives, compressed
+streams, nested pickles) for their members, so routing is decided in exactly one place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from .. import rules
+from ..findings import FileStatus, IssueSeverity, ScanResult, format_location
+from ..scanners.base import BaseScanner
+from .sniff import has_model_extension, sniff_path
+
+#: Set by the worker from the parent's registry so that scanners appended by users are seen.
+_registry_override: Sequence[type[BaseScanner]] | None = None
+
+
+def registry() -> Sequence[type[BaseScanner]]:
+    if _registry_override is not None:
+        return _registry_override
+    from ..scanners import SCANNER_REGISTRY
+
+    return SCANNER_REGISTRY
+
+
+def set_registry(classes: Sequence[type[BaseScanner]] | None) -> None:
+    global _registry_override
+    _registry_override = classes
+
+
+def select_scanner(path: str, fmt: str | None) -> type[BaseScanner] | None:
+    """Content first: the scanner that owns the sniffed format; then names (`can_handle`)."""
+    classes = registry()
+    if fmt:
+        for cls in classes:
+            if fmt in getattr(cls, "formats", ()):
+                return cls
+    for cls in classes:
+        try:
+            if cls.can_handle(path):
+                return cls
+        except Exception:
+            continue
+    return None
+
+
+def _check_blacklist(result: ScanResult, shown: str, patterns: Sequence[str]) -> None:
+    if not patterns:
+        return
+    names = [os.path.basename(shown.rstrip("/"))]
+    names += [str(n) for n in result.metadata.get("model_names", []) if n]
+    for pattern in patterns:
+        needle = pattern.lower()
+        for name in names:
+            if needle and needle in name.lower():
+                result.add_issue(
+                    f"Blacklisted model name matches pattern '{pattern}': {name}",
+                    severity=IssueSeverity.CRITICAL,
+                    location=shown,
+                    details={"pattern": pattern, "name": name},
+                    why="Your --blacklist policy forbids models matching this pattern.",
+                    rule=rules.BLACKLISTED,
+                )
+                break
+
+
+def scan_path(
+    path: str,
+    config: dict[str, Any],
+    display: str | None = None,
+    explicit: bool = True,
+    depth: int = 0,
+    fmt: str | None = None,
+) -> ScanResult:
+    """Scan one local file with its owning scanner; never raises for a bad file."""
+    shown = display or path
+    if fmt is None:
+        try:
+            fmt = sniff_path(path, shown)
+        except OSError as exc:
+            result = ScanResult(scanner_name="none")
+            result.mark_error(f"cannot read file: {exc.strerror or exc}")
+            result.finish()
+            return result
+    cls = select_scanner(path, fmt)
+    if cls is None:
+        result = ScanResult(scanner_name="none")
+        if explicit or has_model_extension(shown):
+            result.add_issue(
+                "Unknown or unhandled format",
+                severity=IssueSeverity.WARNING,
+                location=shown,
+                details={"format": fmt},
+                why="No scanner understands this file, so nothing about it was verified.",
+                rule=rules.UNKNOWN_FORMAT,
+            )
+            result.mark_inconclusive("Unknown or unhandled format")
+        else:
+            result.status = FileStatus.SKIPPED
+            result.status_reason = "Unknown or unhandled format"
+        result.finish()
+        return result
+
+    scanner = cls({**config, "_display_path": shown, "_depth": depth, "_format": fmt})
+    try:
+        result = scanner.scan(path)
+        if not isinstance(result, ScanResult):
+            raise TypeError(f"scanner {cls.name} returned {type(result).__name__}")
+    except MemoryError:
+        result = ScanResult(scanner_name=cls.name)
+        result.mark_error("out of memory while scanning")
+    except RecursionError:
+        result = ScanResult(scanner_name=cls.name)
+        result.mark_inconclusive("structure nested too deeply to analyse")
+    except Exception as exc:
+        result = ScanResult(scanner_name=cls.name)
+        result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
+    if result.status is not FileStatus.COMPLETE and not any(
+        i.rule in (rules.SCAN_ERROR, rules.MALFORMED) for i in result.issues
+    ):
+        result.add_issue(
+            f"Scan incomplete: {result.status_reason}",
+            severity=IssueSeverity.INFO,
+            location=shown,
+            details={"status": result.status.value},
+            rule=rules.SCAN_ERROR if result.status is FileStatus.ERROR else rules.MALFORMED,
+        )
+    if shown != path:
+        for issue in result.issues:
+            if issue.location and issue.location.startswith(path):
+                issue.location = shown + issue.location[len(path) :]
+            elif issue.location is None:
+                issue.location = format_location(shown)
+    result.metadata.setdefault("format", fmt)
+    _check_blacklist(result, shown, config.get("blacklist_patterns") or [])
+    if result.end_time is None:
+        result.finish()
+    return result

@@ -1,0 +1,149 @@
+"""The finished report: one entry per file, merged findings, and the exit-code rule.
+
+Reporters render this; they never re-derive verdicts. The JSON shape keeps every key the
+reference documents (`scanner_names`, `start_time`, `bytes_scanned`, `issues`, `has_errors`,
+`files_scanned`, `duration`, `assets`) and adds per-file statuses.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._version import __version__
+from .findings import FileStatus, Issue, IssueSeverity
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_INCOMPLETE = 2
+
+_FINDING_SEVERITIES = (IssueSeverity.WARNING, IssueSeverity.CRITICAL)
+
+
+@dataclass
+class FileReport:
+    path: str
+    status: FileStatus = FileStatus.COMPLETE
+    status_reason: str | None = None
+    format: str | None = None
+    scanner: str | None = None
+    size: int | None = None
+    bytes_scanned: int = 0
+    duration: float = 0.0
+    sha256: str | None = None
+    remote: bool = False
+    issues: list[Issue] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status is FileStatus.COMPLETE
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "status": self.status.value,
+            "format": self.format,
+            "scanner": self.scanner,
+            "size": self.size,
+            "bytes_scanned": self.bytes_scanned,
+            "duration": self.duration,
+            "issue_count": len(self.issues),
+        }
+        if self.status_reason:
+            out["reason"] = self.status_reason
+        if self.sha256:
+            out["sha256"] = self.sha256
+        if self.metadata:
+            out["metadata"] = self.metadata
+        return out
+
+
+@dataclass
+class ScanReport:
+    targets: list[str] = field(default_factory=list)
+    start_time: float = field(default_factory=time.time)
+    end_time: float | None = None
+    files: list[FileReport] = field(default_factory=list)
+    #: Problems with a whole target (cannot list a bucket, bad credentials).
+    target_errors: list[dict[str, str]] = field(default_factory=list)
+    interrupted: str | None = None
+    command_line: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return (self.end_time or time.time()) - self.start_time
+
+    @property
+    def issues(self) -> list[Issue]:
+        return [i for f in self.files for i in f.issues]
+
+    @property
+    def findings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity in _FINDING_SEVERITIES]
+
+    @property
+    def scanner_names(self) -> list[str]:
+        return sorted({f.scanner for f in self.files if f.scanner})
+
+    @property
+    def bytes_scanned(self) -> int:
+        return sum(f.bytes_scanned for f in self.files)
+
+    @property
+    def files_scanned(self) -> int:
+        return sum(1 for f in self.files if f.status is not FileStatus.SKIPPED)
+
+    @property
+    def incomplete_files(self) -> list[FileReport]:
+        return [f for f in self.files if f.status in (FileStatus.ERROR, FileStatus.INCONCLUSIVE)]
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.incomplete_files or self.target_errors or self.interrupted)
+
+    @property
+    def exit_code(self) -> int:
+        """1 for any WARNING or CRITICAL finding, else 2 for anything unfinished, else 0."""
+        if self.findings:
+            return EXIT_FINDINGS
+        if self.has_errors:
+            return EXIT_INCOMPLETE
+        return EXIT_CLEAN
+
+    def count_by_severity(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in IssueSeverity}
+        for issue in self.issues:
+            counts[issue.severity.value] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scanner_names": self.scanner_names,
+            "start_time": self.start_time,
+            "bytes_scanned": self.bytes_scanned,
+            "issues": [i.to_dict() for i in self.issues],
+            "has_errors": self.has_errors,
+            "files_scanned": self.files_scanned,
+            "duration": self.duration,
+            "assets": [
+                {"path": f.path, "type": f.format or "unknown"}
+                for f in self.files
+                if f.status is not FileStatus.SKIPPED
+            ],
+            "files": [f.to_dict() for f in self.files],
+            "target_errors": self.target_errors,
+            "summary": {
+                "exit_code": self.exit_code,
+                "severity_counts": self.count_by_severity(),
+                "files_complete": sum(1 for f in self.files if f.status is FileStatus.COMPLETE),
+                "files_inconclusive": sum(
+                    1 for f in self.files if f.status is FileStatus.INCONCLUSIVE
+                ),
+                "files_error": sum(1 for f in self.files if f.status is FileStatus.ERROR),
+                "files_skipped": sum(1 for f in self.files if f.status is FileStatus.SKIPPED),
+                "interrupted": self.interrupted,
+            },
+            "version": __version__,
+        }

@@ -1,0 +1,23 @@
+"""Format scanners and their explicit registration.
+
+`SCANNER_REGISTRY` is a plain list: the engine routes each file to the first scanner that
+owns its sniffed format, else to the first whose `can_handle` accepts the name. Users may
+append their own scanner classes; the next scan uses them. Scanner modules import their
+heavy libraries lazily, inside `scan`, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from .base import BaseScanner, IssueSeverity, ScanResult
+
+SCANNER_REGISTRY: list[type[BaseScanner]] = []
+
+
+def _register_builtin() -> None:
+    # One import and one entry per scanner module; order only matters for name fallbacks.
+    pass
+
+
+_register_builtin()
+
+__all__ = ["SCANNER_REGISTRY", "BaseScanner", "IssueSeverity", "ScanResult"]

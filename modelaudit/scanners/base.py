@@ -1,0 +1,68 @@
+"""The contract a format scanner fulfils.
+
+A scanner is pure and synchronous: given a local path it decides what loading that file would
+do and returns a `ScanResult`. It runs inside a worker process under a deadline, so it may be
+killed at any point; it must stream its input and never load, import or execute what it reads.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
+from ..rules import define_rule
+
+__all__ = [
+    "BaseScanner",
+    "FileStatus",
+    "Issue",
+    "IssueSeverity",
+    "ScanError",
+    "ScanResult",
+    "define_rule",
+    "format_location",
+]
+
+
+class ScanError(Exception):
+    """A scanner could not analyse a file; the message says why in words a user can act on."""
+
+
+class BaseScanner(ABC):
+    name: ClassVar[str] = "base"
+    description: ClassVar[str] = ""
+    supported_extensions: ClassVar[list[str]] = []
+    #: Content-sniffed formats (see `modelaudit.engine.sniff`) this scanner owns.
+    formats: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        self.config: dict[str, Any] = dict(config or {})
+
+    @classmethod
+    def can_handle(cls, path: str) -> bool:
+        """Fallback routing by name, used when content sniffing finds no owner."""
+        lower = path.lower()
+        return any(lower.endswith(ext.lower()) for ext in cls.supported_extensions)
+
+    @abstractmethod
+    def scan(self, path: str) -> ScanResult:
+        """Analyse `path` and return what was found."""
+
+    def _create_result(self) -> ScanResult:
+        return ScanResult(scanner_name=self.name)
+
+    @property
+    def display_path(self) -> str:
+        """How the file is named in findings: the remote URI or archive member, if any."""
+        return str(self.config.get("_display_path") or "")
+
+    def location(self, path: str, member: str | None = None, pos: int | None = None) -> str:
+        shown = self.display_path or path
+        return format_location(shown, member, pos)
+
+    @staticmethod
+    def file_size(path: str) -> int:
+        return os.path.getsize(path)
