@@ -15,7 +15,11 @@ SCANNER_REGISTRY: list[type[BaseScanner]] = []
 
 def _register_builtin() -> None:
     # One import and one entry per scanner module; order only matters for name fallbacks.
-    pass
+    # -- pickle family (raw pickles, PyTorch, joblib, NumPy)
+    # -- containers (archives, compressed streams)
+    # -- ML frameworks (Keras, TensorFlow, TFLite, ONNX)
+    # -- data and text formats (safetensors, GGUF, JSON/YAML, msgpack, PMML, executables)
+    return
 
 
 _register_builtin()
