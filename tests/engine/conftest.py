@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from modelaudit.scanners import SCANNER_REGISTRY
+
+
+@pytest.fixture
+def custom_scanner() -> Iterator[type]:
+    """Register the reference's example scanner for one test, exactly as its docs do."""
+    from _custom_scanner import CustomModelScanner
+
+    SCANNER_REGISTRY.append(CustomModelScanner)
+    try:
+        yield CustomModelScanner
+    finally:
+        SCANNER_REGISTRY.remove(CustomModelScanner)
