@@ -89,7 +89,7 @@ def scan_path(
     cls = select_scanner(path, fmt)
     if cls is None:
         result = ScanResult(scanner_name="none")
-        if explicit or has_model_extension(shown):
+        if explicit or has_model_extension(shown) or config.get("strict"):
             result.add_issue(
                 "Unknown or unhandled format",
                 severity=IssueSeverity.WARNING,
