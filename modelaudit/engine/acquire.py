@@ -1,4 +1,10 @@
-"""Get a local path for an object: the file itself, or a bounded spool of a remote object."""
+"""Get a local path for an object: the file itself, or a spool of a remote object.
+
+A remote object is spooled under a private temporary folder, keeping its base name so that
+name-based routing still works. Header-only formats get a sparse spool of the object's full
+size holding only the ranges their planner read (engine/range_plan.py); everything else is
+streamed whole, bounded by --max-size. Scanners stay path-based and never know the difference.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,14 @@ from contextlib import asynccontextmanager
 import anyio
 
 from ..config import ScanConfig
-from ..fetchers.base import FetchError, ObjectRef
+from ..fetchers.base import FetchError, ObjectReader, ObjectRef
+from .range_plan import PLANNERS
+from .sniff import HEAD_SIZE, sniff_head
+
+#: First read of a remote object: enough to sniff, and usually a whole safetensors header.
+FIRST_READ = 64 * 1024
+#: Ranged reads are rounded up to this, to save round trips on small neighbouring reads.
+BLOCK = 64 * 1024
 
 
 class SpoolTooLarge(FetchError):
@@ -24,12 +37,107 @@ def _safe_basename(uri: str) -> str:
     return name.lstrip(".") or "object"
 
 
+class RangeView:
+    """Ranged reads of one object that land in a sparse spool at their true offsets."""
+
+    def __init__(self, reader: ObjectReader, fd: int, size: int, uri: str) -> None:
+        self.reader = reader
+        self.fd = fd
+        self.size = size
+        self.uri = uri
+        self.have: list[tuple[int, int]] = []
+        self.transferred = 0
+
+    def _missing(self, start: int, end: int) -> list[tuple[int, int]]:
+        gaps = []
+        pos = start
+        for a, b in self.have:
+            if b <= pos:
+                continue
+            if a >= end:
+                break
+            if a > pos:
+                gaps.append((pos, a))
+            pos = max(pos, b)
+        if pos < end:
+            gaps.append((pos, end))
+        return gaps
+
+    def _next_start(self, pos: int) -> int:
+        for a, _ in self.have:
+            if a > pos:
+                return a
+        return self.size
+
+    def _add(self, start: int, end: int) -> None:
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted([*self.have, (start, end)]):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        self.have = merged
+
+    async def read(self, start: int, end: int) -> bytes:
+        start, end = max(0, start), min(end, self.size)
+        if start >= end:
+            return b""
+        for a, b in self._missing(start, end):
+            b = min(max(b, a + BLOCK), self._next_start(a))
+            data = await self.reader.read_range(a, b)
+            if len(data) != b - a:
+                raise FetchError(f"{self.uri}: short read at bytes {a}-{b}")
+            os.pwrite(self.fd, data, a)
+            self.transferred += len(data)
+            self._add(a, b)
+        out = bytearray()
+        while len(out) < end - start:
+            piece = os.pread(self.fd, end - start - len(out), start + len(out))
+            if not piece:
+                break
+            out += piece
+        return bytes(out)
+
+
+async def _stream_whole(obj: ObjectRef, path: str, limit: int) -> int:
+    assert obj.reader is not None
+    written = 0
+    async with await anyio.open_file(path, "wb") as out:
+        async for chunk in obj.reader.stream():
+            written += len(chunk)
+            if limit and written > limit:
+                raise SpoolTooLarge(f"{obj.uri}: larger than --max-size while downloading")
+            await out.write(chunk)
+    if obj.size is not None and written != obj.size:
+        raise FetchError(f"{obj.uri}: got {written} bytes, the listing said {obj.size}")
+    return written
+
+
+async def _spool_ranges(obj: ObjectRef, path: str) -> tuple[bool, int]:
+    """Whether a planner covered the object (else it must be downloaded), and bytes moved."""
+    assert obj.reader is not None and obj.size is not None
+    size = obj.size
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.ftruncate(fd, size)
+        view = RangeView(obj.reader, fd, size, obj.uri)
+        head = await view.read(0, min(FIRST_READ, size))
+        if size <= FIRST_READ:
+            return True, view.transferred
+        if obj.reader.supports_ranges is False:
+            return False, view.transferred
+        planner = PLANNERS.get(sniff_head(head[:HEAD_SIZE], obj.name, size) or "")
+        done = planner is not None and await planner(view)
+        return done, view.transferred
+    finally:
+        os.close(fd)
+
+
 @asynccontextmanager
 async def acquire(obj: ObjectRef, config: ScanConfig) -> AsyncIterator[str]:
     """Yield a local path holding what the scanner needs of `obj`.
 
-    Remote objects are spooled under a private temporary folder, keeping their base name so
-    that name-based routing (`can_handle`) still works, and removed afterwards.
+    Records the bytes moved over the network in `obj.metadata["bytes_transferred"]`.
     """
     if obj.local_path is not None:
         yield obj.local_path
@@ -38,14 +146,12 @@ async def acquire(obj: ObjectRef, config: ScanConfig) -> AsyncIterator[str]:
     folder = tempfile.mkdtemp(prefix="modelaudit-")
     path = os.path.join(folder, _safe_basename(obj.uri))
     try:
-        limit = config.max_file_size or 0
-        written = 0
-        async with await anyio.open_file(path, "wb") as out:
-            async for chunk in obj.reader.stream():
-                written += len(chunk)
-                if limit and written > limit:
-                    raise SpoolTooLarge(f"{obj.uri}: larger than --max-size while downloading")
-                await out.write(chunk)
+        done, moved = False, 0
+        if obj.size is not None and not config.hashes:
+            done, moved = await _spool_ranges(obj, path)
+        if not done:
+            moved += await _stream_whole(obj, path, config.max_file_size or 0)
+        obj.metadata["bytes_transferred"] = moved
         yield path
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -38,7 +38,13 @@ class UnsupportedTarget(FetchError):
 
 
 class ObjectReader(ABC):
-    """Byte access to one remote object."""
+    """Byte access to one remote object.
+
+    `supports_ranges` is False once the server is known to ignore ranges; the engine then
+    downloads the object once instead of planning ranged reads.
+    """
+
+    supports_ranges: bool | None = None
 
     @abstractmethod
     async def read_range(self, start: int, end: int) -> bytes:

@@ -1,0 +1,308 @@
+"""Which byte ranges of a remote object a scanner needs, per format.
+
+A planner is a small parser that reads through a `RangeView`: every byte it asks for is
+fetched once and lands in the spool at its true offset, so the scanner later sees a file of
+the right size whose needed regions are real and whose tensor data is a sparse hole. A
+planner returns False when the object does not look the way it expects; the caller then
+downloads the whole object, so an odd or hostile file is never scanned from a partial copy.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from .sniff import GGUF, NUMPY, PYTORCH_ZIP, SAFETENSORS, ZIP, classify_zip
+
+#: Metadata sections larger than this are not worth planning around: download instead.
+MAX_HEADER = 256 * 1024 * 1024
+_TENSOR_MEMBER = re.compile(r"(^|/)data/\d+$")
+
+
+class View(Protocol):
+    size: int
+
+    async def read(self, start: int, end: int) -> bytes: ...
+
+
+Planner = Callable[[View], Awaitable[bool]]
+
+
+async def plan_safetensors(view: View) -> bool:
+    """The 8-byte length, the JSON header, and anything stored after the last tensor."""
+    head = await view.read(0, 8)
+    if len(head) < 8:
+        return False
+    (n,) = struct.unpack("<Q", head)
+    if n < 2 or n > MAX_HEADER or 8 + n > view.size:
+        return False
+    try:
+        header = json.loads(await view.read(8, 8 + n))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if not isinstance(header, dict):
+        return False
+    data_end = 0
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2):
+            return False
+        if not all(isinstance(o, int) and o >= 0 for o in offsets):
+            return False
+        data_end = max(data_end, offsets[1])
+    tail = 8 + n + data_end
+    if tail < view.size:
+        await view.read(tail, view.size)
+    return True
+
+
+async def plan_numpy(view: View) -> bool:
+    """The .npy header; object arrays (pickles) and odd dtypes are downloaded whole."""
+    head = await view.read(0, 12)
+    if len(head) < 10 or not head.startswith(b"\x93NUMPY"):
+        return False
+    if head[6] == 1:
+        (hlen,) = struct.unpack_from("<H", head, 8)
+        start = 10
+    elif len(head) >= 12:
+        (hlen,) = struct.unpack_from("<I", head, 8)
+        start = 12
+    else:
+        return False
+    if hlen > 1 << 20:
+        return False
+    text = (await view.read(start, start + hlen)).decode("latin-1")
+    try:
+        info = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return False
+    if not isinstance(info, dict):
+        return False
+    descr, shape = info.get("descr"), info.get("shape")
+    m = re.fullmatch(r"[<>|=]?[biufc](\d+)", descr) if isinstance(descr, str) else None
+    if m is None or not isinstance(shape, tuple):
+        return False
+    count = 1
+    for dim in shape:
+        if not isinstance(dim, int) or dim < 0:
+            return False
+        count *= dim
+    end = start + hlen + count * int(m.group(1))
+    if end < view.size:
+        await view.read(end, view.size)
+    return True
+
+
+class _NeedMore(Exception):
+    pass
+
+
+class _Cursor:
+    def __init__(self, buf: bytes, big_endian: bool) -> None:
+        self.buf = buf
+        self.pos = 0
+        self.e = ">" if big_endian else "<"
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf):
+            raise _NeedMore
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def skip(self, n: int) -> None:
+        if self.pos + n > len(self.buf):
+            raise _NeedMore
+        self.pos += n
+
+    def num(self, fmt: str) -> int:
+        size = struct.calcsize(fmt)
+        return int(struct.unpack(self.e + fmt, self.take(size))[0])
+
+
+_GGUF_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_GGUF_LIMIT = 1 << 24
+
+
+def _gguf_metadata_end(buf: bytes) -> int | None:
+    """End of the tensor-info section (aligned to where tensor data starts); None if odd."""
+    if len(buf) < 8:
+        raise _NeedMore
+    (version,) = struct.unpack_from("<I", buf, 4)
+    big = version > 0xFFFF
+    if big:
+        (version,) = struct.unpack_from(">I", buf, 4)
+    if version not in (1, 2, 3):
+        return None
+    c = _Cursor(buf, big)
+    c.skip(8)
+    count = "I" if version == 1 else "Q"
+    n_tensors, n_kv = c.num(count), c.num(count)
+    if n_tensors > _GGUF_LIMIT or n_kv > _GGUF_LIMIT:
+        return None
+
+    def string() -> bytes:
+        return c.take(c.num(count))
+
+    def value(vtype: int) -> int | None:
+        if vtype in _GGUF_FIXED:
+            raw = c.take(_GGUF_FIXED[vtype])
+            return int.from_bytes(raw, "big" if big else "little")
+        if vtype == 8:
+            string()
+            return None
+        if vtype != 9:
+            raise ValueError("unknown GGUF value type")
+        itype, n = c.num("I"), c.num(count)
+        if itype in _GGUF_FIXED:
+            c.skip(n * _GGUF_FIXED[itype])
+        elif n > _GGUF_LIMIT * 4:
+            raise ValueError("GGUF array too long")
+        else:
+            for _ in range(n):
+                value(itype)
+        return None
+
+    alignment = 32
+    for _ in range(n_kv):
+        key = string()
+        vtype = c.num("I")
+        got = value(vtype)
+        if key == b"general.alignment" and got:
+            alignment = got
+    for _ in range(n_tensors):
+        string()
+        n_dims = c.num("I")
+        if n_dims > 64:
+            return None
+        c.skip(n_dims * (4 if version == 1 else 8) + 4 + 8)
+    return -(-c.pos // alignment) * alignment
+
+
+async def plan_gguf(view: View) -> bool:
+    """A prefix grown until the key-value section and the tensor infos parse."""
+    window = 256 * 1024
+    while True:
+        window = min(window, view.size)
+        buf = await view.read(0, window)
+        try:
+            end = _gguf_metadata_end(buf)
+        except _NeedMore:
+            if window >= view.size:
+                return True
+            if window >= MAX_HEADER:
+                return False
+            window *= 4
+            continue
+        except (ValueError, struct.error):
+            return False
+        if end is None:
+            return False
+        await view.read(0, min(end, view.size))
+        return True
+
+
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+_CDH = struct.Struct("<4s4B4HL2L5H2L")
+_LFH = struct.Struct("<4s2B4HL2L2H")
+
+
+def _zip64_extra(extra: bytes, csize: int, usize: int, offset: int) -> tuple[int, int]:
+    """Compressed size and local-header offset, taking the zip64 extra field into account."""
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, ln = struct.unpack_from("<HH", extra, pos)
+        if tag == 1:
+            values = extra[pos + 4 : pos + 4 + ln]
+            vals = [struct.unpack_from("<Q", values, i)[0] for i in range(0, len(values) - 7, 8)]
+            if usize == 0xFFFFFFFF and vals:
+                vals.pop(0)
+            if csize == 0xFFFFFFFF and vals:
+                csize = vals.pop(0)
+            if offset == 0xFFFFFFFF and vals:
+                offset = vals.pop(0)
+            break
+        pos += 4 + ln
+    return csize, offset
+
+
+async def plan_zip(view: View) -> bool:
+    """For PyTorch zips: the central directory and every member that is not tensor data.
+
+    Other zips are handed over whole, because their scanners look at every member.
+    """
+    tail_len = min(view.size, 65536 + _EOCD.size)
+    tail_start = view.size - tail_len
+    tail = await view.read(tail_start, view.size)
+    idx = tail.rfind(b"PK\x05\x06")
+    if idx < 0 or idx + _EOCD.size > len(tail):
+        return False
+    _, _, _, _, entries, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, idx)
+    eocd_pos = tail_start + idx
+    concat = eocd_pos - cd_size - cd_offset
+    loc_pos = eocd_pos - _EOCD64_LOCATOR.size
+    if loc_pos >= 0:
+        loc = await view.read(loc_pos, eocd_pos)
+        if loc.startswith(b"PK\x06\x07"):
+            rec_pos = loc_pos - _EOCD64.size
+            rec = await view.read(max(rec_pos, 0), loc_pos)
+            if rec_pos < 0 or not rec.startswith(b"PK\x06\x06"):
+                return False
+            fields = _EOCD64.unpack(rec)
+            entries, cd_size, cd_offset = fields[7], fields[8], fields[9]
+            concat = rec_pos - cd_size - cd_offset
+    cd_start = cd_offset + concat
+    if cd_size > MAX_HEADER or cd_start < 0 or cd_start + cd_size > view.size:
+        return False
+    cd = await view.read(cd_start, cd_start + cd_size)
+    members: list[tuple[str, int, int]] = []
+    pos = 0
+    while pos + _CDH.size <= len(cd) and len(members) < max(entries, 1) * 2 + 1:
+        f = _CDH.unpack_from(cd, pos)
+        if f[0] != b"PK\x01\x02":
+            break
+        flags, csize, usize, fnlen, exlen, cmlen, lh = (
+            f[5],
+            f[10],
+            f[11],
+            f[12],
+            f[13],
+            f[14],
+            f[18],
+        )
+        raw = cd[pos + _CDH.size : pos + _CDH.size + fnlen]
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        extra = cd[pos + _CDH.size + fnlen : pos + _CDH.size + fnlen + exlen]
+        csize, lh = _zip64_extra(extra, csize, usize, lh)
+        members.append((name, lh + concat, csize))
+        pos += _CDH.size + fnlen + exlen + cmlen
+    if not members or classify_zip([m[0] for m in members]) != PYTORCH_ZIP:
+        return False
+    for name, lh, csize in members:
+        if _TENSOR_MEMBER.search(name):
+            continue
+        if lh < 0 or lh + _LFH.size > view.size:
+            return False
+        header = await view.read(lh, lh + _LFH.size)
+        if not header.startswith(b"PK\x03\x04"):
+            return False
+        fnlen, exlen = struct.unpack_from("<HH", header, 26)
+        data = lh + _LFH.size + fnlen + exlen
+        await view.read(lh + _LFH.size, min(data + csize, view.size))
+    return True
+
+
+PLANNERS: dict[str, Planner] = {
+    SAFETENSORS: plan_safetensors,
+    NUMPY: plan_numpy,
+    GGUF: plan_gguf,
+    ZIP: plan_zip,
+}
