@@ -19,6 +19,8 @@ EXIT_FINDINGS = 1
 EXIT_INCOMPLETE = 2
 
 _FINDING_SEVERITIES = (IssueSeverity.WARNING, IssueSeverity.CRITICAL)
+FAIL_ON_WARNING = "warning"
+FAIL_ON_CRITICAL = "critical"
 
 
 @dataclass
@@ -70,6 +72,8 @@ class ScanReport:
     target_errors: list[dict[str, str]] = field(default_factory=list)
     interrupted: str | None = None
     command_line: list[str] = field(default_factory=list)
+    #: Lowest severity that fails the run: "warning" (default) or "critical" (`--fail-on`).
+    fail_on: str = "warning"
 
     @property
     def duration(self) -> float:
@@ -104,9 +108,17 @@ class ScanReport:
         return bool(self.incomplete_files or self.target_errors or self.interrupted)
 
     @property
+    def failing_findings(self) -> list[Issue]:
+        """The findings that fail the run under the `fail_on` policy."""
+        if self.fail_on == FAIL_ON_CRITICAL:
+            return [i for i in self.issues if i.severity is IssueSeverity.CRITICAL]
+        return self.findings
+
+    @property
     def exit_code(self) -> int:
-        """1 for any WARNING or CRITICAL finding, else 2 for anything unfinished, else 0."""
-        if self.findings:
+        """1 for any failing finding (WARNING or CRITICAL; only CRITICAL with fail_on
+        "critical"), else 2 for anything unfinished, else 0."""
+        if self.failing_findings:
             return EXIT_FINDINGS
         if self.has_errors:
             return EXIT_INCOMPLETE

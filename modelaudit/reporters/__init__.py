@@ -19,6 +19,7 @@ class Renderer(Protocol):
 FORMATS: dict[str, str] = {
     "text": "modelaudit.reporters.text",
     "json": "modelaudit.reporters.json",
+    "sarif": "modelaudit.reporters.sarif",
 }
 
 

@@ -1,0 +1,505 @@
+"""SARIF 2.1.0 for GitHub code scanning, Azure DevOps and other SARIF consumers.
+
+Choices that matter to consumers:
+- Every result carries our own `partialFingerprints` (rule, relative path, normalised message
+  and details), and regions carry only a `byteOffset`, never a `startLine`: the upload action
+  hashes the source line of any result that has one, which for a model means streaming a
+  multi-GB binary through a text hasher.
+- Paths are relative to the working directory under `%SRCROOT%`, so alerts map to files in the
+  checkout; remote objects keep their (redacted) URI.
+- GitHub rejects runs over 25,000 results or 10 MB gzipped; past either we keep the most severe
+  results and say so in a notification, instead of producing a file that cannot be uploaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from .._version import __version__
+from ..findings import FileStatus, Issue, IssueSeverity
+from ..report import FileReport, ScanReport
+from ..rules import GENERIC, RULES, Rule, get_rule
+from .scrub import redact_argv, redact_text, redact_uri
+
+SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+TOOL_NAME = "ModelAudit"
+INFORMATION_URI = "https://pypi.org/project/modelaudit/"
+SRCROOT = "%SRCROOT%"
+
+#: GitHub code scanning's hard limits for one run.
+MAX_RESULTS = 25_000
+MAX_GZIP_BYTES = 10 * 1000 * 1000
+#: Room left for what the upload action adds (automationDetails, its own re-serialisation).
+_GZIP_HEADROOM = 256 * 1024
+#: Notifications beyond this many incomplete files are summarised in one.
+MAX_FILE_NOTIFICATIONS = 1_000
+#: Text limits GitHub enforces on rule descriptions.
+MAX_DESCRIPTION = 1024
+MAX_TAGS = 10
+
+LEVELS = {
+    IssueSeverity.CRITICAL: "error",
+    IssueSeverity.WARNING: "warning",
+    IssueSeverity.INFO: "note",
+    IssueSeverity.DEBUG: "none",
+}
+_SECURITY_SEVERITY = {
+    IssueSeverity.CRITICAL: "9.3",
+    IssueSeverity.WARNING: "5.5",
+    IssueSeverity.INFO: "2.0",
+    IssueSeverity.DEBUG: "0.0",
+}
+_PRECISION = {
+    IssueSeverity.CRITICAL: "high",
+    IssueSeverity.WARNING: "medium",
+    IssueSeverity.INFO: "very-high",
+    IssueSeverity.DEBUG: "very-high",
+}
+_PROBLEM_SEVERITY = {
+    IssueSeverity.CRITICAL: "error",
+    IssueSeverity.WARNING: "warning",
+    IssueSeverity.INFO: "recommendation",
+    IssueSeverity.DEBUG: "recommendation",
+}
+_POS = re.compile(r" \(pos (\d+)\)$")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_VOLATILE_DETAILS = frozenset(
+    {"position", "pos", "offset", "size", "timestamp", "duration", "max_file_size", "elapsed"}
+)
+
+
+def _iso(ts: float | None) -> str:
+    moment = datetime.fromtimestamp(ts if ts is not None else datetime.now(UTC).timestamp(), UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _clip(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _json_safe(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+
+@dataclass
+class _Artifact:
+    uri: str
+    base: str | None
+    file: FileReport
+
+
+class _Locator:
+    """Maps report paths to SARIF artifact locations relative to the working directory."""
+
+    def __init__(self, cwd: str) -> None:
+        self.cwd = os.path.abspath(cwd)
+
+    def artifact(self, fr: FileReport) -> _Artifact:
+        if fr.remote or "://" in fr.path:
+            return _Artifact(redact_uri(fr.path), None, fr)
+        absolute = os.path.abspath(fr.path)
+        rel = os.path.relpath(absolute, self.cwd)
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            return _Artifact("file://" + quote(absolute.replace(os.sep, "/")), None, fr)
+        return _Artifact(quote(rel.replace(os.sep, "/")), SRCROOT, fr)
+
+    def root_uri(self) -> str:
+        root = quote(self.cwd.replace(os.sep, "/"))
+        return "file://" + (root if root.endswith("/") else root + "/")
+
+
+def _split_location(issue: Issue, fr: FileReport) -> tuple[str | None, int | None]:
+    """(archive member, byte position) from `file:member (pos N)`; details win for the pos."""
+    loc = issue.location or ""
+    pos: int | None = None
+    m = _POS.search(loc)
+    if m:
+        pos = int(m.group(1))
+        loc = loc[: m.start()]
+    raw = issue.details.get("position") if isinstance(issue.details, dict) else None
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        pos = raw
+    member: str | None = None
+    if loc.startswith(fr.path) and loc[len(fr.path) : len(fr.path) + 1] == ":":
+        member = loc[len(fr.path) + 1 :] or None
+    return member, pos
+
+
+def _normalised(text: str) -> str:
+    return _NUMBER.sub("#", " ".join(text.split())).lower()
+
+
+def _fingerprint(rule_id: str, uri: str, member: str | None, issue: Issue) -> str:
+    stable = sorted(
+        (str(k), _normalised(str(v)))
+        for k, v in (issue.details or {}).items()
+        if k not in _VOLATILE_DETAILS and isinstance(v, str | bool)
+    )
+    material = orjson.dumps(
+        [rule_id, uri, member or "", _normalised(issue.message), stable],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(material).hexdigest()
+
+
+def _rule_descriptor(rule: Rule, level_severity: IssueSeverity) -> dict[str, Any]:
+    tags = ["security"]
+    if rule.cwe:
+        tags.append(f"external/cwe/cwe-{rule.cwe}")
+    tags.extend(t for t in rule.tags if t not in tags)
+    cwe_md = (
+        f"\n\nReference: [CWE-{rule.cwe}](https://cwe.mitre.org/data/definitions/{rule.cwe}.html)"
+        if rule.cwe
+        else ""
+    )
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": _clip(rule.short)},
+        "fullDescription": {"text": _clip(rule.full)},
+        "help": {
+            "text": f"{rule.short}\n\nWhat to do: {rule.help}",
+            "markdown": f"**{rule.name}**: {rule.short}\n\n**What to do:** {rule.help}{cwe_md}",
+        },
+        "defaultConfiguration": {"level": LEVELS[level_severity]},
+        "properties": {
+            "security-severity": _SECURITY_SEVERITY[level_severity],
+            "precision": _PRECISION[level_severity],
+            "problem.severity": _PROBLEM_SEVERITY[level_severity],
+            "tags": tags[:MAX_TAGS],
+        },
+    }
+
+
+@dataclass
+class _Candidate:
+    issue: Issue
+    rule: Rule
+    artifact_index: int
+    member: str | None
+    pos: int | None
+    fingerprint: str
+
+
+class _Builder:
+    def __init__(self, report: ScanReport, cwd: str, include_debug: bool) -> None:
+        self.report = report
+        self.locator = _Locator(cwd)
+        self.artifacts: list[_Artifact] = []
+        self.candidates: list[_Candidate] = []
+        occurrences: dict[tuple[str, str], int] = {}
+        min_rank = IssueSeverity.DEBUG.rank if include_debug else IssueSeverity.INFO.rank
+        for fr in report.files:
+            if fr.status is FileStatus.SKIPPED:
+                continue
+            art = self.locator.artifact(fr)
+            index = len(self.artifacts)
+            self.artifacts.append(art)
+            for issue in fr.issues:
+                if issue.severity.rank < min_rank:
+                    continue
+                rule = get_rule(issue.rule)
+                member, pos = _split_location(issue, fr)
+                digest = _fingerprint(rule.id, art.uri, member, issue)
+                n = occurrences.get((art.uri, digest), 0) + 1
+                occurrences[(art.uri, digest)] = n
+                self.candidates.append(_Candidate(issue, rule, index, member, pos, f"{digest}:{n}"))
+        # Most severe first, then in report order, so truncation drops the least severe.
+        self.candidates.sort(key=lambda c: -c.issue.severity.rank)
+
+    def _artifact_location(self, art: _Artifact, index: int | None) -> dict[str, Any]:
+        loc: dict[str, Any] = {"uri": art.uri}
+        if art.base:
+            loc["uriBaseId"] = art.base
+        if index is not None:
+            loc["index"] = index
+        return loc
+
+    def _result(
+        self, c: _Candidate, rule_index: int, art_index: int | None, fr: FileReport
+    ) -> dict[str, Any]:
+        issue = c.issue
+        art = self.artifacts[c.artifact_index]
+        text = redact_text(issue.message)
+        if issue.why:
+            text += f"\nWhy it matters: {redact_text(issue.why)}"
+        physical: dict[str, Any] = {"artifactLocation": self._artifact_location(art, art_index)}
+        if c.pos is not None and c.member is None:
+            physical["region"] = {"byteOffset": c.pos}
+        location: dict[str, Any] = {"physicalLocation": physical}
+        if c.member:
+            location["logicalLocations"] = [
+                {"name": c.member, "fullyQualifiedName": c.member, "kind": "member"}
+            ]
+        digest = c.fingerprint
+        props: dict[str, Any] = {"severity": issue.severity.value, "fileStatus": fr.status.value}
+        if issue.location:
+            props["location"] = redact_text(issue.location)
+        if c.pos is not None:
+            props["bytePosition"] = c.pos
+        if issue.details:
+            props["details"] = _json_safe(issue.details)
+        if issue.why:
+            props["why"] = issue.why
+        if issue.rule and issue.rule != c.rule.id:
+            props["reportedRule"] = issue.rule
+        return {
+            "ruleId": c.rule.id,
+            "ruleIndex": rule_index,
+            "level": LEVELS[issue.severity],
+            "message": {"text": text},
+            "locations": [location],
+            "partialFingerprints": {
+                "modelaudit/v1": digest,
+                "primaryLocationLineHash": digest[:16] + digest[digest.index(":") :],
+            },
+            "properties": props,
+        }
+
+    def _notifications(
+        self, kept: int, total: int, reason: str | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        notes: list[dict[str, Any]] = []
+        incomplete = [
+            (i, a)
+            for i, a in enumerate(self.artifacts)
+            if a.file.status in (FileStatus.INCONCLUSIVE, FileStatus.ERROR)
+        ]
+        for index, art in incomplete[:MAX_FILE_NOTIFICATIONS]:
+            fr = art.file
+            notes.append(
+                {
+                    "level": "error" if fr.status is FileStatus.ERROR else "warning",
+                    "message": {
+                        "text": f"{art.uri}: {fr.status.value}: "
+                        f"{redact_text(fr.status_reason or 'not fully scanned')}"
+                    },
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": self._artifact_location(art, index)
+                            }
+                        }
+                    ],
+                    "properties": {"status": fr.status.value},
+                }
+            )
+        if len(incomplete) > MAX_FILE_NOTIFICATIONS:
+            notes.append(
+                {
+                    "level": "warning",
+                    "message": {
+                        "text": f"{len(incomplete) - MAX_FILE_NOTIFICATIONS} more files were not "
+                        "fully scanned; see the JSON report for the full list."
+                    },
+                }
+            )
+        for err in self.report.target_errors:
+            notes.append(
+                {
+                    "level": "error",
+                    "message": {
+                        "text": f"{redact_text(str(err.get('target', '')))}: "
+                        f"{redact_text(str(err.get('error', '')))}"
+                    },
+                    "properties": {"target": redact_text(str(err.get("target", "")))},
+                }
+            )
+        if self.report.interrupted:
+            notes.append(
+                {"level": "error", "message": {"text": redact_text(self.report.interrupted)}}
+            )
+        if kept < total:
+            notes.append(
+                {
+                    "level": "warning",
+                    "message": {
+                        "text": f"Only the {kept} most severe of {total} results are included: "
+                        f"{reason}. Use --format json for the complete report."
+                    },
+                    "properties": {"resultsTotal": total, "resultsIncluded": kept},
+                }
+            )
+        return notes, len(incomplete)
+
+    def build(self, limit: int, all_artifacts: bool, reason: str | None) -> dict[str, Any]:
+        kept = self.candidates[:limit]
+        rule_ids: list[str] = []
+        rule_severity: dict[str, IssueSeverity] = {}
+        for c in kept:
+            if c.rule.id not in rule_severity:
+                rule_ids.append(c.rule.id)
+                rule_severity[c.rule.id] = c.rule.severity
+            if c.issue.severity.rank > rule_severity[c.rule.id].rank:
+                rule_severity[c.rule.id] = c.issue.severity
+        rule_index = {rid: i for i, rid in enumerate(rule_ids)}
+        rules = [
+            _rule_descriptor(RULES.get(rid) or get_rule(GENERIC), rule_severity[rid])
+            for rid in rule_ids
+        ]
+
+        wanted = {c.artifact_index for c in kept}
+        if all_artifacts:
+            wanted = set(range(len(self.artifacts)))
+        else:
+            wanted |= {
+                i
+                for i, a in enumerate(self.artifacts)
+                if a.file.status in (FileStatus.INCONCLUSIVE, FileStatus.ERROR)
+            }
+        order = sorted(wanted)
+        new_index = {old: new for new, old in enumerate(order)}
+        artifacts = [self._artifact_json(self.artifacts[i]) for i in order]
+
+        results = [
+            self._result(
+                c,
+                rule_index[c.rule.id],
+                new_index.get(c.artifact_index),
+                self.artifacts[c.artifact_index].file,
+            )
+            for c in kept
+        ]
+        notifications, incomplete = self._notifications(len(kept), len(self.candidates), reason)
+        if not all_artifacts and len(order) < len(self.artifacts):
+            notifications.append(
+                {
+                    "level": "note",
+                    "message": {
+                        "text": f"{len(self.artifacts) - len(order)} clean files are left out of "
+                        "the artifacts list to stay within the upload size limit."
+                    },
+                }
+            )
+
+        report = self.report
+        invocation: dict[str, Any] = {
+            "executionSuccessful": not report.has_errors,
+            "startTimeUtc": _iso(report.start_time),
+            "endTimeUtc": _iso(report.end_time),
+            "exitCode": report.exit_code,
+            "workingDirectory": {"uri": self.locator.root_uri()},
+            "toolExecutionNotifications": notifications,
+        }
+        if report.command_line:
+            import shlex
+
+            argv = redact_argv(report.command_line)
+            invocation["commandLine"] = shlex.join(argv)
+            invocation["arguments"] = argv[1:]
+        counts = report.count_by_severity()
+        run: dict[str, Any] = {
+            "tool": {
+                "driver": {
+                    "name": TOOL_NAME,
+                    "fullName": "ModelAudit static security scanner for ML model files",
+                    "version": __version__,
+                    "semanticVersion": __version__,
+                    "informationUri": INFORMATION_URI,
+                    "rules": rules,
+                }
+            },
+            "invocations": [invocation],
+            "originalUriBaseIds": {SRCROOT: {"uri": self.locator.root_uri()}},
+            "artifacts": artifacts,
+            "results": results,
+            "columnKind": "unicodeCodePoints",
+            "properties": {
+                "filesScanned": report.files_scanned,
+                "filesIncomplete": incomplete,
+                "bytesScanned": report.bytes_scanned,
+                "severityCounts": counts,
+                "exitCode": report.exit_code,
+            },
+        }
+        return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+    @staticmethod
+    def _artifact_json(art: _Artifact) -> dict[str, Any]:
+        fr = art.file
+        loc: dict[str, Any] = {"uri": art.uri}
+        if art.base:
+            loc["uriBaseId"] = art.base
+        out: dict[str, Any] = {"location": loc, "roles": ["analysisTarget"]}
+        if fr.size is not None:
+            out["length"] = fr.size
+        if fr.sha256:
+            out["hashes"] = {"sha-256": fr.sha256}
+        props: dict[str, Any] = {"status": fr.status.value}
+        if fr.format:
+            props["format"] = fr.format
+        if fr.scanner:
+            props["scanner"] = fr.scanner
+        if fr.status_reason:
+            props["reason"] = redact_text(fr.status_reason)
+        out["properties"] = props
+        return out
+
+
+def _gzip_size(doc: dict[str, Any]) -> int:
+    return len(gzip.compress(orjson.dumps(doc), compresslevel=6))
+
+
+def build_sarif(
+    report: ScanReport,
+    cwd: str | None = None,
+    include_debug: bool = False,
+    max_results: int = MAX_RESULTS,
+    max_gzip_bytes: int = MAX_GZIP_BYTES,
+) -> dict[str, Any]:
+    """The SARIF log as a dict, trimmed to fit GitHub's limits."""
+    _load_rules()
+    builder = _Builder(report, cwd or os.getcwd(), include_debug)
+    total = len(builder.candidates)
+    budget = max(1, max_gzip_bytes - min(_GZIP_HEADROOM, max_gzip_bytes // 8))
+    limit = min(total, max_results)
+    reason = (
+        f"GitHub code scanning accepts at most {max_results} results per run"
+        if total > max_results
+        else None
+    )
+    doc = builder.build(limit, True, reason)
+    if _gzip_size(doc) <= budget:
+        return doc
+    size_reason = f"the log must stay under {max_gzip_bytes} bytes gzip-compressed"
+    doc = builder.build(limit, False, reason or size_reason)
+    if _gzip_size(doc) <= budget:
+        return doc
+    lo, hi = 0, limit
+    best = builder.build(0, False, size_reason)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        candidate = builder.build(mid, False, size_reason)
+        if _gzip_size(candidate) <= budget:
+            lo, best = mid, candidate
+        else:
+            hi = mid - 1
+    return best
+
+
+def _load_rules() -> None:
+    """Scanner modules define their rules at import; make sure every one is known."""
+    from .. import scanners  # noqa: F401
+
+
+def render(
+    report: ScanReport,
+    indent: bool = False,
+    verbose: bool = False,
+    cwd: str | None = None,
+    **_: Any,
+) -> bytes:
+    doc = build_sarif(report, cwd=cwd, include_debug=verbose)
+    option = orjson.OPT_INDENT_2 if indent else 0
+    return orjson.dumps(doc, option=option) + b"\n"
