@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
+_SIZE_KEYS = ("max_file_size", "max_expanded_size", "worker_memory_limit", "worker_file_size_limit")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)(B?)\s*$", re.IGNORECASE)
 
 
@@ -52,6 +53,13 @@ class ScanConfig:
     max_expanded_size: int = 8 * 1024**3
     #: Scan in worker processes (off only for debugging: a hostile file then runs in-process).
     use_processes: bool = True
+    #: Per-file limits inside worker processes (see engine/sandbox.py). Address space in
+    #: bytes, CPU seconds (None: twice the per-file deadline plus 10 s), open files, and the
+    #: largest file a scanner may write (None: max_expanded_size); 0 lifts a limit.
+    worker_memory_limit: int = 8 * 1024**3
+    worker_cpu_limit: float | None = None
+    worker_open_files: int = 1024
+    worker_file_size_limit: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,7 +77,7 @@ class ScanConfig:
         for key, value in data.items():
             if key == "max_size":
                 key = "max_file_size"
-            if key in ("max_file_size", "max_expanded_size") and isinstance(value, str):
+            if key in _SIZE_KEYS and isinstance(value, str):
                 value = parse_size(value)
             if key == "blacklist_patterns" and isinstance(value, str):
                 value = [value]

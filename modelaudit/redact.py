@@ -14,8 +14,11 @@ import logging
 import os
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from .report import ScanReport
 
 PLACEHOLDER = "***"
 
@@ -141,7 +144,7 @@ def redact_bytes(data: bytes, secrets: list[str] | None = None) -> bytes:
 def redact_value(value: Any, secrets: list[str]) -> Any:
     """A copy of a JSON-like value with secrets removed from every string in it."""
     if isinstance(value, str):
-        return redact(value, secrets)
+        return redact_text(value, secrets)
     if isinstance(value, dict):
         return {k: redact_value(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
@@ -177,17 +180,42 @@ def redact_uri(uri: str) -> str:
     return redact(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
 
-def redact_text(text: str) -> str:
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
     """Free text (messages, reasons) without secret values or credentials embedded in URLs."""
     if not text:
         return text
-    text = _URL_USERINFO.sub(lambda m: m.group("scheme") + PLACEHOLDER + "@", text)
-    return redact(text)
+    if "://" in text:
+        text = _URL_USERINFO.sub(lambda m: m.group("scheme") + PLACEHOLDER + "@", text)
+    return redact(text, secrets)
 
 
 def redact_argv(argv: Iterable[str]) -> list[str]:
     """A command line safe to record in a report."""
     return [redact_uri(a) if "://" in a else redact_text(a) for a in argv]
+
+
+def redact_report(report: ScanReport) -> None:
+    """Scrub a finished report in place, so every renderer and API caller gets clean text."""
+    secrets = secret_values()
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else redact_text(value, secrets)
+
+    report.interrupted = text(report.interrupted)
+    report.command_line = redact_argv(report.command_line)
+    report.target_errors = [redact_value(e, secrets) for e in report.target_errors]
+    for fr in report.files:
+        if "://" in fr.path:
+            fr.path = redact_uri(fr.path)
+        fr.status_reason = text(fr.status_reason)
+        if fr.metadata:
+            fr.metadata = redact_value(fr.metadata, secrets)
+        for issue in fr.issues:
+            issue.message = redact_text(issue.message, secrets)
+            issue.why = text(issue.why)
+            issue.location = text(issue.location)
+            if issue.details:
+                issue.details = redact_value(issue.details, secrets)
 
 
 class RedactingFormatter(logging.Formatter):

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
+import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import anyio
 import anyio.to_process
 import anyio.to_thread
 from anyio import CapacityLimiter, get_cancelled_exc_class
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from .. import rules
 from ..config import ScanConfig
 from ..fetchers import FetchError, ObjectRef, resolve
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
+from ..redact import redact_report
 from ..report import FileReport, ScanReport
 from ..scanners.base import BaseScanner
 from .acquire import acquire
@@ -33,6 +37,9 @@ from .worker import scan_job
 log = logging.getLogger("modelaudit")
 
 ProgressCallback = Callable[[FileReport], None]
+
+#: How long listing goes on after an interruption, to name the files left unscanned.
+_LISTING_GRACE = 2.0
 
 
 def _picklable(classes: Sequence[type[BaseScanner]]) -> bool:
@@ -68,6 +75,10 @@ class ScanRun:
             )
             self.use_processes = False
         self.scanner_config = config.scanner_config()
+        #: Listed objects whose scan has not started; reported as unfinished on interruption.
+        self.unstarted: dict[int, ObjectRef] = {}
+        #: Why the run stopped early (a signal); None while running or on the run deadline.
+        self.stop_reason: str | None = None
 
     def _record(self, file_report: FileReport) -> None:
         self.report.files.append(file_report)
@@ -83,23 +94,52 @@ class ScanRun:
         except FetchError as exc:
             self.report.target_errors.append({"target": target, "error": str(exc)})
             return
+        except Exception as exc:
+            log.debug("resolving %s failed", target, exc_info=True)
+            error = f"cannot open target: {type(exc).__name__}: {exc}"
+            self.report.target_errors.append({"target": target, "error": error})
+            return
+        listing = source.objects()
         try:
-            async for obj in source.objects():
+            async for obj in listing:
+                self.unstarted[id(obj)] = obj
                 await self.in_flight.acquire()
                 tg.start_soon(self.scan_object, obj)
         except FetchError as exc:
             self.report.target_errors.append({"target": target, "error": str(exc)})
+        except get_cancelled_exc_class():
+            await self._list_rest(listing)
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 await source.aclose()
 
+    async def _list_rest(self, listing: AsyncIterator[ObjectRef]) -> None:
+        """After an interruption, keep listing briefly so unscanned files are named."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_LISTING_GRACE):
+            try:
+                async for obj in listing:
+                    self.unstarted[id(obj)] = obj
+            except (FetchError, RuntimeError, StopAsyncIteration):
+                return
+
+    def record_unstarted(self) -> None:
+        """Report every listed object that never started as unfinished."""
+        for obj in self.unstarted.values():
+            fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
+            fr.format = extension_format(obj.uri)
+            self._mark_stopped(fr, started=False)
+            self._record(fr)
+        self.unstarted.clear()
+
     async def scan_object(self, obj: ObjectRef) -> None:
+        self.unstarted.pop(id(obj), None)
         fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
         started = time.monotonic()
         try:
             await self._scan_object(obj, fr)
         except get_cancelled_exc_class():
-            self._mark_timeout(fr, self.config.timeout, run_deadline=True)
+            self._mark_stopped(fr, started=True)
             raise
         except FetchError as exc:
             fr.status = FileStatus.ERROR
@@ -126,6 +166,18 @@ class ScanRun:
             location=format_location(fr.path),
             rule=rule,
         )
+
+    def _mark_stopped(self, fr: FileReport, started: bool) -> None:
+        """The run ended (deadline or signal) before this file's scan finished."""
+        if self.stop_reason is None:
+            self._mark_timeout(fr, self.config.timeout, run_deadline=True)
+        else:
+            fr.status = FileStatus.INCONCLUSIVE
+            fr.status_reason = self.stop_reason
+            fr.issues.append(self._info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
+        if not started:
+            fr.status_reason = f"{fr.status_reason}; not started"
+            fr.issues[-1].message = fr.status_reason
 
     def _mark_timeout(self, fr: FileReport, seconds: float, run_deadline: bool) -> None:
         fr.status = FileStatus.INCONCLUSIVE
@@ -189,7 +241,7 @@ class ScanRun:
                 scan_job, *args, self.registry, abandon_on_cancel=True
             )
         return await anyio.to_process.run_sync(
-            scan_job, *args, self.registry, cancellable=True, limiter=self.pool
+            scan_job, *args, self.registry, True, cancellable=True, limiter=self.pool
         )
 
 
@@ -198,17 +250,49 @@ async def run_scan(
     config: ScanConfig,
     progress: ProgressCallback | None = None,
     command_line: Sequence[str] | None = None,
+    handle_signals: bool = False,
 ) -> ScanReport:
-    """Scan every target and return the merged report; never raises for a bad file."""
+    """Scan every target and return the merged report; never raises for a bad file.
+
+    With `handle_signals` (the CLI, main thread only) a first SIGINT or SIGTERM stops the run
+    like its deadline does: finished results are kept and every unfinished file is listed.
+    """
     report = ScanReport(targets=list(targets), command_line=list(command_line or []))
     run = ScanRun(config, report, progress)
     deadline = config.timeout if config.timeout and config.timeout > 0 else math.inf
-    with anyio.move_on_after(deadline) as scope:
-        async with anyio.create_task_group() as tg:
-            for target in targets:
-                tg.start_soon(run.scan_target, target, tg)
-    if scope.cancelled_caught:
-        report.interrupted = f"Scan timeout after {config.timeout:g} seconds (whole run)"
+    scope = anyio.CancelScope(deadline=anyio.current_time() + deadline)
+    async with anyio.create_task_group() as watcher:
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            await watcher.start(_stop_on_signals, run, scope)
+        with scope:
+            async with anyio.create_task_group() as tg:
+                for target in targets:
+                    tg.start_soon(run.scan_target, target, tg)
+        watcher.cancel_scope.cancel()
+    if scope.cancelled_caught or run.unstarted:
+        report.interrupted = run.stop_reason or (
+            f"Scan timeout after {config.timeout:g} seconds (whole run)"
+        )
+        run.record_unstarted()
     report.files.sort(key=lambda f: f.path)
     report.end_time = time.time()
+    redact_report(report)
     return report
+
+
+async def _stop_on_signals(
+    run: ScanRun, scope: anyio.CancelScope, *, task_status: TaskStatus[None]
+) -> None:
+    """First SIGINT/SIGTERM: stop scanning and report what is done. Second: exit at once."""
+    import signal
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if run.stop_reason is not None:
+                sys.stderr.write(f"modelaudit: {name} again, exiting without a report\n")
+                sys.stderr.flush()
+                os._exit(128 + signum)
+            run.stop_reason = f"Interrupted by {name} before the scan finished"
+            scope.cancel()

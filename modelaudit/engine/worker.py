@@ -13,11 +13,11 @@ from typing import Any
 
 from ..findings import ScanResult
 from ..scanners.base import BaseScanner
-from . import dispatch
+from . import dispatch, sandbox
 
 _setup_done = False
 #: Hooks run once per worker before its first scan (resource limits, audit hooks).
-WORKER_SETUP: list[Callable[[dict[str, Any]], None]] = []
+WORKER_SETUP: list[Callable[[dict[str, Any]], None]] = [sandbox.install]
 
 
 def _setup(config: dict[str, Any]) -> None:
@@ -43,10 +43,32 @@ def scan_job(
     display: str,
     explicit: bool,
     registry: Sequence[type[BaseScanner]] | None,
+    isolated: bool = False,
 ) -> ScanResult:
-    """Entry point of one file's scan in a worker."""
-    _setup(config)
+    """Entry point of one file's scan.
+
+    `isolated` is set only in a worker process: the setup hooks (audit hook, resource limits)
+    change the whole process for good, so they never run in the parent's threads.
+    """
     dispatch.set_registry(registry)
+    if not isolated:
+        return _scan(path, config, display, explicit)
+    _setup(config)
+    limit_hit: str | None = None
+    with sandbox.scanning(display, config) as refused:
+        try:
+            result = _scan(path, config, display, explicit)
+        except sandbox.ResourceLimitExceeded as exc:
+            limit_hit = str(exc)
+    if limit_hit is not None:
+        result = ScanResult(scanner_name="none")
+        sandbox.report_resource_limit(result, display, limit_hit)
+        result.finish()
+    sandbox.report_violations(result, display, refused)
+    return result
+
+
+def _scan(path: str, config: dict[str, Any], display: str, explicit: bool) -> ScanResult:
     result = dispatch.scan_path(path, config, display=display, explicit=explicit)
     if config.get("hashes") and "sha256" not in result.metadata:
         with contextlib.suppress(OSError):

@@ -1,0 +1,279 @@
+"""Worker hardening: refuse what a hostile file could make a parser do, and cap resources.
+
+Scanners never execute what they read, but they run third-party parsers on attacker bytes.
+As defence in depth every worker process installs an audit hook (`sys.addaudithook`) which,
+while a file is being scanned, refuses process creation, `ctypes` loading, network access and
+unpickling through the default `find_class`, and remembers each attempt so that the worker can
+report it as a CRITICAL finding on that file even when the scanner swallowed the refusal. The
+hook is idle between scans because the worker protocol itself unpickles the next job.
+
+Resource limits (address space, CPU time, open files, written file size, no core dumps) are
+applied per file: a file that exceeds them fails on its own, and the worker survives for the
+next one whenever the limit surfaces as a Python exception.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .. import rules
+from ..findings import IssueSeverity, ScanResult, format_location
+from ..redact import redact
+
+SANDBOX_VIOLATION = rules.define_rule(
+    "MA9001",
+    "SandboxViolation",
+    "Scanning this file tried to start a process, load native code, open a network connection "
+    "or unpickle an object.",
+    "Treat the file as hostile: its content drove a parser into an action that loading it "
+    "would also take. Do not load it; report it to whoever published it.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=502,
+)
+RESOURCE_LIMIT = rules.define_rule(
+    "MA9002",
+    "ResourceLimit",
+    "Scanning this file exceeded a worker resource limit (memory, CPU time or file size).",
+    "The file may be a decompression or expansion bomb. Raise the worker limits only if you "
+    "trust its origin; until then it is unverified.",
+    severity=IssueSeverity.INFO,
+    cwe=400,
+)
+
+_PROCESS = "process creation"
+_NATIVE = "native code loading (ctypes)"
+_NETWORK = "network access"
+_UNPICKLE = "unpickling with the default find_class"
+
+#: Audit events refused during a scan, and what each one means.
+REFUSED_EVENTS: dict[str, str] = {
+    "os.system": _PROCESS,
+    "os.exec": _PROCESS,
+    "os.posix_spawn": _PROCESS,
+    "os.spawn": _PROCESS,
+    "os.fork": _PROCESS,
+    "os.forkpty": _PROCESS,
+    "os.startfile": _PROCESS,
+    "subprocess.Popen": _PROCESS,
+    "pty.spawn": _PROCESS,
+    "webbrowser.open": _PROCESS,
+    "ctypes.dlopen": _NATIVE,
+    "ctypes.dlsym": _NATIVE,
+    "ctypes.dlsym/handle": _NATIVE,
+    "ctypes.call_function": _NATIVE,
+    "ctypes.PyObj_FromPtr": _NATIVE,
+    "ctypes.cdata": _NATIVE,
+    "ctypes.string_at": _NATIVE,
+    "ctypes.wstring_at": _NATIVE,
+    "socket.connect": _NETWORK,
+    "socket.bind": _NETWORK,
+    "socket.sendto": _NETWORK,
+    "socket.sendmsg": _NETWORK,
+    "socket.getaddrinfo": _NETWORK,
+    "socket.gethostbyname": _NETWORK,
+    "socket.gethostbyaddr": _NETWORK,
+    "socket.getnameinfo": _NETWORK,
+    "pickle.find_class": _UNPICKLE,
+}
+
+#: Argument positions worth showing per event (never environments: they hold credentials).
+_SHOWN_ARGS: dict[str, tuple[int, ...]] = {
+    "os.exec": (0, 1),
+    "os.posix_spawn": (0, 1),
+    "os.spawn": (1, 2),
+    "subprocess.Popen": (0, 1),
+    "socket.connect": (1,),
+    "socket.bind": (1,),
+    "socket.sendto": (1,),
+}
+
+
+class SandboxViolation(PermissionError):
+    """Raised inside the scanner when it attempts a refused action."""
+
+
+class ResourceLimitExceeded(BaseException):
+    """Raised inside the scanner when the worker's CPU-time limit is reached.
+
+    A BaseException so that a scanner's `except Exception` cannot keep burning CPU.
+    """
+
+
+@dataclass(frozen=True)
+class Violation:
+    event: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-file worker limits; 0 means no limit."""
+
+    address_space: int = 0
+    cpu_seconds: int = 0
+    open_files: int = 0
+    file_size: int = 0
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Limits:
+        cpu = config.get("worker_cpu_limit")
+        if cpu is None:
+            per_file = config.get("file_timeout") or config.get("timeout") or 0
+            cpu = 2 * float(per_file) + 10 if per_file else 0
+        file_size = config.get("worker_file_size_limit")
+        if file_size is None:
+            file_size = config.get("max_expanded_size") or 0
+        return cls(
+            address_space=int(config.get("worker_memory_limit") or 0),
+            cpu_seconds=int(float(cpu or 0)),
+            open_files=int(config.get("worker_open_files") or 0),
+            file_size=int(file_size or 0),
+        )
+
+
+_active: str | None = None
+_violations: list[Violation] = []
+_installed = False
+
+
+def _describe(event: str, args: tuple[Any, ...]) -> str:
+    positions = _SHOWN_ARGS.get(event, tuple(range(len(args))))
+    parts = []
+    for i in positions:
+        if i < len(args):
+            text = repr(args[i])
+            parts.append(text if len(text) <= 200 else text[:200] + "...")
+    return redact(f"{event}({', '.join(parts)})")
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _active is None:
+        return
+    kind = REFUSED_EVENTS.get(event)
+    if kind is None:
+        return
+    try:
+        detail = _describe(event, args)
+    except Exception:
+        detail = event
+    _violations.append(Violation(event, kind, detail))
+    raise SandboxViolation(f"{kind} refused while scanning a file: {event}")
+
+
+def _on_cpu_limit(signum: int, frame: object) -> None:
+    raise ResourceLimitExceeded("CPU time limit of the scan worker reached")
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the process that started it dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+def install(config: dict[str, Any]) -> None:
+    """Harden this worker once, before its first scan (a `WORKER_SETUP` hook)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    _die_with_parent()
+    # A terminal's Ctrl-C reaches the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGXCPU, _on_cpu_limit)
+    # Writing past RLIMIT_FSIZE then fails with EFBIG instead of killing the worker.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _set_soft(resource.RLIMIT_CORE, 0)
+    sys.addaudithook(_audit)
+
+
+def _set_soft(which: int, value: int) -> None:
+    """Set a soft limit, never above the hard one; 0 or RLIM_INFINITY lift it to the hard one."""
+    try:
+        _soft, hard = resource.getrlimit(which)
+        target = value if value > 0 and value != resource.RLIM_INFINITY else hard
+        if hard != resource.RLIM_INFINITY and target != hard:
+            target = min(target, hard)
+        resource.setrlimit(which, (target, hard))
+    except (ValueError, OSError):
+        return
+
+
+def _apply(limits: Limits) -> None:
+    _set_soft(resource.RLIMIT_AS, limits.address_space or resource.RLIM_INFINITY)
+    _set_soft(resource.RLIMIT_NOFILE, limits.open_files)
+    _set_soft(resource.RLIMIT_FSIZE, limits.file_size or resource.RLIM_INFINITY)
+    if limits.cpu_seconds:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        used = int(usage.ru_utime + usage.ru_stime) + 1
+        _set_soft(resource.RLIMIT_CPU, used + limits.cpu_seconds)
+    else:
+        _set_soft(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
+
+
+def _release() -> None:
+    for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_FSIZE):
+        _set_soft(which, resource.RLIM_INFINITY)
+
+
+@contextmanager
+def scanning(display: str, config: dict[str, Any]) -> Iterator[list[Violation]]:
+    """Arm the hook and the limits for one file; yields the list of refused attempts."""
+    global _active
+    _violations.clear()
+    found: list[Violation] = []
+    _apply(Limits.from_config(config))
+    _active = display
+    try:
+        yield found
+    finally:
+        _active = None
+        found.extend(_violations)
+        _violations.clear()
+        _release()
+
+
+def report_violations(result: ScanResult, display: str, found: list[Violation]) -> None:
+    """Add one CRITICAL finding per distinct refused attempt."""
+    seen: set[tuple[str, str]] = set()
+    for v in found:
+        if (v.event, v.detail) in seen:
+            continue
+        seen.add((v.event, v.detail))
+        result.add_issue(
+            f"Scanning tried {v.kind}: {v.detail} (refused)",
+            severity=IssueSeverity.CRITICAL,
+            location=format_location(display),
+            details={"event": v.event, "action": v.kind, "call": v.detail},
+            why="Content of this file drove the parser into an action that gives an attacker "
+            "code execution, native code or network access when the file is loaded.",
+            rule=SANDBOX_VIOLATION,
+        )
+
+
+def report_resource_limit(result: ScanResult, display: str, reason: str) -> None:
+    result.add_issue(
+        f"Scan stopped: {reason}",
+        severity=IssueSeverity.INFO,
+        location=format_location(display),
+        details={"limit": reason},
+        rule=RESOURCE_LIMIT,
+    )
+    result.mark_inconclusive(reason)

@@ -1,0 +1,84 @@
+"""Test scanners that misbehave on command, to prove the worker sandbox and fault isolation.
+
+A `.hostile` file holds one command word (and an argument line); the scanner then does what a
+parser driven by a hostile file might do. Nothing here loads a pickle: unpickling is triggered
+through `Unpickler.find_class`, the audit point every default unpickle passes through.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import time
+
+from modelaudit.scanners.base import BaseScanner, IssueSeverity, ScanResult
+
+
+class HostileScanner(BaseScanner):
+    name = "hostile_test"
+    description = "Misbehaves on command (tests only)"
+    supported_extensions = [".hostile"]
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        with open(path, encoding="utf-8") as f:
+            command, _, arg = f.read().strip().partition("\n")
+        result.bytes_scanned = os.path.getsize(path)
+        swallow = command.startswith("swallow-")
+        command = command.removeprefix("swallow-")
+        try:
+            self._do(command, arg)
+        except PermissionError as exc:
+            if not swallow:
+                raise
+            result.add_issue(f"refused: {exc}", severity=IssueSeverity.INFO)
+        result.finish()
+        return result
+
+    @staticmethod
+    def _do(command: str, arg: str) -> None:
+        if command == "popen":
+            subprocess.Popen(["touch", arg]).wait()
+        elif command == "system":
+            os.system(f"touch {arg}")
+        elif command == "posix_spawn":
+            os.posix_spawn("/usr/bin/touch", ["touch", arg], dict(os.environ))
+        elif command == "fork":
+            pid = os.fork()
+            if pid == 0:
+                open(arg, "w").close()
+                os._exit(0)
+            os.waitpid(pid, 0)
+        elif command == "connect":
+            host, port = arg.rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=2):
+                pass
+        elif command == "resolve":
+            socket.getaddrinfo(arg, 80)
+        elif command == "unpickle":
+            pickle.Unpickler(io.BytesIO(b"")).find_class("os", "system")
+        elif command == "ctypes":
+            import ctypes
+
+            ctypes.CDLL("libc.so.6")
+        elif command == "segfault":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif command == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif command == "oom":
+            blocks = []
+            while True:
+                blocks.append(bytearray(64 * 1024 * 1024))
+        elif command == "sleep":
+            time.sleep(float(arg or 3600))
+        elif command == "spin":
+            while True:
+                pass
+        elif command == "clean":
+            return
+        else:
+            raise ValueError(f"unknown command {command!r}")
