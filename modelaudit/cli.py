@@ -146,6 +146,9 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         stream=sys.stderr,
         format="modelaudit: %(levelname)s: %(message)s",
     )
+    from .redact import install_log_redaction, redact_bytes
+
+    install_log_redaction()
     config = ScanConfig(
         timeout=args.timeout,
         file_timeout=args.file_timeout,
@@ -162,7 +165,7 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         report = _run(args.paths, config, progress, argv)
     render = get_renderer(args.format)
     color = args.output is None and _use_color(sys.stdout)
-    data = render(report, color=color, verbose=args.verbose)
+    data = redact_bytes(render(report, color=color, verbose=args.verbose))
     if args.output:
         _write_atomic(args.output, data)
     else:
@@ -178,7 +181,9 @@ def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str]) -> A
     from .engine import run_scan
 
     async def main() -> Any:
-        return await run_scan(paths, config, progress=progress, command_line=list(argv))
+        return await run_scan(
+            paths, config, progress=progress, command_line=list(argv), handle_signals=True
+        )
 
     try:
         import uvloop  # noqa: F401
@@ -200,7 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "scan":
         parser.print_help(sys.stderr)
         return 2
-    return run_scan_command(args, ["modelaudit", *argv])
+    try:
+        return run_scan_command(args, ["modelaudit", *argv])
+    except KeyboardInterrupt:
+        # Only reachable outside the scan itself (start-up, rendering): no report to keep.
+        print("modelaudit: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
