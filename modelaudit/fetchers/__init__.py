@@ -6,6 +6,8 @@ target needs it so that cloud SDKs never slow down a local scan.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 from .base import (
@@ -21,6 +23,7 @@ from .base import (
 )
 
 __all__ = [
+    "FETCHERS",
     "AuthenticationError",
     "FetchError",
     "ObjectChanged",
@@ -41,10 +44,43 @@ def is_remote_target(target: str) -> bool:
     return target.startswith(_REMOTE_PREFIXES)
 
 
+def _prefix(*prefixes: str) -> Callable[[str], bool]:
+    return lambda target: target.startswith(prefixes)
+
+
+def _is_huggingface(target: str) -> bool:
+    from .huggingface import is_huggingface_target
+
+    return is_huggingface_target(target)
+
+
+def _is_jfrog(target: str) -> bool:
+    from .jfrog import is_jfrog_target
+
+    return is_jfrog_target(target)
+
+
+#: (does this fetcher take the target?, "module:SourceClass"); the first match wins, and the
+#: module is imported only then. A source class is called as `Cls(target, config)`.
+FETCHERS: list[tuple[Callable[[str], bool], str]] = [
+    (_is_huggingface, "huggingface:HuggingFaceSource"),
+    (_is_jfrog, "jfrog:JFrogSource"),
+    (_prefix("s3://", "r2://"), "s3:S3Source"),
+    # cloud storage, registries and pointer files go here, one line each
+    (_prefix("http://", "https://"), "http:HttpSource"),
+]
+
+
 def resolve(target: str, config: dict[str, Any] | None = None) -> Source:
     """The source for one target; raises `UnsupportedTarget` for schemes we cannot fetch."""
+    for matches, where in FETCHERS:
+        if matches(target):
+            module_name, class_name = where.split(":")
+            module = importlib.import_module(f".{module_name}", __name__)
+            source: Source = getattr(module, class_name)(target, config)
+            return source
     if is_remote_target(target):
-        raise UnsupportedTarget(f"{target}: remote targets are not supported yet")
+        raise UnsupportedTarget(f"{target}: remote targets of this kind are not supported")
     from .local import LocalSource
 
     return LocalSource(target)

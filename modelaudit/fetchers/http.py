@@ -1,0 +1,395 @@
+"""Objects behind plain HTTP(S) URLs, and the HTTP machinery the other web fetchers share.
+
+`HttpClient` owns the retries (429, 5xx, resets; exponential backoff with full jitter,
+honouring Retry-After) and follows redirects itself, so credential headers are only ever
+sent to the origin they belong to. `HttpReader` reads byte ranges and whole objects, copes
+with servers that ignore Range, and raises `ObjectChanged` when the ETag or size moves.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import anyio
+
+from .base import (
+    AuthenticationError,
+    FetchError,
+    ObjectChanged,
+    ObjectReader,
+    ObjectRef,
+    Source,
+    TargetNotFound,
+    TransientFetchError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 20.0
+RETRY_AFTER_CAP = 60.0
+MAX_REDIRECTS = 10
+
+AuthHint = Callable[[int], str]
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def display_url(url: str) -> str:
+    """The URL without user info or query string, safe to show in messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def backoff_delay(attempt: int, retry_after: str | None) -> float:
+    """Full jitter on an exponential ceiling; a server's Retry-After is a floor."""
+    delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+    asked = _retry_after(retry_after)
+    if asked is not None:
+        delay = min(asked, RETRY_AFTER_CAP) + random.uniform(0, 0.1)
+    return delay
+
+
+class HttpClient:
+    """One httpx client, shared by a source and its readers, closed when the last one is.
+
+    `auth` headers go only to `auth_origin`; every redirect is followed here, so a redirect
+    to a CDN or anywhere else never carries them.
+    """
+
+    def __init__(
+        self,
+        auth: Mapping[str, str] | None = None,
+        auth_origin: str | None = None,
+        auth_hint: AuthHint | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        import httpx
+
+        from .._version import __version__
+
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(60.0, connect=15.0),
+            headers={"User-Agent": f"modelaudit/{__version__}", **(headers or {})},
+            trust_env=False,
+        )
+        self._auth = dict(auth or {})
+        self._auth_origin = origin(auth_origin) if auth_origin else None
+        self._auth_hint = auth_hint
+        self._users = 1
+
+    def share(self) -> HttpClient:
+        self._users += 1
+        return self
+
+    async def aclose(self) -> None:
+        self._users -= 1
+        if self._users <= 0:
+            await self._client.aclose()
+
+    def _headers_for(self, url: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self._auth and self._auth_origin is not None and origin(url) == self._auth_origin:
+            headers.update(self._auth)
+        return headers
+
+    async def _send_once(
+        self, method: str, url: str, headers: Mapping[str, str] | None, params: Any
+    ) -> httpx.Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self._client.build_request(
+                method, url, headers=self._headers_for(url, headers), params=params
+            )
+            response = await self._client.send(request, stream=True)
+            if response.status_code not in (301, 302, 303, 307, 308):
+                return response
+            location = response.headers.get("location")
+            await response.aclose()
+            if not location:
+                return response
+            url = urljoin(str(response.url), location)
+            params = None
+            if response.status_code == 303:
+                method = "GET"
+        raise FetchError(f"too many redirects for {display_url(url)}")
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        shown: str,
+        headers: Mapping[str, str] | None = None,
+        params: Any = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> httpx.Response:
+        """An open streamed response with a status in `ok`; the caller closes it.
+
+        Retries transient failures, then maps the rest onto the FetchError tree. `shown` is
+        how messages name the target (never a redirected URL, which may carry signatures).
+        """
+        import httpx
+
+        last = ""
+        for attempt in range(MAX_ATTEMPTS):
+            retry_after = None
+            try:
+                response = await self._send_once(method, url, headers, params)
+            except (httpx.TransportError, OSError) as exc:
+                last = type(exc).__name__
+            else:
+                status = response.status_code
+                if status in ok:
+                    return response
+                if status not in RETRY_STATUSES:
+                    await response.aclose()
+                    raise self.error_for(status, shown)
+                retry_after = response.headers.get("retry-after")
+                await response.aclose()
+                last = f"HTTP {status}"
+            if attempt + 1 < MAX_ATTEMPTS:
+                await anyio.sleep(backoff_delay(attempt, retry_after))
+        raise TransientFetchError(f"{shown}: {last} after {MAX_ATTEMPTS} attempts")
+
+    def error_for(self, status: int, shown: str) -> FetchError:
+        if status in (401, 403):
+            hint = self._auth_hint(status) if self._auth_hint else ""
+            reason = "401 Unauthorized" if status == 401 else "403 Forbidden"
+            return AuthenticationError(f"{shown}: {reason}{'; ' + hint if hint else ''}")
+        if status in (404, 410):
+            return TargetNotFound(f"{shown}: not found (HTTP {status})")
+        return FetchError(f"{shown}: HTTP {status}")
+
+    async def get_json(
+        self, url: str, shown: str, params: Any = None, ok: tuple[int, ...] = (200,)
+    ) -> Any:
+        response = await self.send("GET", url, shown, params=params, ok=ok)
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        import json
+
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise FetchError(f"{shown}: the server sent invalid JSON") from None
+
+
+def _etag(response: httpx.Response) -> str | None:
+    tag: str | None = response.headers.get("etag")
+    if tag is None:
+        return None
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def _content_range(response: httpx.Response) -> tuple[int, int, int | None] | None:
+    value = response.headers.get("content-range", "")
+    try:
+        _unit, rest = value.split(" ", 1)
+        span, total = rest.split("/", 1)
+        first, last = span.split("-", 1)
+        return int(first), int(last), None if total.strip() == "*" else int(total)
+    except ValueError:
+        return None
+
+
+class HttpReader(ObjectReader):
+    """Byte access to one URL. The first response pins the ETag and size; later ones must match."""
+
+    def __init__(
+        self,
+        client: HttpClient,
+        url: str,
+        shown: str,
+        size: int | None = None,
+        etag: str | None = None,
+    ) -> None:
+        self.client = client.share()
+        self.url = url
+        self.shown = shown
+        self.size = size
+        self.etag = etag
+
+    def _check(self, response: httpx.Response, total: int | None) -> None:
+        tag = _etag(response)
+        if tag is not None:
+            if self.etag is None:
+                self.etag = tag
+            elif tag != self.etag:
+                raise ObjectChanged(f"{self.shown}: the object changed while being read (ETag)")
+        if total is not None:
+            if self.size is None:
+                self.size = total
+            elif total != self.size:
+                raise ObjectChanged(f"{self.shown}: the object changed while being read (size)")
+
+    async def read_range(self, start: int, end: int) -> bytes:
+        import httpx
+
+        if end <= start:
+            return b""
+        for attempt in range(MAX_ATTEMPTS):
+            response = await self.client.send(
+                "GET",
+                self.url,
+                self.shown,
+                headers={"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"},
+                ok=(200, 206),
+            )
+            try:
+                if response.status_code == 206:
+                    span = _content_range(response)
+                    if span is None or span[0] != start:
+                        raise FetchError(f"{self.shown}: the server sent a wrong range")
+                    self._check(response, span[2])
+                    self.supports_ranges = True
+                    return await self._collect(response, 0, end - start)
+                length = response.headers.get("content-length")
+                self._check(response, int(length) if length and length.isdigit() else None)
+                self.supports_ranges = False
+                return await self._collect(response, start, end - start)
+            except (httpx.TransportError, OSError) as exc:
+                last = type(exc).__name__
+            finally:
+                await response.aclose()
+            if attempt + 1 < MAX_ATTEMPTS:
+                await anyio.sleep(backoff_delay(attempt, None))
+        raise TransientFetchError(f"{self.shown}: {last} after {MAX_ATTEMPTS} attempts")
+
+    @staticmethod
+    async def _collect(response: httpx.Response, skip: int, want: int) -> bytes:
+        """`want` bytes after skipping `skip`, then hang up (a 200 may carry the whole object)."""
+        out = bytearray()
+        async for chunk in response.aiter_raw():
+            if skip:
+                if len(chunk) <= skip:
+                    skip -= len(chunk)
+                    continue
+                chunk = chunk[skip:]
+                skip = 0
+            out += chunk[: want - len(out)]
+            if len(out) >= want:
+                break
+        return bytes(out)
+
+    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """The whole object; a connection lost midway resumes with a ranged request."""
+        import httpx
+
+        pos = 0
+        failures = 0
+        while True:
+            headers = {"Accept-Encoding": "identity"}
+            if pos:
+                headers["Range"] = f"bytes={pos}-"
+            response = await self.client.send(
+                "GET", self.url, self.shown, headers=headers, ok=(200, 206)
+            )
+            try:
+                if response.status_code == 206:
+                    span = _content_range(response)
+                    if span is None or span[0] != pos:
+                        raise FetchError(f"{self.shown}: the server sent a wrong range")
+                    self._check(response, span[2])
+                    skip = 0
+                else:
+                    length = response.headers.get("content-length")
+                    self._check(response, int(length) if length and length.isdigit() else None)
+                    skip = pos
+                async for chunk in response.aiter_raw(chunk_size):
+                    if skip:
+                        if len(chunk) <= skip:
+                            skip -= len(chunk)
+                            continue
+                        chunk, skip = chunk[skip:], 0
+                    pos += len(chunk)
+                    yield chunk
+                if self.size is not None and pos < self.size:
+                    raise FetchError(f"{self.shown}: the connection closed early")
+                return
+            except (httpx.TransportError, OSError) as exc:
+                failures += 1
+                if failures >= MAX_ATTEMPTS:
+                    raise TransientFetchError(
+                        f"{self.shown}: {type(exc).__name__} after {MAX_ATTEMPTS} attempts"
+                    ) from None
+            finally:
+                await response.aclose()
+            await anyio.sleep(backoff_delay(failures - 1, None))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class HttpSource(Source):
+    """Any other http(s) URL: one object, sized with HEAD (or a one-byte ranged GET)."""
+
+    def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
+        self.target = target
+        self.shown = display_url(target)
+        self.client = HttpClient()
+
+    async def objects(self) -> AsyncIterator[ObjectRef]:
+        size, etag = await self._probe()
+        yield ObjectRef(
+            uri=self.shown,
+            size=size,
+            etag=etag,
+            reader=HttpReader(self.client, self.target, self.shown, size, etag),
+            explicit=True,
+        )
+
+    async def _probe(self) -> tuple[int | None, str | None]:
+        try:
+            response = await self.client.send("HEAD", self.target, self.shown)
+            await response.aclose()
+            length = response.headers.get("content-length")
+            if length and length.isdigit():
+                return int(length), _etag(response)
+        except (TargetNotFound, AuthenticationError):
+            raise
+        except FetchError:
+            pass
+        response = await self.client.send(
+            "GET", self.target, self.shown, headers={"Range": "bytes=0-0"}, ok=(200, 206)
+        )
+        await response.aclose()
+        span = _content_range(response) if response.status_code == 206 else None
+        if span is not None:
+            return span[2], _etag(response)
+        length = response.headers.get("content-length")
+        return (int(length) if length and length.isdigit() else None), _etag(response)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

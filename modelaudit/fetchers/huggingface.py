@@ -1,0 +1,278 @@
+"""Hugging Face Hub repos, folders and files, models and datasets.
+
+Metadata and listings come from huggingface_hub (run in threads; the tree listing is paged
+lazily); bytes come through `HttpReader` from `{endpoint}/{repo}/resolve/{commit}/{path}`,
+pinned to the commit the repo info named, so every file of one scan is from one revision.
+The Hub answers large files with a redirect to a CDN; the token is sent to the endpoint only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import anyio.to_thread
+
+from .base import (
+    AuthenticationError,
+    FetchError,
+    ObjectRef,
+    Source,
+    TargetNotFound,
+    TransientFetchError,
+    UnsupportedTarget,
+)
+from .http import HttpClient, HttpReader, origin
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_HUB_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
+_URL_VERBS = frozenset({"tree", "blob", "resolve"})
+_BATCH = 64
+TOKEN_HINT = "set HF_TOKEN to a token with access to this repo"
+
+
+def endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def _token() -> str | None:
+    return os.environ.get("HF_TOKEN") or None
+
+
+def is_huggingface_target(target: str) -> bool:
+    if target.startswith("hf://"):
+        return True
+    if not target.startswith(("https://", "http://")):
+        return False
+    host = (urlsplit(target).hostname or "").lower()
+    if host in _HUB_HOSTS:
+        return True
+    ours = origin(endpoint())
+    return origin(target) == ours and ours[1] not in ("", *_HUB_HOSTS)
+
+
+@dataclass
+class HubTarget:
+    repo_id: str
+    repo_type: str
+    revision: str | None
+    path: str
+    #: "repo", "dir", "file", or "auto" (hf:// paths may name either)
+    kind: str
+    #: how findings name files: "hf://" or the URL's origin
+    base: str
+
+    def shown(self, path: str = "") -> str:
+        kind = "datasets/" if self.repo_type == "dataset" else ""
+        if self.base == "hf://":
+            rev = f"@{self.revision}" if self.revision else ""
+            tail = f"/{path}" if path else ""
+            return f"hf://{kind}{self.repo_id}{rev}{tail}"
+        if not path:
+            return f"{self.base}/{kind}{self.repo_id}"
+        return f"{self.base}/{kind}{self.repo_id}/blob/{self.revision or 'main'}/{path}"
+
+
+def _take_revision(segs: list[str]) -> tuple[str, list[str]]:
+    """A revision from path segments; `refs/pr/N` and `refs/convert/X` span three."""
+    if segs[0] == "refs" and len(segs) >= 3:
+        return "/".join(segs[:3]), segs[3:]
+    return segs[0], segs[1:]
+
+
+def parse_target(target: str) -> HubTarget:
+    if target.startswith("hf://"):
+        body, base = target[len("hf://") :], "hf://"
+    else:
+        parts = urlsplit(target)
+        body = parts.path
+        base = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+    segs = [unquote(s) for s in body.strip("/").split("/") if s]
+    repo_type = "model"
+    if segs and segs[0] in ("datasets", "models", "spaces"):
+        if segs[0] == "spaces":
+            raise UnsupportedTarget(f"{target}: Spaces are not model repositories")
+        repo_type = "dataset" if segs[0] == "datasets" else "model"
+        segs = segs[1:]
+    if not segs:
+        raise UnsupportedTarget(f"{target}: no repository named")
+    n = 2 if len(segs) >= 2 and segs[1] not in _URL_VERBS and "@" not in segs[0] else 1
+    repo_segs, rest = segs[:n], segs[n:]
+    revision: str | None = None
+    if base == "hf://":
+        if "@" in repo_segs[-1]:
+            name, rev_first = repo_segs[-1].split("@", 1)
+            repo_segs[-1] = name
+            revision, rest = _take_revision([rev_first, *rest])
+        kind = "auto" if rest else "repo"
+        path = "/".join(rest)
+    elif rest and rest[0] in _URL_VERBS and len(rest) >= 2:
+        revision, tail = _take_revision(rest[1:])
+        path = "/".join(tail)
+        kind = ("dir" if path else "repo") if rest[0] == "tree" else "file"
+        if kind == "file" and not path:
+            raise UnsupportedTarget(f"{target}: no file named after the revision")
+    elif rest:
+        raise UnsupportedTarget(f"{target}: not a repository, /tree/, /blob/ or /resolve/ URL")
+    else:
+        kind, path = "repo", ""
+    repo_id = "/".join(repo_segs)
+    if not repo_id or any(s in (".", "..") for s in repo_segs):
+        raise UnsupportedTarget(f"{target}: not a valid repository id")
+    return HubTarget(repo_id, repo_type, revision, path, kind, base)
+
+
+def _hub_error(exc: Exception, shown: str, token: str | None) -> FetchError:
+    """One line naming the cause and, for access problems, the variable to set."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(exc, GatedRepoError):
+        if token:
+            return AuthenticationError(
+                f"{shown}: gated repo and HF_TOKEN has no access; request access on the Hub"
+            )
+        return AuthenticationError(f"{shown}: gated repo ({status}); {TOKEN_HINT}")
+    if isinstance(exc, RevisionNotFoundError):
+        return TargetNotFound(f"{shown}: revision not found")
+    if isinstance(exc, EntryNotFoundError):
+        return TargetNotFound(f"{shown}: no such file in the repo")
+    if isinstance(exc, RepositoryNotFoundError):
+        message = response.headers.get("x-error-message", "") if response is not None else ""
+        if status == 401 and token and "Invalid credentials" in message:
+            return AuthenticationError(
+                f"{shown}: 401 Unauthorized; HF_TOKEN was refused, {TOKEN_HINT}"
+            )
+        if status == 401 and not token:
+            return AuthenticationError(
+                f"{shown}: 401 Unauthorized (private or missing repo); {TOKEN_HINT}"
+            )
+        if token:
+            return TargetNotFound(f"{shown}: repository not found, or HF_TOKEN has no access to it")
+        return TargetNotFound(f"{shown}: repository not found")
+    if isinstance(exc, HfHubHTTPError) and status is not None:
+        if status in (401, 403):
+            return AuthenticationError(f"{shown}: HTTP {status}; {TOKEN_HINT}")
+        if status == 429 or status >= 500:
+            return TransientFetchError(f"{shown}: the Hub answered HTTP {status}")
+        return FetchError(f"{shown}: the Hub answered HTTP {status}")
+    return FetchError(f"{shown}: cannot reach the Hub ({type(exc).__name__})")
+
+
+class HuggingFaceSource(Source):
+    def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
+        self.target = target
+        self.hub = parse_target(target)
+        self.endpoint = endpoint()
+        self.token = _token()
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.client = HttpClient(auth, self.endpoint, lambda status: TOKEN_HINT)
+        self._api: Any = None
+
+    def _hub_api(self) -> Any:
+        if self._api is None:
+            from huggingface_hub import HfApi
+
+            self._api = HfApi(endpoint=self.endpoint, token=self.token or False)
+        return self._api
+
+    async def _call(self, shown: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except FetchError:
+                raise
+            except Exception as exc:
+                raise _hub_error(exc, shown, self.token) from None
+
+        return await anyio.to_thread.run_sync(run)
+
+    def _ref(self, path: str, size: int | None, commit: str, explicit: bool) -> ObjectRef:
+        hub = self.hub
+        kind = "datasets/" if hub.repo_type == "dataset" else ""
+        url = (
+            f"{self.endpoint}/{kind}{hub.repo_id}/resolve/{quote(commit, safe='')}/"
+            f"{quote(path, safe='/')}"
+        )
+        shown = hub.shown(path)
+        return ObjectRef(
+            uri=shown,
+            size=size,
+            reader=HttpReader(self.client, url, shown, size),
+            explicit=explicit,
+        )
+
+    async def objects(self) -> AsyncIterator[ObjectRef]:
+        hub = self.hub
+        api = self._hub_api()
+        repo_shown = hub.shown()
+        info = await self._call(
+            repo_shown, api.repo_info, hub.repo_id, repo_type=hub.repo_type, revision=hub.revision
+        )
+        commit = getattr(info, "sha", None) or hub.revision or "main"
+        folder: str | None = None
+        if hub.kind in ("file", "auto"):
+            from huggingface_hub import RepoFile
+
+            found = await self._call(
+                hub.shown(hub.path),
+                api.get_paths_info,
+                hub.repo_id,
+                [hub.path],
+                revision=commit,
+                repo_type=hub.repo_type,
+            )
+            if not found:
+                raise TargetNotFound(f"{hub.shown(hub.path)}: no such file or folder in the repo")
+            entry = found[0]
+            if isinstance(entry, RepoFile):
+                yield self._ref(entry.path, entry.size, commit, explicit=True)
+                return
+            if hub.kind == "file":
+                raise TargetNotFound(f"{hub.shown(hub.path)}: is a folder, not a file")
+            folder = hub.path
+        elif hub.kind == "dir":
+            folder = hub.path
+        async for path, size in self._listing(commit, folder):
+            yield self._ref(path, size, commit, explicit=False)
+
+    async def _listing(self, commit: str, folder: str | None) -> AsyncIterator[tuple[str, int]]:
+        from huggingface_hub import RepoFile
+
+        hub = self.hub
+        entries: Iterator[Any] = iter(
+            self._hub_api().list_repo_tree(
+                hub.repo_id,
+                path_in_repo=folder or None,
+                recursive=True,
+                revision=commit,
+                repo_type=hub.repo_type,
+            )
+        )
+
+        def next_batch() -> list[tuple[str, int]]:
+            batch: list[tuple[str, int]] = []
+            for entry in entries:
+                if isinstance(entry, RepoFile):
+                    batch.append((entry.path, entry.size))
+                    if len(batch) >= _BATCH:
+                        break
+            return batch
+
+        shown = hub.shown(folder or "")
+        while batch := await self._call(shown, next_batch):
+            for item in batch:
+                yield item
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

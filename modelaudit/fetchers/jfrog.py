@@ -1,0 +1,159 @@
+"""JFrog Artifactory files and folders (`https://HOST/artifactory/REPO/PATH`).
+
+The storage API says whether a path is a file or a folder; folders are listed with one deep
+list call where the server allows it, else walked through their children, lazily. Tokens come
+from JFROG_API_TOKEN (X-JFrog-Art-Api) or JFROG_ACCESS_TOKEN (Bearer) and are sent only to
+the Artifactory origin (JFROG_URL's when set, else the target's).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from .base import AuthenticationError, FetchError, ObjectRef, Source, UnsupportedTarget
+from .http import HttpClient, HttpReader, display_url
+
+_MARK = "/artifactory/"
+
+
+def _jfrog_url() -> str:
+    return (os.environ.get("JFROG_URL") or "").rstrip("/")
+
+
+def is_jfrog_target(target: str) -> bool:
+    if not target.startswith(("https://", "http://")):
+        return False
+    base = _jfrog_url()
+    return _MARK in urlsplit(target).path + "/" or bool(base and target.startswith(base + "/"))
+
+
+def split_target(target: str) -> tuple[str, str, str]:
+    """(base ending in the Artifactory context, repo, path inside the repo)."""
+    clean = display_url(target).rstrip("/")
+    base = _jfrog_url()
+    if base and clean.startswith(base + "/"):
+        rest = clean[len(base) + 1 :]
+        if rest.startswith("artifactory/") and not base.endswith("/artifactory"):
+            base, rest = base + "/artifactory", rest[len("artifactory/") :]
+    else:
+        idx = clean.find(_MARK)
+        if idx < 0:
+            raise UnsupportedTarget(f"{clean}: not an Artifactory URL")
+        base, rest = clean[: idx + len(_MARK) - 1], clean[idx + len(_MARK) :]
+    repo, _, path = rest.partition("/")
+    if not repo:
+        raise UnsupportedTarget(f"{clean}: no Artifactory repository named")
+    return base, unquote(repo), unquote(path).strip("/")
+
+
+def _credentials() -> tuple[dict[str, str], str | None]:
+    if token := os.environ.get("JFROG_API_TOKEN"):
+        return {"X-JFrog-Art-Api": token}, "JFROG_API_TOKEN"
+    if token := os.environ.get("JFROG_ACCESS_TOKEN"):
+        return {"Authorization": f"Bearer {token}"}, "JFROG_ACCESS_TOKEN"
+    return {}, None
+
+
+class JFrogSource(Source):
+    def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
+        self.target = target
+        self.base, self.repo, self.path = split_target(target)
+        auth, self.variable = _credentials()
+        auth_origin = _jfrog_url() or self.base
+        self.client = HttpClient(auth, auth_origin, self._hint)
+
+    def _hint(self, status: int) -> str:
+        if self.variable:
+            return f"{self.variable} was refused; set it to a token with read access to {self.repo}"
+        return (
+            f"set JFROG_API_TOKEN or JFROG_ACCESS_TOKEN to a token with read access to {self.repo}"
+        )
+
+    def _file_url(self, path: str) -> str:
+        return f"{self.base}/{quote(self.repo)}/{quote(path, safe='/')}"
+
+    def _storage_url(self, path: str) -> str:
+        tail = f"/{quote(path, safe='/')}" if path else ""
+        return f"{self.base}/api/storage/{quote(self.repo)}{tail}"
+
+    def _ref(self, path: str, size: int | None, explicit: bool) -> ObjectRef:
+        url = self._file_url(path)
+        shown = display_url(url)
+        return ObjectRef(
+            uri=shown,
+            size=size,
+            reader=HttpReader(self.client, url, shown, size),
+            explicit=explicit,
+        )
+
+    async def objects(self) -> AsyncIterator[ObjectRef]:
+        shown = display_url(self._file_url(self.path)).rstrip("/")
+        info = await self.client.get_json(self._storage_url(self.path), shown)
+        if not isinstance(info, dict):
+            raise FetchError(f"{shown}: unexpected storage API answer")
+        if "children" not in info:
+            yield self._ref(self.path, _size(info.get("size")), explicit=True)
+            return
+        listed = await self._deep_list(shown)
+        if listed is not None:
+            for path, size in listed:
+                yield self._ref(path, size, explicit=False)
+            return
+        async for path, size in self._walk(self.path, info, shown):
+            yield self._ref(path, size, explicit=False)
+
+    async def _deep_list(self, shown: str) -> list[tuple[str, int | None]] | None:
+        """Every file under the folder from one call; None where the server refuses it."""
+        try:
+            data = await self.client.get_json(
+                self._storage_url(self.path) + "?list&deep=1&listFolders=0", shown
+            )
+        except AuthenticationError:
+            raise
+        except FetchError:
+            return None
+        files = data.get("files") if isinstance(data, dict) else None
+        if not isinstance(files, list):
+            return None
+        prefix = f"{self.path}/" if self.path else ""
+        out = []
+        for item in sorted(files, key=lambda f: str(f.get("uri", ""))):
+            if isinstance(item, dict) and not item.get("folder"):
+                out.append((prefix + str(item.get("uri", "")).strip("/"), _size(item.get("size"))))
+        return out
+
+    async def _walk(
+        self, path: str, info: dict[str, Any], shown: str
+    ) -> AsyncIterator[tuple[str, int | None]]:
+        stack = [(path, info)]
+        while stack:
+            folder, data = stack.pop()
+            children = sorted(data.get("children") or [], key=lambda c: str(c.get("uri", "")))
+            subfolders = []
+            for child in children:
+                name = str(child.get("uri", "")).strip("/")
+                if not name or name in (".", "..") or "/" in name:
+                    continue
+                child_path = f"{folder}/{name}" if folder else name
+                if child.get("folder"):
+                    subfolders.append(child_path)
+                    continue
+                meta = await self.client.get_json(self._storage_url(child_path), shown)
+                yield child_path, _size(meta.get("size") if isinstance(meta, dict) else None)
+            for sub in reversed(subfolders):
+                sub_info = await self.client.get_json(self._storage_url(sub), shown)
+                if isinstance(sub_info, dict):
+                    stack.append((sub, sub_info))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _size(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
