@@ -68,6 +68,33 @@ def _check_blacklist(result: ScanResult, shown: str, patterns: Sequence[str]) ->
                 break
 
 
+_ZIP_FORMATS = frozenset({"zip", "pytorch_zip", "keras_zip", "npz"})
+
+
+def _scan_appended_zip(
+    path: str, config: dict[str, Any], shown: str, depth: int, result: ScanResult
+) -> None:
+    """Polyglots: a non-zip file that also ends in a valid zip is scanned as that zip too."""
+    from ..scanners.containers.polyglot import appended_zip_format, report_polyglot
+
+    try:
+        kind = appended_zip_format(path)
+    except OSError:
+        return
+    if kind is None:
+        return
+    report_polyglot(result, shown, kind)
+    view = scan_path(
+        path,
+        {**config, "blacklist_patterns": []},
+        display=shown,
+        explicit=False,
+        depth=depth + 1,
+        fmt=kind,
+    )
+    result.merge(view)
+
+
 def scan_path(
     path: str,
     config: dict[str, Any],
@@ -119,6 +146,8 @@ def scan_path(
     except Exception as exc:
         result = ScanResult(scanner_name=cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
+    if fmt not in _ZIP_FORMATS:
+        _scan_appended_zip(path, config, shown, depth, result)
     if result.status is not FileStatus.COMPLETE and not any(
         i.rule in (rules.SCAN_ERROR, rules.MALFORMED) for i in result.issues
     ):

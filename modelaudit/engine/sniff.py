@@ -154,6 +154,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | No
         return TFLITE
     if head.startswith(b"\x1f\x8b"):
         return GZIP
+    if head.startswith(b"ZF0x"):
+        return ZLIB
     if head.startswith(b"BZh"):
         return BZIP2
     if head.startswith(b"\xfd7zXZ\x00"):

@@ -17,6 +17,14 @@ def _register_builtin() -> None:
     # One import and one entry per scanner module; order only matters for name fallbacks.
     # -- pickle family (raw pickles, PyTorch, joblib, NumPy)
     # -- containers (archives, compressed streams)
+    from .archives import ArchiveScanner
+    from .compressed import CompressedStreamScanner
+    from .numpy_files import NumPyScanner
+    from .pytorch_zip import PyTorchZipScanner
+
+    SCANNER_REGISTRY.extend(
+        [PyTorchZipScanner, NumPyScanner, CompressedStreamScanner, ArchiveScanner]
+    )
     # -- ML frameworks (Keras, TensorFlow, TFLite, ONNX)
     from .keras_h5 import KerasH5Scanner
     from .keras_zip import KerasZipScanner

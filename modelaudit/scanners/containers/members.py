@@ -1,0 +1,235 @@
+"""Limits, path checks and one-at-a-time member scanning shared by every container scanner.
+
+Members are copied, one at a time and within the expansion budget, into a private temporary
+folder and scanned through `engine.dispatch.scan_path`, so each is judged by its own format
+and routing stays in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, Any, Final
+
+from ...findings import IssueSeverity, ScanResult
+from . import rules as crules
+from .decompress import DecompressingReader
+
+DEFAULT_MAX_RATIO: Final = 250.0
+DEFAULT_RATIO_FLOOR: Final = 32 << 20
+DEFAULT_MAX_ENTRIES: Final = 10_000
+DEFAULT_MAX_EXPANDED: Final = 8 * 1024**3
+_DRIVE: Final = re.compile(r"^[A-Za-z]:")
+_SAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class Limits:
+    """How far a container may expand; shared by all members of one container."""
+
+    max_expanded: int
+    max_ratio: float
+    ratio_floor: int
+    max_entries: int
+    depth: int
+    max_depth: int
+    used: int = 0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Limits:
+        return cls(
+            max_expanded=int(config.get("max_expanded_size") or DEFAULT_MAX_EXPANDED),
+            max_ratio=float(config.get("max_compression_ratio") or DEFAULT_MAX_RATIO),
+            ratio_floor=int(config.get("compression_ratio_floor") or DEFAULT_RATIO_FLOOR),
+            max_entries=int(config.get("max_archive_entries") or DEFAULT_MAX_ENTRIES),
+            depth=int(config.get("_depth") or 0),
+            max_depth=int(config.get("max_depth") or 5),
+        )
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.max_expanded - self.used)
+
+    def nested_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Config for a member scan: what is left of the budget is all it may expand to."""
+        return {**config, "max_expanded_size": max(1, self.remaining)}
+
+
+def depth_exceeded(result: ScanResult, limits: Limits, where: str) -> bool:
+    """True (with a finding, and the result inconclusive) when we may not descend further."""
+    if limits.depth < limits.max_depth:
+        return False
+    result.add_issue(
+        f"Nesting deeper than max_depth={limits.max_depth}; inner content not scanned",
+        severity=IssueSeverity.WARNING,
+        location=where,
+        details={"depth": limits.depth, "max_depth": limits.max_depth},
+        why="Deep nesting is a way to hide a payload from scanners that give up early; "
+        "the inner content was not verified.",
+        rule=crules.DEPTH_LIMIT,
+    )
+    result.mark_inconclusive(f"nesting deeper than max_depth={limits.max_depth}")
+    return True
+
+
+def report_bomb(result: ScanResult, where: str, reason: str) -> None:
+    result.add_issue(
+        f"Decompression limit exceeded: {reason}",
+        severity=IssueSeverity.WARNING,
+        location=where,
+        details={"reason": reason},
+        why="A decompression bomb exhausts memory or disk of whatever unpacks it (loaders, "
+        "pipelines, CI), and content past the limit was not scanned.",
+        rule=crules.DECOMPRESSION_BOMB,
+    )
+    result.mark_inconclusive(f"decompression limit exceeded: {reason}")
+
+
+def path_escape(name: str) -> str | None:
+    """Why extracting a member with this name would leave the target folder, if it would."""
+    if not name:
+        return None
+    norm = name.replace("\\", "/")
+    if norm.startswith("/"):
+        return "absolute path"
+    if _DRIVE.match(norm):
+        return "drive-letter path"
+    depth = 0
+    for part in norm.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return "'..' leads outside the extraction folder"
+        elif part not in ("", "."):
+            depth += 1
+    return None
+
+
+def link_escape(member: str, target: str, hard: bool) -> str | None:
+    """Why a link would point outside the extraction folder: hard links are relative to the
+    archive root, symbolic links to the member's own folder."""
+    if not target:
+        return None
+    norm = target.replace("\\", "/")
+    if norm.startswith("/") or _DRIVE.match(norm):
+        return f"link target {target!r} is absolute"
+    base = "" if hard else os.path.dirname(member.replace("\\", "/"))
+    joined = f"{base}/{norm}" if base else norm
+    if path_escape(joined):
+        return f"link target {target!r} leads outside the extraction folder"
+    return None
+
+
+def report_traversal(result: ScanResult, where: str, name: str, reason: str) -> None:
+    result.add_issue(
+        f"Archive member path escapes the extraction folder ({reason}): {name}",
+        severity=IssueSeverity.CRITICAL,
+        location=where,
+        details={"member": name, "reason": reason},
+        why="Extracting this archive writes a file outside the target folder, which lets an "
+        "attacker overwrite code, configuration or credentials that run later.",
+        rule=crules.PATH_TRAVERSAL,
+    )
+
+
+def report_link(result: ScanResult, where: str, name: str, reason: str, hard: bool) -> None:
+    kind = "hard link" if hard else "symbolic link"
+    result.add_issue(
+        f"Archive {kind} escapes the extraction folder: {name} ({reason})",
+        severity=IssueSeverity.CRITICAL,
+        location=where,
+        details={"member": name, "reason": reason, "link": kind},
+        why="Extraction creates a link to a file outside the target folder; reading or writing "
+        "through it exposes or overwrites arbitrary files.",
+        rule=crules.LINK_ESCAPE,
+    )
+
+
+class MemberSpool:
+    """A private temporary folder holding at most one extracted member at a time."""
+
+    def __init__(self) -> None:
+        self.root = tempfile.mkdtemp(prefix="modelaudit-")
+        self._count = 0
+
+    def __enter__(self) -> MemberSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def path_for(self, name: str) -> str:
+        """A fresh file name that keeps the member's extension (sniffing uses it)."""
+        self._count += 1
+        base = _SAFE.sub("_", os.path.basename(name.replace("\\", "/")))[-80:] or "member"
+        return os.path.join(self.root, f"{self._count}_{base}")
+
+    def copy(self, stream: IO[bytes], dest: str, limit: int) -> tuple[int, bool]:
+        """Copy at most `limit` bytes; returns (bytes written, whether the stream ended)."""
+        written = 0
+        with open(dest, "wb") as out:
+            while True:
+                chunk = stream.read(min(1 << 20, limit - written + 1))
+                if not chunk:
+                    return written, True
+                if written + len(chunk) > limit:
+                    out.write(chunk[: limit - written])
+                    return limit, False
+                out.write(chunk)
+                written += len(chunk)
+
+
+def scan_member_file(
+    tmp_path: str, config: Mapping[str, Any], display: str, limits: Limits
+) -> ScanResult:
+    """Scan an extracted member by its own format, one level deeper."""
+    from ...engine import dispatch
+
+    nested = limits.nested_config(config)
+    nested.pop("_display_path", None)
+    nested.pop("_format", None)
+    return dispatch.scan_path(
+        tmp_path, nested, display=display, explicit=False, depth=limits.depth + 1
+    )
+
+
+def scan_stream_member(
+    result: ScanResult,
+    spool: MemberSpool,
+    stream: IO[bytes],
+    name: str,
+    display: str,
+    config: Mapping[str, Any],
+    limits: Limits,
+    decoder: DecompressingReader | None = None,
+) -> bool:
+    """Extract one member (bounded) and scan it; False when the budget ran out.
+
+    A member whose data is corrupt is still scanned (a loader may run what precedes the
+    damage) and marks the container inconclusive; one that hit a bomb limit is not."""
+    dest = spool.path_for(name)
+    try:
+        written, ended = spool.copy(stream, dest, limits.remaining)
+        limits.used += written
+        if not ended:
+            report_bomb(
+                result,
+                display,
+                f"archive content exceeds max_expanded_size={limits.max_expanded} bytes",
+            )
+            return False
+        if decoder is not None and decoder.limit_hit:
+            report_bomb(result, display, decoder.limit_hit)
+            return False
+        if decoder is not None and not decoder.clean_end:
+            result.mark_inconclusive(f"malformed: {decoder.error or 'compressed data truncated'}")
+        result.merge(scan_member_file(dest, config, display, limits))
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
