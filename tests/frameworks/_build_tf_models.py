@@ -1,0 +1,109 @@
+"""Build real TensorFlow/Keras/TFLite files into a folder; run as a subprocess by conftest.
+
+TensorFlow is heavy and process-global, so the test session never imports it: this script
+writes the files, the tests only scan them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import keras
+import tensorflow as tf
+
+
+def _legit_module() -> tf.Module:
+    class Scale(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = tf.Variable([[1.0, 2.0], [3.0, 4.0]])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            return tf.nn.relu(tf.matmul(x, self.w))
+
+    return Scale()
+
+
+def _evil_module() -> tf.Module:
+    class Evil(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+        def read(self, name: tf.Tensor) -> tf.Tensor:
+            data = tf.io.read_file(name)
+            tf.io.write_file("/tmp/modelaudit-never-written", data)
+            return tf.py_function(lambda s: s, [data], tf.string)
+
+    return Evil()
+
+
+def _keras_model(with_lambda: bool) -> keras.Model:
+    inputs = keras.Input(shape=(4,), name="features")
+    x = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    if with_lambda:
+        x = keras.layers.Lambda(lambda t: t * 2.0, name="double")(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="out")(x)
+    model = keras.Model(inputs, outputs, name="lambda_net" if with_lambda else "plain_net")
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _graph(nodes: list[tuple[str, str, dict[str, bytes]]]) -> bytes:
+    """A GraphDef built with TensorFlow's own protobuf classes: (name, op, string attrs)."""
+    graph = tf.compat.v1.GraphDef()
+    for name, op, attrs in nodes:
+        node = graph.node.add(name=name, op=op)
+        for key, value in attrs.items():
+            node.attr[key].s = value
+    return bytes(graph.SerializeToString())
+
+
+def _write(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def main(out: str) -> None:
+    _write(
+        os.path.join(out, "print_to_file.pb"),
+        _graph([("x", "Const", {}), ("p", "PrintV2", {"output_stream": b"file:///tmp/leak.txt"})]),
+    )
+    _write(
+        os.path.join(out, "print_to_log.pb"),
+        _graph([("x", "Const", {}), ("p", "PrintV2", {"output_stream": b"log(info)"})]),
+    )
+    _write(os.path.join(out, "custom_op.pb"), _graph([("c", "MyVendorFusedOp", {})]))
+    _write(
+        os.path.join(out, "immutable_const.pb"),
+        _graph([("m", "ImmutableConst", {"memory_region_name": b"/etc/passwd"})]),
+    )
+    _write(
+        os.path.join(out, "stray_save.pb"),
+        _graph([("exfil/SaveV2", "SaveV2", {}), ("save/SaveV2", "SaveV2", {})]),
+    )
+
+    legit = _legit_module()
+    tf.saved_model.save(legit, os.path.join(out, "legit_savedmodel"))
+    tf.saved_model.save(_evil_module(), os.path.join(out, "evil_savedmodel"))
+
+    graph = legit.__call__.get_concrete_function().graph.as_graph_def()
+    with open(os.path.join(out, "frozen_legit.pb"), "wb") as f:
+        f.write(graph.SerializeToString())
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [legit.__call__.get_concrete_function()], legit
+    )
+    with open(os.path.join(out, "legit.tflite"), "wb") as f:
+        f.write(converter.convert())
+
+    _keras_model(False).save(os.path.join(out, "legit.keras"))
+    _keras_model(True).save(os.path.join(out, "lambda.keras"))
+    _keras_model(False).save(os.path.join(out, "legit_keras3.h5"))
+    _keras_model(True).save(os.path.join(out, "lambda_keras3.h5"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

