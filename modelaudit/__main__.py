@@ -1,7 +1,7 @@
 import sys
 
-from .cli import main
+from modelaudit.cli import main
 
-# Worker processes re-run the parent's main module as __mp_main__; only the real entry runs.
+# Worker processes re-run this file by path as __mp_main__: absolute import, guarded entry.
 if __name__ == "__main__":
     sys.exit(main())
