@@ -1,0 +1,122 @@
+"""SavedModels and GraphDefs written by TensorFlow (in a subprocess), scanned without it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from _frameworks_helpers import alarms, rules_at, scan
+
+from modelaudit.core import scan_model_directory_or_file
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import framework_rules as R
+
+CRIT = IssueSeverity.CRITICAL
+WARN = IssueSeverity.WARNING
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def keras_metadata(layers: list[dict[str, object]]) -> bytes:
+    """`keras_metadata.pb` (SavedMetadata): nodes(1) -> SavedObject.metadata(5) JSON."""
+    nodes = b""
+    for i, layer in enumerate(layers):
+        node = _varint(2 << 3) + _varint(i) + _field(5, json.dumps(layer).encode())
+        nodes += _field(1, node)
+    return nodes
+
+
+def test_legitimate_saved_model_is_clean(tf_models: Path) -> None:
+    for name in ("saved_model.pb", "fingerprint.pb"):
+        result = scan(tf_models / "legit_savedmodel" / name)
+        assert result.scanner_name == "tensorflow"
+        assert result.status is FileStatus.COMPLETE
+        assert alarms(result) == []
+    details = scan(tf_models / "legit_savedmodel" / "saved_model.pb").metadata["format_details"]
+    assert details["kind"] == "saved_model" and details["tags"] == ["serve"]
+    assert details["functions"] >= 2
+
+
+def test_legitimate_frozen_graph_is_clean(tf_models: Path) -> None:
+    result = scan(tf_models / "frozen_legit.pb")
+    assert result.metadata["format_details"]["kind"] == "graph_def"
+    assert result.metadata["format_details"]["nodes"] > 3
+    assert alarms(result) == []
+
+
+def test_python_and_file_ops_in_function_library(tf_models: Path) -> None:
+    result = scan(tf_models / "evil_savedmodel" / "saved_model.pb")
+    ops = {i.details["op"] for i in result.issues if i.severity is CRIT}
+    assert ops == {"ReadFile", "WriteFile", "EagerPyFunc"}
+    assert {R.TF_PYTHON_OP, R.TF_FILE_OP} == rules_at(result, CRIT)
+    py = next(i for i in result.issues if i.rule == R.TF_PYTHON_OP)
+    assert py.details["scope"].startswith("function __inference_read")
+
+
+def test_saved_model_directory_scan(tf_models: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "exported"
+    shutil.copytree(tf_models / "evil_savedmodel", folder)
+    report = scan_model_directory_or_file(str(folder))
+    criticals = [i for i in report["issues"] if i["severity"] == "critical"]
+    assert {i["details"]["op"] for i in criticals} == {"ReadFile", "WriteFile", "EagerPyFunc"}
+
+
+def test_print_to_file_but_not_to_log(tf_models: Path) -> None:
+    assert rules_at(scan(tf_models / "print_to_file.pb"), CRIT) == {R.TF_PRINT_TO_FILE}
+    assert alarms(scan(tf_models / "print_to_log.pb")) == []
+
+
+def test_custom_op_immutable_const_and_stray_save(tf_models: Path) -> None:
+    custom = scan(tf_models / "custom_op.pb")
+    assert rules_at(custom, WARN) == {R.TF_CUSTOM_OP}
+    assert custom.issues[0].details["op"] == "MyVendorFusedOp"
+    assert rules_at(scan(tf_models / "immutable_const.pb"), CRIT) == {R.TF_FILE_OP}
+    stray = scan(tf_models / "stray_save.pb")
+    flagged = [i.details["node"] for i in stray.issues if i.rule == R.TF_CHECKPOINT_OP]
+    assert flagged == ["exfil/SaveV2"]
+
+
+def test_keras_metadata_lambda(tmp_path: Path) -> None:
+    import base64
+    import marshal
+
+    code = compile("lambda x: __import__('os').popen('id')", "<l>", "eval").co_consts[0]
+    blob = base64.b64encode(marshal.dumps(code)).decode()
+    layers: list[dict[str, object]] = [
+        {"class_name": "Dense", "name": "dense", "config": {"name": "dense", "units": 2}},
+        {
+            "class_name": "Lambda",
+            "name": "lam",
+            "config": {"name": "lam", "function": [blob, None, None], "function_type": "lambda"},
+        },
+    ]
+    path = tmp_path / "keras_metadata.pb"
+    path.write_bytes(keras_metadata(layers))
+    result = scan(path)
+    assert rules_at(result, CRIT) == {R.KERAS_LAMBDA_DANGEROUS}
+    legit = tmp_path / "legit" / "keras_metadata.pb"
+    legit.parent.mkdir()
+    legit.write_bytes(keras_metadata(layers[:1]))
+    assert alarms(scan(legit)) == []
+
+
+def test_truncated_saved_model_is_inconclusive(tf_models: Path, tmp_path: Path) -> None:
+    data = (tf_models / "legit_savedmodel" / "saved_model.pb").read_bytes()
+    cut = tmp_path / "saved_model.pb"
+    cut.write_bytes(data[: len(data) - 7])
+    result = scan(cut)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert result.status_reason and result.status_reason.startswith("malformed")
