@@ -50,12 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
         "scan",
         help="scan files, directories or remote models",
         description="Scan files, directories or remote models. Exit codes: 0 clean and "
-        "complete, 1 findings (WARNING or CRITICAL), 2 errors or unfinished files and no "
-        "findings.",
+        "complete, 1 findings (WARNING or CRITICAL; only CRITICAL with --fail-on critical), "
+        "2 errors or unfinished files and no failing findings.",
     )
     scan.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or URI")
     scan.add_argument("--format", "-f", choices=_FORMATS, default="text", help="report format")
     scan.add_argument("--output", "-o", metavar="FILE", help="write the report here")
+    scan.add_argument(
+        "--sbom",
+        metavar="FILE",
+        help="also write a CycloneDX 1.6 JSON SBOM of the scanned files (licenses, hashes, "
+        "risk scores) to FILE; works with any --format",
+    )
+    scan.add_argument(
+        "--fail-on",
+        choices=("warning", "critical"),
+        default="warning",
+        help="lowest severity that exits 1: 'warning' (default) fails on WARNING or CRITICAL "
+        "findings; 'critical' fails only on CRITICAL ones (warnings alone then exit 0, or 2 "
+        "if some file could not be fully scanned)",
+    )
     scan.add_argument(
         "--timeout",
         "-t",
@@ -157,12 +171,22 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         strict=args.strict,
         verbose=args.verbose,
         jobs=args.jobs or default_jobs(),
-        hashes=args.format == "sarif",
+        hashes=args.format == "sarif" or bool(args.sbom),
     )
     from .progress import progress_reporter
 
     with progress_reporter(enabled=not args.no_progress) as progress:
         report = _run(args.paths, config, progress, argv)
+    report.fail_on = args.fail_on
+    sbom_failed = False
+    if args.sbom:
+        from .sbom import build_sbom
+
+        try:
+            _write_atomic(args.sbom, build_sbom(report))
+        except OSError as exc:
+            print(f"modelaudit: error: cannot write SBOM {args.sbom}: {exc}", file=sys.stderr)
+            sbom_failed = True
     render = get_renderer(args.format)
     color = args.output is None and _use_color(sys.stdout)
     data = redact_bytes(render(report, color=color, verbose=args.verbose))
@@ -172,7 +196,7 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     exit_code: int = report.exit_code
-    return exit_code
+    return max(exit_code, 2) if sbom_failed else exit_code
 
 
 def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str]) -> Any:
