@@ -233,7 +233,7 @@ class HuggingFaceSource(Source):
                 repo_type=hub.repo_type,
             )
             if not found:
-                raise TargetNotFound(f"{hub.shown(hub.path)}: no such file or folder in the repo")
+                raise TargetNotFound(f"{hub.shown(hub.path)}: not found in the repo")
             entry = found[0]
             if isinstance(entry, RepoFile):
                 yield self._ref(entry.path, entry.size, commit, explicit=True)

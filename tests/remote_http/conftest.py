@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from _remote_http_servers import CDN, EVIL_PICKLE, Blob, FakeArtifactory, FakeHub, Repo, Server
+
+_CREDENTIAL_ENV = (
+    "HF_TOKEN",
+    "HF_ENDPOINT",
+    "HUGGING_FACE_HUB_TOKEN",
+    "JFROG_URL",
+    "JFROG_API_TOKEN",
+    "JFROG_ACCESS_TOKEN",
+)
+
+
+@pytest.fixture(scope="session")
+def samples() -> dict[str, bytes]:
+    """Models built with the real libraries (or as bytes), once per session."""
+    import torch
+    from safetensors.numpy import save
+
+    big = save({"weight": np.zeros((1024, 1024), np.float32), "bias": np.ones(16, np.float32)})
+    small = save({"weight": np.arange(16, dtype=np.float32)})
+    buf = io.BytesIO()
+    torch.save({"weight": torch.zeros(512, 1024), "bias": torch.ones(8)}, buf)
+    torch_zip = buf.getvalue()
+    evil = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(torch_zip)) as src, zipfile.ZipFile(evil, "w") as dst:
+        for info in src.infolist():
+            data = EVIL_PICKLE if info.filename.endswith("/data.pkl") else src.read(info)
+            dst.writestr(info.filename, data, compress_type=zipfile.ZIP_STORED)
+    return {
+        "big_safetensors": big,
+        "small_safetensors": small,
+        "torch_zip": torch_zip,
+        "evil_torch_zip": evil.getvalue(),
+        "evil_pickle": EVIL_PICKLE,
+        "config": b'{"model_type": "bert", "architectures": ["BertModel"]}',
+    }
+
+
+@pytest.fixture(scope="session")
+def cdn() -> Iterator[CDN]:
+    server = CDN()
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_server(cdn: CDN, samples: dict[str, bytes]) -> Iterator[FakeHub]:
+    hub = FakeHub(cdn)
+    hub.add(
+        "acme/clean",
+        Repo(
+            {
+                "README.md": b"# clean model\n",
+                "config.json": samples["config"],
+                "model.safetensors": samples["big_safetensors"],
+                "sub/weights.safetensors": samples["small_safetensors"],
+            }
+        ),
+    )
+    hub.add(
+        "acme/evil",
+        Repo(
+            {
+                "model.pkl": samples["evil_pickle"],
+                "pytorch_model.bin": samples["evil_torch_zip"],
+                "model.safetensors": samples["small_safetensors"],
+            }
+        ),
+    )
+    hub.add("acme/private", Repo({"model.pkl": samples["evil_pickle"]}, private=True))
+    hub.add("acme/gated", Repo({"model.safetensors": samples["small_safetensors"]}, gated=True))
+    hub.add("acme/torch", Repo({"pytorch_model.bin": samples["torch_zip"]}))
+    hub.add("acme/data", Repo({"train/data.pkl": samples["evil_pickle"]}, kind="dataset"))
+    hub.add("bert-base-uncased", Repo({"model.safetensors": samples["small_safetensors"]}))
+    yield hub
+    hub.server.stop()
+
+
+def _reset_blobs(blobs: Any) -> None:
+    for blob in blobs:
+        blob.change_after = None
+        blob.served = 0
+
+
+@pytest.fixture
+def hub(hub_server: FakeHub, cdn: CDN, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """The fake Hub as HF_ENDPOINT, no token, fresh request logs and no faults."""
+    for name in _CREDENTIAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.server.url)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    hub_server.server.reset()
+    cdn.server.reset()
+    yield hub_server
+    cdn.honour_range = True
+    cdn.faults.plan.clear()
+    hub_server.faults.plan.clear()
+    _reset_blobs(hub_server.blobs.values())
+
+
+@pytest.fixture
+def artifactory(
+    samples: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeArtifactory]:
+    for name in _CREDENTIAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    art = FakeArtifactory()
+    art.add(
+        "models",
+        {
+            "evil/model.pkl": samples["evil_pickle"],
+            "clean/model.safetensors": samples["big_safetensors"],
+            "clean/nested/small.safetensors": samples["small_safetensors"],
+        },
+    )
+    art.add("private-models", {"team/model.pkl": samples["evil_pickle"]}, private=True)
+    yield art
+    art.server.stop()
+
+
+@pytest.fixture
+def files_server(
+    samples: dict[str, bytes],
+) -> Iterator[tuple[Server, dict[str, Blob], dict[str, Any]]]:
+    """A plain web server: /NAME serves blobs[NAME]; `opts` switches Range off and adds faults."""
+    from _remote_http_servers import Faults, serve_blob
+
+    blobs = {
+        "evil.pkl": Blob(samples["evil_pickle"]),
+        "model.safetensors": Blob(samples["big_safetensors"]),
+        "pytorch_model.bin": Blob(samples["torch_zip"]),
+        "evil_model.bin": Blob(samples["evil_torch_zip"]),
+    }
+    opts: dict[str, Any] = {"range": True, "faults": Faults(), "head": True}
+
+    def route(h: Any) -> tuple[int, dict[str, str], bytes]:
+        fault = opts["faults"].take(h.path)
+        if fault:
+            return fault  # type: ignore[no-any-return]
+        if h.command == "HEAD" and not opts["head"]:
+            return 405, {}, b""
+        blob = blobs.get(h.path.lstrip("/").split("?", 1)[0])
+        if blob is None:
+            return 404, {}, b"not found"
+        return serve_blob(h, blob, opts["range"])
+
+    server = Server(route)
+    yield server, blobs, opts
+    server.stop()

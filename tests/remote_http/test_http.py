@@ -1,0 +1,109 @@
+"""Plain http(s) URLs: ranged reads, servers ignoring Range, retries, ETag changes, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from _remote_http_servers import Blob, Server, run_cli
+
+import modelaudit
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.report import ScanReport
+
+Files = tuple[Server, dict[str, Blob], dict[str, Any]]
+
+
+def _critical(report: ScanReport) -> list[str]:
+    return [i.location or "" for i in report.issues if i.severity is IssueSeverity.CRITICAL]
+
+
+def test_malicious_pickle_through_cli(files_server: Files) -> None:
+    server, _, _ = files_server
+    proc = run_cli(f"{server.url}/evil.pkl")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{server.url}/evil.pkl" in proc.stdout
+
+
+async def test_clean_safetensors_reads_only_the_header(files_server: Files) -> None:
+    server, blobs, _ = files_server
+    report = await modelaudit.scan(f"{server.url}/model.safetensors")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE
+    assert not report.findings
+    size = len(blobs["model.safetensors"].data)
+    assert file.size == size
+    assert server.sent() <= 128 * 1024 < size
+    assert all("range" in r.headers for r in server.requests if r.method == "GET")
+
+
+async def test_server_ignoring_range(files_server: Files) -> None:
+    server, _, opts = files_server
+    opts["range"] = False
+    report = await modelaudit.scan(
+        [f"{server.url}/model.safetensors", f"{server.url}/evil_model.bin"]
+    )
+    assert all(f.status is FileStatus.COMPLETE for f in report.files), [
+        f.status_reason for f in report.files
+    ]
+    assert any(loc.startswith(f"{server.url}/evil_model.bin") for loc in _critical(report))
+    clean = next(f for f in report.files if f.path.endswith("model.safetensors"))
+    assert not [i for i in clean.issues if i.severity is not IssueSeverity.INFO]
+
+
+async def test_retries_then_success(files_server: Files) -> None:
+    server, _, opts = files_server
+    opts["faults"].plan["/evil.pkl"] = [503, 429, 500]
+    report = await modelaudit.scan(f"{server.url}/evil.pkl")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE
+    assert _critical(report)
+    assert opts["faults"].plan["/evil.pkl"] == []
+
+
+def test_retry_after_is_a_floor_of_the_backoff() -> None:
+    from modelaudit.fetchers.http import BACKOFF_CAP, backoff_delay
+
+    assert all(backoff_delay(0, "2") >= 2 for _ in range(20))
+    assert all(0 <= backoff_delay(10, None) <= BACKOFF_CAP for _ in range(20))
+    assert backoff_delay(0, "Wed, 21 Oct 2015 07:28:00 GMT") < 1
+
+
+async def test_persistent_failure_is_an_error(files_server: Files) -> None:
+    server, _, opts = files_server
+    opts["faults"].plan["/evil.pkl"] = [502] * 100
+    report = await modelaudit.scan(f"{server.url}/evil.pkl")
+    assert report.exit_code == 2
+    assert not report.files or report.files[0].status is FileStatus.ERROR
+    errors = [e["error"] for e in report.target_errors] + [
+        f.status_reason or "" for f in report.files
+    ]
+    assert any("502" in e for e in errors)
+
+
+async def test_object_changing_between_reads(files_server: Files) -> None:
+    server, blobs, _ = files_server
+    blob = blobs["pytorch_model.bin"]
+    blob.changed = b"\x00" * len(blob.data)
+    blob.change_after = 1
+    report = await modelaudit.scan(f"{server.url}/pytorch_model.bin")
+    (file,) = report.files
+    assert file.status is FileStatus.ERROR
+    assert "changed" in (file.status_reason or "")
+
+
+async def test_missing_url_and_no_head(files_server: Files) -> None:
+    server, _, opts = files_server
+    opts["head"] = False
+    report = await modelaudit.scan([f"{server.url}/missing.pkl", f"{server.url}/evil.pkl"])
+    (err,) = report.target_errors
+    assert "not found" in err["error"]
+    (file,) = report.files
+    assert file.size is not None and _critical(report)
+
+
+def test_listed_size_over_max_size_is_not_fetched(files_server: Files) -> None:
+    server, _, _ = files_server
+    proc = run_cli(f"{server.url}/model.safetensors", "--max-size", "100")
+    assert proc.returncode != 0
+    assert "too large" in proc.stdout.lower()
+    assert server.sent("/model.safetensors") == 0

@@ -1,0 +1,116 @@
+"""JFrog Artifactory targets against a fake Artifactory (storage API, Range, both token styles)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _remote_http_servers import JFROG_ACCESS, JFROG_API_KEY, FakeArtifactory, run_cli
+
+import modelaudit
+from modelaudit.findings import FileStatus, IssueSeverity
+
+
+def _url(art: FakeArtifactory, path: str) -> str:
+    return f"{art.server.url}/artifactory/{path}"
+
+
+def test_malicious_file_through_cli(artifactory: FakeArtifactory) -> None:
+    url = _url(artifactory, "models/evil/model.pkl")
+    proc = run_cli(url, "--format", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    critical = [i for i in json.loads(proc.stdout)["issues"] if i["severity"] == "critical"]
+    assert critical and all(i["location"].startswith(url) for i in critical)
+
+
+async def test_folder_with_deep_list(artifactory: FakeArtifactory) -> None:
+    report = await modelaudit.scan(_url(artifactory, "models/clean"))
+    assert sorted(f.path for f in report.files) == [
+        _url(artifactory, "models/clean/model.safetensors"),
+        _url(artifactory, "models/clean/nested/small.safetensors"),
+    ]
+    assert all(f.status is FileStatus.COMPLETE for f in report.files)
+    assert report.exit_code == 0
+    assert any("list" in r.path for r in artifactory.server.requests)
+    big = 4 * 1024 * 1024
+    assert artifactory.server.sent("/artifactory/models/clean/model.safetensors") < big // 16
+
+
+async def test_folder_walked_without_deep_list(artifactory: FakeArtifactory) -> None:
+    artifactory.deep_list = False
+    report = await modelaudit.scan(_url(artifactory, "models"))
+    paths = sorted(f.path for f in report.files)
+    assert paths == [
+        _url(artifactory, "models/clean/model.safetensors"),
+        _url(artifactory, "models/clean/nested/small.safetensors"),
+        _url(artifactory, "models/evil/model.pkl"),
+    ]
+    assert any(i.severity is IssueSeverity.CRITICAL for i in report.issues)
+
+
+def test_private_without_token_is_one_clear_line(artifactory: FakeArtifactory) -> None:
+    proc = run_cli(_url(artifactory, "private-models/team/model.pkl"))
+    assert proc.returncode == 2
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "JFROG_" in ln]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    assert "JFROG_API_TOKEN" in lines[0] and "JFROG_ACCESS_TOKEN" in lines[0]
+    assert "401" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "header", "expected"),
+    [
+        ("JFROG_API_TOKEN", JFROG_API_KEY, "x-jfrog-art-api", JFROG_API_KEY),
+        ("JFROG_ACCESS_TOKEN", JFROG_ACCESS, "authorization", f"Bearer {JFROG_ACCESS}"),
+    ],
+)
+def test_private_with_either_token_style(
+    artifactory: FakeArtifactory, variable: str, value: str, header: str, expected: str
+) -> None:
+    proc = run_cli(
+        _url(artifactory, "private-models/team"),
+        "--format",
+        "json",
+        env={variable: value, "JFROG_URL": artifactory.server.url},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert value not in proc.stdout + proc.stderr
+    assert any(i["severity"] == "critical" for i in json.loads(proc.stdout)["issues"])
+    assert all(r.headers.get(header) == expected for r in artifactory.server.requests)
+
+
+async def test_refused_token_names_the_variable(
+    artifactory: FakeArtifactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JFROG_API_TOKEN", "not-the-right-key")
+    report = await modelaudit.scan(_url(artifactory, "private-models/team/model.pkl"))
+    (err,) = report.target_errors
+    assert "JFROG_API_TOKEN was refused" in err["error"]
+    assert "not-the-right-key" not in json.dumps(report.to_dict(), default=str)
+
+
+async def test_token_not_sent_to_another_host(
+    artifactory: FakeArtifactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JFROG_URL", "https://artifactory.example.invalid")
+    monkeypatch.setenv("JFROG_API_TOKEN", JFROG_API_KEY)
+    report = await modelaudit.scan(_url(artifactory, "models/evil/model.pkl"))
+    assert report.files and report.files[0].status is FileStatus.COMPLETE
+    assert all("x-jfrog-art-api" not in r.headers for r in artifactory.server.requests)
+
+
+async def test_missing_object_is_an_error_and_the_sweep_goes_on(
+    artifactory: FakeArtifactory,
+) -> None:
+    report = await modelaudit.scan(
+        [
+            _url(artifactory, "models/nope/model.pkl"),
+            _url(artifactory, "no-such-repo/x.pkl"),
+            _url(artifactory, "models/clean/nested/small.safetensors"),
+        ]
+    )
+    assert len(report.target_errors) == 2
+    assert all("not found" in e["error"] for e in report.target_errors)
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE
+    assert report.exit_code == 2
