@@ -1,0 +1,146 @@
+"""TFLite flatbuffers: converted by TensorFlow, or assembled with the flatbuffers library."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import flatbuffers
+import pytest
+from _frameworks_helpers import alarms, rules_at, scan
+
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import framework_rules as R
+
+CRIT = IssueSeverity.CRITICAL
+WARN = IssueSeverity.WARNING
+CUSTOM = 32
+ADD = 0
+
+
+def build_tflite(ops: list[tuple[int, str | None]]) -> bytes:
+    """A Model (schema.fbs) with one subgraph that uses each operator code once."""
+    b = flatbuffers.Builder(1024)
+    codes = []
+    for code, custom in ops:
+        name = b.CreateString(custom) if custom else None
+        b.StartObject(4)
+        if name is not None:
+            b.PrependUOffsetTRelativeSlot(1, name, 0)
+        b.PrependInt32Slot(3, code, 0)
+        b.PrependInt32Slot(2, 1, 0)
+        b.PrependInt8Slot(0, min(code, 127), 0)
+        codes.append(b.EndObject())
+    operators = []
+    for i in range(len(ops)):
+        b.StartObject(9)
+        b.PrependUint32Slot(0, i, 0)
+        operators.append(b.EndObject())
+
+    def vector(items: list[int]) -> int:
+        b.StartVector(4, len(items), 4)
+        for item in reversed(items):
+            b.PrependUOffsetTRelative(item)
+        return int(b.EndVector())
+
+    ops_vec = vector(operators)
+    sg_name = b.CreateString("main")
+    b.StartObject(5)
+    b.PrependUOffsetTRelativeSlot(3, ops_vec, 0)
+    b.PrependUOffsetTRelativeSlot(4, sg_name, 0)
+    subgraph = b.EndObject()
+    b.StartObject(0)
+    empty_buffer = b.EndObject()
+    codes_vec = vector(codes)
+    subgraphs = vector([subgraph])
+    buffers = vector([empty_buffer])
+    desc = b.CreateString("hand built")
+    b.StartObject(8)
+    b.PrependUint32Slot(0, 3, 0)
+    b.PrependUOffsetTRelativeSlot(1, codes_vec, 0)
+    b.PrependUOffsetTRelativeSlot(2, subgraphs, 0)
+    b.PrependUOffsetTRelativeSlot(3, desc, 0)
+    b.PrependUOffsetTRelativeSlot(4, buffers, 0)
+    model = b.EndObject()
+    b.Finish(model, file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_converted_model_is_clean(tf_models: Path) -> None:
+    result = scan(tf_models / "legit.tflite")
+    assert result.scanner_name == "tflite"
+    assert result.status is FileStatus.COMPLETE
+    assert alarms(result) == []
+    assert result.metadata["format_details"]["operators"] >= 1
+
+
+def test_builtin_only_hand_built_model_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "m.tflite"
+    path.write_bytes(build_tflite([(ADD, None)]))
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE and alarms(result) == []
+
+
+def test_custom_and_flex_operators(tmp_path: Path) -> None:
+    ops: list[tuple[int, str | None]] = [
+        (ADD, None),
+        (CUSTOM, "VendorSecretOp"),
+        (CUSTOM, "FlexPyFunc"),
+        (CUSTOM, "FlexReadFile"),
+        (CUSTOM, "FlexAddV2"),
+        (CUSTOM, "TFLite_Detection_PostProcess"),
+    ]
+    path = tmp_path / "m.tflite"
+    path.write_bytes(build_tflite(ops))
+    result = scan(path)
+    by_code = {i.details["custom_code"]: i for i in result.issues}
+    assert by_code["VendorSecretOp"].rule == R.TFLITE_CUSTOM_OP
+    assert by_code["VendorSecretOp"].severity is WARN
+    assert by_code["FlexPyFunc"].severity is CRIT and by_code["FlexReadFile"].severity is CRIT
+    assert by_code["FlexAddV2"].severity is IssueSeverity.INFO
+    assert by_code["TFLite_Detection_PostProcess"].severity is IssueSeverity.INFO
+
+
+def test_renamed_tflite_is_sniffed(tmp_path: Path) -> None:
+    path = tmp_path / "weights.dat"
+    path.write_bytes(build_tflite([(CUSTOM, "FlexEagerPyFunc")]))
+    result = scan(path)
+    assert result.scanner_name == "tflite"
+    assert rules_at(result, CRIT) == {R.TFLITE_DANGEROUS_OP}
+
+
+def _model_with_opcode_index(index: int) -> bytes:
+    """One operator pointing at opcode `index` of an empty operator_codes table."""
+    b = flatbuffers.Builder(256)
+    b.StartObject(9)
+    b.PrependUint32Slot(0, index, 0)
+    op = b.EndObject()
+    b.StartVector(4, 1, 4)
+    b.PrependUOffsetTRelative(op)
+    ops_vec = b.EndVector()
+    b.StartObject(5)
+    b.PrependUOffsetTRelativeSlot(3, ops_vec, 0)
+    sg = b.EndObject()
+    b.StartVector(4, 1, 4)
+    b.PrependUOffsetTRelative(sg)
+    sgs = b.EndVector()
+    b.StartObject(8)
+    b.PrependUOffsetTRelativeSlot(2, sgs, 0)
+    b.Finish(b.EndObject(), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+@pytest.mark.parametrize("damage", ["root", "truncate", "opcode_index"])
+def test_malformed_offsets_are_inconclusive(tmp_path: Path, damage: str) -> None:
+    data = bytearray(build_tflite([(ADD, None), (CUSTOM, "X")]))
+    if damage == "root":
+        struct.pack_into("<I", data, 0, len(data) + 1000)
+    elif damage == "truncate":
+        del data[len(data) // 2 :]
+    else:
+        data = bytearray(_model_with_opcode_index(7))
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(bytes(data))
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert result.status_reason and result.status_reason.startswith("malformed")
