@@ -108,6 +108,13 @@ def has_model_extension(name: str) -> bool:
     return os.path.splitext(name.lower())[1] in MODEL_EXTENSIONS
 
 
+def _bare_or_model(name: str) -> bool:
+    """No extension or a model one: text sniffing must not claim `.md`, `.txt` or `.html`."""
+    base = name.replace("\\", "/").replace(":", "/").rsplit("/", 1)[-1]
+    suffix = os.path.splitext(base.lower())[1]
+    return not suffix or suffix in MODEL_EXTENSIONS
+
+
 def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
     if len(head) < 10:
         return False
@@ -140,6 +147,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | No
     ext = extension_format(name)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return ZIP
+    if _looks_like_safetensors(head, size):
+        return SAFETENSORS
     if head.startswith(b"\x80") and len(head) > 1 and 0 < head[1] <= 5:
         return PICKLE
     if head.startswith(b"\x93NUMPY"):
@@ -170,8 +179,6 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | No
         return EXECUTABLE
     if head.startswith(b"#!"):
         return EXECUTABLE
-    if _looks_like_safetensors(head, size):
-        return SAFETENSORS
     if head.startswith(b"\x5d\x00\x00") and ext in (PICKLE, LZMA, None):
         return LZMA
     if _looks_like_zlib(head) and ext in (PICKLE, ZLIB, None):
@@ -179,9 +186,11 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | No
     stripped = head.lstrip()
     if ext in (JSON, YAML, PMML, DVC, MSGPACK, ONNX, TF_PROTOBUF):
         return ext
-    if stripped.startswith((b"<?xml", b"<PMML")):
+    if stripped.startswith(b"<PMML") or (
+        stripped.startswith((b"<?xml", b"<!DOCTYPE")) and (b"<PMML" in head or _bare_or_model(name))
+    ):
         return PMML
-    if stripped[:1] in (b"{", b"[") and ext not in (PICKLE, NUMPY):
+    if stripped[:1] in (b"{", b"[") and ext not in (PICKLE, NUMPY) and _bare_or_model(name):
         return JSON
     if _looks_like_old_pickle(head, size):
         return PICKLE

@@ -36,6 +36,27 @@ def _register_builtin() -> None:
         [KerasH5Scanner, KerasZipScanner, TensorFlowScanner, TFLiteScanner, OnnxScanner]
     )
     # -- data and text formats (safetensors, GGUF, JSON/YAML, msgpack, PMML, executables)
+    from .executable_scanner import ExecutableScanner
+    from .ggml_scanner import GgmlScanner
+    from .gguf_scanner import GgufScanner
+    from .json_scanner import JsonScanner
+    from .msgpack_scanner import MsgpackScanner
+    from .pmml_scanner import PmmlScanner
+    from .safetensors_scanner import SafetensorsScanner
+    from .yaml_scanner import YamlScanner
+
+    SCANNER_REGISTRY.extend(
+        [
+            SafetensorsScanner,
+            GgufScanner,
+            GgmlScanner,
+            JsonScanner,
+            YamlScanner,
+            MsgpackScanner,
+            PmmlScanner,
+            ExecutableScanner,
+        ]
+    )
     return
 
 

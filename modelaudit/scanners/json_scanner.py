@@ -1,0 +1,249 @@
+"""JSON model configs: remote-code references, chat templates, config-driven imports, names.
+
+Hugging Face loaders read `config.json` and `tokenizer_config.json`: `auto_map` (and
+`custom_pipelines`) make `trust_remote_code=True` import Python shipped with the model, and
+`chat_template` is rendered with Jinja on every prompt. Hydra-style `_target_` keys make a
+loader import and call any dotted name. Model names and architectures go into the metadata
+for the blacklist and the SBOM.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from ..engine.sniff import JSON
+from .base import BaseScanner, IssueSeverity, ScanResult, define_rule
+from .callable_policy import is_dangerous_callable
+from .jinja_template import report_template
+from .json_nesting import json_depth
+
+REMOTE_CODE = define_rule(
+    "MA4300",
+    "RemoteCodeReference",
+    "The config maps model classes to Python code shipped with the model (trust_remote_code).",
+    "Loading with trust_remote_code=True imports and runs the named modules. Read them first, "
+    "or load without trust_remote_code.",
+    cwe=94,
+)
+DANGEROUS_TARGET = define_rule(
+    "MA4301",
+    "DangerousConfigTarget",
+    "A config `_target_` names a callable that runs commands or loads code.",
+    "Instantiating this config (hydra.utils.instantiate and friends) calls it. Remove the key "
+    "or point it at the intended class.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=94,
+)
+CONFIG_TARGET = define_rule(
+    "MA4302",
+    "ConfigTarget",
+    "A config `_target_` names a callable that instantiation imports and calls.",
+    "Check the named classes are the ones you expect to be instantiated.",
+    severity=IssueSeverity.INFO,
+)
+EXCESSIVE_NESTING = define_rule(
+    "MA4303",
+    "ExcessiveNesting",
+    "The document nests deeper than any legitimate config; parsers recurse per level.",
+    "A nesting bomb crashes or stalls the tools that read it. Replace the file.",
+    cwe=674,
+)
+
+MAX_JSON_BYTES: Final = 64 * 1024 * 1024
+MAX_DEPTH: Final = 200
+_MAX_NODES: Final = 5_000_000
+#: Architecture-name suffixes transformers uses for each pipeline task.
+_TASK_SUFFIXES: Final = (
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
+    ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("ForSpeechSeq2Seq", "automatic-speech-recognition"),
+    ("ForCTC", "automatic-speech-recognition"),
+    ("ForImageClassification", "image-classification"),
+    ("ForObjectDetection", "object-detection"),
+    ("ForSemanticSegmentation", "image-segmentation"),
+    ("ForAudioClassification", "audio-classification"),
+    ("ForMultipleChoice", "multiple-choice"),
+    ("Model", "feature-extraction"),
+)
+
+
+class JsonScanner(BaseScanner):
+    name = "json"
+    description = "Hugging Face and other JSON configs: remote code, chat templates, _target_"
+    supported_extensions = [".json", ".jinja"]
+    formats = (JSON,)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        size = self.file_size(path)
+        if size > MAX_JSON_BYTES:
+            result.mark_inconclusive(f"JSON file of {size} bytes is too large to parse")
+            result.finish()
+            return result
+        with open(path, "rb") as f:
+            raw = f.read()
+        result.bytes_scanned = len(raw)
+        shown = self.display_path or path
+        if shown.lower().endswith(".jinja"):
+            report_template(self, raw.decode("utf-8", "replace"), path, "chat template", result)
+            result.finish()
+            return result
+        depth = json_depth(raw, MAX_DEPTH)
+        if depth > MAX_DEPTH:
+            report_nesting(self, path, depth, result)
+            result.finish()
+            return result
+        try:
+            doc = json.loads(raw.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            result.mark_inconclusive(f"malformed: not valid JSON ({exc})")
+            result.finish()
+            return result
+        if isinstance(doc, dict):
+            self._hf_config(doc, path, result)
+        walk_config(self, doc, path, result, json_templates=True)
+        result.finish()
+        return result
+
+    def _hf_config(self, doc: dict[str, Any], path: str, result: ScanResult) -> None:
+        for key in ("auto_map", "custom_pipelines"):
+            refs = sorted(set(_code_refs(doc.get(key))))
+            if not refs:
+                continue
+            modules = sorted({r.rsplit(".", 1)[0] for r in refs})
+            remote = sorted({r.split("--", 1)[0] for r in refs if "--" in r})
+            where = f" from other repositories {remote}" if remote else ""
+            result.add_issue(
+                f"Config '{key}' requires trust_remote_code: custom code in "
+                f"{', '.join(m.split('--')[-1] + '.py' for m in modules)}{where}",
+                severity=IssueSeverity.WARNING,
+                location=self.location(path),
+                details={"key": key, "references": refs[:50], "repositories": remote},
+                why="With trust_remote_code=True the loader imports these modules, so their "
+                "authors run any code they like on the loading machine.",
+                rule=REMOTE_CODE,
+            )
+        names: list[str] = []
+        for key in ("_name_or_path", "model_type", "name_or_path"):
+            value = doc.get(key)
+            if isinstance(value, str) and value and value not in names:
+                names.append(value)
+        if names:
+            result.metadata["model_names"] = names
+        if isinstance(doc.get("model_type"), str):
+            result.metadata["model_type"] = doc["model_type"]
+        archs = doc.get("architectures")
+        if isinstance(archs, list) and all(isinstance(a, str) for a in archs) and archs:
+            result.metadata["architectures"] = archs
+            task = _task(archs, doc)
+            if task:
+                result.metadata["task"] = task
+        if isinstance(doc.get("license"), str):
+            result.metadata["license"] = doc["license"]
+
+
+def report_nesting(scanner: BaseScanner, path: str, depth: int, result: ScanResult) -> None:
+    result.add_issue(
+        f"Document nested more than {depth - 1} levels deep",
+        severity=IssueSeverity.WARNING,
+        location=scanner.location(path),
+        details={"depth_over": depth - 1},
+        why="Every parser recursing into it exhausts its stack or time: a denial of service "
+        "on the tools that read the file.",
+        rule=EXCESSIVE_NESTING,
+    )
+    result.mark_inconclusive("malformed: nesting too deep to analyse")
+
+
+def walk_config(
+    scanner: BaseScanner, doc: Any, path: str, result: ScanResult, json_templates: bool
+) -> None:
+    """Iteratively visit every value: chat templates and `_target_` keys anywhere."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    seen = 0
+    while stack:
+        node, where = stack.pop()
+        seen += 1
+        if seen > _MAX_NODES:
+            result.mark_inconclusive(f"more than {_MAX_NODES} values; rest not analysed")
+            return
+        if isinstance(node, dict):
+            for key, value in node.items():
+                child = f"{where}.{key}" if where else str(key)
+                if key == "chat_template" and json_templates:
+                    _templates(scanner, value, path, child, result)
+                elif key == "_target_" and isinstance(value, str):
+                    report_target(scanner, value, path, child, result)
+                elif isinstance(value, dict | list):
+                    stack.append((value, child))
+        elif isinstance(node, list):
+            stack.extend(
+                (v, f"{where}[{i}]") for i, v in enumerate(node) if isinstance(v, dict | list)
+            )
+
+
+def _templates(scanner: BaseScanner, value: Any, path: str, key: str, result: ScanResult) -> None:
+    if isinstance(value, str):
+        report_template(scanner, value, path, key, result)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and isinstance(item.get("template"), str):
+                label = f"{key}[{item.get('name', '?')}]"
+                report_template(scanner, item["template"], path, label, result)
+
+
+def report_target(
+    scanner: BaseScanner, target: str, path: str, key: str, result: ScanResult, how: str = ""
+) -> None:
+    """A dotted callable that instantiation would import and call."""
+    how = how or "_target_"
+    if is_dangerous_callable(target):
+        result.add_issue(
+            f"Config {how} '{target}' at {key} calls a dangerous function",
+            severity=IssueSeverity.CRITICAL,
+            location=scanner.location(path),
+            details={"key": key, "target": target},
+            why="Instantiating the config imports and calls this function with arguments from "
+            "the file: command execution or arbitrary code on the loading machine.",
+            rule=DANGEROUS_TARGET,
+        )
+    else:
+        result.add_issue(
+            f"Config {how} '{target}' at {key} is instantiated on load",
+            severity=IssueSeverity.INFO,
+            location=scanner.location(path),
+            details={"key": key, "target": target},
+            rule=CONFIG_TARGET,
+        )
+
+
+def _code_refs(value: Any) -> list[str]:
+    """Dotted `module.Class` strings in an auto_map/custom_pipelines value, at any depth."""
+    out: list[str] = []
+    stack = [value]
+    while stack and len(out) < 200:
+        item = stack.pop()
+        if isinstance(item, str) and "." in item:
+            out.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
+
+
+def _task(archs: list[str], doc: dict[str, Any]) -> str | None:
+    for key in ("pipeline_tag", "task"):
+        if isinstance(doc.get(key), str):
+            return str(doc[key])
+    for arch in archs:
+        for suffix, task in _TASK_SUFFIXES:
+            if arch.endswith(suffix):
+                return task
+    return None

@@ -1,0 +1,304 @@
+"""msgpack (Flax checkpoints): a bounded structural walk that skips tensor bytes.
+
+`flax.serialization.msgpack_restore` only rebuilds dicts, lists and NumPy arrays (extension
+codes 1-3), so the risks are what rides along: unknown extension types that a custom
+`ext_hook` may interpret, pickles stored as bytes values (and unpickled by helper code),
+trailing objects, and hostile lengths or nesting aimed at the decoder. Lengths are checked
+against the file before anything is read; array payloads are skipped by seeking.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import Final
+
+from ..engine.sniff import MSGPACK, PICKLE
+from .base import BaseScanner, IssueSeverity, ScanResult, define_rule
+from .bounded_reader import BoundedReader, Hostile, Malformed
+from .nested_bytes import scan_nested_bytes
+from .text_payloads import find_payloads, looks_like_pickle
+
+HOSTILE = define_rule(
+    "MA4500",
+    "MsgpackHostileStructure",
+    "The msgpack stream declares lengths or nesting no legitimate checkpoint has.",
+    "Decoders that trust them over-allocate or recurse without bound. Replace the file.",
+    cwe=409,
+)
+UNKNOWN_EXT = define_rule(
+    "MA4501",
+    "MsgpackUnknownExtension",
+    "The msgpack stream uses an extension type Flax does not define.",
+    "A custom ext_hook decides what such values become; check what reads this file.",
+)
+EMBEDDED_PICKLE = define_rule(
+    "MA4502",
+    "MsgpackEmbeddedPickle",
+    "A bytes value in the msgpack stream is a pickle.",
+    "Code that unpickles the value runs whatever the pickle imports. Remove it and store "
+    "arrays with Flax's ndarray extension.",
+    cwe=502,
+)
+PAYLOAD = define_rule(
+    "MA4503",
+    "MsgpackSuspiciousContent",
+    "The msgpack stream holds trailing objects, code strings or unusual array dtypes.",
+    "Regenerate the checkpoint with flax.serialization and inspect what else was added.",
+)
+
+_MAX_DEPTH: Final = 64
+_MAX_ITEMS: Final = 20_000_000
+_MAX_STRING: Final = 1 << 16
+_MAX_PICKLE: Final = 64 * 1024 * 1024
+#: Flax's _MsgpackExtType: ndarray, native complex, NumPy scalar; -1 is msgpack's timestamp.
+_KNOWN_EXT: Final = frozenset({1, 2, 3, -1})
+_DTYPE: Final = re.compile(
+    r"^(?:[<>|=]?[biufcmM]\d{1,2}|bool_?|u?int(?:4|8|16|32|64)|float(?:8\w*|16|32|64|128)|"
+    r"bfloat16|complex(?:64|128|256)|datetime64(?:\[\w+\])?|timedelta64(?:\[\w+\])?)$"
+)
+
+
+class MsgpackScanner(BaseScanner):
+    name = "msgpack"
+    description = "Flax/msgpack checkpoints: bounded walk, extension types, embedded pickles"
+    supported_extensions = [".msgpack", ".flax"]
+    formats = (MSGPACK,)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        size = self.file_size(path)
+        with open(path, "rb") as f:
+            reader = BoundedReader(f, size, ">")
+            walk = _Walk(self, reader, path, result)
+            try:
+                walk.value()
+                if reader.left:
+                    self._trailing(reader, path, result)
+            except Hostile as exc:
+                self._issue(
+                    result,
+                    f"Hostile msgpack structure: {exc}",
+                    reader.pos,
+                    path,
+                    HOSTILE,
+                    "Decoders that trust the declared sizes exhaust memory or stack.",
+                )
+                result.mark_inconclusive(f"malformed: {exc}")
+            except Malformed as exc:
+                result.mark_inconclusive(f"malformed: {exc}")
+            except _TooMany as exc:
+                result.mark_inconclusive(str(exc))
+            result.bytes_scanned = reader.pos
+        result.metadata["format_details"] = {"values": walk.items}
+        result.finish()
+        return result
+
+    def _trailing(self, reader: BoundedReader, path: str, result: ScanResult) -> None:
+        start, left = reader.pos, reader.left
+        self._issue(
+            result,
+            f"{left} bytes follow the msgpack object",
+            start,
+            path,
+            PAYLOAD,
+            "Flax rejects extra data, so these bytes serve some other reader: a hidden payload.",
+        )
+        head = reader.peek(min(left, 4096))
+        if looks_like_pickle(head) and left <= _MAX_PICKLE:
+            data = reader.take(left)
+            result.merge(
+                scan_nested_bytes(data, self.config, self.location(path, pos=start), fmt=PICKLE)
+            )
+
+    def _issue(
+        self, result: ScanResult, message: str, pos: int, path: str, rule: str, why: str
+    ) -> None:
+        result.add_issue(
+            message,
+            severity=IssueSeverity.WARNING,
+            location=self.location(path, pos=pos),
+            why=why,
+            rule=rule,
+        )
+
+
+class _TooMany(Exception):
+    pass
+
+
+class _Walk:
+    """Iterative walk: a stack of counts of values still owed by open containers."""
+
+    def __init__(self, scanner: MsgpackScanner, r: BoundedReader, path: str, result: ScanResult):
+        self.scanner, self.r, self.path, self.result = scanner, r, path, result
+        self.items = 0
+        self.reported_ext: set[int] = set()
+
+    def value(self) -> None:
+        owed = [1]
+        while owed:
+            if owed[-1] == 0:
+                owed.pop()
+                continue
+            owed[-1] -= 1
+            self.items += 1
+            if self.items > _MAX_ITEMS:
+                raise _TooMany(f"more than {_MAX_ITEMS} values; rest not analysed")
+            count = self._one()
+            if count:
+                if len(owed) >= _MAX_DEPTH:
+                    raise Hostile(f"containers nested more than {_MAX_DEPTH} deep")
+                if count > self.r.left:
+                    raise Hostile(f"container of {count} values in {self.r.left} bytes")
+                owed.append(count)
+
+    def _one(self) -> int:
+        """Consume one value's header (and any payload); return values a container owes."""
+        r = self.r
+        b = r.take(1)[0]
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+            return 0
+        if 0x80 <= b <= 0x8F:
+            return 2 * (b & 0x0F)
+        if 0x90 <= b <= 0x9F:
+            return b & 0x0F
+        if 0xA0 <= b <= 0xBF:
+            self._str(b & 0x1F)
+            return 0
+        fixed = {0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2}
+        fixed.update({0xD2: 4, 0xD3: 8})
+        if b in fixed:
+            r.skip(fixed[b])
+            return 0
+        if b in (0xC4, 0xC5, 0xC6):
+            self._bin(r.unpack({0xC4: "B", 0xC5: "H", 0xC6: "I"}[b]))
+            return 0
+        if b in (0xD9, 0xDA, 0xDB):
+            self._str(r.unpack({0xD9: "B", 0xDA: "H", 0xDB: "I"}[b]))
+            return 0
+        if b in (0xDC, 0xDD):
+            return int(r.unpack("H" if b == 0xDC else "I"))
+        if b in (0xDE, 0xDF):
+            return 2 * int(r.unpack("H" if b == 0xDE else "I"))
+        if 0xD4 <= b <= 0xD8:
+            self._ext(r.unpack("b"), 1 << (b - 0xD4))
+            return 0
+        if b in (0xC7, 0xC8, 0xC9):
+            length = r.unpack({0xC7: "B", 0xC8: "H", 0xC9: "I"}[b])
+            self._ext(r.unpack("b"), length)
+            return 0
+        raise Malformed(f"invalid msgpack type byte 0x{b:02x} at offset {r.pos - 1}")
+
+    def _str(self, length: int) -> None:
+        if length > self.r.left:
+            raise Hostile(f"string of {length} bytes with {self.r.left} left")
+        if length < 16 or length > _MAX_STRING:
+            self.r.skip(length)
+            return
+        pos = self.r.pos
+        text = self.r.take(length).decode("utf-8", "replace")
+        for payload in find_payloads(text, urls=False):
+            if payload.kind == "code":
+                self.scanner._issue(
+                    self.result,
+                    f"msgpack string holds code: {payload.snippet!r}",
+                    pos,
+                    self.path,
+                    PAYLOAD,
+                    "Code stored in a checkpoint runs wherever a tool evaluates it.",
+                )
+            elif payload.kind == "pickle":
+                self._pickle(payload.data, pos)
+
+    def _bin(self, length: int) -> None:
+        r = self.r
+        if length > r.left:
+            raise Hostile(f"bytes value of {length} bytes with {r.left} left")
+        pos = r.pos
+        head = r.peek(min(length, 512))
+        if length >= 4 and looks_like_pickle(head):
+            r.skip(length - 1)
+            if r.take(1) == b"." and length <= _MAX_PICKLE:
+                r.seek(pos)
+                self._pickle(r.take(length), pos)
+            return
+        r.skip(length)
+
+    def _pickle(self, data: bytes, pos: int) -> None:
+        self.scanner._issue(
+            self.result,
+            f"msgpack bytes value at offset {pos} is a pickle ({len(data)} bytes)",
+            pos,
+            self.path,
+            EMBEDDED_PICKLE,
+            "Helper code that unpickles the value runs whatever the pickle imports.",
+        )
+        shown = self.scanner.location(self.path, pos=pos)
+        self.result.merge(scan_nested_bytes(data, self.scanner.config, shown, fmt=PICKLE))
+
+    def _ext(self, code: int, length: int) -> None:
+        r = self.r
+        if length > r.left:
+            raise Hostile(f"extension of {length} bytes with {r.left} left")
+        pos = r.pos
+        if code not in _KNOWN_EXT:
+            if code not in self.reported_ext:
+                self.reported_ext.add(code)
+                self.scanner._issue(
+                    self.result,
+                    f"msgpack extension type {code} is not one Flax writes",
+                    pos,
+                    self.path,
+                    UNKNOWN_EXT,
+                    "A custom ext_hook turns these bytes into objects; what it does with "
+                    "attacker data is unknown.",
+                )
+            head = r.peek(min(length, 512))
+            if looks_like_pickle(head) and length <= _MAX_PICKLE:
+                self._pickle(r.take(length), pos)
+                return
+        elif code in (1, 3):
+            self._array_header(r.peek(min(length, 4096)), pos, code)
+        r.skip(length)
+
+    def _array_header(self, head: bytes, pos: int, code: int) -> None:
+        """Flax packs (shape, dtype name, bytes) or (dtype name, bytes); check the name."""
+        dtype = _first_str(head[1:], code)
+        if dtype is None or not _DTYPE.match(dtype):
+            self.scanner._issue(
+                self.result,
+                f"Flax array extension at offset {pos} has dtype {dtype!r}",
+                pos,
+                self.path,
+                PAYLOAD,
+                "Only numeric dtypes restore into arrays; anything else targets a custom reader.",
+            )
+
+
+def _first_str(data: bytes, code: int) -> str | None:
+    """The dtype name: after the shape array for ndarrays, first for NumPy scalars."""
+    i = 0
+    try:
+        if code == 1:
+            b = data[i]
+            if 0x90 <= b <= 0x9F:
+                n, i = b & 0x0F, i + 1
+            elif b == 0xDC:
+                n, i = struct.unpack_from(">H", data, i + 1)[0], i + 3
+            else:
+                return None
+            for _ in range(n):
+                b = data[i]
+                i += 1 + {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2}.get(b, 0)
+                i += {0xD2: 4, 0xD3: 8}.get(b, 0)
+        b = data[i]
+        if 0xA0 <= b <= 0xBF:
+            n, i = b & 0x1F, i + 1
+        elif b == 0xD9:
+            n, i = data[i + 1], i + 2
+        else:
+            return None
+        return data[i : i + n].decode("utf-8", "replace")
+    except (IndexError, struct.error):
+        return None

