@@ -50,7 +50,10 @@ def render(report: ScanReport, color: bool = False, verbose: bool = False, **_: 
                 lines.append(f"    rule: {issue.rule}")
         lines.append("")
     for err in report.target_errors:
-        lines.append(f"ERROR: {err['target']}: {err['error']}")
+        message = err["error"]
+        if not message.startswith(err["target"]):
+            message = f"{err['target']}: {message}"
+        lines.append(f"ERROR: {message}")
     if report.interrupted:
         lines.append(f"INTERRUPTED: {report.interrupted}")
     counts = report.count_by_severity()
