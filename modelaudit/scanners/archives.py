@@ -95,7 +95,7 @@ class ArchiveScanner(BaseScanner):
         except ZipFormatError as exc:
             result.mark_inconclusive(f"malformed: {exc}")
             return
-        kind = classify_zip(directory.names)
+        kind = classify_zip([n.lower() for n in directory.names])
         if kind == PYTORCH_ZIP:
             PyTorchZipScanner(self.config).scan_directory(f, path, directory, result)
             return

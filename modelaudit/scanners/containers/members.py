@@ -154,7 +154,7 @@ class MemberSpool:
     """A private temporary folder holding at most one extracted member at a time."""
 
     def __init__(self) -> None:
-        self.root = tempfile.mkdtemp(prefix="modelaudit-")
+        self.root = tempfile.mkdtemp(prefix="modelaudit-members-")
         self._count = 0
 
     def __enter__(self) -> MemberSpool:

@@ -1,0 +1,213 @@
+"""Builders for container test files: raw zips with controlled defects, payload pickles,
+legacy torch layouts, npy headers. Payloads are built from opcode bytes or `pickle.dumps` of
+objects with a custom `__reduce__`; nothing here ever loads a pickle."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import pickletools
+import struct
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelaudit.config import ScanConfig
+from modelaudit.engine import dispatch
+from modelaudit.findings import IssueSeverity, ScanResult
+
+JOBLIB_COMPRESSORS = ["zlib", "gzip", "bz2", "lzma", "xz", "lz4"]
+
+
+def scan(path: str | Path, **overrides: Any) -> ScanResult:
+    config = ScanConfig().scanner_config()
+    config.update(overrides)
+    return dispatch.scan_path(str(path), config, explicit=True)
+
+
+def criticals(result: ScanResult) -> list[str]:
+    return [i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+
+
+def rules_of(result: ScanResult) -> set[str]:
+    return {i.rule for i in result.issues if i.rule}
+
+
+PROTO0_PAYLOAD = b"cos\nsystem\n(S'echo pwned'\ntR."
+
+
+class Evil:
+    """Pickles as a call to os.system; only ever dumped, never loaded."""
+
+    def __init__(self, cmd: str = "echo pwned") -> None:
+        self.cmd = cmd
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (self.cmd,))
+
+
+def payload(protocol: int = 2) -> bytes:
+    if protocol == 0:
+        return PROTO0_PAYLOAD
+    return pickle.dumps(Evil(), protocol=protocol)
+
+
+def eval_pickle(expr: str) -> bytes:
+    """A protocol-2 pickle that calls builtins.eval(expr)."""
+    arg = expr.encode()
+    return b"\x80\x02cbuiltins\neval\nX" + struct.pack("<I", len(arg)) + arg + b"\x85R."
+
+
+@dataclass
+class Member:
+    name: str
+    data: bytes
+    method: int = 0
+    local_name: str | None = None
+    crc: int | None = None
+    flags: int = 0
+    external_attr: int = 0
+    create_system: int = 0
+
+
+def raw_zip(members: list[Member], prefix: bytes = b"") -> bytes:
+    """A zip written byte by byte so tests control duplicates, CRCs, flags and names."""
+    out = io.BytesIO()
+    out.write(prefix)
+    central = io.BytesIO()
+    for m in members:
+        body = m.data
+        if m.method == 8:
+            c = zlib.compressobj(6, zlib.DEFLATED, -15)
+            body = c.compress(m.data) + c.flush()
+        crc = zlib.crc32(m.data) if m.crc is None else m.crc
+        name = m.name.encode()
+        lname = (m.local_name if m.local_name is not None else m.name).encode()
+        offset = out.tell() - len(prefix)
+        out.write(
+            struct.pack(
+                "<4sHHHHHLLLHH",
+                b"PK\x03\x04",
+                20,
+                m.flags,
+                m.method,
+                0,
+                0x21,
+                crc,
+                len(body),
+                len(m.data),
+                len(lname),
+                0,
+            )
+        )
+        out.write(lname + body)
+        central.write(
+            struct.pack(
+                "<4sHHHHHHLLLHHHHHLL",
+                b"PK\x01\x02",
+                (m.create_system << 8) | 20,
+                20,
+                m.flags,
+                m.method,
+                0,
+                0x21,
+                crc,
+                len(body),
+                len(m.data),
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                m.external_attr,
+                offset,
+            )
+        )
+        central.write(name)
+    cd = central.getvalue()
+    cd_offset = out.tell() - len(prefix)
+    out.write(cd)
+    out.write(
+        struct.pack(
+            "<4sHHHHLLH", b"PK\x05\x06", 0, 0, len(members), len(members), len(cd), cd_offset, 0
+        )
+    )
+    return out.getvalue()
+
+
+def zip_members(path: str) -> list[Member]:
+    """The members of a real zip (read as bytes, never interpreted)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return [Member(i.filename, zf.read(i.filename)) for i in zf.infolist()]
+
+
+def split_pickles(data: bytes, count: int) -> tuple[list[bytes], bytes]:
+    """The first `count` pickles of a stacked stream and the bytes after them."""
+    parts: list[bytes] = []
+    pos = 0
+    for _ in range(count):
+        end = pos
+        for op, _arg, at in pickletools.genops(io.BytesIO(data[pos:])):
+            if op.name == "STOP":
+                end = pos + at + 1
+                break
+        parts.append(data[pos:end])
+        pos = end
+    return parts, data[pos:]
+
+
+def npy_bytes(descr: object, shape: tuple[int, ...], data: bytes) -> bytes:
+    header = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode()
+    pad = 64 - (10 + len(header) + 1) % 64
+    header += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+def _int_pickle(n: int) -> bytes:
+    return b"\x80\x02J" + struct.pack("<i", n) + b"."
+
+
+def legacy_tar(
+    pickle_member: bytes | None = None,
+    sys_info: bytes | None = None,
+    storages_count: bytes | None = None,
+) -> bytes:
+    """PyTorch's legacy tar checkpoint layout with one float storage of 4 elements."""
+    args = b"\x80\x02X\x01\x00\x00\x000X\x03\x00\x00\x00cpuctorch\nFloatStorage\n\x87."
+    storages = (
+        (storages_count or _int_pickle(1))
+        + args
+        + struct.pack("<q", 4)
+        + b"\x00" * 16
+        + pickle.dumps([], protocol=2)
+    )
+    tensors = _int_pickle(0)
+    main = pickle_member or pickle.dumps({"weight": 1}, protocol=2)
+    info = sys_info or pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in (
+            ("sys_info", info),
+            ("pickle", main),
+            ("tensors", tensors),
+            ("storages", storages),
+        ):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def tar_bytes(members: list[tuple[str, bytes]], mode: str = "w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:  # type: ignore[call-overload]
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()

@@ -1,0 +1,170 @@
+"""The building blocks on their own: zip directory reader, bounded decompressor, npy header."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import struct
+import zipfile
+import zlib
+
+import pytest
+from _container_corpus import Member, npy_bytes, raw_zip
+
+from modelaudit.engine.sniff import ZLIB, sniff_head
+from modelaudit.scanners.compressed import inner_name
+from modelaudit.scanners.containers.decompress import open_stream
+from modelaudit.scanners.containers.members import link_escape, path_escape
+from modelaudit.scanners.containers.npy_header import NpyError, read_header
+from modelaudit.scanners.containers.zipdir import (
+    ZipFormatError,
+    crc_matches,
+    open_member,
+    read_directory,
+)
+
+
+def _directory(data: bytes):  # type: ignore[no-untyped-def]
+    return read_directory(io.BytesIO(data), len(data))
+
+
+def test_directory_lists_duplicates_and_reads_each() -> None:
+    data = raw_zip([Member("a/data.pkl", b"first"), Member("a/data.pkl", b"second", method=8)])
+    directory = _directory(data)
+    assert [e.name for e in directory.entries] == ["a/data.pkl", "a/data.pkl"]
+    assert any("duplicate" in a for a in directory.anomalies)
+    f = io.BytesIO(data)
+    contents = [open_member(f, e, limit=1 << 20)[0].read() for e in directory.entries]
+    assert contents == [b"first", b"second"]
+
+
+def test_name_mismatch_and_bad_crc_are_visible() -> None:
+    data = raw_zip([Member("x/data.pkl", b"payload", local_name="x/other", crc=1)])
+    f = io.BytesIO(data)
+    (entry,) = _directory(data).entries
+    stream, _raw, anomaly = open_member(f, entry, limit=100)
+    assert stream.read() == b"payload"
+    assert anomaly and "x/other" in anomaly
+    assert crc_matches(f, entry, 100) is False
+
+
+def test_prepended_data_is_handled_like_zipfile() -> None:
+    data = raw_zip([Member("m.txt", b"hello")], prefix=b"JUNK" * 100)
+    (entry,) = _directory(data).entries
+    assert open_member(io.BytesIO(data), entry, limit=100)[0].read() == b"hello"
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.read("m.txt") == b"hello"
+
+
+def test_zip64_directory() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", allowZip64=True) as zf:
+        with zf.open("big.bin", "w", force_zip64=True) as out:
+            out.write(b"abc")
+        zf.writestr("small.txt", b"x")
+    data = buf.getvalue()
+    directory = _directory(data)
+    assert directory.names == ["big.bin", "small.txt"]
+    assert open_member(io.BytesIO(data), directory.entries[0], limit=10)[0].read() == b"abc"
+
+
+@pytest.mark.parametrize("data", [b"", b"PK\x03\x04" + b"\x00" * 40, b"not a zip at all" * 10])
+def test_unreadable_directory_raises(data: bytes) -> None:
+    with pytest.raises(ZipFormatError):
+        _directory(data)
+
+
+@pytest.mark.parametrize(
+    ("kind", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("zlib", zlib.compress),
+        ("bzip2", bz2.compress),
+        ("xz", lzma.compress),
+        ("lzma", lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE)),
+    ],
+)
+def test_decompressor_round_trip_and_concatenation(kind: str, compress) -> None:  # type: ignore[no-untyped-def]
+    data = bytes(range(256)) * 1000
+    blob = compress(data) + (compress(b"tail") if kind not in ("lzma",) else b"")
+    raw, stream = open_stream(io.BytesIO(blob), kind, limit=1 << 24)
+    out = stream.read()
+    assert out.startswith(data)
+    assert raw.clean_end
+    if kind != "lzma":
+        assert out.endswith(b"tail")
+
+
+def test_lz4_frames() -> None:
+    import lz4.frame
+
+    blob = lz4.frame.compress(b"a" * 5000) + lz4.frame.compress(b"b")
+    _raw, stream = open_stream(io.BytesIO(blob), "lz4", limit=1 << 20)
+    assert stream.read() == b"a" * 5000 + b"b"
+
+
+def test_decompressor_limits_and_corruption() -> None:
+    blob = gzip.compress(b"\x00" * (1 << 20))
+    raw, stream = open_stream(io.BytesIO(blob), "gzip", limit=1000)
+    assert len(stream.read()) <= 1000
+    assert raw.limit_hit and "limit" in raw.limit_hit
+    raw, stream = open_stream(io.BytesIO(blob), "gzip", limit=1 << 30, max_ratio=10, ratio_floor=0)
+    stream.read()
+    assert raw.limit_hit and "ratio" in raw.limit_hit
+    raw, stream = open_stream(io.BytesIO(blob[: len(blob) // 2]), "gzip", limit=1 << 30)
+    stream.read()
+    assert raw.truncated and not raw.clean_end
+    raw, stream = open_stream(io.BytesIO(blob[:10] + b"\xff" * 50), "gzip", limit=1 << 30)
+    stream.read()
+    assert raw.error
+
+
+def test_npy_header_parsing() -> None:
+    header = read_header(io.BytesIO(npy_bytes("<f4", (3, 4), b"\x00" * 48)))
+    assert (header.shape, header.itemsize, header.has_object) == ((3, 4), 4, False)
+    assert header.data_size == 48
+    header = read_header(io.BytesIO(npy_bytes("|O", (2,), b"")))
+    assert header.has_object
+    structured = npy_bytes([("a", "<i4"), ("b", "|O", (2,))], (1,), b"")
+    assert read_header(io.BytesIO(structured)).has_object
+    for bad in (b"\x93NUMPY\x09\x00", b"\x93NUMPY\x01\x00\xff\xff", npy_bytes("<zz", (1,), b"")):
+        with pytest.raises(NpyError):
+            read_header(io.BytesIO(bad))
+    hostile = b"\x93NUMPY\x01\x00" + struct.pack("<H", 30) + b"__import__('os').system('x')  \n"
+    with pytest.raises(NpyError):
+        read_header(io.BytesIO(hostile))
+
+
+@pytest.mark.parametrize(
+    ("name", "escapes"),
+    [
+        ("a/b.txt", False),
+        ("a/../b.txt", False),
+        ("./a", False),
+        ("../a", True),
+        ("a/../../b", True),
+        ("/etc/passwd", True),
+        ("\\\\server\\share", True),
+        ("C:/x", True),
+        ("c:x", True),
+        ("a\\..\\..\\x", True),
+    ],
+)
+def test_path_escape(name: str, escapes: bool) -> None:
+    assert bool(path_escape(name)) is escapes
+
+
+def test_link_escape() -> None:
+    assert link_escape("a/b/link", "../c", hard=False) is None
+    assert link_escape("a/link", "../../c", hard=False)
+    assert link_escape("a/b/link", "../c", hard=True)
+    assert link_escape("x", "/etc/passwd", hard=False)
+
+
+def test_old_joblib_zfile_is_sniffed_and_names_are_unwrapped() -> None:
+    assert sniff_head(b"ZF0x1f               x\x9c", "m.pkl") == ZLIB
+    assert inner_name("dir/model.pkl.gz") == "model.pkl"
+    assert inner_name("a.tgz") == "a.tar"
+    assert inner_name("model.joblib") == "model.joblib"
