@@ -120,7 +120,7 @@ def _bounded(path: Path, **config: object) -> tuple[set[str], FileStatus, float]
 
 
 def test_gzip_bomb_stops_on_ratio(tmp_path: Path) -> None:
-    path = tmp_path / "bomb.pkl.gz"
+    path = tmp_path / "bomb.gz"
     path.write_bytes(_zeros_deflate(200 << 20, 31))
     found, status, elapsed = _bounded(path)
     assert crules.DECOMPRESSION_BOMB in found
