@@ -1,0 +1,211 @@
+"""ONNX models built with onnx.helper, with and without external data, then scanned."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from _frameworks_helpers import alarms, rules_at, scan, scan_without_module
+from onnx import TensorProto, helper, numpy_helper
+
+from modelaudit import rules
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import framework_rules as R
+
+CRIT = IssueSeverity.CRITICAL
+WARN = IssueSeverity.WARNING
+
+
+def make_model(
+    extra_nodes: list[onnx.NodeProto] | None = None,
+    name: str = "classifier",
+    opsets: list[tuple[str, int]] | None = None,
+    functions: list[onnx.FunctionProto] | None = None,
+) -> onnx.ModelProto:
+    w = numpy_helper.from_array(np.random.default_rng(0).random((16, 16), np.float32), "W")
+    b = numpy_helper.from_array(np.zeros(16, np.float32), "B")
+    nodes = [
+        helper.make_node("Gemm", ["x", "W", "B"], ["h"], name="fc"),
+        helper.make_node("Relu", ["h"], ["y"], name="relu"),
+        *(extra_nodes or []),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])],
+        [w, b],
+    )
+    imports = [helper.make_opsetid("", 17)] + [helper.make_opsetid(d, v) for d, v in (opsets or [])]
+    return helper.make_model(
+        graph, producer_name="unit-test", opset_imports=imports, functions=functions or []
+    )
+
+
+def test_model_with_initializers_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    onnx.save(make_model(), path)
+    result = scan(path)
+    assert result.scanner_name == "onnx"
+    assert result.status is FileStatus.COMPLETE
+    assert alarms(result) == []
+    details = result.metadata["format_details"]
+    assert details["initializers"] == 2 and details["nodes"] == 2
+    assert result.metadata["model_names"] == ["classifier", "unit-test"]
+
+
+def test_in_folder_external_data_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    onnx.save_model(
+        make_model(),
+        path,
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    assert (tmp_path / "weights.bin").exists()
+    result = scan(path)
+    assert result.metadata["format_details"]["external_tensors"] == 2
+    assert alarms(result) == []
+
+
+def _external(path: Path, location: str) -> None:
+    model = make_model()
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "1024")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize("location", ["../../etc/passwd", "/etc/passwd", "C:\\Windows\\win.ini"])
+def test_external_data_escaping_folder_is_critical(tmp_path: Path, location: str) -> None:
+    path = tmp_path / "model.onnx"
+    _external(path, location)
+    result = scan(path)
+    assert rules_at(result, CRIT) == {R.ONNX_EXTERNAL_ESCAPE}
+    assert result.issues[0].details["location"] == location
+
+
+def test_external_data_symlink_out_of_folder_is_critical(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"\0" * 4096)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    os.symlink(outside, folder / "weights.bin")
+    _external(folder / "model.onnx", "weights.bin")
+    result = scan(folder / "model.onnx")
+    assert rules_at(result, CRIT) == {R.ONNX_EXTERNAL_ESCAPE}
+
+
+def test_missing_and_short_external_data_warn(tmp_path: Path) -> None:
+    _external(tmp_path / "missing.onnx", "nowhere.bin")
+    assert rules_at(scan(tmp_path / "missing.onnx"), WARN) == {R.ONNX_EXTERNAL_MISSING}
+    (tmp_path / "short.bin").write_bytes(b"\0" * 10)
+    _external(tmp_path / "short.onnx", "short.bin")
+    short = scan(tmp_path / "short.onnx")
+    assert rules_at(short, WARN) == {R.ONNX_EXTERNAL_MISSING}
+    assert short.issues[0].details["file_size"] == 10
+
+
+def test_python_operators_are_critical(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("PyOp", ["y"], ["z"], domain="ai.onnx.contrib", name="py"),
+        helper.make_node("PythonOp", ["y"], ["z2"], domain="com.microsoft", name="ort_py"),
+    ]
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes, opsets=[("ai.onnx.contrib", 1), ("com.microsoft", 1)]), path)
+    result = scan(path)
+    assert rules_at(result, CRIT) == {R.ONNX_PYTHON_OP}
+    assert sorted(i.details["node"] for i in result.issues) == ["ort_py", "py"]
+
+
+def test_custom_domains_and_unknown_standard_ops(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("FusedGemm", ["y", "W", "B"], ["a"], domain="com.microsoft", name="ok"),
+        helper.make_node("SecretSauce", ["y"], ["b"], domain="com.vendor", name="vendor"),
+        helper.make_node("NotAnOnnxOp", ["y"], ["c"], name="bogus"),
+    ]
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes, opsets=[("com.microsoft", 1), ("com.vendor", 1)]), path)
+    result = scan(path)
+    flagged = {i.details["op_type"]: i.rule for i in result.issues}
+    assert flagged == {"SecretSauce": R.ONNX_CUSTOM_DOMAIN, "NotAnOnnxOp": R.ONNX_UNKNOWN_OP}
+    assert rules_at(result, CRIT) == set()
+
+
+def test_python_op_inside_if_subgraph(tmp_path: Path) -> None:
+    def branch(op: str, domain: str, out: str) -> onnx.GraphProto:
+        return helper.make_graph(
+            [helper.make_node(op, ["y"], [out], domain=domain, name=f"{op}_node")],
+            f"branch_{op}",
+            [],
+            [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 16])],
+        )
+
+    cond = helper.make_node(
+        "If",
+        ["flag"],
+        ["z"],
+        name="gate",
+        then_branch=branch("PyOp", "ai.onnx.contrib", "t"),
+        else_branch=branch("Identity", "", "e"),
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model([cond], opsets=[("ai.onnx.contrib", 1)]), path)
+    result = scan(path)
+    issue = next(i for i in result.issues if i.rule == R.ONNX_PYTHON_OP)
+    assert "gate.then_branch" in issue.details["scope"]
+
+
+def test_model_local_function_is_not_custom(tmp_path: Path) -> None:
+    fn = helper.make_function(
+        "local.fns",
+        "DoubleRelu",
+        ["a"],
+        ["b"],
+        [
+            helper.make_node("Relu", ["a"], ["t"]),
+            helper.make_node("Relu", ["t"], ["b"]),
+        ],
+        [helper.make_opsetid("", 17)],
+    )
+    call = helper.make_node("DoubleRelu", ["y"], ["z"], domain="local.fns", name="call")
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model([call], opsets=[("local.fns", 1)], functions=[fn]), path)
+    assert alarms(scan(path)) == []
+
+
+def test_truncated_model_is_inconclusive(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(), path)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(data[: len(data) - 100])
+    result = scan(cut)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert result.status_reason and result.status_reason.startswith("malformed")
+
+
+def test_graph_name_feeds_blacklist(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(name="forbidden-llm"), path)
+    result = scan(path, blacklist_patterns=["FORBIDDEN"])
+    assert rules.BLACKLISTED in rules_at(result, CRIT)
+
+
+def test_missing_onnx_is_reported_and_inconclusive(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(), path)
+    result = scan_without_module(path, "onnx")
+    assert result["status"] == "inconclusive"
+    issues = result["issues"]
+    assert isinstance(issues, list)
+    messages = [i["message"] for i in issues if i.get("rule") == rules.MISSING_DEPENDENCY]
+    assert messages and messages[0].startswith("onnx not installed, cannot scan ONNX models")
