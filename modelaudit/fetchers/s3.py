@@ -1,0 +1,333 @@
+"""Amazon S3 and Cloudflare R2 (`s3://BUCKET/KEY-or-PREFIX`, `r2://BUCKET/...`) via aiobotocore.
+
+Credentials come only from the environment and are handed to botocore explicitly; without them
+requests go unsigned, so botocore never consults profile files or the instance-metadata service.
+Every read is pinned to the ETag seen at listing time, so an object replaced mid-scan fails with
+`ObjectChanged` instead of mixing two versions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+
+from . import backoff
+from .base import (
+    AuthenticationError,
+    FetchError,
+    ObjectChanged,
+    ObjectReader,
+    ObjectRef,
+    Source,
+    TargetNotFound,
+    TransientFetchError,
+    UnsupportedTarget,
+)
+
+_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
+_CHANGED = {"412", "PreconditionFailed"}
+_REFUSED_KEY = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+_DENIED = {"403", "AccessDenied", "AllAccessDisabled", "AccountProblem", "401", "Unauthorized"}
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "ServiceUnavailable",
+    "TooManyRequests",
+}
+_R2_HINT = "https://ACCOUNT_ID.r2.cloudflarestorage.com"
+
+
+def parse_uri(target: str) -> tuple[str, str, str]:
+    """`s3://bucket/some/key` -> ("s3", "bucket", "some/key")."""
+    scheme, _, rest = target.partition("://")
+    bucket, _, key = rest.partition("/")
+    if scheme not in ("s3", "r2") or not bucket:
+        raise UnsupportedTarget(f"{target}: expected {scheme}://BUCKET/KEY-or-PREFIX")
+    return scheme, bucket, key
+
+
+class Credentials:
+    """What the environment says about where and how to reach the bucket (never printed)."""
+
+    def __init__(self, scheme: str) -> None:
+        env = os.environ
+        self.scheme = scheme
+        self.key_id = env.get("AWS_ACCESS_KEY_ID") or None
+        self.secret = env.get("AWS_SECRET_ACCESS_KEY") or None
+        self.token = env.get("AWS_SESSION_TOKEN") or None
+        self.endpoint = env.get("AWS_ENDPOINT_URL") or None
+        default_region = "auto" if scheme == "r2" else "us-east-1"
+        self.region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or default_region
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.key_id and self.secret)
+
+    def check(self, target: str) -> None:
+        if self.scheme == "r2" and not self.endpoint:
+            raise AuthenticationError(
+                f"{target}: set AWS_ENDPOINT_URL to your account's R2 endpoint ({_R2_HINT})"
+            )
+        if bool(self.key_id) != bool(self.secret):
+            missing = "AWS_SECRET_ACCESS_KEY" if self.key_id else "AWS_ACCESS_KEY_ID"
+            raise AuthenticationError(f"{target}: set {missing} as well (only one key is set)")
+
+
+def _error_code(exc: BaseException) -> tuple[str, int]:
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code or str(status), status
+
+
+def is_transient(exc: BaseException) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        code, status = _error_code(exc)
+        return status == 429 or status >= 500 or code in _TRANSIENT_CODES
+    if isinstance(exc, BotoCoreError | OSError | asyncio.TimeoutError):
+        return True
+    import aiohttp
+
+    return isinstance(exc, aiohttp.ClientError)
+
+
+def to_fetch_error(exc: BaseException, uri: str, creds: Credentials) -> FetchError:
+    """A message safe to show: our own words and the service's error code, never a secret."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, FetchError):
+        return exc
+    if isinstance(exc, ClientError):
+        code, status = _error_code(exc)
+        if code in _NOT_FOUND or status == 404:
+            what = "bucket" if code == "NoSuchBucket" else "object"
+            return TargetNotFound(f"{uri}: no such {what}")
+        if code in _CHANGED or status == 412:
+            return ObjectChanged(f"{uri}: the object changed while being read (ETag mismatch)")
+        if code in _REFUSED_KEY:
+            return AuthenticationError(
+                f"{uri}: the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                f"were refused ({code})"
+            )
+        if code in _DENIED or status in (401, 403):
+            if not creds.signed:
+                return AuthenticationError(
+                    f"{uri}: access denied without credentials; set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY"
+                )
+            return AuthenticationError(
+                f"{uri}: access denied for the key in AWS_ACCESS_KEY_ID; it needs "
+                "s3:GetObject and s3:ListBucket on this bucket"
+            )
+        if is_transient(exc):
+            return TransientFetchError(f"{uri}: {code} (HTTP {status}) persisted after retries")
+        return FetchError(f"{uri}: storage error {code} (HTTP {status})")
+    where = creds.endpoint or "the S3 endpoint"
+    return TransientFetchError(f"{uri}: cannot reach {where} ({type(exc).__name__})")
+
+
+class S3Reader(ObjectReader):
+    def __init__(
+        self,
+        source: S3Source,
+        client: Any,
+        bucket: str,
+        key: str,
+        uri: str,
+        etag: str | None,
+        size: int | None,
+    ) -> None:
+        self._source = source
+        self._client = client
+        self.bucket = bucket
+        self.key = key
+        self.uri = uri
+        self.etag = etag
+        self.size = size
+        self._released = False
+        source.shared.retain()
+
+    def _get_args(self, first: int, last: int | None) -> dict[str, Any]:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key}
+        if self.etag:
+            args["IfMatch"] = self.etag
+        if first or last is not None:
+            args["Range"] = f"bytes={first}-{'' if last is None else last}"
+        return args
+
+    async def read_range(self, start: int, end: int) -> bytes:
+        if self.size is not None:
+            end = min(end, self.size)
+        if end <= start:
+            return b""
+
+        async def once() -> bytes:
+            resp = await self._client.get_object(**self._get_args(start, end - 1))
+            async with resp["Body"] as body:
+                if "ContentRange" in resp:
+                    data: bytes = await body.read()
+                    return data
+                # A server that ignores Range sends the whole object: keep only what we asked.
+                self.supports_ranges = False
+                buf = bytearray()
+                async for chunk in body.iter_chunks(1 << 20):
+                    buf += chunk
+                    if len(buf) >= end:
+                        break
+                return bytes(buf[start:end])
+
+        try:
+            data = await backoff.retry(once, is_transient)
+        except Exception as exc:
+            raise to_fetch_error(exc, self.uri, self._source.creds) from None
+        if len(data) != end - start:
+            raise TransientFetchError(
+                f"{self.uri}: short read ({len(data)} of {end - start} bytes at {start})"
+            )
+        return data
+
+    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        offset = 0
+        failures = 0
+        while True:
+            try:
+                resp = await self._client.get_object(**self._get_args(offset, None))
+                async with resp["Body"] as body:
+                    async for chunk in body.iter_chunks(chunk_size):
+                        offset += len(chunk)
+                        failures = 0
+                        yield chunk
+                if self.size is not None and offset < self.size:
+                    raise TransientFetchError(f"{self.uri}: stream ended at byte {offset}")
+                return
+            except Exception as exc:
+                transient = is_transient(exc) or isinstance(exc, TransientFetchError)
+                failures += 1
+                if not transient or failures >= backoff.ATTEMPTS:
+                    raise to_fetch_error(exc, self.uri, self._source.creds) from None
+            # Resume where the broken stream stopped; the ETag pin keeps the bytes consistent.
+            await anyio.sleep(backoff.delay(failures - 1))
+
+    async def aclose(self) -> None:
+        if not self._released:
+            self._released = True
+            await self._source.shared.release()
+
+
+class S3Source(Source):
+    """One bucket key, or every object under a prefix, listed lazily page by page."""
+
+    def __init__(self, target: str, config: dict[str, Any] | None = None) -> None:
+        self.target = target
+        self.scheme, self.bucket, self.key = parse_uri(target)
+        self.creds = Credentials(self.scheme)
+        self._connections = max(4, int((config or {}).get("fetch_jobs", 8)) * 2)
+        self._stack = AsyncExitStack()
+        self._client: Any = None
+        self.shared = backoff.SharedClient(self._stack.aclose)
+
+    def uri(self, key: str) -> str:
+        return f"{self.scheme}://{self.bucket}/{key}"
+
+    async def client(self) -> Any:
+        if self._client is None:
+            self.creds.check(self.target)
+            self._client = await self._stack.enter_async_context(self._create_client())
+        return self._client
+
+    def _create_client(self) -> Any:
+        import botocore
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import AioSession
+
+        creds = self.creds
+        options: dict[str, Any] = {
+            "retries": {"mode": "standard", "total_max_attempts": backoff.ATTEMPTS},
+            "connect_timeout": 10,
+            "read_timeout": 60,
+            "max_pool_connections": self._connections,
+        }
+        if not creds.signed:
+            options["signature_version"] = botocore.UNSIGNED
+        if creds.endpoint:
+            options["s3"] = {"addressing_style": "path"}
+        kwargs: dict[str, Any] = {"region_name": creds.region, "config": AioConfig(**options)}
+        if creds.endpoint:
+            kwargs["endpoint_url"] = creds.endpoint
+        if creds.signed:
+            kwargs.update(
+                aws_access_key_id=creds.key_id,
+                aws_secret_access_key=creds.secret,
+                aws_session_token=creds.token,
+            )
+        return AioSession().create_client("s3", **kwargs)
+
+    def reader(self, key: str, etag: str | None, size: int | None) -> S3Reader:
+        return S3Reader(self, self._client, self.bucket, key, self.uri(key), etag, size)
+
+    async def head(self, key: str) -> ObjectRef | None:
+        """The object at exactly `key`, or None when there is none."""
+        from botocore.exceptions import ClientError
+
+        client = await self.client()
+        try:
+            head = await client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            code, status = _error_code(exc)
+            if status == 404 or code in _NOT_FOUND:
+                return None
+            raise to_fetch_error(exc, self.uri(key), self.creds) from None
+        except Exception as exc:
+            raise to_fetch_error(exc, self.uri(key), self.creds) from None
+        size = int(head.get("ContentLength", 0))
+        etag = head.get("ETag")
+        return ObjectRef(
+            uri=self.uri(key),
+            size=size,
+            etag=etag,
+            reader=self.reader(key, etag, size),
+            explicit=True,
+        )
+
+    async def objects(self) -> AsyncIterator[ObjectRef]:
+        if self.key and not self.key.endswith("/"):
+            single = await self.head(self.key)
+            if single is not None:
+                yield single
+                return
+        prefix = self.key if not self.key or self.key.endswith("/") else self.key + "/"
+        client = await self.client()
+        found = False
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        try:
+            async for page in pages:
+                for item in page.get("Contents", ()):
+                    key = item["Key"]
+                    size = int(item.get("Size", 0))
+                    if key.endswith("/") and size == 0:
+                        continue
+                    found = True
+                    etag = item.get("ETag")
+                    yield ObjectRef(
+                        uri=self.uri(key), size=size, etag=etag, reader=self.reader(key, etag, size)
+                    )
+        except FetchError:
+            raise
+        except Exception as exc:
+            raise to_fetch_error(exc, self.target, self.creds) from None
+        if not found:
+            raise TargetNotFound(f"{self.target}: no such object or prefix")
+
+    async def aclose(self) -> None:
+        await self.shared.release()

@@ -1,0 +1,169 @@
+"""Local servers and sample models for the cloud-fetcher tests (S3/R2, GCS, MLflow, DVC).
+
+Each server runs as a child process on 127.0.0.1 on a free port, so its global state (moto's
+auth switch, the emulator's buckets) cannot leak into the test process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: A protocol-2 pickle whose REDUCE calls posix.system("id"): built from bytes, never loaded.
+EVIL_PICKLE = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+
+S3_BUCKET = "models-private"
+R2_BUCKET = "r2-models"
+
+CLOUD_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "STORAGE_EMULATOR_HOST",
+    "GCS_ENDPOINT_URL",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)
+
+
+def clean_safetensors() -> bytes:
+    from safetensors.numpy import save
+
+    return save({"weight": np.arange(64, dtype=np.float32).reshape(8, 8)})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], deadline: float = 60.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def start_process(args: Sequence[str], url: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        list(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+    )
+    try:
+        wait_http(url, proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+@dataclass
+class MotoServer:
+    endpoint: str
+    key_id: str
+    secret: str
+    proc: subprocess.Popen[bytes]
+
+    def admin(self, service: str = "s3") -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+            region_name="us-east-1",
+        )
+
+
+def start_moto(buckets: Mapping[str, Mapping[str, bytes]], enforce_auth: bool) -> MotoServer:
+    """A moto S3 server holding `buckets`; with `enforce_auth`, only its IAM user's key works."""
+    import boto3
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = start_process(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        endpoint + "/moto-api/",
+    )
+    boot = {"aws_access_key_id": "boot", "aws_secret_access_key": "boot"}
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", **boot)
+    iam.create_user(UserName="scanner")
+    policy = iam.create_policy(
+        PolicyName="read-models",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+            }
+        ),
+    )
+    iam.attach_user_policy(UserName="scanner", PolicyArn=policy["Policy"]["Arn"])
+    key = iam.create_access_key(UserName="scanner")["AccessKey"]
+    server = MotoServer(endpoint, key["AccessKeyId"], key["SecretAccessKey"], proc)
+    s3 = server.admin()
+    for bucket, objects in buckets.items():
+        s3.create_bucket(Bucket=bucket)
+        for name, data in objects.items():
+            s3.put_object(Bucket=bucket, Key=name, Body=data)
+    if enforce_auth:
+        request = urllib.request.Request(
+            endpoint + "/moto-api/reset-auth",
+            data=b"0",
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+    return server
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any cloud variable, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in CLOUD_ENV}
+    env.update(extra)
+    return env
+
+
+def run_cli(args: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelaudit", "scan", "--no-progress", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )

@@ -1,0 +1,219 @@
+"""s3:// and r2:// against moto servers with IAM enforced."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import anyio
+import pytest
+from _remote_cloud_servers import (
+    EVIL_PICKLE,
+    R2_BUCKET,
+    S3_BUCKET,
+    MotoServer,
+    clean_env,
+    clean_safetensors,
+    run_cli,
+)
+
+import modelaudit
+from modelaudit.fetchers import ObjectChanged, resolve
+
+
+def s3_env(server: MotoServer, signed: bool = True) -> dict[str, str]:
+    extra = {"AWS_ENDPOINT_URL": server.endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+    if signed:
+        extra |= {"AWS_ACCESS_KEY_ID": server.key_id, "AWS_SECRET_ACCESS_KEY": server.secret}
+    return clean_env(**extra)
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+
+
+def test_cli_malicious_pickle_is_critical_with_remote_location(s3_server: MotoServer) -> None:
+    uri = f"s3://{S3_BUCKET}/evil.pkl"
+    proc = run_cli(["-f", "json", uri], s3_env(s3_server))
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    critical = [i for i in report["issues"] if i["severity"] == "critical"]
+    assert critical, report["issues"]
+    assert all(i["location"].startswith(uri) for i in critical)
+    assert "system" in json.dumps(critical)
+    assert s3_server.secret not in proc.stdout + proc.stderr
+
+
+def test_cli_clean_safetensors_is_clean(s3_server: MotoServer) -> None:
+    proc = run_cli(["-f", "json", f"s3://{S3_BUCKET}/clean.safetensors"], s3_env(s3_server))
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, report
+    assert [f["status"] for f in report["files"]] == ["complete"]
+    assert report["files"][0]["path"] == f"s3://{S3_BUCKET}/clean.safetensors"
+
+
+def test_cli_without_credentials_gives_one_line_naming_the_variables(
+    s3_server: MotoServer,
+) -> None:
+    proc = run_cli([f"s3://{S3_BUCKET}/evil.pkl"], s3_env(s3_server, signed=False))
+    assert proc.returncode == 2
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "AWS_" in line]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    assert "AWS_ACCESS_KEY_ID" in lines[0] and "AWS_SECRET_ACCESS_KEY" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_refused_credentials_are_named_but_not_shown(s3_server: MotoServer) -> None:
+    env = s3_env(s3_server)
+    env |= {"AWS_ACCESS_KEY_ID": "AKIAWRONGWRONGWRONG1", "AWS_SECRET_ACCESS_KEY": "s3cr3t-WRONG"}
+    proc = run_cli([f"s3://{S3_BUCKET}/sweep/"], env)
+    assert proc.returncode == 2
+    out = proc.stdout + proc.stderr
+    assert "refused" in out and "AWS_ACCESS_KEY_ID" in out
+    assert "s3cr3t-WRONG" not in out and "AKIAWRONGWRONGWRONG1" not in out
+
+
+def test_cli_missing_object_is_an_error(s3_server: MotoServer) -> None:
+    proc = run_cli(["-f", "json", f"s3://{S3_BUCKET}/nope/model.pkl"], s3_env(s3_server))
+    assert proc.returncode == 2
+    report = json.loads(proc.stdout)
+    assert report["target_errors"] and "no such object" in report["target_errors"][0]["error"]
+    assert report["has_errors"] is True
+
+
+def test_cli_missing_bucket_is_an_error(s3_server: MotoServer) -> None:
+    proc = run_cli(["-f", "json", "s3://no-such-bucket-here/model.pkl"], s3_env(s3_server))
+    assert proc.returncode == 2
+    assert "no such bucket" in json.loads(proc.stdout)["target_errors"][0]["error"]
+
+
+async def test_api_prefix_sweep(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_env(monkeypatch, s3_env(s3_server))
+    report = await modelaudit.scan([f"s3://{S3_BUCKET}/sweep"])
+    paths = {f.path: f for f in report.files}
+    evil = f"s3://{S3_BUCKET}/sweep/a/evil.pkl"
+    clean = f"s3://{S3_BUCKET}/sweep/b/clean.safetensors"
+    assert set(paths) == {evil, clean}
+    assert paths[clean].status.value == "complete" and not paths[clean].issues
+    assert any(i.severity.value == "critical" for i in paths[evil].issues)
+    assert all(i.location and i.location.startswith(evil) for i in paths[evil].issues)
+    assert report.exit_code == 1
+
+
+async def test_safetensors_is_acquired_from_ranged_reads(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large safetensors object is spooled from its header alone, not downloaded."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    from modelaudit.config import ScanConfig
+    from modelaudit.engine.acquire import acquire
+
+    big = save({"w": np.zeros((1024, 1024), dtype=np.float32)})
+    s3_server.admin().put_object(Bucket=S3_BUCKET, Key="big/model.safetensors", Body=big)
+    use_env(monkeypatch, s3_env(s3_server))
+    source = resolve(f"s3://{S3_BUCKET}/big/model.safetensors")
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    assert obj.reader is not None
+    try:
+        async with acquire(obj, ScanConfig()) as path:
+            with open(path, "rb") as f:
+                assert f.read(8) == big[:8]
+            assert os.path.getsize(path) == len(big)
+    finally:
+        await obj.reader.aclose()
+    assert 0 < obj.metadata["bytes_transferred"] < len(big) // 8
+
+
+async def test_api_without_credentials_is_a_target_error(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch, s3_env(s3_server, signed=False))
+    report = await modelaudit.scan([f"s3://{S3_BUCKET}/clean.safetensors"])
+    assert report.exit_code == 2
+    assert "set AWS_ACCESS_KEY_ID" in report.target_errors[0]["error"]
+
+
+async def test_reader_pins_the_etag(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_env(monkeypatch, s3_env(s3_server))
+    source = resolve(f"s3://{S3_BUCKET}/mutable.safetensors")
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    assert obj.reader is not None and obj.etag
+    assert await obj.reader.read_range(0, 8) == clean_safetensors()[:8]
+    s3_server.admin().put_object(Bucket=S3_BUCKET, Key="mutable.safetensors", Body=EVIL_PICKLE)
+    try:
+        with pytest.raises(ObjectChanged):
+            await obj.reader.read_range(0, 8)
+        with pytest.raises(ObjectChanged):
+            async for _ in obj.reader.stream():
+                pass
+    finally:
+        await obj.reader.aclose()
+        s3_server.admin().put_object(
+            Bucket=S3_BUCKET, Key="mutable.safetensors", Body=clean_safetensors()
+        )
+
+
+async def test_reader_streams_and_clamps_ranges(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch, s3_env(s3_server))
+    data = clean_safetensors()
+    source = resolve(f"s3://{S3_BUCKET}/clean.safetensors")
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    assert obj.reader is not None and obj.size == len(data) and obj.explicit
+    try:
+        assert b"".join([c async for c in obj.reader.stream(100)]) == data
+        assert await obj.reader.read_range(10, 50) == data[10:50]
+        assert await obj.reader.read_range(len(data) - 5, len(data) + 100) == data[-5:]
+        assert await obj.reader.read_range(len(data), len(data) + 10) == b""
+    finally:
+        await obj.reader.aclose()
+
+
+def test_r2_malicious_and_clean(r2_server: MotoServer) -> None:
+    env = s3_env(r2_server)
+    proc = run_cli(["-f", "json", f"r2://{R2_BUCKET}/evil.pkl"], env)
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert any(
+        i["severity"] == "critical" and i["location"].startswith(f"r2://{R2_BUCKET}/evil.pkl")
+        for i in report["issues"]
+    )
+    proc = run_cli(["-f", "json", f"r2://{R2_BUCKET}/clean.safetensors"], env)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_r2_needs_its_endpoint(r2_server: MotoServer) -> None:
+    env = s3_env(r2_server)
+    del env["AWS_ENDPOINT_URL"]
+    proc = run_cli([f"r2://{R2_BUCKET}/evil.pkl"], env)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stdout.splitlines() if "AWS_ENDPOINT_URL" in line]
+    assert len(lines) == 1 and "R2 endpoint" in lines[0]
+
+
+def test_r2_without_credentials_and_missing_object(r2_server: MotoServer) -> None:
+    proc = run_cli([f"r2://{R2_BUCKET}/evil.pkl"], s3_env(r2_server, signed=False))
+    assert proc.returncode == 2 and "set AWS_ACCESS_KEY_ID" in proc.stdout
+    proc = run_cli([f"r2://{R2_BUCKET}/missing.pkl"], s3_env(r2_server))
+    assert proc.returncode == 2 and "no such object" in proc.stdout
+
+
+async def test_r2_api_scan(r2_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_env(monkeypatch, s3_env(r2_server))
+    with anyio.fail_after(120):
+        report = await modelaudit.scan([f"r2://{R2_BUCKET}/sweep/"])
+    assert sorted(f.path for f in report.files) == [
+        f"r2://{R2_BUCKET}/sweep/a/evil.pkl",
+        f"r2://{R2_BUCKET}/sweep/b/clean.safetensors",
+    ]
+    assert report.exit_code == 1
