@@ -73,6 +73,9 @@ class HostileScanner(BaseScanner):
             blocks = []
             while True:
                 blocks.append(bytearray(64 * 1024 * 1024))
+        elif command == "mark-sleep":
+            open(arg, "w").close()
+            time.sleep(3600)
         elif command == "sleep":
             time.sleep(float(arg or 3600))
         elif command == "spin":

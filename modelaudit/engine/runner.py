@@ -77,6 +77,8 @@ class ScanRun:
         self.scanner_config = config.scanner_config()
         #: Listed objects whose scan has not started; reported as unfinished on interruption.
         self.unstarted: dict[int, ObjectRef] = {}
+        #: FileReports (by id) whose object is being fetched or scanned.
+        self.begun: set[int] = set()
         #: Why the run stopped early (a signal); None while running or on the run deadline.
         self.stop_reason: str | None = None
 
@@ -139,7 +141,7 @@ class ScanRun:
         try:
             await self._scan_object(obj, fr)
         except get_cancelled_exc_class():
-            self._mark_stopped(fr, started=True)
+            self._mark_stopped(fr, started=id(fr) in self.begun)
             raise
         except FetchError as exc:
             fr.status = FileStatus.ERROR
@@ -151,6 +153,7 @@ class ScanRun:
             fr.status_reason = f"{type(exc).__name__}: {exc}"
             fr.issues.append(self._info(fr, f"Scan failed: {fr.status_reason}", rules.SCAN_ERROR))
         finally:
+            self.begun.discard(id(fr))
             fr.duration = time.monotonic() - started
             self.in_flight.release()
             if obj.reader is not None:
@@ -205,6 +208,7 @@ class ScanRun:
             return
         if obj.is_remote:
             async with self.fetch, acquire(obj, self.config) as path:
+                self.begun.add(id(fr))
                 await self._scan_local(obj, path, fr)
         else:
             assert obj.local_path is not None
@@ -214,6 +218,7 @@ class ScanRun:
         deadline = self.config.per_file_timeout or math.inf
         result: ScanResult | None = None
         async with self.cpu:
+            self.begun.add(id(fr))
             with anyio.move_on_after(deadline) as scope:
                 try:
                     result = await self._run_scanner(path, obj)

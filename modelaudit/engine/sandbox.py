@@ -201,7 +201,20 @@ def install(config: dict[str, Any]) -> None:
     # Writing past RLIMIT_FSIZE then fails with EFBIG instead of killing the worker.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _set_soft(resource.RLIMIT_CORE, 0)
+    _prewarm()
     sys.addaudithook(_audit)
+
+
+def _prewarm() -> None:
+    """Run, before the hook exists, what libraries do lazily with a subprocess or ctypes.
+
+    `platform.processor()` runs `uname -p` once and caches it; h5py and others ask for it
+    on import, which would otherwise be refused (and reported) during an innocent scan.
+    """
+    import ctypes.util  # noqa: F401 - imported here so a later import loads no library
+    import platform
+
+    platform.processor()
 
 
 def _set_soft(which: int, value: int) -> None:

@@ -1,0 +1,31 @@
+"""Fixtures for the hardening tests: seeds per format, the hostile test scanner, child listing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from modelaudit.scanners import SCANNER_REGISTRY
+
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    from _hardening_seeds import build_seeds
+
+    return build_seeds(str(tmp_path_factory.mktemp("seeds")))
+
+
+@pytest.fixture
+def hostile() -> Iterator[type]:
+    """Register the misbehaving test scanner first in the registry for one test."""
+    from _hostile_scanners import HostileScanner
+
+    SCANNER_REGISTRY.insert(0, HostileScanner)
+    try:
+        yield HostileScanner
+    finally:
+        SCANNER_REGISTRY.remove(HostileScanner)

@@ -1,0 +1,75 @@
+"""A worker that crashes, is killed, or exhausts a resource fails only its own file."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from _hardening_util import child_pids, write_hostile
+
+from modelaudit.core import scan_report
+from modelaudit.engine import sandbox
+from modelaudit.findings import FileStatus
+from modelaudit.report import EXIT_INCOMPLETE
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, hostile) -> str:
+    for i in range(3):
+        write_hostile(str(tmp_path), f"clean{i}.hostile", "clean")
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["segfault", "kill", "oom"])
+def test_fault_fails_only_its_own_file(mixed_folder: str, command: str) -> None:
+    write_hostile(mixed_folder, f"bad-{command}.hostile", command)
+    report = scan_report(mixed_folder, jobs=1, timeout=120, worker_memory_limit=512 * 1024**2)
+    by_name = {os.path.basename(f.path): f for f in report.files}
+    assert len(by_name) == 4
+    bad = by_name[f"bad-{command}.hostile"]
+    assert bad.status is FileStatus.ERROR, bad
+    for i in range(3):
+        assert by_name[f"clean{i}.hostile"].status is FileStatus.COMPLETE
+    assert report.exit_code == EXIT_INCOMPLETE
+    assert child_pids(os.getpid()) == set()
+
+
+def test_out_of_memory_is_reported_as_such(mixed_folder: str) -> None:
+    write_hostile(mixed_folder, "oom.hostile", "oom")
+    report = scan_report(mixed_folder, jobs=1, timeout=120, worker_memory_limit=512 * 1024**2)
+    bad = next(f for f in report.files if f.path.endswith("oom.hostile"))
+    assert bad.status is FileStatus.ERROR
+    assert "out of memory" in (bad.status_reason or "")
+
+
+def test_cpu_limit_stops_a_spinning_scan(mixed_folder: str) -> None:
+    write_hostile(mixed_folder, "spin.hostile", "spin")
+    report = scan_report(mixed_folder, jobs=1, timeout=120, worker_cpu_limit=1)
+    bad = next(f for f in report.files if f.path.endswith("spin.hostile"))
+    assert bad.status is FileStatus.INCONCLUSIVE
+    assert any(i.rule == sandbox.RESOURCE_LIMIT for i in bad.issues)
+    assert sum(f.status is FileStatus.COMPLETE for f in report.files) == 3
+
+
+def test_per_file_deadline_kills_the_worker_only_for_that_file(mixed_folder: str) -> None:
+    write_hostile(mixed_folder, "slow.hostile", "sleep", "3600")
+    report = scan_report(mixed_folder, jobs=2, timeout=120, file_timeout=1)
+    slow = next(f for f in report.files if f.path.endswith("slow.hostile"))
+    assert slow.status is FileStatus.INCONCLUSIVE
+    assert sum(f.status is FileStatus.COMPLETE for f in report.files) == 3
+    assert child_pids(os.getpid()) == set()
+
+
+def test_no_worker_left_after_a_clean_run(mixed_folder: str) -> None:
+    report = scan_report(mixed_folder, jobs=2, timeout=60)
+    assert report.exit_code == 0
+    assert child_pids(os.getpid()) == set()
+
+
+def test_limits_read_from_config() -> None:
+    limits = sandbox.Limits.from_config(
+        {"timeout": 100, "worker_memory_limit": 1 << 30, "max_expanded_size": 1 << 20}
+    )
+    assert limits == sandbox.Limits(
+        address_space=1 << 30, cpu_seconds=210, open_files=0, file_size=1 << 20
+    )

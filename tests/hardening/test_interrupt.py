@@ -1,0 +1,150 @@
+"""SIGINT, SIGTERM and the run deadline keep every finished result and list the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+from _hardening_util import write_hostile
+
+from modelaudit.cli import _write_atomic
+
+CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_hostile_cli.py")
+
+
+def _folder(tmp_path) -> tuple[str, str]:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    marker = str(tmp_path / "slow-started")
+    for i in range(3):
+        write_hostile(str(folder), f"a-clean{i}.hostile", "clean")
+    write_hostile(str(folder), "m-slow.hostile", "mark-sleep", marker)
+    for i in range(4):
+        write_hostile(str(folder), f"z-later{i}.hostile", "clean")
+    return str(folder), marker
+
+
+def _start(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, CLI, "scan", *args, "--no-progress", "-j", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_for(path: str, proc: subprocess.Popen[bytes]) -> set[int]:
+    """Wait until the slow scan started; returns the worker pids alive at that moment."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+        assert time.monotonic() < deadline, "slow scan never started"
+        time.sleep(0.05)
+    return {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+
+
+def _gone(pids: set[int]) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and _not_zombie(p)]
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _check_partial_report(report: dict, reason: str, summary: str | None = None) -> None:
+    files = {os.path.basename(f["path"]): f for f in report["files"]}
+    assert len(files) == 8, sorted(files)
+    for i in range(3):
+        assert files[f"a-clean{i}.hostile"]["status"] == "complete"
+    assert files["m-slow.hostile"]["status"] == "inconclusive"
+    assert reason in files["m-slow.hostile"]["reason"]
+    for i in range(4):
+        entry = files[f"z-later{i}.hostile"]
+        assert entry["status"] == "inconclusive"
+        assert reason in entry["reason"]
+    assert (summary or reason) in report["summary"]["interrupted"]
+    assert report["summary"]["exit_code"] == 2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_writes_the_partial_report(tmp_path, sig: signal.Signals) -> None:
+    folder, marker = _folder(tmp_path)
+    out = str(tmp_path / "report.json")
+    proc = _start([folder, "-f", "json", "-o", out])
+    workers = _wait_for(marker, proc)
+    assert workers
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err.decode()
+    with open(out, encoding="utf-8") as f:
+        _check_partial_report(json.load(f), f"Interrupted by {sig.name}")
+    assert _gone(workers)
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".modelaudit-")] == []
+
+
+def test_sigint_report_on_stdout(tmp_path) -> None:
+    folder, marker = _folder(tmp_path)
+    proc = _start([folder, "-f", "json"])
+    workers = _wait_for(marker, proc)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    _check_partial_report(json.loads(out), "Interrupted by SIGINT")
+    assert _gone(workers)
+
+
+def test_run_deadline_lists_unstarted_files(tmp_path) -> None:
+    folder, _ = _folder(tmp_path)
+    proc = _start([folder, "-f", "json", "--timeout", "3"])
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err.decode()
+    report = json.loads(out)
+    _check_partial_report(report, "run deadline reached", "Scan timeout after 3 seconds")
+    later = [f for f in report["files"] if "z-later" in f["path"]]
+    assert all("not started" in f["reason"] for f in later)
+
+
+def test_second_sigint_exits_at_once(tmp_path) -> None:
+    """A second Ctrl-C while a large partial report is being assembled exits without it."""
+    folder, marker = _folder(tmp_path)
+    for i in range(20000):
+        open(os.path.join(folder, f"zz-many{i:05d}.bin"), "wb").close()
+    out = str(tmp_path / "report.json")
+    proc = _start([folder, "-f", "json", "-o", out])
+    workers = _wait_for(marker, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode in (128 + signal.SIGINT, 130), err.decode()
+    assert b"again" in err or b"interrupted" in err
+    assert not os.path.exists(out)
+    assert _gone(workers)
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path) -> None:
+    target = str(tmp_path / "report.json")
+    _write_atomic(target, b'{"old": true}')
+    _write_atomic(target, b'{"new": true}')
+    with open(target, "rb") as f:
+        assert f.read() == b'{"new": true}'
+
+    with pytest.raises(TypeError):
+        _write_atomic(target, "not bytes")  # type: ignore[arg-type]
+    with open(target, "rb") as f:
+        assert f.read() == b'{"new": true}'
+    assert sorted(os.listdir(tmp_path)) == ["report.json"]
