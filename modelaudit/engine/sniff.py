@@ -228,6 +228,7 @@ def sniff_path(path: str, display_name: str | None = None) -> str | None:
         try:
             with zipfile.ZipFile(path) as zf:
                 return classify_zip(zf.namelist())
-        except (zipfile.BadZipFile, OSError, ValueError):
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+            # zipfile refuses some hostile directories with NotImplementedError (fuzzing).
             return ZIP
     return fmt
