@@ -68,7 +68,8 @@ def _check_blacklist(result: ScanResult, shown: str, patterns: Sequence[str]) ->
                 break
 
 
-_ZIP_FORMATS = frozenset({"zip", "pytorch_zip", "keras_zip", "npz"})
+#: Zips themselves, and archives whose members are scanned anyway (a tar may end in a zip).
+_NO_ZIP_VIEW = frozenset({"zip", "pytorch_zip", "keras_zip", "npz", "tar", "7z"})
 
 
 def _scan_appended_zip(
@@ -146,7 +147,7 @@ def scan_path(
     except Exception as exc:
         result = ScanResult(scanner_name=cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
-    if fmt not in _ZIP_FORMATS:
+    if fmt not in _NO_ZIP_VIEW:
         _scan_appended_zip(path, config, shown, depth, result)
     if result.status is not FileStatus.COMPLETE and not any(
         i.rule in (rules.SCAN_ERROR, rules.MALFORMED) for i in result.issues
