@@ -130,7 +130,10 @@ def _display_name(fr: FileReport, cwd: str) -> str:
 
 
 def _licenses(info: LicenseInfo) -> list[Any]:
-    from cyclonedx.contrib.license.factories import LicenseFactory
+    try:
+        from cyclonedx.contrib.license.factories import LicenseFactory
+    except ImportError:  # cyclonedx-python-lib before 11
+        from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef]
     from cyclonedx.model.license import (
         DisjunctiveLicense,
         LicenseAcknowledgement,
