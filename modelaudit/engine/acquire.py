@@ -19,7 +19,7 @@ import anyio
 from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectReader, ObjectRef
 from .range_plan import PLANNERS
-from .sniff import HEAD_SIZE, sniff_head
+from .sniff import HEAD_SIZE, has_model_extension, sniff_head
 
 #: First read of a remote object: enough to sniff, and usually a whole safetensors header.
 FIRST_READ = 64 * 1024
@@ -113,6 +113,16 @@ async def _stream_whole(obj: ObjectRef, path: str, limit: int) -> int:
     return written
 
 
+def _nobody_wants(obj: ObjectRef, path: str) -> bool:
+    """An unrecognised file met in a listing that no scanner claims by name: the worker will
+    skip it after sniffing the same head, so the rest of it is not worth downloading."""
+    if obj.explicit or has_model_extension(obj.name):
+        return False
+    from .dispatch import select_scanner
+
+    return select_scanner(path, None) is None
+
+
 async def _spool_ranges(obj: ObjectRef, path: str) -> tuple[bool, int]:
     """Whether a planner covered the object (else it must be downloaded), and bytes moved."""
     assert obj.reader is not None and obj.size is not None
@@ -126,7 +136,10 @@ async def _spool_ranges(obj: ObjectRef, path: str) -> tuple[bool, int]:
             return True, view.transferred
         if obj.reader.supports_ranges is False:
             return False, view.transferred
-        planner = PLANNERS.get(sniff_head(head[:HEAD_SIZE], obj.name, size) or "")
+        fmt = sniff_head(head[:HEAD_SIZE], obj.name, size)
+        if fmt is None and _nobody_wants(obj, path):
+            return True, view.transferred
+        planner = PLANNERS.get(fmt or "")
         done = planner is not None and await planner(view)
         return done, view.transferred
     finally:

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from .sniff import GGUF, NUMPY, PYTORCH_ZIP, SAFETENSORS, ZIP, classify_zip
+from .sniff import GGUF, NUMPY, ONNX, PYTORCH_ZIP, SAFETENSORS, ZIP, classify_zip
 
 #: Metadata sections larger than this are not worth planning around: download instead.
 MAX_HEADER = 256 * 1024 * 1024
@@ -300,9 +300,90 @@ async def plan_zip(view: View) -> bool:
     return True
 
 
+class _Odd(Exception):
+    pass
+
+
+_SKIP = "skip"
+#: Message fields the ONNX walk descends into; tensor data fields are skipped by length and
+#: every other length-delimited field (names, attributes, external-data entries) is fetched.
+_ONNX_CHILDREN: dict[str, dict[int, str]] = {
+    "model": {7: "graph", 20: "training", 25: "function"},
+    "training": {1: "graph", 2: "graph"},
+    "function": {7: "node"},
+    "graph": {1: "node", 5: "tensor", 15: "sparse"},
+    "node": {5: "attribute"},
+    "attribute": {5: "tensor", 10: "tensor", 22: "sparse", 23: "sparse", 6: "graph", 11: "graph"},
+    "sparse": {1: "tensor", 2: "tensor"},
+    "tensor": {4: _SKIP, 5: _SKIP, 6: _SKIP, 7: _SKIP, 9: _SKIP, 10: _SKIP, 11: _SKIP},
+}
+
+
+class _WireReader:
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.start = 0
+        self.buf = b""
+
+    async def varint(self, pos: int, end: int) -> tuple[int, int]:
+        if not (self.start <= pos and pos + 10 <= self.start + len(self.buf)):
+            self.buf = await self.view.read(pos, pos + 16384)
+            self.start = pos
+        value = shift = 0
+        for i in range(10):
+            at = pos + i - self.start
+            if pos + i >= end or at >= len(self.buf):
+                raise _Odd
+            byte = self.buf[at]
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value, pos + i + 1
+            shift += 7
+        raise _Odd
+
+    async def walk(self, start: int, end: int, kind: str, depth: int) -> None:
+        if depth > 64:
+            raise _Odd
+        children = _ONNX_CHILDREN.get(kind, {})
+        pos = start
+        while pos < end:
+            key, pos = await self.varint(pos, end)
+            wire = key & 7
+            if wire == 0:
+                _, pos = await self.varint(pos, end)
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            elif wire == 2:
+                n, pos = await self.varint(pos, end)
+                if pos + n > end:
+                    raise _Odd
+                child = children.get(key >> 3)
+                if child is None:
+                    await self.view.read(pos, pos + n)
+                elif child != _SKIP:
+                    await self.walk(pos, pos + n, child, depth + 1)
+                pos += n
+            else:
+                raise _Odd
+        if pos != end:
+            raise _Odd
+
+
+async def plan_onnx(view: View) -> bool:
+    """A protobuf wire walk of the ModelProto that skips tensor data by length."""
+    try:
+        await _WireReader(view).walk(0, view.size, "model", 0)
+    except _Odd:
+        return False
+    return True
+
+
 PLANNERS: dict[str, Planner] = {
     SAFETENSORS: plan_safetensors,
     NUMPY: plan_numpy,
     GGUF: plan_gguf,
     ZIP: plan_zip,
+    ONNX: plan_onnx,
 }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,43 @@ _CREDENTIAL_ENV = (
     "JFROG_API_TOKEN",
     "JFROG_ACCESS_TOKEN",
 )
+
+
+def _onnx_model() -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.zeros((512, 512), np.float32), name=f"w{i}") for i in range(4)
+    ]
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [512, 512])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [512, 512])
+    node = helper.make_node("Add", ["x", "w0"], ["y"], name="add")
+    graph = helper.make_graph([node], "g", [value], [out], initializer=inits)
+    return bytes(helper.make_model(graph).SerializeToString())
+
+
+def _gguf_model() -> bytes:
+    import tempfile
+
+    import gguf
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.gguf")
+        writer = gguf.GGUFWriter(path, "llama")
+        writer.add_token_list([f"tok{i}" for i in range(2000)])
+        writer.add_tensor("w", np.zeros((1024, 1024), dtype=np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=True)
+    return buf.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +74,11 @@ def samples() -> dict[str, bytes]:
             data = EVIL_PICKLE if info.filename.endswith("/data.pkl") else src.read(info)
             dst.writestr(info.filename, data, compress_type=zipfile.ZIP_STORED)
     return {
+        "onnx": _onnx_model(),
+        "gguf": _gguf_model(),
+        "npy": _npy(np.zeros((512, 512), np.float32)),
+        "object_npy": _npy(np.array([{"a": 1}, [2, 3]] * 20000, dtype=object)),
+        "random": np.random.default_rng(0).bytes(1 << 20),
         "big_safetensors": big,
         "small_safetensors": small,
         "torch_zip": torch_zip,
@@ -78,6 +121,9 @@ def hub_server(cdn: CDN, samples: dict[str, bytes]) -> Iterator[FakeHub]:
     )
     hub.add("acme/private", Repo({"model.pkl": samples["evil_pickle"]}, private=True))
     hub.add("acme/gated", Repo({"model.safetensors": samples["small_safetensors"]}, gated=True))
+    hub.add(
+        "acme/assets", Repo({"blob.dat": samples["random"], "model.pkl": samples["evil_pickle"]})
+    )
     hub.add("acme/torch", Repo({"pytorch_model.bin": samples["torch_zip"]}))
     hub.add("acme/data", Repo({"train/data.pkl": samples["evil_pickle"]}, kind="dataset"))
     hub.add("bert-base-uncased", Repo({"model.safetensors": samples["small_safetensors"]}))
@@ -139,6 +185,10 @@ def files_server(
         "model.safetensors": Blob(samples["big_safetensors"]),
         "pytorch_model.bin": Blob(samples["torch_zip"]),
         "evil_model.bin": Blob(samples["evil_torch_zip"]),
+        "model.onnx": Blob(samples["onnx"]),
+        "model.gguf": Blob(samples["gguf"]),
+        "weights.npy": Blob(samples["npy"]),
+        "objects.npy": Blob(samples["object_npy"]),
     }
     opts: dict[str, Any] = {"range": True, "faults": Faults(), "head": True}
 

@@ -1,0 +1,61 @@
+"""Range-read acquisition per format, measured by the bytes a real server sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from _remote_http_servers import CDN, Blob, FakeHub, Server
+
+import modelaudit
+from modelaudit.findings import FileStatus
+
+Files = tuple[Server, dict[str, Blob], dict[str, Any]]
+
+
+@pytest.mark.parametrize(
+    ("name", "scanner", "share"),
+    [
+        ("model.safetensors", "safetensors", 32),
+        ("model.onnx", "onnx", 4),
+        ("model.gguf", "gguf", 2),
+        ("weights.npy", "numpy", 8),
+        ("pytorch_model.bin", "pytorch_zip", 4),
+    ],
+)
+async def test_header_only_formats_move_a_fraction(
+    files_server: Files, name: str, scanner: str, share: int
+) -> None:
+    server, blobs, _ = files_server
+    report = await modelaudit.scan(f"{server.url}/{name}")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.scanner is not None and scanner in file.scanner
+    assert not report.findings, [i.message for i in report.findings]
+    size = len(blobs[name].data)
+    assert 0 < server.sent() < size // share, f"{server.sent()} of {size} bytes"
+
+
+async def test_object_arrays_are_downloaded_whole(files_server: Files) -> None:
+    server, blobs, _ = files_server
+    report = await modelaudit.scan(f"{server.url}/objects.npy")
+    (file,) = report.files
+    assert file.status is not FileStatus.ERROR, file.status_reason
+    assert server.sent() >= len(blobs["objects.npy"].data)
+
+
+async def test_hashes_need_the_whole_object(files_server: Files) -> None:
+    import hashlib
+
+    server, blobs, _ = files_server
+    report = await modelaudit.scan(f"{server.url}/model.safetensors", hashes=True)
+    (file,) = report.files
+    assert file.sha256 == hashlib.sha256(blobs["model.safetensors"].data).hexdigest()
+
+
+async def test_unclaimed_listed_files_are_not_downloaded(hub: FakeHub, cdn: CDN) -> None:
+    report = await modelaudit.scan("hf://acme/assets")
+    files = {f.path: f for f in report.files}
+    assert files["hf://acme/assets/blob.dat"].status is FileStatus.SKIPPED
+    assert cdn.server.sent() < 128 * 1024
+    assert files["hf://acme/assets/model.pkl"].issues
