@@ -191,3 +191,38 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
     assert good.returncode == 0, good.stdout + good.stderr
     assert "Passed" in good.stdout
     assert "Scanned 1 file(s)" in good.stdout
+
+
+def _doc_blocks(lang: str) -> list[str]:
+    text = (REPO / "docs" / "ci.md").read_text()
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_ci_doc_yaml_recipes_parse() -> None:
+    blocks = _doc_blocks("yaml")
+    assert len(blocks) >= 6
+    for block in blocks:
+        assert yaml.safe_load(block) is not None
+    workflow = yaml.safe_load(blocks[0])
+    assert workflow["permissions"]["security-events"] == "write"
+    steps = workflow["jobs"]["scan"]["steps"]
+    upload = next(s for s in steps if "upload-sarif" in s.get("uses", ""))
+    assert upload["if"] == "always()"
+    scan = next(s for s in steps if s.get("id") == "modelaudit")
+    assert set(scan["with"]) <= set(_action()["inputs"])
+    assert upload["with"]["sarif_file"] == scan["with"]["output"]
+
+
+def test_ci_doc_commands_are_valid_cli_invocations() -> None:
+    import shlex
+
+    from modelaudit.cli import build_parser
+
+    text = (REPO / "docs" / "ci.md").read_text().replace("\\\n", " ")
+    commands = re.findall(r"modelaudit scan [^\n|;`]*", text)
+    assert len(commands) >= 6
+    parser = build_parser()
+    for command in commands:
+        argv = shlex.split(command.replace("$(Build.ArtifactStagingDirectory)", "/tmp"))[1:]
+        args = parser.parse_args(argv)
+        assert args.command == "scan" and args.paths, command
