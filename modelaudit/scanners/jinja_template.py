@@ -57,7 +57,6 @@ _ESCAPE_NAMES: Final = frozenset(
     {
         "os",
         "subprocess",
-        "sys",
         "builtins",
         "importlib",
         "func_globals",
@@ -71,7 +70,6 @@ _ESCAPE_NAMES: Final = frozenset(
         "cr_frame",
         "tb_frame",
         "co_code",
-        "mro",
     }
 )
 #: Methods whose call runs code or commands.

