@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from _reporting_scanner import POSIX_SYSTEM_PICKLE
 from _sarif_checks import SCHEMA_PATH, results_by_level, validate_sarif
 
@@ -326,3 +327,52 @@ def test_output_to_stdout_and_file_match(in_tmp: Path, reporting_scanner: type) 
         doc["runs"][0]["artifacts"][0]["hashes"]["sha-256"]
         == hashlib.sha256(_evil_mdl()).hexdigest()
     )
+
+
+def test_configured_credentials_never_reach_the_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_abcdefghijklmnop")
+    issue = Issue(
+        "Fetch failed with header Authorization: Bearer hf_abcdefghijklmnop",
+        IssueSeverity.WARNING,
+        location="x.pkl",
+        rule="MA0000",
+    )
+    report = ScanReport(
+        files=[
+            FileReport(
+                path="x.pkl",
+                issues=[issue],
+                status=FileStatus.ERROR,
+                status_reason="401 for token hf_abcdefghijklmnop",
+            )
+        ],
+        target_errors=[{"target": "hf://org/m", "error": "bad token hf_abcdefghijklmnop"}],
+    )
+    doc = build_sarif(report)
+    validate_sarif(doc)
+    text = json.dumps(doc)
+    assert "hf_abcdefghijklmnop" not in text
+    assert "Bearer ***" in text
+
+
+def test_real_formats_clean_repository(in_tmp: Path) -> None:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from modelaudit.core import scan_report
+
+    (in_tmp / "m").mkdir()
+    (in_tmp / "m" / "config.json").write_text('{"architectures": ["BertModel"]}')
+    save_file({"w": np.ones((3,), dtype=np.float32)}, str(in_tmp / "m" / "model.safetensors"))
+    report = scan_report("m", jobs=1, hashes=True)
+    doc = build_sarif(report)
+    validate_sarif(doc)
+    run = doc["runs"][0]
+    assert run["results"] == []
+    assert {a["location"]["uri"] for a in run["artifacts"]} == {
+        "m/config.json",
+        "m/model.safetensors",
+    }
+    assert all(len(a["hashes"]["sha-256"]) == 64 for a in run["artifacts"])

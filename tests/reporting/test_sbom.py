@@ -311,3 +311,64 @@ def test_unwritable_sbom_path_is_an_error_not_a_crash(
     assert code == 2
     assert report["files_scanned"] == 1
     assert "cannot write SBOM" in capsys.readouterr().err
+
+
+def _gguf(path: Path, license_id: str) -> None:
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.license", license_id)
+    writer.add_name("tiny-test")
+    writer.add_tensor("w", np.zeros((2, 2), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_real_model_repository(in_tmp: Path) -> None:
+    """A Hugging Face style folder built with the real libraries, scanned by the real scanners."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from modelaudit.core import scan_report
+
+    repo = in_tmp / "tiny-llama"
+    (repo / "gguf").mkdir(parents=True)
+    (repo / "README.md").write_text(
+        "---\nlicense: apache-2.0\npipeline_tag: text-generation\n---\n"
+    )
+    (repo / "config.json").write_text(
+        json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"})
+    )
+    save_file(
+        {"w": np.zeros((2, 2), dtype=np.float32)},
+        str(repo / "model.safetensors"),
+        metadata={"license": "cc-by-4.0"},
+    )
+    _gguf(repo / "gguf" / "model.Q4.gguf", "mit")
+    report = scan_report("tiny-llama", jobs=1, hashes=True)
+    assert report.exit_code == 0, [i.message for i in report.issues]
+    doc = build_bom(report)
+    validate_bom(doc)
+    comps = _components(doc)
+    assert set(comps) == {
+        "tiny-llama/config.json",
+        "tiny-llama/model.safetensors",
+        "tiny-llama/gguf/model.Q4.gguf",
+    }
+    weights = comps["tiny-llama/model.safetensors"]
+    assert weights["type"] == "machine-learning-model"
+    assert sorted(_license_ids(weights)) == ["Apache-2.0", "CC-BY-4.0"]
+    assert weights["modelCard"]["modelParameters"] == {
+        "task": "text-generation",
+        "architectureFamily": "llama",
+        "modelArchitecture": "LlamaForCausalLM",
+    }
+    gguf_comp = comps["tiny-llama/gguf/model.Q4.gguf"]
+    assert sorted(_license_ids(gguf_comp)) == ["Apache-2.0", "MIT"]
+    assert gguf_comp["modelCard"]["modelParameters"]["architectureFamily"] == "llama"
+    sha = hashlib.sha256((repo / "model.safetensors").read_bytes()).hexdigest()
+    assert {h["alg"]: h["content"] for h in weights["hashes"]}["SHA-256"] == sha
+    assert comps["tiny-llama/config.json"]["type"] == "file"
