@@ -142,6 +142,58 @@ def _looks_like_zlib(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0
 
 
+def _varint_at(head: bytes, pos: int) -> tuple[int, int] | None:
+    value = shift = 0
+    while pos < len(head) and shift < 64:
+        b = head[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+    return None
+
+
+def _proto_fields(head: bytes, pos: int, count: int) -> list[tuple[int, int]]:
+    """Leading (field, wire type) pairs of a protobuf message; [] if it cannot be one."""
+    out: list[tuple[int, int]] = []
+    while len(out) < count:
+        key = _varint_at(head, pos)
+        if key is None:
+            break
+        k, pos = key
+        if k & 7 not in (0, 2) or k >> 3 == 0:
+            return []
+        out.append((k >> 3, k & 7))
+        value = _varint_at(head, pos)
+        if value is None:
+            break
+        v, pos = value
+        if k & 7 == 2:
+            pos += v
+    return out
+
+
+_ONNX_MODEL_FIELDS: Final = {2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
+
+
+def _looks_like_onnx(head: bytes) -> bool:
+    """ModelProto: ir_version 3-15 first, then only ModelProto field numbers and wire types."""
+    if len(head) < 4 or head[0] != 0x08 or not 3 <= head[1] <= 15:
+        return False
+    fields = _proto_fields(head, 2, 3)
+    return bool(fields) and all(_ONNX_MODEL_FIELDS.get(f) == wt for f, wt in fields)
+
+
+def _looks_like_saved_model(head: bytes) -> bool:
+    """SavedModel: schema version 1, then a MetaGraphDef starting with one of its messages."""
+    if not head.startswith(b"\x08\x01\x12"):
+        return False
+    size = _varint_at(head, 3)
+    inner = _proto_fields(head, size[1], 1) if size else []
+    return bool(inner) and inner[0] in ((1, 2), (2, 2))
+
+
 def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | None:
     """Format from the first bytes (and, only where content is ambiguous, the name)."""
     ext = extension_format(name)
@@ -196,6 +248,10 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | No
         return PICKLE
     if head[:1] and head[0] in _PICKLE_FIRST_OPS and name.lower().endswith(_PICKLE_NAMES):
         return PICKLE
+    if ext is None and _looks_like_onnx(head):
+        return ONNX
+    if ext is None and _looks_like_saved_model(head):
+        return TF_PROTOBUF
     return ext
 
 

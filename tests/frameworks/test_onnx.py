@@ -209,3 +209,18 @@ def test_missing_onnx_is_reported_and_inconclusive(tmp_path: Path) -> None:
     assert isinstance(issues, list)
     messages = [i["message"] for i in issues if i.get("rule") == rules.MISSING_DEPENDENCY]
     assert messages and messages[0].startswith("onnx not installed, cannot scan ONNX models")
+
+
+def test_renamed_onnx_is_sniffed_by_content(tmp_path: Path) -> None:
+    path = tmp_path / "model.bin"
+    node = helper.make_node("PyOp", ["y"], ["z"], domain="ai.onnx.contrib", name="py")
+    onnx.save(make_model([node], opsets=[("ai.onnx.contrib", 1)]), path)
+    result = scan(path)
+    assert result.scanner_name == "onnx"
+    assert rules_at(result, CRIT) == {R.ONNX_PYTHON_OP}
+
+
+def test_random_bytes_are_not_taken_for_onnx(tmp_path: Path) -> None:
+    path = tmp_path / "blob.bin"
+    path.write_bytes(bytes([0x08, 0x07, 0x99, 0x01, 0x02]) + b"\xff" * 64)
+    assert scan(path).scanner_name != "onnx"

@@ -120,3 +120,11 @@ def test_truncated_saved_model_is_inconclusive(tf_models: Path, tmp_path: Path) 
     result = scan(cut)
     assert result.status is FileStatus.INCONCLUSIVE
     assert result.status_reason and result.status_reason.startswith("malformed")
+
+
+def test_renamed_saved_model_is_sniffed_by_content(tf_models: Path, tmp_path: Path) -> None:
+    renamed = tmp_path / "model.bin"
+    shutil.copy(tf_models / "evil_savedmodel" / "saved_model.pb", renamed)
+    result = scan(renamed)
+    assert result.scanner_name == "tensorflow"
+    assert R.TF_PYTHON_OP in rules_at(result, CRIT)
