@@ -340,7 +340,7 @@ class _Builder:
         for c in kept:
             if c.rule.id not in rule_severity:
                 rule_ids.append(c.rule.id)
-                rule_severity[c.rule.id] = c.rule.severity
+                rule_severity[c.rule.id] = c.issue.severity
             if c.issue.severity.rank > rule_severity[c.rule.id].rank:
                 rule_severity[c.rule.id] = c.issue.severity
         rule_index = {rid: i for i, rid in enumerate(rule_ids)}

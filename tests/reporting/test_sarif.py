@@ -376,3 +376,26 @@ def test_real_formats_clean_repository(in_tmp: Path) -> None:
         "m/model.safetensors",
     }
     assert all(len(a["hashes"]["sha-256"]) == 64 for a in run["artifacts"])
+
+
+def test_rule_level_follows_what_it_reported() -> None:
+    timeout = Issue(
+        "Scan timeout after 1 seconds", IssueSeverity.INFO, location="a.pkl", rule="MA0001"
+    )
+    report = ScanReport(
+        files=[
+            FileReport(
+                path="a.pkl",
+                status=FileStatus.INCONCLUSIVE,
+                status_reason="Scan timeout after 1 seconds",
+                issues=[timeout],
+            )
+        ]
+    )
+    doc = build_sarif(report)
+    validate_sarif(doc)
+    [rule] = doc["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["id"] == "MA0001"
+    assert rule["defaultConfiguration"]["level"] == "note"
+    assert rule["properties"]["security-severity"] == "2.0"
+    assert doc["runs"][0]["results"][0]["level"] == "note"
