@@ -1,0 +1,290 @@
+"""The pickle-analysis engine every pickle-bearing scanner uses.
+
+`scan_pickle_stream` reads one or more stacked pickles from a stream with CPython's own
+unpickler, every import replaced by an inert stub, and reports what loading would import and
+call (see `stubs` for the recording, `policy` for the verdicts). A stream that breaks is
+marked malformed but keeps what was seen before the break; embedded pickles in constants are
+scanned within depth and size limits (`nested`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Final
+
+from ...findings import IssueSeverity, ScanResult
+from . import positions
+from . import rules as R
+from .emulate import CUnpickler, PyUnpickler, run
+from .reader import Reader
+from .stubs import JoblibLayout, Session
+
+_OPCODES: Final = frozenset(
+    b"(.0123FGIJKLMNPQRSTUVXabcdeghijklopqrstu}]\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a"
+    b"\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98)"
+)
+
+
+@dataclass
+class PickleStreamInfo:
+    pickles: int = 0
+    end: int = 0
+    complete: bool = True
+    globals: list[str] = field(default_factory=list)
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except Exception:
+        return False
+
+
+def _first_proto(head: bytes) -> int:
+    return head[1] if len(head) >= 2 and head[0] == 0x80 else 0
+
+
+def scan_pickle_stream(
+    fileobj: BinaryIO,
+    result: ScanResult,
+    *,
+    location: Callable[[int | None], str],
+    config: Mapping[str, Any],
+    stacked: bool = True,
+    joblib: bool = False,
+    depth: int = 0,
+) -> PickleStreamInfo:
+    """Scan the pickles in `fileobj` from where it stands; see docs/pickle_api in the notes."""
+    info = PickleStreamInfo()
+    seekable = _seekable(fileobj)
+    origin = fileobj.tell() if seekable else 0
+    reader = Reader(fileobj, find_candidates=depth < _max_depth(config))
+    seen_globals: set[str] = set()
+    starts: set[int] = set()
+    low_proto = False
+    index = 0
+    while True:
+        start = reader.pos
+        if index > 0 and (not stacked or reader.at_eof()):
+            break
+        head = reader.peek(2)
+        if index > 0 and (not head or head[0] not in _OPCODES):
+            break
+        if index == 0 and not head:
+            result.mark_inconclusive("malformed: empty pickle stream")
+            info.complete = False
+            break
+        mark = len(result.issues)
+        low_proto = low_proto or _first_proto(head) < 4
+        outcome = _scan_one(reader, result, location, start, _first_proto(head), joblib)
+        if outcome == "joblib" and seekable:
+            del result.issues[mark:]
+            fileobj.seek(origin + start)
+            reader = Reader(fileobj, find_candidates=reader.find_candidates)
+            reader.base = start
+            reader._scanned_to = start
+            outcome = _scan_one(reader, result, location, start, _first_proto(head), True)
+            joblib = True
+        session, error = outcome if isinstance(outcome, tuple) else (None, "joblib layout")
+        if session is not None:
+            for g in session.globals:
+                if g not in seen_globals:
+                    seen_globals.add(g)
+                    info.globals.append(g)
+            _nested_from_calls(session, result, location, config, depth, start)
+        if error is not None:
+            meaningful = session is not None and session.meaningful
+            if index > 0 and not meaningful:
+                del result.issues[mark:]
+                break
+            info.complete = False
+            info.end = reader.pos
+            result.mark_inconclusive(f"malformed: {error}")
+            result.add_issue(
+                f"Malformed pickle stream: {error}",
+                severity=IssueSeverity.INFO,
+                location=location(reader.pos),
+                details={"position": reader.pos, "pickle_index": index},
+                rule=R.MALFORMED_PICKLE,
+            )
+            if session is not None and session.events:
+                _pin_positions(fileobj, seekable, origin, start, session, location)
+            break
+        starts.add(start)
+        info.pickles += 1
+        info.end = reader.pos
+        if session is not None and session.events:
+            _pin_positions(fileobj, seekable, origin, start, session, location)
+        index += 1
+    result.bytes_scanned += info.end
+    _nested_from_candidates(
+        reader, result, location, config, depth, info.end, starts, seen_globals, low_proto
+    )
+    if seekable:
+        with contextlib.suppress(OSError, ValueError):
+            fileobj.seek(origin + info.end)
+    return info
+
+
+def scan_pickle_bytes(
+    data: bytes,
+    result: ScanResult,
+    *,
+    location: Callable[[int | None], str],
+    config: Mapping[str, Any],
+    depth: int = 0,
+    stacked: bool = True,
+    joblib: bool = False,
+) -> PickleStreamInfo:
+    """`scan_pickle_stream` over bytes already in memory."""
+    return scan_pickle_stream(
+        io.BytesIO(data),
+        result,
+        location=location,
+        config=config,
+        stacked=stacked,
+        joblib=joblib,
+        depth=depth,
+    )
+
+
+def _scan_one(
+    reader: Reader,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    start: int,
+    proto: int,
+    joblib: bool,
+) -> tuple[Session, str | None] | str:
+    session = Session(result, location, proto, joblib=joblib)
+    unpickler: CUnpickler | PyUnpickler
+    if joblib:
+        unpickler = PyUnpickler(reader, session)
+        py = unpickler
+        session.pos = lambda: py.op_pos
+    else:
+        unpickler = CUnpickler(reader, session)
+    error: str | None = None
+    try:
+        run(unpickler, session)
+    except JoblibLayout:
+        return "joblib"
+    except RecursionError:
+        error = "structure nested too deeply"
+    except MemoryError:
+        error = "out of memory while reading"
+    except EOFError as exc:
+        error = f"truncated ({exc or 'unexpected end of data'})"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        _note_extension(session, str(exc))
+    finally:
+        del unpickler
+    return session, error
+
+
+def _note_extension(session: Session, message: str) -> None:
+    if "extension code" in message:
+        code = message.rsplit(" ", 1)[-1]
+        session.report(
+            "ext",
+            0,
+            f"Extension code {code} names a global through copyreg's registry",
+            IssueSeverity.CRITICAL,
+            R.EXTENSION_CODE,
+            "EXT1/EXT2/EXT4 resolve through the loading process's copyreg extension registry, "
+            "so they can name any callable the loading program registered; nothing in the file "
+            "says which.",
+            "copyreg",
+            f"extension:{code}",
+            "EXT",
+        )
+
+
+def _pin_positions(
+    fileobj: BinaryIO,
+    seekable: bool,
+    origin: int,
+    start: int,
+    session: Session,
+    location: Callable[[int | None], str],
+) -> None:
+    if not seekable or session.joblib:
+        return
+    here = fileobj.tell()
+    try:
+        fileobj.seek(origin + start)
+        pins = positions.walk(fileobj, base=-origin)
+    finally:
+        fileobj.seek(here)
+    for kind, ordinal, issue in session.events:
+        pos: int | None = None
+        op: str | None = None
+        if kind == "global" and 0 < ordinal <= len(pins.globals):
+            pos, op = pins.globals[ordinal - 1]
+        elif kind == "call" and 0 < ordinal <= len(pins.calls):
+            pos, op = pins.calls[ordinal - 1]
+        elif kind == "ext" and pins.extensions:
+            pos, op, code = pins.extensions[-1]
+            issue.details["code"] = code
+        if pos is not None:
+            issue.details["position"] = pos
+            if op:
+                issue.details["opcode"] = op
+            issue.location = location(pos)
+
+
+def _max_depth(config: Mapping[str, Any]) -> int:
+    return int(config.get("max_pickle_depth", min(int(config.get("max_depth", 5)), 3)))
+
+
+def _nested_from_calls(
+    session: Session,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    config: Mapping[str, Any],
+    depth: int,
+    start: int,
+) -> None:
+    from . import nested
+
+    for data, stacked, label in session.nested:
+        nested.scan_blob(
+            data,
+            result,
+            location=location,
+            config=config,
+            depth=depth + 1,
+            stacked=stacked,
+            label=label,
+            trusted_parse=True,
+        )
+
+
+def _nested_from_candidates(
+    reader: Reader,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    config: Mapping[str, Any],
+    depth: int,
+    end: int,
+    starts: set[int],
+    seen: set[str],
+    low_proto: bool,
+) -> None:
+    if not reader.candidates:
+        return
+    from . import nested
+
+    for at, data in reader.candidates:
+        if at >= end or at in starts or (low_proto and data[:1] == b"c"):
+            continue
+        nested.scan_candidate(
+            data, at, result, location=location, config=config, depth=depth + 1, seen=seen
+        )
+
+
+__all__ = ["PickleStreamInfo", "scan_pickle_bytes", "scan_pickle_stream"]

@@ -1,0 +1,178 @@
+"""Drive CPython's own unpicklers over a stream with every import replaced by a stub.
+
+The C `_pickle.Unpickler` does all data opcodes (and FRAME handling, exactly as it does when
+reading a file) in C; only `find_class`, `persistent_load` and operations on stubs come back to
+Python. joblib's layout interleaves raw array bytes with opcodes, so it is read with the
+pure-Python `pickle._Unpickler`, skipping the array bytes exactly as joblib's
+`NumpyArrayWrapper.read` does.
+"""
+
+from __future__ import annotations
+
+import _pickle
+import copyreg
+import pickle
+from typing import Any
+
+from . import policy
+from .reader import Reader
+from .stubs import _CURRENT, JoblibLayout, Obj, Session, is_wrapper
+
+
+class CUnpickler(_pickle.Unpickler):
+    """The C unpickler with imports and persistent ids made symbolic."""
+
+    def __init__(self, reader: Reader, session: Session) -> None:
+        super().__init__(reader, encoding="latin1", errors="strict")  # type: ignore[arg-type]
+        self._session = session
+
+    def find_class(self, module: str, name: str) -> Any:
+        return self._session.find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        return Obj("persistent_id", policy.Verdict(policy.SAFE), "", "")
+
+
+_PyBase: Any = pickle._Unpickler  # type: ignore[attr-defined]
+
+
+class PyUnpickler(_PyBase):  # type: ignore[misc]
+    """The pure-Python unpickler, for joblib files, with exact opcode positions."""
+
+    dispatch = dict(_PyBase.dispatch)
+
+    def __init__(self, reader: Reader, session: Session) -> None:
+        super().__init__(reader, encoding="latin1", errors="strict")
+        self._session = session
+        self._reader = reader
+        self.op_pos = 0
+
+    def find_class(self, module: str, name: str) -> Any:
+        self._session.proto = self.proto
+        return self._session.find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        return Obj("persistent_id", policy.Verdict(policy.SAFE), "", "")
+
+    def tell(self) -> int:
+        frame = self._unframer.current_frame
+        if frame is not None:
+            buf = frame.getbuffer()
+            left = len(buf) - frame.tell()
+            del buf
+            return int(self._reader.pos - left)
+        return self._reader.pos
+
+    def load(self) -> Any:
+        self._unframer = pickle._Unframer(self._file_read, self._file_readline)  # type: ignore[attr-defined]
+        self.read = self._unframer.read
+        self.readinto = self._unframer.readinto
+        self.readline = self._unframer.readline
+        self.metastack: list[Any] = []
+        self.stack: list[Any] = []
+        self.append = self.stack.append
+        self.proto = 0
+        read = self.read
+        dispatch = self.dispatch
+        try:
+            while True:
+                self.op_pos = self.tell()
+                key = read(1)
+                if not key:
+                    raise EOFError
+                dispatch[key[0]](self)
+        except pickle._Stop as stopinst:  # type: ignore[attr-defined]
+            return stopinst.value
+
+    def load_build(self) -> None:
+        _PyBase.load_build(self)
+        top = self.stack[-1]
+        if is_wrapper(top):
+            self.stack.pop()
+            self.stack.append(self._read_array(top))
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+    def _read_array(self, wrapper: Obj) -> Obj:
+        """Skip the array bytes that follow a NumpyArrayWrapper, as joblib reads them."""
+        state = wrapper.data[1] if wrapper.data else None
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError("joblib array wrapper without a state dict")
+        shape = state.get("shape")
+        dtype = state.get("dtype")
+        count = 1
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise pickle.UnpicklingError("joblib array wrapper with a bad shape")
+        for d in shape:
+            count *= d
+        itemsize, hasobject = dtype_layout(dtype)
+        if hasobject:
+            # joblib reads object arrays with a fresh unpickler over the same file, its
+            # find_class routed through the outer one.
+            inner = PyUnpickler(self._reader, self._session)
+            saved = self._session.pos
+            self._session.pos = lambda: inner.op_pos
+            try:
+                inner.load()
+            finally:
+                self._session.pos = saved
+            return Obj("numpy.ndarray", policy.Verdict(policy.SAFE), "numpy", "ndarray")
+        if "numpy_array_alignment_bytes" in state:
+            pad = self._reader.read(1)
+            if len(pad) != 1:
+                raise EOFError("joblib array padding truncated")
+            if pad[0] and self._reader.skip(pad[0]) != pad[0]:
+                raise EOFError("joblib array padding truncated")
+        nbytes = count * itemsize
+        if self._reader.skip(nbytes) != nbytes:
+            raise EOFError("joblib array data truncated")
+        return Obj("numpy.ndarray", policy.Verdict(policy.SAFE), "numpy", "ndarray")
+
+    def get_extension(self, code: int) -> None:
+        raise ValueError(f"unregistered extension code {code}")
+
+
+_SIZED = {"b": 1, "i": 0, "u": 0, "f": 0, "c": 0, "?": 1, "M": 8, "m": 8, "O": 8}
+
+
+def dtype_layout(dtype: Any) -> tuple[int, bool]:
+    """(itemsize, has objects) of a symbolic `numpy.dtype(code, align, copy)` + state."""
+    if not isinstance(dtype, Obj) or dtype.name != "numpy.dtype" or not dtype.data:
+        raise pickle.UnpicklingError("joblib array wrapper without a recognisable dtype")
+    args, state = dtype.data
+    code = args[0] if args else None
+    if not isinstance(code, str) or not code:
+        raise pickle.UnpicklingError("joblib dtype without a type code")
+    elsize = state[5] if isinstance(state, tuple) and len(state) > 6 else -1
+    flags = state[-1] if isinstance(state, tuple) and state else 0
+    hasobject = code[0] == "O" or (isinstance(flags, int) and bool(flags & 1))
+    if isinstance(elsize, int) and elsize > 0:
+        return elsize, hasobject
+    digits = code.lstrip("<>|=").lstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ?")
+    if digits.isdigit():
+        return int(digits), hasobject
+    if code[0] in _SIZED and _SIZED[code[0]]:
+        return _SIZED[code[0]], hasobject
+    raise pickle.UnpicklingError(f"joblib dtype {code!r} of unknown size")
+
+
+def run(unpickler: CUnpickler | PyUnpickler, session: Session) -> None:
+    """Load, discarding the result at once; the session holds what mattered."""
+    _CURRENT.append(session)
+    try:
+        unpickler.load()
+    finally:
+        _CURRENT.pop()
+        _forget_extension_stubs()
+
+
+def _forget_extension_stubs() -> None:
+    """EXT opcodes cache what find_class returned in copyreg; our stubs must not stay there."""
+    cache: dict[int, Any] = copyreg._extension_cache  # type: ignore[attr-defined]
+    if cache:
+        for code, value in list(cache.items()):
+            if type(value).__name__ == "_SymMeta" or isinstance(value, Obj):
+                del cache[code]
+
+
+__all__ = ["CUnpickler", "JoblibLayout", "PyUnpickler", "dtype_layout", "run"]

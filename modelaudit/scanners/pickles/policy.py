@@ -1,0 +1,1106 @@
+"""Which globals a pickle may name: default-deny, decided from names alone.
+
+A global is judged as `module` + `qualname` after the loader's own renaming. Nothing is ever
+imported to decide: a re-exported alias (`mimetypes.os.system`), a dunder walk
+(`numpy.__builtins__`) or a dangerous method name reached through an allowed class is
+recognised from the dotted path itself, so the verdict never depends on what is installed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final
+
+SAFE: Final = 0
+UNKNOWN: Final = 1
+DANGER: Final = 2
+SHAPE: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    kind: int
+    family: str = ""
+    why: str = ""
+    #: For SHAPE verdicts: which call-shape check the emulator applies.
+    special: str = ""
+
+
+FAMILIES: Final[dict[str, str]] = {
+    "process": "Runs operating-system commands or spawns processes (os/posix/nt, subprocess, "
+    "pty, multiprocessing): loading the file gives the attacker a shell as your user.",
+    "code-exec": "Evaluates or executes Python code chosen by the file (eval, exec, compile, "
+    "stdlib code runners): loading the file runs arbitrary attacker code.",
+    "resolver": "Resolves an arbitrary object by name or attribute at load time (importlib, "
+    "getattr on modules, pkgutil.resolve_name, pydoc.locate, operator getters): it reaches "
+    "os.system or eval without naming them.",
+    "import-system": "Tampers with the import system or interpreter state (sys, site, "
+    "zipimport, copyreg registry, atexit, gc): later imports or exit run attacker code.",
+    "code-object": "Builds functions or code objects from bytes in the file (marshal, "
+    "types.FunctionType/CodeType, cloudpickle, dill): the attacker ships compiled code.",
+    "nested-unpickler": "Starts another unpickler or model loader (pickle, dill, joblib, "
+    "torch.load, numpy.load, pandas.read_pickle) on attacker data, so the file's own checks are "
+    "bypassed.",
+    "native": "Loads native code or calls C functions directly (ctypes, cffi, library "
+    "loaders): the attacker runs machine code in your process.",
+    "file": "Reads, writes or deletes files (open, shutil, io.FileIO, logging file handlers, "
+    "tempfile, numpy/pandas file I/O): the attacker plants or steals files.",
+    "network": "Opens network connections or URLs (socket, ssl, urllib, http.client, requests, "
+    "webbrowser, smtplib): the attacker exfiltrates data or fetches a second stage.",
+    "logging-config": "Configures logging from data (logging.config), which instantiates "
+    "arbitrary classes and can listen on a socket.",
+    "typing-eval": "Evaluates a string as a type annotation (typing ForwardRef evaluation), "
+    "which is eval() of attacker text.",
+    "torch-gadget": "A PyTorch entry point that loads or compiles code (torch.load, torch.jit, "
+    "torch.hub, torch.package, cpp_extension, fx code generation) named in public advisories.",
+    "package-install": "Installs packages or runs setup code (pip, ensurepip, setuptools, "
+    "venv): the attacker installs and runs any package.",
+    "subinterpreter": "Starts a subinterpreter or thread that runs attacker code outside the "
+    "loader's view.",
+    "dunder-walk": "Walks a dunder attribute (__builtins__, __globals__, __class__, "
+    "__subclasses__...) to escape from an allowed object to eval/exec or a module.",
+}
+
+_MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
+    "process": (
+        "os",
+        "posix",
+        "nt",
+        "subprocess",
+        "_posixsubprocess",
+        "pty",
+        "commands",
+        "popen2",
+        "multiprocessing",
+        "_multiprocessing",
+        "asyncio",
+        "pexpect",
+        "sh",
+        "plumbum",
+        "pipes",
+        "platform",
+        "_osx_support",
+        "_aix_support",
+        "mailcap",
+        "signal",
+        "fabric",
+        "invoke",
+        "paramiko",
+        "torch.multiprocessing",
+        "torch.distributed",
+        "torch.utils.collect_env",
+        "torch.utils.bottleneck",
+        "joblib.parallel",
+        "joblib._parallel_backends",
+        "concurrent.futures.process",
+        "_winapi",
+        "msvcrt",
+        "winreg",
+        "_winreg",
+    ),
+    "code-exec": (
+        "code",
+        "codeop",
+        "runpy",
+        "timeit",
+        "cProfile",
+        "profile",
+        "_lsprof",
+        "trace",
+        "bdb",
+        "pdb",
+        "doctest",
+        "pydoc",
+        "idlelib",
+        "lib2to3",
+        "numpy.f2py",
+        "numpy.testing",
+        "numpy.distutils",
+        "_pyrepl",
+        "test",
+        "tkinter",
+        "Tkinter",
+        "IPython",
+        "jinja2",
+        "numexpr",
+        "sympy.parsing",
+        "pandas.core.computation",
+        "torch.testing",
+        "torch._dynamo",
+        "torch._inductor",
+        "torch.fx",
+        "torch.utils._config_module",
+        "torch._export",
+        "torch.export",
+        "torch.jit",
+        "torch.package",
+        "torch.hub",
+        "torch.utils.cpp_extension",
+        "torch.utils.data.datapipes",
+        "torch._functorch",
+        "transformers.dynamic_module_utils",
+        "keras.src.saving",
+        "ast",
+        "dis",
+        "sklearn.utils._testing",
+        "sklearn.externals",
+        "scipy.weave",
+        "scipy._lib._testutils",
+        "_testcapi",
+        "_testinternalcapi",
+        "_xxtestfuzz",
+        "cgitb",
+        "warnings",
+    ),
+    "resolver": (
+        "importlib",
+        "imp",
+        "_imp",
+        "pkgutil",
+        "inspect",
+        "zipimport",
+        "modulefinder",
+        "pkg_resources",
+        "_frozen_importlib",
+        "_frozen_importlib_external",
+        "builtins.__import__",
+    ),
+    "import-system": (
+        "sys",
+        "site",
+        "sitecustomize",
+        "usercustomize",
+        "gc",
+        "atexit",
+        "faulthandler",
+        "sysconfig",
+        "copyreg._extension_registry",
+        "copyreg._inverted_registry",
+        "copyreg._extension_cache",
+        "copyreg.dispatch_table",
+        "readline",
+        "rlcompleter",
+        "tracemalloc",
+        "_thread",
+        "thread",
+        "dummy_thread",
+        "_dummy_thread",
+        "threading",
+    ),
+    "code-object": ("marshal", "cloudpickle", "dill", "new", "opcode", "_opcode"),
+    "nested-unpickler": (
+        "pickle",
+        "_pickle",
+        "cPickle",
+        "pickletools",
+        "shelve",
+        "dbm",
+        "anydbm",
+        "jsonpickle",
+        "yaml",
+        "ruamel",
+        "joblib.numpy_pickle_utils",
+        "pandas.io",
+        "torch.serialization",
+        "numpy.lib.format",
+        "numpy.lib.npyio",
+        "numpy.lib._npyio_impl",
+        "numpy.lib.utils",
+        "numpy.lib._utils_impl",
+        "scipy.io",
+        "sklearn.utils._joblib",
+        "xmlrpc",
+        "xmlrpclib",
+    ),
+    "native": ("ctypes", "_ctypes", "cffi", "numpy.ctypeslib", "_ctypes_test", "mmap"),
+    "file": (
+        "shutil",
+        "_io",
+        "tempfile",
+        "fileinput",
+        "glob",
+        "tarfile",
+        "zipfile",
+        "filecmp",
+        "logging.handlers",
+        "sqlite3",
+        "_sqlite3",
+        "numpy.lib._datasource",
+        "gzip",
+        "bz2",
+        "lzma",
+        "pathlib._local",
+        "genericpath",
+        "ntpath",
+        "posixpath",
+        "macpath",
+        "netrc",
+        "mailbox",
+        "wave",
+        "aifc",
+        "sunau",
+        "codecs.open",
+    ),
+    "network": (
+        "socket",
+        "_socket",
+        "ssl",
+        "_ssl",
+        "urllib",
+        "urllib2",
+        "urllib3",
+        "http",
+        "httplib",
+        "requests",
+        "httpx",
+        "aiohttp",
+        "ftplib",
+        "smtplib",
+        "poplib",
+        "imaplib",
+        "nntplib",
+        "telnetlib",
+        "webbrowser",
+        "socketserver",
+        "SocketServer",
+        "BaseHTTPServer",
+        "SimpleHTTPServer",
+        "CGIHTTPServer",
+        "wsgiref",
+        "xmlrpc",
+        "select",
+        "selectors",
+        "asynchat",
+        "asyncore",
+        "smtpd",
+        "huggingface_hub",
+        "fsspec",
+        "boto3",
+        "botocore",
+    ),
+    "logging-config": ("logging.config",),
+    "package-install": ("pip", "ensurepip", "setuptools", "distutils", "venv", "_distutils_hack"),
+    "subinterpreter": (
+        "_xxsubinterpreters",
+        "_interpreters",
+        "interpreters",
+        "concurrent.interpreters",
+        "_xxinterpchannels",
+        "_interpchannels",
+        "_interpqueues",
+    ),
+}
+
+_NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
+    "code-exec": (
+        "builtins.eval",
+        "builtins.exec",
+        "builtins.compile",
+        "builtins.execfile",
+        "builtins.breakpoint",
+        "builtins.input",
+        "builtins.raw_input",
+        "builtins.help",
+        "builtins.exit",
+        "builtins.quit",
+        "builtins.license",
+        "builtins.credits",
+        "builtins.copyright",
+        "builtins.__build_class__",
+        "builtins.__loader__",
+        "builtins.__spec__",
+        "builtins.reload",
+        "pandas.eval",
+        "pandas.core.frame.DataFrame.eval",
+        "pandas.core.frame.DataFrame.query",
+        "sympy.sympify",
+        "sympy.core.sympify.sympify",
+        "uuid._get_command_stdout",
+        "uuid._popen",
+        "numpy.core._internal._ctypes",
+        "torch._C._jit_compile",
+        "torch.jit.unsupported_tensor_ops.execWrapper",
+        "torch._C._load_for_lite_interpreter",
+        "torch.compile",
+        "torch._ops.ops.load_library",
+        "torch.ops.load_library",
+        "torch.classes.load_library",
+        "torch._classes.load_library",
+        "numpy.lookfor",
+        "numpy.info",
+        "numpy.source",
+        "numpy.who",
+        "numpy.show_config",
+        "numpy.show_runtime",
+    ),
+    "resolver": (
+        "builtins.__import__",
+        "builtins.vars",
+        "builtins.globals",
+        "builtins.locals",
+        "builtins.setattr",
+        "builtins.delattr",
+        "builtins.dir",
+        "operator.attrgetter",
+        "operator.methodcaller",
+        "operator.itemgetter",
+        "operator.getitem",
+        "operator.call",
+        "operator.setitem",
+        "operator.delitem",
+        "operator.__getitem__",
+        "operator.__setitem__",
+        "operator.__delitem__",
+        "operator.__call__",
+        "_operator.attrgetter",
+        "_operator.methodcaller",
+        "_operator.itemgetter",
+        "_operator.getitem",
+        "_operator.call",
+        "_operator.setitem",
+        "_operator.delitem",
+        "torch._utils._import_dotted_name",
+        "torch.serialization.locate",
+        "functools.reduce",
+        "_functools.reduce",
+        "functools.singledispatch",
+        "copyreg.add_extension",
+        "copyreg.remove_extension",
+        "copyreg.clear_extension_cache",
+        "copyreg.pickle",
+        "copyreg.constructor",
+        "types.new_class",
+        "types.prepare_class",
+        "types.resolve_bases",
+        "builtins.super",
+        "builtins.object.__getattribute__",
+        "builtins.type.__getattribute__",
+    ),
+    "code-object": (
+        "types.FunctionType",
+        "types.CodeType",
+        "types.LambdaType",
+        "types.MethodType",
+        "types.ModuleType",
+        "types.CellType",
+        "types.BuiltinFunctionType",
+        "types.BuiltinMethodType",
+        "types.GeneratorType",
+        "types.CoroutineType",
+        "types.FrameType",
+        "types.TracebackType",
+        "builtins.function",
+        "builtins.code",
+    ),
+    "nested-unpickler": (
+        "torch.load",
+        "torch.serialization.load",
+        "numpy.load",
+        "numpy.loads",
+        "numpy.core.multiarray.loads",
+        "numpy._core.multiarray.loads",
+        "joblib.load",
+        "joblib.numpy_pickle.load",
+        "joblib.numpy_pickle.NumpyUnpickler",
+        "joblib.numpy_pickle_compat.load_compatibility",
+        "pandas.read_pickle",
+        "sklearn.externals.joblib.load",
+        "keras.models.load_model",
+        "tensorflow.keras.models.load_model",
+        "tensorflow.saved_model.load",
+        "transformers.modeling_utils.load_state_dict",
+    ),
+    "native": ("torch.ops.load_library", "numpy.ctypeslib.load_library"),
+    "file": (
+        "builtins.open",
+        "builtins.file",
+        "io.open",
+        "io.open_code",
+        "io.FileIO",
+        "io.BufferedReader",
+        "io.BufferedWriter",
+        "io.BufferedRandom",
+        "io.TextIOWrapper",
+        "codecs.open",
+        "codecs.EncodedFile",
+        "logging.FileHandler",
+        "logging.basicConfig",
+        "numpy.save",
+        "numpy.savez",
+        "numpy.savez_compressed",
+        "numpy.savetxt",
+        "numpy.loadtxt",
+        "numpy.genfromtxt",
+        "numpy.fromfile",
+        "numpy.fromregex",
+        "numpy.memmap",
+        "numpy.DataSource",
+        "numpy.core.memmap",
+        "numpy._core.memmap",
+        "numpy.lib.DataSource",
+        "numpy.core.records.fromfile",
+        "numpy._core.records.fromfile",
+        "torch.save",
+        "torch.from_file",
+        "torch.storage.UntypedStorage.from_file",
+        "torch.UntypedStorage.from_file",
+        "pandas.read_csv",
+        "pandas.read_json",
+        "pandas.read_html",
+        "pandas.read_excel",
+        "pandas.read_parquet",
+        "pandas.read_feather",
+        "pandas.read_hdf",
+        "pandas.read_sql",
+        "pandas.read_table",
+        "pandas.read_fwf",
+        "pandas.read_xml",
+        "pandas.read_orc",
+        "pandas.read_sas",
+        "pandas.read_spss",
+        "pandas.read_stata",
+        "pandas.read_clipboard",
+        "pandas.read_sql_query",
+        "pandas.read_sql_table",
+        "pandas.HDFStore",
+        "joblib.dump",
+        "joblib.Memory",
+        "joblib.memory.Memory",
+        "pathlib.Path.open",
+        "sklearn.datasets.fetch_openml",
+        "PIL.Image.open",
+    ),
+    "logging-config": ("logging.config", "logging.config.dictConfig", "logging.config.listen"),
+    "typing-eval": (
+        "typing.ForwardRef",
+        "typing._eval_type",
+        "typing.get_type_hints",
+        "typing._type_check",
+        "typing.ForwardRef._evaluate",
+        "typing.evaluate_forward_ref",
+        "annotationlib",
+        "typing_extensions.get_type_hints",
+        "typing_extensions.ForwardRef",
+        "typing_extensions.evaluate_forward_ref",
+        "dataclasses._create_fn",
+        "dataclasses.make_dataclass",
+    ),
+}
+
+#: Modules that are dangerous wherever they appear in a dotted path, as re-exported aliases
+#: (`torch.serialization.pickle`, `sklearn.utils.np.load`).
+_ANYWHERE: Final = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "sys",
+        "subprocess",
+        "_posixsubprocess",
+        "builtins",
+        "__builtin__",
+        "importlib",
+        "pickle",
+        "_pickle",
+        "cPickle",
+        "dill",
+        "cloudpickle",
+        "marshal",
+        "ctypes",
+        "_ctypes",
+        "shutil",
+        "socket",
+        "_socket",
+        "runpy",
+        "pty",
+        "pdb",
+        "bdb",
+        "timeit",
+        "webbrowser",
+        "requests",
+        "urllib",
+        "urllib2",
+        "urllib3",
+        "httplib",
+        "pydoc",
+        "inspect",
+        "multiprocessing",
+        "codeop",
+        "tempfile",
+        "asyncio",
+        "pkgutil",
+        "zipimport",
+        "shelve",
+        "cProfile",
+        "doctest",
+        "ssl",
+        "ftplib",
+        "smtplib",
+        "telnetlib",
+        "gc",
+        "atexit",
+        "signal",
+        "platform",
+        "_io",
+        "io",
+        "joblib",
+        "yaml",
+        "pip",
+    }
+)
+
+_ALIASES: Final[dict[str, str]] = {
+    "__builtin__": "builtins",
+    "__builtins__": "builtins",
+    "np": "numpy",
+    "pd": "pandas",
+    "sp": "scipy",
+    "_np": "numpy",
+    "_pickle": "pickle",
+    "cPickle": "pickle",
+    "copy_reg": "copyreg",
+    "exceptions": "builtins",
+    "_sp": "scipy",
+    "tf": "tensorflow",
+}
+
+#: Method or function names that read, write or execute wherever they are reached.
+_DANGER_LEAVES: Final[dict[str, str]] = {
+    **{
+        n: "process"
+        for n in (
+            "system",
+            "popen",
+            "popen2",
+            "popen3",
+            "popen4",
+            "spawnl",
+            "spawnle",
+            "spawnlp",
+            "spawnlpe",
+            "spawnv",
+            "spawnve",
+            "spawnvp",
+            "spawnvpe",
+            "posix_spawn",
+            "posix_spawnp",
+            "execl",
+            "execle",
+            "execlp",
+            "execlpe",
+            "execv",
+            "execve",
+            "execvp",
+            "execvpe",
+            "check_output",
+            "check_call",
+            "getoutput",
+            "getstatusoutput",
+            "startfile",
+            "fork",
+            "forkpty",
+            "kill",
+            "killpg",
+        )
+    },
+    **{
+        n: "code-exec"
+        for n in (
+            "eval",
+            "exec",
+            "execfile",
+            "run_path",
+            "run_module",
+            "run_code",
+            "runcode",
+            "runsource",
+            "interact",
+            "load_inline",
+            "compile_command",
+        )
+    },
+    **{
+        n: "resolver"
+        for n in (
+            "import_module",
+            "__import__",
+            "_import_dotted_name",
+            "resolve_name",
+            "locate",
+            "getattr_static",
+            "_ufunc_reconstruct",
+            "find_class",
+        )
+    },
+    **{
+        n: "nested-unpickler"
+        for n in (
+            "load",
+            "loads",
+            "load_model",
+            "unsafe_load",
+            "full_load",
+            "read_pickle",
+            "from_pretrained",
+            "load_state_dict_from_url",
+            "load_library",
+        )
+    },
+    **{
+        n: "file"
+        for n in (
+            "open",
+            "write_text",
+            "write_bytes",
+            "read_text",
+            "read_bytes",
+            "unlink",
+            "rmtree",
+            "rmdir",
+            "mkdir",
+            "makedirs",
+            "touch",
+            "chmod",
+            "lchmod",
+            "chown",
+            "symlink_to",
+            "hardlink_to",
+            "link_to",
+            "to_pickle",
+            "to_csv",
+            "to_parquet",
+            "to_hdf",
+            "to_sql",
+            "to_excel",
+            "to_json",
+            "to_feather",
+            "to_html",
+            "to_latex",
+            "to_stata",
+            "to_markdown",
+            "to_clipboard",
+            "tofile",
+            "dump",
+            "dumps_to",
+            "save",
+            "savez",
+            "savetxt",
+            "fromfile",
+            "from_file",
+            "extractall",
+            "extract",
+            "copyfile",
+            "copytree",
+            "move",
+            "truncate",
+            "urlopen",
+            "urlretrieve",
+            "remove",
+            "rename",
+        )
+    },
+}
+
+#: Exact names real models contain, with the call-shape check some of them need.
+_SAFE_EXACT: Final[dict[str, str]] = {
+    **dict.fromkeys(
+        (
+            "builtins.set",
+            "builtins.frozenset",
+            "builtins.list",
+            "builtins.dict",
+            "builtins.tuple",
+            "builtins.int",
+            "builtins.float",
+            "builtins.complex",
+            "builtins.bool",
+            "builtins.bytes",
+            "builtins.bytearray",
+            "builtins.str",
+            "builtins.slice",
+            "builtins.range",
+            "builtins.object",
+            "builtins.reversed",
+            "builtins.enumerate",
+            "builtins.zip",
+            "builtins.map",
+            "builtins.filter",
+            "builtins.Ellipsis",
+            "builtins.NotImplemented",
+            "builtins.long",
+            "builtins.unicode",
+            "builtins.xrange",
+            "builtins.basestring",
+            "builtins.NoneType",
+            "builtins.type",
+            "builtins.property",
+            "builtins.staticmethod",
+            "builtins.classmethod",
+            "builtins.memoryview",
+            "builtins.print",
+            "builtins.len",
+            "builtins.abs",
+            "builtins.min",
+            "builtins.max",
+            "builtins.sum",
+            "builtins.round",
+            "builtins.pow",
+            "builtins.divmod",
+            "builtins.hash",
+            "builtins.iter",
+            "builtins.next",
+            "builtins.sorted",
+            "builtins.any",
+            "builtins.all",
+            "builtins.chr",
+            "builtins.ord",
+            "builtins.isinstance",
+            "builtins.issubclass",
+            "builtins.hasattr",
+            "builtins.repr",
+            "builtins.format",
+            "builtins.ascii",
+            "builtins.bin",
+            "builtins.hex",
+            "builtins.oct",
+            "builtins.callable",
+            "builtins.id",
+            "collections.OrderedDict",
+            "collections.defaultdict",
+            "collections.deque",
+            "collections.Counter",
+            "collections.ChainMap",
+            "collections.UserDict",
+            "collections.UserList",
+            "collections.UserString",
+            "collections._tuplegetter",
+            "copyreg._reconstructor",
+            "copyreg.__newobj__",
+            "copyreg.__newobj_ex__",
+            "copyreg._reduce_ex",
+            "datetime.datetime",
+            "datetime.date",
+            "datetime.time",
+            "datetime.timedelta",
+            "datetime.timezone",
+            "datetime.tzinfo",
+            "zoneinfo.ZoneInfo",
+            "zoneinfo._zoneinfo.ZoneInfo",
+            "zoneinfo.ZoneInfo._unpickle",
+            "pytz._p",
+            "pytz._UTC",
+            "pytz.timezone",
+            "decimal.Decimal",
+            "_decimal.Decimal",
+            "_pydecimal.Decimal",
+            "fractions.Fraction",
+            "uuid.UUID",
+            "uuid.SafeUUID",
+            "re._compile",
+            "re.Pattern",
+            "enum.Enum",
+            "enum.IntEnum",
+            "enum.Flag",
+            "enum.IntFlag",
+            "enum.StrEnum",
+            "array.array",
+            "array._array_reconstructor",
+            "pathlib.Path",
+            "pathlib.PosixPath",
+            "pathlib.WindowsPath",
+            "pathlib.PurePath",
+            "pathlib.PurePosixPath",
+            "pathlib.PureWindowsPath",
+            "functools.partial",
+            "functools.partialmethod",
+            "types.SimpleNamespace",
+            "types.MappingProxyType",
+            "argparse.Namespace",
+            "ipaddress.IPv4Address",
+            "ipaddress.IPv6Address",
+            "ipaddress.IPv4Network",
+            "ipaddress.IPv6Network",
+            "ipaddress.ip_address",
+            "logging.getLogger",
+            "logging.Logger",
+            "logging.RootLogger",
+            "logging.PlaceHolder",
+            "logging.Formatter",
+            "logging.LogRecord",
+            "math.inf",
+            "math.nan",
+            "builtins.Warning",
+            "numpy.core.multiarray._reconstruct",
+            "numpy._core.multiarray._reconstruct",
+            "numpy.core.multiarray.scalar",
+            "numpy._core.multiarray.scalar",
+            "numpy.core.numeric._frombuffer",
+            "numpy._core.numeric._frombuffer",
+            "numpy.random._pickle.__randomstate_ctor",
+            "numpy.random._pickle.__bit_generator_ctor",
+            "numpy.random._pickle.__generator_ctor",
+            "numpy.ma.core._mareconstruct",
+            "numpy.core.multiarray._reconstruct",
+            "numpy.ndarray",
+            "numpy.dtype",
+            "joblib.numpy_pickle.NumpyArrayWrapper",
+            "joblib.numpy_pickle_compat.NDArrayWrapper",
+            "joblib.numpy_pickle_compat.ZNDArrayWrapper",
+            "joblib.numpy_pickle.NDArrayWrapper",
+            "joblib.numpy_pickle.ZNDArrayWrapper",
+            "torch.serialization._get_layout",
+            "torch._tensor._rebuild_from_type",
+            "torch._tensor._rebuild_from_type_v2",
+            "torch.Size",
+            "torch.device",
+            "torch.Tensor",
+            "torch.nn.parameter.Parameter",
+            "torch.nn.Parameter",
+            "torch.nn.parameter.Buffer",
+            "torch.nn.parameter.UninitializedParameter",
+            "torch.strided",
+            "torch.sparse_coo",
+            "torch.sparse_csr",
+            "torch.sparse_csc",
+            "torch.sparse_bsr",
+            "torch.sparse_bsc",
+            "torch._mkldnn",
+            "torch.contiguous_format",
+            "torch.channels_last",
+            "torch.channels_last_3d",
+            "torch.preserve_format",
+            "torch.per_tensor_affine",
+            "torch.per_channel_affine",
+            "torch.per_channel_affine_float_qparams",
+            "torch.per_tensor_symmetric",
+            "torch.per_channel_symmetric",
+            "torch.Generator",
+            "torch.tensor",
+            "torch.storage.UntypedStorage",
+            "torch.storage.TypedStorage",
+            "torch.storage._StorageBase",
+            "pandas._libs.internals._unpickle_block",
+            "pandas.core.internals.blocks.new_block",
+            "pandas.core.internals.blocks._unpickle_block",
+            "pandas.core.indexes.base._new_Index",
+            "pandas._libs.tslibs.timestamps._unpickle_timestamp",
+            "pandas._libs.tslibs.timedeltas._timedelta_unpickle",
+            "pandas._libs.tslibs.nattype.__nat_unpickle",
+            "pandas._libs.tslibs.offsets._offset_unpickle",
+            "pandas.core.indexes.period._new_PeriodIndex",
+            "pandas.core.internals.managers.BlockManager",
+            "pandas._libs.sparse.BlockIndex",
+            "pandas._libs.sparse.IntIndex",
+            "transformers.training_args.default_logdir",
+            "fastcore.basics.partialler",
+        ),
+        "",
+    ),
+    "builtins.getattr": "getattr",
+    "dill._dill._get_attr": "getattr",
+    "numpy.core._ufunc_reconstruct": "resolve2",
+    "numpy._core._ufunc_reconstruct": "resolve2",
+    "_codecs.encode": "codec",
+    "codecs.encode": "codec",
+    "torch.storage._load_from_bytes": "nested_bytes",
+    "dill._dill._load_type": "dill_type",
+}
+
+#: Packages whose classes (CapWords last component) and helpers real models pickle.
+_TRUSTED_PACKAGES: Final = (
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "torchtext",
+    "sklearn",
+    "scipy",
+    "pandas",
+    "numpy",
+    "transformers",
+    "tokenizers",
+    "accelerate",
+    "trl",
+    "peft",
+    "xgboost",
+    "lightgbm",
+    "catboost",
+    "fastai",
+    "fastcore",
+    "timm",
+    "sentence_transformers",
+    "statsmodels",
+    "joblib",
+    "datasets",
+    "safetensors",
+    "diffusers",
+    "optuna",
+)
+#: Trusted packages whose lowercase functions (not just classes) are allowed.
+_TRUSTED_FUNCTIONS: Final = (
+    "torch._utils._rebuild_",
+    "torch.nn.functional.",
+    "torch._C._nn.",
+    "torch.nn.init.",
+    "torch.nn.modules.",
+    "torch.optim.",
+    "torch.distributions.",
+    "torch.nn.utils.",
+    "sklearn.",
+    "fastai.",
+    "fastcore.",
+    "torchvision.models.",
+    "torchvision.transforms.",
+    "timm.models.",
+    "scipy.sparse.",
+    "scipy.stats.",
+    "scipy.special.",
+    "numpy.",
+    "xgboost.",
+    "lightgbm.",
+    "transformers.",
+    "accelerate.",
+    "trl.",
+    "peft.",
+)
+_PANDAS_HELPERS: Final = re.compile(r"^pandas\..*\.(_unpickle\w*|_new_\w+|__pyx_unpickle_\w+)$")
+_PYX_UNPICKLE: Final = re.compile(r"\.__pyx_unpickle_\w+$")
+_CLASS_LIKE: Final = re.compile(r"^_*[A-Z]")
+_IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+_DUNDER_RE: Final = re.compile(r"^__\w+__$")
+
+
+def _build_module_index() -> dict[str, str]:
+    return {m: fam for fam, mods in _MODULE_FAMILIES.items() for m in mods}
+
+
+def _build_name_index() -> dict[str, str]:
+    return {n: fam for fam, names in _NAME_FAMILIES.items() for n in names}
+
+
+_MODULES: Final = _build_module_index()
+_NAMES: Final = _build_name_index()
+_SAFE_VERDICT: Final = Verdict(SAFE)
+_UNKNOWN_VERDICT: Final = Verdict(UNKNOWN)
+
+
+def danger(family: str, detail: str = "") -> Verdict:
+    why = FAMILIES[family]
+    return Verdict(DANGER, family, f"{detail} {why}".strip() if detail else why)
+
+
+def _alias(module: str) -> str:
+    head, sep, rest = module.partition(".")
+    mapped = _ALIASES.get(head)
+    return f"{mapped}{sep}{rest}" if mapped else module
+
+
+def _module_family(module: str) -> str | None:
+    parts = module.split(".")
+    for i in range(len(parts), 0, -1):
+        fam = _MODULES.get(".".join(parts[:i]))
+        if fam:
+            return fam
+    return None
+
+
+def _name_family(full: str) -> str | None:
+    parts = full.split(".")
+    for i in range(len(parts), 1, -1):
+        fam = _NAMES.get(".".join(parts[:i]))
+        if fam:
+            return fam
+    return None
+
+
+def _deny(module: str, qualname: str) -> Verdict | None:
+    module = _alias(module)
+    full = f"{module}.{qualname}"
+    fam = _module_family(module) or _name_family(full)
+    if fam:
+        return danger(fam)
+    if module == "builtins" and qualname.split(".", 1)[0] in _BUILTIN_DANGER:
+        return danger(_BUILTIN_DANGER[qualname.split(".", 1)[0]])
+    qparts = qualname.split(".")
+    for part in qparts:
+        if _DUNDER_RE.match(part):
+            return danger("dunder-walk", f"Attribute {part} is reached.")
+    for k in range(len(qparts)):
+        head = _ALIASES.get(qparts[k], qparts[k])
+        if head in _ANYWHERE and (k > 0 or head != module):
+            sub = ".".join([head, *qparts[k + 1 :]])
+            fam = _module_family(sub) or _name_family(sub) or "resolver"
+            return danger(fam, f"{head} is reached through {module}.")
+        if k > 0 or len(qparts) > 1:
+            sub = ".".join([head, *qparts[k + 1 :]])
+            fam = _name_family(sub) if "." in sub else None
+            if fam:
+                return danger(fam)
+    leaf_fam = _DANGER_LEAVES.get(qparts[-1])
+    if leaf_fam:
+        return danger(leaf_fam, f"'{qparts[-1]}' is a dangerous operation.")
+    return None
+
+
+_BUILTIN_DANGER: Final[dict[str, str]] = {
+    n.split(".", 1)[1]: fam
+    for n, fam in _NAMES.items()
+    if n.startswith("builtins.") and n.count(".") == 1
+}
+
+
+def _trusted(module: str, qualname: str) -> bool:
+    full = f"{module}.{qualname}"
+    top = module.split(".", 1)[0]
+    if top not in _TRUSTED_PACKAGES:
+        return False
+    if not _IDENT.match(full):
+        return False
+    leaf = qualname.rsplit(".", 1)[-1]
+    if _CLASS_LIKE.match(leaf) or _PYX_UNPICKLE.search(full) or _PANDAS_HELPERS.match(full):
+        return True
+    if full.startswith("torch.") and "." not in qualname and module == "torch":
+        # dtypes and other torch-level singletons (torch.float32, torch.bfloat16, ...)
+        return True
+    return full.startswith(_TRUSTED_FUNCTIONS)
+
+
+@lru_cache(maxsize=4096)
+def classify(module: str, qualname: str) -> Verdict:
+    """Verdict for the global `module.qualname` as the loader resolves it."""
+    full = f"{_alias(module)}.{qualname}"
+    special = _SAFE_EXACT.get(full)
+    if special is not None:
+        return Verdict(SHAPE, special=special) if special else _SAFE_VERDICT
+    denied = _deny(module, qualname)
+    if denied is not None:
+        return denied
+    if module == "builtins" or _alias(module) == "builtins":
+        leaf = qualname.split(".", 1)[0]
+        if leaf.endswith(("Error", "Exception", "Warning")) or leaf in ("BaseException",):
+            return _SAFE_VERDICT
+    if _trusted(_alias(module), qualname):
+        return _SAFE_VERDICT
+    return _UNKNOWN_VERDICT
+
+
+def classify_attribute(base_module: str, base_qualname: str, base: Verdict, attr: str) -> Verdict:
+    """Verdict for `base.attr` reached at load time (getattr, dotted names).
+
+    An allowed class's ordinary method stays allowed (a pickled bound method); dunders,
+    dangerous method names and aliases of dangerous modules are caught by the path check.
+    """
+    qualname = f"{base_qualname}.{attr}" if base_qualname else attr
+    denied = _deny(base_module, qualname)
+    if denied is not None:
+        return denied
+    if base.kind in (SAFE, SHAPE) and _IDENT.match(attr) and not attr.startswith("__"):
+        return _SAFE_VERDICT
+    return classify(base_module, qualname)
+
+
+def valid_name(module: str, qualname: str) -> bool:
+    """Whether a loader could import this at all (garbage names fail to import)."""
+    return bool(_IDENT.match(module)) and bool(_IDENT.match(qualname))

@@ -1,0 +1,154 @@
+"""A counting, chunked reader that the unpickler pulls from.
+
+The C unpickler prefetches through `peek` and advances with `read`, so handing it this reader
+keeps its per-opcode work in C while we learn exactly how many bytes it consumed. Each chunk
+is searched once for byte patterns of embedded pickles (raw, base64, hex, zlib) as it passes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import BinaryIO, Final
+
+CHUNK: Final = 1 << 20
+_PEEK: Final = 1 << 18
+_OVERLAP: Final = 64
+_MAX_CANDIDATES: Final = 256
+_SLICE: Final = 1 << 16
+
+#: Where an embedded pickle may start: raw protocol 2-5, a protocol-0 GLOBAL line, base64 of
+#: either, hex of a protocol header, or a zlib/gzip stream.
+CANDIDATE_RE: Final = re.compile(
+    rb"\x80[\x02-\x05](?=[\x95(\]}cN)KJMI\x8c\x8d\x8e\x88\x89\x93\x8a])"
+    rb"|(?<![\w.])c[A-Za-z_][\w.]{0,80}\n[A-Za-z_][\w.]{0,80}\n"
+    rb"|gA[SNIU][A-Za-z0-9+/_-]{12,}"
+    rb"|(?<![A-Za-z0-9+/])Y[0-3][A-Za-z0-9+/]{14,}"
+    rb"|(?i:800[2-5](?:[0-9a-f]{2}){8,})"
+    rb"|\x78[\x01\x5e\x9c\xda]|\x1f\x8b\x08"
+)
+
+
+class Reader:
+    """File-like view of `fileobj` from where it stands; positions are relative to that."""
+
+    def __init__(self, fileobj: BinaryIO, *, find_candidates: bool = True) -> None:
+        self.f = fileobj
+        self.buf = b""
+        self.off = 0
+        self.base = 0  # stream offset of buf[0]
+        self.eof = False
+        self.find_candidates = find_candidates
+        self.candidates: list[tuple[int, bytes]] = []
+        self._scanned_to = 0
+        self._tail = b""
+
+    @property
+    def pos(self) -> int:
+        return self.base + self.off
+
+    def _fill(self, need: int) -> None:
+        """Make at least `need` bytes available in buf[off:] unless the stream ends."""
+        while len(self.buf) - self.off < need and not self.eof:
+            chunk = self.f.read(max(CHUNK, need - (len(self.buf) - self.off)))
+            if not chunk:
+                self.eof = True
+                break
+            if self.find_candidates:
+                self._search(chunk)
+            if self.off >= len(self.buf):
+                self.base += len(self.buf)
+                self.buf, self.off = chunk, 0
+            else:
+                self.base += self.off
+                self.buf = self.buf[self.off :] + chunk
+                self.off = 0
+
+    def _search(self, chunk: bytes) -> None:
+        if len(self.candidates) >= _MAX_CANDIDATES:
+            return
+        start = self._scanned_to - len(self._tail)
+        data = self._tail + chunk
+        for m in CANDIDATE_RE.finditer(data):
+            at = start + m.start()
+            if m.start() < len(self._tail) and m.end() <= len(self._tail):
+                continue
+            self.candidates.append((at, data[m.start() : m.start() + _SLICE]))
+            if len(self.candidates) >= _MAX_CANDIDATES:
+                break
+        self._scanned_to += len(chunk)
+        self._tail = data[-_OVERLAP:]
+
+    # -- the file protocol the unpicklers use
+
+    def peek(self, n: int = 1) -> bytes:
+        if self.off >= len(self.buf):
+            self._fill(1)
+        return self.buf[self.off : self.off + max(n, _PEEK)]
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            self._fill(1 << 62)
+            out = self.buf[self.off :]
+            self.off = len(self.buf)
+            return out
+        if len(self.buf) - self.off < n:
+            self._fill(n)
+        out = self.buf[self.off : self.off + n]
+        self.off += len(out)
+        return out
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        data = self.read(len(b))
+        memoryview(b)[: len(data)] = data
+        return len(data)
+
+    def readline(self) -> bytes:
+        while True:
+            i = self.buf.find(b"\n", self.off)
+            if i >= 0:
+                out = self.buf[self.off : i + 1]
+                self.off = i + 1
+                return out
+            if self.eof:
+                return self.read(-1)
+            self._fill(len(self.buf) - self.off + 1)
+
+    def skip(self, n: int) -> int:
+        """Advance past raw data without keeping it (joblib arrays)."""
+        avail = len(self.buf) - self.off
+        if n <= avail:
+            self.off += n
+            return n
+        self.off = len(self.buf)
+        left = n - avail
+        done = avail
+        seekable = getattr(self.f, "seekable", None)
+        if seekable is not None and seekable():
+            here = self.f.tell()
+            end = self.f.seek(0, 2)
+            target = min(here + left, end)
+            self.f.seek(target)
+            done += target - here
+            self.base += len(self.buf) + (target - here)
+            self.buf, self.off = b"", 0
+            if target - here < left:
+                self.eof = True
+            self._scanned_to, self._tail = self.base, b""
+            return done
+        while left > 0:
+            chunk = self.f.read(min(CHUNK, left))
+            if not chunk:
+                self.eof = True
+                break
+            left -= len(chunk)
+            done += len(chunk)
+        self.base += len(self.buf) + (done - avail)
+        self.buf, self.off = b"", 0
+        self._scanned_to, self._tail = self.base, b""
+        return done
+
+    def at_eof(self) -> bool:
+        if self.off < len(self.buf):
+            return False
+        self._fill(1)
+        return self.off >= len(self.buf)
