@@ -16,6 +16,9 @@ SCANNER_REGISTRY: list[type[BaseScanner]] = []
 def _register_builtin() -> None:
     # One import and one entry per scanner module; order only matters for name fallbacks.
     # -- pickle family (raw pickles, PyTorch, joblib, NumPy)
+    from .pickle_scanner import PickleScanner
+
+    SCANNER_REGISTRY.append(PickleScanner)
     # -- containers (archives, compressed streams)
     from .archives import ArchiveScanner
     from .compressed import CompressedStreamScanner
