@@ -322,7 +322,8 @@ class TensorFlowScanner(BaseScanner):
     def _judge_nodes(self, graph: Graph, path: str, result: ScanResult) -> None:
         from .tf_op_names import TF_OP_NAMES
 
-        consts = {n.name: n for _, n in graph.nodes if n.op == "Const"}
+        consts = {(w, n.name): n for w, n in graph.nodes if n.op == "Const"}
+        named = {(w, n.name) for w, n in graph.nodes}
         custom: dict[str, tuple[str, Node]] = {}
         for where, node in graph.nodes:
             op = node.op
@@ -374,7 +375,7 @@ class TensorFlowScanner(BaseScanner):
                         "The op can write or read any path its inputs name when the graph runs.",
                     )
             elif op in TEXT_TABLE_OPS:
-                self._text_table(result, path, where, node, graph, consts)
+                self._text_table(result, path, where, node, graph, consts, named)
             elif op == "PrintV2":
                 stream = (node.attrs.get("output_stream") or [""])[0]
                 if stream not in _LOG_STREAMS:
@@ -450,12 +451,15 @@ class TensorFlowScanner(BaseScanner):
         where: str,
         node: Node,
         graph: Graph,
-        consts: dict[str, Node],
+        consts: dict[tuple[str, str], Node],
+        named: set[tuple[str, str]],
     ) -> None:
         source = node.inputs[1].split(":", 1)[0].lstrip("^") if len(node.inputs) > 1 else ""
-        if source in graph.asset_tensors:
+        if where == "graph" and source in graph.asset_tensors:
             return
-        const = consts.get(source)
+        const = consts.get((where, source))
+        if const is None and where != "graph" and (where, source) not in named:
+            return  # a function argument: TF2 passes the captured asset path in
         filename = (const.attrs.get("value") or [""])[0] if const else ""
         if filename and _escapes(filename):
             self._issue(

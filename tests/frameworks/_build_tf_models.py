@@ -61,12 +61,54 @@ def _graph(nodes: list[tuple[str, str, dict[str, bytes]]]) -> bytes:
     return bytes(graph.SerializeToString())
 
 
+def _text_table_graph(filename: bytes) -> bytes:
+    """A lookup table initialised from a path held in a Const, as TF1 graphs do."""
+    graph = tf.compat.v1.GraphDef()
+    graph.node.add(name="table", op="HashTableV2")
+    const = graph.node.add(name="vocab_path", op="Const")
+    const.attr["dtype"].type = tf.string.as_datatype_enum
+    const.attr["value"].tensor.dtype = tf.string.as_datatype_enum
+    const.attr["value"].tensor.string_val.append(filename)
+    init = graph.node.add(name="init", op="InitializeTableFromTextFileV2")
+    init.input.extend(["table", "vocab_path"])
+    return bytes(graph.SerializeToString())
+
+
+def _vocab_module(folder: str) -> tf.Module:
+    """A TF2 module whose lookup table reads a vocabulary shipped as a SavedModel asset."""
+    vocab = os.path.join(folder, "vocab.txt")
+    with open(vocab, "w") as f:
+        f.write("cat\ndog\n")
+
+    class Vocab(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asset = tf.saved_model.Asset(vocab)
+            init = tf.lookup.TextFileInitializer(
+                self.asset,
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+            )
+            self.table = tf.lookup.StaticHashTable(init, -1)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, words: tf.Tensor) -> tf.Tensor:
+            return self.table.lookup(words)
+
+    return Vocab()
+
+
 def _write(path: str, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
 
 
 def main(out: str) -> None:
+    tf.saved_model.save(_vocab_module(out), os.path.join(out, "vocab_savedmodel"))
+    _write(os.path.join(out, "table_passwd.pb"), _text_table_graph(b"/etc/passwd"))
+    _write(os.path.join(out, "table_relative.pb"), _text_table_graph(b"vocab.txt"))
     _write(
         os.path.join(out, "print_to_file.pb"),
         _graph([("x", "Const", {}), ("p", "PrintV2", {"output_stream": b"file:///tmp/leak.txt"})]),

@@ -128,3 +128,15 @@ def test_renamed_saved_model_is_sniffed_by_content(tf_models: Path, tmp_path: Pa
     result = scan(renamed)
     assert result.scanner_name == "tensorflow"
     assert R.TF_PYTHON_OP in rules_at(result, CRIT)
+
+
+def test_text_file_tables(tf_models: Path) -> None:
+    legit = scan(tf_models / "vocab_savedmodel" / "saved_model.pb")
+    assert legit.metadata["format_details"]["kind"] == "saved_model"
+    saved = (tf_models / "vocab_savedmodel" / "saved_model.pb").read_bytes()
+    assert b"InitializeTableFromTextFileV2" in saved
+    assert alarms(legit) == []
+    passwd = scan(tf_models / "table_passwd.pb")
+    assert rules_at(passwd, CRIT) == {R.TF_ASSET_ESCAPE}
+    assert passwd.issues[0].details["filename"] == "/etc/passwd"
+    assert rules_at(scan(tf_models / "table_relative.pb"), WARN) == {R.TF_TEXT_TABLE}
