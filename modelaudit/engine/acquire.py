@@ -40,9 +40,10 @@ def _safe_basename(uri: str) -> str:
 class RangeView:
     """Ranged reads of one object that land in a sparse spool at their true offsets."""
 
-    def __init__(self, reader: ObjectReader, fd: int, size: int, uri: str) -> None:
+    def __init__(self, reader: ObjectReader, fd: int, path: str, size: int, uri: str) -> None:
         self.reader = reader
         self.fd = fd
+        self.path = path
         self.size = size
         self.uri = uri
         self.have: list[tuple[int, int]] = []
@@ -62,6 +63,10 @@ class RangeView:
         if pos < end:
             gaps.append((pos, end))
         return gaps
+
+    def covered(self, start: int, end: int) -> bool:
+        start, end = max(0, start), min(end, self.size)
+        return start >= end or not self._missing(start, end)
 
     def _next_start(self, pos: int) -> int:
         for a, _ in self.have:
@@ -130,7 +135,7 @@ async def _spool_ranges(obj: ObjectRef, path: str) -> tuple[bool, int]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.ftruncate(fd, size)
-        view = RangeView(obj.reader, fd, size, obj.uri)
+        view = RangeView(obj.reader, fd, path, size, obj.uri)
         head = await view.read(0, min(FIRST_READ, size))
         if size <= FIRST_READ:
             return True, view.transferred

@@ -20,13 +20,16 @@ from .sniff import GGUF, NUMPY, ONNX, PYTORCH_ZIP, SAFETENSORS, ZIP, classify_zi
 
 #: Metadata sections larger than this are not worth planning around: download instead.
 MAX_HEADER = 256 * 1024 * 1024
-_TENSOR_MEMBER = re.compile(r"(^|/)data/\d+$")
 
 
 class View(Protocol):
     size: int
+    #: the spool file, holding every byte read so far at its true offset
+    path: str
 
     async def read(self, start: int, end: int) -> bytes: ...
+
+    def covered(self, start: int, end: int) -> bool: ...
 
 
 Planner = Callable[[View], Awaitable[bool]]
@@ -209,10 +212,22 @@ async def plan_gguf(view: View) -> bool:
 
 
 _EOCD = struct.Struct("<4s4H2LH")
-_EOCD64_LOCATOR = struct.Struct("<4sLQL")
-_EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CDH = struct.Struct("<4s4B4HL2L5H2L")
-_LFH = struct.Struct("<4s2B4HL2L2H")
+_LFH_SIZE = 30
+
+
+def is_tensor_record(name: str) -> bool:
+    """Storage records torch never unpickles (`<folder>/data/N`, `<folder>/constants/N`).
+
+    Exactly the records the PyTorch zip scanner skips, so nothing it reads is left unfetched.
+    """
+    lower = name.lower()
+    if lower.endswith(".pkl"):
+        return False
+    parts = lower.replace("\\", "/").split("/")
+    return (len(parts) == 3 and parts[1] in ("data", "constants")) or (
+        len(parts) == 2 and parts[0] == "data"
+    )
 
 
 def _zip64_extra(extra: bytes, csize: int, usize: int, offset: int) -> tuple[int, int]:
@@ -234,41 +249,52 @@ def _zip64_extra(extra: bytes, csize: int, usize: int, offset: int) -> tuple[int
     return csize, offset
 
 
-async def plan_zip(view: View) -> bool:
-    """For PyTorch zips: the central directory and every member that is not tensor data.
+async def _find_eocd(view: View) -> tuple[int, bytes] | None:
+    """The end record, chosen the way zipfile (and the zip scanners) choose it."""
+    size = view.size
+    if size < _EOCD.size:
+        return None
+    rec = await view.read(size - _EOCD.size, size)
+    if rec.startswith(b"PK\x05\x06") and rec.endswith(b"\x00\x00"):
+        return size - _EOCD.size, rec
+    start = max(0, size - 0xFFFF - _EOCD.size)
+    tail = await view.read(start, size)
+    pos = tail.rfind(b"PK\x05\x06")
+    while pos >= 0:
+        if pos + _EOCD.size <= len(tail):
+            return start + pos, tail[pos : pos + _EOCD.size]
+        pos = tail.rfind(b"PK\x05\x06", 0, pos)
+    return None
 
-    Other zips are handed over whole, because their scanners look at every member.
-    """
-    tail_len = min(view.size, 65536 + _EOCD.size)
-    tail_start = view.size - tail_len
-    tail = await view.read(tail_start, view.size)
-    idx = tail.rfind(b"PK\x05\x06")
-    if idx < 0 or idx + _EOCD.size > len(tail):
-        return False
-    _, _, _, _, entries, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, idx)
-    eocd_pos = tail_start + idx
+
+async def _central_directory(view: View) -> list[tuple[str, int, int]] | None:
+    found = await _find_eocd(view)
+    if found is None:
+        return None
+    eocd_pos, rec = found
+    _, _, _, _, _, cd_size, cd_offset, _ = _EOCD.unpack(rec)
     concat = eocd_pos - cd_size - cd_offset
-    loc_pos = eocd_pos - _EOCD64_LOCATOR.size
-    if loc_pos >= 0:
-        loc = await view.read(loc_pos, eocd_pos)
+    if eocd_pos >= 20:
+        # Both places a zip64 end record may be looked for: the locator's offset and just
+        # before the locator (zipfile); fetch both so either reader sees real bytes.
+        loc = await view.read(eocd_pos - 20, eocd_pos)
         if loc.startswith(b"PK\x06\x07"):
-            rec_pos = loc_pos - _EOCD64.size
-            rec = await view.read(max(rec_pos, 0), loc_pos)
-            if rec_pos < 0 or not rec.startswith(b"PK\x06\x06"):
-                return False
-            fields = _EOCD64.unpack(rec)
-            entries, cd_size, cd_offset = fields[7], fields[8], fields[9]
-            concat = rec_pos - cd_size - cd_offset
+            (off,) = struct.unpack_from("<Q", loc, 8)
+            await view.read(max(0, eocd_pos - 76), eocd_pos - 20)
+            rec64 = await view.read(
+                off if off < view.size else 0, (off if off < view.size else 0) + 56
+            )
+            if rec64.startswith(b"PK\x06\x06") and len(rec64) == 56:
+                cd_size, cd_offset = struct.unpack_from("<QQ", rec64, 40)
+                concat = eocd_pos - cd_size - cd_offset - 76
     cd_start = cd_offset + concat
     if cd_size > MAX_HEADER or cd_start < 0 or cd_start + cd_size > view.size:
-        return False
+        return None
     cd = await view.read(cd_start, cd_start + cd_size)
     members: list[tuple[str, int, int]] = []
     pos = 0
-    while pos + _CDH.size <= len(cd) and len(members) < max(entries, 1) * 2 + 1:
+    while pos + _CDH.size <= len(cd) and cd[pos : pos + 4] == b"PK\x01\x02":
         f = _CDH.unpack_from(cd, pos)
-        if f[0] != b"PK\x01\x02":
-            break
         flags, csize, usize, fnlen, exlen, cmlen, lh = (
             f[5],
             f[10],
@@ -284,20 +310,68 @@ async def plan_zip(view: View) -> bool:
         csize, lh = _zip64_extra(extra, csize, usize, lh)
         members.append((name, lh + concat, csize))
         pos += _CDH.size + fnlen + exlen + cmlen
+    return members
+
+
+def _zip_views_covered(view: View) -> bool:
+    """Whether every byte the zip readers will touch (the scanner's directory reader and
+    Python's zipfile) is in the spool: a hostile zip on which they disagree with the plan is
+    downloaded whole rather than scanned from holes."""
+    import zipfile
+
+    from ..scanners.containers.zipdir import data_offset, read_directory
+    from .sniff import sniff_path
+
+    if sniff_path(view.path, view.path) != PYTORCH_ZIP:
+        return False
+    with open(view.path, "rb") as f:
+        directory = read_directory(f, view.size)
+        if not view.covered(directory.cd_offset, directory.cd_offset + directory.cd_size):
+            return False
+        for entry in directory.entries:
+            if entry.is_dir or is_tensor_record(entry.name):
+                continue
+            start, _ = data_offset(f, entry)
+            if not view.covered(entry.local_offset, start + entry.compressed_size):
+                return False
+        with zipfile.ZipFile(f) as zf:
+            for info in zf.infolist():
+                if info.is_dir() or is_tensor_record(info.filename):
+                    continue
+                f.seek(info.header_offset)
+                head = f.read(_LFH_SIZE)
+                if len(head) < _LFH_SIZE:
+                    return False
+                fnlen, exlen = struct.unpack_from("<HH", head, 26)
+                end = info.header_offset + _LFH_SIZE + fnlen + exlen + info.compress_size
+                if not view.covered(info.header_offset, end):
+                    return False
+    return True
+
+
+async def plan_zip(view: View) -> bool:
+    """For PyTorch zips: the central directory and every member that is not tensor data.
+
+    Other zips are handed over whole, because their scanners look at every member.
+    """
+    members = await _central_directory(view)
     if not members or classify_zip([m[0] for m in members]) != PYTORCH_ZIP:
         return False
     for name, lh, csize in members:
-        if _TENSOR_MEMBER.search(name):
+        if is_tensor_record(name):
             continue
-        if lh < 0 or lh + _LFH.size > view.size:
+        if lh < 0 or lh + _LFH_SIZE > view.size:
             return False
-        header = await view.read(lh, lh + _LFH.size)
+        header = await view.read(lh, lh + _LFH_SIZE)
         if not header.startswith(b"PK\x03\x04"):
             return False
         fnlen, exlen = struct.unpack_from("<HH", header, 26)
-        data = lh + _LFH.size + fnlen + exlen
-        await view.read(lh + _LFH.size, min(data + csize, view.size))
-    return True
+        data = lh + _LFH_SIZE + fnlen + exlen
+        await view.read(lh + _LFH_SIZE, min(data + csize, view.size))
+    try:
+        return _zip_views_covered(view)
+    except Exception:
+        return False
 
 
 class _Odd(Exception):

@@ -73,7 +73,14 @@ def samples() -> dict[str, bytes]:
         for info in src.infolist():
             data = EVIL_PICKLE if info.filename.endswith("/data.pkl") else src.read(info)
             dst.writestr(info.filename, data, compress_type=zipfile.ZIP_STORED)
+    hidden = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(torch_zip)) as src, zipfile.ZipFile(hidden, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=zipfile.ZIP_STORED)
+        folder = info.filename.split("/", 1)[0]
+        dst.writestr(f"{folder}/extra/data/0", EVIL_PICKLE, compress_type=zipfile.ZIP_STORED)
     return {
+        "hidden_torch_zip": hidden.getvalue(),
         "onnx": _onnx_model(),
         "gguf": _gguf_model(),
         "npy": _npy(np.zeros((512, 512), np.float32)),
@@ -186,6 +193,7 @@ def files_server(
         "pytorch_model.bin": Blob(samples["torch_zip"]),
         "evil_model.bin": Blob(samples["evil_torch_zip"]),
         "model.onnx": Blob(samples["onnx"]),
+        "hidden.bin": Blob(samples["hidden_torch_zip"]),
         "model.gguf": Blob(samples["gguf"]),
         "weights.npy": Blob(samples["npy"]),
         "objects.npy": Blob(samples["object_npy"]),

@@ -59,3 +59,11 @@ async def test_unclaimed_listed_files_are_not_downloaded(hub: FakeHub, cdn: CDN)
     assert files["hf://acme/assets/blob.dat"].status is FileStatus.SKIPPED
     assert cdn.server.sent() < 128 * 1024
     assert files["hf://acme/assets/model.pkl"].issues
+
+
+async def test_pickle_in_a_record_torch_would_not_skip_is_fetched(files_server: Files) -> None:
+    server, blobs, _ = files_server
+    report = await modelaudit.scan(f"{server.url}/hidden.bin")
+    critical = [i for i in report.issues if i.severity.value == "critical"]
+    assert critical and all("extra/data/0" in (i.location or "") for i in critical)
+    assert server.sent() < len(blobs["hidden.bin"].data) // 4
