@@ -16,7 +16,6 @@ from ..engine.sniff import JSON
 from .base import BaseScanner, IssueSeverity, ScanResult, define_rule
 from .callable_policy import is_dangerous_callable
 from .jinja_template import report_template
-from .json_nesting import json_depth
 
 REMOTE_CODE = define_rule(
     "MA4300",
@@ -51,8 +50,7 @@ EXCESSIVE_NESTING = define_rule(
 )
 
 MAX_JSON_BYTES: Final = 64 * 1024 * 1024
-MAX_DEPTH: Final = 200
-_MAX_NODES: Final = 5_000_000
+_MAX_HOOKED: Final = 1000
 #: Architecture-name suffixes transformers uses for each pipeline task.
 _TASK_SUFFIXES: Final = (
     ("ForCausalLM", "text-generation"),
@@ -94,20 +92,30 @@ class JsonScanner(BaseScanner):
             report_template(self, raw.decode("utf-8", "replace"), path, "chat template", result)
             result.finish()
             return result
-        depth = json_depth(raw, MAX_DEPTH)
-        if depth > MAX_DEPTH:
-            report_nesting(self, path, depth, result)
+        hooked: list[dict[str, Any]] = []
+
+        def hook(obj: dict[str, Any]) -> dict[str, Any]:
+            if "chat_template" in obj or "_target_" in obj:
+                hooked.append(obj)
+            return obj
+
+        try:
+            doc = json.loads(raw.decode("utf-8-sig"), object_hook=hook)
+        except RecursionError:
+            report_nesting(self, path, result)
             result.finish()
             return result
-        try:
-            doc = json.loads(raw.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        except (UnicodeDecodeError, ValueError) as exc:
             result.mark_inconclusive(f"malformed: not valid JSON ({exc})")
             result.finish()
             return result
         if isinstance(doc, dict):
             self._hf_config(doc, path, result)
-        walk_config(self, doc, path, result, json_templates=True)
+        for obj in hooked[:_MAX_HOOKED]:
+            if "chat_template" in obj:
+                _templates(self, obj["chat_template"], path, "chat_template", result)
+            if isinstance(obj.get("_target_"), str):
+                report_target(self, obj["_target_"], path, "_target_", result)
         result.finish()
         return result
 
@@ -148,44 +156,16 @@ class JsonScanner(BaseScanner):
             result.metadata["license"] = doc["license"]
 
 
-def report_nesting(scanner: BaseScanner, path: str, depth: int, result: ScanResult) -> None:
+def report_nesting(scanner: BaseScanner, path: str, result: ScanResult) -> None:
     result.add_issue(
-        f"Document nested more than {depth - 1} levels deep",
+        "Document nested too deeply to parse",
         severity=IssueSeverity.WARNING,
         location=scanner.location(path),
-        details={"depth_over": depth - 1},
         why="Every parser recursing into it exhausts its stack or time: a denial of service "
         "on the tools that read the file.",
         rule=EXCESSIVE_NESTING,
     )
     result.mark_inconclusive("malformed: nesting too deep to analyse")
-
-
-def walk_config(
-    scanner: BaseScanner, doc: Any, path: str, result: ScanResult, json_templates: bool
-) -> None:
-    """Iteratively visit every value: chat templates and `_target_` keys anywhere."""
-    stack: list[tuple[Any, str]] = [(doc, "")]
-    seen = 0
-    while stack:
-        node, where = stack.pop()
-        seen += 1
-        if seen > _MAX_NODES:
-            result.mark_inconclusive(f"more than {_MAX_NODES} values; rest not analysed")
-            return
-        if isinstance(node, dict):
-            for key, value in node.items():
-                child = f"{where}.{key}" if where else str(key)
-                if key == "chat_template" and json_templates:
-                    _templates(scanner, value, path, child, result)
-                elif key == "_target_" and isinstance(value, str):
-                    report_target(scanner, value, path, child, result)
-                elif isinstance(value, dict | list):
-                    stack.append((value, child))
-        elif isinstance(node, list):
-            stack.extend(
-                (v, f"{where}[{i}]") for i, v in enumerate(node) if isinstance(v, dict | list)
-            )
 
 
 def _templates(scanner: BaseScanner, value: Any, path: str, key: str, result: ScanResult) -> None:

@@ -101,6 +101,8 @@ class PmmlScanner(BaseScanner):
                 parser.ParseFile(f)
         except expat.ExpatError as exc:
             result.mark_inconclusive(f"malformed: XML error ({expat.ErrorString(exc.code)})")
+        except (LookupError, ValueError) as exc:
+            result.mark_inconclusive(f"malformed: XML cannot be decoded ({exc})")
         result.bytes_scanned = parser.CurrentByteIndex if parser.CurrentByteIndex > 0 else 0
         self._report(state, path, result)
         result.finish()

@@ -15,7 +15,6 @@ from typing import Any, Final
 
 from ..engine.sniff import PICKLE, SAFETENSORS
 from .base import BaseScanner, IssueSeverity, ScanResult, define_rule
-from .json_nesting import json_depth
 from .nested_bytes import scan_nested_bytes
 from .text_payloads import find_payloads
 
@@ -57,7 +56,6 @@ BAD_HEADER = define_rule(
 )
 
 HEADER_CAP: Final = 100 * 1000 * 1000
-_MAX_DEPTH: Final = 8
 #: Bits per element of every dtype the Rust crate knows (safetensors 0.6+).
 DTYPE_BITS: Final[dict[str, int]] = {
     "BOOL": 8,
@@ -138,14 +136,13 @@ class SafetensorsScanner(BaseScanner):
                 out[key] = value
             return out
 
-        depth = json_depth(raw, _MAX_DEPTH)
-        if depth > _MAX_DEPTH:
-            self._bad_header(f"header JSON nested {depth} levels deep", path, result)
-            result.mark_inconclusive("malformed: header nested too deeply")
-            return None
         try:
             header = json.loads(raw.decode("utf-8"), object_pairs_hook=pairs)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        except RecursionError:
+            self._bad_header("header JSON nested too deeply to parse", path, result)
+            result.mark_inconclusive("malformed: header nested too deeply")
+            return None
+        except (UnicodeDecodeError, ValueError) as exc:
             result.mark_inconclusive(f"malformed: header is not valid JSON ({exc})")
             return None
         if not isinstance(header, dict):

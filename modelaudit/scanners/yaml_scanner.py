@@ -72,7 +72,7 @@ class YamlScanner(BaseScanner):
             with open(path, "rb") as f:
                 docs = [d for d in yaml.compose_all(f, Loader=yaml.SafeLoader) if d is not None]
         except RecursionError:
-            report_nesting(self, path, 300, result)
+            report_nesting(self, path, result)
         except yaml.YAMLError as exc:
             result.mark_inconclusive(f"malformed: not valid YAML ({str(exc)[:200]})")
         result.bytes_scanned = size
