@@ -30,6 +30,12 @@ class HostileScanner(BaseScanner):
         result.bytes_scanned = os.path.getsize(path)
         swallow = command.startswith("swallow-")
         command = command.removeprefix("swallow-")
+        if command == "leak-env":
+            value = os.environ.get(arg, "")
+            result.add_issue(f"saw {value}", details={"value": value, "nested": [value]})
+            result.mark_inconclusive(f"stopped at {value}")
+            result.finish()
+            return result
         try:
             self._do(command, arg)
         except PermissionError as exc:

@@ -1,0 +1,212 @@
+"""Credential canaries never appear in any report format, log line or error message."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from _hardening_util import write_hostile
+
+from modelaudit.redact import (
+    PLACEHOLDER,
+    redact,
+    redact_argv,
+    redact_bytes,
+    redact_text,
+    redact_uri,
+    secret_values,
+)
+
+CANARIES = {
+    "HF_TOKEN": "hf_CanaryHfToken0001",
+    "AWS_ACCESS_KEY_ID": "AKIACANARY0000000002",
+    "AWS_SECRET_ACCESS_KEY": "canary/Aws+Secret=Key0003",
+    "AWS_SESSION_TOKEN": "CanaryAwsSessionToken0004",
+    "JFROG_API_TOKEN": "CanaryJfrogApiToken0005",
+    "JFROG_ACCESS_TOKEN": "CanaryJfrogAccessToken0006",
+    "MLFLOW_TRACKING_PASSWORD": "CanaryMlflowPassword0007",
+    "MLFLOW_TRACKING_USERNAME": "canary-mlflow-user-0008",
+    "MLFLOW_TRACKING_TOKEN": "CanaryMlflowToken0009",
+}
+GOOGLE_KEY = (
+    "-----BEGIN PRIVATE KEY-----\nCanaryGooglePrivateKeyLine0010abc\n-----END PRIVATE KEY-----\n"
+)
+GOOGLE_KEY_ID = "canarygooglekeyid0011"
+CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_hostile_cli.py")
+
+
+def _needles() -> list[bytes]:
+    values = [*CANARIES.values(), GOOGLE_KEY_ID, "CanaryGooglePrivateKeyLine0010abc"]
+    return [v.encode() for v in values]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Reflector(BaseHTTPRequestHandler):
+    """A hostile server: answers every request with an error that quotes its headers."""
+
+    def _reflect(self) -> None:
+        body = json.dumps({"error": "denied", "headers": dict(self.headers)}).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Echo-Auth", self.headers.get("Authorization", ""))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_POST = _reflect
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def reflector() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Reflector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def canary_env(tmp_path, reflector: str) -> dict[str, str]:
+    google = tmp_path / "service-account.json"
+    google.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "canary-project",
+                "private_key_id": GOOGLE_KEY_ID,
+                "private_key": GOOGLE_KEY,
+                "client_email": "canary-sa-0012@canary-project.iam.gserviceaccount.com",
+            }
+        )
+    )
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HF_", "JFROG"))}
+    env.update(CANARIES)
+    env.update(
+        GOOGLE_APPLICATION_CREDENTIALS=str(google),
+        HF_ENDPOINT=reflector,
+        AWS_ENDPOINT_URL=closed,
+        GCS_ENDPOINT_URL=closed,
+        MLFLOW_TRACKING_URI=reflector,
+        JFROG_URL=f"{reflector}/artifactory",
+        NO_COLOR="1",
+    )
+    return env
+
+
+def _targets(tmp_path, reflector: str) -> list[str]:
+    from _malicious_corpus import build_corpus
+
+    local = tmp_path / "local"
+    build_corpus(str(local), str(tmp_path / "sentinels"))
+    for name in CANARIES:
+        write_hostile(str(local), f"leak-{name}.hostile", "leak-env", name)
+    port = _closed_port()
+    return [
+        str(local),
+        f"http://canary-user:{CANARIES['HF_TOKEN']}@127.0.0.1:{port}/model.pkl",
+        f"{reflector}/plain/model.pkl",
+        "hf://canary-org/canary-model",
+        "s3://canary-bucket/model.pkl",
+        "gs://canary-bucket/model.pkl",
+        "models:/canary-model/1",
+        f"{reflector}/artifactory/canary-repo/model.pkl",
+    ]
+
+
+def test_no_canary_in_any_output(tmp_path, canary_env, reflector: str) -> None:
+    """Every format, with --verbose, over local files and remote targets that all fail."""
+    targets = _targets(tmp_path, reflector)
+    runs = {}
+    for fmt in ("text", "json", "sarif"):
+        out = tmp_path / f"report.{fmt}"
+        argv = [sys.executable, CLI, "scan", *targets, "-f", fmt, "-o", str(out)]
+        argv += ["--verbose", "--no-progress", "--timeout", "60"]
+        proc = subprocess.Popen(
+            argv, env=canary_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        runs[fmt] = (proc, out)
+    for fmt, (proc, out) in runs.items():
+        stdout, stderr = proc.communicate(timeout=120)
+        report = out.read_bytes()
+        assert proc.returncode in (1, 2), stderr.decode()[-3000:]
+        assert b"canary-bucket" in report, fmt  # the failing remote targets are reported
+        assert b"leak-HF_TOKEN.hostile" in report, fmt
+        assert b"modelaudit: DEBUG" in stderr or b"modelaudit: WARNING" in stderr
+        for needle in _needles():
+            assert needle not in report, (fmt, needle)
+            assert needle not in stdout, (fmt, needle)
+            assert needle not in stderr, (fmt, needle)
+
+
+def test_no_canary_in_the_python_api(
+    tmp_path, canary_env, reflector: str, monkeypatch, hostile
+) -> None:
+    from modelaudit.core import scan_model_directory_or_file
+
+    for key, value in canary_env.items():
+        monkeypatch.setenv(key, value)
+    targets = [t for t in _targets(tmp_path, reflector) if "://" not in t or "/plain/" in t]
+    targets += ["hf://canary-org/canary-model", "models:/canary-model/1"]
+    result = scan_model_directory_or_file(targets, timeout=60)
+    blob = json.dumps(result).encode()
+    assert b"canary-model" in blob
+    assert b"saw " + PLACEHOLDER.encode() in blob
+    for needle in _needles():
+        assert needle not in blob, needle
+
+
+def test_secret_values_come_from_names_and_the_google_file(tmp_path) -> None:
+    google = tmp_path / "sa.json"
+    google.write_text(json.dumps({"private_key": GOOGLE_KEY, "client_id": "1234567890"}))
+    env = {
+        "HF_TOKEN": "hf_abcdefgh",
+        "MY_SERVICE_PASSWORD": "longenough-value",
+        "SHORT_TOKEN": "1",
+        "PATH": "/usr/bin",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(google),
+    }
+    values = secret_values(env)
+    assert "hf_abcdefgh" in values and "longenough-value" in values
+    assert "1" not in values and "/usr/bin" not in values
+    assert GOOGLE_KEY in values and "CanaryGooglePrivateKeyLine0010abc" in values
+
+
+def test_redaction_covers_escaped_forms() -> None:
+    secret = 'a/b+c="d"\nline2'
+    text = json.dumps({"msg": f"token {secret}"}) + repr(secret) + "?t=a%2Fb%2Bc%3D%22d%22%0Aline2"
+    cleaned = redact(text, [secret])
+    assert "line2" not in cleaned and cleaned.count(PLACEHOLDER) == 3
+    assert redact_bytes(f"x {secret} y".encode(), [secret]) == f"x {PLACEHOLDER} y".encode()
+
+
+def test_uri_and_argv_redaction(monkeypatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_SecretInArgs01")
+    assert redact_uri("https://bob:pw@host/x?X-Amz-Signature=abc&a=1") == (
+        f"https://{PLACEHOLDER}@host/x?X-Amz-Signature={PLACEHOLDER}&a=1"
+    )
+    assert redact_text("GET https://u:p@h/m failed") == f"GET https://{PLACEHOLDER}@h/m failed"
+    assert redact_argv(["modelaudit", "scan", "hf_SecretInArgs01"]) == [
+        "modelaudit",
+        "scan",
+        PLACEHOLDER,
+    ]
