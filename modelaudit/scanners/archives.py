@@ -105,6 +105,7 @@ class ArchiveScanner(BaseScanner):
             NumPyScanner(self.config).scan_npz(f, path, result)
             return
         result.bytes_scanned += directory.cd_size + 22
+        result.metadata["format_details"] = {"archive": "zip", "members": len(directory.entries)}
         self._scan_zip_members(f, path, directory, result, limits)
 
     def _scan_zip_members(
@@ -203,6 +204,8 @@ class ArchiveScanner(BaseScanner):
         """Walk a tar sequentially (it may come from a decompressor), one member at a time."""
         where = self.location(path)
         count = 0
+        details = {"archive": "tar", "members": 0}
+        result.metadata.setdefault("format_details", details)
         legacy: set[str] = set()
         try:
             with (
@@ -211,6 +214,7 @@ class ArchiveScanner(BaseScanner):
             ):
                 for member in tf:
                     count += 1
+                    details["members"] = count
                     if count > limits.max_entries:
                         _too_many(result, where, limits)
                         break
@@ -378,6 +382,7 @@ class ArchiveScanner(BaseScanner):
                     )
                     return
                 infos = archive.list()
+                result.metadata["format_details"] = {"archive": "7z", "members": len(infos)}
                 if len(infos) > limits.max_entries:
                     _too_many(result, where, limits)
                     return
