@@ -2,7 +2,8 @@
 
 Hydra/OmegaConf `_target_`, HyperPyYAML `!new:`/`!apply:`/`!name:` tags and similar keys make
 the loader import a module and call a name from it. Decided from the name alone, never by
-importing anything.
+importing anything: the pickle engine's policy (same question: may this global be called?)
+plus a short list of config-specific entry points.
 """
 
 from __future__ import annotations
@@ -67,10 +68,6 @@ _DANGEROUS_BUILTINS: Final = frozenset(
 )
 _DANGEROUS_NAMES: Final = frozenset(
     {
-        "torch.load",
-        "numpy.load",
-        "joblib.load",
-        "pandas.read_pickle",
         "hydra.utils.call",
         "hydra.utils.get_method",
         "hydra.utils.instantiate",
@@ -81,13 +78,34 @@ _DANGEROUS_NAMES: Final = frozenset(
 )
 
 
+#: Pickle-policy families that configs name legitimately (`from_pretrained`, hub downloads).
+_CONFIG_NORMAL_FAMILIES: Final = frozenset({"nested-unpickler", "network"})
+
+
 def is_dangerous_callable(target: str) -> bool:
     """True when importing and calling `target` can run commands or arbitrary code."""
     name = target.strip().replace(":", ".")
-    if name in _DANGEROUS_NAMES:
+    if name in _DANGEROUS_NAMES or _pickle_policy_denies(name):
         return True
     module, _, attr = name.rpartition(".")
     if module in ("builtins", "__builtin__", "") and attr in _DANGEROUS_BUILTINS:
         return True
     parts = name.split(".")
     return any(".".join(parts[:i]) in _DANGEROUS_MODULES for i in range(1, len(parts) + 1))
+
+
+def _pickle_policy_denies(name: str) -> bool:
+    """Ask the pickle engine's policy, trying every module/attribute split of the name."""
+    try:
+        from .pickles import policy
+    except ImportError:
+        return False
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module, qualname = ".".join(parts[:i]), ".".join(parts[i:])
+        if not policy.valid_name(module, qualname):
+            continue
+        verdict = policy.classify(module, qualname)
+        if verdict.kind == policy.DANGER and verdict.family not in _CONFIG_NORMAL_FAMILIES:
+            return True
+    return False

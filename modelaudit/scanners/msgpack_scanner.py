@@ -107,9 +107,8 @@ class MsgpackScanner(BaseScanner):
         head = reader.peek(min(left, 4096))
         if looks_like_pickle(head) and left <= _MAX_PICKLE:
             data = reader.take(left)
-            result.merge(
-                scan_nested_bytes(data, self.config, self.location(path, pos=start), fmt=PICKLE)
-            )
+            shown = self.location(path, member=f"trailing@{start}")
+            result.merge(scan_nested_bytes(data, self.config, shown, fmt=PICKLE))
 
     def _issue(
         self, result: ScanResult, message: str, pos: int, path: str, rule: str, why: str
@@ -234,7 +233,7 @@ class _Walk:
             EMBEDDED_PICKLE,
             "Helper code that unpickles the value runs whatever the pickle imports.",
         )
-        shown = self.scanner.location(self.path, pos=pos)
+        shown = self.scanner.location(self.path, member=f"bytes@{pos}")
         self.result.merge(scan_nested_bytes(data, self.scanner.config, shown, fmt=PICKLE))
 
     def _ext(self, code: int, length: int) -> None:
