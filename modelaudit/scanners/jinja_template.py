@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from ..findings import IssueSeverity, ScanResult
-from ..rules import define_rule
+from ..rules import MISSING_DEPENDENCY, define_rule
 
 if TYPE_CHECKING:
     from jinja2 import nodes as jnodes
@@ -47,6 +47,9 @@ TEMPLATE_UNPARSEABLE = define_rule(
     "A renderer may still accept it. Inspect the template by hand or replace it.",
 )
 
+_NO_JINJA: Final = (
+    "jinja2 not installed, cannot analyse chat templates; install it with: pip install jinja2"
+)
 _MAX_SOURCE: Final = 2 * 1024 * 1024
 _MAX_CANDIDATES: Final = 32
 _MAX_FOLD_DEPTH: Final = 12
@@ -171,7 +174,7 @@ def analyse_template(source: str) -> TemplateAnalysis:
     try:
         from jinja2 import TemplateSyntaxError
     except ImportError:
-        analysis.parse_error = "jinja2 not installed, cannot analyse chat templates"
+        analysis.parse_error = _NO_JINJA
         return analysis
     try:
         tree = _environment().parse(source)
@@ -514,7 +517,17 @@ def report_template(
             else "Ordinary chat templates never need this; it may be a step of an escape.",
             rule=finding.rule,
         )
-    if analysis.parse_error:
+    if analysis.parse_error == _NO_JINJA:
+        result.add_issue(
+            _NO_JINJA,
+            severity=IssueSeverity.WARNING,
+            location=scanner.location(path),
+            details={"missing_module": "jinja2", "install": "pip install jinja2"},
+            why="Without the library the chat template was not examined.",
+            rule=MISSING_DEPENDENCY,
+        )
+        result.mark_inconclusive(_NO_JINJA)
+    elif analysis.parse_error:
         result.add_issue(
             f"Chat template {key} could not be analysed: {analysis.parse_error}",
             severity=IssueSeverity.INFO,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .. import rules
 from ..engine.sniff import YAML
 from .base import BaseScanner, IssueSeverity, ScanResult, define_rule
 from .json_scanner import report_nesting, report_target
@@ -64,7 +65,18 @@ class YamlScanner(BaseScanner):
         try:
             import yaml
         except ImportError:
-            result.mark_inconclusive("PyYAML not installed, cannot scan YAML files")
+            message = (
+                "PyYAML not installed, cannot scan YAML files; install it with: pip install pyyaml"
+            )
+            result.add_issue(
+                message,
+                severity=IssueSeverity.WARNING,
+                location=self.location(path),
+                details={"missing_module": "yaml", "install": "pip install pyyaml"},
+                why="Without the library the file's content was not examined.",
+                rule=rules.MISSING_DEPENDENCY,
+            )
+            result.mark_inconclusive(message)
             result.finish()
             return result
         docs: list[Any] = []
