@@ -62,9 +62,9 @@ class KerasH5Scanner(BaseScanner):
             with h5py.File(path, "r", locking=False) as f:
                 self._walk_links(f, path, result)
                 self._keras(f, path, result)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except Exception as exc:  # h5py surfaces corrupt input as many exception types
             result.add_issue(
-                f"Malformed HDF5 file: {exc}",
+                f"Malformed HDF5 file: {type(exc).__name__}: {exc}",
                 severity=IssueSeverity.INFO,
                 location=self.location(path),
                 rule=rules.MALFORMED,
