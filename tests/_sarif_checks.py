@@ -72,7 +72,15 @@ def validate_sarif(doc: dict[str, Any]) -> None:
         if location.get("uriBaseId"):
             assert location["uriBaseId"] in run["originalUriBaseIds"]
             assert not location["uri"].startswith("/")
+    locations = [r["locations"][0] for r in run["results"]]
     invocation = run["invocations"][0]
+    for note in invocation.get("toolExecutionNotifications", []):
+        locations.extend(note.get("locations", []))
+    for location in locations:
+        artifact_location = location["physicalLocation"]["artifactLocation"]
+        if "index" in artifact_location:
+            artifact = run["artifacts"][artifact_location["index"]]
+            assert artifact["location"]["uri"] == artifact_location["uri"]
     assert isinstance(invocation["executionSuccessful"], bool)
     assert _ISO_UTC.match(invocation["startTimeUtc"])
     assert _ISO_UTC.match(invocation["endTimeUtc"])

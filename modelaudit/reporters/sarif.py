@@ -19,6 +19,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
@@ -111,12 +112,12 @@ class _Locator:
         absolute = os.path.abspath(fr.path)
         rel = os.path.relpath(absolute, self.cwd)
         if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-            return _Artifact("file://" + quote(absolute.replace(os.sep, "/")), None, fr)
-        return _Artifact(quote(rel.replace(os.sep, "/")), SRCROOT, fr)
+            return _Artifact(PurePath(absolute).as_uri(), None, fr)
+        return _Artifact(quote(PurePath(rel).as_posix()), SRCROOT, fr)
 
     def root_uri(self) -> str:
-        root = quote(self.cwd.replace(os.sep, "/"))
-        return "file://" + (root if root.endswith("/") else root + "/")
+        root = PurePath(self.cwd).as_uri()
+        return root if root.endswith("/") else root + "/"
 
 
 def _split_location(issue: Issue, fr: FileReport) -> tuple[str | None, int | None]:
@@ -267,16 +268,21 @@ class _Builder:
             "properties": props,
         }
 
-    def _notifications(
-        self, kept: int, total: int, reason: str | None
-    ) -> tuple[list[dict[str, Any]], int]:
-        notes: list[dict[str, Any]] = []
-        incomplete = [
-            (i, a)
+    def _incomplete(self) -> list[int]:
+        return [
+            i
             for i, a in enumerate(self.artifacts)
             if a.file.status in (FileStatus.INCONCLUSIVE, FileStatus.ERROR)
         ]
-        for index, art in incomplete[:MAX_FILE_NOTIFICATIONS]:
+
+    def _notifications(
+        self, kept: int, total: int, reason: str | None, new_index: dict[int, int]
+    ) -> tuple[list[dict[str, Any]], int]:
+        notes: list[dict[str, Any]] = []
+        incomplete = self._incomplete()
+        for old in incomplete[:MAX_FILE_NOTIFICATIONS]:
+            art = self.artifacts[old]
+            index = new_index.get(old)
             fr = art.file
             notes.append(
                 {
@@ -349,15 +355,11 @@ class _Builder:
             for rid in rule_ids
         ]
 
-        wanted = {c.artifact_index for c in kept}
         if all_artifacts:
             wanted = set(range(len(self.artifacts)))
         else:
-            wanted |= {
-                i
-                for i, a in enumerate(self.artifacts)
-                if a.file.status in (FileStatus.INCONCLUSIVE, FileStatus.ERROR)
-            }
+            wanted = {c.artifact_index for c in kept}
+            wanted |= set(self._incomplete()[:MAX_FILE_NOTIFICATIONS])
         order = sorted(wanted)
         new_index = {old: new for new, old in enumerate(order)}
         artifacts = [self._artifact_json(self.artifacts[i]) for i in order]
@@ -371,14 +373,16 @@ class _Builder:
             )
             for c in kept
         ]
-        notifications, incomplete = self._notifications(len(kept), len(self.candidates), reason)
+        notifications, incomplete = self._notifications(
+            len(kept), len(self.candidates), reason, new_index
+        )
         if not all_artifacts and len(order) < len(self.artifacts):
             notifications.append(
                 {
                     "level": "note",
                     "message": {
-                        "text": f"{len(self.artifacts) - len(order)} clean files are left out of "
-                        "the artifacts list to stay within the upload size limit."
+                        "text": f"{len(self.artifacts) - len(order)} files without results are "
+                        "left out of the artifacts list to stay within the upload size limit."
                     },
                 }
             )

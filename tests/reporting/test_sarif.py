@@ -262,14 +262,16 @@ def _many(n_warning: int, n_critical: int) -> ScanReport:
 
 
 def test_result_limit_keeps_the_most_severe() -> None:
-    doc = build_sarif(_many(MAX_RESULTS, 100))
+    assert MAX_RESULTS == 25_000
+    doc = build_sarif(_many(600, 100), max_results=500)
     validate_sarif(doc)
     run = doc["runs"][0]
-    assert len(run["results"]) == MAX_RESULTS
+    assert len(run["results"]) == 500
     assert sum(1 for r in run["results"] if r["level"] == "error") == 100
     notes = run["invocations"][0]["toolExecutionNotifications"]
     [cut] = [n for n in notes if "most severe" in n["message"]["text"]]
-    assert cut["properties"] == {"resultsTotal": MAX_RESULTS + 100, "resultsIncluded": MAX_RESULTS}
+    assert cut["properties"] == {"resultsTotal": 700, "resultsIncluded": 500}
+    assert "at most 500 results" in cut["message"]["text"]
 
 
 def test_size_limit_keeps_the_most_severe() -> None:
@@ -399,3 +401,23 @@ def test_rule_level_follows_what_it_reported() -> None:
     assert rule["defaultConfiguration"]["level"] == "note"
     assert rule["properties"]["security-severity"] == "2.0"
     assert doc["runs"][0]["results"][0]["level"] == "note"
+
+
+def test_size_limit_prunes_artifacts_and_keeps_indices_right() -> None:
+    files = [
+        FileReport(path=f"clean{i:05d}.safetensors", size=1, sha256=f"{i:064x}")
+        for i in range(3000)
+    ]
+    files += [
+        FileReport(path=f"late{i}.bin", status=FileStatus.ERROR, status_reason="crashed")
+        for i in range(5)
+    ]
+    files.append(_many(2000, 5).files[0])
+    doc = build_sarif(ScanReport(files=files), max_gzip_bytes=60_000)
+    validate_sarif(doc)
+    run = doc["runs"][0]
+    assert len(run["artifacts"]) < len(files)
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert sum(1 for n in notes if "crashed" in n["message"]["text"]) == 5
+    assert any("left out of the artifacts list" in n["message"]["text"] for n in notes)
+    assert [r["level"] for r in run["results"][:5]] == ["error"] * 5
