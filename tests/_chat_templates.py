@@ -60,7 +60,16 @@ GENERATION_BLOCK = (
     "message['content'] }}{% endif %}{% if loop.last %}{% break %}{% endif %}{% endfor %}"
     "{{ strftime_now('%d %b %Y') }}"
 )
+FILTERS = (
+    "{%- set tools_in_user = messages|selectattr('role', 'equalto', 'tool')|list %}"
+    "{%- for m in messages|rejectattr('content', 'none')|sort(attribute='role') %}"
+    "{{ m.content.split('</think>')[-1].lstrip('\\n') }}{%- endfor %}"
+    "{{ messages|map(attribute='content')|join('\\n') }}"
+    "{{ tools|map(attribute='function.name')|list|tojson(indent=4) }}"
+    "{%- set ns = namespace(last='') %}{%- set ns.last = messages[-1].role %}{{ ns.last }}"
+)
 LEGITIMATE = {
+    "filters": FILTERS,
     "llama3": LLAMA3,
     "mistral": MISTRAL,
     "qwen_tools": QWEN_TOOLS,
@@ -88,4 +97,10 @@ MALICIOUS = {
     "mro_walk": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
     "builtins_eval": "{{ x.__builtins__.eval('1') }}",
     "subprocess_call": "{{ x.subprocess.check_output(['id']) }}",
+    "map_attribute": "{{ [lipsum]|map(attribute='__globals__')|list }}",
+    "map_dotted": "{{ [lipsum]|map(attribute='__globals__.os')|list }}",
+    "selectattr_name": "{{ [cycler]|selectattr('__init__')|list }}",
+    "namespace_ref": (
+        "{% set ns = namespace(a='') %}{% set ns.a = '__glo' %}{{ lipsum|attr(ns.a ~ 'bals__') }}"
+    ),
 }

@@ -106,6 +106,14 @@ _BUILT_NAMES: Final = frozenset(
     {"popen", "subprocess", "builtins", "importlib", "check_output", "f_globals", "getoutput"}
 )
 _DUNDER: Final = re.compile(r"__[A-Za-z]\w*?__")
+_ATTRIBUTE_FILTERS: Final = frozenset(
+    {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max"}
+)
+#: Whole-string constants naming the internals every sandbox escape walks through.
+_DUNDER_CONST: Final = re.compile(
+    r"^__(?:class|globals|builtins|subclasses|mro|init|import|base|bases|dict|getattribute|"
+    r"func|code|loader|spec|self|module|reduce|reduce_ex|closure|call)__$"
+)
 _GADGETS: Final = frozenset({"cycler", "joiner", "namespace", "lipsum", "self", "range", "dict"})
 _FOLD_FILTERS: Final = frozenset(
     {"lower", "upper", "reverse", "string", "trim", "title", "capitalize", "first", "last"}
@@ -216,6 +224,8 @@ class _Walker:
                     self.assigned[target.name].extend(value.items)
                 elif isinstance(assign, nodes.Assign):
                     self.assigned[target.name].append(value)
+            elif isinstance(target, nodes.NSRef) and isinstance(assign, nodes.Assign):
+                self.assigned[f"{target.name}.{target.attr}"].append(value)
         for block in tree.find_all(nodes.AssignBlock):
             if isinstance(block.target, nodes.Name):
                 self.assigned[block.target.name].append(nodes.Concat(list(_outputs(block.body))))
@@ -279,6 +289,15 @@ class _Walker:
                 return
             for name in names:
                 self._name_check(name, node.node, "|attr()", strict=True)
+        elif isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_FILTERS:
+            self._attribute_args(node)
+        elif isinstance(node, nodes.Const) and isinstance(node.value, str):
+            if _DUNDER_CONST.match(node.value):
+                self._add(
+                    IssueSeverity.CRITICAL,
+                    f"Chat template spells the Python internal '{node.value}'",
+                    node,
+                )
         elif isinstance(node, nodes.Call):
             callee = node.node
             if isinstance(callee, nodes.Getattr) and callee.attr in _CALL_NAMES:
@@ -308,6 +327,27 @@ class _Walker:
                         node,
                     )
 
+    def _attribute_args(self, node: Any) -> None:
+        """`map(attribute=...)`, `selectattr('...')` and friends getattr by a string name."""
+        from jinja2 import nodes
+
+        candidates = [kw.value for kw in node.kwargs if kw.key == "attribute"]
+        if node.name in ("selectattr", "rejectattr", "groupby") and node.args:
+            candidates.append(node.args[0])
+        for arg in candidates:
+            names = self.fold(arg, 0)
+            if names is None:
+                if not isinstance(arg, nodes.Const):
+                    self._add(
+                        IssueSeverity.WARNING,
+                        f"Chat template passes a computed attribute name to |{node.name}",
+                        node,
+                    )
+                continue
+            for dotted in names:
+                for part in dotted.split("."):
+                    self._name_check(part, node.node, f"|{node.name}()", strict=True)
+
     def fold(self, node: Any, depth: int) -> list[str] | None:
         """Every string `node` can evaluate to when that is knowable from the source alone."""
         from jinja2 import nodes
@@ -324,6 +364,9 @@ class _Walker:
             if not values:
                 return None
             return _union(self.fold(v, d) for v in values)
+        if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+            values = self.assigned.get(f"{node.node.name}.{node.attr}")
+            return _union(self.fold(v, d) for v in values) if values else None
         if isinstance(node, nodes.CondExpr):
             return _union([self.fold(node.expr1, d), self.fold(node.expr2, d)])
         if isinstance(node, nodes.Concat):
