@@ -167,3 +167,96 @@ def run_cli(args: Sequence[str], env: Mapping[str, str]) -> subprocess.Completed
         text=True,
         timeout=180,
     )
+
+
+@dataclass
+class MlflowServer:
+    url: str
+    user: str
+    password: str
+    proc: subprocess.Popen[bytes]
+    admin: tuple[str, str]
+
+    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Any:
+        import base64
+
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        token = base64.b64encode(":".join(self.admin).encode()).decode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Basic {token}",
+                "Content-Type": "application/octet-stream"
+                if raw is not None
+                else "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read()
+        return json.loads(text) if text.strip() else {}
+
+    def register(self, name: str, files: Mapping[str, bytes], source: str | None = None) -> str:
+        """A new version of `name` whose artifacts are `files`, uploaded through the proxy."""
+        api = "/api/2.0/mlflow"
+        experiment = self.call("GET", f"{api}/experiments/get-by-name?experiment_name=Default")
+        run = self.call(
+            "POST",
+            f"{api}/runs/create",
+            {"experiment_id": experiment["experiment"]["experiment_id"]},
+        )["run"]["info"]
+        base = run["artifact_uri"].split(":", 1)[1].lstrip("/")
+        for rel, data in files.items():
+            self.call("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{base}/model/{rel}", raw=data)
+        try:
+            self.call("POST", f"{api}/registered-models/create", {"name": name})
+        except urllib.error.HTTPError as exc:
+            if exc.code != 400:
+                raise
+        version = self.call(
+            "POST",
+            f"{api}/model-versions/create",
+            {
+                "name": name,
+                "source": source or f"{run['artifact_uri']}/model",
+                "run_id": run["run_id"],
+            },
+        )["model_version"]["version"]
+        return str(version)
+
+
+@dataclass
+class MlflowModels:
+    server: MlflowServer
+    s3_version: str
+
+
+def start_mlflow(folder: str) -> MlflowServer:
+    """A real `mlflow server` with basic auth, a sqlite store and proxied artifacts."""
+    admin = ("admin", "admin-pass-4417")
+    ini = os.path.join(folder, "auth.ini")
+    with open(ini, "w") as f:
+        f.write(
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = sqlite:///{folder}/auth.db\n"
+            f"admin_username = {admin[0]}\nadmin_password = {admin[1]}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            "grant_default_workspace_access = false\nauth_cache_ttl_seconds = 600\n"
+        )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, MLFLOW_AUTH_CONFIG_PATH=ini, MLFLOW_FLASK_SERVER_SECRET_KEY="t3st")
+    exe = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    args = [exe, "server", "--backend-store-uri", f"sqlite:///{folder}/mlflow.db"]
+    args += ["--artifacts-destination", os.path.join(folder, "artifacts"), "--serve-artifacts"]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--app-name", "basic-auth"]
+    args += ["--workers", "1"]
+    proc = start_process(args, url + "/health", env=env, cwd=folder)
+    server = MlflowServer(url, "scanner", "scanner-pass-9921", proc, admin)
+    server.call(
+        "POST",
+        "/api/2.0/mlflow/users/create",
+        {"username": server.user, "password": server.password},
+    )
+    return server
