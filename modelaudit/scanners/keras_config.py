@@ -58,6 +58,23 @@ _DANGEROUS_CALLABLES: Final = frozenset(
     {"eval", "exec", "compile", "__import__", "open", "system", "popen", "getattr", "execfile"}
 )
 _LOOKUP_LAYERS: Final = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+_TF_OP_LAYERS: Final = frozenset({"TFOpLambda", "SlicingOpLambda"})
+#: TensorFlow API functions a TFOpLambda may name that run Python or touch files.
+_DANGEROUS_TF_API: Final = frozenset(
+    {
+        "read_file",
+        "write_file",
+        "matching_files",
+        "py_function",
+        "numpy_function",
+        "py_func",
+        "eager_py_func",
+        "load_op_library",
+        "load_library",
+        "save",
+        "restore",
+    }
+)
 _URL: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _WINDOWS_ABS: Final = re.compile(r"^[a-zA-Z]:[\\/]")
 
@@ -84,7 +101,8 @@ KERAS_CLASS_NAMES: Final = _words(
     SimpleRNNCell Softmax SpatialDropout1D SpatialDropout2D SpatialDropout3D
     SpectralNormalization StackedRNNCells StringLookup Subtract TextVectorization
     ThresholdedReLU TimeDistributed UnitNormalization UpSampling1D UpSampling2D UpSampling3D
-    Wrapper ZeroPadding1D ZeroPadding2D ZeroPadding3D TFSMLayer
+    Wrapper ZeroPadding1D ZeroPadding2D ZeroPadding3D TFSMLayer TFOpLambda SlicingOpLambda
+    TensorFlowOpLayer
     Functional Sequential Model
     Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal LecunUniform
     Ones Orthogonal RandomNormal RandomUniform TruncatedNormal VarianceScaling Zeros
@@ -247,6 +265,8 @@ class KerasConfigAnalyzer:
             self._tfsm(cfg, here)
         elif cls in _LOOKUP_LAYERS and isinstance(cfg, dict):
             self._vocabulary(cfg, here)
+        elif cls in _TF_OP_LAYERS and isinstance(cfg, dict):
+            self._tf_op(cfg, here)
         if cls == "function":
             self._function_ref(module, cfg, here)
         self._class_origin(cls, module, registered, here)
@@ -370,6 +390,23 @@ class KerasConfigAnalyzer:
                 "but names can be hidden.",
                 names=names,
                 code_bytes=len(code),
+                path=where,
+            )
+
+    def _tf_op(self, cfg: dict[str, Any], where: str) -> None:
+        """TFOpLambda resolves `tf.<function>` by name when the model is rebuilt."""
+        fn = cfg.get("function")
+        if not isinstance(fn, str):
+            return
+        parts = fn.split(".")
+        if parts[-1] in _DANGEROUS_TF_API or "gfile" in parts:
+            self._add(
+                f"TFOpLambda layer calls tf.{fn}",
+                IssueSeverity.CRITICAL,
+                R.KERAS_DANGEROUS_MODULE,
+                "Rebuilding the model calls this TensorFlow function, which runs Python or "
+                "reads and writes files.",
+                function=fn,
                 path=where,
             )
 

@@ -305,3 +305,13 @@ def test_missing_h5py_is_reported_and_inconclusive(tmp_path: Path) -> None:
     messages = [i["message"] for i in issues if i.get("rule") == rules.MISSING_DEPENDENCY]
     assert messages and "h5py not installed, cannot scan Keras H5 files" in messages[0]
     assert "pip install h5py" in messages[0]
+
+
+def test_tf_op_lambda_layers(tmp_path: Path) -> None:
+    def op_layer(fn: str) -> dict[str, Any]:
+        return {"class_name": "TFOpLambda", "config": {"name": fn, "function": fn}}
+
+    legit = write_keras_h5(tmp_path / "ok.h5", _sequential([op_layer("math.add")]))
+    assert alarms(scan(legit)) == []
+    evil = write_keras_h5(tmp_path / "bad.h5", _sequential([op_layer("io.write_file")]))
+    assert rules_at(scan(evil), CRIT) == {R.KERAS_DANGEROUS_MODULE}
