@@ -25,6 +25,8 @@ from .sniff import HEAD_SIZE, has_model_extension, sniff_head
 FIRST_READ = 64 * 1024
 #: Ranged reads are rounded up to this, to save round trips on small neighbouring reads.
 BLOCK = 64 * 1024
+#: Largest single ranged request, so a big member never sits in memory whole.
+MAX_REQUEST = 8 * 1024 * 1024
 
 
 class SpoolTooLarge(FetchError):
@@ -83,18 +85,25 @@ class RangeView:
                 merged.append((a, b))
         self.have = merged
 
-    async def read(self, start: int, end: int) -> bytes:
+    async def fetch(self, start: int, end: int) -> None:
+        """Land [start, end) in the spool, in requests of at most MAX_REQUEST bytes."""
         start, end = max(0, start), min(end, self.size)
-        if start >= end:
-            return b""
         for a, b in self._missing(start, end):
             b = min(max(b, a + BLOCK), self._next_start(a))
-            data = await self.reader.read_range(a, b)
-            if len(data) != b - a:
-                raise FetchError(f"{self.uri}: short read at bytes {a}-{b}")
-            os.pwrite(self.fd, data, a)
-            self.transferred += len(data)
-            self._add(a, b)
+            while a < b:
+                stop = min(b, a + MAX_REQUEST)
+                data = await self.reader.read_range(a, stop)
+                if len(data) != stop - a:
+                    raise FetchError(f"{self.uri}: short read at bytes {a}-{stop}")
+                os.pwrite(self.fd, data, a)
+                self.transferred += len(data)
+                self._add(a, stop)
+                a = stop
+
+    async def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) (clipped to the object), fetched first where missing."""
+        await self.fetch(start, end)
+        start, end = max(0, start), min(end, self.size)
         out = bytearray()
         while len(out) < end - start:
             piece = os.pread(self.fd, end - start - len(out), start + len(out))

@@ -29,6 +29,8 @@ class View(Protocol):
 
     async def read(self, start: int, end: int) -> bytes: ...
 
+    async def fetch(self, start: int, end: int) -> None: ...
+
     def covered(self, start: int, end: int) -> bool: ...
 
 
@@ -61,7 +63,7 @@ async def plan_safetensors(view: View) -> bool:
         data_end = max(data_end, offsets[1])
     tail = 8 + n + data_end
     if tail < view.size:
-        await view.read(tail, view.size)
+        await view.fetch(tail, view.size)
     return True
 
 
@@ -98,7 +100,7 @@ async def plan_numpy(view: View) -> bool:
         count *= dim
     end = start + hlen + count * int(m.group(1))
     if end < view.size:
-        await view.read(end, view.size)
+        await view.fetch(end, view.size)
     return True
 
 
@@ -207,7 +209,7 @@ async def plan_gguf(view: View) -> bool:
             return False
         if end is None:
             return False
-        await view.read(0, min(end, view.size))
+        await view.fetch(0, min(end, view.size))
         return True
 
 
@@ -280,7 +282,7 @@ async def _central_directory(view: View) -> list[tuple[str, int, int]] | None:
         loc = await view.read(eocd_pos - 20, eocd_pos)
         if loc.startswith(b"PK\x06\x07"):
             (off,) = struct.unpack_from("<Q", loc, 8)
-            await view.read(max(0, eocd_pos - 76), eocd_pos - 20)
+            await view.fetch(max(0, eocd_pos - 76), eocd_pos - 20)
             rec64 = await view.read(
                 off if off < view.size else 0, (off if off < view.size else 0) + 56
             )
@@ -367,7 +369,7 @@ async def plan_zip(view: View) -> bool:
             return False
         fnlen, exlen = struct.unpack_from("<HH", header, 26)
         data = lh + _LFH_SIZE + fnlen + exlen
-        await view.read(lh + _LFH_SIZE, min(data + csize, view.size))
+        await view.fetch(lh + _LFH_SIZE, min(data + csize, view.size))
     try:
         return _zip_views_covered(view)
     except Exception:
@@ -435,7 +437,7 @@ class _WireReader:
                     raise _Odd
                 child = children.get(key >> 3)
                 if child is None:
-                    await self.view.read(pos, pos + n)
+                    await self.view.fetch(pos, pos + n)
                 elif child != _SKIP:
                     await self.walk(pos, pos + n, child, depth + 1)
                 pos += n

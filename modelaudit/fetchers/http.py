@@ -93,10 +93,15 @@ class HttpClient:
         auth_hint: AuthHint | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        import logging
+
         import httpx
 
         from .._version import __version__
 
+        # Their request logs carry full URLs, signed CDN redirects included.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(60.0, connect=15.0),

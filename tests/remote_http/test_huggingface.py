@@ -93,7 +93,9 @@ def test_private_repo_without_token_is_one_clear_line(hub: FakeHub) -> None:
 
 
 def test_private_repo_with_token_through_cli(hub: FakeHub) -> None:
-    proc = run_cli("hf://acme/private", "--format", "json", env={"HF_TOKEN": HF_GOOD_TOKEN})
+    proc = run_cli(
+        "hf://acme/private", "--format", "json", "--verbose", env={"HF_TOKEN": HF_GOOD_TOKEN}
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert HF_GOOD_TOKEN not in proc.stdout + proc.stderr
     assert any(i["severity"] == "critical" for i in json.loads(proc.stdout)["issues"])
