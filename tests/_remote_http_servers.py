@@ -21,6 +21,10 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 #: A protocol-2 pickle whose REDUCE calls posix.system: built from bytes, never loaded.
 EVIL_PICKLE = b"\x80\x02cposix\nsystem\nq\x00X\x07\x00\x00\x00echo hiq\x01\x85q\x02Rq\x03."
+#: The same call after a 300 kB string that is pushed and popped: big enough to be streamed.
+BIG_EVIL_PICKLE = (
+    b"\x80\x02X" + (300_000).to_bytes(4, "little") + b"A" * 300_000 + b"0" + EVIL_PICKLE[2:]
+)
 
 HF_GOOD_TOKEN = "hf_test_valid_token_0123456789"
 JFROG_API_KEY = "jfrog-api-key-abcdef0123456789"
@@ -72,6 +76,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.requests.append(seen)
         status, headers, body = self.server.route(self)
+        cut = headers.pop("X-Test-Cut", None)
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -79,6 +84,9 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
+        if cut is not None:
+            body = body[: int(cut)]
+            self.close_connection = True
         try:
             for i in range(0, len(body), 65536):
                 self.wfile.write(body[i : i + 65536])

@@ -309,7 +309,8 @@ class HttpReader(ObjectReader):
         return bytes(out)
 
     async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """The whole object; a connection lost midway resumes with a ranged request."""
+        """The whole object, in chunks as they arrive (never above `chunk_size` held back);
+        a connection lost midway resumes with a ranged request from the last byte yielded."""
         import httpx
 
         pos = 0
@@ -332,7 +333,7 @@ class HttpReader(ObjectReader):
                     length = response.headers.get("content-length")
                     self._check(response, int(length) if length and length.isdigit() else None)
                     skip = pos
-                async for chunk in response.aiter_raw(chunk_size):
+                async for chunk in response.aiter_raw():
                     if skip:
                         if len(chunk) <= skip:
                             skip -= len(chunk)

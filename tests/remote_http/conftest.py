@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _remote_http_servers import CDN, EVIL_PICKLE, Blob, FakeArtifactory, FakeHub, Repo, Server
+from _remote_http_servers import (
+    BIG_EVIL_PICKLE,
+    CDN,
+    EVIL_PICKLE,
+    Blob,
+    FakeArtifactory,
+    FakeHub,
+    Repo,
+    Server,
+)
 
 _CREDENTIAL_ENV = (
     "HF_TOKEN",
@@ -189,6 +198,7 @@ def files_server(
 
     blobs = {
         "evil.pkl": Blob(samples["evil_pickle"]),
+        "big_evil.pkl": Blob(BIG_EVIL_PICKLE),
         "model.safetensors": Blob(samples["big_safetensors"]),
         "pytorch_model.bin": Blob(samples["torch_zip"]),
         "evil_model.bin": Blob(samples["evil_torch_zip"]),
@@ -198,7 +208,7 @@ def files_server(
         "weights.npy": Blob(samples["npy"]),
         "objects.npy": Blob(samples["object_npy"]),
     }
-    opts: dict[str, Any] = {"range": True, "faults": Faults(), "head": True}
+    opts: dict[str, Any] = {"range": True, "faults": Faults(), "head": True, "cut": {}}
 
     def route(h: Any) -> tuple[int, dict[str, str], bytes]:
         fault = opts["faults"].take(h.path)
@@ -209,7 +219,11 @@ def files_server(
         blob = blobs.get(h.path.lstrip("/").split("?", 1)[0])
         if blob is None:
             return 404, {}, b"not found"
-        return serve_blob(h, blob, opts["range"])
+        status, headers, body = serve_blob(h, blob, opts["range"])
+        cuts = opts["cut"].get(h.path.lstrip("/"))
+        if cuts and status == 200 and h.command == "GET":
+            headers["X-Test-Cut"] = str(cuts.pop(0))
+        return status, headers, body
 
     server = Server(route)
     yield server, blobs, opts

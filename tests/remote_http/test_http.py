@@ -107,3 +107,16 @@ def test_listed_size_over_max_size_is_not_fetched(files_server: Files) -> None:
     assert proc.returncode != 0
     assert "too large" in proc.stdout.lower()
     assert server.sent("/model.safetensors") == 0
+
+
+async def test_stream_cut_midway_resumes_with_a_range(files_server: Files) -> None:
+    server, blobs, opts = files_server
+    opts["cut"]["big_evil.pkl"] = [100_000]
+    report = await modelaudit.scan(f"{server.url}/big_evil.pkl")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert _critical(report)
+    assert opts["cut"]["big_evil.pkl"] == []
+    resumed = [r for r in server.requests if r.headers.get("range", "").startswith("bytes=100000-")]
+    assert resumed, [r.headers.get("range") for r in server.requests]
+    assert file.size == len(blobs["big_evil.pkl"].data)
