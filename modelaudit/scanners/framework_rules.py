@@ -126,6 +126,15 @@ KERAS_UNREADABLE_CONFIG = define_rule(
     "Keras would fail or behave unexpectedly on it; replace the file with a known-good copy.",
     severity=_W,
 )
+HDF5_PLUGIN_FILTER = define_rule(
+    "MA3014",
+    "HDF5PluginFilter",
+    "A dataset is compressed with a filter that HDF5 loads from a native plugin library.",
+    "Reading the weights loads a shared library from the HDF5 plugin path; make sure only "
+    "trusted plugins are installed there, or re-save the file with gzip or no compression.",
+    severity=_W,
+    cwe=829,
+)
 
 # -- TensorFlow SavedModel / GraphDef
 TF_PYTHON_OP = define_rule(

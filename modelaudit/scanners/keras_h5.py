@@ -16,6 +16,8 @@ from .base import BaseScanner, IssueSeverity, ScanResult
 from .keras_config import KerasConfigAnalyzer, model_names
 
 MAX_LINKS = 1_000_000
+#: Filters built into libhdf5 (deflate, shuffle, fletcher32, szip, nbit, scaleoffset) and h5py (lzf).
+BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
 _INSTALL = "pip install h5py"
 
 
@@ -103,6 +105,20 @@ class KerasH5Scanner(BaseScanner):
         f.visititems_links(visit)
 
     def _dataset(self, ds: Any, name: str, where: str, result: ScanResult) -> None:
+        plist = ds.id.get_create_plist()
+        plugins = sorted(
+            {plist.get_filter(i)[0] for i in range(plist.get_nfilters())} - BUILTIN_FILTERS
+        )
+        if plugins:
+            result.add_issue(
+                f"Dataset '{name}' needs HDF5 filter plugin(s) {plugins}",
+                severity=IssueSeverity.WARNING,
+                location=where,
+                details={"dataset": name, "filters": plugins},
+                why="Reading it makes HDF5 load a native library for the filter from its "
+                "plugin path.",
+                rule=R.HDF5_PLUGIN_FILTER,
+            )
         external = ds.external
         if external:
             files = [

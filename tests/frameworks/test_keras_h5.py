@@ -315,3 +315,22 @@ def test_tf_op_lambda_layers(tmp_path: Path) -> None:
     assert alarms(scan(legit)) == []
     evil = write_keras_h5(tmp_path / "bad.h5", _sequential([op_layer("io.write_file")]))
     assert rules_at(scan(evil), CRIT) == {R.KERAS_DANGEROUS_MODULE}
+
+
+def test_third_party_filter_plugin(tmp_path: Path) -> None:
+    path = write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)]))
+    with h5py.File(path, "a") as f:
+        f.create_dataset(
+            "lz4",
+            shape=(16,),
+            dtype="f4",
+            chunks=(8,),
+            compression=32004,
+            allow_unknown_filter=True,
+        )
+        f.create_dataset(
+            "gz", data=np.ones(16, "f4"), chunks=(8,), compression="gzip", shuffle=True
+        )
+    result = scan(path)
+    assert rules_at(result, WARN) == {R.HDF5_PLUGIN_FILTER}
+    assert result.issues[0].details == {"dataset": "lz4", "filters": [32004]}
