@@ -25,6 +25,8 @@ EVIL_PICKLE = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq
 
 S3_BUCKET = "models-private"
 R2_BUCKET = "r2-models"
+GCS_BUCKET = "gcs-models"
+GCS_PRIVATE_BUCKET = "gcs-private"
 
 CLOUD_ENV = (
     "AWS_ACCESS_KEY_ID",
@@ -260,3 +262,133 @@ def start_mlflow(folder: str) -> MlflowServer:
         {"username": server.user, "password": server.password},
     )
     return server
+
+
+@dataclass
+class GcsEmulator:
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def create_bucket(self, name: str) -> None:
+        request = urllib.request.Request(
+            f"{self.url}/storage/v1/b?project=test",
+            data=json.dumps({"name": name}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def upload(self, bucket: str, name: str, data: bytes) -> None:
+        from urllib.parse import quote
+
+        request = urllib.request.Request(
+            f"{self.url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={quote(name)}",
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+
+
+def start_gcs_emulator() -> GcsEmulator:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    exe = os.path.join(os.path.dirname(sys.executable), "gcp-storage-emulator")
+    args = [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"]
+    return GcsEmulator(url, start_process(args, url + "/"))
+
+
+class GcsAuthProxy:
+    """Google's token endpoint and an authenticated front for the emulator, on one port.
+
+    `POST /token` checks the service account's signed JWT with its public key and hands out
+    an access token; every other request needs that token as a Bearer header and is passed on
+    to the emulator, so GOOGLE_APPLICATION_CREDENTIALS is exercised end to end.
+    """
+
+    def __init__(self, upstream: str, key_file: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        self.public_key = key.public_key()
+        self.token = "ya29.test-access-token-5521"
+        self.upstream = upstream
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                from urllib.parse import parse_qs
+
+                import jwt
+
+                length = int(self.headers.get("Content-Length", 0))
+                form = parse_qs(self.rfile.read(length).decode())
+                try:
+                    jwt.decode(
+                        form["assertion"][0],
+                        proxy.public_key,
+                        algorithms=["RS256"],
+                        audience=f"{proxy.url}/token",
+                    )
+                except Exception:
+                    self._send(400, b'{"error": "invalid_grant"}', {})
+                    return
+                body = {"access_token": proxy.token, "expires_in": 3600, "token_type": "Bearer"}
+                self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != f"Bearer {proxy.token}":
+                    body = b'{"error": {"code": 401, "message": "Anonymous caller"}}'
+                    self._send(401, body, {"Content-Type": "application/json"})
+                    return
+                headers = {"Range": self.headers["Range"]} if "Range" in self.headers else {}
+                request = urllib.request.Request(proxy.upstream + self.path, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, data, got = response.status, response.read(), response.headers
+                except urllib.error.HTTPError as exc:
+                    status, data, got = exc.code, exc.read(), exc.headers
+                keep = ("Content-Type", "Content-Range", "ETag")
+                self._send(status, data, {k: got[k] for k in keep if got.get(k)})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.key_file = key_file
+        with open(key_file, "w") as f:
+            json.dump(
+                {
+                    "type": "service_account",
+                    "project_id": "test",
+                    "private_key_id": "k1",
+                    "private_key": pem,
+                    "client_email": "scanner@test.iam.gserviceaccount.com",
+                    "client_id": "1",
+                    "token_uri": f"{self.url}/token",
+                },
+                f,
+            )
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -66,6 +66,7 @@ FETCHERS: list[tuple[Callable[[str], bool], str]] = [
     (_is_huggingface, "huggingface:HuggingFaceSource"),
     (_is_jfrog, "jfrog:JFrogSource"),
     (_prefix("s3://", "r2://"), "s3:S3Source"),
+    (_prefix("gs://"), "gcs:GcsSource"),
     (_prefix("models:/"), "mlflow:MlflowSource"),
     # cloud storage, registries and pointer files go here, one line each
     (_prefix("http://", "https://"), "http:HttpSource"),

@@ -5,11 +5,16 @@ from collections.abc import Iterator
 import pytest
 from _remote_cloud_servers import (
     EVIL_PICKLE,
+    GCS_BUCKET,
+    GCS_PRIVATE_BUCKET,
     R2_BUCKET,
     S3_BUCKET,
+    GcsAuthProxy,
+    GcsEmulator,
     MlflowModels,
     MotoServer,
     clean_safetensors,
+    start_gcs_emulator,
     start_mlflow,
     start_moto,
     stop,
@@ -84,3 +89,29 @@ def mlflow_models(
         yield MlflowModels(server, s3_version)
     finally:
         stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[GcsEmulator]:
+    emulator = start_gcs_emulator()
+    try:
+        for bucket in (GCS_BUCKET, GCS_PRIVATE_BUCKET):
+            emulator.create_bucket(bucket)
+            for name, data in _objects().items():
+                emulator.upload(bucket, name, data)
+        yield emulator
+    finally:
+        stop(emulator.proc)
+
+
+@pytest.fixture(scope="session")
+def gcs_private(
+    gcs_emulator: GcsEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GcsAuthProxy]:
+    """The emulator behind a front that demands a token from the service-account key."""
+    key_file = str(tmp_path_factory.mktemp("gcs") / "service-account.json")
+    proxy = GcsAuthProxy(gcs_emulator.url, key_file)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

@@ -1,0 +1,295 @@
+"""Google Cloud Storage (`gs://BUCKET/KEY-or-PREFIX`) via gcloud-aio-storage.
+
+Auth comes only from GOOGLE_APPLICATION_CREDENTIALS (a service-account key file). Without it,
+requests are anonymous (public buckets), so the library never falls back to the metadata
+server. STORAGE_EMULATOR_HOST points at an emulator (no auth); GCS_ENDPOINT_URL points at
+another authenticated endpoint (Private Service Connect). Reads are pinned to the generation
+seen at listing time (`ifGenerationMatch`), so a replaced object fails with `ObjectChanged`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anyio
+
+from . import backoff
+from .base import (
+    AuthenticationError,
+    FetchError,
+    ObjectChanged,
+    ObjectReader,
+    ObjectRef,
+    Source,
+    TargetNotFound,
+    TransientFetchError,
+    UnsupportedTarget,
+)
+
+_CREDS = "GOOGLE_APPLICATION_CREDENTIALS"
+_PAGE = "1000"
+
+
+def parse_uri(target: str) -> tuple[str, str]:
+    rest = target[len("gs://") :]
+    bucket, _, key = rest.partition("/")
+    if not target.startswith("gs://") or not bucket:
+        raise UnsupportedTarget(f"{target}: expected gs://BUCKET/KEY-or-PREFIX")
+    return bucket, key
+
+
+class _TokenError(Exception):
+    """The service-account key could not be turned into an access token."""
+
+
+def _storage(creds: str | None, emulator: str | None, endpoint: str | None) -> Any:
+    from gcloud.aio.storage import Storage
+
+    class _Storage(Storage):  # type: ignore[misc]
+        async def _headers(self) -> dict[str, str]:
+            if creds is None:
+                return {}
+            try:
+                headers: dict[str, str] = await super()._headers()
+            except Exception as exc:
+                raise _TokenError(type(exc).__name__) from None
+            return headers
+
+    if emulator:
+        root = emulator if emulator.startswith("http") else f"http://{emulator}"
+        return _Storage(api_root=root.rstrip("/"), api_is_dev=True, token=_NoToken())  # type: ignore[arg-type]
+    root = endpoint.rstrip("/") if endpoint else "https://www.googleapis.com"
+    if creds is None:
+        return _Storage(api_root=root, api_is_dev=False, token=_NoToken())  # type: ignore[arg-type]
+    return _Storage(service_file=creds, api_root=root, api_is_dev=False)
+
+
+class _NoToken:
+    """Stands in for gcloud's Token when requests are anonymous: it is never asked."""
+
+    async def get(self) -> str:
+        raise _TokenError("anonymous")
+
+    async def close(self) -> None:
+        return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.status in (408, 429) or exc.status >= 500
+    return isinstance(exc, aiohttp.ClientError | OSError | asyncio.TimeoutError)
+
+
+class GcsSource(Source):
+    def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
+        self.target = target
+        self.bucket, self.key = parse_uri(target)
+        env = os.environ
+        self.emulator = env.get("STORAGE_EMULATOR_HOST") or None
+        self.endpoint = env.get("GCS_ENDPOINT_URL") or None
+        self.creds = None if self.emulator else (env.get(_CREDS) or None)
+        self._storage: Any = None
+        self.shared = backoff.SharedClient(self._close)
+
+    async def _close(self) -> None:
+        if self._storage is not None:
+            await self._storage.close()
+
+    def storage(self) -> Any:
+        if self._storage is None:
+            if self.creds is not None and not os.path.isfile(self.creds):
+                raise AuthenticationError(
+                    f"{self.target}: {_CREDS} does not point to a readable key file"
+                )
+            try:
+                self._storage = _storage(self.creds, self.emulator, self.endpoint)
+            except (ValueError, KeyError, OSError):
+                raise AuthenticationError(
+                    f"{self.target}: {_CREDS} is not a valid service-account key file"
+                ) from None
+        return self._storage
+
+    def uri(self, key: str) -> str:
+        return f"gs://{self.bucket}/{key}"
+
+    def error(self, exc: BaseException, uri: str) -> FetchError:
+        import aiohttp
+
+        if isinstance(exc, FetchError):
+            return exc
+        if isinstance(exc, _TokenError):
+            return AuthenticationError(
+                f"{uri}: could not get an access token with the key in {_CREDS}"
+            )
+        if isinstance(exc, aiohttp.ClientResponseError):
+            status = exc.status
+            if status in (401, 403):
+                if self.creds is None:
+                    return AuthenticationError(
+                        f"{uri}: access denied without credentials; set {_CREDS} to a "
+                        "service-account key file"
+                    )
+                return AuthenticationError(
+                    f"{uri}: access denied for the service account in {_CREDS}; it needs "
+                    "storage.objects.get and storage.objects.list"
+                )
+            if status == 404:
+                return TargetNotFound(f"{uri}: no such object or bucket")
+            if status == 412:
+                return ObjectChanged(f"{uri}: the object changed while being read (generation)")
+            if is_transient(exc):
+                return TransientFetchError(f"{uri}: HTTP {status} persisted after retries")
+            return FetchError(f"{uri}: storage error (HTTP {status})")
+        return TransientFetchError(
+            f"{uri}: cannot reach the storage endpoint ({type(exc).__name__})"
+        )
+
+    def _ref(self, item: Mapping[str, Any], explicit: bool) -> ObjectRef:
+        key = str(item["name"])
+        size = int(item.get("size", 0))
+        generation = str(item["generation"]) if item.get("generation") else None
+        return ObjectRef(
+            uri=self.uri(key),
+            size=size,
+            etag=item.get("etag") or generation,
+            reader=GcsReader(self, key, generation, size),
+            explicit=explicit,
+        )
+
+    async def objects(self) -> AsyncIterator[ObjectRef]:
+        import aiohttp
+
+        storage = self.storage()
+        if self.key and not self.key.endswith("/"):
+            try:
+                meta = await backoff.retry(
+                    lambda: storage.download_metadata(self.bucket, self.key), is_transient
+                )
+            except aiohttp.ClientResponseError as exc:
+                if exc.status != 404:
+                    raise self.error(exc, self.target) from None
+            except Exception as exc:
+                raise self.error(exc, self.target) from None
+            else:
+                yield self._ref(meta, explicit=True)
+                return
+        prefix = self.key if not self.key or self.key.endswith("/") else self.key + "/"
+        found = False
+        token: str | None = None
+        while True:
+            params = {"prefix": prefix, "maxResults": _PAGE}
+            if token:
+                params["pageToken"] = token
+            try:
+                page = await backoff.retry(
+                    lambda p=params: storage.list_objects(self.bucket, params=p),  # type: ignore[misc]
+                    is_transient,
+                )
+            except Exception as exc:
+                raise self.error(exc, self.target) from None
+            for item in page.get("items") or ():
+                if str(item.get("name", "")).endswith("/") and int(item.get("size", 0)) == 0:
+                    continue
+                found = True
+                yield self._ref(item, explicit=False)
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        if not found:
+            raise TargetNotFound(f"{self.target}: no such object or prefix")
+
+    async def aclose(self) -> None:
+        await self.shared.release()
+
+
+class GcsReader(ObjectReader):
+    def __init__(self, source: GcsSource, key: str, generation: str | None, size: int) -> None:
+        self._source = source
+        self.key = key
+        self.uri = source.uri(key)
+        self.generation = generation
+        self.size = size
+        self._released = False
+        source.shared.retain()
+
+    def _params(self) -> dict[str, str]:
+        params = {"alt": "media"}
+        if self.generation:
+            params["ifGenerationMatch"] = self.generation
+        return params
+
+    async def _open(self, first: int, last: int | None) -> Any:
+        headers = {"Accept-Encoding": "identity"}
+        if first or last is not None:
+            headers["Range"] = f"bytes={first}-{'' if last is None else last}"
+        storage = self._source.storage()
+        return await storage._download_stream(
+            self._source.bucket, self.key, params=self._params(), headers=headers
+        )
+
+    async def read_range(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
+        if end <= start:
+            return b""
+
+        async def once() -> bytes:
+            stream = await self._open(start, end - 1)
+            async with stream as response:
+                skip = 0
+                if response.status == 200:
+                    self.supports_ranges = False
+                    skip = start
+                buf = bytearray()
+                while len(buf) < skip + end - start:
+                    chunk = await stream.read(1 << 20)
+                    if not chunk:
+                        break
+                    buf += chunk
+                return bytes(buf[skip : skip + end - start])
+
+        try:
+            data = await backoff.retry(once, is_transient)
+        except Exception as exc:
+            raise self._source.error(exc, self.uri) from None
+        if len(data) != end - start:
+            raise TransientFetchError(
+                f"{self.uri}: short read ({len(data)} of {end - start} bytes at {start})"
+            )
+        return data
+
+    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        offset = 0
+        failures = 0
+        while True:
+            try:
+                stream = await self._open(offset, None)
+                async with stream as response:
+                    skip = offset if (offset and response.status == 200) else 0
+                    while chunk := await stream.read(chunk_size):
+                        if skip:
+                            cut = min(skip, len(chunk))
+                            chunk, skip = chunk[cut:], skip - cut
+                            if not chunk:
+                                continue
+                        offset += len(chunk)
+                        failures = 0
+                        yield chunk
+                if offset < self.size:
+                    raise TransientFetchError(f"{self.uri}: stream ended at byte {offset}")
+                return
+            except Exception as exc:
+                failures += 1
+                transient = is_transient(exc) or isinstance(exc, TransientFetchError)
+                if not transient or failures >= backoff.ATTEMPTS:
+                    raise self._source.error(exc, self.uri) from None
+            await anyio.sleep(backoff.delay(failures - 1))
+
+    async def aclose(self) -> None:
+        if not self._released:
+            self._released = True
+            await self._source.shared.release()
