@@ -70,6 +70,7 @@ class ArchiveScanner(BaseScanner):
         fmt = self.config.get("_format") or ZIP
         result.metadata["format"] = fmt
         limits = Limits.from_config(self.config)
+        limits.source_size = self.file_size(path)
         if depth_exceeded(result, limits, self.location(path)):
             return result
         try:
@@ -328,7 +329,10 @@ class ArchiveScanner(BaseScanner):
 
             def write(self, s: bytes | bytearray) -> int:
                 if self.written + len(s) > limits.remaining:
-                    raise _Budget(self.name)
+                    raise _Budget(f"member {self.name} expands beyond max_expanded_size")
+                overall = limits.ratio_exceeded(self.written + len(s))
+                if overall:
+                    raise _Budget(overall)
                 self.written += len(s)
                 return int(self.out.write(s))
 
@@ -407,6 +411,6 @@ class ArchiveScanner(BaseScanner):
                     return
                 archive.extractall(factory=_Factory())
         except _Budget as exc:
-            report_bomb(result, where, f"member {exc} expands beyond max_expanded_size")
+            report_bomb(result, where, str(exc))
         except Exception as exc:
             result.mark_inconclusive(f"malformed: 7z archive: {type(exc).__name__}: {exc}")

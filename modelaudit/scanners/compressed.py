@@ -15,7 +15,7 @@ from typing import BinaryIO, Final
 
 from ..engine.sniff import BZIP2, GZIP, LZ4, LZMA, PICKLE, TAR, XZ, ZLIB, sniff_head
 from .base import BaseScanner, IssueSeverity, ScanResult
-from .containers.decompress import DecompressingReader, MissingCodec, open_stream
+from .containers.decompress import CHUNK, DecompressingReader, MissingCodec, open_stream
 from .containers.members import (
     Limits,
     MemberSpool,
@@ -77,6 +77,7 @@ class CompressedStreamScanner(BaseScanner):
         result.metadata["format"] = fmt
         kind = _KIND.get(fmt, "gzip")
         limits = Limits.from_config(self.config)
+        limits.source_size = self.file_size(path)
         try:
             with open(path, "rb") as f:
                 if kind == "zlib":
@@ -134,6 +135,8 @@ class CompressedStreamScanner(BaseScanner):
                 ArchiveScanner(self.config).scan_tar_stream(stream, path, result, limits)
             else:
                 self._spool_and_scan(stream, raw, f"{shown}:{inner}", inner, result, limits)
+        while head and not raw.limit_hit and stream.read(CHUNK):
+            pass  # a loader reads to the end of the stream: so must the integrity check
         if raw.limit_hit:
             report_bomb(result, where, raw.limit_hit)
         elif raw.error or raw.truncated:

@@ -204,3 +204,32 @@ def test_no_temp_files_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     path.write_bytes(tar_bytes([("a.json", b"{}"), ("b/c.npy", b"x")], "w:gz"))
     scan(path)
     assert list(spool.iterdir()) == []
+
+
+def test_overlapping_entries_are_reported_and_bounded(tmp_path: Path) -> None:
+    """Fifield-style bomb: many central entries share one highly compressed kernel."""
+    import struct
+
+    kernel = _zeros_deflate(4 << 20, -15)
+    name = b"k.bin"
+    local = struct.pack(
+        "<4sHHHHHLLLHH", b"PK\x03\x04", 20, 0, 8, 0, 0x21, 0, len(kernel), 4 << 20, len(name), 0
+    )
+    body = local + name + kernel
+    central = b""
+    count = 400
+    for i in range(count):
+        member = f"m{i:04d}.bin".encode()
+        central += struct.pack(
+            "<4sHHHHHHLLLHHHHHLL",
+            b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, 0, len(kernel), 4 << 20,
+            len(member), 0, 0, 0, 0, 0, 0,
+        ) + member  # fmt: skip
+    eocd = struct.pack("<4sHHHHLLH", b"PK\x05\x06", 0, 0, count, count, len(central), len(body), 0)
+    path = tmp_path / "overlap.zip"
+    path.write_bytes(body + central + eocd)
+    found, status, elapsed = _bounded(path)
+    assert crules.ZIP_ANOMALY in found
+    assert crules.DECOMPRESSION_BOMB in found
+    assert status is FileStatus.INCONCLUSIVE
+    assert elapsed < 120

@@ -104,3 +104,30 @@ def test_benign_legacy_tar_layout_is_followed(tmp_path: Path) -> None:
     assert result.status is FileStatus.COMPLETE, result.status_reason
     assert not criticals(result)
     assert result.scanner_name == "archive"
+
+
+TRUNCATABLE = [
+    "state_dict.pt",
+    "array.npy",
+    "arrays.npz",
+    "compressed.npz",
+    "objects.npy",
+    *[f"forest.{c}.joblib" for c in JOBLIB_COMPRESSORS],
+    "models.tar.gz",
+    "models.zip",
+    "model.7z",
+]
+
+
+@pytest.mark.parametrize("key", TRUNCATABLE)
+@pytest.mark.parametrize("keep", [0.5, -1])
+def test_truncated_file_is_never_clean(
+    legit: dict[str, Path], tmp_path: Path, key: str, keep: float
+) -> None:
+    data = legit[key].read_bytes()
+    cut = int(len(data) * keep) if keep > 0 else len(data) - 1
+    path = tmp_path / legit[key].name
+    path.write_bytes(data[:cut])
+    result = scan(path)
+    flagged = any(i.severity.rank >= IssueSeverity.WARNING.rank for i in result.issues)
+    assert result.status is not FileStatus.COMPLETE or flagged, [i.to_dict() for i in result.issues]

@@ -39,6 +39,8 @@ class Limits:
     depth: int
     max_depth: int
     used: int = 0
+    #: Size of the container on disk, for the whole-archive ratio (0: not checked).
+    source_size: int = 0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Limits:
@@ -54,6 +56,20 @@ class Limits:
     @property
     def remaining(self) -> int:
         return max(0, self.max_expanded - self.used)
+
+    def ratio_exceeded(self, pending: int = 0) -> str | None:
+        """Many small members can expand as much as one big one (overlapping-entry bombs)."""
+        used = self.used + pending
+        if (
+            self.source_size
+            and used > self.ratio_floor
+            and used > self.max_ratio * self.source_size
+        ):
+            return (
+                f"archive expands to {used} bytes from {self.source_size}, a ratio "
+                f"above {self.max_ratio:g}:1"
+            )
+        return None
 
     def nested_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Config for a member scan: what is left of the budget is all it may expand to."""
@@ -225,6 +241,10 @@ def scan_stream_member(
             return False
         if decoder is not None and decoder.limit_hit:
             report_bomb(result, display, decoder.limit_hit)
+            return False
+        overall = limits.ratio_exceeded()
+        if overall:
+            report_bomb(result, display, overall)
             return False
         if decoder is not None and not decoder.clean_end:
             result.mark_inconclusive(f"malformed: {decoder.error or 'compressed data truncated'}")

@@ -197,6 +197,14 @@ def read_directory(f: BinaryIO, size: int, max_entries: int = 1_000_000) -> ZipD
         )
     for name in sorted(directory.duplicates()):
         directory.anomalies.append(f"duplicate member name {name!r}")
+    ordered = sorted(entries, key=lambda e: e.local_offset)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if a.local_offset + 30 + len(a.raw_name) + a.compressed_size > b.local_offset:
+            directory.anomalies.append(
+                f"members {a.name!r} and {b.name!r} overlap (an overlapping-entry zip bomb "
+                "or a hidden alternative content)"
+            )
+            break
     return directory
 
 
