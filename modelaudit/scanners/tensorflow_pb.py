@@ -269,11 +269,9 @@ class TensorFlowScanner(BaseScanner):
                     reader.saved_model(0, wire.size)
                 elif kind == "keras_metadata":
                     reader.saved_metadata(0, wire.size)
-                elif kind == "graph_def":
-                    reader.graph_def(0, wire.size, "graph")
                 else:
-                    for _ in wire.fields(0, wire.size):
-                        pass
+                    # a fingerprint has no nodes; walking it as a graph catches a renamed one
+                    reader.graph_def(0, wire.size, "graph")
         except (WireError, OSError, ValueError) as exc:
             result.add_issue(
                 f"Malformed TensorFlow protobuf: {exc}",

@@ -140,3 +140,9 @@ def test_text_file_tables(tf_models: Path) -> None:
     assert rules_at(passwd, CRIT) == {R.TF_ASSET_ESCAPE}
     assert passwd.issues[0].details["filename"] == "/etc/passwd"
     assert rules_at(scan(tf_models / "table_relative.pb"), WARN) == {R.TF_TEXT_TABLE}
+
+
+def test_graph_disguised_as_fingerprint_is_still_judged(tf_models: Path, tmp_path: Path) -> None:
+    disguised = tmp_path / "fingerprint.pb"
+    shutil.copy(tf_models / "immutable_const.pb", disguised)
+    assert rules_at(scan(disguised), CRIT) == {R.TF_FILE_OP}
