@@ -407,3 +407,18 @@ def criticals_issues(result):  # type: ignore[no-untyped-def]
 def test_tarfile_samples_are_real_tars(malicious: dict[str, Path]) -> None:
     with tarfile.open(malicious["nemo_tar_gz"]) as tf:
         assert "./model_weights.ckpt" in tf.getnames()
+
+
+def test_whole_corpus_through_the_public_api(malicious: dict[str, Path]) -> None:
+    """End to end: directory walk, worker processes, JSON report; every sample is flagged."""
+    from modelaudit.core import scan_model_directory_or_file
+
+    root = next(iter(malicious.values())).parent.parent
+    report = scan_model_directory_or_file(str(root), timeout=300)
+    flagged = {
+        Path(str(issue["location"]).split(":", 1)[0].split(" (pos")[0]).parent.name
+        for issue in report["issues"]
+        if issue["severity"] == "critical"
+    }
+    assert set(SAMPLES) <= flagged, sorted(set(SAMPLES) - flagged)
+    assert report["files_scanned"] >= len(SAMPLES)
