@@ -18,7 +18,7 @@ from .text_payloads import find_payloads
 XXE = define_rule(
     "MA4600",
     "XmlExternalEntity",
-    "The XML declares an external entity or external DTD (XXE).",
+    "The XML declares an external entity, an external DTD or an XInclude (XXE).",
     "A parser that resolves it reads local files or makes network requests for the attacker. "
     "Remove the DOCTYPE; parse PMML with resolve_entities disabled.",
     severity=IssueSeverity.CRITICAL,
@@ -49,6 +49,7 @@ EXTENSION_CODE = define_rule(
 )
 
 _MAX_EXPANSION: Final = 1_000_000
+_XINCLUDE_NS: Final = "http://www.w3.org/2001/XInclude"
 _ENTITY_REF: Final = re.compile(r"&([A-Za-z_][\w.-]*);")
 _MAX_EXT_TEXT: Final = 1 << 20
 _MODEL_TAGS: Final = frozenset(
@@ -89,6 +90,7 @@ class PmmlScanner(BaseScanner):
         state = _State()
         parser = expat.ParserCreate()
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.buffer_text = True
         parser.StartDoctypeDeclHandler = state.doctype
         parser.EntityDeclHandler = state.entity
         parser.DefaultHandler = state.default
@@ -171,6 +173,7 @@ class _State:
         self.extension_payloads: list[tuple[str, str]] = []
         self.model_names: list[str] = []
         self.copyright: str | None = None
+        self.xinclude: set[str] = set()
 
     def doctype(self, name: str, system_id: str | None, public_id: str | None, _s: int) -> None:
         self.doctype_name = name
@@ -206,6 +209,11 @@ class _State:
     def start(self, tag: str, attrs: dict[str, str]) -> None:
         if self.root is None:
             self.root = tag
+        for key, value in attrs.items():
+            if value == _XINCLUDE_NS and (key == "xmlns" or key.startswith("xmlns:")):
+                self.xinclude.add(key[6:] + ":include" if ":" in key else "include")
+        if tag in self.xinclude:
+            self.external.append(f"XInclude {attrs.get('href', '?')}")
         if tag == "Extension" or self.ext_depth:
             self.ext_depth += 1
             for value in attrs.values():

@@ -104,3 +104,13 @@ def test_renamed_pmml_routes_by_content(tmp_path: Path) -> None:
     result = scan(path)
     assert result.scanner_name == "pmml"
     assert_clean(result)
+
+
+def test_xinclude_is_critical(tmp_path: Path) -> None:
+    path = tmp_path / "xi.pmml"
+    path.write_text(
+        '<?xml version="1.0"?><PMML xmlns:xi="http://www.w3.org/2001/XInclude">'
+        '<Header><xi:include href="file:///etc/passwd" parse="text"/></Header></PMML>'
+    )
+    result = scan(path)
+    assert ps.XXE in rules_of(result, IssueSeverity.CRITICAL)
