@@ -251,17 +251,28 @@ def _nested_from_calls(
 ) -> None:
     from . import nested
 
-    for data, stacked, label in session.nested:
-        nested.scan_blob(
-            data,
-            result,
-            location=location,
-            config=config,
-            depth=depth + 1,
-            stacked=stacked,
-            label=label,
-            trusted_parse=True,
-        )
+    for data, stacked, label, trusted in session.nested:
+        if trusted:
+            nested.scan_blob(
+                data,
+                result,
+                location=location,
+                config=config,
+                depth=depth + 1,
+                stacked=stacked,
+                label=label,
+            )
+        else:
+            nested.scan_candidate(
+                data,
+                start,
+                result,
+                location=location,
+                config=config,
+                depth=depth + 1,
+                seen=set(),
+                encoding="latin-1 string",
+            )
 
 
 def _nested_from_candidates(

@@ -30,7 +30,7 @@ class CUnpickler(_pickle.Unpickler):
         return self._session.find_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        return Obj("persistent_id", policy.Verdict(policy.SAFE), "", "")
+        return persistent(self._session, pid)
 
 
 _PyBase: Any = pickle._Unpickler  # type: ignore[attr-defined]
@@ -52,7 +52,7 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
         return self._session.find_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        return Obj("persistent_id", policy.Verdict(policy.SAFE), "", "")
+        return persistent(self._session, pid)
 
     def tell(self) -> int:
         frame = self._unframer.current_frame
@@ -154,6 +154,14 @@ def dtype_layout(dtype: Any) -> tuple[int, bool]:
     if code[0] in _SIZED and _SIZED[code[0]]:
         return _SIZED[code[0]], hasobject
     raise pickle.UnpicklingError(f"joblib dtype {code!r} of unknown size")
+
+
+def persistent(session: Session, pid: Any) -> Any:
+    """What a model loader's persistent_load returns: torch hands back the class named in a
+    ('module', cls, ...) record and a storage otherwise."""
+    if isinstance(pid, tuple) and len(pid) > 1 and pid[0] == "module" and isinstance(pid[1], type):
+        return pid[1]
+    return session.persistent_stub
 
 
 def run(unpickler: CUnpickler | PyUnpickler, session: Session) -> None:

@@ -47,7 +47,7 @@ def _decode(data: bytes) -> tuple[str, bytes] | None:
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)
             out = d.decompress(data, _MAX_DECODED)
             return ("gzip", out) if out else None
-        if data[:2] == b"gA" or data[:1] == b"Y":
+        if data[:2] in (b"gA", b"eJ", b"eN", b"eF", b"eA", b"H4") or data[:1] == b"Y":
             m = _B64_RUN.match(data)
             if not m:
                 return None
@@ -58,7 +58,7 @@ def _decode(data: bytes) -> tuple[str, bytes] | None:
             if b"-" in run or b"_" in run:
                 return "base64", base64.urlsafe_b64decode(padded)
             return "base64", base64.b64decode(padded)
-        if data[:3].lower() == b"800" or data[:2] == b"80":
+        if data[:2] in (b"80", b"78", b"1f", b"1F"):
             m = _HEX_RUN.match(data)
             if not m:
                 return None
@@ -90,7 +90,7 @@ def scan_candidate(
     """A byte pattern that may start an embedded pickle at stream offset `at`."""
     if depth > _limit(config):
         return
-    if data[:1] == b"\x80" or (data[:1] == b"c" and encoding == "raw"):
+    if data[:1] in (b"\x80", b"c") and _looks_like_pickle(data):
         _parse_candidate(data, at, result, location, config, depth, seen, encoding)
         return
     decoded = _decode(data)
@@ -169,7 +169,6 @@ def scan_blob(
     depth: int,
     stacked: bool,
     label: str,
-    trusted_parse: bool,
 ) -> None:
     """Bytes the loader itself will unpickle (or load as a model): scanned in full."""
     if depth > _limit(config):

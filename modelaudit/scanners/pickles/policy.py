@@ -906,6 +906,13 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "codecs.encode": "codec",
     "torch.storage._load_from_bytes": "nested_bytes",
     "dill._dill._load_type": "dill_type",
+    "dill._dill._create_array": "",
+    "pyarrow.lib._restore_array": "",
+    "pyarrow.lib.type_for_alias": "",
+    "pyarrow.lib.py_buffer": "",
+    "pyarrow.lib.schema": "",
+    "pyarrow.lib.field": "",
+    "dill._dill._create_namedtuple": "",
 }
 
 #: Packages whose classes (CapWords last component) and helpers real models pickle.
@@ -935,6 +942,7 @@ _TRUSTED_PACKAGES: Final = (
     "datasets",
     "safetensors",
     "diffusers",
+    "pyarrow",
     "optuna",
 )
 #: Trusted packages whose lowercase functions (not just classes) are allowed.
@@ -1018,7 +1026,7 @@ def _name_family(full: str) -> str | None:
 def _deny(module: str, qualname: str) -> Verdict | None:
     module = _alias(module)
     full = f"{module}.{qualname}"
-    fam = _module_family(module) or _name_family(full)
+    fam = _module_family(full) or _name_family(full)
     if fam:
         return danger(fam)
     if module == "builtins" and qualname.split(".", 1)[0] in _BUILTIN_DANGER:

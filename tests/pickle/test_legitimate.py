@@ -1,0 +1,52 @@
+"""Pickles of real library objects raise no CRITICAL (and the common ones no WARNING)."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import dill
+import pytest
+from _pickle_corpus import critical, scan, warnings_of
+
+#: Objects whose pickles reference names outside the everyday safe list are still allowed a
+#: WARNING; none of the ones below are.
+_MAY_WARN: frozenset[str] = frozenset()
+
+
+def test_corpus_size(legit_objects: list[tuple[str, Any]]) -> None:
+    assert len(legit_objects) >= 25
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_pickle_dumps_is_clean(legit_objects: list[tuple[str, Any]], protocol: int) -> None:
+    problems = {}
+    for name, obj in legit_objects:
+        result, info = scan(pickle.dumps(obj, protocol=protocol))
+        bad = critical(result) + ([] if name in _MAY_WARN else warnings_of(result))
+        if bad or not info.complete or not result.success:
+            problems[name] = (bad, result.status_reason)
+    assert not problems
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_dill_dumps_is_clean(legit_objects: list[tuple[str, Any]], protocol: int) -> None:
+    problems = {}
+    for name, obj in legit_objects:
+        result, info = scan(dill.dumps(obj, protocol=protocol))
+        if critical(result) or warnings_of(result) or not info.complete:
+            problems[name] = (critical(result), warnings_of(result), result.status_reason)
+    assert not problems
+
+
+def test_torch_tensor_nested_bytes_are_scanned(legit_objects: list[tuple[str, Any]]) -> None:
+    tensor = dict(legit_objects)["torch-tensor"]
+    data = pickle.dumps(tensor)
+    assert b"_load_from_bytes" in data
+    result, info = scan(data)
+    assert info.complete and not result.issues
+
+
+def test_globals_are_listed(legit_objects: list[tuple[str, Any]]) -> None:
+    _, info = scan(pickle.dumps(dict(legit_objects)["ordereddict"], protocol=4))
+    assert info.globals == ["collections.OrderedDict"]
