@@ -309,8 +309,8 @@ class HttpReader(ObjectReader):
         return bytes(out)
 
     async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """The whole object, in chunks as they arrive (never above `chunk_size` held back);
-        a connection lost midway resumes with a ranged request from the last byte yielded."""
+        """The whole object, in pieces as they arrive off the network (so nothing received is
+        lost); a connection cut midway resumes with a ranged request from the last byte."""
         import httpx
 
         pos = 0
@@ -383,9 +383,8 @@ class HttpSource(Source):
             length = response.headers.get("content-length")
             if length and length.isdigit():
                 return int(length), _etag(response)
-        except (TargetNotFound, AuthenticationError):
-            raise
         except FetchError:
+            # Some servers refuse HEAD (405, or 403 for GET-only signed URLs): GET decides.
             pass
         response = await self.client.send(
             "GET", self.target, self.shown, headers={"Range": "bytes=0-0"}, ok=(200, 206)

@@ -214,8 +214,8 @@ def files_server(
         fault = opts["faults"].take(h.path)
         if fault:
             return fault  # type: ignore[no-any-return]
-        if h.command == "HEAD" and not opts["head"]:
-            return 405, {}, b""
+        if h.command == "HEAD" and opts["head"] is not True:
+            return int(opts["head"] or 405), {}, b""
         blob = blobs.get(h.path.lstrip("/").split("?", 1)[0])
         if blob is None:
             return 404, {}, b"not found"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from _remote_http_servers import Blob, Server, run_cli
 
 import modelaudit
@@ -91,9 +92,10 @@ async def test_object_changing_between_reads(files_server: Files) -> None:
     assert "changed" in (file.status_reason or "")
 
 
-async def test_missing_url_and_no_head(files_server: Files) -> None:
+@pytest.mark.parametrize("head", [405, 403])
+async def test_missing_url_and_refused_head(files_server: Files, head: int) -> None:
     server, _, opts = files_server
-    opts["head"] = False
+    opts["head"] = head
     report = await modelaudit.scan([f"{server.url}/missing.pkl", f"{server.url}/evil.pkl"])
     (err,) = report.target_errors
     assert "not found" in err["error"]
