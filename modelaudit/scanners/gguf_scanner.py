@@ -225,9 +225,10 @@ class GgufScanner(BaseScanner):
 
     def _metadata(self, h: _Header, result: ScanResult) -> None:
         v = h.values
-        name = v.get("general.name")
-        if isinstance(name, str) and name:
-            result.metadata["model_names"] = [name]
+        names = [v.get(k) for k in ("general.name", "general.basename")]
+        names = [n for i, n in enumerate(names) if isinstance(n, str) and n and n not in names[:i]]
+        if names:
+            result.metadata["model_names"] = names
         lic = v.get("general.license")
         if isinstance(lic, str) and lic:
             result.metadata["license"] = lic

@@ -111,6 +111,10 @@ class JsonScanner(BaseScanner):
             return result
         if isinstance(doc, dict):
             self._hf_config(doc, path, result)
+        elif (
+            isinstance(doc, list) and shown.replace("\\", "/").rsplit("/", 1)[-1] == "modules.json"
+        ):
+            self._sentence_transformers_modules(doc, path, result)
         for obj in hooked[:_MAX_HOOKED]:
             if "chat_template" in obj:
                 _templates(self, obj["chat_template"], path, "chat_template", result)
@@ -138,7 +142,7 @@ class JsonScanner(BaseScanner):
                 rule=REMOTE_CODE,
             )
         names: list[str] = []
-        for key in ("_name_or_path", "model_type", "name_or_path"):
+        for key in ("_name_or_path", "model_type", "name_or_path", "base_model_name_or_path"):
             value = doc.get(key)
             if isinstance(value, str) and value and value not in names:
                 names.append(value)
@@ -154,6 +158,25 @@ class JsonScanner(BaseScanner):
                 result.metadata["task"] = task
         if isinstance(doc.get("license"), str):
             result.metadata["license"] = doc["license"]
+
+    def _sentence_transformers_modules(self, doc: list[Any], path: str, result: ScanResult) -> None:
+        """sentence-transformers imports each module's `type` and calls its `load`."""
+        for entry in doc[:1000]:
+            target = entry.get("type") if isinstance(entry, dict) else None
+            if not isinstance(target, str) or target.startswith("sentence_transformers."):
+                continue
+            if is_dangerous_callable(target):
+                report_target(self, target, path, "modules.json", result, how="module type")
+                continue
+            result.add_issue(
+                f"sentence-transformers module type '{target}' is custom code",
+                severity=IssueSeverity.WARNING,
+                location=self.location(path),
+                details={"type": target},
+                why="Loading the model imports this class and calls its load(); code outside "
+                "sentence_transformers runs on the loading machine.",
+                rule=REMOTE_CODE,
+            )
 
 
 def report_nesting(scanner: BaseScanner, path: str, result: ScanResult) -> None:

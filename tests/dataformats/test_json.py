@@ -131,3 +131,29 @@ def test_text_files_in_a_walk_stay_skipped(tmp_path: Path) -> None:
         result = scan(path, explicit=False)
         assert result.status is FileStatus.SKIPPED, (path, result.scanner_name)
         assert not result.issues
+
+
+def test_sentence_transformers_modules(tmp_path: Path) -> None:
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
+    path = _dump(tmp_path / "modules.json", modules)
+    assert_clean(scan(path))
+    modules.append({"idx": 2, "name": "2", "path": "2_X", "type": "custom_layers.Gate"})
+    result = scan(_dump(path, modules))
+    assert js.REMOTE_CODE in rules_of(result, IssueSeverity.WARNING)
+    modules.append({"idx": 3, "name": "3", "path": "", "type": "subprocess.Popen"})
+    assert js.DANGEROUS_TARGET in rules_of(scan(_dump(path, modules)), IssueSeverity.CRITICAL)
+
+
+def test_adapter_config_names_its_base_model(tmp_path: Path) -> None:
+    doc = {"base_model_name_or_path": "mistralai/Mistral-7B-v0.1", "peft_type": "LORA", "r": 8}
+    result = scan(_dump(tmp_path / "adapter_config.json", doc))
+    assert_clean(result)
+    assert result.metadata["model_names"] == ["mistralai/Mistral-7B-v0.1"]
