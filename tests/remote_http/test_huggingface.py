@@ -200,3 +200,12 @@ async def test_object_changing_mid_scan(hub: FakeHub) -> None:
     assert file.status is FileStatus.ERROR
     assert "changed" in (file.status_reason or "")
     assert report.exit_code == 2
+
+
+def test_sync_api_with_the_reference_example(hub: FakeHub) -> None:
+    from modelaudit.core import scan_model_directory_or_file
+
+    result = scan_model_directory_or_file("https://huggingface.co/bert-base-uncased")
+    assert result["files_scanned"] == 1
+    assert not result["has_errors"]
+    assert not [i for i in result["issues"] if i["severity"] in ("warning", "critical")]
