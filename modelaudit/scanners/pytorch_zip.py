@@ -138,22 +138,31 @@ class PyTorchZipScanner(BaseScanner):
         if anomaly:
             report_zip_anomaly(result, where, anomaly)
         head = stream.peek(4096)[:4096]
-        if not looks_like_pickle_member(entry.name, head, entry.size):
-            if (
-                entry.size <= _SMALL_MEMBER
-                and sniff_head(head, entry.name, entry.size)
-                and not depth_exceeded(result, limits, where)
-            ):
-                display = f"{self.display_path or path}:{entry.name}"
-                scan_stream_member(
-                    result, spool, stream, entry.name, display, self.config, limits, raw
-                )
-            return False
         from .pickles import scan_pickle_stream
 
         def location(pos: int | None) -> str:
             return self.location(path, entry.name, pos)
 
+        if not looks_like_pickle_member(entry.name, head, entry.size):
+            if entry.size > _SMALL_MEMBER:
+                return False
+            if sniff_head(head, entry.name, entry.size):
+                if not depth_exceeded(result, limits, where):
+                    display = f"{self.display_path or path}:{entry.name}"
+                    scan_stream_member(
+                        result, spool, stream, entry.name, display, self.config, limits, raw
+                    )
+                return False
+            # Sniffing cannot tell a large protocol-0 pickle from text; a probe can. Keep
+            # what it found only if it found something (a text record is not "malformed").
+            probe = ScanResult(scanner_name=self.name)
+            scan_pickle_stream(
+                stream, probe, location=location, config=self.config, depth=limits.depth
+            )
+            if any(i.severity.rank >= IssueSeverity.WARNING.rank for i in probe.issues):
+                result.merge(probe)
+                return True
+            return False
         scan_pickle_stream(
             stream,
             result,

@@ -125,6 +125,13 @@ def _(root: Path, legit: dict[str, Path]) -> bytes:
     return raw_zip([*_torch_members(legit), Member("state_dict/extra_state", payload(0))])
 
 
+@sample("torch_large_protocol0_member", "proto0_large.pt")
+def _(root: Path, legit: dict[str, Path]) -> bytes:
+    big = pickle.dumps(["x" * 6000, Evil()], protocol=0)
+    assert big[:1] == b"(" and len(big) > 4096
+    return raw_zip([*_torch_members(legit), Member("state_dict/extra_state_big", big)])
+
+
 @sample("torch_deflated_data_pkl", "deflated.pt")
 def _(root: Path, legit: dict[str, Path]) -> bytes:
     return raw_zip(_replace(_torch_members(legit), "/data.pkl", payload(2), method=8))
