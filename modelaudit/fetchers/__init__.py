@@ -7,6 +7,7 @@ target needs it so that cloud SDKs never slow down a local scan.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +61,10 @@ def _is_jfrog(target: str) -> bool:
     return is_jfrog_target(target)
 
 
+def _is_dvc_pointer(target: str) -> bool:
+    return target.endswith(".dvc") and os.path.isfile(target)
+
+
 #: (does this fetcher take the target?, "module:SourceClass"); the first match wins, and the
 #: module is imported only then. A source class is called as `Cls(target, config)`.
 FETCHERS: list[tuple[Callable[[str], bool], str]] = [
@@ -68,6 +73,7 @@ FETCHERS: list[tuple[Callable[[str], bool], str]] = [
     (_prefix("s3://", "r2://"), "s3:S3Source"),
     (_prefix("gs://"), "gcs:GcsSource"),
     (_prefix("models:/"), "mlflow:MlflowSource"),
+    (_is_dvc_pointer, "dvc:DvcSource"),
     # cloud storage, registries and pointer files go here, one line each
     (_prefix("http://", "https://"), "http:HttpSource"),
 ]

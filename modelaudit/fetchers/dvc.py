@@ -1,0 +1,338 @@
+"""DVC pointer files (`MODEL.dvc`): scan the data they point to, verified against their md5.
+
+Each output is looked up in the local cache first (`.dvc/cache/files/md5/XX/REST`, or the
+older `.dvc/cache/XX/REST`), then in the default remote named in `.dvc/config`, fetched by the
+fetcher for that URL (s3://, gs://, https://, a local path). Whatever is used is checked
+against the md5 in the pointer: a mismatch makes that output an error, never a clean file.
+Findings name the output path as the pointer file writes it, next to the `.dvc` file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+
+from .base import FetchError, ObjectReader, ObjectRef, Source, TargetNotFound, UnsupportedTarget
+
+_MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+_MAX_POINTER = 1 << 20
+_MAX_MANIFEST = 64 << 20
+_REMOTE_SCHEMES = ("s3://", "gs://", "https://", "http://", "r2://")
+
+
+class ChecksumMismatch(FetchError):
+    """The bytes found for a DVC output do not have the md5 its pointer file records."""
+
+
+@dataclass
+class Output:
+    shown: str
+    md5: str
+    size: int | None
+    #: DVC 3 (`hash: md5`) keeps objects under files/md5/; DVC 2 directly under the cache.
+    modern: bool
+
+
+def read_config(path: str) -> dict[str, dict[str, str]]:
+    """DVC's INI dialect: `['remote "name"']` sections, indented `key = value` lines."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read(_MAX_POINTER).splitlines()
+    except OSError:
+        return sections
+    for raw in lines:
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            name = line[1:-1].strip().strip("'").strip()
+            name = re.sub(r'\s+"?([^"]*)"?$', r" \1", name) if " " in name else name
+            current = sections.setdefault(name, {})
+        elif "=" in line and current is not None:
+            key, _, value = line.partition("=")
+            current[key.strip().lower()] = value.strip()
+    return sections
+
+
+def _find_repo(start: str) -> str | None:
+    folder = os.path.abspath(start)
+    while True:
+        if os.path.isdir(os.path.join(folder, ".dvc")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _object_path(md5: str, modern: bool) -> str:
+    tail = f"{md5[:2]}/{md5[2:]}"
+    return f"files/md5/{tail}" if modern else tail
+
+
+def md5_file(path: str) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_pointer(path: str) -> list[Output]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            # BaseLoader: no tags at all, and every scalar stays a string, so an all-digit md5
+            # is not turned into a number.
+            data = yaml.load(f.read(_MAX_POINTER), Loader=yaml.BaseLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UnsupportedTarget(f"{path}: not a readable DVC pointer file ({exc})") from None
+    outs = data.get("outs") if isinstance(data, dict) else None
+    if not isinstance(outs, list) or not outs:
+        raise UnsupportedTarget(f"{path}: a DVC pointer file needs an `outs` list")
+    folder = os.path.dirname(path)
+    result = []
+    for out in outs:
+        if not isinstance(out, dict) or not isinstance(out.get("path"), str):
+            raise UnsupportedTarget(f"{path}: an output has no path")
+        md5 = str(out.get("md5") or "").lower()
+        if not _MD5.match(md5):
+            raise UnsupportedTarget(f"{path}: output {out['path']} has no valid md5")
+        size = str(out.get("size", ""))
+        result.append(
+            Output(
+                shown=os.path.join(folder, out["path"]),
+                md5=md5,
+                size=int(size) if size.isdigit() else None,
+                modern=str(out.get("hash", "")).lower() == "md5",
+            )
+        )
+    return result
+
+
+class FailedReader(ObjectReader):
+    """An output that cannot be had: the error surfaces as that file's error, the sweep goes on."""
+
+    def __init__(self, error: FetchError) -> None:
+        self.error = error
+
+    async def read_range(self, start: int, end: int) -> bytes:
+        raise self.error
+
+    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        raise self.error
+        yield b""  # pragma: no cover - makes this an async generator
+
+    async def aclose(self) -> None:
+        return None
+
+
+class VerifiedReader(ObjectReader):
+    """Downloads a remote output once, checking its md5, then serves reads from that copy."""
+
+    def __init__(self, inner: ObjectReader, md5: str, shown: str) -> None:
+        self.inner = inner
+        self.md5 = md5
+        self.shown = shown
+        self._path: str | None = None
+        self._folder: str | None = None
+        self._lock = anyio.Lock()
+
+    async def _fetch(self) -> str:
+        async with self._lock:
+            if self._path is not None:
+                return self._path
+            self._folder = tempfile.mkdtemp(prefix="modelaudit-dvc-")
+            path = os.path.join(self._folder, "object")
+            digest = hashlib.md5(usedforsecurity=False)
+            async with await anyio.open_file(path, "wb") as out:
+                async for chunk in self.inner.stream():
+                    digest.update(chunk)
+                    await out.write(chunk)
+            got = digest.hexdigest()
+            if got != self.md5:
+                raise ChecksumMismatch(
+                    f"{self.shown}: md5 mismatch: the .dvc file records {self.md5}, "
+                    f"the remote copy has {got}"
+                )
+            self._path = path
+            return path
+
+    async def read_range(self, start: int, end: int) -> bytes:
+        path = await self._fetch()
+
+        def read() -> bytes:
+            with open(path, "rb") as f:
+                f.seek(start)
+                return f.read(max(0, end - start))
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        path = await self._fetch()
+        async with await anyio.open_file(path, "rb") as f:
+            while chunk := await f.read(chunk_size):
+                yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self.inner.aclose()
+        finally:
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class DvcSource(Source):
+    def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
+        self.target = target
+        self.config = dict(config or {})
+        self.repo = _find_repo(os.path.dirname(os.path.abspath(target)))
+        settings: dict[str, dict[str, str]] = {}
+        if self.repo:
+            for name in ("config", "config.local"):
+                for section, values in read_config(os.path.join(self.repo, ".dvc", name)).items():
+                    settings.setdefault(section, {}).update(values)
+        self.settings = settings
+        self.cache = self._cache_dir()
+        self.remote = self._remote_url()
+
+    def _cache_dir(self) -> str | None:
+        if not self.repo:
+            return None
+        configured = self.settings.get("cache", {}).get("dir")
+        dvc_dir = os.path.join(self.repo, ".dvc")
+        return os.path.normpath(os.path.join(dvc_dir, configured or "cache"))
+
+    def _remote_url(self) -> str | None:
+        name = self.settings.get("core", {}).get("remote")
+        if not name or not self.repo:
+            return None
+        url = self.settings.get(f"remote {name}", {}).get("url")
+        if not url:
+            return None
+        if url.startswith(_REMOTE_SCHEMES):
+            return url.rstrip("/")
+        if "://" in url:
+            return url
+        return os.path.normpath(os.path.join(self.repo, ".dvc", os.path.expanduser(url)))
+
+    def _cached(self, md5: str, modern: bool) -> Iterator[str]:
+        if self.cache:
+            for layout in (modern, not modern):
+                candidate = os.path.join(self.cache, _object_path(md5, layout))
+                if os.path.isfile(candidate):
+                    yield candidate
+
+    async def _remote_object(self, md5: str, modern: bool, shown: str) -> ObjectRef:
+        """The remote copy of `md5`, as the fetcher for the remote's URL sees it."""
+        if not self.remote:
+            raise TargetNotFound(
+                f"{shown}: not in the local DVC cache and no default remote in .dvc/config"
+            )
+        if "://" in self.remote and not self.remote.startswith(_REMOTE_SCHEMES):
+            raise UnsupportedTarget(
+                f"{shown}: remote {self.remote.split('://')[0]}:// is not supported"
+            )
+        from . import resolve
+
+        last: FetchError | None = None
+        for layout in (modern, not modern):
+            relative = _object_path(md5, layout)
+            where = (
+                f"{self.remote}/{relative}"
+                if "://" in self.remote
+                else os.path.join(self.remote, relative)
+            )
+            source = resolve(where, self.config)
+            try:
+                async for obj in source.objects():
+                    return obj
+            except TargetNotFound as exc:
+                last = exc
+            finally:
+                await source.aclose()
+        raise TargetNotFound(f"{shown}: not in the local DVC cache nor in the remote") from last
+
+    async def _verified(self, md5: str, modern: bool, shown: str, size: int | None) -> ObjectRef:
+        """An object for one file output: a verified cache hit, else the remote copy."""
+        mismatch: str | None = None
+        expected = md5.removesuffix(".dir")
+        for path in self._cached(md5, modern):
+            got = await anyio.to_thread.run_sync(md5_file, path)
+            if got == expected:
+                return ObjectRef(uri=shown, size=os.path.getsize(path), local_path=path)
+            mismatch = got
+        try:
+            obj = await self._remote_object(md5, modern, shown)
+        except FetchError as exc:
+            error = exc
+            if mismatch is not None:
+                error = ChecksumMismatch(
+                    f"{shown}: md5 mismatch: the .dvc file records {md5}, the cached copy "
+                    f"has {mismatch}"
+                )
+            return ObjectRef(uri=shown, size=size, reader=FailedReader(error))
+        if obj.local_path is not None:
+            got = await anyio.to_thread.run_sync(md5_file, obj.local_path)
+            if got != expected:
+                error = ChecksumMismatch(
+                    f"{shown}: md5 mismatch: the .dvc file records {md5}, the remote copy has {got}"
+                )
+                return ObjectRef(uri=shown, size=size, reader=FailedReader(error))
+            return ObjectRef(uri=shown, size=obj.size, local_path=obj.local_path)
+        assert obj.reader is not None
+        return ObjectRef(
+            uri=shown, size=obj.size, reader=VerifiedReader(obj.reader, expected, shown)
+        )
+
+    async def _manifest(self, out: Output) -> list[tuple[str, str]]:
+        """(md5, relpath) of every file in a directory output, from its verified `.dir` object."""
+        ref = await self._verified(out.md5, out.modern, out.shown, None)
+        if ref.local_path is not None:
+            with open(ref.local_path, "rb") as f:
+                data = f.read(_MAX_MANIFEST)
+        else:
+            assert ref.reader is not None
+            try:
+                parts = [chunk async for chunk in ref.reader.stream()]
+            finally:
+                await ref.reader.aclose()
+            data = b"".join(parts)
+        try:
+            entries = json.loads(data)
+        except ValueError:
+            raise FetchError(f"{out.shown}: the DVC directory listing is not valid JSON") from None
+        result = []
+        for entry in entries if isinstance(entries, list) else ():
+            md5 = str(entry.get("md5", "")).lower() if isinstance(entry, dict) else ""
+            rel = entry.get("relpath") if isinstance(entry, dict) else None
+            if _MD5.match(md5) and not md5.endswith(".dir") and isinstance(rel, str):
+                result.append((md5, rel))
+        return result
+
+    async def objects(self) -> AsyncIterator[ObjectRef]:
+        outputs = await anyio.to_thread.run_sync(parse_pointer, self.target)
+        for out in outputs:
+            if not out.md5.endswith(".dir"):
+                yield await self._verified(out.md5, out.modern, out.shown, out.size)
+                continue
+            try:
+                files = await self._manifest(out)
+            except FetchError as exc:
+                yield ObjectRef(uri=out.shown, reader=FailedReader(exc))
+                continue
+            for md5, rel in sorted(files, key=lambda item: item[1]):
+                shown = os.path.join(out.shown, rel)
+                yield await self._verified(md5, out.modern, shown, None)

@@ -1,0 +1,194 @@
+"""DVC pointer files: local cache (both layouts), a remote on the S3 server, md5 checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from _remote_cloud_servers import (
+    EVIL_PICKLE,
+    S3_BUCKET,
+    MotoServer,
+    clean_env,
+    clean_safetensors,
+    run_cli,
+)
+
+import modelaudit
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def object_path(digest: str, modern: bool) -> str:
+    return f"files/md5/{digest[:2]}/{digest[2:]}" if modern else f"{digest[:2]}/{digest[2:]}"
+
+
+def make_repo(root: Path, config: str = "") -> Path:
+    (root / ".dvc" / "cache").mkdir(parents=True)
+    (root / ".dvc" / "config").write_text(config)
+    return root
+
+
+def cache(root: Path, data: bytes, modern: bool = True, digest: str | None = None) -> str:
+    digest = digest or md5(data)
+    path = root / ".dvc" / "cache" / object_path(digest, modern)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return digest
+
+
+def pointer(
+    root: Path, name: str, digest: str, size: int | None, modern: bool = True, folder: str = ""
+) -> Path:
+    where = root / folder
+    where.mkdir(parents=True, exist_ok=True)
+    lines = ["outs:", f"- md5: {digest}"]
+    if size is not None:
+        lines.append(f"  size: {size}")
+    if modern:
+        lines.append("  hash: md5")
+    lines.append(f"  path: {name}")
+    path = where / f"{name}.dvc"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def s3_remote_config(prefix: str) -> str:
+    return (
+        "[core]\n    remote = storage\n"
+        f"['remote \"storage\"']\n    url = s3://{S3_BUCKET}/{prefix}\n"
+    )
+
+
+def s3_env(server: MotoServer) -> dict[str, str]:
+    return clean_env(
+        AWS_ENDPOINT_URL=server.endpoint,
+        AWS_ACCESS_KEY_ID=server.key_id,
+        AWS_SECRET_ACCESS_KEY=server.secret,
+    )
+
+
+def test_cli_local_cache_hit_names_the_output(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    digest = cache(root, EVIL_PICKLE)
+    target = pointer(root, "model.pkl", digest, len(EVIL_PICKLE), folder="models")
+    proc = run_cli(["-f", "json", str(target)], clean_env())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    shown = str(root / "models" / "model.pkl")
+    assert [f["path"] for f in report["files"]] == [shown]
+    critical = [i for i in report["issues"] if i["severity"] == "critical"]
+    assert critical and all(i["location"].startswith(shown) for i in critical)
+
+
+async def test_api_legacy_cache_layout_clean(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    data = clean_safetensors()
+    digest = cache(root, data, modern=False)
+    target = pointer(root, "model.safetensors", digest, len(data), modern=False)
+    report = await modelaudit.scan(str(target))
+    assert report.exit_code == 0, [f.to_dict() for f in report.files]
+    assert [f.path for f in report.files] == [str(root / "model.safetensors")]
+
+
+async def test_api_directory_output(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    clean = clean_safetensors()
+    entries = [
+        {"md5": cache(root, clean), "relpath": "weights/model.safetensors"},
+        {"md5": cache(root, EVIL_PICKLE), "relpath": "extra.pkl"},
+    ]
+    manifest = json.dumps(sorted(entries, key=lambda e: e["relpath"])).encode()
+    digest = cache(root, manifest, digest=md5(manifest) + ".dir")
+    target = pointer(root, "model_dir", digest, None)
+    report = await modelaudit.scan(str(target))
+    paths = {f.path: f for f in report.files}
+    assert set(paths) == {
+        str(root / "model_dir" / "extra.pkl"),
+        str(root / "model_dir" / "weights" / "model.safetensors"),
+    }
+    assert any(
+        i.severity.value == "critical" for i in paths[str(root / "model_dir" / "extra.pkl")].issues
+    )
+    assert report.exit_code == 1
+
+
+def test_cli_remote_on_s3(tmp_path: Path, s3_server: MotoServer) -> None:
+    root = make_repo(tmp_path / "repo", s3_remote_config("dvcstore"))
+    digest = md5(EVIL_PICKLE)
+    key = f"dvcstore/{object_path(digest, True)}"
+    s3_server.admin().put_object(Bucket=S3_BUCKET, Key=key, Body=EVIL_PICKLE)
+    target = pointer(root, "model.pkl", digest, len(EVIL_PICKLE))
+    proc = run_cli(["-f", "json", str(target)], s3_env(s3_server))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert [f["path"] for f in report["files"]] == [str(root / "model.pkl")]
+    assert any(i["severity"] == "critical" for i in report["issues"])
+
+
+async def test_api_remote_md5_mismatch_is_an_error(
+    tmp_path: Path, s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_repo(tmp_path / "repo", s3_remote_config("tampered"))
+    data = clean_safetensors()
+    recorded = md5(data)
+    swapped = data[:-1] + b"\x01"
+    key = f"tampered/{object_path(recorded, True)}"
+    s3_server.admin().put_object(Bucket=S3_BUCKET, Key=key, Body=swapped)
+    target = pointer(root, "model.safetensors", recorded, len(data))
+    for name, value in s3_env(s3_server).items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    report = await modelaudit.scan(str(target))
+    assert report.exit_code == 2
+    [file] = report.files
+    assert file.status.value == "error"
+    assert "md5 mismatch" in (file.status_reason or "")
+
+
+def test_cli_corrupt_cache_without_remote_is_an_error(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    data = clean_safetensors()
+    digest = cache(root, data[:-4] + b"\x00\x00\x00\x00", digest=md5(data))
+    target = pointer(root, "model.safetensors", digest, len(data))
+    proc = run_cli(["-f", "json", str(target)], clean_env())
+    assert proc.returncode == 2
+    [file] = json.loads(proc.stdout)["files"]
+    assert file["status"] == "error" and "md5 mismatch" in file["reason"]
+
+
+def test_cli_missing_everywhere_and_sweep_goes_on(tmp_path: Path) -> None:
+    root = make_repo(
+        tmp_path / "repo", "[core]\n    remote = local\n['remote \"local\"']\n    url = ../store\n"
+    )
+    clean = clean_safetensors()
+    present = md5(clean)
+    store = root / "store" / object_path(present, True)
+    store.parent.mkdir(parents=True)
+    store.write_bytes(clean)
+    target = root / "two.dvc"
+    target.write_text(
+        "outs:\n"
+        f"- md5: {present}\n  size: {len(clean)}\n  hash: md5\n  path: good.safetensors\n"
+        f"- md5: {'0' * 32}\n  size: 10\n  hash: md5\n  path: gone.pkl\n"
+    )
+    proc = run_cli(["-f", "json", str(target)], clean_env())
+    assert proc.returncode == 2
+    files = {f["path"]: f for f in json.loads(proc.stdout)["files"]}
+    assert files[str(root / "good.safetensors")]["status"] == "complete"
+    assert files[str(root / "gone.pkl")]["status"] == "error"
+
+
+def test_cli_unsafe_yaml_is_not_loaded(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    target = root / "evil.dvc"
+    target.write_text("outs: !!python/object/apply:os.system ['touch pwned']\n")
+    proc = run_cli(["-f", "json", str(target)], clean_env())
+    assert proc.returncode == 2
+    assert not (root / "pwned").exists() and not Path("pwned").exists()
+    [error] = json.loads(proc.stdout)["target_errors"]
+    assert error["target"] == str(target)
