@@ -8,6 +8,7 @@ streamed whole, bounded by --max-size. Scanners stay path-based and never know t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -161,10 +162,13 @@ async def _spool_ranges(obj: ObjectRef, path: str) -> tuple[bool, int]:
 
 
 @asynccontextmanager
-async def acquire(obj: ObjectRef, config: ScanConfig) -> AsyncIterator[str]:
+async def acquire(
+    obj: ObjectRef, config: ScanConfig, limiter: anyio.CapacityLimiter | None = None
+) -> AsyncIterator[str]:
     """Yield a local path holding what the scanner needs of `obj`.
 
-    Records the bytes moved over the network in `obj.metadata["bytes_transferred"]`.
+    `limiter` (the engine's fetch limiter) is held only while bytes move, not while the
+    caller scans the spool. Records the bytes moved in `obj.metadata["bytes_transferred"]`.
     """
     if obj.local_path is not None:
         yield obj.local_path
@@ -173,11 +177,12 @@ async def acquire(obj: ObjectRef, config: ScanConfig) -> AsyncIterator[str]:
     folder = tempfile.mkdtemp(prefix="modelaudit-")
     path = os.path.join(folder, _safe_basename(obj.uri))
     try:
-        done, moved = False, 0
-        if obj.size is not None and not config.hashes:
-            done, moved = await _spool_ranges(obj, path)
-        if not done:
-            moved += await _stream_whole(obj, path, config.max_file_size or 0)
+        async with limiter if limiter is not None else contextlib.nullcontext():
+            done, moved = False, 0
+            if obj.size is not None and not config.hashes:
+                done, moved = await _spool_ranges(obj, path)
+            if not done:
+                moved += await _stream_whole(obj, path, config.max_file_size or 0)
         obj.metadata["bytes_transferred"] = moved
         yield path
     finally:
