@@ -131,3 +131,31 @@ def test_truncated_file_is_never_clean(
     result = scan(path)
     flagged = any(i.severity.rank >= IssueSeverity.WARNING.rank for i in result.issues)
     assert result.status is not FileStatus.COMPLETE or flagged, [i.to_dict() for i in result.issues]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "state_dict.pt",
+        "compressed.npz",
+        "forest.gzip.joblib",
+        "models.tar.gz",
+        "models.zip",
+        "model.7z",
+    ],
+)
+def test_corrupted_containers_never_crash_the_scanner(
+    legit: dict[str, Path], tmp_path: Path, key: str
+) -> None:
+    import random
+
+    rng = random.Random(key)
+    data = legit[key].read_bytes()
+    for trial in range(12):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        path = tmp_path / f"{trial}_{legit[key].name}"
+        path.write_bytes(bytes(mutated[: rng.randrange(len(mutated) // 2, len(mutated) + 1)]))
+        result = scan(path)
+        assert result.status is not FileStatus.ERROR, result.status_reason
