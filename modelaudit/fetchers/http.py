@@ -106,7 +106,8 @@ class HttpClient:
             follow_redirects=False,
             timeout=httpx.Timeout(60.0, connect=15.0),
             headers={"User-Agent": f"modelaudit/{__version__}", **(headers or {})},
-            trust_env=False,
+            # Proxies and CA bundles from the environment; httpx reads no credentials there.
+            trust_env=True,
         )
         self._auth = dict(auth or {})
         self._auth_origin = origin(auth_origin) if auth_origin else None
@@ -143,6 +144,8 @@ class HttpClient:
             if not location:
                 return response
             url = urljoin(str(response.url), location)
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise FetchError(f"{display_url(str(response.url))}: redirect to a non-HTTP URL")
             params = None
             if response.status_code == 303:
                 method = "GET"
