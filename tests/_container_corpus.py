@@ -211,3 +211,33 @@ def tar_bytes(members: list[tuple[str, bytes]], mode: str = "w") -> bytes:
             ti.size = len(data)
             tf.addfile(ti, io.BytesIO(data))
     return buf.getvalue()
+
+
+def two_directory_zip(name: str, torch_view: bytes, zipfile_view: bytes) -> bytes:
+    """A zip with two central directories: the end record's raw offset (read by miniz, so by
+    torch) points at one, zipfile's prepended-data adjustment lands on the other."""
+    assert len(torch_view) >= len(zipfile_view)
+    raw_name = name.encode()
+
+    def local(data: bytes) -> bytes:
+        head = struct.pack(
+            "<4sHHHHHLLLHH", b"PK\x03\x04", 20, 0, 0, 0, 0x21, zlib.crc32(data),
+            len(data), len(data), len(raw_name), 0,
+        )  # fmt: skip
+        return head + raw_name + data
+
+    def central(data: bytes, offset: int) -> bytes:
+        head = struct.pack(
+            "<4sHHHHHHLLLHHHHHLL", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, zlib.crc32(data),
+            len(data), len(data), len(raw_name), 0, 0, 0, 0, 0, offset,
+        )  # fmt: skip
+        return head + raw_name
+
+    first = local(torch_view)
+    cd1 = central(torch_view, 0)
+    second = local(zipfile_view)
+    z = len(first) + len(cd1)
+    concat = (z + len(second)) - len(first)
+    cd2 = central(zipfile_view, z - concat)
+    eocd = struct.pack("<4sHHHHLLH", b"PK\x05\x06", 0, 0, 1, 1, len(cd2), len(first), 0)
+    return first + cd1 + second + cd2 + eocd

@@ -11,7 +11,7 @@ import zipfile
 import zlib
 
 import pytest
-from _container_corpus import Member, npy_bytes, raw_zip
+from _container_corpus import Member, npy_bytes, raw_zip, two_directory_zip
 
 from modelaudit.engine.sniff import ZLIB, sniff_head
 from modelaudit.scanners.compressed import inner_name
@@ -56,6 +56,17 @@ def test_prepended_data_is_handled_like_zipfile() -> None:
     assert open_member(io.BytesIO(data), entry, limit=100)[0].read() == b"hello"
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.read("m.txt") == b"hello"
+
+
+def test_both_directories_of_a_shifted_zip_are_read() -> None:
+    data = two_directory_zip("a/data.pkl", b"TORCH-SEES-THIS", b"ZIPFILE-SEES")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.read("a/data.pkl") == b"ZIPFILE-SEES"
+    directory = _directory(data)
+    f = io.BytesIO(data)
+    contents = {open_member(f, e, limit=100)[0].read() for e in directory.entries}
+    assert contents == {b"TORCH-SEES-THIS", b"ZIPFILE-SEES"}
+    assert any("second central directory" in a for a in directory.anomalies)
 
 
 def test_zip64_directory() -> None:

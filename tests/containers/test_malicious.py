@@ -32,6 +32,7 @@ from _container_corpus import (
     scan,
     split_pickles,
     tar_bytes,
+    two_directory_zip,
     zip_members,
 )
 
@@ -130,6 +131,12 @@ def _(root: Path, legit: dict[str, Path]) -> bytes:
     big = pickle.dumps(["x" * 6000, Evil()], protocol=0)
     assert big[:1] == b"(" and len(big) > 4096
     return raw_zip([*_torch_members(legit), Member("state_dict/extra_state_big", big)])
+
+
+@sample("torch_second_central_directory", "shifted.pt")
+def _(root: Path, legit: dict[str, Path]) -> bytes:
+    benign = pickle.dumps({"w": 1}, protocol=2)
+    return two_directory_zip("archive/data.pkl", payload(2), benign)
 
 
 @sample("torch_deflated_data_pkl", "deflated.pt")

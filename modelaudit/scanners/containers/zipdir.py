@@ -11,6 +11,7 @@ while reading and report every disagreement as an anomaly.
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -130,6 +131,45 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int
     return usize, csize, offset
 
 
+def _parse_entries(cd: bytes, shift: int, first_index: int) -> list[ZipEntry]:
+    entries: list[ZipEntry] = []
+    pos = 0
+    while pos + 46 <= len(cd) and cd[pos : pos + 4] == _CD_SIG:
+        (
+            made_by,
+            flags,
+            method,
+            crc,
+            csize,
+            usize,
+            nlen,
+            elen,
+            clen,
+            ext_attr,
+            offset,
+        ) = struct.unpack_from("<H2xHH4xLLLHHH4xLL", cd, pos + 4)
+        raw = cd[pos + 46 : pos + 46 + nlen]
+        extra = cd[pos + 46 + nlen : pos + 46 + nlen + elen]
+        usize, csize, offset = _zip64_extra(extra, usize, csize, offset)
+        entries.append(
+            ZipEntry(
+                index=first_index + len(entries),
+                name=_decode_name(raw, flags),
+                raw_name=raw,
+                flags=flags,
+                method=method,
+                crc=crc,
+                compressed_size=csize,
+                size=usize,
+                local_offset=offset + shift,
+                external_attr=ext_attr,
+                create_system=made_by >> 8,
+            )
+        )
+        pos += 46 + nlen + elen + clen
+    return entries
+
+
 def read_directory(f: BinaryIO, size: int, max_entries: int = 1_000_000) -> ZipDirectory:
     found = find_eocd(f, size)
     if found is None:
@@ -155,50 +195,31 @@ def read_directory(f: BinaryIO, size: int, max_entries: int = 1_000_000) -> ZipD
     cd = f.read(cd_size)
     if len(cd) < cd_size:
         raise ZipFormatError("central directory is truncated")
-    entries: list[ZipEntry] = []
-    pos = 0
-    while pos + 46 <= len(cd) and cd[pos : pos + 4] == _CD_SIG:
-        (
-            made_by,
-            flags,
-            method,
-            crc,
-            csize,
-            usize,
-            nlen,
-            elen,
-            clen,
-            ext_attr,
-            offset,
-        ) = struct.unpack_from("<H2xHH4xLLLHHH4xLL", cd, pos + 4)
-        raw = cd[pos + 46 : pos + 46 + nlen]
-        extra = cd[pos + 46 + nlen : pos + 46 + nlen + elen]
-        usize, csize, offset = _zip64_extra(extra, usize, csize, offset)
-        entries.append(
-            ZipEntry(
-                index=len(entries),
-                name=_decode_name(raw, flags),
-                raw_name=raw,
-                flags=flags,
-                method=method,
-                crc=crc,
-                compressed_size=csize,
-                size=usize,
-                local_offset=offset + concat,
-                external_attr=ext_attr,
-                create_system=made_by >> 8,
-            )
-        )
-        pos += 46 + nlen + elen + clen
+    entries = _parse_entries(cd, concat, 0)
+    raw_view = 0
+    if concat:
+        # zipfile shifts every offset by the bytes found before the zip; miniz (torch) does
+        # not, so a second directory at the unshifted offset is what torch would read.
+        f.seek(cd_offset)
+        raw_cd = f.read(cd_size)
+        if raw_cd[:4] == _CD_SIG:
+            extra = _parse_entries(raw_cd, 0, len(entries))
+            raw_view = len(extra)
+            entries += extra
     directory = ZipDirectory(entries, cd_offset + concat, cd_size, concat, eocd_pos)
     if len(entries) != count and count != 0xFFFF:
         directory.anomalies.append(
             f"end record announces {count} entries, the central directory holds {len(entries)}"
         )
+    if raw_view:
+        directory.anomalies.append(
+            f"a second central directory at offset {cd_offset} ({raw_view} entries) is what "
+            "readers that ignore prepended data (torch) load"
+        )
     for name in sorted(directory.duplicates()):
         directory.anomalies.append(f"duplicate member name {name!r}")
     ordered = sorted(entries, key=lambda e: e.local_offset)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if a.local_offset + 30 + len(a.raw_name) + a.compressed_size > b.local_offset:
             directory.anomalies.append(
                 f"members {a.name!r} and {b.name!r} overlap (an overlapping-entry zip bomb "
