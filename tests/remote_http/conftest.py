@@ -60,6 +60,24 @@ def _gguf_model() -> bytes:
             return f.read()
 
 
+def _zip64_torch_like() -> bytes:
+    """A PyTorch-layout zip with zip64 end records (forced by lowering zipfile's limit)."""
+    saved = zipfile.ZIP64_LIMIT
+    zipfile.ZIP64_LIMIT = 1000
+    try:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("archive/data.pkl", EVIL_PICKLE)
+            zf.writestr("archive/version", "3")
+            zf.writestr("archive/data/0", bytes(3_000_000))
+            zf.writestr("archive/data/1", bytes(3_000_000))
+    finally:
+        zipfile.ZIP64_LIMIT = saved
+    data = buf.getvalue()
+    assert b"PK\x06\x06" in data[-200:]
+    return data
+
+
 def _npy(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=True)
@@ -90,6 +108,7 @@ def samples() -> dict[str, bytes]:
         dst.writestr(f"{folder}/extra/data/0", EVIL_PICKLE, compress_type=zipfile.ZIP_STORED)
     return {
         "hidden_torch_zip": hidden.getvalue(),
+        "zip64": _zip64_torch_like(),
         "onnx": _onnx_model(),
         "gguf": _gguf_model(),
         "npy": _npy(np.zeros((512, 512), np.float32)),
@@ -204,6 +223,7 @@ def files_server(
         "evil_model.bin": Blob(samples["evil_torch_zip"]),
         "model.onnx": Blob(samples["onnx"]),
         "hidden.bin": Blob(samples["hidden_torch_zip"]),
+        "zip64.pt": Blob(samples["zip64"]),
         "model.gguf": Blob(samples["gguf"]),
         "weights.npy": Blob(samples["npy"]),
         "objects.npy": Blob(samples["object_npy"]),

@@ -67,3 +67,11 @@ async def test_pickle_in_a_record_torch_would_not_skip_is_fetched(files_server: 
     critical = [i for i in report.issues if i.severity.value == "critical"]
     assert critical and all("extra/data/0" in (i.location or "") for i in critical)
     assert server.sent() < len(blobs["hidden.bin"].data) // 4
+
+
+async def test_zip64_pytorch_layout_is_planned(files_server: Files) -> None:
+    server, blobs, _ = files_server
+    report = await modelaudit.scan(f"{server.url}/zip64.pt")
+    critical = [i for i in report.issues if i.severity.value == "critical"]
+    assert critical and all("data.pkl" in (i.location or "") for i in critical)
+    assert server.sent() < len(blobs["zip64.pt"].data) // 4
