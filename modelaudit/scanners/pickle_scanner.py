@@ -7,7 +7,6 @@ from typing import ClassVar
 from .base import BaseScanner, ScanResult
 from .pickles import scan_pickle_stream
 
-_BUFFER = 1 << 20
 
 
 class PickleScanner(BaseScanner):
@@ -32,7 +31,7 @@ class PickleScanner(BaseScanner):
         result = self._create_result()
         depth = int(self.config.get("_depth", 0))
         try:
-            f = open(path, "rb", buffering=_BUFFER)  # noqa: SIM115 - closed below
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
         except OSError as exc:
             result.mark_error(f"cannot open file: {exc.strerror or exc}")
             result.finish()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _pickle
 import copyreg
+import gc
 import pickle
 from typing import Any
 
@@ -167,9 +168,15 @@ def persistent(session: Session, pid: Any) -> Any:
 def run(unpickler: CUnpickler | PyUnpickler, session: Session) -> None:
     """Load, discarding the result at once; the session holds what mattered."""
     _CURRENT.append(session)
+    # The loader builds millions of containers that all stay alive until the end; cyclic GC
+    # passes over them would only cost time.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         unpickler.load()
     finally:
+        if collecting:
+            gc.enable()
         _CURRENT.pop()
         _forget_extension_stubs()
 

@@ -8,23 +8,48 @@ is searched once for byte patterns of embedded pickles (raw, base64, hex, zlib) 
 from __future__ import annotations
 
 import re
+import zlib
 from typing import BinaryIO, Final
 
 CHUNK: Final = 1 << 20
 _PEEK: Final = 1 << 18
 _OVERLAP: Final = 64
 _MAX_CANDIDATES: Final = 256
-_SLICE: Final = 1 << 16
+_SLICE: Final = 1 << 12
 
 #: Where an embedded pickle may start: raw protocol 2-5, a protocol-0 GLOBAL line, base64 of
-#: either, hex of a protocol header, or a zlib/gzip stream.
-CANDIDATE_RE: Final = re.compile(
-    rb"\x80[\x02-\x05](?=[\x95(\]}cN)KJMI\x8c\x8d\x8e\x88\x89\x93\x8a])"
-    rb"|(?<![\w.])c[A-Za-z_][\w.]{0,80}\n[A-Za-z_][\w.]{0,80}\n"
-    rb"|(?:gA[SNIU]|Y[0-3]|e[JNFA]|H4sI)[A-Za-z0-9+/_-]{12,}"
-    rb"|(?i:(?:800[2-5]|78(?:9c|da|01|5e)|1f8b08)(?:[0-9a-f]{2}){8,})"
-    rb"|\x78[\x01\x5e\x9c\xda]|\x1f\x8b\x08"
+#: either or of a zlib/gzip stream, hex of a protocol header or of zlib, a zlib/gzip stream.
+#: One pattern per literal prefix: the regex engine skips ahead on a literal, not on an
+#: alternation, so separate patterns cost a fraction of one combined pattern.
+CANDIDATE_PATTERNS: Final = tuple(
+    re.compile(p)
+    for p in (
+        rb"\x80[\x02-\x05][\x95(\]}cN)KJMI\x8c\x8d\x8e\x88\x89\x93\x8a]",
+        rb"c[A-Za-z_][\w.]{0,80}\n[A-Za-z_][\w.]{0,80}\n",
+        rb"gA[SNIU][A-Za-z0-9+/_-]{13}",
+        rb"Y[0-3][A-Za-z0-9+/]{14}",
+        rb"e[JNFA][A-Za-z0-9+/_-]{14}",
+        rb"H4sI[A-Za-z0-9+/_-]{12}",
+        rb"800[2-5][0-9a-fA-F]{12}",
+        rb"78(?:9[cC]|[dD][aA]|01|5[eE])[0-9a-fA-F]{12}",
+        rb"1[fF]8[bB]08[0-9a-fA-F]{10}",
+        rb"x[\x01\x5e\x9c\xda]",
+        rb"\x1f\x8b\x08",
+    )
 )
+#: The same, as one pattern, for searching small decoded payloads.
+CANDIDATE_RE: Final = re.compile(b"|".join(p.pattern for p in CANDIDATE_PATTERNS))
+
+
+def _plausible(data: bytes) -> bool:
+    """Cheap check that a zlib/gzip candidate really starts a compressed stream."""
+    if data[:1] == b"x" or data[:2] == b"\x1f\x8b":
+        wbits = 15 if data[:1] == b"x" else 31
+        try:
+            return bool(zlib.decompressobj(wbits).decompress(data[:1024], 64))
+        except zlib.error:
+            return False
+    return True
 
 
 class Reader:
@@ -67,13 +92,17 @@ class Reader:
             return
         start = self._scanned_to - len(self._tail)
         data = self._tail + chunk
-        for m in CANDIDATE_RE.finditer(data):
-            at = start + m.start()
-            if m.start() < len(self._tail) and m.end() <= len(self._tail):
-                continue
-            self.candidates.append((at, data[m.start() : m.start() + _SLICE]))
-            if len(self.candidates) >= _MAX_CANDIDATES:
-                break
+        skip = len(self._tail)
+        for pattern in CANDIDATE_PATTERNS:
+            for m in pattern.finditer(data):
+                if m.end() <= skip:
+                    continue
+                piece = data[m.start() : m.start() + _SLICE]
+                if not _plausible(piece):
+                    continue
+                self.candidates.append((start + m.start(), piece))
+                if len(self.candidates) >= _MAX_CANDIDATES:
+                    return
         self._scanned_to += len(chunk)
         self._tail = data[-_OVERLAP:]
 
