@@ -8,7 +8,6 @@ from .base import BaseScanner, ScanResult
 from .pickles import scan_pickle_stream
 
 
-
 class PickleScanner(BaseScanner):
     name: ClassVar[str] = "pickle"
     description: ClassVar[str] = (
