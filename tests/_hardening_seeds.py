@@ -125,7 +125,8 @@ def _gguf(path: str) -> None:
     writer = gguf.GGUFWriter(path, "llama")
     writer.add_string("general.name", "tiny")
     writer.add_uint32("llama.context_length", 16)
-    writer.add_tensor("w", np.ones(4, dtype=np.float32))
+    # 32 bytes of data: the file ends with the tensor, not with alignment padding.
+    writer.add_tensor("w", np.ones(8, dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -171,7 +172,7 @@ def _pmml(path: str) -> None:
         path,
         b'<?xml version="1.0"?>\n<PMML version="4.4" xmlns="http://www.dmg.org/PMML-4_4">'
         b'<Header description="tiny"/><DataDictionary numberOfFields="1">'
-        b'<DataField name="x" optype="continuous" dataType="double"/></DataDictionary></PMML>\n',
+        b'<DataField name="x" optype="continuous" dataType="double"/></DataDictionary></PMML>',
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from _hostile_scanners import HOSTILE_MAGIC
+
 
 def child_pids(pid: int) -> set[int]:
     """Live (non-zombie) descendants of `pid`."""
@@ -26,5 +28,5 @@ def child_pids(pid: int) -> set[int]:
 def write_hostile(folder: str, name: str, command: str, arg: str = "") -> str:
     path = os.path.join(folder, name)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(f"{command}\n{arg}")
+        f.write(f"{HOSTILE_MAGIC}\n{command}\n{arg}")
     return path

@@ -1,6 +1,6 @@
 """Test scanners that misbehave on command, to prove the worker sandbox and fault isolation.
 
-A `.hostile` file holds one command word (and an argument line); the scanner then does what a
+A `.hostile` file holds a magic line, one command word and an argument line; the scanner then does what a
 parser driven by a hostile file might do. Nothing here loads a pickle: unpickling is triggered
 through `Unpickler.find_class`, the audit point every default unpickle passes through.
 """
@@ -17,6 +17,9 @@ import time
 
 from modelaudit.scanners.base import BaseScanner, IssueSeverity, ScanResult
 
+#: First line of every .hostile file, so content sniffing never mistakes it for a pickle.
+HOSTILE_MAGIC = "# hostile test file"
+
 
 class HostileScanner(BaseScanner):
     name = "hostile_test"
@@ -26,7 +29,8 @@ class HostileScanner(BaseScanner):
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
         with open(path, encoding="utf-8") as f:
-            command, _, arg = f.read().strip().partition("\n")
+            text = f.read().strip().removeprefix(HOSTILE_MAGIC).strip()
+        command, _, arg = text.partition("\n")
         result.bytes_scanned = os.path.getsize(path)
         swallow = command.startswith("swallow-")
         command = command.removeprefix("swallow-")

@@ -8,6 +8,7 @@ counts time spent scanning, not time spent queueing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -269,10 +270,13 @@ async def run_scan(
     async with anyio.create_task_group() as watcher:
         if handle_signals and threading.current_thread() is threading.main_thread():
             await watcher.start(_stop_on_signals, run, scope)
-        with scope:
-            async with anyio.create_task_group() as tg:
-                for target in targets:
-                    tg.start_soon(run.scan_target, target, tg)
+        try:
+            with scope:
+                async with anyio.create_task_group() as tg:
+                    for target in targets:
+                        tg.start_soon(run.scan_target, target, tg)
+        finally:
+            await _retire_idle_workers()
         watcher.cancel_scope.cancel()
     if scope.cancelled_caught or run.unstarted:
         report.interrupted = run.stop_reason or (
@@ -283,6 +287,28 @@ async def run_scan(
     report.end_time = time.time()
     redact_report(report)
     return report
+
+
+async def _retire_idle_workers() -> None:
+    """Kill the idle workers anyio keeps for reuse, so that no process outlives the run.
+
+    A service calling `scan` repeatedly then pays a worker start per run; in exchange no
+    process holding a hostile file's leftovers stays around. Uses anyio's pool internals,
+    so a future anyio without them simply keeps its own idle timeout.
+    """
+    try:
+        idle = anyio.to_process._process_pool_idle_workers.get()
+        workers = anyio.to_process._process_pool_workers.get()
+    except (AttributeError, LookupError):
+        return
+    with anyio.CancelScope(shield=True):
+        while idle:
+            process, _since = idle.pop()
+            workers.discard(process)
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+            await process.aclose()
 
 
 async def _stop_on_signals(

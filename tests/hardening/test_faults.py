@@ -53,7 +53,7 @@ def test_cpu_limit_stops_a_spinning_scan(mixed_folder: str) -> None:
 
 def test_per_file_deadline_kills_the_worker_only_for_that_file(mixed_folder: str) -> None:
     write_hostile(mixed_folder, "slow.hostile", "sleep", "3600")
-    report = scan_report(mixed_folder, jobs=2, timeout=120, file_timeout=1)
+    report = scan_report(mixed_folder, jobs=2, timeout=120, file_timeout=10)
     slow = next(f for f in report.files if f.path.endswith("slow.hostile"))
     assert slow.status is FileStatus.INCONCLUSIVE
     assert sum(f.status is FileStatus.COMPLETE for f in report.files) == 3
@@ -73,3 +73,15 @@ def test_limits_read_from_config() -> None:
     assert limits == sandbox.Limits(
         address_space=1 << 30, cpu_seconds=210, open_files=0, file_size=1 << 20
     )
+
+
+async def test_no_worker_left_after_the_async_api(mixed_folder: str) -> None:
+    """A service awaiting `scan` in its own event loop keeps no worker after each run."""
+    from modelaudit.core import scan
+
+    report = await scan(mixed_folder, jobs=2, timeout=60)
+    assert report.exit_code == 0
+    assert child_pids(os.getpid()) == set()
+    again = await scan(mixed_folder, jobs=2, timeout=60)
+    assert again.exit_code == 0
+    assert child_pids(os.getpid()) == set()
