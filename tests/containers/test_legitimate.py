@@ -159,3 +159,15 @@ def test_corrupted_containers_never_crash_the_scanner(
         path.write_bytes(bytes(mutated[: rng.randrange(len(mutated) // 2, len(mutated) + 1)]))
         result = scan(path)
         assert result.status is not FileStatus.ERROR, result.status_reason
+
+
+def test_all_legitimate_files_through_the_public_api(legit: dict[str, Path]) -> None:
+    """Worker processes and their sandbox included: nothing above INFO, every file complete."""
+    from modelaudit.core import scan_model_directory_or_file
+
+    root = next(iter(legit.values())).parent
+    report = scan_model_directory_or_file(str(root), timeout=300)
+    loud = [i for i in report["issues"] if i["severity"] in ("warning", "critical")]
+    assert not loud, loud
+    assert report["files_scanned"] >= 25
+    assert not report["has_errors"]
