@@ -219,17 +219,11 @@ _LFH_SIZE = 30
 
 
 def is_tensor_record(name: str) -> bool:
-    """Storage records torch never unpickles (`<folder>/data/N`, `<folder>/constants/N`).
+    """Storage records torch never unpickles: exactly those the PyTorch zip scanner skips
+    (its own rule, so that nothing it reads is ever left unfetched)."""
+    from ..scanners.pytorch_zip import _is_tensor_record
 
-    Exactly the records the PyTorch zip scanner skips, so nothing it reads is left unfetched.
-    """
-    lower = name.lower()
-    if lower.endswith(".pkl"):
-        return False
-    parts = lower.replace("\\", "/").split("/")
-    return (len(parts) == 3 and parts[1] in ("data", "constants")) or (
-        len(parts) == 2 and parts[0] == "data"
-    )
+    return _is_tensor_record(name)
 
 
 def _zip64_extra(extra: bytes, csize: int, usize: int, offset: int) -> tuple[int, int]:
