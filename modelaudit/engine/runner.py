@@ -33,7 +33,7 @@ from ..report import FileReport, ScanReport
 from ..scanners.base import BaseScanner
 from .acquire import acquire
 from .sniff import extension_format
-from .worker import scan_job
+from .worker import ping, scan_job
 
 log = logging.getLogger("modelaudit")
 
@@ -208,7 +208,7 @@ class ScanRun:
             )
             return
         if obj.is_remote:
-            async with self.fetch, acquire(obj, self.config) as path:
+            async with acquire(obj, self.config, self.fetch) as path:
                 self.begun.add(id(fr))
                 await self._scan_local(obj, path, fr)
         else:
@@ -220,14 +220,15 @@ class ScanRun:
         result: ScanResult | None = None
         async with self.cpu:
             self.begun.add(id(fr))
-            with anyio.move_on_after(deadline) as scope:
-                try:
+            try:
+                await self._warm_worker()
+                with anyio.move_on_after(deadline) as scope:
                     result = await self._run_scanner(path, obj)
-                except anyio.BrokenWorkerProcess:
-                    fr.status = FileStatus.ERROR
-                    fr.status_reason = "scanner process crashed (killed, out of memory or a fault)"
-                    fr.issues.append(self._info(fr, fr.status_reason, rules.SCAN_ERROR))
-                    return
+            except anyio.BrokenWorkerProcess:
+                fr.status = FileStatus.ERROR
+                fr.status_reason = "scanner process crashed (killed, out of memory or a fault)"
+                fr.issues.append(self._info(fr, fr.status_reason, rules.SCAN_ERROR))
+                return
         if scope.cancelled_caught or result is None:
             self._mark_timeout(fr, deadline, run_deadline=False)
             return
@@ -239,6 +240,22 @@ class ScanRun:
         fr.sha256 = result.metadata.pop("sha256", None)
         fr.metadata = result.metadata
         fr.issues.extend(result.issues)
+
+    async def _warm_worker(self) -> None:
+        """Start a worker outside the file's deadline when none is idle.
+
+        Starting Python and importing the scanners takes a second or more on a loaded
+        machine; that must not count against a file. The next call reuses the worker this
+        one leaves idle (anyio's pool hands out the most recently used first).
+        """
+        if not self.use_processes:
+            return
+        try:
+            if anyio.to_process._process_pool_idle_workers.get():
+                return
+        except (AttributeError, LookupError):
+            pass
+        await anyio.to_process.run_sync(ping, self.registry, cancellable=True, limiter=self.pool)
 
     async def _run_scanner(self, path: str, obj: ObjectRef) -> ScanResult:
         args = (path, self.scanner_config, obj.uri, obj.explicit)
