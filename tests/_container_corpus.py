@@ -176,8 +176,9 @@ def legacy_tar(
     pickle_member: bytes | None = None,
     sys_info: bytes | None = None,
     storages_count: bytes | None = None,
+    tensor_args: bytes | None = None,
 ) -> bytes:
-    """PyTorch's legacy tar checkpoint layout with one float storage of 4 elements."""
+    """PyTorch's legacy tar checkpoint layout: one float storage of 4 elements, one tensor."""
     args = b"\x80\x02X\x01\x00\x00\x000X\x03\x00\x00\x00cpuctorch\nFloatStorage\n\x87."
     storages = (
         (storages_count or _int_pickle(1))
@@ -186,7 +187,17 @@ def legacy_tar(
         + b"\x00" * 16
         + pickle.dumps([], protocol=2)
     )
-    tensors = _int_pickle(0)
+    tensor_args = (
+        tensor_args or b"\x80\x02X\x01\x00\x00\x001X\x01\x00\x00\x000ctorch\nFloatTensor\n\x87."
+    )
+    tensors = (
+        _int_pickle(1)
+        + tensor_args
+        + struct.pack("<ii", 1, 0)
+        + struct.pack("<q", 4)
+        + struct.pack("<q", 1)
+        + struct.pack("<q", 0)
+    )
     main = pickle_member or pickle.dumps({"weight": 1}, protocol=2)
     info = sys_info or pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2)
     buf = io.BytesIO()

@@ -186,6 +186,11 @@ def _(root: Path, legit: dict[str, Path]) -> bytes:
     return legacy_tar(storages_count=payload(2))
 
 
+@sample("legacy_tar_tensor_record", "legacy_tar_tensors.pt")
+def _(root: Path, legit: dict[str, Path]) -> bytes:
+    return legacy_tar(tensor_args=payload(2))
+
+
 # -- joblib and single-stream compression
 
 
