@@ -92,6 +92,17 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.distributed",
         "torch.utils.collect_env",
         "torch.utils.bottleneck",
+        "torch.utils.benchmark",
+        "torch.utils.tensorboard",
+        "torch.utils.model_zoo",
+        "torch.onnx",
+        "torch.compiler",
+        "torch._C",
+        "torch._ops",
+        "torch._library",
+        "torch.library",
+        "sklearn.datasets",
+        "sklearn.utils._show_versions",
         "joblib.parallel",
         "joblib._parallel_backends",
         "concurrent.futures.process",
@@ -442,6 +453,10 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "numpy.lib.DataSource",
         "numpy.core.records.fromfile",
         "numpy._core.records.fromfile",
+        "numpy.rec.fromfile",
+        "numpy.ma.mrecords.fromtextfile",
+        "numpy.lib.stride_tricks.as_strided",
+        "numpy.lib._stride_tricks_impl.as_strided",
         "torch.save",
         "torch.from_file",
         "torch.storage.UntypedStorage.from_file",
@@ -646,6 +661,8 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "from_pretrained",
             "load_state_dict_from_url",
             "load_library",
+            "load_learner",
+            "load_url",
         )
     },
     **{
@@ -697,6 +714,13 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "truncate",
             "urlopen",
             "urlretrieve",
+            "untar_data",
+            "download_url",
+            "download_data",
+            "cached_file",
+            "hf_hub_download",
+            "snapshot_download",
+            "as_strided",
             "remove",
             "rename",
         )
@@ -949,7 +973,6 @@ _TRUSTED_PACKAGES: Final = (
 _TRUSTED_FUNCTIONS: Final = (
     "torch._utils._rebuild_",
     "torch.nn.functional.",
-    "torch._C._nn.",
     "torch.nn.init.",
     "torch.nn.modules.",
     "torch.optim.",
@@ -965,12 +988,15 @@ _TRUSTED_FUNCTIONS: Final = (
     "scipy.stats.",
     "scipy.special.",
     "numpy.",
-    "xgboost.",
-    "lightgbm.",
-    "transformers.",
-    "accelerate.",
-    "trl.",
-    "peft.",
+)
+#: Helpers inside otherwise denied modules that real checkpoints reference.
+_SAFE_PREFIXES: Final = (
+    "torch._utils._rebuild_",
+    "torch._tensor._rebuild_",
+    "torch._C._nn.",
+    "torch._C._fft.",
+    "torch._C._linalg.",
+    "torch._C._special.",
 )
 _PANDAS_HELPERS: Final = re.compile(r"^pandas\..*\.(_unpickle\w*|_new_\w+|__pyx_unpickle_\w+)$")
 _PYX_UNPICKLE: Final = re.compile(r"\.__pyx_unpickle_\w+$")
@@ -1082,6 +1108,12 @@ def classify(module: str, qualname: str) -> Verdict:
     special = _SAFE_EXACT.get(full)
     if special is not None:
         return Verdict(SHAPE, special=special) if special else _SAFE_VERDICT
+    if (
+        full.startswith(_SAFE_PREFIXES)
+        and _IDENT.match(full)
+        and not any(_DUNDER_RE.match(p) for p in qualname.split("."))
+    ):
+        return _SAFE_VERDICT
     denied = _deny(module, qualname)
     if denied is not None:
         return denied

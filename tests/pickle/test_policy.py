@@ -1,0 +1,262 @@
+"""Policy verdicts from names alone: shapes of real checkpoints stay quiet, tricks do not.
+
+Libraries that are not installed here (transformers, accelerate, trl, xgboost, lightgbm,
+fastai) are represented by pickles assembled with the exact globals and call shapes those
+libraries write, so the verdict is checked through the real engine.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _pickle_corpus import Op, args, call, critical, g0, p2, p4, s, scan, sg, warnings_of
+
+from modelaudit.scanners.pickles import policy
+
+
+def newobj_build(module: str, name: str, state: bytes = b"}") -> Op:
+    """`cls.__new__(cls)` then `__setstate__(state)`, as protocol 2+ pickles plain classes."""
+    return Op(sg(module, name) + b")\x81" + state + b"b")
+
+
+def enum_member(module: str, name: str, value: str) -> Op:
+    return call(sg(module, name), value)
+
+
+def dict_of(*pairs: tuple[str, bytes]) -> Op:
+    body = b"}("
+    for key, value in pairs:
+        body += s(key) + value
+    return Op(body + b"u")
+
+
+LEGIT_SHAPES = {
+    "hf-training-arguments": p4(
+        newobj_build(
+            "transformers.training_args",
+            "TrainingArguments",
+            dict_of(
+                (
+                    "eval_strategy",
+                    enum_member("transformers.trainer_utils", "IntervalStrategy", "steps"),
+                ),
+                (
+                    "lr_scheduler_type",
+                    enum_member("transformers.trainer_utils", "SchedulerType", "linear"),
+                ),
+                (
+                    "optim",
+                    enum_member("transformers.training_args", "OptimizerNames", "adamw_torch"),
+                ),
+                (
+                    "hub_strategy",
+                    enum_member("transformers.trainer_utils", "HubStrategy", "every_save"),
+                ),
+                ("logging_dir", call(sg("transformers.training_args", "default_logdir"))),
+                ("distributed_state", newobj_build("accelerate.state", "PartialState")),
+            ),
+        )
+    ),
+    "accelerate-config": p4(
+        newobj_build(
+            "accelerate.utils.dataclasses",
+            "DeepSpeedPlugin",
+            dict_of(("type", enum_member("accelerate.utils.dataclasses", "DistributedType", "NO"))),
+        )
+    ),
+    "trl-config": p4(
+        newobj_build("trl.trainer.sft_config", "SFTConfig", dict_of(("max_seq_length", b"K\x10")))
+    ),
+    "xgboost-booster": p4(
+        newobj_build(
+            "xgboost.sklearn",
+            "XGBClassifier",
+            dict_of(
+                (
+                    "_Booster",
+                    newobj_build("xgboost.core", "Booster", dict_of(("handle", Op(b"C\x03raw")))),
+                )
+            ),
+        )
+    ),
+    "lightgbm-booster": p4(
+        newobj_build(
+            "lightgbm.sklearn",
+            "LGBMClassifier",
+            dict_of(
+                (
+                    "_Booster",
+                    newobj_build("lightgbm.basic", "Booster", dict_of(("model_str", s("tree")))),
+                )
+            ),
+        )
+    ),
+    "fastai-learner": p4(
+        newobj_build(
+            "fastai.learner",
+            "Learner",
+            dict_of(
+                ("opt_func", sg("fastai.optimizer", "Adam")),
+                ("loss_func", newobj_build("fastai.losses", "CrossEntropyLossFlat")),
+                ("metrics", Op(b"]" + sg("fastai.metrics", "accuracy") + b"a")),
+                ("splitter", sg("fastai.vision.learner", "_resnet_split")),
+                ("arch", sg("torchvision.models.resnet", "resnet34")),
+                ("path", call(sg("pathlib", "PosixPath"), "/data/models")),
+                (
+                    "cbs",
+                    Op(
+                        sg("functools", "partial")
+                        + args(sg("fastai.callback.schedule", "ParamScheduler"))
+                        + b"R"
+                        + Op(
+                            b"(" + sg("fastai.callback.schedule", "ParamScheduler") + b")}N" + b"t"
+                        )
+                        + b"b"
+                    ),
+                ),
+                ("items", newobj_build("fastcore.foundation", "L")),
+            ),
+        )
+    ),
+    "bound-method-of-allowed-class": p4(
+        call(sg("builtins", "getattr"), call(sg("collections", "OrderedDict")), "keys")
+    ),
+    "classmethod-of-allowed-class": p4(
+        call(call(sg("builtins", "getattr"), sg("collections", "OrderedDict"), "fromkeys"), "ab")
+    ),
+    "numpy1-array": p2(
+        call(
+            g0("numpy.core.multiarray", "_reconstruct"),
+            g0("numpy", "ndarray"),
+            Op(b"K\x00\x85"),
+            Op(s("b")),
+        )
+        + b"(K\x01K\x03\x85"
+        + call(g0("numpy", "dtype"), "f8", Op(b"\x89"), Op(b"\x88"))
+        + b"(K\x03"
+        + s("<")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t"
+        + b"b"
+        + b"\x89"
+        + call(g0("_codecs", "encode"), "\x00" * 24, "latin1")
+        + b"tb"
+    ),
+    "numpy1-scalar-and-rng": p2(
+        Op(
+            b"("
+            + call(
+                g0("numpy.core.multiarray", "scalar"),
+                call(g0("numpy", "dtype"), "f8", Op(b"\x89"), Op(b"\x88")),
+                Op(b"C\x08" + b"\x00" * 8),
+            )
+            + call(g0("numpy.random", "__RandomState_ctor"))
+            + call(g0("numpy.random._pickle", "__randomstate_ctor"), "MT19937")
+            + b"l"
+        )
+    ),
+    "torch-legacy-names": p2(
+        Op(
+            b"("
+            + call(
+                g0("torch._utils", "_rebuild_tensor_v2"),
+                Op(b"N"),
+                0,
+                Op(b"K\x02\x85"),
+                Op(b"K\x01\x85"),
+                Op(b"\x89"),
+                Op(b"N"),
+            )
+            + call(g0("torch._utils", "_rebuild_parameter"), Op(b"N"), Op(b"\x88"), Op(b"N"))
+            + g0("torch", "FloatStorage")
+            + g0("torch", "BFloat16Storage")
+            + g0("torch", "float32")
+            + call(g0("torch", "device"), "cpu")
+            + call(g0("torch", "Size"), Op(b"K\x02\x85"))
+            + call(g0("torch._C._nn", "gelu"))
+            + b"l"
+        )
+    ),
+    "python2-compat-names": p2(
+        Op(
+            b"("
+            + call(
+                g0("copy_reg", "_reconstructor"),
+                g0("__builtin__", "object"),
+                g0("__builtin__", "object"),
+                Op(b"N"),
+            )
+            + call(g0("__builtin__", "set"), Op(b"]"))
+            + b"l"
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEGIT_SHAPES))
+def test_legit_shapes_are_quiet(name: str) -> None:
+    result, info = scan(LEGIT_SHAPES[name])
+    assert info.complete, result.status_reason
+    assert not critical(result) and not warnings_of(result), [i.message for i in result.issues]
+
+
+def test_unknown_global_is_a_warning() -> None:
+    result, _ = scan(p4(newobj_build("mycompany.models", "Custom")))
+    assert warnings_of(result) == ["Unknown global: mycompany.models.Custom"]
+    assert not critical(result)
+
+
+def test_verdicts_never_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def guarded(name: str, *a: object, **k: object) -> object:
+        assert not name.startswith(("evilpkg", "os.", "subprocess")), name
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", guarded)
+    for module, name in [("evilpkg.sub", "Thing"), ("subprocess", "Popen"), ("os.path", "join")]:
+        policy.classify.cache_clear()
+        assert policy.classify(module, name).kind in (policy.DANGER, policy.UNKNOWN)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("sklearn.utils", "np.load"),
+        ("torch.serialization", "pickle"),
+        ("mimetypes", "os"),
+        ("collections", "OrderedDict.__init__"),
+        ("pathlib", "PosixPath.write_text"),
+        ("numpy.lib.stride_tricks", "as_strided"),
+        ("transformers", "AutoModel.from_pretrained"),
+        ("sklearn.datasets", "fetch_openml"),
+        ("torch._C", "CompilationUnit"),
+    ],
+)
+def test_reexports_dunders_and_leaves_are_denied(module: str, name: str) -> None:
+    assert policy.classify(module, name).kind == policy.DANGER
+
+
+def test_every_rule_has_id_name_cwe_and_help() -> None:
+    from modelaudit.rules import RULES
+    from modelaudit.scanners.pickles import rules as R
+
+    ids = [
+        v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and v.startswith("MA1")
+    ]
+    assert len(ids) >= 8
+    for rule_id in ids:
+        rule = RULES[rule_id]
+        assert rule.name and rule.help
+        if rule.severity.value in ("critical", "warning"):
+            assert rule.cwe == 502
+
+
+def test_escape_of_getattr_into_partial_is_critical() -> None:
+    data = p4(
+        call(
+            sg("functools", "partial"), sg("builtins", "getattr"), sg("collections", "OrderedDict")
+        )
+    )
+    result, _ = scan(data)
+    assert any("builtins.getattr is passed as a value" in m for m in critical(result))
