@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from _reporting_scanner import POSIX_SYSTEM_PICKLE
+from _reporting_trees import real_mixed_tree
 from _sarif_checks import SCHEMA_PATH, results_by_level, validate_sarif
 
 from modelaudit.findings import FileStatus, Issue, IssueSeverity
@@ -307,14 +308,48 @@ def test_debug_results_only_when_verbose() -> None:
     assert doc["runs"][0]["results"][0]["level"] == "none"
 
 
-def test_malicious_pickle_file_is_not_reported_clean(in_tmp: Path, run_cli: RunCli) -> None:
-    """A raw pickle calling posix.system, scanned by whatever pickle support is registered."""
+def test_malicious_pickle_file(in_tmp: Path, run_cli: RunCli) -> None:
+    """A raw pickle calling posix.system, scanned by the real pickle scanner."""
     (in_tmp / "evil.pkl").write_bytes(POSIX_SYSTEM_PICKLE)
     code, doc = run_cli("evil.pkl", "--format", "sarif")
     validate_sarif(doc)
-    assert code in (1, 2)
-    assert doc["runs"][0]["results"], "a pickle that runs a command is never a clean file"
-    assert any(r["level"] in ("error", "warning") for r in doc["runs"][0]["results"])
+    assert code == 1
+    run = doc["runs"][0]
+    errors = results_by_level(doc)["error"]
+    assert any("posix.system" in r["message"]["text"] for r in errors)
+    for result in errors:
+        rule = run["tool"]["driver"]["rules"][result["ruleIndex"]]
+        assert "external/cwe/cwe-502" in rule["properties"]["tags"]
+        region = result["locations"][0]["physicalLocation"]["region"]
+        assert 0 <= region["byteOffset"] < len(POSIX_SYSTEM_PICKLE)
+
+
+def test_real_mixed_directory(in_tmp: Path) -> None:
+    from modelaudit.core import scan_report
+
+    real_mixed_tree(in_tmp)
+    report = scan_report("models", jobs=1, hashes=True, max_file_size=20_000)
+    doc = build_sarif(report)
+    validate_sarif(doc)
+    run = doc["runs"][0]
+    by_uri: dict[str, list[str]] = {}
+    for result in run["results"]:
+        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        by_uri.setdefault(uri, []).append(result["level"])
+    assert "error" in by_uri["models/evil.pkl"]
+    assert "error" in by_uri["models/nested/bundle.zip"]
+    assert by_uri["models/nested/huge.bin"] == ["warning"]
+    for clean in ("models/benign.pkl", "models/model.safetensors", "models/config.json"):
+        assert clean not in by_uri or set(by_uri[clean]) <= {"note"}
+    member = next(
+        r
+        for r in run["results"]
+        if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("bundle.zip")
+        and r["level"] == "error"
+    )
+    assert member["locations"][0]["logicalLocations"][0]["name"].startswith("inner/payload.pkl")
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert any("huge.bin" in n["message"]["text"] for n in notes)
 
 
 def test_output_to_stdout_and_file_match(in_tmp: Path, reporting_scanner: type) -> None:

@@ -372,3 +372,27 @@ def test_real_model_repository(in_tmp: Path) -> None:
     sha = hashlib.sha256((repo / "model.safetensors").read_bytes()).hexdigest()
     assert {h["alg"]: h["content"] for h in weights["hashes"]}["SHA-256"] == sha
     assert comps["tiny-llama/config.json"]["type"] == "file"
+
+
+def test_real_mixed_directory(in_tmp: Path) -> None:
+    from _reporting_trees import real_mixed_tree
+
+    from modelaudit.core import scan_report
+
+    real_mixed_tree(in_tmp)
+    report = scan_report("models", jobs=1, hashes=True, max_file_size=20_000)
+    doc = build_bom(report)
+    validate_bom(doc)
+    comps = _components(doc)
+    assert _props(comps["models/evil.pkl"], "modelaudit:risk_level") == ["critical"]
+    assert comps["models/evil.pkl"]["type"] == "machine-learning-model"
+    assert _props(comps["models/benign.pkl"], "modelaudit:risk_score") == ["0.0"]
+    assert _props(comps["models/nested/bundle.zip"], "modelaudit:risk_level") == ["critical"]
+    assert comps["models/nested/bundle.zip"]["type"] == "file"
+    assert _props(comps["models/nested/huge.bin"], "modelaudit:status") == ["inconclusive"]
+    assert (
+        comps["models/model.safetensors"]["modelCard"]["modelParameters"]["modelArchitecture"]
+        == "GPT2LMHeadModel"
+    )
+    rule_ids = _props(comps["models/evil.pkl"], "modelaudit:rule_id")
+    assert rule_ids and all(r.startswith("MA") for r in rule_ids)
