@@ -57,6 +57,14 @@ class HostileScanner(BaseScanner):
             os.system(f"touch {arg}")
         elif command == "posix_spawn":
             os.posix_spawn("/usr/bin/touch", ["touch", arg], dict(os.environ))
+        elif command == "exec":
+            os.execv("/usr/bin/touch", ["touch", arg])
+        elif command == "pty":
+            import pty
+
+            pty.spawn(["touch", arg])
+        elif command == "spawnv":
+            os.spawnv(os.P_WAIT, "/usr/bin/touch", ["touch", arg])
         elif command == "fork":
             pid = os.fork()
             if pid == 0:
