@@ -34,6 +34,14 @@ class HostileScanner(BaseScanner):
         result.bytes_scanned = os.path.getsize(path)
         swallow = command.startswith("swallow-")
         command = command.removeprefix("swallow-")
+        if command == "report-limits":
+            import resource
+
+            names = ("RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_CORE")
+            limits = {n: resource.getrlimit(getattr(resource, n))[0] for n in names}
+            result.add_issue("limits", severity=IssueSeverity.INFO, details=limits)
+            result.finish()
+            return result
         if command == "leak-env":
             value = os.environ.get(arg, "")
             result.add_issue(f"saw {value}", details={"value": value, "nested": [value]})
@@ -83,6 +91,10 @@ class HostileScanner(BaseScanner):
             import ctypes
 
             ctypes.CDLL("libc.so.6")
+        elif command == "write-big":
+            with open(arg, "wb") as f:
+                for _ in range(16):
+                    f.write(bytes(1 << 20))
         elif command == "segfault":
             os.kill(os.getpid(), signal.SIGSEGV)
         elif command == "kill":

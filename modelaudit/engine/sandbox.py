@@ -14,6 +14,7 @@ next one whenever the limit surfaces as a Python exception.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -200,7 +201,8 @@ def install(config: dict[str, Any]) -> None:
     signal.signal(signal.SIGXCPU, _on_cpu_limit)
     # Writing past RLIMIT_FSIZE then fails with EFBIG instead of killing the worker.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    _set_soft(resource.RLIMIT_CORE, 0)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     _prewarm()
     sys.addaudithook(_audit)
 

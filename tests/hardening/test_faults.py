@@ -85,3 +85,39 @@ async def test_no_worker_left_after_the_async_api(mixed_folder: str) -> None:
     again = await scan(mixed_folder, jobs=2, timeout=60)
     assert again.exit_code == 0
     assert child_pids(os.getpid()) == set()
+
+
+def test_limits_are_applied_in_the_worker(tmp_path, hostile) -> None:
+    import resource
+
+    write_hostile(str(tmp_path), "limits.hostile", "report-limits")
+    report = scan_report(
+        str(tmp_path),
+        jobs=1,
+        timeout=60,
+        worker_memory_limit=1536 * 1024**2,
+        worker_open_files=64,
+        worker_file_size_limit=8 * 1024**2,
+        worker_cpu_limit=30,
+    )
+    seen = report.files[0].issues[0].details
+    assert seen["RLIMIT_AS"] == 1536 * 1024**2
+    assert seen["RLIMIT_NOFILE"] == 64
+    assert seen["RLIMIT_FSIZE"] == 8 * 1024**2
+    assert 30 <= seen["RLIMIT_CPU"] <= 60
+    assert seen["RLIMIT_CORE"] == 0
+    # The parent is never limited.
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY
+
+
+def test_file_size_limit_fails_the_write_not_the_worker(tmp_path, hostile) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_hostile(str(folder), "a-big.hostile", "write-big", str(tmp_path / "big.out"))
+    write_hostile(str(folder), "b-clean.hostile", "clean")
+    report = scan_report(str(folder), jobs=1, timeout=60, worker_file_size_limit=1024**2)
+    big, clean = sorted(report.files, key=lambda f: f.path)
+    assert big.status is FileStatus.ERROR
+    assert "File too large" in (big.status_reason or "")
+    assert os.path.getsize(tmp_path / "big.out") <= 1024**2
+    assert clean.status is FileStatus.COMPLETE
