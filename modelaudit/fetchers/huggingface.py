@@ -260,13 +260,24 @@ class HuggingFaceSource(Source):
             )
         )
 
+        failed: list[BaseException] = []
+
         def next_batch() -> list[tuple[str, int]]:
+            """Up to _BATCH files; a page that fails after some were listed is reported on the
+            next call, so the files listed before it are still scanned."""
+            if failed:
+                raise failed[0]
             batch: list[tuple[str, int]] = []
-            for entry in entries:
-                if isinstance(entry, RepoFile):
-                    batch.append((entry.path, entry.size))
-                    if len(batch) >= _BATCH:
-                        break
+            try:
+                for entry in entries:
+                    if isinstance(entry, RepoFile):
+                        batch.append((entry.path, entry.size))
+                        if len(batch) >= _BATCH:
+                            break
+            except Exception as exc:
+                if not batch:
+                    raise
+                failed.append(exc)
             return batch
 
         shown = hub.shown(folder or "")

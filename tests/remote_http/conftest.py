@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -228,12 +230,29 @@ def files_server(
         "weights.npy": Blob(samples["npy"]),
         "objects.npy": Blob(samples["object_npy"]),
     }
-    opts: dict[str, Any] = {"range": True, "faults": Faults(), "head": True, "cut": {}}
+    opts: dict[str, Any] = {
+        "range": True,
+        "faults": Faults(),
+        "head": True,
+        "cut": {},
+        "delay": 0.0,
+        "active": 0,
+        "peak": 0,
+    }
+    lock = threading.Lock()
 
     def route(h: Any) -> tuple[int, dict[str, str], bytes]:
         fault = opts["faults"].take(h.path)
         if fault:
             return fault  # type: ignore[no-any-return]
+        if h.command == "GET" and opts["delay"]:
+            # Two GETs inside this pause were both sent before either was answered.
+            with lock:
+                opts["active"] += 1
+                opts["peak"] = max(opts["peak"], opts["active"])
+            time.sleep(opts["delay"])
+            with lock:
+                opts["active"] -= 1
         if h.command == "HEAD" and opts["head"] is not True:
             return int(opts["head"] or 405), {}, b""
         blob = blobs.get(h.path.lstrip("/").split("?", 1)[0])

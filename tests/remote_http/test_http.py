@@ -122,3 +122,13 @@ async def test_stream_cut_midway_resumes_with_a_range(files_server: Files) -> No
     resumed = [r for r in server.requests if r.headers.get("range", "").startswith("bytes=100000-")]
     assert resumed, [r.headers.get("range") for r in server.requests]
     assert file.size == len(blobs["big_evil.pkl"].data)
+
+
+@pytest.mark.parametrize("fetch_jobs", [1, 2])
+async def test_fetch_concurrency_is_bounded(files_server: Files, fetch_jobs: int) -> None:
+    server, _, opts = files_server
+    opts["delay"] = 0.2
+    names = ["evil.pkl", "big_evil.pkl", "model.safetensors", "weights.npy", "model.onnx"]
+    report = await modelaudit.scan([f"{server.url}/{n}" for n in names], fetch_jobs=fetch_jobs)
+    assert len(report.files) == len(names)
+    assert opts["peak"] == fetch_jobs

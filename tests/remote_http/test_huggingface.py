@@ -209,3 +209,13 @@ def test_sync_api_with_the_reference_example(hub: FakeHub) -> None:
     assert result["files_scanned"] == 1
     assert not result["has_errors"]
     assert not [i for i in result["issues"] if i["severity"] in ("warning", "critical")]
+
+
+async def test_files_listed_before_a_failing_page_are_still_scanned(hub: FakeHub) -> None:
+    hub.faults.plan["cursor=4"] = [404]
+    report = await modelaudit.scan("hf://acme/clean")
+    paths = {f.path for f in report.files}
+    assert {"hf://acme/clean/README.md", "hf://acme/clean/model.safetensors"} <= paths
+    assert "hf://acme/clean/sub/weights.safetensors" not in paths
+    assert len(report.target_errors) == 1
+    assert report.exit_code == 2
