@@ -477,6 +477,21 @@ def _trick_samples() -> Iterator[tuple[str, bytes]]:
     )
     yield "op:append-on-global", p2(g0("collections", "OrderedDict") + s("v") + b"a")
     yield "op:build-setstate", p2(g0("subprocess", "Popen") + b")\x81" + b"}b")
+    # a class produced by an allowed call becomes the cls of NEWOBJ before the payload
+    next_cls = call(
+        sg("builtins", "next"),
+        call(sg("builtins", "iter"), Op(b"]" + sg("collections", "OrderedDict") + b"a")),
+    )
+    tail = b"0" + call(sg("os", "system"), "id")
+    yield "op:newobj-on-computed-class", p4(next_cls + b")\x81" + tail)
+    yield (
+        "op:newobj-on-computed-class-framed",
+        b"\x80\x04" + frame(next_cls + b")\x81", declared=4) + tail + b".",
+    )
+    yield (
+        "op:newobj-on-type-result",
+        p4(call(sg("builtins", "type"), call(sg("collections", "OrderedDict"))) + b")\x81" + tail),
+    )
     # frames as the C unpickler reads them
     body = call(sg("os", "system"), "id")
     yield "frame:whole", b"\x80\x04" + frame(body + b".")

@@ -80,15 +80,18 @@ def scan_pickle_stream(
         mark = len(result.issues)
         low_proto = low_proto or _first_proto(head) < 4
         outcome = _scan_one(reader, result, location, start, _first_proto(head), joblib)
-        if outcome == "joblib" and seekable:
+        if outcome in ("joblib", "stub-type") and seekable:
+            # Restart this pickle with the pure-Python unpickler: joblib's inline arrays,
+            # or a NEWOBJ on a call result that a real loader would have as a class.
             del result.issues[mark:]
             fileobj.seek(origin + start)
             reader = Reader(fileobj, find_candidates=reader.find_candidates)
             reader.base = start
             reader._scanned_to = start
-            outcome = _scan_one(reader, result, location, start, _first_proto(head), True)
-            joblib = True
-        session, error = outcome if isinstance(outcome, tuple) else (None, "joblib layout")
+            mode = "joblib" if outcome == "joblib" else "c_like"
+            outcome = _scan_one(reader, result, location, start, _first_proto(head), joblib, mode)
+            joblib = joblib or mode == "joblib"
+        session, error = outcome if isinstance(outcome, tuple) else (None, outcome)
         if session is not None:
             for g in session.globals:
                 if g not in seen_globals:
@@ -158,11 +161,13 @@ def _scan_one(
     start: int,
     proto: int,
     joblib: bool,
+    mode: str = "",
 ) -> tuple[Session, str | None] | str:
-    session = Session(result, location, proto, joblib=joblib)
+    python = joblib or mode in ("joblib", "c_like")
+    session = Session(result, location, proto, joblib=joblib or mode == "joblib")
     unpickler: CUnpickler | PyUnpickler
-    if joblib:
-        unpickler = PyUnpickler(reader, session)
+    if python:
+        unpickler = PyUnpickler(reader, session, c_like=mode == "c_like")
         py = unpickler
         session.pos = lambda: py.op_pos
     else:
@@ -179,8 +184,11 @@ def _scan_one(
     except EOFError as exc:
         error = f"truncated ({exc or 'unexpected end of data'})"
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        _note_extension(session, str(exc))
+        text = str(exc)
+        if not python and "NEWOBJ" in text and "type" in text:
+            return "stub-type"
+        error = f"{type(exc).__name__}: {text}"
+        _note_extension(session, text)
     finally:
         del unpickler
     return session, error
@@ -212,12 +220,18 @@ def _pin_positions(
     session: Session,
     location: Callable[[int | None], str],
 ) -> None:
-    if not seekable or session.joblib:
+    if not seekable or session.pos is not None:
         return
     here = fileobj.tell()
     try:
         fileobj.seek(origin + start)
-        pins = positions.walk(fileobj, base=-origin)
+        full = session.need_all
+        pins = positions.walk(
+            fileobj,
+            base=-origin,
+            need_globals=-1 if full else session.need_globals,
+            need_calls=-1 if full else session.need_calls,
+        )
     finally:
         fileobj.seek(here)
     for kind, ordinal, issue in session.events:

@@ -42,11 +42,13 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
 
     dispatch = dict(_PyBase.dispatch)
 
-    def __init__(self, reader: Reader, session: Session) -> None:
+    def __init__(self, reader: Reader, session: Session, *, c_like: bool = False) -> None:
         super().__init__(reader, encoding="latin1", errors="strict")
         self._session = session
         self._reader = reader
         self.op_pos = 0
+        if c_like:
+            self.dispatch = _C_LIKE_DISPATCH
 
     def find_class(self, module: str, name: str) -> Any:
         self._session.proto = self.proto
@@ -131,6 +133,37 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
 
     def get_extension(self, code: int) -> None:
         raise ValueError(f"unregistered extension code {code}")
+
+    # -- C-unpickler semantics where the stubs differ from real objects (fallback mode)
+
+    def load_frame_as_c(self) -> None:
+        """The C unpickler treats a frame as a read-ahead hint, never as a boundary."""
+        size = self.read(8)
+        if len(size) != 8:
+            raise EOFError("frame header truncated")
+
+    def load_newobj_lenient(self) -> None:
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.append(self._newobj(cls, args, None))
+
+    def load_newobj_ex_lenient(self) -> None:
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.append(self._newobj(cls, args, kwargs))
+
+    def _newobj(self, cls: Any, args: Any, kwargs: Any) -> Any:
+        if isinstance(cls, type):
+            return cls.__new__(cls, *args, **(kwargs or {}))
+        return self._session.call(cls, tuple(args), kwargs or None, "NEWOBJ")
+
+
+_C_LIKE_DISPATCH = dict(PyUnpickler.dispatch)
+_C_LIKE_DISPATCH[pickle.FRAME[0]] = PyUnpickler.load_frame_as_c
+_C_LIKE_DISPATCH[pickle.NEWOBJ[0]] = PyUnpickler.load_newobj_lenient
+_C_LIKE_DISPATCH[pickle.NEWOBJ_EX[0]] = PyUnpickler.load_newobj_ex_lenient
+_C_LIKE_DISPATCH[pickle.BUILD[0]] = _PyBase.load_build
 
 
 _SIZED = {"b": 1, "i": 0, "u": 0, "f": 0, "c": 0, "?": 1, "M": 8, "m": 8, "O": 8}

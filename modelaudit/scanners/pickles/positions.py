@@ -13,7 +13,7 @@ from typing import BinaryIO, Final
 
 _GLOBAL_OPS: Final = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "EXT1", "EXT2", "EXT4"})
 _CALL_OPS: Final = frozenset({"REDUCE", "NEWOBJ", "NEWOBJ_EX", "INST", "OBJ", "BUILD"})
-_MAX_OPS: Final = 20_000_000
+_MAX_OPS: Final = 5_000_000
 
 
 class Positions:
@@ -23,8 +23,11 @@ class Positions:
         self.extensions: list[tuple[int, str, int]] = []
 
 
-def walk(fileobj: BinaryIO, base: int = 0) -> Positions:
-    """Opcode positions (relative to where `fileobj` stands, plus `base`) up to STOP."""
+def walk(
+    fileobj: BinaryIO, base: int = 0, need_globals: int = -1, need_calls: int = -1
+) -> Positions:
+    """Opcode positions (relative to where `fileobj` stands, plus `base`) up to STOP, or
+    until `need_globals` imports and `need_calls` calls are located (-1: all)."""
     out = Positions()
     try:
         for n, (op, arg, pos) in enumerate(pickletools.genops(fileobj)):
@@ -37,6 +40,8 @@ def walk(fileobj: BinaryIO, base: int = 0) -> Positions:
             if name in _CALL_OPS:
                 out.calls.append((at, name))
             if n > _MAX_OPS:
+                break
+            if 0 <= need_globals <= len(out.globals) and 0 <= need_calls <= len(out.calls):
                 break
     except Exception:
         pass

@@ -69,6 +69,8 @@ _WRAPPERS = frozenset(
 )
 #: Calls whose arguments and state the joblib reader needs (array wrappers and dtypes).
 _KEEP = _WRAPPERS | {"numpy.dtype"}
+#: Allowed callables whose result may itself be a class (and so the cls of a NEWOBJ).
+_TYPE_RESULTS = frozenset({"builtins.type"})
 
 
 class JoblibLayout(Exception):
@@ -132,6 +134,9 @@ class Session:
         self._classes: dict[tuple[str, str], type] = {}
         self.issue_count = 0
         self.meaningful = False
+        self.need_globals = 0
+        self.need_calls = 0
+        self.need_all = False
         self.persistent_stub = self.make_class("persistent_id", "", policy.Verdict(SAFE))
 
     # ---- findings
@@ -149,12 +154,21 @@ class Session:
         opcode: str,
         **extra: Any,
     ) -> None:
-        if message in self._messages or self.issue_count >= _MAX_ISSUES:
+        if message in self._messages:
+            return
+        if self.issue_count >= _MAX_ISSUES and severity is not IssueSeverity.CRITICAL:
             return
         self._messages.add(message)
         self.issue_count += 1
         self.meaningful = True
         pos = self.pos() if self.pos is not None else None
+        if self.pos is None:
+            if kind == "global":
+                self.need_globals = max(self.need_globals, ordinal)
+            elif kind == "call":
+                self.need_calls = max(self.need_calls, ordinal)
+            else:
+                self.need_all = True
         details: dict[str, Any] = {
             "module": module,
             "function": name,
@@ -286,6 +300,8 @@ class Session:
                     qual,
                     op,
                 )
+            if name in _TYPE_RESULTS or isinstance(callee, Obj):
+                return self.make_class(module, f"{qual}()", verdict)
             if name in _KEEP:
                 obj = Obj(name, verdict, module, qual)
                 obj.data = [args, None]
