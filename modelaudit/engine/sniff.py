@@ -74,6 +74,7 @@ _EXTENSIONS: Final[dict[str, str]] = {
     ".tflite": TFLITE,
     ".onnx": ONNX,
     ".pb": TF_PROTOBUF,
+    ".pbtxt": TF_PROTOBUF,
     ".json": JSON,
     ".yaml": YAML,
     ".yml": YAML,

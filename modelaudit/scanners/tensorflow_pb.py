@@ -255,23 +255,14 @@ def _kind(wire: Wire, name: str) -> str:
 class TensorFlowScanner(BaseScanner):
     name = "tensorflow"
     description = "TensorFlow SavedModel and GraphDef protobufs: Python, file and network ops"
-    supported_extensions = [".pb"]
+    supported_extensions = [".pb", ".pbtxt"]
     formats = ("tf_protobuf",)
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
         result.bytes_scanned = self.file_size(path)
         try:
-            with open_wire(path) as wire:
-                kind = _kind(wire, self.display_path or path)
-                reader = _Reader(wire)
-                if kind == "saved_model":
-                    reader.saved_model(0, wire.size)
-                elif kind == "keras_metadata":
-                    reader.saved_metadata(0, wire.size)
-                else:
-                    # a fingerprint has no nodes; walking it as a graph catches a renamed one
-                    reader.graph_def(0, wire.size, "graph")
+            kind, graph = self._read(path)
         except (WireError, OSError, ValueError) as exc:
             result.add_issue(
                 f"Malformed TensorFlow protobuf: {exc}",
@@ -282,7 +273,6 @@ class TensorFlowScanner(BaseScanner):
             result.mark_inconclusive(f"malformed: {exc}")
             result.finish()
             return result
-        graph = reader.g
         self._judge_nodes(graph, path, result)
         self._judge_assets(graph, path, result)
         self._judge_keras(graph, path, result)
@@ -295,6 +285,24 @@ class TensorFlowScanner(BaseScanner):
         }
         result.finish()
         return result
+
+    def _read(self, path: str) -> tuple[str, Graph]:
+        name = self.display_path or path
+        if name.lower().endswith(".pbtxt"):
+            from .tf_text_proto import read_graph
+
+            return "text", read_graph(path)
+        with open_wire(path) as wire:
+            kind = _kind(wire, name)
+            reader = _Reader(wire)
+            if kind == "saved_model":
+                reader.saved_model(0, wire.size)
+            elif kind == "keras_metadata":
+                reader.saved_metadata(0, wire.size)
+            else:
+                # a fingerprint has no nodes; walking it as a graph catches a renamed one
+                reader.graph_def(0, wire.size, "graph")
+        return kind, reader.g
 
     def _issue(
         self,

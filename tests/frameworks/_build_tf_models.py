@@ -100,6 +100,22 @@ def _vocab_module(folder: str) -> tf.Module:
     return Vocab()
 
 
+def _as_text(folder: str, out_folder: str) -> None:
+    """The same SavedModel with `saved_model.pbtxt` (text format) instead of the binary."""
+    import shutil
+
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    shutil.copytree(folder, out_folder)
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(out_folder, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    os.remove(os.path.join(out_folder, "saved_model.pb"))
+    with open(os.path.join(out_folder, "saved_model.pbtxt"), "w") as f:
+        f.write(text_format.MessageToString(proto))
+
+
 def _write(path: str, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
@@ -130,6 +146,8 @@ def main(out: str) -> None:
     legit = _legit_module()
     tf.saved_model.save(legit, os.path.join(out, "legit_savedmodel"))
     tf.saved_model.save(_evil_module(), os.path.join(out, "evil_savedmodel"))
+    _as_text(os.path.join(out, "legit_savedmodel"), os.path.join(out, "legit_text_savedmodel"))
+    _as_text(os.path.join(out, "evil_savedmodel"), os.path.join(out, "evil_text_savedmodel"))
 
     graph = legit.__call__.get_concrete_function().graph.as_graph_def()
     with open(os.path.join(out, "frozen_legit.pb"), "wb") as f:

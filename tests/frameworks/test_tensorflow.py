@@ -146,3 +146,23 @@ def test_graph_disguised_as_fingerprint_is_still_judged(tf_models: Path, tmp_pat
     disguised = tmp_path / "fingerprint.pb"
     shutil.copy(tf_models / "immutable_const.pb", disguised)
     assert rules_at(scan(disguised), CRIT) == {R.TF_FILE_OP}
+
+
+def test_text_format_saved_models(tf_models: Path) -> None:
+    legit = scan(tf_models / "legit_text_savedmodel" / "saved_model.pbtxt")
+    assert legit.scanner_name == "tensorflow"
+    assert legit.status is FileStatus.COMPLETE
+    assert legit.metadata["format_details"]["nodes"] > 10
+    assert alarms(legit) == []
+    evil = scan(tf_models / "evil_text_savedmodel" / "saved_model.pbtxt")
+    ops = {i.details["op"] for i in evil.issues if i.severity is CRIT}
+    assert ops == {"ReadFile", "WriteFile", "EagerPyFunc"}
+
+
+def test_broken_text_format_is_inconclusive(tmp_path: Path) -> None:
+    path = tmp_path / "saved_model.pbtxt"
+    path.write_text(
+        'meta_graphs {\n  graph_def {\n    node {\n      name: "x"\n      op: "PyFunc"\n'
+    )
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
