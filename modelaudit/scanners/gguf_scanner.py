@@ -268,6 +268,7 @@ class GgufScanner(BaseScanner):
             nbytes = -(-elements // block) * block_bytes
             if offset + nbytes > data_size:
                 problems.append(f"{name}: bytes [{offset}, {offset + nbytes}) beyond the data")
+                result.mark_inconclusive("malformed: tensor data extends past the end of the file")
             spans.append((offset, offset + nbytes, name))
         spans.sort()
         for (_, prev_end, prev), (begin, _, cur) in itertools.pairwise(spans):

@@ -212,6 +212,7 @@ class SafetensorsScanner(BaseScanner):
                 problems.append(
                     f"{name}: offsets [{begin}, {end}] outside the {data_size}-byte data"
                 )
+                result.mark_inconclusive("malformed: tensor data extends past the end of the file")
                 continue
             spans.append((begin, end, name))
         spans.sort()

@@ -128,6 +128,7 @@ def test_tensor_offset_out_of_bounds(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) - 64])
     result = scan(path)
     assert gs.BAD_TENSORS in rules_of(result, IssueSeverity.WARNING)
+    assert result.status is FileStatus.INCONCLUSIVE
 
 
 def test_misaligned_tensor_offset(tmp_path: Path) -> None:

@@ -156,6 +156,8 @@ def test_bad_layouts(tmp_path: Path, header: dict, data_len: int, fragment: str)
     issues = [i for i in result.issues if i.rule == st.BAD_LAYOUT]
     assert issues and issues[0].severity is IssueSeverity.WARNING
     assert any(fragment in p for p in issues[0].details["problems"]), issues[0].details
+    truncated = fragment == "outside"
+    assert (result.status is FileStatus.INCONCLUSIVE) is truncated
 
 
 def test_unknown_dtype(tmp_path: Path) -> None:
