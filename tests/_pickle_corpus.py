@@ -522,6 +522,9 @@ def _nested_samples() -> Iterator[tuple[str, bytes]]:
     yield "nested:gzip", holder(gzip.compress(evil))
     yield "nested:zlib-base64", holder(zlib.compress(base64.b64encode(evil)))
     yield "nested:base64-zlib", holder(base64.b64encode(zlib.compress(evil)).decode())
+    big = pickle.dumps({"pad": "x" * 20_000, "hook": _Reduce(os.system, "id")}, protocol=4)
+    yield "nested:deep-in-long-base64", holder(base64.b64encode(big))
+    yield "nested:deep-in-long-raw", holder(big)
     yield "nested:load-from-bytes", p4(call(sg("torch.storage", "_load_from_bytes"), evil))
     yield "nested:protocol2-bytes", pickle.dumps({"blob": evil}, protocol=2)
 

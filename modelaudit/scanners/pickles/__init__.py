@@ -28,6 +28,11 @@ _OPCODES: Final = frozenset(
 )
 
 
+_SLICE_FULL: Final = 1 << 12
+_REREAD_EACH: Final = 1 << 20
+_REREAD_BUDGET: Final = 64 << 20
+
+
 @dataclass
 class PickleStreamInfo:
     pickles: int = 0
@@ -123,8 +128,15 @@ def scan_pickle_stream(
             _pin_positions(fileobj, seekable, origin, start, session, location)
         index += 1
     result.bytes_scanned += info.end
+    reread: Callable[[int, int], bytes] | None = None
+    if seekable:
+
+        def reread(at: int, size: int) -> bytes:
+            fileobj.seek(origin + at)
+            return fileobj.read(size)
+
     _nested_from_candidates(
-        reader, result, location, config, depth, info.end, starts, seen_globals, low_proto
+        reader, result, location, config, depth, info.end, starts, seen_globals, low_proto, reread
     )
     if seekable:
         with contextlib.suppress(OSError, ValueError):
@@ -299,14 +311,20 @@ def _nested_from_candidates(
     starts: set[int],
     seen: set[str],
     low_proto: bool,
+    reread: Callable[[int, int], bytes] | None,
 ) -> None:
     if not reader.candidates:
         return
     from . import nested
 
+    budget = _REREAD_BUDGET
     for at, data in reader.candidates:
         if at >= end or at in starts or (low_proto and data[:1] == b"c"):
             continue
+        if reread is not None and budget > 0 and len(data) >= _SLICE_FULL:
+            # the slice kept while streaming is short; a seekable source gives the whole run
+            data = reread(at, min(_REREAD_EACH, budget))
+            budget -= len(data)
         nested.scan_candidate(
             data, at, result, location=location, config=config, depth=depth + 1, seen=seen
         )

@@ -326,7 +326,9 @@ class Session:
                 self.queue_nested(args, f"argument of {name}")
         elif name in _GETITEM_CALLS and len(args) >= 2 and isinstance(args[1], str):
             return self.walk(args[0], args[1], f"{name}", op)
-        return self.make_class(module, f"{qual}()" if qual else f"{name}()", verdict)
+        # An instance stands for the result: cheap even for millions of custom objects. A
+        # NEWOBJ on it (a real loader might get a class) sends the stream to the fallback.
+        return Obj(name, verdict, module, f"{qual}()" if qual else "")
 
     def shaped(
         self,
