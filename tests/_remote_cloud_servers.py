@@ -82,12 +82,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
-def start_process(args: Sequence[str], url: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+def start_process(
+    args: Sequence[str], url: str, deadline: float = 120.0, **kwargs: Any
+) -> subprocess.Popen[bytes]:
+    """Start a server and wait for `url` to answer; generous deadline for a loaded machine."""
     proc = subprocess.Popen(
         list(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
     )
     try:
-        wait_http(url, proc)
+        wait_http(url, proc, deadline)
     except BaseException:
         stop(proc)
         raise
@@ -254,7 +257,7 @@ def start_mlflow(folder: str) -> MlflowServer:
     args += ["--artifacts-destination", os.path.join(folder, "artifacts"), "--serve-artifacts"]
     args += ["--host", "127.0.0.1", "--port", str(port), "--app-name", "basic-auth"]
     args += ["--workers", "1"]
-    proc = start_process(args, url + "/health", env=env, cwd=folder)
+    proc = start_process(args, url + "/health", 300.0, env=env, cwd=folder)
     server = MlflowServer(url, "scanner", "scanner-pass-9921", proc, admin)
     server.call(
         "POST",
@@ -387,6 +390,83 @@ class GcsAuthProxy:
                 },
                 f,
             )
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FlakyProxy:
+    """A pass-through HTTP front that fails on purpose: the first `fail_first` requests get a
+    503, and the first whole-object GET is cut off halfway through its body. Headers (Host,
+    Authorization) are forwarded untouched, so signed requests still verify upstream."""
+
+    def __init__(self, upstream: str, fail_first: int = 2) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        target = urlsplit(upstream)
+        self.events: list[str] = []
+        self.fail_left = fail_first
+        self.cut_done = False
+        lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _relay(self, method: str) -> None:
+                with lock:
+                    fail = proxy.fail_left > 0
+                    proxy.fail_left -= int(fail)
+                if fail:
+                    proxy.events.append("503")
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
+                conn.putrequest(method, self.path, skip_host=True, skip_accept_encoding=True)
+                for name, value in self.headers.items():
+                    conn.putheader(name, value)
+                conn.endheaders()
+                response = conn.getresponse()
+                body = response.read()
+                conn.close()
+                rng = self.headers.get("Range")
+                with lock:
+                    cut = method == "GET" and rng is None and len(body) > 4096
+                    cut = cut and not proxy.cut_done
+                    proxy.cut_done = proxy.cut_done or cut
+                proxy.events.append("cut" if cut else f"{method} {rng or 'whole'}")
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.end_headers()
+                if method == "HEAD":
+                    return
+                if cut:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._relay("GET")
+
+            def do_HEAD(self) -> None:
+                self._relay("HEAD")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

@@ -55,12 +55,12 @@ def test_cli_clean_safetensors(gcs_emulator: GcsEmulator) -> None:
 
 
 def test_cli_missing_object_and_bucket(gcs_emulator: GcsEmulator) -> None:
-    env = emulator_env(gcs_emulator)
-    for target in (f"gs://{GCS_BUCKET}/nope/model.pkl", "gs://no-such-bucket-x/model.pkl"):
-        proc = run_cli(["-f", "json", target], env)
-        assert proc.returncode == 2, target
-        [error] = json.loads(proc.stdout)["target_errors"]
-        assert "no such" in error["error"]
+    targets = [f"gs://{GCS_BUCKET}/nope/model.pkl", "gs://no-such-bucket-x/model.pkl"]
+    proc = run_cli(["-f", "json", *targets], emulator_env(gcs_emulator))
+    assert proc.returncode == 2
+    errors = {e["target"]: e["error"] for e in json.loads(proc.stdout)["target_errors"]}
+    assert set(errors) == set(targets)
+    assert all("no such" in error for error in errors.values())
 
 
 async def test_api_prefix_sweep(gcs_emulator: GcsEmulator, monkeypatch: pytest.MonkeyPatch) -> None:

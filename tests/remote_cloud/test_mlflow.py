@@ -92,13 +92,15 @@ def test_cli_wrong_password_is_refused_and_not_shown(mlflow_models: MlflowModels
 
 
 def test_cli_missing_model_version_and_alias(mlflow_models: MlflowModels) -> None:
-    env = mlflow_env(mlflow_models)
-    for target in ("models:/no-such-model/1", "models:/clean-model/99", "models:/clean-model@nope"):
-        proc = run_cli(["-f", "json", target], env)
-        assert proc.returncode == 2, target
-        [error] = json.loads(proc.stdout)["target_errors"]
-        # With auth on, MLflow answers 403 for a model that does not exist.
-        assert "not found" in error["error"] or "does not exist" in error["error"], error
+    targets = ["models:/no-such-model/1", "models:/clean-model/99", "models:/clean-model@nope"]
+    proc = run_cli(["-f", "json", *targets], mlflow_env(mlflow_models))
+    assert proc.returncode == 2
+    errors = {e["target"]: e["error"] for e in json.loads(proc.stdout)["target_errors"]}
+    assert set(errors) == set(targets)
+    # With auth on, MLflow answers 403 for a model that does not exist.
+    assert "does not exist" in errors[targets[0]]
+    assert "version not found" in errors[targets[1]]
+    assert "alias not found" in errors[targets[2]]
 
 
 def test_cli_without_tracking_uri(mlflow_models: MlflowModels) -> None:

@@ -11,6 +11,7 @@ from _remote_cloud_servers import (
     EVIL_PICKLE,
     R2_BUCKET,
     S3_BUCKET,
+    FlakyProxy,
     MotoServer,
     clean_env,
     clean_safetensors,
@@ -77,18 +78,15 @@ def test_cli_refused_credentials_are_named_but_not_shown(s3_server: MotoServer) 
     assert "s3cr3t-WRONG" not in out and "AKIAWRONGWRONGWRONG1" not in out
 
 
-def test_cli_missing_object_is_an_error(s3_server: MotoServer) -> None:
-    proc = run_cli(["-f", "json", f"s3://{S3_BUCKET}/nope/model.pkl"], s3_env(s3_server))
+def test_cli_missing_object_and_bucket_are_errors(s3_server: MotoServer) -> None:
+    targets = [f"s3://{S3_BUCKET}/nope/model.pkl", "s3://no-such-bucket-here/model.pkl"]
+    proc = run_cli(["-f", "json", *targets], s3_env(s3_server))
     assert proc.returncode == 2
     report = json.loads(proc.stdout)
-    assert report["target_errors"] and "no such object" in report["target_errors"][0]["error"]
+    errors = {e["target"]: e["error"] for e in report["target_errors"]}
+    assert "no such object" in errors[targets[0]]
+    assert "no such bucket" in errors[targets[1]]
     assert report["has_errors"] is True
-
-
-def test_cli_missing_bucket_is_an_error(s3_server: MotoServer) -> None:
-    proc = run_cli(["-f", "json", "s3://no-such-bucket-here/model.pkl"], s3_env(s3_server))
-    assert proc.returncode == 2
-    assert "no such bucket" in json.loads(proc.stdout)["target_errors"][0]["error"]
 
 
 async def test_api_prefix_sweep(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,3 +215,26 @@ async def test_r2_api_scan(r2_server: MotoServer, monkeypatch: pytest.MonkeyPatc
         f"r2://{R2_BUCKET}/sweep/b/clean.safetensors",
     ]
     assert report.exit_code == 1
+
+
+async def test_throttling_and_a_cut_stream_are_retried(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """503s are retried and a body cut halfway resumes with a ranged GET at the right offset."""
+    import pickle
+
+    benign = pickle.dumps(list(range(60_000)), protocol=4)
+    s3_server.admin().put_object(Bucket=S3_BUCKET, Key="flaky/data.pkl", Body=benign)
+    proxy = FlakyProxy(s3_server.endpoint, fail_first=2)
+    try:
+        use_env(monkeypatch, s3_env(s3_server) | {"AWS_ENDPOINT_URL": proxy.url})
+        with anyio.fail_after(120):
+            report = await modelaudit.scan(f"s3://{S3_BUCKET}/flaky/data.pkl")
+    finally:
+        proxy.close()
+    assert report.exit_code == 0, [f.to_dict() for f in report.files]
+    assert proxy.events[:2] == ["503", "503"]
+    assert "cut" in proxy.events
+    resumed = proxy.events[proxy.events.index("cut") + 1]
+    assert resumed.startswith("GET bytes=") and resumed.endswith("-")
+    assert int(resumed.split("=")[1].rstrip("-")) > 0
