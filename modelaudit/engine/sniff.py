@@ -232,6 +232,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | No
         return EXECUTABLE
     if head.startswith(b"#!"):
         return EXECUTABLE
+    if any(head[off : off + 8] == b"\x89HDF\r\n\x1a\n" for off in (512, 1024, 2048)):
+        return HDF5  # HDF5 after a user block: h5py finds the superblock there too
     if head.startswith(b"\x5d\x00\x00") and ext in (PICKLE, LZMA, None):
         return LZMA
     if _looks_like_zlib(head) and ext in (PICKLE, ZLIB, None):

@@ -334,3 +334,14 @@ def test_third_party_filter_plugin(tmp_path: Path) -> None:
     result = scan(path)
     assert rules_at(result, WARN) == {R.HDF5_PLUGIN_FILTER}
     assert result.issues[0].details == {"dataset": "lz4", "filters": [32004]}
+
+
+def test_hdf5_after_a_user_block_is_sniffed(tmp_path: Path) -> None:
+    path = tmp_path / "model.bin"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.attrs["model_config"] = json.dumps(_sequential([lambda_layer(EVIL_LAMBDA)]))
+    with open(path, "r+b") as fh:
+        fh.write(b"just some header text, not a known magic\n")
+    result = scan(path)
+    assert result.scanner_name == "keras_h5"
+    assert R.KERAS_LAMBDA_DANGEROUS in rules_at(result, CRIT)
