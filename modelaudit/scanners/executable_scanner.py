@@ -9,7 +9,7 @@ magic, so tensor bytes that happen to contain `\\x7fELF` somewhere raise nothing
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import ClassVar, Final
 
 from ..engine.sniff import EXECUTABLE, has_model_extension
 from .base import BaseScanner, IssueSeverity, ScanResult, define_rule
@@ -73,7 +73,7 @@ def identify(head: bytes, size: int) -> str | None:
 class ExecutableScanner(BaseScanner):
     name = "executable"
     description = "Native programs, libraries and scripts shipped as or inside model files"
-    supported_extensions = [".exe", ".dll", ".so", ".dylib", ".sh"]
+    supported_extensions: ClassVar[list[str]] = []
     formats = (EXECUTABLE,)
 
     def scan(self, path: str) -> ScanResult:

@@ -127,7 +127,9 @@ def test_text_files_in_a_walk_stay_skipped(tmp_path: Path) -> None:
         '<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" '
         '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd"><html/>'
     )
-    for path in (readme, notes, page):
+    script = tmp_path / "run.sh"
+    script.write_text("python train.py\n")
+    for path in (readme, notes, page, script):
         result = scan(path, explicit=False)
         assert result.status is FileStatus.SKIPPED, (path, result.scanner_name)
         assert not result.issues
