@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .base import BaseScanner, ScanResult
-from .pickles import scan_pickle_stream
 
 
 class PickleScanner(BaseScanner):
@@ -27,6 +26,8 @@ class PickleScanner(BaseScanner):
     formats: ClassVar[tuple[str, ...]] = ("pickle",)
 
     def scan(self, path: str) -> ScanResult:
+        from .pickles import scan_pickle_stream
+
         result = self._create_result()
         depth = int(self.config.get("_depth", 0))
         try:
