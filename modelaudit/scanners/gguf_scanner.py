@@ -106,6 +106,7 @@ class _Header:
     tensors: int = 0
     values: dict[str, Any] = field(default_factory=dict)
     tensor_info: list[tuple[str, list[int], int, int]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
     data_start: int = 0
 
 
@@ -141,6 +142,13 @@ class GgufScanner(BaseScanner):
                     self._hostile(str(exc), path, reader.pos, result)
                 result.mark_inconclusive(f"malformed: {exc}")
             result.bytes_scanned = reader.pos
+        if header.duplicates:
+            self._hostile(
+                f"repeated {', '.join(header.duplicates[:5])}: loaders disagree on which wins",
+                path,
+                8,
+                result,
+            )
         self._metadata(header, result)
         self._templates(header, path, result)
         if header.data_start:
@@ -160,7 +168,10 @@ class GgufScanner(BaseScanner):
         for _ in range(kv_count):
             key = self._string(r, wide, keep=True, limit=_MAX_KEY)
             vtype = r.unpack("I")
+            if key in h.values:
+                h.duplicates.append(f"key {key!r}")
             h.values[key] = self._value(r, vtype, wide, keep=key.startswith(_KEEP_STRINGS))
+        names: set[str] = set()
         for _ in range(h.tensors):
             name = self._string(r, wide, keep=True, limit=_MAX_KEY)
             n_dims = r.unpack("I")
@@ -169,6 +180,9 @@ class GgufScanner(BaseScanner):
             dims = [r.unpack(count_fmt) for _ in range(n_dims)]
             ttype = r.unpack("I")
             offset = r.unpack("Q")
+            if name in names:
+                h.duplicates.append(f"tensor {name!r}")
+            names.add(name)
             h.tensor_info.append((name, dims, ttype, offset))
         alignment = h.values.get("general.alignment", 32)
         if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):

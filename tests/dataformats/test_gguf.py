@@ -155,3 +155,14 @@ def test_legacy_ggml_header(tmp_path: Path) -> None:
     result = scan(bad)
     assert BAD_GGML in rules_of(result, IssueSeverity.WARNING)
     assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_duplicate_keys_are_reported(tmp_path: Path) -> None:
+    name = b"general.name"
+    entry = struct.pack("<Q", len(name)) + name + struct.pack("<IQ", 8, 3) + b"abc"
+    path = tmp_path / "dup.gguf"
+    path.write_bytes(_header(3, 0, 2) + entry + entry)
+    result = scan(path)
+    issue = next(i for i in result.issues if i.rule == gs.BAD_HEADER)
+    assert "general.name" in issue.message
+    assert result.status is FileStatus.COMPLETE
