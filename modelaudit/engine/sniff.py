@@ -290,4 +290,10 @@ def sniff_path(path: str, display_name: str | None = None) -> str | None:
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
             # zipfile refuses some hostile directories with NotImplementedError (fuzzing).
             return ZIP
+    if fmt is None:
+        # Unrecognised bytes before a zip (torch.save into an open file, a junk prefix):
+        # zipfile and torch.load(f) at an offset still open it, so route it by the zip.
+        from ..scanners.containers.polyglot import appended_zip_format
+
+        return appended_zip_format(path)
     return fmt

@@ -362,6 +362,11 @@ def _(root: Path, legit: dict[str, Path]) -> bytes:
     return legit["array.npy"].read_bytes() + _evil_torch_zip(legit)
 
 
+@sample("torch_zip_after_junk_prefix", "weights")
+def _(root: Path, legit: dict[str, Path]) -> bytes:
+    return b"\x00JUNKHEADER" * 20 + _evil_torch_zip(legit)
+
+
 @sample("zip_traversal_with_payload", "traversal.zip")
 def _(root: Path, legit: dict[str, Path]) -> bytes:
     return raw_zip([Member("../../evil.pkl", payload(2))])
