@@ -69,6 +69,21 @@ def test_both_directories_of_a_shifted_zip_are_read() -> None:
     assert any("second central directory" in a for a in directory.anomalies)
 
 
+@pytest.mark.parametrize(
+    "method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+)
+def test_every_zipfile_method_is_decoded(method: int) -> None:
+    buf = io.BytesIO()
+    payload = bytes(range(256)) * 300
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+        zf.writestr("m.bin", payload)
+    data = buf.getvalue()
+    (entry,) = _directory(data).entries
+    stream, raw, _ = open_member(io.BytesIO(data), entry, limit=1 << 20)
+    assert stream.read() == payload
+    assert raw is None or raw.clean_end
+
+
 def test_zip64_directory() -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", allowZip64=True) as zf:
