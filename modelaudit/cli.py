@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip files larger than SIZE, e.g. 500MB, 1GB (default: no limit)",
     )
     scan.add_argument(
+        "--memory-limit",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="address-space limit of each scan worker, e.g. 4GB (default 8GB; 0 for none); "
+        "a file that needs more is reported unfinished",
+    )
+    scan.add_argument(
         "--blacklist",
         "-b",
         action="append",
@@ -167,6 +175,7 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         timeout=args.timeout,
         file_timeout=args.file_timeout,
         max_file_size=args.max_size,
+        **({} if args.memory_limit is None else {"worker_memory_limit": args.memory_limit}),
         blacklist_patterns=list(args.blacklist),
         strict=args.strict,
         verbose=args.verbose,

@@ -175,6 +175,12 @@ def pickle_deep(path: str, depth: int = 200_000) -> None:
         f.write(b"\x80\x04" + b"]" * depth + b"a" * (depth - 1) + b".")
 
 
+def pickle_huge_length(path: str) -> None:
+    """A 15-byte pickle announcing a 6 GB bytes object."""
+    with open(path, "wb") as f:
+        f.write(b"\x80\x04\x8e" + struct.pack("<Q", 6 << 30) + b"abc")
+
+
 def gguf_counts(path: str) -> None:
     with open(path, "wb") as f:
         f.write(b"GGUF" + struct.pack("<IQQ", 3, 2**63 - 1, 2**63 - 1) + bytes(64))
@@ -240,6 +246,7 @@ BOMBS: dict[str, Callable[[str], None]] = {
     "memo_laughs.pkl": pickle_memo_laughs,
     "dup.pkl": pickle_dup,
     "deep.pkl": pickle_deep,
+    "huge_length.pkl": pickle_huge_length,
     "counts.gguf": gguf_counts,
     "long_string.gguf": gguf_long_string,
     "huge_header.safetensors": safetensors_huge_header,

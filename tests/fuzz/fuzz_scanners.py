@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import resource
 import sys
 import tempfile
 
@@ -76,6 +77,9 @@ def main() -> None:
             body = f.read()
         with open(os.path.join(corpus, f"seed{i}"), "wb") as f:
             f.write(bytes([i]) + body)
+    # Like a scan worker: an absurd allocation fails with MemoryError instead of an OOM kill.
+    limit = int(os.environ.get("FUZZ_MEMORY_LIMIT", str(4 << 30)))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
     atheris.Setup([*sys.argv, corpus], test_one)
     atheris.Fuzz()
 

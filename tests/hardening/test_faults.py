@@ -121,3 +121,25 @@ def test_file_size_limit_fails_the_write_not_the_worker(tmp_path, hostile) -> No
     assert "File too large" in (big.status_reason or "")
     assert os.path.getsize(tmp_path / "big.out") <= 1024**2
     assert clean.status is FileStatus.COMPLETE
+
+
+def test_cli_memory_limit(tmp_path, mixed_folder: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    write_hostile(mixed_folder, "oom.hostile", "oom")
+    cli = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_hostile_cli.py"
+    )
+    proc = subprocess.run(
+        [sys.executable, cli, "scan", mixed_folder, "-f", "json", "--memory-limit", "512MB"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == EXIT_INCOMPLETE, proc.stderr.decode()[-2000:]
+    files = {os.path.basename(f["path"]): f for f in json.loads(proc.stdout)["files"]}
+    assert files["oom.hostile"]["status"] == "error"
+    assert "out of memory" in files["oom.hostile"]["reason"]
+    assert [files[f"clean{i}.hostile"]["status"] for i in range(3)] == ["complete"] * 3
