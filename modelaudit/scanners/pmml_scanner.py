@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from ..engine.sniff import PMML
+from ..engine.sniff import PICKLE, PMML
 from .base import BaseScanner, IssueSeverity, ScanResult, define_rule
-from .text_payloads import find_payloads
+from .nested_bytes import scan_nested_bytes
+from .text_payloads import Payload, find_payloads
 
 XXE = define_rule(
     "MA4600",
@@ -143,15 +144,18 @@ class PmmlScanner(BaseScanner):
                 "XXE and expansion attacks against other parsers.",
                 rule=DTD,
             )
-        for snippet, kind in s.extension_payloads[:10]:
+        for i, payload in enumerate(s.extension_payloads[:10]):
             result.add_issue(
-                f"PMML Extension holds {kind}: {snippet!r}",
+                f"PMML Extension holds {payload.kind}: {payload.snippet!r}",
                 severity=IssueSeverity.WARNING,
                 location=loc,
-                details={"kind": kind, "snippet": snippet},
+                details={"kind": payload.kind, "snippet": payload.snippet},
                 why="Consumers that evaluate vendor extensions run this content.",
                 rule=EXTENSION_CODE,
             )
+            if payload.kind == "pickle":
+                shown = self.location(path, member=f"Extension[{i}]")
+                result.merge(scan_nested_bytes(payload.data, self.config, shown, fmt=PICKLE))
         if s.root and s.root != "PMML":
             result.metadata["format_details"] = {"root": s.root}
         if s.model_names:
@@ -170,7 +174,7 @@ class _State:
         self.ext_depth = 0
         self.ext_text: list[str] = []
         self.ext_len = 0
-        self.extension_payloads: list[tuple[str, str]] = []
+        self.extension_payloads: list[Payload] = []
         self.model_names: list[str] = []
         self.copyright: str | None = None
         self.xinclude: set[str] = set()
@@ -217,7 +221,7 @@ class _State:
         if tag == "Extension" or self.ext_depth:
             self.ext_depth += 1
             for value in attrs.values():
-                self.text(" " + value)
+                self.text(f"\n{value}\n")
         if tag in _MODEL_TAGS and attrs.get("modelName") and len(self.model_names) < 20:
             self.model_names.append(attrs["modelName"])
         elif tag == "Header" and attrs.get("copyright"):
@@ -230,7 +234,7 @@ class _State:
                 text = "".join(self.ext_text)
                 self.ext_text, self.ext_len = [], 0
                 for payload in find_payloads(text, urls=False):
-                    self.extension_payloads.append((payload.snippet, payload.kind))
+                    self.extension_payloads.append(payload)
 
     def text(self, data: str) -> None:
         if self.ext_depth and self.ext_len < _MAX_EXT_TEXT:

@@ -114,3 +114,20 @@ def test_xinclude_is_critical(tmp_path: Path) -> None:
     )
     result = scan(path)
     assert ps.XXE in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_extension_with_base64_pickle_is_scanned(tmp_path: Path) -> None:
+    import base64
+
+    evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+    doc = PMML.replace(
+        '<Extension name="X-Note" value="built by sklearn2pmml"/>',
+        f'<Extension name="X-State">{base64.b64encode(evil).decode()}</Extension>',
+    )
+    path = tmp_path / "pickle.pmml"
+    path.write_text(doc)
+    result = scan(path)
+    assert ps.EXTENSION_CODE in rules_of(result, IssueSeverity.WARNING)
+    assert any(
+        "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
+    )
