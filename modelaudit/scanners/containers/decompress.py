@@ -209,7 +209,7 @@ class DecompressingReader(io.RawIOBase):
         self.error: str | None = None
         self.truncated = False
         self.trailing = False
-        self.crc = 0
+        self._pending_in = b""
 
     def readable(self) -> bool:
         return True
@@ -230,8 +230,6 @@ class DecompressingReader(io.RawIOBase):
         self._dec = _decoder(self.kind)
         self._pending_in = rest
         return True
-
-    _pending_in = b""
 
     def readinto(self, buffer: Any) -> int:
         want = len(buffer)
@@ -277,7 +275,6 @@ class DecompressingReader(io.RawIOBase):
                 )
                 self._dec = None
                 break
-            self.crc = zlib.crc32(out, self.crc)
             buffer[: len(out)] = out
             return len(out)
         return 0
