@@ -139,7 +139,7 @@ def upload(endpoint: str, files: dict[str, Path]) -> None:
         region_name="us-east-1",
     )
     s3.create_bucket(Bucket=BUCKET)
-    config = TransferConfig(multipart_chunksize=64 * MIB, max_concurrency=4)
+    config = TransferConfig(multipart_chunksize=128 * MIB, max_concurrency=2)
     for key, path in files.items():
         s3.upload_file(str(path), BUCKET, key, Config=config)
 
@@ -213,7 +213,7 @@ def main() -> int:
         endpoint = f"http://127.0.0.1:{proxy.port}"
         try:
             started = time.perf_counter()
-            upload(endpoint, files)
+            upload(f"http://127.0.0.1:{port}", files)
             for path in files.values():
                 path.unlink()
             print(f"uploaded to {endpoint} in {time.perf_counter() - started:.1f}s\n")

@@ -101,9 +101,10 @@ def test_cli_private_without_credentials_one_line(gcs_private: GcsAuthProxy) -> 
 
 def test_cli_private_with_credentials(gcs_private: GcsAuthProxy) -> None:
     env = private_env(gcs_private)
-    proc = run_cli(["-f", "json", f"gs://{GCS_PRIVATE_BUCKET}/evil.pkl"], env)
+    proc = run_cli(["-v", "-f", "json", f"gs://{GCS_PRIVATE_BUCKET}/evil.pkl"], env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert gcs_private.token not in proc.stdout + proc.stderr
+    assert "PRIVATE KEY" not in proc.stdout + proc.stderr
     proc = run_cli(["-f", "json", f"gs://{GCS_PRIVATE_BUCKET}/clean.safetensors"], env)
     assert proc.returncode == 0, proc.stdout
 

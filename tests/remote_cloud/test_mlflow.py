@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -27,8 +28,10 @@ def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 
 
 def test_cli_malicious_version(mlflow_models: MlflowModels) -> None:
-    proc = run_cli(["-f", "json", "models:/evil-model/1"], mlflow_env(mlflow_models))
+    proc = run_cli(["-v", "-f", "json", "models:/evil-model/1"], mlflow_env(mlflow_models))
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    basic = base64.b64encode(f"{mlflow_models.server.user}:".encode()).decode()[:8]
+    assert basic not in proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     critical = [i for i in report["issues"] if i["severity"] == "critical"]
     assert critical

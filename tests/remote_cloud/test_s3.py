@@ -39,7 +39,7 @@ def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 
 def test_cli_malicious_pickle_is_critical_with_remote_location(s3_server: MotoServer) -> None:
     uri = f"s3://{S3_BUCKET}/evil.pkl"
-    proc = run_cli(["-f", "json", uri], s3_env(s3_server))
+    proc = run_cli(["-v", "-f", "json", uri], s3_env(s3_server))
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     critical = [i for i in report["issues"] if i["severity"] == "critical"]
@@ -47,6 +47,7 @@ def test_cli_malicious_pickle_is_critical_with_remote_location(s3_server: MotoSe
     assert all(i["location"].startswith(uri) for i in critical)
     assert "system" in json.dumps(critical)
     assert s3_server.secret not in proc.stdout + proc.stderr
+    assert s3_server.key_id not in proc.stdout + proc.stderr
 
 
 def test_cli_clean_safetensors_is_clean(s3_server: MotoServer) -> None:
