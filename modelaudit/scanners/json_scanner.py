@@ -59,6 +59,11 @@ _TASK_SUFFIXES: Final = (
     ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"),
     ("ForMaskedLM", "fill-mask"),
+    ("ForVision2Seq", "image-text-to-text"),
+    ("ForImageTextToText", "image-text-to-text"),
+    ("ForSeq2SeqLM", "text2text-generation"),
+    ("ForTextToSpeech", "text-to-speech"),
+    ("ForTextToWaveform", "text-to-speech"),
     ("ForConditionalGeneration", "text2text-generation"),
     ("ForSpeechSeq2Seq", "automatic-speech-recognition"),
     ("ForCTC", "automatic-speech-recognition"),
@@ -68,6 +73,23 @@ _TASK_SUFFIXES: Final = (
     ("ForAudioClassification", "audio-classification"),
     ("ForMultipleChoice", "multiple-choice"),
     ("Model", "feature-extraction"),
+)
+
+#: `...ForConditionalGeneration` families that are not text-to-text.
+_SPEECH_PREFIXES: Final = ("Whisper", "Speech2Text", "SeamlessM4T", "Qwen2Audio")
+_VISION_PREFIXES: Final = (
+    "Llava",
+    "Blip",
+    "PaliGemma",
+    "Idefics",
+    "Qwen2VL",
+    "Qwen2_5_VL",
+    "Mllama",
+    "Pix2Struct",
+    "Florence",
+    "Gemma3",
+    "Mistral3",
+    "Kosmos",
 )
 
 
@@ -246,6 +268,11 @@ def _task(archs: list[str], doc: dict[str, Any]) -> str | None:
         if isinstance(doc.get(key), str):
             return str(doc[key])
     for arch in archs:
+        if arch.endswith("ForConditionalGeneration"):
+            if arch.startswith(_SPEECH_PREFIXES):
+                return "automatic-speech-recognition"
+            if arch.startswith(_VISION_PREFIXES):
+                return "image-text-to-text"
         for suffix, task in _TASK_SUFFIXES:
             if arch.endswith(suffix):
                 return task

@@ -159,3 +159,17 @@ def test_adapter_config_names_its_base_model(tmp_path: Path) -> None:
     result = scan(_dump(tmp_path / "adapter_config.json", doc))
     assert_clean(result)
     assert result.metadata["model_names"] == ["mistralai/Mistral-7B-v0.1"]
+
+
+def test_task_from_architecture(tmp_path: Path) -> None:
+    cases = {
+        "WhisperForConditionalGeneration": "automatic-speech-recognition",
+        "LlavaForConditionalGeneration": "image-text-to-text",
+        "T5ForConditionalGeneration": "text2text-generation",
+        "BertForSequenceClassification": "text-classification",
+        "ViTForImageClassification": "image-classification",
+        "BertModel": "feature-extraction",
+    }
+    for arch, task in cases.items():
+        result = scan(_dump(tmp_path / "config.json", {"architectures": [arch]}))
+        assert result.metadata["task"] == task, arch
