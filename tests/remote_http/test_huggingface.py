@@ -219,3 +219,12 @@ async def test_files_listed_before_a_failing_page_are_still_scanned(hub: FakeHub
     assert "hf://acme/clean/sub/weights.safetensors" not in paths
     assert len(report.target_errors) == 1
     assert report.exit_code == 2
+
+
+async def test_revision_is_pinned_to_one_commit(hub: FakeHub) -> None:
+    report = await modelaudit.scan("hf://acme/clean@main/sub")
+    assert [f.path for f in report.files] == ["hf://acme/clean@main/sub/weights.safetensors"]
+    assert report.files[0].status is FileStatus.COMPLETE
+    sha = hub.repos[("model", "acme/clean")].sha
+    resolves = [r.path for r in hub.server.requests if "/resolve/" in r.path]
+    assert resolves and all(f"/resolve/{sha}/" in p for p in resolves)
