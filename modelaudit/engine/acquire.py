@@ -9,6 +9,7 @@ streamed whole, bounded by --max-size. Scanners stay path-based and never know t
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +22,8 @@ from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectReader, ObjectRef
 from .range_plan import PLANNERS
 from .sniff import HEAD_SIZE, has_model_extension, sniff_head
+
+log = logging.getLogger("modelaudit")
 
 #: First read of a remote object: enough to sniff, and usually a whole safetensors header.
 FIRST_READ = 64 * 1024
@@ -155,7 +158,14 @@ async def _spool_ranges(obj: ObjectRef, path: str) -> tuple[bool, int]:
         if fmt is None and _nobody_wants(obj, path):
             return True, view.transferred
         planner = PLANNERS.get(fmt or "")
-        done = planner is not None and await planner(view)
+        done = False
+        if planner is not None:
+            try:
+                done = await planner(view)
+            except FetchError:
+                raise
+            except Exception:
+                log.debug("range planner failed on %s; downloading it", obj.uri, exc_info=True)
         return done, view.transferred
     finally:
         os.close(fd)

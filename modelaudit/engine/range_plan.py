@@ -16,6 +16,10 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
 from .sniff import GGUF, NUMPY, ONNX, PYTORCH_ZIP, SAFETENSORS, ZIP, classify_zip
 
 #: Metadata sections larger than this are not worth planning around: download instead.
@@ -197,7 +201,7 @@ async def plan_gguf(view: View) -> bool:
         window = min(window, view.size)
         buf = await view.read(0, window)
         try:
-            end = _gguf_metadata_end(buf)
+            end = await anyio.to_thread.run_sync(_gguf_metadata_end, buf)
         except _NeedMore:
             if window >= view.size:
                 return True
@@ -205,7 +209,7 @@ async def plan_gguf(view: View) -> bool:
                 return False
             window *= 4
             continue
-        except (ValueError, struct.error):
+        except (ValueError, struct.error, RecursionError):
             return False
         if end is None:
             return False
@@ -214,6 +218,8 @@ async def plan_gguf(view: View) -> bool:
 
 
 _EOCD = struct.Struct("<4s4H2LH")
+#: The zip scanners refuse more entries than this; such a zip is downloaded whole.
+_MAX_MEMBERS = 1_000_000
 _CDH = struct.Struct("<4s4B4HL2L5H2L")
 _LFH_SIZE = 30
 
@@ -290,6 +296,8 @@ async def _central_directory(view: View) -> list[tuple[str, int, int]] | None:
     members: list[tuple[str, int, int]] = []
     pos = 0
     while pos + _CDH.size <= len(cd) and cd[pos : pos + 4] == b"PK\x01\x02":
+        if len(members) >= _MAX_MEMBERS:
+            return None
         f = _CDH.unpack_from(cd, pos)
         flags, csize, usize, fnlen, exlen, cmlen, lh = (
             f[5],
@@ -365,7 +373,7 @@ async def plan_zip(view: View) -> bool:
         data = lh + _LFH_SIZE + fnlen + exlen
         await view.fetch(lh + _LFH_SIZE, min(data + csize, view.size))
     try:
-        return _zip_views_covered(view)
+        return await anyio.to_thread.run_sync(_zip_views_covered, view)
     except Exception:
         return False
 
@@ -389,11 +397,16 @@ _ONNX_CHILDREN: dict[str, dict[int, str]] = {
 }
 
 
+#: Fields an ONNX walk visits before giving up and downloading the object instead.
+_MAX_FIELDS = 5_000_000
+
+
 class _WireReader:
     def __init__(self, view: View) -> None:
         self.view = view
         self.start = 0
         self.buf = b""
+        self.fields = 0
 
     async def varint(self, pos: int, end: int) -> tuple[int, int]:
         if not (self.start <= pos and pos + 10 <= self.start + len(self.buf)):
@@ -417,6 +430,11 @@ class _WireReader:
         children = _ONNX_CHILDREN.get(kind, {})
         pos = start
         while pos < end:
+            self.fields += 1
+            if self.fields % 4096 == 0:
+                if self.fields > _MAX_FIELDS:
+                    raise _Odd
+                await anyio.lowlevel.checkpoint()
             key, pos = await self.varint(pos, end)
             wire = key & 7
             if wire == 0:

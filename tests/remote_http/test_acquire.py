@@ -75,3 +75,35 @@ async def test_zip64_pytorch_layout_is_planned(files_server: Files) -> None:
     critical = [i for i in report.issues if i.severity.value == "critical"]
     assert critical and all("data.pkl" in (i.location or "") for i in critical)
     assert server.sent() < len(blobs["zip64.pt"].data) // 4
+
+
+def _nested_gguf(depth: int) -> bytes:
+    """A GGUF whose one value is an array of arrays nested `depth` deep (then cut short)."""
+    import struct
+
+    key = b"general.evil"
+    head = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", len(key)) + key
+    return head + struct.pack("<I", 9) + struct.pack("<IQ", 9, 1) * depth + b"\x00" * 70_000
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("nested.gguf", _nested_gguf(50_000)),
+        ("bad.safetensors", (70_000).to_bytes(8, "little") + b"{" + b"x" * 100_000),
+        (
+            "lying.npy",
+            b"\x93NUMPY\x01\x00" + (200).to_bytes(2, "little") + b"{" * 200 + bytes(70_000),
+        ),
+    ],
+)
+async def test_hostile_headers_are_downloaded_and_never_clean(
+    files_server: Files, name: str, data: bytes
+) -> None:
+    server, blobs, _ = files_server
+    blobs[name] = Blob(data)
+    report = await modelaudit.scan(f"{server.url}/{name}")
+    (file,) = report.files
+    assert file.status is not FileStatus.COMPLETE or report.findings
+    assert report.exit_code != 0
+    assert server.sent() >= len(data)
