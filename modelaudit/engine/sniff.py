@@ -116,6 +116,14 @@ def _bare_or_model(name: str) -> bool:
     return not suffix or suffix in MODEL_EXTENSIONS
 
 
+def _is_pe(head: bytes) -> bool:
+    """A DOS stub whose e_lfanew points at a PE signature: a Windows program, whatever its name."""
+    if len(head) < 0x40:
+        return False
+    (lfanew,) = struct.unpack_from("<I", head, 0x3C)
+    return head[lfanew : lfanew + 4] == b"PE\x00\x00"
+
+
 def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
     if len(head) < 10:
         return False
@@ -228,7 +236,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | No
         return SEVENZIP
     if _looks_like_tar(head):
         return TAR
-    if head[:4] in _EXEC_MAGICS or (head.startswith(b"MZ") and ext is None):
+    if head[:4] in _EXEC_MAGICS or (head.startswith(b"MZ") and (ext is None or _is_pe(head))):
         return EXECUTABLE
     if head.startswith(b"#!"):
         return EXECUTABLE

@@ -60,3 +60,11 @@ def test_magic_without_a_valid_header_is_not_an_executable(tmp_path: Path) -> No
     assert not rules_of(result, IssueSeverity.WARNING) - {""}
     assert not rules_of(result, IssueSeverity.CRITICAL)
     assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_pe_named_like_weights_is_critical(tmp_path: Path) -> None:
+    path = tmp_path / "pytorch_model.bin"
+    path.write_bytes(_pe())
+    result = scan(path)
+    assert result.scanner_name == "executable"
+    assert es.DISGUISED_EXECUTABLE in rules_of(result, IssueSeverity.CRITICAL)
