@@ -166,3 +166,19 @@ def test_duplicate_keys_are_reported(tmp_path: Path) -> None:
     issue = next(i for i in result.issues if i.rule == gs.BAD_HEADER)
     assert "general.name" in issue.message
     assert result.status is FileStatus.COMPLETE
+
+
+def test_big_endian_gguf(tmp_path: Path) -> None:
+    path = tmp_path / "be.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama", endianess=gguf.GGUFEndian.BIG)
+    writer.add_name("BE-model")
+    writer.add_chat_template(MALICIOUS["lipsum_globals"])
+    writer.add_tensor("t", np.ones((4, 4), np.float32).byteswap())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE
+    assert result.metadata["model_names"] == ["BE-model"]
+    assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)
