@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .base import BaseScanner, ScanResult
+from .pickles import scan_pickle_stream
 
 
 class PickleScanner(BaseScanner):
@@ -26,8 +27,6 @@ class PickleScanner(BaseScanner):
     formats: ClassVar[tuple[str, ...]] = ("pickle",)
 
     def scan(self, path: str) -> ScanResult:
-        from .pickles import scan_pickle_stream
-
         result = self._create_result()
         depth = int(self.config.get("_depth", 0))
         try:
