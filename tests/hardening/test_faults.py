@@ -53,7 +53,7 @@ def test_cpu_limit_stops_a_spinning_scan(mixed_folder: str) -> None:
 
 def test_per_file_deadline_kills_the_worker_only_for_that_file(mixed_folder: str) -> None:
     write_hostile(mixed_folder, "slow.hostile", "sleep", "3600")
-    report = scan_report(mixed_folder, jobs=2, timeout=120, file_timeout=10)
+    report = scan_report(mixed_folder, jobs=2, timeout=120, file_timeout=3)
     slow = next(f for f in report.files if f.path.endswith("slow.hostile"))
     assert slow.status is FileStatus.INCONCLUSIVE
     assert sum(f.status is FileStatus.COMPLETE for f in report.files) == 3
