@@ -9,6 +9,7 @@ against the file before anything is read; array payloads are skipped by seeking.
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from typing import Final
@@ -258,26 +259,59 @@ class _Walk:
                 self._pickle(r.take(length), pos)
                 return
         elif code in (1, 3):
-            self._array_header(r.peek(min(length, 4096)), pos, code)
+            self._array_header(r.peek(min(length, 4096)), pos, code, length)
         r.skip(length)
 
-    def _array_header(self, head: bytes, pos: int, code: int) -> None:
-        """Flax packs (shape, dtype name, bytes) or (dtype name, bytes); check the name."""
-        dtype = _first_str(head[1:], code)
-        if dtype is None or not _DTYPE.match(dtype):
+    def _array_header(self, head: bytes, pos: int, code: int, length: int) -> None:
+        """Flax packs (shape, dtype name, bytes) or (dtype name, bytes); check name and size."""
+        parsed = _array_fields(head[1:], code)
+        if parsed is None or not _DTYPE.match(parsed[1]):
             self.scanner._issue(
                 self.result,
-                f"Flax array extension at offset {pos} has dtype {dtype!r}",
+                f"Flax array extension at offset {pos} has dtype {parsed[1] if parsed else None!r}",
                 pos,
                 self.path,
                 PAYLOAD,
                 "Only numeric dtypes restore into arrays; anything else targets a custom reader.",
             )
+            return
+        shape, dtype, data_len, data_at = parsed
+        itemsize = _itemsize(dtype)
+        if shape is None or itemsize is None or data_len is None:
+            return
+        expected = math.prod(shape) * itemsize
+        if expected != data_len or data_at + data_len != length:
+            self.scanner._issue(
+                self.result,
+                f"Flax array at offset {pos}: shape {shape} of {dtype} needs {expected} bytes, "
+                f"{data_len} stored",
+                pos,
+                self.path,
+                PAYLOAD,
+                "Restoring fails or reads a different layout; the extra bytes can carry a "
+                "payload for another reader.",
+            )
 
 
-def _first_str(data: bytes, code: int) -> str | None:
-    """The dtype name: after the shape array for ndarrays, first for NumPy scalars."""
+def _itemsize(dtype: str) -> int | None:
+    name = dtype.lstrip("<>|=")
+    if name in ("bool", "bool_"):
+        return 1
+    if name.startswith("float8"):
+        return 1
+    m = re.search(r"(\d+)$", name)
+    if not m:
+        return None
+    bits = int(m.group(1))
+    if name[:1] in "biufc" and len(name) <= 3:
+        return bits
+    return bits // 8 if bits % 8 == 0 else None
+
+
+def _array_fields(data: bytes, code: int) -> tuple[list[int] | None, str, int | None, int] | None:
+    """(shape, dtype name, byte length, offset of the bytes) from the payload's head."""
     i = 0
+    shape: list[int] | None = None
     try:
         if code == 1:
             b = data[i]
@@ -287,10 +321,18 @@ def _first_str(data: bytes, code: int) -> str | None:
                 n, i = struct.unpack_from(">H", data, i + 1)[0], i + 3
             else:
                 return None
+            shape = []
             for _ in range(n):
                 b = data[i]
-                i += 1 + {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2}.get(b, 0)
-                i += {0xD2: 4, 0xD3: 8}.get(b, 0)
+                if b <= 0x7F:
+                    shape.append(b)
+                    i += 1
+                elif b in _UINTS:
+                    size, fmt = _UINTS[b]
+                    shape.append(struct.unpack_from(fmt, data, i + 1)[0])
+                    i += 1 + size
+                else:
+                    return None
         b = data[i]
         if 0xA0 <= b <= 0xBF:
             n, i = b & 0x1F, i + 1
@@ -298,6 +340,16 @@ def _first_str(data: bytes, code: int) -> str | None:
             n, i = data[i + 1], i + 2
         else:
             return None
-        return data[i : i + n].decode("utf-8", "replace")
+        dtype = data[i : i + n].decode("utf-8", "replace")
+        i += n
+        b = data[i] if i < len(data) else -1
+        if b in _BINS:
+            size, fmt = _BINS[b]
+            return shape, dtype, struct.unpack_from(fmt, data, i + 1)[0], i + 1 + size + 1
+        return shape, dtype, None, 0
     except (IndexError, struct.error):
         return None
+
+
+_UINTS: Final = {0xCC: (1, ">B"), 0xCD: (2, ">H"), 0xCE: (4, ">I"), 0xCF: (8, ">Q")}
+_BINS: Final = {0xC4: (1, ">B"), 0xC5: (2, ">H"), 0xC6: (4, ">I")}

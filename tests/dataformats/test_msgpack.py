@@ -123,3 +123,23 @@ def test_big_endian_lengths(tmp_path: Path) -> None:
     path = tmp_path / "be.msgpack"
     path.write_bytes(body)
     assert_clean(scan(path))
+
+
+def test_array_size_must_match_shape(tmp_path: Path) -> None:
+    payload = msgpack.packb(((4, 4), "float32", b"\x00" * 64 + b"hidden"), use_bin_type=True)
+    path = tmp_path / "size.msgpack"
+    path.write_bytes(msgpack.packb({"w": msgpack.ExtType(1, payload)}))
+    result = scan(path)
+    assert any("needs 64 bytes" in i.message for i in result.issues if i.rule == ms.PAYLOAD)
+
+
+def test_all_numeric_dtypes_are_consistent(tmp_path: Path) -> None:
+    tree = {
+        name: np.zeros((3, 2), dtype=name)
+        for name in ("bool", "int8", "uint16", "int32", "float16", "float64", "complex64")
+    }
+    tree["scalar"] = np.float32(2.5)
+    tree["zero_d"] = np.array(7, dtype=np.int64)
+    path = tmp_path / "dtypes.msgpack"
+    path.write_bytes(_flax_bytes(tree))
+    assert_clean(scan(path))
