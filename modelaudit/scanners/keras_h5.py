@@ -16,6 +16,7 @@ from .base import BaseScanner, IssueSeverity, ScanResult
 from .keras_config import KerasConfigAnalyzer, model_names
 
 MAX_LINKS = 1_000_000
+MAX_GROUP_DEPTH = 64
 #: Filters built into libhdf5 (deflate, shuffle, fletcher32, szip, nbit, scaleoffset) and h5py (lzf).
 BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
 _INSTALL = "pip install h5py"
@@ -76,33 +77,45 @@ class KerasH5Scanner(BaseScanner):
         return result
 
     def _walk_links(self, f: Any, path: str, result: ScanResult) -> None:
+        """Every link, group by group (each lookup is one level, so depth costs nothing extra);
+        hard-linked groups are entered once, soft and external links are never followed."""
         import h5py
 
         count = 0
-
-        def visit(name: str, link: Any) -> Any:
-            nonlocal count
-            count += 1
-            if count > MAX_LINKS:
-                result.mark_inconclusive(f"more than {MAX_LINKS} HDF5 links; rest not checked")
-                return True
-            where = self.location(path, name)
-            if isinstance(link, h5py.ExternalLink):
-                result.add_issue(
-                    f"HDF5 external link '{name}' -> {link.filename}:{link.path}",
-                    severity=IssueSeverity.CRITICAL,
-                    location=where,
-                    details={"link": name, "filename": link.filename, "target": link.path},
-                    why="Opening the model reads an object from a file the attacker names.",
-                    rule=R.HDF5_EXTERNAL_LINK,
-                )
-            elif isinstance(link, h5py.HardLink):
-                obj = f.get(name)
+        seen: set[int] = {hash(f.id)}
+        stack: list[tuple[Any, str, int]] = [(f, "", 0)]
+        while stack:
+            group, prefix, depth = stack.pop()
+            for key in group:
+                count += 1
+                if count > MAX_LINKS:
+                    result.mark_inconclusive(f"more than {MAX_LINKS} HDF5 links; rest not checked")
+                    return
+                name = f"{prefix}{key}"
+                link = group.get(key, getlink=True)
+                where = self.location(path, name)
+                if isinstance(link, h5py.ExternalLink):
+                    result.add_issue(
+                        f"HDF5 external link '{name}' -> {link.filename}:{link.path}",
+                        severity=IssueSeverity.CRITICAL,
+                        location=where,
+                        details={"link": name, "filename": link.filename, "target": link.path},
+                        why="Opening the model reads an object from a file the attacker names.",
+                        rule=R.HDF5_EXTERNAL_LINK,
+                    )
+                if not isinstance(link, h5py.HardLink):
+                    continue
+                obj = group.get(key)
                 if isinstance(obj, h5py.Dataset):
                     self._dataset(obj, name, where, result)
-            return None
-
-        f.visititems_links(visit)
+                elif isinstance(obj, h5py.Group) and hash(obj.id) not in seen:
+                    if depth + 1 > MAX_GROUP_DEPTH:
+                        result.mark_inconclusive(
+                            f"HDF5 groups nested deeper than {MAX_GROUP_DEPTH}; rest not checked"
+                        )
+                        continue
+                    seen.add(hash(obj.id))
+                    stack.append((obj, f"{name}/", depth + 1))
 
     def _dataset(self, ds: Any, name: str, where: str, result: ScanResult) -> None:
         plist = ds.id.get_create_plist()

@@ -345,3 +345,15 @@ def test_hdf5_after_a_user_block_is_sniffed(tmp_path: Path) -> None:
     result = scan(path)
     assert result.scanner_name == "keras_h5"
     assert R.KERAS_LAMBDA_DANGEROUS in rules_at(result, CRIT)
+
+
+def test_hard_link_cycle_and_deep_groups_are_bounded(tmp_path: Path) -> None:
+    cyclic = write_keras_h5(tmp_path / "cycle.h5", _sequential([_dense("d", 2)]))
+    with h5py.File(cyclic, "a") as f:
+        f["model_weights/d/loop"] = f["model_weights"]
+    result = scan(cyclic)
+    assert result.status is FileStatus.COMPLETE and alarms(result) == []
+    deep = tmp_path / "deep.h5"
+    with h5py.File(deep, "w") as f:
+        f.create_group("/".join(["g"] * 300))
+    assert scan(deep).status is FileStatus.INCONCLUSIVE
