@@ -5,26 +5,66 @@
 Serves a safetensors file and a PyTorch zip of about 1 GiB each from a ranged file server on
 127.0.0.1 (the same HttpReader the Hub and Artifactory fetchers use), then measures, in the
 same run, a plain full download (httpx, streamed to nowhere) and `modelaudit scan URL`. Bytes
-are counted by the TCP relay of benchmarks/remote_s3.py (every byte the server sends).
+are counted by the server: every body byte it writes to a socket.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import re
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from remote_s3 import MIB, CountingProxy, make_safetensors, make_torch_zip, measure
-
+MIB = 1 << 20
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+_sent = [0]
+_lock = threading.Lock()
+
+
+def make_safetensors(path: Path, size: int) -> None:
+    """Header written by hand, tensor data left as a sparse hole: instant to generate."""
+    count = 16
+    per = (size // count) // 4 * 4
+    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+    for i in range(count):
+        header[f"layers.{i}.weight"] = {
+            "dtype": "F32",
+            "shape": [per // 4],
+            "data_offsets": [i * per, (i + 1) * per],
+        }
+    blob = json.dumps(header).encode()
+    blob += b" " * (-len(blob) % 8)
+    with path.open("wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        f.truncate(8 + len(blob) + count * per)
+
+
+def make_torch_zip(path: Path, size: int) -> None:
+    import torch
+
+    count = 16
+    torch.save({f"layers.{i}.weight": torch.zeros(size // count // 4) for i in range(count)}, path)
+
+
+def measure(action: Callable[[], int]) -> tuple[float, int, int]:
+    """Wall time, bytes the server sent, and the action's result."""
+    with _lock:
+        before = _sent[0]
+    started = time.perf_counter()
+    result = action()
+    wall = time.perf_counter() - started
+    with _lock:
+        return wall, _sent[0] - before, result
 
 
 def serve(folder: Path) -> ThreadingHTTPServer:
@@ -61,6 +101,8 @@ def serve(folder: Path) -> ThreadingHTTPServer:
                     while left and (chunk := f.read(min(MIB, left))):
                         self.wfile.write(chunk)
                         left -= len(chunk)
+                        with _lock:
+                            _sent[0] += len(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
@@ -96,14 +138,14 @@ def main() -> int:
         make_safetensors(folder / "model.safetensors", size)
         make_torch_zip(folder / "pytorch_model.bin", size)
         server = serve(folder)
-        proxy = CountingProxy(server.server_address[1])
+        port = server.server_address[1]
         failed = False
         print(f"{'object':<20} {'size':>10} {'download':>18} {'scan':>22}  exit")
         for name in ("model.safetensors", "pytorch_model.bin"):
-            url = f"http://127.0.0.1:{proxy.port}/{name}"
+            url = f"http://127.0.0.1:{port}/{name}"
             object_size = (folder / name).stat().st_size
-            dl_time, dl_bytes, _ = measure(proxy, lambda u=url: full_download(u))
-            scan_time, scan_bytes, code = measure(proxy, lambda u=url: scan(u))
+            dl_time, dl_bytes, _ = measure(lambda u=url: full_download(u))
+            scan_time, scan_bytes, code = measure(lambda u=url: scan(u))
             print(
                 f"{name:<20} {object_size / MIB:>8.0f}Mi "
                 f"{dl_bytes / MIB:>9.1f}Mi {dl_time:>6.2f}s "
