@@ -95,6 +95,8 @@ class HostileScanner(BaseScanner):
             with open(arg, "wb") as f:
                 for _ in range(16):
                     f.write(bytes(1 << 20))
+        elif command == "exit":
+            raise SystemExit(3)
         elif command == "segfault":
             os.kill(os.getpid(), signal.SIGSEGV)
         elif command == "kill":

@@ -170,7 +170,9 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _on_cpu_limit(signum: int, frame: object) -> None:
-    raise ResourceLimitExceeded("CPU time limit of the scan worker reached")
+    # Between scans the limit is being lifted; an exception there would escape the worker.
+    if _active is not None:
+        raise ResourceLimitExceeded("CPU time limit of the scan worker reached")
 
 
 def _die_with_parent() -> None:

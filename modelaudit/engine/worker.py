@@ -57,19 +57,28 @@ def scan_job(
     """
     dispatch.set_registry(registry)
     if not isolated:
-        return _scan(path, config, display, explicit)
+        return _guarded_scan(path, config, display, explicit)
     _setup(config)
-    limit_hit: str | None = None
     with sandbox.scanning(display, config) as refused:
-        try:
-            result = _scan(path, config, display, explicit)
-        except sandbox.ResourceLimitExceeded as exc:
-            limit_hit = str(exc)
-    if limit_hit is not None:
-        result = ScanResult(scanner_name="none")
-        sandbox.report_resource_limit(result, display, limit_hit)
-        result.finish()
+        result = _guarded_scan(path, config, display, explicit)
     sandbox.report_violations(result, display, refused)
+    return result
+
+
+def _guarded_scan(path: str, config: dict[str, Any], display: str, explicit: bool) -> ScanResult:
+    """Turn what dispatch lets through (CPU limit, a scanner calling exit) into a result.
+
+    Anything else escaping here would reach the parent as an exception that ends the run.
+    """
+    try:
+        return _scan(path, config, display, explicit)
+    except sandbox.ResourceLimitExceeded as exc:
+        result = ScanResult(scanner_name="none")
+        sandbox.report_resource_limit(result, display, str(exc))
+    except (SystemExit, KeyboardInterrupt) as exc:
+        result = ScanResult(scanner_name="none")
+        result.mark_error(f"the scanner tried to end the process ({type(exc).__name__})")
+    result.finish()
     return result
 
 

@@ -143,3 +143,13 @@ def test_cli_memory_limit(tmp_path, mixed_folder: str) -> None:
     assert files["oom.hostile"]["status"] == "error"
     assert "out of memory" in files["oom.hostile"]["reason"]
     assert [files[f"clean{i}.hostile"]["status"] for i in range(3)] == ["complete"] * 3
+
+
+@pytest.mark.parametrize("use_processes", [True, False])
+def test_scanner_calling_exit_fails_only_its_file(mixed_folder: str, use_processes: bool) -> None:
+    write_hostile(mixed_folder, "exit.hostile", "exit")
+    report = scan_report(mixed_folder, jobs=1, timeout=60, use_processes=use_processes)
+    by_name = {os.path.basename(f.path): f for f in report.files}
+    assert by_name["exit.hostile"].status is FileStatus.ERROR
+    assert "SystemExit" in (by_name["exit.hostile"].status_reason or "")
+    assert [by_name[f"clean{i}.hostile"].status for i in range(3)] == [FileStatus.COMPLETE] * 3
