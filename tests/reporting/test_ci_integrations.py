@@ -148,7 +148,10 @@ def _git(cwd: Path, *args: str) -> None:
 
 @pytest.mark.slow
 def test_pre_commit_try_repo(tmp_path: Path) -> None:
-    """The hook as users get it: pre-commit builds a venv from this repository and runs it."""
+    """The hook as users get it: pre-commit builds a venv from this repository and runs it.
+
+    `--ref HEAD` pins one revision, so the second run reuses the environment the first built
+    (the hook is tested as committed)."""
     pre_commit = BIN / "pre-commit"
     if not pre_commit.exists():
         pre_commit = Path(shutil.which("pre-commit") or "pre-commit")
@@ -171,7 +174,17 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
 
     def try_repo(*files: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(pre_commit), "try-repo", str(REPO), "modelaudit", "--verbose", "--files", *files],
+            [
+                str(pre_commit),
+                "try-repo",
+                str(REPO),
+                "modelaudit",
+                "--ref",
+                "HEAD",
+                "--verbose",
+                "--files",
+                *files,
+            ],
             cwd=work,
             env=env,
             capture_output=True,
