@@ -301,5 +301,7 @@ def build_bom(report: ScanReport, cwd: str | None = None) -> dict[str, Any]:
 
 
 def build_sbom(report: ScanReport, cwd: str | None = None) -> bytes:
-    """The SBOM serialised as indented JSON, ready to write."""
-    return orjson.dumps(build_bom(report, cwd), option=orjson.OPT_INDENT_2) + b"\n"
+    """The SBOM serialised as indented JSON, with configured credentials masked."""
+    from ..redact import redact_bytes
+
+    return redact_bytes(orjson.dumps(build_bom(report, cwd), option=orjson.OPT_INDENT_2) + b"\n")

@@ -396,3 +396,25 @@ def test_real_mixed_directory(in_tmp: Path) -> None:
     )
     rule_ids = _props(comps["models/evil.pkl"], "modelaudit:rule_id")
     assert rule_ids and all(r.startswith("MA") for r in rule_ids)
+
+
+def test_configured_credentials_never_reach_the_sbom(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelaudit.sbom import build_sbom
+
+    monkeypatch.setenv("JFROG_API_TOKEN", "jfrog-secret-value-123")
+    report = ScanReport(
+        targets=["https://art.example.com/models/m.pkl"],
+        files=[
+            FileReport(
+                path="https://art.example.com/models/m.pkl",
+                remote=True,
+                status=FileStatus.ERROR,
+                status_reason="401 with token jfrog-secret-value-123",
+            )
+        ],
+    )
+    data = build_sbom(report)
+    assert b"jfrog-secret-value-123" not in data
+    validate_bom(json.loads(data))
