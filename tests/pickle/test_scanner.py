@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _pickle_corpus import _Reduce, call, p4, sg
+from _pickle_corpus import Op, _Reduce, call, p4, s, sg
 
 from modelaudit.engine.dispatch import scan_path
 
@@ -104,6 +104,48 @@ def test_plain_joblib_is_clean_and_payload_after_arrays_found(tmp_path: Path) ->
     joblib.dump({"weights": np.arange(1000.0), "hook": _Reduce(os.system, "id")}, evil)
     found = scan_path(str(evil), {})
     assert any(i.message == "Call to posix.system('id')" for i in found.issues)
+
+
+def _joblib_array_stream(raw: bytes, tail: bytes = b".") -> bytes:
+    """A joblib-layout pickle: a uint8 NumpyArrayWrapper whose array bytes are `raw`."""
+    dtype = call(sg("numpy", "dtype"), "u1", Op(b"\x89"), Op(b"\x88")) + (
+        b"(K\x03" + s("|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    )
+    state = (
+        b"}("
+        + s("subclass")
+        + sg("numpy", "ndarray")
+        + s("shape")
+        + b"K"
+        + bytes([len(raw)])
+        + b"\x85"
+        + s("order")
+        + s("C")
+        + s("dtype")
+        + dtype
+        + s("allow_mmap")
+        + b"\x89u"
+    )
+    wrapper = sg("joblib.numpy_pickle", "NumpyArrayWrapper") + b")\x81" + state + b"b"
+    return b"\x80\x04" + wrapper + raw + tail
+
+
+def test_joblib_array_bytes_are_skipped(tmp_path: Path) -> None:
+    target = tmp_path / "arrays.joblib"
+    target.write_bytes(_joblib_array_stream(bytes(range(200))))
+    result = scan_path(str(target), {})
+    assert result.success and not result.issues, [i.message for i in result.issues]
+
+
+def test_joblib_polyglot_payload_in_array_bytes(tmp_path: Path) -> None:
+    """pickle.load executes the bytes joblib skips as array data: both readings are scanned."""
+    payload = b"0" + call(sg("os", "system"), "id") + b"."
+    target = tmp_path / "poly.joblib"
+    target.write_bytes(_joblib_array_stream(payload))
+    result = scan_path(str(target), {})
+    found = [i for i in result.issues if i.severity.value == "critical"]
+    assert any(i.message == "Call to os.system('id')" for i in found)
+    assert all(i.details.get("interpretation") == "pickle.load" for i in found)
 
 
 def test_finishes_on_hostile_nesting(tmp_path: Path) -> None:

@@ -95,6 +95,8 @@ def scan_pickle_stream(
             reader._scanned_to = start
             mode = "joblib" if outcome == "joblib" else "c_like"
             outcome = _scan_one(reader, result, location, start, _first_proto(head), joblib, mode)
+            if mode == "joblib":
+                _shadow_plain_load(fileobj, origin, start, result, location, _first_proto(head))
             joblib = joblib or mode == "joblib"
         session, error = outcome if isinstance(outcome, tuple) else (None, outcome)
         if session is not None:
@@ -204,6 +206,45 @@ def _scan_one(
     finally:
         del unpickler
     return session, error
+
+
+def _shadow_plain_load(
+    fileobj: BinaryIO,
+    origin: int,
+    start: int,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    proto: int,
+) -> None:
+    """Read a joblib-layout pickle once more as `pickle.load` would, through the array bytes.
+
+    A file can be a polyglot: joblib skips the bytes after an array wrapper, plain pickle.load
+    executes them as opcodes. Only CRITICAL findings of this reading count; what the array
+    bytes look like as opcodes is otherwise noise.
+    """
+    here = fileobj.tell()
+    shadow = ScanResult(scanner_name=result.scanner_name)
+    try:
+        fileobj.seek(origin + start)
+        reader = Reader(fileobj, find_candidates=False)
+        reader.base = start
+        session = Session(shadow, location, proto, joblib=True)
+        unpickler = CUnpickler(reader, session)
+        try:
+            run(unpickler, session)
+        except Exception:
+            pass
+        finally:
+            del unpickler
+        if session.events:
+            _pin_positions(fileobj, True, origin, start, session, location)
+    finally:
+        fileobj.seek(here)
+    existing = {i.message for i in result.issues}
+    for issue in shadow.issues:
+        if issue.severity is IssueSeverity.CRITICAL and issue.message not in existing:
+            issue.details["interpretation"] = "pickle.load"
+            result.issues.append(issue)
 
 
 def _note_extension(session: Session, message: str) -> None:
