@@ -66,6 +66,7 @@ class CountingProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.sent_to_clients = 0
+        self.requests = 0
         self.port = 0
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -86,6 +87,8 @@ class CountingProxy:
             while data := await reader.read(1 << 16):
                 if count:
                     self.sent_to_clients += len(data)
+                else:
+                    self.requests += data.count(b"GET /") + data.count(b"HEAD /")
                 writer.write(data)
                 await writer.drain()
         except OSError:
@@ -163,6 +166,22 @@ async def full_download(endpoint: str, key: str) -> int:
         return total
 
 
+async def one_small_range(endpoint: str, key: str) -> int:
+    """One 100-byte ranged GetObject: what a single request costs on this server."""
+    from aiobotocore.session import AioSession
+
+    async with AioSession().create_client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+    ) as client:
+        resp = await client.get_object(Bucket=BUCKET, Key=key, Range="bytes=0-99")
+        async with resp["Body"] as body:
+            return len(await body.read())
+
+
 def scan(endpoint: str, key: str) -> tuple[int, dict[str, Any]]:
     env = dict(os.environ)
     env.update(
@@ -185,12 +204,13 @@ def scan(endpoint: str, key: str) -> tuple[int, dict[str, Any]]:
     return proc.returncode, report
 
 
-def measure(proxy: CountingProxy, action: Callable[[], T]) -> tuple[float, int, T]:
-    before = proxy.sent_to_clients
+def measure(proxy: CountingProxy, action: Callable[[], T]) -> tuple[float, int, int, T]:
+    """Wall time, bytes the server sent and requests it got while `action` ran."""
+    sent, asked = proxy.sent_to_clients, proxy.requests
     started = time.perf_counter()
     result = action()
     wall = time.perf_counter() - started
-    return wall, proxy.sent_to_clients - before, result
+    return wall, proxy.sent_to_clients - sent, proxy.requests - asked, result
 
 
 def main() -> int:
@@ -219,20 +239,28 @@ def main() -> int:
             print(f"uploaded to {endpoint} in {time.perf_counter() - started:.1f}s\n")
             ok = True
             for key in files:
-                d_wall, d_bytes, got = measure(
+                d_wall, d_bytes, d_reqs, got = measure(
                     proxy, lambda k=key: asyncio.run(full_download(endpoint, k))
                 )
-                s_wall, s_bytes, (rc, report) = measure(proxy, lambda k=key: scan(endpoint, k))
+                s_wall, s_bytes, s_reqs, (rc, report) = measure(
+                    proxy, lambda k=key: scan(endpoint, k)
+                )
                 files_info: list[dict[str, Any]] = report.get("files") or [{}]
                 status = files_info[0].get("status")
+                r_wall, _, _, _ = measure(
+                    proxy, lambda k=key: asyncio.run(one_small_range(endpoint, k))
+                )
                 print(f"{key}: object {got} bytes")
                 for issue in report.get("issues", []):
                     print(f"  [{issue['severity']}] {issue['message']}")
-                print(f"  full download : {d_bytes / MIB:10.3f} MiB  {d_wall:7.3f}s")
                 print(
-                    f"  modelaudit    : {s_bytes / MIB:10.3f} MiB  {s_wall:7.3f}s"
+                    f"  full download : {d_bytes / MIB:10.3f} MiB  {d_wall:7.3f}s  {d_reqs} request(s)"
+                )
+                print(
+                    f"  modelaudit    : {s_bytes / MIB:10.3f} MiB  {s_wall:7.3f}s  {s_reqs} request(s)"
                     f"  (exit {rc}, file status {status})"
                 )
+                print(f"  one 100-byte ranged GET on this server: {r_wall:.3f}s")
                 print(
                     f"  ratio         : bytes {s_bytes / d_bytes:.5f}  time {s_wall / d_wall:.3f}\n"
                 )
