@@ -211,7 +211,7 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str]) -> Any:
     import anyio
 
-    from .engine import run_scan
+    from .engine.runner import run_scan
 
     async def main() -> Any:
         return await run_scan(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import ScanConfig
-from .engine import ProgressCallback, run_scan
+from .engine.runner import ProgressCallback, run_scan
 from .report import ScanReport
 
 __all__ = ["ScanConfig", "ScanReport", "scan", "scan_model_directory_or_file"]

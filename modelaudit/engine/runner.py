@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_process
@@ -30,10 +31,12 @@ from ..fetchers import FetchError, ObjectRef, resolve
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
 from ..redact import redact_report
 from ..report import FileReport, ScanReport
-from ..scanners.base import BaseScanner
 from .acquire import acquire
 from .sniff import extension_format
 from .worker import ping, scan_job
+
+if TYPE_CHECKING:
+    from ..scanners.base import BaseScanner
 
 log = logging.getLogger("modelaudit")
 
@@ -51,6 +54,18 @@ def _picklable(classes: Sequence[type[BaseScanner]]) -> bool:
     return True
 
 
+def _user_registry() -> tuple[type[BaseScanner], ...] | None:
+    """The registry to send to workers, or None when they can use their own built-in one.
+
+    Nobody can have changed `SCANNER_REGISTRY` without importing `modelaudit.scanners`, so
+    until then the parent never imports the scanner modules at all.
+    """
+    scanners = sys.modules.get("modelaudit.scanners")
+    if scanners is None:
+        return None
+    return tuple(scanners.SCANNER_REGISTRY)
+
+
 class ScanRun:
     def __init__(
         self,
@@ -58,8 +73,6 @@ class ScanRun:
         report: ScanReport,
         progress: ProgressCallback | None = None,
     ) -> None:
-        from ..scanners import SCANNER_REGISTRY
-
         self.config = config
         self.report = report
         self.progress = progress
@@ -68,9 +81,9 @@ class ScanRun:
         self.pool = CapacityLimiter(self.jobs)
         self.fetch = CapacityLimiter(max(1, config.fetch_jobs))
         self.in_flight = anyio.Semaphore(self.jobs * 8 + config.fetch_jobs)
-        self.registry = tuple(SCANNER_REGISTRY)
+        self.registry = _user_registry()
         self.use_processes = config.use_processes
-        if self.use_processes and not _picklable(self.registry):
+        if self.use_processes and self.registry and not _picklable(self.registry):
             log.warning(
                 "a registered scanner cannot be sent to worker processes; scanning in-process"
             )

@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..findings import ScanResult
-from ..scanners.base import BaseScanner
-from . import dispatch, sandbox
+from . import sandbox
+
+if TYPE_CHECKING:
+    from ..scanners.base import BaseScanner
 
 _setup_done = False
 #: Hooks run once per worker before its first scan (resource limits, audit hooks).
@@ -55,6 +57,8 @@ def scan_job(
     `isolated` is set only in a worker process: the setup hooks (audit hook, resource limits)
     change the whole process for good, so they never run in the parent's threads.
     """
+    from . import dispatch
+
     dispatch.set_registry(registry)
     if not isolated:
         return _guarded_scan(path, config, display, explicit)
@@ -83,6 +87,8 @@ def _guarded_scan(path: str, config: dict[str, Any], display: str, explicit: boo
 
 
 def _scan(path: str, config: dict[str, Any], display: str, explicit: bool) -> ScanResult:
+    from . import dispatch
+
     result = dispatch.scan_path(path, config, display=display, explicit=explicit)
     if config.get("hashes") and "sha256" not in result.metadata:
         with contextlib.suppress(OSError):
