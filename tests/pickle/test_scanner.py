@@ -153,3 +153,22 @@ def test_finishes_on_hostile_nesting(tmp_path: Path) -> None:
     target.write_bytes(b"\x80\x04" + b"(" * 200_000 + b".")
     result = scan_path(str(target), {})
     assert not result.success
+
+
+def test_structure_bombs_are_warnings(tmp_path: Path) -> None:
+    laughs = bytearray(b"\x80\x04]\x94")
+    for level in range(40):
+        laughs += b"(" + (b"h" + bytes([level])) * 10 + b"l\x94"
+    samples = {
+        "laughs.pkl": bytes(laughs) + b".",
+        "deep.pkl": b"\x80\x04" + b"]" * 50_000 + b"a" * 49_999 + b".",
+        "dup.pkl": b"\x80\x04N" + b"2" * 500_000 + b".",
+    }
+    for name, data in samples.items():
+        target = tmp_path / name
+        target.write_bytes(data)
+        result = scan_path(str(target), {})
+        assert [i.rule for i in result.issues] == ["MA1012"], name
+    big_but_plain = tmp_path / "plain.pkl"
+    big_but_plain.write_bytes(pickle.dumps([(1, 2)] * 100_000 + [[]] * 1000, protocol=2))
+    assert not scan_path(str(big_but_plain), {}).issues

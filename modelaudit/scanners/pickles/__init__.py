@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
 from ...findings import IssueSeverity, ScanResult
-from . import positions
+from . import positions, structure
 from . import rules as R
 from .emulate import CUnpickler, PyUnpickler, run
 from .reader import Reader
@@ -188,7 +188,24 @@ def _scan_one(
         unpickler = CUnpickler(reader, session)
     error: str | None = None
     try:
-        run(unpickler, session)
+        value = run(unpickler, session)
+        length = reader.pos - start
+        if not session.globals and length <= structure.MAX_STREAM:
+            reason = structure.check(value, length)
+            if reason:
+                session.report(
+                    "structure",
+                    0,
+                    f"Crafted pickle structure: {reason}",
+                    IssueSeverity.WARNING,
+                    R.STRUCTURE_BOMB,
+                    "Pickles written by Python never look like this; the stream is built to "
+                    "exhaust memory or time in whatever walks the loaded object.",
+                    "",
+                    "",
+                    "STOP",
+                )
+        del value
     except JoblibLayout:
         return "joblib"
     except RecursionError:

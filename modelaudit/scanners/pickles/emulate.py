@@ -198,15 +198,15 @@ def persistent(session: Session, pid: Any) -> Any:
     return session.persistent_stub
 
 
-def run(unpickler: CUnpickler | PyUnpickler, session: Session) -> None:
-    """Load, discarding the result at once; the session holds what mattered."""
+def run(unpickler: CUnpickler | PyUnpickler, session: Session) -> Any:
+    """Load; the caller drops the result at once, the session holds what mattered."""
     _CURRENT.append(session)
     # The loader builds millions of containers that all stay alive until the end; cyclic GC
     # passes over them would only cost time.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        unpickler.load()
+        return unpickler.load()
     finally:
         if collecting:
             gc.enable()

@@ -85,6 +85,15 @@ SUSPICIOUS_CALL = define_rule(
     severity=IssueSeverity.WARNING,
     cwe=502,
 )
+STRUCTURE_BOMB = define_rule(
+    "MA1012",
+    "PickleStructureBomb",
+    "A pickle without imports is shaped as a resource bomb: shared references that expand "
+    "enormously, extreme nesting, or a long stream that builds almost nothing.",
+    "Do not walk, print or re-serialise the loaded object; obtain a clean copy of the file.",
+    severity=IssueSeverity.WARNING,
+    cwe=409,
+)
 MALFORMED_PICKLE = define_rule(
     "MA1020",
     "PickleMalformed",
