@@ -276,27 +276,33 @@ def test_result_limit_keeps_the_most_severe() -> None:
 
 
 def test_size_limit_keeps_the_most_severe() -> None:
-    budget = 40_000
-    doc = build_sarif(_many(3000, 50), max_gzip_bytes=budget)
+    budget = 16_000
+    doc = build_sarif(_many(1000, 50), max_gzip_bytes=budget)
     validate_sarif(doc)
     assert len(gzip.compress(orjson.dumps(doc))) <= budget
     run = doc["runs"][0]
-    assert 50 <= len(run["results"]) < 3050
+    assert 50 <= len(run["results"]) < 1050
     assert all(r["level"] == "error" for r in run["results"][:50])
     notes = run["invocations"][0]["toolExecutionNotifications"]
     assert any("gzip" in n["message"]["text"] for n in notes)
 
 
-def test_artifacts_and_notifications_for_many_incomplete_files() -> None:
+def test_artifacts_and_notifications_for_many_incomplete_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelaudit.reporters import sarif
+
+    monkeypatch.setattr(sarif, "MAX_FILE_NOTIFICATIONS", 10)
     files = [
         FileReport(path=f"f{i}.bin", status=FileStatus.INCONCLUSIVE, status_reason="timeout")
-        for i in range(1500)
+        for i in range(15)
     ]
     doc = build_sarif(ScanReport(files=files))
     validate_sarif(doc)
     notes = doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]
-    assert len(notes) == 1001
-    assert "500 more files" in notes[-1]["message"]["text"]
+    assert len(notes) == 11
+    assert "5 more files" in notes[-1]["message"]["text"]
+    assert len(doc["runs"][0]["artifacts"]) == 15
 
 
 def test_debug_results_only_when_verbose() -> None:
@@ -441,14 +447,14 @@ def test_rule_level_follows_what_it_reported() -> None:
 def test_size_limit_prunes_artifacts_and_keeps_indices_right() -> None:
     files = [
         FileReport(path=f"clean{i:05d}.safetensors", size=1, sha256=f"{i:064x}")
-        for i in range(3000)
+        for i in range(800)
     ]
     files += [
         FileReport(path=f"late{i}.bin", status=FileStatus.ERROR, status_reason="crashed")
         for i in range(5)
     ]
-    files.append(_many(2000, 5).files[0])
-    doc = build_sarif(ScanReport(files=files), max_gzip_bytes=60_000)
+    files.append(_many(400, 5).files[0])
+    doc = build_sarif(ScanReport(files=files), max_gzip_bytes=20_000)
     validate_sarif(doc)
     run = doc["runs"][0]
     assert len(run["artifacts"]) < len(files)
