@@ -16,6 +16,7 @@ _PEEK: Final = 1 << 18
 _OVERLAP: Final = 64
 _MAX_CANDIDATES: Final = 256
 _SLICE: Final = 1 << 12
+_PIECE: Final = 64 << 20
 
 #: Where an embedded pickle may start: raw protocol 2-5, a protocol-0 GLOBAL line, base64 of
 #: either or of a zlib/gzip stream, hex of a protocol header or of zlib, a zlib/gzip stream.
@@ -72,20 +73,24 @@ class Reader:
 
     def _fill(self, need: int) -> None:
         """Make at least `need` bytes available in buf[off:] unless the stream ends."""
-        while len(self.buf) - self.off < need and not self.eof:
-            chunk = self.f.read(max(CHUNK, need - (len(self.buf) - self.off)))
+        have = len(self.buf) - self.off
+        if have >= need or self.eof:
+            return
+        parts = [self.buf[self.off :]] if have else []
+        while have < need:
+            # never ask the file for more than a bounded piece: a length field in a hostile
+            # stream must not turn into one huge allocation
+            chunk = self.f.read(min(max(CHUNK, need - have), _PIECE))
             if not chunk:
                 self.eof = True
                 break
             if self.find_candidates:
                 self._search(chunk)
-            if self.off >= len(self.buf):
-                self.base += len(self.buf)
-                self.buf, self.off = chunk, 0
-            else:
-                self.base += self.off
-                self.buf = self.buf[self.off :] + chunk
-                self.off = 0
+            parts.append(chunk)
+            have += len(chunk)
+        self.base += self.off
+        self.buf = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.off = 0
 
     def _search(self, chunk: bytes) -> None:
         if len(self.candidates) >= _MAX_CANDIDATES:
@@ -126,9 +131,26 @@ class Reader:
         return out
 
     def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        memoryview(b)[: len(data)] = data
-        return len(data)
+        """Large constants go straight from the file into the loader's buffer."""
+        view = memoryview(b).cast("B")
+        n = len(view)
+        have = min(len(self.buf) - self.off, n)
+        view[:have] = self.buf[self.off : self.off + have]
+        self.off += have
+        done = have
+        while done < n and not self.eof:
+            piece = self.f.read(min(n - done, _PIECE))
+            if not piece:
+                self.eof = True
+                break
+            if self.find_candidates:
+                self._search(piece)
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+        self.base += self.off
+        self.buf, self.off = b"", 0
+        self.base += done - have
+        return done
 
     def readline(self) -> bytes:
         while True:
