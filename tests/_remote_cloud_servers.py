@@ -237,8 +237,9 @@ class MlflowModels:
     s3_version: str
 
 
-def start_mlflow(folder: str) -> MlflowServer:
-    """A real `mlflow server` with basic auth, a sqlite store and proxied artifacts."""
+def launch_mlflow(folder: str) -> MlflowServer:
+    """Start a real `mlflow server` (basic auth, sqlite store, proxied artifacts) without
+    waiting: it takes seconds to import, so the tests start it early and `ready` it later."""
     admin = ("admin", "admin-pass-4417")
     ini = os.path.join(folder, "auth.ini")
     with open(ini, "w") as f:
@@ -257,8 +258,19 @@ def start_mlflow(folder: str) -> MlflowServer:
     args += ["--artifacts-destination", os.path.join(folder, "artifacts"), "--serve-artifacts"]
     args += ["--host", "127.0.0.1", "--port", str(port), "--app-name", "basic-auth"]
     args += ["--workers", "1"]
-    proc = start_process(args, url + "/health", 300.0, env=env, cwd=folder)
-    server = MlflowServer(url, "scanner", "scanner-pass-9921", proc, admin)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=folder
+    )
+    return MlflowServer(url, "scanner", "scanner-pass-9921", proc, admin)
+
+
+def ready_mlflow(server: MlflowServer) -> MlflowServer:
+    """Wait for a launched server and add the read-only user the scans log in as."""
+    try:
+        wait_http(server.url + "/health", server.proc, 300.0)
+    except BaseException:
+        stop(server.proc)
+        raise
     server.call(
         "POST",
         "/api/2.0/mlflow/users/create",
@@ -375,6 +387,8 @@ class GcsAuthProxy:
                 self._send(status, data, {k: got[k] for k in keep if got.get(k)})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.key_file = key_file
         with open(key_file, "w") as f:
@@ -466,6 +480,8 @@ class FlakyProxy:
                 self._relay("HEAD")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

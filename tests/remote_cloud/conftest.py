@@ -12,10 +12,12 @@ from _remote_cloud_servers import (
     GcsAuthProxy,
     GcsEmulator,
     MlflowModels,
+    MlflowServer,
     MotoServer,
     clean_safetensors,
+    launch_mlflow,
+    ready_mlflow,
     start_gcs_emulator,
-    start_mlflow,
     start_moto,
     stop,
 )
@@ -52,43 +54,48 @@ def r2_server() -> Iterator[MotoServer]:
         stop(server.proc)
 
 
-@pytest.fixture(scope="session")
-def mlflow_models(
-    tmp_path_factory: pytest.TempPathFactory, s3_server: MotoServer
-) -> Iterator[MlflowModels]:
-    """Registered models: evil-model v1 (Production, @suspect), clean-model v1 and v2
-    (@champion -> 1), and s3-model v1 whose source is a bucket on the S3 server."""
-    server = start_mlflow(str(tmp_path_factory.mktemp("mlflow")))
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """Started with the session so its slow start-up overlaps the other tests."""
+    server = launch_mlflow(str(tmp_path_factory.mktemp("mlflow")))
     try:
-        api = "/api/2.0/mlflow"
-        clean = clean_safetensors()
-        server.register("evil-model", {"model.pkl": EVIL_PICKLE})
-        server.call(
-            "POST",
-            f"{api}/model-versions/transition-stage",
-            {
-                "name": "evil-model",
-                "version": "1",
-                "stage": "Production",
-                "archive_existing_versions": False,
-            },
-        )
-        server.call(
-            "POST",
-            f"{api}/registered-models/alias",
-            {"name": "evil-model", "alias": "suspect", "version": "1"},
-        )
-        server.register("clean-model", {"model.safetensors": clean, "sub/extra.safetensors": clean})
-        server.register("clean-model", {"model.safetensors": clean})
-        server.call(
-            "POST",
-            f"{api}/registered-models/alias",
-            {"name": "clean-model", "alias": "champion", "version": "1"},
-        )
-        s3_version = server.register("s3-model", {}, source=f"s3://{S3_BUCKET}/sweep/a")
-        yield MlflowModels(server, s3_version)
+        yield server
     finally:
         stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def mlflow_models(mlflow_launched: MlflowServer, s3_server: MotoServer) -> MlflowModels:
+    """Registered models: evil-model v1 (Production, @suspect), clean-model v1 and v2
+    (@champion -> 1), and s3-model v1 whose source is a bucket on the S3 server."""
+    server = ready_mlflow(mlflow_launched)
+    api = "/api/2.0/mlflow"
+    clean = clean_safetensors()
+    server.register("evil-model", {"model.pkl": EVIL_PICKLE})
+    server.call(
+        "POST",
+        f"{api}/model-versions/transition-stage",
+        {
+            "name": "evil-model",
+            "version": "1",
+            "stage": "Production",
+            "archive_existing_versions": False,
+        },
+    )
+    server.call(
+        "POST",
+        f"{api}/registered-models/alias",
+        {"name": "evil-model", "alias": "suspect", "version": "1"},
+    )
+    server.register("clean-model", {"model.safetensors": clean, "sub/extra.safetensors": clean})
+    server.register("clean-model", {"model.safetensors": clean})
+    server.call(
+        "POST",
+        f"{api}/registered-models/alias",
+        {"name": "clean-model", "alias": "champion", "version": "1"},
+    )
+    s3_version = server.register("s3-model", {}, source=f"s3://{S3_BUCKET}/sweep/a")
+    return MlflowModels(server, s3_version)
 
 
 @pytest.fixture(scope="session")
