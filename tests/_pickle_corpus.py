@@ -309,6 +309,24 @@ def _reduce_samples() -> Iterator[tuple[str, bytes]]:
             )
 
 
+def _code_library_samples() -> Iterator[tuple[str, bytes]]:
+    """Functions serialised by value with the real dill and cloudpickle: code ships in the file."""
+    import cloudpickle
+    import dill
+
+    def payload() -> int:
+        return os.system("id")
+
+    for proto in (2, 4):
+        yield f"library:dill-lambda:p{proto}", dill.dumps(lambda x: x + 1, protocol=proto)
+        yield f"library:dill-function:p{proto}", dill.dumps(payload, protocol=proto)
+        yield (
+            f"library:cloudpickle-lambda:p{proto}",
+            cloudpickle.dumps(lambda x: x + 1, protocol=proto),
+        )
+        yield f"library:cloudpickle-function:p{proto}", cloudpickle.dumps(payload, protocol=proto)
+
+
 def _trick_samples() -> Iterator[tuple[str, bytes]]:
     osys = sg("os", "system")
     # memo indirection: the global is stored, popped and fetched back before the call
@@ -530,7 +548,13 @@ def _nested_samples() -> Iterator[tuple[str, bytes]]:
 
 
 def malicious() -> list[tuple[str, bytes]]:
-    return [*_family_samples(), *_reduce_samples(), *_trick_samples(), *_nested_samples()]
+    return [
+        *_family_samples(),
+        *_reduce_samples(),
+        *_code_library_samples(),
+        *_trick_samples(),
+        *_nested_samples(),
+    ]
 
 
 def truncated() -> list[tuple[str, bytes]]:
