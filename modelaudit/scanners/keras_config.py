@@ -273,6 +273,12 @@ class KerasConfigAnalyzer:
 
     def _class_origin(self, cls: str, module: Any, registered: Any, where: str) -> None:
         roots = []
+        name = cls
+        if ">" in cls:
+            # tf.keras 2.11+ writes its own optimizers as "Custom>Adam"
+            package, name = cls.split(">", 1)
+            if not (package == "Custom" and name in KERAS_CLASS_NAMES):
+                roots.append(_root(package))
         if isinstance(module, str) and module:
             roots.append(_root(module))
         if isinstance(registered, str) and ">" in registered:
@@ -291,7 +297,7 @@ class KerasConfigAnalyzer:
                 )
                 return
         outside = [r for r in roots if r not in KERAS_ROOTS]
-        if outside or (not roots and cls not in KERAS_CLASS_NAMES and cls != "function"):
+        if outside or (not roots and name not in KERAS_CLASS_NAMES and cls != "function"):
             self._add(
                 f"Custom object '{cls}' from outside Keras"
                 + (f" (module '{module}')" if isinstance(module, str) else ""),

@@ -357,3 +357,16 @@ def test_hard_link_cycle_and_deep_groups_are_bounded(tmp_path: Path) -> None:
     with h5py.File(deep, "w") as f:
         f.create_group("/".join(["g"] * 300))
     assert scan(deep).status is FileStatus.INCONCLUSIVE
+
+
+def test_package_prefixed_class_names(tmp_path: Path) -> None:
+    training = {**TRAINING, "optimizer_config": {"class_name": "Custom>Adam", "config": {}}}
+    legit = write_keras_h5(tmp_path / "ok.h5", _sequential([_dense("d", 2)]), training)
+    assert alarms(scan(legit)) == []
+    layers = [
+        {"class_name": "Custom>MyBlock", "config": {"name": "b"}},
+        {"class_name": "subprocess>Popen", "config": {"name": "p"}},
+    ]
+    result = scan(write_keras_h5(tmp_path / "bad.h5", _sequential(layers)))
+    assert rules_at(result, WARN) == {R.KERAS_CUSTOM_OBJECT}
+    assert rules_at(result, CRIT) == {R.KERAS_DANGEROUS_MODULE}
