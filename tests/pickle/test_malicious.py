@@ -94,3 +94,14 @@ def test_nested_depth_limit_is_respected() -> None:
     result, info = scan(data)
     assert info.complete
     assert not critical(result)
+
+
+def test_call_positions_count_every_build() -> None:
+    from _pickle_corpus import Op, call, p4, sg
+
+    built = Op(sg("collections", "OrderedDict") + b")\x81}b0")
+    data = p4(built + built + call(sg("os", "system"), "id"))
+    result, _ = scan(data)
+    reduce = next(i for i in result.issues if i.details["opcode"] == "REDUCE")
+    assert data[reduce.details["position"]] == ord("R")
+    assert reduce.details["position"] == len(data) - 2

@@ -603,9 +603,11 @@ class Obj:
         return _session_of(self).call(self, args, kwargs or None, "REDUCE")
 
     def __setstate__(self, state: Any) -> None:
-        session = _CURRENT[-1] if _CURRENT else None
-        if session is not None and (session.escapers or self.data is not None):
+        session = _CURRENT[-1]
+        if session.escapers or self.data is not None:
             session.setstate(self, state)
+        else:
+            session.n_calls += 1
 
     def __setitem__(self, key: Any, value: Any) -> None:
         return None
