@@ -102,7 +102,7 @@ KERAS_CLASS_NAMES: Final = _words(
     SpectralNormalization StackedRNNCells StringLookup Subtract TextVectorization
     ThresholdedReLU TimeDistributed UnitNormalization UpSampling1D UpSampling2D UpSampling3D
     Wrapper ZeroPadding1D ZeroPadding2D ZeroPadding3D TFSMLayer TFOpLambda SlicingOpLambda
-    TensorFlowOpLayer
+    TensorFlowOpLayer DenseFeatures SequenceFeatures CuDNNLSTM CuDNNGRU SyncBatchNormalization
     Functional Sequential Model
     Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal LecunUniform
     Ones Orthogonal RandomNormal RandomUniform TruncatedNormal VarianceScaling Zeros
@@ -199,7 +199,7 @@ class KerasConfigAnalyzer:
             return
         for key in ("loss", "metrics", "weighted_metrics"):
             for name in self._names(training.get(key)):
-                if name.lower() not in _KNOWN_TRAINING_NAMES:
+                if name.lower() not in _KNOWN_TRAINING_NAMES and name not in KERAS_CLASS_NAMES:
                     self._add(
                         f"Custom {key} '{name}' in training config",
                         IssueSeverity.WARNING,

@@ -237,7 +237,8 @@ def test_tfsm_layer_get_file_and_vocabulary(tmp_path: Path) -> None:
 
 
 def test_custom_loss_and_metric_in_training_config(tmp_path: Path) -> None:
-    training = {**TRAINING, "loss": "my_focal_loss", "metrics": ["accuracy", "my_metric"]}
+    metrics = ["accuracy", "AUC", "my_metric", "MeanSquaredError"]
+    training = {**TRAINING, "loss": "my_focal_loss", "metrics": metrics}
     result = scan(write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)]), training))
     found = [i.details["name"] for i in result.issues if i.rule == R.KERAS_CUSTOM_TRAINING]
     assert sorted(found) == ["my_focal_loss", "my_metric"]
