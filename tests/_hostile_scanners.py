@@ -97,6 +97,8 @@ class HostileScanner(BaseScanner):
                     f.write(bytes(1 << 20))
         elif command == "exit":
             raise SystemExit(3)
+        elif command == "kill-parent":
+            os.kill(os.getppid(), signal.SIGTERM)
         elif command == "segfault":
             os.kill(os.getpid(), signal.SIGSEGV)
         elif command == "kill":

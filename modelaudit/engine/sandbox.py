@@ -52,6 +52,7 @@ _PROCESS = "process creation"
 _NATIVE = "native code loading (ctypes)"
 _NETWORK = "network access"
 _UNPICKLE = "unpickling with the default find_class"
+_SIGNAL = "signalling another process"
 
 #: Audit events refused during a scan, and what each one means.
 REFUSED_EVENTS: dict[str, str] = {
@@ -82,6 +83,8 @@ REFUSED_EVENTS: dict[str, str] = {
     "socket.gethostbyaddr": _NETWORK,
     "socket.getnameinfo": _NETWORK,
     "pickle.find_class": _UNPICKLE,
+    "os.kill": _SIGNAL,
+    "os.killpg": _SIGNAL,
 }
 
 #: Argument positions worth showing per event (never environments: they hold credentials).
@@ -160,6 +163,8 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         return
     kind = REFUSED_EVENTS.get(event)
     if kind is None:
+        return
+    if event == "os.kill" and args and args[0] == os.getpid():
         return
     try:
         detail = _describe(event, args)

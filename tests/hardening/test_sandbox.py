@@ -21,6 +21,7 @@ REFUSALS = {
     "exec": "os.exec",
     "pty": "pty.spawn",
     "spawnv": "os.fork",
+    "kill-parent": "os.kill",
     "unpickle": "pickle.find_class",
     "ctypes": "ctypes.dlopen",
     "resolve": "socket.getaddrinfo",
