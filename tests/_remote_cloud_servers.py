@@ -413,10 +413,11 @@ class GcsAuthProxy:
 
 class FlakyProxy:
     """A pass-through HTTP front that fails on purpose: the first `fail_first` requests get a
-    503, and the first whole-object GET is cut off halfway through its body. Headers (Host,
+    503, the first whole-object GET is cut off halfway through its body, and GETs of the paths
+    in `gone` answer S3's NoSuchKey (an object deleted after it was listed). Headers (Host,
     Authorization) are forwarded untouched, so signed requests still verify upstream."""
 
-    def __init__(self, upstream: str, fail_first: int = 2) -> None:
+    def __init__(self, upstream: str, fail_first: int = 2, gone: Sequence[str] = ()) -> None:
         import http.client
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -439,6 +440,15 @@ class FlakyProxy:
                 with lock:
                     fail = proxy.fail_left > 0
                     proxy.fail_left -= int(fail)
+                if method == "GET" and self.path.split("?")[0] in gone:
+                    proxy.events.append("gone")
+                    body = b"<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>"
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if fail:
                     proxy.events.append("503")
                     self.send_response(503)

@@ -102,6 +102,21 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientError)
 
 
+class _Requested(Exception):
+    """A GetObject call failed after botocore's own retries: final, not retried again."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def is_transient_body(exc: BaseException) -> bool:
+    """A body that broke off or came up short: worth a fresh ranged request."""
+    if isinstance(exc, _Requested):
+        return False
+    return isinstance(exc, TransientFetchError) or is_transient(exc)
+
+
 def to_fetch_error(exc: BaseException, uri: str, creds: Credentials) -> FetchError:
     """A message safe to show: our own words and the service's error code, never a secret."""
     from botocore.exceptions import ClientError
@@ -173,10 +188,18 @@ class S3Reader(ObjectReader):
             return b""
 
         async def once() -> bytes:
-            resp = await self._client.get_object(**self._get_args(start, end - 1))
+            try:
+                resp = await self._client.get_object(**self._get_args(start, end - 1))
+            except Exception as exc:
+                raise _Requested(exc) from None
             async with resp["Body"] as body:
                 if "ContentRange" in resp:
                     data: bytes = await body.read()
+                    if len(data) != end - start:
+                        raise TransientFetchError(
+                            f"{self.uri}: short read ({len(data)} of {end - start} bytes "
+                            f"at {start})"
+                        )
                     return data
                 # A server that ignores Range sends the whole object: keep only what we asked.
                 self.supports_ranges = False
@@ -188,7 +211,9 @@ class S3Reader(ObjectReader):
                 return bytes(buf[start:end])
 
         try:
-            data = await backoff.retry(once, is_transient)
+            data = await backoff.retry(once, is_transient_body)
+        except _Requested as exc:
+            raise to_fetch_error(exc.error, self.uri, self._source.creds) from None
         except Exception as exc:
             raise to_fetch_error(exc, self.uri, self._source.creds) from None
         if len(data) != end - start:
@@ -202,7 +227,10 @@ class S3Reader(ObjectReader):
         failures = 0
         while True:
             try:
-                resp = await self._client.get_object(**self._get_args(offset, None))
+                try:
+                    resp = await self._client.get_object(**self._get_args(offset, None))
+                except Exception as exc:
+                    raise _Requested(exc) from None
                 async with resp["Body"] as body:
                     async for chunk in body.iter_chunks(chunk_size):
                         offset += len(chunk)
@@ -211,10 +239,11 @@ class S3Reader(ObjectReader):
                 if self.size is not None and offset < self.size:
                     raise TransientFetchError(f"{self.uri}: stream ended at byte {offset}")
                 return
+            except _Requested as exc:
+                raise to_fetch_error(exc.error, self.uri, self._source.creds) from None
             except Exception as exc:
-                transient = is_transient(exc) or isinstance(exc, TransientFetchError)
                 failures += 1
-                if not transient or failures >= backoff.ATTEMPTS:
+                if not is_transient_body(exc) or failures >= backoff.ATTEMPTS:
                     raise to_fetch_error(exc, self.uri, self._source.creds) from None
             # Resume where the broken stream stopped; the ETag pin keeps the bytes consistent.
             await anyio.sleep(backoff.delay(failures - 1))

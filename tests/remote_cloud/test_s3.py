@@ -239,3 +239,23 @@ async def test_throttling_and_a_cut_stream_are_retried(
     resumed = proxy.events[proxy.events.index("cut") + 1]
     assert resumed.startswith("GET bytes=") and resumed.endswith("-")
     assert int(resumed.split("=")[1].rstrip("-")) > 0
+
+
+def test_cli_object_gone_after_listing_is_an_error_and_the_sweep_goes_on(
+    s3_server: MotoServer,
+) -> None:
+    admin = s3_server.admin()
+    admin.put_object(Bucket=S3_BUCKET, Key="sweep2/gone.pkl", Body=EVIL_PICKLE)
+    admin.put_object(Bucket=S3_BUCKET, Key="sweep2/kept.safetensors", Body=clean_safetensors())
+    proxy = FlakyProxy(s3_server.endpoint, fail_first=0, gone=[f"/{S3_BUCKET}/sweep2/gone.pkl"])
+    try:
+        env = s3_env(s3_server) | {"AWS_ENDPOINT_URL": proxy.url}
+        proc = run_cli(["-f", "json", f"s3://{S3_BUCKET}/sweep2/"], env)
+    finally:
+        proxy.close()
+    assert proc.returncode == 2, proc.stdout
+    files = {f["path"]: f for f in json.loads(proc.stdout)["files"]}
+    gone = files[f"s3://{S3_BUCKET}/sweep2/gone.pkl"]
+    assert gone["status"] == "error" and "no such object" in gone["reason"]
+    assert files[f"s3://{S3_BUCKET}/sweep2/kept.safetensors"]["status"] == "complete"
+    assert proxy.events.count("gone") == 1
