@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psutil
 import pytest
@@ -148,3 +150,77 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path) -> None:
     with open(target, "rb") as f:
         assert f.read() == b'{"new": true}'
     assert sorted(os.listdir(tmp_path)) == ["report.json"]
+
+
+class _SlowHandler(BaseHTTPRequestHandler):
+    """Serves a 4 MB file in 16 KB pieces, one every 0.2 s, honouring Range requests."""
+
+    SIZE = 4 << 20
+
+    def _range(self) -> tuple[int, int]:
+        spec = self.headers.get("Range", "")
+        if spec.startswith("bytes="):
+            first, _, last = spec[6:].partition("-")
+            start = int(first or 0)
+            end = min(int(last) + 1 if last else self.SIZE, self.SIZE)
+            return start, end
+        return 0, self.SIZE
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(self.SIZE))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", '"slow"')
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        start, end = self._range()
+        partial = "Range" in self.headers
+        self.send_response(206 if partial else 200)
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", '"slow"')
+        if partial:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{self.SIZE}")
+        self.end_headers()
+        try:
+            for pos in range(start, end, 16384):
+                self.wfile.write(b"\x00" * min(16384, end - pos))
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            return
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_sigint_during_a_download_keeps_no_spool(tmp_path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    spool_root = tmp_path / "tmp"
+    spool_root.mkdir()
+    url = f"http://127.0.0.1:{server.server_address[1]}/weights/model.bin"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, CLI, "scan", url, "-f", "json", "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "TMPDIR": str(spool_root)},
+        )
+        deadline = time.monotonic() + 60
+        while not any(n.startswith("modelaudit-") for n in os.listdir(spool_root)):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+            assert time.monotonic() < deadline, "download never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 2, err.decode()
+    report = json.loads(out)
+    assert [(f["path"], f["status"]) for f in report["files"]] == [(url, "inconclusive")]
+    assert "Interrupted by SIGINT" in report["files"][0]["reason"]
+    assert [n for n in os.listdir(spool_root) if n.startswith("modelaudit-")] == []
