@@ -425,6 +425,7 @@ class FlakyProxy:
 
         target = urlsplit(upstream)
         self.events: list[str] = []
+        self.paths: list[str] = []
         self.fail_left = fail_first
         self.cut_done = False
         lock = threading.Lock()
@@ -437,6 +438,7 @@ class FlakyProxy:
                 return
 
             def _relay(self, method: str) -> None:
+                proxy.paths.append(self.path)
                 with lock:
                     fail = proxy.fail_left > 0
                     proxy.fail_left -= int(fail)

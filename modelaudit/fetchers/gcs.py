@@ -93,6 +93,7 @@ class GcsSource(Source):
         self.emulator = env.get("STORAGE_EMULATOR_HOST") or None
         self.endpoint = env.get("GCS_ENDPOINT_URL") or None
         self.creds = None if self.emulator else (env.get(_CREDS) or None)
+        self._page_size = str(int((config or {}).get("list_page_size", _PAGE)))
         self._storage: Any = None
         self.shared = backoff.SharedClient(self._close)
 
@@ -182,7 +183,7 @@ class GcsSource(Source):
         found = False
         token: str | None = None
         while True:
-            params = {"prefix": prefix, "maxResults": _PAGE}
+            params = {"prefix": prefix, "maxResults": self._page_size}
             if token:
                 params["pageToken"] = token
             try:

@@ -262,6 +262,7 @@ class S3Source(Source):
         self.scheme, self.bucket, self.key = parse_uri(target)
         self.creds = Credentials(self.scheme)
         self._connections = max(4, int((config or {}).get("fetch_jobs", 8)) * 2)
+        self._page_size = int((config or {}).get("list_page_size", 1000))
         self._stack = AsyncExitStack()
         self._client: Any = None
         self.shared = backoff.SharedClient(self._stack.aclose)
@@ -338,7 +339,9 @@ class S3Source(Source):
         prefix = self.key if not self.key or self.key.endswith("/") else self.key + "/"
         client = await self.client()
         found = False
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self._page_size}
+        )
         try:
             async for page in pages:
                 for item in page.get("Contents", ()):

@@ -259,3 +259,30 @@ def test_cli_object_gone_after_listing_is_an_error_and_the_sweep_goes_on(
     assert gone["status"] == "error" and "no such object" in gone["reason"]
     assert files[f"s3://{S3_BUCKET}/sweep2/kept.safetensors"]["status"] == "complete"
     assert proxy.events.count("gone") == 1
+
+
+async def test_listing_is_lazy(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first object comes out after one page is listed, not after the whole prefix."""
+    admin = s3_server.admin()
+    for i in range(5):
+        admin.put_object(Bucket=S3_BUCKET, Key=f"many/m{i}.safetensors", Body=b"x")
+    proxy = FlakyProxy(s3_server.endpoint, fail_first=0)
+    use_env(monkeypatch, s3_env(s3_server) | {"AWS_ENDPOINT_URL": proxy.url})
+    source = resolve(f"s3://{S3_BUCKET}/many/", {"list_page_size": 2})
+    seen: list[str] = []
+    try:
+        async for obj in source.objects():
+            lists = sum("list-type=2" in path for path in proxy.paths)
+            seen.append(f"{obj.name}@{lists}")
+            assert obj.reader is not None
+            await obj.reader.aclose()
+    finally:
+        await source.aclose()
+        proxy.close()
+    assert seen == [
+        "m0.safetensors@1",
+        "m1.safetensors@1",
+        "m2.safetensors@2",
+        "m3.safetensors@2",
+        "m4.safetensors@3",
+    ]
