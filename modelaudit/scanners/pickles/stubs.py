@@ -167,7 +167,7 @@ class Session:
                 self.need_globals = max(self.need_globals, ordinal)
             elif kind == "call":
                 self.need_calls = max(self.need_calls, ordinal)
-            else:
+            elif kind == "ext":
                 self.need_all = True
         details: dict[str, Any] = {
             "module": module,
