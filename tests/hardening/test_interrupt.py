@@ -110,9 +110,11 @@ def test_sigint_report_on_stdout(tmp_path) -> None:
 
 
 def test_run_deadline_lists_unstarted_files(tmp_path) -> None:
-    folder, _ = _folder(tmp_path)
+    folder, marker = _folder(tmp_path)
     proc = _start([folder, "-f", "json", "--timeout", "3"])
+    workers = _wait_for(marker, proc)
     out, err = proc.communicate(timeout=60)
+    assert _gone(workers)
     assert proc.returncode == 2, err.decode()
     report = json.loads(out)
     _check_partial_report(report, "run deadline reached", "Scan timeout after 3 seconds")
