@@ -105,3 +105,30 @@ def test_call_positions_count_every_build() -> None:
     reduce = next(i for i in result.issues if i.details["opcode"] == "REDUCE")
     assert data[reduce.details["position"]] == ord("R")
     assert reduce.details["position"] == len(data) - 2
+
+
+def test_non_seekable_stream() -> None:
+    import io
+
+    from _pickle_corpus import call, p4, sg
+
+    from modelaudit.findings import ScanResult
+    from modelaudit.scanners.pickles import scan_pickle_stream
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+            return self._inner.readinto(b)
+
+    first = p4(call(sg("os", "system"), "id"))
+    result = ScanResult()
+    info = scan_pickle_stream(
+        Pipe(first + b"\x00trailing"), result, location=lambda p: f"pipe (pos {p})", config={}
+    )
+    assert info.complete and info.pickles == 1 and info.end == len(first)
+    assert "Call to os.system('id')" in critical(result)
