@@ -162,6 +162,30 @@ def _keras_h5(path: str, sentinel: str) -> None:
         f.create_group("model_weights")
 
 
+def _ssti(sentinel: str) -> str:
+    return (
+        "{% for m in messages %}{{ m.content }}{% endfor %}"
+        f"{{{{ cycler.__init__.__globals__.os.popen('touch {sentinel}').read() }}}}"
+    )
+
+
+def _tokenizer_config(path: str, sentinel: str) -> None:
+    _write(path, json.dumps({"chat_template": _ssti(sentinel), "eos_token": "</s>"}).encode())
+
+
+def _gguf_template(path: str, sentinel: str) -> None:
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_string("tokenizer.chat_template", _ssti(sentinel))
+    writer.add_tensor("w", np.ones(8, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def _compressed(compress: Callable[[bytes], bytes]) -> Callable[[str, str], None]:
     def build(path: str, sentinel: str) -> None:
         _write(path, compress(_pickled(sentinel)))
@@ -197,6 +221,8 @@ BUILDERS: dict[str, Callable[[str, str], None]] = {
     "config.yaml": _yaml,
     "lambda.keras": _keras_zip,
     "lambda.h5": _keras_h5,
+    "tokenizer_config.json": _tokenizer_config,
+    "template.gguf": _gguf_template,
 }
 
 
