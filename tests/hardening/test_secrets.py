@@ -141,13 +141,14 @@ def test_no_canary_in_any_output(tmp_path, canary_env, reflector: str) -> None:
         out = tmp_path / f"report.{fmt}"
         argv = [sys.executable, CLI, "scan", *targets, "-f", fmt, "-o", str(out)]
         argv += ["--verbose", "--no-progress", "--timeout", "60"]
+        argv += ["--sbom", str(tmp_path / f"sbom-{fmt}.json")]
         proc = subprocess.Popen(
             argv, env=canary_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         runs[fmt] = (proc, out)
     for fmt, (proc, out) in runs.items():
         stdout, stderr = proc.communicate(timeout=120)
-        report = out.read_bytes()
+        report = out.read_bytes() + (tmp_path / f"sbom-{fmt}.json").read_bytes()
         assert proc.returncode in (1, 2), stderr.decode()[-3000:]
         assert b"canary-bucket" in report, fmt  # the failing remote targets are reported
         assert b"leak-HF_TOKEN.hostile" in report, fmt
