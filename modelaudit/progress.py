@@ -18,6 +18,8 @@ def progress_reporter(enabled: bool = True) -> Iterator[Callable[[FileReport], N
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
+    from .redact import redact_text
+
     console = Console(stderr=True, no_color="NO_COLOR" in os.environ)
     with Progress(
         SpinnerColumn(),
@@ -30,6 +32,6 @@ def progress_reporter(enabled: bool = True) -> Iterator[Callable[[FileReport], N
         task = bar.add_task("", total=None)
 
         def on_file(file_report: FileReport) -> None:
-            bar.update(task, advance=1, description=file_report.path[-60:])
+            bar.update(task, advance=1, description=redact_text(file_report.path)[-60:])
 
         yield on_file
