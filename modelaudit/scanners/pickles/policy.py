@@ -1069,6 +1069,8 @@ def _deny(module: str, qualname: str) -> Verdict | None:
             return danger("dunder-walk", f"Attribute {part} is reached.")
     for k in range(len(qparts)):
         head = _ALIASES.get(qparts[k], qparts[k])
+        if head not in _ANYWHERE and head.startswith("_") and head.lstrip("_") in _ANYWHERE:
+            head = head.lstrip("_")  # `import sys as _sys` re-exports: collections._sys
         if head in _ANYWHERE and (k > 0 or head != module):
             sub = ".".join([head, *qparts[k + 1 :]])
             fam = _module_family(sub) or _name_family(sub) or "resolver"
@@ -1145,6 +1147,50 @@ def classify_attribute(base_module: str, base_qualname: str, base: Verdict, attr
     if base.kind in (SAFE, SHAPE) and _IDENT.match(attr) and not attr.startswith("__"):
         return _SAFE_VERDICT
     return classify(base_module, qualname)
+
+
+def module_like(module: str, qualname: str) -> bool:
+    """A global that is probably a module (`numpy.core`, `torch.serialization`): getattr on
+    it can fetch anything, unlike getattr on a class or an instance."""
+    leaf = qualname.rsplit(".", 1)[-1]
+    full = f"{_alias(module)}.{qualname}"
+    return (
+        bool(leaf)
+        and leaf[0].islower()
+        and full not in _SAFE_EXACT
+        and not (module == "torch" and "." not in qualname and leaf not in _TORCH_SUBMODULES)
+    )
+
+
+_TORCH_SUBMODULES: Final = frozenset(
+    {
+        "nn",
+        "optim",
+        "utils",
+        "cuda",
+        "backends",
+        "autograd",
+        "distributions",
+        "fft",
+        "linalg",
+        "special",
+        "sparse",
+        "storage",
+        "serialization",
+        "jit",
+        "hub",
+        "ops",
+        "classes",
+        "fx",
+        "onnx",
+        "package",
+        "library",
+        "testing",
+        "random",
+        "multiprocessing",
+        "distributed",
+    }
+)
 
 
 def valid_name(module: str, qualname: str) -> bool:

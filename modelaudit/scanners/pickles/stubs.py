@@ -450,6 +450,15 @@ class Session:
         else:
             module, qual, base = "builtins", type(target).__name__, policy.Verdict(SAFE)
         verdict = policy.classify_attribute(module, qual, base, attr)
+        if (
+            verdict.kind != DANGER
+            and isinstance(target, _SymMeta)
+            and target._ma_global
+            and policy.module_like(module, qual)
+        ):
+            verdict = policy.danger(
+                "resolver", f"getattr on {module}.{qual}, which names a module."
+            )
         shown = f"{module}.{qual}" if qual else module
         text = f"{via}({shown}, {attr!r})"
         if verdict.kind == DANGER:
