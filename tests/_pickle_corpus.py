@@ -396,6 +396,14 @@ def _trick_samples() -> Iterator[tuple[str, bytes]]:
         ),
     )
     yield (
+        "walk:getattr-on-module",
+        p4(call(sg("builtins", "getattr"), sg("numpy", "core"), "multiarray")),
+    )
+    yield (
+        "walk:getattr-on-underscore-alias",
+        p4(call(call(sg("builtins", "getattr"), sg("collections", "_sys"), "settrace"), "x")),
+    )
+    yield (
         "walk:getattr-alias-pickle",
         p4(call(call(sg("builtins", "getattr"), sg("torch", "serialization"), "pickle"), "x")),
     )
