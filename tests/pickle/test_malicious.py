@@ -132,3 +132,13 @@ def test_non_seekable_stream() -> None:
     )
     assert info.complete and info.pickles == 1 and info.end == len(first)
     assert "Call to os.system('id')" in critical(result)
+
+
+def test_hostile_arguments_do_not_hide_the_call() -> None:
+    from _pickle_corpus import Op, call, p4, sg
+
+    huge = (1 << 200_000).to_bytes(25_001, "little", signed=True)
+    long4 = Op(b"\x8b" + len(huge).to_bytes(4, "little") + huge)
+    result, info = scan(p4(call(sg("os", "system"), long4)))
+    assert info.complete
+    assert any(m.startswith("Call to os.system(<int of") for m in critical(result))

@@ -92,7 +92,12 @@ def render(value: Any, depth: int = 0) -> str:
         return f"({inner}{more})" if isinstance(value, tuple) else f"[{inner}{more}]"
     if isinstance(value, dict):
         return f"{{...{len(value)} items}}"
-    text = repr(value)
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"<int of {value.bit_length()} bits>"
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
