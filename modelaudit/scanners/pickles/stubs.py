@@ -214,6 +214,8 @@ class Session:
         else:
             verdict = cls._ma_verdict  # type: ignore[attr-defined]
         full = f"{module}.{name}"
+        if len(full) > 300:
+            full = full[:297] + "..."
         if full not in self._seen_globals:
             self._seen_globals.add(full)
             self.globals.append(full)
@@ -268,7 +270,7 @@ class Session:
                 "__new__": staticmethod(_new_hook),
                 "_ma_module": module,
                 "_ma_qual": qualname,
-                "_ma_name": f"{module}.{qualname}" if qualname else module,
+                "_ma_name": _short(f"{module}.{qualname}" if qualname else module),
                 "_ma_verdict": verdict,
                 "_ma_global": is_global,
                 "_ma_session": self,
@@ -553,6 +555,10 @@ class Session:
             target._ma_qual,
             how,
         )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _compat_map(module: str, name: str) -> tuple[str, str]:
