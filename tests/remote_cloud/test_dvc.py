@@ -192,3 +192,47 @@ def test_cli_unsafe_yaml_is_not_loaded(tmp_path: Path) -> None:
     assert not (root / "pwned").exists() and not Path("pwned").exists()
     [error] = json.loads(proc.stdout)["target_errors"]
     assert error["target"] == str(target)
+
+
+async def test_api_http_remote_without_range_support(tmp_path: Path) -> None:
+    """An http(s) remote served by a plain file server (no Range support), verified by md5."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    store = tmp_path / "store"
+    clean = clean_safetensors()
+    digests = {name: md5(data) for name, data in (("evil", EVIL_PICKLE), ("clean", clean))}
+    for data in (EVIL_PICKLE, clean):
+        path = store / object_path(md5(data), True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(store)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        root = make_repo(
+            tmp_path / "repo", f"[core]\n    remote = web\n['remote \"web\"']\n    url = {url}\n"
+        )
+        target = root / "models.dvc"
+        target.write_text(
+            "outs:\n"
+            f"- md5: {digests['evil']}\n  size: {len(EVIL_PICKLE)}\n  hash: md5\n  path: a.pkl\n"
+            f"- md5: {digests['clean']}\n  size: {len(clean)}\n  hash: md5\n"
+            "  path: b.safetensors\n"
+        )
+        report = await modelaudit.scan(str(target))
+    finally:
+        server.shutdown()
+        server.server_close()
+    files = {f.path: f for f in report.files}
+    assert set(files) == {str(root / "a.pkl"), str(root / "b.safetensors")}
+    assert any(i.severity.value == "critical" for i in files[str(root / "a.pkl")].issues)
+    assert files[str(root / "b.safetensors")].status.value == "complete"
+    assert report.exit_code == 1
