@@ -174,6 +174,7 @@ class Session:
                 self.need_calls = max(self.need_calls, ordinal)
             elif kind == "ext":
                 self.need_all = True
+        module, name = _short(module), _short(name)
         details: dict[str, Any] = {
             "module": module,
             "function": name,
