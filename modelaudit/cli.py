@@ -186,6 +186,7 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     with progress_reporter(enabled=not args.no_progress) as progress:
         report = _run(args.paths, config, progress, argv)
+    _finish_on_signals(already_signalled=(report.interrupted or "").startswith("Interrupted by"))
     report.fail_on = args.fail_on
     sbom_failed = False
     if args.sbom:
@@ -206,6 +207,33 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         sys.stdout.flush()
     exit_code: int = report.exit_code
     return max(exit_code, 2) if sbom_failed else exit_code
+
+
+def _finish_on_signals(already_signalled: bool) -> None:
+    """Once the scan is over, a first SIGINT/SIGTERM lets the report be written; a second
+    (counting the one that stopped the scan) exits at once without it."""
+    import signal
+
+    seen = [True] if already_signalled else []
+
+    def handler(signum: int, frame: object) -> None:
+        if seen:
+            sys.stderr.write(
+                f"modelaudit: {signal.Signals(signum).name} again, exiting without a report\n"
+            )
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        seen.append(True)
+
+    if _in_main_thread():
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str]) -> Any:
@@ -238,12 +266,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "scan":
         parser.print_help(sys.stderr)
         return 2
+    import signal
+
+    saved = [(s, signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM)]
     try:
         return run_scan_command(args, ["modelaudit", *argv])
     except KeyboardInterrupt:
-        # Only reachable outside the scan itself (start-up, rendering): no report to keep.
+        # Only reachable outside the scan itself (start-up): no report to keep.
         print("modelaudit: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if _in_main_thread():
+            for signum, handler in saved:
+                if handler is not None:
+                    signal.signal(signum, handler)
 
 
 if __name__ == "__main__":
