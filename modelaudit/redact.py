@@ -172,8 +172,8 @@ def redact_uri(uri: str) -> str:
     if "@" in netloc:
         netloc = PLACEHOLDER + "@" + netloc.rsplit("@", 1)[1]
     query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
+    pairs = parse_qsl(query, keep_blank_values=True) if query else []
+    if any(_SECRET_QUERY.search(k) for k, _ in pairs):
         query = urlencode(
             [(k, PLACEHOLDER if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="*"
         )
