@@ -90,12 +90,16 @@ def scan_pickle_stream(
             # or a NEWOBJ on a call result that a real loader would have as a class.
             del result.issues[mark:]
             fileobj.seek(origin + start)
-            reader = Reader(fileobj, find_candidates=reader.find_candidates)
+            mode = "joblib" if outcome == "joblib" else "c_like"
+            search = reader.find_candidates
+            reader = Reader(fileobj, find_candidates=search and mode != "joblib")
             reader.base = start
             reader._scanned_to = start
-            mode = "joblib" if outcome == "joblib" else "c_like"
             outcome = _scan_one(reader, result, location, start, _first_proto(head), joblib, mode)
             if mode == "joblib":
+                reader.find_candidates = search
+                if search:
+                    reader.search_unskipped(fileobj, origin, start, reader.pos)
                 _shadow_plain_load(fileobj, origin, start, result, location, _first_proto(head))
             joblib = joblib or mode == "joblib"
         session, error = outcome if isinstance(outcome, tuple) else (None, outcome)
@@ -378,6 +382,8 @@ def _nested_from_candidates(
     budget = _REREAD_BUDGET
     for at, data in reader.candidates:
         if at >= end or at in starts or (low_proto and data[:1] == b"c"):
+            continue
+        if reader.in_skipped(at):
             continue
         if reread is not None and budget > 0 and len(data) >= _SLICE_FULL:
             # the slice kept while streaming is short; a seekable source gives the whole run

@@ -66,6 +66,9 @@ class Reader:
         self.candidates: list[tuple[int, bytes]] = []
         self._scanned_to = 0
         self._tail = b""
+        #: Stream ranges skipped as raw data (joblib arrays): the loader never parses them,
+        #: so byte patterns found there are not embedded pickles.
+        self.skipped: list[tuple[int, int]] = []
 
     @property
     def pos(self) -> int:
@@ -165,6 +168,45 @@ class Reader:
 
     def skip(self, n: int) -> int:
         """Advance past raw data without keeping it (joblib arrays)."""
+        start = self.pos
+        done = self._skip(n)
+        if done:
+            self.skipped.append((start, start + done))
+        return done
+
+    def in_skipped(self, at: int) -> bool:
+        return any(lo <= at < hi for lo, hi in self.skipped)
+
+    def search_unskipped(self, fileobj: BinaryIO, origin: int, lo: int, hi: int) -> None:
+        """Look for embedded pickles in [lo, hi) outside the skipped raw data.
+
+        Used after a joblib-layout read done without searching: the array bytes, which are
+        most of such a file and never parsed by the loader, are not searched at all.
+        """
+        gaps: list[tuple[int, int]] = []
+        cur = lo
+        for a, b in sorted(self.skipped):
+            if a > cur:
+                gaps.append((cur, min(a, hi)))
+            cur = max(cur, b)
+        if cur < hi:
+            gaps.append((cur, hi))
+        here = fileobj.tell()
+        try:
+            for a, b in gaps:
+                fileobj.seek(origin + a)
+                self._scanned_to, self._tail = a, b""
+                left = b - a
+                while left > 0 and len(self.candidates) < _MAX_CANDIDATES:
+                    chunk = fileobj.read(min(CHUNK, left))
+                    if not chunk:
+                        break
+                    self._search(chunk)
+                    left -= len(chunk)
+        finally:
+            fileobj.seek(here)
+
+    def _skip(self, n: int) -> int:
         avail = len(self.buf) - self.off
         if n <= avail:
             self.off += n
