@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ _REMOVED_FLAGS = {
     "--jfrog-access-token": "JFROG_ACCESS_TOKEN",
     "--registry-uri": "JFROG_URL or MLFLOW_TRACKING_URI",
 }
+_RUNNER = "modelaudit.engine.runner"
 _FORMATS = ("text", "json", "sarif")
 
 
@@ -238,13 +240,36 @@ def _in_main_thread() -> bool:
 
 def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str]) -> Any:
     import anyio
+    import anyio.to_process
+    import anyio.to_thread
 
-    from .engine.runner import run_scan
+    from .engine import worker
+
+    async def prestart(ready: anyio.Event) -> None:
+        """Boot one worker while this process is still importing the engine."""
+        try:
+            await anyio.to_process.run_sync(worker.ping, None, cancellable=True)
+        except Exception:
+            pass
+        finally:
+            ready.set()
 
     async def main() -> Any:
-        return await run_scan(
-            paths, config, progress=progress, command_line=list(argv), handle_signals=True
-        )
+        ready = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            if config.use_processes:
+                tg.start_soon(prestart, ready)
+            else:
+                ready.set()
+            runner = await anyio.to_thread.run_sync(importlib.import_module, _RUNNER)
+            return await runner.run_scan(
+                paths,
+                config,
+                progress=progress,
+                command_line=list(argv),
+                handle_signals=True,
+                warm=ready,
+            )
 
     try:
         import uvloop  # noqa: F401

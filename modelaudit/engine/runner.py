@@ -95,6 +95,8 @@ class ScanRun:
         self.begun: set[int] = set()
         #: Why the run stopped early (a signal); None while running or on the run deadline.
         self.stop_reason: str | None = None
+        #: Set once a worker started before the run (by the CLI) is ready for reuse.
+        self.warm: anyio.Event | None = None
 
     def _record(self, file_report: FileReport) -> None:
         self.report.files.append(file_report)
@@ -263,6 +265,8 @@ class ScanRun:
         """
         if not self.use_processes:
             return
+        if self.warm is not None:
+            await self.warm.wait()
         try:
             if anyio.to_process._process_pool_idle_workers.get():
                 return
@@ -287,6 +291,7 @@ async def run_scan(
     progress: ProgressCallback | None = None,
     command_line: Sequence[str] | None = None,
     handle_signals: bool = False,
+    warm: anyio.Event | None = None,
 ) -> ScanReport:
     """Scan every target and return the merged report; never raises for a bad file.
 
@@ -295,6 +300,7 @@ async def run_scan(
     """
     report = ScanReport(targets=list(targets), command_line=list(command_line or []))
     run = ScanRun(config, report, progress)
+    run.warm = warm
     deadline = config.timeout if config.timeout and config.timeout > 0 else math.inf
     scope = anyio.CancelScope(deadline=anyio.current_time() + deadline)
     async with anyio.create_task_group() as watcher:

@@ -32,8 +32,10 @@ def _setup(config: dict[str, Any]) -> None:
 
 
 def ping(registry: Sequence[type[BaseScanner]] | None) -> bool:
-    """Start-up probe: receiving the registry imports every scanner module in this worker."""
-    return registry is None or len(registry) >= 0
+    """Start-up probe: import every scanner module in this worker before its first file."""
+    from . import dispatch
+
+    return dispatch.registry() is not None and (registry is None or len(registry) >= 0)
 
 
 def sha256_file(path: str) -> str:
