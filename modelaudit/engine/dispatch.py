@@ -70,10 +70,13 @@ def _check_blacklist(result: ScanResult, shown: str, patterns: Sequence[str]) ->
 
 #: Zips themselves, and archives whose members are scanned anyway (a tar may end in a zip).
 _NO_ZIP_VIEW = frozenset({"zip", "pytorch_zip", "keras_zip", "npz", "tar", "7z"})
+#: Formats whose specification appends a zip (TFLite metadata packs its associated files so):
+#: the zip view is still scanned, but its presence alone is no alarm.
+_ZIP_TAIL_EXPECTED = frozenset({"tflite"})
 
 
 def _scan_appended_zip(
-    path: str, config: dict[str, Any], shown: str, depth: int, result: ScanResult
+    path: str, config: dict[str, Any], shown: str, depth: int, result: ScanResult, fmt: str | None
 ) -> None:
     """Polyglots: a non-zip file that also ends in a valid zip is scanned as that zip too."""
     from ..scanners.containers.polyglot import appended_zip_format, report_polyglot
@@ -84,7 +87,8 @@ def _scan_appended_zip(
         return
     if kind is None:
         return
-    report_polyglot(result, shown, kind)
+    if fmt not in _ZIP_TAIL_EXPECTED:
+        report_polyglot(result, shown, kind)
     view = scan_path(
         path,
         {**config, "blacklist_patterns": []},
@@ -148,7 +152,7 @@ def scan_path(
         result = ScanResult(scanner_name=cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
     if fmt not in _NO_ZIP_VIEW:
-        _scan_appended_zip(path, config, shown, depth, result)
+        _scan_appended_zip(path, config, shown, depth, result, fmt)
     if result.status is not FileStatus.COMPLETE and not any(
         i.rule in (rules.SCAN_ERROR, rules.MALFORMED) for i in result.issues
     ):

@@ -255,7 +255,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str | No
         return PMML
     if stripped[:1] in (b"{", b"[") and ext not in (PICKLE, NUMPY) and _bare_or_model(name):
         return JSON
-    if _looks_like_old_pickle(head, size):
+    if _looks_like_old_pickle(head, size) and _bare_or_model(name):
         return PICKLE
     if head[:1] and head[0] in _PICKLE_FIRST_OPS and name.lower().endswith(_PICKLE_NAMES):
         return PICKLE

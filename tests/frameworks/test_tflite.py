@@ -144,3 +144,31 @@ def test_malformed_offsets_are_inconclusive(tmp_path: Path, damage: str) -> None
     result = scan(path)
     assert result.status is FileStatus.INCONCLUSIVE
     assert result.status_reason and result.status_reason.startswith("malformed")
+
+
+_EVIL_PICKLE = b"\x80\x02cposix\nsystem\nX\x04\x00\x00\x00echo\x85R."
+
+
+def _with_associated_zip(members: dict[str, bytes]) -> bytes:
+    """TFLite metadata packs associated files as a zip appended to the flatbuffer."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return build_tflite([(ADD, None)]) + buf.getvalue()
+
+
+def test_associated_files_zip_is_not_a_polyglot_alarm(tmp_path: Path) -> None:
+    path = tmp_path / "labels.tflite"
+    path.write_bytes(_with_associated_zip({"labels.txt": b"cat\ndog\n"}))
+    result = scan(path)
+    assert alarms(result) == []
+
+
+def test_payload_in_the_associated_zip_is_still_found(tmp_path: Path) -> None:
+    path = tmp_path / "evil.tflite"
+    path.write_bytes(_with_associated_zip({"vocab.pkl": _EVIL_PICKLE}))
+    assert CRIT in {i.severity for i in scan(path).issues}
