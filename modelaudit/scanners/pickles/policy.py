@@ -731,6 +731,13 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
 _SAFE_EXACT: Final[dict[str, str]] = {
     **dict.fromkeys(
         (
+            # TorchScript archives (torch.jit.save) rebuild typed containers with these
+            "torch.jit._pickle.build_intlist",
+            "torch.jit._pickle.build_doublelist",
+            "torch.jit._pickle.build_boollist",
+            "torch.jit._pickle.build_tensorlist",
+            "torch.jit._pickle.build_tensor_from_id",
+            "torch.jit._pickle.restore_type_tag",
             "builtins.set",
             "builtins.frozenset",
             "builtins.list",
@@ -1113,6 +1120,9 @@ def _trusted(module: str, qualname: str) -> bool:
 def classify(module: str, qualname: str) -> Verdict:
     """Verdict for the global `module.qualname` as the loader resolves it."""
     full = f"{_alias(module)}.{qualname}"
+    if module == "__torch__" or module.startswith("__torch__."):
+        # TorchScript class types: resolved from the archive's compiled code, never imported
+        return _SAFE_VERDICT
     special = _SAFE_EXACT.get(full)
     if special is not None:
         return Verdict(SHAPE, special=special) if special else _SAFE_VERDICT
