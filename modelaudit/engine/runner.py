@@ -23,7 +23,7 @@ import anyio
 import anyio.to_process
 import anyio.to_thread
 from anyio import CapacityLimiter, get_cancelled_exc_class
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 
 from .. import rules
 from ..config import ScanConfig
@@ -106,7 +106,8 @@ class ScanRun:
             except Exception:
                 log.debug("progress callback failed", exc_info=True)
 
-    async def scan_target(self, target: str, tg: TaskGroup) -> None:
+    async def scan_target(self, target: str) -> None:
+        """List one target and scan its objects; the source stays open until they are done."""
         try:
             source = resolve(target, self.scanner_config)
         except FetchError as exc:
@@ -119,15 +120,17 @@ class ScanRun:
             return
         listing = source.objects()
         try:
-            async for obj in listing:
-                self.unstarted[id(obj)] = obj
-                await self.in_flight.acquire()
-                tg.start_soon(self.scan_object, obj)
-        except FetchError as exc:
-            self.report.target_errors.append({"target": target, "error": str(exc)})
-        except get_cancelled_exc_class():
-            await self._list_rest(listing)
-            raise
+            async with anyio.create_task_group() as tg:
+                try:
+                    async for obj in listing:
+                        self.unstarted[id(obj)] = obj
+                        await self.in_flight.acquire()
+                        tg.start_soon(self.scan_object, obj)
+                except FetchError as exc:
+                    self.report.target_errors.append({"target": target, "error": str(exc)})
+                except get_cancelled_exc_class():
+                    await self._list_rest(listing)
+                    raise
         finally:
             with anyio.CancelScope(shield=True):
                 await source.aclose()
@@ -310,7 +313,7 @@ async def run_scan(
             with scope:
                 async with anyio.create_task_group() as tg:
                     for target in targets:
-                        tg.start_soon(run.scan_target, target, tg)
+                        tg.start_soon(run.scan_target, target)
         finally:
             await _retire_idle_workers()
         watcher.cancel_scope.cancel()
