@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
-from ..rules import define_rule
+from ..rules import MALFORMED, define_rule
 
 __all__ = [
     "BaseScanner",
@@ -62,6 +62,18 @@ class BaseScanner(ABC):
     def location(self, path: str, member: str | None = None, pos: int | None = None) -> str:
         shown = self.display_path or path
         return format_location(shown, member, pos)
+
+    def mark_malformed(
+        self, result: ScanResult, path: str, what: str, error: object, member: str | None = None
+    ) -> None:
+        """Truncated or corrupt input: say so, and never let the file count as clean."""
+        result.add_issue(
+            f"Malformed {what}: {error}",
+            severity=IssueSeverity.INFO,
+            location=self.location(path, member),
+            rule=MALFORMED,
+        )
+        result.mark_inconclusive(f"malformed: {error}")
 
     @staticmethod
     def file_size(path: str) -> int:

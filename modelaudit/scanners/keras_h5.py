@@ -66,13 +66,7 @@ class KerasH5Scanner(BaseScanner):
                 self._walk_links(f, path, result)
                 self._keras(f, path, result)
         except Exception as exc:  # h5py surfaces corrupt input as many exception types
-            result.add_issue(
-                f"Malformed HDF5 file: {type(exc).__name__}: {exc}",
-                severity=IssueSeverity.INFO,
-                location=self.location(path),
-                rule=rules.MALFORMED,
-            )
-            result.mark_inconclusive(f"malformed: {exc}")
+            self.mark_malformed(result, path, "HDF5 file", f"{type(exc).__name__}: {exc}")
         result.finish()
         return result
 

@@ -14,7 +14,6 @@ import tempfile
 import zipfile
 from typing import Any
 
-from .. import rules
 from . import framework_rules as R
 from .base import BaseScanner, IssueSeverity, ScanResult
 from .keras_config import KerasConfigAnalyzer, model_names
@@ -36,13 +35,7 @@ class KerasZipScanner(BaseScanner):
             with zipfile.ZipFile(path) as zf:
                 self._scan_zip(zf, path, result)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            result.add_issue(
-                f"Malformed .keras archive: {exc}",
-                severity=IssueSeverity.INFO,
-                location=self.location(path),
-                rule=rules.MALFORMED,
-            )
-            result.mark_inconclusive(f"malformed: {exc}")
+            self.mark_malformed(result, path, ".keras archive", exc)
         result.finish()
         return result
 

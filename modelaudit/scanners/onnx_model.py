@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .. import rules
 from . import framework_rules as R
 from .base import BaseScanner, IssueSeverity, ScanResult
 from .keras_config import _escapes
@@ -251,13 +250,7 @@ class OnnxScanner(BaseScanner):
                 walker = _Walker(wire)
                 walker.model()
         except (WireError, OSError, ValueError) as exc:
-            result.add_issue(
-                f"Malformed ONNX model: {exc}",
-                severity=IssueSeverity.INFO,
-                location=self.location(path),
-                rule=rules.MALFORMED,
-            )
-            result.mark_inconclusive(f"malformed: {exc}")
+            self.mark_malformed(result, path, "ONNX model", exc)
             result.finish()
             return result
         model = walker.m

@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .. import rules
 from . import framework_rules as R
 from .base import BaseScanner, IssueSeverity, ScanResult
 from .keras_config import KerasConfigAnalyzer, _escapes
@@ -264,13 +263,7 @@ class TensorFlowScanner(BaseScanner):
         try:
             kind, graph = self._read(path)
         except (WireError, OSError, ValueError) as exc:
-            result.add_issue(
-                f"Malformed TensorFlow protobuf: {exc}",
-                severity=IssueSeverity.INFO,
-                location=self.location(path),
-                rule=rules.MALFORMED,
-            )
-            result.mark_inconclusive(f"malformed: {exc}")
+            self.mark_malformed(result, path, "TensorFlow protobuf", exc)
             result.finish()
             return result
         self._judge_nodes(graph, path, result)

@@ -12,7 +12,6 @@ import mmap
 import struct
 from typing import Final
 
-from .. import rules
 from . import framework_rules as R
 from .base import BaseScanner, IssueSeverity, ScanResult
 from .tensorflow_pb import DANGEROUS_TF_OPS
@@ -144,13 +143,7 @@ class TFLiteScanner(BaseScanner):
                 finally:
                     mm.close()
         except (FlatbufferError, OSError, struct.error) as exc:
-            result.add_issue(
-                f"Malformed TFLite flatbuffer: {exc}",
-                severity=IssueSeverity.INFO,
-                location=self.location(path),
-                rule=rules.MALFORMED,
-            )
-            result.mark_inconclusive(f"malformed: {exc}")
+            self.mark_malformed(result, path, "TFLite flatbuffer", exc)
         result.finish()
         return result
 
