@@ -256,20 +256,23 @@ def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str]) -> A
 
     async def main() -> Any:
         ready = anyio.Event()
-        async with anyio.create_task_group() as tg:
-            if config.use_processes:
-                tg.start_soon(prestart, ready)
-            else:
-                ready.set()
-            runner = await anyio.to_thread.run_sync(importlib.import_module, _RUNNER)
-            return await runner.run_scan(
-                paths,
-                config,
-                progress=progress,
-                command_line=list(argv),
-                handle_signals=True,
-                warm=ready,
-            )
+        try:
+            async with anyio.create_task_group() as tg:
+                if config.use_processes:
+                    tg.start_soon(prestart, ready)
+                else:
+                    ready.set()
+                runner = await anyio.to_thread.run_sync(importlib.import_module, _RUNNER)
+        except BaseExceptionGroup as group:  # a Ctrl-C while booting: not a group to the user
+            raise group.exceptions[0] from None
+        return await runner.run_scan(
+            paths,
+            config,
+            progress=progress,
+            command_line=list(argv),
+            handle_signals=True,
+            warm=ready,
+        )
 
     try:
         import uvloop  # noqa: F401
