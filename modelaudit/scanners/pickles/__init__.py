@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
-from ...findings import IssueSeverity, ScanResult
+from ...findings import Issue, IssueSeverity, ScanResult
 from . import positions, structure
 from . import rules as R
 from .emulate import CUnpickler, PyUnpickler, run
@@ -64,6 +64,7 @@ def scan_pickle_stream(
 ) -> PickleStreamInfo:
     """Scan the pickles in `fileobj` from where it stands; see docs/pickle_api in the notes."""
     info = PickleStreamInfo()
+    first_issue = len(result.issues)
     seekable = _seekable(fileobj)
     origin = fileobj.tell() if seekable else 0
     reader = Reader(fileobj, find_candidates=depth < _max_depth(config))
@@ -147,7 +148,17 @@ def scan_pickle_stream(
     if seekable:
         with contextlib.suppress(OSError, ValueError):
             fileobj.seek(origin + info.end)
+    if config.get("strict"):
+        _escalate_unknown(result.issues[first_issue:])
     return info
+
+
+def _escalate_unknown(issues: list[Issue]) -> None:
+    """--strict: an import nobody vouched for is treated as dangerous, not just unusual."""
+    for issue in issues:
+        if issue.rule == R.UNKNOWN_GLOBAL and issue.severity is IssueSeverity.WARNING:
+            issue.severity = IssueSeverity.CRITICAL
+            issue.details["strict"] = True
 
 
 def scan_pickle_bytes(
