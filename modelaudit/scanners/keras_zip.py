@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from typing import Any
 
 from . import framework_rules as R
@@ -34,7 +35,11 @@ class KerasZipScanner(BaseScanner):
         try:
             with zipfile.ZipFile(path) as zf:
                 self._scan_zip(zf, path, result)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+            self.mark_malformed(result, path, ".keras archive", exc)
+        except (NotImplementedError, RuntimeError, IndexError) as exc:
+            # zipfile's answers to hostile archives (found by fuzzing): unsupported
+            # compression or version, encrypted members, truncated extra fields.
             self.mark_malformed(result, path, ".keras archive", exc)
         result.finish()
         return result
