@@ -272,6 +272,37 @@ def scanning(display: str, config: dict[str, Any]) -> Iterator[list[Violation]]:
         _release()
 
 
+def _address_space_in_use() -> int:
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[0]) * resource.getpagesize()
+
+
+@contextmanager
+def memory_budget(extra: int) -> Iterator[None]:
+    """Within a scan in a worker, let the block grow the address space by `extra` at most.
+
+    Outside a hardened worker (the parent, in-process debugging) it changes nothing. Going
+    over raises MemoryError inside the block, which scanners report as an unfinished file.
+    """
+    if _active is None:
+        yield
+        return
+    try:
+        previous = resource.getrlimit(resource.RLIMIT_AS)[0]
+        cap = _address_space_in_use() + extra
+    except (OSError, ValueError):
+        yield
+        return
+    if previous != resource.RLIM_INFINITY and previous <= cap:
+        yield
+        return
+    _set_soft(resource.RLIMIT_AS, cap)
+    try:
+        yield
+    finally:
+        _set_soft(resource.RLIMIT_AS, previous)
+
+
 def report_violations(result: ScanResult, display: str, found: list[Violation]) -> None:
     """Add one CRITICAL finding per distinct refused attempt."""
     seen: set[tuple[str, str]] = set()

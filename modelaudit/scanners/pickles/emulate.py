@@ -12,8 +12,10 @@ from __future__ import annotations
 import _pickle
 import copyreg
 import gc
+import io
+import os
 import pickle
-from typing import Any
+from typing import Any, Final
 
 from . import policy
 from .reader import Reader
@@ -26,6 +28,7 @@ class CUnpickler(_pickle.Unpickler):
     def __init__(self, reader: Reader, session: Session) -> None:
         super().__init__(reader, encoding="latin1", errors="strict")  # type: ignore[arg-type]
         self._session = session
+        self.source_size = _source_size(reader)
 
     def find_class(self, module: str, name: str) -> Any:
         return self._session.find_class(module, name)
@@ -206,12 +209,36 @@ def run(unpickler: CUnpickler | PyUnpickler, session: Session) -> Any:
     collecting = gc.isenabled()
     gc.disable()
     try:
+        if isinstance(unpickler, CUnpickler):
+            # A memo index of 10**9 makes the C unpickler allocate gigabytes up front: cap what
+            # it may take at a multiple of what honest data of this size needs.
+            from ...engine.sandbox import memory_budget
+
+            with memory_budget(_BUDGET_BASE + _BUDGET_PER_BYTE * unpickler.source_size):
+                return unpickler.load()
         return unpickler.load()
     finally:
         if collecting:
             gc.enable()
         _CURRENT.pop()
         _forget_extension_stubs()
+
+
+_BUDGET_BASE: Final = 1 << 30
+_BUDGET_PER_BYTE: Final = 24
+_UNKNOWN_SIZE: Final = 256 << 20
+
+
+def _source_size(reader: Reader) -> int:
+    f = reader.f
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    getbuffer = getattr(f, "getbuffer", None)
+    if getbuffer is not None:
+        return len(getbuffer())
+    return _UNKNOWN_SIZE
 
 
 def _forget_extension_stubs() -> None:

@@ -1,0 +1,35 @@
+"""Memo-index bombs: a tiny pickle must not make a worker allocate gigabytes."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import anyio
+
+from modelaudit.config import ScanConfig
+from modelaudit.engine.runner import run_scan
+from modelaudit.findings import FileStatus
+
+# LONG_BINPUT with index 2**28: the C unpickler would size its memo table to match (4 GiB,
+# under the worker's 8 GiB address-space limit, so only the per-load budget stops it).
+MEMO_BOMB = b"\x80\x02}r\x00\x00\x00\x10."
+# Found by atheris: a joblib-like file whose LONG_BINPUT index is 697602964.
+FUZZ_JOBLIB = base64.b64decode(
+    "gASV2gAAAAAAAAB9lIwEY29lZpSME2pvYmxpYi5udW1weV9waWNrbGWUjBFOdW1weUFycmF5V0pyYXBwZXKUk5Qp"
+    "gZR9lCiMCHN1YmNsYXNzlIwFbnVtcHlLAQItZGFycmF5lJOUjAVzaGFwZZRLBoWUjAVvcmRlcpSMAUOUjAVkdHlw"
+    "ZZRoCIwFZHR5cGWUk5SMAmY4lImIh5RSlChLA4wBPJROTk5K/////0r/////SwB0lGKMCmFsbG93X21tYf//////"
+    "//////8AAAAAAAAAAAAAAAAAAPA/AAAAAAAAAEAAAAAAAAAIQAAAAAAADRBAAAAAAAAAFEBzLg=="
+)
+
+
+def test_memo_index_bombs_end_inconclusive_and_the_run_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "memo.pkl").write_bytes(MEMO_BOMB)
+    (tmp_path / "fuzz.joblib").write_bytes(FUZZ_JOBLIB)
+    (tmp_path / "ok.pkl").write_bytes(b"\x80\x02}q\x00.")
+    report = anyio.run(run_scan, [str(tmp_path)], ScanConfig(jobs=2, file_timeout=60))
+    by_name = {Path(f.path).name: f for f in report.files}
+    assert by_name["ok.pkl"].status is FileStatus.COMPLETE
+    for name in ("memo.pkl", "fuzz.joblib"):
+        assert by_name[name].status is not FileStatus.COMPLETE, name
+        assert "Scan timeout" not in (by_name[name].status_reason or ""), name
