@@ -11,9 +11,7 @@ are counted by the server: every body byte it writes to a socket.
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import struct
 import subprocess
 import sys
 import tempfile
@@ -24,36 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from _inputs import make_safetensors, make_torch_zip
+
 MIB = 1 << 20
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 _sent = [0]
 _lock = threading.Lock()
-
-
-def make_safetensors(path: Path, size: int) -> None:
-    """Header written by hand, tensor data left as a sparse hole: instant to generate."""
-    count = 16
-    per = (size // count) // 4 * 4
-    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
-    for i in range(count):
-        header[f"layers.{i}.weight"] = {
-            "dtype": "F32",
-            "shape": [per // 4],
-            "data_offsets": [i * per, (i + 1) * per],
-        }
-    blob = json.dumps(header).encode()
-    blob += b" " * (-len(blob) % 8)
-    with path.open("wb") as f:
-        f.write(struct.pack("<Q", len(blob)))
-        f.write(blob)
-        f.truncate(8 + len(blob) + count * per)
-
-
-def make_torch_zip(path: Path, size: int) -> None:
-    import torch
-
-    count = 16
-    torch.save({f"layers.{i}.weight": torch.zeros(size // count // 4) for i in range(count)}, path)
 
 
 def measure(action: Callable[[], int]) -> tuple[float, int, int]:

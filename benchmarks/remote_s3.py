@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from _inputs import make_safetensors, make_torch_zip
 
 T = TypeVar("T")
 
@@ -101,33 +102,6 @@ class CountingProxy:
         await asyncio.gather(
             self._pipe(reader, up_writer, False), self._pipe(up_reader, writer, True)
         )
-
-
-def make_safetensors(path: Path, size: int) -> None:
-    """Header written by hand, tensor data left as a sparse hole: instant to generate."""
-    count = 16
-    per = (size // count) // 4 * 4
-    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
-    for i in range(count):
-        header[f"layers.{i}.weight"] = {
-            "dtype": "F32",
-            "shape": [per // 4],
-            "data_offsets": [i * per, (i + 1) * per],
-        }
-    blob = json.dumps(header).encode()
-    blob += b" " * (-len(blob) % 8)
-    with path.open("wb") as f:
-        f.write(struct.pack("<Q", len(blob)))
-        f.write(blob)
-        f.truncate(8 + len(blob) + count * per)
-
-
-def make_torch_zip(path: Path, size: int) -> None:
-    import torch
-
-    count = 16
-    state = {f"layers.{i}.weight": torch.zeros(size // count // 4) for i in range(count)}
-    torch.save(state, path)
 
 
 def upload(endpoint: str, files: dict[str, Path]) -> None:
