@@ -14,12 +14,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 
 import anyio
 
 from ..config import ScanConfig
-from ..fetchers.base import FetchError, ObjectReader, ObjectRef
+from ..fetchers.base import FetchError, ObjectReader, ObjectRef, ObjectTooLarge
 from .range_plan import PLANNERS
 from .sniff import HEAD_SIZE, has_model_extension, sniff_head
 
@@ -31,10 +31,6 @@ FIRST_READ = 64 * 1024
 BLOCK = 64 * 1024
 #: Largest single ranged request, so a big member never sits in memory whole.
 MAX_REQUEST = 8 * 1024 * 1024
-
-
-class SpoolTooLarge(FetchError):
-    """A remote object grew past --max-size while being streamed."""
 
 
 def _safe_basename(uri: str) -> str:
@@ -120,11 +116,11 @@ class RangeView:
 async def _stream_whole(obj: ObjectRef, path: str, limit: int) -> int:
     assert obj.reader is not None
     written = 0
-    async with await anyio.open_file(path, "wb") as out:
-        async for chunk in obj.reader.stream():
+    async with await anyio.open_file(path, "wb") as out, aclosing(obj.reader.stream()) as chunks:
+        async for chunk in chunks:
             written += len(chunk)
             if limit and written > limit:
-                raise SpoolTooLarge(f"{obj.uri}: larger than --max-size while downloading")
+                raise ObjectTooLarge(f"{obj.uri}: larger than --max-size while downloading")
             await out.write(chunk)
     if obj.size is not None and written != obj.size:
         raise FetchError(f"{obj.uri}: got {written} bytes, the listing said {obj.size}")

@@ -11,13 +11,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .base import (
+from .base import Body, ObjectReader, ObjectRef, Source
+from .errors import (
     AuthenticationError,
+    ChecksumMismatch,
     FetchError,
     ObjectChanged,
-    ObjectReader,
-    ObjectRef,
-    Source,
+    ObjectTooLarge,
     TargetNotFound,
     TransientFetchError,
     UnsupportedTarget,
@@ -26,10 +26,13 @@ from .base import (
 __all__ = [
     "FETCHERS",
     "AuthenticationError",
+    "Body",
+    "ChecksumMismatch",
     "FetchError",
     "ObjectChanged",
     "ObjectReader",
     "ObjectRef",
+    "ObjectTooLarge",
     "Source",
     "TargetNotFound",
     "TransientFetchError",

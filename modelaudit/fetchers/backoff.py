@@ -1,4 +1,8 @@
-"""Retries with jittered exponential backoff, and SDK clients shared by a source and its readers.
+"""Retry pacing for every fetcher, and SDK clients shared by a source and its readers.
+
+One policy: `ATTEMPTS` tries, pauses drawn with full jitter (uniformly between zero and an
+exponential ceiling, so many clients hitting one throttled service spread out instead of
+retrying in lockstep), and a server's Retry-After as a floor.
 
 The engine closes a `Source` as soon as its listing ends, while readers it handed out may still
 be fetching; `SharedClient` keeps the underlying SDK client open until the last of them is done.
@@ -6,7 +10,9 @@ be fetching; `SharedClient` keeps the underlying SDK client open until the last 
 
 from __future__ import annotations
 
+import email.utils
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -15,14 +21,34 @@ import anyio
 T = TypeVar("T")
 
 ATTEMPTS = 5
-BASE_DELAY = 0.2
-MAX_DELAY = 8.0
+BASE_DELAY = 0.25
+MAX_DELAY = 20.0
+RETRY_AFTER_CAP = 60.0
 
 
-def delay(attempt: int) -> float:
-    """Seconds to wait before retry number `attempt` (0-based), with full jitter."""
-    ceiling: float = min(MAX_DELAY, BASE_DELAY * (2**attempt))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) as seconds from now; None if absent."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def delay(attempt: int, retry_after: str | None = None) -> float:
+    """Seconds to wait before retry number `attempt` (0-based): full jitter on an exponential
+    ceiling; a server's Retry-After (capped) is a floor."""
+    pause = random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2**attempt))
+    asked = retry_after_seconds(retry_after)
+    if asked is not None:
+        pause = max(pause, min(asked, RETRY_AFTER_CAP) + random.uniform(0, 0.1))
+    return pause
 
 
 async def retry(

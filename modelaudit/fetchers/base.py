@@ -3,56 +3,172 @@
 A `Source` turns one target (a path, a bucket prefix, a repo) into `ObjectRef`s, lazily, so a
 sweep of a million objects starts scanning at once. A remote object carries an `ObjectReader`
 that can fetch byte ranges or stream the whole object; the engine decides which to use.
+
+Each reader supplies one ranged request (`open`) and says which failures are worth another
+try (`is_transient`); ranged reads, whole-object streams, resuming a cut body at the last byte
+received, skipping what a server that ignores Range sends first, and the retry budget are
+written once, here.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+import anyio
+
+from . import backoff
+from .errors import (
+    AuthenticationError,
+    ChecksumMismatch,
+    FetchError,
+    ObjectChanged,
+    ObjectTooLarge,
+    TargetNotFound,
+    TransientFetchError,
+    UnsupportedTarget,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "Body",
+    "ChecksumMismatch",
+    "FetchError",
+    "ObjectChanged",
+    "ObjectReader",
+    "ObjectRef",
+    "ObjectTooLarge",
+    "Source",
+    "TargetNotFound",
+    "TransientFetchError",
+    "UnsupportedTarget",
+]
+
+#: Reopenings of one read that each made progress; a server cutting every few bytes ends here.
+MAX_RESUMES = 1000
+#: What readers ask their client library for at a time.
+READ_SIZE = 1 << 20
 
 
-class FetchError(Exception):
-    """Base of every error a fetcher raises; the message is safe to show (no secrets)."""
+class Body(NamedTuple):
+    """An open response: `offset` is where its first byte sits in the object (the requested
+    start, or 0 when the server ignored Range and sent everything)."""
+
+    offset: int
+    chunks: AsyncIterator[bytes]
 
 
-class TargetNotFound(FetchError):
-    """The path, object, repo or version does not exist."""
-
-
-class AuthenticationError(FetchError):
-    """Credentials are missing or refused; the message names the variable to set."""
-
-
-class TransientFetchError(FetchError):
-    """A retryable failure (429, 5xx, reset) that persisted after the retries."""
-
-
-class ObjectChanged(FetchError):
-    """The object changed while it was being read (ETag or size mismatch)."""
-
-
-class UnsupportedTarget(FetchError):
-    """No fetcher understands this target."""
+class _Cut(Exception):
+    """A body ended before the bytes asked for: resume from where it stopped."""
 
 
 class ObjectReader(ABC):
     """Byte access to one remote object.
 
     `supports_ranges` is False once the server is known to ignore ranges; the engine then
-    downloads the object once instead of planning ranged reads.
+    downloads the object once instead of planning ranged reads. `size`, when known (from the
+    listing or the first response), bounds every read.
     """
 
     supports_ranges: bool | None = None
+    size: int | None = None
+    #: how messages name the object (never a signed or redirected URL)
+    shown: str = "object"
 
     @abstractmethod
+    def open(self, start: int, end: int | None) -> AbstractAsyncContextManager[Body]:
+        """One request for bytes [start, end) (to the end of the object when `end` is None).
+
+        Failures the client already retried, and every final one, are raised as `FetchError`;
+        anything else raised while opening or reading the body is judged by `is_transient`.
+        """
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether a raw failure (reset, timeout, 5xx, cut body) deserves another request."""
+        return isinstance(exc, OSError | TimeoutError)
+
+    def fetch_error(self, exc: BaseException) -> FetchError:
+        """A raw failure as a message safe to show."""
+        if isinstance(exc, FetchError):
+            return exc
+        return FetchError(f"{self.shown}: {type(exc).__name__}")
+
+    async def _chunks(self, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
+        """Bytes [start, end) as they arrive; a cut body resumes at the last byte received.
+
+        A reopening after progress costs nothing from the retry budget (up to `MAX_RESUMES`);
+        `backoff.ATTEMPTS` reopenings in a row that bring nothing new end the read.
+        """
+        pos = start
+        failures = resumes = 0
+        last = ""
+        while True:
+            before = pos
+            try:
+                async with self.open(pos, end) as body:
+                    if body.offset > pos:
+                        raise FetchError(f"{self.shown}: the server sent a wrong range")
+                    skip = pos - body.offset
+                    if skip:
+                        self.supports_ranges = False
+                    async for chunk in body.chunks:
+                        if skip:
+                            if len(chunk) <= skip:
+                                skip -= len(chunk)
+                                continue
+                            chunk, skip = chunk[skip:], 0
+                        if end is not None and pos + len(chunk) >= end:
+                            chunk = chunk[: end - pos]
+                            pos += len(chunk)
+                            if chunk:
+                                yield chunk
+                            return
+                        pos += len(chunk)
+                        yield chunk
+                goal = end if end is not None else self.size
+                if goal is not None and pos < goal:
+                    raise _Cut(f"body ended at byte {pos} of {goal}")
+                return
+            except FetchError:
+                raise
+            except Exception as exc:
+                if not isinstance(exc, _Cut) and not self.is_transient(exc):
+                    raise self.fetch_error(exc) from None
+                last = str(exc) if isinstance(exc, _Cut) else type(exc).__name__
+            if pos > before and resumes < MAX_RESUMES:
+                resumes += 1
+                failures = 0
+                continue
+            failures += 1
+            if failures >= backoff.ATTEMPTS:
+                raise TransientFetchError(
+                    f"{self.shown}: {last} after {backoff.ATTEMPTS} attempts"
+                ) from None
+            await anyio.sleep(backoff.delay(failures - 1))
+
     async def read_range(self, start: int, end: int) -> bytes:
-        """Bytes [start, end) of the object."""
+        """Bytes [start, end) of the object, clipped to its size."""
+        if self.size is not None:
+            end = min(end, self.size)
+        if end <= start:
+            return b""
+        out = bytearray()
+        async for chunk in self._chunks(start, end):
+            out += chunk
+        if len(out) != end - start:
+            raise TransientFetchError(
+                f"{self.shown}: short read ({len(out)} of {end - start} bytes at {start})"
+            )
+        return bytes(out)
 
-    @abstractmethod
-    def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """The whole object, in chunks."""
+    async def stream(self, chunk_size: int = 1 << 20) -> AsyncGenerator[bytes, None]:
+        """The whole object, in pieces as they arrive off the network, none over `chunk_size`."""
+        async for chunk in self._chunks(0, None):
+            for i in range(0, len(chunk), chunk_size):
+                yield chunk[i : i + chunk_size]
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections held for this object."""

@@ -16,21 +16,19 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 
-from .base import FetchError, ObjectReader, ObjectRef, Source, TargetNotFound, UnsupportedTarget
+from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source
+from .errors import ChecksumMismatch, FetchError, TargetNotFound, UnsupportedTarget
 
 _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 _MAX_POINTER = 1 << 20
 _MAX_MANIFEST = 64 << 20
 _REMOTE_SCHEMES = ("s3://", "gs://", "https://", "http://", "r2://")
-
-
-class ChecksumMismatch(FetchError):
-    """The bytes found for a DVC output do not have the md5 its pointer file records."""
 
 
 @dataclass
@@ -128,15 +126,10 @@ class FailedReader(ObjectReader):
     def __init__(self, error: FetchError) -> None:
         self.error = error
 
-    async def read_range(self, start: int, end: int) -> bytes:
+    @asynccontextmanager
+    async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
         raise self.error
-
-    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        raise self.error
-        yield b""  # pragma: no cover - makes this an async generator
-
-    async def aclose(self) -> None:
-        return None
+        yield  # pragma: no cover - makes this a generator
 
 
 class VerifiedReader(ObjectReader):
@@ -146,6 +139,7 @@ class VerifiedReader(ObjectReader):
         self.inner = inner
         self.md5 = md5
         self.shown = shown
+        self.size = inner.size
         self._path: str | None = None
         self._folder: str | None = None
         self._lock = anyio.Lock()
@@ -157,8 +151,11 @@ class VerifiedReader(ObjectReader):
             self._folder = tempfile.mkdtemp(prefix="modelaudit-dvc-")
             path = os.path.join(self._folder, "object")
             digest = hashlib.md5(usedforsecurity=False)
-            async with await anyio.open_file(path, "wb") as out:
-                async for chunk in self.inner.stream():
+            async with (
+                await anyio.open_file(path, "wb") as out,
+                aclosing(self.inner.stream()) as chunks,
+            ):
+                async for chunk in chunks:
                     digest.update(chunk)
                     await out.write(chunk)
             got = digest.hexdigest()
@@ -170,21 +167,23 @@ class VerifiedReader(ObjectReader):
             self._path = path
             return path
 
-    async def read_range(self, start: int, end: int) -> bytes:
-        path = await self._fetch()
-
-        def read() -> bytes:
-            with open(path, "rb") as f:
-                f.seek(start)
-                return f.read(max(0, end - start))
-
-        return await anyio.to_thread.run_sync(read)
-
-    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+    @asynccontextmanager
+    async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
         path = await self._fetch()
         async with await anyio.open_file(path, "rb") as f:
-            while chunk := await f.read(chunk_size):
-                yield chunk
+            await f.seek(start)
+
+            async def chunks() -> AsyncIterator[bytes]:
+                left = None if end is None else end - start
+                while left is None or left > 0:
+                    chunk = await f.read(READ_SIZE if left is None else min(READ_SIZE, left))
+                    if not chunk:
+                        return
+                    if left is not None:
+                        left -= len(chunk)
+                    yield chunk
+
+            yield Body(start, chunks())
 
     async def aclose(self) -> None:
         try:
@@ -306,7 +305,8 @@ class DvcSource(Source):
         else:
             assert ref.reader is not None
             try:
-                parts = [chunk async for chunk in ref.reader.stream()]
+                async with aclosing(ref.reader.stream()) as chunks:
+                    parts = [chunk async for chunk in chunks]
             finally:
                 await ref.reader.aclose()
             data = b"".join(parts)

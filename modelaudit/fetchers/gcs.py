@@ -12,18 +12,15 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
-
 from . import backoff
-from .base import (
+from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source
+from .errors import (
     AuthenticationError,
     FetchError,
     ObjectChanged,
-    ObjectReader,
-    ObjectRef,
-    Source,
     TargetNotFound,
     TransientFetchError,
     UnsupportedTarget,
@@ -212,7 +209,7 @@ class GcsReader(ObjectReader):
     def __init__(self, source: GcsSource, key: str, generation: str | None, size: int) -> None:
         self._source = source
         self.key = key
-        self.uri = source.uri(key)
+        self.uri = self.shown = source.uri(key)
         self.generation = generation
         self.size = size
         self._released = False
@@ -224,73 +221,35 @@ class GcsReader(ObjectReader):
             params["ifGenerationMatch"] = self.generation
         return params
 
-    async def _open(self, first: int, last: int | None) -> Any:
+    @asynccontextmanager
+    async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
+        # gcloud-aio does not retry downloads: transient failures here are retried by the
+        # caller, like a cut body.
         headers = {"Accept-Encoding": "identity"}
-        if first or last is not None:
-            headers["Range"] = f"bytes={first}-{'' if last is None else last}"
+        if start or end is not None:
+            headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         storage = self._source.storage()
-        return await storage._download_stream(
+        stream = await storage._download_stream(
             self._source.bucket, self.key, params=self._params(), headers=headers
         )
+        async with stream as response:
+            ranged = response.status == 206
+            if ranged:
+                self.supports_ranges = True
+            yield Body(start if ranged else 0, _read_all(stream))
 
-    async def read_range(self, start: int, end: int) -> bytes:
-        end = min(end, self.size)
-        if end <= start:
-            return b""
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
 
-        async def once() -> bytes:
-            stream = await self._open(start, end - 1)
-            async with stream as response:
-                skip = 0
-                if response.status == 200:
-                    self.supports_ranges = False
-                    skip = start
-                buf = bytearray()
-                while len(buf) < skip + end - start:
-                    chunk = await stream.read(1 << 20)
-                    if not chunk:
-                        break
-                    buf += chunk
-                return bytes(buf[skip : skip + end - start])
-
-        try:
-            data = await backoff.retry(once, is_transient)
-        except Exception as exc:
-            raise self._source.error(exc, self.uri) from None
-        if len(data) != end - start:
-            raise TransientFetchError(
-                f"{self.uri}: short read ({len(data)} of {end - start} bytes at {start})"
-            )
-        return data
-
-    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        offset = 0
-        failures = 0
-        while True:
-            try:
-                stream = await self._open(offset, None)
-                async with stream as response:
-                    skip = offset if (offset and response.status == 200) else 0
-                    while chunk := await stream.read(chunk_size):
-                        if skip:
-                            cut = min(skip, len(chunk))
-                            chunk, skip = chunk[cut:], skip - cut
-                            if not chunk:
-                                continue
-                        offset += len(chunk)
-                        failures = 0
-                        yield chunk
-                if offset < self.size:
-                    raise TransientFetchError(f"{self.uri}: stream ended at byte {offset}")
-                return
-            except Exception as exc:
-                failures += 1
-                transient = is_transient(exc) or isinstance(exc, TransientFetchError)
-                if not transient or failures >= backoff.ATTEMPTS:
-                    raise self._source.error(exc, self.uri) from None
-            await anyio.sleep(backoff.delay(failures - 1))
+    def fetch_error(self, exc: BaseException) -> FetchError:
+        return self._source.error(exc, self.uri)
 
     async def aclose(self) -> None:
         if not self._released:
             self._released = True
             await self._source.shared.release()
+
+
+async def _read_all(stream: Any) -> AsyncIterator[bytes]:
+    while chunk := await stream.read(READ_SIZE):
+        yield chunk

@@ -8,22 +8,19 @@ with servers that ignore Range, and raises `ObjectChanged` when the ETag or size
 
 from __future__ import annotations
 
-import email.utils
-import random
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
 
-from .base import (
+from . import backoff
+from .base import Body, ObjectReader, ObjectRef, Source
+from .errors import (
     AuthenticationError,
     FetchError,
     ObjectChanged,
-    ObjectReader,
-    ObjectRef,
-    Source,
     TargetNotFound,
     TransientFetchError,
 )
@@ -32,10 +29,6 @@ if TYPE_CHECKING:
     import httpx
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-MAX_ATTEMPTS = 5
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 20.0
-RETRY_AFTER_CAP = 60.0
 MAX_REDIRECTS = 10
 
 AuthHint = Callable[[int], str]
@@ -54,29 +47,6 @@ def display_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def backoff_delay(attempt: int, retry_after: str | None) -> float:
-    """Full jitter on an exponential ceiling; a server's Retry-After is a floor."""
-    delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
-    asked = _retry_after(retry_after)
-    if asked is not None:
-        delay = min(asked, RETRY_AFTER_CAP) + random.uniform(0, 0.1)
-    return delay
 
 
 class HttpClient:
@@ -168,7 +138,7 @@ class HttpClient:
         import httpx
 
         last = ""
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(backoff.ATTEMPTS):
             retry_after = None
             try:
                 response = await self._send_once(method, url, headers, params)
@@ -184,9 +154,9 @@ class HttpClient:
                 retry_after = response.headers.get("retry-after")
                 await response.aclose()
                 last = f"HTTP {status}"
-            if attempt + 1 < MAX_ATTEMPTS:
-                await anyio.sleep(backoff_delay(attempt, retry_after))
-        raise TransientFetchError(f"{shown}: {last} after {MAX_ATTEMPTS} attempts")
+            if attempt + 1 < backoff.ATTEMPTS:
+                await anyio.sleep(backoff.delay(attempt, retry_after))
+        raise TransientFetchError(f"{shown}: {last} after {backoff.ATTEMPTS} attempts")
 
     def error_for(self, status: int, shown: str) -> FetchError:
         if status in (401, 403):
@@ -262,100 +232,36 @@ class HttpReader(ObjectReader):
             elif total != self.size:
                 raise ObjectChanged(f"{self.shown}: the object changed while being read (size)")
 
-    async def read_range(self, start: int, end: int) -> bytes:
-        import httpx
-
-        if end <= start:
-            return b""
-        for attempt in range(MAX_ATTEMPTS):
-            response = await self.client.send(
-                "GET",
-                self.url,
-                self.shown,
-                headers={"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"},
-                ok=(200, 206),
-            )
-            try:
-                if response.status_code == 206:
-                    span = _content_range(response)
-                    if span is None or span[0] != start:
-                        raise FetchError(f"{self.shown}: the server sent a wrong range")
-                    self._check(response, span[2])
-                    self.supports_ranges = True
-                    return await self._collect(response, 0, end - start)
+    @asynccontextmanager
+    async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
+        headers = {"Accept-Encoding": "identity"}
+        if start or end is not None:
+            headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        response = await self.client.send(
+            "GET", self.url, self.shown, headers=headers, ok=(200, 206)
+        )
+        try:
+            if response.status_code == 206:
+                span = _content_range(response)
+                if span is None or span[0] != start:
+                    raise FetchError(f"{self.shown}: the server sent a wrong range")
+                self._check(response, span[2])
+                self.supports_ranges = True
+                offset = start
+            else:
                 length = response.headers.get("content-length")
                 self._check(response, int(length) if length and length.isdigit() else None)
-                self.supports_ranges = False
-                return await self._collect(response, start, end - start)
-            except (httpx.TransportError, OSError) as exc:
-                last = type(exc).__name__
-            finally:
-                await response.aclose()
-            if attempt + 1 < MAX_ATTEMPTS:
-                await anyio.sleep(backoff_delay(attempt, None))
-        raise TransientFetchError(f"{self.shown}: {last} after {MAX_ATTEMPTS} attempts")
+                if "Range" in headers:
+                    self.supports_ranges = False
+                offset = 0
+            yield Body(offset, response.aiter_raw())
+        finally:
+            await response.aclose()
 
-    @staticmethod
-    async def _collect(response: httpx.Response, skip: int, want: int) -> bytes:
-        """`want` bytes after skipping `skip`, then hang up (a 200 may carry the whole object)."""
-        out = bytearray()
-        async for chunk in response.aiter_raw():
-            if skip:
-                if len(chunk) <= skip:
-                    skip -= len(chunk)
-                    continue
-                chunk = chunk[skip:]
-                skip = 0
-            out += chunk[: want - len(out)]
-            if len(out) >= want:
-                break
-        return bytes(out)
-
-    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """The whole object, in pieces as they arrive off the network (so nothing received is
-        lost); a connection cut midway resumes with a ranged request from the last byte."""
+    def is_transient(self, exc: BaseException) -> bool:
         import httpx
 
-        pos = 0
-        failures = 0
-        while True:
-            headers = {"Accept-Encoding": "identity"}
-            if pos:
-                headers["Range"] = f"bytes={pos}-"
-            response = await self.client.send(
-                "GET", self.url, self.shown, headers=headers, ok=(200, 206)
-            )
-            try:
-                if response.status_code == 206:
-                    span = _content_range(response)
-                    if span is None or span[0] != pos:
-                        raise FetchError(f"{self.shown}: the server sent a wrong range")
-                    self._check(response, span[2])
-                    skip = 0
-                else:
-                    length = response.headers.get("content-length")
-                    self._check(response, int(length) if length and length.isdigit() else None)
-                    skip = pos
-                async for chunk in response.aiter_raw():
-                    if skip:
-                        if len(chunk) <= skip:
-                            skip -= len(chunk)
-                            continue
-                        chunk, skip = chunk[skip:], 0
-                    pos += len(chunk)
-                    yield chunk
-                if self.size is not None and pos < self.size:
-                    raise FetchError(f"{self.shown}: the connection closed early")
-                return
-            except (httpx.TransportError, OSError) as exc:
-                failures += 1
-                if failures >= MAX_ATTEMPTS:
-                    raise TransientFetchError(
-                        f"{self.shown}: {type(exc).__name__} after {MAX_ATTEMPTS} attempts"
-                    ) from None
-            finally:
-                await response.aclose()
-            await anyio.sleep(backoff_delay(failures - 1, None))
+        return isinstance(exc, httpx.TransportError | OSError)
 
     async def aclose(self) -> None:
         await self.client.aclose()

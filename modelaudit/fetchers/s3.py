@@ -11,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import anyio
-
 from . import backoff
-from .base import (
+from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source
+from .errors import (
     AuthenticationError,
     FetchError,
     ObjectChanged,
-    ObjectReader,
-    ObjectRef,
-    Source,
     TargetNotFound,
     TransientFetchError,
     UnsupportedTarget,
@@ -102,21 +98,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientError)
 
 
-class _Requested(Exception):
-    """A GetObject call failed after botocore's own retries: final, not retried again."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def is_transient_body(exc: BaseException) -> bool:
-    """A body that broke off or came up short: worth a fresh ranged request."""
-    if isinstance(exc, _Requested):
-        return False
-    return isinstance(exc, TransientFetchError) or is_transient(exc)
-
-
 def to_fetch_error(exc: BaseException, uri: str, creds: Credentials) -> FetchError:
     """A message safe to show: our own words and the service's error code, never a secret."""
     from botocore.exceptions import ClientError
@@ -167,7 +148,7 @@ class S3Reader(ObjectReader):
         self._client = client
         self.bucket = bucket
         self.key = key
-        self.uri = uri
+        self.uri = self.shown = uri
         self.etag = etag
         self.size = size
         self._released = False
@@ -181,72 +162,26 @@ class S3Reader(ObjectReader):
             args["Range"] = f"bytes={first}-{'' if last is None else last}"
         return args
 
-    async def read_range(self, start: int, end: int) -> bytes:
-        if self.size is not None:
-            end = min(end, self.size)
-        if end <= start:
-            return b""
-
-        async def once() -> bytes:
-            try:
-                resp = await self._client.get_object(**self._get_args(start, end - 1))
-            except Exception as exc:
-                raise _Requested(exc) from None
-            async with resp["Body"] as body:
-                if "ContentRange" in resp:
-                    data: bytes = await body.read()
-                    if len(data) != end - start:
-                        raise TransientFetchError(
-                            f"{self.uri}: short read ({len(data)} of {end - start} bytes "
-                            f"at {start})"
-                        )
-                    return data
-                # A server that ignores Range sends the whole object: keep only what we asked.
-                self.supports_ranges = False
-                buf = bytearray()
-                async for chunk in body.iter_chunks(1 << 20):
-                    buf += chunk
-                    if len(buf) >= end:
-                        break
-                return bytes(buf[start:end])
-
+    @asynccontextmanager
+    async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
+        # botocore has already retried the request itself: a failure here is final.
         try:
-            data = await backoff.retry(once, is_transient_body)
-        except _Requested as exc:
-            raise to_fetch_error(exc.error, self.uri, self._source.creds) from None
+            resp = await self._client.get_object(
+                **self._get_args(start, None if end is None else end - 1)
+            )
         except Exception as exc:
             raise to_fetch_error(exc, self.uri, self._source.creds) from None
-        if len(data) != end - start:
-            raise TransientFetchError(
-                f"{self.uri}: short read ({len(data)} of {end - start} bytes at {start})"
-            )
-        return data
+        async with resp["Body"] as body:
+            ranged = "ContentRange" in resp
+            if ranged:
+                self.supports_ranges = True
+            yield Body(start if ranged else 0, body.iter_chunks(READ_SIZE))
 
-    async def stream(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        offset = 0
-        failures = 0
-        while True:
-            try:
-                try:
-                    resp = await self._client.get_object(**self._get_args(offset, None))
-                except Exception as exc:
-                    raise _Requested(exc) from None
-                async with resp["Body"] as body:
-                    async for chunk in body.iter_chunks(chunk_size):
-                        offset += len(chunk)
-                        failures = 0
-                        yield chunk
-                if self.size is not None and offset < self.size:
-                    raise TransientFetchError(f"{self.uri}: stream ended at byte {offset}")
-                return
-            except _Requested as exc:
-                raise to_fetch_error(exc.error, self.uri, self._source.creds) from None
-            except Exception as exc:
-                failures += 1
-                if not is_transient_body(exc) or failures >= backoff.ATTEMPTS:
-                    raise to_fetch_error(exc, self.uri, self._source.creds) from None
-            # Resume where the broken stream stopped; the ETag pin keeps the bytes consistent.
-            await anyio.sleep(backoff.delay(failures - 1))
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    def fetch_error(self, exc: BaseException) -> FetchError:
+        return to_fetch_error(exc, self.uri, self._source.creds)
 
     async def aclose(self) -> None:
         if not self._released:

@@ -61,12 +61,17 @@ async def test_retries_then_success(files_server: Files) -> None:
     assert opts["faults"].plan["/evil.pkl"] == []
 
 
-def test_retry_after_is_a_floor_of_the_backoff() -> None:
-    from modelaudit.fetchers.http import BACKOFF_CAP, backoff_delay
+def test_one_backoff_with_full_jitter_and_retry_after_as_a_floor() -> None:
+    from modelaudit.fetchers import backoff
 
-    assert all(backoff_delay(0, "2") >= 2 for _ in range(20))
-    assert all(0 <= backoff_delay(10, None) <= BACKOFF_CAP for _ in range(20))
-    assert backoff_delay(0, "Wed, 21 Oct 2015 07:28:00 GMT") < 1
+    assert all(backoff.delay(0, "2") >= 2 for _ in range(20))
+    assert all(0 <= backoff.delay(10) <= backoff.MAX_DELAY for _ in range(200))
+    assert backoff.delay(0, "Wed, 21 Oct 2015 07:28:00 GMT") <= backoff.BASE_DELAY + 0.1
+    # Full jitter draws from [0, ceiling]: half the pauses fall in the lower half.
+    ceiling = backoff.BASE_DELAY * 2**3
+    pauses = [backoff.delay(3) for _ in range(400)]
+    assert max(pauses) <= ceiling
+    assert sum(p < ceiling / 2 for p in pauses) > 100
 
 
 async def test_persistent_failure_is_an_error(files_server: Files) -> None:
@@ -132,3 +137,58 @@ async def test_fetch_concurrency_is_bounded(files_server: Files, fetch_jobs: int
     report = await modelaudit.scan([f"{server.url}/{n}" for n in names], fetch_jobs=fetch_jobs)
     assert len(report.files) == len(names)
     assert opts["peak"] == fetch_jobs
+
+
+async def _reader(url: str) -> Any:
+    from modelaudit.fetchers import resolve
+
+    source = resolve(url)
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    return obj.reader
+
+
+async def test_stream_cut_many_times_with_progress_completes(files_server: Files) -> None:
+    """Seven cuts, each after 40 kB of new bytes: more cuts than retries, yet every resumed
+    request made progress, so the download completes."""
+    server, blobs, opts = files_server
+    opts["cut"]["big_evil.pkl"] = [40_000] * 7
+    reader = await _reader(f"{server.url}/big_evil.pkl")
+    try:
+        data = b"".join([chunk async for chunk in reader.stream()])
+    finally:
+        await reader.aclose()
+    assert data == blobs["big_evil.pkl"].data
+    assert opts["cut"]["big_evil.pkl"] == []
+    starts = [r.headers.get("range", "") for r in server.requests if r.method == "GET"]
+    assert starts[-8:] == [""] + [f"bytes={40_000 * i}-" for i in range(1, 8)]
+
+
+async def test_stream_cut_without_progress_gives_up(files_server: Files) -> None:
+    from modelaudit.fetchers import TransientFetchError, backoff
+
+    server, _, opts = files_server
+    opts["cut"]["big_evil.pkl"] = [0] * 20
+    reader = await _reader(f"{server.url}/big_evil.pkl")
+    server.reset()
+    try:
+        with pytest.raises(TransientFetchError, match="after 5 attempts"):
+            async for _ in reader.stream():
+                pass
+    finally:
+        await reader.aclose()
+    assert len([r for r in server.requests if r.method == "GET"]) == backoff.ATTEMPTS
+
+
+async def test_ranged_read_resumes_a_cut_range(files_server: Files) -> None:
+    server, blobs, opts = files_server
+    opts["cut"]["big_evil.pkl"] = [10_000, 10_000]
+    reader = await _reader(f"{server.url}/big_evil.pkl")
+    server.reset()
+    try:
+        data = await reader.read_range(1000, 31_000)
+    finally:
+        await reader.aclose()
+    assert data == blobs["big_evil.pkl"].data[1000:31_000]
+    ranges = [r.headers.get("range") for r in server.requests]
+    assert ranges == ["bytes=1000-30999", "bytes=11000-30999", "bytes=21000-30999"]
