@@ -21,12 +21,17 @@ from typing import Any
 
 def scan(data: bytes, **kw: Any) -> tuple[Any, Any]:
     """(ScanResult, PickleStreamInfo) of `data` scanned by the pickle engine."""
+    from modelaudit.engine.dispatch import make_context
     from modelaudit.findings import ScanResult
-    from modelaudit.scanners.pickles import scan_pickle_bytes
+    from modelaudit.scanners.pickle import scan_pickle_bytes
 
     result = ScanResult(scanner_name="pickle")
     info = scan_pickle_bytes(
-        data, result, location=lambda pos: f"sample (pos {pos})", config={}, **kw
+        data,
+        result,
+        location=lambda pos: f"sample (pos {pos})",
+        ctx=make_context("sample", {}),
+        **kw,
     )
     return result, info
 

@@ -20,8 +20,8 @@ import anyio
 
 from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectReader, ObjectRef, ObjectTooLarge
+from ..formats import HEAD_SIZE, has_model_extension, sniff_head
 from .range_plan import PLANNERS
-from .sniff import HEAD_SIZE, has_model_extension, sniff_head
 
 log = logging.getLogger("modelaudit")
 

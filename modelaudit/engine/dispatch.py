@@ -1,19 +1,26 @@
 """Pick the scanner that owns a file and run it, in whatever process we are in.
 
-Used by the worker for top-level files and by container scanners (archives, compressed
-streams, nested pickles) for their members, so routing is decided in exactly one place.
+Used by the worker for top-level files; container scanners reach it for their members only
+through the `ScanContext.scan_member` callback built here, so routing is decided in exactly
+one place and scanners never import the engine.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from .. import rules
 from ..findings import FileStatus, IssueSeverity, ScanResult, format_location
+from ..formats import Format, appended_zip_format, has_model_extension, sniff_path
+from ..scanners import SCANNER_REGISTRY
 from ..scanners.base import BaseScanner
-from .sniff import has_model_extension, sniff_path
+from ..scanners.containers.polyglot import report_polyglot
+from ..scanners.context import ScanContext
+from . import sandbox
 
 #: Set by the worker from the parent's registry so that scanners appended by users are seen.
 _registry_override: Sequence[type[BaseScanner]] | None = None
@@ -22,8 +29,6 @@ _registry_override: Sequence[type[BaseScanner]] | None = None
 def registry() -> Sequence[type[BaseScanner]]:
     if _registry_override is not None:
         return _registry_override
-    from ..scanners import SCANNER_REGISTRY
-
     return SCANNER_REGISTRY
 
 
@@ -32,7 +37,7 @@ def set_registry(classes: Sequence[type[BaseScanner]] | None) -> None:
     _registry_override = classes
 
 
-def select_scanner(path: str, fmt: str | None) -> type[BaseScanner] | None:
+def select_scanner(path: str, fmt: Format | None) -> type[BaseScanner] | None:
     """Content first: the scanner that owns the sniffed format; then names (`can_handle`)."""
     classes = registry()
     if fmt:
@@ -76,11 +81,14 @@ _ZIP_TAIL_EXPECTED = frozenset({"tflite"})
 
 
 def _scan_appended_zip(
-    path: str, config: dict[str, Any], shown: str, depth: int, result: ScanResult, fmt: str | None
+    path: str,
+    config: Mapping[str, Any],
+    shown: str,
+    depth: int,
+    result: ScanResult,
+    fmt: str | None,
 ) -> None:
     """Polyglots: a non-zip file that also ends in a valid zip is scanned as that zip too."""
-    from ..scanners.containers.polyglot import appended_zip_format, report_polyglot
-
     try:
         kind = appended_zip_format(path)
     except OSError:
@@ -100,13 +108,53 @@ def _scan_appended_zip(
     result.merge(view)
 
 
+def scan_member(
+    source: bytes | str,
+    name: str,
+    *,
+    fmt: Format | None = None,
+    depth: int,
+    config: Mapping[str, Any],
+) -> ScanResult:
+    """`ScanContext.scan_member`: nested content, scanned by its own format one level down.
+
+    Bytes are written to a private temporary file first, so every scanner keeps reading
+    from a path.
+    """
+    if isinstance(source, str):
+        return scan_path(source, config, display=name, explicit=False, depth=depth, fmt=fmt)
+    with tempfile.TemporaryDirectory(prefix="modelaudit-nested-") as tmp:
+        path = os.path.join(tmp, "embedded.bin")
+        with open(path, "wb") as f:
+            f.write(source)
+        return scan_path(path, config, display=name, explicit=False, depth=depth, fmt=fmt)
+
+
+def make_context(
+    shown: str,
+    config: Mapping[str, Any],
+    depth: int = 0,
+    fmt: Format | None = None,
+    explicit: bool = True,
+) -> ScanContext:
+    return ScanContext(
+        display_path=shown,
+        config=MappingProxyType(dict(config)),
+        depth=depth,
+        format=fmt,
+        explicit=explicit,
+        member_scanner=scan_member,
+        memory_budget=sandbox.memory_budget,
+    )
+
+
 def scan_path(
     path: str,
-    config: dict[str, Any],
+    config: Mapping[str, Any],
     display: str | None = None,
     explicit: bool = True,
     depth: int = 0,
-    fmt: str | None = None,
+    fmt: Format | None = None,
 ) -> ScanResult:
     """Scan one local file with its owning scanner; never raises for a bad file."""
     shown = display or path
@@ -137,7 +185,8 @@ def scan_path(
         result.finish()
         return result
 
-    scanner = cls({**config, "_display_path": shown, "_depth": depth, "_format": fmt})
+    context = make_context(shown, config, depth, Format(fmt) if fmt else None, explicit)
+    scanner = cls(config, context=context)
     try:
         result = scanner.scan(path)
         if not isinstance(result, ScanResult):

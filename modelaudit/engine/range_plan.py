@@ -20,7 +20,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from .sniff import GGUF, NUMPY, ONNX, PYTORCH_ZIP, SAFETENSORS, ZIP, classify_zip
+from ..formats import Format, classify_zip
 
 #: Metadata sections larger than this are not worth planning around: download instead.
 MAX_HEADER = 256 * 1024 * 1024
@@ -167,7 +167,7 @@ def _gguf_metadata_end(buf: bytes) -> int | None:
             string()
             return None
         if vtype != 9:
-            raise ValueError("unknown GGUF value type")
+            raise ValueError("unknown Format.GGUF value type")
         itype, n = c.num("I"), c.num(count)
         if itype in _GGUF_FIXED:
             c.skip(n * _GGUF_FIXED[itype])
@@ -227,7 +227,7 @@ _LFH_SIZE = 30
 def is_tensor_record(name: str) -> bool:
     """Storage records torch never unpickles: exactly those the PyTorch zip scanner skips
     (its own rule, so that nothing it reads is ever left unfetched)."""
-    from ..scanners.pytorch_zip import _is_tensor_record
+    from ..scanners.containers.pytorch_zip_scanner import _is_tensor_record
 
     return _is_tensor_record(name)
 
@@ -323,10 +323,10 @@ def _zip_views_covered(view: View) -> bool:
     downloaded whole rather than scanned from holes."""
     import zipfile
 
-    from ..scanners.containers.zipdir import data_offset, read_directory
-    from .sniff import sniff_path
+    from ..formats.sniff import sniff_path
+    from ..formats.zipdir import data_offset, read_directory
 
-    if sniff_path(view.path, view.path) != PYTORCH_ZIP:
+    if sniff_path(view.path, view.path) != Format.PYTORCH_ZIP:
         return False
     with open(view.path, "rb") as f:
         directory = read_directory(f, view.size)
@@ -359,7 +359,7 @@ async def plan_zip(view: View) -> bool:
     Other zips are handed over whole, because their scanners look at every member.
     """
     members = await _central_directory(view)
-    if not members or classify_zip([m[0] for m in members]) != PYTORCH_ZIP:
+    if not members or classify_zip([m[0] for m in members]) != Format.PYTORCH_ZIP:
         return False
     for name, lh, csize in members:
         if is_tensor_record(name):
@@ -383,7 +383,7 @@ class _Odd(Exception):
 
 
 _SKIP = "skip"
-#: Message fields the ONNX walk descends into; tensor data fields are skipped by length and
+#: Message fields the Format.ONNX walk descends into; tensor data fields are skipped by length and
 #: every other length-delimited field (names, attributes, external-data entries) is fetched.
 _ONNX_CHILDREN: dict[str, dict[int, str]] = {
     "model": {7: "graph", 20: "training", 25: "function"},
@@ -397,7 +397,7 @@ _ONNX_CHILDREN: dict[str, dict[int, str]] = {
 }
 
 
-#: Fields an ONNX walk visits before giving up and downloading the object instead.
+#: Fields an Format.ONNX walk visits before giving up and downloading the object instead.
 _MAX_FIELDS = 5_000_000
 
 
@@ -469,9 +469,9 @@ async def plan_onnx(view: View) -> bool:
 
 
 PLANNERS: dict[str, Planner] = {
-    SAFETENSORS: plan_safetensors,
-    NUMPY: plan_numpy,
-    GGUF: plan_gguf,
-    ZIP: plan_zip,
-    ONNX: plan_onnx,
+    Format.SAFETENSORS: plan_safetensors,
+    Format.NUMPY: plan_numpy,
+    Format.GGUF: plan_gguf,
+    Format.ZIP: plan_zip,
+    Format.ONNX: plan_onnx,
 }

@@ -29,10 +29,10 @@ from .. import rules
 from ..config import ScanConfig
 from ..fetchers import FetchError, ObjectRef, resolve
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
+from ..formats import extension_format
 from ..redact import redact_report
 from ..report import FileReport, ScanReport
 from .acquire import acquire
-from .sniff import extension_format
 from .worker import ping, scan_job
 
 if TYPE_CHECKING:

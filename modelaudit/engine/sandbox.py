@@ -24,29 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .. import rules
 from ..findings import IssueSeverity, ScanResult, format_location
 from ..redact import redact
-
-SANDBOX_VIOLATION = rules.define_rule(
-    "MA9001",
-    "SandboxViolation",
-    "Scanning this file tried to start a process, load native code, open a network connection "
-    "or unpickle an object.",
-    "Treat the file as hostile: its content drove a parser into an action that loading it "
-    "would also take. Do not load it; report it to whoever published it.",
-    severity=IssueSeverity.CRITICAL,
-    cwe=502,
-)
-RESOURCE_LIMIT = rules.define_rule(
-    "MA9002",
-    "ResourceLimit",
-    "Scanning this file exceeded a worker resource limit (memory, CPU time or file size).",
-    "The file may be a decompression or expansion bomb. Raise the worker limits only if you "
-    "trust its origin; until then it is unverified.",
-    severity=IssueSeverity.INFO,
-    cwe=400,
-)
+from ..rules import RESOURCE_LIMIT, SANDBOX_VIOLATION
 
 _PROCESS = "process creation"
 _NATIVE = "native code loading (ctypes)"

@@ -463,7 +463,6 @@ def build_sarif(
     max_gzip_bytes: int = MAX_GZIP_BYTES,
 ) -> dict[str, Any]:
     """The SARIF log as a dict, trimmed to fit GitHub's limits."""
-    _load_rules()
     builder = _Builder(report, cwd or os.getcwd(), include_debug)
     total = len(builder.candidates)
     budget = max(1, max_gzip_bytes - min(_GZIP_HEADROOM, max_gzip_bytes // 8))
@@ -490,11 +489,6 @@ def build_sarif(
         else:
             hi = mid - 1
     return best
-
-
-def _load_rules() -> None:
-    """Scanner modules define their rules at import; make sure every one is known."""
-    from .. import scanners  # noqa: F401
 
 
 def render(

@@ -14,42 +14,35 @@ SCANNER_REGISTRY: list[type[BaseScanner]] = []
 
 
 def _register_builtin() -> None:
-    # One import and one entry per scanner module; order only matters for name fallbacks.
-    # -- pickle family (raw pickles, PyTorch, joblib, NumPy)
-    from .pickle_scanner import PickleScanner
-
-    SCANNER_REGISTRY.append(PickleScanner)
-    # -- containers (archives, compressed streams)
-    from .archives import ArchiveScanner
-    from .compressed import CompressedStreamScanner
-    from .numpy_files import NumPyScanner
-    from .pytorch_zip import PyTorchZipScanner
-
-    SCANNER_REGISTRY.extend(
-        [PyTorchZipScanner, NumPyScanner, CompressedStreamScanner, ArchiveScanner]
-    )
-    # -- ML frameworks (Keras, TensorFlow, TFLite, ONNX)
-    from .keras_h5 import KerasH5Scanner
-    from .keras_zip import KerasZipScanner
-    from .onnx_model import OnnxScanner
-    from .tensorflow_pb import TensorFlowScanner
-    from .tflite import TFLiteScanner
-
-    SCANNER_REGISTRY.extend(
-        [KerasH5Scanner, KerasZipScanner, TensorFlowScanner, TFLiteScanner, OnnxScanner]
-    )
-    # -- data and text formats (safetensors, GGUF, JSON/YAML, msgpack, PMML, executables)
-    from .executable_scanner import ExecutableScanner
-    from .ggml_scanner import GgmlScanner
-    from .gguf_scanner import GgufScanner
-    from .json_scanner import JsonScanner
-    from .msgpack_scanner import MsgpackScanner
-    from .pmml_scanner import PmmlScanner
-    from .safetensors_scanner import SafetensorsScanner
-    from .yaml_scanner import YamlScanner
+    # One entry per scanner; order only matters for name fallbacks.
+    from .containers.archive_scanner import ArchiveScanner
+    from .containers.compressed_scanner import CompressedStreamScanner
+    from .containers.numpy_scanner import NumPyScanner
+    from .containers.pytorch_zip_scanner import PyTorchZipScanner
+    from .data import MsgpackScanner, SafetensorsScanner
+    from .keras import KerasH5Scanner, KerasZipScanner
+    from .native import ExecutableScanner, GgmlScanner, GgufScanner, TFLiteScanner
+    from .onnx import OnnxScanner
+    from .pickle.pickle_scanner import PickleScanner
+    from .tensorflow import TensorFlowScanner
+    from .text import JsonScanner, PmmlScanner, YamlScanner
 
     SCANNER_REGISTRY.extend(
         [
+            # pickle family (raw pickles, PyTorch, joblib, NumPy)
+            PickleScanner,
+            # containers (archives, compressed streams)
+            PyTorchZipScanner,
+            NumPyScanner,
+            CompressedStreamScanner,
+            ArchiveScanner,
+            # ML frameworks
+            KerasH5Scanner,
+            KerasZipScanner,
+            TensorFlowScanner,
+            TFLiteScanner,
+            OnnxScanner,
+            # data and text formats, executables
             SafetensorsScanner,
             GgufScanner,
             GgmlScanner,
@@ -60,7 +53,6 @@ def _register_builtin() -> None:
             ExecutableScanner,
         ]
     )
-    return
 
 
 _register_builtin()

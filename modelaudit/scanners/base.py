@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
 from ..rules import MALFORMED, define_rule
+from .context import ScanContext
 
 __all__ = [
     "BaseScanner",
     "FileStatus",
     "Issue",
     "IssueSeverity",
+    "ScanContext",
     "ScanError",
     "ScanResult",
     "define_rule",
@@ -35,11 +37,15 @@ class BaseScanner(ABC):
     name: ClassVar[str] = "base"
     description: ClassVar[str] = ""
     supported_extensions: ClassVar[list[str]] = []
-    #: Content-sniffed formats (see `modelaudit.engine.sniff`) this scanner owns.
+    #: Content-sniffed formats (`modelaudit.formats.Format`) this scanner owns.
     formats: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any] | None = None, context: ScanContext | None = None
+    ) -> None:
         self.config: dict[str, Any] = dict(config or {})
+        #: Handed over by the engine; a scanner built by hand gets one with no engine behind.
+        self.ctx = context or ScanContext.standalone("", self.config)
 
     @classmethod
     def can_handle(cls, path: str) -> bool:
@@ -57,7 +63,7 @@ class BaseScanner(ABC):
     @property
     def display_path(self) -> str:
         """How the file is named in findings: the remote URI or archive member, if any."""
-        return str(self.config.get("_display_path") or "")
+        return self.ctx.display_path
 
     def location(self, path: str, member: str | None = None, pos: int | None = None) -> str:
         shown = self.display_path or path

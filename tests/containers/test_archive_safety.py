@@ -15,7 +15,7 @@ import pytest
 from _container_corpus import Member, raw_zip, rules_of, scan, tar_bytes
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners.containers import rules as crules
+from modelaudit.rules import containers as crules
 
 
 def _tar_with(*infos: tuple[tarfile.TarInfo, bytes]) -> bytes:

@@ -13,17 +13,13 @@ import zlib
 import pytest
 from _container_corpus import Member, npy_bytes, raw_zip, two_directory_zip
 
-from modelaudit.engine.sniff import ZLIB, sniff_head
-from modelaudit.scanners.compressed import inner_name
+from modelaudit.formats import Format, sniff_head
+from modelaudit.formats.npy import NpyError, read_header
+from modelaudit.formats.zipdir import ZipFormatError, read_directory
+from modelaudit.scanners.containers.compressed_scanner import inner_name
 from modelaudit.scanners.containers.decompress import open_stream
 from modelaudit.scanners.containers.members import link_escape, path_escape
-from modelaudit.scanners.containers.npy_header import NpyError, read_header
-from modelaudit.scanners.containers.zipdir import (
-    ZipFormatError,
-    crc_matches,
-    open_member,
-    read_directory,
-)
+from modelaudit.scanners.containers.zip_members import crc_matches, open_member
 
 
 def _directory(data: bytes):  # type: ignore[no-untyped-def]
@@ -190,7 +186,7 @@ def test_link_escape() -> None:
 
 
 def test_old_joblib_zfile_is_sniffed_and_names_are_unwrapped() -> None:
-    assert sniff_head(b"ZF0x1f               x\x9c", "m.pkl") == ZLIB
+    assert sniff_head(b"ZF0x1f               x\x9c", "m.pkl") == Format.ZLIB
     assert inner_name("dir/model.pkl.gz") == "model.pkl"
     assert inner_name("a.tgz") == "a.tar"
     assert inner_name("model.joblib") == "model.joblib"

@@ -36,7 +36,7 @@ from _container_corpus import (
     zip_members,
 )
 
-from modelaudit.scanners.containers import rules as crules
+from modelaudit.rules import containers as crules
 
 Builder = Callable[[Path, dict[str, Path]], bytes]
 SAMPLES: dict[str, tuple[str, Builder]] = {}

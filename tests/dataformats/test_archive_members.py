@@ -10,8 +10,8 @@ from _dataformats_util import rules_of, scan
 from safetensors.numpy import save_file
 
 from modelaudit.findings import IssueSeverity
-from modelaudit.scanners.executable_scanner import EXECUTABLE_FILE
-from modelaudit.scanners.json_scanner import REMOTE_CODE
+from modelaudit.rules.data import EXECUTABLE_FILE
+from modelaudit.rules.text import JSON_REMOTE_CODE
 
 
 def test_members_reach_data_format_scanners(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_members_reach_data_format_scanners(tmp_path: Path) -> None:
         if i.location and i.severity is IssueSeverity.WARNING
     }
     assert warnings.get(f"{bundle}:bin/helper") == EXECUTABLE_FILE
-    assert warnings.get(f"{bundle}:model/config.json") == REMOTE_CODE
+    assert warnings.get(f"{bundle}:model/config.json") == JSON_REMOTE_CODE
     assert not any("model.safetensors" in loc for loc in warnings)
     assert not rules_of(result, IssueSeverity.CRITICAL)
     assert "org/m" in result.metadata.get("model_names", [])

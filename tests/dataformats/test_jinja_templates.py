@@ -4,7 +4,7 @@ import pytest
 from _chat_templates import LEGITIMATE, MALICIOUS
 
 from modelaudit.findings import IssueSeverity
-from modelaudit.scanners.jinja_template import TEMPLATE_INJECTION, analyse_template
+from modelaudit.scanners.text.jinja_template import TEMPLATE_INJECTION, analyse_template
 
 
 @pytest.mark.parametrize("name", sorted(LEGITIMATE))

@@ -8,8 +8,8 @@ from _chat_templates import LLAMA3, MALICIOUS, MISTRAL
 from _dataformats_util import assert_clean, rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import json_scanner as js
-from modelaudit.scanners.jinja_template import TEMPLATE_INJECTION
+from modelaudit.rules import text as rt
+from modelaudit.rules.text import TEMPLATE_INJECTION
 
 HF_CONFIG = {
     "_name_or_path": "meta-llama/Llama-3.2-1B-Instruct",
@@ -47,7 +47,7 @@ def test_auto_map_needs_remote_code(tmp_path: Path) -> None:
         "AutoTokenizer": ["other-org/tok--tokenization_x.XTokenizer", None],
     }
     result = scan(_dump(tmp_path / "config.json", doc))
-    issue = next(i for i in result.issues if i.rule == js.REMOTE_CODE)
+    issue = next(i for i in result.issues if i.rule == rt.JSON_REMOTE_CODE)
     assert issue.severity is IssueSeverity.WARNING
     assert "modeling_phi3.py" in issue.message and "configuration_phi3.py" in issue.message
     assert "other-org/tok" in issue.message
@@ -88,10 +88,10 @@ def test_hydra_target_in_json(tmp_path: Path) -> None:
     doc = {"model": {"_target_": "torch.nn.Linear", "in_features": 3}}
     result = scan(_dump(tmp_path / "model_config.json", doc))
     assert_clean(result)
-    assert js.CONFIG_TARGET in rules_of(result, IssueSeverity.INFO)
+    assert rt.JSON_CONFIG_TARGET in rules_of(result, IssueSeverity.INFO)
     doc["hook"] = {"_target_": "os.system", "_args_": ["id"]}
     result = scan(_dump(tmp_path / "model_config.json", doc))
-    assert js.DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL)
 
 
 def test_deep_nesting_is_bounded(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_deep_nesting_is_bounded(tmp_path: Path) -> None:
     result = scan(path)
     assert time.monotonic() - start < 30
     assert result.status is FileStatus.INCONCLUSIVE
-    assert js.EXCESSIVE_NESTING in rules_of(result, IssueSeverity.WARNING)
+    assert rt.JSON_EXCESSIVE_NESTING in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_invalid_json_is_inconclusive(tmp_path: Path) -> None:
@@ -114,7 +114,7 @@ def test_json_renamed_to_model_extension_is_routed(tmp_path: Path) -> None:
     path = _dump(tmp_path / "config.bin", {"auto_map": {"AutoModel": "modeling_x.X"}})
     result = scan(path)
     assert result.scanner_name == "json"
-    assert js.REMOTE_CODE in rules_of(result)
+    assert rt.JSON_REMOTE_CODE in rules_of(result)
 
 
 def test_text_files_in_a_walk_stay_skipped(tmp_path: Path) -> None:
@@ -149,9 +149,9 @@ def test_sentence_transformers_modules(tmp_path: Path) -> None:
     assert_clean(scan(path))
     modules.append({"idx": 2, "name": "2", "path": "2_X", "type": "custom_layers.Gate"})
     result = scan(_dump(path, modules))
-    assert js.REMOTE_CODE in rules_of(result, IssueSeverity.WARNING)
+    assert rt.JSON_REMOTE_CODE in rules_of(result, IssueSeverity.WARNING)
     modules.append({"idx": 3, "name": "3", "path": "", "type": "subprocess.Popen"})
-    assert js.DANGEROUS_TARGET in rules_of(scan(_dump(path, modules)), IssueSeverity.CRITICAL)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(_dump(path, modules)), IssueSeverity.CRITICAL)
 
 
 def test_adapter_config_names_its_base_model(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from _dataformats_util import assert_clean, has_pickle_scanner, rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import msgpack_scanner as ms
+from modelaudit.rules import data as rd
 
 
 def _flax_default(obj: Any) -> Any:
@@ -60,7 +60,7 @@ def test_embedded_pickle_in_bytes_value(tmp_path: Path) -> None:
     blob = pickle.dumps({"state": [1, 2, 3]}, protocol=4)
     path.write_bytes(_flax_bytes({"params": {"w": np.ones(3, np.float32)}, "extra": blob}))
     result = scan(path)
-    assert ms.EMBEDDED_PICKLE in rules_of(result, IssueSeverity.WARNING)
+    assert rd.MSGPACK_EMBEDDED_PICKLE in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_embedded_malicious_pickle_reaches_pickle_scanner(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_embedded_malicious_pickle_reaches_pickle_scanner(tmp_path: Path) -> Non
     path = tmp_path / "evil.msgpack"
     path.write_bytes(_flax_bytes({"extra": payload}))
     result = scan(path)
-    assert ms.EMBEDDED_PICKLE in rules_of(result, IssueSeverity.WARNING)
+    assert rd.MSGPACK_EMBEDDED_PICKLE in rules_of(result, IssueSeverity.WARNING)
     if has_pickle_scanner():
         assert IssueSeverity.CRITICAL in {i.severity for i in result.issues}
 
@@ -76,21 +76,21 @@ def test_embedded_malicious_pickle_reaches_pickle_scanner(tmp_path: Path) -> Non
 def test_unknown_extension_type(tmp_path: Path) -> None:
     path = tmp_path / "ext.msgpack"
     path.write_bytes(msgpack.packb({"w": msgpack.ExtType(42, b"opaque")}))
-    assert ms.UNKNOWN_EXT in rules_of(scan(path), IssueSeverity.WARNING)
+    assert rd.MSGPACK_UNKNOWN_EXT in rules_of(scan(path), IssueSeverity.WARNING)
 
 
 def test_object_dtype_array_is_flagged(tmp_path: Path) -> None:
     payload = msgpack.packb(((2,), "object", b"\x00" * 16), use_bin_type=True)
     path = tmp_path / "obj.msgpack"
     path.write_bytes(msgpack.packb({"w": msgpack.ExtType(1, payload)}))
-    assert ms.PAYLOAD in rules_of(scan(path), IssueSeverity.WARNING)
+    assert rd.MSGPACK_PAYLOAD in rules_of(scan(path), IssueSeverity.WARNING)
 
 
 def test_trailing_data(tmp_path: Path) -> None:
     path = tmp_path / "trail.msgpack"
     path.write_bytes(_flax_bytes({"a": 1}) + pickle.dumps([1], protocol=2))
     result = scan(path)
-    assert ms.PAYLOAD in rules_of(result, IssueSeverity.WARNING)
+    assert rd.MSGPACK_PAYLOAD in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_hostile_lengths_and_nesting_are_bounded(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_hostile_lengths_and_nesting_are_bounded(tmp_path: Path) -> None:
         result = scan(path)
         assert time.monotonic() - start < 30
         assert result.status is FileStatus.INCONCLUSIVE, name
-        assert ms.HOSTILE in rules_of(result, IssueSeverity.WARNING), name
+        assert rd.MSGPACK_HOSTILE in rules_of(result, IssueSeverity.WARNING), name
 
 
 def test_truncated_file_is_inconclusive(tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_array_size_must_match_shape(tmp_path: Path) -> None:
     path = tmp_path / "size.msgpack"
     path.write_bytes(msgpack.packb({"w": msgpack.ExtType(1, payload)}))
     result = scan(path)
-    assert any("needs 64 bytes" in i.message for i in result.issues if i.rule == ms.PAYLOAD)
+    assert any("needs 64 bytes" in i.message for i in result.issues if i.rule == rd.MSGPACK_PAYLOAD)
 
 
 def test_all_numeric_dtypes_are_consistent(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from _dataformats_util import assert_clean, rules_of, scan
 
 from modelaudit.findings import IssueSeverity
-from modelaudit.scanners import pmml_scanner as ps
+from modelaudit.rules import text as rt
 
 PMML = """<?xml version="1.0" encoding="UTF-8"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
@@ -53,18 +53,18 @@ def test_external_entity_is_critical(tmp_path: Path) -> None:
     path = tmp_path / "xxe.pmml"
     path.write_text(doc)
     result = scan(path)
-    assert ps.XXE in rules_of(result, IssueSeverity.CRITICAL)
+    assert rt.PMML_XXE in rules_of(result, IssueSeverity.CRITICAL)
 
 
 def test_external_dtd_and_parameter_entity(tmp_path: Path) -> None:
     path = tmp_path / "dtd.pmml"
     path.write_text('<?xml version="1.0"?><!DOCTYPE PMML SYSTEM "http://127.0.0.1:9/x.dtd"><PMML/>')
-    assert ps.XXE in rules_of(scan(path), IssueSeverity.CRITICAL)
+    assert rt.PMML_XXE in rules_of(scan(path), IssueSeverity.CRITICAL)
     path.write_text(
         '<?xml version="1.0"?><!DOCTYPE PMML [<!ENTITY % p SYSTEM "http://127.0.0.1:9/e">%p;]>'
         "<PMML/>"
     )
-    assert ps.XXE in rules_of(scan(path), IssueSeverity.CRITICAL)
+    assert rt.PMML_XXE in rules_of(scan(path), IssueSeverity.CRITICAL)
 
 
 def test_billion_laughs_is_critical_and_fast(tmp_path: Path) -> None:
@@ -76,14 +76,14 @@ def test_billion_laughs_is_critical_and_fast(tmp_path: Path) -> None:
     start = time.monotonic()
     result = scan(path)
     assert time.monotonic() - start < 30
-    assert ps.ENTITY_BOMB in rules_of(result, IssueSeverity.CRITICAL)
+    assert rt.PMML_ENTITY_BOMB in rules_of(result, IssueSeverity.CRITICAL)
 
 
 def test_internal_dtd_is_warning(tmp_path: Path) -> None:
     path = tmp_path / "dtd.pmml"
     path.write_text('<?xml version="1.0"?><!DOCTYPE PMML [<!ENTITY a "b">]><PMML>&a;</PMML>')
     result = scan(path)
-    assert ps.DTD in rules_of(result, IssueSeverity.WARNING)
+    assert rt.PMML_DTD in rules_of(result, IssueSeverity.WARNING)
     assert not rules_of(result, IssueSeverity.CRITICAL)
 
 
@@ -95,7 +95,7 @@ def test_extension_with_code(tmp_path: Path) -> None:
     )
     path = tmp_path / "code.pmml"
     path.write_text(doc)
-    assert ps.EXTENSION_CODE in rules_of(scan(path), IssueSeverity.WARNING)
+    assert rt.PMML_EXTENSION_CODE in rules_of(scan(path), IssueSeverity.WARNING)
 
 
 def test_renamed_pmml_routes_by_content(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_xinclude_is_critical(tmp_path: Path) -> None:
         '<Header><xi:include href="file:///etc/passwd" parse="text"/></Header></PMML>'
     )
     result = scan(path)
-    assert ps.XXE in rules_of(result, IssueSeverity.CRITICAL)
+    assert rt.PMML_XXE in rules_of(result, IssueSeverity.CRITICAL)
 
 
 def test_extension_with_base64_pickle_is_scanned(tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_extension_with_base64_pickle_is_scanned(tmp_path: Path) -> None:
     path = tmp_path / "pickle.pmml"
     path.write_text(doc)
     result = scan(path)
-    assert ps.EXTENSION_CODE in rules_of(result, IssueSeverity.WARNING)
+    assert rt.PMML_EXTENSION_CODE in rules_of(result, IssueSeverity.WARNING)
     assert any(
         "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
     )

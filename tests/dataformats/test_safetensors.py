@@ -15,7 +15,7 @@ from safetensors.numpy import save_file
 from safetensors.torch import save_file as save_torch
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import safetensors_scanner as st
+from modelaudit.rules import data as rd
 
 
 def _write(path: Path, header: dict, data: bytes = b"") -> Path:
@@ -98,7 +98,7 @@ def test_huge_header_length_is_bounded(tmp_path: Path) -> None:
     result = scan(path)
     assert time.monotonic() - start < 30
     assert result.status is FileStatus.INCONCLUSIVE
-    assert st.HEADER_TOO_LARGE in rules_of(result, IssueSeverity.WARNING)
+    assert rd.SAFETENSORS_HEADER_TOO_LARGE in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_header_longer_than_file(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_header_longer_than_file(tmp_path: Path) -> None:
     path.write_bytes(struct.pack("<Q", 5000) + b'{"a": 1}')
     result = scan(path)
     assert result.status is FileStatus.INCONCLUSIVE
-    assert st.HEADER_TOO_LARGE in rules_of(result)
+    assert rd.SAFETENSORS_HEADER_TOO_LARGE in rules_of(result)
 
 
 def test_invalid_json_is_inconclusive(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_deep_nesting_in_header(tmp_path: Path) -> None:
     path.write_bytes(struct.pack("<Q", len(raw)) + raw)
     result = scan(path)
     assert result.status is FileStatus.INCONCLUSIVE
-    assert st.BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
+    assert rd.SAFETENSORS_BAD_HEADER in rules_of(result, IssueSeverity.WARNING)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_deep_nesting_in_header(tmp_path: Path) -> None:
 )
 def test_bad_layouts(tmp_path: Path, header: dict, data_len: int, fragment: str) -> None:
     result = scan(_write(tmp_path / "x.safetensors", header, bytes(data_len)))
-    issues = [i for i in result.issues if i.rule == st.BAD_LAYOUT]
+    issues = [i for i in result.issues if i.rule == rd.SAFETENSORS_BAD_LAYOUT]
     assert issues and issues[0].severity is IssueSeverity.WARNING
     assert any(fragment in p for p in issues[0].details["problems"]), issues[0].details
     truncated = fragment == "outside"
@@ -163,7 +163,7 @@ def test_bad_layouts(tmp_path: Path, header: dict, data_len: int, fragment: str)
 def test_unknown_dtype(tmp_path: Path) -> None:
     header = {"a": {"dtype": "PYOBJ", "shape": [1], "data_offsets": [0, 8]}}
     result = scan(_write(tmp_path / "x.safetensors", header, bytes(8)))
-    assert st.UNKNOWN_DTYPE in rules_of(result, IssueSeverity.WARNING)
+    assert rd.SAFETENSORS_UNKNOWN_DTYPE in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_duplicate_keys(tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_duplicate_keys(tmp_path: Path) -> None:
     raw = ('{"a": ' + entry + ', "a": ' + entry + "}").encode()
     path = tmp_path / "dup.safetensors"
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"x")
-    assert st.BAD_HEADER in rules_of(scan(path), IssueSeverity.WARNING)
+    assert rd.SAFETENSORS_BAD_HEADER in rules_of(scan(path), IssueSeverity.WARNING)
 
 
 def test_metadata_with_code_pickle_and_url(tmp_path: Path) -> None:
@@ -192,7 +192,7 @@ def test_metadata_with_code_pickle_and_url(tmp_path: Path) -> None:
     found = {
         (i.details["key"], i.details["kind"]): i.severity
         for i in result.issues
-        if i.rule == st.METADATA_PAYLOAD
+        if i.rule == rd.SAFETENSORS_METADATA_PAYLOAD
     }
     assert found[("hook", "code")] is IssueSeverity.WARNING
     assert found[("state", "pickle")] is IssueSeverity.WARNING

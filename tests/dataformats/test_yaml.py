@@ -7,8 +7,7 @@ import yaml
 from _dataformats_util import assert_clean, rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import json_scanner as js
-from modelaudit.scanners import yaml_scanner as ys
+from modelaudit.rules import text as rt
 
 
 def test_plain_yaml_is_clean(tmp_path: Path) -> None:
@@ -44,7 +43,7 @@ def test_python_tags_are_critical(tmp_path: Path) -> None:
         path = tmp_path / f"c{i}.yaml"
         path.write_text(text)
         result = scan(path)
-        assert ys.PYTHON_TAG in rules_of(result, IssueSeverity.CRITICAL), text
+        assert rt.YAML_PYTHON_TAG in rules_of(result, IssueSeverity.CRITICAL), text
 
 
 def test_hydra_targets(tmp_path: Path) -> None:
@@ -52,10 +51,10 @@ def test_hydra_targets(tmp_path: Path) -> None:
     path.write_text("optimizer:\n  _target_: torch.optim.AdamW\n  lr: 0.001\n")
     result = scan(path)
     assert_clean(result)
-    assert js.CONFIG_TARGET in rules_of(result, IssueSeverity.INFO)
+    assert rt.JSON_CONFIG_TARGET in rules_of(result, IssueSeverity.INFO)
     for target in ("os.system", "subprocess.run", "builtins.eval", "posix.system"):
         path.write_text(f"cb:\n  _target_: {target}\n  _args_: ['id']\n")
-        assert js.DANGEROUS_TARGET in rules_of(scan(path), IssueSeverity.CRITICAL), target
+        assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), IssueSeverity.CRITICAL), target
 
 
 def test_hyperpyyaml_call_tags(tmp_path: Path) -> None:
@@ -63,7 +62,7 @@ def test_hyperpyyaml_call_tags(tmp_path: Path) -> None:
     path.write_text("model: !new:torch.nn.Linear\n  in_features: 3\n  out_features: 4\n")
     assert_clean(scan(path))
     path.write_text("pwn: !apply:os.system ['id']\n")
-    assert js.DANGEROUS_TARGET in rules_of(scan(path), IssueSeverity.CRITICAL)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), IssueSeverity.CRITICAL)
 
 
 def test_alias_bomb_is_bounded(tmp_path: Path) -> None:
@@ -76,7 +75,7 @@ def test_alias_bomb_is_bounded(tmp_path: Path) -> None:
     start = time.monotonic()
     result = scan(path)
     assert time.monotonic() - start < 30
-    assert ys.ALIAS_BOMB in rules_of(result, IssueSeverity.WARNING)
+    assert rt.YAML_ALIAS_BOMB in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_deep_nesting_is_bounded(tmp_path: Path) -> None:
@@ -86,7 +85,7 @@ def test_deep_nesting_is_bounded(tmp_path: Path) -> None:
     result = scan(path)
     assert time.monotonic() - start < 30
     assert result.status is FileStatus.INCONCLUSIVE
-    assert js.EXCESSIVE_NESTING in rules_of(result, IssueSeverity.WARNING)
+    assert rt.JSON_EXCESSIVE_NESTING in rules_of(result, IssueSeverity.WARNING)
 
 
 def test_invalid_yaml_is_inconclusive(tmp_path: Path) -> None:

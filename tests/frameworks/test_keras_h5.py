@@ -16,7 +16,7 @@ from _frameworks_helpers import alarms, rules_at, scan, scan_without_module
 
 from modelaudit import rules
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import framework_rules as R
+from modelaudit.rules import frameworks as R
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

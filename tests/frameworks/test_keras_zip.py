@@ -14,7 +14,7 @@ import numpy as np
 from _frameworks_helpers import alarms, rules_at, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import framework_rules as R
+from modelaudit.rules import frameworks as R
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

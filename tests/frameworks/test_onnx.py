@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from modelaudit import rules
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import framework_rules as R
+from modelaudit.rules import frameworks as R
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

@@ -10,7 +10,7 @@ from _frameworks_helpers import alarms, rules_at, scan
 
 from modelaudit.core import scan_model_directory_or_file
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import framework_rules as R
+from modelaudit.rules import frameworks as R
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

@@ -10,7 +10,7 @@ import pytest
 from _frameworks_helpers import alarms, rules_at, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners import framework_rules as R
+from modelaudit.rules import frameworks as R
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

@@ -179,7 +179,7 @@ def test_scanner_never_raises_on_random_bytes(
     path = str(tmp_path / ("random" + extensions[ext_index % len(extensions)]))
     with open(path, "wb") as f:
         f.write(blob)
-    scanner = cls({**CONFIG, "_display_path": path, "_depth": 0, "_format": None})
+    scanner = cls(CONFIG, context=dispatch.make_context(path, CONFIG))
     with hang_guard():
         result = scanner.scan(path)
     assert isinstance(result, ScanResult)

@@ -6,7 +6,7 @@ import pytest
 from _pickle_corpus import DANGEROUS, critical, malicious, scan, stacked, truncated
 
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.scanners.pickles import rules as R
+from modelaudit.rules import pickle as R
 
 SAMPLES = malicious()
 
@@ -113,7 +113,8 @@ def test_non_seekable_stream() -> None:
     from _pickle_corpus import call, p4, sg
 
     from modelaudit.findings import ScanResult
-    from modelaudit.scanners.pickles import scan_pickle_stream
+    from modelaudit.scanners.context import ScanContext
+    from modelaudit.scanners.pickle import scan_pickle_stream
 
     class Pipe(io.RawIOBase):
         def __init__(self, data: bytes) -> None:
@@ -128,7 +129,10 @@ def test_non_seekable_stream() -> None:
     first = p4(call(sg("os", "system"), "id"))
     result = ScanResult()
     info = scan_pickle_stream(
-        Pipe(first + b"\x00trailing"), result, location=lambda p: f"pipe (pos {p})", config={}
+        Pipe(first + b"\x00trailing"),
+        result,
+        location=lambda p: f"pipe (pos {p})",
+        ctx=ScanContext.standalone("pipe"),
     )
     assert info.complete and info.pickles == 1 and info.end == len(first)
     assert "Call to os.system('id')" in critical(result)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from _pickle_corpus import Op, args, call, critical, g0, p2, p4, s, scan, sg, warnings_of
 
-from modelaudit.scanners.pickles import policy
+from modelaudit.scanners.pickle import policy
 
 
 def newobj_build(module: str, name: str, state: bytes = b"}") -> Op:
@@ -241,7 +241,7 @@ def test_reexports_dunders_and_leaves_are_denied(module: str, name: str) -> None
 
 def test_every_rule_has_id_name_cwe_and_help() -> None:
     from modelaudit.rules import RULES
-    from modelaudit.scanners.pickles import rules as R
+    from modelaudit.rules import pickle as R
 
     ids = [
         v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and v.startswith("MA1")

@@ -14,11 +14,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 from modelaudit.findings import FileStatus, Issue, IssueSeverity
 from modelaudit.report import FileReport, ScanReport
 from modelaudit.sbom import build_bom, component_type, risk_score
-from modelaudit.sbom.licenses import (
-    classify_license_text,
-    copyright_holders,
-    front_matter,
-)
+from modelaudit.sbom.licenses import classify_license_text, copyright_holders, front_matter
 
 RunCli = Callable[..., tuple[int, Any]]
 APACHE_HEAD = "                                 Apache License\n                           Version 2.0, January 2004\n"

@@ -1,8 +1,8 @@
 """Limits, path checks and one-at-a-time member scanning shared by every container scanner.
 
 Members are copied, one at a time and within the expansion budget, into a private temporary
-folder and scanned through `engine.dispatch.scan_path`, so each is judged by its own format
-and routing stays in one place.
+folder and handed back to the engine through `ScanContext.scan_member`, so each is judged by
+its own format and routing stays in one place.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from ...findings import IssueSeverity, ScanResult
-from . import rules as crules
+from ...rules import containers as crules
+from ..context import ScanContext
 from .decompress import DecompressingReader
 
 DEFAULT_MAX_RATIO: Final = 250.0
@@ -43,14 +44,15 @@ class Limits:
     source_size: int = 0
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Limits:
+    def from_context(cls, ctx: ScanContext) -> Limits:
+        config = ctx.config
         return cls(
             max_expanded=int(config.get("max_expanded_size") or DEFAULT_MAX_EXPANDED),
             max_ratio=float(config.get("max_compression_ratio") or DEFAULT_MAX_RATIO),
             ratio_floor=int(config.get("compression_ratio_floor") or DEFAULT_RATIO_FLOOR),
             max_entries=int(config.get("max_archive_entries") or DEFAULT_MAX_ENTRIES),
-            depth=int(config.get("_depth") or 0),
-            max_depth=int(config.get("max_depth") or 5),
+            depth=ctx.depth,
+            max_depth=ctx.max_depth,
         )
 
     @property
@@ -200,17 +202,10 @@ class MemberSpool:
                 written += len(chunk)
 
 
-def scan_member_file(
-    tmp_path: str, config: Mapping[str, Any], display: str, limits: Limits
-) -> ScanResult:
+def scan_member_file(ctx: ScanContext, tmp_path: str, display: str, limits: Limits) -> ScanResult:
     """Scan an extracted member by its own format, one level deeper."""
-    from ...engine import dispatch
-
-    nested = limits.nested_config(config)
-    nested.pop("_display_path", None)
-    nested.pop("_format", None)
-    return dispatch.scan_path(
-        tmp_path, nested, display=display, explicit=False, depth=limits.depth + 1
+    return ctx.scan_member(
+        tmp_path, display, depth=limits.depth + 1, config=limits.nested_config(ctx.config)
     )
 
 
@@ -220,7 +215,7 @@ def scan_stream_member(
     stream: IO[bytes],
     name: str,
     display: str,
-    config: Mapping[str, Any],
+    ctx: ScanContext,
     limits: Limits,
     decoder: DecompressingReader | None = None,
 ) -> bool:
@@ -248,7 +243,7 @@ def scan_stream_member(
             return False
         if decoder is not None and not decoder.clean_end:
             result.mark_inconclusive(f"malformed: {decoder.error or 'compressed data truncated'}")
-        result.merge(scan_member_file(dest, config, display, limits))
+        result.merge(scan_member_file(ctx, dest, display, limits))
         return True
     finally:
         with contextlib.suppress(OSError):

@@ -1,4 +1,6 @@
-"""Find a zip hiding at the end of a file of another format (a pickle with a zip appended).
+"""The finding for a zip hiding at the end of a file of another format (a polyglot).
+
+Detection is pure and lives in `modelaudit.formats.sniff.appended_zip_format`.
 
 Loaders that read from the start (pickle, torch's legacy path) and loaders that read the zip
 directory from the end (zipfile, numpy) see different content, so the engine scans both views.
@@ -6,30 +8,8 @@ directory from the end (zipfile, numpy) see different content, so the engine sca
 
 from __future__ import annotations
 
-import os
-
-from ...engine.sniff import classify_zip
 from ...findings import IssueSeverity, ScanResult
-from . import rules as crules
-from .zipdir import MemberError, ZipFormatError, data_offset, find_eocd, read_directory
-
-
-def appended_zip_format(path: str) -> str | None:
-    """The zip format (zip, pytorch_zip, npz...) of an appended archive, or None."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
-            return None
-        if find_eocd(f, size) is None:
-            return None
-        try:
-            directory = read_directory(f, size)
-            if not directory.entries:
-                return None
-            data_offset(f, directory.entries[0])
-        except (ZipFormatError, MemberError):
-            return None
-    return classify_zip(directory.names)
+from ...rules import containers as crules
 
 
 def report_polyglot(result: ScanResult, where: str, kind: str) -> None:

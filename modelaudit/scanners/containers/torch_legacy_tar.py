@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import pickletools
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, BinaryIO, Final
 
 from ...findings import ScanResult
+from ..context import ScanContext
+from ..pickle import scan_pickle_stream
 
 LEGACY_MEMBERS: Final = frozenset({"storages", "tensors", "pickle", "sys_info"})
 _ELEMENT_SIZE: Final[dict[str, int]] = {
@@ -57,11 +59,10 @@ def walk_records(
     kind: str,
     result: ScanResult,
     location: Callable[[int | None], str],
-    config: Mapping[str, Any],
+    ctx: ScanContext,
     depth: int,
 ) -> None:
     """Scan every pickle of a `storages` or `tensors` record; inconclusive if off-layout."""
-    from ..pickles import scan_pickle_stream
 
     def one_pickle() -> bytes:
         start = f.tell()
@@ -69,9 +70,7 @@ def walk_records(
         def loc(pos: int | None) -> str:
             return location(None if pos is None else start + pos)
 
-        info = scan_pickle_stream(
-            f, result, location=loc, config=config, stacked=False, depth=depth
-        )
+        info = scan_pickle_stream(f, result, location=loc, ctx=ctx, stacked=False, depth=depth)
         if not info.complete or info.pickles < 1:
             raise LayoutError("a pickle in the record is broken")
         f.seek(start)

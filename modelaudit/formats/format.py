@@ -1,0 +1,104 @@
+"""The format vocabulary every layer shares: what a file is, by name.
+
+Values are the strings reports have always used ("pickle", "pytorch_zip", ...), so a
+`Format` compares equal to the plain string and serialises as it.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Final
+
+
+class Format(StrEnum):
+    PICKLE = "pickle"
+    PYTORCH_ZIP = "pytorch_zip"
+    KERAS_ZIP = "keras_zip"
+    NPZ = "npz"
+    ZIP = "zip"
+    TAR = "tar"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    LZMA = "lzma"
+    LZ4 = "lz4"
+    ZLIB = "zlib"
+    SEVENZIP = "7z"
+    NUMPY = "numpy"
+    HDF5 = "hdf5"
+    SAFETENSORS = "safetensors"
+    GGUF = "gguf"
+    GGML = "ggml"
+    TFLITE = "tflite"
+    ONNX = "onnx"
+    TF_PROTOBUF = "tf_protobuf"
+    JSON = "json"
+    YAML = "yaml"
+    PMML = "pmml"
+    MSGPACK = "msgpack"
+    EXECUTABLE = "executable"
+    DVC = "dvc"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+COMPRESSED: Final = frozenset(
+    {Format.GZIP, Format.BZIP2, Format.XZ, Format.LZMA, Format.LZ4, Format.ZLIB}
+)
+ARCHIVES: Final = frozenset({Format.ZIP, Format.TAR, Format.SEVENZIP, *COMPRESSED})
+#: Every zip flavour: a format whose content is a zip archive.
+ZIP_FORMATS: Final = frozenset({Format.ZIP, Format.PYTORCH_ZIP, Format.KERAS_ZIP, Format.NPZ})
+
+_EXTENSIONS: Final[dict[str, Format]] = {
+    ".pkl": Format.PICKLE,
+    ".pickle": Format.PICKLE,
+    ".joblib": Format.PICKLE,
+    ".dill": Format.PICKLE,
+    ".pt": Format.PICKLE,
+    ".pth": Format.PICKLE,
+    ".npy": Format.NUMPY,
+    ".npz": Format.NPZ,
+    ".h5": Format.HDF5,
+    ".hdf5": Format.HDF5,
+    ".keras": Format.KERAS_ZIP,
+    ".safetensors": Format.SAFETENSORS,
+    ".gguf": Format.GGUF,
+    ".ggml": Format.GGML,
+    ".tflite": Format.TFLITE,
+    ".onnx": Format.ONNX,
+    ".pb": Format.TF_PROTOBUF,
+    ".pbtxt": Format.TF_PROTOBUF,
+    ".json": Format.JSON,
+    ".yaml": Format.YAML,
+    ".yml": Format.YAML,
+    ".pmml": Format.PMML,
+    ".msgpack": Format.MSGPACK,
+    ".zip": Format.ZIP,
+    ".tar": Format.TAR,
+    ".tgz": Format.GZIP,
+    ".gz": Format.GZIP,
+    ".bz2": Format.BZIP2,
+    ".xz": Format.XZ,
+    ".lzma": Format.LZMA,
+    ".lz4": Format.LZ4,
+    ".7z": Format.SEVENZIP,
+    ".dvc": Format.DVC,
+}
+
+#: Extensions under which a user expects a model; unknown content there is worth a warning.
+MODEL_EXTENSIONS: Final = frozenset(_EXTENSIONS) | {".bin", ".ckpt", ".mar", ".nemo", ".model"}
+#: Names torch.load and friends open; a pickle opcode first is enough to route them to pickle.
+PICKLE_NAMES: Final = (".pkl", ".pickle", ".joblib", ".dill", ".pt", ".pth", ".bin", ".ckpt")
+
+
+def extension_format(name: str) -> Format | None:
+    lower = name.lower()
+    if lower.endswith((".tar.gz", ".tar.bz2", ".tar.xz", ".nemo")):
+        return Format.TAR if lower.endswith(".nemo") else _EXTENSIONS[os.path.splitext(lower)[1]]
+    return _EXTENSIONS.get(os.path.splitext(lower)[1])
+
+
+def has_model_extension(name: str) -> bool:
+    return os.path.splitext(name.lower())[1] in MODEL_EXTENSIONS

@@ -1,0 +1,262 @@
+"""Decide a file's format from its content first and its name second.
+
+Loaders do not care about extensions (`torch.load` opens a pickle named `.bin`), so neither
+do we: magic bytes win, and the extension only breaks ties between formats that have no magic.
+Sniffing is pure and cheap: it looks at the first bytes, and for zips at the member names.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zipfile
+from typing import Final
+
+from .format import MODEL_EXTENSIONS, PICKLE_NAMES, Format, extension_format
+from .zipdir import MemberError, ZipFormatError, data_offset, find_eocd, read_directory
+
+HEAD_SIZE: Final = 4096
+
+_GGML_MAGICS: Final = (b"lmgg", b"fmgg", b"tjgg", b"ggml", b"ggmf", b"ggjt", b"ggla")
+_EXEC_MAGICS: Final = (
+    b"\x7fELF",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+)
+_PICKLE_FIRST_OPS: Final = frozenset(b"(]}cN)KJMIFSVUXBCGTlde\x8c\x8d\x8e\x88\x89\x95\x80\x93q")
+
+
+def _bare_or_model(name: str) -> bool:
+    """No extension or a model one: text sniffing must not claim `.md`, `.txt` or `.html`."""
+    base = name.replace("\\", "/").replace(":", "/").rsplit("/", 1)[-1]
+    suffix = os.path.splitext(base.lower())[1]
+    return not suffix or suffix in MODEL_EXTENSIONS
+
+
+def _is_pe(head: bytes) -> bool:
+    """A DOS stub whose e_lfanew points at a PE signature: a Windows program, whatever its name."""
+    if len(head) < 0x40:
+        return False
+    (lfanew,) = struct.unpack_from("<I", head, 0x3C)
+    return head[lfanew : lfanew + 4] == b"PE\x00\x00"
+
+
+def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
+    if len(head) < 10:
+        return False
+    (n,) = struct.unpack_from("<Q", head)
+    if n < 2 or (size is not None and n + 8 > size):
+        return False
+    return head[8:9] == b"{"
+
+
+def _looks_like_old_pickle(head: bytes, size: int | None) -> bool:
+    """Protocol 0/1 pickles have no magic; accept a plausible first opcode plus a closing STOP."""
+    if not head or head[0] not in _PICKLE_FIRST_OPS:
+        return False
+    if head[0:1] == b"c":
+        line = head[1:128].split(b"\n", 1)[0]
+        return bool(line) and all(32 < b < 127 for b in line) and b"\n" in head[1:256]
+    return size is not None and size <= len(head) and head.rstrip(b"\n").endswith(b".")
+
+
+def _looks_like_tar(head: bytes) -> bool:
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def _looks_like_zlib(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+def _varint_at(head: bytes, pos: int) -> tuple[int, int] | None:
+    value = shift = 0
+    while pos < len(head) and shift < 64:
+        b = head[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+    return None
+
+
+def _proto_fields(head: bytes, pos: int, count: int) -> list[tuple[int, int]]:
+    """Leading (field, wire type) pairs of a protobuf message; [] if it cannot be one."""
+    out: list[tuple[int, int]] = []
+    while len(out) < count:
+        key = _varint_at(head, pos)
+        if key is None:
+            break
+        k, pos = key
+        if k & 7 not in (0, 2) or k >> 3 == 0:
+            return []
+        out.append((k >> 3, k & 7))
+        value = _varint_at(head, pos)
+        if value is None:
+            break
+        v, pos = value
+        if k & 7 == 2:
+            pos += v
+    return out
+
+
+_ONNX_MODEL_FIELDS: Final = {2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
+
+
+def _looks_like_onnx(head: bytes) -> bool:
+    """ModelProto: ir_version 3-15 first, then only ModelProto field numbers and wire types."""
+    if len(head) < 4 or head[0] != 0x08 or not 3 <= head[1] <= 15:
+        return False
+    fields = _proto_fields(head, 2, 3)
+    return bool(fields) and all(_ONNX_MODEL_FIELDS.get(f) == wt for f, wt in fields)
+
+
+def _looks_like_saved_model(head: bytes) -> bool:
+    """SavedModel: schema version 1, then a MetaGraphDef starting with one of its messages."""
+    if not head.startswith(b"\x08\x01\x12"):
+        return False
+    size = _varint_at(head, 3)
+    inner = _proto_fields(head, size[1], 1) if size else []
+    return bool(inner) and inner[0] in ((1, 2), (2, 2))
+
+
+def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format | None:
+    """Format from the first bytes (and, only where content is ambiguous, the name)."""
+    ext = extension_format(name)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return Format.ZIP
+    if _looks_like_safetensors(head, size):
+        return Format.SAFETENSORS
+    if head.startswith(b"\x80") and len(head) > 1 and 0 < head[1] <= 5:
+        return Format.PICKLE
+    if head.startswith(b"\x93NUMPY"):
+        return Format.NUMPY
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return Format.HDF5
+    if head.startswith(b"GGUF"):
+        return Format.GGUF
+    if head[:4] in _GGML_MAGICS:
+        return Format.GGML
+    if head[4:8] == b"TFL3":
+        return Format.TFLITE
+    if head.startswith(b"\x1f\x8b"):
+        return Format.GZIP
+    if head.startswith(b"ZF0x"):
+        return Format.ZLIB
+    if head.startswith(b"BZh"):
+        return Format.BZIP2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Format.XZ
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return Format.LZ4
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return Format.SEVENZIP
+    if _looks_like_tar(head):
+        return Format.TAR
+    if head[:4] in _EXEC_MAGICS or (head.startswith(b"MZ") and (ext is None or _is_pe(head))):
+        return Format.EXECUTABLE
+    if head.startswith(b"#!"):
+        return Format.EXECUTABLE
+    if any(head[off : off + 8] == b"\x89HDF\r\n\x1a\n" for off in (512, 1024, 2048)):
+        return Format.HDF5  # Format.HDF5 after a user block: h5py finds the superblock there too
+    if head.startswith(b"\x5d\x00\x00") and ext in (Format.PICKLE, Format.LZMA, None):
+        return Format.LZMA
+    if _looks_like_zlib(head) and ext in (Format.PICKLE, Format.ZLIB, None):
+        return Format.ZLIB
+    stripped = head.lstrip()
+    if ext in (
+        Format.JSON,
+        Format.YAML,
+        Format.PMML,
+        Format.DVC,
+        Format.MSGPACK,
+        Format.ONNX,
+        Format.TF_PROTOBUF,
+    ):
+        return ext
+    if stripped.startswith(b"<PMML") or (
+        stripped.startswith((b"<?xml", b"<!DOCTYPE")) and (b"<PMML" in head or _bare_or_model(name))
+    ):
+        return Format.PMML
+    if (
+        stripped[:1] in (b"{", b"[")
+        and ext not in (Format.PICKLE, Format.NUMPY)
+        and _bare_or_model(name)
+    ):
+        return Format.JSON
+    if _looks_like_old_pickle(head, size) and _bare_or_model(name):
+        return Format.PICKLE
+    if head[:1] and head[0] in _PICKLE_FIRST_OPS and name.lower().endswith(PICKLE_NAMES):
+        return Format.PICKLE
+    if ext is None and _looks_like_onnx(head):
+        return Format.ONNX
+    if ext is None and _looks_like_saved_model(head):
+        return Format.TF_PROTOBUF
+    return ext
+
+
+def classify_zip(names: list[str]) -> Format:
+    """Tell PyTorch, Keras v3 and NumPy zips from other archives by their member names.
+
+    PyTorch and NumPy names are compared case-insensitively (a loader on a case-insensitive
+    file system finds `DATA.PKL` too); Keras opens `config.json` by its exact name.
+    """
+    lower = [n.lower() for n in names]
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in lower):
+        return Format.PYTORCH_ZIP
+    base = {n.rsplit("/", 1)[-1] for n in names}
+    if "config.json" in base and ("metadata.json" in base or "model.weights.h5" in base):
+        return Format.KERAS_ZIP
+    if lower and all(n.endswith(".npy") for n in lower):
+        return Format.NPZ
+    if any(n.endswith(".pkl") or n.endswith("/version") for n in lower) and any(
+        "/data/" in n for n in lower
+    ):
+        return Format.PYTORCH_ZIP
+    return Format.ZIP
+
+
+def read_head(path: str, size: int = HEAD_SIZE) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
+
+
+def sniff_path(path: str, display_name: str | None = None) -> Format | None:
+    """Full sniff of a local file, including the member names of a zip."""
+    size = os.path.getsize(path)
+    fmt = sniff_head(read_head(path), display_name or path, size)
+    if fmt == Format.ZIP:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return classify_zip(zf.namelist())
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+            # zipfile refuses some hostile directories with NotImplementedError (fuzzing).
+            return Format.ZIP
+    if fmt is None:
+        # Unrecognised bytes before a zip (torch.save into an open file, a junk prefix):
+        # zipfile and torch.load(f) at an offset still open it, so route it by the zip.
+        return appended_zip_format(path)
+    return fmt
+
+
+def appended_zip_format(path: str) -> Format | None:
+    """The zip flavour of an archive appended to a file of another format (a polyglot), or
+    None. Loaders that read from the start and loaders that read the zip directory from the
+    end see different content, so the engine scans both views."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
+            return None
+        if find_eocd(f, size) is None:
+            return None
+        try:
+            directory = read_directory(f, size)
+            if not directory.entries:
+                return None
+            data_offset(f, directory.entries[0])
+        except (ZipFormatError, MemberError):
+            return None
+    return classify_zip(directory.names)

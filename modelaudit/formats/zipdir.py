@@ -1,0 +1,244 @@
+"""A zip central-directory reader that sees what both torch's reader and Python's zipfile see.
+
+torch (miniz) and zipfile both locate members through the central directory, find the data
+after the local header (whose own name/extra lengths they trust), never agree on duplicate
+names (miniz may return any of them, zipfile the last) and differ on checks (zipfile refuses
+a local name that differs from the central one and a bad CRC; miniz checks neither). So we
+list every central entry, duplicates included, read data the way both do, skip CRC checks
+while reading and report every disagreement as an anomaly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from dataclasses import dataclass, field
+from typing import BinaryIO, Final
+
+EOCD_SIG: Final = b"PK\x05\x06"
+_EOCD64_LOC_SIG: Final = b"PK\x06\x07"
+_EOCD64_SIG: Final = b"PK\x06\x06"
+_CD_SIG: Final = b"PK\x01\x02"
+_LOCAL_SIG: Final = b"PK\x03\x04"
+_EOCD_SIZE: Final = 22
+_MAX_COMMENT: Final = 0xFFFF
+METHODS: Final[dict[int, str | None]] = {0: None, 8: "deflate", 12: "bzip2", 14: "zip_lzma"}
+
+
+class ZipFormatError(Exception):
+    """The central directory cannot be read."""
+
+
+@dataclass
+class ZipEntry:
+    index: int
+    name: str
+    raw_name: bytes
+    flags: int
+    method: int
+    crc: int
+    compressed_size: int
+    size: int
+    local_offset: int
+    external_attr: int
+    create_system: int
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.flags & 0x1)
+
+    @property
+    def unix_mode(self) -> int:
+        return (self.external_attr >> 16) & 0xFFFF if self.create_system == 3 else 0
+
+    @property
+    def is_symlink(self) -> bool:
+        return (self.unix_mode & 0o170000) == 0o120000
+
+
+@dataclass
+class ZipDirectory:
+    entries: list[ZipEntry]
+    cd_offset: int
+    cd_size: int
+    concat: int
+    eocd_offset: int
+    anomalies: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+    def duplicates(self) -> set[str]:
+        seen: set[str] = set()
+        dup: set[str] = set()
+        for e in self.entries:
+            key = e.name.lower()
+            (dup if key in seen else seen).add(key)
+        return dup
+
+
+def _decode_name(raw: bytes, flags: int) -> str:
+    if flags & 0x800:
+        return raw.decode("utf-8", "replace")
+    return raw.decode("cp437")
+
+
+def find_eocd(f: BinaryIO, size: int) -> tuple[int, bytes] | None:
+    """Offset and bytes of the end-of-central-directory record, searched as zipfile does."""
+    if size < _EOCD_SIZE:
+        return None
+    f.seek(size - _EOCD_SIZE)
+    rec = f.read(_EOCD_SIZE)
+    if rec[:4] == EOCD_SIG and rec[-2:] == b"\x00\x00":
+        return size - _EOCD_SIZE, rec
+    start = max(0, size - _MAX_COMMENT - _EOCD_SIZE)
+    f.seek(start)
+    tail = f.read(size - start)
+    pos = tail.rfind(EOCD_SIG)
+    while pos >= 0:
+        rec = tail[pos : pos + _EOCD_SIZE]
+        if len(rec) == _EOCD_SIZE:
+            return start + pos, rec
+        pos = tail.rfind(EOCD_SIG, 0, pos)
+    return None
+
+
+def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
+    i = 0
+    while i + 4 <= len(extra):
+        tag, ln = struct.unpack_from("<HH", extra, i)
+        if tag == 1:
+            body = extra[i + 4 : i + 4 + ln]
+            j = 0
+            vals = []
+            for v in (usize, csize, offset):
+                if v == 0xFFFFFFFF and j + 8 <= len(body):
+                    vals.append(struct.unpack_from("<Q", body, j)[0])
+                    j += 8
+                else:
+                    vals.append(v)
+            return vals[0], vals[1], vals[2]
+        i += 4 + ln
+    return usize, csize, offset
+
+
+def _parse_entries(cd: bytes, shift: int, first_index: int) -> list[ZipEntry]:
+    entries: list[ZipEntry] = []
+    pos = 0
+    while pos + 46 <= len(cd) and cd[pos : pos + 4] == _CD_SIG:
+        (
+            made_by,
+            flags,
+            method,
+            crc,
+            csize,
+            usize,
+            nlen,
+            elen,
+            clen,
+            ext_attr,
+            offset,
+        ) = struct.unpack_from("<H2xHH4xLLLHHH4xLL", cd, pos + 4)
+        raw = cd[pos + 46 : pos + 46 + nlen]
+        extra = cd[pos + 46 + nlen : pos + 46 + nlen + elen]
+        usize, csize, offset = _zip64_extra(extra, usize, csize, offset)
+        entries.append(
+            ZipEntry(
+                index=first_index + len(entries),
+                name=_decode_name(raw, flags),
+                raw_name=raw,
+                flags=flags,
+                method=method,
+                crc=crc,
+                compressed_size=csize,
+                size=usize,
+                local_offset=offset + shift,
+                external_attr=ext_attr,
+                create_system=made_by >> 8,
+            )
+        )
+        pos += 46 + nlen + elen + clen
+    return entries
+
+
+def read_directory(f: BinaryIO, size: int, max_entries: int = 1_000_000) -> ZipDirectory:
+    found = find_eocd(f, size)
+    if found is None:
+        raise ZipFormatError("no end-of-central-directory record")
+    eocd_pos, rec = found
+    _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", rec)
+    concat = eocd_pos - cd_size - cd_offset
+    if eocd_pos >= 20:
+        f.seek(eocd_pos - 20)
+        loc = f.read(20)
+        if loc[:4] == _EOCD64_LOC_SIG:
+            (eocd64_off,) = struct.unpack_from("<Q", loc, 8)
+            f.seek(eocd64_off if eocd64_off < size else 0)
+            rec64 = f.read(56)
+            if rec64[:4] == _EOCD64_SIG and len(rec64) == 56:
+                count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec64, 32)
+                concat = eocd_pos - cd_size - cd_offset - 76
+    if concat < 0 or cd_offset + concat + cd_size > size:
+        raise ZipFormatError("central directory lies outside the file")
+    if count > max_entries:
+        raise ZipFormatError(f"{count} entries exceed the {max_entries} entry limit")
+    f.seek(cd_offset + concat)
+    cd = f.read(cd_size)
+    if len(cd) < cd_size:
+        raise ZipFormatError("central directory is truncated")
+    entries = _parse_entries(cd, concat, 0)
+    raw_view = 0
+    if concat:
+        # zipfile shifts every offset by the bytes found before the zip; miniz (torch) does
+        # not, so a second directory at the unshifted offset is what torch would read.
+        f.seek(cd_offset)
+        raw_cd = f.read(cd_size)
+        if raw_cd[:4] == _CD_SIG:
+            extra = _parse_entries(raw_cd, 0, len(entries))
+            raw_view = len(extra)
+            entries += extra
+    directory = ZipDirectory(entries, cd_offset + concat, cd_size, concat, eocd_pos)
+    if len(entries) != count and count != 0xFFFF:
+        directory.anomalies.append(
+            f"end record announces {count} entries, the central directory holds {len(entries)}"
+        )
+    if raw_view:
+        directory.anomalies.append(
+            f"a second central directory at offset {cd_offset} ({raw_view} entries) is what "
+            "readers that ignore prepended data (torch) load"
+        )
+    for name in sorted(directory.duplicates()):
+        directory.anomalies.append(f"duplicate member name {name!r}")
+    ordered = sorted(entries, key=lambda e: e.local_offset)
+    for a, b in itertools.pairwise(ordered):
+        if a.local_offset + 30 + len(a.raw_name) + a.compressed_size > b.local_offset:
+            directory.anomalies.append(
+                f"members {a.name!r} and {b.name!r} overlap (an overlapping-entry zip bomb "
+                "or a hidden alternative content)"
+            )
+            break
+    return directory
+
+
+class MemberError(Exception):
+    """A member's data cannot be located or decoded."""
+
+
+def data_offset(f: BinaryIO, entry: ZipEntry) -> tuple[int, str | None]:
+    """Where the member's data starts, and an anomaly if the local header disagrees."""
+    f.seek(entry.local_offset)
+    head = f.read(30)
+    if len(head) < 30 or head[:4] != _LOCAL_SIG:
+        raise MemberError(f"no local header for {entry.name!r} at offset {entry.local_offset}")
+    nlen, elen = struct.unpack_from("<HH", head, 26)
+    local_name = f.read(nlen)
+    anomaly = None
+    if local_name != entry.raw_name:
+        shown = local_name.decode("utf-8", "replace")
+        anomaly = f"local header names {shown!r} but the central directory names {entry.name!r}"
+    return entry.local_offset + 30 + nlen + elen, anomaly

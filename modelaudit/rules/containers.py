@@ -1,0 +1,92 @@
+"""Rule ids of the container scanners (MA2000-MA2999)."""
+
+from __future__ import annotations
+
+from ..findings import IssueSeverity
+from .catalogue import define_rule
+
+PATH_TRAVERSAL = define_rule(
+    "MA2001",
+    "ArchivePathTraversal",
+    "An archive member's path escapes the extraction folder ('..', absolute path, drive letter).",
+    "Do not extract this archive. A legitimate model archive only holds relative paths inside "
+    "its own folder; rebuild it from trusted files.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=22,
+)
+LINK_ESCAPE = define_rule(
+    "MA2002",
+    "ArchiveLinkEscape",
+    "An archive holds a symbolic or hard link that points outside the extraction folder.",
+    "Do not extract this archive: extracting it writes or reads files outside the target folder.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=59,
+)
+DECOMPRESSION_BOMB = define_rule(
+    "MA2003",
+    "DecompressionBomb",
+    "A compressed stream or archive expands beyond the ratio or size limits.",
+    "Treat the file as a denial-of-service attempt. If it is legitimate, raise the limits "
+    "(max_expanded_size, max_compression_ratio) and scan again.",
+    cwe=409,
+)
+TOO_MANY_ENTRIES = define_rule(
+    "MA2004",
+    "TooManyArchiveEntries",
+    "An archive holds more entries than the scanner will examine.",
+    "Split the archive or raise max_archive_entries; members past the limit were not scanned.",
+    cwe=409,
+)
+DEPTH_LIMIT = define_rule(
+    "MA2005",
+    "NestingTooDeep",
+    "Archives or compressed streams are nested deeper than max_depth; the inner ones were not scanned.",
+    "Unpack the outer layers yourself and scan the contents, or raise max_depth.",
+    cwe=409,
+)
+ZIP_ANOMALY = define_rule(
+    "MA2006",
+    "ZipStructureAnomaly",
+    "The zip's structure lets different readers see different content (duplicate names, "
+    "mismatched local and central names, bad CRC).",
+    "Legitimate writers never produce this. Rebuild the file with a standard writer; until then "
+    "treat it as crafted to hide content from scanners.",
+)
+ENCRYPTED_MEMBER = define_rule(
+    "MA2007",
+    "EncryptedMember",
+    "An archive member is encrypted, so its content could not be scanned.",
+    "Decrypt the archive and scan its contents; an encrypted model cannot be verified.",
+)
+UNSUPPORTED_COMPRESSION = define_rule(
+    "MA2008",
+    "UnsupportedCompression",
+    "An archive member uses a compression method the scanner cannot decode.",
+    "Repack the archive with stored or deflate members and scan again.",
+)
+SPECIAL_FILE = define_rule(
+    "MA2009",
+    "ArchiveSpecialFile",
+    "A tar archive holds a device file or FIFO.",
+    "Model archives never need device files; do not extract this archive as root.",
+    cwe=73,
+)
+POLYGLOT = define_rule(
+    "MA2010",
+    "PolyglotZip",
+    "The file is also a valid zip archive (a zip appended to another format).",
+    "Loaders that check the zip first (zipfile, numpy, torch variants) see different content than "
+    "loaders that read from the start. Remove the appended archive.",
+)
+OBJECT_ARRAY = define_rule(
+    "MA2011",
+    "NumpyObjectArray",
+    "A NumPy array has an object dtype: loading it with allow_pickle=True unpickles its data.",
+    "The embedded pickle was scanned; prefer numeric arrays, which load without pickle.",
+)
+LEGACY_TORCH_TAR = define_rule(
+    "MA2012",
+    "LegacyTorchTar",
+    "The archive uses PyTorch's legacy tar checkpoint format, which torch.load still unpickles.",
+    "Re-save the model with a current torch version (or as safetensors).",
+)

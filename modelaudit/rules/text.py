@@ -1,0 +1,137 @@
+"""Rules of the text formats (MA4200-MA4499, MA4600-MA4699): chat templates, JSON and YAML configs, PMML."""
+
+from __future__ import annotations
+
+from ..findings import IssueSeverity
+from .catalogue import define_rule
+
+# -- jinja_template
+
+TEMPLATE_INJECTION = define_rule(
+    "MA4200",
+    "ChatTemplateInjection",
+    "A Jinja chat template reaches Python internals or system calls (template injection).",
+    "Do not load this model with a renderer that is not sandboxed (llama-cpp-python < 0.2.72, "
+    "custom jinja2.Environment). Replace the chat template with the upstream model's template.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=1336,
+)
+
+TEMPLATE_SUSPICIOUS = define_rule(
+    "MA4201",
+    "ChatTemplateSuspicious",
+    "A Jinja chat template uses constructs that ordinary chat templates never need.",
+    "Compare the template with the upstream model's chat template and remove the unusual parts.",
+    cwe=1336,
+)
+
+TEMPLATE_UNPARSEABLE = define_rule(
+    "MA4202",
+    "ChatTemplateUnparseable",
+    "A Jinja chat template could not be parsed, so it was not verified.",
+    "A renderer may still accept it. Inspect the template by hand or replace it.",
+)
+
+# -- json_scanner
+
+JSON_REMOTE_CODE = define_rule(
+    "MA4300",
+    "RemoteCodeReference",
+    "The config maps model classes to Python code shipped with the model (trust_remote_code).",
+    "Loading with trust_remote_code=True imports and runs the named modules. Read them first, "
+    "or load without trust_remote_code.",
+    cwe=94,
+)
+
+JSON_DANGEROUS_TARGET = define_rule(
+    "MA4301",
+    "DangerousConfigTarget",
+    "A config `_target_` names a callable that runs commands or loads code.",
+    "Instantiating this config (hydra.utils.instantiate and friends) calls it. Remove the key "
+    "or point it at the intended class.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=94,
+)
+
+JSON_CONFIG_TARGET = define_rule(
+    "MA4302",
+    "ConfigTarget",
+    "A config `_target_` names a callable that instantiation imports and calls.",
+    "Check the named classes are the ones you expect to be instantiated.",
+    severity=IssueSeverity.INFO,
+)
+
+JSON_EXCESSIVE_NESTING = define_rule(
+    "MA4303",
+    "ExcessiveNesting",
+    "The document nests deeper than any legitimate config; parsers recurse per level.",
+    "A nesting bomb crashes or stalls the tools that read it. Replace the file.",
+    cwe=674,
+)
+
+# -- yaml_scanner
+
+YAML_PYTHON_TAG = define_rule(
+    "MA4400",
+    "YamlPythonTag",
+    "The Format.YAML uses a Python tag, which yaml.load with an unsafe loader turns into imports or "
+    "calls.",
+    "Load Format.YAML only with yaml.safe_load, and remove the tag. Treat the file as an exploit.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=502,
+)
+
+YAML_CUSTOM_TAG = define_rule(
+    "MA4401",
+    "YamlCustomTag",
+    "The Format.YAML uses an application-specific tag.",
+    "Custom tags are handled by the application's own constructors; check what it does with them.",
+    severity=IssueSeverity.INFO,
+)
+
+YAML_ALIAS_BOMB = define_rule(
+    "MA4402",
+    "YamlAliasBomb",
+    "YAML anchors and aliases expand into an enormous document (billion laughs).",
+    "Consumers that expand aliases (serialising, copying, merging configs) exhaust memory. "
+    "Replace the file.",
+    cwe=776,
+)
+
+# -- pmml_scanner
+
+PMML_XXE = define_rule(
+    "MA4600",
+    "XmlExternalEntity",
+    "The XML declares an external entity, an external DTD or an XInclude (XXE).",
+    "A parser that resolves it reads local files or makes network requests for the attacker. "
+    "Remove the DOCTYPE; parse Format.PMML with resolve_entities disabled.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=611,
+)
+
+PMML_ENTITY_BOMB = define_rule(
+    "MA4601",
+    "XmlEntityExpansion",
+    "XML entities expand into an enormous text (billion laughs).",
+    "Expanding parsers exhaust memory and CPU. Remove the DOCTYPE.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=776,
+)
+
+PMML_DTD = define_rule(
+    "MA4602",
+    "XmlDoctype",
+    "The XML has an internal DTD, which Format.PMML never needs.",
+    "Remove the DOCTYPE; entity declarations are the building blocks of XXE and bombs.",
+    cwe=611,
+)
+
+PMML_EXTENSION_CODE = define_rule(
+    "MA4603",
+    "PmmlExtensionCode",
+    "A Format.PMML Extension element holds code or a pickle.",
+    "Extensions are vendor data some consumers evaluate. Remove the payload and check the "
+    "producer.",
+    cwe=94,
+)

@@ -1,0 +1,414 @@
+"""Generic archives: zip, tar (plain or inside a compressed stream) and 7z.
+
+Every member is judged by its own format through `engine.dispatch`, one at a time, inside the
+expansion budget. Names and links are checked against the extraction folder before anything
+is extracted. Zips that turn out to be PyTorch checkpoints or `.npz` files (when Python's
+zipfile could not list them for the sniffer) go to those scanners' logic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tarfile
+import zlib
+from typing import IO, Any, BinaryIO
+
+from ...formats import Format, classify_zip
+from ...formats.zipdir import (
+    MemberError,
+    ZipDirectory,
+    ZipEntry,
+    ZipFormatError,
+    read_directory,
+)
+from ...rules import containers as crules
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from .members import (
+    Limits,
+    MemberSpool,
+    depth_exceeded,
+    link_escape,
+    path_escape,
+    report_bomb,
+    report_link,
+    report_traversal,
+    scan_member_file,
+    scan_stream_member,
+)
+from .pytorch_zip_scanner import report_zip_anomaly
+from .torch_legacy_tar import LEGACY_MEMBERS, walk_records
+from .zip_members import open_member
+
+
+def _too_many(result: ScanResult, where: str, limits: Limits) -> None:
+    result.add_issue(
+        f"Archive holds more than max_archive_entries={limits.max_entries} entries",
+        severity=IssueSeverity.WARNING,
+        location=where,
+        details={"max_entries": limits.max_entries},
+        why="Huge entry counts exhaust extraction tools and hide members past the limit, "
+        "which were not scanned.",
+        rule=crules.TOO_MANY_ENTRIES,
+    )
+    result.mark_inconclusive(f"more than {limits.max_entries} archive entries")
+
+
+def _unreadable(result: ScanResult, where: str, message: str, rule: str, why: str) -> None:
+    result.add_issue(message, severity=IssueSeverity.WARNING, location=where, why=why, rule=rule)
+    result.mark_inconclusive(message)
+
+
+class ArchiveScanner(BaseScanner):
+    name = "archive"
+    description = "zip, tar and 7z archives: every member scanned by its own format"
+    supported_extensions = [".zip", ".tar", ".7z", ".mar", ".nemo"]
+    formats = (Format.ZIP, Format.TAR, Format.SEVENZIP)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        fmt = self.ctx.format or Format.ZIP
+        result.metadata["format"] = fmt
+        limits = Limits.from_context(self.ctx)
+        limits.source_size = self.file_size(path)
+        if depth_exceeded(result, limits, self.location(path)):
+            return result
+        try:
+            with open(path, "rb") as f:
+                if fmt == Format.TAR:
+                    self.scan_tar_stream(f, path, result, limits)
+                elif fmt == Format.SEVENZIP:
+                    self._scan_7z(f, path, result, limits)
+                else:
+                    self._scan_zip(f, path, result, limits)
+        except OSError as exc:
+            result.mark_error(f"cannot read file: {exc.strerror or exc}")
+        return result
+
+    def _shown(self, path: str, member: str) -> str:
+        return f"{self.display_path or path}:{member}"
+
+    # -- zip
+
+    def _scan_zip(self, f: BinaryIO, path: str, result: ScanResult, limits: Limits) -> None:
+        try:
+            directory = read_directory(f, self.file_size(path))
+        except ZipFormatError as exc:
+            result.mark_inconclusive(f"malformed: {exc}")
+            return
+        kind = classify_zip(directory.names)
+        if kind not in (Format.ZIP, Format.KERAS_ZIP):
+            # Routed here by name or as a polyglot's zip view: let the engine route it.
+            result.merge(
+                self.ctx.scan_member(path, self.display_path or path, fmt=kind, depth=limits.depth)
+            )
+            return
+        result.bytes_scanned += directory.cd_size + 22
+        result.metadata["format_details"] = {"archive": "zip", "members": len(directory.entries)}
+        self._scan_zip_members(f, path, directory, result, limits)
+
+    def _scan_zip_members(
+        self,
+        f: BinaryIO,
+        path: str,
+        directory: ZipDirectory,
+        result: ScanResult,
+        limits: Limits,
+    ) -> None:
+        where = self.location(path)
+        for text in directory.anomalies:
+            report_zip_anomaly(result, where, text)
+        entries = directory.entries
+        if len(entries) > limits.max_entries:
+            _too_many(result, where, limits)
+            entries = entries[: limits.max_entries]
+        declared = sum(e.size for e in entries)
+        if declared > limits.max_expanded:
+            report_bomb(
+                result,
+                where,
+                f"members declare {declared} bytes, over max_expanded_size={limits.max_expanded}",
+            )
+        with MemberSpool() as spool:
+            for entry in entries:
+                if not self._scan_zip_entry(f, path, entry, result, limits, spool):
+                    break
+
+    def _scan_zip_entry(
+        self,
+        f: BinaryIO,
+        path: str,
+        entry: ZipEntry,
+        result: ScanResult,
+        limits: Limits,
+        spool: MemberSpool,
+    ) -> bool:
+        where = self.location(path, entry.name)
+        reason = path_escape(entry.name)
+        if reason:
+            report_traversal(result, where, entry.name, reason)
+        if entry.is_dir:
+            return True
+        if entry.encrypted:
+            _unreadable(
+                result,
+                where,
+                f"Encrypted zip member cannot be scanned: {entry.name}",
+                crules.ENCRYPTED_MEMBER,
+                "Content that cannot be read cannot be verified.",
+            )
+            return True
+        try:
+            stream, raw, anomaly = open_member(
+                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
+            )
+        except MemberError as exc:
+            if "unsupported" in str(exc) or "not installed" in str(exc):
+                _unreadable(
+                    result,
+                    where,
+                    f"Cannot decode zip member: {exc}",
+                    crules.UNSUPPORTED_COMPRESSION,
+                    "Content that cannot be decoded cannot be verified.",
+                )
+            else:
+                result.mark_inconclusive(f"malformed: {exc}")
+            return True
+        if anomaly:
+            report_zip_anomaly(result, where, anomaly)
+        if entry.is_symlink:
+            target = stream.read(4096).decode("utf-8", "replace")
+            why = link_escape(entry.name, target, hard=False)
+            if why:
+                report_link(result, where, entry.name, why, hard=False)
+            return True
+        if depth_exceeded(result, limits, where):
+            return False
+        return scan_stream_member(
+            result,
+            spool,
+            stream,
+            entry.name,
+            self._shown(path, entry.name),
+            self.ctx,
+            limits,
+            raw,
+        )
+
+    # -- tar
+
+    def scan_tar_stream(
+        self, fileobj: BinaryIO, path: str, result: ScanResult, limits: Limits
+    ) -> None:
+        """Walk a tar sequentially (it may come from a decompressor), one member at a time."""
+        where = self.location(path)
+        count = 0
+        details = {"archive": "tar", "members": 0}
+        result.metadata.setdefault("format_details", details)
+        legacy: set[str] = set()
+        try:
+            with (
+                tarfile.open(fileobj=fileobj, mode="r|") as tf,
+                MemberSpool() as spool,
+            ):
+                for member in tf:
+                    count += 1
+                    details["members"] = count
+                    if count > limits.max_entries:
+                        _too_many(result, where, limits)
+                        break
+                    if not self._scan_tar_member(tf, member, path, result, limits, spool, legacy):
+                        break
+        except (tarfile.TarError, EOFError, zlib.error, ValueError) as exc:
+            result.mark_inconclusive(f"malformed: tar archive: {exc}")
+        if {"storages", "tensors", "pickle"} & legacy and len(legacy) >= 2:
+            result.add_issue(
+                "Legacy PyTorch tar checkpoint: torch.load unpickles its records",
+                severity=IssueSeverity.INFO,
+                location=where,
+                details={"records": sorted(legacy)},
+                rule=crules.LEGACY_TORCH_TAR,
+            )
+
+    def _scan_tar_member(
+        self,
+        tf: tarfile.TarFile,
+        member: tarfile.TarInfo,
+        path: str,
+        result: ScanResult,
+        limits: Limits,
+        spool: MemberSpool,
+        legacy: set[str],
+    ) -> bool:
+        name = member.name
+        where = self.location(path, name)
+        reason = path_escape(name)
+        if reason:
+            report_traversal(result, where, name, reason)
+        if member.issym() or member.islnk():
+            why = link_escape(name, member.linkname, hard=member.islnk())
+            if why:
+                report_link(result, where, name, why, hard=member.islnk())
+            return True
+        if member.ischr() or member.isblk() or member.isfifo():
+            result.add_issue(
+                f"Tar archive holds a device file or FIFO: {name}",
+                severity=IssueSeverity.WARNING,
+                location=where,
+                why="Extracting device files as root gives raw access to hardware or memory.",
+                rule=crules.SPECIAL_FILE,
+            )
+            return True
+        if not member.isfile():
+            return True
+        stream = tf.extractfile(member)
+        if stream is None:
+            return True
+        if depth_exceeded(result, limits, where):
+            return False
+        base = name.lstrip("./")
+        if base in LEGACY_MEMBERS:
+            legacy.add(base)
+        if base in ("storages", "tensors"):
+            return self._scan_legacy_record(stream, base, path, result, limits, spool)
+        with contextlib.closing(stream):
+            return scan_stream_member(
+                result, spool, stream, name, self._shown(path, name), self.ctx, limits
+            )
+
+    def _scan_legacy_record(
+        self,
+        stream: IO[bytes],
+        kind: str,
+        path: str,
+        result: ScanResult,
+        limits: Limits,
+        spool: MemberSpool,
+    ) -> bool:
+        dest = spool.path_for(kind)
+        try:
+            written, ended = spool.copy(stream, dest, limits.remaining)
+            limits.used += written
+            if not ended:
+                report_bomb(result, self.location(path, kind), "tar member exceeds the budget")
+                return False
+            with open(dest, "rb") as f:
+
+                def location(pos: int | None) -> str:
+                    return self.location(path, kind, pos)
+
+                walk_records(f, written, kind, result, location, self.ctx, limits.depth)
+            return True
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(dest)
+
+    # -- 7z
+
+    def _scan_7z(self, f: BinaryIO, path: str, result: ScanResult, limits: Limits) -> None:
+        try:
+            import py7zr
+            from py7zr.io import Py7zIO, WriterFactory
+        except ImportError:
+            result.mark_inconclusive("py7zr not installed, cannot scan 7z archives")
+            return
+        where = self.location(path)
+        scanner = self
+
+        class _Budget(Exception):
+            pass
+
+        class _Writer(Py7zIO):
+            def __init__(self, name: str, dest: str) -> None:
+                self.name = name
+                self.dest = dest
+                self.out: Any = open(dest, "wb")  # noqa: SIM115
+                self.written = 0
+
+            def write(self, s: bytes | bytearray) -> int:
+                if self.written + len(s) > limits.remaining:
+                    raise _Budget(f"member {self.name} expands beyond max_expanded_size")
+                overall = limits.ratio_exceeded(self.written + len(s))
+                if overall:
+                    raise _Budget(overall)
+                self.written += len(s)
+                return int(self.out.write(s))
+
+            def read(self, size: int | None = None) -> bytes:
+                return b""
+
+            def seek(self, offset: int, whence: int = 0) -> int:
+                return 0
+
+            def flush(self) -> None:
+                self.out.flush()
+
+            def size(self) -> int:
+                return self.written
+
+            def close(self) -> None:
+                if self.out.closed:
+                    return
+                self.out.close()
+                limits.used += self.written
+                try:
+                    if symlinks.get(self.name):
+                        with open(self.dest, "rb") as fh:
+                            target = fh.read(4096).decode("utf-8", "replace")
+                        why = link_escape(self.name, target, hard=False)
+                        if why:
+                            report_link(result, where, self.name, why, hard=False)
+                    elif limits.depth < limits.max_depth:
+                        shown = scanner._shown(path, self.name)
+                        result.merge(scan_member_file(scanner.ctx, self.dest, shown, limits))
+                    else:
+                        depth_exceeded(result, limits, where)
+                finally:
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.dest)
+
+        class _Factory(WriterFactory):
+            def create(self, filename: str) -> Py7zIO:
+                return _Writer(filename, spool.path_for(filename))
+
+        symlinks: dict[str, bool] = {}
+        try:
+            with py7zr.SevenZipFile(f, mode="r") as archive, MemberSpool() as spool:
+                if archive.needs_password():
+                    _unreadable(
+                        result,
+                        where,
+                        "Encrypted 7z archive cannot be scanned",
+                        crules.ENCRYPTED_MEMBER,
+                        "Content that cannot be read cannot be verified.",
+                    )
+                    return
+                infos = archive.list()
+                result.metadata["format_details"] = {"archive": "7z", "members": len(infos)}
+                if len(infos) > limits.max_entries:
+                    _too_many(result, where, limits)
+                    return
+                escaped = False
+                for info in infos:
+                    symlinks[info.filename] = bool(info.is_symlink)
+                    reason = path_escape(info.filename)
+                    if reason:
+                        escaped = True
+                        report_traversal(result, where, info.filename, reason)
+                declared = sum(int(i.uncompressed or 0) for i in infos)
+                if declared > limits.remaining:
+                    report_bomb(
+                        result,
+                        where,
+                        f"members declare {declared} bytes, over max_expanded_size="
+                        f"{limits.max_expanded}",
+                    )
+                    return
+                if escaped:
+                    result.mark_inconclusive("7z members with escaping paths were not extracted")
+                    return
+                archive.extractall(factory=_Factory())
+        except _Budget as exc:
+            report_bomb(result, where, str(exc))
+        except Exception as exc:
+            result.mark_inconclusive(f"malformed: 7z archive: {type(exc).__name__}: {exc}")

@@ -1,0 +1,183 @@
+"""PyTorch zip checkpoints (`torch.save` since 1.6, TorchScript archives, any inner folder name).
+
+torch.load only ever unpickles pickle records; tensor storages under `<folder>/data/` are read
+as raw bytes. So the scan costs the central directory plus the pickle members, however large
+the checkpoint. Every central entry is considered, duplicates included, because torch's reader
+and Python's zipfile disagree about which duplicate wins and a loader may use either.
+"""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from ...formats import Format, sniff_head
+from ...formats.zipdir import (
+    MemberError,
+    ZipDirectory,
+    ZipEntry,
+    ZipFormatError,
+    read_directory,
+)
+from ...rules import containers as crules
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from .members import Limits, MemberSpool, depth_exceeded, scan_stream_member
+from .zip_members import crc_matches, open_member
+
+#: Pickle records larger than this are still scanned, but never dispatched as other formats.
+_SMALL_MEMBER = 64 << 20
+
+
+def report_zip_anomaly(result: ScanResult, where: str, text: str) -> None:
+    result.add_issue(
+        f"Zip structure anomaly: {text}",
+        severity=IssueSeverity.WARNING,
+        location=where,
+        details={"anomaly": text},
+        why="Readers that disagree about a zip's content let a payload hide from one of them: "
+        "a scanner may check one copy while the loader runs another.",
+        rule=crules.ZIP_ANOMALY,
+    )
+
+
+def _is_tensor_record(name: str) -> bool:
+    """Storage records (`<folder>/data/N`, TorchScript `<folder>/constants/N`): raw bytes."""
+    lower = name.lower()
+    if lower.endswith(".pkl"):
+        return False
+    parts = lower.replace("\\", "/").split("/")
+    return (len(parts) == 3 and parts[1] in ("data", "constants")) or (
+        len(parts) == 2 and parts[0] == "data"
+    )
+
+
+def looks_like_pickle_member(name: str, head: bytes, size: int) -> bool:
+    return name.lower().endswith(".pkl") or sniff_head(head, name, size) == Format.PICKLE
+
+
+class PyTorchZipScanner(BaseScanner):
+    name = "pytorch_zip"
+    description = "PyTorch zip checkpoints: every pickle record, never the tensor data"
+    supported_extensions = [".pt", ".pth", ".bin", ".ckpt"]
+    formats = (Format.PYTORCH_ZIP,)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        result.metadata["format"] = self.ctx.format or Format.PYTORCH_ZIP
+        size = self.file_size(path)
+        try:
+            with open(path, "rb") as f:
+                try:
+                    directory = read_directory(f, size)
+                except ZipFormatError as exc:
+                    result.mark_inconclusive(f"malformed: {exc}")
+                    return result
+                self.scan_directory(f, path, directory, result)
+        except OSError as exc:
+            result.mark_error(f"cannot read file: {exc.strerror or exc}")
+        return result
+
+    def scan_directory(
+        self, f: BinaryIO, path: str, directory: ZipDirectory, result: ScanResult
+    ) -> None:
+        limits = Limits.from_context(self.ctx)
+        result.bytes_scanned += directory.cd_size + 22
+        where = self.location(path)
+        for text in directory.anomalies:
+            report_zip_anomaly(result, where, text)
+        pickles: list[str] = []
+        prefixes = {e.name.split("/", 1)[0] for e in directory.entries if "/" in e.name}
+        with MemberSpool() as spool:
+            for entry in directory.entries:
+                if entry.is_dir or _is_tensor_record(entry.name):
+                    continue
+                if self._scan_entry(f, path, entry, result, limits, spool):
+                    pickles.append(entry.name)
+        details: dict[str, Any] = {
+            "entries": len(directory.entries),
+            "pickle_records": pickles,
+            "folders": sorted(prefixes),
+        }
+        result.metadata.setdefault("format_details", details)
+        if not pickles:
+            result.add_issue(
+                "PyTorch zip holds no pickle record",
+                severity=IssueSeverity.INFO,
+                location=where,
+                details=details,
+            )
+
+    def _scan_entry(
+        self,
+        f: BinaryIO,
+        path: str,
+        entry: ZipEntry,
+        result: ScanResult,
+        limits: Limits,
+        spool: MemberSpool,
+    ) -> bool:
+        """Scan one non-tensor record; True when it was a pickle."""
+        where = self.location(path, entry.name)
+        if entry.encrypted:
+            result.add_issue(
+                f"Encrypted zip member cannot be scanned: {entry.name}",
+                severity=IssueSeverity.WARNING,
+                location=where,
+                why="Content that cannot be read cannot be verified.",
+                rule=crules.ENCRYPTED_MEMBER,
+            )
+            result.mark_inconclusive(f"encrypted member {entry.name}")
+            return False
+        try:
+            stream, raw, anomaly = open_member(
+                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
+            )
+        except MemberError as exc:
+            result.mark_inconclusive(f"malformed: {exc}")
+            return False
+        if anomaly:
+            report_zip_anomaly(result, where, anomaly)
+        head = stream.peek(4096)[:4096]
+        from ..pickle import scan_pickle_stream
+
+        def location(pos: int | None) -> str:
+            return self.location(path, entry.name, pos)
+
+        if not looks_like_pickle_member(entry.name, head, entry.size):
+            if entry.size > _SMALL_MEMBER:
+                return False
+            if sniff_head(head, entry.name, entry.size):
+                if not depth_exceeded(result, limits, where):
+                    display = f"{self.display_path or path}:{entry.name}"
+                    scan_stream_member(
+                        result, spool, stream, entry.name, display, self.ctx, limits, raw
+                    )
+                return False
+            # Sniffing cannot tell a large protocol-0 pickle from text; a probe can. Keep
+            # what it found only if it found something (a text record is not "malformed").
+            probe = ScanResult(scanner_name=self.name)
+            scan_pickle_stream(stream, probe, location=location, ctx=self.ctx, depth=limits.depth)
+            if any(i.severity.rank >= IssueSeverity.WARNING.rank for i in probe.issues):
+                result.merge(probe)
+                return True
+            return False
+        scan_pickle_stream(
+            stream,
+            result,
+            location=location,
+            ctx=self.ctx,
+            stacked=True,
+            depth=limits.depth,
+        )
+        if raw is not None and raw.limit_hit:
+            from .members import report_bomb
+
+            report_bomb(result, where, raw.limit_hit)
+        elif raw is not None and (raw.error or raw.truncated):
+            result.mark_inconclusive(f"malformed: {raw.error or 'member data is truncated'}")
+        if entry.size <= _SMALL_MEMBER and crc_matches(f, entry, limits.remaining) is False:
+            report_zip_anomaly(
+                result,
+                where,
+                f"CRC of {entry.name!r} does not match (zipfile refuses it, torch loads it)",
+            )
+        return True

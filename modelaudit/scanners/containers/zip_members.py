@@ -1,0 +1,52 @@
+"""Reading a zip member's bytes the way torch's reader and zipfile do: from the data offset
+the central directory gives, decompressed within the caller's limits, with no CRC check while
+reading (miniz checks none; `crc_matches` tells when zipfile would refuse the member).
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from typing import BinaryIO
+
+from ...formats.zipdir import METHODS, MemberError, ZipEntry, data_offset
+from .decompress import CHUNK, DecompressingReader, MissingCodec, Window
+
+
+def open_member(
+    f: BinaryIO, entry: ZipEntry, *, limit: int, max_ratio: float = 0.0
+) -> tuple[io.BufferedReader, DecompressingReader | None, str | None]:
+    """A buffered stream of the member's content (no CRC check), the decoder if any, and
+    an anomaly string when the local header disagrees with the central directory."""
+    start, anomaly = data_offset(f, entry)
+    window = Window(f, start, entry.compressed_size)
+    if entry.method not in METHODS:
+        raise MemberError(f"compression method {entry.method} of {entry.name!r} is unsupported")
+    kind = METHODS[entry.method]
+    if kind is None:
+        return io.BufferedReader(window, CHUNK), None, anomaly
+    try:
+        raw = DecompressingReader(
+            io.BufferedReader(window, CHUNK),
+            kind,
+            limit=limit,
+            max_ratio=max_ratio,
+            multistream=False,
+        )
+    except MissingCodec as exc:
+        raise MemberError(str(exc)) from exc
+    return io.BufferedReader(raw, CHUNK), raw, anomaly
+
+
+def crc_matches(f: BinaryIO, entry: ZipEntry, limit: int) -> bool | None:
+    """Whether the member's content matches its central CRC (None: could not be read)."""
+    try:
+        stream, _raw, _ = open_member(f, entry, limit=limit)
+    except MemberError:
+        return None
+    crc = 0
+    total = 0
+    while chunk := stream.read(CHUNK):
+        crc = zlib.crc32(chunk, crc)
+        total += len(chunk)
+    return crc == entry.crc and total == entry.size

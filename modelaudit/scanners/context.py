@@ -1,0 +1,119 @@
+"""What a scanner knows about the file in front of it, handed over by the engine.
+
+The engine builds one frozen `ScanContext` per file. Nested content (an archive member, a
+pickle inside a metadata string) goes back through `scan_member`, so scanners never import
+the engine, routing stays in one place and every nesting level is counted the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from ..findings import ScanResult
+from ..formats import Format
+
+DEFAULT_MAX_DEPTH = 5
+
+
+class MemberScanner(Protocol):
+    """The engine's entry point for nested content.
+
+    `source` is the member's bytes or a local path holding them; `name` is how findings name
+    it (`model.zip:weights/data.pkl`); `config` replaces the file's config for the member
+    (a container passes what is left of its expansion budget).
+    """
+
+    def __call__(
+        self,
+        source: bytes | str,
+        name: str,
+        *,
+        fmt: Format | None = None,
+        depth: int,
+        config: Mapping[str, Any],
+    ) -> ScanResult: ...
+
+
+@contextlib.contextmanager
+def _unbounded(extra: int) -> Iterator[None]:
+    yield
+
+
+def _not_wired(
+    source: bytes | str,
+    name: str,
+    *,
+    fmt: Format | None = None,
+    depth: int,
+    config: Mapping[str, Any],
+) -> ScanResult:
+    """A scanner run outside the engine cannot descend: say so instead of passing silently."""
+    result = ScanResult(scanner_name="nested")
+    result.mark_inconclusive(f"nested content not scanned (no engine to route it): {name}")
+    result.finish()
+    return result
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    """One file's scan: how to name it, how deep it sits, what it was sniffed as, the
+    settings, and the engine's callbacks for nested content and memory budgets."""
+
+    display_path: str
+    config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    depth: int = 0
+    format: Format | None = None
+    #: Named explicitly by the user (not met in a walk or inside a container).
+    explicit: bool = True
+    member_scanner: MemberScanner = _not_wired
+    #: Lets one block grow the worker's address space by at most N bytes (see engine.sandbox).
+    memory_budget: Callable[[int], AbstractContextManager[None]] = _unbounded
+
+    @classmethod
+    def standalone(cls, display_path: str, config: Mapping[str, Any] | None = None) -> ScanContext:
+        """For a scanner constructed by hand (tests, plugins): no engine behind it."""
+        return cls(display_path=display_path, config=MappingProxyType(dict(config or {})))
+
+    @property
+    def max_depth(self) -> int:
+        return int(self.config.get("max_depth") or DEFAULT_MAX_DEPTH)
+
+    @property
+    def strict(self) -> bool:
+        return bool(self.config.get("strict"))
+
+    def scan_member(
+        self,
+        source: bytes | str,
+        name: str,
+        *,
+        fmt: Format | None = None,
+        depth: int | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> ScanResult:
+        """Scan nested content by its own format, one level deeper unless `depth` says."""
+        return self.member_scanner(
+            source,
+            name,
+            fmt=fmt,
+            depth=self.depth + 1 if depth is None else depth,
+            config=self.config if config is None else config,
+        )
+
+    def nested(self, name: str, depth: int | None = None) -> ScanContext:
+        """The context of content scanned in place (a pickle inside this file's bytes)."""
+        return replace(
+            self,
+            display_path=name,
+            depth=self.depth + 1 if depth is None else depth,
+            format=None,
+            explicit=False,
+        )
+
+    def with_config(self, config: Mapping[str, Any]) -> ScanContext:
+        return replace(self, config=MappingProxyType(dict(config)))

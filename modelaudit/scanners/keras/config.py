@@ -1,0 +1,458 @@
+"""What a Keras model config would make Keras resolve, import, read or run when deserialised.
+
+Shared by the H5, `.keras` and SavedModel scanners: each hands over the parsed JSON (model
+config, training/compile config, per-layer metadata) and turns the returned `KerasFinding`s
+into issues at its own location. Pure functions over plain JSON values; nothing is imported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ...rules import frameworks as R
+from ..base import IssueSeverity
+from .lambda_code import dangerous_evidence, decode_code, marshal_strings
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: Top-level packages whose classes Keras itself ships.
+KERAS_ROOTS: Final = frozenset({"keras", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"})
+#: Modules whose callables run processes, load code or do I/O.
+DANGEROUS_MODULES: Final = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "sys",
+        "subprocess",
+        "builtins",
+        "__builtin__",
+        "shutil",
+        "socket",
+        "pickle",
+        "marshal",
+        "importlib",
+        "runpy",
+        "ctypes",
+        "code",
+        "pty",
+        "webbrowser",
+        "requests",
+        "urllib",
+        "http",
+        "ftplib",
+        "telnetlib",
+        "multiprocessing",
+        "commands",
+        "pdb",
+        "dill",
+        "joblib",
+    }
+)
+_DANGEROUS_CALLABLES: Final = frozenset(
+    {"eval", "exec", "compile", "__import__", "open", "system", "popen", "getattr", "execfile"}
+)
+_LOOKUP_LAYERS: Final = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+_TF_OP_LAYERS: Final = frozenset({"TFOpLambda", "SlicingOpLambda"})
+#: TensorFlow API functions a TFOpLambda may name that run Python or touch files.
+_DANGEROUS_TF_API: Final = frozenset(
+    {
+        "read_file",
+        "write_file",
+        "matching_files",
+        "py_function",
+        "numpy_function",
+        "py_func",
+        "eager_py_func",
+        "load_op_library",
+        "load_library",
+        "save",
+        "restore",
+    }
+)
+_URL: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_WINDOWS_ABS: Final = re.compile(r"^[a-zA-Z]:[\\/]")
+
+# Class names Keras 2 configs carry without a module (layers, initializers, regularizers,
+# constraints, optimizers, losses, metrics, dtype policies).
+KERAS_CLASS_NAMES: Final = _words(
+    """
+    Activation ActivityRegularization Add AdditiveAttention AlphaDropout Attention Average
+    AveragePooling1D AveragePooling2D AveragePooling3D AvgPool1D AvgPool2D AvgPool3D
+    BatchNormalization Bidirectional CategoryEncoding CenterCrop Concatenate Conv1D
+    Conv1DTranspose Conv2D Conv2DTranspose Conv3D Conv3DTranspose ConvLSTM1D ConvLSTM2D
+    ConvLSTM3D Convolution1D Convolution2D Convolution3D Cropping1D Cropping2D Cropping3D Dense
+    DepthwiseConv1D DepthwiseConv2D Discretization Dot Dropout ELU EinsumDense Embedding Flatten
+    GRU GRUCell GaussianDropout GaussianNoise GlobalAveragePooling1D GlobalAveragePooling2D
+    GlobalAveragePooling3D GlobalAvgPool1D GlobalAvgPool2D GlobalAvgPool3D GlobalMaxPool1D
+    GlobalMaxPool2D GlobalMaxPool3D GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D
+    GroupNormalization GroupQueryAttention Hashing HashedCrossing Identity InputLayer InputSpec
+    IntegerLookup LSTM LSTMCell Lambda LayerNormalization LeakyReLU LocallyConnected1D
+    LocallyConnected2D Masking MaxPool1D MaxPool2D MaxPool3D MaxPooling1D MaxPooling2D
+    MaxPooling3D Maximum Minimum MultiHeadAttention Multiply Normalization PReLU Permute
+    RNN RandomBrightness RandomContrast RandomCrop RandomFlip RandomHeight RandomRotation
+    RandomTranslation RandomWidth RandomZoom ReLU RepeatVector Rescaling Reshape Resizing
+    SeparableConv1D SeparableConv2D SeparableConvolution1D SeparableConvolution2D SimpleRNN
+    SimpleRNNCell Softmax SpatialDropout1D SpatialDropout2D SpatialDropout3D
+    SpectralNormalization StackedRNNCells StringLookup Subtract TextVectorization
+    ThresholdedReLU TimeDistributed UnitNormalization UpSampling1D UpSampling2D UpSampling3D
+    Wrapper ZeroPadding1D ZeroPadding2D ZeroPadding3D TFSMLayer TFOpLambda SlicingOpLambda
+    TensorFlowOpLayer DenseFeatures SequenceFeatures CuDNNLSTM CuDNNGRU SyncBatchNormalization
+    Functional Sequential Model
+    Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal LecunUniform
+    Ones Orthogonal RandomNormal RandomUniform TruncatedNormal VarianceScaling Zeros
+    L1 L1L2 L2 OrthogonalRegularizer
+    MaxNorm MinMaxNorm NonNeg RadialConstraint UnitNorm
+    Adadelta Adafactor Adagrad Adam AdamW Adamax Ftrl Lamb Lion LossScaleOptimizer Nadam RMSprop
+    SGD ExponentialDecay PiecewiseConstantDecay PolynomialDecay InverseTimeDecay CosineDecay
+    CosineDecayRestarts
+    BinaryCrossentropy BinaryFocalCrossentropy CategoricalCrossentropy
+    CategoricalFocalCrossentropy CategoricalHinge CosineSimilarity Hinge Huber KLDivergence
+    LogCosh MeanAbsoluteError MeanAbsolutePercentageError MeanSquaredError
+    MeanSquaredLogarithmicError Poisson SparseCategoricalCrossentropy SquaredHinge Tversky Dice
+    LossFunctionWrapper MeanMetricWrapper
+    AUC Accuracy BinaryAccuracy BinaryIoU CategoricalAccuracy F1Score FBetaScore FalseNegatives
+    FalsePositives IoU Mean MeanIoU MeanTensor OneHotIoU OneHotMeanIoU Precision
+    PrecisionAtRecall R2Score Recall RecallAtPrecision RootMeanSquaredError
+    SensitivityAtSpecificity SparseCategoricalAccuracy SparseTopKCategoricalAccuracy
+    SpecificityAtSensitivity Sum TopKCategoricalAccuracy TrueNegatives TruePositives
+    DTypePolicy FloatDTypePolicy QuantizedDTypePolicy Policy
+    __tuple__ __tensor__ __numpy__ __bytes__ __typespec__ __ellipsis__ __slice__ __keras_tensor__
+    __lambda__
+    """
+)
+_KNOWN_TRAINING_NAMES: Final = _words(
+    """
+    accuracy acc crossentropy ce mse mae mape msle mean_squared_error mean_absolute_error
+    mean_absolute_percentage_error mean_squared_logarithmic_error binary_crossentropy
+    categorical_crossentropy sparse_categorical_crossentropy binary_focal_crossentropy
+    categorical_focal_crossentropy kl_divergence kld kullback_leibler_divergence poisson
+    cosine_similarity hinge squared_hinge categorical_hinge huber huber_loss log_cosh logcosh
+    binary_accuracy categorical_accuracy sparse_categorical_accuracy top_k_categorical_accuracy
+    sparse_top_k_categorical_accuracy auc precision recall loss
+    """
+)
+
+
+@dataclass
+class KerasFinding:
+    message: str
+    severity: IssueSeverity
+    rule: str
+    why: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _root(module: str) -> str:
+    return module.split(".", 1)[0].strip()
+
+
+def _escapes(path: str) -> bool:
+    """A path that leaves the model's folder or reaches another host."""
+    norm = path.replace("\\", "/")
+    return bool(
+        _URL.match(path)
+        or norm.startswith("/")
+        or _WINDOWS_ABS.match(path)
+        or ".." in norm.split("/")
+        or norm.startswith("~")
+    )
+
+
+class KerasConfigAnalyzer:
+    """Walks one or more config trees, collecting findings; bounded in depth and node count."""
+
+    MAX_NODES: Final = 2_000_000
+    MAX_DEPTH: Final = 200
+
+    def __init__(self) -> None:
+        self.findings: list[KerasFinding] = []
+        self.truncated = False
+        self._nodes = 0
+        self._seen: set[tuple[str, str]] = set()
+
+    def _add(
+        self,
+        message: str,
+        severity: IssueSeverity,
+        rule: str,
+        why: str,
+        **details: Any,
+    ) -> None:
+        key = (rule, message)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.findings.append(KerasFinding(message, severity, rule, why, details))
+
+    def analyze(self, value: Any, where: str = "config") -> None:
+        self._walk(value, where, 0)
+
+    def analyze_training(self, training: Any, where: str = "training_config") -> None:
+        """Losses and metrics given by name are resolved at compile time: unknown names are custom."""
+        self._walk(training, where, 0)
+        if not isinstance(training, dict):
+            return
+        for key in ("loss", "metrics", "weighted_metrics"):
+            for name in self._names(training.get(key)):
+                if name.lower() not in _KNOWN_TRAINING_NAMES and name not in KERAS_CLASS_NAMES:
+                    self._add(
+                        f"Custom {key} '{name}' in training config",
+                        IssueSeverity.WARNING,
+                        R.KERAS_CUSTOM_TRAINING,
+                        "Compiling the model resolves this name to code supplied outside Keras.",
+                        key=key,
+                        name=name,
+                        path=f"{where}.{key}",
+                    )
+
+    def _names(self, value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list):
+            return [n for v in value for n in self._names(v)]
+        if isinstance(value, dict) and "class_name" not in value:
+            return [n for v in value.values() for n in self._names(v)]
+        return []
+
+    def _walk(self, value: Any, where: str, depth: int) -> None:
+        self._nodes += 1
+        if self._nodes > self.MAX_NODES or depth > self.MAX_DEPTH:
+            self.truncated = True
+            return
+        if isinstance(value, dict):
+            if isinstance(value.get("class_name"), str):
+                self._object(value, where)
+            for key, sub in value.items():
+                if key == "origin" and isinstance(sub, str) and _URL.match(sub):
+                    self._add(
+                        f"Download origin {sub!r} in config",
+                        IssueSeverity.CRITICAL,
+                        R.KERAS_DOWNLOAD,
+                        "Loading fetches this URL, so the model's author controls what arrives.",
+                        url=sub,
+                        path=f"{where}.{key}",
+                    )
+                self._walk(sub, f"{where}.{key}", depth + 1)
+        elif isinstance(value, list):
+            for i, sub in enumerate(value):
+                self._walk(sub, f"{where}[{i}]", depth + 1)
+        elif isinstance(value, str) and "enable_unsafe_deserialization" in value:
+            self._add(
+                "Config refers to enable_unsafe_deserialization",
+                IssueSeverity.CRITICAL,
+                R.KERAS_UNSAFE_DESERIALIZATION,
+                "It turns off Keras safe mode, letting embedded lambdas run on load.",
+                path=where,
+            )
+
+    def _object(self, obj: dict[str, Any], where: str) -> None:
+        cls = obj["class_name"]
+        cfg = obj.get("config")
+        module = obj.get("module")
+        registered = obj.get("registered_name")
+        name = cfg.get("name") if isinstance(cfg, dict) else None
+        here = f"{where}({cls}{' ' + repr(name) if isinstance(name, str) else ''})"
+        if cls == "Lambda" and isinstance(cfg, dict):
+            self._lambda(cfg, here)
+        elif cls == "__lambda__" and isinstance(cfg, dict):
+            self._code(cfg.get("code"), here, "__lambda__ object")
+        elif cls == "TFSMLayer" and isinstance(cfg, dict):
+            self._tfsm(cfg, here)
+        elif cls in _LOOKUP_LAYERS and isinstance(cfg, dict):
+            self._vocabulary(cfg, here)
+        elif cls in _TF_OP_LAYERS and isinstance(cfg, dict):
+            self._tf_op(cfg, here)
+        if cls == "function":
+            self._function_ref(module, cfg, here)
+        self._class_origin(cls, module, registered, here)
+
+    def _class_origin(self, cls: str, module: Any, registered: Any, where: str) -> None:
+        roots = []
+        name = cls
+        if ">" in cls:
+            # tf.keras 2.11+ writes its own optimizers as "Custom>Adam"
+            package, name = cls.split(">", 1)
+            if not (package == "Custom" and name in KERAS_CLASS_NAMES):
+                roots.append(_root(package))
+        if isinstance(module, str) and module:
+            roots.append(_root(module))
+        if isinstance(registered, str) and ">" in registered:
+            roots.append(_root(registered.split(">", 1)[0]))
+        for root in roots:
+            if root in DANGEROUS_MODULES:
+                self._add(
+                    f"Config object '{cls}' comes from dangerous module '{root}'",
+                    IssueSeverity.CRITICAL,
+                    R.KERAS_DANGEROUS_MODULE,
+                    "Deserialising resolves a callable that can run commands or code.",
+                    class_name=cls,
+                    module=module,
+                    registered_name=registered,
+                    path=where,
+                )
+                return
+        outside = [r for r in roots if r not in KERAS_ROOTS]
+        if outside or (not roots and name not in KERAS_CLASS_NAMES and cls != "function"):
+            self._add(
+                f"Custom object '{cls}' from outside Keras"
+                + (f" (module '{module}')" if isinstance(module, str) else ""),
+                IssueSeverity.WARNING,
+                R.KERAS_CUSTOM_OBJECT,
+                "Loading needs code the model does not contain; whoever supplies it controls "
+                "what runs.",
+                class_name=cls,
+                module=module,
+                registered_name=registered,
+                path=where,
+            )
+
+    def _function_ref(self, module: Any, fn: Any, where: str) -> None:
+        if not isinstance(fn, str):
+            return
+        mod = module if isinstance(module, str) else ""
+        if fn == "get_file" or fn.endswith(".get_file"):
+            self._add(
+                f"Config calls {mod + '.' if mod else ''}{fn}",
+                IssueSeverity.CRITICAL,
+                R.KERAS_DOWNLOAD,
+                "Loading downloads a file chosen by the model's author.",
+                module=mod,
+                function=fn,
+                path=where,
+            )
+        elif fn in _DANGEROUS_CALLABLES and (not mod or _root(mod) in DANGEROUS_MODULES):
+            self._add(
+                f"Config resolves the callable {mod + '.' if mod else ''}{fn}",
+                IssueSeverity.CRITICAL,
+                R.KERAS_DANGEROUS_MODULE,
+                "Deserialising hands the model a callable that runs code or commands.",
+                module=mod,
+                function=fn,
+                path=where,
+            )
+
+    def _lambda(self, cfg: dict[str, Any], where: str) -> None:
+        fn = cfg.get("function")
+        module = cfg.get("module")
+        if isinstance(fn, list) and fn and isinstance(fn[0], str):
+            self._code(fn[0], where, "Lambda layer")
+        elif isinstance(fn, dict):
+            return  # a Keras 3 object: judged when the walk reaches it
+        elif isinstance(fn, str) and cfg.get("function_type") == "lambda":
+            self._code(fn, where, "Lambda layer")
+        else:
+            mod = module if isinstance(module, str) else ""
+            self._add(
+                f"Lambda layer calls function {fn!r}" + (f" from module '{mod}'" if mod else ""),
+                IssueSeverity.CRITICAL
+                if mod and _root(mod) in DANGEROUS_MODULES
+                else IssueSeverity.WARNING,
+                R.KERAS_DANGEROUS_MODULE
+                if mod and _root(mod) in DANGEROUS_MODULES
+                else R.KERAS_LAMBDA,
+                "Loading imports the named function and calls it on the model's inputs.",
+                function=str(fn)[:200],
+                module=mod,
+                path=where,
+            )
+
+    def _code(self, blob: Any, where: str, what: str) -> None:
+        code = decode_code(blob) if isinstance(blob, str) else None
+        if code is None:
+            self._add(
+                f"{what} with undecodable code",
+                IssueSeverity.WARNING,
+                R.KERAS_LAMBDA,
+                "Keras would still try to load it; its content could not be inspected.",
+                path=where,
+            )
+            return
+        strings = marshal_strings(code)
+        evidence = dangerous_evidence(strings)
+        names = list(dict.fromkeys(strings))[:50]
+        if evidence:
+            self._add(
+                f"{what} code references {', '.join(evidence[:10])}",
+                IssueSeverity.CRITICAL,
+                R.KERAS_LAMBDA_DANGEROUS,
+                "The marshalled Python code runs when the model is loaded and can execute "
+                "commands or read and write files.",
+                evidence=evidence,
+                names=names,
+                code_bytes=len(code),
+                path=where,
+            )
+        else:
+            self._add(
+                f"{what} contains marshalled Python code",
+                IssueSeverity.WARNING,
+                R.KERAS_LAMBDA,
+                "Arbitrary Python runs when the layer is rebuilt; nothing dangerous was named, "
+                "but names can be hidden.",
+                names=names,
+                code_bytes=len(code),
+                path=where,
+            )
+
+    def _tf_op(self, cfg: dict[str, Any], where: str) -> None:
+        """TFOpLambda resolves `tf.<function>` by name when the model is rebuilt."""
+        fn = cfg.get("function")
+        if not isinstance(fn, str):
+            return
+        parts = fn.split(".")
+        if parts[-1] in _DANGEROUS_TF_API or "gfile" in parts:
+            self._add(
+                f"TFOpLambda layer calls tf.{fn}",
+                IssueSeverity.CRITICAL,
+                R.KERAS_DANGEROUS_MODULE,
+                "Rebuilding the model calls this TensorFlow function, which runs Python or "
+                "reads and writes files.",
+                function=fn,
+                path=where,
+            )
+
+    def _tfsm(self, cfg: dict[str, Any], where: str) -> None:
+        fp = cfg.get("filepath")
+        text = fp if isinstance(fp, str) else repr(fp)
+        escapes = isinstance(fp, str) and _escapes(fp)
+        self._add(
+            f"TFSMLayer loads SavedModel from {text!r}",
+            IssueSeverity.CRITICAL if escapes else IssueSeverity.WARNING,
+            R.KERAS_TFSM_LAYER,
+            "The referenced SavedModel's graph runs as part of this model and was not scanned.",
+            filepath=text,
+            path=where,
+        )
+
+    def _vocabulary(self, cfg: dict[str, Any], where: str) -> None:
+        for key in ("vocabulary", "idf_weights"):
+            value = cfg.get(key)
+            if not isinstance(value, str):
+                continue
+            escapes = _escapes(value)
+            self._add(
+                f"Lookup layer reads its {key} from {value!r}",
+                IssueSeverity.CRITICAL if escapes else IssueSeverity.WARNING,
+                R.KERAS_DOWNLOAD if _URL.match(value) else R.KERAS_VOCAB_FILE,
+                "Building the layer reads this path (or URL) through tf.io.gfile.",
+                key=key,
+                value=value,
+                path=where,
+            )
+
+
+def model_names(config: Any) -> list[str]:
+    """The model's own name (and nested model names) for --blacklist."""
+    names: list[str] = []
+    if isinstance(config, dict):
+        cfg = config.get("config")
+        if isinstance(cfg, dict) and isinstance(cfg.get("name"), str):
+            names.append(cfg["name"])
+        elif isinstance(config.get("name"), str):
+            names.append(config["name"])
+    return names

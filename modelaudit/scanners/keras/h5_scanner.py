@@ -1,0 +1,200 @@
+"""HDF5 files, Keras H5 models in particular: links to other files and what the config loads.
+
+h5py opens the file read-only; only links and dataset headers are walked (never dataset
+bytes), and the Keras `model_config`/`training_config` attributes are parsed as JSON and
+handed to `keras_config`. External links are recorded, never followed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ... import rules
+from ...rules import frameworks as R
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from .config import KerasConfigAnalyzer, model_names
+
+MAX_LINKS = 1_000_000
+MAX_GROUP_DEPTH = 64
+#: Filters built into libhdf5 (deflate, shuffle, fletcher32, szip, nbit, scaleoffset) and h5py (lzf).
+BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
+_INSTALL = "pip install h5py"
+
+
+def missing_dependency(result: ScanResult, module: str, what: str, location: str) -> None:
+    """A scanner whose library is absent reports it and leaves the file unverified."""
+    message = f"{module} not installed, cannot scan {what}; install it with: pip install {module}"
+    result.add_issue(
+        message,
+        severity=IssueSeverity.WARNING,
+        location=location,
+        details={"missing_module": module, "install": f"pip install {module}"},
+        why="Without the library the file's content was not examined.",
+        rule=rules.MISSING_DEPENDENCY,
+    )
+    result.mark_inconclusive(message)
+
+
+def _attr_text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value
+    return None
+
+
+class KerasH5Scanner(BaseScanner):
+    name = "keras_h5"
+    description = (
+        "Keras H5 models and other HDF5 files: Lambda code, custom objects, external links"
+    )
+    supported_extensions = [".h5", ".hdf5"]
+    formats = ("hdf5",)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        try:
+            import h5py
+        except ImportError:
+            missing_dependency(result, "h5py", "Keras H5 files", self.location(path))
+            result.finish()
+            return result
+        result.bytes_scanned = self.file_size(path)
+        try:
+            with h5py.File(path, "r", locking=False) as f:
+                self._walk_links(f, path, result)
+                self._keras(f, path, result)
+        except Exception as exc:  # h5py surfaces corrupt input as many exception types
+            self.mark_malformed(result, path, "HDF5 file", f"{type(exc).__name__}: {exc}")
+        result.finish()
+        return result
+
+    def _walk_links(self, f: Any, path: str, result: ScanResult) -> None:
+        """Every link, group by group (each lookup is one level, so depth costs nothing extra);
+        hard-linked groups are entered once, soft and external links are never followed."""
+        import h5py
+
+        count = 0
+        seen: set[int] = {hash(f.id)}
+        stack: list[tuple[Any, str, int]] = [(f, "", 0)]
+        while stack:
+            group, prefix, depth = stack.pop()
+            for key in group:
+                count += 1
+                if count > MAX_LINKS:
+                    result.mark_inconclusive(f"more than {MAX_LINKS} HDF5 links; rest not checked")
+                    return
+                name = f"{prefix}{key}"
+                link = group.get(key, getlink=True)
+                where = self.location(path, name)
+                if isinstance(link, h5py.ExternalLink):
+                    result.add_issue(
+                        f"HDF5 external link '{name}' -> {link.filename}:{link.path}",
+                        severity=IssueSeverity.CRITICAL,
+                        location=where,
+                        details={"link": name, "filename": link.filename, "target": link.path},
+                        why="Opening the model reads an object from a file the attacker names.",
+                        rule=R.HDF5_EXTERNAL_LINK,
+                    )
+                if not isinstance(link, h5py.HardLink):
+                    continue
+                obj = group.get(key)
+                if isinstance(obj, h5py.Dataset):
+                    self._dataset(obj, name, where, result)
+                elif isinstance(obj, h5py.Group) and hash(obj.id) not in seen:
+                    if depth + 1 > MAX_GROUP_DEPTH:
+                        result.mark_inconclusive(
+                            f"HDF5 groups nested deeper than {MAX_GROUP_DEPTH}; rest not checked"
+                        )
+                        continue
+                    seen.add(hash(obj.id))
+                    stack.append((obj, f"{name}/", depth + 1))
+
+    def _dataset(self, ds: Any, name: str, where: str, result: ScanResult) -> None:
+        plist = ds.id.get_create_plist()
+        plugins = sorted(
+            {plist.get_filter(i)[0] for i in range(plist.get_nfilters())} - BUILTIN_FILTERS
+        )
+        if plugins:
+            result.add_issue(
+                f"Dataset '{name}' needs HDF5 filter plugin(s) {plugins}",
+                severity=IssueSeverity.WARNING,
+                location=where,
+                details={"dataset": name, "filters": plugins},
+                why="Reading it makes HDF5 load a native library for the filter from its "
+                "plugin path.",
+                rule=R.HDF5_PLUGIN_FILTER,
+            )
+        external = ds.external
+        if external:
+            files = [
+                (e[0].decode("utf-8", "replace") if isinstance(e[0], bytes) else str(e[0]))
+                for e in external
+            ]
+            result.add_issue(
+                f"Dataset '{name}' stores its data in external file(s): {', '.join(files[:5])}",
+                severity=IssueSeverity.CRITICAL,
+                location=where,
+                details={"dataset": name, "files": files[:100]},
+                why="Reading the weights reads these files, which can be any file on the host.",
+                rule=R.HDF5_EXTERNAL_STORAGE,
+            )
+        if ds.is_virtual:
+            sources = sorted({str(vs.file_name) for vs in ds.virtual_sources()} - {"."})
+            if sources:
+                result.add_issue(
+                    f"Virtual dataset '{name}' maps data from {', '.join(sources[:5])}",
+                    severity=IssueSeverity.CRITICAL,
+                    location=where,
+                    details={"dataset": name, "files": sources[:100]},
+                    why="Reading the weights opens the named files.",
+                    rule=R.HDF5_VIRTUAL_DATASET,
+                )
+
+    def _keras(self, f: Any, path: str, result: ScanResult) -> None:
+        analyzer = KerasConfigAnalyzer()
+        names: list[str] = []
+        details: dict[str, Any] = {}
+        for key in ("keras_version", "backend"):
+            text = _attr_text(f.attrs.get(key))
+            if text:
+                details[key] = text
+        for key in ("model_config", "training_config"):
+            text = _attr_text(f.attrs.get(key)) if key in f.attrs else None
+            if text is None:
+                continue
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                result.add_issue(
+                    f"Keras {key} is not valid JSON: {exc}",
+                    severity=IssueSeverity.WARNING,
+                    location=self.location(path, key),
+                    why="The loader may still act on it; nothing in it could be checked.",
+                    rule=R.KERAS_UNREADABLE_CONFIG,
+                )
+                result.mark_inconclusive(f"malformed: {key} is not JSON")
+                continue
+            if key == "model_config":
+                analyzer.analyze(value, key)
+                names += model_names(value)
+                if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+                    details["model_class"] = value["class_name"]
+            else:
+                analyzer.analyze_training(value, key)
+        for finding in analyzer.findings:
+            result.add_issue(
+                finding.message,
+                severity=finding.severity,
+                location=self.location(path, str(finding.details.get("path", "model_config"))),
+                details=finding.details,
+                why=finding.why,
+                rule=finding.rule,
+            )
+        if analyzer.truncated:
+            result.mark_inconclusive("Keras config too large or deeply nested to check fully")
+        if names:
+            result.metadata["model_names"] = names
+        if details:
+            result.metadata["format_details"] = details

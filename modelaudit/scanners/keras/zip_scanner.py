@@ -1,0 +1,145 @@
+"""Keras v3 `.keras` archives: config.json and metadata.json checked, every other member scanned.
+
+`keras.saving.load_model` reads `config.json` to rebuild the model (the same Lambda, custom
+object and download checks as H5 apply) and loads `model.weights.h5`, which is extracted to a
+private temporary file and scanned through the dispatcher like any other member.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+import zlib
+from typing import Any
+
+from ...rules import frameworks as R
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from .config import KerasConfigAnalyzer, model_names
+
+MAX_JSON = 64 << 20
+_JSON_MEMBERS = ("config.json", "metadata.json")
+
+
+class KerasZipScanner(BaseScanner):
+    name = "keras_zip"
+    description = "Keras v3 .keras archives: config, metadata and embedded weights"
+    supported_extensions = [".keras"]
+    formats = ("keras_zip",)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        result.bytes_scanned = self.file_size(path)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                self._scan_zip(zf, path, result)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+            self.mark_malformed(result, path, ".keras archive", exc)
+        except (NotImplementedError, RuntimeError, IndexError) as exc:
+            # zipfile's answers to hostile archives (found by fuzzing): unsupported
+            # compression or version, encrypted members, truncated extra fields.
+            self.mark_malformed(result, path, ".keras archive", exc)
+        result.finish()
+        return result
+
+    def _scan_zip(self, zf: zipfile.ZipFile, path: str, result: ScanResult) -> None:
+        analyzer = KerasConfigAnalyzer()
+        names: list[str] = []
+        for info in zf.infolist():
+            member = info.filename
+            norm = member.replace("\\", "/")
+            if (
+                norm.startswith("/")
+                or ".." in norm.split("/")
+                or (len(norm) > 1 and norm[1] == ":")
+            ):
+                result.add_issue(
+                    f"Archive member with unsafe path: {member}",
+                    severity=IssueSeverity.WARNING,
+                    location=self.location(path, member),
+                    why="An extracting loader could write outside its folder.",
+                    rule=R.KERAS_ZIP_MEMBER,
+                )
+            if info.is_dir():
+                continue
+            if norm in _JSON_MEMBERS:
+                value = self._json(zf, info, path, result)
+                if value is None:
+                    continue
+                analyzer.analyze(value, norm)
+                if norm == "config.json":
+                    names += model_names(value)
+                    if isinstance(value, dict):
+                        compile_cfg = value.get("compile_config")
+                        if compile_cfg is not None:
+                            analyzer.analyze_training(compile_cfg, "config.json.compile_config")
+                elif isinstance(value, dict) and isinstance(value.get("keras_version"), str):
+                    result.metadata["format_details"] = {"keras_version": value["keras_version"]}
+            else:
+                self._member(zf, info, path, result)
+        for finding in analyzer.findings:
+            where = str(finding.details.get("path", "config.json"))
+            member = where.split(".json", 1)[0] + ".json" if ".json" in where else where
+            result.add_issue(
+                finding.message,
+                severity=finding.severity,
+                location=self.location(path, member),
+                details=finding.details,
+                why=finding.why,
+                rule=finding.rule,
+            )
+        if analyzer.truncated:
+            result.mark_inconclusive("Keras config too large or deeply nested to check fully")
+        if names:
+            result.metadata["model_names"] = names
+
+    def _json(
+        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, result: ScanResult
+    ) -> Any:
+        if info.file_size > MAX_JSON:
+            result.mark_inconclusive(f"{info.filename} larger than {MAX_JSON} bytes; not checked")
+            return None
+        with zf.open(info) as fh:
+            raw = fh.read(MAX_JSON + 1)
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            result.add_issue(
+                f"{info.filename} is not valid JSON: {exc}",
+                severity=IssueSeverity.WARNING,
+                location=self.location(path, info.filename),
+                why="Keras may still act on part of it; nothing in it could be checked.",
+                rule=R.KERAS_UNREADABLE_CONFIG,
+            )
+            result.mark_inconclusive(f"malformed: {info.filename} is not JSON")
+            return None
+
+    def _member(
+        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, result: ScanResult
+    ) -> None:
+        if self.ctx.depth + 1 > self.ctx.max_depth:
+            result.mark_inconclusive(f"{info.filename}: nesting deeper than max_depth")
+            return
+        limit = int(self.config.get("max_expanded_size", 8 << 30))
+        if info.file_size > limit:
+            result.mark_inconclusive(f"{info.filename}: larger than max_expanded_size")
+            return
+        shown = f"{self.display_path or path}:{info.filename}"
+        folder = tempfile.mkdtemp(prefix="modelaudit-keras-")
+        try:
+            target = os.path.join(folder, os.path.basename(info.filename) or "member")
+            written = 0
+            with zf.open(info) as src, open(target, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if written > limit:
+                        result.mark_inconclusive(f"{info.filename}: expands past max_expanded_size")
+                        return
+                    dst.write(chunk)
+            nested = self.ctx.scan_member(target, shown)
+            nested.metadata.pop("model_names", None)
+            result.merge(nested)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

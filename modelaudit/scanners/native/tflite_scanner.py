@@ -1,0 +1,225 @@
+"""TFLite flatbuffers, read by a bounded hand-written reader instead of the tflite runtime.
+
+Every offset is checked against the file size before it is followed, so a crafted file ends as
+"malformed" (inconclusive) instead of a crash. What matters for safety is the operator table:
+custom operators need native code registered with the interpreter, and Flex ops run TensorFlow
+kernels, some of which run Python or touch files.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from typing import Final
+
+from ...rules import frameworks as R
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..tensorflow.saved_model_scanner import DANGEROUS_TF_OPS
+
+CUSTOM: Final = 32
+MAX_ITEMS: Final = 10_000_000
+#: Custom ops shipped with the TFLite runtime or its standard task libraries.
+KNOWN_CUSTOM_OPS: Final = frozenset(
+    {
+        "TFLite_Detection_PostProcess",
+        "Mfcc",
+        "AudioSpectrogram",
+        "MaxPoolingWithArgmax2D",
+        "MaxUnpooling2D",
+        "Convolution2DTransposeBias",
+        "NumericVerify",
+        "TFLite_Audio_Frontend",
+        "RandomStandardNormal",
+        "RandomUniform",
+        "Multinomial",
+        "MultinomialV2",
+        "SentencepieceTokenizeOp",
+        "SentencepieceDetokenizeOp",
+        "WordPieceTokenizer",
+        "TFSentencepieceTokenizeOp",
+    }
+)
+
+
+class FlatbufferError(ValueError):
+    """An offset or length in the flatbuffer points outside the file."""
+
+
+class _Flat:
+    def __init__(self, buf: bytes | mmap.mmap) -> None:
+        self.buf = buf
+        self.size = len(buf)
+
+    def _need(self, pos: int, n: int, what: str) -> None:
+        if pos < 0 or pos + n > self.size:
+            raise FlatbufferError(f"{what} at {pos} (+{n}) is outside the file ({self.size} bytes)")
+
+    def u8(self, pos: int) -> int:
+        self._need(pos, 1, "byte")
+        return self.buf[pos]
+
+    def u16(self, pos: int) -> int:
+        self._need(pos, 2, "uint16")
+        return int.from_bytes(self.buf[pos : pos + 2], "little")
+
+    def u32(self, pos: int) -> int:
+        self._need(pos, 4, "uint32")
+        return int.from_bytes(self.buf[pos : pos + 4], "little")
+
+    def i32(self, pos: int) -> int:
+        self._need(pos, 4, "int32")
+        return int(struct.unpack_from("<i", self.buf, pos)[0])
+
+    def u64(self, pos: int) -> int:
+        self._need(pos, 8, "uint64")
+        return int.from_bytes(self.buf[pos : pos + 8], "little")
+
+    def table(self, pos: int) -> tuple[int, int, int]:
+        """(table, vtable, vtable size) of the table at `pos`."""
+        vt = pos - self.i32(pos)
+        vt_size = self.u16(vt)
+        if vt_size < 4 or vt_size % 2:
+            raise FlatbufferError(f"bad vtable size {vt_size} at {vt}")
+        self._need(vt, vt_size, "vtable")
+        self._need(pos, self.u16(vt + 2), "table")
+        return pos, vt, vt_size
+
+    def field(self, tab: tuple[int, int, int], index: int) -> int | None:
+        pos, vt, vt_size = tab
+        slot = 4 + 2 * index
+        if slot + 2 > vt_size:
+            return None
+        off = self.u16(vt + slot)
+        return pos + off if off else None
+
+    def deref(self, pos: int) -> int:
+        target = pos + self.u32(pos)
+        self._need(target, 4, "referenced object")
+        return target
+
+    def vector(self, tab: tuple[int, int, int], index: int, elem: int) -> tuple[int, int]:
+        """(first element, count) of a vector field; (0, 0) when absent."""
+        pos = self.field(tab, index)
+        if pos is None:
+            return 0, 0
+        vec = self.deref(pos)
+        n = self.u32(vec)
+        if n > MAX_ITEMS:
+            raise FlatbufferError(f"vector of {n} items at {vec}")
+        self._need(vec + 4, n * elem, "vector")
+        return vec + 4, n
+
+    def string(self, tab: tuple[int, int, int], index: int) -> str | None:
+        pos = self.field(tab, index)
+        if pos is None:
+            return None
+        s = self.deref(pos)
+        n = self.u32(s)
+        self._need(s + 4, n, "string")
+        return bytes(self.buf[s + 4 : s + 4 + min(n, 4096)]).decode("utf-8", "replace")
+
+    def tables(self, tab: tuple[int, int, int], index: int) -> list[tuple[int, int, int]]:
+        start, n = self.vector(tab, index, 4)
+        return [self.table(self.deref(start + 4 * i)) for i in range(n)]
+
+
+class TFLiteScanner(BaseScanner):
+    name = "tflite"
+    description = "TFLite flatbuffers: custom and Flex operators, malformed offsets"
+    supported_extensions = [".tflite"]
+    formats = ("tflite",)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        size = self.file_size(path)
+        result.bytes_scanned = size
+        try:
+            with open(path, "rb") as f:
+                if size < 8:
+                    raise FlatbufferError(f"file of {size} bytes is too short for a TFLite model")
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                try:
+                    self._model(_Flat(mm), path, result)
+                finally:
+                    mm.close()
+        except (FlatbufferError, OSError, struct.error) as exc:
+            self.mark_malformed(result, path, "TFLite flatbuffer", exc)
+        result.finish()
+        return result
+
+    def _model(self, fb: _Flat, path: str, result: ScanResult) -> None:
+        model = fb.table(fb.u32(0))
+        codes: list[tuple[int, str | None]] = []
+        for oc in fb.tables(model, 1):
+            dep = fb.field(oc, 0)
+            new = fb.field(oc, 3)
+            code = max(fb.u8(dep) if dep is not None else 0, fb.i32(new) if new is not None else 0)
+            codes.append((code, fb.string(oc, 1)))
+        used: set[int] = set()
+        n_ops = 0
+        names: list[str] = []
+        for sg in fb.tables(model, 2):
+            name = fb.string(sg, 4)
+            if name:
+                names.append(name)
+            for op in fb.tables(sg, 3):
+                n_ops += 1
+                pos = fb.field(op, 0)
+                idx = fb.u32(pos) if pos is not None else 0
+                if idx >= len(codes):
+                    raise FlatbufferError(f"operator uses opcode {idx} of {len(codes)}")
+                used.add(idx)
+        for buf in fb.tables(model, 4):
+            fb.vector(buf, 0, 1)
+            off_pos, size_pos = fb.field(buf, 1), fb.field(buf, 2)
+            if off_pos is not None and size_pos is not None:
+                off, size = fb.u64(off_pos), fb.u64(size_pos)
+                if off > 1 and off + size > fb.size:
+                    raise FlatbufferError(f"buffer at {off} (+{size}) is outside the file")
+        for md in fb.tables(model, 6):
+            fb.string(md, 0)
+        description = fb.string(model, 3)
+        for idx in sorted(used):
+            code, custom = codes[idx]
+            if code == CUSTOM:
+                self._custom(custom or "", path, result)
+        result.metadata["format_details"] = {
+            "operator_codes": len(codes),
+            "operators": n_ops,
+            "subgraphs": names[:20],
+            "description": description or "",
+        }
+
+    def _custom(self, name: str, path: str, result: ScanResult) -> None:
+        from ..tensorflow.op_names import TF_OP_NAMES
+
+        where = self.location(path, f"custom_op {name}")
+        tf_op = name[4:] if name.startswith("Flex") else None
+        if tf_op is not None and tf_op not in TF_OP_NAMES and tf_op not in DANGEROUS_TF_OPS:
+            tf_op = None
+        if tf_op is not None and tf_op in DANGEROUS_TF_OPS:
+            result.add_issue(
+                f"Flex op {name} runs TensorFlow kernel {tf_op}",
+                severity=IssueSeverity.CRITICAL,
+                location=where,
+                details={"custom_code": name, "tf_op": tf_op},
+                why="With the Flex delegate the kernel runs Python or touches files or the network.",
+                rule=R.TFLITE_DANGEROUS_OP,
+            )
+        elif tf_op is not None or name in KNOWN_CUSTOM_OPS:
+            result.add_issue(
+                f"Model uses {'Flex' if tf_op else 'standard custom'} op {name}",
+                severity=IssueSeverity.INFO,
+                location=where,
+                details={"custom_code": name},
+                rule=R.TFLITE_OP_INFO,
+            )
+        else:
+            result.add_issue(
+                f"Custom operator '{name}' needs a native implementation",
+                severity=IssueSeverity.WARNING,
+                location=where,
+                details={"custom_code": name},
+                why="The interpreter runs whatever native code is registered under this name.",
+                rule=R.TFLITE_CUSTOM_OP,
+            )

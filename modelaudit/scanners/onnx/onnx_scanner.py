@@ -1,0 +1,400 @@
+"""ONNX models: external data locations, custom and Python operators.
+
+The model is walked at the protobuf wire level over an mmap (what `onnx.load(...,
+load_external_data=False)` would parse), decoding the graph structure and each tensor's name
+and external-data entries while skipping `raw_data` and typed data fields by length, so a
+large model costs a few page reads. The onnx library's operator schemas decide which ops of the
+standard domains exist.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ...formats.protowire import LENGTH, VARINT, Wire, WireError, open_wire
+from ...rules import frameworks as R
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..keras.config import _escapes
+from ..keras.h5_scanner import missing_dependency
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STANDARD_DOMAINS: Final = frozenset(
+    {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training"}
+)
+PYTHON_OPS: Final = frozenset({"PyOp", "PythonOp", "PythonOpGrad", "PyFunc", "PyCustomOp"})
+PYTHON_DOMAINS: Final = frozenset({"ai.onnx.contrib", "com.microsoft.extensions"})
+#: ONNX Runtime contrib ops (com.microsoft) that ship with onnxruntime itself.
+ORT_CONTRIB_OPS: Final = _words(
+    """
+    Attention AttnLSTM BeamSearch BiasAdd BiasDropout BiasGelu BiasSoftmax BiasSplitGelu
+    BitmaskBiasDropout BitmaskDropout CDist ComplexMul ComplexMulConj ConvTransposeWithDynamicPads
+    CropAndResize DecoderAttention DecoderMaskedMultiHeadAttention DecoderMaskedSelfAttention
+    DequantizeBFP DequantizeLinear DequantizeWithOrder DynamicQuantizeLSTM DynamicQuantizeMatMul
+    DynamicTimeWarping EPContext EmbedLayerNormalization ExpandDims FastGelu FusedConv
+    FusedGemm FusedMatMul FusedMatMulActivation GatedRelativePositionBias GatherBlockQuantized
+    GatherND Gelu GemmFastGelu GemmFloat8 GemmaRotaryEmbedding GreedySearch GridSample
+    GroupNorm GroupQueryAttention Inverse Irfft LayerNormalization LongformerAttention
+    MatMulBnb4 MatMulFpQ4 MatMulInteger16 MatMulIntegerToFloat MatMulNBits MaxpoolWithMask MoE
+    MulInteger MultiHeadAttention MurmurHash3 NGramRepeatBlock NhwcConv NhwcFusedConv
+    NhwcMaxPool PackedAttention PackedMultiHeadAttention Pad QAttention QGemm QLinearAdd
+    QLinearAveragePool QLinearConcat QLinearConv QLinearGlobalAveragePool QLinearLeakyRelu
+    QLinearMul QLinearReduceMean QLinearSigmoid QLinearSoftmax QLinearWhere QMoE QOrderedAttention
+    QOrderedGelu QOrderedLayerNormalization QOrderedLongformerAttention QOrderedMatMul
+    QuantizeBFP QuantizeLinear QuantizeWithOrder QuickGelu Range ReduceSumInteger
+    RelativePositionBias RemovePadding RestorePadding Rfft RotaryEmbedding SampleOp Sampling
+    SimplifiedLayerNormalization SkipGroupNorm SkipLayerNormalization
+    SkipSimplifiedLayerNormalization Snpe SparseAttention SparseToDenseMatMul Tokenizer
+    TorchEmbedding TransposeMatMul Trilu Unique UnfoldTensor WhisperBeamSearch WordConvEmbedding
+    """
+)
+_MAX_DEPTH: Final = 64
+
+
+@dataclass
+class OnnxNode:
+    op_type: str = ""
+    domain: str = ""
+    name: str = ""
+    strings: dict[str, str] = field(default_factory=dict)
+    ints: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class External:
+    tensor: str
+    entries: dict[str, str]
+
+
+@dataclass
+class OnnxModel:
+    producer: str = ""
+    producer_version: str = ""
+    ir_version: int = 0
+    graph_names: list[str] = field(default_factory=list)
+    nodes: list[tuple[str, OnnxNode]] = field(default_factory=list)
+    functions: set[tuple[str, str]] = field(default_factory=set)
+    externals: list[External] = field(default_factory=list)
+    opsets: dict[str, int] = field(default_factory=dict)
+    initializers: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class _Walker:
+    def __init__(self, wire: Wire) -> None:
+        self.w = wire
+        self.m = OnnxModel()
+
+    def model(self) -> None:
+        w = self.w
+        for f, wt, a, b in w.fields(0, w.size):
+            if f == 1 and wt == VARINT:
+                self.m.ir_version = a
+            elif wt != LENGTH:
+                continue
+            elif f == 2:
+                self.m.producer = w.text(a, b)
+            elif f == 3:
+                self.m.producer_version = w.text(a, b)
+            elif f == 7:
+                self.graph(a, a + b, "graph", 0)
+            elif f == 8:
+                domain, version = self.opset(a, a + b)
+                self.m.opsets[domain] = version
+            elif f == 14:
+                key, value = self.entry(a, a + b)
+                self.m.metadata[key] = value
+            elif f == 20:
+                for tf, twt, ta, tb in w.fields(a, a + b):
+                    if tf in (1, 2) and twt == LENGTH:
+                        self.graph(ta, ta + tb, "training_info", 0)
+            elif f == 25:
+                self.function(a, a + b)
+
+    def opset(self, start: int, end: int) -> tuple[str, int]:
+        domain, version = "", 0
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 1 and wt == LENGTH:
+                domain = self.w.text(a, b)
+            elif f == 2 and wt == VARINT:
+                version = a
+        return domain, version
+
+    def entry(self, start: int, end: int) -> tuple[str, str]:
+        key = value = ""
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 1 and wt == LENGTH:
+                key = self.w.text(a, b)
+            elif f == 2 and wt == LENGTH:
+                value = self.w.text(a, b)
+        return key, value
+
+    def graph(self, start: int, end: int, where: str, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            raise WireError("subgraphs nested too deeply")
+        name = ""
+        nodes: list[tuple[int, int]] = []
+        for f, wt, a, b in self.w.fields(start, end):
+            if wt != LENGTH:
+                continue
+            if f == 1:
+                nodes.append((a, a + b))
+            elif f == 2:
+                name = self.w.text(a, b)
+            elif f == 5:
+                self.m.initializers += 1
+                self.tensor(a, a + b)
+            elif f == 15:
+                self.sparse(a, a + b)
+        if depth == 0 and name:
+            self.m.graph_names.append(name)
+        here = f"{where}/{name}" if name else where
+        for a, e in nodes:
+            self.node(a, e, here, depth)
+
+    def function(self, start: int, end: int) -> None:
+        name = domain = ""
+        nodes: list[tuple[int, int]] = []
+        for f, wt, a, b in self.w.fields(start, end):
+            if wt != LENGTH:
+                continue
+            if f == 1:
+                name = self.w.text(a, b)
+            elif f == 10:
+                domain = self.w.text(a, b)
+            elif f == 7:
+                nodes.append((a, a + b))
+        self.m.functions.add((domain, name))
+        for a, e in nodes:
+            self.node(a, e, f"function {domain}.{name}", 0)
+
+    def node(self, start: int, end: int, where: str, depth: int) -> None:
+        node = OnnxNode()
+        for f, wt, a, b in self.w.fields(start, end):
+            if wt != LENGTH:
+                continue
+            if f == 3:
+                node.name = self.w.text(a, b)
+            elif f == 4:
+                node.op_type = self.w.text(a, b)
+            elif f == 7:
+                node.domain = self.w.text(a, b)
+            elif f == 5:
+                self.attribute(a, a + b, node, where, depth)
+        self.m.nodes.append((where, node))
+
+    def attribute(self, start: int, end: int, node: OnnxNode, where: str, depth: int) -> None:
+        name = ""
+        graphs: list[tuple[int, int]] = []
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 1 and wt == LENGTH:
+                name = self.w.text(a, b)
+            elif f == 3 and wt == VARINT:
+                node.ints[name] = a
+            elif wt != LENGTH:
+                continue
+            elif f == 4 and b <= 4096:
+                node.strings[name] = self.w.text(a, b)
+            elif f in (5, 10):
+                self.tensor(a, a + b)
+            elif f in (22, 23):
+                self.sparse(a, a + b)
+            elif f in (6, 11):
+                graphs.append((a, a + b))
+        for a, e in graphs:
+            self.graph(a, e, f"{where}/{node.name or node.op_type}.{name}", depth + 1)
+
+    def sparse(self, start: int, end: int) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if f in (1, 2) and wt == LENGTH:
+                self.tensor(a, a + b)
+
+    def tensor(self, start: int, end: int) -> None:
+        name = ""
+        location = 0
+        entries: dict[str, str] = {}
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 8 and wt == LENGTH:
+                name = self.w.text(a, b)
+            elif f == 13 and wt == LENGTH:
+                key, value = self.entry(a, a + b)
+                entries[key] = value
+            elif f == 14 and wt == VARINT:
+                location = a
+        if location == 1 or entries:
+            self.m.externals.append(External(name, entries))
+
+
+class OnnxScanner(BaseScanner):
+    name = "onnx"
+    description = "ONNX models: external data paths, custom and Python operators"
+    supported_extensions = [".onnx"]
+    formats = ("onnx",)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        try:
+            import onnx.defs
+        except ImportError:
+            missing_dependency(result, "onnx", "ONNX models", self.location(path))
+            result.finish()
+            return result
+        result.bytes_scanned = self.file_size(path)
+        try:
+            with open_wire(path) as wire:
+                walker = _Walker(wire)
+                walker.model()
+        except (WireError, OSError, ValueError) as exc:
+            self.mark_malformed(result, path, "ONNX model", exc)
+            result.finish()
+            return result
+        model = walker.m
+        if not model.graph_names and not model.nodes and not model.ir_version:
+            result.mark_inconclusive("malformed: no ONNX model structure found")
+        self._judge_nodes(model, onnx.defs, path, result)
+        self._judge_externals(model, path, result)
+        names = [n for n in (*model.graph_names, model.producer) if n]
+        if names:
+            result.metadata["model_names"] = names
+        result.metadata["format_details"] = {
+            "ir_version": model.ir_version,
+            "producer": model.producer,
+            "producer_version": model.producer_version,
+            "opsets": model.opsets,
+            "nodes": len(model.nodes),
+            "initializers": model.initializers,
+            "external_tensors": len(model.externals),
+        }
+        result.finish()
+        return result
+
+    def _judge_nodes(self, model: OnnxModel, defs: Any, path: str, result: ScanResult) -> None:
+        seen: set[tuple[str, str]] = set()
+        for where, node in model.nodes:
+            domain, op = node.domain, node.op_type
+            loc = self.location(path, f"{where}/{node.name or op}")
+            details = {"op_type": op, "domain": domain, "node": node.name, "scope": where}
+            if op in PYTHON_OPS or (domain in PYTHON_DOMAINS and op.startswith("Py")):
+                result.add_issue(
+                    f"Python operator {domain or 'ai.onnx'}::{op} in node '{node.name}'",
+                    severity=IssueSeverity.CRITICAL,
+                    location=loc,
+                    details=details,
+                    why="The runtime calls Python code registered under this name while the "
+                    "model runs, so the model can execute arbitrary code.",
+                    rule=R.ONNX_PYTHON_OP,
+                )
+                continue
+            if op == "EPContext" and node.ints.get("embed_mode", 1) == 0:
+                self._ep_context(node, path, loc, result)
+            if (domain, op) in model.functions:
+                continue
+            if (domain, op) in seen:
+                continue
+            if domain in STANDARD_DOMAINS:
+                schema_domain = "" if domain == "ai.onnx" else domain
+                if defs.has(op, schema_domain):
+                    continue
+                seen.add((domain, op))
+                result.add_issue(
+                    f"Unknown operator {op} in standard domain '{domain or 'ai.onnx'}'",
+                    severity=IssueSeverity.WARNING,
+                    location=loc,
+                    details=details,
+                    why="The runtime must find this op in a custom library, which runs native "
+                    "code the scan cannot see.",
+                    rule=R.ONNX_UNKNOWN_OP,
+                )
+            elif domain == "com.microsoft" and op in ORT_CONTRIB_OPS:
+                continue
+            else:
+                seen.add((domain, op))
+                result.add_issue(
+                    f"Custom operator {domain}::{op}",
+                    severity=IssueSeverity.WARNING,
+                    location=loc,
+                    details=details,
+                    why="Running the model needs a custom-op library registered for this domain; "
+                    "that native code is outside the model and unverified.",
+                    rule=R.ONNX_CUSTOM_DOMAIN,
+                )
+
+    def _ep_context(self, node: OnnxNode, path: str, loc: str, result: ScanResult) -> None:
+        target = node.strings.get("ep_cache_context", "")
+        problem = self._path_problem(target, path) if target else None
+        if problem and problem[0] is IssueSeverity.CRITICAL:
+            result.add_issue(
+                f"EPContext node loads an engine cache from {target!r}: {problem[1]}",
+                severity=IssueSeverity.CRITICAL,
+                location=loc,
+                details={"ep_cache_context": target},
+                why="The execution provider loads a compiled engine from a file outside the model.",
+                rule=R.ONNX_EXTERNAL_ESCAPE,
+            )
+
+    def _path_problem(self, location: str, path: str) -> tuple[IssueSeverity, str] | None:
+        """Why an external location is unsafe (CRITICAL) or unusable (WARNING), or None."""
+        if not location:
+            return IssueSeverity.WARNING, "no location given"
+        if _escapes(location) or "\x00" in location:
+            return IssueSeverity.CRITICAL, "absolute, parent-relative or remote path"
+        folder = os.path.dirname(os.path.abspath(path))
+        full = os.path.join(folder, location)
+        real_folder = os.path.realpath(folder)
+        real = os.path.realpath(full)
+        if os.path.commonpath([real_folder, real]) != real_folder:
+            return IssueSeverity.CRITICAL, f"resolves outside the model folder to {real}"
+        if not os.path.isfile(real):
+            return IssueSeverity.WARNING, "file not found next to the model"
+        return None
+
+    def _judge_externals(self, model: OnnxModel, path: str, result: ScanResult) -> None:
+        sizes: dict[str, int] = {}
+        reported: set[str] = set()
+        for ext in model.externals:
+            location = ext.entries.get("location", "")
+            loc = self.location(path, f"initializer {ext.tensor}")
+            details: dict[str, Any] = {"tensor": ext.tensor, "location": location}
+            problem = self._path_problem(location, path)
+            if problem is not None:
+                severity, why = problem
+                if location in reported:
+                    continue
+                reported.add(location)
+                result.add_issue(
+                    f"External data for '{ext.tensor}' at {location!r}: {why}",
+                    severity=severity,
+                    location=loc,
+                    details=details,
+                    why="Loading the weights reads this file, which the model does not ship."
+                    if severity is IssueSeverity.CRITICAL
+                    else "The model cannot load as shipped; the missing file could be "
+                    "supplied by anyone.",
+                    rule=R.ONNX_EXTERNAL_ESCAPE
+                    if severity is IssueSeverity.CRITICAL
+                    else R.ONNX_EXTERNAL_MISSING,
+                )
+                continue
+            full = os.path.join(os.path.dirname(os.path.abspath(path)), location)
+            size = sizes.setdefault(location, os.path.getsize(full))
+            try:
+                offset = int(ext.entries.get("offset", "0") or 0)
+                length = int(ext.entries.get("length", "0") or 0)
+            except ValueError:
+                offset, length = -1, 0
+            if offset < 0 or length < 0 or offset + length > size:
+                result.add_issue(
+                    f"External data for '{ext.tensor}' lies outside {location!r} "
+                    f"(offset {offset}, length {length}, file {size} bytes)",
+                    severity=IssueSeverity.WARNING,
+                    location=loc,
+                    details={**details, "offset": offset, "length": length, "file_size": size},
+                    why="The loader would read past the file or fail; the file is not the one "
+                    "the model was saved with.",
+                    rule=R.ONNX_EXTERNAL_MISSING,
+                )

@@ -1,0 +1,52 @@
+"""Raw pickle files of any protocol and extension, stacked pickles, dill and plain joblib."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..base import BaseScanner, ScanResult
+from . import scan_pickle_stream
+
+
+class PickleScanner(BaseScanner):
+    name: ClassVar[str] = "pickle"
+    description: ClassVar[str] = (
+        "Emulates the pickle loader symbolically and reports every import and call a load would "
+        "make (raw pickles, stacked pickles, dill, plain joblib)."
+    )
+    supported_extensions: ClassVar[list[str]] = [
+        ".pkl",
+        ".pickle",
+        ".dill",
+        ".pt",
+        ".pth",
+        ".bin",
+        ".ckpt",
+        ".joblib",
+    ]
+    formats: ClassVar[tuple[str, ...]] = ("pickle",)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        try:
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except OSError as exc:
+            result.mark_error(f"cannot open file: {exc.strerror or exc}")
+            result.finish()
+            return result
+        with f:
+            info = scan_pickle_stream(
+                f,
+                result,
+                location=lambda pos: self.location(path, None, pos),
+                ctx=self.ctx,
+                stacked=True,
+                depth=self.ctx.depth,
+            )
+            size = self.file_size(path)
+            if info.complete and info.end < size:
+                result.metadata["trailing_bytes"] = size - info.end
+        result.metadata["pickle_count"] = info.pickles
+        result.metadata["pickle_globals"] = info.globals[:200]
+        result.finish()
+        return result

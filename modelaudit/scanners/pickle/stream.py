@@ -1,0 +1,415 @@
+"""The pickle-analysis engine every pickle-bearing scanner uses (re-exported by the package).
+
+`scan_pickle_stream` reads one or more stacked pickles from a stream with CPython's own
+unpickler, every import replaced by an inert stub, and reports what loading would import and
+call (see `stubs` for the recording, `policy` for the verdicts). A stream that breaks is
+marked malformed but keeps what was seen before the break; embedded pickles in constants are
+scanned within depth and size limits (`nested`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO, Final
+
+from ...findings import Issue, IssueSeverity, ScanResult
+from ...rules import pickle as R
+from ..context import ScanContext
+from . import positions, structure
+from .emulate import CUnpickler, PyUnpickler, run
+from .reader import Reader
+from .stubs import JoblibLayout, Session
+
+_OPCODES: Final = frozenset(
+    b"(.0123FGIJKLMNPQRSTUVXabcdeghijklopqrstu}]\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a"
+    b"\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98)"
+)
+
+
+_SLICE_FULL: Final = 1 << 12
+_REREAD_EACH: Final = 1 << 20
+_REREAD_BUDGET: Final = 64 << 20
+
+
+@dataclass
+class PickleStreamInfo:
+    pickles: int = 0
+    end: int = 0
+    complete: bool = True
+    globals: list[str] = field(default_factory=list)
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except Exception:
+        return False
+
+
+def _first_proto(head: bytes) -> int:
+    return head[1] if len(head) >= 2 and head[0] == 0x80 else 0
+
+
+def scan_pickle_stream(
+    fileobj: BinaryIO,
+    result: ScanResult,
+    *,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    stacked: bool = True,
+    joblib: bool = False,
+    depth: int = 0,
+) -> PickleStreamInfo:
+    """Scan the pickles in `fileobj` from where it stands; see docs/pickle_api in the notes."""
+    info = PickleStreamInfo()
+    first_issue = len(result.issues)
+    seekable = _seekable(fileobj)
+    origin = fileobj.tell() if seekable else 0
+    reader = Reader(fileobj, find_candidates=depth < _max_depth(ctx))
+    seen_globals: set[str] = set()
+    starts: set[int] = set()
+    low_proto = False
+    index = 0
+    while True:
+        start = reader.pos
+        if index > 0 and (not stacked or reader.at_eof()):
+            break
+        head = reader.peek(2)
+        if index > 0 and (not head or head[0] not in _OPCODES):
+            break
+        if index == 0 and not head:
+            result.mark_inconclusive("malformed: empty pickle stream")
+            info.complete = False
+            break
+        mark = len(result.issues)
+        low_proto = low_proto or _first_proto(head) < 4
+        outcome = _scan_one(reader, result, location, ctx, start, _first_proto(head), joblib)
+        if outcome in ("joblib", "stub-type") and seekable:
+            # Restart this pickle with the pure-Python unpickler: joblib's inline arrays,
+            # or a NEWOBJ on a call result that a real loader would have as a class.
+            del result.issues[mark:]
+            fileobj.seek(origin + start)
+            mode = "joblib" if outcome == "joblib" else "c_like"
+            search = reader.find_candidates
+            reader = Reader(fileobj, find_candidates=search and mode != "joblib")
+            reader.base = start
+            reader._scanned_to = start
+            outcome = _scan_one(
+                reader, result, location, ctx, start, _first_proto(head), joblib, mode
+            )
+            if mode == "joblib":
+                reader.find_candidates = search
+                if search:
+                    reader.search_unskipped(fileobj, origin, start, reader.pos)
+                _shadow_plain_load(
+                    fileobj, origin, start, result, location, ctx, _first_proto(head)
+                )
+            joblib = joblib or mode == "joblib"
+        session, error = outcome if isinstance(outcome, tuple) else (None, outcome)
+        if session is not None:
+            for g in session.globals:
+                if g not in seen_globals:
+                    seen_globals.add(g)
+                    info.globals.append(g)
+            _nested_from_calls(session, result, location, ctx, depth, start)
+        if error is not None:
+            meaningful = session is not None and session.meaningful
+            if index > 0 and not meaningful:
+                del result.issues[mark:]
+                break
+            info.complete = False
+            info.end = reader.pos
+            result.mark_inconclusive(f"malformed: {error}")
+            result.add_issue(
+                f"Malformed pickle stream: {error}",
+                severity=IssueSeverity.INFO,
+                location=location(reader.pos),
+                details={"position": reader.pos, "pickle_index": index},
+                rule=R.MALFORMED_PICKLE,
+            )
+            if session is not None and session.events:
+                _pin_positions(fileobj, seekable, origin, start, session, location)
+            break
+        starts.add(start)
+        info.pickles += 1
+        info.end = reader.pos
+        if session is not None and session.events:
+            _pin_positions(fileobj, seekable, origin, start, session, location)
+        index += 1
+    result.bytes_scanned += info.end
+    reread: Callable[[int, int], bytes] | None = None
+    if seekable:
+
+        def reread(at: int, size: int) -> bytes:
+            fileobj.seek(origin + at)
+            return fileobj.read(size)
+
+    _nested_from_candidates(
+        reader, result, location, ctx, depth, info.end, starts, seen_globals, low_proto, reread
+    )
+    if seekable:
+        with contextlib.suppress(OSError, ValueError):
+            fileobj.seek(origin + info.end)
+    if ctx.config.get("strict"):
+        _escalate_unknown(result.issues[first_issue:])
+    return info
+
+
+def _escalate_unknown(issues: list[Issue]) -> None:
+    """--strict: an import nobody vouched for is treated as dangerous, not just unusual."""
+    for issue in issues:
+        if issue.rule == R.UNKNOWN_GLOBAL and issue.severity is IssueSeverity.WARNING:
+            issue.severity = IssueSeverity.CRITICAL
+            issue.details["strict"] = True
+
+
+def scan_pickle_bytes(
+    data: bytes,
+    result: ScanResult,
+    *,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    depth: int = 0,
+    stacked: bool = True,
+    joblib: bool = False,
+) -> PickleStreamInfo:
+    """`scan_pickle_stream` over bytes already in memory."""
+    return scan_pickle_stream(
+        io.BytesIO(data),
+        result,
+        location=location,
+        ctx=ctx,
+        stacked=stacked,
+        joblib=joblib,
+        depth=depth,
+    )
+
+
+def _scan_one(
+    reader: Reader,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    start: int,
+    proto: int,
+    joblib: bool,
+    mode: str = "",
+) -> tuple[Session, str | None] | str:
+    python = joblib or mode in ("joblib", "c_like")
+    session = Session(result, location, proto, joblib=joblib or mode == "joblib")
+    unpickler: CUnpickler | PyUnpickler
+    if python:
+        unpickler = PyUnpickler(reader, session, c_like=mode == "c_like")
+        py = unpickler
+        session.pos = lambda: py.op_pos
+    else:
+        unpickler = CUnpickler(reader, session)
+    error: str | None = None
+    try:
+        value = run(unpickler, session, ctx.memory_budget)
+        length = reader.pos - start
+        if not session.globals and length <= structure.MAX_STREAM:
+            reason = structure.check(value, length)
+            if reason:
+                session.report(
+                    "structure",
+                    0,
+                    f"Crafted pickle structure: {reason}",
+                    IssueSeverity.WARNING,
+                    R.STRUCTURE_BOMB,
+                    "Pickles written by Python never look like this; the stream is built to "
+                    "exhaust memory or time in whatever walks the loaded object.",
+                    "",
+                    "",
+                    "STOP",
+                )
+        del value
+    except JoblibLayout:
+        return "joblib"
+    except RecursionError:
+        error = "structure nested too deeply"
+    except MemoryError:
+        error = "out of memory while reading"
+    except EOFError as exc:
+        error = f"truncated ({exc or 'unexpected end of data'})"
+    except Exception as exc:
+        text = str(exc)
+        if not python and "NEWOBJ" in text and "type" in text:
+            return "stub-type"
+        error = f"{type(exc).__name__}: {text}"
+        _note_extension(session, text)
+    finally:
+        del unpickler
+    return session, error
+
+
+def _shadow_plain_load(
+    fileobj: BinaryIO,
+    origin: int,
+    start: int,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    proto: int,
+) -> None:
+    """Read a joblib-layout pickle once more as `pickle.load` would, through the array bytes.
+
+    A file can be a polyglot: joblib skips the bytes after an array wrapper, plain pickle.load
+    executes them as opcodes. Only CRITICAL findings of this reading count; what the array
+    bytes look like as opcodes is otherwise noise.
+    """
+    here = fileobj.tell()
+    shadow = ScanResult(scanner_name=result.scanner_name)
+    try:
+        fileobj.seek(origin + start)
+        reader = Reader(fileobj, find_candidates=False)
+        reader.base = start
+        session = Session(shadow, location, proto, joblib=True)
+        unpickler = CUnpickler(reader, session)
+        try:
+            run(unpickler, session, ctx.memory_budget)
+        except Exception:
+            pass
+        finally:
+            del unpickler
+        if session.events:
+            _pin_positions(fileobj, True, origin, start, session, location)
+    finally:
+        fileobj.seek(here)
+    existing = {i.message for i in result.issues}
+    for issue in shadow.issues:
+        if issue.severity is IssueSeverity.CRITICAL and issue.message not in existing:
+            issue.details["interpretation"] = "pickle.load"
+            result.issues.append(issue)
+
+
+def _note_extension(session: Session, message: str) -> None:
+    if "extension code" in message:
+        code = message.rsplit(" ", 1)[-1]
+        session.report(
+            "ext",
+            0,
+            f"Extension code {code} names a global through copyreg's registry",
+            IssueSeverity.CRITICAL,
+            R.EXTENSION_CODE,
+            "EXT1/EXT2/EXT4 resolve through the loading process's copyreg extension registry, "
+            "so they can name any callable the loading program registered; nothing in the file "
+            "says which.",
+            "copyreg",
+            f"extension:{code}",
+            "EXT",
+        )
+
+
+def _pin_positions(
+    fileobj: BinaryIO,
+    seekable: bool,
+    origin: int,
+    start: int,
+    session: Session,
+    location: Callable[[int | None], str],
+) -> None:
+    if not seekable or session.pos is not None:
+        return
+    here = fileobj.tell()
+    try:
+        fileobj.seek(origin + start)
+        full = session.need_all
+        pins = positions.walk(
+            fileobj,
+            base=-origin,
+            need_globals=-1 if full else session.need_globals,
+            need_calls=-1 if full else session.need_calls,
+        )
+    finally:
+        fileobj.seek(here)
+    for kind, ordinal, issue in session.events:
+        pos: int | None = None
+        op: str | None = None
+        if kind == "global" and 0 < ordinal <= len(pins.globals):
+            pos, op = pins.globals[ordinal - 1]
+        elif kind == "call" and 0 < ordinal <= len(pins.calls):
+            pos, op = pins.calls[ordinal - 1]
+        elif kind == "ext" and pins.extensions:
+            pos, op, code = pins.extensions[-1]
+            issue.details["code"] = code
+        if pos is not None:
+            issue.details["position"] = pos
+            if op:
+                issue.details["opcode"] = op
+            issue.location = location(pos)
+
+
+def _max_depth(ctx: ScanContext) -> int:
+    return int(ctx.config.get("max_pickle_depth", min(int(ctx.config.get("max_depth", 5)), 3)))
+
+
+def _nested_from_calls(
+    session: Session,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    depth: int,
+    start: int,
+) -> None:
+    from . import nested
+
+    for data, stacked, label, trusted in session.nested:
+        if trusted:
+            nested.scan_blob(
+                data,
+                result,
+                location=location,
+                ctx=ctx,
+                depth=depth + 1,
+                stacked=stacked,
+                label=label,
+            )
+        else:
+            nested.scan_candidate(
+                data,
+                start,
+                result,
+                location=location,
+                ctx=ctx,
+                depth=depth + 1,
+                seen=set(),
+                encoding="latin-1 string",
+            )
+
+
+def _nested_from_candidates(
+    reader: Reader,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    depth: int,
+    end: int,
+    starts: set[int],
+    seen: set[str],
+    low_proto: bool,
+    reread: Callable[[int, int], bytes] | None,
+) -> None:
+    if not reader.candidates:
+        return
+    from . import nested
+
+    budget = _REREAD_BUDGET
+    for at, data in reader.candidates:
+        if at >= end or at in starts or (low_proto and data[:1] == b"c"):
+            continue
+        if reader.in_skipped(at):
+            continue
+        if reread is not None and budget > 0 and len(data) >= _SLICE_FULL:
+            # the slice kept while streaming is short; a seekable source gives the whole run
+            data = reread(at, min(_REREAD_EACH, budget))
+            budget -= len(data)
+        nested.scan_candidate(
+            data, at, result, location=location, ctx=ctx, depth=depth + 1, seen=seen
+        )
+
+
+__all__ = ["PickleStreamInfo", "scan_pickle_bytes", "scan_pickle_stream"]

@@ -1,0 +1,667 @@
+"""Inert symbolic stand-ins for everything a pickle imports, and the record of what it does.
+
+The unpickler only ever receives these stubs from `find_class` and `persistent_load`, so no
+real callable is reachable. Calling a stub, `__setstate__`, item assignment or append on it are
+recorded and judged as they happen, so a stream that breaks later keeps what it did before.
+Stubs for globals are classes (NEWOBJ insists on a type); results of allowed calls are cheap
+slotted instances, since a real model makes millions of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...findings import Issue, IssueSeverity, ScanResult
+from ...rules import pickle as R
+from . import policy
+from .policy import DANGER, SAFE, SHAPE, UNKNOWN, Verdict
+
+_MAX_ISSUES = 200
+_ESCAPING = frozenset({"getattr", "resolve2", "getitem"})
+_SAFE_CODECS = frozenset(
+    {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
+)
+#: First characters of a latin-1 string that may hold raw pickle bytes (protocol 2 bytes).
+_PICKLE_HEADS = frozenset("\x80cx\x1f")
+_GETITEM_CALLS = frozenset(
+    {
+        "builtins.dict.get",
+        "builtins.dict.pop",
+        "builtins.dict.setdefault",
+        "builtins.dict.__getitem__",
+    }
+)
+_SAFE_DILL_TYPES = frozenset(
+    {
+        "NoneType",
+        "EllipsisType",
+        "NotImplementedType",
+        "list",
+        "dict",
+        "tuple",
+        "set",
+        "frozenset",
+        "bytes",
+        "bytearray",
+        "str",
+        "int",
+        "float",
+        "complex",
+        "bool",
+        "object",
+        "type",
+        "slice",
+        "range",
+        "PartialType",
+        "SuperType",
+        "OrderedDictType",
+    }
+)
+_WRAPPERS = frozenset(
+    {
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+        "joblib.numpy_pickle_compat.NDArrayWrapper",
+        "joblib.numpy_pickle_compat.ZNDArrayWrapper",
+        "joblib.numpy_pickle.NDArrayWrapper",
+        "joblib.numpy_pickle.ZNDArrayWrapper",
+    }
+)
+#: Calls whose arguments and state the joblib reader needs (array wrappers and dtypes).
+_KEEP = _WRAPPERS | {"numpy.dtype"}
+#: Allowed callables whose result may itself be a class (and so the cls of a NEWOBJ).
+_TYPE_RESULTS = frozenset({"builtins.type"})
+
+
+class JoblibLayout(Exception):
+    """Raised inside the C unpickler when joblib's inline array layout is detected."""
+
+
+def render(value: Any, depth: int = 0) -> str:
+    """A short symbolic rendering of a call argument for finding messages."""
+    if isinstance(value, _SymMeta):
+        return value._ma_name
+    if isinstance(value, Obj):
+        return f"{value.name}(...)"
+    if isinstance(value, (str, bytes)):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    if isinstance(value, (tuple, list)) and depth < 2:
+        inner = ", ".join(render(v, depth + 1) for v in value[:4])
+        more = ", ..." if len(value) > 4 else ""
+        return f"({inner}{more})" if isinstance(value, tuple) else f"[{inner}{more}]"
+    if isinstance(value, dict):
+        return f"{{...{len(value)} items}}"
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"<int of {value.bit_length()} bits>"
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def render_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> str:
+    parts = [render(a) for a in args[:4]]
+    if len(args) > 4:
+        parts.append("...")
+    if kwargs:
+        parts.extend(f"{k}={render(v)}" for k, v in list(kwargs.items())[:3])
+    return f"{name}({', '.join(parts)})"
+
+
+class Session:
+    """Everything one pickle did, judged as it happens."""
+
+    def __init__(
+        self,
+        result: ScanResult,
+        location: Callable[[int | None], str],
+        proto: int,
+        *,
+        joblib: bool = False,
+        pos: Callable[[], int] | None = None,
+    ) -> None:
+        self.result = result
+        self.location = location
+        self.proto = proto
+        self.joblib = joblib
+        self.pos = pos
+        self.n_globals = 0
+        self.n_calls = 0
+        self.globals: list[str] = []
+        self._seen_globals: set[str] = set()
+        self._messages: set[str] = set()
+        #: (event kind, ordinal, issue) for position pinning after the stream.
+        self.events: list[tuple[str, int, Issue]] = []
+        self.escapers: set[int] = set()
+        self.nested: list[tuple[bytes, bool, str, bool]] = []
+        self._classes: dict[tuple[str, str], type] = {}
+        self.issue_count = 0
+        self.meaningful = False
+        self.need_globals = 0
+        self.need_calls = 0
+        self.need_all = False
+        self.persistent_stub = self.make_class("persistent_id", "", policy.Verdict(SAFE))
+
+    # ---- findings
+
+    def report(
+        self,
+        kind: str,
+        ordinal: int,
+        message: str,
+        severity: IssueSeverity,
+        rule: str,
+        why: str | None,
+        module: str,
+        name: str,
+        opcode: str,
+        **extra: Any,
+    ) -> None:
+        if message in self._messages:
+            return
+        if self.issue_count >= _MAX_ISSUES and severity is not IssueSeverity.CRITICAL:
+            return
+        self._messages.add(message)
+        self.issue_count += 1
+        self.meaningful = True
+        pos = self.pos() if self.pos is not None else None
+        if self.pos is None:
+            if kind == "global":
+                self.need_globals = max(self.need_globals, ordinal)
+            elif kind == "call":
+                self.need_calls = max(self.need_calls, ordinal)
+            elif kind == "ext":
+                self.need_all = True
+        module, name = _short(module), _short(name)
+        details: dict[str, Any] = {
+            "module": module,
+            "function": name,
+            "name": name,
+            "opcode": opcode,
+            "position": pos,
+            **extra,
+        }
+        issue = self.result.add_issue(
+            message,
+            severity=severity,
+            location=self.location(pos),
+            details=details,
+            why=why,
+            rule=rule,
+        )
+        if pos is None:
+            self.events.append((kind, ordinal, issue))
+
+    # ---- globals
+
+    def find_class(self, module: str, name: str, opcode: str = "GLOBAL") -> type:
+        self.n_globals += 1
+        raw = (module, name)
+        if self.proto < 3:
+            module, name = _compat_map(module, name)
+        key = (module, name)
+        cls = self._classes.get(key)
+        verdict: Verdict
+        if cls is None:
+            verdict = policy.classify(module, name)
+            if raw != key and verdict.kind != DANGER:
+                raw_verdict = policy.classify(*raw)
+                if raw_verdict.kind == DANGER:
+                    verdict = raw_verdict
+            cls = self.make_class(module, name, verdict, is_global=True)
+            self._classes[key] = cls
+        else:
+            verdict = cls._ma_verdict  # type: ignore[attr-defined]
+        full = f"{module}.{name}"
+        if len(full) > 300:
+            full = full[:297] + "..."
+        if full not in self._seen_globals:
+            self._seen_globals.add(full)
+            self.globals.append(full)
+            if policy.valid_name(module, name):
+                self.meaningful = True
+        if full in _WRAPPERS and not self.joblib:
+            raise JoblibLayout(full)
+        if verdict.kind == DANGER:
+            rule = (
+                R.RESOLVER
+                if ("." in name or verdict.family == "dunder-walk")
+                else R.DANGEROUS_GLOBAL
+            )
+            self.report(
+                "global",
+                self.n_globals,
+                f"Dangerous global: {full}",
+                IssueSeverity.CRITICAL,
+                rule,
+                verdict.why,
+                module,
+                name,
+                opcode,
+                family=verdict.family,
+            )
+        elif verdict.kind == UNKNOWN:
+            if policy.valid_name(module, name):
+                self.report(
+                    "global",
+                    self.n_globals,
+                    f"Unknown global: {full}",
+                    IssueSeverity.WARNING,
+                    R.UNKNOWN_GLOBAL,
+                    f"Loading imports {full} and runs whatever code it has; it is not a name "
+                    "real models are known to use.",
+                    module,
+                    name,
+                    opcode,
+                )
+        elif verdict.kind == SHAPE and verdict.special in _ESCAPING:
+            self.escapers.add(id(cls))
+        return cls
+
+    def make_class(
+        self, module: str, qualname: str, verdict: Verdict, *, is_global: bool = False
+    ) -> type:
+        cls = _SymMeta(
+            "Sym",
+            (),
+            {
+                "__slots__": (),
+                "__new__": staticmethod(_new_hook),
+                "_ma_module": module,
+                "_ma_qual": qualname,
+                "_ma_name": _short(f"{module}.{qualname}" if qualname else module),
+                "_ma_verdict": verdict,
+                "_ma_global": is_global,
+                "_ma_session": self,
+            },
+        )
+        return cls
+
+    # ---- calls
+
+    def call(
+        self, callee: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None, op: str
+    ) -> Any:
+        self.n_calls += 1
+        if isinstance(callee, _SymMeta):
+            verdict: Verdict = callee._ma_verdict
+            name: str = callee._ma_name
+            module, qual = callee._ma_module, callee._ma_qual
+        else:
+            verdict, name, module, qual = callee.verdict, callee.name + "()", callee.module, ""
+        if self.escapers:
+            self.check_escape(name, args, kwargs)
+        kind = verdict.kind
+        if kind == SAFE:
+            if isinstance(callee, Obj) and not callee.name.startswith("functools.partial"):
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"Call to {render_call(name, args, kwargs)}",
+                    IssueSeverity.WARNING,
+                    R.SUSPICIOUS_CALL,
+                    "Loading calls a reconstructed object instead of a class or function; "
+                    "legitimate models do not need this.",
+                    module,
+                    qual,
+                    op,
+                )
+            if name in _TYPE_RESULTS or isinstance(callee, Obj):
+                return self.make_class(module, f"{qual}()", verdict)
+            if name in _KEEP:
+                obj = Obj(name, verdict, module, qual)
+                obj.data = [args, None]
+                return obj
+            return Obj(name, verdict, module, qual)
+        if kind == SHAPE:
+            return self.shaped(callee, verdict.special, name, module, qual, args, kwargs, op)
+        if kind == DANGER:
+            self.report(
+                "call",
+                self.n_calls,
+                f"Call to {render_call(name, args, kwargs)}",
+                IssueSeverity.CRITICAL,
+                R.DANGEROUS_CALL,
+                verdict.why,
+                module,
+                qual,
+                op,
+                family=verdict.family,
+            )
+            if verdict.family in ("nested-unpickler", "code-object"):
+                self.queue_nested(args, f"argument of {name}")
+        elif name in _GETITEM_CALLS and len(args) >= 2 and isinstance(args[1], str):
+            return self.walk(args[0], args[1], f"{name}", op)
+        # An instance stands for the result: cheap even for millions of custom objects. A
+        # NEWOBJ on it (a real loader might get a class) sends the stream to the fallback.
+        return Obj(name, verdict, module, f"{qual}()" if qual else "")
+
+    def shaped(
+        self,
+        callee: Any,
+        special: str,
+        name: str,
+        module: str,
+        qual: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        op: str,
+    ) -> Any:
+        if special == "getattr":
+            if len(args) in (2, 3) and isinstance(args[1], str):
+                return self.walk(args[0], args[1], name, op)
+            self.report(
+                "call",
+                self.n_calls,
+                f"Call to {render_call(name, args, kwargs)}",
+                IssueSeverity.CRITICAL,
+                R.RESOLVER,
+                "getattr with a computed attribute name can reach any callable. "
+                + policy.FAMILIES["resolver"],
+                module,
+                qual,
+                op,
+                family="resolver",
+            )
+            return self.make_class(module, f"{qual}()", policy.danger("resolver"))
+        if special == "resolve2":
+            if len(args) == 2 and all(isinstance(a, str) for a in args):
+                target = policy.classify(args[0], args[1])
+                full = f"{args[0]}.{args[1]}"
+                if target.kind == DANGER:
+                    self.report(
+                        "call",
+                        self.n_calls,
+                        f"Resolver {render_call(name, args)} resolves {full}",
+                        IssueSeverity.CRITICAL,
+                        R.RESOLVER,
+                        target.why,
+                        args[0],
+                        args[1],
+                        op,
+                        family=target.family,
+                    )
+                elif target.kind == UNKNOWN:
+                    self.report(
+                        "call",
+                        self.n_calls,
+                        f"Resolver {render_call(name, args)} resolves {full}",
+                        IssueSeverity.WARNING,
+                        R.UNKNOWN_GLOBAL,
+                        f"Loading imports {full}, which is not a name real models use.",
+                        args[0],
+                        args[1],
+                        op,
+                    )
+                return self.make_class(args[0], args[1], target)
+            self.report(
+                "call",
+                self.n_calls,
+                f"Resolver {render_call(name, args)} with computed names",
+                IssueSeverity.CRITICAL,
+                R.RESOLVER,
+                policy.FAMILIES["resolver"],
+                module,
+                qual,
+                op,
+            )
+            return self.make_class(module, f"{qual}()", policy.danger("resolver"))
+        if special == "codec":
+            enc = args[1] if len(args) > 1 else kwargs.get("encoding") if kwargs else "utf-8"
+            if not (isinstance(enc, str) and enc.lower().replace("_", "-") in _SAFE_CODECS):
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"Call to {render_call(name, args, kwargs)}",
+                    IssueSeverity.WARNING,
+                    R.SUSPICIOUS_CALL,
+                    "An unusual codec is applied at load time; codecs are looked up by name "
+                    "and may transform data in ways a reviewer does not expect.",
+                    module,
+                    qual,
+                    op,
+                )
+            text = args[0] if args else None
+            if isinstance(text, str) and len(text) >= 8 and text[:1] in _PICKLE_HEADS:
+                self.queue_nested((text,), f"argument of {name}", trusted=False)
+            return Obj(name, policy.Verdict(SAFE), module, qual)
+        if special == "nested_bytes":
+            self.queue_nested(args, f"argument of {name}", stacked=True)
+            return Obj(name, policy.Verdict(SAFE), module, qual)
+        if special == "dill_type":
+            tname = args[0] if args else None
+            if not (isinstance(tname, str) and tname in _SAFE_DILL_TYPES):
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"Call to {render_call(name, args)}",
+                    IssueSeverity.CRITICAL,
+                    R.DANGEROUS_CALL,
+                    policy.FAMILIES["code-object"],
+                    module,
+                    qual,
+                    op,
+                    family="code-object",
+                )
+                return self.make_class(module, f"{qual}()", policy.danger("code-object"))
+            return self.make_class("builtins", tname, policy.Verdict(SAFE))
+        return Obj(name, policy.Verdict(SAFE), module, qual)
+
+    def walk(self, target: Any, attr: str, via: str, op: str) -> type:
+        """`getattr(target, attr)` and friends: the result is the attribute, judged by path."""
+        if isinstance(target, _SymMeta):
+            module, qual, base = target._ma_module, target._ma_qual, target._ma_verdict
+        elif isinstance(target, Obj):
+            module, qual, base = target.module, target.qual, target.verdict
+        else:
+            module, qual, base = "builtins", type(target).__name__, policy.Verdict(SAFE)
+        verdict = policy.classify_attribute(module, qual, base, attr)
+        if (
+            verdict.kind != DANGER
+            and isinstance(target, _SymMeta)
+            and target._ma_global
+            and policy.module_like(module, qual)
+        ):
+            verdict = policy.danger(
+                "resolver", f"getattr on {module}.{qual}, which names a module."
+            )
+        shown = f"{module}.{qual}" if qual else module
+        text = f"{via}({shown}, {attr!r})"
+        if verdict.kind == DANGER:
+            self.report(
+                "call",
+                self.n_calls,
+                f"Dangerous attribute access: {text}",
+                IssueSeverity.CRITICAL,
+                R.RESOLVER,
+                verdict.why,
+                module,
+                f"{qual}.{attr}",
+                op,
+                family=verdict.family,
+            )
+        elif verdict.kind == UNKNOWN:
+            self.report(
+                "call",
+                self.n_calls,
+                f"Attribute access at load time: {text}",
+                IssueSeverity.WARNING,
+                R.SUSPICIOUS_CALL,
+                "Loading fetches an attribute of an object that is not known to be safe; the "
+                "result may be any callable.",
+                module,
+                f"{qual}.{attr}",
+                op,
+            )
+        return self.make_class(module, f"{qual}.{attr}" if qual else attr, verdict)
+
+    def check_escape(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> None:
+        values: list[Any] = list(args)
+        if kwargs:
+            values.extend(kwargs.values())
+        for v in list(values):
+            if isinstance(v, (list, tuple)):
+                values.extend(v[:64])
+            elif isinstance(v, dict):
+                values.extend(list(v.values())[:64])
+        for v in values:
+            if isinstance(v, _SymMeta) and id(v) in self.escapers:
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"{v._ma_name} is passed as a value to {name}",
+                    IssueSeverity.CRITICAL,
+                    R.RESOLVER,
+                    "A resolver function handed to another callable is applied to arguments "
+                    "the scanner cannot see statically. " + policy.FAMILIES["resolver"],
+                    v._ma_module,
+                    v._ma_qual,
+                    "REDUCE",
+                    family="resolver",
+                )
+
+    def queue_nested(
+        self, args: Any, label: str, stacked: bool = False, trusted: bool = True
+    ) -> None:
+        for a in args if isinstance(args, (tuple, list)) else (args,):
+            if isinstance(a, (bytes, bytearray)) and len(a) >= 2:
+                self.nested.append((bytes(a), stacked, label, trusted))
+            elif isinstance(a, str) and len(a) >= 2:
+                self.nested.append((a.encode("latin-1", "ignore"), stacked, label, trusted))
+
+    # ---- mutation of state
+
+    def setstate(self, target: Any, state: Any) -> None:
+        self.n_calls += 1
+        if self.escapers:
+            self.check_escape("__setstate__", (state,), None)
+        if isinstance(target, _SymMeta):
+            if target._ma_global:
+                self.mutate(target, "BUILD")
+        elif target.data is not None:
+            target.data[1] = state
+
+    def mutate(self, target: Any, how: str) -> None:
+        self.report(
+            "mutation",
+            0,
+            f"Load-time modification of global {target._ma_name} ({how})",
+            IssueSeverity.CRITICAL,
+            R.GLOBAL_MUTATION,
+            "The file changes a module-level object while it loads (monkey-patching), which "
+            "can redirect later calls to attacker code.",
+            target._ma_module,
+            target._ma_qual,
+            how,
+        )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _compat_map(module: str, name: str) -> tuple[str, str]:
+    import _compat_pickle
+
+    pair = _compat_pickle.NAME_MAPPING.get((module, name))
+    if pair is not None:
+        return pair
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+def _new_hook(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    return cls._ma_session.call(cls, args, kwargs or None, "NEWOBJ")
+
+
+class _SymMeta(type):
+    """Metaclass of global stubs: what the unpickler may do to a global is recorded here."""
+
+    _ma_module: str
+    _ma_qual: str
+    _ma_name: str
+    _ma_verdict: Verdict
+    _ma_global: bool
+    _ma_session: Session
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._ma_session.call(cls, args, kwargs or None, "REDUCE")
+
+    def __setstate__(cls, state: Any) -> None:
+        cls._ma_session.setstate(cls, state)
+
+    def __setitem__(cls, key: Any, value: Any) -> None:
+        if cls._ma_global:
+            cls._ma_session.mutate(cls, "SETITEM")
+
+    def append(cls, value: Any) -> None:
+        if cls._ma_global:
+            cls._ma_session.mutate(cls, "APPEND")
+
+    def extend(cls, values: Any) -> None:
+        if cls._ma_global:
+            cls._ma_session.mutate(cls, "APPENDS")
+
+    def add(cls, value: Any) -> None:
+        if cls._ma_global:
+            cls._ma_session.mutate(cls, "ADDITEMS")
+
+
+class Obj:
+    """The result of an allowed call: an instance of `name`, inert."""
+
+    __slots__ = ("data", "module", "name", "qual", "verdict")
+
+    def __init__(self, name: str, verdict: Verdict, module: str, qual: str) -> None:
+        self.name = name
+        self.verdict = verdict
+        self.module = module
+        self.qual = qual
+        self.data: list[Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _session_of(self).call(self, args, kwargs or None, "REDUCE")
+
+    def __setstate__(self, state: Any) -> None:
+        session = _CURRENT[-1]
+        if session.escapers or self.data is not None:
+            session.setstate(self, state)
+        else:
+            session.n_calls += 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        return None
+
+    def append(self, value: Any) -> None:
+        return None
+
+    def extend(self, values: Any) -> None:
+        return None
+
+    def add(self, value: Any) -> None:
+        return None
+
+
+#: The session of the pickle being read; instances do not carry it to stay small.
+_CURRENT: list[Session] = []
+
+
+def _session_of(obj: Obj) -> Session:
+    return _CURRENT[-1]
+
+
+def is_wrapper(value: Any) -> bool:
+    return isinstance(value, Obj) and value.name in _WRAPPERS
+
+
+__all__ = [
+    "SAFE",
+    "SHAPE",
+    "UNKNOWN",
+    "JoblibLayout",
+    "Obj",
+    "Session",
+    "is_wrapper",
+    "render",
+]

@@ -1,0 +1,28 @@
+"""The graph both SavedModel readers (binary protobuf and text format) fill and the op judge
+consumes, kept apart so neither reader depends on the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Node:
+    name: str
+    op: str
+    inputs: list[str] = field(default_factory=list)
+    attrs: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    """Nodes of the top-level graph and of each library function, plus what SavedModel adds."""
+
+    nodes: list[tuple[str, Node]] = field(default_factory=list)
+    functions: set[str] = field(default_factory=set)
+    saver_scopes: set[str] = field(default_factory=set)
+    asset_tensors: set[str] = field(default_factory=set)
+    asset_files: list[str] = field(default_factory=list)
+    keras_metadata: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    tf_version: str = ""

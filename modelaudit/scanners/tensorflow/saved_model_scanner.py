@@ -1,0 +1,499 @@
+"""TensorFlow SavedModel, frozen GraphDef and Keras metadata protobufs, read without TensorFlow.
+
+The wire walk follows SavedModel -> MetaGraphDef -> GraphDef -> NodeDef (op, name, attr) and
+FunctionDefLibrary -> FunctionDef -> NodeDef, skipping tensor contents by length. Ops are judged
+by name: ones that run Python, touch files or the network are CRITICAL, ops stock TensorFlow
+does not define need a native library and are WARNING. Keras layer metadata (JSON inside
+`keras_metadata.pb` and SavedUserObject) goes through the Keras config checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Final
+
+from ...formats.protowire import LENGTH, VARINT, Wire, WireError, open_wire
+from ...rules import frameworks as R
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..keras.config import KerasConfigAnalyzer, _escapes
+from .graph import Graph, Node
+from .op_names import TF_OP_NAMES
+from .text_proto import read_graph
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+PYTHON_OPS: Final = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+FILE_OPS: Final = _words(
+    """
+    ReadFile WriteFile MatchingFiles ImmutableConst WholeFileReader WholeFileReaderV2
+    TextLineReader TextLineReaderV2 FixedLengthRecordReader FixedLengthRecordReaderV2
+    TFRecordReader TFRecordReaderV2 LMDBReader IdentityReader IdentityReaderV2 TextLineDataset
+    TFRecordDataset TFRecordDatasetV2 FixedLengthRecordDataset FixedLengthRecordDatasetV2
+    CSVDataset CSVDatasetV2 ExperimentalCSVDataset LMDBDataset ExperimentalLMDBDataset
+    SaveDataset SaveDatasetV2 LoadDataset ExperimentalSaveDataset SnapshotDataset
+    SnapshotDatasetV2 SnapshotDatasetReader DatasetToTFRecord ExperimentalDatasetToTFRecord
+    MatchingFilesDataset ExperimentalMatchingFilesDataset CreateSummaryFileWriter
+    CreateSummaryDbWriter SqlDataset ExperimentalSqlDataset
+    """
+)
+NETWORK_OPS: Final = _words(
+    """
+    Rpc TryRpc RpcClient RpcCall RpcCheckStatus RpcServer RpcServerStart RpcServerRegister
+    DataServiceDataset DataServiceDatasetV2 DataServiceDatasetV3 DataServiceDatasetV4
+    RegisterDataset RegisterDatasetV2 DistributedSave
+    """
+)
+CHECKPOINT_OPS: Final = frozenset(
+    {"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints"}
+)
+TEXT_TABLE_OPS: Final = frozenset({"InitializeTableFromTextFile", "InitializeTableFromTextFileV2"})
+DEBUG_URL_OPS: Final = frozenset(
+    {
+        "DebugIdentity",
+        "DebugIdentityV2",
+        "DebugNanCount",
+        "DebugNumericSummary",
+        "DebugNumericSummaryV2",
+    }
+)
+PROTO_OPS: Final = frozenset({"DecodeProtoV2", "EncodeProto"})
+#: Ops whose danger is decided by attributes; the rest of the op names come from TF_OP_NAMES.
+DANGEROUS_TF_OPS: Final = PYTHON_OPS | FILE_OPS | NETWORK_OPS
+_LOG_STREAMS: Final = frozenset({"", "stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
+_SAVE_SCOPE: Final = re.compile(r"^save(_\d+)?$")
+_MAX_DEPTH: Final = 64
+
+
+class _Reader:
+    def __init__(self, wire: Wire) -> None:
+        self.w = wire
+        self.g = Graph()
+
+    def saved_model(self, start: int, end: int) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 2 and wt == LENGTH:
+                self.meta_graph(a, a + b)
+
+    def meta_graph(self, start: int, end: int) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if wt != LENGTH:
+                continue
+            if f == 1:
+                self.meta_info(a, a + b)
+            elif f == 2:
+                self.graph_def(a, a + b, "graph")
+            elif f == 3:
+                for sf, swt, sa, sb in self.w.fields(a, a + b):
+                    if sf in (1, 2, 3) and swt == LENGTH:
+                        scope = self.w.text(sa, sb).split("/", 1)[0].split(":", 1)[0]
+                        self.g.saver_scopes.add(scope)
+            elif f == 6:
+                self.asset_file_def(a, a + b)
+            elif f == 7:
+                self.object_graph(a, a + b)
+
+    def meta_info(self, start: int, end: int) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 4 and wt == LENGTH:
+                self.g.tags.append(self.w.text(a, b))
+            elif f == 5 and wt == LENGTH:
+                self.g.tf_version = self.w.text(a, b)
+
+    def asset_file_def(self, start: int, end: int) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 1 and wt == LENGTH:
+                for tf, twt, ta, tb in self.w.fields(a, a + b):
+                    if tf == 1 and twt == LENGTH:
+                        self.g.asset_tensors.add(self.w.text(ta, tb).split(":", 1)[0])
+            elif f == 2 and wt == LENGTH:
+                self.g.asset_files.append(self.w.text(a, b))
+
+    def object_graph(self, start: int, end: int) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if f != 1 or wt != LENGTH:
+                continue
+            for of, owt, oa, ob in self.w.fields(a, a + b):
+                if of == 4 and owt == LENGTH:
+                    for uf, uwt, ua, ub in self.w.fields(oa, oa + ob):
+                        if uf == 3 and uwt == LENGTH and ub:
+                            self.g.keras_metadata.append(self.w.text(ua, ub))
+
+    def graph_def(self, start: int, end: int, where: str) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if wt != LENGTH:
+                continue
+            if f == 1:
+                self.g.nodes.append((where, self.node(a, a + b)))
+            elif f == 2:
+                self.library(a, a + b)
+
+    def library(self, start: int, end: int) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 1 and wt == LENGTH:
+                self.function(a, a + b)
+
+    def function(self, start: int, end: int) -> None:
+        name = ""
+        nodes: list[Node] = []
+        for f, wt, a, b in self.w.fields(start, end):
+            if wt != LENGTH:
+                continue
+            if f == 1:
+                for sf, swt, sa, sb in self.w.fields(a, a + b):
+                    if sf == 1 and swt == LENGTH:
+                        name = self.w.text(sa, sb)
+            elif f == 3:
+                nodes.append(self.node(a, a + b))
+        self.g.functions.add(name)
+        self.g.nodes.extend((f"function {name}", n) for n in nodes)
+
+    def node(self, start: int, end: int) -> Node:
+        node = Node("", "")
+        for f, wt, a, b in self.w.fields(start, end):
+            if wt != LENGTH:
+                continue
+            if f == 1:
+                node.name = self.w.text(a, b)
+            elif f == 2:
+                node.op = self.w.text(a, b)
+            elif f == 3 and len(node.inputs) < 64:
+                node.inputs.append(self.w.text(a, b))
+            elif f == 5:
+                key = ""
+                values: list[str] = []
+                for ef, ewt, ea, eb in self.w.fields(a, a + b):
+                    if ef == 1 and ewt == LENGTH:
+                        key = self.w.text(ea, eb)
+                    elif ef == 2 and ewt == LENGTH:
+                        values = self.attr_strings(ea, ea + eb, 0)
+                node.attrs[key] = values
+        return node
+
+    def attr_strings(self, start: int, end: int, depth: int) -> list[str]:
+        """String values of an AttrValue: `s`, `list.s`, `func.name`, string tensors."""
+        out: list[str] = []
+        if depth > _MAX_DEPTH:
+            raise WireError("attribute nesting too deep")
+        for f, wt, a, b in self.w.fields(start, end):
+            if wt != LENGTH:
+                continue
+            if f == 2:
+                out.append(self.w.text(a, b))
+            elif f == 1:
+                for lf, lwt, la, lb in self.w.fields(a, a + b):
+                    if lf == 2 and lwt == LENGTH:
+                        out.append(self.w.text(la, lb))
+                    elif lf == 9 and lwt == LENGTH:
+                        out += self.func_name(la, la + lb)
+            elif f == 10:
+                out += self.func_name(a, a + b)
+            elif f == 8:
+                for tf, twt, ta, tb in self.w.fields(a, a + b):
+                    if tf == 8 and twt == LENGTH and len(out) < 64:
+                        out.append(self.w.text(ta, tb))
+        return out
+
+    def func_name(self, start: int, end: int) -> list[str]:
+        return [
+            self.w.text(a, b)
+            for f, wt, a, b in self.w.fields(start, end)
+            if f == 1 and wt == LENGTH
+        ]
+
+    def saved_metadata(self, start: int, end: int) -> None:
+        for f, wt, a, b in self.w.fields(start, end):
+            if f == 1 and wt == LENGTH:
+                for nf, nwt, na, nb in self.w.fields(a, a + b):
+                    if nf == 5 and nwt == LENGTH and nb:
+                        self.g.keras_metadata.append(self.w.text(na, nb))
+
+
+def _kind(wire: Wire, name: str) -> str:
+    """SavedModel, GraphDef, Keras metadata or fingerprint, from the name and first fields."""
+    base = os.path.basename(name).lower()
+    if base.startswith("keras_metadata"):
+        return "keras_metadata"
+    if base.startswith("fingerprint"):
+        return "fingerprint"
+    first = next(iter(wire.fields(0, wire.size)), None) if wire.size else None
+    if first is None:
+        return "graph_def"
+    f, wt, _, _ = first
+    if f == 1 and wt == VARINT:
+        return "saved_model"
+    if f == 2 and wt == LENGTH and base.startswith("saved_model"):
+        return "saved_model"
+    return "graph_def"
+
+
+class TensorFlowScanner(BaseScanner):
+    name = "tensorflow"
+    description = "TensorFlow SavedModel and GraphDef protobufs: Python, file and network ops"
+    supported_extensions = [".pb", ".pbtxt"]
+    formats = ("tf_protobuf",)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        result.bytes_scanned = self.file_size(path)
+        try:
+            kind, graph = self._read(path)
+        except (WireError, OSError, ValueError) as exc:
+            self.mark_malformed(result, path, "TensorFlow protobuf", exc)
+            result.finish()
+            return result
+        self._judge_nodes(graph, path, result)
+        self._judge_assets(graph, path, result)
+        self._judge_keras(graph, path, result)
+        result.metadata["format_details"] = {
+            "kind": kind,
+            "nodes": len(graph.nodes),
+            "functions": len(graph.functions),
+            "tags": graph.tags[:20],
+            "tensorflow_version": graph.tf_version,
+        }
+        result.finish()
+        return result
+
+    def _read(self, path: str) -> tuple[str, Graph]:
+        name = self.display_path or path
+        if name.lower().endswith(".pbtxt"):
+            return "text", read_graph(path)
+        with open_wire(path) as wire:
+            kind = _kind(wire, name)
+            reader = _Reader(wire)
+            if kind == "saved_model":
+                reader.saved_model(0, wire.size)
+            elif kind == "keras_metadata":
+                reader.saved_metadata(0, wire.size)
+            else:
+                # a fingerprint has no nodes; walking it as a graph catches a renamed one
+                reader.graph_def(0, wire.size, "graph")
+        return kind, reader.g
+
+    def _issue(
+        self,
+        result: ScanResult,
+        path: str,
+        where: str,
+        node: Node,
+        message: str,
+        severity: IssueSeverity,
+        rule: str,
+        why: str,
+        **extra: Any,
+    ) -> None:
+        result.add_issue(
+            f"{message}: op {node.op} '{node.name}' in {where}",
+            severity=severity,
+            location=self.location(path, f"{where}/{node.name}"),
+            details={"op": node.op, "node": node.name, "scope": where, **extra},
+            why=why,
+            rule=rule,
+        )
+
+    def _judge_nodes(self, graph: Graph, path: str, result: ScanResult) -> None:
+        consts = {(w, n.name): n for w, n in graph.nodes if n.op == "Const"}
+        named = {(w, n.name) for w, n in graph.nodes}
+        custom: dict[str, tuple[str, Node]] = {}
+        for where, node in graph.nodes:
+            op = node.op
+            if op in PYTHON_OPS:
+                self._issue(
+                    result,
+                    path,
+                    where,
+                    node,
+                    "Graph calls Python",
+                    IssueSeverity.CRITICAL,
+                    R.TF_PYTHON_OP,
+                    "The op runs a Python function registered in the loading process, so the "
+                    "model can execute arbitrary code.",
+                    token=node.attrs.get("token", [""])[:1],
+                )
+            elif op in FILE_OPS:
+                self._issue(
+                    result,
+                    path,
+                    where,
+                    node,
+                    "Graph touches files",
+                    IssueSeverity.CRITICAL,
+                    R.TF_FILE_OP,
+                    "Running the graph reads or writes files on the host.",
+                )
+            elif op in NETWORK_OPS:
+                self._issue(
+                    result,
+                    path,
+                    where,
+                    node,
+                    "Graph opens network connections",
+                    IssueSeverity.CRITICAL,
+                    R.TF_NETWORK_OP,
+                    "Running the graph connects to a host the model names.",
+                )
+            elif op in CHECKPOINT_OPS:
+                if not self._in_checkpoint(where, node, graph):
+                    self._issue(
+                        result,
+                        path,
+                        where,
+                        node,
+                        "Save/restore op outside the checkpoint",
+                        IssueSeverity.CRITICAL,
+                        R.TF_CHECKPOINT_OP,
+                        "The op can write or read any path its inputs name when the graph runs.",
+                    )
+            elif op in TEXT_TABLE_OPS:
+                self._text_table(result, path, where, node, graph, consts, named)
+            elif op == "PrintV2":
+                stream = (node.attrs.get("output_stream") or [""])[0]
+                if stream not in _LOG_STREAMS:
+                    self._issue(
+                        result,
+                        path,
+                        where,
+                        node,
+                        f"PrintV2 writes to {stream!r}",
+                        IssueSeverity.CRITICAL,
+                        R.TF_PRINT_TO_FILE,
+                        "Running the graph appends data to a file the model names.",
+                        output_stream=stream,
+                    )
+            elif op in DEBUG_URL_OPS:
+                urls = [u for u in node.attrs.get("debug_urls", []) if u]
+                if urls:
+                    self._issue(
+                        result,
+                        path,
+                        where,
+                        node,
+                        "Debug op sends tensors to URLs",
+                        IssueSeverity.CRITICAL,
+                        R.TF_NETWORK_OP,
+                        "Running the graph writes tensors to files or gRPC endpoints.",
+                        debug_urls=urls[:10],
+                    )
+            elif op in PROTO_OPS:
+                source = (node.attrs.get("descriptor_source") or ["local://"])[0]
+                if source != "local://":
+                    self._issue(
+                        result,
+                        path,
+                        where,
+                        node,
+                        f"Proto op loads descriptors from {source!r}",
+                        IssueSeverity.CRITICAL,
+                        R.TF_FILE_OP,
+                        "Running the graph reads the named file.",
+                        descriptor_source=source,
+                    )
+            elif op and op not in TF_OP_NAMES and op not in graph.functions:
+                custom.setdefault(op, (where, node))
+        for op, (where, node) in custom.items():
+            self._issue(
+                result,
+                path,
+                where,
+                node,
+                f"Custom op '{op}' not defined by TensorFlow",
+                IssueSeverity.WARNING,
+                R.TF_CUSTOM_OP,
+                "Running the model needs a native op library loaded with tf.load_op_library, "
+                "which runs code the scan cannot see.",
+            )
+
+    @staticmethod
+    def _in_checkpoint(where: str, node: Node, graph: Graph) -> bool:
+        if where.startswith("function ") and (
+            "_traced_save" in where or "_traced_restore" in where
+        ):
+            return True
+        scope = node.name.split("/", 1)[0]
+        if where == "graph" and "/" in node.name:
+            return scope in graph.saver_scopes or bool(_SAVE_SCOPE.match(scope))
+        return False
+
+    def _text_table(
+        self,
+        result: ScanResult,
+        path: str,
+        where: str,
+        node: Node,
+        graph: Graph,
+        consts: dict[tuple[str, str], Node],
+        named: set[tuple[str, str]],
+    ) -> None:
+        source = node.inputs[1].split(":", 1)[0].lstrip("^") if len(node.inputs) > 1 else ""
+        if where == "graph" and source in graph.asset_tensors:
+            return
+        const = consts.get((where, source))
+        if const is None and where != "graph" and (where, source) not in named:
+            return  # a function argument: TF2 passes the captured asset path in
+        filename = (const.attrs.get("value") or [""])[0] if const else ""
+        if filename and _escapes(filename):
+            self._issue(
+                result,
+                path,
+                where,
+                node,
+                f"Lookup table reads {filename!r}",
+                IssueSeverity.CRITICAL,
+                R.TF_ASSET_ESCAPE,
+                "Loading the model reads a file outside the model's folder into a table.",
+                filename=filename,
+            )
+        else:
+            self._issue(
+                result,
+                path,
+                where,
+                node,
+                "Lookup table initialised from a text file",
+                IssueSeverity.WARNING,
+                R.TF_TEXT_TABLE,
+                "Loading the model reads a file that is not a registered model asset.",
+                filename=filename,
+            )
+
+    def _judge_assets(self, graph: Graph, path: str, result: ScanResult) -> None:
+        for name in graph.asset_files:
+            if _escapes(name):
+                result.add_issue(
+                    f"SavedModel asset path escapes the assets folder: {name!r}",
+                    severity=IssueSeverity.CRITICAL,
+                    location=self.location(path, "asset_file_def"),
+                    details={"asset": name},
+                    why="Loading the SavedModel reads this file from anywhere on the host.",
+                    rule=R.TF_ASSET_ESCAPE,
+                )
+
+    def _judge_keras(self, graph: Graph, path: str, result: ScanResult) -> None:
+        analyzer = KerasConfigAnalyzer()
+        names: list[str] = []
+        for i, text in enumerate(graph.keras_metadata):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                continue
+            analyzer.analyze(value, f"keras_metadata[{i}]")
+            if isinstance(value, dict) and i == 0 and isinstance(value.get("name"), str):
+                names.append(value["name"])
+        for finding in analyzer.findings:
+            result.add_issue(
+                finding.message,
+                severity=finding.severity,
+                location=self.location(path, str(finding.details.get("path", "keras_metadata"))),
+                details=finding.details,
+                why=finding.why,
+                rule=finding.rule,
+            )
+        if analyzer.truncated:
+            result.mark_inconclusive("Keras metadata too large or deeply nested to check fully")
+        if names:
+            result.metadata["model_names"] = names

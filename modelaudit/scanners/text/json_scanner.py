@@ -1,0 +1,255 @@
+"""JSON model configs: remote-code references, chat templates, config-driven imports, names.
+
+Hugging Face loaders read `config.json` and `tokenizer_config.json`: `auto_map` (and
+`custom_pipelines`) make `trust_remote_code=True` import Python shipped with the model, and
+`chat_template` is rendered with Jinja on every prompt. Hydra-style `_target_` keys make a
+loader import and call any dotted name. Model names and architectures go into the metadata
+for the blacklist and the SBOM.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from ...formats import Format
+from ...rules.text import (
+    JSON_CONFIG_TARGET,
+    JSON_DANGEROUS_TARGET,
+    JSON_EXCESSIVE_NESTING,
+    JSON_REMOTE_CODE,
+)
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..pickle.callable_policy import is_dangerous_callable
+from .jinja_template import report_template
+
+MAX_JSON_BYTES: Final = 64 * 1024 * 1024
+_MAX_HOOKED: Final = 1000
+#: Architecture-name suffixes transformers uses for each pipeline task.
+_TASK_SUFFIXES: Final = (
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
+    ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
+    ("ForVision2Seq", "image-text-to-text"),
+    ("ForImageTextToText", "image-text-to-text"),
+    ("ForSeq2SeqLM", "text2text-generation"),
+    ("ForTextToSpeech", "text-to-speech"),
+    ("ForTextToWaveform", "text-to-speech"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("ForSpeechSeq2Seq", "automatic-speech-recognition"),
+    ("ForCTC", "automatic-speech-recognition"),
+    ("ForImageClassification", "image-classification"),
+    ("ForObjectDetection", "object-detection"),
+    ("ForSemanticSegmentation", "image-segmentation"),
+    ("ForAudioClassification", "audio-classification"),
+    ("ForMultipleChoice", "multiple-choice"),
+    ("Model", "feature-extraction"),
+)
+
+#: `...ForConditionalGeneration` families that are not text-to-text.
+_SPEECH_PREFIXES: Final = ("Whisper", "Speech2Text", "SeamlessM4T", "Qwen2Audio")
+_VISION_PREFIXES: Final = (
+    "Llava",
+    "Blip",
+    "PaliGemma",
+    "Idefics",
+    "Qwen2VL",
+    "Qwen2_5_VL",
+    "Mllama",
+    "Pix2Struct",
+    "Florence",
+    "Gemma3",
+    "Mistral3",
+    "Kosmos",
+)
+
+
+class JsonScanner(BaseScanner):
+    name = "json"
+    description = (
+        "Hugging Face and other Format.JSON configs: remote code, chat templates, _target_"
+    )
+    supported_extensions = [".json", ".jinja"]
+    formats = (Format.JSON,)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        size = self.file_size(path)
+        if size > MAX_JSON_BYTES:
+            result.mark_inconclusive(f"JSON file of {size} bytes is too large to parse")
+            result.finish()
+            return result
+        with open(path, "rb") as f:
+            raw = f.read()
+        result.bytes_scanned = len(raw)
+        shown = self.display_path or path
+        if shown.lower().endswith(".jinja"):
+            report_template(self, raw.decode("utf-8", "replace"), path, "chat template", result)
+            result.finish()
+            return result
+        hooked: list[dict[str, Any]] = []
+
+        def hook(obj: dict[str, Any]) -> dict[str, Any]:
+            if "chat_template" in obj or "_target_" in obj:
+                hooked.append(obj)
+            return obj
+
+        try:
+            doc = json.loads(raw.decode("utf-8-sig"), object_hook=hook)
+        except RecursionError:
+            report_nesting(self, path, result)
+            result.finish()
+            return result
+        except (UnicodeDecodeError, ValueError) as exc:
+            result.mark_inconclusive(f"malformed: not valid Format.JSON ({exc})")
+            result.finish()
+            return result
+        if isinstance(doc, dict):
+            self._hf_config(doc, path, result)
+        elif (
+            isinstance(doc, list) and shown.replace("\\", "/").rsplit("/", 1)[-1] == "modules.json"
+        ):
+            self._sentence_transformers_modules(doc, path, result)
+        for obj in hooked[:_MAX_HOOKED]:
+            if "chat_template" in obj:
+                _templates(self, obj["chat_template"], path, "chat_template", result)
+            if isinstance(obj.get("_target_"), str):
+                report_target(self, obj["_target_"], path, "_target_", result)
+        result.finish()
+        return result
+
+    def _hf_config(self, doc: dict[str, Any], path: str, result: ScanResult) -> None:
+        for key in ("auto_map", "custom_pipelines"):
+            refs = sorted(set(_code_refs(doc.get(key))))
+            if not refs:
+                continue
+            modules = sorted({r.rsplit(".", 1)[0] for r in refs})
+            remote = sorted({r.split("--", 1)[0] for r in refs if "--" in r})
+            where = f" from other repositories {remote}" if remote else ""
+            result.add_issue(
+                f"Config '{key}' requires trust_remote_code: custom code in "
+                f"{', '.join(m.split('--')[-1] + '.py' for m in modules)}{where}",
+                severity=IssueSeverity.WARNING,
+                location=self.location(path),
+                details={"key": key, "references": refs[:50], "repositories": remote},
+                why="With trust_remote_code=True the loader imports these modules, so their "
+                "authors run any code they like on the loading machine.",
+                rule=JSON_REMOTE_CODE,
+            )
+        names: list[str] = []
+        for key in ("_name_or_path", "model_type", "name_or_path", "base_model_name_or_path"):
+            value = doc.get(key)
+            if isinstance(value, str) and value and value not in names:
+                names.append(value)
+        if names:
+            result.metadata["model_names"] = names
+        if isinstance(doc.get("model_type"), str):
+            result.metadata["model_type"] = doc["model_type"]
+        archs = doc.get("architectures")
+        if isinstance(archs, list) and all(isinstance(a, str) for a in archs) and archs:
+            result.metadata["architectures"] = archs
+            task = _task(archs, doc)
+            if task:
+                result.metadata["task"] = task
+        if isinstance(doc.get("license"), str):
+            result.metadata["license"] = doc["license"]
+
+    def _sentence_transformers_modules(self, doc: list[Any], path: str, result: ScanResult) -> None:
+        """sentence-transformers imports each module's `type` and calls its `load`."""
+        for entry in doc[:1000]:
+            target = entry.get("type") if isinstance(entry, dict) else None
+            if not isinstance(target, str) or target.startswith("sentence_transformers."):
+                continue
+            if is_dangerous_callable(target):
+                report_target(self, target, path, "modules.json", result, how="module type")
+                continue
+            result.add_issue(
+                f"sentence-transformers module type '{target}' is custom code",
+                severity=IssueSeverity.WARNING,
+                location=self.location(path),
+                details={"type": target},
+                why="Loading the model imports this class and calls its load(); code outside "
+                "sentence_transformers runs on the loading machine.",
+                rule=JSON_REMOTE_CODE,
+            )
+
+
+def report_nesting(scanner: BaseScanner, path: str, result: ScanResult) -> None:
+    result.add_issue(
+        "Document nested too deeply to parse",
+        severity=IssueSeverity.WARNING,
+        location=scanner.location(path),
+        why="Every parser recursing into it exhausts its stack or time: a denial of service "
+        "on the tools that read the file.",
+        rule=JSON_EXCESSIVE_NESTING,
+    )
+    result.mark_inconclusive("malformed: nesting too deep to analyse")
+
+
+def _templates(scanner: BaseScanner, value: Any, path: str, key: str, result: ScanResult) -> None:
+    if isinstance(value, str):
+        report_template(scanner, value, path, key, result)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and isinstance(item.get("template"), str):
+                label = f"{key}[{item.get('name', '?')}]"
+                report_template(scanner, item["template"], path, label, result)
+
+
+def report_target(
+    scanner: BaseScanner, target: str, path: str, key: str, result: ScanResult, how: str = ""
+) -> None:
+    """A dotted callable that instantiation would import and call."""
+    how = how or "_target_"
+    if is_dangerous_callable(target):
+        result.add_issue(
+            f"Config {how} '{target}' at {key} calls a dangerous function",
+            severity=IssueSeverity.CRITICAL,
+            location=scanner.location(path),
+            details={"key": key, "target": target},
+            why="Instantiating the config imports and calls this function with arguments from "
+            "the file: command execution or arbitrary code on the loading machine.",
+            rule=JSON_DANGEROUS_TARGET,
+        )
+    else:
+        result.add_issue(
+            f"Config {how} '{target}' at {key} is instantiated on load",
+            severity=IssueSeverity.INFO,
+            location=scanner.location(path),
+            details={"key": key, "target": target},
+            rule=JSON_CONFIG_TARGET,
+        )
+
+
+def _code_refs(value: Any) -> list[str]:
+    """Dotted `module.Class` strings in an auto_map/custom_pipelines value, at any depth."""
+    out: list[str] = []
+    stack = [value]
+    while stack and len(out) < 200:
+        item = stack.pop()
+        if isinstance(item, str) and "." in item:
+            out.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
+
+
+def _task(archs: list[str], doc: dict[str, Any]) -> str | None:
+    for key in ("pipeline_tag", "task"):
+        if isinstance(doc.get(key), str):
+            return str(doc[key])
+    for arch in archs:
+        if arch.endswith("ForConditionalGeneration"):
+            if arch.startswith(_SPEECH_PREFIXES):
+                return "automatic-speech-recognition"
+            if arch.startswith(_VISION_PREFIXES):
+                return "image-text-to-text"
+        for suffix, task in _TASK_SUFFIXES:
+            if arch.endswith(suffix):
+                return task
+    return None

@@ -1,0 +1,183 @@
+"""YAML configs: Python tags, config-driven imports and alias bombs, without constructing objects.
+
+`yaml.unsafe_load`/`yaml.load(Loader=Loader)` turn `!!python/object/apply:os.system` into a
+call; Hydra/OmegaConf `_target_` and HyperPyYAML `!new:`/`!apply:` tags make the loader import
+and call a dotted name. Only the parser's event stream is read (libyaml's when available): no
+node graph, no constructor, no recursion, so depth is a counter and the alias expansion a naive
+consumer would do is computed from anchor sizes rather than performed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ... import rules
+from ...formats import Format
+from ...rules.text import YAML_ALIAS_BOMB, YAML_CUSTOM_TAG, YAML_PYTHON_TAG
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from .json_scanner import report_nesting, report_target
+
+MAX_YAML_BYTES: Final = 16 * 1024 * 1024
+_MAX_EXPANDED: Final = 1_000_000
+_MAX_EVENTS: Final = 20_000_000
+_MAX_DEPTH: Final = 200
+_PY_TAG: Final = "tag:yaml.org,2002:python/"
+_STD_TAG: Final = "tag:yaml.org,2002:"
+#: HyperPyYAML (SpeechBrain) tags that import and call or return a dotted name.
+_CALL_TAGS: Final = ("!new:", "!name:", "!apply:", "!module:")
+
+
+class YamlScanner(BaseScanner):
+    name = "yaml"
+    description = "YAML configs: Python tags, _target_ and call tags, alias bombs (never loaded)"
+    supported_extensions = [".yaml", ".yml"]
+    formats = (Format.YAML,)
+
+    def scan(self, path: str) -> ScanResult:
+        result = self._create_result()
+        size = self.file_size(path)
+        if size > MAX_YAML_BYTES:
+            result.mark_inconclusive(f"YAML file of {size} bytes is too large to parse")
+            result.finish()
+            return result
+        try:
+            import yaml
+        except ImportError:
+            message = "PyYAML not installed, cannot scan Format.YAML files; install it with: pip install pyyaml"
+            result.add_issue(
+                message,
+                severity=IssueSeverity.WARNING,
+                location=self.location(path),
+                details={"missing_module": "yaml", "install": "pip install pyyaml"},
+                why="Without the library the file's content was not examined.",
+                rule=rules.MISSING_DEPENDENCY,
+            )
+            result.mark_inconclusive(message)
+            result.finish()
+            return result
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        walk = _EventWalk(self, path, result)
+        try:
+            with open(path, "rb") as f:
+                for event in yaml.parse(f, Loader=loader):
+                    if not walk.event(event, yaml):
+                        break
+        except yaml.YAMLError as exc:
+            if "flow level" in str(exc) or "nesting" in str(exc):
+                report_nesting(self, path, result)
+            else:
+                result.mark_inconclusive(f"malformed: not valid Format.YAML ({str(exc)[:200]})")
+        result.bytes_scanned = size
+        walk.report_expansion()
+        result.finish()
+        return result
+
+    def tag(self, tag: str, pos: int | None, path: str, result: ScanResult) -> None:
+        if tag.startswith(_PY_TAG) or tag.startswith(("!python/", "!!python/")):
+            result.add_issue(
+                f"YAML Python tag '{tag.replace(_STD_TAG, '!!')}'",
+                severity=IssueSeverity.CRITICAL,
+                location=self.location(path, pos=pos),
+                details={"tag": tag},
+                why="An unsafe Format.YAML loader imports the named object and calls it with "
+                "arguments from the file: arbitrary code execution.",
+                rule=YAML_PYTHON_TAG,
+            )
+        elif tag.startswith(_CALL_TAGS):
+            how, _, target = tag.partition(":")
+            report_target(self, target, path, f"pos {pos}", result, how=f"{how}: tag")
+        elif not tag.startswith(_STD_TAG) and tag not in ("!", "?"):
+            result.add_issue(
+                f"YAML custom tag '{tag}'",
+                severity=IssueSeverity.INFO,
+                location=self.location(path, pos=pos),
+                details={"tag": tag},
+                rule=YAML_CUSTOM_TAG,
+            )
+
+
+class _Open:
+    """A mapping or sequence being read: its expanded size so far and its key/value parity."""
+
+    __slots__ = ("anchor", "count", "is_map", "items", "target_next")
+
+    def __init__(self, is_map: bool, anchor: str | None) -> None:
+        self.is_map, self.anchor = is_map, anchor
+        self.count = 1
+        self.items = 0
+        self.target_next = False
+
+
+class _EventWalk:
+    """Judge a Format.YAML event stream: tags, `_target_` pairs, depth, and alias expansion."""
+
+    def __init__(self, scanner: YamlScanner, path: str, result: ScanResult) -> None:
+        self.scanner, self.path, self.result = scanner, path, result
+        self.stack: list[_Open] = []
+        self.anchors: dict[str, int] = {}
+        self.expanded = 0
+        self.distinct = 0
+        self.events = 0
+
+    def event(self, event: Any, yaml: Any) -> bool:
+        """Consume one event; False when the walk must stop (too deep or too long)."""
+        self.events += 1
+        if self.events > _MAX_EVENTS:
+            self.result.mark_inconclusive(
+                f"more than {_MAX_EVENTS} Format.YAML events; rest not read"
+            )
+            return False
+        tag = getattr(event, "tag", None)
+        pos = event.start_mark.index if event.start_mark is not None else None
+        if tag:
+            self.scanner.tag(str(tag), pos, self.path, self.result)
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            if len(self.stack) >= _MAX_DEPTH:
+                report_nesting(self.scanner, self.path, self.result)
+                return False
+            self.distinct += 1
+            self.stack.append(
+                _Open(isinstance(event, yaml.MappingStartEvent), getattr(event, "anchor", None))
+            )
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            done = self.stack.pop()
+            if done.anchor:
+                self.anchors[done.anchor] = done.count
+            self._value(done.count)
+        elif isinstance(event, yaml.ScalarEvent):
+            self.distinct += 1
+            if event.anchor:
+                self.anchors[event.anchor] = 1
+            top = self.stack[-1] if self.stack else None
+            if top is not None and top.is_map:
+                if top.items % 2 == 0:
+                    top.target_next = event.value == "_target_"
+                elif top.target_next:
+                    report_target(self.scanner, event.value, self.path, f"pos {pos}", self.result)
+            self._value(1)
+        elif isinstance(event, yaml.AliasEvent):
+            self._value(self.anchors.get(event.anchor, 1))
+        return True
+
+    def _value(self, size: int) -> None:
+        if self.stack:
+            top = self.stack[-1]
+            top.items += 1
+            top.count = min(top.count + size, 1 << 62)
+            if top.items % 2 == 0:
+                top.target_next = False
+        else:
+            self.expanded = min(self.expanded + size, 1 << 62)
+
+    def report_expansion(self) -> None:
+        if self.expanded <= _MAX_EXPANDED:
+            return
+        self.result.add_issue(
+            f"YAML aliases expand {self.distinct} nodes into about {self.expanded} values",
+            severity=IssueSeverity.WARNING,
+            location=self.scanner.location(self.path),
+            details={"distinct_nodes": self.distinct, "expanded_nodes": self.expanded},
+            why="A consumer that expands the aliases runs out of memory: a denial of "
+            "service on whatever reads this config.",
+            rule=YAML_ALIAS_BOMB,
+        )
