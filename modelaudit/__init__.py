@@ -1,8 +1,8 @@
 """modelaudit: a static security scanner for machine-learning model files.
 
 It reports what loading a model would run, without ever loading it. The public surfaces are
-`modelaudit.scan` (async), `modelaudit.core.scan_model_directory_or_file` (sync) and the
-`modelaudit` command. Submodules are imported on first use to keep start-up fast.
+`modelaudit.Scanner` (a long-lived engine for services), `modelaudit.scan` (async, one call),
+`modelaudit.core.scan_model_directory_or_file` (sync) and the `modelaudit` command. Submodules are imported on first use to keep start-up fast.
 """
 
 from __future__ import annotations
@@ -14,12 +14,24 @@ from ._version import __version__
 if TYPE_CHECKING:
     from .config import ScanConfig
     from .core import scan, scan_model_directory_or_file
+    from .engine.scanner import Scanner
     from .report import ScanReport
 
-__all__ = ["ScanConfig", "ScanReport", "__version__", "scan", "scan_model_directory_or_file"]
+__all__ = [
+    "ScanConfig",
+    "ScanReport",
+    "Scanner",
+    "__version__",
+    "scan",
+    "scan_model_directory_or_file",
+]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Scanner":
+        from .engine.scanner import Scanner
+
+        return Scanner
     if name in ("scan", "scan_model_directory_or_file"):
         from . import core
 

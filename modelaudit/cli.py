@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -21,7 +20,6 @@ _REMOVED_FLAGS = {
     "--jfrog-access-token": "JFROG_ACCESS_TOKEN",
     "--registry-uri": "JFROG_URL or MLFLOW_TRACKING_URI",
 }
-_RUNNER = "modelaudit.engine.runner"
 _FORMATS = ("text", "json", "sarif")
 
 
@@ -159,7 +157,34 @@ def _use_color(stream: Any) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
+def _early_fork_server() -> Any:
+    """Fork this process into the worker fork server before any thread or import exists, so
+    the first worker starts while the engine is still being imported (Linux only)."""
+    if os.environ.get("MODELAUDIT_WORKER_START", "auto") not in ("auto", "fork"):
+        return None
+    from .engine.forkserver import fork_early
+
+    return fork_early()
+
+
 def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    early = _early_fork_server()
+    try:
+        return _scan_command(args, argv, early)
+    finally:
+        if early is not None:
+            _close_early(early)
+
+
+def _close_early(early: Any) -> None:
+    """The server exits once its socket closes; reap it if the scan never adopted it."""
+    sock, pid = early
+    sock.close()
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any) -> int:
     import logging
 
     from .config import ScanConfig, default_jobs
@@ -187,7 +212,7 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .progress import progress_reporter
 
     with progress_reporter(enabled=not args.no_progress) as progress:
-        report = _run(args.paths, config, progress, argv)
+        report = _run(args.paths, config, progress, argv, early)
     _finish_on_signals(already_signalled=(report.interrupted or "").startswith("Interrupted by"))
     report.fail_on = args.fail_on
     sbom_failed = False
@@ -238,40 +263,19 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str]) -> Any:
+def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str], early: Any) -> Any:
     import anyio
-    import anyio.to_process
-    import anyio.to_thread
 
-    from .engine import worker
-
-    async def prestart(ready: anyio.Event) -> None:
-        """Boot one worker while this process is still importing the engine."""
-        try:
-            await anyio.to_process.run_sync(worker.ping, None, cancellable=True)
-        except Exception:
-            pass
-        finally:
-            ready.set()
+    from .engine.scanner import run_scan
 
     async def main() -> Any:
-        ready = anyio.Event()
-        try:
-            async with anyio.create_task_group() as tg:
-                if config.use_processes:
-                    tg.start_soon(prestart, ready)
-                else:
-                    ready.set()
-                runner = await anyio.to_thread.run_sync(importlib.import_module, _RUNNER)
-        except BaseExceptionGroup as group:  # a Ctrl-C while booting: not a group to the user
-            raise group.exceptions[0] from None
-        return await runner.run_scan(
+        return await run_scan(
             paths,
             config,
             progress=progress,
             command_line=list(argv),
             handle_signals=True,
-            warm=ready,
+            early_server=early,
         )
 
     try:

@@ -9,7 +9,29 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
-_SIZE_KEYS = ("max_file_size", "max_expanded_size", "worker_memory_limit", "worker_file_size_limit")
+_SIZE_KEYS = (
+    "max_file_size",
+    "max_expanded_size",
+    "worker_memory_limit",
+    "worker_file_size_limit",
+    "worker_recycle_memory",
+    "batch_bytes",
+)
+#: Automatic per-file deadline: a base plus time proportional to the file's size, so a small
+#: bomb ends in seconds while a multi-gigabyte checkpoint still gets the time it needs.
+FILE_DEADLINE_BASE = 15.0
+FILE_DEADLINE_BYTES_PER_SECOND = 32 * 1024 * 1024
+#: Settings of a `Scanner` itself (its pool); a call cannot override them.
+ENGINE_KEYS = frozenset(
+    {
+        "jobs",
+        "use_processes",
+        "worker_start",
+        "worker_recycle_files",
+        "worker_recycle_memory",
+        "max_in_flight",
+    }
+)
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)(B?)\s*$", re.IGNORECASE)
 
 
@@ -34,7 +56,8 @@ def default_jobs() -> int:
 class ScanConfig:
     #: Deadline of the whole run, in seconds (0 = none).
     timeout: float = 300.0
-    #: Deadline of one file; defaults to the run deadline.
+    #: Deadline of one file's scan (queueing excluded). None: 15 s plus 1 s per 32 MiB, so a
+    #: bomb ends inconclusive in seconds and never holds a worker for the whole run.
     file_timeout: float | None = None
     #: Files larger than this are not read (0 = no limit).
     max_file_size: int = 0
@@ -60,11 +83,43 @@ class ScanConfig:
     worker_cpu_limit: float | None = None
     worker_open_files: int = 1024
     worker_file_size_limit: int | None = None
+    #: Findings kept per rule per file; the rest are counted in one summary finding (0: all).
+    max_findings_per_rule: int = 100
+    #: How worker processes start: "auto" (a fork server on Linux, else "spawn"), "fork"
+    #: or "spawn" (a fresh interpreter per worker); `MODELAUDIT_WORKER_START` sets the default.
+    worker_start: str = field(
+        default_factory=lambda: os.environ.get("MODELAUDIT_WORKER_START", "auto")
+    )
+    #: A worker is replaced after this many files, or when its resident memory grows past
+    #: `worker_recycle_memory` bytes, so a long-lived `Scanner` does not accumulate leaks.
+    worker_recycle_files: int = 5000
+    worker_recycle_memory: int = 1024**3
+    #: Files in flight (listed, fetched, queued or scanning) across every call of a
+    #: `Scanner`. None: 256, or 128 per worker when more.
+    max_in_flight: int | None = None
+    #: Small files travel to a worker together: at most this many per job, and this many bytes.
+    batch_files: int = 64
+    batch_bytes: int = 4 * 1024 * 1024
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def per_file_timeout(self) -> float:
-        return self.file_timeout if self.file_timeout else self.timeout
+        """The deadline of a small file (see `file_deadline`)."""
+        return self.file_deadline(0)
+
+    def file_deadline(self, size: int | None) -> float:
+        """Seconds one file of `size` bytes may scan; never longer than the run deadline."""
+        if self.file_timeout:
+            seconds = float(self.file_timeout)
+        else:
+            seconds = FILE_DEADLINE_BASE + (size or 0) / FILE_DEADLINE_BYTES_PER_SECOND
+        if self.timeout and self.timeout > 0:
+            seconds = min(seconds, float(self.timeout))
+        return seconds
+
+    @property
+    def in_flight(self) -> int:
+        return self.max_in_flight or max(256, 128 * max(1, self.jobs))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> ScanConfig:
@@ -88,6 +143,17 @@ class ScanConfig:
         cfg = cls(**kwargs)
         cfg.extra.update(extra)
         return cfg
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> ScanConfig:
+        """This config with per-call settings replaced; engine settings cannot change."""
+        fixed = sorted(k for k in overrides if k in ENGINE_KEYS)
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)}: a setting of the Scanner itself, not of one call; pass it "
+                "to Scanner(...)"
+            )
+        merged = {**self.scanner_config(), **overrides}
+        return ScanConfig.from_mapping(merged)
 
     def scanner_config(self) -> dict[str, Any]:
         """The plain dict handed to scanners (BaseScanner.config)."""

@@ -1,7 +1,9 @@
 """The public Python API.
 
 `scan_model_directory_or_file` is the synchronous call the reference documents and returns
-the JSON-shaped dict; `scan` is the async API for services that already run an event loop.
+the JSON-shaped dict; `scan` is the async API for one-off scans from an event loop; a service
+that scans repeatedly keeps a `Scanner` open (its worker pool stays warm). All three are one
+call on a `Scanner`.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import ScanConfig
-from .engine.runner import ProgressCallback, run_scan
+from .engine.runner import ProgressCallback
+from .engine.scanner import Scanner, run_scan
 from .report import ScanReport
 
-__all__ = ["ScanConfig", "ScanReport", "scan", "scan_model_directory_or_file"]
+__all__ = ["ScanConfig", "ScanReport", "Scanner", "scan", "scan_model_directory_or_file"]
 
 
 async def scan(
@@ -27,7 +30,8 @@ async def scan(
     """Scan files, directories or remote URIs without blocking the running event loop.
 
     CPU work happens in worker processes and file I/O in threads, so a service awaiting this
-    keeps serving its other requests.
+    keeps serving its other requests. Each call starts and stops its own workers; a service
+    scanning repeatedly should keep one `Scanner` open instead.
     """
     if isinstance(targets, str):
         targets = [targets]

@@ -7,6 +7,9 @@ A `ScanResult` crosses the process boundary, so it holds only plain data.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -93,6 +96,29 @@ class Issue:
         )
 
 
+#: Sees every issue a scanner adds, as it is added; returns False to drop it (a cap).
+IssueSink = Callable[["Issue"], bool]
+_sink: ContextVar[IssueSink | None] = ContextVar("modelaudit_issue_sink", default=None)
+
+
+@contextmanager
+def observing(sink: IssueSink) -> Iterator[None]:
+    """Route every `ScanResult.add_issue` in this context through `sink` first.
+
+    The engine uses it to stream findings out of a worker as they are made (so a file killed
+    on a limit keeps them) and to cap how many findings one file can produce.
+    """
+    token = _sink.set(sink)
+    try:
+        yield
+    finally:
+        _sink.reset(token)
+
+
+def current_sink() -> IssueSink | None:
+    return _sink.get()
+
+
 @dataclass
 class ScanResult:
     """What one scanner found in one file.
@@ -139,6 +165,9 @@ class ScanResult:
             why=why,
             rule=rule,
         )
+        sink = _sink.get()
+        if sink is not None and not sink(issue):
+            return issue
         self.issues.append(issue)
         return issue
 

@@ -13,6 +13,8 @@ import pickle
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 
 from modelaudit.scanners.base import BaseScanner, IssueSeverity, ScanResult
@@ -34,6 +36,35 @@ class HostileScanner(BaseScanner):
         result.bytes_scanned = os.path.getsize(path)
         swallow = command.startswith("swallow-")
         command = command.removeprefix("swallow-")
+        if command.startswith("critical-then-"):
+            # A finding made before the scan dies: it must reach the report anyway.
+            result.add_issue(
+                "Planted critical finding",
+                severity=IssueSeverity.CRITICAL,
+                location=self.location(path),
+                rule="TEST-PLANTED",
+            )
+            command = command.removeprefix("critical-then-")
+        if command == "pickle-then-sleep":
+            # The real pickle engine streams its findings; then the scan hangs.
+            from modelaudit.scanners.pickles import scan_pickle_bytes
+
+            scan_pickle_bytes(
+                bytes.fromhex(arg), result, location=lambda _p: path, config=self.config, depth=0
+            )
+            time.sleep(3600)
+        if command == "report-process":
+            watched = ("h5py", "onnx", "jinja2", "yaml", "py7zr", "modelaudit.scanners.")
+            modules = sorted(m for m in sys.modules if m.startswith(watched))
+            details = {"pid": os.getpid(), "tmp": tempfile.gettempdir(), "modules": modules}
+            result.add_issue("process", severity=IssueSeverity.INFO, details=details)
+            result.finish()
+            return result
+        if command == "many":
+            for i in range(int(arg)):
+                result.add_issue(f"finding {i}", severity=IssueSeverity.WARNING, rule="TEST-MANY")
+            result.finish()
+            return result
         if command == "report-limits":
             import resource
 
@@ -107,6 +138,11 @@ class HostileScanner(BaseScanner):
             blocks = []
             while True:
                 blocks.append(bytearray(64 * 1024 * 1024))
+        elif command == "tmp-then-sleep":
+            with tempfile.NamedTemporaryFile(delete=False) as f:
+                f.write(bytes(1 << 20))
+            open(arg, "w").close()
+            time.sleep(3600)
         elif command == "mark-sleep":
             open(arg, "w").close()
             time.sleep(3600)

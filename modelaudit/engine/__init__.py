@@ -10,14 +10,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .runner import ProgressCallback, run_scan
+    from .runner import ProgressCallback
+    from .scanner import Scanner, run_scan
 
-__all__ = ["ProgressCallback", "run_scan"]
+__all__ = ["ProgressCallback", "Scanner", "run_scan"]
+
+_WHERE = {"ProgressCallback": "runner", "Scanner": "scanner", "run_scan": "scanner"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import runner
+    if name in _WHERE:
+        import importlib
 
-        return getattr(runner, name)
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module 'modelaudit.engine' has no attribute {name!r}")

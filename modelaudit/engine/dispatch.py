@@ -10,11 +10,20 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any
 
 from .. import rules
-from ..findings import FileStatus, IssueSeverity, ScanResult, format_location
+from ..findings import (
+    FileStatus,
+    Issue,
+    IssueSeverity,
+    ScanResult,
+    current_sink,
+    format_location,
+    observing,
+)
 from ..formats import Format, appended_zip_format, has_model_extension, sniff_path
 from ..scanners import SCANNER_REGISTRY
 from ..scanners.base import BaseScanner
@@ -22,19 +31,22 @@ from ..scanners.containers.polyglot import report_polyglot
 from ..scanners.context import ScanContext
 from . import sandbox
 
-#: Set by the worker from the parent's registry so that scanners appended by users are seen.
-_registry_override: Sequence[type[BaseScanner]] | None = None
+#: Set from the parent's registry so that scanners appended by users are seen; a context
+#: variable because in-process scans of different calls share threads of one process.
+_registry_override: ContextVar[Sequence[type[BaseScanner]] | None] = ContextVar(
+    "modelaudit_registry", default=None
+)
 
 
 def registry() -> Sequence[type[BaseScanner]]:
-    if _registry_override is not None:
-        return _registry_override
+    override = _registry_override.get()
+    if override is not None:
+        return override
     return SCANNER_REGISTRY
 
 
 def set_registry(classes: Sequence[type[BaseScanner]] | None) -> None:
-    global _registry_override
-    _registry_override = classes
+    _registry_override.set(classes)
 
 
 def select_scanner(path: str, fmt: Format | None) -> type[BaseScanner] | None:
@@ -148,6 +160,49 @@ def make_context(
     )
 
 
+def _relocate(issue: Issue, path: str, shown: str) -> None:
+    """Name the file as the user knows it (URI, archive member), not by its spool path."""
+    location = issue.location
+    if location is None:
+        issue.location = format_location(shown)
+    elif location.startswith(path) and not location.startswith(shown):
+        issue.location = shown + location[len(path) :]
+
+
+class _LevelCapture:
+    """Issue sink of one `scan_path` level: passes issues outward (where the worker streams
+    them) and remembers the serious ones, so a scanner that dies of an exception or
+    out-of-memory still leaves its findings in the result."""
+
+    __slots__ = ("outer", "path", "seen", "shown")
+
+    def __init__(self, path: str, shown: str) -> None:
+        self.path = path
+        self.shown = shown
+        self.outer = current_sink()
+        self.seen: list[Issue] | None = []
+
+    def __call__(self, issue: Issue) -> bool:
+        if self.shown != self.path:
+            _relocate(issue, self.path, self.shown)
+        if self.outer is not None and not self.outer(issue):
+            return False
+        if self.seen is not None and issue.severity.rank >= IssueSeverity.WARNING.rank:
+            self.seen.append(issue)
+        return True
+
+    def salvage(self, scanner_name: str) -> ScanResult:
+        result = ScanResult(scanner_name=scanner_name)
+        kept: set[tuple[str | None, str, str | None]] = set()
+        for issue in self.seen or ():
+            key = (issue.rule, issue.message, issue.location)
+            if key not in kept:
+                kept.add(key)
+                result.issues.append(issue)
+        self.seen = None
+        return result
+
+
 def scan_path(
     path: str,
     config: Mapping[str, Any],
@@ -186,19 +241,21 @@ def scan_path(
         return result
 
     context = make_context(shown, config, depth, Format(fmt) if fmt else None, explicit)
-    scanner = cls(config, context=context)
+    made = _LevelCapture(path, shown)
     try:
-        result = scanner.scan(path)
+        with observing(made):
+            scanner = cls(config, context=context)
+            result = scanner.scan(path)
         if not isinstance(result, ScanResult):
             raise TypeError(f"scanner {cls.name} returned {type(result).__name__}")
     except MemoryError:
-        result = ScanResult(scanner_name=cls.name)
+        result = made.salvage(cls.name)
         result.mark_error("out of memory while scanning")
     except RecursionError:
-        result = ScanResult(scanner_name=cls.name)
+        result = made.salvage(cls.name)
         result.mark_inconclusive("structure nested too deeply to analyse")
     except Exception as exc:
-        result = ScanResult(scanner_name=cls.name)
+        result = made.salvage(cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
     if fmt not in _NO_ZIP_VIEW:
         _scan_appended_zip(path, config, shown, depth, result, fmt)
@@ -214,10 +271,7 @@ def scan_path(
         )
     if shown != path:
         for issue in result.issues:
-            if issue.location and issue.location.startswith(path):
-                issue.location = shown + issue.location[len(path) :]
-            elif issue.location is None:
-                issue.location = format_location(shown)
+            _relocate(issue, path, shown)
     result.metadata.setdefault("format", fmt)
     _check_blacklist(result, shown, config.get("blacklist_patterns") or [])
     if result.end_time is None:

@@ -1,39 +1,43 @@
-"""The scan run: resolve targets, scan their objects concurrently, collect every result.
+"""One scan call on a `Scanner`: list targets, queue their files, collect every result.
 
-One anyio task group; a semaphore bounds how many files are in flight so that a lazy listing
-of a million objects never turns into a million tasks. CPU work goes to worker processes
-through `anyio.to_process`, gated by our own limiter so that the per-file deadline only
-counts time spent scanning, not time spent queueing.
+Listing runs one task per target; every listed object takes a slot of the scanner's global
+bound on files in flight. A local file goes straight onto the call's queue (no task per
+file, so a sweep of 50,000 small files costs the parent microseconds per file); a remote one
+is fetched into a spool by its own task first. Dispatcher tasks (at most one per worker) lease
+a worker, take a batch of small files or one large file off the queue, and hand back the
+files the worker never started. Each file's result becomes a `FileReport` the moment it ends.
+
+The run deadline and a signal stop the call: every finished result is kept, files being
+scanned end inconclusive *with* the findings their worker streamed, and files not yet started
+are listed as such.
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import logging
 import math
 import os
-import pickle
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-import anyio.to_process
 import anyio.to_thread
 from anyio import CapacityLimiter, get_cancelled_exc_class
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from .. import rules
 from ..config import ScanConfig
 from ..fetchers import FetchError, ObjectRef, resolve
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
 from ..formats import extension_format
-from ..redact import redact_report
 from ..report import FileReport, ScanReport
-from .acquire import acquire
-from .worker import ping, scan_job
+from .capture import cap_issues, rescue
+from .pool import FileJob, Outcome, PoolClosed, Profile, WorkerStartError
 
 if TYPE_CHECKING:
     from ..scanners.base import BaseScanner
@@ -44,72 +48,156 @@ ProgressCallback = Callable[[FileReport], None]
 
 #: How long listing goes on after an interruption, to name the files left unscanned.
 _LISTING_GRACE = 2.0
+#: A file this large always travels alone.
+_ALONE = 1024 * 1024
+
+_job_ids = itertools.count(1)
+_profile_ids = itertools.count(1)
 
 
-def _picklable(classes: Sequence[type[BaseScanner]]) -> bool:
+class _BatchWorker(Protocol):
+    async def run_batch(
+        self, jobs: Sequence[FileJob], profile: Profile, finish: Callable[[FileJob, Outcome], None]
+    ) -> list[FileJob]: ...
+
+
+class Pool(Protocol):
+    def lease(self, lane: object) -> Any: ...
+
+
+def sendable(cls: type) -> bool:
+    """Can a worker process import this class by name? Not if it lives in `__main__` (a
+    script, a notebook, `python -c`), inside a function, or in a module that cannot be found
+    again by import."""
+    import pickle
+
+    module = sys.modules.get(cls.__module__)
+    if module is None or cls.__module__ in ("__main__", "__mp_main__"):
+        return False
+    if "<locals>" in cls.__qualname__ or getattr(module, "__spec__", None) is None:
+        return False
     try:
-        pickle.dumps(tuple(classes))
+        return pickle.loads(pickle.dumps(cls)) is cls
     except Exception:
         return False
-    return True
 
 
-def _user_registry() -> tuple[type[BaseScanner], ...] | None:
-    """The registry to send to workers, or None when they can use their own built-in one.
+def make_profile(config: ScanConfig) -> tuple[Profile, frozenset[type[BaseScanner]]]:
+    """The profile sent to workers, and the registered scanners only the parent can run.
 
-    Nobody can have changed `SCANNER_REGISTRY` without importing `modelaudit.scanners`, so
-    until then the parent never imports the scanner modules at all.
+    Until user code imports `modelaudit.scanners` (the only way to change the registry), the
+    workers use their built-in registry and the parent never imports a scanner module.
     """
     scanners = sys.modules.get("modelaudit.scanners")
-    if scanners is None:
-        return None
-    return tuple(scanners.SCANNER_REGISTRY)
+    registry: tuple[type[BaseScanner], ...] | None = None
+    parent_only: frozenset[type[BaseScanner]] = frozenset()
+    if scanners is not None:
+        classes = tuple(scanners.SCANNER_REGISTRY)
+        parent_only = frozenset(c for c in classes if not sendable(c))
+        registry = tuple(c for c in classes if c not in parent_only)
+    return Profile(next(_profile_ids), config.scanner_config(), registry), parent_only
 
 
-class ScanRun:
+class Engine(Protocol):
+    """What a call needs from its `Scanner`."""
+
+    pool: Pool
+    slots: anyio.Semaphore
+    jobs: int
+
+
+class _Job(FileJob):
+    """A queued file with the report it will fill."""
+
+    obj: ObjectRef
+    report: FileReport
+    finished: anyio.Event | None
+
+
+class ScanCall:
     def __init__(
         self,
+        engine: Engine,
         config: ScanConfig,
         report: ScanReport,
-        progress: ProgressCallback | None = None,
+        emit: Callable[[FileReport], None],
     ) -> None:
+        self.engine = engine
         self.config = config
         self.report = report
-        self.progress = progress
-        self.jobs = max(1, config.jobs)
-        self.cpu = CapacityLimiter(self.jobs)
-        self.pool = CapacityLimiter(self.jobs)
+        self.emit = emit
+        self.profile, self.parent_only = make_profile(config)
         self.fetch = CapacityLimiter(max(1, config.fetch_jobs))
-        self.in_flight = anyio.Semaphore(self.jobs * 8 + config.fetch_jobs)
-        self.registry = _user_registry()
-        self.use_processes = config.use_processes
-        if self.use_processes and self.registry and not _picklable(self.registry):
-            log.warning(
-                "a registered scanner cannot be sent to worker processes; scanning in-process"
-            )
-            self.use_processes = False
-        self.scanner_config = config.scanner_config()
-        #: Listed objects whose scan has not started; reported as unfinished on interruption.
+        self.parent_cpu = CapacityLimiter(max(1, engine.jobs))
+        self.cap = int(config.max_findings_per_rule or 0)
+        self.ready: deque[_Job] = deque()
+        #: Queued or scanning, not finished; each holds a slot.
+        self.pending: dict[int, _Job] = {}
+        #: Remote objects being fetched (their FileReport); each holds a slot.
+        self.fetching: dict[int, FileReport] = {}
+        #: Listed objects waiting for a slot; reported as not started on interruption.
         self.unstarted: dict[int, ObjectRef] = {}
-        #: FileReports (by id) whose object is being fetched or scanned.
-        self.begun: set[int] = set()
+        self.dispatchers = 0
+        self.busy = 0
+        self.tg: TaskGroup | None = None
         #: Why the run stopped early (a signal); None while running or on the run deadline.
         self.stop_reason: str | None = None
-        #: Set once a worker started before the run (by the CLI) is ready for reuse.
-        self.warm: anyio.Event | None = None
+        self.scope: anyio.CancelScope | None = None
 
-    def _record(self, file_report: FileReport) -> None:
-        self.report.files.append(file_report)
-        if self.progress is not None:
-            try:
-                self.progress(file_report)
-            except Exception:
-                log.debug("progress callback failed", exc_info=True)
+    # -- running -----------------------------------------------------------------------
 
-    async def scan_target(self, target: str) -> None:
+    async def run(self, targets: Sequence[str], handle_signals: bool = False) -> None:
+        """Scan every target; on the run deadline or `stop()`, report what is unfinished."""
+        timeout = self.config.timeout
+        deadline = anyio.current_time() + timeout if timeout and timeout > 0 else math.inf
+        self.scope = anyio.CancelScope(deadline=deadline)
+        try:
+            async with anyio.create_task_group() as watcher:
+                if handle_signals and threading.current_thread() is threading.main_thread():
+                    await watcher.start(self._stop_on_signals)
+                with self.scope:
+                    async with anyio.create_task_group() as tg:
+                        self.tg = tg
+                        for target in targets:
+                            tg.start_soon(self._scan_target, target)
+                watcher.cancel_scope.cancel()
+            if self.scope.cancelled_caught or self.unstarted or self.pending:
+                self.report.interrupted = self.stop_reason or (
+                    f"Scan timeout after {timeout:g} seconds (whole run)"
+                )
+                self._record_unfinished()
+        finally:
+            for _ in range(len(self.pending) + len(self.fetching)):
+                self.engine.slots.release()
+            self.pending.clear()
+            self.fetching.clear()
+
+    def stop(self, reason: str) -> None:
+        """End the call as its deadline would, giving `reason` for every unfinished file."""
+        self.stop_reason = reason
+        if self.scope is not None:
+            self.scope.cancel()
+
+    async def _stop_on_signals(self, *, task_status: TaskStatus[None]) -> None:
+        """First SIGINT/SIGTERM: stop scanning and report what is done. Second: exit at once."""
+        import signal
+
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if self.stop_reason is not None:
+                    sys.stderr.write(f"modelaudit: {name} again, exiting without a report\n")
+                    sys.stderr.flush()
+                    os._exit(128 + signum)
+                self.stop(f"Interrupted by {name} before the scan finished")
+
+    # -- listing -----------------------------------------------------------------------
+
+    async def _scan_target(self, target: str) -> None:
         """List one target and scan its objects; the source stays open until they are done."""
         try:
-            source = resolve(target, self.scanner_config)
+            source = resolve(target, self.profile.config)
         except FetchError as exc:
             self.report.target_errors.append({"target": target, "error": str(exc)})
             return
@@ -124,8 +212,9 @@ class ScanRun:
                 try:
                     async for obj in listing:
                         self.unstarted[id(obj)] = obj
-                        await self.in_flight.acquire()
-                        tg.start_soon(self.scan_object, obj)
+                        await self.engine.slots.acquire()
+                        del self.unstarted[id(obj)]
+                        self._admit(obj, tg)
                 except FetchError as exc:
                     self.report.target_errors.append({"target": target, "error": str(exc)})
                 except get_cancelled_exc_class():
@@ -144,50 +233,249 @@ class ScanRun:
             except (FetchError, RuntimeError, StopAsyncIteration):
                 return
 
-    def record_unstarted(self) -> None:
-        """Report every listed object that never started as unfinished."""
-        for obj in self.unstarted.values():
-            fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
-            fr.format = extension_format(obj.uri)
-            self._mark_stopped(fr, started=False)
-            self._record(fr)
-        self.unstarted.clear()
-
-    async def scan_object(self, obj: ObjectRef) -> None:
-        self.unstarted.pop(id(obj), None)
+    def _admit(self, obj: ObjectRef, tg: TaskGroup) -> None:
+        """A listed object with its slot: reject it by size, fetch it, or queue it."""
         fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
+        limit = self.config.max_file_size
+        if limit and obj.size is not None and obj.size > limit:
+            self._too_large(fr, obj.size, limit)
+            self._done(fr)
+            return
+        if obj.is_remote:
+            self.fetching[id(fr)] = fr
+            tg.start_soon(self._fetch_and_queue, obj, fr)
+            return
+        assert obj.local_path is not None
+        self._queue(self._job(obj, fr, obj.local_path))
+
+    def _job(self, obj: ObjectRef, fr: FileReport, path: str) -> _Job:
+        size = obj.size or 0
+        job = _Job(
+            id=next(_job_ids),
+            path=path,
+            display=obj.uri,
+            explicit=obj.explicit,
+            size=size,
+            deadline=self.config.file_deadline(size),
+        )
+        job.obj = obj
+        job.report = fr
+        job.finished = None
+        return job
+
+    async def _fetch_and_queue(self, obj: ObjectRef, fr: FileReport) -> None:
+        from .acquire import acquire
+
         started = time.monotonic()
         try:
-            await self._scan_object(obj, fr)
-        except get_cancelled_exc_class():
-            self._mark_stopped(fr, started=id(fr) in self.begun)
-            raise
+            async with acquire(obj, self.config, self.fetch) as path:
+                job = self._job(obj, fr, path)
+                job.finished = anyio.Event()
+                del self.fetching[id(fr)]
+                self._queue(job)
+                await job.finished.wait()
         except FetchError as exc:
-            fr.status = FileStatus.ERROR
-            fr.status_reason = str(exc)
-            fr.issues.append(self._info(fr, f"Could not fetch file: {exc}", rules.SCAN_ERROR))
-        except Exception as exc:
-            log.debug("scan of %s failed", obj.uri, exc_info=True)
-            fr.status = FileStatus.ERROR
-            fr.status_reason = f"{type(exc).__name__}: {exc}"
-            fr.issues.append(self._info(fr, f"Scan failed: {fr.status_reason}", rules.SCAN_ERROR))
-        finally:
-            self.begun.discard(id(fr))
+            self._fail(fr, f"Could not fetch file: {exc}", str(exc))
             fr.duration = time.monotonic() - started
-            self.in_flight.release()
+            self._release_fetch(fr)
+        except get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            log.debug("fetching %s failed", obj.uri, exc_info=True)
+            reason = f"{type(exc).__name__}: {exc}"
+            self._fail(fr, f"Scan failed: {reason}", reason)
+            self._release_fetch(fr)
+        finally:
             if obj.reader is not None:
                 with anyio.CancelScope(shield=True):
                     await obj.reader.aclose()
-            self._record(fr)
 
-    @staticmethod
-    def _info(fr: FileReport, message: str, rule: str) -> Issue:
-        return Issue(
-            message=message,
-            severity=IssueSeverity.INFO,
-            location=format_location(fr.path),
-            rule=rule,
+    def _release_fetch(self, fr: FileReport) -> None:
+        if self.fetching.pop(id(fr), None) is not None:
+            self._done(fr)
+
+    # -- dispatching -------------------------------------------------------------------
+
+    def _queue(self, job: _Job) -> None:
+        self.pending[job.id] = job
+        if self.parent_only:
+            assert self.tg is not None
+            self.tg.start_soon(self._route_in_parent, job)
+            return
+        self.ready.append(job)
+        self._more_dispatchers()
+
+    def _more_dispatchers(self) -> None:
+        """Enough dispatchers for the queued files: one per batch queued, besides those busy
+        with a batch, and never more than two per worker."""
+        batch = max(1, self.config.batch_files)
+        wanted = math.ceil(len(self.ready) / batch)
+        limit = 2 * self.engine.jobs
+        while self.dispatchers - self.busy < wanted and self.dispatchers < limit:
+            if self.tg is None:
+                return
+            self.dispatchers += 1
+            self.tg.start_soon(self._dispatch)
+
+    async def _dispatch(self) -> None:
+        try:
+            while self.ready:
+                async with self.engine.pool.lease(self) as worker:
+                    batch = self._take_batch()
+                    if not batch:
+                        continue
+                    self.busy += 1
+                    try:
+                        self._more_dispatchers()
+                        leftover = await worker.run_batch(
+                            batch, self.profile, self._finish, self._give_back
+                        )
+                    finally:
+                        self.busy -= 1
+                    self._give_back(leftover)
+        except (WorkerStartError, PoolClosed) as exc:
+            for job in list(self.ready):
+                self._finish(job, Outcome("error", reason=str(exc)))
+            self.ready.clear()
+        finally:
+            self.dispatchers -= 1
+
+    def _give_back(self, jobs: list[FileJob]) -> None:
+        """Files a worker will not scan (it died, or one file ahead of them is slow)."""
+        if not jobs:
+            return
+        self.ready.extendleft(reversed(jobs))  # type: ignore[arg-type]
+        self._more_dispatchers()
+
+    def _take_batch(self) -> list[_Job]:
+        # A file given back may have been finished by its first worker meanwhile.
+        while self.ready and self.ready[0].id not in self.pending:
+            self.ready.popleft()
+        if not self.ready:
+            return []
+        first = self.ready.popleft()
+        batch = [first]
+        if first.size >= _ALONE:
+            return batch
+        total = first.size
+        limit_files = max(1, self.config.batch_files)
+        limit_bytes = max(1, self.config.batch_bytes)
+        while self.ready and len(batch) < limit_files:
+            following = self.ready[0]
+            if following.id not in self.pending:
+                self.ready.popleft()
+                continue
+            if following.size >= _ALONE or total + following.size > limit_bytes:
+                break
+            batch.append(self.ready.popleft())
+            total += following.size
+        return batch
+
+    async def _route_in_parent(self, job: _Job) -> None:
+        """A registered scanner that cannot be sent to a worker runs here, for its files."""
+        from ..formats import sniff_path
+        from . import dispatch
+
+        def owner() -> tuple[str | None, type[BaseScanner] | None]:
+            try:
+                fmt = sniff_path(job.path, job.display)
+            except OSError:
+                return None, None
+            dispatch.set_registry(None)
+            return fmt, dispatch.select_scanner(job.path, fmt)
+
+        fmt, cls = await anyio.to_thread.run_sync(owner)
+        if cls is None or cls not in self.parent_only:
+            self.ready.append(job)
+            self._more_dispatchers()
+            return
+
+        def scan() -> ScanResult:
+            from .worker import scan_file
+
+            return scan_file(
+                job.path,
+                self.profile.config,
+                job.display,
+                job.explicit,
+                stream=job.streamed.append,
+                fmt=fmt,
+            )
+
+        job.started, job.started_at = True, time.monotonic()
+        result: ScanResult | None = None
+        with anyio.move_on_after(job.deadline):
+            result = await anyio.to_thread.run_sync(
+                scan, abandon_on_cancel=True, limiter=self.parent_cpu
+            )
+        self._finish(job, Outcome("timeout") if result is None else Outcome("done", result))
+
+    # -- results -----------------------------------------------------------------------
+
+    def _finish(self, job: FileJob, outcome: Outcome) -> None:
+        assert isinstance(job, _Job)
+        if self.pending.pop(job.id, None) is None:
+            return
+        fr = job.report
+        if outcome.kind == "done" and outcome.result is not None:
+            self._fill(fr, job.obj, outcome.result)
+        elif outcome.kind == "timeout":
+            fr.format = extension_format(job.obj.uri)
+            fr.issues.extend(rescue(job.streamed, self.cap, fr.path))
+            self._mark_timeout(fr, job.deadline, run_deadline=False)
+        else:
+            fr.format = extension_format(job.obj.uri)
+            fr.issues.extend(rescue(job.streamed, self.cap, fr.path))
+            fr.status = FileStatus.ERROR
+            if outcome.kind == "crash":
+                fr.status_reason = f"scanner process crashed ({outcome.reason or 'ended'})"
+            else:
+                fr.status_reason = outcome.reason
+            fr.issues.append(_info(fr, fr.status_reason, rules.SCAN_ERROR))
+        if job.started_at:
+            fr.duration = time.monotonic() - job.started_at
+        if job.finished is not None:
+            job.finished.set()
+        self._done(fr)
+
+    def _done(self, fr: FileReport) -> None:
+        """A file's report is final: release its slot and hand it on."""
+        self.engine.slots.release()
+        self.emit(fr)
+
+    def _fill(self, fr: FileReport, obj: ObjectRef, result: ScanResult) -> None:
+        fr.scanner = result.scanner_name if result.scanner_name != "none" else None
+        fr.format = result.metadata.pop("format", None) or extension_format(obj.uri) or fr.scanner
+        fr.status = result.status
+        fr.status_reason = result.status_reason
+        fr.bytes_scanned = result.bytes_scanned
+        fr.sha256 = result.metadata.pop("sha256", None)
+        fr.metadata = result.metadata
+        fr.issues.extend(
+            cap_issues(result.issues, self.cap, fr.path) if self.cap else result.issues
         )
+        if result.end_time is not None:
+            fr.duration = max(0.0, result.end_time - result.start_time)
+
+    def _too_large(self, fr: FileReport, size: int, limit: int) -> None:
+        fr.format = extension_format(fr.path)
+        fr.status = FileStatus.INCONCLUSIVE
+        fr.status_reason = "File too large to scan"
+        fr.issues.append(
+            Issue(
+                message=f"File too large to scan ({size} bytes, limit {limit} bytes)",
+                severity=IssueSeverity.WARNING,
+                location=format_location(fr.path),
+                details={"size": size, "max_file_size": limit},
+                why="Files over --max-size are not read, so this one is unverified.",
+                rule=rules.FILE_TOO_LARGE,
+            )
+        )
+
+    def _fail(self, fr: FileReport, message: str, reason: str) -> None:
+        fr.status = FileStatus.ERROR
+        fr.status_reason = reason
+        fr.issues.append(_info(fr, message, rules.SCAN_ERROR))
 
     def _mark_stopped(self, fr: FileReport, started: bool) -> None:
         """The run ended (deadline or signal) before this file's scan finished."""
@@ -196,7 +484,7 @@ class ScanRun:
         else:
             fr.status = FileStatus.INCONCLUSIVE
             fr.status_reason = self.stop_reason
-            fr.issues.append(self._info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
+            fr.issues.append(_info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
         if not started:
             fr.status_reason = f"{fr.status_reason}; not started"
             fr.issues[-1].message = fr.status_reason
@@ -206,86 +494,37 @@ class ScanRun:
         fr.status_reason = f"Scan timeout after {seconds:g} seconds"
         if run_deadline:
             fr.status_reason += " (run deadline reached)"
-        fr.issues.append(self._info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
+        fr.issues.append(_info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
 
-    async def _scan_object(self, obj: ObjectRef, fr: FileReport) -> None:
-        limit = self.config.max_file_size
-        if limit and obj.size is not None and obj.size > limit:
+    def _record_unfinished(self) -> None:
+        """Report every file the run did not finish: begun ones keep what their worker
+        streamed; listed ones are marked not started."""
+        for job in sorted(self.pending.values(), key=lambda j: j.id):
+            fr = job.report
+            fr.format = extension_format(job.obj.uri)
+            fr.issues.extend(rescue(job.streamed, self.cap, fr.path))
+            self._mark_stopped(fr, started=job.started)
+            self.emit(fr)
+        for fr in self.fetching.values():
+            fr.format = extension_format(fr.path)
+            self._mark_stopped(fr, started=True)
+            self.emit(fr)
+        for obj in self.unstarted.values():
+            fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
             fr.format = extension_format(obj.uri)
-            fr.status = FileStatus.INCONCLUSIVE
-            fr.status_reason = "File too large to scan"
-            fr.issues.append(
-                Issue(
-                    message=f"File too large to scan ({obj.size} bytes, limit {limit} bytes)",
-                    severity=IssueSeverity.WARNING,
-                    location=format_location(obj.uri),
-                    details={"size": obj.size, "max_file_size": limit},
-                    why="Files over --max-size are not read, so this one is unverified.",
-                    rule=rules.FILE_TOO_LARGE,
-                )
-            )
-            return
-        if obj.is_remote:
-            async with acquire(obj, self.config, self.fetch) as path:
-                self.begun.add(id(fr))
-                await self._scan_local(obj, path, fr)
-        else:
-            assert obj.local_path is not None
-            await self._scan_local(obj, obj.local_path, fr)
+            self._mark_stopped(fr, started=False)
+            self.emit(fr)
+        self.unstarted.clear()
+        self.ready.clear()
 
-    async def _scan_local(self, obj: ObjectRef, path: str, fr: FileReport) -> None:
-        deadline = self.config.per_file_timeout or math.inf
-        result: ScanResult | None = None
-        async with self.cpu:
-            self.begun.add(id(fr))
-            try:
-                await self._warm_worker()
-                with anyio.move_on_after(deadline) as scope:
-                    result = await self._run_scanner(path, obj)
-            except anyio.BrokenWorkerProcess:
-                fr.status = FileStatus.ERROR
-                fr.status_reason = "scanner process crashed (killed, out of memory or a fault)"
-                fr.issues.append(self._info(fr, fr.status_reason, rules.SCAN_ERROR))
-                return
-        if scope.cancelled_caught or result is None:
-            self._mark_timeout(fr, deadline, run_deadline=False)
-            return
-        fr.scanner = result.scanner_name if result.scanner_name != "none" else None
-        fr.format = result.metadata.pop("format", None) or extension_format(obj.uri) or fr.scanner
-        fr.status = result.status
-        fr.status_reason = result.status_reason
-        fr.bytes_scanned = result.bytes_scanned
-        fr.sha256 = result.metadata.pop("sha256", None)
-        fr.metadata = result.metadata
-        fr.issues.extend(result.issues)
 
-    async def _warm_worker(self) -> None:
-        """Start a worker outside the file's deadline when none is idle.
-
-        Starting Python and importing the scanners takes a second or more on a loaded
-        machine; that must not count against a file. The next call reuses the worker this
-        one leaves idle (anyio's pool hands out the most recently used first).
-        """
-        if not self.use_processes:
-            return
-        if self.warm is not None:
-            await self.warm.wait()
-        try:
-            if anyio.to_process._process_pool_idle_workers.get():
-                return
-        except (AttributeError, LookupError):
-            pass
-        await anyio.to_process.run_sync(ping, self.registry, cancellable=True, limiter=self.pool)
-
-    async def _run_scanner(self, path: str, obj: ObjectRef) -> ScanResult:
-        args = (path, self.scanner_config, obj.uri, obj.explicit)
-        if not self.use_processes:
-            return await anyio.to_thread.run_sync(
-                scan_job, *args, self.registry, abandon_on_cancel=True
-            )
-        return await anyio.to_process.run_sync(
-            scan_job, *args, self.registry, True, cancellable=True, limiter=self.pool
-        )
+def _info(fr: FileReport, message: str, rule: str) -> Issue:
+    return Issue(
+        message=message,
+        severity=IssueSeverity.INFO,
+        location=format_location(fr.path),
+        rule=rule,
+    )
 
 
 async def run_scan(
@@ -294,75 +533,8 @@ async def run_scan(
     progress: ProgressCallback | None = None,
     command_line: Sequence[str] | None = None,
     handle_signals: bool = False,
-    warm: anyio.Event | None = None,
 ) -> ScanReport:
-    """Scan every target and return the merged report; never raises for a bad file.
+    """One call on a short-lived `Scanner` (kept here for callers of the old module)."""
+    from .scanner import run_scan as run
 
-    With `handle_signals` (the CLI, main thread only) a first SIGINT or SIGTERM stops the run
-    like its deadline does: finished results are kept and every unfinished file is listed.
-    """
-    report = ScanReport(targets=list(targets), command_line=list(command_line or []))
-    run = ScanRun(config, report, progress)
-    run.warm = warm
-    deadline = config.timeout if config.timeout and config.timeout > 0 else math.inf
-    scope = anyio.CancelScope(deadline=anyio.current_time() + deadline)
-    async with anyio.create_task_group() as watcher:
-        if handle_signals and threading.current_thread() is threading.main_thread():
-            await watcher.start(_stop_on_signals, run, scope)
-        try:
-            with scope:
-                async with anyio.create_task_group() as tg:
-                    for target in targets:
-                        tg.start_soon(run.scan_target, target)
-        finally:
-            await _retire_idle_workers()
-        watcher.cancel_scope.cancel()
-    if scope.cancelled_caught or run.unstarted:
-        report.interrupted = run.stop_reason or (
-            f"Scan timeout after {config.timeout:g} seconds (whole run)"
-        )
-        run.record_unstarted()
-    report.files.sort(key=lambda f: f.path)
-    report.end_time = time.time()
-    redact_report(report)
-    return report
-
-
-async def _retire_idle_workers() -> None:
-    """Kill the idle workers anyio keeps for reuse, so that no process outlives the run.
-
-    A service calling `scan` repeatedly then pays a worker start per run; in exchange no
-    process holding a hostile file's leftovers stays around. Uses anyio's pool internals,
-    so a future anyio without them simply keeps its own idle timeout.
-    """
-    try:
-        idle = anyio.to_process._process_pool_idle_workers.get()
-        workers = anyio.to_process._process_pool_workers.get()
-    except (AttributeError, LookupError):
-        return
-    with anyio.CancelScope(shield=True):
-        while idle:
-            process, _since = idle.pop()
-            workers.discard(process)
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-            await process.aclose()
-
-
-async def _stop_on_signals(
-    run: ScanRun, scope: anyio.CancelScope, *, task_status: TaskStatus[None]
-) -> None:
-    """First SIGINT/SIGTERM: stop scanning and report what is done. Second: exit at once."""
-    import signal
-
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        task_status.started()
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if run.stop_reason is not None:
-                sys.stderr.write(f"modelaudit: {name} again, exiting without a report\n")
-                sys.stderr.flush()
-                os._exit(128 + signum)
-            run.stop_reason = f"Interrupted by {name} before the scan finished"
-            scope.cancel()
+    return await run(targets, config, progress, command_line, handle_signals)

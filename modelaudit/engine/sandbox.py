@@ -10,23 +10,36 @@ hook is idle between scans because the worker protocol itself unpickles the next
 Resource limits (address space, CPU time, open files, written file size, no core dumps) are
 applied per file: a file that exceeds them fails on its own, and the worker survives for the
 next one whenever the limit surfaces as a Python exception.
+
+Some pieces need Linux (`resource` rlimits, `PR_SET_PDEATHSIG`, `/proc`). Where one is
+missing the worker falls back (a thread that notices the parent is gone; the parent's own
+deadline and memory watch) or goes without, and says so once in `NOTICES`, which the engine
+logs under --verbose.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
-from ..findings import IssueSeverity, ScanResult, format_location
+from ..findings import Issue, IssueSeverity, ScanResult, format_location
 from ..redact import redact
 from ..rules import RESOURCE_LIMIT, SANDBOX_VIOLATION
+
+resource: ModuleType | None
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
 
 _PROCESS = "process creation"
 _NATIVE = "native code loading (ctypes)"
@@ -107,10 +120,11 @@ class Limits:
     file_size: int = 0
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Limits:
+    def from_config(cls, config: dict[str, Any], deadline: float | None = None) -> Limits:
+        """`deadline` is the file's own (wall-clock) deadline; CPU time gets twice that."""
         cpu = config.get("worker_cpu_limit")
         if cpu is None:
-            per_file = config.get("file_timeout") or config.get("timeout") or 0
+            per_file = deadline or config.get("file_timeout") or config.get("timeout") or 0
             cpu = 2 * float(per_file) + 10 if per_file else 0
         file_size = config.get("worker_file_size_limit")
         if file_size is None:
@@ -126,6 +140,14 @@ class Limits:
 _active: str | None = None
 _violations: list[Violation] = []
 _installed = False
+#: Called with each refused attempt as it happens (the worker streams it to the parent).
+on_violation: Callable[[Violation], None] | None = None
+#: One line per sandbox piece this platform lacks, and what stands in for it.
+NOTICES: list[str] = []
+
+
+def has_rlimits() -> bool:
+    return resource is not None
 
 
 def _describe(event: str, args: tuple[Any, ...]) -> str:
@@ -150,7 +172,11 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         detail = _describe(event, args)
     except Exception:
         detail = event
-    _violations.append(Violation(event, kind, detail))
+    violation = Violation(event, kind, detail)
+    _violations.append(violation)
+    if on_violation is not None:
+        with contextlib.suppress(Exception):
+            on_violation(violation)
     raise SandboxViolation(f"{kind} refused while scanning a file: {event}")
 
 
@@ -160,20 +186,46 @@ def _on_cpu_limit(signum: int, frame: object) -> None:
         raise ResourceLimitExceeded("CPU time limit of the scan worker reached")
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when the process that started it dies."""
+def _pdeathsig() -> bool:
+    """Ask Linux to kill this process when the process that started it dies."""
     if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
+        return False
     try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
+        return int(libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    """Fallback for PR_SET_PDEATHSIG: exit once this process has been orphaned."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def die_with_parent() -> None:
+    """Make sure this process does not outlive the one that started it."""
+    parent = os.getppid()
+    if _pdeathsig():
+        if os.getppid() != parent:
+            os._exit(1)
         return
-    if os.getppid() == 1:
-        os._exit(1)
+    if os.name == "posix":
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+        NOTICES.append(
+            "PR_SET_PDEATHSIG unavailable: workers poll for their parent and exit within 0.5 s "
+            "of it"
+        )
+    else:
+        NOTICES.append(
+            "no parent-death signal on this platform: an orphaned worker exits when it next "
+            "reads from its closed pipe"
+        )
 
 
 def install(config: dict[str, Any]) -> None:
@@ -182,14 +234,24 @@ def install(config: dict[str, Any]) -> None:
     if _installed:
         return
     _installed = True
-    _die_with_parent()
+    die_with_parent()
     # A terminal's Ctrl-C reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGXCPU, _on_cpu_limit)
-    # Writing past RLIMIT_FSIZE then fails with EFBIG instead of killing the worker.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    if hasattr(signal, "SIGXCPU"):
+        signal.signal(signal.SIGXCPU, _on_cpu_limit)
+    if hasattr(signal, "SIGXFSZ"):
+        # Writing past RLIMIT_FSIZE then fails with EFBIG instead of killing the worker.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if resource is not None:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(
+                resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1])
+            )
+    else:
+        NOTICES.append(
+            "no `resource` module: per-file memory, CPU, open-file and file-size limits are "
+            "not set in workers; the parent's deadline and memory watch still apply"
+        )
     _prewarm()
     sys.addaudithook(_audit)
 
@@ -208,6 +270,7 @@ def _prewarm() -> None:
 
 def _set_soft(which: int, value: int) -> None:
     """Set a soft limit, never above the hard one; 0 or RLIM_INFINITY lift it to the hard one."""
+    assert resource is not None
     try:
         _soft, hard = resource.getrlimit(which)
         target = value if value > 0 and value != resource.RLIM_INFINITY else hard
@@ -219,6 +282,8 @@ def _set_soft(which: int, value: int) -> None:
 
 
 def _apply(limits: Limits) -> None:
+    if resource is None:
+        return
     _set_soft(resource.RLIMIT_AS, limits.address_space or resource.RLIM_INFINITY)
     _set_soft(resource.RLIMIT_NOFILE, limits.open_files)
     _set_soft(resource.RLIMIT_FSIZE, limits.file_size or resource.RLIM_INFINITY)
@@ -231,17 +296,21 @@ def _apply(limits: Limits) -> None:
 
 
 def _release() -> None:
+    if resource is None:
+        return
     for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_FSIZE):
         _set_soft(which, resource.RLIM_INFINITY)
 
 
 @contextmanager
-def scanning(display: str, config: dict[str, Any]) -> Iterator[list[Violation]]:
+def scanning(
+    display: str, config: dict[str, Any], deadline: float | None = None
+) -> Iterator[list[Violation]]:
     """Arm the hook and the limits for one file; yields the list of refused attempts."""
     global _active
     _violations.clear()
     found: list[Violation] = []
-    _apply(Limits.from_config(config))
+    _apply(Limits.from_config(config, deadline))
     _active = display
     try:
         yield found
@@ -253,8 +322,41 @@ def scanning(display: str, config: dict[str, Any]) -> Iterator[list[Violation]]:
 
 
 def _address_space_in_use() -> int:
+    assert resource is not None
     with open("/proc/self/statm", "rb") as f:
-        return int(f.read().split()[0]) * resource.getpagesize()
+        return int(f.read().split()[0]) * int(resource.getpagesize())
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux), else its peak, else 0."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    if resource is None:
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+def armed() -> bool:
+    """True while a file is being scanned (the hook refuses, the limits apply)."""
+    return _active is not None
+
+
+@contextmanager
+def quiet_cpu_limit() -> Iterator[None]:
+    """Hold SIGXCPU back for a moment: a frame half-written to the parent would break the
+    protocol, while a limit noticed a few microseconds late costs nothing."""
+    if not hasattr(signal, "pthread_sigmask") or not hasattr(signal, "SIGXCPU"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGXCPU})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager
@@ -264,7 +366,7 @@ def memory_budget(extra: int) -> Iterator[None]:
     Outside a hardened worker (the parent, in-process debugging) it changes nothing. Going
     over raises MemoryError inside the block, which scanners report as an unfinished file.
     """
-    if _active is None:
+    if _active is None or resource is None:
         yield
         return
     try:
@@ -283,6 +385,18 @@ def memory_budget(extra: int) -> Iterator[None]:
         _set_soft(resource.RLIMIT_AS, previous)
 
 
+def violation_issue(display: str, v: Violation) -> Issue:
+    return Issue(
+        message=f"Scanning tried {v.kind}: {v.detail} (refused)",
+        severity=IssueSeverity.CRITICAL,
+        location=format_location(display),
+        details={"event": v.event, "action": v.kind, "call": v.detail},
+        why="Content of this file drove the parser into an action that gives an attacker "
+        "code execution, native code or network access when the file is loaded.",
+        rule=SANDBOX_VIOLATION,
+    )
+
+
 def report_violations(result: ScanResult, display: str, found: list[Violation]) -> None:
     """Add one CRITICAL finding per distinct refused attempt."""
     seen: set[tuple[str, str]] = set()
@@ -290,15 +404,7 @@ def report_violations(result: ScanResult, display: str, found: list[Violation]) 
         if (v.event, v.detail) in seen:
             continue
         seen.add((v.event, v.detail))
-        result.add_issue(
-            f"Scanning tried {v.kind}: {v.detail} (refused)",
-            severity=IssueSeverity.CRITICAL,
-            location=format_location(display),
-            details={"event": v.event, "action": v.kind, "call": v.detail},
-            why="Content of this file drove the parser into an action that gives an attacker "
-            "code execution, native code or network access when the file is loaded.",
-            rule=SANDBOX_VIOLATION,
-        )
+        result.issues.append(violation_issue(display, v))
 
 
 def report_resource_limit(result: ScanResult, display: str, reason: str) -> None:

@@ -1,18 +1,31 @@
-"""Code that runs inside a scan worker process.
+"""Code that runs inside a scan worker process (and, for debugging, in the parent's threads).
 
-Everything here executes in a child started by `anyio.to_process`; the parent kills the
-child when a file overruns its deadline, so nothing here may rely on cleanup running.
+A worker serves one parent over a byte channel: it receives batches of files, scans each
+under the sandbox, streams every WARNING and CRITICAL to the parent the moment a scanner makes
+it, and sends each file's result as soon as that file ends. The parent may kill it at any
+moment (deadline, memory, cancellation), so nothing here relies on cleanup running.
+
+Entry points: `main()` for a worker started as a fresh interpreter (protocol on stdin and
+stdout), `serve_fd()` for one forked by the fork server (protocol on a socket).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+import importlib
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..findings import ScanResult
+from ..findings import Issue, ScanResult, observing
 from . import sandbox
+from .capture import FileCapture, per_rule_cap
+from .protocol import FrameReader, encode_issue, encode_result, frame
 
 if TYPE_CHECKING:
     from ..scanners.base import BaseScanner
@@ -31,13 +44,6 @@ def _setup(config: dict[str, Any]) -> None:
         hook(config)
 
 
-def ping(registry: Sequence[type[BaseScanner]] | None) -> bool:
-    """Start-up probe: import every scanner module in this worker before its first file."""
-    from . import dispatch
-
-    return dispatch.registry() is not None and (registry is None or len(registry) >= 0)
-
-
 def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -46,53 +52,260 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def scan_job(
+def scan_file(
     path: str,
     config: dict[str, Any],
     display: str,
     explicit: bool,
-    registry: Sequence[type[BaseScanner]] | None,
+    *,
     isolated: bool = False,
+    deadline: float | None = None,
+    stream: Callable[[Issue], None] | None = None,
+    fmt: str | None = None,
 ) -> ScanResult:
-    """Entry point of one file's scan.
+    """Scan one top-level file: routing, the findings cap, and (in a worker) the sandbox.
 
     `isolated` is set only in a worker process: the setup hooks (audit hook, resource limits)
     change the whole process for good, so they never run in the parent's threads.
     """
-    from . import dispatch
-
-    dispatch.set_registry(registry)
-    if not isolated:
-        return _guarded_scan(path, config, display, explicit)
-    _setup(config)
-    with sandbox.scanning(display, config) as refused:
-        result = _guarded_scan(path, config, display, explicit)
-    sandbox.report_violations(result, display, refused)
+    capture = FileCapture(per_rule_cap(config), stream)
+    with observing(capture):
+        if not isolated:
+            result = _guarded_scan(path, config, display, explicit, fmt, capture)
+        else:
+            _setup(config)
+            if stream is not None:
+                sandbox.on_violation = lambda v: stream(sandbox.violation_issue(display, v))
+            try:
+                with sandbox.scanning(display, config, deadline) as refused:
+                    result = _guarded_scan(path, config, display, explicit, fmt, capture)
+            finally:
+                sandbox.on_violation = None
+            sandbox.report_violations(result, display, refused)
+    capture.finish(result, display)
     return result
 
 
-def _guarded_scan(path: str, config: dict[str, Any], display: str, explicit: bool) -> ScanResult:
-    """Turn what dispatch lets through (CPU limit, a scanner calling exit) into a result.
+def _guarded_scan(
+    path: str,
+    config: dict[str, Any],
+    display: str,
+    explicit: bool,
+    fmt: str | None,
+    capture: FileCapture,
+) -> ScanResult:
+    """Turn what dispatch lets through (CPU limit, a scanner calling exit) into a result,
+    keeping every finding made before it.
 
-    Anything else escaping here would reach the parent as an exception that ends the run.
+    Anything else escaping here would reach the parent as a broken worker.
     """
     try:
-        return _scan(path, config, display, explicit)
+        return _scan(path, config, display, explicit, fmt)
     except sandbox.ResourceLimitExceeded as exc:
-        result = ScanResult(scanner_name="none")
+        result = capture.salvage()
         sandbox.report_resource_limit(result, display, str(exc))
     except (SystemExit, KeyboardInterrupt) as exc:
-        result = ScanResult(scanner_name="none")
+        result = capture.salvage()
         result.mark_error(f"the scanner tried to end the process ({type(exc).__name__})")
     result.finish()
     return result
 
 
-def _scan(path: str, config: dict[str, Any], display: str, explicit: bool) -> ScanResult:
+def _scan(
+    path: str, config: dict[str, Any], display: str, explicit: bool, fmt: str | None
+) -> ScanResult:
     from . import dispatch
 
-    result = dispatch.scan_path(path, config, display=display, explicit=explicit)
+    result = dispatch.scan_path(path, config, display=display, explicit=explicit, fmt=fmt)
     if config.get("hashes") and "sha256" not in result.metadata:
         with contextlib.suppress(OSError):
             result.metadata["sha256"] = sha256_file(path)
     return result
+
+
+class Channel:
+    """The worker's end of the protocol: blocking reads and whole-frame writes on fds."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.frames = FrameReader()
+        self.ready: list[bytes] = []
+
+    def recv(self) -> Any:
+        """The parent's next message (trusted), or None once the parent is gone."""
+        while not self.ready:
+            try:
+                data = os.read(self.read_fd, 1 << 16)
+            except OSError:
+                return None
+            if not data:
+                return None
+            self.ready.extend(self.frames.feed(data))
+        return pickle.loads(self.ready.pop(0))
+
+    @property
+    def can_poll(self) -> bool:
+        return os.name == "posix"
+
+    def poll(self) -> list[Any]:
+        """Messages that arrived while a batch runs, without waiting (POSIX only)."""
+        import select
+
+        if self.can_poll and not self.ready:
+            try:
+                readable, _, _ = select.select([self.read_fd], [], [], 0)
+                if readable:
+                    data = os.read(self.read_fd, 1 << 16)
+                    if not data:
+                        os._exit(0)
+                    self.ready.extend(self.frames.feed(data))
+            except OSError:
+                return []
+        messages = [pickle.loads(m) for m in self.ready]
+        self.ready.clear()
+        return messages
+
+    def send(self, message: object) -> None:
+        data = memoryview(frame(message))
+        guard = sandbox.quiet_cpu_limit() if sandbox.armed() else contextlib.nullcontext()
+        with guard:
+            while data:
+                written = os.write(self.write_fd, data)
+                data = data[written:]
+
+
+def _wipe(folder: str) -> None:
+    """Empty the worker's temp folder between files (the parent removes it in the end)."""
+    try:
+        with os.scandir(folder) as it:
+            names = [e.path for e in it]
+    except OSError:
+        return
+    for name in names:
+        if os.path.isdir(name) and not os.path.islink(name):
+            shutil.rmtree(name, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+
+def _use_tempdir(folder: str) -> None:
+    tempfile.tempdir = folder
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        os.environ[name] = folder
+
+
+def _adopt_sys_path(paths: Sequence[str]) -> None:
+    """The parent's import path, so that its scanner modules import here too (never its
+    `__main__`: a class defined there is run by the parent itself)."""
+    merged = list(paths)
+    merged += [p for p in sys.path if p not in merged]
+    sys.path[:] = merged
+
+
+def preload(modules: Iterable[str]) -> None:
+    for name in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+class _Streamer:
+    """Sends one file's findings to the parent as they are made."""
+
+    __slots__ = ("channel", "job_id")
+
+    def __init__(self, channel: Channel, job_id: int) -> None:
+        self.channel = channel
+        self.job_id = job_id
+
+    def __call__(self, issue: Issue) -> None:
+        try:
+            self.channel.send(("issue", self.job_id, encode_issue(issue)))
+        except Exception:
+            return
+
+
+def _run_batch(
+    channel: Channel,
+    profile: tuple[dict[str, Any], Sequence[type[BaseScanner]] | None],
+    jobs: Sequence[tuple[int, str, str, bool, float]],
+    tmpdir: str,
+) -> None:
+    from . import dispatch
+
+    config, registry = profile
+    dispatch.set_registry(registry)
+    skipped: set[int] = set()
+    for position, (job_id, path, display, explicit, deadline) in enumerate(jobs):
+        if position and channel.can_poll:
+            for message in channel.poll():
+                if message[0] == "skip":
+                    ahead = {j[0] for j in jobs[position:]}
+                    given_back = [i for i in message[1] if i in ahead]
+                    skipped.update(given_back)
+                    channel.send(("skipped", given_back))
+        if job_id in skipped:
+            continue
+        result = scan_file(
+            path,
+            config,
+            display,
+            explicit,
+            isolated=True,
+            deadline=deadline,
+            stream=_Streamer(channel, job_id),
+        )
+        channel.send(("done", job_id, encode_result(result)))
+        if tmpdir:
+            _wipe(tmpdir)
+    channel.send(("idle", sandbox.resident_bytes()))
+
+
+def serve(channel: Channel) -> None:
+    """The worker's loop: set up from the parent's first message, then run its jobs."""
+    init = channel.recv()
+    if init is None:
+        return
+    options: dict[str, Any] = init[1]
+    _adopt_sys_path(options.get("sys_path", ()))
+    tmpdir = str(options.get("tmpdir") or "")
+    if tmpdir:
+        _use_tempdir(tmpdir)
+    _setup({})
+    notices = list(dict.fromkeys(sandbox.NOTICES))
+    channel.send(("hello", os.getpid(), notices, sandbox.has_rlimits(), channel.can_poll))
+    profiles: dict[int, tuple[dict[str, Any], Sequence[type[BaseScanner]] | None]] = {}
+    while (message := channel.recv()) is not None:
+        kind = message[0]
+        if kind == "scan":
+            _run_batch(channel, profiles[message[1]], message[2], tmpdir)
+        elif kind == "profile":
+            profiles[message[1]] = (message[2], message[3])
+        elif kind == "drop":
+            profiles.pop(message[1], None)
+        elif kind == "preload":
+            preload(message[1])
+        elif kind == "exit":
+            return
+        # A "skip" that arrives after its batch ended has nothing left to skip.
+
+
+def serve_fd(fd: int) -> None:
+    """A forked worker: the protocol runs on one socket."""
+    serve(Channel(fd, fd))
+
+
+def main() -> None:
+    """A worker started as a fresh interpreter: the protocol runs on stdin and stdout, and
+    anything a library prints goes to stderr instead."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.setmode(0, os.O_BINARY)  # type: ignore[attr-defined]
+        msvcrt.setmode(1, os.O_BINARY)  # type: ignore[attr-defined]
+    write_fd = os.dup(1)
+    os.dup2(2, 1)
+    if hasattr(os, "set_inheritable"):
+        os.set_inheritable(write_fd, False)
+    serve(Channel(0, write_fd))

@@ -12,6 +12,7 @@ from .catalogue import RULES, Rule, define_rule, get_rule
 from .core import (
     BLACKLISTED,
     FILE_TOO_LARGE,
+    FINDINGS_TRUNCATED,
     GENERIC,
     MALFORMED,
     MISSING_DEPENDENCY,
@@ -25,6 +26,7 @@ from .core import (
 __all__ = [
     "BLACKLISTED",
     "FILE_TOO_LARGE",
+    "FINDINGS_TRUNCATED",
     "GENERIC",
     "MALFORMED",
     "MISSING_DEPENDENCY",

@@ -77,3 +77,11 @@ RESOURCE_LIMIT = define_rule(
     severity=IssueSeverity.INFO,
     cwe=400,
 )
+FINDINGS_TRUNCATED = define_rule(
+    "MA9003",
+    "FindingsTruncated",
+    "This file produced more findings of one rule than a report keeps; the rest are counted.",
+    "Every finding of this rule is as serious as the ones shown; fix or remove the file.",
+    severity=IssueSeverity.INFO,
+    cwe=400,
+)

@@ -17,3 +17,15 @@ def custom_scanner() -> Iterator[type]:
         yield CustomModelScanner
     finally:
         SCANNER_REGISTRY.remove(CustomModelScanner)
+
+
+@pytest.fixture
+def hostile() -> Iterator[type]:
+    """Register the misbehaving test scanner first in the registry for one test."""
+    from _hostile_scanners import HostileScanner
+
+    SCANNER_REGISTRY.insert(0, HostileScanner)
+    try:
+        yield HostileScanner
+    finally:
+        SCANNER_REGISTRY.remove(HostileScanner)

@@ -1,0 +1,618 @@
+"""The worker pool a `Scanner` owns for its lifetime.
+
+Calls lease workers one batch at a time. Leases are granted fairly: when workers are busy,
+each free worker goes to the next call in turn (round-robin over calls, first come first
+served within one), so a call with one file waits for at most one batch of another's. A
+worker that crashes, is killed on a deadline, or has scanned `worker_recycle_files` files or
+grown past `worker_recycle_memory` is closed and a new one starts when next needed. Closing
+the pool kills every worker and removes every worker's temp folder.
+
+`ThreadPool` has the same interface and scans in the parent's threads (`use_processes=False`,
+debugging only: nothing is isolated, and a timed-out scan cannot be stopped, only abandoned).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskGroup
+
+from ..findings import Issue, ScanResult
+from .launch import Launcher, WorkerProcess
+from .protocol import (
+    FrameReader,
+    ProtocolError,
+    decode_issue,
+    decode_result,
+    frame,
+    loads_untrusted,
+)
+
+if TYPE_CHECKING:
+    from ..scanners.base import BaseScanner
+
+log = logging.getLogger("modelaudit")
+
+#: A worker that does not answer its first message within this long failed to start.
+BOOT_TIMEOUT = 120.0
+#: After its last file, a worker reports idle within this long or is considered broken.
+IDLE_TIMEOUT = 30.0
+#: How often the parent samples a busy worker's memory where workers have no rlimits.
+MEMORY_POLL = 0.25
+#: A file of a batch running this long gives the files behind it back to other workers.
+SLOW = 0.25
+
+
+class PoolClosed(Exception):
+    """The scanner was closed while a call still wanted a worker."""
+
+
+class WorkerStartError(Exception):
+    """A worker process could not be started; the message says why."""
+
+
+@dataclass(eq=False)
+class FileJob:
+    """One file on its way through a worker. `streamed` holds the findings the worker sent
+    while scanning it, kept if the file never finishes."""
+
+    id: int
+    path: str
+    display: str
+    explicit: bool
+    size: int
+    deadline: float
+    streamed: list[Issue] = field(default_factory=list)
+    started: bool = False
+    started_at: float = 0.0
+
+    def wire(self) -> tuple[int, str, str, bool, float]:
+        return (self.id, self.path, self.display, self.explicit, self.deadline)
+
+
+@dataclass
+class Outcome:
+    """How a file's scan ended: "done" (with its result), "timeout" or "crash"."""
+
+    kind: str
+    result: ScanResult | None = None
+    reason: str = ""
+
+
+@dataclass(eq=False)
+class Profile:
+    """What a call's workers need besides the files: its scanner config and registry."""
+
+    key: int
+    config: dict[str, Any]
+    registry: tuple[type[BaseScanner], ...] | None
+
+
+Finish = Callable[[FileJob, Outcome], None]
+GiveBack = Callable[[list[FileJob]], None]
+
+
+class Worker:
+    """The parent's side of one worker process."""
+
+    def __init__(self, proc: WorkerProcess, tmpdir: str, memory_limit: int) -> None:
+        self.proc = proc
+        self.tmpdir = tmpdir
+        self.memory_limit = memory_limit
+        self.frames = FrameReader()
+        self.messages: deque[Any] = deque()
+        self.profiles: set[int] = set()
+        self.files_done = 0
+        self.rss = 0
+        self.alive = True
+        self.rlimits = True
+        self.can_poll = False
+        self.notices: list[str] = []
+        self.death: str | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def handshake(self, sys_path: Sequence[str]) -> None:
+        await self.proc.send(frame(("init", {"tmpdir": self.tmpdir, "sys_path": list(sys_path)})))
+        message = await self._next()
+        if message is None or message[0] != "hello":
+            reason = await self.proc.wait() if message is None else "unexpected first message"
+            raise WorkerStartError(f"worker process did not start ({reason})")
+        self.notices = [str(n) for n in message[2]]
+        self.rlimits = bool(message[3])
+        self.can_poll = bool(message[4])
+
+    async def _next(self) -> Any:
+        """The worker's next message, or None once it is gone."""
+        while not self.messages:
+            data = await self.proc.receive()
+            if not data:
+                return None
+            for payload in self.frames.feed(data):
+                message = loads_untrusted(payload)
+                if not isinstance(message, tuple) or not message:
+                    raise ProtocolError("worker message is not a tuple")
+                self.messages.append(message)
+        return self.messages.popleft()
+
+    def kill(self) -> None:
+        self.alive = False
+        self.proc.kill()
+
+    async def _died(self) -> str:
+        self.alive = False
+        self.death = await self.proc.wait()
+        return self.death
+
+    async def _memory_over(self) -> bool:
+        """Where workers have no rlimits, the parent enforces the memory limit itself."""
+        rss = await anyio.to_thread.run_sync(_resident, self.pid)
+        return rss is not None and rss > self.memory_limit
+
+    async def run_batch(
+        self,
+        jobs: Sequence[FileJob],
+        profile: Profile,
+        finish: Finish,
+        give_back: GiveBack,
+    ) -> list[FileJob]:
+        """Scan `jobs` in order; returns the jobs never started (the worker died before them).
+
+        Each file has its own deadline, counted from the moment the previous one ended. A
+        file that overruns it, or during which the worker dies, ends with what it streamed.
+        A file that takes longer than `SLOW` gives the files queued behind it back to the
+        call (`give_back`), so other workers take them instead of waiting. Cancellation kills
+        the worker; the caller decides what its files become.
+        """
+        state = _Batch(jobs)
+        try:
+            if profile.key not in self.profiles:
+                await self.proc.send(
+                    frame(("profile", profile.key, profile.config, profile.registry))
+                )
+                self.profiles.add(profile.key)
+            await self.proc.send(frame(("scan", profile.key, [j.wire() for j in jobs])))
+            await self._collect(state, finish, give_back)
+            return state.unstarted()
+        except ProtocolError as exc:
+            self.kill()
+            if state.current is not None:
+                reason = f"worker sent a malformed message ({exc})"
+                finish(state.current, Outcome("crash", reason=reason))
+            return state.unstarted()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            self.kill()
+            return state.unstarted()
+        except BaseException:
+            self.kill()
+            raise
+
+    async def _collect(self, state: _Batch, finish: Finish, give_back: GiveBack) -> None:
+        """Follow the batch until the worker is idle again, or dies, or is killed; the
+        files it never reached stay in `state`."""
+        watch_memory = not self.rlimits and self.memory_limit > 0
+        gave_back = False
+        while True:
+            job = state.current
+            now = time.monotonic()
+            if job is None:
+                # Every file is done or given back: the worker ends the batch with "idle".
+                deadline = now + IDLE_TIMEOUT
+                until = deadline
+            else:
+                deadline = job.started_at + job.deadline
+                until = deadline
+                if not gave_back and self.can_poll and len(state.expected) > 1:
+                    until = min(until, job.started_at + SLOW)
+                if watch_memory:
+                    until = min(until, now + MEMORY_POLL)
+            with anyio.move_on_at(_anyio_time(until)) as scope:
+                message = await self._next()
+            if scope.cancelled_caught:
+                now = time.monotonic()
+                if now >= deadline:
+                    self.kill()
+                    if job is not None:
+                        finish(job, Outcome("timeout"))
+                    return
+                if (
+                    job is not None
+                    and not gave_back
+                    and len(state.expected) > 1
+                    and (now >= job.started_at + SLOW)
+                ):
+                    gave_back = True
+                    behind = state.give_back()
+                    await self.proc.send(frame(("skip", [j.id for j in behind])))
+                    give_back(behind)
+                    continue
+                if watch_memory and await self._memory_over():
+                    self.kill()
+                    if job is not None:
+                        finish(job, Outcome("crash", reason="out of memory (worker memory limit)"))
+                    return
+                continue
+            if message is None:
+                reason = await self._died()
+                if job is not None:
+                    finish(job, Outcome("crash", reason=reason))
+                return
+            kind = message[0]
+            if kind == "issue":
+                target = state.find(message[1])
+                if target is not None:
+                    target.streamed.append(decode_issue(message[2]))
+                    state.confirm(target)
+            elif kind == "done":
+                target = state.find(message[1])
+                if target is None:
+                    raise ProtocolError("result for a file the worker was not given")
+                self.files_done += 1
+                finish(target, Outcome("done", decode_result(message[2])))
+                state.finished(target)
+            elif kind == "skipped":
+                state.skipped(int(i) for i in message[1])
+            elif kind == "idle":
+                self.rss = int(message[1])
+                if state.expected:
+                    raise ProtocolError("worker idle before finishing its files")
+                return
+            else:
+                raise ProtocolError(f"unexpected {kind!r} message")
+
+
+class _Batch:
+    """The parent's view of a batch: the files it expects the worker to run, in order, and
+    those it gave back that the worker may still have started before it read the "skip"."""
+
+    def __init__(self, jobs: Sequence[FileJob]) -> None:
+        self.by_id = {j.id: j for j in jobs}
+        self.expected: deque[FileJob] = deque(jobs)
+        self.maybe: deque[FileJob] = deque()
+        self.current: FileJob | None = None
+        self._start(time.monotonic())
+
+    def _start(self, now: float) -> None:
+        queue = self.expected or self.maybe
+        self.current = queue[0] if queue else None
+        if self.current is not None and self.current in self.expected:
+            self.current.started, self.current.started_at = True, now
+        elif self.current is not None:
+            # Given back, but the worker may be running it until it says "skipped".
+            self.current.started_at = now
+
+    def find(self, job_id: Any) -> FileJob | None:
+        return self.by_id.get(job_id) if isinstance(job_id, int) else None
+
+    def confirm(self, job: FileJob) -> None:
+        """The worker is working on `job` (it streamed a finding for it)."""
+        if job is not self.current and job in self.maybe:
+            while self.maybe and self.maybe[0] is not job:
+                self.maybe.popleft()
+            self.current = job
+        job.started = True
+
+    def finished(self, job: FileJob) -> None:
+        for queue in (self.expected, self.maybe):
+            if job in queue:
+                while queue and queue[0] is not job:
+                    queue.popleft()
+                queue.popleft()
+        self.by_id.pop(job.id, None)
+        self._start(time.monotonic())
+
+    def give_back(self) -> list[FileJob]:
+        """Every expected file after the current one; they may still start until confirmed."""
+        behind = list(self.expected)[1:]
+        for _ in behind:
+            self.expected.pop()
+        self.maybe.extend(behind)
+        for job in behind:
+            job.started = False
+        return behind
+
+    def skipped(self, ids: Iterable[int]) -> None:
+        gone = set(ids)
+        self.maybe = deque(j for j in self.maybe if j.id not in gone)
+        for job_id in gone:
+            self.by_id.pop(job_id, None)
+        if self.current is not None and self.current.id in gone:
+            self._start(time.monotonic())
+
+    def unstarted(self) -> list[FileJob]:
+        """What to reschedule once the worker is gone: the expected files it never began."""
+        return [j for j in self.expected if j is not self.current and not j.started]
+
+
+def _anyio_time(monotonic: float) -> float:
+    return anyio.current_time() + (monotonic - time.monotonic())
+
+
+def _resident(pid: int) -> int | None:
+    """Resident bytes of another process: /proc on Linux, psutil elsewhere if installed."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except Exception:
+        return None
+
+
+class _Waiter:
+    __slots__ = ("event", "may_boot", "worker")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.worker: Worker | None = None
+        self.may_boot = False
+
+
+class WorkerPool:
+    """Up to `size` worker processes, leased one batch at a time, fairly across calls."""
+
+    def __init__(
+        self,
+        size: int,
+        launcher: Launcher,
+        task_group: TaskGroup,
+        *,
+        recycle_files: int,
+        recycle_memory: int,
+        memory_limit: int,
+        preload: Sequence[str] = (),
+        eager_preload: bool = True,
+    ) -> None:
+        self.size = max(1, size)
+        self.launcher = launcher
+        self.tg = task_group
+        self.recycle_files = recycle_files
+        self.recycle_memory = recycle_memory
+        self.memory_limit = memory_limit
+        #: Modules the fork server imports once for every later worker: before the first
+        #: worker when `eager_preload` (a long-lived scanner), else before the second (a
+        #: one-file CLI run never pays for scanners it does not use).
+        self.preload_modules = list(preload)
+        self.eager_preload = eager_preload
+        self.root = tempfile.mkdtemp(prefix="modelaudit_workers_")
+        self.sys_path = [p for p in sys.path if isinstance(p, str)]
+        self.idle: list[Worker] = []
+        self.workers: set[Worker] = set()
+        self.count = 0
+        self.waiters: dict[object, deque[_Waiter]] = {}
+        self.closed = False
+        self.started = 0
+        self._noticed: set[str] = set()
+        self._closing: set[anyio.Event] = set()
+
+    async def start(self) -> None:
+        await self.launcher.start()
+
+    @asynccontextmanager
+    async def lease(self, lane: object) -> AsyncIterator[Worker]:
+        worker = await self._acquire(lane)
+        try:
+            yield worker
+        finally:
+            self._release(worker)
+
+    async def _acquire(self, lane: object) -> Worker:
+        if self.closed:
+            raise PoolClosed("the scanner is closed")
+        if not self.waiters:
+            if self.idle:
+                return self.idle.pop()
+            if self.count < self.size:
+                self.count += 1
+                return await self._boot()
+        waiter = _Waiter()
+        self.waiters.setdefault(lane, deque()).append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            queue = self.waiters.get(lane)
+            if queue is not None and waiter in queue:
+                queue.remove(waiter)
+                if not queue:
+                    del self.waiters[lane]
+            elif waiter.worker is not None:
+                self._release(waiter.worker)
+            elif waiter.may_boot:
+                self.count -= 1
+                self._hand_out()
+            raise
+        if waiter.worker is not None:
+            return waiter.worker
+        if not waiter.may_boot:
+            raise PoolClosed("the scanner is closed")
+        return await self._boot()
+
+    async def _boot(self) -> Worker:
+        """Start a worker (already counted in `count`)."""
+        try:
+            if self.preload_modules and (self.eager_preload or self.started):
+                modules, self.preload_modules = self.preload_modules, []
+                await self.launcher.preload(modules)
+            tmpdir = tempfile.mkdtemp(prefix="w", dir=self.root)
+            proc = await self.launcher.spawn()
+        except BaseException as exc:
+            self.count -= 1
+            self._hand_out()
+            if isinstance(exc, Exception):
+                raise WorkerStartError(f"cannot start a worker process: {exc}") from exc
+            raise
+        worker = Worker(proc, tmpdir, self.memory_limit)
+        self.workers.add(worker)
+        try:
+            with anyio.fail_after(BOOT_TIMEOUT):
+                await worker.handshake(self.sys_path)
+        except BaseException as exc:
+            worker.kill()
+            self._retire(worker)
+            if isinstance(exc, (Exception, TimeoutError)):
+                raise WorkerStartError(f"cannot start a worker process: {exc}") from exc
+            raise
+        self.started += 1
+        for notice in worker.notices:
+            if notice not in self._noticed:
+                self._noticed.add(notice)
+                log.info("sandbox: %s", notice)
+        return worker
+
+    def _release(self, worker: Worker) -> None:
+        recycle = (
+            not worker.alive
+            or self.closed
+            or (self.recycle_files and worker.files_done >= self.recycle_files)
+            or (self.recycle_memory and worker.rss > self.recycle_memory)
+        )
+        if recycle:
+            self._retire(worker)
+        else:
+            self.idle.append(worker)
+        self._hand_out()
+
+    def _retire(self, worker: Worker) -> None:
+        """Take a worker out of service; it is closed in the background."""
+        if worker not in self.workers:
+            return
+        self.workers.discard(worker)
+        self.count -= 1
+        done = anyio.Event()
+        self._closing.add(done)
+        self.tg.start_soon(self._close_worker, worker, done)
+
+    async def _close_worker(self, worker: Worker, done: anyio.Event) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                if worker.alive:
+                    with contextlib.suppress(Exception), anyio.move_on_after(2):
+                        await worker.proc.send(frame(("exit",)))
+                        while await worker.proc.receive():
+                            pass
+                worker.kill()
+                with anyio.move_on_after(10):
+                    await worker.proc.wait()
+                await worker.proc.aclose()
+                await anyio.to_thread.run_sync(shutil.rmtree, worker.tmpdir, True)
+        finally:
+            self._closing.discard(done)
+            done.set()
+
+    def _hand_out(self) -> None:
+        """Give free capacity to waiting calls, one call after another."""
+        if self.closed:
+            for queue in self.waiters.values():
+                for waiter in queue:
+                    waiter.event.set()
+            self.waiters.clear()
+            return
+        while self.waiters:
+            if self.idle:
+                worker: Worker | None = self.idle.pop()
+            elif self.count < self.size:
+                worker = None
+                self.count += 1
+            else:
+                return
+            lane = next(iter(self.waiters))
+            queue = self.waiters.pop(lane)
+            waiter = queue.popleft()
+            if queue:
+                self.waiters[lane] = queue
+            waiter.worker = worker
+            waiter.may_boot = worker is None
+            waiter.event.set()
+
+    async def aclose(self) -> None:
+        """Kill every worker, stop the launcher, remove every temp folder."""
+        self.closed = True
+        self._hand_out()
+        with anyio.CancelScope(shield=True):
+            for worker in list(self.workers):
+                worker.kill()
+                self._retire(worker)
+            self.idle.clear()
+            for done in list(self._closing):
+                await done.wait()
+            await self.launcher.aclose()
+            await anyio.to_thread.run_sync(shutil.rmtree, self.root, True)
+
+
+class ThreadWorker:
+    """Scans in the parent's threads (`use_processes=False`)."""
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self.limiter = limiter
+        self.alive = True
+
+    async def run_batch(
+        self, jobs: Sequence[FileJob], profile: Profile, finish: Finish, give_back: GiveBack
+    ) -> list[FileJob]:
+        """One file per lease: a thread cannot be interrupted, so nothing waits behind it."""
+        from .worker import scan_file
+
+        def scan(job: FileJob) -> ScanResult:
+            from . import dispatch
+
+            dispatch.set_registry(profile.registry)
+            return scan_file(
+                job.path,
+                profile.config,
+                job.display,
+                job.explicit,
+                stream=job.streamed.append,
+            )
+
+        job = jobs[0]
+        job.started, job.started_at = True, time.monotonic()
+        result: ScanResult | None = None
+        with anyio.move_on_after(job.deadline if job.deadline > 0 else math.inf):
+            result = await anyio.to_thread.run_sync(
+                scan, job, abandon_on_cancel=True, limiter=self.limiter
+            )
+        finish(job, Outcome("timeout") if result is None else Outcome("done", result))
+        return list(jobs[1:])
+
+
+class ThreadPool:
+    """The `WorkerPool` interface over threads of this process."""
+
+    def __init__(self, size: int) -> None:
+        self.limiter = anyio.CapacityLimiter(max(1, size))
+        self.size = max(1, size)
+        self.closed = False
+
+    async def start(self) -> None:
+        return
+
+    @asynccontextmanager
+    async def lease(self, lane: object) -> AsyncIterator[ThreadWorker]:
+        if self.closed:
+            raise PoolClosed("the scanner is closed")
+        yield ThreadWorker(self.limiter)
+
+    async def aclose(self) -> None:
+        self.closed = True

@@ -1,0 +1,231 @@
+"""`modelaudit.Scanner`: a long-lived engine shared by concurrent calls (issue 15, part 1)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from _hardening_util import child_pids, write_hostile
+
+import modelaudit
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.report import FileReport
+
+
+class _Evil:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("echo pwned",))
+
+
+def evil_pickle(folder: Path, name: str) -> Path:
+    """A pickle that would run a shell command if loaded (it never is)."""
+    path = folder / name
+    path.write_bytes(pickle.dumps(_Evil(), protocol=2))
+    return path
+
+
+def _pid_of(report_issues: list) -> int:
+    (issue,) = [i for i in report_issues if i.message == "process"]
+    return int(issue.details["pid"])
+
+
+async def test_workers_stay_warm_across_calls(tmp_path: Path, hostile: type) -> None:
+    write_hostile(str(tmp_path), "p.hostile", "report-process")
+    async with modelaudit.Scanner(jobs=1) as scanner:
+        first = await scanner.scan(str(tmp_path))
+        children = child_pids(os.getpid())
+        second = await scanner.scan(str(tmp_path))
+        assert child_pids(os.getpid()) == children
+    assert _pid_of(first.issues) == _pid_of(second.issues)
+    assert child_pids(os.getpid()) == set()
+
+
+async def test_leaving_the_block_stops_every_worker_even_mid_scan(
+    tmp_path: Path, hostile: type
+) -> None:
+    marker = tmp_path / "started"
+    write_hostile(str(tmp_path), "slow.hostile", "mark-sleep", str(marker))
+    with anyio.move_on_after(60):
+        async with modelaudit.Scanner(jobs=2) as scanner, anyio.create_task_group() as tg:
+            tg.start_soon(scanner.scan, str(tmp_path))
+            while not marker.exists():
+                await anyio.sleep(0.02)
+            assert child_pids(os.getpid())
+            tg.cancel_scope.cancel()
+    assert marker.exists()
+    assert child_pids(os.getpid()) == set()
+
+
+async def test_a_one_file_call_is_not_starved_by_a_big_one(tmp_path: Path, hostile: type) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(120):
+        write_hostile(str(big), f"f{i:03}.hostile", "sleep", "0.05")
+    small = tmp_path / "small"
+    small.mkdir()
+    evil_pickle(small, "evil.pkl")
+    finished_big: list[FileReport] = []
+    async with (
+        modelaudit.Scanner(jobs=1, batch_files=4) as scanner,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(lambda: scanner.scan(str(big), progress=finished_big.append))
+        while len(finished_big) < 4:
+            await anyio.sleep(0.01)
+        report = await scanner.scan(str(small))
+        done_when_small_ended = len(finished_big)
+    assert report.files[0].status is FileStatus.COMPLETE
+    assert any(i.severity is IssueSeverity.CRITICAL for i in report.issues)
+    # The small call waited for about one batch of the big one, not for all of it.
+    assert done_when_small_ended < 60, done_when_small_ended
+    assert len(finished_big) == 120
+
+
+async def test_cancelling_one_call_leaves_the_other_intact(tmp_path: Path, hostile: type) -> None:
+    stuck = tmp_path / "stuck"
+    stuck.mkdir()
+    marker = tmp_path / "stuck-started"
+    write_hostile(str(stuck), "hang.hostile", "mark-sleep", str(marker))
+    others = tmp_path / "others"
+    others.mkdir()
+    for i in range(6):
+        evil_pickle(others, f"evil{i}.pkl")
+        write_hostile(str(others), f"slow{i}.hostile", "sleep", "0.2")
+    async with modelaudit.Scanner(jobs=2) as scanner:
+        async with anyio.create_task_group() as tg:
+            stuck_scope = anyio.CancelScope()
+
+            async def stuck_call() -> None:
+                with stuck_scope:
+                    await scanner.scan(str(stuck))
+
+            tg.start_soon(stuck_call)
+            while not marker.exists():
+                await anyio.sleep(0.02)
+            busy_workers = child_pids(os.getpid())
+
+            result: list[modelaudit.ScanReport] = []
+
+            async def other_call() -> None:
+                result.append(await scanner.scan(str(others)))
+
+            tg.start_soon(other_call)
+            await anyio.sleep(0.3)
+            stuck_scope.cancel()
+        (report,) = result
+        assert stuck_scope.cancelled_caught
+        assert len(report.files) == 12
+        assert all(f.status is FileStatus.COMPLETE for f in report.files), report.files
+        critical = {Path(f.path).name for f in report.files if f.issues}
+        assert critical == {f"evil{i}.pkl" for i in range(6)}
+        # The cancelled call's worker was killed, and the scanner still works.
+        assert child_pids(os.getpid()) != busy_workers
+        again = await scanner.scan(str(others / "evil0.pkl"))
+        assert again.exit_code == 1
+
+
+async def test_a_killed_worker_is_replaced(tmp_path: Path, hostile: type) -> None:
+    write_hostile(str(tmp_path), "die.hostile", "kill")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    write_hostile(str(probe), "p.hostile", "report-process")
+    async with modelaudit.Scanner(jobs=1) as scanner:
+        before = _pid_of((await scanner.scan(str(probe))).issues)
+        died = await scanner.scan(str(tmp_path / "die.hostile"))
+        after = _pid_of((await scanner.scan(str(probe))).issues)
+    assert died.files[0].status is FileStatus.ERROR
+    assert "SIGKILL" in (died.files[0].status_reason or "")
+    assert before != after
+
+
+async def test_workers_are_recycled_after_n_files(tmp_path: Path, hostile: type) -> None:
+    for i in range(12):
+        write_hostile(str(tmp_path), f"p{i:02}.hostile", "report-process")
+    async with modelaudit.Scanner(jobs=1, worker_recycle_files=3, batch_files=3) as scanner:
+        report = await scanner.scan(str(tmp_path))
+    pids = [_pid_of(f.issues) for f in report.files]
+    assert len(set(pids)) == 4
+    assert [pids.count(p) for p in dict.fromkeys(pids)] == [3, 3, 3, 3]
+
+
+async def test_workers_are_recycled_past_the_memory_bound(tmp_path: Path, hostile: type) -> None:
+    for i in range(4):
+        write_hostile(str(tmp_path), f"p{i}.hostile", "report-process")
+    async with modelaudit.Scanner(jobs=1, worker_recycle_memory=1, batch_files=1) as scanner:
+        report = await scanner.scan(str(tmp_path))
+    assert len({_pid_of(f.issues) for f in report.files}) == 4
+
+
+async def test_iter_scan_yields_each_file_as_it_ends(tmp_path: Path, hostile: type) -> None:
+    for i in range(3):
+        evil_pickle(tmp_path, f"evil{i}.pkl")
+    write_hostile(str(tmp_path), "slow.hostile", "sleep", "2")
+    seen: list[str] = []
+    async with modelaudit.Scanner(jobs=2, batch_files=1) as scanner:
+        async for file_report in scanner.iter_scan(str(tmp_path)):
+            seen.append(Path(file_report.path).name)
+        report = await scanner.scan(str(tmp_path))
+    assert seen[-1] == "slow.hostile"
+    assert sorted(seen) == sorted(Path(f.path).name for f in report.files)
+
+
+async def test_iter_scan_reports_targets_that_cannot_be_opened(tmp_path: Path) -> None:
+    async with modelaudit.Scanner(jobs=1) as scanner:
+        entries = [fr async for fr in scanner.iter_scan(str(tmp_path / "missing.pkl"))]
+    assert [(e.status, e.path) for e in entries] == [
+        (FileStatus.ERROR, str(tmp_path / "missing.pkl"))
+    ]
+
+
+async def test_leaving_iter_scan_early_ends_only_that_call(tmp_path: Path, hostile: type) -> None:
+    for i in range(40):
+        write_hostile(str(tmp_path), f"s{i:02}.hostile", "sleep", "0.1")
+    async with modelaudit.Scanner(jobs=1, batch_files=1) as scanner:
+        async for _ in scanner.iter_scan(str(tmp_path)):
+            break
+        report = await scanner.scan(str(tmp_path / "s00.hostile"))
+    assert report.exit_code == 0
+
+
+async def test_per_call_overrides_and_engine_settings(tmp_path: Path) -> None:
+    evil = evil_pickle(tmp_path, "DeepSeek.pkl")
+    async with modelaudit.Scanner(jobs=1) as scanner:
+        plain = await scanner.scan(str(evil))
+        flagged = await scanner.scan(str(evil), blacklist_patterns=["deepseek"])
+        with pytest.raises(ValueError, match="jobs"):
+            await scanner.scan(str(evil), jobs=4)
+    assert not any("Blacklisted" in i.message for i in plain.issues)
+    assert any("Blacklisted" in i.message for i in flagged.issues)
+
+
+async def test_a_scanner_must_be_entered(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="async with"):
+        await modelaudit.Scanner().scan(str(tmp_path))
+
+
+async def test_the_event_loop_keeps_running(tmp_path: Path, hostile: type) -> None:
+    """A ticker measures the longest gap while workers sleep and many files are listed."""
+    for i in range(300):
+        evil_pickle(tmp_path, f"e{i:03}.pkl")
+    write_hostile(str(tmp_path), "slow.hostile", "sleep", "3")
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await anyio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async with modelaudit.Scanner(jobs=2) as scanner, anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        report = await scanner.scan(str(tmp_path))
+        tg.cancel_scope.cancel()
+    assert len(report.files) == 301
+    # A blocked loop would show the 3 s sleep as one gap.
+    assert max(gaps) < 1.5, max(gaps)
