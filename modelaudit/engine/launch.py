@@ -342,6 +342,5 @@ def choose_launcher(method: str, early: tuple[socket.socket, int] | None = None)
         return SpawnLauncher()
     if forkserver.supported():
         return ForkServerLauncher(early)
-    if method == "fork":
-        log.info("a fork server is not available on this platform; starting workers by spawn")
+    log.info("sandbox: no fork server on this platform: each worker starts as a fresh interpreter")
     return SpawnLauncher()

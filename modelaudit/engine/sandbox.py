@@ -239,6 +239,8 @@ def install(config: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "SIGXCPU"):
         signal.signal(signal.SIGXCPU, _on_cpu_limit)
+    else:
+        NOTICES.append("no SIGXCPU: a file over its CPU time is stopped by its deadline instead")
     if hasattr(signal, "SIGXFSZ"):
         # Writing past RLIMIT_FSIZE then fails with EFBIG instead of killing the worker.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

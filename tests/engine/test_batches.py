@@ -1,0 +1,103 @@
+"""Small files travel to workers in batches without losing per-file isolation (issue 15, 2)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import anyio
+import pytest
+from _hardening_util import write_hostile
+
+import modelaudit
+from modelaudit.core import scan_report
+from modelaudit.findings import FileStatus, IssueSeverity
+
+
+class _Evil:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("echo pwned",))
+
+
+def _folder(tmp_path: Path, bad_command: str, arg: str = "") -> Path:
+    """40 small files in name order: evil and clean pickles, a probe reporting its worker, one
+    bad file, then more probes."""
+    for i in range(19):
+        payload = _Evil() if i % 4 == 0 else {"i": i}
+        (tmp_path / f"f{i:02}.pkl").write_bytes(pickle.dumps(payload, protocol=2))
+    write_hostile(str(tmp_path), "f19.hostile", "report-process")
+    write_hostile(str(tmp_path), "f20-bad.hostile", bad_command, arg)
+    for i in range(21, 40):
+        write_hostile(str(tmp_path), f"f{i:02}.hostile", "report-process")
+    return tmp_path
+
+
+def _check_others(report: modelaudit.ScanReport) -> list[int]:
+    others = [f for f in report.files if "bad" not in Path(f.path).name]
+    assert len(others) == 39
+    assert all(f.status is FileStatus.COMPLETE for f in others), [
+        (f.path, f.status_reason) for f in others if f.status is not FileStatus.COMPLETE
+    ]
+    evil = {
+        Path(f.path).name
+        for f in others
+        if any(i.severity is IssueSeverity.CRITICAL for i in f.issues)
+    }
+    assert evil == {f"f{i:02}.pkl" for i in range(0, 19, 4)}
+    return [int(i.details["pid"]) for f in others for i in f.issues if i.message == "process"]
+
+
+@pytest.mark.parametrize("command", ["kill", "segfault", "exit"])
+def test_a_crash_in_a_batch_fails_only_the_file_that_caused_it(
+    tmp_path: Path, hostile: type, command: str
+) -> None:
+    report = scan_report(str(_folder(tmp_path, command)), jobs=1, timeout=120, batch_files=64)
+    (bad,) = [f for f in report.files if "bad" in f.path]
+    assert bad.status is FileStatus.ERROR
+    before, *after = _check_others(report)
+    assert len(after) == 19 and len(set(after)) == 1
+    # Everything after a crash ran in a replacement worker; a scanner calling exit() is
+    # caught inside the worker, which goes on.
+    assert (after[0] != before) is (command != "exit")
+
+
+def test_a_timeout_in_a_batch_fails_only_that_file(tmp_path: Path, hostile: type) -> None:
+    folder = _folder(tmp_path, "sleep", "3600")
+    report = scan_report(str(folder), jobs=1, timeout=120, batch_files=64, file_timeout=2)
+    (bad,) = [f for f in report.files if "bad" in f.path]
+    assert bad.status is FileStatus.INCONCLUSIVE
+    assert bad.status_reason == "Scan timeout after 2 seconds"
+    _check_others(report)
+
+
+def test_files_behind_a_slow_one_move_to_another_worker(tmp_path: Path, hostile: type) -> None:
+    """With two workers, the files queued behind a slow file are given back and finished by
+    the other worker while the slow one is still running."""
+    folder = _folder(tmp_path, "sleep", "4")
+    finished: list[str] = []
+
+    async def main() -> modelaudit.ScanReport:
+        async with modelaudit.Scanner(jobs=2, batch_files=64, timeout=120) as scanner:
+            return await scanner.scan(
+                str(folder), progress=lambda fr: finished.append(Path(fr.path).name)
+            )
+
+    report = anyio.run(main)
+    before, *after = _check_others(report)
+    assert finished[-1] == "f20-bad.hostile", finished
+    (bad,) = [f for f in report.files if "bad" in f.path]
+    assert bad.status is FileStatus.COMPLETE
+    assert len(set(after)) == 1 and after[0] != before
+
+
+def test_batches_are_bounded_by_count_and_bytes(tmp_path: Path, hostile: type) -> None:
+    for i in range(12):
+        write_hostile(str(tmp_path), f"p{i:02}.hostile", "report-process")
+    big = tmp_path / "p99-big.pkl"
+    big.write_bytes(pickle.dumps(b"\0" * (2 * 1024 * 1024)))
+    report = scan_report(str(tmp_path), jobs=1, worker_recycle_files=4, batch_files=4, timeout=120)
+    pids = [int(i.details["pid"]) for f in report.files for i in f.issues if i.message == "process"]
+    # Recycled after each full batch of four: three workers, four files each.
+    assert [pids.count(p) for p in dict.fromkeys(pids)] == [4, 4, 4]
+    assert report.exit_code == 0
