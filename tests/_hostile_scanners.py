@@ -47,11 +47,9 @@ class HostileScanner(BaseScanner):
             command = command.removeprefix("critical-then-")
         if command == "pickle-then-sleep":
             # The real pickle engine streams its findings; then the scan hangs.
-            from modelaudit.scanners.pickles import scan_pickle_bytes
+            from modelaudit.scanners.pickle import scan_pickle_bytes
 
-            scan_pickle_bytes(
-                bytes.fromhex(arg), result, location=lambda _p: path, config=self.config, depth=0
-            )
+            scan_pickle_bytes(bytes.fromhex(arg), result, location=lambda _p: path, ctx=self.ctx)
             time.sleep(3600)
         if command == "report-process":
             watched = ("h5py", "onnx", "jinja2", "yaml", "py7zr", "modelaudit.scanners.")

@@ -373,10 +373,10 @@ class ScanCall:
 
     async def _route_in_parent(self, job: _Job) -> None:
         """A registered scanner that cannot be sent to a worker runs here, for its files."""
-        from ..formats import sniff_path
+        from ..formats import Format, sniff_path
         from . import dispatch
 
-        def owner() -> tuple[str | None, type[BaseScanner] | None]:
+        def owner() -> tuple[Format | None, type[BaseScanner] | None]:
             try:
                 fmt = sniff_path(job.path, job.display)
             except OSError:
@@ -525,16 +525,3 @@ def _info(fr: FileReport, message: str, rule: str) -> Issue:
         location=format_location(fr.path),
         rule=rule,
     )
-
-
-async def run_scan(
-    targets: Sequence[str],
-    config: ScanConfig,
-    progress: ProgressCallback | None = None,
-    command_line: Sequence[str] | None = None,
-    handle_signals: bool = False,
-) -> ScanReport:
-    """One call on a short-lived `Scanner` (kept here for callers of the old module)."""
-    from .scanner import run_scan as run
-
-    return await run(targets, config, progress, command_line, handle_signals)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..findings import Issue, ScanResult, observing
+from ..formats import Format
 from . import sandbox
 from .capture import FileCapture, per_rule_cap
 from .protocol import FrameReader, encode_issue, encode_result, frame
@@ -61,7 +62,7 @@ def scan_file(
     isolated: bool = False,
     deadline: float | None = None,
     stream: Callable[[Issue], None] | None = None,
-    fmt: str | None = None,
+    fmt: Format | None = None,
 ) -> ScanResult:
     """Scan one top-level file: routing, the findings cap, and (in a worker) the sandbox.
 
@@ -91,7 +92,7 @@ def _guarded_scan(
     config: dict[str, Any],
     display: str,
     explicit: bool,
-    fmt: str | None,
+    fmt: Format | None,
     capture: FileCapture,
 ) -> ScanResult:
     """Turn what dispatch lets through (CPU limit, a scanner calling exit) into a result,
@@ -112,7 +113,7 @@ def _guarded_scan(
 
 
 def _scan(
-    path: str, config: dict[str, Any], display: str, explicit: bool, fmt: str | None
+    path: str, config: dict[str, Any], display: str, explicit: bool, fmt: Format | None
 ) -> ScanResult:
     from . import dispatch
 

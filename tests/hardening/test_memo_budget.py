@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 
 from modelaudit.config import ScanConfig
-from modelaudit.engine.runner import run_scan
+from modelaudit.engine import run_scan
 from modelaudit.findings import FileStatus
 
 # LONG_BINPUT with index 2**28: the C unpickler would size its memo table to match (4 GiB,
