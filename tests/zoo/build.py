@@ -1,0 +1,1191 @@
+"""Rebuild the zoo: legitimate model repositories written by the real libraries' own savers.
+
+The zoo tests scan the committed output, so CI never needs these libraries. Rebuilding needs a
+separate virtualenv holding them (never the project's shared one), plus, for the
+transformers-4-style repositories, a second one with `transformers<5`:
+
+    python3 -m venv /work/zoo-venv && /work/zoo-venv/bin/pip install torch==2.13.0
+    /work/zoo-venv/bin/pip install -c constraints.txt transformers sentencepiece tokenizers \
+        diffusers peft sentence-transformers scikit-learn xgboost lightgbm catboost statsmodels \
+        pandas gensim fasttext-wheel onnx onnxscript ctranslate2 mlflow-skinny cloudpickle flax \
+        hydra-core lightning dvc nbformat gguf tensorflow-cpu keras h5py spacy
+    python3 -m venv /work/zoo-venv4 && /work/zoo-venv4/bin/pip install torch==2.13.0 \
+        'transformers<5' sentencepiece protobuf
+    /work/zoo-venv/bin/python tests/zoo/build.py --python4 /work/zoo-venv4/bin/python
+
+(`constraints.txt` holds `torch==2.13.0+cpu`, so no dependency upgrades torch; torchvision
+must not be installed beside that torch, which is why the timm repository is written the way
+timm writes it instead of by timm.) `--only NAME` rebuilds some repositories; the manifest
+records each repository's files and the versions of the libraries that wrote them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPOS_DIR = HERE / "repos"
+TEMPLATES_DIR = HERE / "templates"
+MANIFEST = HERE / "manifest.json"
+SEED = 1234
+
+
+@dataclass(frozen=True)
+class Repo:
+    name: str
+    build: Callable[[Path], None]
+    libs: tuple[str, ...]
+    python4: bool = False
+
+
+REPOS: dict[str, Repo] = {}
+
+
+def repo(name: str, *libs: str, python4: bool = False) -> Callable[..., Callable[[Path], None]]:
+    def register(fn: Callable[[Path], None]) -> Callable[[Path], None]:
+        REPOS[name] = Repo(name, fn, libs, python4)
+        return fn
+
+    return register
+
+
+def seed_everything() -> None:
+    random.seed(SEED)
+    with contextlib.suppress(ImportError):
+        import numpy as np
+
+        np.random.seed(SEED)
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.manual_seed(SEED)
+
+
+@contextlib.contextmanager
+def chdir(path: Path) -> Iterator[None]:
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+# --- shared inputs ------------------------------------------------------------------------
+
+_WORDS_TEXT = (
+    "the model reads a file and writes tensors to disk while the scanner checks every byte "
+    "tokens weights layers attention vocabulary merges license permission software copy "
+    "train evaluate predict learn data batch epoch loss gradient optimizer schedule warmup"
+)
+WORDS = _WORDS_TEXT.split()
+
+
+def corpus_lines(n: int = 400, seed: int = SEED) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 14))) for _ in range(n)]
+
+
+def write_corpus(path: Path, n: int = 400) -> Path:
+    path.write_text("\n".join(corpus_lines(n)) + "\n", encoding="utf-8")
+    return path
+
+
+_SPM_CACHE: dict[str, Path] = {}
+
+
+def sentencepiece_model(kind: str = "unigram") -> Path:
+    """A tiny SentencePiece model trained the way Llama/T5 tokenizers were (byte fallback)."""
+    if kind in _SPM_CACHE:
+        return _SPM_CACHE[kind]
+    import sentencepiece as spm
+
+    work = Path(tempfile.mkdtemp(prefix="zoo-spm-"))
+    corpus = write_corpus(work / "corpus.txt")
+    spm.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(work / "spm"),
+        vocab_size=400 if kind == "bpe" else 120,
+        model_type=kind,
+        byte_fallback=kind == "bpe",
+        character_coverage=1.0,
+        normalization_rule_name="identity" if kind == "bpe" else "nmt_nfkc",
+        bos_id=1,
+        eos_id=2,
+        unk_id=0,
+        pad_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    _SPM_CACHE[kind] = work / "spm.model"
+    return _SPM_CACHE[kind]
+
+
+MIT_LICENSE = """MIT License
+
+Copyright (c) 2024 Zoo Model Authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+HF_GITATTRIBUTES = """*.7z filter=lfs diff=lfs merge=lfs -text
+*.arrow filter=lfs diff=lfs merge=lfs -text
+*.bin filter=lfs diff=lfs merge=lfs -text
+*.bz2 filter=lfs diff=lfs merge=lfs -text
+*.ckpt filter=lfs diff=lfs merge=lfs -text
+*.ftz filter=lfs diff=lfs merge=lfs -text
+*.gz filter=lfs diff=lfs merge=lfs -text
+*.h5 filter=lfs diff=lfs merge=lfs -text
+*.joblib filter=lfs diff=lfs merge=lfs -text
+*.model filter=lfs diff=lfs merge=lfs -text
+*.msgpack filter=lfs diff=lfs merge=lfs -text
+*.onnx filter=lfs diff=lfs merge=lfs -text
+*.pb filter=lfs diff=lfs merge=lfs -text
+*.pickle filter=lfs diff=lfs merge=lfs -text
+*.pkl filter=lfs diff=lfs merge=lfs -text
+*.pt filter=lfs diff=lfs merge=lfs -text
+*.pth filter=lfs diff=lfs merge=lfs -text
+*.safetensors filter=lfs diff=lfs merge=lfs -text
+*.tflite filter=lfs diff=lfs merge=lfs -text
+*tfevents* filter=lfs diff=lfs merge=lfs -text
+"""
+
+
+def model_card(path: Path, title: str, license_id: str = "mit", library: str = "") -> None:
+    front = ["---", f"license: {license_id}"]
+    if library:
+        front.append(f"library_name: {library}")
+    front += ["tags:", "- zoo", "- tiny-random", "---", ""]
+    body = (
+        f"# {title}\n\nA tiny randomly initialised model written by `{library or 'its library'}`'s "
+        "own save function, kept as a regression fixture.\n\n## Usage\n\n```python\n"
+        "from transformers import AutoModel\nmodel = AutoModel.from_pretrained('.')\n```\n"
+    )
+    (path / "README.md").write_text("\n".join(front) + body, encoding="utf-8")
+
+
+def hf_extras(path: Path, title: str, library: str, license_id: str = "mit") -> None:
+    """What a Hub repository holds beside the weights: card, license, .gitattributes."""
+    model_card(path, title, license_id, library)
+    (path / ".gitattributes").write_text(HF_GITATTRIBUTES, encoding="utf-8")
+    if license_id == "mit":
+        (path / "LICENSE").write_text(MIT_LICENSE, encoding="utf-8")
+    else:
+        shutil.copy("/usr/share/common-licenses/Apache-2.0", path / "LICENSE")
+
+
+def template(name: str) -> str:
+    return (TEMPLATES_DIR / f"{name}.jinja").read_text(encoding="utf-8")
+
+
+# --- transformers ---------------------------------------------------------------------------
+
+
+def _llama_tokenizer(fast: bool = True):  # type: ignore[no-untyped-def]
+    from transformers import LlamaTokenizer, LlamaTokenizerFast
+
+    cls = LlamaTokenizerFast if fast else LlamaTokenizer
+    tok = cls(vocab_file=str(sentencepiece_model("bpe")), legacy=False)
+    tok.chat_template = template("meta-llama-Llama-3.2-3B-Instruct")
+    return tok
+
+
+@repo("transformers4-llama-sentencepiece", "transformers", "torch", "sentencepiece", python4=True)
+def transformers4_llama(out: Path) -> None:
+    """transformers 4: pytorch_model.bin (safe_serialization=False) and tokenizer.model."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=120,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
+    )
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=False)
+    _llama_tokenizer(fast=False).save_pretrained(out)
+    hf_extras(out, "tiny-random-llama (transformers 4)", "transformers", "apache-2.0")
+
+
+@repo("transformers4-t5-spiece", "transformers", "torch", "sentencepiece", python4=True)
+def transformers4_t5(out: Path) -> None:
+    from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
+
+    config = T5Config(
+        vocab_size=120,
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+    )
+    model = T5ForConditionalGeneration(config)
+    model.save_pretrained(out, safe_serialization=False)
+    model.save_pretrained(out, safe_serialization=True)
+    T5Tokenizer(vocab_file=str(sentencepiece_model("unigram")), extra_ids=4).save_pretrained(out)
+    hf_extras(out, "tiny-random-t5 (transformers 4)", "transformers", "apache-2.0")
+
+
+@repo("transformers-mistral-safetensors", "transformers", "torch", "sentencepiece", "tokenizers")
+def transformers_mistral(out: Path) -> None:
+    from transformers import LlamaTokenizerFast, MistralConfig, MistralForCausalLM
+
+    config = MistralConfig(
+        vocab_size=120,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
+        sliding_window=32,
+    )
+    MistralForCausalLM(config).save_pretrained(out)
+    spm_dir = Path(tempfile.mkdtemp(prefix="zoo-mistral-"))
+    shutil.copy(sentencepiece_model("bpe"), spm_dir / "tokenizer.model")
+    tok = LlamaTokenizerFast.from_pretrained(spm_dir)  # converted to tokenizer.json
+    tok.chat_template = template("mistralai-Mistral-Nemo-Instruct-2407")
+    tok.save_pretrained(out)
+    shutil.copy(spm_dir / "tokenizer.model", out / "tokenizer.model")  # as Mistral repos ship it
+    hf_extras(out, "tiny-random-mistral", "transformers", "apache-2.0")
+
+
+def _bpe_tokenizer(out: Path):  # type: ignore[no-untyped-def]
+    """A byte-level BPE tokenizer trained by `tokenizers` (which also writes vocab.json and
+    merges.txt into `out`), wrapped by transformers."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        corpus_lines(),
+        vocab_size=300,
+        min_frequency=1,
+        show_progress=False,
+        special_tokens=["<|endoftext|>"],
+    )
+    bpe.save_model(str(out))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+
+
+@repo("transformers-gpt2-bpe", "transformers", "torch", "tokenizers")
+def transformers_gpt2(out: Path) -> None:
+    """transformers 5: model.safetensors, generation_config.json, tokenizer.json/vocab/merges."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = _bpe_tokenizer(out)
+    config = GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, n_positions=64)
+    GPT2LMHeadModel(config).save_pretrained(out)
+    tok.chat_template = template("HuggingFaceTB-SmolLM3-3B")
+    tok.save_pretrained(out)
+    hf_extras(out, "tiny-random-gpt2", "transformers")
+
+
+@repo("transformers-bert-sharded", "transformers", "torch", "tokenizers")
+def transformers_bert_sharded(out: Path) -> None:
+    """A sharded safetensors checkpoint with its index, plus a WordPiece vocab.txt."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    work = Path(tempfile.mkdtemp(prefix="zoo-wp-"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(WORDS))]
+    (work / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = BertTokenizerFast(vocab_file=str(work / "vocab.txt"))
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    BertForMaskedLM(config).save_pretrained(out, max_shard_size="20KB")
+    tok.save_pretrained(out)
+    hf_extras(out, "tiny-random-bert (sharded)", "transformers", "apache-2.0")
+
+
+# --- diffusers, peft, sentence-transformers, timm --------------------------------------------
+
+
+@repo("diffusers-ddpm", "diffusers", "torch")
+def diffusers_ddpm(out: Path) -> None:
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=10)).save_pretrained(out)
+    hf_extras(out, "tiny-random-ddpm", "diffusers", "apache-2.0")
+
+
+@repo("peft-lora-adapter", "peft", "transformers", "torch")
+def peft_lora(out: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    base = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2))
+    model = get_peft_model(base, LoraConfig(r=2, target_modules=["c_attn"], lora_alpha=4))
+    model.save_pretrained(out)
+    hf_extras(out, "tiny-lora-adapter", "peft", "apache-2.0")
+
+
+@repo("sentence-transformers-mini", "sentence-transformers", "transformers", "torch")
+def sentence_transformers_mini(out: Path) -> None:
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    work = Path(tempfile.mkdtemp(prefix="zoo-st-"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(WORDS))]
+    (work / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(work / "vocab.txt")).save_pretrained(work / "bert")
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    BertModel(config).save_pretrained(work / "bert")
+    word = models.Transformer(str(work / "bert"), max_seq_length=32)
+    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+    dense = models.Dense(16, 8)
+    SentenceTransformer(modules=[word, pooling, dense, models.Normalize()]).save(str(out))
+    hf_extras(out, "tiny-sentence-transformer", "sentence-transformers", "apache-2.0")
+
+
+@repo("timm-checkpoints", "torch")
+def timm_checkpoints(out: Path) -> None:
+    """What timm writes, reproduced with torch alone (timm cannot import beside this torch).
+
+    `timm.models.push_to_hub` writes config.json + model.safetensors + pytorch_model.bin (a
+    plain state dict); `timm.utils.CheckpointSaver` writes checkpoint-N.pth.tar / model_best
+    dicts with epoch, arch, state_dict, optimizer, version and the argparse Namespace of
+    train.py's arguments.
+    """
+    import argparse
+
+    import torch
+    from safetensors.torch import save_file
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 3),
+    )
+    state = model.state_dict()
+    hub = out / "hub"
+    hub.mkdir()
+    save_file({k: v.contiguous() for k, v in state.items()}, hub / "model.safetensors")
+    torch.save(state, hub / "pytorch_model.bin")
+    (hub / "config.json").write_text(
+        json.dumps(
+            {
+                "architecture": "resnet_tiny",
+                "num_classes": 3,
+                "num_features": 4,
+                "global_pool": "avg",
+                "pretrained_cfg": {
+                    "tag": "zoo",
+                    "input_size": [3, 8, 8],
+                    "interpolation": "bicubic",
+                    "mean": [0.485, 0.456, 0.406],
+                    "std": [0.229, 0.224, 0.225],
+                    "num_classes": 3,
+                    "classifier": "5",
+                },
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    args = argparse.Namespace(model="resnet_tiny", lr=0.1, epochs=2, batch_size=4, amp=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.zeros(2, 3, 8, 8)).sum().backward()
+    optimizer.step()
+    train = out / "output" / "train" / "20240101-000000-resnet_tiny-8"
+    train.mkdir(parents=True)
+    for epoch in (0, 1):
+        ckpt = {
+            "epoch": epoch,
+            "arch": "resnet_tiny",
+            "state_dict": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "version": 2,
+            "args": args,
+            "metric": 12.5 + epoch,
+        }
+        torch.save(ckpt, train / f"checkpoint-{epoch}.pth.tar")
+    shutil.copy(train / "checkpoint-1.pth.tar", train / "model_best.pth.tar")
+    shutil.copy(train / "checkpoint-1.pth.tar", train / "last.pth.tar")
+    (train / "args.yaml").write_text(
+        "amp: false\nbatch_size: 4\nepochs: 2\nlr: 0.1\nmodel: resnet_tiny\n", encoding="utf-8"
+    )
+    (train / "summary.csv").write_text(
+        "epoch,train_loss,eval_loss,eval_top1\n0,1.1,1.0,12.5\n1,1.0,0.9,13.5\n", encoding="utf-8"
+    )
+    model_card(out, "tiny timm-style checkpoints", "apache-2.0", "timm")
+
+
+# --- classical ML ------------------------------------------------------------------------------
+
+
+def _tabular():  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    x = rng.normal(size=(60, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    return x, y
+
+
+@repo("sklearn-joblib-pickle", "scikit-learn", "joblib", "numpy")
+def sklearn_models(out: Path) -> None:
+    import pickle
+
+    import joblib
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _tabular()
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+    forest = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(x, y)
+    joblib.dump(pipe, out / "pipeline.joblib")
+    joblib.dump(forest, out / "forest.joblib", compress=3)
+    with open(out / "model.pkl", "wb") as f:
+        pickle.dump(forest, f, protocol=pickle.HIGHEST_PROTOCOL)
+    model_card(out, "tiny sklearn models", "mit", "sklearn")
+
+
+@repo("xgboost-lightgbm-catboost", "xgboost", "lightgbm", "catboost", "numpy")
+def boosting_models(out: Path) -> None:
+    import catboost
+    import lightgbm
+    import xgboost
+
+    x, y = _tabular()
+    xgb = xgboost.XGBClassifier(n_estimators=3, max_depth=2).fit(x, y)
+    xgb.save_model(out / "xgb_model.json")
+    xgb.save_model(out / "xgb_model.ubj")
+    lgb = lightgbm.LGBMClassifier(n_estimators=3, num_leaves=4, min_child_samples=2, verbose=-1)
+    lgb.fit(x, y)
+    lgb.booster_.save_model(str(out / "lgbm_model.txt"))
+    cat = catboost.CatBoostClassifier(iterations=3, depth=2, verbose=False, train_dir=None)
+    cat.fit(x, y)
+    cat.save_model(str(out / "catboost_model.cbm"))
+    cat.save_model(str(out / "catboost_model.json"), format="json")
+    cat.save_model(str(out / "catboost_model.onnx"), format="onnx")
+    model_card(out, "tiny gradient-boosting models", "mit", "xgboost")
+
+
+@repo("statsmodels-results", "statsmodels", "numpy")
+def statsmodels_results(out: Path) -> None:
+    import numpy as np
+    import statsmodels.api as sm
+
+    x, _ = _tabular()
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1
+    results = sm.OLS(y, sm.add_constant(x)).fit()
+    results.save(str(out / "ols_results.pickle"), remove_data=True)
+
+
+# --- Keras / TensorFlow --------------------------------------------------------------------------
+
+
+def _keras_model():  # type: ignore[no-untyped-def]
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inputs = keras.Input(shape=(4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    hidden = keras.layers.Dropout(0.1)(hidden)
+    outputs = keras.layers.Dense(2, activation="softmax")(hidden)
+    model = keras.Model(inputs, outputs, name="tiny")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = _tabular()
+    model.fit(x, y, epochs=1, verbose=0)
+    return model
+
+
+@repo("keras3-and-legacy-h5", "keras", "tensorflow", "h5py")
+def keras_models(out: Path) -> None:
+    model = _keras_model()
+    model.save(out / "model.keras")
+    model.save(out / "model.h5")
+    model.save_weights(out / "model.weights.h5")
+    model_card(out, "tiny keras model", "apache-2.0", "keras")
+
+
+@repo("tensorflow-savedmodel-tflite", "tensorflow", "keras")
+def tensorflow_models(out: Path) -> None:
+    import tensorflow as tf
+
+    model = _keras_model()
+    model.export(str(out / "saved_model"))
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(out / "saved_model"))
+    (out / "model.tflite").write_bytes(converter.convert())
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(out / "saved_model"))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    (out / "model_quant.tflite").write_bytes(converter.convert())
+
+
+# --- ONNX, GGUF, CTranslate2 -----------------------------------------------------------------------
+
+
+@repo("onnx-exports", "torch", "onnx", "onnxscript")
+def onnx_exports(out: Path) -> None:
+    import onnx
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    x = torch.zeros(1, 4)
+    torch.onnx.export(model, (x,), str(out / "model.onnx"), dynamo=False, input_names=["x"])
+    torch.onnx.export(model, (x,), str(out / "model_dynamo.onnx"), dynamo=True)
+    for leftover in out.glob("model_dynamo.onnx.data"):
+        leftover.unlink()
+    proto = onnx.load(str(out / "model.onnx"))
+    ext = out / "external"
+    ext.mkdir()
+    onnx.save_model(
+        proto,
+        str(ext / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx_data",
+        size_threshold=0,
+    )
+    onnx.checker.check_model(str(ext / "model.onnx"))
+
+
+GGUF_TEMPLATES = (
+    "Reka-Edge",
+    "meta-llama-Llama-3.2-3B-Instruct",
+    "mistralai-Mistral-Nemo-Instruct-2407",
+    "Qwen3-Coder",
+    "openai-gpt-oss-120b",
+    "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
+    "google-gemma-4-31B-it",
+    "NousResearch-Hermes-3-Llama-3.1-8B-tool_use",
+    "CohereForAI-c4ai-command-r7b-12-2024-tool_use",
+    "microsoft-Phi-3.5-mini-instruct",
+)
+
+
+def _write_gguf(path: Path, chat_template: str, name: str) -> None:
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name(name)
+    writer.add_context_length(64)
+    writer.add_embedding_length(8)
+    writer.add_block_count(1)
+    writer.add_feed_forward_length(16)
+    writer.add_head_count(2)
+    writer.add_head_count_kv(1)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    tokens = ["<unk>", "<s>", "</s>", *sorted(set(WORDS))]
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * len(tokens))
+    writer.add_token_types([2, 3, 3] + [1] * (len(tokens) - 3))
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_chat_template(chat_template)
+    rng = np.random.default_rng(SEED)
+    writer.add_tensor("token_embd.weight", rng.normal(size=(len(tokens), 8)).astype(np.float32))
+    writer.add_tensor("output_norm.weight", np.ones(8, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+@repo("gguf-chat-templates", "gguf", "numpy")
+def gguf_models(out: Path) -> None:
+    """One tiny GGUF per real llama.cpp chat template named in GGUF_TEMPLATES."""
+    for name in GGUF_TEMPLATES:
+        _write_gguf(out / f"{name}.gguf", template(name), name)
+    model_card(out, "tiny GGUF files with llama.cpp's chat templates", "mit", "gguf")
+
+
+@repo("llamacpp-jinja-templates")
+def llamacpp_templates(out: Path) -> None:
+    """Every chat template llama.cpp keeps under models/templates, as chat_template.jinja files."""
+    for src in sorted(TEMPLATES_DIR.glob("*.jinja")):
+        folder = out / src.stem
+        folder.mkdir()
+        shutil.copy(src, folder / "chat_template.jinja")
+
+
+@repo("ctranslate2-conversion", "ctranslate2", "transformers", "torch")
+def ctranslate2_conversion(out: Path) -> None:
+    import ctranslate2
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    work = Path(tempfile.mkdtemp(prefix="zoo-ct2-"))
+    tok = _bpe_tokenizer(work)
+    config = GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, n_positions=64)
+    GPT2LMHeadModel(config).save_pretrained(work / "hf", safe_serialization=False)
+    tok.save_pretrained(work / "hf")
+    converter = ctranslate2.converters.TransformersConverter(str(work / "hf"))
+    converter.convert(str(out / "ct2"), quantization="int8", force=True)
+    model_card(out, "tiny CTranslate2 conversion", "mit", "ctranslate2")
+
+
+# --- text models: sentencepiece, fastText, gensim, spaCy --------------------------------------
+
+
+@repo("sentencepiece-training", "sentencepiece")
+def sentencepiece_training(out: Path) -> None:
+    import sentencepiece as spm
+
+    corpus = write_corpus(Path(tempfile.mkdtemp(prefix="zoo-spm2-")) / "corpus.txt")
+    for kind in ("unigram", "bpe", "char", "word"):
+        spm.SentencePieceTrainer.train(
+            input=str(corpus),
+            model_prefix=str(out / f"{kind}"),
+            vocab_size=60 if kind != "char" else 30,
+            model_type=kind,
+            normalization_rule_name="nmt_nfkc" if kind == "unigram" else "identity",
+            minloglevel=2,
+            hard_vocab_limit=False,
+        )
+    shutil.copy(out / "bpe.model", out / "tokenizer.model")
+
+
+@repo("fasttext-training", "fasttext-wheel")
+def fasttext_training(out: Path) -> None:
+    import fasttext
+
+    work = Path(tempfile.mkdtemp(prefix="zoo-ft-"))
+    corpus = write_corpus(work / "corpus.txt")
+    model = fasttext.train_unsupervised(
+        str(corpus), model="skipgram", dim=4, epoch=1, minCount=1, bucket=200, thread=1
+    )
+    model.save_model(str(out / "cc.zoo.4.bin"))
+    with open(out / "cc.zoo.4.vec", "w", encoding="utf-8") as f:
+        words = model.get_words()
+        f.write(f"{len(words)} {model.get_dimension()}\n")
+        for w in words:
+            f.write(w + " " + " ".join(f"{v:.4f}" for v in model.get_word_vector(w)) + "\n")
+    rng = random.Random(SEED)
+    labelled = work / "labelled.txt"
+    labelled.write_text(
+        "\n".join(f"__label__{rng.choice(['a', 'b'])} {line}" for line in corpus_lines()) + "\n",
+        encoding="utf-8",
+    )
+    sup = fasttext.train_supervised(
+        str(labelled), dim=4, epoch=1, minCount=1, bucket=300, thread=1, wordNgrams=2
+    )
+    sup.save_model(str(out / "classifier.bin"))
+    sup.quantize(input=str(labelled), qnorm=True, retrain=False, dsub=2)
+    sup.save_model(str(out / "classifier.ftz"))
+
+
+@repo("gensim-saves", "gensim", "numpy")
+def gensim_saves(out: Path) -> None:
+    from gensim.corpora import Dictionary
+    from gensim.models import Doc2Vec, FastText, Word2Vec
+    from gensim.models.doc2vec import TaggedDocument
+
+    sentences = [line.split() for line in corpus_lines(200)]
+    w2v = Word2Vec(sentences, vector_size=4, min_count=1, window=2, epochs=1, seed=1, workers=1)
+    w2v.save(str(out / "word2vec.model"))
+    sidecars = out / "large"
+    sidecars.mkdir()
+    w2v.save(str(sidecars / "word2vec.model"), sep_limit=0)  # big models: .npy sidecars
+    w2v.wv.save(str(out / "vectors.kv"))
+    w2v.wv.save_word2vec_format(str(out / "vectors.bin"), binary=True)
+    w2v.wv.save_word2vec_format(str(out / "vectors.txt"), binary=False)
+    ft = FastText(sentences, vector_size=4, min_count=1, epochs=1, bucket=100, workers=1, seed=1)
+    ft.save(str(out / "fasttext.model"))
+    docs = [TaggedDocument(s, [i]) for i, s in enumerate(sentences[:50])]
+    Doc2Vec(docs, vector_size=4, min_count=1, epochs=1, workers=1, seed=1).save(
+        str(out / "doc2vec.model")
+    )
+    Dictionary(sentences).save(str(out / "dictionary.dict"))
+
+
+@repo("spacy-pipeline", "spacy")
+def spacy_pipeline(out: Path) -> None:
+    import spacy
+    from spacy.training import Example
+
+    nlp = spacy.blank("en")
+    nlp.vocab.lookups.add_table("lexeme_norm", {w: w.lower() for w in WORDS})
+    bow = {
+        "@architectures": "spacy.TextCatBOW.v3",
+        "exclusive_classes": True,
+        "ngram_size": 1,
+        "no_output_layer": False,
+        "length": 1024,
+    }
+    textcat = nlp.add_pipe("textcat", config={"model": bow})
+    textcat.add_label("MODEL")
+    textcat.add_label("OTHER")
+    examples = [
+        Example.from_dict(
+            nlp.make_doc(line),
+            {"cats": {"MODEL": float("model" in line), "OTHER": float("model" not in line)}},
+        )
+        for line in corpus_lines(20)
+    ]
+    nlp.initialize(lambda: examples)
+    nlp.update(examples)
+    nlp.to_disk(out / "en_zoo_pipeline")
+
+
+# --- MLflow, flax, numpy/pandas --------------------------------------------------------------
+
+
+@repo("mlflow-sklearn", "mlflow-skinny", "scikit-learn", "cloudpickle")
+def mlflow_sklearn(out: Path) -> None:
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _tabular()
+    mlflow.sklearn.save_model(
+        LogisticRegression().fit(x, y),
+        str(out / "model"),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+    )
+
+
+_PYFUNC_SOURCE = '''
+import mlflow.pyfunc
+
+
+class AddN(mlflow.pyfunc.PythonModel):
+    """The MLflow docs' custom model: loading it rebuilds this class from cloudpickled code."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def predict(self, context, model_input, params=None):
+        return model_input.apply(lambda column: column + self.n)
+
+
+def save(path):
+    mlflow.pyfunc.save_model(path=path, python_model=AddN(n=5))
+'''
+
+
+@repo("mlflow-pyfunc-cloudpickle", "mlflow-skinny", "cloudpickle")
+def mlflow_pyfunc(out: Path) -> None:
+    """A pyfunc whose class lives in the user's script, so cloudpickle ships its code by value."""
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(_PYFUNC_SOURCE, "train.py", "exec"), namespace)  # a user's own script
+    save = namespace["save"]
+    assert callable(save)
+    save(str(out / "model"))
+
+
+@repo("flax-msgpack", "flax", "jax")
+def flax_msgpack(out: Path) -> None:
+    import jax
+    from flax import linen as nn
+    from flax import serialization
+
+    class Mlp(nn.Module):
+        @nn.compact
+        def __call__(self, x):  # type: ignore[no-untyped-def]
+            return nn.Dense(2)(nn.relu(nn.Dense(8)(x)))
+
+    params = Mlp().init(jax.random.PRNGKey(0), jax.numpy.zeros((1, 4)))
+    (out / "flax_model.msgpack").write_bytes(serialization.to_bytes(params))
+    (out / "config.json").write_text(json.dumps({"features": [8, 2]}), encoding="utf-8")
+
+
+@repo("numpy-pandas-saves", "numpy", "pandas")
+def numpy_pandas(out: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(SEED)
+    arr = rng.normal(size=(8, 4)).astype(np.float32)
+    np.save(out / "embeddings.npy", arr)
+    np.savez(out / "arrays.npz", a=arr, b=np.arange(10))
+    np.savez_compressed(out / "arrays_compressed.npz", a=arr)
+    np.savetxt(out / "matrix.txt", arr)
+    df = pd.DataFrame(arr, columns=list("abcd"))
+    df["label"] = pd.Categorical(["x", "y"] * 4)
+    df.to_pickle(out / "frame.pkl")
+    df.to_csv(out / "frame.csv", index=False)
+    df.to_json(out / "frame.json", orient="records")
+
+
+# --- configs, DVC, notebooks, text files -------------------------------------------------------
+
+
+@repo("dvc-project", "dvc")
+def dvc_project(out: Path) -> None:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    dvc = [sys.executable, "-m", "dvc"]
+    run = lambda *args: subprocess.run([*dvc, *args], cwd=out, check=True, env=env)  # noqa: E731
+    run("init", "--no-scm", "-q")
+    run("remote", "add", "-d", "storage", "s3://zoo-bucket/dvc-store")
+    run("config", "core.autostage", "true")
+    (out / "data").mkdir()
+    (out / "data" / "train.csv").write_text("x,y\n1,2\n3,4\n", encoding="utf-8")
+    (out / "models").mkdir()
+    (out / "models" / "model.onnx").write_bytes(b"")  # replaced below by a real one
+    shutil.copy(REPOS_DIR / "onnx-exports" / "model.onnx", out / "models" / "model.onnx")
+    run("add", "-q", "data/train.csv")
+    run("add", "-q", "models/model.onnx")
+    run(
+        "stage",
+        "add",
+        "-q",
+        "-n",
+        "train",
+        "-d",
+        "data/train.csv",
+        "-o",
+        "models/out.bin",
+        "python train.py",
+    )
+    shutil.rmtree(out / ".dvc" / "cache", ignore_errors=True)
+    shutil.rmtree(out / ".dvc" / "tmp", ignore_errors=True)
+
+
+_HYDRA_APP = """
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    print(cfg.model.name)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@repo("hydra-lightning", "hydra-core", "omegaconf", "lightning", "torch")
+def hydra_lightning(out: Path) -> None:
+    import lightning as L
+    import torch
+    from lightning.pytorch.loggers import CSVLogger
+
+    conf = out / "conf"
+    (conf / "model").mkdir(parents=True)
+    (conf / "config.yaml").write_text(
+        "defaults:\n  - model: tiny\n  - _self_\n\ntrainer:\n  max_epochs: 1\nseed: 7\n",
+        encoding="utf-8",
+    )
+    (conf / "model" / "tiny.yaml").write_text(
+        "name: tiny\n_target_: torch.nn.Linear\nin_features: 4\nout_features: 2\n",
+        encoding="utf-8",
+    )
+    (out / "train.py").write_text(_HYDRA_APP, encoding="utf-8")
+    subprocess.run(
+        [sys.executable, "train.py", "hydra.run.dir=outputs/2024-01-01/00-00-00", "seed=8"],
+        cwd=out,
+        check=True,
+        capture_output=True,
+    )
+
+    class Tiny(L.LightningModule):
+        def __init__(self, lr: float = 0.01, hidden: int = 8) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.Linear(hidden, 1))
+
+        def training_step(self, batch, _):  # type: ignore[no-untyped-def]
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.net(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):  # type: ignore[no-untyped-def]
+            return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+    data = torch.utils.data.TensorDataset(torch.zeros(8, 4), torch.zeros(8, 1))
+    trainer = L.Trainer(
+        max_epochs=1,
+        default_root_dir=str(out),
+        logger=CSVLogger(str(out), name="lightning_logs"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=4))
+
+
+JSONC_TSCONFIG = """{
+  "compilerOptions": {
+    /* Visit https://aka.ms/tsconfig to read more about this file */
+
+    /* Projects */
+    // "incremental": true,                              /* Save .tsbuildinfo files to allow for incremental compilation of projects. */
+
+    /* Language and Environment */
+    "target": "es2016",                                  /* Set the JavaScript language version for emitted JavaScript and include compatible library declarations. */
+    // "lib": [],                                        /* Specify a set of bundled library declaration files that describe the target runtime environment. */
+
+    /* Modules */
+    "module": "commonjs",                                /* Specify what module code is generated. */
+    // "rootDir": "./",                                  /* Specify the root folder within your source files. */
+
+    /* Interop Constraints */
+    "esModuleInterop": true,                             /* Emit additional JavaScript to ease support for importing CommonJS modules. This enables 'allowSyntheticDefaultImports' for type compatibility. */
+    "forceConsistentCasingInFileNames": true,            /* Ensure that casing is correct in imports. */
+
+    /* Type Checking */
+    "strict": true,                                      /* Enable all strict type-checking options. */
+
+    /* Completeness */
+    "skipLibCheck": true                                 /* Skip type checking all .d.ts files. */
+  }
+}
+"""
+
+JSONC_VSCODE_SETTINGS = """{
+    // Format Python on save with ruff
+    "[python]": {
+        "editor.formatOnSave": true,
+        "editor.defaultFormatter": "charliermarsh.ruff",
+    },
+    "python.testing.pytestEnabled": true,
+    /* keep the zoo out of the explorer */
+    "files.exclude": {"**/repos": true},
+}
+"""
+
+JSONC_VSCODE_LAUNCH = """{
+    // Use IntelliSense to learn about possible attributes.
+    // Hover to view descriptions of existing attributes.
+    // For more information, visit: https://go.microsoft.com/fwlink/?linkid=830387
+    "version": "0.2.0",
+    "configurations": [
+        {
+            "name": "Python Debugger: Current File",
+            "type": "debugpy",
+            "request": "launch",
+            "program": "${file}",
+            "console": "integratedTerminal"
+        }
+    ]
+}
+"""
+
+JSONC_DEVCONTAINER = """// For format details, see https://aka.ms/devcontainer.json. For config options, see the
+// README at: https://github.com/devcontainers/templates/tree/main/src/python
+{
+	"name": "Python 3",
+	// Or use a Dockerfile or Docker Compose file. More info: https://containers.dev/guide/dockerfile
+	"image": "mcr.microsoft.com/devcontainers/python:1-3.12-bullseye",
+
+	// Features to add to the dev container. More info: https://containers.dev/features.
+	// "features": {},
+
+	// Use 'postCreateCommand' to run commands after the container is created.
+	"postCreateCommand": "pip3 install --user -r requirements.txt",
+
+	// Configure tool-specific properties.
+	"customizations": {
+		"vscode": {
+			"extensions": ["ms-python.python"]
+		}
+	}
+}
+"""
+
+
+@repo("project-files", "nbformat")
+def project_files(out: Path) -> None:
+    """What sits beside models in a project: JSONC configs, notebooks, licenses, empty files."""
+    import nbformat
+
+    (out / "tsconfig.json").write_text(JSONC_TSCONFIG, encoding="utf-8")
+    (out / ".vscode").mkdir()
+    (out / ".vscode" / "settings.json").write_text(JSONC_VSCODE_SETTINGS, encoding="utf-8")
+    (out / ".vscode" / "launch.json").write_text(JSONC_VSCODE_LAUNCH, encoding="utf-8")
+    (out / ".devcontainer").mkdir()
+    (out / ".devcontainer" / "devcontainer.json").write_text(JSONC_DEVCONTAINER, encoding="utf-8")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Train the tiny model\n\nLoads `model.safetensors`."),
+        nbformat.v4.new_code_cell(
+            "import torch\nmodel = torch.nn.Linear(4, 2)\nmodel(torch.zeros(1, 4)).shape",
+            execution_count=1,
+            outputs=[
+                nbformat.v4.new_output(
+                    "execute_result", {"text/plain": "torch.Size([1, 2])"}, execution_count=1
+                )
+            ],
+        ),
+        nbformat.v4.new_code_cell("!pip install -q safetensors\nimport os\nos.listdir('.')"),
+    ]
+    nbformat.write(nb, str(out / "train.ipynb"))
+    (out / "LICENSE").write_text(MIT_LICENSE, encoding="utf-8")
+    (out / "LICENSE.txt").write_text(MIT_LICENSE, encoding="utf-8")
+    shutil.copy("/usr/share/common-licenses/Apache-2.0", out / "LICENSE-APACHE")
+    shutil.copy("/usr/share/common-licenses/GPL-3", out / "COPYING")
+    shutil.copy("/usr/share/common-licenses/LGPL-3", out / "COPYING.LESSER")
+    (out / "NOTICE").write_text(
+        "Copyright 2024 The Zoo Authors.\n\nThis product includes software developed at The "
+        "Apache Software Foundation (http://www.apache.org/).\n",
+        encoding="utf-8",
+    )
+    (out / "AUTHORS").write_text(
+        "This is the official list of Zoo authors for copyright purposes.\n\nAda Lovelace "
+        "<ada@example.org>\nZoo Model Authors Ltd.\n",
+        encoding="utf-8",
+    )
+    (out / "COPYRIGHT").write_text(
+        "Copyright (c) 2024 Zoo Model Authors. Licensed under the MIT license; see LICENSE.\n",
+        encoding="utf-8",
+    )
+    (out / "CITATION.cff").write_text(
+        'cff-version: 1.2.0\nmessage: "If you use this model, please cite it."\n'
+        'title: "Zoo"\nauthors:\n  - family-names: Lovelace\n    given-names: Ada\n',
+        encoding="utf-8",
+    )
+    (out / "requirements.txt").write_text("torch>=2\nsafetensors\n", encoding="utf-8")
+    (out / ".gitignore").write_text("__pycache__/\n*.pyc\n.venv/\n", encoding="utf-8")
+    (out / "Makefile").write_text("test:\n\tpytest -q\n", encoding="utf-8")
+    (out / "pkg").mkdir()
+    (out / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    (out / ".gitkeep").write_text("", encoding="utf-8")
+    (out / "empty.bin").write_bytes(b"")
+    (out / "empty.json").write_bytes(b"")
+    model_card(out, "project files", "mit")
+
+
+# --- driver ---------------------------------------------------------------------------------------
+
+
+def lib_versions(libs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for lib in libs:
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            out[lib] = "missing"
+    return out
+
+
+def describe(path: Path) -> list[dict[str, object]]:
+    files = []
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        files.append(
+            {
+                "path": f.relative_to(path).as_posix(),
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
+    return files
+
+
+def build_one(entry: Repo) -> dict[str, object]:
+    target = REPOS_DIR / entry.name
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    seed_everything()
+    with chdir(Path(tempfile.mkdtemp(prefix="zoo-cwd-"))):
+        entry.build(target)
+    return {
+        "python": sys.version.split()[0],
+        "libraries": lib_versions(entry.libs),
+        "files": describe(target),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[], help="repository name")
+    parser.add_argument("--python4", help="interpreter with transformers<5 (for *4-* repos)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    names = args.only or list(REPOS)
+    unknown = sorted(set(names) - set(REPOS))
+    if unknown:
+        parser.error(f"unknown repositories: {', '.join(unknown)}")
+    if args.child:
+        print(json.dumps({n: build_one(REPOS[n]) for n in names}))
+        return 0
+    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"repositories": {}}
+    entries = manifest["repositories"]
+    for name in names:
+        entry = REPOS[name]
+        print(f"building {name}", file=sys.stderr)
+        if entry.python4:
+            if not args.python4:
+                print("  skipped: needs --python4 (transformers<5)", file=sys.stderr)
+                continue
+            done = subprocess.run(
+                [args.python4, __file__, "--child", "--only", name],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            entries[name] = json.loads(done.stdout.strip().splitlines()[-1])[name]
+        else:
+            entries[name] = build_one(entry)
+    manifest["repositories"] = {k: entries[k] for k in sorted(entries) if k in REPOS}
+    manifest["total_bytes"] = sum(
+        int(f["size"]) for e in manifest["repositories"].values() for f in e["files"]
+    )
+    MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    print(f"zoo: {manifest['total_bytes']} bytes", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
