@@ -32,6 +32,9 @@ _NO_JINJA: Final = (
 _MAX_SOURCE: Final = 2 * 1024 * 1024
 _MAX_CANDIDATES: Final = 32
 _MAX_FOLD_DEPTH: Final = 12
+#: Rounds of substituting assigned names into each other: a value built by up to this many
+#: chained `{% set %}`s (`{% set x = x ~ '...' %}` in a loop) is folded.
+_MAX_FOLD_ROUNDS: Final = 12
 _MAX_FINDINGS: Final = 25
 
 #: Attribute or item names that only sandbox escapes and code execution use.
@@ -190,6 +193,9 @@ class _Walker:
         self.analysis = analysis
         self.assigned: dict[str, list[Any]] = defaultdict(list)
         self.seen: set[tuple[str, str]] = set()
+        #: What each assigned name can hold, as far as it is known (see `_solve_names`).
+        self.values: dict[str, list[str]] = {}
+        self._memo: dict[tuple[int, int], list[str] | None] = {}
 
     def run(self, tree: jnodes.Template) -> None:
         from jinja2 import nodes
@@ -203,13 +209,36 @@ class _Walker:
                     self.assigned[target.name].extend(value.items)
                 elif isinstance(assign, nodes.Assign):
                     self.assigned[target.name].append(value)
+                    if isinstance(value, nodes.Call) and _is_namespace_call(value):
+                        for kw in value.kwargs:
+                            self.assigned[f"{target.name}.{kw.key}"].append(kw.value)
             elif isinstance(target, nodes.NSRef) and isinstance(assign, nodes.Assign):
                 self.assigned[f"{target.name}.{target.attr}"].append(value)
         for block in tree.find_all(nodes.AssignBlock):
             if isinstance(block.target, nodes.Name):
                 self.assigned[block.target.name].append(nodes.Concat(list(_outputs(block.body))))
+        self._solve_names()
         for node in tree.find_all(nodes.Node):
             self._check(node)
+
+    def _solve_names(self) -> None:
+        """Fold every assigned name by rounds of substitution instead of recursion.
+
+        Round r knows what each name holds after r chained assignments, so a name assigned k
+        times costs k folds per round. Recursing into each assignment of each name met
+        instead costs k**depth: a real template that appends to `ns.out` in forty places
+        never finished.
+        """
+        for _ in range(_MAX_FOLD_ROUNDS):
+            known: dict[str, list[str]] = {}
+            for name, exprs in self.assigned.items():
+                found = _union(self.fold(e, 0) for e in exprs)
+                if found is not None:
+                    known[name] = found
+            self._memo.clear()
+            if known == self.values:
+                break
+            self.values = known
 
     def _add(self, severity: IssueSeverity, message: str, node: Any, rule: str = "") -> None:
         key = (severity.value, message)
@@ -328,7 +357,17 @@ class _Walker:
                     self._name_check(part, node.node, f"|{node.name}()", strict=True)
 
     def fold(self, node: Any, depth: int) -> list[str] | None:
-        """Every string `node` can evaluate to when that is knowable from the source alone."""
+        """Every string `node` can evaluate to when that is knowable from the source alone.
+
+        Names resolve to `self.values` (no recursion into their assignments), and each node
+        is folded once per depth, so a template costs time linear in its size.
+        """
+        key = (id(node), depth)
+        if key not in self._memo:
+            self._memo[key] = self._fold(node, depth)
+        return self._memo[key]
+
+    def _fold(self, node: Any, depth: int) -> list[str] | None:
         from jinja2 import nodes
 
         if depth > _MAX_FOLD_DEPTH:
@@ -339,13 +378,9 @@ class _Walker:
         if isinstance(node, nodes.TemplateData):
             return [node.data]
         if isinstance(node, nodes.Name):
-            values = self.assigned.get(node.name)
-            if not values:
-                return None
-            return _union(self.fold(v, d) for v in values)
+            return self.values.get(node.name)
         if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
-            values = self.assigned.get(f"{node.node.name}.{node.attr}")
-            return _union(self.fold(v, d) for v in values) if values else None
+            return self.values.get(f"{node.node.name}.{node.attr}")
         if isinstance(node, nodes.CondExpr):
             return _union([self.fold(node.expr1, d), self.fold(node.expr2, d)])
         if isinstance(node, nodes.Concat):
@@ -453,6 +488,16 @@ def _outputs(body: Iterable[Any]) -> Iterable[Any]:
     for stmt in body:
         if isinstance(stmt, nodes.Output):
             yield from stmt.nodes
+
+
+def _is_namespace_call(node: Any) -> bool:
+    from jinja2 import nodes
+
+    return (
+        isinstance(node, nodes.Call)
+        and isinstance(node.node, nodes.Name)
+        and node.node.name == "namespace"
+    )
 
 
 def _root_name(node: Any) -> str | None:
