@@ -31,6 +31,15 @@ DANGEROUS_CALL = define_rule(
     severity=IssueSeverity.CRITICAL,
     cwe=502,
 )
+CARRIED_CODE = define_rule(
+    "MA1007",
+    "PickleCarriesCode",
+    "The pickle carries Python code (functions or classes stored as bytecode by cloudpickle, "
+    "dill or marshal) that runs when the file is loaded.",
+    _LOAD_HELP,
+    severity=IssueSeverity.CRITICAL,
+    cwe=502,
+)
 RESOLVER = define_rule(
     "MA1003",
     "PickleAttributeWalk",

@@ -727,6 +727,33 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
     },
 }
 
+#: gensim classes that `SaveLoad.save` pickles. Only these, not gensim as a package: some
+#: gensim constructors unpickle files they are given (`IndexedCorpus(index_fname=...)`) or
+#: import modules by name (`EnsembleLda`), and some helpers load pickles (`utils.unpickle`).
+#: None of these defines `__new__`/`__setstate__` or runs anything when built or called.
+_GENSIM_SAFE: Final = (
+    "gensim.models.word2vec.Word2Vec",
+    "gensim.models.keyedvectors.KeyedVectors",
+    "gensim.models.keyedvectors.Word2VecKeyedVectors",
+    "gensim.models.keyedvectors.Vocab",
+    "gensim.models.doc2vec.Doc2Vec",
+    "gensim.models.doc2vec.Doctag",
+    "gensim.models.fasttext.FastText",
+    "gensim.models.fasttext.FastTextKeyedVectors",
+    "gensim.models.tfidfmodel.TfidfModel",
+    "gensim.models.ldamodel.LdaModel",
+    "gensim.models.ldamodel.LdaState",
+    "gensim.models.lsimodel.LsiModel",
+    "gensim.models.lsimodel.Projection",
+    "gensim.models.phrases.Phrases",
+    "gensim.models.phrases.FrozenPhrases",
+    "gensim.models.phrases.original_scorer",
+    "gensim.models.phrases.npmi_scorer",
+    "gensim.corpora.dictionary.Dictionary",
+    # assigned to instances' `load` so that it is called on the class only; it only raises
+    "gensim.utils.call_on_class_only",
+)
+
 #: Exact names real models contain, with the call-shape check some of them need.
 _SAFE_EXACT: Final[dict[str, str]] = {
     **dict.fromkeys(
@@ -950,6 +977,12 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "pyarrow.lib.schema": "",
     "pyarrow.lib.field": "",
     "dill._dill._create_namedtuple": "",
+    **dict.fromkeys(_GENSIM_SAFE, ""),
+    # the base classes a cloudpickled MLflow pyfunc names (its own code is reported apart)
+    "mlflow.pyfunc.model.PythonModel": "",
+    "mlflow.pyfunc.model.ChatModel": "",
+    "mlflow.pyfunc.PythonModel": "",
+    "mlflow.models.signature._TypeHints": "",
 }
 
 #: Packages whose classes (CapWords last component) and helpers real models pickle.

@@ -19,6 +19,7 @@ from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
 from ..context import ScanContext
 from . import positions, structure
+from .carried_code import collapse_carried_code
 from .emulate import CUnpickler, PyUnpickler, run
 from .reader import Reader
 from .stubs import JoblibLayout, Session
@@ -153,6 +154,7 @@ def scan_pickle_stream(
     if seekable:
         with contextlib.suppress(OSError, ValueError):
             fileobj.seek(origin + info.end)
+    collapse_carried_code(result.issues, first_issue)
     if ctx.config.get("strict"):
         _escalate_unknown(result.issues[first_issue:])
     return info

@@ -330,8 +330,11 @@ class Session:
                 op,
                 family=verdict.family,
             )
-            if verdict.family in ("nested-unpickler", "code-object"):
+            if verdict.family == "nested-unpickler":
                 self.queue_nested(args, f"argument of {name}")
+            elif verdict.family == "code-object":
+                # names and docstrings mostly; scanned only where they look like a pickle
+                self.queue_nested(args, f"argument of {name}", trusted=False)
         elif name in _GETITEM_CALLS and len(args) >= 2 and isinstance(args[1], str):
             return self.walk(args[0], args[1], f"{name}", op)
         # An instance stands for the result: cheap even for millions of custom objects. A
