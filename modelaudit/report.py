@@ -13,6 +13,7 @@ from typing import Any
 
 from ._version import __version__
 from .findings import FileStatus, Issue, IssueSeverity
+from .rules import SCAN_ERROR
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -21,6 +22,11 @@ EXIT_INCOMPLETE = 2
 _FINDING_SEVERITIES = (IssueSeverity.WARNING, IssueSeverity.CRITICAL)
 FAIL_ON_WARNING = "warning"
 FAIL_ON_CRITICAL = "critical"
+
+
+def _target_message(err: dict[str, str]) -> str:
+    target, error = err.get("target", ""), err.get("error", "")
+    return error if target and error.startswith(f"{target}:") else f"{target}: {error}"
 
 
 @dataclass
@@ -80,12 +86,37 @@ class ScanReport:
         return (self.end_time or time.time()) - self.start_time
 
     @property
-    def issues(self) -> list[Issue]:
+    def file_issues(self) -> list[Issue]:
         return [i for f in self.files for i in f.issues]
 
     @property
+    def target_issues(self) -> list[Issue]:
+        """A target that could not be read or listed, as a CRITICAL issue.
+
+        Consumers that read only `issues` (the reference's API example, the GitLab recipe's
+        grep for a critical severity) must never take a scan that saw nothing for a clean
+        one. These issues are not findings about a file: they make the exit code 2, not 1.
+        """
+        return [
+            Issue(
+                f"Could not scan {_target_message(err)}",
+                severity=IssueSeverity.CRITICAL,
+                location=err.get("target"),
+                details={"target": err.get("target"), "error": err.get("error")},
+                why="Nothing in this target was scanned, so nothing about it is verified.",
+                rule=SCAN_ERROR,
+                timestamp=self.start_time,
+            )
+            for err in self.target_errors
+        ]
+
+    @property
+    def issues(self) -> list[Issue]:
+        return [*self.file_issues, *self.target_issues]
+
+    @property
     def findings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity in _FINDING_SEVERITIES]
+        return [i for i in self.file_issues if i.severity in _FINDING_SEVERITIES]
 
     @property
     def scanner_names(self) -> list[str]:
@@ -111,7 +142,7 @@ class ScanReport:
     def failing_findings(self) -> list[Issue]:
         """The findings that fail the run under the `fail_on` policy."""
         if self.fail_on == FAIL_ON_CRITICAL:
-            return [i for i in self.issues if i.severity is IssueSeverity.CRITICAL]
+            return [i for i in self.file_issues if i.severity is IssueSeverity.CRITICAL]
         return self.findings
 
     @property

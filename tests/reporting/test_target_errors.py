@@ -1,0 +1,86 @@
+"""Errors are findings: a target that cannot be read shows up wherever issues are read."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelaudit.core import scan_model_directory_or_file
+
+#: The reference's API example, verbatim but for the path.
+REFERENCE_EXAMPLE = """
+from modelaudit.core import scan_model_directory_or_file
+results = scan_model_directory_or_file(PATH)
+if results["issues"]:
+    print(f"Found {len(results['issues'])} issues:")
+    for issue in results["issues"]:
+        print(f"- {issue['severity'].upper()}: {issue['message']}")
+else:
+    print("No issues found!")
+"""
+
+
+def test_reference_api_example_never_says_clean_for_a_missing_path(tmp_path: Path) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(REFERENCE_EXAMPLE, {"PATH": str(tmp_path / "missing")})
+    assert "No issues found!" not in out.getvalue()
+    assert "CRITICAL: Could not scan" in out.getvalue()
+    assert "no such file or directory" in out.getvalue()
+
+
+def test_missing_target_is_a_critical_issue_but_exits_2(tmp_path: Path) -> None:
+    report = scan_model_directory_or_file(str(tmp_path / "missing"))
+    assert report["has_errors"] is True
+    [issue] = report["issues"]
+    assert issue["severity"] == "critical"
+    assert issue["details"]["target"] == str(tmp_path / "missing")
+    assert report["summary"]["severity_counts"]["critical"] == 1
+    assert report["summary"]["exit_code"] == 2
+
+
+def test_readable_targets_keep_their_own_issues_beside_the_error(tmp_path: Path) -> None:
+    (tmp_path / "w.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    report = scan_model_directory_or_file([str(tmp_path), str(tmp_path / "missing")])
+    assert report["files_scanned"] == 1
+    assert [i["details"]["target"] for i in report["issues"]] == [str(tmp_path / "missing")]
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_gitlab_recipe_fails_when_the_folder_does_not_exist(tmp_path: Path, exists: bool) -> None:
+    """docs/ci.md's GitLab script lines, run as GitLab runs them (sh -e)."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "ci.md"
+    recipe = docs.read_text(encoding="utf-8").split("# .gitlab-ci.yml", 1)[1]
+    lines = [
+        line.strip()[2:]
+        for line in recipe.split("artifacts:", 1)[0].splitlines()
+        if line.strip().startswith("- ") and "pip install" not in line
+    ]
+    assert lines[0].startswith("modelaudit scan models/"), lines
+    if exists:
+        (tmp_path / "models").mkdir()
+        (tmp_path / "models" / "w.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    bindir = Path(sys.executable).parent
+    done = subprocess.run(
+        ["sh", "-ec", "\n".join(lines)],
+        cwd=tmp_path,
+        env={"PATH": f"{bindir}:/usr/bin:/bin", **_pythonpath()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == (0 if exists else 1), done.stdout + done.stderr
+    report = json.loads((tmp_path / "scan-results.json").read_text())
+    assert report["has_errors"] is not exists
+
+
+def _pythonpath() -> dict[str, str]:
+    import os
+
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
