@@ -39,6 +39,14 @@ class Format(StrEnum):
     MSGPACK = "msgpack"
     EXECUTABLE = "executable"
     DVC = "dvc"
+    SENTENCEPIECE = "sentencepiece"
+    FASTTEXT = "fasttext"
+    CTRANSLATE2 = "ctranslate2"
+    WORD2VEC = "word2vec"
+    NOTEBOOK = "notebook"
+    MLMODEL = "mlmodel"
+    TEXT = "text"
+    EMPTY = "empty"
 
     def __str__(self) -> str:
         return self.value
@@ -85,6 +93,8 @@ _EXTENSIONS: Final[dict[str, Format]] = {
     ".lz4": Format.LZ4,
     ".7z": Format.SEVENZIP,
     ".dvc": Format.DVC,
+    ".ipynb": Format.NOTEBOOK,
+    ".ftz": Format.FASTTEXT,
 }
 
 #: Extensions under which a user expects a model; unknown content there is worth a warning.

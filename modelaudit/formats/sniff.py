@@ -12,7 +12,13 @@ import struct
 import zipfile
 from typing import Final
 
+from .ctranslate2 import looks_like_ctranslate2
+from .fasttext import looks_like_fasttext
 from .format import MODEL_EXTENSIONS, PICKLE_NAMES, Format, extension_format
+from .old_pickle import looks_like_old_pickle, old_pickle_verdict
+from .sentencepiece import looks_like_sentencepiece
+from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
+from .word2vec import looks_like_word2vec
 from .zipdir import MemberError, ZipFormatError, data_offset, find_eocd, read_directory
 
 HEAD_SIZE: Final = 4096
@@ -54,13 +60,10 @@ def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
 
 
 def _looks_like_old_pickle(head: bytes, size: int | None) -> bool:
-    """Protocol 0/1 pickles have no magic; accept a plausible first opcode plus a closing STOP."""
+    """Protocol 0/1 pickles have no magic: walk the opcodes (see `old_pickle`)."""
     if not head or head[0] not in _PICKLE_FIRST_OPS:
         return False
-    if head[0:1] == b"c":
-        line = head[1:128].split(b"\n", 1)[0]
-        return bool(line) and all(32 < b < 127 for b in line) and b"\n" in head[1:256]
-    return size is not None and size <= len(head) and head.rstrip(b"\n").endswith(b".")
+    return looks_like_old_pickle(head, complete=size is not None and size <= len(head))
 
 
 def _looks_like_tar(head: bytes) -> bool:
@@ -126,6 +129,8 @@ def _looks_like_saved_model(head: bytes) -> bool:
 def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format | None:
     """Format from the first bytes (and, only where content is ambiguous, the name)."""
     ext = extension_format(name)
+    if size == 0:
+        return Format.EMPTY
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return Format.ZIP
     if _looks_like_safetensors(head, size):
@@ -166,8 +171,15 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.LZMA
     if _looks_like_zlib(head) and ext in (Format.PICKLE, Format.ZLIB, None):
         return Format.ZLIB
+    if looks_like_fasttext(head):
+        return Format.FASTTEXT
+    if ext is None:
+        data = _data_format(head, name)
+        if data is not None:
+            return data
     stripped = head.lstrip()
     if ext in (
+        Format.NOTEBOOK,
         Format.JSON,
         Format.YAML,
         Format.PMML,
@@ -182,7 +194,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     ):
         return Format.PMML
     if (
-        stripped[:1] in (b"{", b"[")
+        looks_like_json_start(stripped)
         and ext not in (Format.PICKLE, Format.NUMPY)
         and _bare_or_model(name)
     ):
@@ -195,7 +207,36 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.ONNX
     if ext is None and _looks_like_saved_model(head):
         return Format.TF_PROTOBUF
+    if ext is None and is_repository_text(name) and looks_like_text(head):
+        complete = size is not None and size <= len(head)
+        if head[0] not in _PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not":
+            return Format.TEXT
     return ext
+
+
+def _data_format(head: bytes, name: str) -> Format | None:
+    """Vocabulary and converted-weight files with no registered extension (`.model`, `.bin`).
+
+    Their first bytes are no pickle opcode, so no pickle loader runs anything in them; they
+    are recognised here so that they are judged as what they are, not as broken pickles.
+    """
+    base = _basename(name)
+    if base == "MLmodel":
+        return Format.MLMODEL
+    if looks_like_sentencepiece(head):
+        return Format.SENTENCEPIECE
+    if looks_like_ctranslate2(head):
+        return Format.CTRANSLATE2
+    lower = base.lower()
+    if lower.endswith(".bin") and looks_like_word2vec(head):
+        return Format.WORD2VEC
+    if (lower.endswith(".bin") or "." not in lower) and looks_like_msgpack_map(head):
+        return Format.MSGPACK
+    return None
+
+
+def _basename(name: str) -> str:
+    return name.replace("\\", "/").replace(":", "/").rsplit("/", 1)[-1]
 
 
 def classify_zip(names: list[str]) -> Format:

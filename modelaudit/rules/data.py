@@ -1,4 +1,4 @@
-"""Rules of the data formats (MA4000-MA4199, MA4500-MA4799): safetensors, GGUF/GGML, msgpack, executables."""
+"""Rules of the data formats (MA4000-MA4199, MA4500-MA4899): safetensors, GGUF/GGML, msgpack, executables, data-only vocabularies and converted weights."""
 
 from __future__ import annotations
 
@@ -139,4 +139,15 @@ DISGUISED_EXECUTABLE = define_rule(
     "library by some step of your pipeline.",
     severity=IssueSeverity.CRITICAL,
     cwe=506,
+)
+
+# -- data-only vocabulary and weight files (sentencepiece, fasttext, ctranslate2, word2vec)
+
+DATA_ONLY_CORRUPT = define_rule(
+    "MA4801",
+    "DataOnlyFileCorrupt",
+    "A data-only file is corrupt. Its own loader will refuse it, and no loader of code can "
+    "read it either, so nothing in it runs.",
+    "Replace the file with a known-good copy if you need it.",
+    severity=IssueSeverity.INFO,
 )

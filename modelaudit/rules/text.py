@@ -1,4 +1,4 @@
-"""Rules of the text formats (MA4200-MA4499, MA4600-MA4699): chat templates, JSON and YAML configs, PMML."""
+"""Rules of the text formats (MA4200-MA4499, MA4600-MA4699, MA4900-MA4999): chat templates, JSON and YAML configs, PMML, files nothing loads as code."""
 
 from __future__ import annotations
 
@@ -133,5 +133,41 @@ PMML_EXTENSION_CODE = define_rule(
     "A Format.PMML Extension element holds code or a pickle.",
     "Extensions are vendor data some consumers evaluate. Remove the payload and check the "
     "producer.",
+    cwe=94,
+)
+
+# -- files beside models that nothing loads as code (MA4900-MA4999)
+
+NOTEBOOK_CODE = define_rule(
+    "MA4900",
+    "NotebookCode",
+    "A Jupyter notebook: its code cells run only when someone executes the notebook.",
+    "Read the code cells before running the notebook; loading a model never runs them.",
+    severity=IssueSeverity.INFO,
+)
+
+DVC_POINTER = define_rule(
+    "MA4901",
+    "DvcPointer",
+    "A DVC pointer file: it names data kept in a DVC remote, not the data itself.",
+    "Scan the data too: pass the .dvc file to modelaudit as a target to fetch and scan it.",
+    severity=IssueSeverity.INFO,
+)
+
+DVC_STAGE_COMMAND = define_rule(
+    "MA4902",
+    "DvcStageCommand",
+    "A .dvc file defines a stage command, which `dvc repro` runs as a shell command.",
+    "Read the command before running `dvc repro`; pointer files written by `dvc add` have none.",
+    cwe=78,
+)
+
+MLMODEL_LOADER = define_rule(
+    "MA4903",
+    "MlflowCustomLoader",
+    "The MLmodel makes mlflow import a module outside MLflow, or Python code shipped with the "
+    "model, when the model is loaded.",
+    "mlflow.pyfunc.load_model imports `loader_module` (from the model's `code` directory if it "
+    "has one) and calls it. Read that code before loading the model.",
     cwe=94,
 )

@@ -16,6 +16,7 @@ import orjson
 
 from .._version import __version__
 from ..findings import FileStatus, IssueSeverity
+from ..formats import Format
 from ..report import FileReport, ScanReport
 from ..reporters.scrub import redact_text, redact_uri
 from .licenses import DirectoryLicenses, LicenseInfo, from_metadata
@@ -60,6 +61,8 @@ _MODEL_EXTENSIONS = (".bin", ".ckpt", ".pt", ".pth", ".mar", ".nemo", ".model", 
 #: Extra digests are computed only for files this small; big weights keep their sha256.
 _CHEAP_HASH_LIMIT = 32 * 1024 * 1024
 _PREFIX = "modelaudit:"
+#: Files scanned but not part of the model: a LICENSE is read for its license, not listed.
+_NOT_COMPONENTS = frozenset({Format.TEXT, Format.EMPTY})
 _CARD_KEYS = ("task", "model_type", "architectures")
 
 
@@ -234,7 +237,11 @@ def build_bom(report: ScanReport, cwd: str | None = None) -> dict[str, Any]:
 
     folders = DirectoryLicenses()
     roots = list(report.targets)
-    scanned = [fr for fr in report.files if fr.status is not FileStatus.SKIPPED]
+    scanned = [
+        fr
+        for fr in report.files
+        if fr.status is not FileStatus.SKIPPED and fr.format not in _NOT_COMPONENTS
+    ]
     by_folder = _folder_metadata(scanned)
     cards: dict[str, dict[str, Any]] = {}
     used_refs: set[str] = set()

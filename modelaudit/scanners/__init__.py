@@ -19,13 +19,28 @@ def _register_builtin() -> None:
     from .containers.compressed_scanner import CompressedStreamScanner
     from .containers.numpy_scanner import NumPyScanner
     from .containers.pytorch_zip_scanner import PyTorchZipScanner
-    from .data import MsgpackScanner, SafetensorsScanner
+    from .data import (
+        CTranslate2Scanner,
+        FastTextScanner,
+        MsgpackScanner,
+        SafetensorsScanner,
+        SentencePieceScanner,
+        Word2VecScanner,
+    )
     from .keras import KerasH5Scanner, KerasZipScanner
     from .native import ExecutableScanner, GgmlScanner, GgufScanner, TFLiteScanner
     from .onnx import OnnxScanner
     from .pickle.pickle_scanner import PickleScanner
     from .tensorflow import TensorFlowScanner
-    from .text import JsonScanner, PmmlScanner, YamlScanner
+    from .text import (
+        DvcScanner,
+        InertFileScanner,
+        JsonScanner,
+        MlflowModelScanner,
+        NotebookScanner,
+        PmmlScanner,
+        YamlScanner,
+    )
 
     SCANNER_REGISTRY.extend(
         [
@@ -51,6 +66,15 @@ def _register_builtin() -> None:
             MsgpackScanner,
             PmmlScanner,
             ExecutableScanner,
+            # files that every loader reads as data, and files nothing loads as code
+            SentencePieceScanner,
+            FastTextScanner,
+            CTranslate2Scanner,
+            Word2VecScanner,
+            MlflowModelScanner,
+            DvcScanner,
+            NotebookScanner,
+            InertFileScanner,
         ]
     )
 

@@ -1,9 +1,23 @@
-"""Text formats that configure what a loader builds or runs: JSON, YAML, PMML, chat templates."""
+"""Text formats that configure what a loader builds or runs (JSON, YAML, PMML, chat templates),
+and the files beside models that nothing loads as code (licenses, notebooks, DVC pointers,
+MLflow MLmodel)."""
 
 from __future__ import annotations
 
+from .dvc_scanner import DvcScanner
+from .inert_scanner import InertFileScanner
 from .json_scanner import JsonScanner
+from .mlmodel_scanner import MlflowModelScanner
+from .notebook_scanner import NotebookScanner
 from .pmml_scanner import PmmlScanner
 from .yaml_scanner import YamlScanner
 
-__all__ = ["JsonScanner", "PmmlScanner", "YamlScanner"]
+__all__ = [
+    "DvcScanner",
+    "InertFileScanner",
+    "JsonScanner",
+    "MlflowModelScanner",
+    "NotebookScanner",
+    "PmmlScanner",
+    "YamlScanner",
+]

@@ -10,9 +10,11 @@ for the blacklist and the SBOM.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 from ...formats import Format
+from ...formats.jsonc import strip_jsonc
 from ...rules.text import (
     JSON_CONFIG_TARGET,
     JSON_DANGEROUS_TARGET,
@@ -69,9 +71,7 @@ _VISION_PREFIXES: Final = (
 
 class JsonScanner(BaseScanner):
     name = "json"
-    description = (
-        "Hugging Face and other Format.JSON configs: remote code, chat templates, _target_"
-    )
+    description = "Hugging Face and other JSON configs: remote code, chat templates, _target_"
     supported_extensions = [".json", ".jinja"]
     formats = (Format.JSON,)
 
@@ -98,13 +98,17 @@ class JsonScanner(BaseScanner):
             return obj
 
         try:
-            doc = json.loads(raw.decode("utf-8-sig"), object_hook=hook)
+            text = raw.decode("utf-8-sig")
+            try:
+                doc = json.loads(text, object_hook=hook)
+            except ValueError as exc:
+                doc = self._jsonc(text, hook, exc, path, result)
         except RecursionError:
             report_nesting(self, path, result)
             result.finish()
             return result
         except (UnicodeDecodeError, ValueError) as exc:
-            result.mark_inconclusive(f"malformed: not valid Format.JSON ({exc})")
+            result.mark_inconclusive(f"malformed: not valid JSON ({exc})")
             result.finish()
             return result
         if isinstance(doc, dict):
@@ -120,6 +124,23 @@ class JsonScanner(BaseScanner):
                 report_target(self, obj["_target_"], path, "_target_", result)
         result.finish()
         return result
+
+    def _jsonc(
+        self,
+        text: str,
+        hook: Callable[[dict[str, Any]], dict[str, Any]],
+        error: ValueError,
+        path: str,
+        result: ScanResult,
+    ) -> Any:
+        """JSON with comments: analysed like JSON. Strict loaders (transformers, json.load)
+        refuse it, so nothing loads it as a model config; editors and tsc read it."""
+        plain = strip_jsonc(text)
+        if plain is None or plain == text:
+            raise error
+        doc = json.loads(plain, object_hook=hook)
+        result.metadata["dialect"] = "jsonc"
+        return doc
 
     def _hf_config(self, doc: dict[str, Any], path: str, result: ScanResult) -> None:
         for key in ("auto_map", "custom_pipelines"):

