@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 
 import anyio
+import anyio.to_thread
 
 from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectReader, ObjectRef, ObjectTooLarge
@@ -151,7 +152,7 @@ async def _spool_ranges(obj: ObjectRef, path: str) -> tuple[bool, int]:
         if obj.reader.supports_ranges is False:
             return False, view.transferred
         fmt = sniff_head(head[:HEAD_SIZE], obj.name, size)
-        if fmt is None and _nobody_wants(obj, path):
+        if fmt is None and await anyio.to_thread.run_sync(_nobody_wants, obj, path):
             return True, view.transferred
         planner = PLANNERS.get(fmt or "")
         done = False

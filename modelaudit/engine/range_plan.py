@@ -361,6 +361,8 @@ async def plan_zip(view: View) -> bool:
     members = await _central_directory(view)
     if not members or classify_zip([m[0] for m in members]) != Format.PYTORCH_ZIP:
         return False
+    # The rule lives with the scanner, whose first import must not stall the event loop.
+    await anyio.to_thread.run_sync(is_tensor_record, "")
     for name, lh, csize in members:
         if is_tensor_record(name):
             continue

@@ -10,10 +10,13 @@ seen at listing time (`ifGenerationMatch`), so a replaced object fails with `Obj
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+
+import anyio.to_thread
 
 from . import backoff
 from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source
@@ -98,18 +101,25 @@ class GcsSource(Source):
         if self._storage is not None:
             await self._storage.close()
 
-    def storage(self) -> Any:
+    async def storage(self) -> Any:
+        """The gcloud-aio client (its import runs in a thread)."""
         if self._storage is None:
             if self.creds is not None and not os.path.isfile(self.creds):
                 raise AuthenticationError(
                     f"{self.target}: {_CREDS} does not point to a readable key file"
                 )
+            # The import is the slow part; the client itself must be built on the loop.
+            await anyio.to_thread.run_sync(importlib.import_module, "gcloud.aio.storage")
             try:
-                self._storage = _storage(self.creds, self.emulator, self.endpoint)
+                storage = _storage(self.creds, self.emulator, self.endpoint)
             except (ValueError, KeyError, OSError):
                 raise AuthenticationError(
                     f"{self.target}: {_CREDS} is not a valid service-account key file"
                 ) from None
+            if self._storage is None:
+                self._storage = storage
+            else:
+                await storage.close()
         return self._storage
 
     def uri(self, key: str) -> str:
@@ -162,7 +172,7 @@ class GcsSource(Source):
     async def objects(self) -> AsyncIterator[ObjectRef]:
         import aiohttp
 
-        storage = self.storage()
+        storage = await self.storage()
         if self.key and not self.key.endswith("/"):
             try:
                 meta = await backoff.retry(
@@ -228,7 +238,7 @@ class GcsReader(ObjectReader):
         headers = {"Accept-Encoding": "identity"}
         if start or end is not None:
             headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        storage = self._source.storage()
+        storage = await self._source.storage()
         stream = await storage._download_stream(
             self._source.bucket, self.key, params=self._params(), headers=headers
         )

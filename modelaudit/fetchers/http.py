@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
+import anyio.to_thread
 
 from . import backoff
 from .base import Body, ObjectReader, ObjectRef, Source
@@ -63,6 +64,16 @@ class HttpClient:
         auth_hint: AuthHint | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        self._extra_headers = dict(headers or {})
+        self._client: httpx.AsyncClient | None = None
+        self._auth = dict(auth or {})
+        self._auth_origin = origin(auth_origin) if auth_origin else None
+        self._auth_hint = auth_hint
+        self._users = 1
+
+    def _build(self) -> httpx.AsyncClient:
+        """The httpx client; built in a thread, since importing httpx and loading the CA
+        bundle take long enough to stall a running event loop."""
         import logging
 
         import httpx
@@ -72,17 +83,22 @@ class HttpClient:
         # Their request logs carry full URLs, signed CDN redirects included.
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        self._client = httpx.AsyncClient(
+        return httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(60.0, connect=15.0),
-            headers={"User-Agent": f"modelaudit/{__version__}", **(headers or {})},
+            headers={"User-Agent": f"modelaudit/{__version__}", **self._extra_headers},
             # Proxies and CA bundles from the environment; httpx reads no credentials there.
             trust_env=True,
         )
-        self._auth = dict(auth or {})
-        self._auth_origin = origin(auth_origin) if auth_origin else None
-        self._auth_hint = auth_hint
-        self._users = 1
+
+    async def _httpx(self) -> httpx.AsyncClient:
+        if self._client is None:
+            client = await anyio.to_thread.run_sync(self._build)
+            if self._client is None:
+                self._client = client
+            else:
+                await client.aclose()
+        return self._client
 
     def share(self) -> HttpClient:
         self._users += 1
@@ -90,7 +106,7 @@ class HttpClient:
 
     async def aclose(self) -> None:
         self._users -= 1
-        if self._users <= 0:
+        if self._users <= 0 and self._client is not None:
             await self._client.aclose()
 
     def _headers_for(self, url: str, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -102,11 +118,12 @@ class HttpClient:
     async def _send_once(
         self, method: str, url: str, headers: Mapping[str, str] | None, params: Any
     ) -> httpx.Response:
+        client = await self._httpx()
         for _ in range(MAX_REDIRECTS + 1):
-            request = self._client.build_request(
+            request = client.build_request(
                 method, url, headers=self._headers_for(url, headers), params=params
             )
-            response = await self._client.send(request, stream=True)
+            response = await client.send(request, stream=True)
             if response.status_code not in (301, 302, 303, 307, 308):
                 return response
             location = response.headers.get("location")
@@ -135,6 +152,7 @@ class HttpClient:
         Retries transient failures, then maps the rest onto the FetchError tree. `shown` is
         how messages name the target (never a redirected URL, which may carry signatures).
         """
+        await self._httpx()
         import httpx
 
         last = ""

@@ -179,11 +179,17 @@ class HuggingFaceSource(Source):
         self.client = HttpClient(auth, self.endpoint, lambda status: TOKEN_HINT)
         self._api: Any = None
 
-    def _hub_api(self) -> Any:
+    async def _hub_api(self) -> Any:
+        """huggingface_hub's client, imported and built in a thread (its import alone would
+        stall the event loop)."""
         if self._api is None:
-            from huggingface_hub import HfApi
 
-            self._api = HfApi(endpoint=self.endpoint, token=self.token or False)
+            def build() -> Any:
+                from huggingface_hub import HfApi
+
+                return HfApi(endpoint=self.endpoint, token=self.token or False)
+
+            self._api = await anyio.to_thread.run_sync(build)
         return self._api
 
     async def _call(self, shown: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -214,7 +220,7 @@ class HuggingFaceSource(Source):
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
         hub = self.hub
-        api = self._hub_api()
+        api = await self._hub_api()
         repo_shown = hub.shown()
         info = await self._call(
             repo_shown, api.repo_info, hub.repo_id, repo_type=hub.repo_type, revision=hub.revision
@@ -247,11 +253,12 @@ class HuggingFaceSource(Source):
             yield self._ref(path, size, commit, explicit=False)
 
     async def _listing(self, commit: str, folder: str | None) -> AsyncIterator[tuple[str, int]]:
+        api = await self._hub_api()
         from huggingface_hub import RepoFile
 
         hub = self.hub
         entries: Iterator[Any] = iter(
-            self._hub_api().list_repo_tree(
+            api.list_repo_tree(
                 hub.repo_id,
                 path_in_repo=folder or None,
                 recursive=True,

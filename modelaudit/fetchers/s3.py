@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
+
 from . import backoff
 from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source
 from .errors import (
@@ -208,10 +210,13 @@ class S3Source(Source):
     async def client(self) -> Any:
         if self._client is None:
             self.creds.check(self.target)
-            self._client = await self._stack.enter_async_context(self._create_client())
+            # Imports, the session and botocore's service models are loaded in a thread; only
+            # the part that binds the client to this event loop runs here.
+            factory = await anyio.to_thread.run_sync(self._client_factory)
+            self._client = await self._stack.enter_async_context(factory)
         return self._client
 
-    def _create_client(self) -> Any:
+    def _client_factory(self) -> Any:
         import botocore
         from aiobotocore.config import AioConfig
         from aiobotocore.session import AioSession
@@ -236,7 +241,14 @@ class S3Source(Source):
                 aws_secret_access_key=creds.secret,
                 aws_session_token=creds.token,
             )
-        return AioSession().create_client("s3", **kwargs)
+        session = AioSession()
+        loader = session.get_component("data_loader")
+        for name in ("service-2", "endpoint-rule-set-1", "paginators-1"):
+            loader.load_service_model("s3", name)
+        for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
+            loader.load_data(name)
+        loader.list_available_services("service-2")
+        return session.create_client("s3", **kwargs)
 
     def reader(self, key: str, etag: str | None, size: int | None) -> S3Reader:
         return S3Reader(self, self._client, self.bucket, key, self.uri(key), etag, size)

@@ -228,3 +228,15 @@ async def test_revision_is_pinned_to_one_commit(hub: FakeHub) -> None:
     sha = hub.repos[("model", "acme/clean")].sha
     resolves = [r.path for r in hub.server.requests if "/resolve/" in r.path]
     assert resolves and all(f"/resolve/{sha}/" in p for p in resolves)
+
+
+def test_hub_set_up_never_blocks_the_event_loop(hub: FakeHub) -> None:
+    """huggingface_hub and httpx are imported and their clients built in threads: in a fresh
+    process, a ticker task beside a Hub repo scan is never held up by running code."""
+    import os
+
+    from _remote_loop_probe import busy_stalls
+
+    out = busy_stalls("hf://acme/evil", dict(os.environ))
+    assert out["exit_code"] == 1
+    assert not out["busy"], out["busy"]
