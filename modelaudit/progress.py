@@ -18,7 +18,7 @@ def progress_reporter(enabled: bool = True) -> Iterator[Callable[[FileReport], N
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
-    from .redact import redact_text
+    from .redact import redact_uri
 
     console = Console(stderr=True, no_color="NO_COLOR" in os.environ)
     with Progress(
@@ -32,6 +32,6 @@ def progress_reporter(enabled: bool = True) -> Iterator[Callable[[FileReport], N
         task = bar.add_task("", total=None)
 
         def on_file(file_report: FileReport) -> None:
-            bar.update(task, advance=1, description=redact_text(file_report.path)[-60:])
+            bar.update(task, advance=1, description=redact_uri(file_report.path)[-60:])
 
         yield on_file

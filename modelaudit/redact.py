@@ -1,10 +1,17 @@
 """Keep credentials out of everything modelaudit prints, logs or writes.
 
 Credentials reach us only through environment variables (and the Google service-account file
-one of them names), so we know every secret value up front. Error messages from HTTP and
-cloud libraries may quote headers, URLs or request signatures; rather than trusting each call
-site, reports, log lines and error messages pass through `redact`, which replaces every known
-secret value, in the escaped forms it may take in JSON or a repr, with a placeholder.
+one of them names), so every secret value is known up front. Two kinds of masking:
+
+- Structural: a URL's user info and the values of secret-looking query parameters
+  (`X-Amz-Signature`, `sig`, `token`, `access_token`...) are masked wherever a URL is shown,
+  whatever their value, so a presigned URL is safe in every format.
+- By value: whole occurrences of a secret (secret keys, tokens, passwords; not identifiers such
+  as access key ids or user names), in the escaped forms it may take in JSON, a repr or a URL,
+  are replaced by a placeholder in error text, messages, details and log lines. Never inside
+  the paths and names the report is about: a bucket key that happens to contain the text of a
+  secret is shown as it is (it is shown anyway), so a weak secret such as moto's `test` does not
+  turn `s3://models/test-models/` into `***-models`.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -22,24 +30,21 @@ if TYPE_CHECKING:
 
 PLACEHOLDER = "***"
 
-#: Variables that hold a credential, whatever their value looks like.
-CREDENTIAL_VARIABLES: tuple[str, ...] = (
+#: Variables whose value is a secret, whatever it looks like.
+SECRET_VARIABLES: tuple[str, ...] = (
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
     "HUGGINGFACE_TOKEN",
     "HF_API_TOKEN",
-    "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",
-    "R2_ACCESS_KEY_ID",
     "R2_SECRET_ACCESS_KEY",
     "CLOUDFLARE_API_TOKEN",
     "JFROG_API_TOKEN",
     "JFROG_ACCESS_TOKEN",
     "ARTIFACTORY_API_KEY",
     "ARTIFACTORY_ACCESS_TOKEN",
-    "MLFLOW_TRACKING_USERNAME",
     "MLFLOW_TRACKING_PASSWORD",
     "MLFLOW_TRACKING_TOKEN",
     "DATABRICKS_TOKEN",
@@ -48,24 +53,62 @@ CREDENTIAL_VARIABLES: tuple[str, ...] = (
     "GOOGLE_API_KEY",
 )
 #: Any other variable named like a credential is treated as one if its value is long enough
-#: not to collide with ordinary words.
+#: not to collide with ordinary words...
 _NAME_PATTERN = re.compile(
     r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE
 )
-_GOOGLE_FILE = "GOOGLE_APPLICATION_CREDENTIALS"
-_GOOGLE_SECRET_KEYS = (
-    "private_key",
-    "private_key_id",
-    "client_secret",
-    "refresh_token",
-    "client_id",
-    "client_email",
-    "access_token",
+#: ...unless its name says it holds an identifier or a location (AWS_ACCESS_KEY_ID,
+#: MLFLOW_TRACKING_USERNAME, GOOGLE_APPLICATION_CREDENTIALS, *_URL).
+_NOT_A_SECRET = re.compile(
+    r"(_ID|_USER|_USERNAME|_NAME|_EMAIL|_URL|_URI|_ENDPOINT|_HOST|_PORT|_PATH|_FILE|_DIR|"
+    r"_REGION|_TYPE)$|^GOOGLE_APPLICATION_CREDENTIALS$",
+    re.IGNORECASE,
 )
+_GOOGLE_FILE = "GOOGLE_APPLICATION_CREDENTIALS"
+_GOOGLE_SECRET_KEYS = ("private_key", "client_secret", "refresh_token", "access_token")
 _MIN_NAMED = 4
 _MIN_PATTERN = 8
 
+#: Query parameters and fragments whose values are credentials in presigned or tokened URLs.
+_SECRET_PARAM = re.compile(
+    r"(token|password|passwd|pwd|secret|key|sig|signature|credential|auth|session|"
+    r"^code$|x-amz-security|x-goog-)",
+    re.IGNORECASE,
+)
+_URI_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+#: A credential header quoted in text (a library's debug line, a server echoing a request).
+_HEADER_IN_TEXT = re.compile(
+    r"(?i)(?P<name>authorization|proxy-authorization|x-amz-security-token|x-jfrog-art-api|"
+    r"cookie|x-api-key)(?P<sep>['\"]?\s*[:=]\s*(?-i:b)?['\"]?)"
+    r"(?P<scheme>(?:bearer|basic|token|digest)\s+)?(?P<value>[^'\"\s,}][^'\"\r\n]*)"
+)
+_SECRET_FLAG = re.compile(
+    r"^--?[\w.-]*(token|password|passwd|secret|key|credential|auth|cookie|session)[\w.-]*$",
+    re.IGNORECASE,
+)
+_POSITION = re.compile(r" \(pos \d+\)$")
+
 _google_cache: dict[tuple[str, float], list[str]] = {}
+
+#: Names (targets, report paths) that contain the text of a secret, remembered so that log
+#: lines and renderers of a finished report, which see no name list, leave them whole too.
+#: Only such names are kept, and a bounded number of them.
+_PROTECTED: set[str] = set()
+_MAX_PROTECTED = 10_000
+
+
+def protect_names(names: Iterable[str], secrets: list[str] | None = None) -> None:
+    """Remember names never to mask into (a target as it is resolved, a report's paths)."""
+    found = secret_values() if secrets is None else secrets
+    forms = {f for s in found for f in _forms(s) if f}
+    if not forms:
+        return
+    for name in names:
+        if len(_PROTECTED) >= _MAX_PROTECTED:
+            return
+        shown = _mask_uri(name)[0] if "://" in name else name
+        if any(f in shown for f in forms):
+            _PROTECTED.add(shown)
 
 
 def _google_secrets(path: str) -> list[str]:
@@ -100,10 +143,14 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     for name, value in env.items():
         if not value:
             continue
-        if name in CREDENTIAL_VARIABLES:
+        if name in SECRET_VARIABLES:
             if len(value) >= _MIN_NAMED:
                 values.add(value)
-        elif _NAME_PATTERN.search(name) and len(value) >= _MIN_PATTERN:
+        elif (
+            _NAME_PATTERN.search(name)
+            and not _NOT_A_SECRET.search(name)
+            and len(value) >= _MIN_PATTERN
+        ):
             values.add(value)
     google = env.get(_GOOGLE_FILE)
     if google:
@@ -112,110 +159,237 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
 
 
 def _forms(secret: str) -> Iterable[str]:
+    """The ways a secret is written in JSON, a repr or a URL."""
     yield secret
     yield json.dumps(secret)[1:-1]
     yield repr(secret)[1:-1]
     yield quote(secret, safe="")
 
 
-def _patterns(secrets: list[str]) -> list[str]:
-    forms = {form for s in secrets for form in _forms(s) if form}
-    return sorted(forms, key=len, reverse=True)
+def _name_forms(name: str) -> set[str]:
+    """A name and its path segments, as they are written in text, JSON and URIs."""
+    parts = {name, *(p for p in re.split(r"[/\\:]", name) if p)}
+    out: set[str] = set()
+    for part in parts:
+        out.update((part, json.dumps(part)[1:-1], quote(part, safe="/:@")))
+    return out
+
+
+class Redactor:
+    """Masks whole occurrences of secret values, except inside protected names.
+
+    A secret is matched whole: `abc1` is not found inside `xabc12`. A match that lies inside an
+    occurrence of a protected name (a path, a bucket key, a member name, or one of their
+    segments) is left alone.
+    """
+
+    def __init__(self, secrets: Iterable[str] | None = None, names: Iterable[str] = ()) -> None:
+        found = secret_values() if secrets is None else list(secrets)
+        self._forms = sorted({f for s in found for f in _forms(s) if f}, key=len, reverse=True)
+        self._regex = _compile(tuple(self._forms)) if self._forms else None
+        #: secret form -> (protected name form containing it, offset of the form in it)
+        self._guards: dict[str, list[tuple[str, int]]] = {}
+        for name in (*names, *_PROTECTED):
+            self.protect(name)
+
+    def contains_secret(self, name: str) -> bool:
+        return any(f in name for f in self._forms)
+
+    def protect(self, name: str) -> None:
+        if self._regex is None or not name or not self.contains_secret(name):
+            return
+        for variant in _name_forms(name):
+            for form in self._forms:
+                at = variant.find(form)
+                while at >= 0:
+                    self._guards.setdefault(form, []).append((variant, at))
+                    at = variant.find(form, at + 1)
+
+    def _keep(self, text: str, match: re.Match[str]) -> str:
+        start = match.start()
+        for name, offset in self._guards.get(match.group(), ()):
+            if start >= offset and text.startswith(name, start - offset):
+                return match.group()
+        return PLACEHOLDER
+
+    def text(self, text: str) -> str:
+        if not text or self._regex is None:
+            return text
+        return self._regex.sub(lambda m: self._keep(text, m), text)
+
+    def bytes(self, data: bytes) -> bytes:
+        if not data or self._regex is None:
+            return data
+        return self.text(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
+@lru_cache(maxsize=32)
+def _compile(forms: tuple[str, ...]) -> re.Pattern[str]:
+    parts = []
+    for form in forms:
+        left = r"(?<!\w)" if re.match(r"\w", form[0]) else ""
+        right = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
+        parts.append(left + re.escape(form) + right)
+    return re.compile("|".join(parts))
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
-    """`text` with every configured secret replaced by a placeholder."""
-    if not text:
-        return text
-    for form in _patterns(secret_values() if secrets is None else secrets):
-        if form in text:
-            text = text.replace(form, PLACEHOLDER)
-    return text
+    """`text` with every whole occurrence of a configured secret replaced by a placeholder."""
+    return Redactor(secrets).text(text)
 
 
-def redact_bytes(data: bytes, secrets: list[str] | None = None) -> bytes:
-    for form in _patterns(secret_values() if secrets is None else secrets):
-        encoded = form.encode("utf-8", "surrogateescape")
-        if encoded in data:
-            data = data.replace(encoded, PLACEHOLDER.encode())
-    return data
+def redact_bytes(data: bytes, secrets: list[str] | None = None, names: Iterable[str] = ()) -> bytes:
+    """`redact` for rendered output; `names` (see `report_names`) are never masked into."""
+    return Redactor(secrets, names).bytes(data)
 
 
-def redact_value(value: Any, secrets: list[str]) -> Any:
-    """A copy of a JSON-like value with secrets removed from every string in it."""
-    if isinstance(value, str):
-        return redact_text(value, secrets)
-    if isinstance(value, dict):
-        return {k: redact_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_value(v, secrets) for v in value]
-    if isinstance(value, tuple):
-        return tuple(redact_value(v, secrets) for v in value)
-    return value
-
-
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
-_SECRET_QUERY = re.compile(
-    r"(?i)token|signature|sig$|credential|secret|password|passwd|api_?key|access_?key|^key$|auth"
-)
-
-
-def redact_uri(uri: str) -> str:
-    """A URI without user info, secret-looking query values or known secret values."""
+def _mask_uri(uri: str) -> tuple[str, bool]:
+    """A URI with user info and secret-looking query and fragment values masked; and whether
+    it parsed as a URI at all."""
     try:
         parts = urlsplit(uri)
     except ValueError:
-        return redact_text(uri)
+        return uri, False
     if not parts.scheme or not parts.netloc:
-        return redact_text(uri)
+        return uri, False
     netloc = parts.netloc
     if "@" in netloc:
         netloc = PLACEHOLDER + "@" + netloc.rsplit("@", 1)[1]
     query = parts.query
     pairs = parse_qsl(query, keep_blank_values=True) if query else []
-    if any(_SECRET_QUERY.search(k) for k, _ in pairs):
+    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
         query = urlencode(
-            [(k, PLACEHOLDER if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="*"
+            [(k, PLACEHOLDER if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*"
         )
-    return redact(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+    fragment = parts.fragment
+    if fragment and _SECRET_PARAM.search(fragment):
+        fragment = PLACEHOLDER
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment)), True
 
 
-def redact_text(text: str, secrets: list[str] | None = None) -> str:
-    """Free text (messages, reasons) without secret values or credentials embedded in URLs."""
+def redact_uri(uri: str, redactor: Redactor | None = None) -> str:
+    """A URI (a name the report is about) safe to show: user info and secret query values
+    masked, known secret values masked in its host and query but never in its path."""
+    masked, is_uri = _mask_uri(uri)
+    red = redactor or Redactor()
+    if not is_uri:
+        return uri
+    parts = urlsplit(masked)
+    return urlunsplit(
+        (parts.scheme, red.text(parts.netloc), parts.path, red.text(parts.query), parts.fragment)
+    )
+
+
+def mask_urls(text: str) -> str:
+    """Free text with URLs and quoted credential headers masked structurally (URL user info,
+    secret query values, header values), whatever the values are."""
     if not text:
         return text
     if "://" in text:
-        text = _URL_USERINFO.sub(lambda m: m.group("scheme") + PLACEHOLDER + "@", text)
-    return redact(text, secrets)
+        text = _URI_IN_TEXT.sub(lambda m: _mask_uri(m.group(0))[0], text)
+    return _HEADER_IN_TEXT.sub(
+        lambda m: m.group("name") + m.group("sep") + (m.group("scheme") or "") + PLACEHOLDER,
+        text,
+    )
 
 
-def redact_argv(argv: Iterable[str]) -> list[str]:
-    """A command line safe to record in a report."""
-    return [redact_uri(a) if "://" in a else redact_text(a) for a in argv]
+def redact_text(text: str, secrets: list[str] | None = None, names: Iterable[str] = ()) -> str:
+    """Free text (messages, reasons, log lines) with URLs masked and secret values removed."""
+    return _redact_text(text, Redactor(secrets, names))
+
+
+def _redact_text(text: str, red: Redactor) -> str:
+    return red.text(mask_urls(text))
+
+
+def redact_value(value: Any, secrets: list[str], names: Iterable[str] = ()) -> Any:
+    """A copy of a JSON-like value with secrets removed from every string in it."""
+    return _redact_value(value, Redactor(secrets, names))
+
+
+def _redact_value(value: Any, red: Redactor) -> Any:
+    if isinstance(value, str):
+        return _redact_text(value, red)
+    if isinstance(value, dict):
+        return {k: _redact_value(v, red) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v, red) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_redact_value(v, red) for v in value)
+    return value
+
+
+def redact_argv(argv: Sequence[str], secrets: list[str] | None = None) -> list[str]:
+    """A command line safe to record: values of secret-named options, URL secrets and any
+    argument that is a secret masked; targets are names, never masked into."""
+    found = secret_values() if secrets is None else secrets
+    whole = {f for s in found for f in _forms(s)}
+    out: list[str] = []
+    mask_next = False
+    for arg in argv:
+        if mask_next:
+            out.append(PLACEHOLDER)
+            mask_next = False
+        elif arg in whole:
+            out.append(PLACEHOLDER)
+        elif arg.startswith("-") and "=" in arg and _SECRET_FLAG.match(arg.split("=", 1)[0]):
+            out.append(f"{arg.split('=', 1)[0]}={PLACEHOLDER}")
+        elif arg.startswith("-") and _SECRET_FLAG.match(arg):
+            out.append(arg)
+            mask_next = True
+        elif "://" in arg:
+            out.append(redact_uri(arg, Redactor(found)))
+        else:
+            out.append(Redactor(found, [arg]).text(arg))
+    return out
+
+
+def report_names(report: ScanReport) -> list[str]:
+    """The paths and names a report is about: targets, files, and the archive members and
+    objects its findings point at."""
+    names = [*report.targets]
+    for fr in report.files:
+        names.append(fr.path)
+        for issue in fr.issues:
+            if issue.location:
+                names.append(_POSITION.sub("", issue.location))
+    for err in report.target_errors:
+        names.append(str(err.get("target", "")))
+    return [_mask_uri(n)[0] if "://" in n else n for n in names if n]
 
 
 def redact_report(report: ScanReport) -> None:
     """Scrub a finished report in place, so every renderer and API caller gets clean text."""
     secrets = secret_values()
+    names = report_names(report)
+    protect_names(names, secrets)
+    red = Redactor(secrets, names)
 
     def text(value: str | None) -> str | None:
-        return None if value is None else redact_text(value, secrets)
+        return None if value is None else _redact_text(value, red)
 
+    report.targets = [redact_uri(t, red) if "://" in t else t for t in report.targets]
     report.interrupted = text(report.interrupted)
-    report.command_line = redact_argv(report.command_line)
-    report.target_errors = [redact_value(e, secrets) for e in report.target_errors]
+    report.command_line = redact_argv(report.command_line, secrets)
+    report.target_errors = [
+        {
+            k: (redact_uri(v, red) if k == "target" and "://" in v else _redact_value(v, red))
+            for k, v in e.items()
+        }
+        for e in report.target_errors
+    ]
     for fr in report.files:
         if "://" in fr.path:
-            fr.path = redact_uri(fr.path)
+            fr.path = redact_uri(fr.path, red)
         fr.status_reason = text(fr.status_reason)
         if fr.metadata:
-            fr.metadata = redact_value(fr.metadata, secrets)
+            fr.metadata = _redact_value(fr.metadata, red)
         for issue in fr.issues:
-            issue.message = redact_text(issue.message, secrets)
+            issue.message = _redact_text(issue.message, red)
             issue.why = text(issue.why)
             issue.location = text(issue.location)
             if issue.details:
-                issue.details = redact_value(issue.details, secrets)
+                issue.details = _redact_value(issue.details, red)
 
 
 class RedactingFormatter(logging.Formatter):

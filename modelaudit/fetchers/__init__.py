@@ -84,6 +84,9 @@ FETCHERS: list[tuple[Callable[[str], bool], str]] = [
 
 def resolve(target: str, config: dict[str, Any] | None = None) -> Source:
     """The source for one target; raises `UnsupportedTarget` for schemes we cannot fetch."""
+    from ..redact import protect_names
+
+    protect_names([target])
     for matches, where in FETCHERS:
         if matches(target):
             module_name, class_name = where.split(":")

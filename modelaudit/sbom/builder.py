@@ -309,6 +309,7 @@ def build_bom(report: ScanReport, cwd: str | None = None) -> dict[str, Any]:
 
 def build_sbom(report: ScanReport, cwd: str | None = None) -> bytes:
     """The SBOM serialised as indented JSON, with configured credentials masked."""
-    from ..redact import redact_bytes
+    from ..redact import redact_bytes, report_names
 
-    return redact_bytes(orjson.dumps(build_bom(report, cwd), option=orjson.OPT_INDENT_2) + b"\n")
+    data = orjson.dumps(build_bom(report, cwd), option=orjson.OPT_INDENT_2) + b"\n"
+    return redact_bytes(data, names=report_names(report))

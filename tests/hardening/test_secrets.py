@@ -42,8 +42,13 @@ GOOGLE_KEY_ID = "canarygooglekeyid0011"
 CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_hostile_cli.py")
 
 
+#: Identifiers, not secrets: shown where they occur (masking them mangled paths, issue 13).
+IDENTIFIERS = ("AWS_ACCESS_KEY_ID", "MLFLOW_TRACKING_USERNAME")
+
+
 def _needles() -> list[bytes]:
-    values = [*CANARIES.values(), GOOGLE_KEY_ID, "CanaryGooglePrivateKeyLine0010abc"]
+    values = [v for k, v in CANARIES.items() if k not in IDENTIFIERS]
+    values.append("CanaryGooglePrivateKeyLine0010abc")
     return [v.encode() for v in values]
 
 
@@ -192,6 +197,68 @@ def test_secret_values_come_from_names_and_the_google_file(tmp_path) -> None:
     assert GOOGLE_KEY in values and "CanaryGooglePrivateKeyLine0010abc" in values
 
 
+def test_identifiers_are_not_secrets(tmp_path) -> None:
+    google = tmp_path / "sa.json"
+    google.write_text(
+        json.dumps(
+            {
+                "private_key": GOOGLE_KEY,
+                "private_key_id": GOOGLE_KEY_ID,
+                "client_email": "sa@project.iam.gserviceaccount.com",
+                "client_id": "1234567890",
+            }
+        )
+    )
+    env = {
+        "AWS_ACCESS_KEY_ID": "AKIAIDENTIFIER000001",
+        "R2_ACCESS_KEY_ID": "r2-identifier-000001",
+        "MLFLOW_TRACKING_USERNAME": "admin-user",
+        "MY_SERVICE_API_KEY_ID": "identifier-000001",
+        "MY_TOKEN_URL": "https://tokens.example/issue",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(google),
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+    assert set(secret_values(env)) >= {"test", GOOGLE_KEY}
+    for value in (*list(env.values())[:-1], GOOGLE_KEY_ID, "1234567890"):
+        assert value not in secret_values(env)
+
+
+def test_whole_occurrences_never_inside_names(monkeypatch) -> None:
+    from modelaudit.findings import FileStatus, Issue, IssueSeverity
+    from modelaudit.redact import Redactor, redact_report
+    from modelaudit.report import FileReport, ScanReport
+
+    assert Redactor(["abc1"]).text("xabc12 abc1 _abc1 abc1.") == (
+        f"xabc12 {PLACEHOLDER} _abc1 {PLACEHOLDER}."
+    )
+    for name in list(os.environ):
+        if name in CANARIES or name.startswith(("AWS_", "HF_", "JFROG")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    path = "s3://models/test-models/latest_model.pkl"
+    member = "archive/test.pkl"
+    fr = FileReport(path=path, status=FileStatus.ERROR)
+    fr.status_reason = f"{path}: signature test refused (attest)"
+    fr.issues.append(
+        Issue(
+            message=f"saw test in {member}",
+            severity=IssueSeverity.INFO,
+            location=f"{path}:{member} (pos 3)",
+            details={"value": "test", "member": member},
+        )
+    )
+    report = ScanReport(targets=[path], files=[fr], command_line=["scan", path, "test"])
+    report.target_errors.append({"target": path, "error": "key test! no test-models"})
+    redact_report(report)
+    assert fr.path == path
+    assert fr.status_reason == f"{path}: signature {PLACEHOLDER} refused (attest)"
+    assert fr.issues[0].message == f"saw {PLACEHOLDER} in {member}"
+    assert fr.issues[0].location == f"{path}:{member} (pos 3)"
+    assert fr.issues[0].details == {"value": PLACEHOLDER, "member": member}
+    assert report.target_errors == [{"target": path, "error": f"key {PLACEHOLDER}! no test-models"}]
+    assert report.command_line == ["scan", path, PLACEHOLDER]
+
+
 def test_redaction_covers_escaped_forms() -> None:
     secret = 'a/b+c="d"\nline2'
     text = json.dumps({"msg": f"token {secret}"}) + repr(secret) + "?t=a%2Fb%2Bc%3D%22d%22%0Aline2"
@@ -211,3 +278,12 @@ def test_uri_and_argv_redaction(monkeypatch) -> None:
         "scan",
         PLACEHOLDER,
     ]
+
+
+def test_quoted_credential_headers_are_masked_whatever_their_value() -> None:
+    line = "{'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIAX/1, Signature=ab12', 'X-Amz-Date': b'1'}"
+    assert redact_text(line, []) == f"{{'Authorization': b'{PLACEHOLDER}', 'X-Amz-Date': b'1'}}"
+    assert redact_text("Authorization: Bearer unknown-token\nnext", []) == (
+        f"Authorization: Bearer {PLACEHOLDER}\nnext"
+    )
+    assert redact_text("the authorization failed", []) == "the authorization failed"

@@ -122,3 +122,13 @@ def gcs_private(
         yield proxy
     finally:
         proxy.close()
+
+
+@pytest.fixture(scope="session")
+def s3_open_server() -> Iterator[MotoServer]:
+    """An S3 server that takes any key, as moto is usually run (AWS_ACCESS_KEY_ID=test)."""
+    server = start_moto({"models": {"test-models/latest_model.pkl": EVIL_PICKLE}}, False)
+    try:
+        yield server
+    finally:
+        stop(server.proc)

@@ -192,3 +192,47 @@ async def test_ranged_read_resumes_a_cut_range(files_server: Files) -> None:
     assert data == blobs["big_evil.pkl"].data[1000:31_000]
     ranges = [r.headers.get("range") for r in server.requests]
     assert ranges == ["bytes=1000-30999", "bytes=11000-30999", "bytes=21000-30999"]
+
+
+PRESIGNED = {
+    "X-Amz-Signature": "SigCanary0001",
+    "X-Amz-Credential": "AKIACANARY/20260101/us-east-1/s3/aws4_request",
+    "X-Amz-Security-Token": "StCanary0002",
+    "Signature": "SigCanary0003",
+    "sig": "SigCanary0004",
+    "token": "TokCanary0005",
+    "access_token": "TokCanary0006",
+}
+
+
+def test_presigned_query_values_are_masked_in_every_format(
+    files_server: Files, tmp_path: Any
+) -> None:
+    """A failed presigned URL is reported (target errors, the text error line, SARIF, SBOM,
+    stderr) with its query values masked."""
+    from urllib.parse import urlencode
+
+    server, _, _ = files_server
+    target = f"{server.url}/missing.pkl?{urlencode(PRESIGNED)}&X-Amz-Expires=300"
+    seen = {}
+    for fmt in ("text", "json", "sarif"):
+        out, sbom = tmp_path / f"report.{fmt}", tmp_path / f"sbom-{fmt}.json"
+        proc = run_cli(target, "-f", fmt, "-o", str(out), "--sbom", str(sbom))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        seen[fmt] = out.read_text()
+        seen[f"sbom-{fmt}"] = sbom.read_text()
+        seen[f"stderr-{fmt}"] = proc.stderr
+        assert f"{server.url}/missing.pkl" in proc.stderr  # --output: errors on stderr too
+    proc = run_cli(target)
+    seen["stdout"] = proc.stdout
+    for name, text in seen.items():
+        for value in PRESIGNED.values():
+            assert value not in text, (name, value)
+            assert value.replace("/", "%2F") not in text, (name, value)
+    import json
+
+    [err] = json.loads(seen["json"])["target_errors"]
+    assert err["target"].startswith(f"{server.url}/missing.pkl?X-Amz-Signature=***")
+    assert "X-Amz-Expires=300" in err["target"]
+    assert "not found" in err["error"]
+    assert f"ERROR: {server.url}/missing.pkl?X-Amz-Signature=***" in seen["stdout"]
