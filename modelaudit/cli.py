@@ -195,7 +195,7 @@ def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any) -> 
         stream=sys.stderr,
         format="modelaudit: %(levelname)s: %(message)s",
     )
-    from .redact import install_log_redaction, redact_bytes
+    from .redact import install_log_redaction, redact_bytes, report_names
 
     install_log_redaction()
     config = ScanConfig(
@@ -226,14 +226,48 @@ def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any) -> 
             sbom_failed = True
     render = get_renderer(args.format)
     color = args.output is None and _use_color(sys.stdout)
-    data = redact_bytes(render(report, color=color, verbose=args.verbose))
+    data = redact_bytes(
+        render(report, color=color, verbose=args.verbose), names=report_names(report)
+    )
     if args.output:
         _write_atomic(args.output, data)
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
+    if args.output or args.format != "text":
+        _errors_to_stderr(report)
     exit_code: int = report.exit_code
     return max(exit_code, 2) if sbom_failed else exit_code
+
+
+#: Errored files named on stderr when the report goes elsewhere; the rest are counted.
+_STDERR_FILES = 20
+
+
+def _errors_to_stderr(report: Any) -> None:
+    """When the report is a file or machine-readable, a CI log would otherwise show nothing:
+    each target that failed (a refused or missing credential names its variable) and each
+    file that could not be scanned get one line on stderr."""
+    from .findings import FileStatus
+    from .redact import redact_bytes, report_names
+
+    lines = []
+    for err in report.target_errors:
+        message = err["error"]
+        if not message.startswith(err["target"]):
+            message = f"{err['target']}: {message}"
+        lines.append(f"modelaudit: error: {message}")
+    failed = [f for f in report.files if f.status is FileStatus.ERROR]
+    for fr in failed[:_STDERR_FILES]:
+        reason = fr.status_reason or "error"
+        message = reason if reason.startswith(fr.path) else f"{fr.path}: {reason}"
+        lines.append(f"modelaudit: error: {message}")
+    if len(failed) > _STDERR_FILES:
+        lines.append(f"modelaudit: error: ... and {len(failed) - _STDERR_FILES} more files")
+    if lines:
+        text = ("\n".join(lines) + "\n").encode()
+        sys.stderr.buffer.write(redact_bytes(text, names=report_names(report)))
+        sys.stderr.flush()
 
 
 def _finish_on_signals(already_signalled: bool) -> None:

@@ -54,17 +54,37 @@ def parse_uri(target: str) -> tuple[str, str, str]:
 
 
 class Credentials:
-    """What the environment says about where and how to reach the bucket (never printed)."""
+    """What the environment says about where and how to reach the bucket (never printed).
 
-    def __init__(self, scheme: str) -> None:
+    `endpoint` and `region` may come from elsewhere (a DVC remote's `endpointurl`). Credentials
+    from the environment go to such an endpoint only when it is `trusted` (the user's own
+    machine-local configuration) or is the AWS_ENDPOINT_URL they were configured for;
+    otherwise requests go unsigned and `withheld` names the endpoint they were kept from.
+    """
+
+    def __init__(
+        self,
+        scheme: str,
+        endpoint: str | None = None,
+        region: str | None = None,
+        trusted: bool = False,
+    ) -> None:
         env = os.environ
         self.scheme = scheme
         self.key_id = env.get("AWS_ACCESS_KEY_ID") or None
         self.secret = env.get("AWS_SECRET_ACCESS_KEY") or None
         self.token = env.get("AWS_SESSION_TOKEN") or None
-        self.endpoint = env.get("AWS_ENDPOINT_URL") or None
+        configured = env.get("AWS_ENDPOINT_URL") or None
+        self.endpoint = endpoint or configured
+        self.withheld: str | None = None
+        if endpoint and not trusted and _norm(endpoint) != _norm(configured or ""):
+            if self.key_id or self.secret:
+                self.withheld = endpoint
+            self.key_id = self.secret = self.token = None
         default_region = "auto" if scheme == "r2" else "us-east-1"
-        self.region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or default_region
+        self.region = (
+            region or env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or default_region
+        )
 
     @property
     def signed(self) -> bool:
@@ -78,6 +98,10 @@ class Credentials:
         if bool(self.key_id) != bool(self.secret):
             missing = "AWS_SECRET_ACCESS_KEY" if self.key_id else "AWS_ACCESS_KEY_ID"
             raise AuthenticationError(f"{target}: set {missing} as well (only one key is set)")
+
+
+def _norm(url: str) -> str:
+    return url.strip().rstrip("/").lower()
 
 
 def _error_code(exc: BaseException) -> tuple[str, int]:
@@ -113,19 +137,36 @@ def to_fetch_error(exc: BaseException, uri: str, creds: Credentials) -> FetchErr
             return TargetNotFound(f"{uri}: no such {what}")
         if code in _CHANGED or status == 412:
             return ObjectChanged(f"{uri}: the object changed while being read (ETag mismatch)")
+        if code in ("ExpiredToken", "InvalidToken"):
+            return AuthenticationError(
+                f"{uri}: the session token in AWS_SESSION_TOKEN was refused ({code})"
+            )
         if code in _REFUSED_KEY:
             return AuthenticationError(
                 f"{uri}: the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                 f"were refused ({code})"
             )
         if code in _DENIED or status in (401, 403):
+            if creds.withheld:
+                return AuthenticationError(
+                    f"{uri}: access denied; AWS credentials were not sent to {creds.withheld}, "
+                    "which comes from the scanned repository's configuration: set "
+                    f"AWS_ENDPOINT_URL={creds.withheld} to send them there"
+                )
             if not creds.signed:
                 return AuthenticationError(
                     f"{uri}: access denied without credentials; set AWS_ACCESS_KEY_ID and "
                     "AWS_SECRET_ACCESS_KEY"
                 )
+            if code == str(status):
+                # No error document (a HEAD): a wrong secret looks the same as a missing grant.
+                return AuthenticationError(
+                    f"{uri}: access denied (HTTP {status}, no reason given); check "
+                    "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) for the key in "
+                    "AWS_ACCESS_KEY_ID, and that the key may s3:GetObject here"
+                )
             return AuthenticationError(
-                f"{uri}: access denied for the key in AWS_ACCESS_KEY_ID; it needs "
+                f"{uri}: access denied for the key in AWS_ACCESS_KEY_ID ({code}); it needs "
                 "s3:GetObject and s3:ListBucket on this bucket"
             )
         if is_transient(exc):
@@ -197,7 +238,13 @@ class S3Source(Source):
     def __init__(self, target: str, config: dict[str, Any] | None = None) -> None:
         self.target = target
         self.scheme, self.bucket, self.key = parse_uri(target)
-        self.creds = Credentials(self.scheme)
+        settings = config or {}
+        self.creds = Credentials(
+            self.scheme,
+            endpoint=settings.get("s3_endpoint_url"),
+            region=settings.get("s3_region"),
+            trusted=bool(settings.get("s3_endpoint_trusted")),
+        )
         self._connections = max(4, int((config or {}).get("fetch_jobs", 8)) * 2)
         self._page_size = int((config or {}).get("list_page_size", 1000))
         self._stack = AsyncExitStack()
@@ -217,7 +264,13 @@ class S3Source(Source):
         return self._client
 
     def _client_factory(self) -> Any:
+        import logging
+
         import botocore
+
+        # Their debug lines quote signed headers and presigned URLs.
+        for name in ("botocore", "aiobotocore", "urllib3"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         from aiobotocore.config import AioConfig
         from aiobotocore.session import AioSession
 
@@ -264,7 +317,11 @@ class S3Source(Source):
             code, status = _error_code(exc)
             if status == 404 or code in _NOT_FOUND:
                 return None
-            raise to_fetch_error(exc, self.uri(key), self.creds) from None
+            if code != str(status):
+                raise to_fetch_error(exc, self.uri(key), self.creds) from None
+            # A HEAD error has no body, so no reason: a one-byte GET tells a refused secret
+            # (SignatureDoesNotMatch) from a missing permission (AccessDenied).
+            head = await self._probe(key, exc)
         except Exception as exc:
             raise to_fetch_error(exc, self.uri(key), self.creds) from None
         size = int(head.get("ContentLength", 0))
@@ -276,6 +333,24 @@ class S3Source(Source):
             reader=self.reader(key, etag, size),
             explicit=True,
         )
+
+    async def _probe(self, key: str, head_error: Exception) -> dict[str, Any]:
+        """HeadObject's answer rebuilt from a one-byte GetObject, or that request's error."""
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = await self._client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")
+        except ClientError as exc:
+            code, status = _error_code(exc)
+            if status == 404 or code in _NOT_FOUND:
+                raise TargetNotFound(f"{self.uri(key)}: no such object") from None
+            raise to_fetch_error(exc, self.uri(key), self.creds) from None
+        async with resp["Body"] as body:
+            await body.read()
+        total = str(resp.get("ContentRange", "")).rpartition("/")[2]
+        if not total.isdigit():
+            raise to_fetch_error(head_error, self.uri(key), self.creds)
+        return {"ContentLength": int(total), "ETag": resp.get("ETag")}
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
         if self.key and not self.key.endswith("/"):

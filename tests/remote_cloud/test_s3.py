@@ -296,3 +296,33 @@ def test_client_set_up_never_blocks_the_event_loop(s3_server: MotoServer) -> Non
     out = busy_stalls(f"s3://{S3_BUCKET}/sweep/", s3_env(s3_server))
     assert out["exit_code"] == 1
     assert not out["busy"], out["busy"]
+
+
+def test_cli_wrong_secret_on_a_single_object_says_refused(s3_server: MotoServer) -> None:
+    """HeadObject's 403 has no body, so no reason: the scanner asks again with a one-byte GET
+    and reports the refused secret, not a missing permission."""
+    env = s3_env(s3_server) | {"AWS_SECRET_ACCESS_KEY": "wrong-secret-for-a-real-key"}
+    proc = run_cli(["-f", "json", f"s3://{S3_BUCKET}/evil.pkl"], env)
+    assert proc.returncode == 2
+    [err] = json.loads(proc.stdout)["target_errors"]
+    assert "refused" in err["error"] and "SignatureDoesNotMatch" in err["error"], err
+    assert "s3:GetObject" not in err["error"]
+    assert "AWS_SECRET_ACCESS_KEY" in proc.stderr  # -f json: the line goes to stderr too
+    assert "wrong-secret-for-a-real-key" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_cli_credential_error_reaches_stderr_with_output(
+    s3_server: MotoServer, tmp_path: object, fmt: str
+) -> None:
+    """In CI the report goes to a file: the line naming the variable to set is on stderr."""
+    out = os.path.join(str(tmp_path), f"report.{fmt}")
+    proc = run_cli(
+        ["-f", fmt, "-o", out, f"s3://{S3_BUCKET}/evil.pkl"], s3_env(s3_server, signed=False)
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = [line for line in proc.stderr.splitlines() if "AWS_ACCESS_KEY_ID" in line]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"modelaudit: error: s3://{S3_BUCKET}/evil.pkl")
+    assert "AWS_SECRET_ACCESS_KEY" in lines[0]
