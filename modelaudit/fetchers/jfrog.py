@@ -3,11 +3,13 @@
 The storage API says whether a path is a file or a folder; folders are listed with one deep
 list call where the server allows it, else walked through their children, lazily. Tokens come
 from JFROG_API_TOKEN (X-JFrog-Art-Api) or JFROG_ACCESS_TOKEN (Bearer) and are sent only to
-the Artifactory origin (JFROG_URL's when set, else the target's).
+JFROG_URL's origin: a target URL is anyone's to write, so without JFROG_URL no token is sent
+anywhere, and the scan says so.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -17,6 +19,7 @@ from .base import AuthenticationError, FetchError, ObjectRef, Source, Unsupporte
 from .http import HttpClient, HttpReader, display_url
 
 _MARK = "/artifactory/"
+log = logging.getLogger("modelaudit")
 
 
 def _jfrog_url() -> str:
@@ -62,10 +65,24 @@ class JFrogSource(Source):
         self.target = target
         self.base, self.repo, self.path = split_target(target)
         auth, self.variable = _credentials()
-        auth_origin = _jfrog_url() or self.base
-        self.client = HttpClient(auth, auth_origin, self._hint)
+        self.withheld = bool(auth) and not _jfrog_url()
+        if self.withheld:
+            origin = display_url(self.base).rsplit("/artifactory", 1)[0]
+            log.warning(
+                "%s is set but JFROG_URL is not, so it is not sent to %s; set JFROG_URL to "
+                "your Artifactory's URL to use it",
+                self.variable,
+                origin,
+            )
+            auth = {}
+        self.client = HttpClient(auth, _jfrog_url() or None, self._hint)
 
     def _hint(self, status: int) -> str:
+        if self.withheld:
+            return (
+                f"{self.variable} was not sent because JFROG_URL is not set; set JFROG_URL to "
+                "this Artifactory's URL"
+            )
         if self.variable:
             return f"{self.variable} was refused; set it to a token with read access to {self.repo}"
         return (

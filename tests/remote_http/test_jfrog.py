@@ -83,6 +83,7 @@ async def test_refused_token_names_the_variable(
     artifactory: FakeArtifactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JFROG_API_TOKEN", "not-the-right-key")
+    monkeypatch.setenv("JFROG_URL", artifactory.server.url)
     report = await modelaudit.scan(_url(artifactory, "private-models/team/model.pkl"))
     (err,) = report.target_errors
     assert "JFROG_API_TOKEN was refused" in err["error"]
@@ -114,3 +115,29 @@ async def test_missing_object_is_an_error_and_the_sweep_goes_on(
     (file,) = report.files
     assert file.status is FileStatus.COMPLETE
     assert report.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("JFROG_API_TOKEN", JFROG_API_KEY), ("JFROG_ACCESS_TOKEN", JFROG_ACCESS)],
+)
+def test_without_jfrog_url_no_token_is_sent_and_the_scan_says_so(
+    artifactory: FakeArtifactory, variable: str, value: str
+) -> None:
+    """A URL with /artifactory/ in it is anyone's to serve: without JFROG_URL the token goes
+    nowhere (checked by the server), a public file still scans, a private one names JFROG_URL."""
+    public = _url(artifactory, "models/evil/model.pkl")
+    private = _url(artifactory, "private-models/team/model.pkl")
+    proc = run_cli(public, private, "--format", "json", env={variable: value})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert any(i["severity"] == "critical" for i in report["issues"])
+    (err,) = report["target_errors"]
+    assert err["target"] == private and "JFROG_URL" in err["error"]
+    assert "not sent" in err["error"] and variable in err["error"]
+    assert f"{variable} is set but JFROG_URL is not" in proc.stderr
+    assert artifactory.server.requests
+    for request in artifactory.server.requests:
+        assert "x-jfrog-art-api" not in request.headers
+        assert "authorization" not in request.headers
+    assert value not in proc.stdout + proc.stderr
