@@ -203,6 +203,8 @@ class FakeHub:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.blobs: dict[tuple[str, str, str], Blob] = {}
         self.faults = Faults()
+        #: answer a refused token as huggingface.co does: no X-Error-Code, just the message
+        self.bare_401 = False
         self.server = Server(self.route)
 
     def add(self, repo_id: str, repo: Repo) -> None:
@@ -215,14 +217,11 @@ class FakeHub:
     def _access(self, h: Handler, repo: Repo | None) -> Reply | None:
         auth = h.headers.get("Authorization")
         if auth is not None and auth != f"Bearer {HF_GOOD_TOKEN}":
-            return (
-                401,
-                {
-                    "X-Error-Code": "RepoNotFound",
-                    "X-Error-Message": "Invalid credentials in Authorization header",
-                },
-                b"{}",
-            )
+            headers = {"X-Error-Message": "Invalid credentials in Authorization header"}
+            if not self.bare_401:
+                headers["X-Error-Code"] = "RepoNotFound"
+            return 401, headers, b'{"error":"Invalid credentials in Authorization header"}'
+
         if repo is None:
             return (
                 404,

@@ -98,6 +98,26 @@ def make_profile(config: ScanConfig) -> tuple[Profile, frozenset[type[BaseScanne
     return Profile(next(_profile_ids), config.scanner_config(), registry), parent_only
 
 
+def _blacklisted(names: Sequence[str], shown: str, config: ScanConfig) -> list[Issue]:
+    """--blacklist on names only the fetcher knows (a Hub repository id); the worker matches
+    the file's own name and the model names its scanner found, in the same words."""
+    issues = []
+    for pattern in config.blacklist_patterns:
+        name = next((n for n in names if pattern and pattern.lower() in n.lower()), None)
+        if name is not None:
+            issues.append(
+                Issue(
+                    f"Blacklisted model name matches pattern '{pattern}': {name}",
+                    IssueSeverity.CRITICAL,
+                    location=shown,
+                    details={"pattern": pattern, "name": name},
+                    why="Your --blacklist policy forbids models matching this pattern.",
+                    rule=rules.BLACKLISTED,
+                )
+            )
+    return issues
+
+
 class Engine(Protocol):
     """What a call needs from its `Scanner`."""
 
@@ -454,6 +474,7 @@ class ScanCall:
         fr.issues.extend(
             cap_issues(result.issues, self.cap, fr.path) if self.cap else result.issues
         )
+        fr.issues.extend(_blacklisted(obj.metadata.get("model_names") or (), fr.path, self.config))
         if result.end_time is not None:
             fr.duration = max(0.0, result.end_time - result.start_time)
 

@@ -125,6 +125,15 @@ def parse_target(target: str) -> HubTarget:
     return HubTarget(repo_id, repo_type, revision, path, kind, base)
 
 
+def _auth_hint(status: int, token: str | None) -> str:
+    """What a 401 or 403 means for the token configured (or not)."""
+    if not token:
+        return f"HTTP {status}; {TOKEN_HINT}"
+    if status == 401:
+        return f"401 Unauthorized; HF_TOKEN was refused, {TOKEN_HINT}"
+    return f"403 Forbidden; HF_TOKEN has no access to this repo, {TOKEN_HINT}"
+
+
 def _hub_error(exc: Exception, shown: str, token: str | None) -> FetchError:
     """One line naming the cause and, for access problems, the variable to set."""
     from huggingface_hub.errors import (
@@ -162,7 +171,7 @@ def _hub_error(exc: Exception, shown: str, token: str | None) -> FetchError:
         return TargetNotFound(f"{shown}: repository not found")
     if isinstance(exc, HfHubHTTPError) and status is not None:
         if status in (401, 403):
-            return AuthenticationError(f"{shown}: HTTP {status}; {TOKEN_HINT}")
+            return AuthenticationError(f"{shown}: {_auth_hint(status, token)}")
         if status == 429 or status >= 500:
             return TransientFetchError(f"{shown}: the Hub answered HTTP {status}")
         return FetchError(f"{shown}: the Hub answered HTTP {status}")
@@ -176,8 +185,11 @@ class HuggingFaceSource(Source):
         self.endpoint = endpoint()
         self.token = _token()
         auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self.client = HttpClient(auth, self.endpoint, lambda status: TOKEN_HINT)
+        self.client = HttpClient(auth, self.endpoint, self._hint)
         self._api: Any = None
+
+    def _hint(self, status: int) -> str:
+        return _auth_hint(status, self.token).split("; ", 1)[1]
 
     async def _hub_api(self) -> Any:
         """huggingface_hub's client, imported and built in a thread (its import alone would
@@ -216,6 +228,8 @@ class HuggingFaceSource(Source):
             size=size,
             reader=HttpReader(self.client, url, shown, size),
             explicit=explicit,
+            # --blacklist matches the repository too, not only the file's own name.
+            metadata={"model_names": [hub.repo_id]},
         )
 
     async def objects(self) -> AsyncIterator[ObjectRef]:

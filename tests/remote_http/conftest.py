@@ -185,6 +185,7 @@ def hub(hub_server: FakeHub, cdn: CDN, monkeypatch: pytest.MonkeyPatch) -> Itera
     cdn.server.reset()
     yield hub_server
     cdn.honour_range = True
+    hub_server.bare_401 = False
     cdn.faults.plan.clear()
     hub_server.faults.plan.clear()
     _reset_blobs(hub_server.blobs.values())

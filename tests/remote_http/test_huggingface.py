@@ -101,15 +101,44 @@ def test_private_repo_with_token_through_cli(hub: FakeHub) -> None:
     assert any(i["severity"] == "critical" for i in json.loads(proc.stdout)["issues"])
 
 
+@pytest.mark.parametrize("bare", [False, True])
+@pytest.mark.parametrize("repo", ["acme/private", "acme/clean"])
 async def test_refused_token_names_the_variable(
-    hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+    hub: FakeHub, monkeypatch: pytest.MonkeyPatch, bare: bool, repo: str
 ) -> None:
+    """A wrong HF_TOKEN, on a private or a public repo, answered with or without the Hub's
+    X-Error-Code: one error naming the variable and saying it was refused."""
+    hub.bare_401 = bare
     monkeypatch.setenv("HF_TOKEN", "hf_wrong_token_value")
-    report = await modelaudit.scan("hf://acme/private")
+    report = await modelaudit.scan(f"hf://{repo}")
     (err,) = report.target_errors
-    assert "HF_TOKEN" in err["error"] and "refused" in err["error"]
+    assert "HF_TOKEN" in err["error"] and "refused" in err["error"], err
     assert "hf_wrong_token_value" not in json.dumps(report.to_dict(), default=str)
     assert report.exit_code == 2
+
+
+@pytest.mark.parametrize("bare", [False, True])
+async def test_token_refused_on_download_names_the_variable(
+    hub: FakeHub, monkeypatch: pytest.MonkeyPatch, bare: bool
+) -> None:
+    """The listing works but /resolve/ refuses the token (revoked mid-scan)."""
+    from modelaudit.fetchers import resolve
+
+    hub.bare_401 = bare
+    source = resolve("hf://acme/clean/model.safetensors")
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    monkeypatch.setenv("HF_TOKEN", "hf_revoked_token_value")
+    source = resolve("hf://acme/clean/model.safetensors")
+    assert obj.reader is not None
+    obj.reader.client = source.client.share()  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(modelaudit.fetchers.AuthenticationError) as caught:
+            await obj.reader.read_range(0, 8)
+    finally:
+        await obj.reader.aclose()
+        await source.aclose()
+    assert "HF_TOKEN" in str(caught.value) and "refused" in str(caught.value)
 
 
 async def test_gated_repo_without_token(hub: FakeHub) -> None:
@@ -240,3 +269,18 @@ def test_hub_set_up_never_blocks_the_event_loop(hub: FakeHub) -> None:
     out = busy_stalls("hf://acme/evil", dict(os.environ))
     assert out["exit_code"] == 1
     assert not out["busy"], out["busy"]
+
+
+async def test_blacklist_matches_the_repository_id(hub: FakeHub) -> None:
+    """`--blacklist deepseek` must stop `hf://deepseek-ai/...` although no file in it is
+    named so: the pattern is matched against the repository id too (case-insensitively)."""
+    report = await modelaudit.scan("hf://acme/torch", blacklist_patterns=["ACME/TOR"])
+    (file,) = report.files
+    hits = [i for i in file.issues if i.rule and "BLACKLIST" in str(i.rule).upper()] or [
+        i for i in file.issues if "Blacklisted" in i.message
+    ]
+    assert len(hits) == 1 and hits[0].severity is IssueSeverity.CRITICAL
+    assert "acme/torch" in hits[0].message
+    assert report.exit_code == 1
+    report = await modelaudit.scan("hf://acme/torch", blacklist_patterns=["deepseek"])
+    assert report.exit_code == 0, [i.message for i in report.issues]
