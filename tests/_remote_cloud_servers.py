@@ -426,6 +426,8 @@ class FlakyProxy:
         target = urlsplit(upstream)
         self.events: list[str] = []
         self.paths: list[str] = []
+        #: every request's headers, lower-cased names, as the server side saw them
+        self.headers: list[dict[str, str]] = []
         self.fail_left = fail_first
         self.cut_done = False
         lock = threading.Lock()
@@ -439,6 +441,7 @@ class FlakyProxy:
 
             def _relay(self, method: str) -> None:
                 proxy.paths.append(self.path)
+                proxy.headers.append({k.lower(): v for k, v in self.headers.items()})
                 with lock:
                     fail = proxy.fail_left > 0
                     proxy.fail_left -= int(fail)

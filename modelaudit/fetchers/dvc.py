@@ -1,10 +1,16 @@
 """DVC pointer files (`MODEL.dvc`): scan the data they point to, verified against their md5.
 
 Each output is looked up in the local cache first (`.dvc/cache/files/md5/XX/REST`, or the
-older `.dvc/cache/XX/REST`), then in the default remote named in `.dvc/config`, fetched by the
-fetcher for that URL (s3://, gs://, https://, a local path). Whatever is used is checked
-against the md5 in the pointer: a mismatch makes that output an error, never a clean file.
-Findings name the output path as the pointer file writes it, next to the `.dvc` file.
+older `.dvc/cache/XX/REST`), then in a remote from `.dvc/config` (+`config.local`): the one
+the output names (`remote:`), else the default (`core.remote`), else every configured remote in
+turn. It is fetched by the fetcher for that URL (s3://, gs://, https://, a local path); an S3
+remote's `endpointurl` and `region` are honoured. Whatever is used is checked against the md5 in
+the pointer: a mismatch makes that output an error, never a clean file. Findings name the
+output path as the pointer file writes it, next to the `.dvc` file.
+
+`.dvc/config` is part of the scanned repository, so an endpoint it names receives no AWS
+credentials unless it is AWS_ENDPOINT_URL itself; `config.local` is the user's own (never
+committed), so its endpoint does.
 """
 
 from __future__ import annotations
@@ -38,6 +44,19 @@ class Output:
     size: int | None
     #: DVC 3 (`hash: md5`) keeps objects under files/md5/; DVC 2 directly under the cache.
     modern: bool
+    #: the remote this output is pushed to, when the pointer names one
+    remote: str | None = None
+
+
+@dataclass
+class Remote:
+    name: str
+    #: a remote URL without a trailing slash, or an absolute local folder
+    url: str
+    endpoint: str | None = None
+    region: str | None = None
+    #: the endpoint comes from `config.local` (the user's machine), not the repository
+    trusted: bool = False
 
 
 def read_config(path: str) -> dict[str, dict[str, str]]:
@@ -109,12 +128,14 @@ def parse_pointer(path: str) -> list[Output]:
         if not _MD5.match(md5):
             raise UnsupportedTarget(f"{path}: output {out['path']} has no valid md5")
         size = str(out.get("size", ""))
+        remote = out.get("remote")
         result.append(
             Output(
                 shown=os.path.join(folder, out["path"]),
                 md5=md5,
                 size=int(size) if size.isdigit() else None,
                 modern=str(out.get("hash", "")).lower() == "md5",
+                remote=remote if isinstance(remote, str) and remote else None,
             )
         )
     return result
@@ -199,13 +220,16 @@ class DvcSource(Source):
         self.config = dict(config or {})
         self.repo = _find_repo(os.path.dirname(os.path.abspath(target)))
         settings: dict[str, dict[str, str]] = {}
+        local: dict[str, dict[str, str]] = {}
         if self.repo:
-            for name in ("config", "config.local"):
-                for section, values in read_config(os.path.join(self.repo, ".dvc", name)).items():
-                    settings.setdefault(section, {}).update(values)
+            settings = read_config(os.path.join(self.repo, ".dvc", "config"))
+            local = read_config(os.path.join(self.repo, ".dvc", "config.local"))
+            for section, values in local.items():
+                settings.setdefault(section, {}).update(values)
         self.settings = settings
         self.cache = self._cache_dir()
-        self.remote = self._remote_url()
+        self.remotes = self._remotes(local)
+        self.default = self.settings.get("core", {}).get("remote")
 
     def _cache_dir(self) -> str | None:
         if not self.repo:
@@ -214,18 +238,42 @@ class DvcSource(Source):
         dvc_dir = os.path.join(self.repo, ".dvc")
         return os.path.normpath(os.path.join(dvc_dir, configured or "cache"))
 
-    def _remote_url(self) -> str | None:
-        name = self.settings.get("core", {}).get("remote")
-        if not name or not self.repo:
-            return None
-        url = self.settings.get(f"remote {name}", {}).get("url")
-        if not url:
-            return None
-        if url.startswith(_REMOTE_SCHEMES):
-            return url.rstrip("/")
-        if "://" in url:
-            return url
-        return os.path.normpath(os.path.join(self.repo, ".dvc", os.path.expanduser(url)))
+    def _remotes(self, local: dict[str, dict[str, str]]) -> dict[str, Remote]:
+        """Every configured remote, in the order the configuration lists them."""
+        found: dict[str, Remote] = {}
+        if not self.repo:
+            return found
+        for section, values in self.settings.items():
+            if not section.startswith("remote "):
+                continue
+            name = section[len("remote ") :].strip()
+            url = values.get("url")
+            if not name or not url:
+                continue
+            if url.startswith(_REMOTE_SCHEMES):
+                url = url.rstrip("/")
+            elif "://" not in url:
+                url = os.path.normpath(os.path.join(self.repo, ".dvc", os.path.expanduser(url)))
+            endpoint = values.get("endpointurl") or None
+            trusted = bool(endpoint) and local.get(section, {}).get("endpointurl") == endpoint
+            found[name] = Remote(name, url, endpoint, values.get("region") or None, trusted)
+        return found
+
+    def _candidates(self, named: str | None, shown: str) -> list[Remote]:
+        """The remotes to look in: the output's own, else the default, else all of them."""
+        wanted = named or self.default
+        if wanted:
+            if wanted not in self.remotes:
+                raise TargetNotFound(
+                    f"{shown}: not in the local DVC cache, and remote {wanted!r} is not in "
+                    ".dvc/config"
+                )
+            return [self.remotes[wanted]]
+        if not self.remotes:
+            raise TargetNotFound(
+                f"{shown}: not in the local DVC cache and no remote in .dvc/config"
+            )
+        return list(self.remotes.values())
 
     def _cached(self, md5: str, modern: bool) -> Iterator[str]:
         if self.cache:
@@ -234,37 +282,61 @@ class DvcSource(Source):
                 if os.path.isfile(candidate):
                     yield candidate
 
-    async def _remote_object(self, md5: str, modern: bool, shown: str) -> ObjectRef:
+    def _fetcher_config(self, remote: Remote) -> dict[str, Any]:
+        config = dict(self.config)
+        if remote.url.startswith(("s3://", "r2://")):
+            if remote.endpoint:
+                config["s3_endpoint_url"] = remote.endpoint
+                config["s3_endpoint_trusted"] = remote.trusted
+            if remote.region:
+                config["s3_region"] = remote.region
+        return config
+
+    async def _remote_object(
+        self, md5: str, modern: bool, shown: str, named: str | None = None
+    ) -> ObjectRef:
         """The remote copy of `md5`, as the fetcher for the remote's URL sees it."""
-        if not self.remote:
-            raise TargetNotFound(
-                f"{shown}: not in the local DVC cache and no default remote in .dvc/config"
-            )
-        if "://" in self.remote and not self.remote.startswith(_REMOTE_SCHEMES):
-            raise UnsupportedTarget(
-                f"{shown}: remote {self.remote.split('://')[0]}:// is not supported"
-            )
         from . import resolve
 
-        last: FetchError | None = None
-        for layout in (modern, not modern):
-            relative = _object_path(md5, layout)
-            where = (
-                f"{self.remote}/{relative}"
-                if "://" in self.remote
-                else os.path.join(self.remote, relative)
-            )
-            source = resolve(where, self.config)
-            try:
-                async for obj in source.objects():
-                    return obj
-            except TargetNotFound as exc:
-                last = exc
-            finally:
-                await source.aclose()
-        raise TargetNotFound(f"{shown}: not in the local DVC cache nor in the remote") from last
+        missing: FetchError | None = None
+        failed: FetchError | None = None
+        remotes = self._candidates(named, shown)
+        for remote in remotes:
+            if "://" in remote.url and not remote.url.startswith(_REMOTE_SCHEMES):
+                failed = failed or UnsupportedTarget(
+                    f"{shown}: remote {remote.url.split('://')[0]}:// is not supported"
+                )
+                continue
+            for layout in (modern, not modern):
+                relative = _object_path(md5, layout)
+                where = (
+                    f"{remote.url}/{relative}"
+                    if "://" in remote.url
+                    else os.path.join(remote.url, relative)
+                )
+                try:
+                    source = resolve(where, self._fetcher_config(remote))
+                    try:
+                        async for obj in source.objects():
+                            return obj
+                    finally:
+                        await source.aclose()
+                except TargetNotFound as exc:
+                    missing = exc
+                except FetchError as exc:
+                    # Another remote may still have it; this error is reported if none does.
+                    failed = failed or exc
+                    break
+        if failed is not None:
+            raise failed
+        names = ", ".join(r.name for r in remotes)
+        raise TargetNotFound(
+            f"{shown}: not in the local DVC cache nor in remote {names}"
+        ) from missing
 
-    async def _verified(self, md5: str, modern: bool, shown: str, size: int | None) -> ObjectRef:
+    async def _verified(
+        self, md5: str, modern: bool, shown: str, size: int | None, remote: str | None = None
+    ) -> ObjectRef:
         """An object for one file output: a verified cache hit, else the remote copy."""
         mismatch: str | None = None
         expected = md5.removesuffix(".dir")
@@ -274,7 +346,7 @@ class DvcSource(Source):
                 return ObjectRef(uri=shown, size=os.path.getsize(path), local_path=path)
             mismatch = got
         try:
-            obj = await self._remote_object(md5, modern, shown)
+            obj = await self._remote_object(md5, modern, shown, remote)
         except FetchError as exc:
             error = exc
             if mismatch is not None:
@@ -298,7 +370,7 @@ class DvcSource(Source):
 
     async def _manifest(self, out: Output) -> list[tuple[str, str]]:
         """(md5, relpath) of every file in a directory output, from its verified `.dir` object."""
-        ref = await self._verified(out.md5, out.modern, out.shown, None)
+        ref = await self._verified(out.md5, out.modern, out.shown, None, out.remote)
         if ref.local_path is not None:
             with open(ref.local_path, "rb") as f:
                 data = f.read(_MAX_MANIFEST)
@@ -326,7 +398,7 @@ class DvcSource(Source):
         outputs = await anyio.to_thread.run_sync(parse_pointer, self.target)
         for out in outputs:
             if not out.md5.endswith(".dir"):
-                yield await self._verified(out.md5, out.modern, out.shown, out.size)
+                yield await self._verified(out.md5, out.modern, out.shown, out.size, out.remote)
                 continue
             try:
                 files = await self._manifest(out)
@@ -335,4 +407,4 @@ class DvcSource(Source):
                 continue
             for md5, rel in sorted(files, key=lambda item: item[1]):
                 shown = os.path.join(out.shown, rel)
-                yield await self._verified(md5, out.modern, shown, None)
+                yield await self._verified(md5, out.modern, shown, None, out.remote)

@@ -10,6 +10,7 @@ import pytest
 from _remote_cloud_servers import (
     EVIL_PICKLE,
     S3_BUCKET,
+    FlakyProxy,
     MotoServer,
     clean_env,
     clean_safetensors,
@@ -236,3 +237,115 @@ async def test_api_http_remote_without_range_support(tmp_path: Path) -> None:
     assert any(i.severity.value == "critical" for i in files[str(root / "a.pkl")].issues)
     assert files[str(root / "b.safetensors")].status.value == "complete"
     assert report.exit_code == 1
+
+
+def _remote_section(name: str, url: str, **extra: str) -> str:
+    lines = [f"['remote \"{name}\"']", f"    url = {url}"]
+    lines += [f"    {key} = {value}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def endpoint_repo(tmp_path: Path, s3_server: MotoServer) -> tuple[Path, Path, FlakyProxy]:
+    """A repo whose default S3 remote holds an evil pickle, and a proxy in front of the S3
+    server that records every request's headers."""
+    root = make_repo(tmp_path / "repo", "[core]\n    remote = storage\n")
+    digest = md5(EVIL_PICKLE)
+    key = f"endpoint-store/{object_path(digest, True)}"
+    s3_server.admin().put_object(Bucket=S3_BUCKET, Key=key, Body=EVIL_PICKLE)
+    return root, pointer(root, "model.pkl", digest, len(EVIL_PICKLE)), FlakyProxy(
+        s3_server.endpoint, fail_first=0
+    )
+
+
+def _signed(proxy: FlakyProxy) -> list[bool]:
+    return [
+        "authorization" in h or "x-amz-security-token" in h or "x-amz-credential" in str(h)
+        for h in proxy.headers
+    ]
+
+
+def test_cli_endpointurl_from_config_local_gets_the_credentials(
+    endpoint_repo: tuple[Path, Path, FlakyProxy], s3_server: MotoServer
+) -> None:
+    root, target, proxy = endpoint_repo
+    url = f"s3://{S3_BUCKET}/endpoint-store"
+    with open(root / ".dvc" / "config", "a") as f:
+        f.write(_remote_section("storage", url))
+    (root / ".dvc" / "config.local").write_text(
+        _remote_section("storage", url, endpointurl=proxy.url)
+    )
+    env = clean_env(AWS_ACCESS_KEY_ID=s3_server.key_id, AWS_SECRET_ACCESS_KEY=s3_server.secret)
+    try:
+        proc = run_cli(["-f", "json", str(target)], env)
+    finally:
+        proxy.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [f["path"] for f in json.loads(proc.stdout)["files"]] == [str(root / "model.pkl")]
+    assert proxy.headers and all(_signed(proxy))
+
+
+def test_cli_endpointurl_from_the_repository_gets_no_credentials(
+    endpoint_repo: tuple[Path, Path, FlakyProxy], s3_server: MotoServer
+) -> None:
+    """`.dvc/config` is the scanned repository's: its endpoint receives no AWS credentials
+    (checked on the server side), and the error says how to allow it."""
+    root, target, proxy = endpoint_repo
+    with open(root / ".dvc" / "config", "a") as f:
+        f.write(
+            _remote_section("storage", f"s3://{S3_BUCKET}/endpoint-store", endpointurl=proxy.url)
+        )
+    env = clean_env(
+        AWS_ACCESS_KEY_ID=s3_server.key_id,
+        AWS_SECRET_ACCESS_KEY=s3_server.secret,
+        AWS_SESSION_TOKEN="session-token-canary-0042",
+    )
+    try:
+        proc = run_cli(["-f", "json", str(target)], env)
+    finally:
+        proxy.close()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    [file] = json.loads(proc.stdout)["files"]
+    assert file["status"] == "error"
+    assert f"AWS_ENDPOINT_URL={proxy.url}" in file["reason"]
+    assert proxy.headers and not any(_signed(proxy))
+    assert not any("session-token-canary" in str(h) for h in proxy.headers)
+    # Naming the same endpoint in AWS_ENDPOINT_URL is the user's consent.
+    proxy = FlakyProxy(s3_server.endpoint, fail_first=0)
+    with open(root / ".dvc" / "config", "a") as f:
+        f.write(f"    endpointurl = {proxy.url}\n")
+    try:
+        env = {k: v for k, v in env.items() if k != "AWS_SESSION_TOKEN"}
+        proc = run_cli(["-f", "json", str(target)], env | {"AWS_ENDPOINT_URL": proxy.url})
+    finally:
+        proxy.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proxy.headers and all(_signed(proxy))
+
+
+def test_cli_output_remote_and_remotes_other_than_the_default(tmp_path: Path) -> None:
+    """An output's own `remote:` wins over the default; with no default, every remote is
+    tried in turn."""
+    digest = md5(EVIL_PICKLE)
+    for store in ("first", "second"):
+        (tmp_path / store).mkdir()
+    path = tmp_path / "second" / object_path(digest, True)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(EVIL_PICKLE)
+    remotes = _remote_section("first", str(tmp_path / "first")) + _remote_section(
+        "second", str(tmp_path / "second")
+    )
+    named = make_repo(tmp_path / "named", "[core]\n    remote = first\n" + remotes)
+    target = pointer(named, "model.pkl", digest, len(EVIL_PICKLE))
+    target.write_text(target.read_text() + "  remote: second\n")
+    undefaulted = make_repo(tmp_path / "undefaulted", remotes)
+    other = pointer(undefaulted, "model.pkl", digest, len(EVIL_PICKLE))
+    defaulted = make_repo(tmp_path / "defaulted", "[core]\n    remote = first\n" + remotes)
+    missing = pointer(defaulted, "model.pkl", digest, len(EVIL_PICKLE))
+    proc = run_cli(["-f", "json", str(target), str(other), str(missing)], clean_env())
+    files = {f["path"]: f for f in json.loads(proc.stdout)["files"]}
+    assert files[str(named / "model.pkl")]["status"] == "complete"
+    assert files[str(undefaulted / "model.pkl")]["status"] == "complete"
+    assert files[str(defaulted / "model.pkl")]["status"] == "error"
+    assert "remote first" in files[str(defaulted / "model.pkl")]["reason"]
+    assert proc.returncode == 1
