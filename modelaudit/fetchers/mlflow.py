@@ -158,7 +158,11 @@ class MlflowSource(Source):
             from . import resolve
 
             self._inner = resolve(artifact_uri, self.config)
+            root = artifact_uri.rstrip("/")
             async for obj in self._inner.objects():
+                # Named like proxied artifacts, whichever store holds them.
+                rel = obj.uri[len(root) + 1 :] if obj.uri.startswith(root + "/") else obj.name
+                obj.uri = f"models:/{self.name}/{version}/{rel}"
                 yield obj
             return
         scheme = artifact_uri.split(":", 1)[0] or "local"

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from _remote_cloud_servers import S3_BUCKET, MlflowModels, MotoServer, clean_env, run_cli
+from _remote_cloud_servers import MlflowModels, MotoServer, clean_env, run_cli
 
 import modelaudit
 
@@ -124,4 +124,9 @@ def test_cli_bucket_artifacts_go_to_the_s3_fetcher(
     proc = run_cli(["-f", "json", f"models:/s3-model/{mlflow_models.s3_version}"], env)
     assert proc.returncode == 1, proc.stdout
     report = json.loads(proc.stdout)
-    assert [f["path"] for f in report["files"]] == [f"s3://{S3_BUCKET}/sweep/a/evil.pkl"]
+    version = mlflow_models.s3_version
+    assert [f["path"] for f in report["files"]] == [f"models:/s3-model/{version}/evil.pkl"]
+    assert all(
+        i["location"].startswith(f"models:/s3-model/{version}/evil.pkl")
+        for i in report["issues"]
+    )
