@@ -207,6 +207,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.ONNX
     if ext is None and _looks_like_saved_model(head):
         return Format.TF_PROTOBUF
+    if ext is None and _basename(name) == "MLmodel":
+        return Format.MLMODEL
     if ext is None and is_repository_text(name) and looks_like_text(head):
         complete = size is not None and size <= len(head)
         if head[0] not in _PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not":
@@ -221,8 +223,6 @@ def _data_format(head: bytes, name: str) -> Format | None:
     are recognised here so that they are judged as what they are, not as broken pickles.
     """
     base = _basename(name)
-    if base == "MLmodel":
-        return Format.MLMODEL
     if looks_like_sentencepiece(head):
         return Format.SENTENCEPIECE
     if looks_like_ctranslate2(head):
@@ -230,7 +230,12 @@ def _data_format(head: bytes, name: str) -> Format | None:
     lower = base.lower()
     if lower.endswith(".bin") and looks_like_word2vec(head):
         return Format.WORD2VEC
-    if (lower.endswith(".bin") or "." not in lower) and looks_like_msgpack_map(head):
+    # a few map markers are pickle opcodes too (a pickle needs no PROTO header)
+    if (
+        (lower.endswith(".bin") or "." not in lower)
+        and looks_like_msgpack_map(head)
+        and (head[0] not in _PICKLE_FIRST_OPS or old_pickle_verdict(head, False) == "not")
+    ):
         return Format.MSGPACK
     return None
 

@@ -127,6 +127,19 @@ def test_payload_before_license_text_is_critical(tmp_path: Path) -> None:
     assert _critical(path)
 
 
+@pytest.mark.parametrize("name", ["MLmodel", "lookups.bin", "model"])
+def test_headerless_pickles_are_not_taken_for_yaml_or_msgpack(tmp_path: Path, name: str) -> None:
+    """pickle.load needs no PROTO header: `\\x8c\\xa5...` is a msgpack map to one reader and a
+    SHORT_BINUNICODE to the other, and a protocol 0 pickle is valid YAML."""
+    key = "k" * 0xA5
+    bare = pickle.dumps((key, _Shell()), protocol=4)[11:]  # no PROTO, no FRAME
+    assert bare[:2] == b"\x8c\xa5"
+    for data in (bare, SHELL):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert _critical(path), (name, data[:8])
+
+
 def test_long_protocol0_pickle_is_never_called_text(tmp_path: Path) -> None:
     path = tmp_path / "NOTICE"
     path.write_bytes(pickle.dumps(["x" * 6000, _Shell()], protocol=0))
