@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelaudit.findings import IssueSeverity
+from modelaudit.scanners.text import jinja_template
 from modelaudit.scanners.text.jinja_template import _Walker, analyse_template
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "zoo" / "templates"
@@ -68,3 +69,10 @@ def test_name_built_through_several_variables_is_still_found() -> None:
     )
     analysis = analyse_template(source)
     assert any("__class__" in f.message for f in analysis.findings), analysis.findings
+
+
+def test_fold_budget_ends_inconclusive_not_in_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jinja_template, "FOLD_BUDGET", 2000)
+    source = "{% set ns = namespace(out='') %}" + _appends(60) + "{{ ns.out }}"
+    analysis = analyse_template(source)
+    assert analysis.parse_error and "fold" in analysis.parse_error

@@ -35,6 +35,15 @@ _MAX_FOLD_DEPTH: Final = 12
 #: Rounds of substituting assigned names into each other: a value built by up to this many
 #: chained `{% set %}`s (`{% set x = x ~ '...' %}` in a loop) is folded.
 _MAX_FOLD_ROUNDS: Final = 12
+#: Characters of folded candidates one template may produce (the largest of llama.cpp's
+#: templates folds about 7 M).
+FOLD_BUDGET: Final = 64 * 1024 * 1024
+
+
+class FoldBudgetExceeded(Exception):
+    """Folding would produce more text than `FOLD_BUDGET`."""
+
+
 _MAX_FINDINGS: Final = 25
 
 #: Attribute or item names that only sandbox escapes and code execution use.
@@ -183,6 +192,8 @@ def analyse_template(source: str) -> TemplateAnalysis:
         return analysis
     try:
         _Walker(analysis).run(tree)
+    except FoldBudgetExceeded:
+        analysis.parse_error = "too many strings built from pieces to fold them all"
     except RecursionError:
         analysis.parse_error = "template nested too deeply to analyse"
     return analysis
@@ -196,6 +207,9 @@ class _Walker:
         #: What each assigned name can hold, as far as it is known (see `_solve_names`).
         self.values: dict[str, list[str]] = {}
         self._memo: dict[tuple[int, int], list[str] | None] = {}
+        #: Characters folding may still produce; a template built to make candidates huge
+        #: ends inconclusive instead of running the deadline.
+        self.budget = FOLD_BUDGET
 
     def run(self, tree: jnodes.Template) -> None:
         from jinja2 import nodes
@@ -364,7 +378,12 @@ class _Walker:
         """
         key = (id(node), depth)
         if key not in self._memo:
-            self._memo[key] = self._fold(node, depth)
+            found = self._fold(node, depth)
+            if found:
+                self.budget -= sum(map(len, found))
+                if self.budget < 0:
+                    raise FoldBudgetExceeded
+            self._memo[key] = found
         return self._memo[key]
 
     def _fold(self, node: Any, depth: int) -> list[str] | None:
