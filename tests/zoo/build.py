@@ -5,18 +5,20 @@ separate virtualenv holding them (never the project's shared one), plus, for the
 transformers-4-style repositories, a second one with `transformers<5`:
 
     python3 -m venv /work/zoo-venv && /work/zoo-venv/bin/pip install torch==2.13.0
-    /work/zoo-venv/bin/pip install -c constraints.txt transformers sentencepiece tokenizers \
-        diffusers peft sentence-transformers scikit-learn xgboost lightgbm catboost statsmodels \
-        pandas gensim fasttext-wheel onnx onnxscript ctranslate2 mlflow-skinny cloudpickle flax \
-        hydra-core lightning dvc nbformat gguf tensorflow-cpu keras h5py spacy
-    python3 -m venv /work/zoo-venv4 && /work/zoo-venv4/bin/pip install torch==2.13.0 \
-        'transformers<5' sentencepiece protobuf
+    /work/zoo-venv/bin/pip install -c tests/zoo/constraints.txt transformers sentencepiece \
+        tokenizers diffusers peft sentence-transformers scikit-learn xgboost lightgbm catboost \
+        statsmodels pandas gensim fasttext-wheel onnx onnxscript ctranslate2 mlflow-skinny \
+        cloudpickle flax hydra-core lightning dvc nbformat gguf tensorflow-cpu keras h5py spacy
+    /work/zoo-venv/bin/pip uninstall -y torchvision
+    python3 -m venv /work/zoo-venv4 && /work/zoo-venv4/bin/pip install \
+        -c tests/zoo/constraints.txt torch==2.13.0 'transformers<5' sentencepiece protobuf
     /work/zoo-venv/bin/python tests/zoo/build.py --python4 /work/zoo-venv4/bin/python
 
-(`constraints.txt` holds `torch==2.13.0+cpu`, so no dependency upgrades torch; torchvision
-must not be installed beside that torch, which is why the timm repository is written the way
-timm writes it instead of by timm.) `--only NAME` rebuilds some repositories; the manifest
-records each repository's files and the versions of the libraries that wrote them.
+`constraints.txt` pins the local CPU torch, so no dependency swaps in a CUDA build; torchvision
+from the index does not work beside that torch (and breaks transformers' imports), which is
+why the timm repository is written the way timm writes it instead of by timm. A full rebuild
+takes about 90 s. `--only NAME` rebuilds some repositories; the manifest records each
+repository's files and the versions of the libraries that wrote them.
 """
 
 from __future__ import annotations
