@@ -11,6 +11,7 @@ are counted by the server: every body byte it writes to a socket.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import subprocess
 import sys
@@ -118,8 +119,8 @@ def main() -> int:
         for name in ("model.safetensors", "pytorch_model.bin"):
             url = f"http://127.0.0.1:{port}/{name}"
             object_size = (folder / name).stat().st_size
-            dl_time, dl_bytes, _ = measure(lambda u=url: full_download(u))
-            scan_time, scan_bytes, code = measure(lambda u=url: scan(u))
+            dl_time, dl_bytes, _ = measure(functools.partial(full_download, url))
+            scan_time, scan_bytes, code = measure(functools.partial(scan, url))
             print(
                 f"{name:<20} {object_size / MIB:>8.0f}Mi "
                 f"{dl_bytes / MIB:>9.1f}Mi {dl_time:>6.2f}s "

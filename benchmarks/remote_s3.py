@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -156,6 +157,14 @@ async def one_small_range(endpoint: str, key: str) -> int:
             return len(await body.read())
 
 
+def download_sync(endpoint: str, key: str) -> int:
+    return asyncio.run(full_download(endpoint, key))
+
+
+def small_range_sync(endpoint: str, key: str) -> int:
+    return asyncio.run(one_small_range(endpoint, key))
+
+
 def scan(endpoint: str, key: str) -> tuple[int, dict[str, Any]]:
     env = dict(os.environ)
     env.update(
@@ -214,16 +223,14 @@ def main() -> int:
             ok = True
             for key in files:
                 d_wall, d_bytes, d_reqs, got = measure(
-                    proxy, lambda k=key: asyncio.run(full_download(endpoint, k))
+                    proxy, functools.partial(download_sync, endpoint, key)
                 )
                 s_wall, s_bytes, s_reqs, (rc, report) = measure(
-                    proxy, lambda k=key: scan(endpoint, k)
+                    proxy, functools.partial(scan, endpoint, key)
                 )
                 files_info: list[dict[str, Any]] = report.get("files") or [{}]
                 status = files_info[0].get("status")
-                r_wall, _, _, _ = measure(
-                    proxy, lambda k=key: asyncio.run(one_small_range(endpoint, k))
-                )
+                r_wall, _, _, _ = measure(proxy, functools.partial(small_range_sync, endpoint, key))
                 print(f"{key}: object {got} bytes")
                 for issue in report.get("issues", []):
                     print(f"  [{issue['severity']}] {issue['message']}")

@@ -9,7 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _container_corpus import JOBLIB_COMPRESSORS
+
+from tests.containers._container_corpus import JOBLIB_COMPRESSORS
 
 
 def _torch_files(root: Path) -> dict[str, Path]:

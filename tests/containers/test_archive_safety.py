@@ -12,10 +12,10 @@ import zlib
 from pathlib import Path
 
 import pytest
-from _container_corpus import Member, raw_zip, rules_of, scan, tar_bytes
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import containers as crules
+from tests.containers._container_corpus import Member, raw_zip, rules_of, scan, tar_bytes
 
 
 def _tar_with(*infos: tuple[tarfile.TarInfo, bytes]) -> bytes:

@@ -11,7 +11,6 @@ import zipfile
 import zlib
 
 import pytest
-from _container_corpus import Member, npy_bytes, raw_zip, two_directory_zip
 
 from modelaudit.formats import Format, sniff_head
 from modelaudit.formats.npy import NpyError, read_header
@@ -20,6 +19,7 @@ from modelaudit.scanners.containers.compressed_scanner import inner_name
 from modelaudit.scanners.containers.decompress import open_stream
 from modelaudit.scanners.containers.members import link_escape, path_escape
 from modelaudit.scanners.containers.zip_members import crc_matches, open_member
+from tests.containers._container_corpus import Member, npy_bytes, raw_zip, two_directory_zip
 
 
 def _directory(data: bytes):  # type: ignore[no-untyped-def]

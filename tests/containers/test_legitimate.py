@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from _container_corpus import JOBLIB_COMPRESSORS, criticals, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
+from tests.containers._container_corpus import JOBLIB_COMPRESSORS, criticals, scan
 
 LEGIT = [
     "state_dict.pt",
@@ -96,7 +96,7 @@ def test_archive_members_are_scanned_by_their_own_format(legit: dict[str, Path])
 
 
 def test_benign_legacy_tar_layout_is_followed(tmp_path: Path) -> None:
-    from _container_corpus import legacy_tar
+    from tests.containers._container_corpus import legacy_tar
 
     path = tmp_path / "old.pt"
     path.write_bytes(legacy_tar())

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _container_corpus import (
+
+from modelaudit.rules import containers as crules
+from tests.containers._container_corpus import (
     JOBLIB_COMPRESSORS,
     Evil,
     Member,
@@ -35,8 +37,6 @@ from _container_corpus import (
     two_directory_zip,
     zip_members,
 )
-
-from modelaudit.rules import containers as crules
 
 Builder = Callable[[Path, dict[str, Path]], bytes]
 SAMPLES: dict[str, tuple[str, Builder]] = {}

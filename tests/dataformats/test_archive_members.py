@@ -6,12 +6,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from _dataformats_util import rules_of, scan
 from safetensors.numpy import save_file
 
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules.data import EXECUTABLE_FILE
 from modelaudit.rules.text import JSON_REMOTE_CODE
+from tests.dataformats._dataformats_util import rules_of, scan
 
 
 def test_members_reach_data_format_scanners(tmp_path: Path) -> None:

@@ -4,10 +4,9 @@ import struct
 import sys
 from pathlib import Path
 
-from _dataformats_util import rules_of, scan
-
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import data as rd
+from tests.dataformats._dataformats_util import rules_of, scan
 
 
 def _pe() -> bytes:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import gguf
 import numpy as np
-from _chat_templates import LLAMA3, MALICIOUS, QWEN_TOOLS
-from _dataformats_util import assert_clean, rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import data as rd
 from modelaudit.rules.data import GGML_BAD_HEADER
 from modelaudit.rules.text import TEMPLATE_INJECTION
+from tests.dataformats._chat_templates import LLAMA3, MALICIOUS, QWEN_TOOLS
+from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
 
 
 def _write_gguf(

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from _chat_templates import LEGITIMATE, MALICIOUS
 
 from modelaudit.findings import IssueSeverity
-from modelaudit.scanners.text.jinja_template import TEMPLATE_INJECTION, analyse_template
+from modelaudit.rules.text import TEMPLATE_INJECTION
+from modelaudit.scanners.text.jinja_template import analyse_template
+from tests.dataformats._chat_templates import LEGITIMATE, MALICIOUS
 
 
 @pytest.mark.parametrize("name", sorted(LEGITIMATE))

@@ -4,12 +4,11 @@ import json
 import time
 from pathlib import Path
 
-from _chat_templates import LLAMA3, MALICIOUS, MISTRAL
-from _dataformats_util import assert_clean, rules_of, scan
-
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import text as rt
 from modelaudit.rules.text import TEMPLATE_INJECTION
+from tests.dataformats._chat_templates import LLAMA3, MALICIOUS, MISTRAL
+from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
 
 HF_CONFIG = {
     "_name_or_path": "meta-llama/Llama-3.2-1B-Instruct",

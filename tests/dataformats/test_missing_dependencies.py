@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _chat_templates import LLAMA3
+from tests.dataformats._chat_templates import LLAMA3
 
 _PROBE = """
 import json, sys

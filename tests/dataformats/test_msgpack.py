@@ -8,10 +8,10 @@ from typing import Any
 
 import msgpack
 import numpy as np
-from _dataformats_util import assert_clean, has_pickle_scanner, rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import data as rd
+from tests.dataformats._dataformats_util import assert_clean, has_pickle_scanner, rules_of, scan
 
 
 def _flax_default(obj: Any) -> Any:
@@ -138,7 +138,7 @@ def test_all_numeric_dtypes_are_consistent(tmp_path: Path) -> None:
         name: np.zeros((3, 2), dtype=name)
         for name in ("bool", "int8", "uint16", "int32", "float16", "float64", "complex64")
     }
-    tree["scalar"] = np.float32(2.5)
+    tree["scalar"] = np.float32(2.5)  # type: ignore[assignment]
     tree["zero_d"] = np.array(7, dtype=np.int64)
     path = tmp_path / "dtypes.msgpack"
     path.write_bytes(_flax_bytes(tree))

@@ -3,10 +3,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from _dataformats_util import assert_clean, rules_of, scan
-
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules import text as rt
+from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
 
 PMML = """<?xml version="1.0" encoding="UTF-8"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">

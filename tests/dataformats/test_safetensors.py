@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _dataformats_util import assert_clean, has_pickle_scanner, rules_of, scan
 from safetensors.numpy import save_file
 from safetensors.torch import save_file as save_torch
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import data as rd
+from tests.dataformats._dataformats_util import assert_clean, has_pickle_scanner, rules_of, scan
 
 
 def _write(path: Path, header: dict, data: bytes = b"") -> Path:

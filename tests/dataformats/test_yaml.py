@@ -4,10 +4,10 @@ import time
 from pathlib import Path
 
 import yaml
-from _dataformats_util import assert_clean, rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import text as rt
+from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
 
 
 def test_plain_yaml_is_clean(tmp_path: Path) -> None:

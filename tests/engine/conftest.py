@@ -10,7 +10,7 @@ from modelaudit.scanners import SCANNER_REGISTRY
 @pytest.fixture
 def custom_scanner() -> Iterator[type]:
     """Register the reference's example scanner for one test, exactly as its docs do."""
-    from _custom_scanner import CustomModelScanner
+    from tests.engine._custom_scanner import CustomModelScanner
 
     SCANNER_REGISTRY.append(CustomModelScanner)
     try:

@@ -12,11 +12,11 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from _frameworks_helpers import alarms, rules_at, scan, scan_without_module
 
 from modelaudit import rules
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import frameworks as R
+from tests.frameworks._frameworks_helpers import alarms, rules_at, scan, scan_without_module
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING
@@ -189,7 +189,7 @@ def test_named_function_lambda_from_os_is_critical(tmp_path: Path) -> None:
 
 
 def test_custom_objects(tmp_path: Path) -> None:
-    layers = [
+    layers: list[dict[str, Any]] = [
         {"class_name": "MyAttention", "config": {"name": "att"}},
         {
             "module": "subprocess",
@@ -217,7 +217,7 @@ def test_registered_name_outside_keras(tmp_path: Path) -> None:
 
 
 def test_tfsm_layer_get_file_and_vocabulary(tmp_path: Path) -> None:
-    layers = [
+    layers: list[dict[str, Any]] = [
         {"class_name": "TFSMLayer", "config": {"name": "t", "filepath": "/srv/other_model"}},
         {"module": "keras.utils", "class_name": "function", "config": "get_file"},
         {
@@ -364,7 +364,7 @@ def test_package_prefixed_class_names(tmp_path: Path) -> None:
     training = {**TRAINING, "optimizer_config": {"class_name": "Custom>Adam", "config": {}}}
     legit = write_keras_h5(tmp_path / "ok.h5", _sequential([_dense("d", 2)]), training)
     assert alarms(scan(legit)) == []
-    layers = [
+    layers: list[dict[str, Any]] = [
         {"class_name": "Custom>MyBlock", "config": {"name": "b"}},
         {"class_name": "subprocess>Popen", "config": {"name": "p"}},
     ]

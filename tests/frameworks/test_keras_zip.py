@@ -11,10 +11,10 @@ from typing import Any
 
 import h5py
 import numpy as np
-from _frameworks_helpers import alarms, rules_at, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import frameworks as R
+from tests.frameworks._frameworks_helpers import alarms, rules_at, scan
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

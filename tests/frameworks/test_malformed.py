@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from _frameworks_helpers import scan
 from onnx import TensorProto, helper, numpy_helper
 
 from modelaudit.findings import FileStatus
+from tests.frameworks._frameworks_helpers import scan
 
 MUTATIONS = 40
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from _frameworks_helpers import alarms, rules_at, scan, scan_without_module
 from onnx import TensorProto, helper, numpy_helper
 
 from modelaudit import rules
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import frameworks as R
+from tests.frameworks._frameworks_helpers import alarms, rules_at, scan, scan_without_module
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

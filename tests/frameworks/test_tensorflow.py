@@ -6,11 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
-from _frameworks_helpers import alarms, rules_at, scan
-
 from modelaudit.core import scan_model_directory_or_file
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import frameworks as R
+from tests.frameworks._frameworks_helpers import alarms, rules_at, scan
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import flatbuffers
 import pytest
-from _frameworks_helpers import alarms, rules_at, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import frameworks as R
+from tests.frameworks._frameworks_helpers import alarms, rules_at, scan
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

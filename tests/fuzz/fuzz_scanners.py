@@ -20,7 +20,7 @@ import resource
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 import atheris
 
@@ -29,7 +29,7 @@ with atheris.instrument_imports():
     from modelaudit.engine import dispatch
     from modelaudit.findings import FileStatus, ScanResult
 
-from _hardening_seeds import SEEDS, build_seeds
+from tests.hardening._hardening_seeds import SEEDS, build_seeds
 
 _DIR = tempfile.mkdtemp(prefix="modelaudit-fuzz-")
 _NAMES = sorted(SEEDS)

@@ -14,7 +14,7 @@ TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="session")
 def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from _hardening_seeds import build_seeds
+    from tests.hardening._hardening_seeds import build_seeds
 
     return build_seeds(str(tmp_path_factory.mktemp("seeds")))
 
@@ -22,7 +22,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture
 def hostile() -> Iterator[type]:
     """Register the misbehaving test scanner first in the registry for one test."""
-    from _hostile_scanners import HostileScanner
+    from tests.hardening._hostile_scanners import HostileScanner
 
     SCANNER_REGISTRY.insert(0, HostileScanner)
     try:

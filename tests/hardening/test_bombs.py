@@ -13,19 +13,19 @@ import os
 import pickle
 
 import pytest
-from _bomb_corpus import BOMBS
 
 from modelaudit.core import scan_report
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.report import FileReport, ScanReport
 from modelaudit.rules import SCAN_TIMEOUT
+from tests.hardening._bomb_corpus import BOMBS
 
 MB = 1 << 20
 
 
 @pytest.fixture(scope="module")
 def bomb_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[ScanReport, dict[str, FileReport]]:
-    from _bomb_corpus import build_bombs
+    from tests.hardening._bomb_corpus import build_bombs
 
     folder = str(tmp_path_factory.mktemp("bombs"))
     build_bombs(folder)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
-from _hardening_util import child_pids, write_hostile
 
+from modelaudit import rules
 from modelaudit.core import scan_report
 from modelaudit.engine import sandbox
 from modelaudit.findings import FileStatus
 from modelaudit.report import EXIT_INCOMPLETE
+from tests.hardening._hardening_util import child_pids, write_hostile
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_cpu_limit_stops_a_spinning_scan(mixed_folder: str) -> None:
     report = scan_report(mixed_folder, jobs=1, timeout=120, worker_cpu_limit=1)
     bad = next(f for f in report.files if f.path.endswith("spin.hostile"))
     assert bad.status is FileStatus.INCONCLUSIVE
-    assert any(i.rule == sandbox.RESOURCE_LIMIT for i in bad.issues)
+    assert any(i.rule == rules.RESOURCE_LIMIT for i in bad.issues)
     assert sum(f.status is FileStatus.COMPLETE for f in report.files) == 3
 
 
@@ -129,9 +130,7 @@ def test_cli_memory_limit(tmp_path, mixed_folder: str) -> None:
     import sys
 
     write_hostile(mixed_folder, "oom.hostile", "oom")
-    cli = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_hostile_cli.py"
-    )
+    cli = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hostile_cli.py")
     proc = subprocess.run(
         [sys.executable, cli, "scan", mixed_folder, "-f", "json", "--memory-limit", "512MB"],
         capture_output=True,

@@ -13,11 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psutil
 import pytest
-from _hardening_util import write_hostile
 
 from modelaudit.cli import _write_atomic
+from tests.hardening._hardening_util import write_hostile
 
-CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_hostile_cli.py")
+CLI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hostile_cli.py")
 
 
 def _folder(tmp_path) -> tuple[str, str]:

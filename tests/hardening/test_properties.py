@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from _hardening_seeds import SEEDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +20,7 @@ from modelaudit.engine import dispatch
 from modelaudit.findings import FileStatus, ScanResult
 from modelaudit.scanners import SCANNER_REGISTRY
 from modelaudit.scanners.base import BaseScanner
+from tests.hardening._hardening_seeds import SEEDS
 
 HANG_SECONDS = 60
 CONFIG = ScanConfig(max_expanded_size=64 << 20).scanner_config()

@@ -7,11 +7,12 @@ import socket
 import threading
 
 import pytest
-from _hardening_util import write_hostile
 
+from modelaudit import rules
 from modelaudit.core import scan_report
 from modelaudit.engine import sandbox
 from modelaudit.findings import FileStatus, IssueSeverity
+from tests.hardening._hardening_util import write_hostile
 
 REFUSALS = {
     "popen": "subprocess.Popen",
@@ -59,9 +60,8 @@ class _Listener:
 
 @pytest.fixture(scope="module")
 def refused_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, int]:
-    from _hostile_scanners import HostileScanner
-
     from modelaudit.scanners import SCANNER_REGISTRY
+    from tests.hardening._hostile_scanners import HostileScanner
 
     folder = str(tmp_path_factory.mktemp("refused"))
     sentinels = str(tmp_path_factory.mktemp("sentinels"))
@@ -85,7 +85,7 @@ def refused_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, in
 def test_refused_action_is_a_critical_finding(refused_run: tuple, command: str) -> None:
     files, sentinels, _ = refused_run
     fr = files[f"{command}.hostile"]
-    hits = [i for i in fr.issues if i.rule == sandbox.SANDBOX_VIOLATION]
+    hits = [i for i in fr.issues if i.rule == rules.SANDBOX_VIOLATION]
     assert hits, fr.issues
     assert all(i.severity is IssueSeverity.CRITICAL and i.why for i in hits)
     assert hits[0].details["event"] == REFUSALS[command]
@@ -95,7 +95,7 @@ def test_refused_action_is_a_critical_finding(refused_run: tuple, command: str) 
 def test_connection_is_refused_before_it_reaches_the_network(refused_run: tuple) -> None:
     files, _, accepted = refused_run
     fr = files["connect.hostile"]
-    assert any(i.rule == sandbox.SANDBOX_VIOLATION for i in fr.issues)
+    assert any(i.rule == rules.SANDBOX_VIOLATION for i in fr.issues)
     assert accepted == 0
 
 
@@ -103,7 +103,7 @@ def test_swallowed_refusal_still_reaches_the_report(refused_run: tuple) -> None:
     files, sentinels, _ = refused_run
     fr = files["swallow.hostile"]
     assert fr.status is FileStatus.COMPLETE
-    assert [i.details["event"] for i in fr.issues if i.rule == sandbox.SANDBOX_VIOLATION] == [
+    assert [i.details["event"] for i in fr.issues if i.rule == rules.SANDBOX_VIOLATION] == [
         "subprocess.Popen"
     ]
     assert not os.path.exists(os.path.join(sentinels, "swallow"))

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from _hardening_util import write_hostile
 
 from modelaudit.redact import (
     PLACEHOLDER,
@@ -23,6 +22,7 @@ from modelaudit.redact import (
     redact_uri,
     secret_values,
 )
+from tests.hardening._hardening_util import write_hostile
 
 CANARIES = {
     "HF_TOKEN": "hf_CanaryHfToken0001",
@@ -39,7 +39,7 @@ GOOGLE_KEY = (
     "-----BEGIN PRIVATE KEY-----\nCanaryGooglePrivateKeyLine0010abc\n-----END PRIVATE KEY-----\n"
 )
 GOOGLE_KEY_ID = "canarygooglekeyid0011"
-CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_hostile_cli.py")
+CLI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hostile_cli.py")
 
 
 #: Identifiers, not secrets: shown where they occur (masking them mangled paths, issue 13).
@@ -119,7 +119,7 @@ def canary_env(tmp_path, reflector: str) -> dict[str, str]:
 
 
 def _targets(tmp_path, reflector: str) -> list[str]:
-    from _malicious_corpus import build_corpus
+    from tests.hardening._malicious_corpus import build_corpus
 
     local = tmp_path / "local"
     build_corpus(str(local), str(tmp_path / "sentinels"))

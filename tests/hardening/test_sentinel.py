@@ -14,7 +14,7 @@ from modelaudit.findings import FileStatus
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], str]:
-    from _malicious_corpus import build_corpus
+    from tests.hardening._malicious_corpus import build_corpus
 
     sentinels = str(tmp_path_factory.mktemp("sentinels"))
     folder = str(tmp_path_factory.mktemp("malicious"))

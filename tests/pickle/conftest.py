@@ -9,6 +9,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def legit_objects() -> list[tuple[str, Any]]:
-    from _pickle_corpus import legitimate
+    from tests.pickle._pickle_corpus import legitimate
 
     return legitimate()

@@ -7,7 +7,8 @@ from typing import Any
 
 import dill
 import pytest
-from _pickle_corpus import critical, scan, warnings_of
+
+from tests.pickle._pickle_corpus import critical, scan, warnings_of
 
 #: Objects whose pickles reference names outside the everyday safe list are still allowed a
 #: WARNING; none of the ones below are.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from _pickle_corpus import DANGEROUS, critical, malicious, scan, stacked, truncated
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import pickle as R
+from tests.pickle._pickle_corpus import DANGEROUS, critical, malicious, scan, stacked, truncated
 
 SAMPLES = malicious()
 
@@ -61,7 +61,7 @@ def test_stacked_false_reads_only_the_first() -> None:
 
 
 def test_positions_point_at_the_opcodes() -> None:
-    from _pickle_corpus import call, p4, sg
+    from tests.pickle._pickle_corpus import call, p4, sg
 
     data = p4(b"}" + b"0" + call(sg("os", "system"), "id"))
     result, _ = scan(data)
@@ -74,7 +74,7 @@ def test_positions_point_at_the_opcodes() -> None:
 
 
 def test_message_names_the_callable() -> None:
-    from _pickle_corpus import call, g0, p2
+    from tests.pickle._pickle_corpus import call, g0, p2
 
     result, _ = scan(p2(call(g0("posix", "system"), "echo pwned")))
     assert "Dangerous global: posix.system" in critical(result)
@@ -85,7 +85,7 @@ def test_nested_depth_limit_is_respected() -> None:
     import base64
     import pickle
 
-    from _pickle_corpus import _Reduce
+    from tests.pickle._pickle_corpus import _Reduce
 
     inner = pickle.dumps(_Reduce(__import__("os").system, "id"))
     data = inner
@@ -97,7 +97,7 @@ def test_nested_depth_limit_is_respected() -> None:
 
 
 def test_call_positions_count_every_build() -> None:
-    from _pickle_corpus import Op, call, p4, sg
+    from tests.pickle._pickle_corpus import Op, call, p4, sg
 
     built = Op(sg("collections", "OrderedDict") + b")\x81}b0")
     data = p4(built + built + call(sg("os", "system"), "id"))
@@ -110,11 +110,10 @@ def test_call_positions_count_every_build() -> None:
 def test_non_seekable_stream() -> None:
     import io
 
-    from _pickle_corpus import call, p4, sg
-
     from modelaudit.findings import ScanResult
     from modelaudit.scanners.context import ScanContext
     from modelaudit.scanners.pickle import scan_pickle_stream
+    from tests.pickle._pickle_corpus import call, p4, sg
 
     class Pipe(io.RawIOBase):
         def __init__(self, data: bytes) -> None:
@@ -129,7 +128,7 @@ def test_non_seekable_stream() -> None:
     first = p4(call(sg("os", "system"), "id"))
     result = ScanResult()
     info = scan_pickle_stream(
-        Pipe(first + b"\x00trailing"),
+        Pipe(first + b"\x00trailing"),  # type: ignore[arg-type]
         result,
         location=lambda p: f"pipe (pos {p})",
         ctx=ScanContext.standalone("pipe"),
@@ -139,7 +138,7 @@ def test_non_seekable_stream() -> None:
 
 
 def test_hostile_arguments_do_not_hide_the_call() -> None:
-    from _pickle_corpus import Op, call, p4, sg
+    from tests.pickle._pickle_corpus import Op, call, p4, sg
 
     huge = (1 << 200_000).to_bytes(25_001, "little", signed=True)
     long4 = Op(b"\x8b" + len(huge).to_bytes(4, "little") + huge)

@@ -7,10 +7,24 @@ libraries write, so the verdict is checked through the real engine.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from _pickle_corpus import Op, args, call, critical, g0, p2, p4, s, scan, sg, warnings_of
 
 from modelaudit.scanners.pickle import policy
+from tests.pickle._pickle_corpus import (
+    Op,
+    args,
+    call,
+    critical,
+    g0,
+    p2,
+    p4,
+    s,
+    scan,
+    sg,
+    warnings_of,
+)
 
 
 def newobj_build(module: str, name: str, state: bytes = b"}") -> Op:
@@ -209,7 +223,7 @@ def test_verdicts_never_import(monkeypatch: pytest.MonkeyPatch) -> None:
 
     real_import = builtins.__import__
 
-    def guarded(name: str, *a: object, **k: object) -> object:
+    def guarded(name: str, *a: Any, **k: Any) -> object:
         assert not name.startswith(("evilpkg", "os.", "subprocess")), name
         return real_import(name, *a, **k)
 

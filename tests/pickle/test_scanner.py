@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from _pickle_corpus import Op, _Reduce, call, p4, s, sg
 
 from modelaudit.engine.dispatch import scan_path
+from tests.pickle._pickle_corpus import Op, _Reduce, call, p4, s, sg
 
 REPO = Path(__file__).resolve().parents[2]
 

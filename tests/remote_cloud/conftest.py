@@ -3,7 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _remote_cloud_servers import (
+
+from tests.remote_cloud._remote_cloud_servers import (
     EVIL_PICKLE,
     GCS_BUCKET,
     GCS_PRIVATE_BUCKET,

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from _remote_cloud_servers import (
+
+import modelaudit
+from tests.remote_cloud._remote_cloud_servers import (
     EVIL_PICKLE,
     S3_BUCKET,
     FlakyProxy,
@@ -16,8 +18,6 @@ from _remote_cloud_servers import (
     clean_safetensors,
     run_cli,
 )
-
-import modelaudit
 
 
 def md5(data: bytes) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from _remote_cloud_servers import (
+
+import modelaudit
+from modelaudit.fetchers import resolve
+from tests.remote_cloud._remote_cloud_servers import (
     GCS_BUCKET,
     GCS_PRIVATE_BUCKET,
     GcsAuthProxy,
@@ -14,9 +17,6 @@ from _remote_cloud_servers import (
     clean_safetensors,
     run_cli,
 )
-
-import modelaudit
-from modelaudit.fetchers import resolve
 
 
 def emulator_env(emulator: GcsEmulator) -> dict[str, str]:

@@ -6,9 +6,15 @@ import base64
 import json
 
 import pytest
-from _remote_cloud_servers import MlflowModels, MotoServer, clean_env, run_cli
 
 import modelaudit
+from tests.remote_cloud._remote_cloud_servers import (
+    S3_BUCKET,
+    MlflowModels,
+    MotoServer,
+    clean_env,
+    run_cli,
+)
 
 
 def mlflow_env(models: MlflowModels, signed: bool = True, **extra: str) -> dict[str, str]:

@@ -7,7 +7,10 @@ import os
 
 import anyio
 import pytest
-from _remote_cloud_servers import (
+
+import modelaudit
+from modelaudit.fetchers import ObjectChanged, resolve
+from tests.remote_cloud._remote_cloud_servers import (
     EVIL_PICKLE,
     R2_BUCKET,
     S3_BUCKET,
@@ -17,9 +20,6 @@ from _remote_cloud_servers import (
     clean_safetensors,
     run_cli,
 )
-
-import modelaudit
-from modelaudit.fetchers import ObjectChanged, resolve
 
 
 def s3_env(server: MotoServer, signed: bool = True) -> dict[str, str]:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _remote_http_servers import (
+
+from tests.remote_http._remote_http_servers import (
     BIG_EVIL_PICKLE,
     CDN,
     EVIL_PICKLE,
@@ -65,7 +66,7 @@ def _gguf_model() -> bytes:
 def _zip64_torch_like() -> bytes:
     """A PyTorch-layout zip with zip64 end records (forced by lowering zipfile's limit)."""
     saved = zipfile.ZIP64_LIMIT
-    zipfile.ZIP64_LIMIT = 1000
+    zipfile.ZIP64_LIMIT = 1000  # type: ignore[misc]
     try:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
@@ -74,7 +75,7 @@ def _zip64_torch_like() -> bytes:
             zf.writestr("archive/data/0", bytes(3_000_000))
             zf.writestr("archive/data/1", bytes(3_000_000))
     finally:
-        zipfile.ZIP64_LIMIT = saved
+        zipfile.ZIP64_LIMIT = saved  # type: ignore[misc]
     data = buf.getvalue()
     assert b"PK\x06\x06" in data[-200:]
     return data
@@ -216,7 +217,7 @@ def files_server(
     samples: dict[str, bytes],
 ) -> Iterator[tuple[Server, dict[str, Blob], dict[str, Any]]]:
     """A plain web server: /NAME serves blobs[NAME]; `opts` switches Range off and adds faults."""
-    from _remote_http_servers import Faults, serve_blob
+    from tests.remote_http._remote_http_servers import Faults, serve_blob
 
     blobs = {
         "evil.pkl": Blob(samples["evil_pickle"]),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _remote_http_servers import CDN, Blob, FakeHub, Server
 
 import modelaudit
 from modelaudit.findings import FileStatus
+from tests.remote_http._remote_http_servers import CDN, Blob, FakeHub, Server
 
 Files = tuple[Server, dict[str, Blob], dict[str, Any]]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _remote_http_servers import Blob, Server, run_cli
 
 import modelaudit
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.report import ScanReport
+from tests.remote_http._remote_http_servers import Blob, Server, run_cli
 
 Files = tuple[Server, dict[str, Blob], dict[str, Any]]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from _remote_http_servers import CDN, HF_GOOD_TOKEN, FakeHub, run_cli
 
 import modelaudit
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.report import ScanReport
+from tests.remote_http._remote_http_servers import CDN, HF_GOOD_TOKEN, FakeHub, run_cli
 
 
 def _critical(report: ScanReport) -> list[str]:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from _remote_http_servers import JFROG_ACCESS, JFROG_API_KEY, FakeArtifactory, run_cli
 
 import modelaudit
 from modelaudit.findings import FileStatus, IssueSeverity
+from tests.remote_http._remote_http_servers import (
+    JFROG_ACCESS,
+    JFROG_API_KEY,
+    FakeArtifactory,
+    run_cli,
+)
 
 
 def _url(art: FakeArtifactory, path: str) -> str:

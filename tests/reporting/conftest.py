@@ -10,13 +10,13 @@ import pytest
 
 from modelaudit.scanners import SCANNER_REGISTRY
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent / "data"
 SARIF_SCHEMA = DATA / "sarif-schema-2.1.0.json"
 
 
 @pytest.fixture
 def reporting_scanner() -> Iterator[type]:
-    from _reporting_scanner import ReportingTestScanner
+    from tests.reporting._reporting_scanner import ReportingTestScanner
 
     SCANNER_REGISTRY.insert(0, ReportingTestScanner)
     try:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
-from _reporting_scanner import POSIX_SYSTEM_PICKLE
-from _sarif_checks import validate_sarif
+
+from tests.reporting._reporting_scanner import POSIX_SYSTEM_PICKLE
+from tests.reporting._sarif_checks import validate_sarif
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_FILES = (

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _reporting_scanner import POSIX_SYSTEM_PICKLE
+
+from tests.reporting._reporting_scanner import POSIX_SYSTEM_PICKLE
 
 RunCli = Callable[..., tuple[int, Any]]
 

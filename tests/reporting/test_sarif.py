@@ -9,14 +9,14 @@ from typing import Any
 
 import orjson
 import pytest
-from _reporting_scanner import POSIX_SYSTEM_PICKLE
-from _reporting_trees import real_mixed_tree
-from _sarif_checks import SCHEMA_PATH, results_by_level, validate_sarif
 
 from modelaudit.findings import FileStatus, Issue, IssueSeverity
 from modelaudit.report import FileReport, ScanReport
 from modelaudit.reporters import FORMATS, get_renderer
 from modelaudit.reporters.sarif import MAX_RESULTS, build_sarif
+from tests.reporting._reporting_scanner import POSIX_SYSTEM_PICKLE
+from tests.reporting._reporting_trees import real_mixed_tree
+from tests.reporting._sarif_checks import SCHEMA_PATH, results_by_level, validate_sarif
 
 RunCli = Callable[..., tuple[int, Any]]
 SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
@@ -446,8 +446,7 @@ def test_rule_level_follows_what_it_reported() -> None:
 
 def test_size_limit_prunes_artifacts_and_keeps_indices_right() -> None:
     files = [
-        FileReport(path=f"clean{i:05d}.safetensors", size=1, sha256=f"{i:064x}")
-        for i in range(800)
+        FileReport(path=f"clean{i:05d}.safetensors", size=1, sha256=f"{i:064x}") for i in range(800)
     ]
     files += [
         FileReport(path=f"late{i}.bin", status=FileStatus.ERROR, status_reason="crashed")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _reporting_scanner import POSIX_SYSTEM_PICKLE
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
@@ -15,6 +14,7 @@ from modelaudit.findings import FileStatus, Issue, IssueSeverity
 from modelaudit.report import FileReport, ScanReport
 from modelaudit.sbom import build_bom, component_type, risk_score
 from modelaudit.sbom.licenses import classify_license_text, copyright_holders, front_matter
+from tests.reporting._reporting_scanner import POSIX_SYSTEM_PICKLE
 
 RunCli = Callable[..., tuple[int, Any]]
 APACHE_HEAD = "                                 Apache License\n                           Version 2.0, January 2004\n"
@@ -371,9 +371,8 @@ def test_real_model_repository(in_tmp: Path) -> None:
 
 
 def test_real_mixed_directory(in_tmp: Path) -> None:
-    from _reporting_trees import real_mixed_tree
-
     from modelaudit.core import scan_report
+    from tests.reporting._reporting_trees import real_mixed_tree
 
     real_mixed_tree(in_tmp)
     report = scan_report("models", jobs=1, hashes=True, max_file_size=20_000)

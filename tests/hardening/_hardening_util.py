@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from _hostile_scanners import HOSTILE_MAGIC
+from tests.hardening._hostile_scanners import HOSTILE_MAGIC
 
 
 def child_pids(pid: int) -> set[int]:

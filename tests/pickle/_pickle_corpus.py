@@ -309,8 +309,8 @@ def _reduce_samples() -> Iterator[tuple[str, bytes]]:
     for func, a in reducers:
         for proto in (0, 2, 4, 5):
             yield (
-                f"reduce:{func.__module__}.{func.__qualname__}:proto{proto}",
-                pickle.dumps(_Reduce(func, *a), protocol=proto),
+                f"reduce:{func.__module__}.{func.__qualname__}:proto{proto}",  # type: ignore[attr-defined]
+                pickle.dumps(_Reduce(func, *a), protocol=proto),  # type: ignore[arg-type]
             )
 
 

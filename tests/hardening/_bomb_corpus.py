@@ -108,7 +108,7 @@ def tar_ratio(path: str) -> None:
     with tarfile.open(path, "w:gz", compresslevel=1) as tf:
         info = tarfile.TarInfo("weights.pkl")
         info.size = BOMB_SIZE
-        tf.addfile(info, io.BufferedReader(Zeros(BOMB_SIZE), 4 * MB))
+        tf.addfile(info, io.BufferedReader(Zeros(BOMB_SIZE), 4 * MB))  # type: ignore[type-var]
 
 
 def tar_many_entries(path: str, count: int = 20000) -> None:

@@ -153,7 +153,7 @@ def split_pickles(data: bytes, count: int) -> tuple[list[bytes], bytes]:
     for _ in range(count):
         end = pos
         for op, _arg, at in pickletools.genops(io.BytesIO(data[pos:])):
-            if op.name == "STOP":
+            if op.name == "STOP" and at is not None:
                 end = pos + at + 1
                 break
         parts.append(data[pos:end])

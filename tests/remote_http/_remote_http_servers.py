@@ -397,7 +397,11 @@ class FakeArtifactory:
         if denied:
             return denied
         files = self.repos.get(repo)
-        missing = (404, {}, b'{"errors":[{"status":404,"message":"Not found"}]}')
+        missing: tuple[int, dict[str, str], bytes] = (
+            404,
+            {},
+            b'{"errors":[{"status":404,"message":"Not found"}]}',
+        )
         if files is None:
             return missing
         if not storage:
@@ -432,13 +436,13 @@ class FakeArtifactory:
         for p in under:
             head, sep, _ = p[len(prefix) :].partition("/")
             children[head] = bool(sep) or children.get(head, False)
-        info = {
+        listing: dict[str, object] = {
             "repo": repo,
             "path": "/" + inner,
             "uri": uri,
             "children": [{"uri": "/" + c, "folder": f} for c, f in sorted(children.items())],
         }
-        return 200, {"Content-Type": "application/json"}, json.dumps(info).encode()
+        return 200, {"Content-Type": "application/json"}, json.dumps(listing).encode()
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _reporting_scanner import POSIX_SYSTEM_PICKLE
+from tests.reporting._reporting_scanner import POSIX_SYSTEM_PICKLE
 
 
 def real_mixed_tree(root: Path) -> None:

@@ -1,0 +1,1 @@
+"""modelaudit's tests, one package per area; each area's helpers (`_*.py`) sit beside it."""
