@@ -17,6 +17,8 @@ from typing import Any, Protocol
 from ..findings import ScanResult
 from ..formats import Format
 
+__all__ = ["MemberScanner", "ScanContext"]
+
 DEFAULT_MAX_DEPTH = 5
 
 

@@ -14,6 +14,7 @@ from ...formats.npy import MAGIC, NpyError, NpyHeader, read_header
 from ...formats.zipdir import MemberError, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..pickle import scan_pickle_stream
 from .members import Limits, MemberSpool, depth_exceeded, report_bomb, scan_stream_member
 from .pytorch_zip_scanner import report_zip_anomaly
 from .zip_members import open_member
@@ -73,7 +74,6 @@ class NumPyScanner(BaseScanner):
             details={"dtype": repr(header.descr), "shape": list(header.shape)},
             rule=crules.OBJECT_ARRAY,
         )
-        from ..pickle import scan_pickle_stream
 
         def location(pos: int | None) -> str:
             return self.location(path, member, None if pos is None else start + pos)

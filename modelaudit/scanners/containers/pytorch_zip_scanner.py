@@ -20,7 +20,8 @@ from ...formats.zipdir import (
 )
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from .members import Limits, MemberSpool, depth_exceeded, scan_stream_member
+from ..pickle import scan_pickle_stream
+from .members import Limits, MemberSpool, depth_exceeded, report_bomb, scan_stream_member
 from .zip_members import crc_matches, open_member
 
 #: Pickle records larger than this are still scanned, but never dispatched as other formats.
@@ -137,7 +138,6 @@ class PyTorchZipScanner(BaseScanner):
         if anomaly:
             report_zip_anomaly(result, where, anomaly)
         head = stream.peek(4096)[:4096]
-        from ..pickle import scan_pickle_stream
 
         def location(pos: int | None) -> str:
             return self.location(path, entry.name, pos)
@@ -169,8 +169,6 @@ class PyTorchZipScanner(BaseScanner):
             depth=limits.depth,
         )
         if raw is not None and raw.limit_hit:
-            from .members import report_bomb
-
             report_bomb(result, where, raw.limit_hit)
         elif raw is not None and (raw.error or raw.truncated):
             result.mark_inconclusive(f"malformed: {raw.error or 'member data is truncated'}")

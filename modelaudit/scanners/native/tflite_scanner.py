@@ -14,6 +14,7 @@ from typing import Final
 
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..tensorflow.op_names import TF_OP_NAMES
 from ..tensorflow.saved_model_scanner import DANGEROUS_TF_OPS
 
 CUSTOM: Final = 32
@@ -191,8 +192,6 @@ class TFLiteScanner(BaseScanner):
         }
 
     def _custom(self, name: str, path: str, result: ScanResult) -> None:
-        from ..tensorflow.op_names import TF_OP_NAMES
-
         where = self.location(path, f"custom_op {name}")
         tf_op = name[4:] if name.startswith("Flex") else None
         if tf_op is not None and tf_op not in TF_OP_NAMES and tf_op not in DANGEROUS_TF_OPS:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from . import policy
+
 #: Modules where every callable runs commands, touches files or the network, or loads code.
 _DANGEROUS_MODULES: Final = frozenset(
     {
@@ -96,10 +98,6 @@ def is_dangerous_callable(target: str) -> bool:
 
 def _pickle_policy_denies(name: str) -> bool:
     """Ask the pickle engine's policy, trying every module/attribute split of the name."""
-    try:
-        from . import policy
-    except ImportError:
-        return False
     parts = name.split(".")
     for i in range(len(parts) - 1, 0, -1):
         module, qualname = ".".join(parts[:i]), ".".join(parts[i:])

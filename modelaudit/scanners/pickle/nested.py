@@ -14,11 +14,29 @@ import binascii
 import re
 import zlib
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from ...findings import IssueSeverity, ScanResult
 from ...rules import pickle as R
 from ..context import ScanContext
+from .info import PickleStreamInfo
+from .reader import CANDIDATE_RE
+
+
+class PickleBytesScan(Protocol):
+    """`stream.scan_pickle_bytes`, handed in by the stream scanner (which imports this module)."""
+
+    def __call__(
+        self,
+        data: bytes,
+        result: ScanResult,
+        *,
+        location: Callable[[int | None], str],
+        ctx: ScanContext,
+        depth: int,
+        stacked: bool,
+    ) -> PickleStreamInfo: ...
+
 
 _MAX_DECODED: Final = 64 << 20
 _B64_RUN: Final = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
@@ -83,13 +101,14 @@ def scan_candidate(
     ctx: ScanContext,
     depth: int,
     seen: set[str],
+    scan: PickleBytesScan,
     encoding: str = "raw",
 ) -> None:
     """A byte pattern that may start an embedded pickle at stream offset `at`."""
     if depth > _limit(ctx):
         return
     if data[:1] in (b"\x80", b"c") and _looks_like_pickle(data):
-        _parse_candidate(data, at, result, location, ctx, depth, seen, encoding)
+        _parse_candidate(data, at, result, location, ctx, depth, seen, encoding, scan)
         return
     decoded = _decode(data)
     if decoded is None:
@@ -97,10 +116,8 @@ def scan_candidate(
     how, payload = decoded
     how = how if encoding == "raw" else f"{encoding}+{how}"
     if _looks_like_pickle(payload):
-        _parse_candidate(payload, at, result, location, ctx, depth, seen, how)
+        _parse_candidate(payload, at, result, location, ctx, depth, seen, how, scan)
         return
-    from .reader import CANDIDATE_RE
-
     for n, m in enumerate(CANDIDATE_RE.finditer(payload)):
         if n >= 16:
             break
@@ -112,6 +129,7 @@ def scan_candidate(
             ctx=ctx,
             depth=depth + 1,
             seen=seen,
+            scan=scan,
             encoding=how,
         )
 
@@ -125,16 +143,15 @@ def _parse_candidate(
     depth: int,
     seen: set[str],
     how: str,
+    scan: PickleBytesScan,
 ) -> None:
-    from . import scan_pickle_bytes
-
     sub = ScanResult(scanner_name=result.scanner_name)
     raw = how == "raw"
 
     def where(pos: int | None) -> str:
         return location(at + pos if raw and pos is not None else at)
 
-    info = scan_pickle_bytes(payload, sub, location=where, ctx=ctx, depth=depth, stacked=False)
+    info = scan(payload, sub, location=where, ctx=ctx, depth=depth, stacked=False)
     complete = info.complete and info.pickles > 0
     existing = _existing(result)
     for issue in sub.issues:
@@ -165,6 +182,7 @@ def scan_blob(
     depth: int,
     stacked: bool,
     label: str,
+    scan: PickleBytesScan,
 ) -> None:
     """Bytes the loader itself will unpickle (or load as a model): scanned in full."""
     if depth > _limit(ctx):
@@ -180,10 +198,8 @@ def scan_blob(
         if decoded is None:
             return
         how, payload = decoded
-    from . import scan_pickle_bytes
-
     sub = ScanResult(scanner_name=result.scanner_name)
-    scan_pickle_bytes(
+    scan(
         payload,
         sub,
         location=lambda _p: location(None),

@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
 from ..context import ScanContext
-from . import positions, structure
+from . import nested, positions, structure
 from .carried_code import collapse_carried_code
 from .emulate import CUnpickler, PyUnpickler, run
+from .info import PickleStreamInfo
 from .reader import Reader
 from .stubs import JoblibLayout, Session
 
@@ -33,14 +33,6 @@ _OPCODES: Final = frozenset(
 _SLICE_FULL: Final = 1 << 12
 _REREAD_EACH: Final = 1 << 20
 _REREAD_BUDGET: Final = 64 << 20
-
-
-@dataclass
-class PickleStreamInfo:
-    pickles: int = 0
-    end: int = 0
-    complete: bool = True
-    globals: list[str] = field(default_factory=list)
 
 
 def _seekable(f: BinaryIO) -> bool:
@@ -357,8 +349,6 @@ def _nested_from_calls(
     depth: int,
     start: int,
 ) -> None:
-    from . import nested
-
     for data, stacked, label, trusted in session.nested:
         if trusted:
             nested.scan_blob(
@@ -369,6 +359,7 @@ def _nested_from_calls(
                 depth=depth + 1,
                 stacked=stacked,
                 label=label,
+                scan=scan_pickle_bytes,
             )
         else:
             nested.scan_candidate(
@@ -379,6 +370,7 @@ def _nested_from_calls(
                 ctx=ctx,
                 depth=depth + 1,
                 seen=set(),
+                scan=scan_pickle_bytes,
                 encoding="latin-1 string",
             )
 
@@ -397,8 +389,6 @@ def _nested_from_candidates(
 ) -> None:
     if not reader.candidates:
         return
-    from . import nested
-
     budget = _REREAD_BUDGET
     for at, data in reader.candidates:
         if at >= end or at in starts or (low_proto and data[:1] == b"c"):
@@ -410,7 +400,14 @@ def _nested_from_candidates(
             data = reread(at, min(_REREAD_EACH, budget))
             budget -= len(data)
         nested.scan_candidate(
-            data, at, result, location=location, ctx=ctx, depth=depth + 1, seen=seen
+            data,
+            at,
+            result,
+            location=location,
+            ctx=ctx,
+            depth=depth + 1,
+            seen=seen,
+            scan=scan_pickle_bytes,
         )
 
 

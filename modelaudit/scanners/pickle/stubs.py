@@ -9,6 +9,7 @@ slotted instances, since a real model makes millions of them.
 
 from __future__ import annotations
 
+import _compat_pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -566,8 +567,6 @@ def _short(text: str) -> str:
 
 
 def _compat_map(module: str, name: str) -> tuple[str, str]:
-    import _compat_pickle
-
     pair = _compat_pickle.NAME_MAPPING.get((module, name))
     if pair is not None:
         return pair
