@@ -22,7 +22,7 @@ def custom_scanner() -> Iterator[type]:
 @pytest.fixture
 def hostile() -> Iterator[type]:
     """Register the misbehaving test scanner first in the registry for one test."""
-    from _hostile_scanners import HostileScanner
+    from tests.hardening._hostile_scanners import HostileScanner
 
     SCANNER_REGISTRY.insert(0, HostileScanner)
     try:

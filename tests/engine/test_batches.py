@@ -8,11 +8,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from _hardening_util import write_hostile
 
 import modelaudit
 from modelaudit.core import scan_report
 from modelaudit.findings import FileStatus, IssueSeverity
+from tests.hardening._hardening_util import write_hostile
 
 
 class _Evil:

@@ -1,7 +1,7 @@
 """Runs where developers are (issue 14): every Linux-only sandbox piece has a fallback or is
 skipped with a notice, and the caller's `__main__` is never imported by a worker.
 
-The missing pieces are simulated on Linux by `tests/_simulate/sitecustomize.py`, which every
+The missing pieces are simulated on Linux by `tests/engine/_simulate/sitecustomize.py`, which every
 process of the scan (CLI, fork server, workers) imports at start-up.
 """
 
@@ -16,11 +16,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from _hardening_util import write_hostile
+
+from tests.hardening._hardening_util import write_hostile
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
-HOSTILE_CLI = TESTS / "_hostile_cli.py"
+HOSTILE_CLI = TESTS / "hardening" / "_hostile_cli.py"
 
 
 class _Evil:
@@ -29,7 +30,7 @@ class _Evil:
 
 
 def _env(simulate: str = "", **extra: str) -> dict[str, str]:
-    paths = [str(TESTS / "_simulate"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    paths = [str(TESTS / "engine" / "_simulate"), str(ROOT), os.environ.get("PYTHONPATH", "")]
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in paths if p),

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from _hardening_util import child_pids, write_hostile
 
 import modelaudit
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.report import FileReport
+from tests.hardening._hardening_util import child_pids, write_hostile
 
 
 class _Evil:

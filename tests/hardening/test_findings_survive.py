@@ -15,15 +15,15 @@ from pathlib import Path
 
 import anyio
 import pytest
-from _hardening_util import child_pids, write_hostile
 
 import modelaudit
+from modelaudit import rules
 from modelaudit.config import ScanConfig
 from modelaudit.core import scan_report
-from modelaudit.engine import capture
 from modelaudit.findings import FileStatus, IssueSeverity
+from tests.hardening._hardening_util import child_pids, write_hostile
 
-CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_hostile_cli.py")
+CLI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hostile_cli.py")
 
 
 class _Evil:
@@ -211,7 +211,7 @@ def test_findings_are_capped_per_rule_with_a_summary(tmp_path: Path, hostile: ty
     report = scan_report(str(tmp_path), jobs=1, timeout=120)
     issues = report.files[0].issues
     kept = [i for i in issues if i.rule == "TEST-MANY"]
-    (summary,) = [i for i in issues if i.rule == capture.FINDINGS_TRUNCATED]
+    (summary,) = [i for i in issues if i.rule == rules.FINDINGS_TRUNCATED]
     assert len(kept) == 100
     assert [i.message for i in kept[:2]] == ["finding 0", "finding 1"]
     assert summary.details == {"rule": "TEST-MANY", "not_shown": 4900, "limit": 100}
