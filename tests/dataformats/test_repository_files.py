@@ -14,12 +14,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _dataformats_util import assert_clean, rules_of, scan
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.formats import Format, sniff_path
 from modelaudit.rules import data as rd
 from modelaudit.rules import text as rt
+from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo" / "repos"
 SHELL = b"cos\nsystem\n(S'echo pwned'\ntR."

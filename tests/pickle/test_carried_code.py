@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import cloudpickle
-from _pickle_corpus import critical, scan, warnings_of
 
 from modelaudit.findings import FileStatus
 from modelaudit.rules import pickle as R
+from tests.pickle._pickle_corpus import critical, scan, warnings_of
 
 
 def _user_code() -> object:
     """A class and a closure defined where cloudpickle must ship them by value."""
-    namespace: dict[str, object] = {"__name__": "__main__"}
+    namespace: dict[str, Any] = {"__name__": "__main__"}
     exec(  # building the sample; the scanner never runs it
         "class Scaler:\n"
         "    def __init__(self, k):\n"

@@ -253,8 +253,10 @@ def endpoint_repo(tmp_path: Path, s3_server: MotoServer) -> tuple[Path, Path, Fl
     digest = md5(EVIL_PICKLE)
     key = f"endpoint-store/{object_path(digest, True)}"
     s3_server.admin().put_object(Bucket=S3_BUCKET, Key=key, Body=EVIL_PICKLE)
-    return root, pointer(root, "model.pkl", digest, len(EVIL_PICKLE)), FlakyProxy(
-        s3_server.endpoint, fail_first=0
+    return (
+        root,
+        pointer(root, "model.pkl", digest, len(EVIL_PICKLE)),
+        FlakyProxy(s3_server.endpoint, fail_first=0),
     )
 
 

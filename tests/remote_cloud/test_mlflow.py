@@ -9,7 +9,6 @@ import pytest
 
 import modelaudit
 from tests.remote_cloud._remote_cloud_servers import (
-    S3_BUCKET,
     MlflowModels,
     MotoServer,
     clean_env,
@@ -133,6 +132,5 @@ def test_cli_bucket_artifacts_go_to_the_s3_fetcher(
     version = mlflow_models.s3_version
     assert [f["path"] for f in report["files"]] == [f"models:/s3-model/{version}/evil.pkl"]
     assert all(
-        i["location"].startswith(f"models:/s3-model/{version}/evil.pkl")
-        for i in report["issues"]
+        i["location"].startswith(f"models:/s3-model/{version}/evil.pkl") for i in report["issues"]
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from _remote_cloud_servers import EVIL_PICKLE, MotoServer, clean_env, run_cli
+from tests.remote_cloud._remote_cloud_servers import EVIL_PICKLE, MotoServer, clean_env, run_cli
 
 #: moto's usual credentials, and a tracking user named like a common word
 WEAK = {

@@ -291,7 +291,7 @@ async def test_listing_is_lazy(s3_server: MotoServer, monkeypatch: pytest.Monkey
 def test_client_set_up_never_blocks_the_event_loop(s3_server: MotoServer) -> None:
     """SDK imports, session creation and service-model loading happen in threads: in a fresh
     process, a ticker task beside an S3 prefix scan is never held up by running code."""
-    from _remote_loop_probe import busy_stalls
+    from tests.remote_http._remote_loop_probe import busy_stalls
 
     out = busy_stalls(f"s3://{S3_BUCKET}/sweep/", s3_env(s3_server))
     assert out["exit_code"] == 1

@@ -264,7 +264,7 @@ def test_hub_set_up_never_blocks_the_event_loop(hub: FakeHub) -> None:
     process, a ticker task beside a Hub repo scan is never held up by running code."""
     import os
 
-    from _remote_loop_probe import busy_stalls
+    from tests.remote_http._remote_loop_probe import busy_stalls
 
     out = busy_stalls("hf://acme/evil", dict(os.environ))
     assert out["exit_code"] == 1
