@@ -8,7 +8,8 @@ transformers-4-style repositories, a second one with `transformers<5`:
     /work/zoo-venv/bin/pip install -c tests/zoo/constraints.txt transformers sentencepiece \
         tokenizers diffusers peft sentence-transformers scikit-learn xgboost lightgbm catboost \
         statsmodels pandas gensim fasttext-wheel onnx onnxscript ctranslate2 mlflow-skinny \
-        cloudpickle flax hydra-core lightning dvc nbformat gguf tensorflow-cpu keras h5py spacy
+        cloudpickle flax orbax-checkpoint hydra-core lightning dvc nbformat gguf tensorflow-cpu \
+        keras h5py spacy
     /work/zoo-venv/bin/pip uninstall -y torchvision
     python3 -m venv /work/zoo-venv4 && /work/zoo-venv4/bin/pip install \
         -c tests/zoo/constraints.txt torch==2.13.0 'transformers<5' sentencepiece protobuf
@@ -846,6 +847,24 @@ def flax_msgpack(out: Path) -> None:
     params = Mlp().init(jax.random.PRNGKey(0), jax.numpy.zeros((1, 4)))
     (out / "flax_model.msgpack").write_bytes(serialization.to_bytes(params))
     (out / "config.json").write_text(json.dumps({"features": [8, 2]}), encoding="utf-8")
+
+
+@repo("orbax-checkpoint", "orbax-checkpoint", "flax", "jax")
+def orbax_checkpoint(out: Path) -> None:
+    """What flax/orbax training loops write: OCDBT key-value files and JSON metadata."""
+    import jax
+    import orbax.checkpoint as ocp
+    from flax import linen as nn
+
+    class Mlp(nn.Module):
+        @nn.compact
+        def __call__(self, x):  # type: ignore[no-untyped-def]
+            return nn.Dense(2)(nn.relu(nn.Dense(8)(x)))
+
+    params = Mlp().init(jax.random.PRNGKey(0), jax.numpy.zeros((1, 4)))
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(out / "checkpoints" / "step_100", params)
+    checkpointer.wait_until_finished()
 
 
 @repo("numpy-pandas-saves", "numpy", "pandas")
