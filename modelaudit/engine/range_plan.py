@@ -167,7 +167,7 @@ def _gguf_metadata_end(buf: bytes) -> int | None:
             string()
             return None
         if vtype != 9:
-            raise ValueError("unknown Format.GGUF value type")
+            raise ValueError("unknown GGUF value type")
         itype, n = c.num("I"), c.num(count)
         if itype in _GGUF_FIXED:
             c.skip(n * _GGUF_FIXED[itype])
@@ -385,7 +385,7 @@ class _Odd(Exception):
 
 
 _SKIP = "skip"
-#: Message fields the Format.ONNX walk descends into; tensor data fields are skipped by length and
+#: Message fields the ONNX walk descends into; tensor data fields are skipped by length and
 #: every other length-delimited field (names, attributes, external-data entries) is fetched.
 _ONNX_CHILDREN: dict[str, dict[int, str]] = {
     "model": {7: "graph", 20: "training", 25: "function"},
@@ -399,7 +399,7 @@ _ONNX_CHILDREN: dict[str, dict[int, str]] = {
 }
 
 
-#: Fields an Format.ONNX walk visits before giving up and downloading the object instead.
+#: Fields an ONNX walk visits before giving up and downloading the object instead.
 _MAX_FIELDS = 5_000_000
 
 

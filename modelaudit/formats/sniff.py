@@ -166,7 +166,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     if head.startswith(b"#!"):
         return Format.EXECUTABLE
     if any(head[off : off + 8] == b"\x89HDF\r\n\x1a\n" for off in (512, 1024, 2048)):
-        return Format.HDF5  # Format.HDF5 after a user block: h5py finds the superblock there too
+        return Format.HDF5  # HDF5 after a user block: h5py finds the superblock there too
     if head.startswith(b"\x5d\x00\x00") and ext in (Format.PICKLE, Format.LZMA, None):
         return Format.LZMA
     if _looks_like_zlib(head) and ext in (Format.PICKLE, Format.ZLIB, None):

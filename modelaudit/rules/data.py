@@ -53,8 +53,8 @@ SAFETENSORS_BAD_HEADER = define_rule(
 GGUF_BAD_HEADER = define_rule(
     "MA4100",
     "GgufBadHeader",
-    "The Format.GGUF header has an unknown version or an impossible count or length.",
-    "Crafted counts and lengths target memory bugs in Format.GGUF parsers (llama.cpp advisories of "
+    "The GGUF header has an unknown version or an impossible count or length.",
+    "Crafted counts and lengths target memory bugs in GGUF parsers (llama.cpp advisories of "
     "2024). Do not load the file; replace it with a known-good copy.",
     cwe=787,
 )
@@ -71,7 +71,7 @@ GGUF_BAD_TENSORS = define_rule(
 GGUF_UNKNOWN_TENSOR_TYPE = define_rule(
     "MA4102",
     "GgufUnknownTensorType",
-    "A Format.GGUF tensor uses a ggml type this scanner does not know.",
+    "A GGUF tensor uses a ggml type this scanner does not know.",
     "Usually a newer quantisation; check the file came from a trusted converter.",
     severity=IssueSeverity.INFO,
 )
@@ -81,8 +81,8 @@ GGUF_UNKNOWN_TENSOR_TYPE = define_rule(
 GGML_BAD_HEADER = define_rule(
     "MA4103",
     "GgmlBadHeader",
-    "The legacy Format.GGML header has an unknown version or impossible hyperparameters.",
-    "Old Format.GGML loaders trust these values for allocations. Replace the file, preferably with a "
+    "The legacy GGML header has an unknown version or impossible hyperparameters.",
+    "Old GGML loaders trust these values for allocations. Replace the file, preferably with a "
     "GGUF conversion from a trusted source.",
     cwe=787,
 )

@@ -74,9 +74,9 @@ JSON_EXCESSIVE_NESTING = define_rule(
 YAML_PYTHON_TAG = define_rule(
     "MA4400",
     "YamlPythonTag",
-    "The Format.YAML uses a Python tag, which yaml.load with an unsafe loader turns into imports or "
+    "The YAML uses a Python tag, which yaml.load with an unsafe loader turns into imports or "
     "calls.",
-    "Load Format.YAML only with yaml.safe_load, and remove the tag. Treat the file as an exploit.",
+    "Load YAML only with yaml.safe_load, and remove the tag. Treat the file as an exploit.",
     severity=IssueSeverity.CRITICAL,
     cwe=502,
 )
@@ -84,7 +84,7 @@ YAML_PYTHON_TAG = define_rule(
 YAML_CUSTOM_TAG = define_rule(
     "MA4401",
     "YamlCustomTag",
-    "The Format.YAML uses an application-specific tag.",
+    "The YAML uses an application-specific tag.",
     "Custom tags are handled by the application's own constructors; check what it does with them.",
     severity=IssueSeverity.INFO,
 )
@@ -105,7 +105,7 @@ PMML_XXE = define_rule(
     "XmlExternalEntity",
     "The XML declares an external entity, an external DTD or an XInclude (XXE).",
     "A parser that resolves it reads local files or makes network requests for the attacker. "
-    "Remove the DOCTYPE; parse Format.PMML with resolve_entities disabled.",
+    "Remove the DOCTYPE; parse PMML with resolve_entities disabled.",
     severity=IssueSeverity.CRITICAL,
     cwe=611,
 )
@@ -122,7 +122,7 @@ PMML_ENTITY_BOMB = define_rule(
 PMML_DTD = define_rule(
     "MA4602",
     "XmlDoctype",
-    "The XML has an internal DTD, which Format.PMML never needs.",
+    "The XML has an internal DTD, which PMML never needs.",
     "Remove the DOCTYPE; entity declarations are the building blocks of XXE and bombs.",
     cwe=611,
 )
@@ -130,7 +130,7 @@ PMML_DTD = define_rule(
 PMML_EXTENSION_CODE = define_rule(
     "MA4603",
     "PmmlExtensionCode",
-    "A Format.PMML Extension element holds code or a pickle.",
+    "A PMML Extension element holds code or a pickle.",
     "Extensions are vendor data some consumers evaluate. Remove the payload and check the "
     "producer.",
     cwe=94,

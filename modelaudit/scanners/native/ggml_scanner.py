@@ -1,4 +1,4 @@
-"""Legacy Format.GGML files (pre-GGUF llama.cpp): magic, version and hyperparameter sanity.
+"""Legacy GGML files (pre-GGUF llama.cpp): magic, version and hyperparameter sanity.
 
 These files carry no templates or code, only a fixed header, a vocabulary and tensors; the
 risk is a crafted header aimed at old C loaders, so the header is checked for values no
@@ -31,7 +31,7 @@ _MAX_DIM: Final = 1 << 20
 
 class GgmlScanner(BaseScanner):
     name = "ggml"
-    description = "Legacy Format.GGML/GGMF/GGJT headers: magic, version and hyperparameter sanity"
+    description = "Legacy GGML/GGMF/GGJT headers: magic, version and hyperparameter sanity"
     supported_extensions = [".ggml"]
     formats = (Format.GGML,)
 
@@ -42,7 +42,7 @@ class GgmlScanner(BaseScanner):
         result.bytes_scanned = len(head)
         magic = head[:4]
         if magic not in _MAGICS:
-            result.mark_inconclusive("malformed: not a Format.GGML header")
+            result.mark_inconclusive("malformed: not a GGML header")
             result.finish()
             return result
         kind, versions = _MAGICS[magic]
@@ -75,7 +75,7 @@ class GgmlScanner(BaseScanner):
         result.metadata["format_details"] = {"magic": kind, "version": version}
         if problems:
             result.add_issue(
-                f"Implausible Format.GGML header: {', '.join(problems)}",
+                f"Implausible GGML header: {', '.join(problems)}",
                 severity=IssueSeverity.WARNING,
                 location=self.location(path, pos=4),
                 details={"problems": problems, "hparams": list(params)},
@@ -83,6 +83,6 @@ class GgmlScanner(BaseScanner):
                 "memory in the process that loads the model.",
                 rule=GGML_BAD_HEADER,
             )
-            result.mark_inconclusive("malformed: Format.GGML header not understood")
+            result.mark_inconclusive("malformed: GGML header not understood")
         result.finish()
         return result

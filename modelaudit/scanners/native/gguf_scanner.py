@@ -89,9 +89,7 @@ class _Header:
 
 class GgufScanner(BaseScanner):
     name = "gguf"
-    description = (
-        "Bounded Format.GGUF header, metadata and tensor-table checks; chat template analysis"
-    )
+    description = "Bounded GGUF header, metadata and tensor-table checks; chat template analysis"
     supported_extensions = [".gguf"]
     formats = (Format.GGUF,)
 
@@ -102,7 +100,7 @@ class GgufScanner(BaseScanner):
         with open(path, "rb") as f:
             head = f.read(8)
             if len(head) < 8 or head[:4] != b"GGUF":
-                result.mark_inconclusive("malformed: not a Format.GGUF header")
+                result.mark_inconclusive("malformed: not a GGUF header")
                 result.finish()
                 return result
             (version,) = struct.unpack("<I", head[4:8])
@@ -113,7 +111,7 @@ class GgufScanner(BaseScanner):
             reader.skip(8)
             try:
                 if version not in (1, 2, 3):
-                    raise Hostile(f"unknown Format.GGUF version {version}")
+                    raise Hostile(f"unknown GGUF version {version}")
                 header.version = version
                 self._read(reader, header)
             except Malformed as exc:
@@ -207,7 +205,7 @@ class GgufScanner(BaseScanner):
 
     def _hostile(self, message: str, path: str, pos: int, result: ScanResult) -> None:
         result.add_issue(
-            f"Hostile Format.GGUF header: {message}",
+            f"Hostile GGUF header: {message}",
             severity=IssueSeverity.WARNING,
             location=self.location(path, pos=pos),
             details={"problem": message},
@@ -269,7 +267,7 @@ class GgufScanner(BaseScanner):
                 problems.append(f"{cur}: overlaps {prev}")
         if problems:
             result.add_issue(
-                f"Inconsistent Format.GGUF tensor layout: {problems[0]}"
+                f"Inconsistent GGUF tensor layout: {problems[0]}"
                 + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
                 severity=IssueSeverity.WARNING,
                 location=self.location(path, pos=h.data_start),

@@ -1,6 +1,6 @@
 """PMML (XML): DTDs, external entities, entity-expansion bombs and code in `Extension` elements.
 
-Format.PMML consumers (jpmml, pypmml, Nyoka, older lxml setups) parse with whatever XML stack they
+PMML consumers (jpmml, pypmml, Nyoka, older lxml setups) parse with whatever XML stack they
 have, and many resolve external entities or expand nested ones. The document is streamed
 through expat with a default handler installed, which stops internal entity expansion, and
 with no external-entity handler, so nothing is fetched or expanded while it is judged.

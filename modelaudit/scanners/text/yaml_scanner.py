@@ -43,7 +43,9 @@ class YamlScanner(BaseScanner):
         try:
             import yaml
         except ImportError:
-            message = "PyYAML not installed, cannot scan Format.YAML files; install it with: pip install pyyaml"
+            message = (
+                "PyYAML not installed, cannot scan YAML files; install it with: pip install pyyaml"
+            )
             result.add_issue(
                 message,
                 severity=IssueSeverity.WARNING,
@@ -66,7 +68,7 @@ class YamlScanner(BaseScanner):
             if "flow level" in str(exc) or "nesting" in str(exc):
                 report_nesting(self, path, result)
             else:
-                result.mark_inconclusive(f"malformed: not valid Format.YAML ({str(exc)[:200]})")
+                result.mark_inconclusive(f"malformed: not valid YAML ({str(exc)[:200]})")
         result.bytes_scanned = size
         walk.report_expansion()
         result.finish()
@@ -79,7 +81,7 @@ class YamlScanner(BaseScanner):
                 severity=IssueSeverity.CRITICAL,
                 location=self.location(path, pos=pos),
                 details={"tag": tag},
-                why="An unsafe Format.YAML loader imports the named object and calls it with "
+                why="An unsafe YAML loader imports the named object and calls it with "
                 "arguments from the file: arbitrary code execution.",
                 rule=YAML_PYTHON_TAG,
             )
@@ -109,7 +111,7 @@ class _Open:
 
 
 class _EventWalk:
-    """Judge a Format.YAML event stream: tags, `_target_` pairs, depth, and alias expansion."""
+    """Judge a YAML event stream: tags, `_target_` pairs, depth, and alias expansion."""
 
     def __init__(self, scanner: YamlScanner, path: str, result: ScanResult) -> None:
         self.scanner, self.path, self.result = scanner, path, result
@@ -123,9 +125,7 @@ class _EventWalk:
         """Consume one event; False when the walk must stop (too deep or too long)."""
         self.events += 1
         if self.events > _MAX_EVENTS:
-            self.result.mark_inconclusive(
-                f"more than {_MAX_EVENTS} Format.YAML events; rest not read"
-            )
+            self.result.mark_inconclusive(f"more than {_MAX_EVENTS} YAML events; rest not read")
             return False
         tag = getattr(event, "tag", None)
         pos = event.start_mark.index if event.start_mark is not None else None
