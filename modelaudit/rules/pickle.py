@@ -111,3 +111,13 @@ MALFORMED_PICKLE = define_rule(
     "Replace the file with a known-good copy; do not load it.",
     severity=IssueSeverity.INFO,
 )
+FRAME_STRADDLE = define_rule(
+    "MA1008",
+    "PickleReadingsDiffer",
+    "An opcode runs past the end of a pickle FRAME, so pickle.load(file), torch.load and "
+    "pickle.loads(bytes) read different opcodes from the same file; Python never writes this, "
+    "it is built to show a scanner one program and a loader another.",
+    _LOAD_HELP,
+    severity=IssueSeverity.CRITICAL,
+    cwe=502,
+)

@@ -27,10 +27,10 @@ from .stubs import _CURRENT, JoblibLayout, Obj, Session, is_wrapper
 class CUnpickler(_pickle.Unpickler):
     """The C unpickler with imports and persistent ids made symbolic."""
 
-    def __init__(self, reader: Reader, session: Session) -> None:
-        super().__init__(reader, encoding="latin1", errors="strict")  # type: ignore[arg-type]
+    def __init__(self, reader: Any, session: Session, *, size: int | None = None) -> None:
+        super().__init__(reader, encoding="latin1", errors="strict")
         self._session = session
-        self.source_size = _source_size(reader)
+        self.source_size = _source_size(reader) if size is None else size
 
     def find_class(self, module: str, name: str) -> Any:
         return self._session.find_class(module, name)

@@ -1,8 +1,16 @@
-"""A counting, chunked reader that the unpickler pulls from.
+"""A counting, chunked reader that the unpickler pulls from, read as a real file is.
 
 The C unpickler prefetches through `peek` and advances with `read`, so handing it this reader
 keeps its per-opcode work in C while we learn exactly how many bytes it consumed. Each chunk
 is searched once for byte patterns of embedded pickles (raw, base64, hex, zlib) as it passes.
+
+Frames: the C unpickler reads what a FRAME announces with one `read(n)` when the frame is not
+already in its buffer, and an opcode whose argument runs past the end of such a buffer loses
+the bytes left in it (it reads the whole argument afresh after the frame). `pickle.loads`
+reads the same bytes straight through. This reader never lets frame data sit in a `peek`
+result, so every frame is read the way `io.BytesIO` (torch's zip loader) and large frames
+from `open()` are read; when an opcode reaches past a frame (the only way the readings can
+part) it sets `straddle`, and the engine reads the pickle the other ways too.
 """
 
 from __future__ import annotations
@@ -17,6 +25,16 @@ _OVERLAP: Final = 64
 _MAX_CANDIDATES: Final = 256
 _SLICE: Final = 1 << 12
 _PIECE: Final = 64 << 20
+#: The most of an unseekable stream kept for reading a straddling pickle again.
+RECORD_LIMIT: Final = 64 << 20
+_FRAME: Final = 0x95
+_FRAME_BYTE: Final = b"\x95"
+#: A FRAME longer than this fails in every reading (no file holds it), so only shorter ones
+#: need their bytes kept out of a peek.
+_MAX_FRAME_BITS: Final = 40
+#: Frame buffers of exactly one length-prefixed header whose payload follows the frame: the C
+#: pickler writes big str objects so, and the payload read then starts where the frame ends.
+_HEADER_ONLY: Final = {ord("X"): 4, 0x8D: 8}
 
 #: Where an embedded pickle may start: raw protocol 2-5, a protocol-0 GLOBAL line, base64 of
 #: either or of a zlib/gzip stream, hex of a protocol header or of zlib, a zlib/gzip stream.
@@ -69,6 +87,15 @@ class Reader:
         #: Stream ranges skipped as raw data (joblib arrays): the loader never parses them,
         #: so byte patterns found there are not embedded pickles.
         self.skipped: list[tuple[int, int]] = []
+        #: The last bytes handed out, to know whether a FRAME header ends where we stand.
+        self._recent = b""
+        #: The frame buffer handed out last, until the unpickler asks for anything else.
+        self._frame: tuple[bytes, int] | None = None
+        #: Stream offset where an opcode argument ran past the end of a frame buffer.
+        self.straddle: int | None = None
+        #: A copy of what was read from an unseekable source (bounded), so the engine can
+        #: read a pickle again the other ways a loader would.
+        self.record: bytearray | None = None if _seekable(fileobj) else bytearray()
 
     @property
     def pos(self) -> int:
@@ -89,11 +116,20 @@ class Reader:
                 break
             if self.find_candidates:
                 self._search(chunk)
+            self._keep(chunk)
             parts.append(chunk)
             have += len(chunk)
         self.base += self.off
         self.buf = parts[0] if len(parts) == 1 else b"".join(parts)
         self.off = 0
+
+    def _keep(self, chunk: bytes) -> None:
+        record = self.record
+        if record is not None:
+            if len(record) + len(chunk) <= RECORD_LIMIT:
+                record += chunk
+            else:
+                self.record = None
 
     def _search(self, chunk: bytes) -> None:
         if len(self.candidates) >= _MAX_CANDIDATES:
@@ -116,31 +152,89 @@ class Reader:
 
     # -- the file protocol the unpicklers use
 
+    def look(self, n: int) -> bytes:
+        """The next `n` bytes without consuming them (for the engine, not the unpickler)."""
+        if len(self.buf) - self.off < n:
+            self._fill(n)
+        return self.buf[self.off : self.off + n]
+
     def peek(self, n: int = 1) -> bytes:
-        if self.off >= len(self.buf):
-            self._fill(1)
-        return self.buf[self.off : self.off + max(n, _PEEK)]
+        """What the C unpickler may read ahead: never past a FRAME header it might execute.
+
+        An empty result makes the unpickler `read` exactly what it needs, as from a file
+        without `peek`; that is how a frame's bytes are always handed out.
+        """
+        if self._frame is not None:
+            return b""
+        if len(self.buf) - self.off < 9:
+            self._fill(9)
+        off = self.off
+        buf = self.buf
+        end = min(len(buf), off + max(n, _PEEK))
+        recent = self._recent
+        if _FRAME_BYTE in recent:
+            window = recent + buf[off : off + 9]
+            i = window.find(_FRAME_BYTE, 0, len(recent))
+            while i >= 0:
+                if _plausible_frame(window, i):
+                    header_end = i + 9 - len(recent)
+                    if header_end == 0:
+                        return b""
+                    end = min(end, off + header_end)
+                    break
+                i = window.find(_FRAME_BYTE, i + 1, len(recent))
+        k = buf.find(_FRAME_BYTE, off, end)
+        while k >= 0:
+            if _plausible_frame(buf, k):
+                end = min(end, k + 9)
+                break
+            k = buf.find(_FRAME_BYTE, k + 1, end)
+        return buf[off:end]
+
+    def _handed(self, out: bytes, n: int) -> None:
+        """Track frame buffers: the bytes a FRAME header announces, read in one call."""
+        recent = self._recent
+        if self._frame is not None:
+            frame, self._frame = self._frame, None
+            if n > 1 and not _header_only(*frame, n):
+                self.straddle = self.pos - len(out) if self.straddle is None else self.straddle
+        if (
+            n > 0
+            and len(recent) == 9
+            and recent[0] == _FRAME
+            and int.from_bytes(recent[1:], "little") == n == len(out)
+        ):
+            self._frame = (out[:9], n)
+        self._recent = (recent + out[-9:])[-9:]
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             self._fill(1 << 62)
             out = self.buf[self.off :]
             self.off = len(self.buf)
+            self._handed(out, len(out))
             return out
         if len(self.buf) - self.off < n:
             self._fill(n)
         out = self.buf[self.off : self.off + n]
         self.off += len(out)
+        self._handed(out, n)
         return out
 
     def readinto(self, b: bytearray | memoryview) -> int:
         """Large constants go straight from the file into the loader's buffer."""
+        # an argument copied in part from a frame buffer loses nothing: not a straddle
+        self._frame = None
         view = memoryview(b).cast("B")
         n = len(view)
         have = min(len(self.buf) - self.off, n)
         view[:have] = self.buf[self.off : self.off + have]
         self.off += have
         done = have
+        if done == n:
+            if done:
+                self._recent = (self._recent + bytes(view[max(0, done - 9) : done]))[-9:]
+            return done
         while done < n and not self.eof:
             piece = self.f.read(min(n - done, _PIECE))
             if not piece:
@@ -148,19 +242,27 @@ class Reader:
                 break
             if self.find_candidates:
                 self._search(piece)
+            self._keep(piece)
             view[done : done + len(piece)] = piece
             done += len(piece)
         self.base += self.off
         self.buf, self.off = b"", 0
         self.base += done - have
+        if done:
+            self._recent = (self._recent + bytes(view[max(0, done - 9) : done]))[-9:]
         return done
 
     def readline(self) -> bytes:
+        if self._frame is not None:
+            self._frame = None
+            if self.straddle is None:
+                self.straddle = self.pos
         while True:
             i = self.buf.find(b"\n", self.off)
             if i >= 0:
                 out = self.buf[self.off : i + 1]
                 self.off = i + 1
+                self._recent = (self._recent + out[-9:])[-9:]
                 return out
             if self.eof:
                 return self.read(-1)
@@ -227,6 +329,7 @@ class Reader:
                 self.eof = True
             self._scanned_to, self._tail = self.base, b""
             return done
+        self.record = None
         while left > 0:
             chunk = self.f.read(min(CHUNK, left))
             if not chunk:
@@ -244,3 +347,21 @@ class Reader:
             return False
         self._fill(1)
         return self.off >= len(self.buf)
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except Exception:
+        return False
+
+
+def _plausible_frame(data: bytes, at: int) -> bool:
+    """Whether a FRAME opcode at `at` could announce a frame some file holds (unknown: yes)."""
+    length = data[at + 1 : at + 9]
+    return len(length) < 8 or int.from_bytes(length, "little") >> _MAX_FRAME_BITS == 0
+
+
+def _header_only(head: bytes, length: int, n: int) -> bool:
+    size = _HEADER_ONLY.get(head[0]) if head else None
+    return size is not None and length == size + 1 and int.from_bytes(head[1:length], "little") == n

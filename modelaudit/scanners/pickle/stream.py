@@ -21,7 +21,8 @@ from . import nested, positions, structure
 from .carried_code import collapse_carried_code
 from .emulate import CUnpickler, PyUnpickler, run
 from .info import PickleStreamInfo
-from .reader import Reader
+from .reader import RECORD_LIMIT, Reader
+from .readings import readings
 from .stubs import JoblibLayout, Session
 
 _OPCODES: Final = frozenset(
@@ -70,7 +71,7 @@ def scan_pickle_stream(
         start = reader.pos
         if index > 0 and (not stacked or reader.at_eof()):
             break
-        head = reader.peek(2)
+        head = reader.look(2)
         if index > 0 and (not head or head[0] not in _OPCODES):
             break
         if index == 0 and not head:
@@ -79,7 +80,10 @@ def scan_pickle_stream(
             break
         mark = len(result.issues)
         low_proto = low_proto or _first_proto(head) < 4
+        reader.straddle = None
         outcome = _scan_one(reader, result, location, ctx, start, _first_proto(head), joblib)
+        straddle = reader.straddle
+        python = joblib
         if outcome in ("joblib", "stub-type") and seekable:
             # Restart this pickle with the pure-Python unpickler: joblib's inline arrays,
             # or a NEWOBJ on a call result that a real loader would have as a class.
@@ -101,7 +105,23 @@ def scan_pickle_stream(
                     fileobj, origin, start, result, location, ctx, _first_proto(head)
                 )
             joblib = joblib or mode == "joblib"
+            python = True
         session, error = outcome if isinstance(outcome, tuple) else (None, outcome)
+        if straddle is None and error is not None and python and _PY_FRAME_ERRORS in error:
+            straddle = reader.pos
+        if session is not None and straddle is not None:
+            _other_readings(
+                _pickle_bytes(fileobj, seekable, origin, start, reader),
+                start,
+                straddle,
+                session,
+                error,
+                result,
+                location,
+                ctx,
+                _first_proto(head),
+                python,
+            )
         if session is not None:
             for g in session.globals:
                 if g not in seen_globals:
@@ -123,13 +143,13 @@ def scan_pickle_stream(
                 details={"position": reader.pos, "pickle_index": index},
                 rule=R.MALFORMED_PICKLE,
             )
-            if session is not None and session.events:
+            if session is not None and session.events and straddle is None:
                 _pin_positions(fileobj, seekable, origin, start, session, location)
             break
         starts.add(start)
         info.pickles += 1
         info.end = reader.pos
-        if session is not None and session.events:
+        if session is not None and session.events and straddle is None:
             _pin_positions(fileobj, seekable, origin, start, session, location)
         index += 1
     result.bytes_scanned += info.end
@@ -278,6 +298,107 @@ def _shadow_plain_load(
         if issue.severity is IssueSeverity.CRITICAL and issue.message not in existing:
             issue.details["interpretation"] = "pickle.load"
             result.issues.append(issue)
+
+
+#: How the pure-Python unpickler refuses an opcode that runs past its frame.
+_PY_FRAME_ERRORS: Final = "before end of"
+_NO_PEEK: Final = "file object without peek (torch.load, io.BytesIO)"
+_STRADDLE_WHY: Final = (
+    "A FRAME announces fewer bytes than the opcode at its end needs. Reading from a file, "
+    "the C unpickler drops the rest of the frame and reads the argument after it; reading "
+    "bytes, it reads straight on. Python never writes this: the file is built so that a "
+    "scanner and a loader see different programs."
+)
+
+
+def _pickle_bytes(
+    fileobj: BinaryIO, seekable: bool, origin: int, start: int, reader: Reader
+) -> bytes | None:
+    """The bytes from this pickle's start to the end of the stream (bounded)."""
+    if seekable:
+        here = fileobj.tell()
+        try:
+            fileobj.seek(origin + start)
+            return fileobj.read(RECORD_LIMIT)
+        except (OSError, ValueError):
+            return None
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                fileobj.seek(here)
+    if reader.record is None:
+        return None
+    reader.look(RECORD_LIMIT - len(reader.record))
+    record = reader.record
+    return bytes(record[start:]) if record is not None else None
+
+
+def _fingerprint(session: Session, error: str | None) -> tuple[tuple[str, ...], int, bool]:
+    return tuple(session.globals), session.n_calls, error is None
+
+
+def _other_readings(
+    data: bytes | None,
+    start: int,
+    straddle: int,
+    session: Session,
+    error: str | None,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    proto: int,
+    python: bool,
+) -> None:
+    """Read a straddling pickle as `pickle.loads` and `open()` would; report a difference."""
+    primary = _fingerprint(session, error)
+    own = "pickle._Unpickler (joblib)" if python else _NO_PEEK
+    summary: dict[str, dict[str, object]] = {own: _summary(session, error)}
+    differing: list[tuple[str, ScanResult]] = []
+    if data is None:
+        summary["other readings"] = {"error": "the stream could not be read again"}
+    else:
+        for name, make in readings(no_peek=python):
+            shadow = ScanResult(scanner_name=result.scanner_name)
+            other = Session(shadow, location, proto, joblib=True)
+            unpickler = CUnpickler(make(data), other, size=len(data))
+            other_error: str | None = None
+            try:
+                run(unpickler, other, ctx.memory_budget)
+            except Exception as exc:
+                other_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            finally:
+                del unpickler
+            if name.startswith("pickle.loads") and other.events:
+                _pin_positions(io.BytesIO(data), True, -start, start, other, location)
+            summary[name] = _summary(other, other_error)
+            if _fingerprint(other, other_error) != primary:
+                differing.append((name, shadow))
+        if not differing:
+            return
+    result.add_issue(
+        "Pickle reads differently from a file than from bytes: an opcode straddles a FRAME",
+        severity=IssueSeverity.CRITICAL,
+        location=location(straddle),
+        details={
+            "position": straddle,
+            "opcode": "FRAME",
+            "module": "",
+            "function": "",
+            "readings": summary,
+        },
+        why=_STRADDLE_WHY,
+        rule=R.FRAME_STRADDLE,
+    )
+    existing = {i.message for i in result.issues}
+    for name, shadow in differing:
+        for issue in shadow.issues:
+            if issue.severity.rank >= IssueSeverity.WARNING.rank and issue.message not in existing:
+                existing.add(issue.message)
+                issue.details["interpretation"] = name
+                result.issues.append(issue)
+
+
+def _summary(session: Session, error: str | None) -> dict[str, object]:
+    return {"imports": session.globals[:20], "calls": session.n_calls, "error": error}
 
 
 def _note_extension(session: Session, message: str) -> None:
