@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from .behaviour import behaviour_family
+
 SAFE: Final = 0
 UNKNOWN: Final = 1
 DANGER: Final = 2
@@ -1172,6 +1174,10 @@ def classify(module: str, qualname: str) -> Verdict:
         leaf = qualname.split(".", 1)[0]
         if leaf.endswith(("Error", "Exception", "Warning")) or leaf in ("BaseException",):
             return _SAFE_VERDICT
+    if valid_name(module, qualname):
+        claimed = behaviour_family(module, qualname)
+        if claimed is not None:
+            return danger(claimed, f"The name {full} says what it does.")
     if _trusted(_alias(module), qualname):
         return _SAFE_VERDICT
     return _UNKNOWN_VERDICT
