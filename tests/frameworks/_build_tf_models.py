@@ -51,6 +51,19 @@ def _keras_model(with_lambda: bool) -> keras.Model:
     return model
 
 
+def _keras_lambda_functions() -> keras.Model:
+    """A Lambda whose output_shape and mask are lambdas too (all harmless)."""
+    inputs = keras.Input(shape=(4,), name="features")
+    x = keras.layers.Lambda(
+        lambda t, scale=1.0: t * scale,
+        output_shape=lambda s: s,
+        mask=lambda i, m=None: None,
+        arguments={"scale": 2.0},
+        name="scaled",
+    )(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(x), name="lambda_fns")
+
+
 def _graph(nodes: list[tuple[str, str, dict[str, bytes]]]) -> bytes:
     """A GraphDef built with TensorFlow's own protobuf classes: (name, op, string attrs)."""
     graph = tf.compat.v1.GraphDef()
@@ -163,6 +176,8 @@ def main(out: str) -> None:
     _keras_model(True).save(os.path.join(out, "lambda.keras"))
     _keras_model(False).save(os.path.join(out, "legit_keras3.h5"))
     _keras_model(True).save(os.path.join(out, "lambda_keras3.h5"))
+    _keras_lambda_functions().save(os.path.join(out, "lambda_functions.keras"))
+    _keras_lambda_functions().save(os.path.join(out, "lambda_functions.h5"))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from ...rules import frameworks as R
 from ..base import IssueSeverity
+from ..pickle.callable_policy import is_dangerous_callable
 from .lambda_code import dangerous_evidence, decode_code, marshal_strings
 
 
@@ -57,6 +58,7 @@ DANGEROUS_MODULES: Final = frozenset(
 _DANGEROUS_CALLABLES: Final = frozenset(
     {"eval", "exec", "compile", "__import__", "open", "system", "popen", "getattr", "execfile"}
 )
+_LAMBDA_FUNCTIONS: Final = ("function", "output_shape", "mask")
 _LOOKUP_LAYERS: Final = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 _TF_OP_LAYERS: Final = frozenset({"TFOpLambda", "SlicingOpLambda"})
 #: TensorFlow API functions a TFOpLambda may name that run Python or touch files.
@@ -260,7 +262,13 @@ class KerasConfigAnalyzer:
         if cls == "Lambda" and isinstance(cfg, dict):
             self._lambda(cfg, here)
         elif cls == "__lambda__" and isinstance(cfg, dict):
-            self._code(cfg.get("code"), here, "__lambda__ object")
+            # a Lambda's own functions keep `code`; serialize_keras_object (arguments, any
+            # other place) keeps func_dump's (code, defaults, closure) under `value`
+            blob = cfg.get("code")
+            value = cfg.get("value")
+            if blob is None and isinstance(value, list) and value:
+                blob = value[0]
+            self._code(blob, here, "__lambda__ object")
         elif cls == "TFSMLayer" and isinstance(cfg, dict):
             self._tfsm(cfg, here)
         elif cls in _LOOKUP_LAYERS and isinstance(cfg, dict):
@@ -325,7 +333,9 @@ class KerasConfigAnalyzer:
                 function=fn,
                 path=where,
             )
-        elif fn in _DANGEROUS_CALLABLES and (not mod or _root(mod) in DANGEROUS_MODULES):
+        elif (fn in _DANGEROUS_CALLABLES and (not mod or _root(mod) in DANGEROUS_MODULES)) or (
+            is_dangerous_callable(f"{mod}.{fn}" if mod else fn)
+        ):
             self._add(
                 f"Config resolves the callable {mod + '.' if mod else ''}{fn}",
                 IssueSeverity.CRITICAL,
@@ -337,29 +347,38 @@ class KerasConfigAnalyzer:
             )
 
     def _lambda(self, cfg: dict[str, Any], where: str) -> None:
-        fn = cfg.get("function")
-        module = cfg.get("module")
-        if isinstance(fn, list) and fn and isinstance(fn[0], str):
-            self._code(fn[0], where, "Lambda layer")
-        elif isinstance(fn, dict):
-            return  # a Keras 3 object: judged when the walk reaches it
-        elif isinstance(fn, str) and cfg.get("function_type") == "lambda":
-            self._code(fn, where, "Lambda layer")
-        else:
-            mod = module if isinstance(module, str) else ""
-            self._add(
-                f"Lambda layer calls function {fn!r}" + (f" from module '{mod}'" if mod else ""),
-                IssueSeverity.CRITICAL
-                if mod and _root(mod) in DANGEROUS_MODULES
-                else IssueSeverity.WARNING,
-                R.KERAS_DANGEROUS_MODULE
-                if mod and _root(mod) in DANGEROUS_MODULES
-                else R.KERAS_LAMBDA,
-                "Loading imports the named function and calls it on the model's inputs.",
-                function=str(fn)[:200],
-                module=mod,
-                path=where,
-            )
+        """Every function a Lambda carries: `function`, `output_shape` and `mask` (Keras 2
+        stores each as code, a name or raw data, with `<key>_type`/`<key>_module` beside it;
+        Keras 3 as `__lambda__`/`function` objects, which the walk judges)."""
+        for key in _LAMBDA_FUNCTIONS:
+            if key not in cfg:
+                continue
+            value = cfg.get(key)
+            kind = cfg.get("function_type" if key == "function" else f"{key}_type")
+            module = cfg.get("module" if key == "function" else f"{key}_module")
+            what = "Lambda layer" if key == "function" else f"Lambda layer {key}"
+            if isinstance(value, dict) or value is None:
+                continue  # a Keras 3 object (judged when the walk reaches it) or nothing
+            if kind == "lambda" or (key == "function" and kind is None and isinstance(value, list)):
+                blob = value[0] if isinstance(value, list) and value else value
+                self._code(blob, where, what)
+            elif kind == "raw" or (key != "function" and kind is None):
+                continue  # a shape, or a mask given as data
+            else:
+                mod = module if isinstance(module, str) else ""
+                full = f"{mod}.{value}" if mod else str(value)
+                danger = (bool(mod) and _root(mod) in DANGEROUS_MODULES) or (
+                    isinstance(value, str) and is_dangerous_callable(full)
+                )
+                self._add(
+                    f"{what} calls function {value!r}" + (f" from module '{mod}'" if mod else ""),
+                    IssueSeverity.CRITICAL if danger else IssueSeverity.WARNING,
+                    R.KERAS_DANGEROUS_MODULE if danger else R.KERAS_LAMBDA,
+                    "Loading imports the named function and calls it on the model's inputs.",
+                    function=str(value)[:200],
+                    module=mod,
+                    path=where,
+                )
 
     def _code(self, blob: Any, where: str, what: str) -> None:
         code = decode_code(blob) if isinstance(blob, str) else None
