@@ -46,7 +46,8 @@ JSON_REMOTE_CODE = define_rule(
 JSON_DANGEROUS_TARGET = define_rule(
     "MA4301",
     "DangerousConfigTarget",
-    "A config `_target_` names a callable that runs commands or loads code.",
+    "A config `_target_` (or `class_path`, `__class_fullname__`, jsonpickle `py/object`, an "
+    "OmegaConf resolver) names a callable that runs commands or loads code.",
     "Instantiating this config (hydra.utils.instantiate and friends) calls it. Remove the key "
     "or point it at the intended class.",
     severity=IssueSeverity.CRITICAL,
@@ -56,8 +57,18 @@ JSON_DANGEROUS_TARGET = define_rule(
 JSON_CONFIG_TARGET = define_rule(
     "MA4302",
     "ConfigTarget",
-    "A config `_target_` names a callable that instantiation imports and calls.",
+    "A config `_target_` (or `class_path`, `__class_fullname__`, jsonpickle `py/object`) "
+    "names a callable that instantiation imports and calls.",
     "Check the named classes are the ones you expect to be instantiated.",
+    severity=IssueSeverity.INFO,
+)
+
+CONFIG_RESOLVER = define_rule(
+    "MA4304",
+    "ConfigResolverCall",
+    "An OmegaConf interpolation calls a resolver that evaluates Python or imports a callable "
+    "(`${eval:...}`, `${get_method:...}`) when the loading program registered one.",
+    "Check that the expression or the named callable is what you expect the config to run.",
     severity=IssueSeverity.INFO,
 )
 

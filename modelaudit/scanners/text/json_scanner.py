@@ -16,6 +16,7 @@ from typing import Any, Final
 from ...formats import Format
 from ...formats.jsonc import strip_jsonc
 from ...rules.text import (
+    CONFIG_RESOLVER,
     JSON_CONFIG_TARGET,
     JSON_DANGEROUS_TARGET,
     JSON_EXCESSIVE_NESTING,
@@ -23,10 +24,12 @@ from ...rules.text import (
 )
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle.callable_policy import is_dangerous_callable
+from .instantiation import EVAL_KEYS, INSTANTIATION_KEYS, interpolations, judge_resolver
 from .jinja_template import report_template
 
 MAX_JSON_BYTES: Final = 64 * 1024 * 1024
 _MAX_HOOKED: Final = 1000
+_HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 #: Architecture-name suffixes transformers uses for each pipeline task.
 _TASK_SUFFIXES: Final = (
     ("ForCausalLM", "text-generation"),
@@ -91,10 +94,20 @@ class JsonScanner(BaseScanner):
             result.finish()
             return result
         hooked: list[dict[str, Any]] = []
+        interpolated: list[tuple[str, str]] = []
+        look_for_interpolation = b"${" in raw
 
         def hook(obj: dict[str, Any]) -> dict[str, Any]:
-            if "chat_template" in obj or "_target_" in obj:
+            if "chat_template" in obj or not _HOOK_KEYS.isdisjoint(obj):
                 hooked.append(obj)
+            if look_for_interpolation and len(interpolated) < _MAX_HOOKED:
+                for key, value in obj.items():
+                    if isinstance(value, str) and "${" in value:
+                        interpolated.append((key, value))
+                    elif isinstance(value, list):
+                        interpolated.extend(
+                            (key, v) for v in value if isinstance(v, str) and "${" in v
+                        )
             return obj
 
         try:
@@ -120,8 +133,14 @@ class JsonScanner(BaseScanner):
         for obj in hooked[:_MAX_HOOKED]:
             if "chat_template" in obj:
                 _templates(self, obj["chat_template"], path, "chat_template", result)
-            if isinstance(obj.get("_target_"), str):
-                report_target(self, obj["_target_"], path, "_target_", result)
+            for key, how in INSTANTIATION_KEYS.items():
+                if isinstance(obj.get(key), str):
+                    report_target(self, obj[key], path, key, result, how=how)
+            for key in EVAL_KEYS & obj.keys():
+                report_eval_text(self, str(obj[key]), path, key, result)
+        for key, value in interpolated[:_MAX_HOOKED]:
+            for resolver, argument in interpolations(value):
+                report_resolver(self, resolver, argument, path, key, result)
         result.finish()
         return result
 
@@ -243,6 +262,43 @@ def report_target(
             details={"key": key, "target": target},
             rule=JSON_CONFIG_TARGET,
         )
+
+
+def report_resolver(
+    scanner: BaseScanner, resolver: str, argument: str, path: str, key: str, result: ScanResult
+) -> None:
+    """An OmegaConf `${resolver:argument}` that evaluates or imports (see instantiation)."""
+    verdict = judge_resolver(resolver, argument)
+    if verdict is None:
+        return
+    dangerous, what = verdict
+    shown = argument if len(argument) <= 120 else argument[:117] + "..."
+    result.add_issue(
+        f"Config interpolation ${{{resolver}:...}} at {key} {what}",
+        severity=IssueSeverity.CRITICAL if dangerous else IssueSeverity.INFO,
+        location=scanner.location(path),
+        details={"key": key, "resolver": resolver, "argument": shown},
+        why="Resolving the config runs the resolver the loading program registered under "
+        "this name on text from the file."
+        if dangerous
+        else None,
+        rule=JSON_DANGEROUS_TARGET if dangerous else CONFIG_RESOLVER,
+    )
+
+
+def report_eval_text(
+    scanner: BaseScanner, text: str, path: str, key: str, result: ScanResult
+) -> None:
+    """jsonpickle `py/repr`: `module/expression`, imported and evaluated by older versions."""
+    shown = text if len(text) <= 120 else text[:117] + "..."
+    result.add_issue(
+        f"Config {key} '{shown}' is evaluated as Python by jsonpickle",
+        severity=IssueSeverity.CRITICAL,
+        location=scanner.location(path),
+        details={"key": key, "text": shown},
+        why="jsonpickle imports the module named before '/' and evaluates the rest with eval().",
+        rule=JSON_DANGEROUS_TARGET,
+    )
 
 
 def _code_refs(value: Any) -> list[str]:

@@ -15,7 +15,8 @@ from ... import rules
 from ...formats import Format
 from ...rules.text import YAML_ALIAS_BOMB, YAML_CUSTOM_TAG, YAML_PYTHON_TAG
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from .json_scanner import report_nesting, report_target
+from .instantiation import EVAL_KEYS, INSTANTIATION_KEYS, interpolations
+from .json_scanner import report_eval_text, report_nesting, report_resolver, report_target
 
 MAX_YAML_BYTES: Final = 16 * 1024 * 1024
 _MAX_EXPANDED: Final = 1_000_000
@@ -98,6 +99,10 @@ class YamlScanner(BaseScanner):
             )
 
 
+_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
+_MAX_RESOLVER_STRINGS: Final = 1000
+
+
 class _Open:
     """A mapping or sequence being read: its expanded size so far and its key/value parity."""
 
@@ -107,7 +112,7 @@ class _Open:
         self.is_map, self.anchor = is_map, anchor
         self.count = 1
         self.items = 0
-        self.target_next = False
+        self.target_next: str | None = None
 
 
 class _EventWalk:
@@ -120,6 +125,7 @@ class _EventWalk:
         self.expanded = 0
         self.distinct = 0
         self.events = 0
+        self.resolvers = 0
 
     def event(self, event: Any, yaml: Any) -> bool:
         """Consume one event; False when the walk must stop (too deep or too long)."""
@@ -149,11 +155,23 @@ class _EventWalk:
             if event.anchor:
                 self.anchors[event.anchor] = 1
             top = self.stack[-1] if self.stack else None
+            value = event.value
             if top is not None and top.is_map:
                 if top.items % 2 == 0:
-                    top.target_next = event.value == "_target_"
+                    top.target_next = value if value in _KEYS else None
+                elif top.target_next in EVAL_KEYS:
+                    report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
                 elif top.target_next:
-                    report_target(self.scanner, event.value, self.path, f"pos {pos}", self.result)
+                    how = INSTANTIATION_KEYS[top.target_next]
+                    report_target(
+                        self.scanner, value, self.path, f"pos {pos}", self.result, how=how
+                    )
+            if "${" in value and self.resolvers < _MAX_RESOLVER_STRINGS:
+                self.resolvers += 1
+                for resolver, argument in interpolations(value):
+                    report_resolver(
+                        self.scanner, resolver, argument, self.path, f"pos {pos}", self.result
+                    )
             self._value(1)
         elif isinstance(event, yaml.AliasEvent):
             self._value(self.anchors.get(event.anchor, 1))
@@ -165,7 +183,7 @@ class _EventWalk:
             top.items += 1
             top.count = min(top.count + size, 1 << 62)
             if top.items % 2 == 0:
-                top.target_next = False
+                top.target_next = None
         else:
             self.expanded = min(self.expanded + size, 1 << 62)
 

@@ -1,0 +1,108 @@
+"""Config keys and interpolations that make a loader import and call a named callable.
+
+Hydra/OmegaConf `_target_`, jsonargparse/LightningCLI `class_path` (+ `init_args`),
+albumentations' `__class_fullname__`, jsonpickle's `py/object`/`py/type`/`py/function`: each
+names a dotted callable that instantiating the config imports and calls with arguments from
+the file. OmegaConf `${resolver:argument}` interpolations run whatever the loading program
+registered under that name; programs commonly register `eval` and import helpers
+(`get_method`, `get_class`), so the argument is judged too. Names are judged with the pickle
+policy (`callable_policy`); nothing is imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Final
+
+from ..keras.lambda_code import DANGEROUS_NAMES as _CODE_NAMES
+from ..pickle.callable_policy import is_dangerous_callable
+
+#: Key -> how the loader that reads it is called in findings.
+INSTANTIATION_KEYS: Final[dict[str, str]] = {
+    "_target_": "_target_",
+    "class_path": "jsonargparse class_path",
+    "__class_fullname__": "albumentations __class_fullname__",
+    "py/object": "jsonpickle py/object",
+    "py/type": "jsonpickle py/type",
+    "py/function": "jsonpickle py/function",
+}
+#: jsonpickle evaluates `module/expression` text under this key (older versions, unsafe mode).
+EVAL_KEYS: Final = frozenset({"py/repr"})
+_RESOLVER_START: Final = re.compile(r"\$\{\s*([A-Za-z_][\w.\-]*)\s*:")
+_MAX_INTERPOLATION: Final = 2000
+_MAX_PER_STRING: Final = 50
+#: Resolver names that evaluate their argument as Python when a program registers them.
+_EVAL_RESOLVERS: Final = frozenset(
+    {"eval", "exec", "python", "py", "python_eval", "pyeval", "calc", "expr", "lambda"}
+)
+#: Words in a resolver's name that say it imports or calls its argument.
+_IMPORT_WORDS: Final = frozenset(
+    {
+        "method",
+        "class",
+        "cls",
+        "callable",
+        "function",
+        "func",
+        "fn",
+        "import",
+        "locate",
+        "instantiate",
+        "call",
+        "object",
+        "obj",
+        "module",
+        "target",
+    }
+)
+_DOTTED: Final = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+$")
+_WORDS: Final = re.compile(r"[A-Za-z]+")
+_CODE_WORDS: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def interpolations(text: str) -> Iterator[tuple[str, str]]:
+    """(resolver, argument) of each `${resolver:argument}` in `text`, nested braces kept."""
+    for found, m in enumerate(_RESOLVER_START.finditer(text), 1):
+        depth, i, end = 1, m.end(), min(len(text), m.end() + _MAX_INTERPOLATION)
+        while i < end and depth:
+            ch = text[i]
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+            i += 1
+        yield m.group(1), text[m.end() : i - 1 if depth == 0 else i].strip()
+        if found >= _MAX_PER_STRING:
+            return
+
+
+def _unquote(arg: str) -> str:
+    if len(arg) >= 2 and arg[0] == arg[-1] and arg[0] in "'\"":
+        return arg[1:-1]
+    return arg
+
+
+def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
+    """(dangerous, why) for an interpolation that evaluates or imports; None when it is data.
+
+    `eval`-like resolvers are dangerous when the expression names code, process, file or
+    network APIs; import-like ones when the dotted name they resolve is (pickle policy).
+    """
+    name = resolver.rsplit(".", 1)[-1].lower()
+    arg = _unquote(argument)
+    if name in _EVAL_RESOLVERS:
+        words = set(_CODE_WORDS.findall(arg))
+        evidence = sorted(words & _CODE_NAMES)
+        if evidence or "__" in arg:
+            return True, f"evaluates code naming {', '.join(evidence) or 'dunder attributes'}"
+        return False, "evaluates an expression as Python"
+    words = {w.lower() for w in _WORDS.findall(resolver)}
+    if words & _IMPORT_WORDS and _DOTTED.match(arg):
+        if is_dangerous_callable(arg):
+            return True, f"resolves the callable {arg}"
+        return False, f"resolves the callable {arg}"
+    return None
+
+
+__all__ = ["EVAL_KEYS", "INSTANTIATION_KEYS", "interpolations", "judge_resolver"]

@@ -1,0 +1,149 @@
+"""Config-driven instantiation beyond Hydra's `_target_`: jsonargparse/LightningCLI
+`class_path`, albumentations' `__class_fullname__`, jsonpickle's `py/*` keys and OmegaConf
+resolvers, judged with the pickle policy. Benign files are written by the real tools
+(jsonargparse, OmegaConf, jsonpickle); hostile ones by those tools where they write them,
+else by hand in their layout. Nothing is ever instantiated or resolved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from _dataformats_util import rules_of, scan
+
+from modelaudit.findings import IssueSeverity
+from modelaudit.rules import text as rt
+
+CRIT = IssueSeverity.CRITICAL
+WARN = IssueSeverity.WARNING
+
+
+def _write(path: Path, doc: Any) -> Path:
+    if path.suffix in (".yaml", ".yml"):
+        path.write_text(yaml.safe_dump(doc))
+    else:
+        path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        (
+            {"model": {"class_path": "subprocess.Popen", "init_args": {"args": "id"}}},
+            "subprocess.Popen",
+        ),
+        ({"trainer": {"callbacks": [{"class_path": "os.system", "init_args": {}}]}}, "os.system"),
+        (
+            {"__version__": "1.4.0", "transform": {"__class_fullname__": "builtins.exec", "p": 1}},
+            "builtins.exec",
+        ),
+        ({"obj": {"py/object": "subprocess.Popen", "args": ["id"]}}, "subprocess.Popen"),
+        ({"hook": "${get_method:os.system}"}, "os.system"),
+        ({"x": '${eval:\'__import__("os").system("id")\'}'}, "eval"),
+        ({"cmd": ["${python:open('/etc/passwd').read()}"]}, "python"),
+        ({"payload": {"py/repr": "os/os.system('id')"}}, "py/repr"),
+    ],
+)
+def test_dangerous_instantiation_is_critical(
+    tmp_path: Path, suffix: str, doc: dict[str, Any], needle: str
+) -> None:
+    result = scan(_write(tmp_path / f"config{suffix}", doc))
+    found = [i.message for i in result.issues if i.severity is CRIT]
+    assert any(needle in m for m in found), [i.message for i in result.issues]
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, CRIT)
+
+
+def test_jsonpickle_encoded_reduce_is_critical(tmp_path: Path) -> None:
+    import jsonpickle
+
+    class Evil:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (os.system, ("id",))
+
+    path = tmp_path / "state.json"
+    path.write_text(jsonpickle.encode(Evil(), keys=False))
+    result = scan(path)
+    assert any("system" in i.message for i in result.issues if i.severity is CRIT)
+
+
+def test_omegaconf_saved_eval_resolver_is_critical(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"a": 1, "run": '${eval:\'__import__("os").system("id")\'}'})
+    path = tmp_path / "config.yaml"
+    OmegaConf.save(cfg, path)
+    result = scan(path)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, CRIT)
+
+
+# ---- benign configs written by the real tools stay without warnings
+
+
+def test_lightning_cli_config_written_by_jsonargparse(tmp_path: Path) -> None:
+    import torch
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser()
+    parser.add_subclass_arguments(torch.optim.Optimizer, "optimizer", skip={"params"})
+    cfg = parser.parse_args(["--optimizer=torch.optim.AdamW", "--optimizer.lr=0.001"])
+    path = tmp_path / "config.yaml"
+    path.write_text(parser.dump(cfg))
+    result = scan(path)
+    assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set()
+    info = [i for i in result.issues if i.rule == rt.JSON_CONFIG_TARGET]
+    assert info and "torch.optim.AdamW" in info[0].message
+
+
+def test_omegaconf_arithmetic_and_env_resolvers(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(
+        {
+            "hidden": 64,
+            "ffn": "${eval:'${hidden} * 4'}",
+            "home": "${oc.env:HOME}",
+            "ref": "${hidden}",
+            "opt": {"_target_": "torch.optim.Adam", "lr": 0.001},
+        }
+    )
+    path = tmp_path / "config.yaml"
+    OmegaConf.save(cfg, path)
+    result = scan(path)
+    assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set()
+    assert rt.CONFIG_RESOLVER in rules_of(result)
+
+
+def test_jsonpickle_of_plain_data(tmp_path: Path) -> None:
+    import collections
+
+    import jsonpickle
+
+    path = tmp_path / "state.json"
+    path.write_text(
+        jsonpickle.encode({"od": collections.OrderedDict(a=1), "n": [1, 2]}, keys=False)
+    )
+    result = scan(path)
+    assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set()
+
+
+def test_albumentations_transform_names(tmp_path: Path) -> None:
+    doc = {
+        "__version__": "1.4.0",
+        "transform": {
+            "__class_fullname__": "Compose",
+            "p": 1.0,
+            "transforms": [
+                {"__class_fullname__": "HorizontalFlip", "p": 0.5},
+                {"__class_fullname__": "RandomBrightnessContrast", "p": 0.2},
+            ],
+        },
+    }
+    result = scan(_write(tmp_path / "transforms.json", doc))
+    assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set()
