@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from _dataformats_util import rules_of, scan
 
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules import text as rt
+from tests.dataformats._dataformats_util import rules_of, scan
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING

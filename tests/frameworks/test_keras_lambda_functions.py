@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _frameworks_helpers import rules_at, scan
 
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules import frameworks as R
+from tests.frameworks._frameworks_helpers import rules_at, scan
 from tests.frameworks.test_keras_h5 import _dense, _sequential, lambda_layer, write_keras_h5
 from tests.frameworks.test_keras_zip import _layer, keras3_config, write_keras_zip
 

@@ -9,7 +9,8 @@ import pickle
 from typing import Any
 
 import pytest
-from _pickle_corpus import call, critical, p4, scan, sg, warnings_of
+
+from tests.pickle._pickle_corpus import call, critical, p4, scan, sg, warnings_of
 
 
 class _Reduce:

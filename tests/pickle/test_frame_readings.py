@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
-from _pickle_corpus import critical, s, scan, sg
 
 from modelaudit.findings import ScanResult
 from modelaudit.rules import pickle as R
 from modelaudit.scanners.pickle.emulate import CUnpickler, run
 from modelaudit.scanners.pickle.reader import Reader
 from modelaudit.scanners.pickle.stubs import Session
+from tests.pickle._pickle_corpus import critical, s, scan, sg
 
 PAYLOAD = sg("os", "system") + s("id") + b"\x85R"
 
@@ -150,7 +150,7 @@ def torch_zip(tmp_path: Path) -> Path:
 
 
 def test_straddle_inside_torch_zip(torch_zip: Path, tmp_path: Path) -> None:
-    from _container_corpus import scan as scan_file
+    from tests.containers._container_corpus import scan as scan_file
 
     out = tmp_path / "evil.pt"
     with zipfile.ZipFile(torch_zip) as src, zipfile.ZipFile(out, "w") as dst:
@@ -165,7 +165,7 @@ def test_straddle_inside_torch_zip(torch_zip: Path, tmp_path: Path) -> None:
 
 
 def test_straddle_inside_gzip_read_by_python_unpickler(tmp_path: Path) -> None:
-    from _container_corpus import scan as scan_file
+    from tests.containers._container_corpus import scan as scan_file
 
     path = tmp_path / "model.pkl.gz"
     path.write_bytes(gzip.compress(hidden_in_file_reading(16)))
@@ -210,7 +210,8 @@ def test_real_picklers_never_straddle(protocol: int, pickler: str) -> None:
 
 def test_real_torch_saves_are_quiet(tmp_path: Path) -> None:
     import torch
-    from _container_corpus import scan as scan_file
+
+    from tests.containers._container_corpus import scan as scan_file
 
     for legacy in (False, True):
         path = tmp_path / f"m{legacy}.pt"
