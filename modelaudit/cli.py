@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -157,18 +158,27 @@ def _use_color(stream: Any) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def _early_fork_server() -> Any:
-    """Fork this process into the worker fork server before any thread or import exists, so
-    the first worker starts while the engine is still being imported (Linux only)."""
+def _early_fork_server(targets: Sequence[str]) -> Any:
+    """Fork this process into the worker fork server before any thread exists (Linux).
+
+    The vocabulary both sides need is imported first, once; then the server imports the
+    worker and the scanners the targets' names suggest while this process imports the
+    async engine, in parallel.
+    """
     if os.environ.get("MODELAUDIT_WORKER_START", "auto") not in ("auto", "fork"):
         return None
-    from .engine.forkserver import fork_early
+    from .engine.forkserver import fork_early, supported
 
-    return fork_early()
+    if not supported():
+        return None
+    importlib.import_module("modelaudit.rules")
+    importlib.import_module("modelaudit.formats")
+    importlib.import_module("modelaudit.redact")
+    return fork_early(targets)
 
 
 def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    early = _early_fork_server()
+    early = _early_fork_server(args.paths)
     try:
         return _scan_command(args, argv, early)
     finally:

@@ -24,42 +24,59 @@ from ..findings import (
     format_location,
     observing,
 )
-from ..formats import Format, appended_zip_format, has_model_extension, sniff_path
-from ..scanners import SCANNER_REGISTRY
+from ..formats import (
+    HEAD_SIZE,
+    Format,
+    appended_zip_format,
+    has_model_extension,
+    sniff_head,
+    sniff_path,
+)
+from ..scanners.registry import ScannerSpec, routing_entries
 from ..scanners.base import BaseScanner
-from ..scanners.containers.polyglot import report_polyglot
 from ..scanners.context import ScanContext
 from . import sandbox
 
+Entry = type[BaseScanner] | ScannerSpec
+
 #: Set from the parent's registry so that scanners appended by users are seen; a context
 #: variable because in-process scans of different calls share threads of one process.
-_registry_override: ContextVar[Sequence[type[BaseScanner]] | None] = ContextVar(
+_registry_override: ContextVar[Sequence[Entry] | None] = ContextVar(
     "modelaudit_registry", default=None
 )
 
 
-def registry() -> Sequence[type[BaseScanner]]:
+def registry() -> Sequence[Entry]:
+    """Scanner classes and built-in specs, in routing order (specs import nothing yet)."""
     override = _registry_override.get()
     if override is not None:
         return override
-    return SCANNER_REGISTRY
+    return routing_entries()
 
 
-def set_registry(classes: Sequence[type[BaseScanner]] | None) -> None:
-    _registry_override.set(classes)
+def set_registry(entries: Sequence[Entry] | None) -> None:
+    _registry_override.set(entries)
+
+
+def _load(entry: Entry) -> type[BaseScanner]:
+    return entry.load() if isinstance(entry, ScannerSpec) else entry
 
 
 def select_scanner(path: str, fmt: Format | None) -> type[BaseScanner] | None:
-    """Content first: the scanner that owns the sniffed format; then names (`can_handle`)."""
-    classes = registry()
+    """Content first: the scanner that owns the sniffed format; then names (`can_handle`).
+
+    Only the chosen scanner's module is imported, so a worker that sees only pickles never
+    loads the ONNX or HDF5 scanners.
+    """
+    entries = registry()
     if fmt:
-        for cls in classes:
-            if fmt in getattr(cls, "formats", ()):
-                return cls
-    for cls in classes:
+        for entry in entries:
+            if fmt in getattr(entry, "formats", ()):
+                return _load(entry)
+    for entry in entries:
         try:
-            if cls.can_handle(path):
-                return cls
+            if entry.can_handle(path):
+                return _load(entry)
         except Exception:
             continue
     return None
@@ -108,6 +125,8 @@ def _scan_appended_zip(
     if kind is None:
         return
     if fmt not in _ZIP_TAIL_EXPECTED:
+        from ..scanners.containers.polyglot import report_polyglot
+
         report_polyglot(result, shown, kind)
     view = scan_path(
         path,
@@ -203,6 +222,19 @@ class _LevelCapture:
         return result
 
 
+def _sniff(path: str, shown: str) -> tuple[Format | None, bool]:
+    """The file's format, and whether it certainly holds no appended zip: a file read whole
+    by the sniff without an end-of-central-directory signature has none, so small files
+    (most of a sweep) are opened once here instead of twice."""
+    with open(path, "rb") as f:
+        head = f.read(HEAD_SIZE)
+        size = os.fstat(f.fileno()).st_size
+    fmt = sniff_head(head, shown, size)
+    if fmt is None or fmt == Format.ZIP:
+        return sniff_path(path, shown), False
+    return fmt, size <= len(head) and b"PK\x05\x06" not in head
+
+
 def scan_path(
     path: str,
     config: Mapping[str, Any],
@@ -213,9 +245,10 @@ def scan_path(
 ) -> ScanResult:
     """Scan one local file with its owning scanner; never raises for a bad file."""
     shown = display or path
+    no_zip_tail = False
     if fmt is None:
         try:
-            fmt = sniff_path(path, shown)
+            fmt, no_zip_tail = _sniff(path, shown)
         except OSError as exc:
             result = ScanResult(scanner_name="none")
             result.mark_error(f"cannot read file: {exc.strerror or exc}")
@@ -257,7 +290,7 @@ def scan_path(
     except Exception as exc:
         result = made.salvage(cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
-    if fmt not in _NO_ZIP_VIEW:
+    if fmt not in _NO_ZIP_VIEW and not no_zip_tail:
         _scan_appended_zip(path, config, shown, depth, result, fmt)
     if result.status is not FileStatus.COMPLETE and not any(
         i.rule in (rules.SCAN_ERROR, rules.MALFORMED) for i in result.issues

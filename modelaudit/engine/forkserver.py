@@ -22,9 +22,11 @@ import pickle
 import signal
 import socket
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from .protocol import FrameReader, frame
+if TYPE_CHECKING:
+    from .protocol import FrameReader
 
 #: What every worker needs; imported by the server once so that forks inherit it.
 CORE_MODULES = (
@@ -99,12 +101,37 @@ def _fork_worker(control: socket.socket) -> tuple[int, socket.socket, int | None
     return pid, parent_end, _pidfd(pid)
 
 
-def serve(control: socket.socket) -> None:
-    """Run the fork server on `control` until the parent closes it."""
+def _scanners_for(targets: Sequence[str]) -> list[str]:
+    """What to import ahead for the CLI's targets: the scanners their names suggest, or all
+    of them for a directory (it will hold many kinds)."""
+    from . import worker
+
+    wanted: list[str] = []
+    for target in targets:
+        if "://" in target or target.startswith("models:/"):
+            continue
+        if os.path.isdir(target):
+            return [worker.BUILTIN_SCANNERS]
+        from ..scanners.registry import BUILTIN
+
+        wanted += [spec.module for spec in BUILTIN if spec.can_handle(target)]
+    return wanted
+
+
+def serve(control: socket.socket, targets: Sequence[str] = ()) -> None:
+    """Run the fork server on `control` until the parent closes it.
+
+    `targets` (the CLI's) name what to import ahead for the first worker.
+    """
     _prepare()
+    from . import sandbox
+    from .protocol import FrameReader, frame
     from .worker import preload
 
     preload(CORE_MODULES)
+    sandbox.prewarm()
+    if targets:
+        preload(_scanners_for(targets))
     frames = FrameReader()
     ready: list[bytes] = []
     children: set[int] = set()
@@ -154,8 +181,9 @@ def main() -> None:
         os._exit(code)
 
 
-def fork_early() -> tuple[socket.socket, int] | None:
-    """Fork this process into a fork server now (the CLI calls it before any thread starts).
+def fork_early(targets: Sequence[str] = ()) -> tuple[socket.socket, int] | None:
+    """Fork this process into a fork server now (the CLI calls it before any thread starts
+    and before it imports the engine, which the server then imports in parallel).
 
     Returns the parent's end of the control socket and the server's pid, or None where a
     fork server is not supported.
@@ -168,7 +196,7 @@ def fork_early() -> tuple[socket.socket, int] | None:
         code = 0
         try:
             parent_end.close()
-            serve(child_end)
+            serve(child_end, targets)
         except BaseException:
             code = 70
         finally:

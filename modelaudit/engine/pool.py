@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -41,9 +41,6 @@ from .protocol import (
     frame,
     loads_untrusted,
 )
-
-if TYPE_CHECKING:
-    from ..scanners.base import BaseScanner
 
 log = logging.getLogger("modelaudit")
 
@@ -99,7 +96,8 @@ class Profile:
 
     key: int
     config: dict[str, Any]
-    registry: tuple[type[BaseScanner], ...] | None
+    #: Scanner classes and built-in specs in routing order; None: the built-in specs.
+    registry: tuple[Any, ...] | None
 
 
 Finish = Callable[[FileJob, Outcome], None]
@@ -205,76 +203,89 @@ class Worker:
 
     async def _collect(self, state: _Batch, finish: Finish, give_back: GiveBack) -> None:
         """Follow the batch until the worker is idle again, or dies, or is killed; the
-        files it never reached stay in `state`."""
-        watch_memory = not self.rlimits and self.memory_limit > 0
+        files it never reached stay in `state`.
+
+        One cancel scope covers many messages: its deadline moves with the file being
+        scanned, so a sweep of small files costs no timer per message.
+        """
         gave_back = False
         while True:
+            with anyio.CancelScope(deadline=self._wake_at(state, gave_back)):
+                while True:
+                    message = await self._next()
+                    if message is None:
+                        reason = await self._died()
+                        if state.current is not None:
+                            finish(state.current, Outcome("crash", reason=reason))
+                        return
+                    if self._handle(message, state, finish):
+                        return
+            # The scope's deadline was set for the file current at the time; it only ever
+            # fires early for a later file, which is then given its own deadline.
             job = state.current
             now = time.monotonic()
-            if job is None:
-                # Every file is done or given back: the worker ends the batch with "idle".
-                deadline = now + IDLE_TIMEOUT
-                until = deadline
-            else:
-                deadline = job.started_at + job.deadline
-                until = deadline
-                if not gave_back and self.can_poll and len(state.expected) > 1:
-                    until = min(until, job.started_at + SLOW)
-                if watch_memory:
-                    until = min(until, now + MEMORY_POLL)
-            with anyio.move_on_at(_anyio_time(until)) as scope:
-                message = await self._next()
-            if scope.cancelled_caught:
-                now = time.monotonic()
-                if now >= deadline:
-                    self.kill()
-                    if job is not None:
-                        finish(job, Outcome("timeout"))
-                    return
-                if (
-                    job is not None
-                    and not gave_back
-                    and len(state.expected) > 1
-                    and (now >= job.started_at + SLOW)
-                ):
-                    gave_back = True
-                    behind = state.give_back()
-                    await self.proc.send(frame(("skip", [j.id for j in behind])))
-                    give_back(behind)
-                    continue
-                if watch_memory and await self._memory_over():
-                    self.kill()
-                    if job is not None:
-                        finish(job, Outcome("crash", reason="out of memory (worker memory limit)"))
-                    return
+            if job is None and now < state.idle_since + IDLE_TIMEOUT:
                 continue
-            if message is None:
-                reason = await self._died()
+            if job is None or now >= job.started_at + job.deadline:
+                self.kill()
                 if job is not None:
-                    finish(job, Outcome("crash", reason=reason))
+                    finish(job, Outcome("timeout"))
                 return
-            kind = message[0]
-            if kind == "issue":
-                target = state.find(message[1])
-                if target is not None:
-                    target.streamed.append(decode_issue(message[2]))
-                    state.confirm(target)
-            elif kind == "done":
-                target = state.find(message[1])
-                if target is None:
-                    raise ProtocolError("result for a file the worker was not given")
-                self.files_done += 1
-                finish(target, Outcome("done", decode_result(message[2])))
-                state.finished(target)
-            elif kind == "skipped":
-                state.skipped(int(i) for i in message[1])
-            elif kind == "idle":
-                self.rss = int(message[1])
-                if state.expected:
-                    raise ProtocolError("worker idle before finishing its files")
+            if not gave_back and len(state.expected) > 1 and now >= job.started_at + SLOW:
+                gave_back = True
+                behind = state.give_back()
+                await self.proc.send(frame(("skip", [j.id for j in behind])))
+                give_back(behind)
+            elif self._watch_memory and await self._memory_over():
+                self.kill()
+                finish(job, Outcome("crash", reason="out of memory (worker memory limit)"))
                 return
-            else:
-                raise ProtocolError(f"unexpected {kind!r} message")
+
+    @property
+    def _watch_memory(self) -> bool:
+        return not self.rlimits and self.memory_limit > 0
+
+    def _wake_at(self, state: _Batch, gave_back: bool) -> float:
+        """When to look at the batch next (anyio's clock): the current file's deadline, the
+        moment it counts as slow, or the next memory sample."""
+        job = state.current
+        now = time.monotonic()
+        if job is None:
+            # Every file is done or given back: the worker ends the batch with "idle".
+            until = state.idle_since + IDLE_TIMEOUT
+        else:
+            until = job.started_at + job.deadline
+            if not gave_back and self.can_poll and len(state.expected) > 1:
+                until = min(until, job.started_at + SLOW)
+            if self._watch_memory:
+                until = min(until, now + MEMORY_POLL)
+        return anyio.current_time() + (until - now)
+
+    def _handle(self, message: Any, state: _Batch, finish: Finish) -> bool:
+        """Apply one message; True once the worker reported the batch over."""
+        kind = message[0]
+        if kind == "done":
+            target = state.find(message[1])
+            if target is None:
+                raise ProtocolError("result for a file the worker was not given")
+            self.files_done += 1
+            finish(target, Outcome("done", decode_result(message[2])))
+            state.finished(target)
+        elif kind == "issue":
+            target = state.find(message[1])
+            if target is not None:
+                target.streamed.append(decode_issue(message[2]))
+                state.confirm(target)
+        elif kind == "skipped":
+            state.skipped(int(i) for i in message[1])
+        elif kind == "idle":
+            self.rss = int(message[1])
+            if state.expected:
+                raise ProtocolError("worker idle before finishing its files")
+            return True
+        else:
+            raise ProtocolError(f"unexpected {kind!r} message")
+        return False
 
 
 class _Batch:
@@ -286,11 +297,14 @@ class _Batch:
         self.expected: deque[FileJob] = deque(jobs)
         self.maybe: deque[FileJob] = deque()
         self.current: FileJob | None = None
+        self.idle_since = 0.0
         self._start(time.monotonic())
 
     def _start(self, now: float) -> None:
         queue = self.expected or self.maybe
         self.current = queue[0] if queue else None
+        if self.current is None:
+            self.idle_since = now
         if self.current is not None and self.current in self.expected:
             self.current.started, self.current.started_at = True, now
         elif self.current is not None:
@@ -338,10 +352,6 @@ class _Batch:
     def unstarted(self) -> list[FileJob]:
         """What to reschedule once the worker is gone: the expected files it never began."""
         return [j for j in self.expected if j is not self.current and not j.started]
-
-
-def _anyio_time(monotonic: float) -> float:
-    return anyio.current_time() + (monotonic - time.monotonic())
 
 
 def _resident(pid: int) -> int | None:
@@ -401,6 +411,8 @@ class WorkerPool:
         self.idle: list[Worker] = []
         self.workers: set[Worker] = set()
         self.count = 0
+        #: Workers starting now; a lease waits for one of them rather than start another.
+        self.booting = 0
         self.waiters: dict[object, deque[_Waiter]] = {}
         self.closed = False
         self.started = 0
@@ -408,7 +420,18 @@ class WorkerPool:
         self._closing: set[anyio.Event] = set()
 
     async def start(self) -> None:
+        """Start the launcher and, in the background, the first worker."""
         await self.launcher.start()
+        self.count += 1
+        self.tg.start_soon(self._prestart)
+
+    async def _prestart(self) -> None:
+        try:
+            worker = await self._boot()
+        except Exception:
+            log.debug("starting the first worker failed", exc_info=True)
+            return
+        self._release(worker)
 
     @asynccontextmanager
     async def lease(self, lane: object) -> AsyncIterator[Worker]:
@@ -421,12 +444,12 @@ class WorkerPool:
     async def _acquire(self, lane: object) -> Worker:
         if self.closed:
             raise PoolClosed("the scanner is closed")
-        if not self.waiters:
-            if self.idle:
-                return self.idle.pop()
-            if self.count < self.size:
-                self.count += 1
-                return await self._boot()
+        if self.idle and not self.waiters:
+            return self.idle.pop()
+        waiting = sum(len(q) for q in self.waiters.values())
+        if self.count < self.size and self.booting <= waiting:
+            self.count += 1
+            return await self._boot()
         waiter = _Waiter()
         self.waiters.setdefault(lane, deque()).append(waiter)
         try:
@@ -451,6 +474,13 @@ class WorkerPool:
 
     async def _boot(self) -> Worker:
         """Start a worker (already counted in `count`)."""
+        self.booting += 1
+        try:
+            return await self._boot_counted()
+        finally:
+            self.booting -= 1
+
+    async def _boot_counted(self) -> Worker:
         try:
             if self.preload_modules and (self.eager_preload or self.started):
                 modules, self.preload_modules = self.preload_modules, []

@@ -85,16 +85,17 @@ def sendable(cls: type) -> bool:
 def make_profile(config: ScanConfig) -> tuple[Profile, frozenset[type[BaseScanner]]]:
     """The profile sent to workers, and the registered scanners only the parent can run.
 
-    Until user code imports `modelaudit.scanners` (the only way to change the registry), the
-    workers use their built-in registry and the parent never imports a scanner module.
+    Until user code reads `SCANNER_REGISTRY` (the only way to change it), the workers use
+    their built-in specs and the parent never imports a scanner module. Built-in classes are
+    sent as specs, so a worker still imports only the scanners its files need.
     """
-    scanners = sys.modules.get("modelaudit.scanners")
-    registry: tuple[type[BaseScanner], ...] | None = None
+    scanners = sys.modules.get("modelaudit.scanners.registry")
+    registry: tuple[Any, ...] | None = None
     parent_only: frozenset[type[BaseScanner]] = frozenset()
-    if scanners is not None:
-        classes = tuple(scanners.SCANNER_REGISTRY)
+    if scanners is not None and scanners.registry_in_use():
+        classes = tuple(scanners.materialize())
         parent_only = frozenset(c for c in classes if not sendable(c))
-        registry = tuple(c for c in classes if c not in parent_only)
+        registry = tuple(scanners.spec_of(c) or c for c in classes if c not in parent_only)
     return Profile(next(_profile_ids), config.scanner_config(), registry), parent_only
 
 
@@ -231,9 +232,12 @@ class ScanCall:
             async with anyio.create_task_group() as tg:
                 try:
                     async for obj in listing:
-                        self.unstarted[id(obj)] = obj
-                        await self.engine.slots.acquire()
-                        del self.unstarted[id(obj)]
+                        try:
+                            self.engine.slots.acquire_nowait()
+                        except anyio.WouldBlock:
+                            self.unstarted[id(obj)] = obj
+                            await self.engine.slots.acquire()
+                            del self.unstarted[id(obj)]
                         self._admit(obj, tg)
                 except FetchError as exc:
                     self.report.target_errors.append({"target": target, "error": str(exc)})

@@ -254,18 +254,20 @@ def install(config: dict[str, Any]) -> None:
             "no `resource` module: per-file memory, CPU, open-file and file-size limits are "
             "not set in workers; the parent's deadline and memory watch still apply"
         )
-    _prewarm()
+    prewarm()
     sys.addaudithook(_audit)
 
 
-def _prewarm() -> None:
+def prewarm() -> None:
     """Run, before the hook exists, what libraries do lazily with a subprocess or ctypes.
 
     `platform.processor()` runs `uname -p` once and caches it; h5py and others ask for it
     on import, which would otherwise be refused (and reported) during an innocent scan.
     """
-    import ctypes.util  # noqa: F401 - imported here so a later import loads no library
     import platform
+
+    with contextlib.suppress(ImportError):
+        import ctypes.util  # noqa: F401 - imported here so a later import loads no library
 
     platform.processor()
 
@@ -305,14 +307,27 @@ def _release() -> None:
 
 
 @contextmanager
-def scanning(
-    display: str, config: dict[str, Any], deadline: float | None = None
-) -> Iterator[list[Violation]]:
-    """Arm the hook and the limits for one file; yields the list of refused attempts."""
+def limited(config: dict[str, Any], deadline: float | None = None) -> Iterator[None]:
+    """Apply the per-file resource limits (a worker arms them once for a batch of small
+    files, and again after a file that ran into one)."""
+    _apply(Limits.from_config(config, deadline))
+    try:
+        yield
+    finally:
+        _release()
+
+
+def rearm(config: dict[str, Any], deadline: float | None = None) -> None:
+    """Fresh limits inside `limited` (after a file used up CPU time or memory)."""
+    _apply(Limits.from_config(config, deadline))
+
+
+@contextmanager
+def watching(display: str) -> Iterator[list[Violation]]:
+    """Arm the hook for one file; yields the list of refused attempts."""
     global _active
     _violations.clear()
     found: list[Violation] = []
-    _apply(Limits.from_config(config, deadline))
     _active = display
     try:
         yield found
@@ -320,7 +335,15 @@ def scanning(
         _active = None
         found.extend(_violations)
         _violations.clear()
-        _release()
+
+
+@contextmanager
+def scanning(
+    display: str, config: dict[str, Any], deadline: float | None = None
+) -> Iterator[list[Violation]]:
+    """Arm the hook and the limits for one file; yields the list of refused attempts."""
+    with limited(config, deadline), watching(display) as found:
+        yield found
 
 
 def _address_space_in_use() -> int:

@@ -40,7 +40,7 @@ log = logging.getLogger("modelaudit")
 __all__ = ["Scanner", "run_scan"]
 
 #: Modules a long-lived fork server imports once for all its workers.
-_PRELOAD = ("modelaudit.scanners",)
+_PRELOAD = ("builtin-scanners",)
 
 
 class Scanner:

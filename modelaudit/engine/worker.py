@@ -20,16 +20,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..findings import Issue, ScanResult, observing
+from ..findings import FileStatus, Issue, ScanResult, observing
 from ..formats import Format
 from . import sandbox
 from .capture import FileCapture, per_rule_cap
 from .protocol import FrameReader, encode_issue, encode_result, frame
-
-if TYPE_CHECKING:
-    from ..scanners.base import BaseScanner
 
 _setup_done = False
 #: Hooks run once per worker before its first scan (resource limits, audit hooks).
@@ -63,11 +60,13 @@ def scan_file(
     deadline: float | None = None,
     stream: Callable[[Issue], None] | None = None,
     fmt: Format | None = None,
+    limits_armed: bool = False,
 ) -> ScanResult:
     """Scan one top-level file: routing, the findings cap, and (in a worker) the sandbox.
 
     `isolated` is set only in a worker process: the setup hooks (audit hook, resource limits)
     change the whole process for good, so they never run in the parent's threads.
+    `limits_armed`: the caller applied the resource limits for a whole batch already.
     """
     capture = FileCapture(per_rule_cap(config), stream)
     with observing(capture):
@@ -77,8 +76,9 @@ def scan_file(
             _setup(config)
             if stream is not None:
                 sandbox.on_violation = lambda v: stream(sandbox.violation_issue(display, v))
+            limits = contextlib.nullcontext() if limits_armed else sandbox.limited(config, deadline)
             try:
-                with sandbox.scanning(display, config, deadline) as refused:
+                with limits, sandbox.watching(display) as refused:
                     result = _guarded_scan(path, config, display, explicit, fmt, capture)
             finally:
                 sandbox.on_violation = None
@@ -205,10 +205,21 @@ def _adopt_sys_path(paths: Sequence[str]) -> None:
     sys.path[:] = merged
 
 
+#: A `preload` name meaning every built-in scanner module.
+BUILTIN_SCANNERS = "builtin-scanners"
+
+
 def preload(modules: Iterable[str]) -> None:
+    """Import modules now (in the fork server, so that later workers inherit them)."""
     for name in modules:
         with contextlib.suppress(Exception):
-            importlib.import_module(name)
+            if name == BUILTIN_SCANNERS:
+                from ..scanners.registry import BUILTIN
+
+                for spec in BUILTIN:
+                    spec.load()
+            else:
+                importlib.import_module(name)
 
 
 class _Streamer:
@@ -229,7 +240,7 @@ class _Streamer:
 
 def _run_batch(
     channel: Channel,
-    profile: tuple[dict[str, Any], Sequence[type[BaseScanner]] | None],
+    profile: tuple[dict[str, Any], Sequence[Any] | None],
     jobs: Sequence[tuple[int, str, str, bool, float]],
     tmpdir: str,
 ) -> None:
@@ -238,6 +249,22 @@ def _run_batch(
     config, registry = profile
     dispatch.set_registry(registry)
     skipped: set[int] = set()
+    longest = max(job[4] for job in jobs)
+    with sandbox.limited(config, longest):
+        _run_files(channel, config, jobs, tmpdir, skipped, longest)
+    channel.send(("idle", sandbox.resident_bytes()))
+
+
+def _run_files(
+    channel: Channel,
+    config: dict[str, Any],
+    jobs: Sequence[tuple[int, str, str, bool, float]],
+    tmpdir: str,
+    skipped: set[int],
+    longest: float,
+) -> None:
+    """The files of one batch, in order, under limits armed once for the batch."""
+    wiped = _mtime(tmpdir)
     for position, (job_id, path, display, explicit, deadline) in enumerate(jobs):
         if position and channel.can_poll:
             for message in channel.poll():
@@ -256,11 +283,23 @@ def _run_batch(
             isolated=True,
             deadline=deadline,
             stream=_Streamer(channel, job_id),
+            limits_armed=True,
         )
         channel.send(("done", job_id, encode_result(result)))
-        if tmpdir:
+        if result.status is not FileStatus.COMPLETE:
+            # It may have run into a limit: the next file gets fresh ones.
+            sandbox.rearm(config, longest)
+        if tmpdir and _mtime(tmpdir) != wiped:
             _wipe(tmpdir)
-    channel.send(("idle", sandbox.resident_bytes()))
+            wiped = _mtime(tmpdir)
+
+
+def _mtime(folder: str) -> int:
+    """Changes whenever an entry is added to or removed from the folder."""
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return -1
 
 
 def serve(channel: Channel) -> None:
@@ -276,7 +315,7 @@ def serve(channel: Channel) -> None:
     _setup({})
     notices = list(dict.fromkeys(sandbox.NOTICES))
     channel.send(("hello", os.getpid(), notices, sandbox.has_rlimits(), channel.can_poll))
-    profiles: dict[int, tuple[dict[str, Any], Sequence[type[BaseScanner]] | None]] = {}
+    profiles: dict[int, tuple[dict[str, Any], Sequence[Any] | None]] = {}
     while (message := channel.recv()) is not None:
         kind = message[0]
         if kind == "scan":

@@ -53,12 +53,16 @@ def _prefix(*prefixes: str) -> Callable[[str], bool]:
 
 
 def _is_huggingface(target: str) -> bool:
+    if not target.startswith(("hf://", "https://", "http://")):
+        return False  # a local path: no need to import the Hub fetcher to know
     from .huggingface import is_huggingface_target
 
     return is_huggingface_target(target)
 
 
 def _is_jfrog(target: str) -> bool:
+    if not target.startswith(("https://", "http://")):
+        return False
     from .jfrog import is_jfrog_target
 
     return is_jfrog_target(target)

@@ -10,7 +10,6 @@ be fetching; `SharedClient` keeps the underlying SDK client open until the last 
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
+        import email.utils  # only when a server sends an HTTP date
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
