@@ -17,8 +17,10 @@ import json, resource, subprocess, sys, time
 t = time.perf_counter()
 proc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 wall = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss = usage.ru_maxrss * 1024
 print(json.dumps({"wall": wall, "rss": rss, "rc": proc.returncode,
+                  "cpu": usage.ru_utime + usage.ru_stime,
                   "err": proc.stderr.decode(errors="replace")[-500:]}))
 """
 
@@ -29,6 +31,8 @@ class Measurement:
     rss: int
     rc: int
     err: str
+    #: User plus system time of the command and every descendant it waited for.
+    cpu: float = 0.0
 
 
 def measure(cmd: list[str], repeat: int = 3) -> Measurement:

@@ -22,10 +22,10 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -76,6 +76,7 @@ class FileJob:
     streamed: list[Issue] = field(default_factory=list)
     started: bool = False
     started_at: float = 0.0
+    owner: Any = None
 
     def wire(self) -> tuple[int, str, str, bool, float]:
         return (self.id, self.path, self.display, self.explicit, self.deadline)
@@ -100,8 +101,26 @@ class Profile:
     registry: tuple[Any, ...] | None
 
 
-Finish = Callable[[FileJob, Outcome], None]
-GiveBack = Callable[[list[FileJob]], None]
+class JobOwner(Protocol):
+    """The call a file belongs to: told how each file ended, and given back the files a
+    worker will not scan. A batch may hold files of several calls that share a profile."""
+
+    def finish(self, job: FileJob, outcome: Outcome) -> None: ...
+
+    def give_back(self, jobs: list[FileJob]) -> None: ...
+
+
+def _finish(job: FileJob, outcome: Outcome) -> None:
+    job.owner.finish(job, outcome)
+
+
+def give_back(jobs: Sequence[FileJob]) -> None:
+    """Return files to their calls, in order."""
+    owners: dict[int, tuple[JobOwner, list[FileJob]]] = {}
+    for job in jobs:
+        owners.setdefault(id(job.owner), (job.owner, []))[1].append(job)
+    for owner, own in owners.values():
+        owner.give_back(own)
 
 
 class Worker:
@@ -163,13 +182,7 @@ class Worker:
         rss = await anyio.to_thread.run_sync(_resident, self.pid)
         return rss is not None and rss > self.memory_limit
 
-    async def run_batch(
-        self,
-        jobs: Sequence[FileJob],
-        profile: Profile,
-        finish: Finish,
-        give_back: GiveBack,
-    ) -> list[FileJob]:
+    async def run_batch(self, jobs: Sequence[FileJob], profile: Profile) -> list[FileJob]:
         """Scan `jobs` in order; returns the jobs never started (the worker died before them).
 
         Each file has its own deadline, counted from the moment the previous one ended. A
@@ -186,13 +199,13 @@ class Worker:
                 )
                 self.profiles.add(profile.key)
             await self.proc.send(frame(("scan", profile.key, [j.wire() for j in jobs])))
-            await self._collect(state, finish, give_back)
+            await self._collect(state)
             return state.unstarted()
         except ProtocolError as exc:
             self.kill()
             if state.current is not None:
                 reason = f"worker sent a malformed message ({exc})"
-                finish(state.current, Outcome("crash", reason=reason))
+                _finish(state.current, Outcome("crash", reason=reason))
             return state.unstarted()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             self.kill()
@@ -201,7 +214,7 @@ class Worker:
             self.kill()
             raise
 
-    async def _collect(self, state: _Batch, finish: Finish, give_back: GiveBack) -> None:
+    async def _collect(self, state: _Batch) -> None:
         """Follow the batch until the worker is idle again, or dies, or is killed; the
         files it never reached stay in `state`.
 
@@ -216,9 +229,9 @@ class Worker:
                     if message is None:
                         reason = await self._died()
                         if state.current is not None:
-                            finish(state.current, Outcome("crash", reason=reason))
+                            _finish(state.current, Outcome("crash", reason=reason))
                         return
-                    if self._handle(message, state, finish):
+                    if self._handle(message, state):
                         return
             # The scope's deadline was set for the file current at the time; it only ever
             # fires early for a later file, which is then given its own deadline.
@@ -229,7 +242,7 @@ class Worker:
             if job is None or now >= job.started_at + job.deadline:
                 self.kill()
                 if job is not None:
-                    finish(job, Outcome("timeout"))
+                    _finish(job, Outcome("timeout"))
                 return
             if not gave_back and len(state.expected) > 1 and now >= job.started_at + SLOW:
                 gave_back = True
@@ -238,7 +251,7 @@ class Worker:
                 give_back(behind)
             elif self._watch_memory and await self._memory_over():
                 self.kill()
-                finish(job, Outcome("crash", reason="out of memory (worker memory limit)"))
+                _finish(job, Outcome("crash", reason="out of memory (worker memory limit)"))
                 return
 
     @property
@@ -261,7 +274,7 @@ class Worker:
                 until = min(until, now + MEMORY_POLL)
         return anyio.current_time() + (until - now)
 
-    def _handle(self, message: Any, state: _Batch, finish: Finish) -> bool:
+    def _handle(self, message: Any, state: _Batch) -> bool:
         """Apply one message; True once the worker reported the batch over."""
         kind = message[0]
         if kind == "done":
@@ -269,7 +282,7 @@ class Worker:
             if target is None:
                 raise ProtocolError("result for a file the worker was not given")
             self.files_done += 1
-            finish(target, Outcome("done", decode_result(message[2])))
+            _finish(target, Outcome("done", decode_result(message[2])))
             state.finished(target)
         elif kind == "issue":
             target = state.find(message[1])
@@ -401,9 +414,9 @@ class WorkerPool:
         self.recycle_files = recycle_files
         self.recycle_memory = recycle_memory
         self.memory_limit = memory_limit
-        #: Modules the fork server imports once for every later worker: before the first
-        #: worker when `eager_preload` (a long-lived scanner), else before the second (a
-        #: one-file CLI run never pays for scanners it does not use).
+        #: Modules the fork server imports once for every later worker: as soon as the first
+        #: worker is up when `eager_preload` (a long-lived scanner), else before the second
+        #: (a one-file CLI run never pays for scanners it does not use).
         self.preload_modules = list(preload)
         self.eager_preload = eager_preload
         self.root = tempfile.mkdtemp(prefix="modelaudit_workers_")
@@ -432,6 +445,10 @@ class WorkerPool:
             log.debug("starting the first worker failed", exc_info=True)
             return
         self._release(worker)
+
+    def waiting_lanes(self) -> list[object]:
+        """Calls waiting for a worker, next in turn first."""
+        return list(self.waiters)
 
     @asynccontextmanager
     async def lease(self, lane: object) -> AsyncIterator[Worker]:
@@ -482,9 +499,8 @@ class WorkerPool:
 
     async def _boot_counted(self) -> Worker:
         try:
-            if self.preload_modules and (self.eager_preload or self.started):
-                modules, self.preload_modules = self.preload_modules, []
-                await self.launcher.preload(modules)
+            if self.preload_modules and self.started:
+                await self._preload()
             tmpdir = tempfile.mkdtemp(prefix="w", dir=self.root)
             proc = await self.launcher.spawn()
         except BaseException as exc:
@@ -505,11 +521,17 @@ class WorkerPool:
                 raise WorkerStartError(f"cannot start a worker process: {exc}") from exc
             raise
         self.started += 1
+        if self.preload_modules and self.eager_preload:
+            await self._preload()
         for notice in worker.notices:
             if notice not in self._noticed:
                 self._noticed.add(notice)
                 log.info("sandbox: %s", notice)
         return worker
+
+    async def _preload(self) -> None:
+        modules, self.preload_modules = self.preload_modules, []
+        await self.launcher.preload(modules)
 
     def _release(self, worker: Worker) -> None:
         recycle = (
@@ -598,9 +620,7 @@ class ThreadWorker:
         self.limiter = limiter
         self.alive = True
 
-    async def run_batch(
-        self, jobs: Sequence[FileJob], profile: Profile, finish: Finish, give_back: GiveBack
-    ) -> list[FileJob]:
+    async def run_batch(self, jobs: Sequence[FileJob], profile: Profile) -> list[FileJob]:
         """One file per lease: a thread cannot be interrupted, so nothing waits behind it."""
         from .worker import scan_file
 
@@ -623,7 +643,7 @@ class ThreadWorker:
             result = await anyio.to_thread.run_sync(
                 scan, job, abandon_on_cancel=True, limiter=self.limiter
             )
-        finish(job, Outcome("timeout") if result is None else Outcome("done", result))
+        _finish(job, Outcome("timeout") if result is None else Outcome("done", result))
         return list(jobs[1:])
 
 
@@ -637,6 +657,9 @@ class ThreadPool:
 
     async def start(self) -> None:
         return
+
+    def waiting_lanes(self) -> list[object]:
+        return []
 
     @asynccontextmanager
     async def lease(self, lane: object) -> AsyncIterator[ThreadWorker]:

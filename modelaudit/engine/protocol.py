@@ -19,6 +19,8 @@ from ..findings import FileStatus, Issue, IssueSeverity, ScanResult
 _HEADER = struct.Struct("<I")
 #: Largest frame either side accepts; a longer one means a broken or subverted peer.
 MAX_FRAME = 256 * 1024 * 1024
+#: Call profiles (settings and registry) a worker keeps; the parent mirrors the eviction.
+PROFILES_KEPT = 32
 #: Plain-data nodes kept from one `details`/`metadata` value; the rest becomes a marker.
 PLAIN_BUDGET = 20_000
 

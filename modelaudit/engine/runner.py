@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,7 +37,7 @@ from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_loca
 from ..formats import extension_format
 from ..report import FileReport, ScanReport
 from .capture import cap_issues, rescue
-from .pool import FileJob, Outcome, PoolClosed, Profile, WorkerStartError
+from .pool import FileJob, Outcome, PoolClosed, Profile, WorkerStartError, give_back
 
 if TYPE_CHECKING:
     from ..scanners.base import BaseScanner
@@ -64,6 +64,8 @@ class _BatchWorker(Protocol):
 class Pool(Protocol):
     def lease(self, lane: object) -> Any: ...
 
+    def waiting_lanes(self) -> list[object]: ...
+
 
 def sendable(cls: type) -> bool:
     """Can a worker process import this class by name? Not if it lives in `__main__` (a
@@ -82,21 +84,44 @@ def sendable(cls: type) -> bool:
         return False
 
 
-def make_profile(config: ScanConfig) -> tuple[Profile, frozenset[type[BaseScanner]]]:
-    """The profile sent to workers, and the registered scanners only the parent can run.
+class Profiles:
+    """The profiles of one `Scanner`: a call whose settings and registry equal an earlier
+    call's reuses its profile, so its workers are not sent the same thing again."""
 
-    Until user code reads `SCANNER_REGISTRY` (the only way to change it), the workers use
-    their built-in specs and the parent never imports a scanner module. Built-in classes are
-    sent as specs, so a worker still imports only the scanners its files need.
-    """
-    scanners = sys.modules.get("modelaudit.scanners.registry")
-    registry: tuple[Any, ...] | None = None
-    parent_only: frozenset[type[BaseScanner]] = frozenset()
-    if scanners is not None and scanners.registry_in_use():
-        classes = tuple(scanners.materialize())
-        parent_only = frozenset(c for c in classes if not sendable(c))
-        registry = tuple(scanners.spec_of(c) or c for c in classes if c not in parent_only)
-    return Profile(next(_profile_ids), config.scanner_config(), registry), parent_only
+    #: Profiles kept; a worker keeps the same number, evicting in the same order.
+    SIZE = 32
+
+    def __init__(self) -> None:
+        self.known: OrderedDict[tuple[Any, ...], tuple[Profile, frozenset[type[BaseScanner]]]]
+        self.known = OrderedDict()
+
+    def get(self, config: ScanConfig) -> tuple[Profile, frozenset[type[BaseScanner]]]:
+        """The profile sent to workers, and the registered scanners only the parent can run.
+
+        Until user code reads `SCANNER_REGISTRY` (the only way to change it), the workers use
+        their built-in specs and the parent never imports a scanner module. Built-in classes
+        are sent as specs, so a worker still imports only the scanners its files need.
+        """
+        scanners = sys.modules.get("modelaudit.scanners.registry")
+        classes: tuple[type[BaseScanner], ...] = ()
+        if scanners is not None and scanners.registry_in_use():
+            classes = tuple(scanners.materialize())
+        settings = config.scanner_config()
+        key = (repr(sorted(settings.items())), classes)
+        found = self.known.get(key)
+        if found is not None:
+            self.known.move_to_end(key)
+            return found
+        registry: tuple[Any, ...] | None = None
+        parent_only: frozenset[type[BaseScanner]] = frozenset()
+        if scanners is not None and classes:
+            parent_only = frozenset(c for c in classes if not sendable(c))
+            registry = tuple(scanners.spec_of(c) or c for c in classes if c not in parent_only)
+        made = Profile(next(_profile_ids), settings, registry), parent_only
+        self.known[key] = made
+        if len(self.known) > self.SIZE:
+            self.known.popitem(last=False)
+        return made
 
 
 def _blacklisted(names: Sequence[str], shown: str, config: ScanConfig) -> list[Issue]:
@@ -125,6 +150,7 @@ class Engine(Protocol):
     pool: Pool
     slots: anyio.Semaphore
     jobs: int
+    profiles: Profiles
 
 
 class _Job(FileJob):
@@ -147,7 +173,7 @@ class ScanCall:
         self.config = config
         self.report = report
         self.emit = emit
-        self.profile, self.parent_only = make_profile(config)
+        self.profile, self.parent_only = engine.profiles.get(config)
         self.fetch = CapacityLimiter(max(1, config.fetch_jobs))
         self.parent_cpu = CapacityLimiter(max(1, engine.jobs))
         self.cap = int(config.max_findings_per_rule or 0)
@@ -160,6 +186,9 @@ class ScanCall:
         self.unstarted: dict[int, ObjectRef] = {}
         self.dispatchers = 0
         self.busy = 0
+        #: Targets still being listed; with `pending` and `fetching` empty the call is done.
+        self.listing = 0
+        self.drained = anyio.Event()
         self.tg: TaskGroup | None = None
         #: Why the run stopped early (a signal); None while running or on the run deadline.
         self.stop_reason: str | None = None
@@ -179,8 +208,13 @@ class ScanCall:
                 with self.scope:
                     async with anyio.create_task_group() as tg:
                         self.tg = tg
+                        self.listing = len(targets)
                         for target in targets:
                             tg.start_soon(self._scan_target, target)
+                        # Files of this call may be scanned in another call's batch: the
+                        # call ends when every file has, not when its own tasks have.
+                        self._check_drained()
+                        await self.drained.wait()
                 watcher.cancel_scope.cancel()
             if self.scope.cancelled_caught or self.unstarted or self.pending:
                 self.report.interrupted = self.stop_reason or (
@@ -192,6 +226,10 @@ class ScanCall:
                 self.engine.slots.release()
             self.pending.clear()
             self.fetching.clear()
+
+    def _check_drained(self) -> None:
+        if not self.listing and not self.pending and not self.fetching:
+            self.drained.set()
 
     def stop(self, reason: str) -> None:
         """End the call as its deadline would, giving `reason` for every unfinished file."""
@@ -216,6 +254,13 @@ class ScanCall:
     # -- listing -----------------------------------------------------------------------
 
     async def _scan_target(self, target: str) -> None:
+        try:
+            await self._list_target(target)
+        finally:
+            self.listing -= 1
+            self._check_drained()
+
+    async def _list_target(self, target: str) -> None:
         """List one target and scan its objects; the source stays open until they are done."""
         try:
             source = resolve(target, self.profile.config)
@@ -285,6 +330,7 @@ class ScanCall:
         job.obj = obj
         job.report = fr
         job.finished = None
+        job.owner = self
         return job
 
     async def _fetch_and_queue(self, obj: ObjectRef, fr: FileReport) -> None:
@@ -345,51 +391,78 @@ class ScanCall:
         try:
             while self.ready:
                 async with self.engine.pool.lease(self) as worker:
-                    batch = self._take_batch()
+                    batch: list[FileJob] = list(self._take_batch())
                     if not batch:
                         continue
+                    batch += self._borrow(batch)
                     self.busy += 1
                     try:
                         self._more_dispatchers()
-                        leftover = await worker.run_batch(
-                            batch, self.profile, self._finish, self._give_back
-                        )
+                        leftover = await worker.run_batch(batch, self.profile)
+                    except BaseException:
+                        # This call is cancelled: what it borrowed goes back to its owners.
+                        others = [j for j in batch if j.owner is not self]
+                        for job in others:
+                            job.started = False
+                        give_back(others)
+                        raise
                     finally:
                         self.busy -= 1
-                    self._give_back(leftover)
+                    give_back(leftover)
         except (WorkerStartError, PoolClosed) as exc:
             for job in list(self.ready):
-                self._finish(job, Outcome("error", reason=str(exc)))
+                self.finish(job, Outcome("error", reason=str(exc)))
             self.ready.clear()
         finally:
             self.dispatchers -= 1
 
-    def _give_back(self, jobs: list[FileJob]) -> None:
+    def _borrow(self, batch: list[FileJob]) -> list[FileJob]:
+        """Fill a batch of small files with those of other calls waiting for a worker, when
+        they share this call's profile (many concurrent one-file calls then cost a few
+        worker round trips, not one each). Their results still go to their own calls."""
+        limit = max(1, self.config.batch_files) - len(batch)
+        if limit <= 0 or batch[-1].size >= _ALONE:
+            return []
+        budget = max(1, self.config.batch_bytes) - sum(j.size for j in batch)
+        borrowed: list[FileJob] = []
+        for lane in self.engine.pool.waiting_lanes():
+            if not isinstance(lane, ScanCall) or lane is self or lane.profile is not self.profile:
+                continue
+            taken = lane._take_batch(limit - len(borrowed), budget, small_only=True)
+            borrowed += taken
+            budget -= sum(j.size for j in taken)
+            if len(borrowed) >= limit or budget <= 0:
+                break
+        return borrowed
+
+    def give_back(self, jobs: list[FileJob]) -> None:
         """Files a worker will not scan (it died, or one file ahead of them is slow)."""
-        if not jobs:
+        mine = [j for j in jobs if j.id in self.pending]
+        if not mine:
             return
-        self.ready.extendleft(reversed(jobs))  # type: ignore[arg-type]
+        self.ready.extendleft(reversed(mine))  # type: ignore[arg-type]
         self._more_dispatchers()
 
-    def _take_batch(self) -> list[_Job]:
+    def _take_batch(
+        self, limit_files: int = 0, limit_bytes: int = 0, small_only: bool = False
+    ) -> list[_Job]:
+        limit_files = limit_files or max(1, self.config.batch_files)
+        limit_bytes = limit_bytes or max(1, self.config.batch_bytes)
         # A file given back may have been finished by its first worker meanwhile.
         while self.ready and self.ready[0].id not in self.pending:
             self.ready.popleft()
         if not self.ready:
             return []
-        first = self.ready.popleft()
-        batch = [first]
-        if first.size >= _ALONE:
-            return batch
-        total = first.size
-        limit_files = max(1, self.config.batch_files)
-        limit_bytes = max(1, self.config.batch_bytes)
+        if self.ready[0].size >= _ALONE:
+            return [] if small_only else [self.ready.popleft()]
+        batch: list[_Job] = []
+        total = 0
         while self.ready and len(batch) < limit_files:
             following = self.ready[0]
             if following.id not in self.pending:
                 self.ready.popleft()
                 continue
-            if following.size >= _ALONE or total + following.size > limit_bytes:
+            if following.size >= _ALONE or (batch and total + following.size > limit_bytes):
                 break
             batch.append(self.ready.popleft())
             total += following.size
@@ -432,11 +505,12 @@ class ScanCall:
             result = await anyio.to_thread.run_sync(
                 scan, abandon_on_cancel=True, limiter=self.parent_cpu
             )
-        self._finish(job, Outcome("timeout") if result is None else Outcome("done", result))
+        self.finish(job, Outcome("timeout") if result is None else Outcome("done", result))
 
     # -- results -----------------------------------------------------------------------
 
-    def _finish(self, job: FileJob, outcome: Outcome) -> None:
+    def finish(self, job: FileJob, outcome: Outcome) -> None:
+        """How one of this call's files ended (called by whichever batch scanned it)."""
         assert isinstance(job, _Job)
         if self.pending.pop(job.id, None) is None:
             return
@@ -466,6 +540,7 @@ class ScanCall:
         """A file's report is final: release its slot and hand it on."""
         self.engine.slots.release()
         self.emit(fr)
+        self._check_drained()
 
     def _fill(self, fr: FileReport, obj: ObjectRef, result: ScanResult) -> None:
         fr.scanner = result.scanner_name if result.scanner_name != "none" else None

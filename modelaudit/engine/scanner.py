@@ -33,7 +33,7 @@ from ..redact import redact_report
 from ..report import FileReport, ScanReport
 from .launch import Launcher, choose_launcher
 from .pool import ThreadPool, WorkerPool
-from .runner import ProgressCallback, ScanCall
+from .runner import Profiles, ProgressCallback, ScanCall
 
 log = logging.getLogger("modelaudit")
 
@@ -72,6 +72,7 @@ class Scanner:
         self._tg: TaskGroup | None = None
         self.pool: WorkerPool | ThreadPool | None = None
         self.slots = anyio.Semaphore(max(1, self.config.in_flight))
+        self.profiles = Profiles()
         self._eager = launcher is None
 
     async def __aenter__(self) -> Scanner:

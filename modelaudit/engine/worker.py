@@ -19,6 +19,7 @@ import pickle
 import shutil
 import sys
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ from ..findings import FileStatus, Issue, ScanResult, observing
 from ..formats import Format
 from . import sandbox
 from .capture import FileCapture, per_rule_cap
-from .protocol import FrameReader, encode_issue, encode_result, frame
+from .protocol import PROFILES_KEPT, FrameReader, encode_issue, encode_result, frame
 
 _setup_done = False
 #: Hooks run once per worker before its first scan (resource limits, audit hooks).
@@ -315,15 +316,17 @@ def serve(channel: Channel) -> None:
     _setup({})
     notices = list(dict.fromkeys(sandbox.NOTICES))
     channel.send(("hello", os.getpid(), notices, sandbox.has_rlimits(), channel.can_poll))
-    profiles: dict[int, tuple[dict[str, Any], Sequence[Any] | None]] = {}
+    profiles: OrderedDict[int, tuple[dict[str, Any], Sequence[Any] | None]] = OrderedDict()
     while (message := channel.recv()) is not None:
         kind = message[0]
         if kind == "scan":
+            profiles.move_to_end(message[1])
             _run_batch(channel, profiles[message[1]], message[2], tmpdir)
         elif kind == "profile":
+            # The parent mirrors this: least recently used first out, PROFILES_KEPT kept.
             profiles[message[1]] = (message[2], message[3])
-        elif kind == "drop":
-            profiles.pop(message[1], None)
+            if len(profiles) > PROFILES_KEPT:
+                profiles.popitem(last=False)
         elif kind == "preload":
             preload(message[1])
         elif kind == "exit":

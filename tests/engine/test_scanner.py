@@ -229,3 +229,92 @@ async def test_the_event_loop_keeps_running(tmp_path: Path, hostile: type) -> No
     assert len(report.files) == 301
     # A blocked loop would show the 3 s sleep as one gap.
     assert max(gaps) < 1.5, max(gaps)
+
+
+async def test_concurrent_one_file_calls_share_batches(tmp_path: Path, hostile: type) -> None:
+    """Calls with the same settings are batched together; each gets exactly its own file."""
+    from modelaudit.engine import pool
+
+    sizes: list[int] = []
+    original = pool.Worker.run_batch
+
+    async def counting(self: pool.Worker, jobs: list, profile: pool.Profile) -> list:
+        sizes.append(len(jobs))
+        return await original(self, jobs, profile)
+
+    for i in range(30):
+        evil_pickle(tmp_path, f"e{i:02}.pkl") if i % 3 == 0 else write_hostile(
+            str(tmp_path), f"p{i:02}.hostile", "sleep", "0.01"
+        )
+    paths = sorted(tmp_path.iterdir())
+    results: dict[str, modelaudit.ScanReport] = {}
+    pool.Worker.run_batch = counting  # type: ignore[method-assign]
+    try:
+        async with modelaudit.Scanner(jobs=2) as scanner:
+            await scanner.scan(str(paths[0]))
+            sizes.clear()
+
+            async def one(path: Path) -> None:
+                results[path.name] = await scanner.scan(str(path))
+
+            async with anyio.create_task_group() as tg:
+                for path in paths:
+                    tg.start_soon(one, path)
+    finally:
+        pool.Worker.run_batch = original  # type: ignore[method-assign]
+    assert len(sizes) < len(paths), sizes
+    for path in paths:
+        (entry,) = results[path.name].files
+        assert entry.path == str(path)
+        assert entry.status is FileStatus.COMPLETE
+        assert bool(results[path.name].findings) is path.name.startswith("e")
+
+
+async def test_cancelling_a_call_returns_the_files_it_borrowed(
+    tmp_path: Path, hostile: type
+) -> None:
+    """B's file rides in A's batch; A is cancelled before reaching it: B still gets it."""
+    from modelaudit.engine import pool
+
+    busy = tmp_path / "c.hostile"
+    write_hostile(str(tmp_path), "c.hostile", "sleep", "1")
+    marker = tmp_path / "a-started"
+    a_file = Path(write_hostile(str(tmp_path), "a.hostile", "mark-sleep", str(marker)))
+    b_file = evil_pickle(tmp_path, "b.pkl")
+    batches: list[list[str]] = []
+    original = pool.Worker.run_batch
+
+    async def recording(self: pool.Worker, jobs: list, profile: pool.Profile) -> list:
+        batches.append([Path(j.path).name for j in jobs])
+        return await original(self, jobs, profile)
+
+    pool.Worker.run_batch = recording  # type: ignore[method-assign]
+    try:
+        with anyio.fail_after(60):
+            async with modelaudit.Scanner(jobs=1, batch_files=64) as scanner:
+                b_result: list[modelaudit.ScanReport] = []
+                async with anyio.create_task_group() as tg:
+                    a_scope = anyio.CancelScope()
+
+                    async def call_a() -> None:
+                        with a_scope:
+                            await scanner.scan(str(a_file))
+
+                    async def call_b() -> None:
+                        b_result.append(await scanner.scan(str(b_file)))
+
+                    tg.start_soon(scanner.scan, str(busy))
+                    await anyio.sleep(0.3)
+                    tg.start_soon(call_a)
+                    await anyio.sleep(0.05)
+                    tg.start_soon(call_b)
+                    while not marker.exists():
+                        await anyio.sleep(0.005)
+                    a_scope.cancel()
+    finally:
+        pool.Worker.run_batch = original  # type: ignore[method-assign]
+    assert ["a.hostile", "b.pkl"] in batches, batches
+    (report,) = b_result
+    (entry,) = report.files
+    assert entry.status is FileStatus.COMPLETE
+    assert report.exit_code == 1

@@ -1,0 +1,110 @@
+"""A long-lived `modelaudit.Scanner` as a service uses it (issue 15, part 1).
+
+    python benchmarks/scanner_service.py
+
+Prints: the first (cold) call and the median warm `scanner.scan` of a tiny pickle (target
+< 50 ms), 40 concurrent single-file calls against one call over the same 40 files (target
+within 1.5x of it), and the longest event-loop gap seen by a 5 ms ticker during all of it.
+The same pickle through a fresh `modelaudit.scan()` per call is the baseline of the warm call.
+"""
+
+from __future__ import annotations
+
+import pickle
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+import modelaudit
+import modelaudit.core  # a service imports its libraries before it starts serving
+
+
+class _Ticker:
+    """Measures how long the event loop goes without running a 5 ms sleeper."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+
+    async def run(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await anyio.sleep(0.005)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - last - 0.005)
+            last = now
+
+
+def _inputs(folder: Path) -> tuple[Path, list[Path]]:
+    tiny = folder / "tiny.pkl"
+    tiny.write_bytes(pickle.dumps({"weights": [0.5, 1.5], "name": "tiny"}))
+    many = folder / "forty"
+    many.mkdir()
+    files = []
+    for i in range(40):
+        path = many / f"m{i:02}.pkl"
+        path.write_bytes(pickle.dumps({"layer": i, "weights": list(range(16))}))
+        files.append(path)
+    return tiny, files
+
+
+async def _timed(coro_fn: object, *args: object) -> float:
+    started = time.perf_counter()
+    await coro_fn(*args)  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+async def main() -> None:
+    ticker = _Ticker()
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny, forty = _inputs(Path(tmp))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker.run)
+            oneshot = [await _timed(modelaudit.scan, str(tiny)) for _ in range(3)]
+            started = time.perf_counter()
+            async with modelaudit.Scanner() as scanner:
+                entered = time.perf_counter() - started
+                cold = await _timed(scanner.scan, str(tiny))
+                for _ in range(5):
+                    await scanner.scan(str(tiny))
+                warm = [await _timed(scanner.scan, str(tiny)) for _ in range(30)]
+
+                single_call = min(
+                    [await _timed(scanner.scan, [str(p) for p in forty]) for _ in range(3)]
+                )
+
+                async def one(path: Path) -> None:
+                    report = await scanner.scan(str(path))
+                    assert report.exit_code == 0, report.exit_code
+
+                concurrent = []
+                for _ in range(3):
+                    began = time.perf_counter()
+                    async with anyio.create_task_group() as calls:
+                        for path in forty:
+                            calls.start_soon(one, path)
+                    concurrent.append(time.perf_counter() - began)
+            tg.cancel_scope.cancel()
+    median = statistics.median(warm)
+    print(f"Scanner enter                           {entered * 1000:8.1f} ms")
+    print(f"first call (tiny pickle)                {cold * 1000:8.1f} ms")
+    print(
+        f"warm call, median of 30 (< 50 ms)       {median * 1000:8.1f} ms"
+        f"  | modelaudit.scan() per call {statistics.median(oneshot) * 1000:.1f} ms"
+        f"  ratio {statistics.median(oneshot) / median:.1f}x faster"
+    )
+    best = min(concurrent)
+    print(
+        f"40 concurrent one-file calls            {best * 1000:8.1f} ms"
+        f"  | one call over the 40 files {single_call * 1000:.1f} ms"
+        f"  ratio {best / single_call:.2f}x (target <= 1.5x)"
+    )
+    print(f"longest event-loop gap                  {ticker.longest * 1000:8.1f} ms")
+
+
+if __name__ == "__main__":
+    backend = {"use_uvloop": True} if sys.platform != "win32" else {}
+    anyio.run(main, backend_options=backend)
