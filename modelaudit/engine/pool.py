@@ -180,7 +180,10 @@ class Worker:
     async def _memory_over(self) -> bool:
         """Where workers have no rlimits, the parent enforces the memory limit itself."""
         rss = await anyio.to_thread.run_sync(_resident, self.pid)
-        return rss is not None and rss > self.memory_limit
+        if rss is None:
+            _notice_once("cannot read a worker's memory here (install psutil): no memory limit")
+            return False
+        return rss > self.memory_limit
 
     async def run_batch(self, jobs: Sequence[FileJob], profile: Profile) -> list[FileJob]:
         """Scan `jobs` in order; returns the jobs never started (the worker died before them).
@@ -367,6 +370,15 @@ class _Batch:
         return [j for j in self.expected if j is not self.current and not j.started]
 
 
+_NOTICED: set[str] = set()
+
+
+def _notice_once(text: str) -> None:
+    if text not in _NOTICED:
+        _NOTICED.add(text)
+        log.info("sandbox: %s", text)
+
+
 def _resident(pid: int) -> int | None:
     """Resident bytes of another process: /proc on Linux, psutil elsewhere if installed."""
     try:
@@ -429,7 +441,6 @@ class WorkerPool:
         self.waiters: dict[object, deque[_Waiter]] = {}
         self.closed = False
         self.started = 0
-        self._noticed: set[str] = set()
         self._closing: set[anyio.Event] = set()
 
     async def start(self) -> None:
@@ -524,9 +535,7 @@ class WorkerPool:
         if self.preload_modules and self.eager_preload:
             await self._preload()
         for notice in worker.notices:
-            if notice not in self._noticed:
-                self._noticed.add(notice)
-                log.info("sandbox: %s", notice)
+            _notice_once(notice)
         return worker
 
     async def _preload(self) -> None:

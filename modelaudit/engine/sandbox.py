@@ -147,7 +147,9 @@ NOTICES: list[str] = []
 
 
 def has_rlimits() -> bool:
-    return resource is not None
+    """Does the kernel enforce a memory limit set here? macOS accepts RLIMIT_AS and ignores
+    it, so there, as without `resource`, the parent watches the worker's memory instead."""
+    return resource is not None and sys.platform != "darwin"
 
 
 def _describe(event: str, args: tuple[Any, ...]) -> str:
@@ -248,6 +250,10 @@ def install(config: dict[str, Any]) -> None:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(
                 resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1])
+            )
+        if not has_rlimits():
+            NOTICES.append(
+                "this kernel ignores RLIMIT_AS: the parent watches each worker's memory instead"
             )
     else:
         NOTICES.append(
