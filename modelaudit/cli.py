@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_size,
         default=None,
         metavar="SIZE",
-        help="address-space limit of each scan worker, e.g. 4GB (default 8GB; 0 for none); "
-        "a file that needs more is reported unfinished",
+        help="memory one file's scan may use, e.g. 4GB (default 2GB, plus the file's size "
+        "for files of 1 MiB or more; 0 for none); a file that needs more is reported "
+        "unfinished",
     )
     scan.add_argument(
         "--blacklist",

@@ -77,9 +77,10 @@ class ScanConfig:
     #: Scan in worker processes (off only for debugging: a hostile file then runs in-process).
     use_processes: bool = True
     #: Per-file limits inside worker processes (see engine/sandbox.py). Address space in
-    #: bytes, CPU seconds (None: twice the per-file deadline plus 10 s), open files, and the
-    #: largest file a scanner may write (None: max_expanded_size); 0 lifts a limit.
-    worker_memory_limit: int = 8 * 1024**3
+    #: bytes (plus the file's own size for files of 1 MiB or more, which may be mapped), CPU
+    #: seconds (None: twice the per-file deadline plus 10 s), open files, and the largest
+    #: file a scanner may write (None: max_expanded_size); 0 lifts a limit.
+    worker_memory_limit: int = 2 * 1024**3
     worker_cpu_limit: float | None = None
     worker_open_files: int = 1024
     worker_file_size_limit: int | None = None

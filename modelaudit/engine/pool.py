@@ -78,8 +78,8 @@ class FileJob:
     started_at: float = 0.0
     owner: Any = None
 
-    def wire(self) -> tuple[int, str, str, bool, float]:
-        return (self.id, self.path, self.display, self.explicit, self.deadline)
+    def wire(self) -> tuple[int, str, str, bool, float, int]:
+        return (self.id, self.path, self.display, self.explicit, self.deadline, self.size)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from .. import rules
 from ..config import ScanConfig
-from ..fetchers import FetchError, ObjectRef, resolve
+from ..fetchers import FetchError, ObjectRef, is_remote_target, resolve
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
 from ..formats import extension_format
 from ..report import FileReport, ScanReport
@@ -263,7 +263,12 @@ class ScanCall:
     async def _list_target(self, target: str) -> None:
         """List one target and scan its objects; the source stays open until they are done."""
         try:
-            source = resolve(target, self.profile.config)
+            if is_remote_target(target):
+                # The first remote target imports its fetcher and SDK (aiobotocore, the
+                # Hub client): hundreds of milliseconds the event loop must not wait for.
+                source = await anyio.to_thread.run_sync(resolve, target, self.profile.config)
+            else:
+                source = resolve(target, self.profile.config)
         except FetchError as exc:
             self.report.target_errors.append({"target": target, "error": str(exc)})
             return

@@ -120,8 +120,12 @@ class Limits:
     file_size: int = 0
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], deadline: float | None = None) -> Limits:
-        """`deadline` is the file's own (wall-clock) deadline; CPU time gets twice that."""
+    def from_config(
+        cls, config: dict[str, Any], deadline: float | None = None, mapped: int = 0
+    ) -> Limits:
+        """`deadline` is the file's own (wall-clock) deadline; CPU time gets twice that.
+        `mapped` is the file's size: a file of 1 MiB or more may be memory-mapped whole
+        (ONNX, TFLite), which counts as address space, so it is added to the limit."""
         cpu = config.get("worker_cpu_limit")
         if cpu is None:
             per_file = deadline or config.get("file_timeout") or config.get("timeout") or 0
@@ -130,11 +134,22 @@ class Limits:
         if file_size is None:
             file_size = config.get("max_expanded_size") or 0
         return cls(
-            address_space=int(config.get("worker_memory_limit") or 0),
+            address_space=_address_space(config, mapped),
             cpu_seconds=int(float(cpu or 0)),
             open_files=int(config.get("worker_open_files") or 0),
             file_size=int(file_size or 0),
         )
+
+
+#: Files at least this large get their size added to the address-space limit.
+MAPPED_FLOOR = 1024 * 1024
+
+
+def _address_space(config: dict[str, Any], mapped: int) -> int:
+    limit = int(config.get("worker_memory_limit") or 0)
+    if limit and mapped >= MAPPED_FLOOR:
+        limit += mapped
+    return limit
 
 
 _active: str | None = None
@@ -313,19 +328,21 @@ def _release() -> None:
 
 
 @contextmanager
-def limited(config: dict[str, Any], deadline: float | None = None) -> Iterator[None]:
+def limited(
+    config: dict[str, Any], deadline: float | None = None, mapped: int = 0
+) -> Iterator[None]:
     """Apply the per-file resource limits (a worker arms them once for a batch of small
     files, and again after a file that ran into one)."""
-    _apply(Limits.from_config(config, deadline))
+    _apply(Limits.from_config(config, deadline, mapped))
     try:
         yield
     finally:
         _release()
 
 
-def rearm(config: dict[str, Any], deadline: float | None = None) -> None:
+def rearm(config: dict[str, Any], deadline: float | None = None, mapped: int = 0) -> None:
     """Fresh limits inside `limited` (after a file used up CPU time or memory)."""
-    _apply(Limits.from_config(config, deadline))
+    _apply(Limits.from_config(config, deadline, mapped))
 
 
 @contextmanager

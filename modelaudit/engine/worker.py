@@ -242,7 +242,7 @@ class _Streamer:
 def _run_batch(
     channel: Channel,
     profile: tuple[dict[str, Any], Sequence[Any] | None],
-    jobs: Sequence[tuple[int, str, str, bool, float]],
+    jobs: Sequence[tuple[int, str, str, bool, float, int]],
     tmpdir: str,
 ) -> None:
     from . import dispatch
@@ -251,22 +251,24 @@ def _run_batch(
     dispatch.set_registry(registry)
     skipped: set[int] = set()
     longest = max(job[4] for job in jobs)
-    with sandbox.limited(config, longest):
-        _run_files(channel, config, jobs, tmpdir, skipped, longest)
+    mapped = max(job[5] for job in jobs)
+    with sandbox.limited(config, longest, mapped):
+        _run_files(channel, config, jobs, tmpdir, skipped, longest, mapped)
     channel.send(("idle", sandbox.resident_bytes()))
 
 
 def _run_files(
     channel: Channel,
     config: dict[str, Any],
-    jobs: Sequence[tuple[int, str, str, bool, float]],
+    jobs: Sequence[tuple[int, str, str, bool, float, int]],
     tmpdir: str,
     skipped: set[int],
     longest: float,
+    mapped: int,
 ) -> None:
     """The files of one batch, in order, under limits armed once for the batch."""
     wiped = _mtime(tmpdir)
-    for position, (job_id, path, display, explicit, deadline) in enumerate(jobs):
+    for position, (job_id, path, display, explicit, deadline, _size) in enumerate(jobs):
         if position and channel.can_poll:
             for message in channel.poll():
                 if message[0] == "skip":
@@ -289,7 +291,7 @@ def _run_files(
         channel.send(("done", job_id, encode_result(result)))
         if result.status is not FileStatus.COMPLETE:
             # It may have run into a limit: the next file gets fresh ones.
-            sandbox.rearm(config, longest)
+            sandbox.rearm(config, longest, mapped)
         if tmpdir and _mtime(tmpdir) != wiped:
             _wipe(tmpdir)
             wiped = _mtime(tmpdir)
