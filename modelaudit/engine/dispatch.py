@@ -32,9 +32,9 @@ from ..formats import (
     sniff_head,
     sniff_path,
 )
-from ..scanners.registry import ScannerSpec, routing_entries
 from ..scanners.base import BaseScanner
 from ..scanners.context import ScanContext
+from ..scanners.registry import ScannerSpec, routing_entries
 from . import sandbox
 
 Entry = type[BaseScanner] | ScannerSpec

@@ -76,9 +76,7 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     # ML frameworks
     _spec("keras.h5_scanner", "KerasH5Scanner", ("hdf5",), ".h5", ".hdf5"),
     _spec("keras.zip_scanner", "KerasZipScanner", ("keras_zip",), ".keras"),
-    _spec(
-        "tensorflow.saved_model_scanner", "TensorFlowScanner", ("tf_protobuf",), ".pb", ".pbtxt"
-    ),
+    _spec("tensorflow.saved_model_scanner", "TensorFlowScanner", ("tf_protobuf",), ".pb", ".pbtxt"),
     _spec("native.tflite_scanner", "TFLiteScanner", ("tflite",), ".tflite"),
     _spec("onnx.onnx_scanner", "OnnxScanner", ("onnx",), ".onnx"),
     # data and text formats, executables

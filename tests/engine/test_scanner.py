@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -238,7 +239,9 @@ async def test_concurrent_one_file_calls_share_batches(tmp_path: Path, hostile: 
     sizes: list[int] = []
     original = pool.Worker.run_batch
 
-    async def counting(self: pool.Worker, jobs: list, profile: pool.Profile) -> list:
+    async def counting(
+        self: pool.Worker, jobs: Sequence[pool.FileJob], profile: pool.Profile
+    ) -> list[pool.FileJob]:
         sizes.append(len(jobs))
         return await original(self, jobs, profile)
 
@@ -284,7 +287,9 @@ async def test_cancelling_a_call_returns_the_files_it_borrowed(
     batches: list[list[str]] = []
     original = pool.Worker.run_batch
 
-    async def recording(self: pool.Worker, jobs: list, profile: pool.Profile) -> list:
+    async def recording(
+        self: pool.Worker, jobs: Sequence[pool.FileJob], profile: pool.Profile
+    ) -> list[pool.FileJob]:
         batches.append([Path(j.path).name for j in jobs])
         return await original(self, jobs, profile)
 
