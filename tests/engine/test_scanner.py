@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
 import pytest
 
 import modelaudit
+from modelaudit.fetchers import ObjectRef
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.report import FileReport
 from tests.hardening._hardening_util import child_pids, write_hostile
@@ -323,3 +324,46 @@ async def test_cancelling_a_call_returns_the_files_it_borrowed(
     (entry,) = report.files
     assert entry.status is FileStatus.COMPLETE
     assert report.exit_code == 1
+
+
+async def test_one_bound_on_files_in_flight_across_calls(tmp_path: Path, hostile: type) -> None:
+    """Listing stops while `max_in_flight` files of all calls are listed and unfinished."""
+    from modelaudit.fetchers import local
+
+    listed = 0
+    finished = 0
+    worst = 0
+    original = local.LocalSource.objects
+
+    async def counting(self: local.LocalSource) -> AsyncIterator[ObjectRef]:
+        nonlocal listed
+        async for obj in original(self):
+            listed += 1
+            yield obj
+
+    def progress(_: FileReport) -> None:
+        nonlocal finished, worst
+        worst = max(worst, listed - finished)
+        finished += 1
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(15):
+            write_hostile(str(tmp_path / name), f"f{i:02}.hostile", "sleep", "0.02")
+    local.LocalSource.objects = counting  # type: ignore[method-assign]
+    try:
+        async with (
+            modelaudit.Scanner(jobs=2, max_in_flight=4, batch_files=2) as scanner,
+            anyio.create_task_group() as tg,
+        ):
+
+            async def call(name: str) -> None:
+                await scanner.scan(str(tmp_path / name), progress=progress)
+
+            for name in ("a", "b"):
+                tg.start_soon(call, name)
+    finally:
+        local.LocalSource.objects = original  # type: ignore[method-assign]
+    assert finished == 30
+    # Four in flight, plus one listed by each call and waiting for a slot.
+    assert worst <= 4 + 2, worst
