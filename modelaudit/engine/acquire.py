@@ -20,98 +20,21 @@ import anyio
 import anyio.to_thread
 
 from ..config import ScanConfig
-from ..fetchers.base import FetchError, ObjectReader, ObjectRef, ObjectTooLarge
+from ..fetchers.base import FetchError, ObjectRef, ObjectTooLarge
 from ..formats import HEAD_SIZE, has_model_extension, sniff_head
-from .range_plan import PLANNERS
+from .range_plan import plan
+from .spool import Spool
 
 log = logging.getLogger("modelaudit")
 
 #: First read of a remote object: enough to sniff, and usually a whole safetensors header.
 FIRST_READ = 64 * 1024
-#: Ranged reads are rounded up to this, to save round trips on small neighbouring reads.
-BLOCK = 64 * 1024
-#: Largest single ranged request, so a big member never sits in memory whole.
-MAX_REQUEST = 8 * 1024 * 1024
 
 
 def _safe_basename(uri: str) -> str:
     name = uri.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return name.lstrip(".") or "object"
-
-
-class RangeView:
-    """Ranged reads of one object that land in a sparse spool at their true offsets."""
-
-    def __init__(self, reader: ObjectReader, fd: int, path: str, size: int, uri: str) -> None:
-        self.reader = reader
-        self.fd = fd
-        self.path = path
-        self.size = size
-        self.uri = uri
-        self.have: list[tuple[int, int]] = []
-        self.transferred = 0
-
-    def _missing(self, start: int, end: int) -> list[tuple[int, int]]:
-        gaps = []
-        pos = start
-        for a, b in self.have:
-            if b <= pos:
-                continue
-            if a >= end:
-                break
-            if a > pos:
-                gaps.append((pos, a))
-            pos = max(pos, b)
-        if pos < end:
-            gaps.append((pos, end))
-        return gaps
-
-    def covered(self, start: int, end: int) -> bool:
-        start, end = max(0, start), min(end, self.size)
-        return start >= end or not self._missing(start, end)
-
-    def _next_start(self, pos: int) -> int:
-        for a, _ in self.have:
-            if a > pos:
-                return a
-        return self.size
-
-    def _add(self, start: int, end: int) -> None:
-        merged: list[tuple[int, int]] = []
-        for a, b in sorted([*self.have, (start, end)]):
-            if merged and a <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-            else:
-                merged.append((a, b))
-        self.have = merged
-
-    async def fetch(self, start: int, end: int) -> None:
-        """Land [start, end) in the spool, in requests of at most MAX_REQUEST bytes."""
-        start, end = max(0, start), min(end, self.size)
-        for a, b in self._missing(start, end):
-            b = min(max(b, a + BLOCK), self._next_start(a))
-            while a < b:
-                stop = min(b, a + MAX_REQUEST)
-                data = await self.reader.read_range(a, stop)
-                if len(data) != stop - a:
-                    raise FetchError(f"{self.uri}: short read at bytes {a}-{stop}")
-                os.pwrite(self.fd, data, a)
-                self.transferred += len(data)
-                self._add(a, stop)
-                a = stop
-
-    async def read(self, start: int, end: int) -> bytes:
-        """Bytes [start, end) (clipped to the object), fetched first where missing."""
-        await self.fetch(start, end)
-        start, end = max(0, start), min(end, self.size)
-        out = bytearray()
-        while len(out) < end - start:
-            piece = os.pread(self.fd, end - start - len(out), start + len(out))
-            if not piece:
-                break
-            out += piece
-        return bytes(out)
 
 
 async def _stream_whole(obj: ObjectRef, path: str, limit: int) -> int:
@@ -139,33 +62,28 @@ def _nobody_wants(obj: ObjectRef, path: str) -> bool:
 
 
 async def _spool_ranges(obj: ObjectRef, path: str) -> tuple[bool, int]:
-    """Whether a planner covered the object (else it must be downloaded), and bytes moved."""
+    """Whether the planner covered the object (else it must be downloaded), and bytes moved."""
     assert obj.reader is not None and obj.size is not None
-    size = obj.size
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    spool = Spool(obj.reader, path, obj.size, obj.uri)
     try:
-        os.ftruncate(fd, size)
-        view = RangeView(obj.reader, fd, path, size, obj.uri)
-        head = await view.read(0, min(FIRST_READ, size))
-        if size <= FIRST_READ:
-            return True, view.transferred
+        head = await spool.read(0, min(FIRST_READ, spool.size))
+        if spool.size <= FIRST_READ:
+            return True, spool.transferred
         if obj.reader.supports_ranges is False:
-            return False, view.transferred
-        fmt = sniff_head(head[:HEAD_SIZE], obj.name, size)
+            return False, spool.transferred
+        fmt = sniff_head(head[:HEAD_SIZE], obj.name, spool.size)
         if fmt is None and await anyio.to_thread.run_sync(_nobody_wants, obj, path):
-            return True, view.transferred
-        planner = PLANNERS.get(fmt or "")
+            return True, spool.transferred
         done = False
-        if planner is not None:
-            try:
-                done = await planner(view)
-            except FetchError:
-                raise
-            except Exception:
-                log.debug("range planner failed on %s; downloading it", obj.uri, exc_info=True)
-        return done, view.transferred
+        try:
+            done = await plan(spool, fmt)
+        except FetchError:
+            raise
+        except Exception:
+            log.debug("range planner failed on %s; downloading it", obj.uri, exc_info=True)
+        return done, spool.transferred
     finally:
-        os.close(fd)
+        spool.close()
 
 
 @asynccontextmanager

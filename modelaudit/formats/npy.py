@@ -14,6 +14,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
+from .view import ByteView, StreamView
+
 MAGIC: Final = b"\x93NUMPY"
 #: np.load refuses longer headers unless told otherwise.
 MAX_HEADER: Final = 1 << 16
@@ -88,17 +90,22 @@ def _dtype_info(descr: Any) -> tuple[int, bool]:
 
 def read_header(stream: BinaryIO) -> NpyHeader:
     """Read the header from the stream's current position; leaves it at the data."""
-    pre = stream.read(8)
+    return parse_header(StreamView(stream))
+
+
+def parse_header(view: ByteView, start: int = 0) -> NpyHeader:
+    """The header of the array whose bytes begin at `start` in `view`."""
+    pre = view.get(start, start + 8)
     if len(pre) < 8 or not pre.startswith(MAGIC):
         raise NpyError("not a .npy file (bad magic)")
     major, minor = pre[6], pre[7]
     if major == 1:
-        raw = stream.read(2)
+        raw = view.get(start + 8, start + 10)
         if len(raw) < 2:
             raise NpyError("truncated header")
         (hlen,) = struct.unpack("<H", raw)
     elif major in (2, 3):
-        raw = stream.read(4)
+        raw = view.get(start + 8, start + 12)
         if len(raw) < 4:
             raise NpyError("truncated header")
         (hlen,) = struct.unpack("<I", raw)
@@ -106,7 +113,8 @@ def read_header(stream: BinaryIO) -> NpyHeader:
         raise NpyError(f"unsupported .npy version {major}.{minor}")
     if hlen > MAX_HEADER:
         raise NpyError(f"header of {hlen} bytes exceeds NumPy's limit")
-    text = stream.read(hlen)
+    at = start + len(pre) + len(raw)
+    text = view.get(at, at + hlen)
     if len(text) < hlen:
         raise NpyError("truncated header")
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import struct
-import zipfile
 from typing import Final
 
 from .ctranslate2 import looks_like_ctranslate2
@@ -18,8 +17,16 @@ from .format import MODEL_EXTENSIONS, PICKLE_NAMES, Format, extension_format
 from .old_pickle import looks_like_old_pickle, old_pickle_verdict
 from .sentencepiece import looks_like_sentencepiece
 from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
+from .view import ByteView, FileView
 from .word2vec import looks_like_word2vec
-from .zipdir import MemberError, ZipFormatError, data_offset, find_eocd, read_directory
+from .zipdir import (
+    MemberError,
+    ZipFormatError,
+    local_data_offset,
+    locate_eocd,
+    parse_directory,
+    read_directory,
+)
 
 HEAD_SIZE: Final = 4096
 
@@ -276,10 +283,11 @@ def sniff_path(path: str, display_name: str | None = None) -> Format | None:
     fmt = sniff_head(read_head(path), display_name or path, size)
     if fmt == Format.ZIP:
         try:
-            with zipfile.ZipFile(path) as zf:
-                return classify_zip(zf.namelist())
-        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
-            # zipfile refuses some hostile directories with NotImplementedError (fuzzing).
+            # The zip parser every scanner and the range planner use, so that routing
+            # never depends on a second reading of the directory.
+            with open(path, "rb") as f:
+                return classify_zip(read_directory(f, size).names)
+        except (ZipFormatError, OSError):
             return Format.ZIP
     if fmt is None:
         # Unrecognised bytes before a zip (torch.save into an open file, a junk prefix):
@@ -292,17 +300,21 @@ def appended_zip_format(path: str) -> Format | None:
     """The zip flavour of an archive appended to a file of another format (a polyglot), or
     None. Loaders that read from the start and loaders that read the zip directory from the
     end see different content, so the engine scans both views."""
-    size = os.path.getsize(path)
     with open(path, "rb") as f:
-        if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
+        return appended_zip(FileView(f))
+
+
+def appended_zip(view: ByteView) -> Format | None:
+    """`appended_zip_format` of any view (the range planner runs it on what it fetched)."""
+    if view.get(0, 4) in (b"PK\x03\x04", b"PK\x05\x06"):
+        return None
+    if locate_eocd(view) is None:
+        return None
+    try:
+        directory = parse_directory(view)
+        if not directory.entries:
             return None
-        if find_eocd(f, size) is None:
-            return None
-        try:
-            directory = read_directory(f, size)
-            if not directory.entries:
-                return None
-            data_offset(f, directory.entries[0])
-        except (ZipFormatError, MemberError):
-            return None
+        local_data_offset(view, directory.entries[0])
+    except (ZipFormatError, MemberError):
+        return None
     return classify_zip(directory.names)

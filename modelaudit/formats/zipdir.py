@@ -15,6 +15,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
+from .view import ByteView, FileView
+
 EOCD_SIG: Final = b"PK\x05\x06"
 _EOCD64_LOC_SIG: Final = b"PK\x06\x07"
 _EOCD64_SIG: Final = b"PK\x06\x06"
@@ -88,17 +90,17 @@ def _decode_name(raw: bytes, flags: int) -> str:
     return raw.decode("cp437")
 
 
-def find_eocd(f: BinaryIO, size: int) -> tuple[int, bytes] | None:
-    """Offset and bytes of the end-of-central-directory record, searched as zipfile does."""
+def locate_eocd(view: ByteView) -> tuple[int, bytes] | None:
+    """Offset and bytes of the end-of-central-directory record, searched as zipfile does:
+    the last 22 bytes, else backwards through the last 64 KiB (the longest comment)."""
+    size = view.size
     if size < _EOCD_SIZE:
         return None
-    f.seek(size - _EOCD_SIZE)
-    rec = f.read(_EOCD_SIZE)
+    rec = view.get(size - _EOCD_SIZE, size)
     if rec[:4] == EOCD_SIG and rec[-2:] == b"\x00\x00":
         return size - _EOCD_SIZE, rec
     start = max(0, size - _MAX_COMMENT - _EOCD_SIZE)
-    f.seek(start)
-    tail = f.read(size - start)
+    tail = view.get(start, size)
     pos = tail.rfind(EOCD_SIG)
     while pos >= 0:
         rec = tail[pos : pos + _EOCD_SIZE]
@@ -106,6 +108,10 @@ def find_eocd(f: BinaryIO, size: int) -> tuple[int, bytes] | None:
             return start + pos, rec
         pos = tail.rfind(EOCD_SIG, 0, pos)
     return None
+
+
+def find_eocd(f: BinaryIO, size: int) -> tuple[int, bytes] | None:
+    return locate_eocd(FileView(f, size))
 
 
 def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
@@ -167,19 +173,24 @@ def _parse_entries(cd: bytes, shift: int, first_index: int) -> list[ZipEntry]:
 
 
 def read_directory(f: BinaryIO, size: int, max_entries: int = 1_000_000) -> ZipDirectory:
-    found = find_eocd(f, size)
+    return parse_directory(FileView(f, size), max_entries)
+
+
+def parse_directory(view: ByteView, max_entries: int = 1_000_000) -> ZipDirectory:
+    """Every central entry, from both directories a prepended zip has (see the module)."""
+    size = view.size
+    found = locate_eocd(view)
     if found is None:
         raise ZipFormatError("no end-of-central-directory record")
     eocd_pos, rec = found
     _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", rec)
     concat = eocd_pos - cd_size - cd_offset
     if eocd_pos >= 20:
-        f.seek(eocd_pos - 20)
-        loc = f.read(20)
+        loc = view.get(eocd_pos - 20, eocd_pos)
         if loc[:4] == _EOCD64_LOC_SIG:
             (eocd64_off,) = struct.unpack_from("<Q", loc, 8)
-            f.seek(eocd64_off if eocd64_off < size else 0)
-            rec64 = f.read(56)
+            at = eocd64_off if eocd64_off < size else 0
+            rec64 = view.get(at, at + 56)
             if rec64[:4] == _EOCD64_SIG and len(rec64) == 56:
                 count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec64, 32)
                 concat = eocd_pos - cd_size - cd_offset - 76
@@ -187,8 +198,7 @@ def read_directory(f: BinaryIO, size: int, max_entries: int = 1_000_000) -> ZipD
         raise ZipFormatError("central directory lies outside the file")
     if count > max_entries:
         raise ZipFormatError(f"{count} entries exceed the {max_entries} entry limit")
-    f.seek(cd_offset + concat)
-    cd = f.read(cd_size)
+    cd = view.get(cd_offset + concat, cd_offset + concat + cd_size)
     if len(cd) < cd_size:
         raise ZipFormatError("central directory is truncated")
     entries = _parse_entries(cd, concat, 0)
@@ -196,8 +206,7 @@ def read_directory(f: BinaryIO, size: int, max_entries: int = 1_000_000) -> ZipD
     if concat:
         # zipfile shifts every offset by the bytes found before the zip; miniz (torch) does
         # not, so a second directory at the unshifted offset is what torch would read.
-        f.seek(cd_offset)
-        raw_cd = f.read(cd_size)
+        raw_cd = view.get(cd_offset, cd_offset + cd_size)
         if raw_cd[:4] == _CD_SIG:
             extra = _parse_entries(raw_cd, 0, len(entries))
             raw_view = len(extra)
@@ -230,15 +239,30 @@ class MemberError(Exception):
 
 
 def data_offset(f: BinaryIO, entry: ZipEntry) -> tuple[int, str | None]:
+    return local_data_offset(FileView(f), entry)
+
+
+def local_data_offset(view: ByteView, entry: ZipEntry) -> tuple[int, str | None]:
     """Where the member's data starts, and an anomaly if the local header disagrees."""
-    f.seek(entry.local_offset)
-    head = f.read(30)
+    head = view.get(entry.local_offset, entry.local_offset + 30)
     if len(head) < 30 or head[:4] != _LOCAL_SIG:
         raise MemberError(f"no local header for {entry.name!r} at offset {entry.local_offset}")
     nlen, elen = struct.unpack_from("<HH", head, 26)
-    local_name = f.read(nlen)
+    local_name = view.get(entry.local_offset + 30, entry.local_offset + 30 + nlen)
     anomaly = None
     if local_name != entry.raw_name:
         shown = local_name.decode("utf-8", "replace")
         anomaly = f"local header names {shown!r} but the central directory names {entry.name!r}"
     return entry.local_offset + 30 + nlen + elen, anomaly
+
+
+def is_tensor_record(name: str) -> bool:
+    """PyTorch zip storage records (`<folder>/data/N`, TorchScript `<folder>/constants/N`):
+    raw bytes torch never unpickles, so neither the scanner nor the range planner reads them."""
+    lower = name.lower()
+    if lower.endswith(".pkl"):
+        return False
+    parts = lower.replace("\\", "/").split("/")
+    return (len(parts) == 3 and parts[1] in ("data", "constants")) or (
+        len(parts) == 2 and parts[0] == "data"
+    )

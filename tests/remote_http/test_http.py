@@ -33,7 +33,7 @@ async def test_clean_safetensors_reads_only_the_header(files_server: Files) -> N
     assert not report.findings
     size = len(blobs["model.safetensors"].data)
     assert file.size == size
-    assert server.sent() <= 128 * 1024 < size
+    assert server.sent() <= 136 * 1024 < size  # the head, and the tail for appended zips
     assert all("range" in r.headers for r in server.requests if r.method == "GET")
 
 

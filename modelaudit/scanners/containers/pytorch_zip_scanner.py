@@ -16,6 +16,7 @@ from ...formats.zipdir import (
     ZipDirectory,
     ZipEntry,
     ZipFormatError,
+    is_tensor_record,
     read_directory,
 )
 from ...rules import containers as crules
@@ -37,17 +38,6 @@ def report_zip_anomaly(result: ScanResult, where: str, text: str) -> None:
         why="Readers that disagree about a zip's content let a payload hide from one of them: "
         "a scanner may check one copy while the loader runs another.",
         rule=crules.ZIP_ANOMALY,
-    )
-
-
-def _is_tensor_record(name: str) -> bool:
-    """Storage records (`<folder>/data/N`, TorchScript `<folder>/constants/N`): raw bytes."""
-    lower = name.lower()
-    if lower.endswith(".pkl"):
-        return False
-    parts = lower.replace("\\", "/").split("/")
-    return (len(parts) == 3 and parts[1] in ("data", "constants")) or (
-        len(parts) == 2 and parts[0] == "data"
     )
 
 
@@ -89,7 +79,7 @@ class PyTorchZipScanner(BaseScanner):
         prefixes = {e.name.split("/", 1)[0] for e in directory.entries if "/" in e.name}
         with MemberSpool() as spool:
             for entry in directory.entries:
-                if entry.is_dir or _is_tensor_record(entry.name):
+                if entry.is_dir or is_tensor_record(entry.name):
                     continue
                 if self._scan_entry(f, path, entry, result, limits, spool):
                     pickles.append(entry.name)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 from typing import Any, Final
 
 from ...formats import Format
+from ...formats.safetensors import HEADER_CAP, SafetensorsError, read_raw_header
+from ...formats.view import FileView
 from ...rules.data import (
     SAFETENSORS_BAD_HEADER,
     SAFETENSORS_BAD_LAYOUT,
@@ -25,7 +26,6 @@ from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..nested_bytes import scan_nested_bytes
 from ..text.payloads import find_payloads
 
-HEADER_CAP: Final = 100 * 1000 * 1000
 #: Bits per element of every dtype the Rust crate knows (safetensors 0.6+).
 DTYPE_BITS: Final[dict[str, int]] = {
     "BOOL": 8,
@@ -63,14 +63,15 @@ class SafetensorsScanner(BaseScanner):
         result = self._create_result()
         size = self.file_size(path)
         with open(path, "rb") as f:
-            prefix = f.read(8)
-            if len(prefix) < 8:
-                result.mark_inconclusive("malformed: file shorter than the 8-byte header length")
+            try:
+                header_bytes = read_raw_header(FileView(f, size))
+            except SafetensorsError as exc:
+                result.mark_inconclusive(f"malformed: {exc}")
                 result.finish()
                 return result
-            (length,) = struct.unpack("<Q", prefix)
+            length, raw = header_bytes.length, header_bytes.raw
             result.bytes_scanned = 8
-            if length > HEADER_CAP or length > size - 8:
+            if raw is None:
                 result.add_issue(
                     f"safetensors header length {length} exceeds "
                     + ("the 100 MB cap" if length > HEADER_CAP else f"the file size ({size})"),
@@ -84,7 +85,6 @@ class SafetensorsScanner(BaseScanner):
                 result.mark_inconclusive("malformed: header length out of bounds")
                 result.finish()
                 return result
-            raw = f.read(length)
         result.bytes_scanned += len(raw)
         header = self._parse_header(raw, path, result)
         if header is not None:

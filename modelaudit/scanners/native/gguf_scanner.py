@@ -9,31 +9,16 @@ templates go to the shared Jinja analyser. Tensor data is never read.
 from __future__ import annotations
 
 import itertools
-import struct
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from ...formats import Format
-from ...formats.bounded_reader import BoundedReader, Hostile, Malformed
+from ...formats.bounded_reader import Hostile
+from ...formats.gguf import GgufHeader, NotGguf, parse_header
+from ...formats.view import FileView
 from ...rules.data import GGUF_BAD_HEADER, GGUF_BAD_TENSORS, GGUF_UNKNOWN_TENSOR_TYPE
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..text.jinja_template import report_template
 
-_STRING, _ARRAY = 8, 9
-_SCALAR_SIZES: Final = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-_SCALAR_FMT: Final = {
-    0: "B",
-    1: "b",
-    2: "H",
-    3: "h",
-    4: "I",
-    5: "i",
-    6: "f",
-    7: "?",
-    10: "Q",
-    11: "q",
-    12: "d",
-}
 #: ggml type id -> (elements per block, bytes per block), as in gguf-py's GGML_QUANT_SIZES.
 GGML_TYPES: Final[dict[int, tuple[int, int]]] = {
     0: (1, 4),
@@ -71,20 +56,6 @@ GGML_TYPES: Final[dict[int, tuple[int, int]]] = {
     40: (64, 36),
     41: (128, 18),
 }
-_KEEP_STRINGS: Final = ("general.", "tokenizer.chat_template")
-_MAX_KEPT_STRING: Final = 4 * 1024 * 1024
-_MAX_KEY: Final = 65536
-_MAX_DIMS: Final = 8
-
-
-@dataclass
-class _Header:
-    version: int = 0
-    tensors: int = 0
-    values: dict[str, Any] = field(default_factory=dict)
-    tensor_info: list[tuple[str, list[int], int, int]] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    data_start: int = 0
 
 
 class GgufScanner(BaseScanner):
@@ -96,29 +67,18 @@ class GgufScanner(BaseScanner):
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
         size = self.file_size(path)
-        header = _Header()
         with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8 or head[:4] != b"GGUF":
+            try:
+                header = parse_header(FileView(f, size, block=1 << 20))
+            except NotGguf:
                 result.mark_inconclusive("malformed: not a GGUF header")
                 result.finish()
                 return result
-            (version,) = struct.unpack("<I", head[4:8])
-            endian = "<"
-            if version & 0xFFFF == 0 and version >> 16:
-                endian, version = ">", struct.unpack(">I", head[4:8])[0]
-            reader = BoundedReader(f, size, endian)
-            reader.skip(8)
-            try:
-                if version not in (1, 2, 3):
-                    raise Hostile(f"unknown GGUF version {version}")
-                header.version = version
-                self._read(reader, header)
-            except Malformed as exc:
-                if isinstance(exc, Hostile):
-                    self._hostile(str(exc), path, reader.pos, result)
-                result.mark_inconclusive(f"malformed: {exc}")
-            result.bytes_scanned = reader.pos
+        if header.error is not None:
+            if isinstance(header.error, Hostile):
+                self._hostile(str(header.error), path, header.end, result)
+            result.mark_inconclusive(f"malformed: {header.error}")
+        result.bytes_scanned = header.end
         if header.duplicates:
             self._hostile(
                 f"repeated {', '.join(header.duplicates[:5])}: loaders disagree on which wins",
@@ -133,76 +93,6 @@ class GgufScanner(BaseScanner):
         result.finish()
         return result
 
-    def _read(self, r: BoundedReader, h: _Header) -> None:
-        wide = h.version >= 2
-        count_fmt = "Q" if wide else "I"
-        h.tensors = r.unpack(count_fmt)
-        kv_count = r.unpack(count_fmt)
-        if h.tensors > r.left // 20 or kv_count > r.left // 9:
-            raise Hostile(
-                f"counts {h.tensors} tensors / {kv_count} keys exceed what the file holds"
-            )
-        for _ in range(kv_count):
-            key = self._string(r, wide, keep=True, limit=_MAX_KEY)
-            vtype = r.unpack("I")
-            if key in h.values:
-                h.duplicates.append(f"key {key!r}")
-            h.values[key] = self._value(r, vtype, wide, keep=key.startswith(_KEEP_STRINGS))
-        names: set[str] = set()
-        for _ in range(h.tensors):
-            name = self._string(r, wide, keep=True, limit=_MAX_KEY)
-            n_dims = r.unpack("I")
-            if n_dims > _MAX_DIMS:
-                raise Hostile(f"tensor {name!r} claims {n_dims} dimensions")
-            dims = [r.unpack(count_fmt) for _ in range(n_dims)]
-            ttype = r.unpack("I")
-            offset = r.unpack("Q")
-            if name in names:
-                h.duplicates.append(f"tensor {name!r}")
-            names.add(name)
-            h.tensor_info.append((name, dims, ttype, offset))
-        alignment = h.values.get("general.alignment", 32)
-        if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
-            raise Hostile(f"general.alignment {alignment!r} is not a power of two")
-        h.data_start = -(-r.pos // alignment) * alignment
-
-    def _string(
-        self, r: BoundedReader, wide: bool, keep: bool, limit: int = _MAX_KEPT_STRING
-    ) -> str:
-        length = r.unpack("Q" if wide else "I")
-        if length > r.left:
-            raise Hostile(f"string length {length} exceeds the {r.left} bytes left")
-        if not keep or length > limit:
-            if keep and length > limit:
-                raise Hostile(f"string of {length} bytes where at most {limit} are expected")
-            r.skip(length)
-            return ""
-        return r.take(length).decode("utf-8", "replace")
-
-    def _value(self, r: BoundedReader, vtype: int, wide: bool, keep: bool) -> Any:
-        if vtype in _SCALAR_FMT:
-            return r.unpack(_SCALAR_FMT[vtype])
-        if vtype == _STRING:
-            return self._string(r, wide, keep)
-        if vtype != _ARRAY:
-            raise Hostile(f"unknown value type {vtype}")
-        itype = r.unpack("I")
-        count = r.unpack("Q" if wide else "I")
-        if itype in _SCALAR_SIZES:
-            if count * _SCALAR_SIZES[itype] > r.left:
-                raise Hostile(f"array of {count} items exceeds the {r.left} bytes left")
-            r.skip(count * _SCALAR_SIZES[itype])
-            return None
-        if itype == _STRING:
-            if count > r.left // (8 if wide else 4):
-                raise Hostile(f"array of {count} strings exceeds the {r.left} bytes left")
-            items = [self._string(r, wide, keep) for _ in range(count)] if keep else None
-            if not keep:
-                for _ in range(count):
-                    self._string(r, wide, False)
-            return items
-        raise Hostile(f"array of unsupported item type {itype}")
-
     def _hostile(self, message: str, path: str, pos: int, result: ScanResult) -> None:
         result.add_issue(
             f"Hostile GGUF header: {message}",
@@ -214,7 +104,7 @@ class GgufScanner(BaseScanner):
             rule=GGUF_BAD_HEADER,
         )
 
-    def _metadata(self, h: _Header, result: ScanResult) -> None:
+    def _metadata(self, h: GgufHeader, result: ScanResult) -> None:
         v = h.values
         names = [v.get(k) for k in ("general.name", "general.basename")]
         names = [n for i, n in enumerate(names) if isinstance(n, str) and n and n not in names[:i]]
@@ -233,13 +123,13 @@ class GgufScanner(BaseScanner):
             "keys": len(v),
         }
 
-    def _templates(self, h: _Header, path: str, result: ScanResult) -> None:
+    def _templates(self, h: GgufHeader, path: str, result: ScanResult) -> None:
         for key, value in h.values.items():
             if not key.startswith("tokenizer.chat_template") or not isinstance(value, str):
                 continue
             report_template(self, value, path, key, result)
 
-    def _check_tensors(self, h: _Header, size: int, path: str, result: ScanResult) -> None:
+    def _check_tensors(self, h: GgufHeader, size: int, path: str, result: ScanResult) -> None:
         data_size = size - h.data_start
         alignment = h.values.get("general.alignment", 32)
         problems: list[str] = []

@@ -1,19 +1,17 @@
 """ONNX models: external data locations, custom and Python operators.
 
-The model is walked at the protobuf wire level over an mmap (what `onnx.load(...,
-load_external_data=False)` would parse), decoding the graph structure and each tensor's name
-and external-data entries while skipping `raw_data` and typed data fields by length, so a
-large model costs a few page reads. The onnx library's operator schemas decide which ops of the
-standard domains exist.
+`formats/onnx.py` walks the model at the protobuf wire level (what `onnx.load(...,
+load_external_data=False)` would parse) without reading tensor data; this module judges what it
+found. The onnx library's operator schemas decide which ops of the standard domains exist.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ...formats.protowire import LENGTH, VARINT, Wire, WireError, open_wire
+from ...formats.onnx import OnnxModel, OnnxNode, read_model
+from ...formats.protowire import WireError
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..keras.config import _escapes
@@ -53,181 +51,6 @@ ORT_CONTRIB_OPS: Final = _words(
     TorchEmbedding TransposeMatMul Trilu Unique UnfoldTensor WhisperBeamSearch WordConvEmbedding
     """
 )
-_MAX_DEPTH: Final = 64
-
-
-@dataclass
-class OnnxNode:
-    op_type: str = ""
-    domain: str = ""
-    name: str = ""
-    strings: dict[str, str] = field(default_factory=dict)
-    ints: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class External:
-    tensor: str
-    entries: dict[str, str]
-
-
-@dataclass
-class OnnxModel:
-    producer: str = ""
-    producer_version: str = ""
-    ir_version: int = 0
-    graph_names: list[str] = field(default_factory=list)
-    nodes: list[tuple[str, OnnxNode]] = field(default_factory=list)
-    functions: set[tuple[str, str]] = field(default_factory=set)
-    externals: list[External] = field(default_factory=list)
-    opsets: dict[str, int] = field(default_factory=dict)
-    initializers: int = 0
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-class _Walker:
-    def __init__(self, wire: Wire) -> None:
-        self.w = wire
-        self.m = OnnxModel()
-
-    def model(self) -> None:
-        w = self.w
-        for f, wt, a, b in w.fields(0, w.size):
-            if f == 1 and wt == VARINT:
-                self.m.ir_version = a
-            elif wt != LENGTH:
-                continue
-            elif f == 2:
-                self.m.producer = w.text(a, b)
-            elif f == 3:
-                self.m.producer_version = w.text(a, b)
-            elif f == 7:
-                self.graph(a, a + b, "graph", 0)
-            elif f == 8:
-                domain, version = self.opset(a, a + b)
-                self.m.opsets[domain] = version
-            elif f == 14:
-                key, value = self.entry(a, a + b)
-                self.m.metadata[key] = value
-            elif f == 20:
-                for tf, twt, ta, tb in w.fields(a, a + b):
-                    if tf in (1, 2) and twt == LENGTH:
-                        self.graph(ta, ta + tb, "training_info", 0)
-            elif f == 25:
-                self.function(a, a + b)
-
-    def opset(self, start: int, end: int) -> tuple[str, int]:
-        domain, version = "", 0
-        for f, wt, a, b in self.w.fields(start, end):
-            if f == 1 and wt == LENGTH:
-                domain = self.w.text(a, b)
-            elif f == 2 and wt == VARINT:
-                version = a
-        return domain, version
-
-    def entry(self, start: int, end: int) -> tuple[str, str]:
-        key = value = ""
-        for f, wt, a, b in self.w.fields(start, end):
-            if f == 1 and wt == LENGTH:
-                key = self.w.text(a, b)
-            elif f == 2 and wt == LENGTH:
-                value = self.w.text(a, b)
-        return key, value
-
-    def graph(self, start: int, end: int, where: str, depth: int) -> None:
-        if depth > _MAX_DEPTH:
-            raise WireError("subgraphs nested too deeply")
-        name = ""
-        nodes: list[tuple[int, int]] = []
-        for f, wt, a, b in self.w.fields(start, end):
-            if wt != LENGTH:
-                continue
-            if f == 1:
-                nodes.append((a, a + b))
-            elif f == 2:
-                name = self.w.text(a, b)
-            elif f == 5:
-                self.m.initializers += 1
-                self.tensor(a, a + b)
-            elif f == 15:
-                self.sparse(a, a + b)
-        if depth == 0 and name:
-            self.m.graph_names.append(name)
-        here = f"{where}/{name}" if name else where
-        for a, e in nodes:
-            self.node(a, e, here, depth)
-
-    def function(self, start: int, end: int) -> None:
-        name = domain = ""
-        nodes: list[tuple[int, int]] = []
-        for f, wt, a, b in self.w.fields(start, end):
-            if wt != LENGTH:
-                continue
-            if f == 1:
-                name = self.w.text(a, b)
-            elif f == 10:
-                domain = self.w.text(a, b)
-            elif f == 7:
-                nodes.append((a, a + b))
-        self.m.functions.add((domain, name))
-        for a, e in nodes:
-            self.node(a, e, f"function {domain}.{name}", 0)
-
-    def node(self, start: int, end: int, where: str, depth: int) -> None:
-        node = OnnxNode()
-        for f, wt, a, b in self.w.fields(start, end):
-            if wt != LENGTH:
-                continue
-            if f == 3:
-                node.name = self.w.text(a, b)
-            elif f == 4:
-                node.op_type = self.w.text(a, b)
-            elif f == 7:
-                node.domain = self.w.text(a, b)
-            elif f == 5:
-                self.attribute(a, a + b, node, where, depth)
-        self.m.nodes.append((where, node))
-
-    def attribute(self, start: int, end: int, node: OnnxNode, where: str, depth: int) -> None:
-        name = ""
-        graphs: list[tuple[int, int]] = []
-        for f, wt, a, b in self.w.fields(start, end):
-            if f == 1 and wt == LENGTH:
-                name = self.w.text(a, b)
-            elif f == 3 and wt == VARINT:
-                node.ints[name] = a
-            elif wt != LENGTH:
-                continue
-            elif f == 4 and b <= 4096:
-                node.strings[name] = self.w.text(a, b)
-            elif f in (5, 10):
-                self.tensor(a, a + b)
-            elif f in (22, 23):
-                self.sparse(a, a + b)
-            elif f in (6, 11):
-                graphs.append((a, a + b))
-        for a, e in graphs:
-            self.graph(a, e, f"{where}/{node.name or node.op_type}.{name}", depth + 1)
-
-    def sparse(self, start: int, end: int) -> None:
-        for f, wt, a, b in self.w.fields(start, end):
-            if f in (1, 2) and wt == LENGTH:
-                self.tensor(a, a + b)
-
-    def tensor(self, start: int, end: int) -> None:
-        name = ""
-        location = 0
-        entries: dict[str, str] = {}
-        for f, wt, a, b in self.w.fields(start, end):
-            if f == 8 and wt == LENGTH:
-                name = self.w.text(a, b)
-            elif f == 13 and wt == LENGTH:
-                key, value = self.entry(a, a + b)
-                entries[key] = value
-            elif f == 14 and wt == VARINT:
-                location = a
-        if location == 1 or entries:
-            self.m.externals.append(External(name, entries))
 
 
 class OnnxScanner(BaseScanner):
@@ -246,14 +69,11 @@ class OnnxScanner(BaseScanner):
             return result
         result.bytes_scanned = self.file_size(path)
         try:
-            with open_wire(path) as wire:
-                walker = _Walker(wire)
-                walker.model()
+            model = read_model(path)
         except (WireError, OSError, ValueError) as exc:
             self.mark_malformed(result, path, "ONNX model", exc)
             result.finish()
             return result
-        model = walker.m
         if not model.graph_names and not model.nodes and not model.ir_version:
             result.mark_inconclusive("malformed: no ONNX model structure found")
         self._judge_nodes(model, onnx.defs, path, result)

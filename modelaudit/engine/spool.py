@@ -1,0 +1,148 @@
+"""A sparse local copy of one remote object, and the byte view the format parsers read it by.
+
+Ranged reads land in a file of the object's full size at their true offsets, so the scanner
+later opens an ordinary file whose unread regions are holes. While planning, the same copy is a
+`ByteView` (`formats/view.py`): a parser asking for bytes that have not arrived gets
+`NeedBytes` naming them, and the planner fetches them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+from typing import overload
+
+import anyio.to_thread
+
+from ..fetchers.base import FetchError, ObjectReader
+from ..formats.view import NeedBytes
+
+#: Largest single ranged request, so a big member never sits in memory whole.
+MAX_REQUEST = 8 * 1024 * 1024
+
+
+class Spool:
+    """Ranged reads of one object, landed in a sparse file at `path`; counts what they cost."""
+
+    def __init__(self, reader: ObjectReader, path: str, size: int, uri: str) -> None:
+        self.reader = reader
+        self.path = path
+        self.size = size
+        self.uri = uri
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.ftruncate(self.fd, size)
+        self._map = mmap.mmap(self.fd, size) if size else None
+        #: disjoint, sorted [start, end) ranges that have arrived
+        self.have: list[tuple[int, int]] = []
+        self._last = (0, 0)
+        self.transferred = 0
+        self.requests = 0
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        os.close(self.fd)
+
+    # -- what has arrived --------------------------------------------------------------
+
+    def _span(self, pos: int) -> tuple[int, int] | None:
+        a, b = self._last
+        if a <= pos < b:
+            return self._last
+        i = bisect.bisect_right(self.have, (pos, 1 << 62)) - 1
+        if i >= 0 and self.have[i][0] <= pos < self.have[i][1]:
+            self._last = self.have[i]
+            return self._last
+        return None
+
+    def missing(self, start: int, end: int) -> list[tuple[int, int]]:
+        start, end = max(0, start), min(end, self.size)
+        gaps = []
+        pos = start
+        i = max(0, bisect.bisect_right(self.have, (pos, 1 << 62)) - 1)
+        for a, b in self.have[i:]:
+            if a >= end:
+                break
+            if b <= pos:
+                continue
+            if a > pos:
+                gaps.append((pos, a))
+            pos = max(pos, b)
+        if pos < end:
+            gaps.append((pos, end))
+        return gaps
+
+    def covered(self, start: int, end: int) -> bool:
+        return not self.missing(start, end)
+
+    def next_start(self, pos: int) -> int:
+        """Where the next arrived range after `pos` begins (the size if none)."""
+        i = bisect.bisect_right(self.have, (pos, 1 << 62))
+        return self.have[i][0] if i < len(self.have) else self.size
+
+    def _add(self, start: int, end: int) -> None:
+        i = bisect.bisect_left(self.have, (start, start))
+        if i > 0 and self.have[i - 1][1] >= start:
+            i -= 1
+            start = self.have[i][0]
+        j = i
+        while j < len(self.have) and self.have[j][0] <= end:
+            end = max(end, self.have[j][1])
+            j += 1
+        self.have[i:j] = [(start, end)]
+        self._last = (0, 0)
+
+    # -- the ByteView the parsers read -------------------------------------------------
+
+    def get(self, start: int, end: int) -> bytes:
+        start, end = max(0, start), min(end, self.size)
+        if end <= start:
+            return b""
+        span = self._span(start)
+        if span is None or span[1] < end:
+            raise NeedBytes(self.missing(start, end))
+        assert self._map is not None
+        return self._map[start:end]
+
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+    def __getitem__(self, key: int | slice) -> int | bytes:
+        if isinstance(key, slice):
+            return self.get(key.start or 0, self.size if key.stop is None else key.stop)
+        if not 0 <= key < self.size:
+            raise IndexError(key)
+        if self._span(key) is None:
+            raise NeedBytes([(key, key + 1)])
+        assert self._map is not None
+        return self._map[key]
+
+    def __len__(self) -> int:
+        return self.size
+
+    # -- fetching ----------------------------------------------------------------------
+
+    async def fetch(self, start: int, end: int) -> None:
+        """Land [start, end) (clipped to the object), in requests of at most MAX_REQUEST."""
+        for a, b in self.missing(start, end):
+            while a < b:
+                stop = min(b, a + MAX_REQUEST)
+                data = await self.reader.read_range(a, stop)
+                self.requests += 1
+                if len(data) != stop - a:
+                    raise FetchError(f"{self.uri}: short read at bytes {a}-{stop}")
+                if len(data) > 1 << 18:
+                    await anyio.to_thread.run_sync(os.pwrite, self.fd, data, a)
+                else:
+                    os.pwrite(self.fd, data, a)
+                self.transferred += len(data)
+                self._add(a, stop)
+                a = stop
+
+    async def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) (clipped to the object), fetched first where missing."""
+        await self.fetch(start, end)
+        return self.get(start, end)

@@ -1,0 +1,147 @@
+"""The GGUF header, key/values and tensor table, read with hard bounds.
+
+llama.cpp's C parser has had heap overflows on crafted counts and lengths, so every count and
+length is checked against the bytes that remain before anything is read or allocated. String
+values are kept only for the keys the scanner judges (`general.*`, chat templates); token
+arrays are skipped, not decoded. Tensor data is never read. A header that breaks partway is
+returned with what was read before the break, and the break in `error`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .bounded_reader import BoundedReader, Hostile, Malformed
+from .view import ByteView
+
+MAGIC: Final = b"GGUF"
+_STRING, _ARRAY = 8, 9
+_SCALAR_SIZES: Final = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_SCALAR_FMT: Final = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
+_KEEP_STRINGS: Final = ("general.", "tokenizer.chat_template")
+_MAX_KEPT_STRING: Final = 4 * 1024 * 1024
+_MAX_KEY: Final = 65536
+_MAX_DIMS: Final = 8
+
+
+class NotGguf(Malformed):
+    """The file does not start with a GGUF header."""
+
+
+@dataclass
+class GgufHeader:
+    version: int = 0
+    tensors: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+    tensor_info: list[tuple[str, list[int], int, int]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    #: where tensor data starts (aligned); 0 when the header did not parse to the end
+    data_start: int = 0
+    #: bytes read: the end of the tensor table, or where the header broke
+    end: int = 0
+    error: Malformed | None = None
+
+
+def parse_header(view: ByteView) -> GgufHeader:
+    """Raises `NotGguf` for another format; any later break is recorded in `error`."""
+    head = view.get(0, 8)
+    if len(head) < 8 or head[:4] != MAGIC:
+        raise NotGguf("not a GGUF header")
+    (version,) = struct.unpack("<I", head[4:8])
+    endian = "<"
+    if version & 0xFFFF == 0 and version >> 16:
+        endian, version = ">", struct.unpack(">I", head[4:8])[0]
+    header = GgufHeader()
+    reader = BoundedReader.on(view, endian, start=8)
+    try:
+        if version not in (1, 2, 3):
+            raise Hostile(f"unknown GGUF version {version}")
+        header.version = version
+        _read(reader, header)
+    except Malformed as exc:
+        header.error = exc
+    header.end = reader.pos
+    return header
+
+
+def _read(r: BoundedReader, h: GgufHeader) -> None:
+    wide = h.version >= 2
+    count_fmt = "Q" if wide else "I"
+    h.tensors = r.unpack(count_fmt)
+    kv_count = r.unpack(count_fmt)
+    if h.tensors > r.left // 20 or kv_count > r.left // 9:
+        raise Hostile(f"counts {h.tensors} tensors / {kv_count} keys exceed what the file holds")
+    for _ in range(kv_count):
+        key = _string(r, wide, keep=True, limit=_MAX_KEY)
+        vtype = r.unpack("I")
+        if key in h.values:
+            h.duplicates.append(f"key {key!r}")
+        h.values[key] = _value(r, vtype, wide, keep=key.startswith(_KEEP_STRINGS))
+    names: set[str] = set()
+    for _ in range(h.tensors):
+        name = _string(r, wide, keep=True, limit=_MAX_KEY)
+        n_dims = r.unpack("I")
+        if n_dims > _MAX_DIMS:
+            raise Hostile(f"tensor {name!r} claims {n_dims} dimensions")
+        dims = [r.unpack(count_fmt) for _ in range(n_dims)]
+        ttype = r.unpack("I")
+        offset = r.unpack("Q")
+        if name in names:
+            h.duplicates.append(f"tensor {name!r}")
+        names.add(name)
+        h.tensor_info.append((name, dims, ttype, offset))
+    alignment = h.values.get("general.alignment", 32)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise Hostile(f"general.alignment {alignment!r} is not a power of two")
+    h.data_start = -(-r.pos // alignment) * alignment
+
+
+def _string(r: BoundedReader, wide: bool, keep: bool, limit: int = _MAX_KEPT_STRING) -> str:
+    length = r.unpack("Q" if wide else "I")
+    if length > r.left:
+        raise Hostile(f"string length {length} exceeds the {r.left} bytes left")
+    if not keep or length > limit:
+        if keep and length > limit:
+            raise Hostile(f"string of {length} bytes where at most {limit} are expected")
+        r.skip(length)
+        return ""
+    return r.take(length).decode("utf-8", "replace")
+
+
+def _value(r: BoundedReader, vtype: int, wide: bool, keep: bool) -> Any:
+    if vtype in _SCALAR_FMT:
+        return r.unpack(_SCALAR_FMT[vtype])
+    if vtype == _STRING:
+        return _string(r, wide, keep)
+    if vtype != _ARRAY:
+        raise Hostile(f"unknown value type {vtype}")
+    itype = r.unpack("I")
+    count = r.unpack("Q" if wide else "I")
+    if itype in _SCALAR_SIZES:
+        if count * _SCALAR_SIZES[itype] > r.left:
+            raise Hostile(f"array of {count} items exceeds the {r.left} bytes left")
+        r.skip(count * _SCALAR_SIZES[itype])
+        return None
+    if itype == _STRING:
+        if count > r.left // (8 if wide else 4):
+            raise Hostile(f"array of {count} strings exceeds the {r.left} bytes left")
+        items = [_string(r, wide, keep) for _ in range(count)] if keep else None
+        if not keep:
+            for _ in range(count):
+                _string(r, wide, False)
+        return items
+    raise Hostile(f"array of unsupported item type {itype}")

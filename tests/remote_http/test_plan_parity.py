@@ -1,0 +1,205 @@
+"""The range planner and the scanners read the same bytes the same way (one parser per format).
+
+Each object is planned over HTTP from a loopback server; every byte the planner did not fetch
+is then overwritten with junk, and the junk-filled copy must scan exactly like the real file.
+Had a scanner read one byte the planner skipped, it would have read junk there instead.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import modelaudit
+from modelaudit.engine.range_plan import plan
+from modelaudit.engine.spool import Spool
+from modelaudit.fetchers import resolve
+from modelaudit.formats import sniff_head
+from modelaudit.formats.zipdir import read_directory
+from modelaudit.report import FileReport
+from tests.remote_http._remote_http_servers import BIG_EVIL_PICKLE, EVIL_PICKLE, Blob, Server
+
+Files = tuple[Server, dict[str, Blob], dict[str, Any]]
+JUNK = b"\xa5\x5a"
+
+
+def _torch_zip(extra: list[tuple[str, bytes]] = ()) -> bytes:  # type: ignore[assignment]
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(300_000), "b": torch.ones(300_000)}, buf)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=zipfile.ZIP_STORED)
+        folder = src.infolist()[0].filename.split("/", 1)[0]
+        for name, data in extra:
+            dst.writestr(f"{folder}/{name}", data, compress_type=zipfile.ZIP_STORED)
+    return out.getvalue()
+
+
+def _duplicate_entries() -> bytes:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _torch_zip([("data.pkl", EVIL_PICKLE)])
+
+
+def _record_between_tensors() -> bytes:
+    """A pickle record far from both ends, between two large storages."""
+    data = _torch_zip()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        infos = src.infolist()
+        folder = infos[0].filename.split("/", 1)[0]
+        storages = [i for i in infos if "/data/" in i.filename]
+        for info in storages[:1]:
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr(f"{folder}/extra/state.pkl", BIG_EVIL_PICKLE)
+        for info in [*storages[1:], *(i for i in infos if i not in storages)]:
+            dst.writestr(info.filename, src.read(info))
+    return out.getvalue()
+
+
+def _deflated_members() -> bytes:
+    data = _torch_zip()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            method = zipfile.ZIP_DEFLATED if info.filename.endswith(".pkl") else 0
+            dst.writestr(info.filename, src.read(info), compress_type=method)
+    return out.getvalue()
+
+
+def _safetensors_with_zip() -> bytes:
+    from safetensors.numpy import save
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("archive/data.pkl", EVIL_PICKLE)
+    return save({"w": np.zeros(200_000, np.float32)}) + inner.getvalue()
+
+
+def _gguf_with_template() -> bytes:
+    import tempfile
+
+    import gguf
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.gguf")
+        writer = gguf.GGUFWriter(path, "llama")
+        writer.add_token_list([f"tok{i}" for i in range(30_000)])
+        writer.add_chat_template("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+        for i in range(4):
+            writer.add_tensor(f"w{i}", np.zeros((256, 256), dtype=np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        return Path(path).read_bytes()
+
+
+def _onnx_many_tensors() -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.zeros((64, 1024), np.float32), name=f"w{i}") for i in range(40)
+    ]
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 1024])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 1024])
+    nodes = [helper.make_node("Add", ["x", "w0"], ["y"], name="add")]
+    nodes.append(helper.make_node("PyOp", ["x"], ["z"], name="py", domain="ai.onnx.contrib"))
+    graph = helper.make_graph(nodes, "g", [value], [out], initializer=inits)
+    return bytes(helper.make_model(graph).SerializeToString())
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+SAMPLES = {
+    "zip64.pt": lambda samples: samples["zip64"],
+    "prepended-checkpoint": lambda samples: b"\x00junk before the zip" * 20_000 + _torch_zip(),
+    "duplicates.pt": lambda samples: _duplicate_entries(),
+    "deflated.pt": lambda samples: _deflated_members(),
+    "middle.pt": lambda samples: _record_between_tensors(),
+    "hidden.bin": lambda samples: samples["hidden_torch_zip"],
+    "model.gguf": lambda samples: _gguf_with_template(),
+    "model.onnx": lambda samples: _onnx_many_tensors(),
+    "weights.npy": lambda samples: _npy(np.arange(400_000, dtype=np.float64)),
+    "model.safetensors": lambda samples: samples["big_safetensors"],
+    "polyglot.safetensors": lambda samples: _safetensors_with_zip(),
+}
+
+
+def _shape(fr: FileReport, path: str) -> tuple[Any, ...]:
+    issues = sorted(
+        (i.severity.value, i.rule or "", i.message, (i.location or "").replace(path, "FILE"))
+        for i in fr.issues
+    )
+    return fr.status, fr.status_reason, fr.format, issues
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+async def test_planner_and_scanner_read_the_same_bytes(
+    files_server: Files, samples: dict[str, bytes], tmp_path: Path, name: str
+) -> None:
+    server, blobs, _ = files_server
+    data = SAMPLES[name](samples)
+    blobs[name] = Blob(data)
+    source = resolve(f"{server.url}/{name}")
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    assert obj.reader is not None
+    path = str(tmp_path / name)
+    spool = Spool(obj.reader, path, len(data), obj.uri)
+    try:
+        head = await spool.read(0, 64 * 1024)
+        fmt = sniff_head(head[:4096], name, len(data))
+        planned = await plan(spool, fmt)
+        gaps = spool.missing(0, len(data))
+        moved = spool.transferred
+    finally:
+        spool.close()
+        await obj.reader.aclose()
+    if name == "polyglot.safetensors":
+        assert not planned  # an appended zip is scanned whole: download it
+        return
+    assert planned, name
+    assert moved < len(data) // 2, f"{moved} of {len(data)}"
+    with open(path, "r+b") as f:
+        for start, end in gaps:
+            f.seek(start)
+            f.write((JUNK * ((end - start) // 2 + 1))[: end - start])
+    whole = tmp_path / "whole" / name
+    whole.parent.mkdir()
+    whole.write_bytes(data)
+    report = await modelaudit.scan([path, str(whole)])
+    by_path = {f.path: f for f in report.files}
+    from_ranges, from_file = by_path[path], by_path[str(whole)]
+    assert _shape(from_ranges, path) == _shape(from_file, str(whole))
+    if name.endswith((".pt", ".bin", "checkpoint")):
+        with open(path, "rb") as planned_copy, open(whole, "rb") as real:
+            assert read_directory(planned_copy, len(data)) == read_directory(real, len(data))
+
+
+def test_samples_are_what_they_claim(samples: dict[str, bytes]) -> None:
+    """The zip samples hold the structures the parity test is about."""
+    zip64 = samples["zip64"]
+    assert b"PK\x06\x06" in zip64[-200:]
+    duplicates = _duplicate_entries()
+    with io.BytesIO(duplicates) as f:
+        names = read_directory(f, len(duplicates)).names
+    assert len(names) != len(set(names))
+    prepended = SAMPLES["prepended-checkpoint"](samples)
+    with io.BytesIO(prepended) as f:
+        assert read_directory(f, len(prepended)).concat > 0
