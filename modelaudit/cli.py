@@ -10,8 +10,10 @@ import argparse
 import contextlib
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ._version import __version__
@@ -40,23 +42,37 @@ def _positive_float(text: str) -> float:
     return value
 
 
+_COMMANDS = ("scan", "rules")
+_TOP_LEVEL = ("-h", "--help", "--version")
+
+
+def _exit_code_epilog() -> str:
+    from .exit_codes import exit_code_help
+
+    return exit_code_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelaudit",
-        description="Static security scanner for ML model files. Nothing scanned is loaded.",
+        usage="modelaudit [scan] PATH... [options]\n       modelaudit rules [RULE...]",
+        description="Static security scanner for ML model files. Nothing scanned is loaded. "
+        "`modelaudit PATH` is short for `modelaudit scan PATH`.",
     )
     parser.add_argument("--version", action="version", version=f"modelaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     scan = sub.add_parser(
         "scan",
-        help="scan files, directories or remote models",
-        description="Scan files, directories or remote models. Exit codes: 0 clean and "
-        "complete, 1 findings (WARNING or CRITICAL; only CRITICAL with --fail-on critical), "
-        "2 errors or unfinished files and no failing findings.",
+        help="scan files, directories or remote models (the default command)",
+        description="Scan files, directories or remote models.",
+        epilog=_exit_code_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scan.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or URI")
     scan.add_argument("--format", "-f", choices=_FORMATS, default="text", help="report format")
-    scan.add_argument("--output", "-o", metavar="FILE", help="write the report here")
+    scan.add_argument(
+        "--output", "-o", metavar="FILE", help="write the report to FILE ('-': stdout)"
+    )
     scan.add_argument(
         "--sbom",
         metavar="FILE",
@@ -66,10 +82,37 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--fail-on",
         choices=("warning", "critical"),
-        default="warning",
+        default=None,
         help="lowest severity that exits 1: 'warning' (default) fails on WARNING or CRITICAL "
         "findings; 'critical' fails only on CRITICAL ones (warnings alone then exit 0, or 2 "
         "if some file could not be fully scanned)",
+    )
+    scan.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out paths matching GLOB (repeatable; gitignore-like: 'name' or '*.bin' "
+        "anywhere, 'dir/sub/**' from the scanned folder); reported as skipped",
+    )
+    scan.add_argument(
+        "--no-default-excludes",
+        action="store_true",
+        help="also walk version-control folders (.git, .hg, .svn, ...), virtual "
+        "environments and __pycache__, which are skipped by default",
+    )
+    scan.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file (default: the nearest .modelaudit.toml, or pyproject.toml with "
+        "[tool.modelaudit], from the working directory up)",
+    )
+    scan.add_argument("--no-config", action="store_true", help="ignore settings files")
+    scan.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="accept the findings listed in FILE, an earlier JSON (or SARIF) report: they "
+        "stay in the report, marked suppressed, and do not count for the exit code",
     )
     scan.add_argument(
         "--timeout",
@@ -116,7 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="treat unknown globals and unverifiable content more severely",
     )
-    scan.add_argument("--verbose", "-v", action="store_true", help="log details to stderr")
+    noise = scan.add_mutually_exclusive_group()
+    noise.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="log details to stderr; the text report also lists skipped files and "
+        "suppressed findings",
+    )
+    noise.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress, notices or stderr summary; the text report shows only WARNING and "
+        "CRITICAL findings and problems, and nothing at all for a clean run",
+    )
     scan.add_argument(
         "--jobs",
         "-j",
@@ -126,7 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: CPU count)",
     )
     scan.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    rules = sub.add_parser(
+        "rules",
+        help="list the rules findings name, or explain some",
+        description="List every rule, or explain the rules named (by id, like MA1001, or name).",
+    )
+    rules.add_argument("rules", nargs="*", metavar="RULE", help="rule id or name")
+    rules.add_argument("--format", "-f", choices=("text", "json"), default="text")
     return parser
+
+
+def with_command(argv: Sequence[str]) -> list[str]:
+    """`modelaudit PATH ...` means `modelaudit scan PATH ...`."""
+    args = list(argv)
+    if args and args[0] not in _COMMANDS and args[0] not in _TOP_LEVEL:
+        return ["scan", *args]
+    return args
 
 
 def _check_removed_flags(argv: Sequence[str]) -> str | None:
@@ -138,26 +210,6 @@ def _check_removed_flags(argv: Sequence[str]) -> str | None:
                 f"{_REMOVED_FLAGS[flag]} instead (credentials are read only from the environment)"
             )
     return None
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write the report so that a reader never sees half of it."""
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".modelaudit-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _use_color(stream: Any) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 def _early_fork_server(targets: Sequence[str]) -> Any:
@@ -179,10 +231,89 @@ def _early_fork_server(targets: Sequence[str]) -> Any:
     return fork_early(targets)
 
 
+@dataclass
+class _Plan:
+    """What a scan needs beyond its options, settled before any work starts."""
+
+    fail_on: str
+    exclude: list[str]
+    default_excludes: bool
+    ignores: list[Any]
+    baseline: Any
+    notices: list[str]
+
+
+def _error(message: str) -> None:
+    from .reporters.safe import printable
+
+    print(f"modelaudit: error: {printable(message)}", file=sys.stderr)
+
+
+def _prepare(args: argparse.Namespace) -> _Plan:
+    """Settings file, excludes, baseline and report destinations, checked before the scan:
+    a mistake costs one line and exit 2, not an hour of scanning. Raises `ConfigError` or
+    `OutputError`."""
+    import datetime as dt
+
+    from .output import check_destination
+    from .pathglob import GlobSet
+    from .project import find_config, load_config
+    from .suppress import Baseline, ConfigError
+
+    if args.config and args.no_config:
+        raise ConfigError("--config and --no-config cannot be used together")
+    path = None if args.no_config else (args.config or find_config())
+    if args.config and not os.path.isfile(args.config):
+        raise ConfigError(f"--config {args.config}: no such file")
+    project = load_config(path)
+    try:
+        GlobSet(args.exclude)
+    except (ValueError, re.error) as exc:
+        raise ConfigError(f"--exclude: bad pattern: {exc}") from None
+    for what, dest in (("report", args.output), ("SBOM", args.sbom)):
+        if dest:
+            check_destination(dest, what)
+    if args.output and args.sbom and os.path.realpath(args.output) == os.path.realpath(args.sbom):
+        raise ConfigError("--output and --sbom name the same file")
+    baseline_path = args.baseline or project.baseline
+    baseline = Baseline.load(baseline_path) if baseline_path else None
+    notices = []
+    if path is not None and args.verbose:
+        notices.append(f"settings from {path}")
+    today = dt.date.today()
+    for n, entry in enumerate(project.ignores, 1):
+        if entry.expired(today):
+            notices.append(
+                f"ignore entry {n} in {entry.source} expired on {entry.expires}; "
+                "its findings count again"
+            )
+    default_excludes = not args.no_default_excludes and project.default_excludes is not False
+    return _Plan(
+        fail_on=args.fail_on or project.fail_on or "warning",
+        exclude=[*project.exclude, *args.exclude],
+        default_excludes=default_excludes,
+        ignores=project.ignores,
+        baseline=baseline,
+        notices=notices,
+    )
+
+
 def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .output import OutputError, current_umask
+    from .suppress import ConfigError
+
+    current_umask()
+    try:
+        plan = _prepare(args)
+    except (ConfigError, OutputError) as exc:
+        _error(str(exc))
+        return 2
+    if not args.quiet:
+        for notice in plan.notices:
+            print(f"modelaudit: notice: {notice}", file=sys.stderr)
     early = _early_fork_server(args.paths)
     try:
-        return _scan_command(args, argv, early)
+        return _scan_command(args, argv, early, plan)
     finally:
         if early is not None:
             _close_early(early)
@@ -196,16 +327,23 @@ def _close_early(early: Any) -> None:
         os.waitpid(pid, 0)
 
 
-def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any) -> int:
+def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any, plan: _Plan) -> int:
     import logging
 
     from .config import ScanConfig, default_jobs
+    from .output import STDOUT, OutputError, use_color, write
     from .reporters import get_renderer
+    from .reporters.text import summary_line
+    from .suppress import apply_suppressions
 
+    if args.verbose:
+        level = logging.DEBUG
+    elif args.quiet:
+        level = logging.ERROR
+    else:
+        level = logging.WARNING
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="modelaudit: %(levelname)s: %(message)s",
+        level=level, stream=sys.stderr, format="modelaudit: %(levelname)s: %(message)s"
     )
     from .redact import install_log_redaction, redact_bytes, report_names
 
@@ -216,6 +354,8 @@ def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any) -> 
         max_file_size=args.max_size,
         **({} if args.memory_limit is None else {"worker_memory_limit": args.memory_limit}),
         blacklist_patterns=list(args.blacklist),
+        exclude=plan.exclude,
+        default_excludes=plan.default_excludes,
         strict=args.strict,
         verbose=args.verbose,
         jobs=args.jobs or default_jobs(),
@@ -223,33 +363,56 @@ def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any) -> 
     )
     from .progress import progress_reporter
 
-    with progress_reporter(enabled=not args.no_progress) as progress:
+    with progress_reporter(enabled=not (args.no_progress or args.quiet)) as progress:
         report = _run(args.paths, config, progress, argv, early)
     _finish_on_signals(already_signalled=(report.interrupted or "").startswith("Interrupted by"))
-    report.fail_on = args.fail_on
-    sbom_failed = False
+    report.fail_on = plan.fail_on
+    apply_suppressions(report, plan.ignores, plan.baseline)
+    if args.verbose:
+        for entry in plan.ignores:
+            if not entry.used and not entry.expired():
+                logging.getLogger("modelaudit").info(
+                    "ignore entry for %s in %s matched nothing",
+                    ", ".join(sorted(entry.rules)),
+                    entry.source,
+                )
+    failed_writes = 0
     if args.sbom:
         from .sbom import build_sbom
 
         try:
-            _write_atomic(args.sbom, build_sbom(report))
-        except OSError as exc:
-            print(f"modelaudit: error: cannot write SBOM {args.sbom}: {exc}", file=sys.stderr)
-            sbom_failed = True
+            write(args.sbom, build_sbom(report))
+        except OutputError as exc:
+            _error(f"cannot write SBOM {args.sbom}: {exc}")
+            failed_writes += 1
     render = get_renderer(args.format)
-    color = args.output is None and _use_color(sys.stdout)
+    to_stdout = args.output in (None, STDOUT)
+    color = to_stdout and use_color(sys.stdout)
     data = redact_bytes(
-        render(report, color=color, verbose=args.verbose), names=report_names(report)
+        render(report, color=color, verbose=args.verbose, quiet=args.quiet),
+        names=report_names(report),
     )
-    if args.output:
-        _write_atomic(args.output, data)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    if args.output or args.format != "text":
+    try:
+        write(args.output or STDOUT, data)
+    except OutputError as exc:
+        _error(f"cannot write report {args.output}: {exc}")
+        failed_writes += 1
+    if not to_stdout or args.format != "text":
         _errors_to_stderr(report)
+    if not to_stdout and not args.quiet:
+        where = "" if failed_writes else f" (report: {args.output})"
+        _stderr_line(f"modelaudit: {summary_line(report)}{where}", report)
     exit_code: int = report.exit_code
-    return max(exit_code, 2) if sbom_failed else exit_code
+    return 2 if failed_writes else exit_code
+
+
+def _stderr_line(text: str, report: Any) -> None:
+    from .redact import redact_bytes, report_names
+    from .reporters.safe import printable
+
+    data = (printable(text) + "\n").encode()
+    sys.stderr.buffer.write(redact_bytes(data, names=report_names(report)))
+    sys.stderr.flush()
 
 
 #: Errored files named on stderr when the report goes elsewhere; the rest are counted.
@@ -262,18 +425,19 @@ def _errors_to_stderr(report: Any) -> None:
     file that could not be scanned get one line on stderr."""
     from .findings import FileStatus
     from .redact import redact_bytes, report_names
+    from .reporters.safe import printable
 
     lines = []
     for err in report.target_errors:
         message = err["error"]
         if not message.startswith(err["target"]):
             message = f"{err['target']}: {message}"
-        lines.append(f"modelaudit: error: {message}")
+        lines.append(f"modelaudit: error: {printable(message)}")
     failed = [f for f in report.files if f.status is FileStatus.ERROR]
     for fr in failed[:_STDERR_FILES]:
         reason = fr.status_reason or "error"
         message = reason if reason.startswith(fr.path) else f"{fr.path}: {reason}"
-        lines.append(f"modelaudit: error: {message}")
+        lines.append(f"modelaudit: error: {printable(message)}")
     if len(failed) > _STDERR_FILES:
         lines.append(f"modelaudit: error: ... and {len(failed) - _STDERR_FILES} more files")
     if lines:
@@ -333,6 +497,19 @@ def _run(paths: list[str], config: Any, progress: Any, argv: Sequence[str], earl
     return anyio.run(main, backend_options=options)
 
 
+def run_rules_command(args: argparse.Namespace) -> int:
+    from .rule_docs import render_rules
+    from .suppress import ConfigError
+
+    try:
+        text = render_rules(args.rules, args.format)
+    except ConfigError as exc:
+        _error(str(exc))
+        return 2
+    sys.stdout.write(text + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     removed = _check_removed_flags(argv)
@@ -340,7 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(removed, file=sys.stderr)
         return 2
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_command(argv))
+    if args.command == "rules":
+        return run_rules_command(args)
     if args.command != "scan":
         parser.print_help(sys.stderr)
         return 2

@@ -62,6 +62,10 @@ class ScanConfig:
     #: Files larger than this are not read (0 = no limit).
     max_file_size: int = 0
     blacklist_patterns: list[str] = field(default_factory=list)
+    #: Path globs a local walk leaves out (and explicit paths they match), reported skipped.
+    exclude: list[str] = field(default_factory=list)
+    #: Leave version-control folders, virtual environments and bytecode caches out of walks.
+    default_excludes: bool = True
     strict: bool = False
     verbose: bool = False
     #: Worker processes for CPU-bound scanning.
@@ -135,7 +139,7 @@ class ScanConfig:
                 key = "max_file_size"
             if key in _SIZE_KEYS and isinstance(value, str):
                 value = parse_size(value)
-            if key == "blacklist_patterns" and isinstance(value, str):
+            if key in ("blacklist_patterns", "exclude") and isinstance(value, str):
                 value = [value]
             if key in known and key != "extra":
                 kwargs[key] = value

@@ -15,6 +15,7 @@ from typing import Any
 from .config import ScanConfig
 from .engine.runner import ProgressCallback
 from .engine.scanner import Scanner, run_scan
+from .fingerprints import assign_fingerprints
 from .report import ScanReport
 
 __all__ = ["ScanConfig", "ScanReport", "Scanner", "scan", "scan_model_directory_or_file"]
@@ -97,4 +98,6 @@ def scan_model_directory_or_file(path: str | Sequence[str], **config: Any) -> di
     Config keys follow the reference: `blacklist_patterns`, `max_file_size`, `timeout`, plus
     every `ScanConfig` field.
     """
-    return scan_report(path, **config).to_dict()
+    report = scan_report(path, **config)
+    assign_fingerprints(report)
+    return report.to_dict()

@@ -68,6 +68,16 @@ class Issue:
     why: str | None = None
     rule: str | None = None
     timestamp: float = field(default_factory=time.time)
+    #: Set when a policy accepted this finding (`kind`: "config" or "baseline", `reason`,
+    #: `source`): it stays in the report but never counts for the exit code.
+    suppression: dict[str, str] | None = None
+    #: Stable identity across runs (rule, file, member, normalised message and details, and
+    #: occurrence), set when a report is finished; baselines match on it.
+    fingerprint: str | None = None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.suppression is not None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -81,6 +91,10 @@ class Issue:
             out["why"] = self.why
         if self.rule:
             out["rule"] = self.rule
+        if self.fingerprint:
+            out["fingerprint"] = self.fingerprint
+        if self.suppression is not None:
+            out["suppressed"] = dict(self.suppression)
         return out
 
     @classmethod
@@ -93,6 +107,8 @@ class Issue:
             why=data.get("why"),
             rule=data.get("rule"),
             timestamp=float(data.get("timestamp", time.time())),
+            suppression=dict(data["suppressed"]) if data.get("suppressed") else None,
+            fingerprint=data.get("fingerprint"),
         )
 
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._version import __version__
+from .exit_codes import EXIT_CLEAN as EXIT_CLEAN
+from .exit_codes import EXIT_FINDINGS as EXIT_FINDINGS
+from .exit_codes import EXIT_INCOMPLETE as EXIT_INCOMPLETE
 from .findings import FileStatus, Issue, IssueSeverity
 from .rules import SCAN_ERROR
-
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
-EXIT_INCOMPLETE = 2
 
 _FINDING_SEVERITIES = (IssueSeverity.WARNING, IssueSeverity.CRITICAL)
 FAIL_ON_WARNING = "warning"
@@ -116,7 +115,14 @@ class ScanReport:
 
     @property
     def findings(self) -> list[Issue]:
-        return [i for i in self.file_issues if i.severity in _FINDING_SEVERITIES]
+        """WARNING and CRITICAL issues no policy accepted."""
+        return [
+            i for i in self.file_issues if i.severity in _FINDING_SEVERITIES and not i.suppressed
+        ]
+
+    @property
+    def suppressed_issues(self) -> list[Issue]:
+        return [i for i in self.file_issues if i.suppressed]
 
     @property
     def scanner_names(self) -> list[str]:
@@ -142,7 +148,7 @@ class ScanReport:
     def failing_findings(self) -> list[Issue]:
         """The findings that fail the run under the `fail_on` policy."""
         if self.fail_on == FAIL_ON_CRITICAL:
-            return [i for i in self.file_issues if i.severity is IssueSeverity.CRITICAL]
+            return [i for i in self.findings if i.severity is IssueSeverity.CRITICAL]
         return self.findings
 
     @property
@@ -156,12 +162,16 @@ class ScanReport:
         return EXIT_CLEAN
 
     def count_by_severity(self) -> dict[str, int]:
+        """Issues by severity, suppressed ones left out (they are counted apart)."""
         counts = {s.value: 0 for s in IssueSeverity}
         for issue in self.issues:
-            counts[issue.severity.value] += 1
+            if not issue.suppressed:
+                counts[issue.severity.value] += 1
         return counts
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape; issues carry a `fingerprint` once `fingerprints.assign_fingerprints`
+        ran (the JSON reporter and `scan_model_directory_or_file` run it)."""
         return {
             "scanner_names": self.scanner_names,
             "start_time": self.start_time,
@@ -186,6 +196,7 @@ class ScanReport:
                 ),
                 "files_error": sum(1 for f in self.files if f.status is FileStatus.ERROR),
                 "files_skipped": sum(1 for f in self.files if f.status is FileStatus.SKIPPED),
+                "suppressed": len(self.suppressed_issues),
                 "interrupted": self.interrupted,
             },
             "version": __version__,

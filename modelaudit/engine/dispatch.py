@@ -256,11 +256,13 @@ def scan_path(
             return result
     cls = select_scanner(path, fmt)
     if cls is None:
+        # One rule whether the file was named or met in a walk (report.EXIT_CODES): a file
+        # that claims a model format is unverified; anything else is not a model.
         result = ScanResult(scanner_name="none")
-        if explicit or has_model_extension(shown) or config.get("strict"):
+        if has_model_extension(shown) or config.get("strict"):
             result.add_issue(
                 "Unknown or unhandled format",
-                severity=IssueSeverity.WARNING,
+                severity=IssueSeverity.INFO,
                 location=shown,
                 details={"format": fmt},
                 why="No scanner understands this file, so nothing about it was verified.",

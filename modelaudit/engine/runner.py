@@ -46,6 +46,19 @@ log = logging.getLogger("modelaudit")
 
 ProgressCallback = Callable[[FileReport], None]
 
+
+class ProgressEvents(Protocol):
+    """What a progress display may also hear besides each finished file (every method is
+    optional): each object as it is listed (skipped entries too; a listing error is not
+    one), the end of every listing (totals are known), and bytes of a remote object as
+    they arrive, then its download's end."""
+
+    def listed(self, uri: str, size: int | None) -> None: ...
+    def listing_done(self) -> None: ...
+    def fetch_progress(self, uri: str, nbytes: int, size: int | None) -> None: ...
+    def fetch_done(self, uri: str) -> None: ...
+
+
 #: How long listing goes on after an interruption, to name the files left unscanned.
 _LISTING_GRACE = 2.0
 #: A file this large always travels alone.
@@ -168,8 +181,11 @@ class ScanCall:
         config: ScanConfig,
         report: ScanReport,
         emit: Callable[[FileReport], None],
+        observer: object = None,
     ) -> None:
         self.engine = engine
+        self.observer = observer
+        self.listings = 0
         self.config = config
         self.report = report
         self.emit = emit
@@ -201,6 +217,9 @@ class ScanCall:
         timeout = self.config.timeout
         deadline = anyio.current_time() + timeout if timeout and timeout > 0 else math.inf
         self.scope = anyio.CancelScope(deadline=deadline)
+        self.listings = len(targets)
+        if not targets:
+            self._notify("listing_done")
         try:
             async with anyio.create_task_group() as watcher:
                 if handle_signals and threading.current_thread() is threading.main_thread():
@@ -230,6 +249,21 @@ class ScanCall:
     def _check_drained(self) -> None:
         if not self.listing and not self.pending and not self.fetching:
             self.drained.set()
+
+    def _notify(self, event: str, *args: object) -> None:
+        """Tell the progress display (see `ProgressEvents`); its failures are not ours."""
+        method = getattr(self.observer, event, None)
+        if method is None:
+            return
+        try:
+            method(*args)
+        except Exception:
+            log.debug("progress event %s failed", event, exc_info=True)
+
+    def _listing_ended(self) -> None:
+        self.listings -= 1
+        if self.listings == 0:
+            self._notify("listing_done")
 
     def stop(self, reason: str) -> None:
         """End the call as its deadline would, giving `reason` for every unfinished file."""
@@ -271,17 +305,21 @@ class ScanCall:
                 source = resolve(target, self.profile.config)
         except FetchError as exc:
             self.report.target_errors.append({"target": target, "error": str(exc)})
+            self._listing_ended()
             return
         except Exception as exc:
             log.debug("resolving %s failed", target, exc_info=True)
             error = f"cannot open target: {type(exc).__name__}: {exc}"
             self.report.target_errors.append({"target": target, "error": error})
+            self._listing_ended()
             return
         listing = source.objects()
         try:
             async with anyio.create_task_group() as tg:
                 try:
                     async for obj in listing:
+                        if obj.error is None:
+                            self._notify("listed", obj.uri, obj.size)
                         try:
                             self.engine.slots.acquire_nowait()
                         except anyio.WouldBlock:
@@ -294,6 +332,7 @@ class ScanCall:
                 except get_cancelled_exc_class():
                     await self._list_rest(listing)
                     raise
+                self._listing_ended()
         finally:
             with anyio.CancelScope(shield=True):
                 await source.aclose()
@@ -308,8 +347,18 @@ class ScanCall:
                 return
 
     def _admit(self, obj: ObjectRef, tg: TaskGroup) -> None:
-        """A listed object with its slot: reject it by size, fetch it, or queue it."""
+        """A listed object with its slot: record what the listing could not hand over,
+        reject it by size, fetch it, or queue it."""
+        if obj.error is not None:
+            self.report.target_errors.append({"target": obj.uri, "error": obj.error})
+            self.engine.slots.release()
+            return
         fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
+        if obj.skipped is not None:
+            fr.status = FileStatus.SKIPPED
+            fr.status_reason = obj.skipped
+            self._done(fr)
+            return
         limit = self.config.max_file_size
         if limit and obj.size is not None and obj.size > limit:
             self._too_large(fr, obj.size, limit)
@@ -342,8 +391,19 @@ class ScanCall:
         from .acquire import acquire
 
         started = time.monotonic()
+        fetching = [True]
+
+        def on_bytes(n: int) -> None:
+            self._notify("fetch_progress", obj.uri, n, obj.size)
+
+        def fetched() -> None:
+            if fetching:
+                fetching.clear()
+                self._notify("fetch_done", obj.uri)
+
         try:
-            async with acquire(obj, self.config, self.fetch) as path:
+            async with acquire(obj, self.config, self.fetch, on_bytes) as path:
+                fetched()
                 job = self._job(obj, fr, path)
                 job.finished = anyio.Event()
                 del self.fetching[id(fr)]
@@ -361,6 +421,7 @@ class ScanCall:
             self._fail(fr, f"Scan failed: {reason}", reason)
             self._release_fetch(fr)
         finally:
+            fetched()
             if obj.reader is not None:
                 with anyio.CancelScope(shield=True):
                     await obj.reader.aclose()
@@ -569,7 +630,7 @@ class ScanCall:
         fr.issues.append(
             Issue(
                 message=f"File too large to scan ({size} bytes, limit {limit} bytes)",
-                severity=IssueSeverity.WARNING,
+                severity=IssueSeverity.INFO,
                 location=format_location(fr.path),
                 details={"size": size, "max_file_size": limit},
                 why="Files over --max-size are not read, so this one is unverified.",

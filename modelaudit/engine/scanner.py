@@ -127,9 +127,11 @@ class Scanner:
             raise RuntimeError("use the Scanner in `async with Scanner(...) as scanner:`")
         return self.pool
 
-    def _call(self, config: ScanConfig, report: ScanReport, emit: Any) -> ScanCall:
+    def _call(
+        self, config: ScanConfig, report: ScanReport, emit: Any, observer: object = None
+    ) -> ScanCall:
         self._open_pool()
-        return ScanCall(self, config, report, emit)  # type: ignore[arg-type]
+        return ScanCall(self, config, report, emit, observer)  # type: ignore[arg-type]
 
     async def scan(
         self,
@@ -143,6 +145,8 @@ class Scanner:
     ) -> ScanReport:
         """Scan files, directories or remote URIs; never raises for a bad file.
 
+        `progress` is called with each file's report as it ends; if it also has methods of
+        `runner.ProgressEvents`, they hear of the listing and of downloads.
         `handle_signals` (the CLI, main thread only): a first SIGINT or SIGTERM stops the
         call like its deadline does, keeping every finished result.
         """
@@ -158,7 +162,7 @@ class Scanner:
                 except Exception:
                     log.debug("progress callback failed", exc_info=True)
 
-        call = self._call(config, report, emit)
+        call = self._call(config, report, emit, progress)
         await call.run(targets, handle_signals=handle_signals)
         report.files.sort(key=lambda f: f.path)
         report.end_time = time.time()

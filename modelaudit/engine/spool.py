@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
+from collections.abc import Callable
 from typing import overload
 
 import anyio.to_thread
@@ -25,8 +26,17 @@ MAX_REQUEST = 8 * 1024 * 1024
 class Spool:
     """Ranged reads of one object, landed in a sparse file at `path`; counts what they cost."""
 
-    def __init__(self, reader: ObjectReader, path: str, size: int, uri: str) -> None:
+    def __init__(
+        self,
+        reader: ObjectReader,
+        path: str,
+        size: int,
+        uri: str,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
         self.reader = reader
+        #: hears of each piece as it lands (download progress)
+        self.on_bytes = on_bytes
         self.path = path
         self.size = size
         self.uri = uri
@@ -139,6 +149,8 @@ class Spool:
                 else:
                     os.pwrite(self.fd, data, a)
                 self.transferred += len(data)
+                if self.on_bytes is not None:
+                    self.on_bytes(len(data))
                 self._add(a, stop)
                 a = stop
 

@@ -101,4 +101,4 @@ def resolve(target: str, config: dict[str, Any] | None = None) -> Source:
         raise UnsupportedTarget(f"{target}: remote targets of this kind are not supported")
     from .local import LocalSource
 
-    return LocalSource(target)
+    return LocalSource(target, config)

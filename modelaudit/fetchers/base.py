@@ -179,7 +179,10 @@ class ObjectRef:
     """One file to scan.
 
     `uri` is how findings name the file (the path as the user gave it, or the remote URI).
-    Exactly one of `local_path` and `reader` is set.
+    Exactly one of `local_path` and `reader` is set. A listing also names what it will not
+    hand over, so nothing it meets vanishes from the report: `skipped` (why this entry is not
+    scanned: excluded, not a regular file) or `error` (this part of the listing failed, e.g.
+    a folder that cannot be read).
     """
 
     uri: str
@@ -189,6 +192,8 @@ class ObjectRef:
     reader: ObjectReader | None = None
     explicit: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+    error: str | None = None
 
     @property
     def name(self) -> str:

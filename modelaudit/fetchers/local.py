@@ -1,55 +1,205 @@
-"""Local files and directories."""
+"""Local files and directory walks.
+
+Every entry a walk meets ends up in the report: regular files are scanned; excluded folders,
+FIFOs, devices, sockets, symlink loops and links to folders are listed as skipped with the
+reason; a folder that cannot be read is an error, never a silent gap. Only regular files are
+handed on, so nothing ever blocks opening a FIFO. Names are kept as the OS gives them (str
+with surrogate escapes for undecodable bytes), so a file is always reopened by its own name.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import AsyncIterator, Iterator
+import stat
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, Literal
 
 import anyio.to_thread
 
-from .base import ObjectRef, Source, TargetNotFound
+from ..pathglob import GlobSet, posix
+from .base import FetchError, ObjectRef, Source, TargetNotFound
 
-_SKIP_DIRS = frozenset({".git", "__pycache__", ".hg", ".svn"})
 _BATCH = 256
+_DEFAULT_HINT = " (--no-default-excludes scans it)"
+#: Folders a walk leaves out by default, by name.
+DEFAULT_EXCLUDED_NAMES: Mapping[str, str] = {
+    ".git": "version-control folder",
+    ".hg": "version-control folder",
+    ".svn": "version-control folder",
+    ".bzr": "version-control folder",
+    "_darcs": "version-control folder",
+    "__pycache__": "Python bytecode cache",
+}
+#: A folder holding one of these is an environment of installed packages, whatever its name.
+_VENV_MARKERS: Mapping[str, str] = {
+    "pyvenv.cfg": "virtual environment",
+    "conda-meta": "conda environment",
+}
+
+Kind = Literal["file", "skip", "error"]
+Item = tuple[Kind, str, int | str]
 
 
-def _walk(root: str) -> Iterator[tuple[str, int]]:
-    """Files under `root`, depth first in name order, without following directory links."""
-    stack = [root]
-    while stack:
-        top = stack.pop()
-        try:
-            with os.scandir(top) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            continue
-        subdirs = []
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+class _Walk:
+    """A depth-first walk in name order that never follows links to folders."""
+
+    def __init__(self, root: str, excludes: GlobSet, default_excludes: bool) -> None:
+        self.root = root
+        self.excludes = excludes
+        self.default_excludes = default_excludes
+
+    def _excluded(self, path: str, is_dir: bool) -> str | None:
+        if not self.excludes:
+            return None
+        rel = posix(os.path.relpath(path, self.root))
+        spellings = (rel, posix(path), posix(os.path.abspath(path)))
+        pattern = self.excludes.match(spellings, is_dir=is_dir)
+        return None if pattern is None else f"excluded by --exclude {pattern}"
+
+    def _default_excluded(self, name: str) -> str | None:
+        if not self.default_excludes or name not in DEFAULT_EXCLUDED_NAMES:
+            return None
+        return f"excluded by default: {DEFAULT_EXCLUDED_NAMES[name]}{_DEFAULT_HINT}"
+
+    def _environment(self, entries: list[os.DirEntry[str]]) -> str | None:
+        if not self.default_excludes:
+            return None
         for entry in entries:
+            if entry.name in _VENV_MARKERS:
+                return f"excluded by default: {_VENV_MARKERS[entry.name]}{_DEFAULT_HINT}"
+        return None
+
+    def __iter__(self) -> Iterator[Item]:
+        stack = [self.root]
+        while stack:
+            top = stack.pop()
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in _SKIP_DIRS:
-                        subdirs.append(entry.path)
-                elif entry.is_file(follow_symlinks=True):
-                    yield entry.path, entry.stat(follow_symlinks=True).st_size
-            except OSError:
+                with os.scandir(top) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                yield "error", top, f"cannot list folder: {_why(exc)}"
                 continue
-        stack.extend(reversed(subdirs))
+            if top != self.root:
+                reason = self._environment(entries)
+                if reason is not None:
+                    yield "skip", top, reason
+                    continue
+            subdirs: list[str] = []
+            for entry in entries:
+                item = self._entry(entry, subdirs)
+                if item is not None:
+                    yield item
+            stack.extend(reversed(subdirs))
+
+    def _entry(self, entry: os.DirEntry[str], subdirs: list[str]) -> Item | None:
+        path = entry.path
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                reason = self._default_excluded(entry.name) or self._excluded(path, True)
+                if reason is not None:
+                    return "skip", path, reason
+                subdirs.append(path)
+                return None
+            if entry.is_symlink():
+                return self._link(path)
+            reason = self._excluded(path, False)
+            if reason is not None:
+                return "skip", path, reason
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return "skip", path, "removed while the folder was being walked"
+        except OSError as exc:
+            return "error", path, f"cannot read: {_why(exc)}"
+        if stat.S_ISREG(st.st_mode):
+            return "file", path, st.st_size
+        return "skip", path, f"not a regular file ({_kind_of(st.st_mode)})"
+
+    def _link(self, path: str) -> Item:
+        reason = self._excluded(path, False)
+        if reason is not None:
+            return "skip", path, reason
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "skip", path, "symbolic link loop"
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return "skip", path, "broken symbolic link"
+            return "error", path, f"cannot follow symbolic link: {_why(exc)}"
+        if stat.S_ISDIR(st.st_mode):
+            return "skip", path, "symbolic link to a folder (not followed)"
+        if stat.S_ISREG(st.st_mode):
+            return "file", path, st.st_size
+        return "skip", path, f"symbolic link to a non-regular file ({_kind_of(st.st_mode)})"
+
+
+def _ref(kind: Kind, path: str, value: int | str, explicit: bool = False) -> ObjectRef:
+    if kind == "file":
+        assert isinstance(value, int)
+        return ObjectRef(uri=path, size=value, local_path=path, explicit=explicit)
+    ref = ObjectRef(uri=path, local_path=path, explicit=explicit)
+    if kind == "skip":
+        ref.skipped = str(value)
+    else:
+        ref.error = str(value)
+    return ref
 
 
 class LocalSource(Source):
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
         self.target = target
+        config = config or {}
+        self.excludes = GlobSet(config.get("exclude") or ())
+        self.default_excludes = bool(config.get("default_excludes", True))
+
+    def _explicit(self, path: str) -> Item | None:
+        """The target itself: None for a folder to walk, else what to report for it."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                raise TargetNotFound(f"{path}: broken symbolic link") from None
+            raise TargetNotFound(f"{path}: no such file or directory") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise TargetNotFound(f"{path}: symbolic link loop") from None
+            raise FetchError(f"{path}: cannot read: {_why(exc)}") from None
+        is_dir = stat.S_ISDIR(st.st_mode)
+        pattern = self.excludes.match((posix(path), posix(os.path.abspath(path))), is_dir=is_dir)
+        if pattern is not None:
+            return "skip", path, f"excluded by --exclude {pattern}"
+        if is_dir:
+            return None
+        if stat.S_ISREG(st.st_mode):
+            return "file", path, st.st_size
+        return "skip", path, f"not a regular file ({_kind_of(st.st_mode)})"
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
         path = self.target
-        if not os.path.exists(path):
-            raise TargetNotFound(f"{path}: no such file or directory")
-        if not os.path.isdir(path):
-            yield ObjectRef(uri=path, size=os.path.getsize(path), local_path=path, explicit=True)
+        item = await anyio.to_thread.run_sync(self._explicit, path)
+        if item is not None:
+            yield _ref(*item, explicit=True)
             return
-        walker = _walk(path)
+        walker = iter(_Walk(path, self.excludes, self.default_excludes))
 
-        def next_batch() -> list[tuple[str, int]]:
+        def next_batch() -> list[Item]:
             batch = []
             for item in walker:
                 batch.append(item)
@@ -58,5 +208,5 @@ class LocalSource(Source):
             return batch
 
         while batch := await anyio.to_thread.run_sync(next_batch):
-            for file_path, size in batch:
-                yield ObjectRef(uri=file_path, size=size, local_path=file_path)
+            for found in batch:
+                yield _ref(*found)

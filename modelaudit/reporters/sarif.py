@@ -14,22 +14,21 @@ Choices that matter to consumers:
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
 from .._version import __version__
 from ..findings import FileStatus, Issue, IssueSeverity
+from ..fingerprints import artifact_uri, assign_fingerprints, split_location
 from ..report import FileReport, ScanReport
 from ..rules import GENERIC, RULES, Rule, get_rule
-from .scrub import redact_argv, redact_text, redact_uri
+from .safe import json_safe
+from .scrub import redact_argv, redact_text
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -73,11 +72,6 @@ _PROBLEM_SEVERITY = {
     IssueSeverity.INFO: "recommendation",
     IssueSeverity.DEBUG: "recommendation",
 }
-_POS = re.compile(r" \(pos (\d+)\)$")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_VOLATILE_DETAILS = frozenset(
-    {"position", "pos", "offset", "size", "timestamp", "duration", "max_file_size", "elapsed"}
-)
 
 
 def _iso(ts: float | None) -> str:
@@ -90,7 +84,18 @@ def _clip(text: str, limit: int = MAX_DESCRIPTION) -> str:
 
 
 def _json_safe(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    option = orjson.OPT_NON_STR_KEYS
+    try:
+        return orjson.loads(orjson.dumps(value, default=str, option=option))
+    except orjson.JSONEncodeError:
+        return orjson.loads(orjson.dumps(json_safe(value), default=str, option=option))
+
+
+def _dumps(doc: dict[str, Any], option: int = 0) -> bytes:
+    try:
+        return orjson.dumps(doc, option=option)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(json_safe(doc), option=option)
 
 
 @dataclass
@@ -107,51 +112,12 @@ class _Locator:
         self.cwd = os.path.abspath(cwd)
 
     def artifact(self, fr: FileReport) -> _Artifact:
-        if fr.remote or "://" in fr.path:
-            return _Artifact(redact_uri(fr.path), None, fr)
-        absolute = os.path.abspath(fr.path)
-        rel = os.path.relpath(absolute, self.cwd)
-        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-            return _Artifact(PurePath(absolute).as_uri(), None, fr)
-        return _Artifact(quote(PurePath(rel).as_posix()), SRCROOT, fr)
+        uri, relative = artifact_uri(fr, self.cwd)
+        return _Artifact(uri, SRCROOT if relative else None, fr)
 
     def root_uri(self) -> str:
         root = PurePath(self.cwd).as_uri()
         return root if root.endswith("/") else root + "/"
-
-
-def _split_location(issue: Issue, fr: FileReport) -> tuple[str | None, int | None]:
-    """(archive member, byte position) from `file:member (pos N)`; details win for the pos."""
-    loc = issue.location or ""
-    pos: int | None = None
-    m = _POS.search(loc)
-    if m:
-        pos = int(m.group(1))
-        loc = loc[: m.start()]
-    raw = issue.details.get("position") if isinstance(issue.details, dict) else None
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        pos = raw
-    member: str | None = None
-    if loc.startswith(fr.path) and loc[len(fr.path) : len(fr.path) + 1] == ":":
-        member = loc[len(fr.path) + 1 :] or None
-    return member, pos
-
-
-def _normalised(text: str) -> str:
-    return _NUMBER.sub("#", " ".join(text.split())).lower()
-
-
-def _fingerprint(rule_id: str, uri: str, member: str | None, issue: Issue) -> str:
-    stable = sorted(
-        (str(k), _normalised(str(v)))
-        for k, v in (issue.details or {}).items()
-        if k not in _VOLATILE_DETAILS and isinstance(v, str | bool)
-    )
-    material = orjson.dumps(
-        [rule_id, uri, member or "", _normalised(issue.message), stable],
-        option=orjson.OPT_SORT_KEYS,
-    )
-    return hashlib.sha256(material).hexdigest()
 
 
 def _rule_descriptor(rule: Rule, level_severity: IssueSeverity) -> dict[str, Any]:
@@ -183,6 +149,20 @@ def _rule_descriptor(rule: Rule, level_severity: IssueSeverity) -> dict[str, Any
     }
 
 
+def _suppression(suppression: dict[str, str]) -> dict[str, Any]:
+    """SARIF's record of an accepted result: `external` (a config file or a baseline, not a
+    comment in the scanned file), with the reason the user gave."""
+    return {
+        "kind": "external",
+        "status": "accepted",
+        "justification": suppression.get("reason", ""),
+        "properties": {
+            "modelaudit/kind": suppression.get("kind", ""),
+            "modelaudit/source": suppression.get("source", ""),
+        },
+    }
+
+
 @dataclass
 class _Candidate:
     issue: Issue
@@ -199,8 +179,8 @@ class _Builder:
         self.locator = _Locator(cwd)
         self.artifacts: list[_Artifact] = []
         self.candidates: list[_Candidate] = []
-        occurrences: dict[tuple[str, str], int] = {}
         min_rank = IssueSeverity.DEBUG.rank if include_debug else IssueSeverity.INFO.rank
+        assign_fingerprints(report, self.locator.cwd)
         for fr in report.files:
             if fr.status is FileStatus.SKIPPED:
                 continue
@@ -211,13 +191,12 @@ class _Builder:
                 if issue.severity.rank < min_rank:
                     continue
                 rule = get_rule(issue.rule)
-                member, pos = _split_location(issue, fr)
-                digest = _fingerprint(rule.id, art.uri, member, issue)
-                n = occurrences.get((art.uri, digest), 0) + 1
-                occurrences[(art.uri, digest)] = n
-                self.candidates.append(_Candidate(issue, rule, index, member, pos, f"{digest}:{n}"))
-        # Most severe first, then in report order, so truncation drops the least severe.
-        self.candidates.sort(key=lambda c: -c.issue.severity.rank)
+                member, pos = split_location(issue, fr)
+                digest = issue.fingerprint or ""
+                self.candidates.append(_Candidate(issue, rule, index, member, pos, digest))
+        # Open results first, most severe first, then in report order, so truncation drops
+        # accepted and least severe results first.
+        self.candidates.sort(key=lambda c: (c.issue.suppressed, -c.issue.severity.rank))
 
     def _artifact_location(self, art: _Artifact, index: int | None) -> dict[str, Any]:
         loc: dict[str, Any] = {"uri": art.uri}
@@ -255,7 +234,7 @@ class _Builder:
             props["why"] = issue.why
         if issue.rule and issue.rule != c.rule.id:
             props["reportedRule"] = issue.rule
-        return {
+        out: dict[str, Any] = {
             "ruleId": c.rule.id,
             "ruleIndex": rule_index,
             "level": LEVELS[issue.severity],
@@ -267,6 +246,9 @@ class _Builder:
             },
             "properties": props,
         }
+        if issue.suppression is not None:
+            out["suppressions"] = [_suppression(issue.suppression)]
+        return out
 
     def _incomplete(self) -> list[int]:
         return [
@@ -452,7 +434,7 @@ class _Builder:
 
 
 def _gzip_size(doc: dict[str, Any]) -> int:
-    return len(gzip.compress(orjson.dumps(doc), compresslevel=6))
+    return len(gzip.compress(_dumps(doc), compresslevel=6))
 
 
 def build_sarif(
@@ -499,5 +481,4 @@ def render(
     **_: Any,
 ) -> bytes:
     doc = build_sarif(report, cwd=cwd, include_debug=verbose)
-    option = orjson.OPT_INDENT_2 if indent else 0
-    return orjson.dumps(doc, option=option) + b"\n"
+    return _dumps(doc, orjson.OPT_INDENT_2 if indent else 0) + b"\n"

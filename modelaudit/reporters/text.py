@@ -1,15 +1,18 @@
 """The human report: findings grouped by file, then a one-line summary.
 
-Colour only when asked for (the CLI decides from the terminal and NO_COLOR), so the output is
-plain text in files and pipes.
+Colour only when asked for (the CLI decides from the terminal, NO_COLOR and FORCE_COLOR), so
+the output is plain text in files and pipes. Everything that came from a scanned file or a
+listing (paths, member and global names, messages that quote them) goes through
+`printable`, so it cannot move the cursor, recolour, or start a line of its own.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..findings import FileStatus, IssueSeverity
+from ..findings import FileStatus, Issue, IssueSeverity
 from ..report import ScanReport
+from .safe import printable
 
 _COLORS = {
     IssueSeverity.CRITICAL: "\x1b[1;31m",
@@ -17,54 +20,100 @@ _COLORS = {
     IssueSeverity.INFO: "\x1b[36m",
     IssueSeverity.DEBUG: "\x1b[2m",
 }
+_DIM = "\x1b[2m"
 _RESET = "\x1b[0m"
+_VERDICTS = {0: "clean", 1: "issues found", 2: "incomplete"}
 
 
-def _paint(text: str, severity: IssueSeverity, color: bool) -> str:
-    return f"{_COLORS[severity]}{text}{_RESET}" if color else text
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"{code}{text}{_RESET}" if color else text
 
 
-def render(report: ScanReport, color: bool = False, verbose: bool = False, **_: Any) -> bytes:
-    lines: list[str] = []
-    min_rank = IssueSeverity.DEBUG.rank if verbose else IssueSeverity.INFO.rank
-    for f in report.files:
-        shown = [i for i in f.issues if i.severity.rank >= min_rank]
-        if f.status is FileStatus.SKIPPED and not verbose:
-            continue
-        if not shown and f.status is FileStatus.COMPLETE and not verbose:
-            continue
-        head = f.path
-        if f.format:
-            head += f"  [{f.format}]"
-        if f.status is not FileStatus.COMPLETE:
-            head += f"  ({f.status.value}: {f.status_reason})"
-        lines.append(head)
-        for issue in sorted(shown, key=lambda i: -i.severity.rank):
-            label = _paint(issue.severity.value.upper(), issue.severity, color)
-            lines.append(f"  {label}: {issue.message}")
-            if issue.location:
-                lines.append(f"    at {issue.location}")
-            if issue.why:
-                lines.append(f"    why: {issue.why}")
-            if issue.rule:
-                lines.append(f"    rule: {issue.rule}")
-        lines.append("")
-    for err in report.target_errors:
-        message = err["error"]
-        if not message.startswith(err["target"]):
-            message = f"{err['target']}: {message}"
-        lines.append(f"ERROR: {message}")
-    if report.interrupted:
-        lines.append(f"INTERRUPTED: {report.interrupted}")
+def _issue_lines(issue: Issue, color: bool) -> list[str]:
+    label = _paint(issue.severity.value.upper(), _COLORS[issue.severity], color)
+    head = f"  {label}: {printable(issue.message)}"
+    if issue.suppression is not None:
+        note = f"(suppressed by {issue.suppression.get('kind', 'policy')}: "
+        note += f"{printable(issue.suppression.get('reason', ''))})"
+        head += " " + _paint(note, _DIM, color)
+    lines = [head]
+    if issue.location:
+        lines.append(f"    at {printable(issue.location)}")
+    if issue.why:
+        lines.append(f"    why: {printable(issue.why)}")
+    if issue.rule:
+        lines.append(f"    rule: {printable(issue.rule)}")
+    return lines
+
+
+def summary_line(report: ScanReport) -> str:
+    """`Scanned N file(s) ... -> verdict`, as the report ends and as the CLI logs it."""
     counts = report.count_by_severity()
-    incomplete = len(report.incomplete_files)
     summary = (
         f"Scanned {report.files_scanned} file(s), {report.bytes_scanned} bytes in "
         f"{report.duration:.2f}s: {counts['critical']} critical, {counts['warning']} warning, "
         f"{counts['info']} info"
     )
+    incomplete = len(report.incomplete_files)
     if incomplete:
         summary += f"; {incomplete} file(s) not fully scanned"
-    verdict = {0: "clean", 1: "issues found", 2: "incomplete"}[report.exit_code]
-    lines.append(f"{summary} -> {verdict}")
-    return ("\n".join(lines) + "\n").encode()
+    if report.target_errors:
+        summary += f"; {len(report.target_errors)} target(s) or folder(s) unreadable"
+    skipped = sum(1 for f in report.files if f.status is FileStatus.SKIPPED)
+    if skipped:
+        summary += f"; {skipped} skipped"
+    suppressed = len(report.suppressed_issues)
+    if suppressed:
+        summary += f"; {suppressed} suppressed"
+    code = report.exit_code
+    verdict = _VERDICTS[code]
+    if code == 0 and report.files_scanned == 0:
+        verdict = "nothing scanned"
+    return f"{summary} -> {verdict}"
+
+
+def render(
+    report: ScanReport,
+    color: bool = False,
+    verbose: bool = False,
+    quiet: bool = False,
+    **_: Any,
+) -> bytes:
+    """`verbose` adds DEBUG issues, skipped entries and suppressed findings; `quiet` keeps
+    only WARNING and CRITICAL findings and problems, and drops the summary of a clean run."""
+    lines: list[str] = []
+    if verbose:
+        min_rank = IssueSeverity.DEBUG.rank
+    elif quiet:
+        min_rank = IssueSeverity.WARNING.rank
+    else:
+        min_rank = IssueSeverity.INFO.rank
+    for f in report.files:
+        shown = [
+            i for i in f.issues if i.severity.rank >= min_rank and (verbose or not i.suppressed)
+        ]
+        if f.status is FileStatus.SKIPPED and not verbose:
+            continue
+        if not shown and f.status is FileStatus.COMPLETE and not verbose:
+            continue
+        head = printable(f.path)
+        if f.format:
+            head += f"  [{printable(f.format)}]"
+        if f.status is not FileStatus.COMPLETE:
+            head += f"  ({f.status.value}: {printable(f.status_reason or '')})"
+        lines.append(head)
+        for issue in sorted(shown, key=lambda i: (i.suppressed, -i.severity.rank)):
+            lines.extend(_issue_lines(issue, color))
+        lines.append("")
+    for err in report.target_errors:
+        target, message = str(err.get("target", "")), str(err.get("error", ""))
+        if not message.startswith(target):
+            message = f"{target}: {message}"
+        lines.append(f"ERROR: {printable(message)}")
+    if report.interrupted:
+        lines.append(f"INTERRUPTED: {printable(report.interrupted)}")
+    if not (quiet and report.exit_code == 0):
+        lines.append(summary_line(report))
+    if not lines:
+        return b""
+    return ("\n".join(lines) + "\n").encode("utf-8")

@@ -23,6 +23,7 @@ FILE_TOO_LARGE = define_rule(
     "FileTooLarge",
     "The file is larger than --max-size and was not read.",
     "Raise --max-size (for example --max-size 3GB) to scan it; until then it is unverified.",
+    severity=IssueSeverity.INFO,
 )
 UNKNOWN_FORMAT = define_rule(
     "MA0003",
@@ -30,6 +31,7 @@ UNKNOWN_FORMAT = define_rule(
     "No scanner recognises this file's format.",
     "Check that the file is a model in a supported format; an unknown file may still be loaded "
     "by custom code, so do not trust it blindly.",
+    severity=IssueSeverity.INFO,
 )
 SCAN_ERROR = define_rule(
     "MA0004",

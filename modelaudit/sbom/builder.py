@@ -8,6 +8,7 @@ still validates against that schema (the tests check it).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from .._version import __version__
 from ..findings import FileStatus, IssueSeverity
 from ..formats import Format
 from ..report import FileReport, ScanReport
+from ..reporters.safe import json_safe
 from ..reporters.scrub import redact_text, redact_uri
 from .licenses import DirectoryLicenses, LicenseInfo, from_metadata
 
@@ -299,7 +301,7 @@ def build_bom(report: ScanReport, cwd: str | None = None) -> dict[str, Any]:
             if card:
                 cards[ref] = card
 
-    doc: dict[str, Any] = orjson.loads(JsonV1Dot6(bom).output_as_string())
+    doc = _loads(JsonV1Dot6(bom).output_as_string())
     for comp in doc.get("components", []):
         card = cards.get(comp.get("bom-ref", ""))
         if card:
@@ -307,9 +309,23 @@ def build_bom(report: ScanReport, cwd: str | None = None) -> dict[str, Any]:
     return doc
 
 
+def _loads(text: str) -> dict[str, Any]:
+    """The library's JSON as a dict; names with undecodable bytes or lone surrogates (which
+    it writes as `\\udcff` escapes, valid JSON that orjson refuses) become text escapes."""
+    try:
+        doc: dict[str, Any] = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        doc = json_safe(json.loads(text))
+    return doc
+
+
 def build_sbom(report: ScanReport, cwd: str | None = None) -> bytes:
     """The SBOM serialised as indented JSON, with configured credentials masked."""
     from ..redact import redact_bytes, report_names
 
-    data = orjson.dumps(build_bom(report, cwd), option=orjson.OPT_INDENT_2) + b"\n"
+    doc = build_bom(report, cwd)
+    try:
+        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+    except orjson.JSONEncodeError:
+        data = orjson.dumps(json_safe(doc), option=orjson.OPT_INDENT_2) + b"\n"
     return redact_bytes(data, names=report_names(report))

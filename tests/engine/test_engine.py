@@ -96,15 +96,29 @@ def test_too_large_file_is_not_read(tmp_path: Path, custom_scanner: type) -> Non
     results = scan_model_directory_or_file(str(tmp_path), max_file_size=1000)
     messages = [i["message"] for i in results["issues"]]
     assert len(messages) == 1 and messages[0].startswith("File too large to scan")
-    assert results["issues"][0]["severity"] == "warning"
+    # Unverified, not a finding: the exit code says incomplete (2), not issues found (1).
+    assert results["issues"][0]["severity"] == "info"
     assert results["files"][0]["status"] == "inconclusive"
+    assert results["summary"]["exit_code"] == 2
 
 
-def test_unknown_format_named_explicitly_is_a_warning(tmp_path: Path) -> None:
+def test_unknown_model_file_is_unverified_named_or_walked(tmp_path: Path) -> None:
+    path = _write(tmp_path, "mystery.model", b"\x00\x01\x02 not a model")
+    for target in (path, tmp_path):
+        results = scan_model_directory_or_file(str(target))
+        assert [i["message"] for i in results["issues"]] == ["Unknown or unhandled format"]
+        assert results["issues"][0]["severity"] == "info"
+        assert results["files"][0]["status"] == "inconclusive"
+        assert results["summary"]["exit_code"] == 2
+
+
+def test_unknown_non_model_file_is_skipped_named_or_walked(tmp_path: Path) -> None:
     path = _write(tmp_path, "mystery.dat", b"\x00\x01\x02 not a model")
-    results = scan_model_directory_or_file(str(path))
-    assert [i["message"] for i in results["issues"]] == ["Unknown or unhandled format"]
-    assert results["summary"]["exit_code"] == 1
+    for target in (path, tmp_path):
+        results = scan_model_directory_or_file(str(target))
+        assert results["issues"] == []
+        assert results["files"][0]["status"] == "skipped"
+        assert results["summary"]["exit_code"] == 0
 
 
 def test_unknown_non_model_file_in_directory_is_skipped(tmp_path: Path) -> None:

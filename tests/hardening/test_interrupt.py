@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psutil
 import pytest
 
-from modelaudit.cli import _write_atomic
+from modelaudit.output import write as _write_atomic
 from tests.hardening._hardening_util import write_hostile
 
 CLI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hostile_cli.py")

@@ -24,7 +24,7 @@ RunCli = Callable[..., tuple[int, Any]]
         (b"#mdl\n" + POSIX_SYSTEM_PICKLE, [], "critical", 1),
         (b"#mdl\nodd\ntruncated\n", [], "critical", 2),
         (b"#mdl\n" + b"q" * 2000, ["--max-size", "100"], "critical", 2),
-        (b"#mdl\n" + b"q" * 2000, ["--max-size", "100"], "warning", 1),
+        (b"#mdl\n" + b"q" * 2000, ["--max-size", "100"], "warning", 2),
         (b"#mdl\nnote\n", [], "warning", 0),
     ],
 )

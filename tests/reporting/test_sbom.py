@@ -89,7 +89,7 @@ def test_inconclusive_and_errored_files(in_tmp: Path, run_cli: RunCli) -> None:
     (in_tmp / "big.mdl").write_bytes(b"#mdl\n" + b"z" * 3000)
     (in_tmp / "bad.mdl").write_bytes(b"#mdl\nexplode\n")
     code, doc = _scan_with_sbom(run_cli, "big.mdl", "bad.mdl", "--max-size", "500")
-    assert code == 1
+    assert code == 2
     comps = _components(doc)
     assert _props(comps["big.mdl"], "modelaudit:status") == ["inconclusive"]
     assert _props(comps["bad.mdl"], "modelaudit:status") == ["error"]
@@ -299,14 +299,22 @@ def test_sbom_alongside_sarif_and_written_atomically(in_tmp: Path, run_cli: RunC
     assert not [p for p in in_tmp.iterdir() if p.name.startswith(".modelaudit-")]
 
 
-def test_unwritable_sbom_path_is_an_error_not_a_crash(
-    in_tmp: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+def test_unwritable_sbom_path_is_refused_before_the_scan(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from modelaudit.cli import main
+
     (in_tmp / "ok.mdl").write_bytes(b"#mdl\nfine\n")
-    code, report = run_cli("ok.mdl", "--format", "json", "--sbom", "no/such/dir/bom.json")
-    assert code == 2
-    assert report["files_scanned"] == 1
-    assert "cannot write SBOM" in capsys.readouterr().err
+    argv = ["ok.mdl", "--no-progress", "--output", "r.json", "--sbom", "no/such/dir/bom.json"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == "modelaudit: error: cannot write SBOM no/such/dir/bom.json: folder "
+        + str(in_tmp / "no" / "such" / "dir")
+        + " does not exist\n"
+    )
+    assert not (in_tmp / "r.json").exists()
 
 
 def _gguf(path: Path, license_id: str) -> None:

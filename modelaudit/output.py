@@ -1,0 +1,116 @@
+"""Where reports go: destination checks before a scan, atomic writes after it, and colour.
+
+A CI job that scans for an hour must not learn at the end that `--output` names a missing
+folder, so destinations are checked first. Reports are written to a temporary file beside the
+destination and renamed over it, so a reader never sees half a report, with the permissions
+any other file the user creates would get (the umask, or the mode of the file replaced).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Mapping
+
+__all__ = ["STDOUT", "OutputError", "check_destination", "current_umask", "use_color", "write"]
+
+#: `--output -` writes to standard output.
+STDOUT = "-"
+
+
+class OutputError(Exception):
+    """A report cannot be written where the user asked; the message is one line."""
+
+
+_umask: int | None = None
+
+
+def current_umask() -> int:
+    """The process umask, read once (reading it means setting it, so do it before threads
+    exist: the CLI calls this at start-up)."""
+    global _umask
+    if _umask is None:
+        _umask = os.umask(0o022)
+        os.umask(_umask)
+    return _umask
+
+
+def _special(path: str) -> bool:
+    """An existing destination that is not a regular file (/dev/stdout, a FIFO): written in
+    place, since nothing can be renamed over it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
+
+
+def check_destination(path: str, what: str) -> None:
+    """Raise `OutputError` if a report could not be written to `path` (checked, not written)."""
+    if path == STDOUT:
+        return
+    if os.path.isdir(path):
+        raise OutputError(f"cannot write {what} {path}: it is a folder")
+    if _special(path):
+        return
+    real = os.path.realpath(path)
+    folder = os.path.dirname(real) or os.curdir
+    if not os.path.isdir(folder):
+        raise OutputError(f"cannot write {what} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {what} {path}: folder {folder} is not writable")
+
+
+def write(path: str, data: bytes) -> None:
+    """Write `data` to `path` atomically; raise `OutputError` with the reason if it fails."""
+    if path == STDOUT:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        if _special(path):
+            with open(path, "wb") as f:
+                f.write(data)
+            return
+        real = os.path.realpath(path)
+        try:
+            mode = stat.S_IMODE(os.stat(real).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~current_umask()
+        _replace(real, data, mode)
+    except OSError as exc:
+        raise OutputError(f"{exc.strerror or exc}") from None
+
+
+def _replace(path: str, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".modelaudit-", dir=os.path.dirname(path) or os.curdir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _set(environ: Mapping[str, str], name: str) -> bool:
+    return bool(environ.get(name))
+
+
+def use_color(stream: object, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour for `stream`: never with a non-empty NO_COLOR (no-color.org), always with a
+    non-empty FORCE_COLOR (force-color.org), else only on a terminal that is not "dumb"."""
+    env = os.environ if environ is None else environ
+    if _set(env, "NO_COLOR"):
+        return False
+    if _set(env, "FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and env.get("TERM") != "dumb"
