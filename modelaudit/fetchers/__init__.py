@@ -7,6 +7,7 @@ target needs it so that cloud SDKs never slow down a local scan.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from .errors import (
     AuthenticationError,
     ChecksumMismatch,
     FetchError,
+    MissingDependency,
     ObjectChanged,
     ObjectTooLarge,
     TargetNotFound,
@@ -29,6 +31,7 @@ __all__ = [
     "Body",
     "ChecksumMismatch",
     "FetchError",
+    "MissingDependency",
     "ObjectChanged",
     "ObjectReader",
     "ObjectRef",
@@ -86,6 +89,30 @@ FETCHERS: list[tuple[Callable[[str], bool], str]] = [
 ]
 
 
+#: Fetchers whose client library is an optional extra: module -> (import, extra, what).
+OPTIONAL: dict[str, tuple[str, str, str]] = {
+    "s3": ("aiobotocore", "s3", "S3 and R2"),
+    "gcs": ("gcloud.aio.storage", "gcs", "Google Cloud Storage"),
+}
+
+
+def _require(module_name: str, target: str) -> None:
+    """One line naming the extra to install, instead of an ImportError mid-scan."""
+    need = OPTIONAL.get(module_name)
+    if need is None:
+        return
+    name, extra, what = need
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError, AttributeError):
+        found = False
+    if not found:
+        raise MissingDependency(
+            f"{target}: {what} support is not installed; install modelaudit with its "
+            f"'{extra}' (or 'all') extra, e.g. pip install -e '.[{extra}]' in its checkout"
+        )
+
+
 def resolve(target: str, config: dict[str, Any] | None = None) -> Source:
     """The source for one target; raises `UnsupportedTarget` for schemes we cannot fetch."""
     from ..redact import protect_names
@@ -94,6 +121,7 @@ def resolve(target: str, config: dict[str, Any] | None = None) -> Source:
     for matches, where in FETCHERS:
         if matches(target):
             module_name, class_name = where.split(":")
+            _require(module_name, target)
             module = importlib.import_module(f".{module_name}", __name__)
             source: Source = getattr(module, class_name)(target, config)
             return source

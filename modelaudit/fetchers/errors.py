@@ -8,7 +8,9 @@
     ├── TransientFetchError     429, 5xx, resets or cut bodies that outlasted the retries
     ├── ObjectChanged           the object's ETag, generation or size moved while being read
     ├── ChecksumMismatch        the bytes do not have the digest a pointer file records
-    └── ObjectTooLarge          the object grew past --max-size while being downloaded
+    ├── ObjectTooLarge          the object grew past --max-size while being downloaded
+    └── MissingDependency       the target needs an optional extra that is not installed;
+                                the message names the extra
 
 Messages are written to be shown as they are: they name the target as the user gave it (or
 its display URI), say what to do, and never carry a secret, a signed URL or a header. Readers
@@ -49,3 +51,7 @@ class ChecksumMismatch(FetchError):
 
 class ObjectTooLarge(FetchError):
     """A remote object grew past --max-size while being downloaded."""
+
+
+class MissingDependency(FetchError):
+    """The client library this target needs is an optional extra that is not installed."""

@@ -53,7 +53,8 @@ def test_hook_manifest() -> None:
 def test_action_is_composite_with_the_documented_inputs() -> None:
     action = _action()
     assert action["runs"]["using"] == "composite"
-    assert set(action["inputs"]) == {"paths", "format", "output", "fail-on", "version"}
+    assert set(action["inputs"]) == {"paths", "format", "output", "fail-on", "extras"}
+    assert action["inputs"]["extras"]["default"] == "all"
     assert action["inputs"]["format"]["default"] == "sarif"
     assert action["inputs"]["fail-on"]["default"] == "warning"
 
@@ -141,6 +142,100 @@ def test_action_scan_step_space_separated_clean(tmp_path: Path) -> None:
     assert code == 0
     assert outputs["exit-code"] == "0"
     validate_sarif(json.loads((tmp_path / "r.sarif").read_text()))
+
+
+def _run_install_step(tmp: Path, extras: str, venv: Path) -> subprocess.CompletedProcess[str]:
+    step = next(s for s in _action()["runs"]["steps"] if s["name"] == "Install modelaudit")
+    script = tmp / "install.sh"
+    script.write_text(step["run"])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(
+        {
+            "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+            "GITHUB_ACTION_PATH": str(REPO),
+            "MODELAUDIT_EXTRAS": extras,
+            # The dependencies are not what this test is about; this project is.
+            "PIP_NO_DEPS": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+    )
+    return subprocess.run(
+        ["bash", "-e", str(script)],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_action_installs_this_checkout_not_the_package_index(tmp_path: Path) -> None:
+    """The install step as GitHub runs it: `pip install $GITHUB_ACTION_PATH[extras]` into the
+    runner's Python; the installed package must be this very tree."""
+    import venv
+
+    env_dir = tmp_path / "runner-python"
+    venv.create(env_dir, with_pip=True)
+    proc = _run_install_step(tmp_path, "all", env_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    python = env_dir / "bin" / "python"
+    where = subprocess.run(
+        [str(python), "-c", "import modelaudit.cli as c; print(c.__file__)"],
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    installed = Path(where)
+    assert env_dir in installed.parents
+    assert installed.read_bytes() == (REPO / "modelaudit" / "cli.py").read_bytes()
+    version = subprocess.run(
+        [str(env_dir / "bin" / "modelaudit"), "--version"],
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    from modelaudit import __version__
+
+    assert version.stdout.strip() == f"modelaudit {__version__}"
+    # An extras value that is not a list of names never reaches pip.
+    bad = _run_install_step(tmp_path, "all] @ https://example.com/x.whl", env_dir)
+    assert bad.returncode == 2
+    assert "extras must be" in bad.stdout
+
+
+def _pyproject_extras() -> set[str]:
+    import tomllib
+
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return set(data["project"]["optional-dependencies"])
+
+
+def test_docs_install_this_project_with_extras_that_exist() -> None:
+    extras = _pyproject_extras()
+    assert {"all", "s3", "gcs"} <= extras
+    for doc in ("README.md", "docs/ci.md", "action.yml", ".pre-commit-hooks.yaml"):
+        text = (REPO / doc).read_text()
+        for line in text.splitlines():
+            if "pip install" not in line or "modelaudit" not in line.split("pip install", 1)[1]:
+                continue
+            spec = line.split("pip install", 1)[1]
+            # From a checkout or the repository, never the index's unrelated "modelaudit".
+            assert "@ git+" in spec or "-e" in spec, (doc, line)
+            for names in re.findall(r"modelaudit\[([^\]]+)\]|\.\[([^\]]+)\]", spec):
+                for name in ",".join(n for n in names if n).split(","):
+                    assert name.strip() in extras, (doc, line)
+    # Every extra the docs name, in any install spec, exists.
+    mentioned: set[str] = set()
+    for doc in ("README.md", "docs/ci.md"):
+        text = (REPO / doc).read_text()
+        for group in re.findall(r"(?:modelaudit|\.)\[([A-Za-z0-9_,-]+)\]", text):
+            mentioned |= set(group.split(","))
+    assert mentioned and mentioned <= extras, mentioned - extras
 
 
 def _git(cwd: Path, *args: str) -> None:
