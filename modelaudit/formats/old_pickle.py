@@ -56,3 +56,22 @@ def old_pickle_verdict(head: bytes, complete: bool) -> str:
 
 def looks_like_old_pickle(head: bytes, complete: bool) -> bool:
     return old_pickle_verdict(head, complete) == "pickle"
+
+
+def whole_pickle_that_imports(data: bytes) -> bool:
+    """The whole of `data` is one protocol 0/1 pickle program, from its first opcode to a STOP
+    on its last bytes, and it imports something: whatever the file is called, `pickle.load`
+    would run it. Text never parses this way, so this holds even for `.txt` or `.md` names."""
+    import pickletools
+
+    stream = io.BytesIO(data)
+    imports = False
+    last = ""
+    try:
+        for op, arg, _pos in pickletools.genops(stream):
+            last = op.name
+            if op.name in _IMPORTS or (op.name in _NAMED_IMPORTS and _names_importable(arg)):
+                imports = True
+    except Exception:
+        return False
+    return imports and last == "STOP" and not data[stream.tell() :].strip()

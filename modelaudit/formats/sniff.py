@@ -14,7 +14,7 @@ from typing import Final
 from .ctranslate2 import looks_like_ctranslate2
 from .fasttext import looks_like_fasttext
 from .format import MODEL_EXTENSIONS, PICKLE_NAMES, Format, extension_format
-from .old_pickle import looks_like_old_pickle, old_pickle_verdict
+from .old_pickle import looks_like_old_pickle, old_pickle_verdict, whole_pickle_that_imports
 from .sentencepiece import looks_like_sentencepiece
 from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
 from .view import ByteView, FileView
@@ -207,6 +207,15 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     ):
         return Format.JSON
     if _looks_like_old_pickle(head, size) and _bare_or_model(name):
+        return Format.PICKLE
+    if (
+        size is not None
+        and size <= len(head)
+        and head[:1]
+        and head[0] in _PICKLE_FIRST_OPS
+        and whole_pickle_that_imports(head)
+    ):
+        # A renamed pickle (`weights.txt`): the same verdict whether named or met in a walk.
         return Format.PICKLE
     if head[:1] and head[0] in _PICKLE_FIRST_OPS and name.lower().endswith(PICKLE_NAMES):
         return Format.PICKLE

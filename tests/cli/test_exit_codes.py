@@ -43,6 +43,9 @@ CASES = [
     ("blob.dat", b"\x00\x01 not any format", 0, "skipped"),
     ("notes.txt", b"plain text\n", 0, "skipped"),
     ("cut.pkl", EVIL_PICKLE[:-6], 1, "inconclusive"),
+    # A renamed protocol 0 pickle is a pickle; text that merely starts like one is not.
+    ("weights.txt", b"cposix\nsystem\np0\n(Vid\np1\ntp2\nRp3\n.", 1, "complete"),
+    ("requirements.txt", b"certifi\nrequests\nnumpy\n", 0, "skipped"),
 ]
 
 
