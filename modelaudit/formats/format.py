@@ -44,6 +44,7 @@ class Format(StrEnum):
     CTRANSLATE2 = "ctranslate2"
     WORD2VEC = "word2vec"
     NOTEBOOK = "notebook"
+    PYTHON = "python"
     MLMODEL = "mlmodel"
     TEXT = "text"
     EMPTY = "empty"
@@ -94,11 +95,18 @@ _EXTENSIONS: Final[dict[str, Format]] = {
     ".7z": Format.SEVENZIP,
     ".dvc": Format.DVC,
     ".ipynb": Format.NOTEBOOK,
+    ".py": Format.PYTHON,
     ".ftz": Format.FASTTEXT,
 }
 
 #: Extensions under which a user expects a model; unknown content there is worth a warning.
-MODEL_EXTENSIONS: Final = frozenset(_EXTENSIONS) | {".bin", ".ckpt", ".mar", ".nemo", ".model"}
+MODEL_EXTENSIONS: Final = (frozenset(_EXTENSIONS) - {".py"}) | {
+    ".bin",
+    ".ckpt",
+    ".mar",
+    ".nemo",
+    ".model",
+}
 #: Names torch.load and friends open; a pickle opcode first is enough to route them to pickle.
 PICKLE_NAMES: Final = (".pkl", ".pickle", ".joblib", ".dill", ".pt", ".pth", ".bin", ".ckpt")
 

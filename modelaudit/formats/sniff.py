@@ -171,7 +171,10 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     if head[:4] in _EXEC_MAGICS or (head.startswith(b"MZ") and (ext is None or _is_pe(head))):
         return Format.EXECUTABLE
     if head.startswith(b"#!"):
-        return Format.EXECUTABLE
+        # a Python script keeps its language: read as code, not judged as a program
+        return (
+            Format.PYTHON if ext is Format.PYTHON and b"python" in head[:128] else Format.EXECUTABLE
+        )
     if any(head[off : off + 8] == b"\x89HDF\r\n\x1a\n" for off in (512, 1024, 2048)):
         return Format.HDF5  # HDF5 after a user block: h5py finds the superblock there too
     if head.startswith(b"\x5d\x00\x00") and ext in (Format.PICKLE, Format.LZMA, None):
@@ -187,6 +190,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     stripped = head.lstrip()
     if ext in (
         Format.NOTEBOOK,
+        Format.PYTHON,
         Format.JSON,
         Format.YAML,
         Format.PMML,

@@ -182,3 +182,30 @@ MLMODEL_LOADER = define_rule(
     "has one) and calls it. Read that code before loading the model.",
     cwe=94,
 )
+
+PYTHON_IMPORT_EXEC = define_rule(
+    "MA4950",
+    "PythonCodeRunsOnImport",
+    "A Python file shipped with the model runs commands, executes decoded or dynamic code, "
+    "loads native code or unpickles data when it is imported, or while a class that loaders "
+    "instantiate (`auto_map`, trust_remote_code) is being built.",
+    "Do not load the model with trust_remote_code=True; read the file and remove the code.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=94,
+)
+PYTHON_BEHAVIOUR = define_rule(
+    "MA4951",
+    "PythonCodeBehaviour",
+    "A Python file shipped with the model can run commands, execute code, reach the network "
+    "or write files when its functions are called.",
+    "Review what the file does before running it or loading the model with trust_remote_code=True.",
+    severity=IssueSeverity.WARNING,
+    cwe=94,
+)
+PYTHON_UNPARSEABLE = define_rule(
+    "MA4952",
+    "PythonFileUnparseable",
+    "A Python file shipped with the model could not be parsed, so what it does is unknown.",
+    "Python refuses it too unless it targets another version; read it before running it.",
+    severity=IssueSeverity.INFO,
+)

@@ -96,6 +96,7 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec("text.mlmodel_scanner", "MlflowModelScanner", ("mlmodel",)),
     _spec("text.dvc_scanner", "DvcScanner", ("dvc",), ".dvc"),
     _spec("text.notebook_scanner", "NotebookScanner", ("notebook",), ".ipynb"),
+    _spec("text.python_scanner", "PythonScanner", ("python",), ".py"),
     _spec("text.inert_scanner", "InertFileScanner", ("text", "empty")),
 )
 

@@ -10,6 +10,7 @@ from .json_scanner import JsonScanner
 from .mlmodel_scanner import MlflowModelScanner
 from .notebook_scanner import NotebookScanner
 from .pmml_scanner import PmmlScanner
+from .python_scanner import PythonScanner
 from .yaml_scanner import YamlScanner
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "MlflowModelScanner",
     "NotebookScanner",
     "PmmlScanner",
+    "PythonScanner",
     "YamlScanner",
 ]

@@ -10,6 +10,7 @@ for the blacklist and the SBOM.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -26,6 +27,10 @@ from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle.callable_policy import is_dangerous_callable
 from .instantiation import EVAL_KEYS, INSTANTIATION_KEYS, interpolations, judge_resolver
 from .jinja_template import report_template
+from .python_code import DESCRIPTIONS
+from .python_code import analyse as analyse_python
+from .python_scanner import MAX_PYTHON_BYTES, severity_of
+from .python_scanner import parse as parse_python
 
 MAX_JSON_BYTES: Final = 64 * 1024 * 1024
 _MAX_HOOKED: Final = 1000
@@ -169,12 +174,17 @@ class JsonScanner(BaseScanner):
             modules = sorted({r.rsplit(".", 1)[0] for r in refs})
             remote = sorted({r.split("--", 1)[0] for r in refs if "--" in r})
             where = f" from other repositories {remote}" if remote else ""
+            code, runs = remote_code_behaviour(path, refs)
+            details: dict[str, Any] = {"key": key, "references": refs[:50], "repositories": remote}
+            if code:
+                details["remote_code"] = code
             result.add_issue(
                 f"Config '{key}' requires trust_remote_code: custom code in "
-                f"{', '.join(m.split('--')[-1] + '.py' for m in modules)}{where}",
-                severity=IssueSeverity.WARNING,
+                f"{', '.join(m.split('--')[-1] + '.py' for m in modules)}{where}"
+                + (f"; {runs}" if runs else ""),
+                severity=IssueSeverity.CRITICAL if runs else IssueSeverity.WARNING,
                 location=self.location(path),
-                details={"key": key, "references": refs[:50], "repositories": remote},
+                details=details,
                 why="With trust_remote_code=True the loader imports these modules, so their "
                 "authors run any code they like on the loading machine.",
                 rule=JSON_REMOTE_CODE,
@@ -215,6 +225,45 @@ class JsonScanner(BaseScanner):
                 "sentence_transformers runs on the loading machine.",
                 rule=JSON_REMOTE_CODE,
             )
+
+
+def remote_code_behaviour(path: str, refs: list[str]) -> tuple[dict[str, Any], str]:
+    """What the local `module.py` files beside a config do for the classes it names.
+
+    Returns per-module behaviours and, when a named class reaches code execution at import
+    or load time, a short sentence saying so (the config finding then becomes CRITICAL).
+    """
+    folder = os.path.dirname(path)
+    wanted: dict[str, set[str]] = {}
+    for ref in refs:
+        if "--" in ref or ref.count(".") != 1:
+            continue
+        module, cls = ref.split(".")
+        wanted.setdefault(module, set()).add(cls)
+    out: dict[str, Any] = {}
+    runs: list[str] = []
+    for module, classes in sorted(wanted.items())[:20]:
+        file = os.path.join(folder, f"{module}.py")
+        try:
+            if os.path.getsize(file) > MAX_PYTHON_BYTES:
+                continue
+            with open(file, "rb") as f:
+                tree, _ = parse_python(f.read())
+        except OSError:
+            continue
+        if tree is None:
+            continue
+        analysis = analyse_python(tree, frozenset(classes))
+        for cls in sorted(classes):
+            found = analysis.of_class(cls)
+            out[f"{module}.{cls}"] = [
+                f"{b.kind}: {b.name} (line {b.line}, {b.scope}, {b.when})" for b in found[:20]
+            ]
+            bad = sorted({b.kind for b in found if severity_of(b) is IssueSeverity.CRITICAL})
+            if bad:
+                runs.append(f"{module}.{cls} {' and '.join(DESCRIPTIONS[k] for k in bad)}")
+    sentence = ("loading " + "; ".join(runs) + " when the model loads") if runs else ""
+    return out, sentence
 
 
 def report_nesting(scanner: BaseScanner, path: str, result: ScanResult) -> None:

