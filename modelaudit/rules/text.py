@@ -32,6 +32,17 @@ TEMPLATE_UNPARSEABLE = define_rule(
     "A renderer may still accept it. Inspect the template by hand or replace it.",
 )
 
+TEMPLATE_PROMPT_INJECTION = define_rule(
+    "MA4203",
+    "ChatTemplatePromptInjection",
+    "A chat template writes instructions or tool calls into the conversation that the user "
+    "did not write (a hidden system prompt telling the model to deceive, exfiltrate or run "
+    "commands, or a fixed tool call).",
+    "Compare the template with the upstream model's chat template; remove the added text.",
+    severity=IssueSeverity.WARNING,
+    cwe=1427,
+)
+
 # -- json_scanner
 
 JSON_REMOTE_CODE = define_rule(

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ...findings import IssueSeverity, ScanResult
 from ...rules import MISSING_DEPENDENCY
-from ...rules.text import TEMPLATE_INJECTION, TEMPLATE_SUSPICIOUS, TEMPLATE_UNPARSEABLE
+from ...rules.text import (
+    TEMPLATE_INJECTION,
+    TEMPLATE_PROMPT_INJECTION,
+    TEMPLATE_SUSPICIOUS,
+    TEMPLATE_UNPARSEABLE,
+)
+from .template_text import injected
 
 if TYPE_CHECKING:
     from jinja2 import nodes as jnodes
@@ -234,6 +240,43 @@ class _Walker:
         self._solve_names()
         for node in tree.find_all(nodes.Node):
             self._check(node)
+        for kind, excerpt in injected(self._written_text(tree)):
+            self._add(
+                IssueSeverity.WARNING,
+                f"Chat template writes {kind} the user did not write into the conversation: "
+                f"{excerpt!r}",
+                None,
+                TEMPLATE_PROMPT_INJECTION,
+            )
+
+    def _written_text(self, tree: jnodes.Template) -> list[tuple[str, bool]]:
+        """Text the template outputs (constants and folded expressions), each with whether
+        it is written only when the caller passed tools (`{% if tools %}`, loops over them)."""
+        from jinja2 import nodes
+
+        out: list[tuple[str, bool]] = []
+        stack: list[tuple[Any, bool]] = [(tree, False)]
+        while stack:
+            node, for_tools = stack.pop()
+            if isinstance(node, nodes.Output):
+                for child in node.nodes:
+                    if isinstance(child, nodes.TemplateData):
+                        out.append((child.data, for_tools))
+                    else:
+                        folded = self.fold(child, 0)
+                        if folded is None:  # glued to user data: its constant pieces
+                            folded = [
+                                c.value
+                                for c in child.find_all(nodes.Const)
+                                if isinstance(c.value, str)
+                            ]
+                        out.extend((text, for_tools) for text in folded)
+                continue
+            if isinstance(node, nodes.If | nodes.For | nodes.CondExpr):
+                test = node.test if not isinstance(node, nodes.For) else node.iter
+                for_tools = for_tools or (test is not None and _mentions_tools(test))
+            stack.extend((child, for_tools) for child in node.iter_child_nodes())
+        return out
 
     def _solve_names(self) -> None:
         """Fold every assigned name by rounds of substitution instead of recursion.
@@ -499,6 +542,23 @@ class _Walker:
         if chars is None:
             return None
         return _cap(s.join(c) for s in seps for c in chars)
+
+
+_TOOL_WORDS: Final = ("tool", "function", "documents", "builtin")
+
+
+def _mentions_tools(expr: Any) -> bool:
+    from jinja2 import nodes
+
+    for node in itertools.chain([expr], expr.find_all((nodes.Name, nodes.Getattr, nodes.Const))):
+        name = (
+            getattr(node, "name", None)
+            or getattr(node, "attr", None)
+            or getattr(node, "value", None)
+        )
+        if isinstance(name, str) and any(w in name.lower() for w in _TOOL_WORDS):
+            return True
+    return False
 
 
 def _outputs(body: Iterable[Any]) -> Iterable[Any]:
