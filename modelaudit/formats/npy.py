@@ -14,17 +14,13 @@ import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
+from .npy_dtype import DescrError, dtype_layout
 from .view import ByteView, StreamView
 
 MAGIC: Final = b"\x93NUMPY"
+_PY2_LONG: Final = re.compile(r"\b(\d+)[Ll]\b")
 #: np.load refuses longer headers unless told otherwise.
 MAX_HEADER: Final = 1 << 16
-_SIMPLE: Final = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)(\[[A-Za-z0-9]+\])?$")
-_SIZES: Final[dict[str, int]] = {
-    "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
-    "p": 8, "P": 8, "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32, "?": 1,
-    "M": 8, "m": 8,
-}  # fmt: skip
 
 
 class NpyError(Exception):
@@ -47,45 +43,8 @@ class NpyHeader:
 
     @property
     def data_size(self) -> int:
-        return self.count * self.itemsize
-
-
-def _dtype_info(descr: Any) -> tuple[int, bool]:
-    """(itemsize, holds objects) of a descr as np.save writes it."""
-    if isinstance(descr, str):
-        m = _SIMPLE.match(descr)
-        if not m:
-            raise NpyError(f"unrecognised dtype {descr!r}")
-        code, num, _unit = m.groups()
-        if code == "O":
-            return 8, True
-        if code == "U":
-            return 4 * int(num or 0), False
-        if code in ("S", "a", "V"):
-            return int(num or 0), False
-        if code == "c" and num:
-            return int(num), False
-        if code in _SIZES or code in "iufbc":
-            return (int(num) if num else _SIZES.get(code, 0)), False
-        raise NpyError(f"unrecognised dtype {descr!r}")
-    if isinstance(descr, list):
-        total = 0
-        has_obj = False
-        for field in descr:
-            if not isinstance(field, tuple) or len(field) not in (2, 3):
-                raise NpyError("malformed structured dtype")
-            size, obj = _dtype_info(field[1])
-            shape = field[2] if len(field) == 3 else ()
-            if isinstance(shape, int):
-                shape = (shape,)
-            if not isinstance(shape, tuple) or not all(
-                isinstance(n, int) and n >= 0 for n in shape
-            ):
-                raise NpyError("malformed structured dtype shape")
-            total += size * math.prod(shape)
-            has_obj = has_obj or obj
-        return total, has_obj
-    raise NpyError(f"unrecognised dtype {descr!r}")
+        """Bytes of array data (-1 when the item size needs NumPy to know)."""
+        return -1 if self.itemsize < 0 else self.count * self.itemsize
 
 
 def read_header(stream: BinaryIO) -> NpyHeader:
@@ -118,15 +77,28 @@ def parse_header(view: ByteView, start: int = 0) -> NpyHeader:
     if len(text) < hlen:
         raise NpyError("truncated header")
     try:
-        header = ast.literal_eval(text.decode("utf-8" if major == 3 else "latin1"))
+        decoded = text.decode("utf-8" if major == 3 else "latin1")
+        try:
+            header = ast.literal_eval(decoded)
+        except SyntaxError:
+            if major > 2:
+                raise
+            # written by Python 2: numpy drops the L of long literals and reads it again
+            header = ast.literal_eval(_PY2_LONG.sub(r"\1", decoded))
     except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
         raise NpyError(f"header is not a literal dict: {exc}") from exc
-    if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= set(header):
-        raise NpyError("header lacks descr/fortran_order/shape")
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise NpyError("header keys are not exactly descr/fortran_order/shape")
     shape = header["shape"]
     if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
         raise NpyError(f"invalid shape {shape!r}")
-    itemsize, has_object = _dtype_info(header["descr"])
+    if not isinstance(header["fortran_order"], bool):
+        raise NpyError("fortran_order is not a bool")
+    try:
+        size, has_object = dtype_layout(header["descr"])
+    except DescrError as exc:
+        raise NpyError(str(exc)) from exc
+    itemsize = -1 if size is None else size
     return NpyHeader(
         version=(major, minor),
         descr=header["descr"],
