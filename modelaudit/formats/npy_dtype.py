@@ -122,7 +122,7 @@ def _count(shape: Any) -> int | None:
     if isinstance(shape, tuple) and all(
         isinstance(d, int) and not isinstance(d, bool) for d in shape
     ):
-        return math.prod(max(d, 0) for d in shape)
+        return int(math.prod(max(int(d), 0) for d in shape))
     raise DescrError(f"invalid sub-array shape {shape!r}")
 
 
