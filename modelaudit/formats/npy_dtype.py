@@ -41,8 +41,14 @@ _NAMED_SIZES: Final[dict[str, int]] = {
     "single": 4, "double": 8, "longdouble": 16, "complex64": 8, "complex128": 16,
     "float": 8, "int": 8, "complex": 16, "byte": 1, "ubyte": 1, "short": 2, "ushort": 2,
     "intc": 4, "uintc": 4, "longlong": 8, "ulonglong": 8, "intp": 8, "uintp": 8,
-    "datetime64": 8, "timedelta64": 8,
+    "datetime64": 8, "timedelta64": 8, "float128": 16, "complex256": 32,
+    "clongdouble": 32, "longcomplex": 32, "csingle": 8, "cdouble": 16, "int_": 8,
+    "uint": 8, "bool_": 1, "long": 8, "ulong": 8,
 }  # fmt: skip
+#: Type names numpy knows whose size comes from a number after them or is flexible.
+_FLEXIBLE_NAMES: Final = frozenset(
+    {"str", "str_", "unicode", "unicode_", "bytes", "bytes_", "string_", "void", "a", "T"}
+)
 _OBJECT_NAMES: Final = frozenset({"object", "object_", "object0", "O"})
 _MAX_NODES: Final = 10_000
 
@@ -183,8 +189,10 @@ def _one(part: str) -> tuple[int | None, bool]:
         size = _NAMED_SIZES[kind + digits]
     elif kind in _NAMED_SIZES:
         size = _NAMED_SIZES[kind]
-    else:
+    elif kind in _FLEXIBLE_NAMES:
         size = None
+    else:
+        raise DescrError(f"data type {part.strip()!r} not understood")
     return (None if size is None else size * count), False
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
@@ -44,6 +45,9 @@ class ZipEntry:
     local_offset: int
     external_attr: int
     create_system: int
+    #: The Info-ZIP Unicode Path (extra field 0x7075), which `unzip` extracts under instead
+    #: of the header name when its CRC matches that name.
+    unicode_name: str | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -133,6 +137,24 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int
     return usize, csize, offset
 
 
+def unicode_path(extra: bytes, raw_name: bytes) -> str | None:
+    """The name an Info-ZIP Unicode Path extra field (0x7075) gives, as extractors take it:
+    version 1 and a CRC-32 of the header name that matches."""
+    i = 0
+    while i + 4 <= len(extra):
+        tag, ln = struct.unpack_from("<HH", extra, i)
+        body = extra[i + 4 : i + 4 + ln]
+        if (
+            tag == 0x7075
+            and len(body) >= 5
+            and body[0] == 1
+            and struct.unpack_from("<L", body, 1)[0] == zlib.crc32(raw_name)
+        ):
+            return body[5:].decode("utf-8", "replace")
+        i += 4 + ln
+    return None
+
+
 def _parse_entries(cd: bytes, shift: int, first_index: int) -> list[ZipEntry]:
     entries: list[ZipEntry] = []
     pos = 0
@@ -166,6 +188,7 @@ def _parse_entries(cd: bytes, shift: int, first_index: int) -> list[ZipEntry]:
                 local_offset=offset + shift,
                 external_attr=ext_attr,
                 create_system=made_by >> 8,
+                unicode_name=unicode_path(extra, raw),
             )
         )
         pos += 46 + nlen + elen + clen

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.rules import containers as crules
 from modelaudit.rules import frameworks as R
 from tests.frameworks._frameworks_helpers import alarms, rules_at, scan
 
@@ -173,7 +174,7 @@ def test_external_link_in_embedded_weights(tmp_path: Path) -> None:
 def test_unsafe_member_name_and_nested_member_scanned(tmp_path: Path) -> None:
     extra = {"../escape.txt": b"x", "assets/inner.h5": b"not really hdf5"}
     result = scan(write_keras_zip(tmp_path / "m.keras", keras3_config([]), extra=extra))
-    assert R.KERAS_ZIP_MEMBER in rules_at(result, WARN)
+    assert crules.PATH_TRAVERSAL in rules_at(result, CRIT)
 
 
 def test_renamed_archive_reaches_keras_scanner(tmp_path: Path) -> None:

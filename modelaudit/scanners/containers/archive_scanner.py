@@ -12,7 +12,7 @@ import contextlib
 import os
 import tarfile
 import zlib
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Final
 
 from ...formats import Format, classify_zip
 from ...formats.zipdir import (
@@ -27,6 +27,7 @@ from ..base import BaseScanner, IssueSeverity, ScanResult
 from .members import (
     Limits,
     MemberSpool,
+    check_member_names,
     depth_exceeded,
     link_escape,
     path_escape,
@@ -144,9 +145,14 @@ class ArchiveScanner(BaseScanner):
         spool: MemberSpool,
     ) -> bool:
         where = self.location(path, entry.name)
-        reason = path_escape(entry.name)
-        if reason:
-            report_traversal(result, where, entry.name, reason)
+        check_member_names(
+            result,
+            where,
+            entry.name,
+            entry.unicode_name,
+            symlink=entry.is_symlink,
+            model=_model_container(path),
+        )
         if entry.is_dir:
             return True
         if entry.encrypted:
@@ -242,9 +248,13 @@ class ArchiveScanner(BaseScanner):
     ) -> bool:
         name = member.name
         where = self.location(path, name)
-        reason = path_escape(name)
-        if reason:
-            report_traversal(result, where, name, reason)
+        check_member_names(
+            result,
+            where,
+            name,
+            symlink=member.issym() or member.islnk(),
+            model=_model_container(path),
+        )
         if member.issym() or member.islnk():
             why = link_escape(name, member.linkname, hard=member.islnk())
             if why:
@@ -412,3 +422,11 @@ class ArchiveScanner(BaseScanner):
             report_bomb(result, where, str(exc))
         except Exception as exc:
             result.mark_inconclusive(f"malformed: 7z archive: {type(exc).__name__}: {exc}")
+
+
+#: Archives that are a model's own format: links in them are never legitimate.
+_MODEL_ARCHIVES: Final = (".nemo", ".mar", ".keras", ".npz", ".pt", ".pth", ".ckpt", ".bin")
+
+
+def _model_container(path: str) -> bool:
+    return path.lower().endswith(_MODEL_ARCHIVES)

@@ -155,6 +155,28 @@ def report_traversal(result: ScanResult, where: str, name: str, reason: str) -> 
     )
 
 
+def check_member_names(
+    result: ScanResult,
+    where: str,
+    name: str,
+    unicode_name: str | None = None,
+    *,
+    symlink: bool = False,
+    model: bool = False,
+) -> None:
+    """Path tricks of one archive member: its name and the Info-ZIP Unicode Path extractors
+    use instead; in a model container (torch zip, .npz, .keras, .nemo) a link of any kind."""
+    for shown, label in ((name, ""), (unicode_name, " (Info-ZIP Unicode Path)")):
+        if shown is None:
+            continue
+        reason = path_escape(shown)
+        if reason:
+            report_traversal(result, where, shown, reason + label)
+            break
+    if symlink and model:
+        report_link(result, where, name, "model containers never hold links", hard=False)
+
+
 def report_link(result: ScanResult, where: str, name: str, reason: str, hard: bool) -> None:
     kind = "hard link" if hard else "symbolic link"
     result.add_issue(

@@ -15,7 +15,14 @@ from ...formats.zipdir import MemberError, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle import scan_pickle_stream
-from .members import Limits, MemberSpool, depth_exceeded, report_bomb, scan_stream_member
+from .members import (
+    Limits,
+    MemberSpool,
+    check_member_names,
+    depth_exceeded,
+    report_bomb,
+    scan_stream_member,
+)
 from .pytorch_zip_scanner import report_zip_anomaly
 from .zip_members import open_member
 
@@ -100,9 +107,17 @@ class NumPyScanner(BaseScanner):
             report_zip_anomaly(result, self.location(path), text)
         with MemberSpool() as spool:
             for entry in directory.entries:
-                if entry.is_dir:
-                    continue
                 where = self.location(path, entry.name)
+                check_member_names(
+                    result,
+                    where,
+                    entry.name,
+                    entry.unicode_name,
+                    symlink=entry.is_symlink,
+                    model=True,
+                )
+                if entry.is_dir or entry.is_symlink:
+                    continue
                 try:
                     stream, raw, anomaly = open_member(
                         f, entry, limit=limits.remaining, max_ratio=limits.max_ratio

@@ -22,7 +22,14 @@ from ...formats.zipdir import (
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle import scan_pickle_stream
-from .members import Limits, MemberSpool, depth_exceeded, report_bomb, scan_stream_member
+from .members import (
+    Limits,
+    MemberSpool,
+    check_member_names,
+    depth_exceeded,
+    report_bomb,
+    scan_stream_member,
+)
 from .zip_members import crc_matches, open_member
 
 #: Pickle records larger than this are still scanned, but never dispatched as other formats.
@@ -79,6 +86,14 @@ class PyTorchZipScanner(BaseScanner):
         prefixes = {e.name.split("/", 1)[0] for e in directory.entries if "/" in e.name}
         with MemberSpool() as spool:
             for entry in directory.entries:
+                check_member_names(
+                    result,
+                    self.location(path, entry.name),
+                    entry.name,
+                    entry.unicode_name,
+                    symlink=entry.is_symlink,
+                    model=True,
+                )
                 if entry.is_dir or is_tensor_record(entry.name):
                     continue
                 if self._scan_entry(f, path, entry, result, limits, spool):

@@ -15,8 +15,10 @@ import zipfile
 import zlib
 from typing import Any
 
+from ...formats.zipdir import unicode_path
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..containers.members import check_member_names
 from .config import KerasConfigAnalyzer, model_names
 
 MAX_JSON = 64 << 20
@@ -50,18 +52,20 @@ class KerasZipScanner(BaseScanner):
         for info in zf.infolist():
             member = info.filename
             norm = member.replace("\\", "/")
-            if (
-                norm.startswith("/")
-                or ".." in norm.split("/")
-                or (len(norm) > 1 and norm[1] == ":")
-            ):
-                result.add_issue(
-                    f"Archive member with unsafe path: {member}",
-                    severity=IssueSeverity.WARNING,
-                    location=self.location(path, member),
-                    why="An extracting loader could write outside its folder.",
-                    rule=R.KERAS_ZIP_MEMBER,
-                )
+            raw = info.orig_filename.encode(
+                "utf-8" if info.flag_bits & 0x800 else "cp437", "replace"
+            )
+            symlink = info.create_system == 3 and (info.external_attr >> 16) & 0o170000 == 0o120000
+            check_member_names(
+                result,
+                self.location(path, member),
+                member,
+                unicode_path(info.extra, raw),
+                symlink=symlink,
+                model=True,
+            )
+            if symlink:
+                continue
             if info.is_dir():
                 continue
             if norm in _JSON_MEMBERS:
