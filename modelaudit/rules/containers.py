@@ -90,3 +90,22 @@ LEGACY_TORCH_TAR = define_rule(
     "The archive uses PyTorch's legacy tar checkpoint format, which torch.load still unpickles.",
     "Re-save the model with a current torch version (or as safetensors).",
 )
+UNREFERENCED_RECORD = define_rule(
+    "MA2013",
+    "UnreferencedModelRecord",
+    "A PyTorch zip holds a storage record that no pickle in it names: not tensor data torch "
+    "uses, but content (a pickle, a program, an archive) shipped for something else.",
+    "Legitimate checkpoints reference every storage they contain; re-save the model from a "
+    "trusted source.",
+    severity=IssueSeverity.WARNING,
+    cwe=506,
+)
+EXECUTABLE_IN_MODEL = define_rule(
+    "MA2014",
+    "ExecutableInArchive",
+    "An archive holds a native program, library or script: CRITICAL inside a model container "
+    "(torch zip, .keras, .npz, .nemo), where nothing legitimate needs one.",
+    "Do not extract or load it; a program shipped with a model is the payload of the next step.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=506,
+)

@@ -14,7 +14,7 @@ import tarfile
 import zlib
 from typing import IO, Any, BinaryIO, Final
 
-from ...formats import Format, classify_zip
+from ...formats import Format, classify_zip, sniff_head
 from ...formats.zipdir import (
     MemberError,
     ZipDirectory,
@@ -72,6 +72,8 @@ class ArchiveScanner(BaseScanner):
         result.metadata["format"] = fmt
         limits = Limits.from_context(self.ctx)
         limits.source_size = self.file_size(path)
+        shown = self.display_path or path
+        limits.model = shown if _model_container(shown) else None
         if depth_exceeded(result, limits, self.location(path)):
             return result
         try:
@@ -151,11 +153,11 @@ class ArchiveScanner(BaseScanner):
             entry.name,
             entry.unicode_name,
             symlink=entry.is_symlink,
-            model=_model_container(path),
+            model=limits.model is not None,
         )
         if entry.is_dir:
             return True
-        if entry.encrypted:
+        if entry.encrypted and not _clear_despite_flag(f, entry, limits):
             _unreadable(
                 result,
                 where,
@@ -164,6 +166,13 @@ class ArchiveScanner(BaseScanner):
                 "Content that cannot be read cannot be verified.",
             )
             return True
+        if entry.encrypted:
+            report_zip_anomaly(
+                result,
+                where,
+                f"{entry.name!r} is flagged encrypted but stored in the clear; readers that "
+                "ignore the flag (torch's miniz) read it",
+            )
         try:
             stream, raw, anomaly = open_member(
                 f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
@@ -253,7 +262,7 @@ class ArchiveScanner(BaseScanner):
             where,
             name,
             symlink=member.issym() or member.islnk(),
-            model=_model_container(path),
+            model=limits.model is not None,
         )
         if member.issym() or member.islnk():
             why = link_escape(name, member.linkname, hard=member.islnk())
@@ -430,3 +439,15 @@ _MODEL_ARCHIVES: Final = (".nemo", ".mar", ".keras", ".npz", ".pt", ".pth", ".ck
 
 def _model_container(path: str) -> bool:
     return path.lower().endswith(_MODEL_ARCHIVES)
+
+
+def _clear_despite_flag(f: BinaryIO, entry: ZipEntry, limits: Limits) -> bool:
+    """An 'encrypted' member whose bytes read as a known format without a password."""
+    try:
+        stream, raw, _ = open_member(f, entry, limit=min(limits.remaining, 1 << 20))
+        head = stream.peek(4096)[:4096]
+    except (MemberError, OSError, EOFError, ValueError):
+        return False
+    if raw is not None and raw.error:
+        return False
+    return bool(head) and sniff_head(head, "", entry.size) is not None  # by content alone

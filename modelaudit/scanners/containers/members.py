@@ -42,6 +42,8 @@ class Limits:
     used: int = 0
     #: Size of the container on disk, for the whole-archive ratio (0: not checked).
     source_size: int = 0
+    #: The model container (torch zip, .npz, .keras, .nemo) these members come from.
+    model: str | None = None
 
     @classmethod
     def from_context(cls, ctx: ScanContext) -> Limits:
@@ -75,7 +77,10 @@ class Limits:
 
     def nested_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Config for a member scan: what is left of the budget is all it may expand to."""
-        return {**config, "max_expanded_size": max(1, self.remaining)}
+        nested = {**config, "max_expanded_size": max(1, self.remaining)}
+        if self.model and not nested.get("model_container"):
+            nested["model_container"] = self.model
+        return nested
 
 
 def depth_exceeded(result: ScanResult, limits: Limits, where: str) -> bool:

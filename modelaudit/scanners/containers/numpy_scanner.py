@@ -97,6 +97,7 @@ class NumPyScanner(BaseScanner):
 
     def scan_npz(self, f: BinaryIO, path: str, result: ScanResult) -> None:
         limits = Limits.from_context(self.ctx)
+        limits.model = self.display_path or path
         try:
             directory = read_directory(f, self.file_size(path))
         except ZipFormatError as exc:

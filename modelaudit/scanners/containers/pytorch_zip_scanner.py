@@ -8,7 +8,7 @@ and Python's zipfile disagree about which duplicate wins and a loader may use ei
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 from ...formats import Format, sniff_head
 from ...formats.zipdir import (
@@ -48,6 +48,10 @@ def report_zip_anomaly(result: ScanResult, where: str, text: str) -> None:
     )
 
 
+#: The pickle whose persistent ids name a folder's storage records.
+_RECORD_INDEX: Final = {"data.pkl": "data", "constants.pkl": "constants"}
+
+
 def looks_like_pickle_member(name: str, head: bytes, size: int) -> bool:
     return name.lower().endswith(".pkl") or sniff_head(head, name, size) == Format.PICKLE
 
@@ -78,6 +82,9 @@ class PyTorchZipScanner(BaseScanner):
         self, f: BinaryIO, path: str, directory: ZipDirectory, result: ScanResult
     ) -> None:
         limits = Limits.from_context(self.ctx)
+        limits.model = self.display_path or path
+        #: Storage keys each folder's data.pkl / constants.pkl names (persistent ids).
+        self._keys: dict[str, set[str]] = {}
         result.bytes_scanned += directory.cd_size + 22
         where = self.location(path)
         for text in directory.anomalies:
@@ -98,6 +105,9 @@ class PyTorchZipScanner(BaseScanner):
                     continue
                 if self._scan_entry(f, path, entry, result, limits, spool):
                     pickles.append(entry.name)
+            for entry in directory.entries:
+                if is_tensor_record(entry.name) and not self._referenced(entry.name):
+                    self._unreferenced(f, path, entry, result, limits, spool)
         details: dict[str, Any] = {
             "entries": len(directory.entries),
             "pickle_records": pickles,
@@ -112,6 +122,51 @@ class PyTorchZipScanner(BaseScanner):
                 details=details,
             )
 
+    def _referenced(self, name: str) -> bool:
+        parts = name.replace("\\", "/").split("/")
+        return parts[-1] in self._keys.get("/".join(parts[:-1]), ())
+
+    def _unreferenced(
+        self,
+        f: BinaryIO,
+        path: str,
+        entry: ZipEntry,
+        result: ScanResult,
+        limits: Limits,
+        spool: MemberSpool,
+    ) -> None:
+        """A storage record no pickle names is not tensor data torch will use: whatever it
+        is (a pickle, a program, an archive), it is read as that."""
+        where = self.location(path, entry.name)
+        try:
+            stream, raw, _anomaly = open_member(
+                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
+            )
+        except MemberError:
+            return
+        head = stream.peek(4096)[:4096]
+        fmt = sniff_head(head, entry.name, entry.size)
+        if fmt is None:
+            return
+        result.add_issue(
+            f"Record {entry.name} is named by no pickle and holds {fmt}",
+            severity=IssueSeverity.WARNING,
+            location=where,
+            details={"member": entry.name, "format": str(fmt)},
+            why="torch.load only reads the storages data.pkl names; content shipped beside "
+            "them is a payload for a later step or for another loader.",
+            rule=crules.UNREFERENCED_RECORD,
+        )
+        if fmt == Format.PICKLE:
+
+            def location(pos: int | None) -> str:
+                return self.location(path, entry.name, pos)
+
+            scan_pickle_stream(stream, result, location=location, ctx=self.ctx, depth=limits.depth)
+        elif not depth_exceeded(result, limits, where):
+            display = f"{self.display_path or path}:{entry.name}"
+            scan_stream_member(result, spool, stream, entry.name, display, self.ctx, limits, raw)
+
     def _scan_entry(
         self,
         f: BinaryIO,
@@ -124,15 +179,12 @@ class PyTorchZipScanner(BaseScanner):
         """Scan one non-tensor record; True when it was a pickle."""
         where = self.location(path, entry.name)
         if entry.encrypted:
-            result.add_issue(
-                f"Encrypted zip member cannot be scanned: {entry.name}",
-                severity=IssueSeverity.WARNING,
-                location=where,
-                why="Content that cannot be read cannot be verified.",
-                rule=crules.ENCRYPTED_MEMBER,
+            # torch's reader (miniz) ignores the flag and reads the bytes as they are
+            report_zip_anomaly(
+                result,
+                where,
+                f"{entry.name!r} is flagged encrypted, but torch.load reads it in the clear",
             )
-            result.mark_inconclusive(f"encrypted member {entry.name}")
-            return False
         try:
             stream, raw, anomaly = open_member(
                 f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
@@ -165,7 +217,7 @@ class PyTorchZipScanner(BaseScanner):
                 result.merge(probe)
                 return True
             return False
-        scan_pickle_stream(
+        info = scan_pickle_stream(
             stream,
             result,
             location=location,
@@ -173,6 +225,10 @@ class PyTorchZipScanner(BaseScanner):
             stacked=True,
             depth=limits.depth,
         )
+        parts = entry.name.replace("\\", "/").split("/")
+        if parts[-1] in _RECORD_INDEX:
+            key = "/".join([*parts[:-1], _RECORD_INDEX[parts[-1]]])
+            self._keys.setdefault(key, set()).update(info.storage_keys)
         if raw is not None and raw.limit_hit:
             report_bomb(result, where, raw.limit_hit)
         elif raw is not None and (raw.error or raw.truncated):

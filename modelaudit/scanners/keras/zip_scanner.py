@@ -142,7 +142,9 @@ class KerasZipScanner(BaseScanner):
                         result.mark_inconclusive(f"{info.filename}: expands past max_expanded_size")
                         return
                     dst.write(chunk)
-            nested = self.ctx.scan_member(target, shown)
+            container = self.display_path or path
+            config = {**self.ctx.config, "model_container": container}
+            nested = self.ctx.scan_member(target, shown, config=config)
             nested.metadata.pop("model_names", None)
             result.merge(nested)
         finally:

@@ -12,6 +12,7 @@ import struct
 from typing import ClassVar, Final
 
 from ...formats import Format, has_model_extension
+from ...rules.containers import EXECUTABLE_IN_MODEL
 from ...rules.data import DISGUISED_EXECUTABLE, EXECUTABLE_FILE
 from ..base import BaseScanner, IssueSeverity, ScanResult
 
@@ -71,7 +72,18 @@ class ExecutableScanner(BaseScanner):
             result.finish()
             return result
         result.metadata["format_details"] = {"executable": kind}
-        if has_model_extension(shown):
+        container = self.ctx.config.get("model_container")
+        if container:
+            result.add_issue(
+                f"Model container {container} ships a {kind}: {shown}",
+                severity=IssueSeverity.CRITICAL,
+                location=self.location(path, pos=0),
+                details={"kind": kind, "container": str(container)},
+                why="A model's own archive never needs a program or native library; one "
+                "shipped inside it is the payload of whatever step extracts or loads it next.",
+                rule=EXECUTABLE_IN_MODEL,
+            )
+        elif has_model_extension(shown):
             result.add_issue(
                 f"File named like a model is a {kind}",
                 severity=IssueSeverity.CRITICAL,

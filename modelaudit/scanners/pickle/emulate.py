@@ -200,7 +200,18 @@ def persistent(session: Session, pid: Any) -> Any:
     ('module', cls, ...) record and a storage otherwise."""
     if isinstance(pid, tuple) and len(pid) > 1 and pid[0] == "module" and isinstance(pid[1], type):
         return pid[1]
+    if (
+        isinstance(pid, tuple)
+        and len(pid) > 2
+        and pid[0] == "storage"
+        and isinstance(pid[2], str)
+        and len(session.storage_keys) < _MAX_STORAGE_KEYS
+    ):
+        session.storage_keys.add(pid[2][:200])
     return session.persistent_stub
+
+
+_MAX_STORAGE_KEYS: Final = 1_000_000
 
 
 def run(

@@ -14,3 +14,5 @@ class PickleStreamInfo:
     end: int = 0
     complete: bool = True
     globals: list[str] = field(default_factory=list)
+    #: Storage records the pickles name through torch persistent ids (`data/<key>`).
+    storage_keys: set[str] = field(default_factory=set)

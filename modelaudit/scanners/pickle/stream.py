@@ -123,6 +123,7 @@ def scan_pickle_stream(
                 python,
             )
         if session is not None:
+            info.storage_keys |= session.storage_keys
             for g in session.globals:
                 if g not in seen_globals:
                     seen_globals.add(g)

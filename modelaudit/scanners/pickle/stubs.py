@@ -144,6 +144,8 @@ class Session:
         self.need_calls = 0
         self.need_all = False
         self.persistent_stub = self.make_class("persistent_id", "", policy.Verdict(SAFE))
+        #: Storage keys named by torch persistent ids ('storage', type, key, location, n).
+        self.storage_keys: set[str] = set()
 
     # ---- findings
 
