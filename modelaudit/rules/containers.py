@@ -109,3 +109,13 @@ EXECUTABLE_IN_MODEL = define_rule(
     severity=IssueSeverity.CRITICAL,
     cwe=506,
 )
+TRAILING_PAYLOAD = define_rule(
+    "MA2015",
+    "TrailingPayload",
+    "Bytes after the end of a format (past the last safetensors or GGUF tensor, after a "
+    "zip's end record) hold another format: a pickle, a program, an archive.",
+    "Loaders of the outer format never read these bytes; something else is meant to. "
+    "Re-save the model from a trusted source.",
+    severity=IssueSeverity.WARNING,
+    cwe=506,
+)

@@ -24,6 +24,7 @@ from ...formats.zipdir import (
 )
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..trailing import scan_trailing, zip_end
 from .members import (
     Limits,
     MemberSpool,
@@ -106,6 +107,14 @@ class ArchiveScanner(BaseScanner):
                 self.ctx.scan_member(path, self.display_path or path, fmt=kind, depth=limits.depth)
             )
             return
+        scan_trailing(
+            self.ctx,
+            path,
+            zip_end(path, directory.eocd_offset),
+            result,
+            "the zip's end record",
+            lambda pos: self.location(path, pos=pos),
+        )
         result.bytes_scanned += directory.cd_size + 22
         result.metadata["format_details"] = {"archive": "zip", "members": len(directory.entries)}
         self._scan_zip_members(f, path, directory, result, limits)

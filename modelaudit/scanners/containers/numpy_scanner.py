@@ -15,6 +15,7 @@ from ...formats.zipdir import MemberError, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle import scan_pickle_stream
+from ..trailing import scan_trailing, zip_end
 from .members import (
     Limits,
     MemberSpool,
@@ -104,6 +105,14 @@ class NumPyScanner(BaseScanner):
             result.mark_inconclusive(f"malformed: {exc}")
             return
         result.bytes_scanned += directory.cd_size + 22
+        scan_trailing(
+            self.ctx,
+            path,
+            zip_end(path, directory.eocd_offset),
+            result,
+            "the zip's end record",
+            lambda pos: self.location(path, pos=pos),
+        )
         for text in directory.anomalies:
             report_zip_anomaly(result, self.location(path), text)
         with MemberSpool() as spool:

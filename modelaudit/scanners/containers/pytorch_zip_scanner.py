@@ -22,6 +22,7 @@ from ...formats.zipdir import (
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle import scan_pickle_stream
+from ..trailing import scan_trailing, zip_end
 from .members import (
     Limits,
     MemberSpool,
@@ -74,6 +75,14 @@ class PyTorchZipScanner(BaseScanner):
                     result.mark_inconclusive(f"malformed: {exc}")
                     return result
                 self.scan_directory(f, path, directory, result)
+                scan_trailing(
+                    self.ctx,
+                    path,
+                    zip_end(path, directory.eocd_offset),
+                    result,
+                    "the zip's end record",
+                    lambda pos: self.location(path, pos=pos),
+                )
         except OSError as exc:
             result.mark_error(f"cannot read file: {exc.strerror or exc}")
         return result

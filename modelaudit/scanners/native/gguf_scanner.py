@@ -18,6 +18,7 @@ from ...formats.view import FileView
 from ...rules.data import GGUF_BAD_HEADER, GGUF_BAD_TENSORS, GGUF_UNKNOWN_TENSOR_TYPE
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..text.jinja_template import report_template
+from ..trailing import scan_trailing
 
 #: ggml type id -> (elements per block, bytes per block), as in gguf-py's GGML_QUANT_SIZES.
 GGML_TYPES: Final[dict[int, tuple[int, int]]] = {
@@ -152,6 +153,16 @@ class GgufScanner(BaseScanner):
                 result.mark_inconclusive("malformed: tensor data extends past the end of the file")
             spans.append((offset, offset + nbytes, name))
         spans.sort()
+        last = max((end for _, end, _ in spans), default=0)
+        if not unknown and h.data_start + last < size:
+            scan_trailing(
+                self.ctx,
+                path,
+                h.data_start + last,
+                result,
+                "the GGUF tensor data",
+                lambda pos: self.location(path, pos=pos),
+            )
         for (_, prev_end, prev), (begin, _, cur) in itertools.pairwise(spans):
             if begin < prev_end:
                 problems.append(f"{cur}: overlaps {prev}")
