@@ -126,8 +126,8 @@ class NumPyScanner(BaseScanner):
                     symlink=entry.is_symlink,
                     model=True,
                 )
-                if entry.is_dir or entry.is_symlink:
-                    continue
+                if entry.is_dir:
+                    continue  # a link's bytes are read as a file's by zipfile: scanned too
                 try:
                     stream, raw, anomaly = open_member(
                         f, entry, limit=limits.remaining, max_ratio=limits.max_ratio

@@ -64,8 +64,6 @@ class KerasZipScanner(BaseScanner):
                 symlink=symlink,
                 model=True,
             )
-            if symlink:
-                continue
             if info.is_dir():
                 continue
             if norm in _JSON_MEMBERS:
