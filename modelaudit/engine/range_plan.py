@@ -12,6 +12,7 @@ checkpoints, and any file with a zip appended (whose scan reads every member).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 
@@ -52,8 +53,35 @@ Plan = Callable[[ByteView], bool]
 
 def plan_safetensors(view: ByteView) -> bool:
     with contextlib.suppress(SafetensorsError):
-        read_raw_header(view)
+        raw = read_raw_header(view)
+        end = _tensors_end(raw.raw)
+        if end is not None and 8 + raw.length + end < view.size:
+            # the scanner sniffs what follows the last tensor (scanners/trailing.py)
+            start = 8 + raw.length + end
+            view.get(start, min(view.size, start + 4096))
     return True
+
+
+def _tensors_end(header: bytes | None) -> int | None:
+    """Where the last tensor of a safetensors header ends, relative to the data."""
+    if header is None:
+        return None
+    try:
+        doc = json.loads(header)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    ends = [
+        v["data_offsets"][1]
+        for k, v in doc.items()
+        if k != "__metadata__"
+        and isinstance(v, dict)
+        and isinstance(v.get("data_offsets"), list)
+        and len(v["data_offsets"]) == 2
+        and isinstance(v["data_offsets"][1], int)
+    ]
+    return max(ends, default=0)
 
 
 def plan_numpy(view: ByteView) -> bool:
@@ -87,7 +115,8 @@ def plan_zip(view: ByteView) -> bool:
         return False
     needed: list[tuple[int, int]] = []
     for entry in directory.entries:
-        if entry.is_dir or entry.encrypted or is_tensor_record(entry.name):
+        # an "encrypted" record is read in the clear, as torch's miniz reads it
+        if entry.is_dir or is_tensor_record(entry.name):
             continue
         try:
             start, _ = local_data_offset(view, entry)

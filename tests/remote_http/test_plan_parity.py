@@ -87,6 +87,27 @@ def _safetensors_with_zip() -> bytes:
     return save({"w": np.zeros(200_000, np.float32)}) + inner.getvalue()
 
 
+def _safetensors_with_pickle() -> bytes:
+    from safetensors.numpy import save
+
+    return save({"w": np.zeros(200_000, np.float32)}) + EVIL_PICKLE
+
+
+def _encrypted_flag_data_pkl() -> bytes:
+    """data.pkl flagged encrypted but stored in the clear: torch's miniz reads it."""
+    data = bytearray(_torch_zip())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("data.pkl"))
+        local, name = info.header_offset, info.filename.encode()
+    data[local + 6] |= 0x1
+    pos = 0
+    while (pos := data.find(b"PK\x01\x02", pos)) >= 0:
+        if data[pos + 46 : pos + 46 + len(name)] == name:
+            data[pos + 8] |= 0x1
+        pos += 4
+    return bytes(data)
+
+
 def _gguf_with_template() -> bytes:
     import tempfile
 
@@ -138,6 +159,8 @@ SAMPLES = {
     "weights.npy": lambda samples: _npy(np.arange(400_000, dtype=np.float64)),
     "model.safetensors": lambda samples: samples["big_safetensors"],
     "polyglot.safetensors": lambda samples: _safetensors_with_zip(),
+    "trailing.safetensors": lambda samples: _safetensors_with_pickle(),
+    "encrypted-flag.pt": lambda samples: _encrypted_flag_data_pkl(),
 }
 
 
