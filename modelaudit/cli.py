@@ -35,6 +35,15 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _shard(text: str) -> str:
+    from .engine.sharding import parse_shard
+
+    try:
+        return str(parse_shard(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -183,6 +192,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: CPU count)",
     )
     scan.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    scan.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="run the sweep on the Dask cluster whose scheduler is at ADDRESS "
+        "(tcp://HOST:PORT; default: DASK_SCHEDULER_ADDRESS if set; 'local' for none); needs "
+        "the 'cluster' extra, and modelaudit installed on every node",
+    )
+    scan.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="scan only part K of N of the sweep (objects split by a stable hash of their "
+        "URI), for CI matrix jobs: the N parts together are the whole sweep",
+    )
+    scan.add_argument(
+        "--cache",
+        metavar="DIR",
+        default=None,
+        help="remember each object's result in DIR and report unchanged objects from it "
+        "(marked cached) without scanning them again; DIR must be yours and not writable by "
+        "others (see MODELAUDIT_CACHE_SECRET for caches shared between machines)",
+    )
     rules = sub.add_parser(
         "rules",
         help="list the rules findings name, or explain some",
@@ -298,11 +331,26 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     )
 
 
+def _cluster_address(args: argparse.Namespace) -> str | None:
+    """--cluster, else Dask's own DASK_SCHEDULER_ADDRESS; 'local' means no cluster."""
+    address = args.cluster or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    return None if address is None or address.strip().lower() == "local" else address.strip()
+
+
 def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .output import OutputError, current_umask
     from .suppress import ConfigError
 
     current_umask()
+    cluster = _cluster_address(args)
+    if cluster is not None:
+        from .cluster.errors import MISSING_EXTRA
+
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            print(f"modelaudit: error: {MISSING_EXTRA}", file=sys.stderr)
+            return 2
     try:
         plan = _prepare(args)
     except (ConfigError, OutputError) as exc:
@@ -311,7 +359,7 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not args.quiet:
         for notice in plan.notices:
             print(f"modelaudit: notice: {notice}", file=sys.stderr)
-    early = _early_fork_server(args.paths)
+    early = None if cluster is not None else _early_fork_server(args.paths)
     try:
         return _scan_command(args, argv, early, plan)
     finally:
@@ -360,11 +408,19 @@ def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any, pla
         verbose=args.verbose,
         jobs=args.jobs or default_jobs(),
         hashes=args.format == "sarif" or bool(args.sbom),
+        cluster=_cluster_address(args),
+        shard=args.shard,
+        cache_dir=args.cache,
     )
+    from .cluster.errors import ClusterError
     from .progress import progress_reporter
 
-    with progress_reporter(enabled=not (args.no_progress or args.quiet)) as progress:
-        report = _run(args.paths, config, progress, argv, early)
+    try:
+        with progress_reporter(enabled=not (args.no_progress or args.quiet)) as progress:
+            report = _run(args.paths, config, progress, argv, early)
+    except ClusterError as exc:
+        print(f"modelaudit: error: {exc}", file=sys.stderr)
+        return 2
     _finish_on_signals(already_signalled=(report.interrupted or "").startswith("Interrupted by"))
     report.fail_on = plan.fail_on
     apply_suppressions(report, plan.ignores, plan.baseline)

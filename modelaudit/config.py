@@ -16,6 +16,7 @@ _SIZE_KEYS = (
     "worker_file_size_limit",
     "worker_recycle_memory",
     "batch_bytes",
+    "shard_bytes",
 )
 #: Automatic per-file deadline: a base plus time proportional to the file's size, so a small
 #: bomb ends in seconds while a multi-gigabyte checkpoint still gets the time it needs.
@@ -30,6 +31,7 @@ ENGINE_KEYS = frozenset(
         "worker_recycle_files",
         "worker_recycle_memory",
         "max_in_flight",
+        "cluster",
     }
 )
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)(B?)\s*$", re.IGNORECASE)
@@ -105,6 +107,20 @@ class ScanConfig:
     #: Small files travel to a worker together: at most this many per job, and this many bytes.
     batch_files: int = 64
     batch_bytes: int = 4 * 1024 * 1024
+    #: Scan on this Dask cluster (`tcp://HOST:PORT`) instead of local worker processes; needs
+    #: the `cluster` extra. Each node runs this same engine; see modelaudit/cluster/.
+    cluster: str | None = None
+    #: Objects per cluster task (a shard), and the listed bytes past which a shard is sent.
+    shard_files: int = 256
+    shard_bytes: int = 1024**3
+    #: Shards in flight per Dask worker thread (more hides the scheduler's round trip).
+    shards_per_thread: int = 2
+    #: A cluster with no worker for this long fails the files it still owes (seconds).
+    cluster_idle_timeout: float = 60.0
+    #: Only this part of the sweep: "K/N" keeps the objects whose URI hashes to part K of N.
+    shard: str | None = None
+    #: Remember each object's result here and report unchanged objects from it (off: None).
+    cache_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

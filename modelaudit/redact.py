@@ -267,6 +267,23 @@ def _mask_uri(uri: str) -> tuple[str, bool]:
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment)), True
 
 
+def carries_credentials(uri: str) -> bool:
+    """Whether a URI holds a credential itself: user info, or a secret-looking query or
+    fragment value (a presigned URL)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return False
+    if not parts.scheme or not parts.netloc:
+        return False
+    if "@" in parts.netloc:
+        return True
+    pairs = parse_qsl(parts.query, keep_blank_values=True) if parts.query else []
+    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
+        return True
+    return bool(parts.fragment and _SECRET_PARAM.search(parts.fragment))
+
+
 def redact_uri(uri: str, redactor: Redactor | None = None) -> str:
     """A URI (a name the report is about) safe to show: user info and secret query values
     masked, known secret values masked in its host and query but never in its path."""

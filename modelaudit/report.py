@@ -42,10 +42,54 @@ class FileReport:
     remote: bool = False
     issues: list[Issue] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Reported from `--cache`: the object is unchanged since this verdict was reached.
+    cached: bool = False
 
     @property
     def is_finished(self) -> bool:
         return self.status is FileStatus.COMPLETE
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything about the file as plain JSON data: what a cluster node sends back and
+        what the result cache stores (`from_record` reads it)."""
+        return {
+            "path": self.path,
+            "status": self.status.value,
+            "status_reason": self.status_reason,
+            "format": self.format,
+            "scanner": self.scanner,
+            "size": self.size,
+            "bytes_scanned": self.bytes_scanned,
+            "duration": self.duration,
+            "sha256": self.sha256,
+            "remote": self.remote,
+            "issues": [i.to_dict() for i in self.issues],
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> FileReport:
+        """Raises KeyError, TypeError or ValueError on anything that is not a record."""
+        if not isinstance(data, dict):
+            raise TypeError("a file record is a JSON object")
+        metadata = data.get("metadata") or {}
+        issues = data.get("issues") or []
+        if not isinstance(metadata, dict) or not isinstance(issues, list):
+            raise TypeError("malformed file record")
+        return cls(
+            path=str(data["path"]),
+            status=FileStatus(data["status"]),
+            status_reason=_optional_str(data.get("status_reason")),
+            format=_optional_str(data.get("format")),
+            scanner=_optional_str(data.get("scanner")),
+            size=None if data.get("size") is None else int(data["size"]),
+            bytes_scanned=int(data.get("bytes_scanned") or 0),
+            duration=float(data.get("duration") or 0.0),
+            sha256=_optional_str(data.get("sha256")),
+            remote=bool(data.get("remote")),
+            issues=[Issue.from_dict(i) for i in issues],
+            metadata=metadata,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,7 +108,13 @@ class FileReport:
             out["sha256"] = self.sha256
         if self.metadata:
             out["metadata"] = self.metadata
+        if self.cached:
+            out["cached"] = True
         return out
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass

@@ -10,6 +10,11 @@ files the worker never started. Each file's result becomes a `FileReport` the mo
 The run deadline and a signal stop the call: every finished result is kept, files being
 scanned end inconclusive *with* the findings their worker streamed, and files not yet started
 are listed as such.
+
+Between listing and scanning sit `--shard` (objects of other parts are dropped) and `--cache`
+(an unchanged object is reported from its last scan). Where the scanning happens is the
+engine's choice: its own pool, or an `Executor` (a Dask cluster) that takes each admitted
+object and hands back its `FileReport`.
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from .. import rules
 from ..config import ScanConfig
-from ..fetchers import FetchError, ObjectRef, is_remote_target, resolve
+from ..fetchers import FetchError, ObjectRef, Source, is_remote_target, resolve
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
 from ..formats import extension_format
 from ..report import FileReport, ScanReport
+from .cache import CacheError, Candidate, Identity, ResultCache, engine_fingerprint, identify
 from .capture import cap_issues, rescue
 from .pool import FileJob, Outcome, PoolClosed, Profile, WorkerStartError, give_back
+from .sharding import Shard, parse_shard
 
 if TYPE_CHECKING:
     from ..scanners.base import BaseScanner
@@ -63,6 +70,9 @@ class ProgressEvents(Protocol):
 _LISTING_GRACE = 2.0
 #: A file this large always travels alone.
 _ALONE = 1024 * 1024
+#: Cache entries written at a time; local files confirmed by hash at a time.
+_CACHE_BATCH = 512
+_CONFIRM_BATCH = 256
 
 _job_ids = itertools.count(1)
 _profile_ids = itertools.count(1)
@@ -157,6 +167,32 @@ def _blacklisted(names: Sequence[str], shown: str, config: ScanConfig) -> list[I
     return issues
 
 
+class Offload(Protocol):
+    """One call's side of an `Executor`.
+
+    `admit` takes an object the call has listed and given a slot; the offload later hands
+    its report to `call.finish_report` (which releases the slot). Whatever it still owes
+    when the call is stopped is listed by `unfinished` as (report, started) pairs.
+    """
+
+    def admit(self, target: str, obj: ObjectRef, fr: FileReport) -> None: ...
+
+    def unfinished(self) -> list[tuple[FileReport, bool]]: ...
+
+
+class Executor(Protocol):
+    """Scans a call's objects somewhere other than the engine's own pool (a Dask cluster).
+
+    The Scanner starts it on entry and closes it on exit; each call `begin`s its own part.
+    """
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def begin(self, call: ScanCall) -> Offload: ...
+
+
 class Engine(Protocol):
     """What a call needs from its `Scanner`."""
 
@@ -164,6 +200,7 @@ class Engine(Protocol):
     slots: anyio.Semaphore
     jobs: int
     profiles: Profiles
+    executor: Executor | None
 
 
 class _Job(FileJob):
@@ -190,6 +227,15 @@ class ScanCall:
         self.report = report
         self.emit = emit
         self.profile, self.parent_only = engine.profiles.get(config)
+        self.shard: Shard | None = parse_shard(config.shard) if config.shard else None
+        self.cache: ResultCache | None = None
+        #: Reports whose result goes into the cache when they end, with their identity.
+        self.identities: dict[int, Identity] = {}
+        #: Local files waiting to be hashed against their cache entry.
+        self.confirming: deque[tuple[Candidate, ObjectRef, FileReport, str]] = deque()
+        self.confirmer_running = False
+        self.flushing = False
+        self.offload: Offload | None = None
         self.fetch = CapacityLimiter(max(1, config.fetch_jobs))
         self.parent_cpu = CapacityLimiter(max(1, engine.jobs))
         self.cap = int(config.max_findings_per_rule or 0)
@@ -212,11 +258,15 @@ class ScanCall:
 
     # -- running -----------------------------------------------------------------------
 
-    async def run(self, targets: Sequence[str], handle_signals: bool = False) -> None:
+    async def run(self, targets: Sequence[str | Source], handle_signals: bool = False) -> None:
         """Scan every target; on the run deadline or `stop()`, report what is unfinished."""
         timeout = self.config.timeout
         deadline = anyio.current_time() + timeout if timeout and timeout > 0 else math.inf
         self.scope = anyio.CancelScope(deadline=deadline)
+        if self.config.cache_dir:
+            await self._open_cache(self.config.cache_dir)
+        if self.engine.executor is not None:
+            self.offload = self.engine.executor.begin(self)
         self.listings = len(targets)
         if not targets:
             self._notify("listing_done")
@@ -235,16 +285,19 @@ class ScanCall:
                         self._check_drained()
                         await self.drained.wait()
                 watcher.cancel_scope.cancel()
-            if self.scope.cancelled_caught or self.unstarted or self.pending:
+            owing = self.offload is not None and bool(self.offload.unfinished())
+            if self.scope.cancelled_caught or self.unstarted or self.pending or owing:
                 self.report.interrupted = self.stop_reason or (
                     f"Scan timeout after {timeout:g} seconds (whole run)"
                 )
                 self._record_unfinished()
         finally:
-            for _ in range(len(self.pending) + len(self.fetching)):
+            owed = len(self.offload.unfinished()) if self.offload is not None else 0
+            for _ in range(len(self.pending) + len(self.fetching) + owed):
                 self.engine.slots.release()
             self.pending.clear()
             self.fetching.clear()
+            await self._close_cache()
 
     def _check_drained(self) -> None:
         if not self.listing and not self.pending and not self.fetching:
@@ -287,27 +340,62 @@ class ScanCall:
 
     # -- listing -----------------------------------------------------------------------
 
-    async def _scan_target(self, target: str) -> None:
+    async def _open_cache(self, directory: str) -> None:
+        registry = self.profile.registry
+        if registry is None:
+            scanners = sys.modules.get("modelaudit.scanners.registry")
+            registry = tuple(scanners.routing_entries()) if scanners is not None else None
+
+        def open_cache() -> ResultCache:
+            return ResultCache.open(directory, engine_fingerprint(self.config, registry))
+
+        try:
+            self.cache = await anyio.to_thread.run_sync(open_cache)
+        except CacheError as exc:
+            log.warning("%s; scanning without the cache", exc)
+
+    async def _close_cache(self) -> None:
+        cache, self.cache = self.cache, None
+        if cache is None:
+            return
+        with anyio.CancelScope(shield=True):
+            entries = cache.take()
+            await anyio.to_thread.run_sync(cache.write, entries)
+            await anyio.to_thread.run_sync(cache.close)
+
+    async def _flush_cache(self) -> None:
+        try:
+            while self.cache is not None and self.cache.pending >= _CACHE_BATCH:
+                await anyio.to_thread.run_sync(self.cache.write, self.cache.take())
+        finally:
+            self.flushing = False
+
+    async def _scan_target(self, target: str | Source) -> None:
         try:
             await self._list_target(target)
         finally:
             self.listing -= 1
             self._check_drained()
 
-    async def _list_target(self, target: str) -> None:
+    async def _list_target(self, target: str | Source) -> None:
         """List one target and scan its objects; the source stays open until they are done."""
         try:
-            if is_remote_target(target):
+            if isinstance(target, Source):
+                source = target
+                target = source.target
+            elif is_remote_target(target):
                 # The first remote target imports its fetcher and SDK (aiobotocore, the
                 # Hub client): hundreds of milliseconds the event loop must not wait for.
                 source = await anyio.to_thread.run_sync(resolve, target, self.profile.config)
             else:
                 source = resolve(target, self.profile.config)
         except FetchError as exc:
+            assert isinstance(target, str)
             self.report.target_errors.append({"target": target, "error": str(exc)})
             self._listing_ended()
             return
         except Exception as exc:
+            assert isinstance(target, str)
             log.debug("resolving %s failed", target, exc_info=True)
             error = f"cannot open target: {type(exc).__name__}: {exc}"
             self.report.target_errors.append({"target": target, "error": error})
@@ -318,6 +406,9 @@ class ScanCall:
             async with anyio.create_task_group() as tg:
                 try:
                     async for obj in listing:
+                        if self.shard is not None and not self.shard.holds(obj.uri):
+                            await _discard(obj)
+                            continue
                         if obj.error is None:
                             self._notify("listed", obj.uri, obj.size)
                         try:
@@ -326,7 +417,7 @@ class ScanCall:
                             self.unstarted[id(obj)] = obj
                             await self.engine.slots.acquire()
                             del self.unstarted[id(obj)]
-                        self._admit(obj, tg)
+                        await self._admit(obj, tg, target)
                 except FetchError as exc:
                     self.report.target_errors.append({"target": target, "error": str(exc)})
                 except get_cancelled_exc_class():
@@ -346,23 +437,76 @@ class ScanCall:
             except (FetchError, RuntimeError, StopAsyncIteration):
                 return
 
-    def _admit(self, obj: ObjectRef, tg: TaskGroup) -> None:
+    async def _admit(self, obj: ObjectRef, tg: TaskGroup, target: str) -> None:
         """A listed object with its slot: record what the listing could not hand over,
-        reject it by size, fetch it, or queue it."""
+        reject it by size, answer it from the cache, or scan it (here, or through the
+        engine's executor)."""
         if obj.error is not None:
             self.report.target_errors.append({"target": obj.uri, "error": obj.error})
+            await _discard(obj)
             self.engine.slots.release()
             return
         fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
         if obj.skipped is not None:
             fr.status = FileStatus.SKIPPED
             fr.status_reason = obj.skipped
+            await _discard(obj)
             self._done(fr)
             return
         limit = self.config.max_file_size
         if limit and obj.size is not None and obj.size > limit:
             self._too_large(fr, obj.size, limit)
+            await _discard(obj)
             self._done(fr)
+            return
+        if self.cache is not None:
+            identity = identify(obj)
+            found = self.cache.lookup(identity) if identity is not None else None
+            if isinstance(found, dict):
+                self.cache.replay(found, fr, self.config.hashes)
+                await _discard(obj)
+                self._done(fr)
+                return
+            if identity is not None:
+                self.identities[id(fr)] = identity
+            if isinstance(found, Candidate):
+                self.fetching[id(fr)] = fr
+                self.confirming.append((found, obj, fr, target))
+                if not self.confirmer_running:
+                    self.confirmer_running = True
+                    tg.start_soon(self._confirm)
+                return
+        self._execute(obj, fr, target, tg)
+
+    async def _confirm(self) -> None:
+        """Hash local files against their entries, a batch per thread call."""
+        assert self.cache is not None
+        try:
+            while self.confirming:
+                batch = [
+                    self.confirming.popleft()
+                    for _ in range(min(_CONFIRM_BATCH, len(self.confirming)))
+                ]
+                same = await anyio.to_thread.run_sync(
+                    self.cache.confirm, [c for c, *_ in batch], limiter=self.fetch
+                )
+                for (candidate, obj, fr, target), hit in zip(batch, same, strict=True):
+                    if self.fetching.pop(id(fr), None) is None:
+                        continue
+                    if hit and self.cache is not None:
+                        self.identities.pop(id(fr), None)
+                        self.cache.replay(candidate.record, fr, self.config.hashes)
+                        self._done(fr)
+                    else:
+                        assert self.tg is not None
+                        self._execute(obj, fr, target, self.tg)
+                self._check_drained()
+        finally:
+            self.confirmer_running = False
+
+    def _execute(self, obj: ObjectRef, fr: FileReport, target: str, tg: TaskGroup) -> None:
+        if self.offload is not None:
+            self.offload.admit(target, obj, fr)
             return
         if obj.is_remote:
             self.fetching[id(fr)] = fr
@@ -603,10 +747,32 @@ class ScanCall:
         self._done(fr)
 
     def _done(self, fr: FileReport) -> None:
-        """A file's report is final: release its slot and hand it on."""
+        """A file's report is final: release its slot, remember it, and hand it on."""
+        identity = self.identities.pop(id(fr), None)
+        if identity is not None and self.cache is not None:
+            self.cache.store(identity, fr)
+            if self.cache.pending >= _CACHE_BATCH and not self.flushing and self.tg is not None:
+                self.flushing = True
+                self.tg.start_soon(self._flush_cache)
         self.engine.slots.release()
         self.emit(fr)
         self._check_drained()
+
+    def finish_report(self, fr: FileReport) -> None:
+        """An executor's result for a file it was given by `Offload.admit`."""
+        self._done(fr)
+
+    def note_interrupted(self) -> None:
+        """An executor's part of the call stopped short (its nodes reached the deadline)."""
+        if self.report.interrupted is None:
+            self.report.interrupted = self.stop_reason or (
+                f"Scan timeout after {self.config.timeout:g} seconds (whole run)"
+            )
+
+    def fail_report(self, fr: FileReport, reason: str) -> None:
+        """An executor could not scan a file it was given: an error naming `reason`."""
+        self._fail(fr, reason, reason)
+        self._done(fr)
 
     def _fill(self, fr: FileReport, obj: ObjectRef, result: ScanResult) -> None:
         fr.scanner = result.scanner_name if result.scanner_name != "none" else None
@@ -675,6 +841,11 @@ class ScanCall:
             fr.format = extension_format(fr.path)
             self._mark_stopped(fr, started=True)
             self.emit(fr)
+        if self.offload is not None:
+            for fr, started in self.offload.unfinished():
+                fr.format = fr.format or extension_format(fr.path)
+                self._mark_stopped(fr, started=started)
+                self.emit(fr)
         for obj in self.unstarted.values():
             fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
             fr.format = extension_format(obj.uri)
@@ -682,6 +853,13 @@ class ScanCall:
             self.emit(fr)
         self.unstarted.clear()
         self.ready.clear()
+
+
+async def _discard(obj: ObjectRef) -> None:
+    """An object that will not be read: release what its reader holds."""
+    if obj.reader is not None:
+        with anyio.CancelScope(shield=True):
+            await obj.reader.aclose()
 
 
 def _info(fr: FileReport, message: str, rule: str) -> Issue:

@@ -10,18 +10,20 @@ every call shares it, fairly, under one bound on files in flight; leaving kills 
 and removes every temp folder. `modelaudit.scan`, `scan_model_directory_or_file` and the CLI
 are each one call on a short-lived Scanner, so there is one code path.
 
-The executor seam: a call hands batches of local files to `pool.lease(...)` workers. A
-different executor (a Dask cluster, each node running this same engine) plugs in at the
-call's level by consuming the listing and producing `FileReport`s.
+The executor seam: a call hands batches of local files to `pool.lease(...)` workers. With
+`cluster=` set, the Scanner starts no pool: an `Executor` (runner.py) takes each object the
+call admits (after `--shard` and `--cache`) and hands back its `FileReport`; the Dask one
+(modelaudit/cluster/) runs this same engine on every node.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -29,11 +31,12 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..config import ScanConfig
+from ..fetchers import Source
 from ..redact import redact_report
 from ..report import FileReport, ScanReport
 from .launch import Launcher, choose_launcher
 from .pool import ThreadPool, WorkerPool
-from .runner import Profiles, ProgressCallback, ScanCall
+from .runner import Executor, Profiles, ProgressCallback, ScanCall
 
 log = logging.getLogger("modelaudit")
 
@@ -41,6 +44,9 @@ __all__ = ["Scanner", "run_scan"]
 
 #: Modules a long-lived fork server imports once for all its workers.
 _PRELOAD = ("builtin-scanners",)
+#: The executor for `cluster=` addresses, imported by name like a fetcher: the cluster package
+#: sits above the engine (every node runs a Scanner) and needs the optional `cluster` extra.
+CLUSTER_EXECUTOR = "modelaudit.cluster.executor:DaskExecutor"
 
 
 class Scanner:
@@ -48,7 +54,8 @@ class Scanner:
 
     Settings are `ScanConfig` fields (or a `ScanConfig`); a call may override any of them
     except those of the pool itself (`jobs`, `use_processes`, `worker_start`, recycling,
-    `max_in_flight`).
+    `max_in_flight`, `cluster`). With `cluster="tcp://HOST:PORT"` the Scanner is a client
+    of that Dask cluster and scans there instead of in local worker processes.
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class Scanner:
         self._launcher = launcher
         self._tg: TaskGroup | None = None
         self.pool: WorkerPool | ThreadPool | None = None
+        self.executor: Executor | None = None
         self.slots = anyio.Semaphore(max(1, self.config.in_flight))
         self.profiles = Profiles()
         self._eager = launcher is None
@@ -81,7 +89,13 @@ class Scanner:
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         try:
-            if self.config.use_processes:
+            if self.config.cluster:
+                module, name = CLUSTER_EXECUTOR.split(":")
+                factory = getattr(importlib.import_module(module), name)
+                executor = factory(self.config, self.slots, self._tg)
+                self.executor = executor
+                await executor.start()
+            elif self.config.use_processes:
                 launcher = self._launcher or choose_launcher(self.config.worker_start)
                 pool = WorkerPool(
                     self.jobs,
@@ -112,25 +126,24 @@ class Scanner:
 
     async def _shutdown(self) -> None:
         try:
-            if self.pool is not None:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                if self.pool is not None:
                     await self.pool.aclose()
+                if self.executor is not None:
+                    await self.executor.aclose()
         finally:
             self.pool = None
+            self.executor = None
             tg, self._tg = self._tg, None
             if tg is not None:
                 tg.cancel_scope.cancel()
                 await tg.__aexit__(None, None, None)
 
-    def _open_pool(self) -> WorkerPool | ThreadPool:
-        if self.pool is None:
-            raise RuntimeError("use the Scanner in `async with Scanner(...) as scanner:`")
-        return self.pool
-
     def _call(
         self, config: ScanConfig, report: ScanReport, emit: Any, observer: object = None
     ) -> ScanCall:
-        self._open_pool()
+        if self.pool is None and self.executor is None:
+            raise RuntimeError("use the Scanner in `async with Scanner(...) as scanner:`")
         return ScanCall(self, config, report, emit, observer)  # type: ignore[arg-type]
 
     async def scan(
@@ -152,7 +165,28 @@ class Scanner:
         """
         targets = [targets] if isinstance(targets, str) else list(targets)
         config = self.config.with_overrides(overrides) if overrides else self.config
-        report = ScanReport(targets=targets, command_line=list(command_line or []))
+        return await self.run_call(
+            targets,
+            config,
+            progress=progress,
+            command_line=command_line,
+            handle_signals=handle_signals,
+        )
+
+    async def run_call(
+        self,
+        targets: Sequence[str | Source],
+        config: ScanConfig,
+        *,
+        progress: ProgressCallback | None = None,
+        command_line: Sequence[str] | None = None,
+        handle_signals: bool = False,
+        started: Callable[[ScanCall], None] | None = None,
+    ) -> ScanReport:
+        """One call with its config already settled. Targets may be `Source`s (a cluster
+        node's shard); `started` receives the call, so that its owner can `stop` it."""
+        names = [t.target if isinstance(t, Source) else t for t in targets]
+        report = ScanReport(targets=names, command_line=list(command_line or []))
 
         def emit(file_report: FileReport) -> None:
             report.files.append(file_report)
@@ -163,6 +197,8 @@ class Scanner:
                     log.debug("progress callback failed", exc_info=True)
 
         call = self._call(config, report, emit, progress)
+        if started is not None:
+            started(call)
         await call.run(targets, handle_signals=handle_signals)
         report.files.sort(key=lambda f: f.path)
         report.end_time = time.time()

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .base import Body, ObjectReader, ObjectRef, Source
+from .base import Body, FailedReader, ObjectReader, ObjectRef, Source
 from .errors import (
     AuthenticationError,
     ChecksumMismatch,
@@ -30,6 +30,7 @@ __all__ = [
     "AuthenticationError",
     "Body",
     "ChecksumMismatch",
+    "FailedReader",
     "FetchError",
     "MissingDependency",
     "ObjectChanged",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -36,6 +36,7 @@ __all__ = [
     "AuthenticationError",
     "Body",
     "ChecksumMismatch",
+    "FailedReader",
     "FetchError",
     "ObjectChanged",
     "ObjectReader",
@@ -174,6 +175,19 @@ class ObjectReader(ABC):
         """Release connections held for this object."""
 
 
+class FailedReader(ObjectReader):
+    """An object that cannot be had: the error surfaces as that file's error, the sweep
+    goes on."""
+
+    def __init__(self, error: FetchError) -> None:
+        self.error = error
+
+    @asynccontextmanager
+    async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
+        raise self.error
+        yield  # pragma: no cover - makes this a generator
+
+
 @dataclass
 class ObjectRef:
     """One file to scan.
@@ -182,7 +196,10 @@ class ObjectRef:
     Exactly one of `local_path` and `reader` is set. A listing also names what it will not
     hand over, so nothing it meets vanishes from the report: `skipped` (why this entry is not
     scanned: excluded, not a regular file) or `error` (this part of the listing failed, e.g.
-    a folder that cannot be read).
+    a folder that cannot be read). `etag` is what pins the content the reader reads (an
+    ETag, a generation, a commit), when the fetcher has one. `locator` is plain data from
+    which the source's `reopen` rebuilds the object on another machine (a cluster node)
+    without listing again: a key, a path, a commit, never a credential or a signed URL.
     """
 
     uri: str
@@ -194,6 +211,7 @@ class ObjectRef:
     metadata: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
     error: str | None = None
+    locator: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -212,6 +230,12 @@ class Source(ABC):
     @abstractmethod
     def objects(self) -> AsyncIterator[ObjectRef]:
         """Every object under the target, lazily; raises `FetchError` for the whole target."""
+
+    async def reopen(self, obj: ObjectRef) -> ObjectRef | None:
+        """`obj`, listed by this target's source elsewhere (with its `locator`), with a
+        reader of this process's own, using this process's credentials. None: this source
+        cannot, and the target must be listed again to find the object."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release clients and sessions."""

@@ -28,7 +28,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source
+from .base import READ_SIZE, Body, FailedReader, ObjectReader, ObjectRef, Source
 from .errors import ChecksumMismatch, FetchError, TargetNotFound, UnsupportedTarget
 
 _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
@@ -139,18 +139,6 @@ def parse_pointer(path: str) -> list[Output]:
             )
         )
     return result
-
-
-class FailedReader(ObjectReader):
-    """An output that cannot be had: the error surfaces as that file's error, the sweep goes on."""
-
-    def __init__(self, error: FetchError) -> None:
-        self.error = error
-
-    @asynccontextmanager
-    async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
-        raise self.error
-        yield  # pragma: no cover - makes this a generator
 
 
 class VerifiedReader(ObjectReader):

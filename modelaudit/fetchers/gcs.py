@@ -167,6 +167,24 @@ class GcsSource(Source):
             etag=item.get("etag") or generation,
             reader=GcsReader(self, key, generation, size),
             explicit=explicit,
+            locator={"key": key, "generation": generation},
+        )
+
+    async def reopen(self, obj: ObjectRef) -> ObjectRef | None:
+        locator = obj.locator or {}
+        key, generation = locator.get("key"), locator.get("generation")
+        if not isinstance(key, str) or self.uri(key) != obj.uri or obj.size is None:
+            return None
+        if generation is not None and not isinstance(generation, str):
+            return None
+        return ObjectRef(
+            uri=obj.uri,
+            size=obj.size,
+            etag=obj.etag,
+            reader=GcsReader(self, key, generation, obj.size),
+            explicit=obj.explicit,
+            metadata=dict(obj.metadata),
+            locator=obj.locator,
         )
 
     async def objects(self) -> AsyncIterator[ObjectRef]:

@@ -9,6 +9,7 @@ The Hub answers large files with a redirect to a CDN; the token is sent to the e
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 _HUB_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 _URL_VERBS = frozenset({"tree", "blob", "resolve"})
 _BATCH = 64
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 TOKEN_HINT = "set HF_TOKEN to a token with access to this repo"
 
 
@@ -226,11 +228,26 @@ class HuggingFaceSource(Source):
         return ObjectRef(
             uri=shown,
             size=size,
+            # A commit id pins every byte of the file (the URL reads at that commit).
+            etag=f"commit:{commit}" if _COMMIT.fullmatch(commit) else None,
             reader=HttpReader(self.client, url, shown, size),
             explicit=explicit,
             # --blacklist matches the repository too, not only the file's own name.
             metadata={"model_names": [hub.repo_id]},
+            locator={"path": path, "commit": commit},
         )
+
+    async def reopen(self, obj: ObjectRef) -> ObjectRef | None:
+        locator = obj.locator or {}
+        path, commit = locator.get("path"), locator.get("commit")
+        if not isinstance(path, str) or not isinstance(commit, str):
+            return None
+        ref = self._ref(path, obj.size, commit, obj.explicit)
+        if ref.uri != obj.uri:
+            if ref.reader is not None:
+                await ref.reader.aclose()
+            return None
+        return ref
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
         hub = self.hub

@@ -104,7 +104,19 @@ class JFrogSource(Source):
             size=size,
             reader=HttpReader(self.client, url, shown, size),
             explicit=explicit,
+            locator={"path": path},
         )
+
+    async def reopen(self, obj: ObjectRef) -> ObjectRef | None:
+        path = (obj.locator or {}).get("path")
+        if not isinstance(path, str):
+            return None
+        ref = self._ref(path, obj.size, obj.explicit)
+        if ref.uri != obj.uri:
+            if ref.reader is not None:
+                await ref.reader.aclose()
+            return None
+        return ref
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
         shown = display_url(self._file_url(self.path)).rstrip("/")

@@ -332,6 +332,7 @@ class S3Source(Source):
             etag=etag,
             reader=self.reader(key, etag, size),
             explicit=True,
+            locator={"key": key},
         )
 
     async def _probe(self, key: str, head_error: Exception) -> dict[str, Any]:
@@ -374,7 +375,11 @@ class S3Source(Source):
                     found = True
                     etag = item.get("ETag")
                     yield ObjectRef(
-                        uri=self.uri(key), size=size, etag=etag, reader=self.reader(key, etag, size)
+                        uri=self.uri(key),
+                        size=size,
+                        etag=etag,
+                        reader=self.reader(key, etag, size),
+                        locator={"key": key},
                     )
         except FetchError:
             raise
@@ -382,6 +387,21 @@ class S3Source(Source):
             raise to_fetch_error(exc, self.target, self.creds) from None
         if not found:
             raise TargetNotFound(f"{self.target}: no such object or prefix")
+
+    async def reopen(self, obj: ObjectRef) -> ObjectRef | None:
+        key = (obj.locator or {}).get("key")
+        if not isinstance(key, str) or self.uri(key) != obj.uri:
+            return None
+        await self.client()
+        return ObjectRef(
+            uri=obj.uri,
+            size=obj.size,
+            etag=obj.etag,
+            reader=self.reader(key, obj.etag, obj.size),
+            explicit=obj.explicit,
+            metadata=dict(obj.metadata),
+            locator=obj.locator,
+        )
 
     async def aclose(self) -> None:
         await self.shared.release()

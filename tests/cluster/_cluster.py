@@ -1,0 +1,280 @@
+"""A real Dask cluster on 127.0.0.1 for the cluster tests: `dask scheduler` and `dask worker`
+processes (no LocalCluster), plus the corpora and report comparisons the tests share.
+
+Workers run `tests/cluster/_node_probe.py` as a Dask preload: it records each shard payload
+that reaches the node (to prove what travels) and, when told, holds a task (a node that is
+slow, so that a test can kill it mid-shard).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.remote_cloud._remote_cloud_servers import CLOUD_ENV, free_port
+
+PROBE = str(Path(__file__).with_name("_node_probe.py"))
+DASK = str(Path(sys.executable).with_name("dask"))
+EVIL_PICKLE = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+CLEAN_PICKLE = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01K\x01s."
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """This process's environment without cloud credentials or Dask settings, plus `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in CLOUD_ENV and not k.startswith("DASK_") and k != "MODELAUDIT_CACHE_SECRET"
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Worker:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL: the node dies as a machine would, with no goodbye to the scheduler."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+
+@dataclass
+class DaskCluster:
+    address: str
+    scheduler: subprocess.Popen[bytes]
+    folder: Path
+    record: Path
+    workers: list[Worker] = field(default_factory=list)
+
+    def start_worker(self, name: str, env: Mapping[str, str] | None = None) -> Worker:
+        log = self.folder / f"{name}.log"
+        worker_env = base_env(
+            MODELAUDIT_NODE_JOBS="1", MODELAUDIT_TEST_RECORD=str(self.record), **(env or {})
+        )
+        proc = subprocess.Popen(
+            [
+                DASK,
+                "worker",
+                self.address,
+                "--host",
+                "127.0.0.1",
+                "--name",
+                name,
+                "--nthreads",
+                "2",
+                "--no-nanny",
+                "--no-dashboard",
+                "--preload",
+                PROBE,
+            ],
+            env=worker_env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+            cwd=self.folder,
+        )
+        worker = Worker(name, proc, log)
+        self.workers.append(worker)
+        return worker
+
+    def wait_for_workers(self, count: int, timeout: float = 120) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(count, timeout=timeout)
+
+    def worker_count(self) -> int:
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            return len(client.nthreads())
+
+    def payloads(self) -> list[dict[str, Any]]:
+        """Every shard payload the nodes received, decoded."""
+        out = []
+        for path in sorted(self.record.glob("*.json")):
+            out.append(json.loads(path.read_bytes()))
+        return out
+
+    def raw_payloads(self) -> list[bytes]:
+        return [p.read_bytes() for p in sorted(self.record.glob("*.json"))]
+
+    def clear_records(self) -> None:
+        for path in self.record.iterdir():
+            path.unlink()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker.proc.poll() is None:
+                worker.proc.terminate()
+        for worker in self.workers:
+            try:
+                worker.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        self.scheduler.terminate()
+        try:
+            self.scheduler.wait(20)
+        except subprocess.TimeoutExpired:
+            self.scheduler.kill()
+            self.scheduler.wait(10)
+
+
+def start_cluster(
+    folder: Path,
+    workers: Sequence[Mapping[str, str]] = ({}, {}),
+    scheduler_env: Mapping[str, str] | None = None,
+) -> DaskCluster:
+    """A scheduler and one worker per entry of `workers` (each with that extra environment)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / "payloads"
+    record.mkdir(exist_ok=True)
+    port = free_port()
+    scheduler = subprocess.Popen(
+        [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        env=base_env(**(scheduler_env or {})),
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "scheduler.log").open("wb"),
+        cwd=folder,
+    )
+    cluster = DaskCluster(f"tcp://127.0.0.1:{port}", scheduler, folder, record)
+    try:
+        for index, env in enumerate(workers):
+            cluster.start_worker(f"w{index + 1}", env)
+        cluster.wait_for_workers(len(workers))
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+def wait_for(predicate: Any, timeout: float = 60, what: str = "a condition") -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_cli(
+    args: Sequence[str], env: Mapping[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelaudit", "scan", "--no-progress", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def report_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(
+            f"no JSON report (exit {proc.returncode}): {proc.stderr[-2000:]}"
+        ) from None
+    return data
+
+
+def comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """A report without what differs between any two runs (times, durations, commands)."""
+    files = {}
+    for f in report["files"]:
+        entry = {k: v for k, v in f.items() if k not in ("duration", "cached")}
+        metadata = dict(entry.get("metadata") or {})
+        metadata.pop("bytes_transferred", None)
+        entry["metadata"] = metadata
+        files[f["path"]] = entry
+    issues = sorted(
+        (
+            json.dumps({k: v for k, v in i.items() if k != "timestamp"}, sort_keys=True)
+            for i in report["issues"]
+        ),
+    )
+    summary = dict(report["summary"])
+    return {
+        "files": files,
+        "issues": issues,
+        "summary": summary,
+        "assets": sorted(json.dumps(a, sort_keys=True) for a in report["assets"]),
+        "scanner_names": report["scanner_names"],
+        "target_errors": report["target_errors"],
+        "bytes_scanned": report["bytes_scanned"],
+    }
+
+
+def small_sweep(folder: Path, count: int) -> Path:
+    """`count` small pickles in two folders, one in 25 malicious."""
+    for index in range(count):
+        sub = folder / ("a" if index % 2 else "b")
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"model{index:04d}.pkl").write_bytes(
+            EVIL_PICKLE if index % 25 == 0 else CLEAN_PICKLE
+        )
+    return folder
+
+
+class StallingServer:
+    """An HTTP server whose HEAD answers at once and whose GET never does: the node that
+    fetches the object is stuck until it is told to stop. Records each GET and whether the
+    client went away (a stopped node closes its connection)."""
+
+    def __init__(self, body: bytes) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.gets = 0
+        self.disconnects = 0
+        self.closing = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _head(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", '"stall-1"')
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+
+            def do_HEAD(self) -> None:
+                self._head()
+
+            def do_GET(self) -> None:
+                import select
+                import socket
+
+                owner.gets += 1
+                peek = socket.MSG_PEEK | socket.MSG_DONTWAIT
+                while not owner.closing.is_set():
+                    ready, _, _ = select.select([self.connection], [], [], 0.1)
+                    if ready and not self.connection.recv(1, peek):
+                        owner.disconnects += 1
+                        return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.closing.set()
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,344 @@
+"""Sweeps on a real Dask cluster (`dask scheduler`, `dask worker` processes on 127.0.0.1):
+the same report as a local run, credentials that stay on each node, lost workers, stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import modelaudit
+from modelaudit.findings import FileStatus
+from tests.cluster._cluster import (
+    DaskCluster,
+    StallingServer,
+    base_env,
+    comparable,
+    report_of,
+    run_cli,
+    small_sweep,
+    start_cluster,
+    wait_for,
+)
+from tests.cluster.conftest import BUCKET, s3_env
+from tests.remote_cloud._remote_cloud_servers import MotoServer, clean_safetensors
+
+
+@pytest.fixture(scope="module")
+def local_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hostile corpus (every format family), clean models and enough small pickles to make
+    several shards."""
+    from tests.hardening._malicious_corpus import build_corpus
+
+    root = tmp_path_factory.mktemp("corpus")
+    sentinels = tmp_path_factory.mktemp("sentinels")
+    build_corpus(str(root / "hostile"), str(sentinels))
+    (root / "clean").mkdir()
+    (root / "clean" / "model.safetensors").write_bytes(clean_safetensors())
+    (root / "clean" / "README.md").write_text("# a model\n")
+    (root / "clean" / "unknown.bin").write_bytes(os.urandom(300))
+    small_sweep(root / "many", 300)
+    return root
+
+
+def test_directory_sweep_reports_as_a_local_run(
+    cluster: DaskCluster, local_corpus: Path, tmp_path: Path
+) -> None:
+    os.chdir(tmp_path)  # relative targets: nodes must still find the files
+    target = os.path.relpath(local_corpus, tmp_path)
+    env = base_env()
+    local = run_cli(["-f", "json", target], env)
+    cluster.clear_records()
+    remote = run_cli(["-f", "json", "--cluster", cluster.address, target], env)
+    assert remote.returncode == local.returncode == 1, remote.stderr
+    local_report, cluster_report = report_of(local), report_of(remote)
+    assert comparable(cluster_report) == comparable(local_report)
+    assert len(cluster_report["files"]) > 300
+    assert cluster_report["summary"]["severity_counts"]["critical"] > 20
+    # It ran on the cluster, in several shards, on both nodes.
+    payloads = cluster.payloads()
+    assert len(payloads) >= 2
+    assert sum(len(g["objects"]) for p in payloads for g in p["groups"]) == len(
+        cluster_report["files"]
+    )
+    assert len({p.name.split("-")[1] for p in cluster.record.glob("*.json")}) == 2
+
+
+def test_dask_scheduler_address_selects_the_cluster(
+    cluster: DaskCluster, local_corpus: Path
+) -> None:
+    cluster.clear_records()
+    env = base_env(DASK_SCHEDULER_ADDRESS=cluster.address)
+    proc = run_cli(["-f", "json", str(local_corpus / "many" / "a")], env)
+    assert proc.returncode == 1, proc.stderr
+    assert report_of(proc)["summary"]["files_complete"] == 150
+    assert cluster.payloads()
+    cluster.clear_records()
+    proc = run_cli(["-f", "json", "--cluster", "local", str(local_corpus / "many" / "a")], env)
+    assert report_of(proc)["summary"]["files_complete"] == 150
+    assert not cluster.payloads()
+
+
+def test_s3_sweep_reports_as_a_local_run_and_no_credential_travels(
+    cluster: DaskCluster, sweep_server: MotoServer
+) -> None:
+    env = base_env(**s3_env(sweep_server))
+    target = f"s3://{BUCKET}/"
+    local = run_cli(["-f", "json", target], env)
+    cluster.clear_records()
+    remote = run_cli(["-f", "json", "--cluster", cluster.address, target], env)
+    assert remote.returncode == local.returncode == 1, remote.stderr
+    assert comparable(report_of(remote)) == comparable(report_of(local))
+    statuses = {f["status"] for f in report_of(remote)["files"]}
+    assert "error" not in statuses
+    raw = cluster.raw_payloads()
+    assert raw and any(b"hostile/" in p for p in raw)
+    for payload in raw:
+        assert sweep_server.secret.encode() not in payload
+        assert sweep_server.key_id.encode() not in payload
+        assert sweep_server.endpoint.encode() not in payload
+
+
+def test_nodes_use_their_own_credentials(
+    tmp_path: Path, sweep_server: MotoServer, cluster: DaskCluster
+) -> None:
+    """The client can list the bucket; a node without credentials of its own cannot read it,
+    so the client's were not sent along."""
+    where = {"AWS_ENDPOINT_URL": sweep_server.endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+    bare = start_cluster(tmp_path / "bare", workers=[where])
+    try:
+        env = base_env(**s3_env(sweep_server))
+        proc = run_cli(["-f", "json", "--cluster", bare.address, f"s3://{BUCKET}/clean/"], env)
+        report = report_of(proc)
+        assert proc.returncode == 2
+        assert report["files"] and all(f["status"] == "error" for f in report["files"])
+        assert all("AWS_ACCESS_KEY_ID" in f["reason"] for f in report["files"]), report["files"][0]
+    finally:
+        bare.close()
+
+
+def test_a_target_with_a_credential_in_its_url_is_not_sent(cluster: DaskCluster) -> None:
+    """A URL with user info (or a presigned one) names a credential: it never goes into a
+    task, and the file says why."""
+    from modelaudit.fetchers import ObjectRef, Source
+
+    url = "https://user:hunter2hunter2@127.0.0.1:1/model.pkl"
+
+    class Listed(Source):
+        target = url
+
+        async def objects(self):
+            yield ObjectRef(uri="https://127.0.0.1:1/model.pkl", size=10, etag='"x"')
+
+    async def main() -> modelaudit.ScanReport:
+        async with modelaudit.Scanner(cluster=cluster.address) as scanner:
+            return await scanner.run_call([Listed()], scanner.config)
+
+    cluster.clear_records()
+    report = anyio.run(main)
+    assert [f.status for f in report.files] == [FileStatus.ERROR]
+    assert "credential" in (report.files[0].status_reason or "")
+    assert not cluster.payloads()
+
+
+def _held_cluster(tmp_path: Path, **scheduler: str) -> tuple[DaskCluster, Path]:
+    """w1 holds every task while the hold file exists; w2 scans normally."""
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    dask = start_cluster(
+        tmp_path / "dask",
+        workers=[{"MODELAUDIT_TEST_HOLD": str(hold)}, {}],
+        scheduler_env=scheduler,
+    )
+    return dask, hold
+
+
+def _scan_killing_the_held_worker(dask: DaskCluster, target: Path, **options: Any) -> object:
+    async def main() -> modelaudit.ScanReport:
+        async with modelaudit.Scanner(cluster=dask.address, shard_files=20, **options) as s:
+            async with anyio.create_task_group() as tg:
+
+                async def killer() -> None:
+                    await anyio.to_thread.run_sync(
+                        lambda: wait_for(
+                            lambda: any(dask.record.glob("held-*")), what="a held shard"
+                        )
+                    )
+                    dask.workers[0].kill()
+
+                tg.start_soon(killer)
+                report = await s.scan([str(target)])
+            return report
+
+    return anyio.run(main)
+
+
+def test_a_lost_worker_s_shards_are_scanned_elsewhere(tmp_path: Path) -> None:
+    target = small_sweep(tmp_path / "models", 400)
+    local = anyio.run(modelaudit.scan, [str(target)])
+    dask, hold = _held_cluster(tmp_path)
+    try:
+        report = _scan_killing_the_held_worker(dask, target)
+        assert isinstance(report, modelaudit.ScanReport)
+        assert dask.workers[0].proc.returncode == -signal.SIGKILL
+        assert comparable(report.to_dict()) == comparable(local.to_dict())
+        # The held shard reached the dead node, then the living one.
+        held = [p for p in dask.payloads()]
+        keys = [p["key"] for p in held]
+        assert len(keys) > len(set(keys)), "no shard was run twice"
+    finally:
+        hold.unlink()
+        dask.close()
+
+
+def test_a_shard_that_keeps_losing_workers_ends_in_error(tmp_path: Path) -> None:
+    target = small_sweep(tmp_path / "models", 200)
+    dask, hold = _held_cluster(tmp_path, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
+    try:
+        report = _scan_killing_the_held_worker(dask, target)
+        assert isinstance(report, modelaudit.ScanReport)
+        assert len(report.files) == 200
+        errors = [f for f in report.files if f.status is FileStatus.ERROR]
+        assert errors, "the killed worker's shard was not reported"
+        for f in errors:
+            assert "Dask worker lost" in (f.status_reason or "")
+            assert any(i.rule == "MA0004" for i in f.issues)
+        done = [f for f in report.files if f.status is FileStatus.COMPLETE]
+        assert len(done) + len(errors) == 200
+        assert report.exit_code == 1
+    finally:
+        hold.unlink()
+        dask.close()
+
+
+def test_a_cluster_without_workers_does_not_hang(tmp_path: Path) -> None:
+    target = small_sweep(tmp_path / "models", 60)
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    dask = start_cluster(tmp_path / "dask", workers=[{"MODELAUDIT_TEST_HOLD": str(hold)}])
+    try:
+        report = _scan_killing_the_held_worker(dask, target, cluster_idle_timeout=2.0)
+        assert isinstance(report, modelaudit.ScanReport)
+        assert len(report.files) == 60
+        assert all(f.status is FileStatus.ERROR for f in report.files)
+        assert "no worker" in (report.files[0].status_reason or "")
+    finally:
+        hold.unlink()
+        dask.close()
+
+
+def test_timeout_stops_the_nodes_and_keeps_the_report(cluster: DaskCluster, tmp_path: Path) -> None:
+    from tests.cluster._cluster import CLEAN_PICKLE
+
+    server = StallingServer(CLEAN_PICKLE)
+    try:
+        done = tmp_path / "done.pkl"
+        done.write_bytes(CLEAN_PICKLE)
+        started = time.monotonic()
+        proc = run_cli(
+            [
+                "-f",
+                "json",
+                "--timeout",
+                "8",
+                "--cluster",
+                cluster.address,
+                f"{server.url}/model.pkl",
+                str(done),
+            ],
+            base_env(),
+        )
+        elapsed = time.monotonic() - started
+        report = report_of(proc)
+        assert proc.returncode == 2
+        by_path = {f["path"]: f for f in report["files"]}
+        assert by_path[str(done)]["status"] == "complete"
+        stalled = by_path[f"{server.url}/model.pkl"]
+        assert stalled["status"] == "inconclusive"
+        assert stalled["reason"].startswith("Scan timeout after 8 seconds (run deadline reached)")
+        assert report["summary"]["interrupted"]
+        assert server.gets >= 1
+        # The node itself stopped fetching: it hung up on the server.
+        wait_for(lambda: server.disconnects >= 1, 30, "the node to hang up")
+        assert elapsed < 60
+    finally:
+        server.close()
+
+
+def test_ctrl_c_cancels_the_cluster_tasks_and_writes_the_report(
+    cluster: DaskCluster, tmp_path: Path
+) -> None:
+    from tests.cluster._cluster import CLEAN_PICKLE
+
+    server = StallingServer(CLEAN_PICKLE)
+    output = tmp_path / "report.json"
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modelaudit",
+                "scan",
+                "--no-progress",
+                "-f",
+                "json",
+                "-o",
+                str(output),
+                "--cluster",
+                cluster.address,
+                f"{server.url}/model.pkl",
+            ],
+            env=base_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        wait_for(lambda: server.gets >= 1, 120, "a node to fetch the object")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2, err
+        import json
+
+        report = json.loads(output.read_text())
+        [entry] = report["files"]
+        assert entry["status"] == "inconclusive"
+        assert entry["reason"].startswith("Interrupted by SIGINT")
+        wait_for(lambda: server.disconnects >= 1, 30, "the node to hang up")
+    finally:
+        server.close()
+
+
+def test_missing_extra_is_one_line(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['distributed'] = None\n"
+        "from modelaudit.cli import main\n"
+        "sys.exit(main(['scan', '--cluster', 'tcp://127.0.0.1:1', sys.argv[1]]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "modelaudit: error: --cluster needs Dask distributed, in the 'cluster' extra: "
+        "pip install 'modelaudit[cluster]'"
+    ]
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
+    from tests.remote_cloud._remote_cloud_servers import free_port
+
+    env = base_env(DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s")
+    proc = run_cli(["--cluster", f"tcp://127.0.0.1:{free_port()}", str(tmp_path)], env, 120)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("modelaudit:")]
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], proc.stderr
