@@ -65,6 +65,9 @@ def summary_line(report: ScanReport) -> str:
     suppressed = len(report.suppressed_issues)
     if suppressed:
         summary += f"; {suppressed} suppressed"
+    cached = sum(1 for f in report.files if f.cached)
+    if cached:
+        summary += f"; {cached} unchanged file(s) reported from the cache"
     code = report.exit_code
     verdict = _VERDICTS[code]
     if code == 0 and report.files_scanned == 0:
@@ -101,6 +104,8 @@ def render(
             head += f"  [{printable(f.format)}]"
         if f.status is not FileStatus.COMPLETE:
             head += f"  ({f.status.value}: {printable(f.status_reason or '')})"
+        if f.cached:
+            head += "  (cached)"
         lines.append(head)
         for issue in sorted(shown, key=lambda i: (i.suppressed, -i.severity.rank)):
             lines.extend(_issue_lines(issue, color))

@@ -342,3 +342,19 @@ def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.startswith("modelaudit:")]
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], proc.stderr
+
+
+def test_cache_on_the_client_spares_the_cluster(
+    cluster: DaskCluster, sweep_server: MotoServer, tmp_path: Path
+) -> None:
+    env = base_env(**s3_env(sweep_server))
+    cache = str(tmp_path / "cache")
+    args = ["-f", "json", "--cluster", cluster.address, "--cache", cache, f"s3://{BUCKET}/"]
+    first = run_cli(args, env)
+    cluster.clear_records()
+    second = run_cli(args, env)
+    assert second.returncode == first.returncode == 1
+    assert not cluster.payloads(), "a cached object was sent to the cluster"
+    files = report_of(second)["files"]
+    assert files and all(f["cached"] for f in files)
+    assert comparable(report_of(second)) == comparable(report_of(first))
