@@ -5,7 +5,8 @@ from __future__ import annotations
 __all__ = ["MISSING_EXTRA", "ClusterError"]
 
 MISSING_EXTRA = (
-    "--cluster needs Dask distributed, in the 'cluster' extra: pip install 'modelaudit[cluster]'"
+    "--cluster needs Dask distributed: install modelaudit with the 'cluster' (or 'all') extra, "
+    "e.g. pip install -e '.[cluster]' in its checkout"
 )
 
 

@@ -253,9 +253,13 @@ class ClusterCall:
             if client is None:
                 self._fail(number, "the Dask client is closed")
                 return
-            future = client.submit(
-                scan_shard, payload, key=self._key(number), pure=False, retries=1
-            )
+            try:
+                future = client.submit(
+                    scan_shard, payload, key=self._key(number), pure=False, retries=1
+                )
+            except Exception as exc:
+                self._fail(number, f"cannot submit to the Dask cluster: {_describe(exc)}")
+                return
             try:
                 outcome = await self._wait(future)
             except get_cancelled_exc_class():

@@ -28,11 +28,12 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import ExitStack
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import orjson
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..config import ScanConfig, default_jobs
@@ -52,6 +53,9 @@ JOBS_VARIABLE = "MODELAUDIT_NODE_JOBS"
 _RUN_MEMORY = 3600.0
 #: How often a running shard asks Dask whether its task is still wanted.
 _POLL = 1.0
+#: A source that reopens objects is kept this long after its last shard, so that the shards
+#: of a sweep share one client (building an S3 client takes a few hundred milliseconds).
+_SOURCE_IDLE = 120.0
 
 
 def scan_shard(payload: bytes) -> bytes:
@@ -80,6 +84,42 @@ def _dask_worker() -> Any:
 
 
 @dataclass
+class _Kept:
+    source: Source
+    users: int = 0
+    last: float = field(default_factory=time.monotonic)
+
+
+class _Sources:
+    """Sources kept open across shards, by target and settings (event-loop thread only)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[bytes, _Kept] = {}
+
+    @asynccontextmanager
+    async def borrow(self, target: str, settings: dict[str, Any]) -> AsyncIterator[Source]:
+        await self._evict()
+        key = orjson.dumps([target, settings], option=orjson.OPT_SORT_KEYS, default=str)
+        kept = self.kept.get(key)
+        if kept is None:
+            kept = self.kept[key] = _Kept(resolve(target, settings))
+        kept.users += 1
+        try:
+            yield kept.source
+        finally:
+            kept.users -= 1
+            kept.last = time.monotonic()
+
+    async def _evict(self) -> None:
+        now = time.monotonic()
+        for key, kept in list(self.kept.items()):
+            if not kept.users and now - kept.last > _SOURCE_IDLE:
+                del self.kept[key]
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await kept.source.aclose()
+
+
+@dataclass
 class _Run:
     calls: set[ScanCall] = field(default_factory=set)
     stopped: str | None = None
@@ -91,6 +131,7 @@ class _NodeEngine:
         self._stack = ExitStack()
         self._lock = threading.Lock()
         self.runs: dict[str, _Run] = {}
+        self.sources = _Sources()
         try:
             self.portal: BlockingPortal = self._stack.enter_context(
                 start_blocking_portal("asyncio", _backend_options())
@@ -136,7 +177,9 @@ class _NodeEngine:
         with self._lock:
             state = self.runs.setdefault(task.run, _Run())
             state.touched = time.monotonic()
-        sources: list[str | Source] = [ShardSource(g, task.settings, node) for g in task.groups]
+        sources: list[str | Source] = [
+            ShardSource(g, task.settings, node, self.sources) for g in task.groups
+        ]
         holder: list[ScanCall] = []
 
         def started(call: ScanCall) -> None:
@@ -217,11 +260,14 @@ def _check_registry(names: list[str] | None) -> None:
 class ShardSource(Source):
     """One target's objects of a shard, opened with this node's own readers."""
 
-    def __init__(self, group: Group, settings: dict[str, Any], node: str) -> None:
+    def __init__(
+        self, group: Group, settings: dict[str, Any], node: str, sources: _Sources
+    ) -> None:
         self.target = group.target
         self.entries = group.entries
         self.settings = settings
         self.node = node
+        self.sources = sources
         self.inner: Source | None = None
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
@@ -233,29 +279,40 @@ class ShardSource(Source):
                 yield self._local(entry)
         if not remote:
             return
+        relist: list[ShardEntry] = []
+        handled = 0
+        try:
+            async with self.sources.borrow(self.target, self.settings) as source:
+                for entry in remote:
+                    handled += 1
+                    ref: ObjectRef | None = None
+                    if entry.locator is not None:
+                        try:
+                            ref = await source.reopen(entry.ref())
+                        except Exception as exc:
+                            yield _failed(entry, _fetch_error(exc, entry.uri, self.node))
+                            continue
+                    if ref is None:
+                        relist.append(entry)
+                    else:
+                        yield ref
+        except Exception as exc:
+            # Resolving the target failed: no object of it can be had on this node.
+            error = _fetch_error(exc, self.target, self.node)
+            for entry in remote[max(0, handled - 1) :]:
+                yield _failed(entry, error)
+            return
+        if not relist:
+            return
         try:
             self.inner = resolve(self.target, self.settings)
         except Exception as exc:
             error = _fetch_error(exc, self.target, self.node)
-            for entry in remote:
+            for entry in relist:
                 yield _failed(entry, error)
             return
-        relist: list[ShardEntry] = []
-        for entry in remote:
-            ref: ObjectRef | None = None
-            if entry.locator is not None:
-                try:
-                    ref = await self.inner.reopen(entry.ref())
-                except Exception as exc:
-                    yield _failed(entry, _fetch_error(exc, entry.uri, self.node))
-                    continue
-            if ref is None:
-                relist.append(entry)
-            else:
-                yield ref
-        if relist:
-            async for ref in self._relist(relist):
-                yield ref
+        async for ref in self._relist(relist):
+            yield ref
 
     def _local(self, entry: ShardEntry) -> ObjectRef:
         path = entry.local_path

@@ -249,18 +249,22 @@ class S3Source(Source):
         self._page_size = int((config or {}).get("list_page_size", 1000))
         self._stack = AsyncExitStack()
         self._client: Any = None
+        self._client_lock = anyio.Lock()
         self.shared = backoff.SharedClient(self._stack.aclose)
 
     def uri(self, key: str) -> str:
         return f"{self.scheme}://{self.bucket}/{key}"
 
     async def client(self) -> Any:
-        if self._client is None:
-            self.creds.check(self.target)
-            # Imports, the session and botocore's service models are loaded in a thread; only
-            # the part that binds the client to this event loop runs here.
-            factory = await anyio.to_thread.run_sync(self._client_factory)
-            self._client = await self._stack.enter_async_context(factory)
+        # One client, however many tasks ask at once (a cluster node reopens objects of
+        # several shards through one source).
+        async with self._client_lock:
+            if self._client is None:
+                self.creds.check(self.target)
+                # Imports, the session and botocore's service models are loaded in a thread;
+                # only the part that binds the client to this event loop runs here.
+                factory = await anyio.to_thread.run_sync(self._client_factory)
+                self._client = await self._stack.enter_async_context(factory)
         return self._client
 
     def _client_factory(self) -> Any:

@@ -329,8 +329,8 @@ def test_missing_extra_is_one_line(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "modelaudit: error: --cluster needs Dask distributed, in the 'cluster' extra: "
-        "pip install 'modelaudit[cluster]'"
+        "modelaudit: error: --cluster needs Dask distributed: install modelaudit with the "
+        "'cluster' (or 'all') extra, e.g. pip install -e '.[cluster]' in its checkout"
     ]
 
 
@@ -358,3 +358,48 @@ def test_cache_on_the_client_spares_the_cluster(
     files = report_of(second)["files"]
     assert files and all(f["cached"] for f in files)
     assert comparable(report_of(second)) == comparable(report_of(first))
+
+
+def test_hub_repositories_on_the_cluster(tmp_path: Path) -> None:
+    """Hub objects are reopened on the node at the commit the client listed, with the node's
+    own HF_TOKEN; the token never travels."""
+    from tests.remote_http._remote_http_servers import (
+        CDN,
+        HF_GOOD_TOKEN,
+        FakeHub,
+        Repo,
+    )
+    from tests.remote_http._remote_http_servers import (
+        EVIL_PICKLE as HUB_EVIL,
+    )
+
+    cdn = CDN()
+    hub = FakeHub(cdn)
+    hub.add("acme/private", Repo({"model.pkl": HUB_EVIL}, private=True))
+    hub.add(
+        "acme/evil",
+        Repo(
+            {"model.pkl": HUB_EVIL, "model.safetensors": clean_safetensors(), "a/b.pkl": HUB_EVIL}
+        ),
+    )
+    env = {
+        "HF_ENDPOINT": hub.server.url,
+        "HF_TOKEN": HF_GOOD_TOKEN,
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+    dask = start_cluster(tmp_path / "dask", workers=[env])
+    try:
+        client_env = base_env(**env)
+        targets = ["hf://acme/private", "hf://acme/evil"]
+        local = run_cli(["-f", "json", *targets], client_env)
+        remote = run_cli(["-f", "json", "--cluster", dask.address, *targets], client_env)
+        assert remote.returncode == local.returncode == 1, remote.stderr
+        assert comparable(report_of(remote)) == comparable(report_of(local))
+        assert len(report_of(remote)["files"]) == 4
+        raw = dask.raw_payloads()
+        assert raw and all(HF_GOOD_TOKEN.encode() not in p for p in raw)
+        assert all(b"0123456789abcdef0123456789abcdef01234567" in p for p in raw)
+    finally:
+        dask.close()
+        hub.server.stop()
+        cdn.server.stop()
