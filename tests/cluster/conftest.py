@@ -11,7 +11,7 @@ from tests.remote_cloud._remote_cloud_servers import MotoServer, start_moto, sto
 BUCKET = "sweep"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sweep_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """S3 with IAM enforced, holding the hostile corpus, clean models and small pickles."""
     from tests.hardening._malicious_corpus import build_corpus
@@ -40,7 +40,7 @@ def s3_env(server: MotoServer) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, sweep_server: MotoServer
 ) -> Iterator[DaskCluster]:
