@@ -248,3 +248,58 @@ def test_unparseable_python_is_info(tmp_path: Path) -> None:
     path.write_text("print 'python 2'\n")
     result = scan(path)
     assert rules_of(result) == {rt.PYTHON_UNPARSEABLE}
+
+
+#: Lines from real library files (transformers 5 `tokenization_marian.py`, diffusers 0.42
+#: `pipeline_ace_step.py`, `data_collator.py`, `processing_wav2vec2_with_lm.py`) in which a
+#: local variable is named like a module, or a multiprocessing helper starts nothing.
+SHADOWING_LOCALS = """\
+import multiprocessing
+
+class Tok(PreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        code = []
+        code.append(config.name[:4])
+        socket = {"host": "localhost"}
+        requests = [socket]
+        requests.append(code)
+
+    def remove_language_code(self, text):
+        code = []
+        code.append(text[:2])
+        return code
+
+    def has_codes(self, audio_codes):
+        return any(code.strip() for code in audio_codes)
+
+    def collate(self, batch):
+        if multiprocessing.current_process().name == "MainProcess":
+            return multiprocessing.get_start_method()
+        return batch
+"""
+
+
+def test_local_names_that_look_like_modules_are_not_modules(tmp_path: Path) -> None:
+    path = tmp_path / "modeling_custom.py"
+    path.write_text(HEADER + SHADOWING_LOCALS)
+    result = scan(path)
+    assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set(), [
+        i.message for i in result.issues
+    ]
+
+
+def test_the_imported_module_of_the_same_name_is_still_judged(tmp_path: Path) -> None:
+    path = tmp_path / "modeling_custom.py"
+    path.write_text(
+        HEADER
+        + "import code, multiprocessing\n"
+        + "code.interact(local={})\n"
+        + "class M(PreTrainedModel):\n"
+        + "    def forward(self, x):\n"
+        + "        with multiprocessing.Pool(2) as pool:\n"
+        + "            return pool.map(abs, x)\n"
+    )
+    result = scan(path)
+    assert rt.PYTHON_IMPORT_EXEC in rules_of(result, CRIT)
+    assert any("multiprocessing.Pool" in i.message for i in result.issues if i.severity is WARN)

@@ -46,7 +46,14 @@ _PREFIXES: Final[tuple[tuple[str, str], ...]] = (
     ("pty.", "process"),
     ("commands.", "process"),
     ("asyncio.create_subprocess", "process"),
-    ("multiprocessing.", "process"),
+    ("multiprocessing.Process", "process"),
+    ("multiprocessing.Pool", "process"),
+    ("multiprocessing.Manager", "process"),
+    ("multiprocessing.pool.", "process"),
+    ("multiprocessing.popen_", "process"),
+    ("multiprocessing.spawn.", "process"),
+    ("multiprocessing.forkserver.", "process"),
+    ("multiprocessing.process.BaseProcess", "process"),
     ("pexpect.", "process"),
     ("builtins.eval", "code-exec"),
     ("builtins.exec", "code-exec"),
@@ -216,6 +223,17 @@ class _Resolver:
             for a in node.names:
                 self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
 
+    def bound(self, node: ast.AST) -> bool:
+        """Whether the call target's root is an import, a builtin or `__import__(...)`: a
+        local variable named `code`, `socket` or `requests` is no module."""
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        if isinstance(node, ast.Name):
+            return node.id in self.aliases or (
+                node.id in _BUILTINS and node.id not in self.shadowed
+            )
+        return isinstance(node, ast.Call)
+
     def name(self, node: ast.AST) -> str | None:
         parts: list[str] = []
         while isinstance(node, ast.Attribute):
@@ -247,13 +265,14 @@ def _literal(call: ast.Call) -> str | None:
 
 
 def _kind(name: str, call: ast.Call, resolver: _Resolver) -> str | None:
-    if name in _DYNAMIC_IMPORTS:
-        return None if _literal(call) else "dynamic-import"
-    if name in _EXECUTORS and call.args and _decodes(call.args[0], resolver):
-        return "decoded-code"
-    for prefix, kind in _PREFIXES:
-        if name == prefix or name.startswith(prefix):
-            return kind
+    if resolver.bound(call.func):
+        if name in _DYNAMIC_IMPORTS:
+            return None if _literal(call) else "dynamic-import"
+        if name in _EXECUTORS and call.args and _decodes(call.args[0], resolver):
+            return "decoded-code"
+        for prefix, kind in _PREFIXES:
+            if name == prefix or name.startswith(prefix):
+                return kind
     if name == "builtins.open" and _writes(call):
         return "file-write"
     leaf = name.rsplit(".", 1)[-1]
