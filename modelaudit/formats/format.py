@@ -46,6 +46,7 @@ class Format(StrEnum):
     NOTEBOOK = "notebook"
     PYTHON = "python"
     MLMODEL = "mlmodel"
+    MLFLOW_ENV = "mlflow_env"
     TEXT = "text"
     EMPTY = "empty"
 
@@ -108,6 +109,10 @@ MODEL_EXTENSIONS: Final = (frozenset(_EXTENSIONS) - {".py"}) | {
     ".model",
 }
 #: Names torch.load and friends open; a pickle opcode first is enough to route them to pickle.
+#: Files of an MLflow model's environment, which environment restoration installs from.
+MLFLOW_ENV_NAMES: Final = frozenset(
+    {"requirements.txt", "constraints.txt", "python_env.yaml", "conda.yaml"}
+)
 PICKLE_NAMES: Final = (".pkl", ".pickle", ".joblib", ".dill", ".pt", ".pth", ".bin", ".ckpt")
 
 

@@ -13,7 +13,13 @@ from typing import Final
 
 from .ctranslate2 import looks_like_ctranslate2
 from .fasttext import looks_like_fasttext
-from .format import MODEL_EXTENSIONS, PICKLE_NAMES, Format, extension_format
+from .format import (
+    MLFLOW_ENV_NAMES,
+    MODEL_EXTENSIONS,
+    PICKLE_NAMES,
+    Format,
+    extension_format,
+)
 from .old_pickle import looks_like_old_pickle, old_pickle_verdict, whole_pickle_that_imports
 from .sentencepiece import looks_like_sentencepiece
 from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
@@ -188,6 +194,10 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         if data is not None:
             return data
     stripped = head.lstrip()
+    if _basename(name) in MLFLOW_ENV_NAMES and not (
+        size is not None and size <= len(head) and whole_pickle_that_imports(head)
+    ):
+        return Format.MLFLOW_ENV
     if ext in (
         Format.NOTEBOOK,
         Format.PYTHON,

@@ -194,6 +194,19 @@ MLMODEL_LOADER = define_rule(
     cwe=94,
 )
 
+MLFLOW_ENV_SOURCE = define_rule(
+    "MA4904",
+    "MlflowEnvironmentSource",
+    "An MLflow model's environment (requirements.txt, constraints.txt, python_env.yaml, "
+    "conda.yaml) takes a package from a URL, a version-control checkout, a local path or a "
+    "package index the model chose, which environment restoration installs.",
+    "Restoring the environment (`--env-manager virtualenv|conda|uv`, spark_udf, "
+    "`pip install -r`) runs that package's build and install code. Replace the requirement "
+    "with a pinned release from your own index, or restore without it.",
+    severity=IssueSeverity.WARNING,
+    cwe=829,
+)
+
 PYTHON_IMPORT_EXEC = define_rule(
     "MA4950",
     "PythonCodeRunsOnImport",

@@ -94,6 +94,7 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec("data.ctranslate2_scanner", "CTranslate2Scanner", ("ctranslate2",)),
     _spec("data.word2vec_scanner", "Word2VecScanner", ("word2vec",)),
     _spec("text.mlmodel_scanner", "MlflowModelScanner", ("mlmodel",)),
+    _spec("text.mlflow_env_scanner", "MlflowEnvironmentScanner", ("mlflow_env",)),
     _spec("text.dvc_scanner", "DvcScanner", ("dvc",), ".dvc"),
     _spec("text.notebook_scanner", "NotebookScanner", ("notebook",), ".ipynb"),
     _spec("text.python_scanner", "PythonScanner", ("python",), ".py"),

@@ -1,0 +1,152 @@
+"""Where pip would fetch a requirement from: the index, or somewhere a model's author chose.
+
+A requirements line (pip's requirements-file grammar, also used by MLflow's `python_env.yaml`
+and the `pip:` section of a conda environment) either names a package on the configured index
+(`numpy==2.4.6`, `scikit-learn>=1.4; python_version>'3.8'`) or points pip elsewhere: a VCS
+checkout (`git+https://...`), a URL (`pkg @ https://...`, `https://.../x.whl`), a local path
+(`./wheel.whl`, `-e ../src`), another index (`--index-url`, `--extra-index-url`,
+`--find-links`, `--trusted-host`), or another requirements file (`-r URL`). Whatever comes from
+there runs its build and install code on the machine that restores the environment.
+
+Parsing is one pass over the lines, never a network or file access.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+#: Options that make pip look for packages somewhere other than the default index.
+INDEX_OPTIONS: Final = {
+    "-i": "index",
+    "--index-url": "index",
+    "--extra-index-url": "index",
+    "-f": "index",
+    "--find-links": "index",
+    "--trusted-host": "index",
+}
+#: Options whose value is a requirement or a file of requirements.
+_VALUE_OPTIONS: Final = {
+    "-e": "editable",
+    "--editable": "editable",
+    "-r": "include",
+    "--requirement": "include",
+    "-c": "include",
+    "--constraint": "include",
+}
+_VCS: Final = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
+_URL: Final = re.compile(r"^[a-z][a-z0-9+.-]*://|^file:", re.IGNORECASE)
+_DIRECT: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*(\S+)")
+_ARCHIVE: Final = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".zip", ".tar", ".conda")
+MAX_LINES: Final = 100_000
+MAX_SHOWN: Final = 300
+
+
+@dataclass(frozen=True)
+class ExternalSource:
+    """A requirement pip would not take from the default index."""
+
+    line: int
+    text: str
+    #: "vcs", "url", "local path", "index", "editable" or "include"
+    kind: str
+    target: str
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """pip's lines: backslash continuations joined, comments (`#` at the start or after a
+    space) removed, blank lines dropped; numbered from 1 as the file's first physical line."""
+    out: list[tuple[int, str]] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines()[:MAX_LINES], 1):
+        if not pending:
+            start = number
+        if raw.endswith("\\"):
+            pending.append(raw[:-1])
+            continue
+        pending.append(raw)
+        line = _strip_comment("".join(pending)).strip()
+        pending = []
+        if line:
+            out.append((start, line))
+    if pending:
+        line = _strip_comment("".join(pending)).strip()
+        if line:
+            out.append((start, line))
+    return out
+
+
+def _strip_comment(line: str) -> str:
+    if line.lstrip().startswith("#"):
+        return ""
+    match = re.search(r"\s#", line)
+    return line[: match.start()] if match else line
+
+
+def location_kind(target: str) -> str | None:
+    """ "vcs", "url" or "local path" when `target` is not a name on an index, else None."""
+    if _VCS.match(target):
+        return "vcs"
+    if _URL.match(target):
+        return "url"
+    if (
+        target.startswith((".", "/", "~", "\\"))
+        or re.match(r"^[A-Za-z]:[\\/]", target)
+        or "/" in target
+        or "\\" in target
+        or target.lower().endswith(_ARCHIVE)
+    ):
+        return "local path"
+    return None
+
+
+def _option(line: str) -> tuple[str, str] | None:
+    """(`--option`, value) for an option line, value '' when the option takes none."""
+    if not line.startswith("-"):
+        return None
+    head, _, rest = line.partition(" ")
+    if "=" in head and head.startswith("--"):
+        name, _, value = head.partition("=")
+        return name, (value + " " + rest).strip()
+    for short in ("-i", "-f", "-e", "-r", "-c"):
+        if head.startswith(short) and len(head) > 2 and not head.startswith("--"):
+            return short, (head[2:] + " " + rest).strip()
+    return head, rest.strip()
+
+
+def external_sources(text: str) -> list[ExternalSource]:
+    """Every line of a requirements text that points pip away from the default index."""
+    found: list[ExternalSource] = []
+    for number, line in logical_lines(text):
+        source = judge_line(line, number)
+        if source is not None:
+            found.append(source)
+    return found
+
+
+def judge_line(line: str, number: int = 0) -> ExternalSource | None:
+    """One logical requirements line, judged; None for a package taken from the index."""
+    shown = line[:MAX_SHOWN]
+    option = _option(line)
+    if option is not None:
+        name, value = option
+        value = value.split()[0] if value.split() else ""
+        if name in INDEX_OPTIONS:
+            return ExternalSource(number, shown, INDEX_OPTIONS[name], value)
+        kind = _VALUE_OPTIONS.get(name)
+        if kind == "editable":
+            return ExternalSource(number, shown, "editable", value)
+        if kind == "include" and location_kind(value) is not None:
+            # `-r requirements.txt` beside the file is how MLflow links its own files
+            return ExternalSource(number, shown, "include", value)
+        return None
+    direct = _DIRECT.match(line)
+    if direct:
+        return ExternalSource(
+            number, shown, location_kind(direct.group(2)) or "url", direct.group(2)
+        )
+    target = line.split(";", 1)[0].split()[0]
+    kind = location_kind(target)
+    return ExternalSource(number, shown, kind, target) if kind else None
