@@ -43,6 +43,7 @@ class Format(StrEnum):
     FASTTEXT = "fasttext"
     CTRANSLATE2 = "ctranslate2"
     WORD2VEC = "word2vec"
+    ONNX_EXTERNAL_DATA = "onnx_external_data"
     NOTEBOOK = "notebook"
     PYTHON = "python"
     MLMODEL = "mlmodel"
@@ -109,6 +110,8 @@ MODEL_EXTENSIONS: Final = (frozenset(_EXTENSIONS) - {".py"}) | {
     ".model",
 }
 #: Names torch.load and friends open; a pickle opcode first is enough to route them to pickle.
+#: Names ONNX exporters give the raw tensor bytes a model keeps outside itself.
+ONNX_DATA_SUFFIXES: Final = (".onnx_data", ".onnx.data")
 #: Files of an MLflow model's environment, which environment restoration installs from.
 MLFLOW_ENV_NAMES: Final = frozenset(
     {"requirements.txt", "constraints.txt", "python_env.yaml", "conda.yaml"}

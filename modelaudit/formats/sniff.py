@@ -16,6 +16,7 @@ from .fasttext import looks_like_fasttext
 from .format import (
     MLFLOW_ENV_NAMES,
     MODEL_EXTENSIONS,
+    ONNX_DATA_SUFFIXES,
     PICKLE_NAMES,
     Format,
     extension_format,
@@ -237,6 +238,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.ONNX
     if ext is None and _looks_like_saved_model(head):
         return Format.TF_PROTOBUF
+    if ext is None and _basename(name).lower().endswith(ONNX_DATA_SUFFIXES):
+        return Format.ONNX_EXTERNAL_DATA
     if ext is None and _basename(name) == "MLmodel":
         return Format.MLMODEL
     if ext is None and is_repository_text(name) and looks_like_text(head):

