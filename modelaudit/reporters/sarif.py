@@ -34,7 +34,6 @@ SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 TOOL_NAME = "ModelAudit"
-INFORMATION_URI = "https://pypi.org/project/modelaudit/"
 SRCROOT = "%SRCROOT%"
 
 #: GitHub code scanning's hard limits for one run.
@@ -53,6 +52,13 @@ LEVELS = {
     IssueSeverity.WARNING: "warning",
     IssueSeverity.INFO: "note",
     IssueSeverity.DEBUG: "none",
+}
+#: `reportingConfiguration.rank` (0-100, higher first), as the reference shows for errors.
+_RANK = {
+    IssueSeverity.CRITICAL: 90.0,
+    IssueSeverity.WARNING: 50.0,
+    IssueSeverity.INFO: 10.0,
+    IssueSeverity.DEBUG: 0.0,
 }
 _SECURITY_SEVERITY = {
     IssueSeverity.CRITICAL: "9.3",
@@ -139,7 +145,7 @@ def _rule_descriptor(rule: Rule, level_severity: IssueSeverity) -> dict[str, Any
             "text": f"{rule.short}\n\nWhat to do: {rule.help}",
             "markdown": f"**{rule.name}**: {rule.short}\n\n**What to do:** {rule.help}{cwe_md}",
         },
-        "defaultConfiguration": {"level": LEVELS[level_severity]},
+        "defaultConfiguration": {"level": LEVELS[level_severity], "rank": _RANK[level_severity]},
         "properties": {
             "security-severity": _SECURITY_SEVERITY[level_severity],
             "precision": _PRECISION[level_severity],
@@ -392,7 +398,6 @@ class _Builder:
                     "fullName": "ModelAudit static security scanner for ML model files",
                     "version": __version__,
                     "semanticVersion": __version__,
-                    "informationUri": INFORMATION_URI,
                     "rules": rules,
                 }
             },
