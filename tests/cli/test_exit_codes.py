@@ -45,7 +45,9 @@ CASES = [
     ("cut.pkl", EVIL_PICKLE[:-6], 1, "inconclusive"),
     # A renamed protocol 0 pickle is a pickle; text that merely starts like one is not.
     ("weights.txt", b"cposix\nsystem\np0\n(Vid\np1\ntp2\nRp3\n.", 1, "complete"),
-    ("requirements.txt", b"certifi\nrequests\nnumpy\n", 0, "skipped"),
+    ("requirements-dev.txt", b"certifi\nrequests\nnumpy\n", 0, "skipped"),
+    # ... and a requirements file is read as one (MLflow environments), quietly
+    ("requirements.txt", b"certifi\nrequests\nnumpy\n", 0, "complete"),
 ]
 
 
