@@ -9,7 +9,7 @@ transformers-4-style repositories, a second one with `transformers<5`:
         tokenizers diffusers peft sentence-transformers scikit-learn xgboost lightgbm catboost \
         statsmodels pandas gensim fasttext-wheel onnx onnxscript ctranslate2 mlflow-skinny \
         cloudpickle flax orbax-checkpoint hydra-core lightning dvc nbformat gguf tensorflow-cpu \
-        keras h5py spacy
+        keras h5py spacy prophet
     /work/zoo-venv/bin/pip uninstall -y torchvision
     python3 -m venv /work/zoo-venv4 && /work/zoo-venv4/bin/pip install \
         -c tests/zoo/constraints.txt torch==2.13.0 'transformers<5' sentencepiece protobuf
@@ -538,6 +538,21 @@ def statsmodels_results(out: Path) -> None:
     y = x @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1
     results = sm.OLS(y, sm.add_constant(x)).fit()
     results.save(str(out / "ols_results.pickle"), remove_data=True)
+
+
+@repo("prophet-forecaster", "prophet", "pandas", "numpy", "cmdstanpy")
+def prophet_forecaster(out: Path) -> None:
+    """Prophet's own serialisation, the one its documentation prescribes (and MLflow's prophet
+    flavor writes): JSON. Its docs advise against pickling a model; a pickled one names
+    cmdstanpy classes whose constructor compiles Stan and C++ code, so it is not quiet."""
+    import pandas as pd
+    from prophet import Prophet
+    from prophet.serialize import model_to_json
+
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    frame = pd.DataFrame({"ds": days, "y": [float(i % 7) + 0.1 * i for i in range(60)]})
+    model = Prophet(uncertainty_samples=0).fit(frame)
+    (out / "serialized_model.json").write_text(model_to_json(model), encoding="utf-8")
 
 
 # --- Keras / TensorFlow --------------------------------------------------------------------------
