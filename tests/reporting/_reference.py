@@ -52,6 +52,10 @@ def as_modelaudit(command: str) -> str:
     return "modelaudit scan" + command[len(FRONT_END) :]
 
 
+def as_modelaudit_script(script: str) -> str:
+    return script.replace(FRONT_END, "modelaudit scan")
+
+
 def is_remote(command: str) -> bool:
     rest = command[len(FRONT_END) :].split()
     return bool(rest) and bool(REMOTE.match(rest[0]))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from modelaudit.scanners import SCANNER_REGISTRY
+from tests.reporting._doc_layout import layout
 
 DATA = Path(__file__).resolve().parent / "data"
 SARIF_SCHEMA = DATA / "sarif-schema-2.1.0.json"
@@ -52,3 +53,9 @@ def run_cli(reporting_scanner: type) -> Callable[..., tuple[int, Any]]:
             return code, data.decode()
 
     return run
+
+
+@pytest.fixture(params=[False, True], ids=["benign", "malicious"])
+def workdir(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, bool]:
+    layout(tmp_path, request.param)
+    return tmp_path, request.param

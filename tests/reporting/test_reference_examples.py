@@ -12,9 +12,7 @@ lines. The remote targets of the page run against real local servers in
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import shlex
 import shutil
@@ -28,77 +26,10 @@ import yaml
 
 from modelaudit.reporters.sarif import LEVELS
 from tests.reporting import _reference as ref
+from tests.reporting._doc_layout import AZURE_STAGING, BIN, EVIL, REPO, env, sh
 from tests.reporting._sarif_checks import validate_sarif
 
-REPO = Path(__file__).resolve().parents[2]
-ZOO = REPO / "tests" / "zoo" / "repos"
-BIN = Path(sys.executable).parent
-#: posix.system('id') as protocol 4; the STACK_GLOBAL sits at byte 28, as in the page's JSON.
-EVIL = (
-    b"\x80\x04\x95\x1a\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94"
-    b"\x93\x94\x8c\x02id\x94\x85\x94R\x94."
-)
-MODEL_REPOS = (
-    "sklearn-joblib-pickle",
-    "onnx-exports",
-    "keras3-and-legacy-h5",
-    "transformers-bert-sharded",
-)
 LOCAL = [c for c in ref.commands() if not ref.is_remote(c) and c != ref.FRONT_END]
-#: Azure DevOps replaces its macros before the shell sees the script.
-AZURE_STAGING = "$(Build.ArtifactStagingDirectory)"
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NO_COLOR", "FORCE_COLOR"))}
-    env["PATH"] = f"{BIN}:/usr/bin:/bin"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    return env
-
-
-def _layout(root: Path, malicious: bool) -> None:
-    """The working directory the page's examples assume, with real files."""
-    models = root / "models"
-    for name in MODEL_REPOS:
-        # model cards are not models: --strict would rightly call them unverified
-        shutil.copytree(ZOO / name, models / name, ignore=shutil.ignore_patterns("README.md"))
-    model = EVIL if malicious else (ZOO / "sklearn-joblib-pickle" / "model.pkl").read_bytes()
-    if malicious:
-        (models / "evil.pkl").write_bytes(EVIL)
-        shutil.copy(
-            ZOO / "transformers-mistral-safetensors" / "model.safetensors",
-            models / "unsafe_model.safetensors",
-        )
-    (root / "model.pkl").write_bytes(model)
-    # `dvc add model.pkl`: the pointer beside it and the object in the local cache
-    md5 = hashlib.md5(model).hexdigest()
-    cached = root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(model)
-    (root / ".dvc" / "config").write_text("")
-    (root / "model.pkl.dvc").write_text(
-        f"outs:\n- md5: {md5}\n  size: {len(model)}\n  hash: md5\n  path: model.pkl\n"
-    )
-    (root / "staging").mkdir()
-    (root / "path" / "to").mkdir(parents=True)
-
-
-@pytest.fixture(params=[False, True], ids=["benign", "malicious"])
-def workdir(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, bool]:
-    _layout(tmp_path, request.param)
-    return tmp_path, request.param
-
-
-def _sh(script: str, cwd: Path, shell: str = "sh") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [shell, "-ec", script],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def _option(argv: list[str], name: str) -> str | None:
@@ -131,7 +62,7 @@ def _check_sarif(doc: dict[str, Any], malicious: bool) -> None:
 def test_reference_command(workdir: tuple[Path, bool], command: str) -> None:
     root, malicious = workdir
     script = ref.as_modelaudit(command).replace(AZURE_STAGING, str(root / "staging"))
-    done = _sh(script, root)
+    done = sh(script, root)
     assert done.returncode == (1 if malicious else 0), done.stdout + done.stderr
     argv = shlex.split(script, comments=True)
     fmt = _option(argv, "--format") or "text"
@@ -168,7 +99,7 @@ def test_removed_flags_are_errors_naming_the_variable(tmp_path: Path, flag: str)
     page = ref.text()
     row = re.search(rf"^{re.escape(flag)} \| (.+?) \|$", page, flags=re.MULTILINE)
     assert row, flag
-    done = _sh(f"modelaudit scan model.pkl {flag} secret-value", tmp_path)
+    done = sh(f"modelaudit scan model.pkl {flag} secret-value", tmp_path)
     assert done.returncode == 2
     for variable in re.findall(r"[A-Z][A-Z_]+", row.group(1)):
         assert variable in done.stderr
@@ -177,7 +108,7 @@ def test_removed_flags_are_errors_naming_the_variable(tmp_path: Path, flag: str)
 
 def test_json_example_shape_and_values(tmp_path: Path) -> None:
     (tmp_path / "evil.pickle").write_bytes(EVIL)
-    done = _sh("modelaudit scan evil.pickle --format json", tmp_path)
+    done = sh("modelaudit scan evil.pickle --format json", tmp_path)
     assert done.returncode == 1
     doc = json.loads(done.stdout)
     _check_json_shape(doc)
@@ -195,7 +126,7 @@ def test_json_example_shape_and_values(tmp_path: Path) -> None:
 
 def test_sarif_example_shape_and_severity_mapping(tmp_path: Path) -> None:
     (tmp_path / "model.pkl").write_bytes(EVIL)
-    done = _sh("modelaudit scan model.pkl --format sarif", tmp_path)
+    done = sh("modelaudit scan model.pkl --format sarif", tmp_path)
     doc = json.loads(done.stdout)
     example = ref.json_example("Example SARIF output structure:", "Severity Mapping")
     assert set(example) <= set(doc) and doc["version"] == example["version"]
@@ -254,7 +185,7 @@ def test_programmatic_usage(workdir: tuple[Path, bool]) -> None:
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=root,
-        env=_env(),
+        env=env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -328,7 +259,7 @@ def test_custom_scanner_example(tmp_path: Path, content: bytes) -> None:
     done = subprocess.run(
         [sys.executable, "register.py"],
         cwd=tmp_path,
-        env=_env(),
+        env=env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -395,7 +326,7 @@ def test_github_workflow(workdir: tuple[Path, bool]) -> None:
     ref.assert_from_reference(GITHUB_WORKFLOW)
     steps = yaml.safe_load(GITHUB_WORKFLOW)["jobs"]["scan"]["steps"]
     scan = next(s for s in steps if s.get("name") == "Scan models")
-    done = _sh(ref.as_modelaudit(scan["run"]), root, shell="bash")
+    done = sh(ref.as_modelaudit(scan["run"]), root, shell="bash")
     assert done.returncode == (1 if malicious else 0), done.stderr
     for step in steps:
         if step.get("if") == "always()":
@@ -438,12 +369,12 @@ def test_gitlab_recipe(workdir: tuple[Path, bool], missing: bool) -> None:
     script = "\n".join(line for line in lines if "install" not in line)
     if missing:
         shutil.rmtree(root / "models")
-    done = _sh(script, root)  # GitLab runs the script lines with `sh -e`
+    done = sh(script, root)  # GitLab runs the script lines with `sh -e`
     # a folder that does not exist is unverified (2), before any finding could count
     assert done.returncode == (2 if missing else 1 if malicious else 0)
     report = (root / "scan-results.json").read_text()
     # the grep line alone, as a job whose scan step tolerated failure would reach it
-    grep = _sh(lines[-1], root)
+    grep = sh(lines[-1], root)
     assert grep.returncode == (1 if malicious or missing else 0)
     assert ("Critical security issues found!" in grep.stdout) is (malicious or missing)
     assert ('"severity":"critical"' in report) is (malicious or missing)
@@ -470,8 +401,8 @@ def test_pre_commit_hook(workdir: tuple[Path, bool]) -> None:
     config = PRE_COMMIT.replace(f"entry: {ref.FRONT_END}", "entry: modelaudit scan")
     (root / ".pre-commit-config.yaml").write_text(config)
     (root / "notes.txt").write_text("not a model\n")
-    env = {
-        **_env(),
+    hook_env = {
+        **env(),
         "PRE_COMMIT_HOME": str(root.parent / f"{root.name}-cache"),
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -479,11 +410,11 @@ def test_pre_commit_hook(workdir: tuple[Path, bool]) -> None:
         "GIT_COMMITTER_EMAIL": "t@example.com",
     }
     for args in (["init", "-q"], ["add", "."]):
-        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+        subprocess.run(["git", *args], cwd=root, env=hook_env, check=True, capture_output=True)
     done = subprocess.run(
         [str(BIN / "pre-commit"), "run", "--all-files", "--verbose"],
         cwd=root,
-        env=env,
+        env=hook_env,
         capture_output=True,
         text=True,
         timeout=600,
