@@ -134,3 +134,19 @@ def test_cli_bucket_artifacts_go_to_the_s3_fetcher(
     assert all(
         i["location"].startswith(f"models:/s3-model/{version}/evil.pkl") for i in report["issues"]
     )
+
+
+def test_registered_model_environment_off_the_index_warns(mlflow_models: MlflowModels) -> None:
+    """Files MLflow wrote (the zoo's sklearn model), with one requirement from a VCS checkout:
+    a registry model is an MLflow model by its URI, whatever sits beside the spooled file."""
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[1] / "zoo" / "repos" / "mlflow-sklearn" / "model"
+    files = {p.name: p.read_bytes() for p in model.iterdir()}
+    files["requirements.txt"] += b"\ngit+https://github.com/example/extras@main#egg=extras\n"
+    version = mlflow_models.server.register("env-model", files)
+    proc = run_cli(["-f", "json", f"models:/env-model/{version}"], mlflow_env(mlflow_models))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    loud = [(i["location"], i["rule"]) for i in report["issues"] if i["severity"] != "info"]
+    assert loud == [(f"models:/env-model/{version}/requirements.txt", "MA4904")]
