@@ -39,7 +39,6 @@ _VCS: Final = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
 _URL: Final = re.compile(r"^[a-z][a-z0-9+.-]*://|^file:", re.IGNORECASE)
 _DIRECT: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*(\S+)")
 _ARCHIVE: Final = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".zip", ".tar", ".conda")
-MAX_LINES: Final = 100_000
 MAX_SHOWN: Final = 300
 
 
@@ -60,7 +59,7 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
     pending: list[str] = []
     start = 0
-    for number, raw in enumerate(text.splitlines()[:MAX_LINES], 1):
+    for number, raw in enumerate(text.splitlines(), 1):
         if not pending:
             start = number
         if raw.endswith("\\"):

@@ -153,3 +153,13 @@ def test_attackers_files_named_like_environment_files_are_still_caught(tmp_path:
     conda = tmp_path / "conda.yaml"
     conda.write_text("name: mlflow-env\nextra: !!python/object/apply:os.system ['id']\n")
     assert rules_of(scan(conda), IssueSeverity.CRITICAL)
+
+
+def test_every_line_is_read_and_an_unread_environment_is_not_complete(tmp_path: Path) -> None:
+    (tmp_path / "MLmodel").write_text("flavors: {}\n")
+    path = tmp_path / "requirements.txt"
+    path.write_text("numpy\n" * 200_000 + "git+https://example.net/x#egg=x\n")
+    assert _sources(path) == [(WARN, "vcs")]
+    conda = tmp_path / "conda.yaml"
+    conda.write_text("name: mlflow-env\ndependencies:\n" + "- numpy\n" * 200_000)
+    assert scan(conda).status is FileStatus.INCONCLUSIVE

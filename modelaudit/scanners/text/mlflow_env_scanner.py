@@ -29,7 +29,7 @@ from ...formats.requirements import (
 )
 from ...rules.text import MLFLOW_ENV_SOURCE
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from .yaml_document import vetted_document
+from .yaml_document import MAX_DOCUMENT_BYTES, vetted_document
 
 MAX_TEXT_BYTES: Final = 4 * 1024 * 1024
 _MLFLOW_URIS: Final = ("models:/", "runs:/", "mlflow-artifacts:")
@@ -52,6 +52,10 @@ class MlflowEnvironmentScanner(BaseScanner):
         base = os.path.basename(self.display_path or path).lower()
         if base.endswith((".yaml", ".yml")):
             result, doc = vetted_document(self, path)
+            if doc is None and self.file_size(path) > MAX_DOCUMENT_BYTES:
+                result.mark_inconclusive(
+                    f"environment file larger than {MAX_DOCUMENT_BYTES} bytes not read"
+                )
             sources = _yaml_sources(base, doc)
             mlflow_shaped = _mlflow_shaped(base, doc)
         else:
