@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+import pickletools
 import re
 import zlib
 from collections.abc import Callable
@@ -39,6 +41,7 @@ class PickleBytesScan(Protocol):
 
 
 _MAX_DECODED: Final = 64 << 20
+_MAX_WHOLE: Final = 1 << 20
 _B64_RUN: Final = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
 _HEX_RUN: Final = re.compile(rb"[0-9a-fA-F]+")
 _PICKLE_START: Final = re.compile(rb"\x80[\x01-\x05]|c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n|[(\]}]")
@@ -50,6 +53,15 @@ def _limit(ctx: ScanContext) -> int:
 
 def _looks_like_pickle(data: bytes) -> bool:
     return bool(_PICKLE_START.match(data[:256]))
+
+
+def _whole(data: bytes) -> bool:
+    """Whether `data` starts one structurally whole pickle (stack, marks and memo agree)."""
+    try:
+        pickletools.dis(data[:_MAX_WHOLE], out=io.StringIO())
+    except Exception:
+        return False
+    return True
 
 
 def _decode(data: bytes) -> tuple[str, bytes] | None:
@@ -103,12 +115,18 @@ def scan_candidate(
     seen: set[str],
     scan: PickleBytesScan,
     encoding: str = "raw",
+    reachable: Callable[[int], bool] | None = None,
 ) -> None:
-    """A byte pattern that may start an embedded pickle at stream offset `at`."""
+    """A byte pattern that may start an embedded pickle at stream offset `at`.
+
+    `reachable(at)` says whether the outer stream holds `at` inside a string or bytes
+    argument (a value a loader can unpickle); it is asked only once the candidate has
+    findings to add, since answering it walks the outer stream.
+    """
     if depth > _limit(ctx):
         return
     if data[:1] in (b"\x80", b"c") and _looks_like_pickle(data):
-        _parse_candidate(data, at, result, location, ctx, depth, seen, encoding, scan)
+        _parse_candidate(data, at, result, location, ctx, depth, seen, encoding, scan, reachable)
         return
     decoded = _decode(data)
     if decoded is None:
@@ -116,7 +134,7 @@ def scan_candidate(
     how, payload = decoded
     how = how if encoding == "raw" else f"{encoding}+{how}"
     if _looks_like_pickle(payload):
-        _parse_candidate(payload, at, result, location, ctx, depth, seen, how, scan)
+        _parse_candidate(payload, at, result, location, ctx, depth, seen, how, scan, reachable)
         return
     for n, m in enumerate(CANDIDATE_RE.finditer(payload)):
         if n >= 16:
@@ -131,6 +149,7 @@ def scan_candidate(
             seen=seen,
             scan=scan,
             encoding=how,
+            reachable=reachable,
         )
 
 
@@ -144,6 +163,7 @@ def _parse_candidate(
     seen: set[str],
     how: str,
     scan: PickleBytesScan,
+    reachable: Callable[[int], bool] | None = None,
 ) -> None:
     sub = ScanResult(scanner_name=result.scanner_name)
     raw = how == "raw"
@@ -159,11 +179,19 @@ def _parse_candidate(
             continue
         if not complete and issue.severity is not IssueSeverity.CRITICAL:
             continue
+        if issue.rule == R.EXTENSION_CODE and not _whole(payload):
+            # the emulation stops at any EXT (nothing is registered), so judge the shape:
+            # an EXT among bytes that do not make one whole pickle is what one random
+            # candidate in a hundred looks like
+            continue
         full = f"{issue.details.get('module')}.{issue.details.get('name')}"
         if raw and full in seen:
             continue
         if issue.message in existing:
             continue
+        if reachable is not None and not reachable(at):
+            return
+        reachable = None
         existing.add(issue.message)
         issue.message = f"Nested pickle ({how}) at pos {at}: {issue.message}"
         issue.details["nested_encoding"] = how

@@ -23,6 +23,7 @@ from .emulate import CUnpickler, PyUnpickler, run
 from .info import PickleStreamInfo
 from .reader import RECORD_LIMIT, Reader
 from .readings import readings
+from .spans import StringSpans
 from .stubs import JoblibLayout, Session
 
 _OPCODES: Final = frozenset(
@@ -66,6 +67,7 @@ def scan_pickle_stream(
     seen_globals: set[str] = set()
     starts: set[int] = set()
     low_proto = False
+    straddled = False
     index = 0
     while True:
         start = reader.pos
@@ -83,6 +85,7 @@ def scan_pickle_stream(
         reader.straddle = None
         outcome = _scan_one(reader, result, location, ctx, start, _first_proto(head), joblib)
         straddle = reader.straddle
+        straddled = straddled or straddle is not None
         python = joblib
         if outcome in ("joblib", "stub-type") and seekable:
             # Restart this pickle with the pure-Python unpickler: joblib's inline arrays,
@@ -109,6 +112,7 @@ def scan_pickle_stream(
         session, error = outcome if isinstance(outcome, tuple) else (None, outcome)
         if straddle is None and error is not None and python and _PY_FRAME_ERRORS in error:
             straddle = reader.pos
+        straddled = straddled or straddle is not None
         if session is not None and straddle is not None:
             _other_readings(
                 _pickle_bytes(fileobj, seekable, origin, start, reader),
@@ -162,7 +166,17 @@ def scan_pickle_stream(
             return fileobj.read(size)
 
     _nested_from_candidates(
-        reader, result, location, ctx, depth, info.end, starts, seen_globals, low_proto, reread
+        reader,
+        result,
+        location,
+        ctx,
+        depth,
+        info.end,
+        starts,
+        seen_globals,
+        low_proto,
+        reread,
+        straddled,
     )
     if seekable:
         with contextlib.suppress(OSError, ValueError):
@@ -508,15 +522,22 @@ def _nested_from_candidates(
     seen: set[str],
     low_proto: bool,
     reread: Callable[[int, int], bytes] | None,
+    straddled: bool,
 ) -> None:
     if not reader.candidates:
         return
     budget = _REREAD_BUDGET
-    for at, data in reader.candidates:
-        if at >= end or at in starts or (low_proto and data[:1] == b"c"):
-            continue
-        if reader.in_skipped(at):
-            continue
+    todo = [
+        (at, data)
+        for at, data in reader.candidates
+        if at < end
+        and at not in starts
+        and not (low_proto and data[:1] == b"c")
+        and not reader.in_skipped(at)
+    ]
+    # Where the readings of a straddling stream part, offsets mean different things: no filter.
+    spans = None if straddled else _string_spans(reader, reread, [at for at, _ in todo], end)
+    for at, data in todo:
         if reread is not None and budget > 0 and len(data) >= _SLICE_FULL:
             # the slice kept while streaming is short; a seekable source gives the whole run
             data = reread(at, min(_REREAD_EACH, budget))
@@ -530,7 +551,26 @@ def _nested_from_candidates(
             depth=depth + 1,
             seen=seen,
             scan=scan_pickle_bytes,
+            reachable=None if spans is None else spans.inside,
         )
+
+
+def _string_spans(
+    reader: Reader,
+    reread: Callable[[int, int], bytes] | None,
+    queries: list[int],
+    end: int,
+) -> StringSpans:
+    """The outer stream's string arguments, walked only if a candidate has findings."""
+    read = reread
+    record = reader.record
+    if read is None and record is not None:
+        kept = record
+
+        def read(at: int, size: int) -> bytes:
+            return bytes(kept[at : at + size])
+
+    return StringSpans(read, queries, start=0, end=end, skipped=reader.skipped)
 
 
 __all__ = ["PickleStreamInfo", "scan_pickle_bytes", "scan_pickle_stream"]

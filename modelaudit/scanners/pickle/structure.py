@@ -18,6 +18,15 @@ _WASTE_MIN: Final = 64 << 10
 _CONTAINERS: Final = (list, tuple, dict, set, frozenset)
 
 
+def _payload(obj: Any) -> int:
+    """Bytes of data a leaf carries (a 4096-bit integer is 512 bytes of LONG1/LONG4 digits)."""
+    if isinstance(obj, (str, bytes, bytearray)):
+        return len(obj)
+    if isinstance(obj, int):
+        return (obj.bit_length() + 7) // 8
+    return 0
+
+
 def _children(obj: Any) -> list[Any]:
     if isinstance(obj, dict):
         return [*obj.keys(), *obj.values()]
@@ -59,16 +68,16 @@ def check(value: Any, stream_len: int) -> str | None:
             unique_bytes += 8
             if isinstance(child, _CONTAINERS):
                 stack.append((child, False))
-            elif isinstance(child, (str, bytes, bytearray)):
-                unique_bytes += len(child)
+            else:
+                unique_bytes += _payload(child)
         unique_bytes += 8
     count, depth = memo.get(id(value), (1, 0)) if isinstance(value, _CONTAINERS) else (1, 0)
     if depth > _MAX_DEPTH:
         return f"the result is nested {depth} levels deep"
     if count > _MAX_EXPANDED:
         return f"shared references expand to about {count:.3g} objects when walked"
-    if not isinstance(value, _CONTAINERS) and isinstance(value, (str, bytes, bytearray)):
-        unique_bytes += len(value)
+    if not isinstance(value, _CONTAINERS):
+        unique_bytes += _payload(value)
     if stream_len >= _WASTE_MIN and unique_bytes * 50 < stream_len:
         return f"{stream_len} bytes of opcodes build a result of about {unique_bytes} bytes"
     return None
