@@ -54,6 +54,12 @@ class ZipEntry:
         return self.name.endswith("/")
 
     @property
+    def renamed(self) -> str | None:
+        """The Unicode Path when it names another file than the header does (not merely the
+        same name in UTF-8): Python 3.12+'s zipfile and `unzip` open the member by it."""
+        return renamed(self.raw_name, self.name, self.unicode_name)
+
+    @property
     def encrypted(self) -> bool:
         return bool(self.flags & 0x1)
 
@@ -155,6 +161,12 @@ def unicode_path(extra: bytes, raw_name: bytes) -> str | None:
     return None
 
 
+def renamed(raw_name: bytes, name: str, unicode_name: str | None) -> str | None:
+    if unicode_name is None or unicode_name in (name, raw_name.decode("utf-8", "replace")):
+        return None
+    return unicode_name
+
+
 def _parse_entries(cd: bytes, shift: int, first_index: int) -> list[ZipEntry]:
     entries: list[ZipEntry] = []
     pos = 0
@@ -244,6 +256,12 @@ def parse_directory(view: ByteView, max_entries: int = 1_000_000) -> ZipDirector
             f"a second central directory at offset {cd_offset} ({raw_view} entries) is what "
             "readers that ignore prepended data (torch) load"
         )
+    for e in entries:
+        if e.renamed is not None:
+            directory.anomalies.append(
+                f"member {e.name!r} carries an Info-ZIP Unicode Path naming {e.renamed!r}, "
+                "the name unzip and Python 3.12+ zipfile use"
+            )
     for name in sorted(directory.duplicates()):
         directory.anomalies.append(f"duplicate member name {name!r}")
     ordered = sorted(entries, key=lambda e: e.local_offset)

@@ -71,6 +71,8 @@ class Member:
     flags: int = 0
     external_attr: int = 0
     create_system: int = 0
+    #: The bytes stored for the member when they are not `data` itself (encrypted data).
+    stored: bytes | None = None
 
 
 def raw_zip(members: list[Member], prefix: bytes = b"") -> bytes:
@@ -79,8 +81,8 @@ def raw_zip(members: list[Member], prefix: bytes = b"") -> bytes:
     out.write(prefix)
     central = io.BytesIO()
     for m in members:
-        body = m.data
-        if m.method == 8:
+        body = m.data if m.stored is None else m.stored
+        if m.method == 8 and m.stored is None:
             c = zlib.compressobj(6, zlib.DEFLATED, -15)
             body = c.compress(m.data) + c.flush()
         crc = zlib.crc32(m.data) if m.crc is None else m.crc
@@ -136,6 +138,36 @@ def raw_zip(members: list[Member], prefix: bytes = b"") -> bytes:
         )
     )
     return out.getvalue()
+
+
+def zipcrypto(data: bytes, password: bytes, crc: int, seed: int = 7) -> bytes:
+    """`data` encrypted with traditional PKWARE encryption (what `zip -e` writes): a
+    12-byte header whose last byte is the CRC's high byte, then the scrambled bytes."""
+    keys = [0x12345678, 0x23456789, 0x34567890]
+
+    def update(b: int) -> None:
+        keys[0] = _crc32_step(keys[0], b)
+        keys[1] = (keys[1] + (keys[0] & 0xFF)) & 0xFFFFFFFF
+        keys[1] = (keys[1] * 134775813 + 1) & 0xFFFFFFFF
+        keys[2] = _crc32_step(keys[2], keys[1] >> 24)
+
+    for b in password:
+        update(b)
+    header = bytes((seed * 31 + i * 17) & 0xFF for i in range(11)) + bytes([crc >> 24])
+    out = bytearray()
+    for b in header + data:
+        k = keys[2] | 2
+        out.append(b ^ (((k * (k ^ 1)) >> 8) & 0xFF))
+        update(b)
+    return bytes(out)
+
+
+def _crc32_step(c: int, b: int) -> int:
+    """One byte of the raw (unconditioned) CRC-32 update PKWARE encryption uses."""
+    c ^= b
+    for _ in range(8):
+        c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+    return c
 
 
 def zip_members(path: str) -> list[Member]:

@@ -164,3 +164,70 @@ def test_real_containers_have_no_path_findings(tmp_path: Path) -> None:
         rules = rules_of(scan(path))
         assert not rules & {crules.PATH_TRAVERSAL, crules.LINK_ESCAPE}, kind
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+# -- the Unicode Path as the name a member is opened and routed by (Python 3.12+ zipfile
+# renames members by it, `unzip` extracts under it)
+
+PY_PAYLOAD = b"import os\nos.system('id')\n"
+
+
+def _info_zip_utf8(path: Path, name: str, data: bytes) -> None:
+    """What Info-ZIP's zip writes for a non-ASCII name: the header holds the UTF-8 bytes
+    without the UTF-8 flag, and a Unicode Path field repeats the name."""
+    raw = name.encode()
+    info = zipfile.ZipInfo(name)
+    body = b"\x01" + struct.pack("<L", zlib.crc32(raw)) + raw
+    info.extra = struct.pack("<HH", 0x7075, len(body)) + body
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(info, data)
+    blob = bytearray(path.read_bytes())
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        pos = blob.find(sig)
+        while pos >= 0:
+            if blob[pos + (30 if sig == b"PK\x03\x04" else 46) :].startswith(raw):
+                flags = struct.unpack_from("<H", blob, pos + at)[0]
+                struct.pack_into("<H", blob, pos + at, flags & ~0x800)
+            pos = blob.find(sig, pos + 4)
+    path.write_bytes(bytes(blob))
+
+
+@pytest.mark.parametrize("filename", ["bundle.zip", "model.nemo"])
+def test_member_renamed_by_unicode_path_is_routed_by_that_name(
+    tmp_path: Path, filename: str
+) -> None:
+    path = _plain(tmp_path / filename)
+    _add(path, _unicode_path("notes.txt", "modeling_evil.py"), PY_PAYLOAD)
+    result = scan(path)
+    found = [i for i in result.issues if i.severity.value == "critical"]
+    assert found and "modeling_evil.py" in (found[0].location or "")
+    assert crules.ZIP_ANOMALY in rules_of(result)
+
+
+def test_keras_config_renamed_by_unicode_path_is_analysed(tmp_path: Path) -> None:
+    from modelaudit.rules import frameworks as R
+    from tests.frameworks.test_keras_zip import _lambda3
+
+    path = _keras(tmp_path / "model.keras")
+    evil = keras3_config([_lambda3("lambda x: exec('import os; os.system(\"id\")') or x")])
+    import json
+
+    _add(path, _unicode_path("notes.txt", "config.json"), json.dumps(evil).encode())
+    result = scan(path)
+    assert R.KERAS_LAMBDA_DANGEROUS in {
+        i.rule for i in result.issues if i.severity.value == "critical"
+    }
+
+
+@pytest.mark.parametrize("kind", ["keras", "zip", "npz"])
+def test_info_zip_utf8_names_are_quiet(tmp_path: Path, kind: str) -> None:
+    filename, build = CONTAINERS[kind]
+    path = build(tmp_path / filename)
+    _info_zip_utf8(path, "notes-\u00fcber.txt", b"plain notes\n")
+    with zipfile.ZipFile(path) as zf:
+        assert not zf.getinfo("notes-\u00fcber.txt".encode().decode("cp437")).flag_bits & 0x800
+    result = scan(path)
+    assert not rules_of(result) & {crules.ZIP_ANOMALY, crules.PATH_TRAVERSAL}, [
+        i.message for i in result.issues
+    ]
+    assert not [i for i in result.issues if i.severity.value == "critical"]

@@ -12,14 +12,24 @@ import io
 import sys
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules import containers as crules
 from modelaudit.rules import data as rd
-from tests.containers._container_corpus import Member, criticals, payload, raw_zip, rules_of, scan
+from tests.containers._container_corpus import (
+    Member,
+    criticals,
+    payload,
+    raw_zip,
+    rules_of,
+    scan,
+    zipcrypto,
+)
 from tests.frameworks.test_keras_zip import keras3_config, write_keras_zip
 
 ELF = Path(sys.executable).resolve().read_bytes()[:8192]
@@ -138,8 +148,38 @@ def test_plain_zip_member_flagged_encrypted_but_clear_is_scanned(tmp_path: Path)
 
 def test_really_encrypted_member_stays_unscannable(tmp_path: Path) -> None:
     path = tmp_path / "bundle.zip"
-    noise = bytes((i * 197 + 89) % 251 for i in range(4096))
-    path.write_bytes(raw_zip([Member("model.pkl", noise, flags=0x1)]))
+    data = payload(2)
+    crc = zlib.crc32(data)
+    secret = zipcrypto(data, b"secret", crc)
+    path.write_bytes(raw_zip([Member("model.pkl", data, flags=0x1, stored=secret, crc=crc)]))
+    with zipfile.ZipFile(path) as zf:  # what `zip -e` writes: zipfile decrypts it
+        assert zf.read("model.pkl", pwd=b"secret") == data
     result = scan(path)
     assert crules.ENCRYPTED_MEMBER in rules_of(result)
     assert result.status.value == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "method"),
+    [
+        ("setup_model.py", b"import os\nos.system('id')\n", 8),
+        ("config.yaml", b"model: !!python/object/apply:os.system ['id']\n", 0),
+    ],
+)
+def test_clear_member_flagged_encrypted_is_scanned_by_its_crc(
+    tmp_path: Path, name: str, content: bytes, method: int
+) -> None:
+    """Content no sniffer knows, flagged encrypted: its bytes are exactly what the CRC says."""
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(raw_zip([Member(name, content, method=method, flags=0x1)]))
+    result = scan(path)
+    assert criticals(result), [i.message for i in result.issues]
+    assert crules.ENCRYPTED_MEMBER not in rules_of(result)
+
+
+def test_clear_benign_member_flagged_encrypted_is_quiet(tmp_path: Path) -> None:
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(raw_zip([Member("README.md", b"# weights\nsee model.bin\n", flags=0x1)]))
+    result = scan(path)
+    assert not criticals(result)
+    assert result.status.value == "complete"

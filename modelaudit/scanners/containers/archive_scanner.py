@@ -40,7 +40,7 @@ from .members import (
 )
 from .pytorch_zip_scanner import report_zip_anomaly
 from .torch_legacy_tar import LEGACY_MEMBERS, walk_records
-from .zip_members import open_member
+from .zip_members import crc_matches, open_member
 
 
 def _too_many(result: ScanResult, where: str, limits: Limits) -> None:
@@ -217,6 +217,7 @@ class ArchiveScanner(BaseScanner):
             self.ctx,
             limits,
             raw,
+            also_as=entry.renamed,
         )
 
     # -- tar
@@ -451,7 +452,9 @@ def _model_container(path: str) -> bool:
 
 
 def _clear_despite_flag(f: BinaryIO, entry: ZipEntry, limits: Limits) -> bool:
-    """An 'encrypted' member whose bytes read as a known format without a password."""
+    """An 'encrypted' member a reader that ignores the flag gets in the clear: its bytes read
+    as a known format, or they are exactly the content the central CRC and size describe
+    (ZipCrypto data never is: it carries a 12-byte header and is scrambled)."""
     try:
         stream, raw, _ = open_member(f, entry, limit=min(limits.remaining, 1 << 20))
         head = stream.peek(4096)[:4096]
@@ -459,4 +462,6 @@ def _clear_despite_flag(f: BinaryIO, entry: ZipEntry, limits: Limits) -> bool:
         return False
     if raw is not None and raw.error:
         return False
-    return bool(head) and sniff_head(head, "", entry.size) is not None  # by content alone
+    if head and sniff_head(head, "", entry.size) is not None:  # by content alone
+        return True
+    return bool(head) and crc_matches(f, entry, limits.remaining, limits.max_ratio) is True

@@ -245,11 +245,15 @@ def scan_stream_member(
     ctx: ScanContext,
     limits: Limits,
     decoder: DecompressingReader | None = None,
+    also_as: str | None = None,
 ) -> bool:
     """Extract one member (bounded) and scan it; False when the budget ran out.
 
     A member whose data is corrupt is still scanned (a loader may run what precedes the
-    damage) and marks the container inconclusive; one that hit a bomb limit is not."""
+    damage) and marks the container inconclusive; one that hit a bomb limit is not.
+    `also_as` is another name some extractors give the member (an Info-ZIP Unicode Path):
+    when its file name differs (routing goes by name too), the bytes are scanned under it too.
+    """
     dest = spool.path_for(name)
     try:
         written, ended = spool.copy(stream, dest, limits.remaining)
@@ -271,7 +275,20 @@ def scan_stream_member(
         if decoder is not None and not decoder.clean_end:
             result.mark_inconclusive(f"malformed: {decoder.error or 'compressed data truncated'}")
         result.merge(scan_member_file(ctx, dest, display, limits))
+        if also_as is not None and _basename(also_as) != _basename(name):
+            renamed = spool.path_for(also_as)
+            os.replace(dest, renamed)
+            dest = renamed
+            shown = f"{display} (extracted as {also_as})"
+            again = scan_member_file(ctx, dest, shown, limits)
+            known = {(i.rule, i.message) for i in result.issues}
+            again.issues = [i for i in again.issues if (i.rule, i.message) not in known]
+            result.merge(again)
         return True
     finally:
         with contextlib.suppress(OSError):
             os.unlink(dest)
+
+
+def _basename(name: str) -> str:
+    return os.path.basename(name.replace("\\", "/")).lower()

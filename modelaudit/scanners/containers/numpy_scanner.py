@@ -146,5 +146,13 @@ class NumPyScanner(BaseScanner):
                 elif not depth_exceeded(result, limits, where):
                     display = f"{self.display_path or path}:{entry.name}"
                     scan_stream_member(
-                        result, spool, stream, entry.name, display, self.ctx, limits, raw
+                        result,
+                        spool,
+                        stream,
+                        entry.name,
+                        display,
+                        self.ctx,
+                        limits,
+                        raw,
+                        also_as=entry.renamed,
                     )

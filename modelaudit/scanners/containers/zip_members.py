@@ -38,10 +38,12 @@ def open_member(
     return io.BufferedReader(raw, CHUNK), raw, anomaly
 
 
-def crc_matches(f: BinaryIO, entry: ZipEntry, limit: int) -> bool | None:
+def crc_matches(f: BinaryIO, entry: ZipEntry, limit: int, max_ratio: float = 0.0) -> bool | None:
     """Whether the member's content matches its central CRC (None: could not be read)."""
+    if entry.size > limit:
+        return None
     try:
-        stream, _raw, _ = open_member(f, entry, limit=limit)
+        stream, _raw, _ = open_member(f, entry, limit=limit, max_ratio=max_ratio)
     except MemberError:
         return None
     crc = 0

@@ -15,10 +15,11 @@ import zipfile
 import zlib
 from typing import Any
 
-from ...formats.zipdir import unicode_path
+from ...formats.zipdir import renamed, unicode_path
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..containers.members import check_member_names
+from ..containers.pytorch_zip_scanner import report_zip_anomaly
 from .config import KerasConfigAnalyzer, model_names
 
 MAX_JSON = 64 << 20
@@ -56,16 +57,27 @@ class KerasZipScanner(BaseScanner):
                 "utf-8" if info.flag_bits & 0x800 else "cp437", "replace"
             )
             symlink = info.create_system == 3 and (info.external_attr >> 16) & 0o170000 == 0o120000
+            upath = unicode_path(info.extra, raw)
             check_member_names(
                 result,
                 self.location(path, member),
                 member,
-                unicode_path(info.extra, raw),
+                upath,
                 symlink=symlink,
                 model=True,
             )
             if info.is_dir():
                 continue
+            other = renamed(raw, member, upath)
+            if other is not None:
+                report_zip_anomaly(
+                    result,
+                    self.location(path, member),
+                    f"member {member!r} carries an Info-ZIP Unicode Path naming {other!r}, "
+                    "the name Python 3.12+ zipfile (and so Keras) opens it by",
+                )
+                if norm not in _JSON_MEMBERS and other.replace("\\", "/") in _JSON_MEMBERS:
+                    norm = other.replace("\\", "/")
             if norm in _JSON_MEMBERS:
                 value = self._json(zf, info, path, result)
                 if value is None:
