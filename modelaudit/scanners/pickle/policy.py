@@ -1178,9 +1178,33 @@ def classify(module: str, qualname: str) -> Verdict:
         claimed = behaviour_family(module, qualname)
         if claimed is not None:
             return danger(claimed, f"The name {full} says what it does.")
+    loads = _loads_by_name(_alias(module), qualname)
+    if loads is not None:
+        return loads
     if _trusted(_alias(module), qualname):
         return _SAFE_VERDICT
     return _UNKNOWN_VERDICT
+
+
+#: Trusted-package names that fetch and load the model their first argument names (a Hub
+#: repository with `trust_remote_code` runs its code): classes are judged when called (their
+#: `__init__` loads; NEWOBJ and copyreg rebuild a saved instance without it), functions always.
+_LOADS_BY_NAME_CLASSES: Final = {
+    "sentence_transformers": frozenset({"SentenceTransformer", "CrossEncoder", "SparseEncoder"}),
+}
+_LOADS_BY_NAME_FUNCTIONS: Final = {"transformers": frozenset({"pipeline"})}
+
+
+def _loads_by_name(module: str, qualname: str) -> Verdict | None:
+    root = module.split(".", 1)[0]
+    leaf = qualname.rsplit(".", 1)[-1]
+    if "." in qualname and leaf not in _LOADS_BY_NAME_CLASSES.get(root, ()):
+        return None
+    if leaf in _LOADS_BY_NAME_CLASSES.get(root, ()):
+        return Verdict(SHAPE, special="loads_by_name")
+    if leaf in _LOADS_BY_NAME_FUNCTIONS.get(root, ()):
+        return danger("nested-unpickler", f"{module}.{qualname} loads the model it is given.")
+    return None
 
 
 def classify_attribute(base_module: str, base_qualname: str, base: Verdict, attr: str) -> Verdict:

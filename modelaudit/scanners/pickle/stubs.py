@@ -433,6 +433,24 @@ class Session:
             if isinstance(text, str) and len(text) >= 8 and text[:1] in _PICKLE_HEADS:
                 self.queue_nested((text,), f"argument of {name}", trusted=False)
             return Obj(name, policy.Verdict(SAFE), module, qual)
+        if special == "loads_by_name":
+            if op == "NEWOBJ":  # cls.__new__: a saved instance rebuilt without __init__
+                return Obj(name, policy.Verdict(SAFE), module, qual)
+            self.report(
+                "call",
+                self.n_calls,
+                f"Call to {render_call(name, args, kwargs)}",
+                IssueSeverity.CRITICAL,
+                R.DANGEROUS_CALL,
+                "Constructing this class downloads or opens the model its arguments name and "
+                "loads it; with trust_remote_code that repository's own code runs. "
+                + policy.FAMILIES["nested-unpickler"],
+                module,
+                qual,
+                op,
+                family="nested-unpickler",
+            )
+            return Obj(name, policy.danger("nested-unpickler"), module, qual)
         if special == "nested_bytes":
             self.queue_nested(args, f"argument of {name}", stacked=True)
             return Obj(name, policy.Verdict(SAFE), module, qual)

@@ -1,0 +1,47 @@
+"""Trusted-package names that fetch and load the model they are given.
+
+`SentenceTransformer("org/repo", ..., trust_remote_code=True)` runs the repository's code, so
+a pickle that *calls* such a class is CRITICAL; a saved instance is rebuilt without calling it
+(NEWOBJ or copyreg's `_reconstructor`) and stays quiet.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from modelaudit.rules import pickle as R
+from tests.pickle._pickle_corpus import call, critical, g0, p2, p4, scan, sg, warnings_of
+
+_ST = ("sentence_transformers.SentenceTransformer", "SentenceTransformer")
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        _ST,
+        ("sentence_transformers", "SentenceTransformer"),
+        ("sentence_transformers.cross_encoder.CrossEncoder", "CrossEncoder"),
+        ("transformers", "pipeline"),
+        ("transformers.pipelines", "pipeline"),
+    ],
+)
+def test_calling_a_model_loader_is_critical(module: str, name: str) -> None:
+    result, _ = scan(p4(call(sg(module, name), "attacker/repo")))
+    calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
+    assert calls and calls[0].severity.value == "critical", critical(result)
+
+
+def test_inst_form_is_critical_too() -> None:
+    data = b"(S'attacker/repo'\ni" + "\n".join(_ST).encode() + b"\n."
+    assert critical(scan(data)[0])
+
+
+def test_saved_instance_rebuilt_without_init_is_quiet() -> None:
+    newobj = p4(sg(*_ST) + b")\x81}b")
+    rebuilt = p2(
+        g0("copyreg", "_reconstructor") + b"(" + g0(*_ST) + g0("builtins", "object") + b"NtR}b"
+    )
+    for data in (newobj, rebuilt):
+        result, _ = scan(data)
+        assert not critical(result), critical(result)
+        assert not warnings_of(result), warnings_of(result)
