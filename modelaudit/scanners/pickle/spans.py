@@ -75,9 +75,25 @@ def _table() -> list[int | None]:
 _TABLE: Final = _table()
 _WINDOW: Final = 1 << 20
 #: Opcodes walked per stream at most (a 10 MB pickle of small records has about 4 M).
-MAX_OPS: Final = 16_000_000
+MAX_OPS: Final = 8_000_000
 
 Read = Callable[[int, int], bytes]
+
+#: String opcodes by the width of their length prefix.
+_STRING_HEADS: Final = {1: b"CU\x8c", 4: b"BXT", 8: b"\x8d\x8e\x96"}
+
+
+def starts_argument(read: Read, at: int) -> bool:
+    """Whether a string/bytes opcode's argument starts at `at` (the header just before it
+    announces at least one byte): how a whole pickle is stored as a value."""
+    for width, ops in _STRING_HEADS.items():
+        head = at - 1 - width
+        if head < 0:
+            continue
+        got = read(head, 1 + width)
+        if len(got) == 1 + width and got[0] in ops and int.from_bytes(got[1:], "little") > 0:
+            return True
+    return False
 
 
 def _line_end(read: Read, at: int, wbase: int, window: bytes) -> tuple[int, int, bytes]:
@@ -182,4 +198,4 @@ class StringSpans:
         return answers
 
 
-__all__ = ["MAX_OPS", "StringSpans"]
+__all__ = ["MAX_OPS", "StringSpans", "starts_argument"]

@@ -17,7 +17,7 @@ from typing import BinaryIO, Final
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
 from ..context import ScanContext
-from . import nested, positions, structure
+from . import nested, positions, spans, structure
 from .carried_code import collapse_carried_code
 from .emulate import CUnpickler, PyUnpickler, run
 from .info import PickleStreamInfo
@@ -530,13 +530,21 @@ def _nested_from_candidates(
     todo = [
         (at, data)
         for at, data in reader.candidates
-        if at < end
-        and at not in starts
-        and not (low_proto and data[:1] == b"c")
-        and not reader.in_skipped(at)
+        if at < end and at not in starts and not reader.in_skipped(at)
     ]
+    if low_proto:
+        # A protocol 0-3 stream's own GLOBAL opcodes look like protocol-0 pickles: only one
+        # that a string or bytes argument starts with is a candidate (checked on the bytes
+        # just before it, without a walk; which is how an embedded pickle is stored).
+        read = _reader_bytes(reader, reread)
+        todo = [
+            (at, d)
+            for at, d in todo
+            if d[:1] != b"c"
+            or (read is not None and not straddled and spans.starts_argument(read, at))
+        ]
     # Where the readings of a straddling stream part, offsets mean different things: no filter.
-    spans = None if straddled else _string_spans(reader, reread, [at for at, _ in todo], end)
+    walk = None if straddled else _string_spans(reader, reread, [at for at, _ in todo], end)
     for at, data in todo:
         if reread is not None and budget > 0 and len(data) >= _SLICE_FULL:
             # the slice kept while streaming is short; a seekable source gives the whole run
@@ -551,8 +559,25 @@ def _nested_from_candidates(
             depth=depth + 1,
             seen=seen,
             scan=scan_pickle_bytes,
-            reachable=None if spans is None else spans.inside,
+            reachable=None if walk is None else walk.inside,
         )
+
+
+def _reader_bytes(
+    reader: Reader, reread: Callable[[int, int], bytes] | None
+) -> Callable[[int, int], bytes] | None:
+    """Stream bytes by offset: read again from a seekable source, else from the record."""
+    if reread is not None:
+        return reread
+    record = reader.record
+    if record is None:
+        return None
+    kept = record
+
+    def read(at: int, size: int) -> bytes:
+        return bytes(kept[at : at + size])
+
+    return read
 
 
 def _string_spans(
@@ -562,15 +587,9 @@ def _string_spans(
     end: int,
 ) -> StringSpans:
     """The outer stream's string arguments, walked only if a candidate has findings."""
-    read = reread
-    record = reader.record
-    if read is None and record is not None:
-        kept = record
-
-        def read(at: int, size: int) -> bytes:
-            return bytes(kept[at : at + size])
-
-    return StringSpans(read, queries, start=0, end=end, skipped=reader.skipped)
+    return StringSpans(
+        _reader_bytes(reader, reread), queries, start=0, end=end, skipped=reader.skipped
+    )
 
 
 __all__ = ["PickleStreamInfo", "scan_pickle_bytes", "scan_pickle_stream"]
