@@ -95,6 +95,8 @@ class ZipDirectory:
 
 
 def _decode_name(raw: bytes, flags: int) -> str:
+    """The name as zipfile (and C extractors) take it: cut at the first NUL byte."""
+    raw = raw.split(b"\x00", 1)[0]
     if flags & 0x800:
         return raw.decode("utf-8", "replace")
     return raw.decode("cp437")
@@ -257,6 +259,11 @@ def parse_directory(view: ByteView, max_entries: int = 1_000_000) -> ZipDirector
             "readers that ignore prepended data (torch) load"
         )
     for e in entries:
+        if b"\x00" in e.raw_name:
+            directory.anomalies.append(
+                f"member name {e.raw_name!r} holds a NUL byte; zipfile and extractors cut it "
+                f"there and name the member {e.name!r}"
+            )
         if e.renamed is not None:
             directory.anomalies.append(
                 f"member {e.name!r} carries an Info-ZIP Unicode Path naming {e.renamed!r}, "

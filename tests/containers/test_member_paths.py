@@ -231,3 +231,46 @@ def test_info_zip_utf8_names_are_quiet(tmp_path: Path, kind: str) -> None:
         i.message for i in result.issues
     ]
     assert not [i for i in result.issues if i.severity.value == "critical"]
+
+
+@pytest.mark.parametrize("filename", ["bundle.zip", "model.nemo"])
+def test_member_name_cut_at_a_nul_byte_is_routed_by_the_cut_name(
+    tmp_path: Path, filename: str
+) -> None:
+    from tests.containers._container_corpus import Member, raw_zip
+
+    path = tmp_path / filename
+    members = [Member("model_config.yaml", b"a: 1\n"), Member("modeling_evil.py\0.txt", PY_PAYLOAD)]
+    path.write_bytes(raw_zip(members))
+    with zipfile.ZipFile(path) as zf:  # what zipfile (and so an extractor) names it
+        assert "modeling_evil.py" in zf.namelist()
+    result = scan(path)
+    assert [i for i in result.issues if i.severity.value == "critical"]
+    assert crules.ZIP_ANOMALY in rules_of(result)
+
+
+def test_member_name_without_nul_keeps_its_extension(tmp_path: Path) -> None:
+    from tests.containers._container_corpus import Member, raw_zip
+
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(raw_zip([Member("notes/modeling_evil.py.txt", PY_PAYLOAD)]))
+    result = scan(path)
+    assert not [i for i in result.issues if i.severity.value == "critical"]
+    assert crules.ZIP_ANOMALY not in rules_of(result)
+
+
+def test_keras_duplicate_config_is_an_anomaly_and_both_are_read(tmp_path: Path) -> None:
+    import json
+    import warnings
+
+    from modelaudit.rules import frameworks as R
+    from tests.frameworks.test_keras_zip import _lambda3
+
+    path = _keras(tmp_path / "model.keras")
+    evil = keras3_config([_lambda3("lambda x: exec('import os; os.system(\"id\")') or x")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        _add(path, zipfile.ZipInfo("config.json"), json.dumps(evil).encode())
+    result = scan(path)
+    assert crules.ZIP_ANOMALY in rules_of(result)
+    assert R.KERAS_LAMBDA_DANGEROUS in rules_of(result)

@@ -50,8 +50,16 @@ class KerasZipScanner(BaseScanner):
     def _scan_zip(self, zf: zipfile.ZipFile, path: str, result: ScanResult) -> None:
         analyzer = KerasConfigAnalyzer()
         names: list[str] = []
+        opened: set[str] = set()
         for info in zf.infolist():
             member = info.filename
+            if member in opened:
+                report_zip_anomaly(
+                    result,
+                    self.location(path, member),
+                    f"duplicate member name {member!r} (zipfile, and so Keras, opens the last)",
+                )
+            opened.add(member)
             norm = member.replace("\\", "/")
             raw = info.orig_filename.encode(
                 "utf-8" if info.flag_bits & 0x800 else "cp437", "replace"
