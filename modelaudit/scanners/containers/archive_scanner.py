@@ -464,4 +464,6 @@ def _clear_despite_flag(f: BinaryIO, entry: ZipEntry, limits: Limits) -> bool:
         return False
     if head and sniff_head(head, "", entry.size) is not None:  # by content alone
         return True
+    if entry.method == 0 and entry.compressed_size != entry.size:
+        return False  # stored ZipCrypto data is 12 bytes longer than the content
     return bool(head) and crc_matches(f, entry, limits.remaining, limits.max_ratio) is True
