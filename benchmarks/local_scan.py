@@ -34,6 +34,14 @@ def _million_objects(path: Path) -> None:
     path.write_bytes(pickle.dumps(data, protocol=4))
 
 
+def _random_records(path: Path) -> None:
+    import random
+
+    r = random.Random(1)
+    data = [{"id": i, "f": r.random(), "n": r.randrange(1 << 40)} for i in range(300_000)]
+    path.write_bytes(pickle.dumps(data, protocol=2))
+
+
 def _small_models(folder: Path) -> None:
     import numpy as np
 
@@ -136,6 +144,17 @@ def bench_million() -> str:
     )
 
 
+def bench_records() -> str:
+    path = ensure(DATA / "random_records_p2.pkl", _random_records)
+    base = genops(path)
+    return row(
+        "300K random records, protocol 2 (<= 0.2x genops)",
+        measure(modelaudit_cmd(str(path))),
+        base,
+        "genops",
+    )
+
+
 def bench_directory() -> str:
     folder = DATA / "small_models"
     if not folder.exists():
@@ -171,6 +190,7 @@ BENCHES = {
     "help": bench_help,
     "checkpoint": bench_checkpoint,
     "million": bench_million,
+    "records": bench_records,
     "directory": bench_directory,
     "safetensors": bench_safetensors,
     "joblib": bench_joblib,
