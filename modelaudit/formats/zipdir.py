@@ -11,6 +11,7 @@ while reading and report every disagreement as an anomaly.
 from __future__ import annotations
 
 import itertools
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -164,9 +165,21 @@ def unicode_path(extra: bytes, raw_name: bytes) -> str | None:
 
 
 def renamed(raw_name: bytes, name: str, unicode_name: str | None) -> str | None:
-    if unicode_name is None or unicode_name in (name, raw_name.decode("utf-8", "replace")):
+    """`unicode_name` if it names another file: its ASCII skeleton (what routing, extensions
+    and path tricks depend on) differs from the header name's. A header written in some
+    other code page (Windows writes the OEM one) is the same name in another spelling."""
+    if unicode_name is None or unicode_name == name:
+        return None
+    if _skeleton(unicode_name) == _skeleton(name.split("\x00", 1)[0]):
         return None
     return unicode_name
+
+
+_NON_ASCII: Final = re.compile(r"[^\x00-\x7f]+")
+
+
+def _skeleton(name: str) -> str:
+    return _NON_ASCII.sub("?", name)
 
 
 def _parse_entries(cd: bytes, shift: int, first_index: int) -> list[ZipEntry]:

@@ -274,3 +274,13 @@ def test_keras_duplicate_config_is_an_anomaly_and_both_are_read(tmp_path: Path) 
     result = scan(path)
     assert crules.ZIP_ANOMALY in rules_of(result)
     assert R.KERAS_LAMBDA_DANGEROUS in rules_of(result)
+
+
+def test_a_header_in_another_code_page_is_not_a_rename() -> None:
+    from modelaudit.formats.zipdir import renamed
+
+    # Windows writes the header name in the OEM code page and the Unicode Path in UTF-8
+    oem = "модель.py".encode("cp866")
+    assert renamed(oem, oem.decode("cp437"), "модель.py") is None
+    assert renamed(b"notes.txt", "notes.txt", "modeling.py") == "modeling.py"
+    assert renamed(b"x.txt", "x.txt", "\u044b.py") == "\u044b.py"
