@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import pickletools
 import re
 import zlib
@@ -41,7 +40,7 @@ class PickleBytesScan(Protocol):
 
 
 _MAX_DECODED: Final = 64 << 20
-_MAX_WHOLE: Final = 1 << 20
+_MAX_WHOLE: Final = 256 << 10
 _B64_RUN: Final = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
 _HEX_RUN: Final = re.compile(rb"[0-9a-fA-F]+")
 _PICKLE_START: Final = re.compile(rb"\x80[\x01-\x05]|c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n|[(\]}]")
@@ -56,12 +55,43 @@ def _looks_like_pickle(data: bytes) -> bool:
 
 
 def _whole(data: bytes) -> bool:
-    """Whether `data` starts one structurally whole pickle (stack, marks and memo agree)."""
+    """Whether `data` starts one structurally whole pickle: opcodes, stack, marks and memo
+    agree up to a STOP that leaves exactly one object (what `pickletools.dis` checks, without
+    its formatting cost)."""
+    levels = [0]
+    memo: set[object] = set()
     try:
-        pickletools.dis(data[:_MAX_WHOLE], out=io.StringIO())
+        for op, arg, _pos in pickletools.genops(data[:_MAX_WHOLE]):
+            before, after = op.stack_before, op.stack_after
+            name = op.name
+            if name == "POP" and levels[-1] == 0 and len(levels) > 1:
+                levels.pop()  # POP of a MARK
+                continue
+            if pickletools.markobject in before:
+                if len(levels) < 2:
+                    return False
+                levels.pop()
+                need = before.index(pickletools.markobject)
+            else:
+                need = len(before)
+            if levels[-1] < need:
+                return False
+            levels[-1] -= need
+            if name == "STOP":
+                return levels == [0]
+            if name in ("GET", "BINGET", "LONG_BINGET") and arg not in memo:
+                return False
+            if name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo.add(arg)
+            elif name == "MEMOIZE":
+                memo.add(len(memo))
+            if pickletools.markobject in after:
+                levels.append(0)
+            else:
+                levels[-1] += len(after)
     except Exception:
         return False
-    return True
+    return False
 
 
 def _decode(data: bytes) -> tuple[str, bytes] | None:
