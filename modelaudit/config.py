@@ -76,6 +76,9 @@ class ScanConfig:
     fetch_jobs: int = 8
     #: Compute sha256 of every scanned file (needed by SARIF artifacts and SBOMs).
     hashes: bool = False
+    #: With `hashes`: download a remote object whole to hash it when its provider publishes
+    #: no digest of it (else its hash is left out; a header-only scan moves a few KiB).
+    hash_remote: bool = False
     #: Archive and nested-pickle depth limit.
     max_depth: int = 5
     #: Total bytes an archive or compressed stream may expand to.

@@ -29,6 +29,8 @@ log = logging.getLogger("modelaudit")
 
 #: First read of a remote object: enough to sniff, and usually a whole safetensors header.
 FIRST_READ = 64 * 1024
+#: First read of a large object's end (see `tail_size`).
+TAIL_READ = 256 * 1024
 
 OnBytes = Callable[[int], None]
 
@@ -67,31 +69,41 @@ def _nobody_wants(obj: ObjectRef, path: str) -> bool:
     return select_scanner(path, None) is None
 
 
-async def _spool_ranges(
-    obj: ObjectRef, path: str, on_bytes: OnBytes | None = None
-) -> tuple[bool, int]:
-    """Whether the planner covered the object (else it must be downloaded), and bytes moved."""
-    assert obj.reader is not None and obj.size is not None
-    spool = Spool(obj.reader, path, obj.size, obj.uri, on_bytes)
+def tail_size(size: int) -> int:
+    """The first read of an object's end: room for a zip's central directory (a PyTorch
+    checkpoint of thousands of tensors) and the longest zip comment, in one request."""
+    return TAIL_READ if size >= 256 * TAIL_READ else FIRST_READ + 22
+
+
+async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
+    """Fetch what the object's scanner will read into `spool`; False: it needs the rest."""
+    assert obj.reader is not None
+    size = spool.size
+    tail = tail_size(size)
+    if size <= FIRST_READ + tail:
+        await spool.fetch(0, size)
+        return True
+    wanted = has_model_extension(obj.name) and obj.reader.supports_ranges is not False
+    # head and tail in one round: every planned format reads the end (the appended-zip
+    # check, a zip's directory)
+    await spool.fetch_many([(0, FIRST_READ), (size - tail, size)] if wanted else [(0, FIRST_READ)])
+    if obj.reader.supports_ranges is False:
+        return False
+    head = spool.get(0, HEAD_SIZE)
+    fmt = sniff_head(head, obj.name, size)
+    if (
+        fmt is None
+        and not wanted
+        and await anyio.to_thread.run_sync(_nobody_wants, obj, spool.path)
+    ):
+        return True
     try:
-        head = await spool.read(0, min(FIRST_READ, spool.size))
-        if spool.size <= FIRST_READ:
-            return True, spool.transferred
-        if obj.reader.supports_ranges is False:
-            return False, spool.transferred
-        fmt = sniff_head(head[:HEAD_SIZE], obj.name, spool.size)
-        if fmt is None and await anyio.to_thread.run_sync(_nobody_wants, obj, path):
-            return True, spool.transferred
-        done = False
-        try:
-            done = await plan(spool, fmt)
-        except FetchError:
-            raise
-        except Exception:
-            log.debug("range planner failed on %s; downloading it", obj.uri, exc_info=True)
-        return done, spool.transferred
-    finally:
-        spool.close()
+        return await plan(spool, fmt)
+    except FetchError:
+        raise
+    except Exception:
+        log.debug("range planner failed on %s; downloading it", obj.uri, exc_info=True)
+        return False
 
 
 @asynccontextmanager
@@ -115,11 +127,17 @@ async def acquire(
     path = os.path.join(folder, _safe_basename(obj.uri))
     try:
         async with limiter if limiter is not None else contextlib.nullcontext():
-            done, moved = False, 0
-            if obj.size is not None and not config.hashes:
-                done, moved = await _spool_ranges(obj, path, on_bytes)
-            if not done:
-                moved += await _stream_whole(obj, path, config.max_file_size or 0, on_bytes)
+            if obj.size is None:
+                moved = await _stream_whole(obj, path, config.max_file_size or 0, on_bytes)
+            else:
+                spool = Spool(obj.reader, path, obj.size, obj.uri, on_bytes)
+                try:
+                    whole = config.hashes and config.hash_remote
+                    if whole or not await _plan_ranges(obj, spool):
+                        await spool.stream_rest(0)
+                    moved = spool.transferred
+                finally:
+                    spool.close()
         obj.metadata["bytes_transferred"] = moved
         yield path
     finally:

@@ -7,6 +7,13 @@ again. When the parser is done, every byte the scanner will read is in the spool
 scanner reads the same bytes with the same code. A plan declines (the object is downloaded
 whole) when the scanner would read more than a header: object arrays, zips other than PyTorch
 checkpoints, and any file with a zip appended (whose scan reads every member).
+
+Requests cost time (engine/link.py measures latency and bandwidth per endpoint). Each round's
+needs are rounded up, merged when closer than a round trip's worth of bytes, split into
+pieces and fetched in parallel; a round that would cost more than fetching the rest of the
+object in one streamed request, or a walker that jumps from record to record (an ONNX model
+with hundreds of embedded tensors) and would need more such rounds than a download costs,
+switches to that one request.
 """
 
 from __future__ import annotations
@@ -14,33 +21,47 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
+import zlib
 from collections.abc import Callable
 
 import anyio.to_thread
 
-from ..formats import Format, classify_zip
+from ..formats import ZIP_FORMATS, Format, classify_zip, sniff_head
 from ..formats.bounded_reader import Malformed
 from ..formats.gguf import parse_header as parse_gguf
+from ..formats.gguf import tensors_end
 from ..formats.npy import NpyError
 from ..formats.npy import parse_header as parse_npy
 from ..formats.onnx import walk_model
 from ..formats.protowire import Wire, WireError
 from ..formats.safetensors import SafetensorsError, read_raw_header
 from ..formats.sniff import appended_zip
+from ..formats.torch_refs import storage_keys
 from ..formats.view import ByteView, NeedBytes
 from ..formats.zipdir import (
+    EOCD_SIG,
     MemberError,
+    ZipDirectory,
+    ZipEntry,
     ZipFormatError,
     is_tensor_record,
     local_data_offset,
     parse_directory,
 )
-from .spool import Spool
+from .spool import PARALLEL, Spool
 
 log = logging.getLogger("modelaudit")
 
 #: Needs are rounded up to this, to save round trips on small neighbouring reads.
-BLOCK = 64 * 1024
+BLOCK = 16 * 1024
+#: Most bytes merged across a gap between two needs (the gap costs bandwidth, not a request).
+MAX_GAP = 4 * 1024 * 1024
+#: What the scanners sniff at the start of a record or of trailing data (trailing.py).
+SNIFF = 4096
+#: Rounds in a row that each jump to one new place past everything read before (a walker
+#: skipping record data) before the planner projects how many more it would take.
+JUMPS_TO_PROJECT = 3
 #: A parser reading on from where the last fetch ended gets twice the last window, up to this.
 MAX_WINDOW = 64 * 1024 * 1024
 #: Parser runs per object before the plan is abandoned for a whole download.
@@ -55,11 +76,22 @@ def plan_safetensors(view: ByteView) -> bool:
     with contextlib.suppress(SafetensorsError):
         raw = read_raw_header(view)
         end = _tensors_end(raw.raw)
-        if end is not None and 8 + raw.length + end < view.size:
-            # the scanner sniffs what follows the last tensor (scanners/trailing.py)
-            start = 8 + raw.length + end
-            view.get(start, min(view.size, start + 4096))
+        if end is not None:
+            plan_trailing(view, 8 + raw.length + end)
     return True
+
+
+def plan_trailing(view: ByteView, start: int) -> None:
+    """What scanners/trailing.py reads of the bytes after a format's end: their head, and
+    all of them when the head sniffs as something (a pickle is read to its end, anything
+    else is copied out and scanned)."""
+    if start >= view.size:
+        return
+    head = view.get(start, min(view.size, start + SNIFF))
+    fmt = sniff_head(head, "", view.size - start)
+    if fmt is None or fmt in (Format.TEXT, Format.EMPTY) or fmt in ZIP_FORMATS:
+        return
+    view.get(start, view.size)
 
 
 def _tensors_end(header: bytes | None) -> int | None:
@@ -94,7 +126,12 @@ def plan_numpy(view: ByteView) -> bool:
 
 def plan_gguf(view: ByteView) -> bool:
     with contextlib.suppress(Malformed):
-        parse_gguf(view)
+        header = parse_gguf(view)
+        if header.error is None and header.data_start:
+            end = tensors_end(header)
+            if end is not None:
+                # the scanner sniffs what follows the tensor data (MA2015)
+                plan_trailing(view, end)
     return True
 
 
@@ -106,7 +143,9 @@ def plan_onnx(view: ByteView) -> bool:
 
 def plan_zip(view: ByteView) -> bool:
     """PyTorch checkpoints: the directory, and every record the PyTorch zip scanner reads
-    (all but tensor storages), with their local headers. Other zips are read whole."""
+    (all but tensor storages), with their local headers; the heads of storage records no
+    pickle names (sniffed by the scanner, MA2013), all of those that sniff as something, and
+    what follows the zip. Other zips are read whole."""
     try:
         directory = parse_directory(view)
     except ZipFormatError:
@@ -114,21 +153,100 @@ def plan_zip(view: ByteView) -> bool:
     if classify_zip(directory.names) != Format.PYTORCH_ZIP:
         return False
     needed: list[tuple[int, int]] = []
+    records: dict[str, bytes] = {}
     for entry in directory.entries:
         # an "encrypted" record is read in the clear, as torch's miniz reads it
         if entry.is_dir or is_tensor_record(entry.name):
             continue
-        try:
-            start, _ = local_data_offset(view, entry)
-            view.get(start, start + entry.compressed_size)
-        except MemberError:
-            continue
-        except NeedBytes as need:
-            # Every member's next need at once: one round of requests, not one per member.
-            needed += need.ranges
+        data = _member(view, entry, entry.compressed_size, needed)
+        if data is not None and entry.name.replace("\\", "/").rsplit("/", 1)[-1] in _INDEX:
+            records[entry.name] = data
     if needed:
         raise NeedBytes(needed)
+    referenced = _referenced(directory, records)
+    heads: list[tuple[ZipEntry, bytes]] = []
+    for entry in directory.entries:
+        if not is_tensor_record(entry.name) or entry.name in referenced:
+            continue
+        head = _member(view, entry, min(entry.compressed_size, _head_bytes(entry)), needed)
+        if head is not None:
+            heads.append((entry, head))
+    if needed:
+        raise NeedBytes(needed)
+    for entry, head in heads:
+        if _sniff_record(entry, head):
+            _member(view, entry, entry.compressed_size, needed)
+    if needed:
+        raise NeedBytes(needed)
+    plan_trailing(view, _zip_end(view, directory))
     return True
+
+
+#: The pickle whose persistent ids name a folder's storage records.
+_INDEX = {"data.pkl": "data", "constants.pkl": "constants"}
+
+
+def _member(
+    view: ByteView, entry: ZipEntry, length: int, needed: list[tuple[int, int]]
+) -> bytes | None:
+    """The first `length` stored bytes of a member, or None with its needs added to
+    `needed` (the local header and, guessed from the central entry, the data too: one round
+    for both)."""
+    try:
+        start, _ = local_data_offset(view, entry)
+        return view.get(start, start + length)
+    except MemberError:
+        return None
+    except NeedBytes as need:
+        needed += need.ranges
+        guess = entry.local_offset + 30 + len(entry.raw_name)
+        needed.append((guess, guess + length + 256))
+        return None
+
+
+def _referenced(directory: ZipDirectory, records: dict[str, bytes]) -> set[str]:
+    """Storage records a data.pkl / constants.pkl names (stored or deflated records)."""
+    by_name = {e.name: e for e in directory.entries}
+    out: set[str] = set()
+    for name, raw in records.items():
+        entry = by_name[name]
+        data = raw
+        if entry.method == 8:
+            try:
+                data = zlib.decompressobj(-15).decompress(raw, 256 * 1024 * 1024)
+            except zlib.error:
+                continue
+        elif entry.method != 0:
+            continue
+        folder, _, base = name.replace("\\", "/").rpartition("/")
+        prefix = f"{folder}/{_INDEX[base]}/" if folder else f"{_INDEX[base]}/"
+        out.update(prefix + key for key in storage_keys(data))
+    return out
+
+
+def _head_bytes(entry: ZipEntry) -> int:
+    """Stored bytes the scanner's 4 KiB peek takes: all of a stored head, more of a
+    compressed one (its decompressor reads ahead)."""
+    return SNIFF if entry.method == 0 else 64 * 1024
+
+
+def _sniff_record(entry: ZipEntry, head: bytes) -> bool:
+    if entry.method == 8:
+        try:
+            head = zlib.decompressobj(-15).decompress(head, SNIFF)
+        except zlib.error:
+            return False
+    elif entry.method != 0:
+        return True  # another codec: take the record whole, the scanner decides
+    fmt = sniff_head(head[:SNIFF], entry.name, entry.size)
+    return fmt is not None
+
+
+def _zip_end(view: ByteView, directory: ZipDirectory) -> int:
+    rec = view.get(directory.eocd_offset, directory.eocd_offset + 22)
+    if len(rec) < 22 or rec[:4] != EOCD_SIG:
+        return directory.eocd_offset + len(rec)
+    return directory.eocd_offset + 22 + int.from_bytes(rec[20:22], "little")
 
 
 def plan_prefixed_zip(view: ByteView) -> bool:
@@ -174,18 +292,68 @@ class _Windows:
         return start, self.end
 
 
+def coalesce(ranges: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Sorted ranges, those less than `gap` bytes apart merged into one."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if out and start - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+class _Walker:
+    """Notices a parser that jumps from record to record (one need per round, each past all
+    that was read before, with unread bytes between) and projects how many rounds remain."""
+
+    def __init__(self) -> None:
+        self.frontier = 0
+        self.jumps = 0
+
+    def rounds_left(self, ranges: list[tuple[int, int]], spool: Spool, rounds: int) -> float:
+        if len(ranges) != 1:
+            self.jumps = 0
+            return 0.0
+        start = ranges[0][0]
+        if start <= self.frontier or start == 0 or spool.covered(start - 1, start):
+            self.jumps = 0
+            self.frontier = max(self.frontier, start)
+            return 0.0
+        self.frontier = start
+        self.jumps += 1
+        if self.jumps < JUMPS_TO_PROJECT:
+            return 0.0
+        return rounds * (spool.size - start) / start
+
+
 async def plan(spool: Spool, fmt: str | None) -> bool:
-    """Fetch into `spool` what the scanner of `fmt` will read; False: download it whole."""
+    """Fetch into `spool` what the scanner of `fmt` will read; False: it reads (nearly) all
+    of it, so the caller fetches the rest."""
     fmt = fmt or ""
     chosen = PLANS.get(fmt)
     if chosen is None:
         return False
     windows = _Windows()
-    for _ in range(MAX_ROUNDS):
+    walker = _Walker()
+    link = spool.link
+    began = time.monotonic()
+    for rounds in range(1, MAX_ROUNDS + 1):
         try:
             return await anyio.to_thread.run_sync(_run, chosen, fmt, spool)
         except NeedBytes as need:
-            for start, end in sorted(need.ranges):
-                await spool.fetch(*windows.expand(start, end, spool))
+            wanted = [windows.expand(a, b, spool) for a, b in sorted(need.ranges)]
+            merged = coalesce(wanted, min(MAX_GAP, max(BLOCK, link.gap)))
+            requests = spool.requests_for(merged)
+            first = min((a for a, _ in requests), default=0)
+            rest = link.cost(1, spool.missing_bytes(first))
+            this_round = link.cost(len(requests), sum(b - a for a, b in requests), PARALLEL)
+            per_round = (time.monotonic() - began) / rounds
+            later = walker.rounds_left(need.ranges, spool, rounds) * max(per_round, link.latency)
+            if requests and this_round + later > rest:
+                log.debug("planning %s costs more than fetching the rest; fetching it", spool.uri)
+                await spool.stream_rest(first)
+                continue
+            await spool.fetch_many(merged)
     log.debug("planning %s took too many rounds; downloading it", spool.uri)
     return False

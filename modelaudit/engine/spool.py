@@ -11,16 +11,25 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
+import time
 from collections.abc import Callable
+from contextlib import aclosing
 from typing import overload
 
+import anyio
 import anyio.to_thread
 
 from ..fetchers.base import FetchError, ObjectReader
 from ..formats.view import NeedBytes
+from .link import Link, link_for
 
-#: Largest single ranged request, so a big member never sits in memory whole.
+#: Largest planned ranged request: bigger ranges go as several requests in parallel.
 MAX_REQUEST = 8 * 1024 * 1024
+#: Requests of one object in flight at once.
+PARALLEL = 8
+#: Bytes gathered off the network before one write (a thread writes batches this large).
+_WRITE_BATCH = 8 * 1024 * 1024
+_INLINE_WRITE = 256 * 1024
 
 
 class Spool:
@@ -35,6 +44,8 @@ class Spool:
         on_bytes: Callable[[int], None] | None = None,
     ) -> None:
         self.reader = reader
+        #: what requests to this object's endpoint cost
+        self.link: Link = link_for(reader.endpoint or type(reader).__name__)
         #: hears of each piece as it lands (download progress)
         self.on_bytes = on_bytes
         self.path = path
@@ -135,26 +146,100 @@ class Spool:
 
     # -- fetching ----------------------------------------------------------------------
 
+    def missing_bytes(self, start: int = 0, end: int | None = None) -> int:
+        return sum(b - a for a, b in self.missing(start, self.size if end is None else end))
+
     async def fetch(self, start: int, end: int) -> None:
         """Land [start, end) (clipped to the object), in requests of at most MAX_REQUEST."""
-        for a, b in self.missing(start, end):
-            while a < b:
-                stop = min(b, a + MAX_REQUEST)
-                data = await self.reader.read_range(a, stop)
-                self.requests += 1
-                if len(data) != stop - a:
-                    raise FetchError(f"{self.uri}: short read at bytes {a}-{stop}")
-                if len(data) > 1 << 18:
-                    await anyio.to_thread.run_sync(os.pwrite, self.fd, data, a)
-                else:
-                    os.pwrite(self.fd, data, a)
-                self.transferred += len(data)
-                if self.on_bytes is not None:
-                    self.on_bytes(len(data))
-                self._add(a, stop)
-                a = stop
+        await self.fetch_many([(start, end)])
+
+    async def fetch_many(self, ranges: list[tuple[int, int]], split: bool = True) -> None:
+        """Land every range, the missing parts of each as their own requests (pieces of at
+        most MAX_REQUEST when `split`), up to PARALLEL at once."""
+        requests = self.requests_for(ranges, split)
+        if len(requests) == 1:
+            await self._request(*requests[0])
+            return
+        limiter = anyio.CapacityLimiter(PARALLEL)
+        failed: list[BaseException] = []
+
+        async def one(a: int, b: int, scope: anyio.CancelScope) -> None:
+            async with limiter:
+                try:
+                    await self._request(a, b)
+                except Exception as exc:
+                    # the first failure is the object's error; the other requests stop
+                    failed.append(exc)
+                    scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            for a, b in requests:
+                tg.start_soon(one, a, b, tg.cancel_scope)
+        if failed:
+            raise failed[0]
+
+    def requests_for(
+        self, ranges: list[tuple[int, int]], split: bool = True
+    ) -> list[tuple[int, int]]:
+        """The requests that would land `ranges`: what is missing, in pieces."""
+        out: list[tuple[int, int]] = []
+        for start, end in ranges:
+            for a, b in self.missing(start, end):
+                while a < b:
+                    stop = min(b, a + MAX_REQUEST) if split else b
+                    out.append((a, stop))
+                    a = stop
+        return out
+
+    async def _request(self, start: int, end: int) -> None:
+        """One request for [start, end), written where it belongs as it arrives."""
+        pos = start
+        began = time.monotonic()
+        first: float | None = None
+        pending = bytearray()
+        at = start
+        async with aclosing(self.reader.chunks(start, end)) as chunks:
+            async for chunk in chunks:
+                if first is None:
+                    first = time.monotonic() - began
+                pending += chunk
+                pos += len(chunk)
+                if len(pending) >= _WRITE_BATCH:
+                    await self._write(pending, at)
+                    at = pos
+                    pending = bytearray()
+        if pending:
+            await self._write(pending, at)
+        self.requests += 1
+        self.link.observe(first or 0.0, pos - start, time.monotonic() - began)
+        if pos != end:
+            raise FetchError(f"{self.uri}: short read at bytes {start}-{end}")
+
+    async def _write(self, data: bytearray, at: int) -> None:
+        if len(data) > _INLINE_WRITE:
+            await anyio.to_thread.run_sync(_pwrite_all, self.fd, data, at)
+        else:
+            _pwrite_all(self.fd, data, at)
+        self.transferred += len(data)
+        if self.on_bytes is not None:
+            self.on_bytes(len(data))
+        self._add(at, at + len(data))
+
+    async def stream_rest(self, start: int = 0) -> None:
+        """Everything still missing from `start` on, in one streamed request from the first
+        gap (cheaper than more rounds of ranged reads once a plan costs more)."""
+        gaps = self.missing(start, self.size)
+        if gaps:
+            await self._request(gaps[0][0], self.size)
 
     async def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) (clipped to the object), fetched first where missing."""
         await self.fetch(start, end)
         return self.get(start, end)
+
+
+def _pwrite_all(fd: int, data: bytearray, at: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, at)
+        view, at = view[n:], at + n

@@ -78,6 +78,9 @@ class ObjectReader(ABC):
     size: int | None = None
     #: how messages name the object (never a signed or redirected URL)
     shown: str = "object"
+    #: where its requests go (a host, a storage service): the engine measures what requests
+    #: to one endpoint cost and plans reads accordingly
+    endpoint: str = ""
 
     @abstractmethod
     def open(self, start: int, end: int | None) -> AbstractAsyncContextManager[Body]:
@@ -149,6 +152,22 @@ class ObjectReader(ABC):
                     f"{self.shown}: {last} after {backoff.ATTEMPTS} attempts"
                 ) from None
             await anyio.sleep(backoff.delay(failures - 1))
+
+    def chunks(self, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
+        """Bytes [start, end) (to the end when None) as they arrive off the network, resuming
+        a cut body where it stopped; for callers that land them somewhere themselves."""
+        if self.size is not None and end is not None:
+            end = min(end, self.size)
+        return self._chunks(start, end)
+
+    async def published_digests(self) -> dict[str, str]:
+        """Digests of the whole object that its provider publishes, by algorithm (`sha256`,
+        `md5`, `sha1`, `crc32c`; lowercase hex), with `source` saying where they come from.
+        Empty when the provider publishes none. May ask the provider (one small request)."""
+        return dict(self.digests)
+
+    #: what the listing already said about the object's content (see `published_digests`)
+    digests: dict[str, str] = {}
 
     async def read_range(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of the object, clipped to its size."""

@@ -240,6 +240,8 @@ class GcsReader(ObjectReader):
         self.uri = self.shown = source.uri(key)
         self.generation = generation
         self.size = size
+        self.endpoint = source.emulator or source.endpoint or "gs://"
+        self.supports_ranges = True
         self._released = False
         source.shared.retain()
 

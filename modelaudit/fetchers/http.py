@@ -236,6 +236,8 @@ class HttpReader(ObjectReader):
         self.shown = shown
         self.size = size
         self.etag = etag
+        scheme, host, port = origin(url)
+        self.endpoint = f"{scheme}://{host}:{port}"
 
     def _check(self, response: httpx.Response, total: int | None) -> None:
         tag = _etag(response)
@@ -295,18 +297,19 @@ class HttpSource(Source):
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
         size, etag = await self._probe()
-        yield ObjectRef(
-            uri=self.shown,
-            size=size,
-            etag=etag,
-            reader=HttpReader(self.client, self.target, self.shown, size, etag),
-            explicit=True,
-        )
+        reader = HttpReader(self.client, self.target, self.shown, size, etag)
+        if self._accept_ranges == "none":
+            # said up front: no ranged plan (whose concurrent reads would each get it all)
+            reader.supports_ranges = False
+        yield ObjectRef(uri=self.shown, size=size, etag=etag, reader=reader, explicit=True)
+
+    _accept_ranges = ""
 
     async def _probe(self) -> tuple[int | None, str | None]:
         try:
             response = await self.client.send("HEAD", self.target, self.shown)
             await response.aclose()
+            self._accept_ranges = response.headers.get("accept-ranges", "").strip().lower()
             length = response.headers.get("content-length")
             if length and length.isdigit():
                 return int(length), _etag(response)

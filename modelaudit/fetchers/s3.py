@@ -194,6 +194,8 @@ class S3Reader(ObjectReader):
         self.uri = self.shown = uri
         self.etag = etag
         self.size = size
+        self.endpoint = source.creds.endpoint or f"{source.scheme}://"
+        self.supports_ranges = True
         self._released = False
         source.shared.retain()
 

@@ -37,6 +37,68 @@ _MAX_KEPT_STRING: Final = 4 * 1024 * 1024
 _MAX_KEY: Final = 65536
 _MAX_DIMS: Final = 8
 
+#: ggml type id -> (elements per block, bytes per block), as in gguf-py's GGML_QUANT_SIZES.
+GGML_TYPES: Final[dict[int, tuple[int, int]]] = {
+    0: (1, 4),
+    1: (1, 2),
+    2: (32, 18),
+    3: (32, 20),
+    6: (32, 22),
+    7: (32, 24),
+    8: (32, 34),
+    9: (32, 40),
+    10: (256, 84),
+    11: (256, 110),
+    12: (256, 144),
+    13: (256, 176),
+    14: (256, 210),
+    15: (256, 292),
+    16: (256, 66),
+    17: (256, 74),
+    18: (256, 98),
+    19: (256, 50),
+    20: (32, 18),
+    21: (256, 110),
+    22: (256, 82),
+    23: (256, 136),
+    24: (1, 1),
+    25: (1, 2),
+    26: (1, 4),
+    27: (1, 8),
+    28: (1, 8),
+    29: (256, 56),
+    30: (1, 2),
+    34: (256, 54),
+    35: (256, 66),
+    39: (32, 17),
+    40: (64, 36),
+    41: (128, 18),
+}
+
+
+def tensor_nbytes(dims: list[int], ttype: int) -> int | None:
+    """Bytes of one tensor's data; None for a type gguf-py does not know."""
+    layout = GGML_TYPES.get(ttype)
+    if layout is None:
+        return None
+    elements = 1
+    for d in dims:
+        elements *= d
+    block, block_bytes = layout
+    return -(-elements // block) * block_bytes
+
+
+def tensors_end(header: GgufHeader) -> int | None:
+    """Where the last tensor's data ends (an offset in the file), or None when a tensor has
+    a type whose size is unknown (then nothing can be said about what follows)."""
+    last = 0
+    for _name, dims, ttype, offset in header.tensor_info:
+        nbytes = tensor_nbytes(dims, ttype)
+        if nbytes is None:
+            return None
+        last = max(last, offset + nbytes)
+    return header.data_start + last
+
 
 class NotGguf(Malformed):
     """The file does not start with a GGUF header."""

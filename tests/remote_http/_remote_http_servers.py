@@ -445,6 +445,17 @@ class FakeArtifactory:
         return 200, {"Content-Type": "application/json"}, json.dumps(listing).encode()
 
 
+def pin_slow_link(url: str) -> None:
+    """Make requests to `url`'s server look cheap next to a download (1 ms, 10 MB/s), so the
+    planner reads ranges however small the object: for tests about what a plan reads."""
+    from urllib.parse import urlsplit
+
+    from modelaudit.engine import link
+
+    parts = urlsplit(url)
+    link.pin(f"{parts.scheme}://{parts.hostname}:{parts.port}", 0.001, 10e6)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`modelaudit scan ARGS` in a child process, with the test's environment."""
     return subprocess.run(

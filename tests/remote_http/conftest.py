@@ -87,6 +87,16 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_links() -> Iterator[None]:
+    """Each test measures its servers afresh (the planner keeps figures per endpoint)."""
+    from modelaudit.engine import link
+
+    link.forget()
+    yield
+    link.forget()
+
+
 @pytest.fixture(scope="session")
 def samples() -> dict[str, bytes]:
     """Models built with the real libraries (or as bytes), once per session."""
@@ -240,6 +250,8 @@ def files_server(
         "delay": 0.0,
         "active": 0,
         "peak": 0,
+        "objects": {},
+        "peak_objects": 0,
     }
     lock = threading.Lock()
 
@@ -249,12 +261,19 @@ def files_server(
             return fault  # type: ignore[no-any-return]
         if h.command == "GET" and opts["delay"]:
             # Two GETs inside this pause were both sent before either was answered.
+            name = h.path.lstrip("/").split("?", 1)[0]
             with lock:
                 opts["active"] += 1
                 opts["peak"] = max(opts["peak"], opts["active"])
+                objects = opts["objects"]
+                objects[name] = objects.get(name, 0) + 1
+                opts["peak_objects"] = max(opts["peak_objects"], len(objects))
             time.sleep(opts["delay"])
             with lock:
                 opts["active"] -= 1
+                objects[name] -= 1
+                if not objects[name]:
+                    del objects[name]
         if h.command == "HEAD" and opts["head"] is not True:
             return int(opts["head"] or 405), {}, b""
         blob = blobs.get(h.path.lstrip("/").split("?", 1)[0])

@@ -8,7 +8,7 @@ import pytest
 
 import modelaudit
 from modelaudit.findings import FileStatus
-from tests.remote_http._remote_http_servers import CDN, Blob, FakeHub, Server
+from tests.remote_http._remote_http_servers import CDN, Blob, FakeHub, Server, pin_slow_link
 
 Files = tuple[Server, dict[str, Blob], dict[str, Any]]
 
@@ -27,6 +27,7 @@ async def test_header_only_formats_move_a_fraction(
     files_server: Files, name: str, scanner: str, share: int
 ) -> None:
     server, blobs, _ = files_server
+    pin_slow_link(server.url)
     report = await modelaudit.scan(f"{server.url}/{name}")
     (file,) = report.files
     assert file.status is FileStatus.COMPLETE, file.status_reason

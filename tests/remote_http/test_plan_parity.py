@@ -23,7 +23,13 @@ from modelaudit.fetchers import resolve
 from modelaudit.formats import sniff_head
 from modelaudit.formats.zipdir import read_directory
 from modelaudit.report import FileReport
-from tests.remote_http._remote_http_servers import BIG_EVIL_PICKLE, EVIL_PICKLE, Blob, Server
+from tests.remote_http._remote_http_servers import (
+    BIG_EVIL_PICKLE,
+    EVIL_PICKLE,
+    Blob,
+    Server,
+    pin_slow_link,
+)
 
 Files = tuple[Server, dict[str, Blob], dict[str, Any]]
 JUNK = b"\xa5\x5a"
@@ -179,6 +185,7 @@ async def test_planner_and_scanner_read_the_same_bytes(
     server, blobs, _ = files_server
     data = SAMPLES[name](samples)
     blobs[name] = Blob(data)
+    pin_slow_link(server.url)
     source = resolve(f"{server.url}/{name}")
     [obj] = [o async for o in source.objects()]
     await source.aclose()

@@ -9,54 +9,15 @@ templates go to the shared Jinja analyser. Tensor data is never read.
 from __future__ import annotations
 
 import itertools
-from typing import Final
 
 from ...formats import Format
 from ...formats.bounded_reader import Hostile
-from ...formats.gguf import GgufHeader, NotGguf, parse_header
+from ...formats.gguf import GGML_TYPES, GgufHeader, NotGguf, parse_header
 from ...formats.view import FileView
 from ...rules.data import GGUF_BAD_HEADER, GGUF_BAD_TENSORS, GGUF_UNKNOWN_TENSOR_TYPE
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..text.jinja_template import report_template
 from ..trailing import scan_trailing
-
-#: ggml type id -> (elements per block, bytes per block), as in gguf-py's GGML_QUANT_SIZES.
-GGML_TYPES: Final[dict[int, tuple[int, int]]] = {
-    0: (1, 4),
-    1: (1, 2),
-    2: (32, 18),
-    3: (32, 20),
-    6: (32, 22),
-    7: (32, 24),
-    8: (32, 34),
-    9: (32, 40),
-    10: (256, 84),
-    11: (256, 110),
-    12: (256, 144),
-    13: (256, 176),
-    14: (256, 210),
-    15: (256, 292),
-    16: (256, 66),
-    17: (256, 74),
-    18: (256, 98),
-    19: (256, 50),
-    20: (32, 18),
-    21: (256, 110),
-    22: (256, 82),
-    23: (256, 136),
-    24: (1, 1),
-    25: (1, 2),
-    26: (1, 4),
-    27: (1, 8),
-    28: (1, 8),
-    29: (256, 56),
-    30: (1, 2),
-    34: (256, 54),
-    35: (256, 66),
-    39: (32, 17),
-    40: (64, 36),
-    41: (128, 18),
-}
 
 
 class GgufScanner(BaseScanner):
