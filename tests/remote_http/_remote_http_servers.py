@@ -445,7 +445,7 @@ class FakeArtifactory:
         return 200, {"Content-Type": "application/json"}, json.dumps(listing).encode()
 
 
-def pin_slow_link(url: str) -> None:
+def pin_slow_link(url: str, bandwidth: float = 10e6) -> None:
     """Make requests to `url`'s server look cheap next to a download (1 ms, 10 MB/s), so the
     planner reads ranges however small the object: for tests about what a plan reads."""
     from urllib.parse import urlsplit
@@ -453,7 +453,7 @@ def pin_slow_link(url: str) -> None:
     from modelaudit.engine import link
 
     parts = urlsplit(url)
-    link.pin(f"{parts.scheme}://{parts.hostname}:{parts.port}", 0.001, 10e6)
+    link.pin(f"{parts.scheme}://{parts.hostname}:{parts.port}", 0.001, bandwidth)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,149 @@
+"""What remote scans cost in requests and bytes, counted by the servers and a real relay.
+
+The relay (tests/remote_http/_relay.py) adds 50 ms each way, so every request costs a round
+trip; the planner measures that and must not walk an ONNX model tensor by tensor. Nothing
+here measures time: only requests and bytes seen on the server's side of a socket.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import modelaudit
+from modelaudit.findings import FileStatus
+from tests.remote_http._relay import Relay
+from tests.remote_http._remote_http_servers import BIG_EVIL_PICKLE, Blob, Server, pin_slow_link
+
+Files = tuple[Server, dict[str, Blob], dict[str, Any]]
+MIB = 1 << 20
+
+
+@pytest.fixture
+def relay(files_server: Files) -> Iterator[Relay]:
+    server, _, _ = files_server
+    front = Relay(server.server_address[1], latency=0.05)
+    yield front
+    front.stop()
+
+
+def _gets(server: Server, name: str) -> list[str]:
+    return [
+        r.headers.get("range", "") for r in server.requests if r.method == "GET" and name in r.path
+    ]
+
+
+def _onnx(tensors: int, floats: int) -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.zeros(floats, np.float32), name=f"w{i}") for i in range(tensors)
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [floats])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [floats])
+    node = helper.make_node("Add", ["x", "w0"], ["y"], name="add")
+    graph = helper.make_graph([node], "g", [x], [y], initializer=inits)
+    return bytes(helper.make_model(graph).SerializeToString())
+
+
+def _big_safetensors(size: int) -> bytes:
+    header = {"w": {"dtype": "F32", "shape": [size // 4], "data_offsets": [0, size]}}
+    blob = json.dumps(header).encode()
+    blob += b" " * (-len(blob) % 8)
+    return struct.pack("<Q", len(blob)) + blob + bytes(size)
+
+
+async def test_onnx_with_many_tensors_is_not_walked_request_by_request(
+    files_server: Files, relay: Relay, tmp_path: Path
+) -> None:
+    """200 embedded tensors behind 50 ms of latency: a walk would take ~200 rounds; the
+    planner projects that after a few and fetches the rest in one request."""
+    server, blobs, _ = files_server
+    data = _onnx(200, 32768)
+    blobs["many.onnx"] = Blob(data)
+    report = await modelaudit.scan(f"{relay.url}/many.onnx")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    gets = _gets(server, "many.onnx")
+    assert len(gets) <= 10, gets
+    local = tmp_path / "many.onnx"
+    local.write_bytes(data)
+    (whole,) = (await modelaudit.scan(str(local))).files
+    assert [i.message for i in file.issues] == [i.message for i in whole.issues]
+
+
+async def test_onnx_on_a_link_where_requests_are_cheap_is_planned(files_server: Files) -> None:
+    """The same model where requests cost little next to bytes: ranged reads, a fraction of
+    the bytes (the cost model decides, not the format)."""
+    server, blobs, _ = files_server
+    data = _onnx(200, 32768)
+    blobs["many.onnx"] = Blob(data)
+    pin_slow_link(server.url, bandwidth=1e6)
+    report = await modelaudit.scan(f"{server.url}/many.onnx")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert len(_gets(server, "many.onnx")) > 50
+    assert server.sent("many.onnx") < len(data) // 4
+
+
+async def test_pytorch_zip_takes_one_round_of_two_requests(
+    files_server: Files, samples: dict[str, bytes]
+) -> None:
+    """Head and tail, sent together, hold the directory, data.pkl and the small records."""
+    server, _, opts = files_server
+    opts["delay"] = 0.2
+    report = await modelaudit.scan(f"{server.url}/pytorch_model.bin")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    gets = _gets(server, "pytorch_model.bin")
+    assert len(gets) == 2, gets
+    assert opts["peak"] == 2
+    assert server.sent("pytorch_model.bin") < len(samples["torch_zip"]) // 4
+
+
+async def test_large_safetensors_moves_under_one_percent(files_server: Files, relay: Relay) -> None:
+    server, blobs, _ = files_server
+    data = _big_safetensors(96 * MIB)
+    blobs["big.safetensors"] = Blob(data)
+    report = await modelaudit.scan(f"{relay.url}/big.safetensors")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert len(_gets(server, "big.safetensors")) == 2
+    assert relay.to_client < len(data) // 100
+
+
+async def test_download_cut_again_and_again_resumes_while_it_progresses(
+    files_server: Files, relay: Relay
+) -> None:
+    """Eight connections cut after 50 kB each, more cuts than retries: every reopening
+    brought new bytes, so the pickle is read to its end."""
+    _, blobs, _ = files_server
+    relay.cuts.extend([50_000] * 8)
+    report = await modelaudit.scan(f"{relay.url}/big_evil.pkl")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert any(i.severity.value == "critical" for i in file.issues)
+    assert not relay.cuts
+    assert relay.connections >= 9
+    assert file.size == len(BIG_EVIL_PICKLE) == len(blobs["big_evil.pkl"].data)
+
+
+async def test_download_cut_before_any_progress_gives_up(files_server: Files, relay: Relay) -> None:
+    from modelaudit.fetchers import TransientFetchError, resolve
+
+    source = resolve(f"{relay.url}/big_evil.pkl")
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    assert obj.reader is not None
+    relay.cuts.extend([10] * 40)
+    with pytest.raises(TransientFetchError):
+        async for _ in obj.reader.stream():
+            pass
+    await obj.reader.aclose()
+    assert relay.cuts, "attempts without progress are bounded"
