@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
         "risk scores) to FILE; works with any --format",
     )
     scan.add_argument(
+        "--hash-remote",
+        action="store_true",
+        help="with --format sarif or --sbom: download a remote object whole to hash it when "
+        "its provider publishes no sha256 (by default its hashes are those the provider "
+        "publishes, such as the Hub's LFS sha256, S3 ChecksumSHA256 or ETag md5, GCS "
+        "md5/crc32c, Artifactory checksums, and the scan reads only what it needs)",
+    )
+    scan.add_argument(
         "--fail-on",
         choices=("warning", "critical"),
         default=None,
@@ -408,6 +416,7 @@ def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any, pla
         verbose=args.verbose,
         jobs=args.jobs or default_jobs(),
         hashes=args.format == "sarif" or bool(args.sbom),
+        hash_remote=args.hash_remote,
         cluster=_cluster_address(args),
         shard=args.shard,
         cache_dir=args.cache,

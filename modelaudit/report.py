@@ -39,6 +39,12 @@ class FileReport:
     bytes_scanned: int = 0
     duration: float = 0.0
     sha256: str | None = None
+    #: every digest known of the file's content, by algorithm (sha256, md5, sha1, crc32c;
+    #: lowercase hex): computed here, or published by a remote object's provider
+    digests: dict[str, str] = field(default_factory=dict)
+    #: where a remote object's digests come from (e.g. "Hugging Face LFS sha256"); None when
+    #: they were computed from the bytes
+    digest_source: str | None = None
     remote: bool = False
     issues: list[Issue] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +68,8 @@ class FileReport:
             "bytes_scanned": self.bytes_scanned,
             "duration": self.duration,
             "sha256": self.sha256,
+            "digests": self.digests,
+            "digest_source": self.digest_source,
             "remote": self.remote,
             "issues": [i.to_dict() for i in self.issues],
             "metadata": self.metadata,
@@ -86,6 +94,8 @@ class FileReport:
             bytes_scanned=int(data.get("bytes_scanned") or 0),
             duration=float(data.get("duration") or 0.0),
             sha256=_optional_str(data.get("sha256")),
+            digests=_digests(data.get("digests")),
+            digest_source=_optional_str(data.get("digest_source")),
             remote=bool(data.get("remote")),
             issues=[Issue.from_dict(i) for i in issues],
             metadata=metadata,
@@ -106,6 +116,10 @@ class FileReport:
             out["reason"] = self.status_reason
         if self.sha256:
             out["sha256"] = self.sha256
+        if self.digests and (set(self.digests) != {"sha256"} or self.digest_source):
+            out["hashes"] = dict(self.digests)
+        if self.digest_source:
+            out["hash_source"] = self.digest_source
         if self.metadata:
             out["metadata"] = self.metadata
         if self.cached:
@@ -115,6 +129,12 @@ class FileReport:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _digests(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
 
 
 @dataclass

@@ -69,6 +69,41 @@ def _nobody_wants(obj: ObjectRef, path: str) -> bool:
     return select_scanner(path, None) is None
 
 
+async def _published(obj: ObjectRef) -> dict[str, str]:
+    assert obj.reader is not None
+    try:
+        return await obj.reader.published_digests()
+    except FetchError:
+        log.debug("no published digest for %s", obj.uri, exc_info=True)
+        return {}
+
+
+async def _record_digests(obj: ObjectRef, path: str, complete: bool) -> None:
+    """The object's digests for SARIF and the SBOM: what its provider publishes, and a
+    sha256 of the bytes when they were all fetched anyway (never a download just to hash,
+    unless --hash-remote asked for one)."""
+    assert obj.reader is not None
+    digests = await _published(obj)
+    source = obj.reader.digest_source if digests else ""
+    if complete and "sha256" not in digests:
+        digests["sha256"] = await anyio.to_thread.run_sync(_sha256, path)
+        source = f"{source}; sha256 computed from the bytes read" if source else ""
+    if digests:
+        obj.metadata["digests"] = digests
+    if source:
+        obj.metadata["digest_source"] = source
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def tail_size(size: int) -> int:
     """The first read of an object's end: room for a zip's central directory (a PyTorch
     checkpoint of thousands of tensors) and the longest zip comment, in one request."""
@@ -129,15 +164,22 @@ async def acquire(
         async with limiter if limiter is not None else contextlib.nullcontext():
             if obj.size is None:
                 moved = await _stream_whole(obj, path, config.max_file_size or 0, on_bytes)
+                complete = True
             else:
                 spool = Spool(obj.reader, path, obj.size, obj.uri, on_bytes)
                 try:
-                    whole = config.hashes and config.hash_remote
-                    if whole or not await _plan_ranges(obj, spool):
+                    download = config.hashes and config.hash_remote
+                    if download:
+                        # asked to hash: only a digest the provider publishes saves a download
+                        download = "sha256" not in await _published(obj)
+                    if download or not await _plan_ranges(obj, spool):
                         await spool.stream_rest(0)
                     moved = spool.transferred
+                    complete = not spool.missing(0, spool.size)
                 finally:
                     spool.close()
+            if config.hashes:
+                await _record_digests(obj, path, complete)
         obj.metadata["bytes_transferred"] = moved
         yield path
     finally:

@@ -77,9 +77,19 @@ class FileJob:
     started: bool = False
     started_at: float = 0.0
     owner: Any = None
+    #: the worker hashes the file when the call wants hashes (not a remote object's spool)
+    hashed: bool = True
 
-    def wire(self) -> tuple[int, str, str, bool, float, int]:
-        return (self.id, self.path, self.display, self.explicit, self.deadline, self.size)
+    def wire(self) -> tuple[int, str, str, bool, float, int, bool]:
+        return (
+            self.id,
+            self.path,
+            self.display,
+            self.explicit,
+            self.deadline,
+            self.size,
+            self.hashed,
+        )
 
 
 @dataclass
@@ -643,6 +653,7 @@ class ThreadWorker:
                 job.display,
                 job.explicit,
                 stream=job.streamed.append,
+                hash_file=job.hashed,
             )
 
         job = jobs[0]

@@ -529,6 +529,7 @@ class ScanCall:
         job.report = fr
         job.finished = None
         job.owner = self
+        job.hashed = not obj.is_remote
         return job
 
     async def _fetch_and_queue(self, obj: ObjectRef, fr: FileReport) -> None:
@@ -707,6 +708,7 @@ class ScanCall:
                 job.explicit,
                 stream=job.streamed.append,
                 fmt=fmt,
+                hash_file=job.hashed,
             )
 
         job.started, job.started_at = True, time.monotonic()
@@ -781,6 +783,12 @@ class ScanCall:
         fr.status_reason = result.status_reason
         fr.bytes_scanned = result.bytes_scanned
         fr.sha256 = result.metadata.pop("sha256", None)
+        digests: dict[str, str] = dict(obj.metadata.get("digests") or {})
+        if fr.sha256:
+            digests.setdefault("sha256", fr.sha256)
+        fr.sha256 = fr.sha256 or digests.get("sha256")
+        fr.digests = digests
+        fr.digest_source = obj.metadata.get("digest_source") if obj.is_remote else None
         fr.metadata = result.metadata
         fr.issues.extend(
             cap_issues(result.issues, self.cap, fr.path) if self.cap else result.issues

@@ -62,17 +62,19 @@ def scan_file(
     stream: Callable[[Issue], None] | None = None,
     fmt: Format | None = None,
     limits_armed: bool = False,
+    hash_file: bool = True,
 ) -> ScanResult:
     """Scan one top-level file: routing, the findings cap, and (in a worker) the sandbox.
 
     `isolated` is set only in a worker process: the setup hooks (audit hook, resource limits)
     change the whole process for good, so they never run in the parent's threads.
     `limits_armed`: the caller applied the resource limits for a whole batch already.
+    `hash_file`: False for a remote object's spool (sparse: its hash comes from elsewhere).
     """
     capture = FileCapture(per_rule_cap(config), stream)
     with observing(capture):
         if not isolated:
-            result = _guarded_scan(path, config, display, explicit, fmt, capture)
+            result = _guarded_scan(path, config, display, explicit, fmt, capture, hash_file)
         else:
             _setup(config)
             if stream is not None:
@@ -80,7 +82,7 @@ def scan_file(
             limits = contextlib.nullcontext() if limits_armed else sandbox.limited(config, deadline)
             try:
                 with limits, sandbox.watching(display) as refused:
-                    result = _guarded_scan(path, config, display, explicit, fmt, capture)
+                    result = _guarded_scan(path, config, display, explicit, fmt, capture, hash_file)
             finally:
                 sandbox.on_violation = None
             sandbox.report_violations(result, display, refused)
@@ -95,6 +97,7 @@ def _guarded_scan(
     explicit: bool,
     fmt: Format | None,
     capture: FileCapture,
+    hash_file: bool = True,
 ) -> ScanResult:
     """Turn what dispatch lets through (CPU limit, a scanner calling exit) into a result,
     keeping every finding made before it.
@@ -102,7 +105,7 @@ def _guarded_scan(
     Anything else escaping here would reach the parent as a broken worker.
     """
     try:
-        return _scan(path, config, display, explicit, fmt)
+        return _scan(path, config, display, explicit, fmt, hash_file)
     except sandbox.ResourceLimitExceeded as exc:
         result = capture.salvage()
         sandbox.report_resource_limit(result, display, str(exc))
@@ -114,12 +117,17 @@ def _guarded_scan(
 
 
 def _scan(
-    path: str, config: dict[str, Any], display: str, explicit: bool, fmt: Format | None
+    path: str,
+    config: dict[str, Any],
+    display: str,
+    explicit: bool,
+    fmt: Format | None,
+    hash_file: bool = True,
 ) -> ScanResult:
     from . import dispatch
 
     result = dispatch.scan_path(path, config, display=display, explicit=explicit, fmt=fmt)
-    if config.get("hashes") and "sha256" not in result.metadata:
+    if hash_file and config.get("hashes") and "sha256" not in result.metadata:
         with contextlib.suppress(OSError):
             result.metadata["sha256"] = sha256_file(path)
     return result
@@ -242,7 +250,7 @@ class _Streamer:
 def _run_batch(
     channel: Channel,
     profile: tuple[dict[str, Any], Sequence[Any] | None],
-    jobs: Sequence[tuple[int, str, str, bool, float, int]],
+    jobs: Sequence[tuple[int, str, str, bool, float, int, bool]],
     tmpdir: str,
 ) -> None:
     from . import dispatch
@@ -260,7 +268,7 @@ def _run_batch(
 def _run_files(
     channel: Channel,
     config: dict[str, Any],
-    jobs: Sequence[tuple[int, str, str, bool, float, int]],
+    jobs: Sequence[tuple[int, str, str, bool, float, int, bool]],
     tmpdir: str,
     skipped: set[int],
     longest: float,
@@ -268,7 +276,7 @@ def _run_files(
 ) -> None:
     """The files of one batch, in order, under limits armed once for the batch."""
     wiped = _mtime(tmpdir)
-    for position, (job_id, path, display, explicit, deadline, _size) in enumerate(jobs):
+    for position, (job_id, path, display, explicit, deadline, _size, hashed) in enumerate(jobs):
         if position and channel.can_poll:
             for message in channel.poll():
                 if message[0] == "skip":
@@ -287,6 +295,7 @@ def _run_files(
             deadline=deadline,
             stream=_Streamer(channel, job_id),
             limits_armed=True,
+            hash_file=hashed,
         )
         channel.send(("done", job_id, encode_result(result)))
         if result.status is not FileStatus.COMPLETE:

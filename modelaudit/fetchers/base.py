@@ -162,12 +162,16 @@ class ObjectReader(ABC):
 
     async def published_digests(self) -> dict[str, str]:
         """Digests of the whole object that its provider publishes, by algorithm (`sha256`,
-        `md5`, `sha1`, `crc32c`; lowercase hex), with `source` saying where they come from.
-        Empty when the provider publishes none. May ask the provider (one small request)."""
+        `md5`, `sha1`, `crc32c`; lowercase hex).
+        Empty when the provider publishes none. May ask the provider (one small request);
+        `digest_source` then says where they come from."""
         return dict(self.digests)
 
-    #: what the listing already said about the object's content (see `published_digests`)
+    #: what the listing already said about the object's content (see `published_digests`);
+    #: readers that know some set their own dict
     digests: dict[str, str] = {}
+    #: where `digests` come from, naming the algorithms (e.g. "Hugging Face LFS sha256")
+    digest_source: str = ""
 
     async def read_range(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of the object, clipped to its size."""
@@ -258,3 +262,16 @@ class Source(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release clients and sessions."""
+
+
+def b64_to_hex(value: str | None) -> str | None:
+    """A base64 digest (S3 ChecksumSHA256, GCS md5Hash/crc32c) as lowercase hex."""
+    if not value:
+        return None
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(value, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return None

@@ -19,7 +19,7 @@ from typing import Any
 import anyio.to_thread
 
 from . import backoff
-from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source
+from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source, b64_to_hex
 from .errors import (
     AuthenticationError,
     FetchError,
@@ -161,13 +161,26 @@ class GcsSource(Source):
         key = str(item["name"])
         size = int(item.get("size", 0))
         generation = str(item["generation"]) if item.get("generation") else None
+        reader = GcsReader(self, key, generation, size)
+        digests = {
+            alg: value
+            for alg, field in (("md5", "md5Hash"), ("crc32c", "crc32c"))
+            if (value := b64_to_hex(item.get(field))) is not None
+        }
+        if digests:
+            reader.digests = digests
+            reader.digest_source = " and ".join(
+                f"{alg} from the GCS object's {field}"
+                for alg, field in (("md5", "md5Hash"), ("crc32c", "crc32c"))
+                if alg in digests
+            )
         return ObjectRef(
             uri=self.uri(key),
             size=size,
             etag=item.get("etag") or generation,
-            reader=GcsReader(self, key, generation, size),
+            reader=reader,
             explicit=explicit,
-            locator={"key": key, "generation": generation},
+            locator={"key": key, "generation": generation, "digests": digests},
         )
 
     async def reopen(self, obj: ObjectRef) -> ObjectRef | None:
@@ -177,11 +190,16 @@ class GcsSource(Source):
             return None
         if generation is not None and not isinstance(generation, str):
             return None
+        reader = GcsReader(self, key, generation, obj.size)
+        digests = locator.get("digests")
+        if isinstance(digests, dict) and digests:
+            reader.digests = {str(k): str(v) for k, v in digests.items()}
+            reader.digest_source = "published by GCS (" + ", ".join(sorted(reader.digests)) + ")"
         return ObjectRef(
             uri=obj.uri,
             size=obj.size,
             etag=obj.etag,
-            reader=GcsReader(self, key, generation, obj.size),
+            reader=reader,
             explicit=obj.explicit,
             metadata=dict(obj.metadata),
             locator=obj.locator,

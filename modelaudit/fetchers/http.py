@@ -8,10 +8,12 @@ with servers that ignore Range, and raises `ObjectChanged` when the ETag or size
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -116,7 +118,12 @@ class HttpClient:
         return headers
 
     async def _send_once(
-        self, method: str, url: str, headers: Mapping[str, str] | None, params: Any
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        params: Any,
+        redirects: list[httpx.Headers] | None,
     ) -> httpx.Response:
         client = await self._httpx()
         for _ in range(MAX_REDIRECTS + 1):
@@ -127,6 +134,8 @@ class HttpClient:
             if response.status_code not in (301, 302, 303, 307, 308):
                 return response
             location = response.headers.get("location")
+            if redirects is not None:
+                redirects.append(response.headers)
             await response.aclose()
             if not location:
                 return response
@@ -146,11 +155,13 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         params: Any = None,
         ok: tuple[int, ...] = (200,),
+        redirects: list[httpx.Headers] | None = None,
     ) -> httpx.Response:
         """An open streamed response with a status in `ok`; the caller closes it.
 
         Retries transient failures, then maps the rest onto the FetchError tree. `shown` is
         how messages name the target (never a redirected URL, which may carry signatures).
+        `redirects` collects the headers of the redirects followed (the Hub's X-Linked-Etag).
         """
         await self._httpx()
         import httpx
@@ -159,7 +170,7 @@ class HttpClient:
         for attempt in range(backoff.ATTEMPTS):
             retry_after = None
             try:
-                response = await self._send_once(method, url, headers, params)
+                response = await self._send_once(method, url, headers, params, redirects)
             except (httpx.TransportError, OSError) as exc:
                 last = type(exc).__name__
             else:
@@ -221,7 +232,12 @@ def _content_range(response: httpx.Response) -> tuple[int, int, int | None] | No
 
 
 class HttpReader(ObjectReader):
-    """Byte access to one URL. The first response pins the ETag and size; later ones must match."""
+    """Byte access to one URL. The first response pins the ETag and size; later ones must match.
+
+    A redirect to another origin (the Hub's 302 to its CDN, a presigned URL) is remembered
+    and reused for later reads of the object until it expires, so each ranged read costs one
+    request; the credentials of the first origin never go there.
+    """
 
     def __init__(
         self,
@@ -238,6 +254,13 @@ class HttpReader(ObjectReader):
         self.etag = etag
         scheme, host, port = origin(url)
         self.endpoint = f"{scheme}://{host}:{port}"
+        self.digests: dict[str, str] = {}
+        self._location: str | None = None
+        self._location_until = 0.0
+        self._resolving: anyio.Lock | None = None
+        #: the origin answers with a redirect (the Hub for LFS files): parallel first reads
+        #: wait for the first to learn where it goes, rather than each asking the origin
+        self.redirects_expected = False
 
     def _check(self, response: httpx.Response, total: int | None) -> None:
         tag = _etag(response)
@@ -251,15 +274,67 @@ class HttpReader(ObjectReader):
                 self.size = total
             elif total != self.size:
                 raise ObjectChanged(f"{self.shown}: the object changed while being read (size)")
+        sha256 = response.headers.get("x-checksum-sha256", "").strip().lower()
+        if "sha256" not in self.digests and _SHA256.fullmatch(sha256):
+            self.digests["sha256"] = sha256
+            self.digest_source = "sha256 from the server's X-Checksum-Sha256 header"
+
+    def _cached_location(self) -> str | None:
+        if self._location is not None and time.time() < self._location_until:
+            return self._location
+        self._location = None
+        return None
+
+    def _remember(self, final: str, redirects: list[httpx.Headers]) -> None:
+        for headers in redirects:
+            linked = headers.get("x-linked-etag", "").strip().strip('"').lower()
+            if "sha256" not in self.digests and _SHA256.fullmatch(linked):
+                self.digests["sha256"] = linked
+                self.digest_source = "sha256 from the Hub's X-Linked-Etag (LFS object id)"
+        if redirects and final != self.url:
+            self._location = final
+            self._location_until = redirect_expiry(final)
+
+    async def _get(self, headers: dict[str, str]) -> httpx.Response:
+        """A GET of the object: straight to the remembered redirect target while it is
+        valid (a refusal there means it expired: back through the origin once), else through
+        the origin, remembering where it redirected."""
+        location = self._cached_location()
+        if location is not None:
+            response = await self.client.send(
+                "GET", location, self.shown, headers=headers, ok=(200, 206, *_EXPIRED)
+            )
+            if response.status_code not in _EXPIRED:
+                return response
+            await response.aclose()
+            self._location = None
+        if not self.redirects_expected:
+            return await self._resolve(headers)
+        if self._resolving is None:
+            self._resolving = anyio.Lock()
+        async with self._resolving:
+            # the first of several parallel reads follows the redirect; the others reuse it
+            location = self._cached_location()
+            if location is not None:
+                return await self.client.send(
+                    "GET", location, self.shown, headers=headers, ok=(200, 206)
+                )
+            return await self._resolve(headers)
+
+    async def _resolve(self, headers: dict[str, str]) -> httpx.Response:
+        redirects: list[httpx.Headers] = []
+        response = await self.client.send(
+            "GET", self.url, self.shown, headers=headers, ok=(200, 206), redirects=redirects
+        )
+        self._remember(str(response.url), redirects)
+        return response
 
     @asynccontextmanager
     async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
         headers = {"Accept-Encoding": "identity"}
         if start or end is not None:
             headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        response = await self.client.send(
-            "GET", self.url, self.shown, headers=headers, ok=(200, 206)
-        )
+        response = await self._get(headers)
         try:
             if response.status_code == 206:
                 span = _content_range(response)
@@ -285,6 +360,37 @@ class HttpReader(ObjectReader):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+#: What a remembered redirect target answers once its signature has expired.
+_EXPIRED = (401, 403, 404, 410)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: How long a redirect target that says nothing of its expiry is reused.
+REDIRECT_TTL = 60.0
+#: Stop using a signed URL this long before it says it expires.
+EXPIRY_MARGIN = 30.0
+
+
+def redirect_expiry(url: str) -> float:
+    """When a redirect target stops being valid (epoch seconds), from the signature in its
+    query: S3-style X-Amz-Date + X-Amz-Expires, CloudFront/GCS-style Expires; else a minute."""
+    import calendar
+
+    query = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query)}
+    now = time.time()
+    until = now + REDIRECT_TTL
+    try:
+        if "x-amz-date" in query and "x-amz-expires" in query:
+            signed = calendar.timegm(time.strptime(query["x-amz-date"], "%Y%m%dT%H%M%SZ"))
+            until = signed + int(query["x-amz-expires"])
+        elif "expires" in query:
+            until = float(query["expires"])
+        elif "x-goog-date" in query and "x-goog-expires" in query:
+            signed = calendar.timegm(time.strptime(query["x-goog-date"], "%Y%m%dT%H%M%SZ"))
+            until = signed + int(query["x-goog-expires"])
+    except (ValueError, OverflowError):
+        pass
+    return min(until, now + 24 * 3600) - EXPIRY_MARGIN
 
 
 class HttpSource(Source):

@@ -33,6 +33,7 @@ _HUB_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 _URL_VERBS = frozenset({"tree", "blob", "resolve"})
 _BATCH = 64
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 TOKEN_HINT = "set HF_TOKEN to a token with access to this repo"
 
 
@@ -127,6 +128,13 @@ def parse_target(target: str) -> HubTarget:
     return HubTarget(repo_id, repo_type, revision, path, kind, base)
 
 
+def _lfs_sha256(entry: Any) -> str | None:
+    """The sha256 the Hub lists for an LFS file (its object id), lowercase hex."""
+    lfs = getattr(entry, "lfs", None)
+    value = getattr(lfs, "sha256", None) or (lfs.get("sha256") if isinstance(lfs, dict) else None)
+    return str(value).lower() if value else None
+
+
 def _auth_hint(status: int, token: str | None) -> str:
     """What a 401 or 403 means for the token configured (or not)."""
     if not token:
@@ -217,7 +225,14 @@ class HuggingFaceSource(Source):
 
         return await anyio.to_thread.run_sync(run)
 
-    def _ref(self, path: str, size: int | None, commit: str, explicit: bool) -> ObjectRef:
+    def _ref(
+        self,
+        path: str,
+        size: int | None,
+        commit: str,
+        explicit: bool,
+        sha256: str | None = None,
+    ) -> ObjectRef:
         hub = self.hub
         kind = "datasets/" if hub.repo_type == "dataset" else ""
         url = (
@@ -225,16 +240,23 @@ class HuggingFaceSource(Source):
             f"{quote(path, safe='/')}"
         )
         shown = hub.shown(path)
+        reader = HttpReader(self.client, url, shown, size)
+        locator: dict[str, Any] = {"path": path, "commit": commit}
+        if sha256 and _SHA256.fullmatch(sha256):
+            reader.digests = {"sha256": sha256}
+            reader.digest_source = "sha256 published by the Hugging Face Hub (LFS object id)"
+            reader.redirects_expected = True  # LFS files are served from the CDN
+            locator["sha256"] = sha256
         return ObjectRef(
             uri=shown,
             size=size,
             # A commit id pins every byte of the file (the URL reads at that commit).
             etag=f"commit:{commit}" if _COMMIT.fullmatch(commit) else None,
-            reader=HttpReader(self.client, url, shown, size),
+            reader=reader,
             explicit=explicit,
             # --blacklist matches the repository too, not only the file's own name.
             metadata={"model_names": [hub.repo_id]},
-            locator={"path": path, "commit": commit},
+            locator=locator,
         )
 
     async def reopen(self, obj: ObjectRef) -> ObjectRef | None:
@@ -242,7 +264,10 @@ class HuggingFaceSource(Source):
         path, commit = locator.get("path"), locator.get("commit")
         if not isinstance(path, str) or not isinstance(commit, str):
             return None
-        ref = self._ref(path, obj.size, commit, obj.explicit)
+        sha256 = locator.get("sha256")
+        ref = self._ref(
+            path, obj.size, commit, obj.explicit, sha256 if isinstance(sha256, str) else None
+        )
         if ref.uri != obj.uri:
             if ref.reader is not None:
                 await ref.reader.aclose()
@@ -273,17 +298,19 @@ class HuggingFaceSource(Source):
                 raise TargetNotFound(f"{hub.shown(hub.path)}: not found in the repo")
             entry = found[0]
             if isinstance(entry, RepoFile):
-                yield self._ref(entry.path, entry.size, commit, explicit=True)
+                yield self._ref(entry.path, entry.size, commit, True, _lfs_sha256(entry))
                 return
             if hub.kind == "file":
                 raise TargetNotFound(f"{hub.shown(hub.path)}: is a folder, not a file")
             folder = hub.path
         elif hub.kind == "dir":
             folder = hub.path
-        async for path, size in self._listing(commit, folder):
-            yield self._ref(path, size, commit, explicit=False)
+        async for path, size, sha256 in self._listing(commit, folder):
+            yield self._ref(path, size, commit, False, sha256)
 
-    async def _listing(self, commit: str, folder: str | None) -> AsyncIterator[tuple[str, int]]:
+    async def _listing(
+        self, commit: str, folder: str | None
+    ) -> AsyncIterator[tuple[str, int, str | None]]:
         api = await self._hub_api()
         from huggingface_hub import RepoFile
 
@@ -300,16 +327,16 @@ class HuggingFaceSource(Source):
 
         failed: list[BaseException] = []
 
-        def next_batch() -> list[tuple[str, int]]:
+        def next_batch() -> list[tuple[str, int, str | None]]:
             """Up to _BATCH files; a page that fails after some were listed is reported on the
             next call, so the files listed before it are still scanned."""
             if failed:
                 raise failed[0]
-            batch: list[tuple[str, int]] = []
+            batch: list[tuple[str, int, str | None]] = []
             try:
                 for entry in entries:
                     if isinstance(entry, RepoFile):
-                        batch.append((entry.path, entry.size))
+                        batch.append((entry.path, entry.size, _lfs_sha256(entry)))
                         if len(batch) >= _BATCH:
                             break
             except Exception as exc:

@@ -96,13 +96,23 @@ class JFrogSource(Source):
         tail = f"/{quote(path, safe='/')}" if path else ""
         return f"{self.base}/api/storage/{quote(self.repo)}{tail}"
 
-    def _ref(self, path: str, size: int | None, explicit: bool) -> ObjectRef:
+    def _ref(
+        self,
+        path: str,
+        size: int | None,
+        explicit: bool,
+        checksums: dict[str, str] | None = None,
+    ) -> ObjectRef:
         url = self._file_url(path)
         shown = display_url(url)
+        reader = HttpReader(self.client, url, shown, size)
+        if checksums:
+            reader.digests = dict(checksums)
+            reader.digest_source = "published by Artifactory (" + ", ".join(sorted(checksums)) + ")"
         return ObjectRef(
             uri=shown,
             size=size,
-            reader=HttpReader(self.client, url, shown, size),
+            reader=reader,
             explicit=explicit,
             locator={"path": path},
         )
@@ -124,21 +134,21 @@ class JFrogSource(Source):
         if not isinstance(info, dict):
             raise FetchError(f"{shown}: unexpected storage API answer")
         if "children" not in info:
-            yield self._ref(self.path, _size(info.get("size")), explicit=True)
+            yield self._ref(self.path, _size(info.get("size")), True, _checksums(info))
             return
         listed = await self._deep_list(shown)
         if listed is not None:
-            for path, size in listed:
-                yield self._ref(path, size, explicit=False)
+            for path, size, checksums in listed:
+                yield self._ref(path, size, False, checksums)
             return
-        async for path, size in self._walk(self.path, info, shown):
-            yield self._ref(path, size, explicit=False)
+        async for path, size, checksums in self._walk(self.path, info, shown):
+            yield self._ref(path, size, False, checksums)
 
-    async def _deep_list(self, shown: str) -> list[tuple[str, int | None]] | None:
+    async def _deep_list(self, shown: str) -> list[tuple[str, int | None, dict[str, str]]] | None:
         """Every file under the folder from one call; None where the server refuses it."""
         try:
             data = await self.client.get_json(
-                self._storage_url(self.path) + "?list&deep=1&listFolders=0", shown
+                self._storage_url(self.path) + "?list&deep=1&listFolders=0&listSha256=1", shown
             )
         except AuthenticationError:
             raise
@@ -151,12 +161,13 @@ class JFrogSource(Source):
         out = []
         for item in sorted(files, key=lambda f: str(f.get("uri", ""))):
             if isinstance(item, dict) and not item.get("folder"):
-                out.append((prefix + str(item.get("uri", "")).strip("/"), _size(item.get("size"))))
+                path = prefix + str(item.get("uri", "")).strip("/")
+                out.append((path, _size(item.get("size")), _checksums(item)))
         return out
 
     async def _walk(
         self, path: str, info: dict[str, Any], shown: str
-    ) -> AsyncIterator[tuple[str, int | None]]:
+    ) -> AsyncIterator[tuple[str, int | None, dict[str, str]]]:
         stack = [(path, info)]
         while stack:
             folder, data = stack.pop()
@@ -171,7 +182,9 @@ class JFrogSource(Source):
                     subfolders.append(child_path)
                     continue
                 meta = await self.client.get_json(self._storage_url(child_path), shown)
-                yield child_path, _size(meta.get("size") if isinstance(meta, dict) else None)
+                if not isinstance(meta, dict):
+                    meta = {}
+                yield child_path, _size(meta.get("size")), _checksums(meta)
             for sub in reversed(subfolders):
                 sub_info = await self.client.get_json(self._storage_url(sub), shown)
                 if isinstance(sub_info, dict):
@@ -179,6 +192,24 @@ class JFrogSource(Source):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+_HEX = {"sha256": 64, "sha1": 40, "md5": 32}
+
+
+def _checksums(info: dict[str, Any]) -> dict[str, str]:
+    """Digests Artifactory lists for a file: `checksums` in file info, `sha1`/`sha2` in a
+    deep list."""
+    found = dict(info.get("checksums") or {}) if isinstance(info.get("checksums"), dict) else {}
+    for key, alg in (("sha1", "sha1"), ("sha2", "sha256"), ("sha256", "sha256")):
+        if isinstance(info.get(key), str):
+            found.setdefault(alg, info[key])
+    out = {}
+    for alg, length in _HEX.items():
+        value = str(found.get(alg) or "").lower()
+        if len(value) == length and all(c in "0123456789abcdef" for c in value):
+            out[alg] = value
+    return out
 
 
 def _size(value: Any) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any
 import anyio.to_thread
 
 from . import backoff
-from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source
+from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source, b64_to_hex
 from .errors import (
     AuthenticationError,
     FetchError,
@@ -176,6 +176,32 @@ def to_fetch_error(exc: BaseException, uri: str, creds: Credentials) -> FetchErr
     return TransientFetchError(f"{uri}: cannot reach {where} ({type(exc).__name__})")
 
 
+def digests_of(head: dict[str, Any]) -> dict[str, str]:
+    """What a HeadObject answer says of the object's bytes, by algorithm."""
+    out: dict[str, str] = {}
+    checksum = str(head.get("ChecksumSHA256") or "")
+    kind = str(head.get("ChecksumType") or "FULL_OBJECT")
+    # a multipart upload's composite checksum ("...-N") is a hash of part hashes
+    if checksum and "-" not in checksum and kind == "FULL_OBJECT":
+        value = b64_to_hex(checksum)
+        if value and len(value) == 64:
+            out["sha256"] = value
+    etag = str(head.get("ETag") or "").strip('"').lower()
+    encrypted = head.get("ServerSideEncryption") == "aws:kms" or head.get("SSECustomerAlgorithm")
+    if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag) and not encrypted:
+        out["md5"] = etag
+    return out
+
+
+def describe_digests(digests: dict[str, str]) -> str:
+    parts = []
+    if "sha256" in digests:
+        parts.append("sha256 from S3 ChecksumSHA256")
+    if "md5" in digests:
+        parts.append("md5 from the S3 ETag (single-part upload)")
+    return ", ".join(parts)
+
+
 class S3Reader(ObjectReader):
     def __init__(
         self,
@@ -196,6 +222,7 @@ class S3Reader(ObjectReader):
         self.size = size
         self.endpoint = source.creds.endpoint or f"{source.scheme}://"
         self.supports_ranges = True
+        self._published: dict[str, str] | None = None
         self._released = False
         source.shared.retain()
 
@@ -227,6 +254,20 @@ class S3Reader(ObjectReader):
 
     def fetch_error(self, exc: BaseException) -> FetchError:
         return to_fetch_error(exc, self.uri, self._source.creds)
+
+    async def published_digests(self) -> dict[str, str]:
+        """ChecksumSHA256 when the object has a whole-object one, and the ETag as md5 when
+        it is one (a single-part upload without KMS or customer keys): one HeadObject."""
+        if self._published is None:
+            try:
+                head = await self._client.head_object(
+                    Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED"
+                )
+            except Exception as exc:
+                raise to_fetch_error(exc, self.uri, self._source.creds) from None
+            self._published = digests_of(head)
+            self.digest_source = describe_digests(self._published)
+        return dict(self._published)
 
     async def aclose(self) -> None:
         if not self._released:

@@ -104,6 +104,10 @@ def _dumps(doc: dict[str, Any], option: int = 0) -> bytes:
         return orjson.dumps(json_safe(doc), option=option)
 
 
+#: Digest names as SARIF spells them (the IANA hash function textual names).
+_SARIF_HASH = {"sha256": "sha-256", "sha1": "sha-1", "md5": "md5"}
+
+
 @dataclass
 class _Artifact:
     uri: str
@@ -425,9 +429,17 @@ class _Builder:
         out: dict[str, Any] = {"location": loc, "roles": ["analysisTarget"]}
         if fr.size is not None:
             out["length"] = fr.size
+        hashes = {
+            _SARIF_HASH[alg]: value for alg, value in fr.digests.items() if alg in _SARIF_HASH
+        }
         if fr.sha256:
-            out["hashes"] = {"sha-256": fr.sha256}
+            hashes["sha-256"] = fr.sha256
+        if hashes:
+            out["hashes"] = dict(sorted(hashes.items()))
         props: dict[str, Any] = {"status": fr.status.value}
+        if fr.digest_source:
+            # a remote object's hashes as its provider published them, not computed here
+            props["hashSource"] = fr.digest_source
         if fr.format:
             props["format"] = fr.format
         if fr.scanner:

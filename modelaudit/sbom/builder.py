@@ -261,6 +261,9 @@ def build_bom(report: ScanReport, cwd: str | None = None) -> dict[str, Any]:
             hashes.append(HashType(alg=HashAlgorithm.SHA_256, content=fr.sha256))
             for alg, digest in _cheap_hashes(fr).items():
                 hashes.append(HashType(alg=HashAlgorithm(alg), content=digest))
+        for alg, cdx in (("sha1", HashAlgorithm.SHA_1), ("md5", HashAlgorithm.MD5)):
+            if fr.digests.get(alg) and all(h.alg is not cdx for h in hashes):
+                hashes.append(HashType(alg=cdx, content=fr.digests[alg]))
 
         info = from_metadata(fr.metadata)
         if not (fr.remote or "://" in fr.path):
@@ -284,6 +287,8 @@ def build_bom(report: ScanReport, cwd: str | None = None) -> dict[str, Any]:
             props.append(Property(name=_PREFIX + "rule_id", value=rule_id))
         for source in info.sources:
             props.append(Property(name=_PREFIX + "license_source", value=source))
+        if fr.digest_source:
+            props.append(Property(name=_PREFIX + "hash_source", value=fr.digest_source))
 
         ctype = component_type(fr)
         component = Component(

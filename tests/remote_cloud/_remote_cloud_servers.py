@@ -413,7 +413,8 @@ class GcsAuthProxy:
 
 class FlakyProxy:
     """A pass-through HTTP front that fails on purpose: the first `fail_first` requests get a
-    503, the first whole-object GET is cut off halfway through its body, and GETs of the paths
+    503, the first GET of a body over 64 KiB (the whole object, or the rest of it after the
+    planner's head and tail) is cut off halfway through, and GETs of the paths
     in `gone` answer S3's NoSuchKey (an object deleted after it was listed). Headers (Host,
     Authorization) are forwarded untouched, so signed requests still verify upstream."""
 
@@ -470,10 +471,12 @@ class FlakyProxy:
                 conn.close()
                 rng = self.headers.get("Range")
                 with lock:
-                    cut = method == "GET" and rng is None and len(body) > 4096
+                    cut = method == "GET" and len(body) > 65536
                     cut = cut and not proxy.cut_done
                     proxy.cut_done = proxy.cut_done or cut
-                proxy.events.append("cut" if cut else f"{method} {rng or 'whole'}")
+                proxy.events.append(
+                    f"cut {rng or 'whole'}" if cut else f"{method} {rng or 'whole'}"
+                )
                 self.send_response(response.status)
                 for name, value in response.getheaders():
                     if name.lower() not in ("transfer-encoding", "connection"):

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -174,18 +175,25 @@ class Repo:
 
 
 class CDN:
-    """Serves blobs by key, honours Range unless told not to, records every header it got."""
+    """Serves blobs by key, honours Range unless told not to, records every header it got.
+    A signed URL whose `Expires` has passed, or that was revoked, is refused with a 403."""
 
     def __init__(self) -> None:
         self.blobs: dict[str, Blob] = {}
         self.honour_range = True
         self.faults = Faults()
+        #: signed URLs (their query strings) refused from now on, as an expired signature is
+        self.revoked: set[str] = set()
         self.server = Server(self.route)
 
     def route(self, h: Handler) -> Reply:
         fault = self.faults.take(h.path)
         if fault:
             return fault
+        query = urlsplit(h.path).query
+        expires = parse_qs(query).get("Expires", [""])[0]
+        if query in self.revoked or (expires.isdigit() and int(expires) < time.time()):
+            return 403, {}, b"<Error><Code>AccessDenied</Code>Request has expired</Error>"
         key = urlsplit(h.path).path.rsplit("/", 1)[-1]
         blob = self.blobs.get(key)
         if blob is None:
@@ -205,6 +213,10 @@ class FakeHub:
         self.faults = Faults()
         #: answer a refused token as huggingface.co does: no X-Error-Code, just the message
         self.bare_401 = False
+        #: how long the CDN URLs it redirects to stay valid (their `Expires`)
+        self.cdn_ttl = 3600
+        #: redirects handed out, by the signed URL's query
+        self.signed: list[str] = []
         self.server = Server(self.route)
 
     def add(self, repo_id: str, repo: Repo) -> None:
@@ -305,10 +317,13 @@ class FakeHub:
         if file_path.endswith((".md", ".json")):
             return serve_blob(h, blob)
         key = hashlib.sha256(repo_id.encode() + file_path.encode()).hexdigest()
+        query = f"Expires={int(time.time()) + self.cdn_ttl}&X-Signature=abc{len(self.signed)}"
+        self.signed.append(query)
         headers = {
-            "Location": f"{self.cdn.server.url}/blobs/{key}?X-Signature=abc123",
+            "Location": f"{self.cdn.server.url}/blobs/{key}?{query}",
             "X-Linked-Size": str(len(blob.data)),
-            "X-Linked-Etag": blob.etag,
+            # as the Hub does for LFS files: the object id, a sha256 of the content
+            "X-Linked-Etag": '"' + hashlib.sha256(blob.data).hexdigest() + '"',
         }
         return 302, headers, b""
 
@@ -406,15 +421,25 @@ class FakeArtifactory:
             return missing
         if not storage:
             blob = files.get(inner)
-            return serve_blob(h, blob) if blob is not None else missing
+            if blob is None:
+                return missing
+            status, headers, body = serve_blob(h, blob)
+            headers["X-Checksum-Sha256"] = hashlib.sha256(blob.data).hexdigest()
+            return status, headers, body
         prefix = inner + "/" if inner else ""
         uri = f"{self.server.url}/artifactory/api/storage/{repo}/{inner}"
         if inner in files:
+            data = files[inner].data
             info = {
                 "repo": repo,
                 "path": "/" + inner,
-                "size": str(len(files[inner].data)),
+                "size": str(len(data)),
                 "uri": uri,
+                "checksums": {
+                    "sha1": hashlib.sha1(data).hexdigest(),
+                    "md5": hashlib.md5(data).hexdigest(),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                },
             }
             return 200, {"Content-Type": "application/json"}, json.dumps(info).encode()
         under = sorted(p for p in files if p.startswith(prefix))
@@ -424,7 +449,13 @@ class FakeArtifactory:
             if not self.deep_list:
                 return 400, {}, b'{"errors":[{"status":400,"message":"Bad request"}]}'
             listed = [
-                {"uri": "/" + p[len(prefix) :], "size": len(files[p].data), "folder": False}
+                {
+                    "uri": "/" + p[len(prefix) :],
+                    "size": len(files[p].data),
+                    "folder": False,
+                    "sha1": hashlib.sha1(files[p].data).hexdigest(),
+                    "sha2": hashlib.sha256(files[p].data).hexdigest(),
+                }
                 for p in under
             ]
             return (

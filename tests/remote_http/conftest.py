@@ -196,7 +196,10 @@ def hub(hub_server: FakeHub, cdn: CDN, monkeypatch: pytest.MonkeyPatch) -> Itera
     cdn.server.reset()
     yield hub_server
     cdn.honour_range = True
+    cdn.revoked.clear()
     hub_server.bare_401 = False
+    hub_server.cdn_ttl = 3600
+    hub_server.signed.clear()
     cdn.faults.plan.clear()
     hub_server.faults.plan.clear()
     _reset_blobs(hub_server.blobs.values())

@@ -46,13 +46,32 @@ async def test_object_arrays_are_downloaded_whole(files_server: Files) -> None:
     assert server.sent() >= len(blobs["objects.npy"].data)
 
 
-async def test_hashes_need_the_whole_object(files_server: Files) -> None:
+async def test_hashes_download_only_when_asked_to(files_server: Files) -> None:
+    """A plain web server publishes no digest: hashes (SARIF, SBOM) alone leave the hash out
+    and read a header's worth; --hash-remote downloads the object to hash it."""
     import hashlib
 
     server, blobs, _ = files_server
+    data = blobs["model.safetensors"].data
     report = await modelaudit.scan(f"{server.url}/model.safetensors", hashes=True)
     (file,) = report.files
-    assert file.sha256 == hashlib.sha256(blobs["model.safetensors"].data).hexdigest()
+    assert file.sha256 is None and not file.digests
+    assert server.sent() < len(data) // 4
+    server.reset()
+    report = await modelaudit.scan(f"{server.url}/model.safetensors", hashes=True, hash_remote=True)
+    (file,) = report.files
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    assert file.digest_source is None  # computed here, from every byte
+    assert len(data) <= server.sent() < 2 * len(data)
+
+
+async def test_small_objects_are_hashed_from_the_bytes_read(files_server: Files) -> None:
+    import hashlib
+
+    server, blobs, _ = files_server
+    report = await modelaudit.scan(f"{server.url}/evil.pkl", hashes=True)
+    (file,) = report.files
+    assert file.sha256 == hashlib.sha256(blobs["evil.pkl"].data).hexdigest()
 
 
 async def test_unclaimed_listed_files_are_not_downloaded(hub: FakeHub, cdn: CDN) -> None:

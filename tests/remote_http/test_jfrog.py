@@ -146,3 +146,44 @@ def test_without_jfrog_url_no_token_is_sent_and_the_scan_says_so(
         assert "x-jfrog-art-api" not in request.headers
         assert "authorization" not in request.headers
     assert value not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("deep_list", [True, False])
+async def test_hashes_are_artifactorys_checksums(
+    artifactory: FakeArtifactory, samples: dict[str, bytes], deep_list: bool
+) -> None:
+    """SARIF/SBOM hashes from the checksums Artifactory lists, naming the algorithms; the
+    scan still reads only the header."""
+    import hashlib
+
+    artifactory.deep_list = deep_list
+    report = await modelaudit.scan(_url(artifactory, "models/clean"), hashes=True)
+    by_path = {f.path: f for f in report.files}
+    big = by_path[_url(artifactory, "models/clean/model.safetensors")]
+    data = samples["big_safetensors"]
+    assert big.sha256 == hashlib.sha256(data).hexdigest()
+    assert big.digests["sha1"] == hashlib.sha1(data).hexdigest()
+    assert big.digest_source is not None and "Artifactory" in big.digest_source
+    sent = artifactory.server.sent("/artifactory/models/clean/model.safetensors")
+    assert sent < len(data) // 16
+
+
+async def test_a_file_without_listed_checksums_takes_the_checksum_header(
+    artifactory: FakeArtifactory, samples: dict[str, bytes]
+) -> None:
+    import hashlib
+
+    from modelaudit.fetchers import resolve
+
+    source = resolve(_url(artifactory, "models/clean/model.safetensors"))
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    assert obj.reader is not None
+    obj.reader.digests = {}
+    try:
+        await obj.reader.read_range(0, 8)
+        published = await obj.reader.published_digests()
+    finally:
+        await obj.reader.aclose()
+    assert published == {"sha256": hashlib.sha256(samples["big_safetensors"]).hexdigest()}
+    assert "X-Checksum-Sha256" in obj.reader.digest_source

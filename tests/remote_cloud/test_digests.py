@@ -1,0 +1,82 @@
+"""SARIF/SBOM hashes of cloud objects come from what the store publishes (S3 ChecksumSHA256
+or a single-part ETag's md5, GCS md5Hash/crc32c), named by algorithm, without a download;
+--hash-remote downloads to hash when no sha256 is published. Bytes counted by a real relay."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+
+import modelaudit
+from tests.remote_cloud._remote_cloud_servers import GCS_BUCKET, S3_BUCKET, GcsEmulator, MotoServer
+from tests.remote_cloud.test_gcs import emulator_env
+from tests.remote_cloud.test_gcs import use_env as use_gcs_env
+from tests.remote_cloud.test_s3 import s3_env, use_env
+from tests.remote_http._relay import Relay
+
+
+def _model() -> bytes:
+    from safetensors.numpy import save
+
+    return save({"w": np.zeros((1024, 1024), dtype=np.float32)})
+
+
+@pytest.fixture
+def s3_relay(s3_server: MotoServer) -> Iterator[Relay]:
+    relay = Relay(urlsplit(s3_server.endpoint).port or 80)
+    yield relay
+    relay.stop()
+
+
+async def test_s3_checksum_sha256_is_the_hash(
+    s3_server: MotoServer, s3_relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _model()
+    s3_server.admin().put_object(
+        Bucket=S3_BUCKET, Key="digests/sha.safetensors", Body=data, ChecksumAlgorithm="SHA256"
+    )
+    use_env(monkeypatch, s3_env(s3_server) | {"AWS_ENDPOINT_URL": s3_relay.url})
+    report = await modelaudit.scan(f"s3://{S3_BUCKET}/digests/sha.safetensors", hashes=True)
+    (file,) = report.files
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    assert file.digests["md5"] == hashlib.md5(data).hexdigest()
+    assert file.digest_source is not None and "ChecksumSHA256" in file.digest_source
+    assert s3_relay.to_client < len(data) // 8
+
+
+async def test_s3_single_part_etag_is_an_md5_and_no_download(
+    s3_server: MotoServer, s3_relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _model()
+    s3_server.admin().put_object(Bucket=S3_BUCKET, Key="digests/md5.safetensors", Body=data)
+    use_env(monkeypatch, s3_env(s3_server) | {"AWS_ENDPOINT_URL": s3_relay.url})
+    uri = f"s3://{S3_BUCKET}/digests/md5.safetensors"
+    report = await modelaudit.scan(uri, hashes=True)
+    (file,) = report.files
+    assert file.sha256 is None
+    assert file.digests == {"md5": hashlib.md5(data).hexdigest()}
+    assert file.digest_source is not None and "ETag" in file.digest_source
+    assert s3_relay.to_client < len(data) // 8
+    before = s3_relay.to_client
+    report = await modelaudit.scan(uri, hashes=True, hash_remote=True)
+    (file,) = report.files
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    assert s3_relay.to_client - before >= len(data)
+
+
+async def test_gcs_md5_and_crc32c_are_the_hashes(
+    gcs_emulator: GcsEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _model()
+    gcs_emulator.upload(GCS_BUCKET, "digests/model.safetensors", data)
+    use_gcs_env(monkeypatch, emulator_env(gcs_emulator))
+    report = await modelaudit.scan(f"gs://{GCS_BUCKET}/digests/model.safetensors", hashes=True)
+    (file,) = report.files
+    assert file.digests["md5"] == hashlib.md5(data).hexdigest()
+    assert len(bytes.fromhex(file.digests.get("crc32c", "00000000"))) == 4
+    assert file.sha256 is None
+    assert file.digest_source is not None and "md5Hash" in file.digest_source
