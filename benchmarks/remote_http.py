@@ -1,45 +1,34 @@
 """Remote-scan benchmark over plain HTTP: scanning ~1 GiB objects vs downloading them.
 
-    python benchmarks/remote_http.py [--size-mib N]
+    python benchmarks/remote_http.py [--size-mib N] [--latency-ms 0 50] [--objects ...]
 
-Serves a safetensors file and a PyTorch zip of about 1 GiB each from a ranged file server on
-127.0.0.1 (the same HttpReader the Hub and Artifactory fetchers use), then measures, in the
-same run, a plain full download (httpx, streamed to nowhere) and `modelaudit scan URL`. Bytes
-are counted by the server: every body byte it writes to a socket.
+Serves a safetensors file, a GGUF file, an ONNX model with 512 embedded tensors and a
+PyTorch zip of about 1 GiB each from a ranged file server on 127.0.0.1 (the same HttpReader
+the Hub and Artifactory fetchers use) behind a relay that adds latency and counts requests
+and bytes (benchmarks/_remote.py). For each object and latency it measures a plain full
+download (httpx, streamed to nowhere) and `modelaudit scan URL` as JSON, SARIF, with --sbom,
+and SARIF with --hash-remote (a plain server publishes no digest, so that one downloads).
+Exits 1 when a scan (other than --hash-remote) is slower than the download or a
+header-only scan moves 1% of the object or more.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from _inputs import make_safetensors, make_torch_zip
+from _remote import HEADER, OBJECTS, Relay, measure, report, scan_cli
 
 MIB = 1 << 20
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
-_sent = [0]
-_lock = threading.Lock()
-
-
-def measure(action: Callable[[], int]) -> tuple[float, int, int]:
-    """Wall time, bytes the server sent, and the action's result."""
-    with _lock:
-        before = _sent[0]
-    started = time.perf_counter()
-    result = action()
-    wall = time.perf_counter() - started
-    with _lock:
-        return wall, _sent[0] - before, result
 
 
 def serve(folder: Path) -> ThreadingHTTPServer:
@@ -76,8 +65,6 @@ def serve(folder: Path) -> ThreadingHTTPServer:
                     while left and (chunk := f.read(min(MIB, left))):
                         self.wfile.write(chunk)
                         left -= len(chunk)
-                        with _lock:
-                            _sent[0] += len(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
@@ -88,48 +75,44 @@ def serve(folder: Path) -> ThreadingHTTPServer:
     return server
 
 
-def full_download(url: str) -> int:
+def full_download(url: str) -> tuple[int, str]:
     import httpx
 
     total = 0
     with httpx.stream("GET", url, timeout=600) as response:
         for chunk in response.iter_raw(MIB):
             total += len(chunk)
-    return total
-
-
-def scan(url: str) -> int:
-    cmd = [sys.executable, "-m", "modelaudit", "scan", "--no-progress", "-f", "json", url]
-    return subprocess.run(cmd, capture_output=True, text=True).returncode
+    return 0, f"{total} bytes"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="object size (default 1024)")
+    parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 50])
+    parser.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=list(OBJECTS))
     args = parser.parse_args()
     size = args.size_mib * MIB
+    ok = True
     with tempfile.TemporaryDirectory(prefix="modelaudit-bench-") as tmp:
         folder = Path(tmp)
-        make_safetensors(folder / "model.safetensors", size)
-        make_torch_zip(folder / "pytorch_model.bin", size)
+        for name in args.objects:
+            OBJECTS[name](folder / name, size)
         server = serve(folder)
         port = server.server_address[1]
-        failed = False
-        print(f"{'object':<20} {'size':>10} {'download':>18} {'scan':>22}  exit")
-        for name in ("model.safetensors", "pytorch_model.bin"):
-            url = f"http://127.0.0.1:{port}/{name}"
-            object_size = (folder / name).stat().st_size
-            dl_time, dl_bytes, _ = measure(functools.partial(full_download, url))
-            scan_time, scan_bytes, code = measure(functools.partial(scan, url))
-            print(
-                f"{name:<20} {object_size / MIB:>8.0f}Mi "
-                f"{dl_bytes / MIB:>9.1f}Mi {dl_time:>6.2f}s "
-                f"{scan_bytes / 1024:>11.1f}Ki {scan_time:>7.2f}s  {code}"
-            )
-            if name.endswith(".safetensors") and (scan_bytes >= MIB or code != 0):
-                failed = True
+        print(HEADER)
+        for latency_ms in args.latency_ms:
+            relay = Relay(port, latency_ms / 1000)
+            for name in args.objects:
+                url = f"{relay.url}/{name}"
+                object_size = (folder / name).stat().st_size
+                download = measure(relay, functools.partial(full_download, url))
+                runs = {
+                    mode: measure(relay, functools.partial(scan_cli, url, dict(os.environ), mode))
+                    for mode in ("json", "sarif", "sbom", "sarif+hash")
+                }
+                ok = report(name, object_size, latency_ms / 1000, download, runs) and ok
         server.shutdown()
-    return 1 if failed else 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -285,6 +285,9 @@ class _Windows:
     def expand(self, start: int, end: int, spool: Spool) -> tuple[int, int]:
         if start == self.end:
             self.window = min(self.window * 2, MAX_WINDOW)
+        elif start and spool.covered(start - 1, start):
+            # reading on past what arrived (a header longer than the head): as much again
+            self.window = max(BLOCK, min(MAX_WINDOW, start - spool.run_start(start - 1)))
         else:
             self.window = BLOCK
         stop = min(max(end, start + self.window), spool.next_start(start))

@@ -98,6 +98,11 @@ class Spool:
     def covered(self, start: int, end: int) -> bool:
         return not self.missing(start, end)
 
+    def run_start(self, pos: int) -> int:
+        """Where the arrived range holding `pos` begins (`pos` if none holds it)."""
+        span = self._span(pos)
+        return span[0] if span is not None else pos
+
     def next_start(self, pos: int) -> int:
         """Where the next arrived range after `pos` begins (the size if none)."""
         i = bisect.bisect_right(self.have, (pos, 1 << 62))
@@ -226,11 +231,13 @@ class Spool:
         self._add(at, at + len(data))
 
     async def stream_rest(self, start: int = 0) -> None:
-        """Everything still missing from `start` on, in one streamed request from the first
-        gap (cheaper than more rounds of ranged reads once a plan costs more)."""
+        """Everything still missing from `start` on, in one streamed request (cheaper than
+        more rounds of ranged reads once a plan costs more)."""
         gaps = self.missing(start, self.size)
         if gaps:
-            await self._request(gaps[0][0], self.size)
+            # from the first gap to the end of the last: what arrived at the end (the tail)
+            # is not fetched again
+            await self._request(gaps[0][0], gaps[-1][1])
 
     async def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) (clipped to the object), fetched first where missing."""

@@ -1,0 +1,260 @@
+"""Shared parts of the remote benchmarks: inputs, a latency relay, the measured runs.
+
+Inputs are ~1 GiB each and written sparse where the format allows it (tensor data as holes):
+a safetensors file, a GGUF file with a 32,000-token vocabulary, an ONNX model with 512
+embedded initialisers (2 MiB each) and a real torch.save checkpoint. The relay sits on
+127.0.0.1 in front of the server: it adds latency as a delay line (each piece forwarded
+`latency` seconds after it arrived, both ways, bandwidth unchanged) and counts the requests
+and the bytes the server sends back, so figures do not depend on the scanner's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _inputs import make_safetensors, make_torch_zip
+
+MIB = 1 << 20
+
+#: object name -> writer(path, size)
+OBJECTS: dict[str, Callable[[Path, int], None]] = {}
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(num: int, payload: bytes) -> bytes:
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _int_field(num: int, value: int) -> bytes:
+    return _varint(num << 3) + _varint(value)
+
+
+def make_onnx(path: Path, size: int, tensors: int = 512) -> None:
+    """A ModelProto with `tensors` float initialisers holding ~`size` bytes in all, written
+    by hand so the raw data can stay a hole in the file."""
+    per = (size // tensors) // 4 * 4
+    heads = []
+    for i in range(tensors):
+        head = _int_field(1, per // 4) + _int_field(2, 1) + _field(8, f"w{i}".encode())
+        heads.append(head + _varint(9 << 3 | 2) + _varint(per))  # raw_data, then `per` bytes
+    shape = _field(2, _field(1, _field(1, _int_field(1, per // 4))))  # TypeProto.tensor.shape
+    value_type = _field(1, _int_field(1, 1) + shape)
+    graph_tail = (
+        _field(1, _field(1, b"x") + _field(1, b"w0") + _field(2, b"y") + _field(4, b"Add"))
+        + _field(2, b"g")
+        + _field(11, _field(1, b"x") + _field(2, value_type))
+        + _field(12, _field(1, b"y") + _field(2, value_type))
+    )
+    inits = [_varint(5 << 3 | 2) + _varint(len(h) + per) + h for h in heads]
+    graph_len = len(graph_tail) + sum(len(i) + per for i in inits)
+    with path.open("wb") as f:
+        f.write(_int_field(1, 8) + _field(8, _int_field(2, 17)))  # ir_version, opset 17
+        f.write(_varint(7 << 3 | 2) + _varint(graph_len))
+        f.write(graph_tail)
+        for init in inits:
+            f.write(init)
+            f.seek(per, os.SEEK_CUR)
+        f.truncate(f.tell())
+
+
+def make_gguf(path: Path, size: int, tensors: int = 16, tokens: int = 32_000) -> None:
+    """A GGUF v3 header (architecture, a token list) and F32 tensors left as holes."""
+
+    def string(text: str) -> bytes:
+        raw = text.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    per = (size // tensors) // 4
+    kv = string("general.architecture") + struct.pack("<I", 8) + string("llama")
+    kv += string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, tokens)
+    kv += b"".join(string(f"tok{i}") for i in range(tokens))
+    infos = b""
+    for i in range(tensors):
+        infos += string(f"blk.{i}.weight") + struct.pack("<IQIQ", 1, per, 0, i * per * 4)
+    head = b"GGUF" + struct.pack("<IQQ", 3, tensors, 2) + kv + infos
+    head += bytes(-len(head) % 32)
+    with path.open("wb") as f:
+        f.write(head)
+        f.truncate(len(head) + tensors * per * 4)
+
+
+OBJECTS.update(
+    {
+        "model.safetensors": make_safetensors,
+        "model.gguf": make_gguf,
+        "model.onnx": make_onnx,
+        "pytorch_model.bin": make_torch_zip,
+    }
+)
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1: latency both ways, request and byte counts."""
+
+    def __init__(self, upstream_port: int, latency: float = 0.0) -> None:
+        self.upstream_port = upstream_port
+        self.latency = latency
+        self.sent = 0
+        self.requests = 0
+        self.port = 0
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._run, daemon=True).start()
+        self._ready.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool
+    ) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def forward() -> None:
+            try:
+                while True:
+                    due, data = await queue.get()
+                    if not data:
+                        break
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    if upstream:
+                        self.requests += data.count(b"GET /") + data.count(b"HEAD /")
+                    else:
+                        self.sent += len(data)
+                    writer.write(data)
+                    await writer.drain()
+            except OSError:
+                pass
+            finally:
+                writer.close()
+
+        task = asyncio.ensure_future(forward())
+        try:
+            while data := await reader.read(1 << 18):
+                queue.put_nowait((time.monotonic() + self.latency, data))
+        except OSError:
+            pass
+        queue.put_nowait((0.0, b""))
+        await task
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        await asyncio.gather(
+            self._pipe(reader, up_writer, True), self._pipe(up_reader, writer, False)
+        )
+
+
+@dataclass
+class Figures:
+    wall: float
+    sent: int
+    requests: int
+    rc: int = 0
+    note: str = ""
+
+
+def measure(relay: Relay, action: Callable[[], tuple[int, str]]) -> Figures:
+    sent, asked = relay.sent, relay.requests
+    started = time.perf_counter()
+    rc, note = action()
+    wall = time.perf_counter() - started
+    time.sleep(0.05)  # let the relay count the last bytes
+    return Figures(wall, relay.sent - sent, relay.requests - asked, rc, note)
+
+
+def scan_cli(target: str, env: dict[str, str], mode: str) -> tuple[int, str]:
+    """`modelaudit scan` as a user runs it; `mode`: json, sarif, sbom or sarif+hash."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "modelaudit", "scan", "--no-progress", target]
+        sbom = os.path.join(tmp, "sbom.json")
+        if mode == "json":
+            cmd += ["-f", "json"]
+        elif mode.startswith("sarif"):
+            cmd += ["-f", "sarif"]
+            if mode.endswith("hash"):
+                cmd.append("--hash-remote")
+        else:
+            cmd += ["-f", "json", "--sbom", sbom]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        return proc.returncode, _hash_note(mode, proc.stdout, sbom)
+
+
+def _hash_note(mode: str, stdout: str, sbom: str) -> str:
+    try:
+        if mode.startswith("sarif"):
+            art = json.loads(stdout)["runs"][0]["artifacts"][0]
+            algs = ",".join(sorted(art.get("hashes", {}))) or "no hash"
+            return f"{algs} ({art['properties'].get('hashSource', 'computed')})"
+        if mode == "sbom":
+            doc: dict[str, Any] = json.loads(Path(sbom).read_text())
+            comp = doc["components"][0]
+            algs = ",".join(sorted(h["alg"] for h in comp.get("hashes", []))) or "no hash"
+            return algs
+    except (ValueError, KeyError, IndexError, OSError):
+        return "?"
+    return ""
+
+
+def report(
+    name: str, size: int, latency: float, download: Figures, runs: dict[str, Figures]
+) -> bool:
+    """Print one object's rows; False when a scan was slower than the download or a
+    header-only scan moved 1% or more of the object."""
+    ok = True
+    ms = f"{latency * 1000:.0f} ms"
+    print(
+        f"{name:<19} {ms:>6} {'download':<11} {download.requests:>5} "
+        f"{download.sent / MIB:>10.1f} MiB {download.wall:>7.2f}s"
+    )
+    for mode, fig in runs.items():
+        ratio = fig.wall / download.wall if download.wall else 0.0
+        share = fig.sent / size
+        verdict = ""
+        if mode != "sarif+hash" and ratio > 1.0:
+            verdict = " SLOWER"
+            ok = False
+        if mode == "json" and name.endswith((".safetensors", ".gguf", ".bin")) and share >= 0.01:
+            verdict += " >1%"
+            ok = False
+        print(
+            f"{'':<19} {'':>6} {mode:<11} {fig.requests:>5} {fig.sent / MIB:>10.3f} MiB "
+            f"{fig.wall:>7.2f}s  x{ratio:4.2f} time  {share * 100:6.3f}% bytes  "
+            f"rc={fig.rc} {fig.note}{verdict}"
+        )
+    return ok
+
+
+HEADER = (
+    f"{'object':<19} {'added':>6} {'run':<11} {'reqs':>5} {'moved':>14} {'time':>8}  vs download"
+)
