@@ -3,8 +3,8 @@
 Inputs are ~1 GiB each and written sparse where the format allows it (tensor data as holes):
 a safetensors file, a GGUF file with a 32,000-token vocabulary, an ONNX model with 512
 embedded initialisers (2 MiB each) and a real torch.save checkpoint. The relay sits on
-127.0.0.1 in front of the server: it adds latency as a delay line (each piece forwarded
-`latency` seconds after it arrived, both ways, bandwidth unchanged) and counts the requests
+127.0.0.1 in front of the server: it adds latency as a delay line (each piece forwarded half
+the added round trip after it arrived, each way, bandwidth unchanged) and counts the requests
 and the bytes the server sends back, so figures do not depend on the scanner's bookkeeping.
 """
 
@@ -110,11 +110,12 @@ OBJECTS.update(
 
 
 class Relay:
-    """A TCP relay on 127.0.0.1: latency both ways, request and byte counts."""
+    """A TCP relay on 127.0.0.1: `latency` added to every round trip (half each way),
+    request and byte counts."""
 
     def __init__(self, upstream_port: int, latency: float = 0.0) -> None:
         self.upstream_port = upstream_port
-        self.latency = latency
+        self.latency = latency / 2
         self.sent = 0
         self.requests = 0
         self.port = 0

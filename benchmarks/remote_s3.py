@@ -1,12 +1,14 @@
-"""Remote-scan benchmark (issue 5): scanning ~1 GiB objects on an S3 server vs downloading them.
+"""Remote-scan benchmark: scanning ~1 GiB objects on an S3 server (moto) vs downloading them.
 
-    python benchmarks/remote_s3.py [--size-mib N]
+    python benchmarks/remote_s3.py [--size-mib N] [--latency-ms 0 50] [--objects ...]
 
-Starts a moto S3 server on 127.0.0.1, uploads a safetensors file and a PyTorch zip of about
-1 GiB each, then for each object measures, in the same run, a plain full download (aiobotocore
-GetObject streamed to nowhere) and `modelaudit scan s3://...`. Bytes transferred are counted
-by a TCP relay in front of the server (every byte the server sends, headers included), so
-the figure does not depend on the scanner's own bookkeeping. The safetensors scan must move < 1 MiB.
+Starts a moto S3 server on 127.0.0.1 and uploads a safetensors file, a GGUF file, an ONNX
+model with 512 embedded tensors and a PyTorch zip of about 1 GiB each (with a SHA-256
+checksum). Behind a relay that adds latency and counts requests and bytes (every byte the
+server sends, headers included; benchmarks/_remote.py), it measures for each object and
+latency a plain full download (aiobotocore GetObject streamed to nowhere) and `modelaudit
+scan s3://...` as JSON, SARIF and with --sbom. Exits 1 when a scan is slower than the
+download or a header-only scan moves 1% of the object or more.
 """
 
 from __future__ import annotations
@@ -14,22 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
-from _inputs import make_safetensors, make_torch_zip
-
-T = TypeVar("T")
+from _remote import HEADER, OBJECTS, Relay, measure, report, scan_cli
 
 MIB = 1 << 20
 BUCKET = "bench-models"
@@ -62,52 +58,10 @@ def start_moto() -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("moto server did not start")
 
 
-class CountingProxy:
-    """A TCP relay in front of the server that counts the bytes the server sends back."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.sent_to_clients = 0
-        self.requests = 0
-        self.port = 0
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._run, daemon=True).start()
-        self._ready.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-
-    async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool
-    ) -> None:
-        try:
-            while data := await reader.read(1 << 16):
-                if count:
-                    self.sent_to_clients += len(data)
-                else:
-                    self.requests += data.count(b"GET /") + data.count(b"HEAD /")
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        await asyncio.gather(
-            self._pipe(reader, up_writer, False), self._pipe(up_reader, writer, True)
-        )
-
-
 def upload(endpoint: str, files: dict[str, Path]) -> None:
+    """Each object in one PutObject with a SHA-256 checksum, as a careful producer uploads:
+    S3 then publishes ChecksumSHA256, which SARIF and SBOM runs use instead of downloading."""
     import boto3
-    from boto3.s3.transfer import TransferConfig
 
     s3 = boto3.client(
         "s3",
@@ -117,9 +71,9 @@ def upload(endpoint: str, files: dict[str, Path]) -> None:
         region_name="us-east-1",
     )
     s3.create_bucket(Bucket=BUCKET)
-    config = TransferConfig(multipart_chunksize=128 * MIB, max_concurrency=2)
     for key, path in files.items():
-        s3.upload_file(str(path), BUCKET, key, Config=config)
+        with path.open("rb") as body:
+            s3.put_object(Bucket=BUCKET, Key=key, Body=body, ChecksumAlgorithm="SHA256")
 
 
 async def full_download(endpoint: str, key: str) -> int:
@@ -141,31 +95,11 @@ async def full_download(endpoint: str, key: str) -> int:
         return total
 
 
-async def one_small_range(endpoint: str, key: str) -> int:
-    """One 100-byte ranged GetObject: what a single request costs on this server."""
-    from aiobotocore.session import AioSession
-
-    async with AioSession().create_client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=SECRET,
-        region_name="us-east-1",
-    ) as client:
-        resp = await client.get_object(Bucket=BUCKET, Key=key, Range="bytes=0-99")
-        async with resp["Body"] as body:
-            return len(await body.read())
+def download_sync(endpoint: str, key: str) -> tuple[int, str]:
+    return 0, f"{asyncio.run(full_download(endpoint, key))} bytes"
 
 
-def download_sync(endpoint: str, key: str) -> int:
-    return asyncio.run(full_download(endpoint, key))
-
-
-def small_range_sync(endpoint: str, key: str) -> int:
-    return asyncio.run(one_small_range(endpoint, key))
-
-
-def scan(endpoint: str, key: str) -> tuple[int, dict[str, Any]]:
+def scan_env(endpoint: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         AWS_ACCESS_KEY_ID=KEY_ID,
@@ -173,81 +107,44 @@ def scan(endpoint: str, key: str) -> tuple[int, dict[str, Any]]:
         AWS_ENDPOINT_URL=endpoint,
         AWS_DEFAULT_REGION="us-east-1",
     )
-    uri = f"s3://{BUCKET}/{key}"
-    proc = subprocess.run(
-        [sys.executable, "-m", "modelaudit", "scan", "--no-progress", "-f", "json", uri],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    try:
-        report: dict[str, Any] = json.loads(proc.stdout)
-    except ValueError:
-        report = {"stderr": proc.stderr[-500:]}
-    return proc.returncode, report
-
-
-def measure(proxy: CountingProxy, action: Callable[[], T]) -> tuple[float, int, int, T]:
-    """Wall time, bytes the server sent and requests it got while `action` ran."""
-    sent, asked = proxy.sent_to_clients, proxy.requests
-    started = time.perf_counter()
-    result = action()
-    wall = time.perf_counter() - started
-    return wall, proxy.sent_to_clients - sent, proxy.requests - asked, result
+    return env
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="object size (default 1024)")
+    parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 50])
+    parser.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=list(OBJECTS))
     args = parser.parse_args()
     size = args.size_mib * MIB
+    ok = True
     with tempfile.TemporaryDirectory(prefix="modelaudit-bench-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
-        files = {
-            "model.safetensors": folder / "model.safetensors",
-            "pytorch_model.bin": folder / "pytorch_model.bin",
-        }
-        make_safetensors(files["model.safetensors"], size)
-        make_torch_zip(files["pytorch_model.bin"], size)
+        files = {name: folder / name for name in args.objects}
+        for name, path in files.items():
+            OBJECTS[name](path, size)
+        sizes = {name: path.stat().st_size for name, path in files.items()}
         print(f"generated inputs in {time.perf_counter() - started:.1f}s")
         server, port = start_moto()
-        proxy = CountingProxy(port)
-        endpoint = f"http://127.0.0.1:{proxy.port}"
         try:
             started = time.perf_counter()
             upload(f"http://127.0.0.1:{port}", files)
             for path in files.values():
                 path.unlink()
-            print(f"uploaded to {endpoint} in {time.perf_counter() - started:.1f}s\n")
-            ok = True
-            for key in files:
-                d_wall, d_bytes, d_reqs, got = measure(
-                    proxy, functools.partial(download_sync, endpoint, key)
-                )
-                s_wall, s_bytes, s_reqs, (rc, report) = measure(
-                    proxy, functools.partial(scan, endpoint, key)
-                )
-                files_info: list[dict[str, Any]] = report.get("files") or [{}]
-                status = files_info[0].get("status")
-                r_wall, _, _, _ = measure(proxy, functools.partial(small_range_sync, endpoint, key))
-                print(f"{key}: object {got} bytes")
-                for issue in report.get("issues", []):
-                    print(f"  [{issue['severity']}] {issue['message']}")
-                print(
-                    f"  full download : {d_bytes / MIB:10.3f} MiB  {d_wall:7.3f}s  {d_reqs} request(s)"
-                )
-                print(
-                    f"  modelaudit    : {s_bytes / MIB:10.3f} MiB  {s_wall:7.3f}s  {s_reqs} request(s)"
-                    f"  (exit {rc}, file status {status})"
-                )
-                print(f"  one 100-byte ranged GET on this server: {r_wall:.3f}s")
-                print(
-                    f"  ratio         : bytes {s_bytes / d_bytes:.5f}  time {s_wall / d_wall:.3f}\n"
-                )
-                if key.endswith(".safetensors") and s_bytes >= MIB:
-                    ok = False
-                    print("  FAIL: the safetensors scan moved 1 MiB or more")
+            print(f"uploaded to moto in {time.perf_counter() - started:.1f}s\n")
+            print(HEADER)
+            for latency_ms in args.latency_ms:
+                relay = Relay(port, latency_ms / 1000)
+                env = scan_env(relay.url)
+                for key in files:
+                    uri = f"s3://{BUCKET}/{key}"
+                    download = measure(relay, functools.partial(download_sync, relay.url, key))
+                    runs = {
+                        mode: measure(relay, functools.partial(scan_cli, uri, env, mode))
+                        for mode in ("json", "sarif", "sbom")
+                    }
+                    ok = report(key, sizes[key], latency_ms / 1000, download, runs) and ok
         finally:
             server.terminate()
             server.wait(10)

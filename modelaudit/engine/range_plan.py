@@ -62,6 +62,9 @@ SNIFF = 4096
 #: Rounds in a row that each jump to one new place past everything read before (a walker
 #: skipping record data) before the planner projects how many more it would take.
 JUMPS_TO_PROJECT = 3
+#: Most record starts guessed ahead in one round.
+MAX_AHEAD = 256
+_SLACK = 256
 #: A parser reading on from where the last fetch ended gets twice the last window, up to this.
 MAX_WINDOW = 64 * 1024 * 1024
 #: Parser runs per object before the plan is abandoned for a whole download.
@@ -308,26 +311,51 @@ def coalesce(ranges: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
 
 class _Walker:
     """Notices a parser that jumps from record to record (one need per round, each past all
-    that was read before, with unread bytes between) and projects how many rounds remain."""
+    that was read before, with unread bytes between), guesses where the next records start
+    (the same stride again: layers of one shape), and projects how many rounds remain."""
 
     def __init__(self) -> None:
         self.frontier = 0
         self.jumps = 0
+        self.stride = 0
+        self.ahead = PARALLEL
 
-    def rounds_left(self, ranges: list[tuple[int, int]], spool: Spool, rounds: int) -> float:
+    def observe(self, ranges: list[tuple[int, int]], spool: Spool) -> bool:
+        """Whether this round's need is a jump."""
         if len(ranges) != 1:
             self.jumps = 0
-            return 0.0
+            return False
         start = ranges[0][0]
         if start <= self.frontier or start == 0 or spool.covered(start - 1, start):
             self.jumps = 0
             self.frontier = max(self.frontier, start)
-            return 0.0
+            return False
+        gap = start - self.frontier
+        records = round(gap / self.stride) if self.stride else 0
+        if self.jumps and records >= 1 and abs(gap - records * self.stride) <= _SLACK:
+            if records > 1:
+                # the guesses held up to here: guess twice as far
+                self.ahead = min(self.ahead * 2, MAX_AHEAD)
+        else:
+            # (the first jump starts from the top of the file, which says nothing of records)
+            self.stride = gap if self.jumps else 0
+            self.ahead = PARALLEL
         self.frontier = start
         self.jumps += 1
+        return True
+
+    def guesses(self, spool: Spool) -> list[tuple[int, int]]:
+        """Where the next records would start if they are as long as the last."""
+        if self.stride <= 0:
+            return []
+        starts = (self.frontier + k * self.stride for k in range(1, self.ahead + 1))
+        # a little before each guess too: names grow a digit (w9, w10) and shift the rest
+        return [(p - _SLACK, min(spool.size, p + BLOCK)) for p in starts if p < spool.size]
+
+    def rounds_left(self, spool: Spool, rounds: int) -> float:
         if self.jumps < JUMPS_TO_PROJECT:
             return 0.0
-        return rounds * (spool.size - start) / start
+        return rounds * (spool.size - self.frontier) / self.frontier
 
 
 async def plan(spool: Spool, fmt: str | None) -> bool:
@@ -346,13 +374,16 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             return await anyio.to_thread.run_sync(_run, chosen, fmt, spool)
         except NeedBytes as need:
             wanted = [windows.expand(a, b, spool) for a, b in sorted(need.ranges)]
+            later = 0.0
+            if walker.observe(need.ranges, spool):
+                wanted += walker.guesses(spool)
+                per_round = (time.monotonic() - began) / rounds
+                later = walker.rounds_left(spool, rounds) * max(per_round, link.latency)
             merged = coalesce(wanted, min(MAX_GAP, max(BLOCK, link.gap)))
             requests = spool.requests_for(merged)
             first = min((a for a, _ in requests), default=0)
             rest = link.cost(1, spool.missing_bytes(first))
             this_round = link.cost(len(requests), sum(b - a for a, b in requests), PARALLEL)
-            per_round = (time.monotonic() - began) / rounds
-            later = walker.rounds_left(need.ranges, spool, rounds) * max(per_round, link.latency)
             if requests and this_round + later > rest:
                 log.debug("planning %s costs more than fetching the rest; fetching it", spool.uri)
                 await spool.stream_rest(first)

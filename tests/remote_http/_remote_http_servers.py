@@ -476,8 +476,8 @@ class FakeArtifactory:
         return 200, {"Content-Type": "application/json"}, json.dumps(listing).encode()
 
 
-def pin_slow_link(url: str, bandwidth: float = 10e6) -> None:
-    """Make requests to `url`'s server look cheap next to a download (1 ms, 10 MB/s), so the
+def pin_slow_link(url: str, bandwidth: float = 1e6) -> None:
+    """Make requests to `url`'s server look cheap next to a download (1 ms, 1 MB/s), so the
     planner reads ranges however small the object: for tests about what a plan reads."""
     from urllib.parse import urlsplit
 
