@@ -86,7 +86,8 @@ async def _record_digests(obj: ObjectRef, path: str, complete: bool) -> None:
     digests = await _published(obj)
     source = obj.reader.digest_source if digests else ""
     if complete and "sha256" not in digests:
-        digests["sha256"] = await anyio.to_thread.run_sync(_sha256, path)
+        streamed = obj.metadata.pop("sha256_streamed", None)
+        digests["sha256"] = streamed or await anyio.to_thread.run_sync(_sha256, path)
         source = f"{source}; sha256 computed from the bytes read" if source else ""
     if digests:
         obj.metadata["digests"] = digests
@@ -172,10 +173,16 @@ async def acquire(
                     if download:
                         # asked to hash: only a digest the provider publishes saves a download
                         download = "sha256" not in await _published(obj)
+                    if download:
+                        import hashlib
+
+                        spool.hasher = hashlib.sha256()
                     if download or not await _plan_ranges(obj, spool):
                         await spool.stream_rest(0)
                     moved = spool.transferred
                     complete = not spool.missing(0, spool.size)
+                    if complete and spool.hashed == spool.size and spool.hasher is not None:
+                        obj.metadata["sha256_streamed"] = spool.hasher.hexdigest()
                 finally:
                     spool.close()
             if config.hashes:

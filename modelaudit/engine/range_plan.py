@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 import zlib
 from collections.abc import Callable
@@ -352,10 +353,18 @@ class _Walker:
         # a little before each guess too: names grow a digit (w9, w10) and shift the rest
         return [(p - _SLACK, min(spool.size, p + BLOCK)) for p in starts if p < spool.size]
 
-    def rounds_left(self, spool: Spool, rounds: int) -> float:
+    def cost_left(self, spool: Spool, rounds: int, per_round: float) -> float:
+        """Seconds the rest of the walk would take, projected from what it did so far."""
         if self.jumps < JUMPS_TO_PROJECT:
             return 0.0
-        return rounds * (spool.size - self.frontier) / self.frontier
+        link = spool.link
+        if self.stride > 0:
+            # guessing holds: one request per record left, in rounds twice as wide each time
+            records = (spool.size - self.frontier) / self.stride
+            waves = math.log2(records / self.ahead + 1) + 1
+            return waves * per_round + link.cost(int(records), int(records) * BLOCK, PARALLEL)
+        left = rounds * (spool.size - self.frontier) / self.frontier
+        return left * max(per_round, link.latency)
 
 
 async def plan(spool: Spool, fmt: str | None) -> bool:
@@ -377,9 +386,10 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             later = 0.0
             if walker.observe(need.ranges, spool):
                 wanted += walker.guesses(spool)
-                per_round = (time.monotonic() - began) / rounds
-                later = walker.rounds_left(spool, rounds) * max(per_round, link.latency)
-            merged = coalesce(wanted, min(MAX_GAP, max(BLOCK, link.gap)))
+                later = walker.cost_left(spool, rounds, (time.monotonic() - began) / rounds)
+            # a gap is worth merging when its bytes cost less than the share of a round trip
+            # one more request costs among those in flight
+            merged = coalesce(wanted, min(MAX_GAP, max(BLOCK, link.gap // PARALLEL)))
             requests = spool.requests_for(merged)
             first = min((a for a, _ in requests), default=0)
             rest = link.cost(1, spool.missing_bytes(first))

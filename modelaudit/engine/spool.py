@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import aclosing
-from typing import overload
+from typing import Any, overload
 
 import anyio
 import anyio.to_thread
@@ -59,6 +59,10 @@ class Spool:
         self._last = (0, 0)
         self.transferred = 0
         self.requests = 0
+        #: set to a hashlib object to hash the object as it streams in from its first byte
+        #: (`hashed`: how far it got), sparing a second pass over a whole download
+        self.hasher: Any = None
+        self.hashed = 0
 
     def close(self) -> None:
         if self._map is not None:
@@ -221,10 +225,13 @@ class Spool:
             raise FetchError(f"{self.uri}: short read at bytes {start}-{end}")
 
     async def _write(self, data: bytearray, at: int) -> None:
+        hasher = self.hasher if self.hasher is not None and at == self.hashed else None
+        if hasher is not None:
+            self.hashed += len(data)
         if len(data) > _INLINE_WRITE:
-            await anyio.to_thread.run_sync(_pwrite_all, self.fd, data, at)
+            await anyio.to_thread.run_sync(_pwrite_all, self.fd, data, at, hasher)
         else:
-            _pwrite_all(self.fd, data, at)
+            _pwrite_all(self.fd, data, at, hasher)
         self.transferred += len(data)
         if self.on_bytes is not None:
             self.on_bytes(len(data))
@@ -245,7 +252,9 @@ class Spool:
         return self.get(start, end)
 
 
-def _pwrite_all(fd: int, data: bytearray, at: int) -> None:
+def _pwrite_all(fd: int, data: bytearray, at: int, hasher: Any = None) -> None:
+    if hasher is not None:
+        hasher.update(data)
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, at)

@@ -85,6 +85,7 @@ class HttpClient:
         # Their request logs carry full URLs, signed CDN redirects included.
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        _large_reads()
         return httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(60.0, connect=15.0),
@@ -210,6 +211,20 @@ class HttpClient:
             return json.loads(body)
         except ValueError:
             raise FetchError(f"{shown}: the server sent invalid JSON") from None
+
+
+#: Bytes httpcore asks the socket for at a time: its 64 KiB default costs a trip through
+#: h11 and anyio per 64 KiB, which caps a download at a fraction of the link.
+READ_BYTES = 1 << 20
+
+
+def _large_reads() -> None:
+    try:
+        from httpcore._async.http11 import AsyncHTTP11Connection
+    except ImportError:  # pragma: no cover - another httpcore layout: keep its default
+        return
+    if getattr(AsyncHTTP11Connection, "READ_NUM_BYTES", READ_BYTES) < READ_BYTES:
+        AsyncHTTP11Connection.READ_NUM_BYTES = READ_BYTES
 
 
 def _etag(response: httpx.Response) -> str | None:
