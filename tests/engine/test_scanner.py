@@ -15,7 +15,7 @@ import modelaudit
 from modelaudit.fetchers import ObjectRef
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.report import FileReport
-from tests.hardening._hardening_util import child_pids, write_hostile
+from tests.hardening._hardening_util import alive, child_pids, scanner_pids, write_hostile
 
 
 class _Evil:
@@ -39,11 +39,15 @@ async def test_workers_stay_warm_across_calls(tmp_path: Path, hostile: type) -> 
     write_hostile(str(tmp_path), "p.hostile", "report-process")
     async with modelaudit.Scanner(jobs=1) as scanner:
         first = await scanner.scan(str(tmp_path))
-        children = child_pids(os.getpid())
+        owned = scanner_pids(scanner)
         second = await scanner.scan(str(tmp_path))
-        assert child_pids(os.getpid()) == children
-    assert _pid_of(first.issues) == _pid_of(second.issues)
-    assert child_pids(os.getpid()) == set()
+        assert scanner_pids(scanner) == owned
+    worker = _pid_of(first.issues)
+    assert _pid_of(second.issues) == worker
+    # The fork server and the one worker, which scanned both calls' files.
+    assert len(owned) == 2 and worker in owned, owned
+    assert not [pid for pid in owned if alive(pid)]
+    assert not child_pids(os.getpid()) & owned
 
 
 async def test_leaving_the_block_stops_every_worker_even_mid_scan(
@@ -51,15 +55,20 @@ async def test_leaving_the_block_stops_every_worker_even_mid_scan(
 ) -> None:
     marker = tmp_path / "started"
     write_hostile(str(tmp_path), "slow.hostile", "mark-sleep", str(marker))
-    with anyio.move_on_after(60):
+    owned: set[int] = set()
+    with anyio.fail_after(60):
         async with modelaudit.Scanner(jobs=2) as scanner, anyio.create_task_group() as tg:
             tg.start_soon(scanner.scan, str(tmp_path))
             while not marker.exists():
                 await anyio.sleep(0.02)
-            assert child_pids(os.getpid())
+            assert scanner.pool is not None
+            busy = {w.pid for w in scanner.pool.workers}
+            owned = scanner_pids(scanner)
             tg.cancel_scope.cancel()
-    assert marker.exists()
-    assert child_pids(os.getpid()) == set()
+    # The fork server and at least the worker running the sleeping file.
+    assert busy and busy < owned, (busy, owned)
+    assert not [pid for pid in owned if alive(pid)]
+    assert not child_pids(os.getpid()) & owned
 
 
 async def test_a_one_file_call_is_not_starved_by_a_big_one(tmp_path: Path, hostile: type) -> None:
@@ -108,7 +117,7 @@ async def test_cancelling_one_call_leaves_the_other_intact(tmp_path: Path, hosti
             tg.start_soon(stuck_call)
             while not marker.exists():
                 await anyio.sleep(0.02)
-            busy_workers = child_pids(os.getpid())
+            busy_workers = scanner_pids(scanner)
 
             result: list[modelaudit.ScanReport] = []
 
@@ -125,7 +134,7 @@ async def test_cancelling_one_call_leaves_the_other_intact(tmp_path: Path, hosti
         critical = {Path(f.path).name for f in report.files if f.issues}
         assert critical == {f"evil{i}.pkl" for i in range(6)}
         # The cancelled call's worker was killed, and the scanner still works.
-        assert child_pids(os.getpid()) != busy_workers
+        assert scanner_pids(scanner) != busy_workers
         again = await scanner.scan(str(others / "evil0.pkl"))
         assert again.exit_code == 1
 
