@@ -67,13 +67,19 @@ def check_destination(path: str, what: str) -> None:
 def write(path: str, data: bytes) -> None:
     """Write `data` to `path` atomically; raise `OutputError` with the reason if it fails."""
     if path == STDOUT:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        try:
+            write_stdout(data)
+        except OSError as exc:
+            raise OutputError(f"{exc.strerror or exc}") from None
         return
     try:
         if _special(path):
-            with open(path, "wb") as f:
-                f.write(data)
+            # A FIFO or device (/dev/stdout) may be non-blocking too.
+            fd = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0))
+            try:
+                write_all(fd, data)
+            finally:
+                os.close(fd)
             return
         real = os.path.realpath(path)
         try:
@@ -83,6 +89,42 @@ def write(path: str, data: bytes) -> None:
         _replace(real, data, mode)
     except OSError as exc:
         raise OutputError(f"{exc.strerror or exc}") from None
+
+
+def write_stdout(data: bytes) -> None:
+    """Write all of `data` to standard output, even when it is a pipe or socket left in
+    non-blocking mode by whoever shares it (a buffered write would then stop at the pipe's
+    capacity, 64 KiB, and the rest of the report would be lost without an error)."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        # Not a real file (a test's capture, an embedding application): it takes it all.
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    write_all(fd, data)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """`os.write` until every byte is out, waiting for room when the fd is non-blocking."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            _wait_writable(fd)
+
+
+def _wait_writable(fd: int) -> None:
+    import select
+
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        poller.poll()
+    else:
+        select.select([], [fd], [])
 
 
 def _replace(path: str, data: bytes, mode: int) -> None:

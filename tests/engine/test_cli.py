@@ -117,3 +117,28 @@ def test_help_lists_every_documented_option() -> None:
         b"--jobs",
     ):
         assert option in proc.stdout
+
+
+def test_a_large_report_reaches_a_non_blocking_pipe_whole(tmp_path: Path) -> None:
+    """Whoever shares our stdout may have made it non-blocking (an asyncio or libuv parent);
+    a report of more than a pipe's capacity must still arrive whole, not cut at 64 KiB."""
+    import pickle
+
+    for i in range(4000):
+        (tmp_path / f"m{i:04}.pkl").write_bytes(pickle.dumps({"i": i}))
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelaudit", "scan", str(tmp_path), "--format", "json"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        data = reader.read()
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert len(data) > 1_000_000
+    report = json.loads(data)
+    assert len(report["files"]) == 4000
