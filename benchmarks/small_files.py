@@ -1,6 +1,6 @@
 """Small files at file-system speed (issue 15, part 2): the CLI against picklescan.
 
-    python benchmarks/small_files.py [--only one-pickle one-safetensors dir-2000 dir-50000]
+    python benchmarks/small_files.py [--only one-pickle one-safetensors one-torch dir-2000 dir-50000]
 
 Inputs are generated under benchmarks/data/ (50,000 files take about a minute the first
 time). Each row is the best of a few runs of the command in a fresh process, beside
@@ -64,6 +64,18 @@ def _one(kind: str) -> Path:
     return next(folder.glob(f"d000/*.{kind}"))
 
 
+def _one_torch() -> Path:
+    """A small PyTorch checkpoint (zip with a pickle and tensor records), as torch.save
+    writes it."""
+    path = DATA / "one_torch" / "model.pt"
+    if not path.exists():
+        import torch
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"w": torch.zeros(64), "b": torch.ones(8)}, path)
+    return path
+
+
 def picklescan_cmd(path: Path) -> list[str]:
     exe = Path(sys.executable).with_name("picklescan")
     return [str(exe), "-p", str(path)]
@@ -86,6 +98,7 @@ def _compare(label: str, path: Path, repeat: int) -> str:
 BENCHES: dict[str, Callable[[], str]] = {
     "one-pickle": lambda: _compare("one pickle (pre-commit)", _one("pkl"), 7),
     "one-safetensors": lambda: _compare("one safetensors", _one("safetensors"), 7),
+    "one-torch": lambda: _compare("one torch checkpoint", _one_torch(), 7),
     "dir-2000": lambda: _compare("2,000 small files", _tree(2000), 3),
     "dir-50000": lambda: _compare("50,000 small files", _tree(50_000), 2),
 }

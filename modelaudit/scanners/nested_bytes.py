@@ -10,7 +10,6 @@ from __future__ import annotations
 from ..findings import ScanResult, format_location
 from ..formats import Format
 from .context import ScanContext
-from .pickle import scan_pickle_bytes
 
 
 def scan_nested_bytes(
@@ -24,6 +23,9 @@ def scan_nested_bytes(
         result.finish()
         return result
     if fmt == Format.PICKLE:
+        # Imported here: most files holding nested bytes never hold a pickle.
+        from .pickle import scan_pickle_bytes
+
         result = ScanResult(scanner_name="pickle")
         scan_pickle_bytes(
             data,

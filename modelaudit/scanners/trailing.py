@@ -20,7 +20,6 @@ from ..findings import IssueSeverity, ScanResult
 from ..formats import ZIP_FORMATS, Format, sniff_head
 from ..rules import containers as crules
 from .context import ScanContext
-from .pickle import scan_pickle_stream
 
 _HEAD: Final = 4096
 #: The most trailing bytes copied out to be scanned as another file.
@@ -71,6 +70,9 @@ def scan_trailing(
             result.mark_inconclusive(f"nesting depth limit reached at the data after {what}")
             return fmt
         if fmt == Format.PICKLE:
+            # The pickle engine is imported only for a file that has a trailing pickle.
+            from .pickle import scan_pickle_stream
+
             f.seek(start)
             scan_pickle_stream(
                 f,

@@ -48,3 +48,22 @@ def test_a_worker_imports_only_the_scanners_its_files_need(tmp_path: Path, hosti
     unused = ("h5_scanner", "onnx_scanner", "json_scanner", "yaml_scanner", "archive_scanner")
     assert not [m for m in modules if m.endswith(unused)], modules
     assert not [m for m in modules if m.split(".")[0] in ("h5py", "onnx", "jinja2", "yaml")]
+
+
+def test_a_safetensors_file_loads_neither_the_pickle_engine_nor_the_text_scanners(
+    tmp_path: Path, hostile: type
+) -> None:
+    """A family package imports its scanners only when asked for one, and nested-pickle
+    support loads the pickle engine only when a pickle turns up."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.zeros(4, dtype=np.float32)}, str(tmp_path / "a.safetensors"))
+    write_hostile(str(tmp_path), "b.hostile", "report-process")
+    report = scan_report(str(tmp_path), jobs=1, worker_start="spawn", batch_files=64)
+    assert report.exit_code == 0
+    (probe,) = [i for i in report.issues if i.message == "process"]
+    modules = probe.details["modules"]
+    assert "modelaudit.scanners.data.safetensors_scanner" in modules
+    unwanted = ("pickle.stream", "text.json_scanner", "text.yaml_scanner", "msgpack_scanner")
+    assert not [m for m in modules if m.endswith(unwanted)], modules

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from .executable_scanner import ExecutableScanner
-from .ggml_scanner import GgmlScanner
-from .gguf_scanner import GgufScanner
-from .tflite_scanner import TFLiteScanner
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ExecutableScanner", "GgmlScanner", "GgufScanner", "TFLiteScanner"]
+from .._lazy import load_export
+
+if TYPE_CHECKING:
+    from .executable_scanner import ExecutableScanner
+    from .ggml_scanner import GgmlScanner
+    from .gguf_scanner import GgufScanner
+    from .tflite_scanner import TFLiteScanner
+
+_EXPORTS = {
+    "ExecutableScanner": ".executable_scanner",
+    "GgmlScanner": ".ggml_scanner",
+    "GgufScanner": ".gguf_scanner",
+    "TFLiteScanner": ".tflite_scanner",
+}
+__all__ = [
+    "ExecutableScanner",
+    "GgmlScanner",
+    "GgufScanner",
+    "TFLiteScanner",
+]
+
+
+def __getattr__(name: str) -> Any:
+    return load_export(__name__, _EXPORTS, name)

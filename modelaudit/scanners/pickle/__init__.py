@@ -7,6 +7,24 @@ CPython's own unpickler over inert stubs.
 
 from __future__ import annotations
 
-from .stream import PickleStreamInfo, scan_pickle_bytes, scan_pickle_stream
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["PickleStreamInfo", "scan_pickle_bytes", "scan_pickle_stream"]
+from .._lazy import load_export
+
+if TYPE_CHECKING:
+    from .stream import PickleStreamInfo, scan_pickle_bytes, scan_pickle_stream
+
+_EXPORTS = {
+    "PickleStreamInfo": ".stream",
+    "scan_pickle_bytes": ".stream",
+    "scan_pickle_stream": ".stream",
+}
+__all__ = [
+    "PickleStreamInfo",
+    "scan_pickle_bytes",
+    "scan_pickle_stream",
+]
+
+
+def __getattr__(name: str) -> Any:
+    return load_export(__name__, _EXPORTS, name)

@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
-from .saved_model_scanner import TensorFlowScanner
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["TensorFlowScanner"]
+from .._lazy import load_export
+
+if TYPE_CHECKING:
+    from .saved_model_scanner import TensorFlowScanner
+
+_EXPORTS = {
+    "TensorFlowScanner": ".saved_model_scanner",
+}
+__all__ = [
+    "TensorFlowScanner",
+]
+
+
+def __getattr__(name: str) -> Any:
+    return load_export(__name__, _EXPORTS, name)

@@ -4,15 +4,30 @@ MLflow MLmodel)."""
 
 from __future__ import annotations
 
-from .dvc_scanner import DvcScanner
-from .inert_scanner import InertFileScanner
-from .json_scanner import JsonScanner
-from .mlmodel_scanner import MlflowModelScanner
-from .notebook_scanner import NotebookScanner
-from .pmml_scanner import PmmlScanner
-from .python_scanner import PythonScanner
-from .yaml_scanner import YamlScanner
+from typing import TYPE_CHECKING, Any
 
+from .._lazy import load_export
+
+if TYPE_CHECKING:
+    from .dvc_scanner import DvcScanner
+    from .inert_scanner import InertFileScanner
+    from .json_scanner import JsonScanner
+    from .mlmodel_scanner import MlflowModelScanner
+    from .notebook_scanner import NotebookScanner
+    from .pmml_scanner import PmmlScanner
+    from .python_scanner import PythonScanner
+    from .yaml_scanner import YamlScanner
+
+_EXPORTS = {
+    "DvcScanner": ".dvc_scanner",
+    "InertFileScanner": ".inert_scanner",
+    "JsonScanner": ".json_scanner",
+    "MlflowModelScanner": ".mlmodel_scanner",
+    "NotebookScanner": ".notebook_scanner",
+    "PmmlScanner": ".pmml_scanner",
+    "PythonScanner": ".python_scanner",
+    "YamlScanner": ".yaml_scanner",
+}
 __all__ = [
     "DvcScanner",
     "InertFileScanner",
@@ -23,3 +38,7 @@ __all__ = [
     "PythonScanner",
     "YamlScanner",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    return load_export(__name__, _EXPORTS, name)
