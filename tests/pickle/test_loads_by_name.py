@@ -45,3 +45,43 @@ def test_saved_instance_rebuilt_without_init_is_quiet() -> None:
         result, _ = scan(data)
         assert not critical(result), critical(result)
         assert not warnings_of(result), warnings_of(result)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("fastcore.xtras", "run"),  # subprocess.run
+        ("fastcore.utils", "run"),  # the same, re-exported
+        ("fastai.basics", "run"),
+        ("fastcore.parallel", "run_procs"),
+        ("fastcore.xtras", "load_pickle"),
+        ("fastai.torch_core", "load_pickle"),
+        ("timm.models", "load_checkpoint"),
+        ("fastcore.xtras", "untar_dir"),
+        ("fastcore.xtras", "save_pickle"),
+        ("fastcore.xtras", "expand_wildcards"),
+        ("fastcore.net", "urlread"),
+        ("fastcore.net", "urlsave"),
+        ("torchvision.datasets.utils", "download_and_extract_archive"),
+    ],
+)
+def test_trusted_package_helpers_that_run_fetch_or_load_are_critical(
+    module: str, name: str
+) -> None:
+    result, _ = scan(p4(call(sg(module, name), "/tmp/x")))
+    assert critical(result), [i.message for i in result.issues]
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("fastcore.foundation", "L"),
+        ("fastcore.basics", "noop"),
+        ("fastai.metrics", "accuracy"),
+        ("fastai.vision.learner", "_resnet_split"),
+    ],
+)
+def test_trusted_package_helpers_models_pickle_stay_quiet(module: str, name: str) -> None:
+    result, _ = scan(p4(sg(module, name)))
+    assert not critical(result)
+    assert not warnings_of(result)

@@ -257,6 +257,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "codecs.open",
     ),
     "network": (
+        "fastcore.net",
         "socket",
         "_socket",
         "ssl",
@@ -665,6 +666,8 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "load_library",
             "load_learner",
             "load_url",
+            "load_pickle",
+            "load_checkpoint",
         )
     },
     **{
@@ -717,6 +720,13 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "urlopen",
             "urlretrieve",
             "untar_data",
+            "untar_dir",
+            "unpack_archive",
+            "extract_archive",
+            "download_and_extract_archive",
+            "save_pickle",
+            "open_file",
+            "bunzip",
             "download_url",
             "download_data",
             "cached_file",
@@ -1125,7 +1135,19 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     leaf_fam = _DANGER_LEAVES.get(qparts[-1])
     if leaf_fam:
         return danger(leaf_fam, f"'{qparts[-1]}' is a dangerous operation.")
+    leaf_fam = _PACKAGE_LEAVES.get(module.split(".", 1)[0], {}).get(qparts[-1])
+    if leaf_fam:
+        return danger(leaf_fam, f"{full} is a dangerous operation in that package.")
     return None
+
+
+#: Generic names that are dangerous in one package (whose functions are otherwise trusted,
+#: and which re-exports them from module to module): fastcore's `run` is `subprocess.run`,
+#: `expand_wildcards` imports the modules its code names.
+_PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
+    "fastcore": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
+    "fastai": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
+}
 
 
 _BUILTIN_DANGER: Final[dict[str, str]] = {
