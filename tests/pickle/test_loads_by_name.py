@@ -63,6 +63,15 @@ def test_saved_instance_rebuilt_without_init_is_quiet() -> None:
         ("fastcore.net", "urlread"),
         ("fastcore.net", "urlsave"),
         ("torchvision.datasets.utils", "download_and_extract_archive"),
+        # numpy/scipy/sklearn file helpers reached through re-exports and private modules
+        ("numpy.matlib", "loadtxt"),
+        ("numpy.matlib", "savez_compressed"),
+        ("numpy.lib._format_impl", "open_memmap"),
+        ("numpy.ma.mrecords", "openfile"),
+        ("numpy._core._methods", "_dump"),
+        ("numpy._core._multiarray_tests", "npy_import_entry_point"),
+        ("scipy.sparse._matrix_io", "save_npz"),
+        ("sklearn.utils.fixes", "tarfile_extractall"),
     ],
 )
 def test_trusted_package_helpers_that_run_fetch_or_load_are_critical(
@@ -79,6 +88,9 @@ def test_trusted_package_helpers_that_run_fetch_or_load_are_critical(
         ("fastcore.basics", "noop"),
         ("fastai.metrics", "accuracy"),
         ("fastai.vision.learner", "_resnet_split"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.random._pickle", "__randomstate_ctor"),
+        ("scipy.sparse._csr", "csr_matrix"),
     ],
 )
 def test_trusted_package_helpers_models_pickle_stay_quiet(module: str, name: str) -> None:
