@@ -70,6 +70,7 @@ def serve(folder: Path) -> ThreadingHTTPServer:
 
         do_HEAD = do_GET
 
+    ThreadingHTTPServer.request_queue_size = 128  # parallel ranged reads connect at once
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

@@ -333,7 +333,8 @@ class _Walker:
             return False
         gap = start - self.frontier
         records = round(gap / self.stride) if self.stride else 0
-        if self.jumps and records >= 1 and abs(gap - records * self.stride) <= _SLACK:
+        # (records may grow a little as they go: a name gaining a digit)
+        if self.jumps and records >= 1 and abs(gap - records * self.stride) <= _SLACK + 4 * records:
             if records > 1:
                 # the guesses held up to here: guess twice as far
                 self.ahead = min(self.ahead * 2, MAX_AHEAD)

@@ -26,7 +26,7 @@ from .link import Link, link_for
 #: Largest planned ranged request: bigger ranges go as several requests in parallel.
 MAX_REQUEST = 8 * 1024 * 1024
 #: Requests of one object in flight at once.
-PARALLEL = 16
+PARALLEL = 8
 #: Bytes gathered off the network before one write (a thread writes batches this large).
 _WRITE_BATCH = 8 * 1024 * 1024
 _INLINE_WRITE = 256 * 1024

@@ -101,6 +101,8 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    #: parallel ranged reads open their connections at once
+    request_queue_size = 128
 
     def __init__(self, route: Callable[[Handler], Reply]) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
