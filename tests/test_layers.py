@@ -17,6 +17,12 @@ ROOT = Path(modelaudit.__file__).parent
 #: Lower layers may never import higher ones (prefixes of dotted module names).
 FORBIDDEN = {
     "modelaudit.findings": ("modelaudit.",),
+    "modelaudit.budget": (
+        "modelaudit.engine",
+        "modelaudit.scanners",
+        "modelaudit.formats",
+        "modelaudit.fetchers",
+    ),
     "modelaudit.formats": ("modelaudit.engine", "modelaudit.scanners", "modelaudit.fetchers"),
     "modelaudit.rules": ("modelaudit.engine", "modelaudit.scanners", "modelaudit.fetchers"),
     "modelaudit.scanners": ("modelaudit.engine", "modelaudit.fetchers", "modelaudit.reporters"),

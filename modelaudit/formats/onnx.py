@@ -15,6 +15,16 @@ from typing import Final
 from .protowire import LENGTH, VARINT, Wire, WireError, open_wire
 
 _MAX_DEPTH: Final = 64
+_MAX_WHERE: Final = 256
+
+
+def _path(where: str, part: str) -> str:
+    """A subgraph's path, cut at `_MAX_WHERE` characters: names are up to 1 MiB each and
+    subgraphs nest 64 deep, so full paths would cost every node a copy of megabytes."""
+    if len(where) >= _MAX_WHERE:
+        return where
+    text = where + part[:_MAX_WHERE]
+    return text if len(text) <= _MAX_WHERE else text[: _MAX_WHERE - 3] + "..."
 
 
 @dataclass
@@ -114,7 +124,7 @@ class _Walker:
                 self.sparse(a, a + b)
         if depth == 0 and name:
             self.m.graph_names.append(name)
-        here = f"{where}/{name}" if name else where
+        here = _path(where, f"/{name}") if name else where
         for a, e in nodes:
             self.node(a, e, here, depth)
 
@@ -132,7 +142,7 @@ class _Walker:
                 nodes.append((a, a + b))
         self.m.functions.add((domain, name))
         for a, e in nodes:
-            self.node(a, e, f"function {domain}.{name}", 0)
+            self.node(a, e, _path("function ", f"{domain}.{name}"), 0)
 
     def node(self, start: int, end: int, where: str, depth: int) -> None:
         node = OnnxNode()
@@ -168,7 +178,7 @@ class _Walker:
             elif f in (6, 11):
                 graphs.append((a, a + b))
         for a, e in graphs:
-            self.graph(a, e, f"{where}/{node.name or node.op_type}.{name}", depth + 1)
+            self.graph(a, e, _path(where, f"/{node.name or node.op_type}.{name}"), depth + 1)
 
     def sparse(self, start: int, end: int) -> None:
         for f, wt, a, b in self.w.fields(start, end):

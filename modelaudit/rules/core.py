@@ -70,6 +70,17 @@ SANDBOX_VIOLATION = define_rule(
     severity=IssueSeverity.CRITICAL,
     cwe=502,
 )
+ANALYSIS_BUDGET = define_rule(
+    "MA9004",
+    "AnalysisBudget",
+    "The analysis of this file stopped at one of its work or memory budgets (shared or nested "
+    "structure, repeated references, too many items), so the rest was not analysed.",
+    "Files written by the real libraries stay far below these budgets; a file that reaches "
+    "one is built to exhaust scanners. Findings made before the budget ran out are kept; "
+    "treat the file as unverified.",
+    severity=IssueSeverity.INFO,
+    cwe=400,
+)
 RESOURCE_LIMIT = define_rule(
     "MA9002",
     "ResourceLimit",

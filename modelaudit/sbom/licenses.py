@@ -12,6 +12,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from ..budget import read_capped
+
 _MAX_TEXT = 64 * 1024
 _CARD_NAMES = ("README.md", "README.MD", "readme.md", "MODEL_CARD.md", "ModelCard.md")
 _LICENSE_NAMES = (
@@ -93,8 +95,7 @@ class LicenseInfo:
 
 def _read_text(path: str) -> str | None:
     try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_TEXT)
+        data = read_capped(path, _MAX_TEXT)[:_MAX_TEXT]
     except OSError:
         return None
     return data.decode("utf-8", "replace")

@@ -150,6 +150,18 @@ class KerasFinding:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+_MAX_WHERE: Final = 256
+
+
+def _child(where: str, part: str) -> str:
+    """A config path one step down, cut at `_MAX_WHERE` characters: building full paths
+    would copy the whole path at every node (quadratic in depth times key length)."""
+    if len(where) >= _MAX_WHERE:
+        return where
+    text = where + part[:_MAX_WHERE]
+    return text if len(text) <= _MAX_WHERE else text[: _MAX_WHERE - 3] + "..."
+
+
 def _root(module: str) -> str:
     return module.split(".", 1)[0].strip()
 
@@ -209,16 +221,19 @@ class KerasConfigAnalyzer:
                         "Compiling the model resolves this name to code supplied outside Keras.",
                         key=key,
                         name=name,
-                        path=f"{where}.{key}",
+                        path=_child(where, f".{key}"),
                     )
 
-    def _names(self, value: Any) -> list[str]:
+    def _names(self, value: Any, depth: int = 0) -> list[str]:
         if isinstance(value, str):
             return [value]
+        if depth > self.MAX_DEPTH:
+            self.truncated = True
+            return []
         if isinstance(value, list):
-            return [n for v in value for n in self._names(v)]
+            return [n for v in value for n in self._names(v, depth + 1)]
         if isinstance(value, dict) and "class_name" not in value:
-            return [n for v in value.values() for n in self._names(v)]
+            return [n for v in value.values() for n in self._names(v, depth + 1)]
         return []
 
     def _walk(self, value: Any, where: str, depth: int) -> None:
@@ -237,12 +252,12 @@ class KerasConfigAnalyzer:
                         R.KERAS_DOWNLOAD,
                         "Loading fetches this URL, so the model's author controls what arrives.",
                         url=sub,
-                        path=f"{where}.{key}",
+                        path=_child(where, f".{key}"),
                     )
-                self._walk(sub, f"{where}.{key}", depth + 1)
+                self._walk(sub, _child(where, f".{key}"), depth + 1)
         elif isinstance(value, list):
             for i, sub in enumerate(value):
-                self._walk(sub, f"{where}[{i}]", depth + 1)
+                self._walk(sub, _child(where, f"[{i}]"), depth + 1)
         elif isinstance(value, str) and "enable_unsafe_deserialization" in value:
             self._add(
                 "Config refers to enable_unsafe_deserialization",
@@ -258,7 +273,9 @@ class KerasConfigAnalyzer:
         module = obj.get("module")
         registered = obj.get("registered_name")
         name = cfg.get("name") if isinstance(cfg, dict) else None
-        here = f"{where}({cls}{' ' + repr(name) if isinstance(name, str) else ''})"
+        here = _child(
+            where, f"({cls[:_MAX_WHERE]}{' ' + repr(name[:64]) if isinstance(name, str) else ''})"
+        )
         if cls == "Lambda" and isinstance(cfg, dict):
             self._lambda(cfg, here)
         elif cls == "__lambda__" and isinstance(cfg, dict):

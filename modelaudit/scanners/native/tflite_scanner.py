@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import mmap
 import struct
+from collections.abc import Iterator
 from typing import Final
 
+from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..tensorflow.op_names import TF_OP_NAMES
@@ -19,6 +21,9 @@ from ..tensorflow.saved_model_scanner import DANGEROUS_TF_OPS
 
 CUSTOM: Final = 32
 MAX_ITEMS: Final = 10_000_000
+#: Vector entries read beyond one per four bytes of file (small files, shared vectors).
+_ENTRY_SLACK: Final = 1 << 16
+_MAX_NAMES: Final = 20
 #: Custom ops shipped with the TFLite runtime or its standard task libraries.
 KNOWN_CUSTOM_OPS: Final = frozenset(
     {
@@ -47,9 +52,15 @@ class FlatbufferError(ValueError):
 
 
 class _Flat:
+    """Bounded reads over the flatbuffer. Offsets may point many times at one table or
+    string (nothing in the format forbids sharing), so callers visit each table once and
+    every vector entry read is charged to `budget`, sized from the file."""
+
     def __init__(self, buf: bytes | mmap.mmap) -> None:
         self.buf = buf
         self.size = len(buf)
+        self.budget = WorkBudget("flatbuffer entries", self.size // 4 + _ENTRY_SLACK)
+        self._strings: dict[int, str] = {}
 
     def _need(self, pos: int, n: int, what: str) -> None:
         if pos < 0 or pos + n > self.size:
@@ -115,13 +126,24 @@ class _Flat:
         if pos is None:
             return None
         s = self.deref(pos)
-        n = self.u32(s)
-        self._need(s + 4, n, "string")
-        return bytes(self.buf[s + 4 : s + 4 + min(n, 4096)]).decode("utf-8", "replace")
+        text = self._strings.get(s)
+        if text is None:
+            n = self.u32(s)
+            self._need(s + 4, n, "string")
+            text = bytes(self.buf[s + 4 : s + 4 + min(n, 4096)]).decode("utf-8", "replace")
+            self._strings[s] = text
+        return text
 
-    def tables(self, tab: tuple[int, int, int], index: int) -> list[tuple[int, int, int]]:
+    def tables(self, tab: tuple[int, int, int], index: int) -> Iterator[tuple[int, int, int]]:
         start, n = self.vector(tab, index, 4)
-        return [self.table(self.deref(start + 4 * i)) for i in range(n)]
+        for i in range(n):
+            self.budget.charge()
+            yield self.table(self.deref(start + 4 * i))
+
+    def vector_at(self, tab: tuple[int, int, int], index: int) -> int | None:
+        """Where a vector field's vector lives (to visit a shared vector once)."""
+        pos = self.field(tab, index)
+        return None if pos is None else self.deref(pos)
 
 
 class TFLiteScanner(BaseScanner):
@@ -143,6 +165,8 @@ class TFLiteScanner(BaseScanner):
                     self._model(_Flat(mm), path, result)
                 finally:
                     mm.close()
+        except BudgetExceeded as exc:
+            report_budget(result, self.location(path), exc)
         except (FlatbufferError, OSError, struct.error) as exc:
             self.mark_malformed(result, path, "TFLite flatbuffer", exc)
         result.finish()
@@ -159,10 +183,20 @@ class TFLiteScanner(BaseScanner):
         used: set[int] = set()
         n_ops = 0
         names: list[str] = []
+        seen_subgraphs: set[int] = set()
+        seen_vectors: set[int] = set()
         for sg in fb.tables(model, 2):
-            name = fb.string(sg, 4)
-            if name:
-                names.append(name)
+            if sg[0] in seen_subgraphs:
+                continue
+            seen_subgraphs.add(sg[0])
+            if len(names) < _MAX_NAMES:
+                name = fb.string(sg, 4)
+                if name:
+                    names.append(name)
+            ops = fb.vector_at(sg, 3)
+            if ops is None or ops in seen_vectors:
+                continue
+            seen_vectors.add(ops)
             for op in fb.tables(sg, 3):
                 n_ops += 1
                 pos = fb.field(op, 0)
@@ -180,14 +214,13 @@ class TFLiteScanner(BaseScanner):
         for md in fb.tables(model, 6):
             fb.string(md, 0)
         description = fb.string(model, 3)
-        for idx in sorted(used):
-            code, custom = codes[idx]
-            if code == CUSTOM:
-                self._custom(custom or "", path, result)
+        customs = {codes[idx][1] or "" for idx in used if codes[idx][0] == CUSTOM}
+        for custom in sorted(customs):
+            self._custom(custom, path, result)
         result.metadata["format_details"] = {
             "operator_codes": len(codes),
             "operators": n_ops,
-            "subgraphs": names[:20],
+            "subgraphs": names,
             "description": description or "",
         }
 

@@ -51,6 +51,7 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
         super().__init__(reader, encoding="latin1", errors="strict")
         self._session = session
         self._reader = reader
+        self.size = _source_size(reader)
         self.op_pos = 0
         if c_like:
             self.dispatch = _C_LIKE_DISPATCH
@@ -229,12 +230,12 @@ def run(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        if isinstance(unpickler, CUnpickler):
-            # A memo index of 10**9 makes the C unpickler allocate gigabytes up front: cap what
-            # it may take at a multiple of what honest data of this size needs.
-            with memory_budget(_BUDGET_BASE + _BUDGET_PER_BYTE * unpickler.source_size):
-                return unpickler.load()
-        return unpickler.load()
+        # A memo index of 10**9 makes the C unpickler allocate gigabytes up front, and a
+        # stream of empty dicts builds ~60 bytes of objects per byte on either path: cap what
+        # a load may take at a multiple of what honest data of this size needs.
+        size = unpickler.source_size if isinstance(unpickler, CUnpickler) else unpickler.size
+        with memory_budget(_BUDGET_BASE + _BUDGET_PER_BYTE * size):
+            return unpickler.load()
     finally:
         if collecting:
             gc.enable()

@@ -14,10 +14,11 @@ import io
 from collections.abc import Callable
 from typing import BinaryIO, Final
 
+from ...budget import BudgetExceeded, report_budget
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
 from ..context import ScanContext
-from . import nested, positions, spans, structure
+from . import nested, positions, spans, structure, stubs
 from .carried_code import collapse_carried_code
 from .emulate import CUnpickler, PyUnpickler, run
 from .info import PickleStreamInfo
@@ -485,6 +486,12 @@ def _nested_from_calls(
     depth: int,
     start: int,
 ) -> None:
+    if session.nested_over:
+        report_budget(
+            result,
+            location(None),
+            BudgetExceeded("nested pickle bytes", stubs.NESTED_BUDGET),
+        )
     for data, stacked, label, trusted in session.nested:
         if trusted:
             nested.scan_blob(

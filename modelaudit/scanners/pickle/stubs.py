@@ -19,6 +19,8 @@ from . import policy
 from .policy import DANGER, SAFE, SHAPE, UNKNOWN, Verdict
 
 _MAX_ISSUES = 200
+#: Bytes of nested pickles one stream may hand to loaders (each distinct payload once).
+NESTED_BUDGET = 512 << 20
 _ESCAPING = frozenset({"getattr", "resolve2", "getitem"})
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
@@ -79,27 +81,34 @@ class JoblibLayout(Exception):
 
 
 def render(value: Any, depth: int = 0) -> str:
-    """A short symbolic rendering of a call argument for finding messages."""
+    """A short symbolic rendering of a call argument for finding messages.
+
+    Bounded whatever the value: containers are shown two levels deep, four items each, and
+    never through `repr` (a pickle's tuples can share substructure, so a recursive repr of a
+    few hundred bytes of opcodes can take forever).
+    """
     if isinstance(value, _SymMeta):
         return value._ma_name
     if isinstance(value, Obj):
         return f"{value.name}(...)"
     if isinstance(value, (str, bytes)):
-        text = repr(value)
+        text = repr(value[:64])
         return text if len(text) <= 60 else text[:57] + "..."
-    if isinstance(value, (tuple, list)) and depth < 2:
+    if isinstance(value, (tuple, list)):
+        if depth >= 2:
+            return "(...)" if isinstance(value, tuple) else "[...]"
         inner = ", ".join(render(v, depth + 1) for v in value[:4])
         more = ", ..." if len(value) > 4 else ""
         return f"({inner}{more})" if isinstance(value, tuple) else f"[{inner}{more}]"
     if isinstance(value, dict):
         return f"{{...{len(value)} items}}"
-    if isinstance(value, int) and value.bit_length() > 128:
-        return f"<int of {value.bit_length()} bits>"
-    try:
-        text = repr(value)
-    except Exception:
-        return f"<{type(value).__name__}>"
-    return text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, (set, frozenset, bytearray)):
+        return f"<{type(value).__name__} of {len(value)}>"
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if value.bit_length() <= 128 else f"<int of {value.bit_length()} bits>"
+    return f"<{type(value).__name__}>"
 
 
 def render_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> str:
@@ -137,6 +146,11 @@ class Session:
         self.events: list[tuple[str, int, Issue]] = []
         self.escapers: set[int] = set()
         self.nested: list[tuple[bytes, bool, str, bool]] = []
+        #: Objects already queued (kept alive so their ids stay theirs) and the bytes queued:
+        #: one payload fetched from the memo a million times is scanned once.
+        self._queued: dict[int, Any] = {}
+        self.nested_bytes = 0
+        self.nested_over = False
         self._classes: dict[tuple[str, str], type] = {}
         self.issue_count = 0
         self.meaningful = False
@@ -217,7 +231,8 @@ class Session:
             self._classes[key] = cls
         else:
             verdict = cls._ma_verdict  # type: ignore[attr-defined]
-        full = f"{module}.{name}"
+        # names can be megabytes long and fetched from the memo again and again: cut first
+        full = f"{module[:300]}.{name[:300]}"
         if len(full) > 300:
             full = full[:297] + "..."
         if full not in self._seen_globals:
@@ -550,10 +565,15 @@ class Session:
         self, args: Any, label: str, stacked: bool = False, trusted: bool = True
     ) -> None:
         for a in args if isinstance(args, (tuple, list)) else (args,):
-            if isinstance(a, (bytes, bytearray)) and len(a) >= 2:
-                self.nested.append((bytes(a), stacked, label, trusted))
-            elif isinstance(a, str) and len(a) >= 2:
-                self.nested.append((a.encode("latin-1", "ignore"), stacked, label, trusted))
+            if not isinstance(a, (bytes, bytearray, str)) or len(a) < 2 or id(a) in self._queued:
+                continue
+            if self.nested_bytes + len(a) > NESTED_BUDGET:
+                self.nested_over = True
+                continue
+            self._queued[id(a)] = a
+            self.nested_bytes += len(a)
+            data = a.encode("latin-1", "ignore") if isinstance(a, str) else bytes(a)
+            self.nested.append((data, stacked, label, trusted))
 
     # ---- mutation of state
 

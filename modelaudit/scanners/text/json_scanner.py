@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Final
 
+from ...budget import read_capped
 from ...formats import Format
 from ...formats.jsonc import strip_jsonc
 from ...rules.text import (
@@ -86,12 +87,13 @@ class JsonScanner(BaseScanner):
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
         size = self.file_size(path)
-        if size > MAX_JSON_BYTES:
-            result.mark_inconclusive(f"JSON file of {size} bytes is too large to parse")
+        raw = b"" if size > MAX_JSON_BYTES else read_capped(path, MAX_JSON_BYTES)
+        if len(raw) > MAX_JSON_BYTES or size > MAX_JSON_BYTES:
+            result.mark_inconclusive(
+                f"JSON file of {max(size, len(raw))} bytes is too large to parse"
+            )
             result.finish()
             return result
-        with open(path, "rb") as f:
-            raw = f.read()
         result.bytes_scanned = len(raw)
         shown = self.display_path or path
         if shown.lower().endswith(".jinja"):
@@ -245,10 +247,10 @@ def remote_code_behaviour(path: str, refs: list[str]) -> tuple[dict[str, Any], s
     for module, classes in sorted(wanted.items())[:20]:
         file = os.path.join(folder, f"{module}.py")
         try:
-            if os.path.getsize(file) > MAX_PYTHON_BYTES:
+            source = read_capped(file, MAX_PYTHON_BYTES)
+            if len(source) > MAX_PYTHON_BYTES:
                 continue
-            with open(file, "rb") as f:
-                tree, _ = parse_python(f.read())
+            tree, _ = parse_python(source)
         except OSError:
             continue
         if tree is None:

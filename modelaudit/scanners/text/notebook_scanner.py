@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from ...budget import read_capped
 from ...formats import Format
 from ...rules.text import NOTEBOOK_CODE
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -26,11 +27,10 @@ class NotebookScanner(BaseScanner):
         result = self._create_result()
         size = self.file_size(path)
         details: dict[str, object] = {"size": size}
-        if size > MAX_NOTEBOOK_BYTES:
+        raw = b"" if size > MAX_NOTEBOOK_BYTES else read_capped(path, MAX_NOTEBOOK_BYTES)
+        if size > MAX_NOTEBOOK_BYTES or len(raw) > MAX_NOTEBOOK_BYTES:
             message = "Jupyter notebook too large to list its cells; no model loader runs it"
         else:
-            with open(path, "rb") as f:
-                raw = f.read()
             result.bytes_scanned = size
             message = _describe(raw, details)
         result.add_issue(

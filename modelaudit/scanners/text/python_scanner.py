@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Final
 
+from ...budget import read_capped
 from ...formats import Format
 from ...rules.text import PYTHON_BEHAVIOUR, PYTHON_IMPORT_EXEC, PYTHON_UNPARSEABLE
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -62,12 +63,13 @@ class PythonScanner(BaseScanner):
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
         size = self.file_size(path)
-        if size > MAX_PYTHON_BYTES:
-            result.mark_inconclusive(f"Python file of {size} bytes is too large to parse")
+        source = b"" if size > MAX_PYTHON_BYTES else read_capped(path, MAX_PYTHON_BYTES)
+        if size > MAX_PYTHON_BYTES or len(source) > MAX_PYTHON_BYTES:
+            result.mark_inconclusive(
+                f"Python file of {max(size, len(source))} bytes is too large to parse"
+            )
             result.finish()
             return result
-        with open(path, "rb") as f:
-            source = f.read()
         result.bytes_scanned = len(source)
         tree, error = parse(source)
         if tree is None:
