@@ -76,6 +76,18 @@ def test_pickle_payload_fetched_from_the_memo_is_scanned_once(tmp_path: Path) ->
     assert_doubling(small, large)
 
 
+def test_pickle_hash_cost_walk() -> None:
+    """The pre-load walk over dict keys built from shared tuples is linear in the stream."""
+    from modelaudit.scanners.pickle.hashcost import over_budget_at
+
+    def build(n: int) -> bytes:
+        return b"\x80\x04}\x94" + b"".join(C.pickle_dag(8)[2:-1] + b"Ns" for _ in range(n)) + b"."
+
+    small = measure(lambda: over_budget_at(build(200)))
+    large = measure(lambda: over_budget_at(build(400)))
+    assert_doubling(small, large)
+
+
 def test_pickle_many_objects(tmp_path: Path) -> None:
     import pickle
 

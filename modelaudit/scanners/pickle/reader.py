@@ -342,6 +342,14 @@ class Reader:
         self._scanned_to, self._tail = self.base, b""
         return done
 
+    def cut(self, end: int) -> None:
+        """Hand out nothing past stream offset `end`, which must already be buffered: the
+        unpickler meets the end of the data there (a load stopped at a budget)."""
+        keep = end - self.base
+        if self.off <= keep < len(self.buf):
+            self.buf = self.buf[:keep]
+        self.eof = True
+
     def at_eof(self) -> bool:
         if self.off < len(self.buf):
             return False

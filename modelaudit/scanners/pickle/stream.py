@@ -18,7 +18,7 @@ from ...budget import BudgetExceeded, report_budget
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
 from ..context import ScanContext
-from . import nested, positions, spans, structure, stubs
+from . import hashcost, nested, positions, spans, structure, stubs
 from .carried_code import collapse_carried_code
 from .emulate import CUnpickler, PyUnpickler, run
 from .info import PickleStreamInfo
@@ -238,6 +238,7 @@ def _scan_one(
     else:
         unpickler = CUnpickler(reader, session)
     error: str | None = None
+    cut = _cut_hash_bomb(reader)
     try:
         value = run(unpickler, session, ctx.memory_budget)
         length = reader.pos - start
@@ -273,7 +274,22 @@ def _scan_one(
         _note_extension(session, text)
     finally:
         del unpickler
+    if cut is not None:
+        # the load ran into the cut (or failed before it): the budget is the reason
+        report_budget(
+            result, location(start + cut), BudgetExceeded("dict key hashing", hashcost.HASH_BUDGET)
+        )
+        error = None
     return session, error
+
+
+def _cut_hash_bomb(reader: Reader) -> int | None:
+    """Stop the load before an opcode whose dict-key or set-member hashing would pass the
+    budget (`hashcost`); the offset of the cut from the reader's position, or None."""
+    cut = hashcost.over_budget_at(reader.look(hashcost.WINDOW))
+    if cut is not None:
+        reader.cut(reader.pos + cut)
+    return cut
 
 
 def _shadow_plain_load(
@@ -297,6 +313,7 @@ def _shadow_plain_load(
         fileobj.seek(origin + start)
         reader = Reader(fileobj, find_candidates=False)
         reader.base = start
+        _cut_hash_bomb(reader)
         session = Session(shadow, location, proto, joblib=True)
         unpickler = CUnpickler(reader, session)
         try:
@@ -372,6 +389,8 @@ def _other_readings(
     if data is None:
         summary["other readings"] = {"error": "the stream could not be read again"}
     else:
+        cut = hashcost.over_budget_at(data[: hashcost.WINDOW])
+        data = data if cut is None else data[:cut]
         for name, make in readings(no_peek=python):
             shadow = ScanResult(scanner_name=result.scanner_name)
             other = Session(shadow, location, proto, joblib=True)

@@ -1,0 +1,193 @@
+"""What hashing a pickle's dict keys and set members would cost, before the C unpickler does it.
+
+CPython does not cache tuple hashes: hashing (or comparing) a tuple walks every element, so a
+few hundred bytes of memoised tuples that each hold the previous one twice make one dict key
+cost 2**60 steps, all inside C where no signal or limit can stop it. This walk follows the
+opcodes with a stack of weights (the size of each value as a tree: 1 for scalars and for
+lists, dicts and objects, which stop a hash; 1 + the items for tuples; 1 + the count for
+frozensets, whose hash reuses their members' stored hashes) and charges every key and member
+hashed. It returns the offset of the first opcode that would go over the budget, so the load
+can stop there with what it found before. Only the head of a stream is walked (`WINDOW`):
+the walk runs Python per opcode, and the C load's speed on big honest pickles matters more.
+"""
+
+from __future__ import annotations
+
+import pickletools
+from typing import Final
+
+#: Bytes of each stream walked.
+WINDOW: Final = 256 << 10
+#: Tree nodes hashed per stream before the load is cut (honest pickles hash few tuples).
+HASH_BUDGET: Final = 20_000_000
+
+_MARK: Final = -1
+_CAP: Final = HASH_BUDGET + 1
+
+# argument layouts, by opcode byte
+_NEWLINE, _LEN1, _LEN4, _LEN8, _TWO_LINES = -1, -2, -3, -4, -5
+
+
+def _layouts() -> tuple[list[int | None], dict[int, tuple[int, int]]]:
+    args: list[int | None] = [None] * 256
+    effects: dict[int, tuple[int, int]] = {}
+    for op in pickletools.opcodes:
+        code = op.code.encode("latin-1")[0]
+        a = op.arg
+        if a is None:
+            args[code] = 0
+        elif a.n >= 0:
+            args[code] = a.n
+        elif a.name == "stringnl_noescape_pair":
+            args[code] = _TWO_LINES
+        elif a.n == pickletools.UP_TO_NEWLINE:
+            args[code] = _NEWLINE
+        elif a.n == pickletools.TAKEN_FROM_ARGUMENT1:
+            args[code] = _LEN1
+        elif a.n in (pickletools.TAKEN_FROM_ARGUMENT4, pickletools.TAKEN_FROM_ARGUMENT4U):
+            args[code] = _LEN4
+        elif a.n == pickletools.TAKEN_FROM_ARGUMENT8U:
+            args[code] = _LEN8
+        if pickletools.markobject in op.stack_before:
+            # -1: pops to the mark and pushes its result; -2: works in place on the object
+            # under the mark (SETITEMS, APPENDS, ADDITEMS) and pushes nothing
+            below = op.stack_before.index(pickletools.markobject)
+            effects[code] = (-2 if below else -1, 0 if below else len(op.stack_after))
+        else:
+            effects[code] = (len(op.stack_before), len(op.stack_after))
+    return args, effects
+
+
+_ARGS, _EFFECTS = _layouts()
+_TUPLES: Final = {ord("t"): None, 0x85: 1, 0x86: 2, 0x87: 3}
+_GETS: Final = {ord("g"), ord("h"), ord("j")}
+_PUTS: Final = {ord("p"), ord("q"), ord("r")}
+_MEMOIZE: Final = 0x94
+_DUP: Final = ord("2")
+_MARK_OP: Final = ord("(")
+_STOP: Final = ord(".")
+_SETITEM, _SETITEMS, _DICT = ord("s"), ord("u"), ord("d")
+_ADDITEMS, _FROZENSET = 0x90, 0x91
+_SPECIAL: Final = (
+    set(_TUPLES)
+    | _GETS
+    | _PUTS
+    | {_MEMOIZE, _DUP, _MARK_OP, _STOP, _SETITEM, _SETITEMS, _DICT}
+    | {_ADDITEMS, _FROZENSET}
+)
+#: Opcodes that pop nothing and push one value (True) or nothing at all (False).
+_SIMPLE: Final = {
+    code: after == 1
+    for code, (before, after) in _EFFECTS.items()
+    if code not in _SPECIAL and before == 0 and after <= 1
+}
+
+
+def over_budget_at(data: bytes, budget: int = HASH_BUDGET) -> int | None:
+    """Offset of the opcode at which hashing would pass `budget` tree nodes, or None."""
+    stack: list[int] = []
+    push = stack.append
+    memo: dict[int, int] = {}
+    spent = 0
+    pos = 0
+    size = len(data)
+    args, simple = _ARGS, _SIMPLE
+    while pos < size:
+        at = pos
+        code = data[pos]
+        pos += 1
+        layout = args[code]
+        if layout is None:
+            return None  # not an opcode: the load will stop here too
+        if code in simple:
+            # pushes one scalar-like value (or nothing): the common case, kept short
+            if layout >= 0:
+                pos += layout
+            elif layout == _LEN1:
+                pos += 1 + (data[pos] if pos < size else 0)
+            elif layout == _LEN4:
+                pos += 4 + int.from_bytes(data[pos : pos + 4], "little")
+            elif layout == _LEN8:
+                pos += 8 + int.from_bytes(data[pos : pos + 8], "little")
+            else:
+                end = data.find(b"\n", pos)
+                if end < 0:
+                    return None
+                if layout == _TWO_LINES:
+                    end = data.find(b"\n", end + 1)
+                    if end < 0:
+                        return None
+                pos = end + 1
+            if simple[code]:
+                push(1)
+            continue
+        arg = 0
+        if layout > 0:
+            arg = int.from_bytes(data[pos : pos + layout], "little")
+            pos += layout
+        elif layout == _NEWLINE:
+            end = data.find(b"\n", pos)
+            if end < 0:
+                return None
+            try:
+                arg = int(data[pos:end])
+            except ValueError:
+                return None
+            pos = end + 1
+        if code == _STOP:
+            return None
+        if code == _MARK_OP:
+            push(_MARK)
+            continue
+        if code == _DUP:
+            if stack:
+                push(stack[-1])
+            continue
+        if code in _GETS:
+            push(memo.get(arg, 1))
+            continue
+        if code in _PUTS or code == _MEMOIZE:
+            if stack:
+                memo[len(memo) if code == _MEMOIZE else arg] = stack[-1]
+            continue
+        before, after = _EFFECTS[code]
+        if before < 0:
+            items = _pop_mark(stack)
+        else:
+            items = stack[len(stack) - before :] if before else []
+            if before:
+                del stack[len(stack) - before :]
+        cost = 0
+        weight = 1
+        if code in _TUPLES:
+            weight = min(_CAP, 1 + sum(items))
+        elif code == _FROZENSET:
+            cost = sum(items)
+            weight = 1 + len(items)
+        elif code == _ADDITEMS:
+            cost = sum(items)
+        elif code in (_DICT, _SETITEMS):
+            cost = sum(items[0::2])
+        elif code == _SETITEM:
+            cost = items[1] if len(items) > 1 else 0
+        if cost:
+            spent += cost
+            if spent > budget:
+                return at
+        if code == _SETITEM:
+            push(items[0] if items else 1)  # the dict stays
+        elif after:
+            stack.extend([weight] * after)
+    return None
+
+
+def _pop_mark(stack: list[int]) -> list[int]:
+    """Pop and return the items above the topmost mark (the mark is dropped too)."""
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] == _MARK:
+            items = stack[i + 1 :]
+            del stack[i:]
+            return items
+    items = stack[:]
+    stack.clear()
+    return items
