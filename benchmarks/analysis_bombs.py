@@ -74,25 +74,18 @@ def _dev_zero(folder: Path) -> Path:
     return path
 
 
-def _joblib_dicts(folder: Path) -> Path:
-    """~100 MB of small dicts in a joblib-named pickle (pure-Python unpickler path)."""
-    import pickle
+_WRAPPER = b"\x8c\x13joblib.numpy_pickle\x94\x8c\x11NumpyArrayWrapper\x94\x93\x940"
 
-    path = folder / "model.joblib"
-    rows = [{"a": i, "b": i} for i in range(2_500_000)]
+
+def _empty_dicts(folder: Path, name: str, head: bytes) -> Path:
+    """100 MB of EMPTY_DICT opcodes in one list: ~64 bytes of objects per byte of input."""
+    path = folder / name
     with path.open("wb") as f:
-        # joblib's wrapper name makes the engine take the pure-Python path
-        f.write(b"\x80\x04\x8c\x1bjoblib.numpy_pickle_utils\x94\x8c\x04None\x940")
-        pickle.dump(rows, f, protocol=4)
-    return path
-
-
-def _c_dicts(folder: Path) -> Path:
-    import pickle
-
-    path = folder / "big.pkl"
-    with path.open("wb") as f:
-        pickle.dump([{"a": i, "b": i} for i in range(2_500_000)], f, protocol=4)
+        f.write(b"\x80\x04" + head + b"(")
+        block = b"}" * (1 << 20)
+        for _ in range(100):
+            f.write(block)
+        f.write(b"l.")
     return path
 
 
@@ -115,8 +108,8 @@ INPUTS: dict[str, Callable[[Path], Path]] = {
     "keras_nested.keras": _keras_zip,
     "json_nested": _named("config.json", lambda: C.json_nested(1_000_000)),
     "dev_zero_config.json": _dev_zero,
-    "joblib_dicts": _joblib_dicts,
-    "c_dicts.pkl": _c_dicts,
+    "joblib_dicts_100MB": lambda folder: _empty_dicts(folder, "m.joblib", _WRAPPER),
+    "c_dicts_100MB.pkl": lambda folder: _empty_dicts(folder, "m.pkl", b""),
 }
 
 _RSS_PAGES = os.sysconf("SC_PAGE_SIZE")

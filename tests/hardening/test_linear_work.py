@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from modelaudit.config import ScanConfig
 from modelaudit.engine import dispatch
@@ -282,3 +283,29 @@ def test_zip_directory_entries(tmp_path: Path) -> None:
 
     small, large = _pair(tmp_path, "a.zip", build, 500)
     assert_doubling(small, large)
+
+
+def test_templates_of_one_file_share_one_folding_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of templates in one tokenizer_config.json cannot each spend a fresh budget."""
+    from modelaudit.scanners.text import jinja_template
+
+    template = (
+        "{% set ns = namespace(out='') %}"
+        + "".join(f"{{% set ns.out = ns.out ~ 'p{i}' %}}" for i in range(20))
+        + "{{ ns.out }}"
+    )
+    one = jinja_template.analyse_template(template)
+    assert not one.parse_error
+    used = jinja_template.fold_budget()
+    jinja_template.analyse_template(template, used)
+    monkeypatch.setattr(jinja_template, "FOLD_BUDGET", used.used * 10)
+    path = _file(
+        tmp_path,
+        "tokenizer_config.json",
+        json.dumps({"chat_template": [{"name": f"t{i}", "template": template} for i in range(40)]}),
+    )
+    result = _scan(path)()
+    assert result.status.value == "inconclusive", result.status_reason
+    assert "fold" in (result.status_reason or "")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from ...budget import BudgetExceeded, WorkBudget
 from ...findings import IssueSeverity, ScanResult
 from ...rules import MISSING_DEPENDENCY
 from ...rules.text import (
@@ -44,6 +45,10 @@ _MAX_FOLD_ROUNDS: Final = 12
 #: Characters of folded candidates one template may produce (the largest of llama.cpp's
 #: templates folds about 7 M).
 FOLD_BUDGET: Final = 64 * 1024 * 1024
+
+
+def fold_budget() -> WorkBudget:
+    return WorkBudget("chat template folding", FOLD_BUDGET)
 
 
 class FoldBudgetExceeded(Exception):
@@ -170,8 +175,12 @@ def _environment() -> Any:
     )
 
 
-def analyse_template(source: str) -> TemplateAnalysis:
-    """Parse `source` (never render it) and report escapes and suspicious constructs."""
+def analyse_template(source: str, budget: WorkBudget | None = None) -> TemplateAnalysis:
+    """Parse `source` (never render it) and report escapes and suspicious constructs.
+
+    `budget`: characters folding may produce, shared by every template of one file (a file
+    can carry thousands of templates); a fresh `FOLD_BUDGET` when not given.
+    """
     analysis = TemplateAnalysis()
     if len(source) > _MAX_SOURCE:
         analysis.parse_error = f"template too large to analyse ({len(source)} characters)"
@@ -197,8 +206,8 @@ def analyse_template(source: str) -> TemplateAnalysis:
         )
         return analysis
     try:
-        _Walker(analysis).run(tree)
-    except FoldBudgetExceeded:
+        _Walker(analysis, budget or fold_budget()).run(tree)
+    except (FoldBudgetExceeded, BudgetExceeded):
         analysis.parse_error = "too many strings built from pieces to fold them all"
     except RecursionError:
         analysis.parse_error = "template nested too deeply to analyse"
@@ -206,7 +215,7 @@ def analyse_template(source: str) -> TemplateAnalysis:
 
 
 class _Walker:
-    def __init__(self, analysis: TemplateAnalysis) -> None:
+    def __init__(self, analysis: TemplateAnalysis, budget: WorkBudget) -> None:
         self.analysis = analysis
         self.assigned: dict[str, list[Any]] = defaultdict(list)
         self.seen: set[tuple[str, str]] = set()
@@ -215,7 +224,7 @@ class _Walker:
         self._memo: dict[tuple[int, int], list[str] | None] = {}
         #: Characters folding may still produce; a template built to make candidates huge
         #: ends inconclusive instead of running the deadline.
-        self.budget = FOLD_BUDGET
+        self.budget = budget
 
     def run(self, tree: jnodes.Template) -> None:
         from jinja2 import nodes
@@ -423,9 +432,7 @@ class _Walker:
         if key not in self._memo:
             found = self._fold(node, depth)
             if found:
-                self.budget -= sum(map(len, found))
-                if self.budget < 0:
-                    raise FoldBudgetExceeded
+                self.budget.charge(sum(map(len, found)))
             self._memo[key] = found
         return self._memo[key]
 
@@ -649,8 +656,11 @@ def _safe_format(fmt: str, args: tuple[str, ...]) -> str:
 def report_template(
     scanner: BaseScanner, source: str, path: str, key: str, result: ScanResult
 ) -> None:
-    """Run the Jinja analysis on one template and turn its findings into issues."""
-    analysis = analyse_template(source)
+    """Run the Jinja analysis on one template and turn its findings into issues.
+
+    All templates of one file share one folding budget (kept on the per-file scanner)."""
+    budget = scanner.__dict__.setdefault("_template_fold_budget", fold_budget())
+    analysis = analyse_template(source, budget)
     for finding in analysis.findings:
         result.add_issue(
             f"{finding.message} [{key}]",
