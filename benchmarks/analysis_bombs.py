@@ -89,6 +89,46 @@ def _empty_dicts(folder: Path, name: str, head: bytes) -> Path:
     return path
 
 
+def _fifo_module(folder: Path) -> Path:
+    path = folder / "config.json"
+    path.write_text(json.dumps({"auto_map": {"AutoModel": "modeling.Net"}}))
+    os.mkfifo(folder / "modeling.py")
+    return path
+
+
+def _keras_long_keys(folder: Path) -> Path:
+    import zipfile
+
+    doc: object = {"class_name": "Dense", "config": {"name": "d", "units": [0] * 200_000}}
+    for i in range(150):
+        doc = {"k" * 10_000 + str(i): doc}
+    path = folder / "model.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("metadata.json", json.dumps({"keras_version": "3.5.0"}))
+        zf.writestr("config.json", json.dumps(doc))
+    return path
+
+
+def _onnx_long_names(folder: Path) -> Path:
+    from onnx import TensorProto, helper
+
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    empty = helper.make_graph([], "e", [], [y])
+    nodes = [
+        helper.make_node("If", ["c"], ["y"], name=f"i{i}", then_branch=empty, else_branch=empty)
+        for i in range(50_000)
+    ]
+    inner = helper.make_graph(nodes, "g", [], [y])
+    for i in range(28):
+        node = helper.make_node(
+            "If", ["c"], ["y"], name="n" * 100_000 + str(i), then_branch=inner, else_branch=empty
+        )
+        inner = helper.make_graph([node], "s", [], [y])
+    path = folder / "model.onnx"
+    path.write_bytes(helper.make_model(inner).SerializeToString())
+    return path
+
+
 INPUTS: dict[str, Callable[[Path], Path]] = {
     "dag60.pkl": _named("dag60.pkl", lambda: C.pickle_dag(60)),
     "dag60_system.pkl": _named("dag60_system.pkl", lambda: C.pickle_dag(60, system=True)),
@@ -108,6 +148,22 @@ INPUTS: dict[str, Callable[[Path], Path]] = {
     "keras_nested.keras": _keras_zip,
     "json_nested": _named("config.json", lambda: C.json_nested(1_000_000)),
     "dev_zero_config.json": _dev_zero,
+    "nested_payload.pkl": _named(
+        "nest.pkl", lambda: C.pickle_loads_repeated(payload=1 << 20, times=5000)
+    ),
+    "templates_x2000.json": _named(
+        "tokenizer_config.json",
+        lambda: json.dumps(
+            {
+                "chat_template": [
+                    {"name": f"t{i}", "template": C.jinja_doubling(40)} for i in range(2000)
+                ]
+            }
+        ),
+    ),
+    "fifo_modeling.py": _fifo_module,
+    "keras_long_keys.keras": _keras_long_keys,
+    "onnx_long_names.onnx": _onnx_long_names,
     "joblib_dicts_100MB": lambda folder: _empty_dicts(folder, "m.joblib", _WRAPPER),
     "c_dicts_100MB.pkl": lambda folder: _empty_dicts(folder, "m.pkl", b""),
 }
