@@ -9,7 +9,8 @@ CLI, forked from its own process before any thread exists.
 Protocol on its control socket (frames as in `protocol`): ("fork",) -> ("forked", pid,
 has_pidfd) with the worker's socket (and a pidfd where Linux has them) passed as file
 descriptors; ("reap", pid) -> ("reaped", pid, status) once the worker is dead; ("preload",
-[modules]) imports modules that later workers inherit. The server never reaps a worker
+[modules]) queues modules that later workers inherit, imported one at a time while no
+request waits (a fork is never held up by more than one module's import). The server never reaps a worker
 unasked, so a pid the parent holds cannot be reused while it may still signal it. EOF on the
 control socket: every worker is killed and the server exits.
 """
@@ -19,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import signal
 import socket
 import sys
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -135,8 +138,17 @@ def serve(control: socket.socket, targets: Sequence[str] = ()) -> None:
     frames = FrameReader()
     ready: list[bytes] = []
     children: set[int] = set()
+    #: Modules to import in the background: one at a time, only while no request waits, so
+    #: a fork asked for meanwhile waits for one module at most, never for all of them.
+    pending: deque[str] = deque()
     try:
-        while (message := _recv(control, frames, ready)) is not None:
+        while True:
+            if pending and not ready and not _readable(control):
+                preload([pending.popleft()])
+                continue
+            message = _recv(control, frames, ready)
+            if message is None:
+                break
             kind = message[0]
             if kind == "fork":
                 pid, parent_end, pidfd = _fork_worker(control)
@@ -154,10 +166,33 @@ def serve(control: socket.socket, targets: Sequence[str] = ()) -> None:
                 children.discard(pid)
                 control.sendall(frame(("reaped", pid, status)))
             elif kind == "preload":
-                preload(message[1])
+                pending.extend(_one_by_one(message[1]))
     finally:
         for pid in children:
             _reap(pid)
+
+
+def _readable(control: socket.socket) -> bool:
+    """A request is waiting on the control socket (or it closed)."""
+    try:
+        return bool(select.select([control], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _one_by_one(modules: Sequence[str]) -> list[str]:
+    """`modules` with the every-built-in-scanner name spelled out, module by module."""
+    from . import worker
+
+    out: list[str] = []
+    for name in modules:
+        if name == worker.BUILTIN_SCANNERS:
+            from ..scanners.registry import BUILTIN
+
+            out += [spec.module for spec in BUILTIN]
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
 
 
 def _reap(pid: int) -> int | None:

@@ -375,3 +375,25 @@ async def test_one_bound_on_files_in_flight_across_calls(tmp_path: Path, hostile
     assert finished == 30
     # Four in flight, plus one listed by each call and waiting for a slot.
     assert worst <= 4 + 2, worst
+
+
+async def test_a_long_lived_scanner_preloads_every_scanner_for_later_workers(
+    tmp_path: Path, hostile: type
+) -> None:
+    """The fork server imports the scanner modules in the background, so workers forked
+    later (replacements, recycled ones) start with them; the first worker did not wait."""
+    write_hostile(str(tmp_path), "p.hostile", "report-process")
+    wanted = {
+        "modelaudit.scanners.text.yaml_scanner",
+        "modelaudit.scanners.containers.pytorch_zip_scanner",
+        "modelaudit.scanners.onnx.onnx_scanner",
+    }
+    seen: list[str] = []
+    with anyio.fail_after(120):
+        async with modelaudit.Scanner(jobs=1, worker_recycle_files=1) as scanner:
+            while not wanted <= set(seen):
+                report = await scanner.scan(str(tmp_path))
+                (probe,) = [i for i in report.issues if i.message == "process"]
+                seen = probe.details["modules"]
+                await anyio.sleep(0.05)
+    assert wanted <= set(seen)
