@@ -32,6 +32,7 @@ from ..formats import (
     sniff_head,
     sniff_path,
 )
+from ..formats.regular import NotRegularFile, open_regular
 from ..scanners.base import BaseScanner
 from ..scanners.context import ScanContext
 from ..scanners.registry import ScannerSpec, routing_entries
@@ -226,7 +227,7 @@ def _sniff(path: str, shown: str) -> tuple[Format | None, bool]:
     """The file's format, and whether it certainly holds no appended zip: a file read whole
     by the sniff without an end-of-central-directory signature has none, so small files
     (most of a sweep) are opened once here instead of twice."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(HEAD_SIZE)
         size = os.fstat(f.fileno()).st_size
     fmt = sniff_head(head, shown, size)
@@ -249,6 +250,13 @@ def scan_path(
     if fmt is None:
         try:
             fmt, no_zip_tail = _sniff(path, shown)
+        except NotRegularFile as exc:
+            # Replaced since the listing: reported as the listing reports such entries.
+            result = ScanResult(scanner_name="none")
+            result.status = FileStatus.SKIPPED
+            result.status_reason = str(exc)
+            result.finish()
+            return result
         except OSError as exc:
             result = ScanResult(scanner_name="none")
             result.mark_error(f"cannot read file: {exc.strerror or exc}")

@@ -44,8 +44,10 @@ def _setup(config: dict[str, Any]) -> None:
 
 
 def sha256_file(path: str) -> str:
+    from ..formats.regular import open_regular
+
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -127,7 +129,8 @@ def _scan(
     from . import dispatch
 
     result = dispatch.scan_path(path, config, display=display, explicit=explicit, fmt=fmt)
-    if hash_file and config.get("hashes") and "sha256" not in result.metadata:
+    skipped = result.status is FileStatus.SKIPPED
+    if hash_file and config.get("hashes") and "sha256" not in result.metadata and not skipped:
         with contextlib.suppress(OSError):
             result.metadata["sha256"] = sha256_file(path)
     return result

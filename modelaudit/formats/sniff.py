@@ -22,6 +22,7 @@ from .format import (
     extension_format,
 )
 from .old_pickle import looks_like_old_pickle, old_pickle_verdict, whole_pickle_that_imports
+from .regular import open_regular
 from .sentencepiece import looks_like_sentencepiece
 from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
 from .view import ByteView, FileView
@@ -299,19 +300,21 @@ def classify_zip(names: list[str]) -> Format:
 
 
 def read_head(path: str, size: int = HEAD_SIZE) -> bytes:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         return f.read(size)
 
 
 def sniff_path(path: str, display_name: str | None = None) -> Format | None:
     """Full sniff of a local file, including the member names of a zip."""
-    size = os.path.getsize(path)
-    fmt = sniff_head(read_head(path), display_name or path, size)
+    with open_regular(path) as f:
+        head = f.read(HEAD_SIZE)
+        size = os.fstat(f.fileno()).st_size
+    fmt = sniff_head(head, display_name or path, size)
     if fmt == Format.ZIP:
         try:
             # The zip parser every scanner and the range planner use, so that routing
             # never depends on a second reading of the directory.
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 return classify_zip(read_directory(f, size).names)
         except (ZipFormatError, OSError):
             return Format.ZIP
@@ -326,7 +329,7 @@ def appended_zip_format(path: str) -> Format | None:
     """The zip flavour of an archive appended to a file of another format (a polyglot), or
     None. Loaders that read from the start and loaders that read the zip directory from the
     end see different content, so the engine scans both views."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         return appended_zip(FileView(f))
 
 
