@@ -397,3 +397,24 @@ async def test_a_long_lived_scanner_preloads_every_scanner_for_later_workers(
                 seen = probe.details["modules"]
                 await anyio.sleep(0.05)
     assert wanted <= set(seen)
+
+
+async def test_a_call_past_its_own_timeout_leaves_the_scanner_usable(
+    tmp_path: Path, hostile: type
+) -> None:
+    """A call's `timeout` ends that call (its hung file is killed with its worker); the next
+    call on the same one-worker Scanner gets a fresh worker."""
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    marker = tmp_path / "hang-started"
+    write_hostile(str(slow), "hang.hostile", "mark-sleep", str(marker))
+    evil = evil_pickle(tmp_path, "evil.pkl")
+    with anyio.fail_after(120):
+        async with modelaudit.Scanner(jobs=1) as scanner:
+            stopped = await scanner.scan(str(slow), timeout=3)
+            again = await scanner.scan(str(evil))
+    (hung,) = stopped.files
+    assert hung.status is FileStatus.INCONCLUSIVE, hung
+    assert stopped.interrupted
+    assert again.exit_code == 1
+    assert again.files[0].status is FileStatus.COMPLETE
