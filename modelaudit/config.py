@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
@@ -180,8 +181,18 @@ class ScanConfig:
         return ScanConfig.from_mapping(merged)
 
     def scanner_config(self) -> dict[str, Any]:
-        """The plain dict handed to scanners (BaseScanner.config)."""
-        out = asdict(self)
-        extra = out.pop("extra")
-        out.update(extra)
+        """The plain dict handed to scanners (BaseScanner.config).
+
+        Every call of a long-lived Scanner builds it, so fields are copied one level (the
+        lists and the extra dict) instead of through `asdict`'s recursive deep copy; `extra`
+        values are copied as `asdict` copies them."""
+        out: dict[str, Any] = {}
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, list) else value
+        if self.extra:
+            out.update(copy.deepcopy(self.extra))
         return out
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(ScanConfig) if f.name != "extra")

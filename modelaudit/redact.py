@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -136,9 +136,12 @@ def _google_secrets(path: str) -> list[str]:
     return found
 
 
-def secret_values(environ: dict[str, str] | None = None) -> list[str]:
-    """Every secret value currently configured, longest first."""
-    env = os.environ if environ is None else environ
+#: The environment's secrets as last computed, keyed by the raw environment they came from:
+#: a long-lived Scanner redacts every call's report, and the environment rarely changes.
+_env_cache: list[tuple[frozenset[tuple[Any, Any]], frozenset[str]]] = []
+
+
+def _env_secrets(env: Mapping[str, str]) -> frozenset[str]:
     values: set[str] = set()
     for name, value in env.items():
         if not value:
@@ -152,6 +155,27 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
             and len(value) >= _MIN_PATTERN
         ):
             values.add(value)
+    return frozenset(values)
+
+
+def _process_env_secrets() -> frozenset[str]:
+    """`_env_secrets(os.environ)`, recomputed only when the environment changed (its raw
+    mapping is compared whole, in C, without decoding every value)."""
+    raw = getattr(os.environ, "_data", None)
+    if not isinstance(raw, dict):
+        return _env_secrets(os.environ)
+    key = frozenset(raw.items())
+    if _env_cache and _env_cache[0][0] == key:
+        return _env_cache[0][1]
+    found = _env_secrets(os.environ)
+    _env_cache[:] = [(key, found)]
+    return found
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret value currently configured, longest first."""
+    env = os.environ if environ is None else environ
+    values = set(_process_env_secrets() if environ is None else _env_secrets(env))
     google = env.get(_GOOGLE_FILE)
     if google:
         values.update(_google_secrets(google))

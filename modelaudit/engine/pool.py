@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
@@ -52,6 +53,8 @@ IDLE_TIMEOUT = 30.0
 MEMORY_POLL = 0.25
 #: A file of a batch running this long gives the files behind it back to other workers.
 SLOW = 0.25
+#: Messages handled in a row before the event loop is yielded.
+_YIELD_EVERY = 16
 
 
 class PoolClosed(Exception):
@@ -150,6 +153,7 @@ class Worker:
         self.can_poll = False
         self.notices: list[str] = []
         self.death: str | None = None
+        self.handled = 0
 
     @property
     def pid(self) -> int:
@@ -166,7 +170,13 @@ class Worker:
         self.can_poll = bool(message[4])
 
     async def _next(self) -> Any:
-        """The worker's next message, or None once it is gone."""
+        """The worker's next message, or None once it is gone.
+
+        One read may bring a whole batch's results; every `_YIELD_EVERY` messages the event
+        loop is yielded, so finishing them never holds it for long."""
+        self.handled += 1
+        if self.messages and self.handled % _YIELD_EVERY == 0:
+            await anyio.lowlevel.checkpoint()
         while not self.messages:
             data = await self.proc.receive()
             if not data:

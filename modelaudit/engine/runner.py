@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from anyio import CapacityLimiter, get_cancelled_exc_class
 from anyio.abc import TaskGroup, TaskStatus
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from ..scanners.base import BaseScanner
 
 log = logging.getLogger("modelaudit")
+#: Loops that handle many items without awaiting anything yield the event loop this often.
+_YIELD_EVERY = 32
 
 ProgressCallback = Callable[[FileReport], None]
 
@@ -402,6 +405,7 @@ class ScanCall:
             self._listing_ended()
             return
         listing = source.objects()
+        admitted = 0
         try:
             async with anyio.create_task_group() as tg:
                 try:
@@ -411,6 +415,10 @@ class ScanCall:
                             continue
                         if obj.error is None:
                             self._notify("listed", obj.uri, obj.size)
+                        admitted += 1
+                        if admitted % _YIELD_EVERY == 0:
+                            # A listing batch arrives whole: let other tasks run between files.
+                            await anyio.lowlevel.checkpoint()
                         try:
                             self.engine.slots.acquire_nowait()
                         except anyio.WouldBlock:

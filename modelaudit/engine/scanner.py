@@ -200,9 +200,11 @@ class Scanner:
         if started is not None:
             started(call)
         await call.run(targets, handle_signals=handle_signals)
-        report.files.sort(key=lambda f: f.path)
-        report.end_time = time.time()
-        redact_report(report)
+        if len(report.files) > _FINISH_ON_LOOP:
+            # Sorting and scrubbing 10,000 files holds a loop for ~25 ms of CPU.
+            await anyio.to_thread.run_sync(_finish_report, report)
+        else:
+            _finish_report(report)
         return report
 
     async def iter_scan(
@@ -242,6 +244,17 @@ class Scanner:
             scope.cancel()
         if failure:
             raise failure[0]
+
+
+#: Reports of more files than this are sorted and redacted in a thread, off the event loop
+#: (redaction's process-wide state, the names it protects, only ever grows by single adds).
+_FINISH_ON_LOOP = 500
+
+
+def _finish_report(report: ScanReport) -> None:
+    report.files.sort(key=lambda f: f.path)
+    report.end_time = time.time()
+    redact_report(report)
 
 
 def _target_error_report(error: dict[str, str]) -> FileReport:
