@@ -294,6 +294,10 @@ class _Windows:
             self.window = max(BLOCK, min(MAX_WINDOW, start - spool.run_start(start - 1)))
         else:
             self.window = BLOCK
+        if start == self.end or (start and spool.covered(start - 1, start)):
+            # reading on: at least what one round trip costs in bytes (slow requests, as on
+            # a server that reads the whole object for each range, take bigger windows)
+            self.window = max(self.window, min(MAX_GAP, spool.link.gap))
         stop = min(max(end, start + self.window), spool.next_start(start))
         self.end = max(end, stop)
         return start, self.end
