@@ -35,6 +35,7 @@ from ..formats import (
 from ..formats.regular import NotRegularFile, open_regular
 from ..scanners.base import BaseScanner
 from ..scanners.context import ScanContext
+from ..scanners.expansion import ExpansionBudget
 from ..scanners.registry import ScannerSpec, routing_entries
 from . import sandbox
 
@@ -117,6 +118,7 @@ def _scan_appended_zip(
     depth: int,
     result: ScanResult,
     fmt: str | None,
+    expansion: ExpansionBudget,
 ) -> None:
     """Polyglots: a non-zip file that also ends in a valid zip is scanned as that zip too."""
     try:
@@ -136,6 +138,7 @@ def _scan_appended_zip(
         explicit=False,
         depth=depth + 1,
         fmt=kind,
+        expansion=expansion,
     )
     result.merge(view)
 
@@ -147,19 +150,31 @@ def scan_member(
     fmt: Format | None = None,
     depth: int,
     config: Mapping[str, Any],
+    expansion: ExpansionBudget | None = None,
 ) -> ScanResult:
-    """`ScanContext.scan_member`: nested content, scanned by its own format one level down.
+    """`ScanContext.scan_member`: nested content, scanned by its own format one level down,
+    charging the same expansion budget as the file it sits in.
 
     Bytes are written to a private temporary file first, so every scanner keeps reading
     from a path.
     """
     if isinstance(source, str):
-        return scan_path(source, config, display=name, explicit=False, depth=depth, fmt=fmt)
+        return scan_path(
+            source,
+            config,
+            display=name,
+            explicit=False,
+            depth=depth,
+            fmt=fmt,
+            expansion=expansion,
+        )
     with tempfile.TemporaryDirectory(prefix="modelaudit-nested-") as tmp:
         path = os.path.join(tmp, "embedded.bin")
         with open(path, "wb") as f:
             f.write(source)
-        return scan_path(path, config, display=name, explicit=False, depth=depth, fmt=fmt)
+        return scan_path(
+            path, config, display=name, explicit=False, depth=depth, fmt=fmt, expansion=expansion
+        )
 
 
 def make_context(
@@ -168,6 +183,7 @@ def make_context(
     depth: int = 0,
     fmt: Format | None = None,
     explicit: bool = True,
+    expansion: ExpansionBudget | None = None,
 ) -> ScanContext:
     return ScanContext(
         display_path=shown,
@@ -177,6 +193,7 @@ def make_context(
         explicit=explicit,
         member_scanner=scan_member,
         memory_budget=sandbox.memory_budget,
+        expansion=expansion or ExpansionBudget.from_config(config),
     )
 
 
@@ -243,8 +260,12 @@ def scan_path(
     explicit: bool = True,
     depth: int = 0,
     fmt: Format | None = None,
+    expansion: ExpansionBudget | None = None,
 ) -> ScanResult:
-    """Scan one local file with its owning scanner; never raises for a bad file."""
+    """Scan one local file with its owning scanner; never raises for a bad file.
+
+    A top-level file (no `expansion` given) gets a fresh expansion budget sized on it;
+    nested content shares its container's."""
     shown = display or path
     no_zip_tail = False
     if fmt is None:
@@ -283,7 +304,13 @@ def scan_path(
         result.finish()
         return result
 
-    context = make_context(shown, config, depth, Format(fmt) if fmt else None, explicit)
+    if expansion is None:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0
+        expansion = ExpansionBudget.from_config(config, size)
+    context = make_context(shown, config, depth, Format(fmt) if fmt else None, explicit, expansion)
     made = _LevelCapture(path, shown)
     try:
         with observing(made):
@@ -301,7 +328,7 @@ def scan_path(
         result = made.salvage(cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
     if fmt not in _NO_ZIP_VIEW and not no_zip_tail:
-        _scan_appended_zip(path, config, shown, depth, result, fmt)
+        _scan_appended_zip(path, config, shown, depth, result, fmt, expansion)
     if result.status is not FileStatus.COMPLETE and not any(
         i.rule in (rules.SCAN_ERROR, rules.MALFORMED) for i in result.issues
     ):

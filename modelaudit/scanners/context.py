@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from ..findings import ScanResult
 from ..formats import Format
+from .expansion import ExpansionBudget
 
-__all__ = ["MemberScanner", "ScanContext"]
+__all__ = ["ExpansionBudget", "MemberScanner", "ScanContext"]
 
 DEFAULT_MAX_DEPTH = 5
 
@@ -27,7 +28,8 @@ class MemberScanner(Protocol):
 
     `source` is the member's bytes or a local path holding them; `name` is how findings name
     it (`model.zip:weights/data.pkl`); `config` replaces the file's config for the member
-    (a container passes what is left of its expansion budget).
+    (model_container and the like); `expansion` is the top-level file's expansion budget,
+    which the member's own containers keep charging.
     """
 
     def __call__(
@@ -38,6 +40,7 @@ class MemberScanner(Protocol):
         fmt: Format | None = None,
         depth: int,
         config: Mapping[str, Any],
+        expansion: ExpansionBudget | None = None,
     ) -> ScanResult: ...
 
 
@@ -53,6 +56,7 @@ def _not_wired(
     fmt: Format | None = None,
     depth: int,
     config: Mapping[str, Any],
+    expansion: ExpansionBudget | None = None,
 ) -> ScanResult:
     """A scanner run outside the engine cannot descend: say so instead of passing silently."""
     result = ScanResult(scanner_name="nested")
@@ -75,11 +79,21 @@ class ScanContext:
     member_scanner: MemberScanner = _not_wired
     #: Lets one block grow the worker's address space by at most N bytes (see engine.sandbox).
     memory_budget: Callable[[int], AbstractContextManager[None]] = _unbounded
+    #: Bytes this file's containers may still produce, shared by every nesting level
+    #: and member (one object per top-level file, see scanners/expansion.py).
+    expansion: ExpansionBudget = field(
+        default_factory=lambda: ExpansionBudget.from_config({}), compare=False
+    )
 
     @classmethod
     def standalone(cls, display_path: str, config: Mapping[str, Any] | None = None) -> ScanContext:
         """For a scanner constructed by hand (tests, plugins): no engine behind it."""
-        return cls(display_path=display_path, config=MappingProxyType(dict(config or {})))
+        settings = dict(config or {})
+        return cls(
+            display_path=display_path,
+            config=MappingProxyType(settings),
+            expansion=ExpansionBudget.from_config(settings),
+        )
 
     @property
     def max_depth(self) -> int:
@@ -105,6 +119,7 @@ class ScanContext:
             fmt=fmt,
             depth=self.depth + 1 if depth is None else depth,
             config=self.config if config is None else config,
+            expansion=self.expansion,
         )
 
     def nested(self, name: str, depth: int | None = None) -> ScanContext:

@@ -72,7 +72,6 @@ class ArchiveScanner(BaseScanner):
         fmt = self.ctx.format or Format.ZIP
         result.metadata["format"] = fmt
         limits = Limits.from_context(self.ctx)
-        limits.source_size = self.file_size(path)
         shown = self.display_path or path
         limits.model = shown if _model_container(shown) else None
         if depth_exceeded(result, limits, self.location(path)):
@@ -184,7 +183,7 @@ class ArchiveScanner(BaseScanner):
             )
         try:
             stream, raw, anomaly = open_member(
-                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
+                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio, budget=limits.budget
             )
         except MemberError as exc:
             if "unsupported" in str(exc) or "not installed" in str(exc):
@@ -290,11 +289,20 @@ class ArchiveScanner(BaseScanner):
             return True
         if not member.isfile():
             return True
+        if depth_exceeded(result, limits, where):
+            return False
+        # The announced size is what extraction produces (a sparse member's holes too):
+        # refused before a byte is written.
+        refused = limits.budget.why_not(member.size)
+        if refused:
+            limits.budget.exceeded = refused
+            report_bomb(result, where, f"{name} announces {member.size} bytes: {refused}")
+            return False
+        if member.sparse is not None:
+            return self._scan_sparse_member(tf, member, path, result, limits, spool)
         stream = tf.extractfile(member)
         if stream is None:
             return True
-        if depth_exceeded(result, limits, where):
-            return False
         base = name.lstrip("./")
         if base in LEGACY_MEMBERS:
             legacy.add(base)
@@ -304,6 +312,40 @@ class ArchiveScanner(BaseScanner):
             return scan_stream_member(
                 result, spool, stream, name, self._shown(path, name), self.ctx, limits
             )
+
+    def _scan_sparse_member(
+        self,
+        tf: tarfile.TarFile,
+        member: tarfile.TarInfo,
+        path: str,
+        result: ScanResult,
+        limits: Limits,
+        spool: MemberSpool,
+    ) -> bool:
+        """A GNU sparse member is rebuilt as a sparse file: its data segments written where
+        they belong, the holes never materialised; its announced size is charged."""
+        if not limits.budget.charge(member.size):
+            return True
+        dest = spool.path_for(member.name)
+        try:
+            # The stored bytes are the data segments one after another (a tar stream only
+            # seeks forward, so they are read in order, as tarfile reads them).
+            source: Any = tf.fileobj
+            source.seek(member.offset_data)
+            segments: list[tuple[int, int]] = list(member.sparse or ())  # type: ignore[arg-type]
+            with open(dest, "wb") as out:
+                for offset, length in segments:
+                    out.seek(offset)
+                    left = length
+                    while left > 0 and (chunk := source.read(min(left, 1 << 20))):
+                        out.write(chunk)
+                        left -= len(chunk)
+                out.truncate(member.size)
+            result.merge(scan_member_file(self.ctx, dest, self._shown(path, member.name), limits))
+            return not limits.budget.exceeded
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(dest)
 
     def _scan_legacy_record(
         self,
@@ -316,10 +358,10 @@ class ArchiveScanner(BaseScanner):
     ) -> bool:
         dest = spool.path_for(kind)
         try:
-            written, ended = spool.copy(stream, dest, limits.remaining)
-            limits.used += written
+            written, ended = spool.copy(stream, dest, limits.budget)
             if not ended:
-                report_bomb(result, self.location(path, kind), "tar member exceeds the budget")
+                reason = limits.budget.exceeded or "tar member exceeds the budget"
+                report_bomb(result, self.location(path, kind), reason)
                 return False
             with open(dest, "rb") as f:
 
@@ -355,11 +397,8 @@ class ArchiveScanner(BaseScanner):
                 self.written = 0
 
             def write(self, s: bytes | bytearray) -> int:
-                if self.written + len(s) > limits.remaining:
-                    raise _Budget(f"member {self.name} expands beyond max_expanded_size")
-                overall = limits.ratio_exceeded(self.written + len(s))
-                if overall:
-                    raise _Budget(overall)
+                if not limits.budget.charge(len(s)):
+                    raise _Budget(f"member {self.name}: {limits.budget.exceeded}")
                 self.written += len(s)
                 return int(self.out.write(s))
 
@@ -379,7 +418,6 @@ class ArchiveScanner(BaseScanner):
                 if self.out.closed:
                     return
                 self.out.close()
-                limits.used += self.written
                 try:
                     if symlinks.get(self.name):
                         with open(self.dest, "rb") as fh:
@@ -425,13 +463,10 @@ class ArchiveScanner(BaseScanner):
                         escaped = True
                         report_traversal(result, where, info.filename, reason)
                 declared = sum(int(i.uncompressed or 0) for i in infos)
-                if declared > limits.remaining:
-                    report_bomb(
-                        result,
-                        where,
-                        f"members declare {declared} bytes, over max_expanded_size="
-                        f"{limits.max_expanded}",
-                    )
+                refused = limits.budget.why_not(declared)
+                if refused:
+                    limits.budget.exceeded = refused
+                    report_bomb(result, where, f"members declare {declared} bytes: {refused}")
                     return
                 if escaped:
                     result.mark_inconclusive("7z members with escaping paths were not extracted")

@@ -73,7 +73,6 @@ class CompressedStreamScanner(BaseScanner):
         result.metadata["format"] = fmt
         kind = _KIND.get(fmt, "gzip")
         limits = Limits.from_context(self.ctx)
-        limits.source_size = self.file_size(path)
         try:
             with open(path, "rb") as f:
                 if kind == "zlib":
@@ -85,6 +84,7 @@ class CompressedStreamScanner(BaseScanner):
                         limit=limits.remaining,
                         max_ratio=limits.max_ratio,
                         ratio_floor=limits.ratio_floor,
+                        budget=limits.budget,
                     )
                 except MissingCodec as exc:
                     result.mark_inconclusive(str(exc))
@@ -155,8 +155,7 @@ class CompressedStreamScanner(BaseScanner):
         with MemberSpool() as spool:
             dest = spool.path_for(inner)
             try:
-                written, ended = spool.copy(stream, dest, limits.remaining)
-                limits.used += written
+                _written, ended = spool.copy(stream, dest, limits.budget, charge=False)
                 if not ended and not raw.limit_hit:
                     report_bomb(result, display, "decompressed content exceeds the budget")
                 if not ended or raw.limit_hit:

@@ -15,6 +15,8 @@ import struct
 import zlib
 from typing import Any, BinaryIO, Final, Protocol
 
+from ..expansion import ExpansionBudget
+
 CHUNK: Final = 1 << 20
 
 #: Stream kinds and the magic that starts another stream of the same kind.
@@ -194,9 +196,12 @@ class DecompressingReader(io.RawIOBase):
         max_ratio: float = 0.0,
         ratio_floor: int = 32 << 20,
         multistream: bool = True,
+        budget: ExpansionBudget | None = None,
     ) -> None:
         super().__init__()
         self._src = source
+        #: Charged for every byte produced, before it is handed on.
+        self.budget = budget
         self.kind = kind
         self._dec: _Decoder | None = _decoder(kind)
         self._multistream = multistream
@@ -251,6 +256,8 @@ class DecompressingReader(io.RawIOBase):
             else:
                 data = b""
             room = min(want, self.limit - self.bytes_out + 1)
+            if self.budget is not None:
+                room = min(room, self.budget.remaining + 1)
             try:
                 out = dec.feed(data, max(1, room))
             except (zlib.error, OSError, EOFError, lzma.LZMAError, RuntimeError, ValueError) as exc:
@@ -275,6 +282,10 @@ class DecompressingReader(io.RawIOBase):
                 )
                 self._dec = None
                 break
+            if self.budget is not None and not self.budget.charge(len(out)):
+                self.limit_hit = self.budget.exceeded
+                self._dec = None
+                break
             buffer[: len(out)] = out
             return len(out)
         return 0
@@ -288,6 +299,7 @@ def open_stream(
     max_ratio: float = 0.0,
     ratio_floor: int = 32 << 20,
     multistream: bool = True,
+    budget: ExpansionBudget | None = None,
 ) -> tuple[DecompressingReader, io.BufferedReader]:
     """A decompressing reader and a buffered view of it (peek, readline, small reads)."""
     raw = DecompressingReader(
@@ -297,5 +309,6 @@ def open_stream(
         max_ratio=max_ratio,
         ratio_floor=ratio_floor,
         multistream=multistream,
+        budget=budget,
     )
     return raw, io.BufferedReader(raw, CHUNK)

@@ -19,65 +19,54 @@ from typing import IO, Any, Final
 from ...findings import IssueSeverity, ScanResult
 from ...rules import containers as crules
 from ..context import ScanContext
+from ..expansion import ExpansionBudget
 from .decompress import DecompressingReader
 
-DEFAULT_MAX_RATIO: Final = 250.0
-DEFAULT_RATIO_FLOOR: Final = 32 << 20
 DEFAULT_MAX_ENTRIES: Final = 10_000
-DEFAULT_MAX_EXPANDED: Final = 8 * 1024**3
 _DRIVE: Final = re.compile(r"^[A-Za-z]:")
 _SAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass
 class Limits:
-    """How far a container may expand; shared by all members of one container."""
+    """How far one container may go: entries and depth are its own, the bytes it may
+    produce come out of the top-level file's `ExpansionBudget`, shared by every level."""
 
-    max_expanded: int
-    max_ratio: float
-    ratio_floor: int
+    budget: ExpansionBudget
     max_entries: int
     depth: int
     max_depth: int
-    used: int = 0
-    #: Size of the container on disk, for the whole-archive ratio (0: not checked).
-    source_size: int = 0
     #: The model container (torch zip, .npz, .keras, .nemo) these members come from.
     model: str | None = None
 
     @classmethod
     def from_context(cls, ctx: ScanContext) -> Limits:
-        config = ctx.config
         return cls(
-            max_expanded=int(config.get("max_expanded_size") or DEFAULT_MAX_EXPANDED),
-            max_ratio=float(config.get("max_compression_ratio") or DEFAULT_MAX_RATIO),
-            ratio_floor=int(config.get("compression_ratio_floor") or DEFAULT_RATIO_FLOOR),
-            max_entries=int(config.get("max_archive_entries") or DEFAULT_MAX_ENTRIES),
+            budget=ctx.expansion,
+            max_entries=int(ctx.config.get("max_archive_entries") or DEFAULT_MAX_ENTRIES),
             depth=ctx.depth,
             max_depth=ctx.max_depth,
         )
 
     @property
-    def remaining(self) -> int:
-        return max(0, self.max_expanded - self.used)
+    def max_expanded(self) -> int:
+        return self.budget.max_bytes
 
-    def ratio_exceeded(self, pending: int = 0) -> str | None:
-        """Many small members can expand as much as one big one (overlapping-entry bombs)."""
-        used = self.used + pending
-        if (
-            self.source_size
-            and used > self.ratio_floor
-            and used > self.max_ratio * self.source_size
-        ):
-            return (
-                f"archive expands to {used} bytes from {self.source_size}, a ratio "
-                f"above {self.max_ratio:g}:1"
-            )
-        return None
+    @property
+    def max_ratio(self) -> float:
+        return self.budget.max_ratio
+
+    @property
+    def ratio_floor(self) -> int:
+        return self.budget.ratio_floor
+
+    @property
+    def remaining(self) -> int:
+        return self.budget.remaining
 
     def nested_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """Config for a member scan: what is left of the budget is all it may expand to."""
-        nested = {**config, "max_expanded_size": max(1, self.remaining)}
+        """Config for a member scan (the budget travels in the context, not here)."""
+        nested = dict(config)
         if self.model and not nested.get("model_container"):
             nested["model_container"] = self.model
         return nested
@@ -214,17 +203,20 @@ class MemberSpool:
         base = _SAFE.sub("_", os.path.basename(name.replace("\\", "/")))[-80:] or "member"
         return os.path.join(self.root, f"{self._count}_{base}")
 
-    def copy(self, stream: IO[bytes], dest: str, limit: int) -> tuple[int, bool]:
-        """Copy at most `limit` bytes; returns (bytes written, whether the stream ended)."""
+    def copy(
+        self, stream: IO[bytes], dest: str, budget: ExpansionBudget, *, charge: bool = True
+    ) -> tuple[int, bool]:
+        """Copy the stream while the budget allows; returns (bytes written, whether the
+        stream ended). Each chunk is charged before it is written (`charge=False`: the
+        stream's decoder charges it as it decompresses)."""
         written = 0
         with open(dest, "wb") as out:
             while True:
-                chunk = stream.read(min(1 << 20, limit - written + 1))
+                chunk = stream.read(1 << 20)
                 if not chunk:
                     return written, True
-                if written + len(chunk) > limit:
-                    out.write(chunk[: limit - written])
-                    return limit, False
+                if charge and not budget.charge(len(chunk)):
+                    return written, False
                 out.write(chunk)
                 written += len(chunk)
 
@@ -254,23 +246,18 @@ def scan_stream_member(
     `also_as` is another name some extractors give the member (an Info-ZIP Unicode Path):
     when its file name differs (routing goes by name too), the bytes are scanned under it too.
     """
+    if limits.budget.exceeded:
+        report_bomb(result, display, limits.budget.exceeded)
+        return False
     dest = spool.path_for(name)
+    charged = decoder is not None and decoder.budget is limits.budget
     try:
-        written, ended = spool.copy(stream, dest, limits.remaining)
-        limits.used += written
-        if not ended:
-            report_bomb(
-                result,
-                display,
-                f"archive content exceeds max_expanded_size={limits.max_expanded} bytes",
-            )
-            return False
+        _written, ended = spool.copy(stream, dest, limits.budget, charge=not charged)
         if decoder is not None and decoder.limit_hit:
             report_bomb(result, display, decoder.limit_hit)
             return False
-        overall = limits.ratio_exceeded()
-        if overall:
-            report_bomb(result, display, overall)
+        if not ended or limits.budget.exceeded:
+            report_bomb(result, display, limits.budget.exceeded or "member exceeds the budget")
             return False
         if decoder is not None and not decoder.clean_end:
             result.mark_inconclusive(f"malformed: {decoder.error or 'compressed data truncated'}")
@@ -284,7 +271,7 @@ def scan_stream_member(
             known = {(i.rule, i.message) for i in result.issues}
             again.issues = [i for i in again.issues if (i.rule, i.message) not in known]
             result.merge(again)
-        return True
+        return not limits.budget.exceeded
     finally:
         with contextlib.suppress(OSError):
             os.unlink(dest)

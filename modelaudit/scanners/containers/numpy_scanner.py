@@ -130,7 +130,11 @@ class NumPyScanner(BaseScanner):
                     continue  # a link's bytes are read as a file's by zipfile: scanned too
                 try:
                     stream, raw, anomaly = open_member(
-                        f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
+                        f,
+                        entry,
+                        limit=limits.remaining,
+                        max_ratio=limits.max_ratio,
+                        budget=limits.budget,
                     )
                 except MemberError as exc:
                     result.mark_inconclusive(f"malformed: {exc}")

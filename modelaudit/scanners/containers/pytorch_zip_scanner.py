@@ -149,7 +149,7 @@ class PyTorchZipScanner(BaseScanner):
         where = self.location(path, entry.name)
         try:
             stream, raw, _anomaly = open_member(
-                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
+                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio, budget=limits.budget
             )
         except MemberError:
             return
@@ -196,7 +196,7 @@ class PyTorchZipScanner(BaseScanner):
             )
         try:
             stream, raw, anomaly = open_member(
-                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio
+                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio, budget=limits.budget
             )
         except MemberError as exc:
             result.mark_inconclusive(f"malformed: {exc}")

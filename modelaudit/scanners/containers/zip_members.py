@@ -10,14 +10,22 @@ import zlib
 from typing import BinaryIO
 
 from ...formats.zipdir import METHODS, MemberError, ZipEntry, data_offset
+from ..expansion import ExpansionBudget
 from .decompress import CHUNK, DecompressingReader, MissingCodec, Window
 
 
 def open_member(
-    f: BinaryIO, entry: ZipEntry, *, limit: int, max_ratio: float = 0.0
+    f: BinaryIO,
+    entry: ZipEntry,
+    *,
+    limit: int,
+    max_ratio: float = 0.0,
+    budget: ExpansionBudget | None = None,
 ) -> tuple[io.BufferedReader, DecompressingReader | None, str | None]:
     """A buffered stream of the member's content (no CRC check), the decoder if any, and
-    an anomaly string when the local header disagrees with the central directory."""
+    an anomaly string when the local header disagrees with the central directory. With a
+    budget, every decompressed byte is charged to it (many entries over one deflated
+    member expand it many times)."""
     start, anomaly = data_offset(f, entry)
     window = Window(f, start, entry.compressed_size)
     if entry.method not in METHODS:
@@ -32,6 +40,7 @@ def open_member(
             limit=limit,
             max_ratio=max_ratio,
             multistream=False,
+            budget=budget,
         )
     except MissingCodec as exc:
         raise MemberError(str(exc)) from exc

@@ -18,7 +18,7 @@ from typing import Any
 from ...formats.zipdir import renamed, unicode_path
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from ..containers.members import check_member_names
+from ..containers.members import check_member_names, report_bomb
 from ..containers.pytorch_zip_scanner import report_zip_anomaly
 from .config import KerasConfigAnalyzer, model_names
 
@@ -50,6 +50,7 @@ class KerasZipScanner(BaseScanner):
     def _scan_zip(self, zf: zipfile.ZipFile, path: str, result: ScanResult) -> None:
         analyzer = KerasConfigAnalyzer()
         names: list[str] = []
+        stopped = False  # JSON members are still read once the budget ran out
         opened: set[str] = set()
         for info in zf.infolist():
             member = info.filename
@@ -99,8 +100,8 @@ class KerasZipScanner(BaseScanner):
                             analyzer.analyze_training(compile_cfg, "config.json.compile_config")
                 elif isinstance(value, dict) and isinstance(value.get("keras_version"), str):
                     result.metadata["format_details"] = {"keras_version": value["keras_version"]}
-            else:
-                self._member(zf, info, path, result)
+            elif not stopped:
+                stopped = not self._member(zf, info, path, result)
         for finding in analyzer.findings:
             where = str(finding.details.get("path", "config.json"))
             member = where.split(".json", 1)[0] + ".json" if ".json" in where else where
@@ -140,14 +141,21 @@ class KerasZipScanner(BaseScanner):
 
     def _member(
         self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, result: ScanResult
-    ) -> None:
+    ) -> bool:
+        """Extract and scan one member within the file's expansion budget (shared with every
+        other member and level) and the per-member ratio; False when a limit stopped it."""
         if self.ctx.depth + 1 > self.ctx.max_depth:
             result.mark_inconclusive(f"{info.filename}: nesting deeper than max_depth")
-            return
-        limit = int(self.config.get("max_expanded_size", 8 << 30))
-        if info.file_size > limit:
-            result.mark_inconclusive(f"{info.filename}: larger than max_expanded_size")
-            return
+            return True
+        budget = self.ctx.expansion
+        where = self.location(path, info.filename)
+        refused = budget.why_not(info.file_size)
+        if refused:
+            budget.exceeded = refused
+            report_bomb(
+                result, where, f"{info.filename} declares {info.file_size} bytes: {refused}"
+            )
+            return False
         shown = f"{self.display_path or path}:{info.filename}"
         folder = tempfile.mkdtemp(prefix="modelaudit-keras-")
         try:
@@ -156,14 +164,25 @@ class KerasZipScanner(BaseScanner):
             with zf.open(info) as src, open(target, "wb") as dst:
                 while chunk := src.read(1 << 20):
                     written += len(chunk)
-                    if written > limit:
-                        result.mark_inconclusive(f"{info.filename}: expands past max_expanded_size")
-                        return
+                    if written > budget.ratio_floor and written > budget.max_ratio * max(
+                        1, info.compress_size
+                    ):
+                        report_bomb(
+                            result,
+                            where,
+                            f"{info.filename} expands past {budget.max_ratio:g}:1 "
+                            f"({written} bytes from {info.compress_size})",
+                        )
+                        return False
+                    if not budget.charge(len(chunk)):
+                        report_bomb(result, where, f"{info.filename}: {budget.exceeded}")
+                        return False
                     dst.write(chunk)
             container = self.display_path or path
             config = {**self.ctx.config, "model_container": container}
             nested = self.ctx.scan_member(target, shown, config=config)
             nested.metadata.pop("model_names", None)
             result.merge(nested)
+            return not budget.exceeded
         finally:
             shutil.rmtree(folder, ignore_errors=True)
