@@ -15,6 +15,7 @@ pickles reports all ten within two minutes. Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -117,25 +120,48 @@ def _allocated(folder: str) -> int:
     total = 0
     for base, _dirs, files in os.walk(folder):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(base, name)).st_blocks * 512
-            except OSError:
-                pass
     return total
 
 
 SOURCE = [str(ROOT)]
 
 
-def run(target: str, tmp: str) -> dict[str, object]:
+@dataclass
+class Run:
+    wall: float
+    rss: int
+    tmp: int
+    left: int
+    rc: int
+    status: list[str] = field(default_factory=list)
+    critical: int = 0
+    warning: int = 0
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    files: int = 0
+
+    def line(self, name: str, size: int) -> str:
+        ok = self.wall <= 60 and self.rss <= 2 * GB
+        return (
+            f"{name:<26} {size / 1024:9.1f} KiB {self.wall:7.2f}s  rss {self.rss / MB:6.0f} MiB"
+            f"  tmp {self.tmp / MB:7.1f} MiB  left {self.left / MB:5.1f} MiB  rc={self.rc}"
+            f"  {','.join(self.status)} C={self.critical} W={self.warning}"
+            f"  {'ok' if ok else 'OVER TARGET'}"
+        )
+
+
+def run(target: str, tmp: str) -> Run:
     """One CLI run with default settings; peaks sampled while it runs."""
     report = os.path.join(tmp, "..", "report.json")
+    with contextlib.suppress(OSError):
+        os.unlink(report)
     exe = Path(sys.executable).with_name("modelaudit")
     cmd = [str(exe), "scan", target, "--format", "json", "--output", report, "--no-progress"]
     env = {**os.environ, "TMPDIR": tmp, "PYTHONPATH": SOURCE[0]}
     peaks = {"rss": 0, "tmp": 0}
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = threading.Event()
 
     def sample() -> None:
@@ -153,41 +179,20 @@ def run(target: str, tmp: str) -> dict[str, object]:
     wall = time.perf_counter() - start
     done.set()
     thread.join()
-    leftover = _allocated(tmp)
-    verdict: dict[str, object] = {}
+    out = Run(wall, peaks["rss"], peaks["tmp"], _allocated(tmp), proc.returncode)
     try:
         with open(report, encoding="utf-8") as f:
             data = json.load(f)
-        severities = [str(i.get("severity", "")).lower() for i in data.get("issues", [])]
-        verdict = {
-            "status": sorted({str(fr.get("status")) for fr in data.get("files", [])}),
-            "critical": severities.count("critical"),
-            "warning": severities.count("warning"),
-            "files": data.get("files", []),
-            "issues": data.get("issues", []),
-        }
     except (OSError, ValueError):
-        verdict = {"status": ["no report"], "critical": 0, "warning": 0}
-    with_stderr = proc.stderr.read().decode(errors="replace")[-300:] if proc.stderr else ""
-    return {
-        "wall": wall,
-        "rss": peaks["rss"],
-        "tmp": peaks["tmp"],
-        "left": leftover,
-        "rc": proc.returncode,
-        "err": with_stderr,
-        **verdict,
-    }
-
-
-def _line(name: str, m: dict[str, object], size: int) -> str:
-    ok = float(m["wall"]) <= 60 and int(m["rss"]) <= 2 * GB  # type: ignore[arg-type]
-    return (
-        f"{name:<26} {size / 1024:9.1f} KiB {m['wall']:7.2f}s  rss {int(m['rss']) / MB:7.0f} MiB"  # type: ignore[call-overload]
-        f"  tmp {int(m['tmp']) / MB:7.1f} MiB  left {int(m['left']) / MB:5.1f} MiB"  # type: ignore[call-overload]
-        f"  rc={m['rc']}  {','.join(m['status'])} C={m['critical']} W={m['warning']}"  # type: ignore[arg-type]
-        f"  {'ok' if ok else 'OVER TARGET'}"
-    )
+        out.status = ["no report"]
+        return out
+    out.issues = list(data.get("issues", []))
+    severities = [str(i.get("severity", "")).lower() for i in out.issues]
+    out.status = sorted({str(fr.get("status")) for fr in data.get("files", [])})
+    out.critical = severities.count("critical")
+    out.warning = severities.count("warning")
+    out.files = len(data.get("files", []))
+    return out
 
 
 def sweep(work: str) -> None:
@@ -201,17 +206,15 @@ def sweep(work: str) -> None:
     tmp = os.path.join(work, "tmp-sweep")
     os.makedirs(tmp, exist_ok=True)
     m = run(folder, tmp)
-    files = m.get("files", [])
-    issues = m.get("issues", [])
     evil = {
-        os.path.basename(str(i.get("location", "")).split(":")[0].split(" ")[0])
-        for i in issues  # type: ignore[union-attr]
+        str(i.get("location", "")).split("evil_", 1)[1][:1]
+        for i in m.issues
         if str(i.get("severity", "")).lower() == "critical" and "evil_" in str(i.get("location"))
     }
     print(
-        f"sweep: 2 bombs + 10 malicious pickles: {m['wall']:.2f}s (target 120 s), "
-        f"{len(evil)}/10 malicious reported, {len(files)} files, rc={m['rc']}, "  # type: ignore[arg-type]
-        f"rss {int(m['rss']) / MB:.0f} MiB"  # type: ignore[call-overload]
+        f"sweep: 2 bombs + 10 malicious pickles: {m.wall:.2f}s (target 120 s), "
+        f"{len(evil)}/10 malicious reported, {m.files} files, rc={m.rc}, "
+        f"rss {m.rss / MB:.0f} MiB"
     )
 
 
@@ -236,8 +239,7 @@ def main() -> None:
                 build(path)
             tmp = os.path.join(work, "tmp-" + name)
             os.makedirs(tmp, exist_ok=True)
-            m = run(path, tmp)
-            print(_line(name, m, os.path.getsize(path)), flush=True)
+            print(run(path, tmp).line(name, os.path.getsize(path)), flush=True)
             shutil.rmtree(tmp, ignore_errors=True)
             if not args.keep:
                 os.unlink(path)
