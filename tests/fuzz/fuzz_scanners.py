@@ -1,8 +1,11 @@
-"""Atheris harness: every registered scanner, reached through dispatch, fed mutated seeds.
+"""Atheris harness: every registered scanner, reached through dispatch, fed mutated seeds,
+and the format parsers of modelaudit/formats (zip directory and local headers, GGUF, npy
+header, safetensors header, protobuf wire walk and the ONNX walk over it, sniffing) called
+directly on the same bytes: a parser may only raise its own documented error.
 
 Not part of pytest or CI (run it by hand):
 
-    /work/venv/bin/python tests/fuzz/fuzz_scanners.py -atheris_runs=200000 -max_len=65536
+    /work/main/.venv/bin/python tests/fuzz/fuzz_scanners.py -max_total_time=600 -max_len=65536
 
 A crash is an exception escaping `dispatch.scan_path` or a result that is not a ScanResult;
 scanner failures that dispatch turns into an "error" status are crashes too, because a
@@ -28,11 +31,29 @@ with atheris.instrument_imports():
     from modelaudit.config import ScanConfig
     from modelaudit.engine import dispatch
     from modelaudit.findings import FileStatus, ScanResult
+    from modelaudit.formats import HEAD_SIZE, gguf, npy, onnx, protowire, safetensors, sniff, zipdir
+    from modelaudit.formats.bounded_reader import Malformed
+    from modelaudit.formats.npy_dtype import DescrError
+    from modelaudit.formats.view import FileView
 
+from tests.hardening._archive_bombs import gnu_sparse_tar
 from tests.hardening._hardening_seeds import SEEDS, build_seeds
 
+#: Seeds of the scanners newer than the hardening seed set (text beside models, programs,
+#: chat templates, a GNU sparse tar), written here so the shared seed set stays unchanged.
+_EXTRA: dict[str, bytes] = {
+    "modeling_x.py": b"import os\nclass M(PreTrainedModel):\n    def __init__(self):\n"
+    b"        os.system('id')\n",
+    "notebook.ipynb": b'{"cells": [{"cell_type": "code", "source": ["!ls\\n", "import os"]}],'
+    b' "nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
+    "MLmodel": b"flavors:\n  python_function:\n    loader_module: evil.loader\n    code: code\n",
+    "chat_template.jinja": b"{% set x = 'o' ~ 's' %}{% for m in messages %}{{ m.content }}"
+    b"{% endfor %}{{ cycler.__init__.__globals__[x].popen('id') }}",
+    "tool.bin": b"\x7fELF\x02\x01\x01" + bytes(9) + b"\x02\x00\x3e\x00" + bytes(44),
+    "sparse.tar": b"",
+}
 _DIR = tempfile.mkdtemp(prefix="modelaudit-fuzz-")
-_NAMES = sorted(SEEDS)
+_NAMES = sorted({*SEEDS, *_EXTRA})
 _CONFIG = {**ScanConfig(max_expanded_size=64 << 20).scanner_config(), "timeout": 10}
 _FINDINGS = os.environ.get("FUZZ_FINDINGS", "fuzz-findings")
 _seen: set[str] = set()
@@ -50,6 +71,50 @@ def _record(name: str, reason: str, data: bytes) -> None:
     print(f"FINDING {name}: {reason}", file=sys.stderr, flush=True)
 
 
+#: What each parser may raise for hostile bytes; anything else is a crash.
+_PARSER_ERRORS = (
+    zipdir.ZipFormatError,
+    zipdir.MemberError,
+    npy.NpyError,
+    DescrError,
+    safetensors.SafetensorsError,
+    protowire.WireError,
+    Malformed,
+)
+
+
+def _parsers(path: str, body: bytes) -> None:
+    """Every parser in modelaudit/formats over the input, as the scanners call them."""
+    sniff.sniff_head(body[:HEAD_SIZE], "input", len(body))
+    sniff.sniff_path(path, "input")
+    with open(path, "rb") as f:
+        view = FileView(f, block=1 << 16)
+        for parse in (
+            lambda: zipdir.parse_directory(view, max_entries=10_000),
+            lambda: npy.parse_header(view),
+            lambda: safetensors.read_raw_header(view),
+            lambda: gguf.parse_header(view),
+        ):
+            try:
+                found = parse()
+            except (*_PARSER_ERRORS, gguf.NotGguf):
+                continue
+            if isinstance(found, zipdir.ZipDirectory):
+                for entry in found.entries[:64]:
+                    try:
+                        zipdir.local_data_offset(view, entry)
+                    except _PARSER_ERRORS:
+                        pass
+                sniff.classify_zip(found.names)
+    wire = protowire.Wire(body)
+    try:
+        for _field in wire.fields(0, len(body)):
+            pass
+        onnx.walk_model(wire)
+    except _PARSER_ERRORS:
+        pass
+
+
 def test_one(data: bytes) -> None:
     if not data:
         return
@@ -57,6 +122,7 @@ def test_one(data: bytes) -> None:
     path = os.path.join(_DIR, "input-" + name)
     with open(path, "wb") as f:
         f.write(data[1:])
+    _parsers(path, data[1:])
     result = dispatch.scan_path(path, _CONFIG, display=name, explicit=True)
     if not isinstance(result, ScanResult):
         raise AssertionError(f"{name}: not a ScanResult: {result!r}")
@@ -72,6 +138,13 @@ def main() -> None:
     corpus = os.path.join(_DIR, "corpus")
     os.makedirs(corpus)
     seeds = build_seeds(os.path.join(_DIR, "seeds"))
+    for name, body in _EXTRA.items():
+        seeds[name] = os.path.join(_DIR, "seeds", name)
+        if name == "sparse.tar":
+            gnu_sparse_tar(seeds[name], announced=1 << 20, data=b"\x80\x02N.")
+            continue
+        with open(seeds[name], "wb") as f:
+            f.write(body)
     for i, name in enumerate(_NAMES):
         with open(seeds[name], "rb") as f:
             body = f.read()
