@@ -16,6 +16,7 @@ saved under $FUZZ_FINDINGS (default ./fuzz-findings), so one known bug does not 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -35,6 +36,12 @@ with atheris.instrument_imports():
     from modelaudit.formats.bounded_reader import Malformed
     from modelaudit.formats.npy_dtype import DescrError
     from modelaudit.formats.view import FileView
+    from modelaudit.scanners import registry
+
+    # Scanner modules are imported lazily; import every built-in here so they are instrumented.
+    for _spec in registry.routing_entries():
+        if isinstance(_spec, registry.ScannerSpec):
+            _spec.load()
 
 from tests.hardening._archive_bombs import gnu_sparse_tar
 from tests.hardening._hardening_seeds import SEEDS, build_seeds
@@ -101,10 +108,8 @@ def _parsers(path: str, body: bytes) -> None:
                 continue
             if isinstance(found, zipdir.ZipDirectory):
                 for entry in found.entries[:64]:
-                    try:
+                    with contextlib.suppress(*_PARSER_ERRORS):
                         zipdir.local_data_offset(view, entry)
-                    except _PARSER_ERRORS:
-                        pass
                 sniff.classify_zip(found.names)
     wire = protowire.Wire(body)
     try:
