@@ -18,7 +18,7 @@ from ..findings import ScanResult
 from ..formats import Format
 from .expansion import ExpansionBudget
 
-__all__ = ["ExpansionBudget", "MemberScanner", "ScanContext"]
+__all__ = ["MemberScanner", "ScanContext"]
 
 DEFAULT_MAX_DEPTH = 5
 
