@@ -38,9 +38,17 @@ class Measurement:
 def measure(cmd: list[str], repeat: int = 3) -> Measurement:
     """Best wall time of `repeat` runs; peak RSS of the command and all its children."""
     best: Measurement | None = None
+    # Bytecode as an installed package has it: with PYTHONDONTWRITEBYTECODE set (some CI and
+    # container images set it), a source checkout would be compiled on every run while the
+    # baseline, installed with its .pyc files, is not; the first of the runs writes them.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for _ in range(repeat):
         out = subprocess.run(
-            [sys.executable, "-c", _PROBE, *cmd], capture_output=True, check=True, text=True
+            [sys.executable, "-c", _PROBE, *cmd],
+            capture_output=True,
+            check=True,
+            text=True,
+            env=env,
         ).stdout
         m = Measurement(**json.loads(out))
         if best is None or m.wall < best.wall:
