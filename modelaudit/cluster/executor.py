@@ -372,7 +372,12 @@ class ClusterCall:
             self.call.finish_report(fr)
         for queue in owners.values():
             for fr in queue:
-                self.call.fail_report(fr, f"Dask worker {results.node} returned no result")
+                if results.interrupted:
+                    # The node stopped the shard (the run's stop or deadline) before this
+                    # file was even listed there.
+                    self.call.stopped_report(fr)
+                else:
+                    self.call.fail_report(fr, f"Dask worker {results.node} returned no result")
 
     def _fail(self, number: int, reason: str) -> None:
         for _, _, fr in self.inflight.pop(number, []):

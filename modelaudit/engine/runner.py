@@ -49,6 +49,7 @@ from .sharding import Shard, parse_shard
 
 if TYPE_CHECKING:
     from ..scanners.base import BaseScanner
+    from .acquire import SpoolFolders
 
 log = logging.getLogger("modelaudit")
 #: Loops that handle many items without awaiting anything yield the event loop this often.
@@ -240,6 +241,8 @@ class ScanCall:
         self.flushing = False
         self.offload: Offload | None = None
         self.fetch = CapacityLimiter(max(1, config.fetch_jobs))
+        #: Reused folders for this call's spools (engine/acquire.py), made on the first fetch.
+        self.folders: SpoolFolders | None = None
         self.parent_cpu = CapacityLimiter(max(1, engine.jobs))
         self.cap = int(config.max_findings_per_rule or 0)
         self.ready: deque[_Job] = deque()
@@ -301,6 +304,10 @@ class ScanCall:
             self.pending.clear()
             self.fetching.clear()
             await self._close_cache()
+            folders, self.folders = self.folders, None
+            if folders is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(folders.close)
 
     def _check_drained(self) -> None:
         if not self.listing and not self.pending and not self.fetching:
@@ -541,8 +548,10 @@ class ScanCall:
         return job
 
     async def _fetch_and_queue(self, obj: ObjectRef, fr: FileReport) -> None:
-        from .acquire import acquire
+        from .acquire import SpoolFolders, acquire
 
+        if self.folders is None:
+            self.folders = SpoolFolders()
         started = time.monotonic()
         fetching = [True]
 
@@ -555,7 +564,7 @@ class ScanCall:
                 self._notify("fetch_done", obj.uri)
 
         try:
-            async with acquire(obj, self.config, self.fetch, on_bytes) as path:
+            async with acquire(obj, self.config, self.fetch, on_bytes, self.folders) as path:
                 fetched()
                 job = self._job(obj, fr, path)
                 job.finished = anyio.Event()
@@ -778,6 +787,13 @@ class ScanCall:
             self.report.interrupted = self.stop_reason or (
                 f"Scan timeout after {self.config.timeout:g} seconds (whole run)"
             )
+
+    def stopped_report(self, fr: FileReport) -> None:
+        """An executor's file that the run's stop (deadline, signal) left unscanned where it
+        was sent: inconclusive and not started, as a listed file is locally."""
+        fr.format = fr.format or extension_format(fr.path)
+        self._mark_stopped(fr, started=False)
+        self._done(fr)
 
     def fail_report(self, fr: FileReport, reason: str) -> None:
         """An executor could not scan a file it was given: an error naming `reason`."""

@@ -2,8 +2,10 @@
 processes (no LocalCluster), plus the corpora and report comparisons the tests share.
 
 Workers run `tests/cluster/_node_probe.py` as a Dask preload: it records each shard payload
-that reaches the node (to prove what travels) and, when told, holds a task (a node that is
-slow, so that a test can kill it mid-shard).
+that reaches the node (to prove what travels) and, while the cluster's hold file exists, holds
+each task (a node that is slow, so that a test can kill it mid-shard or watch the client wait).
+The scheduler runs `tests/cluster/_scheduler_probe.py`: it records every message a client
+sends it, as the scheduler saw it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from tests.remote_cloud._remote_cloud_servers import CLOUD_ENV, free_port
 
 PROBE = str(Path(__file__).with_name("_node_probe.py"))
+SCHEDULER_PROBE = str(Path(__file__).with_name("_scheduler_probe.py"))
 DASK = str(Path(sys.executable).with_name("dask"))
 EVIL_PICKLE = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
 CLEAN_PICKLE = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01K\x01s."
@@ -43,12 +46,44 @@ class Worker:
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
+    #: Processes under the worker when a test killed it.
+    orphans: set[int] = field(default_factory=set)
 
     def kill(self) -> None:
         """SIGKILL: the node dies as a machine would, with no goodbye to the scheduler."""
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(30)
+
+    def descendants(self) -> set[int]:
+        """Every live process under this worker (its scan workers and fork server)."""
+        return descendants(self.proc.pid)
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 @dataclass
@@ -59,11 +94,24 @@ class DaskCluster:
     record: Path
     workers: list[Worker] = field(default_factory=list)
 
+    @property
+    def hold(self) -> Path:
+        """While this file exists, every task of a worker started without a hold of its own
+        waits before scanning."""
+        return self.folder / "hold"
+
+    @property
+    def scheduler_record(self) -> Path:
+        return self.folder / "scheduler-record"
+
     def start_worker(self, name: str, env: Mapping[str, str] | None = None) -> Worker:
         log = self.folder / f"{name}.log"
         worker_env = base_env(
-            MODELAUDIT_NODE_JOBS="1", MODELAUDIT_TEST_RECORD=str(self.record), **(env or {})
+            MODELAUDIT_NODE_JOBS="1",
+            MODELAUDIT_TEST_RECORD=str(self.record),
+            MODELAUDIT_TEST_HOLD=str(self.hold),
         )
+        worker_env.update(env or {})
         proc = subprocess.Popen(
             [
                 DASK,
@@ -101,6 +149,49 @@ class DaskCluster:
         with Client(self.address, timeout=60) as client:
             return len(client.nthreads())
 
+    def shard_tasks(self) -> int:
+        """Shard tasks the scheduler knows of now (queued, processing or held in memory)."""
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            count: int = client.run_on_scheduler(
+                lambda dask_scheduler: sum(
+                    1 for key in dask_scheduler.tasks if str(key).startswith("modelaudit-shard-")
+                )
+            )
+            return count
+
+    def executing(self) -> int:
+        """Tasks running on the workers' threads now, summed over the living workers."""
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            counts = client.run(lambda dask_worker: len(dask_worker.state.executing))
+            return sum(counts.values())
+
+    def warm(self) -> None:
+        """Start the node engine (a Scanner and its scan workers) on every worker now, so a
+        test with a short deadline does not spend it booting them."""
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            futures = [
+                client.submit(
+                    lambda: bool(
+                        __import__("modelaudit.cluster.node", fromlist=["node"])._node_engine()
+                    ),
+                    workers=[address],
+                    pure=False,
+                )
+                for address in client.nthreads()
+            ]
+            assert all(client.gather(futures))
+
+    def scheduler_messages(self) -> bytes:
+        """Everything clients sent the scheduler since the last `clear_records`."""
+        path = self.scheduler_record / "scheduler.bin"
+        return path.read_bytes() if path.exists() else b""
+
     def payloads(self) -> list[dict[str, Any]]:
         """Every shard payload the nodes received, decoded."""
         out = []
@@ -112,8 +203,9 @@ class DaskCluster:
         return [p.read_bytes() for p in sorted(self.record.glob("*.json"))]
 
     def clear_records(self) -> None:
-        for path in self.record.iterdir():
-            path.unlink()
+        for folder in (self.record, self.scheduler_record):
+            for path in folder.iterdir():
+                path.unlink()
 
     def close(self) -> None:
         for worker in self.workers:
@@ -141,10 +233,24 @@ def start_cluster(
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / "payloads"
     record.mkdir(exist_ok=True)
+    (folder / "scheduler-record").mkdir(exist_ok=True)
     port = free_port()
     scheduler = subprocess.Popen(
-        [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        env=base_env(**(scheduler_env or {})),
+        [
+            DASK,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+            "--preload",
+            SCHEDULER_PROBE,
+        ],
+        env=base_env(
+            MODELAUDIT_TEST_SCHEDULER_RECORD=str(folder / "scheduler-record"),
+            **(scheduler_env or {}),
+        ),
         stdout=subprocess.DEVNULL,
         stderr=(folder / "scheduler.log").open("wb"),
         cwd=folder,
@@ -161,12 +267,13 @@ def start_cluster(
 
 
 def wait_for(predicate: Any, timeout: float = 60, what: str = "a condition") -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `timeout` seconds."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def run_cli(
@@ -186,7 +293,8 @@ def report_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(proc.stdout)
     except ValueError:
         raise AssertionError(
-            f"no JSON report (exit {proc.returncode}): {proc.stderr[-2000:]}"
+            f"no JSON report (exit {proc.returncode}): {proc.stderr[-2000:]}\n"
+            f"stdout: {proc.stdout[:300]!r}...{proc.stdout[-300:]!r}"
         ) from None
     return data
 

@@ -3,7 +3,8 @@
 It wraps the node's task function in this worker process only: each shard payload that
 reaches the node is written to `MODELAUDIT_TEST_RECORD` (what travelled, byte for byte), and
 while the file named by `MODELAUDIT_TEST_HOLD` exists every task waits before scanning, after
-dropping a marker `<record>/held-<pid>` (a slow node a test can kill mid-shard).
+starting the node's engine and dropping a marker `<record>/held-<pid>` (a slow node a test
+can kill mid-shard, its scan workers running).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def dask_setup(worker: Any) -> None:
                 f.write(payload)
             os.replace(os.path.join(record, name + ".part"), os.path.join(record, name + ".json"))
         if hold and os.path.exists(hold):
+            # The node's engine (its scan workers) runs before the hold, as mid-shard.
+            node._node_engine()
             if record:
                 with open(os.path.join(record, f"held-{os.getpid()}"), "w") as f:
                     f.write(worker.address)
