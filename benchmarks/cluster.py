@@ -10,7 +10,8 @@ safetensors files and one malicious pickle in 500), then runs `modelaudit scan s
   one scan process each, as the local engine has one per core), cold and again warm, each
   against the local run just before it (ratios: the cluster's wall time over that run's),
 - with `--cache`: a first run that fills the cache, and a repeat run (objects read: 0).
-Every run must report the same files with the same statuses and findings.
+Every run must report the same files with the same statuses and findings. The load column is
+the machine's 1-minute load average as each run ended (the cores may be shared).
 """
 
 from __future__ import annotations
@@ -219,12 +220,13 @@ def main() -> int:
             AWS_DEFAULT_REGION="us-east-1",
         )
         cluster = Cluster(env, folder)
-        rows: list[tuple[str, float, int, int, dict[str, Any]]] = []
+        rows: list[tuple[str, float, int, int, dict[str, Any], float]] = []
 
         def run(label: str, *extra: str) -> None:
             before = counter.reads
             wall, code, report = scan(env, *extra)
-            rows.append((label, wall, counter.reads - before, code, report))
+            # The machine's 1-minute load average as the run ended: the cores are shared.
+            rows.append((label, wall, counter.reads - before, code, report, os.getloadavg()[0]))
 
         cache = str(folder / "cache")
         # Local and cluster runs alternate: the S3 server itself slows down over a long
@@ -239,18 +241,21 @@ def main() -> int:
 
         expected = verdicts(rows[0][4])
         assert len(expected) == args.objects, f"{len(expected)} files reported"
-        print(f"\n{'run':30} {'wall':>9} {'vs local':>9} {'objects read':>13} {'cached':>7}  exit")
+        print(
+            f"\n{'run':30} {'wall':>9} {'vs local':>9} {'objects read':>13} {'cached':>7} "
+            f"{'load':>5}  exit"
+        )
         ok = True
         base_wall = rows[0][1]
-        for label, wall, reads, code, report in rows:
+        for label, wall, reads, code, report, load in rows:
             if label.startswith("local engine"):
                 base_wall = wall
             cached = sum(1 for f in report["files"] if f.get("cached"))
             same = verdicts(report) == expected
             ok = ok and same and code == 1
             print(
-                f"{label:30} {wall:8.2f}s {wall / base_wall:8.2f}x {reads:13d} {cached:7d}"
-                f"  {code}{'' if same else '  REPORT DIFFERS'}"
+                f"{label:30} {wall:8.2f}s {wall / base_wall:8.2f}x {reads:13d} {cached:7d} "
+                f"{load:5.1f}  {code}{'' if same else '  REPORT DIFFERS'}"
             )
         repeat_reads = rows[5][2] + rows[6][2]
         print(f"\nobjects read by the repeat runs with --cache: {repeat_reads}")

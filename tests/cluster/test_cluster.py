@@ -49,9 +49,9 @@ def local_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_directory_sweep_reports_as_a_local_run(
-    cluster: DaskCluster, local_corpus: Path, tmp_path: Path
+    cluster: DaskCluster, local_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    os.chdir(tmp_path)  # relative targets: nodes must still find the files
+    monkeypatch.chdir(tmp_path)  # relative targets: nodes must still find the files
     target = os.path.relpath(local_corpus, tmp_path)
     env = base_env()
     local = run_cli(["-f", "json", target], env)
@@ -452,8 +452,7 @@ def test_a_frozen_worker_does_not_hang_the_run(tmp_path: Path) -> None:
         assert comparable(report.to_dict()) == comparable(local.to_dict())
         assert dask.worker_count() == 1
     finally:
-        if frozen.proc.poll() is None:
-            os.kill(frozen.proc.pid, signal.SIGCONT)
+        frozen.kill()  # SIGKILL ends a stopped process too; thawing it only slows teardown
         hold.unlink()
         dask.close()
 
