@@ -119,3 +119,12 @@ def test_compressed_tar_members_share_the_budget(tmp_path: Path) -> None:
             tf.addfile(info, io.BytesIO(blob))
     result = scan(path, max_expanded_size=32 * MB)
     assert crules.DECOMPRESSION_BOMB in rules_of(result)
+
+
+def test_an_exhausted_budget_is_reported_once(tmp_path: Path) -> None:
+    # Every leaf is a ratio bomb; the first one spends the budget and nothing else expands.
+    path = str(tmp_path / "42.zip")
+    bombs.nested_fanout_zip(path, levels=3, fanout=16, leaf=64 * MB)
+    result = scan(path)
+    bombs_found = [i for i in result.issues if i.rule == crules.DECOMPRESSION_BOMB]
+    assert len(bombs_found) == 1, [i.location for i in bombs_found]

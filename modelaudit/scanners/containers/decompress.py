@@ -266,6 +266,12 @@ class DecompressingReader(io.RawIOBase):
                 break
             if not out:
                 continue
+            # The shared budget first: a stream opened with what was left of it ends because
+            # the budget ran out, which stops every other member and level too.
+            if self.budget is not None and not self.budget.charge(len(out)):
+                self.limit_hit = self.budget.exceeded
+                self._dec = None
+                break
             self.bytes_out += len(out)
             if self.bytes_out > self.limit:
                 self.limit_hit = f"expands beyond the {self.limit} byte limit"
@@ -280,10 +286,6 @@ class DecompressingReader(io.RawIOBase):
                     f"compression ratio above {self.max_ratio:g}:1 "
                     f"({self.bytes_out} bytes from {self.bytes_in})"
                 )
-                self._dec = None
-                break
-            if self.budget is not None and not self.budget.charge(len(out)):
-                self.limit_hit = self.budget.exceeded
                 self._dec = None
                 break
             buffer[: len(out)] = out
