@@ -308,4 +308,21 @@ def test_templates_of_one_file_share_one_folding_budget(
     )
     result = _scan(path)()
     assert result.status.value == "inconclusive", result.status_reason
-    assert "fold" in (result.status_reason or "")
+    budget_findings = [i for i in result.issues if i.rule == "MA9004"]
+    assert len(budget_findings) == 1 and "folding" in budget_findings[0].message
+
+
+def test_templates_past_the_source_budget_are_not_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing costs time per character: a file's template text is budgeted as a whole."""
+    from modelaudit.scanners.text import jinja_template
+
+    monkeypatch.setattr(jinja_template, "SOURCE_BUDGET", 20_000)
+    templates = [{"name": f"t{i}", "template": "{{ x }}" * 100} for i in range(1000)]
+    path = _file(tmp_path, "tokenizer_config.json", json.dumps({"chat_template": templates}))
+    parsed = measure(_scan(path), {"analyse_template": "source"})
+    assert parsed.chars <= 20_000
+    result = _scan(path)()
+    assert result.status.value == "inconclusive"
+    assert [i.rule for i in result.issues].count("MA9004") == 1

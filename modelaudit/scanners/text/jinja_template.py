@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from ...budget import BudgetExceeded, WorkBudget
+from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...findings import IssueSeverity, ScanResult
 from ...rules import MISSING_DEPENDENCY
 from ...rules.text import (
@@ -42,13 +42,27 @@ _MAX_FOLD_DEPTH: Final = 12
 #: Rounds of substituting assigned names into each other: a value built by up to this many
 #: chained `{% set %}`s (`{% set x = x ~ '...' %}` in a loop) is folded.
 _MAX_FOLD_ROUNDS: Final = 12
-#: Characters of folded candidates one template may produce (the largest of llama.cpp's
-#: templates folds about 7 M).
-FOLD_BUDGET: Final = 64 * 1024 * 1024
+#: Characters of folded candidates one file's templates may produce together (the largest of
+#: llama.cpp's templates folds about 7 M; folding runs at roughly 10 M characters a second).
+FOLD_BUDGET: Final = 24 * 1024 * 1024
 
 
 def fold_budget() -> WorkBudget:
     return WorkBudget("chat template folding", FOLD_BUDGET)
+
+
+#: Characters of template source one file may have parsed (jinja2's parser costs about a
+#: millisecond per kilobyte; real files carry a few templates of a few kilobytes).
+SOURCE_BUDGET: Final = 4 * 1024 * 1024
+
+
+@dataclass
+class _FileBudgets:
+    fold: WorkBudget = field(default_factory=fold_budget)
+    source: WorkBudget = field(
+        default_factory=lambda: WorkBudget("chat template source", SOURCE_BUDGET)
+    )
+    reported: bool = False
 
 
 class FoldBudgetExceeded(Exception):
@@ -658,9 +672,18 @@ def report_template(
 ) -> None:
     """Run the Jinja analysis on one template and turn its findings into issues.
 
-    All templates of one file share one folding budget (kept on the per-file scanner)."""
-    budget = scanner.__dict__.setdefault("_template_fold_budget", fold_budget())
-    analysis = analyse_template(source, budget)
+    All templates of one file share one folding budget and one budget of template text
+    parsed (kept on the per-file scanner); once either is spent, the file's remaining
+    templates are not parsed at all and one `MA9004` says so."""
+    budgets = scanner.__dict__.setdefault("_template_budgets", _FileBudgets())
+    if budgets.fold.exhausted or budgets.source.used + len(source) > budgets.source.limit:
+        if not budgets.reported:
+            budgets.reported = True
+            spent = budgets.fold if budgets.fold.exhausted else budgets.source
+            report_budget(result, scanner.location(path), BudgetExceeded(spent.what, spent.limit))
+        return
+    budgets.source.charge(len(source))
+    analysis = analyse_template(source, budgets.fold)
     for finding in analysis.findings:
         result.add_issue(
             f"{finding.message} [{key}]",
