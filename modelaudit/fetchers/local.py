@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import anyio.to_thread
 
+from ..formats.regular import kind_of
 from ..pathglob import GlobSet, posix
 from .base import FetchError, ObjectRef, Source, TargetNotFound
 
@@ -39,18 +40,6 @@ _VENV_MARKERS: Mapping[str, str] = {
 
 Kind = Literal["file", "skip", "error"]
 Item = tuple[Kind, str, int | str]
-
-
-def _kind_of(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISCHR(mode):
-        return "character device"
-    if stat.S_ISBLK(mode):
-        return "block device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "special file"
 
 
 def _why(exc: OSError) -> str:
@@ -129,7 +118,7 @@ class _Walk:
             return "error", path, f"cannot read: {_why(exc)}"
         if stat.S_ISREG(st.st_mode):
             return "file", path, st.st_size
-        return "skip", path, f"not a regular file ({_kind_of(st.st_mode)})"
+        return "skip", path, f"not a regular file ({kind_of(st.st_mode)})"
 
     def _link(self, path: str) -> Item:
         reason = self._excluded(path, False)
@@ -147,7 +136,7 @@ class _Walk:
             return "skip", path, "symbolic link to a folder (not followed)"
         if stat.S_ISREG(st.st_mode):
             return "file", path, st.st_size
-        return "skip", path, f"symbolic link to a non-regular file ({_kind_of(st.st_mode)})"
+        return "skip", path, f"symbolic link to a non-regular file ({kind_of(st.st_mode)})"
 
 
 def _ref(kind: Kind, path: str, value: int | str, explicit: bool = False) -> ObjectRef:
@@ -189,7 +178,7 @@ class LocalSource(Source):
             return None
         if stat.S_ISREG(st.st_mode):
             return "file", path, st.st_size
-        return "skip", path, f"not a regular file ({_kind_of(st.st_mode)})"
+        return "skip", path, f"not a regular file ({kind_of(st.st_mode)})"
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
         path = self.target
