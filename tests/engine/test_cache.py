@@ -204,7 +204,7 @@ def s3_bucket() -> Iterator[tuple[MotoServer, CountingRelay]]:
     try:
         yield server, relay
     finally:
-        relay.close()
+        relay.stop()
         stop(server.proc)
 
 

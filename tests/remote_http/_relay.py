@@ -45,6 +45,13 @@ class Relay:
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
+        # Pending pipes are ended here, on a live loop: left to the garbage collector they
+        # would raise into whatever the test process runs next.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
 
     def stop(self) -> None:
         def close() -> None:
@@ -52,8 +59,12 @@ class Relay:
                 self._server.close()
             self._loop.stop()
 
-        self._loop.call_soon_threadsafe(close)
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(close)
         self._thread.join(5)
+
+    def observe(self, data: bytes, upstream: bool) -> None:
+        """Called with every piece that arrives, before it is delayed and forwarded."""
 
     async def _pipe(
         self,
@@ -95,6 +106,7 @@ class Relay:
         task = asyncio.ensure_future(forward())
         try:
             while data := await reader.read(1 << 16):
+                self.observe(data, upstream)
                 queue.put_nowait((time.monotonic() + self.latency, data))
         except OSError:
             pass
