@@ -14,14 +14,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing, asynccontextmanager
+from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
 
 from ..config import ScanConfig
-from ..fetchers.base import FetchError, ObjectRef, ObjectTooLarge
+from ..fetchers.base import FetchError, ObjectRef
 from ..formats import HEAD_SIZE, has_model_extension, sniff_head
+from .fill import fill
 from .range_plan import plan
 from .spool import Spool
 
@@ -76,21 +77,27 @@ def _safe_basename(uri: str) -> str:
 
 
 async def _stream_whole(
-    obj: ObjectRef, path: str, limit: int, on_bytes: OnBytes | None = None
+    obj: ObjectRef, path: str, limit: int, hashes: bool, on_bytes: OnBytes | None = None
 ) -> int:
+    """An object of unknown size, in one fill (hashed in the same pass when asked)."""
     assert obj.reader is not None
-    written = 0
-    async with await anyio.open_file(path, "wb") as out, aclosing(obj.reader.stream()) as chunks:
-        async for chunk in chunks:
-            written += len(chunk)
-            if limit and written > limit:
-                raise ObjectTooLarge(f"{obj.uri}: larger than --max-size while downloading")
-            await out.write(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
-    if obj.size is not None and written != obj.size:
-        raise FetchError(f"{obj.uri}: got {written} bytes, the listing said {obj.size}")
-    return written
+    hasher = None
+    if hashes:
+        import hashlib
+
+        hasher = hashlib.sha256()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        done = await fill(
+            obj.reader, fd, 0, None, obj.uri, hasher=hasher, limit=limit, on_bytes=on_bytes
+        )
+    finally:
+        os.close(fd)
+    if obj.size is not None and done.landed != obj.size:
+        raise FetchError(f"{obj.uri}: got {done.landed} bytes, the listing said {obj.size}")
+    if hasher is not None and done.hashed == done.landed:
+        obj.metadata["sha256_streamed"] = hasher.hexdigest()
+    return done.landed
 
 
 def _nobody_wants(obj: ObjectRef, path: str) -> bool:
@@ -119,8 +126,8 @@ async def _record_digests(obj: ObjectRef, path: str, complete: bool) -> None:
     assert obj.reader is not None
     digests = await _published(obj)
     source = obj.reader.digest_source if digests else ""
-    if complete and "sha256" not in digests:
-        streamed = obj.metadata.pop("sha256_streamed", None)
+    streamed = obj.metadata.pop("sha256_streamed", None)
+    if "sha256" not in digests and (streamed or complete):
         digests["sha256"] = streamed or await anyio.to_thread.run_sync(_sha256, path)
         source = f"{source}; sha256 computed from the bytes read" if source else ""
     if digests:
@@ -201,7 +208,9 @@ async def acquire(
     try:
         async with limiter if limiter is not None else contextlib.nullcontext():
             if obj.size is None:
-                moved = await _stream_whole(obj, path, config.max_file_size or 0, on_bytes)
+                moved = await _stream_whole(
+                    obj, path, config.max_file_size or 0, config.hashes, on_bytes
+                )
                 complete = True
             else:
                 spool = Spool(obj.reader, path, obj.size, obj.uri, on_bytes)
@@ -210,16 +219,19 @@ async def acquire(
                     if download:
                         # asked to hash: only a digest the provider publishes saves a download
                         download = "sha256" not in await _published(obj)
-                    if download:
+                    if download or (config.hashes and "sha256" not in obj.reader.digests):
                         import hashlib
 
+                        # hashed in the pass that fills it, should the object come whole
                         spool.hasher = hashlib.sha256()
-                    if download or not await _plan_ranges(obj, spool):
+                    if not await _plan_ranges(obj, spool):
                         await spool.stream_rest(0)
+                    elif download:
+                        await spool.hash_rest()
                     moved = spool.transferred
                     complete = not spool.missing(0, spool.size)
-                    if complete and spool.hashed == spool.size and spool.hasher is not None:
-                        obj.metadata["sha256_streamed"] = spool.hasher.hexdigest()
+                    if (digest := spool.digest()) is not None:
+                        obj.metadata["sha256_streamed"] = digest
                 finally:
                     spool.close()
             if config.hashes:

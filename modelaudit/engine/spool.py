@@ -21,13 +21,15 @@ import anyio.to_thread
 
 from ..fetchers.base import FetchError, ObjectReader
 from ..formats.view import NeedBytes
+from .fill import fill
 from .link import Link, link_for
 
 #: Largest planned ranged request: bigger ranges go as several requests in parallel.
 MAX_REQUEST = 8 * 1024 * 1024
 #: Requests of one object in flight at once.
 PARALLEL = 8
-#: Bytes gathered off the network before one write (a thread writes batches this large).
+#: Bytes gathered off the network before one write (a thread writes batches this large;
+#: whole-object fills go through engine/fill.py instead).
 _WRITE_BATCH = 8 * 1024 * 1024
 _INLINE_WRITE = 256 * 1024
 
@@ -59,8 +61,8 @@ class Spool:
         self._last = (0, 0)
         self.transferred = 0
         self.requests = 0
-        #: set to a hashlib object to hash the object as it streams in from its first byte
-        #: (`hashed`: how far it got), sparing a second pass over a whole download
+        #: set to a hashlib object to hash the object in the pass that fills it (`hashed`:
+        #: how far it got), sparing a second pass over a whole download
         self.hasher: Any = None
         self.hashed = 0
 
@@ -225,13 +227,10 @@ class Spool:
             raise FetchError(f"{self.uri}: short read at bytes {start}-{end}")
 
     async def _write(self, data: bytearray, at: int) -> None:
-        hasher = self.hasher if self.hasher is not None and at == self.hashed else None
-        if hasher is not None:
-            self.hashed += len(data)
         if len(data) > _INLINE_WRITE:
-            await anyio.to_thread.run_sync(_pwrite_all, self.fd, data, at, hasher)
+            await anyio.to_thread.run_sync(_pwrite_all, self.fd, data, at)
         else:
-            _pwrite_all(self.fd, data, at, hasher)
+            _pwrite_all(self.fd, data, at)
         self.transferred += len(data)
         if self.on_bytes is not None:
             self.on_bytes(len(data))
@@ -239,12 +238,77 @@ class Spool:
 
     async def stream_rest(self, start: int = 0) -> None:
         """Everything still missing from `start` on, in one streamed request (cheaper than
-        more rounds of ranged reads once a plan costs more)."""
+        more rounds of ranged reads once a plan costs more): a fill (engine/fill.py), hashed
+        in the same pass when `hasher` is set."""
         gaps = self.missing(start, self.size)
         if gaps:
             # from the first gap to the end of the last: what arrived at the end (the tail)
             # is not fetched again
-            await self._request(gaps[0][0], gaps[-1][1])
+            first, last = gaps[0][0], gaps[-1][1]
+            self._hash_arrived(first)
+            done = await fill(
+                self.reader,
+                self.fd,
+                first,
+                last,
+                self.uri,
+                hasher=self.hasher,
+                hashed=self.hashed,
+                on_bytes=self.on_bytes,
+            )
+            self.hashed = done.hashed
+            self.transferred += done.landed
+            self.requests += 1
+            self._add(first, first + done.landed)
+            self.link.observe(done.first, done.landed, done.seconds)
+            if done.landed != last - first:
+                raise FetchError(f"{self.uri}: short read at bytes {first}-{last}")
+        self._hash_arrived(self.size)
+
+    async def hash_rest(self) -> None:
+        """Bring the hasher to the end of the object: what has arrived, then the rest in one
+        streamed request that is hashed and not written (the scanner reads none of it)."""
+        self._hash_arrived(self.size)
+        if self.hasher is None or self.hashed >= self.size:
+            return
+        start = self.hashed
+        done = await fill(
+            self.reader,
+            None,
+            start,
+            self.size,
+            self.uri,
+            hasher=self.hasher,
+            hashed=start,
+            on_bytes=self.on_bytes,
+        )
+        self.hashed = done.hashed
+        self.transferred += done.landed
+        self.requests += 1
+        self.link.observe(done.first, done.landed, done.seconds)
+        if self.hashed != self.size:
+            raise FetchError(f"{self.uri}: short read at bytes {start}-{self.size}")
+
+    def digest(self) -> str | None:
+        """The hasher's digest once it has seen every byte (hashing what arrived by ranged
+        reads that no fill hashed); None otherwise."""
+        self._hash_arrived(self.size)
+        if self.hasher is None or self.hashed != self.size:
+            return None
+        return str(self.hasher.hexdigest())
+
+    def _hash_arrived(self, end: int) -> None:
+        """Feed the hasher what has arrived from where it stands up to `end`, so a fill can
+        go on hashing from its first byte (the head and tail came before it)."""
+        if self.hasher is None or self._map is None:
+            return
+        while self.hashed < end:
+            span = self._span(self.hashed)
+            if span is None:
+                return
+            stop = min(span[1], end)
+            self.hasher.update(self._map[self.hashed : stop])
+            self.hashed = stop
 
     async def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) (clipped to the object), fetched first where missing."""
@@ -252,9 +316,7 @@ class Spool:
         return self.get(start, end)
 
 
-def _pwrite_all(fd: int, data: bytearray, at: int, hasher: Any = None) -> None:
-    if hasher is not None:
-        hasher.update(data)
+def _pwrite_all(fd: int, data: bytearray, at: int) -> None:
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, at)

@@ -13,10 +13,10 @@ written once, here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import anyio
 
@@ -34,7 +34,9 @@ from .errors import (
 
 __all__ = [
     "AuthenticationError",
+    "BlockingBody",
     "Body",
+    "BufferSink",
     "ChecksumMismatch",
     "FailedReader",
     "FetchError",
@@ -64,6 +66,98 @@ class Body(NamedTuple):
 
 class _Cut(Exception):
     """A body ended before the bytes asked for: resume from where it stopped."""
+
+
+class BlockingBody(NamedTuple):
+    """An open response read from a thread: `readinto` fills a buffer and returns how many
+    bytes it put there (0 at the end); `abort`, from another thread, unblocks it."""
+
+    offset: int
+    readinto: Callable[[memoryview], int]
+    abort: Callable[[], None]
+
+
+class BufferSink(Protocol):
+    """Where `ObjectReader.pump` puts what it reads (engine/fill.py): buffers to read into,
+    handed back full, in order."""
+
+    def take(self) -> memoryview:
+        """An empty buffer (waits for one while all are being written)."""
+
+    def put(self, buf: memoryview, start: int, stop: int, at: int) -> None:
+        """`buf[start:stop]` (a buffer from `take`, handed back) holds the object's bytes
+        from `at` on (nothing when start == stop)."""
+
+    def opened(self, body: BlockingBody | None) -> None:
+        """The body now being read (None: none), so that a stop can abort it."""
+
+    def stopped(self) -> bool:
+        """Whether the fill was called off."""
+
+    def wait(self, seconds: float) -> bool:
+        """Pause before another try; True when the fill was called off meanwhile."""
+
+
+class Resumes:
+    """The retry budget of one read: a reopening after progress is free (up to
+    `MAX_RESUMES`); `backoff.ATTEMPTS` failures in a row that bring nothing end the read."""
+
+    def __init__(self, reader: ObjectReader) -> None:
+        self.reader = reader
+        self.failures = 0
+        self.resumes = 0
+
+    def check_goal(self, pos: int, end: int | None) -> None:
+        goal = end if end is not None else self.reader.size
+        if goal is not None and pos < goal:
+            raise _Cut(f"body ended at byte {pos} of {goal}")
+
+    def failed(self, exc: Exception, progressed: bool) -> float:
+        """Seconds to wait before reopening; raises the read's final error."""
+        if not isinstance(exc, _Cut) and not self.reader.is_transient(exc):
+            raise self.reader.fetch_error(exc) from None
+        last = str(exc) if isinstance(exc, _Cut) else type(exc).__name__
+        if progressed and self.resumes < MAX_RESUMES:
+            self.resumes += 1
+            self.failures = 0
+            return 0.0
+        self.failures += 1
+        if self.failures >= backoff.ATTEMPTS:
+            raise TransientFetchError(
+                f"{self.reader.shown}: {last} after {backoff.ATTEMPTS} attempts"
+            ) from None
+        return backoff.delay(self.failures - 1, getattr(exc, "retry_after", None))
+
+
+def _pump_body(
+    reader: ObjectReader, body: BlockingBody, at: list[int], end: int | None, sink: BufferSink
+) -> None:
+    """Read one open body into the sink's buffers from `at[0]`, which follows what landed
+    (also when the body breaks off)."""
+    pos = at[0]
+    if body.offset > pos:
+        raise FetchError(f"{reader.shown}: the server sent a wrong range")
+    skip = pos - body.offset
+    if skip:
+        reader.supports_ranges = False
+    while end is None or pos < end:
+        buf = sink.take()
+        want = len(buf) if end is None else min(len(buf), end - pos + skip)
+        filled = 0
+        try:
+            while filled < want:
+                n = body.readinto(buf[filled:want])
+                if not n:
+                    break
+                filled += n
+        finally:
+            first = min(skip, filled)
+            skip -= first
+            sink.put(buf, first, filled, pos)
+            pos += filled - first
+            at[0] = pos
+        if filled < want:
+            break
 
 
 class ObjectReader(ABC):
@@ -101,14 +195,10 @@ class ObjectReader(ABC):
         return FetchError(f"{self.shown}: {type(exc).__name__}")
 
     async def _chunks(self, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
-        """Bytes [start, end) as they arrive; a cut body resumes at the last byte received.
-
-        A reopening after progress costs nothing from the retry budget (up to `MAX_RESUMES`);
-        `backoff.ATTEMPTS` reopenings in a row that bring nothing new end the read.
-        """
+        """Bytes [start, end) as they arrive; a cut body resumes at the last byte received
+        (`Resumes` keeps the count)."""
         pos = start
-        failures = resumes = 0
-        last = ""
+        tries = Resumes(self)
         while True:
             before = pos
             try:
@@ -132,26 +222,50 @@ class ObjectReader(ABC):
                             return
                         pos += len(chunk)
                         yield chunk
-                goal = end if end is not None else self.size
-                if goal is not None and pos < goal:
-                    raise _Cut(f"body ended at byte {pos} of {goal}")
+                tries.check_goal(pos, end)
                 return
             except FetchError:
                 raise
             except Exception as exc:
-                if not isinstance(exc, _Cut) and not self.is_transient(exc):
-                    raise self.fetch_error(exc) from None
-                last = str(exc) if isinstance(exc, _Cut) else type(exc).__name__
-            if pos > before and resumes < MAX_RESUMES:
-                resumes += 1
-                failures = 0
-                continue
-            failures += 1
-            if failures >= backoff.ATTEMPTS:
-                raise TransientFetchError(
-                    f"{self.shown}: {last} after {backoff.ATTEMPTS} attempts"
-                ) from None
-            await anyio.sleep(backoff.delay(failures - 1))
+                pause = tries.failed(exc, pos > before)
+            if pause:
+                await anyio.sleep(pause)
+
+    def pump(self, start: int, end: int | None, sink: BufferSink) -> int:
+        """Blocking: bytes [start, end) (to the end when None) read straight into the sink's
+        buffers through `open_blocking`, a cut body resumed like `chunks` does; returns
+        where it stopped. For a thread of its own: a whole-object fill."""
+        if self.size is not None and end is not None:
+            end = min(end, self.size)
+        at = [start]
+        tries = Resumes(self)
+        while True:
+            before = at[0]
+            try:
+                with self.open_blocking(at[0], end) as body:
+                    sink.opened(body)
+                    _pump_body(self, body, at, end, sink)
+                    tries.check_goal(at[0], end)
+                    return at[0]
+            except FetchError:
+                raise
+            except Exception as exc:
+                if sink.stopped():
+                    raise
+                pause = tries.failed(exc, at[0] > before)
+            finally:
+                sink.opened(None)
+            if pause and sink.wait(pause):
+                raise FetchError(f"{self.shown}: stopped")
+
+    def blocking_fills(self) -> bool:
+        """Whether `open_blocking` serves this object (then whole-object fills use `pump`)."""
+        return False
+
+    def open_blocking(self, start: int, end: int | None) -> AbstractContextManager[BlockingBody]:
+        """Like `open`, blocking, for a thread: readers whose client reads faster outside
+        the event loop (into the caller's buffers, no copy) supply it and `blocking_fills`."""
+        raise NotImplementedError
 
     def chunks(self, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
         """Bytes [start, end) (to the end when None) as they arrive off the network, resuming

@@ -8,18 +8,20 @@ with servers that ignore Range, and raises `ObjectChanged` when the ETag or size
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
 
 from . import backoff
-from .base import Body, ObjectReader, ObjectRef, Source
+from .base import BlockingBody, Body, ObjectReader, ObjectRef, Source
 from .errors import (
     AuthenticationError,
     FetchError,
@@ -29,6 +31,9 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    import http.client
+    import ssl
+
     import httpx
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -72,6 +77,7 @@ class HttpClient:
         self._auth_origin = origin(auth_origin) if auth_origin else None
         self._auth_hint = auth_hint
         self._users = 1
+        self._ssl: ssl.SSLContext | None = None
 
     def _build(self) -> httpx.AsyncClient:
         """The httpx client; built in a thread, since importing httpx and loading the CA
@@ -85,7 +91,6 @@ class HttpClient:
         # Their request logs carry full URLs, signed CDN redirects included.
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        _large_reads()
         return httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(60.0, connect=15.0),
@@ -102,6 +107,25 @@ class HttpClient:
             else:
                 await client.aclose()
         return self._client
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS settings httpx uses (CA bundle, SSL_CERT_FILE/DIR), for blocking fills."""
+        if self._ssl is None:
+            import httpx
+
+            self._ssl = httpx.create_ssl_context(trust_env=True)
+        return self._ssl
+
+    def blocking_headers(self, url: str, extra: Mapping[str, str]) -> dict[str, str]:
+        """What a blocking request to `url` sends: the client's headers, and credentials
+        only when `url` is their origin."""
+        from .._version import __version__
+
+        return {
+            "User-Agent": f"modelaudit/{__version__}",
+            **self._extra_headers,
+            **self._headers_for(url, extra),
+        }
 
     def share(self) -> HttpClient:
         self._users += 1
@@ -124,7 +148,7 @@ class HttpClient:
         url: str,
         headers: Mapping[str, str] | None,
         params: Any,
-        redirects: list[httpx.Headers] | None,
+        redirects: list[Headers] | None,
     ) -> httpx.Response:
         client = await self._httpx()
         for _ in range(MAX_REDIRECTS + 1):
@@ -156,7 +180,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         params: Any = None,
         ok: tuple[int, ...] = (200,),
-        redirects: list[httpx.Headers] | None = None,
+        redirects: list[Headers] | None = None,
     ) -> httpx.Response:
         """An open streamed response with a status in `ok`; the caller closes it.
 
@@ -213,30 +237,22 @@ class HttpClient:
             raise FetchError(f"{shown}: the server sent invalid JSON") from None
 
 
-#: Bytes httpcore asks the socket for at a time: its 64 KiB default costs a trip through
-#: h11 and anyio per 64 KiB, which caps a download at a fraction of the link.
-READ_BYTES = 1 << 20
+class Headers(Protocol):
+    """Response headers, httpx's or http.client's: case-insensitive `get`."""
+
+    def get(self, key: str, default: Any = None, /) -> Any: ...
 
 
-def _large_reads() -> None:
-    try:
-        from httpcore._async.http11 import AsyncHTTP11Connection
-    except ImportError:  # pragma: no cover - another httpcore layout: keep its default
-        return
-    if getattr(AsyncHTTP11Connection, "READ_NUM_BYTES", READ_BYTES) < READ_BYTES:
-        AsyncHTTP11Connection.READ_NUM_BYTES = READ_BYTES
-
-
-def _etag(response: httpx.Response) -> str | None:
-    tag: str | None = response.headers.get("etag")
+def _etag(headers: Headers) -> str | None:
+    tag: str | None = headers.get("etag")
     if tag is None:
         return None
     tag = tag.strip()
     return tag[2:] if tag.startswith("W/") else tag
 
 
-def _content_range(response: httpx.Response) -> tuple[int, int, int | None] | None:
-    value = response.headers.get("content-range", "")
+def _content_range(headers: Headers) -> tuple[int, int, int | None] | None:
+    value = headers.get("content-range", "")
     try:
         _unit, rest = value.split(" ", 1)
         span, total = rest.split("/", 1)
@@ -277,8 +293,8 @@ class HttpReader(ObjectReader):
         #: wait for the first to learn where it goes, rather than each asking the origin
         self.redirects_expected = False
 
-    def _check(self, response: httpx.Response, total: int | None) -> None:
-        tag = _etag(response)
+    def _check(self, headers: Headers, total: int | None) -> None:
+        tag = _etag(headers)
         if tag is not None:
             if self.etag is None:
                 self.etag = tag
@@ -289,7 +305,7 @@ class HttpReader(ObjectReader):
                 self.size = total
             elif total != self.size:
                 raise ObjectChanged(f"{self.shown}: the object changed while being read (size)")
-        sha256 = response.headers.get("x-checksum-sha256", "").strip().lower()
+        sha256 = headers.get("x-checksum-sha256", "").strip().lower()
         if "sha256" not in self.digests and _SHA256.fullmatch(sha256):
             self.digests["sha256"] = sha256
             self.digest_source = "sha256 from the server's X-Checksum-Sha256 header"
@@ -300,7 +316,7 @@ class HttpReader(ObjectReader):
         self._location = None
         return None
 
-    def _remember(self, final: str, redirects: list[httpx.Headers]) -> None:
+    def _remember(self, final: str, redirects: list[Headers]) -> None:
         for headers in redirects:
             linked = headers.get("x-linked-etag", "").strip().strip('"').lower()
             if "sha256" not in self.digests and _SHA256.fullmatch(linked):
@@ -337,44 +353,155 @@ class HttpReader(ObjectReader):
             return await self._resolve(headers)
 
     async def _resolve(self, headers: dict[str, str]) -> httpx.Response:
-        redirects: list[httpx.Headers] = []
+        redirects: list[Headers] = []
         response = await self.client.send(
             "GET", self.url, self.shown, headers=headers, ok=(200, 206), redirects=redirects
         )
         self._remember(str(response.url), redirects)
         return response
 
+    def _landing(self, status: int, headers: Headers, start: int, ranged: bool) -> int:
+        """Check a 200/206 answer against what is pinned; where its body starts."""
+        if status == 206:
+            span = _content_range(headers)
+            if span is None or span[0] != start:
+                raise FetchError(f"{self.shown}: the server sent a wrong range")
+            self._check(headers, span[2])
+            self.supports_ranges = True
+            return start
+        length = headers.get("content-length")
+        self._check(headers, int(length) if length and length.isdigit() else None)
+        if ranged:
+            self.supports_ranges = False
+        return 0
+
     @asynccontextmanager
     async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
-        headers = {"Accept-Encoding": "identity"}
-        if start or end is not None:
-            headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        headers = _range_headers(start, end)
         response = await self._get(headers)
         try:
-            if response.status_code == 206:
-                span = _content_range(response)
-                if span is None or span[0] != start:
-                    raise FetchError(f"{self.shown}: the server sent a wrong range")
-                self._check(response, span[2])
-                self.supports_ranges = True
-                offset = start
-            else:
-                length = response.headers.get("content-length")
-                self._check(response, int(length) if length and length.isdigit() else None)
-                if "Range" in headers:
-                    self.supports_ranges = False
-                offset = 0
+            offset = self._landing(
+                response.status_code, response.headers, start, "Range" in headers
+            )
             yield Body(offset, response.aiter_raw())
         finally:
             await response.aclose()
 
+    def blocking_fills(self) -> bool:
+        """A whole-object fill reads a plain socket (http.client into the fill's buffers:
+        a third of httpx's CPU per byte), unless a proxy is configured: httpx knows it."""
+        import urllib.request
+
+        proxies = urllib.request.getproxies()
+        return not any(k in proxies for k in ("http", "https", "all"))
+
+    @contextmanager
+    def open_blocking(self, start: int, end: int | None) -> Iterator[BlockingBody]:
+        headers = _range_headers(start, end)
+        conn, response = self._get_blocking(headers)
+        try:
+            offset = self._landing(response.status, response.headers, start, "Range" in headers)
+            yield BlockingBody(offset, response.readinto, functools.partial(_abort, conn))
+        finally:
+            conn.close()
+
+    def _get_blocking(
+        self, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """`_get`, blocking: the remembered redirect target while valid, else the origin,
+        following redirects here (credentials only to their origin)."""
+        location = self._cached_location()
+        if location is not None:
+            conn, response = self._request_blocking(location, headers)
+            if response.status not in _EXPIRED:
+                return conn, self._accept(conn, response)
+            conn.close()
+            self._location = None
+        url = self.url
+        redirects: list[Headers] = []
+        for _ in range(MAX_REDIRECTS + 1):
+            conn, response = self._request_blocking(url, headers)
+            if response.status not in (301, 302, 303, 307, 308):
+                self._remember(url, redirects)
+                return conn, self._accept(conn, response)
+            redirects.append(response.headers)
+            conn.close()
+            location = response.headers.get("location")
+            if not location:
+                raise FetchError(f"{self.shown}: redirect without a location")
+            url = urljoin(url, location)
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise FetchError(f"{self.shown}: redirect to a non-HTTP URL")
+        raise FetchError(f"too many redirects for {self.shown}")
+
+    def _accept(
+        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> http.client.HTTPResponse:
+        if response.status in (200, 206):
+            return response
+        conn.close()
+        if response.status in RETRY_STATUSES:
+            raise RetryStatus(f"HTTP {response.status}", response.headers.get("retry-after"))
+        raise self.client.error_for(response.status, self.shown)
+
+    def _request_blocking(
+        self, url: str, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        import http.client
+
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                host, parts.port, timeout=60.0, context=self.client.ssl_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(host, parts.port, timeout=60.0)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        try:
+            conn.request("GET", target, headers=self.client.blocking_headers(url, headers))
+            return conn, conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
+
     def is_transient(self, exc: BaseException) -> bool:
+        import http.client
+
         import httpx
 
-        return isinstance(exc, httpx.TransportError | OSError)
+        return isinstance(exc, httpx.TransportError | OSError | http.client.HTTPException)
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class RetryStatus(OSError):
+    """A status worth another try (429, 5xx) met by a blocking request."""
+
+    def __init__(self, message: str, retry_after: str | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _range_headers(start: int, end: int | None) -> dict[str, str]:
+    headers = {"Accept-Encoding": "identity"}
+    if start or end is not None:
+        headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+    return headers
+
+
+def _abort(conn: http.client.HTTPConnection) -> None:
+    """Unblock a read in progress on `conn` from another thread."""
+    import socket
+
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 #: What a remembered redirect target answers once its signature has expired.
@@ -433,7 +560,7 @@ class HttpSource(Source):
             self._accept_ranges = response.headers.get("accept-ranges", "").strip().lower()
             length = response.headers.get("content-length")
             if length and length.isdigit():
-                return int(length), _etag(response)
+                return int(length), _etag(response.headers)
         except FetchError:
             # Some servers refuse HEAD (405, or 403 for GET-only signed URLs): GET decides.
             pass
@@ -441,11 +568,11 @@ class HttpSource(Source):
             "GET", self.target, self.shown, headers={"Range": "bytes=0-0"}, ok=(200, 206)
         )
         await response.aclose()
-        span = _content_range(response) if response.status_code == 206 else None
+        span = _content_range(response.headers) if response.status_code == 206 else None
         if span is not None:
-            return span[2], _etag(response)
+            return span[2], _etag(response.headers)
         length = response.headers.get("content-length")
-        return (int(length) if length and length.isdigit() else None), _etag(response)
+        return (int(length) if length and length.isdigit() else None), _etag(response.headers)
 
     async def aclose(self) -> None:
         await self.client.aclose()
