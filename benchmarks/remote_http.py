@@ -8,8 +8,9 @@ the Hub and Artifactory fetchers use) behind a relay that adds latency and count
 and bytes (benchmarks/_remote.py). For each object and latency it measures a plain full
 download (httpx, streamed to nowhere) and `modelaudit scan URL` as JSON, SARIF, with --sbom,
 and SARIF with --hash-remote (a plain server publishes no digest, so that one downloads).
-Exits 1 when a scan (other than --hash-remote) is slower than the download or a
-header-only scan moves 1% of the object or more.
+Exits 1 when a scan is slower than the download or a header-only scan moves 1% of the
+object or more. `--no-range`: the server ignores Range (and says so), so every scan is a
+whole-object fill written to the spool.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ MIB = 1 << 20
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 
-def serve(folder: Path) -> ThreadingHTTPServer:
+def serve(folder: Path, ranges: bool = True) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -47,8 +48,10 @@ def serve(folder: Path) -> ThreadingHTTPServer:
                 return
             size = path.stat().st_size
             start, end = 0, size
-            m = _RANGE.match(self.headers.get("Range", ""))
+            m = _RANGE.match(self.headers.get("Range", "")) if ranges else None
             self.send_response(206 if m else 200)
+            if not ranges:
+                self.send_header("Accept-Ranges", "none")
             if m:
                 start = int(m.group(1))
                 end = min(size, int(m.group(2)) + 1 if m.group(2) else size)
@@ -91,6 +94,12 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="object size (default 1024)")
     parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 50])
     parser.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=list(OBJECTS))
+    parser.add_argument(
+        "--no-range",
+        action="store_true",
+        help="a server that ignores Range and says so: every scan downloads (and writes) the "
+        "whole object",
+    )
     args = parser.parse_args()
     size = args.size_mib * MIB
     ok = True
@@ -98,7 +107,7 @@ def main() -> int:
         folder = Path(tmp)
         for name in args.objects:
             OBJECTS[name](folder / name, size)
-        server = serve(folder)
+        server = serve(folder, ranges=not args.no_range)
         port = server.server_address[1]
         print(HEADER)
         for latency_ms in args.latency_ms:
@@ -111,7 +120,8 @@ def main() -> int:
                     mode: measure(relay, functools.partial(scan_cli, url, dict(os.environ), mode))
                     for mode in ("json", "sarif", "sbom", "sarif+hash")
                 }
-                ok = report(name, object_size, latency_ms / 1000, download, runs) and ok
+                whole = args.no_range
+                ok = report(name, object_size, latency_ms / 1000, download, runs, whole) and ok
         server.shutdown()
     return 0 if ok else 1
 

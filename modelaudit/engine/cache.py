@@ -390,7 +390,16 @@ class ResultCache:
         for name in ("status", "status_reason", "format", "scanner", "bytes_scanned", "issues"):
             setattr(fr, name, getattr(cached, name))
         fr.metadata = cached.metadata
-        fr.sha256 = cached.sha256 if hashes else None
+        fr.sha256 = fr.digest_source = None
+        fr.digests = {}
+        if hashes:
+            # every digest the first run reported, with where it came from: a replayed
+            # report says what the original said
+            fr.sha256 = cached.sha256
+            fr.digests = dict(cached.digests)
+            if cached.sha256:
+                fr.digests.setdefault("sha256", cached.sha256)
+            fr.digest_source = cached.digest_source
         fr.duration = 0.0
         fr.cached = True
         self.hits += 1

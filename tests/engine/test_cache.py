@@ -254,3 +254,41 @@ def test_unchanged_objects_are_not_read_again(
     assert set(relay.object_gets) == {f"{BUCKET}/models/clean03.safetensors"}
     changed = [f for f in third["files"] if not f.get("cached")]
     assert [f["path"] for f in changed] == [f"s3://{BUCKET}/models/clean03.safetensors"]
+
+
+def test_a_replayed_report_keeps_every_digest_and_its_source(
+    s3_bucket: tuple[MotoServer, CountingRelay], tmp_path: Path
+) -> None:
+    """SARIF from the cache carries what the first run reported: the md5 S3 publishes (its
+    ETag) with where it came from, beside the sha256 computed from the (small) object."""
+    server, relay = s3_bucket
+    env = clean_env(
+        AWS_ACCESS_KEY_ID=server.key_id,
+        AWS_SECRET_ACCESS_KEY=server.secret,
+        AWS_ENDPOINT_URL=relay.url,
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    cache = str(tmp_path / "cache")
+    target = f"s3://{BUCKET}/models/clean05.safetensors"
+
+    def artifact() -> dict[str, Any]:
+        args = ["scan", "--no-progress", "-f", "sarif", "--cache", cache, target]
+        proc = subprocess.run(
+            [sys.executable, "-m", "modelaudit", *args],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        found: dict[str, Any] = orjson.loads(proc.stdout)["runs"][0]["artifacts"][0]
+        return found
+
+    relay.object_gets.clear()
+    first = artifact()
+    assert set(first["hashes"]) == {"md5", "sha-256"}
+    assert "ETag" in first["properties"]["hashSource"]
+    relay.object_gets.clear()
+    second = artifact()
+    assert relay.object_gets == []
+    assert second["hashes"] == first["hashes"]
+    assert second["properties"]["hashSource"] == first["properties"]["hashSource"]
