@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from ..fetchers.base import BlockingBody, FetchError, ObjectReader, ObjectTooLarge
@@ -205,6 +206,8 @@ async def fill(
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(landing.finish)
+    # a fill stopped by a cancellation ends in that cancellation, whatever the read raised
+    await anyio.lowlevel.checkpoint_if_cancelled()
     if landing.error is not None:
         raise FetchError(f"{uri}: could not write the local copy: {landing.error}")
     if isinstance(failure, _Stopped):
