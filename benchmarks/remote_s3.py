@@ -7,8 +7,11 @@ model with 512 embedded tensors and a PyTorch zip of about 1 GiB each (with a SH
 checksum). Behind a relay that adds latency and counts requests and bytes (every byte the
 server sends, headers included; benchmarks/_remote.py), it measures for each object and
 latency a plain full download (aiobotocore GetObject streamed to nowhere) and `modelaudit
-scan s3://...` as JSON, SARIF and with --sbom. Exits 1 when a scan is slower than the
-download or a header-only scan moves 1% of the object or more.
+scan s3://...` as JSON, SARIF, with --sbom and SARIF with --hash-remote (which downloads only
+with --no-checksum). Exits 1 when a scan is slower than the download or a header-only scan
+moves 1% of the object or more. moto reads the whole object for every GetObject, ranged or
+not, so each request costs about what the download does there: the figures say how many
+requests a scan makes more than how long they take on real S3.
 """
 
 from __future__ import annotations
@@ -58,9 +61,10 @@ def start_moto() -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("moto server did not start")
 
 
-def upload(endpoint: str, files: dict[str, Path]) -> None:
+def upload(endpoint: str, files: dict[str, Path], checksum: bool = True) -> None:
     """Each object in one PutObject with a SHA-256 checksum, as a careful producer uploads:
-    S3 then publishes ChecksumSHA256, which SARIF and SBOM runs use instead of downloading."""
+    S3 then publishes ChecksumSHA256, which SARIF and SBOM runs use instead of downloading
+    (`checksum` False: only the ETag's md5 is published, and --hash-remote downloads)."""
     import boto3
 
     s3 = boto3.client(
@@ -73,7 +77,8 @@ def upload(endpoint: str, files: dict[str, Path]) -> None:
     s3.create_bucket(Bucket=BUCKET)
     for key, path in files.items():
         with path.open("rb") as body:
-            s3.put_object(Bucket=BUCKET, Key=key, Body=body, ChecksumAlgorithm="SHA256")
+            extra = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
+            s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
 
 
 async def full_download(endpoint: str, key: str) -> int:
@@ -115,6 +120,11 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="object size (default 1024)")
     parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 50])
     parser.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=list(OBJECTS))
+    parser.add_argument(
+        "--no-checksum",
+        action="store_true",
+        help="upload without ChecksumSHA256: SARIF with --hash-remote then downloads",
+    )
     args = parser.parse_args()
     size = args.size_mib * MIB
     ok = True
@@ -129,7 +139,7 @@ def main() -> int:
         server, port = start_moto()
         try:
             started = time.perf_counter()
-            upload(f"http://127.0.0.1:{port}", files)
+            upload(f"http://127.0.0.1:{port}", files, checksum=not args.no_checksum)
             for path in files.values():
                 path.unlink()
             print(f"uploaded to moto in {time.perf_counter() - started:.1f}s\n")
@@ -142,7 +152,7 @@ def main() -> int:
                     download = measure(relay, functools.partial(download_sync, relay.url, key))
                     runs = {
                         mode: measure(relay, functools.partial(scan_cli, uri, env, mode))
-                        for mode in ("json", "sarif", "sbom")
+                        for mode in ("json", "sarif", "sbom", "sarif+hash")
                     }
                     ok = report(key, sizes[key], latency_ms / 1000, download, runs) and ok
         finally:
