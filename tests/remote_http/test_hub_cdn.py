@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,44 @@ async def test_sarif_hash_is_the_hubs_sha256_without_a_download(
     (artifact,) = sarif["runs"][0]["artifacts"]
     assert artifact["hashes"] == {"sha-256": file.sha256}
     assert "Hugging Face" in artifact["properties"]["hashSource"]
+
+
+async def test_a_whole_fill_follows_the_redirect_itself_and_keeps_the_token_home(
+    hub: FakeHub,
+    cdn: CDN,
+    samples: dict[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fill (http.client in a thread, not httpx) as the first read of a Hub file: it asks
+    the Hub with the token, follows the 302 to the CDN without it, learns the LFS sha256
+    from the redirect, and a later read goes straight to the CDN."""
+    import os
+
+    from modelaudit.engine.fill import fill
+    from modelaudit.fetchers import resolve
+
+    monkeypatch.setenv("HF_TOKEN", HF_GOOD_TOKEN)
+    data = samples["big_safetensors"]
+    source = resolve(FILE)
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    reader = obj.reader
+    assert reader is not None and reader.blocking_fills()
+    hub.server.reset()
+    fd = os.open(tmp_path / "copy", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        done = await fill(reader, fd, 0, len(data), FILE, hasher=hashlib.sha256())
+        assert await reader.read_range(0, 8) == data[:8]
+    finally:
+        os.close(fd)
+        await reader.aclose()
+    assert done.landed == len(data)
+    assert (tmp_path / "copy").read_bytes() == data
+    assert reader.digests["sha256"] == hashlib.sha256(data).hexdigest()
+    assert len(_resolves(hub)) == 1
+    assert all(
+        r.headers.get("authorization") == f"Bearer {HF_GOOD_TOKEN}" for r in hub.server.requests
+    )
+    gets = _cdn_gets(cdn)
+    assert len(gets) == 2 and not any("authorization" in h for h in gets)
