@@ -22,7 +22,7 @@ import anyio.to_thread
 from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectRef
 from ..formats import HEAD_SIZE, has_model_extension, sniff_head
-from .fill import fill
+from .fill import LateFile, fill
 from .range_plan import plan
 from .spool import Spool
 
@@ -32,6 +32,8 @@ log = logging.getLogger("modelaudit")
 FIRST_READ = 64 * 1024
 #: First read of a large object's end (see `tail_size`).
 TAIL_READ = 256 * 1024
+#: Objects above this size hashed for --hash-remote stream alongside their plan.
+HASH_ALONGSIDE = 8 << 20
 
 OnBytes = Callable[[int], None]
 
@@ -183,6 +185,37 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
         return False
 
 
+async def _plan_while_hashing(obj: ObjectRef, spool: Spool) -> None:
+    """--hash-remote without a published sha256: the whole object streams through the
+    hasher from its first byte while the plan reads what the scanner needs, so the plan
+    costs no time beside the download. The stream writes nothing unless the plan declines
+    or turns to one streamed request (`Spool.stream_rest`): from then on it writes, and the
+    little it passed before is fetched again by range."""
+    late = LateFile()
+    failures: list[Exception] = []
+    planned = True
+
+    async def stream(scope: anyio.CancelScope) -> None:
+        try:
+            await spool.hash_rest(late)
+        except Exception as exc:
+            failures.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stream, tg.cancel_scope)
+        try:
+            planned = await _plan_ranges(obj, spool)
+        except Exception as exc:
+            failures.append(exc)
+            tg.cancel_scope.cancel()
+        else:
+            if not planned:
+                await spool.stream_rest(0)
+    if failures:
+        raise failures[0]
+
+
 @asynccontextmanager
 async def acquire(
     obj: ObjectRef,
@@ -224,7 +257,9 @@ async def acquire(
 
                         # hashed in the pass that fills it, should the object come whole
                         spool.hasher = hashlib.sha256()
-                    if not await _plan_ranges(obj, spool):
+                    if download and spool.size > HASH_ALONGSIDE:
+                        await _plan_while_hashing(obj, spool)
+                    elif not await _plan_ranges(obj, spool):
                         await spool.stream_rest(0)
                     elif download:
                         await spool.hash_rest()

@@ -38,6 +38,14 @@ class _Stopped(Exception):
     """The fill was called off (cancelled, or its writer failed)."""
 
 
+@dataclass
+class LateFile:
+    """A file a hash-only fill starts writing to once `fd` is set (from the event loop):
+    the object turned out to be needed whole after the stream had begun."""
+
+    fd: int | None = None
+
+
 class Landing:
     """The receiving end of a fill (a `fetchers.base.BufferSink`): hands out buffers and
     writes those handed back, in order, in a thread of its own; hashes bytes that continue
@@ -50,9 +58,13 @@ class Landing:
         hasher: Any = None,
         hashed: int = 0,
         limit: int = 0,
+        late: LateFile | None = None,
     ) -> None:
-        #: where the bytes land; None: they are only hashed
+        #: where the bytes land; None: they are only hashed (until `late` says where)
         self.fd = fd
+        self.late = late
+        #: where writing began (None: nothing written)
+        self.written_from: int | None = None
         self.uri = uri
         self.hasher = hasher
         #: the hasher has seen the object's bytes [0, hashed)
@@ -137,8 +149,11 @@ class Landing:
             self.hasher.update(data)
             self.hashed += len(data)
         n = len(data)
-        while self.fd is not None and data:
-            wrote = os.pwrite(self.fd, data, at)
+        fd = self.fd if self.fd is not None or self.late is None else self.late.fd
+        if fd is not None and self.written_from is None:
+            self.written_from = at
+        while fd is not None and data:
+            wrote = os.pwrite(fd, data, at)
             data, at = data[wrote:], at + wrote
         self.landed += n
 
@@ -151,6 +166,9 @@ class Filled:
     #: seconds to the first response, and in all (what the link learns)
     first: float
     seconds: float
+    #: where writing began (the start, or where a `LateFile` got its descriptor); None:
+    #: nothing was written
+    written_from: int | None = None
 
 
 async def fill(
@@ -163,13 +181,15 @@ async def fill(
     hashed: int = 0,
     limit: int = 0,
     on_bytes: Callable[[int], None] | None = None,
+    late: LateFile | None = None,
 ) -> Filled:
     """Land the object's bytes [start, end) (to its end when None) at their offsets in `fd`
     in one streamed request (resumed where a cut leaves it); `hasher` takes them too when
     they continue the `hashed` bytes it has seen. `fd` None: only hash them (the scanner
-    needs none of them). `limit`: ObjectTooLarge past that many."""
+    needs none of them), or, with `late`, hash them and write them once it has a file.
+    `limit`: ObjectTooLarge past that many."""
     began = time.monotonic()
-    landing = Landing(fd, uri, hasher, hashed, limit)
+    landing = Landing(fd, uri, hasher, hashed, limit, late)
     reported = 0
 
     def report() -> None:
@@ -218,7 +238,8 @@ async def fill(
         raise FetchError(f"{uri}: could not write the local copy: {landing.error}")
     report()
     first = (landing.first or began) - began
-    return Filled(landing.landed, landing.hashed, first, time.monotonic() - began)
+    seconds = time.monotonic() - began
+    return Filled(landing.landed, landing.hashed, first, seconds, landing.written_from)
 
 
 async def _pump_async(reader: ObjectReader, start: int, end: int | None, sink: Landing) -> None:

@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from ..fetchers.base import FetchError, ObjectReader
 from ..formats.view import NeedBytes
-from .fill import fill
+from .fill import LateFile, fill
 from .link import Link, link_for
 
 #: Largest planned ranged request: bigger ranges go as several requests in parallel.
@@ -65,6 +65,9 @@ class Spool:
         #: how far it got), sparing a second pass over a whole download
         self.hasher: Any = None
         self.hashed = 0
+        #: a hash-only stream of the whole object in flight (`hash_rest` with a LateFile),
+        #: which `stream_rest` turns into the download instead of starting another
+        self._hashing: tuple[LateFile, anyio.Event] | None = None
 
     def close(self) -> None:
         if self._map is not None:
@@ -240,6 +243,14 @@ class Spool:
         """Everything still missing from `start` on, in one streamed request (cheaper than
         more rounds of ranged reads once a plan costs more): a fill (engine/fill.py), hashed
         in the same pass when `hasher` is set."""
+        if self._hashing is not None:
+            # the whole object is already streaming through the hasher: it writes from now
+            # on, and what it passed before is fetched by range
+            late, ended = self._hashing
+            late.fd = self.fd
+            await ended.wait()
+            await self.fetch_many([(start, self.size)])
+            return
         gaps = self.missing(start, self.size)
         if gaps:
             # from the first gap to the end of the last: what arrived at the end (the tail)
@@ -265,26 +276,37 @@ class Spool:
                 raise FetchError(f"{self.uri}: short read at bytes {first}-{last}")
         self._hash_arrived(self.size)
 
-    async def hash_rest(self) -> None:
+    async def hash_rest(self, late: LateFile | None = None) -> None:
         """Bring the hasher to the end of the object: what has arrived, then the rest in one
-        streamed request that is hashed and not written (the scanner reads none of it)."""
+        streamed request that is hashed and not written (the scanner reads none of it), or
+        written from the moment `late` gets the spool's descriptor."""
         self._hash_arrived(self.size)
         if self.hasher is None or self.hashed >= self.size:
             return
         start = self.hashed
-        done = await fill(
-            self.reader,
-            None,
-            start,
-            self.size,
-            self.uri,
-            hasher=self.hasher,
-            hashed=start,
-            on_bytes=self.on_bytes,
-        )
+        if late is not None:
+            self._hashing = (late, anyio.Event())
+        try:
+            done = await fill(
+                self.reader,
+                None,
+                start,
+                self.size,
+                self.uri,
+                hasher=self.hasher,
+                hashed=start,
+                on_bytes=self.on_bytes,
+                late=late,
+            )
+        finally:
+            if self._hashing is not None:
+                self._hashing[1].set()
+                self._hashing = None
         self.hashed = done.hashed
         self.transferred += done.landed
         self.requests += 1
+        if done.written_from is not None:
+            self._add(done.written_from, start + done.landed)
         self.link.observe(done.first, done.landed, done.seconds)
         if self.hashed != self.size:
             raise FetchError(f"{self.uri}: short read at bytes {start}-{self.size}")

@@ -134,3 +134,34 @@ async def test_hostile_headers_are_never_clean_and_read_as_a_local_copy(
     (whole,) = (await modelaudit.scan(str(local))).files
     assert (file.status, file.status_reason) == (whole.status, whole.status_reason)
     assert [i.message for i in file.issues] == [i.message for i in whole.issues]
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "huge_evil.pkl", "model.onnx"])
+async def test_hash_remote_streams_once_beside_the_plan(
+    files_server: Files, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--hash-remote: the object streams through the hasher while the plan runs. A planned
+    format keeps only its planned ranges; a format needing every byte turns that same stream
+    into its download (what it passed before fetched again by range), never a second one."""
+    import hashlib
+
+    from modelaudit.engine import acquire
+    from tests.remote_http._remote_http_servers import EVIL_PICKLE
+
+    monkeypatch.setattr(acquire, "HASH_ALONGSIDE", 0)
+    server, blobs, _ = files_server
+    filler = 24 << 20
+    blobs["huge_evil.pkl"] = Blob(
+        b"\x80\x02X" + filler.to_bytes(4, "little") + b"A" * filler + b"0" + EVIL_PICKLE[2:]
+    )
+    data = blobs[name].data
+    plain = await modelaudit.scan(f"{server.url}/{name}")
+    server.reset()
+    report = await modelaudit.scan(f"{server.url}/{name}", hashes=True, hash_remote=True)
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    assert sorted(i.message for i in report.issues) == sorted(i.message for i in plain.issues)
+    whole = [r for r in server.requests if r.headers.get("range") == f"bytes=0-{len(data) - 1}"]
+    assert len(whole) == 1
+    assert len(data) <= server.sent() < 2 * len(data)
