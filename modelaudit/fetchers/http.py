@@ -390,10 +390,13 @@ class HttpReader(ObjectReader):
     def blocking_fills(self) -> bool:
         """A whole-object fill reads a plain socket (http.client into the fill's buffers:
         a third of httpx's CPU per byte), unless a proxy is configured: httpx knows it."""
-        import urllib.request
+        import os
 
-        proxies = urllib.request.getproxies()
-        return not any(k in proxies for k in ("http", "https", "all"))
+        # what urllib.request.getproxies reads, without importing it on the event loop
+        return not any(
+            value and name.lower() in ("http_proxy", "https_proxy", "all_proxy")
+            for name, value in os.environ.items()
+        )
 
     @contextmanager
     def open_blocking(self, start: int, end: int | None) -> Iterator[BlockingBody]:
