@@ -174,7 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--strict",
         action="store_true",
-        help="treat unknown globals and unverifiable content more severely",
+        help="judge unverifiable content more severely: a pickle import not on the list of "
+        "names real models use is CRITICAL (not WARNING); a protocol 0/1 pickle is scanned "
+        "as a pickle under any name; a file with a model extension that no scanner "
+        "understands is a WARNING; any other file no scanner understands is unverified "
+        "(exit 2) unless it is text or a known data-only format (TensorFlow checkpoint, "
+        "OCDBT, CatBoost, XGBoost UBJSON)",
     )
     noise = scan.add_mutually_exclusive_group()
     noise.add_argument(

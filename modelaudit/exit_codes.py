@@ -27,8 +27,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
 EXIT_CODE_NOTES = (
     "A file gets the same verdict whether it is named or met in a folder: a file no scanner "
     "understands is unverified if its extension is a model format, otherwise it is not a "
-    "model and is listed as skipped, which never changes the exit code. Suppressed findings "
-    "never count."
+    "model and is listed as skipped, which never changes the exit code (with --strict, only "
+    "if it is text or a known data-only format). Suppressed findings never count."
 )
 
 

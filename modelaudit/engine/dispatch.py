@@ -33,6 +33,7 @@ from ..formats import (
     sniff_path,
 )
 from ..formats.regular import NotRegularFile, open_regular
+from ..formats.unowned import inert_kind, pickle_whatever_the_name
 from ..scanners.base import BaseScanner
 from ..scanners.context import ScanContext
 from ..scanners.expansion import ExpansionBudget
@@ -253,6 +254,45 @@ def _sniff(path: str, shown: str) -> tuple[Format | None, bool]:
     return fmt, size <= len(head) and b"PK\x05\x06" not in head
 
 
+def _head(path: str) -> tuple[bytes, bool]:
+    """The first bytes of a file and whether they are all of it (b"" when unreadable)."""
+    try:
+        with open_regular(path) as f:
+            head = f.read(HEAD_SIZE)
+            return head, os.fstat(f.fileno()).st_size <= len(head)
+    except OSError:
+        return b"", False
+
+
+def _unowned(path: str, shown: str, fmt: Format | None, strict: bool) -> ScanResult:
+    """A file no scanner understands. One rule whether it was named or met in a walk
+    (exit_codes.EXIT_CODE_NOTES): a file that claims a model format is unverified (a WARNING
+    under --strict); anything else is not a model, except that --strict calls unverified
+    every file that is neither text nor a known data-only format."""
+    result = ScanResult(scanner_name="none")
+    kind = None
+    model = has_model_extension(shown)
+    if model or (strict and (kind := inert_kind(*_head(path), name=shown)) is None):
+        result.add_issue(
+            "Unknown or unhandled format",
+            severity=IssueSeverity.WARNING if strict and model else IssueSeverity.INFO,
+            location=shown,
+            details={"format": fmt, "strict": True} if strict else {"format": fmt},
+            why="No scanner understands this file, so nothing about it was verified."
+            if model
+            else "No scanner understands this binary file and --strict vouches only for "
+            "text and known data-only formats, so nothing about it was verified.",
+            rule=rules.UNKNOWN_FORMAT,
+        )
+        result.mark_inconclusive("Unknown or unhandled format")
+    else:
+        result.status = FileStatus.SKIPPED
+        result.status_reason = (
+            f"Not a model: {kind}" if kind is not None else "Unknown or unhandled format"
+        )
+    return result
+
+
 def scan_path(
     path: str,
     config: Mapping[str, Any],
@@ -283,24 +323,12 @@ def scan_path(
             result.mark_error(f"cannot read file: {exc.strerror or exc}")
             result.finish()
             return result
+    strict = bool(config.get("strict"))
+    if fmt is None and strict and pickle_whatever_the_name(*_head(path)):
+        fmt = Format.PICKLE
     cls = select_scanner(path, fmt)
     if cls is None:
-        # One rule whether the file was named or met in a walk (report.EXIT_CODES): a file
-        # that claims a model format is unverified; anything else is not a model.
-        result = ScanResult(scanner_name="none")
-        if has_model_extension(shown) or config.get("strict"):
-            result.add_issue(
-                "Unknown or unhandled format",
-                severity=IssueSeverity.INFO,
-                location=shown,
-                details={"format": fmt},
-                why="No scanner understands this file, so nothing about it was verified.",
-                rule=rules.UNKNOWN_FORMAT,
-            )
-            result.mark_inconclusive("Unknown or unhandled format")
-        else:
-            result.status = FileStatus.SKIPPED
-            result.status_reason = "Unknown or unhandled format"
+        result = _unowned(path, shown, fmt, strict)
         result.finish()
         return result
 

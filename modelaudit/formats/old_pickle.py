@@ -19,6 +19,8 @@ _IMPORTS: Final = frozenset({"STACK_GLOBAL", "EXT1", "EXT2", "EXT4"})
 _NAMED_IMPORTS: Final = frozenset({"GLOBAL", "INST"})
 #: Opcodes a long data-only pickle must show in its head before we call it one.
 _MIN_DATA_OPS: Final = 8
+#: Bytes a pickle may start with (no PROTO header needed).
+PICKLE_FIRST_OPS: Final = frozenset(b"(]}cN)KJMIFSVUXBCGTlde\x8c\x8d\x8e\x88\x89\x95\x80\x93q")
 
 
 def _names_importable(arg: object) -> bool:

@@ -21,7 +21,12 @@ from .format import (
     Format,
     extension_format,
 )
-from .old_pickle import looks_like_old_pickle, old_pickle_verdict, whole_pickle_that_imports
+from .old_pickle import (
+    PICKLE_FIRST_OPS,
+    looks_like_old_pickle,
+    old_pickle_verdict,
+    whole_pickle_that_imports,
+)
 from .regular import open_regular
 from .sentencepiece import looks_like_sentencepiece
 from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
@@ -47,7 +52,6 @@ _EXEC_MAGICS: Final = (
     b"\xcf\xfa\xed\xfe",
     b"\xca\xfe\xba\xbe",
 )
-_PICKLE_FIRST_OPS: Final = frozenset(b"(]}cN)KJMIFSVUXBCGTlde\x8c\x8d\x8e\x88\x89\x95\x80\x93q")
 
 
 def _bare_or_model(name: str) -> bool:
@@ -76,7 +80,7 @@ def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
 
 def _looks_like_old_pickle(head: bytes, size: int | None) -> bool:
     """Protocol 0/1 pickles have no magic: walk the opcodes (see `old_pickle`)."""
-    if not head or head[0] not in _PICKLE_FIRST_OPS:
+    if not head or head[0] not in PICKLE_FIRST_OPS:
         return False
     return looks_like_old_pickle(head, complete=size is not None and size <= len(head))
 
@@ -228,12 +232,12 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         size is not None
         and size <= len(head)
         and head[:1]
-        and head[0] in _PICKLE_FIRST_OPS
+        and head[0] in PICKLE_FIRST_OPS
         and whole_pickle_that_imports(head)
     ):
         # A renamed pickle (`weights.txt`): the same verdict whether named or met in a walk.
         return Format.PICKLE
-    if head[:1] and head[0] in _PICKLE_FIRST_OPS and name.lower().endswith(PICKLE_NAMES):
+    if head[:1] and head[0] in PICKLE_FIRST_OPS and name.lower().endswith(PICKLE_NAMES):
         return Format.PICKLE
     if ext is None and _looks_like_onnx(head):
         return Format.ONNX
@@ -245,7 +249,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.MLMODEL
     if ext is None and is_repository_text(name) and looks_like_text(head):
         complete = size is not None and size <= len(head)
-        if head[0] not in _PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not":
+        if head[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not":
             return Format.TEXT
     return ext
 
@@ -268,7 +272,7 @@ def _data_format(head: bytes, name: str) -> Format | None:
     if (
         (lower.endswith(".bin") or "." not in lower)
         and looks_like_msgpack_map(head)
-        and (head[0] not in _PICKLE_FIRST_OPS or old_pickle_verdict(head, False) == "not")
+        and (head[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, False) == "not")
     ):
         return Format.MSGPACK
     return None
