@@ -44,8 +44,7 @@ def layout(root: Path, malicious: bool) -> None:
     """The working directory the page's examples assume, with real files."""
     models = root / "models"
     for name in MODEL_REPOS:
-        # model cards are not models: --strict would rightly call them unverified
-        shutil.copytree(ZOO / name, models / name, ignore=shutil.ignore_patterns("README.md"))
+        shutil.copytree(ZOO / name, models / name)
     model = EVIL if malicious else (ZOO / "sklearn-joblib-pickle" / "model.pkl").read_bytes()
     if malicious:
         (models / "evil.pkl").write_bytes(EVIL)

@@ -49,12 +49,15 @@ def _sarif(path: Path, malicious: bool) -> dict[str, Any]:
 
 
 def test_ci_indented_commands(workdir: tuple[Path, bool]) -> None:
-    """`--fail-on critical`, the baseline pair and the SBOM command, in the order written."""
+    """`--fail-on critical`, `--strict`, the baseline pair and the SBOM command, in the order
+    written."""
     root, malicious = workdir
     commands = _indented_commands(CI)
-    assert len(commands) == 4, commands
-    fail_on, write_baseline, use_baseline, sbom = commands
+    assert len(commands) == 5, commands
+    fail_on, strict, write_baseline, use_baseline, sbom = commands
     assert sh(fail_on, root).returncode == _code(malicious)
+    assert "--strict" in strict
+    assert sh(strict, root).returncode == _code(malicious)
     assert sh(write_baseline, root).returncode == _code(malicious)
     done = sh(use_baseline, root)
     assert done.returncode == 0, done.stderr  # every finding is in the baseline
