@@ -232,9 +232,11 @@ class ScanReport:
         return EXIT_CLEAN
 
     def count_by_severity(self) -> dict[str, int]:
-        """Issues by severity, suppressed ones left out (they are counted apart)."""
+        """Findings in files by severity; suppressed ones and target errors are counted apart
+        (a target that could not be read is an error, not a critical finding, even though
+        `target_issues` shows it as one to readers of `issues` alone)."""
         counts = {s.value: 0 for s in IssueSeverity}
-        for issue in self.issues:
+        for issue in self.file_issues:
             if not issue.suppressed:
                 counts[issue.severity.value] += 1
         return counts
@@ -266,6 +268,7 @@ class ScanReport:
                 ),
                 "files_error": sum(1 for f in self.files if f.status is FileStatus.ERROR),
                 "files_skipped": sum(1 for f in self.files if f.status is FileStatus.SKIPPED),
+                "target_errors": len(self.target_errors),
                 "suppressed": len(self.suppressed_issues),
                 "interrupted": self.interrupted,
             },

@@ -415,6 +415,7 @@ class _Builder:
                 "filesIncomplete": incomplete,
                 "bytesScanned": report.bytes_scanned,
                 "severityCounts": counts,
+                "targetErrors": len(report.target_errors),
                 "exitCode": report.exit_code,
             },
         }

@@ -58,7 +58,7 @@ def summary_line(report: ScanReport) -> str:
     if incomplete:
         summary += f"; {incomplete} file(s) not fully scanned"
     if report.target_errors:
-        summary += f"; {len(report.target_errors)} target(s) or folder(s) unreadable"
+        summary += f"; {len(report.target_errors)} error(s): target or folder unreadable"
     skipped = sum(1 for f in report.files if f.status is FileStatus.SKIPPED)
     if skipped:
         summary += f"; {skipped} skipped"

@@ -41,8 +41,44 @@ def test_missing_target_is_a_critical_issue_but_exits_2(tmp_path: Path) -> None:
     [issue] = report["issues"]
     assert issue["severity"] == "critical"
     assert issue["details"]["target"] == str(tmp_path / "missing")
-    assert report["summary"]["severity_counts"]["critical"] == 1
+    # counted as what it is, an error, not as a critical finding about a file
+    assert report["summary"]["severity_counts"]["critical"] == 0
+    assert report["summary"]["target_errors"] == 1
     assert report["summary"]["exit_code"] == 2
+
+
+SCAN = (sys.executable, "-m", "modelaudit", "scan")
+
+
+def test_every_report_counts_a_target_error_as_an_error(tmp_path: Path) -> None:
+    """The text summary, the JSON summary and SARIF's properties say the same thing: one
+    target error, and as many critical findings as the files have (none for the target)."""
+    (tmp_path / "evil.pkl").write_bytes(b"cos\nsystem\n(S'echo hi'\ntR.")
+
+    def scan(fmt: str) -> str:
+        done = subprocess.run(
+            [*SCAN, str(tmp_path), str(tmp_path / "missing"), "--format", fmt, "--no-progress"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        return done.stdout
+
+    report = json.loads(scan("json"))
+    in_files = sum(
+        1 for i in report["issues"] if i["severity"] == "critical" and i["rule"] != "MA0004"
+    )
+    assert in_files >= 1
+    assert report["summary"]["severity_counts"]["critical"] == in_files
+    assert report["summary"]["target_errors"] == 1
+    sarif = json.loads(scan("sarif"))["runs"][0]["properties"]
+    assert (sarif["severityCounts"]["critical"], sarif["targetErrors"]) == (in_files, 1)
+    text = scan("text")
+    summary = text.strip().splitlines()[-1]
+    assert f": {in_files} critical, " in summary, summary
+    assert "; 1 error(s): target or folder unreadable" in summary, summary
+    assert "ERROR: " in text
 
 
 def test_readable_targets_keep_their_own_issues_beside_the_error(tmp_path: Path) -> None:
