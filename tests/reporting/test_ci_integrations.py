@@ -225,7 +225,8 @@ def test_docs_install_this_project_with_extras_that_exist() -> None:
                 continue
             spec = line.split("pip install", 1)[1]
             # From a checkout or the repository, never the index's unrelated "modelaudit".
-            assert "@ git+" in spec or "-e" in spec, (doc, line)
+            path = spec.split()[0].strip("'\"").startswith(("./", "../", "/"))
+            assert "@ git+" in spec or "-e" in spec or path, (doc, line)
             for names in re.findall(r"modelaudit\[([^\]]+)\]|\.\[([^\]]+)\]", spec):
                 for name in ",".join(n for n in names if n).split(","):
                     assert name.strip() in extras, (doc, line)
@@ -236,6 +237,18 @@ def test_docs_install_this_project_with_extras_that_exist() -> None:
         for group in re.findall(r"(?:modelaudit|\.)\[([A-Za-z0-9_,-]+)\]", text):
             mentioned |= set(group.split(","))
     assert mentioned and mentioned <= extras, mentioned - extras
+
+
+def test_docs_name_no_placeholder_home_for_this_project() -> None:
+    """The project has no published URL: recipes install from a copy of the repository, and
+    no page asks the reader to substitute an owner or a URL the docs made up."""
+    for doc in ("README.md", "docs/ci.md", "docs/plugins.md", "action.yml"):
+        text = (REPO / doc).read_text()
+        for placeholder in ("OWNER/", "URL-OF-THIS-REPO", "github.com/OWNER"):
+            assert placeholder not in text, (doc, placeholder)
+    ci = (REPO / "docs" / "ci.md").read_text()
+    assert "uses: ./tools/modelaudit" in ci
+    assert (REPO / "action.yml").is_file()  # what `uses: ./tools/modelaudit` runs
 
 
 def _git(cwd: Path, *args: str) -> None:

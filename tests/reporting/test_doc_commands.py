@@ -73,7 +73,7 @@ def test_ci_github_steps_without_the_action(workdir: tuple[Path, bool]) -> None:
     root, malicious = workdir
     steps = next(yaml.safe_load(b) for b in _blocks(CI, "yaml") if "Install modelaudit" in b)
     assert isinstance(steps, list)
-    assert "git+https://github.com/OWNER/modelaudit" in steps[0]["run"]
+    assert steps[0]["run"] == "pip install ./tools/modelaudit"
     done = sh(steps[1]["run"], root, shell="bash")
     assert done.returncode == _code(malicious), done.stderr
     _sarif(root / steps[2]["with"]["sarif_file"], malicious)
