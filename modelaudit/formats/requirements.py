@@ -13,6 +13,7 @@ Parsing is one pass over the lines, never a network or file access.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -40,6 +41,7 @@ _URL: Final = re.compile(r"^[a-z][a-z0-9+.-]*://|^file:", re.IGNORECASE)
 _DIRECT: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*(\S+)")
 _ARCHIVE: Final = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".zip", ".tar", ".conda")
 MAX_SHOWN: Final = 300
+_MLFLOW_PIN: Final = re.compile(r"^mlflow(-skinny)?\s*==", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,16 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
         if line:
             out.append((start, line))
     return out
+
+
+def pins_mlflow_first(text: str) -> bool:
+    """MLflow's own requirements file: its first requirement pins MLflow (`mlflow==X`, or
+    `mlflow-skinny==X`), the line `save_model` and `log_model` always write first."""
+    for raw in io.StringIO(text):
+        line = _strip_comment(raw.rstrip("\r\n")).strip()
+        if line:
+            return _MLFLOW_PIN.match(line) is not None
+    return False
 
 
 def _strip_comment(line: str) -> str:

@@ -85,12 +85,29 @@ def test_requirements_off_the_index_warn_in_an_mlflow_model(models: Path) -> Non
 def test_the_same_requirements_outside_an_mlflow_model_are_info(
     models: Path, tmp_path: Path
 ) -> None:
-    shutil.copy(models / "offsite" / "requirements.txt", tmp_path / "requirements.txt")
+    """A project's requirements file is installed by hand: the same lines without MLflow's
+    first line (its own pin) and without an `MLmodel` beside them are INFO."""
+    written = (models / "offsite" / "requirements.txt").read_text()
+    first, rest = written.split("\n", 1)
+    assert first.startswith("mlflow==")
+    (tmp_path / "requirements.txt").write_text(rest)
     result = scan(tmp_path / "requirements.txt")
     assert result.status is FileStatus.COMPLETE
     assert rules_of(result, WARN) == set()
     assert rules_of(result, IssueSeverity.INFO) == {rt.MLFLOW_ENV_SOURCE}
     assert run("scan", str(tmp_path)).returncode == 0
+
+
+def test_mlflow_written_requirements_warn_without_mlmodel_beside(
+    models: Path, tmp_path: Path
+) -> None:
+    """The file MLflow wrote (its first requirement pins MLflow) is judged the same with or
+    without `MLmodel` beside it, as a remote target's spooled copy has none."""
+    shutil.copy(models / "offsite" / "requirements.txt", tmp_path / "requirements.txt")
+    assert _sources(tmp_path / "requirements.txt") == _sources(
+        models / "offsite" / "requirements.txt"
+    )
+    assert rules_of(scan(tmp_path / "requirements.txt"), WARN) == {rt.MLFLOW_ENV_SOURCE}
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,11 @@ model's author chose runs its build and install code on that machine. Packages n
 default index (the pinned lists MLflow writes) stay quiet.
 
 In an MLflow model directory (an `MLmodel` beside the file, a `models:/` or `runs:/` URI, or a
-file in MLflow's own shape) such a requirement is a WARNING; the same file elsewhere is only
-installed by hand, so it is an INFO.
+file in MLflow's own shape: `python_env.yaml`, a conda environment named `mlflow-env`, a
+`requirements.txt` whose first requirement pins MLflow) such a requirement is a WARNING; any
+other such file is only installed by hand, so it is an INFO. The shape is what makes a remote
+target (a Hub repository, a bucket, a URL) judged as its local copy is: its spooled files have
+no `MLmodel` beside them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ...formats.requirements import (
     external_sources,
     judge_line,
     location_kind,
+    pins_mlflow_first,
 )
 from ...rules.text import MLFLOW_ENV_SOURCE
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -66,8 +70,9 @@ class MlflowEnvironmentScanner(BaseScanner):
             result.bytes_scanned = len(data)
             if size > MAX_TEXT_BYTES:
                 result.mark_inconclusive(f"requirements file larger than {MAX_TEXT_BYTES} bytes")
-            sources = external_sources(data.decode("utf-8", "replace"))
-            mlflow_shaped = False
+            text = data.decode("utf-8", "replace")
+            sources = external_sources(text)
+            mlflow_shaped = base == "requirements.txt" and pins_mlflow_first(text)
         in_model = mlflow_shaped or self._beside_mlmodel(path)
         for source in sources:
             self._report(result, path, source, in_model)
