@@ -15,6 +15,7 @@ import gc
 import io
 import os
 import pickle
+import struct
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Final
@@ -101,6 +102,28 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
             self.stack.append(self._read_array(top))
 
     dispatch[pickle.BUILD[0]] = load_build
+
+    def load_bytearray8(self) -> None:
+        """BYTEARRAY8 as `pickle._Unpickler` reads it, without first allocating a length
+        longer than what is left of the stream (the one counted opcode it allocates for)."""
+        (size,) = struct.unpack("<Q", self.read(8))
+        frame = self._unframer.current_frame
+        in_frame = 0
+        if frame is not None:
+            view = frame.getbuffer()
+            in_frame = len(view) - frame.tell()
+            del view
+        left = self._reader.remaining()
+        if left is not None and size > in_frame + left:
+            raise pickle.UnpicklingError(
+                f"pickle data was truncated (BYTEARRAY8 announces {size} bytes, "
+                f"{in_frame + left} are left)"
+            )
+        data = bytearray(size)
+        self.readinto(data)
+        self.append(data)
+
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
     def _read_array(self, wrapper: Obj) -> Obj:
         """Skip the array bytes that follow a NumpyArrayWrapper, as joblib reads them."""

@@ -9,12 +9,18 @@ frozensets, whose hash reuses their members' stored hashes) and charges every ke
 hashed. It returns the offset of the first opcode that would go over the budget, so the load
 can stop there with what it found before. Only the head of a stream is walked (`WINDOW`):
 the walk runs Python per opcode, and the C load's speed on big honest pickles matters more.
+
+The same walk stops the load before a counted argument (BINBYTES8, BYTEARRAY8, BINUNICODE8,
+their 4-byte forms) that announces more bytes than the stream has left: the C unpickler
+allocates what a length announces before it reads a byte of it (and CPython 3.11 prints a stray
+"SystemError: deallocated bytearray object has exported buffers" when a BYTEARRAY8 allocation
+fails under the worker's memory limit), so a 20-byte file must not make it try 6 GiB.
 """
 
 from __future__ import annotations
 
 import pickletools
-from typing import Final
+from typing import Final, NamedTuple
 
 #: Bytes of each stream walked.
 WINDOW: Final = 256 << 10
@@ -83,8 +89,27 @@ _SIMPLE: Final = {
 }
 
 
+class Stop(NamedTuple):
+    """Where the load must stop, and why: "hash" (the hashing budget) or "length" (a counted
+    argument longer than the rest of the stream: `announced` bytes, `left` remaining)."""
+
+    at: int
+    reason: str
+    announced: int = 0
+    left: int = 0
+
+
 def over_budget_at(data: bytes, budget: int = HASH_BUDGET) -> int | None:
     """Offset of the opcode at which hashing would pass `budget` tree nodes, or None."""
+    stop = first_stop(data, None, budget)
+    return None if stop is None else stop.at
+
+
+def first_stop(data: bytes, remaining: int | None, budget: int = HASH_BUDGET) -> Stop | None:
+    """The first opcode of `data` (the head of a stream) the load must not run: one whose
+    hashing passes `budget` tree nodes, or (when `remaining`, the bytes from `data[0]` to the
+    end of the stream, is known) one whose counted argument runs past the end."""
+    stream_end = len(data) if remaining is None else max(remaining, len(data))
     stack: list[int] = []
     push = stack.append
     memo: dict[int, int] = {}
@@ -105,10 +130,12 @@ def over_budget_at(data: bytes, budget: int = HASH_BUDGET) -> int | None:
                 pos += layout
             elif layout == _LEN1:
                 pos += 1 + (data[pos] if pos < size else 0)
-            elif layout == _LEN4:
-                pos += 4 + int.from_bytes(data[pos : pos + 4], "little")
-            elif layout == _LEN8:
-                pos += 8 + int.from_bytes(data[pos : pos + 8], "little")
+            elif layout in (_LEN4, _LEN8):
+                width = 4 if layout == _LEN4 else 8
+                announced = int.from_bytes(data[pos : pos + width], "little")
+                pos += width + announced
+                if remaining is not None and pos > stream_end and pos - announced <= size:
+                    return Stop(at, "length", announced, stream_end - (pos - announced))
             else:
                 end = data.find(b"\n", pos)
                 if end < 0:
@@ -173,7 +200,7 @@ def over_budget_at(data: bytes, budget: int = HASH_BUDGET) -> int | None:
         if cost:
             spent += cost
             if spent > budget:
-                return at
+                return Stop(at, "hash")
         if code == _SETITEM:
             push(items[0] if items else 1)  # the dict stays
         elif after:

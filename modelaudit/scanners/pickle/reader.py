@@ -15,6 +15,8 @@ part) it sets `straddle`, and the engine reads the pickle the other ways too.
 
 from __future__ import annotations
 
+import io
+import os
 import re
 import zlib
 from typing import BinaryIO, Final
@@ -341,6 +343,26 @@ class Reader:
         self.buf, self.off = b"", 0
         self._scanned_to, self._tail = self.base, b""
         return done
+
+    def remaining(self) -> int | None:
+        """Bytes from `pos` to the end of the stream, when the source knows its size."""
+        buffered = len(self.buf) - self.off
+        if self.eof:
+            return buffered
+        f = self.f
+        try:
+            size = os.fstat(f.fileno()).st_size
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            getbuffer = getattr(f, "getbuffer", None)
+            if getbuffer is None:
+                return None
+            view = getbuffer()
+            size = len(view)
+            del view
+        try:
+            return max(0, size - f.tell()) + buffered
+        except (AttributeError, OSError, ValueError):
+            return None
 
     def cut(self, end: int) -> None:
         """Hand out nothing past stream offset `end`, which must already be buffered: the

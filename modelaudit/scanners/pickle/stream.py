@@ -238,7 +238,8 @@ def _scan_one(
     else:
         unpickler = CUnpickler(reader, session)
     error: str | None = None
-    cut = _cut_hash_bomb(reader)
+    # joblib's raw array bytes sit between opcodes: the walk cannot size arguments past them
+    stop = _cut_before_the_load(reader, lengths=not session.joblib)
     try:
         value = run(unpickler, session, ctx.memory_budget)
         length = reader.pos - start
@@ -274,22 +275,31 @@ def _scan_one(
         _note_extension(session, text)
     finally:
         del unpickler
-    if cut is not None:
+    if stop is not None and stop.reason == "hash":
         # the load ran into the cut (or failed before it): the budget is the reason
         report_budget(
-            result, location(start + cut), BudgetExceeded("dict key hashing", hashcost.HASH_BUDGET)
+            result,
+            location(start + stop.at),
+            BudgetExceeded("dict key hashing", hashcost.HASH_BUDGET),
         )
         error = None
+    elif stop is not None:
+        error = (
+            f"truncated (an argument at byte {start + stop.at} announces {stop.announced} "
+            f"bytes, {stop.left} are left)"
+        )
     return session, error
 
 
-def _cut_hash_bomb(reader: Reader) -> int | None:
+def _cut_before_the_load(reader: Reader, *, lengths: bool) -> hashcost.Stop | None:
     """Stop the load before an opcode whose dict-key or set-member hashing would pass the
-    budget (`hashcost`); the offset of the cut from the reader's position, or None."""
-    cut = hashcost.over_budget_at(reader.look(hashcost.WINDOW))
-    if cut is not None:
-        reader.cut(reader.pos + cut)
-    return cut
+    budget, or (`lengths`) whose counted argument is longer than the rest of the stream
+    (`hashcost`); the stop's offset is from the reader's position."""
+    window = reader.look(hashcost.WINDOW)
+    stop = hashcost.first_stop(window, reader.remaining() if lengths else None)
+    if stop is not None:
+        reader.cut(reader.pos + stop.at)
+    return stop
 
 
 def _shadow_plain_load(
@@ -313,7 +323,7 @@ def _shadow_plain_load(
         fileobj.seek(origin + start)
         reader = Reader(fileobj, find_candidates=False)
         reader.base = start
-        _cut_hash_bomb(reader)
+        _cut_before_the_load(reader, lengths=True)  # pickle.load reads the array bytes too
         session = Session(shadow, location, proto, joblib=True)
         unpickler = CUnpickler(reader, session)
         try:
@@ -389,8 +399,8 @@ def _other_readings(
     if data is None:
         summary["other readings"] = {"error": "the stream could not be read again"}
     else:
-        cut = hashcost.over_budget_at(data[: hashcost.WINDOW])
-        data = data if cut is None else data[:cut]
+        stop = hashcost.first_stop(data[: hashcost.WINDOW], len(data))
+        data = data if stop is None else data[: stop.at]
         for name, make in readings(no_peek=python):
             shadow = ScanResult(scanner_name=result.scanner_name)
             other = Session(shadow, location, proto, joblib=True)
