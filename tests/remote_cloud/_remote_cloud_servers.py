@@ -414,9 +414,11 @@ class GcsAuthProxy:
 class FlakyProxy:
     """A pass-through HTTP front that fails on purpose: the first `fail_first` requests get a
     503, the first GET of a body over 64 KiB (the whole object, or the rest of it after the
-    planner's head and tail) is cut off halfway through, and GETs of the paths
-    in `gone` answer S3's NoSuchKey (an object deleted after it was listed). Headers (Host,
-    Authorization) are forwarded untouched, so signed requests still verify upstream."""
+    planner's head and tail) is cut off halfway through (`cut_sent` says how many bytes of it
+    went out), and GETs of the paths in `gone` answer S3's NoSuchKey (an object deleted after
+    it was listed). Headers (Host, Authorization) are forwarded untouched, so signed requests
+    still verify upstream. `events` are in the order responses were ready, which for requests
+    sent in parallel is not the order they were sent in."""
 
     def __init__(self, upstream: str, fail_first: int = 2, gone: Sequence[str] = ()) -> None:
         import http.client
@@ -431,6 +433,7 @@ class FlakyProxy:
         self.headers: list[dict[str, str]] = []
         self.fail_left = fail_first
         self.cut_done = False
+        self.cut_sent = 0
         lock = threading.Lock()
         proxy = self
 
@@ -485,7 +488,8 @@ class FlakyProxy:
                 if method == "HEAD":
                     return
                 if cut:
-                    self.wfile.write(body[: len(body) // 2])
+                    proxy.cut_sent = len(body) // 2
+                    self.wfile.write(body[: proxy.cut_sent])
                     self.wfile.flush()
                     self.close_connection = True
                     return
