@@ -44,11 +44,14 @@ def test_out_of_memory_is_reported_as_such(mixed_folder: str) -> None:
 
 
 def test_cpu_limit_stops_a_spinning_scan(mixed_folder: str) -> None:
+    """Only the CPU limit can stop the spin: the file's wall-clock deadline (15 s by default)
+    is far away, since on a loaded machine a worker may take longer than that to be given
+    its 1-2 s of CPU time, and the deadline would then stop the file first."""
     write_hostile(mixed_folder, "spin.hostile", "spin")
-    report = scan_report(mixed_folder, jobs=1, timeout=120, worker_cpu_limit=1)
+    report = scan_report(mixed_folder, jobs=1, timeout=900, file_timeout=600, worker_cpu_limit=1)
     bad = next(f for f in report.files if f.path.endswith("spin.hostile"))
-    assert bad.status is FileStatus.INCONCLUSIVE
-    assert any(i.rule == rules.RESOURCE_LIMIT for i in bad.issues)
+    assert bad.status is FileStatus.INCONCLUSIVE, bad
+    assert any(i.rule == rules.RESOURCE_LIMIT for i in bad.issues), bad
     assert sum(f.status is FileStatus.COMPLETE for f in report.files) == 3
 
 
