@@ -3,15 +3,24 @@
     python _remote_loop_probe.py TARGET [THRESHOLD_SECONDS]
 
 A fresh process, because the set-up worth catching (SDK imports, client and session creation,
-service-model loading) happens once per process. The ticker wakes every 2 ms and records the
-longest time between two wake-ups; a watchdog thread samples the loop thread's stack whenever
-the ticker has been silent for longer than THRESHOLD, so a stall is reported with the code that
-held the loop. Prints one JSON line: {"max_gap", "stalls": [[seconds, stack], ...], "exit_code"}.
+service-model loading) happens once per process. The ticker wakes every 2 ms and measures,
+between two wake-ups, both the wall time and the CPU time the loop thread itself used. Only the
+CPU time says the loop was held by running code: on a loaded machine the process waits for a
+core for longer than any threshold, whatever line it happens to be on (a wall-clock stall with
+a stack inside an import was once reported for code that ran for 30 ms). A watchdog thread
+samples the loop thread's stack while the ticker is silent, so a stall is reported with the
+code that held the loop. Prints one JSON line:
+{"max_gap", "max_cpu_gap", "stalls": [[wall, cpu, stack], ...], "exit_code"}.
+
+Set MODELAUDIT_PROBE_BURN=SECONDS to have the loop run code for that long before the scan (the
+probe's own test that a stall is caught), MODELAUDIT_PROBE_HOLD=SECONDS to have it wait that
+long, ticking, after printing "ticking" on stderr (to stop the process from outside).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -37,49 +46,62 @@ async def main(target: str, threshold: float) -> dict[str, Any]:
 
     loop_thread = threading.get_ident()
     last = [time.monotonic()]
-    gaps = [0.0]
-    stalls: list[tuple[float, list[str]]] = []
+    gaps = [0.0, 0.0]
+    #: stacks sampled during each silence, by the time of the tick that began it
+    samples: dict[float, list[str]] = {}
+    stalls: list[tuple[float, float, list[str]]] = []
     done = threading.Event()
 
     def watchdog() -> None:
         """While the ticker is silent past the threshold, sample where the loop thread is."""
-        current: list[str] = []
-        began = 0.0
         while not done.wait(threshold / 4):
-            silent = time.monotonic() - last[0]
-            if silent > threshold:
-                if began != last[0]:
-                    began, current = last[0], []
-                    stalls.append((silent, current))  # type: ignore[arg-type]
-                stalls[-1] = (silent, current)  # type: ignore[assignment]
+            began = last[0]
+            if time.monotonic() - began > threshold:
                 where = _where(loop_thread)
+                current = samples.setdefault(began, [])
                 if where not in current:
                     current.append(where)
 
     async def ticker() -> None:
+        cpu_last = time.thread_time()
         while True:
             await anyio.sleep(0.002)
-            now = time.monotonic()
-            gaps[0] = max(gaps[0], now - last[0])
-            last[0] = now
+            now, cpu = time.monotonic(), time.thread_time()
+            wall, held = now - last[0], cpu - cpu_last
+            gaps[0], gaps[1] = max(gaps[0], wall), max(gaps[1], held)
+            seen = samples.pop(last[0], [])
+            if held > threshold:
+                stalls.append((wall, held, seen))
+            last[0], cpu_last = now, cpu
 
     threading.Thread(target=watchdog, daemon=True).start()
     async with anyio.create_task_group() as tg:
         tg.start_soon(ticker)
         await anyio.sleep(0.05)
-        last[0] = time.monotonic()
-        gaps[0] = 0.0
+        if hold := float(os.environ.get("MODELAUDIT_PROBE_HOLD") or 0):
+            print("ticking", file=sys.stderr, flush=True)
+            await anyio.sleep(hold)
+        if burn := float(os.environ.get("MODELAUDIT_PROBE_BURN") or 0):
+            end = time.thread_time() + burn
+            while time.thread_time() < end:
+                pass
         report = await scan(target)
+        await anyio.sleep(0.01)  # one more tick: the last stretch of the scan is measured
         tg.cancel_scope.cancel()
     done.set()
-    return {"max_gap": gaps[0], "stalls": stalls, "exit_code": report.exit_code}
+    return {
+        "max_gap": gaps[0],
+        "max_cpu_gap": gaps[1],
+        "stalls": stalls,
+        "exit_code": report.exit_code,
+    }
 
 
 def busy_stalls(target: str, env: dict[str, str], threshold: float = 0.2) -> dict[str, Any]:
-    """Run the probe on `target` in a fresh process; its report plus `busy`: the stalls during
-    which the loop thread was seen running code (a loop merely waiting in `select` for its
-    turn on a busy machine is not the scanner's doing)."""
-    import os
+    """Run the probe on `target` in a fresh process; its report plus `busy`: the stretches in
+    which the loop thread ran code for longer than `threshold` without letting the ticker run
+    (a loop merely waiting for its turn on a busy machine uses no CPU time and is not the
+    scanner's doing)."""
     import subprocess
 
     proc = subprocess.run(
@@ -91,11 +113,7 @@ def busy_stalls(target: str, env: dict[str, str], threshold: float = 0.2) -> dic
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
-    out["busy"] = [
-        (silent, where)
-        for silent, where in out["stalls"]
-        if any("selectors.py" not in w for w in where)
-    ]
+    out["busy"] = out["stalls"]
     return out
 
 
