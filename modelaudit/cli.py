@@ -582,7 +582,9 @@ def run_rules_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _error(str(exc))
         return 2
-    sys.stdout.write(text + "\n")
+    from .output import write_stdout
+
+    write_stdout((text + "\n").encode())
     return 0
 
 

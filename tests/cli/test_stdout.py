@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import termios
@@ -52,4 +53,43 @@ def test_a_report_larger_than_the_pipe_arrives_whole(tmp_path: Path, unbuffered:
             proc.kill()
     assert proc.returncode == 0, err.decode()
     report = json.loads(out)
+    assert len(report["files"]) == 600
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_report_survives_the_writer_being_stopped_mid_write(
+    tmp_path: Path, unbuffered: str
+) -> None:
+    """A process stopped and continued while blocked on a full pipe (job control, a debugger
+    attaching, a frozen container) gets a short count back from write(2): 131,072 bytes
+    was all a `--cluster` report delivered once, exit 1, nothing on stderr, when one raw
+    write was taken as the whole. Every stop here happens while the writer waits on the pipe."""
+    for index in range(600):
+        (tmp_path / f"model{index:04d}.pkl").write_bytes(CLEAN_PICKLE)
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelaudit", "scan", "--no-progress", "-f", "json", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    received = []
+    try:
+        end = time.monotonic() + 300
+        for _ in range(3):
+            while _queued(proc.stdout.fileno()) < 65536 and proc.poll() is None:
+                assert time.monotonic() < end, "timed out waiting for the pipe to fill"
+                time.sleep(0.05)
+            if proc.poll() is not None:
+                break
+            proc.send_signal(signal.SIGSTOP)
+            proc.send_signal(signal.SIGCONT)
+            received.append(os.read(proc.stdout.fileno(), 65536))
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    report = json.loads(b"".join([*received, out]))
     assert len(report["files"]) == 600
