@@ -372,12 +372,45 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not args.quiet:
         for notice in plan.notices:
             print(f"modelaudit: notice: {notice}", file=sys.stderr)
-    early = None if cluster is not None else _early_fork_server(args.paths)
+    config = _config(args, plan)
+    one = None if cluster is not None else _one_local_file(args.paths, config)
+    early = None if cluster is not None or one is not None else _early_fork_server(args.paths)
     try:
-        return _scan_command(args, argv, early, plan)
+        return _scan_command(args, argv, early, plan, config, one)
     finally:
         if early is not None:
             _close_early(early)
+
+
+def _config(args: argparse.Namespace, plan: _Plan) -> Any:
+    from .config import ScanConfig, default_jobs
+
+    return ScanConfig(
+        timeout=args.timeout,
+        file_timeout=args.file_timeout,
+        max_file_size=args.max_size,
+        **({} if args.memory_limit is None else {"worker_memory_limit": args.memory_limit}),
+        blacklist_patterns=list(args.blacklist),
+        exclude=plan.exclude,
+        default_excludes=plan.default_excludes,
+        strict=args.strict,
+        verbose=args.verbose,
+        jobs=args.jobs or default_jobs(),
+        hashes=args.format == "sarif" or bool(args.sbom),
+        hash_remote=args.hash_remote,
+        cluster=_cluster_address(args),
+        shard=args.shard,
+        cache_dir=args.cache,
+    )
+
+
+def _one_local_file(paths: Sequence[str], config: Any) -> Any:
+    """The one local file a one-file run scans, or None (see engine/direct.py)."""
+    if len(paths) != 1:
+        return None
+    from .engine.direct import one_local_file
+
+    return one_local_file(paths, config)
 
 
 def _close_early(early: Any) -> None:
@@ -388,10 +421,16 @@ def _close_early(early: Any) -> None:
         os.waitpid(pid, 0)
 
 
-def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any, plan: _Plan) -> int:
+def _scan_command(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    early: Any,
+    plan: _Plan,
+    config: Any,
+    one: Any,
+) -> int:
     import logging
 
-    from .config import ScanConfig, default_jobs
     from .output import STDOUT, OutputError, use_color, write
     from .reporters import get_renderer
     from .reporters.text import summary_line
@@ -409,32 +448,20 @@ def _scan_command(args: argparse.Namespace, argv: Sequence[str], early: Any, pla
     from .redact import install_log_redaction, redact_bytes, report_names
 
     install_log_redaction()
-    config = ScanConfig(
-        timeout=args.timeout,
-        file_timeout=args.file_timeout,
-        max_file_size=args.max_size,
-        **({} if args.memory_limit is None else {"worker_memory_limit": args.memory_limit}),
-        blacklist_patterns=list(args.blacklist),
-        exclude=plan.exclude,
-        default_excludes=plan.default_excludes,
-        strict=args.strict,
-        verbose=args.verbose,
-        jobs=args.jobs or default_jobs(),
-        hashes=args.format == "sarif" or bool(args.sbom),
-        hash_remote=args.hash_remote,
-        cluster=_cluster_address(args),
-        shard=args.shard,
-        cache_dir=args.cache,
-    )
-    from .cluster.errors import ClusterError
-    from .progress import progress_reporter
+    if one is not None:
+        from .engine.direct import scan_one
 
-    try:
-        with progress_reporter(enabled=not (args.no_progress or args.quiet)) as progress:
-            report = _run(args.paths, config, progress, argv, early)
-    except ClusterError as exc:
-        print(f"modelaudit: error: {exc}", file=sys.stderr)
-        return 2
+        report = scan_one(one, config, list(argv), handle_signals=True)
+    else:
+        from .cluster.errors import ClusterError
+        from .progress import progress_reporter
+
+        try:
+            with progress_reporter(enabled=not (args.no_progress or args.quiet)) as progress:
+                report = _run(args.paths, config, progress, argv, early)
+        except ClusterError as exc:
+            print(f"modelaudit: error: {exc}", file=sys.stderr)
+            return 2
     _finish_on_signals(already_signalled=(report.interrupted or "").startswith("Interrupted by"))
     report.fail_on = plan.fail_on
     apply_suppressions(report, plan.ignores, plan.baseline)

@@ -21,7 +21,7 @@ never silently disables a policy.
 from __future__ import annotations
 
 import os
-import tomllib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,16 +45,44 @@ class ProjectConfig:
     ignores: list[IgnoreEntry] = field(default_factory=list)
 
 
+#: What a pyproject.toml holding a [tool.modelaudit] table must contain: a header naming it,
+#: a [tool] table (which may hold a `modelaudit` key), or a top-level `tool.modelaudit` or
+#: `tool = {...}` key.
+_MAY_HOLD_TABLE = re.compile(
+    rb"""^[ \t]*(?:\[\[?[ \t]*["']?tool["']?[ \t]*(?:\]|\.[ \t]*["']?modelaudit)"""
+    rb"""|["']?tool["']?[ \t]*(?:=|\.[ \t]*["']?modelaudit))""",
+    re.MULTILINE,
+)
+
+
+def _may_hold_table(data: bytes) -> bool:
+    """False when a pyproject.toml cannot hold a [tool.modelaudit] table, as most do not:
+    it is then passed over without parsing it (tomllib's import and parse cost a one-file
+    run more than its scan). A file with escapes (which may spell a key) is parsed."""
+    if b"\\u" in data or b"\\U" in data:
+        return True
+    return b"modelaudit" in data and _MAY_HOLD_TABLE.search(data) is not None
+
+
 def _table(path: str) -> dict[str, Any] | None:
     """The settings table of one file; None for a pyproject.toml without one."""
+    pyproject = os.path.basename(path) == PYPROJECT
     try:
         with open(path, "rb") as f:
-            doc = tomllib.load(f)
+            data = f.read()
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    if pyproject and not _may_hold_table(data):
+        return None
+    import tomllib
+
+    try:
+        doc = tomllib.loads(data.decode())
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    if os.path.basename(path) != PYPROJECT:
+    if not pyproject:
         return doc
     tool = doc.get("tool")
     table = tool.get("modelaudit") if isinstance(tool, dict) else None

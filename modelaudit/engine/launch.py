@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, Process, SocketStream
 
+from .procs import describe_status
 from .protocol import FrameReader, ProtocolError, frame, loads_untrusted
 
 log = logging.getLogger("modelaudit")
@@ -41,30 +42,6 @@ def _package_root() -> str:
 
 def python_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-c", _BOOT.format(module=module), _package_root(), *args]
-
-
-def describe_status(status: int | None, returncode: int | None = None) -> str:
-    """Why a worker died, in words: a signal (SIGKILL usually means out of memory) or a code."""
-    sig: int | None = None
-    code: int | None = returncode
-    if status is not None and hasattr(os, "WIFSIGNALED"):
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-        elif os.WIFEXITED(status):
-            code = os.WEXITSTATUS(status)
-    elif returncode is not None and returncode < 0:
-        sig, code = -returncode, None
-    if sig is not None:
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = f"signal {sig}"
-        if sig == getattr(signal, "SIGKILL", -1):
-            return f"killed by {name} (out of memory or killed)"
-        return f"killed by {name}"
-    if code is not None:
-        return f"exited with code {code}"
-    return "ended"
 
 
 class WorkerProcess(ABC):

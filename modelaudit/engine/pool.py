@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from anyio.abc import TaskGroup
 
 from ..findings import Issue, ScanResult
 from .launch import Launcher, WorkerProcess
+from .outcomes import Outcome
+from .procs import resident_bytes_of
 from .protocol import (
     FrameReader,
     ProtocolError,
@@ -93,15 +94,6 @@ class FileJob:
             self.size,
             self.hashed,
         )
-
-
-@dataclass
-class Outcome:
-    """How a file's scan ended: "done" (with its result), "timeout" or "crash"."""
-
-    kind: str
-    result: ScanResult | None = None
-    reason: str = ""
 
 
 @dataclass(eq=False)
@@ -199,7 +191,7 @@ class Worker:
 
     async def _memory_over(self) -> bool:
         """Where workers have no rlimits, the parent enforces the memory limit itself."""
-        rss = await anyio.to_thread.run_sync(_resident, self.pid)
+        rss = await anyio.to_thread.run_sync(resident_bytes_of, self.pid)
         if rss is None:
             _notice_once("cannot read a worker's memory here (install psutil): no memory limit")
             return False
@@ -397,23 +389,6 @@ def _notice_once(text: str) -> None:
     if text not in _NOTICED:
         _NOTICED.add(text)
         log.info("sandbox: %s", text)
-
-
-def _resident(pid: int) -> int | None:
-    """Resident bytes of another process: /proc on Linux, psutil elsewhere if installed."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
-        pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    try:
-        return int(psutil.Process(pid).memory_info().rss)
-    except Exception:
-        return None
 
 
 class _Waiter:

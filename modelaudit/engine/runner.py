@@ -43,8 +43,9 @@ from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_loca
 from ..formats import extension_format
 from ..report import FileReport, ScanReport
 from .cache import CacheError, Candidate, Identity, ResultCache, engine_fingerprint, identify
-from .capture import cap_issues, rescue
-from .pool import FileJob, Outcome, PoolClosed, Profile, WorkerStartError, give_back
+from .capture import rescue
+from .outcomes import Outcome, apply_outcome, info, mark_stopped, run_timeout_reason
+from .pool import FileJob, PoolClosed, Profile, WorkerStartError, give_back
 from .sharding import Shard, parse_shard
 
 if TYPE_CHECKING:
@@ -149,26 +150,6 @@ class Profiles:
         if len(self.known) > self.SIZE:
             self.known.popitem(last=False)
         return made
-
-
-def _blacklisted(names: Sequence[str], shown: str, config: ScanConfig) -> list[Issue]:
-    """--blacklist on names only the fetcher knows (a Hub repository id); the worker matches
-    the file's own name and the model names its scanner found, in the same words."""
-    issues = []
-    for pattern in config.blacklist_patterns:
-        name = next((n for n in names if pattern and pattern.lower() in n.lower()), None)
-        if name is not None:
-            issues.append(
-                Issue(
-                    f"Blacklisted model name matches pattern '{pattern}': {name}",
-                    IssueSeverity.CRITICAL,
-                    location=shown,
-                    details={"pattern": pattern, "name": name},
-                    why="Your --blacklist policy forbids models matching this pattern.",
-                    rule=rules.BLACKLISTED,
-                )
-            )
-    return issues
 
 
 class Offload(Protocol):
@@ -293,9 +274,7 @@ class ScanCall:
                 watcher.cancel_scope.cancel()
             owing = self.offload is not None and bool(self.offload.unfinished())
             if self.scope.cancelled_caught or self.unstarted or self.pending or owing:
-                self.report.interrupted = self.stop_reason or (
-                    f"Scan timeout after {timeout:g} seconds (whole run)"
-                )
+                self.report.interrupted = self.stop_reason or run_timeout_reason(timeout)
                 self._record_unfinished()
         finally:
             owed = len(self.offload.unfinished()) if self.offload is not None else 0
@@ -744,21 +723,7 @@ class ScanCall:
         if self.pending.pop(job.id, None) is None:
             return
         fr = job.report
-        if outcome.kind == "done" and outcome.result is not None:
-            self._fill(fr, job.obj, outcome.result)
-        elif outcome.kind == "timeout":
-            fr.format = extension_format(job.obj.uri)
-            fr.issues.extend(rescue(job.streamed, self.cap, fr.path))
-            self._mark_timeout(fr, job.deadline, run_deadline=False)
-        else:
-            fr.format = extension_format(job.obj.uri)
-            fr.issues.extend(rescue(job.streamed, self.cap, fr.path))
-            fr.status = FileStatus.ERROR
-            if outcome.kind == "crash":
-                fr.status_reason = f"scanner process crashed ({outcome.reason or 'ended'})"
-            else:
-                fr.status_reason = outcome.reason
-            fr.issues.append(_info(fr, fr.status_reason, rules.SCAN_ERROR))
+        apply_outcome(fr, job.obj, outcome, job.streamed, job.deadline, self.config)
         if job.started_at:
             fr.duration = time.monotonic() - job.started_at
         if job.finished is not None:
@@ -784,9 +749,7 @@ class ScanCall:
     def note_interrupted(self) -> None:
         """An executor's part of the call stopped short (its nodes reached the deadline)."""
         if self.report.interrupted is None:
-            self.report.interrupted = self.stop_reason or (
-                f"Scan timeout after {self.config.timeout:g} seconds (whole run)"
-            )
+            self.report.interrupted = self.stop_reason or run_timeout_reason(self.config.timeout)
 
     def stopped_report(self, fr: FileReport) -> None:
         """An executor's file that the run's stop (deadline, signal) left unscanned where it
@@ -799,27 +762,6 @@ class ScanCall:
         """An executor could not scan a file it was given: an error naming `reason`."""
         self._fail(fr, reason, reason)
         self._done(fr)
-
-    def _fill(self, fr: FileReport, obj: ObjectRef, result: ScanResult) -> None:
-        fr.scanner = result.scanner_name if result.scanner_name != "none" else None
-        fr.format = result.metadata.pop("format", None) or extension_format(obj.uri) or fr.scanner
-        fr.status = result.status
-        fr.status_reason = result.status_reason
-        fr.bytes_scanned = result.bytes_scanned
-        fr.sha256 = result.metadata.pop("sha256", None)
-        digests: dict[str, str] = dict(obj.metadata.get("digests") or {})
-        if fr.sha256:
-            digests.setdefault("sha256", fr.sha256)
-        fr.sha256 = fr.sha256 or digests.get("sha256")
-        fr.digests = digests
-        fr.digest_source = obj.metadata.get("digest_source") if obj.is_remote else None
-        fr.metadata = result.metadata
-        fr.issues.extend(
-            cap_issues(result.issues, self.cap, fr.path) if self.cap else result.issues
-        )
-        fr.issues.extend(_blacklisted(obj.metadata.get("model_names") or (), fr.path, self.config))
-        if result.end_time is not None:
-            fr.duration = max(0.0, result.end_time - result.start_time)
 
     def _too_large(self, fr: FileReport, size: int, limit: int) -> None:
         fr.format = extension_format(fr.path)
@@ -839,26 +781,11 @@ class ScanCall:
     def _fail(self, fr: FileReport, message: str, reason: str) -> None:
         fr.status = FileStatus.ERROR
         fr.status_reason = reason
-        fr.issues.append(_info(fr, message, rules.SCAN_ERROR))
+        fr.issues.append(info(fr, message, rules.SCAN_ERROR))
 
     def _mark_stopped(self, fr: FileReport, started: bool) -> None:
         """The run ended (deadline or signal) before this file's scan finished."""
-        if self.stop_reason is None:
-            self._mark_timeout(fr, self.config.timeout, run_deadline=True)
-        else:
-            fr.status = FileStatus.INCONCLUSIVE
-            fr.status_reason = self.stop_reason
-            fr.issues.append(_info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
-        if not started:
-            fr.status_reason = f"{fr.status_reason}; not started"
-            fr.issues[-1].message = fr.status_reason
-
-    def _mark_timeout(self, fr: FileReport, seconds: float, run_deadline: bool) -> None:
-        fr.status = FileStatus.INCONCLUSIVE
-        fr.status_reason = f"Scan timeout after {seconds:g} seconds"
-        if run_deadline:
-            fr.status_reason += " (run deadline reached)"
-        fr.issues.append(_info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
+        mark_stopped(fr, started, self.stop_reason, self.config.timeout)
 
     def _record_unfinished(self) -> None:
         """Report every file the run did not finish: begun ones keep what their worker
@@ -892,12 +819,3 @@ async def _discard(obj: ObjectRef) -> None:
     if obj.reader is not None:
         with anyio.CancelScope(shield=True):
             await obj.reader.aclose()
-
-
-def _info(fr: FileReport, message: str, rule: str) -> Issue:
-    return Issue(
-        message=message,
-        severity=IssueSeverity.INFO,
-        location=format_location(fr.path),
-        rule=rule,
-    )

@@ -22,7 +22,6 @@ import importlib
 import logging
 import math
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -35,6 +34,7 @@ from ..fetchers import Source
 from ..redact import redact_report
 from ..report import FileReport, ScanReport
 from .launch import Launcher, choose_launcher
+from .outcomes import finish_report
 from .pool import ThreadPool, WorkerPool
 from .runner import Executor, Profiles, ProgressCallback, ScanCall
 
@@ -202,9 +202,9 @@ class Scanner:
         await call.run(targets, handle_signals=handle_signals)
         if len(report.files) > _FINISH_ON_LOOP:
             # Sorting and scrubbing 10,000 files holds a loop for ~25 ms of CPU.
-            await anyio.to_thread.run_sync(_finish_report, report)
+            await anyio.to_thread.run_sync(finish_report, report)
         else:
-            _finish_report(report)
+            finish_report(report)
         return report
 
     async def iter_scan(
@@ -249,12 +249,6 @@ class Scanner:
 #: Reports of more files than this are sorted and redacted in a thread, off the event loop
 #: (redaction's process-wide state, the names it protects, only ever grows by single adds).
 _FINISH_ON_LOOP = 500
-
-
-def _finish_report(report: ScanReport) -> None:
-    report.files.sort(key=lambda f: f.path)
-    report.end_time = time.time()
-    redact_report(report)
 
 
 def _target_error_report(error: dict[str, str]) -> FileReport:

@@ -15,8 +15,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import anyio
-
 T = TypeVar("T")
 
 ATTEMPTS = 5
@@ -64,6 +62,8 @@ async def retry(
         except Exception as exc:
             if attempt + 1 >= attempts or not transient(exc):
                 raise
+        import anyio
+
         await anyio.sleep(delay(attempt))
     raise AssertionError("unreachable")
 

@@ -18,8 +18,6 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, asyn
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-import anyio
-
 from . import backoff
 from .errors import (
     AuthenticationError,
@@ -229,6 +227,8 @@ class ObjectReader(ABC):
             except Exception as exc:
                 pause = tries.failed(exc, pos > before)
             if pause:
+                import anyio
+
                 await anyio.sleep(pause)
 
     def pump(self, start: int, end: int | None, sink: BufferSink) -> int:

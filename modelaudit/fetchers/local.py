@@ -15,8 +15,6 @@ import stat
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal
 
-import anyio.to_thread
-
 from ..formats.regular import kind_of
 from ..pathglob import GlobSet, posix
 from .base import FetchError, ObjectRef, Source, TargetNotFound
@@ -180,11 +178,19 @@ class LocalSource(Source):
             return "file", path, st.st_size
         return "skip", path, f"not a regular file ({kind_of(st.st_mode)})"
 
+    def named(self) -> ObjectRef | None:
+        """The target itself when it is not a folder: a file, or why it is skipped; None for
+        a folder to walk. It stats the target (blocking): async callers use a thread."""
+        item = self._explicit(self.target)
+        return None if item is None else _ref(*item, explicit=True)
+
     async def objects(self) -> AsyncIterator[ObjectRef]:
+        import anyio.to_thread
+
         path = self.target
-        item = await anyio.to_thread.run_sync(self._explicit, path)
-        if item is not None:
-            yield _ref(*item, explicit=True)
+        named = await anyio.to_thread.run_sync(self.named)
+        if named is not None:
+            yield named
             return
         walker = iter(_Walk(path, self.excludes, self.default_excludes))
 

@@ -1,0 +1,142 @@
+"""How a file's scan ended, written into its `FileReport`.
+
+Shared by the runner (`ScanCall`) and the one-file run (`direct.py`), so that a file reads
+the same in the report whichever path scanned it. Nothing here imports the async stack.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .. import rules
+from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
+from ..formats import extension_format
+from ..report import FileReport, ScanReport
+from .capture import cap_issues, rescue
+
+if TYPE_CHECKING:
+    from ..config import ScanConfig
+    from ..fetchers.base import ObjectRef
+
+
+@dataclass
+class Outcome:
+    """How a file's scan ended: "done" (with its result), "timeout" or "crash"."""
+
+    kind: str
+    result: ScanResult | None = None
+    reason: str = ""
+
+
+def info(fr: FileReport, message: str, rule: str) -> Issue:
+    return Issue(
+        message=message,
+        severity=IssueSeverity.INFO,
+        location=format_location(fr.path),
+        rule=rule,
+    )
+
+
+def blacklisted(names: Sequence[str], shown: str, config: ScanConfig) -> list[Issue]:
+    """--blacklist on names only the fetcher knows (a Hub repository id); the worker matches
+    the file's own name and the model names its scanner found, in the same words."""
+    issues = []
+    for pattern in config.blacklist_patterns:
+        name = next((n for n in names if pattern and pattern.lower() in n.lower()), None)
+        if name is not None:
+            issues.append(
+                Issue(
+                    f"Blacklisted model name matches pattern '{pattern}': {name}",
+                    IssueSeverity.CRITICAL,
+                    location=shown,
+                    details={"pattern": pattern, "name": name},
+                    why="Your --blacklist policy forbids models matching this pattern.",
+                    rule=rules.BLACKLISTED,
+                )
+            )
+    return issues
+
+
+def apply_outcome(
+    fr: FileReport,
+    obj: ObjectRef,
+    outcome: Outcome,
+    streamed: Iterable[Issue],
+    deadline: float,
+    config: ScanConfig,
+) -> None:
+    """A file's result, or its timeout or crash with the findings its worker streamed."""
+    cap = int(config.max_findings_per_rule or 0)
+    if outcome.kind == "done" and outcome.result is not None:
+        fill(fr, obj, outcome.result, config)
+        return
+    fr.format = extension_format(obj.uri)
+    fr.issues.extend(rescue(streamed, cap, fr.path))
+    if outcome.kind == "timeout":
+        mark_timeout(fr, deadline, run_deadline=False)
+        return
+    fr.status = FileStatus.ERROR
+    if outcome.kind == "crash":
+        fr.status_reason = f"scanner process crashed ({outcome.reason or 'ended'})"
+    else:
+        fr.status_reason = outcome.reason
+    fr.issues.append(info(fr, fr.status_reason, rules.SCAN_ERROR))
+
+
+def fill(fr: FileReport, obj: ObjectRef, result: ScanResult, config: ScanConfig) -> None:
+    cap = int(config.max_findings_per_rule or 0)
+    fr.scanner = result.scanner_name if result.scanner_name != "none" else None
+    fr.format = result.metadata.pop("format", None) or extension_format(obj.uri) or fr.scanner
+    fr.status = result.status
+    fr.status_reason = result.status_reason
+    fr.bytes_scanned = result.bytes_scanned
+    fr.sha256 = result.metadata.pop("sha256", None)
+    digests: dict[str, str] = dict(obj.metadata.get("digests") or {})
+    if fr.sha256:
+        digests.setdefault("sha256", fr.sha256)
+    fr.sha256 = fr.sha256 or digests.get("sha256")
+    fr.digests = digests
+    fr.digest_source = obj.metadata.get("digest_source") if obj.is_remote else None
+    fr.metadata = result.metadata
+    fr.issues.extend(cap_issues(result.issues, cap, fr.path) if cap else result.issues)
+    fr.issues.extend(blacklisted(obj.metadata.get("model_names") or (), fr.path, config))
+    if result.end_time is not None:
+        fr.duration = max(0.0, result.end_time - result.start_time)
+
+
+def mark_timeout(fr: FileReport, seconds: float, run_deadline: bool) -> None:
+    fr.status = FileStatus.INCONCLUSIVE
+    fr.status_reason = f"Scan timeout after {seconds:g} seconds"
+    if run_deadline:
+        fr.status_reason += " (run deadline reached)"
+    fr.issues.append(info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
+
+
+def mark_stopped(fr: FileReport, started: bool, stop_reason: str | None, timeout: float) -> None:
+    """The run ended (its deadline, or `stop_reason`: a signal) before this file's scan
+    finished."""
+    if stop_reason is None:
+        mark_timeout(fr, timeout, run_deadline=True)
+    else:
+        fr.status = FileStatus.INCONCLUSIVE
+        fr.status_reason = stop_reason
+        fr.issues.append(info(fr, fr.status_reason, rules.SCAN_TIMEOUT))
+    if not started:
+        fr.status_reason = f"{fr.status_reason}; not started"
+        fr.issues[-1].message = fr.status_reason
+
+
+def run_timeout_reason(timeout: float) -> str:
+    return f"Scan timeout after {timeout:g} seconds (whole run)"
+
+
+def finish_report(report: ScanReport) -> None:
+    """Files in path order, the end time, and secrets scrubbed: a call's last step."""
+    from ..redact import redact_report
+
+    report.files.sort(key=lambda f: f.path)
+    report.end_time = time.time()
+    redact_report(report)
