@@ -60,6 +60,24 @@ def supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
+def registry() -> tuple[bool, tuple[Any, ...] | None]:
+    """The registry the worker routes with, as a call's profile carries it (None: the
+    built-in specs, until user code reads `SCANNER_REGISTRY`). The worker is a fork of this
+    process, so a class defined in `__main__` is found there by name; one that cannot be
+    named at all (defined in a function) leaves the run to the engine: (False, None)."""
+    import pickle
+
+    scanners = sys.modules.get("modelaudit.scanners.registry")
+    if scanners is None or not scanners.registry_in_use():
+        return True, None
+    entries = tuple(scanners.spec_of(c) or c for c in scanners.materialize())
+    try:
+        pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return False, None
+    return True, entries
+
+
 def one_local_file(targets: Sequence[str], config: ScanConfig) -> ObjectRef | None:
     """The listed object when the run is one local target that is not a folder, and the
     one-file run applies; else None (the engine runs it)."""
@@ -67,10 +85,7 @@ def one_local_file(targets: Sequence[str], config: ScanConfig) -> ObjectRef | No
         return None
     if config.cluster or config.cache_dir or config.shard or not config.use_processes:
         return None
-    if config.worker_start not in ("auto", "fork"):
-        return None
-    registry = sys.modules.get("modelaudit.scanners.registry")
-    if registry is not None and registry.registry_in_use():
+    if config.worker_start not in ("auto", "fork") or not registry()[0]:
         return None
     from ..fetchers import FetchError, resolve
     from ..fetchers.local import LocalSource
@@ -195,7 +210,7 @@ class _Run:
         wire = (_JOB_ID, obj.local_path, obj.uri, obj.explicit, self.deadline, obj.size or 0, True)
         messages = (
             ("init", {"tmpdir": tmpdir, "sys_path": []}),
-            ("profile", _PROFILE_ID, self.config.scanner_config(), None),
+            ("profile", _PROFILE_ID, self.config.scanner_config(), registry()[1]),
             ("scan", _PROFILE_ID, [wire]),
             ("exit",),
         )
