@@ -52,6 +52,7 @@ def _positive_float(text: str) -> float:
 
 
 _COMMANDS = ("scan", "rules")
+_USAGE = "modelaudit [scan] PATH... [options]\n       modelaudit rules [RULE...]"
 _TOP_LEVEL = ("-h", "--help", "--version")
 
 
@@ -61,21 +62,52 @@ def _exit_code_epilog() -> str:
     return exit_code_help()
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse makes a formatter for every option it adds, each asking the terminal's width
+    (importing shutil); the width is only needed when help is actually written."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        self._settings = (indent_increment, max_help_position, width)
+        super().__init__(prog, indent_increment, max_help_position, 80 if width is None else width)
+
+    def format_help(self) -> str:
+        indent_increment, max_help_position, width = self._settings
+        if width is None:
+            import shutil
+
+            width = shutil.get_terminal_size().columns - 2
+            self._width = width
+            self._max_help_position = min(max_help_position, max(width - 20, indent_increment * 2))
+        return super().format_help()
+
+
+class _RawDescriptionFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelaudit",
-        usage="modelaudit [scan] PATH... [options]\n       modelaudit rules [RULE...]",
+        formatter_class=_Formatter,
+        usage=_USAGE,
         description="Static security scanner for ML model files. Nothing scanned is loaded. "
         "`modelaudit PATH` is short for `modelaudit scan PATH`.",
     )
     parser.add_argument("--version", action="version", version=f"modelaudit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # The subcommands' prog is the usage text (argparse would format it to find out).
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog=_USAGE)
     scan = sub.add_parser(
         "scan",
         help="scan files, directories or remote models (the default command)",
         description="Scan files, directories or remote models.",
         epilog=_exit_code_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionFormatter,
     )
     scan.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or URI")
     scan.add_argument("--format", "-f", choices=_FORMATS, default="text", help="report format")
@@ -233,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rules",
         help="list the rules findings name, or explain some",
         description="List every rule, or explain the rules named (by id, like MA1001, or name).",
+        formatter_class=_Formatter,
     )
     rules.add_argument("rules", nargs="*", metavar="RULE", help="rule id or name")
     rules.add_argument("--format", "-f", choices=("text", "json"), default="text")
@@ -299,8 +332,6 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     """Settings file, excludes, baseline and report destinations, checked before the scan:
     a mistake costs one line and exit 2, not an hour of scanning. Raises `ConfigError` or
     `OutputError`."""
-    import datetime as dt
-
     from .output import check_destination
     from .pathglob import GlobSet
     from .project import find_config, load_config
@@ -326,9 +357,8 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     notices = []
     if path is not None and args.verbose:
         notices.append(f"settings from {path}")
-    today = dt.date.today()
     for n, entry in enumerate(project.ignores, 1):
-        if entry.expired(today):
+        if entry.expired():
             notices.append(
                 f"ignore entry {n} in {entry.source} expired on {entry.expires}; "
                 "its findings count again"
@@ -375,11 +405,16 @@ def run_scan_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = _config(args, plan)
     one = None if cluster is not None else _one_local_file(args.paths, config)
     early = None if cluster is not None or one is not None else _early_fork_server(args.paths)
+    if one is not None:
+        # The worker starts now, and scans while this process imports what reports need.
+        one.start()
     try:
         return _scan_command(args, argv, early, plan, config, one)
     finally:
         if early is not None:
             _close_early(early)
+        if one is not None:
+            one.close()
 
 
 def _config(args: argparse.Namespace, plan: _Plan) -> Any:
@@ -405,12 +440,13 @@ def _config(args: argparse.Namespace, plan: _Plan) -> Any:
 
 
 def _one_local_file(paths: Sequence[str], config: Any) -> Any:
-    """The one local file a one-file run scans, or None (see engine/direct.py)."""
+    """The one-file run (engine/direct.py) when it applies, else None."""
     if len(paths) != 1:
         return None
-    from .engine.direct import one_local_file
+    from .engine.direct import OneFileRun, one_local_file
 
-    return one_local_file(paths, config)
+    obj = one_local_file(paths, config)
+    return None if obj is None else OneFileRun(obj, config, handle_signals=True)
 
 
 def _close_early(early: Any) -> None:
@@ -449,9 +485,7 @@ def _scan_command(
 
     install_log_redaction()
     if one is not None:
-        from .engine.direct import scan_one
-
-        report = scan_one(one, config, list(argv), handle_signals=True)
+        report = one.report(list(argv))
     else:
         from .cluster.errors import ClusterError
         from .progress import progress_reporter

@@ -10,14 +10,11 @@ alert per fingerprint, and a baseline accepts exactly the findings it lists.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import orjson
 
 from .findings import FileStatus, Issue
 from .redact import redact_uri
@@ -80,6 +77,10 @@ def fingerprint(rule_id: str, uri: str, member: str | None, issue: Issue) -> str
         if k not in _VOLATILE_DETAILS and isinstance(v, str | bool)
     )
     parts = [rule_id, uri, member or "", _normalised(issue.message), stable]
+    import hashlib
+
+    import orjson
+
     try:
         material = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:

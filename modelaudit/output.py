@@ -12,7 +12,6 @@ import contextlib
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Mapping
 
 __all__ = ["STDOUT", "OutputError", "check_destination", "current_umask", "use_color", "write"]
@@ -128,6 +127,8 @@ def _wait_writable(fd: int) -> None:
 
 
 def _replace(path: str, data: bytes, mode: int) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".modelaudit-", dir=os.path.dirname(path) or os.curdir)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -13,20 +13,20 @@ and only stops counting for the exit code.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from .findings import FileStatus, Issue
-from .fingerprints import assign_fingerprints
 from .pathglob import GlobSet, posix
-from .report import FileReport, ScanReport
 from .rules import RULES, SCAN_ERROR, get_rule
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from .report import FileReport, ScanReport
 
 __all__ = ["Baseline", "ConfigError", "IgnoreEntry", "apply_suppressions", "resolve_rule"]
 
@@ -59,7 +59,13 @@ class IgnoreEntry:
     used: int = 0
 
     def expired(self, today: dt.date | None = None) -> bool:
-        return self.expires is not None and (today or dt.date.today()) > self.expires
+        if self.expires is None:
+            return False
+        if today is None:
+            import datetime
+
+            today = datetime.date.today()
+        return today > self.expires
 
     def matches(self, issue: Issue, fr: FileReport) -> bool:
         if get_rule(issue.rule).id not in self.rules:
@@ -80,6 +86,8 @@ class Baseline:
 
     @classmethod
     def load(cls, path: str) -> Baseline:
+        import orjson
+
         try:
             with open(path, "rb") as f:
                 doc = orjson.loads(f.read())
@@ -140,6 +148,8 @@ def apply_suppressions(
     reason is the more specific one); expired entries are skipped."""
     live = [e for e in ignores if not e.expired(today)]
     if baseline is not None:
+        from .fingerprints import assign_fingerprints
+
         assign_fingerprints(report)
     for fr in report.files:
         if fr.status is FileStatus.SKIPPED:
@@ -171,6 +181,8 @@ def parse_ignores(raw: Any, root: str, source: str) -> list[IgnoreEntry]:
         return []
     if not isinstance(raw, list):
         raise ConfigError(f"{source}: 'ignore' must be an array of tables ([[...ignore]])")
+    import datetime
+
     entries = []
     for n, item in enumerate(raw, 1):
         where = f"{source}: ignore entry {n}"
@@ -185,9 +197,9 @@ def parse_ignores(raw: Any, root: str, source: str) -> list[IgnoreEntry]:
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(f"{where}: 'reason' is required (say why the finding is accepted)")
         expires = item.get("expires")
-        if expires is not None and not isinstance(expires, dt.date):
+        if expires is not None and not isinstance(expires, datetime.date):
             raise ConfigError(f"{where}: 'expires' must be a date, like 2027-01-31")
-        if isinstance(expires, dt.datetime):
+        if isinstance(expires, datetime.datetime):
             expires = expires.date()
         try:
             globs = GlobSet(paths)

@@ -15,6 +15,7 @@ scanners registered by user code, no fork) returns None and goes to the engine.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import math
 import os
@@ -26,8 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..findings import FileStatus, Issue
-from ..report import FileReport, ScanReport
-from .outcomes import Outcome, apply_outcome, finish_report, mark_stopped, run_timeout_reason
+from .outcomes import Outcome
 from .procs import describe_status, resident_bytes_of
 from .protocol import (
     FrameReader,
@@ -41,6 +41,7 @@ from .protocol import (
 if TYPE_CHECKING:
     from ..config import ScanConfig
     from ..fetchers.base import ObjectRef
+    from ..report import FileReport, ScanReport
 
 log = logging.getLogger("modelaudit")
 
@@ -190,9 +191,10 @@ class _Run:
         self.rlimits = True
         self.pid = 0
         self.read_fd = -1
+        self.write_fd = -1
         self.reaped: int | None = None
 
-    def start(self, tmpdir: str) -> None:
+    def fork(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):
@@ -205,7 +207,11 @@ class _Run:
             _child(to_child_r, from_child_w, self.signals)
         os.close(to_child_r)
         os.close(from_child_w)
-        self.pid, self.read_fd = pid, from_child_r
+        self.pid, self.read_fd, self.write_fd = pid, from_child_r, to_child_w
+
+    def send_job(self, tmpdir: str) -> None:
+        """The worker's first messages: its temp folder, the call's settings, the file."""
+        to_child_w, self.write_fd = self.write_fd, -1
         obj = self.obj
         wire = (_JOB_ID, obj.local_path, obj.uri, obj.explicit, self.deadline, obj.size or 0, True)
         messages = (
@@ -320,9 +326,117 @@ class _Run:
 
     def close(self) -> None:
         self.reap()
-        if self.read_fd >= 0:
-            os.close(self.read_fd)
-            self.read_fd = -1
+        for fd in (self.read_fd, self.write_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.read_fd = self.write_fd = -1
+
+
+class OneFileRun:
+    """One local file scanned by one worker forked from this process.
+
+    `start()` forks the worker as early as the caller can (the CLI does so before it
+    imports its reporters, which then load while the worker scans); `report()` follows the
+    worker to the file's end and returns the call's report; `close()` (or leaving the
+    `with` block) kills a worker still running, restores the signal handlers and removes
+    the worker's temp folder, whatever happened.
+    """
+
+    def __init__(self, obj: ObjectRef, config: ScanConfig, handle_signals: bool = False) -> None:
+        import threading
+
+        self.obj = obj
+        self.config = config
+        self.started = time.time()
+        main = handle_signals and threading.current_thread() is threading.main_thread()
+        self.signals = _Signals() if main else None
+        self.run: _Run | None = None
+        self.tmpdir: str | None = None
+        self.entered = False
+
+    def __enter__(self) -> OneFileRun:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self.obj.skipped is not None or self.run is not None:
+            return
+        # What the worker and this process both use, imported once before the fork.
+        for name in ("modelaudit.rules", "modelaudit.formats", "modelaudit.redact"):
+            importlib.import_module(name)
+        if self.signals is not None:
+            self.signals.__enter__()
+            self.entered = True
+        self.run = _Run(self.config, self.obj, self.signals)
+        self.run.fork()
+        # The worker imports its modules meanwhile, then waits for these messages.
+        import tempfile
+
+        self.tmpdir = tempfile.mkdtemp(prefix="modelaudit_workers_")
+        self.run.send_job(self.tmpdir)
+
+    def report(self, command_line: Sequence[str] | None = None) -> ScanReport:
+        """Wait for the file's end; the report a `ScanCall` would write for it."""
+        from ..report import FileReport, ScanReport
+        from .outcomes import finish_report
+
+        self.start()
+        obj = self.obj
+        report = ScanReport(
+            targets=[obj.uri], start_time=self.started, command_line=list(command_line or [])
+        )
+        fr = FileReport(path=obj.uri, size=obj.size, remote=False)
+        if obj.skipped is not None:
+            fr.status = FileStatus.SKIPPED
+            fr.status_reason = obj.skipped
+        else:
+            self._scan(fr, report)
+        report.files.append(fr)
+        finish_report(report)
+        return report
+
+    def _scan(self, fr: FileReport, report: ScanReport) -> None:
+        from .outcomes import apply_outcome, mark_stopped, run_timeout_reason
+
+        run = self.run
+        assert run is not None
+        try:
+            try:
+                outcome, started = run.follow()
+            except ProtocolError as exc:
+                reason = f"worker sent a malformed message ({exc})"
+                outcome, started = Outcome("crash", reason=reason), True
+        finally:
+            self.close()
+        config = self.config
+        if outcome is None:
+            stop = self.signals.reason if self.signals is not None else None
+            report.interrupted = stop or run_timeout_reason(config.timeout)
+            from ..formats import extension_format
+            from .capture import rescue
+
+            fr.format = extension_format(self.obj.uri)
+            fr.issues.extend(rescue(run.streamed, int(config.max_findings_per_rule or 0), fr.path))
+            mark_stopped(fr, started, stop, config.timeout)
+        else:
+            apply_outcome(fr, self.obj, outcome, run.streamed, run.deadline, config)
+        if run.started_at:
+            fr.duration = time.monotonic() - run.started_at
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.close()
+        if self.entered and self.signals is not None:
+            self.entered = False
+            self.signals.__exit__()
+        if self.tmpdir is not None:
+            import shutil
+
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
 
 
 def scan_one(
@@ -332,53 +446,5 @@ def scan_one(
     handle_signals: bool = False,
 ) -> ScanReport:
     """Scan the one object `one_local_file` found, in a worker forked from this process."""
-    report = ScanReport(targets=[obj.uri], command_line=list(command_line or []))
-    fr = FileReport(path=obj.uri, size=obj.size, remote=False)
-    if obj.skipped is not None:
-        fr.status = FileStatus.SKIPPED
-        fr.status_reason = obj.skipped
-    else:
-        _scan(obj, config, fr, report, handle_signals)
-    report.files.append(fr)
-    finish_report(report)
-    return report
-
-
-def _scan(
-    obj: ObjectRef, config: ScanConfig, fr: FileReport, report: ScanReport, handle_signals: bool
-) -> None:
-    import shutil
-    import tempfile
-    import threading
-
-    main = handle_signals and threading.current_thread() is threading.main_thread()
-    signals = _Signals() if main else None
-    tmpdir = tempfile.mkdtemp(prefix="modelaudit_workers_")
-    try:
-        with signals if signals is not None else contextlib.nullcontext():
-            run = _Run(config, obj, signals)
-            try:
-                run.start(tmpdir)
-                try:
-                    outcome, started = run.follow()
-                except ProtocolError as exc:
-                    reason = f"worker sent a malformed message ({exc})"
-                    outcome, started = Outcome("crash", reason=reason), True
-            finally:
-                run.close()
-        if outcome is None:
-            stop = signals.reason if signals is not None else None
-            report.interrupted = stop or run_timeout_reason(config.timeout)
-            cap = int(config.max_findings_per_rule or 0)
-            from ..formats import extension_format
-            from .capture import rescue
-
-            fr.format = extension_format(obj.uri)
-            fr.issues.extend(rescue(run.streamed, cap, fr.path))
-            mark_stopped(fr, started, stop, config.timeout)
-        else:
-            apply_outcome(fr, obj, outcome, run.streamed, run.deadline, config)
-        if run.started_at:
-            fr.duration = time.monotonic() - run.started_at
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    with OneFileRun(obj, config, handle_signals) as run:
+        return run.report(command_line)

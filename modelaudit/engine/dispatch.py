@@ -8,7 +8,6 @@ one place and scanners never import the engine.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -169,6 +168,8 @@ def scan_member(
             fmt=fmt,
             expansion=expansion,
         )
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="modelaudit-nested-") as tmp:
         path = os.path.join(tmp, "embedded.bin")
         with open(path, "wb") as f:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from .. import rules
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
 from ..formats import extension_format
-from ..report import FileReport, ScanReport
 from .capture import cap_issues, rescue
 
 if TYPE_CHECKING:
     from ..config import ScanConfig
     from ..fetchers.base import ObjectRef
+    from ..report import FileReport, ScanReport
 
 
 @dataclass

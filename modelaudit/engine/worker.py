@@ -12,13 +12,10 @@ stdout), `serve_fd()` for one forked by the fork server (protocol on a socket).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import os
 import pickle
-import shutil
 import sys
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -44,6 +41,8 @@ def _setup(config: dict[str, Any]) -> None:
 
 
 def sha256_file(path: str) -> str:
+    import hashlib
+
     from ..formats.regular import open_regular
 
     digest = hashlib.sha256()
@@ -197,6 +196,8 @@ def _wipe(folder: str) -> None:
         return
     for name in names:
         if os.path.isdir(name) and not os.path.islink(name):
+            import shutil
+
             shutil.rmtree(name, ignore_errors=True)
         else:
             with contextlib.suppress(OSError):
@@ -204,7 +205,10 @@ def _wipe(folder: str) -> None:
 
 
 def _use_tempdir(folder: str) -> None:
-    tempfile.tempdir = folder
+    # Not imported just for this: imported later, tempfile reads TMPDIR.
+    tempfile: Any = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = folder
     for name in ("TMPDIR", "TEMP", "TMP"):
         os.environ[name] = folder
 

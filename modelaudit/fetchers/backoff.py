@@ -10,7 +10,6 @@ be fetching; `SharedClient` keeps the underlying SDK client open until the last 
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -43,6 +42,8 @@ def retry_after_seconds(value: str | None) -> float | None:
 def delay(attempt: int, retry_after: str | None = None) -> float:
     """Seconds to wait before retry number `attempt` (0-based): full jitter on an exponential
     ceiling; a server's Retry-After (capped) is a floor."""
+    import random
+
     pause = random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2**attempt))
     asked = retry_after_seconds(retry_after)
     if asked is not None:

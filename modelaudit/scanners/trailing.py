@@ -10,9 +10,7 @@ the engine's polyglot check, so they are named here but not scanned twice.
 from __future__ import annotations
 
 import os
-import shutil
 import struct
-import tempfile
 from collections.abc import Callable
 from typing import Final
 
@@ -82,6 +80,9 @@ def scan_trailing(
                 depth=ctx.depth + 1,
             )
             return fmt
+        import shutil
+        import tempfile
+
         folder = tempfile.mkdtemp(prefix="modelaudit-trailing-")
         try:
             member = os.path.join(folder, "trailing")
