@@ -52,6 +52,10 @@ MEMORY_POLL = 0.25
 #: How long a worker that sent its result may take to exit on its own.
 DRAIN_TIMEOUT = 1.0
 _JOB_ID = 1
+#: What the worker and this process both use, imported once, before the fork: the
+#: vocabulary, `tempfile` (the worker's folder is made here; archives spool files there) and
+#: `platform` (the sandbox asks it before the first scan; orjson imports it for JSON).
+_SHARED = ("modelaudit.rules", "modelaudit.formats", "modelaudit.redact", "tempfile", "platform")
 _PROFILE_ID = 1
 
 
@@ -364,8 +368,7 @@ class OneFileRun:
     def start(self) -> None:
         if self.obj.skipped is not None or self.run is not None:
             return
-        # What the worker and this process both use, imported once before the fork.
-        for name in ("modelaudit.rules", "modelaudit.formats", "modelaudit.redact"):
+        for name in _SHARED:
             importlib.import_module(name)
         if self.signals is not None:
             self.signals.__enter__()

@@ -288,7 +288,9 @@ def prewarm() -> None:
     import platform
 
     with contextlib.suppress(ImportError):
-        import ctypes.util  # noqa: F401 - imported here so a later import loads no library
+        # Importing ctypes opens the C library (a `ctypes.dlopen` the hook refuses); once it
+        # is loaded, importing the rest of ctypes later (ctypes.util) is harmless.
+        import ctypes  # noqa: F401
 
     platform.processor()
 
