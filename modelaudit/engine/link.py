@@ -3,9 +3,13 @@
 The range planner weighs each round of ranged requests (waves of parallel requests times the
 latency, plus bytes over the bandwidth) against fetching the rest of the object in one
 streamed request, and switches to that whenever it is cheaper. Latency is the time to a
-response's first byte; bandwidth is measured on bodies long enough to show it. Both start
-from priors and are kept per endpoint for the life of the process, so the first objects of a
-sweep teach the planner about the later ones.
+response's first byte; bandwidth is measured on bodies long enough to show it, each counted by
+its size (a read of a few hundred KiB arrives in one or two pieces and says little; a read of
+megabytes outweighs it), and what came with the first piece is not counted, since its time is
+the latency's. Both start from priors and are kept per endpoint for the life of the process, so
+the first objects of a sweep teach the planner about the later ones. `bandwidth_known` says
+whether a read long enough to trust was seen; until then a planner about to choose between
+many requests and one download makes one such read first (range_plan's probe).
 """
 
 from __future__ import annotations
@@ -19,9 +23,14 @@ PRIOR_LATENCY: Final = 0.03
 PRIOR_BANDWIDTH: Final = 100e6
 #: Bodies shorter than this say little about bandwidth.
 MIN_SAMPLE: Final = 256 * 1024
+#: A body this long (after its first piece) measures bandwidth well enough to plan by.
+TRUSTED_SAMPLE: Final = 2 * 1024 * 1024
 _MIN_BANDWIDTH: Final = 1e6
-_MAX_BANDWIDTH: Final = 4e9
+#: No link is assumed faster than this (what a walk is weighed against before a probe).
+MAX_BANDWIDTH: Final = 4e9
 _WEIGHT: Final = 0.3
+#: Bytes of past samples the bandwidth estimate weighs a new sample against (older ones fade).
+_MEMORY: Final = 64 * 1024 * 1024
 
 
 class Link:
@@ -32,12 +41,18 @@ class Link:
         self.bandwidth = PRIOR_BANDWIDTH
         self.latency_samples = 0
         self.bandwidth_samples = 0
+        #: body bytes and seconds behind the bandwidth estimate (older ones fade past
+        #: `_MEMORY` bytes)
+        self.sampled = 0.0
+        self.sampled_time = 0.0
+        #: longest body measured so far
+        self.longest = 0
         #: set by `pin`: the figures are given, not measured
         self.pinned = False
 
-    def observe(self, first_byte: float, size: int, elapsed: float) -> None:
+    def observe(self, first_byte: float, size: int, elapsed: float, first_piece: int = 0) -> None:
         """One response: `first_byte` seconds to its first byte, `size` body bytes in
-        `elapsed` seconds in all."""
+        `elapsed` seconds in all, `first_piece` of them in the piece that came first."""
         if self.pinned:
             return
         first_byte = max(0.0, first_byte)
@@ -47,13 +62,23 @@ class Link:
             self.latency += _WEIGHT * (first_byte - self.latency)
         self.latency_samples += 1
         body = elapsed - first_byte
-        if size >= MIN_SAMPLE and body > 0:
-            rate = min(_MAX_BANDWIDTH, max(_MIN_BANDWIDTH, size / body))
-            if self.bandwidth_samples == 0:
-                self.bandwidth = rate
-            else:
-                self.bandwidth += _WEIGHT * (rate - self.bandwidth)
+        timed = size - min(size, max(0, first_piece))
+        if size >= MIN_SAMPLE and timed > 0 and body > 0:
+            # bytes over time across the samples: one long read outweighs many short ones
+            self.sampled += timed
+            self.sampled_time += body
+            if self.sampled > _MEMORY:
+                fade = _MEMORY / self.sampled
+                self.sampled, self.sampled_time = _MEMORY, self.sampled_time * fade
+            rate = self.sampled / self.sampled_time
+            self.bandwidth = min(MAX_BANDWIDTH, max(_MIN_BANDWIDTH, rate))
+            self.longest = max(self.longest, timed)
             self.bandwidth_samples += 1
+
+    @property
+    def bandwidth_known(self) -> bool:
+        """Whether the bandwidth was pinned or measured on a body long enough to trust."""
+        return self.pinned or self.longest >= TRUSTED_SAMPLE
 
     def cost(self, requests: int, size: int, parallel: int = 1) -> float:
         """Seconds for `requests` requests moving `size` bytes, `parallel` at a time."""

@@ -11,9 +11,17 @@ checkpoints, and any file with a zip appended (whose scan reads every member).
 Requests cost time (engine/link.py measures latency and bandwidth per endpoint). Each round's
 needs are rounded up, merged when closer than a round trip's worth of bytes, split into
 pieces and fetched in parallel; a round that would cost more than fetching the rest of the
-object in one streamed request, or a walker that jumps from record to record (an ONNX model
-with hundreds of embedded tensors) and would need more such rounds than a download costs,
-switches to that one request.
+object in one streamed request switches to that one request.
+
+A walker that jumps from record to record (an ONNX model with hundreds of embedded tensors:
+each tensor's header says where the next one starts, past its raw data) is decided early. The
+second jump shows the stride; the next records' headers are guessed at it and read ahead, many
+at once and more each round the guesses hold. In that same round, unless the link's bandwidth
+was measured on a long read, one read of `PROBE` bytes from the walker's position measures it
+(its bytes hold the next records, so nothing is wasted). From the third jump on, the walk left
+is projected (rounds, plus one small request per record, `WALK_PARALLEL` at a time) against
+one request for the rest, and the cheaper one is taken, so a download, when it wins, starts
+after a handful of round trips and streams the rest in one request.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from ..formats.zipdir import (
     local_data_offset,
     parse_directory,
 )
+from .link import MAX_BANDWIDTH
 from .spool import PARALLEL, Spool
 
 log = logging.getLogger("modelaudit")
@@ -64,7 +73,14 @@ SNIFF = 4096
 #: skipping record data) before the planner projects how many more it would take.
 JUMPS_TO_PROJECT = 3
 #: Most record starts guessed ahead in one round.
-MAX_AHEAD = 256
+MAX_AHEAD = 1024
+#: Requests of one object in flight while a walker's guesses are read (each is small).
+WALK_PARALLEL = 32
+#: Bytes read at each guessed record start (a tensor header is a few dozen bytes; a longer
+#: one is read on in windows).
+GUESS = 4 * 1024
+#: One read this long measures the bandwidth before a walk is weighed against a download.
+PROBE = 4 * 1024 * 1024
 _SLACK = 256
 #: A parser reading on from where the last fetch ended gets twice the last window, up to this.
 MAX_WINDOW = 64 * 1024 * 1024
@@ -323,7 +339,7 @@ class _Walker:
         self.frontier = 0
         self.jumps = 0
         self.stride = 0
-        self.ahead = PARALLEL
+        self.ahead = WALK_PARALLEL
 
     def observe(self, ranges: list[tuple[int, int]], spool: Spool) -> bool:
         """Whether this round's need is a jump."""
@@ -340,12 +356,12 @@ class _Walker:
         # (records may grow a little as they go: a name gaining a digit)
         if self.jumps and records >= 1 and abs(gap - records * self.stride) <= _SLACK + 4 * records:
             if records > 1:
-                # the guesses held up to here: guess twice as far
-                self.ahead = min(self.ahead * 2, MAX_AHEAD)
+                # the guesses held up to here: guess four times as far
+                self.ahead = min(self.ahead * 4, MAX_AHEAD)
         else:
             # (the first jump starts from the top of the file, which says nothing of records)
             self.stride = gap if self.jumps else 0
-            self.ahead = PARALLEL
+            self.ahead = WALK_PARALLEL
         self.frontier = start
         self.jumps += 1
         return True
@@ -356,7 +372,22 @@ class _Walker:
             return []
         starts = (self.frontier + k * self.stride for k in range(1, self.ahead + 1))
         # a little before each guess too: names grow a digit (w9, w10) and shift the rest
-        return [(p - _SLACK, min(spool.size, p + BLOCK)) for p in starts if p < spool.size]
+        return [(p - _SLACK, min(spool.size, p + GUESS)) for p in starts if p < spool.size]
+
+    def probe(self, spool: Spool) -> list[tuple[int, int]]:
+        """One long read from the walker's position when the link's bandwidth is unknown
+        and whether the walk or one download is cheaper turns on it."""
+        link = spool.link
+        if self.jumps < 2 or link.bandwidth_known:
+            return []
+        rest = spool.missing_bytes(self.frontier)
+        if rest < 8 * PROBE:
+            return []  # little left: what it costs either way is small
+        if self.stride > 0:
+            walk = link.cost(rest // self.stride, 0, WALK_PARALLEL)
+            if walk <= link.latency + rest / MAX_BANDWIDTH:
+                return []  # the walk wins however fast the link
+        return [(self.frontier, min(spool.size, self.frontier + PROBE))]
 
     def cost_left(self, spool: Spool, rounds: int, per_round: float) -> float:
         """Seconds the rest of the walk would take, projected from what it did so far."""
@@ -364,10 +395,11 @@ class _Walker:
             return 0.0
         link = spool.link
         if self.stride > 0:
-            # guessing holds: one request per record left, in rounds twice as wide each time
+            # guessing holds: one request per record left, in rounds four times as wide each
             records = (spool.size - self.frontier) / self.stride
-            waves = math.log2(records / self.ahead + 1) + 1
-            return waves * per_round + link.cost(int(records), int(records) * BLOCK, PARALLEL)
+            rounds_left = math.log(records / self.ahead + 1, 4) + 1
+            guessed = link.cost(int(records), int(records) * (GUESS + _SLACK), WALK_PARALLEL)
+            return rounds_left * per_round + guessed
         left = rounds * (spool.size - self.frontier) / self.frontier
         return left * max(per_round, link.latency)
 
@@ -389,20 +421,22 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
         except NeedBytes as need:
             wanted = [windows.expand(a, b, spool) for a, b in sorted(need.ranges)]
             later = 0.0
+            parallel = PARALLEL
             if walker.observe(need.ranges, spool):
-                wanted += walker.guesses(spool)
+                parallel = WALK_PARALLEL
+                wanted += walker.guesses(spool) + walker.probe(spool)
                 later = walker.cost_left(spool, rounds, (time.monotonic() - began) / rounds)
             # a gap is worth merging when its bytes cost less than the share of a round trip
             # one more request costs among those in flight
-            merged = coalesce(wanted, min(MAX_GAP, max(BLOCK, link.gap // PARALLEL)))
+            merged = coalesce(wanted, min(MAX_GAP, max(BLOCK, link.gap // parallel)))
             requests = spool.requests_for(merged)
             first = min((a for a, _ in requests), default=0)
             rest = link.cost(1, spool.missing_bytes(first))
-            this_round = link.cost(len(requests), sum(b - a for a, b in requests), PARALLEL)
+            this_round = link.cost(len(requests), sum(b - a for a, b in requests), parallel)
             if requests and this_round + later > rest:
                 log.debug("planning %s costs more than fetching the rest; fetching it", spool.uri)
                 await spool.stream_rest(first)
                 continue
-            await spool.fetch_many(merged)
+            await spool.fetch_many(merged, parallel=parallel)
     log.debug("planning %s took too many rounds; downloading it", spool.uri)
     return False

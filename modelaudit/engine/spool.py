@@ -167,14 +167,16 @@ class Spool:
         """Land [start, end) (clipped to the object), in requests of at most MAX_REQUEST."""
         await self.fetch_many([(start, end)])
 
-    async def fetch_many(self, ranges: list[tuple[int, int]], split: bool = True) -> None:
+    async def fetch_many(
+        self, ranges: list[tuple[int, int]], split: bool = True, parallel: int = PARALLEL
+    ) -> None:
         """Land every range, the missing parts of each as their own requests (pieces of at
-        most MAX_REQUEST when `split`), up to PARALLEL at once."""
+        most MAX_REQUEST when `split`), up to `parallel` at once."""
         requests = self.requests_for(ranges, split)
         if len(requests) == 1:
             await self._request(*requests[0])
             return
-        limiter = anyio.CapacityLimiter(PARALLEL)
+        limiter = anyio.CapacityLimiter(max(1, parallel))
         failed: list[BaseException] = []
 
         async def one(a: int, b: int, scope: anyio.CancelScope) -> None:
@@ -210,12 +212,14 @@ class Spool:
         pos = start
         began = time.monotonic()
         first: float | None = None
+        first_piece = 0
         pending = bytearray()
         at = start
         async with aclosing(self.reader.chunks(start, end)) as chunks:
             async for chunk in chunks:
                 if first is None:
                     first = time.monotonic() - began
+                    first_piece = len(chunk)
                 pending += chunk
                 pos += len(chunk)
                 if len(pending) >= _WRITE_BATCH:
@@ -225,7 +229,7 @@ class Spool:
         if pending:
             await self._write(pending, at)
         self.requests += 1
-        self.link.observe(first or 0.0, pos - start, time.monotonic() - began)
+        self.link.observe(first or 0.0, pos - start, time.monotonic() - began, first_piece)
         if pos != end:
             raise FetchError(f"{self.uri}: short read at bytes {start}-{end}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -114,6 +115,20 @@ def _require(module_name: str, target: str) -> None:
         )
 
 
+def _sniffio_absent() -> None:
+    """Record a missing `sniffio` as missing. httpcore tries `import sniffio` for every
+    lock it takes (some twenty per request); httpx and anyio no longer install it, and a
+    failed import is not remembered, so each try searched sys.path again: about 2 ms of CPU
+    per request, most of a ranged read's cost. Recorded, the import fails at once and
+    httpcore takes asyncio, as it did."""
+    if "sniffio" in sys.modules:
+        return
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def resolve(target: str, config: dict[str, Any] | None = None) -> Source:
     """The source for one target; raises `UnsupportedTarget` for schemes we cannot fetch."""
     from ..redact import protect_names
@@ -123,6 +138,7 @@ def resolve(target: str, config: dict[str, Any] | None = None) -> Source:
         if matches(target):
             module_name, class_name = where.split(":")
             _require(module_name, target)
+            _sniffio_absent()
             module = importlib.import_module(f".{module_name}", __name__)
             source: Source = getattr(module, class_name)(target, config)
             return source

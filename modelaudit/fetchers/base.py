@@ -213,10 +213,16 @@ class ObjectReader(ABC):
                                 continue
                             chunk, skip = chunk[skip:], 0
                         if end is not None and pos + len(chunk) >= end:
+                            exact = pos + len(chunk) == end
                             chunk = chunk[: end - pos]
                             pos += len(chunk)
                             if chunk:
                                 yield chunk
+                            if exact:
+                                # read on to the body's end (at once, for a server that sent
+                                # just the range), so its connection is reused, not closed
+                                async for _extra in body.chunks:
+                                    break
                             return
                         pos += len(chunk)
                         yield chunk
