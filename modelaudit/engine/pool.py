@@ -37,6 +37,7 @@ from .outcomes import Outcome
 from .procs import resident_bytes_of
 from .protocol import (
     FrameReader,
+    ProgressFile,
     ProtocolError,
     decode_issue,
     decode_result,
@@ -131,9 +132,19 @@ def give_back(jobs: Sequence[FileJob]) -> None:
 class Worker:
     """The parent's side of one worker process."""
 
-    def __init__(self, proc: WorkerProcess, tmpdir: str, memory_limit: int) -> None:
+    def __init__(
+        self,
+        proc: WorkerProcess,
+        tmpdir: str,
+        memory_limit: int,
+        progress: ProgressFile | None = None,
+    ) -> None:
         self.proc = proc
         self.tmpdir = tmpdir
+        #: Set once the worker said it writes its progress record (results then travel
+        #: in groups); without one, the worker sends each result as its file ends.
+        self.progress = progress
+        self.grouped = False
         self.memory_limit = memory_limit
         self.frames = FrameReader()
         self.messages: deque[Any] = deque()
@@ -152,7 +163,12 @@ class Worker:
         return self.proc.pid
 
     async def handshake(self, sys_path: Sequence[str]) -> None:
-        await self.proc.send(frame(("init", {"tmpdir": self.tmpdir, "sys_path": list(sys_path)})))
+        options = {
+            "tmpdir": self.tmpdir,
+            "sys_path": list(sys_path),
+            "progress": self.progress.path if self.progress is not None else "",
+        }
+        await self.proc.send(frame(("init", options)))
         message = await self._next()
         if message is None or message[0] != "hello":
             reason = await self.proc.wait() if message is None else "unexpected first message"
@@ -160,6 +176,7 @@ class Worker:
         self.notices = [str(n) for n in message[2]]
         self.rlimits = bool(message[3])
         self.can_poll = bool(message[4])
+        self.grouped = self.progress is not None and len(message) > 5 and bool(message[5])
 
     async def _next(self) -> Any:
         """The worker's next message, or None once it is gone.
@@ -218,6 +235,7 @@ class Worker:
             return state.unstarted()
         except ProtocolError as exc:
             self.kill()
+            self._locate(state)
             if state.current is not None:
                 reason = f"worker sent a malformed message ({exc})"
                 _finish(state.current, Outcome("crash", reason=reason))
@@ -243,6 +261,7 @@ class Worker:
                     message = await self._next()
                     if message is None:
                         reason = await self._died()
+                        self._locate(state)
                         if state.current is not None:
                             _finish(state.current, Outcome("crash", reason=reason))
                         return
@@ -250,6 +269,7 @@ class Worker:
                         return
             # The scope's deadline was set for the file current at the time; it only ever
             # fires early for a later file, which is then given its own deadline.
+            self._locate(state)
             job = state.current
             now = time.monotonic()
             if job is None and now < state.idle_since + IDLE_TIMEOUT:
@@ -268,6 +288,11 @@ class Worker:
                 self.kill()
                 _finish(job, Outcome("crash", reason="out of memory (worker memory limit)"))
                 return
+
+    def _locate(self, state: _Batch) -> None:
+        """Results travel in groups: ask the progress record which file the worker is on."""
+        if self.grouped and self.progress is not None:
+            state.locate(self.progress.read(), time.monotonic())
 
     @property
     def _watch_memory(self) -> bool:
@@ -293,12 +318,17 @@ class Worker:
         """Apply one message; True once the worker reported the batch over."""
         kind = message[0]
         if kind == "done":
-            target = state.find(message[1])
-            if target is None:
-                raise ProtocolError("result for a file the worker was not given")
-            self.files_done += 1
-            _finish(target, Outcome("done", decode_result(message[2])))
-            state.finished(target)
+            if not isinstance(message[1], list):
+                raise ProtocolError("malformed results")
+            for item in message[1]:
+                if not isinstance(item, tuple) or len(item) != 2:
+                    raise ProtocolError("malformed result")
+                target = state.find(item[0])
+                if target is None:
+                    raise ProtocolError("result for a file the worker was not given")
+                self.files_done += 1
+                _finish(target, Outcome("done", decode_result(item[1])))
+                state.finished(target)
         elif kind == "issue":
             target = state.find(message[1])
             if target is not None:
@@ -322,6 +352,7 @@ class _Batch:
 
     def __init__(self, jobs: Sequence[FileJob]) -> None:
         self.by_id = {j.id: j for j in jobs}
+        self.order = {j.id: n for n, j in enumerate(jobs)}
         self.expected: deque[FileJob] = deque(jobs)
         self.maybe: deque[FileJob] = deque()
         self.current: FileJob | None = None
@@ -350,6 +381,31 @@ class _Batch:
             self.current = job
         job.started = True
 
+    def locate(self, record: tuple[int, float] | None, now: float) -> None:
+        """The worker's progress record names the file it started last, and when.
+
+        Only forward moves are believed (a later file of the batch, a start no earlier than
+        the one known), so a lying worker cannot push its deadlines back for ever."""
+        current = self.current
+        job = self.find(record[0]) if record is not None else None
+        if record is None or job is None or current is None or job is current:
+            return
+        if self.order[job.id] <= self.order[current.id]:
+            return
+        started = min(max(record[1], current.started_at), now)
+        if job in self.maybe:
+            self.confirm(job)
+        elif job in self.expected:
+            # The files before it ended; their results are on their way.
+            self.current = job
+            for earlier in self.expected:
+                if earlier is job:
+                    break
+                earlier.started = True
+        else:
+            return
+        job.started, job.started_at = True, started
+
     def finished(self, job: FileJob) -> None:
         for queue in (self.expected, self.maybe):
             if job in queue:
@@ -357,17 +413,22 @@ class _Batch:
                     queue.popleft()
                 queue.popleft()
         self.by_id.pop(job.id, None)
-        self._start(time.monotonic())
+        if self.current is None or self.current.id not in self.by_id:
+            self._start(time.monotonic())
 
     def give_back(self) -> list[FileJob]:
         """Every expected file after the current one; they may still start until confirmed."""
-        behind = list(self.expected)[1:]
+        current = self.current
+        behind = [j for j in self.expected if j is not current and self._after(j, current)]
         for _ in behind:
             self.expected.pop()
         self.maybe.extend(behind)
         for job in behind:
             job.started = False
         return behind
+
+    def _after(self, job: FileJob, current: FileJob | None) -> bool:
+        return current is None or self.order[job.id] > self.order[current.id]
 
     def skipped(self, ids: Iterable[int]) -> None:
         gone = set(ids)
@@ -378,8 +439,12 @@ class _Batch:
             self._start(time.monotonic())
 
     def unstarted(self) -> list[FileJob]:
-        """What to reschedule once the worker is gone: the expected files it never began."""
-        return [j for j in self.expected if j is not self.current and not j.started]
+        """What to reschedule once the worker is gone: every expected file but the one it
+        was running (those before it ended, but their results went down with the worker)."""
+        left = [j for j in self.expected if j is not self.current]
+        for job in left:
+            job.started = False
+        return left
 
 
 _NOTICED: set[str] = set()
@@ -504,18 +569,22 @@ class WorkerPool:
             self.booting -= 1
 
     async def _boot_counted(self) -> Worker:
+        progress: ProgressFile | None = None
         try:
             if self.preload_modules and self.started:
                 await self._preload()
             tmpdir = tempfile.mkdtemp(prefix="w", dir=self.root)
+            progress = ProgressFile(tmpdir + ".progress")
             proc = await self.launcher.spawn()
         except BaseException as exc:
+            if progress is not None:
+                progress.close()
             self.count -= 1
             self._hand_out()
             if isinstance(exc, Exception):
                 raise WorkerStartError(f"cannot start a worker process: {exc}") from exc
             raise
-        worker = Worker(proc, tmpdir, self.memory_limit)
+        worker = Worker(proc, tmpdir, self.memory_limit, progress)
         self.workers.add(worker)
         try:
             with anyio.fail_after(BOOT_TIMEOUT):
@@ -572,6 +641,8 @@ class WorkerPool:
                 with anyio.move_on_after(10):
                     await worker.proc.wait()
                 await worker.proc.aclose()
+                if worker.progress is not None:
+                    worker.progress.close()
                 await anyio.to_thread.run_sync(shutil.rmtree, worker.tmpdir, True)
         finally:
             self._closing.discard(done)

@@ -8,7 +8,9 @@ data but never code: results and issues travel as plain tuples, and whatever a s
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import pickle
 import struct
 from collections.abc import Iterator
@@ -23,6 +25,11 @@ MAX_FRAME = 256 * 1024 * 1024
 PROFILES_KEPT = 32
 #: Plain-data nodes kept from one `details`/`metadata` value; the rest becomes a marker.
 PLAIN_BUDGET = 20_000
+
+
+#: A worker's progress record: the id of the job it started last and when (`time.monotonic`,
+#: one clock for every process of the machine).
+PROGRESS = struct.Struct("<qd")
 
 
 class ProtocolError(Exception):
@@ -76,6 +83,52 @@ class FrameReader:
     @property
     def pending(self) -> int:
         return len(self._buf)
+
+
+class ProgressFile:
+    """The parent's end of a worker's progress record.
+
+    A worker sends the results of a batch of small files together rather than one message
+    each (a message per file costs both processes a wake-up). Before each file it writes the
+    file's job id and start time into this shared file (a store into a mapping, no system
+    call), which the parent reads only when it must know where the worker is: a file that
+    looks slow, a deadline, a death. Blame for a timeout or crash stays exact.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        self.fd = os.open(path, flags, 0o600)
+        os.write(self.fd, bytes(PROGRESS.size))
+
+    def read(self) -> tuple[int, float] | None:
+        """The record as last written (read until two reads agree: it is not atomic)."""
+        last = None
+        for _ in range(4):
+            try:
+                data = _pread(self.fd, PROGRESS.size)
+            except OSError:
+                return None
+            if len(data) != PROGRESS.size:
+                return None
+            if data == last:
+                job_id, started = PROGRESS.unpack(data)
+                return (job_id, started) if job_id > 0 else None
+            last = data
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+def _pread(fd: int, size: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, size)
 
 
 def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:

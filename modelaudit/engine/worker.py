@@ -16,6 +16,7 @@ import importlib
 import os
 import pickle
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -24,9 +25,19 @@ from ..findings import FileStatus, Issue, ScanResult, observing
 from ..formats import Format
 from . import sandbox
 from .capture import FileCapture, per_rule_cap
-from .protocol import PROFILES_KEPT, FrameReader, encode_issue, encode_result, frame
+from .protocol import (
+    PROFILES_KEPT,
+    PROGRESS,
+    FrameReader,
+    encode_issue,
+    encode_result,
+    frame,
+)
 
 _setup_done = False
+#: Results of a batch's files travel together, sent at most this long after the last send
+#: (and at the batch's end); a file's findings are still streamed the moment they are made.
+FLUSH_EVERY = 0.005
 #: Hooks run once per worker before its first scan (resource limits, audit hooks).
 WORKER_SETUP: list[Callable[[dict[str, Any]], None]] = [sandbox.install]
 
@@ -178,13 +189,40 @@ class Channel:
         self.ready.clear()
         return messages
 
-    def send(self, message: object) -> None:
-        data = memoryview(frame(message))
+    def send(self, *messages: object) -> None:
+        """Write the messages in one go (one system call, one wake-up of the parent)."""
+        data = memoryview(b"".join(frame(m) for m in messages))
         guard = sandbox.quiet_cpu_limit() if sandbox.armed() else contextlib.nullcontext()
         with guard:
             while data:
                 written = os.write(self.write_fd, data)
                 data = data[written:]
+
+
+class _Progress:
+    """The worker's end of its progress record (protocol.ProgressFile): the job it starts
+    and when, stored into a shared mapping before each file."""
+
+    def __init__(self, path: str) -> None:
+        import mmap
+
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        try:
+            self.map = mmap.mmap(fd, PROGRESS.size)
+        finally:
+            os.close(fd)
+
+    def mark(self, job_id: int, now: float) -> None:
+        PROGRESS.pack_into(self.map, 0, job_id, now)
+
+
+def _open_progress(path: str) -> _Progress | None:
+    if not path:
+        return None
+    try:
+        return _Progress(path)
+    except (OSError, ValueError, ImportError):
+        return None
 
 
 def _wipe(folder: str) -> None:
@@ -238,61 +276,99 @@ def preload(modules: Iterable[str]) -> None:
                 importlib.import_module(name)
 
 
-class _Streamer:
-    """Sends one file's findings to the parent as they are made."""
+class _Results:
+    """A batch's finished results on their way to the parent: sent together every
+    `FLUSH_EVERY`, or after each file when the parent cannot read a progress record."""
 
-    __slots__ = ("channel", "job_id")
+    __slots__ = ("channel", "done", "each", "sent_at")
 
-    def __init__(self, channel: Channel, job_id: int) -> None:
+    def __init__(self, channel: Channel, each: bool) -> None:
         self.channel = channel
+        self.each = each
+        self.done: list[tuple[int, tuple[Any, ...]]] = []
+        self.sent_at = time.monotonic()
+
+    def add(self, job_id: int, result: ScanResult) -> bool:
+        """Queue a result; True when it was sent (time to look for parent messages too)."""
+        self.done.append((job_id, encode_result(result)))
+        if self.each or time.monotonic() - self.sent_at >= FLUSH_EVERY:
+            self.send()
+            return True
+        return False
+
+    def send(self, *after: object) -> None:
+        """Send what is queued, then `after` (in the same write)."""
+        messages: list[object] = [("done", self.done)] if self.done else []
+        self.channel.send(*messages, *after)
+        self.done = []
+        self.sent_at = time.monotonic()
+
+
+class _Streamer:
+    """Sends one file's findings to the parent as they are made (after the results queued
+    before them, so the parent sees events in order)."""
+
+    __slots__ = ("job_id", "results")
+
+    def __init__(self, results: _Results, job_id: int) -> None:
+        self.results = results
         self.job_id = job_id
 
     def __call__(self, issue: Issue) -> None:
         try:
-            self.channel.send(("issue", self.job_id, encode_issue(issue)))
+            self.results.send(("issue", self.job_id, encode_issue(issue)))
         except Exception:
             return
+
+
+Job = tuple[int, str, str, bool, float, int, bool]
 
 
 def _run_batch(
     channel: Channel,
     profile: tuple[dict[str, Any], Sequence[Any] | None],
-    jobs: Sequence[tuple[int, str, str, bool, float, int, bool]],
+    jobs: Sequence[Job],
     tmpdir: str,
+    progress: _Progress | None,
 ) -> None:
     from . import dispatch
 
     config, registry = profile
     dispatch.set_registry(registry)
-    skipped: set[int] = set()
+    results = _Results(channel, each=progress is None)
     longest = max(job[4] for job in jobs)
     mapped = max(job[5] for job in jobs)
     with sandbox.limited(config, longest, mapped):
-        _run_files(channel, config, jobs, tmpdir, skipped, longest, mapped)
-    channel.send(("idle", sandbox.resident_bytes()))
+        _run_files(results, config, jobs, tmpdir, progress, longest, mapped)
+    results.send(("idle", sandbox.resident_bytes()))
 
 
 def _run_files(
-    channel: Channel,
+    results: _Results,
     config: dict[str, Any],
-    jobs: Sequence[tuple[int, str, str, bool, float, int, bool]],
+    jobs: Sequence[Job],
     tmpdir: str,
-    skipped: set[int],
+    progress: _Progress | None,
     longest: float,
     mapped: int,
 ) -> None:
     """The files of one batch, in order, under limits armed once for the batch."""
+    channel = results.channel
+    skipped: set[int] = set()
     wiped = _mtime(tmpdir)
+    look = False
     for position, (job_id, path, display, explicit, deadline, _size, hashed) in enumerate(jobs):
-        if position and channel.can_poll:
+        if look and channel.can_poll:
             for message in channel.poll():
                 if message[0] == "skip":
                     ahead = {j[0] for j in jobs[position:]}
                     given_back = [i for i in message[1] if i in ahead]
                     skipped.update(given_back)
-                    channel.send(("skipped", given_back))
+                    results.send(("skipped", given_back))
         if job_id in skipped:
             continue
+        if progress is not None:
+            progress.mark(job_id, time.monotonic())
         result = scan_file(
             path,
             config,
@@ -300,11 +376,11 @@ def _run_files(
             explicit,
             isolated=True,
             deadline=deadline,
-            stream=_Streamer(channel, job_id),
+            stream=_Streamer(results, job_id),
             limits_armed=True,
             hash_file=hashed,
         )
-        channel.send(("done", job_id, encode_result(result)))
+        look = results.add(job_id, result)
         if result.status is not FileStatus.COMPLETE:
             # It may have run into a limit: the next file gets fresh ones.
             sandbox.rearm(config, longest, mapped)
@@ -331,15 +407,17 @@ def serve(channel: Channel) -> None:
     tmpdir = str(options.get("tmpdir") or "")
     if tmpdir:
         _use_tempdir(tmpdir)
+    progress = _open_progress(str(options.get("progress") or ""))
     _setup({})
     notices = list(dict.fromkeys(sandbox.NOTICES))
-    channel.send(("hello", os.getpid(), notices, sandbox.has_rlimits(), channel.can_poll))
+    hello = ("hello", os.getpid(), notices, sandbox.has_rlimits(), channel.can_poll)
+    channel.send((*hello, progress is not None))
     profiles: OrderedDict[int, tuple[dict[str, Any], Sequence[Any] | None]] = OrderedDict()
     while (message := channel.recv()) is not None:
         kind = message[0]
         if kind == "scan":
             profiles.move_to_end(message[1])
-            _run_batch(channel, profiles[message[1]], message[2], tmpdir)
+            _run_batch(channel, profiles[message[1]], message[2], tmpdir, progress)
         elif kind == "profile":
             # The parent mirrors this: least recently used first out, PROFILES_KEPT kept.
             profiles[message[1]] = (message[2], message[3])

@@ -11,6 +11,7 @@ import pytest
 
 import modelaudit
 from modelaudit.core import scan_report
+from modelaudit.engine.pool import FileJob, _Batch
 from modelaudit.findings import FileStatus, IssueSeverity
 from tests.hardening._hardening_util import write_hostile
 
@@ -52,14 +53,16 @@ def _check_others(report: modelaudit.ScanReport) -> list[int]:
 def test_a_crash_in_a_batch_fails_only_the_file_that_caused_it(
     tmp_path: Path, hostile: type, command: str
 ) -> None:
-    report = scan_report(str(_folder(tmp_path, command)), jobs=1, timeout=120, batch_files=64)
+    folder = _folder(tmp_path, f"pid-then-{command}")
+    report = scan_report(str(folder), jobs=1, timeout=120, batch_files=64)
     (bad,) = [f for f in report.files if "bad" in f.path]
     assert bad.status is FileStatus.ERROR
-    before, *after = _check_others(report)
+    (crashed,) = [int(i.details["pid"]) for i in bad.issues if i.message == "worker"]
+    _before, *after = _check_others(report)
     assert len(after) == 19 and len(set(after)) == 1
     # Everything after a crash ran in a replacement worker; a scanner calling exit() is
     # caught inside the worker, which goes on.
-    assert (after[0] != before) is (command != "exit")
+    assert (after[0] != crashed) is (command != "exit")
 
 
 def test_a_timeout_in_a_batch_fails_only_that_file(tmp_path: Path, hostile: type) -> None:
@@ -101,3 +104,86 @@ def test_batches_are_bounded_by_count_and_bytes(tmp_path: Path, hostile: type) -
     # Recycled after each full batch of four: three workers, four files each.
     assert [pids.count(p) for p in dict.fromkeys(pids)] == [4, 4, 4]
     assert report.exit_code == 0
+
+
+def _large_folder(tmp_path: Path, bad_command: str, arg: str = "") -> Path:
+    """401 tiny files in one batch: results travel to the parent in groups, so the files just
+    before the bad one (which streams nothing) have ended without the parent having heard."""
+    for i in range(200):
+        write_hostile(str(tmp_path), f"a{i:03}.hostile", "report-process")
+    write_hostile(str(tmp_path), "b-bad.hostile", bad_command, arg)
+    for i in range(200):
+        write_hostile(str(tmp_path), f"c{i:03}.hostile", "report-process")
+    return tmp_path
+
+
+def _large_others(report: modelaudit.ScanReport) -> set[int]:
+    others = [f for f in report.files if "bad" not in Path(f.path).name]
+    assert len(others) == 400
+    assert all(f.status is FileStatus.COMPLETE for f in others), [
+        (f.path, f.status_reason) for f in others if f.status is not FileStatus.COMPLETE
+    ]
+    return {
+        int(i.details["pid"])
+        for f in others
+        if Path(f.path).name.startswith("c")
+        for i in f.issues
+        if i.message == "process"
+    }
+
+
+@pytest.mark.parametrize("command", ["kill", "segfault"])
+def test_a_crash_in_a_large_batch_fails_only_that_file(
+    tmp_path: Path, hostile: type, command: str
+) -> None:
+    folder = _large_folder(tmp_path, command)
+    report = scan_report(str(folder), jobs=1, timeout=120, batch_files=512)
+    (bad,) = [f for f in report.files if "bad" in f.path]
+    assert bad.status is FileStatus.ERROR
+    assert bad.status_reason is not None and "crashed" in bad.status_reason
+    assert len(_large_others(report)) == 1
+
+
+def test_a_hang_in_a_large_batch_fails_only_that_file(tmp_path: Path, hostile: type) -> None:
+    folder = _large_folder(tmp_path, "sleep", "3600")
+    report = scan_report(str(folder), jobs=1, timeout=120, batch_files=512, file_timeout=2)
+    (bad,) = [f for f in report.files if "bad" in f.path]
+    assert bad.status is FileStatus.INCONCLUSIVE
+    assert bad.status_reason == "Scan timeout after 2 seconds"
+    _large_others(report)
+
+
+def _jobs(n: int) -> list[FileJob]:
+    return [
+        FileJob(id=i + 1, path=f"f{i}", display=f"f{i}", explicit=False, size=1, deadline=5)
+        for i in range(n)
+    ]
+
+
+def test_a_progress_record_only_ever_moves_forward() -> None:
+    """The worker's progress record locates the file it runs, but a worker cannot take the
+    parent back to an earlier file or restart a file's clock."""
+    jobs = _jobs(4)
+    batch = _Batch(jobs)
+    began = jobs[0].started_at
+    batch.locate((3, began + 1.0), now=began + 2.0)
+    assert batch.current is jobs[2] and jobs[2].started_at == began + 1.0
+    batch.locate((2, began + 1.5), now=began + 2.0)
+    assert batch.current is jobs[2]
+    batch.locate((3, began + 1.9), now=began + 2.0)
+    assert jobs[2].started_at == began + 1.0
+    batch.locate((4, began + 99.0), now=began + 3.0)
+    assert batch.current is jobs[3] and jobs[3].started_at == began + 3.0
+    batch.locate((77, began + 3.0), now=began + 3.0)
+    assert batch.current is jobs[3]
+    # The worker dies here: the files before the one it ran are scanned again elsewhere.
+    assert batch.unstarted() == jobs[:3]
+
+
+def test_files_behind_the_located_file_are_given_back() -> None:
+    jobs = _jobs(5)
+    batch = _Batch(jobs)
+    batch.locate((3, jobs[0].started_at), now=jobs[0].started_at)
+    assert batch.give_back() == jobs[3:]
+    batch.finished(jobs[0])
+    assert batch.current is jobs[2]

@@ -45,6 +45,11 @@ class HostileScanner(BaseScanner):
                 rule="TEST-PLANTED",
             )
             command = command.removeprefix("critical-then-")
+        if command.startswith("pid-then-"):
+            # The worker's pid, streamed before the command runs, so it survives a crash.
+            pid: dict[str, object] = {"pid": os.getpid()}
+            result.add_issue("worker", severity=IssueSeverity.WARNING, details=pid)
+            command = command.removeprefix("pid-then-")
         if command == "pickle-then-sleep":
             # The real pickle engine streams its findings; then the scan hangs.
             from modelaudit.scanners.pickle import scan_pickle_bytes
