@@ -31,7 +31,7 @@ from ..formats import (
     sniff_head,
     sniff_path,
 )
-from ..formats.regular import NotRegularFile, open_regular
+from ..formats.regular import NotRegularFile, open_regular, read_head
 from ..formats.unowned import inert_kind, pickle_whatever_the_name
 from ..scanners.base import BaseScanner
 from ..scanners.context import ScanContext
@@ -242,17 +242,15 @@ class _LevelCapture:
         return result
 
 
-def _sniff(path: str, shown: str) -> tuple[Format | None, bool]:
-    """The file's format, and whether it certainly holds no appended zip: a file read whole
-    by the sniff without an end-of-central-directory signature has none, so small files
-    (most of a sweep) are opened once here instead of twice."""
-    with open_regular(path) as f:
-        head = f.read(HEAD_SIZE)
-        size = os.fstat(f.fileno()).st_size
+def _sniff(path: str, shown: str) -> tuple[Format | None, bool, int]:
+    """The file's format, whether it certainly holds no appended zip (a file read whole by
+    the sniff without an end-of-central-directory signature has none, so small files, most
+    of a sweep, are opened once here instead of twice), and its size."""
+    head, size = read_head(path, HEAD_SIZE)
     fmt = sniff_head(head, shown, size)
     if fmt is None or fmt == Format.ZIP:
-        return sniff_path(path, shown), False
-    return fmt, size <= len(head) and b"PK\x05\x06" not in head
+        return sniff_path(path, shown), False, size
+    return fmt, size <= len(head) and b"PK\x05\x06" not in head, size
 
 
 def _head(path: str) -> tuple[bytes, bool]:
@@ -309,9 +307,10 @@ def scan_path(
     nested content shares its container's."""
     shown = display or path
     no_zip_tail = False
+    size: int | None = None
     if fmt is None:
         try:
-            fmt, no_zip_tail = _sniff(path, shown)
+            fmt, no_zip_tail, size = _sniff(path, shown)
         except NotRegularFile as exc:
             # Replaced since the listing: reported as the listing reports such entries.
             result = ScanResult(scanner_name="none")
@@ -334,10 +333,11 @@ def scan_path(
         return result
 
     if expansion is None:
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = 0
+        if size is None:
+            try:
+                size = os.path.getsize(path)
+            except OSError:
+                size = 0
         expansion = ExpansionBudget.from_config(config, size)
     context = make_context(shown, config, depth, Format(fmt) if fmt else None, explicit, expansion)
     made = _LevelCapture(path, shown)

@@ -135,8 +135,10 @@ def run_timeout_reason(timeout: float) -> str:
 
 def finish_report(report: ScanReport) -> None:
     """Files in path order, the end time, and secrets scrubbed: a call's last step."""
+    from .. import gcquiet
     from ..redact import redact_report
 
-    report.files.sort(key=lambda f: f.path)
-    report.end_time = time.time()
-    redact_report(report)
+    with gcquiet.quiet():
+        report.files.sort(key=lambda f: f.path)
+        report.end_time = time.time()
+        redact_report(report)

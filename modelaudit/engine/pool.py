@@ -37,6 +37,7 @@ from .outcomes import Outcome
 from .procs import resident_bytes_of
 from .protocol import (
     FrameReader,
+    JournalFile,
     ProgressFile,
     ProtocolError,
     decode_issue,
@@ -137,13 +138,13 @@ class Worker:
         proc: WorkerProcess,
         tmpdir: str,
         memory_limit: int,
-        progress: ProgressFile | None = None,
+        control: tuple[ProgressFile, JournalFile] | None = None,
     ) -> None:
         self.proc = proc
         self.tmpdir = tmpdir
-        #: Set once the worker said it writes its progress record (results then travel
-        #: in groups); without one, the worker sends each result as its file ends.
-        self.progress = progress
+        #: The worker's progress record and journal; `grouped` once the worker said it
+        #: uses them (results then travel in groups), else it sends each as its file ends.
+        self.control = control
         self.grouped = False
         self.memory_limit = memory_limit
         self.frames = FrameReader()
@@ -166,7 +167,8 @@ class Worker:
         options = {
             "tmpdir": self.tmpdir,
             "sys_path": list(sys_path),
-            "progress": self.progress.path if self.progress is not None else "",
+            "progress": self.control[0].path if self.control is not None else "",
+            "journal": self.control[1].path if self.control is not None else "",
         }
         await self.proc.send(frame(("init", options)))
         message = await self._next()
@@ -176,7 +178,7 @@ class Worker:
         self.notices = [str(n) for n in message[2]]
         self.rlimits = bool(message[3])
         self.can_poll = bool(message[4])
-        self.grouped = self.progress is not None and len(message) > 5 and bool(message[5])
+        self.grouped = self.control is not None and len(message) > 5 and bool(message[5])
 
     async def _next(self) -> Any:
         """The worker's next message, or None once it is gone.
@@ -234,18 +236,45 @@ class Worker:
             await self._collect(state)
             return state.unstarted()
         except ProtocolError as exc:
-            self.kill()
-            self._locate(state)
-            if state.current is not None:
-                reason = f"worker sent a malformed message ({exc})"
-                _finish(state.current, Outcome("crash", reason=reason))
+            self._end(state)
+            state.fail(Outcome("crash", reason=f"worker sent a malformed message ({exc})"))
             return state.unstarted()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            self.kill()
+            self._end(state)
             return state.unstarted()
         except BaseException:
-            self.kill()
+            self._end(state)
             raise
+
+    def _end(self, state: _Batch) -> None:
+        """Kill the worker; keep the results it had not sent yet; find the file it was on."""
+        self.kill()
+        self._recover(state)
+        self._locate(state)
+
+    def _recover(self, state: _Batch) -> None:
+        """The results in the journal that the parent has not received (the worker is gone)."""
+        if not self.grouped or self.control is None:
+            return
+        with contextlib.suppress(ProtocolError):
+            self._results(self.control[1].read(), state, recovered=True)
+
+    def _results(self, blob: Any, state: _Batch, recovered: bool = False) -> None:
+        """Finish the files whose results are in `blob` (result frames, in batch order)."""
+        if not isinstance(blob, bytes):
+            raise ProtocolError("malformed results")
+        for payload in FrameReader().feed(blob):
+            item = loads_untrusted(payload)
+            if not isinstance(item, tuple) or len(item) != 2:
+                raise ProtocolError("malformed result")
+            target = state.find(item[0])
+            if target is None:
+                if recovered:
+                    continue  # sent already, or of an earlier batch
+                raise ProtocolError("result for a file the worker was not given")
+            self.files_done += 1
+            _finish(target, Outcome("done", decode_result(item[1])))
+            state.finished(target)
 
     async def _collect(self, state: _Batch) -> None:
         """Follow the batch until the worker is idle again, or dies, or is killed; the
@@ -261,9 +290,9 @@ class Worker:
                     message = await self._next()
                     if message is None:
                         reason = await self._died()
+                        self._recover(state)
                         self._locate(state)
-                        if state.current is not None:
-                            _finish(state.current, Outcome("crash", reason=reason))
+                        state.fail(Outcome("crash", reason=reason))
                         return
                     if self._handle(message, state):
                         return
@@ -275,9 +304,9 @@ class Worker:
             if job is None and now < state.idle_since + IDLE_TIMEOUT:
                 continue
             if job is None or now >= job.started_at + job.deadline:
-                self.kill()
-                if job is not None:
-                    _finish(job, Outcome("timeout"))
+                self._end(state)
+                if job is not None and state.current is job:
+                    state.fail(Outcome("timeout"))
                 return
             if not gave_back and len(state.expected) > 1 and now >= job.started_at + SLOW:
                 gave_back = True
@@ -285,14 +314,14 @@ class Worker:
                 await self.proc.send(frame(("skip", [j.id for j in behind])))
                 give_back(behind)
             elif self._watch_memory and await self._memory_over():
-                self.kill()
-                _finish(job, Outcome("crash", reason="out of memory (worker memory limit)"))
+                self._end(state)
+                state.fail(Outcome("crash", reason="out of memory (worker memory limit)"))
                 return
 
     def _locate(self, state: _Batch) -> None:
         """Results travel in groups: ask the progress record which file the worker is on."""
-        if self.grouped and self.progress is not None:
-            state.locate(self.progress.read(), time.monotonic())
+        if self.grouped and self.control is not None:
+            state.locate(self.control[0].read(), time.monotonic())
 
     @property
     def _watch_memory(self) -> bool:
@@ -318,17 +347,7 @@ class Worker:
         """Apply one message; True once the worker reported the batch over."""
         kind = message[0]
         if kind == "done":
-            if not isinstance(message[1], list):
-                raise ProtocolError("malformed results")
-            for item in message[1]:
-                if not isinstance(item, tuple) or len(item) != 2:
-                    raise ProtocolError("malformed result")
-                target = state.find(item[0])
-                if target is None:
-                    raise ProtocolError("result for a file the worker was not given")
-                self.files_done += 1
-                _finish(target, Outcome("done", decode_result(item[1])))
-                state.finished(target)
+            self._results(message[1], state)
         elif kind == "issue":
             target = state.find(message[1])
             if target is not None:
@@ -438,10 +457,16 @@ class _Batch:
         if self.current is not None and self.current.id in gone:
             self._start(time.monotonic())
 
+    def fail(self, outcome: Outcome) -> None:
+        """The file the worker was on ends so (a crash, its deadline); nothing else does."""
+        job = self.current
+        if job is not None and self.by_id.pop(job.id, None) is not None:
+            _finish(job, outcome)
+
     def unstarted(self) -> list[FileJob]:
-        """What to reschedule once the worker is gone: every expected file but the one it
-        was running (those before it ended, but their results went down with the worker)."""
-        left = [j for j in self.expected if j is not self.current]
+        """What to reschedule once the worker is gone: every expected file that has not
+        ended (never started, or ended without its result reaching the parent)."""
+        left = [j for j in self.expected if j.id in self.by_id]
         for job in left:
             job.started = False
         return left
@@ -569,22 +594,23 @@ class WorkerPool:
             self.booting -= 1
 
     async def _boot_counted(self) -> Worker:
-        progress: ProgressFile | None = None
+        control: tuple[ProgressFile, JournalFile] | None = None
         try:
             if self.preload_modules and self.started:
                 await self._preload()
             tmpdir = tempfile.mkdtemp(prefix="w", dir=self.root)
-            progress = ProgressFile(tmpdir + ".progress")
+            control = ProgressFile(tmpdir + ".progress"), JournalFile(tmpdir + ".journal")
             proc = await self.launcher.spawn()
         except BaseException as exc:
-            if progress is not None:
-                progress.close()
+            if control is not None:
+                for end in control:
+                    end.close()
             self.count -= 1
             self._hand_out()
             if isinstance(exc, Exception):
                 raise WorkerStartError(f"cannot start a worker process: {exc}") from exc
             raise
-        worker = Worker(proc, tmpdir, self.memory_limit, progress)
+        worker = Worker(proc, tmpdir, self.memory_limit, control)
         self.workers.add(worker)
         try:
             with anyio.fail_after(BOOT_TIMEOUT):
@@ -641,8 +667,8 @@ class WorkerPool:
                 with anyio.move_on_after(10):
                     await worker.proc.wait()
                 await worker.proc.aclose()
-                if worker.progress is not None:
-                    worker.progress.close()
+                for end in worker.control or ():
+                    end.close()
                 await anyio.to_thread.run_sync(shutil.rmtree, worker.tmpdir, True)
         finally:
             self._closing.discard(done)

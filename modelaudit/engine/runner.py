@@ -36,7 +36,7 @@ import anyio.to_thread
 from anyio import CapacityLimiter, get_cancelled_exc_class
 from anyio.abc import TaskGroup, TaskStatus
 
-from .. import rules
+from .. import gcquiet, rules
 from ..config import ScanConfig
 from ..fetchers import FetchError, ObjectRef, Source, is_remote_target, resolve
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
@@ -247,6 +247,10 @@ class ScanCall:
 
     async def run(self, targets: Sequence[str | Source], handle_signals: bool = False) -> None:
         """Scan every target; on the run deadline or `stop()`, report what is unfinished."""
+        with gcquiet.quiet():
+            await self._run(targets, handle_signals)
+
+    async def _run(self, targets: Sequence[str | Source], handle_signals: bool) -> None:
         timeout = self.config.timeout
         deadline = anyio.current_time() + timeout if timeout and timeout > 0 else math.inf
         self.scope = anyio.CancelScope(deadline=deadline)

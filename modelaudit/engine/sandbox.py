@@ -371,10 +371,17 @@ def scanning(
         yield found
 
 
+#: This process's /proc/self/statm, kept open (pid, fd): read once or twice per pickle.
+_statm: tuple[int, int] | None = None
+
+
 def _address_space_in_use() -> int:
+    global _statm
     assert resource is not None
-    with open("/proc/self/statm", "rb") as f:
-        return int(f.read().split()[0]) * int(resource.getpagesize())
+    pid = os.getpid()
+    if _statm is None or _statm[0] != pid:
+        _statm = (pid, os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
+    return int(os.pread(_statm[1], 256, 0).split()[0]) * int(resource.getpagesize())
 
 
 def resident_bytes() -> int:

@@ -199,28 +199,52 @@ class Channel:
                 data = data[written:]
 
 
-class _Progress:
-    """The worker's end of its progress record (protocol.ProgressFile): the job it starts
-    and when, stored into a shared mapping before each file."""
+class _Control:
+    """The worker's ends of its progress record and journal (protocol.ProgressFile,
+    protocol.JournalFile): the job it starts and when, stored into a shared mapping before
+    each file; each result, appended to the journal as the file ends."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, progress: str, journal: str) -> None:
         import mmap
 
-        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        fd = os.open(progress, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
             self.map = mmap.mmap(fd, PROGRESS.size)
         finally:
             os.close(fd)
+        self.journal = os.open(journal, os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0))
+        self.writable = True
 
     def mark(self, job_id: int, now: float) -> None:
         PROGRESS.pack_into(self.map, 0, job_id, now)
 
+    def restart(self) -> None:
+        """A new batch: the journal holds only its results."""
+        try:
+            os.ftruncate(self.journal, 0)
+            self.writable = True
+        except OSError:
+            self.writable = False
 
-def _open_progress(path: str) -> _Progress | None:
-    if not path:
+    def keep(self, record: bytes) -> bool:
+        """Append a result; False if it could not be (a file size limit): send it now."""
+        if self.writable:
+            try:
+                data = memoryview(record)
+                while data:
+                    data = data[os.write(self.journal, data) :]
+                return True
+            except OSError:
+                self.writable = False
+        return False
+
+
+def _open_control(options: dict[str, Any]) -> _Control | None:
+    progress, journal = options.get("progress"), options.get("journal")
+    if not progress or not journal:
         return None
     try:
-        return _Progress(path)
+        return _Control(str(progress), str(journal))
     except (OSError, ValueError, ImportError):
         return None
 
@@ -277,28 +301,30 @@ def preload(modules: Iterable[str]) -> None:
 
 
 class _Results:
-    """A batch's finished results on their way to the parent: sent together every
-    `FLUSH_EVERY`, or after each file when the parent cannot read a progress record."""
+    """A batch's finished results on their way to the parent: kept in the journal as each
+    file ends, and sent together every `FLUSH_EVERY` (after each file without a journal)."""
 
-    __slots__ = ("channel", "done", "each", "sent_at")
+    __slots__ = ("channel", "control", "done", "sent_at")
 
-    def __init__(self, channel: Channel, each: bool) -> None:
+    def __init__(self, channel: Channel, control: _Control | None) -> None:
         self.channel = channel
-        self.each = each
-        self.done: list[tuple[int, tuple[Any, ...]]] = []
+        self.control = control
+        self.done: list[bytes] = []
         self.sent_at = time.monotonic()
 
     def add(self, job_id: int, result: ScanResult) -> bool:
         """Queue a result; True when it was sent (time to look for parent messages too)."""
-        self.done.append((job_id, encode_result(result)))
-        if self.each or time.monotonic() - self.sent_at >= FLUSH_EVERY:
+        record = frame((job_id, encode_result(result)))
+        self.done.append(record)
+        kept = self.control is not None and self.control.keep(record)
+        if not kept or time.monotonic() - self.sent_at >= FLUSH_EVERY:
             self.send()
             return True
         return False
 
     def send(self, *after: object) -> None:
         """Send what is queued, then `after` (in the same write)."""
-        messages: list[object] = [("done", self.done)] if self.done else []
+        messages: list[object] = [("done", b"".join(self.done))] if self.done else []
         self.channel.send(*messages, *after)
         self.done = []
         self.sent_at = time.monotonic()
@@ -329,17 +355,19 @@ def _run_batch(
     profile: tuple[dict[str, Any], Sequence[Any] | None],
     jobs: Sequence[Job],
     tmpdir: str,
-    progress: _Progress | None,
+    control: _Control | None,
 ) -> None:
     from . import dispatch
 
     config, registry = profile
     dispatch.set_registry(registry)
-    results = _Results(channel, each=progress is None)
+    if control is not None:
+        control.restart()
+    results = _Results(channel, control)
     longest = max(job[4] for job in jobs)
     mapped = max(job[5] for job in jobs)
     with sandbox.limited(config, longest, mapped):
-        _run_files(results, config, jobs, tmpdir, progress, longest, mapped)
+        _run_files(results, config, jobs, tmpdir, control, longest, mapped)
     results.send(("idle", sandbox.resident_bytes()))
 
 
@@ -348,7 +376,7 @@ def _run_files(
     config: dict[str, Any],
     jobs: Sequence[Job],
     tmpdir: str,
-    progress: _Progress | None,
+    control: _Control | None,
     longest: float,
     mapped: int,
 ) -> None:
@@ -367,8 +395,8 @@ def _run_files(
                     results.send(("skipped", given_back))
         if job_id in skipped:
             continue
-        if progress is not None:
-            progress.mark(job_id, time.monotonic())
+        if control is not None:
+            control.mark(job_id, time.monotonic())
         result = scan_file(
             path,
             config,
@@ -407,17 +435,17 @@ def serve(channel: Channel) -> None:
     tmpdir = str(options.get("tmpdir") or "")
     if tmpdir:
         _use_tempdir(tmpdir)
-    progress = _open_progress(str(options.get("progress") or ""))
+    control = _open_control(options)
     _setup({})
     notices = list(dict.fromkeys(sandbox.NOTICES))
     hello = ("hello", os.getpid(), notices, sandbox.has_rlimits(), channel.can_poll)
-    channel.send((*hello, progress is not None))
+    channel.send((*hello, control is not None))
     profiles: OrderedDict[int, tuple[dict[str, Any], Sequence[Any] | None]] = OrderedDict()
     while (message := channel.recv()) is not None:
         kind = message[0]
         if kind == "scan":
             profiles.move_to_end(message[1])
-            _run_batch(channel, profiles[message[1]], message[2], tmpdir, progress)
+            _run_batch(channel, profiles[message[1]], message[2], tmpdir, control)
         elif kind == "profile":
             # The parent mirrors this: least recently used first out, PROFILES_KEPT kept.
             profiles[message[1]] = (message[2], message[3])

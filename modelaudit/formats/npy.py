@@ -21,6 +21,13 @@ MAGIC: Final = b"\x93NUMPY"
 _PY2_LONG: Final = re.compile(r"\b(\d+)[Ll]\b")
 #: np.load refuses longer headers unless told otherwise.
 MAX_HEADER: Final = 1 << 16
+#: The header exactly as NumPy writes it for a plain dtype: read without `ast` (compiling the
+#: literal cost most of a small file's scan); anything else takes the general path.
+_DIM: Final = r"(?:0|[1-9]\d{0,18})"
+_CANONICAL: Final = re.compile(
+    r"\{'descr': '([A-Za-z0-9<>|=\[\]]{0,64})', 'fortran_order': (True|False), "
+    rf"'shape': \(((?:{_DIM}, )+{_DIM},?|{_DIM},)?\), \}}[ ]*\n?"
+)
 
 
 class NpyError(Exception):
@@ -52,6 +59,16 @@ def read_header(stream: BinaryIO) -> NpyHeader:
     return parse_header(StreamView(stream))
 
 
+def _canonical(text: str) -> dict[str, Any] | None:
+    """What `ast.literal_eval` makes of a header NumPy wrote, or None for any other text."""
+    match = _CANONICAL.fullmatch(text)
+    if match is None:
+        return None
+    descr, order, dims = match.groups()
+    shape = tuple(int(n) for n in dims.split(",") if n.strip()) if dims else ()
+    return {"descr": descr, "fortran_order": order == "True", "shape": shape}
+
+
 def parse_header(view: ByteView, start: int = 0) -> NpyHeader:
     """The header of the array whose bytes begin at `start` in `view`."""
     pre = view.get(start, start + 8)
@@ -78,8 +95,9 @@ def parse_header(view: ByteView, start: int = 0) -> NpyHeader:
         raise NpyError("truncated header")
     try:
         decoded = text.decode("utf-8" if major == 3 else "latin1")
+        header = _canonical(decoded)
         try:
-            header = ast.literal_eval(decoded)
+            header = header if header is not None else ast.literal_eval(decoded)
         except SyntaxError:
             if major > 2:
                 raise

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from ..fingerprints import assign_fingerprints
+from ..gcquiet import quiet
 from ..report import ScanReport
 from .safe import json_safe
 
@@ -20,9 +21,10 @@ def render(report: ScanReport, indent: bool = False, **_: Any) -> bytes:
     option = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
     if indent:
         option |= orjson.OPT_INDENT_2
-    assign_fingerprints(report)
-    doc = report.to_dict()
-    try:
-        return orjson.dumps(doc, option=option, default=str) + b"\n"
-    except orjson.JSONEncodeError:
-        return orjson.dumps(json_safe(doc), option=option, default=str) + b"\n"
+    with quiet():
+        assign_fingerprints(report)
+        doc = report.to_dict()
+        try:
+            return orjson.dumps(doc, option=option, default=str) + b"\n"
+        except orjson.JSONEncodeError:
+            return orjson.dumps(json_safe(doc), option=option, default=str) + b"\n"

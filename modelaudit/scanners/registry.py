@@ -35,8 +35,15 @@ class ScannerSpec:
         return any(lower.endswith(ext) for ext in self.supported_extensions)
 
     def load(self) -> type[BaseScanner]:
-        cls: type[BaseScanner] = getattr(importlib.import_module(self.module), self.qualname)
+        cls = _LOADED.get((self.module, self.qualname))
+        if cls is None:
+            cls = getattr(importlib.import_module(self.module), self.qualname)
+            _LOADED[self.module, self.qualname] = cls
         return cls
+
+
+#: Classes already imported, by spec (a worker routes every file through `load`).
+_LOADED: dict[tuple[str, str], type[BaseScanner]] = {}
 
 
 def _spec(module: str, qualname: str, formats: tuple[str, ...], *extensions: str) -> ScannerSpec:

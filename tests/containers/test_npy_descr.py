@@ -113,3 +113,36 @@ def test_extra_header_keys_are_refused_as_numpy_does(tmp_path: Path) -> None:
     path = tmp_path / "a.npy"
     path.write_bytes(b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body + b"\0" * 4)
     assert scan(path).status.value == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["()", "(3,)", "(2, 3)", "(2, 3,)", "(0, 5)", "(3)", "(007,)", "(2, )", "(1,2)", "(-1,)"],
+)
+@pytest.mark.parametrize("descr", ["<f4", "|O", "<M8[ns]", "<U7", "O\\x00", "<f4'"])
+@pytest.mark.parametrize("order", ["False", "True", "0"])
+def test_headers_read_without_ast_mean_what_ast_reads(shape: str, descr: str, order: str) -> None:
+    """The fast path for headers as NumPy writes them agrees with `ast.literal_eval` on every
+    header it accepts, and leaves the others (a bare int shape, leading zeros) to it."""
+    import ast
+
+    from modelaudit.formats.npy import _canonical
+
+    text = f"{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}   \n"
+    fast = _canonical(text)
+    if fast is None:
+        return
+    assert fast == ast.literal_eval(text)
+    assert type(fast["shape"]) is tuple and type(fast["fortran_order"]) is bool
+    assert order != "0" and shape not in ("(3)", "(007,)", "(2, )", "(1,2)", "(-1,)")
+
+
+def test_numpy_headers_take_the_fast_path() -> None:
+    from modelaudit.formats.npy import _canonical
+
+    for array in (np.zeros(3, "<f4"), np.zeros((2, 3), ">i8"), np.zeros((), "U7")):
+        buf = io.BytesIO()
+        np.save(buf, array)
+        raw = buf.getvalue()
+        text = raw[10 : 10 + int.from_bytes(raw[8:10], "little")].decode("latin1")
+        assert _canonical(text) is not None

@@ -11,7 +11,7 @@ import pytest
 
 import modelaudit
 from modelaudit.core import scan_report
-from modelaudit.engine.pool import FileJob, _Batch
+from modelaudit.engine.pool import FileJob, Outcome, _Batch
 from modelaudit.findings import FileStatus, IssueSeverity
 from tests.hardening._hardening_util import write_hostile
 
@@ -117,19 +117,24 @@ def _large_folder(tmp_path: Path, bad_command: str, arg: str = "") -> Path:
     return tmp_path
 
 
-def _large_others(report: modelaudit.ScanReport) -> set[int]:
+def _large_others(report: modelaudit.ScanReport) -> tuple[set[int], set[int]]:
+    """The workers that scanned the files before the bad one, and those after it."""
     others = [f for f in report.files if "bad" not in Path(f.path).name]
     assert len(others) == 400
     assert all(f.status is FileStatus.COMPLETE for f in others), [
         (f.path, f.status_reason) for f in others if f.status is not FileStatus.COMPLETE
     ]
-    return {
-        int(i.details["pid"])
-        for f in others
-        if Path(f.path).name.startswith("c")
-        for i in f.issues
-        if i.message == "process"
-    }
+
+    def pids(prefix: str) -> set[int]:
+        return {
+            int(i.details["pid"])
+            for f in others
+            if Path(f.path).name.startswith(prefix)
+            for i in f.issues
+            if i.message == "process"
+        }
+
+    return pids("a"), pids("c")
 
 
 @pytest.mark.parametrize("command", ["kill", "segfault"])
@@ -141,7 +146,10 @@ def test_a_crash_in_a_large_batch_fails_only_that_file(
     (bad,) = [f for f in report.files if "bad" in f.path]
     assert bad.status is FileStatus.ERROR
     assert bad.status_reason is not None and "crashed" in bad.status_reason
-    assert len(_large_others(report)) == 1
+    before, after = _large_others(report)
+    # The files that ended before the crash keep the results of the worker that crashed
+    # (from its journal), and are not scanned again.
+    assert len(before) == 1 and len(after) == 1 and before != after
 
 
 def test_a_hang_in_a_large_batch_fails_only_that_file(tmp_path: Path, hostile: type) -> None:
@@ -151,6 +159,20 @@ def test_a_hang_in_a_large_batch_fails_only_that_file(tmp_path: Path, hostile: t
     assert bad.status is FileStatus.INCONCLUSIVE
     assert bad.status_reason == "Scan timeout after 2 seconds"
     _large_others(report)
+
+
+class _Owner:
+    def __init__(self) -> None:
+        self.ended: list[tuple[FileJob, str]] = []
+
+    def finish(self, job: FileJob, outcome: Outcome) -> None:
+        self.ended.append((job, outcome.kind))
+
+    def give_back(self, jobs: list[FileJob]) -> None:
+        return
+
+
+owner = _Owner()
 
 
 def _jobs(n: int) -> list[FileJob]:
@@ -164,6 +186,8 @@ def test_a_progress_record_only_ever_moves_forward() -> None:
     """The worker's progress record locates the file it runs, but a worker cannot take the
     parent back to an earlier file or restart a file's clock."""
     jobs = _jobs(4)
+    for job in jobs:
+        job.owner = owner
     batch = _Batch(jobs)
     began = jobs[0].started_at
     batch.locate((3, began + 1.0), now=began + 2.0)
@@ -176,7 +200,10 @@ def test_a_progress_record_only_ever_moves_forward() -> None:
     assert batch.current is jobs[3] and jobs[3].started_at == began + 3.0
     batch.locate((77, began + 3.0), now=began + 3.0)
     assert batch.current is jobs[3]
-    # The worker dies here: the files before the one it ran are scanned again elsewhere.
+    # The worker dies here: the file it ran fails, the files before it (ended, their results
+    # lost with the worker) are scanned again elsewhere.
+    batch.fail(Outcome("crash", reason="killed"))
+    assert owner.ended == [(jobs[3], "crash")]
     assert batch.unstarted() == jobs[:3]
 
 

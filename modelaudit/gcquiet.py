@@ -1,0 +1,38 @@
+"""Fewer garbage collections while a sweep builds its results and its report.
+
+A sweep keeps a few objects per file until its report is written, and CPython's collections
+walk them again and again (a fifth of the parent's time on 50,000 small files). While any
+caller is inside `quiet()`, the collector runs far less often; cycles are still collected.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: Thresholds while quiet: a young collection every 20,000 allocations, full ones rarely.
+QUIET = (20_000, 50, 1000)
+
+_lock = threading.Lock()
+_depth = 0
+_saved: tuple[int, int, int] | None = None
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    global _depth, _saved
+    with _lock:
+        if _depth == 0:
+            _saved = gc.get_threshold()
+            gc.set_threshold(*(max(q, s) for q, s in zip(QUIET, _saved, strict=True)))
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _saved is not None:
+                gc.set_threshold(*_saved)
+                _saved = None
