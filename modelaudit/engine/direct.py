@@ -260,8 +260,10 @@ class _Run:
                 elif kind == "issue" and len(message) == 3:
                     if message[1] == _JOB_ID:
                         self.streamed.append(decode_issue(message[2]))
-                elif kind == "done" and message[1] == _JOB_ID:
-                    return self._drain(Outcome("done", decode_result(message[2]))), True
+                elif kind == "done" and len(message) == 2:
+                    result = _own_result(message[1])
+                    if result is not None:
+                        return self._drain(Outcome("done", decode_result(result))), True
                 else:
                     raise ProtocolError(f"unexpected {kind!r} message")
             now = time.monotonic()
@@ -451,3 +453,15 @@ def scan_one(
     """Scan the one object `one_local_file` found, in a worker forked from this process."""
     with OneFileRun(obj, config, handle_signals) as run:
         return run.report(command_line)
+
+
+def _own_result(blob: Any) -> Any:
+    """The file's encoded result in a worker's "done" message (result frames)."""
+    if not isinstance(blob, bytes):
+        raise ProtocolError("malformed results")
+    for payload in FrameReader().feed(blob):
+        item = loads_untrusted(payload)
+        if not isinstance(item, tuple) or len(item) != 2 or item[0] != _JOB_ID:
+            raise ProtocolError("result for a file the worker was not given")
+        return item[1]
+    return None

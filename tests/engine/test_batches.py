@@ -11,7 +11,8 @@ import pytest
 
 import modelaudit
 from modelaudit.core import scan_report
-from modelaudit.engine.pool import FileJob, Outcome, _Batch
+from modelaudit.engine.outcomes import Outcome
+from modelaudit.engine.pool import FileJob, _Batch
 from modelaudit.findings import FileStatus, IssueSeverity
 from tests.hardening._hardening_util import write_hostile
 
