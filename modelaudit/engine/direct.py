@@ -36,6 +36,7 @@ from .protocol import (
     decode_result,
     frame,
     loads_untrusted,
+    result_frames,
 )
 
 if TYPE_CHECKING:
@@ -261,9 +262,10 @@ class _Run:
                     if message[1] == _JOB_ID:
                         self.streamed.append(decode_issue(message[2]))
                 elif kind == "done" and len(message) == 2:
-                    result = _own_result(message[1])
-                    if result is not None:
-                        return self._drain(Outcome("done", decode_result(result))), True
+                    for job_id, encoded in result_frames(message[1]):
+                        if job_id != _JOB_ID:
+                            raise ProtocolError("result for a file the worker was not given")
+                        return self._drain(Outcome("done", decode_result(encoded))), True
                 else:
                     raise ProtocolError(f"unexpected {kind!r} message")
             now = time.monotonic()
@@ -453,15 +455,3 @@ def scan_one(
     """Scan the one object `one_local_file` found, in a worker forked from this process."""
     with OneFileRun(obj, config, handle_signals) as run:
         return run.report(command_line)
-
-
-def _own_result(blob: Any) -> Any:
-    """The file's encoded result in a worker's "done" message (result frames)."""
-    if not isinstance(blob, bytes):
-        raise ProtocolError("malformed results")
-    for payload in FrameReader().feed(blob):
-        item = loads_untrusted(payload)
-        if not isinstance(item, tuple) or len(item) != 2 or item[0] != _JOB_ID:
-            raise ProtocolError("result for a file the worker was not given")
-        return item[1]
-    return None

@@ -44,6 +44,7 @@ from .protocol import (
     decode_result,
     frame,
     loads_untrusted,
+    result_frames,
 )
 
 log = logging.getLogger("modelaudit")
@@ -261,19 +262,14 @@ class Worker:
 
     def _results(self, blob: Any, state: _Batch, recovered: bool = False) -> None:
         """Finish the files whose results are in `blob` (result frames, in batch order)."""
-        if not isinstance(blob, bytes):
-            raise ProtocolError("malformed results")
-        for payload in FrameReader().feed(blob):
-            item = loads_untrusted(payload)
-            if not isinstance(item, tuple) or len(item) != 2:
-                raise ProtocolError("malformed result")
-            target = state.find(item[0])
+        for job_id, encoded in result_frames(blob):
+            target = state.find(job_id)
             if target is None:
                 if recovered:
                     continue  # sent already, or of an earlier batch
                 raise ProtocolError("result for a file the worker was not given")
             self.files_done += 1
-            _finish(target, Outcome("done", decode_result(item[1])))
+            _finish(target, Outcome("done", decode_result(encoded)))
             state.finished(target)
 
     async def _collect(self, state: _Batch) -> None:

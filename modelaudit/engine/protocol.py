@@ -85,6 +85,18 @@ class FrameReader:
         return len(self._buf)
 
 
+def result_frames(blob: Any) -> Iterator[tuple[int, Any]]:
+    """(job id, encoded result) pairs of a worker's "done" message, in the order it
+    finished them; anything else in it is a protocol error."""
+    if not isinstance(blob, bytes):
+        raise ProtocolError("malformed results")
+    for payload in FrameReader().feed(blob):
+        item = loads_untrusted(payload)
+        if not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[0], int):
+            raise ProtocolError("malformed result")
+        yield item[0], item[1]
+
+
 class ProgressFile:
     """The parent's end of a worker's progress record.
 

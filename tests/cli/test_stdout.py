@@ -29,17 +29,22 @@ def _queued(fd: int) -> int:
     return int.from_bytes(buf, sys.byteorder)
 
 
-@pytest.mark.parametrize("unbuffered", ["1", ""])
-def test_a_report_larger_than_the_pipe_arrives_whole(tmp_path: Path, unbuffered: str) -> None:
+def _scan_600_files(tmp_path: Path, unbuffered: str) -> subprocess.Popen[bytes]:
+    """A JSON report far larger than a pipe holds, written to our stdout pipe."""
     for index in range(600):
         (tmp_path / f"model{index:04d}.pkl").write_bytes(CLEAN_PICKLE)
     env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "modelaudit", "scan", "--no-progress", "-f", "json", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
     )
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_report_larger_than_the_pipe_arrives_whole(tmp_path: Path, unbuffered: str) -> None:
+    proc = _scan_600_files(tmp_path, unbuffered)
     assert proc.stdout is not None
     try:
         # Read nothing until the pipe is full (the writer then waits on it) or the scan ended.
@@ -64,15 +69,7 @@ def test_a_report_survives_the_writer_being_stopped_mid_write(
     attaching, a frozen container) gets a short count back from write(2): 131,072 bytes
     was all a `--cluster` report delivered once, exit 1, nothing on stderr, when one raw
     write was taken as the whole. Every stop here happens while the writer waits on the pipe."""
-    for index in range(600):
-        (tmp_path / f"model{index:04d}.pkl").write_bytes(CLEAN_PICKLE)
-    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelaudit", "scan", "--no-progress", "-f", "json", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = _scan_600_files(tmp_path, unbuffered)
     assert proc.stdout is not None
     received = []
     try:

@@ -208,16 +208,21 @@ def s3_bucket() -> Iterator[tuple[MotoServer, CountingRelay]]:
         stop(server.proc)
 
 
-def test_unchanged_objects_are_not_read_again(
-    s3_bucket: tuple[MotoServer, CountingRelay], tmp_path: Path
-) -> None:
-    server, relay = s3_bucket
-    env = clean_env(
+def _relayed_env(server: MotoServer, relay: CountingRelay) -> dict[str, str]:
+    """The CLI's environment: the moto server's credentials, every request through the relay."""
+    return clean_env(
         AWS_ACCESS_KEY_ID=server.key_id,
         AWS_SECRET_ACCESS_KEY=server.secret,
         AWS_ENDPOINT_URL=relay.url,
         AWS_DEFAULT_REGION="us-east-1",
     )
+
+
+def test_unchanged_objects_are_not_read_again(
+    s3_bucket: tuple[MotoServer, CountingRelay], tmp_path: Path
+) -> None:
+    server, relay = s3_bucket
+    env = _relayed_env(server, relay)
     cache = str(tmp_path / "cache")
     target = f"s3://{BUCKET}/models/"
     args = [sys.executable, "-m", "modelaudit", "scan", "--no-progress", "-f", "json"]
@@ -262,12 +267,7 @@ def test_a_replayed_report_keeps_every_digest_and_its_source(
     """SARIF from the cache carries what the first run reported: the md5 S3 publishes (its
     ETag) with where it came from, beside the sha256 computed from the (small) object."""
     server, relay = s3_bucket
-    env = clean_env(
-        AWS_ACCESS_KEY_ID=server.key_id,
-        AWS_SECRET_ACCESS_KEY=server.secret,
-        AWS_ENDPOINT_URL=relay.url,
-        AWS_DEFAULT_REGION="us-east-1",
-    )
+    env = _relayed_env(server, relay)
     cache = str(tmp_path / "cache")
     target = f"s3://{BUCKET}/models/clean05.safetensors"
 
