@@ -234,8 +234,6 @@ async def fill(
         raise FetchError(f"{uri}: the download was stopped")
     if failure is not None:
         raise failure
-    if landing.error is not None:
-        raise FetchError(f"{uri}: could not write the local copy: {landing.error}")
     report()
     first = (landing.first or began) - began
     seconds = time.monotonic() - began
