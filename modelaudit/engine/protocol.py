@@ -180,29 +180,36 @@ def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:
     remaining = [budget]
 
     def conv(v: Any, depth: int) -> Any:
-        if v is None or isinstance(v, (bool, int, float)):
-            return v
-        if isinstance(v, str):
-            return str(v)
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return _plain_key(v)
         remaining[0] -= 1
         if remaining[0] < 0 or depth > 64:
             return "<truncated>"
         if isinstance(v, (bytes, bytearray, memoryview)):
             return bytes(v[:4096])
         if isinstance(v, dict):
-            return {
-                (
-                    k
-                    if isinstance(k, (str, int, float, bool)) or k is None
-                    else str(type(k).__name__)
-                ): conv(x, depth + 1)
-                for k, x in v.items()
-            }
+            return {_plain_key(k): conv(x, depth + 1) for k, x in v.items()}
         if isinstance(v, (list, tuple, set, frozenset)):
             return [conv(x, depth + 1) for x in v]
         return f"<{type(v).__name__}>"
 
     return conv(value, 0)
+
+
+def _plain_key(key: Any) -> Any:
+    """Subclasses (IntEnum, StrEnum) become their base type: pickled, they would name a global
+    the parent refuses to load."""
+    if key is None:
+        return None
+    if isinstance(key, bool):
+        return bool(key)
+    if isinstance(key, int):
+        return int(key)
+    if isinstance(key, float):
+        return float(key)
+    if isinstance(key, str):
+        return str.__str__(key)
+    return str(type(key).__name__)
 
 
 def _plain_text(value: Any) -> str | None:
