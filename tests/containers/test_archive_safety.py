@@ -233,3 +233,28 @@ def test_overlapping_entries_are_reported_and_bounded(tmp_path: Path) -> None:
     assert crules.DECOMPRESSION_BOMB in found
     assert status is FileStatus.INCONCLUSIVE
     assert elapsed < 120
+
+
+def test_a_corrupt_7z_member_leaves_no_file_open(tmp_path: Path) -> None:
+    """py7zr raises mid-member (CRC error): the member's spool file is closed all the same."""
+    import gc
+    import os
+    import warnings
+
+    import py7zr
+
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        archive.writestr(os.urandom(200_000) + b"A" * 400_000, "a.bin")
+    data = bytearray(buf.getvalue())
+    for i in range(5000, 5064):
+        data[i] ^= 0xFF
+    path = tmp_path / "bad.7z"
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = scan(path)
+        gc.collect()
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert "7z" in (result.status_reason or "")
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

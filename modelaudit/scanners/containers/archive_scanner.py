@@ -436,9 +436,12 @@ class ArchiveScanner(BaseScanner):
 
         class _Factory(WriterFactory):
             def create(self, filename: str) -> Py7zIO:
-                return _Writer(filename, spool.path_for(filename))
+                writer = _Writer(filename, spool.path_for(filename))
+                writers.append(writer)
+                return writer
 
         symlinks: dict[str, bool] = {}
+        writers: list[_Writer] = []
         try:
             with py7zr.SevenZipFile(f, mode="r") as archive, MemberSpool() as spool:
                 if archive.needs_password():
@@ -476,6 +479,9 @@ class ArchiveScanner(BaseScanner):
             report_bomb(result, where, str(exc))
         except Exception as exc:
             result.mark_inconclusive(f"malformed: 7z archive: {type(exc).__name__}: {exc}")
+        finally:
+            for writer in writers:
+                writer.out.close()
 
 
 #: Archives that are a model's own format: links in them are never legitimate.
