@@ -3,14 +3,18 @@ scan ends (bounded memory and a generous deadline, never a hang)."""
 
 from __future__ import annotations
 
+import gc
 import io
+import os
 import stat
 import tarfile
 import time
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
 
+import py7zr
 import pytest
 
 from modelaudit.findings import FileStatus, IssueSeverity
@@ -237,12 +241,6 @@ def test_overlapping_entries_are_reported_and_bounded(tmp_path: Path) -> None:
 
 def test_a_corrupt_7z_member_leaves_no_file_open(tmp_path: Path) -> None:
     """py7zr raises mid-member (CRC error): the member's spool file is closed all the same."""
-    import gc
-    import os
-    import warnings
-
-    import py7zr
-
     buf = io.BytesIO()
     with py7zr.SevenZipFile(buf, "w") as archive:
         archive.writestr(os.urandom(200_000) + b"A" * 400_000, "a.bin")
