@@ -112,27 +112,28 @@ class DaskCluster:
             MODELAUDIT_TEST_HOLD=str(self.hold),
         )
         worker_env.update(env or {})
-        proc = subprocess.Popen(
-            [
-                DASK,
-                "worker",
-                self.address,
-                "--host",
-                "127.0.0.1",
-                "--name",
-                name,
-                "--nthreads",
-                "2",
-                "--no-nanny",
-                "--no-dashboard",
-                "--preload",
-                PROBE,
-            ],
-            env=worker_env,
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("wb"),
-            cwd=self.folder,
-        )
+        with log.open("wb") as err:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                [
+                    DASK,
+                    "worker",
+                    self.address,
+                    "--host",
+                    "127.0.0.1",
+                    "--name",
+                    name,
+                    "--nthreads",
+                    "2",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--preload",
+                    PROBE,
+                ],
+                env=worker_env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                cwd=self.folder,
+            )
         worker = Worker(name, proc, log)
         self.workers.append(worker)
         return worker
@@ -235,26 +236,27 @@ def start_cluster(
     record.mkdir(exist_ok=True)
     (folder / "scheduler-record").mkdir(exist_ok=True)
     port = free_port()
-    scheduler = subprocess.Popen(
-        [
-            DASK,
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-dashboard",
-            "--preload",
-            SCHEDULER_PROBE,
-        ],
-        env=base_env(
-            MODELAUDIT_TEST_SCHEDULER_RECORD=str(folder / "scheduler-record"),
-            **(scheduler_env or {}),
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=(folder / "scheduler.log").open("wb"),
-        cwd=folder,
-    )
+    with (folder / "scheduler.log").open("wb") as err:
+        scheduler = subprocess.Popen(
+            [
+                DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+                "--preload",
+                SCHEDULER_PROBE,
+            ],
+            env=base_env(
+                MODELAUDIT_TEST_SCHEDULER_RECORD=str(folder / "scheduler-record"),
+                **(scheduler_env or {}),
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=folder,
+        )
     cluster = DaskCluster(f"tcp://127.0.0.1:{port}", scheduler, folder, record)
     try:
         for index, env in enumerate(workers):
