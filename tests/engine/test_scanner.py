@@ -220,27 +220,37 @@ async def test_a_scanner_must_be_entered(tmp_path: Path) -> None:
 
 
 async def test_the_event_loop_keeps_running(tmp_path: Path, hostile: type) -> None:
-    """A ticker measures the longest gap while workers sleep and many files are listed."""
+    """A ticker measures the longest gap while the scanner starts, workers sleep, many files
+    are listed and their results collected, and the scanner stops: in wall time, and in CPU
+    time the loop thread spent between two ticks (code holding the loop; a loaded machine
+    stretches wall gaps, not that)."""
     for i in range(300):
         evil_pickle(tmp_path, f"e{i:03}.pkl")
     write_hostile(str(tmp_path), "slow.hostile", "sleep", "3")
     gaps: list[float] = []
+    held: list[float] = []
 
     async def ticker() -> None:
-        last = time.monotonic()
+        last, last_cpu = time.monotonic(), time.thread_time()
         while True:
             await anyio.sleep(0.01)
-            now = time.monotonic()
+            now, cpu = time.monotonic(), time.thread_time()
             gaps.append(now - last)
-            last = now
+            held.append(cpu - last_cpu)
+            last, last_cpu = now, cpu
 
-    async with modelaudit.Scanner(jobs=2) as scanner, anyio.create_task_group() as tg:
+    async with anyio.create_task_group() as tg:
         tg.start_soon(ticker)
-        report = await scanner.scan(str(tmp_path))
+        async with modelaudit.Scanner(jobs=2) as scanner:
+            report = await scanner.scan(str(tmp_path))
+            again = await scanner.scan(str(tmp_path / "e000.pkl"))
+        await anyio.sleep(0.02)
         tg.cancel_scope.cancel()
     assert len(report.files) == 301
+    assert again.exit_code == 1
     # A blocked loop would show the 3 s sleep as one gap.
     assert max(gaps) < 1.5, max(gaps)
+    assert max(held) < 0.1, max(held)
 
 
 async def test_concurrent_one_file_calls_share_batches(tmp_path: Path, hostile: type) -> None:

@@ -303,10 +303,11 @@ async def test_listing_is_lazy(s3_server: MotoServer, monkeypatch: pytest.Monkey
 
 def test_client_set_up_never_blocks_the_event_loop(s3_server: MotoServer) -> None:
     """SDK imports, session creation and service-model loading happen in threads: in a fresh
-    process, a ticker task beside an S3 prefix scan is never held up by running code."""
+    process, a ticker task beside a first and a later S3 prefix scan is never held up by
+    running code for 0.1 s (client set-up once held it 586 ms, then 116-238 ms per scan)."""
     from tests.remote_http._remote_loop_probe import busy_stalls
 
-    out = busy_stalls(f"s3://{S3_BUCKET}/sweep/", s3_env(s3_server))
+    out = busy_stalls(f"s3://{S3_BUCKET}/sweep/", s3_env(s3_server), threshold=0.1)
     assert out["exit_code"] == 1
     assert not out["busy"], out["busy"]
 

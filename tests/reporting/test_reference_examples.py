@@ -173,17 +173,24 @@ results = scan_model_directory_or_file("path/to/models/", **config)
 """
 
 
+#: Put before the page's block: each process that runs the script adds a line.
+RUNS = 'import os\nwith open("runs.txt", "a") as runs:\n    runs.write(f"{os.getpid()}\\n")\n'
+
+
 def test_programmatic_usage(workdir: tuple[Path, bool]) -> None:
     """The page's Python block without its Hugging Face line (run against a local Hub in
-    tests/remote_http/test_reference_remote.py), on a real and on a malicious pickle."""
+    tests/remote_http/test_reference_remote.py), on a real and on a malicious pickle, as a
+    plain script without a main guard: no worker runs it again (workers once re-imported the
+    caller's `__main__`, each running the block anew)."""
     root, malicious = workdir
     ref.assert_from_reference(PROGRAMMATIC)
     ref.assert_from_reference(PROGRAMMATIC_CHECK)
     shutil.copy(root / "model.pkl", root / "path" / "to" / "model.pkl")
     shutil.copytree(root / "models", root / "path" / "to" / "models")
-    script = PROGRAMMATIC + PROGRAMMATIC_CHECK + "print(len(results['issues']))\n"
+    script = RUNS + PROGRAMMATIC + PROGRAMMATIC_CHECK + "print(len(results['issues']))\n"
+    (root / "example.py").write_text(script)
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "example.py"],
         cwd=root,
         env=env(),
         capture_output=True,
@@ -192,6 +199,7 @@ def test_programmatic_usage(workdir: tuple[Path, bool]) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert len((root / "runs.txt").read_text().splitlines()) == 1
     out = done.stdout.splitlines()
     if malicious:
         assert out[0] == "Found 2 issues:"
