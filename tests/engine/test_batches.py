@@ -78,11 +78,19 @@ def test_a_timeout_in_a_batch_fails_only_that_file(tmp_path: Path, hostile: type
 def test_files_behind_a_slow_one_move_to_another_worker(tmp_path: Path, hostile: type) -> None:
     """With two workers, the files queued behind a slow file are given back and finished by
     the other worker while the slow one is still running."""
-    folder = _folder(tmp_path, "sleep", "4")
+    (tmp_path / "models").mkdir()
+    folder = _folder(tmp_path / "models", "sleep", "4")
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    for i in range(2):
+        write_hostile(str(warm), f"w{i}.hostile", "sleep", "0.5")
     finished: list[str] = []
 
     async def main() -> modelaudit.ScanReport:
         async with modelaudit.Scanner(jobs=2, batch_files=64, timeout=120) as scanner:
+            # Both workers up first: on a loaded machine the second one's start could take
+            # longer than the slow file, and the files given back would wait for it.
+            await scanner.scan(str(warm), batch_files=1)
             return await scanner.scan(
                 str(folder), progress=lambda fr: finished.append(Path(fr.path).name)
             )
