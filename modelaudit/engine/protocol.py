@@ -14,7 +14,7 @@ import os
 import pickle
 import struct
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult
 
@@ -180,6 +180,20 @@ def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:
     remaining = [budget]
 
     def conv(v: Any, depth: int) -> Any:
+        if type(v) in _SCALARS:
+            return v
+        if type(v) is dict and remaining[0] > 0 and depth <= 64:
+            # what the general case below makes, with plain keys and values kept as they are
+            remaining[0] -= 1
+            return {
+                (k if type(k) in _SCALARS else _plain_key(k)): (
+                    x if type(x) in _SCALARS else conv(x, depth + 1)
+                )
+                for k, x in v.items()
+            }
+        if (type(v) is list or type(v) is tuple) and remaining[0] > 0 and depth <= 64:
+            remaining[0] -= 1
+            return [x if type(x) in _SCALARS else conv(x, depth + 1) for x in v]
         if v is None or isinstance(v, (bool, int, float, str)):
             return _plain_key(v)
         remaining[0] -= 1
@@ -194,6 +208,10 @@ def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:
         return f"<{type(v).__name__}>"
 
     return conv(value, 0)
+
+
+#: Exact types `plain` keeps as they are: most of what scanners report.
+_SCALARS: Final = frozenset({type(None), bool, int, float, str})
 
 
 def _plain_key(key: Any) -> Any:

@@ -33,44 +33,61 @@ def _children(obj: Any) -> list[Any]:
     return list(obj)
 
 
+def _split(obj: Any) -> tuple[list[Any], int, int]:
+    """A container's container children (in order), its leaf count, and the bytes it adds
+    (8 a slot plus what each leaf carries)."""
+    kids = _children(obj)
+    nested: list[Any] = []
+    size = 8 * len(kids)
+    for child in kids:
+        kind = type(child)
+        if kind is int:
+            size += (child.bit_length() + 7) // 8
+        elif kind is str or kind is bytes:
+            size += len(child)
+        elif isinstance(child, _CONTAINERS):
+            nested.append(child)
+        else:
+            size += _payload(child)
+    return nested, len(kids) - len(nested), size
+
+
 def check(value: Any, stream_len: int) -> str | None:
     """A reason the result of a pure-data pickle is suspicious, or None."""
     memo: dict[int, tuple[int, int]] = {}
     unique_bytes = 0
     visits = 0
-    stack: list[tuple[Any, bool]] = [(value, False)]
+    stack: list[Any] = [value]
     active: set[int] = set()
     while stack:
-        obj, done = stack.pop()
+        obj = stack.pop()
+        if type(obj) is _Done:
+            key = id(obj.container)
+            active.discard(key)
+            count, depth = 1 + obj.leaves, 0
+            for child in obj.nested:
+                c, d = memo.get(id(child), (1, 0))
+                count += c
+                if d > depth:
+                    depth = d
+            memo[key] = (min(count, 1 << 62), depth + 1)
+            continue
         if not isinstance(obj, _CONTAINERS):
             continue
         key = id(obj)
-        if done:
-            active.discard(key)
-            count, depth = 1, 0
-            for child in _children(obj):
-                if isinstance(child, _CONTAINERS):
-                    c, d = memo.get(id(child), (1, 0))
-                    count += c
-                    depth = max(depth, d)
-                else:
-                    count += 1
-            memo[key] = (min(count, 1 << 62), depth + 1)
-            continue
         if key in memo or key in active:
             continue
         visits += 1
         if visits > _BUDGET:
             return None
+        nested, leaves, size = _split(obj)
+        unique_bytes += size + 8
+        if not nested:
+            memo[key] = (1 + leaves, 1)
+            continue
         active.add(key)
-        stack.append((obj, True))
-        for child in _children(obj):
-            unique_bytes += 8
-            if isinstance(child, _CONTAINERS):
-                stack.append((child, False))
-            else:
-                unique_bytes += _payload(child)
-        unique_bytes += 8
+        stack.append(_Done(obj, nested, leaves))
+        stack.extend(nested)
     count, depth = memo.get(id(value), (1, 0)) if isinstance(value, _CONTAINERS) else (1, 0)
     if depth > _MAX_DEPTH:
         return f"the result is nested {depth} levels deep"
@@ -81,3 +98,15 @@ def check(value: Any, stream_len: int) -> str | None:
     if stream_len >= _WASTE_MIN and unique_bytes * 50 < stream_len:
         return f"{stream_len} bytes of opcodes build a result of about {unique_bytes} bytes"
     return None
+
+
+class _Done:
+    """A container whose children were pushed: its totals are due once they are popped (a
+    pure-data pickle cannot build one of these)."""
+
+    __slots__ = ("container", "leaves", "nested")
+
+    def __init__(self, container: Any, nested: list[Any], leaves: int) -> None:
+        self.container = container
+        self.nested = nested
+        self.leaves = leaves

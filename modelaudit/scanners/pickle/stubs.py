@@ -157,9 +157,17 @@ class Session:
         self.need_globals = 0
         self.need_calls = 0
         self.need_all = False
-        self.persistent_stub = self.make_class("persistent_id", "", policy.Verdict(SAFE))
+        self._persistent_stub: type | None = None
         #: Storage keys named by torch persistent ids ('storage', type, key, location, n).
         self.storage_keys: set[str] = set()
+
+    @property
+    def persistent_stub(self) -> type:
+        """What every persistent id loads as; made on first use (most pickles have none, and
+        a class costs more to make than a small pickle to read)."""
+        if self._persistent_stub is None:
+            self._persistent_stub = self.make_class("persistent_id", "", policy.Verdict(SAFE))
+        return self._persistent_stub
 
     # ---- findings
 
