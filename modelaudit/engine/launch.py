@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -246,8 +247,6 @@ class ForkServerLauncher(Launcher):
 
 def _wait_or_kill(pid: int) -> None:
     """Reap a fork server forked by this process (it exits once its socket closes)."""
-    import time
-
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

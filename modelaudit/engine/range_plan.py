@@ -49,7 +49,6 @@ from ..formats.sniff import appended_zip
 from ..formats.torch_refs import storage_keys
 from ..formats.view import ByteView, NeedBytes
 from ..formats.zipdir import (
-    EOCD_SIG,
     MemberError,
     ZipDirectory,
     ZipEntry,
@@ -198,7 +197,7 @@ def plan_zip(view: ByteView) -> bool:
             _member(view, entry, entry.compressed_size, needed)
     if needed:
         raise NeedBytes(needed)
-    plan_trailing(view, _zip_end(view, directory))
+    plan_trailing(view, directory.end_offset)
     return True
 
 
@@ -260,13 +259,6 @@ def _sniff_record(entry: ZipEntry, head: bytes) -> bool:
         return True  # another codec: take the record whole, the scanner decides
     fmt = sniff_head(head[:SNIFF], entry.name, entry.size)
     return fmt is not None
-
-
-def _zip_end(view: ByteView, directory: ZipDirectory) -> int:
-    rec = view.get(directory.eocd_offset, directory.eocd_offset + 22)
-    if len(rec) < 22 or rec[:4] != EOCD_SIG:
-        return directory.eocd_offset + len(rec)
-    return directory.eocd_offset + 22 + int.from_bytes(rec[20:22], "little")
 
 
 def plan_prefixed_zip(view: ByteView) -> bool:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -390,8 +392,6 @@ class HttpReader(ObjectReader):
     def blocking_fills(self) -> bool:
         """A whole-object fill reads a plain socket (http.client into the fill's buffers:
         a third of httpx's CPU per byte), unless a proxy is configured: httpx knows it."""
-        import os
-
         # what urllib.request.getproxies reads, without importing it on the event loop
         return not any(
             value and name.lower() in ("http_proxy", "https_proxy", "all_proxy")
@@ -499,8 +499,6 @@ def _range_headers(start: int, end: int | None) -> dict[str, str]:
 
 def _abort(conn: http.client.HTTPConnection) -> None:
     """Unblock a read in progress on `conn` from another thread."""
-    import socket
-
     sock = conn.sock
     if sock is not None:
         with contextlib.suppress(OSError):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
 from .bounded_reader import BoundedReader, Malformed
+from .protowire import Wire, WireError
 
 #: ModelProto: pieces, trainer_spec, normalizer_spec, self_test_data, denormalizer_spec.
 _MODEL_FIELDS: Final = {
@@ -32,32 +33,29 @@ class SentencePieceInfo:
     unknown_fields: list[int] = field(default_factory=list)
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while pos < len(data) and shift < 64:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
-    raise Malformed(f"truncated varint at {pos}")
+def _varint(wire: Wire, pos: int) -> tuple[int, int]:
+    """The protobuf walker's varint (one decoder for every protobuf), as `Malformed`."""
+    try:
+        return wire.varint(pos, wire.size)
+    except WireError as exc:
+        raise Malformed(str(exc)) from None
 
 
 def _check_piece(data: bytes) -> None:
     """A SentencePiece message: only piece/score/type, the piece valid UTF-8."""
+    wire = Wire(data)
     pos = 0
     while pos < len(data):
-        key, pos = _varint(data, pos)
+        key, pos = _varint(wire, pos)
         fid, wt = key >> 3, key & 7
         if (fid, wt) not in _PIECE_FIELDS:
             raise Malformed(f"piece has field {fid} with wire type {wt}")
         if wt == 0:
-            _, pos = _varint(data, pos)
+            _, pos = _varint(wire, pos)
         elif wt == 5:
             pos += 4
         else:
-            n, pos = _varint(data, pos)
+            n, pos = _varint(wire, pos)
             text = data[pos : pos + n]
             if len(text) != n:
                 raise Malformed("piece text runs past its message")
@@ -72,13 +70,14 @@ def _check_piece(data: bytes) -> None:
 
 def looks_like_sentencepiece(head: bytes) -> bool:
     """At least two leading well-formed pieces (or one, if the head holds the whole file)."""
+    wire = Wire(head)
     pos = seen = 0
     try:
         while pos < len(head) and seen < 3:
-            key, pos = _varint(head, pos)
+            key, pos = _varint(wire, pos)
             if key != 0x0A:
                 return False
-            n, pos = _varint(head, pos)
+            n, pos = _varint(wire, pos)
             if n == 0 or n > _MAX_PIECE:
                 return False
             if pos + n > len(head):
@@ -127,11 +126,6 @@ def read_sentencepiece(f: BinaryIO, size: int) -> SentencePieceInfo:
 
 
 def _read_varint(reader: BoundedReader) -> int:
-    value = shift = 0
-    while shift < 64:
-        b = reader.take(1)[0]
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value
-        shift += 7
-    raise Malformed(f"varint too long at {reader.pos}")
+    value, used = _varint(Wire(reader.peek(10)), 0)
+    reader.skip(used)
+    return value

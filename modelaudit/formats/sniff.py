@@ -27,6 +27,7 @@ from .old_pickle import (
     old_pickle_verdict,
     whole_pickle_that_imports,
 )
+from .protowire import Wire, WireError
 from .regular import open_regular
 from .sentencepiece import looks_like_sentencepiece
 from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
@@ -93,30 +94,27 @@ def _looks_like_zlib(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0
 
 
-def _varint_at(head: bytes, pos: int) -> tuple[int, int] | None:
-    value = shift = 0
-    while pos < len(head) and shift < 64:
-        b = head[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
-    return None
+def _varint_at(wire: Wire, pos: int) -> tuple[int, int] | None:
+    """The protobuf walker's varint; None where the head ends inside it."""
+    try:
+        return wire.varint(pos, wire.size)
+    except WireError:
+        return None
 
 
 def _proto_fields(head: bytes, pos: int, count: int) -> list[tuple[int, int]]:
     """Leading (field, wire type) pairs of a protobuf message; [] if it cannot be one."""
+    wire = Wire(head)
     out: list[tuple[int, int]] = []
     while len(out) < count:
-        key = _varint_at(head, pos)
+        key = _varint_at(wire, pos)
         if key is None:
             break
         k, pos = key
         if k & 7 not in (0, 2) or k >> 3 == 0:
             return []
         out.append((k >> 3, k & 7))
-        value = _varint_at(head, pos)
+        value = _varint_at(wire, pos)
         if value is None:
             break
         v, pos = value
@@ -140,7 +138,7 @@ def _looks_like_saved_model(head: bytes) -> bool:
     """SavedModel: schema version 1, then a MetaGraphDef starting with one of its messages."""
     if not head.startswith(b"\x08\x01\x12"):
         return False
-    size = _varint_at(head, 3)
+    size = _varint_at(Wire(head), 3)
     inner = _proto_fields(head, size[1], 1) if size else []
     return bool(inner) and inner[0] in ((1, 2), (2, 2))
 

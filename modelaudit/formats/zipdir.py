@@ -80,6 +80,8 @@ class ZipDirectory:
     cd_size: int
     concat: int
     eocd_offset: int
+    #: Where the zip ends: its end record plus the comment that record announces.
+    end_offset: int
     anomalies: list[str] = field(default_factory=list)
 
     @property
@@ -261,7 +263,8 @@ def parse_directory(view: ByteView, max_entries: int = 1_000_000) -> ZipDirector
             extra = _parse_entries(raw_cd, 0, len(entries))
             raw_view = len(extra)
             entries += extra
-    directory = ZipDirectory(entries, cd_offset + concat, cd_size, concat, eocd_pos)
+    end = eocd_pos + _EOCD_SIZE + int.from_bytes(rec[20:22], "little")
+    directory = ZipDirectory(entries, cd_offset + concat, cd_size, concat, eocd_pos, end)
     if len(entries) != count and count != 0xFFFF:
         directory.anomalies.append(
             f"end record announces {count} entries, the central directory holds {len(entries)}"

@@ -10,7 +10,6 @@ the engine's polyglot check, so they are named here but not scanned twice.
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable
 from typing import Final
 
@@ -22,17 +21,6 @@ from .context import ScanContext
 _HEAD: Final = 4096
 #: The most trailing bytes copied out to be scanned as another file.
 _MAX_COPY: Final = 256 << 20
-
-
-def zip_end(path: str, eocd_offset: int) -> int:
-    """Where a zip ends: its end record plus the comment that record announces."""
-    with open(path, "rb") as f:
-        f.seek(eocd_offset)
-        rec = f.read(22)
-    if len(rec) < 22:
-        return eocd_offset + len(rec)
-    (comment,) = struct.unpack_from("<H", rec, 20)
-    return eocd_offset + 22 + int(comment)
 
 
 def scan_trailing(
@@ -99,4 +87,4 @@ def scan_trailing(
     return fmt
 
 
-__all__ = ["scan_trailing", "zip_end"]
+__all__ = ["scan_trailing"]

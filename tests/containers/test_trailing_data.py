@@ -85,3 +85,20 @@ def test_appended_program_is_reported(tmp_path: Path, kind: str) -> None:
     result = scan(path)
     assert crules.TRAILING_PAYLOAD in rules_of(result)
     assert any("ELF" in i.message for i in result.issues if i.rule != crules.TRAILING_PAYLOAD)
+
+
+@pytest.mark.parametrize("kind", ["torch-zip", "npz", "zip"])
+def test_zip_comment_is_part_of_the_zip(tmp_path: Path, kind: str) -> None:
+    """The zip ends after the comment its end record announces: data after it is trailing,
+    the comment itself is not (the planner and the scanners take that end from zipdir)."""
+    filename, build = BUILDERS[kind]
+    path = build(tmp_path / filename)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.comment = b"\x7fELF written as a comment " * 40
+    assert crules.TRAILING_PAYLOAD not in rules_of(scan(path))
+    end = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(ELF)
+    result = scan(path)
+    [trailing] = [i for i in result.issues if i.rule == crules.TRAILING_PAYLOAD]
+    assert trailing.details["offset"] == end

@@ -51,11 +51,44 @@ def _torch_zip(extra: list[tuple[str, bytes]] = ()) -> bytes:  # type: ignore[as
 
 
 def _duplicate_entries() -> bytes:
+    """A second data.pkl between two large storages, far from the head and the tail, where
+    only a planner that reads duplicates as the scanner does fetches it."""
     import warnings
 
-    with warnings.catch_warnings():
+    data = _torch_zip()
+    out = io.BytesIO()
+    with (
+        warnings.catch_warnings(),
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w") as dst,
+    ):
         warnings.simplefilter("ignore")
-        return _torch_zip([("data.pkl", EVIL_PICKLE)])
+        infos = src.infolist()
+        folder = infos[0].filename.split("/", 1)[0]
+        storages = [i for i in infos if "/data/" in i.filename]
+        dst.writestr(storages[0].filename, src.read(storages[0]))
+        dst.writestr(f"{folder}/data.pkl", EVIL_PICKLE)
+        for info in [*storages[1:], *(i for i in infos if i not in storages)]:
+            dst.writestr(info.filename, src.read(info))
+    return out.getvalue()
+
+
+def _zip64_middle() -> bytes:
+    """Zip64 end records and zip64 extra fields (forced by lowering zipfile's limit), with a
+    pickle record between the storages whose offset only the zip64 extra field holds."""
+    saved = zipfile.ZIP64_LIMIT
+    zipfile.ZIP64_LIMIT = 1000  # type: ignore[misc]
+    try:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+            zf.writestr("archive/version", "3")
+            zf.writestr("archive/data/0", bytes(3_000_000))
+            zf.writestr("archive/extra/state.pkl", BIG_EVIL_PICKLE)
+            zf.writestr("archive/data/1", bytes(3_000_000))
+    finally:
+        zipfile.ZIP64_LIMIT = saved  # type: ignore[misc]
+    return buf.getvalue()
 
 
 def _record_between_tensors() -> bytes:
@@ -172,6 +205,7 @@ def _npy(array: np.ndarray) -> bytes:
 
 SAMPLES = {
     "zip64.pt": lambda samples: samples["zip64"],
+    "zip64-middle.pt": lambda samples: _zip64_middle(),
     "prepended-checkpoint": lambda samples: b"\x00junk before the zip" * 20_000 + _torch_zip(),
     "duplicates.pt": lambda samples: _duplicate_entries(),
     "deflated.pt": lambda samples: _deflated_members(),
@@ -263,8 +297,17 @@ def test_samples_are_what_they_claim(samples: dict[str, bytes]) -> None:
     assert b"PK\x06\x06" in zip64[-200:]
     duplicates = _duplicate_entries()
     with io.BytesIO(duplicates) as f:
-        names = read_directory(f, len(duplicates)).names
-    assert len(names) != len(set(names))
+        directory = read_directory(f, len(duplicates))
+    assert len(directory.names) != len(set(directory.names))
+    [first, _] = [e for e in directory.entries if e.name.endswith("/data.pkl")]
+    assert 1_000_000 < first.local_offset < len(duplicates) - 1_000_000
+    middle = _zip64_middle()
+    assert b"PK\x06\x06" in middle[-200:]
+    with io.BytesIO(middle) as f:
+        [state] = [e for e in read_directory(f, len(middle)).entries if "state" in e.name]
+    assert 3_000_000 < state.local_offset < len(middle) - 3_000_000
+    central = middle.rfind(b"PK\x01\x02", 0, middle.rfind(b"archive/extra/state.pkl"))
+    assert middle[central + 42 : central + 46] == b"\xff" * 4  # offset in the zip64 extra
     prepended = SAMPLES["prepended-checkpoint"](samples)
     with io.BytesIO(prepended) as f:
         assert read_directory(f, len(prepended)).concat > 0

@@ -24,7 +24,7 @@ from ...formats.zipdir import (
 )
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from ..trailing import scan_trailing, zip_end
+from ..trailing import scan_trailing
 from .members import (
     Limits,
     MemberSpool,
@@ -109,7 +109,7 @@ class ArchiveScanner(BaseScanner):
         scan_trailing(
             self.ctx,
             path,
-            zip_end(path, directory.eocd_offset),
+            directory.end_offset,
             result,
             "the zip's end record",
             lambda pos: self.location(path, pos=pos),

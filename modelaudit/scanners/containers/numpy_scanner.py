@@ -15,7 +15,7 @@ from ...formats.zipdir import MemberError, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle import scan_pickle_stream
-from ..trailing import scan_trailing, zip_end
+from ..trailing import scan_trailing
 from .members import (
     Limits,
     MemberSpool,
@@ -108,7 +108,7 @@ class NumPyScanner(BaseScanner):
         scan_trailing(
             self.ctx,
             path,
-            zip_end(path, directory.eocd_offset),
+            directory.end_offset,
             result,
             "the zip's end record",
             lambda pos: self.location(path, pos=pos),
