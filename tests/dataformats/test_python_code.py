@@ -75,6 +75,27 @@ class EvilModel(PreTrainedModel):
 """,
     "ctypes-at-import": "import ctypes\nctypes.CDLL('./libpayload.so')\n",
     "pickle-at-import": "import pickle\nstate = pickle.loads(open('blob', 'rb').read())\n",
+    "primitive-handed-to-map": "list(map(os.system, ['id']))\n",
+    "helper-handed-to-atexit": "import atexit\n\ndef _bye():\n    os.system('id')\n\natexit.register(_bye)\n",
+    "lambda-called-in-place": "(lambda: os.system('id'))()\n",
+    "builtins-namespace-item": "__builtins__['exec']('import os')\n",
+    "metaclass-new": """\
+class Meta(type):
+    def __new__(mcs, *args):
+        os.system('id')
+        return super().__new__(mcs, *args)
+
+class Helper(metaclass=Meta):
+    pass
+""",
+    "base-init-subclass": """\
+class Base:
+    def __init_subclass__(cls, **kw):
+        os.system('id')
+
+class Helper(Base):
+    pass
+""",
 }
 
 
@@ -303,3 +324,17 @@ def test_the_imported_module_of_the_same_name_is_still_judged(tmp_path: Path) ->
     result = scan(path)
     assert rt.PYTHON_IMPORT_EXEC in rules_of(result, CRIT)
     assert any("multiprocessing.Pool" in i.message for i in result.issues if i.severity is WARN)
+
+
+def test_helper_registered_at_import_is_not_run_at_import(tmp_path: Path) -> None:
+    """Registration (numpy.distutils' replace_method, hooks) keeps a function for later."""
+    (tmp_path / "build_helpers.py").write_text(
+        "import subprocess\n\n"
+        "def _version(cmd):\n    return subprocess.check_output(cmd)\n\n"
+        "def replace_method(klass, name, func):\n    setattr(klass, name, func)\n\n"
+        "class Compiler:\n    pass\n\n"
+        "replace_method(Compiler, 'version', _version)\n"
+        "SORTED = sorted(['b', 'a'], key=lambda s: s.lower())\n"
+    )
+    result = scan(tmp_path / "build_helpers.py")
+    assert not [i for i in result.issues if i.severity is CRIT], [i.message for i in result.issues]

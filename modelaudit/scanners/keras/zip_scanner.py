@@ -7,6 +7,7 @@ private temporary file and scanned through the dispatcher like any other member.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import zlib
 from typing import Any
 
 from ...formats.zipdir import renamed, unicode_path
+from ...rules import containers as crules
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..containers.members import check_member_names, report_bomb
@@ -23,6 +25,8 @@ from ..containers.pytorch_zip_scanner import report_zip_anomaly
 from .config import KerasConfigAnalyzer, model_names
 
 MAX_JSON = 64 << 20
+#: zipfile's answers to one member it cannot read; the member is reported, the rest still read.
+_MEMBER_ERRORS = (NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error, EOFError)
 _JSON_MEMBERS = ("config.json", "metadata.json")
 
 
@@ -87,8 +91,22 @@ class KerasZipScanner(BaseScanner):
                 )
                 if norm not in _JSON_MEMBERS and other.replace("\\", "/") in _JSON_MEMBERS:
                     norm = other.replace("\\", "/")
+            flagged = bool(info.flag_bits & 0x1)
+            if flagged:
+                report_zip_anomaly(
+                    result,
+                    self.location(path, member),
+                    f"{member!r} is flagged encrypted; read as readers that ignore the flag "
+                    "(torch's miniz) read it",
+                )
+                info = copy.copy(info)
+                info.flag_bits &= ~0x1
             if norm in _JSON_MEMBERS:
-                value = self._json(zf, info, path, result)
+                try:
+                    value = self._json(zf, info, path, result)
+                except _MEMBER_ERRORS as exc:
+                    self._unreadable(result, path, info, exc, flagged)
+                    continue
                 if value is None:
                     continue
                 analyzer.analyze(value, norm)
@@ -101,7 +119,10 @@ class KerasZipScanner(BaseScanner):
                 elif isinstance(value, dict) and isinstance(value.get("keras_version"), str):
                     result.metadata["format_details"] = {"keras_version": value["keras_version"]}
             elif not stopped:
-                stopped = not self._member(zf, info, path, result)
+                try:
+                    stopped = not self._member(zf, info, path, result)
+                except _MEMBER_ERRORS as exc:
+                    self._unreadable(result, path, info, exc, flagged)
         for finding in analyzer.findings:
             where = str(finding.details.get("path", "config.json"))
             member = where.split(".json", 1)[0] + ".json" if ".json" in where else where
@@ -117,6 +138,33 @@ class KerasZipScanner(BaseScanner):
             result.mark_inconclusive("Keras config too large or deeply nested to check fully")
         if names:
             result.metadata["model_names"] = names
+
+    def _unreadable(
+        self,
+        result: ScanResult,
+        path: str,
+        info: zipfile.ZipInfo,
+        exc: BaseException,
+        flagged: bool,
+    ) -> None:
+        """One member zipfile cannot read (really encrypted, unknown method, corrupt) leaves the
+        file inconclusive; the other members, config.json included, are still read."""
+        if isinstance(exc, NotImplementedError):
+            message, rule = f"Cannot decode zip member: {exc}", crules.UNSUPPORTED_COMPRESSION
+        elif flagged:
+            message = f"Encrypted zip member cannot be scanned: {info.filename}"
+            rule = crules.ENCRYPTED_MEMBER
+        else:
+            self.mark_malformed(result, path, ".keras member", exc, info.filename)
+            return
+        result.add_issue(
+            message,
+            severity=IssueSeverity.WARNING,
+            location=self.location(path, info.filename),
+            why="Content that cannot be read cannot be verified.",
+            rule=rule,
+        )
+        result.mark_inconclusive(message)
 
     def _json(
         self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, result: ScanResult

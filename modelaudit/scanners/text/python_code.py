@@ -1,7 +1,10 @@
 """What a Python file shipped with a model does, read with `ast` and never imported.
 
 `trust_remote_code=True` imports `modeling_x.py` and instantiates the class `auto_map` names:
-module-level code, class bodies, decorators and default values run at import; `__init__`
+module-level code, class bodies, decorators, default values, lambdas called or handed to a
+call, a class's metaclass and its bases' `__init_subclass__` run at import (so does a function
+handed to `map`, `atexit.register` and the like; any execution primitive handed to a call
+counts as called there); `__init__`
 and the other methods `from_pretrained` calls run while the model loads; `forward` and the
 rest run when it is used. Calls are resolved through the file's own imports and aliases
 (`import subprocess as sp`, `from os import system as s`, `__import__("os").system`) and
@@ -232,7 +235,7 @@ class _Resolver:
             return node.id in self.aliases or (
                 node.id in _BUILTINS and node.id not in self.shadowed
             )
-        return isinstance(node, ast.Call)
+        return isinstance(node, ast.Call) or _builtins_item(node) is not None
 
     def name(self, node: ast.AST) -> str | None:
         parts: list[str] = []
@@ -247,6 +250,8 @@ class _Resolver:
                 base = f"builtins.{root}"
             else:
                 base = root
+        elif _builtins_item(node) is not None:
+            base = f"builtins.{_builtins_item(node)}"
         elif isinstance(node, ast.Call):
             inner = self.name(node.func)
             if inner in ("builtins.__import__", "importlib.import_module") and _literal(node):
@@ -256,6 +261,19 @@ class _Resolver:
         else:
             return None
         return ".".join([base, *reversed(parts)])
+
+
+def _builtins_item(node: ast.AST) -> str | None:
+    """`__builtins__["exec"]`: the builtins namespace indexed by a constant name."""
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "__builtins__"
+        and isinstance(node.slice, ast.Constant)
+        and isinstance(node.slice.value, str)
+    ):
+        return node.slice.value
+    return None
 
 
 def _literal(call: ast.Call) -> str | None:
@@ -349,7 +367,14 @@ def _bodies(nodes: list[ast.stmt]) -> Iterator[ast.AST]:
             stack.extend(reversed(node.body))
             continue
         if isinstance(node, ast.Lambda):
+            stack.extend(node.args.defaults)
+            stack.extend(d for d in node.args.kw_defaults if d is not None)
             continue
+        if isinstance(node, ast.Call):
+            # a lambda called where it is written, or handed to a call (map, atexit.register,
+            # Thread(target=...)), runs with that call
+            handed = [node.func, *node.args, *(k.value for k in node.keywords)]
+            stack.extend(sub.body for sub in handed if isinstance(sub, ast.Lambda))
         if _is_main_guard(node):
             continue
         stack.extend(reversed(list(ast.iter_child_nodes(node))))
@@ -362,6 +387,7 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
     resolver = _Resolver()
     functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    classdefs: dict[str, ast.ClassDef] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             resolver.learn(node)
@@ -376,6 +402,7 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
             queues[3].append((node.name, node.body))
         elif isinstance(node, ast.ClassDef):
             out.classes[node.name] = []
+            classdefs[node.name] = node
             load = node.name in loaded or _loadable(node, resolver)
             for item in node.body:
                 if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -396,6 +423,11 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
         when = whens[rank]
         cls = scope.split(".", 1)[0] if "." in scope else ""
         for node in _bodies(body):
+            if isinstance(node, ast.ClassDef):
+                for hook in _creation_hooks(node, resolver, classdefs):
+                    if hook in methods and hook not in seen:
+                        queues[rank].append((hook, methods[hook].body))
+                continue
             if not isinstance(node, ast.Call):
                 continue
             name = resolver.name(node.func)
@@ -405,11 +437,84 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
             if kind:
                 line = getattr(node, "lineno", 0)
                 out.behaviours.append(Behaviour(kind, name, line, when, scope, in_model))
-            target = _local_target(name, cls, functions, methods, out.classes)
-            if target and target not in seen:
-                fn = functions[target] if target in functions else methods[target]
-                queues[rank].append((target, fn.body))
+            targets = [_local_target(name, cls, functions, methods, out.classes)]
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                handed = resolver.name(arg) if isinstance(arg, ast.Name | ast.Attribute) else None
+                if handed is None:
+                    continue
+                kind = _handed_kind(handed, arg, resolver)
+                if kind:
+                    line = getattr(arg, "lineno", 0)
+                    out.behaviours.append(Behaviour(kind, handed, line, when, scope, in_model))
+                if _runs_its_argument(name, resolver):
+                    targets.append(_local_target(handed, cls, functions, methods, out.classes))
+            for target in targets:
+                if target and target not in seen:
+                    fn = functions[target] if target in functions else methods[target]
+                    queues[rank].append((target, fn.body))
     return out
+
+
+def _handed_kind(name: str, node: ast.AST, resolver: _Resolver) -> str | None:
+    """A function handed to a call (`map(os.system, cmds)`, `Thread(target=os.system)`,
+    `atexit.register(subprocess.run, ...)`) runs as if called there; constants and exception
+    classes (`subprocess.PIPE`, `subprocess.CalledProcessError`) are not functions."""
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf.isupper() or leaf.endswith(("Error", "Exception", "Warning", "Expired")):
+        return None
+    if not resolver.bound(node):
+        return None
+    for prefix, kind in _PREFIXES:
+        if (name == prefix or name.startswith(prefix)) and kind in EXECUTION:
+            return kind
+    return None
+
+
+#: Calls that run (or schedule) the function handed to them; a local function handed to any
+#: other call is only registered (`replace_method(C, "spawn", f)`), and runs when used.
+_RUNS_ARGUMENT: Final = frozenset(
+    {
+        "map", "filter", "sorted", "min", "max", "functools.reduce", "itertools.starmap",
+        "itertools.filterfalse", "itertools.takewhile", "itertools.dropwhile",
+        "itertools.accumulate", "itertools.groupby", "atexit.register", "threading.Thread",
+        "threading.Timer", "signal.signal", "sys.settrace", "sys.setprofile",
+        "concurrent.futures.ThreadPoolExecutor.submit", "multiprocessing.Process",
+    }
+)  # fmt: skip
+
+
+def _runs_its_argument(name: str, resolver: _Resolver) -> bool:
+    return name in _RUNS_ARGUMENT and name.split(".", 1)[0] not in resolver.shadowed
+
+
+#: Methods of a base class or metaclass that run when a class statement is executed.
+_SUBCLASS_HOOKS: Final = ("__init_subclass__", "__set_name__")
+_METACLASS_HOOKS: Final = ("__prepare__", "__new__", "__init__")
+
+
+def _creation_hooks(
+    node: ast.ClassDef, resolver: _Resolver, classdefs: dict[str, ast.ClassDef]
+) -> Iterator[str]:
+    """`Cls.method` scopes of this file that run when the class statement runs: the
+    `__init_subclass__` of its bases (and theirs) and its metaclass's creation methods."""
+    seen: set[str] = set()
+    todo = [b for b in node.bases]
+    todo += [kw.value for kw in node.keywords if kw.arg == "metaclass"]
+    metas = {id(kw.value) for kw in node.keywords if kw.arg == "metaclass"}
+    while todo:
+        ref = todo.pop()
+        name = resolver.name(ref) or ""
+        if name not in classdefs or name in seen:
+            continue
+        seen.add(name)
+        hooks = _METACLASS_HOOKS if id(ref) in metas else _SUBCLASS_HOOKS
+        yield from (f"{name}.{hook}" for hook in hooks)
+        parent = classdefs[name]
+        todo += parent.bases
+        for kw in parent.keywords:
+            if kw.arg == "metaclass":
+                metas.add(id(kw.value))
+                todo.append(kw.value)
 
 
 def _local_target(
