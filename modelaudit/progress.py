@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from .report import FileReport
 from .reporters.safe import printable
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
 
 #: Download lines shown at once; others are counted in the scan line.
@@ -115,12 +116,9 @@ def progress_enabled(enabled: bool = True, stream: Any = None) -> bool:
     return enabled and stream.isatty() and os.environ.get("TERM") != "dumb"
 
 
-@contextmanager
-def progress_reporter(enabled: bool = True) -> Iterator[ScanProgress | None]:
-    if not progress_enabled(enabled):
-        yield None
-        return
-    from rich.console import Console
+def progress_bar(console: Console, get_time: Callable[[], float] | None = None) -> Progress:
+    """The bar the CLI shows: counts, bytes, rate and ETA (`get_time` lets a test drive the
+    clock that the rate and ETA are computed from)."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -130,8 +128,7 @@ def progress_reporter(enabled: bool = True) -> Iterator[ScanProgress | None]:
         TransferSpeedColumn,
     )
 
-    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
-    with Progress(
+    return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(bar_width=None),
@@ -141,5 +138,17 @@ def progress_reporter(enabled: bool = True) -> Iterator[ScanProgress | None]:
         TextColumn("{task.fields[name]}", style="dim", markup=False),
         console=console,
         transient=True,
-    ) as bar:
+        get_time=get_time,
+    )
+
+
+@contextmanager
+def progress_reporter(enabled: bool = True) -> Iterator[ScanProgress | None]:
+    if not progress_enabled(enabled):
+        yield None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
+    with progress_bar(console) as bar:
         yield ScanProgress(bar)

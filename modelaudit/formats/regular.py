@@ -12,9 +12,12 @@ import os
 import stat
 from typing import BinaryIO
 
+#: Windows has no O_NONBLOCK (nor FIFOs that block an open), and its `os.set_blocking`
+#: refuses anything but a pipe: the flag is set, and later cleared, only where it exists.
+_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
 _FLAGS = (
     os.O_RDONLY
-    | getattr(os, "O_NONBLOCK", 0)
+    | _NONBLOCK
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_BINARY", 0)
@@ -53,7 +56,7 @@ def open_regular(path: str) -> BinaryIO:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotRegularFile(path, kind_of(mode))
-        if hasattr(os, "set_blocking"):
+        if _NONBLOCK:
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

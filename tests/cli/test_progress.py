@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import modelaudit
-from modelaudit.progress import ScanProgress
+from modelaudit.progress import ScanProgress, progress_bar
 from modelaudit.report import FileReport
 from tests.cli._helper import SAFE_PICKLE
 from tests.remote_http._remote_http_servers import Blob, Server, serve_blob
@@ -78,20 +78,21 @@ def _render(progress: ScanProgress) -> str:
     return out.getvalue()
 
 
-def _progress() -> ScanProgress:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+class Clock:
+    """The time the bar computes rates and ETAs from, moved by the test."""
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[amount]}"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[name]}", markup=False),
-        console=Console(file=io.StringIO()),
-        auto_refresh=False,
-    )
-    return ScanProgress(bar)
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _progress(clock: Clock | None = None) -> ScanProgress:
+    """The CLI's own bar (its columns), rendered into a string instead of a terminal."""
+    from rich.console import Console
+
+    return ScanProgress(progress_bar(Console(file=io.StringIO()), get_time=clock or Clock()))
 
 
 def test_display_counts_totals_once_the_listing_is_known() -> None:
@@ -121,3 +122,26 @@ def test_display_shows_each_download_and_hides_escapes() -> None:
     assert "(+3 downloading)" in _render(progress)
     progress.fetch_done(uri)
     assert "1.0 MB/4.0 MB" not in _render(progress)
+
+
+def test_display_shows_rate_and_eta_for_the_scan_and_each_download() -> None:
+    clock = Clock()
+    progress = _progress(clock)
+    for name, size in (("m/a.pkl", 1000), ("m/b.pkl", 1000), ("m/c.pkl", 2000)):
+        progress.listed(name, size)
+    progress.listing_done()
+    assert "-:--:--" in _render(progress)  # no rate yet, so no ETA
+    clock.now = 10
+    progress(FileReport(path="m/a.pkl", size=1000))
+    clock.now = 20
+    progress(FileReport(path="m/b.pkl", size=1000))
+    # 2 kB in 20 s: 100 bytes/s, and 2 kB left take 20 s more.
+    shown = _render(progress)
+    assert "2.0 kB/4.0 kB" in shown and "100 bytes/s" in shown and "0:00:20" in shown
+    uri = "https://example.com/big.bin"
+    progress.fetch_progress(uri, 1_000, 10_000)
+    clock.now = 24
+    progress.fetch_progress(uri, 2_000, 10_000)
+    [line] = [ln for ln in _render(progress).splitlines() if "big.bin" in ln]
+    # 2 kB more in 4 s: 500 bytes/s, and the 7 kB left take 14 s more.
+    assert "3.0 kB/10.0 kB" in line and "500 bytes/s" in line and "0:00:14" in line

@@ -48,7 +48,7 @@ def _folder(tmp_path: Path) -> Path:
 
 
 SIMULATIONS = {
-    "windows-like": "no-resource,no-prctl,no-fork,no-pidfd,no-sigxcpu,no-sigmask",
+    "windows-like": "no-resource,no-prctl,no-fork,no-pidfd,no-sigxcpu,no-sigmask,no-nonblock",
     "macos-like": "no-prctl,no-fork,no-pidfd",
     "old-linux": "no-pidfd",
 }

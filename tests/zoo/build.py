@@ -1144,13 +1144,20 @@ def project_files(out: Path) -> None:
 # --- driver ---------------------------------------------------------------------------------------
 
 
+#: Libraries whose import name is shipped under other distribution names too.
+DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
+
+
 def lib_versions(libs: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for lib in libs:
-        try:
-            out[lib] = importlib.metadata.version(lib)
-        except importlib.metadata.PackageNotFoundError:
-            out[lib] = "missing"
+        out[lib] = "missing"
+        for dist in DISTRIBUTIONS.get(lib, (lib,)):
+            try:
+                out[lib] = importlib.metadata.version(dist)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
     return out
 
 

@@ -2,11 +2,13 @@
 
 `MODELAUDIT_SIMULATE` is a comma-separated list: no-resource (Windows: no rlimits), no-prctl
 (macOS, Windows: no parent-death signal), no-fork (Windows: no fork server), no-pidfd,
-no-sigxcpu, no-sigmask. Put this folder first on PYTHONPATH to use it.
+no-sigxcpu, no-sigmask, no-nonblock (Windows: no O_NONBLOCK, and `os.set_blocking` works on pipes
+only). Put this folder first on PYTHONPATH to use it.
 """
 
 import os
 import signal
+import stat
 import sys
 
 _FLAGS = set(filter(None, os.environ.get("MODELAUDIT_SIMULATE", "").split(",")))
@@ -35,3 +37,14 @@ if "no-prctl" in _FLAGS:
             super().__init__(name, *args, **kwargs)
 
     ctypes.CDLL = _NoLibc  # type: ignore[misc]
+if "no-nonblock" in _FLAGS:
+    if hasattr(os, "O_NONBLOCK"):
+        del os.O_NONBLOCK
+    _set_blocking = os.set_blocking
+
+    def _pipes_only(fd: int, blocking: bool) -> None:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError(22, "simulated platform: set_blocking works on pipes only")
+        _set_blocking(fd, blocking)
+
+    os.set_blocking = _pipes_only
