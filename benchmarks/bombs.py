@@ -38,6 +38,7 @@ from tests.hardening import _bomb_corpus as corpus  # noqa: E402
 MB = 1 << 20
 GB = 1 << 30
 RUN_CAP = 180.0
+SWEEP_FILES = 2002  # the directory: two bombs, ten malicious pickles, plain ones
 
 
 def _evil_pickle(command: str = "echo pwned") -> bytes:
@@ -203,6 +204,9 @@ def sweep(work: str) -> None:
     for i in range(10):
         with open(os.path.join(folder, f"evil_{i}.pkl"), "wb") as f:
             f.write(_evil_pickle(f"echo {i}"))
+    for i in range(SWEEP_FILES - 12):
+        with open(os.path.join(folder, f"plain_{i:04d}.pkl"), "wb") as f:
+            f.write(b"\x80\x02}q\x00(X\x01\x00\x00\x00aK" + bytes([i % 256]) + b"u.")
     tmp = os.path.join(work, "tmp-sweep")
     os.makedirs(tmp, exist_ok=True)
     m = run(folder, tmp)
@@ -212,7 +216,8 @@ def sweep(work: str) -> None:
         if str(i.get("severity", "")).lower() == "critical" and "evil_" in str(i.get("location"))
     }
     print(
-        f"sweep: 2 bombs + 10 malicious pickles: {m.wall:.2f}s (target 120 s), "
+        f"sweep: 2 bombs + 10 malicious pickles in {SWEEP_FILES} files: {m.wall:.2f}s "
+        "(target 120 s), "
         f"{len(evil)}/10 malicious reported, {m.files} files, rc={m.rc}, "
         f"rss {m.rss / MB:.0f} MiB"
     )

@@ -158,6 +158,9 @@ def judge_line(line: str, number: int = 0) -> ExternalSource | None:
         return ExternalSource(
             number, shown, location_kind(direct.group(2)) or "url", direct.group(2)
         )
-    target = line.split(";", 1)[0].split()[0]
+    words = line.split(";", 1)[0].split()
+    if not words:
+        return None  # only an environment marker: pip rejects it, nothing is fetched
+    target = words[0]
     kind = location_kind(target)
     return ExternalSource(number, shown, kind, target) if kind else None

@@ -1,7 +1,9 @@
 """Atheris harness: every registered scanner, reached through dispatch, fed mutated seeds,
 and the format parsers of modelaudit/formats (zip directory and local headers, GGUF, npy
-header, safetensors header, protobuf wire walk and the ONNX walk over it, sniffing) called
-directly on the same bytes: a parser may only raise its own documented error.
+header, safetensors header, protobuf wire walk and the ONNX walk over it, SentencePiece,
+fastText, CTranslate2 and word2vec walks, protocol 0/1 pickle and inert-content verdicts,
+torch storage records, requirements lines, JSONC, sniffing) called directly on the same
+bytes: a parser may only raise its own documented error.
 
 Not part of pytest or CI (run it by hand):
 
@@ -21,6 +23,7 @@ import hashlib
 import os
 import re
 import resource
+import struct
 import sys
 import tempfile
 
@@ -32,7 +35,26 @@ with atheris.instrument_imports():
     from modelaudit.config import ScanConfig
     from modelaudit.engine import dispatch
     from modelaudit.findings import FileStatus, ScanResult
-    from modelaudit.formats import HEAD_SIZE, gguf, npy, onnx, protowire, safetensors, sniff, zipdir
+    from modelaudit.formats import (
+        HEAD_SIZE,
+        ctranslate2,
+        fasttext,
+        gguf,
+        jsonc,
+        npy,
+        old_pickle,
+        onnx,
+        protowire,
+        requirements,
+        safetensors,
+        sentencepiece,
+        sniff,
+        text,
+        torch_refs,
+        unowned,
+        word2vec,
+        zipdir,
+    )
     from modelaudit.formats.bounded_reader import Malformed
     from modelaudit.formats.npy_dtype import DescrError
     from modelaudit.formats.view import FileView
@@ -58,6 +80,42 @@ _EXTRA: dict[str, bytes] = {
     b"{% endfor %}{{ cycler.__init__.__globals__[x].popen('id') }}",
     "tool.bin": b"\x7fELF\x02\x01\x01" + bytes(9) + b"\x02\x00\x3e\x00" + bytes(44),
     "sparse.tar": b"",
+    "tokenizer.model": b"".join(
+        b"\x0a"
+        + bytes([len(p) + 9])
+        + b"\x0a"
+        + bytes([len(p)])
+        + p
+        + b"\x15\x00\x00\x80\xbf\x18\x01"
+        for p in (b"<unk>", b"\xe2\x96\x81the", b"ing")
+    )
+    + b"\x12\x04\x08\x01\x10\x02",
+    "model.bin": struct.pack("<IH", 6, 16)
+    + b"TransformerSpec\x00"
+    + struct.pack("<IIH", 1, 1, 2)
+    + b"w\x00\x01"
+    + struct.pack("<I", 2)
+    + b"\x00"
+    + struct.pack("<I", 8)
+    + bytes(8)
+    + struct.pack("<I", 0),
+    "cc.en.bin": struct.pack("<ii", 793712314, 12)
+    + struct.pack("<12i", 4, 5, 5, 1, 5, 1, 1, 1, 2000000, 3, 6, 100)
+    + struct.pack("<d", 1e-4)
+    + struct.pack("<iiiqq", 2, 2, 0, 10, -1)
+    + b"the\x00"
+    + bytes(9)
+    + b"ing\x00"
+    + bytes(9)
+    + b"\x00"
+    + struct.pack("<qq", 2, 4)
+    + bytes(32),
+    "vectors.bin": b"2 3\nthe " + bytes(12) + b"\ning " + bytes(12) + b"\n",
+    "requirements.txt": b"mlflow==2.9.0\nnumpy>=1.24 \\\n  ; python_version>'3.8'\n"
+    b"git+https://example.invalid/x.git#egg=x\n--extra-index-url https://example.invalid/\n",
+    "tokenizer_config.json": b'{"chat_template": "{% set x = x ~ x %}{{ messages[0].content }}",'
+    b' "auto_map": {"AutoTokenizer": "tok.Tok"}}',
+    "weights.txt": b"cos\nsystem\n(S'id'\ntR.",
 }
 _DIR = tempfile.mkdtemp(prefix="modelaudit-fuzz-")
 _NAMES = sorted({*SEEDS, *_EXTRA})
@@ -111,6 +169,33 @@ def _parsers(path: str, body: bytes) -> None:
                     with contextlib.suppress(*_PARSER_ERRORS):
                         zipdir.local_data_offset(view, entry)
                 sniff.classify_zip(found.names)
+        for read in (
+            sentencepiece.read_sentencepiece,
+            fasttext.read_fasttext,
+            ctranslate2.read_ctranslate2,
+            word2vec.read_word2vec,
+        ):
+            f.seek(0)
+            with contextlib.suppress(Malformed):
+                read(f, len(body))
+    head = body[:HEAD_SIZE]
+    for looks in (
+        sentencepiece.looks_like_sentencepiece,
+        fasttext.looks_like_fasttext,
+        ctranslate2.looks_like_ctranslate2,
+        word2vec.looks_like_word2vec,
+        text.looks_like_text,
+        text.looks_like_msgpack_map,
+    ):
+        looks(head)
+    complete = len(body) <= HEAD_SIZE
+    old_pickle.old_pickle_verdict(head, complete)
+    old_pickle.whole_pickle_that_imports(body)
+    unowned.inert_kind(head, complete, path)
+    torch_refs.storage_keys(body)
+    decoded = body.decode("utf-8", "surrogateescape")
+    requirements.external_sources(decoded)
+    jsonc.strip_jsonc(decoded)
     wire = protowire.Wire(body)
     try:
         for _field in wire.fields(0, len(body)):

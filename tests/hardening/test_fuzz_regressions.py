@@ -88,3 +88,26 @@ def test_fuzz_finding_gives_a_result(tmp_path, name: str) -> None:
     else:
         assert result.status is FileStatus.INCONCLUSIVE, result.status_reason
     assert " scanner failed: " not in (result.status_reason or "")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "requirements.txt",
+            "mlflow==2.9.0\n; python_version > '3.8'\ngit+https://h.invalid/x.git\n",
+        ),
+        (
+            "conda.yaml",
+            "name: e\ndependencies:\n  - pip:\n    - ';x'\n    - git+https://h.invalid/x.git\n",
+        ),
+    ],
+)
+def test_a_requirement_that_is_only_a_marker(tmp_path, name: str, text: str) -> None:
+    """Found by the harness: a line holding only an environment marker raised IndexError
+    (the file ended 'mlflow_env scanner failed'); the lines after it are still judged."""
+    path = tmp_path / name
+    path.write_text(text)
+    result = dispatch.scan_path(str(path), ScanConfig().scanner_config(), explicit=True)
+    assert result.status is FileStatus.COMPLETE, result.status_reason
+    assert any("h.invalid" in i.message for i in result.issues), result.issues
