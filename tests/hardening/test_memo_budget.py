@@ -33,3 +33,22 @@ def test_memo_index_bombs_end_inconclusive_and_the_run_goes_on(tmp_path: Path) -
     for name in ("memo.pkl", "fuzz.joblib"):
         assert by_name[name].status is not FileStatus.COMPLETE, name
         assert "Scan timeout" not in (by_name[name].status_reason or ""), name
+
+
+_WRAPPER = b"\x8c\x13joblib.numpy_pickle\x94\x8c\x11NumpyArrayWrapper\x94\x93\x940"
+
+
+def test_object_floods_are_stopped_by_the_load_budget_on_both_unpicklers(tmp_path: Path) -> None:
+    """EMPTY_SET builds ~216 bytes of objects per byte of stream: 6 MB asks for ~1.3 GB, under
+    the worker's address-space limit, so only the per-load budget (a multiple of the stream's
+    size) stops it, on the C unpickler and on the pure-Python one that joblib layouts take."""
+    flood = b"(" + b"\x8f" * 6_000_000 + b"l."
+    (tmp_path / "sets.pkl").write_bytes(b"\x80\x04" + flood)
+    (tmp_path / "sets.joblib").write_bytes(b"\x80\x04" + _WRAPPER + flood)
+    report = anyio.run(run_scan, [str(tmp_path)], ScanConfig(jobs=2, file_timeout=300))
+    by_name = {Path(f.path).name: f for f in report.files}
+    for name in ("sets.pkl", "sets.joblib"):
+        found = by_name[name]
+        assert found.status is FileStatus.INCONCLUSIVE, (name, found.status, found.status_reason)
+        messages = " ".join(i.message for i in found.issues)
+        assert "out of memory while reading" in messages, (name, messages)
