@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +227,31 @@ def test_random_bytes_are_not_taken_for_onnx(tmp_path: Path) -> None:
     path = tmp_path / "blob.bin"
     path.write_bytes(bytes([0x08, 0x07, 0x99, 0x01, 0x02]) + b"\xff" * 64)
     assert scan(path).scanner_name != "onnx"
+
+
+def test_fresh_process_judges_ops_without_importing_the_onnx_package(tmp_path: Path) -> None:
+    """The schema registry comes from onnx's extension alone: same verdicts, no numpy/ml_dtypes."""
+    nodes = [
+        helper.make_node("SecretSauce", ["y"], ["b"], domain="com.vendor", name="vendor"),
+        helper.make_node("NotAnOnnxOp", ["y"], ["c"], name="bogus"),
+        helper.make_node("LayerNormalization", ["y", "B"], ["d"], name="ln"),
+    ]
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes, opsets=[("com.vendor", 1)]), path)
+    code = (
+        "import json, sys\n"
+        "from modelaudit.engine.dispatch import scan_path\n"
+        f"r = scan_path({str(path)!r}, {{}})\n"
+        "heavy = sorted(m for m in ('onnx', 'numpy', 'ml_dtypes', 'google.protobuf')"
+        " if m in sys.modules)\n"
+        "print(json.dumps({'result': r.to_dict(), 'heavy': heavy}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["heavy"] == []
+    result = answer["result"]
+    assert result["status"] == "complete"
+    flagged = {i["details"]["op_type"]: i["rule"] for i in result["issues"] if "details" in i}
+    assert flagged == {"SecretSauce": R.ONNX_CUSTOM_DOMAIN, "NotAnOnnxOp": R.ONNX_UNKNOWN_OP}

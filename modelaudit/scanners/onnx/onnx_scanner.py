@@ -16,6 +16,7 @@ from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..keras.config import _escapes
 from ..keras.h5_scanner import missing_dependency
+from .op_schemas import HasSchema, has_schema_function
 
 
 def _words(text: str) -> frozenset[str]:
@@ -62,7 +63,7 @@ class OnnxScanner(BaseScanner):
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
         try:
-            import onnx.defs
+            has_schema = has_schema_function()
         except ImportError:
             missing_dependency(result, "onnx", "ONNX models", self.location(path))
             result.finish()
@@ -76,7 +77,7 @@ class OnnxScanner(BaseScanner):
             return result
         if not model.graph_names and not model.nodes and not model.ir_version:
             result.mark_inconclusive("malformed: no ONNX model structure found")
-        self._judge_nodes(model, onnx.defs, path, result)
+        self._judge_nodes(model, has_schema, path, result)
         self._judge_externals(model, path, result)
         names = [n for n in (*model.graph_names, model.producer) if n]
         if names:
@@ -93,7 +94,9 @@ class OnnxScanner(BaseScanner):
         result.finish()
         return result
 
-    def _judge_nodes(self, model: OnnxModel, defs: Any, path: str, result: ScanResult) -> None:
+    def _judge_nodes(
+        self, model: OnnxModel, has_schema: HasSchema, path: str, result: ScanResult
+    ) -> None:
         seen: set[tuple[str, str]] = set()
         for where, node in model.nodes:
             domain, op = node.domain, node.op_type
@@ -118,7 +121,7 @@ class OnnxScanner(BaseScanner):
                 continue
             if domain in STANDARD_DOMAINS:
                 schema_domain = "" if domain == "ai.onnx" else domain
-                if defs.has(op, schema_domain):
+                if has_schema(op, schema_domain):
                     continue
                 seen.add((domain, op))
                 result.add_issue(
