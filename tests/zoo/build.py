@@ -6,10 +6,10 @@ transformers-4-style repositories, a second one with `transformers<5`:
 
     python3 -m venv /work/zoo-venv && /work/zoo-venv/bin/pip install torch==2.13.0
     /work/zoo-venv/bin/pip install -c tests/zoo/constraints.txt transformers sentencepiece \
-        tokenizers diffusers peft sentence-transformers scikit-learn xgboost lightgbm catboost \
-        statsmodels pandas gensim fasttext-wheel onnx onnxscript ctranslate2 mlflow-skinny \
-        cloudpickle flax orbax-checkpoint hydra-core lightning dvc nbformat gguf tensorflow-cpu \
-        keras h5py spacy prophet
+        tokenizers diffusers peft accelerate trl datasets sentence-transformers scikit-learn \
+        xgboost lightgbm catboost statsmodels pandas gensim fasttext-wheel onnx onnxscript \
+        ctranslate2 mlflow-skinny cloudpickle flax orbax-checkpoint hydra-core lightning dvc \
+        nbformat gguf tensorflow-cpu keras h5py spacy prophet
     /work/zoo-venv/bin/pip uninstall -y torchvision
     python3 -m venv /work/zoo-venv4 && /work/zoo-venv4/bin/pip install \
         -c tests/zoo/constraints.txt torch==2.13.0 'transformers<5' sentencepiece protobuf
@@ -374,6 +374,260 @@ def peft_lora(out: Path) -> None:
     model = get_peft_model(base, LoraConfig(r=2, target_modules=["c_attn"], lora_alpha=4))
     model.save_pretrained(out)
     hf_extras(out, "tiny-lora-adapter", "peft", "apache-2.0")
+
+
+# --- training runs: what Trainer, accelerate and trl leave behind -----------------------------
+
+
+def _tiny_gpt2(vocab_size: int):  # type: ignore[no-untyped-def]
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    return GPT2LMHeadModel(
+        GPT2Config(vocab_size=vocab_size, n_embd=16, n_layer=1, n_head=2, n_positions=32)
+    )
+
+
+def _tiny_bert_classifier(vocab_size: int):  # type: ignore[no-untyped-def]
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        num_labels=2,
+    )
+    return BertForSequenceClassification(config)
+
+
+def _training_tokenizer():  # type: ignore[no-untyped-def]
+    tok = _bpe_tokenizer(Path(tempfile.mkdtemp(prefix="zoo-bpe-")))
+    tok.pad_token = tok.eos_token
+    return tok
+
+
+@repo("transformers-trainer-checkpoints", "transformers", "accelerate", "torch", "numpy")
+def transformers_trainer(out: Path) -> None:
+    """Two real `Trainer` runs on CPU, as their output_dir is shared: `checkpoint-N/` folders
+    (training_args.bin = a pickled TrainingArguments, optimizer.pt, scheduler.pt, rng_state.pth
+    with numpy/python/torch RNG state, trainer_state.json beside the weights), then what
+    save_model/save_metrics/save_state/create_model_card write at the end. The runs differ in
+    what gets pickled: AdamW + cosine schedule with an LM collator, Adafactor + the
+    ReduceLROnPlateau scheduler (its whole state, not a lambda) on a classifier in bf16."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from transformers import (
+        DataCollatorForLanguageModeling,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    tok = _training_tokenizer()
+    lines = corpus_lines(24)
+    common = {
+        "max_steps": 2,
+        "save_steps": 1,
+        "eval_strategy": "steps",
+        "eval_steps": 1,
+        "logging_steps": 1,
+        "per_device_train_batch_size": 4,
+        "per_device_eval_batch_size": 4,
+        "report_to": "none",
+        "use_cpu": True,
+        "seed": SEED,
+    }
+    runs = [
+        (
+            "gpt2-clm",
+            _tiny_gpt2(len(tok)),
+            [dict(tok(line, truncation=True, max_length=16)) for line in lines],
+            DataCollatorForLanguageModeling(tok, mlm=False),
+            {"lr_scheduler_type": "cosine", "warmup_steps": 1, "weight_decay": 0.01},
+        ),
+        (
+            "bert-classifier-adafactor",
+            _tiny_bert_classifier(len(tok)),
+            [
+                {**tok(line, truncation=True, max_length=16), "labels": i % 2}
+                for i, line in enumerate(lines)
+            ],
+            DataCollatorWithPadding(tok),
+            {
+                "optim": "adafactor",
+                "lr_scheduler_type": "reduce_lr_on_plateau",
+                "bf16": True,
+                "load_best_model_at_end": True,
+                "metric_for_best_model": "loss",
+            },
+        ),
+    ]
+    for name, model, examples, collator, extra in runs:
+        model.config.pad_token_id = tok.pad_token_id
+        args = TrainingArguments(output_dir=str(out / name), **common, **extra)  # type: ignore[arg-type]
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=examples[:16],
+            eval_dataset=examples[16:],
+            processing_class=tok,
+            data_collator=collator,
+        )
+        result = trainer.train()
+        trainer.save_model()
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_metrics("eval", trainer.evaluate())
+        trainer.save_state()
+        trainer.create_model_card(model_name=f"tiny-{name}", license="mit")
+    (out / "LICENSE").write_text(MIT_LICENSE, encoding="utf-8")
+
+
+class _StepTracker:
+    """A user object registered with `Accelerator.register_for_checkpointing` (its state_dict
+    is what lands in custom_checkpoint_0.pkl)."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.best_loss = float("inf")
+
+    def state_dict(self) -> dict[str, object]:
+        return {"step": self.step, "best_loss": self.best_loss}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.step = int(state["step"])  # type: ignore[call-overload]
+        self.best_loss = float(state["best_loss"])  # type: ignore[arg-type]
+
+
+@repo("accelerate-save-state", "accelerate", "transformers", "torch", "numpy")
+def accelerate_save_state(out: Path) -> None:
+    """A plain accelerate loop with automatic checkpoint naming: `Accelerator.save_state()`
+    writes checkpoints/checkpoint_N/ (model.safetensors or pytorch_model.bin, optimizer.bin,
+    scheduler.bin, random_states_0.pkl, custom_checkpoint_0.pkl), then `save_model` the
+    final weights, as a user shares the project directory."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration, set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    set_seed(SEED)
+    accelerator = Accelerator(
+        cpu=True,
+        project_config=ProjectConfiguration(
+            project_dir=str(out), automatic_checkpoint_naming=True, total_limit=3
+        ),
+    )
+    model = _tiny_bert_classifier(64)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scheduler = get_linear_schedule_with_warmup(optimizer, 1, 4)
+    generator = torch.Generator().manual_seed(SEED)
+    data = torch.utils.data.TensorDataset(
+        torch.randint(0, 64, (8, 8), generator=generator),
+        torch.randint(0, 2, (8,), generator=generator),
+    )
+    loader = torch.utils.data.DataLoader(data, batch_size=4, shuffle=True)
+    tracker = _StepTracker()
+    accelerator.register_for_checkpointing(tracker)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    for epoch in range(2):
+        for ids, labels in loader:
+            loss = model(input_ids=ids, labels=labels).loss
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            tracker.step += 1
+            tracker.best_loss = min(tracker.best_loss, float(loss))
+        accelerator.save_state(safe_serialization=epoch == 0)
+    accelerator.save_model(model, out / "final")
+    (out / "LICENSE").write_text(MIT_LICENSE, encoding="utf-8")
+
+
+@repo("diffusers-training-bin", "diffusers", "accelerate", "torch")
+def diffusers_training(out: Path) -> None:
+    """A diffusers training run as the example scripts do it: accelerate save hooks write
+    unet/ and unet_ema/ (EMAModel) beside optimizer.bin/scheduler.bin/random_states_0.pkl, and
+    the final pipeline is saved with `safe_serialization=False` (.bin weights)."""
+    import torch
+    from accelerate import Accelerator
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+
+    accelerator = Accelerator(cpu=True)
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=(4, 8),
+        norm_num_groups=2,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
+    ema = EMAModel(unet.parameters(), model_cls=UNet2DModel, model_config=unet.config)
+    noise_scheduler = DDPMScheduler(num_train_timesteps=10)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-3)
+    lr_scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=1, num_training_steps=2)
+
+    def save_model_hook(models: list[object], weights: list[object], output_dir: str) -> None:
+        ema.save_pretrained(os.path.join(output_dir, "unet_ema"))
+        for model in models:
+            model.save_pretrained(os.path.join(output_dir, "unet"))  # type: ignore[attr-defined]
+            weights.pop()
+
+    accelerator.register_save_state_pre_hook(save_model_hook)
+    unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
+    generator = torch.Generator().manual_seed(SEED)
+    for _ in range(2):
+        clean = torch.randn(2, 1, 8, 8, generator=generator)
+        noise = torch.randn(clean.shape, generator=generator)
+        steps = torch.randint(0, 10, (2,), generator=generator)
+        pred = unet(noise_scheduler.add_noise(clean, noise, steps), steps).sample
+        accelerator.backward(torch.nn.functional.mse_loss(pred, noise))
+        optimizer.step()
+        lr_scheduler.step()
+        optimizer.zero_grad()
+        ema.step(unet.parameters())
+    accelerator.save_state(str(out / "checkpoint-2"))
+    ema.copy_to(unet.parameters())
+    pipeline = DDPMPipeline(unet=accelerator.unwrap_model(unet), scheduler=noise_scheduler)
+    pipeline.save_pretrained(out, safe_serialization=False)
+    hf_extras(out, "tiny-ddpm (trained, .bin weights)", "diffusers", "apache-2.0")
+
+
+@repo("trl-sft-lora-checkpoint", "trl", "peft", "transformers", "datasets", "torch")
+def trl_sft_lora(out: Path) -> None:
+    """trl's SFTTrainer fine-tuning a LoRA adapter: checkpoint-N/ holds the adapter
+    (adapter_model.safetensors, adapter_config.json, peft's README.md), the tokenizer and a
+    pickled SFTConfig (training_args.bin) beside the optimizer/scheduler/RNG state."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    tok = _training_tokenizer()
+    config = SFTConfig(
+        output_dir=str(out),
+        max_steps=2,
+        save_steps=2,
+        logging_steps=1,
+        per_device_train_batch_size=4,
+        max_length=16,
+        report_to="none",
+        use_cpu=True,
+        seed=SEED,
+    )
+    trainer = SFTTrainer(
+        model=_tiny_gpt2(len(tok)),
+        args=config,
+        train_dataset=Dataset.from_dict({"text": corpus_lines(16)}),
+        processing_class=tok,
+        peft_config=LoraConfig(r=2, lora_alpha=4, target_modules=["c_attn"], task_type="CAUSAL_LM"),
+    )
+    trainer.train()
+    trainer.save_model()
+    (out / "LICENSE").write_text(MIT_LICENSE, encoding="utf-8")
 
 
 @repo("sentence-transformers-mini", "sentence-transformers", "transformers", "torch")
