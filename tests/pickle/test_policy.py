@@ -276,3 +276,72 @@ def test_escape_of_getattr_into_partial_is_critical() -> None:
     )
     result, _ = scan(data)
     assert any("builtins.getattr is passed as a value" in m for m in critical(result))
+
+
+#: Globals the zoo's real fine-tuning output names (transformers 5.25 Trainer, accelerate 1.16
+#: save_state, trl 1.16 SFTConfig), read from those files with pickletools.
+TRAINING_RUN_GLOBALS = [
+    ("transformers.training_args", "TrainingArguments"),
+    ("transformers.training_args", "OptimizerNames"),
+    ("transformers.training_args_seq2seq", "Seq2SeqTrainingArguments"),
+    ("transformers.trainer_utils", "IntervalStrategy"),
+    ("transformers.trainer_utils", "SaveStrategy"),
+    ("transformers.trainer_utils", "SchedulerType"),
+    ("transformers.trainer_utils", "HubStrategy"),
+    ("transformers.trainer_pt_utils", "AcceleratorConfig"),
+    ("transformers.generation.configuration_utils", "GenerationConfig"),
+    ("accelerate.state", "PartialState"),
+    ("accelerate.utils.dataclasses", "DistributedType"),
+    ("trl.trainer.sft_config", "SFTConfig"),
+    ("torch.nn.modules.linear", "LazyLinear"),
+    ("torch.nn.modules.lazy", "LazyModuleMixin"),
+]
+
+
+@pytest.mark.parametrize(("module", "name"), TRAINING_RUN_GLOBALS)
+def test_training_run_globals_are_safe(module: str, name: str) -> None:
+    assert policy.classify(module, name).kind == policy.SAFE
+
+
+def _lazy_import_payload(module: str, name: str) -> bytes:
+    """`getattr(<lazy importer>("logging", f, {"config": ["dictConfig"]}), "dictConfig")(cfg)`:
+    the real classes import `logging.config` and return `dictConfig`, whose "()" factories
+    call any dotted name, under an attribute name no leaf rule knows."""
+    structure = Op(b"}" + s("config") + b"]" + s("dictConfig") + b"as")
+    importer = call(sg(module, name), "logging", "/x/__init__.py", structure)
+    fetched = call(sg("builtins", "getattr"), importer, "dictConfig")
+    handler = dict_of(("()", s("os.system")), ("command", s("id")))
+    config = dict_of(("version", b"K\x01"), ("handlers", dict_of(("h", handler))))
+    return p4(call(fetched, config))
+
+
+LAZY_IMPORTERS = [
+    ("transformers.utils.import_utils", "_LazyModule"),
+    ("transformers.utils", "_LazyModule"),
+    ("diffusers.utils.import_utils", "_LazyModule"),
+    ("trl._lazy_module", "_LazyModule"),
+    ("transformers.models.auto.configuration_auto", "_LazyConfigMapping"),
+    ("transformers.models.auto.auto_factory", "_LazyAutoMapping"),
+    ("transformers.utils.import_utils", "_LegacyModuleAliasFinder"),
+    ("optuna.integration", "_IntegrationModule"),
+    ("accelerate.utils", "_LazyImporter"),  # the same pattern under a name no package uses yet
+]
+
+
+@pytest.mark.parametrize(("module", "name"), LAZY_IMPORTERS)
+def test_lazy_importers_of_trusted_packages_are_critical(module: str, name: str) -> None:
+    """The trusted packages' CapWords rule must not let their import machinery through: the
+    payload names only trusted globals and an innocuous attribute."""
+    result, info = scan(_lazy_import_payload(module, name))
+    assert info.complete
+    assert f"Dangerous global: {module}.{name}" in critical(result)
+    assert policy.classify(module, name).family == "resolver"
+
+
+@pytest.mark.parametrize("opcode", [b"R", b"\x81"])
+def test_a_saved_lazy_module_is_critical_however_it_is_built(opcode: bytes) -> None:
+    """NEWOBJ (no __init__) then BUILD restores a `_LazyModule` with its import table too."""
+    klass = sg("transformers.utils.import_utils", "_LazyModule")
+    body = klass + args("logging", "/x/__init__.py", Op(b"}")) + opcode
+    result, _ = scan(p4(body + b"0" + b"N"))
+    assert critical(result)

@@ -1146,6 +1146,9 @@ def _deny(module: str, qualname: str) -> Verdict | None:
             fam = _name_family(sub) if "." in sub else None
             if fam:
                 return danger(fam)
+    for part in qparts:
+        if _importer_class(part):
+            return danger("resolver", f"{part} imports whatever module its arguments name.")
     leaf_fam = _DANGER_LEAVES.get(qparts[-1])
     if leaf_fam:
         return danger(leaf_fam, f"'{qparts[-1]}' is a dangerous operation.")
@@ -1162,6 +1165,31 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
     "fastcore": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
     "fastai": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
 }
+
+
+#: Lazy-import machinery that trusted packages define as (CapWords) classes: built with
+#: arguments a pickle chooses, it imports any module and hands out any attribute under a name
+#: no leaf rule knows. transformers', diffusers' and trl's `_LazyModule("logging", f,
+#: {"config": ["dictConfig"]})` gives `logging.config.dictConfig` as attribute `dictConfig`;
+#: `_LazyConfigMapping`/`_LazyAutoMapping` import any `transformers.models.<key>` path. Real
+#: checkpoints never pickle these (they are module objects and module-level registries).
+_IMPORTER_CLASSES: Final = frozenset(
+    {
+        "_LazyModule",
+        "_LazyConfigMapping",
+        "_LazyAutoMapping",
+        "_LazyLoadAllMappings",
+        "_LazyUtilsModule",
+        "_LegacyModuleAliasFinder",
+        "_IntegrationModule",
+        "_LazyImport",
+    }
+)
+_IMPORTER_CLASS_RE: Final = re.compile(r"^_*Lazy\w*(Module|Mappings?|Importer|Import)$")
+
+
+def _importer_class(part: str) -> bool:
+    return part in _IMPORTER_CLASSES or bool(_IMPORTER_CLASS_RE.match(part))
 
 
 _BUILTIN_DANGER: Final[dict[str, str]] = {
