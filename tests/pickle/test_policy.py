@@ -345,3 +345,25 @@ def test_a_saved_lazy_module_is_critical_however_it_is_built(opcode: bytes) -> N
     body = klass + args("logging", "/x/__init__.py", Op(b"}")) + opcode
     result, _ = scan(p4(body + b"0" + b"N"))
     assert critical(result)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "method", "family"),
+    [
+        ("transformers.configuration_utils", "PretrainedConfig", "to_json_file", "file"),
+        ("transformers.configuration_utils", "PretrainedConfig", "save_pretrained", "file"),
+        ("accelerate.accelerator", "Accelerator", "save_state", "file"),
+        ("datasets.arrow_dataset", "Dataset", "save_to_disk", "file"),
+        ("transformers.configuration_utils", "PretrainedConfig", "push_to_hub", "network"),
+    ],
+)
+def test_savers_and_uploads_of_allowed_instances_are_critical(
+    module: str, name: str, method: str, family: str
+) -> None:
+    """An allowed class's ordinary methods stay allowed, except the ones that write files or
+    upload: `getattr(PretrainedConfig(), "to_json_file")("~/.bashrc")` overwrites any path."""
+    method_of = call(sg("builtins", "getattr"), call(sg(module, name)), method)
+    result, _ = scan(p4(call(method_of, "/home/user/.bashrc")))
+    found = critical(result)
+    assert any(f"'{method}'" in m for m in found), [i.message for i in result.issues]
+    assert policy.classify(module, f"{name}.{method}").family == family

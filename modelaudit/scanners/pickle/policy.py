@@ -749,7 +749,23 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "as_strided",
             "remove",
             "rename",
+            # the savers of trusted packages' classes, reached as methods of an allowed
+            # instance (`getattr(PretrainedConfig(), "to_json_file")(path)` writes any path)
+            "to_json_file",
+            "to_yaml_file",
+            "save_pretrained",
+            "save_state",
+            "save_model",
+            "save_vocabulary",
+            "save_to_disk",
+            "save_checkpoint",
+            "save_metrics",
         )
+    },
+    # Hub uploads with the user's own token: the loaded data leaves the machine
+    **{
+        n: "network"
+        for n in ("push_to_hub", "upload_file", "upload_folder", "create_repo", "create_commit")
     },
 }
 
