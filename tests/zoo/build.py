@@ -12,7 +12,8 @@ transformers-4-style repositories, a second one with `transformers<5`:
         nbformat gguf tensorflow-cpu keras h5py spacy prophet
     /work/zoo-venv/bin/pip uninstall -y torchvision
     python3 -m venv /work/zoo-venv4 && /work/zoo-venv4/bin/pip install \
-        -c tests/zoo/constraints.txt torch==2.13.0 'transformers<5' sentencepiece protobuf
+        -c tests/zoo/constraints.txt torch==2.13.0 'transformers<5' sentencepiece protobuf \
+        accelerate tokenizers
     /work/zoo-venv/bin/python tests/zoo/build.py --python4 /work/zoo-venv4/bin/python
 
 `constraints.txt` pins the local CPU torch, so no dependency swaps in a CUDA build; torchvision
@@ -38,6 +39,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPOS_DIR = HERE / "repos"
@@ -408,6 +410,55 @@ def _training_tokenizer():  # type: ignore[no-untyped-def]
     return tok
 
 
+#: TrainingArguments every Trainer run of the zoo shares: a few steps, a checkpoint per step.
+_TRAINER_ARGS: dict[str, object] = {
+    "max_steps": 2,
+    "save_steps": 1,
+    "eval_strategy": "steps",
+    "eval_steps": 1,
+    "logging_steps": 1,
+    "per_device_train_batch_size": 4,
+    "per_device_eval_batch_size": 4,
+    "report_to": "none",
+    "use_cpu": True,
+    "seed": SEED,
+}
+
+
+def _trainer_run(
+    out: Path,
+    name: str,
+    model: Any,
+    examples: list[dict[str, object]],
+    collator: Any,
+    extra: dict[str, object],
+    tok: Any,
+) -> None:
+    """One `Trainer.train()` into `out/name`, then what a script saves at the end."""
+    from transformers import Trainer, TrainingArguments
+
+    model.config.pad_token_id = tok.pad_token_id
+    args = TrainingArguments(output_dir=str(out / name), **_TRAINER_ARGS, **extra)  # type: ignore[arg-type]
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=examples[:16],
+        eval_dataset=examples[16:],
+        processing_class=tok,
+        data_collator=collator,
+    )
+    result = trainer.train()
+    trainer.save_model()
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_metrics("eval", trainer.evaluate())
+    trainer.save_state()
+    trainer.create_model_card(model_name=f"tiny-{name}", license="mit")
+
+
+def _lm_examples(tok: Any) -> list[dict[str, object]]:
+    return [dict(tok(line, truncation=True, max_length=16)) for line in corpus_lines(24)]
+
+
 @repo("transformers-trainer-checkpoints", "transformers", "accelerate", "torch", "numpy")
 def transformers_trainer(out: Path) -> None:
     """Two real `Trainer` runs on CPU, as their output_dir is shared: `checkpoint-N/` folders
@@ -417,69 +468,53 @@ def transformers_trainer(out: Path) -> None:
     what gets pickled: AdamW + cosine schedule with an LM collator, Adafactor + the
     ReduceLROnPlateau scheduler (its whole state, not a lambda) on a classifier in bf16."""
     os.environ["HF_HUB_OFFLINE"] = "1"
-    from transformers import (
-        DataCollatorForLanguageModeling,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding
 
     tok = _training_tokenizer()
-    lines = corpus_lines(24)
-    common = {
-        "max_steps": 2,
-        "save_steps": 1,
-        "eval_strategy": "steps",
-        "eval_steps": 1,
-        "logging_steps": 1,
-        "per_device_train_batch_size": 4,
-        "per_device_eval_batch_size": 4,
-        "report_to": "none",
-        "use_cpu": True,
-        "seed": SEED,
-    }
-    runs = [
-        (
-            "gpt2-clm",
-            _tiny_gpt2(len(tok)),
-            [dict(tok(line, truncation=True, max_length=16)) for line in lines],
-            DataCollatorForLanguageModeling(tok, mlm=False),
-            {"lr_scheduler_type": "cosine", "warmup_steps": 1, "weight_decay": 0.01},
-        ),
-        (
-            "bert-classifier-adafactor",
-            _tiny_bert_classifier(len(tok)),
-            [
-                {**tok(line, truncation=True, max_length=16), "labels": i % 2}
-                for i, line in enumerate(lines)
-            ],
-            DataCollatorWithPadding(tok),
-            {
-                "optim": "adafactor",
-                "lr_scheduler_type": "reduce_lr_on_plateau",
-                "bf16": True,
-                "load_best_model_at_end": True,
-                "metric_for_best_model": "loss",
-            },
-        ),
-    ]
-    for name, model, examples, collator, extra in runs:
-        model.config.pad_token_id = tok.pad_token_id
-        args = TrainingArguments(output_dir=str(out / name), **common, **extra)  # type: ignore[arg-type]
-        trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=examples[:16],
-            eval_dataset=examples[16:],
-            processing_class=tok,
-            data_collator=collator,
-        )
-        result = trainer.train()
-        trainer.save_model()
-        trainer.save_metrics("train", result.metrics)
-        trainer.save_metrics("eval", trainer.evaluate())
-        trainer.save_state()
-        trainer.create_model_card(model_name=f"tiny-{name}", license="mit")
+    _trainer_run(
+        out,
+        "gpt2-clm",
+        _tiny_gpt2(len(tok)),
+        _lm_examples(tok),
+        DataCollatorForLanguageModeling(tok, mlm=False),
+        {"lr_scheduler_type": "cosine", "warmup_steps": 1, "weight_decay": 0.01},
+        tok,
+    )
+    _trainer_run(
+        out,
+        "bert-classifier-adafactor",
+        _tiny_bert_classifier(len(tok)),
+        [{**ex, "labels": i % 2} for i, ex in enumerate(_lm_examples(tok))],
+        DataCollatorWithPadding(tok),
+        {
+            "optim": "adafactor",
+            "lr_scheduler_type": "reduce_lr_on_plateau",
+            "bf16": True,
+            "load_best_model_at_end": True,
+            "metric_for_best_model": "loss",
+        },
+        tok,
+    )
+    (out / "LICENSE").write_text(MIT_LICENSE, encoding="utf-8")
+
+
+@repo("transformers4-trainer-bin", "transformers", "accelerate", "torch", "numpy", python4=True)
+def transformers4_trainer(out: Path) -> None:
+    """transformers 4's Trainer with `save_safetensors=False`, as older fine-tuning scripts
+    ran it: checkpoint-N/pytorch_model.bin beside a transformers-4 training_args.bin."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from transformers import DataCollatorForLanguageModeling
+
+    tok = _training_tokenizer()
+    _trainer_run(
+        out,
+        "gpt2-clm",
+        _tiny_gpt2(len(tok)),
+        _lm_examples(tok),
+        DataCollatorForLanguageModeling(tok, mlm=False),
+        {"save_safetensors": False, "lr_scheduler_type": "linear", "warmup_ratio": 0.5},
+        tok,
+    )
     (out / "LICENSE").write_text(MIT_LICENSE, encoding="utf-8")
 
 
