@@ -367,3 +367,24 @@ def test_savers_and_uploads_of_allowed_instances_are_critical(
     found = critical(result)
     assert any(f"'{method}'" in m for m in found), [i.message for i in result.issues]
     assert policy.classify(module, f"{name}.{method}").family == family
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "family"),
+    [
+        ("transformers.models.auto.auto_factory", "get_class_from_dynamic_module", "code-exec"),
+        ("diffusers.utils", "get_class_from_dynamic_module", "code-exec"),
+        ("diffusers.utils.dynamic_modules_utils", "get_class_in_module", "code-exec"),
+        ("transformers", "AutoModel.from_config", "nested-unpickler"),
+    ],
+)
+def test_hub_code_loaders_are_denied_through_reexports(module: str, name: str, family: str) -> None:
+    """transformers and diffusers re-export their remote-code loaders from many modules; the
+    auto classes' `from_config` runs the code a config's auto_map names (trust_remote_code)."""
+    assert policy.classify(module, name).family == family
+
+
+def test_from_config_reached_by_getattr_on_an_allowed_class_is_critical() -> None:
+    method = call(sg("builtins", "getattr"), sg("transformers", "AutoModel"), "from_config")
+    result, _ = scan(p4(call(method, Op(b"}"))))
+    assert any("'from_config'" in m for m in critical(result)), [i.message for i in result.issues]

@@ -154,6 +154,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.utils.data.datapipes",
         "torch._functorch",
         "transformers.dynamic_module_utils",
+        "diffusers.utils.dynamic_modules_utils",
         "keras.src.saving",
         "ast",
         "dis",
@@ -637,6 +638,9 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "interact",
             "load_inline",
             "compile_command",
+            # Hub code loaders, re-exported across transformers/diffusers modules
+            "get_class_from_dynamic_module",
+            "get_class_in_module",
         )
     },
     **{
@@ -662,6 +666,8 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "full_load",
             "read_pickle",
             "from_pretrained",
+            # `AutoModel.from_config(cfg, trust_remote_code=True)` runs the code cfg.auto_map names
+            "from_config",
             "load_state_dict_from_url",
             "load_library",
             "load_learner",
