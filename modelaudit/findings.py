@@ -7,8 +7,7 @@ A `ScanResult` crosses the process boundary, so it holds only plain data.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -117,18 +116,24 @@ IssueSink = Callable[["Issue"], bool]
 _sink: ContextVar[IssueSink | None] = ContextVar("modelaudit_issue_sink", default=None)
 
 
-@contextmanager
-def observing(sink: IssueSink) -> Iterator[None]:
+class observing:
     """Route every `ScanResult.add_issue` in this context through `sink` first.
 
     The engine uses it to stream findings out of a worker as they are made (so a file killed
-    on a limit keeps them) and to cap how many findings one file can produce.
+    on a limit keeps them) and to cap how many findings one file can produce. A class rather
+    than a generator: it is entered twice per file, and a sweep of small files feels it.
     """
-    token = _sink.set(sink)
-    try:
-        yield
-    finally:
-        _sink.reset(token)
+
+    __slots__ = ("sink", "token")
+
+    def __init__(self, sink: IssueSink) -> None:
+        self.sink = sink
+
+    def __enter__(self) -> None:
+        self.token = _sink.set(self.sink)
+
+    def __exit__(self, *exc: object) -> None:
+        _sink.reset(self.token)
 
 
 def current_sink() -> IssueSink | None:

@@ -70,8 +70,8 @@ class FileCapture:
 
     def finish(self, result: ScanResult, display: str) -> None:
         """Apply the exact cap to the finished result, counting what the sink dropped."""
-        if not self.cap:
-            return
+        if not self.cap or (not self.dropped and len(result.issues) <= self.cap):
+            return  # nothing over the cap (a truncation summary is kept as it is either way)
         result.issues = cap_issues(result.issues, self.cap, display, self.dropped)
 
 

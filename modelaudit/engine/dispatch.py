@@ -186,6 +186,7 @@ def make_context(
     fmt: Format | None = None,
     explicit: bool = True,
     expansion: ExpansionBudget | None = None,
+    whole: tuple[str, bytes] | None = None,
 ) -> ScanContext:
     return ScanContext(
         display_path=shown,
@@ -196,6 +197,7 @@ def make_context(
         member_scanner=scan_member,
         memory_budget=sandbox.memory_budget,
         expansion=expansion or ExpansionBudget.from_config(config),
+        whole=whole,
     )
 
 
@@ -242,15 +244,17 @@ class _LevelCapture:
         return result
 
 
-def _sniff(path: str, shown: str) -> tuple[Format | None, bool, int]:
+def _sniff(path: str, shown: str) -> tuple[Format | None, bool, int, bytes | None]:
     """The file's format, whether it certainly holds no appended zip (a file read whole by
     the sniff without an end-of-central-directory signature has none, so small files, most
-    of a sweep, are opened once here instead of twice), and its size."""
+    of a sweep, are opened once here instead of twice), its size, and all its bytes when
+    the sniff read them all (its scanner then reads those: one open per small file)."""
     head, size = read_head(path, HEAD_SIZE)
     fmt = sniff_head(head, shown, size)
     if fmt is None or fmt == Format.ZIP:
-        return sniff_path(path, shown), False, size
-    return fmt, size <= len(head) and b"PK\x05\x06" not in head, size
+        return sniff_path(path, shown), False, size, None
+    no_zip_tail = size <= len(head) and b"PK\x05\x06" not in head
+    return fmt, no_zip_tail, size, head if size == len(head) else None
 
 
 def _head(path: str) -> tuple[bytes, bool]:
@@ -308,9 +312,10 @@ def scan_path(
     shown = display or path
     no_zip_tail = False
     size: int | None = None
+    data: bytes | None = None
     if fmt is None:
         try:
-            fmt, no_zip_tail, size = _sniff(path, shown)
+            fmt, no_zip_tail, size, data = _sniff(path, shown)
         except NotRegularFile as exc:
             # Replaced since the listing: reported as the listing reports such entries.
             result = ScanResult(scanner_name="none")
@@ -339,7 +344,9 @@ def scan_path(
             except OSError:
                 size = 0
         expansion = ExpansionBudget.from_config(config, size)
-    context = make_context(shown, config, depth, Format(fmt) if fmt else None, explicit, expansion)
+    whole = None if data is None else (path, data)
+    kind = None if not fmt else fmt if type(fmt) is Format else Format(fmt)  # (a slow call)
+    context = make_context(shown, config, depth, kind, explicit, expansion, whole)
     made = _LevelCapture(path, shown)
     try:
         with observing(made):

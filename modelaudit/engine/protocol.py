@@ -177,6 +177,10 @@ def _pread(fd: int, size: int, offset: int = 0) -> bytes:
 def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:
     """`value` reduced to plain data, visiting at most `budget` nodes (shared graphs are copied
     per reference but the budget bounds the work); anything else becomes its type's name."""
+    if type(value) is dict and len(value) < budget:
+        flat = _flat_dict(value)
+        if flat is not None:
+            return flat
     remaining = [budget]
 
     def conv(v: Any, depth: int) -> Any:
@@ -212,6 +216,25 @@ def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:
 
 #: Exact types `plain` keeps as they are: most of what scanners report.
 _SCALARS: Final = frozenset({type(None), bool, int, float, str})
+
+
+def _flat_dict(value: dict[Any, Any]) -> dict[Any, Any] | None:
+    """What `plain` makes of a dict of scalars, enum members and empty lists (the metadata
+    of most small files), without its general walk; None for anything deeper."""
+    out: dict[Any, Any] = {}
+    for k, v in value.items():
+        if type(k) not in _SCALARS:
+            k = _plain_key(k)
+        t = type(v)
+        if t in _SCALARS:
+            out[k] = v
+        elif (t is list or t is tuple) and not v:
+            out[k] = []
+        elif isinstance(v, (bool, int, float, str)):
+            out[k] = _plain_key(v)
+        else:
+            return None
+    return out
 
 
 def _plain_key(key: Any) -> Any:

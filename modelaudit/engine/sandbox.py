@@ -347,18 +347,26 @@ def rearm(config: dict[str, Any], deadline: float | None = None, mapped: int = 0
     _apply(Limits.from_config(config, deadline, mapped))
 
 
-@contextmanager
-def watching(display: str) -> Iterator[list[Violation]]:
-    """Arm the hook for one file; yields the list of refused attempts."""
-    global _active
-    _violations.clear()
-    found: list[Violation] = []
-    _active = display
-    try:
-        yield found
-    finally:
+class watching:
+    """Arm the hook for one file; the list of refused attempts is filled on exit. (A class
+    rather than a generator: it is entered once per file of a sweep.)"""
+
+    __slots__ = ("display", "found")
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.found: list[Violation] = []
+
+    def __enter__(self) -> list[Violation]:
+        global _active
+        _violations.clear()
+        _active = self.display
+        return self.found
+
+    def __exit__(self, *exc: object) -> None:
+        global _active
         _active = None
-        found.extend(_violations)
+        self.found.extend(_violations)
         _violations.clear()
 
 
@@ -371,17 +379,26 @@ def scanning(
         yield found
 
 
-#: This process's /proc/self/statm, kept open (pid, fd): read once or twice per pickle.
-_statm: tuple[int, int] | None = None
+#: This process's /proc/self/statm, kept open: read once or twice per pickle. A forked
+#: child opens its own (the inherited one would describe the parent).
+_statm: int | None = None
+
+
+def _forget_statm() -> None:
+    global _statm
+    _statm = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_statm)
 
 
 def _address_space_in_use() -> int:
     global _statm
     assert resource is not None
-    pid = os.getpid()
-    if _statm is None or _statm[0] != pid:
-        _statm = (pid, os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
-    return int(os.pread(_statm[1], 256, 0).split()[0]) * int(resource.getpagesize())
+    if _statm is None:
+        _statm = os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    return int(os.pread(_statm, 256, 0).split()[0]) * int(resource.getpagesize())
 
 
 def resident_bytes() -> int:
@@ -427,7 +444,7 @@ def memory_budget(extra: int) -> Iterator[None]:
         yield
         return
     try:
-        previous = resource.getrlimit(resource.RLIMIT_AS)[0]
+        previous, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = _address_space_in_use() + extra
     except (OSError, ValueError):
         yield
@@ -435,11 +452,16 @@ def memory_budget(extra: int) -> Iterator[None]:
     if previous != resource.RLIM_INFINITY and previous <= cap:
         yield
         return
-    _set_soft(resource.RLIMIT_AS, cap)
+    # `_set_soft` without its own getrlimit: this runs once per pickle of a sweep
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     try:
         yield
     finally:
-        _set_soft(resource.RLIMIT_AS, previous)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (previous, hard))
 
 
 def violation_issue(display: str, v: Violation) -> Issue:

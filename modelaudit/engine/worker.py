@@ -35,6 +35,19 @@ from .protocol import (
 )
 
 _setup_done = False
+#: `dispatch`, imported with the first file (it imports the scanner registry) and kept, so
+#: that a sweep's files do not each run an import statement.
+_dispatch: Any = None
+
+
+def _import_dispatch() -> Any:
+    global _dispatch
+    from . import dispatch
+
+    _dispatch = dispatch
+    return dispatch
+
+
 #: Results of a batch's files travel together, sent at most this long after the last send
 #: (and at the batch's end); a file's findings are still streamed the moment they are made.
 FLUSH_EVERY = 0.005
@@ -91,13 +104,21 @@ def scan_file(
             _setup(config)
             if stream is not None:
                 sandbox.on_violation = lambda v: stream(sandbox.violation_issue(display, v))
-            limits = contextlib.nullcontext() if limits_armed else sandbox.limited(config, deadline)
             try:
-                with limits, sandbox.watching(display) as refused:
-                    result = _guarded_scan(path, config, display, explicit, fmt, capture, hash_file)
+                if limits_armed:
+                    with sandbox.watching(display) as refused:
+                        result = _guarded_scan(
+                            path, config, display, explicit, fmt, capture, hash_file
+                        )
+                else:
+                    with sandbox.limited(config, deadline), sandbox.watching(display) as refused:
+                        result = _guarded_scan(
+                            path, config, display, explicit, fmt, capture, hash_file
+                        )
             finally:
                 sandbox.on_violation = None
-            sandbox.report_violations(result, display, refused)
+            if refused:
+                sandbox.report_violations(result, display, refused)
     capture.finish(result, display)
     return result
 
@@ -136,9 +157,10 @@ def _scan(
     fmt: Format | None,
     hash_file: bool = True,
 ) -> ScanResult:
-    from . import dispatch
-
-    result = dispatch.scan_path(path, config, display=display, explicit=explicit, fmt=fmt)
+    dispatch = _dispatch or _import_dispatch()
+    result: ScanResult = dispatch.scan_path(
+        path, config, display=display, explicit=explicit, fmt=fmt
+    )
     skipped = result.status is FileStatus.SKIPPED
     if hash_file and config.get("hashes") and "sha256" not in result.metadata and not skipped:
         with contextlib.suppress(OSError):

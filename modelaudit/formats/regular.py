@@ -66,15 +66,16 @@ def open_regular(path: str) -> BinaryIO:
 
 def read_head(path: str, limit: int) -> tuple[bytes, int]:
     """The first `limit` bytes of a regular file and its size, in four system calls (no
-    file object; O_NONBLOCK changes nothing for a regular file); `NotRegularFile` for
-    anything else, checked before reading."""
+    file object; O_NONBLOCK changes nothing for a regular file; no read to find the end of
+    a file read whole); `NotRegularFile` for anything else, checked before reading."""
     fd = os.open(path, _FLAGS)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotRegularFile(path, kind_of(st.st_mode))
         head = os.read(fd, limit)
-        while len(head) < limit and (more := os.read(fd, limit - len(head))):
+        want = min(limit, st.st_size) if st.st_size else limit
+        while len(head) < want and (more := os.read(fd, limit - len(head))):
             head += more
         return head, st.st_size
     finally:

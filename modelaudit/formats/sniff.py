@@ -45,6 +45,7 @@ from .zipdir import (
 HEAD_SIZE: Final = 4096
 
 _GGML_MAGICS: Final = (b"lmgg", b"fmgg", b"tjgg", b"ggml", b"ggmf", b"ggjt", b"ggla")
+_HDF5_MAGIC: Final = b"\x89HDF\r\n\x1a\n"
 _EXEC_MAGICS: Final = (
     b"\x7fELF",
     b"\xfe\xed\xfa\xce",
@@ -145,47 +146,18 @@ def _looks_like_saved_model(head: bytes) -> bool:
 
 def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format | None:
     """Format from the first bytes (and, only where content is ambiguous, the name)."""
-    ext = extension_format(name)
     if size == 0:
         return Format.EMPTY
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return Format.ZIP
     if _looks_like_safetensors(head, size):
         return Format.SAFETENSORS
-    if head.startswith(b"\x80") and len(head) > 1 and 0 < head[1] <= 5:
-        return Format.PICKLE
-    if head.startswith(b"\x93NUMPY"):
-        return Format.NUMPY
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return Format.HDF5
-    if head.startswith(b"GGUF"):
-        return Format.GGUF
-    if head[:4] in _GGML_MAGICS:
-        return Format.GGML
-    if head[4:8] == b"TFL3":
-        return Format.TFLITE
-    if head.startswith(b"\x1f\x8b"):
-        return Format.GZIP
-    if head.startswith(b"ZF0x"):
-        return Format.ZLIB
-    if head.startswith(b"BZh"):
-        return Format.BZIP2
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return Format.XZ
-    if head.startswith(b"\x04\x22\x4d\x18"):
-        return Format.LZ4
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return Format.SEVENZIP
-    if _looks_like_tar(head):
-        return Format.TAR
-    if head[:4] in _EXEC_MAGICS or (head.startswith(b"MZ") and (ext is None or _is_pe(head))):
-        return Format.EXECUTABLE
-    if head.startswith(b"#!"):
-        # a Python script keeps its language: read as code, not judged as a program
-        return (
-            Format.PYTHON if ext is Format.PYTHON and b"python" in head[:128] else Format.EXECUTABLE
-        )
-    if any(head[off : off + 8] == b"\x89HDF\r\n\x1a\n" for off in (512, 1024, 2048)):
+    if head[:1] and (head[0] in _MAGIC_FIRST or head[4:8] == b"TFL3" or _looks_like_tar(head)):
+        magic = _by_magic(head, name)
+        if magic is not None:
+            return magic
+    ext = extension_format(name)
+    if len(head) >= 520 and _HDF5_MAGIC in (head[512:520], head[1024:1032], head[2048:2056]):
         return Format.HDF5  # HDF5 after a user block: h5py finds the superblock there too
     if head.startswith(b"\x5d\x00\x00") and ext in (Format.PICKLE, Format.LZMA, None):
         return Format.LZMA
@@ -250,6 +222,59 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         if head[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not":
             return Format.TEXT
     return ext
+
+
+#: First bytes of the formats `_by_magic` recognises by a signature at offset 0.
+_MAGIC_FIRST: Final = frozenset(
+    b"\x80\x93\x89G"
+    + bytes(m[0] for m in _GGML_MAGICS)
+    + b"\x1fZB\xfd\x047"
+    + bytes(m[0] for m in _EXEC_MAGICS)
+    + b"M#"
+)
+
+
+def _by_magic(head: bytes, name: str) -> Format | None:
+    """The signature checks of `sniff_head`, in its order; run only when the first byte (or
+    a TFLite or tar signature) can start one, since most of a sweep's files match none."""
+    if head.startswith(b"\x80") and len(head) > 1 and 0 < head[1] <= 5:
+        return Format.PICKLE
+    if head.startswith(b"\x93NUMPY"):
+        return Format.NUMPY
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return Format.HDF5
+    if head.startswith(b"GGUF"):
+        return Format.GGUF
+    if head[:4] in _GGML_MAGICS:
+        return Format.GGML
+    if head[4:8] == b"TFL3":
+        return Format.TFLITE
+    if head.startswith(b"\x1f\x8b"):
+        return Format.GZIP
+    if head.startswith(b"ZF0x"):
+        return Format.ZLIB
+    if head.startswith(b"BZh"):
+        return Format.BZIP2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Format.XZ
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return Format.LZ4
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return Format.SEVENZIP
+    if _looks_like_tar(head):
+        return Format.TAR
+    if head[:4] in _EXEC_MAGICS or (
+        head.startswith(b"MZ") and (extension_format(name) is None or _is_pe(head))
+    ):
+        return Format.EXECUTABLE
+    if head.startswith(b"#!"):
+        # a Python script keeps its language: read as code, not judged as a program
+        return (
+            Format.PYTHON
+            if extension_format(name) is Format.PYTHON and b"python" in head[:128]
+            else Format.EXECUTABLE
+        )
+    return None
 
 
 def _data_format(head: bytes, name: str) -> Format | None:

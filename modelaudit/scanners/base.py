@@ -84,3 +84,9 @@ class BaseScanner(ABC):
     @staticmethod
     def file_size(path: str) -> int:
         return os.path.getsize(path)
+
+    def whole_file(self, path: str) -> bytes | None:
+        """Every byte of `path` when the engine already read them all (a small file, read
+        once by the sniff), else None: the scanner opens the file itself."""
+        whole = self.ctx.whole
+        return whole[1] if whole is not None and whole[0] == path else None

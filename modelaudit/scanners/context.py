@@ -84,6 +84,9 @@ class ScanContext:
     expansion: ExpansionBudget = field(
         default_factory=lambda: ExpansionBudget.from_config({}), compare=False
     )
+    #: (path, every byte of it) when the engine's sniff read the whole file (most small
+    #: files): the scanner of that path reads these instead of opening it again.
+    whole: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def standalone(cls, display_path: str, config: Mapping[str, Any] | None = None) -> ScanContext:
@@ -130,6 +133,7 @@ class ScanContext:
             depth=self.depth + 1 if depth is None else depth,
             format=None,
             explicit=False,
+            whole=None,
         )
 
     def with_config(self, config: Mapping[str, Any]) -> ScanContext:

@@ -147,3 +147,41 @@ def test_albumentations_transform_names(tmp_path: Path) -> None:
     }
     result = scan(_write(tmp_path / "transforms.json", doc))
     assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"cmd": "\\u0024{python:open(\'/etc/passwd\').read()}"}',
+        '{"cmd": "$\\u007bpython:open(\'/etc/passwd\').read()}"}',
+        '{"m": {"py\\/object": "subprocess.Popen", "args": ["id"]}}',
+        '{"m": {"_tar\\u0067et_": "os.system", "command": "id"}}',
+    ],
+)
+def test_json_escapes_spell_what_the_loader_reads(tmp_path: Path, text: str) -> None:
+    """JSON escapes decode before any loader sees the text: a `$` written as \\u0024 is an
+    interpolation, `py\\/object` a jsonpickle key (json.loads says so below), and each is
+    judged exactly as its plain spelling."""
+    decoded = json.loads(text)
+    plain_path = _write(tmp_path / "plain.json", decoded)
+    assert "\\" not in plain_path.read_text()
+    escaped_path = tmp_path / "config.json"
+    escaped_path.write_text(text)
+    expected = rules_of(scan(plain_path), CRIT)
+    assert expected, "the plain spelling is dangerous"
+    assert rules_of(scan(escaped_path), CRIT) == expected
+
+
+def test_small_config_without_hooked_keys_keeps_its_metadata(tmp_path: Path) -> None:
+    """A small config with none of the hooked keys (parsed without the object hook) still
+    yields its names, type, architectures and task."""
+    path = _write(
+        tmp_path / "config.json",
+        {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "_name_or_path": "x/y"},
+    )
+    result = scan(path)
+    assert result.metadata["model_type"] == "llama"
+    assert result.metadata["architectures"] == ["LlamaForCausalLM"]
+    assert result.metadata["model_names"] == ["x/y", "llama"]
+    assert result.metadata["task"] == "text-generation"
+    assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set()

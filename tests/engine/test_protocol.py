@@ -35,3 +35,16 @@ def test_an_issue_with_enum_details_crosses_the_process_boundary() -> None:
     )
     decoded = decode_issue(loads_untrusted(pickle.dumps(encode_issue(issue))))
     assert decoded.details == {"level": 3, "opcode": "REDUCE"}
+
+
+def test_flat_metadata_takes_the_short_path_to_the_same_plain_data() -> None:
+    """A small file's metadata (scalars, enum members, empty lists) comes out as the general
+    walk makes it: base types only, so the parent's global-refusing unpickler loads it."""
+    flat = {"format": _Kind.OPCODE, "count": _Level.HIGH, "names": [], "pairs": (), "x": None}
+    value = plain(flat)
+    assert value == {"format": "opcode", "count": 3, "names": [], "pairs": [], "x": None}
+    assert [type(v) for v in value.values()] == [str, int, list, list, type(None)]
+    assert loads_untrusted(pickle.dumps(value)) == value
+    deeper = {"format": _Kind.OPCODE, "arrays": [{"dtype": _Kind.OPCODE}], "raw": b"ab"}
+    assert plain(deeper) == {"format": "opcode", "arrays": [{"dtype": "opcode"}], "raw": b"ab"}
+    assert loads_untrusted(pickle.dumps(plain(deeper))) == plain(deeper)

@@ -7,6 +7,7 @@ Members of an `.npz` that are not arrays are scanned by their own format.
 
 from __future__ import annotations
 
+import io
 from typing import BinaryIO
 
 from ...formats import Format
@@ -38,11 +39,13 @@ class NumPyScanner(BaseScanner):
         result = self._create_result()
         fmt = self.ctx.format or (Format.NPZ if path.lower().endswith(".npz") else Format.NUMPY)
         result.metadata["format"] = fmt
+        data = self.whole_file(path)
         try:
-            with open(path, "rb") as f:
+            with io.BytesIO(data) if data is not None else open(path, "rb") as f:
                 if f.read(6) == MAGIC:
                     f.seek(0)
-                    self._scan_npy(f, path, None, self.file_size(path), result)
+                    size = len(data) if data is not None else self.file_size(path)
+                    self._scan_npy(f, path, None, size, result)
                 else:
                     self.scan_npz(f, path, result)
         except OSError as exc:

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from ...formats import Format
 from ...formats.safetensors import HEADER_CAP, SafetensorsError, read_raw_header
-from ...formats.view import FileView
+from ...formats.view import BufferView, FileView
 from ...rules.data import (
     SAFETENSORS_BAD_HEADER,
     SAFETENSORS_BAD_LAYOUT,
@@ -62,30 +62,34 @@ class SafetensorsScanner(BaseScanner):
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
-        size = self.file_size(path)
-        with open(path, "rb") as f:
-            try:
-                header_bytes = read_raw_header(FileView(f, size))
-            except SafetensorsError as exc:
-                result.mark_inconclusive(f"malformed: {exc}")
-                result.finish()
-                return result
-            length, raw = header_bytes.length, header_bytes.raw
-            result.bytes_scanned = 8
-            if raw is None:
-                result.add_issue(
-                    f"safetensors header length {length} exceeds "
-                    + ("the 100 MB cap" if length > HEADER_CAP else f"the file size ({size})"),
-                    severity=IssueSeverity.WARNING,
-                    location=self.location(path, pos=0),
-                    details={"header_length": length, "file_size": size},
-                    why="A loader trusting this length allocates or reads attacker-chosen sizes; "
-                    "a legitimate file never has it.",
-                    rule=SAFETENSORS_HEADER_TOO_LARGE,
-                )
-                result.mark_inconclusive("malformed: header length out of bounds")
-                result.finish()
-                return result
+        data = self.whole_file(path)
+        try:
+            if data is not None:
+                size, header_bytes = len(data), read_raw_header(BufferView(data))
+            else:
+                size = self.file_size(path)
+                with open(path, "rb") as f:
+                    header_bytes = read_raw_header(FileView(f, size))
+        except SafetensorsError as exc:
+            result.mark_inconclusive(f"malformed: {exc}")
+            result.finish()
+            return result
+        length, raw = header_bytes.length, header_bytes.raw
+        result.bytes_scanned = 8
+        if raw is None:
+            result.add_issue(
+                f"safetensors header length {length} exceeds "
+                + ("the 100 MB cap" if length > HEADER_CAP else f"the file size ({size})"),
+                severity=IssueSeverity.WARNING,
+                location=self.location(path, pos=0),
+                details={"header_length": length, "file_size": size},
+                why="A loader trusting this length allocates or reads attacker-chosen sizes; "
+                "a legitimate file never has it.",
+                rule=SAFETENSORS_HEADER_TOO_LARGE,
+            )
+            result.mark_inconclusive("malformed: header length out of bounds")
+            result.finish()
+            return result
         result.bytes_scanned += len(raw)
         header = self._parse_header(raw, path, result)
         if header is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import io
+from typing import BinaryIO, ClassVar
 
 from ..base import BaseScanner, ScanResult
 from . import scan_pickle_stream
@@ -28,8 +29,10 @@ class PickleScanner(BaseScanner):
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
+        data = self.whole_file(path)
+        f: BinaryIO
         try:
-            f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+            f = io.BytesIO(data) if data is not None else open(path, "rb", buffering=0)  # noqa: SIM115
         except OSError as exc:
             result.mark_error(f"cannot open file: {exc.strerror or exc}")
             result.finish()
@@ -43,7 +46,7 @@ class PickleScanner(BaseScanner):
                 stacked=True,
                 depth=self.ctx.depth,
             )
-            size = self.file_size(path)
+            size = len(data) if data is not None else self.file_size(path)
             if info.complete and info.end < size:
                 result.metadata["trailing_bytes"] = size - info.end
         result.metadata["pickle_count"] = info.pickles

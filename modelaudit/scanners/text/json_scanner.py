@@ -36,6 +36,10 @@ from .python_scanner import parse as parse_python
 MAX_JSON_BYTES: Final = 64 * 1024 * 1024
 _MAX_HOOKED: Final = 1000
 _HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
+#: What the object hook looks for, as bytes: a small document holding none of them (and no
+#: escape that could spell one) is parsed by the shared decoder, without the hook.
+_HOOK_NEEDLES: Final = tuple(k.encode() for k in sorted(_HOOK_KEYS | {"chat_template"}))
+_PLAIN_PARSE_MAX: Final = 64 * 1024
 #: Architecture-name suffixes transformers uses for each pipeline task.
 _TASK_SUFFIXES: Final = (
     ("ForCausalLM", "text-generation"),
@@ -86,8 +90,12 @@ class JsonScanner(BaseScanner):
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
-        size = self.file_size(path)
-        raw = b"" if size > MAX_JSON_BYTES else read_capped(path, MAX_JSON_BYTES)
+        whole = self.whole_file(path)
+        size = len(whole) if whole is not None else self.file_size(path)
+        if whole is not None:
+            raw = whole
+        else:
+            raw = b"" if size > MAX_JSON_BYTES else read_capped(path, MAX_JSON_BYTES)
         if len(raw) > MAX_JSON_BYTES or size > MAX_JSON_BYTES:
             result.mark_inconclusive(
                 f"JSON file of {max(size, len(raw))} bytes is too large to parse"
@@ -102,7 +110,14 @@ class JsonScanner(BaseScanner):
             return result
         hooked: list[dict[str, Any]] = []
         interpolated: list[tuple[str, str]] = []
-        look_for_interpolation = b"${" in raw
+        # "\u0024{" decodes to "${" too: escaped text is looked at after decoding
+        look_for_interpolation = b"${" in raw or b"\\u" in raw
+        plain = (
+            len(raw) <= _PLAIN_PARSE_MAX
+            and not look_for_interpolation
+            and b"\\" not in raw
+            and not any(needle in raw for needle in _HOOK_NEEDLES)
+        )
 
         def hook(obj: dict[str, Any]) -> dict[str, Any]:
             if "chat_template" in obj or not _HOOK_KEYS.isdisjoint(obj):
@@ -120,7 +135,7 @@ class JsonScanner(BaseScanner):
         try:
             text = raw.decode("utf-8-sig")
             try:
-                doc = json.loads(text, object_hook=hook)
+                doc = json.loads(text) if plain else json.loads(text, object_hook=hook)
             except ValueError as exc:
                 doc = self._jsonc(text, hook, exc, path, result)
         except RecursionError:
