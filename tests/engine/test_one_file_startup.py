@@ -53,6 +53,14 @@ def test_a_clean_file_loads_no_async_stack_and_no_scanner(tmp_path: Path) -> Non
             for m in ("runner", "pool", "scanner", "launch", "forkserver", "worker", "sandbox")
         )
         assert _loaded(modules, *heavy, *engine) == [], fmt
+        # The worker's folder is made without tempfile (shutil, bz2, lzma, random); its
+        # sandbox asks platform nothing for a pickle (orjson imports platform for JSON).
+        assert _loaded(modules, "tempfile", "shutil", "random", "bz2", "lzma") == [], fmt
+        if fmt == "text":
+            assert "platform" not in modules
+        # Sniffing a pickle needs none of the magic-less formats' parsers.
+        lazy = ("fasttext", "sentencepiece", "ctranslate2", "word2vec")
+        assert _loaded(modules, *(f"modelaudit.formats.{m}" for m in lazy)) == [], fmt
     assert "orjson" in modules  # the JSON report
 
 
