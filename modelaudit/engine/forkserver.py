@@ -36,6 +36,11 @@ CORE_MODULES = (
     "modelaudit.engine.worker",
     "modelaudit.engine.dispatch",
     "modelaudit.formats",
+    # what sniffing imports only for files without magic (a sweep meets them; one file rarely)
+    "modelaudit.formats.fasttext",
+    "modelaudit.formats.sentencepiece",
+    "modelaudit.formats.ctranslate2",
+    "modelaudit.formats.word2vec",
 )
 
 

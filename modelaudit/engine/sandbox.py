@@ -155,6 +155,8 @@ def _address_space(config: dict[str, Any], mapped: int) -> int:
 _active: str | None = None
 _violations: list[Violation] = []
 _installed = False
+#: The thread running `prewarm` while a scan is armed (its `uname -p` is ours, not the file's).
+_prewarming: int | None = None
 #: Called with each refused attempt as it happens (the worker streams it to the parent).
 on_violation: Callable[[Violation], None] | None = None
 #: One line per sandbox piece this platform lacks, and what stands in for it.
@@ -181,7 +183,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if _active is None:
         return
     kind = REFUSED_EVENTS.get(event)
-    if kind is None:
+    if kind is None or _prewarming == threading.get_ident():
         return
     if event == "os.kill" and args and args[0] == os.getpid():
         return
@@ -275,12 +277,17 @@ def install(config: dict[str, Any]) -> None:
             "no `resource` module: per-file memory, CPU, open-file and file-size limits are "
             "not set in workers; the parent's deadline and memory watch still apply"
         )
-    prewarm()
+    with contextlib.suppress(ImportError):
+        # Importing ctypes opens the C library (a `ctypes.dlopen` the hook refuses); once it
+        # is loaded, importing the rest of ctypes later (ctypes.util) is harmless.
+        import ctypes  # noqa: F401
+    if not _prewarmed():
+        sys.meta_path.insert(0, _PrewarmBeforeThirdParty())
     sys.addaudithook(_audit)
 
 
 def prewarm() -> None:
-    """Run, before the hook exists, what libraries do lazily with a subprocess or ctypes.
+    """Run what libraries do lazily with a subprocess or ctypes, while nothing refuses it.
 
     `platform.processor()` runs `uname -p` once and caches it; h5py and others ask for it
     on import, which would otherwise be refused (and reported) during an innocent scan.
@@ -288,11 +295,39 @@ def prewarm() -> None:
     import platform
 
     with contextlib.suppress(ImportError):
-        # Importing ctypes opens the C library (a `ctypes.dlopen` the hook refuses); once it
-        # is loaded, importing the rest of ctypes later (ctypes.util) is harmless.
         import ctypes  # noqa: F401
-
     platform.processor()
+
+
+def _prewarmed() -> bool:
+    platform = sys.modules.get("platform")
+    return platform is not None and "processor" in vars(platform.uname())
+
+
+class _PrewarmBeforeThirdParty:
+    """An import finder that finds nothing: before the first module from outside the
+    standard library and modelaudit loads, it runs `prewarm` (a worker forked by the
+    fork server inherits that server's prewarm; one forked by the CLI for one pickle or
+    safetensors file never needs it, and skips a process start).
+
+    The hook lets through only this thread's `prewarm` (a fixed `uname -p`, whatever the
+    file); every other attempt, in this thread before and after or in any other thread, is
+    refused as before."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        top = fullname.partition(".")[0]
+        if top == "modelaudit" or top in sys.stdlib_module_names:
+            return None
+        global _prewarming
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        _prewarming = threading.get_ident()
+        try:
+            with contextlib.suppress(Exception):
+                prewarm()
+        finally:
+            _prewarming = None
+        return None
 
 
 def _set_soft(which: int, value: int) -> None:

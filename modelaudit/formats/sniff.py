@@ -11,8 +11,6 @@ import os
 import struct
 from typing import Final
 
-from .ctranslate2 import looks_like_ctranslate2
-from .fasttext import looks_like_fasttext
 from .format import (
     MLFLOW_ENV_NAMES,
     MODEL_EXTENSIONS,
@@ -29,10 +27,8 @@ from .old_pickle import (
 )
 from .protowire import Wire, WireError
 from .regular import open_regular
-from .sentencepiece import looks_like_sentencepiece
 from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
 from .view import ByteView, FileView
-from .word2vec import looks_like_word2vec
 from .zipdir import (
     MemberError,
     ZipFormatError,
@@ -163,6 +159,10 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.LZMA
     if _looks_like_zlib(head) and ext in (Format.PICKLE, Format.ZLIB, None):
         return Format.ZLIB
+    # Formats without magic, checked last: their parsers are imported only when a file gets
+    # this far (a pickle, zip or safetensors file, what a pre-commit hook scans, never does).
+    from .fasttext import looks_like_fasttext
+
     if looks_like_fasttext(head):
         return Format.FASTTEXT
     if ext is None:
@@ -283,6 +283,10 @@ def _data_format(head: bytes, name: str) -> Format | None:
     Their first bytes are no pickle opcode, so no pickle loader runs anything in them; they
     are recognised here so that they are judged as what they are, not as broken pickles.
     """
+    from .ctranslate2 import looks_like_ctranslate2
+    from .sentencepiece import looks_like_sentencepiece
+    from .word2vec import looks_like_word2vec
+
     base = _basename(name)
     if looks_like_sentencepiece(head):
         return Format.SENTENCEPIECE

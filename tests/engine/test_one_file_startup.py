@@ -53,6 +53,14 @@ def test_a_clean_file_loads_no_async_stack_and_no_scanner(tmp_path: Path) -> Non
             for m in ("runner", "pool", "scanner", "launch", "forkserver", "worker", "sandbox")
         )
         assert _loaded(modules, *heavy, *engine) == [], fmt
+        # The worker's folder is made without tempfile (shutil, bz2, lzma, random); its
+        # sandbox asks platform nothing for a pickle (orjson imports platform for JSON).
+        assert _loaded(modules, "tempfile", "shutil", "random", "bz2", "lzma") == [], fmt
+        if fmt == "text":
+            assert "platform" not in modules
+        # Sniffing a pickle needs none of the magic-less formats' parsers.
+        lazy = ("fasttext", "sentencepiece", "ctranslate2", "word2vec")
+        assert _loaded(modules, *(f"modelaudit.formats.{m}" for m in lazy)) == [], fmt
     assert "orjson" in modules  # the JSON report
 
 
@@ -76,3 +84,48 @@ def test_parsing_the_command_line_asks_nothing_of_the_terminal() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert out.stdout.strip() == "False"
+
+
+def _scan_with_uname_probe(tmp_path: Path, model: Path) -> tuple[dict, bool]:
+    """A one-file JSON scan with a `uname` first on PATH that leaves a mark when run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    mark = tmp_path / "uname-ran"
+    probe = bin_dir / "uname"
+    probe.write_text(f'#!/bin/sh\necho ran >> "{mark}"\necho unknown\n')
+    probe.chmod(0o755)
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelaudit", "scan", str(model), "-f", "json", "--no-progress"],
+        capture_output=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": f"{bin_dir}:/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    return json.loads(proc.stdout), mark.exists()
+
+
+def test_a_pickle_worker_starts_no_uname_process(tmp_path: Path) -> None:
+    """platform.processor() (`uname -p`) is asked only before a third-party import."""
+    model = tmp_path / "model.pkl"
+    model.write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    report, ran = _scan_with_uname_probe(tmp_path, model)
+    assert report["files"][0]["status"] == "complete"
+    assert not ran
+
+
+def test_a_worker_importing_h5py_asks_uname_first_and_trips_nothing(tmp_path: Path) -> None:
+    """h5py's import asks platform.processor(); the worker runs `uname -p` for it before,
+    so the innocent file gets no sandbox finding."""
+    import h5py
+    import numpy as np
+
+    model = tmp_path / "weights.h5"
+    with h5py.File(model, "w") as f:
+        f.create_dataset("dense/kernel", data=np.zeros((2, 2), dtype=np.float32))
+    report, ran = _scan_with_uname_probe(tmp_path, model)
+    fr = report["files"][0]
+    assert fr["status"] == "complete", fr
+    assert [i["message"] for i in fr.get("issues", []) if "Scanning tried" in i["message"]] == []
+    assert report["summary"]["severity_counts"]["critical"] == 0
+    assert ran
