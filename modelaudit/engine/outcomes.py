@@ -69,10 +69,10 @@ def apply_outcome(
     config: ScanConfig,
 ) -> None:
     """A file's result, or its timeout or crash with the findings its worker streamed."""
-    cap = int(config.max_findings_per_rule or 0)
     if outcome.kind == "done" and outcome.result is not None:
         fill(fr, obj, outcome.result, config)
         return
+    cap = int(config.max_findings_per_rule or 0)
     fr.format = extension_format(obj.uri)
     fr.issues.extend(rescue(streamed, cap, fr.path))
     if outcome.kind == "timeout":
@@ -150,7 +150,21 @@ def finish_report(report: ScanReport) -> None:
     from .. import gcquiet
     from ..redact import redact_report
 
-    with gcquiet.quiet():
-        report.files.sort(key=lambda f: f.path)
+    if len(report.files) < _QUIET_FROM:
+        report.files.sort(key=_path)
         report.end_time = time.time()
         redact_report(report)
+        return
+    with gcquiet.quiet():
+        report.files.sort(key=_path)
+        report.end_time = time.time()
+        redact_report(report)
+
+
+#: Reports of fewer files are finished without raising the collector's thresholds (a few
+#: objects per file: nothing for a collection to walk again and again).
+_QUIET_FROM = 100
+
+
+def _path(fr: FileReport) -> str:
+    return fr.path
