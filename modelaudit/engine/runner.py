@@ -189,6 +189,8 @@ class Engine(Protocol):
     jobs: int
     profiles: Profiles
     executor: Executor | None
+    #: The calls running now, in the order they started (an ordered set).
+    calls: dict[Any, None]
 
 
 class _Job(FileJob):
@@ -269,8 +271,12 @@ class ScanCall:
 
     async def run(self, targets: Sequence[str | Source], handle_signals: bool = False) -> None:
         """Scan every target; on the run deadline or `stop()`, report what is unfinished."""
-        with gcquiet.quiet():
-            await self._run(targets, handle_signals)
+        self.engine.calls[self] = None
+        try:
+            with gcquiet.quiet():
+                await self._run(targets, handle_signals)
+        finally:
+            self.engine.calls.pop(self, None)
 
     async def _run(self, targets: Sequence[str | Source], handle_signals: bool) -> None:
         timeout = self.config.timeout
@@ -687,16 +693,22 @@ class ScanCall:
             self.dispatchers -= 1
 
     def _borrow(self, batch: list[FileJob]) -> list[FileJob]:
-        """Fill a batch of small files with those of other calls waiting for a worker, when
-        they share this call's profile (many concurrent one-file calls then cost a few
-        worker round trips, not one each). Their results still go to their own calls."""
+        """Fill a batch of small files with those of other calls, when they share this
+        call's profile (many concurrent one-file calls then cost a few worker round trips,
+        not one each). Calls waiting for a worker come first, in their turn; then those
+        whose files are queued but whose dispatcher has not asked for a worker yet (calls
+        started together: the first to lease takes the others' files along). Their results
+        still go to their own calls."""
         limit = max(1, self.config.batch_files) - len(batch)
         if limit <= 0 or batch[-1].size >= _ALONE:
             return []
         budget = max(1, self.config.batch_bytes) - sum(j.size for j in batch)
         borrowed: list[FileJob] = []
-        for lane in self.engine.pool.waiting_lanes():
+        waiting = self.engine.pool.waiting_lanes()
+        for lane in itertools.chain(waiting, self.engine.calls):
             if not isinstance(lane, ScanCall) or lane is self or lane.profile is not self.profile:
+                continue
+            if not lane.ready:
                 continue
             taken = lane._take_batch(limit - len(borrowed), budget, small_only=True)
             borrowed += taken

@@ -487,3 +487,40 @@ async def test_concurrent_one_file_calls_are_listed_together_yet_answered_apart(
     assert not results[missing].files and results[missing].exit_code == 2
     (error,) = results[missing].target_errors
     assert "no such file" in error["error"]
+
+
+async def test_calls_started_together_ride_in_one_batch(tmp_path: Path) -> None:
+    """The first call to lease a worker takes the queued files of the calls started with
+    it, even before they asked for a worker themselves; each still gets its own file."""
+    from modelaudit.engine import pool
+
+    sizes: list[int] = []
+    original = pool.Worker.run_batch
+
+    async def counting(
+        self: pool.Worker, jobs: Sequence[pool.FileJob], profile: pool.Profile
+    ) -> list[pool.FileJob]:
+        sizes.append(len(jobs))
+        return await original(self, jobs, profile)
+
+    paths = [evil_pickle(tmp_path, f"e{i:02}.pkl") for i in range(12)]
+    results: dict[Path, modelaudit.ScanReport] = {}
+    pool.Worker.run_batch = counting  # type: ignore[method-assign]
+    try:
+        with anyio.fail_after(60):
+            async with modelaudit.Scanner(jobs=2) as scanner:
+                await scanner.scan([str(p) for p in paths])
+                sizes.clear()
+
+                async def one(path: Path) -> None:
+                    results[path] = await scanner.scan(str(path))
+
+                async with anyio.create_task_group() as tg:
+                    for path in paths:
+                        tg.start_soon(one, path)
+    finally:
+        pool.Worker.run_batch = original  # type: ignore[method-assign]
+    assert sizes == [len(paths)], sizes
+    for path in paths:
+        (entry,) = results[path].files
+        assert entry.path == str(path) and results[path].exit_code == 1
