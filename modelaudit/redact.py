@@ -357,7 +357,13 @@ def redact_value(value: Any, secrets: list[str], names: Iterable[str] = ()) -> A
     return _redact_value(value, Redactor(secrets, names))
 
 
+#: Types `_redact_value` returns as they are (most of a file's metadata).
+_UNCHANGED = frozenset({int, float, bool, type(None)})
+
+
 def _redact_value(value: Any, red: Redactor) -> Any:
+    if type(value) in _UNCHANGED:
+        return value
     if isinstance(value, str):
         return _redact_text(value, red)
     if isinstance(value, dict):
