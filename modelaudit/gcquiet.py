@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 #: Thresholds while quiet: a young collection every 20,000 allocations, full ones rarely.
 QUIET = (20_000, 50, 1000)
@@ -20,19 +19,31 @@ _depth = 0
 _saved: tuple[int, int, int] | None = None
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
-    global _depth, _saved
-    with _lock:
-        if _depth == 0:
-            _saved = gc.get_threshold()
-            gc.set_threshold(*(max(q, s) for q, s in zip(QUIET, _saved, strict=True)))
-        _depth += 1
-    try:
-        yield
-    finally:
+class _Quiet:
+    """The context manager `quiet()` returns (a class, not a generator: a service's every
+    call enters it)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _depth, _saved
+        with _lock:
+            if _depth == 0:
+                _saved = gc.get_threshold()
+                gc.set_threshold(*(max(q, s) for q, s in zip(QUIET, _saved, strict=True)))
+            _depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _depth, _saved
         with _lock:
             _depth -= 1
             if _depth == 0 and _saved is not None:
                 gc.set_threshold(*_saved)
                 _saved = None
+
+
+_QUIET = _Quiet()
+
+
+def quiet() -> AbstractContextManager[None]:
+    return _QUIET

@@ -138,7 +138,7 @@ def _google_secrets(path: str) -> list[str]:
 
 #: The environment's secrets as last computed, keyed by the raw environment they came from:
 #: a long-lived Scanner redacts every call's report, and the environment rarely changes.
-_env_cache: list[tuple[frozenset[tuple[Any, Any]], frozenset[str]]] = []
+_env_cache: list[tuple[dict[Any, Any], frozenset[str], list[str]]] = []
 
 
 def _env_secrets(env: Mapping[str, str]) -> frozenset[str]:
@@ -161,19 +161,28 @@ def _env_secrets(env: Mapping[str, str]) -> frozenset[str]:
 def _process_env_secrets() -> frozenset[str]:
     """`_env_secrets(os.environ)`, recomputed only when the environment changed (its raw
     mapping is compared whole, in C, without decoding every value)."""
+    return _process_env()[0]
+
+
+def _process_env() -> tuple[frozenset[str], list[str]]:
+    """The environment's secrets, and the same longest first, recomputed only when the
+    environment changed: its raw mapping is kept as a copy and compared whole (dict
+    equality, in C, without decoding or hashing every value: a service's every call asks)."""
     raw = getattr(os.environ, "_data", None)
     if not isinstance(raw, dict):
-        return _env_secrets(os.environ)
-    key = frozenset(raw.items())
-    if _env_cache and _env_cache[0][0] == key:
-        return _env_cache[0][1]
+        found = _env_secrets(os.environ)
+        return found, sorted(found, key=len, reverse=True)
+    if _env_cache and _env_cache[0][0] == raw:
+        return _env_cache[0][1], _env_cache[0][2]
     found = _env_secrets(os.environ)
-    _env_cache[:] = [(key, found)]
-    return found
+    _env_cache[:] = [(dict(raw), found, sorted(found, key=len, reverse=True))]
+    return found, _env_cache[0][2]
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Every secret value currently configured, longest first."""
+    if environ is None and not os.environ.get(_GOOGLE_FILE):
+        return list(_process_env()[1])
     env = os.environ if environ is None else environ
     values = set(_process_env_secrets() if environ is None else _env_secrets(env))
     google = env.get(_GOOGLE_FILE)
@@ -348,7 +357,13 @@ def redact_value(value: Any, secrets: list[str], names: Iterable[str] = ()) -> A
     return _redact_value(value, Redactor(secrets, names))
 
 
+#: Types `_redact_value` returns as they are (most of a file's metadata).
+_UNCHANGED = frozenset({int, float, bool, type(None)})
+
+
 def _redact_value(value: Any, red: Redactor) -> Any:
+    if type(value) in _UNCHANGED:
+        return value
     if isinstance(value, str):
         return _redact_text(value, red)
     if isinstance(value, dict):

@@ -19,6 +19,12 @@ from .findings import FileStatus, Issue, IssueSeverity
 from .rules import SCAN_ERROR
 
 _FINDING_SEVERITIES = (IssueSeverity.WARNING, IssueSeverity.CRITICAL)
+#: Members bound once: reading `FileStatus.ERROR` or `.value` costs a descriptor call, and
+#: the properties below walk every file of a 50,000-file sweep several times.
+_COMPLETE = FileStatus.COMPLETE
+_INCONCLUSIVE = FileStatus.INCONCLUSIVE
+_ERROR = FileStatus.ERROR
+_SKIPPED = FileStatus.SKIPPED
 FAIL_ON_WARNING = "warning"
 FAIL_ON_CRITICAL = "critical"
 
@@ -104,7 +110,7 @@ class FileReport:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "path": self.path,
-            "status": self.status.value,
+            "status": self.status._value_,
             "format": self.format,
             "scanner": self.scanner,
             "size": self.size,
@@ -204,15 +210,16 @@ class ScanReport:
 
     @property
     def files_scanned(self) -> int:
-        return sum(1 for f in self.files if f.status is not FileStatus.SKIPPED)
+        return sum(1 for f in self.files if f.status is not _SKIPPED)
 
     @property
     def incomplete_files(self) -> list[FileReport]:
-        return [f for f in self.files if f.status in (FileStatus.ERROR, FileStatus.INCONCLUSIVE)]
+        return [f for f in self.files if _incomplete(f.status)]
 
     @property
     def has_errors(self) -> bool:
-        return bool(self.incomplete_files or self.target_errors or self.interrupted)
+        incomplete = any(_incomplete(f.status) for f in self.files)
+        return bool(incomplete or self.target_errors or self.interrupted)
 
     @property
     def failing_findings(self) -> list[Issue]:
@@ -244,33 +251,58 @@ class ScanReport:
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape; issues carry a `fingerprint` once `fingerprints.assign_fingerprints`
         ran (the JSON reporter and `scan_model_directory_or_file` run it)."""
+        files = self.files
+        scanners: set[str] = set()
+        scanned = complete = inconclusive = error = skipped = 0
+        assets: list[dict[str, Any]] = []
+        for f in files:
+            status = f.status
+            if f.scanner:
+                scanners.add(f.scanner)
+            scanned += f.bytes_scanned
+            if status is _COMPLETE:
+                complete += 1
+            elif status is _INCONCLUSIVE:
+                inconclusive += 1
+            elif status is _ERROR:
+                error += 1
+            elif status is _SKIPPED:
+                skipped += 1
+            if status is not _SKIPPED:
+                assets.append({"path": f.path, "type": f.format or "unknown"})
+        incomplete = inconclusive + error
+        if len(files) != complete + inconclusive + error + skipped:
+            # a status that is not a member (a plain string): count it as the properties do
+            incomplete = len(self.incomplete_files)
         return {
-            "scanner_names": self.scanner_names,
+            "scanner_names": sorted(scanners),
             "start_time": self.start_time,
-            "bytes_scanned": self.bytes_scanned,
+            "bytes_scanned": scanned,
             "issues": [i.to_dict() for i in self.issues],
-            "has_errors": self.has_errors,
-            "files_scanned": self.files_scanned,
+            "has_errors": bool(incomplete or self.target_errors or self.interrupted),
+            "files_scanned": len(files) - skipped,
             "duration": self.duration,
-            "assets": [
-                {"path": f.path, "type": f.format or "unknown"}
-                for f in self.files
-                if f.status is not FileStatus.SKIPPED
-            ],
-            "files": [f.to_dict() for f in self.files],
+            "assets": assets,
+            "files": [f.to_dict() for f in files],
             "target_errors": self.target_errors,
             "summary": {
                 "exit_code": self.exit_code,
                 "severity_counts": self.count_by_severity(),
-                "files_complete": sum(1 for f in self.files if f.status is FileStatus.COMPLETE),
-                "files_inconclusive": sum(
-                    1 for f in self.files if f.status is FileStatus.INCONCLUSIVE
-                ),
-                "files_error": sum(1 for f in self.files if f.status is FileStatus.ERROR),
-                "files_skipped": sum(1 for f in self.files if f.status is FileStatus.SKIPPED),
+                "files_complete": complete,
+                "files_inconclusive": inconclusive,
+                "files_error": error,
+                "files_skipped": skipped,
                 "target_errors": len(self.target_errors),
                 "suppressed": len(self.suppressed_issues),
                 "interrupted": self.interrupted,
             },
             "version": __version__,
         }
+
+
+def _incomplete(status: FileStatus) -> bool:
+    return (
+        status is _ERROR
+        or status is _INCONCLUSIVE
+        or (type(status) is not FileStatus and status in (_ERROR, _INCONCLUSIVE))
+    )

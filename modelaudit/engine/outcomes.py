@@ -69,10 +69,10 @@ def apply_outcome(
     config: ScanConfig,
 ) -> None:
     """A file's result, or its timeout or crash with the findings its worker streamed."""
-    cap = int(config.max_findings_per_rule or 0)
     if outcome.kind == "done" and outcome.result is not None:
         fill(fr, obj, outcome.result, config)
         return
+    cap = int(config.max_findings_per_rule or 0)
     fr.format = extension_format(obj.uri)
     fr.issues.extend(rescue(streamed, cap, fr.path))
     if outcome.kind == "timeout":
@@ -87,22 +87,34 @@ def apply_outcome(
 
 
 def fill(fr: FileReport, obj: ObjectRef, result: ScanResult, config: ScanConfig) -> None:
-    cap = int(config.max_findings_per_rule or 0)
-    fr.scanner = result.scanner_name if result.scanner_name != "none" else None
-    fr.format = result.metadata.pop("format", None) or extension_format(obj.uri) or fr.scanner
+    scanner = result.scanner_name
+    fr.scanner = scanner if scanner != "none" else None
+    metadata = result.metadata
+    fr.format = metadata.pop("format", None) or extension_format(obj.uri) or fr.scanner
     fr.status = result.status
     fr.status_reason = result.status_reason
     fr.bytes_scanned = result.bytes_scanned
-    fr.sha256 = result.metadata.pop("sha256", None)
-    digests: dict[str, str] = dict(obj.metadata.get("digests") or {})
-    if fr.sha256:
-        digests.setdefault("sha256", fr.sha256)
-    fr.sha256 = fr.sha256 or digests.get("sha256")
-    fr.digests = digests
-    fr.digest_source = obj.metadata.get("digest_source") if obj.is_remote else None
-    fr.metadata = result.metadata
-    fr.issues.extend(cap_issues(result.issues, cap, fr.path) if cap else result.issues)
-    fr.issues.extend(blacklisted(obj.metadata.get("model_names") or (), fr.path, config))
+    sha256 = metadata.pop("sha256", None)
+    known = obj.metadata
+    if known:
+        digests: dict[str, str] = dict(known.get("digests") or {})
+        if sha256:
+            digests.setdefault("sha256", sha256)
+        fr.sha256 = sha256 or digests.get("sha256")
+        fr.digests = digests
+        fr.digest_source = known.get("digest_source") if obj.local_path is None else None
+    else:
+        # Nothing published by a fetcher: the digest computed here, if any, is all.
+        fr.sha256 = sha256 or None
+        fr.digests = {"sha256": sha256} if sha256 else {}
+        fr.digest_source = None
+    fr.metadata = metadata
+    issues = result.issues
+    if issues:
+        cap = int(config.max_findings_per_rule or 0)
+        fr.issues.extend(cap_issues(issues, cap, fr.path) if cap else issues)
+    if config.blacklist_patterns and known:
+        fr.issues.extend(blacklisted(known.get("model_names") or (), fr.path, config))
     if result.end_time is not None:
         fr.duration = max(0.0, result.end_time - result.start_time)
 
@@ -138,7 +150,21 @@ def finish_report(report: ScanReport) -> None:
     from .. import gcquiet
     from ..redact import redact_report
 
-    with gcquiet.quiet():
-        report.files.sort(key=lambda f: f.path)
+    if len(report.files) < _QUIET_FROM:
+        report.files.sort(key=_path)
         report.end_time = time.time()
         redact_report(report)
+        return
+    with gcquiet.quiet():
+        report.files.sort(key=_path)
+        report.end_time = time.time()
+        redact_report(report)
+
+
+#: Reports of fewer files are finished without raising the collector's thresholds (a few
+#: objects per file: nothing for a collection to walk again and again).
+_QUIET_FROM = 100
+
+
+def _path(fr: FileReport) -> str:
+    return fr.path

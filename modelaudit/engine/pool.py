@@ -262,14 +262,15 @@ class Worker:
 
     def _results(self, blob: Any, state: _Batch, recovered: bool = False) -> None:
         """Finish the files whose results are in `blob` (result frames, in batch order)."""
+        find = state.by_id.get  # result_frames checked that every id is an int
         for job_id, encoded in result_frames(blob):
-            target = state.find(job_id)
+            target = find(job_id)
             if target is None:
                 if recovered:
                     continue  # sent already, or of an earlier batch
                 raise ProtocolError("result for a file the worker was not given")
             self.files_done += 1
-            _finish(target, Outcome("done", decode_result(encoded)))
+            target.owner.finish(target, Outcome("done", decode_result(encoded)))
             state.finished(target)
 
     async def _collect(self, state: _Batch) -> None:
@@ -422,11 +423,16 @@ class _Batch:
         job.started, job.started_at = True, started
 
     def finished(self, job: FileJob) -> None:
-        for queue in (self.expected, self.maybe):
-            if job in queue:
-                while queue and queue[0] is not job:
+        expected = self.expected
+        if expected and expected[0] is job and not self.maybe:
+            # The usual case: the files of a batch end in order, none given back.
+            expected.popleft()
+        else:
+            for queue in (expected, self.maybe):
+                if job in queue:
+                    while queue and queue[0] is not job:
+                        queue.popleft()
                     queue.popleft()
-                queue.popleft()
         self.by_id.pop(job.id, None)
         if self.current is None or self.current.id not in self.by_id:
             self._start(time.monotonic())

@@ -39,10 +39,10 @@ from anyio.abc import TaskGroup, TaskStatus
 from .. import gcquiet, rules
 from ..config import ScanConfig
 from ..fetchers import FetchError, ObjectRef, Source, is_remote_target, resolve
+from ..fetchers.local import LocalSource
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
 from ..formats import extension_format
 from ..report import FileReport, ScanReport
-from .cache import CacheError, Candidate, Identity, ResultCache, engine_fingerprint, identify
 from .capture import rescue
 from .outcomes import Outcome, apply_outcome, info, mark_stopped, run_timeout_reason
 from .pool import FileJob, PoolClosed, Profile, WorkerStartError, give_back
@@ -51,6 +51,7 @@ from .sharding import Shard, parse_shard
 if TYPE_CHECKING:
     from ..scanners.base import BaseScanner
     from .acquire import SpoolFolders
+    from .cache import Candidate, Identity, ResultCache
 
 log = logging.getLogger("modelaudit")
 #: Loops that handle many items without awaiting anything yield the event loop this often.
@@ -134,12 +135,14 @@ class Profiles:
         classes: tuple[type[BaseScanner], ...] = ()
         if scanners is not None and scanners.registry_in_use():
             classes = tuple(scanners.materialize())
-        settings = config.scanner_config()
-        key = (repr(sorted(settings.items())), classes)
+        # The config's repr names every setting (extra ones included): a fifth of the cost
+        # of the sorted settings' repr, which a service's every call would pay.
+        key = (repr(config), classes)
         found = self.known.get(key)
         if found is not None:
             self.known.move_to_end(key)
             return found
+        settings = config.scanner_config()
         registry: tuple[Any, ...] | None = None
         parent_only: frozenset[type[BaseScanner]] = frozenset()
         if scanners is not None and classes:
@@ -186,6 +189,8 @@ class Engine(Protocol):
     jobs: int
     profiles: Profiles
     executor: Executor | None
+    #: The calls running now, in the order they started (an ordered set).
+    calls: dict[Any, None]
 
 
 class _Job(FileJob):
@@ -207,6 +212,7 @@ class ScanCall:
     ) -> None:
         self.engine = engine
         self.observer = observer
+        self.hears_listed = getattr(observer, "listed", None) is not None
         self.listings = 0
         self.config = config
         self.report = report
@@ -221,10 +227,12 @@ class ScanCall:
         self.confirmer_running = False
         self.flushing = False
         self.offload: Offload | None = None
-        self.fetch = CapacityLimiter(max(1, config.fetch_jobs))
+        #: Neither a cache nor an executor: a listed local file goes straight to the queue.
+        self.plain_local = False
+        self._fetch: CapacityLimiter | None = None
         #: Reused folders for this call's spools (engine/acquire.py), made on the first fetch.
         self.folders: SpoolFolders | None = None
-        self.parent_cpu = CapacityLimiter(max(1, engine.jobs))
+        self._parent_cpu: CapacityLimiter | None = None
         self.cap = int(config.max_findings_per_rule or 0)
         self.ready: deque[_Job] = deque()
         #: Queued or scanning, not finished; each holds a slot.
@@ -234,6 +242,8 @@ class ScanCall:
         #: Listed objects waiting for a slot; reported as not started on interruption.
         self.unstarted: dict[int, ObjectRef] = {}
         self.dispatchers = 0
+        #: Dispatchers at most: two per worker (one sending a batch while one waits).
+        self.dispatcher_limit = 2 * engine.jobs
         self.busy = 0
         #: Targets still being listed; with `pending` and `fetching` empty the call is done.
         self.listing = 0
@@ -243,12 +253,30 @@ class ScanCall:
         self.stop_reason: str | None = None
         self.scope: anyio.CancelScope | None = None
 
+    @property
+    def fetch(self) -> CapacityLimiter:
+        """Downloads of this call at a time (made on first use: most calls fetch nothing)."""
+        if self._fetch is None:
+            self._fetch = CapacityLimiter(max(1, self.config.fetch_jobs))
+        return self._fetch
+
+    @property
+    def parent_cpu(self) -> CapacityLimiter:
+        """Parent-only scanners of this call at a time."""
+        if self._parent_cpu is None:
+            self._parent_cpu = CapacityLimiter(max(1, self.engine.jobs))
+        return self._parent_cpu
+
     # -- running -----------------------------------------------------------------------
 
     async def run(self, targets: Sequence[str | Source], handle_signals: bool = False) -> None:
         """Scan every target; on the run deadline or `stop()`, report what is unfinished."""
-        with gcquiet.quiet():
-            await self._run(targets, handle_signals)
+        self.engine.calls[self] = None
+        try:
+            with gcquiet.quiet():
+                await self._run(targets, handle_signals)
+        finally:
+            self.engine.calls.pop(self, None)
 
     async def _run(self, targets: Sequence[str | Source], handle_signals: bool) -> None:
         timeout = self.config.timeout
@@ -258,24 +286,20 @@ class ScanCall:
             await self._open_cache(self.config.cache_dir)
         if self.engine.executor is not None:
             self.offload = self.engine.executor.begin(self)
+        self.plain_local = self.cache is None and self.offload is None
         self.listings = len(targets)
         if not targets:
             self._notify("listing_done")
         try:
-            async with anyio.create_task_group() as watcher:
-                if handle_signals and threading.current_thread() is threading.main_thread():
+            if handle_signals and threading.current_thread() is threading.main_thread():
+                async with anyio.create_task_group() as watcher:
                     await watcher.start(self._stop_on_signals)
-                with self.scope:
-                    async with anyio.create_task_group() as tg:
-                        self.tg = tg
-                        self.listing = len(targets)
-                        for target in targets:
-                            tg.start_soon(self._scan_target, target)
-                        # Files of this call may be scanned in another call's batch: the
-                        # call ends when every file has, not when its own tasks have.
-                        self._check_drained()
-                        await self.drained.wait()
-                watcher.cancel_scope.cancel()
+                    await self._scan_all(targets)
+                    watcher.cancel_scope.cancel()
+            else:
+                # No watcher to cancel: a cancel formats the current task, a cost every
+                # call of a service would pay.
+                await self._scan_all(targets)
             owing = self.offload is not None and bool(self.offload.unfinished())
             if self.scope.cancelled_caught or self.unstarted or self.pending or owing:
                 self.report.interrupted = self.stop_reason or run_timeout_reason(timeout)
@@ -291,6 +315,23 @@ class ScanCall:
             if folders is not None:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(folders.close)
+
+    async def _scan_all(self, targets: Sequence[str | Source]) -> None:
+        assert self.scope is not None
+        with self.scope:
+            async with anyio.create_task_group() as tg:
+                self.tg = tg
+                self.listing = len(targets)
+                if len(targets) == 1:
+                    # One target (a service's usual call) is listed here, without a task.
+                    await self._scan_target(targets[0])
+                else:
+                    for target in targets:
+                        tg.start_soon(self._scan_target, target)
+                # Files of this call may be scanned in another call's batch: the call ends
+                # when every file has, not when its own tasks have.
+                self._check_drained()
+                await self.drained.wait()
 
     def _check_drained(self) -> None:
         if not self.listing and not self.pending and not self.fetching:
@@ -338,6 +379,10 @@ class ScanCall:
         if registry is None:
             scanners = sys.modules.get("modelaudit.scanners.registry")
             registry = tuple(scanners.routing_entries()) if scanners is not None else None
+
+        # Imported only for --cache: sqlite3 and hmac are a start-up cost every other run
+        # would pay for nothing.
+        from .cache import CacheError, ResultCache, engine_fingerprint
 
         def open_cache() -> ResultCache:
             return ResultCache.open(directory, engine_fingerprint(self.config, registry))
@@ -395,36 +440,48 @@ class ScanCall:
             self._listing_ended()
             return
         listing = source.objects()
-        admitted = 0
         try:
-            async with anyio.create_task_group() as tg:
-                try:
-                    async for obj in listing:
-                        if self.shard is not None and not self.shard.holds(obj.uri):
-                            await _discard(obj)
-                            continue
-                        if obj.error is None:
-                            self._notify("listed", obj.uri, obj.size)
-                        admitted += 1
-                        if admitted % _YIELD_EVERY == 0:
-                            # A listing batch arrives whole: let other tasks run between files.
-                            await anyio.lowlevel.checkpoint()
-                        try:
-                            self.engine.slots.acquire_nowait()
-                        except anyio.WouldBlock:
-                            self.unstarted[id(obj)] = obj
-                            await self.engine.slots.acquire()
-                            del self.unstarted[id(obj)]
-                        await self._admit(obj, tg, target)
-                except FetchError as exc:
-                    self.report.target_errors.append({"target": target, "error": str(exc)})
-                except get_cancelled_exc_class():
-                    await self._list_rest(listing)
-                    raise
-                self._listing_ended()
+            if isinstance(source, LocalSource) and self.tg is not None:
+                # Its objects start no task of their own and it holds nothing open: no
+                # task group of its own (a service's one-file call pays for each one).
+                await self._list_objects(listing, self.tg, target)
+            else:
+                async with anyio.create_task_group() as tg:
+                    await self._list_objects(listing, tg, target)
         finally:
             with anyio.CancelScope(shield=True):
                 await source.aclose()
+
+    async def _list_objects(
+        self, listing: AsyncIterator[ObjectRef], tg: TaskGroup, target: str
+    ) -> None:
+        admitted = 0
+        slots = self.engine.slots
+        try:
+            async for obj in listing:
+                if self.shard is not None and not self.shard.holds(obj.uri):
+                    await _discard(obj)
+                    continue
+                if self.hears_listed and obj.error is None:
+                    self._notify("listed", obj.uri, obj.size)
+                admitted += 1
+                if admitted % _YIELD_EVERY == 0:
+                    # A listing batch arrives whole: let other tasks run between files.
+                    await anyio.lowlevel.checkpoint()
+                try:
+                    slots.acquire_nowait()
+                except anyio.WouldBlock:
+                    self.unstarted[id(obj)] = obj
+                    await slots.acquire()
+                    del self.unstarted[id(obj)]
+                if self._admit(obj, tg, target) and obj.reader is not None:
+                    await _discard(obj)
+        except FetchError as exc:
+            self.report.target_errors.append({"target": target, "error": str(exc)})
+        except get_cancelled_exc_class():
+            await self._list_rest(listing)
+            raise
+        self._listing_ended()
 
     async def _list_rest(self, listing: AsyncIterator[ObjectRef]) -> None:
         """After an interruption, keep listing briefly so unscanned files are named."""
@@ -435,36 +492,43 @@ class ScanCall:
             except (FetchError, RuntimeError, StopAsyncIteration):
                 return
 
-    async def _admit(self, obj: ObjectRef, tg: TaskGroup, target: str) -> None:
+    def _admit(self, obj: ObjectRef, tg: TaskGroup, target: str) -> bool:
         """A listed object with its slot: record what the listing could not hand over,
         reject it by size, answer it from the cache, or scan it (here, or through the
-        engine's executor)."""
+        engine's executor). True when the object will not be read (the caller releases
+        what its reader holds)."""
         if obj.error is not None:
             self.report.target_errors.append({"target": obj.uri, "error": obj.error})
-            await _discard(obj)
             self.engine.slots.release()
-            return
-        fr = FileReport(path=obj.uri, size=obj.size, remote=obj.is_remote)
+            return True
+        path = obj.local_path
+        fr = FileReport(obj.uri, size=obj.size, remote=path is None)
+        if self.plain_local and path is not None and obj.skipped is None:
+            size = obj.size or 0
+            limit = self.config.max_file_size
+            if not limit or size <= limit:
+                # A local file with nothing else to decide: straight onto the queue.
+                self._queue(self._job(obj, fr, path, size))
+                return False
         if obj.skipped is not None:
             fr.status = FileStatus.SKIPPED
             fr.status_reason = obj.skipped
-            await _discard(obj)
             self._done(fr)
-            return
+            return True
         limit = self.config.max_file_size
         if limit and obj.size is not None and obj.size > limit:
             self._too_large(fr, obj.size, limit)
-            await _discard(obj)
             self._done(fr)
-            return
+            return True
         if self.cache is not None:
+            from .cache import Candidate, identify
+
             identity = identify(obj)
             found = self.cache.lookup(identity) if identity is not None else None
             if isinstance(found, dict):
                 self.cache.replay(found, fr, self.config.hashes)
-                await _discard(obj)
                 self._done(fr)
-                return
+                return True
             if identity is not None:
                 self.identities[id(fr)] = identity
             if isinstance(found, Candidate):
@@ -473,8 +537,9 @@ class ScanCall:
                 if not self.confirmer_running:
                     self.confirmer_running = True
                     tg.start_soon(self._confirm)
-                return
+                return False
         self._execute(obj, fr, target, tg)
+        return False
 
     async def _confirm(self) -> None:
         """Hash local files against their entries, a batch per thread call."""
@@ -506,28 +571,27 @@ class ScanCall:
         if self.offload is not None:
             self.offload.admit(target, obj, fr)
             return
-        if obj.is_remote:
+        path = obj.local_path
+        if path is None:
             self.fetching[id(fr)] = fr
             tg.start_soon(self._fetch_and_queue, obj, fr)
             return
-        assert obj.local_path is not None
-        self._queue(self._job(obj, fr, obj.local_path))
+        self._queue(self._job(obj, fr, path, obj.size or 0))
 
-    def _job(self, obj: ObjectRef, fr: FileReport, path: str) -> _Job:
-        size = obj.size or 0
+    def _job(self, obj: ObjectRef, fr: FileReport, path: str, size: int) -> _Job:
         job = _Job(
-            id=next(_job_ids),
-            path=path,
-            display=obj.uri,
-            explicit=obj.explicit,
-            size=size,
-            deadline=self.config.file_deadline(size),
+            next(_job_ids),
+            path,
+            obj.uri,
+            obj.explicit,
+            size,
+            self.config.file_deadline(size),
+            owner=self,
+            hashed=obj.local_path is not None,
         )
         job.obj = obj
         job.report = fr
         job.finished = None
-        job.owner = self
-        job.hashed = not obj.is_remote
         return job
 
     async def _fetch_and_queue(self, obj: ObjectRef, fr: FileReport) -> None:
@@ -549,7 +613,7 @@ class ScanCall:
         try:
             async with acquire(obj, self.config, self.fetch, on_bytes, self.folders) as path:
                 fetched()
-                job = self._job(obj, fr, path)
+                job = self._job(obj, fr, path, obj.size or 0)
                 job.finished = anyio.Event()
                 del self.fetching[id(fr)]
                 self._queue(job)
@@ -584,14 +648,15 @@ class ScanCall:
             self.tg.start_soon(self._route_in_parent, job)
             return
         self.ready.append(job)
-        self._more_dispatchers()
+        if self.dispatchers < self.dispatcher_limit:
+            self._more_dispatchers()
 
     def _more_dispatchers(self) -> None:
         """Enough dispatchers for the queued files: one per batch queued, besides those busy
         with a batch, and never more than two per worker."""
         batch = max(1, self.config.batch_files)
         wanted = math.ceil(len(self.ready) / batch)
-        limit = 2 * self.engine.jobs
+        limit = self.dispatcher_limit
         while self.dispatchers - self.busy < wanted and self.dispatchers < limit:
             if self.tg is None:
                 return
@@ -628,16 +693,22 @@ class ScanCall:
             self.dispatchers -= 1
 
     def _borrow(self, batch: list[FileJob]) -> list[FileJob]:
-        """Fill a batch of small files with those of other calls waiting for a worker, when
-        they share this call's profile (many concurrent one-file calls then cost a few
-        worker round trips, not one each). Their results still go to their own calls."""
+        """Fill a batch of small files with those of other calls, when they share this
+        call's profile (many concurrent one-file calls then cost a few worker round trips,
+        not one each). Calls waiting for a worker come first, in their turn; then those
+        whose files are queued but whose dispatcher has not asked for a worker yet (calls
+        started together: the first to lease takes the others' files along). Their results
+        still go to their own calls."""
         limit = max(1, self.config.batch_files) - len(batch)
         if limit <= 0 or batch[-1].size >= _ALONE:
             return []
         budget = max(1, self.config.batch_bytes) - sum(j.size for j in batch)
         borrowed: list[FileJob] = []
-        for lane in self.engine.pool.waiting_lanes():
+        waiting = self.engine.pool.waiting_lanes()
+        for lane in itertools.chain(waiting, self.engine.calls):
             if not isinstance(lane, ScanCall) or lane is self or lane.profile is not self.profile:
+                continue
+            if not lane.ready:
                 continue
             taken = lane._take_batch(limit - len(borrowed), budget, small_only=True)
             borrowed += taken
@@ -736,7 +807,7 @@ class ScanCall:
 
     def _done(self, fr: FileReport) -> None:
         """A file's report is final: release its slot, remember it, and hand it on."""
-        identity = self.identities.pop(id(fr), None)
+        identity = self.identities.pop(id(fr), None) if self.identities else None
         if identity is not None and self.cache is not None:
             self.cache.store(identity, fr)
             if self.cache.pending >= _CACHE_BATCH and not self.flushing and self.tg is not None:

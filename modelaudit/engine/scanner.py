@@ -81,6 +81,8 @@ class Scanner:
         self.executor: Executor | None = None
         self.slots = anyio.Semaphore(max(1, self.config.in_flight))
         self.profiles = Profiles()
+        #: Calls running now (an ordered set): a batch of small files borrows from them.
+        self.calls: dict[ScanCall, None] = {}
         self._eager = launcher is None
 
     async def __aenter__(self) -> Scanner:

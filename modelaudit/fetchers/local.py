@@ -188,7 +188,7 @@ class LocalSource(Source):
         import anyio.to_thread
 
         path = self.target
-        named = await anyio.to_thread.run_sync(self.named)
+        named = await _named_in_thread(self)
         if named is not None:
             yield named
             return
@@ -205,3 +205,69 @@ class LocalSource(Source):
         while batch := await anyio.to_thread.run_sync(next_batch):
             for found in batch:
                 yield _ref(*found)
+
+
+class _Named:
+    """Targets waiting to be stat'ed, and each one's answer once the thread has run."""
+
+    __slots__ = ("answers", "done", "sources")
+
+    def __init__(self) -> None:
+        import anyio
+
+        self.sources: list[LocalSource] = []
+        self.answers: list[tuple[ObjectRef | None, BaseException | None]] = []
+        self.done = anyio.Event()
+
+    def run(self) -> None:
+        for source in self.sources:
+            try:
+                self.answers.append((source.named(), None))
+            except Exception as exc:
+                self.answers.append((None, exc))
+
+
+#: The event loop's batch of targets still open for more (anyio RunVar, made on first use).
+_open_batch: Any = None
+
+
+async def _named_in_thread(source: LocalSource) -> ObjectRef | None:
+    """`source.named()` in a worker thread (a stat can hang on a network file system, and
+    the event loop must not wait for it), shared: the targets of calls started together
+    (a service's concurrent one-file calls) are stat'ed in one thread hop, not one each.
+
+    The first caller opens a batch, lets the others that are ready join it, then runs it;
+    the stat itself cannot be interrupted (as a single thread call could not), so the batch
+    runs to its end whatever happens to the caller that started it."""
+    global _open_batch
+    import anyio
+    import anyio.lowlevel
+    import anyio.to_thread
+
+    if _open_batch is None:
+        _open_batch = anyio.lowlevel.RunVar("modelaudit_local_named", default=None)
+    batch: _Named | None = _open_batch.get()
+    if batch is not None:
+        index = len(batch.sources)
+        batch.sources.append(source)
+        await batch.done.wait()
+    else:
+        batch = _Named()
+        index = 0
+        batch.sources.append(source)
+        _open_batch.set(batch)
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.lowlevel.checkpoint()
+                _open_batch.set(None)
+                await anyio.to_thread.run_sync(batch.run)
+        finally:
+            _open_batch.set(None)
+            batch.done.set()
+        await anyio.lowlevel.checkpoint_if_cancelled()
+    if index >= len(batch.answers):
+        raise FetchError(f"{source.target}: cannot read: the stat did not run")
+    named, error = batch.answers[index]
+    if error is not None:
+        raise error
+    return named

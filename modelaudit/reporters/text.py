@@ -59,7 +59,8 @@ def summary_line(report: ScanReport) -> str:
         summary += f"; {incomplete} file(s) not fully scanned"
     if report.target_errors:
         summary += f"; {len(report.target_errors)} error(s): target or folder unreadable"
-    skipped = sum(1 for f in report.files if f.status is FileStatus.SKIPPED)
+    skipped_status = FileStatus.SKIPPED
+    skipped = sum(1 for f in report.files if f.status is skipped_status)
     if skipped:
         summary += f"; {skipped} skipped"
     suppressed = len(report.suppressed_issues)
@@ -91,13 +92,14 @@ def render(
         min_rank = IssueSeverity.WARNING.rank
     else:
         min_rank = IssueSeverity.INFO.rank
+    skipped, complete = FileStatus.SKIPPED, FileStatus.COMPLETE
     for f in report.files:
+        if not verbose and (f.status is skipped or (f.status is complete and not f.issues)):
+            continue
         shown = [
             i for i in f.issues if i.severity.rank >= min_rank and (verbose or not i.suppressed)
         ]
-        if f.status is FileStatus.SKIPPED and not verbose:
-            continue
-        if not shown and f.status is FileStatus.COMPLETE and not verbose:
+        if not shown and f.status is complete and not verbose:
             continue
         head = printable(f.path)
         if f.format:

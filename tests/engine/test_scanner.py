@@ -430,3 +430,97 @@ async def test_a_call_past_its_own_timeout_leaves_the_scanner_usable(
     assert stopped.interrupted
     assert again.exit_code == 1
     assert again.files[0].status is FileStatus.COMPLETE
+
+
+async def test_concurrent_one_file_calls_are_listed_together_yet_answered_apart(
+    tmp_path: Path,
+) -> None:
+    """Calls started together have their targets stat'ed in shared thread hops; each call
+    still gets its own answer: a file, a folder, a missing path, a FIFO, and a call
+    cancelled as it starts, which leaves the others to finish."""
+    from modelaudit.fetchers import local
+
+    hops: list[int] = []
+    original = local._Named.run
+
+    def counting(self: local._Named) -> None:
+        hops.append(len(self.sources))
+        original(self)
+
+    files = [evil_pickle(tmp_path, f"e{i}.pkl") for i in range(12)]
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    evil_pickle(folder, "inner.pkl")
+    fifo = tmp_path / "pipe.pkl"
+    os.mkfifo(fifo)
+    missing = tmp_path / "missing.pkl"
+    targets = [*files, folder, fifo, missing]
+    results: dict[Path, modelaudit.ScanReport] = {}
+    local._Named.run = counting  # type: ignore[method-assign]
+    try:
+        with anyio.fail_after(60):
+            async with modelaudit.Scanner(jobs=2) as scanner:
+
+                async def one(path: Path) -> None:
+                    results[path] = await scanner.scan(str(path))
+
+                async def cancelled() -> None:
+                    with anyio.CancelScope() as scope:
+                        scope.cancel()
+                        await scanner.scan(str(files[0]))
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(cancelled)
+                    for path in targets:
+                        tg.start_soon(one, path)
+    finally:
+        local._Named.run = original  # type: ignore[method-assign]
+    assert sum(hops) >= len(targets) and len(hops) < len(targets), hops
+    for path in files:
+        (entry,) = results[path].files
+        assert entry.path == str(path) and entry.status is FileStatus.COMPLETE
+        assert results[path].exit_code == 1
+    (inner,) = results[folder].files
+    assert inner.path == str(folder / "inner.pkl") and results[folder].exit_code == 1
+    (piped,) = results[fifo].files
+    assert piped.status is FileStatus.SKIPPED and "not a regular file" in str(piped.status_reason)
+    assert not results[missing].files and results[missing].exit_code == 2
+    (error,) = results[missing].target_errors
+    assert "no such file" in error["error"]
+
+
+async def test_calls_started_together_ride_in_one_batch(tmp_path: Path) -> None:
+    """The first call to lease a worker takes the queued files of the calls started with
+    it, even before they asked for a worker themselves; each still gets its own file."""
+    from modelaudit.engine import pool
+
+    sizes: list[int] = []
+    original = pool.Worker.run_batch
+
+    async def counting(
+        self: pool.Worker, jobs: Sequence[pool.FileJob], profile: pool.Profile
+    ) -> list[pool.FileJob]:
+        sizes.append(len(jobs))
+        return await original(self, jobs, profile)
+
+    paths = [evil_pickle(tmp_path, f"e{i:02}.pkl") for i in range(12)]
+    results: dict[Path, modelaudit.ScanReport] = {}
+    pool.Worker.run_batch = counting  # type: ignore[method-assign]
+    try:
+        with anyio.fail_after(60):
+            async with modelaudit.Scanner(jobs=2) as scanner:
+                await scanner.scan([str(p) for p in paths])
+                sizes.clear()
+
+                async def one(path: Path) -> None:
+                    results[path] = await scanner.scan(str(path))
+
+                async with anyio.create_task_group() as tg:
+                    for path in paths:
+                        tg.start_soon(one, path)
+    finally:
+        pool.Worker.run_batch = original  # type: ignore[method-assign]
+    assert sizes == [len(paths)], sizes
+    for path in paths:
+        (entry,) = results[path].files
+        assert entry.path == str(path) and results[path].exit_code == 1

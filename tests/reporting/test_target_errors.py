@@ -120,3 +120,41 @@ def _pythonpath() -> dict[str, str]:
     import os
 
     return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+
+
+def test_the_json_summary_counts_every_status_as_the_properties_do() -> None:
+    """`to_dict` counts statuses in one pass; it must agree with the report's properties
+    (which also take a status set as a plain string by a third-party caller)."""
+    from modelaudit.findings import FileStatus
+    from modelaudit.report import FileReport, ScanReport
+
+    def report(*statuses: object) -> ScanReport:
+        files = []
+        for n, status in enumerate(statuses):
+            fr = FileReport(f"f{n}", scanner="pickle" if n % 2 else None, bytes_scanned=n)
+            fr.status = status  # type: ignore[assignment]
+            files.append(fr)
+        return ScanReport(files=files)
+
+    cases = [
+        report(FileStatus.COMPLETE, FileStatus.SKIPPED),
+        report(FileStatus.COMPLETE, FileStatus.INCONCLUSIVE, FileStatus.ERROR),
+        report(FileStatus.SKIPPED, FileStatus.ERROR),
+        report(),
+    ]
+    for scan in cases:
+        doc = scan.to_dict()
+        assert doc["has_errors"] is scan.has_errors
+        assert doc["files_scanned"] == scan.files_scanned
+        assert doc["bytes_scanned"] == scan.bytes_scanned
+        assert doc["scanner_names"] == scan.scanner_names
+        assert doc["summary"]["exit_code"] == scan.exit_code
+        assert [a["path"] for a in doc["assets"]] == [
+            f.path for f in scan.files if f.status is not FileStatus.SKIPPED
+        ]
+    assert [c.to_dict()["has_errors"] for c in cases] == [False, True, True, False]
+    summary = cases[1].to_dict()["summary"]
+    assert (summary["files_complete"], summary["files_inconclusive"]) == (1, 1)
+    assert (summary["files_error"], summary["files_skipped"]) == (1, 0)
+    plain = report(FileStatus.COMPLETE, "inconclusive")
+    assert plain.has_errors and len(plain.incomplete_files) == 1 and plain.exit_code == 2
