@@ -6,6 +6,7 @@ the same in the report whichever path scanned it. Nothing here imports the async
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -150,12 +151,8 @@ def finish_report(report: ScanReport) -> None:
     from .. import gcquiet
     from ..redact import redact_report
 
-    if len(report.files) < _QUIET_FROM:
-        report.files.sort(key=_path)
-        report.end_time = time.time()
-        redact_report(report)
-        return
-    with gcquiet.quiet():
+    few = len(report.files) < _QUIET_FROM
+    with contextlib.nullcontext() if few else gcquiet.quiet():
         report.files.sort(key=_path)
         report.end_time = time.time()
         redact_report(report)

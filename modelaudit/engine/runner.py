@@ -227,8 +227,6 @@ class ScanCall:
         self.confirmer_running = False
         self.flushing = False
         self.offload: Offload | None = None
-        #: Neither a cache nor an executor: a listed local file goes straight to the queue.
-        self.plain_local = False
         self._fetch: CapacityLimiter | None = None
         #: Reused folders for this call's spools (engine/acquire.py), made on the first fetch.
         self.folders: SpoolFolders | None = None
@@ -286,7 +284,6 @@ class ScanCall:
             await self._open_cache(self.config.cache_dir)
         if self.engine.executor is not None:
             self.offload = self.engine.executor.begin(self)
-        self.plain_local = self.cache is None and self.offload is None
         self.listings = len(targets)
         if not targets:
             self._notify("listing_done")
@@ -501,15 +498,7 @@ class ScanCall:
             self.report.target_errors.append({"target": obj.uri, "error": obj.error})
             self.engine.slots.release()
             return True
-        path = obj.local_path
-        fr = FileReport(obj.uri, size=obj.size, remote=path is None)
-        if self.plain_local and path is not None and obj.skipped is None:
-            size = obj.size or 0
-            limit = self.config.max_file_size
-            if not limit or size <= limit:
-                # A local file with nothing else to decide: straight onto the queue.
-                self._queue(self._job(obj, fr, path, size))
-                return False
+        fr = FileReport(obj.uri, size=obj.size, remote=obj.local_path is None)
         if obj.skipped is not None:
             fr.status = FileStatus.SKIPPED
             fr.status_reason = obj.skipped

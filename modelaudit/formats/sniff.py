@@ -148,10 +148,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.ZIP
     if _looks_like_safetensors(head, size):
         return Format.SAFETENSORS
-    if head[:1] and (head[0] in _MAGIC_FIRST or head[4:8] == b"TFL3" or _looks_like_tar(head)):
-        magic = _by_magic(head, name)
-        if magic is not None:
-            return magic
+    if _may_have_magic(head) and (magic := _by_magic(head, name)) is not None:
+        return magic
     ext = extension_format(name)
     if len(head) >= 520 and _HDF5_MAGIC in (head[512:520], head[1024:1032], head[2048:2056]):
         return Format.HDF5  # HDF5 after a user block: h5py finds the superblock there too
@@ -224,43 +222,49 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     return ext
 
 
-#: First bytes of the formats `_by_magic` recognises by a signature at offset 0.
+#: Signatures at offset 0, tried in this order before the TFLite check (offset 4) ...
+_SIGNATURES_FIRST: Final[tuple[tuple[bytes, Format], ...]] = (
+    (b"\x93NUMPY", Format.NUMPY),
+    (_HDF5_MAGIC, Format.HDF5),
+    (b"GGUF", Format.GGUF),
+    *((m, Format.GGML) for m in _GGML_MAGICS),
+)
+#: ... and these after it, before the tar check (offset 257).
+_SIGNATURES_THEN: Final[tuple[tuple[bytes, Format], ...]] = (
+    (b"\x1f\x8b", Format.GZIP),
+    (b"ZF0x", Format.ZLIB),
+    (b"BZh", Format.BZIP2),
+    (b"\xfd7zXZ\x00", Format.XZ),
+    (b"\x04\x22\x4d\x18", Format.LZ4),
+    (b"7z\xbc\xaf\x27\x1c", Format.SEVENZIP),
+)
+#: First bytes that can start a check of `_by_magic` at offset 0: the tables above, the
+#: executables, and the checks written out there (pickle PROTO, MZ, #!).
 _MAGIC_FIRST: Final = frozenset(
-    b"\x80\x93\x89G"
-    + bytes(m[0] for m in _GGML_MAGICS)
-    + b"\x1fZB\xfd\x047"
+    bytes(sig[0] for sig, _ in (*_SIGNATURES_FIRST, *_SIGNATURES_THEN))
     + bytes(m[0] for m in _EXEC_MAGICS)
-    + b"M#"
+    + b"\x80M#"
 )
 
 
+def _may_have_magic(head: bytes) -> bool:
+    """Whether a check of `_by_magic` can match: most of a sweep's files match none, and
+    are told so by their first byte."""
+    return bool(head) and (head[0] in _MAGIC_FIRST or head[4:8] == b"TFL3" or _looks_like_tar(head))
+
+
 def _by_magic(head: bytes, name: str) -> Format | None:
-    """The signature checks of `sniff_head`, in its order; run only when the first byte (or
-    a TFLite or tar signature) can start one, since most of a sweep's files match none."""
+    """The signature checks of `sniff_head`, in its order (`_may_have_magic` first)."""
     if head.startswith(b"\x80") and len(head) > 1 and 0 < head[1] <= 5:
         return Format.PICKLE
-    if head.startswith(b"\x93NUMPY"):
-        return Format.NUMPY
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return Format.HDF5
-    if head.startswith(b"GGUF"):
-        return Format.GGUF
-    if head[:4] in _GGML_MAGICS:
-        return Format.GGML
+    for signature, fmt in _SIGNATURES_FIRST:
+        if head.startswith(signature):
+            return fmt
     if head[4:8] == b"TFL3":
         return Format.TFLITE
-    if head.startswith(b"\x1f\x8b"):
-        return Format.GZIP
-    if head.startswith(b"ZF0x"):
-        return Format.ZLIB
-    if head.startswith(b"BZh"):
-        return Format.BZIP2
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return Format.XZ
-    if head.startswith(b"\x04\x22\x4d\x18"):
-        return Format.LZ4
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return Format.SEVENZIP
+    for signature, fmt in _SIGNATURES_THEN:
+        if head.startswith(signature):
+            return fmt
     if _looks_like_tar(head):
         return Format.TAR
     if head[:4] in _EXEC_MAGICS or (

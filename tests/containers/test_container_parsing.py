@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from modelaudit.formats import Format, sniff_head
+from modelaudit.formats import Format, sniff, sniff_head
 from modelaudit.formats.npy import NpyError, read_header
 from modelaudit.formats.zipdir import ZipFormatError, read_directory
 from modelaudit.scanners.containers.compressed_scanner import inner_name
@@ -190,3 +190,24 @@ def test_old_joblib_zfile_is_sniffed_and_names_are_unwrapped() -> None:
     assert inner_name("dir/model.pkl.gz") == "model.pkl"
     assert inner_name("a.tgz") == "a.tar"
     assert inner_name("model.joblib") == "model.joblib"
+
+
+def test_sniff_gate_lets_through_every_head_a_signature_check_matches() -> None:
+    """`sniff_head` skips the signature checks when the first byte starts none of them; a
+    head one of them matches must never be skipped (every first byte, behind the tail of
+    every signature and of the checks written out)."""
+    tables = (*sniff._SIGNATURES_FIRST, *sniff._SIGNATURES_THEN)
+    tails = {sig[1:] for sig, _ in tables} | {m[1:] for m in sniff._EXEC_MAGICS}
+    tails |= {b"\x04" + b"\x00" * 300, b"Z\x90\x00", b"!/usr/bin/python\n", b"\x00" * 8}
+    tar = bytearray(300)
+    tar[257:262] = b"ustar"
+    tflite = b"\x00\x00\x00TFL3" + b"\x00" * 8
+    matched = 0
+    for first in range(256):
+        for tail in (*tails, bytes(tar[1:]), tflite[1:]):
+            head = bytes([first]) + tail
+            for name in ("", "model.bin", "run.py"):
+                if sniff._by_magic(head, name) is not None:
+                    matched += 1
+                    assert sniff._may_have_magic(head), (head[:12], name)
+    assert matched > len(tables) * 3

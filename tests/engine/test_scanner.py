@@ -220,6 +220,24 @@ async def test_a_scanner_must_be_entered(tmp_path: Path) -> None:
         await modelaudit.Scanner().scan(str(tmp_path))
 
 
+@pytest.fixture
+def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch a worker is sent (the real `run_batch` still runs it)."""
+    from modelaudit.engine import pool
+
+    sizes: list[int] = []
+    original = pool.Worker.run_batch
+
+    async def counting(
+        self: pool.Worker, jobs: Sequence[pool.FileJob], profile: pool.Profile
+    ) -> list[pool.FileJob]:
+        sizes.append(len(jobs))
+        return await original(self, jobs, profile)
+
+    monkeypatch.setattr(pool.Worker, "run_batch", counting)
+    return sizes
+
+
 async def test_the_event_loop_keeps_running(tmp_path: Path, hostile: type) -> None:
     """A ticker measures the longest gap while the scanner starts, workers sleep, many files
     are listed and their results collected, and the scanner stops: in wall time, and in CPU
@@ -259,40 +277,27 @@ async def test_the_event_loop_keeps_running(tmp_path: Path, hostile: type) -> No
     assert max(held) < 0.1, max(held)
 
 
-async def test_concurrent_one_file_calls_share_batches(tmp_path: Path, hostile: type) -> None:
+async def test_concurrent_one_file_calls_share_batches(
+    tmp_path: Path, hostile: type, batch_sizes: list[int]
+) -> None:
     """Calls with the same settings are batched together; each gets exactly its own file."""
-    from modelaudit.engine import pool
-
-    sizes: list[int] = []
-    original = pool.Worker.run_batch
-
-    async def counting(
-        self: pool.Worker, jobs: Sequence[pool.FileJob], profile: pool.Profile
-    ) -> list[pool.FileJob]:
-        sizes.append(len(jobs))
-        return await original(self, jobs, profile)
-
     for i in range(30):
         evil_pickle(tmp_path, f"e{i:02}.pkl") if i % 3 == 0 else write_hostile(
             str(tmp_path), f"p{i:02}.hostile", "sleep", "0.01"
         )
     paths = sorted(tmp_path.iterdir())
     results: dict[str, modelaudit.ScanReport] = {}
-    pool.Worker.run_batch = counting  # type: ignore[method-assign]
-    try:
-        async with modelaudit.Scanner(jobs=2) as scanner:
-            await scanner.scan(str(paths[0]))
-            sizes.clear()
+    async with modelaudit.Scanner(jobs=2) as scanner:
+        await scanner.scan(str(paths[0]))
+        batch_sizes.clear()
 
-            async def one(path: Path) -> None:
-                results[path.name] = await scanner.scan(str(path))
+        async def one(path: Path) -> None:
+            results[path.name] = await scanner.scan(str(path))
 
-            async with anyio.create_task_group() as tg:
-                for path in paths:
-                    tg.start_soon(one, path)
-    finally:
-        pool.Worker.run_batch = original  # type: ignore[method-assign]
-    assert len(sizes) < len(paths), sizes
+        async with anyio.create_task_group() as tg:
+            for path in paths:
+                tg.start_soon(one, path)
+    assert len(batch_sizes) < len(paths), batch_sizes
     for path in paths:
         (entry,) = results[path.name].files
         assert entry.path == str(path)
@@ -495,38 +500,25 @@ async def test_concurrent_one_file_calls_are_listed_together_yet_answered_apart(
     assert "no such file" in error["error"]
 
 
-async def test_calls_started_together_ride_in_one_batch(tmp_path: Path) -> None:
+async def test_calls_started_together_ride_in_one_batch(
+    tmp_path: Path, batch_sizes: list[int]
+) -> None:
     """The first call to lease a worker takes the queued files of the calls started with
     it, even before they asked for a worker themselves; each still gets its own file."""
-    from modelaudit.engine import pool
-
-    sizes: list[int] = []
-    original = pool.Worker.run_batch
-
-    async def counting(
-        self: pool.Worker, jobs: Sequence[pool.FileJob], profile: pool.Profile
-    ) -> list[pool.FileJob]:
-        sizes.append(len(jobs))
-        return await original(self, jobs, profile)
-
     paths = [evil_pickle(tmp_path, f"e{i:02}.pkl") for i in range(12)]
     results: dict[Path, modelaudit.ScanReport] = {}
-    pool.Worker.run_batch = counting  # type: ignore[method-assign]
-    try:
-        with anyio.fail_after(60):
-            async with modelaudit.Scanner(jobs=2) as scanner:
-                await scanner.scan([str(p) for p in paths])
-                sizes.clear()
+    with anyio.fail_after(60):
+        async with modelaudit.Scanner(jobs=2) as scanner:
+            await scanner.scan([str(p) for p in paths])
+            batch_sizes.clear()
 
-                async def one(path: Path) -> None:
-                    results[path] = await scanner.scan(str(path))
+            async def one(path: Path) -> None:
+                results[path] = await scanner.scan(str(path))
 
-                async with anyio.create_task_group() as tg:
-                    for path in paths:
-                        tg.start_soon(one, path)
-    finally:
-        pool.Worker.run_batch = original  # type: ignore[method-assign]
-    assert sizes == [len(paths)], sizes
+            async with anyio.create_task_group() as tg:
+                for path in paths:
+                    tg.start_soon(one, path)
+    assert batch_sizes == [len(paths)], batch_sizes
     for path in paths:
         (entry,) = results[path].files
         assert entry.path == str(path) and results[path].exit_code == 1
