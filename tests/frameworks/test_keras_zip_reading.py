@@ -23,7 +23,7 @@ from modelaudit.rules import MALFORMED
 from modelaudit.rules import containers as crules
 from modelaudit.rules import frameworks as R
 from modelaudit.scanners.keras.config import model_names
-from tests.containers._container_corpus import Member, raw_zip
+from tests.containers._container_corpus import Member, raw_zip, two_directories
 from tests.frameworks._frameworks_helpers import alarms, rules_at, scan
 from tests.frameworks.test_keras_zip import _lambda3, _weights
 
@@ -164,6 +164,52 @@ def test_prepended_data(tf_models: Path, tmp_path: Path) -> None:
     path = tmp_path / "model.keras"
     path.write_bytes(data)
     _assert_evil_found(scan(path))
+
+
+def keras_two_directories(real: dict[str, bytes], evil_loaded: bool) -> bytes:
+    """A .keras whose end record leads zipfile (so Keras) to one central directory and
+    miniz (torch, `torch.load` of it) to another, each with its own config.json; the two
+    configs are padded to one length (trailing JSON space) so the layout holds."""
+    loaded = _config(real, "loaded_net", evil=evil_loaded)
+    other = _config(real, "other_net", evil=not evil_loaded)
+    width = max(len(loaded), len(other))
+    rest = [
+        ("metadata.json", real["metadata.json"]),
+        ("model.weights.h5", real["model.weights.h5"]),
+    ]
+    return two_directories(
+        [("config.json", other.ljust(width)), *rest],
+        [("config.json", loaded.ljust(width)), *rest],
+    )
+
+
+@pytest.mark.parametrize("evil_loaded", [True, False], ids=["evil-loaded", "evil-other"])
+def test_two_central_directories_primary_is_the_one_zipfile_reads(
+    tf_models: Path, tmp_path: Path, evil_loaded: bool
+) -> None:
+    data = keras_two_directories(_members(tf_models / "legit.keras"), evil_loaded)
+    assert b'"loaded_net"' in _what_keras_reads(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf, io.BytesIO(data) as f:
+        seen = zf.infolist()
+        directory = read_directory(f, len(data))
+    assert directory.concat > 0
+    assert directory.primary == len(seen) == len(directory.entries) // 2
+    primary = directory.entries[: directory.primary]
+    assert [(e.name, e.local_offset) for e in primary] == [
+        (i.filename, i.header_offset) for i in seen
+    ]
+    assert all(e.local_offset < directory.concat for e in directory.entries[directory.primary :])
+    path = tmp_path / "model.keras"
+    path.write_bytes(data)
+    result = scan(path)
+    assert result.scanner_name == "keras_zip"
+    assert R.KERAS_LAMBDA_DANGEROUS in _critical(result)  # whichever copy holds it
+    assert result.metadata["model_names"] == ["loaded_net"]
+    anomalies = [i.message for i in result.issues if i.rule == crules.ZIP_ANOMALY]
+    assert any("second central directory" in m for m in anomalies)
+    [differ] = [m for m in anomalies if "different contents" in m]
+    loaded_index = next(e.index for e in primary if e.name == "config.json")
+    assert f"loads entry #{loaded_index}," in differ
 
 
 @pytest.mark.parametrize(
