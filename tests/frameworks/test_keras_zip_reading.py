@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from modelaudit.findings import FileStatus, IssueSeverity, ScanResult
+from modelaudit.formats import Format
 from modelaudit.formats.zipdir import read_directory
 from modelaudit.rules import MALFORMED
 from modelaudit.rules import containers as crules
@@ -74,6 +75,7 @@ def test_keras_written_archive_is_listed_as_zipfile_lists_it(tf_models: Path, na
         loaded = json.loads(zf.read("config.json"))
     result = scan(path)
     assert result.scanner_name == "keras_zip"
+    assert result.metadata["format"] == Format.KERAS_ZIP  # not its weights member's hdf5
     assert result.metadata["model_names"] == model_names(loaded)
     if name == "legit.keras":
         assert result.status is FileStatus.COMPLETE

@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
+from ...formats import Format
 from ...formats.zipdir import MemberError, ZipDirectory, ZipEntry, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ...rules import frameworks as R
@@ -68,10 +69,12 @@ class KerasZipScanner(BaseScanner):
     name = "keras_zip"
     description = "Keras v3 .keras archives: config, metadata and embedded weights"
     supported_extensions = [".keras"]
-    formats = ("keras_zip",)
+    formats = (Format.KERAS_ZIP,)
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
+        # set first: the weights member's own result (hdf5) is merged into this one
+        result.metadata["format"] = self.ctx.format or Format.KERAS_ZIP
         size = self.file_size(path)
         result.bytes_scanned = size
         try:
