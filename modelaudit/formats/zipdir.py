@@ -83,6 +83,9 @@ class ZipDirectory:
     #: Where the zip ends: its end record plus the comment that record announces.
     end_offset: int
     anomalies: list[str] = field(default_factory=list)
+    #: How many leading entries come from the directory zipfile reads (the others are the
+    #: second directory of a prepended zip, which only torch's reader sees).
+    primary: int = 0
 
     @property
     def names(self) -> list[str]:
@@ -264,7 +267,9 @@ def parse_directory(view: ByteView, max_entries: int = 1_000_000) -> ZipDirector
             raw_view = len(extra)
             entries += extra
     end = eocd_pos + _EOCD_SIZE + int.from_bytes(rec[20:22], "little")
-    directory = ZipDirectory(entries, cd_offset + concat, cd_size, concat, eocd_pos, end)
+    directory = ZipDirectory(
+        entries, cd_offset + concat, cd_size, concat, eocd_pos, end, primary=len(entries) - raw_view
+    )
     if len(entries) != count and count != 0xFFFF:
         directory.anomalies.append(
             f"end record announces {count} entries, the central directory holds {len(entries)}"

@@ -257,30 +257,47 @@ def tar_bytes(members: list[tuple[str, bytes]], mode: str = "w") -> bytes:
 
 
 def two_directory_zip(name: str, torch_view: bytes, zipfile_view: bytes) -> bytes:
-    """A zip with two central directories: the end record's raw offset (read by miniz, so by
-    torch) points at one, zipfile's prepended-data adjustment lands on the other."""
-    assert len(torch_view) >= len(zipfile_view)
-    raw_name = name.encode()
+    """One member of the same name in each of `two_directories`' views."""
+    return two_directories([(name, torch_view)], [(name, zipfile_view)])
 
-    def local(data: bytes) -> bytes:
+
+def two_directories(
+    torch_view: list[tuple[str, bytes]], zipfile_view: list[tuple[str, bytes]]
+) -> bytes:
+    """A zip with two central directories: the end record's raw offset (read by miniz, so by
+    torch) points at the first, zipfile's prepended-data adjustment lands on the second.
+
+    The first directory must not be longer than the second (the end record's size covers
+    it) and its members' bytes not shorter (the second's shifted offsets stay positive):
+    the same names with data at least as long do."""
+
+    def local(name: bytes, data: bytes) -> bytes:
         head = struct.pack(
             "<4sHHHHHLLLHH", b"PK\x03\x04", 20, 0, 0, 0, 0x21, zlib.crc32(data),
-            len(data), len(data), len(raw_name), 0,
+            len(data), len(data), len(name), 0,
         )  # fmt: skip
-        return head + raw_name + data
+        return head + name + data
 
-    def central(data: bytes, offset: int) -> bytes:
+    def central(name: bytes, data: bytes, offset: int) -> bytes:
         head = struct.pack(
             "<4sHHHHHHLLLHHHHHLL", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, zlib.crc32(data),
-            len(data), len(data), len(raw_name), 0, 0, 0, 0, 0, offset,
+            len(data), len(data), len(name), 0, 0, 0, 0, 0, offset,
         )  # fmt: skip
-        return head + raw_name
+        return head + name
 
-    first = local(torch_view)
-    cd1 = central(torch_view, 0)
-    second = local(zipfile_view)
-    z = len(first) + len(cd1)
-    concat = (z + len(second)) - len(first)
-    cd2 = central(zipfile_view, z - concat)
-    eocd = struct.pack("<4sHHHHLLH", b"PK\x05\x06", 0, 0, 1, 1, len(cd2), len(first), 0)
-    return first + cd1 + second + cd2 + eocd
+    first, cd1 = b"", b""
+    for name, data in torch_view:
+        cd1 += central(name.encode(), data, len(first))
+        first += local(name.encode(), data)
+    seconds = [local(name.encode(), data) for name, data in zipfile_view]
+    start = len(first) + len(cd1)
+    concat = start + sum(map(len, seconds)) - len(first)
+    assert start >= concat, "the first view's members must not be shorter"
+    cd2, at = b"", start
+    for (name, data), block in zip(zipfile_view, seconds, strict=True):
+        cd2 += central(name.encode(), data, at - concat)
+        at += len(block)
+    assert len(cd1) <= len(cd2), "the first directory must not be longer"
+    count = len(zipfile_view)
+    eocd = struct.pack("<4sHHHHLLH", b"PK\x05\x06", 0, 0, count, count, len(cd2), len(first), 0)
+    return first + cd1 + b"".join(seconds) + cd2 + eocd

@@ -40,9 +40,9 @@ def _evil_module() -> tf.Module:
     return Evil()
 
 
-def _keras_model(with_lambda: bool) -> keras.Model:
-    inputs = keras.Input(shape=(4,), name="features")
-    x = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+def _keras_model(with_lambda: bool, features: int = 4, width: int = 8) -> keras.Model:
+    inputs = keras.Input(shape=(features,), name="features")
+    x = keras.layers.Dense(width, activation="relu", name="hidden")(inputs)
     if with_lambda:
         x = keras.layers.Lambda(lambda t: t * 2.0, name="double")(x)
     outputs = keras.layers.Dense(2, activation="softmax", name="out")(x)
@@ -180,5 +180,14 @@ def main(out: str) -> None:
     _keras_lambda_functions().save(os.path.join(out, "lambda_functions.h5"))
 
 
+def remote_keras(out: str) -> None:
+    """A Keras archive larger than a remote scan's first reads (head and tail), so the range
+    planner, not the first read, decides how it is fetched. Only Keras is needed for it."""
+    _keras_model(True, features=256, width=256).save(os.path.join(out, "wide_lambda.keras"))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[2:] == ["remote"]:
+        remote_keras(sys.argv[1])
+    else:
+        main(sys.argv[1])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,11 @@ import modelaudit
 from modelaudit.engine.range_plan import plan
 from modelaudit.engine.spool import Spool
 from modelaudit.fetchers import resolve
-from modelaudit.formats import sniff_head
+from modelaudit.formats import Format, sniff_head
 from modelaudit.formats.zipdir import read_directory
 from modelaudit.report import FileReport
+from modelaudit.rules import frameworks as R
+from tests.frameworks.test_keras_zip_reading import keras_two_directories
 from tests.remote_http._remote_http_servers import (
     BIG_EVIL_PICKLE,
     EVIL_PICKLE,
@@ -331,3 +335,74 @@ async def test_remote_scan_finds_what_a_local_scan_finds(
     assert BEYOND_HEADERS[name] in {i.rule for i in lo.issues}
     assert _shape(r, f"{server.url}/{name}") == _shape(lo, str(local_path))
     assert server.sent() < len(data)
+
+
+@pytest.fixture(scope="module")
+def keras_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A model saved by real Keras (in a subprocess: the test session never imports
+    TensorFlow), and the same members behind two central directories."""
+    out = tmp_path_factory.mktemp("keras")
+    builder = Path(__file__).parents[1] / "frameworks" / "_build_tf_models.py"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [sys.executable, str(builder), str(out), "remote"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = (out / "wide_lambda.keras").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(saved)) as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    return {
+        "lambda.keras": saved,
+        "two-directories.keras": keras_two_directories(members, evil_loaded=False),
+    }
+
+
+#: What each Keras sample must be found to hold (the second one's dangerous Lambda is in the
+#: directory only miniz reads, past the first reads of head and tail).
+KERAS_FINDINGS = {
+    "lambda.keras": R.KERAS_LAMBDA,
+    "two-directories.keras": R.KERAS_LAMBDA_DANGEROUS,
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_FINDINGS))
+async def test_keras_is_declined_by_the_planner_and_scans_remotely_as_locally(
+    files_server: Files, keras_models: dict[str, bytes], tmp_path: Path, name: str
+) -> None:
+    """The planner declines a .keras: its scanner reads every member, the weights `.h5`
+    included (through h5py, which no ranged parser stands for), so the object is fetched
+    whole, once; the remote scan must then find what the local scan of the same bytes finds."""
+    server, blobs, _ = files_server
+    data = keras_models[name]
+    blobs[name] = Blob(data)
+    pin_slow_link(server.url)
+    url = f"{server.url}/{name}"
+    source = resolve(url)
+    [obj] = [o async for o in source.objects()]
+    await source.aclose()
+    assert obj.reader is not None
+    spool = Spool(obj.reader, str(tmp_path / name), len(data), obj.uri)
+    try:
+        head = await spool.read(0, 64 * 1024)
+        fmt = sniff_head(head[:4096], name, len(data))
+        planned = await plan(spool, fmt)
+    finally:
+        spool.close()
+        await obj.reader.aclose()
+    assert fmt == Format.ZIP
+    assert not planned
+    server.reset()
+    remote = await modelaudit.scan(url)
+    assert len(data) <= server.sent(name) < len(data) + 2 * 64 * 1024 + 1024
+    local_path = tmp_path / "local" / name
+    local_path.parent.mkdir()
+    local_path.write_bytes(data)
+    local = await modelaudit.scan(str(local_path))
+    (r,), (lo,) = remote.files, local.files
+    assert lo.format == Format.KERAS_ZIP
+    assert KERAS_FINDINGS[name] in {i.rule for i in lo.issues}
+    assert _shape(r, url) == _shape(lo, str(local_path))

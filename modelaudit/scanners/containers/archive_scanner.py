@@ -14,7 +14,7 @@ import tarfile
 import zlib
 from typing import IO, Any, BinaryIO, Final
 
-from ...formats import Format, classify_zip, sniff_head
+from ...formats import Format, classify_zip
 from ...formats.zipdir import (
     MemberError,
     ZipDirectory,
@@ -38,9 +38,8 @@ from .members import (
     scan_member_file,
     scan_stream_member,
 )
-from .pytorch_zip_scanner import report_zip_anomaly
 from .torch_legacy_tar import LEGACY_MEMBERS, walk_records
-from .zip_members import crc_matches, open_member
+from .zip_members import clear_despite_flag, open_member, report_zip_anomaly
 
 
 def _too_many(result: ScanResult, where: str, limits: Limits) -> None:
@@ -165,7 +164,7 @@ class ArchiveScanner(BaseScanner):
         )
         if entry.is_dir:
             return True
-        if entry.encrypted and not _clear_despite_flag(f, entry, limits):
+        if entry.encrypted and not clear_despite_flag(f, entry, limits.remaining, limits.max_ratio):
             _unreadable(
                 result,
                 where,
@@ -490,21 +489,3 @@ _MODEL_ARCHIVES: Final = (".nemo", ".mar", ".keras", ".npz", ".pt", ".pth", ".ck
 
 def _model_container(path: str) -> bool:
     return path.lower().endswith(_MODEL_ARCHIVES)
-
-
-def _clear_despite_flag(f: BinaryIO, entry: ZipEntry, limits: Limits) -> bool:
-    """An 'encrypted' member a reader that ignores the flag gets in the clear: its bytes read
-    as a known format, or they are exactly the content the central CRC and size describe
-    (ZipCrypto data never is: it carries a 12-byte header and is scrambled)."""
-    try:
-        stream, raw, _ = open_member(f, entry, limit=min(limits.remaining, 1 << 20))
-        head = stream.peek(4096)[:4096]
-    except (MemberError, OSError, EOFError, ValueError):
-        return False
-    if raw is not None and raw.error:
-        return False
-    if head and sniff_head(head, "", entry.size) is not None:  # by content alone
-        return True
-    if entry.method == 0 and entry.compressed_size != entry.size:
-        return False  # stored ZipCrypto data is 12 bytes longer than the content
-    return bool(head) and crc_matches(f, entry, limits.remaining, limits.max_ratio) is True

@@ -25,8 +25,7 @@ from .members import (
     report_bomb,
     scan_stream_member,
 )
-from .pytorch_zip_scanner import report_zip_anomaly
-from .zip_members import open_member
+from .zip_members import open_member, report_zip_anomaly
 
 
 class NumPyScanner(BaseScanner):

@@ -31,22 +31,10 @@ from .members import (
     report_bomb,
     scan_stream_member,
 )
-from .zip_members import crc_matches, open_member
+from .zip_members import crc_matches, open_member, report_zip_anomaly
 
 #: Pickle records larger than this are still scanned, but never dispatched as other formats.
 _SMALL_MEMBER = 64 << 20
-
-
-def report_zip_anomaly(result: ScanResult, where: str, text: str) -> None:
-    result.add_issue(
-        f"Zip structure anomaly: {text}",
-        severity=IssueSeverity.WARNING,
-        location=where,
-        details={"anomaly": text},
-        why="Readers that disagree about a zip's content let a payload hide from one of them: "
-        "a scanner may check one copy while the loader runs another.",
-        rule=crules.ZIP_ANOMALY,
-    )
 
 
 #: The pickle whose persistent ids name a folder's storage records.

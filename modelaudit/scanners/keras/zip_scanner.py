@@ -1,130 +1,151 @@
 """Keras v3 `.keras` archives: config.json and metadata.json checked, every other member scanned.
 
-`keras.saving.load_model` reads `config.json` to rebuild the model (the same Lambda, custom
-object and download checks as H5 apply) and loads `model.weights.h5`, which is extracted to a
-private temporary file and scanned through the dispatcher like any other member.
+`keras.saving.load_model` opens the archive with Python's zipfile and reads `config.json` by
+name (zipfile keeps the last of duplicate names) to rebuild the model (the same Lambda, custom
+object and download checks as H5 apply), then loads `model.weights.h5`. The archive is read
+with `formats/zipdir`, the one zip parser: it lists every central entry, duplicates included,
+so every copy of config.json is checked, the one Keras loads is told apart, and copies that
+disagree are reported. Other members are extracted one at a time within the expansion budget
+and scanned by their own format through the context's `scan_member`.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-import shutil
-import tempfile
-import zipfile
 import zlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Final
 
-from ...formats.zipdir import renamed, unicode_path
+from ...formats import Format
+from ...formats.zipdir import MemberError, ZipDirectory, ZipEntry, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from ..containers.members import check_member_names, report_bomb
-from ..containers.pytorch_zip_scanner import report_zip_anomaly
+from ..containers.members import (
+    Limits,
+    MemberSpool,
+    check_member_names,
+    depth_exceeded,
+    report_bomb,
+    scan_stream_member,
+)
+from ..containers.zip_members import clear_despite_flag, open_member, report_zip_anomaly
+from ..trailing import scan_trailing
 from .config import KerasConfigAnalyzer, model_names
 
-MAX_JSON = 64 << 20
-#: zipfile's answers to one member it cannot read; the member is reported, the rest still read.
-_MEMBER_ERRORS = (NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error, EOFError)
-_JSON_MEMBERS = ("config.json", "metadata.json")
+MAX_JSON: Final = 64 << 20
+_CONFIG: Final = "config.json"
+_METADATA: Final = "metadata.json"
+_JSON_MEMBERS: Final = (_CONFIG, _METADATA)
+
+
+@dataclass
+class _JsonCopy:
+    entry: ZipEntry
+    data: bytes
+
+
+def _json_role(entry: ZipEntry) -> str | None:
+    """config.json / metadata.json when the member is opened by that name: its header name
+    (zipfile up to 3.11) or its Info-ZIP Unicode Path (zipfile 3.12+)."""
+    for name in (entry.name, entry.renamed):
+        if name is not None and name.replace("\\", "/") in _JSON_MEMBERS:
+            return name.replace("\\", "/")
+    return None
+
+
+def loaded_copy(copies: list[_JsonCopy], primary: int) -> _JsonCopy | None:
+    """The copy `zipfile.ZipFile.open(name)` returns: the last central entry of the directory
+    zipfile reads that bears the name in its header, else (3.12+) in its Unicode Path."""
+    seen = [c for c in copies if c.entry.index < primary]
+    for exact in (True, False):
+        named = [c for c in seen if (c.entry.name.replace("\\", "/") in _JSON_MEMBERS) is exact]
+        if named:
+            return named[-1]
+    return None
 
 
 class KerasZipScanner(BaseScanner):
     name = "keras_zip"
     description = "Keras v3 .keras archives: config, metadata and embedded weights"
     supported_extensions = [".keras"]
-    formats = ("keras_zip",)
+    formats = (Format.KERAS_ZIP,)
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
-        result.bytes_scanned = self.file_size(path)
+        # set first: the weights member's own result (hdf5) is merged into this one
+        result.metadata["format"] = self.ctx.format or Format.KERAS_ZIP
+        size = self.file_size(path)
+        result.bytes_scanned = size
         try:
-            with zipfile.ZipFile(path) as zf:
-                self._scan_zip(zf, path, result)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+            with open(path, "rb") as f:
+                directory = read_directory(f, size)
+                self._scan_directory(f, path, directory, result)
+            scan_trailing(
+                self.ctx,
+                path,
+                directory.end_offset,
+                result,
+                "the zip's end record",
+                lambda pos: self.location(path, pos=pos),
+            )
+        except ZipFormatError as exc:
             self.mark_malformed(result, path, ".keras archive", exc)
-        except (NotImplementedError, RuntimeError, IndexError) as exc:
-            # zipfile's answers to hostile archives (found by fuzzing): unsupported
-            # compression or version, encrypted members, truncated extra fields.
-            self.mark_malformed(result, path, ".keras archive", exc)
+        except OSError as exc:
+            result.mark_error(f"cannot read file: {exc.strerror or exc}")
         result.finish()
         return result
 
-    def _scan_zip(self, zf: zipfile.ZipFile, path: str, result: ScanResult) -> None:
+    def _scan_directory(
+        self, f: BinaryIO, path: str, directory: ZipDirectory, result: ScanResult
+    ) -> None:
+        limits = Limits.from_context(self.ctx)
+        limits.model = self.display_path or path
+        for text in directory.anomalies:
+            report_zip_anomaly(result, self.location(path), text)
+        copies: dict[str, list[_JsonCopy]] = {name: [] for name in _JSON_MEMBERS}
+        going = True  # JSON members are still read once the budget ran out
+        with MemberSpool() as spool:
+            for entry in directory.entries:
+                where = self.location(path, entry.name)
+                check_member_names(
+                    result,
+                    where,
+                    entry.name,
+                    entry.unicode_name,
+                    symlink=entry.is_symlink,
+                    model=True,
+                )
+                if entry.is_dir:
+                    continue
+                if entry.encrypted:
+                    if not clear_despite_flag(f, entry, limits.remaining, limits.max_ratio):
+                        self._unreadable(
+                            result,
+                            where,
+                            f"Encrypted zip member cannot be scanned: {entry.name}",
+                            crules.ENCRYPTED_MEMBER,
+                        )
+                        continue
+                    report_zip_anomaly(
+                        result,
+                        where,
+                        f"{entry.name!r} is flagged encrypted; zipfile (and so Keras) refuses "
+                        "it, readers that ignore the flag (torch's miniz) read it: read as they do",
+                    )
+                role = _json_role(entry)
+                if role is not None:
+                    data = self._json_bytes(f, path, entry, result)
+                    if data is not None:
+                        copies[role].append(_JsonCopy(entry, data))
+                elif going:
+                    going = self._member(f, path, entry, result, limits, spool)
+        result.metadata.pop("model_names", None)  # a member's own names are not the model's
         analyzer = KerasConfigAnalyzer()
-        names: list[str] = []
-        stopped = False  # JSON members are still read once the budget ran out
-        opened: set[str] = set()
-        for info in zf.infolist():
-            member = info.filename
-            if member in opened:
-                report_zip_anomaly(
-                    result,
-                    self.location(path, member),
-                    f"duplicate member name {member!r} (zipfile, and so Keras, opens the last)",
-                )
-            opened.add(member)
-            norm = member.replace("\\", "/")
-            raw = info.orig_filename.encode(
-                "utf-8" if info.flag_bits & 0x800 else "cp437", "replace"
-            )
-            symlink = info.create_system == 3 and (info.external_attr >> 16) & 0o170000 == 0o120000
-            upath = unicode_path(info.extra, raw)
-            check_member_names(
-                result,
-                self.location(path, member),
-                member,
-                upath,
-                symlink=symlink,
-                model=True,
-            )
-            if info.is_dir():
-                continue
-            other = renamed(raw, member, upath)
-            if other is not None:
-                report_zip_anomaly(
-                    result,
-                    self.location(path, member),
-                    f"member {member!r} carries an Info-ZIP Unicode Path naming {other!r}, "
-                    "the name Python 3.12+ zipfile (and so Keras) opens it by",
-                )
-                if norm not in _JSON_MEMBERS and other.replace("\\", "/") in _JSON_MEMBERS:
-                    norm = other.replace("\\", "/")
-            flagged = bool(info.flag_bits & 0x1)
-            if flagged:
-                report_zip_anomaly(
-                    result,
-                    self.location(path, member),
-                    f"{member!r} is flagged encrypted; read as readers that ignore the flag "
-                    "(torch's miniz) read it",
-                )
-                info = copy.copy(info)
-                info.flag_bits &= ~0x1
-            if norm in _JSON_MEMBERS:
-                try:
-                    value = self._json(zf, info, path, result)
-                except _MEMBER_ERRORS as exc:
-                    self._unreadable(result, path, info, exc, flagged)
-                    continue
-                if value is None:
-                    continue
-                analyzer.analyze(value, norm)
-                if norm == "config.json":
-                    names += model_names(value)
-                    if isinstance(value, dict):
-                        compile_cfg = value.get("compile_config")
-                        if compile_cfg is not None:
-                            analyzer.analyze_training(compile_cfg, "config.json.compile_config")
-                elif isinstance(value, dict) and isinstance(value.get("keras_version"), str):
-                    result.metadata["format_details"] = {"keras_version": value["keras_version"]}
-            elif not stopped:
-                try:
-                    stopped = not self._member(zf, info, path, result)
-                except _MEMBER_ERRORS as exc:
-                    self._unreadable(result, path, info, exc, flagged)
+        for role, found in copies.items():
+            self._check_json(path, role, found, directory.primary, analyzer, result)
         for finding in analyzer.findings:
-            where = str(finding.details.get("path", "config.json"))
+            where = str(finding.details.get("path", _CONFIG))
             member = where.split(".json", 1)[0] + ".json" if ".json" in where else where
             result.add_issue(
                 finding.message,
@@ -136,101 +157,160 @@ class KerasZipScanner(BaseScanner):
             )
         if analyzer.truncated:
             result.mark_inconclusive("Keras config too large or deeply nested to check fully")
-        if names:
-            result.metadata["model_names"] = names
 
-    def _unreadable(
+    def _check_json(
         self,
-        result: ScanResult,
         path: str,
-        info: zipfile.ZipInfo,
-        exc: BaseException,
-        flagged: bool,
+        role: str,
+        found: list[_JsonCopy],
+        primary: int,
+        analyzer: KerasConfigAnalyzer,
+        result: ScanResult,
     ) -> None:
-        """One member zipfile cannot read (really encrypted, unknown method, corrupt) leaves the
-        file inconclusive; the other members, config.json included, are still read."""
-        if isinstance(exc, NotImplementedError):
-            message, rule = f"Cannot decode zip member: {exc}", crules.UNSUPPORTED_COMPRESSION
-        elif flagged:
-            message = f"Encrypted zip member cannot be scanned: {info.filename}"
-            rule = crules.ENCRYPTED_MEMBER
-        else:
-            self.mark_malformed(result, path, ".keras member", exc, info.filename)
+        """Every distinct copy is analysed (a loader other than zipfile may take any); the
+        one Keras loads gives the model's names and version."""
+        loaded = loaded_copy(found, primary)
+        distinct = {c.data for c in found}
+        if len(distinct) > 1:
+            chosen = f"entry #{loaded.entry.index}" if loaded else "none of them"
+            report_zip_anomaly(
+                result,
+                self.location(path, role),
+                f"{len(found)} entries open as {role!r} with {len(distinct)} different contents; "
+                f"zipfile (and so Keras) loads {chosen}, the last in its directory; "
+                "every copy was checked",
+            )
+        values: dict[bytes, Any] = {}
+        for copy in found:
+            if copy.data in values:
+                continue
+            value = values[copy.data] = self._parse(path, copy.entry, copy.data, result)
+            if value is None:
+                continue
+            analyzer.analyze(value, role)
+            if role == _CONFIG and isinstance(value, dict):
+                compile_cfg = value.get("compile_config")
+                if compile_cfg is not None:
+                    analyzer.analyze_training(compile_cfg, "config.json.compile_config")
+        if loaded is None:
             return
+        value = values.get(loaded.data)
+        if role == _CONFIG:
+            names = model_names(value)
+            if names:
+                result.metadata["model_names"] = names
+        elif isinstance(value, dict) and isinstance(value.get("keras_version"), str):
+            result.metadata["format_details"] = {"keras_version": value["keras_version"]}
+
+    def _unreadable(self, result: ScanResult, where: str, message: str, rule: str) -> None:
+        """One member that cannot be read (really encrypted, unknown method) leaves the file
+        inconclusive; the other members, config.json included, are still read."""
         result.add_issue(
             message,
             severity=IssueSeverity.WARNING,
-            location=self.location(path, info.filename),
+            location=where,
             why="Content that cannot be read cannot be verified.",
             rule=rule,
         )
         result.mark_inconclusive(message)
 
-    def _json(
-        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, result: ScanResult
-    ) -> Any:
-        if info.file_size > MAX_JSON:
-            result.mark_inconclusive(f"{info.filename} larger than {MAX_JSON} bytes; not checked")
+    def _open_failed(
+        self, path: str, entry: ZipEntry, exc: MemberError, result: ScanResult
+    ) -> None:
+        text = str(exc)
+        if "unsupported" in text or "not installed" in text:
+            self._unreadable(
+                result,
+                self.location(path, entry.name),
+                f"Cannot decode zip member: {exc}",
+                crules.UNSUPPORTED_COMPRESSION,
+            )
+        else:
+            self.mark_malformed(result, path, ".keras member", exc, entry.name)
+
+    def _json_bytes(
+        self, f: BinaryIO, path: str, entry: ZipEntry, result: ScanResult
+    ) -> bytes | None:
+        """A JSON member's bytes as zipfile returns them, with what zipfile would refuse
+        (a local name or CRC that disagrees, truncated data) reported and read anyway."""
+        where = self.location(path, entry.name)
+        if entry.size > MAX_JSON:
+            result.mark_inconclusive(f"{entry.name} larger than {MAX_JSON} bytes; not checked")
             return None
-        with zf.open(info) as fh:
-            raw = fh.read(MAX_JSON + 1)
         try:
-            return json.loads(raw)
+            stream, raw, anomaly = open_member(f, entry, limit=MAX_JSON + 1)
+            data = stream.read(MAX_JSON + 1)
+        except MemberError as exc:
+            self._open_failed(path, entry, exc, result)
+            return None
+        if anomaly:
+            report_zip_anomaly(result, where, anomaly + " (zipfile, and so Keras, refuses it)")
+        if len(data) > MAX_JSON or (raw is not None and raw.limit_hit):
+            result.mark_inconclusive(f"{entry.name} larger than {MAX_JSON} bytes; not checked")
+            return None
+        if raw is not None and (raw.error or raw.truncated):
+            self.mark_malformed(
+                result, path, ".keras member", raw.error or "data is truncated", entry.name
+            )
+        elif len(data) != entry.size:
+            self.mark_malformed(
+                result,
+                path,
+                ".keras member",
+                f"{len(data)} bytes where the directory declares {entry.size}",
+                entry.name,
+            )
+        elif zlib.crc32(data) != entry.crc:
+            report_zip_anomaly(
+                result,
+                where,
+                f"CRC of {entry.name!r} does not match (zipfile, and so Keras, refuses it)",
+            )
+        return data
+
+    def _parse(self, path: str, entry: ZipEntry, data: bytes, result: ScanResult) -> Any:
+        try:
+            return json.loads(data)
         except ValueError as exc:
             result.add_issue(
-                f"{info.filename} is not valid JSON: {exc}",
+                f"{entry.name} is not valid JSON: {exc}",
                 severity=IssueSeverity.WARNING,
-                location=self.location(path, info.filename),
+                location=self.location(path, entry.name),
                 why="Keras may still act on part of it; nothing in it could be checked.",
                 rule=R.KERAS_UNREADABLE_CONFIG,
             )
-            result.mark_inconclusive(f"malformed: {info.filename} is not JSON")
+            result.mark_inconclusive(f"malformed: {entry.name} is not JSON")
             return None
 
     def _member(
-        self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, result: ScanResult
+        self,
+        f: BinaryIO,
+        path: str,
+        entry: ZipEntry,
+        result: ScanResult,
+        limits: Limits,
+        spool: MemberSpool,
     ) -> bool:
         """Extract and scan one member within the file's expansion budget (shared with every
         other member and level) and the per-member ratio; False when a limit stopped it."""
-        if self.ctx.depth + 1 > self.ctx.max_depth:
-            result.mark_inconclusive(f"{info.filename}: nesting deeper than max_depth")
-            return True
-        budget = self.ctx.expansion
-        where = self.location(path, info.filename)
-        refused = budget.why_not(info.file_size)
-        if refused:
-            budget.exceeded = refused
-            report_bomb(
-                result, where, f"{info.filename} declares {info.file_size} bytes: {refused}"
-            )
+        where = self.location(path, entry.name)
+        if depth_exceeded(result, limits, where):
             return False
-        shown = f"{self.display_path or path}:{info.filename}"
-        folder = tempfile.mkdtemp(prefix="modelaudit-keras-")
+        refused = limits.budget.why_not(entry.size)
+        if refused:
+            limits.budget.exceeded = refused
+            report_bomb(result, where, f"{entry.name} declares {entry.size} bytes: {refused}")
+            return False
         try:
-            target = os.path.join(folder, os.path.basename(info.filename) or "member")
-            written = 0
-            with zf.open(info) as src, open(target, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > budget.ratio_floor and written > budget.max_ratio * max(
-                        1, info.compress_size
-                    ):
-                        report_bomb(
-                            result,
-                            where,
-                            f"{info.filename} expands past {budget.max_ratio:g}:1 "
-                            f"({written} bytes from {info.compress_size})",
-                        )
-                        return False
-                    if not budget.charge(len(chunk)):
-                        report_bomb(result, where, f"{info.filename}: {budget.exceeded}")
-                        return False
-                    dst.write(chunk)
-            container = self.display_path or path
-            config = {**self.ctx.config, "model_container": container}
-            nested = self.ctx.scan_member(target, shown, config=config)
-            nested.metadata.pop("model_names", None)
-            result.merge(nested)
-            return not budget.exceeded
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            stream, raw, anomaly = open_member(
+                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio, budget=limits.budget
+            )
+        except MemberError as exc:
+            self._open_failed(path, entry, exc, result)
+            return True
+        if anomaly:
+            report_zip_anomaly(result, where, anomaly)
+        display = f"{self.display_path or path}:{entry.name}"
+        return scan_stream_member(
+            result, spool, stream, entry.name, display, self.ctx, limits, raw, also_as=entry.renamed
+        )
