@@ -87,7 +87,7 @@ async def test_onnx_on_a_link_where_requests_are_cheap_is_planned(files_server: 
     data = _onnx(200, 32768)
     blobs["many.onnx"] = Blob(data)
     pin_slow_link(server.url)
-    opts["delay"] = 0.02
+    opts["delay"] = 0.06
     report = await modelaudit.scan(f"{server.url}/many.onnx")
     (file,) = report.files
     assert file.status is FileStatus.COMPLETE, file.status_reason
