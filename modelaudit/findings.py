@@ -140,6 +140,10 @@ def current_sink() -> IssueSink | None:
     return _sink.get()
 
 
+#: What a result says about its own file: a merged member's values describe the member.
+_OWN_METADATA = frozenset({"format", "format_details"})
+
+
 @dataclass
 class ScanResult:
     """What one scanner found in one file.
@@ -219,7 +223,8 @@ class ScanResult:
         elif other.status is FileStatus.INCONCLUSIVE:
             self.mark_inconclusive(other.status_reason or "nested scan inconclusive")
         for key, value in other.metadata.items():
-            self.metadata.setdefault(key, value)
+            if key not in _OWN_METADATA:
+                self.metadata.setdefault(key, value)
 
     @property
     def max_severity(self) -> IssueSeverity | None:

@@ -102,3 +102,19 @@ def test_zip_comment_is_part_of_the_zip(tmp_path: Path, kind: str) -> None:
     result = scan(path)
     [trailing] = [i for i in result.issues if i.rule == crules.TRAILING_PAYLOAD]
     assert trailing.details["offset"] == end
+
+
+@pytest.mark.parametrize("appended", ["pickle", "zip"])
+@pytest.mark.parametrize("kind", ["safetensors", "gguf"])
+def test_appended_data_does_not_rename_the_file(tmp_path: Path, kind: str, appended: str) -> None:
+    """The file's format and details stay its own: the appended part's result is folded in
+    for its findings, and once named a safetensors file with a zip behind it 'zip'."""
+    filename, build = BUILDERS[kind]
+    path = build(tmp_path / filename)
+    own = scan(path).metadata
+    with path.open("ab") as f:
+        f.write(payload(2) if appended == "pickle" else _zip(tmp_path / "tail.zip").read_bytes())
+    result = scan(path)
+    assert crules.TRAILING_PAYLOAD in rules_of(result)
+    assert result.metadata["format"] == own["format"] == kind
+    assert result.metadata["format_details"].keys() == own["format_details"].keys()
