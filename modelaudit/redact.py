@@ -17,7 +17,6 @@ one of them names), so every secret value is known up front. Two kinds of maskin
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -446,22 +445,3 @@ def redact_report(report: ScanReport) -> None:
             issue.location = text(issue.location)
             if issue.details:
                 issue.details = _redact_value(issue.details, red)
-
-
-class RedactingFormatter(logging.Formatter):
-    """Wraps a handler's formatter so no log line (tracebacks included) carries a secret."""
-
-    def __init__(self, inner: logging.Formatter | None) -> None:
-        super().__init__()
-        self.inner = inner or logging.Formatter()
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact_text(self.inner.format(record))
-
-
-def install_log_redaction(logger: logging.Logger | None = None) -> None:
-    """Redact every handler of `logger` (the root logger by default)."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
-        if not isinstance(handler.formatter, RedactingFormatter):
-            handler.setFormatter(RedactingFormatter(handler.formatter))

@@ -14,24 +14,26 @@ from ..reporters import get_renderer
 from ..reporters.safe import printable
 from ..reporters.text import summary_line
 from ..suppress import apply_suppressions
-from . import logs
 from .messages import error
 from .settings import Plan
 from .signals import finish_on_signals
 
-__all__ = ["finish"]
+__all__ = ["settle", "write_reports"]
 
 #: Errored files named on stderr when the report goes elsewhere; the rest are counted.
 _STDERR_FILES = 20
 
 
-def finish(args: argparse.Namespace, plan: Plan, report: ScanReport) -> int:
-    """Suppress, write the report and the SBOM; the exit code (2 if a write failed)."""
+def settle(plan: Plan, report: ScanReport) -> None:
+    """The scan is over: signals now let the report be written; the policy and the accepted
+    findings are applied."""
     finish_on_signals(already_signalled=(report.interrupted or "").startswith("Interrupted by"))
     report.fail_on = plan.fail_on
     apply_suppressions(report, plan.ignores, plan.baseline)
-    if args.verbose:
-        logs.note_unused_ignores(plan.ignores)
+
+
+def write_reports(args: argparse.Namespace, report: ScanReport) -> int:
+    """Write the SBOM and the report; the exit code (2 if a write failed)."""
     failed_writes = 0
     if args.sbom:
         # Deferred: the SBOM builder (hashlib, license tables) is only for --sbom.

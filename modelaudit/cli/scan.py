@@ -3,7 +3,8 @@
 One local file on Linux is scanned by a worker this process forks itself
 (`engine/direct.py`): no event loop, fork server or pool. Anything else is a sweep
 (`sweep.py`), whose fork server is started (`early.py`) before the async engine is imported.
-The reporters are imported once the scan has started, so they load while it runs.
+The reporters are imported once the scan has started, so they load while it runs; logging
+(`logs.py`) for a sweep, whose engine logs, and with -v.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from ..engine.direct import OneFileRun, one_local_file
 from ..output import OutputError, current_umask
 from ..report import ScanReport
 from ..suppress import ConfigError
-from . import logs
 from .messages import error
 from .settings import Plan, cluster_address, prepare, scan_config
 from .signals import restore_handlers, saved_handlers
@@ -61,7 +61,8 @@ def _scan(args: argparse.Namespace, argv: list[str]) -> int:
     # The worker starts now, and scans while this process imports what reports need.
     one.start()
     try:
-        logs.configure(args)
+        if args.verbose:
+            _phase("logs").configure(args)
         report = one.report(argv)
     finally:
         one.close()
@@ -74,7 +75,7 @@ def _sweep(
     server = _phase("early").early_fork_server(args.paths) if early else None
     try:
         sweep = _phase("sweep")
-        logs.configure(args)
+        _phase("logs").configure(args)
         try:
             report = sweep.sweep(args, config, argv, server)
         except sweep.ClusterError as exc:
@@ -87,7 +88,11 @@ def _sweep(
 
 
 def _finish(args: argparse.Namespace, plan: Plan, report: ScanReport) -> int:
-    code: int = _phase("reports").finish(args, plan, report)
+    reports = _phase("reports")
+    reports.settle(plan, report)
+    if args.verbose:
+        _phase("logs").note_unused_ignores(plan.ignores)
+    code: int = reports.write_reports(args, report)
     return code
 
 

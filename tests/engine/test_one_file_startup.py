@@ -129,3 +129,40 @@ def test_a_worker_importing_h5py_asks_uname_first_and_trips_nothing(tmp_path: Pa
     assert [i["message"] for i in fr.get("issues", []) if "Scanning tried" in i["message"]] == []
     assert report["summary"]["severity_counts"]["critical"] == 0
     assert ran
+
+
+def _imported_by_run(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """Every module a CLI run's processes import (the parent and the worker it forks), from
+    the `-X importtime` lines both write to stderr (modules loaded by `importlib.import_module`
+    get no line of their own, only what they import does)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "modelaudit", "scan", *args, "--no-progress"],
+        capture_output=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    lines = proc.stderr.decode().splitlines()
+    names = {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+    assert "modelaudit.engine.worker" in names  # the worker's lines are there too
+    return proc.returncode, names
+
+
+def _safetensors_bytes() -> bytes:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    return len(header).to_bytes(8, "little") + header + b"\0" * 8
+
+
+def test_a_one_file_run_without_v_imports_no_logging(tmp_path: Path) -> None:
+    """Nothing in a one-file run logs at WARNING or above, so neither process imports
+    logging (the CLI configures it for -v and for sweeps)."""
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    (tmp_path / "model.safetensors").write_bytes(_safetensors_bytes())
+    for name in ("model.pkl", "model.safetensors"):
+        code, names = _imported_by_run(tmp_path, name)
+        assert code == 0, name
+        assert "logging" not in names, name
+    code, names = _imported_by_run(tmp_path, "model.pkl", "-v")
+    assert code == 0
+    assert "logging" in names
