@@ -7,28 +7,37 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from dataclasses import dataclass
-from typing import Any
 
 from ..config import ScanConfig, default_jobs
 from ..output import check_destination
 from ..pathglob import GlobSet
 from ..project import find_config, load_config
-from ..suppress import Baseline, ConfigError
+from ..suppress import Baseline, ConfigError, IgnoreEntry
 
 __all__ = ["Plan", "cluster_address", "prepare", "scan_config"]
 
 
-@dataclass
 class Plan:
-    """What a scan needs beyond its options, settled before any work starts."""
+    """What a scan needs beyond its options, settled before any work starts. A plain class:
+    building a dataclass costs a one-file run about half a millisecond."""
 
-    fail_on: str
-    exclude: list[str]
-    default_excludes: bool
-    ignores: list[Any]
-    baseline: Any
-    notices: list[str]
+    __slots__ = ("baseline", "default_excludes", "exclude", "fail_on", "ignores", "notices")
+
+    def __init__(
+        self,
+        fail_on: str,
+        exclude: list[str],
+        default_excludes: bool,
+        ignores: list[IgnoreEntry],
+        baseline: Baseline | None,
+        notices: list[str],
+    ) -> None:
+        self.fail_on = fail_on
+        self.exclude = exclude
+        self.default_excludes = default_excludes
+        self.ignores = ignores
+        self.baseline = baseline
+        self.notices = notices
 
 
 def prepare(args: argparse.Namespace) -> Plan:
