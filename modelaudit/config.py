@@ -10,6 +10,13 @@ from typing import Any
 
 from .sizes import parse_size as parse_size
 
+
+class ConfigError(Exception):
+    """A config file, a baseline or an option value that cannot be used; one line to show.
+    Defined here, beside the settings, so that finding the settings file needs neither the
+    suppressions (`suppress.py` re-exports it) nor the file's reader."""
+
+
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
 _SIZE_KEYS = (
     "max_file_size",

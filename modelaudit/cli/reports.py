@@ -13,7 +13,6 @@ from ..report import ScanReport
 from ..reporters import get_renderer
 from ..reporters.safe import printable
 from ..reporters.text import summary_line
-from ..suppress import apply_suppressions
 from .messages import error
 from .settings import Plan
 from .signals import finish_on_signals
@@ -29,7 +28,8 @@ def settle(plan: Plan, report: ScanReport) -> None:
     findings are applied."""
     finish_on_signals(already_signalled=(report.interrupted or "").startswith("Interrupted by"))
     report.fail_on = plan.fail_on
-    apply_suppressions(report, plan.ignores, plan.baseline)
+    if plan.suppress is not None:
+        plan.suppress(report)
 
 
 def write_reports(args: argparse.Namespace, report: ScanReport) -> int:

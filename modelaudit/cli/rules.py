@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from ..config import ConfigError
 from ..output import write_stdout
 from ..rule_docs import render_rules
-from ..suppress import ConfigError
 from .messages import error
 
 __all__ = ["run"]

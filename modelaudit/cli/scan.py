@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..cluster.errors import MISSING_EXTRA
-from ..config import ScanConfig
+from ..config import ConfigError, ScanConfig
 from ..engine.direct import OneFileRun, one_local_file
 from ..output import OutputError, current_umask
 from ..report import ScanReport
-from ..suppress import ConfigError
 from .messages import error
 from .settings import Plan, cluster_address, prepare, scan_config
 from .signals import restore_handlers, saved_handlers

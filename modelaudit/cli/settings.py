@@ -5,14 +5,21 @@ hour of scanning."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from ..config import ScanConfig, default_jobs
+from ..config import ConfigError, ScanConfig, default_jobs
 from ..output import check_destination
 from ..pathglob import GlobSet
-from ..project import find_config, load_config
-from ..suppress import Baseline, ConfigError, IgnoreEntry
+from ..project import find_config
+
+if TYPE_CHECKING:
+    from ..project_config import ProjectConfig
+    from ..report import ScanReport
+    from ..suppress import IgnoreEntry
 
 __all__ = ["Plan", "cluster_address", "prepare", "scan_config"]
 
@@ -21,22 +28,23 @@ class Plan:
     """What a scan needs beyond its options, settled before any work starts. A plain class:
     building a dataclass costs a one-file run about half a millisecond."""
 
-    __slots__ = ("baseline", "default_excludes", "exclude", "fail_on", "ignores", "notices")
+    __slots__ = ("default_excludes", "exclude", "fail_on", "ignores", "notices", "suppress")
 
     def __init__(
         self,
         fail_on: str,
         exclude: list[str],
         default_excludes: bool,
-        ignores: list[IgnoreEntry],
-        baseline: Baseline | None,
+        ignores: Sequence[IgnoreEntry],
+        suppress: Callable[[ScanReport], None] | None,
         notices: list[str],
     ) -> None:
         self.fail_on = fail_on
         self.exclude = exclude
         self.default_excludes = default_excludes
         self.ignores = ignores
-        self.baseline = baseline
+        #: Marks the accepted findings (None: no settings file and no baseline).
+        self.suppress = suppress
         self.notices = notices
 
 
@@ -48,7 +56,13 @@ def prepare(args: argparse.Namespace) -> Plan:
     path = None if args.no_config else (args.config or find_config())
     if args.config and not os.path.isfile(args.config):
         raise ConfigError(f"--config {args.config}: no such file")
-    project = load_config(path)
+    # The policy phase (the file's reader, the suppressions) only for a file or a baseline.
+    policy = (
+        importlib.import_module(".policy", __package__)
+        if path is not None or args.baseline
+        else None
+    )
+    project: ProjectConfig | None = None if policy is None else policy.load_project(path)
     try:
         GlobSet(args.exclude)
     except (ValueError, re.error) as exc:
@@ -58,11 +72,19 @@ def prepare(args: argparse.Namespace) -> Plan:
             check_destination(dest, what)
     if args.output and args.sbom and os.path.realpath(args.output) == os.path.realpath(args.sbom):
         raise ConfigError("--output and --sbom name the same file")
-    baseline_path = args.baseline or project.baseline
-    baseline = Baseline.load(baseline_path) if baseline_path else None
     notices = []
     if path is not None and args.verbose:
         notices.append(f"settings from {path}")
+    if policy is None or project is None:
+        return Plan(
+            fail_on=args.fail_on or "warning",
+            exclude=list(args.exclude),
+            default_excludes=not args.no_default_excludes,
+            ignores=[],
+            suppress=None,
+            notices=notices,
+        )
+    baseline = policy.load_baseline(args.baseline or project.baseline)
     for n, entry in enumerate(project.ignores, 1):
         if entry.expired():
             notices.append(
@@ -75,7 +97,7 @@ def prepare(args: argparse.Namespace) -> Plan:
         exclude=[*project.exclude, *args.exclude],
         default_excludes=default_excludes,
         ignores=project.ignores,
-        baseline=baseline,
+        suppress=policy.suppressor(project.ignores, baseline),
         notices=notices,
     )
 

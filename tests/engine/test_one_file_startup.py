@@ -211,9 +211,16 @@ def test_a_one_file_run_loads_no_sweep_phase_and_compiles_no_unused_pattern(
     assert probe["compiled"] == []
     phases = ("modelaudit.cli.sweep", "modelaudit.cli.early", "modelaudit.cli.logs")
     assert _loaded(probe["modules"], *phases) == []
+    # No settings file and no baseline: nothing to read or suppress.
+    policy = ("modelaudit.cli.policy", "modelaudit.project_config", "modelaudit.suppress")
+    assert _loaded(probe["modules"], *policy) == []
     probe = _lazy_probe(tmp_path, "model.pkl", "--max-size", "1GB", "--no-progress")
     assert probe["code"] == 0
     assert probe["compiled"] == ["size"]
+    (tmp_path / ".modelaudit.toml").write_text('fail-on = "critical"\n')
+    probe = _lazy_probe(tmp_path, "model.pkl", "--no-progress")
+    assert probe["code"] == 0
+    assert set(policy) <= set(probe["modules"])
 
 
 def test_help_loads_only_the_parser(tmp_path: Path) -> None:
