@@ -62,10 +62,9 @@ def _scan(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         if args.verbose:
             _phase("logs").configure(args)
-        report = one.report(argv)
+        return _finish(args, plan, one.report(argv))
     finally:
         one.close()
-    return _finish(args, plan, report)
 
 
 def _sweep(
@@ -80,10 +79,10 @@ def _sweep(
         except sweep.ClusterError as exc:
             print(f"modelaudit: error: {exc}", file=sys.stderr)
             return 2
+        return _finish(args, plan, report)
     finally:
         if server is not None:
             _phase("early").close_early(server)
-    return _finish(args, plan, report)
 
 
 def _finish(args: argparse.Namespace, plan: Plan, report: ScanReport) -> int:
