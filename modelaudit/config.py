@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from .sizes import parse_size as parse_size
+
+
+class ConfigError(Exception):
+    """A config file, a baseline or an option value that cannot be used; one line to show.
+    Defined here, beside the settings, so that finding the settings file needs neither the
+    suppressions (`suppress.py` re-exports it) nor the file's reader."""
+
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
 _SIZE_KEYS = (
@@ -35,20 +43,6 @@ ENGINE_KEYS = frozenset(
         "cluster",
     }
 )
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)(B?)\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str | int) -> int:
-    """`500MB`, `1GB`, `3GiB`, `1048576` -> bytes. Decimal units are binary-sized, as users
-    of the reference tool expect `1GB` to admit a 1 GiB checkpoint."""
-    if isinstance(text, int):
-        return text
-    m = _SIZE_RE.match(text)
-    if not m:
-        raise ValueError(f"invalid size {text!r}: use a number with an optional unit, like 500MB")
-    number, unit, _binary, _b = m.groups()
-    factor = 1024 ** "BKMGT".index(unit.upper()) if unit else 1
-    return int(float(number) * factor)
 
 
 def default_jobs() -> int:

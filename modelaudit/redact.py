@@ -17,11 +17,10 @@ one of them names), so every secret value is known up front. Two kinds of maskin
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -69,13 +68,6 @@ _GOOGLE_SECRET_KEYS = ("private_key", "client_secret", "refresh_token", "access_
 _MIN_NAMED = 4
 _MIN_PATTERN = 8
 
-#: Query parameters and fragments whose values are credentials in presigned or tokened URLs.
-_SECRET_PARAM = re.compile(
-    r"(token|password|passwd|pwd|secret|key|sig|signature|credential|auth|session|"
-    r"^code$|x-amz-security|x-goog-)",
-    re.IGNORECASE,
-)
-_URI_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 #: A credential header quoted in text (a library's debug line, a server echoing a request).
 _HEADER_IN_TEXT = re.compile(
     r"(?i)(?P<name>authorization|proxy-authorization|x-amz-security-token|x-jfrog-art-api|"
@@ -87,6 +79,23 @@ _SECRET_FLAG = re.compile(
     re.IGNORECASE,
 )
 _POSITION = re.compile(r" \(pos \d+\)$")
+
+
+@cache
+def _secret_param() -> re.Pattern[str]:
+    """Query parameters and fragments whose values are credentials in presigned or tokened
+    URLs. This and `_uri_in_text` are compiled on first use: a local scan shows no URL."""
+    return re.compile(
+        r"(token|password|passwd|pwd|secret|key|sig|signature|credential|auth|session|"
+        r"^code$|x-amz-security|x-goog-)",
+        re.IGNORECASE,
+    )
+
+
+@cache
+def _uri_in_text() -> re.Pattern[str]:
+    return re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
 
 _google_cache: dict[tuple[str, float], list[str]] = {}
 
@@ -290,12 +299,12 @@ def _mask_uri(uri: str) -> tuple[str, bool]:
         netloc = PLACEHOLDER + "@" + netloc.rsplit("@", 1)[1]
     query = parts.query
     pairs = parse_qsl(query, keep_blank_values=True) if query else []
-    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
+    if any(_secret_param().search(k) for k, _ in pairs):
         query = urlencode(
-            [(k, PLACEHOLDER if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*"
+            [(k, PLACEHOLDER if _secret_param().search(k) else v) for k, v in pairs], safe="*"
         )
     fragment = parts.fragment
-    if fragment and _SECRET_PARAM.search(fragment):
+    if fragment and _secret_param().search(fragment):
         fragment = PLACEHOLDER
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment)), True
 
@@ -312,9 +321,9 @@ def carries_credentials(uri: str) -> bool:
     if "@" in parts.netloc:
         return True
     pairs = parse_qsl(parts.query, keep_blank_values=True) if parts.query else []
-    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
+    if any(_secret_param().search(k) for k, _ in pairs):
         return True
-    return bool(parts.fragment and _SECRET_PARAM.search(parts.fragment))
+    return bool(parts.fragment and _secret_param().search(parts.fragment))
 
 
 def redact_uri(uri: str, redactor: Redactor | None = None) -> str:
@@ -336,7 +345,7 @@ def mask_urls(text: str) -> str:
     if not text:
         return text
     if "://" in text:
-        text = _URI_IN_TEXT.sub(lambda m: _mask_uri(m.group(0))[0], text)
+        text = _uri_in_text().sub(lambda m: _mask_uri(m.group(0))[0], text)
     return _HEADER_IN_TEXT.sub(
         lambda m: m.group("name") + m.group("sep") + (m.group("scheme") or "") + PLACEHOLDER,
         text,
@@ -446,22 +455,3 @@ def redact_report(report: ScanReport) -> None:
             issue.location = text(issue.location)
             if issue.details:
                 issue.details = _redact_value(issue.details, red)
-
-
-class RedactingFormatter(logging.Formatter):
-    """Wraps a handler's formatter so no log line (tracebacks included) carries a secret."""
-
-    def __init__(self, inner: logging.Formatter | None) -> None:
-        super().__init__()
-        self.inner = inner or logging.Formatter()
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact_text(self.inner.format(record))
-
-
-def install_log_redaction(logger: logging.Logger | None = None) -> None:
-    """Redact every handler of `logger` (the root logger by default)."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
-        if not isinstance(handler.formatter, RedactingFormatter):
-            handler.setFormatter(RedactingFormatter(handler.formatter))

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .config import ConfigError as ConfigError
 from .findings import FileStatus, Issue
 from .pathglob import GlobSet, posix
 from .rules import RULES, SCAN_ERROR, get_rule
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
     from .report import FileReport, ScanReport
 
 __all__ = ["Baseline", "ConfigError", "IgnoreEntry", "apply_suppressions", "resolve_rule"]
-
-
-class ConfigError(Exception):
-    """A config file, a baseline or an option value that cannot be used; one line to show."""
 
 
 def resolve_rule(name: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import math
 import os
 import select
@@ -43,8 +42,6 @@ if TYPE_CHECKING:
     from ..config import ScanConfig
     from ..fetchers.base import ObjectRef
     from ..report import FileReport, ScanReport
-
-log = logging.getLogger("modelaudit")
 
 #: The worker must answer its first message within this long (as in the pool).
 BOOT_TIMEOUT = 120.0
@@ -337,7 +334,7 @@ class _Run:
             raise ProtocolError("malformed hello")
         self.rlimits = bool(message[3])
         for notice in dict.fromkeys(str(n) for n in message[2]):
-            log.info("sandbox: %s", notice)
+            _log_notice(notice)
 
     def _not_started(self, reason: str) -> Outcome:
         return Outcome(
@@ -362,6 +359,14 @@ class _Run:
             if fd >= 0:
                 os.close(fd)
         self.read_fd = self.write_fd = -1
+
+
+def _log_notice(notice: str) -> None:
+    """A sandbox notice is an INFO record of the "modelaudit" logger. Logging is not imported
+    for it (the CLI imports it for -v): until something has, no handler could show it."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger("modelaudit").info("sandbox: %s", notice)
 
 
 class OneFileRun:

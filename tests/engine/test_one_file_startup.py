@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,3 +130,105 @@ def test_a_worker_importing_h5py_asks_uname_first_and_trips_nothing(tmp_path: Pa
     assert [i["message"] for i in fr.get("issues", []) if "Scanning tried" in i["message"]] == []
     assert report["summary"]["severity_counts"]["critical"] == 0
     assert ran
+
+
+def _imported_by_run(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """Every module a CLI run's processes import (the parent and the worker it forks), from
+    the `-X importtime` lines both write to stderr (modules loaded by `importlib.import_module`
+    get no line of their own, only what they import does)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "modelaudit", "scan", *args, "--no-progress"],
+        capture_output=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    lines = proc.stderr.decode().splitlines()
+    names = {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+    assert "modelaudit.engine.worker" in names  # the worker's lines are there too
+    return proc.returncode, names
+
+
+def _safetensors_bytes() -> bytes:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    return len(header).to_bytes(8, "little") + header + b"\0" * 8
+
+
+def test_a_one_file_run_without_v_imports_no_logging(tmp_path: Path) -> None:
+    """Nothing in a one-file run logs at WARNING or above, so neither process imports
+    logging (the CLI configures it for -v and for sweeps)."""
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    (tmp_path / "model.safetensors").write_bytes(_safetensors_bytes())
+    for name in ("model.pkl", "model.safetensors"):
+        code, names = _imported_by_run(tmp_path, name)
+        assert code == 0, name
+        assert "logging" not in names, name
+    code, names = _imported_by_run(tmp_path, "model.pkl", "-v")
+    assert code == 0
+    assert "logging" in names
+
+
+_LAZY_PROBE = """
+import json, sys
+from modelaudit.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+modules = sorted(sys.modules)
+from modelaudit import project, redact, sizes
+lazy = {"may_hold_table": project._may_hold_table_re, "secret_param": redact._secret_param,
+        "uri_in_text": redact._uri_in_text, "size": sizes._size_re}
+compiled = sorted(name for name, f in lazy.items() if f.cache_info().currsize)
+print(json.dumps({"code": code, "compiled": compiled, "modules": modules}),
+      file=sys.stderr)
+"""
+
+
+def _lazy_probe(cwd: Path, *args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAZY_PROBE, *args],
+        capture_output=True,
+        cwd=cwd,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    probe: dict[str, Any] = json.loads(proc.stderr.decode().strip().splitlines()[-1])
+    return probe
+
+
+def test_a_one_file_run_loads_no_sweep_phase_and_compiles_no_unused_pattern(
+    tmp_path: Path,
+) -> None:
+    """The CLI's sweep phases stay unloaded, and patterns a local run without sizes or a
+    settings file never uses (URL secrets, sizes, the pyproject pre-check) stay uncompiled."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    probe = _lazy_probe(tmp_path, "model.pkl", "-f", "json", "--no-progress")
+    assert probe["code"] == 0
+    assert probe["compiled"] == []
+    phases = ("modelaudit.cli.sweep", "modelaudit.cli.early", "modelaudit.cli.logs")
+    assert _loaded(probe["modules"], *phases) == []
+    # No settings file and no baseline: nothing to read or suppress.
+    policy = ("modelaudit.cli.policy", "modelaudit.project_config", "modelaudit.suppress")
+    assert _loaded(probe["modules"], *policy) == []
+    probe = _lazy_probe(tmp_path, "model.pkl", "--max-size", "1GB", "--no-progress")
+    assert probe["code"] == 0
+    assert probe["compiled"] == ["size"]
+    (tmp_path / ".modelaudit.toml").write_text('fail-on = "critical"\n')
+    probe = _lazy_probe(tmp_path, "model.pkl", "--no-progress")
+    assert probe["code"] == 0
+    assert set(policy) <= set(probe["modules"])
+
+
+def test_help_loads_only_the_parser(tmp_path: Path) -> None:
+    """`--help` needs the grammar alone: no settings dataclasses (dataclasses imports
+    inspect), no command module, no engine."""
+    for args in (["--help"], ["scan", "--help"]):
+        probe = _lazy_probe(tmp_path, *args)
+        assert probe["code"] == 0
+        modules = probe["modules"]
+        assert _loaded(modules, "dataclasses", "inspect", "logging", "modelaudit.engine") == []
+        assert _loaded(modules, "modelaudit.config", "modelaudit.cli.scan") == []

@@ -182,7 +182,7 @@ def test_action_installs_this_checkout_not_the_package_index(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     python = env_dir / "bin" / "python"
     where = subprocess.run(
-        [str(python), "-c", "import modelaudit.cli as c; print(c.__file__)"],
+        [str(python), "-c", "import modelaudit.cli.scan as c; print(c.__file__)"],
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         cwd=tmp_path,
         capture_output=True,
@@ -191,7 +191,7 @@ def test_action_installs_this_checkout_not_the_package_index(tmp_path: Path) -> 
     ).stdout.strip()
     installed = Path(where)
     assert env_dir in installed.parents
-    assert installed.read_bytes() == (REPO / "modelaudit" / "cli.py").read_bytes()
+    assert installed.read_bytes() == (REPO / "modelaudit" / "cli" / "scan.py").read_bytes()
     version = subprocess.run(
         [str(env_dir / "bin" / "modelaudit"), "--version"],
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
