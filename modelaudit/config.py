@@ -17,7 +17,6 @@ class ConfigError(Exception):
     suppressions (`suppress.py` re-exports it) nor the file's reader."""
 
 
-_UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
 _SIZE_KEYS = (
     "max_file_size",
     "max_expanded_size",
