@@ -12,6 +12,7 @@ policy (`callable_policy`); nothing is imported.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Final
 
@@ -29,7 +30,10 @@ INSTANTIATION_KEYS: Final[dict[str, str]] = {
 }
 #: jsonpickle evaluates `module/expression` text under this key (older versions, unsafe mode).
 EVAL_KEYS: Final = frozenset({"py/repr"})
-_RESOLVER_START: Final = re.compile(r"\$\{\s*([A-Za-z_][\w.\-]*)\s*:")
+#: A resolver name is dotted words, any of which may itself be an interpolation that picks
+#: the name at load time (`${${r}:...}` with `r: python`).
+_NAME_PART: Final = r"(?:[A-Za-z_][\w\-]*|\$\{[^{}:]*\})"
+_RESOLVER_START: Final = re.compile(rf"\$\{{\s*({_NAME_PART}(?:\.{_NAME_PART})*)\s*:")
 _MAX_INTERPOLATION: Final = 2000
 _MAX_PER_STRING: Final = 50
 #: Resolver names that evaluate their argument as Python when a program registers them.
@@ -91,6 +95,18 @@ def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     """
     name = resolver.rsplit(".", 1)[-1].lower()
     arg = _unquote(argument)
+    if not arg.isascii():
+        # Python reads identifiers in NFKC form: fullwidth `os.system` is `os.system` to eval
+        arg = unicodedata.normalize("NFKC", arg)
+    if "${" in resolver:
+        words = set(_CODE_WORDS.findall(arg))
+        evidence = sorted(words & _CODE_NAMES)
+        if evidence or "__" in arg:
+            return True, (
+                "runs a resolver named at load time on code naming "
+                f"{', '.join(evidence) or 'dunder attributes'}"
+            )
+        return False, "runs a resolver named at load time"
     if name in _EVAL_RESOLVERS:
         words = set(_CODE_WORDS.findall(arg))
         evidence = sorted(words & _CODE_NAMES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -40,6 +41,8 @@ _HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 #: escape that could spell one) is parsed by the shared decoder, without the hook.
 _HOOK_NEEDLES: Final = tuple(k.encode() for k in sorted(_HOOK_KEYS | {"chat_template"}))
 _PLAIN_PARSE_MAX: Final = 64 * 1024
+#: Every raw spelling of a decoded "${": "$" or "\u0024", then "{" or "\u007b"/"\u007B".
+_INTERPOLATION_RAW: Final = re.compile(rb"(?:\$|\\u0024)(?:\{|\\u007[bB])")
 #: Architecture-name suffixes transformers uses for each pipeline task.
 _TASK_SUFFIXES: Final = (
     ("ForCausalLM", "text-generation"),
@@ -109,9 +112,7 @@ class JsonScanner(BaseScanner):
             result.finish()
             return result
         hooked: list[dict[str, Any]] = []
-        interpolated: list[tuple[str, str]] = []
-        # "\u0024{" decodes to "${" too: escaped text is looked at after decoding
-        look_for_interpolation = b"${" in raw or b"\\u" in raw
+        look_for_interpolation = _INTERPOLATION_RAW.search(raw) is not None
         plain = (
             len(raw) <= _PLAIN_PARSE_MAX
             and not look_for_interpolation
@@ -122,14 +123,6 @@ class JsonScanner(BaseScanner):
         def hook(obj: dict[str, Any]) -> dict[str, Any]:
             if "chat_template" in obj or not _HOOK_KEYS.isdisjoint(obj):
                 hooked.append(obj)
-            if look_for_interpolation and len(interpolated) < _MAX_HOOKED:
-                for key, value in obj.items():
-                    if isinstance(value, str) and "${" in value:
-                        interpolated.append((key, value))
-                    elif isinstance(value, list):
-                        interpolated.extend(
-                            (key, v) for v in value if isinstance(v, str) and "${" in v
-                        )
             return obj
 
         try:
@@ -160,7 +153,7 @@ class JsonScanner(BaseScanner):
                     report_target(self, obj[key], path, key, result, how=how)
             for key in EVAL_KEYS & obj.keys():
                 report_eval_text(self, str(obj[key]), path, key, result)
-        for key, value in interpolated[:_MAX_HOOKED]:
+        for key, value in _interpolated(doc) if look_for_interpolation else ():
             for resolver, argument in interpolations(value):
                 report_resolver(self, resolver, argument, path, key, result)
         result.finish()
@@ -365,6 +358,26 @@ def report_eval_text(
         why="jsonpickle imports the module named before '/' and evaluates the rest with eval().",
         rule=JSON_DANGEROUS_TARGET,
     )
+
+
+def _interpolated(doc: Any) -> list[tuple[str, str]]:
+    """(key, text) of each string holding "${" anywhere in the document: values at any
+    depth of lists, keys, a top-level array or string (OmegaConf reads them all)."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [("(top level)", doc)]
+    while stack and len(out) < _MAX_HOOKED:
+        key, item = stack.pop()
+        if isinstance(item, str):
+            if "${" in item:
+                out.append((key, item))
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if "${" in k:
+                    out.append((k, k))
+                stack.append((k, v))
+        elif isinstance(item, list):
+            stack.extend((key, v) for v in item)
+    return out
 
 
 def _code_refs(value: Any) -> list[str]:

@@ -101,6 +101,10 @@ class YamlScanner(BaseScanner):
 
 _KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 _MAX_RESOLVER_STRINGS: Final = 1000
+#: Anchored scalars remembered so that an alias used as a `_target_` key or value is judged
+#: like the text it stands for (`_target_: *cmd` with `cmd: &cmd os.system`).
+_MAX_SCALAR_ANCHORS: Final = 10_000
+_MAX_ANCHORED_TEXT: Final = 1000
 
 
 class _Open:
@@ -122,6 +126,7 @@ class _EventWalk:
         self.scanner, self.path, self.result = scanner, path, result
         self.stack: list[_Open] = []
         self.anchors: dict[str, int] = {}
+        self.scalars: dict[str, str] = {}
         self.expanded = 0
         self.distinct = 0
         self.events = 0
@@ -149,23 +154,18 @@ class _EventWalk:
             done = self.stack.pop()
             if done.anchor:
                 self.anchors[done.anchor] = done.count
+                self.scalars.pop(done.anchor, None)
             self._value(done.count)
         elif isinstance(event, yaml.ScalarEvent):
             self.distinct += 1
+            value = event.value
             if event.anchor:
                 self.anchors[event.anchor] = 1
-            top = self.stack[-1] if self.stack else None
-            value = event.value
-            if top is not None and top.is_map:
-                if top.items % 2 == 0:
-                    top.target_next = value if value in _KEYS else None
-                elif top.target_next in EVAL_KEYS:
-                    report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
-                elif top.target_next:
-                    how = INSTANTIATION_KEYS[top.target_next]
-                    report_target(
-                        self.scanner, value, self.path, f"pos {pos}", self.result, how=how
-                    )
+                if len(value) <= _MAX_ANCHORED_TEXT and len(self.scalars) < _MAX_SCALAR_ANCHORS:
+                    self.scalars[event.anchor] = value
+                else:
+                    self.scalars.pop(event.anchor, None)
+            self._pair(value, pos)
             if "${" in value and self.resolvers < _MAX_RESOLVER_STRINGS:
                 self.resolvers += 1
                 for resolver, argument in interpolations(value):
@@ -174,8 +174,24 @@ class _EventWalk:
                     )
             self._value(1)
         elif isinstance(event, yaml.AliasEvent):
+            aliased = self.scalars.get(event.anchor)
+            if aliased is not None:
+                self._pair(aliased, pos)
             self._value(self.anchors.get(event.anchor, 1))
         return True
+
+    def _pair(self, value: str, pos: int | None) -> None:
+        """A scalar (or an alias of one) as a mapping key or as the value of a hooked key."""
+        top = self.stack[-1] if self.stack else None
+        if top is None or not top.is_map:
+            return
+        if top.items % 2 == 0:
+            top.target_next = value if value in _KEYS else None
+        elif top.target_next in EVAL_KEYS:
+            report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
+        elif top.target_next:
+            how = INSTANTIATION_KEYS[top.target_next]
+            report_target(self.scanner, value, self.path, f"pos {pos}", self.result, how=how)
 
     def _value(self, size: int) -> None:
         if self.stack:
