@@ -268,3 +268,41 @@ def test_interpolations_omegaconf_resolves_are_judged(tmp_path: Path, name: str,
     else:
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"cmd": "__import__('os').system('id')", "x": "${python:${cmd}}"},
+        {"x": "${python:${a.cmd}}", "a": {"cmd": "__import__('os').system('id')"}},
+        {"p": {"one": "__imp", "two": "ort__('o'+'s')"}, "x": "${python:${p.one}${p.two}}"},
+    ],
+)
+def test_evaluated_text_spliced_from_other_keys_is_judged(
+    tmp_path: Path, suffix: str, doc: dict[str, Any]
+) -> None:
+    """`${python:${cmd}}` evaluates what `cmd` holds: OmegaConf hands the resolver the
+    spliced text (recorded below), so the scanner judges that text."""
+    (spliced,) = _omegaconf_reads(doc)
+    assert "__import__(" in spliced
+    path = _write(tmp_path / f"config{suffix}", doc)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_arithmetic_on_spliced_numbers_stays_quiet(tmp_path: Path, suffix: str) -> None:
+    doc = {"model": {"dim": 64, "name": "llama"}, "hidden": "${python:'${model.dim} * 4'}"}
+    assert _omegaconf_reads(doc) == ["64 * 4"]
+    path = _write(tmp_path / f"config{suffix}", doc)
+    assert rules_of(scan(path), CRIT) == set() and rules_of(scan(path), WARN) == set()
+
+
+def test_evaluated_text_spliced_from_an_alias_is_judged(tmp_path: Path) -> None:
+    text = "a: &p \"__import__('os').system('id')\"\ncmd: *p\nx: ${python:${cmd}}\n"
+    assert yaml.safe_load(text)["cmd"].startswith("__import__")
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)

@@ -34,6 +34,9 @@ EVAL_KEYS: Final = frozenset({"py/repr"})
 #: the name at load time (`${${r}:...}` with `r: python`).
 _NAME_PART: Final = r"(?:[A-Za-z_][\w\-]*|\$\{[^{}:]*\})"
 _RESOLVER_START: Final = re.compile(rf"\$\{{\s*({_NAME_PART}(?:\.{_NAME_PART})*)\s*:")
+#: A plain reference to another key (`${a.b}`, `${..b}`): its value is spliced in first.
+_REFERENCE: Final = re.compile(r"\$\{\s*\.*((?:[A-Za-z_][\w\-]*\.)*[A-Za-z_][\w\-]*)\s*\}")
+_MAX_REFERENCES: Final = 20
 _MAX_INTERPOLATION: Final = 2000
 _MAX_PER_STRING: Final = 50
 #: Resolver names that evaluate their argument as Python when a program registers them.
@@ -87,6 +90,35 @@ def _unquote(arg: str) -> str:
     return arg
 
 
+def evaluated_references(resolver: str, argument: str) -> list[str]:
+    """The key names whose values an evaluating resolver splices into its argument before
+    it evaluates it (`${python:${cmd}}` evaluates whatever `cmd` holds); [] for others."""
+    name = resolver.rsplit(".", 1)[-1].lower()
+    if name not in _EVAL_RESOLVERS and "${" not in resolver:
+        return []
+    found = [m.group(1).rsplit(".", 1)[-1] for m in _REFERENCE.finditer(argument)]
+    return list(dict.fromkeys(found))[:_MAX_REFERENCES]
+
+
+def splice(argument: str, values: dict[str, str]) -> str:
+    """`argument` with each plain reference replaced by the value found under its key."""
+
+    def value(m: re.Match[str]) -> str:
+        return values.get(m.group(1).rsplit(".", 1)[-1], m.group(0))
+
+    return _REFERENCE.sub(value, argument)
+
+
+def code_evidence(text: str) -> list[str]:
+    """The code, process, file and network names `text` uses as Python would read it."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    found = sorted(set(_CODE_WORDS.findall(text)) & _CODE_NAMES)
+    if not found and "__" in text:
+        found = ["dunder attributes"]
+    return found
+
+
 def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     """(dangerous, why) for an interpolation that evaluates or imports; None when it is data.
 
@@ -121,4 +153,12 @@ def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     return None
 
 
-__all__ = ["EVAL_KEYS", "INSTANTIATION_KEYS", "interpolations", "judge_resolver"]
+__all__ = [
+    "EVAL_KEYS",
+    "INSTANTIATION_KEYS",
+    "code_evidence",
+    "evaluated_references",
+    "interpolations",
+    "judge_resolver",
+    "splice",
+]
