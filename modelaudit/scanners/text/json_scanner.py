@@ -122,7 +122,9 @@ class JsonScanner(BaseScanner):
             result.finish()
             return result
         hooked: list[dict[str, Any]] = []
-        look_for_interpolation = _INTERPOLATION_RAW.search(raw) is not None
+        look_for_interpolation = b"${" in raw or (
+            (b"\\u0024" in raw or b"\\u007" in raw) and _INTERPOLATION_RAW.search(raw) is not None
+        )
         plain = (
             len(raw) <= _PLAIN_PARSE_MAX
             and not look_for_interpolation
