@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..findings import FileStatus, Issue
+from . import workdirs
 from .outcomes import Outcome
 from .procs import describe_status, resident_bytes_of
 from .protocol import (
@@ -54,9 +55,6 @@ _JOB_ID = 1
 #: vocabulary. `tempfile` (shutil, bz2, lzma, random) is not: the worker's folder is made
 #: with `os.mkdir`, and a worker that spools (archives) imports it, pointed there by TMPDIR.
 _SHARED = ("modelaudit.rules", "modelaudit.formats", "modelaudit.redact")
-#: Where `tempfile.gettempdir` looks, in its order (the current folder last).
-_TEMP_VARS = ("TMPDIR", "TEMP", "TMP")
-_TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
 _PROFILE_ID = 1
 
 
@@ -109,27 +107,6 @@ def one_local_file(targets: Sequence[str], config: ScanConfig) -> ObjectRef | No
     if obj.skipped is None and limit and obj.size is not None and obj.size > limit:
         return None
     return obj
-
-
-def _worker_folder() -> str:
-    """A new private folder (0700, unpredictable name) where `tempfile.mkdtemp` would make
-    it, without importing `tempfile` here; `tempfile.mkdtemp` when none of those places
-    takes it (so its error is the one reported)."""
-    bases = [os.environ[v] for v in _TEMP_VARS if os.environ.get(v)]
-    bases += [*_TEMP_DIRS, os.getcwd()]
-    for base in bases:
-        for _ in range(3):
-            path = os.path.join(os.path.abspath(base), "modelaudit_workers_" + os.urandom(8).hex())
-            try:
-                os.mkdir(path, 0o700)
-                return path
-            except FileExistsError:
-                continue
-            except OSError:
-                break
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="modelaudit_workers_")
 
 
 class _Signals:
@@ -409,7 +386,7 @@ class OneFileRun:
         self.run = _Run(self.config, self.obj, self.signals)
         self.run.fork()
         # The worker imports its modules meanwhile, then waits for these messages.
-        self.tmpdir = _worker_folder()
+        self.tmpdir = workdirs.make()
         self.run.send_job(self.tmpdir)
 
     def report(self, command_line: Sequence[str] | None = None) -> ScanReport:
@@ -467,12 +444,7 @@ class OneFileRun:
             self.entered = False
             self.signals.__exit__()
         if self.tmpdir is not None:
-            try:
-                os.rmdir(self.tmpdir)  # a worker empties its folder after each file
-            except OSError:
-                import shutil
-
-                shutil.rmtree(self.tmpdir, ignore_errors=True)
+            workdirs.remove(self.tmpdir)
             self.tmpdir = None
 
 

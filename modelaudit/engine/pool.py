@@ -32,6 +32,7 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 
 from ..findings import Issue, ScanResult
+from . import workdirs
 from .launch import Launcher, WorkerProcess
 from .outcomes import Outcome
 from .procs import resident_bytes_of
@@ -518,7 +519,7 @@ class WorkerPool:
         #: (a one-file CLI run never pays for scanners it does not use).
         self.preload_modules = list(preload)
         self.eager_preload = eager_preload
-        self.root = tempfile.mkdtemp(prefix="modelaudit_workers_")
+        self.root = workdirs.make()
         self.sys_path = [p for p in sys.path if isinstance(p, str)]
         self.idle: list[Worker] = []
         self.workers: set[Worker] = set()
@@ -713,7 +714,7 @@ class WorkerPool:
             for done in list(self._closing):
                 await done.wait()
             await self.launcher.aclose()
-            await anyio.to_thread.run_sync(shutil.rmtree, self.root, True)
+            await anyio.to_thread.run_sync(workdirs.remove, self.root)
 
 
 class ThreadWorker:

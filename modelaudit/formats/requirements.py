@@ -36,6 +36,27 @@ _VALUE_OPTIONS: Final = {
     "-c": "include",
     "--constraint": "include",
 }
+#: Every long option pip's requirements-file parser knows: optparse takes any unambiguous
+#: prefix of one (`--index` is `--index-url`, `--extra` `--extra-index-url`).
+_PIP_LONG_OPTIONS: Final = (
+    "--index-url",
+    "--extra-index-url",
+    "--no-index",
+    "--find-links",
+    "--trusted-host",
+    "--editable",
+    "--requirement",
+    "--constraint",
+    "--no-binary",
+    "--only-binary",
+    "--prefer-binary",
+    "--require-hashes",
+    "--pre",
+    "--use-feature",
+    "--hash",
+    "--config-settings",
+    "--global-option",
+)
 _VCS: Final = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
 _URL: Final = re.compile(r"^[a-z][a-z0-9+.-]*://|^file:", re.IGNORECASE)
 _DIRECT: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*(\S+)")
@@ -114,17 +135,32 @@ def location_kind(target: str) -> str | None:
 
 
 def _option(line: str) -> tuple[str, str] | None:
-    """(`--option`, value) for an option line, value '' when the option takes none."""
+    """(`--option`, value) for an option line, value '' when the option takes none.
+
+    pip splits option text like a shell (tabs separate too) and optparse expands an
+    unambiguous prefix of a long option, so `--index\thttps://...` is `--index-url`."""
     if not line.startswith("-"):
         return None
-    head, _, rest = line.partition(" ")
+    parts = line.split(None, 1)
+    head, rest = parts[0], parts[1] if len(parts) > 1 else ""
     if "=" in head and head.startswith("--"):
         name, _, value = head.partition("=")
-        return name, (value + " " + rest).strip()
+        return _long_option(name), (value + " " + rest).strip()
+    if head.startswith("--"):
+        return _long_option(head), rest.strip()
     for short in ("-i", "-f", "-e", "-r", "-c"):
-        if head.startswith(short) and len(head) > 2 and not head.startswith("--"):
+        if head.startswith(short) and len(head) > 2:
             return short, (head[2:] + " " + rest).strip()
     return head, rest.strip()
+
+
+def _long_option(name: str) -> str:
+    """The long option `name` stands for: itself when exact, else the one pip option it is
+    an unambiguous prefix of."""
+    if name in _PIP_LONG_OPTIONS:
+        return name
+    matches = [o for o in _PIP_LONG_OPTIONS if o.startswith(name)]
+    return matches[0] if len(matches) == 1 else name
 
 
 def external_sources(text: str) -> list[ExternalSource]:

@@ -31,3 +31,8 @@ def assert_clean(result: ScanResult) -> None:
 
 def has_pickle_scanner() -> bool:
     return any("pickle" in getattr(c, "formats", ()) for c in dispatch.registry())
+
+
+def wide(ascii_text: str) -> str:
+    """`ascii_text` in fullwidth compatibility characters (NFKC folds them back)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in ascii_text)

@@ -17,7 +17,7 @@ import yaml
 
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules import text as rt
-from tests.dataformats._dataformats_util import rules_of, scan
+from tests.dataformats._dataformats_util import rules_of, scan, wide
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING
@@ -185,3 +185,124 @@ def test_small_config_without_hooked_keys_keeps_its_metadata(tmp_path: Path) -> 
     assert result.metadata["model_names"] == ["x/y", "llama"]
     assert result.metadata["task"] == "text-generation"
     assert rules_of(result, CRIT) == set() and rules_of(result, WARN) == set()
+
+
+_CODE = '\'__import__("os").system("id")\''
+#: `__import__('os').system('id')` to Python, with no ASCII name a pattern could see.
+_FULLWIDTH = (
+    "${python:'_" + wide("_import__") + "(chr(111)+chr(115))." + wide("system") + "(chr(105))'}"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("alias-value.yaml", "cmd: &cmd os.system\nobj:\n  _target_: *cmd\n  _args_: [id]\n"),
+        ("alias-key.yaml", "key: &key _target_\nobj:\n  *key : os.system\n"),
+        ("alias-class-path.yaml", "c: &c subprocess.Popen\nm: {class_path: *c}\n"),
+    ],
+)
+def test_yaml_alias_stands_for_its_anchored_text(tmp_path: Path, name: str, text: str) -> None:
+    """An alias is the anchored scalar to every loader (yaml.safe_load says so below): a
+    `_target_` key or value given as an alias is judged like its text."""
+    doc = yaml.safe_load(text)
+    plain = _write(tmp_path / "plain.yaml", doc)
+    assert "*" not in plain.read_text()
+    expected = rules_of(scan(plain), CRIT)
+    assert expected, "the plain spelling is dangerous"
+    path = tmp_path / name
+    path.write_text(text)
+    assert rules_of(scan(path), CRIT) == expected
+
+
+def test_yaml_alias_of_a_redefined_anchor_is_the_latest_node(tmp_path: Path) -> None:
+    """YAML 1.2 lets an anchor be redefined (ruamel reads the latest; PyYAML refuses the
+    document): the alias is then the mapping, not the earlier scalar."""
+    path = tmp_path / "redefined.yaml"
+    path.write_text("n: &n os.system\nm: &n {a: 1}\nobj: {_target_: *n}\n")
+    assert rules_of(scan(path), CRIT) == set()
+    path.write_text("n: &n {a: 1}\nm: &n os.system\nobj: {_target_: *n}\n")
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+def _omegaconf_reads(doc: Any) -> list[str]:
+    """The arguments OmegaConf hands to a resolver registered as `python` (recorded by the
+    test, never evaluated) when the whole config is resolved."""
+    from omegaconf import OmegaConf
+
+    seen: list[str] = []
+    OmegaConf.clear_resolver("python")
+
+    def record(arg: str) -> str:
+        seen.append(arg)
+        return ""
+
+    OmegaConf.register_new_resolver("python", record)
+    try:
+        OmegaConf.to_container(OmegaConf.create(doc), resolve=True)
+    finally:
+        OmegaConf.clear_resolver("python")
+    return seen
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(
+    ("name", "doc"),
+    [
+        ("nested-list.json", {"x": [["${python:" + _CODE + "}"]]}),
+        ("top-level-list.json", ["${python:" + _CODE + "}"]),
+        ("named-at-load.json", {"r": "python", "x": "${${r}:" + _CODE + "}"}),
+        ("named-at-load.yaml", {"r": "python", "x": "${${r}:" + _CODE + "}"}),
+        ("fullwidth.json", {"x": _FULLWIDTH}),
+        ("fullwidth.yaml", {"x": _FULLWIDTH}),
+    ],
+)
+def test_interpolations_omegaconf_resolves_are_judged(tmp_path: Path, name: str, doc: Any) -> None:
+    """Every string OmegaConf resolves is looked at: inside nested and top-level lists, with
+    a resolver name that is itself an interpolation, and with code in compatibility
+    characters (Python reads identifiers in NFKC form)."""
+    assert _omegaconf_reads(doc), "OmegaConf hands this text to the resolver"
+    path = tmp_path / name
+    if path.suffix == ".json":
+        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    else:
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"cmd": "__import__('os').system('id')", "x": "${python:${cmd}}"},
+        {"x": "${python:${a.cmd}}", "a": {"cmd": "__import__('os').system('id')"}},
+        {"p": {"one": "__imp", "two": "ort__('o'+'s')"}, "x": "${python:${p.one}${p.two}}"},
+    ],
+)
+def test_evaluated_text_spliced_from_other_keys_is_judged(
+    tmp_path: Path, suffix: str, doc: dict[str, Any]
+) -> None:
+    """`${python:${cmd}}` evaluates what `cmd` holds: OmegaConf hands the resolver the
+    spliced text (recorded below), so the scanner judges that text."""
+    (spliced,) = _omegaconf_reads(doc)
+    assert "__import__(" in spliced
+    path = _write(tmp_path / f"config{suffix}", doc)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_arithmetic_on_spliced_numbers_stays_quiet(tmp_path: Path, suffix: str) -> None:
+    doc = {"model": {"dim": 64, "name": "llama"}, "hidden": "${python:'${model.dim} * 4'}"}
+    assert _omegaconf_reads(doc) == ["64 * 4"]
+    path = _write(tmp_path / f"config{suffix}", doc)
+    assert rules_of(scan(path), CRIT) == set() and rules_of(scan(path), WARN) == set()
+
+
+def test_evaluated_text_spliced_from_an_alias_is_judged(tmp_path: Path) -> None:
+    text = "a: &p \"__import__('os').system('id')\"\ncmd: *p\nx: ${python:${cmd}}\n"
+    assert yaml.safe_load(text)["cmd"].startswith("__import__")
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)

@@ -54,3 +54,29 @@ def test_template_is_never_rendered(tmp_path: object) -> None:
     import os
 
     assert not os.path.exists(marker)
+
+
+_ESCAPE = "cycler.__init__.__globals__.os.popen('id').read()"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ '{{' }} " + _ESCAPE + " {{ '}}' }}",
+        "{% raw %}{{ " + _ESCAPE + " }}{% endraw %}",
+        "{{ '{' ~ '{ ' ~ 'cycler.__init__' }}.__globals__.os.popen('id') {{ '}}' }}",
+        "{{ '{{ \\x63ycler.\\x5f\\x5finit\\x5f\\x5f.__globals__.os.popen(1) }}' }}",
+    ],
+)
+def test_template_written_by_the_template_is_analysed(source: str) -> None:
+    """A template can write another template as its output; rendering that output again
+    (as a prompt pipeline that templates its prompts does) runs it, so it is judged too."""
+    analysis = analyse_template(source)
+    assert analysis.parse_error is None
+    assert analysis.max_severity is IssueSeverity.CRITICAL, analysis.findings
+    assert any("writes a template" in f.message for f in analysis.findings)
+
+
+def test_written_braces_without_an_escape_are_fine() -> None:
+    source = "{{ '{{' }} user {{ '}}' }}{% raw %}{% if x %}{{ y }}{% endif %}{% endraw %}"
+    assert analyse_template(source).findings == []

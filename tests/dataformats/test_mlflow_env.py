@@ -180,3 +180,34 @@ def test_every_line_is_read_and_an_unread_environment_is_not_complete(tmp_path: 
     conda = tmp_path / "conda.yaml"
     conda.write_text("name: mlflow-env\ndependencies:\n" + "- numpy\n" * 200_000)
     assert scan(conda).status is FileStatus.INCONCLUSIVE
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "--index https://pypi.example.net/simple",
+        "--extra\thttps://pypi.example.net/simple",
+        "--index-url\thttps://pypi.example.net/simple",
+        "-i\thttps://pypi.example.net/simple",
+        "--extra-index=https://pypi.example.net/simple",
+        "--find /srv/wheels",
+        "--trusted pypi.example.net",
+        "--edit ../src",
+        "--requirement\thttps://example.net/more.txt",
+        "--cons https://example.net/more.txt",
+    ],
+)
+def test_option_spellings_pip_accepts_are_read_as_pip_reads_them(tmp_path: Path, line: str) -> None:
+    """pip splits option text like a shell (a tab separates too) and optparse expands any
+    unambiguous prefix of a long option; pip's own line parser says what each line sets."""
+    from pip._internal.req.req_file import get_line_parser
+
+    _, options = get_line_parser(None)(line)
+    elsewhere = ("index_url", "extra_index_urls", "find_links", "trusted_hosts", "editables")
+    set_by_pip = {k for k in (*elsewhere, "requirements", "constraints") if getattr(options, k)}
+    assert set_by_pip, "pip reads this line as pointing elsewhere"
+    (tmp_path / "MLmodel").write_text("flavors: {}\n")
+    path = tmp_path / "requirements.txt"
+    path.write_text(f"mlflow==3.17.2\n{line}\n")
+    found = _sources(path)
+    assert len(found) == 1 and found[0][0] is WARN, found

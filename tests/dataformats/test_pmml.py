@@ -5,7 +5,7 @@ from pathlib import Path
 
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules import text as rt
-from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
+from tests.dataformats._dataformats_util import assert_clean, rules_of, scan, wide
 
 PMML = """<?xml version="1.0" encoding="UTF-8"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
@@ -130,3 +130,18 @@ def test_extension_with_base64_pickle_is_scanned(tmp_path: Path) -> None:
     assert any(
         "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
     )
+
+
+def test_extension_code_in_compatibility_characters(tmp_path: Path) -> None:
+    """Python reads identifiers in NFKC form, so a fullwidth `__import__` (its first `_`
+    ASCII: a fullwidth one cannot start a name) is `__import__` to whatever evaluates the
+    text: judged like the ASCII spelling."""
+    code = "_" + wide("_import__") + "('os')." + wide("system") + "('id')"
+    assert compile(code, "<x>", "eval").co_names[0] == "__import__"
+    doc = PMML.replace(
+        '<Extension name="X-Note" value="built by sklearn2pmml"/>',
+        f'<Extension name="X-Script"><Code>{code}</Code></Extension>',
+    )
+    path = tmp_path / "code.pmml"
+    path.write_text(doc, encoding="utf-8")
+    assert rt.PMML_EXTENSION_CODE in rules_of(scan(path), IssueSeverity.WARNING)

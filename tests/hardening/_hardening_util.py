@@ -25,6 +25,47 @@ def child_pids(pid: int) -> set[int]:
     return alive
 
 
+#: (pid, start time) of this process's live descendants when the running test started.
+_STARTED_WITH: set[tuple[int, float]] = set()
+
+
+def note_processes() -> None:
+    """Remember the descendants this process has as a test starts: the servers other
+    fixtures keep for the whole session (moto, the GCS emulator, MLflow) are not the test's."""
+    _STARTED_WITH.clear()
+    _STARTED_WITH.update(_identities(child_pids(os.getpid())))
+
+
+def left_behind() -> set[int]:
+    """Live descendants of this process that the running test started (what "no child
+    left" is about): those that were there when it started, and their children, are not."""
+    import psutil
+
+    out = set()
+    for pid in child_pids(os.getpid()):
+        try:
+            chain = [psutil.Process(pid), *psutil.Process(pid).parents()]
+            identities = {(p.pid, p.create_time()) for p in chain}
+        except psutil.NoSuchProcess:
+            continue
+        if not identities & _STARTED_WITH:
+            out.add(pid)
+    return out
+
+
+def _identities(pids: set[int]) -> set[tuple[int, float]]:
+    """(pid, start time): a pid the system reuses is another process."""
+    import psutil
+
+    out = set()
+    for pid in pids:
+        try:
+            out.add((pid, psutil.Process(pid).create_time()))
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
 def scanner_pids(scanner: object) -> set[int]:
     """The processes a `Scanner` owns right now: its fork server and the server's live
     descendants (its workers), or the pool's workers where they are spawned.

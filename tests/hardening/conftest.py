@@ -12,6 +12,14 @@ from modelaudit.scanners import SCANNER_REGISTRY
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(autouse=True)
+def _processes_before_the_test() -> None:
+    """What "no child left" compares with (see `_hardening_util.left_behind`)."""
+    from tests.hardening._hardening_util import note_processes
+
+    note_processes()
+
+
 @pytest.fixture(scope="session")
 def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from tests.hardening._hardening_seeds import build_seeds

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,7 +14,7 @@ from modelaudit.core import scan_report
 from modelaudit.engine import sandbox
 from modelaudit.findings import FileStatus
 from modelaudit.report import EXIT_INCOMPLETE
-from tests.hardening._hardening_util import child_pids, write_hostile
+from tests.hardening._hardening_util import child_pids, left_behind, write_hostile
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def test_fault_fails_only_its_own_file(mixed_folder: str, command: str) -> None:
     for i in range(3):
         assert by_name[f"clean{i}.hostile"].status is FileStatus.COMPLETE
     assert report.exit_code == EXIT_INCOMPLETE
-    assert child_pids(os.getpid()) == set()
+    assert left_behind() == set()
 
 
 def test_out_of_memory_is_reported_as_such(mixed_folder: str) -> None:
@@ -61,13 +64,45 @@ def test_per_file_deadline_kills_the_worker_only_for_that_file(mixed_folder: str
     slow = next(f for f in report.files if f.path.endswith("slow.hostile"))
     assert slow.status is FileStatus.INCONCLUSIVE
     assert sum(f.status is FileStatus.COMPLETE for f in report.files) == 3
-    assert child_pids(os.getpid()) == set()
+    assert left_behind() == set()
+
+
+@pytest.fixture(scope="module")
+def other_fixtures_server() -> Iterator[subprocess.Popen[bytes]]:
+    """A server another fixture keeps running across tests (as the remote tests' moto, GCS
+    and MLflow servers do for the whole session)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield proc
+    proc.kill()
+    proc.wait(30)
+
+
+def test_no_child_left_is_about_the_tests_own_processes(
+    other_fixtures_server: subprocess.Popen[bytes], mixed_folder: str
+) -> None:
+    """A run after the remote tests once failed every "no child left" check: their session
+    servers are this process's children too. They were there before the test; a process
+    the test starts and leaves is still caught."""
+    assert other_fixtures_server.pid in child_pids(os.getpid())
+    report = scan_report(mixed_folder, jobs=2, timeout=60)
+    assert report.exit_code == 0
+    assert left_behind() == set()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert left_behind() == {sleeper.pid}
+    finally:
+        sleeper.kill()
+        sleeper.wait(30)
 
 
 def test_no_worker_left_after_a_clean_run(mixed_folder: str) -> None:
     report = scan_report(mixed_folder, jobs=2, timeout=60)
     assert report.exit_code == 0
-    assert child_pids(os.getpid()) == set()
+    assert left_behind() == set()
 
 
 def test_limits_read_from_config() -> None:
@@ -85,10 +120,10 @@ async def test_no_worker_left_after_the_async_api(mixed_folder: str) -> None:
 
     report = await scan(mixed_folder, jobs=2, timeout=60)
     assert report.exit_code == 0
-    assert child_pids(os.getpid()) == set()
+    assert left_behind() == set()
     again = await scan(mixed_folder, jobs=2, timeout=60)
     assert again.exit_code == 0
-    assert child_pids(os.getpid()) == set()
+    assert left_behind() == set()
 
 
 def test_limits_are_applied_in_the_worker(tmp_path, hostile) -> None:

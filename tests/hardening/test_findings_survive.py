@@ -21,7 +21,7 @@ from modelaudit import rules
 from modelaudit.config import ScanConfig
 from modelaudit.core import scan_report
 from modelaudit.findings import FileStatus, IssueSeverity
-from tests.hardening._hardening_util import child_pids, write_hostile
+from tests.hardening._hardening_util import left_behind, write_hostile
 
 CLI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hostile_cli.py")
 
@@ -64,7 +64,7 @@ def test_a_critical_found_before_the_scan_dies_is_kept(
     assert [i.severity for i in bad.issues if i.rule == "TEST-PLANTED"] == [IssueSeverity.CRITICAL]
     assert clean.status is FileStatus.COMPLETE
     assert report.exit_code == 1
-    assert child_pids(os.getpid()) == set()
+    assert left_behind() == set()
 
 
 def test_the_pickle_engine_streams_before_a_hang(tmp_path: Path, hostile: type) -> None:

@@ -388,3 +388,78 @@ def test_from_config_reached_by_getattr_on_an_allowed_class_is_critical() -> Non
     method = call(sg("builtins", "getattr"), sg("transformers", "AutoModel"), "from_config")
     result, _ = scan(p4(call(method, Op(b"}"))))
     assert any("'from_config'" in m for m in critical(result)), [i.message for i in result.issues]
+
+
+#: Methods of allowed classes in the trusted packages that fetch, write, load or build code,
+#: found in those packages' sources (diffusers 0.42, transformers 5.25, datasets 5.2, peft
+#: 0.21, accelerate 1.16, torch 2.13, pyarrow, joblib) and denied by what their names say.
+ACTION_METHODS = [
+    ("diffusers.pipelines.pipeline_utils", "DiffusionPipeline", "download", "network"),
+    ("diffusers", "StableDiffusionPipeline", "from_single_file", "file"),
+    ("diffusers", "StableDiffusionPipeline", "load_lora_weights", "nested-unpickler"),
+    ("datasets.download.download_manager", "DownloadManager", "download_and_extract", "network"),
+    ("datasets.arrow_dataset", "Dataset", "cleanup_cache_files", "file"),
+    ("datasets.data_files", "DataFilesDict", "from_hf_repo", "network"),
+    (
+        "transformers.feature_extraction_sequence_utils",
+        "SequenceFeatureExtractor",
+        "fetch_audio",
+        "network",
+    ),
+    ("transformers.trainer", "Trainer", "hyperparameter_search", "process"),
+    ("peft.peft_model", "PeftModel", "load_adapter", "nested-unpickler"),
+    ("accelerate.accelerator", "Accelerator", "load_state", "nested-unpickler"),
+    ("torch.nn.modules.module", "Module", "compile", "code-exec"),
+    ("torch.storage", "UntypedStorage", "_share_filename_cpu_", "file"),
+    ("torch.autograd.profiler_util", "EventList", "export_chrome_trace", "file"),
+    ("pyarrow.fs", "LocalFileSystem", "delete_dir_contents", "file"),
+    ("pyarrow.fs", "LocalFileSystem", "open_output_stream", "file"),
+    ("joblib.externals.loky.backend.resource_tracker", "ResourceTracker", "_launch", "code-exec"),
+    (
+        "sentence_transformers.util.deprecated_import",
+        "_DeprecatedModuleLoader",
+        "exec_module",
+        "code-exec",
+    ),
+    ("sentence_transformers", "SentenceTransformer", "encode_multi_process", "process"),
+    ("joblib.externals.loky.backend.resource_tracker", "ResourceTracker", "_Popen", "process"),
+    ("joblib.memory", "MemorizedFunc", "_persist_input", "file"),
+    ("diffusers.hooks.group_offloading", "ModuleGroup", "_offload_to_disk", "file"),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "method", "family"), ACTION_METHODS)
+def test_methods_that_fetch_write_load_or_build_code_are_critical(
+    module: str, name: str, method: str, family: str
+) -> None:
+    """`getattr(DiffusionPipeline, "download")("attacker/repo")` fetches a repository (and
+    its pipeline code): a method reached through an allowed class is judged by its name's
+    words, as a global and as an attribute."""
+    assert policy.classify(module, name).kind in (policy.SAFE, policy.SHAPE)
+    assert policy.classify(module, f"{name}.{method}").family == family
+    method_of = call(sg("builtins", "getattr"), sg(module, name), method)
+    result, _ = scan(p4(call(method_of, "attacker/repo")))
+    found = critical(result)
+    assert any(f"'{method}'" in m for m in found), [i.message for i in result.issues]
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "method"),
+    [
+        ("torch.nn.modules.module", "Module", "train"),
+        ("torch.nn.modules.module", "Module", "forward"),
+        ("torch.nn.modules.activation", "ReLU", "extra_repr"),
+        ("torch.optim.adamw", "AdamW", "step"),
+        ("sklearn.preprocessing._data", "StandardScaler", "transform"),
+        ("sklearn.linear_model._logistic", "LogisticRegression", "predict_proba"),
+        ("numpy", "ndarray", "astype"),
+        ("transformers.tokenization_utils_base", "PreTrainedTokenizerBase", "decode"),
+    ],
+)
+def test_ordinary_methods_of_allowed_classes_stay_allowed(
+    module: str, name: str, method: str
+) -> None:
+    """A pickled bound method of an ordinary computation (a scheduler's `step`, a fitted
+    scaler's `transform`) is what real objects hold; those names say nothing of I/O."""
+    base = policy.classify(module, name)
+    assert policy.classify_attribute(module, name, base, method).kind == policy.SAFE

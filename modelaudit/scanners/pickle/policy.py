@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from .behaviour import behaviour_family
+from .behaviour import behaviour_family, words
 
 SAFE: Final = 0
 UNKNOWN: Final = 1
@@ -775,6 +775,104 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
     },
 }
 
+#: Words that, anywhere in a method's name (or a trusted package's function's), say it
+#: reaches the network, writes files, loads another model or builds and runs code: a pickle
+#: calling it through an allowed class (`DiffusionPipeline.download` fetches a repository
+#: whose pipeline code may run; `Module.compile` starts a compiler; `Accelerator.load_state`
+#: unpickles) does what no checkpoint needs. Real checkpoints name none of these.
+_ACTION_WORDS: Final[dict[str, str]] = {
+    **{
+        w: "network"
+        for w in (
+            "download",
+            "downloads",
+            "upload",
+            "uploads",
+            "fetch",
+            "hub",
+            "url",
+            "urls",
+            "urlpath",
+            "http",
+            "https",
+            "remote",
+            "server",
+            "servers",
+            "serve",
+            "socket",
+            "repo",
+            "webhook",
+            "send",
+        )
+    },
+    **{
+        w: "file"
+        for w in (
+            "save",
+            "saves",
+            "write",
+            "writes",
+            "dump",
+            "export",
+            "persist",
+            "store",
+            "open",
+            "mkdir",
+            "makedirs",
+            "unlink",
+            "rmtree",
+        )
+    },
+    **{w: "nested-unpickler" for w in ("load", "loads", "unpickler")},
+    **{
+        w: "code-exec"
+        for w in ("compile", "precompile", "script", "torchscript", "exec", "eval", "launch")
+    },
+    "atexit": "import-system",
+    # threads and worker pools that run the object's code outside the loader's view
+    **{w: "subinterpreter" for w in ("thread", "executor", "multiprocessing")},
+    **{w: "package-install" for w in ("install", "pip")},
+    "import": "resolver",
+}
+#: Methods of trusted classes whose names' words do not say what they do.
+_ACTION_METHODS: Final[dict[str, str]] = {
+    # transformers' Trainer: ray, optuna or sigopt run trials in workers it starts
+    "hyperparameter_search": "process",
+    # sentence-transformers: a pool of worker processes encoding in parallel
+    "_multi_process": "process",
+    "_multi_process_worker": "process",
+    "encode_multi_process": "process",
+    # trl: HTTP requests to a generation server
+    "_request_model": "network",
+}
+#: A name pairing one of these verbs with one of these nouns touches the file system
+#: (`cleanup_cache_files`, `delete_dir`, `from_json_file`, `_share_filename_cpu_`).
+_FILE_VERBS: Final = frozenset(
+    {"delete", "remove", "rename", "move", "copy", "clean", "cleanup", "read", "from", "new"}
+    | {"share", "create", "manage", "offload", "parse", "iter"}
+)
+_FILE_NOUNS: Final = frozenset(
+    {"file", "files", "filename", "fd", "dir", "dirs", "directory", "folder", "path", "paths"}
+    | {"tmp", "disk"}
+)
+
+
+def _action_family(leaf: str) -> str | None:
+    """The family a method or function name claims by its words (see `_ACTION_WORDS`)."""
+    listed = _ACTION_METHODS.get(leaf)
+    if listed:
+        return listed
+    named = words(leaf)
+    for w in named:
+        fam = _ACTION_WORDS.get(w)
+        if fam:
+            return fam
+    ws = set(named)
+    if ws & _FILE_VERBS and ws & _FILE_NOUNS:
+        return "file"
+    return behaviour_family("", leaf)
+
+
 #: gensim classes that `SaveLoad.save` pickles. Only these, not gensim as a package: some
 #: gensim constructors unpickle files they are given (`IndexedCorpus(index_fname=...)`) or
 #: import modules by name (`EnsembleLda`), and some helpers load pickles (`utils.unpickle`).
@@ -1177,6 +1275,14 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     leaf_fam = _PACKAGE_LEAVES.get(module.split(".", 1)[0], {}).get(qparts[-1])
     if leaf_fam:
         return danger(leaf_fam, f"{full} is a dangerous operation in that package.")
+    leaf = qparts[-1]
+    if _CLASS_LIKE.match(leaf):
+        # a nested class reached through an allowed one (`ResourceTracker._Popen`)
+        leaf_fam = behaviour_family("", leaf) if len(qparts) > 1 else None
+    elif len(qparts) > 1 or module.split(".", 1)[0] in _TRUSTED_PACKAGES:
+        leaf_fam = _action_family(leaf)
+    if leaf_fam:
+        return danger(leaf_fam, f"'{leaf}' says what it does.")
     return None
 
 

@@ -12,6 +12,7 @@ policy (`callable_policy`); nothing is imported.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Final
 
@@ -29,7 +30,13 @@ INSTANTIATION_KEYS: Final[dict[str, str]] = {
 }
 #: jsonpickle evaluates `module/expression` text under this key (older versions, unsafe mode).
 EVAL_KEYS: Final = frozenset({"py/repr"})
-_RESOLVER_START: Final = re.compile(r"\$\{\s*([A-Za-z_][\w.\-]*)\s*:")
+#: A resolver name is dotted words, any of which may itself be an interpolation that picks
+#: the name at load time (`${${r}:...}` with `r: python`).
+_NAME_PART: Final = r"(?:[A-Za-z_][\w\-]*|\$\{[^{}:]*\})"
+_RESOLVER_START: Final = re.compile(rf"\$\{{\s*({_NAME_PART}(?:\.{_NAME_PART})*)\s*:")
+#: A plain reference to another key (`${a.b}`, `${..b}`): its value is spliced in first.
+_REFERENCE: Final = re.compile(r"\$\{\s*\.*((?:[A-Za-z_][\w\-]*\.)*[A-Za-z_][\w\-]*)\s*\}")
+_MAX_REFERENCES: Final = 20
 _MAX_INTERPOLATION: Final = 2000
 _MAX_PER_STRING: Final = 50
 #: Resolver names that evaluate their argument as Python when a program registers them.
@@ -83,6 +90,35 @@ def _unquote(arg: str) -> str:
     return arg
 
 
+def evaluated_references(resolver: str, argument: str) -> list[str]:
+    """The key names whose values an evaluating resolver splices into its argument before
+    it evaluates it (`${python:${cmd}}` evaluates whatever `cmd` holds); [] for others."""
+    name = resolver.rsplit(".", 1)[-1].lower()
+    if name not in _EVAL_RESOLVERS and "${" not in resolver:
+        return []
+    found = [m.group(1).rsplit(".", 1)[-1] for m in _REFERENCE.finditer(argument)]
+    return list(dict.fromkeys(found))[:_MAX_REFERENCES]
+
+
+def splice(argument: str, values: dict[str, str]) -> str:
+    """`argument` with each plain reference replaced by the value found under its key."""
+
+    def value(m: re.Match[str]) -> str:
+        return values.get(m.group(1).rsplit(".", 1)[-1], m.group(0))
+
+    return _REFERENCE.sub(value, argument)
+
+
+def code_evidence(text: str) -> list[str]:
+    """The code, process, file and network names `text` uses as Python would read it."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    found = sorted(set(_CODE_WORDS.findall(text)) & _CODE_NAMES)
+    if not found and "__" in text:
+        found = ["dunder attributes"]
+    return found
+
+
 def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     """(dangerous, why) for an interpolation that evaluates or imports; None when it is data.
 
@@ -91,6 +127,18 @@ def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     """
     name = resolver.rsplit(".", 1)[-1].lower()
     arg = _unquote(argument)
+    if not arg.isascii():
+        # Python reads identifiers in NFKC form: fullwidth `os.system` is `os.system` to eval
+        arg = unicodedata.normalize("NFKC", arg)
+    if "${" in resolver:
+        words = set(_CODE_WORDS.findall(arg))
+        evidence = sorted(words & _CODE_NAMES)
+        if evidence or "__" in arg:
+            return True, (
+                "runs a resolver named at load time on code naming "
+                f"{', '.join(evidence) or 'dunder attributes'}"
+            )
+        return False, "runs a resolver named at load time"
     if name in _EVAL_RESOLVERS:
         words = set(_CODE_WORDS.findall(arg))
         evidence = sorted(words & _CODE_NAMES)
@@ -105,4 +153,12 @@ def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     return None
 
 
-__all__ = ["EVAL_KEYS", "INSTANTIATION_KEYS", "interpolations", "judge_resolver"]
+__all__ = [
+    "EVAL_KEYS",
+    "INSTANTIATION_KEYS",
+    "code_evidence",
+    "evaluated_references",
+    "interpolations",
+    "judge_resolver",
+    "splice",
+]

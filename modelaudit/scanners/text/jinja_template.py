@@ -70,6 +70,8 @@ class FoldBudgetExceeded(Exception):
 
 
 _MAX_FINDINGS: Final = 25
+#: Templates written by templates analysed in turn (`{{ '{{' }}` inside `{{ '{{' }}`...).
+_MAX_NESTED_TEMPLATES: Final = 3
 
 #: Attribute or item names that only sandbox escapes and code execution use.
 _ESCAPE_NAMES: Final = frozenset(
@@ -189,11 +191,14 @@ def _environment() -> Any:
     )
 
 
-def analyse_template(source: str, budget: WorkBudget | None = None) -> TemplateAnalysis:
+def analyse_template(
+    source: str, budget: WorkBudget | None = None, nested: int = 0
+) -> TemplateAnalysis:
     """Parse `source` (never render it) and report escapes and suspicious constructs.
 
     `budget`: characters folding may produce, shared by every template of one file (a file
-    can carry thousands of templates); a fresh `FOLD_BUDGET` when not given.
+    can carry thousands of templates); a fresh `FOLD_BUDGET` when not given. `nested`: how
+    many templates deep this one was written (see `_Walker.written_code`).
     """
     analysis = TemplateAnalysis()
     if len(source) > _MAX_SOURCE:
@@ -220,7 +225,7 @@ def analyse_template(source: str, budget: WorkBudget | None = None) -> TemplateA
         )
         return analysis
     try:
-        _Walker(analysis, budget or fold_budget()).run(tree)
+        _Walker(analysis, budget or fold_budget(), nested).run(tree)
     except (FoldBudgetExceeded, BudgetExceeded):
         analysis.parse_error = "too many strings built from pieces to fold them all"
     except RecursionError:
@@ -229,8 +234,9 @@ def analyse_template(source: str, budget: WorkBudget | None = None) -> TemplateA
 
 
 class _Walker:
-    def __init__(self, analysis: TemplateAnalysis, budget: WorkBudget) -> None:
+    def __init__(self, analysis: TemplateAnalysis, budget: WorkBudget, nested: int = 0) -> None:
         self.analysis = analysis
+        self.nested = nested
         self.assigned: dict[str, list[Any]] = defaultdict(list)
         self.seen: set[tuple[str, str]] = set()
         #: What each assigned name can hold, as far as it is known (see `_solve_names`).
@@ -271,6 +277,35 @@ class _Walker:
                 None,
                 TEMPLATE_PROMPT_INJECTION,
             )
+        if self.nested < _MAX_NESTED_TEMPLATES:
+            self._written_code(tree)
+
+    def _written_code(self, tree: jnodes.Template) -> None:
+        """A template that writes a template (`{{ '{{' }} ... {{ '}}' }}`, `{% raw %}`): what
+        it writes runs wherever the prompt is rendered again, so it is analysed too."""
+        from jinja2 import nodes
+
+        for output in tree.find_all(nodes.Output):
+            pieces: list[str] = []
+            for child in output.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    pieces.append(child.data)
+                else:
+                    folded = self.fold(child, 0)
+                    pieces.append(folded[0] if folded else "")
+            text = "".join(pieces)
+            if "{{" not in text and "{%" not in text:
+                continue
+            inner = analyse_template(text, self.budget, self.nested + 1)
+            if inner.max_severity is IssueSeverity.CRITICAL:
+                first = next(f for f in inner.findings if f.severity is IssueSeverity.CRITICAL)
+                self._add(
+                    IssueSeverity.CRITICAL,
+                    f"Chat template writes a template that escapes the sandbox when the "
+                    f"prompt is rendered again: {first.message}",
+                    output,
+                )
+                return
 
     def _written_text(self, tree: jnodes.Template) -> list[tuple[str, bool]]:
         """Text the template outputs (constants and folded expressions), each with whether

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -26,7 +27,15 @@ from ...rules.text import (
 )
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle.callable_policy import is_dangerous_callable
-from .instantiation import EVAL_KEYS, INSTANTIATION_KEYS, interpolations, judge_resolver
+from .instantiation import (
+    EVAL_KEYS,
+    INSTANTIATION_KEYS,
+    code_evidence,
+    evaluated_references,
+    interpolations,
+    judge_resolver,
+    splice,
+)
 from .jinja_template import report_template
 from .python_code import DESCRIPTIONS
 from .python_code import analyse as analyse_python
@@ -40,6 +49,10 @@ _HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 #: escape that could spell one) is parsed by the shared decoder, without the hook.
 _HOOK_NEEDLES: Final = tuple(k.encode() for k in sorted(_HOOK_KEYS | {"chat_template"}))
 _PLAIN_PARSE_MAX: Final = 64 * 1024
+#: Characters of spliced-in values judged together with the expression they complete.
+_MAX_SPLICED: Final = 1 << 20
+#: Every raw spelling of a decoded "${": "$" or "\u0024", then "{" or "\u007b"/"\u007B".
+_INTERPOLATION_RAW: Final = re.compile(rb"(?:\$|\\u0024)(?:\{|\\u007[bB])")
 #: Architecture-name suffixes transformers uses for each pipeline task.
 _TASK_SUFFIXES: Final = (
     ("ForCausalLM", "text-generation"),
@@ -109,9 +122,9 @@ class JsonScanner(BaseScanner):
             result.finish()
             return result
         hooked: list[dict[str, Any]] = []
-        interpolated: list[tuple[str, str]] = []
-        # "\u0024{" decodes to "${" too: escaped text is looked at after decoding
-        look_for_interpolation = b"${" in raw or b"\\u" in raw
+        look_for_interpolation = b"${" in raw or (
+            (b"\\u0024" in raw or b"\\u007" in raw) and _INTERPOLATION_RAW.search(raw) is not None
+        )
         plain = (
             len(raw) <= _PLAIN_PARSE_MAX
             and not look_for_interpolation
@@ -122,14 +135,6 @@ class JsonScanner(BaseScanner):
         def hook(obj: dict[str, Any]) -> dict[str, Any]:
             if "chat_template" in obj or not _HOOK_KEYS.isdisjoint(obj):
                 hooked.append(obj)
-            if look_for_interpolation and len(interpolated) < _MAX_HOOKED:
-                for key, value in obj.items():
-                    if isinstance(value, str) and "${" in value:
-                        interpolated.append((key, value))
-                    elif isinstance(value, list):
-                        interpolated.extend(
-                            (key, v) for v in value if isinstance(v, str) and "${" in v
-                        )
             return obj
 
         try:
@@ -160,9 +165,17 @@ class JsonScanner(BaseScanner):
                     report_target(self, obj[key], path, key, result, how=how)
             for key in EVAL_KEYS & obj.keys():
                 report_eval_text(self, str(obj[key]), path, key, result)
-        for key, value in interpolated[:_MAX_HOOKED]:
+        spliced: list[tuple[str, str, str, list[str]]] = []
+        for key, value in _interpolated(doc) if look_for_interpolation else ():
             for resolver, argument in interpolations(value):
                 report_resolver(self, resolver, argument, path, key, result)
+                names = evaluated_references(resolver, argument)
+                if names and len(spliced) < _MAX_HOOKED:
+                    spliced.append((key, resolver, argument, names))
+        if spliced:
+            values = values_under(doc, {n for *_, names in spliced for n in names})
+            for key, resolver, argument, names in spliced:
+                report_spliced(self, resolver, argument, names, values, path, key, result)
         result.finish()
         return result
 
@@ -352,6 +365,63 @@ def report_resolver(
     )
 
 
+class SplicedValues:
+    """The string values stored under the key names evaluating interpolations splice in,
+    with what each name's values name as code (computed once per name)."""
+
+    def __init__(self, values: dict[str, list[str]]) -> None:
+        self.values = values
+        self.evidence = {name: code_evidence("\n".join(vs)) for name, vs in values.items()}
+
+
+def report_spliced(
+    scanner: BaseScanner,
+    resolver: str,
+    argument: str,
+    names: list[str],
+    found: SplicedValues,
+    path: str,
+    key: str,
+    result: ScanResult,
+) -> None:
+    """An evaluating resolver whose argument splices in other keys' values
+    (`${python:${cmd}}`): what it evaluates is judged with those values in place, and each
+    value on its own."""
+    firsts = {n: found.values[n][0] for n in names if found.values.get(n)}
+    evidence: list[str] = []
+    if sum(map(len, firsts.values())) <= _MAX_SPLICED:
+        evidence = code_evidence(splice(argument, firsts))
+    evidence = evidence or sorted({w for n in names for w in found.evidence.get(n, ())})
+    if not evidence:
+        return
+    refs = ", ".join(n for n in names if n in found.values)
+    result.add_issue(
+        f"Config interpolation ${{{resolver}:...}} at {key} evaluates code naming "
+        f"{', '.join(evidence)} taken from {refs}",
+        severity=IssueSeverity.CRITICAL,
+        location=scanner.location(path),
+        details={"key": key, "resolver": resolver, "argument": argument[:120], "from": refs},
+        why="Resolving the config splices those values into the expression and runs it.",
+        rule=JSON_DANGEROUS_TARGET,
+    )
+
+
+def values_under(doc: Any, names: set[str]) -> SplicedValues:
+    """The string values stored under each key in `names`, anywhere in the document."""
+    out: dict[str, list[str]] = {}
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if k in names and isinstance(v, str):
+                    out.setdefault(k, []).append(v)
+                stack.append(v)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return SplicedValues(out)
+
+
 def report_eval_text(
     scanner: BaseScanner, text: str, path: str, key: str, result: ScanResult
 ) -> None:
@@ -365,6 +435,26 @@ def report_eval_text(
         why="jsonpickle imports the module named before '/' and evaluates the rest with eval().",
         rule=JSON_DANGEROUS_TARGET,
     )
+
+
+def _interpolated(doc: Any) -> list[tuple[str, str]]:
+    """(key, text) of each string holding "${" anywhere in the document: values at any
+    depth of lists, keys, a top-level array or string (OmegaConf reads them all)."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [("(top level)", doc)]
+    while stack and len(out) < _MAX_HOOKED:
+        key, item = stack.pop()
+        if isinstance(item, str):
+            if "${" in item:
+                out.append((key, item))
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if "${" in k:
+                    out.append((k, k))
+                stack.append((k, v))
+        elif isinstance(item, list):
+            stack.extend((key, v) for v in item)
+    return out
 
 
 def _code_refs(value: Any) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
@@ -56,10 +57,12 @@ def find_payloads(text: str, urls: bool = True) -> list[Payload]:
     """Every code fragment, raw or base64 pickle, and URL in `text` (bounded work)."""
     text = text[:_MAX_TEXT]
     found: list[Payload] = []
+    # Python reads identifiers in NFKC form: fullwidth `eval(` is `eval(` to whatever evals
+    code = text if text.isascii() else unicodedata.normalize("NFKC", text)
     for pattern in _CODE_PATTERNS:
-        m = pattern.search(text)
+        m = pattern.search(code)
         if m:
-            found.append(Payload("code", _snippet(text, m.start(), m.end())))
+            found.append(Payload("code", _snippet(code, m.start(), m.end())))
             break
     raw = text.encode("latin-1", "ignore")
     if looks_like_pickle(raw):

@@ -15,8 +15,15 @@ from ... import rules
 from ...formats import Format
 from ...rules.text import YAML_ALIAS_BOMB, YAML_CUSTOM_TAG, YAML_PYTHON_TAG
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from .instantiation import EVAL_KEYS, INSTANTIATION_KEYS, interpolations
-from .json_scanner import report_eval_text, report_nesting, report_resolver, report_target
+from .instantiation import EVAL_KEYS, INSTANTIATION_KEYS, evaluated_references, interpolations
+from .json_scanner import (
+    SplicedValues,
+    report_eval_text,
+    report_nesting,
+    report_resolver,
+    report_spliced,
+    report_target,
+)
 
 MAX_YAML_BYTES: Final = 16 * 1024 * 1024
 _MAX_EXPANDED: Final = 1_000_000
@@ -72,6 +79,12 @@ class YamlScanner(BaseScanner):
                 result.mark_inconclusive(f"malformed: not valid YAML ({str(exc)[:200]})")
         result.bytes_scanned = size
         walk.report_expansion()
+        if walk.spliced:
+            names = {n for *_, found in walk.spliced for n in found}
+            values = _values_under(path, names, yaml, loader)
+            for pos, resolver, argument, found in walk.spliced:
+                key = f"pos {pos}"
+                report_spliced(self, resolver, argument, found, values, path, key, result)
         result.finish()
         return result
 
@@ -101,6 +114,10 @@ class YamlScanner(BaseScanner):
 
 _KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 _MAX_RESOLVER_STRINGS: Final = 1000
+#: Anchored scalars remembered so that an alias used as a `_target_` key or value is judged
+#: like the text it stands for (`_target_: *cmd` with `cmd: &cmd os.system`).
+_MAX_SCALAR_ANCHORS: Final = 10_000
+_MAX_ANCHORED_TEXT: Final = 1000
 
 
 class _Open:
@@ -122,6 +139,9 @@ class _EventWalk:
         self.scanner, self.path, self.result = scanner, path, result
         self.stack: list[_Open] = []
         self.anchors: dict[str, int] = {}
+        self.scalars: dict[str, str] = {}
+        #: Evaluating interpolations that splice in other keys' values (judged at the end).
+        self.spliced: list[tuple[int | None, str, str, list[str]]] = []
         self.expanded = 0
         self.distinct = 0
         self.events = 0
@@ -149,33 +169,47 @@ class _EventWalk:
             done = self.stack.pop()
             if done.anchor:
                 self.anchors[done.anchor] = done.count
+                self.scalars.pop(done.anchor, None)
             self._value(done.count)
         elif isinstance(event, yaml.ScalarEvent):
             self.distinct += 1
+            value = event.value
             if event.anchor:
                 self.anchors[event.anchor] = 1
-            top = self.stack[-1] if self.stack else None
-            value = event.value
-            if top is not None and top.is_map:
-                if top.items % 2 == 0:
-                    top.target_next = value if value in _KEYS else None
-                elif top.target_next in EVAL_KEYS:
-                    report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
-                elif top.target_next:
-                    how = INSTANTIATION_KEYS[top.target_next]
-                    report_target(
-                        self.scanner, value, self.path, f"pos {pos}", self.result, how=how
-                    )
+                if len(value) <= _MAX_ANCHORED_TEXT and len(self.scalars) < _MAX_SCALAR_ANCHORS:
+                    self.scalars[event.anchor] = value
+                else:
+                    self.scalars.pop(event.anchor, None)
+            self._pair(value, pos)
             if "${" in value and self.resolvers < _MAX_RESOLVER_STRINGS:
                 self.resolvers += 1
                 for resolver, argument in interpolations(value):
                     report_resolver(
                         self.scanner, resolver, argument, self.path, f"pos {pos}", self.result
                     )
+                    names = evaluated_references(resolver, argument)
+                    if names and len(self.spliced) < _MAX_RESOLVER_STRINGS:
+                        self.spliced.append((pos, resolver, argument, names))
             self._value(1)
         elif isinstance(event, yaml.AliasEvent):
+            aliased = self.scalars.get(event.anchor)
+            if aliased is not None:
+                self._pair(aliased, pos)
             self._value(self.anchors.get(event.anchor, 1))
         return True
+
+    def _pair(self, value: str, pos: int | None) -> None:
+        """A scalar (or an alias of one) as a mapping key or as the value of a hooked key."""
+        top = self.stack[-1] if self.stack else None
+        if top is None or not top.is_map:
+            return
+        if top.items % 2 == 0:
+            top.target_next = value if value in _KEYS else None
+        elif top.target_next in EVAL_KEYS:
+            report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
+        elif top.target_next:
+            how = INSTANTIATION_KEYS[top.target_next]
+            report_target(self.scanner, value, self.path, f"pos {pos}", self.result, how=how)
 
     def _value(self, size: int) -> None:
         if self.stack:
@@ -199,3 +233,45 @@ class _EventWalk:
             "service on whatever reads this config.",
             rule=YAML_ALIAS_BOMB,
         )
+
+
+def _values_under(path: str, names: set[str], yaml: Any, loader: Any) -> SplicedValues:
+    """The scalar values stored under each key in `names`, anywhere in the document, an
+    alias standing for its anchored scalar (a second pass over the events, made only for
+    a config that splices values into an evaluated expression)."""
+    out: dict[str, list[str]] = {}
+    anchored: dict[str, str] = {}
+    stack: list[list[Any]] = []  # [is_map, items, key]
+    events = 0
+    try:
+        with open(path, "rb") as f:
+            for event in yaml.parse(f, Loader=loader):
+                events += 1
+                if events > _MAX_EVENTS:
+                    break
+                if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                    if stack:
+                        stack[-1][1] += 1
+                    if len(stack) >= _MAX_DEPTH:
+                        break
+                    stack.append([isinstance(event, yaml.MappingStartEvent), 0, None])
+                elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                    stack.pop()
+                elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+                    if isinstance(event, yaml.ScalarEvent):
+                        value: str | None = event.value
+                        if event.anchor and len(anchored) < _MAX_SCALAR_ANCHORS:
+                            anchored[event.anchor] = event.value
+                    else:
+                        value = anchored.get(event.anchor)
+                    if not stack:
+                        continue
+                    top = stack[-1]
+                    if top[0] and top[1] % 2 == 0:
+                        top[2] = value
+                    elif top[0] and top[2] in names and value is not None:
+                        out.setdefault(top[2], []).append(value)
+                    top[1] += 1
+    except yaml.YAMLError:
+        pass
+    return SplicedValues(out)
