@@ -96,3 +96,40 @@ def test_package_ships_type_information() -> None:
     assert (Path(modelaudit.__file__).parent / "py.typed").is_file()
     pyproject = (Path(modelaudit.__file__).parent.parent / "pyproject.toml").read_text()
     assert '"py.typed"' in pyproject
+
+
+def test_scan_context_keeps_its_dataclass_contract() -> None:
+    """ScanContext stores its fields in one step (engine speed); what a plugin sees of it
+    stays the dataclass it declares: field order, defaults, frozenness, equality, replace."""
+    import dataclasses
+
+    from modelaudit.scanners.context import ScanContext
+
+    names = [f.name for f in dataclasses.fields(ScanContext)]
+    assert names == [
+        "display_path",
+        "config",
+        "depth",
+        "format",
+        "explicit",
+        "member_scanner",
+        "memory_budget",
+        "expansion",
+        "whole",
+    ]
+    ctx = ScanContext("m.pkl")
+    assert dict(ctx.config) == {} and ctx.depth == 0 and ctx.format is None and ctx.explicit
+    assert ctx.whole is None and ctx.expansion.used == 0 and ctx.max_depth == 5
+    assert ScanContext("m.pkl", {"max_depth": 2}, 3).max_depth == 2
+    assert ScanContext("m.pkl", depth=3).depth == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.depth = 1  # type: ignore[misc]
+    assert ctx == ScanContext("m.pkl") and ctx != ScanContext("other.pkl")
+    deeper = dataclasses.replace(ctx, depth=2)
+    assert (
+        deeper.depth == 2 and deeper.display_path == "m.pkl" and deeper.expansion is ctx.expansion
+    )
+    member = ctx.nested("m.pkl:inner")
+    assert (member.depth, member.explicit, member.display_path) == (1, False, "m.pkl:inner")
+    assert dict(ctx.with_config({"strict": True}).config) == {"strict": True}
+    assert "whole" not in repr(ScanContext("m.pkl", whole=("m.pkl", b"data")))

@@ -87,14 +87,24 @@ class FrameReader:
 
 def result_frames(blob: Any) -> Iterator[tuple[int, Any]]:
     """(job id, encoded result) pairs of a worker's "done" message, in the order it
-    finished them; anything else in it is a protocol error."""
+    finished them; anything else in it is a protocol error. The frames are read in place
+    (as `FrameReader` would split them, without its buffer: one copy per frame instead of
+    three); a trailing frame cut short (a journal whose worker died mid-write) is left out."""
     if not isinstance(blob, bytes):
         raise ProtocolError("malformed results")
-    for payload in FrameReader().feed(blob):
-        item = loads_untrusted(payload)
+    pos, total = 0, len(blob)
+    while total - pos >= 4:
+        (size,) = _HEADER.unpack_from(blob, pos)
+        if size > MAX_FRAME:
+            raise ProtocolError(f"frame of {size} bytes exceeds the limit")
+        end = pos + 4 + size
+        if end > total:
+            return
+        item = loads_untrusted(blob[pos + 4 : end])
         if not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[0], int):
             raise ProtocolError("malformed result")
         yield item[0], item[1]
+        pos = end
 
 
 class ProgressFile:
@@ -177,10 +187,11 @@ def _pread(fd: int, size: int, offset: int = 0) -> bytes:
 def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:
     """`value` reduced to plain data, visiting at most `budget` nodes (shared graphs are copied
     per reference but the budget bounds the work); anything else becomes its type's name."""
-    if type(value) is dict and len(value) < budget:
-        flat = _flat_dict(value)
-        if flat is not None:
-            return flat
+    if budget >= _SMALL_NODES:
+        try:
+            return _small(value, [_SMALL_NODES])
+        except _NotSmall:
+            pass
     remaining = [budget]
 
     def conv(v: Any, depth: int) -> Any:
@@ -216,25 +227,41 @@ def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:
 
 #: Exact types `plain` keeps as they are: most of what scanners report.
 _SCALARS: Final = frozenset({type(None), bool, int, float, str})
+#: Containers a value may hold for `_small` to take it. Below `plain`'s budget and its depth
+#: bound, so the general walk would make the same of it.
+_SMALL_NODES: Final = 64
 
 
-def _flat_dict(value: dict[Any, Any]) -> dict[Any, Any] | None:
-    """What `plain` makes of a dict of scalars, enum members and empty lists (the metadata
-    of most small files), without its general walk; None for anything deeper."""
-    out: dict[Any, Any] = {}
-    for k, v in value.items():
-        if type(k) not in _SCALARS:
-            k = _plain_key(k)
-        t = type(v)
-        if t in _SCALARS:
-            out[k] = v
-        elif (t is list or t is tuple) and not v:
-            out[k] = []
-        elif isinstance(v, (bool, int, float, str)):
-            out[k] = _plain_key(v)
-        else:
-            return None
-    return out
+class _NotSmall(Exception):
+    """The value holds more than `_SMALL_NODES` containers, or something other than plain
+    containers, scalars and enum members: `plain` takes its general walk."""
+
+
+def _small(value: Any, left: list[int]) -> Any:
+    """What `plain` makes of a few dicts, lists and tuples of scalars and enum members (the
+    metadata and details of most small files, nested or not), without the general walk's
+    closure and bookkeeping."""
+    t = type(value)
+    if t is dict:
+        left[0] -= 1
+        if left[0] < 0:
+            raise _NotSmall
+        out = {}
+        for k, x in value.items():
+            if type(k) not in _SCALARS:
+                k = _plain_key(k)
+            out[k] = x if type(x) in _SCALARS else _small(x, left)
+        return out
+    if t in _SCALARS:
+        return value
+    if t is list or t is tuple:
+        left[0] -= 1
+        if left[0] < 0:
+            raise _NotSmall
+        return [x if type(x) in _SCALARS else _small(x, left) for x in value] if value else []
+    if isinstance(value, (bool, int, float, str)):
+        return _plain_key(value)
+    raise _NotSmall
 
 
 def _plain_key(key: Any) -> Any:

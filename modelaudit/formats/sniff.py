@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from typing import Final
 
 from .format import (
@@ -140,6 +141,19 @@ def _looks_like_saved_model(head: bytes) -> bool:
     return bool(inner) and inner[0] in ((1, 2), (2, 2))
 
 
+#: `fasttext.looks_like_fasttext`, imported with the first file that gets that far in
+#: `sniff_head` and kept (an import statement per file cost a sweep's config files ~2 us each).
+_fasttext: Callable[[bytes], bool] | None = None
+
+
+def _import_fasttext() -> Callable[[bytes], bool]:
+    global _fasttext
+    from .fasttext import looks_like_fasttext
+
+    _fasttext = looks_like_fasttext
+    return looks_like_fasttext
+
+
 def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format | None:
     """Format from the first bytes (and, only where content is ambiguous, the name)."""
     if size == 0:
@@ -159,9 +173,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.ZLIB
     # Formats without magic, checked last: their parsers are imported only when a file gets
     # this far (a pickle, zip or safetensors file, what a pre-commit hook scans, never does).
-    from .fasttext import looks_like_fasttext
-
-    if looks_like_fasttext(head):
+    if (_fasttext or _import_fasttext())(head):
         return Format.FASTTEXT
     if ext is None:
         data = _data_format(head, name)

@@ -48,3 +48,27 @@ def test_flat_metadata_takes_the_short_path_to_the_same_plain_data() -> None:
     deeper = {"format": _Kind.OPCODE, "arrays": [{"dtype": _Kind.OPCODE}], "raw": b"ab"}
     assert plain(deeper) == {"format": "opcode", "arrays": [{"dtype": "opcode"}], "raw": b"ab"}
     assert loads_untrusted(pickle.dumps(plain(deeper))) == plain(deeper)
+
+
+def test_nested_and_large_values_come_out_as_the_general_walk_makes_them() -> None:
+    """The short path for a few nested containers and the general walk agree at the seam:
+    up to the short path's container bound, just past it, deep nesting, budgets below it."""
+    nested = {"format": _Kind.OPCODE, "details": {"arrays": [{"shape": (2, 3), "n": _Level.HIGH}]}}
+    assert plain(nested) == {"format": "opcode", "details": {"arrays": [{"shape": [2, 3], "n": 3}]}}
+    for count in (62, 63, 64, 65, 200):
+        wide = {"rows": [{"i": i, "kind": _Kind.OPCODE} for i in range(count)]}
+        assert plain(wide) == {"rows": [{"i": i, "kind": "opcode"} for i in range(count)]}
+    deep: list[object] = [1]
+    for _ in range(100):
+        deep = [deep]
+    flat = plain(deep)
+    for _ in range(65):
+        assert isinstance(flat, list) and len(flat) == 1
+        flat = flat[0]
+    assert flat == "<truncated>"
+    assert plain({"a": [{"b": 1}], "c": [2]}, budget=2) == {
+        "a": ["<truncated>"],
+        "c": "<truncated>",
+    }
+    mixed = {"raw": b"ab", "set": {1}, "kind": _Kind.OPCODE}
+    assert plain(mixed) == {"raw": b"ab", "set": [1], "kind": "opcode"}
