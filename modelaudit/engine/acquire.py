@@ -22,9 +22,10 @@ import anyio.to_thread
 from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectRef
 from ..formats import HEAD_SIZE, has_model_extension, sniff_head
-from .fill import LateFile, fill
+from .fill import fill
 from .range_plan import plan
 from .spool import Spool
+from .tap import Tap
 
 log = logging.getLogger("modelaudit")
 
@@ -32,8 +33,8 @@ log = logging.getLogger("modelaudit")
 FIRST_READ = 64 * 1024
 #: First read of a large object's end (see `tail_size`).
 TAIL_READ = 256 * 1024
-#: Objects above this size hashed for --hash-remote stream alongside their plan.
-HASH_ALONGSIDE = 8 << 20
+#: Objects up to this size hashed for --hash-remote are written whole (no plan to serve).
+TAP_ABOVE = 8 << 20
 
 OnBytes = Callable[[int], None]
 
@@ -164,7 +165,10 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
         return True
     wanted = has_model_extension(obj.name) and obj.reader.supports_ranges is not False
     # head and tail in one round: every planned format reads the end (the appended-zip
-    # check, a zip's directory)
+    # check, a zip's directory); off a stream, the tail comes when the stream gets there
+    if spool.tap is not None:
+        spool.tap.ask([(size - tail, size)], hold=False)
+        wanted = False
     await spool.fetch_many([(0, FIRST_READ), (size - tail, size)] if wanted else [(0, FIRST_READ)])
     if obj.reader.supports_ranges is False:
         return False
@@ -185,33 +189,36 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
         return False
 
 
-async def _plan_while_hashing(obj: ObjectRef, spool: Spool) -> None:
-    """--hash-remote without a published sha256: the whole object streams through the
-    hasher from its first byte while the plan reads what the scanner needs, so the plan
-    costs no time beside the download. The stream writes nothing unless the plan declines
-    or turns to one streamed request (`Spool.stream_rest`): from then on it writes, and the
-    little it passed before is fetched again by range."""
-    late = LateFile()
+async def _plan_from_stream(obj: ObjectRef, spool: Spool) -> None:
+    """--hash-remote without a published sha256: every byte comes anyway, so the object
+    streams once through the hasher from its first byte and the plan's reads are taken off
+    that stream as it passes (engine/tap.py): no other request, and nothing written but
+    what the scanner reads. A plan that declines takes the rest of the stream whole, and
+    fetches by range the little it had passed."""
+    tap = Tap(spool.fd)
+    spool.tap = tap
     failures: list[Exception] = []
-    planned = True
 
     async def stream(scope: anyio.CancelScope) -> None:
         try:
-            await spool.hash_rest(late)
+            await spool.stream_tapped(tap)
         except Exception as exc:
             failures.append(exc)
             scope.cancel()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(stream, tg.cancel_scope)
-        try:
-            planned = await _plan_ranges(obj, spool)
-        except Exception as exc:
-            failures.append(exc)
-            tg.cancel_scope.cancel()
-        else:
-            if not planned:
-                await spool.stream_rest(0)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stream, tg.cancel_scope)
+            try:
+                if not await _plan_ranges(obj, spool):
+                    await spool.fetch_many([(0, spool.size)])
+            except Exception as exc:
+                failures.append(exc)
+                tg.cancel_scope.cancel()
+            finally:
+                tap.release()
+    finally:
+        spool.tap = None
     if failures:
         raise failures[0]
 
@@ -257,12 +264,14 @@ async def acquire(
 
                         # hashed in the pass that fills it, should the object come whole
                         spool.hasher = hashlib.sha256()
-                    if download and spool.size > HASH_ALONGSIDE:
-                        await _plan_while_hashing(obj, spool)
-                    elif not await _plan_ranges(obj, spool):
+                    if download and (
+                        spool.size <= TAP_ABOVE or obj.reader.supports_ranges is False
+                    ):
                         await spool.stream_rest(0)
                     elif download:
-                        await spool.hash_rest()
+                        await _plan_from_stream(obj, spool)
+                    elif not await _plan_ranges(obj, spool):
+                        await spool.stream_rest(0)
                     moved = spool.transferred
                     complete = not spool.missing(0, spool.size)
                     if (digest := spool.digest()) is not None:

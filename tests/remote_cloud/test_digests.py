@@ -80,3 +80,41 @@ async def test_gcs_md5_and_crc32c_are_the_hashes(
     assert len(bytes.fromhex(file.digests.get("crc32c", "00000000"))) == 4
     assert file.sha256 is None
     assert file.digest_source is not None and "md5Hash" in file.digest_source
+
+
+class _GetCounter(Relay):
+    """Counts the GETs clients send through the relay, and those carrying a Range."""
+
+    def __init__(self, port: int) -> None:
+        self.gets = 0
+        self.ranged = 0
+        super().__init__(port)
+
+    def observe(self, data: bytes, upstream: bool) -> None:
+        if upstream:
+            self.gets += data.count(b"GET /")
+            self.ranged += data.lower().count(b"\r\nrange: bytes=")
+
+
+async def test_s3_hash_remote_reads_nothing_beside_the_stream(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No published sha256 and --hash-remote: one GetObject streams the object and the plan's
+    reads come off it (moto reads the whole object for every GetObject, ranged or not, so a
+    ranged read beside the stream costs a download's worth of work)."""
+    from safetensors.numpy import save
+
+    data = save({f"w{i}": np.full((512, 512), i, dtype=np.float32) for i in range(12)})
+    assert len(data) > 8 << 20
+    s3_server.admin().put_object(Bucket=S3_BUCKET, Key="digests/big.safetensors", Body=data)
+    relay = _GetCounter(urlsplit(s3_server.endpoint).port or 80)
+    try:
+        use_env(monkeypatch, s3_env(s3_server) | {"AWS_ENDPOINT_URL": relay.url})
+        uri = f"s3://{S3_BUCKET}/digests/big.safetensors"
+        report = await modelaudit.scan(uri, hashes=True, hash_remote=True)
+    finally:
+        relay.stop()
+    (file,) = report.files
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    assert relay.gets == 1 and relay.ranged <= 1
+    assert len(data) <= relay.to_client < len(data) + (64 << 10)

@@ -8,7 +8,15 @@ import pytest
 
 import modelaudit
 from modelaudit.findings import FileStatus
-from tests.remote_http._remote_http_servers import CDN, Blob, FakeHub, Server, pin_slow_link
+from tests.remote_http._relay import Relay
+from tests.remote_http._remote_http_servers import (
+    CDN,
+    Blob,
+    FakeHub,
+    Server,
+    pin_slow_link,
+    run_cli,
+)
 
 Files = tuple[Server, dict[str, Blob], dict[str, Any]]
 
@@ -136,19 +144,21 @@ async def test_hostile_headers_are_never_clean_and_read_as_a_local_copy(
     assert [i.message for i in file.issues] == [i.message for i in whole.issues]
 
 
-@pytest.mark.parametrize("name", ["model.safetensors", "huge_evil.pkl", "model.onnx"])
-async def test_hash_remote_streams_once_beside_the_plan(
+@pytest.mark.parametrize(
+    "name", ["model.safetensors", "huge_evil.pkl", "model.onnx", "model.gguf", "pytorch_model.bin"]
+)
+async def test_hash_remote_reads_the_object_once_and_nothing_else(
     files_server: Files, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--hash-remote: the object streams through the hasher while the plan runs. A planned
-    format keeps only its planned ranges; a format needing every byte turns that same stream
-    into its download (what it passed before fetched again by range), never a second one."""
+    """--hash-remote without a published digest: the object streams once through the hasher
+    and the plan's reads are taken off that stream (a planned format), or the stream lands
+    whole (a format needing every byte): one GET, no ranged read beside it."""
     import hashlib
 
     from modelaudit.engine import acquire
     from tests.remote_http._remote_http_servers import EVIL_PICKLE
 
-    monkeypatch.setattr(acquire, "HASH_ALONGSIDE", 0)
+    monkeypatch.setattr(acquire, "TAP_ABOVE", 0)
     server, blobs, _ = files_server
     filler = 24 << 20
     blobs["huge_evil.pkl"] = Blob(
@@ -162,6 +172,47 @@ async def test_hash_remote_streams_once_beside_the_plan(
     assert file.status is FileStatus.COMPLETE, file.status_reason
     assert file.sha256 == hashlib.sha256(data).hexdigest()
     assert sorted(i.message for i in report.issues) == sorted(i.message for i in plain.issues)
-    whole = [r for r in server.requests if r.headers.get("range") == f"bytes=0-{len(data) - 1}"]
-    assert len(whole) == 1
-    assert len(data) <= server.sent() < 2 * len(data)
+    gets = [r.headers.get("range") for r in server.requests if r.method == "GET"]
+    assert gets == [f"bytes=0-{len(data) - 1}"]
+    assert server.sent() == len(data)
+
+
+def _onnx_of(tensors: int, floats: int) -> bytes:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.full(floats, i, np.float32), name=f"w{i}")
+        for i in range(tensors)
+    ]
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [floats])
+    node = helper.make_node("Add", ["x", "w0"], ["y"], name="add")
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [floats])
+    graph = helper.make_graph([node], "g", [value], [out], initializer=inits)
+    return bytes(helper.make_model(graph).SerializeToString())
+
+
+def test_cli_sarif_hash_remote_of_many_tensors_is_one_get(files_server: Files) -> None:
+    """`modelaudit scan URL --format sarif --hash-remote` as a user runs it, through a relay
+    adding 50 ms: an ONNX model of 96 embedded tensors (above the size whose plan is taken
+    off the stream) costs one GET of the whole object and nothing else, counted by the
+    server, and SARIF carries the sha256 of every byte."""
+    import hashlib
+    import json
+
+    server, blobs, _ = files_server
+    data = _onnx_of(96, 48 * 1024)
+    assert len(data) > 16 << 20
+    blobs["many.onnx"] = Blob(data)
+    relay = Relay(int(server.url.rsplit(":", 1)[1]), latency=0.05)
+    try:
+        server.reset()
+        proc = run_cli(f"{relay.url}/many.onnx", "--format", "sarif", "--hash-remote")
+    finally:
+        relay.stop()
+    assert proc.returncode == 0, proc.stderr
+    (artifact,) = json.loads(proc.stdout)["runs"][0]["artifacts"]
+    assert artifact["hashes"]["sha-256"] == hashlib.sha256(data).hexdigest()
+    gets = [r.headers.get("range") for r in server.requests if r.method == "GET"]
+    assert gets == [f"bytes=0-{len(data) - 1}"]
+    assert server.sent() == len(data)
