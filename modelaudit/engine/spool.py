@@ -71,10 +71,13 @@ class Spool:
         self.tap: Tap | None = None
 
     def close(self) -> None:
+        """Idempotent: the spool file stays, its descriptor and map go."""
         if self._map is not None:
             self._map.close()
             self._map = None
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     # -- what has arrived --------------------------------------------------------------
 
@@ -169,12 +172,16 @@ class Spool:
         await self.fetch_many([(start, end)])
 
     async def fetch_many(
-        self, ranges: list[tuple[int, int]], split: bool = True, parallel: int = PARALLEL
+        self,
+        ranges: list[tuple[int, int]],
+        split: bool = True,
+        parallel: int = PARALLEL,
+        by_range: bool = False,
     ) -> None:
         """Land every range, the missing parts of each as their own requests (pieces of at
         most MAX_REQUEST when `split`), up to `parallel` at once. While a stream is tapped,
-        only what it passed already; the rest is taken off it."""
-        if self.tap is not None:
+        only what it passed already (or all of them: `by_range`); the rest is taken off it."""
+        if self.tap is not None and not by_range:
             await self._from_stream(self.tap, ranges, split, parallel)
             return
         requests = self.requests_for(ranges, split)
@@ -205,11 +212,7 @@ class Spool:
         wanted = [gap for a, b in ranges for gap in self.missing(a, b)]
         behind = tap.ask(wanted)
         if behind:
-            self.tap = None
-            try:
-                await self.fetch_many(behind, split, parallel)
-            finally:
-                self.tap = tap
+            await self.fetch_many(behind, split, parallel, by_range=True)
         if not await anyio.to_thread.run_sync(tap.wait, wanted, abandon_on_cancel=True):
             raise FetchError(f"{self.uri}: the stream ended before the bytes the scan reads")
         self._take(tap)

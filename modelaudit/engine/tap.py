@@ -9,9 +9,10 @@ The stream must not pass bytes the planner may still ask for. The planner's pars
 order for a forward format (a header, then the next record's header, ...), so the stream is
 held at the end of the planner's last request (`gate`) while the planner runs, and released
 when the planner waits for further bytes or is done. Ranges registered without holding (the
-object's tail, which a zip's directory and the appended-zip check read) are taken when the
-stream reaches them. A request for bytes the stream has already passed (a parser reading
-backwards) is left to the caller to fetch by range.
+tail of an object whose name is no model format's) are taken when the stream reaches them;
+once the plan is served nothing more is written (`release(drop=True)`) and the stream goes
+on only to be hashed, while the scan runs. A request for bytes the stream has already
+passed (a parser reading backwards) is left to the caller to fetch by range.
 
 Thread-safe: the fill's writer thread calls `land`; the event loop calls the rest (its
 blocking `wait` from a worker thread).
@@ -78,10 +79,13 @@ class Tap:
             out, self._landed = self._landed, []
         return out
 
-    def release(self) -> None:
-        """The planner is done: the stream passes freely, taking what is still wanted."""
+    def release(self, drop: bool = False) -> None:
+        """The planner is done: the stream passes freely, taking what is still wanted
+        (nothing more if `drop`: the scan has what it reads and may be reading it)."""
         with self._cond:
             self._open = True
+            if drop:
+                self._wants = []
             self._cond.notify_all()
 
     def end(self) -> None:

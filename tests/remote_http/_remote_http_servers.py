@@ -88,8 +88,11 @@ class Handler(BaseHTTPRequestHandler):
         if cut is not None:
             body = body[: int(cut)]
             self.close_connection = True
+        hold = self.server.hold
         try:
             for i in range(0, len(body), 65536):
+                if hold is not None and i and i + 65536 >= len(body):
+                    hold(seen)
                 self.wfile.write(body[i : i + 65536])
                 with self.server.lock:
                     seen.sent += min(65536, len(body) - i)
@@ -109,6 +112,8 @@ class Server(ThreadingHTTPServer):
         self.route = route
         self.lock = threading.Lock()
         self.requests: list[Seen] = []
+        #: called before the last 64 KiB of a longer body is sent (a test holds it there)
+        self.hold: Callable[[Seen], None] | None = None
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 import modelaudit
+from modelaudit.engine.acquire import tail_size
 from modelaudit.findings import FileStatus
 from tests.remote_http._relay import Relay
 from tests.remote_http._remote_http_servers import (
@@ -151,8 +153,9 @@ async def test_hash_remote_reads_the_object_once_and_nothing_else(
     files_server: Files, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--hash-remote without a published digest: the object streams once through the hasher
-    and the plan's reads are taken off that stream (a planned format), or the stream lands
-    whole (a format needing every byte): one GET, no ranged read beside it."""
+    and the plan's reads are taken off that stream, except its tail, read by range beside
+    it (a planned format: the stream brings the tail last), or the stream lands whole (a
+    format needing every byte): one GET of the whole object and at most that tail read."""
     import hashlib
 
     from modelaudit.engine import acquire
@@ -172,9 +175,64 @@ async def test_hash_remote_reads_the_object_once_and_nothing_else(
     assert file.status is FileStatus.COMPLETE, file.status_reason
     assert file.sha256 == hashlib.sha256(data).hexdigest()
     assert sorted(i.message for i in report.issues) == sorted(i.message for i in plain.issues)
-    gets = [r.headers.get("range") for r in server.requests if r.method == "GET"]
-    assert gets == [f"bytes=0-{len(data) - 1}"]
-    assert server.sent() == len(data)
+    gets = [r.headers.get("range", "") for r in server.requests if r.method == "GET"]
+    tail = tail_size(len(data))
+    beside = [] if name == "huge_evil.pkl" else [f"bytes={len(data) - tail}-{len(data) - 1}"]
+    assert sorted(gets) == sorted([f"bytes=0-{len(data) - 1}", *beside])
+    assert server.sent() == len(data) + (tail if beside else 0)
+
+
+class _Order:
+    """What the scan's progress hears, in order, with what the server did meanwhile: the
+    server holds the last 64 KiB of the whole-object GET until the scan is heard to have
+    ended (`scanned`), or for at most a minute."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.events: list[str] = []
+        self.scanned_event = threading.Event()
+
+    def hold(self, seen: Any) -> None:
+        if seen.headers.get("range", "").startswith("bytes=0-"):
+            heard = self.scanned_event.wait(60)
+            self.events.append("stream end sent" if heard else "stream end sent unheard")
+
+    def scanned(self, uri: str) -> None:
+        self.events.append("scanned")
+        self.scanned_event.set()
+
+    def __call__(self, file: Any) -> None:
+        self.events.append(f"reported {file.sha256}")
+
+
+async def test_hash_remote_scans_while_the_stream_is_being_hashed(files_server: Files) -> None:
+    """--hash-remote without a published digest: the file's scan runs as soon as the plan's
+    reads are served, while the rest of the object still streams through the hasher, and
+    its result waits for the hash. The server holds the end of the stream until the scan
+    is heard to have ended (the old order, scanning after the last byte, never gets there)
+    and the report, with the sha256 of every byte, comes after the stream's end."""
+    import hashlib
+
+    from safetensors.numpy import save
+
+    server, blobs, _ = files_server
+    data = save({f"w{i}": np.full((512, 512), i, dtype=np.float32) for i in range(20)})
+    assert len(data) > 16 << 20
+    blobs["held.safetensors"] = Blob(data)
+    order = _Order()
+    server.hold = order.hold
+    report = await modelaudit.scan(
+        f"{server.url}/held.safetensors", hashes=True, hash_remote=True, progress=order
+    )
+    digest = hashlib.sha256(data).hexdigest()
+    assert order.events == ["scanned", "stream end sent", f"reported {digest}"]
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.sha256 == digest
+    gets = sorted(r.headers.get("range", "") for r in server.requests if r.method == "GET")
+    tail = tail_size(len(data))
+    assert gets == sorted([f"bytes=0-{len(data) - 1}", f"bytes={len(data) - tail}-{len(data) - 1}"])
 
 
 def _onnx_of(tensors: int, floats: int) -> bytes:
@@ -195,8 +253,8 @@ def _onnx_of(tensors: int, floats: int) -> bytes:
 def test_cli_sarif_hash_remote_of_many_tensors_is_one_get(files_server: Files) -> None:
     """`modelaudit scan URL --format sarif --hash-remote` as a user runs it, through a relay
     adding 50 ms: an ONNX model of 96 embedded tensors (above the size whose plan is taken
-    off the stream) costs one GET of the whole object and nothing else, counted by the
-    server, and SARIF carries the sha256 of every byte."""
+    off the stream) costs one GET of the whole object and one of its tail beside it,
+    counted by the server, and SARIF carries the sha256 of every byte."""
     import hashlib
     import json
 
@@ -213,6 +271,9 @@ def test_cli_sarif_hash_remote_of_many_tensors_is_one_get(files_server: Files) -
     assert proc.returncode == 0, proc.stderr
     (artifact,) = json.loads(proc.stdout)["runs"][0]["artifacts"]
     assert artifact["hashes"]["sha-256"] == hashlib.sha256(data).hexdigest()
-    gets = [r.headers.get("range") for r in server.requests if r.method == "GET"]
-    assert gets == [f"bytes=0-{len(data) - 1}"]
-    assert server.sent() == len(data)
+    gets = [r.headers.get("range", "") for r in server.requests if r.method == "GET"]
+    tail = tail_size(len(data))
+    assert sorted(gets) == sorted(
+        [f"bytes=0-{len(data) - 1}", f"bytes={len(data) - tail}-{len(data) - 1}"]
+    )
+    assert server.sent() == len(data) + tail
