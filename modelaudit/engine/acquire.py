@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -41,6 +42,13 @@ FIRST_READ = 64 * 1024
 TAIL_READ = 256 * 1024
 #: Objects up to this size hashed for --hash-remote are written whole (no plan to serve).
 TAP_ABOVE = 8 << 20
+#: A hash stream whose first buffer came within this many seconds has its tail read by range
+#: beside it, so that the scan's own time (about 0.1-0.3 s) overlaps the stream: the read
+#: runs alongside the stream, and a server this quick to answer serves it without slowing
+#: the stream. One slower to answer takes the tail off the stream: moto reads the whole
+#: object before answering any GetObject, ranged or not (about a second per GiB), so a read
+#: beside the stream there costs a second download's work in the same server process.
+BESIDE_WITHIN = 0.5
 
 OnBytes = Callable[[int], None]
 
@@ -219,13 +227,18 @@ async def _head_off_stream(obj: ObjectRef, spool: Spool, tap: Tap, wanted: bool)
     """The head off a tapped stream, and the object's format. A format the planner serves
     gets its tail by one ranged read beside the stream (every planned format reads the end:
     the appended-zip check, a zip's directory), since the stream brings it last and the
-    scan would wait for all of it; otherwise the tail is taken when the stream gets there."""
+    scan would wait for all of it, when the stream's first buffer came quickly enough to
+    say that a request costs little there (`BESIDE_WITHIN`); otherwise the tail is taken
+    when the stream gets there."""
     size = spool.size
     tail = (size - tail_size(size), size)
+    began = time.monotonic()
     await spool.fetch_many([(0, FIRST_READ)])
+    quick = time.monotonic() - began < BESIDE_WITHIN
     fmt = sniff_head(spool.get(0, HEAD_SIZE), obj.name, size)
     assert obj.reader is not None
-    if wanted and obj.reader.supports_ranges is not False and (fmt or "") in PLANS:
+    planned = (fmt or "") in PLANS
+    if quick and wanted and obj.reader.supports_ranges is not False and planned:
         await spool.fetch_many([tail], by_range=True)
     else:
         tap.ask([tail], hold=False)

@@ -5,6 +5,7 @@ or a single-part ETag's md5, GCS md5Hash/crc32c), named by algorithm, without a 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -107,15 +108,19 @@ class _GetCounter(Relay):
             self.media += data.count(b"alt=media")
 
 
-async def test_s3_hash_remote_reads_only_the_tail_beside_the_stream(
-    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("beside", [True, False], ids=["tail-beside", "tail-off-stream"])
+async def test_s3_hash_remote_reads_at_most_the_tail_beside_the_stream(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch, beside: bool
 ) -> None:
     """No published sha256 and --hash-remote: one GetObject streams the object and the plan's
-    reads come off it, but for its tail (one ranged GetObject beside the stream, which
-    brings the tail last; moto reads the whole object for every GetObject, ranged or not,
-    so each read beside the stream costs it a download's worth of work)."""
+    reads come off it; its tail too where the stream's first bytes came slowly (moto reads
+    the whole object for every GetObject, ranged or not, so a read beside the stream costs
+    it a download's worth of work), else one ranged GetObject beside the stream."""
     from safetensors.numpy import save
 
+    from modelaudit.engine import acquire
+
+    monkeypatch.setattr(acquire, "BESIDE_WITHIN", math.inf if beside else -1.0)
     data = save({f"w{i}": np.full((512, 512), i, dtype=np.float32) for i in range(12)})
     assert len(data) > 8 << 20
     s3_server.admin().put_object(Bucket=S3_BUCKET, Key="digests/big.safetensors", Body=data)
@@ -128,8 +133,8 @@ async def test_s3_hash_remote_reads_only_the_tail_beside_the_stream(
         relay.stop()
     (file,) = report.files
     assert file.sha256 == hashlib.sha256(data).hexdigest()
-    assert relay.gets == 2 and relay.ranged <= 2
-    tail = tail_size(len(data))
+    tail = tail_size(len(data)) if beside else 0
+    assert relay.gets == (2 if beside else 1) and relay.ranged <= relay.gets
     assert len(data) + tail <= relay.to_client < len(data) + tail + (64 << 10)
 
 
@@ -144,8 +149,10 @@ async def test_gcs_hash_remote_reads_nothing_beside_the_stream_but_the_tail(
     plus its tail to the client."""
     from safetensors.numpy import save
 
+    from modelaudit.engine import acquire
     from tests.remote_http.test_acquire import _onnx_of
 
+    monkeypatch.setattr(acquire, "BESIDE_WITHIN", math.inf)
     if name.endswith(".onnx"):
         data = _onnx_of(96, 48 * 1024)
     else:
