@@ -247,6 +247,40 @@ async def test_hash_remote_scans_while_the_stream_is_being_hashed(
     assert gets == sorted([f"bytes=0-{len(data) - 1}", f"bytes={len(data) - tail}-{len(data) - 1}"])
 
 
+async def test_hash_remote_stream_failing_after_the_scan_is_an_error_with_the_scan_kept(
+    files_server: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream breaks after the file was scanned (the connection is cut short of its
+    end, and the object is gone when the read resumes): the file is an error naming the
+    fetch failure, never clean, and keeps what its scan found (its scanner), with no hash."""
+    from safetensors.numpy import save
+
+    from modelaudit.engine import acquire
+
+    monkeypatch.setattr(acquire, "BESIDE_WITHIN", math.inf)
+    server, blobs, _ = files_server
+    data = save({f"w{i}": np.full((512, 512), i, dtype=np.float32) for i in range(20)})
+    blobs["cut.safetensors"] = Blob(data)
+    order = _Order()
+
+    def cut(seen: Any) -> bool:
+        if not seen.headers.get("range", "").startswith("bytes=0-"):
+            return True
+        order.hold(seen)
+        blobs.pop("cut.safetensors", None)
+        return False
+
+    server.hold = cut
+    report = await modelaudit.scan(
+        f"{server.url}/cut.safetensors", hashes=True, hash_remote=True, progress=order
+    )
+    assert order.events == ["scanned", "stream end sent", "reported None"]
+    (file,) = report.files
+    assert file.status is FileStatus.ERROR
+    assert file.status_reason is not None and "not found" in file.status_reason.lower()
+    assert file.scanner is not None and file.sha256 is None
+
+
 def _onnx_of(tensors: int, floats: int) -> bytes:
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
