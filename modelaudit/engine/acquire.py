@@ -4,6 +4,11 @@ A remote object is spooled under a private temporary folder, keeping its base na
 name-based routing still works. Header-only formats get a sparse spool of the object's full
 size holding only the ranges their planner read (engine/range_plan.py); everything else is
 streamed whole, bounded by --max-size. Scanners stay path-based and never know the difference.
+
+With `--hash-remote` and no published sha256 the object streams whole through the hasher
+while the plan's reads are taken off that stream; the path is handed over as soon as the
+plan is served, the stream goes on being hashed meanwhile, and `Fetched.settled` waits for
+it (the report needs the hash, the scan does not).
 """
 
 from __future__ import annotations
@@ -13,18 +18,21 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectRef
 from ..formats import HEAD_SIZE, has_model_extension, sniff_head
-from .fill import LateFile, fill
-from .range_plan import plan
+from .fill import fill
+from .range_plan import PLANS, plan
 from .spool import Spool
+from .tap import Tap
 
 log = logging.getLogger("modelaudit")
 
@@ -32,10 +40,37 @@ log = logging.getLogger("modelaudit")
 FIRST_READ = 64 * 1024
 #: First read of a large object's end (see `tail_size`).
 TAIL_READ = 256 * 1024
-#: Objects above this size hashed for --hash-remote stream alongside their plan.
-HASH_ALONGSIDE = 8 << 20
+#: Objects up to this size hashed for --hash-remote are written whole (no plan to serve).
+TAP_ABOVE = 8 << 20
+#: A hash stream whose first buffer came within this many seconds has its tail read by range
+#: beside it, so that the scan's own time (about 0.1-0.3 s) overlaps the stream: the read
+#: runs alongside the stream, and a server this quick to answer serves it without slowing
+#: the stream. One slower to answer takes the tail off the stream: moto reads the whole
+#: object before answering any GetObject, ranged or not (about a second per GiB), so a read
+#: beside the stream there costs a second download's work in the same server process.
+BESIDE_WITHIN = 0.5
 
 OnBytes = Callable[[int], None]
+
+
+class Fetched:
+    """What `acquire` hands over: a local path the scanner can read now, and `settled`, to
+    await before the file's result is recorded: it ends when the object's digests and bytes
+    moved are in its metadata (at once, unless a hash stream is still running)."""
+
+    def __init__(self, path: str, rest: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.path = path
+        self._rest = rest
+        #: the stream still running when the path was handed over (it is being hashed)
+        self.streaming = rest is not None
+        self.done = rest is None
+
+    async def settled(self) -> None:
+        """Wait for the stream still being hashed; raises FetchError if it failed."""
+        rest, self._rest = self._rest, None
+        if rest is not None:
+            await rest()
+            self.done = True
 
 
 class SpoolFolders:
@@ -163,13 +198,16 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
         await spool.fetch(0, size)
         return True
     wanted = has_model_extension(obj.name) and obj.reader.supports_ranges is not False
-    # head and tail in one round: every planned format reads the end (the appended-zip
-    # check, a zip's directory)
-    await spool.fetch_many([(0, FIRST_READ), (size - tail, size)] if wanted else [(0, FIRST_READ)])
+    if spool.tap is not None:
+        fmt = await _head_off_stream(obj, spool, spool.tap, wanted)
+    else:
+        # head and tail in one round: every planned format reads the end (the appended-zip
+        # check, a zip's directory)
+        ranges = [(0, FIRST_READ), (size - tail, size)] if wanted else [(0, FIRST_READ)]
+        await spool.fetch_many(ranges)
+        fmt = sniff_head(spool.get(0, HEAD_SIZE), obj.name, size)
     if obj.reader.supports_ranges is False:
         return False
-    head = spool.get(0, HEAD_SIZE)
-    fmt = sniff_head(head, obj.name, size)
     if (
         fmt is None
         and not wanted
@@ -185,35 +223,89 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
         return False
 
 
-async def _plan_while_hashing(obj: ObjectRef, spool: Spool) -> None:
-    """--hash-remote without a published sha256: the whole object streams through the
-    hasher from its first byte while the plan reads what the scanner needs, so the plan
-    costs no time beside the download. The stream writes nothing unless the plan declines
-    or turns to one streamed request (`Spool.stream_rest`): from then on it writes, and the
-    little it passed before is fetched again by range."""
-    late = LateFile()
+async def _head_off_stream(obj: ObjectRef, spool: Spool, tap: Tap, wanted: bool) -> str | None:
+    """The head off a tapped stream, and the object's format. A format the planner serves
+    gets its tail by one ranged read beside the stream (every planned format reads the end:
+    the appended-zip check, a zip's directory), since the stream brings it last and the
+    scan would wait for all of it, when the stream's first buffer came quickly enough to
+    say that a request costs little there (`BESIDE_WITHIN`); otherwise the tail is taken
+    when the stream gets there."""
+    size = spool.size
+    tail = (size - tail_size(size), size)
+    began = time.monotonic()
+    await spool.fetch_many([(0, FIRST_READ)])
+    quick = time.monotonic() - began < BESIDE_WITHIN
+    fmt = sniff_head(spool.get(0, HEAD_SIZE), obj.name, size)
+    assert obj.reader is not None
+    planned = (fmt or "") in PLANS
+    if quick and wanted and obj.reader.supports_ranges is not False and planned:
+        await spool.fetch_many([tail], by_range=True)
+    else:
+        tap.ask([tail], hold=False)
+    return fmt
+
+
+async def _plan_from_stream(
+    obj: ObjectRef, spool: Spool, tg: anyio.abc.TaskGroup
+) -> Callable[[], Awaitable[None]] | None:
+    """--hash-remote without a published sha256: every byte comes anyway, so the object
+    streams once through the hasher from its first byte and the plan's reads are taken off
+    that stream as it passes (engine/tap.py): nothing written but what the scanner reads
+    (the tail, which a forward stream brings last, is one ranged read beside it). A plan
+    that declines takes the rest of the stream whole.
+
+    Returns once the plan is served: None if the stream is over too, else what waits for
+    it (it goes on in `tg`, only hashing; the spool must stay open until it ends)."""
+    tap = Tap(spool.fd)
+    spool.tap = tap
     failures: list[Exception] = []
-    planned = True
+    over = anyio.Event()
+    planning = anyio.CancelScope()
 
-    async def stream(scope: anyio.CancelScope) -> None:
+    async def stream() -> None:
         try:
-            await spool.hash_rest(late)
+            await spool.stream_tapped(tap)
         except Exception as exc:
             failures.append(exc)
-            scope.cancel()
+            planning.cancel()
+        finally:
+            over.set()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(stream, tg.cancel_scope)
-        try:
-            planned = await _plan_ranges(obj, spool)
-        except Exception as exc:
-            failures.append(exc)
-            tg.cancel_scope.cancel()
-        else:
-            if not planned:
-                await spool.stream_rest(0)
+    tg.start_soon(stream)
+    try:
+        with planning:
+            if await _plan_ranges(obj, spool):
+                # the scanner has what it reads: the stream writes nothing more
+                tap.release(drop=True)
+            else:
+                await spool.fetch_many([(0, spool.size)])
+    finally:
+        tap.release()
+        spool.tap = None
     if failures:
         raise failures[0]
+    if planning.cancelled_caught:
+        raise FetchError(f"{obj.uri}: the stream ended before the bytes the scan reads")
+
+    async def rest() -> None:
+        await over.wait()
+        if failures:
+            raise failures[0]
+
+    if over.is_set():
+        return None
+    return rest
+
+
+async def _conclude(obj: ObjectRef, spool: Spool, config: ScanConfig) -> None:
+    """Everything fetched: the digests and the bytes moved go into the object's metadata."""
+    complete = not spool.missing(0, spool.size)
+    if (digest := spool.digest()) is not None:
+        obj.metadata["sha256_streamed"] = digest
+    spool.close()
+    if config.hashes:
+        await _record_digests(obj, spool.path, complete)
+    obj.metadata["bytes_transferred"] = spool.transferred
 
 
 @asynccontextmanager
@@ -223,58 +315,86 @@ async def acquire(
     limiter: anyio.CapacityLimiter | None = None,
     on_bytes: OnBytes | None = None,
     folders: SpoolFolders | None = None,
-) -> AsyncIterator[str]:
-    """Yield a local path holding what the scanner needs of `obj`.
+) -> AsyncIterator[Fetched]:
+    """Yield a local path holding what the scanner needs of `obj` (`Fetched.path`); await
+    `Fetched.settled()` before recording the file's result.
 
     `limiter` (the engine's fetch limiter) is held only while bytes move, not while the
-    caller scans the spool. Records the bytes moved in `obj.metadata["bytes_transferred"]`;
-    `on_bytes` hears of each piece as it lands (download progress). With `folders` the spool
-    lives in one of the call's reusable folders, else in a folder of its own.
+    caller scans the spool (a hash stream still running holds it until it ends). Records
+    the bytes moved in `obj.metadata["bytes_transferred"]`; `on_bytes` hears of each piece
+    as it lands (download progress). With `folders` the spool lives in one of the call's
+    reusable folders, else in a folder of its own. Leaving without `settled` stops a stream
+    still running (nobody needs its hash).
     """
     if obj.local_path is not None:
-        yield obj.local_path
+        yield Fetched(obj.local_path)
         return
     assert obj.reader is not None
     folder = folders.take() if folders is not None else tempfile.mkdtemp(prefix="modelaudit-")
     path = os.path.join(folder, _safe_basename(obj.uri))
     ended = False
-    try:
-        async with limiter if limiter is not None else contextlib.nullcontext():
-            if obj.size is None:
-                moved = await _stream_whole(
-                    obj, path, config.max_file_size or 0, config.hashes, on_bytes
-                )
-                complete = True
-            else:
-                spool = Spool(obj.reader, path, obj.size, obj.uri, on_bytes)
-                try:
-                    download = config.hashes and config.hash_remote
-                    if download:
-                        # asked to hash: only a digest the provider publishes saves a download
-                        download = "sha256" not in await _published(obj)
-                    if download or (config.hashes and "sha256" not in obj.reader.digests):
-                        import hashlib
+    spool: Spool | None = None
+    token = object()
+    held = [False]
 
-                        # hashed in the pass that fills it, should the object come whole
-                        spool.hasher = hashlib.sha256()
-                    if download and spool.size > HASH_ALONGSIDE:
-                        await _plan_while_hashing(obj, spool)
-                    elif not await _plan_ranges(obj, spool):
-                        await spool.stream_rest(0)
-                    elif download:
-                        await spool.hash_rest()
-                    moved = spool.transferred
-                    complete = not spool.missing(0, spool.size)
-                    if (digest := spool.digest()) is not None:
-                        obj.metadata["sha256_streamed"] = digest
-                finally:
-                    spool.close()
-            if config.hashes:
-                await _record_digests(obj, path, complete)
-        obj.metadata["bytes_transferred"] = moved
-        yield path
+    def let_go() -> None:
+        if held[0] and limiter is not None:
+            held[0] = False
+            limiter.release_on_behalf_of(token)
+
+    # raised after the task group, not wrapped in an exception group
+    failure: Exception | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            fetched: Fetched | None = None
+            try:
+                if limiter is not None:
+                    await limiter.acquire_on_behalf_of(token)
+                    held[0] = True
+                if obj.size is None:
+                    moved = await _stream_whole(
+                        obj, path, config.max_file_size or 0, config.hashes, on_bytes
+                    )
+                    if config.hashes:
+                        await _record_digests(obj, path, True)
+                    obj.metadata["bytes_transferred"] = moved
+                    fetched = Fetched(path)
+                else:
+                    spool = Spool(obj.reader, path, obj.size, obj.uri, on_bytes)
+                    rest = await _fill_spool(obj, spool, config, tg)
+                    if rest is None:
+                        await _conclude(obj, spool, config)
+                        fetched = Fetched(path)
+                    else:
+                        streaming = spool
+
+                        async def finish() -> None:
+                            try:
+                                await rest()
+                            finally:
+                                let_go()
+                            await _conclude(obj, streaming, config)
+
+                        fetched = Fetched(path, finish)
+                if not fetched.streaming:
+                    let_go()
+            except Exception as exc:
+                failure = exc
+                tg.cancel_scope.cancel()
+            if fetched is not None and failure is None:
+                try:
+                    yield fetched
+                except Exception as exc:
+                    failure = exc
+                if not fetched.done:
+                    tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
         ended = True
     finally:
+        let_go()
+        if spool is not None:
+            spool.close()
         if folders is None:
             shutil.rmtree(folder, ignore_errors=True)
         elif ended:
@@ -282,3 +402,27 @@ async def acquire(
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+async def _fill_spool(
+    obj: ObjectRef, spool: Spool, config: ScanConfig, tg: anyio.abc.TaskGroup
+) -> Callable[[], Awaitable[None]] | None:
+    """Land in `spool` what the scanner reads (and hash it all when asked); returns what
+    waits for a hash stream still running, if any (`_plan_from_stream`)."""
+    assert obj.reader is not None
+    download = config.hashes and config.hash_remote
+    if download:
+        # asked to hash: only a digest the provider publishes saves a download
+        download = "sha256" not in await _published(obj)
+    if download or (config.hashes and "sha256" not in obj.reader.digests):
+        import hashlib
+
+        # hashed in the pass that fills it, should the object come whole
+        spool.hasher = hashlib.sha256()
+    if download and (spool.size <= TAP_ABOVE or obj.reader.supports_ranges is False):
+        await spool.stream_rest(0)
+    elif download:
+        return await _plan_from_stream(obj, spool, tg)
+    elif not await _plan_ranges(obj, spool):
+        await spool.stream_rest(0)
+    return None

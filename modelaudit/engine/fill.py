@@ -6,7 +6,8 @@ stages that each get a thread: the network (the reader's blocking stream, `Objec
 reading straight into large buffers; readers without one are read on the event loop and
 copied into the same buffers), then a writer thread that hashes each buffer and writes it at
 its offset while the next one arrives. hashlib and `os.pwrite` release the GIL on buffers
-this large, so hashing and writing overlap the network instead of adding to it.
+this large, so hashing and writing overlap the network instead of adding to it. A fill that
+writes nothing only hashes; with a `Tap` (engine/tap.py) it writes what the planner asks for.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from ..fetchers.base import BlockingBody, FetchError, ObjectReader, ObjectTooLarge
+from .tap import Tap
 
 #: Bytes per buffer: one read, one hash update and one write each.
 BUFFER = 8 << 20
@@ -36,14 +38,6 @@ PROGRESS_EVERY = 0.2
 
 class _Stopped(Exception):
     """The fill was called off (cancelled, or its writer failed)."""
-
-
-@dataclass
-class LateFile:
-    """A file a hash-only fill starts writing to once `fd` is set (from the event loop):
-    the object turned out to be needed whole after the stream had begun."""
-
-    fd: int | None = None
 
 
 class Landing:
@@ -58,13 +52,11 @@ class Landing:
         hasher: Any = None,
         hashed: int = 0,
         limit: int = 0,
-        late: LateFile | None = None,
+        tap: Tap | None = None,
     ) -> None:
-        #: where the bytes land; None: they are only hashed (until `late` says where)
+        #: where the bytes land; None: they are only hashed (and those `tap` wants written)
         self.fd = fd
-        self.late = late
-        #: where writing began (None: nothing written)
-        self.written_from: int | None = None
+        self.tap = tap
         self.uri = uri
         self.hasher = hasher
         #: the hasher has seen the object's bytes [0, hashed)
@@ -149,9 +141,9 @@ class Landing:
             self.hasher.update(data)
             self.hashed += len(data)
         n = len(data)
-        fd = self.fd if self.fd is not None or self.late is None else self.late.fd
-        if fd is not None and self.written_from is None:
-            self.written_from = at
+        if self.tap is not None:
+            self.tap.land(data, at, self.stopped)
+        fd = self.fd
         while fd is not None and data:
             wrote = os.pwrite(fd, data, at)
             data, at = data[wrote:], at + wrote
@@ -166,9 +158,6 @@ class Filled:
     #: seconds to the first response, and in all (what the link learns)
     first: float
     seconds: float
-    #: where writing began (the start, or where a `LateFile` got its descriptor); None:
-    #: nothing was written
-    written_from: int | None = None
 
 
 async def fill(
@@ -181,15 +170,14 @@ async def fill(
     hashed: int = 0,
     limit: int = 0,
     on_bytes: Callable[[int], None] | None = None,
-    late: LateFile | None = None,
+    tap: Tap | None = None,
 ) -> Filled:
     """Land the object's bytes [start, end) (to its end when None) at their offsets in `fd`
     in one streamed request (resumed where a cut leaves it); `hasher` takes them too when
     they continue the `hashed` bytes it has seen. `fd` None: only hash them (the scanner
-    needs none of them), or, with `late`, hash them and write them once it has a file.
-    `limit`: ObjectTooLarge past that many."""
+    needs none of them), or with `tap`, write only what it wants. `limit`: ObjectTooLarge past that many."""
     began = time.monotonic()
-    landing = Landing(fd, uri, hasher, hashed, limit, late)
+    landing = Landing(fd, uri, hasher, hashed, limit, tap)
     reported = 0
 
     def report() -> None:
@@ -205,10 +193,13 @@ async def fill(
                 await anyio.sleep(PROGRESS_EVERY)
                 report()
         except anyio.get_cancelled_exc_class():
-            landing.stop()
+            if not pumped:
+                landing.stop()
             raise
 
     failure: Exception | None = None
+    # the read ended whole: the writer finishes what it holds (a tap may hold it a while)
+    pumped = False
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch)
@@ -217,6 +208,7 @@ async def fill(
                     await anyio.to_thread.run_sync(reader.pump, start, end, landing)
                 else:
                     await _pump_async(reader, start, end, landing)
+                pumped = True
             except Exception as exc:
                 # raised after the group, not wrapped in an exception group
                 failure = exc
@@ -237,7 +229,7 @@ async def fill(
     report()
     first = (landing.first or began) - began
     seconds = time.monotonic() - began
-    return Filled(landing.landed, landing.hashed, first, seconds, landing.written_from)
+    return Filled(landing.landed, landing.hashed, first, seconds)
 
 
 async def _pump_async(reader: ObjectReader, start: int, end: int | None, sink: Landing) -> None:

@@ -332,6 +332,8 @@ class _Walker:
         self.jumps = 0
         self.stride = 0
         self.ahead = WALK_PARALLEL
+        #: the last jump landed where the stride said (the guesses are worth holding for)
+        self.steady = False
 
     def observe(self, ranges: list[tuple[int, int]], spool: Spool) -> bool:
         """Whether this round's need is a jump."""
@@ -346,7 +348,10 @@ class _Walker:
         gap = start - self.frontier
         records = round(gap / self.stride) if self.stride else 0
         # (records may grow a little as they go: a name gaining a digit)
-        if self.jumps and records >= 1 and abs(gap - records * self.stride) <= _SLACK + 4 * records:
+        self.steady = bool(
+            self.jumps and records >= 1 and abs(gap - records * self.stride) <= _SLACK + 4 * records
+        )
+        if self.steady:
             if records > 1:
                 # the guesses held up to here: guess four times as far
                 self.ahead = min(self.ahead * 4, MAX_AHEAD)
@@ -396,6 +401,24 @@ class _Walker:
         return left * max(per_round, link.latency)
 
 
+async def _off_stream(
+    spool: Spool, walker: _Walker, needs: list[tuple[int, int]], wanted: list[tuple[int, int]]
+) -> None:
+    """A round taken off the whole-object stream (engine/tap.py): no request to weigh or
+    save, but the stream waits at the end of what is asked while the parser runs again.
+    A walk that keeps its stride has its guesses waited for too (one run of the parser then
+    covers many records); other guesses are taken only if the stream passes them anyway, so
+    a guess that misses never leaves the next record behind the stream."""
+    assert spool.tap is not None
+    if walker.observe(needs, spool):
+        guesses = walker.guesses(spool)
+        if walker.steady:
+            wanted = wanted + guesses
+        else:
+            spool.tap.ask([g for a, b in guesses for g in spool.missing(a, b)], hold=False)
+    await spool.fetch_many(wanted)
+
+
 async def plan(spool: Spool, fmt: str | None) -> bool:
     """Fetch into `spool` what the scanner of `fmt` will read; False: it reads (nearly) all
     of it, so the caller fetches the rest."""
@@ -412,6 +435,9 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             return await anyio.to_thread.run_sync(_run, chosen, fmt, spool)
         except NeedBytes as need:
             wanted = [windows.expand(a, b, spool) for a, b in sorted(need.ranges)]
+            if spool.tap is not None:
+                await _off_stream(spool, walker, need.ranges, wanted)
+                continue
             later = 0.0
             parallel = PARALLEL
             if walker.observe(need.ranges, spool):

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -63,13 +63,15 @@ ProgressCallback = Callable[[FileReport], None]
 class ProgressEvents(Protocol):
     """What a progress display may also hear besides each finished file (every method is
     optional): each object as it is listed (skipped entries too; a listing error is not
-    one), the end of every listing (totals are known), and bytes of a remote object as
-    they arrive, then its download's end."""
+    one), the end of every listing (totals are known), bytes of a remote object as they
+    arrive, then its download's end, and a remote object scanned before its download ended
+    (`--hash-remote`: its result waits for the hash)."""
 
     def listed(self, uri: str, size: int | None) -> None: ...
     def listing_done(self) -> None: ...
     def fetch_progress(self, uri: str, nbytes: int, size: int | None) -> None: ...
     def fetch_done(self, uri: str) -> None: ...
+    def scanned(self, uri: str) -> None: ...
 
 
 #: How long listing goes on after an interruption, to name the files left unscanned.
@@ -199,6 +201,11 @@ class _Job(FileJob):
     obj: ObjectRef
     report: FileReport
     finished: anyio.Event | None
+    #: its object is still streaming to be hashed: the outcome waits in `outcome` (`ended`:
+    #: when the scan ended) until `ScanCall._settle` records it
+    settling: bool
+    outcome: Outcome
+    ended: float
 
 
 class ScanCall:
@@ -237,6 +244,9 @@ class ScanCall:
         self.pending: dict[int, _Job] = {}
         #: Remote objects being fetched (their FileReport); each holds a slot.
         self.fetching: dict[int, FileReport] = {}
+        #: Files scanned whose stream is still being hashed (by id of their report); each
+        #: holds a slot.
+        self.settling: dict[int, _Job] = {}
         #: Listed objects waiting for a slot; reported as not started on interruption.
         self.unstarted: dict[int, ObjectRef] = {}
         self.dispatchers = 0
@@ -298,15 +308,17 @@ class ScanCall:
                 # call of a service would pay.
                 await self._scan_all(targets)
             owing = self.offload is not None and bool(self.offload.unfinished())
-            if self.scope.cancelled_caught or self.unstarted or self.pending or owing:
+            unfinished = self.unstarted or self.pending or self.settling
+            if self.scope.cancelled_caught or unfinished or owing:
                 self.report.interrupted = self.stop_reason or run_timeout_reason(timeout)
                 self._record_unfinished()
         finally:
             owed = len(self.offload.unfinished()) if self.offload is not None else 0
-            for _ in range(len(self.pending) + len(self.fetching) + owed):
+            for _ in range(len(self.pending) + len(self.fetching) + len(self.settling) + owed):
                 self.engine.slots.release()
             self.pending.clear()
             self.fetching.clear()
+            self.settling.clear()
             await self._close_cache()
             folders, self.folders = self.folders, None
             if folders is not None:
@@ -331,7 +343,7 @@ class ScanCall:
                 await self.drained.wait()
 
     def _check_drained(self) -> None:
-        if not self.listing and not self.pending and not self.fetching:
+        if not self.listing and not self.pending and not self.fetching and not self.settling:
             self.drained.set()
 
     def _notify(self, event: str, *args: object) -> None:
@@ -581,6 +593,7 @@ class ScanCall:
         job.obj = obj
         job.report = fr
         job.finished = None
+        job.settling = False
         return job
 
     async def _fetch_and_queue(self, obj: ObjectRef, fr: FileReport) -> None:
@@ -600,13 +613,17 @@ class ScanCall:
                 self._notify("fetch_done", obj.uri)
 
         try:
-            async with acquire(obj, self.config, self.fetch, on_bytes, self.folders) as path:
-                fetched()
-                job = self._job(obj, fr, path, obj.size or 0)
+            async with acquire(obj, self.config, self.fetch, on_bytes, self.folders) as got:
+                if not got.streaming:
+                    fetched()
+                job = self._job(obj, fr, got.path, obj.size or 0)
                 job.finished = anyio.Event()
+                job.settling = got.streaming
                 del self.fetching[id(fr)]
                 self._queue(job)
                 await job.finished.wait()
+                if job.settling:
+                    await self._settle(job, got.settled, fetched)
         except FetchError as exc:
             self._fail(fr, f"Could not fetch file: {exc}", str(exc))
             fr.duration = time.monotonic() - started
@@ -623,6 +640,33 @@ class ScanCall:
             if obj.reader is not None:
                 with anyio.CancelScope(shield=True):
                     await obj.reader.aclose()
+
+    async def _settle(
+        self, job: _Job, settled: Callable[[], Awaitable[None]], fetched: Callable[[], None]
+    ) -> None:
+        """A file scanned while its stream is still being hashed (--hash-remote): its
+        result is recorded once the hash is in. Until then it is in `settling` (it holds its
+        slot; a run stopped meanwhile reports it inconclusive with its findings); a stream
+        that fails keeps the findings and makes the file an error."""
+        fr = job.report
+        self._notify("scanned", job.obj.uri)
+        try:
+            await settled()
+        except get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            fetched()
+            self.settling.pop(id(fr), None)
+            apply_outcome(fr, job.obj, job.outcome, job.streamed, job.deadline, self.config)
+            if not isinstance(exc, FetchError):
+                log.debug("fetching %s failed", job.obj.uri, exc_info=True)
+            reason = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
+            self._fail(fr, f"Could not fetch file: {reason}", reason)
+            self._done(fr)
+            return
+        fetched()
+        self.settling.pop(id(fr), None)
+        self._record(job, job.outcome, job.ended)
 
     def _release_fetch(self, fr: FileReport) -> None:
         if self.fetching.pop(id(fr), None) is not None:
@@ -786,12 +830,22 @@ class ScanCall:
         assert isinstance(job, _Job)
         if self.pending.pop(job.id, None) is None:
             return
+        if job.settling:
+            # recorded by `_settle` once its stream's hash is in
+            job.outcome, job.ended = outcome, time.monotonic()
+            self.settling[id(job.report)] = job
+            assert job.finished is not None
+            job.finished.set()
+            return
+        if job.finished is not None:
+            job.finished.set()
+        self._record(job, outcome, time.monotonic())
+
+    def _record(self, job: _Job, outcome: Outcome, ended: float) -> None:
         fr = job.report
         apply_outcome(fr, job.obj, outcome, job.streamed, job.deadline, self.config)
         if job.started_at:
-            fr.duration = time.monotonic() - job.started_at
-        if job.finished is not None:
-            job.finished.set()
+            fr.duration = ended - job.started_at
         self._done(fr)
 
     def _done(self, fr: FileReport) -> None:
@@ -862,6 +916,12 @@ class ScanCall:
             self.emit(fr)
         for fr in self.fetching.values():
             fr.format = extension_format(fr.path)
+            self._mark_stopped(fr, started=True)
+            self.emit(fr)
+        for job in self.settling.values():
+            # scanned, its hash unfinished: the findings stay, the file is not vouched for
+            fr = job.report
+            apply_outcome(fr, job.obj, job.outcome, job.streamed, job.deadline, self.config)
             self._mark_stopped(fr, started=True)
             self.emit(fr)
         if self.offload is not None:

@@ -21,8 +21,9 @@ import anyio.to_thread
 
 from ..fetchers.base import FetchError, ObjectReader
 from ..formats.view import NeedBytes
-from .fill import LateFile, fill
+from .fill import fill
 from .link import Link, link_for
+from .tap import Tap
 
 #: Largest planned ranged request: bigger ranges go as several requests in parallel.
 MAX_REQUEST = 8 * 1024 * 1024
@@ -65,15 +66,18 @@ class Spool:
         #: how far it got), sparing a second pass over a whole download
         self.hasher: Any = None
         self.hashed = 0
-        #: a hash-only stream of the whole object in flight (`hash_rest` with a LateFile),
-        #: which `stream_rest` turns into the download instead of starting another
-        self._hashing: tuple[LateFile, anyio.Event] | None = None
+        #: a whole-object stream being hashed (`stream_tapped`): ranged reads are taken off
+        #: it as it passes, only what it passed already is requested
+        self.tap: Tap | None = None
 
     def close(self) -> None:
+        """Idempotent: the spool file stays, its descriptor and map go."""
         if self._map is not None:
             self._map.close()
             self._map = None
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     # -- what has arrived --------------------------------------------------------------
 
@@ -168,10 +172,18 @@ class Spool:
         await self.fetch_many([(start, end)])
 
     async def fetch_many(
-        self, ranges: list[tuple[int, int]], split: bool = True, parallel: int = PARALLEL
+        self,
+        ranges: list[tuple[int, int]],
+        split: bool = True,
+        parallel: int = PARALLEL,
+        by_range: bool = False,
     ) -> None:
         """Land every range, the missing parts of each as their own requests (pieces of at
-        most MAX_REQUEST when `split`), up to `parallel` at once."""
+        most MAX_REQUEST when `split`), up to `parallel` at once. While a stream is tapped,
+        only what it passed already (or all of them: `by_range`); the rest is taken off it."""
+        if self.tap is not None and not by_range:
+            await self._from_stream(self.tap, ranges, split, parallel)
+            return
         requests = self.requests_for(ranges, split)
         if len(requests) == 1:
             await self._request(*requests[0])
@@ -193,6 +205,46 @@ class Spool:
                 tg.start_soon(one, a, b, tg.cancel_scope)
         if failed:
             raise failed[0]
+
+    async def _from_stream(
+        self, tap: Tap, ranges: list[tuple[int, int]], split: bool, parallel: int
+    ) -> None:
+        wanted = [gap for a, b in ranges for gap in self.missing(a, b)]
+        behind = tap.ask(wanted)
+        if behind:
+            await self.fetch_many(behind, split, parallel, by_range=True)
+        if not await anyio.to_thread.run_sync(tap.wait, wanted, abandon_on_cancel=True):
+            raise FetchError(f"{self.uri}: the stream ended before the bytes the scan reads")
+        self._take(tap)
+
+    def _take(self, tap: Tap) -> None:
+        for a, b in tap.taken():
+            self._add(a, b)
+
+    async def stream_tapped(self, tap: Tap) -> None:
+        """The whole object in one streamed request, hashed from its first byte and not
+        kept, except what `tap` is asked for while it passes (engine/tap.py)."""
+        try:
+            done = await fill(
+                self.reader,
+                None,
+                0,
+                self.size,
+                self.uri,
+                hasher=self.hasher,
+                hashed=0,
+                on_bytes=self.on_bytes,
+                tap=tap,
+            )
+        finally:
+            tap.end()
+        self._take(tap)
+        self.hashed = done.hashed
+        self.transferred += done.landed
+        self.requests += 1
+        self.link.observe(done.first, done.landed, done.seconds)
+        if done.landed != self.size:
+            raise FetchError(f"{self.uri}: short read at bytes 0-{self.size}")
 
     def requests_for(
         self, ranges: list[tuple[int, int]], split: bool = True
@@ -247,14 +299,6 @@ class Spool:
         """Everything still missing from `start` on, in one streamed request (cheaper than
         more rounds of ranged reads once a plan costs more): a fill (engine/fill.py), hashed
         in the same pass when `hasher` is set."""
-        if self._hashing is not None:
-            # the whole object is already streaming through the hasher: it writes from now
-            # on, and what it passed before is fetched by range
-            late, ended = self._hashing
-            late.fd = self.fd
-            await ended.wait()
-            await self.fetch_many([(start, self.size)])
-            return
         gaps = self.missing(start, self.size)
         if gaps:
             # from the first gap to the end of the last: what arrived at the end (the tail)
@@ -279,41 +323,6 @@ class Spool:
             if done.landed != last - first:
                 raise FetchError(f"{self.uri}: short read at bytes {first}-{last}")
         self._hash_arrived(self.size)
-
-    async def hash_rest(self, late: LateFile | None = None) -> None:
-        """Bring the hasher to the end of the object: what has arrived, then the rest in one
-        streamed request that is hashed and not written (the scanner reads none of it), or
-        written from the moment `late` gets the spool's descriptor."""
-        self._hash_arrived(self.size)
-        if self.hasher is None or self.hashed >= self.size:
-            return
-        start = self.hashed
-        if late is not None:
-            self._hashing = (late, anyio.Event())
-        try:
-            done = await fill(
-                self.reader,
-                None,
-                start,
-                self.size,
-                self.uri,
-                hasher=self.hasher,
-                hashed=start,
-                on_bytes=self.on_bytes,
-                late=late,
-            )
-        finally:
-            if self._hashing is not None:
-                self._hashing[1].set()
-                self._hashing = None
-        self.hashed = done.hashed
-        self.transferred += done.landed
-        self.requests += 1
-        if done.written_from is not None:
-            self._add(done.written_from, start + done.landed)
-        self.link.observe(done.first, done.landed, done.seconds)
-        if self.hashed != self.size:
-            raise FetchError(f"{self.uri}: short read at bytes {start}-{self.size}")
 
     def digest(self) -> str | None:
         """The hasher's digest once it has seen every byte (hashing what arrived by ranged

@@ -121,10 +121,10 @@ async def test_safetensors_is_acquired_from_ranged_reads(
     await source.aclose()
     assert obj.reader is not None
     try:
-        async with acquire(obj, ScanConfig()) as path:
-            with open(path, "rb") as f:
+        async with acquire(obj, ScanConfig()) as got:
+            with open(got.path, "rb") as f:
                 assert f.read(8) == big[:8]
-            assert os.path.getsize(path) == len(big)
+            assert os.path.getsize(got.path) == len(big)
     finally:
         await obj.reader.aclose()
     assert 0 < obj.metadata["bytes_transferred"] < len(big) // 8

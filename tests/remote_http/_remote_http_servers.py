@@ -88,8 +88,13 @@ class Handler(BaseHTTPRequestHandler):
         if cut is not None:
             body = body[: int(cut)]
             self.close_connection = True
+        hold = self.server.hold
         try:
             for i in range(0, len(body), 65536):
+                if hold is not None and i and i + 65536 >= len(body) and hold(seen) is False:
+                    # the test cuts the connection here, short of the promised length
+                    self.close_connection = True
+                    break
                 self.wfile.write(body[i : i + 65536])
                 with self.server.lock:
                     seen.sent += min(65536, len(body) - i)
@@ -109,6 +114,9 @@ class Server(ThreadingHTTPServer):
         self.route = route
         self.lock = threading.Lock()
         self.requests: list[Seen] = []
+        #: called before the last 64 KiB of a longer body is sent (a test holds it there;
+        #: False: the connection is cut there instead)
+        self.hold: Callable[[Seen], bool | None] | None = None
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 
