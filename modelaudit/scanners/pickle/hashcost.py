@@ -20,6 +20,8 @@ fails under the worker's memory limit), so a 20-byte file must not make it try 6
 from __future__ import annotations
 
 import pickletools
+import re
+from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 #: Bytes of each stream walked.
@@ -89,6 +91,24 @@ _SIMPLE: Final = {
 }
 
 
+def _byte_class(codes: Iterable[int]) -> re.Pattern[bytes]:
+    return re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in sorted(codes)) + b"]")
+
+
+#: Opcodes whose value can weigh more than 1 (tuples, frozensets), opcodes that put a value on
+#: the stack a second time (DUP, the memo GETs), and counted arguments with their widths: a
+#: stream that lacks a byte of the first two kinds, or whose every counted-argument byte
+#: announces a length that fits, cannot stop (see `_cannot_stop`).
+_WEIGHTY: Final = _byte_class({*_TUPLES, _FROZENSET})
+_SHARING: Final = _byte_class({*_GETS, _DUP})
+_COUNTED_WIDTH: Final = {
+    code: 4 if layout == _LEN4 else 8
+    for code, layout in enumerate(_ARGS)
+    if layout in (_LEN4, _LEN8)
+}
+_COUNTED: Final = _byte_class(_COUNTED_WIDTH)
+
+
 class Stop(NamedTuple):
     """Where the load must stop, and why: "hash" (the hashing budget) or "length" (a counted
     argument longer than the rest of the stream: `announced` bytes, `left` remaining)."""
@@ -109,6 +129,39 @@ def first_stop(data: bytes, remaining: int | None, budget: int = HASH_BUDGET) ->
     """The first opcode of `data` (the head of a stream) the load must not run: one whose
     hashing passes `budget` tree nodes, or (when `remaining`, the bytes from `data[0]` to the
     end of the stream, is known) one whose counted argument runs past the end."""
+    if _cannot_stop(data, remaining, budget):
+        return None
+    return _walk(data, remaining, budget)
+
+
+def _cannot_stop(data: bytes, remaining: int | None, budget: int) -> bool:
+    """True when no opcode of `data` can be a stop, proved from its bytes without a walk.
+
+    Hashing: without tuples or frozensets every weight is at most 1, so a hash charges at most
+    one node per value popped, and each opcode pushes at most one value. Without DUP or GET no
+    value is pushed twice: a charged weight counts each opcode under it at most once, plus once
+    more as a direct member of a frozenset that is charged in turn. Either way at most
+    `2 * len(data)` nodes are charged. Lengths: a stop is at a counted-argument opcode whose
+    announced end passes the stream's end; if no byte of such an opcode (wherever it sits,
+    opcode or argument) announces that, none does.
+    """
+    if 2 * len(data) > budget or (_WEIGHTY.search(data) and _SHARING.search(data)):
+        return False
+    if remaining is not None:
+        stream_end = max(remaining, len(data))
+        for m in _COUNTED.finditer(data):
+            at = m.start()
+            width = _COUNTED_WIDTH[data[at]]
+            if (
+                at + 1 + width + int.from_bytes(data[at + 1 : at + 1 + width], "little")
+                > stream_end
+            ):
+                return False
+    return True
+
+
+def _walk(data: bytes, remaining: int | None, budget: int) -> Stop | None:
+    """`first_stop` by following every opcode."""
     stream_end = len(data) if remaining is None else max(remaining, len(data))
     stack: list[int] = []
     push = stack.append

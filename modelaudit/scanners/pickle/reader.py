@@ -27,6 +27,9 @@ _OVERLAP: Final = 64
 _MAX_CANDIDATES: Final = 256
 _SLICE: Final = 1 << 12
 _PIECE: Final = 64 << 20
+#: Chunks up to this size are searched with the combined pattern first: on a few hundred
+#: bytes one search costs less than starting eleven, on long text with no match it costs more.
+_SMALL: Final = 1 << 10
 #: The most of an unseekable stream kept for reading a straddling pickle again.
 RECORD_LIMIT: Final = 64 << 20
 _FRAME: Final = 0x95
@@ -139,18 +142,32 @@ class Reader:
         start = self._scanned_to - len(self._tail)
         data = self._tail + chunk
         skip = len(self._tail)
-        for pattern in CANDIDATE_PATTERNS:
+        patterns: tuple[re.Pattern[bytes], ...] = CANDIDATE_PATTERNS
+        first = CANDIDATE_RE.search(data) if len(data) <= _SMALL else None
+        if first is None and len(data) <= _SMALL:
+            patterns = ()
+        elif first is not None and CANDIDATE_RE.search(data, first.start() + 1) is None:
+            # one offset holds every match there is (a small pickle's own header, most
+            # often): ask each pattern there instead of searching the chunk with each
+            patterns = ()
+            at = first.start()
+            for pattern in CANDIDATE_PATTERNS:
+                m = pattern.match(data, at)
+                if m is not None and m.end() > skip and self._take(start, m.start(), data):
+                    return
+        for pattern in patterns:
             for m in pattern.finditer(data):
-                if m.end() <= skip:
-                    continue
-                piece = data[m.start() : m.start() + _SLICE]
-                if not _plausible(piece):
-                    continue
-                self.candidates.append((start + m.start(), piece))
-                if len(self.candidates) >= _MAX_CANDIDATES:
+                if m.end() > skip and self._take(start, m.start(), data):
                     return
         self._scanned_to += len(chunk)
         self._tail = data[-_OVERLAP:]
+
+    def _take(self, start: int, at: int, data: bytes) -> bool:
+        """Keep the candidate at `data[at:]` if plausible; True once the list is full."""
+        piece = data[at : at + _SLICE]
+        if _plausible(piece):
+            self.candidates.append((start + at, piece))
+        return len(self.candidates) >= _MAX_CANDIDATES
 
     # -- the file protocol the unpicklers use
 

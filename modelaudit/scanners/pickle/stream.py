@@ -239,11 +239,19 @@ def _scan_one(
         unpickler = CUnpickler(reader, session)
     error: str | None = None
     # joblib's raw array bytes sit between opcodes: the walk cannot size arguments past them
-    stop = _cut_before_the_load(reader, lengths=not session.joblib)
+    stop, head = _cut_before_the_load(reader, lengths=not session.joblib)
     try:
         value = run(unpickler, session, ctx.memory_budget)
         length = reader.pos - start
-        if not session.globals and length <= structure.MAX_STREAM:
+        if (
+            not session.globals
+            and length <= structure.MAX_STREAM
+            and not (
+                session.n_calls == 0
+                and not session.used_persistent
+                and structure.cannot_flag(head, length)
+            )
+        ):
             reason = structure.check(value, length)
             if reason:
                 session.report(
@@ -291,15 +299,16 @@ def _scan_one(
     return session, error
 
 
-def _cut_before_the_load(reader: Reader, *, lengths: bool) -> hashcost.Stop | None:
+def _cut_before_the_load(reader: Reader, *, lengths: bool) -> tuple[hashcost.Stop | None, bytes]:
     """Stop the load before an opcode whose dict-key or set-member hashing would pass the
     budget, or (`lengths`) whose counted argument is longer than the rest of the stream
-    (`hashcost`); the stop's offset is from the reader's position."""
+    (`hashcost`); the stop's offset is from the reader's position. Also returns the head of
+    the stream that was judged."""
     window = reader.look(hashcost.WINDOW)
     stop = hashcost.first_stop(window, reader.remaining() if lengths else None)
     if stop is not None:
         reader.cut(reader.pos + stop.at)
-    return stop
+    return stop, window
 
 
 def _shadow_plain_load(
