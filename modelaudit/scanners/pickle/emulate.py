@@ -276,6 +276,8 @@ _UNKNOWN_SIZE: Final = 256 << 20
 
 def _source_size(reader: Reader) -> int:
     f = reader.f
+    if type(f) is io.BytesIO:  # bytes in memory (a small file, a member): no fileno to try
+        return len(f.getbuffer())
     try:
         return os.fstat(f.fileno()).st_size
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):

@@ -368,7 +368,8 @@ class Reader:
             return buffered
         f = self.f
         try:
-            size = os.fstat(f.fileno()).st_size
+            # bytes in memory have no fileno to try
+            size = len(f.getbuffer()) if type(f) is io.BytesIO else os.fstat(f.fileno()).st_size
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             getbuffer = getattr(f, "getbuffer", None)
             if getbuffer is None:

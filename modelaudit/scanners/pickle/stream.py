@@ -588,6 +588,8 @@ def _nested_from_candidates(
             if d[:1] != b"c"
             or (read is not None and not straddled and spans.starts_argument(read, at))
         ]
+    if not todo:
+        return  # most often the stream's own header, already read as a pickle
     # Where the readings of a straddling stream part, offsets mean different things: no filter.
     walk = None if straddled else _string_spans(reader, reread, [at for at, _ in todo], end)
     for at, data in todo:
