@@ -225,3 +225,38 @@ def test_counted_lengths_that_fit_are_proved() -> None:
     assert hashcost._cannot_stop(long, None, hashcost.HASH_BUDGET)  # lengths not asked
     assert not hashcost._cannot_stop(long, len(long), hashcost.HASH_BUDGET)
     assert hashcost._cannot_stop(long, len(long) + 27, hashcost.HASH_BUDGET)  # the rest follows
+
+
+def _derived_table() -> dict[int, tuple[int, tuple[int, int]]]:
+    """`hashcost.OPCODE_TABLE` as pickletools describes the opcodes."""
+    import pickletools
+
+    layouts = {
+        pickletools.UP_TO_NEWLINE: hashcost._NEWLINE,
+        pickletools.TAKEN_FROM_ARGUMENT1: hashcost._LEN1,
+        pickletools.TAKEN_FROM_ARGUMENT4: hashcost._LEN4,
+        pickletools.TAKEN_FROM_ARGUMENT4U: hashcost._LEN4,
+        pickletools.TAKEN_FROM_ARGUMENT8U: hashcost._LEN8,
+    }
+    table: dict[int, tuple[int, tuple[int, int]]] = {}
+    for op in pickletools.opcodes:
+        a = op.arg
+        if a is None:
+            layout = 0
+        elif a.n >= 0:
+            layout = a.n
+        elif a.name == "stringnl_noescape_pair":
+            layout = hashcost._TWO_LINES
+        else:
+            layout = layouts[a.n]
+        if pickletools.markobject in op.stack_before:
+            below = op.stack_before.index(pickletools.markobject)
+            effect = (-2 if below else -1, 0 if below else len(op.stack_after))
+        else:
+            effect = (len(op.stack_before), len(op.stack_after))
+        table[op.code.encode("latin-1")[0]] = (layout, effect)
+    return table
+
+
+def test_the_opcode_table_is_what_pickletools_says() -> None:
+    assert _derived_table() == hashcost.OPCODE_TABLE

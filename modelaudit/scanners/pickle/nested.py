@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import pickletools
 import re
 import zlib
 from collections.abc import Callable
@@ -58,6 +57,8 @@ def _whole(data: bytes) -> bool:
     """Whether `data` starts one structurally whole pickle: opcodes, stack, marks and memo
     agree up to a STOP that leaves exactly one object (what `pickletools.dis` checks, without
     its formatting cost)."""
+    import pickletools  # only a candidate with an EXT code gets here; costs milliseconds
+
     levels = [0]
     memo: set[object] = set()
     try:
