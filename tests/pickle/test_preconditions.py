@@ -20,7 +20,7 @@ import pytest
 from modelaudit.findings import ScanResult
 from modelaudit.scanners.pickle import hashcost, structure
 from modelaudit.scanners.pickle.emulate import CUnpickler, run
-from modelaudit.scanners.pickle.reader import Reader
+from modelaudit.scanners.pickle.reader import CANDIDATE_PATTERNS, Reader, _plausible
 from modelaudit.scanners.pickle.stubs import Session
 from tests.hardening import _analysis_corpus as C
 from tests.hardening.test_hash_bombs import BOMBS
@@ -260,3 +260,46 @@ def _derived_table() -> dict[int, tuple[int, tuple[int, int]]]:
 
 def test_the_opcode_table_is_what_pickletools_says() -> None:
     assert _derived_table() == hashcost.OPCODE_TABLE
+
+
+def _leading_byte(source: bytes) -> int:
+    if source.startswith(b"\\x"):
+        return int(source[2:4], 16)
+    assert source[:1].isalnum(), source
+    return source[0]
+
+
+def test_candidate_patterns_start_with_distinct_literal_bytes() -> None:
+    """What lets a small chunk's one combined-pattern match stand for the per-pattern search."""
+    leading = [_leading_byte(p.pattern) for p in CANDIDATE_PATTERNS]
+    assert len(set(leading)) == len(leading)
+    for pattern, byte in zip(CANDIDATE_PATTERNS, leading, strict=True):
+        assert pattern.match(bytes([byte ^ 0x01]) * 32) is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_small_chunks_find_what_each_pattern_finds(seed: int) -> None:
+    """The small-chunk shortcut keeps the candidates the per-pattern search keeps."""
+    rng = random.Random(seed)
+    pieces = [
+        b"\x80\x04\x95",
+        b"cos\nsystem\n",
+        b"gASVAAAAAAAAAAAAAAAA",
+        b"x\x9c",
+        b"\x1f\x8b\x08",
+        b"800495aaaaaaaaaaaa",
+        b"Y2NvcwpzeXN0ZW0KKFMn",
+        b"abc",
+        bytes(rng.randrange(256) for _ in range(20)),
+    ]
+    for _ in range(400):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8)))
+        fast = Reader(io.BytesIO(b""))
+        fast._search(data)
+        expected = [
+            (m.start(), data[m.start() : m.start() + 4096])
+            for p in CANDIDATE_PATTERNS
+            for m in p.finditer(data)
+            if _plausible(data[m.start() : m.start() + 4096])
+        ]
+        assert sorted(fast.candidates) == sorted(expected), data

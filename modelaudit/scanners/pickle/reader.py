@@ -61,7 +61,8 @@ CANDIDATE_PATTERNS: Final = tuple(
         rb"\x1f\x8b\x08",
     )
 )
-#: The same, as one pattern, for searching small decoded payloads.
+#: The same, as one pattern, for searching small decoded payloads. Each pattern starts with a
+#: literal byte of its own, so at any offset at most one of them matches.
 CANDIDATE_RE: Final = re.compile(b"|".join(p.pattern for p in CANDIDATE_PATTERNS))
 
 
@@ -147,14 +148,11 @@ class Reader:
         if first is None and len(data) <= _SMALL:
             patterns = ()
         elif first is not None and CANDIDATE_RE.search(data, first.start() + 1) is None:
-            # one offset holds every match there is (a small pickle's own header, most
-            # often): ask each pattern there instead of searching the chunk with each
+            # the only match there is (a small pickle's own header, most often): the patterns
+            # start with distinct literal bytes, so it is the one pattern matching there
             patterns = ()
-            at = first.start()
-            for pattern in CANDIDATE_PATTERNS:
-                m = pattern.match(data, at)
-                if m is not None and m.end() > skip and self._take(start, m.start(), data):
-                    return
+            if first.end() > skip and self._take(start, first.start(), data):
+                return
         for pattern in patterns:
             for m in pattern.finditer(data):
                 if m.end() > skip and self._take(start, m.start(), data):
