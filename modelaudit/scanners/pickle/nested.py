@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import zlib
 from collections.abc import Callable
 from typing import Final, Protocol
 
 from ...findings import IssueSeverity, ScanResult
 from ...rules import pickle as R
+from .._lazy import LazyPattern
 from ..context import ScanContext
 from .info import PickleStreamInfo
 from .reader import CANDIDATE_RE
@@ -40,9 +40,9 @@ class PickleBytesScan(Protocol):
 
 _MAX_DECODED: Final = 64 << 20
 _MAX_WHOLE: Final = 256 << 10
-_B64_RUN: Final = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
-_HEX_RUN: Final = re.compile(rb"[0-9a-fA-F]+")
-_PICKLE_START: Final = re.compile(rb"\x80[\x01-\x05]|c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n|[(\]}]")
+_B64_RUN: Final = LazyPattern(rb"[A-Za-z0-9+/_-]+={0,2}")
+_HEX_RUN: Final = LazyPattern(rb"[0-9a-fA-F]+")
+_PICKLE_START: Final = LazyPattern(rb"\x80[\x01-\x05]|c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n|[(\]}]")
 
 
 def _limit(ctx: ScanContext) -> int:

@@ -21,6 +21,8 @@ import re
 import zlib
 from typing import BinaryIO, Final
 
+from .._lazy import LazyPattern
+
 CHUNK: Final = 1 << 20
 _PEEK: Final = 1 << 18
 _OVERLAP: Final = 64
@@ -44,9 +46,10 @@ _HEADER_ONLY: Final = {ord("X"): 4, 0x8D: 8}
 #: Where an embedded pickle may start: raw protocol 2-5, a protocol-0 GLOBAL line, base64 of
 #: either or of a zlib/gzip stream, hex of a protocol header or of zlib, a zlib/gzip stream.
 #: One pattern per literal prefix: the regex engine skips ahead on a literal, not on an
-#: alternation, so separate patterns cost a fraction of one combined pattern.
+#: alternation, so separate patterns cost a fraction of one combined pattern on long chunks
+#: (compiled on first use: small chunks are searched with the combined one first).
 CANDIDATE_PATTERNS: Final = tuple(
-    re.compile(p)
+    LazyPattern(p)
     for p in (
         rb"\x80[\x02-\x05][\x95(\]}cN)KJMI\x8c\x8d\x8e\x88\x89\x93\x8a]",
         rb"c[A-Za-z_][\w.]{0,80}\n[A-Za-z_][\w.]{0,80}\n",
@@ -143,7 +146,7 @@ class Reader:
         start = self._scanned_to - len(self._tail)
         data = self._tail + chunk
         skip = len(self._tail)
-        patterns: tuple[re.Pattern[bytes], ...] = CANDIDATE_PATTERNS
+        patterns: tuple[LazyPattern[bytes], ...] = CANDIDATE_PATTERNS
         first = CANDIDATE_RE.search(data) if len(data) <= _SMALL else None
         if first is None and len(data) <= _SMALL:
             patterns = ()
