@@ -383,6 +383,11 @@ class Reader:
         except (AttributeError, OSError, ValueError):
             return None
 
+    def consume_rest(self) -> None:
+        """The unpickler read every buffered byte from a copy (the stream ended in them)."""
+        self._recent = (self._recent + self.buf[-9:])[-9:]
+        self.off = len(self.buf)
+
     def cut(self, end: int) -> None:
         """Hand out nothing past stream offset `end`, which must already be buffered: the
         unpickler meets the end of the data there (a load stopped at a budget)."""

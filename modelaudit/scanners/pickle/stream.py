@@ -20,7 +20,7 @@ from ...rules import pickle as R
 from ..context import ScanContext
 from . import hashcost, nested, positions, spans, structure, stubs
 from .carried_code import collapse_carried_code
-from .emulate import CUnpickler, PyUnpickler, run
+from .emulate import CUnpickler, PyUnpickler, run, source_size
 from .info import PickleStreamInfo
 from .reader import RECORD_LIMIT, Reader
 from .readings import readings
@@ -229,7 +229,16 @@ def _scan_one(
     mode: str = "",
 ) -> tuple[Session, str | None] | str:
     python = joblib or mode in ("joblib", "c_like")
-    session = Session(result, location, proto, joblib=joblib or mode == "joblib")
+    joblib = joblib or mode == "joblib"
+    # joblib's raw array bytes sit between opcodes: the walk cannot size arguments past them
+    stop, head = _cut_before_the_load(reader, lengths=not joblib)
+    if not python and stop is None:
+        whole = _one_frame_to_the_end(reader)
+        if whole is not None:
+            done = _load_in_memory(whole, reader, result, location, ctx, proto)
+            if done is not None:
+                return done, None
+    session = Session(result, location, proto, joblib=joblib)
     unpickler: CUnpickler | PyUnpickler
     if python:
         unpickler = PyUnpickler(reader, session, c_like=mode == "c_like")
@@ -238,34 +247,9 @@ def _scan_one(
     else:
         unpickler = CUnpickler(reader, session)
     error: str | None = None
-    # joblib's raw array bytes sit between opcodes: the walk cannot size arguments past them
-    stop, head = _cut_before_the_load(reader, lengths=not session.joblib)
     try:
         value = run(unpickler, session, ctx.memory_budget)
-        length = reader.pos - start
-        if (
-            not session.globals
-            and length <= structure.MAX_STREAM
-            and not (
-                session.n_calls == 0
-                and not session.used_persistent
-                and structure.cannot_flag(head, length)
-            )
-        ):
-            reason = structure.check(value, length)
-            if reason:
-                session.report(
-                    "structure",
-                    0,
-                    f"Crafted pickle structure: {reason}",
-                    IssueSeverity.WARNING,
-                    R.STRUCTURE_BOMB,
-                    "Pickles written by Python never look like this; the stream is built to "
-                    "exhaust memory or time in whatever walks the loaded object.",
-                    "",
-                    "",
-                    "STOP",
-                )
+        _check_structure(session, value, reader.pos - start, head)
         del value
     except JoblibLayout:
         return "joblib"
@@ -297,6 +281,80 @@ def _scan_one(
             f"bytes, {stop.left} are left)"
         )
     return session, error
+
+
+def _check_structure(session: Session, value: object, length: int, head: bytes) -> None:
+    """Report a pure-data pickle built as a resource bomb (`structure`)."""
+    if (
+        session.globals
+        or length > structure.MAX_STREAM
+        or (
+            session.n_calls == 0
+            and not session.used_persistent
+            and structure.cannot_flag(head, length)
+        )
+    ):
+        return
+    reason = structure.check(value, length)
+    if reason:
+        session.report(
+            "structure",
+            0,
+            f"Crafted pickle structure: {reason}",
+            IssueSeverity.WARNING,
+            R.STRUCTURE_BOMB,
+            "Pickles written by Python never look like this; the stream is built to "
+            "exhaust memory or time in whatever walks the loaded object.",
+            "",
+            "",
+            "STOP",
+        )
+
+
+def _one_frame_to_the_end(reader: Reader) -> bytes | None:
+    """The rest of the stream, all buffered, when it is one FRAME running to its last byte, a
+    STOP, after the protocol header: the only shape `_load_in_memory` reads."""
+    if not reader.eof:
+        return None
+    data = reader.buf[reader.off :]
+    n = len(data)
+    if n < 12 or data[0] != 0x80 or data[2] != 0x95 or data[-1] != 0x2E:
+        return None
+    return data if int.from_bytes(data[3:11], "little") == n - 11 else None
+
+
+def _load_in_memory(
+    data: bytes,
+    reader: Reader,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    proto: int,
+) -> Session | None:
+    """Load a pickle of one frame that ends the stream from its bytes, without the reader's
+    Python callbacks; None (its findings withdrawn) unless the load succeeds.
+
+    The C unpickler reads such a frame with one read, from the reader as from bytes in
+    memory, and meets nothing of the reader's past it but the end of the stream, so a load
+    that succeeds is the same load: no opcode can straddle a frame. A load that fails is
+    read again through the reader, which says how the failure met the frame's end.
+    """
+    mark = len(result.issues)
+    session = Session(result, location, proto)
+    source = io.BytesIO(data)
+    unpickler = CUnpickler(source, session, size=source_size(reader))
+    try:
+        value = run(unpickler, session, ctx.memory_budget)
+        if source.tell() == len(data):
+            _check_structure(session, value, len(data), data)
+            reader.consume_rest()
+            return session
+    except Exception:
+        pass
+    finally:
+        del unpickler
+    del result.issues[mark:]
+    return None
 
 
 def _cut_before_the_load(reader: Reader, *, lengths: bool) -> tuple[hashcost.Stop | None, bytes]:
