@@ -383,10 +383,11 @@ class Reader:
         except (AttributeError, OSError, ValueError):
             return None
 
-    def consume_rest(self) -> None:
-        """The unpickler read every buffered byte from a copy (the stream ended in them)."""
-        self._recent = (self._recent + self.buf[-9:])[-9:]
-        self.off = len(self.buf)
+    def consume(self, n: int) -> None:
+        """The unpickler read the next `n` buffered bytes from a copy of them."""
+        end = self.off + n
+        self._recent = (self._recent + self.buf[max(self.off, end - 9) : end])[-9:]
+        self.off = end
 
     def cut(self, end: int) -> None:
         """Hand out nothing past stream offset `end`, which must already be buffered: the

@@ -33,6 +33,7 @@ _OPCODES: Final = frozenset(
 )
 
 
+_FRAME_BYTE: Final = b"\x95"
 _SLICE_FULL: Final = 1 << 12
 _REREAD_EACH: Final = 1 << 20
 _REREAD_BUDGET: Final = 64 << 20
@@ -233,9 +234,9 @@ def _scan_one(
     # joblib's raw array bytes sit between opcodes: the walk cannot size arguments past them
     stop, head = _cut_before_the_load(reader, lengths=not joblib)
     if not python and stop is None:
-        whole = _one_frame_to_the_end(reader)
-        if whole is not None:
-            done = _load_in_memory(whole, reader, result, location, ctx, proto)
+        rest = _read_as_bytes(reader)
+        if rest is not None:
+            done = _load_in_memory(rest, reader, result, location, ctx, proto)
             if done is not None:
                 return done, None
     session = Session(result, location, proto, joblib=joblib)
@@ -311,12 +312,15 @@ def _check_structure(session: Session, value: object, length: int, head: bytes) 
         )
 
 
-def _one_frame_to_the_end(reader: Reader) -> bytes | None:
-    """The rest of the stream, all buffered, when it is one FRAME running to its last byte, a
-    STOP, after the protocol header: the only shape `_load_in_memory` reads."""
+def _read_as_bytes(reader: Reader) -> bytes | None:
+    """The rest of the stream, all buffered, when reading it from a copy cannot differ from
+    reading it through the reader: it holds no FRAME byte at all, or it is one FRAME running
+    to its last byte, a STOP, after the protocol header."""
     if not reader.eof:
         return None
     data = reader.buf[reader.off :]
+    if _FRAME_BYTE not in data:
+        return data
     n = len(data)
     if n < 12 or data[0] != 0x80 or data[2] != 0x95 or data[-1] != 0x2E:
         return None
@@ -331,13 +335,15 @@ def _load_in_memory(
     ctx: ScanContext,
     proto: int,
 ) -> Session | None:
-    """Load a pickle of one frame that ends the stream from its bytes, without the reader's
-    Python callbacks; None (its findings withdrawn) unless the load succeeds.
+    """Load the next pickle from the stream's remaining bytes without the reader's Python
+    callbacks; None (its findings withdrawn) unless the load succeeds.
 
-    The C unpickler reads such a frame with one read, from the reader as from bytes in
-    memory, and meets nothing of the reader's past it but the end of the stream, so a load
-    that succeeds is the same load: no opcode can straddle a frame. A load that fails is
-    read again through the reader, which says how the failure met the frame's end.
+    A reading can differ from the reader's only where an opcode straddles the end of a
+    frame buffer (see `reader`). Without a FRAME there is none; with one frame that runs to
+    the end of the stream, past it there is only the end, which no successful load reads.
+    So a load that succeeds is the reader's load, and ends where the reader would (the C
+    unpickler reads a file without `peek` exactly, a frame whole). A load that fails is read
+    again through the reader, which says how the failure met a frame's end.
     """
     mark = len(result.issues)
     session = Session(result, location, proto)
@@ -345,9 +351,10 @@ def _load_in_memory(
     unpickler = CUnpickler(source, session, size=source_size(reader))
     try:
         value = run(unpickler, session, ctx.memory_budget)
-        if source.tell() == len(data):
-            _check_structure(session, value, len(data), data)
-            reader.consume_rest()
+        consumed = source.tell()
+        if 0 < consumed <= len(data):
+            _check_structure(session, value, consumed, data)
+            reader.consume(consumed)
             return session
     except Exception:
         pass
