@@ -9,11 +9,12 @@ wherever they live. Words come from snake_case and CamelCase; nothing is importe
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
-_WORDS: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_EXEC_FAMILY: Final = re.compile(r"^exec[lv]p?e?$")
+from .._lazy import LazyPattern
+
+_WORDS: Final = LazyPattern(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_EXEC_FAMILY: Final = LazyPattern(r"^exec[lv]p?e?$")
 _STARTERS: Final = frozenset(
     {"run", "exec", "execute", "call", "check", "invoke", "do", "spawn", "start", "launch"}
 )

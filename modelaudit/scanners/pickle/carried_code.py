@@ -8,14 +8,16 @@ Findings of other families (a module import, a shell call) are kept as they are.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 from ...findings import Issue, IssueSeverity
 from ...rules import pickle as R
+from .._lazy import LazyPattern
 
 CODE_FAMILY: Final = "code-object"
-_REBUILT_CLASS: Final = re.compile(r"_make_skeleton_class\([^,()]{0,200}, '([A-Za-z_][\w.]{0,99})'")
+_REBUILT_CLASS: Final = LazyPattern(
+    r"_make_skeleton_class\([^,()]{0,200}, '([A-Za-z_][\w.]{0,99})'"
+)
 _MAX_NAMES: Final = 16
 
 

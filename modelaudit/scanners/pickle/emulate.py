@@ -31,7 +31,7 @@ class CUnpickler(_pickle.Unpickler):
     def __init__(self, reader: Any, session: Session, *, size: int | None = None) -> None:
         super().__init__(reader, encoding="latin1", errors="strict")
         self._session = session
-        self.source_size = _source_size(reader) if size is None else size
+        self.source_size = source_size(reader) if size is None else size
 
     def find_class(self, module: str, name: str) -> Any:
         return self._session.find_class(module, name)
@@ -52,7 +52,7 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
         super().__init__(reader, encoding="latin1", errors="strict")
         self._session = session
         self._reader = reader
-        self.size = _source_size(reader)
+        self.size = source_size(reader)
         self.op_pos = 0
         if c_like:
             self.dispatch = _C_LIKE_DISPATCH
@@ -274,8 +274,10 @@ _BUDGET_PER_BYTE: Final = 8
 _UNKNOWN_SIZE: Final = 256 << 20
 
 
-def _source_size(reader: Reader) -> int:
+def source_size(reader: Reader) -> int:
     f = reader.f
+    if type(f) is io.BytesIO:  # bytes in memory (a small file, a member): no fileno to try
+        return len(f.getbuffer())
     try:
         return os.fstat(f.fileno()).st_size
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
@@ -295,4 +297,4 @@ def _forget_extension_stubs() -> None:
                 del cache[code]
 
 
-__all__ = ["CUnpickler", "JoblibLayout", "PyUnpickler", "dtype_layout", "run"]
+__all__ = ["CUnpickler", "JoblibLayout", "PyUnpickler", "dtype_layout", "run", "source_size"]

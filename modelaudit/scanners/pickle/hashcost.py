@@ -19,7 +19,8 @@ fails under the worker's memory limit), so a 20-byte file must not make it try 6
 
 from __future__ import annotations
 
-import pickletools
+import re
+from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 #: Bytes of each stream walked.
@@ -34,37 +35,84 @@ _CAP: Final = HASH_BUDGET + 1
 _NEWLINE, _LEN1, _LEN4, _LEN8, _TWO_LINES = -1, -2, -3, -4, -5
 
 
-def _layouts() -> tuple[list[int | None], dict[int, tuple[int, int]]]:
-    args: list[int | None] = [None] * 256
-    effects: dict[int, tuple[int, int]] = {}
-    for op in pickletools.opcodes:
-        code = op.code.encode("latin-1")[0]
-        a = op.arg
-        if a is None:
-            args[code] = 0
-        elif a.n >= 0:
-            args[code] = a.n
-        elif a.name == "stringnl_noescape_pair":
-            args[code] = _TWO_LINES
-        elif a.n == pickletools.UP_TO_NEWLINE:
-            args[code] = _NEWLINE
-        elif a.n == pickletools.TAKEN_FROM_ARGUMENT1:
-            args[code] = _LEN1
-        elif a.n in (pickletools.TAKEN_FROM_ARGUMENT4, pickletools.TAKEN_FROM_ARGUMENT4U):
-            args[code] = _LEN4
-        elif a.n == pickletools.TAKEN_FROM_ARGUMENT8U:
-            args[code] = _LEN8
-        if pickletools.markobject in op.stack_before:
-            # -1: pops to the mark and pushes its result; -2: works in place on the object
-            # under the mark (SETITEMS, APPENDS, ADDITEMS) and pushes nothing
-            below = op.stack_before.index(pickletools.markobject)
-            effects[code] = (-2 if below else -1, 0 if below else len(op.stack_after))
-        else:
-            effects[code] = (len(op.stack_before), len(op.stack_after))
-    return args, effects
-
-
-_ARGS, _EFFECTS = _layouts()
+#: Every opcode: (argument layout, (values popped, values pushed)); -1 popped: pops to the
+#: mark and pushes its result, -2: works in place on the object under the mark (SETITEMS,
+#: APPENDS, ADDITEMS). What `pickletools.opcodes` says, as a literal: importing pickletools
+#: costs a worker several milliseconds (tests/pickle/test_preconditions.py derives it again).
+OPCODE_TABLE: Final[dict[int, tuple[int, tuple[int, int]]]] = {
+    0x28: (0, (0, 1)),  # MARK
+    0x29: (0, (0, 1)),  # EMPTY_TUPLE
+    0x2E: (0, (1, 0)),  # STOP
+    0x30: (0, (1, 0)),  # POP
+    0x31: (0, (-1, 0)),  # POP_MARK
+    0x32: (0, (1, 2)),  # DUP
+    0x42: (_LEN4, (0, 1)),  # BINBYTES
+    0x43: (_LEN1, (0, 1)),  # SHORT_BINBYTES
+    0x46: (_NEWLINE, (0, 1)),  # FLOAT
+    0x47: (8, (0, 1)),  # BINFLOAT
+    0x49: (_NEWLINE, (0, 1)),  # INT
+    0x4A: (4, (0, 1)),  # BININT
+    0x4B: (1, (0, 1)),  # BININT1
+    0x4C: (_NEWLINE, (0, 1)),  # LONG
+    0x4D: (2, (0, 1)),  # BININT2
+    0x4E: (0, (0, 1)),  # NONE
+    0x50: (_NEWLINE, (0, 1)),  # PERSID
+    0x51: (0, (1, 1)),  # BINPERSID
+    0x52: (0, (2, 1)),  # REDUCE
+    0x53: (_NEWLINE, (0, 1)),  # STRING
+    0x54: (_LEN4, (0, 1)),  # BINSTRING
+    0x55: (_LEN1, (0, 1)),  # SHORT_BINSTRING
+    0x56: (_NEWLINE, (0, 1)),  # UNICODE
+    0x58: (_LEN4, (0, 1)),  # BINUNICODE
+    0x5D: (0, (0, 1)),  # EMPTY_LIST
+    0x61: (0, (2, 1)),  # APPEND
+    0x62: (0, (2, 1)),  # BUILD
+    0x63: (_TWO_LINES, (0, 1)),  # GLOBAL
+    0x64: (0, (-1, 1)),  # DICT
+    0x65: (0, (-2, 0)),  # APPENDS
+    0x67: (_NEWLINE, (0, 1)),  # GET
+    0x68: (1, (0, 1)),  # BINGET
+    0x69: (_TWO_LINES, (-1, 1)),  # INST
+    0x6A: (4, (0, 1)),  # LONG_BINGET
+    0x6C: (0, (-1, 1)),  # LIST
+    0x6F: (0, (-1, 1)),  # OBJ
+    0x70: (_NEWLINE, (0, 0)),  # PUT
+    0x71: (1, (0, 0)),  # BINPUT
+    0x72: (4, (0, 0)),  # LONG_BINPUT
+    0x73: (0, (3, 1)),  # SETITEM
+    0x74: (0, (-1, 1)),  # TUPLE
+    0x75: (0, (-2, 0)),  # SETITEMS
+    0x7D: (0, (0, 1)),  # EMPTY_DICT
+    0x80: (1, (0, 0)),  # PROTO
+    0x81: (0, (2, 1)),  # NEWOBJ
+    0x82: (1, (0, 1)),  # EXT1
+    0x83: (2, (0, 1)),  # EXT2
+    0x84: (4, (0, 1)),  # EXT4
+    0x85: (0, (1, 1)),  # TUPLE1
+    0x86: (0, (2, 1)),  # TUPLE2
+    0x87: (0, (3, 1)),  # TUPLE3
+    0x88: (0, (0, 1)),  # NEWTRUE
+    0x89: (0, (0, 1)),  # NEWFALSE
+    0x8A: (_LEN1, (0, 1)),  # LONG1
+    0x8B: (_LEN4, (0, 1)),  # LONG4
+    0x8C: (_LEN1, (0, 1)),  # SHORT_BINUNICODE
+    0x8D: (_LEN8, (0, 1)),  # BINUNICODE8
+    0x8E: (_LEN8, (0, 1)),  # BINBYTES8
+    0x8F: (0, (0, 1)),  # EMPTY_SET
+    0x90: (0, (-2, 0)),  # ADDITEMS
+    0x91: (0, (-1, 1)),  # FROZENSET
+    0x92: (0, (3, 1)),  # NEWOBJ_EX
+    0x93: (0, (2, 1)),  # STACK_GLOBAL
+    0x94: (0, (1, 1)),  # MEMOIZE
+    0x95: (8, (0, 0)),  # FRAME
+    0x96: (_LEN8, (0, 1)),  # BYTEARRAY8
+    0x97: (0, (0, 1)),  # NEXT_BUFFER
+    0x98: (0, (1, 1)),  # READONLY_BUFFER
+}
+_ARGS: Final[list[int | None]] = [
+    OPCODE_TABLE[code][0] if code in OPCODE_TABLE else None for code in range(256)
+]
+_EFFECTS: Final = {code: effect for code, (_layout, effect) in OPCODE_TABLE.items()}
 _TUPLES: Final = {ord("t"): None, 0x85: 1, 0x86: 2, 0x87: 3}
 _GETS: Final = {ord("g"), ord("h"), ord("j")}
 _PUTS: Final = {ord("p"), ord("q"), ord("r")}
@@ -89,6 +137,24 @@ _SIMPLE: Final = {
 }
 
 
+def _byte_class(codes: Iterable[int]) -> re.Pattern[bytes]:
+    return re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in sorted(codes)) + b"]")
+
+
+#: Opcodes whose value can weigh more than 1 (tuples, frozensets), opcodes that put a value on
+#: the stack a second time (DUP, the memo GETs), and counted arguments with their widths: a
+#: stream that lacks a byte of the first two kinds, or whose every counted-argument byte
+#: announces a length that fits, cannot stop (see `_cannot_stop`).
+_WEIGHTY: Final = _byte_class({*_TUPLES, _FROZENSET})
+_SHARING: Final = _byte_class({*_GETS, _DUP})
+_COUNTED_WIDTH: Final = {
+    code: 4 if layout == _LEN4 else 8
+    for code, layout in enumerate(_ARGS)
+    if layout in (_LEN4, _LEN8)
+}
+_COUNTED: Final = _byte_class(_COUNTED_WIDTH)
+
+
 class Stop(NamedTuple):
     """Where the load must stop, and why: "hash" (the hashing budget) or "length" (a counted
     argument longer than the rest of the stream: `announced` bytes, `left` remaining)."""
@@ -109,6 +175,39 @@ def first_stop(data: bytes, remaining: int | None, budget: int = HASH_BUDGET) ->
     """The first opcode of `data` (the head of a stream) the load must not run: one whose
     hashing passes `budget` tree nodes, or (when `remaining`, the bytes from `data[0]` to the
     end of the stream, is known) one whose counted argument runs past the end."""
+    if _cannot_stop(data, remaining, budget):
+        return None
+    return _walk(data, remaining, budget)
+
+
+def _cannot_stop(data: bytes, remaining: int | None, budget: int) -> bool:
+    """True when no opcode of `data` can be a stop, proved from its bytes without a walk.
+
+    Hashing: without tuples or frozensets every weight is at most 1, so a hash charges at most
+    one node per value popped, and each opcode pushes at most one value. Without DUP or GET no
+    value is pushed twice: a charged weight counts each opcode under it at most once, plus once
+    more as a direct member of a frozenset that is charged in turn. Either way at most
+    `2 * len(data)` nodes are charged. Lengths: a stop is at a counted-argument opcode whose
+    announced end passes the stream's end; if no byte of such an opcode (wherever it sits,
+    opcode or argument) announces that, none does.
+    """
+    if 2 * len(data) > budget or (_WEIGHTY.search(data) and _SHARING.search(data)):
+        return False
+    if remaining is not None:
+        stream_end = max(remaining, len(data))
+        for m in _COUNTED.finditer(data):
+            at = m.start()
+            width = _COUNTED_WIDTH[data[at]]
+            if (
+                at + 1 + width + int.from_bytes(data[at + 1 : at + 1 + width], "little")
+                > stream_end
+            ):
+                return False
+    return True
+
+
+def _walk(data: bytes, remaining: int | None, budget: int) -> Stop | None:
+    """`first_stop` by following every opcode."""
     stream_end = len(data) if remaining is None else max(remaining, len(data))
     stack: list[int] = []
     push = stack.append

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import pickletools
-import re
 import zlib
 from collections.abc import Callable
 from typing import Final, Protocol
 
 from ...findings import IssueSeverity, ScanResult
 from ...rules import pickle as R
+from .._lazy import LazyPattern
 from ..context import ScanContext
 from .info import PickleStreamInfo
 from .reader import CANDIDATE_RE
@@ -41,9 +40,9 @@ class PickleBytesScan(Protocol):
 
 _MAX_DECODED: Final = 64 << 20
 _MAX_WHOLE: Final = 256 << 10
-_B64_RUN: Final = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
-_HEX_RUN: Final = re.compile(rb"[0-9a-fA-F]+")
-_PICKLE_START: Final = re.compile(rb"\x80[\x01-\x05]|c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n|[(\]}]")
+_B64_RUN: Final = LazyPattern(rb"[A-Za-z0-9+/_-]+={0,2}")
+_HEX_RUN: Final = LazyPattern(rb"[0-9a-fA-F]+")
+_PICKLE_START: Final = LazyPattern(rb"\x80[\x01-\x05]|c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n|[(\]}]")
 
 
 def _limit(ctx: ScanContext) -> int:
@@ -58,6 +57,8 @@ def _whole(data: bytes) -> bool:
     """Whether `data` starts one structurally whole pickle: opcodes, stack, marks and memo
     agree up to a STOP that leaves exactly one object (what `pickletools.dis` checks, without
     its formatting cost)."""
+    import pickletools  # only a candidate with an EXT code gets here; costs milliseconds
+
     levels = [0]
     memo: set[object] = set()
     try:

@@ -8,11 +8,11 @@ recognised from the dotted path itself, so the verdict never depends on what is 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from .._lazy import LazyPattern
 from .behaviour import behaviour_family, words
 
 SAFE: Final = 0
@@ -1190,12 +1190,12 @@ _SAFE_PREFIXES: Final = (
     "torch._C._linalg.",
     "torch._C._special.",
 )
-_PANDAS_HELPERS: Final = re.compile(r"^pandas\..*\.(_unpickle\w*|_new_\w+|__pyx_unpickle_\w+)$")
-_PYX_UNPICKLE: Final = re.compile(r"\.__pyx_unpickle_\w+$")
-_CLASS_LIKE: Final = re.compile(r"^_*[A-Z]")
-_IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_PANDAS_HELPERS: Final = LazyPattern(r"^pandas\..*\.(_unpickle\w*|_new_\w+|__pyx_unpickle_\w+)$")
+_PYX_UNPICKLE: Final = LazyPattern(r"\.__pyx_unpickle_\w+$")
+_CLASS_LIKE: Final = LazyPattern(r"^_*[A-Z]")
+_IDENT: Final = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
-_DUNDER_RE: Final = re.compile(r"^__\w+__$")
+_DUNDER_RE: Final = LazyPattern(r"^__\w+__$")
 
 
 def _build_module_index() -> dict[str, str]:
@@ -1313,7 +1313,7 @@ _IMPORTER_CLASSES: Final = frozenset(
         "_LazyImport",
     }
 )
-_IMPORTER_CLASS_RE: Final = re.compile(r"^_*Lazy\w*(Module|Mappings?|Importer|Import)$")
+_IMPORTER_CLASS_RE: Final = LazyPattern(r"^_*Lazy\w*(Module|Mappings?|Importer|Import)$")
 
 
 def _importer_class(part: str) -> bool:

@@ -8,7 +8,6 @@ n-th import and the n-th call the emulation saw to the n-th opcode of that kind.
 
 from __future__ import annotations
 
-import pickletools
 from typing import BinaryIO, Final
 
 _GLOBAL_OPS: Final = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "EXT1", "EXT2", "EXT4"})
@@ -28,6 +27,8 @@ def walk(
 ) -> Positions:
     """Opcode positions (relative to where `fileobj` stands, plus `base`) up to STOP, or
     until `need_globals` imports and `need_calls` calls are located (-1: all)."""
+    import pickletools  # only streams with findings get here; a worker imports it on first use
+
     out = Positions()
     try:
         for n, (op, arg, pos) in enumerate(pickletools.genops(fileobj)):

@@ -21,12 +21,17 @@ import re
 import zlib
 from typing import BinaryIO, Final
 
+from .._lazy import LazyPattern
+
 CHUNK: Final = 1 << 20
 _PEEK: Final = 1 << 18
 _OVERLAP: Final = 64
 _MAX_CANDIDATES: Final = 256
 _SLICE: Final = 1 << 12
 _PIECE: Final = 64 << 20
+#: Chunks up to this size are searched with the combined pattern first: on a few hundred
+#: bytes one search costs less than starting eleven, on long text with no match it costs more.
+_SMALL: Final = 1 << 10
 #: The most of an unseekable stream kept for reading a straddling pickle again.
 RECORD_LIMIT: Final = 64 << 20
 _FRAME: Final = 0x95
@@ -41,9 +46,10 @@ _HEADER_ONLY: Final = {ord("X"): 4, 0x8D: 8}
 #: Where an embedded pickle may start: raw protocol 2-5, a protocol-0 GLOBAL line, base64 of
 #: either or of a zlib/gzip stream, hex of a protocol header or of zlib, a zlib/gzip stream.
 #: One pattern per literal prefix: the regex engine skips ahead on a literal, not on an
-#: alternation, so separate patterns cost a fraction of one combined pattern.
+#: alternation, so separate patterns cost a fraction of one combined pattern on long chunks
+#: (compiled on first use: small chunks are searched with the combined one first).
 CANDIDATE_PATTERNS: Final = tuple(
-    re.compile(p)
+    LazyPattern(p)
     for p in (
         rb"\x80[\x02-\x05][\x95(\]}cN)KJMI\x8c\x8d\x8e\x88\x89\x93\x8a]",
         rb"c[A-Za-z_][\w.]{0,80}\n[A-Za-z_][\w.]{0,80}\n",
@@ -58,7 +64,8 @@ CANDIDATE_PATTERNS: Final = tuple(
         rb"\x1f\x8b\x08",
     )
 )
-#: The same, as one pattern, for searching small decoded payloads.
+#: The same, as one pattern, for searching small decoded payloads. Each pattern starts with a
+#: literal byte of its own, so at any offset at most one of them matches.
 CANDIDATE_RE: Final = re.compile(b"|".join(p.pattern for p in CANDIDATE_PATTERNS))
 
 
@@ -139,18 +146,29 @@ class Reader:
         start = self._scanned_to - len(self._tail)
         data = self._tail + chunk
         skip = len(self._tail)
-        for pattern in CANDIDATE_PATTERNS:
+        patterns: tuple[LazyPattern[bytes], ...] = CANDIDATE_PATTERNS
+        first = CANDIDATE_RE.search(data) if len(data) <= _SMALL else None
+        if first is None and len(data) <= _SMALL:
+            patterns = ()
+        elif first is not None and CANDIDATE_RE.search(data, first.start() + 1) is None:
+            # the only match there is (a small pickle's own header, most often): the patterns
+            # start with distinct literal bytes, so it is the one pattern matching there
+            patterns = ()
+            if first.end() > skip and self._take(start, first.start(), data):
+                return
+        for pattern in patterns:
             for m in pattern.finditer(data):
-                if m.end() <= skip:
-                    continue
-                piece = data[m.start() : m.start() + _SLICE]
-                if not _plausible(piece):
-                    continue
-                self.candidates.append((start + m.start(), piece))
-                if len(self.candidates) >= _MAX_CANDIDATES:
+                if m.end() > skip and self._take(start, m.start(), data):
                     return
         self._scanned_to += len(chunk)
         self._tail = data[-_OVERLAP:]
+
+    def _take(self, start: int, at: int, data: bytes) -> bool:
+        """Keep the candidate at `data[at:]` if plausible; True once the list is full."""
+        piece = data[at : at + _SLICE]
+        if _plausible(piece):
+            self.candidates.append((start + at, piece))
+        return len(self.candidates) >= _MAX_CANDIDATES
 
     # -- the file protocol the unpicklers use
 
@@ -351,7 +369,8 @@ class Reader:
             return buffered
         f = self.f
         try:
-            size = os.fstat(f.fileno()).st_size
+            # bytes in memory have no fileno to try
+            size = len(f.getbuffer()) if type(f) is io.BytesIO else os.fstat(f.fileno()).st_size
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             getbuffer = getattr(f, "getbuffer", None)
             if getbuffer is None:
@@ -363,6 +382,12 @@ class Reader:
             return max(0, size - f.tell()) + buffered
         except (AttributeError, OSError, ValueError):
             return None
+
+    def consume(self, n: int) -> None:
+        """The unpickler read the next `n` buffered bytes from a copy of them."""
+        end = self.off + n
+        self._recent = (self._recent + self.buf[max(self.off, end - 9) : end])[-9:]
+        self.off = end
 
     def cut(self, end: int) -> None:
         """Hand out nothing past stream offset `end`, which must already be buffered: the

@@ -20,7 +20,7 @@ from ...rules import pickle as R
 from ..context import ScanContext
 from . import hashcost, nested, positions, spans, structure, stubs
 from .carried_code import collapse_carried_code
-from .emulate import CUnpickler, PyUnpickler, run
+from .emulate import CUnpickler, PyUnpickler, run, source_size
 from .info import PickleStreamInfo
 from .reader import RECORD_LIMIT, Reader
 from .readings import readings
@@ -33,6 +33,7 @@ _OPCODES: Final = frozenset(
 )
 
 
+_FRAME_BYTE: Final = b"\x95"
 _SLICE_FULL: Final = 1 << 12
 _REREAD_EACH: Final = 1 << 20
 _REREAD_BUDGET: Final = 64 << 20
@@ -229,7 +230,16 @@ def _scan_one(
     mode: str = "",
 ) -> tuple[Session, str | None] | str:
     python = joblib or mode in ("joblib", "c_like")
-    session = Session(result, location, proto, joblib=joblib or mode == "joblib")
+    joblib = joblib or mode == "joblib"
+    # joblib's raw array bytes sit between opcodes: the walk cannot size arguments past them
+    stop, head = _cut_before_the_load(reader, lengths=not joblib)
+    if not python and stop is None:
+        rest = _read_as_bytes(reader)
+        if rest is not None:
+            done = _load_in_memory(rest, reader, result, location, ctx, proto)
+            if done is not None:
+                return done, None
+    session = Session(result, location, proto, joblib=joblib)
     unpickler: CUnpickler | PyUnpickler
     if python:
         unpickler = PyUnpickler(reader, session, c_like=mode == "c_like")
@@ -238,26 +248,9 @@ def _scan_one(
     else:
         unpickler = CUnpickler(reader, session)
     error: str | None = None
-    # joblib's raw array bytes sit between opcodes: the walk cannot size arguments past them
-    stop = _cut_before_the_load(reader, lengths=not session.joblib)
     try:
         value = run(unpickler, session, ctx.memory_budget)
-        length = reader.pos - start
-        if not session.globals and length <= structure.MAX_STREAM:
-            reason = structure.check(value, length)
-            if reason:
-                session.report(
-                    "structure",
-                    0,
-                    f"Crafted pickle structure: {reason}",
-                    IssueSeverity.WARNING,
-                    R.STRUCTURE_BOMB,
-                    "Pickles written by Python never look like this; the stream is built to "
-                    "exhaust memory or time in whatever walks the loaded object.",
-                    "",
-                    "",
-                    "STOP",
-                )
+        _check_structure(session, value, reader.pos - start, head)
         del value
     except JoblibLayout:
         return "joblib"
@@ -291,15 +284,96 @@ def _scan_one(
     return session, error
 
 
-def _cut_before_the_load(reader: Reader, *, lengths: bool) -> hashcost.Stop | None:
+def _check_structure(session: Session, value: object, length: int, head: bytes) -> None:
+    """Report a pure-data pickle built as a resource bomb (`structure`)."""
+    if (
+        session.globals
+        or length > structure.MAX_STREAM
+        or (
+            session.n_calls == 0
+            and not session.used_persistent
+            and structure.cannot_flag(head, length)
+        )
+    ):
+        return
+    reason = structure.check(value, length)
+    if reason:
+        session.report(
+            "structure",
+            0,
+            f"Crafted pickle structure: {reason}",
+            IssueSeverity.WARNING,
+            R.STRUCTURE_BOMB,
+            "Pickles written by Python never look like this; the stream is built to "
+            "exhaust memory or time in whatever walks the loaded object.",
+            "",
+            "",
+            "STOP",
+        )
+
+
+def _read_as_bytes(reader: Reader) -> bytes | None:
+    """The rest of the stream, all buffered, when reading it from a copy cannot differ from
+    reading it through the reader: it holds no FRAME byte at all, or it is one FRAME running
+    to its last byte, a STOP, after the protocol header."""
+    if not reader.eof:
+        return None
+    data = reader.buf[reader.off :]
+    if _FRAME_BYTE not in data:
+        return data
+    n = len(data)
+    if n < 12 or data[0] != 0x80 or data[2] != 0x95 or data[-1] != 0x2E:
+        return None
+    return data if int.from_bytes(data[3:11], "little") == n - 11 else None
+
+
+def _load_in_memory(
+    data: bytes,
+    reader: Reader,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+    ctx: ScanContext,
+    proto: int,
+) -> Session | None:
+    """Load the next pickle from the stream's remaining bytes without the reader's Python
+    callbacks; None (its findings withdrawn) unless the load succeeds.
+
+    A reading can differ from the reader's only where an opcode straddles the end of a
+    frame buffer (see `reader`). Without a FRAME there is none; with one frame that runs to
+    the end of the stream, past it there is only the end, which no successful load reads.
+    So a load that succeeds is the reader's load, and ends where the reader would (the C
+    unpickler reads a file without `peek` exactly, a frame whole). A load that fails is read
+    again through the reader, which says how the failure met a frame's end.
+    """
+    mark = len(result.issues)
+    session = Session(result, location, proto)
+    source = io.BytesIO(data)
+    unpickler = CUnpickler(source, session, size=source_size(reader))
+    try:
+        value = run(unpickler, session, ctx.memory_budget)
+        consumed = source.tell()
+        if 0 < consumed <= len(data):
+            _check_structure(session, value, consumed, data)
+            reader.consume(consumed)
+            return session
+    except Exception:
+        pass
+    finally:
+        del unpickler
+    del result.issues[mark:]
+    return None
+
+
+def _cut_before_the_load(reader: Reader, *, lengths: bool) -> tuple[hashcost.Stop | None, bytes]:
     """Stop the load before an opcode whose dict-key or set-member hashing would pass the
     budget, or (`lengths`) whose counted argument is longer than the rest of the stream
-    (`hashcost`); the stop's offset is from the reader's position."""
+    (`hashcost`); the stop's offset is from the reader's position. Also returns the head of
+    the stream that was judged."""
     window = reader.look(hashcost.WINDOW)
     stop = hashcost.first_stop(window, reader.remaining() if lengths else None)
     if stop is not None:
         reader.cut(reader.pos + stop.at)
-    return stop
+    return stop, window
 
 
 def _shadow_plain_load(
@@ -579,6 +653,8 @@ def _nested_from_candidates(
             if d[:1] != b"c"
             or (read is not None and not straddled and spans.starts_argument(read, at))
         ]
+    if not todo:
+        return  # most often the stream's own header, already read as a pickle
     # Where the readings of a straddling stream part, offsets mean different things: no filter.
     walk = None if straddled else _string_spans(reader, reread, [at for at, _ in todo], end)
     for at, data in todo:

@@ -8,6 +8,7 @@ walked, within a node budget, so this never costs time on real models.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 MAX_STREAM: Final = 4 << 20
@@ -16,6 +17,21 @@ _MAX_DEPTH: Final = 5_000
 _MAX_EXPANDED: Final = 10_000_000
 _WASTE_MIN: Final = 64 << 10
 _CONTAINERS: Final = (list, tuple, dict, set, frozenset)
+#: DUP and the memo GETs: the only opcodes that put an object already built on the stack.
+_SHARING: Final = re.compile(rb"[2ghj]")
+
+
+def cannot_flag(head: bytes, length: int) -> bool:
+    """True when `check` provably finds nothing in what a pickle of `length` bytes, whose
+    first bytes are `head`, builds without imports, calls or persistent ids: judged from
+    its bytes, without a walk of the result.
+
+    Every container is made by an opcode of its own, so a stream of at most `_MAX_DEPTH` bytes
+    cannot nest deeper than that, and is far below the waste threshold. Without a byte of DUP
+    or GET, wherever it sits, no object is referenced twice: walking the result visits at most
+    one object per pushed value, far below `_MAX_EXPANDED`.
+    """
+    return length <= min(_MAX_DEPTH, len(head)) and _SHARING.search(head, 0, length) is None
 
 
 def _payload(obj: Any) -> int:

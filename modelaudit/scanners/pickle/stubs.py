@@ -169,6 +169,11 @@ class Session:
             self._persistent_stub = self.make_class("persistent_id", "", policy.Verdict(SAFE))
         return self._persistent_stub
 
+    @property
+    def used_persistent(self) -> bool:
+        """A persistent id was loaded (its stub is one object, handed out to every id)."""
+        return self._persistent_stub is not None
+
     # ---- findings
 
     def report(
