@@ -10,6 +10,13 @@ the latency's. Both start from priors and are kept per endpoint for the life of 
 the first objects of a sweep teach the planner about the later ones. `bandwidth_known` says
 whether a read long enough to trust was seen; until then a planner about to choose between
 many requests and one download makes one such read first (range_plan's probe).
+
+Requests sent together are not always served together: moto, for one, reads the whole
+object in one Python process for every ranged GetObject, so parallel reads queue and each
+costs a whole object read. Each round of parallel requests tells how many the endpoint
+served at once (`concurrency`): the requests times the time the first of them took to
+answer, over the round's wall time (its bytes' share of it taken out). The cost of a batch
+counts waves of that many, not of as many as were sent.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ MAX_BANDWIDTH: Final = 4e9
 _WEIGHT: Final = 0.3
 #: Bytes of past samples the bandwidth estimate weighs a new sample against (older ones fade).
 _MEMORY: Final = 64 * 1024 * 1024
+#: Assumed until a round of several requests shows otherwise.
+_MAX_CONCURRENCY: Final = 64
+#: A round served at least this share of its requests at once shows no limit.
+_ALL_SERVED: Final = 0.75
 
 
 class Link:
@@ -47,6 +58,9 @@ class Link:
         self.sampled_time = 0.0
         #: longest body measured so far
         self.longest = 0
+        #: requests the endpoint serves at once, as measured on rounds of several
+        self.concurrency = float(_MAX_CONCURRENCY)
+        self.concurrency_samples = 0
         #: set by `pin`: the figures are given, not measured
         self.pinned = False
 
@@ -75,14 +89,34 @@ class Link:
             self.longest = max(self.longest, timed)
             self.bandwidth_samples += 1
 
+    def observe_round(
+        self, requests: int, parallel: int, first: float, size: int, elapsed: float
+    ) -> None:
+        """`requests`, `parallel` at a time, moved `size` bytes in `elapsed` seconds; the
+        quickest to answer did so after `first` seconds (it waited for no other)."""
+        if self.pinned or min(requests, parallel) < 2 or first <= 0 or elapsed <= 0:
+            return
+        sent = min(requests, parallel)
+        waiting = max(first, elapsed - size / self.bandwidth)
+        served = min(float(sent), max(1.0, requests * first / waiting))
+        if served >= _ALL_SERVED * sent:
+            return  # all were served at once: the endpoint's limit is not in sight
+        if self.concurrency_samples == 0:
+            self.concurrency = served
+        else:
+            self.concurrency += _WEIGHT * (served - self.concurrency)
+        self.concurrency_samples += 1
+
     @property
     def bandwidth_known(self) -> bool:
         """Whether the bandwidth was pinned or measured on a body long enough to trust."""
         return self.pinned or self.longest >= TRUSTED_SAMPLE
 
     def cost(self, requests: int, size: int, parallel: int = 1) -> float:
-        """Seconds for `requests` requests moving `size` bytes, `parallel` at a time."""
-        waves = math.ceil(requests / max(1, parallel)) if requests else 0
+        """Seconds for `requests` requests moving `size` bytes, `parallel` sent at a time
+        (and as many served at once as the endpoint does)."""
+        at_once = max(1.0, min(float(parallel), self.concurrency))
+        waves = math.ceil(requests / at_once) if requests else 0
         return waves * self.latency + size / self.bandwidth
 
     @property
