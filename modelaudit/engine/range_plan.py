@@ -376,7 +376,7 @@ class _Walker:
         # a little before each guess too: names grow a digit (w9, w10) and shift the rest
         return [(p - _SLACK, min(spool.size, p + GUESS)) for p in starts if p < spool.size]
 
-    def probe(self, spool: Spool) -> list[tuple[int, int]]:
+    def probe(self, spool: Spool, rounds: int, per_round: float) -> list[tuple[int, int]]:
         """One long read from the walker's position when the link's bandwidth is unknown
         and whether the walk or one download is cheaper turns on it."""
         link = spool.link
@@ -386,7 +386,7 @@ class _Walker:
         if rest < 8 * PROBE:
             return []  # little left: what it costs either way is small
         if self.stride > 0:
-            walk = link.cost(rest // self.stride, 0, WALK_PARALLEL)
+            walk = self.projected(spool, rounds, per_round)
             if walk <= link.latency + rest / MAX_BANDWIDTH:
                 return []  # the walk wins however fast the link
             if walk > link.latency + rest * UNSURE / link.bandwidth:
@@ -399,6 +399,11 @@ class _Walker:
         """Seconds the rest of the walk would take, projected from what it did so far."""
         if self.jumps < JUMPS_TO_PROJECT:
             return 0.0
+        return self.projected(spool, rounds, per_round)
+
+    def projected(self, spool: Spool, rounds: int, per_round: float) -> float:
+        """Seconds the rest of the walk would take: its rounds at the wall time rounds took
+        so far, and its requests."""
         link = spool.link
         if self.stride > 0:
             # guessing holds: one request per record left, in rounds four times as wide each
@@ -451,11 +456,12 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             parallel = PARALLEL
             if walker.observe(need.ranges, spool):
                 parallel = WALK_PARALLEL
-                probe = walker.probe(spool)
+                per_round = (time.monotonic() - began) / rounds
+                probe = walker.probe(spool, rounds, per_round)
                 wanted += walker.guesses(spool) + probe
                 if not probe:
                     # (a round that measures the bandwidth decides after it)
-                    later = walker.cost_left(spool, rounds, (time.monotonic() - began) / rounds)
+                    later = walker.cost_left(spool, rounds, per_round)
             # a gap is worth merging when its bytes cost less than the share of a round trip
             # one more request costs among those the endpoint serves at once
             at_once = max(1, int(min(parallel, link.concurrency)))
