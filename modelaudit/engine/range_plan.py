@@ -21,10 +21,12 @@ was measured on a long read, one read of `PROBE` bytes from the walker's positio
 (its bytes hold the next records, so nothing is wasted), unless the walk loses to a download
 even on a link `UNSURE` times slower than the short reads showed (an endpoint that serves
 requests one at a time, each as slow as a long transfer: moto). From the second jump on (the
-round after the probe, if one is read), the walk left is projected (rounds at the wall time rounds took so far, plus one small request per
-record, as many at a time as the endpoint was seen to serve at once) against one request for
-the rest, and the cheaper one is taken, so a download, when it wins, starts after a handful of
-round trips and streams the rest in one request, from the first byte not yet read.
+round after the probe, if one is read; from the first on an endpoint seen serving requests one
+at a time, the first jump's length standing for the stride), the walk left is projected (rounds
+at the wall time rounds took so far, plus one small request per record, as many at a time as
+the endpoint was seen to serve at once) against one request for the rest, and the cheaper one
+is taken, so a download, when it wins, starts after a handful of round trips and streams the
+rest in one request, from the first byte not yet read.
 """
 
 from __future__ import annotations
@@ -397,7 +399,9 @@ class _Walker:
 
     def cost_left(self, spool: Spool, rounds: int, per_round: float) -> float:
         """Seconds the rest of the walk would take, projected from what it did so far."""
-        if self.jumps < JUMPS_TO_PROJECT:
+        if self.jumps < JUMPS_TO_PROJECT and not (self.jumps and spool.link.concurrency < 2):
+            # (an endpoint seen serving one request at a time is weighed from the first jump:
+            # each request there costs what a long transfer does)
             return 0.0
         return self.projected(spool, rounds, per_round)
 
@@ -405,9 +409,11 @@ class _Walker:
         """Seconds the rest of the walk would take: its rounds at the wall time rounds took
         so far, and its requests."""
         link = spool.link
-        if self.stride > 0:
+        # (before the stride shows, the first jump's length stands for it)
+        stride = self.stride or (self.frontier if self.jumps == 1 else 0)
+        if stride > 0:
             # guessing holds: one request per record left, in rounds four times as wide each
-            records = (spool.size - self.frontier) / self.stride
+            records = (spool.size - self.frontier) / stride
             rounds_left = math.log(records / self.ahead + 1, 4) + 1
             guessed = link.cost(int(records), int(records) * (GUESS + _SLACK), WALK_PARALLEL)
             return rounds_left * per_round + guessed

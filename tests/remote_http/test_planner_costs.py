@@ -285,7 +285,7 @@ async def test_onnx_walk_gives_up_early_where_each_request_reads_the_whole_objec
     for each other. Nothing is pinned: the planner sees the head and tail, sent together,
     answered one after the other, so it counts the walk's ~200 header reads as ~200 such
     reads, not a few rounds of parallel ones, and downloads the rest after at most a few
-    requests, without reading again what it has."""
+    requests, without reading again what it has (old planner: 7, two of 8 MiB)."""
     server, blobs, opts = files_server
     data = _onnx(200, 131072)
     blobs["whole.onnx"] = Blob(data)
@@ -293,7 +293,8 @@ async def test_onnx_walk_gives_up_early_where_each_request_reads_the_whole_objec
     report = await modelaudit.scan(f"{server.url}/whole.onnx")
     await _same_findings_as_local(report, data, tmp_path)
     gets = _gets(server, "whole.onnx")
-    assert len(gets) <= 5, gets
+    # head and tail, then (usually at the first jump) the rest
+    assert len(gets) <= 4, gets
     # one request for the rest; beside it, only reads of a header's size (no read-ahead)
     spans = sorted(_span(g) for g in gets)
     assert spans[-1] >= len(data) * 0.75, gets
