@@ -15,8 +15,9 @@ Requests sent together are not always served together: moto, for one, reads the 
 object in one Python process for every ranged GetObject, so parallel reads queue and each
 costs a whole object read. Each round of parallel requests tells how many the endpoint
 served at once (`concurrency`): the requests times the time the first of them took to
-answer, over the round's wall time (its bytes' share of it taken out). The cost of a batch
-counts waves of that many, not of as many as were sent.
+answer, over the round's wall time (its bytes' share of it taken out), and only that first answer
+times the latency (the others' waits include the queue). The cost of a batch counts waves of
+that many, not of as many as were sent.
 """
 
 from __future__ import annotations
@@ -64,17 +65,23 @@ class Link:
         #: set by `pin`: the figures are given, not measured
         self.pinned = False
 
-    def observe(self, first_byte: float, size: int, elapsed: float, first_piece: int = 0) -> None:
+    def observe(
+        self,
+        first_byte: float,
+        size: int,
+        elapsed: float,
+        first_piece: int = 0,
+        alone: bool = True,
+    ) -> None:
         """One response: `first_byte` seconds to its first byte, `size` body bytes in
-        `elapsed` seconds in all, `first_piece` of them in the piece that came first."""
+        `elapsed` seconds in all, `first_piece` of them in the piece that came first.
+        Not `alone` (sent with others): its wait for the first byte may include theirs, so
+        only `observe_round` takes the latency from the quickest of them."""
         if self.pinned:
             return
         first_byte = max(0.0, first_byte)
-        if self.latency_samples == 0:
-            self.latency = first_byte
-        else:
-            self.latency += _WEIGHT * (first_byte - self.latency)
-        self.latency_samples += 1
+        if alone:
+            self._latency(first_byte)
         body = elapsed - first_byte
         timed = size - min(size, max(0, first_piece))
         if size >= MIN_SAMPLE and timed > 0 and body > 0:
@@ -89,12 +96,23 @@ class Link:
             self.longest = max(self.longest, timed)
             self.bandwidth_samples += 1
 
+    def _latency(self, first_byte: float) -> None:
+        if self.latency_samples == 0:
+            self.latency = first_byte
+        else:
+            self.latency += _WEIGHT * (first_byte - self.latency)
+        self.latency_samples += 1
+
     def observe_round(
         self, requests: int, parallel: int, first: float, size: int, elapsed: float
     ) -> None:
         """`requests`, `parallel` at a time, moved `size` bytes in `elapsed` seconds; the
-        quickest to answer did so after `first` seconds (it waited for no other)."""
-        if self.pinned or min(requests, parallel) < 2 or first <= 0 or elapsed <= 0:
+        quickest to answer did so after `first` seconds (it waited for no other: the
+        latency)."""
+        if self.pinned:
+            return
+        self._latency(max(0.0, first))
+        if min(requests, parallel) < 2 or first <= 0 or elapsed <= 0:
             return
         sent = min(requests, parallel)
         waiting = max(first, elapsed - size / self.bandwidth)

@@ -196,7 +196,7 @@ class Spool:
         async def one(a: int, b: int, scope: anyio.CancelScope) -> None:
             async with limiter:
                 try:
-                    firsts.append(await self._request(a, b))
+                    firsts.append(await self._request(a, b, alone=False))
                 except Exception as exc:
                     # the first failure is the object's error; the other requests stop
                     failed.append(exc)
@@ -269,9 +269,9 @@ class Spool:
                     a = stop
         return out
 
-    async def _request(self, start: int, end: int) -> float:
+    async def _request(self, start: int, end: int, alone: bool = True) -> float:
         """One request for [start, end), written where it belongs as it arrives; returns
-        the seconds to its first byte."""
+        the seconds to its first byte (`alone`: sent by itself, see Link.observe)."""
         pos = start
         began = time.monotonic()
         first: float | None = None
@@ -292,7 +292,9 @@ class Spool:
         if pending:
             await self._write(pending, at)
         self.requests += 1
-        self.link.observe(first or 0.0, pos - start, time.monotonic() - began, first_piece)
+        self.link.observe(
+            first or 0.0, pos - start, time.monotonic() - began, first_piece, alone=alone
+        )
         if pos != end:
             raise FetchError(f"{self.uri}: short read at bytes {start}-{end}")
         return first or 0.0
