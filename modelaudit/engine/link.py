@@ -10,6 +10,14 @@ the latency's. Both start from priors and are kept per endpoint for the life of 
 the first objects of a sweep teach the planner about the later ones. `bandwidth_known` says
 whether a read long enough to trust was seen; until then a planner about to choose between
 many requests and one download makes one such read first (range_plan's probe).
+
+Requests sent together are not always served together: moto, for one, reads the whole
+object in one Python process for every ranged GetObject, so parallel reads queue and each
+costs a whole object read. Each round of parallel requests tells how many the endpoint
+served at once (`concurrency`): the requests times the time the first of them took to
+answer, over the round's wall time (its bytes' share of it taken out), and only that first answer
+times the latency (the others' waits include the queue). The cost of a batch counts waves of
+that many, not of as many as were sent.
 """
 
 from __future__ import annotations
@@ -31,6 +39,10 @@ MAX_BANDWIDTH: Final = 4e9
 _WEIGHT: Final = 0.3
 #: Bytes of past samples the bandwidth estimate weighs a new sample against (older ones fade).
 _MEMORY: Final = 64 * 1024 * 1024
+#: Assumed until a round of several requests shows otherwise.
+_MAX_CONCURRENCY: Final = 64
+#: A round served at least this share of its requests at once shows no limit.
+_ALL_SERVED: Final = 0.75
 
 
 class Link:
@@ -47,20 +59,29 @@ class Link:
         self.sampled_time = 0.0
         #: longest body measured so far
         self.longest = 0
+        #: requests the endpoint serves at once, as measured on rounds of several
+        self.concurrency = float(_MAX_CONCURRENCY)
+        self.concurrency_samples = 0
         #: set by `pin`: the figures are given, not measured
         self.pinned = False
 
-    def observe(self, first_byte: float, size: int, elapsed: float, first_piece: int = 0) -> None:
+    def observe(
+        self,
+        first_byte: float,
+        size: int,
+        elapsed: float,
+        first_piece: int = 0,
+        alone: bool = True,
+    ) -> None:
         """One response: `first_byte` seconds to its first byte, `size` body bytes in
-        `elapsed` seconds in all, `first_piece` of them in the piece that came first."""
+        `elapsed` seconds in all, `first_piece` of them in the piece that came first.
+        Not `alone` (sent with others): its wait for the first byte may include theirs, so
+        only `observe_round` takes the latency from the quickest of them."""
         if self.pinned:
             return
         first_byte = max(0.0, first_byte)
-        if self.latency_samples == 0:
-            self.latency = first_byte
-        else:
-            self.latency += _WEIGHT * (first_byte - self.latency)
-        self.latency_samples += 1
+        if alone:
+            self._latency(first_byte)
         body = elapsed - first_byte
         timed = size - min(size, max(0, first_piece))
         if size >= MIN_SAMPLE and timed > 0 and body > 0:
@@ -75,14 +96,45 @@ class Link:
             self.longest = max(self.longest, timed)
             self.bandwidth_samples += 1
 
+    def _latency(self, first_byte: float) -> None:
+        if self.latency_samples == 0:
+            self.latency = first_byte
+        else:
+            self.latency += _WEIGHT * (first_byte - self.latency)
+        self.latency_samples += 1
+
+    def observe_round(
+        self, requests: int, parallel: int, first: float, size: int, elapsed: float
+    ) -> None:
+        """`requests`, `parallel` at a time, moved `size` bytes in `elapsed` seconds; the
+        quickest to answer did so after `first` seconds (it waited for no other: the
+        latency)."""
+        if self.pinned:
+            return
+        self._latency(max(0.0, first))
+        if min(requests, parallel) < 2 or first <= 0 or elapsed <= 0:
+            return
+        sent = min(requests, parallel)
+        waiting = max(first, elapsed - size / self.bandwidth)
+        served = min(float(sent), max(1.0, requests * first / waiting))
+        if served >= _ALL_SERVED * sent:
+            return  # all were served at once: the endpoint's limit is not in sight
+        if self.concurrency_samples == 0:
+            self.concurrency = served
+        else:
+            self.concurrency += _WEIGHT * (served - self.concurrency)
+        self.concurrency_samples += 1
+
     @property
     def bandwidth_known(self) -> bool:
         """Whether the bandwidth was pinned or measured on a body long enough to trust."""
         return self.pinned or self.longest >= TRUSTED_SAMPLE
 
     def cost(self, requests: int, size: int, parallel: int = 1) -> float:
-        """Seconds for `requests` requests moving `size` bytes, `parallel` at a time."""
-        waves = math.ceil(requests / max(1, parallel)) if requests else 0
+        """Seconds for `requests` requests moving `size` bytes, `parallel` sent at a time
+        (and as many served at once as the endpoint does)."""
+        at_once = max(1.0, min(float(parallel), self.concurrency))
+        waves = math.ceil(requests / at_once) if requests else 0
         return waves * self.latency + size / self.bandwidth
 
     @property

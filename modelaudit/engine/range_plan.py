@@ -18,10 +18,15 @@ each tensor's header says where the next one starts, past its raw data) is decid
 second jump shows the stride; the next records' headers are guessed at it and read ahead, many
 at once and more each round the guesses hold. In that same round, unless the link's bandwidth
 was measured on a long read, one read of `PROBE` bytes from the walker's position measures it
-(its bytes hold the next records, so nothing is wasted). From the third jump on, the walk left
-is projected (rounds, plus one small request per record, `WALK_PARALLEL` at a time) against
-one request for the rest, and the cheaper one is taken, so a download, when it wins, starts
-after a handful of round trips and streams the rest in one request.
+(its bytes hold the next records, so nothing is wasted), unless the walk loses to a download
+even on a link `UNSURE` times slower than the short reads showed (an endpoint that serves
+requests one at a time, each as slow as a long transfer: moto). From the second jump on (the
+round after the probe, if one is read; from the first on an endpoint seen serving requests one
+at a time, the first jump's length standing for the stride), the walk left is projected (rounds
+at the wall time rounds took so far, plus one small request per record, as many at a time as
+the endpoint was seen to serve at once) against one request for the rest, and the cheaper one
+is taken, so a download, when it wins, starts after a handful of round trips and streams the
+rest in one request, from the first byte not yet read.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ MAX_GAP = 4 * 1024 * 1024
 SNIFF = 4096
 #: Rounds in a row that each jump to one new place past everything read before (a walker
 #: skipping record data) before the planner projects how many more it would take.
-JUMPS_TO_PROJECT = 3
+JUMPS_TO_PROJECT = 2
 #: Most record starts guessed ahead in one round.
 MAX_AHEAD = 1024
 #: Requests of one object in flight while a walker's guesses are read (each is small).
@@ -80,6 +85,8 @@ WALK_PARALLEL = 32
 GUESS = 4 * 1024
 #: One read this long measures the bandwidth before a walk is weighed against a download.
 PROBE = 4 * 1024 * 1024
+#: How much slower than measured on short reads a link may turn out on a long one.
+UNSURE = 4
 _SLACK = 256
 #: A parser reading on from where the last fetch ended gets twice the last window, up to this.
 MAX_WINDOW = 64 * 1024 * 1024
@@ -371,7 +378,7 @@ class _Walker:
         # a little before each guess too: names grow a digit (w9, w10) and shift the rest
         return [(p - _SLACK, min(spool.size, p + GUESS)) for p in starts if p < spool.size]
 
-    def probe(self, spool: Spool) -> list[tuple[int, int]]:
+    def probe(self, spool: Spool, rounds: int, per_round: float) -> list[tuple[int, int]]:
         """One long read from the walker's position when the link's bandwidth is unknown
         and whether the walk or one download is cheaper turns on it."""
         link = spool.link
@@ -381,19 +388,32 @@ class _Walker:
         if rest < 8 * PROBE:
             return []  # little left: what it costs either way is small
         if self.stride > 0:
-            walk = link.cost(rest // self.stride, 0, WALK_PARALLEL)
+            walk = self.projected(spool, rounds, per_round)
             if walk <= link.latency + rest / MAX_BANDWIDTH:
                 return []  # the walk wins however fast the link
+            if walk > link.latency + rest * UNSURE / link.bandwidth:
+                # the download wins unless the link is far slower than it looked (requests
+                # the endpoint serves one at a time, each as slow as a long transfer)
+                return []
         return [(self.frontier, min(spool.size, self.frontier + PROBE))]
 
     def cost_left(self, spool: Spool, rounds: int, per_round: float) -> float:
         """Seconds the rest of the walk would take, projected from what it did so far."""
-        if self.jumps < JUMPS_TO_PROJECT:
+        if self.jumps < JUMPS_TO_PROJECT and not (self.jumps and spool.link.concurrency < 2):
+            # (an endpoint seen serving one request at a time is weighed from the first jump:
+            # each request there costs what a long transfer does)
             return 0.0
+        return self.projected(spool, rounds, per_round)
+
+    def projected(self, spool: Spool, rounds: int, per_round: float) -> float:
+        """Seconds the rest of the walk would take: its rounds at the wall time rounds took
+        so far, and its requests."""
         link = spool.link
-        if self.stride > 0:
+        # (before the stride shows, the first jump's length stands for it)
+        stride = self.stride or (self.frontier if self.jumps == 1 else 0)
+        if stride > 0:
             # guessing holds: one request per record left, in rounds four times as wide each
-            records = (spool.size - self.frontier) / self.stride
+            records = (spool.size - self.frontier) / stride
             rounds_left = math.log(records / self.ahead + 1, 4) + 1
             guessed = link.cost(int(records), int(records) * (GUESS + _SLACK), WALK_PARALLEL)
             return rounds_left * per_round + guessed
@@ -442,11 +462,16 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             parallel = PARALLEL
             if walker.observe(need.ranges, spool):
                 parallel = WALK_PARALLEL
-                wanted += walker.guesses(spool) + walker.probe(spool)
-                later = walker.cost_left(spool, rounds, (time.monotonic() - began) / rounds)
+                per_round = (time.monotonic() - began) / rounds
+                probe = walker.probe(spool, rounds, per_round)
+                wanted += walker.guesses(spool) + probe
+                if not probe:
+                    # (a round that measures the bandwidth decides after it)
+                    later = walker.cost_left(spool, rounds, per_round)
             # a gap is worth merging when its bytes cost less than the share of a round trip
-            # one more request costs among those in flight
-            merged = coalesce(wanted, min(MAX_GAP, max(BLOCK, link.gap // parallel)))
+            # one more request costs among those the endpoint serves at once
+            at_once = max(1, int(min(parallel, link.concurrency)))
+            merged = coalesce(wanted, min(MAX_GAP, max(BLOCK, link.gap // at_once)))
             requests = spool.requests_for(merged)
             first = min((a for a, _ in requests), default=0)
             rest = link.cost(1, spool.missing_bytes(first))
@@ -455,6 +480,16 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
                 log.debug("planning %s costs more than fetching the rest; fetching it", spool.uri)
                 await spool.stream_rest(first)
                 continue
+            log.debug(
+                "planning %s: round %d, %d requests (%.3fs; then %.3fs; the rest %.3fs; %.1f at once)",
+                spool.uri,
+                rounds,
+                len(requests),
+                this_round,
+                later,
+                rest,
+                link.concurrency,
+            )
             await spool.fetch_many(merged, parallel=parallel)
     log.debug("planning %s took too many rounds; downloading it", spool.uri)
     return False

@@ -190,11 +190,13 @@ class Spool:
             return
         limiter = anyio.CapacityLimiter(max(1, parallel))
         failed: list[BaseException] = []
+        firsts: list[float] = []
+        began = time.monotonic()
 
         async def one(a: int, b: int, scope: anyio.CancelScope) -> None:
             async with limiter:
                 try:
-                    await self._request(a, b)
+                    firsts.append(await self._request(a, b, alone=False))
                 except Exception as exc:
                     # the first failure is the object's error; the other requests stop
                     failed.append(exc)
@@ -205,6 +207,14 @@ class Spool:
                 tg.start_soon(one, a, b, tg.cancel_scope)
         if failed:
             raise failed[0]
+        # how many of them the endpoint served at once (engine/link.py)
+        self.link.observe_round(
+            len(requests),
+            parallel,
+            min(firsts),
+            sum(b - a for a, b in requests),
+            time.monotonic() - began,
+        )
 
     async def _from_stream(
         self, tap: Tap, ranges: list[tuple[int, int]], split: bool, parallel: int
@@ -259,8 +269,9 @@ class Spool:
                     a = stop
         return out
 
-    async def _request(self, start: int, end: int) -> None:
-        """One request for [start, end), written where it belongs as it arrives."""
+    async def _request(self, start: int, end: int, alone: bool = True) -> float:
+        """One request for [start, end), written where it belongs as it arrives; returns
+        the seconds to its first byte (`alone`: sent by itself, see Link.observe)."""
         pos = start
         began = time.monotonic()
         first: float | None = None
@@ -281,9 +292,12 @@ class Spool:
         if pending:
             await self._write(pending, at)
         self.requests += 1
-        self.link.observe(first or 0.0, pos - start, time.monotonic() - began, first_piece)
+        self.link.observe(
+            first or 0.0, pos - start, time.monotonic() - began, first_piece, alone=alone
+        )
         if pos != end:
             raise FetchError(f"{self.uri}: short read at bytes {start}-{end}")
+        return first or 0.0
 
     async def _write(self, data: bytearray, at: int) -> None:
         if len(data) > _INLINE_WRITE:

@@ -229,7 +229,8 @@ def artifactory(
 def files_server(
     samples: dict[str, bytes],
 ) -> Iterator[tuple[Server, dict[str, Blob], dict[str, Any]]]:
-    """A plain web server: /NAME serves blobs[NAME]; `opts` switches Range off and adds faults."""
+    """A plain web server: /NAME serves blobs[NAME]; `opts` switches Range off, adds faults
+    and delays."""
     from tests.remote_http._remote_http_servers import Faults, serve_blob
 
     blobs = {
@@ -255,8 +256,12 @@ def files_server(
         "peak": 0,
         "objects": {},
         "peak_objects": 0,
+        # bytes per second an endpoint that reads the whole object for every GET, ranged
+        # or not, one GET at a time (as moto does), reads before it answers
+        "whole_read": 0.0,
     }
     lock = threading.Lock()
+    reading = threading.Lock()
 
     def route(h: Any) -> tuple[int, dict[str, str], bytes]:
         fault = opts["faults"].take(h.path)
@@ -282,6 +287,9 @@ def files_server(
         blob = blobs.get(h.path.lstrip("/").split("?", 1)[0])
         if blob is None:
             return 404, {}, b"not found"
+        if h.command == "GET" and opts["whole_read"]:
+            with reading:
+                time.sleep(len(blob.data) / opts["whole_read"])
         status, headers, body = serve_blob(h, blob, opts["range"])
         cuts = opts["cut"].get(h.path.lstrip("/"))
         if cuts and h.command == "GET" and len(body) > cuts[0]:

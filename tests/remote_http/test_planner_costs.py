@@ -199,6 +199,26 @@ def test_link_weighs_bandwidth_samples_by_size() -> None:
     assert 90e6 < link.bandwidth < 200e6, link.bandwidth
 
 
+def test_link_learns_how_many_requests_an_endpoint_serves_at_once() -> None:
+    """Two reads sent together, the second answered only after the first (0.5 s each):
+    one at a time, so a batch costs a wave per request. A round served all at once says
+    nothing of a limit, and a pinned link keeps what it was given."""
+    from modelaudit.engine import link as links
+    from modelaudit.engine.link import Link
+
+    link = Link()
+    link.observe_round(8, 32, 0.05, 64 * 1024, 0.06)  # eight at once: no limit seen
+    assert link.concurrency_samples == 0
+    assert link.cost(32, 0, 32) == pytest.approx(link.latency)
+    link.observe(0.5, 64 * 1024, 0.5)
+    link.observe_round(2, 8, 0.5, 320 * 1024, 1.0)
+    assert link.concurrency == pytest.approx(1.0, abs=0.05)
+    assert link.cost(32, 0, 32) == pytest.approx(32 * link.latency)
+    pinned = links.pin("http://pinned.invalid:1", 0.05, 1e8)
+    pinned.observe_round(2, 8, 0.5, 0, 1.0)
+    assert pinned.cost(32, 0, 32) == pytest.approx(0.05)
+
+
 async def test_pytorch_zip_takes_one_round_of_two_requests(
     files_server: Files, samples: dict[str, bytes]
 ) -> None:
@@ -255,3 +275,28 @@ async def test_download_cut_before_any_progress_gives_up(files_server: Files, re
             pass
     await obj.reader.aclose()
     assert relay.cuts, "attempts without progress are bounded"
+
+
+async def test_onnx_walk_gives_up_early_where_each_request_reads_the_whole_object(
+    files_server: Files, tmp_path: Path
+) -> None:
+    """An endpoint that reads the whole object for every GET, one GET at a time (as moto
+    does): 0.1 s for any read of this 100 MiB model, however short, and parallel reads wait
+    for each other. Nothing is pinned: the planner sees the head and tail, sent together,
+    answered one after the other, so it counts the walk's ~200 header reads as ~200 such
+    reads, not a few rounds of parallel ones, and downloads the rest after at most a few
+    requests, without reading again what it has (old planner: 7, two of 8 MiB)."""
+    server, blobs, opts = files_server
+    data = _onnx(200, 131072)
+    blobs["whole.onnx"] = Blob(data)
+    opts["whole_read"] = len(data) / 0.1
+    report = await modelaudit.scan(f"{server.url}/whole.onnx")
+    await _same_findings_as_local(report, data, tmp_path)
+    gets = _gets(server, "whole.onnx")
+    # head and tail, then (usually at the first jump) the rest
+    assert len(gets) <= 4, gets
+    # one request for the rest; beside it, only reads of a header's size (no read-ahead)
+    spans = sorted(_span(g) for g in gets)
+    assert spans[-1] >= len(data) * 0.75, gets
+    assert spans[-2] <= 256 * 1024, gets
+    assert server.sent("whole.onnx") <= len(data) + 256 * 1024, server.sent("whole.onnx")
