@@ -20,9 +20,11 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from .lazy_re import LazyPattern
 
 if TYPE_CHECKING:
     from .report import ScanReport
@@ -81,20 +83,14 @@ _SECRET_FLAG = re.compile(
 _POSITION = re.compile(r" \(pos \d+\)$")
 
 
-@cache
-def _secret_param() -> re.Pattern[str]:
-    """Query parameters and fragments whose values are credentials in presigned or tokened
-    URLs. This and `_uri_in_text` are compiled on first use: a local scan shows no URL."""
-    return re.compile(
-        r"(token|password|passwd|pwd|secret|key|sig|signature|credential|auth|session|"
-        r"^code$|x-amz-security|x-goog-)",
-        re.IGNORECASE,
-    )
-
-
-@cache
-def _uri_in_text() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+#: Query parameters and fragments whose values are credentials in presigned or tokened URLs.
+#: This and `_URI_IN_TEXT` are compiled on first use: a local scan shows no URL.
+_SECRET_PARAM = LazyPattern(
+    r"(token|password|passwd|pwd|secret|key|sig|signature|credential|auth|session|"
+    r"^code$|x-amz-security|x-goog-)",
+    re.IGNORECASE,
+)
+_URI_IN_TEXT = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 _google_cache: dict[tuple[str, float], list[str]] = {}
@@ -299,12 +295,12 @@ def _mask_uri(uri: str) -> tuple[str, bool]:
         netloc = PLACEHOLDER + "@" + netloc.rsplit("@", 1)[1]
     query = parts.query
     pairs = parse_qsl(query, keep_blank_values=True) if query else []
-    if any(_secret_param().search(k) for k, _ in pairs):
+    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
         query = urlencode(
-            [(k, PLACEHOLDER if _secret_param().search(k) else v) for k, v in pairs], safe="*"
+            [(k, PLACEHOLDER if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*"
         )
     fragment = parts.fragment
-    if fragment and _secret_param().search(fragment):
+    if fragment and _SECRET_PARAM.search(fragment):
         fragment = PLACEHOLDER
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment)), True
 
@@ -321,9 +317,9 @@ def carries_credentials(uri: str) -> bool:
     if "@" in parts.netloc:
         return True
     pairs = parse_qsl(parts.query, keep_blank_values=True) if parts.query else []
-    if any(_secret_param().search(k) for k, _ in pairs):
+    if any(_SECRET_PARAM.search(k) for k, _ in pairs):
         return True
-    return bool(parts.fragment and _secret_param().search(parts.fragment))
+    return bool(parts.fragment and _SECRET_PARAM.search(parts.fragment))
 
 
 def redact_uri(uri: str, redactor: Redactor | None = None) -> str:
@@ -345,7 +341,7 @@ def mask_urls(text: str) -> str:
     if not text:
         return text
     if "://" in text:
-        text = _uri_in_text().sub(lambda m: _mask_uri(m.group(0))[0], text)
+        text = _URI_IN_TEXT.sub(lambda m: _mask_uri(m.group(0))[0], text)
     return _HEADER_IN_TEXT.sub(
         lambda m: m.group("name") + m.group("sep") + (m.group("scheme") or "") + PLACEHOLDER,
         text,

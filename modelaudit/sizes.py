@@ -4,15 +4,13 @@ parser, which must not import the settings' dataclasses to read `--max-size`."""
 from __future__ import annotations
 
 import re
-from functools import cache
+
+from .lazy_re import LazyPattern
 
 __all__ = ["parse_size"]
 
-
-@cache
-def _size_re() -> re.Pattern[str]:
-    """Compiled on first use: most runs give no size, and compiling costs 0.4 ms."""
-    return re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)(B?)\s*$", re.IGNORECASE)
+#: Most runs give no size, and compiling costs 0.4 ms.
+_SIZE = LazyPattern(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)(B?)\s*$", re.IGNORECASE)
 
 
 def parse_size(text: str | int) -> int:
@@ -20,7 +18,7 @@ def parse_size(text: str | int) -> int:
     of the reference tool expect `1GB` to admit a 1 GiB checkpoint."""
     if isinstance(text, int):
         return text
-    m = _size_re().match(text)
+    m = _SIZE.match(text)
     if not m:
         raise ValueError(f"invalid size {text!r}: use a number with an optional unit, like 500MB")
     number, unit, _binary, _b = m.groups()

@@ -5,10 +5,9 @@ of that family, so a worker that scans one safetensors file loads what it needs 
 from __future__ import annotations
 
 import importlib
-import re
 import sys
-from collections.abc import Iterator, Mapping
-from typing import Any, AnyStr, Generic
+from collections.abc import Mapping
+from typing import Any
 
 
 def load_export(package: str, exports: Mapping[str, str], name: str) -> Any:
@@ -20,47 +19,3 @@ def load_export(package: str, exports: Mapping[str, str], name: str) -> Any:
     value = getattr(importlib.import_module(module, package), name)
     setattr(sys.modules[package], name, value)
     return value
-
-
-class LazyPattern(Generic[AnyStr]):
-    """A regular expression compiled on first use.
-
-    Compiling costs tens to hundreds of microseconds a pattern, and a worker imports a scanner
-    module to scan one file that may never reach the pattern (a pickle without imports never
-    asks the import policy anything)."""
-
-    __slots__ = ("_compiled", "_flags", "pattern")
-
-    def __init__(self, pattern: AnyStr, flags: int = 0) -> None:
-        self.pattern: AnyStr = pattern
-        self._flags = flags
-        self._compiled: re.Pattern[AnyStr] | None = None
-
-    def compiled(self) -> re.Pattern[AnyStr]:
-        compiled = self._compiled
-        if compiled is None:
-            compiled = self._compiled = re.compile(self.pattern, self._flags)
-        return compiled
-
-    def match(
-        self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize
-    ) -> re.Match[AnyStr] | None:
-        return self.compiled().match(string, pos, endpos)
-
-    def fullmatch(
-        self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize
-    ) -> re.Match[AnyStr] | None:
-        return self.compiled().fullmatch(string, pos, endpos)
-
-    def search(
-        self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize
-    ) -> re.Match[AnyStr] | None:
-        return self.compiled().search(string, pos, endpos)
-
-    def finditer(
-        self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize
-    ) -> Iterator[re.Match[AnyStr]]:
-        return self.compiled().finditer(string, pos, endpos)
-
-    def findall(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> list[Any]:
-        return self.compiled().findall(string, pos, endpos)

@@ -178,9 +178,9 @@ except SystemExit as exc:
     code = exc.code
 modules = sorted(sys.modules)
 from modelaudit import project, redact, sizes
-lazy = {"may_hold_table": project._may_hold_table_re, "secret_param": redact._secret_param,
-        "uri_in_text": redact._uri_in_text, "size": sizes._size_re}
-compiled = sorted(name for name, f in lazy.items() if f.cache_info().currsize)
+lazy = {"may_hold_table": project._MAY_HOLD_TABLE, "secret_param": redact._SECRET_PARAM,
+        "uri_in_text": redact._URI_IN_TEXT, "size": sizes._SIZE}
+compiled = sorted(name for name, p in lazy.items() if p.is_compiled)
 print(json.dumps({"code": code, "compiled": compiled, "modules": modules}),
       file=sys.stderr)
 """

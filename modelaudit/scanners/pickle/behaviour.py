@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._lazy import LazyPattern
+from ...lazy_re import LazyPattern
 
 _WORDS: Final = LazyPattern(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _EXEC_FAMILY: Final = LazyPattern(r"^exec[lv]p?e?$")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Final
 
 from ...findings import Issue, IssueSeverity
+from ...lazy_re import LazyPattern
 from ...rules import pickle as R
-from .._lazy import LazyPattern
 
 CODE_FAMILY: Final = "code-object"
 _REBUILT_CLASS: Final = LazyPattern(

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from ...findings import IssueSeverity, ScanResult
+from ...lazy_re import LazyPattern
 from ...rules import pickle as R
-from .._lazy import LazyPattern
 from ..context import ScanContext
 from .info import PickleStreamInfo
 from .reader import CANDIDATE_RE

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from .._lazy import LazyPattern
+from ...lazy_re import LazyPattern
 from .behaviour import behaviour_family, words
 
 SAFE: Final = 0

@@ -21,7 +21,7 @@ import re
 import zlib
 from typing import BinaryIO, Final
 
-from .._lazy import LazyPattern
+from ...lazy_re import LazyPattern
 
 CHUNK: Final = 1 << 20
 _PEEK: Final = 1 << 18
