@@ -107,13 +107,10 @@ def sweep(base: str) -> list[str]:
             st = entry.stat(follow_symlinks=False)
             if not entry.is_dir(follow_symlinks=False) or (uid is not None and st.st_uid != uid):
                 continue
-            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        fd = _lock(entry.path, os.O_NOFOLLOW)
+        if fd is None:
             continue
         try:
             import shutil
@@ -129,19 +126,29 @@ def _hold(path: str) -> None:
     global _registered
     if fcntl is None:
         return
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
+    fd = _lock(path)
+    if fd is None:
         return
     _open[path] = fd
     if not _registered:
         _registered = True
         atexit.register(_remove_all)
+
+
+def _lock(path: str, flags: int = 0) -> int | None:
+    """A descriptor of folder `path` holding its exclusive lock; None if another process
+    holds it (or the folder cannot be opened)."""
+    assert fcntl is not None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | flags)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _remove_all() -> None:
