@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
+from ..formats import Format
 from ..rules import MALFORMED, define_rule
 from .context import ScanContext
+from .trailing import scan_trailing
 
 __all__ = [
     "BaseScanner",
@@ -68,6 +70,13 @@ class BaseScanner(ABC):
     def location(self, path: str, member: str | None = None, pos: int | None = None) -> str:
         shown = self.display_path or path
         return format_location(shown, member, pos)
+
+    def scan_after_end(self, path: str, start: int, result: ScanResult, what: str) -> Format | None:
+        """Judge the bytes from `start` (where the loader of this format stops reading, at
+        the end of `what`) to the end of the file (`trailing`)."""
+        return scan_trailing(
+            self.ctx, path, start, result, what, lambda pos: self.location(path, pos=pos)
+        )
 
     def mark_malformed(
         self, result: ScanResult, path: str, what: str, error: object, member: str | None = None

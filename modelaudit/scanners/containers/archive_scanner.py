@@ -24,7 +24,6 @@ from ...formats.zipdir import (
 )
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from ..trailing import scan_trailing
 from .members import (
     Limits,
     MemberSpool,
@@ -105,14 +104,7 @@ class ArchiveScanner(BaseScanner):
                 self.ctx.scan_member(path, self.display_path or path, fmt=kind, depth=limits.depth)
             )
             return
-        scan_trailing(
-            self.ctx,
-            path,
-            directory.end_offset,
-            result,
-            "the zip's end record",
-            lambda pos: self.location(path, pos=pos),
-        )
+        self.scan_after_end(path, directory.end_offset, result, "the zip's end record")
         result.bytes_scanned += directory.cd_size + 22
         result.metadata["format_details"] = {"archive": "zip", "members": len(directory.entries)}
         self._scan_zip_members(f, path, directory, result, limits)

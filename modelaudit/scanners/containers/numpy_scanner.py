@@ -16,7 +16,6 @@ from ...formats.zipdir import MemberError, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle import scan_pickle_stream
-from ..trailing import scan_trailing
 from .members import (
     Limits,
     MemberSpool,
@@ -107,14 +106,7 @@ class NumPyScanner(BaseScanner):
             result.mark_inconclusive(f"malformed: {exc}")
             return
         result.bytes_scanned += directory.cd_size + 22
-        scan_trailing(
-            self.ctx,
-            path,
-            directory.end_offset,
-            result,
-            "the zip's end record",
-            lambda pos: self.location(path, pos=pos),
-        )
+        self.scan_after_end(path, directory.end_offset, result, "the zip's end record")
         for text in directory.anomalies:
             report_zip_anomaly(result, self.location(path), text)
         with MemberSpool() as spool:

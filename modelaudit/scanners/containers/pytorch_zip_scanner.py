@@ -22,7 +22,6 @@ from ...formats.zipdir import (
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle import scan_pickle_stream
-from ..trailing import scan_trailing
 from .members import (
     Limits,
     MemberSpool,
@@ -63,14 +62,7 @@ class PyTorchZipScanner(BaseScanner):
                     result.mark_inconclusive(f"malformed: {exc}")
                     return result
                 self.scan_directory(f, path, directory, result)
-                scan_trailing(
-                    self.ctx,
-                    path,
-                    directory.end_offset,
-                    result,
-                    "the zip's end record",
-                    lambda pos: self.location(path, pos=pos),
-                )
+                self.scan_after_end(path, directory.end_offset, result, "the zip's end record")
         except OSError as exc:
             result.mark_error(f"cannot read file: {exc.strerror or exc}")
         return result

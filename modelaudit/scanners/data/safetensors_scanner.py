@@ -25,7 +25,6 @@ from ...rules.data import (
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..nested_bytes import scan_nested_bytes
 from ..text.payloads import find_payloads
-from ..trailing import scan_trailing
 
 #: Bits per element of every dtype the Rust crate knows (safetensors 0.6+).
 DTYPE_BITS: Final[dict[str, int]] = {
@@ -200,14 +199,7 @@ class SafetensorsScanner(BaseScanner):
             cursor = max(cursor, end)
         if cursor < data_size:
             problems.append(f"{data_size - cursor} bytes after the last tensor")
-            scan_trailing(
-                self.ctx,
-                path,
-                data_start + cursor,
-                result,
-                "the last safetensors tensor",
-                lambda pos: self.location(path, pos=pos),
-            )
+            self.scan_after_end(path, data_start + cursor, result, "the last safetensors tensor")
         if problems:
             result.add_issue(
                 f"Inconsistent safetensors layout: {problems[0]}"

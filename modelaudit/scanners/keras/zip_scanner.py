@@ -30,7 +30,6 @@ from ..containers.members import (
     scan_stream_member,
 )
 from ..containers.zip_members import clear_despite_flag, open_member, report_zip_anomaly
-from ..trailing import scan_trailing
 from .config import KerasConfigAnalyzer, model_names
 
 MAX_JSON: Final = 64 << 20
@@ -73,7 +72,6 @@ class KerasZipScanner(BaseScanner):
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
-        # set first: the weights member's own result (hdf5) is merged into this one
         result.metadata["format"] = self.ctx.format or Format.KERAS_ZIP
         size = self.file_size(path)
         result.bytes_scanned = size
@@ -81,14 +79,7 @@ class KerasZipScanner(BaseScanner):
             with open(path, "rb") as f:
                 directory = read_directory(f, size)
                 self._scan_directory(f, path, directory, result)
-            scan_trailing(
-                self.ctx,
-                path,
-                directory.end_offset,
-                result,
-                "the zip's end record",
-                lambda pos: self.location(path, pos=pos),
-            )
+            self.scan_after_end(path, directory.end_offset, result, "the zip's end record")
         except ZipFormatError as exc:
             self.mark_malformed(result, path, ".keras archive", exc)
         except OSError as exc:

@@ -17,7 +17,6 @@ from ...formats.view import FileView
 from ...rules.data import GGUF_BAD_HEADER, GGUF_BAD_TENSORS, GGUF_UNKNOWN_TENSOR_TYPE
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..text.jinja_template import report_template
-from ..trailing import scan_trailing
 
 
 class GgufScanner(BaseScanner):
@@ -116,14 +115,7 @@ class GgufScanner(BaseScanner):
         spans.sort()
         last = max((end for _, end, _ in spans), default=0)
         if not unknown and h.data_start + last < size:
-            scan_trailing(
-                self.ctx,
-                path,
-                h.data_start + last,
-                result,
-                "the GGUF tensor data",
-                lambda pos: self.location(path, pos=pos),
-            )
+            self.scan_after_end(path, h.data_start + last, result, "the GGUF tensor data")
         for (_, prev_end, prev), (begin, _, cur) in itertools.pairwise(spans):
             if begin < prev_end:
                 problems.append(f"{cur}: overlaps {prev}")
