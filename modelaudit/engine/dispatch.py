@@ -70,12 +70,20 @@ def select_scanner(path: str, fmt: Format | None) -> type[BaseScanner] | None:
     Only the chosen scanner's module is imported, so a worker that sees only pickles never
     loads the ONNX or HDF5 scanners.
     """
-    entries = registry()
-    if fmt:
-        for entry in entries:
-            if fmt in getattr(entry, "formats", ()):
-                return _load(entry)
-    for entry in entries:
+    cls = owner_of(fmt) if fmt else None
+    return cls if cls is not None else _by_name(path)
+
+
+def owner_of(fmt: Format) -> type[BaseScanner] | None:
+    """The scanner that owns a sniffed format, whatever the file's name."""
+    for entry in registry():
+        if fmt in getattr(entry, "formats", ()):
+            return _load(entry)
+    return None
+
+
+def _by_name(path: str) -> type[BaseScanner] | None:
+    for entry in registry():
         try:
             if entry.can_handle(path):
                 return _load(entry)
@@ -187,10 +195,12 @@ def make_context(
     explicit: bool = True,
     expansion: ExpansionBudget | None = None,
     whole: tuple[str, bytes] | None = None,
+    frozen: Mapping[str, Any] | None = None,
 ) -> ScanContext:
+    """`frozen`: a read-only copy of `config` made once for many files (`Lane.frozen`)."""
     return ScanContext(
         display_path=shown,
-        config=MappingProxyType(dict(config)),
+        config=MappingProxyType(dict(config)) if frozen is None else frozen,
         depth=depth,
         format=fmt,
         explicit=explicit,
@@ -199,6 +209,45 @@ def make_context(
         expansion=expansion or ExpansionBudget.from_config(config),
         whole=whole,
     )
+
+
+class Lane:
+    """What every top-level file of one worker batch shares, worked out once for the batch
+    instead of once per file (a sweep of small files feels each microsecond): the config's
+    read-only copy the scanners' contexts hold, its routing and expansion settings, and
+    the scanner class that owns each sniffed format under the batch's registry.
+
+    Only what does not depend on the file is kept; each file still gets its own context,
+    expansion budget, scanner instance and result, through `scan_path` as any file."""
+
+    __slots__ = ("blacklist", "budget", "config", "frozen", "owners", "strict")
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.frozen: Mapping[str, Any] = MappingProxyType(dict(config))
+        self.strict = bool(config.get("strict"))
+        self.blacklist: Sequence[str] = config.get("blacklist_patterns") or []
+        self.budget = ExpansionBudget.from_config(config)
+        #: Sniffed format -> its owning scanner (formats no scanner owns are not kept: the
+        #: fallback routes by name, which depends on the file).
+        self.owners: dict[Format, type[BaseScanner]] = {}
+
+    def expansion(self, size: int) -> ExpansionBudget:
+        """A fresh budget for one file (the config's limits, sized on the file)."""
+        b = self.budget
+        return ExpansionBudget(b.max_bytes, b.max_ratio, b.ratio_floor, max(0, size))
+
+    def select(self, path: str, fmt: Format | None) -> type[BaseScanner] | None:
+        """`select_scanner` under the batch's registry, the content lookup done once."""
+        if not fmt:
+            return _by_name(path)
+        cls = self.owners.get(fmt)
+        if cls is None:
+            cls = owner_of(fmt)
+            if cls is None:
+                return _by_name(path)
+            self.owners[fmt] = cls
+        return cls
 
 
 def _relocate(issue: Issue, path: str, shown: str) -> None:
@@ -304,11 +353,13 @@ def scan_path(
     depth: int = 0,
     fmt: Format | None = None,
     expansion: ExpansionBudget | None = None,
+    lane: Lane | None = None,
 ) -> ScanResult:
     """Scan one local file with its owning scanner; never raises for a bad file.
 
     A top-level file (no `expansion` given) gets a fresh expansion budget sized on it;
-    nested content shares its container's."""
+    nested content shares its container's. `lane`: what a worker batch worked out once
+    for all its files, built from this same `config`."""
     shown = display or path
     no_zip_tail = False
     size: int | None = None
@@ -328,10 +379,10 @@ def scan_path(
             result.mark_error(f"cannot read file: {exc.strerror or exc}")
             result.finish()
             return result
-    strict = bool(config.get("strict"))
+    strict = lane.strict if lane is not None else bool(config.get("strict"))
     if fmt is None and strict and pickle_whatever_the_name(*_head(path)):
         fmt = Format.PICKLE
-    cls = select_scanner(path, fmt)
+    cls = lane.select(path, fmt) if lane is not None else select_scanner(path, fmt)
     if cls is None:
         result = _unowned(path, shown, fmt, strict)
         result.finish()
@@ -343,10 +394,13 @@ def scan_path(
                 size = os.path.getsize(path)
             except OSError:
                 size = 0
-        expansion = ExpansionBudget.from_config(config, size)
+        expansion = (
+            lane.expansion(size) if lane is not None else ExpansionBudget.from_config(config, size)
+        )
     whole = None if data is None else (path, data)
     kind = None if not fmt else fmt if type(fmt) is Format else Format(fmt)  # (a slow call)
-    context = make_context(shown, config, depth, kind, explicit, expansion, whole)
+    frozen = None if lane is None else lane.frozen
+    context = make_context(shown, config, depth, kind, explicit, expansion, whole, frozen)
     made = _LevelCapture(path, shown)
     try:
         with observing(made):
@@ -379,7 +433,8 @@ def scan_path(
         for issue in result.issues:
             _relocate(issue, path, shown)
     result.metadata.setdefault("format", fmt)
-    _check_blacklist(result, shown, config.get("blacklist_patterns") or [])
+    blacklist = lane.blacklist if lane is not None else config.get("blacklist_patterns") or []
+    _check_blacklist(result, shown, blacklist)
     if result.end_time is None:
         result.finish()
     return result

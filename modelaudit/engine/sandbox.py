@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 from ..findings import Issue, IssueSeverity, ScanResult, format_location
 from ..redact import redact
@@ -161,6 +161,29 @@ _prewarming: int | None = None
 on_violation: Callable[[Violation], None] | None = None
 #: One line per sandbox piece this platform lacks, and what stands in for it.
 NOTICES: list[str] = []
+#: Set by the hook when a scan may have written a file (opened one to write, made a
+#: folder, a link, a temporary file); the worker clears it before each file and looks at
+#: its temp folder only after a file that set it.
+wrote = False
+#: Audit events by which Python code puts an entry into a folder ("open" only to write).
+_WRITES: Final = frozenset(
+    {
+        "open",
+        "os.mkdir",
+        "os.symlink",
+        "os.link",
+        "os.rename",
+        "tempfile.mkstemp",
+        "tempfile.mkdtemp",
+    }
+)
+_WRITE_FLAGS: Final = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def _opens_to_write(args: tuple[Any, ...]) -> bool:
+    """An "open" event's (path, mode, flags): flags that can create or change a file."""
+    flags = args[2] if len(args) > 2 else None
+    return not isinstance(flags, int) or bool(flags & _WRITE_FLAGS)
 
 
 def has_rlimits() -> bool:
@@ -180,10 +203,15 @@ def _describe(event: str, args: tuple[Any, ...]) -> str:
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
+    global wrote
     if _active is None:
         return
     kind = REFUSED_EVENTS.get(event)
-    if kind is None or _prewarming == threading.get_ident():
+    if kind is None:
+        if event in _WRITES and (event != "open" or _opens_to_write(args)):
+            wrote = True
+        return
+    if _prewarming == threading.get_ident():
         return
     if event == "os.kill" and args and args[0] == os.getpid():
         return

@@ -90,6 +90,7 @@ def scan_file(
     fmt: Format | None = None,
     limits_armed: bool = False,
     hash_file: bool = True,
+    lane: Any = None,
 ) -> ScanResult:
     """Scan one top-level file: routing, the findings cap, and (in a worker) the sandbox.
 
@@ -97,11 +98,12 @@ def scan_file(
     change the whole process for good, so they never run in the parent's threads.
     `limits_armed`: the caller applied the resource limits for a whole batch already.
     `hash_file`: False for a remote object's spool (sparse: its hash comes from elsewhere).
+    `lane`: a `dispatch.Lane` built from `config` once for a batch of files.
     """
     capture = FileCapture(per_rule_cap(config), stream)
     with observing(capture):
         if not isolated:
-            result = _guarded_scan(path, config, display, explicit, fmt, capture, hash_file)
+            result = _guarded_scan(path, config, display, explicit, fmt, capture, hash_file, lane)
         else:
             _setup(config)
             if stream is not None:
@@ -109,7 +111,9 @@ def scan_file(
             try:
                 limits = _NO_LIMITS if limits_armed else sandbox.limited(config, deadline)
                 with limits, sandbox.watching(display) as refused:
-                    result = _guarded_scan(path, config, display, explicit, fmt, capture, hash_file)
+                    result = _guarded_scan(
+                        path, config, display, explicit, fmt, capture, hash_file, lane
+                    )
             finally:
                 sandbox.on_violation = None
             if refused:
@@ -126,6 +130,7 @@ def _guarded_scan(
     fmt: Format | None,
     capture: FileCapture,
     hash_file: bool = True,
+    lane: Any = None,
 ) -> ScanResult:
     """Turn what dispatch lets through (CPU limit, a scanner calling exit) into a result,
     keeping every finding made before it.
@@ -133,7 +138,7 @@ def _guarded_scan(
     Anything else escaping here would reach the parent as a broken worker.
     """
     try:
-        return _scan(path, config, display, explicit, fmt, hash_file)
+        return _scan(path, config, display, explicit, fmt, hash_file, lane)
     except sandbox.ResourceLimitExceeded as exc:
         result = capture.salvage()
         sandbox.report_resource_limit(result, display, str(exc))
@@ -151,10 +156,11 @@ def _scan(
     explicit: bool,
     fmt: Format | None,
     hash_file: bool = True,
+    lane: Any = None,
 ) -> ScanResult:
     dispatch = _dispatch or _import_dispatch()
     result: ScanResult = dispatch.scan_path(
-        path, config, display=display, explicit=explicit, fmt=fmt
+        path, config, display=display, explicit=explicit, fmt=fmt, lane=lane
     )
     skipped = result.status is FileStatus.SKIPPED
     if hash_file and config.get("hashes") and "sha256" not in result.metadata and not skipped:
@@ -374,6 +380,7 @@ def _run_batch(
     tmpdir: str,
     control: _Control | None,
 ) -> None:
+    from ..scanners.registry import ScannerSpec
     from . import dispatch
 
     config, registry = profile
@@ -383,8 +390,13 @@ def _run_batch(
     results = _Results(channel, control)
     longest = max(job[4] for job in jobs)
     mapped = max(job[5] for job in jobs)
+    # Built-in scanners (sent as specs) write files only through Python, which the
+    # sandbox's hook sees; a class of the caller's may write from native code.
+    watch_tmp = registry is not None and not all(
+        isinstance(entry, ScannerSpec) for entry in registry
+    )
     with sandbox.limited(config, longest, mapped):
-        _run_files(results, config, jobs, tmpdir, control, longest, mapped)
+        _run_files(results, config, jobs, tmpdir, control, longest, mapped, watch_tmp)
     results.send(("idle", sandbox.resident_bytes()))
 
 
@@ -396,9 +408,14 @@ def _run_files(
     control: _Control | None,
     longest: float,
     mapped: int,
+    watch_tmp: bool = True,
 ) -> None:
-    """The files of one batch, in order, under limits armed once for the batch."""
+    """The files of one batch, in order, under limits armed once for the batch.
+
+    The temp folder is looked at after a file whose scan may have written a file (the
+    sandbox's hook saw it; after every file with `watch_tmp`) and at the batch's end."""
     channel = results.channel
+    lane = (_dispatch or _import_dispatch()).Lane(config)
     skipped: set[int] = set()
     wiped = _mtime(tmpdir)
     look = False
@@ -414,6 +431,7 @@ def _run_files(
             continue
         if control is not None:
             control.mark(job_id, time.monotonic())
+        sandbox.wrote = False
         result = scan_file(
             path,
             config,
@@ -424,14 +442,17 @@ def _run_files(
             stream=_Streamer(results, job_id),
             limits_armed=True,
             hash_file=hashed,
+            lane=lane,
         )
         look = results.add(job_id, result)
         if result.status is not FileStatus.COMPLETE:
             # It may have run into a limit: the next file gets fresh ones.
             sandbox.rearm(config, longest, mapped)
-        if tmpdir and _mtime(tmpdir) != wiped:
+        if tmpdir and (watch_tmp or sandbox.wrote) and _mtime(tmpdir) != wiped:
             _wipe(tmpdir)
             wiped = _mtime(tmpdir)
+    if tmpdir and _mtime(tmpdir) != wiped:
+        _wipe(tmpdir)
 
 
 def _mtime(folder: str) -> int:
