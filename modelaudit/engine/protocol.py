@@ -320,7 +320,7 @@ def decode_issue(data: Any) -> Issue:
 def encode_result(result: ScanResult) -> tuple[Any, ...]:
     return (
         str(result.scanner_name),
-        [encode_issue(i) for i in result.issues],
+        [encode_issue(i) for i in result.issues] if result.issues else [],
         int(result.bytes_scanned),
         str(result.status.value),
         _plain_text(result.status_reason),

@@ -496,35 +496,42 @@ def quiet_cpu_limit() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-@contextmanager
-def memory_budget(extra: int) -> Iterator[None]:
+class memory_budget:
     """Within a scan in a worker, let the block grow the address space by `extra` at most.
 
     Outside a hardened worker (the parent, in-process debugging) it changes nothing. Going
     over raises MemoryError inside the block, which scanners report as an unfinished file.
+    (A class rather than a generator: it is entered once per pickle of a sweep.)
     """
-    if _active is None or resource is None:
-        yield
-        return
-    try:
-        previous, hard = resource.getrlimit(resource.RLIMIT_AS)
-        cap = _address_space_in_use() + extra
-    except (OSError, ValueError):
-        yield
-        return
-    if previous != resource.RLIM_INFINITY and previous <= cap:
-        yield
-        return
-    # `_set_soft` without its own getrlimit: this runs once per pickle of a sweep
-    if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    try:
-        yield
-    finally:
+
+    __slots__ = ("extra", "restore")
+
+    def __init__(self, extra: int) -> None:
+        self.extra = extra
+        self.restore: tuple[int, int] | None = None
+
+    def __enter__(self) -> None:
+        if _active is None or resource is None:
+            return
+        try:
+            previous, hard = resource.getrlimit(resource.RLIMIT_AS)
+            cap = _address_space_in_use() + self.extra
+        except (OSError, ValueError):
+            return
+        if previous != resource.RLIM_INFINITY and previous <= cap:
+            return
+        # `_set_soft` without its own getrlimit: this runs once per pickle of a sweep
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_AS, (previous, hard))
+            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        self.restore = (previous, hard)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.restore is not None and resource is not None:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_AS, self.restore)
+            self.restore = None
 
 
 def violation_issue(display: str, v: Violation) -> Issue:

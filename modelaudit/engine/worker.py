@@ -48,8 +48,6 @@ def _import_dispatch() -> Any:
     return dispatch
 
 
-#: Limits already armed for the whole batch (a nullcontext is reusable).
-_NO_LIMITS: contextlib.nullcontext[None] = contextlib.nullcontext()
 #: Results of a batch's files travel together, sent at most this long after the last send
 #: (and at the batch's end); a file's findings are still streamed the moment they are made.
 FLUSH_EVERY = 0.005
@@ -109,11 +107,16 @@ def scan_file(
             if stream is not None:
                 sandbox.on_violation = lambda v: stream(sandbox.violation_issue(display, v))
             try:
-                limits = _NO_LIMITS if limits_armed else sandbox.limited(config, deadline)
-                with limits, sandbox.watching(display) as refused:
-                    result = _guarded_scan(
-                        path, config, display, explicit, fmt, capture, hash_file, lane
-                    )
+                if limits_armed:
+                    with sandbox.watching(display) as refused:
+                        result = _guarded_scan(
+                            path, config, display, explicit, fmt, capture, hash_file, lane
+                        )
+                else:
+                    with sandbox.limited(config, deadline), sandbox.watching(display) as refused:
+                        result = _guarded_scan(
+                            path, config, display, explicit, fmt, capture, hash_file, lane
+                        )
             finally:
                 sandbox.on_violation = None
             if refused:
