@@ -9,7 +9,8 @@ of process CPU time, with the load average beside them:
 - scanner: each file's scanner alone, its context built beforehand with the bytes the sniff
   read (the floor: what judging the file costs, with no engine around it);
 - replay: `worker.scan_file` as a worker calls it (sandbox watch, findings capture, limits
-  armed) plus the encoding of its result frame, one file after another;
+  armed, one `dispatch.Lane` for all) plus the encoding of its result frame, one file after
+  another;
 - batch: `worker._run_batch` itself over batches of 64 files, as the parent sends them
   (limits armed per batch, the progress record and journal, the result frames written to
   /dev/null, the temp folder checked after each file).
@@ -60,6 +61,8 @@ def _scanner_only(files: Sequence[str], config: dict[str, Any]) -> Callable[[], 
 
 
 def _replay(files: Sequence[str], config: dict[str, Any]) -> Callable[[], None]:
+    lane = dispatch.Lane(config)
+
     def ignore(issue: object) -> None:
         return None
 
@@ -74,6 +77,7 @@ def _replay(files: Sequence[str], config: dict[str, Any]) -> Callable[[], None]:
                 deadline=15.0,
                 stream=ignore,
                 limits_armed=True,
+                lane=lane,
             )
             frame((1, encode_result(result)))
 
