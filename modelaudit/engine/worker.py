@@ -19,7 +19,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..findings import FileStatus, Issue, ScanResult, observing
 from ..formats import Format
@@ -33,6 +33,9 @@ from .protocol import (
     encode_result,
     frame,
 )
+
+if TYPE_CHECKING:
+    from .dispatch import Lane
 
 _setup_done = False
 #: `dispatch`, imported with the first file (it imports the scanner registry) and kept, so
@@ -88,7 +91,7 @@ def scan_file(
     fmt: Format | None = None,
     limits_armed: bool = False,
     hash_file: bool = True,
-    lane: Any = None,
+    lane: Lane | None = None,
 ) -> ScanResult:
     """Scan one top-level file: routing, the findings cap, and (in a worker) the sandbox.
 
@@ -133,7 +136,7 @@ def _guarded_scan(
     fmt: Format | None,
     capture: FileCapture,
     hash_file: bool = True,
-    lane: Any = None,
+    lane: Lane | None = None,
 ) -> ScanResult:
     """Turn what dispatch lets through (CPU limit, a scanner calling exit) into a result,
     keeping every finding made before it.
@@ -159,7 +162,7 @@ def _scan(
     explicit: bool,
     fmt: Format | None,
     hash_file: bool = True,
-    lane: Any = None,
+    lane: Lane | None = None,
 ) -> ScanResult:
     dispatch = _dispatch or _import_dispatch()
     result: ScanResult = dispatch.scan_path(
