@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .parser import COMMANDS, build_parser, removed_flag_message, with_command
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,3 +30,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = importlib.import_module(f".{args.command}", __package__)
     code: int = command.run(args, argv)
     return code
+
+
+def console() -> NoReturn:
+    """The `modelaudit` command and `python -m modelaudit.cli`: `main`, then `exit_now`."""
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse's --help, --version and usage errors
+        if not (exc.code is None or isinstance(exc.code, int)):
+            raise
+        code = exc.code or 0
+    exit_now(code)
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown.
+
+    Freeing every module and object one at a time cost a one-file run 10-15 ms of its ~110
+    (what a pre-commit hook pays per commit) and does nothing a process exit does not: exit
+    handlers still run and the standard streams are flushed. Where a thread that is not a
+    daemon still runs, the usual exit waits for it, as before."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        main_thread = threading.main_thread()
+        for thread in threading.enumerate():
+            if thread is not main_thread and not thread.daemon and thread.is_alive():
+                sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            code = code or 120  # what the interpreter exits with when it cannot flush
+    os._exit(code)
