@@ -25,6 +25,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in COMMANDS:
         parser.print_help(sys.stderr)
         return 2
+    if args.command == "scan":
+        # Forked before the scan command's imports, which then run beside the worker's.
+        from .head_start import early_worker
+
+        args.worker = early_worker(args)
     # A command's module is imported only when it runs: `--help` and `rules` never load the
     # scan's settings, engine or reporters.
     command = importlib.import_module(f".{args.command}", __package__)

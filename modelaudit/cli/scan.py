@@ -18,6 +18,7 @@ from typing import Any
 from ..cluster.errors import MISSING_EXTRA
 from ..config import ConfigError, ScanConfig
 from ..engine.direct import OneFileRun, one_local_file
+from ..engine.prefork import Forked
 from ..output import OutputError, current_umask
 from ..report import ScanReport
 from .messages import error
@@ -29,17 +30,20 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     saved = saved_handlers()
+    worker: Forked | None = getattr(args, "worker", None)
     try:
-        return _scan(args, ["modelaudit", *argv])
+        return _scan(args, ["modelaudit", *argv], worker)
     except KeyboardInterrupt:
         # Only reachable outside the scan itself (start-up): no report to keep.
         print("modelaudit: interrupted", file=sys.stderr)
         return 130
     finally:
+        if worker is not None:
+            worker.discard()  # nothing left to do once the one-file run adopted it
         restore_handlers(saved)
 
 
-def _scan(args: argparse.Namespace, argv: list[str]) -> int:
+def _scan(args: argparse.Namespace, argv: list[str], worker: Forked | None) -> int:
     current_umask()
     cluster = cluster_address(args)
     if cluster is not None and not _has_dask():
@@ -54,8 +58,10 @@ def _scan(args: argparse.Namespace, argv: list[str]) -> int:
         for notice in plan.notices:
             print(f"modelaudit: notice: {notice}", file=sys.stderr)
     config = scan_config(args, plan)
-    one = None if cluster is not None else _one_file_run(args.paths, config)
+    one = None if cluster is not None else _one_file_run(args.paths, config, worker)
     if one is None:
+        if worker is not None:
+            worker.discard()
         return _sweep(args, argv, plan, config, early=cluster is None)
     # The worker starts now, and scans while this process imports what reports need.
     one.start()
@@ -100,12 +106,17 @@ def _phase(name: str) -> Any:
     return importlib.import_module(f".{name}", __package__)
 
 
-def _one_file_run(paths: Sequence[str], config: ScanConfig) -> OneFileRun | None:
-    """The one-file run (engine/direct.py) when it applies, else None."""
+def _one_file_run(
+    paths: Sequence[str], config: ScanConfig, worker: Forked | None
+) -> OneFileRun | None:
+    """The one-file run (engine/direct.py) when it applies, else None. `worker`: the one
+    forked when the command line was parsed (`head_start.py`), if any."""
     if len(paths) != 1:
         return None
     obj = one_local_file(paths, config)
-    return None if obj is None else OneFileRun(obj, config, handle_signals=True)
+    if obj is None:
+        return None
+    return OneFileRun(obj, config, handle_signals=True, worker=worker)
 
 
 def _has_dask() -> bool:
