@@ -68,3 +68,17 @@ def test_a_running_thread_is_waited_for(tmp_path: Path) -> None:
     proc = _probe("rules", "MA1001", "--thread")
     assert proc.returncode == 0, proc.stderr
     assert "thread finished" in proc.stdout.splitlines()
+
+
+def test_a_profiler_still_writes_its_data(tmp_path: Path) -> None:
+    """Under cProfile (or a tracer such as coverage) the usual exit is taken: they write
+    their data once the program returns."""
+    out = tmp_path / "cli.prof"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "modelaudit.cli", "rules"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0
