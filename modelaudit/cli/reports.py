@@ -17,7 +17,7 @@ from .messages import error
 from .settings import Plan
 from .signals import finish_on_signals
 
-__all__ = ["settle", "write_reports"]
+__all__ = ["import_writers", "settle", "write_reports"]
 
 #: Errored files named on stderr when the report goes elsewhere; the rest are counted.
 _STDERR_FILES = 20
@@ -30,6 +30,14 @@ def settle(plan: Plan, report: ScanReport) -> None:
     report.fail_on = plan.fail_on
     if plan.suppress is not None:
         plan.suppress(report)
+
+
+def import_writers(args: argparse.Namespace) -> None:
+    """Import the renderer (and the SBOM builder) now: the one-file run calls this while its
+    worker scans, so that the report is written as soon as the result is in."""
+    get_renderer(args.format)
+    if args.sbom:
+        from .. import sbom  # noqa: F401
 
 
 def write_reports(args: argparse.Namespace, report: ScanReport) -> int:

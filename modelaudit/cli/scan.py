@@ -63,11 +63,12 @@ def _scan(args: argparse.Namespace, argv: list[str], worker: Forked | None) -> i
         if worker is not None:
             worker.discard()
         return _sweep(args, argv, plan, config, early=cluster is None)
-    # The worker starts now, and scans while this process imports what reports need.
+    # The worker has its job now, and scans while this process imports what reports need.
     one.start()
     try:
         if args.verbose:
             _phase("logs").configure(args)
+        _phase("reports").import_writers(args)
         return _finish(args, plan, one.report(argv))
     finally:
         one.close()
