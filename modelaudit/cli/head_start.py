@@ -1,8 +1,14 @@
-"""A head start for the one-file run: its worker forked as soon as the command line is
-parsed (`engine/prefork.py`), so that the worker's imports run beside this process's
-settings and reporting imports. Only what the command line says is used here; the scan
-command decides later, with the settings, whether the run is the one-file run, and discards
-the worker otherwise."""
+"""A head start for the scan command: the process that will scan is forked as soon as the
+command line is parsed, so that its imports run beside this process's settings, engine and
+reporting imports instead of after them.
+
+- One local file (what a pre-commit hook scans): the one-file run's worker
+  (`engine/prefork.py`), which imports the sandbox, dispatch and the file's scanner.
+- Anything else a local engine runs (a folder, several or remote targets): the sweep's
+  fork server (`early.py`), which imports the worker and the scanners.
+
+Only what the command line says is used here; the scan command decides later, with the
+settings, what the run is, and discards what it does not use."""
 
 from __future__ import annotations
 
@@ -11,9 +17,9 @@ import importlib
 import os
 import stat
 
-from ..engine.prefork import Forked, fork_worker, supported
+from ..engine.prefork import fork_worker, supported
 
-__all__ = ["early_worker"]
+__all__ = ["head_start"]
 
 #: What both processes use, imported once before the fork (the vocabulary); the rest of
 #: each side's imports run in parallel after it.
@@ -27,25 +33,34 @@ _SHARED = (
 )
 
 
-def early_worker(args: argparse.Namespace) -> Forked | None:
-    """A forked worker when the command line names one local file and nothing that makes
-    the run a sweep (a cluster, the cache, a shard, another way to start workers)."""
+def head_start(args: argparse.Namespace) -> None:
+    """Set `args.worker` (a `prefork.Forked`) or `args.fork_server` (`early`'s server), or
+    neither (a cluster runs the scan, or workers start another way)."""
+    args.worker = args.fork_server = None
     paths = getattr(args, "paths", None) or []
-    if len(paths) != 1 or not supported():
-        return None
-    if args.cluster or args.cache or args.shard:
-        return None
+    if not paths or not supported() or args.cluster:
+        return
     address = os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip().lower()
     if address and address != "local":
-        return None
+        return
     if os.environ.get("MODELAUDIT_WORKER_START", "auto") not in ("auto", "fork"):
-        return None
+        return
+    if _one_file(args, paths):
+        for name in _SHARED:
+            importlib.import_module(name)
+        args.worker = fork_worker(paths)
+    else:
+        from .early import early_fork_server
+
+        args.fork_server = early_fork_server(paths)
+
+
+def _one_file(args: argparse.Namespace, paths: list[str]) -> bool:
+    """The command line names one regular local file and nothing that makes it a sweep."""
+    if len(paths) != 1 or args.cache or args.shard:
+        return False
     try:
         st = os.stat(paths[0])
     except (OSError, ValueError):
-        return None
-    if not stat.S_ISREG(st.st_mode) or (args.max_size and st.st_size > args.max_size):
-        return None
-    for name in _SHARED:
-        importlib.import_module(name)
-    return fork_worker(paths)
+        return False
+    return stat.S_ISREG(st.st_mode) and not (args.max_size and st.st_size > args.max_size)

@@ -27,9 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "scan":
         # Forked before the scan command's imports, which then run beside the worker's.
-        from .head_start import early_worker
+        from .head_start import head_start
 
-        args.worker = early_worker(args)
+        head_start(args)
     # A command's module is imported only when it runs: `--help` and `rules` never load the
     # scan's settings, engine or reporters.
     command = importlib.import_module(f".{args.command}", __package__)

@@ -40,6 +40,10 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     finally:
         if worker is not None:
             worker.discard()  # nothing left to do once the one-file run adopted it
+        server = getattr(args, "fork_server", None)
+        if server is not None:  # forked by the head start, never used: not a sweep after all
+            args.fork_server = None
+            _phase("early").close_early(server)
         restore_handlers(saved)
 
 
@@ -77,7 +81,13 @@ def _scan(args: argparse.Namespace, argv: list[str], worker: Forked | None) -> i
 def _sweep(
     args: argparse.Namespace, argv: list[str], plan: Plan, config: ScanConfig, early: bool
 ) -> int:
-    server = _phase("early").early_fork_server(args.paths) if early else None
+    server = getattr(args, "fork_server", None)
+    args.fork_server = None
+    if server is not None and not early:
+        _phase("early").close_early(server)
+        server = None
+    elif server is None and early:
+        server = _phase("early").early_fork_server(args.paths)
     try:
         sweep = _phase("sweep")
         _phase("logs").configure(args)

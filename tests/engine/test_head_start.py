@@ -1,6 +1,7 @@
-"""The one-file run's head start (cli/head_start.py, engine/prefork.py): its worker is forked
-as soon as the command line names one local file, imports its side while the CLI imports
-its own, and is then either adopted by the one-file run or discarded."""
+"""The scan command's head start (cli/head_start.py, engine/prefork.py): as soon as the
+command line is parsed, the one-file run's worker (one local file) or the sweep's fork
+server (anything else run locally) is forked, imports its side while the CLI imports its
+own, and is then adopted or discarded."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from modelaudit.cli.head_start import early_worker
+from modelaudit.cli.early import close_early
+from modelaudit.cli.head_start import head_start
 from modelaudit.cli.parser import build_parser, with_command
 from modelaudit.config import ScanConfig
 from modelaudit.engine.direct import OneFileRun, one_local_file
@@ -23,6 +25,19 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fo
 
 def _args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(with_command(["scan", *argv]))
+
+
+def early_worker(args: argparse.Namespace) -> Forked | None:
+    """The head start's worker; a fork server it started instead is stopped (and checked
+    gone)."""
+    head_start(args)
+    if args.fork_server is not None:
+        pid = args.fork_server[1]
+        close_early(args.fork_server)
+        assert _gone(pid)
+        assert args.worker is None
+    worker: Forked | None = args.worker
+    return worker
 
 
 def _gone(pid: int) -> bool:
@@ -114,3 +129,36 @@ def test_a_skipped_file_discards_it(model: Path, tmp_path: Path) -> None:
         report = run.report()
     assert report.files[0].status.value == "skipped"
     assert _gone(pid)
+
+
+@pytest.mark.parametrize(
+    ("extra", "server"),
+    [((), True), (("--cache", "CACHE"), True), (("--cluster", "tcp://127.0.0.1:1"), False)],
+)
+def test_a_sweep_gets_its_fork_server_early(
+    tmp_path: Path, extra: tuple[str, ...], server: bool
+) -> None:
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps([1]))
+    argv = [str(tmp_path / x) if x == "CACHE" else x for x in extra]
+    args = _args(str(tmp_path), *argv)
+    head_start(args)
+    assert args.worker is None
+    assert (args.fork_server is not None) is server
+    if args.fork_server is not None:
+        pid = args.fork_server[1]
+        close_early(args.fork_server)
+        assert _gone(pid)
+
+
+def test_the_cli_sweeps_with_the_early_fork_server(tmp_path: Path) -> None:
+    """End to end, in process: a folder's sweep adopts the head start's fork server and
+    leaves no child behind; a config error before the sweep closes it too."""
+    import psutil
+
+    from modelaudit.cli import main
+
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps({"w": [1]}))
+    before = {p.pid for p in psutil.Process().children()}
+    assert main(["scan", str(tmp_path), "--no-progress", "-q"]) == 0
+    assert main(["scan", str(tmp_path), "--config", str(tmp_path / "missing.toml")]) == 2
+    assert {p.pid for p in psutil.Process().children()} - before == set()
