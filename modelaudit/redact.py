@@ -225,6 +225,8 @@ class Redactor:
         found = secret_values() if secrets is None else list(secrets)
         self._forms = sorted({f for s in found for f in _forms(s) if f}, key=len, reverse=True)
         self._regex = _compile(tuple(self._forms)) if self._forms else None
+        #: No secret value is known: only URLs and headers can need masking.
+        self.knows_none = self._regex is None
         #: secret form -> (protected name form containing it, offset of the form in it)
         self._guards: dict[str, list[tuple[str, int]]] = {}
         for name in (*names, *_PROTECTED):
@@ -354,6 +356,9 @@ def redact_text(text: str, secrets: list[str] | None = None, names: Iterable[str
 
 
 def _redact_text(text: str, red: Redactor) -> str:
+    if red.knows_none and ":" not in text and "=" not in text:
+        # Neither a URL nor a header can be written without one of them.
+        return text
     return red.text(mask_urls(text))
 
 
@@ -419,6 +424,30 @@ def report_names(report: ScanReport) -> list[str]:
     return [_mask_uri(n)[0] if "://" in n else n for n in names if n]
 
 
+#: Reports with fewer files walk every file's metadata (the shortcut below costs an import).
+_SHORTCUT_FROM = 100
+
+
+def _plain_metadata(report: ScanReport, red: Redactor) -> bool:
+    """True when no file's metadata can need masking, told from one JSON dump of all of it
+    instead of a walk of every value (most of the work of finishing a large sweep).
+
+    Only when no secret value is known: then a string needs masking only if it holds a URL or
+    a header, neither of which can be written without a ':' or an '='. In the dump, '='
+    comes only from strings, and every ':' outside a string follows the quote that closes a
+    key, while a quote inside a string is escaped; so a dump whose colons all follow an
+    unescaped quote holds no string with either. Anything in doubt walks."""
+    if not red.knows_none or len(report.files) < _SHORTCUT_FROM:
+        return False
+    import orjson
+
+    try:
+        blob = orjson.dumps([fr.metadata for fr in report.files], option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    return b"=" not in blob and b'\\":' not in blob and blob.count(b":") == blob.count(b'":')
+
+
 def redact_report(report: ScanReport) -> None:
     """Scrub a finished report in place, so every renderer and API caller gets clean text."""
     secrets = secret_values()
@@ -439,11 +468,12 @@ def redact_report(report: ScanReport) -> None:
         }
         for e in report.target_errors
     ]
+    walk_metadata = not _plain_metadata(report, red)
     for fr in report.files:
         if "://" in fr.path:
             fr.path = redact_uri(fr.path, red)
         fr.status_reason = text(fr.status_reason)
-        if fr.metadata:
+        if fr.metadata and walk_metadata:
             fr.metadata = _redact_value(fr.metadata, red)
         for issue in fr.issues:
             issue.message = _redact_text(issue.message, red)

@@ -232,11 +232,56 @@ class ScanReport:
     def exit_code(self) -> int:
         """1 for any failing finding (WARNING or CRITICAL; only CRITICAL with fail_on
         "critical"), else 2 for anything unfinished, else 0."""
-        if self.failing_findings:
-            return EXIT_FINDINGS
-        if self.has_errors:
-            return EXIT_INCOMPLETE
-        return EXIT_CLEAN
+        return self.tally().exit_code
+
+    def tally(self) -> Tally:
+        """Every count the summaries show, in one pass over the files (a 50,000-file sweep's
+        report is summarised by the JSON, SARIF and text reporters and the CLI's last line;
+        a walk per property cost each of them a dozen passes). Computed afresh each time:
+        suppressions and `fail_on` change a report after the scan."""
+        t = Tally()
+        counts = t.severity_counts
+        failing = (
+            (IssueSeverity.CRITICAL,) if self.fail_on == FAIL_ON_CRITICAL else _FINDING_SEVERITIES
+        )
+        scanners: set[str] = set()
+        issues = t.file_issues
+        for f in self.files:
+            status = f.status
+            if f.scanner:
+                scanners.add(f.scanner)
+            t.bytes_scanned += f.bytes_scanned
+            if status is _COMPLETE:
+                t.complete += 1
+            elif status is _INCONCLUSIVE:
+                t.inconclusive += 1
+            elif status is _ERROR:
+                t.error += 1
+            elif status is _SKIPPED:
+                t.skipped += 1
+            elif _incomplete(status):  # a plain string rather than a member
+                t.unlisted += 1
+            if f.cached:
+                t.cached += 1
+            if f.issues:
+                issues.extend(f.issues)
+        for issue in issues:
+            if issue.suppressed:
+                t.suppressed += 1
+                continue
+            counts[issue.severity.value] += 1
+            if issue.severity in failing:
+                t.failing = True
+        t.files_scanned = len(self.files) - t.skipped
+        t.scanner_names = sorted(scanners)
+        t.has_errors = bool(
+            t.inconclusive or t.error or t.unlisted or self.target_errors or self.interrupted
+        )
+        if t.failing:
+            t.exit_code = EXIT_FINDINGS
+        elif t.has_errors:
+            t.exit_code = EXIT_INCOMPLETE
+        return t
 
     def count_by_severity(self) -> dict[str, int]:
         """Findings in files by severity; suppressed ones and target errors are counted apart
@@ -251,53 +296,69 @@ class ScanReport:
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape; issues carry a `fingerprint` once `fingerprints.assign_fingerprints`
         ran (the JSON reporter and `scan_model_directory_or_file` run it)."""
-        files = self.files
-        scanners: set[str] = set()
-        scanned = complete = inconclusive = error = skipped = 0
-        assets: list[dict[str, Any]] = []
-        for f in files:
-            status = f.status
-            if f.scanner:
-                scanners.add(f.scanner)
-            scanned += f.bytes_scanned
-            if status is _COMPLETE:
-                complete += 1
-            elif status is _INCONCLUSIVE:
-                inconclusive += 1
-            elif status is _ERROR:
-                error += 1
-            elif status is _SKIPPED:
-                skipped += 1
-            if status is not _SKIPPED:
-                assets.append({"path": f.path, "type": f.format or "unknown"})
-        incomplete = inconclusive + error
-        if len(files) != complete + inconclusive + error + skipped:
-            # a status that is not a member (a plain string): count it as the properties do
-            incomplete = len(self.incomplete_files)
+        t = self.tally()
         return {
-            "scanner_names": sorted(scanners),
+            "scanner_names": t.scanner_names,
             "start_time": self.start_time,
-            "bytes_scanned": scanned,
-            "issues": [i.to_dict() for i in self.issues],
-            "has_errors": bool(incomplete or self.target_errors or self.interrupted),
-            "files_scanned": len(files) - skipped,
+            "bytes_scanned": t.bytes_scanned,
+            "issues": [i.to_dict() for i in t.file_issues]
+            + [i.to_dict() for i in self.target_issues],
+            "has_errors": t.has_errors,
+            "files_scanned": t.files_scanned,
             "duration": self.duration,
-            "assets": assets,
-            "files": [f.to_dict() for f in files],
+            "assets": [
+                {"path": f.path, "type": f.format or "unknown"}
+                for f in self.files
+                if f.status is not _SKIPPED
+            ],
+            "files": [f.to_dict() for f in self.files],
             "target_errors": self.target_errors,
             "summary": {
-                "exit_code": self.exit_code,
-                "severity_counts": self.count_by_severity(),
-                "files_complete": complete,
-                "files_inconclusive": inconclusive,
-                "files_error": error,
-                "files_skipped": skipped,
+                "exit_code": t.exit_code,
+                "severity_counts": t.severity_counts,
+                "files_complete": t.complete,
+                "files_inconclusive": t.inconclusive,
+                "files_error": t.error,
+                "files_skipped": t.skipped,
                 "target_errors": len(self.target_errors),
-                "suppressed": len(self.suppressed_issues),
+                "suppressed": t.suppressed,
                 "interrupted": self.interrupted,
             },
             "version": __version__,
         }
+
+
+class Tally:
+    """What `ScanReport.tally` counts; plain attributes, read by the reporters."""
+
+    __slots__ = (
+        "bytes_scanned",
+        "cached",
+        "complete",
+        "error",
+        "exit_code",
+        "failing",
+        "file_issues",
+        "files_scanned",
+        "has_errors",
+        "inconclusive",
+        "scanner_names",
+        "severity_counts",
+        "skipped",
+        "suppressed",
+        "unlisted",
+    )
+
+    def __init__(self) -> None:
+        self.bytes_scanned = self.cached = self.complete = self.error = 0
+        self.inconclusive = self.skipped = self.suppressed = self.files_scanned = 0
+        #: files whose status is an unfinished status's plain string, not the member
+        self.unlisted = 0
+        self.exit_code = EXIT_CLEAN
+        self.failing = self.has_errors = False
+        self.file_issues: list[Issue] = []
+        self.scanner_names: list[str] = []
+        self.severity_counts: dict[str, int] = {s.value: 0 for s in IssueSeverity}
 
 
 def _incomplete(status: FileStatus) -> bool:

@@ -1,4 +1,5 @@
-"""The `modelaudit` command: `main` is the console script's entry point.
+"""The `modelaudit` command: `console` is the console script's entry point (`main`, which
+tests and callers use, returns the exit code instead of ending the process).
 
 One module per job: `parser` (the grammar, all that `--help` loads), `main` (picks the
 command), `scan` (the scan command) with its phases `settings` (settings file, excludes,
@@ -11,7 +12,7 @@ imports what it needs at its top; a phase a run does not need is never imported.
 
 from __future__ import annotations
 
-from .main import main
+from .main import console, main
 from .parser import build_parser, with_command
 
-__all__ = ["build_parser", "main", "with_command"]
+__all__ = ["build_parser", "console", "main", "with_command"]

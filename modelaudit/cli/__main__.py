@@ -1,8 +1,6 @@
 """`python -m modelaudit.cli`, as `python -m modelaudit` (the single-module CLI ran so)."""
 
-import sys
-
-from modelaudit.cli import main
+from modelaudit.cli.main import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -17,7 +17,7 @@ from .messages import error
 from .settings import Plan
 from .signals import finish_on_signals
 
-__all__ = ["settle", "write_reports"]
+__all__ = ["import_writers", "settle", "write_reports"]
 
 #: Errored files named on stderr when the report goes elsewhere; the rest are counted.
 _STDERR_FILES = 20
@@ -30,6 +30,14 @@ def settle(plan: Plan, report: ScanReport) -> None:
     report.fail_on = plan.fail_on
     if plan.suppress is not None:
         plan.suppress(report)
+
+
+def import_writers(args: argparse.Namespace) -> None:
+    """Import the renderer (and the SBOM builder) now: the one-file run calls this while its
+    worker scans, so that the report is written as soon as the result is in."""
+    get_renderer(args.format)
+    if args.sbom:
+        from .. import sbom  # noqa: F401
 
 
 def write_reports(args: argparse.Namespace, report: ScanReport) -> int:
@@ -47,9 +55,9 @@ def write_reports(args: argparse.Namespace, report: ScanReport) -> int:
     render = get_renderer(args.format)
     to_stdout = args.output in (None, STDOUT)
     color = to_stdout and use_color(sys.stdout)
+    names = report_names(report)
     data = redact_bytes(
-        render(report, color=color, verbose=args.verbose, quiet=args.quiet),
-        names=report_names(report),
+        render(report, color=color, verbose=args.verbose, quiet=args.quiet), names=names
     )
     try:
         write(args.output or STDOUT, data)
@@ -57,21 +65,21 @@ def write_reports(args: argparse.Namespace, report: ScanReport) -> int:
         error(f"cannot write report {args.output}: {exc}")
         failed_writes += 1
     if not to_stdout or args.format != "text":
-        _errors_to_stderr(report)
+        _errors_to_stderr(report, names)
     if not to_stdout and not args.quiet:
         where = "" if failed_writes else f" (report: {args.output})"
-        _stderr_line(f"modelaudit: {summary_line(report)}{where}", report)
+        _stderr_line(f"modelaudit: {summary_line(report)}{where}", names)
     exit_code: int = report.exit_code
     return 2 if failed_writes else exit_code
 
 
-def _stderr_line(text: str, report: ScanReport) -> None:
+def _stderr_line(text: str, names: list[str]) -> None:
     data = (printable(text) + "\n").encode()
-    sys.stderr.buffer.write(redact_bytes(data, names=report_names(report)))
+    sys.stderr.buffer.write(redact_bytes(data, names=names))
     sys.stderr.flush()
 
 
-def _errors_to_stderr(report: ScanReport) -> None:
+def _errors_to_stderr(report: ScanReport, names: list[str]) -> None:
     """When the report is a file or machine-readable, a CI log would otherwise show nothing:
     each target that failed (a refused or missing credential names its variable) and each
     file that could not be scanned get one line on stderr."""
@@ -90,5 +98,5 @@ def _errors_to_stderr(report: ScanReport) -> None:
         lines.append(f"modelaudit: error: ... and {len(failed) - _STDERR_FILES} more files")
     if lines:
         text = ("\n".join(lines) + "\n").encode()
-        sys.stderr.buffer.write(redact_bytes(text, names=report_names(report)))
+        sys.stderr.buffer.write(redact_bytes(text, names=names))
         sys.stderr.flush()

@@ -18,6 +18,7 @@ from typing import Any
 from ..cluster.errors import MISSING_EXTRA
 from ..config import ConfigError, ScanConfig
 from ..engine.direct import OneFileRun, one_local_file
+from ..engine.prefork import Forked
 from ..output import OutputError, current_umask
 from ..report import ScanReport
 from .messages import error
@@ -29,17 +30,24 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     saved = saved_handlers()
+    worker: Forked | None = getattr(args, "worker", None)
     try:
-        return _scan(args, ["modelaudit", *argv])
+        return _scan(args, ["modelaudit", *argv], worker)
     except KeyboardInterrupt:
         # Only reachable outside the scan itself (start-up): no report to keep.
         print("modelaudit: interrupted", file=sys.stderr)
         return 130
     finally:
+        if worker is not None:
+            worker.discard()  # nothing left to do once the one-file run adopted it
+        server = getattr(args, "fork_server", None)
+        if server is not None:  # forked by the head start, never used: not a sweep after all
+            args.fork_server = None
+            _phase("early").close_early(server)
         restore_handlers(saved)
 
 
-def _scan(args: argparse.Namespace, argv: list[str]) -> int:
+def _scan(args: argparse.Namespace, argv: list[str], worker: Forked | None) -> int:
     current_umask()
     cluster = cluster_address(args)
     if cluster is not None and not _has_dask():
@@ -54,14 +62,17 @@ def _scan(args: argparse.Namespace, argv: list[str]) -> int:
         for notice in plan.notices:
             print(f"modelaudit: notice: {notice}", file=sys.stderr)
     config = scan_config(args, plan)
-    one = None if cluster is not None else _one_file_run(args.paths, config)
+    one = None if cluster is not None else _one_file_run(args.paths, config, worker)
     if one is None:
+        if worker is not None:
+            worker.discard()
         return _sweep(args, argv, plan, config, early=cluster is None)
-    # The worker starts now, and scans while this process imports what reports need.
+    # The worker has its job now, and scans while this process imports what reports need.
     one.start()
     try:
         if args.verbose:
             _phase("logs").configure(args)
+        _phase("reports").import_writers(args)
         return _finish(args, plan, one.report(argv))
     finally:
         one.close()
@@ -70,7 +81,13 @@ def _scan(args: argparse.Namespace, argv: list[str]) -> int:
 def _sweep(
     args: argparse.Namespace, argv: list[str], plan: Plan, config: ScanConfig, early: bool
 ) -> int:
-    server = _phase("early").early_fork_server(args.paths) if early else None
+    server = getattr(args, "fork_server", None)
+    args.fork_server = None
+    if server is not None and not early:
+        _phase("early").close_early(server)
+        server = None
+    elif server is None and early:
+        server = _phase("early").early_fork_server(args.paths)
     try:
         sweep = _phase("sweep")
         _phase("logs").configure(args)
@@ -100,12 +117,17 @@ def _phase(name: str) -> Any:
     return importlib.import_module(f".{name}", __package__)
 
 
-def _one_file_run(paths: Sequence[str], config: ScanConfig) -> OneFileRun | None:
-    """The one-file run (engine/direct.py) when it applies, else None."""
+def _one_file_run(
+    paths: Sequence[str], config: ScanConfig, worker: Forked | None
+) -> OneFileRun | None:
+    """The one-file run (engine/direct.py) when it applies, else None. `worker`: the one
+    forked when the command line was parsed (`head_start.py`), if any."""
     if len(paths) != 1:
         return None
     obj = one_local_file(paths, config)
-    return None if obj is None else OneFileRun(obj, config, handle_signals=True)
+    if obj is None:
+        return None
+    return OneFileRun(obj, config, handle_signals=True, worker=worker)
 
 
 def _has_dask() -> bool:

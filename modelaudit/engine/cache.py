@@ -132,10 +132,12 @@ class Candidate:
 def identify(obj: ObjectRef) -> Identity | None:
     """The identity of a listed object, or None when nothing pins its content."""
     if obj.local_path is not None:
-        try:
-            st = os.stat(obj.local_path)
-        except OSError:
-            return None
+        st = obj.stat
+        if st is None:
+            try:
+                st = os.stat(obj.local_path)
+            except OSError:
+                return None
         if not stat.S_ISREG(st.st_mode):
             return None
         return Identity(

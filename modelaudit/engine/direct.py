@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..findings import FileStatus, Issue
 from . import workdirs
 from .outcomes import Outcome
+from .prefork import Forked, fork_worker, supported
 from .procs import describe_status, resident_bytes_of
 from .protocol import (
     FrameReader,
@@ -56,12 +57,6 @@ _JOB_ID = 1
 #: with `os.mkdir`, and a worker that spools (archives) imports it, pointed there by TMPDIR.
 _SHARED = ("modelaudit.rules", "modelaudit.formats", "modelaudit.redact")
 _PROFILE_ID = 1
-
-
-def supported() -> bool:
-    """Forking a worker from the CLI's own process needs fork and a platform where forking
-    a process without threads is safe (as for the fork server: Linux)."""
-    return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
 def registry() -> tuple[bool, tuple[Any, ...] | None]:
@@ -154,30 +149,6 @@ class _Signals:
         os.close(self.write_fd)
 
 
-def _child(to_child: int, from_child: int, signals: _Signals | None) -> None:
-    """The forked worker: what the fork server does before `serve_fd`, then the worker."""
-    code = 0
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if signals is not None:
-            signals.in_child()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        # A worker must never write into the parent's report stream.
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.close(devnull)
-            os.dup2(2, 1)
-        from .worker import Channel, serve
-
-        serve(Channel(to_child, from_child))
-    except BaseException:
-        code = 70
-    finally:
-        os._exit(code)
-
-
 class _Run:
     """The parent's side of the one worker: its pipes, its deadlines, what it sent."""
 
@@ -198,19 +169,13 @@ class _Run:
         self.reaped: int | None = None
 
     def fork(self) -> None:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.close(to_child_w)
-            os.close(from_child_r)
-            _child(to_child_r, from_child_w, self.signals)
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self.pid, self.read_fd, self.write_fd = pid, from_child_r, to_child_w
+        self.adopt(fork_worker(in_child=self.signals.in_child if self.signals else None))
+
+    def adopt(self, worker: Forked) -> None:
+        """Follow a worker forked already (`prefork`, or `fork` above); it is this run's
+        now (`worker.discard()` no longer touches it)."""
+        self.pid, self.read_fd, self.write_fd = worker.pid, worker.read_fd, worker.write_fd
+        worker.pid, worker.read_fd, worker.write_fd = 0, -1, -1
 
     def send_job(self, tmpdir: str) -> None:
         """The worker's first messages: its temp folder, the call's settings, the file."""
@@ -356,9 +321,16 @@ class OneFileRun:
     the worker's temp folder, whatever happened.
     """
 
-    def __init__(self, obj: ObjectRef, config: ScanConfig, handle_signals: bool = False) -> None:
+    def __init__(
+        self,
+        obj: ObjectRef,
+        config: ScanConfig,
+        handle_signals: bool = False,
+        worker: Forked | None = None,
+    ) -> None:
         import threading
 
+        self.worker = worker
         self.obj = obj
         self.config = config
         self.started = time.time()
@@ -378,13 +350,18 @@ class OneFileRun:
     def start(self) -> None:
         if self.obj.skipped is not None or self.run is not None:
             return
-        for name in _SHARED:
-            importlib.import_module(name)
+        if self.worker is None:
+            for name in _SHARED:
+                importlib.import_module(name)
         if self.signals is not None:
             self.signals.__enter__()
             self.entered = True
         self.run = _Run(self.config, self.obj, self.signals)
-        self.run.fork()
+        if self.worker is not None:
+            self.run.adopt(self.worker)
+            self.worker = None
+        else:
+            self.run.fork()
         # The worker imports its modules meanwhile, then waits for these messages.
         self.tmpdir = workdirs.make()
         self.run.send_job(self.tmpdir)
@@ -438,6 +415,9 @@ class OneFileRun:
             fr.duration = time.monotonic() - run.started_at
 
     def close(self) -> None:
+        if self.worker is not None:  # never started (a skipped file): not needed
+            self.worker.discard()
+            self.worker = None
         if self.run is not None:
             self.run.close()
         if self.entered and self.signals is not None:

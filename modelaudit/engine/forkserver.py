@@ -109,23 +109,6 @@ def _fork_worker(control: socket.socket) -> tuple[int, socket.socket, int | None
     return pid, parent_end, _pidfd(pid)
 
 
-def _scanners_for(targets: Sequence[str]) -> list[str]:
-    """What to import ahead for the CLI's targets: the scanners their names suggest, or all
-    of them for a directory (it will hold many kinds)."""
-    from . import worker
-
-    wanted: list[str] = []
-    for target in targets:
-        if "://" in target or target.startswith("models:/"):
-            continue
-        if os.path.isdir(target):
-            return [worker.BUILTIN_SCANNERS]
-        from ..scanners.registry import BUILTIN
-
-        wanted += [spec.module for spec in BUILTIN if spec.can_handle(target)]
-    return wanted
-
-
 def serve(control: socket.socket, targets: Sequence[str] = ()) -> None:
     """Run the fork server on `control` until the parent closes it.
 
@@ -133,13 +116,14 @@ def serve(control: socket.socket, targets: Sequence[str] = ()) -> None:
     """
     _prepare()
     from . import sandbox
+    from .prefork import scanners_for
     from .protocol import FrameReader, frame
     from .worker import preload
 
     preload(CORE_MODULES)
     sandbox.prewarm()
     if targets:
-        preload(_scanners_for(targets))
+        preload(scanners_for(targets))
     frames = FrameReader()
     ready: list[bytes] = []
     children: set[int] = set()

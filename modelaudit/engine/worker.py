@@ -32,6 +32,7 @@ from .protocol import (
     encode_issue,
     encode_result,
     frame,
+    result_record,
 )
 
 if TYPE_CHECKING:
@@ -343,7 +344,7 @@ class _Results:
 
     def add(self, job_id: int, result: ScanResult) -> bool:
         """Queue a result; True when it was sent (time to look for parent messages too)."""
-        record = frame((job_id, encode_result(result)))
+        record = result_record((job_id, encode_result(result)))
         self.done.append(record)
         kept = self.control is not None and self.control.keep(record)
         if not kept or time.monotonic() - self.sent_at >= FLUSH_EVERY:

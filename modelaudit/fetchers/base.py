@@ -12,6 +12,7 @@ written once, here.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
@@ -355,6 +356,9 @@ class ObjectRef:
     skipped: str | None = None
     error: str | None = None
     locator: dict[str, Any] | None = None
+    #: A local file's status as the listing saw it (what `--cache` identifies it by, so the
+    #: run does not stat it again on its event loop).
+    stat: os.stat_result | None = None
 
     @property
     def name(self) -> str:

@@ -37,7 +37,8 @@ _VENV_MARKERS: Mapping[str, str] = {
 }
 
 Kind = Literal["file", "skip", "error"]
-Item = tuple[Kind, str, int | str]
+#: ("file", path, its stat), or ("skip"/"error", path, why)
+Item = tuple[Kind, str, "os.stat_result | str"]
 
 
 def _why(exc: OSError) -> str:
@@ -115,7 +116,7 @@ class _Walk:
         except OSError as exc:
             return "error", path, f"cannot read: {_why(exc)}"
         if stat.S_ISREG(st.st_mode):
-            return "file", path, st.st_size
+            return "file", path, st
         return "skip", path, f"not a regular file ({kind_of(st.st_mode)})"
 
     def _link(self, path: str) -> Item:
@@ -133,14 +134,16 @@ class _Walk:
         if stat.S_ISDIR(st.st_mode):
             return "skip", path, "symbolic link to a folder (not followed)"
         if stat.S_ISREG(st.st_mode):
-            return "file", path, st.st_size
+            return "file", path, st
         return "skip", path, f"symbolic link to a non-regular file ({kind_of(st.st_mode)})"
 
 
-def _ref(kind: Kind, path: str, value: int | str, explicit: bool = False) -> ObjectRef:
+def _ref(kind: Kind, path: str, value: os.stat_result | str, explicit: bool = False) -> ObjectRef:
     if kind == "file":
-        assert isinstance(value, int)
-        return ObjectRef(uri=path, size=value, local_path=path, explicit=explicit)
+        assert isinstance(value, os.stat_result)
+        return ObjectRef(
+            uri=path, size=value.st_size, local_path=path, explicit=explicit, stat=value
+        )
     ref = ObjectRef(uri=path, local_path=path, explicit=explicit)
     if kind == "skip":
         ref.skipped = str(value)
@@ -175,7 +178,7 @@ class LocalSource(Source):
         if is_dir:
             return None
         if stat.S_ISREG(st.st_mode):
-            return "file", path, st.st_size
+            return "file", path, st
         return "skip", path, f"not a regular file ({kind_of(st.st_mode)})"
 
     def named(self) -> ObjectRef | None:

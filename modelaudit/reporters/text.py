@@ -48,30 +48,27 @@ def _issue_lines(issue: Issue, color: bool) -> list[str]:
 
 def summary_line(report: ScanReport) -> str:
     """`Scanned N file(s) ... -> verdict`, as the report ends and as the CLI logs it."""
-    counts = report.count_by_severity()
+    t = report.tally()
+    counts = t.severity_counts
     summary = (
-        f"Scanned {report.files_scanned} file(s), {report.bytes_scanned} bytes in "
+        f"Scanned {t.files_scanned} file(s), {t.bytes_scanned} bytes in "
         f"{report.duration:.2f}s: {counts['critical']} critical, {counts['warning']} warning, "
         f"{counts['info']} info"
     )
-    incomplete = len(report.incomplete_files)
+    incomplete = t.inconclusive + t.error + t.unlisted
     if incomplete:
         summary += f"; {incomplete} file(s) not fully scanned"
     if report.target_errors:
         summary += f"; {len(report.target_errors)} error(s): target or folder unreadable"
-    skipped_status = FileStatus.SKIPPED
-    skipped = sum(1 for f in report.files if f.status is skipped_status)
-    if skipped:
-        summary += f"; {skipped} skipped"
-    suppressed = len(report.suppressed_issues)
-    if suppressed:
-        summary += f"; {suppressed} suppressed"
-    cached = sum(1 for f in report.files if f.cached)
-    if cached:
-        summary += f"; {cached} unchanged file(s) reported from the cache"
-    code = report.exit_code
+    if t.skipped:
+        summary += f"; {t.skipped} skipped"
+    if t.suppressed:
+        summary += f"; {t.suppressed} suppressed"
+    if t.cached:
+        summary += f"; {t.cached} unchanged file(s) reported from the cache"
+    code = t.exit_code
     verdict = _VERDICTS[code]
-    if code == 0 and report.files_scanned == 0:
+    if code == 0 and t.files_scanned == 0:
         verdict = "nothing scanned"
     return f"{summary} -> {verdict}"
 

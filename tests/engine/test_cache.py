@@ -292,3 +292,30 @@ def test_a_replayed_report_keeps_every_digest_and_its_source(
     assert relay.object_gets == []
     assert second["hashes"] == first["hashes"]
     assert second["properties"]["hashSource"] == first["properties"]["hashSource"]
+
+
+def test_a_listed_file_is_identified_by_the_listing_stat(tmp_path: Path) -> None:
+    """`identify` runs on the event loop once per object: a local file is identified by the
+    stat its listing took (no second stat there), a named file too; an object without one
+    (built by hand) is stat'ed as before."""
+    from modelaudit.engine.cache import identify
+    from modelaudit.fetchers.base import ObjectRef
+    from modelaudit.fetchers.local import LocalSource
+
+    (tmp_path / "a.pkl").write_bytes(b"\x80\x04N.")
+
+    async def listed() -> list[ObjectRef]:
+        return [obj async for obj in LocalSource(str(tmp_path)).objects()]
+
+    (obj,) = anyio.run(listed)
+    named = LocalSource(str(tmp_path / "a.pkl")).named()
+    assert obj.stat is not None and named is not None and named.stat is not None
+    seen = os.stat(tmp_path / "a.pkl")
+    (tmp_path / "a.pkl").unlink()  # only what the listing saw can identify it now
+    for ref in (obj, named):
+        identity = identify(ref)
+        assert identity is not None
+        assert (identity.size, identity.version) == (seen.st_size, str(seen.st_mtime_ns))
+    assert (
+        identify(ObjectRef(uri=str(tmp_path / "a.pkl"), local_path=str(tmp_path / "a.pkl"))) is None
+    )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import enum
 import pickle
+import struct
+
+import pytest
 
 from modelaudit.engine.protocol import decode_issue, encode_issue, loads_untrusted, plain
 from modelaudit.findings import Issue, IssueSeverity
@@ -72,3 +75,48 @@ def test_nested_and_large_values_come_out_as_the_general_walk_makes_them() -> No
     }
     mixed = {"raw": b"ab", "set": {1}, "kind": _Kind.OPCODE}
     assert plain(mixed) == {"raw": b"ab", "set": [1], "kind": "opcode"}
+
+
+def _records(n: int) -> list[tuple[int, tuple[object, ...]]]:
+    metadata = {"format": "pickle", "pickle_globals": ["a.b"], "nested": {"k": [1, 2.5, None]}}
+    return [
+        (i, ("pickle", [], 70 + i, "complete", None, dict(metadata), 1.0, 2.0)) for i in range(n)
+    ]
+
+
+def test_result_records_are_read_back_in_order_by_one_reader() -> None:
+    from modelaudit.engine.protocol import frame, result_frames, result_record
+
+    records = _records(50)
+    assert list(result_frames(b"".join(result_record(r) for r in records))) == records
+    # frames pickled with a memo (older workers, the journal of any writer) read the same
+    assert list(result_frames(b"".join(frame(r) for r in records))) == records
+    mixed = b"".join(frame(r) if r[0] % 3 else result_record(r) for r in records)
+    assert list(result_frames(mixed)) == records
+    # a record cut short at the end (a worker died writing its journal) is left out
+    whole = b"".join(result_record(r) for r in records[:3])
+    assert list(result_frames(whole[:-5])) == records[:2]
+
+
+def test_a_frame_never_reads_another_frames_memo() -> None:
+    """Frame 1 memoises an object; frame 2 asks for memo entry 0 without storing one: it
+    must fail, not be handed frame 1's object."""
+    from modelaudit.engine.protocol import ProtocolError, frame, result_frames
+
+    first = frame((1, ("pickle", [], 1, "complete", None, {"x": [1, 2]}, 1.0, 2.0)))
+    # PROTO 4, BININT1 2, BINGET 0, TUPLE2, STOP: (2, <memo entry 0>)
+    body = b"\x80\x04K\x02h\x00\x86."
+    second = struct.pack("<I", len(body)) + body
+    with pytest.raises(ProtocolError):
+        list(result_frames(first + second))
+
+
+def test_a_frame_must_end_where_its_length_says() -> None:
+    from modelaudit.engine.protocol import ProtocolError, result_frames, result_record
+
+    good = result_record(_records(1)[0])
+    body = good[4:]
+    for wrong in (len(body) - 1, len(body) + 1):
+        bad = struct.pack("<I", wrong) + body + (b"." if wrong > len(body) else b"")
+        with pytest.raises(ProtocolError):
+            list(result_frames(bad + good))

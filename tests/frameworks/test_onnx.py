@@ -255,3 +255,25 @@ def test_fresh_process_judges_ops_without_importing_the_onnx_package(tmp_path: P
     assert result["status"] == "complete"
     flagged = {i["details"]["op_type"]: i["rule"] for i in result["issues"] if "details" in i}
     assert flagged == {"SecretSauce": R.ONNX_CUSTOM_DOMAIN, "NotAnOnnxOp": R.ONNX_UNKNOWN_OP}
+
+
+def test_onnx_imports_after_an_in_process_scan(tmp_path: Path) -> None:
+    """The scanner loads onnx's C++ extension without the onnx package (a second of start-up
+    per worker); a program that scanned an ONNX file in its own process and then imports
+    onnx must get a working onnx, not nanobind's refusal to initialise the extension twice."""
+    model = tmp_path / "relu.onnx"
+    code = f"""
+import modelaudit
+report = modelaudit.scan_model_directory_or_file({str(model)!r}, use_processes=False)
+assert report["files_scanned"] == 1, report
+import onnx
+from onnx import helper
+assert onnx.defs.has("Relu")
+print(helper.make_node("Relu", ["x"], ["y"]).op_type)
+"""
+    onnx.save(make_model(), str(model))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "Relu"

@@ -287,3 +287,37 @@ def test_quoted_credential_headers_are_masked_whatever_their_value() -> None:
         f"Authorization: Bearer {PLACEHOLDER}\nnext"
     )
     assert redact_text("the authorization failed", []) == "the authorization failed"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "see https://bob:pw@host/m?sig=abc",
+        "header Authorization: Bearer abc",
+        "cookie=abc",
+        'quoted "x-api-key": abc',
+        ["nested", {"deep": "https://u:p@h/x"}],
+    ],
+)
+def test_large_report_metadata_is_still_masked(monkeypatch, value: object) -> None:
+    """A sweep's report takes a shortcut past metadata that cannot need masking (no secret
+    known, one dump of it all); a URL or header hidden in one file's metadata, in any of
+    the spellings the shortcut must notice, is masked as in a small report."""
+    from modelaudit.findings import FileStatus
+    from modelaudit.redact import redact_report
+    from modelaudit.report import FileReport, ScanReport
+
+    for name in list(os.environ):
+        if name in CANARIES or name.startswith(("AWS_", "HF_", "JFROG", "MLFLOW", "GOOGLE")):
+            monkeypatch.delenv(name)
+    files = [
+        FileReport(path=f"/m/{n}.npy", status=FileStatus.COMPLETE, metadata={"k": "v", "n": n})
+        for n in range(300)
+    ]
+    files[150].metadata = {"format_details": {"note": value}}
+    report = ScanReport(targets=["/m"], files=files)
+    redact_report(report)
+    masked = json.dumps(files[150].metadata)
+    assert PLACEHOLDER in masked
+    assert "abc" not in masked and "pw@" not in masked and "u:p@" not in masked
+    assert files[0].metadata == {"k": "v", "n": 0}

@@ -63,5 +63,9 @@ def _extension_defs() -> HasSchema | None:
                 has: HasSchema = module.defs.has_schema
             except (ImportError, AttributeError, OSError):
                 return None
+            # Registered under its own name: an `import onnx` later in this process (a
+            # library user's, after an in-process scan) then takes this module instead of
+            # initialising the extension a second time, which nanobind refuses.
+            sys.modules.setdefault(name, module)
             return has
     return None
