@@ -542,6 +542,10 @@ async def _fill_spool(
     elif download:
         return await _plan_from_stream(obj, spool, tg)
     elif _streams_first(obj, spool):
+        if spool.hasher is not None and "sha256" in await _published(obj):
+            # the stream may bring every byte, but the provider's sha256 is the report's:
+            # hashing a GiB would only compete with the stream for the CPU
+            spool.hasher = None
         await _plan_from_stream(obj, spool, tg, keep=False)
     elif not await _plan_ranges(obj, spool):
         await spool.stream_rest(0)
