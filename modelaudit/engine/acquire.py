@@ -38,7 +38,7 @@ from ..formats import HEAD_SIZE, Format, extension_format, has_model_extension, 
 from .fill import BUFFER, BUFFERS, fill
 from .link import MAX_BANDWIDTH
 from .range_plan import PLANS, plan
-from .spool import Spool
+from .spool import MAX_REQUEST, Spool
 from .tap import Tap
 
 log = logging.getLogger("modelaudit")
@@ -341,7 +341,8 @@ async def _plan_from_stream(
 
     Not `keep` (`_streams_first`: the stream is the object's first read, nobody needs its
     hash): the stream is cut when ranged reads turn out cheap after its head, and once the
-    plan is served; a plan that declines after a cut streams the rest.
+    plan is served; a plan that declines takes the rest off the stream while it is held near
+    its start (a head no planner serves), else cuts it and streams the rest in one request.
 
     Returns once the plan is served: None if the stream is over too, else what waits for
     it (it goes on in `tg`, only hashing; the spool must stay open until it ends)."""
@@ -384,6 +385,11 @@ async def _plan_from_stream(
                 served = True
             elif keep:
                 await spool.fetch_many([(0, spool.size)])
+            elif spool.tap is tap and tap.passed <= MAX_REQUEST:
+                # (a head no planner serves: the stream is held near its start) the rest
+                # off the stream, what it passed in one ranged read
+                await spool.fetch_many([(0, spool.size)])
+                served = True
             else:
                 # one request for the rest, not ranged reads of what the stream passed
                 cut()

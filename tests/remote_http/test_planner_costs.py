@@ -381,3 +381,23 @@ async def test_large_onnx_where_requests_are_cheap_cuts_its_stream_and_walks(
     assert _span(gets[0]) == len(data), gets
     assert len(gets) > 2 and all(_span(g) < len(data) // 8 for g in gets[1:]), gets
     assert server.sent("big.onnx") < len(data) // 4, server.sent("big.onnx")
+
+
+async def test_large_object_named_onnx_that_is_no_model_is_read_in_one_stream(
+    files_server: Files,
+) -> None:
+    """A pickle named like a large ONNX model, where every GET reads the whole object: the
+    first read's stream, whose head no planner serves, brings the rest too (the scanner
+    reads it all), not a second download."""
+    from modelaudit.engine.acquire import STREAM_FIRST_FROM
+
+    server, blobs, opts = files_server
+    data = BIG_EVIL_PICKLE + bytes(STREAM_FIRST_FROM)
+    blobs["evil.onnx"] = Blob(data)
+    opts["whole_read"] = len(data) / 0.5
+    report = await modelaudit.scan(f"{server.url}/evil.onnx")
+    (file,) = report.files
+    assert any(i.severity.value == "critical" for i in file.issues), file.status_reason
+    gets = _gets(server, "evil.onnx")
+    assert len(gets) <= 2 and _span(gets[0]) == len(data), gets
+    assert server.sent("evil.onnx") <= len(data) + 1024 * 1024, server.sent("evil.onnx")
