@@ -9,6 +9,12 @@ With `--hash-remote` and no published sha256 the object streams whole through th
 while the plan's reads are taken off that stream; the path is handed over as soon as the
 plan is served, the stream goes on being hashed meanwhile, and `Fetched.settled` waits for
 it (the report needs the hash, the scan does not).
+
+A large object whose plan walks it record by record (an ONNX model, by its name) starts the
+same way, as one whole-object stream the head is taken off: an endpoint slow to answer (moto
+reads the whole object before answering any GetObject, ranged or not) has the walk and the
+tail taken off that stream, the download and nothing read twice; one quick to answer has the
+stream cut after its head and the walk read by ranges (`_ranges_cheap`).
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ import anyio.to_thread
 
 from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectRef
-from ..formats import HEAD_SIZE, has_model_extension, sniff_head
-from .fill import fill
+from ..formats import HEAD_SIZE, Format, extension_format, has_model_extension, sniff_head
+from .fill import BUFFER, BUFFERS, fill
+from .link import MAX_BANDWIDTH
 from .range_plan import PLANS, plan
-from .spool import Spool
+from .spool import MAX_REQUEST, Spool
 from .tap import Tap
 
 log = logging.getLogger("modelaudit")
@@ -49,6 +56,16 @@ TAP_ABOVE = 8 << 20
 #: object before answering any GetObject, ranged or not (about a second per GiB), so a read
 #: beside the stream there costs a second download's work in the same server process.
 BESIDE_WITHIN = 0.5
+#: An object whose plan walks it (ONNX) takes its first read as a whole-object stream from
+#: this size on: a stream cut after its head may have moved the fill's buffers (32 MiB),
+#: worth risking only where that is a small share of the object.
+STREAM_FIRST_FROM = 8 * BUFFERS * BUFFER
+#: Rounds of requests a walk by ranges is counted as (the head and tail, two jumps to show
+#: the stride, guesses read ahead in rounds four times as wide), each a round trip, when the
+#: first bytes of a stream say whether to keep it or to read ranges.
+WALK_ROUNDS = 12
+#: Longest wait for the fill's read-ahead buffers to measure a stream's rate by.
+MEASURE_WITHIN = 1.0
 
 OnBytes = Callable[[int], None]
 
@@ -189,8 +206,9 @@ def tail_size(size: int) -> int:
     return TAIL_READ if size >= 256 * TAIL_READ else FIRST_READ + 22
 
 
-async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
-    """Fetch what the object's scanner will read into `spool`; False: it needs the rest."""
+async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | None = None) -> bool:
+    """Fetch what the object's scanner will read into `spool`; False: it needs the rest.
+    `cut`: the tapped stream is the object's first read, to be cut when ranges are cheap."""
     assert obj.reader is not None
     size = spool.size
     tail = tail_size(size)
@@ -199,7 +217,7 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
         return True
     wanted = has_model_extension(obj.name) and obj.reader.supports_ranges is not False
     if spool.tap is not None:
-        fmt = await _head_off_stream(obj, spool, spool.tap, wanted)
+        fmt = await _head_off_stream(obj, spool, spool.tap, wanted, cut)
     else:
         # head and tail in one round: every planned format reads the end (the appended-zip
         # check, a zip's directory)
@@ -223,13 +241,17 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool) -> bool:
         return False
 
 
-async def _head_off_stream(obj: ObjectRef, spool: Spool, tap: Tap, wanted: bool) -> str | None:
+async def _head_off_stream(
+    obj: ObjectRef, spool: Spool, tap: Tap, wanted: bool, cut: Callable[[], None] | None = None
+) -> str | None:
     """The head off a tapped stream, and the object's format. A format the planner serves
     gets its tail by one ranged read beside the stream (every planned format reads the end:
     the appended-zip check, a zip's directory), since the stream brings it last and the
     scan would wait for all of it, when the stream's first buffer came quickly enough to
     say that a request costs little there (`BESIDE_WITHIN`); otherwise the tail is taken
-    when the stream gets there."""
+    when the stream gets there. With `cut` (the stream is only the object's first read),
+    ranged reads cheap next to the rest of the stream cut it, and the tail and the plan are
+    read by ranges."""
     size = spool.size
     tail = (size - tail_size(size), size)
     began = time.monotonic()
@@ -238,6 +260,13 @@ async def _head_off_stream(obj: ObjectRef, spool: Spool, tap: Tap, wanted: bool)
     fmt = sniff_head(spool.get(0, HEAD_SIZE), obj.name, size)
     assert obj.reader is not None
     planned = (fmt or "") in PLANS
+    if cut is not None:
+        if planned and obj.reader.supports_ranges is not False and await _ranges_cheap(spool, tap):
+            cut()
+            await spool.fetch_many([tail])
+        else:
+            tap.ask([tail], hold=False)
+        return fmt
     if quick and wanted and obj.reader.supports_ranges is not False and planned:
         await spool.fetch_many([tail], by_range=True)
     else:
@@ -245,14 +274,75 @@ async def _head_off_stream(obj: ObjectRef, spool: Spool, tap: Tap, wanted: bool)
     return fmt
 
 
+def _streams_first(obj: ObjectRef, spool: Spool) -> bool:
+    """Whether the object's first read is a whole-object stream (see the module's doc): a
+    large one whose plan walks it, unless the link's figures are pinned and say ranges are
+    cheap (what a test or a user who knows the link sets)."""
+    assert obj.reader is not None
+    if spool.size < STREAM_FIRST_FROM or obj.reader.supports_ranges is False:
+        return False
+    if extension_format(obj.name) != Format.ONNX:
+        return False
+    link = spool.link
+    return not (link.pinned and WALK_ROUNDS * link.latency < spool.size / link.bandwidth)
+
+
+async def _ranges_cheap(spool: Spool, tap: Tap) -> bool:
+    """Whether a walk by ranged reads costs less than the rest of the stream, as the stream
+    measured the link: the time to its response (a round trip, or an endpoint that reads the
+    whole object before answering) and its rate over the buffers the fill reads ahead while
+    the planner holds the stream (a first buffer alone comes slow from a connection just
+    opened, or fast from the sockets' buffers). The latency is kept for the ranged reads."""
+    link = spool.link
+    if link.pinned:
+        latency, bandwidth = link.latency, link.bandwidth
+    else:
+        if tap.opened is None:
+            return False
+        latency = max(0.0, tap.opened - tap.began)
+        waited = 0.0
+        # (a walk cheaper than the rest of the stream even at the fastest rate needs no rate)
+        fastest = (spool.size - tap.passed) / MAX_BANDWIDTH
+        while WALK_ROUNDS * latency >= fastest and waited < MEASURE_WITHIN and not tap.ended:
+            last = tap.last_arrival
+            if last is not None and last[1] >= BUFFERS * BUFFER:
+                break
+            await anyio.sleep(0.01)
+            waited += 0.01
+        first, last = tap.first_arrival, tap.last_arrival
+        if first is None or last is None:
+            return False
+        if last[1] > first[1] and last[0] > first[0]:
+            bandwidth = (last[1] - first[1]) / (last[0] - first[0])
+        else:
+            bandwidth = first[1] / max(first[0] - tap.opened, 1e-6)
+        bandwidth = min(MAX_BANDWIDTH, bandwidth)
+        # (the latency only: the walker probes the bandwidth on a ranged read if it needs it)
+        link.observe(latency, 0, latency)
+    cheap = WALK_ROUNDS * latency < (spool.size - tap.passed) / bandwidth
+    log.debug(
+        "%s: stream answered in %.3fs at %.0f MB/s; %s",
+        spool.uri,
+        latency,
+        bandwidth / 1e6,
+        "reading ranges instead" if cheap else "kept",
+    )
+    return cheap
+
+
 async def _plan_from_stream(
-    obj: ObjectRef, spool: Spool, tg: anyio.abc.TaskGroup
+    obj: ObjectRef, spool: Spool, tg: anyio.abc.TaskGroup, keep: bool = True
 ) -> Callable[[], Awaitable[None]] | None:
     """--hash-remote without a published sha256: every byte comes anyway, so the object
     streams once through the hasher from its first byte and the plan's reads are taken off
     that stream as it passes (engine/tap.py): nothing written but what the scanner reads
     (the tail, which a forward stream brings last, is one ranged read beside it). A plan
     that declines takes the rest of the stream whole.
+
+    Not `keep` (`_streams_first`: the stream is the object's first read, nobody needs its
+    hash): the stream is cut when ranged reads turn out cheap after its head, and once the
+    plan is served; a plan that declines takes the rest off the stream while it is held near
+    its start (a head no planner serves), else cuts it and streams the rest in one request.
 
     Returns once the plan is served: None if the stream is over too, else what waits for
     it (it goes on in `tg`, only hashing; the spool must stay open until it ends)."""
@@ -261,27 +351,61 @@ async def _plan_from_stream(
     failures: list[Exception] = []
     over = anyio.Event()
     planning = anyio.CancelScope()
+    streaming = anyio.CancelScope()
 
     async def stream() -> None:
         try:
-            await spool.stream_tapped(tap)
+            with streaming:
+                await spool.stream_tapped(tap)
         except Exception as exc:
-            failures.append(exc)
-            planning.cancel()
+            if not streaming.cancel_called:
+                failures.append(exc)
+                planning.cancel()
         finally:
             over.set()
 
+    def cut() -> None:
+        tap.release(drop=True)
+        spool.tap = None
+        if not over.is_set():
+            streaming.cancel()
+            if spool.hasher is not None:
+                import hashlib
+
+                # the stream's hasher saw its first bytes; what follows hashes from the start
+                spool.hasher = hashlib.new(spool.hasher.name)
+
     tg.start_soon(stream)
+    served = False
     try:
         with planning:
-            if await _plan_ranges(obj, spool):
+            if await _plan_ranges(obj, spool, None if keep else cut):
                 # the scanner has what it reads: the stream writes nothing more
                 tap.release(drop=True)
-            else:
+                served = True
+            elif keep:
                 await spool.fetch_many([(0, spool.size)])
+            elif spool.tap is tap and tap.passed <= MAX_REQUEST:
+                # (a head no planner serves: the stream is held near its start) the rest
+                # off the stream, what it passed in one ranged read
+                await spool.fetch_many([(0, spool.size)])
+                served = True
+            else:
+                # one request for the rest, not ranged reads of what the stream passed
+                cut()
+                await spool.stream_rest(0)
+                served = True
     finally:
         tap.release()
         spool.tap = None
+        if not keep and not over.is_set():
+            arrived = tap.last_arrival
+            if not served or arrived is None or arrived[1] < spool.size:
+                # the scan has what it reads; nobody needs the rest of the stream (one
+                # whose every byte arrived ends: its hash is worth the wait)
+                streaming.cancel()
+            with anyio.CancelScope(shield=True):
+                await over.wait()
     if failures:
         raise failures[0]
     if planning.cancelled_caught:
@@ -423,6 +547,12 @@ async def _fill_spool(
         await spool.stream_rest(0)
     elif download:
         return await _plan_from_stream(obj, spool, tg)
+    elif _streams_first(obj, spool):
+        if spool.hasher is not None and "sha256" in await _published(obj):
+            # the stream may bring every byte, but the provider's sha256 is the report's:
+            # hashing a GiB would only compete with the stream for the CPU
+            spool.hasher = None
+        await _plan_from_stream(obj, spool, tg, keep=False)
     elif not await _plan_ranges(obj, spool):
         await spool.stream_rest(0)
     return None

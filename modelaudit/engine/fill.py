@@ -97,11 +97,15 @@ class Landing:
         if self.limit and at + stop - start > self.limit:
             self._free.put(buf)
             raise ObjectTooLarge(f"{self.uri}: larger than --max-size while downloading")
+        if self.tap is not None:
+            self.tap.arrived(at + stop - start)
         self._full.put((buf, start, stop, at))
 
     def opened(self, body: BlockingBody | None) -> None:
         if self.first is None:
             self.first = time.monotonic()
+            if self.tap is not None:
+                self.tap.opened = self.first
         self._body = body
 
     def stopped(self) -> bool:

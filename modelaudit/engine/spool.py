@@ -233,7 +233,10 @@ class Spool:
 
     async def stream_tapped(self, tap: Tap) -> None:
         """The whole object in one streamed request, hashed from its first byte and not
-        kept, except what `tap` is asked for while it passes (engine/tap.py)."""
+        kept, except what `tap` is asked for while it passes (engine/tap.py). A stream cut
+        short (the planner chose ranged reads) counts what it moved and hashed nothing: its
+        caller replaces `hasher`, which saw only the stream's first bytes."""
+        hasher = self.hasher
         try:
             done = await fill(
                 self.reader,
@@ -241,15 +244,20 @@ class Spool:
                 0,
                 self.size,
                 self.uri,
-                hasher=self.hasher,
+                hasher=hasher,
                 hashed=0,
                 on_bytes=self.on_bytes,
                 tap=tap,
             )
+        except BaseException:
+            self.transferred += tap.passed
+            self.requests += 1
+            raise
         finally:
             tap.end()
         self._take(tap)
-        self.hashed = done.hashed
+        if self.hasher is hasher:
+            self.hashed = done.hashed
         self.transferred += done.landed
         self.requests += 1
         self.link.observe(done.first, done.landed, done.seconds)

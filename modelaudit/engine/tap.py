@@ -14,14 +14,15 @@ once the plan is served nothing more is written (`release(drop=True)`) and the s
 on only to be hashed, while the scan runs. A request for bytes the stream has already
 passed (a parser reading backwards) is left to the caller to fetch by range.
 
-Thread-safe: the fill's writer thread calls `land`; the event loop calls the rest (its
-blocking `wait` from a worker thread).
+Thread-safe: the fill's writer thread calls `land`, its reader `arrived`; the event loop
+calls the rest (its blocking `wait` from a worker thread).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
 #: How often a held writer or a waiting planner looks again at a stop it was not told of.
@@ -42,6 +43,15 @@ class Tap:
         #: ranges written since the loop last took them (`taken`)
         self._landed: list[tuple[int, int]] = []
         self._ended = False
+        #: what the stream shows of its link before the planner chooses between keeping it
+        #: and ranged reads (time.monotonic): when it was asked for, when its response
+        #: opened (set by the fill), when its first buffer landed and how long that was
+        self.began = time.monotonic()
+        self.opened: float | None = None
+        #: (time.monotonic, bytes) when the fill's reader handed over its first buffer and
+        #: its latest: what arrived off the network, however long the planner holds them
+        self.first_arrival: tuple[float, int] | None = None
+        self.last_arrival: tuple[float, int] | None = None
 
     # -- the event loop's side ---------------------------------------------------------
 
@@ -88,6 +98,10 @@ class Tap:
                 self._wants = []
             self._cond.notify_all()
 
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
     def end(self) -> None:
         """The stream is over (whole, failed or stopped): nobody waits for it any more."""
         with self._cond:
@@ -95,7 +109,14 @@ class Tap:
             self._open = True
             self._cond.notify_all()
 
-    # -- the fill's writer thread ------------------------------------------------------
+    # -- the fill's threads -------------------------------------------------------------
+
+    def arrived(self, end: int) -> None:
+        """The fill's reader handed over the stream's bytes up to `end`."""
+        now = (time.monotonic(), end)
+        if self.first_arrival is None:
+            self.first_arrival = now
+        self.last_arrival = now
 
     def land(self, data: memoryview, at: int, stopped: Callable[[], bool]) -> None:
         """Bytes [at, at + len(data)) of the stream: write the wanted parts, then hold them

@@ -89,12 +89,15 @@ class Handler(BaseHTTPRequestHandler):
             body = body[: int(cut)]
             self.close_connection = True
         hold = self.server.hold
+        rate = self.server.rate
         try:
             for i in range(0, len(body), 65536):
                 if hold is not None and i and i + 65536 >= len(body) and hold(seen) is False:
                     # the test cuts the connection here, short of the promised length
                     self.close_connection = True
                     break
+                if rate:
+                    time.sleep(min(65536, len(body) - i) / rate)
                 self.wfile.write(body[i : i + 65536])
                 with self.server.lock:
                     seen.sent += min(65536, len(body) - i)
@@ -117,6 +120,8 @@ class Server(ThreadingHTTPServer):
         #: called before the last 64 KiB of a longer body is sent (a test holds it there;
         #: False: the connection is cut there instead)
         self.hold: Callable[[Seen], bool | None] | None = None
+        #: bytes per second each body is sent at (a slow link; 0: as fast as it goes)
+        self.rate = 0.0
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 

@@ -300,3 +300,104 @@ async def test_onnx_walk_gives_up_early_where_each_request_reads_the_whole_objec
     assert spans[-1] >= len(data) * 0.75, gets
     assert spans[-2] <= 256 * 1024, gets
     assert server.sent("whole.onnx") <= len(data) + 256 * 1024, server.sent("whole.onnx")
+
+
+def _pb(num: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n >> 7 else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def _large_onnx(size: int, tensors: int) -> bytes:
+    """A ModelProto of at least `size` bytes, written by hand (the onnx package would copy
+    its tensors several times): `tensors` zero float initialisers, and after them a node of
+    a custom domain (a finding only a walk to the end of the graph sees)."""
+    per = -(-size // tensors) // 4 * 4 + 4
+    inits = b"".join(
+        _pb(5, b"\x08" + bytes([1]) + b"\x10\x01" + _pb(8, f"w{i}".encode()) + _pb(9, bytes(per)))
+        for i in range(tensors)
+    )
+    node = (
+        _pb(1, b"x") + _pb(2, b"z") + _pb(3, b"py") + _pb(4, b"PyOp") + _pb(7, b"ai.onnx.contrib")
+    )
+    graph = _pb(2, b"g") + inits + _pb(1, node)
+    return b"\x08\x08" + _pb(8, b"\x10\x11") + _pb(7, graph)
+
+
+async def test_large_onnx_where_every_get_reads_the_whole_object_is_one_stream(
+    files_server: Files, tmp_path: Path
+) -> None:
+    """An endpoint that reads the whole object before answering any GET (as moto does), 0.5 s
+    for this model: the first read is a stream of the whole object, the head and every
+    tensor's header are taken off it as it passes, and so is the tail. One request, the
+    object's bytes once, hashed on the way; nothing pinned."""
+    import hashlib
+
+    from modelaudit.engine.acquire import STREAM_FIRST_FROM
+
+    server, blobs, opts = files_server
+    data = _large_onnx(STREAM_FIRST_FROM, 64)
+    blobs["big.onnx"] = Blob(data)
+    opts["whole_read"] = len(data) / 0.5
+    report = await modelaudit.scan(f"{server.url}/big.onnx", hashes=True)
+    await _same_findings_as_local(report, data, tmp_path)
+    (file,) = report.files
+    assert file.issues
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    gets = _gets(server, "big.onnx")
+    assert len(gets) == 1 and _span(gets[0]) == len(data), gets
+    assert server.sent("big.onnx") == len(data)
+
+
+async def test_large_onnx_where_requests_are_cheap_cuts_its_stream_and_walks(
+    files_server: Files, tmp_path: Path
+) -> None:
+    """The same model on an endpoint that answers at once over a slow link (50 MB/s): the
+    stream that was the first read is cut after its head and the tensors' headers are read
+    by ranges. What the cut stream moved (the fill reads a few buffers ahead) and the walk
+    stay a fraction of the object, and no hash is made of the stream's first bytes alone."""
+    import hashlib
+
+    from modelaudit.engine.acquire import STREAM_FIRST_FROM
+
+    server, blobs, _ = files_server
+    data = _large_onnx(STREAM_FIRST_FROM, 64)
+    blobs["big.onnx"] = Blob(data)
+    server.rate = 50e6
+    report = await modelaudit.scan(f"{server.url}/big.onnx", hashes=True)
+    await _same_findings_as_local(report, data, tmp_path)
+    (file,) = report.files
+    assert file.issues
+    assert file.sha256 in (None, hashlib.sha256(data).hexdigest())
+    gets = _gets(server, "big.onnx")
+    assert _span(gets[0]) == len(data), gets
+    assert len(gets) > 2 and all(_span(g) < len(data) // 8 for g in gets[1:]), gets
+    assert server.sent("big.onnx") < len(data) // 4, server.sent("big.onnx")
+
+
+async def test_large_object_named_onnx_that_is_no_model_is_read_in_one_stream(
+    files_server: Files,
+) -> None:
+    """A pickle named like a large ONNX model, where every GET reads the whole object: the
+    first read's stream, whose head no planner serves, brings the rest too (the scanner
+    reads it all), not a second download."""
+    from modelaudit.engine.acquire import STREAM_FIRST_FROM
+
+    server, blobs, opts = files_server
+    data = BIG_EVIL_PICKLE + bytes(STREAM_FIRST_FROM)
+    blobs["evil.onnx"] = Blob(data)
+    opts["whole_read"] = len(data) / 0.5
+    report = await modelaudit.scan(f"{server.url}/evil.onnx")
+    (file,) = report.files
+    assert any(i.severity.value == "critical" for i in file.issues), file.status_reason
+    gets = _gets(server, "evil.onnx")
+    assert len(gets) <= 2 and _span(gets[0]) == len(data), gets
+    assert server.sent("evil.onnx") <= len(data) + 1024 * 1024, server.sent("evil.onnx")
