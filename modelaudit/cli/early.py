@@ -10,13 +10,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .. import formats, redact, rules
 from ..engine.forkserver import fork_early, supported
+from ..engine.prefork import import_shared
 
 __all__ = ["close_early", "early_fork_server"]
-
-#: Imported above for the fork server to inherit.
-_SHARED = (formats, redact, rules)
 
 
 def early_fork_server(targets: Sequence[str]) -> Any:
@@ -25,6 +22,7 @@ def early_fork_server(targets: Sequence[str]) -> Any:
         return None
     if not supported():
         return None
+    import_shared()
     return fork_early(targets)
 
 

@@ -13,24 +13,12 @@ settings, what the run is, and discards what it does not use."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import stat
 
-from ..engine.prefork import fork_worker, supported
+from ..engine.prefork import fork_worker, import_shared, supported
 
 __all__ = ["head_start"]
-
-#: What both processes use, imported once before the fork (the vocabulary); the rest of
-#: each side's imports run in parallel after it.
-_SHARED = (
-    "modelaudit.findings",
-    "modelaudit.rules",
-    "modelaudit.formats",
-    "modelaudit.redact",
-    "modelaudit.engine.protocol",
-    "modelaudit.engine.capture",
-)
 
 
 def head_start(args: argparse.Namespace) -> None:
@@ -46,8 +34,7 @@ def head_start(args: argparse.Namespace) -> None:
     if os.environ.get("MODELAUDIT_WORKER_START", "auto") not in ("auto", "fork"):
         return
     if _one_file(args, paths):
-        for name in _SHARED:
-            importlib.import_module(name)
+        import_shared()
         args.worker = fork_worker(paths)
     else:
         from .early import early_fork_server

@@ -15,7 +15,6 @@ scanners registered by user code, no fork) returns None and goes to the engine.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import os
 import select
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..findings import FileStatus, Issue
 from . import workdirs
 from .outcomes import Outcome
-from .prefork import Forked, fork_worker, supported
+from .prefork import Forked, fork_worker, import_shared, supported
 from .procs import describe_status, resident_bytes_of
 from .protocol import (
     FrameReader,
@@ -52,10 +51,6 @@ MEMORY_POLL = 0.25
 #: How long a worker that sent its result may take to exit on its own.
 DRAIN_TIMEOUT = 1.0
 _JOB_ID = 1
-#: What the worker and this process both use, imported once, before the fork: the
-#: vocabulary. `tempfile` (shutil, bz2, lzma, random) is not: the worker's folder is made
-#: with `os.mkdir`, and a worker that spools (archives) imports it, pointed there by TMPDIR.
-_SHARED = ("modelaudit.rules", "modelaudit.formats", "modelaudit.redact")
 _PROFILE_ID = 1
 
 
@@ -351,8 +346,7 @@ class OneFileRun:
         if self.obj.skipped is not None or self.run is not None:
             return
         if self.worker is None:
-            for name in _SHARED:
-                importlib.import_module(name)
+            import_shared()
         if self.signals is not None:
             self.signals.__enter__()
             self.entered = True

@@ -11,12 +11,31 @@ so forking costs the CLI nothing it would not import anyway.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 
-__all__ = ["Forked", "fork_worker", "scanners_for", "supported"]
+__all__ = ["SHARED_MODULES", "Forked", "fork_worker", "import_shared", "scanners_for", "supported"]
+
+#: What a forked worker (or fork server) and this process both use: imported once, before
+#: the fork, so that neither imports it again. `tempfile` (shutil, bz2, lzma, random) is
+#: not: a worker's folder is made with `os.mkdir`, and a worker that spools imports it.
+SHARED_MODULES = (
+    "modelaudit.findings",
+    "modelaudit.rules",
+    "modelaudit.formats",
+    "modelaudit.redact",
+    "modelaudit.engine.protocol",
+    "modelaudit.engine.capture",
+)
+
+
+def import_shared() -> None:
+    """Import `SHARED_MODULES` now, before a fork."""
+    for name in SHARED_MODULES:
+        importlib.import_module(name)
 
 
 def supported() -> bool:
