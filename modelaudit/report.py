@@ -202,15 +202,15 @@ class ScanReport:
 
     @property
     def scanner_names(self) -> list[str]:
-        return sorted({f.scanner for f in self.files if f.scanner})
+        return self.tally().scanner_names
 
     @property
     def bytes_scanned(self) -> int:
-        return sum(f.bytes_scanned for f in self.files)
+        return self.tally().bytes_scanned
 
     @property
     def files_scanned(self) -> int:
-        return sum(1 for f in self.files if f.status is not _SKIPPED)
+        return self.tally().files_scanned
 
     @property
     def incomplete_files(self) -> list[FileReport]:
@@ -218,8 +218,7 @@ class ScanReport:
 
     @property
     def has_errors(self) -> bool:
-        incomplete = any(_incomplete(f.status) for f in self.files)
-        return bool(incomplete or self.target_errors or self.interrupted)
+        return self.tally().has_errors
 
     @property
     def failing_findings(self) -> list[Issue]:
@@ -287,11 +286,7 @@ class ScanReport:
         """Findings in files by severity; suppressed ones and target errors are counted apart
         (a target that could not be read is an error, not a critical finding, even though
         `target_issues` shows it as one to readers of `issues` alone)."""
-        counts = {s.value: 0 for s in IssueSeverity}
-        for issue in self.file_issues:
-            if not issue.suppressed:
-                counts[issue.severity.value] += 1
-        return counts
+        return self.tally().severity_counts
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape; issues carry a `fingerprint` once `fingerprints.assign_fingerprints`

@@ -1,5 +1,6 @@
-"""`ScanReport.tally` counts in one pass what the report's properties count one walk each;
-the summaries (JSON, text, SARIF, the exit code) read it, so it must agree with them."""
+"""`ScanReport.tally` counts in one pass what the summaries show (JSON, text, SARIF, the
+exit code, and the count properties that read it): it must agree with the report's
+list properties and with the counts written out here over its files and issues."""
 
 from __future__ import annotations
 
@@ -54,6 +55,18 @@ def test_tally_agrees_with_the_properties(seed: int) -> None:
     assert t.files_scanned == report.files_scanned
     assert t.bytes_scanned == report.bytes_scanned
     assert t.scanner_names == report.scanner_names
+    files = report.files
+    issues = [i for f in files for i in f.issues]
+    assert t.files_scanned == sum(1 for f in files if f.status is not FileStatus.SKIPPED)
+    assert t.bytes_scanned == sum(f.bytes_scanned for f in files)
+    assert t.scanner_names == sorted({f.scanner for f in files if f.scanner})
+    assert t.severity_counts == {
+        s.value: sum(1 for i in issues if i.severity is s and not i.suppressed)
+        for s in IssueSeverity
+    }
+    assert t.has_errors == bool(
+        report.incomplete_files or report.target_errors or report.interrupted
+    )
     assert t.has_errors == report.has_errors
     assert t.suppressed == len(report.suppressed_issues)
     assert t.file_issues == report.file_issues
