@@ -81,13 +81,11 @@ def _scan(args: argparse.Namespace, argv: list[str], worker: Forked | None) -> i
 def _sweep(
     args: argparse.Namespace, argv: list[str], plan: Plan, config: ScanConfig, early: bool
 ) -> int:
-    server = getattr(args, "fork_server", None)
-    args.fork_server = None
-    if server is not None and not early:
-        _phase("early").close_early(server)
-        server = None
-    elif server is None and early:
-        server = _phase("early").early_fork_server(args.paths)
+    server = None
+    if early:
+        # The head start's server, taken over (run() closes one nobody took), or one now.
+        server = getattr(args, "fork_server", None) or _phase("early").early_fork_server(args.paths)
+        args.fork_server = None
     try:
         sweep = _phase("sweep")
         _phase("logs").configure(args)

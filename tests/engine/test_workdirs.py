@@ -66,15 +66,21 @@ def test_a_process_exiting_without_closing_leaves_nothing(tmp_path: Path) -> Non
     assert _folders(tmp_path) == []
 
 
-def test_a_killed_scan_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
-    """A real CLI run over many files, killed with SIGKILL once its pool made its folder;
-    the next run (one file, the forked-worker path) removes what the killed one left."""
+def _tmp_and_models(tmp_path: Path, count: int) -> tuple[Path, Path]:
+    """An empty TMPDIR for the runs and a folder of `count` small pickles."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     models = tmp_path / "models"
     models.mkdir()
-    for i in range(3000):
+    for i in range(count):
         (models / f"m{i}.pkl").write_bytes(SAFE_PICKLE)
+    return tmp, models
+
+
+def test_a_killed_scan_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
+    """A real CLI run over many files, killed with SIGKILL once its pool made its folder;
+    the next run (one file, the forked-worker path) removes what the killed one left."""
+    tmp, models = _tmp_and_models(tmp_path, 3000)
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT)}
     scan = subprocess.Popen(
         [sys.executable, "-m", "modelaudit", "scan", str(models), "--format", "json"],
@@ -101,12 +107,7 @@ def test_a_killed_scan_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
 
 
 def test_finished_runs_leave_nothing(tmp_path: Path) -> None:
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    models = tmp_path / "models"
-    models.mkdir()
-    for i in range(20):
-        (models / f"m{i}.pkl").write_bytes(SAFE_PICKLE)
+    tmp, models = _tmp_and_models(tmp_path, 20)
     for target in (models, models / "m0.pkl"):
         done = run("scan", str(target), env={"TMPDIR": str(tmp)})
         assert done.returncode == 0, done.stderr
