@@ -164,7 +164,7 @@ def scan_member(
     charging the same expansion budget as the file it sits in.
 
     Bytes are written to a private temporary file first, so every scanner keeps reading
-    from a path.
+    from a path, unless `_judge_in_memory` can judge them as they are.
     """
     if isinstance(source, str):
         return scan_path(
@@ -176,6 +176,9 @@ def scan_member(
             fmt=fmt,
             expansion=expansion,
         )
+    judged = _judge_in_memory(source, name, fmt, depth, config, expansion)
+    if judged is not None:
+        return judged
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="modelaudit-nested-") as tmp:
@@ -398,6 +401,53 @@ def scan_path(
             lane.expansion(size) if lane is not None else ExpansionBudget.from_config(config, size)
         )
     whole = None if data is None else (path, data)
+    zip_view = fmt not in _NO_ZIP_VIEW and not no_zip_tail
+    return _judge(cls, path, shown, config, fmt, depth, explicit, expansion, whole, zip_view, lane)
+
+
+def _judge_in_memory(
+    data: bytes,
+    name: str,
+    fmt: Format | None,
+    depth: int,
+    config: Mapping[str, Any],
+    expansion: ExpansionBudget | None,
+) -> ScanResult | None:
+    """Nested bytes judged without a temporary file, or None (write them to one).
+
+    Only where the file route would reach the same verdict by the same steps: the bytes fit
+    in the head a sniff reads (so it sees all of them, as `_sniff` would), they hold no zip
+    end record (so there is no appended zip to look at), and their format's owner, found by
+    content and so whatever the name, declares that it reads nothing but the bytes."""
+    if len(data) > HEAD_SIZE or b"PK\x05\x06" in data:
+        return None
+    kind = fmt or sniff_head(data, name, len(data))
+    if not kind or kind == Format.ZIP:
+        return None
+    cls = owner_of(kind)
+    if cls is None or not cls.judges_bytes:
+        return None
+    kind = kind if type(kind) is Format else Format(kind)
+    if expansion is None:
+        expansion = ExpansionBudget.from_config(config, len(data))
+    return _judge(cls, name, name, config, kind, depth, False, expansion, (name, data), False)
+
+
+def _judge(
+    cls: type[BaseScanner],
+    path: str,
+    shown: str,
+    config: Mapping[str, Any],
+    fmt: Format | None,
+    depth: int,
+    explicit: bool,
+    expansion: ExpansionBudget,
+    whole: tuple[str, bytes] | None,
+    zip_view: bool,
+    lane: Lane | None = None,
+) -> ScanResult:
+    """Run the owning scanner on one file and give its result the engine's final touches
+    (salvaged findings, an appended zip's view, the incomplete note, names, --blacklist)."""
     kind = None if not fmt else fmt if type(fmt) is Format else Format(fmt)  # (a slow call)
     frozen = None if lane is None else lane.frozen
     context = make_context(shown, config, depth, kind, explicit, expansion, whole, frozen)
@@ -417,7 +467,7 @@ def scan_path(
     except Exception as exc:
         result = made.salvage(cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
-    if fmt not in _NO_ZIP_VIEW and not no_zip_tail:
+    if zip_view:
         _scan_appended_zip(path, config, shown, depth, result, fmt, expansion)
     if result.status is not FileStatus.COMPLETE and not any(
         i.rule in (rules.SCAN_ERROR, rules.MALFORMED) for i in result.issues

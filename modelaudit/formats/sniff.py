@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable
 from typing import Final
 
 from .format import (
@@ -141,17 +140,9 @@ def _looks_like_saved_model(head: bytes) -> bool:
     return bool(inner) and inner[0] in ((1, 2), (2, 2))
 
 
-#: `fasttext.looks_like_fasttext`, imported with the first file that gets that far in
-#: `sniff_head` and kept (an import statement per file cost a sweep's config files ~2 us each).
-_fasttext: Callable[[bytes], bool] | None = None
-
-
-def _import_fasttext() -> Callable[[bytes], bool]:
-    global _fasttext
-    from .fasttext import looks_like_fasttext
-
-    _fasttext = looks_like_fasttext
-    return looks_like_fasttext
+#: fastText's magic number (`fasttext.MAGIC`, little-endian): its parser module is imported
+#: only for a head that starts with it.
+FASTTEXT_MAGIC: Final = b"\xba\x16\x4f\x2f"
 
 
 def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format | None:
@@ -173,8 +164,11 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         return Format.ZLIB
     # Formats without magic, checked last: their parsers are imported only when a file gets
     # this far (a pickle, zip or safetensors file, what a pre-commit hook scans, never does).
-    if (_fasttext or _import_fasttext())(head):
-        return Format.FASTTEXT
+    if head[:4] == FASTTEXT_MAGIC:
+        from .fasttext import looks_like_fasttext
+
+        if looks_like_fasttext(head):
+            return Format.FASTTEXT
     if ext is None:
         data = _data_format(head, name)
         if data is not None:
@@ -293,24 +287,36 @@ def _by_magic(head: bytes, name: str) -> Format | None:
     return None
 
 
+#: The first byte of a CTranslate2 header whose version (a little-endian uint32) can be one
+#: `ctranslate2.looks_like_ctranslate2` accepts.
+_CT2_VERSIONS: Final = frozenset(bytes([v]) for v in range(2, 7))
+
+
 def _data_format(head: bytes, name: str) -> Format | None:
     """Vocabulary and converted-weight files with no registered extension (`.model`, `.bin`).
 
     Their first bytes are no pickle opcode, so no pickle loader runs anything in them; they
     are recognised here so that they are judged as what they are, not as broken pickles.
     """
-    from .ctranslate2 import looks_like_ctranslate2
-    from .sentencepiece import looks_like_sentencepiece
-    from .word2vec import looks_like_word2vec
+    # Each check's module is imported only for a head that can pass its first test (the
+    # modules' dataclasses cost milliseconds, paid by every text file's first sniff).
+    first = head[:1]
+    if first in (b"\x0a", b"\x8a"):  # a varint of 10: the first piece's key
+        from .sentencepiece import looks_like_sentencepiece
 
-    base = _basename(name)
-    if looks_like_sentencepiece(head):
-        return Format.SENTENCEPIECE
-    if looks_like_ctranslate2(head):
-        return Format.CTRANSLATE2
-    lower = base.lower()
-    if lower.endswith(".bin") and looks_like_word2vec(head):
-        return Format.WORD2VEC
+        if looks_like_sentencepiece(head):
+            return Format.SENTENCEPIECE
+    if first in _CT2_VERSIONS and head[1:4] == b"\0\0\0":
+        from .ctranslate2 import looks_like_ctranslate2
+
+        if looks_like_ctranslate2(head):
+            return Format.CTRANSLATE2
+    lower = _basename(name).lower()
+    if lower.endswith(".bin") and first.isdigit():
+        from .word2vec import looks_like_word2vec
+
+        if looks_like_word2vec(head):
+            return Format.WORD2VEC
     # a few map markers are pickle opcodes too (a pickle needs no PROTO header)
     if (
         (lower.endswith(".bin") or "." not in lower)

@@ -41,6 +41,10 @@ class BaseScanner(ABC):
     supported_extensions: ClassVar[list[str]] = []
     #: Content-sniffed formats (`modelaudit.formats.Format`) this scanner owns.
     formats: ClassVar[tuple[str, ...]] = ()
+    #: True when, given `ScanContext.whole`, `scan` reads nothing else of its path: nested
+    #: bytes this scanner owns (a small archive member, an embedded pickle) are then judged
+    #: in memory instead of being written to a temporary file first.
+    judges_bytes: ClassVar[bool] = False
 
     def __init__(
         self, config: Mapping[str, Any] | None = None, context: ScanContext | None = None

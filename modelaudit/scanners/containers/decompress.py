@@ -8,9 +8,7 @@ produces more than `limit` bytes in total, stops once the output/input ratio exc
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
 import struct
 import zlib
 from typing import Any, BinaryIO, Final, Protocol
@@ -65,7 +63,11 @@ class _ZlibDecoder:
 
 
 class _ObjDecoder:
-    """bz2, lzma and lz4.frame decompressors share the needs_input/max_length protocol."""
+    """bz2, lzma and lz4.frame decompressors share the needs_input/max_length protocol.
+
+    bz2 and lzma are imported by the decoder that needs them: most zips (a PyTorch
+    checkpoint, a `.keras` archive) only ever store or deflate, and the two imports cost a
+    one-file run milliseconds."""
 
     def __init__(self, obj: Any) -> None:
         self._d = obj
@@ -86,7 +88,22 @@ class _ObjDecoder:
         return bytes(self._d.decompress(data, max_out))
 
 
-class _ZipLzmaDecoder(_ObjDecoder):
+class _LzmaDecoder(_ObjDecoder):
+    """lzma's own error class, which the reader does not import, becomes a ValueError."""
+
+    def feed(self, data: bytes, max_out: int) -> bytes:
+        import lzma
+
+        try:
+            return self._feed(data, max_out)
+        except lzma.LZMAError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def _feed(self, data: bytes, max_out: int) -> bytes:
+        return bytes(self._d.decompress(data, max_out))
+
+
+class _ZipLzmaDecoder(_LzmaDecoder):
     """Zip method 14: a 4-byte version/size prefix and LZMA1 properties before raw data."""
 
     def __init__(self) -> None:
@@ -101,7 +118,7 @@ class _ZipLzmaDecoder(_ObjDecoder):
     def needs_input(self) -> bool:
         return self._d is None or bool(self._d.needs_input)
 
-    def feed(self, data: bytes, max_out: int) -> bytes:
+    def _feed(self, data: bytes, max_out: int) -> bytes:
         if self._d is None:
             self._head += data
             if len(self._head) < 4:
@@ -109,6 +126,8 @@ class _ZipLzmaDecoder(_ObjDecoder):
             (psize,) = struct.unpack_from("<H", self._head, 2)
             if len(self._head) < 4 + psize:
                 return b""
+            import lzma
+
             filt = lzma._decode_filter_properties(  # type: ignore[attr-defined]
                 lzma.FILTER_LZMA1, self._head[4 : 4 + psize]
             )
@@ -125,11 +144,14 @@ def _decoder(kind: str) -> _Decoder:
     if kind == "deflate":
         return _ZlibDecoder(-15)
     if kind == "bzip2":
+        import bz2
+
         return _ObjDecoder(bz2.BZ2Decompressor())
-    if kind == "xz":
-        return _ObjDecoder(lzma.LZMADecompressor(lzma.FORMAT_XZ))
-    if kind == "lzma":
-        return _ObjDecoder(lzma.LZMADecompressor(lzma.FORMAT_ALONE))
+    if kind in ("xz", "lzma"):
+        import lzma
+
+        form = lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE
+        return _LzmaDecoder(lzma.LZMADecompressor(form))
     if kind == "zip_lzma":
         return _ZipLzmaDecoder()
     if kind == "lz4":
@@ -260,7 +282,7 @@ class DecompressingReader(io.RawIOBase):
                 room = min(room, self.budget.remaining + 1)
             try:
                 out = dec.feed(data, max(1, room))
-            except (zlib.error, OSError, EOFError, lzma.LZMAError, RuntimeError, ValueError) as exc:
+            except (zlib.error, OSError, EOFError, RuntimeError, ValueError) as exc:
                 self.error = f"{self.kind} data is corrupt: {exc}"
                 self._dec = None
                 break

@@ -2,7 +2,9 @@
 
 Members are copied, one at a time and within the expansion budget, into a private temporary
 folder and handed back to the engine through `ScanContext.scan_member`, so each is judged by
-its own format and routing stays in one place.
+its own format and routing stays in one place. A small member that sniffs as text (a PyTorch
+checkpoint's `version` and `byteorder` records, an archive's README) is handed over as bytes
+instead: no file is written, and the folder is only made once a member needs it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from ...findings import IssueSeverity, ScanResult
+from ...formats import HEAD_SIZE, Format, sniff_head
 from ...rules import containers as crules
 from ..context import ScanContext
 from ..expansion import ExpansionBudget
@@ -185,17 +186,30 @@ def report_link(result: ScanResult, where: str, name: str, reason: str, hard: bo
 
 
 class MemberSpool:
-    """A private temporary folder holding at most one extracted member at a time."""
+    """A private temporary folder holding at most one extracted member at a time, made when
+    the first member needs it (a PyTorch checkpoint's members are usually all judged in
+    memory: its folder, and the `tempfile` import, cost a one-file run milliseconds)."""
 
     def __init__(self) -> None:
-        self.root = tempfile.mkdtemp(prefix="modelaudit-members-")
+        self._root: str | None = None
         self._count = 0
+
+    @property
+    def root(self) -> str:
+        if self._root is None:
+            import tempfile
+
+            self._root = tempfile.mkdtemp(prefix="modelaudit-members-")
+        return self._root
 
     def __enter__(self) -> MemberSpool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self._root is not None:
+            import shutil
+
+            shutil.rmtree(self._root, ignore_errors=True)
 
     def path_for(self, name: str) -> str:
         """A fresh file name that keeps the member's extension (sniffing uses it)."""
@@ -204,13 +218,21 @@ class MemberSpool:
         return os.path.join(self.root, f"{self._count}_{base}")
 
     def copy(
-        self, stream: IO[bytes], dest: str, budget: ExpansionBudget, *, charge: bool = True
+        self,
+        stream: IO[bytes],
+        dest: str,
+        budget: ExpansionBudget,
+        *,
+        charge: bool = True,
+        first: bytes = b"",
     ) -> tuple[int, bool]:
         """Copy the stream while the budget allows; returns (bytes written, whether the
         stream ended). Each chunk is charged before it is written (`charge=False`: the
-        stream's decoder charges it as it decompresses)."""
-        written = 0
+        stream's decoder charges it as it decompresses). `first`: bytes already taken off
+        the stream (and charged), written ahead of it."""
+        written = len(first)
         with open(dest, "wb") as out:
+            out.write(first)
             while True:
                 chunk = stream.read(1 << 20)
                 if not chunk:
@@ -221,10 +243,12 @@ class MemberSpool:
                 written += len(chunk)
 
 
-def scan_member_file(ctx: ScanContext, tmp_path: str, display: str, limits: Limits) -> ScanResult:
-    """Scan an extracted member by its own format, one level deeper."""
+def scan_member_file(
+    ctx: ScanContext, source: bytes | str, display: str, limits: Limits
+) -> ScanResult:
+    """Scan an extracted member (its path, or its bytes) by its own format, one level deeper."""
     return ctx.scan_member(
-        tmp_path, display, depth=limits.depth + 1, config=limits.nested_config(ctx.config)
+        source, display, depth=limits.depth + 1, config=limits.nested_config(ctx.config)
     )
 
 
@@ -249,10 +273,20 @@ def scan_stream_member(
     if limits.budget.exceeded:
         report_bomb(result, display, limits.budget.exceeded)
         return False
-    dest = spool.path_for(name)
+    dest: str | None = None
     charged = decoder is not None and decoder.budget is limits.budget
     try:
-        _written, ended = spool.copy(stream, dest, limits.budget, charge=not charged)
+        first = _take(stream, HEAD_SIZE + 1, limits.budget, charge=not charged)
+        source: bytes | str = b""
+        if first is None:
+            ended = False
+        elif also_as is None and len(first) <= HEAD_SIZE and _text(first, name):
+            source, ended = first, True
+        else:
+            dest = source = spool.path_for(name)
+            _written, ended = spool.copy(
+                stream, dest, limits.budget, charge=not charged, first=first
+            )
         if decoder is not None and decoder.limit_hit:
             report_bomb(result, display, decoder.limit_hit)
             return False
@@ -261,8 +295,8 @@ def scan_stream_member(
             return False
         if decoder is not None and not decoder.clean_end:
             result.mark_inconclusive(f"malformed: {decoder.error or 'compressed data truncated'}")
-        result.merge(scan_member_file(ctx, dest, display, limits))
-        if also_as is not None and _basename(also_as) != _basename(name):
+        result.merge(scan_member_file(ctx, source, display, limits))
+        if dest is not None and also_as is not None and _basename(also_as) != _basename(name):
             renamed = spool.path_for(also_as)
             os.replace(dest, renamed)
             dest = renamed
@@ -273,8 +307,35 @@ def scan_stream_member(
             result.merge(again)
         return not limits.budget.exceeded
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
+        if dest is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(dest)
+
+
+def _take(stream: IO[bytes], count: int, budget: ExpansionBudget, *, charge: bool) -> bytes | None:
+    """Up to `count` bytes off the stream (fewer only at its end), charged to the budget;
+    None when the budget refuses them."""
+    parts: list[bytes] = []
+    got = 0
+    while got < count:
+        chunk = stream.read(count - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    data = b"".join(parts)
+    if charge and not budget.charge(len(data)):
+        return None
+    return data
+
+
+def _text(data: bytes, name: str) -> bool:
+    """Bytes the engine judges without a file whatever scanners are registered: text with no
+    zip end record in it (sniffing rules out anything a loader could run first)."""
+    return b"PK\x05\x06" not in data and sniff_head(data, name, len(data)) in (
+        Format.TEXT,
+        Format.EMPTY,
+    )
 
 
 def _basename(name: str) -> str:

@@ -26,6 +26,7 @@ class PickleScanner(BaseScanner):
         ".joblib",
     ]
     formats: ClassVar[tuple[str, ...]] = ("pickle",)
+    judges_bytes = True
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()

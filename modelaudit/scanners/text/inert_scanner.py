@@ -15,10 +15,12 @@ class InertFileScanner(BaseScanner):
     name = "inert"
     description = "Text files without a loader (licenses, notices, INI) and empty files"
     formats = (Format.TEXT, Format.EMPTY)
+    judges_bytes = True
 
     def scan(self, path: str) -> ScanResult:
         result = self._create_result()
-        size = self.file_size(path)
+        whole = self.whole_file(path)
+        size = len(whole) if whole is not None else self.file_size(path)
         result.metadata["inert"] = "empty" if size == 0 else "text"
         result.bytes_scanned = min(size, HEAD_SIZE)
         result.finish()
