@@ -236,6 +236,13 @@ def _hash_note(mode: str, stdout: str, sbom: str) -> str:
     return ""
 
 
+def fresh_download(cmd: list[str]) -> tuple[int, str]:
+    """A download as a user runs one: a process of its own (`cmd`), started and timed here,
+    writing nowhere."""
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc.returncode, proc.stderr[-200:].strip()
+
+
 def report(
     name: str,
     size: int,
@@ -243,15 +250,26 @@ def report(
     download: Figures,
     runs: dict[str, Figures],
     whole: bool = False,
+    fresh: tuple[str, Figures] | None = None,
 ) -> bool:
     """Print one object's rows; False when a scan was slower than the download or a
-    header-only scan moved 1% or more of the object (unless `whole`: every scan downloads)."""
+    header-only scan moved 1% or more of the object (unless `whole`: every scan downloads).
+    `fresh`: a second baseline, (its name, its figures), a download by a process of its own
+    as a user runs one (start-up included): each scan's time against it is printed beside
+    (`SLOWER than <name>`), without changing the verdict, which stays against `download`."""
     ok = True
     ms = f"{latency * 1000:.0f} ms"
     print(
         f"{name:<19} {ms:>6} {'download':<11} {download.requests:>5} "
         f"{download.sent / MIB:>10.1f} MiB {download.wall:>7.2f}s"
     )
+    if fresh is not None:
+        label, other = fresh
+        print(
+            f"{'':<19} {'':>6} {label:<11} {other.requests:>5} "
+            f"{other.sent / MIB:>10.1f} MiB {other.wall:>7.2f}s  cpu {other.cpu:5.2f}s  "
+            f"rc={other.rc} {other.note}"
+        )
     for mode, fig in runs.items():
         ratio = fig.wall / download.wall if download.wall else 0.0
         share = fig.sent / size
@@ -263,10 +281,16 @@ def report(
         if mode == "json" and header_only and not whole and share >= 0.01:
             verdict += " >1%"
             ok = False
+        beside = ""
+        if fresh is not None and fresh[1].wall:
+            against = fig.wall / fresh[1].wall
+            beside = f"  x{against:4.2f} vs {fresh[0]}"
+            if against > 1.0:
+                verdict += f" (SLOWER than {fresh[0]})"
         print(
             f"{'':<19} {'':>6} {mode:<11} {fig.requests:>5} {fig.sent / MIB:>10.3f} MiB "
-            f"{fig.wall:>7.2f}s  x{ratio:4.2f} time  cpu {fig.cpu:5.2f}s  {share * 100:6.3f}% bytes  "
-            f"rc={fig.rc} {fig.note}{verdict}"
+            f"{fig.wall:>7.2f}s  x{ratio:4.2f} time{beside}  cpu {fig.cpu:5.2f}s  "
+            f"{share * 100:6.3f}% bytes  rc={fig.rc} {fig.note}{verdict}"
         )
     return ok
 

@@ -39,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console() -> NoReturn:
     """The `modelaudit` command and `python -m modelaudit.cli`: `main`, then `exit_now`."""
+    # httpx imports its own command-line client (click, rich, pygments: 30-40 ms before a
+    # remote scan's first request) unless that import fails; this process never runs it.
+    # (The CLI owns its process; a library caller's httpx is left as it is.)
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         code = main()
     except SystemExit as exc:  # argparse's --help, --version and usage errors

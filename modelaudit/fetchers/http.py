@@ -93,7 +93,12 @@ class HttpClient:
         # Their request logs carry full URLs, signed CDN redirects included.
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # One TLS context (loading the CA bundle takes 20-40 ms) for this client, its proxy
+        # transports and the blocking fills (`ssl_context`), made here, off the event loop.
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context(trust_env=True)
         return httpx.AsyncClient(
+            verify=self._ssl,
             follow_redirects=False,
             timeout=httpx.Timeout(60.0, connect=15.0),
             headers={"User-Agent": f"modelaudit/{__version__}", **self._extra_headers},

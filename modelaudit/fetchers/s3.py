@@ -265,9 +265,14 @@ class S3Reader(ObjectReader):
                 )
             except Exception as exc:
                 raise to_fetch_error(exc, self.uri, self._source.creds) from None
-            self._published = digests_of(head)
-            self.digest_source = describe_digests(self._published)
+            self.publish(head)
+        assert self._published is not None
         return dict(self._published)
+
+    def publish(self, head: dict[str, Any]) -> None:
+        """What a HeadObject asked with ChecksumMode said of the object's digests."""
+        self._published = digests_of(head)
+        self.digest_source = describe_digests(self._published)
 
     async def aclose(self) -> None:
         if not self._released:
@@ -289,6 +294,9 @@ class S3Source(Source):
             trusted=bool(settings.get("s3_endpoint_trusted")),
         )
         self._connections = max(4, int((config or {}).get("fetch_jobs", 8)) * 2)
+        #: SARIF and SBOM runs want the object's published digests: the listing's HeadObject
+        #: asks for them (ChecksumMode), sparing a second HeadObject before the first read
+        self._digests_wanted = bool(settings.get("hashes"))
         self._page_size = int((config or {}).get("list_page_size", 1000))
         self._stack = AsyncExitStack()
         self._client: Any = None
@@ -358,8 +366,10 @@ class S3Source(Source):
         from botocore.exceptions import ClientError
 
         client = await self.client()
+        checksums = {"ChecksumMode": "ENABLED"} if self._digests_wanted else {}
+        headed = True
         try:
-            head = await client.head_object(Bucket=self.bucket, Key=key)
+            head = await client.head_object(Bucket=self.bucket, Key=key, **checksums)
         except ClientError as exc:
             code, status = _error_code(exc)
             if status == 404 or code in _NOT_FOUND:
@@ -369,15 +379,19 @@ class S3Source(Source):
             # A HEAD error has no body, so no reason: a one-byte GET tells a refused secret
             # (SignatureDoesNotMatch) from a missing permission (AccessDenied).
             head = await self._probe(key, exc)
+            headed = False
         except Exception as exc:
             raise to_fetch_error(exc, self.uri(key), self.creds) from None
         size = int(head.get("ContentLength", 0))
         etag = head.get("ETag")
+        reader = self.reader(key, etag, size)
+        if checksums and headed:
+            reader.publish(head)
         return ObjectRef(
             uri=self.uri(key),
             size=size,
             etag=etag,
-            reader=self.reader(key, etag, size),
+            reader=reader,
             explicit=True,
             locator={"key": key},
         )

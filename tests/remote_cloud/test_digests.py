@@ -18,6 +18,7 @@ from modelaudit.findings import FileStatus
 from tests.remote_cloud._remote_cloud_servers import (
     GCS_BUCKET,
     S3_BUCKET,
+    FlakyProxy,
     GcsEmulator,
     MotoServer,
     clean_env,
@@ -55,6 +56,37 @@ async def test_s3_checksum_sha256_is_the_hash(
     assert file.digests["md5"] == hashlib.md5(data).hexdigest()
     assert file.digest_source is not None and "ChecksumSHA256" in file.digest_source
     assert s3_relay.to_client < len(data) // 8
+
+
+async def test_s3_digests_come_with_the_listing_head(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SARIF/SBOM run of one key asks for the checksum in the HeadObject that sizes it, so
+    no second HeadObject waits before the first read; a run without hashes asks none."""
+    data = _model()
+    s3_server.admin().put_object(
+        Bucket=S3_BUCKET, Key="digests/one-head.safetensors", Body=data, ChecksumAlgorithm="SHA256"
+    )
+    uri = f"s3://{S3_BUCKET}/digests/one-head.safetensors"
+    proxy = FlakyProxy(s3_server.endpoint, fail_first=0)
+    try:
+        use_env(monkeypatch, s3_env(s3_server) | {"AWS_ENDPOINT_URL": proxy.url})
+        report = await modelaudit.scan(uri, hashes=True)
+        hashed = list(zip(proxy.events, proxy.headers, strict=True))
+        proxy.events.clear()
+        proxy.headers.clear()
+        plain = await modelaudit.scan(uri)
+    finally:
+        proxy.close()
+    (file,) = report.files
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    heads = [h for event, h in hashed if event.startswith("HEAD")]
+    assert len(heads) == 1, [event for event, _ in hashed]
+    assert heads[0].get("x-amz-checksum-mode") == "ENABLED"
+    assert plain.files[0].status == FileStatus.COMPLETE
+    plain_heads = [h for e, h in zip(proxy.events, proxy.headers, strict=True) if e[:4] == "HEAD"]
+    assert len(plain_heads) == 1
+    assert "x-amz-checksum-mode" not in plain_heads[0]
 
 
 async def test_s3_single_part_etag_is_an_md5_and_no_download(

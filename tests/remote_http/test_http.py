@@ -239,3 +239,37 @@ def test_presigned_query_values_are_masked_in_every_format(
     assert "X-Amz-Expires=300" in err["target"]
     assert "not found" in err["error"]
     assert f"ERROR: {server.url}/missing.pkl?X-Amz-Signature=***" in seen["stdout"]
+
+
+def test_cli_does_not_import_httpx_command_line_client(files_server: Files) -> None:
+    """A remote scan's first request waits for httpx's import: the CLI keeps out the part of
+    it that only httpx's own command line uses (click, rich, pygments; 30-40 ms), in its own
+    process only."""
+    import subprocess
+    import sys
+
+    server, _, _ = files_server
+    probe = (
+        "import atexit, os, sys\n"
+        "pid = os.getpid()\n"
+        "def said():\n"
+        "    if os.getpid() == pid:\n"
+        "        loaded = sorted(m for m in ('httpx', 'httpx._main', 'rich', 'click') if sys.modules.get(m) is not None)\n"
+        "        print('LOADED', ','.join(loaded), file=sys.stderr)\n"
+        "atexit.register(said)\n"
+        "sys.argv = ['modelaudit', 'scan', '--no-progress', '-f', 'json', sys.argv[1]]\n"
+        "from modelaudit.cli.main import console\n"
+        "console()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, f"{server.url}/model.safetensors"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("LOADED")]
+    assert line.split()[1:] == ["httpx"], line
+    import httpx
+
+    assert callable(httpx.main)  # a library caller's httpx keeps its command line
