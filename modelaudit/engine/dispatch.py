@@ -33,6 +33,7 @@ from ..formats import (
 )
 from ..formats.regular import NotRegularFile, open_regular, read_head
 from ..formats.unowned import inert_kind, pickle_whatever_the_name
+from ..formats.zipdir import holds_zip_end
 from ..scanners.base import BaseScanner
 from ..scanners.context import ScanContext
 from ..scanners.expansion import ExpansionBudget
@@ -305,7 +306,7 @@ def _sniff(path: str, shown: str) -> tuple[Format | None, bool, int, bytes | Non
     fmt = sniff_head(head, shown, size)
     if fmt is None or fmt == Format.ZIP:
         return sniff_path(path, shown), False, size, None
-    no_zip_tail = size <= len(head) and b"PK\x05\x06" not in head
+    no_zip_tail = size <= len(head) and not holds_zip_end(head)
     return fmt, no_zip_tail, size, head if size == len(head) else None
 
 
@@ -419,7 +420,7 @@ def _judge_in_memory(
     in the head a sniff reads (so it sees all of them, as `_sniff` would), they hold no zip
     end record (so there is no appended zip to look at), and their format's owner, found by
     content and so whatever the name, declares that it reads nothing but the bytes."""
-    if len(data) > HEAD_SIZE or b"PK\x05\x06" in data:
+    if len(data) > HEAD_SIZE or holds_zip_end(data):
         return None
     kind = fmt or sniff_head(data, name, len(data))
     if not kind or kind == Format.ZIP:
@@ -427,7 +428,6 @@ def _judge_in_memory(
     cls = owner_of(kind)
     if cls is None or not cls.judges_bytes:
         return None
-    kind = kind if type(kind) is Format else Format(kind)
     if expansion is None:
         expansion = ExpansionBudget.from_config(config, len(data))
     return _judge(cls, name, name, config, kind, depth, False, expansion, (name, data), False)

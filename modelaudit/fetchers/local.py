@@ -10,6 +10,7 @@ with surrogate escapes for undecodable bytes), so a file is always reopened by i
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -201,16 +202,12 @@ class LocalSource(Source):
             return
         walker = iter(_Walk(path, self.excludes, self.default_excludes))
 
-        size = [_BATCH]
+        limit = _BATCH
 
         def next_batch() -> list[Item]:
-            batch = []
-            limit = size[0]
-            for item in walker:
-                batch.append(item)
-                if len(batch) >= limit:
-                    break
-            size[0] = _BATCH_LATER
+            nonlocal limit
+            batch = list(itertools.islice(walker, limit))
+            limit = _BATCH_LATER
             return batch
 
         while batch := await anyio.to_thread.run_sync(next_batch):

@@ -29,6 +29,12 @@ _MAX_COMMENT: Final = 0xFFFF
 METHODS: Final[dict[int, str | None]] = {0: None, 8: "deflate", 12: "bzip2", 14: "zip_lzma"}
 
 
+def holds_zip_end(data: bytes) -> bool:
+    """Whether bytes read whole may end in a zip: a zip needs its end record, so bytes
+    without one hold no zip that a loader reading from the end could open."""
+    return EOCD_SIG in data
+
+
 class ZipFormatError(Exception):
     """The central directory cannot be read."""
 

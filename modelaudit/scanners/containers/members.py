@@ -18,6 +18,7 @@ from typing import IO, Any, Final
 
 from ...findings import IssueSeverity, ScanResult
 from ...formats import HEAD_SIZE, Format, sniff_head
+from ...formats.zipdir import holds_zip_end
 from ...rules import containers as crules
 from ..context import ScanContext
 from ..expansion import ExpansionBudget
@@ -332,7 +333,7 @@ def _take(stream: IO[bytes], count: int, budget: ExpansionBudget, *, charge: boo
 def _text(data: bytes, name: str) -> bool:
     """Bytes the engine judges without a file whatever scanners are registered: text with no
     zip end record in it (sniffing rules out anything a loader could run first)."""
-    return b"PK\x05\x06" not in data and sniff_head(data, name, len(data)) in (
+    return not holds_zip_end(data) and sniff_head(data, name, len(data)) in (
         Format.TEXT,
         Format.EMPTY,
     )
