@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult
+from .positional import read_at
 
 _HEADER = struct.Struct("<I")
 #: Largest frame either side accepts; a longer one means a broken or subverted peer.
@@ -172,7 +173,7 @@ class ProgressFile:
         last = None
         for _ in range(4):
             try:
-                data = _pread(self.fd, PROGRESS.size)
+                data = read_at(self.fd, PROGRESS.size)
             except OSError:
                 return None
             if len(data) != PROGRESS.size:
@@ -205,7 +206,7 @@ class JournalFile:
         got = 0
         while got < limit:
             try:
-                data = _pread(self.fd, min(1 << 20, limit - got), got)
+                data = read_at(self.fd, min(1 << 20, limit - got), got)
             except OSError:
                 break
             if not data:
@@ -219,13 +220,6 @@ class JournalFile:
             os.close(self.fd)
         with contextlib.suppress(OSError):
             os.unlink(self.path)
-
-
-def _pread(fd: int, size: int, offset: int = 0) -> bytes:
-    if hasattr(os, "pread"):
-        return os.pread(fd, size, offset)
-    os.lseek(fd, offset, os.SEEK_SET)
-    return os.read(fd, size)
 
 
 def plain(value: Any, budget: int = PLAIN_BUDGET) -> Any:

@@ -23,6 +23,7 @@ from ..fetchers.base import FetchError, ObjectReader
 from ..formats.view import NeedBytes
 from .fill import fill
 from .link import Link, link_for
+from .positional import write_all_at
 from .tap import Tap
 
 #: Largest planned ranged request: bigger ranges go as several requests in parallel.
@@ -309,9 +310,9 @@ class Spool:
 
     async def _write(self, data: bytearray, at: int) -> None:
         if len(data) > _INLINE_WRITE:
-            await anyio.to_thread.run_sync(_pwrite_all, self.fd, data, at)
+            await anyio.to_thread.run_sync(write_all_at, self.fd, data, at)
         else:
-            _pwrite_all(self.fd, data, at)
+            write_all_at(self.fd, data, at)
         self.transferred += len(data)
         if self.on_bytes is not None:
             self.on_bytes(len(data))
@@ -371,10 +372,3 @@ class Spool:
         """Bytes [start, end) (clipped to the object), fetched first where missing."""
         await self.fetch(start, end)
         return self.get(start, end)
-
-
-def _pwrite_all(fd: int, data: bytearray, at: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, at)
-        view, at = view[n:], at + n

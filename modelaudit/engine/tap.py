@@ -20,10 +20,11 @@ calls the rest (its blocking `wait` from a worker thread).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
+
+from .positional import write_all_at
 
 #: How often a held writer or a waiting planner looks again at a stop it was not told of.
 _POLL = 0.25
@@ -139,7 +140,7 @@ class Tap:
             if lo >= hi:
                 left.append((a, b))
                 continue
-            _pwrite_all(self.fd, data[lo - at : hi - at], lo)
+            write_all_at(self.fd, data[lo - at : hi - at], lo)
             self._landed.append((lo, hi))
             if a < lo:
                 left.append((a, lo))
@@ -162,9 +163,3 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((a, b))
     return out
-
-
-def _pwrite_all(fd: int, data: memoryview, at: int) -> None:
-    while data:
-        n = os.pwrite(fd, data, at)
-        data, at = data[n:], at + n

@@ -48,7 +48,9 @@ def _folder(tmp_path: Path) -> Path:
 
 
 SIMULATIONS = {
-    "windows-like": "no-resource,no-prctl,no-fork,no-pidfd,no-sigxcpu,no-sigmask,no-nonblock",
+    "windows-like": (
+        "no-resource,no-prctl,no-fork,no-pidfd,no-sigxcpu,no-sigmask,no-nonblock,no-positional"
+    ),
     "macos-like": "no-prctl,no-fork,no-pidfd",
     "old-linux": "no-pidfd",
 }

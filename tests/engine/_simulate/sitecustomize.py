@@ -3,7 +3,7 @@
 `MODELAUDIT_SIMULATE` is a comma-separated list: no-resource (Windows: no rlimits), no-prctl
 (macOS, Windows: no parent-death signal), no-fork (Windows: no fork server), no-pidfd,
 no-sigxcpu, no-sigmask, no-nonblock (Windows: no O_NONBLOCK, and `os.set_blocking` works on pipes
-only). Put this folder first on PYTHONPATH to use it.
+only), no-positional (Windows: no `os.pread`/`os.pwrite`). Put this folder first on PYTHONPATH to use it.
 """
 
 import os
@@ -25,6 +25,10 @@ if "no-sigxcpu" in _FLAGS:
     for _name in ("SIGXCPU", "SIGXFSZ"):
         if hasattr(signal, _name):
             delattr(signal, _name)
+if "no-positional" in _FLAGS:
+    for _name in ("pread", "pwrite"):
+        if hasattr(os, _name):
+            delattr(os, _name)
 if "no-sigmask" in _FLAGS and hasattr(signal, "pthread_sigmask"):
     del signal.pthread_sigmask
 if "no-prctl" in _FLAGS:
