@@ -67,6 +67,9 @@ def refused_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, in
     sentinels = str(tmp_path_factory.mktemp("sentinels"))
     for command in REFUSALS:
         write_hostile(folder, f"{command}.hostile", command, os.path.join(sentinels, command))
+    # A host name, not a path: Python encodes it (IDNA, labels of 63 characters at most)
+    # before the audit event, so a long TMPDIR would fail the lookup before the hook sees it.
+    write_hostile(folder, "resolve.hostile", "resolve", "sandbox-probe.invalid")
     write_hostile(folder, "swallow.hostile", "swallow-popen", os.path.join(sentinels, "swallow"))
     write_hostile(folder, "zz-clean-after.hostile", "clean")
     listener = _Listener()
