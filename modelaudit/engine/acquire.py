@@ -33,8 +33,9 @@ import anyio.abc
 import anyio.to_thread
 
 from ..config import ScanConfig
-from ..fetchers.base import FetchError, ObjectRef
+from ..fetchers.base import FetchError, ObjectReader, ObjectRef
 from ..formats import HEAD_SIZE, Format, extension_format, has_model_extension, sniff_head
+from ..formats.format import FIRST_READ, end_read
 from .fill import BUFFER, BUFFERS, fill
 from .link import MAX_BANDWIDTH
 from .range_plan import PLANS, plan
@@ -43,10 +44,6 @@ from .tap import Tap
 
 log = logging.getLogger("modelaudit")
 
-#: First read of a remote object: enough to sniff, and usually a whole safetensors header.
-FIRST_READ = 64 * 1024
-#: First read of a large object's end (see `tail_size`).
-TAIL_READ = 256 * 1024
 #: Objects up to this size hashed for --hash-remote are written whole (no plan to serve).
 TAP_ABOVE = 8 << 20
 #: A hash stream whose first buffer came within this many seconds has its tail read by range
@@ -200,10 +197,8 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def tail_size(size: int) -> int:
-    """The first read of an object's end: room for a zip's central directory (a PyTorch
-    checkpoint of thousands of tensors) and the longest zip comment, in one request."""
-    return TAIL_READ if size >= 256 * TAIL_READ else FIRST_READ + 22
+def _refuses_ranges(reader: ObjectReader) -> bool:
+    return reader.supports_ranges is False
 
 
 async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | None = None) -> bool:
@@ -211,10 +206,14 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | N
     `cut`: the tapped stream is the object's first read, to be cut when ranges are cheap."""
     assert obj.reader is not None
     size = spool.size
-    tail = tail_size(size)
+    tail = end_read(obj.name, size)
     if size <= FIRST_READ + tail:
         await spool.fetch(0, size)
         return True
+    if _refuses_ranges(obj.reader):
+        # said before any read (Accept-Ranges: none, or a first read answered whole): the
+        # download is the plan
+        return False
     wanted = has_model_extension(obj.name) and obj.reader.supports_ranges is not False
     if spool.tap is not None:
         fmt = await _head_off_stream(obj, spool, spool.tap, wanted, cut)
@@ -253,7 +252,7 @@ async def _head_off_stream(
     ranged reads cheap next to the rest of the stream cut it, and the tail and the plan are
     read by ranges."""
     size = spool.size
-    tail = (size - tail_size(size), size)
+    tail = (size - end_read(obj.name, size), size)
     began = time.monotonic()
     await spool.fetch_many([(0, FIRST_READ)])
     quick = time.monotonic() - began < BESIDE_WITHIN
@@ -486,6 +485,8 @@ async def acquire(
                 else:
                     spool = Spool(obj.reader, path, obj.size, obj.uri, on_bytes)
                     rest = await _fill_spool(obj, spool, config, tg)
+                    # what the listing's first reads brought and nobody took
+                    obj.reader.drop_held()
                     if rest is None:
                         await _conclude(obj, spool, config)
                         fetched = Fetched(path)
@@ -517,6 +518,7 @@ async def acquire(
         ended = True
     finally:
         let_go()
+        obj.reader.drop_held()
         if spool is not None:
             spool.close()
         if folders is None:
