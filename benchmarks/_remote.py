@@ -217,7 +217,9 @@ def scan_cli(target: str, env: dict[str, str], mode: str) -> tuple[int, str]:
                 cmd.append("--hash-remote")
         else:
             cmd += ["-f", "json", "--sbom", sbom]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        # (`python -m` puts the working folder first on the path: the tree's own)
+        tree = env.get("PYTHONPATH", "").split(os.pathsep)[0] or None
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
         return proc.returncode, _hash_note(mode, proc.stdout, sbom)
 
 

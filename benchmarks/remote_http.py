@@ -64,6 +64,7 @@ def serve(folder: Path, ranges: bool = True) -> ThreadingHTTPServer:
             elif m:
                 start = int(m.group(1))
                 end = min(size, int(m.group(2)) + 1 if m.group(2) else size)
+            if m:
                 self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
             self.send_header("Content-Length", str(end - start))
             self.send_header("ETag", f'"{int(path.stat().st_mtime_ns)}-{size}"')

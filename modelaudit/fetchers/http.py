@@ -712,36 +712,40 @@ class HttpSource(Source):
         if not whole and urlsplit(self.target).path.lower().endswith(".onnx"):
             return False
         failures: list[Exception] = []
+        end_failures: list[Exception] = []
 
-        async def read(call: Callable[..., None], *args: int) -> None:
+        async def read(into: list[Exception], call: Callable[..., None], *args: int) -> None:
             try:
                 await anyio.to_thread.run_sync(call, *args)
             except Exception as exc:
-                failures.append(exc)
+                into.append(exc)
 
         if whole:
-            await read(reader.open_ahead)
+            await read(failures, reader.open_ahead)
         else:
             from ..formats.format import END_READ, FIRST_READ
 
-            tail = END_READ
             async with anyio.create_task_group() as tg:
-                tg.start_soon(read, reader.read_ahead, 0, FIRST_READ)
-                tg.start_soon(read, reader.read_ahead, -tail, tail)
-        if failures:
+                tg.start_soon(read, failures, reader.read_ahead, 0, FIRST_READ)
+                tg.start_soon(read, end_failures, reader.read_ahead, -END_READ, END_READ)
+        for exc in failures + end_failures:
+            if isinstance(exc, TargetNotFound | AuthenticationError):
+                reader.drop_held()
+                raise exc
+        if any(isinstance(exc, ObjectChanged) for exc in failures + end_failures):
+            # the first answer pinned the object: the reads that follow report the change
             reader.drop_held()
-            if any(isinstance(exc, ObjectChanged) for exc in failures):
-                # the first answer pinned the object: the reads that follow report the change
-                return reader.size is not None
-            reader.size = reader.etag = None
-            reader.supports_ranges = None
-            for exc in failures:
-                if isinstance(exc, TargetNotFound | AuthenticationError):
-                    raise exc
+            return reader.size is not None
+        if failures or reader.size is None:
             # a server refusing ranges oddly (416 for an empty object), a transient failure:
             # the HEAD path, with its retries, decides
+            reader.drop_held()
+            reader.size = reader.etag = None
+            reader.supports_ranges = None
             return False
-        return reader.size is not None
+        # (an end read that failed alone, a server without suffix ranges: acquisition reads
+        # the end itself)
+        return True
 
     _accept_ranges = ""
 
