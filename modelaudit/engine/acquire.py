@@ -37,8 +37,8 @@ from ..fetchers.base import FetchError, ObjectReader, ObjectRef
 from ..formats import HEAD_SIZE, Format, extension_format, has_model_extension, sniff_head
 from ..formats.format import FIRST_READ, end_read
 from .fill import BUFFER, BUFFERS, fill
-from .link import MAX_BANDWIDTH
-from .range_plan import PLANS, plan
+from .link import MAX_BANDWIDTH, MIN_SAMPLE
+from .range_plan import PLANS, plan, walk_records, walk_seconds
 from .spool import MAX_REQUEST, Spool
 from .tap import Tap
 
@@ -260,7 +260,11 @@ async def _head_off_stream(
     assert obj.reader is not None
     planned = (fmt or "") in PLANS
     if cut is not None:
-        if planned and obj.reader.supports_ranges is not False and await _ranges_cheap(spool, tap):
+        if (
+            planned
+            and obj.reader.supports_ranges is not False
+            and await _ranges_cheap(spool, tap, fmt)
+        ):
             cut()
             await spool.fetch_many([tail])
         else:
@@ -286,13 +290,17 @@ def _streams_first(obj: ObjectRef, spool: Spool) -> bool:
     return not (link.pinned and WALK_ROUNDS * link.latency < spool.size / link.bandwidth)
 
 
-async def _ranges_cheap(spool: Spool, tap: Tap) -> bool:
+async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
     """Whether a walk by ranged reads costs less than the rest of the stream, as the stream
     measured the link: the time to its response (a round trip, or an endpoint that reads the
     whole object before answering) and its rate over the buffers the fill reads ahead while
     the planner holds the stream (a first buffer alone comes slow from a connection just
-    opened, or fast from the sockets' buffers). The latency is kept for the ranged reads."""
+    opened, or fast from the sockets' buffers). The walk is projected from the head (how
+    many records, `range_plan.walk_records`, at those figures: `walk_seconds`). The link
+    keeps the latency and, as a short sample, the rate, for the walk's ranged reads, whose
+    own measured costs then decide whether it goes on (range_plan)."""
     link = spool.link
+    records = await walk_records(spool, fmt)
     if link.pinned:
         latency, bandwidth = link.latency, link.bandwidth
     else:
@@ -302,7 +310,8 @@ async def _ranges_cheap(spool: Spool, tap: Tap) -> bool:
         waited = 0.0
         # (a walk cheaper than the rest of the stream even at the fastest rate needs no rate)
         fastest = (spool.size - tap.passed) / MAX_BANDWIDTH
-        while WALK_ROUNDS * latency >= fastest and waited < MEASURE_WITHIN and not tap.ended:
+        walk = walk_seconds(records, latency, MAX_BANDWIDTH, link.concurrency)
+        while walk >= fastest and waited < MEASURE_WITHIN and not tap.ended:
             last = tap.last_arrival
             if last is not None and last[1] >= BUFFERS * BUFFER:
                 break
@@ -316,14 +325,21 @@ async def _ranges_cheap(spool: Spool, tap: Tap) -> bool:
         else:
             bandwidth = first[1] / max(first[0] - tap.opened, 1e-6)
         bandwidth = min(MAX_BANDWIDTH, bandwidth)
-        # (the latency only: the walker probes the bandwidth on a ranged read if it needs it)
-        link.observe(latency, 0, latency)
-    cheap = WALK_ROUNDS * latency < (spool.size - tap.passed) / bandwidth
+        # The stream's rate stands in for the prior, weighed as a short read: buffers the
+        # fill read ahead came partly out of the sockets' buffers, faster than the link, so
+        # a ranged read of its own (the walker's probe) outweighs it. Its time to answer is
+        # not taken for a ranged read's: an endpoint may answer a whole-object GET at once
+        # and read the whole object for every ranged one; the walk's first reads measure it.
+        link.observe(0.0, MIN_SAMPLE, MIN_SAMPLE / bandwidth, alone=False)
+    walk = walk_seconds(records, latency, bandwidth, link.concurrency)
+    cheap = walk < (spool.size - tap.passed) / bandwidth
     log.debug(
-        "%s: stream answered in %.3fs at %.0f MB/s; %s",
+        "%s: stream answered in %.3fs at %.0f MB/s; a walk of %d records %.3fs; %s",
         spool.uri,
         latency,
         bandwidth / 1e6,
+        records,
+        walk,
         "reading ranges instead" if cheap else "kept",
     )
     return cheap

@@ -421,6 +421,40 @@ class _Walker:
         return left * max(per_round, link.latency)
 
 
+def walk_seconds(records: int, latency: float, bandwidth: float, concurrency: float) -> float:
+    """Seconds a walk by ranged reads of `records` records would take on a link of these
+    measured figures: a request per record (and the tail's), `WALK_PARALLEL` in flight, in
+    waves of what the endpoint serves at once, and no fewer round trips than the walker's
+    rounds (the head's, the stride's, then guesses four times as many each round)."""
+    requests = records + 1
+    waves = math.ceil(requests / max(1.0, min(float(WALK_PARALLEL), concurrency)))
+    rounds = math.log(records / WALK_PARALLEL + 1, 4) + 2
+    return max(waves, rounds) * latency + requests * (GUESS + _SLACK) / bandwidth
+
+
+async def walk_records(spool: Spool, fmt: str | None) -> int:
+    """How many records a walk of the object would read, projected from what arrived (the
+    head): the parser's first jump lands one record in, and every record is taken to be as
+    long. 0: what arrived asks for nothing past itself."""
+    chosen = PLANS.get(fmt or "")
+    if chosen is None:
+        return 0
+
+    def first_need() -> int:
+        try:
+            chosen(spool)
+        except NeedBytes as need:
+            return min(a for a, _ in need.ranges)
+        except Exception:
+            log.debug("%s: no walk seen in the head", spool.uri, exc_info=True)
+        return 0
+
+    start = await anyio.to_thread.run_sync(first_need)
+    if start <= 0:
+        return 0
+    return max(1, math.ceil(spool.size / start))
+
+
 async def _off_stream(
     spool: Spool, walker: _Walker, needs: list[tuple[int, int]], wanted: list[tuple[int, int]]
 ) -> None:
