@@ -322,6 +322,11 @@ async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
             return False
         if last[1] > first[1] and last[0] > first[0]:
             bandwidth = (last[1] - first[1]) / (last[0] - first[0])
+            prev = tap.prev_arrival
+            if prev is not None and prev != first and last[1] > prev[1] and last[0] > prev[0]:
+                # the latest buffer's own rate, if higher: a connection just opened is still
+                # widening its window (50 ms away, the first buffers come at half the rate)
+                bandwidth = max(bandwidth, (last[1] - prev[1]) / (last[0] - prev[0]))
         else:
             bandwidth = first[1] / max(first[0] - tap.opened, 1e-6)
         bandwidth = min(MAX_BANDWIDTH, bandwidth)
