@@ -146,3 +146,31 @@ async def test_link_learns_the_first_reads_round_trip(files_server: Files, tmp_p
         assert 0.2 <= link_for(obj.reader.endpoint).latency < 1.0
     finally:
         await source.aclose()
+
+
+async def test_server_refusing_suffix_ranges_keeps_the_head_reads_answer(
+    samples: dict[str, bytes],
+) -> None:
+    """A server that serves ranges but refuses a suffix range (416): the head read's
+    Content-Range sized the object, so no HEAD follows; acquisition reads the end itself."""
+    from tests.remote_http._remote_http_servers import serve_blob
+
+    blob = Blob(samples["big_safetensors"])
+
+    def route(h: Any) -> tuple[int, dict[str, str], bytes]:
+        if h.headers.get("Range", "").startswith("bytes=-"):
+            return 416, {}, b""
+        return serve_blob(h, blob)
+
+    server = Server(route)
+    try:
+        report = await modelaudit.scan(f"{server.url}/model.safetensors")
+    finally:
+        server.stop()
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.size == len(blob.data)
+    seen = _seen(server)
+    assert [method for method, _ in seen] == ["GET", "GET", "GET"], seen
+    size = len(blob.data)
+    assert ("GET", f"bytes={size - END_READ}-{size - 1}") in seen
