@@ -511,7 +511,9 @@ class HttpReader(ObjectReader):
                 # the head off the response opened ahead; the rest goes by ranges
                 try:
                     began = time.monotonic()
-                    data = await anyio.to_thread.run_sync(ahead.response.read, end)
+                    data = await anyio.to_thread.run_sync(
+                        ahead.response.read, end, abandon_on_cancel=True
+                    )
                 finally:
                     ahead.conn.close()
                 if len(data) == end:
@@ -716,7 +718,8 @@ class HttpSource(Source):
 
         async def read(into: list[Exception], call: Callable[..., None], *args: int) -> None:
             try:
-                await anyio.to_thread.run_sync(call, *args)
+                # (a run stopped meanwhile does not wait for the request's timeout)
+                await anyio.to_thread.run_sync(call, *args, abandon_on_cancel=True)
             except Exception as exc:
                 into.append(exc)
 
