@@ -11,6 +11,7 @@ and the bytes the server sends back, so figures do not depend on the scanner's b
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import resource
@@ -216,8 +217,34 @@ def scan_cli(target: str, env: dict[str, str], mode: str) -> tuple[int, str]:
                 cmd.append("--hash-remote")
         else:
             cmd += ["-f", "json", "--sbom", sbom]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        # (`python -m` puts the working folder first on the path: the tree's own)
+        tree = env.get("PYTHONPATH", "").split(os.pathsep)[0] or None
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
         return proc.returncode, _hash_note(mode, proc.stdout, sbom)
+
+
+def scan_runs(
+    relay: Relay,
+    target: str,
+    env: dict[str, str],
+    modes: tuple[str, ...] = ("json", "sarif", "sbom", "sarif+hash"),
+    compare: str | None = None,
+) -> dict[str, Figures]:
+    """Each mode's scan; with `compare` (another tree of the package, such as main's),
+    that tree's scan of the same mode right before it, as `MODE@old`: the same run, the
+    same machine's load, old and new alternating."""
+    runs: dict[str, Figures] = {}
+    for mode in modes:
+        if compare:
+            old_env = {**env, "PYTHONPATH": compare}
+            runs[f"{mode}@old"] = measure(relay, functools.partial(scan_cli, target, old_env, mode))
+        runs[mode] = measure(relay, functools.partial(scan_cli, target, env, mode))
+    return runs
+
+
+def load() -> str:
+    """The machine's load average (1, 5, 15 minutes), printed beside every figure."""
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _hash_note(mode: str, stdout: str, sbom: str) -> str:
@@ -261,7 +288,7 @@ def report(
     ms = f"{latency * 1000:.0f} ms"
     print(
         f"{name:<19} {ms:>6} {'download':<11} {download.requests:>5} "
-        f"{download.sent / MIB:>10.1f} MiB {download.wall:>7.2f}s"
+        f"{download.sent / MIB:>10.1f} MiB {download.wall:>7.2f}s  {load()}"
     )
     if fresh is not None:
         label, other = fresh
@@ -274,6 +301,19 @@ def report(
         ratio = fig.wall / download.wall if download.wall else 0.0
         share = fig.sent / size
         verdict = ""
+        if "@" in mode:
+            # the tree compared against: figures only, no verdict
+            print(
+                f"{'':<19} {'':>6} {mode:<11} {fig.requests:>5} {fig.sent / MIB:>10.3f} MiB "
+                f"{fig.wall:>7.2f}s  x{ratio:4.2f} time"
+                + (
+                    f"  x{fig.wall / fresh[1].wall:4.2f} vs {fresh[0]}"
+                    if fresh and fresh[1].wall
+                    else ""
+                )
+                + f"  cpu {fig.cpu:5.2f}s  rc={fig.rc}"
+            )
+            continue
         if ratio > 1.0:
             verdict = " SLOWER"
             ok = False

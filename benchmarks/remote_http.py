@@ -13,7 +13,8 @@ server publishes no digest, so that one downloads). The in-process httpx downloa
 slower baseline (httpx's reads cost 1.3-1.8 s of CPU per GiB, sharing a GIL with the server
 and the relay): each scan's time is printed against both, and `SLOWER than curl` marks a
 scan slower than the second. Exits 1 when a scan is slower than the first download or a
-header-only scan moves 1% of the object or more. `--no-range`: the server ignores Range (and says so), so every scan is a
+header-only scan moves 1% of the object or more. `--compare TREE`: each scan also
+runs from another tree (e.g. main's) right before it, as MODE@old. `--no-range`: the server ignores Range (and says so), so every scan is a
 whole-object fill written to the spool.
 """
 
@@ -31,10 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from _remote import HEADER, OBJECTS, Relay, fresh_download, measure, report, scan_cli
+from _remote import HEADER, OBJECTS, Relay, fresh_download, measure, report, scan_runs
 
 MIB = 1 << 20
-_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 def serve(folder: Path, ranges: bool = True) -> ThreadingHTTPServer:
@@ -57,9 +58,13 @@ def serve(folder: Path, ranges: bool = True) -> ThreadingHTTPServer:
             self.send_response(206 if m else 200)
             if not ranges:
                 self.send_header("Accept-Ranges", "none")
-            if m:
+            if m and not m.group(1):
+                # a suffix range: the last N bytes
+                start, end = max(0, size - int(m.group(2) or 0)), size
+            elif m:
                 start = int(m.group(1))
                 end = min(size, int(m.group(2)) + 1 if m.group(2) else size)
+            if m:
                 self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
             self.send_header("Content-Length", str(end - start))
             self.send_header("ETag", f'"{int(path.stat().st_mtime_ns)}-{size}"')
@@ -123,6 +128,18 @@ def main() -> int:
         help="a server that ignores Range and says so: every scan downloads (and writes) the "
         "whole object",
     )
+    parser.add_argument(
+        "--compare",
+        metavar="TREE",
+        help="another tree of the package (e.g. a checkout of main): each scan also runs "
+        "with PYTHONPATH=TREE right before, printed as MODE@old",
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["json", "sarif", "sbom", "sarif+hash"],
+        choices=["json", "sarif", "sbom", "sarif+hash"],
+    )
     args = parser.parse_args()
     size = args.size_mib * MIB
     ok = True
@@ -141,10 +158,9 @@ def main() -> int:
                 download = measure(relay, functools.partial(full_download, url))
                 label, cmd = fresh_command(url)
                 fresh = measure(relay, functools.partial(fresh_download, cmd))
-                runs = {
-                    mode: measure(relay, functools.partial(scan_cli, url, dict(os.environ), mode))
-                    for mode in ("json", "sarif", "sbom", "sarif+hash")
-                }
+                runs = scan_runs(
+                    relay, url, dict(os.environ), modes=tuple(args.modes), compare=args.compare
+                )
                 whole = args.no_range
                 ok = (
                     report(

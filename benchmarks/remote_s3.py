@@ -29,7 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _remote import HEADER, OBJECTS, Relay, fresh_download, measure, report, scan_cli
+from _remote import HEADER, OBJECTS, Relay, fresh_download, measure, report, scan_runs
 
 MIB = 1 << 20
 BUCKET = "bench-models"
@@ -138,6 +138,18 @@ def main() -> int:
         action="store_true",
         help="upload without ChecksumSHA256: SARIF with --hash-remote then downloads",
     )
+    parser.add_argument(
+        "--compare",
+        metavar="TREE",
+        help="another tree of the package (e.g. a checkout of main): each scan also runs "
+        "with PYTHONPATH=TREE right before, printed as MODE@old",
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["json", "sarif", "sbom", "sarif+hash"],
+        choices=["json", "sarif", "sbom", "sarif+hash"],
+    )
     args = parser.parse_args()
     size = args.size_mib * MIB
     ok = True
@@ -166,10 +178,7 @@ def main() -> int:
                     fresh = measure(
                         relay, functools.partial(fresh_download, fresh_command(relay.url, key))
                     )
-                    runs = {
-                        mode: measure(relay, functools.partial(scan_cli, uri, env, mode))
-                        for mode in ("json", "sarif", "sbom", "sarif+hash")
-                    }
+                    runs = scan_runs(relay, uri, env, modes=tuple(args.modes), compare=args.compare)
                     fresh_fig = ("fresh proc", fresh)
                     ok = (
                         report(key, sizes[key], latency_ms / 1000, download, runs, False, fresh_fig)

@@ -33,20 +33,17 @@ import anyio.abc
 import anyio.to_thread
 
 from ..config import ScanConfig
-from ..fetchers.base import FetchError, ObjectRef
+from ..fetchers.base import FetchError, ObjectReader, ObjectRef
 from ..formats import HEAD_SIZE, Format, extension_format, has_model_extension, sniff_head
+from ..formats.format import FIRST_READ, end_read
 from .fill import BUFFER, BUFFERS, fill
-from .link import MAX_BANDWIDTH
-from .range_plan import PLANS, plan
+from .link import MAX_BANDWIDTH, MIN_SAMPLE
+from .range_plan import PLANS, plan, walk_records, walk_seconds
 from .spool import MAX_REQUEST, Spool
 from .tap import Tap
 
 log = logging.getLogger("modelaudit")
 
-#: First read of a remote object: enough to sniff, and usually a whole safetensors header.
-FIRST_READ = 64 * 1024
-#: First read of a large object's end (see `tail_size`).
-TAIL_READ = 256 * 1024
 #: Objects up to this size hashed for --hash-remote are written whole (no plan to serve).
 TAP_ABOVE = 8 << 20
 #: A hash stream whose first buffer came within this many seconds has its tail read by range
@@ -200,10 +197,8 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def tail_size(size: int) -> int:
-    """The first read of an object's end: room for a zip's central directory (a PyTorch
-    checkpoint of thousands of tensors) and the longest zip comment, in one request."""
-    return TAIL_READ if size >= 256 * TAIL_READ else FIRST_READ + 22
+def _refuses_ranges(reader: ObjectReader) -> bool:
+    return reader.supports_ranges is False
 
 
 async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | None = None) -> bool:
@@ -211,10 +206,14 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | N
     `cut`: the tapped stream is the object's first read, to be cut when ranges are cheap."""
     assert obj.reader is not None
     size = spool.size
-    tail = tail_size(size)
+    tail = end_read(obj.name, size)
     if size <= FIRST_READ + tail:
         await spool.fetch(0, size)
         return True
+    if _refuses_ranges(obj.reader):
+        # said before any read (Accept-Ranges: none, or a first read answered whole): the
+        # download is the plan
+        return False
     wanted = has_model_extension(obj.name) and obj.reader.supports_ranges is not False
     if spool.tap is not None:
         fmt = await _head_off_stream(obj, spool, spool.tap, wanted, cut)
@@ -253,7 +252,7 @@ async def _head_off_stream(
     ranged reads cheap next to the rest of the stream cut it, and the tail and the plan are
     read by ranges."""
     size = spool.size
-    tail = (size - tail_size(size), size)
+    tail = (size - end_read(obj.name, size), size)
     began = time.monotonic()
     await spool.fetch_many([(0, FIRST_READ)])
     quick = time.monotonic() - began < BESIDE_WITHIN
@@ -261,7 +260,11 @@ async def _head_off_stream(
     assert obj.reader is not None
     planned = (fmt or "") in PLANS
     if cut is not None:
-        if planned and obj.reader.supports_ranges is not False and await _ranges_cheap(spool, tap):
+        if (
+            planned
+            and obj.reader.supports_ranges is not False
+            and await _ranges_cheap(spool, tap, fmt)
+        ):
             cut()
             await spool.fetch_many([tail])
         else:
@@ -287,13 +290,17 @@ def _streams_first(obj: ObjectRef, spool: Spool) -> bool:
     return not (link.pinned and WALK_ROUNDS * link.latency < spool.size / link.bandwidth)
 
 
-async def _ranges_cheap(spool: Spool, tap: Tap) -> bool:
+async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
     """Whether a walk by ranged reads costs less than the rest of the stream, as the stream
     measured the link: the time to its response (a round trip, or an endpoint that reads the
     whole object before answering) and its rate over the buffers the fill reads ahead while
     the planner holds the stream (a first buffer alone comes slow from a connection just
-    opened, or fast from the sockets' buffers). The latency is kept for the ranged reads."""
+    opened, or fast from the sockets' buffers). The walk is projected from the head (how
+    many records, `range_plan.walk_records`, at those figures: `walk_seconds`). The link
+    keeps the latency and, as a short sample, the rate, for the walk's ranged reads, whose
+    own measured costs then decide whether it goes on (range_plan)."""
     link = spool.link
+    records = await walk_records(spool, fmt)
     if link.pinned:
         latency, bandwidth = link.latency, link.bandwidth
     else:
@@ -303,7 +310,8 @@ async def _ranges_cheap(spool: Spool, tap: Tap) -> bool:
         waited = 0.0
         # (a walk cheaper than the rest of the stream even at the fastest rate needs no rate)
         fastest = (spool.size - tap.passed) / MAX_BANDWIDTH
-        while WALK_ROUNDS * latency >= fastest and waited < MEASURE_WITHIN and not tap.ended:
+        walk = walk_seconds(records, latency, MAX_BANDWIDTH, link.concurrency)
+        while walk >= fastest and waited < MEASURE_WITHIN and not tap.ended:
             last = tap.last_arrival
             if last is not None and last[1] >= BUFFERS * BUFFER:
                 break
@@ -314,17 +322,29 @@ async def _ranges_cheap(spool: Spool, tap: Tap) -> bool:
             return False
         if last[1] > first[1] and last[0] > first[0]:
             bandwidth = (last[1] - first[1]) / (last[0] - first[0])
+            prev = tap.prev_arrival
+            if prev is not None and prev != first and last[1] > prev[1] and last[0] > prev[0]:
+                # the latest buffer's own rate, if higher: a connection just opened is still
+                # widening its window (50 ms away, the first buffers come at half the rate)
+                bandwidth = max(bandwidth, (last[1] - prev[1]) / (last[0] - prev[0]))
         else:
             bandwidth = first[1] / max(first[0] - tap.opened, 1e-6)
         bandwidth = min(MAX_BANDWIDTH, bandwidth)
-        # (the latency only: the walker probes the bandwidth on a ranged read if it needs it)
-        link.observe(latency, 0, latency)
-    cheap = WALK_ROUNDS * latency < (spool.size - tap.passed) / bandwidth
+        # The stream's rate stands in for the prior, weighed as a short read: buffers the
+        # fill read ahead came partly out of the sockets' buffers, faster than the link, so
+        # a ranged read of its own (the walker's probe) outweighs it. Its time to answer is
+        # not taken for a ranged read's: an endpoint may answer a whole-object GET at once
+        # and read the whole object for every ranged one; the walk's first reads measure it.
+        link.observe(0.0, MIN_SAMPLE, MIN_SAMPLE / bandwidth, alone=False)
+    walk = walk_seconds(records, latency, bandwidth, link.concurrency)
+    cheap = walk < (spool.size - tap.passed) / bandwidth
     log.debug(
-        "%s: stream answered in %.3fs at %.0f MB/s; %s",
+        "%s: stream answered in %.3fs at %.0f MB/s; a walk of %d records %.3fs; %s",
         spool.uri,
         latency,
         bandwidth / 1e6,
+        records,
+        walk,
         "reading ranges instead" if cheap else "kept",
     )
     return cheap
@@ -486,6 +506,8 @@ async def acquire(
                 else:
                     spool = Spool(obj.reader, path, obj.size, obj.uri, on_bytes)
                     rest = await _fill_spool(obj, spool, config, tg)
+                    # what the listing's first reads brought and nobody took
+                    obj.reader.drop_held()
                     if rest is None:
                         await _conclude(obj, spool, config)
                         fetched = Fetched(path)
@@ -517,6 +539,7 @@ async def acquire(
         ended = True
     finally:
         let_go()
+        obj.reader.drop_held()
         if spool is not None:
             spool.close()
         if folders is None:

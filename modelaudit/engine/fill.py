@@ -66,6 +66,8 @@ class Landing:
         self.landed = 0
         #: when the first response opened (time.monotonic), for the link's latency
         self.first: float | None = None
+        #: seconds the first response took to open before this fill took it (`waited`)
+        self.ahead = 0.0
         self.error: BaseException | None = None
         self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         for _ in range(BUFFERS):
@@ -104,8 +106,11 @@ class Landing:
     def opened(self, body: BlockingBody | None) -> None:
         if self.first is None:
             self.first = time.monotonic()
+            if body is not None and body.waited:
+                # opened ahead (by the listing): it answered after `waited`, not at once
+                self.ahead = body.waited
             if self.tap is not None:
-                self.tap.opened = self.first
+                self.tap.opened = max(self.first, self.tap.began + self.ahead)
         self._body = body
 
     def stopped(self) -> bool:
@@ -231,8 +236,8 @@ async def fill(
     if failure is not None:
         raise failure
     report()
-    first = (landing.first or began) - began
-    seconds = time.monotonic() - began
+    first = (landing.first or began) - began + landing.ahead
+    seconds = time.monotonic() - began + landing.ahead
     return Filled(landing.landed, landing.hashed, first, seconds)
 
 

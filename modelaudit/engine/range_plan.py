@@ -85,6 +85,9 @@ WALK_PARALLEL = 32
 GUESS = 4 * 1024
 #: One read this long measures the bandwidth before a walk is weighed against a download.
 PROBE = 4 * 1024 * 1024
+#: Requests of a round sent first, alone, when the endpoint's concurrency decides whether the
+#: round beats a download (what the rest of the round costs is weighed after them).
+TRIAL = 4
 #: How much slower than measured on short reads a link may turn out on a long one.
 UNSURE = 4
 _SLACK = 256
@@ -405,6 +408,17 @@ class _Walker:
             return 0.0
         return self.projected(spool, rounds, per_round)
 
+    def rounds_left(self, spool: Spool, rounds: int, per_round: float) -> float:
+        """Seconds the rest of the walk takes at least, whatever the bandwidth and however
+        many requests the endpoint serves at once: its rounds, at the wall time rounds
+        took so far (what a round that probes the bandwidth is weighed with)."""
+        if self.stride <= 0:
+            return 0.0
+        return self._rounds((spool.size - self.frontier) / self.stride, per_round)
+
+    def _rounds(self, records: float, per_round: float) -> float:
+        return (math.log(records / self.ahead + 1, 4) + 1) * per_round
+
     def projected(self, spool: Spool, rounds: int, per_round: float) -> float:
         """Seconds the rest of the walk would take: its rounds at the wall time rounds took
         so far, and its requests."""
@@ -414,11 +428,44 @@ class _Walker:
         if stride > 0:
             # guessing holds: one request per record left, in rounds four times as wide each
             records = (spool.size - self.frontier) / stride
-            rounds_left = math.log(records / self.ahead + 1, 4) + 1
             guessed = link.cost(int(records), int(records) * (GUESS + _SLACK), WALK_PARALLEL)
-            return rounds_left * per_round + guessed
+            return self._rounds(records, per_round) + guessed
         left = rounds * (spool.size - self.frontier) / self.frontier
         return left * max(per_round, link.latency)
+
+
+def walk_seconds(records: int, latency: float, bandwidth: float, concurrency: float) -> float:
+    """Seconds a walk by ranged reads of `records` records would take on a link of these
+    measured figures: a request per record (and the tail's), `WALK_PARALLEL` in flight, in
+    waves of what the endpoint serves at once, and no fewer round trips than the walker's
+    rounds (the head's, the stride's, then guesses four times as many each round)."""
+    requests = records + 1
+    waves = math.ceil(requests / max(1.0, min(float(WALK_PARALLEL), concurrency)))
+    rounds = math.log(records / WALK_PARALLEL + 1, 4) + 2
+    return max(waves, rounds) * latency + requests * (GUESS + _SLACK) / bandwidth
+
+
+async def walk_records(spool: Spool, fmt: str | None) -> int:
+    """How many records a walk of the object would read, projected from what arrived (the
+    head): the parser's first jump lands one record in, and every record is taken to be as
+    long. 0: what arrived asks for nothing past itself."""
+    chosen = PLANS.get(fmt or "")
+    if chosen is None:
+        return 0
+
+    def first_need() -> int:
+        try:
+            chosen(spool)
+        except NeedBytes as need:
+            return min(a for a, _ in need.ranges)
+        except Exception:
+            log.debug("%s: no walk seen in the head", spool.uri, exc_info=True)
+        return 0
+
+    start = await anyio.to_thread.run_sync(first_need)
+    if start <= 0:
+        return 0
+    return max(1, math.ceil(spool.size / start))
 
 
 async def _off_stream(
@@ -450,6 +497,8 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
     walker = _Walker()
     link = spool.link
     began = time.monotonic()
+    # a round of several requests was sent: how many the endpoint serves at once is known
+    tried = False
     for rounds in range(1, MAX_ROUNDS + 1):
         try:
             return await anyio.to_thread.run_sync(_run, chosen, fmt, spool)
@@ -465,8 +514,11 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
                 per_round = (time.monotonic() - began) / rounds
                 probe = walker.probe(spool, rounds, per_round)
                 wanted += walker.guesses(spool) + probe
-                if not probe:
-                    # (a round that measures the bandwidth decides after it)
+                if probe:
+                    # (a round that measures the bandwidth decides after it, unless the
+                    # walk's rounds alone, at what rounds took so far, already lose)
+                    later = walker.rounds_left(spool, rounds, per_round)
+                else:
                     later = walker.cost_left(spool, rounds, per_round)
             # a gap is worth merging when its bytes cost less than the share of a round trip
             # one more request costs among those the endpoint serves at once
@@ -490,6 +542,18 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
                 rest,
                 link.concurrency,
             )
+            if (
+                not tried
+                and len(requests) > TRIAL
+                and link.cost(len(requests), sum(b - a for a, b in requests)) + later > rest
+            ):
+                # served one at a time, this round would lose to the download: how many the
+                # endpoint serves at once is measured on a few of them first (Link.observe_
+                # round), and the next round is weighed with it
+                tried = True
+                await spool.fetch_many(requests[:TRIAL], split=False, parallel=parallel)
+                continue
+            tried = tried or len(requests) > TRIAL
             await spool.fetch_many(merged, parallel=parallel)
     log.debug("planning %s took too many rounds; downloading it", spool.uri)
     return False

@@ -433,7 +433,12 @@ class ScanCall:
             elif is_remote_target(target):
                 # The first remote target imports its fetcher and SDK (aiobotocore, the
                 # Hub client): hundreds of milliseconds the event loop must not wait for.
-                source = await anyio.to_thread.run_sync(resolve, target, self.profile.config)
+                config = self.profile.config
+                if self.listings == 1:
+                    # a source may take what it lists from the object's first read
+                    # (fetchers/http.py), bounded by the call having no other target
+                    config = {**config, "one_target": True}
+                source = await anyio.to_thread.run_sync(resolve, target, config)
             else:
                 source = resolve(target, self.profile.config)
         except FetchError as exc:

@@ -186,6 +186,11 @@ class Spool:
             await self._from_stream(self.tap, ranges, split, parallel)
             return
         requests = self.requests_for(ranges, split)
+        if requests and self.reader.holding():
+            requests = await self._land_held(requests, parallel)
+        if not requests:
+            # (nothing missing: an empty object, or everything held)
+            return
         if len(requests) == 1:
             await self._request(*requests[0])
             return
@@ -216,6 +221,34 @@ class Spool:
             sum(b - a for a, b in requests),
             time.monotonic() - began,
         )
+
+    async def _land_held(
+        self, requests: list[tuple[int, int]], parallel: int
+    ) -> list[tuple[int, int]]:
+        """Land what the reader already holds from the listing's first reads (sent in
+        place of a HEAD); the link learns what those reads cost, as if sent now. Returns the
+        requests still to send."""
+        rest: list[tuple[int, int]] = []
+        held = []
+        for a, b in requests:
+            got = await self.reader.held(a, b)
+            if got is None:
+                rest.append((a, b))
+                continue
+            await self._write(bytearray(got.data), a)
+            held.append(got)
+        self.requests += len(held)
+        if len(held) == 1:
+            self.link.observe(held[0].first, len(held[0].data), held[0].seconds)
+        elif held:
+            self.link.observe_round(
+                len(held),
+                parallel,
+                min(h.first for h in held),
+                sum(len(h.data) for h in held),
+                max(h.seconds for h in held),
+            )
+        return rest
 
     async def _from_stream(
         self, tap: Tap, ranges: list[tuple[int, int]], split: bool, parallel: int

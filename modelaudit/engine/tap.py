@@ -53,6 +53,9 @@ class Tap:
         #: its latest: what arrived off the network, however long the planner holds them
         self.first_arrival: tuple[float, int] | None = None
         self.last_arrival: tuple[float, int] | None = None
+        #: the hand-over before the last (the latest buffer's own rate: a connection's rate
+        #: grows while TCP opens its window)
+        self.prev_arrival: tuple[float, int] | None = None
 
     # -- the event loop's side ---------------------------------------------------------
 
@@ -117,7 +120,7 @@ class Tap:
         now = (time.monotonic(), end)
         if self.first_arrival is None:
             self.first_arrival = now
-        self.last_arrival = now
+        self.prev_arrival, self.last_arrival = self.last_arrival, now
 
     def land(self, data: memoryview, at: int, stopped: Callable[[], bool]) -> None:
         """Bytes [at, at + len(data)) of the stream: write the wanted parts, then hold them

@@ -39,6 +39,7 @@ __all__ = [
     "ChecksumMismatch",
     "FailedReader",
     "FetchError",
+    "Held",
     "ObjectChanged",
     "ObjectReader",
     "ObjectRef",
@@ -74,6 +75,18 @@ class BlockingBody(NamedTuple):
     offset: int
     readinto: Callable[[memoryview], int]
     abort: Callable[[], None]
+    #: seconds the response took to open before this read took it (one opened ahead, by
+    #: the listing: what its round trip cost, for the endpoint's measured latency)
+    waited: float = 0.0
+
+
+class Held(NamedTuple):
+    """Bytes a reader already has from a response its listing got (`ObjectReader.held`),
+    with what that response cost: `first` seconds to its first byte, `seconds` in all."""
+
+    data: bytes
+    first: float
+    seconds: float
 
 
 class BufferSink(Protocol):
@@ -273,6 +286,19 @@ class ObjectReader(ABC):
         """Like `open`, blocking, for a thread: readers whose client reads faster outside
         the event loop (into the caller's buffers, no copy) supply it and `blocking_fills`."""
         raise NotImplementedError
+
+    def holding(self) -> bool:
+        """Whether `held` may have bytes (a listing that took its size from a first read)."""
+        return False
+
+    async def held(self, start: int, end: int) -> Held | None:
+        """Bytes [start, end) this reader already holds from a response its listing got
+        (the size and validators taken from the object's first read, not from a HEAD before
+        it), served without a request; None when it does not hold them all."""
+        return None
+
+    def drop_held(self) -> None:  # noqa: B027 - optional hook
+        """Let go of what `held` would serve (and any response opened ahead)."""
 
     def chunks(self, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
         """Bytes [start, end) (to the end when None) as they arrive off the network, resuming

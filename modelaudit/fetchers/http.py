@@ -13,17 +13,18 @@ import functools
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
 
 from . import backoff
-from .base import BlockingBody, Body, ObjectReader, ObjectRef, Source
+from .base import BlockingBody, Body, Held, ObjectReader, ObjectRef, Source
 from .errors import (
     AuthenticationError,
     FetchError,
@@ -299,6 +300,12 @@ class HttpReader(ObjectReader):
         #: the origin answers with a redirect (the Hub for LFS files): parallel first reads
         #: wait for the first to learn where it goes, rather than each asking the origin
         self.redirects_expected = False
+        #: bodies of the reads the listing sent (`read_ahead`): (start, bytes, first, seconds)
+        self._held: list[tuple[int, bytes, float, float]] = []
+        #: a whole-object response from byte 0 opened by the listing (`open_ahead`, or a
+        #: Range-ignoring answer to `read_ahead`), its body not read yet
+        self._ahead: _Ahead | None = None
+        self._ahead_lock = threading.Lock()
 
     def _check(self, headers: Headers, total: int | None) -> None:
         tag = _etag(headers)
@@ -405,6 +412,16 @@ class HttpReader(ObjectReader):
 
     @contextmanager
     def open_blocking(self, start: int, end: int | None) -> Iterator[BlockingBody]:
+        ahead = self._take_ahead() if start == 0 else None
+        if ahead is not None:
+            conn, response = ahead.conn, ahead.response
+            try:
+                yield BlockingBody(
+                    0, response.readinto, functools.partial(_abort, conn), ahead.waited
+                )
+            finally:
+                conn.close()
+            return
         headers = _range_headers(start, end)
         conn, response = self._get_blocking(headers)
         try:
@@ -412,6 +429,102 @@ class HttpReader(ObjectReader):
             yield BlockingBody(offset, response.readinto, functools.partial(_abort, conn))
         finally:
             conn.close()
+
+    # -- the object's first read, sent by the listing ------------------------------------
+
+    def open_ahead(self) -> None:
+        """Blocking: the whole object's GET, sent by the listing in place of a HEAD (its
+        headers give the size and validators) and kept open for the first whole-object fill
+        (`open_blocking(0, ...)`) or the head (`held`): one round trip fewer before the
+        stream's first byte."""
+        began = time.monotonic()
+        conn, response = self._get_blocking(_range_headers(0, None))
+        try:
+            self._landing(response.status, response.headers, 0, False)
+            if response.headers.get("accept-ranges", "").strip().lower() == "none":
+                self.supports_ranges = False
+        except BaseException:
+            conn.close()
+            raise
+        self._ahead = _Ahead(conn, response, time.monotonic() - began)
+
+    def read_ahead(self, start: int, length: int) -> None:
+        """Blocking: one ranged read sent by the listing in place of a HEAD (`start` < 0:
+        the last `length` bytes, a suffix range), its body kept for `held`; the answer's
+        Content-Range gives the size. A server that ignores Range sends the whole object
+        from byte 0: the head read's response is kept open for the fill (`open_ahead`), a
+        suffix read's closed."""
+        began = time.monotonic()
+        suffix = start < 0
+        spec = f"-{length}" if suffix else f"{start}-{start + length - 1}"
+        conn, response = self._get_blocking(
+            {"Accept-Encoding": "identity", "Range": f"bytes={spec}"}
+        )
+        first = time.monotonic() - began
+        try:
+            if response.status == 206:
+                span = _content_range(response.headers)
+                if span is None or (not suffix and span[0] != start):
+                    raise FetchError(f"{self.shown}: the server sent a wrong range")
+                self._check(response.headers, span[2])
+                self.supports_ranges = True
+                data = response.read()
+                if len(data) == span[1] - span[0] + 1:
+                    self._held.append((span[0], data, first, time.monotonic() - began))
+                return
+            length_header = response.headers.get("content-length")
+            total = int(length_header) if length_header and length_header.isdigit() else None
+            self._check(response.headers, total)
+            if suffix:
+                return
+            self.supports_ranges = False
+            self._ahead = _Ahead(conn, response, first)
+            conn = None  # type: ignore[assignment]
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _take_ahead(self) -> _Ahead | None:
+        with self._ahead_lock:
+            ahead, self._ahead = self._ahead, None
+        return ahead
+
+    def holding(self) -> bool:
+        return bool(self._held) or self._ahead is not None
+
+    async def held(self, start: int, end: int) -> Held | None:
+        if self._held:
+            out = bytearray()
+            first = seconds = 0.0
+            pos = start
+            for at, data, took, spent in sorted(self._held, key=lambda h: h[0]):
+                if at <= pos < at + len(data):
+                    piece = data[pos - at : min(end, at + len(data)) - at]
+                    out += piece
+                    pos += len(piece)
+                    first, seconds = max(first, took), max(seconds, spent)
+                if pos >= end:
+                    return Held(bytes(out), first, seconds)
+        if start == 0 and self._ahead is not None:
+            ahead = self._take_ahead()
+            if ahead is not None:
+                # the head off the response opened ahead; the rest goes by ranges
+                try:
+                    began = time.monotonic()
+                    data = await anyio.to_thread.run_sync(
+                        ahead.response.read, end, abandon_on_cancel=True
+                    )
+                finally:
+                    ahead.conn.close()
+                if len(data) == end:
+                    return Held(data, ahead.waited, ahead.waited + time.monotonic() - began)
+        return None
+
+    def drop_held(self) -> None:
+        self._held = []
+        ahead = self._take_ahead()
+        if ahead is not None:
+            ahead.conn.close()
 
     def _get_blocking(
         self, headers: dict[str, str]
@@ -484,7 +597,17 @@ class HttpReader(ObjectReader):
         return isinstance(exc, httpx.TransportError | OSError | http.client.HTTPException)
 
     async def aclose(self) -> None:
+        self.drop_held()
         await self.client.aclose()
+
+
+class _Ahead(NamedTuple):
+    """A response opened before anyone read it (`HttpReader.open_ahead`)."""
+
+    conn: http.client.HTTPConnection
+    response: http.client.HTTPResponse
+    #: seconds it took to open
+    waited: float
 
 
 class RetryStatus(OSError):
@@ -542,20 +665,90 @@ def redirect_expiry(url: str) -> float:
 
 
 class HttpSource(Source):
-    """Any other http(s) URL: one object, sized with HEAD (or a one-byte ranged GET)."""
+    """Any other http(s) URL: one object, sized by its first read (or by HEAD)."""
 
     def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
         self.target = target
         self.shown = display_url(target)
         self.client = HttpClient()
+        self.config = dict(config or {})
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
-        size, etag = await self._probe()
-        reader = HttpReader(self.client, self.target, self.shown, size, etag)
-        if self._accept_ranges == "none":
-            # said up front: no ranged plan (whose concurrent reads would each get it all)
-            reader.supports_ranges = False
-        yield ObjectRef(uri=self.shown, size=size, etag=etag, reader=reader, explicit=True)
+        reader = HttpReader(self.client, self.target, self.shown)
+        if not await self._first_read(reader):
+            reader.size, reader.etag = await self._probe()
+            if self._accept_ranges == "none":
+                # said up front: no ranged plan (whose concurrent reads would each get it all)
+                reader.supports_ranges = False
+        yield ObjectRef(
+            uri=self.shown, size=reader.size, etag=reader.etag, reader=reader, explicit=True
+        )
+
+    async def _first_read(self, reader: HttpReader) -> bool:
+        """Size and validators from the object's first read instead of a HEAD before it:
+        one round trip fewer before the first byte. A run that hashes the whole object
+        opens the whole object's GET and keeps it open for the fill; any other reads the
+        head and the end (a suffix range: a zip's end record and the longest comment; a
+        large zip's longer tail is read by acquisition) in parallel.
+
+        False (HEAD then) for a call with other targets (their first reads would go out
+        beside the engine's bound on objects fetched at once), a cluster (its nodes list
+        the target again), `--cache` (it must know the object's identity before reading
+        it), a proxy, an ONNX model without --hash-remote (a large one starts with a
+        whole-object stream, engine/acquire.py) or a first read that failed for any reason
+        but not-found or refused."""
+        if (
+            not self.config.get("one_target")
+            or self.config.get("cache_dir")
+            or self.config.get("cluster")
+            or not reader.blocking_fills()
+        ):
+            return False
+        # (a --max-size limit: ranged first reads, since a too-large object's stream, closed
+        # at once, would still have moved what the sockets' buffers hold)
+        whole = bool(
+            self.config.get("hashes")
+            and self.config.get("hash_remote")
+            and not self.config.get("max_file_size")
+        )
+        if not whole and urlsplit(self.target).path.lower().endswith(".onnx"):
+            return False
+        failures: list[Exception] = []
+        end_failures: list[Exception] = []
+
+        async def read(into: list[Exception], call: Callable[..., None], *args: int) -> None:
+            try:
+                # (a run stopped meanwhile does not wait for the request's timeout)
+                await anyio.to_thread.run_sync(call, *args, abandon_on_cancel=True)
+            except Exception as exc:
+                into.append(exc)
+
+        if whole:
+            await read(failures, reader.open_ahead)
+        else:
+            from ..formats.format import END_READ, FIRST_READ
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read, failures, reader.read_ahead, 0, FIRST_READ)
+                tg.start_soon(read, end_failures, reader.read_ahead, -END_READ, END_READ)
+        for exc in failures + end_failures:
+            if isinstance(exc, TargetNotFound | AuthenticationError):
+                reader.drop_held()
+                raise exc
+        if any(isinstance(exc, ObjectChanged) for exc in failures + end_failures):
+            # the first answer pinned the object: the reads that follow report the change
+            reader.drop_held()
+            return reader.size is not None
+        if failures or reader.size is None:
+            # a server refusing ranges oddly (416 for an empty object), a transient failure:
+            # the HEAD path, with its retries, decides
+            reader.drop_held()
+            reader.size = reader.etag = None
+            reader.supports_ranges = None
+            return False
+        # (an end read that failed alone, a server without suffix ranges: acquisition reads
+        # the end itself)
+        return True
 
     _accept_ranges = ""
 

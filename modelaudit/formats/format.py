@@ -128,3 +128,23 @@ def extension_format(name: str) -> Format | None:
 
 def has_model_extension(name: str) -> bool:
     return os.path.splitext(name.lower())[1] in MODEL_EXTENSIONS
+
+
+#: A remote object's first read of its start: enough to sniff, and usually a whole
+#: safetensors header.
+FIRST_READ: Final = 64 * 1024
+#: A first read of an object's end: the end record of a zip and the longest zip comment.
+END_READ: Final = FIRST_READ + 22
+#: ... and for a large object that may be a zip: room for a PyTorch checkpoint's whole
+#: central directory (thousands of tensors) too.
+LONG_END_READ: Final = 256 * 1024
+#: Formats that are no zip: their end is read only for the appended-data check.
+_SHORT_ENDS: Final = frozenset({Format.SAFETENSORS, Format.GGUF, Format.ONNX, Format.NUMPY})
+
+
+def end_read(name: str, size: int) -> int:
+    """How much of a remote object's end its first read takes, in one request with its
+    start."""
+    if extension_format(name) in _SHORT_ENDS or size < 256 * LONG_END_READ:
+        return END_READ
+    return LONG_END_READ

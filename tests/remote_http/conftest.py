@@ -259,6 +259,9 @@ def files_server(
         # bytes per second an endpoint that reads the whole object for every GET, ranged
         # or not, one GET at a time (as moto does), reads before it answers
         "whole_read": 0.0,
+        # the same for GETs of part of the object only: a GET of all of it answers at once
+        # (an endpoint whose stream's quick answer says nothing of what a ranged read costs)
+        "ranged_whole_read": 0.0,
     }
     lock = threading.Lock()
     reading = threading.Lock()
@@ -291,6 +294,9 @@ def files_server(
             with reading:
                 time.sleep(len(blob.data) / opts["whole_read"])
         status, headers, body = serve_blob(h, blob, opts["range"])
+        if h.command == "GET" and opts["ranged_whole_read"] and len(body) < len(blob.data):
+            with reading:
+                time.sleep(len(blob.data) / opts["ranged_whole_read"])
         cuts = opts["cut"].get(h.path.lstrip("/"))
         if cuts and h.command == "GET" and len(body) > cuts[0]:
             # A connection that breaks `cuts[0]` bytes into this body.

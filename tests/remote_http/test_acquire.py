@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import modelaudit
-from modelaudit.engine.acquire import tail_size
 from modelaudit.findings import FileStatus
+from modelaudit.formats.format import end_read
 from tests.remote_http._relay import Relay
 from tests.remote_http._remote_http_servers import (
     CDN,
@@ -180,11 +180,11 @@ async def test_hash_remote_reads_the_object_once_and_nothing_else(
     assert file.sha256 == hashlib.sha256(data).hexdigest()
     assert sorted(i.message for i in report.issues) == sorted(i.message for i in plain.issues)
     gets = [r.headers.get("range", "") for r in server.requests if r.method == "GET"]
-    tail = tail_size(len(data))
+    tail = end_read(name, len(data))
     ranged = [f"bytes={len(data) - tail}-{len(data) - 1}"] if beside else []
     if name == "huge_evil.pkl":
         ranged = []
-    assert sorted(gets) == sorted([f"bytes=0-{len(data) - 1}", *ranged])
+    assert sorted(gets) == sorted(["", *ranged])
     assert server.sent() == len(data) + (tail if ranged else 0)
 
 
@@ -200,7 +200,8 @@ class _Order:
         self.scanned_event = threading.Event()
 
     def hold(self, seen: Any) -> None:
-        if seen.headers.get("range", "").startswith("bytes=0-"):
+        # the whole object's stream (no Range: the listing opened it)
+        if seen.headers.get("range", "bytes=0-").startswith("bytes=0-"):
             heard = self.scanned_event.wait(60)
             self.events.append("stream end sent" if heard else "stream end sent unheard")
 
@@ -243,8 +244,8 @@ async def test_hash_remote_scans_while_the_stream_is_being_hashed(
     assert file.status is FileStatus.COMPLETE, file.status_reason
     assert file.sha256 == digest
     gets = sorted(r.headers.get("range", "") for r in server.requests if r.method == "GET")
-    tail = tail_size(len(data))
-    assert gets == sorted([f"bytes=0-{len(data) - 1}", f"bytes={len(data) - tail}-{len(data) - 1}"])
+    tail = end_read("held.safetensors", len(data))
+    assert gets == sorted(["", f"bytes={len(data) - tail}-{len(data) - 1}"])
 
 
 async def test_hash_remote_stream_failing_after_the_scan_is_an_error_with_the_scan_kept(
@@ -264,7 +265,7 @@ async def test_hash_remote_stream_failing_after_the_scan_is_an_error_with_the_sc
     order = _Order()
 
     def cut(seen: Any) -> bool:
-        if not seen.headers.get("range", "").startswith("bytes=0-"):
+        if not seen.headers.get("range", "bytes=0-").startswith("bytes=0-"):
             return True
         order.hold(seen)
         blobs.pop("cut.safetensors", None)
@@ -319,7 +320,7 @@ def test_cli_sarif_hash_remote_of_many_tensors_is_one_get(files_server: Files) -
     (artifact,) = json.loads(proc.stdout)["runs"][0]["artifacts"]
     assert artifact["hashes"]["sha-256"] == hashlib.sha256(data).hexdigest()
     gets = [r.headers.get("range", "") for r in server.requests if r.method == "GET"]
-    tail = tail_size(len(data))
-    whole, end = f"bytes=0-{len(data) - 1}", f"bytes={len(data) - tail}-{len(data) - 1}"
+    tail = end_read("many.onnx", len(data))
+    whole, end = "", f"bytes={len(data) - tail}-{len(data) - 1}"
     assert sorted(gets) in ([whole], sorted([whole, end]))
     assert server.sent() == len(data) + (tail if end in gets else 0)

@@ -401,3 +401,31 @@ async def test_large_object_named_onnx_that_is_no_model_is_read_in_one_stream(
     gets = _gets(server, "evil.onnx")
     assert len(gets) <= 2 and _span(gets[0]) == len(data), gets
     assert server.sent("evil.onnx") <= len(data) + 1024 * 1024, server.sent("evil.onnx")
+
+
+async def test_large_onnx_whose_ranged_reads_each_read_the_whole_object_switches_early(
+    files_server: Files, tmp_path: Path
+) -> None:
+    """The stream of the whole object answers at once, but every ranged GET reads the whole
+    object first, one at a time (0.5 s each): the stream's quick answer says ranges are
+    cheap, the ranged reads then say otherwise. The walk's cost is measured as it goes (the
+    stream's time to answer is not taken for a ranged read's; a round that would lose to the
+    download if served one at a time is tried on a few requests first), so the rest is
+    downloaded after a few ranged reads, not one per tensor."""
+    from modelaudit.engine.acquire import STREAM_FIRST_FROM
+
+    server, blobs, opts = files_server
+    data = _large_onnx(STREAM_FIRST_FROM, 64)
+    blobs["big.onnx"] = Blob(data)
+    opts["ranged_whole_read"] = len(data) / 0.5
+    # (a link no faster than this: the stream's rate does not say a download wins outright,
+    # so the walk's first rounds must)
+    server.rate = 400e6
+    report = await modelaudit.scan(f"{server.url}/big.onnx")
+    await _same_findings_as_local(report, data, tmp_path)
+    gets = _gets(server, "big.onnx")
+    # the stream (cut or kept); then at most the tail, one jump, a trial of a few reads that
+    # shows they are served one at a time, and one request for the rest (old planner: 36,
+    # a probe round of 32 whole-object reads)
+    assert len(gets) <= 8, gets
+    assert server.sent("big.onnx") <= 2 * len(data), server.sent("big.onnx")

@@ -1,0 +1,176 @@
+"""A one-target plain URL is sized by its first reads, not by a HEAD before them: one round
+trip fewer before the first byte (issue 13). Counted at a real server."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+import modelaudit
+from modelaudit.findings import FileStatus, IssueSeverity
+from modelaudit.formats.format import END_READ, FIRST_READ
+from tests.remote_http._remote_http_servers import Blob, Server, run_cli
+
+Files = tuple[Server, dict[str, Blob], dict[str, Any]]
+
+
+def _seen(server: Server) -> list[tuple[str, str]]:
+    return [(r.method, r.headers.get("range", "")) for r in server.requests]
+
+
+async def test_one_target_takes_its_size_from_the_head_and_end_reads(files_server: Files) -> None:
+    server, blobs, _ = files_server
+    data = blobs["model.safetensors"].data
+    report = await modelaudit.scan(f"{server.url}/model.safetensors")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.size == len(data)
+    assert sorted(_seen(server)) == [
+        ("GET", f"bytes=-{END_READ}"),
+        ("GET", f"bytes=0-{FIRST_READ - 1}"),
+    ]
+    assert server.sent() == FIRST_READ + END_READ
+
+
+async def test_hash_remote_of_one_target_opens_its_stream_first(
+    files_server: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--hash-remote: the listing's request is the whole object's GET itself (its headers
+    give the size), the one request of the run when the tail is taken off the stream."""
+    from safetensors.numpy import save
+
+    from modelaudit.engine import acquire
+
+    monkeypatch.setattr(acquire, "BESIDE_WITHIN", -1.0)
+    server, blobs, _ = files_server
+    data = save({f"w{i}": np.full((512, 512), i, dtype=np.float32) for i in range(12)})
+    assert len(data) > acquire.TAP_ABOVE
+    blobs["big.safetensors"] = Blob(data)
+    report = await modelaudit.scan(f"{server.url}/big.safetensors", hashes=True, hash_remote=True)
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.sha256 == hashlib.sha256(data).hexdigest()
+    assert _seen(server) == [("GET", "")]
+    assert server.sent() == len(data)
+
+
+async def test_server_ignoring_range_scans_off_the_first_reads_response(
+    files_server: Files,
+) -> None:
+    """A server that ignores Range answers the head read with the whole object: that
+    response is the download (no HEAD, no third request)."""
+    server, blobs, opts = files_server
+    opts["range"] = False
+    data = blobs["evil_model.bin"].data
+    report = await modelaudit.scan(f"{server.url}/evil_model.bin")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.size == len(data)
+    assert any(i.severity is IssueSeverity.CRITICAL for i in report.issues)
+    assert [method for method, _ in _seen(server)] == ["GET", "GET"]
+
+
+@pytest.mark.parametrize("hash_remote", [False, True])
+def test_max_size_stops_after_the_first_reads(files_server: Files, hash_remote: bool) -> None:
+    """Over --max-size: what the listing read first (head and end), never a stream, and
+    nothing after."""
+    server, blobs, _ = files_server
+    extra = ["-f", "sarif", "--hash-remote"] if hash_remote else []
+    proc = run_cli(f"{server.url}/model.safetensors", "--max-size", "100", *extra)
+    assert "too large" in proc.stdout.lower()
+    assert sorted(_seen(server)) == [
+        ("GET", f"bytes=-{END_READ}"),
+        ("GET", f"bytes=0-{FIRST_READ - 1}"),
+    ]
+    assert server.sent() == FIRST_READ + END_READ < len(blobs["model.safetensors"].data)
+
+
+async def test_one_missing_target_is_a_target_error(files_server: Files) -> None:
+    server, _, _ = files_server
+    report = await modelaudit.scan(f"{server.url}/missing.safetensors")
+    (err,) = report.target_errors
+    assert "not found" in err["error"]
+    assert not report.files
+
+
+async def test_empty_object_falls_back_to_head(files_server: Files) -> None:
+    """A first read the server refuses (416 for a range of an empty object) is no error:
+    the HEAD decides."""
+    server, blobs, _ = files_server
+    blobs["empty.bin"] = Blob(b"")
+    report = await modelaudit.scan(f"{server.url}/empty.bin")
+    (file,) = report.files
+    assert file.size == 0
+    assert file.status is not FileStatus.ERROR, file.status_reason
+    assert ("HEAD", "") in _seen(server)
+
+
+async def test_object_changed_between_the_first_reads_is_a_file_error(
+    files_server: Files,
+) -> None:
+    """The end read sees another ETag than the head read: the file is reported changed,
+    never scanned from a mix of two versions."""
+    server, blobs, _ = files_server
+    blob = blobs["model.safetensors"]
+    blob.changed = b"\x00" * len(blob.data)
+    blob.change_after = 1
+    report = await modelaudit.scan(f"{server.url}/model.safetensors")
+    (file,) = report.files
+    assert file.status is FileStatus.ERROR
+    assert "changed" in (file.status_reason or "")
+
+
+async def test_link_learns_the_first_reads_round_trip(files_server: Files, tmp_path: Any) -> None:
+    """The reads sent by the listing are what the endpoint's latency is first measured by
+    (the planner weighs requests with it), not a zero for bytes already held."""
+    from modelaudit.engine.link import link_for
+    from modelaudit.engine.spool import Spool
+    from modelaudit.fetchers import resolve
+
+    server, _, opts = files_server
+    opts["delay"] = 0.2
+    source = resolve(f"{server.url}/model.safetensors", {"one_target": True})
+    try:
+        [obj] = [o async for o in source.objects()]
+        assert obj.reader is not None and obj.size is not None
+        requests = len(server.requests)
+        spool = Spool(obj.reader, str(tmp_path / "x"), obj.size, obj.uri)
+        try:
+            await spool.fetch_many([(0, FIRST_READ), (obj.size - END_READ, obj.size)])
+        finally:
+            spool.close()
+        assert len(server.requests) == requests  # served from what the listing read
+        assert 0.2 <= link_for(obj.reader.endpoint).latency < 1.0
+    finally:
+        await source.aclose()
+
+
+async def test_server_refusing_suffix_ranges_keeps_the_head_reads_answer(
+    samples: dict[str, bytes],
+) -> None:
+    """A server that serves ranges but refuses a suffix range (416): the head read's
+    Content-Range sized the object, so no HEAD follows; acquisition reads the end itself."""
+    from tests.remote_http._remote_http_servers import serve_blob
+
+    blob = Blob(samples["big_safetensors"])
+
+    def route(h: Any) -> tuple[int, dict[str, str], bytes]:
+        if h.headers.get("Range", "").startswith("bytes=-"):
+            return 416, {}, b""
+        return serve_blob(h, blob)
+
+    server = Server(route)
+    try:
+        report = await modelaudit.scan(f"{server.url}/model.safetensors")
+    finally:
+        server.stop()
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.size == len(blob.data)
+    seen = _seen(server)
+    assert [method for method, _ in seen] == ["GET", "GET", "GET"], seen
+    size = len(blob.data)
+    assert ("GET", f"bytes={size - END_READ}-{size - 1}") in seen
