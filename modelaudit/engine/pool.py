@@ -1,8 +1,11 @@
 """The worker pool a `Scanner` owns for its lifetime.
 
-Calls lease workers one batch at a time. Leases are granted fairly: when workers are busy,
-each free worker goes to the next call in turn (round-robin over calls, first come first
-served within one), so a call with one file waits for at most one batch of another's. A
+Calls lease workers one batch at a time, or, while no other call waits and no worker is
+free, a run of batches with the next one queued in the worker before the one it runs ends
+(engine/flight.py). Leases are granted fairly: when workers are busy, each free worker goes
+to the next call in turn (round-robin over calls, first come first served within one), so a
+call with one file waits for at most about one batch of another's (the one running and the
+one queued, which stops being topped up as soon as another call waits). A
 worker that crashes, is killed on a deadline, or has scanned `worker_recycle_files` files or
 grown past `worker_recycle_memory` is closed and a new one starts when next needed. Closing
 the pool kills every worker and removes every worker's temp folder.
@@ -21,9 +24,9 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
@@ -31,8 +34,9 @@ import anyio.lowlevel
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
-from ..findings import Issue, ScanResult
+from ..findings import ScanResult
 from . import workdirs
+from .flight import FileJob, Flight, FlightError, More
 from .launch import Launcher, WorkerProcess
 from .outcomes import Outcome
 from .procs import resident_bytes_of
@@ -68,36 +72,6 @@ class PoolClosed(Exception):
 
 class WorkerStartError(Exception):
     """A worker process could not be started; the message says why."""
-
-
-@dataclass(eq=False)
-class FileJob:
-    """One file on its way through a worker. `streamed` holds the findings the worker sent
-    while scanning it, kept if the file never finishes."""
-
-    id: int
-    path: str
-    display: str
-    explicit: bool
-    size: int
-    deadline: float
-    streamed: list[Issue] = field(default_factory=list)
-    started: bool = False
-    started_at: float = 0.0
-    owner: Any = None
-    #: the worker hashes the file when the call wants hashes (not a remote object's spool)
-    hashed: bool = True
-
-    def wire(self) -> tuple[int, str, str, bool, float, int, bool]:
-        return (
-            self.id,
-            self.path,
-            self.display,
-            self.explicit,
-            self.deadline,
-            self.size,
-            self.hashed,
-        )
 
 
 @dataclass(eq=False)
@@ -140,20 +114,28 @@ class Worker:
         proc: WorkerProcess,
         tmpdir: str,
         memory_limit: int,
-        control: tuple[ProgressFile, JournalFile] | None = None,
+        control: tuple[ProgressFile, JournalFile, JournalFile] | None = None,
     ) -> None:
         self.proc = proc
         self.tmpdir = tmpdir
-        #: The worker's progress record and journal; `grouped` once the worker said it
-        #: uses them (results then travel in groups), else it sends each as its file ends.
+        #: The worker's progress record and its two journals (batches take turns);
+        #: `grouped` once the worker said it uses them (results then travel in groups),
+        #: else it sends each as its file ends.
         self.control = control
         self.grouped = False
+        #: The worker may be sent its next batch while one runs (`run_batch`'s `more`).
+        self.pipelines = False
+        #: Files sent and not ended (all batches in flight).
+        self.in_flight = 0
+        self._slot = 0
         self.memory_limit = memory_limit
         self.frames = FrameReader()
         self.messages: deque[Any] = deque()
         self.profiles: set[int] = set()
         self.files_done = 0
+        #: Resident memory as of the last batch's end; `measured` once there was one.
         self.rss = 0
+        self.measured = False
         self.alive = True
         self.rlimits = True
         self.can_poll = False
@@ -171,6 +153,7 @@ class Worker:
             "sys_path": list(sys_path),
             "progress": self.control[0].path if self.control is not None else "",
             "journal": self.control[1].path if self.control is not None else "",
+            "journal2": self.control[2].path if self.control is not None else "",
         }
         await self.proc.send(frame(("init", options)))
         message = await self._next()
@@ -181,6 +164,8 @@ class Worker:
         self.rlimits = bool(message[3])
         self.can_poll = bool(message[4])
         self.grouped = self.control is not None and len(message) > 5 and bool(message[5])
+        journals = int(message[6]) if len(message) > 6 else 0
+        self.pipelines = self.grouped and self.can_poll and journals >= 2
 
     async def _next(self) -> Any:
         """The worker's next message, or None once it is gone.
@@ -218,26 +203,32 @@ class Worker:
             return False
         return rss > self.memory_limit
 
-    async def run_batch(self, jobs: Sequence[FileJob], profile: Profile) -> list[FileJob]:
+    async def run_batch(
+        self,
+        jobs: Sequence[FileJob],
+        profile: Profile,
+        more: More | None = None,
+    ) -> list[FileJob]:
         """Scan `jobs` in order; returns the jobs never started (the worker died before them).
 
-        Each file has its own deadline, counted from the moment the previous one ended. A
-        file that overruns it, or during which the worker dies, ends with what it streamed.
-        A file that takes longer than `SLOW` gives the files queued behind it back to the
-        call (`give_back`), so other workers take them instead of waiting. Cancellation kills
-        the worker; the caller decides what its files become.
+        With `more` (and a worker that `pipelines`), the next batch is asked for as soon as
+        one is sent and sent at once, so one batch waits in the worker while another runs
+        and the worker never waits for the parent between them; this goes on until `more`
+        has nothing, and returns once the last batch sent is over. Each file has its own
+        deadline, counted from the moment the previous one ended. A file that overruns it,
+        or during which the worker dies, ends with what it streamed. A file that takes
+        longer than `SLOW` gives the files queued behind it, the queued batch's too, back to
+        their calls (`give_back`), so other workers take them instead of waiting.
+        Cancellation kills the worker; the caller decides what its files become.
         """
-        state = _Batch(jobs)
+        state = Flight()
         try:
-            if profile.key not in self.profiles:
-                await self.proc.send(
-                    frame(("profile", profile.key, profile.config, profile.registry))
-                )
-                self.profiles.add(profile.key)
-            await self.proc.send(frame(("scan", profile.key, [j.wire() for j in jobs])))
-            await self._collect(state)
+            await self.send_batch(jobs, profile, state)
+            pipe = more if self.pipelines else None
+            await self._top_up(state, profile, pipe)
+            await self._collect(state, profile, pipe)
             return state.unstarted()
-        except ProtocolError as exc:
+        except (ProtocolError, FlightError) as exc:
             self._end(state)
             state.fail(Outcome("crash", reason=f"worker sent a malformed message ({exc})"))
             return state.unstarted()
@@ -247,21 +238,51 @@ class Worker:
         except BaseException:
             self._end(state)
             raise
+        finally:
+            self.in_flight = 0
 
-    def _end(self, state: _Batch) -> None:
+    async def send_batch(self, jobs: Sequence[FileJob], profile: Profile, state: Flight) -> None:
+        """Send one batch (and the call's profile, the first time); the worker runs it after
+        those already sent, writing its results to the next journal in turn."""
+        if profile.key not in self.profiles:
+            await self.proc.send(frame(("profile", profile.key, profile.config, profile.registry)))
+            self.profiles.add(profile.key)
+        slot, self._slot = self._slot, 1 - self._slot
+        state.add(jobs, slot)
+        self.in_flight = state.files
+        await self.proc.send(frame(("scan", profile.key, [j.wire() for j in jobs], slot)))
+
+    async def _top_up(self, state: Flight, profile: Profile, more: More | None) -> None:
+        """Keep a batch queued behind the one running, while `more` has one."""
+        while more is not None and len(state.batches) < 2 and self.alive:
+            following = more()
+            if not following:
+                return
+            try:
+                await self.send_batch(following, profile, state)
+            except (anyio.BrokenResourceError, OSError):
+                # The worker died (a file of the batch running): the messages it sent
+                # before, then its end, are read as usual; this batch is rescheduled.
+                self.kill()
+                return
+
+    def _end(self, state: Flight) -> None:
         """Kill the worker; keep the results it had not sent yet; find the file it was on."""
         self.kill()
         self._recover(state)
         self._locate(state)
 
-    def _recover(self, state: _Batch) -> None:
-        """The results in the journal that the parent has not received (the worker is gone)."""
+    def _recover(self, state: Flight) -> None:
+        """The results in the journals that the parent has not received (the worker is
+        gone): those of the batches in flight, oldest first."""
         if not self.grouped or self.control is None:
             return
+        journals = self.control[1:]
         with contextlib.suppress(ProtocolError):
-            self._results(self.control[1].read(), state, recovered=True)
+            for slot, _jobs in list(state.batches):
+                self._results(journals[slot].read(), state, recovered=True)
 
-    def _results(self, blob: Any, state: _Batch, recovered: bool = False) -> None:
+    def _results(self, blob: Any, state: Flight, recovered: bool = False) -> None:
         """Finish the files whose results are in `blob` (result frames, in batch order)."""
         find = state.by_id.get  # result_frames checked that every id is an int
         for job_id, encoded in result_frames(blob):
@@ -273,17 +294,19 @@ class Worker:
             self.files_done += 1
             target.owner.finish(target, Outcome("done", decode_result(encoded)))
             state.finished(target)
+        self.in_flight = state.files
 
-    async def _collect(self, state: _Batch) -> None:
-        """Follow the batch until the worker is idle again, or dies, or is killed; the
-        files it never reached stay in `state`.
+    async def _collect(self, state: Flight, profile: Profile, more: More | None) -> None:
+        """Follow the batches in flight until the worker is idle again, or dies, or is
+        killed; the files it never reached stay in `state`. As each batch ends, the next
+        is asked of `more` and queued behind the one now running.
 
         One cancel scope covers many messages: its deadline moves with the file being
         scanned, so a sweep of small files costs no timer per message.
         """
-        gave_back = False
         while True:
-            with anyio.CancelScope(deadline=self._wake_at(state, gave_back)):
+            over = False
+            with anyio.CancelScope(deadline=self._wake_at(state)):
                 while True:
                     message = await self._next()
                     if message is None:
@@ -293,7 +316,14 @@ class Worker:
                         state.fail(Outcome("crash", reason=reason))
                         return
                     if self._handle(message, state):
-                        return
+                        over = True
+                        break
+            if over:
+                # Sent outside the scope: a deadline must not cut a message in half.
+                await self._top_up(state, profile, more)
+                if not state.batches:
+                    return
+                continue
             # The scope's deadline was set for the file current at the time; it only ever
             # fires early for a later file, which is then given its own deadline.
             self._locate(state)
@@ -306,8 +336,7 @@ class Worker:
                 if job is not None and state.current is job:
                     state.fail(Outcome("timeout"))
                 return
-            if not gave_back and len(state.expected) > 1 and now >= job.started_at + SLOW:
-                gave_back = True
+            if self._slow(state, job) and now >= job.started_at + SLOW:
                 behind = state.give_back()
                 await self.proc.send(frame(("skip", [j.id for j in behind])))
                 give_back(behind)
@@ -316,7 +345,12 @@ class Worker:
                 state.fail(Outcome("crash", reason="out of memory (worker memory limit)"))
                 return
 
-    def _locate(self, state: _Batch) -> None:
+    def _slow(self, state: Flight, job: FileJob) -> bool:
+        """May `job`, once slow, give back the files behind it? Once per file, when the
+        worker can be told to skip them and some are queued behind it."""
+        return self.can_poll and state.gave_back_for is not job and len(state.expected) > 1
+
+    def _locate(self, state: Flight) -> None:
         """Results travel in groups: ask the progress record which file the worker is on."""
         if self.grouped and self.control is not None:
             state.locate(self.control[0].read(), time.monotonic())
@@ -325,7 +359,7 @@ class Worker:
     def _watch_memory(self) -> bool:
         return not self.rlimits and self.memory_limit > 0
 
-    def _wake_at(self, state: _Batch, gave_back: bool) -> float:
+    def _wake_at(self, state: Flight) -> float:
         """When to look at the batch next (anyio's clock): the current file's deadline, the
         moment it counts as slow, or the next memory sample."""
         job = state.current
@@ -335,14 +369,14 @@ class Worker:
             until = state.idle_since + IDLE_TIMEOUT
         else:
             until = job.started_at + job.deadline
-            if not gave_back and self.can_poll and len(state.expected) > 1:
+            if self._slow(state, job):
                 until = min(until, job.started_at + SLOW)
             if self._watch_memory:
                 until = min(until, now + MEMORY_POLL)
         return anyio.current_time() + (until - now)
 
-    def _handle(self, message: Any, state: _Batch) -> bool:
-        """Apply one message; True once the worker reported the batch over."""
+    def _handle(self, message: Any, state: Flight) -> bool:
+        """Apply one message; True once the worker reported a batch over."""
         kind = message[0]
         if kind == "done":
             self._results(message[1], state)
@@ -354,125 +388,13 @@ class Worker:
         elif kind == "skipped":
             state.skipped(int(i) for i in message[1])
         elif kind == "idle":
-            self.rss = int(message[1])
-            if state.expected:
-                raise ProtocolError("worker idle before finishing its files")
+            self.rss, self.measured = int(message[1]), True
+            state.batch_over()
+            self.in_flight = state.files
             return True
         else:
             raise ProtocolError(f"unexpected {kind!r} message")
         return False
-
-
-class _Batch:
-    """The parent's view of a batch: the files it expects the worker to run, in order, and
-    those it gave back that the worker may still have started before it read the "skip"."""
-
-    def __init__(self, jobs: Sequence[FileJob]) -> None:
-        self.by_id = {j.id: j for j in jobs}
-        self.order = {j.id: n for n, j in enumerate(jobs)}
-        self.expected: deque[FileJob] = deque(jobs)
-        self.maybe: deque[FileJob] = deque()
-        self.current: FileJob | None = None
-        self.idle_since = 0.0
-        self._start(time.monotonic())
-
-    def _start(self, now: float) -> None:
-        queue = self.expected or self.maybe
-        self.current = queue[0] if queue else None
-        if self.current is None:
-            self.idle_since = now
-        if self.current is not None and self.current in self.expected:
-            self.current.started, self.current.started_at = True, now
-        elif self.current is not None:
-            # Given back, but the worker may be running it until it says "skipped".
-            self.current.started_at = now
-
-    def find(self, job_id: Any) -> FileJob | None:
-        return self.by_id.get(job_id) if isinstance(job_id, int) else None
-
-    def confirm(self, job: FileJob) -> None:
-        """The worker is working on `job` (it streamed a finding for it)."""
-        if job is not self.current and job in self.maybe:
-            while self.maybe and self.maybe[0] is not job:
-                self.maybe.popleft()
-            self.current = job
-        job.started = True
-
-    def locate(self, record: tuple[int, float] | None, now: float) -> None:
-        """The worker's progress record names the file it started last, and when.
-
-        Only forward moves are believed (a later file of the batch, a start no earlier than
-        the one known), so a lying worker cannot push its deadlines back for ever."""
-        current = self.current
-        job = self.find(record[0]) if record is not None else None
-        if record is None or job is None or current is None or job is current:
-            return
-        if self.order[job.id] <= self.order[current.id]:
-            return
-        started = min(max(record[1], current.started_at), now)
-        if job in self.maybe:
-            self.confirm(job)
-        elif job in self.expected:
-            # The files before it ended; their results are on their way.
-            self.current = job
-            for earlier in self.expected:
-                if earlier is job:
-                    break
-                earlier.started = True
-        else:
-            return
-        job.started, job.started_at = True, started
-
-    def finished(self, job: FileJob) -> None:
-        expected = self.expected
-        if expected and expected[0] is job and not self.maybe:
-            # The usual case: the files of a batch end in order, none given back.
-            expected.popleft()
-        else:
-            for queue in (expected, self.maybe):
-                if job in queue:
-                    while queue and queue[0] is not job:
-                        queue.popleft()
-                    queue.popleft()
-        self.by_id.pop(job.id, None)
-        if self.current is None or self.current.id not in self.by_id:
-            self._start(time.monotonic())
-
-    def give_back(self) -> list[FileJob]:
-        """Every expected file after the current one; they may still start until confirmed."""
-        current = self.current
-        behind = [j for j in self.expected if j is not current and self._after(j, current)]
-        for _ in behind:
-            self.expected.pop()
-        self.maybe.extend(behind)
-        for job in behind:
-            job.started = False
-        return behind
-
-    def _after(self, job: FileJob, current: FileJob | None) -> bool:
-        return current is None or self.order[job.id] > self.order[current.id]
-
-    def skipped(self, ids: Iterable[int]) -> None:
-        gone = set(ids)
-        self.maybe = deque(j for j in self.maybe if j.id not in gone)
-        for job_id in gone:
-            self.by_id.pop(job_id, None)
-        if self.current is not None and self.current.id in gone:
-            self._start(time.monotonic())
-
-    def fail(self, outcome: Outcome) -> None:
-        """The file the worker was on ends so (a crash, its deadline); nothing else does."""
-        job = self.current
-        if job is not None and self.by_id.pop(job.id, None) is not None:
-            _finish(job, outcome)
-
-    def unstarted(self) -> list[FileJob]:
-        """What to reschedule once the worker is gone: every expected file that has not
-        ended (never started, or ended without its result reaching the parent)."""
-        left = [j for j in self.expected if j.id in self.by_id]
-        for job in left:
-            job.started = False
-        return left
 
 
 _NOTICED: set[str] = set()
@@ -549,6 +471,21 @@ class WorkerPool:
         """Calls waiting for a worker, next in turn first."""
         return list(self.waiters)
 
+    def may_queue(self, worker: Worker, lane: object) -> bool:
+        """May `lane`, which holds `worker`, queue another batch on it behind the one it
+        runs? Only when no other call waits for a worker (a call's turn comes after at most
+        the batch queued already), no worker is free or could start (it would take that
+        batch now), and the worker is not due for recycling (its memory is known once its first
+        batch has ended, so a fresh worker's first batch queues nothing behind it)."""
+        if self.closed or not worker.alive or self.idle or self.count < self.size:
+            return False
+        if any(other is not lane for other in self.waiters):
+            return False
+        if self.recycle_files and worker.files_done + worker.in_flight >= self.recycle_files:
+            return False
+        memory = self.recycle_memory
+        return not memory or (worker.measured and worker.rss <= memory)
+
     @asynccontextmanager
     async def lease(self, lane: object) -> AsyncIterator[Worker]:
         worker = await self._acquire(lane)
@@ -597,17 +534,20 @@ class WorkerPool:
             self.booting -= 1
 
     async def _boot_counted(self) -> Worker:
-        control: tuple[ProgressFile, JournalFile] | None = None
+        ends: list[ProgressFile | JournalFile] = []
         try:
             if self.preload_modules and self.started:
                 await self._preload()
             tmpdir = tempfile.mkdtemp(prefix="w", dir=self.root)
-            control = ProgressFile(tmpdir + ".progress"), JournalFile(tmpdir + ".journal")
+            progress = ProgressFile(tmpdir + ".progress")
+            ends.append(progress)
+            journals = [JournalFile(tmpdir + suffix) for suffix in (".journal", ".journal2")]
+            ends += journals
+            control = (progress, journals[0], journals[1])
             proc = await self.launcher.spawn()
         except BaseException as exc:
-            if control is not None:
-                for end in control:
-                    end.close()
+            for end in ends:
+                end.close()
             self.count -= 1
             self._hand_out()
             if isinstance(exc, Exception):
@@ -724,7 +664,9 @@ class ThreadWorker:
         self.limiter = limiter
         self.alive = True
 
-    async def run_batch(self, jobs: Sequence[FileJob], profile: Profile) -> list[FileJob]:
+    async def run_batch(
+        self, jobs: Sequence[FileJob], profile: Profile, more: object = None
+    ) -> list[FileJob]:
         """One file per lease: a thread cannot be interrupted, so nothing waits behind it."""
         from .worker import scan_file
 
@@ -765,6 +707,9 @@ class ThreadPool:
 
     def waiting_lanes(self) -> list[object]:
         return []
+
+    def may_queue(self, worker: object, lane: object) -> bool:
+        return False
 
     @asynccontextmanager
     async def lease(self, lane: object) -> AsyncIterator[ThreadWorker]:

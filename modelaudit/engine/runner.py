@@ -3,9 +3,10 @@
 Listing runs one task per target; every listed object takes a slot of the scanner's global
 bound on files in flight. A local file goes straight onto the call's queue (no task per
 file, so a sweep of 50,000 small files costs the parent microseconds per file); a remote one
-is fetched into a spool by its own task first. Dispatcher tasks (at most one per worker) lease
-a worker, take a batch of small files or one large file off the queue, and hand back the
-files the worker never started. Each file's result becomes a `FileReport` the moment it ends.
+is fetched into a spool by its own task first. Dispatcher tasks (at most two per worker) lease
+a worker, take a batch of small files or one large file off the queue (and, while the pool
+allows, the next batch to queue in the worker behind it), and hand back the files the worker
+never started. Each file's result becomes a `FileReport` the moment it ends.
 
 The run deadline and a signal stop the call: every finished result is kept, files being
 scanned end inconclusive *with* the findings their worker streamed, and files not yet started
@@ -44,8 +45,9 @@ from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_loca
 from ..formats import extension_format
 from ..report import FileReport, ScanReport
 from .capture import rescue
+from .flight import FileJob
 from .outcomes import Outcome, apply_outcome, info, mark_stopped, run_timeout_reason
-from .pool import FileJob, PoolClosed, Profile, WorkerStartError, give_back
+from .pool import PoolClosed, Profile, WorkerStartError, give_back
 from .sharding import Shard, parse_shard
 
 if TYPE_CHECKING:
@@ -86,16 +88,12 @@ _job_ids = itertools.count(1)
 _profile_ids = itertools.count(1)
 
 
-class _BatchWorker(Protocol):
-    async def run_batch(
-        self, jobs: Sequence[FileJob], profile: Profile, finish: Callable[[FileJob, Outcome], None]
-    ) -> list[FileJob]: ...
-
-
 class Pool(Protocol):
     def lease(self, lane: object) -> Any: ...
 
     def waiting_lanes(self) -> list[object]: ...
+
+    def may_queue(self, worker: Any, lane: object) -> bool: ...
 
 
 def sendable(cls: type) -> bool:
@@ -709,16 +707,17 @@ class ScanCall:
                     if not batch:
                         continue
                     batch += self._borrow(batch)
+                    borrowed = [j for j in batch if j.owner is not self]
                     self.busy += 1
                     try:
                         self._more_dispatchers()
-                        leftover = await worker.run_batch(batch, self.profile)
+                        more = self._queued_batches(worker, borrowed)
+                        leftover = await worker.run_batch(batch, self.profile, more)
                     except BaseException:
                         # This call is cancelled: what it borrowed goes back to its owners.
-                        others = [j for j in batch if j.owner is not self]
-                        for job in others:
+                        for job in borrowed:
                             job.started = False
-                        give_back(others)
+                        give_back(borrowed)
                         raise
                     finally:
                         self.busy -= 1
@@ -729,6 +728,23 @@ class ScanCall:
             self.ready.clear()
         finally:
             self.dispatchers -= 1
+
+    def _queued_batches(self, worker: Any, borrowed: list[FileJob]) -> Callable[[], list[FileJob]]:
+        """The next batch for a worker this call holds, queued there while it runs another
+        (`Worker.run_batch`), for as long as the pool allows (`may_queue`: no other call
+        waiting, no other worker free, no recycling due); empty once it does not."""
+
+        def more() -> list[FileJob]:
+            if not self.ready or not self.engine.pool.may_queue(worker, self):
+                return []
+            following: list[FileJob] = list(self._take_batch())
+            if following:
+                taken = self._borrow(following)
+                borrowed.extend(taken)
+                following += taken
+            return following
+
+        return more
 
     def _borrow(self, batch: list[FileJob]) -> list[FileJob]:
         """Fill a batch of small files with those of other calls, when they share this

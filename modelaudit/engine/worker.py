@@ -17,7 +17,7 @@ import os
 import pickle
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -177,16 +177,22 @@ def _scan(
 
 
 class Channel:
-    """The worker's end of the protocol: blocking reads and whole-frame writes on fds."""
+    """The worker's end of the protocol: blocking reads and whole-frame writes on fds.
+
+    `held`: messages read while a batch ran (the next batch, its profile) that wait for it
+    to end; `recv` returns them first, in the order they came."""
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self.read_fd = read_fd
         self.write_fd = write_fd
         self.frames = FrameReader()
         self.ready: list[bytes] = []
+        self.held: deque[Any] = deque()
 
     def recv(self) -> Any:
         """The parent's next message (trusted), or None once the parent is gone."""
+        if self.held:
+            return self.held.popleft()
         while not self.ready:
             try:
                 data = os.read(self.read_fd, 1 << 16)
@@ -230,11 +236,15 @@ class Channel:
 
 
 class _Control:
-    """The worker's ends of its progress record and journal (protocol.ProgressFile,
+    """The worker's ends of its progress record and journals (protocol.ProgressFile,
     protocol.JournalFile): the job it starts and when, stored into a shared mapping before
-    each file; each result, appended to the journal as the file ends."""
+    each file; each result, appended to the batch's journal as the file ends.
 
-    def __init__(self, progress: str, journal: str) -> None:
+    With two journals, batches take turns (the parent names the slot): while the parent
+    still reads one batch's results, the next batch, already queued here, writes the other
+    journal, so the first batch's results outlive the worker until the parent has them."""
+
+    def __init__(self, progress: str, *journals: str) -> None:
         import mmap
 
         fd = os.open(progress, os.O_RDWR | getattr(os, "O_BINARY", 0))
@@ -242,14 +252,24 @@ class _Control:
             self.map = mmap.mmap(fd, PROGRESS.size)
         finally:
             os.close(fd)
-        self.journal = os.open(journal, os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0))
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        self.journals: list[int] = []
+        try:
+            for path in journals:
+                self.journals.append(os.open(path, flags))
+        except OSError:
+            for fd in self.journals:
+                os.close(fd)
+            raise
+        self.journal = self.journals[0]
         self.writable = True
 
     def mark(self, job_id: int, now: float) -> None:
         PROGRESS.pack_into(self.map, 0, job_id, now)
 
-    def restart(self) -> None:
-        """A new batch: the journal holds only its results."""
+    def restart(self, slot: int = 0) -> None:
+        """A new batch: its journal holds only its results."""
+        self.journal = self.journals[slot % len(self.journals)]
         try:
             os.ftruncate(self.journal, 0)
             self.writable = True
@@ -273,8 +293,11 @@ def _open_control(options: dict[str, Any]) -> _Control | None:
     progress, journal = options.get("progress"), options.get("journal")
     if not progress or not journal:
         return None
+    journals = [str(journal)]
+    if options.get("journal2"):
+        journals.append(str(options["journal2"]))
     try:
-        return _Control(str(progress), str(journal))
+        return _Control(str(progress), *journals)
     except (OSError, ValueError, ImportError):
         return None
 
@@ -386,14 +409,19 @@ def _run_batch(
     jobs: Sequence[Job],
     tmpdir: str,
     control: _Control | None,
+    slot: int = 0,
 ) -> None:
     from ..scanners.registry import ScannerSpec
     from . import dispatch
 
+    if not jobs:
+        # Every file of a queued batch was given back before it began.
+        channel.send(("idle", sandbox.resident_bytes()))
+        return
     config, registry = profile
     dispatch.set_registry(registry)
     if control is not None:
-        control.restart()
+        control.restart(slot)
     results = _Results(channel, control)
     longest = max(job[4] for job in jobs)
     mapped = max(job[5] for job in jobs)
@@ -425,7 +453,8 @@ def _run_files(
     lane = (_dispatch or _import_dispatch()).Lane(config)
     skipped: set[int] = set()
     wiped = _mtime(tmpdir)
-    look = False
+    # A "skip" sent while the previous batch ran may wait behind this batch's own message.
+    look = True
     for position, (job_id, path, display, explicit, deadline, _size, hashed) in enumerate(jobs):
         if look and channel.can_poll:
             for message in channel.poll():
@@ -433,7 +462,10 @@ def _run_files(
                     ahead = {j[0] for j in jobs[position:]}
                     given_back = [i for i in message[1] if i in ahead]
                     skipped.update(given_back)
+                    given_back += _skip_held(channel.held, message[1])
                     results.send(("skipped", given_back))
+                else:
+                    channel.held.append(message)
         if job_id in skipped:
             continue
         if control is not None:
@@ -462,6 +494,21 @@ def _run_files(
         _wipe(tmpdir)
 
 
+def _skip_held(held: deque[Any], ids: Iterable[int]) -> list[int]:
+    """Take given-back files out of the batches queued here; the ids taken out."""
+    gone = set(ids)
+    taken: list[int] = []
+    for n in range(len(held)):
+        message = held[n]
+        if message[0] != "scan" or not gone:
+            continue
+        kept = [job for job in message[2] if job[0] not in gone]
+        if len(kept) != len(message[2]):
+            taken += [job[0] for job in message[2] if job[0] in gone]
+            held[n] = (*message[:2], kept, *message[3:])
+    return taken
+
+
 def _mtime(folder: str) -> int:
     """Changes whenever an entry is added to or removed from the folder."""
     try:
@@ -484,13 +531,15 @@ def serve(channel: Channel) -> None:
     _setup({})
     notices = list(dict.fromkeys(sandbox.NOTICES))
     hello = ("hello", os.getpid(), notices, sandbox.has_rlimits(), channel.can_poll)
-    channel.send((*hello, control is not None))
+    journals = len(control.journals) if control is not None else 0
+    channel.send((*hello, control is not None, journals))
     profiles: OrderedDict[int, tuple[dict[str, Any], Sequence[Any] | None]] = OrderedDict()
     while (message := channel.recv()) is not None:
         kind = message[0]
         if kind == "scan":
             profiles.move_to_end(message[1])
-            _run_batch(channel, profiles[message[1]], message[2], tmpdir, control)
+            slot = int(message[3]) if len(message) > 3 else 0
+            _run_batch(channel, profiles[message[1]], message[2], tmpdir, control, slot)
         elif kind == "profile":
             # The parent mirrors this: least recently used first out, PROFILES_KEPT kept.
             profiles[message[1]] = (message[2], message[3])
@@ -498,9 +547,13 @@ def serve(channel: Channel) -> None:
                 profiles.popitem(last=False)
         elif kind == "preload":
             preload(message[1])
+        elif kind == "skip":
+            # Its batch ended already; a batch queued behind it may hold files it names.
+            taken = _skip_held(channel.held, message[1])
+            if taken:
+                channel.send(("skipped", taken))
         elif kind == "exit":
             return
-        # A "skip" that arrives after its batch ended has nothing left to skip.
 
 
 def serve_fd(fd: int) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 import modelaudit
 from modelaudit.core import scan_report
+from modelaudit.engine.flight import FileJob, Flight
 from modelaudit.engine.outcomes import Outcome
-from modelaudit.engine.pool import FileJob, _Batch
 from modelaudit.findings import FileStatus, IssueSeverity
 from tests.hardening._hardening_util import write_hostile
 
@@ -197,7 +197,7 @@ def test_a_progress_record_only_ever_moves_forward() -> None:
     jobs = _jobs(4)
     for job in jobs:
         job.owner = owner
-    batch = _Batch(jobs)
+    batch = Flight(jobs)
     began = jobs[0].started_at
     batch.locate((3, began + 1.0), now=began + 2.0)
     assert batch.current is jobs[2] and jobs[2].started_at == began + 1.0
@@ -218,7 +218,7 @@ def test_a_progress_record_only_ever_moves_forward() -> None:
 
 def test_files_behind_the_located_file_are_given_back() -> None:
     jobs = _jobs(5)
-    batch = _Batch(jobs)
+    batch = Flight(jobs)
     batch.locate((3, jobs[0].started_at), now=jobs[0].started_at)
     assert batch.give_back() == jobs[3:]
     batch.finished(jobs[0])

@@ -59,7 +59,12 @@ class HostileScanner(BaseScanner):
         if command == "report-process":
             watched = ("h5py", "onnx", "jinja2", "yaml", "py7zr", "modelaudit.scanners.")
             modules = sorted(m for m in sys.modules if m.startswith(watched))
-            details = {"pid": os.getpid(), "tmp": tempfile.gettempdir(), "modules": modules}
+            details = {
+                "pid": os.getpid(),
+                "tmp": tempfile.gettempdir(),
+                "modules": modules,
+                "at": time.monotonic(),
+            }
             result.add_issue("process", severity=IssueSeverity.INFO, details=details)
             result.finish()
             return result
