@@ -99,7 +99,8 @@ class ScanConfig:
     worker_recycle_files: int = 5000
     worker_recycle_memory: int = 1024**3
     #: Files in flight (listed, fetched, queued or scanning) across every call of a
-    #: `Scanner`. None: 256, or 128 per worker when more.
+    #: `Scanner`. None: 512, or 256 per worker when more (a worker holds two batches of
+    #: `batch_files`; as many again wait in the queue, so the next batch is a full one).
     max_in_flight: int | None = None
     #: Small files travel to a worker together: at most this many per job, and this many bytes.
     batch_files: int = 64
@@ -137,7 +138,7 @@ class ScanConfig:
 
     @property
     def in_flight(self) -> int:
-        return self.max_in_flight or max(256, 128 * max(1, self.jobs))
+        return self.max_in_flight or max(512, 256 * max(1, self.jobs))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> ScanConfig:

@@ -183,6 +183,42 @@ async def test_cancelling_a_call_with_a_queued_batch_kills_its_worker(
     assert fresh != sent[0][0]
 
 
+async def test_a_batch_running_does_not_erase_the_results_of_the_one_before(
+    tmp_path: Path, hostile: type
+) -> None:
+    """The call is cancelled while the parent has not read a batch's last result and the
+    worker already runs the batch queued behind it: that result is read from the batch's
+    own journal, which the next batch did not truncate."""
+    marker = tmp_path / "third-batch-started"
+    folder = tmp_path / "files"
+    _probes(folder, ["a0", "a1", "d1"])
+    write_hostile(str(folder), "c0.hostile", "sleep", "0.1")
+    write_hostile(str(folder), "c1.hostile", "sleep", "0.2")
+    write_hostile(str(folder), "d0.hostile", "mark-sleep", str(marker))
+    reports: dict[str, FileReport] = {}
+    seen: list[bool] = []
+    scope = anyio.CancelScope()
+
+    def progress(fr: FileReport) -> None:
+        reports[Path(fr.path).stem] = fr
+        if Path(fr.path).stem == "c0":
+            # c1 ends and d0 (the batch queued behind) starts while the parent is here.
+            until = time.monotonic() + 20
+            while not marker.exists() and time.monotonic() < until:
+                time.sleep(0.01)
+            seen.append(marker.exists())
+            scope.cancel()
+
+    with anyio.fail_after(60):
+        async with modelaudit.Scanner(jobs=1, batch_files=2) as scanner:
+            await scanner.scan(str(folder / "a0.hostile"))  # the worker's first batch
+            with scope:
+                await scanner.scan(str(folder), progress=progress)
+    assert seen == [True]
+    assert reports["c1"].status is FileStatus.COMPLETE, reports["c1"]
+    assert "d0" not in reports
+
+
 class _Owner:
     def __init__(self) -> None:
         self.ended: list[tuple[int, str]] = []
