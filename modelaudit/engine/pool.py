@@ -541,7 +541,7 @@ class WorkerPool:
             tmpdir = tempfile.mkdtemp(prefix="w", dir=self.root)
             progress = ProgressFile(tmpdir + ".progress")
             ends.append(progress)
-            journals = [JournalFile(tmpdir + suffix) for suffix in (".journal", ".journal2")]
+            journals = [JournalFile(tmpdir + suffix) for suffix in (".journal", "-b.journal")]
             ends += journals
             control = (progress, journals[0], journals[1])
             proc = await self.launcher.spawn()
