@@ -136,6 +136,25 @@ async def test_a_slow_file_gives_back_the_queued_batch(
     assert len(set(pids.values())) == 2
 
 
+async def test_files_given_back_come_back_to_the_same_worker_whole(
+    tmp_path: Path, hostile: type, sent: list[tuple[int, list[str]]]
+) -> None:
+    """With one worker, a file given back behind a slow one comes back to that worker: only
+    once the batch it was queued in is over, so no file is in two of its batches."""
+    folder = tmp_path / "files"
+    _probes(folder, ["a1", "a2", "a3"])
+    write_hostile(str(folder), "a0.hostile", "sleep", "0.6")
+    with anyio.fail_after(60):
+        async with modelaudit.Scanner(jobs=1, batch_files=1, timeout=30) as scanner:
+            await scanner.scan(str(folder / "a1.hostile"))  # the worker's first batch
+            sent.clear()
+            report = await scanner.scan(str(folder))
+    assert report.interrupted is None
+    assert all(f.status is FileStatus.COMPLETE for f in report.files), report.files
+    # a1 was queued behind a0, given back when a0 was slow, then sent again.
+    assert [batch for _pid, batch in sent][:3] == [["a0"], ["a1"], ["a1"]], sent
+
+
 async def test_a_worker_is_recycled_only_after_its_queued_batch(
     tmp_path: Path, hostile: type, sent: list[tuple[int, list[str]]]
 ) -> None:
