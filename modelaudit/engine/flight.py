@@ -74,6 +74,9 @@ class Flight:
         self.batches: deque[tuple[int, list[FileJob]]] = deque()
         #: The file whose slowness gave back the files behind it (once per file).
         self.gave_back_for: FileJob | None = None
+        #: Ids given back whose batch is not over yet: their calls may hand them out again,
+        #: and a file must not be in two batches of one worker (`batch_over` goes by id).
+        self.returned: set[int] = set()
         self._sent = 0
         if jobs:
             self.add(jobs)
@@ -171,6 +174,8 @@ class Flight:
         for job_id in ended:
             self.by_id.pop(job_id, None)
             self.order.pop(job_id, None)
+        if self.returned:
+            self.returned -= ended
         if self.current is None or self.current.id not in self.by_id:
             self._start(time.monotonic())
 
@@ -185,6 +190,7 @@ class Flight:
         self.maybe.extend(behind)
         for job in behind:
             job.started = False
+            self.returned.add(job.id)
         return behind
 
     def _after(self, job: FileJob, current: FileJob | None) -> bool:

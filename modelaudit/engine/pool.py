@@ -253,10 +253,10 @@ class Worker:
         await self.proc.send(frame(("scan", profile.key, [j.wire() for j in jobs], slot)))
 
     async def _top_up(self, state: Flight, profile: Profile, more: More | None) -> None:
-        """Keep a batch queued behind the one running, while `more` has one. Not while files
-        given back are in flight unconfirmed: they are back in their call's queue, and `more`
-        could hand them to this worker again while the batch that holds them is not over."""
-        while more is not None and len(state.batches) < 2 and self.alive and not state.maybe:
+        """Keep a batch queued behind the one running, while `more` has one. Not while a batch
+        that had files given back is in flight: they are back in their call's queue, and `more`
+        could hand them to this worker again before that batch is over."""
+        while more is not None and len(state.batches) < 2 and self.alive and not state.returned:
             following = more()
             if not following:
                 return

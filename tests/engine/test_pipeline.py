@@ -314,3 +314,21 @@ def test_a_located_file_of_the_queued_batch_ends_the_one_before() -> None:
     flight.fail(Outcome("crash", reason="killed"))
     assert owner.ended == [(4, "crash")]
     assert flight.unstarted() == [*one, two[0], two[2]]
+
+
+def test_files_given_back_hold_the_queue_until_their_batch_is_over() -> None:
+    """Confirmed skipped or not, a file given back stays named by its batch until that batch
+    is over: nothing is queued behind it meanwhile, so it cannot come back into this worker
+    while it is still there (the batch's end would then find it unfinished)."""
+    owner = _Owner()
+    one, two = _jobs(1, 1, owner), _jobs(2, 2, owner)
+    flight = Flight(one)
+    flight.add(two, slot=1)
+    assert flight.give_back() == two
+    flight.skipped([2, 3])
+    assert flight.returned == {2, 3}
+    flight.finished(one[0])
+    flight.batch_over()
+    assert flight.returned == {2, 3}
+    flight.batch_over()
+    assert not flight.returned and not flight.batches
