@@ -23,7 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ from .launch import Launcher, WorkerProcess
 from .outcomes import Outcome
 from .procs import resident_bytes_of
 from .protocol import (
+    PROFILES_KEPT,
     FrameReader,
     JournalFile,
     ProgressFile,
@@ -131,7 +132,8 @@ class Worker:
         self.memory_limit = memory_limit
         self.frames = FrameReader()
         self.messages: deque[Any] = deque()
-        self.profiles: set[int] = set()
+        #: The profiles the worker holds, in its order: least recently used first.
+        self.profiles: OrderedDict[int, None] = OrderedDict()
         self.files_done = 0
         #: Resident memory as of the last batch's end; `measured` once there was one.
         self.rss = 0
@@ -244,9 +246,14 @@ class Worker:
     async def send_batch(self, jobs: Sequence[FileJob], profile: Profile, state: Flight) -> None:
         """Send one batch (and the call's profile, the first time); the worker runs it after
         those already sent, writing its results to the next journal in turn."""
+        # The worker's own bookkeeping, step for step: it keeps PROFILES_KEPT profiles and
+        # evicts the least recently used, which need not be the Scanner's least recent.
         if profile.key not in self.profiles:
             await self.proc.send(frame(("profile", profile.key, profile.config, profile.registry)))
-            self.profiles.add(profile.key)
+            self.profiles[profile.key] = None
+            if len(self.profiles) > PROFILES_KEPT:
+                self.profiles.popitem(last=False)
+        self.profiles.move_to_end(profile.key)
         slot, self._slot = self._slot, 1 - self._slot
         state.add(jobs, slot)
         self.in_flight = state.files

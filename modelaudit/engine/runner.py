@@ -117,7 +117,8 @@ class Profiles:
     """The profiles of one `Scanner`: a call whose settings and registry equal an earlier
     call's reuses its profile, so its workers are not sent the same thing again."""
 
-    #: Profiles kept; a worker keeps the same number, evicting in the same order.
+    #: Profiles kept. A worker keeps as many, evicting by its own use, which can differ
+    #: (`pool.Worker.profiles` follows each worker's).
     SIZE = 32
 
     def __init__(self) -> None:

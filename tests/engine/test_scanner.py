@@ -527,3 +527,40 @@ async def test_calls_started_together_ride_in_one_batch(
     for path in paths:
         (entry,) = results[path].files
         assert entry.path == str(path) and results[path].exit_code == 1
+
+
+async def test_more_profiles_than_a_worker_keeps(tmp_path: Path, hostile: type) -> None:
+    """A worker keeps its 32 latest profiles and evicts by its own use; the parent must
+    evict the same ones, or a call is sent to a worker that no longer knows its settings.
+
+    One long call keeps its profile in use on the only worker while 32 one-file calls with
+    settings of their own go by; the first of those settings, used again, was evicted by the
+    worker though the scanner still knows it."""
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(80):
+        write_hostile(str(big), f"s{i:02}.hostile", "sleep", "0.02")
+    evil = evil_pickle(tmp_path, "e.pkl")
+    async with modelaudit.Scanner(jobs=1) as scanner:
+        await scanner.scan(str(evil))
+
+        async def one(tag: int) -> modelaudit.ScanReport:
+            return await scanner.scan(str(evil), blacklist_patterns=[f"tag{tag}"])
+
+        reports: list[modelaudit.ScanReport] = []
+        async with anyio.create_task_group() as tg:
+            big_report: list[modelaudit.ScanReport] = []
+
+            async def long_call() -> None:
+                big_report.append(await scanner.scan(str(big), batch_files=2))
+
+            tg.start_soon(long_call)
+            await anyio.sleep(0.2)
+            for tag in range(1, 33):
+                reports.append(await one(tag))
+            reports.append(await one(1))
+    assert [f.status for f in big_report[0].files] == [FileStatus.COMPLETE] * 80
+    for report in reports:
+        (entry,) = report.files
+        assert entry.status is FileStatus.COMPLETE, entry.status_reason
+        assert report.findings
