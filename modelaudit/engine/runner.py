@@ -793,12 +793,16 @@ class ScanCall:
         if self.ready[0].size >= _ALONE:
             return [] if small_only else [self.ready.popleft()]
         batch: list[_Job] = []
+        taken: set[int] = set()
         total = 0
         while self.ready and len(batch) < limit_files:
             following = self.ready[0]
-            if following.id not in self.pending:
+            if following.id not in self.pending or following.id in taken:
+                # (a file given back twice: for a slow file ahead, then by a cancelled
+                # borrower; a worker sent one file twice in a batch would be killed for it)
                 self.ready.popleft()
                 continue
+            taken.add(following.id)
             if following.size >= _ALONE or (batch and total + following.size > limit_bytes):
                 break
             batch.append(self.ready.popleft())

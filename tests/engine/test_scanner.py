@@ -564,3 +564,59 @@ async def test_more_profiles_than_a_worker_keeps(tmp_path: Path, hostile: type) 
         (entry,) = report.files
         assert entry.status is FileStatus.COMPLETE, entry.status_reason
         assert report.findings
+
+
+async def test_a_file_given_back_twice_is_sent_once(tmp_path: Path, hostile: type) -> None:
+    """B's files ride in A's batch behind a slow file: they are given back to B once for
+    the slow file, and again when A is cancelled while they are still pending elsewhere.
+    B gets each result once and no batch holds one file twice."""
+    from modelaudit.engine import pool
+
+    busy = [Path(write_hostile(str(tmp_path), f"c{i}.hostile", "sleep", "2")) for i in range(2)]
+    marker = tmp_path / "a-started"
+    a_file = Path(write_hostile(str(tmp_path), "a.hostile", "mark-sleep", str(marker)))
+    b_folder = tmp_path / "b"
+    b_folder.mkdir()
+    for i in range(3):
+        evil_pickle(b_folder, f"b{i}.pkl")
+    batches: list[list[int]] = []
+    original = pool.Worker.send_batch
+
+    async def recording(
+        self: pool.Worker, jobs: Sequence[FileJob], profile: pool.Profile, state: Flight
+    ) -> None:
+        batches.append([j.id for j in jobs])
+        await original(self, jobs, profile, state)
+
+    pool.Worker.send_batch = recording  # type: ignore[method-assign]
+    try:
+        with anyio.fail_after(60):
+            async with modelaudit.Scanner(jobs=2, batch_files=64) as scanner:
+                await scanner.scan(str(busy[0]), file_timeout=5)
+                b_result: list[modelaudit.ScanReport] = []
+                async with anyio.create_task_group() as tg:
+                    a_scope = anyio.CancelScope()
+
+                    async def call_a() -> None:
+                        with a_scope:
+                            await scanner.scan(str(a_file))
+
+                    async def call_b() -> None:
+                        b_result.append(await scanner.scan(str(b_folder)))
+
+                    tg.start_soon(scanner.scan, str(busy[0]))
+                    tg.start_soon(scanner.scan, str(busy[1]))
+                    await anyio.sleep(0.3)
+                    tg.start_soon(call_a)
+                    await anyio.sleep(0.05)
+                    tg.start_soon(call_b)
+                    while not marker.exists():
+                        await anyio.sleep(0.005)
+                    await anyio.sleep(0.6)
+                    a_scope.cancel()
+    finally:
+        pool.Worker.send_batch = original  # type: ignore[method-assign]
+    assert all(len(set(ids)) == len(ids) for ids in batches), batches
+    (report,) = b_result
+    assert [f.status for f in report.files] == [FileStatus.COMPLETE] * 3
+    assert report.exit_code == 1
