@@ -10,6 +10,7 @@ and the bytes the server sends back, so figures do not depend on the scanner's b
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
 import json
@@ -223,11 +224,30 @@ def scan_cli(target: str, env: dict[str, str], mode: str) -> tuple[int, str]:
         return proc.returncode, _hash_note(mode, proc.stdout, sbom)
 
 
+MODES = ("json", "sarif", "sbom", "sarif+hash")
+
+
+def arguments(description: str, objects: list[str]) -> argparse.ArgumentParser:
+    """The options both remote benchmarks take; each adds its server's own."""
+    made = argparse.ArgumentParser(description=description)
+    made.add_argument("--size-mib", type=int, default=1024, help="object size (default 1024)")
+    made.add_argument("--latency-ms", type=int, nargs="+", default=[0, 50])
+    made.add_argument("--objects", nargs="+", default=objects, choices=objects)
+    made.add_argument(
+        "--compare",
+        metavar="TREE",
+        help="another tree of the package (e.g. a checkout of main): each scan also runs "
+        "with PYTHONPATH=TREE right before, printed as MODE@old",
+    )
+    made.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    return made
+
+
 def scan_runs(
     relay: Relay,
     target: str,
     env: dict[str, str],
-    modes: tuple[str, ...] = ("json", "sarif", "sbom", "sarif+hash"),
+    modes: tuple[str, ...] = MODES,
     compare: str | None = None,
 ) -> dict[str, Figures]:
     """Each mode's scan; with `compare` (another tree of the package, such as main's),

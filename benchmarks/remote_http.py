@@ -20,7 +20,6 @@ whole-object fill written to the spool.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import re
@@ -32,7 +31,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from _remote import HEADER, OBJECTS, Relay, fresh_download, measure, report, scan_runs
+from _remote import (
+    HEADER,
+    OBJECTS,
+    Relay,
+    arguments,
+    fresh_download,
+    measure,
+    report,
+    scan_runs,
+)
 
 MIB = 1 << 20
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -118,27 +126,12 @@ def fresh_command(url: str) -> tuple[str, list[str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024, help="object size (default 1024)")
-    parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 50])
-    parser.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=list(OBJECTS))
+    parser = arguments(__doc__.splitlines()[0], list(OBJECTS))
     parser.add_argument(
         "--no-range",
         action="store_true",
         help="a server that ignores Range and says so: every scan downloads (and writes) the "
         "whole object",
-    )
-    parser.add_argument(
-        "--compare",
-        metavar="TREE",
-        help="another tree of the package (e.g. a checkout of main): each scan also runs "
-        "with PYTHONPATH=TREE right before, printed as MODE@old",
-    )
-    parser.add_argument(
-        "--modes",
-        nargs="+",
-        default=["json", "sarif", "sbom", "sarif+hash"],
-        choices=["json", "sarif", "sbom", "sarif+hash"],
     )
     args = parser.parse_args()
     size = args.size_mib * MIB

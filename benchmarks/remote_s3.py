@@ -17,7 +17,6 @@ requests a scan makes more than how long they take on real S3.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
 import os
@@ -29,7 +28,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _remote import HEADER, OBJECTS, Relay, fresh_download, measure, report, scan_runs
+from _remote import (
+    HEADER,
+    OBJECTS,
+    Relay,
+    arguments,
+    fresh_download,
+    measure,
+    report,
+    scan_runs,
+)
 
 MIB = 1 << 20
 BUCKET = "bench-models"
@@ -129,26 +137,11 @@ def scan_env(endpoint: str) -> dict[str, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024, help="object size (default 1024)")
-    parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 50])
-    parser.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=list(OBJECTS))
+    parser = arguments(__doc__.splitlines()[0], list(OBJECTS))
     parser.add_argument(
         "--no-checksum",
         action="store_true",
         help="upload without ChecksumSHA256: SARIF with --hash-remote then downloads",
-    )
-    parser.add_argument(
-        "--compare",
-        metavar="TREE",
-        help="another tree of the package (e.g. a checkout of main): each scan also runs "
-        "with PYTHONPATH=TREE right before, printed as MODE@old",
-    )
-    parser.add_argument(
-        "--modes",
-        nargs="+",
-        default=["json", "sarif", "sbom", "sarif+hash"],
-        choices=["json", "sarif", "sbom", "sarif+hash"],
     )
     args = parser.parse_args()
     size = args.size_mib * MIB

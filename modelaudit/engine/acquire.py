@@ -198,6 +198,8 @@ def _sha256(path: str) -> str:
 
 
 def _refuses_ranges(reader: ObjectReader) -> bool:
+    """Asked again after reads that may have taught the reader so (a first read answered
+    whole); a check in place would be taken as settled by an earlier one."""
     return reader.supports_ranges is False
 
 

@@ -6,7 +6,8 @@ import gc
 import os
 import pickle
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -30,6 +31,27 @@ def evil_pickle(folder: Path, name: str) -> Path:
     path = folder / name
     path.write_bytes(pickle.dumps(_Evil(), protocol=2))
     return path
+
+
+@contextmanager
+def _sent_batches() -> Iterator[list[list[FileJob]]]:
+    """Every batch the pool sends a worker while the block runs, in order."""
+    from modelaudit.engine import pool
+
+    sent: list[list[FileJob]] = []
+    original = pool.Worker.send_batch
+
+    async def recording(
+        self: pool.Worker, jobs: Sequence[FileJob], profile: pool.Profile, state: Flight
+    ) -> None:
+        sent.append(list(jobs))
+        await original(self, jobs, profile, state)
+
+    pool.Worker.send_batch = recording  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        pool.Worker.send_batch = original  # type: ignore[method-assign]
 
 
 def _pid_of(report_issues: list) -> int:
@@ -226,21 +248,10 @@ async def test_a_scanner_must_be_entered(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of every batch a worker is sent (the real `send_batch` still sends it)."""
-    from modelaudit.engine import pool
-
-    sizes: list[int] = []
-    original = pool.Worker.send_batch
-
-    async def counting(
-        self: pool.Worker, jobs: Sequence[FileJob], profile: pool.Profile, state: Flight
-    ) -> None:
-        sizes.append(len(jobs))
-        await original(self, jobs, profile, state)
-
-    monkeypatch.setattr(pool.Worker, "send_batch", counting)
-    return sizes
+def sent_batches() -> Iterator[list[list[FileJob]]]:
+    """Every batch a worker is sent (the real `send_batch` still sends it)."""
+    with _sent_batches() as sent:
+        yield sent
 
 
 async def test_the_event_loop_keeps_running(tmp_path: Path, hostile: type) -> None:
@@ -283,7 +294,7 @@ async def test_the_event_loop_keeps_running(tmp_path: Path, hostile: type) -> No
 
 
 async def test_concurrent_one_file_calls_share_batches(
-    tmp_path: Path, hostile: type, batch_sizes: list[int]
+    tmp_path: Path, hostile: type, sent_batches: list[list[FileJob]]
 ) -> None:
     """Calls with the same settings are batched together; each gets exactly its own file."""
     for i in range(30):
@@ -294,7 +305,7 @@ async def test_concurrent_one_file_calls_share_batches(
     results: dict[str, modelaudit.ScanReport] = {}
     async with modelaudit.Scanner(jobs=2) as scanner:
         await scanner.scan(str(paths[0]))
-        batch_sizes.clear()
+        sent_batches.clear()
 
         async def one(path: Path) -> None:
             results[path.name] = await scanner.scan(str(path))
@@ -302,7 +313,7 @@ async def test_concurrent_one_file_calls_share_batches(
         async with anyio.create_task_group() as tg:
             for path in paths:
                 tg.start_soon(one, path)
-    assert len(batch_sizes) < len(paths), batch_sizes
+    assert len(sent_batches) < len(paths), [len(b) for b in sent_batches]
     for path in paths:
         (entry,) = results[path.name].files
         assert entry.path == str(path)
@@ -314,24 +325,13 @@ async def test_cancelling_a_call_returns_the_files_it_borrowed(
     tmp_path: Path, hostile: type
 ) -> None:
     """B's file rides in A's batch; A is cancelled before reaching it: B still gets it."""
-    from modelaudit.engine import pool
 
     busy = tmp_path / "c.hostile"
     write_hostile(str(tmp_path), "c.hostile", "sleep", "1")
     marker = tmp_path / "a-started"
     a_file = Path(write_hostile(str(tmp_path), "a.hostile", "mark-sleep", str(marker)))
     b_file = evil_pickle(tmp_path, "b.pkl")
-    batches: list[list[str]] = []
-    original = pool.Worker.send_batch
-
-    async def recording(
-        self: pool.Worker, jobs: Sequence[FileJob], profile: pool.Profile, state: Flight
-    ) -> None:
-        batches.append([Path(j.path).name for j in jobs])
-        await original(self, jobs, profile, state)
-
-    pool.Worker.send_batch = recording  # type: ignore[method-assign]
-    try:
+    with _sent_batches() as sent:
         with anyio.fail_after(60):
             async with modelaudit.Scanner(jobs=1, batch_files=64) as scanner:
                 b_result: list[modelaudit.ScanReport] = []
@@ -353,8 +353,7 @@ async def test_cancelling_a_call_returns_the_files_it_borrowed(
                     while not marker.exists():
                         await anyio.sleep(0.005)
                     a_scope.cancel()
-    finally:
-        pool.Worker.send_batch = original  # type: ignore[method-assign]
+    batches = [[Path(j.path).name for j in jobs] for jobs in sent]
     assert ["a.hostile", "b.pkl"] in batches, batches
     (report,) = b_result
     (entry,) = report.files
@@ -506,7 +505,7 @@ async def test_concurrent_one_file_calls_are_listed_together_yet_answered_apart(
 
 
 async def test_calls_started_together_ride_in_one_batch(
-    tmp_path: Path, batch_sizes: list[int]
+    tmp_path: Path, sent_batches: list[list[FileJob]]
 ) -> None:
     """The first call to lease a worker takes the queued files of the calls started with
     it, even before they asked for a worker themselves; each still gets its own file."""
@@ -515,7 +514,7 @@ async def test_calls_started_together_ride_in_one_batch(
     with anyio.fail_after(60):
         async with modelaudit.Scanner(jobs=2) as scanner:
             await scanner.scan([str(p) for p in paths])
-            batch_sizes.clear()
+            sent_batches.clear()
 
             async def one(path: Path) -> None:
                 results[path] = await scanner.scan(str(path))
@@ -523,7 +522,7 @@ async def test_calls_started_together_ride_in_one_batch(
             async with anyio.create_task_group() as tg:
                 for path in paths:
                     tg.start_soon(one, path)
-    assert batch_sizes == [len(paths)], batch_sizes
+    assert [len(b) for b in sent_batches] == [len(paths)], sent_batches
     for path in paths:
         (entry,) = results[path].files
         assert entry.path == str(path) and results[path].exit_code == 1
@@ -570,7 +569,6 @@ async def test_a_file_given_back_twice_is_sent_once(tmp_path: Path, hostile: typ
     """B's files ride in A's batch behind a slow file: they are given back to B once for
     the slow file, and again when A is cancelled while they are still pending elsewhere.
     B gets each result once and no batch holds one file twice."""
-    from modelaudit.engine import pool
 
     busy = [Path(write_hostile(str(tmp_path), f"c{i}.hostile", "sleep", "2")) for i in range(2)]
     marker = tmp_path / "a-started"
@@ -579,17 +577,7 @@ async def test_a_file_given_back_twice_is_sent_once(tmp_path: Path, hostile: typ
     b_folder.mkdir()
     for i in range(3):
         evil_pickle(b_folder, f"b{i}.pkl")
-    batches: list[list[int]] = []
-    original = pool.Worker.send_batch
-
-    async def recording(
-        self: pool.Worker, jobs: Sequence[FileJob], profile: pool.Profile, state: Flight
-    ) -> None:
-        batches.append([j.id for j in jobs])
-        await original(self, jobs, profile, state)
-
-    pool.Worker.send_batch = recording  # type: ignore[method-assign]
-    try:
+    with _sent_batches() as sent:
         with anyio.fail_after(60):
             async with modelaudit.Scanner(jobs=2, batch_files=64) as scanner:
                 await scanner.scan(str(busy[0]), file_timeout=5)
@@ -614,8 +602,7 @@ async def test_a_file_given_back_twice_is_sent_once(tmp_path: Path, hostile: typ
                         await anyio.sleep(0.005)
                     await anyio.sleep(0.6)
                     a_scope.cancel()
-    finally:
-        pool.Worker.send_batch = original  # type: ignore[method-assign]
+    batches = [[j.id for j in jobs] for jobs in sent]
     assert all(len(set(ids)) == len(ids) for ids in batches), batches
     (report,) = b_result
     assert [f.status for f in report.files] == [FileStatus.COMPLETE] * 3

@@ -86,12 +86,16 @@ async def test_persistent_failure_is_an_error(files_server: Files) -> None:
     assert any("502" in e for e in errors)
 
 
-async def test_object_changing_between_reads(files_server: Files) -> None:
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model.safetensors"])
+async def test_object_changing_between_reads(files_server: Files, name: str) -> None:
+    """A later read (for safetensors, the end read sent beside the head read by the
+    listing) sees another ETag: the file is reported changed, never scanned from a mix of
+    two versions."""
     server, blobs, _ = files_server
-    blob = blobs["pytorch_model.bin"]
+    blob = blobs[name]
     blob.changed = b"\x00" * len(blob.data)
     blob.change_after = 1
-    report = await modelaudit.scan(f"{server.url}/pytorch_model.bin")
+    report = await modelaudit.scan(f"{server.url}/{name}")
     (file,) = report.files
     assert file.status is FileStatus.ERROR
     assert "changed" in (file.status_reason or "")
