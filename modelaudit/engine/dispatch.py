@@ -18,6 +18,7 @@ from ..findings import (
     FileStatus,
     Issue,
     IssueSeverity,
+    IssueSink,
     ScanResult,
     current_sink,
     format_location,
@@ -39,6 +40,7 @@ from ..scanners.context import ScanContext
 from ..scanners.expansion import ExpansionBudget
 from ..scanners.registry import ScannerSpec, routing_entries
 from . import sandbox
+from .capture import FileCapture, dedupe, per_rule_cap
 
 Entry = type[BaseScanner] | ScannerSpec
 
@@ -224,13 +226,16 @@ class Lane:
     Only what does not depend on the file is kept; each file still gets its own context,
     expansion budget, scanner instance and result, through `scan_path` as any file."""
 
-    __slots__ = ("blacklist", "budget", "config", "frozen", "owners", "strict")
+    __slots__ = ("blacklist", "budget", "cap", "config", "frozen", "hashes", "owners", "strict")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
         self.frozen: Mapping[str, Any] = MappingProxyType(dict(config))
         self.strict = bool(config.get("strict"))
         self.blacklist: Sequence[str] = config.get("blacklist_patterns") or []
+        #: Findings kept per rule per file (`capture.per_rule_cap`), and `--hashes`.
+        self.cap = per_rule_cap(config)
+        self.hashes = bool(config.get("hashes"))
         self.budget = ExpansionBudget.from_config(config)
         #: Sniffed format -> its owning scanner (formats no scanner owns are not kept: the
         #: fallback routes by name, which depends on the file).
@@ -270,10 +275,10 @@ class _LevelCapture:
 
     __slots__ = ("outer", "path", "seen", "shown")
 
-    def __init__(self, path: str, shown: str) -> None:
+    def __init__(self, path: str, shown: str, outer: IssueSink | None) -> None:
         self.path = path
         self.shown = shown
-        self.outer = current_sink()
+        self.outer = outer
         self.seen: list[Issue] | None = []
 
     def __call__(self, issue: Issue) -> bool:
@@ -287,14 +292,21 @@ class _LevelCapture:
 
     def salvage(self, scanner_name: str) -> ScanResult:
         result = ScanResult(scanner_name=scanner_name)
-        kept: set[tuple[str | None, str, str | None]] = set()
-        for issue in self.seen or ():
-            key = (issue.rule, issue.message, issue.location)
-            if key not in kept:
-                kept.add(key)
-                result.issues.append(issue)
+        result.issues = dedupe(self.seen or ())
         self.seen = None
         return result
+
+
+def _salvage(
+    made: _LevelCapture | None, top: FileCapture | None, mark: int, scanner_name: str
+) -> ScanResult:
+    """The findings a scanner made before it died: its level sink's, or those the top-level
+    capture admitted since the scanner started (the same issues, in the same order)."""
+    if made is not None:
+        return made.salvage(scanner_name)
+    result = ScanResult(scanner_name=scanner_name)
+    result.issues = dedupe(top.serious[mark:] if top is not None else ())
+    return result
 
 
 def _sniff(path: str, shown: str) -> tuple[Format | None, bool, int, bytes | None]:
@@ -451,21 +463,28 @@ def _judge(
     kind = None if not fmt else fmt if type(fmt) is Format else Format(fmt)  # (a slow call)
     frozen = None if lane is None else lane.frozen
     context = make_context(shown, config, depth, kind, explicit, expansion, whole, frozen)
-    made = _LevelCapture(path, shown)
+    # A file named by its own path under a top-level capture needs no level sink of its
+    # own: nothing to rename, and the capture keeps the serious findings it admits.
+    outer = current_sink()
+    top = outer if shown == path and type(outer) is FileCapture else None
+    made = _LevelCapture(path, shown, outer) if top is None else None
+    mark = 0 if top is None else len(top.serious)
     try:
-        with observing(made):
-            scanner = cls(config, context=context)
-            result = scanner.scan(path)
+        if made is None:
+            result = cls(config, context=context).scan(path)
+        else:
+            with observing(made):
+                result = cls(config, context=context).scan(path)
         if not isinstance(result, ScanResult):
             raise TypeError(f"scanner {cls.name} returned {type(result).__name__}")
     except MemoryError:
-        result = made.salvage(cls.name)
+        result = _salvage(made, top, mark, cls.name)
         result.mark_error("out of memory while scanning")
     except RecursionError:
-        result = made.salvage(cls.name)
+        result = _salvage(made, top, mark, cls.name)
         result.mark_inconclusive("structure nested too deeply to analyse")
     except Exception as exc:
-        result = made.salvage(cls.name)
+        result = _salvage(made, top, mark, cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
     if zip_view:
         _scan_appended_zip(path, config, shown, depth, result, fmt, expansion)
@@ -483,8 +502,9 @@ def _judge(
         for issue in result.issues:
             _relocate(issue, path, shown)
     result.metadata.setdefault("format", fmt)
-    blacklist = lane.blacklist if lane is not None else config.get("blacklist_patterns") or []
-    _check_blacklist(result, shown, blacklist)
+    blacklist = lane.blacklist if lane is not None else config.get("blacklist_patterns")
+    if blacklist:
+        _check_blacklist(result, shown, blacklist)
     if result.end_time is None:
         result.finish()
     return result

@@ -410,9 +410,25 @@ def rearm(config: dict[str, Any], deadline: float | None = None, mapped: int = 0
     _apply(Limits.from_config(config, deadline, mapped))
 
 
+def arm(display: str) -> None:
+    """Arm the hook for one file (`disarm` when it ends, whatever happens)."""
+    global _active
+    _violations.clear()
+    _active = display
+
+
+def disarm() -> list[Violation]:
+    """The hook idle again; the attempts it refused since `arm`."""
+    global _active
+    _active = None
+    found = _violations[:]
+    _violations.clear()
+    return found
+
+
 class watching:
-    """Arm the hook for one file; the list of refused attempts is filled on exit. (A class
-    rather than a generator: it is entered once per file of a sweep.)"""
+    """`arm` and `disarm` as a context manager; the list of refused attempts is filled on
+    exit."""
 
     __slots__ = ("display", "found")
 
@@ -421,16 +437,11 @@ class watching:
         self.found: list[Violation] = []
 
     def __enter__(self) -> list[Violation]:
-        global _active
-        _violations.clear()
-        _active = self.display
+        arm(self.display)
         return self.found
 
     def __exit__(self, *exc: object) -> None:
-        global _active
-        _active = None
-        self.found.extend(_violations)
-        _violations.clear()
+        self.found.extend(disarm())
 
 
 @contextmanager
