@@ -319,7 +319,7 @@ def _read_as_bytes(reader: Reader) -> bytes | None:
     if not reader.eof:
         return None
     data = reader.buf[reader.off :]
-    if _FRAME_BYTE not in data:
+    if data.find(_FRAME_BYTE) < 0:  # (`in` tries the byte as an integer first, and raises)
         return data
     n = len(data)
     if n < 12 or data[0] != 0x80 or data[2] != 0x95 or data[-1] != 0x2E:
