@@ -203,17 +203,18 @@ def make_context(
     whole: tuple[str, bytes] | None = None,
     frozen: Mapping[str, Any] | None = None,
 ) -> ScanContext:
-    """`frozen`: a read-only copy of `config` made once for many files (`Lane.frozen`)."""
+    """`frozen`: a read-only copy of `config` made once for many files (`Lane.frozen`).
+    (Arguments by position: a class called with keywords packs them into a dict first.)"""
     return ScanContext(
-        display_path=shown,
-        config=MappingProxyType(dict(config)) if frozen is None else frozen,
-        depth=depth,
-        format=fmt,
-        explicit=explicit,
-        member_scanner=scan_member,
-        memory_budget=sandbox.memory_budget,
-        expansion=expansion or ExpansionBudget.from_config(config),
-        whole=whole,
+        shown,
+        MappingProxyType(dict(config)) if frozen is None else frozen,
+        depth,
+        fmt,
+        explicit,
+        scan_member,
+        sandbox.memory_budget,
+        expansion or ExpansionBudget.from_config(config),
+        whole,
     )
 
 

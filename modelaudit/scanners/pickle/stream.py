@@ -65,7 +65,8 @@ def scan_pickle_stream(
     first_issue = len(result.issues)
     seekable = _seekable(fileobj)
     origin = fileobj.tell() if seekable else 0
-    reader = Reader(fileobj, find_candidates=depth < _max_depth(ctx))
+    # (arguments by position: a class called with keywords packs them into a dict first)
+    reader = Reader(fileobj, depth < _max_depth(ctx))
     seen_globals: set[str] = set()
     starts: set[int] = set()
     low_proto = False
@@ -348,7 +349,7 @@ def _load_in_memory(
     mark = len(result.issues)
     session = Session(result, location, proto)
     source = io.BytesIO(data)
-    unpickler = CUnpickler(source, session, size=source_size(reader))
+    unpickler = CUnpickler(source, session, source_size(reader))
     try:
         value = run(unpickler, session, ctx.memory_budget)
         consumed = source.tell()
