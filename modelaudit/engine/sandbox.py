@@ -165,10 +165,10 @@ NOTICES: list[str] = []
 #: folder, a link, a temporary file); the worker clears it before each file and looks at
 #: its temp folder only after a file that set it.
 wrote = False
-#: Audit events by which Python code puts an entry into a folder ("open" only to write).
+#: Audit events by which Python code puts an entry into a folder (and "open" to write,
+#: which `_audit` looks at first).
 _WRITES: Final = frozenset(
     {
-        "open",
         "os.mkdir",
         "os.symlink",
         "os.link",
@@ -206,9 +206,15 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     global wrote
     if _active is None:
         return
+    if event == "open":
+        # Every file a scan reads: never refused, only noted when it may write (and then
+        # once is enough), so it takes the shortest way through.
+        if not wrote and _opens_to_write(args):
+            wrote = True
+        return
     kind = REFUSED_EVENTS.get(event)
     if kind is None:
-        if event in _WRITES and (event != "open" or _opens_to_write(args)):
+        if event in _WRITES:
             wrote = True
         return
     if _prewarming == threading.get_ident():
