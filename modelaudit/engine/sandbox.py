@@ -540,14 +540,19 @@ class memory_budget:
         # `_set_soft` without its own getrlimit: this runs once per pickle of a sweep
         if hard != resource.RLIM_INFINITY:
             cap = min(cap, hard)
-        with contextlib.suppress(ValueError, OSError):
+        # try/except rather than contextlib.suppress (three Python calls), here and below
+        try:  # noqa: SIM105
             resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        except (ValueError, OSError):
+            pass
         self.restore = (previous, hard)
 
     def __exit__(self, *exc: object) -> None:
         if self.restore is not None and resource is not None:
-            with contextlib.suppress(ValueError, OSError):
+            try:  # noqa: SIM105
                 resource.setrlimit(resource.RLIMIT_AS, self.restore)
+            except (ValueError, OSError):
+                pass
             self.restore = None
 
 

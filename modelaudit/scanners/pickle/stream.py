@@ -182,8 +182,10 @@ def scan_pickle_stream(
         straddled,
     )
     if seekable:
-        with contextlib.suppress(OSError, ValueError):
+        try:  # noqa: SIM105 (contextlib.suppress costs three Python calls per pickle)
             fileobj.seek(origin + info.end)
+        except (OSError, ValueError):
+            pass
     collapse_carried_code(result.issues, first_issue)
     if ctx.config.get("strict"):
         _escalate_unknown(result.issues[first_issue:])
