@@ -52,6 +52,9 @@ def _import_dispatch() -> Any:
     return dispatch
 
 
+#: Read once per file (on Python 3.11 `FileStatus.COMPLETE` costs a lookup through the enum
+#: metaclass's `__getattr__` hook, about a thousand instructions).
+_COMPLETE = FileStatus.COMPLETE
 #: Results of a batch's files travel together, sent at most this long after the last send
 #: (and at the batch's end); a file's findings are still streamed the moment they are made.
 FLUSH_EVERY = 0.005
@@ -478,7 +481,7 @@ def _run_files(
             lane=lane,
         )
         look = results.add(job_id, result)
-        if result.status is not FileStatus.COMPLETE:
+        if result.status is not _COMPLETE:
             # It may have run into a limit: the next file gets fresh ones.
             sandbox.rearm(config, longest, mapped)
         if tmpdir and (watch_tmp or sandbox.wrote) and _mtime(tmpdir) != wiped:
