@@ -212,7 +212,8 @@ class JsonScanner(BaseScanner):
 
     def _hf_config(self, doc: dict[str, Any], path: str, result: ScanResult) -> None:
         for key in ("auto_map", "custom_pipelines"):
-            refs = sorted(set(_code_refs(doc.get(key))))
+            value = doc.get(key)
+            refs = sorted(set(_code_refs(value))) if value is not None else None
             if not refs:
                 continue
             modules = sorted({r.rsplit(".", 1)[0] for r in refs})
