@@ -8,7 +8,7 @@ findings of one rule, the rest are counted and summarised in one finding.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..findings import Issue, IssueSeverity, ScanResult, format_location
@@ -28,7 +28,7 @@ def _key(issue: Issue) -> str:
     return issue.rule or f"(no rule) {issue.severity.value}"
 
 
-def per_rule_cap(config: dict[str, Any]) -> int:
+def per_rule_cap(config: Mapping[str, Any]) -> int:
     value = config.get("max_findings_per_rule", DEFAULT_PER_RULE)
     return int(value) if value else 0
 

@@ -11,13 +11,14 @@ import os
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from .. import rules
 from ..findings import (
     FileStatus,
     Issue,
     IssueSeverity,
+    IssueSink,
     ScanResult,
     current_sink,
     format_location,
@@ -39,6 +40,7 @@ from ..scanners.context import ScanContext
 from ..scanners.expansion import ExpansionBudget
 from ..scanners.registry import ScannerSpec, routing_entries
 from . import sandbox
+from .capture import FileCapture, dedupe, per_rule_cap
 
 Entry = type[BaseScanner] | ScannerSpec
 
@@ -113,6 +115,10 @@ def _check_blacklist(result: ScanResult, shown: str, patterns: Sequence[str]) ->
                 break
 
 
+#: Members read once per file: on Python 3.11 each `Format.X` or `FileStatus.X` costs a
+#: lookup through the enum metaclass's `__getattr__` hook (about a thousand instructions).
+_ZIP: Final = Format.ZIP
+_COMPLETE: Final = FileStatus.COMPLETE
 #: Zips themselves, and archives whose members are scanned anyway (a tar may end in a zip).
 _NO_ZIP_VIEW = frozenset({"zip", "pytorch_zip", "keras_zip", "npz", "tar", "7z"})
 #: Formats whose specification appends a zip (TFLite metadata packs its associated files so):
@@ -201,17 +207,18 @@ def make_context(
     whole: tuple[str, bytes] | None = None,
     frozen: Mapping[str, Any] | None = None,
 ) -> ScanContext:
-    """`frozen`: a read-only copy of `config` made once for many files (`Lane.frozen`)."""
+    """`frozen`: a read-only copy of `config` made once for many files (`Lane.frozen`).
+    (Arguments by position: a class called with keywords packs them into a dict first.)"""
     return ScanContext(
-        display_path=shown,
-        config=MappingProxyType(dict(config)) if frozen is None else frozen,
-        depth=depth,
-        format=fmt,
-        explicit=explicit,
-        member_scanner=scan_member,
-        memory_budget=sandbox.memory_budget,
-        expansion=expansion or ExpansionBudget.from_config(config),
-        whole=whole,
+        shown,
+        MappingProxyType(dict(config)) if frozen is None else frozen,
+        depth,
+        fmt,
+        explicit,
+        scan_member,
+        sandbox.memory_budget,
+        expansion or ExpansionBudget.from_config(config),
+        whole,
     )
 
 
@@ -224,13 +231,16 @@ class Lane:
     Only what does not depend on the file is kept; each file still gets its own context,
     expansion budget, scanner instance and result, through `scan_path` as any file."""
 
-    __slots__ = ("blacklist", "budget", "config", "frozen", "owners", "strict")
+    __slots__ = ("blacklist", "budget", "cap", "config", "frozen", "hashes", "owners", "strict")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
         self.frozen: Mapping[str, Any] = MappingProxyType(dict(config))
         self.strict = bool(config.get("strict"))
         self.blacklist: Sequence[str] = config.get("blacklist_patterns") or []
+        #: Findings kept per rule per file (`capture.per_rule_cap`), and `--hashes`.
+        self.cap = per_rule_cap(config)
+        self.hashes = bool(config.get("hashes"))
         self.budget = ExpansionBudget.from_config(config)
         #: Sniffed format -> its owning scanner (formats no scanner owns are not kept: the
         #: fallback routes by name, which depends on the file).
@@ -270,10 +280,10 @@ class _LevelCapture:
 
     __slots__ = ("outer", "path", "seen", "shown")
 
-    def __init__(self, path: str, shown: str) -> None:
+    def __init__(self, path: str, shown: str, outer: IssueSink | None) -> None:
         self.path = path
         self.shown = shown
-        self.outer = current_sink()
+        self.outer = outer
         self.seen: list[Issue] | None = []
 
     def __call__(self, issue: Issue) -> bool:
@@ -287,14 +297,21 @@ class _LevelCapture:
 
     def salvage(self, scanner_name: str) -> ScanResult:
         result = ScanResult(scanner_name=scanner_name)
-        kept: set[tuple[str | None, str, str | None]] = set()
-        for issue in self.seen or ():
-            key = (issue.rule, issue.message, issue.location)
-            if key not in kept:
-                kept.add(key)
-                result.issues.append(issue)
+        result.issues = dedupe(self.seen or ())
         self.seen = None
         return result
+
+
+def _salvage(
+    made: _LevelCapture | None, top: FileCapture | None, mark: int, scanner_name: str
+) -> ScanResult:
+    """The findings a scanner made before it died: its level sink's, or those the top-level
+    capture admitted since the scanner started (the same issues, in the same order)."""
+    if made is not None:
+        return made.salvage(scanner_name)
+    result = ScanResult(scanner_name=scanner_name)
+    result.issues = dedupe(top.serious[mark:] if top is not None else ())
+    return result
 
 
 def _sniff(path: str, shown: str) -> tuple[Format | None, bool, int, bytes | None]:
@@ -304,7 +321,7 @@ def _sniff(path: str, shown: str) -> tuple[Format | None, bool, int, bytes | Non
     the sniff read them all (its scanner then reads those: one open per small file)."""
     head, size = read_head(path, HEAD_SIZE)
     fmt = sniff_head(head, shown, size)
-    if fmt is None or fmt == Format.ZIP:
+    if fmt is None or fmt == _ZIP:
         return sniff_path(path, shown), False, size, None
     no_zip_tail = size <= len(head) and not holds_zip_end(head)
     return fmt, no_zip_tail, size, head if size == len(head) else None
@@ -451,25 +468,32 @@ def _judge(
     kind = None if not fmt else fmt if type(fmt) is Format else Format(fmt)  # (a slow call)
     frozen = None if lane is None else lane.frozen
     context = make_context(shown, config, depth, kind, explicit, expansion, whole, frozen)
-    made = _LevelCapture(path, shown)
+    # A file named by its own path under a top-level capture needs no level sink of its
+    # own: nothing to rename, and the capture keeps the serious findings it admits.
+    outer = current_sink()
+    top = outer if shown == path and type(outer) is FileCapture else None
+    made = _LevelCapture(path, shown, outer) if top is None else None
+    mark = 0 if top is None else len(top.serious)
     try:
-        with observing(made):
-            scanner = cls(config, context=context)
-            result = scanner.scan(path)
+        if made is None:
+            result = cls(config, context=context).scan(path)
+        else:
+            with observing(made):
+                result = cls(config, context=context).scan(path)
         if not isinstance(result, ScanResult):
             raise TypeError(f"scanner {cls.name} returned {type(result).__name__}")
     except MemoryError:
-        result = made.salvage(cls.name)
+        result = _salvage(made, top, mark, cls.name)
         result.mark_error("out of memory while scanning")
     except RecursionError:
-        result = made.salvage(cls.name)
+        result = _salvage(made, top, mark, cls.name)
         result.mark_inconclusive("structure nested too deeply to analyse")
     except Exception as exc:
-        result = made.salvage(cls.name)
+        result = _salvage(made, top, mark, cls.name)
         result.mark_error(f"{cls.name} scanner failed: {type(exc).__name__}: {exc}")
     if zip_view:
         _scan_appended_zip(path, config, shown, depth, result, fmt, expansion)
-    if result.status is not FileStatus.COMPLETE and not any(
+    if result.status is not _COMPLETE and not any(
         i.rule in (rules.SCAN_ERROR, rules.MALFORMED) for i in result.issues
     ):
         result.add_issue(
@@ -483,8 +507,9 @@ def _judge(
         for issue in result.issues:
             _relocate(issue, path, shown)
     result.metadata.setdefault("format", fmt)
-    blacklist = lane.blacklist if lane is not None else config.get("blacklist_patterns") or []
-    _check_blacklist(result, shown, blacklist)
+    blacklist = lane.blacklist if lane is not None else config.get("blacklist_patterns")
+    if blacklist:
+        _check_blacklist(result, shown, blacklist)
     if result.end_time is None:
         result.finish()
     return result

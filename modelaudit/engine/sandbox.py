@@ -165,10 +165,10 @@ NOTICES: list[str] = []
 #: folder, a link, a temporary file); the worker clears it before each file and looks at
 #: its temp folder only after a file that set it.
 wrote = False
-#: Audit events by which Python code puts an entry into a folder ("open" only to write).
+#: Audit events by which Python code puts an entry into a folder (and "open" to write,
+#: which `_audit` looks at first).
 _WRITES: Final = frozenset(
     {
-        "open",
         "os.mkdir",
         "os.symlink",
         "os.link",
@@ -206,9 +206,15 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     global wrote
     if _active is None:
         return
+    if event == "open":
+        # Every file a scan reads: never refused, only noted when it may write (and then
+        # once is enough), so it takes the shortest way through.
+        if not wrote and _opens_to_write(args):
+            wrote = True
+        return
     kind = REFUSED_EVENTS.get(event)
     if kind is None:
-        if event in _WRITES and (event != "open" or _opens_to_write(args)):
+        if event in _WRITES:
             wrote = True
         return
     if _prewarming == threading.get_ident():
@@ -410,9 +416,25 @@ def rearm(config: dict[str, Any], deadline: float | None = None, mapped: int = 0
     _apply(Limits.from_config(config, deadline, mapped))
 
 
+def arm(display: str) -> None:
+    """Arm the hook for one file (`disarm` when it ends, whatever happens)."""
+    global _active
+    _violations.clear()
+    _active = display
+
+
+def disarm() -> list[Violation]:
+    """The hook idle again; the attempts it refused since `arm`."""
+    global _active
+    _active = None
+    found = _violations[:]
+    _violations.clear()
+    return found
+
+
 class watching:
-    """Arm the hook for one file; the list of refused attempts is filled on exit. (A class
-    rather than a generator: it is entered once per file of a sweep.)"""
+    """`arm` and `disarm` as a context manager; the list of refused attempts is filled on
+    exit."""
 
     __slots__ = ("display", "found")
 
@@ -421,16 +443,11 @@ class watching:
         self.found: list[Violation] = []
 
     def __enter__(self) -> list[Violation]:
-        global _active
-        _violations.clear()
-        _active = self.display
+        arm(self.display)
         return self.found
 
     def __exit__(self, *exc: object) -> None:
-        global _active
-        _active = None
-        self.found.extend(_violations)
-        _violations.clear()
+        self.found.extend(disarm())
 
 
 @contextmanager
@@ -523,14 +540,19 @@ class memory_budget:
         # `_set_soft` without its own getrlimit: this runs once per pickle of a sweep
         if hard != resource.RLIM_INFINITY:
             cap = min(cap, hard)
-        with contextlib.suppress(ValueError, OSError):
+        # try/except rather than contextlib.suppress (three Python calls), here and below
+        try:  # noqa: SIM105
             resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        except (ValueError, OSError):
+            pass
         self.restore = (previous, hard)
 
     def __exit__(self, *exc: object) -> None:
         if self.restore is not None and resource is not None:
-            with contextlib.suppress(ValueError, OSError):
+            try:  # noqa: SIM105
                 resource.setrlimit(resource.RLIMIT_AS, self.restore)
+            except (ValueError, OSError):
+                pass
             self.restore = None
 
 

@@ -52,6 +52,9 @@ def _import_dispatch() -> Any:
     return dispatch
 
 
+#: Read once per file (on Python 3.11 `FileStatus.COMPLETE` costs a lookup through the enum
+#: metaclass's `__getattr__` hook, about a thousand instructions).
+_COMPLETE = FileStatus.COMPLETE
 #: Results of a batch's files travel together, sent at most this long after the last send
 #: (and at the batch's end); a file's findings are still streamed the moment they are made.
 FLUSH_EVERY = 0.005
@@ -102,7 +105,7 @@ def scan_file(
     `hash_file`: False for a remote object's spool (sparse: its hash comes from elsewhere).
     `lane`: a `dispatch.Lane` built from `config` once for a batch of files.
     """
-    capture = FileCapture(per_rule_cap(config), stream)
+    capture = FileCapture(per_rule_cap(config) if lane is None else lane.cap, stream)
     with observing(capture):
         if not isolated:
             result = _guarded_scan(path, config, display, explicit, fmt, capture, hash_file, lane)
@@ -112,10 +115,13 @@ def scan_file(
                 sandbox.on_violation = lambda v: stream(sandbox.violation_issue(display, v))
             try:
                 if limits_armed:
-                    with sandbox.watching(display) as refused:
+                    sandbox.arm(display)
+                    try:
                         result = _guarded_scan(
                             path, config, display, explicit, fmt, capture, hash_file, lane
                         )
+                    finally:
+                        refused = sandbox.disarm()
                 else:
                     with sandbox.limited(config, deadline), sandbox.watching(display) as refused:
                         result = _guarded_scan(
@@ -139,13 +145,24 @@ def _guarded_scan(
     hash_file: bool = True,
     lane: Lane | None = None,
 ) -> ScanResult:
-    """Turn what dispatch lets through (CPU limit, a scanner calling exit) into a result,
-    keeping every finding made before it.
+    """Scan through dispatch (and hash the file under --hashes), turning what dispatch
+    lets through (CPU limit, a scanner calling exit) into a result, keeping every finding
+    made before it.
 
     Anything else escaping here would reach the parent as a broken worker.
     """
     try:
-        return _scan(path, config, display, explicit, fmt, hash_file, lane)
+        dispatch = _dispatch or _import_dispatch()
+        result: ScanResult = dispatch.scan_path(path, config, display, explicit, 0, fmt, None, lane)
+        if (
+            hash_file
+            and (config.get("hashes") if lane is None else lane.hashes)
+            and "sha256" not in result.metadata
+            and result.status is not FileStatus.SKIPPED
+        ):
+            with contextlib.suppress(OSError):
+                result.metadata["sha256"] = sha256_file(path)
+        return result
     except sandbox.ResourceLimitExceeded as exc:
         result = capture.salvage()
         sandbox.report_resource_limit(result, display, str(exc))
@@ -153,26 +170,6 @@ def _guarded_scan(
         result = capture.salvage()
         result.mark_error(f"the scanner tried to end the process ({type(exc).__name__})")
     result.finish()
-    return result
-
-
-def _scan(
-    path: str,
-    config: dict[str, Any],
-    display: str,
-    explicit: bool,
-    fmt: Format | None,
-    hash_file: bool = True,
-    lane: Lane | None = None,
-) -> ScanResult:
-    dispatch = _dispatch or _import_dispatch()
-    result: ScanResult = dispatch.scan_path(
-        path, config, display=display, explicit=explicit, fmt=fmt, lane=lane
-    )
-    skipped = result.status is FileStatus.SKIPPED
-    if hash_file and config.get("hashes") and "sha256" not in result.metadata and not skipped:
-        with contextlib.suppress(OSError):
-            result.metadata["sha256"] = sha256_file(path)
     return result
 
 
@@ -484,7 +481,7 @@ def _run_files(
             lane=lane,
         )
         look = results.add(job_id, result)
-        if result.status is not FileStatus.COMPLETE:
+        if result.status is not _COMPLETE:
             # It may have run into a limit: the next file gets fresh ones.
             sandbox.rearm(config, longest, mapped)
         if tmpdir and (watch_tmp or sandbox.wrote) and _mtime(tmpdir) != wiped:

@@ -117,12 +117,13 @@ def parse_header(view: ByteView, start: int = 0) -> NpyHeader:
     except DescrError as exc:
         raise NpyError(str(exc)) from exc
     itemsize = -1 if size is None else size
+    # (by position, in field order: a class called with keywords packs them into a dict)
     return NpyHeader(
-        version=(major, minor),
-        descr=header["descr"],
-        shape=shape,
-        fortran_order=bool(header["fortran_order"]),
-        header_size=len(pre) + len(raw) + hlen,
-        has_object=has_object,
-        itemsize=itemsize,
+        (major, minor),
+        header["descr"],
+        shape,
+        bool(header["fortran_order"]),
+        len(pre) + len(raw) + hlen,
+        has_object,
+        itemsize,
     )

@@ -145,6 +145,24 @@ def _looks_like_saved_model(head: bytes) -> bool:
 FASTTEXT_MAGIC: Final = b"\xba\x16\x4f\x2f"
 
 
+#: Formats a known extension names outright (once no magic matched). A set built once: on
+#: Python 3.11 each `Format.X` costs a lookup through the enum metaclass's `__getattr__` hook,
+#: about a thousand instructions, and a tuple written in place would make nine per file.
+_NAMED_BY_EXTENSION: Final = frozenset(
+    {
+        Format.NOTEBOOK,
+        Format.PYTHON,
+        Format.JSON,
+        Format.YAML,
+        Format.PMML,
+        Format.DVC,
+        Format.MSGPACK,
+        Format.ONNX,
+        Format.TF_PROTOBUF,
+    }
+)
+
+
 def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format | None:
     """Format from the first bytes (and, only where content is ambiguous, the name)."""
     if size == 0:
@@ -178,17 +196,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         size is not None and size <= len(head) and whole_pickle_that_imports(head)
     ):
         return Format.MLFLOW_ENV
-    if ext in (
-        Format.NOTEBOOK,
-        Format.PYTHON,
-        Format.JSON,
-        Format.YAML,
-        Format.PMML,
-        Format.DVC,
-        Format.MSGPACK,
-        Format.ONNX,
-        Format.TF_PROTOBUF,
-    ):
+    if ext in _NAMED_BY_EXTENSION:
         return ext
     if stripped.startswith(b"<PMML") or (
         stripped.startswith((b"<?xml", b"<!DOCTYPE")) and (b"<PMML" in head or _bare_or_model(name))

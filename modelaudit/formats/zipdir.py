@@ -31,8 +31,9 @@ METHODS: Final[dict[int, str | None]] = {0: None, 8: "deflate", 12: "bzip2", 14:
 
 def holds_zip_end(data: bytes) -> bool:
     """Whether bytes read whole may end in a zip: a zip needs its end record, so bytes
-    without one hold no zip that a loader reading from the end could open."""
-    return EOCD_SIG in data
+    without one hold no zip that a loader reading from the end could open. (`find`: `in`
+    first tries the signature as an integer, and raises and clears a TypeError each time.)"""
+    return data.find(EOCD_SIG) >= 0
 
 
 class ZipFormatError(Exception):

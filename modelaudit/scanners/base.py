@@ -64,7 +64,7 @@ class BaseScanner(ABC):
         """Analyse `path` and return what was found."""
 
     def _create_result(self) -> ScanResult:
-        return ScanResult(scanner_name=self.name)
+        return ScanResult(self.name)
 
     @property
     def display_path(self) -> str:

@@ -151,3 +151,19 @@ def test_numpy_headers_take_the_fast_path() -> None:
         raw = buf.getvalue()
         text = raw[10 : 10 + int.from_bytes(raw[8:10], "little")].decode("latin1")
         assert _canonical(text) is not None
+
+
+def test_a_remembered_dtype_layout_is_the_one_worked_out() -> None:
+    """String descrs are remembered after their first layout; the answer never changes,
+    and a descr numpy refuses is refused every time (never remembered)."""
+    from modelaudit.formats import npy_dtype
+
+    for descr in ("<f4", "|O", "i4,O", "(2,3)O", "<U7", "datetime64[ns]"):
+        first = dtype_layout(descr)
+        assert npy_dtype._KNOWN[descr] == first
+        assert dtype_layout(descr) == first == npy_dtype._layout(descr, [10_000], 0)
+    for _ in range(2):
+        with pytest.raises(npy_dtype.DescrError):
+            dtype_layout("not-a-dtype")
+    assert "not-a-dtype" not in npy_dtype._KNOWN
+    assert len(npy_dtype._KNOWN) <= npy_dtype._KNOWN_MAX

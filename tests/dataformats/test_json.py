@@ -4,6 +4,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import text as rt
 from modelaudit.rules.text import TEMPLATE_INJECTION
@@ -91,6 +93,32 @@ def test_hydra_target_in_json(tmp_path: Path) -> None:
     doc["hook"] = {"_target_": "os.system", "_args_": ["id"]}
     result = scan(_dump(tmp_path / "model_config.json", doc))
     assert rt.JSON_DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL)
+
+
+@pytest.mark.parametrize("padding", [0, 600, 5000], ids=["small", "near-1k", "large"])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("_target_", "os.system"), ("py/function", "os.system"), ("class_path", "os.system")],
+)
+def test_a_dangerous_target_is_found_in_a_document_of_any_size(
+    tmp_path: Path, key: str, value: str, padding: int
+) -> None:
+    """The needles that send a document to the hooked parse are found one way in a small
+    document (one pattern) and another in a larger one (a search per needle)."""
+    doc = {"pad": "x" * padding, "hook": {key: value, "_args_": ["id"]}}
+    result = scan(_dump(tmp_path / "model_config.json", doc))
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_the_hook_needles_are_found_as_substrings_would_be() -> None:
+    from modelaudit.scanners.text import json_scanner
+
+    for needle in json_scanner._HOOK_NEEDLES:
+        for size in (0, 100, json_scanner._NEEDLE_RE_MAX, 3000):
+            for at in (0, size // 2, size):
+                raw = b"y" * at + needle + b"y" * (size - at)
+                assert json_scanner._holds_hook_needle(raw), (needle, size, at)
+                assert not json_scanner._holds_hook_needle(raw.replace(needle, needle[:-1]))
 
 
 def test_deep_nesting_is_bounded(tmp_path: Path) -> None:

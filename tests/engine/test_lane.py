@@ -189,6 +189,18 @@ scan(lambda: os.close(os.open(os.path.join(folder, "raw"), os.O_WRONLY | os.O_CR
 scan(lambda: tempfile.mkdtemp(dir=folder))
 scan(lambda: tempfile.mkstemp(dir=folder))
 scan(lambda: os.mkdir(os.path.join(folder, "d")))
+# reads first, then a write: the write is still noticed
+scan(lambda: (open(probe, "rb").close(), open(os.path.join(folder, "late"), "wb").close()))
+# after reads (and a write), a refused action is still refused
+def refused():
+    open(probe, "rb").close()
+    open(os.path.join(folder, "late2"), "wb").close()
+    try:
+        os.system("true")
+    except sandbox.SandboxViolation:
+        return
+    raise AssertionError("not refused")
+scan(refused)
 print(seen)
 """
 
@@ -204,6 +216,8 @@ def test_the_sandbox_hook_notices_a_scan_that_writes(tmp_path: Path) -> None:
     assert json.loads(out.replace("False", "false").replace("True", "true")) == [
         False,
         False,
+        True,
+        True,
         True,
         True,
         True,

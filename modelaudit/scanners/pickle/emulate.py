@@ -28,7 +28,7 @@ from .stubs import _CURRENT, JoblibLayout, Obj, Session, is_wrapper
 class CUnpickler(_pickle.Unpickler):
     """The C unpickler with imports and persistent ids made symbolic."""
 
-    def __init__(self, reader: Any, session: Session, *, size: int | None = None) -> None:
+    def __init__(self, reader: Any, session: Session, size: int | None = None) -> None:
         super().__init__(reader, encoding="latin1", errors="strict")
         self._session = session
         self.source_size = source_size(reader) if size is None else size

@@ -83,7 +83,7 @@ def _plausible(data: bytes) -> bool:
 class Reader:
     """File-like view of `fileobj` from where it stands; positions are relative to that."""
 
-    def __init__(self, fileobj: BinaryIO, *, find_candidates: bool = True) -> None:
+    def __init__(self, fileobj: BinaryIO, find_candidates: bool = True) -> None:
         self.f = fileobj
         self.buf = b""
         self.off = 0

@@ -65,7 +65,8 @@ def scan_pickle_stream(
     first_issue = len(result.issues)
     seekable = _seekable(fileobj)
     origin = fileobj.tell() if seekable else 0
-    reader = Reader(fileobj, find_candidates=depth < _max_depth(ctx))
+    # (arguments by position: a class called with keywords packs them into a dict first)
+    reader = Reader(fileobj, depth < _max_depth(ctx))
     seen_globals: set[str] = set()
     starts: set[int] = set()
     low_proto = False
@@ -181,8 +182,10 @@ def scan_pickle_stream(
         straddled,
     )
     if seekable:
-        with contextlib.suppress(OSError, ValueError):
+        try:  # noqa: SIM105 (contextlib.suppress costs three Python calls per pickle)
             fileobj.seek(origin + info.end)
+        except (OSError, ValueError):
+            pass
     collapse_carried_code(result.issues, first_issue)
     if ctx.config.get("strict"):
         _escalate_unknown(result.issues[first_issue:])
@@ -319,7 +322,7 @@ def _read_as_bytes(reader: Reader) -> bytes | None:
     if not reader.eof:
         return None
     data = reader.buf[reader.off :]
-    if _FRAME_BYTE not in data:
+    if data.find(_FRAME_BYTE) < 0:  # (`in` tries the byte as an integer first, and raises)
         return data
     n = len(data)
     if n < 12 or data[0] != 0x80 or data[2] != 0x95 or data[-1] != 0x2E:
@@ -348,7 +351,7 @@ def _load_in_memory(
     mark = len(result.issues)
     session = Session(result, location, proto)
     source = io.BytesIO(data)
-    unpickler = CUnpickler(source, session, size=source_size(reader))
+    unpickler = CUnpickler(source, session, source_size(reader))
     try:
         value = run(unpickler, session, ctx.memory_budget)
         consumed = source.tell()

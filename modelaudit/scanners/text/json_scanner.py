@@ -48,6 +48,10 @@ _HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 #: What the object hook looks for, as bytes: a small document holding none of them (and no
 #: escape that could spell one) is parsed by the shared decoder, without the hook.
 _HOOK_NEEDLES: Final = tuple(k.encode() for k in sorted(_HOOK_KEYS | {"chat_template"}))
+#: The same needles as one pattern: in a small document one search finds any of them several
+#: times faster than a search per needle (`bytes.find` wins past a kilobyte or so).
+_HOOK_NEEDLE_RE: Final = re.compile(b"|".join(re.escape(n) for n in _HOOK_NEEDLES))
+_NEEDLE_RE_MAX: Final = 1024
 _PLAIN_PARSE_MAX: Final = 64 * 1024
 #: Characters of spliced-in values judged together with the expression they complete.
 _MAX_SPLICED: Final = 1 << 20
@@ -95,6 +99,12 @@ _VISION_PREFIXES: Final = (
 )
 
 
+def _holds_hook_needle(raw: bytes) -> bool:
+    if len(raw) <= _NEEDLE_RE_MAX:
+        return _HOOK_NEEDLE_RE.search(raw) is not None
+    return any(raw.find(needle) >= 0 for needle in _HOOK_NEEDLES)
+
+
 class JsonScanner(BaseScanner):
     name = "json"
     description = "Hugging Face and other JSON configs: remote code, chat templates, _target_"
@@ -122,14 +132,18 @@ class JsonScanner(BaseScanner):
             result.finish()
             return result
         hooked: list[dict[str, Any]] = []
-        look_for_interpolation = b"${" in raw or (
-            (b"\\u0024" in raw or b"\\u007" in raw) and _INTERPOLATION_RAW.search(raw) is not None
+        # (`find`, not `in`: `in` first tries a bytes needle as an integer, and raises and
+        # clears a TypeError each time)
+        find = raw.find
+        look_for_interpolation = find(b"${") >= 0 or (
+            (find(b"\\u0024") >= 0 or find(b"\\u007") >= 0)
+            and _INTERPOLATION_RAW.search(raw) is not None
         )
         plain = (
             len(raw) <= _PLAIN_PARSE_MAX
             and not look_for_interpolation
-            and b"\\" not in raw
-            and not any(needle in raw for needle in _HOOK_NEEDLES)
+            and find(b"\\") < 0
+            and not _holds_hook_needle(raw)
         )
 
         def hook(obj: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +212,8 @@ class JsonScanner(BaseScanner):
 
     def _hf_config(self, doc: dict[str, Any], path: str, result: ScanResult) -> None:
         for key in ("auto_map", "custom_pipelines"):
-            refs = sorted(set(_code_refs(doc.get(key))))
+            value = doc.get(key)
+            refs = sorted(set(_code_refs(value))) if value is not None else None
             if not refs:
                 continue
             modules = sorted({r.rsplit(".", 1)[0] for r in refs})
