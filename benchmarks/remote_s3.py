@@ -183,7 +183,7 @@ def main() -> int:
                     if "sarif+hash" in args.modes:
                         cmd = fresh_command(relay.url, key, hashed=True)
                         hashed = (
-                            "fresh+sha256",
+                            "fresh+sha",
                             measure(relay, functools.partial(fresh_download, cmd)),
                         )
                     runs = scan_runs(relay, uri, env, modes=tuple(args.modes), compare=args.compare)
