@@ -117,7 +117,14 @@ def held_from(pieces: list[Piece], start: int, end: int) -> Held | None:
     return None
 
 
-Ahead = TypeVar("Ahead")
+class Opened(Protocol):
+    """A response a listing opened ahead: `waited`, the seconds it took to open."""
+
+    @property
+    def waited(self) -> float: ...
+
+
+Ahead = TypeVar("Ahead", bound=Opened)
 
 
 class FirstReads(Generic[Ahead]):
@@ -149,6 +156,22 @@ class FirstReads(Generic[Ahead]):
 
     def holding(self) -> bool:
         return bool(self._held) or self._ahead is not None
+
+    def held_span(self, start: int, end: int) -> tuple[int, int]:
+        pos = stop = -1
+        for piece in sorted(self._held, key=lambda p: p.start):
+            if piece.start > stop:
+                if pos <= start and end <= stop:
+                    break
+                pos = piece.start
+            stop = max(stop, piece.start + len(piece.data))
+        if pos <= start and end <= stop:
+            return pos, stop
+        return start, end
+
+    def ahead_waited(self, start: int) -> float:
+        ahead = self._ahead
+        return ahead.waited if start == 0 and ahead is not None else 0.0
 
     async def held(self, start: int, end: int) -> Held | None:
         if self._held and (got := held_from(self._held, start, end)) is not None:
@@ -368,6 +391,17 @@ class ObjectReader(ABC):
     def holding(self) -> bool:
         """Whether `held` may have bytes (a listing that took its size from a first read)."""
         return False
+
+    def held_span(self, start: int, end: int) -> tuple[int, int]:
+        """The widest range around [start, end) that `held` serves whole (what a first
+        read brought beyond it is as free as the rest), else [start, end)."""
+        return start, end
+
+    def ahead_waited(self, start: int) -> float:
+        """Seconds the response a read from `start` will be served by took to open, when
+        the listing opened it ahead (its round trip, not the moment the read takes it: what
+        a stream's time to answer is measured by); else 0."""
+        return 0.0
 
     async def held(self, start: int, end: int) -> Held | None:
         """Bytes [start, end) this reader already holds from a response its listing got

@@ -694,11 +694,13 @@ class HttpSource(Source):
         if whole:
             await read(failures, reader.open_ahead)
         else:
-            from ..formats.format import END_READ, FIRST_READ
+            from ..formats.format import FIRST_READ, unsized_end_read
+
+            tail = unsized_end_read(urlsplit(self.target).path)
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(read, failures, reader.read_ahead, 0, FIRST_READ)
-                tg.start_soon(read, end_failures, reader.read_ahead, -END_READ, END_READ)
+                tg.start_soon(read, end_failures, reader.read_ahead, -tail, tail)
         for exc in failures + end_failures:
             if isinstance(exc, TargetNotFound | AuthenticationError):
                 reader.drop_held()

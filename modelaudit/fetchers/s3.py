@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio.to_thread
 
@@ -216,7 +216,15 @@ def describe_digests(digests: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-class S3Reader(FirstReads[tuple[dict[str, Any], float]], ObjectReader):
+class _Opened(NamedTuple):
+    """The whole object's GetObject the listing sent (`S3Reader.open_ahead`), body unread."""
+
+    resp: dict[str, Any]
+    #: seconds it took to answer
+    waited: float
+
+
+class S3Reader(FirstReads[_Opened], ObjectReader):
     def __init__(
         self,
         source: S3Source,
@@ -256,7 +264,7 @@ class S3Reader(FirstReads[tuple[dict[str, Any], float]], ObjectReader):
     async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
         ahead = self._take_ahead() if start == 0 else None
         if ahead is not None:
-            async with ahead[0]["Body"] as body:
+            async with ahead.resp["Body"] as body:
                 yield Body(0, body.iter_chunks(READ_SIZE))
             return
         # botocore has already retried the request itself: a failure here is final.
@@ -347,10 +355,10 @@ class S3Reader(FirstReads[tuple[dict[str, Any], float]], ObjectReader):
             resp["Body"].close()
             raise
         self.publish(resp)
-        self._ahead = (resp, time.monotonic() - began)
+        self._ahead = _Opened(resp, time.monotonic() - began)
 
-    async def _head_off(self, ahead: tuple[dict[str, Any], float], end: int) -> Held | None:
-        resp, waited = ahead
+    async def _head_off(self, ahead: _Opened, end: int) -> Held | None:
+        resp, waited = ahead.resp, ahead.waited
         began = time.monotonic()
         data = bytearray()
         try:
@@ -364,8 +372,8 @@ class S3Reader(FirstReads[tuple[dict[str, Any], float]], ObjectReader):
             return Held(bytes(data), waited, waited + time.monotonic() - began)
         return None
 
-    def _close_ahead(self, ahead: tuple[dict[str, Any], float]) -> None:
-        ahead[0]["Body"].close()
+    def _close_ahead(self, ahead: _Opened) -> None:
+        ahead.resp["Body"].close()
 
     async def aclose(self) -> None:
         self.drop_held()
@@ -555,7 +563,7 @@ class S3Source(Source):
         path reports them, the GetObject's error code naming the cause."""
         from botocore.exceptions import ClientError
 
-        from ..formats.format import END_READ, FIRST_READ
+        from ..formats.format import FIRST_READ, unsized_end_read
 
         await self.client()
         reader = self.reader(key, None, None)
@@ -575,7 +583,8 @@ class S3Source(Source):
         else:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
-                tg.start_soon(read, aside, lambda: reader.read_ahead(-END_READ, END_READ))
+                tail = unsized_end_read(key)
+                tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
                 if self._digests_wanted:
                     tg.start_soon(read, ignored, reader.published_digests)
         decided: tuple[bool, ObjectRef | None] | None = None

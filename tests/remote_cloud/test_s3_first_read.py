@@ -16,7 +16,7 @@ import pytest
 import modelaudit
 from modelaudit.fetchers import ObjectChanged, resolve
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.formats.format import END_READ, FIRST_READ
+from modelaudit.formats.format import END_READ, FIRST_READ, LONG_END_READ
 from tests.remote_cloud._remote_cloud_servers import (
     EVIL_PICKLE,
     S3_BUCKET,
@@ -27,6 +27,9 @@ from tests.remote_cloud._remote_cloud_servers import (
 from tests.remote_cloud.test_s3 import s3_env, use_env
 
 FIRST_READS = [("GET", f"bytes=-{END_READ}"), ("GET", f"bytes=0-{FIRST_READ - 1}")]
+#: ... of an object whose name says it may be a zip (a PyTorch checkpoint): its end read has
+#: room for a large checkpoint's central directory
+ZIP_FIRST_READS = [("GET", f"bytes=-{LONG_END_READ}"), ("GET", f"bytes=0-{FIRST_READ - 1}")]
 
 
 def _model(fill: float = 0.0) -> bytes:
@@ -139,7 +142,7 @@ async def test_a_folder_prefix_named_without_its_slash_is_listed(
     }
     assert report.exit_code == 1
     seen = _seen(proxy)
-    assert sorted(seen[:2]) == FIRST_READS
+    assert sorted(seen[:2]) == ZIP_FIRST_READS
     assert "HEAD" not in {method for method, _ in seen}
     assert any("list-type=2" in path for path in proxy.paths)
 
@@ -152,7 +155,7 @@ async def test_empty_object_falls_back_to_head(s3_server: MotoServer, proxy: Fla
     assert file.size == 0
     assert file.status is not FileStatus.ERROR, file.status_reason
     seen = _seen(proxy)
-    assert sorted(seen[:2]) == FIRST_READS and seen[2] == ("HEAD", "whole"), seen
+    assert sorted(seen[:2]) == ZIP_FIRST_READS and seen[2] == ("HEAD", "whole"), seen
 
 
 def test_wrong_secret_is_named_from_the_first_reads_error(
@@ -169,7 +172,7 @@ def test_wrong_secret_is_named_from_the_first_reads_error(
     [err] = json.loads(proc.stdout)["target_errors"]
     assert "refused" in err["error"] and "SignatureDoesNotMatch" in err["error"], err
     assert "wrong-secret-for-a-real-key" not in proc.stdout + proc.stderr
-    assert sorted(_seen(proxy)) == FIRST_READS
+    assert sorted(_seen(proxy)) == ZIP_FIRST_READS
 
 
 def test_denied_without_credentials_names_the_variables(
@@ -180,7 +183,7 @@ def test_denied_without_credentials_names_the_variables(
     assert proc.returncode == 2
     [err] = json.loads(proc.stdout)["target_errors"]
     assert "set AWS_ACCESS_KEY_ID" in err["error"], err
-    assert sorted(_seen(proxy)) == FIRST_READS
+    assert sorted(_seen(proxy)) == ZIP_FIRST_READS
 
 
 @pytest.mark.parametrize("hash_remote", [False, True])
@@ -218,12 +221,60 @@ async def test_cache_and_several_targets_keep_head(
 async def test_pickle_read_whole_reuses_the_first_reads(
     s3_server: MotoServer, proxy: FlakyProxy
 ) -> None:
-    """A format read whole takes the head and end the listing read, and only the rest."""
-    uri = _put(s3_server, "first/evil.pkl", EVIL_PICKLE + b"\0" * (300 << 10))
+    """A format read whole takes the head and end the listing read (all of the long end
+    read, not only the end acquisition asked for), and only the rest."""
+    size = len(EVIL_PICKLE) + (600 << 10)
+    uri = _put(s3_server, "first/evil.pkl", EVIL_PICKLE + b"\0" * (600 << 10))
     report = await modelaudit.scan(uri)
     assert any(i.severity is IssueSeverity.CRITICAL for i in report.issues)
     seen = _seen(proxy)
-    assert sorted(seen[:2]) == FIRST_READS
-    assert "HEAD" not in {m for m, _ in seen}
-    size = len(EVIL_PICKLE) + (300 << 10)
-    assert seen[2:] == [("GET", f"bytes={FIRST_READ}-{size - END_READ - 1}")], seen
+    assert sorted(seen[:2]) == ZIP_FIRST_READS
+    assert seen[2:] == [("GET", f"bytes={FIRST_READ}-{size - LONG_END_READ - 1}")], seen
+
+
+async def test_a_large_pytorch_zips_directory_comes_with_the_first_reads(
+    s3_server: MotoServer, proxy: FlakyProxy, tmp_path: Path
+) -> None:
+    """A name that may be a zip gets a long end read: a checkpoint of 64 MiB or more, whose
+    central directory acquisition reads from its last 256 KiB, needs no second round trip
+    for it (the listing's two GETs are all)."""
+    import torch
+
+    path = tmp_path / "pytorch_model.bin"
+    torch.save({"w": torch.zeros((64 << 20) // 4 + 1024)}, path)
+    uri = _put(s3_server, "first/pytorch_model.bin", path.read_bytes())
+    report = await modelaudit.scan(uri)
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert sorted(_seen(proxy)) == ZIP_FIRST_READS
+
+
+async def test_a_fill_off_the_listings_get_counts_its_time_to_answer(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole object's GetObject the listing opened gives a fill its first bytes at once;
+    the fill's time to answer is still that GetObject's (what decides whether a large ONNX
+    model's first stream is kept: moto reads the whole object before answering, so ranged
+    reads are dear there, and a stream that looked instant was cut for a walk of 8 whole-
+    object reads)."""
+    from urllib.parse import urlsplit
+
+    from modelaudit.engine.fill import fill
+    from tests.remote_http._relay import Relay
+
+    data = _model()
+    uri = _put(s3_server, "first/timed.safetensors", data)
+    relay = Relay(urlsplit(s3_server.endpoint).port or 80, latency=0.2)
+    use_env(monkeypatch, s3_env(s3_server) | {"AWS_ENDPOINT_URL": relay.url})
+    config = {"one_target": True, "hashes": True, "hash_remote": True}
+    source = resolve(uri, config)
+    try:
+        [obj] = [o async for o in source.objects()]
+        assert obj.reader is not None and obj.reader.holding()
+        done = await fill(obj.reader, None, 0, obj.size, uri)
+        await obj.reader.aclose()
+    finally:
+        await source.aclose()
+        relay.stop()
+    assert done.landed == len(data)
+    assert done.first >= 0.2, done
