@@ -272,9 +272,6 @@ class DvcSource(Source):
 
     def _fetcher_config(self, remote: Remote) -> dict[str, Any]:
         config = dict(self.config)
-        # each output is one of several objects, read whole to verify its md5: no first
-        # reads in place of a HEAD (their bodies would go unused)
-        config.pop("one_target", None)
         if remote.url.startswith(("s3://", "r2://")):
             if remote.endpoint:
                 config["s3_endpoint_url"] = remote.endpoint
