@@ -290,6 +290,14 @@ def fresh_download(cmd: list[str]) -> tuple[int, str]:
     return proc.returncode, proc.stderr[-200:].strip()
 
 
+def _baseline_row(label: str, fig: Figures) -> None:
+    print(
+        f"{'':<19} {'':>6} {label:<11} {fig.requests:>5} "
+        f"{fig.sent / MIB:>10.1f} MiB {fig.wall:>7.2f}s  cpu {fig.cpu:5.2f}s  "
+        f"rc={fig.rc} {fig.note}"
+    )
+
+
 def report(
     name: str,
     size: int,
@@ -298,55 +306,51 @@ def report(
     runs: dict[str, Figures],
     whole: bool = False,
     fresh: tuple[str, Figures] | None = None,
+    hashed: tuple[str, Figures] | None = None,
 ) -> bool:
     """Print one object's rows; False when a scan was slower than the download or a
     header-only scan moved 1% or more of the object (unless `whole`: every scan downloads).
     `fresh`: a second baseline, (its name, its figures), a download by a process of its own
     as a user runs one (start-up included): each scan's time against it is printed beside
-    (`SLOWER than <name>`), without changing the verdict, which stays against `download`."""
+    (`SLOWER than <name>`), without changing the verdict, which stays against `download`.
+    `hashed`: the same fresh download piped through sha256, the honest baseline of a run
+    that hashes every byte (`--hash-remote`): no hashing run can match a bare download,
+    since sha256 runs slower than loopback moves bytes; printed beside the hashing rows."""
     ok = True
     ms = f"{latency * 1000:.0f} ms"
     print(
         f"{name:<19} {ms:>6} {'download':<11} {download.requests:>5} "
         f"{download.sent / MIB:>10.1f} MiB {download.wall:>7.2f}s  {load()}"
     )
-    if fresh is not None:
-        label, other = fresh
-        print(
-            f"{'':<19} {'':>6} {label:<11} {other.requests:>5} "
-            f"{other.sent / MIB:>10.1f} MiB {other.wall:>7.2f}s  cpu {other.cpu:5.2f}s  "
-            f"rc={other.rc} {other.note}"
-        )
+    for baseline in (fresh, hashed):
+        if baseline is not None:
+            _baseline_row(*baseline)
     for mode, fig in runs.items():
         ratio = fig.wall / download.wall if download.wall else 0.0
         share = fig.sent / size
         verdict = ""
+        beside = ""
+        for baseline in (fresh, hashed if mode.split("@")[0].endswith("+hash") else None):
+            if baseline is not None and baseline[1].wall:
+                against = fig.wall / baseline[1].wall
+                beside += f"  x{against:4.2f} vs {baseline[0]}"
+                if against > 1.0 and "@" not in mode:
+                    verdict += f" (SLOWER than {baseline[0]})"
         if "@" in mode:
             # the tree compared against: figures only, no verdict
             print(
                 f"{'':<19} {'':>6} {mode:<11} {fig.requests:>5} {fig.sent / MIB:>10.3f} MiB "
-                f"{fig.wall:>7.2f}s  x{ratio:4.2f} time"
-                + (
-                    f"  x{fig.wall / fresh[1].wall:4.2f} vs {fresh[0]}"
-                    if fresh and fresh[1].wall
-                    else ""
-                )
-                + f"  cpu {fig.cpu:5.2f}s  rc={fig.rc}"
+                f"{fig.wall:>7.2f}s  x{ratio:4.2f} time{beside}  cpu {fig.cpu:5.2f}s  "
+                f"rc={fig.rc}"
             )
             continue
         if ratio > 1.0:
-            verdict = " SLOWER"
+            verdict = " SLOWER" + verdict
             ok = False
         header_only = name.endswith((".safetensors", ".gguf", ".bin"))
         if mode == "json" and header_only and not whole and share >= 0.01:
             verdict += " >1%"
             ok = False
-        beside = ""
-        if fresh is not None and fresh[1].wall:
-            against = fig.wall / fresh[1].wall
-            beside = f"  x{against:4.2f} vs {fresh[0]}"
-            if against > 1.0:
-                verdict += f" (SLOWER than {fresh[0]})"
         print(
             f"{'':<19} {'':>6} {mode:<11} {fig.requests:>5} {fig.sent / MIB:>10.3f} MiB "
             f"{fig.wall:>7.2f}s  x{ratio:4.2f} time{beside}  cpu {fig.cpu:5.2f}s  "

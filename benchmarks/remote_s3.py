@@ -9,7 +9,8 @@ server sends, headers included; benchmarks/_remote.py), it measures for each obj
 latency a plain full download (aiobotocore GetObject streamed to nowhere, in this process;
 and the same in a process of its own, start-up included, as a user's script runs it) and
 `modelaudit scan s3://...` as JSON, SARIF, with --sbom and SARIF with --hash-remote (which downloads only
-with --no-checksum). Exits 1 when a scan is slower than the download or a header-only scan
+with --no-checksum; also timed against the fresh process's download hashed with sha256 on the
+way, in the same run: no run that hashes every byte can match a bare download). Exits 1 when a scan is slower than the download or a header-only scan
 moves 1% of the object or more. moto reads the whole object for every GetObject, ranged or
 not, so each request costs about what the download does there: the figures say how many
 requests a scan makes more than how long they take on real S3.
@@ -90,7 +91,10 @@ def upload(endpoint: str, files: dict[str, Path], checksum: bool = True) -> None
             s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
 
 
-async def full_download(endpoint: str, key: str) -> int:
+async def full_download(endpoint: str, key: str, hashed: bool = False) -> int:
+    """The object's bytes, streamed to nowhere (`hashed`: through sha256 on the way)."""
+    import hashlib
+
     from aiobotocore.session import AioSession
 
     session = AioSession()
@@ -103,9 +107,12 @@ async def full_download(endpoint: str, key: str) -> int:
     ) as client:
         resp = await client.get_object(Bucket=BUCKET, Key=key)
         total = 0
+        digest = hashlib.sha256() if hashed else None
         async with resp["Body"] as body:
             async for chunk in body.iter_chunks(MIB):
                 total += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
         return total
 
 
@@ -113,16 +120,17 @@ def download_sync(endpoint: str, key: str) -> tuple[int, str]:
     return 0, f"{asyncio.run(full_download(endpoint, key))} bytes"
 
 
-def fresh_command(endpoint: str, key: str) -> list[str]:
+def fresh_command(endpoint: str, key: str, hashed: bool = False) -> list[str]:
     """The same aiobotocore download in a process of its own, as a user's script runs it
-    (interpreter and aiobotocore import included; no AWS CLI here to time instead)."""
+    (interpreter and aiobotocore import included; no AWS CLI here to time instead);
+    `hashed`: through sha256 on the way, the baseline of a run that hashes every byte."""
     code = (
         "import asyncio, sys\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from remote_s3 import full_download\n"
-        "asyncio.run(full_download(sys.argv[1], sys.argv[2]))\n"
+        "asyncio.run(full_download(sys.argv[1], sys.argv[2], sys.argv[3] == 'sha256'))\n"
     )
-    return [sys.executable, "-c", code, endpoint, key]
+    return [sys.executable, "-c", code, endpoint, key, "sha256" if hashed else "-"]
 
 
 def scan_env(endpoint: str) -> dict[str, str]:
@@ -171,10 +179,26 @@ def main() -> int:
                     fresh = measure(
                         relay, functools.partial(fresh_download, fresh_command(relay.url, key))
                     )
+                    hashed = None
+                    if "sarif+hash" in args.modes:
+                        cmd = fresh_command(relay.url, key, hashed=True)
+                        hashed = (
+                            "fresh+sha",
+                            measure(relay, functools.partial(fresh_download, cmd)),
+                        )
                     runs = scan_runs(relay, uri, env, modes=tuple(args.modes), compare=args.compare)
                     fresh_fig = ("fresh proc", fresh)
                     ok = (
-                        report(key, sizes[key], latency_ms / 1000, download, runs, False, fresh_fig)
+                        report(
+                            key,
+                            sizes[key],
+                            latency_ms / 1000,
+                            download,
+                            runs,
+                            False,
+                            fresh_fig,
+                            hashed,
+                        )
                         and ok
                     )
         finally:

@@ -103,12 +103,14 @@ class Landing:
             self.tap.arrived(at + stop - start)
         self._full.put((buf, start, stop, at))
 
-    def opened(self, body: BlockingBody | None) -> None:
+    def opened(self, body: BlockingBody | None, waited: float = 0.0) -> None:
         if self.first is None:
             self.first = time.monotonic()
-            if body is not None and body.waited:
+            if body is not None:
+                waited = body.waited
+            if waited:
                 # opened ahead (by the listing): it answered after `waited`, not at once
-                self.ahead = body.waited
+                self.ahead = waited
             if self.tap is not None:
                 self.tap.opened = max(self.first, self.tap.began + self.ahead)
         self._body = body
@@ -247,11 +249,12 @@ async def _pump_async(reader: ObjectReader, start: int, end: int | None, sink: L
     buf: memoryview | None = None
     filled = 0
     at = pos = start
+    waited = reader.ahead_waited(start)
     try:
         async with aclosing(reader.chunks(start, end)) as chunks:
             async for chunk in chunks:
                 if sink.first is None:
-                    sink.opened(None)
+                    sink.opened(None, waited)
                 view = memoryview(chunk)
                 while view:
                     if buf is None:

@@ -231,11 +231,13 @@ class Spool:
         rest: list[tuple[int, int]] = []
         held = []
         for a, b in requests:
-            got = await self.reader.held(a, b)
+            # all of what the first read brought there, not only the range asked
+            wide = self.reader.held_span(a, b)
+            got = await self.reader.held(*wide)
             if got is None:
                 rest.append((a, b))
                 continue
-            await self._write(bytearray(got.data), a)
+            await self._write(bytearray(got.data), wide[0])
             held.append(got)
         self.requests += len(held)
         if len(held) == 1:

@@ -13,11 +13,12 @@ written once, here.
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from . import backoff
 from .errors import (
@@ -87,6 +88,106 @@ class Held(NamedTuple):
     data: bytes
     first: float
     seconds: float
+
+
+class Piece(NamedTuple):
+    """The body of one read a listing sent (in place of a HEAD), kept for `held`: where it
+    starts in the object, its bytes, and what it cost (`Held.first`, `Held.seconds`)."""
+
+    start: int
+    data: bytes
+    first: float
+    seconds: float
+
+
+def held_from(pieces: list[Piece], start: int, end: int) -> Held | None:
+    """Bytes [start, end) out of `pieces`, or None unless they hold every one of them."""
+    out = bytearray()
+    first = seconds = 0.0
+    pos = start
+    for piece in sorted(pieces, key=lambda p: p.start):
+        at, data = piece.start, piece.data
+        if at <= pos < at + len(data):
+            part = data[pos - at : min(end, at + len(data)) - at]
+            out += part
+            pos += len(part)
+            first, seconds = max(first, piece.first), max(seconds, piece.seconds)
+        if pos >= end:
+            return Held(bytes(out), first, seconds)
+    return None
+
+
+class Opened(Protocol):
+    """A response a listing opened ahead: `waited`, the seconds it took to open."""
+
+    @property
+    def waited(self) -> float: ...
+
+
+Ahead = TypeVar("Ahead", bound=Opened)
+
+
+class FirstReads(Generic[Ahead]):
+    """What a reader keeps of its listing's first reads (sent in place of a HEAD): the
+    bodies of ranged reads (`Piece`s) and a whole-object response from byte 0 whose body is
+    not read yet (`Ahead`: the fetcher's own), served by `held` without a request. Mixed
+    into an `ObjectReader` before it."""
+
+    _held: list[Piece]
+    _ahead: Ahead | None
+
+    def _init_first_reads(self) -> None:
+        self._held = []
+        self._ahead = None
+        # (an HTTP fill takes the response opened ahead from a thread of its own)
+        self._ahead_lock = threading.Lock()
+
+    def _take_ahead(self) -> Ahead | None:
+        with self._ahead_lock:
+            ahead, self._ahead = self._ahead, None
+        return ahead
+
+    async def _head_off(self, ahead: Ahead, end: int) -> Held | None:
+        """Bytes [0, end) read off the response opened ahead, which is closed after."""
+        raise NotImplementedError
+
+    def _close_ahead(self, ahead: Ahead) -> None:
+        raise NotImplementedError
+
+    def holding(self) -> bool:
+        return bool(self._held) or self._ahead is not None
+
+    def held_span(self, start: int, end: int) -> tuple[int, int]:
+        pos = stop = -1
+        for piece in sorted(self._held, key=lambda p: p.start):
+            if piece.start > stop:
+                if pos <= start and end <= stop:
+                    break
+                pos = piece.start
+            stop = max(stop, piece.start + len(piece.data))
+        if pos <= start and end <= stop:
+            return pos, stop
+        return start, end
+
+    def ahead_waited(self, start: int) -> float:
+        ahead = self._ahead
+        return ahead.waited if start == 0 and ahead is not None else 0.0
+
+    async def held(self, start: int, end: int) -> Held | None:
+        if self._held and (got := held_from(self._held, start, end)) is not None:
+            return got
+        if start == 0 and self._ahead is not None:
+            ahead = self._take_ahead()
+            if ahead is not None:
+                # the head off the response opened ahead; the rest goes by ranges
+                return await self._head_off(ahead, end)
+        return None
+
+    def drop_held(self) -> None:
+        self._held = []
+        ahead = self._take_ahead()
+        if ahead is not None:
+            self._close_ahead(ahead)
 
 
 class BufferSink(Protocol):
@@ -290,6 +391,17 @@ class ObjectReader(ABC):
     def holding(self) -> bool:
         """Whether `held` may have bytes (a listing that took its size from a first read)."""
         return False
+
+    def held_span(self, start: int, end: int) -> tuple[int, int]:
+        """The widest range around [start, end) that `held` serves whole (what a first
+        read brought beyond it is as free as the rest), else [start, end)."""
+        return start, end
+
+    def ahead_waited(self, start: int) -> float:
+        """Seconds the response a read from `start` will be served by took to open, when
+        the listing opened it ahead (its round trip, not the moment the read takes it: what
+        a stream's time to answer is measured by); else 0."""
+        return 0.0
 
     async def held(self, start: int, end: int) -> Held | None:
         """Bytes [start, end) this reader already holds from a response its listing got

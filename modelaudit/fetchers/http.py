@@ -13,7 +13,6 @@ import functools
 import os
 import re
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -24,7 +23,7 @@ import anyio
 import anyio.to_thread
 
 from . import backoff
-from .base import BlockingBody, Body, Held, ObjectReader, ObjectRef, Source
+from .base import BlockingBody, Body, FirstReads, Held, ObjectReader, ObjectRef, Piece, Source
 from .errors import (
     AuthenticationError,
     FetchError,
@@ -270,7 +269,7 @@ def _content_range(headers: Headers) -> tuple[int, int, int | None] | None:
         return None
 
 
-class HttpReader(ObjectReader):
+class HttpReader(FirstReads["_Ahead"], ObjectReader):
     """Byte access to one URL. The first response pins the ETag and size; later ones must match.
 
     A redirect to another origin (the Hub's 302 to its CDN, a presigned URL) is remembered
@@ -300,12 +299,10 @@ class HttpReader(ObjectReader):
         #: the origin answers with a redirect (the Hub for LFS files): parallel first reads
         #: wait for the first to learn where it goes, rather than each asking the origin
         self.redirects_expected = False
-        #: bodies of the reads the listing sent (`read_ahead`): (start, bytes, first, seconds)
-        self._held: list[tuple[int, bytes, float, float]] = []
-        #: a whole-object response from byte 0 opened by the listing (`open_ahead`, or a
-        #: Range-ignoring answer to `read_ahead`), its body not read yet
-        self._ahead: _Ahead | None = None
-        self._ahead_lock = threading.Lock()
+        #: the bodies of the reads the listing sent (`read_ahead`), and a whole-object
+        #: response from byte 0 it opened (`open_ahead`, or a Range-ignoring answer to
+        #: `read_ahead`), its body not read yet
+        self._init_first_reads()
 
     def _check(self, headers: Headers, total: int | None) -> None:
         tag = _etag(headers)
@@ -470,7 +467,7 @@ class HttpReader(ObjectReader):
                 self.supports_ranges = True
                 data = response.read()
                 if len(data) == span[1] - span[0] + 1:
-                    self._held.append((span[0], data, first, time.monotonic() - began))
+                    self._held.append(Piece(span[0], data, first, time.monotonic() - began))
                 return
             length_header = response.headers.get("content-length")
             total = int(length_header) if length_header and length_header.isdigit() else None
@@ -484,47 +481,18 @@ class HttpReader(ObjectReader):
             if conn is not None:
                 conn.close()
 
-    def _take_ahead(self) -> _Ahead | None:
-        with self._ahead_lock:
-            ahead, self._ahead = self._ahead, None
-        return ahead
-
-    def holding(self) -> bool:
-        return bool(self._held) or self._ahead is not None
-
-    async def held(self, start: int, end: int) -> Held | None:
-        if self._held:
-            out = bytearray()
-            first = seconds = 0.0
-            pos = start
-            for at, data, took, spent in sorted(self._held, key=lambda h: h[0]):
-                if at <= pos < at + len(data):
-                    piece = data[pos - at : min(end, at + len(data)) - at]
-                    out += piece
-                    pos += len(piece)
-                    first, seconds = max(first, took), max(seconds, spent)
-                if pos >= end:
-                    return Held(bytes(out), first, seconds)
-        if start == 0 and self._ahead is not None:
-            ahead = self._take_ahead()
-            if ahead is not None:
-                # the head off the response opened ahead; the rest goes by ranges
-                try:
-                    began = time.monotonic()
-                    data = await anyio.to_thread.run_sync(
-                        ahead.response.read, end, abandon_on_cancel=True
-                    )
-                finally:
-                    ahead.conn.close()
-                if len(data) == end:
-                    return Held(data, ahead.waited, ahead.waited + time.monotonic() - began)
+    async def _head_off(self, ahead: _Ahead, end: int) -> Held | None:
+        try:
+            began = time.monotonic()
+            data = await anyio.to_thread.run_sync(ahead.response.read, end, abandon_on_cancel=True)
+        finally:
+            ahead.conn.close()
+        if len(data) == end:
+            return Held(data, ahead.waited, ahead.waited + time.monotonic() - began)
         return None
 
-    def drop_held(self) -> None:
-        self._held = []
-        ahead = self._take_ahead()
-        if ahead is not None:
-            ahead.conn.close()
+    def _close_ahead(self, ahead: _Ahead) -> None:
+        ahead.conn.close()
 
     def _get_blocking(
         self, headers: dict[str, str]
@@ -726,11 +694,13 @@ class HttpSource(Source):
         if whole:
             await read(failures, reader.open_ahead)
         else:
-            from ..formats.format import END_READ, FIRST_READ
+            from ..formats.format import FIRST_READ, unsized_end_read
+
+            tail = unsized_end_read(urlsplit(self.target).path)
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(read, failures, reader.read_ahead, 0, FIRST_READ)
-                tg.start_soon(read, end_failures, reader.read_ahead, -END_READ, END_READ)
+                tg.start_soon(read, end_failures, reader.read_ahead, -tail, tail)
         for exc in failures + end_failures:
             if isinstance(exc, TargetNotFound | AuthenticationError):
                 reader.drop_held()

@@ -9,15 +9,27 @@ Every read is pinned to the ETag seen at listing time, so an object replaced mid
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio.to_thread
 
 from . import backoff
-from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source, b64_to_hex
+from .base import (
+    READ_SIZE,
+    Body,
+    FirstReads,
+    Held,
+    ObjectReader,
+    ObjectRef,
+    Piece,
+    Source,
+    b64_to_hex,
+)
 from .errors import (
     AuthenticationError,
     FetchError,
@@ -42,6 +54,8 @@ _TRANSIENT_CODES = {
     "TooManyRequests",
 }
 _R2_HINT = "https://ACCOUNT_ID.r2.cloudflarestorage.com"
+
+log = logging.getLogger("modelaudit")
 
 
 def parse_uri(target: str) -> tuple[str, str, str]:
@@ -202,7 +216,15 @@ def describe_digests(digests: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-class S3Reader(ObjectReader):
+class _Opened(NamedTuple):
+    """The whole object's GetObject the listing sent (`S3Reader.open_ahead`), body unread."""
+
+    resp: dict[str, Any]
+    #: seconds it took to answer
+    waited: float
+
+
+class S3Reader(FirstReads[_Opened], ObjectReader):
     def __init__(
         self,
         source: S3Source,
@@ -224,6 +246,10 @@ class S3Reader(ObjectReader):
         self.supports_ranges = True
         self._published: dict[str, str] | None = None
         self._released = False
+        #: the bodies of the ranged reads the listing sent in place of HeadObject
+        #: (`read_ahead`), and the whole object's GetObject it sent (`open_ahead`), its body
+        #: unread, with the seconds it took to answer
+        self._init_first_reads()
         source.shared.retain()
 
     def _get_args(self, first: int, last: int | None) -> dict[str, Any]:
@@ -236,6 +262,11 @@ class S3Reader(ObjectReader):
 
     @asynccontextmanager
     async def open(self, start: int, end: int | None) -> AsyncIterator[Body]:
+        ahead = self._take_ahead() if start == 0 else None
+        if ahead is not None:
+            async with ahead.resp["Body"] as body:
+                yield Body(0, body.iter_chunks(READ_SIZE))
+            return
         # botocore has already retried the request itself: a failure here is final.
         try:
             resp = await self._client.get_object(
@@ -274,10 +305,91 @@ class S3Reader(ObjectReader):
         self._published = digests_of(head)
         self.digest_source = describe_digests(self._published)
 
+    # -- the object's first reads, sent by the listing in place of HeadObject -------------
+
+    def _pin(self, etag: str | None, size: int) -> None:
+        """The first answer pins the object; a later one of another version is a change."""
+        if self.etag is None:
+            self.etag = etag
+        elif etag is not None and etag != self.etag:
+            raise ObjectChanged(f"{self.uri}: the object changed while being read (ETag)")
+        if self.size is None:
+            self.size = size
+        elif size != self.size:
+            raise ObjectChanged(f"{self.uri}: the object changed while being read (size)")
+
+    async def read_ahead(self, start: int, length: int) -> None:
+        """One ranged GetObject (`start` < 0: the last `length` bytes, a suffix range), its
+        body kept for `held`; its ContentRange gives the size, its ETag pins the object.
+        Raises the SDK's own error (the listing reads its code)."""
+        began = time.monotonic()
+        spec = f"-{length}" if start < 0 else f"{start}-{start + length - 1}"
+        resp = await self._client.get_object(
+            Bucket=self.bucket, Key=self.key, Range=f"bytes={spec}"
+        )
+        first = time.monotonic() - began
+        async with resp["Body"] as body:
+            data = await body.read()
+        span = _content_range(str(resp.get("ContentRange") or ""))
+        if span is None:
+            # a whole answer (a suffix longer than the object, on some servers)
+            span = (0, int(resp.get("ContentLength", len(data))))
+        at, total = span
+        self._pin(resp.get("ETag"), total)
+        if (start < 0 or at == start) and len(data) == min(length, total - at):
+            self._held.append(Piece(at, data, first, time.monotonic() - began))
+
+    async def open_ahead(self) -> None:
+        """The whole object's GetObject, sent by the listing in place of HeadObject and kept
+        open for the first whole-object fill (`open(0, ...)`) or the head (`held`): its
+        answer gives the size, the ETag and the published digests (asked with ChecksumMode:
+        a whole-object GetObject carries ChecksumSHA256 as HeadObject does, a ranged one
+        does not)."""
+        began = time.monotonic()
+        resp = await self._client.get_object(
+            Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED"
+        )
+        try:
+            self._pin(resp.get("ETag"), int(resp.get("ContentLength", 0)))
+        except BaseException:
+            resp["Body"].close()
+            raise
+        self.publish(resp)
+        self._ahead = _Opened(resp, time.monotonic() - began)
+
+    async def _head_off(self, ahead: _Opened, end: int) -> Held | None:
+        resp, waited = ahead.resp, ahead.waited
+        began = time.monotonic()
+        data = bytearray()
+        try:
+            async with resp["Body"] as body:
+                while len(data) < end and (chunk := await body.read(end - len(data))):
+                    data += chunk
+        except Exception:
+            log.debug("the first GetObject of %s broke off", self.uri, exc_info=True)
+            return None
+        if len(data) == end:
+            return Held(bytes(data), waited, waited + time.monotonic() - began)
+        return None
+
+    def _close_ahead(self, ahead: _Opened) -> None:
+        ahead.resp["Body"].close()
+
     async def aclose(self) -> None:
+        self.drop_held()
         if not self._released:
             self._released = True
             await self._source.shared.release()
+
+
+def _content_range(value: str) -> tuple[int, int] | None:
+    """(first byte, object size) of `bytes FIRST-LAST/SIZE`."""
+    try:
+        _unit, _, rest = value.partition(" ")
+        span, _, total = rest.partition("/")
+        return int(span.partition("-")[0]), int(total)
+    except ValueError:
+        return None
 
 
 class S3Source(Source):
@@ -297,6 +409,7 @@ class S3Source(Source):
         #: SARIF and SBOM runs want the object's published digests: the listing's HeadObject
         #: asks for them (ChecksumMode), sparing a second HeadObject before the first read
         self._digests_wanted = bool(settings.get("hashes"))
+        self._settings = settings
         self._page_size = int((config or {}).get("list_page_size", 1000))
         self._stack = AsyncExitStack()
         self._client: Any = None
@@ -414,9 +527,108 @@ class S3Source(Source):
             raise to_fetch_error(head_error, self.uri(key), self.creds)
         return {"ContentLength": int(total), "ETag": resp.get("ETag")}
 
+    def _reads_first(self, key: str) -> str | None:
+        """How the only target's key is sized: by its first reads ("ranges": the head and a
+        suffix range of the end, in parallel; "whole": the whole object's GetObject, for a
+        run that hashes every byte unless the store publishes a sha256), or None: by
+        HeadObject, for a call with other targets (their first reads would go out beside
+        the engine's bound on objects fetched at once), a cluster (its nodes list the
+        target again), `--cache` (it must know the object's identity before reading it) and
+        an ONNX model without --hash-remote (a large one starts with a whole-object stream,
+        engine/acquire.py)."""
+        settings = self._settings
+        if not settings.get("one_target") or settings.get("cache_dir") or settings.get("cluster"):
+            return None
+        # (a --max-size limit: ranged first reads, since a too-large object's stream, closed
+        # at once, would still have moved what the sockets' buffers hold)
+        if (
+            settings.get("hashes")
+            and settings.get("hash_remote")
+            and not settings.get("max_file_size")
+        ):
+            return "whole"
+        if key.lower().endswith(".onnx"):
+            return None
+        return "ranges"
+
+    async def first_read(self, key: str, how: str) -> tuple[bool, ObjectRef | None]:
+        """The key sized by its first reads instead of a HeadObject before them: one round
+        trip fewer before the first byte; the bodies are held by the reader for the spool.
+        A SARIF/SBOM run's published checksums come from a HeadObject sent beside the ranged
+        reads (a ranged GetObject carries none), or from the whole object's GetObject.
+
+        (True, the object); (True, None): no such key, the listing looks for a prefix;
+        (False, None): the HeadObject path decides (an empty object, whose ranged read S3
+        refuses; a failure its retries may get past). Refusals are raised as today's HeadObject
+        path reports them, the GetObject's error code naming the cause."""
+        from botocore.exceptions import ClientError
+
+        from ..formats.format import FIRST_READ, unsized_end_read
+
+        await self.client()
+        reader = self.reader(key, None, None)
+        failures: list[Exception] = []
+        aside: list[Exception] = []
+        #: (the checksums' HeadObject decides nothing: asked again when the report wants them)
+        ignored: list[Exception] = []
+
+        async def read(into: list[Exception], call: Callable[[], Awaitable[object]]) -> None:
+            try:
+                await call()
+            except Exception as exc:
+                into.append(exc)
+
+        if how == "whole":
+            await read(failures, reader.open_ahead)
+        else:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
+                tail = unsized_end_read(key)
+                tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
+                if self._digests_wanted:
+                    tg.start_soon(read, ignored, reader.published_digests)
+        decided: tuple[bool, ObjectRef | None] | None = None
+        for failure in failures + aside:
+            if isinstance(failure, ClientError):
+                code, status = _error_code(failure)
+                if status == 404 or code in _NOT_FOUND:
+                    decided = (True, None)
+                    break
+            error = to_fetch_error(failure, self.uri(key), self.creds)
+            if isinstance(error, AuthenticationError):
+                await reader.aclose()
+                raise error from None
+        if decided is None and any(isinstance(exc, ObjectChanged) for exc in failures + aside):
+            # the first answer pinned the object: the reads that follow report the change
+            reader.drop_held()
+            if reader.size is not None:
+                decided = (True, self._single(key, reader))
+        if decided is None and not failures and reader.size is not None:
+            # (an end read that failed alone: acquisition reads the end itself)
+            decided = (True, self._single(key, reader))
+        if decided is None or decided[1] is None:
+            await reader.aclose()
+        if decided is None:
+            log.debug("first reads of %s failed: %r", self.uri(key), failures)
+            return False, None
+        return decided
+
+    def _single(self, key: str, reader: S3Reader) -> ObjectRef:
+        return ObjectRef(
+            uri=self.uri(key),
+            size=reader.size,
+            etag=reader.etag,
+            reader=reader,
+            explicit=True,
+            locator={"key": key},
+        )
+
     async def objects(self) -> AsyncIterator[ObjectRef]:
         if self.key and not self.key.endswith("/"):
-            single = await self.head(self.key)
+            how = self._reads_first(self.key)
+            decided, single = await self.first_read(self.key, how) if how else (False, None)
+            if not decided:
+                single = await self.head(self.key)
             if single is not None:
                 yield single
                 return

@@ -148,3 +148,11 @@ def end_read(name: str, size: int) -> int:
     if extension_format(name) in _SHORT_ENDS or size < 256 * LONG_END_READ:
         return END_READ
     return LONG_END_READ
+
+
+def unsized_end_read(name: str) -> int:
+    """How much of the end a first read sent before the object's size is known takes (a
+    suffix range, in place of a HEAD): what `end_read` may want at any size, so that a large
+    PyTorch checkpoint's central directory needs no second round trip (a smaller object
+    moves at most 192 KiB more)."""
+    return END_READ if extension_format(name) in _SHORT_ENDS else LONG_END_READ

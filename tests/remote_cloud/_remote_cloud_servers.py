@@ -414,13 +414,15 @@ class GcsAuthProxy:
 class FlakyProxy:
     """A pass-through HTTP front that fails on purpose: the first `fail_first` requests get a
     503, the first GET of a body over 64 KiB (the whole object, or the rest of it after the
-    planner's head and tail) is cut off halfway through (`cut_sent` says how many bytes of it
-    went out), and GETs of the paths in `gone` answer S3's NoSuchKey (an object deleted after
+    planner's head and tail; not a suffix range, which only a listing's first read sends) is
+    cut off halfway through (`cut_sent` says how many bytes of it went out), and GETs of the paths in `gone` answer S3's NoSuchKey (an object deleted after
     it was listed). Headers (Host, Authorization) are forwarded untouched, so signed requests
     still verify upstream. `events` are in the order responses were ready, which for requests
     sent in parallel is not the order they were sent in."""
 
-    def __init__(self, upstream: str, fail_first: int = 2, gone: Sequence[str] = ()) -> None:
+    def __init__(
+        self, upstream: str, fail_first: int = 2, gone: Sequence[str] = (), cut: bool = True
+    ) -> None:
         import http.client
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -431,8 +433,11 @@ class FlakyProxy:
         self.paths: list[str] = []
         #: every request's headers, lower-cased names, as the server side saw them
         self.headers: list[dict[str, str]] = []
+        #: every request as it arrived: method, its Range ("whole": none), its headers
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.fail_left = fail_first
-        self.cut_done = False
+        #: (`cut` False: no body is cut)
+        self.cut_done = not cut
         self.cut_sent = 0
         lock = threading.Lock()
         proxy = self
@@ -445,7 +450,9 @@ class FlakyProxy:
 
             def _relay(self, method: str) -> None:
                 proxy.paths.append(self.path)
-                proxy.headers.append({k.lower(): v for k, v in self.headers.items()})
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                proxy.headers.append(headers)
+                proxy.requests.append((method, headers.get("range", "whole"), headers))
                 with lock:
                     fail = proxy.fail_left > 0
                     proxy.fail_left -= int(fail)
@@ -475,6 +482,7 @@ class FlakyProxy:
                 rng = self.headers.get("Range")
                 with lock:
                     cut = method == "GET" and len(body) > 65536
+                    cut = cut and not (rng or "").startswith("bytes=-")
                     cut = cut and not proxy.cut_done
                     proxy.cut_done = proxy.cut_done or cut
                 proxy.events.append(

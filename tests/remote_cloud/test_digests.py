@@ -58,11 +58,12 @@ async def test_s3_checksum_sha256_is_the_hash(
     assert s3_relay.to_client < len(data) // 8
 
 
-async def test_s3_digests_come_with_the_listing_head(
+async def test_s3_digests_come_from_a_head_beside_the_first_reads(
     s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A SARIF/SBOM run of one key asks for the checksum in the HeadObject that sizes it, so
-    no second HeadObject waits before the first read; a run without hashes asks none."""
+    """A SARIF/SBOM run of one key asks for the checksum (a ranged GetObject carries none) in
+    one HeadObject sent beside the first reads, not before them: those GETs carry no
+    If-Match, the ETag being unknown when they left; a run without hashes asks none."""
     data = _model()
     s3_server.admin().put_object(
         Bucket=S3_BUCKET, Key="digests/one-head.safetensors", Body=data, ChecksumAlgorithm="SHA256"
@@ -72,21 +73,21 @@ async def test_s3_digests_come_with_the_listing_head(
     try:
         use_env(monkeypatch, s3_env(s3_server) | {"AWS_ENDPOINT_URL": proxy.url})
         report = await modelaudit.scan(uri, hashes=True)
-        hashed = list(zip(proxy.events, proxy.headers, strict=True))
-        proxy.events.clear()
-        proxy.headers.clear()
+        hashed = list(proxy.requests)
+        proxy.requests.clear()
         plain = await modelaudit.scan(uri)
     finally:
         proxy.close()
     (file,) = report.files
     assert file.sha256 == hashlib.sha256(data).hexdigest()
-    heads = [h for event, h in hashed if event.startswith("HEAD")]
-    assert len(heads) == 1, [event for event, _ in hashed]
+    assert "ChecksumSHA256" in (file.digest_source or "")
+    heads = [h for method, _, h in hashed if method == "HEAD"]
+    assert len(heads) == 1, [r[:2] for r in hashed]
     assert heads[0].get("x-amz-checksum-mode") == "ENABLED"
+    firsts = [h for method, rng, h in hashed[:3] if method == "GET"]
+    assert len(firsts) == 2 and not any("if-match" in h for h in firsts), hashed[:3]
     assert plain.files[0].status == FileStatus.COMPLETE
-    plain_heads = [h for e, h in zip(proxy.events, proxy.headers, strict=True) if e[:4] == "HEAD"]
-    assert len(plain_heads) == 1
-    assert "x-amz-checksum-mode" not in plain_heads[0]
+    assert [method for method, _, _ in proxy.requests] == ["GET", "GET"]
 
 
 async def test_s3_single_part_etag_is_an_md5_and_no_download(

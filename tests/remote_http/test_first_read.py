@@ -159,3 +159,25 @@ async def test_server_refusing_suffix_ranges_keeps_the_head_reads_answer(
     assert [method for method, _ in seen] == ["GET", "GET", "GET"], seen
     size = len(blob.data)
     assert ("GET", f"bytes={size - END_READ}-{size - 1}") in seen
+
+
+async def test_a_large_pytorch_zips_directory_comes_with_the_first_reads(
+    files_server: Files, tmp_path: Any
+) -> None:
+    """A name that may be a zip gets a long end read: a checkpoint of 64 MiB or more, whose
+    central directory acquisition reads from its last 256 KiB, needs no third request."""
+    import torch
+
+    from modelaudit.formats.format import LONG_END_READ
+
+    server, blobs, _ = files_server
+    path = tmp_path / "pytorch_model.bin"
+    torch.save({"w": torch.zeros((64 << 20) // 4 + 1024)}, path)
+    blobs["pytorch_model.bin"] = Blob(path.read_bytes())
+    report = await modelaudit.scan(f"{server.url}/pytorch_model.bin")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert sorted(_seen(server)) == [
+        ("GET", f"bytes=-{LONG_END_READ}"),
+        ("GET", f"bytes=0-{FIRST_READ - 1}"),
+    ]
