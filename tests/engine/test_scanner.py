@@ -327,7 +327,8 @@ async def test_cancelling_a_call_returns_the_files_it_borrowed(
     """B's file rides in A's batch; A is cancelled before reaching it: B still gets it."""
 
     busy = tmp_path / "c.hostile"
-    write_hostile(str(tmp_path), "c.hostile", "sleep", "1")
+    busy_started = tmp_path / "c-started"
+    write_hostile(str(tmp_path), "c.hostile", "mark-sleep-1", str(busy_started))
     marker = tmp_path / "a-started"
     a_file = Path(write_hostile(str(tmp_path), "a.hostile", "mark-sleep", str(marker)))
     b_file = evil_pickle(tmp_path, "b.pkl")
@@ -346,7 +347,9 @@ async def test_cancelling_a_call_returns_the_files_it_borrowed(
                         b_result.append(await scanner.scan(str(b_file)))
 
                     tg.start_soon(scanner.scan, str(busy))
-                    await anyio.sleep(0.3)
+                    # A and B must both wait for the one worker, not ride in busy's batch.
+                    while not busy_started.exists():
+                        await anyio.sleep(0.005)
                     tg.start_soon(call_a)
                     await anyio.sleep(0.05)
                     tg.start_soon(call_b)

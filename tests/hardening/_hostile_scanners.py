@@ -154,6 +154,9 @@ class HostileScanner(BaseScanner):
         elif command == "mark-sleep":
             open(arg, "w").close()
             time.sleep(3600)
+        elif command == "mark-sleep-1":
+            open(arg, "w").close()
+            time.sleep(1)
         elif command == "sleep":
             time.sleep(float(arg or 3600))
         elif command == "spin":
