@@ -27,6 +27,7 @@ from ..base import BaseScanner, IssueSeverity, ScanResult
 from .members import (
     Limits,
     MemberSpool,
+    budget_refuses,
     check_member_names,
     depth_exceeded,
     link_escape,
@@ -284,10 +285,7 @@ class ArchiveScanner(BaseScanner):
             return False
         # The announced size is what extraction produces (a sparse member's holes too):
         # refused before a byte is written.
-        refused = limits.budget.why_not(member.size)
-        if refused:
-            limits.budget.exceeded = refused
-            report_bomb(result, where, f"{name} announces {member.size} bytes: {refused}")
+        if budget_refuses(result, limits, where, f"{name} announces", member.size):
             return False
         if member.sparse is not None:
             return self._scan_sparse_member(tf, member, path, result, limits, spool)
@@ -457,10 +455,7 @@ class ArchiveScanner(BaseScanner):
                         escaped = True
                         report_traversal(result, where, info.filename, reason)
                 declared = sum(int(i.uncompressed or 0) for i in infos)
-                refused = limits.budget.why_not(declared)
-                if refused:
-                    limits.budget.exceeded = refused
-                    report_bomb(result, where, f"members declare {declared} bytes: {refused}")
+                if budget_refuses(result, limits, where, "members declare", declared):
                     return
                 if escaped:
                     result.mark_inconclusive("7z members with escaping paths were not extracted")

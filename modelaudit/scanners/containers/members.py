@@ -104,6 +104,17 @@ def report_bomb(result: ScanResult, where: str, reason: str) -> None:
     result.mark_inconclusive(f"decompression limit exceeded: {reason}")
 
 
+def budget_refuses(result: ScanResult, limits: Limits, where: str, what: str, size: int) -> bool:
+    """True (reported as a bomb, the budget marked spent) when the file's expansion budget
+    refuses the `size` bytes that `what` declares: refused before a byte is written."""
+    refused = limits.budget.why_not(size)
+    if not refused:
+        return False
+    limits.budget.exceeded = refused
+    report_bomb(result, where, f"{what} {size} bytes: {refused}")
+    return True
+
+
 def path_escape(name: str) -> str | None:
     """Why extracting a member with this name would leave the target folder, if it would."""
     if not name:

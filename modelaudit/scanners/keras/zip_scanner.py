@@ -24,9 +24,9 @@ from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..containers.members import (
     Limits,
     MemberSpool,
+    budget_refuses,
     check_member_names,
     depth_exceeded,
-    report_bomb,
     scan_stream_member,
 )
 from ..containers.zip_members import clear_despite_flag, open_member, report_zip_anomaly
@@ -287,10 +287,7 @@ class KerasZipScanner(BaseScanner):
         where = self.location(path, entry.name)
         if depth_exceeded(result, limits, where):
             return False
-        refused = limits.budget.why_not(entry.size)
-        if refused:
-            limits.budget.exceeded = refused
-            report_bomb(result, where, f"{entry.name} declares {entry.size} bytes: {refused}")
+        if budget_refuses(result, limits, where, f"{entry.name} declares", entry.size):
             return False
         try:
             stream, raw, anomaly = open_member(
