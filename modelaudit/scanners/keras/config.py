@@ -8,11 +8,12 @@ into issues at its own location. Pure functions over plain JSON values; nothing 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ...rules import frameworks as R
-from ..base import IssueSeverity
+from ..base import IssueSeverity, ScanResult
 from ..pickle.callable_policy import is_dangerous_callable
 from .lambda_code import dangerous_evidence, decode_code, marshal_strings
 
@@ -205,6 +206,24 @@ class KerasConfigAnalyzer:
 
     def analyze(self, value: Any, where: str = "config") -> None:
         self._walk(value, where, 0)
+
+    def report(
+        self, result: ScanResult, location: Callable[[str], str], default: str, what: str
+    ) -> None:
+        """Put every finding in `result`, at the location `location` gives the config path it
+        was found at (`default` when it has none); a walk cut short leaves the file
+        inconclusive, since the rest of the `what` went unchecked."""
+        for finding in self.findings:
+            result.add_issue(
+                finding.message,
+                severity=finding.severity,
+                location=location(str(finding.details.get("path", default))),
+                details=finding.details,
+                why=finding.why,
+                rule=finding.rule,
+            )
+        if self.truncated:
+            result.mark_inconclusive(f"Keras {what} too large or deeply nested to check fully")
 
     def analyze_training(self, training: Any, where: str = "training_config") -> None:
         """Losses and metrics given by name are resolved at compile time: unknown names are custom."""

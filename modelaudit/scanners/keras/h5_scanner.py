@@ -183,17 +183,7 @@ class KerasH5Scanner(BaseScanner):
                     details["model_class"] = value["class_name"]
             else:
                 analyzer.analyze_training(value, key)
-        for finding in analyzer.findings:
-            result.add_issue(
-                finding.message,
-                severity=finding.severity,
-                location=self.location(path, str(finding.details.get("path", "model_config"))),
-                details=finding.details,
-                why=finding.why,
-                rule=finding.rule,
-            )
-        if analyzer.truncated:
-            result.mark_inconclusive("Keras config too large or deeply nested to check fully")
+        analyzer.report(result, lambda at: self.location(path, at), "model_config", "config")
         if names:
             result.metadata["model_names"] = names
         if details:

@@ -135,19 +135,7 @@ class KerasZipScanner(BaseScanner):
         analyzer = KerasConfigAnalyzer()
         for role, found in copies.items():
             self._check_json(path, role, found, directory.primary, analyzer, result)
-        for finding in analyzer.findings:
-            where = str(finding.details.get("path", _CONFIG))
-            member = where.split(".json", 1)[0] + ".json" if ".json" in where else where
-            result.add_issue(
-                finding.message,
-                severity=finding.severity,
-                location=self.location(path, member),
-                details=finding.details,
-                why=finding.why,
-                rule=finding.rule,
-            )
-        if analyzer.truncated:
-            result.mark_inconclusive("Keras config too large or deeply nested to check fully")
+        analyzer.report(result, lambda at: self.location(path, _member_of(at)), _CONFIG, "config")
 
     def _check_json(
         self,
@@ -302,3 +290,8 @@ class KerasZipScanner(BaseScanner):
         return scan_stream_member(
             result, spool, stream, entry.name, display, self.ctx, limits, raw, also_as=entry.renamed
         )
+
+
+def _member_of(where: str) -> str:
+    """The JSON member a finding's config path starts with (its name up to `.json`)."""
+    return where.split(".json", 1)[0] + ".json" if ".json" in where else where

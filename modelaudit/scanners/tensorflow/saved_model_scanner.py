@@ -484,16 +484,6 @@ class TensorFlowScanner(BaseScanner):
             analyzer.analyze(value, f"keras_metadata[{i}]")
             if isinstance(value, dict) and i == 0 and isinstance(value.get("name"), str):
                 names.append(value["name"])
-        for finding in analyzer.findings:
-            result.add_issue(
-                finding.message,
-                severity=finding.severity,
-                location=self.location(path, str(finding.details.get("path", "keras_metadata"))),
-                details=finding.details,
-                why=finding.why,
-                rule=finding.rule,
-            )
-        if analyzer.truncated:
-            result.mark_inconclusive("Keras metadata too large or deeply nested to check fully")
+        analyzer.report(result, lambda at: self.location(path, at), "keras_metadata", "metadata")
         if names:
             result.metadata["model_names"] = names
