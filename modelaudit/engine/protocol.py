@@ -325,7 +325,9 @@ def _plain_text(value: Any) -> str | None:
 def encode_issue(issue: Issue) -> tuple[Any, ...]:
     return (
         _plain_text(issue.message) or "",
-        str(issue.severity.value if isinstance(issue.severity, IssueSeverity) else issue.severity),
+        str(
+            issue.severity._value_ if isinstance(issue.severity, IssueSeverity) else issue.severity
+        ),
         _plain_text(issue.location),
         plain(issue.details),
         _plain_text(issue.why),
@@ -356,15 +358,23 @@ def decode_issue(data: Any) -> Issue:
 
 
 def encode_result(result: ScanResult) -> tuple[Any, ...]:
+    # Runs once per file of a sweep: plain strings pass as they are, and the status goes by
+    # `_value_` (on Python 3.11 `.value` is a property call behind the enum metaclass).
+    name, status, reason, end = (
+        result.scanner_name,
+        result.status,
+        result.status_reason,
+        result.end_time,
+    )
     return (
-        str(result.scanner_name),
+        name if type(name) is str else str(name),
         [encode_issue(i) for i in result.issues] if result.issues else [],
         int(result.bytes_scanned),
-        str(result.status.value),
-        _plain_text(result.status_reason),
-        plain(result.metadata),
+        status._value_ if type(status) is FileStatus else str(status),
+        reason if reason is None or type(reason) is str else str(reason),
+        plain(result.metadata) if result.metadata else {},
         float(result.start_time),
-        None if result.end_time is None else float(result.end_time),
+        None if end is None else float(end),
     )
 
 

@@ -41,7 +41,9 @@ def test_a_worker_imports_only_the_scanners_its_files_need(tmp_path: Path, hosti
 
     (tmp_path / "a.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}))
     write_hostile(str(tmp_path), "b.hostile", "report-process")
-    report = scan_report(str(tmp_path), jobs=1, worker_start="spawn", batch_files=64)
+    # One file a batch, in listing order: the probe reports after the model was scanned
+    # (a batch of several goes kind by kind, which could put the probe first).
+    report = scan_report(str(tmp_path), jobs=1, worker_start="spawn", batch_files=1)
     (probe,) = [i for i in report.issues if i.message == "process"]
     modules = probe.details["modules"]
     assert "modelaudit.scanners.pickle.pickle_scanner" in modules
@@ -60,7 +62,9 @@ def test_a_safetensors_file_loads_neither_the_pickle_engine_nor_the_text_scanner
 
     save_file({"w": np.zeros(4, dtype=np.float32)}, str(tmp_path / "a.safetensors"))
     write_hostile(str(tmp_path), "b.hostile", "report-process")
-    report = scan_report(str(tmp_path), jobs=1, worker_start="spawn", batch_files=64)
+    # One file a batch, in listing order: the probe reports after the model was scanned
+    # (a batch of several goes kind by kind, which could put the probe first).
+    report = scan_report(str(tmp_path), jobs=1, worker_start="spawn", batch_files=1)
     assert report.exit_code == 0
     (probe,) = [i for i in report.issues if i.message == "process"]
     modules = probe.details["modules"]

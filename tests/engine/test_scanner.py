@@ -610,3 +610,33 @@ async def test_a_file_given_back_twice_is_sent_once(tmp_path: Path, hostile: typ
     (report,) = b_result
     assert [f.status for f in report.files] == [FileStatus.COMPLETE] * 3
     assert report.exit_code == 1
+
+
+async def test_a_batch_goes_kind_by_kind(tmp_path: Path, sent_batches: list[list[FileJob]]) -> None:
+    """Files listed with their kinds interleaved reach a worker grouped by kind (in listing
+    order within a kind), and every one of them is still scanned."""
+    kinds = ("pkl", "json", "bin", "npy")
+    for i in range(40):
+        kind = kinds[i % 4]
+        target = tmp_path / f"m{i:02}.{kind}"
+        if kind == "json":
+            target.write_text('{"model_type": "bert"}')
+        elif kind == "npy":
+            target.write_bytes(
+                b"\x93NUMPY\x01\x00v\x00"
+                + b"{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }".ljust(118)
+                + b"\n"
+            )
+        else:
+            target.write_bytes(pickle.dumps({"i": i}))
+    async with modelaudit.Scanner(jobs=1, batch_files=64) as scanner:
+        report = await scanner.scan(str(tmp_path))
+    assert len(report.files) == 40
+    assert all(f.status is FileStatus.COMPLETE for f in report.files), report.files
+    (batch,) = sent_batches
+    names = [Path(job.path).name for job in batch]
+    extensions = [name.rsplit(".", 1)[1] for name in names]
+    assert extensions == sorted(extensions), names
+    assert [n for n in names if n.endswith(".pkl")] == sorted(
+        n for n in names if n.endswith(".pkl")
+    )
