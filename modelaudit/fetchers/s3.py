@@ -448,6 +448,11 @@ class S3Source(Source):
             "connect_timeout": 10,
             "read_timeout": 60,
             "max_pool_connections": self._connections,
+            # botocore otherwise asks for checksums on every GetObject and hashes each
+            # checksummed body it streams, on the event loop: only a read that asks for the
+            # published checksums (ChecksumMode) has them checked
+            "response_checksum_validation": "when_required",
+            "request_checksum_calculation": "when_required",
         }
         if not creds.signed:
             options["signature_version"] = botocore.UNSIGNED

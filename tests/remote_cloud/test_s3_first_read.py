@@ -278,3 +278,15 @@ async def test_a_fill_off_the_listings_get_counts_its_time_to_answer(
         relay.stop()
     assert done.landed == len(data)
     assert done.first >= 0.2, done
+
+
+async def test_reads_ask_for_no_checksum_the_scan_does_not_use(
+    s3_server: MotoServer, proxy: FlakyProxy
+) -> None:
+    """A JSON scan wants no digest: none of its GetObjects asks for the object's checksums
+    (botocore would, and would hash every checksummed body it streams)."""
+    uri = _put(s3_server, "first/sums.pkl", EVIL_PICKLE, ChecksumAlgorithm="SHA256")
+    report = await modelaudit.scan(uri)
+    assert any(i.severity is IssueSeverity.CRITICAL for i in report.issues)
+    assert proxy.requests
+    assert [h for _m, _r, h in proxy.requests if "x-amz-checksum-mode" in h] == []
