@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from typing import Final
 
 #: Before anything is measured: a cloud store reached over the internet.
@@ -43,6 +44,9 @@ _MEMORY: Final = 64 * 1024 * 1024
 _MAX_CONCURRENCY: Final = 64
 #: A round served at least this share of its requests at once shows no limit.
 _ALL_SERVED: Final = 0.75
+#: A round spent at least this share of its time moving bytes (not waiting for answers)
+#: measures the bandwidth.
+_WIRE_SHARE: Final = 0.25
 
 
 class Link:
@@ -84,17 +88,24 @@ class Link:
             self._latency(first_byte)
         body = elapsed - first_byte
         timed = size - min(size, max(0, first_piece))
-        if size >= MIN_SAMPLE and timed > 0 and body > 0:
-            # bytes over time across the samples: one long read outweighs many short ones
-            self.sampled += timed
-            self.sampled_time += body
-            if self.sampled > _MEMORY:
-                fade = _MEMORY / self.sampled
-                self.sampled, self.sampled_time = _MEMORY, self.sampled_time * fade
-            rate = self.sampled / self.sampled_time
-            self.bandwidth = min(MAX_BANDWIDTH, max(_MIN_BANDWIDTH, rate))
-            self.longest = max(self.longest, timed)
-            self.bandwidth_samples += 1
+        if size >= MIN_SAMPLE:
+            self._rate(timed, body)
+
+    def _rate(self, timed: int, seconds: float) -> None:
+        """`timed` body bytes that took `seconds` on the wire, weighed with the samples
+        before them: bytes over time across the samples, so one long read outweighs many
+        short ones."""
+        if timed <= 0 or seconds <= 0:
+            return
+        self.sampled += timed
+        self.sampled_time += seconds
+        if self.sampled > _MEMORY:
+            fade = _MEMORY / self.sampled
+            self.sampled, self.sampled_time = _MEMORY, self.sampled_time * fade
+        rate = self.sampled / self.sampled_time
+        self.bandwidth = min(MAX_BANDWIDTH, max(_MIN_BANDWIDTH, rate))
+        self.longest = max(self.longest, timed)
+        self.bandwidth_samples += 1
 
     def _latency(self, first_byte: float) -> None:
         if self.latency_samples == 0:
@@ -104,26 +115,48 @@ class Link:
         self.latency_samples += 1
 
     def observe_round(
-        self, requests: int, parallel: int, first: float, size: int, elapsed: float
+        self,
+        requests: int,
+        parallel: int,
+        first: float,
+        size: int,
+        elapsed: float,
+        bodies: Sequence[tuple[int, int, float]] = (),
     ) -> None:
         """`requests`, `parallel` at a time, moved `size` bytes in `elapsed` seconds; the
         quickest to answer did so after `first` seconds (it waited for no other: the
-        latency)."""
+        latency). `bodies`: each response's size, its bytes after its first piece and the
+        seconds those took. Bodies served at once share the link, each at a fraction of its rate:
+        the round's bandwidth is their bytes over the round's time less its waves' round
+        trips. Bodies served in turns (a queue at the endpoint), or one long body among short
+        ones, each had the link to itself: each is a sample of its own."""
         if self.pinned:
             return
         self._latency(max(0.0, first))
-        if min(requests, parallel) < 2 or first <= 0 or elapsed <= 0:
-            return
         sent = min(requests, parallel)
-        waiting = max(first, elapsed - size / self.bandwidth)
-        served = min(float(sent), max(1.0, requests * first / waiting))
-        if served >= _ALL_SERVED * sent:
-            return  # all were served at once: the endpoint's limit is not in sight
-        if self.concurrency_samples == 0:
-            self.concurrency = served
-        else:
-            self.concurrency += _WEIGHT * (served - self.concurrency)
-        self.concurrency_samples += 1
+        shared = False
+        if sent >= 2 and first > 0 and elapsed > 0:
+            waiting = max(first, elapsed - size / self.bandwidth)
+            served = min(float(sent), max(1.0, requests * first / waiting))
+            # all served at once: the endpoint's limit is not in sight
+            shared = served >= _ALL_SERVED * sent
+            if not shared:
+                if self.concurrency_samples == 0:
+                    self.concurrency = served
+                else:
+                    self.concurrency += _WEIGHT * (served - self.concurrency)
+                self.concurrency_samples += 1
+        long = [(t, seconds) for size_one, t, seconds in bodies if size_one >= MIN_SAMPLE]
+        if not shared or len(long) < 2:
+            # each long body had the link to itself (or to itself but for short ones)
+            for timed_one, seconds in long:
+                self._rate(timed_one, seconds)
+            return
+        timed = sum(t for _, t, _ in bodies)
+        on_wire = elapsed - math.ceil(requests / sent) * first
+        # (a round of round trips more than of bytes says little about the bandwidth)
+        if timed >= MIN_SAMPLE and on_wire >= _WIRE_SHARE * elapsed:
+            self._rate(timed, on_wire)
 
     @property
     def bandwidth_known(self) -> bool:

@@ -197,12 +197,13 @@ class Spool:
         limiter = anyio.CapacityLimiter(max(1, parallel))
         failed: list[BaseException] = []
         firsts: list[float] = []
+        bodies: list[tuple[int, int, float]] = []
         began = time.monotonic()
 
         async def one(a: int, b: int, scope: anyio.CancelScope) -> None:
             async with limiter:
                 try:
-                    firsts.append(await self._request(a, b, alone=False))
+                    firsts.append(await self._request(a, b, bodies))
                 except Exception as exc:
                     # the first failure is the object's error; the other requests stop
                     failed.append(exc)
@@ -220,6 +221,7 @@ class Spool:
             min(firsts),
             sum(b - a for a, b in requests),
             time.monotonic() - began,
+            bodies,
         )
 
     async def _land_held(
@@ -313,9 +315,12 @@ class Spool:
                     a = stop
         return out
 
-    async def _request(self, start: int, end: int, alone: bool = True) -> float:
+    async def _request(
+        self, start: int, end: int, round_bodies: list[tuple[int, int, float]] | None = None
+    ) -> float:
         """One request for [start, end), written where it belongs as it arrives; returns
-        the seconds to its first byte (`alone`: sent by itself, see Link.observe)."""
+        the seconds to its first byte. Sent by itself, the link learns from it; sent in a
+        round (`round_bodies`), its body is put there for the round (Link.observe_round)."""
         pos = start
         began = time.monotonic()
         first: float | None = None
@@ -336,9 +341,12 @@ class Spool:
         if pending:
             await self._write(pending, at)
         self.requests += 1
-        self.link.observe(
-            first or 0.0, pos - start, time.monotonic() - began, first_piece, alone=alone
-        )
+        elapsed = time.monotonic() - began
+        if round_bodies is None:
+            self.link.observe(first or 0.0, pos - start, elapsed, first_piece)
+        else:
+            size = pos - start
+            round_bodies.append((size, size - min(size, first_piece), elapsed - (first or 0.0)))
         if pos != end:
             raise FetchError(f"{self.uri}: short read at bytes {start}-{end}")
         return first or 0.0

@@ -199,6 +199,37 @@ def test_link_weighs_bandwidth_samples_by_size() -> None:
     assert 90e6 < link.bandwidth < 200e6, link.bandwidth
 
 
+def test_a_round_served_at_once_measures_the_links_bandwidth_not_each_bodys() -> None:
+    """32 bodies of 2 MiB sent together and served at once share a 100 MB/s link: each
+    takes the whole round to arrive (3 MB/s apiece). The round's bandwidth is its bytes over
+    its time less its round trip, not each body's (which priced a download 30 times dearer
+    than it is, and walked an ONNX model where one download was cheaper)."""
+    from modelaudit.engine.link import Link
+
+    link = Link()
+    wire = 32 * 2 * MIB / 100e6
+    link.observe_round(32, 32, 0.05, 32 * 2 * MIB, 0.05 + wire, [(2 * MIB, 2 * MIB, wire)] * 32)
+    assert 90e6 < link.bandwidth < 110e6, link.bandwidth
+    assert link.bandwidth_known
+    assert link.concurrency_samples == 0
+
+
+def test_a_round_served_in_turns_measures_each_body() -> None:
+    """Two 2 MiB bodies sent together, the second answered only after the first: each had
+    the link to itself, so each is a sample (at 100 MB/s); a round mostly of waiting for
+    answers says nothing of the bandwidth."""
+    from modelaudit.engine.link import PRIOR_BANDWIDTH, Link
+
+    link = Link()
+    wire = 2 * MIB / 100e6
+    link.observe_round(2, 8, 0.5, 4 * MIB, 1.0 + 2 * wire, [(2 * MIB, 2 * MIB, wire)] * 2)
+    assert link.concurrency == pytest.approx(1.0, abs=0.05)
+    assert 90e6 < link.bandwidth < 110e6, link.bandwidth
+    idle = Link()
+    idle.observe_round(32, 32, 0.05, 32 * 300 * 1024, 0.06, [(300 * 1024, 300 * 1024, 0.01)] * 32)
+    assert idle.bandwidth == PRIOR_BANDWIDTH
+
+
 def test_link_learns_how_many_requests_an_endpoint_serves_at_once() -> None:
     """Two reads sent together, the second answered only after the first (0.5 s each):
     one at a time, so a batch costs a wave per request. A round served all at once says
