@@ -6,7 +6,8 @@ for a process that exits with a folder still open. A run that is killed (SIGKILL
 signal, the OOM killer, a crashed interpreter) cannot clean up, so each folder is flock'ed
 by the process that made it for as long as it lives (the lock is the kernel's: it goes
 away with the last process holding it, however that process ended), and every new run
-first removes the folders of its own user whose lock it can take. Only names in this
+first removes the folders of its own user whose lock it can take. A folder is made under a
+name sweeps leave alone and renamed once locked, so no sweep takes it in between. Only names in this
 module's format are swept: the lock is what proves them abandoned.
 
 Neither `tempfile` nor `shutil` is imported until needed: the one-file run makes its folder
@@ -20,6 +21,7 @@ import contextlib
 import os
 import re
 import sys
+import time
 from typing import Final
 
 try:
@@ -31,6 +33,12 @@ PREFIX: Final = "modelaudit_workers_"
 #: `L` marks a locked folder (no earlier format holds an upper-case letter here).
 _MARK: Final = "L"
 _NAME: Final = re.compile(rf"^{PREFIX}{_MARK}[0-9a-f]{{16}}$")
+#: A folder is made under an `N` name and renamed to its `L` name once locked, so another
+#: run's sweep never takes a folder in the moment between its `mkdir` and its lock.
+_NEW: Final = "N"
+_NEW_NAME: Final = re.compile(rf"^{PREFIX}{_NEW}[0-9a-f]{{16}}$")
+#: An `N` folder older than this was left by a run that died before locking it.
+_NEW_STALE: Final = 60.0
 #: Where `tempfile.gettempdir` looks, in its order (the current folder last).
 _TEMP_VARS: Final = ("TMPDIR", "TEMP", "TMP")
 _TEMP_DIRS: Final = ("/tmp", "/var/tmp", "/usr/tmp")
@@ -54,14 +62,17 @@ def make() -> str:
     for base in bases:
         base = os.path.abspath(base)
         for _ in range(3):
-            path = os.path.join(base, PREFIX + _MARK + os.urandom(8).hex())
+            token = os.urandom(8).hex()
+            path = os.path.join(base, PREFIX + _MARK + token)
+            fresh = os.path.join(base, PREFIX + _NEW + token) if fcntl is not None else path
             try:
-                os.mkdir(path, 0o700)
+                os.mkdir(fresh, 0o700)
             except FileExistsError:
                 continue
             except OSError:
                 break
-            _hold(path)
+            if not _hold(fresh, path):
+                continue
             if base not in _swept:
                 _swept.add(base)
                 sweep(base)
@@ -98,10 +109,12 @@ def sweep(base: str) -> list[str]:
         entries = list(os.scandir(base))
     except OSError:
         return removed
+    now = time.time()
     for entry in entries:
-        if not entry.name.startswith(PREFIX) or not _NAME.match(entry.name):
+        if not entry.name.startswith(PREFIX) or entry.path in _open:
             continue
-        if entry.path in _open:
+        young = _NEW_NAME.match(entry.name) is not None
+        if not young and not _NAME.match(entry.name):
             continue
         try:
             st = entry.stat(follow_symlinks=False)
@@ -109,6 +122,8 @@ def sweep(base: str) -> list[str]:
                 continue
         except OSError:
             continue
+        if young and now - st.st_mtime < _NEW_STALE:
+            continue  # another run is between making it and locking it
         fd = _lock(entry.path, os.O_NOFOLLOW)
         if fd is None:
             continue
@@ -122,17 +137,28 @@ def sweep(base: str) -> list[str]:
     return removed
 
 
-def _hold(path: str) -> None:
+def _hold(fresh: str, path: str) -> bool:
+    """Lock the folder just made as `fresh`, then give it its name `path` (the lock stays
+    with the folder); False if it could not be renamed (it is removed then)."""
     global _registered
     if fcntl is None:
-        return
-    fd = _lock(path)
+        return True
+    fd = _lock(fresh)
+    try:
+        os.rename(fresh, path)
+    except OSError:
+        if fd is not None:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.rmdir(fresh)
+        return False
     if fd is None:
-        return
+        return True
     _open[path] = fd
     if not _registered:
         _registered = True
         atexit.register(_remove_all)
+    return True
 
 
 def _lock(path: str, flags: int = 0) -> int | None:

@@ -8,8 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import pytest
 
 from modelaudit.engine import workdirs
 from tests.cli._helper import SAFE_PICKLE, run
@@ -112,3 +115,49 @@ def test_finished_runs_leave_nothing(tmp_path: Path) -> None:
         done = run("scan", str(target), env={"TMPDIR": str(tmp)})
         assert done.returncode == 0, done.stderr
         assert _folders(tmp) == []
+
+
+def test_a_folder_is_never_swept_between_its_making_and_its_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run's sweep (a real process) lands in the moment after this run made its
+    folder and before it locked it: the folder survives, since until locked it has a name
+    sweeps leave alone."""
+    original = workdirs._lock
+    swept: list[str] = []
+
+    def lock_after_a_sweep(path: str, flags: int = 0) -> int | None:
+        if not swept:
+            code = (
+                f"from modelaudit.engine import workdirs; print(workdirs.sweep({str(tmp_path)!r}))"
+            )
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+            )
+            swept.append(out.stdout.strip())
+        return original(path, flags)
+
+    monkeypatch.setattr(workdirs, "_lock", lock_after_a_sweep)
+    monkeypatch.setattr(workdirs, "_swept", {str(tmp_path)})
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path = workdirs.make()
+    try:
+        assert swept == ["[]"]
+        assert os.path.isdir(path)
+        assert _folders(tmp_path) == [os.path.basename(path)]
+    finally:
+        workdirs.remove(path)
+
+
+def test_a_folder_left_before_its_lock_is_swept_once_stale(tmp_path: Path) -> None:
+    """A run killed between making its folder and locking it leaves a folder under the
+    name sweeps leave alone while young; a minute later a sweep takes it."""
+    left = tmp_path / (workdirs.PREFIX + "N" + "0123456789abcdef")
+    left.mkdir()
+    assert workdirs.sweep(str(tmp_path)) == []
+    old = time.time() - 120
+    os.utime(left, (old, old))
+    assert workdirs.sweep(str(tmp_path)) == [str(left)]
+    assert not left.exists()
