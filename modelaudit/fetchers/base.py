@@ -127,7 +127,7 @@ class Opened(Protocol):
 Ahead = TypeVar("Ahead", bound=Opened)
 
 
-class FirstReads(Generic[Ahead]):
+class FirstReads(ABC, Generic[Ahead]):
     """What a reader keeps of its listing's first reads (sent in place of a HEAD): the
     bodies of ranged reads (`Piece`s) and a whole-object response from byte 0 whose body is
     not read yet (`Ahead`: the fetcher's own), served by `held` without a request. Mixed
@@ -147,12 +147,13 @@ class FirstReads(Generic[Ahead]):
             ahead, self._ahead = self._ahead, None
         return ahead
 
+    @abstractmethod
     async def _head_off(self, ahead: Ahead, end: int) -> Held | None:
         """Bytes [0, end) read off the response opened ahead, which is closed after."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _close_ahead(self, ahead: Ahead) -> None:
-        raise NotImplementedError
+        """Close the response opened ahead, its body unread."""
 
     def holding(self) -> bool:
         return bool(self._held) or self._ahead is not None

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
+import numpy as np
 import pytest
 
 import modelaudit
@@ -52,6 +53,40 @@ def _sent_batches() -> Iterator[list[list[FileJob]]]:
         yield sent
     finally:
         pool.Worker.send_batch = original  # type: ignore[method-assign]
+
+
+async def _appears(path: Path) -> None:
+    while not path.exists():
+        await anyio.sleep(0.005)
+
+
+async def _cancel_a_while_b_rides(
+    tg: anyio.abc.TaskGroup,
+    scanner: modelaudit.Scanner,
+    a_file: Path,
+    a_started: Path,
+    b_target: Path,
+    b_result: list[modelaudit.ScanReport],
+    linger: float = 0.0,
+) -> None:
+    """Call A (one file that marks `a_started`, then hangs), then call B, both waiting for
+    a worker, so B's files ride in A's batch; once A's file runs (and `linger` later), A is
+    cancelled. B's report lands in `b_result` when the task group ends."""
+    a_scope = anyio.CancelScope()
+
+    async def call_a() -> None:
+        with a_scope:
+            await scanner.scan(str(a_file))
+
+    async def call_b() -> None:
+        b_result.append(await scanner.scan(str(b_target)))
+
+    tg.start_soon(call_a)
+    await anyio.sleep(0.05)
+    tg.start_soon(call_b)
+    await _appears(a_started)
+    await anyio.sleep(linger)
+    a_scope.cancel()
 
 
 def _pid_of(report_issues: list) -> int:
@@ -337,25 +372,10 @@ async def test_cancelling_a_call_returns_the_files_it_borrowed(
             async with modelaudit.Scanner(jobs=1, batch_files=64) as scanner:
                 b_result: list[modelaudit.ScanReport] = []
                 async with anyio.create_task_group() as tg:
-                    a_scope = anyio.CancelScope()
-
-                    async def call_a() -> None:
-                        with a_scope:
-                            await scanner.scan(str(a_file))
-
-                    async def call_b() -> None:
-                        b_result.append(await scanner.scan(str(b_file)))
-
                     tg.start_soon(scanner.scan, str(busy))
                     # A and B must both wait for the one worker, not ride in busy's batch.
-                    while not busy_started.exists():
-                        await anyio.sleep(0.005)
-                    tg.start_soon(call_a)
-                    await anyio.sleep(0.05)
-                    tg.start_soon(call_b)
-                    while not marker.exists():
-                        await anyio.sleep(0.005)
-                    a_scope.cancel()
+                    await _appears(busy_started)
+                    await _cancel_a_while_b_rides(tg, scanner, a_file, marker, b_file, b_result)
     batches = [[Path(j.path).name for j in jobs] for jobs in sent]
     assert ["a.hostile", "b.pkl"] in batches, batches
     (report,) = b_result
@@ -586,25 +606,12 @@ async def test_a_file_given_back_twice_is_sent_once(tmp_path: Path, hostile: typ
                 await scanner.scan(str(busy[0]), file_timeout=5)
                 b_result: list[modelaudit.ScanReport] = []
                 async with anyio.create_task_group() as tg:
-                    a_scope = anyio.CancelScope()
-
-                    async def call_a() -> None:
-                        with a_scope:
-                            await scanner.scan(str(a_file))
-
-                    async def call_b() -> None:
-                        b_result.append(await scanner.scan(str(b_folder)))
-
                     tg.start_soon(scanner.scan, str(busy[0]))
                     tg.start_soon(scanner.scan, str(busy[1]))
                     await anyio.sleep(0.3)
-                    tg.start_soon(call_a)
-                    await anyio.sleep(0.05)
-                    tg.start_soon(call_b)
-                    while not marker.exists():
-                        await anyio.sleep(0.005)
-                    await anyio.sleep(0.6)
-                    a_scope.cancel()
+                    await _cancel_a_while_b_rides(
+                        tg, scanner, a_file, marker, b_folder, b_result, linger=0.6
+                    )
     batches = [[j.id for j in jobs] for jobs in sent]
     assert all(len(set(ids)) == len(ids) for ids in batches), batches
     (report,) = b_result
@@ -622,11 +629,7 @@ async def test_a_batch_goes_kind_by_kind(tmp_path: Path, sent_batches: list[list
         if kind == "json":
             target.write_text('{"model_type": "bert"}')
         elif kind == "npy":
-            target.write_bytes(
-                b"\x93NUMPY\x01\x00v\x00"
-                + b"{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }".ljust(118)
-                + b"\n"
-            )
+            np.save(target, np.arange(4, dtype=np.float32))
         else:
             target.write_bytes(pickle.dumps({"i": i}))
     async with modelaudit.Scanner(jobs=1, batch_files=64) as scanner:
