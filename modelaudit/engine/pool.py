@@ -427,6 +427,9 @@ class _Waiter:
 class WorkerPool:
     """Up to `size` worker processes, leased one batch at a time, fairly across calls."""
 
+    #: A lease runs a batch of files (a call's files may ride in another call's batch).
+    batches = True
+
     def __init__(
         self,
         size: int,
@@ -705,6 +708,9 @@ class ThreadWorker:
 
 class ThreadPool:
     """The `WorkerPool` interface over threads of this process."""
+
+    #: A lease scans one file and gives the rest of its batch back.
+    batches = False
 
     def __init__(self, size: int) -> None:
         self.limiter = anyio.CapacityLimiter(max(1, size))

@@ -89,6 +89,8 @@ _profile_ids = itertools.count(1)
 
 
 class Pool(Protocol):
+    batches: bool
+
     def lease(self, lane: object) -> Any: ...
 
     def waiting_lanes(self) -> list[object]: ...
@@ -192,6 +194,31 @@ class Engine(Protocol):
     executor: Executor | None
     #: The calls running now, in the order they started (an ordered set).
     calls: dict[Any, None]
+    opening: Opening | None
+
+
+class Opening:
+    """A dispatcher spawned that has not taken its batch yet. Calls of the same profile
+    that queue a few small files meanwhile ride on it (its `_borrow` takes their files)
+    instead of each spawning a dispatcher that would then find its files gone: 40
+    concurrent one-file calls spawned 40 tasks for one batch, a sixth of their event
+    loop's CPU. Once it has taken its batch, or ended without one, each rider with files
+    still queued gets dispatchers of its own (`ScanCall._close_opening`)."""
+
+    __slots__ = ("bytes", "call", "files", "riders")
+
+    def __init__(self, call: ScanCall, limit_files: int) -> None:
+        self.call = call
+        ready = call.ready
+        self.files = len(ready)
+        self.bytes = 0
+        if self.files < limit_files:
+            self.bytes = sum(j.size for j in ready)
+            if any(j.size >= _ALONE for j in ready):
+                # (`_borrow` adds nothing behind a large file)
+                self.files = limit_files
+        #: each rider and the files and bytes of it counted in `files` and `bytes`
+        self.riders: dict[ScanCall, tuple[int, int]] = {}
 
 
 def _kind(job: FileJob) -> str:
@@ -291,6 +318,8 @@ class ScanCall:
             with gcquiet.quiet():
                 await self._run(targets, handle_signals)
         finally:
+            # (a dispatcher cancelled before it ran never closed its opening)
+            self._close_opening()
             self.engine.calls.pop(self, None)
 
     async def _run(self, targets: Sequence[str | Source], handle_signals: bool) -> None:
@@ -470,8 +499,10 @@ class ScanCall:
                 async with anyio.create_task_group() as tg:
                     await self._list_objects(listing, tg, target)
         finally:
-            with anyio.CancelScope(shield=True):
-                await source.aclose()
+            if type(source).aclose is not Source.aclose:
+                # (a shielded scope per call, for sources that hold nothing, as local ones)
+                with anyio.CancelScope(shield=True):
+                    await source.aclose()
 
     async def _list_objects(
         self, listing: AsyncIterator[ObjectRef], tg: TaskGroup, target: str
@@ -698,15 +729,56 @@ class ScanCall:
 
     def _more_dispatchers(self) -> None:
         """Enough dispatchers for the queued files: one per batch queued, besides those busy
-        with a batch, and never more than two per worker."""
+        with a batch, and never more than two per worker; none while the files ride on
+        another call's dispatcher (`Opening`)."""
         batch = max(1, self.config.batch_files)
+        if not self.dispatchers and self._rides(batch):
+            return
         wanted = math.ceil(len(self.ready) / batch)
         limit = self.dispatcher_limit
         while self.dispatchers - self.busy < wanted and self.dispatchers < limit:
             if self.tg is None:
                 return
+            if self.engine.opening is None and getattr(self.engine.pool, "batches", False):
+                self.engine.opening = Opening(self, batch)
             self.dispatchers += 1
             self.tg.start_soon(self._dispatch)
+
+    def _rides(self, limit_files: int) -> bool:
+        """Whether this call's queued files will go in the batch of another call's
+        dispatcher that has yet to take it (`Opening`): they fit in it by count and bytes
+        and are all small. Counts them in."""
+        opening = self.engine.opening
+        if opening is None or opening.call is self or opening.call.profile is not self.profile:
+            return False
+        ready = self.ready
+        files, size = opening.riders.get(self, (0, 0))
+        more = len(ready) - files
+        if opening.files + more > limit_files:
+            return False
+        total = 0
+        for job in ready:
+            if job.size >= _ALONE:
+                return False
+            total += job.size
+        if opening.bytes + total - size > max(1, self.config.batch_bytes):
+            return False
+        opening.files += more
+        opening.bytes += total - size
+        opening.riders[self] = (len(ready), total)
+        return True
+
+    def _close_opening(self) -> None:
+        """This call's dispatcher has taken its batch (or will not): riders whose files it
+        did not take get dispatchers of their own."""
+        opening = self.engine.opening
+        if opening is None or opening.call is not self:
+            return
+        self.engine.opening = None
+        calls = self.engine.calls
+        for rider in opening.riders:
+            if rider in calls and rider.ready:
+                rider._more_dispatchers()
 
     async def _dispatch(self) -> None:
         try:
@@ -716,6 +788,7 @@ class ScanCall:
                     if not batch:
                         continue
                     batch += self._borrow(batch)
+                    self._close_opening()
                     batch.sort(key=_kind)
                     borrowed = [j for j in batch if j.owner is not self]
                     self.busy += 1
@@ -738,6 +811,7 @@ class ScanCall:
             self.ready.clear()
         finally:
             self.dispatchers -= 1
+            self._close_opening()
 
     def _queued_batches(self, worker: Any, borrowed: list[FileJob]) -> Callable[[], list[FileJob]]:
         """The next batch for a worker this call holds, queued there while it runs another

@@ -36,7 +36,7 @@ from ..report import FileReport, ScanReport
 from .launch import Launcher, choose_launcher
 from .outcomes import finish_report
 from .pool import ThreadPool, WorkerPool
-from .runner import Executor, Profiles, ProgressCallback, ScanCall
+from .runner import Executor, Opening, Profiles, ProgressCallback, ScanCall
 
 log = logging.getLogger("modelaudit")
 
@@ -83,6 +83,8 @@ class Scanner:
         self.profiles = Profiles()
         #: Calls running now (an ordered set): a batch of small files borrows from them.
         self.calls: dict[ScanCall, None] = {}
+        #: A dispatcher spawned that has not taken its batch yet (see `runner.Opening`).
+        self.opening: Opening | None = None
         self._eager = launcher is None
 
     async def __aenter__(self) -> Scanner:

@@ -356,6 +356,94 @@ async def test_concurrent_one_file_calls_share_batches(
         assert bool(results[path.name].findings) is path.name.startswith("e")
 
 
+async def test_calls_started_together_start_one_dispatcher(tmp_path: Path, hostile: type) -> None:
+    """40 one-file calls started together: the first call's dispatcher takes the others'
+    files along and they start no dispatcher of their own (each would find its file gone:
+    a task per call for nothing). Each still gets exactly its own file."""
+    from modelaudit.engine import runner
+
+    paths = []
+    for i in range(40):
+        if i % 4 == 0:
+            paths.append(evil_pickle(tmp_path, f"e{i:02}.pkl"))
+        else:
+            path = tmp_path / f"c{i:02}.pkl"
+            path.write_bytes(pickle.dumps({"layer": i}))
+            paths.append(path)
+    started = 0
+    original = runner.ScanCall._dispatch
+
+    async def counting(self: runner.ScanCall) -> None:
+        nonlocal started
+        started += 1
+        await original(self)
+
+    results: dict[str, modelaudit.ScanReport] = {}
+    runner.ScanCall._dispatch = counting  # type: ignore[method-assign]
+    try:
+        with anyio.fail_after(60):
+            async with modelaudit.Scanner(jobs=2) as scanner:
+                await scanner.scan(str(paths[1]))
+                started = 0
+
+                async def one(path: Path) -> None:
+                    results[path.name] = await scanner.scan(str(path))
+
+                async with anyio.create_task_group() as tg:
+                    for path in paths:
+                        tg.start_soon(one, path)
+                assert getattr(scanner, "opening", None) is None
+    finally:
+        runner.ScanCall._dispatch = original  # type: ignore[method-assign]
+    assert started < 10, started
+    for path in paths:
+        (entry,) = results[path.name].files
+        assert entry.path == str(path)
+        assert entry.status is FileStatus.COMPLETE
+        assert results[path.name].exit_code == (1 if path.name.startswith("e") else 0)
+
+
+async def test_a_call_riding_on_a_cancelled_calls_dispatcher_still_ends(
+    tmp_path: Path, hostile: type
+) -> None:
+    """B's file rides on A's dispatcher, which waits for the one busy worker; A is cancelled
+    before it gets the worker: B gets a dispatcher of its own and its file is scanned."""
+    busy_started = tmp_path / "c-started"
+    busy = write_hostile(str(tmp_path), "c.hostile", "mark-sleep-1", str(busy_started))
+    a_file = evil_pickle(tmp_path, "a.pkl")
+    b_file = evil_pickle(tmp_path, "b.pkl")
+    b_result: list[modelaudit.ScanReport] = []
+    a_scope = anyio.CancelScope()
+    with anyio.fail_after(60):
+        async with modelaudit.Scanner(jobs=1) as scanner:
+
+            async def call_a() -> None:
+                with a_scope:
+                    await scanner.scan(str(a_file))
+
+            async def call_b() -> None:
+                b_result.append(await scanner.scan(str(b_file)))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(scanner.scan, busy)
+                await _appears(busy_started)
+                tg.start_soon(call_a)
+                while scanner.opening is None:
+                    await anyio.sleep(0.005)
+                a_call = scanner.opening.call
+                tg.start_soon(call_b)
+                while not scanner.opening.riders:
+                    await anyio.sleep(0.005)
+                (b_call,) = scanner.opening.riders
+                assert b_call.dispatchers == 0 and scanner.opening.call is a_call
+                assert busy_started.exists() and not a_call.report.files
+                a_scope.cancel()
+    (report,) = b_result
+    (entry,) = report.files
+    assert entry.status is FileStatus.COMPLETE
+    assert report.exit_code == 1
+
+
 async def test_cancelling_a_call_returns_the_files_it_borrowed(
     tmp_path: Path, hostile: type
 ) -> None:
