@@ -681,7 +681,11 @@ async def test_a_file_given_back_twice_is_sent_once(tmp_path: Path, hostile: typ
     the slow file, and again when A is cancelled while they are still pending elsewhere.
     B gets each result once and no batch holds one file twice."""
 
-    busy = [Path(write_hostile(str(tmp_path), f"c{i}.hostile", "sleep", "2")) for i in range(2)]
+    started = [tmp_path / f"c{i}-started" for i in range(2)]
+    busy = [
+        Path(write_hostile(str(tmp_path), f"c{i}.hostile", "mark-sleep-2", str(started[i])))
+        for i in range(2)
+    ]
     marker = tmp_path / "a-started"
     a_file = Path(write_hostile(str(tmp_path), "a.hostile", "mark-sleep", str(marker)))
     b_folder = tmp_path / "b"
@@ -692,11 +696,14 @@ async def test_a_file_given_back_twice_is_sent_once(tmp_path: Path, hostile: typ
         with anyio.fail_after(60):
             async with modelaudit.Scanner(jobs=2, batch_files=64) as scanner:
                 await scanner.scan(str(busy[0]), file_timeout=5)
+                started[0].unlink()
                 b_result: list[modelaudit.ScanReport] = []
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(scanner.scan, str(busy[0]))
                     tg.start_soon(scanner.scan, str(busy[1]))
-                    await anyio.sleep(0.3)
+                    # both workers busy before A and B come
+                    await _appears(started[0])
+                    await _appears(started[1])
                     await _cancel_a_while_b_rides(
                         tg, scanner, a_file, marker, b_folder, b_result, linger=0.6
                     )

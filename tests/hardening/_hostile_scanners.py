@@ -157,6 +157,9 @@ class HostileScanner(BaseScanner):
         elif command == "mark-sleep-1":
             open(arg, "w").close()
             time.sleep(1)
+        elif command == "mark-sleep-2":
+            open(arg, "w").close()
+            time.sleep(2)
         elif command == "sleep":
             time.sleep(float(arg or 3600))
         elif command == "spin":
