@@ -229,8 +229,9 @@ class Redactor:
         self.knows_none = self._regex is None
         #: secret form -> (protected name form containing it, offset of the form in it)
         self._guards: dict[str, list[tuple[str, int]]] = {}
-        for name in (*names, *_PROTECTED):
-            self.protect(name)
+        if self._regex is not None:
+            for name in (*names, *_PROTECTED):
+                self.protect(name)
 
     def contains_secret(self, name: str) -> bool:
         return any(f in name for f in self._forms)
@@ -408,6 +409,16 @@ def redact_argv(argv: Sequence[str], secrets: list[str] | None = None) -> list[s
         else:
             out.append(Redactor(found, [arg]).text(arg))
     return out
+
+
+def report_redactor(report: ScanReport) -> Redactor:
+    """The configured secrets, never masked into the report's own names (which are
+    gathered only when a secret is known: a 50,000-file report's names cost a pass)."""
+    red = Redactor()
+    if not red.knows_none:
+        for name in report_names(report):
+            red.protect(name)
+    return red
 
 
 def report_names(report: ScanReport) -> list[str]:

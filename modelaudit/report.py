@@ -8,6 +8,8 @@ reference documents (`scanner_names`, `start_time`, `bytes_scanned`, `issues`, `
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +157,8 @@ class ScanReport:
     command_line: list[str] = field(default_factory=list)
     #: Lowest severity that fails the run: "warning" (default) or "critical" (`--fail-on`).
     fail_on: str = "warning"
+    #: The tally while `settled`.
+    _settled: Tally | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
@@ -233,11 +237,24 @@ class ScanReport:
         "critical"), else 2 for anything unfinished, else 0."""
         return self.tally().exit_code
 
+    @contextmanager
+    def settled(self) -> Iterator[None]:
+        """While the report does not change (its reports are being written), one tally
+        serves them all: the JSON or SARIF reporter, the CLI's last line and the exit code
+        each counted a 50,000-file report again."""
+        self._settled = self.tally()
+        try:
+            yield
+        finally:
+            self._settled = None
+
     def tally(self) -> Tally:
         """Every count the summaries show, in one pass over the files (a 50,000-file sweep's
         report is summarised by the JSON, SARIF and text reporters and the CLI's last line;
-        a walk per property cost each of them a dozen passes). Computed afresh each time:
-        suppressions and `fail_on` change a report after the scan."""
+        a walk per property cost each of them a dozen passes). Computed afresh each time
+        (suppressions and `fail_on` change a report after the scan), except while `settled`."""
+        if self._settled is not None:
+            return self._settled
         t = Tally()
         counts = t.severity_counts
         failing = (

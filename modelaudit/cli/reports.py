@@ -8,7 +8,7 @@ import sys
 
 from ..findings import FileStatus
 from ..output import STDOUT, OutputError, use_color, write
-from ..redact import redact_bytes, report_names
+from ..redact import Redactor, report_redactor
 from ..report import ScanReport
 from ..reporters import get_renderer
 from ..reporters.safe import printable
@@ -55,31 +55,30 @@ def write_reports(args: argparse.Namespace, report: ScanReport) -> int:
     render = get_renderer(args.format)
     to_stdout = args.output in (None, STDOUT)
     color = to_stdout and use_color(sys.stdout)
-    names = report_names(report)
-    data = redact_bytes(
-        render(report, color=color, verbose=args.verbose, quiet=args.quiet), names=names
-    )
-    try:
-        write(args.output or STDOUT, data)
-    except OutputError as exc:
-        error(f"cannot write report {args.output}: {exc}")
-        failed_writes += 1
-    if not to_stdout or args.format != "text":
-        _errors_to_stderr(report, names)
-    if not to_stdout and not args.quiet:
-        where = "" if failed_writes else f" (report: {args.output})"
-        _stderr_line(f"modelaudit: {summary_line(report)}{where}", names)
-    exit_code: int = report.exit_code
+    red = report_redactor(report)
+    with report.settled():
+        data = red.bytes(render(report, color=color, verbose=args.verbose, quiet=args.quiet))
+        try:
+            write(args.output or STDOUT, data)
+        except OutputError as exc:
+            error(f"cannot write report {args.output}: {exc}")
+            failed_writes += 1
+        if not to_stdout or args.format != "text":
+            _errors_to_stderr(report, red)
+        if not to_stdout and not args.quiet:
+            where = "" if failed_writes else f" (report: {args.output})"
+            _stderr_line(f"modelaudit: {summary_line(report)}{where}", red)
+        exit_code: int = report.exit_code
     return 2 if failed_writes else exit_code
 
 
-def _stderr_line(text: str, names: list[str]) -> None:
+def _stderr_line(text: str, red: Redactor) -> None:
     data = (printable(text) + "\n").encode()
-    sys.stderr.buffer.write(redact_bytes(data, names=names))
+    sys.stderr.buffer.write(red.bytes(data))
     sys.stderr.flush()
 
 
-def _errors_to_stderr(report: ScanReport, names: list[str]) -> None:
+def _errors_to_stderr(report: ScanReport, red: Redactor) -> None:
     """When the report is a file or machine-readable, a CI log would otherwise show nothing:
     each target that failed (a refused or missing credential names its variable) and each
     file that could not be scanned get one line on stderr."""
@@ -89,7 +88,9 @@ def _errors_to_stderr(report: ScanReport, names: list[str]) -> None:
         if not message.startswith(err["target"]):
             message = f"{err['target']}: {message}"
         lines.append(f"modelaudit: error: {printable(message)}")
-    failed = [f for f in report.files if f.status is FileStatus.ERROR]
+    failed = (
+        [f for f in report.files if f.status is FileStatus.ERROR] if report.tally().error else []
+    )
     for fr in failed[:_STDERR_FILES]:
         reason = fr.status_reason or "error"
         message = reason if reason.startswith(fr.path) else f"{fr.path}: {reason}"
@@ -98,5 +99,5 @@ def _errors_to_stderr(report: ScanReport, names: list[str]) -> None:
         lines.append(f"modelaudit: error: ... and {len(failed) - _STDERR_FILES} more files")
     if lines:
         text = ("\n".join(lines) + "\n").encode()
-        sys.stderr.buffer.write(redact_bytes(text, names=names))
+        sys.stderr.buffer.write(red.bytes(text))
         sys.stderr.flush()

@@ -326,11 +326,11 @@ def _loads(text: str) -> dict[str, Any]:
 
 def build_sbom(report: ScanReport, cwd: str | None = None) -> bytes:
     """The SBOM serialised as indented JSON, with configured credentials masked."""
-    from ..redact import redact_bytes, report_names
+    from ..redact import report_redactor
 
     doc = build_bom(report, cwd)
     try:
         data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     except orjson.JSONEncodeError:
         data = orjson.dumps(json_safe(doc), option=orjson.OPT_INDENT_2) + b"\n"
-    return redact_bytes(data, names=report_names(report))
+    return report_redactor(report).bytes(data)

@@ -259,6 +259,28 @@ def test_whole_occurrences_never_inside_names(monkeypatch) -> None:
     assert report.command_line == ["scan", path, PLACEHOLDER]
 
 
+def test_written_reports_keep_the_names_they_are_about(monkeypatch) -> None:
+    """The bytes written (the report, stderr lines, the SBOM) are masked again with the
+    report's own names protected: a secret value inside a path stays, a whole one elsewhere
+    goes; with no secret configured nothing is looked for."""
+    from modelaudit.redact import report_redactor
+    from modelaudit.report import FileReport, ScanReport
+
+    for name in list(os.environ):
+        if name in CANARIES or name.startswith(("AWS_", "HF_", "JFROG")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    path = "s3://models/test-models/latest_model.pkl"
+    report = ScanReport(targets=[path], files=[FileReport(path=path)])
+    written = f'{{"path": "{path}", "note": "test"}}'.encode()
+    assert report_redactor(report).bytes(written) == (
+        f'{{"path": "{path}", "note": "{PLACEHOLDER}"}}'.encode()
+    )
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    red = report_redactor(report)
+    assert red.knows_none and red.bytes(written) == written
+
+
 def test_redaction_covers_escaped_forms() -> None:
     secret = 'a/b+c="d"\nline2'
     text = json.dumps({"msg": f"token {secret}"}) + repr(secret) + "?t=a%2Fb%2Bc%3D%22d%22%0Aline2"

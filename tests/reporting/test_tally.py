@@ -76,3 +76,18 @@ def test_tally_agrees_with_the_properties(seed: int) -> None:
     summary = report.to_dict()["summary"]
     assert summary["exit_code"] == t.exit_code
     assert summary["files_error"] == sum(1 for f in report.files if f.status is FileStatus.ERROR)
+
+
+def test_a_settled_report_is_counted_once_and_afresh_after() -> None:
+    """While its reports are written (`settled`) every reader gets the tally taken when it
+    began (one pass over the files, not one per reporter); afterwards a change shows again
+    (suppressions and `fail_on` change a report after the scan)."""
+    report = ScanReport(targets=["/m"], files=[FileReport(path=f"/m/{n}") for n in range(3)])
+    with report.settled():
+        assert report.exit_code == EXIT_CLEAN
+        report.files[1].status = FileStatus.ERROR
+        assert report.tally() is report.tally()
+        assert report.tally().error == 0 and report.exit_code == EXIT_CLEAN
+    assert report.tally().error == 1
+    assert report.exit_code == EXIT_INCOMPLETE
+    assert report.tally() is not report.tally()
