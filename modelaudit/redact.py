@@ -462,7 +462,8 @@ def _plain_metadata(report: ScanReport, red: Redactor) -> bool:
 def redact_report(report: ScanReport) -> None:
     """Scrub a finished report in place, so every renderer and API caller gets clean text."""
     secrets = secret_values()
-    names = report_names(report)
+    # (names only guard secrets' text: a pass over every file spared when none is set)
+    names = report_names(report) if secrets else []
     protect_names(names, secrets)
     red = Redactor(secrets, names)
 
