@@ -136,8 +136,12 @@ class Link:
         sent = min(requests, parallel)
         shared = False
         if sent >= 2 and first > 0 and elapsed > 0:
-            waiting = max(first, elapsed - size / self.bandwidth)
-            served = min(float(sent), max(1.0, requests * first / waiting))
+            # (how many requests of the latency `cost` counts fit in the round's time: the
+            # quickest answer of one round may be far quicker than the link's usual, and
+            # weighed against it alone the round would look served one at a time)
+            latency = max(first, self.latency)
+            waiting = max(latency, elapsed - size / self.bandwidth)
+            served = min(float(sent), max(1.0, requests * latency / waiting))
             # all served at once: the endpoint's limit is not in sight
             shared = served >= _ALL_SERVED * sent
             if not shared:

@@ -230,6 +230,23 @@ def test_a_round_served_in_turns_measures_each_body() -> None:
     assert idle.bandwidth == PRIOR_BANDWIDTH
 
 
+def test_a_rounds_quickest_answer_does_not_make_a_parallel_endpoint_look_serial() -> None:
+    """64 reads sent together on a link that answers in about 44 ms, one of them answered in
+    2 ms (a fresh connection, a cached object) and the round over in 0.1 s: the endpoint
+    served many at once. Weighed against that one quick answer alone, the round looked
+    served one at a time, and the next round was priced at fifteen times what this one took
+    (a walk at 0 ms was abandoned for the download). What `cost` predicts for the same round
+    stays near what it took."""
+    from modelaudit.engine.link import Link
+
+    link = Link()
+    for _ in range(3):
+        link.observe(0.044, 4096, 0.045)
+    link.observe_round(64, 64, 0.002, 64 * 4096, 0.1)
+    assert link.concurrency > 8, link.concurrency
+    assert link.cost(64, 64 * 4096, 64) < 0.2
+
+
 def test_link_learns_how_many_requests_an_endpoint_serves_at_once() -> None:
     """Two reads sent together, the second answered only after the first (0.5 s each):
     one at a time, so a batch costs a wave per request. A round served all at once says
