@@ -160,7 +160,7 @@ def test_cancelling_a_scan_mid_round_leaves_no_thread_behind(many: bytes) -> Non
             return time.monotonic() - began
 
         took = anyio.run(scan_and_cancel)
-        assert took < 5, took
+        assert took < 20, took
         deadline = time.monotonic() + 10
         while len(_our_threads()) > before and time.monotonic() < deadline:
             time.sleep(0.05)
