@@ -32,13 +32,15 @@ FIRST_PIECE = 64 * 1024
 
 class Read(NamedTuple):
     """One read of the round, landed: [start, end) of the object, its seconds to the
-    first piece, that piece's bytes, and its seconds in all."""
+    first piece, that piece's bytes, its seconds in all, and when its first piece came,
+    in seconds from the round's start."""
 
     start: int
     end: int
     first: float
     first_piece: int
     seconds: float
+    at: float
 
 
 class _Slot:
@@ -119,9 +121,11 @@ class Round:
         self.error: BaseException | None = None
         #: bytes landed so far (read by the progress reporter)
         self.bytes = 0
+        self.began = 0.0
 
     def run(self) -> None:
         """Blocking: every read, `threads` at a time (this thread is one of them)."""
+        self.began = time.monotonic()
         others = [
             threading.Thread(target=self._work, name="modelaudit-round", daemon=True)
             for _ in range(self.threads - 1)
@@ -155,7 +159,8 @@ class Round:
                 return
             seconds = time.monotonic() - slot.began
             first = seconds if slot.first is None else slot.first
-            self.done.append(Read(start, end, first, slot.first_piece, seconds))
+            at = slot.began + first - self.began
+            self.done.append(Read(start, end, first, slot.first_piece, seconds, at))
 
     def landed(self, n: int) -> None:
         with self._lock:

@@ -267,6 +267,7 @@ class Spool:
             (r.end - r.start, r.end - r.start - r.first_piece, r.seconds - r.first)
             for r in work.done
         ]
+        arrivals = sorted(r.at for r in work.done)
         self.link.observe_round(
             len(requests),
             parallel,
@@ -274,6 +275,7 @@ class Spool:
             sum(b - a for a, b in requests),
             elapsed,
             bodies,
+            middle=arrivals[len(arrivals) // 2],
         )
 
     async def _land_held(

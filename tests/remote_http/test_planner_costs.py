@@ -221,6 +221,23 @@ def test_a_rounds_quickest_answer_does_not_make_a_parallel_endpoint_look_serial(
     assert link.cost(64, 64 * 4096, 64) < 0.2
 
 
+def test_one_slow_answer_does_not_make_a_round_look_served_in_turns() -> None:
+    """Four reads sent together: three answered after 3 ms, one after 41 ms (a delayed ACK).
+    The round took 43 ms, but its median answer came at 3.3 ms: it was served at once, and
+    the endpoint's concurrency stays unmeasured. Answers spread evenly over the round (a
+    queue at the endpoint) still show one served at a time."""
+    from modelaudit.engine.link import Link
+
+    link = Link()
+    link.observe(0.014, 4096, 0.0141)
+    link.observe_round(4, 64, 0.003, 4 * 4096, 0.043, middle=0.0033)
+    assert link.concurrency_samples == 0
+    queued = Link()
+    queued.observe(0.5, 4096, 0.5)
+    queued.observe_round(4, 64, 0.5, 4 * 4096, 2.0, middle=1.5)
+    assert queued.concurrency == pytest.approx(1.0, abs=0.05)
+
+
 def test_link_learns_how_many_requests_an_endpoint_serves_at_once() -> None:
     """Two reads sent together, the second answered only after the first (0.5 s each):
     one at a time, so a batch costs a wave per request. A round served all at once says
