@@ -38,7 +38,7 @@ from ..formats import HEAD_SIZE, Format, extension_format, has_model_extension, 
 from ..formats.format import FIRST_READ, end_read
 from .fill import BUFFER, BUFFERS, fill
 from .link import MAX_BANDWIDTH, MIN_SAMPLE
-from .range_plan import PLANS, plan, walk_records, walk_seconds
+from .range_plan import PLANS, plan, walk_parallel, walk_records, walk_seconds
 from .spool import MAX_REQUEST, Spool
 from .tap import Tap
 
@@ -303,6 +303,7 @@ async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
     own measured costs then decide whether it goes on (range_plan)."""
     link = spool.link
     records = await walk_records(spool, fmt)
+    parallel = walk_parallel(spool)
     if link.pinned:
         latency, bandwidth = link.latency, link.bandwidth
     else:
@@ -312,7 +313,7 @@ async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
         waited = 0.0
         # (a walk cheaper than the rest of the stream even at the fastest rate needs no rate)
         fastest = (spool.size - tap.passed) / MAX_BANDWIDTH
-        walk = walk_seconds(records, latency, MAX_BANDWIDTH, link.concurrency)
+        walk = walk_seconds(records, latency, MAX_BANDWIDTH, link.concurrency, parallel)
         while walk >= fastest and waited < MEASURE_WITHIN and not tap.ended:
             last = tap.last_arrival
             if last is not None and last[1] >= BUFFERS * BUFFER:
@@ -338,7 +339,7 @@ async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
         # not taken for a ranged read's: an endpoint may answer a whole-object GET at once
         # and read the whole object for every ranged one; the walk's first reads measure it.
         link.observe(0.0, MIN_SAMPLE, MIN_SAMPLE / bandwidth, alone=False)
-    walk = walk_seconds(records, latency, bandwidth, link.concurrency)
+    walk = walk_seconds(records, latency, bandwidth, link.concurrency, parallel)
     cheap = walk < (spool.size - tap.passed) / bandwidth
     log.debug(
         "%s: stream answered in %.3fs at %.0f MB/s; a walk of %d records %.3fs; %s",

@@ -27,13 +27,12 @@ import anyio.to_thread
 
 from ..fetchers.base import BlockingBody, FetchError, ObjectReader, ObjectTooLarge
 from .tap import Tap
+from .watch import Watch
 
 #: Bytes per buffer: one read, one hash update and one write each.
 BUFFER = 8 << 20
 #: Buffers per fill: one being read, one being written, two spare for a slow disk or hash.
 BUFFERS = 4
-#: How often the event loop reports progress while a fill runs.
-PROGRESS_EVERY = 0.2
 
 
 class _Stopped(Exception):
@@ -189,37 +188,18 @@ async def fill(
     needs none of them), or with `tap`, write only what it wants. `limit`: ObjectTooLarge past that many."""
     began = time.monotonic()
     landing = Landing(fd, uri, hasher, hashed, limit, tap)
-    reported = 0
-
-    def report() -> None:
-        nonlocal reported
-        now = landing.landed
-        if on_bytes is not None and now > reported:
-            on_bytes(now - reported)
-        reported = now
-
-    async def watch() -> None:
-        try:
-            while True:
-                await anyio.sleep(PROGRESS_EVERY)
-                report()
-        except anyio.get_cancelled_exc_class():
-            if not pumped:
-                landing.stop()
-            raise
-
+    # (once the read ended whole, the writer finishes what it holds: a tap may hold it a while)
+    watch = Watch(lambda: landing.landed, on_bytes, landing.stop)
     failure: Exception | None = None
-    # the read ended whole: the writer finishes what it holds (a tap may hold it a while)
-    pumped = False
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(watch)
+            tg.start_soon(watch.run)
             try:
                 if reader.blocking_fills():
                     await anyio.to_thread.run_sync(reader.pump, start, end, landing)
                 else:
                     await _pump_async(reader, start, end, landing)
-                pumped = True
+                watch.done = True
             except Exception as exc:
                 # raised after the group, not wrapped in an exception group
                 failure = exc
@@ -237,7 +217,7 @@ async def fill(
         raise FetchError(f"{uri}: the download was stopped")
     if failure is not None:
         raise failure
-    report()
+    watch.report()
     first = (landing.first or began) - began + landing.ahead
     seconds = time.monotonic() - began + landing.ahead
     return Filled(landing.landed, landing.hashed, first, seconds)

@@ -122,6 +122,7 @@ class Link:
         size: int,
         elapsed: float,
         bodies: Sequence[tuple[int, int, float]] = (),
+        middle: float | None = None,
     ) -> None:
         """`requests`, `parallel` at a time, moved `size` bytes in `elapsed` seconds; the
         quickest to answer did so after `first` seconds (it waited for no other: the
@@ -129,15 +130,26 @@ class Link:
         seconds those took. Bodies served at once share the link, each at a fraction of its rate:
         the round's bandwidth is their bytes over the round's time less its waves' round
         trips. Bodies served in turns (a queue at the endpoint), or one long body among short
-        ones, each had the link to itself: each is a sample of its own."""
+        ones, each had the link to itself: each is a sample of its own. `middle`, when known:
+        when the median answer came, in seconds from the round's start; answers served in
+        turns are spread over the round, so twice that is its time without the wait for one
+        slow answer (a delayed ACK, a retransmission), which would make a round served at
+        once look served in turns."""
         if self.pinned:
             return
         self._latency(max(0.0, first))
         sent = min(requests, parallel)
         shared = False
         if sent >= 2 and first > 0 and elapsed > 0:
-            waiting = max(first, elapsed - size / self.bandwidth)
-            served = min(float(sent), max(1.0, requests * first / waiting))
+            # (how many requests of the latency `cost` counts fit in the round's time: the
+            # quickest answer of one round may be far quicker than the link's usual, and
+            # weighed against it alone the round would look served one at a time)
+            latency = max(first, self.latency)
+            span = elapsed - size / self.bandwidth
+            if middle is not None:
+                span = min(span, 2 * middle)
+            waiting = max(latency, span)
+            served = min(float(sent), max(1.0, requests * latency / waiting))
             # all served at once: the endpoint's limit is not in sight
             shared = served >= _ALL_SERVED * sent
             if not shared:

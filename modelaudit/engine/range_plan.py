@@ -80,6 +80,17 @@ JUMPS_TO_PROJECT = 2
 MAX_AHEAD = 1024
 #: Requests of one object in flight while a walker's guesses are read (each is small).
 WALK_PARALLEL = 32
+#: The same for a reader whose reads go from threads (engine/rounds.py): a read in flight
+#: there costs a thread blocked on its socket, not the event loop's time, and a walk's
+#: requests cost round trips in waves of this many.
+WALK_PARALLEL_BLOCKING = 64
+
+
+def walk_parallel(spool: Spool) -> int:
+    """Requests in flight while the object's walker reads its guesses."""
+    return WALK_PARALLEL_BLOCKING if spool.reader.blocking_fills() else WALK_PARALLEL
+
+
 #: Bytes read at each guessed record start (a tensor header is a few dozen bytes; a longer
 #: one is read on in windows).
 GUESS = 4 * 1024
@@ -337,11 +348,12 @@ class _Walker:
     that was read before, with unread bytes between), guesses where the next records start
     (the same stride again: layers of one shape), and projects how many rounds remain."""
 
-    def __init__(self) -> None:
+    def __init__(self, parallel: int = WALK_PARALLEL) -> None:
+        self.parallel = parallel
         self.frontier = 0
         self.jumps = 0
         self.stride = 0
-        self.ahead = WALK_PARALLEL
+        self.ahead = parallel
         #: the last jump landed where the stride said (the guesses are worth holding for)
         self.steady = False
 
@@ -368,7 +380,7 @@ class _Walker:
         else:
             # (the first jump starts from the top of the file, which says nothing of records)
             self.stride = gap if self.jumps else 0
-            self.ahead = WALK_PARALLEL
+            self.ahead = self.parallel
         self.frontier = start
         self.jumps += 1
         return True
@@ -401,12 +413,13 @@ class _Walker:
         return [(self.frontier, min(spool.size, self.frontier + PROBE))]
 
     def cost_left(self, spool: Spool, rounds: int, per_round: float) -> float:
-        """Seconds the rest of the walk would take, projected from what it did so far."""
+        """Seconds the rest of the walk would take after this round, projected from what it
+        did so far: the records past this round's guesses."""
         if self.jumps < JUMPS_TO_PROJECT and not (self.jumps and spool.link.concurrency < 2):
             # (an endpoint seen serving one request at a time is weighed from the first jump:
             # each request there costs what a long transfer does)
             return 0.0
-        return self.projected(spool, rounds, per_round)
+        return self.projected(spool, rounds, per_round, beyond=True)
 
     def rounds_left(self, spool: Spool, rounds: int, per_round: float) -> float:
         """Seconds the rest of the walk takes at least, whatever the bandwidth and however
@@ -419,29 +432,40 @@ class _Walker:
     def _rounds(self, records: float, per_round: float) -> float:
         return (math.log(records / self.ahead + 1, 4) + 1) * per_round
 
-    def projected(self, spool: Spool, rounds: int, per_round: float) -> float:
+    def projected(self, spool: Spool, rounds: int, per_round: float, beyond: bool = False) -> float:
         """Seconds the rest of the walk would take: its rounds at the wall time rounds took
-        so far, and its requests."""
+        so far, and its requests (`beyond`: only those past the records this round's guesses
+        read, which the round's own cost counts)."""
         link = spool.link
         # (before the stride shows, the first jump's length stands for it)
         stride = self.stride or (self.frontier if self.jumps == 1 else 0)
         if stride > 0:
             # guessing holds: one request per record left, in rounds four times as wide each
             records = (spool.size - self.frontier) / stride
-            guessed = link.cost(int(records), int(records) * (GUESS + _SLACK), WALK_PARALLEL)
+            if beyond and self.stride > 0:
+                records -= self.ahead
+                if records < 1:
+                    return 0.0
+            guessed = link.cost(int(records), int(records) * (GUESS + _SLACK), self.parallel)
             return self._rounds(records, per_round) + guessed
         left = rounds * (spool.size - self.frontier) / self.frontier
         return left * max(per_round, link.latency)
 
 
-def walk_seconds(records: int, latency: float, bandwidth: float, concurrency: float) -> float:
+def walk_seconds(
+    records: int,
+    latency: float,
+    bandwidth: float,
+    concurrency: float,
+    parallel: int = WALK_PARALLEL,
+) -> float:
     """Seconds a walk by ranged reads of `records` records would take on a link of these
-    measured figures: a request per record (and the tail's), `WALK_PARALLEL` in flight, in
+    measured figures: a request per record (and the tail's), `parallel` in flight, in
     waves of what the endpoint serves at once, and no fewer round trips than the walker's
     rounds (the head's, the stride's, then guesses four times as many each round)."""
     requests = records + 1
-    waves = math.ceil(requests / max(1.0, min(float(WALK_PARALLEL), concurrency)))
-    rounds = math.log(records / WALK_PARALLEL + 1, 4) + 2
+    waves = math.ceil(requests / max(1.0, min(float(parallel), concurrency)))
+    rounds = math.log(records / parallel + 1, 4) + 2
     return max(waves, rounds) * latency + requests * (GUESS + _SLACK) / bandwidth
 
 
@@ -494,7 +518,7 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
     if chosen is None:
         return False
     windows = _Windows()
-    walker = _Walker()
+    walker = _Walker(walk_parallel(spool))
     link = spool.link
     began = time.monotonic()
     # a round of several requests was sent: how many the endpoint serves at once is known
@@ -510,7 +534,7 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             later = 0.0
             parallel = PARALLEL
             if walker.observe(need.ranges, spool):
-                parallel = WALK_PARALLEL
+                parallel = walker.parallel
                 per_round = (time.monotonic() - began) / rounds
                 probe = walker.probe(spool, rounds, per_round)
                 wanted += walker.guesses(spool) + probe

@@ -17,6 +17,7 @@ from contextlib import aclosing
 from typing import Any, overload
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from ..fetchers.base import FetchError, ObjectReader
@@ -24,7 +25,9 @@ from ..formats.view import NeedBytes
 from .fill import fill
 from .link import Link, link_for
 from .positional import write_all_at
+from .rounds import Round
 from .tap import Tap
+from .watch import Watch
 
 #: Largest planned ranged request: bigger ranges go as several requests in parallel.
 MAX_REQUEST = 8 * 1024 * 1024
@@ -191,6 +194,9 @@ class Spool:
         if not requests:
             # (nothing missing: an empty object, or everything held)
             return
+        if self.reader.blocking_fills():
+            await self._round_blocking(requests, parallel)
+            return
         if len(requests) == 1:
             await self._request(*requests[0])
             return
@@ -222,6 +228,54 @@ class Spool:
             sum(b - a for a, b in requests),
             time.monotonic() - began,
             bodies,
+        )
+
+    async def _round_blocking(self, requests: list[tuple[int, int]], parallel: int) -> None:
+        """The requests sent from threads over blocking reads on kept-alive connections
+        (engine/rounds.py), written where they belong as they arrive; the link learns from
+        them as from the same requests sent on the event loop. A cancellation stops the
+        round (its sockets aborted) and waits for its threads."""
+        work = Round(self.reader, self.fd, requests, parallel, self.uri)
+        watch = Watch(lambda: work.bytes, self.on_bytes, work.stop)
+        began = time.monotonic()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch.run)
+                try:
+                    await anyio.to_thread.run_sync(work.run)
+                    watch.done = True
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            elapsed = time.monotonic() - began
+            watch.report()
+            self.transferred += work.bytes
+            for read in work.done:
+                self._add(read.start, read.end)
+            self.requests += len(work.done)
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if work.error is not None:
+            raise work.error
+        if len(work.done) != len(requests):
+            raise FetchError(f"{self.uri}: the round of reads was stopped")
+        if len(requests) == 1:
+            (read,) = work.done
+            size = read.end - read.start
+            self.link.observe(read.first, size, read.seconds, read.first_piece)
+            return
+        bodies = [
+            (r.end - r.start, r.end - r.start - r.first_piece, r.seconds - r.first)
+            for r in work.done
+        ]
+        arrivals = sorted(r.at for r in work.done)
+        self.link.observe_round(
+            len(requests),
+            parallel,
+            min(r.first for r in work.done),
+            sum(b - a for a, b in requests),
+            elapsed,
+            bodies,
+            middle=arrivals[len(arrivals) // 2],
         )
 
     async def _land_held(

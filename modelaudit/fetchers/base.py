@@ -41,10 +41,12 @@ __all__ = [
     "FailedReader",
     "FetchError",
     "Held",
+    "Keep",
     "ObjectChanged",
     "ObjectReader",
     "ObjectRef",
     "ObjectTooLarge",
+    "RetryStatus",
     "Source",
     "TargetNotFound",
     "TransientFetchError",
@@ -67,6 +69,15 @@ class Body(NamedTuple):
 
 class _Cut(Exception):
     """A body ended before the bytes asked for: resume from where it stopped."""
+
+
+class RetryStatus(OSError):
+    """A status worth another try (429, 5xx) met by a blocking request: shown as it is
+    ("HTTP 503") when the retries run out."""
+
+    def __init__(self, message: str, retry_after: str | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class BlockingBody(NamedTuple):
@@ -212,6 +223,21 @@ class BufferSink(Protocol):
         """Pause before another try; True when the fill was called off meanwhile."""
 
 
+class Keep(Protocol):
+    """A round of blocking reads (engine/rounds.py) whose connections a reader keeps alive
+    from one request to the next: what its threads have in use, so that a stop aborts them."""
+
+    def hold(self, conn: object, abort: Callable[[], None]) -> None:
+        """`conn` is in use until `drop`; `abort` unblocks it from another thread. Raises
+        `FetchError` once the round was stopped."""
+
+    def drop(self, conn: object) -> None:
+        """`conn` is no longer in use."""
+
+    def stopped(self) -> bool:
+        """Whether the round was called off."""
+
+
 class Resumes:
     """The retry budget of one read: a reopening after progress is free (up to
     `MAX_RESUMES`); `backoff.ATTEMPTS` failures in a row that bring nothing end the read."""
@@ -230,7 +256,7 @@ class Resumes:
         """Seconds to wait before reopening; raises the read's final error."""
         if not isinstance(exc, _Cut) and not self.reader.is_transient(exc):
             raise self.reader.fetch_error(exc) from None
-        last = str(exc) if isinstance(exc, _Cut) else type(exc).__name__
+        last = str(exc) if isinstance(exc, _Cut | RetryStatus) else type(exc).__name__
         if progressed and self.resumes < MAX_RESUMES:
             self.resumes += 1
             self.failures = 0
@@ -353,10 +379,11 @@ class ObjectReader(ABC):
 
                 await anyio.sleep(pause)
 
-    def pump(self, start: int, end: int | None, sink: BufferSink) -> int:
+    def pump(self, start: int, end: int | None, sink: BufferSink, keep: Keep | None = None) -> int:
         """Blocking: bytes [start, end) (to the end when None) read straight into the sink's
         buffers through `open_blocking`, a cut body resumed like `chunks` does; returns
-        where it stopped. For a thread of its own: a whole-object fill."""
+        where it stopped. For a thread of its own: a whole-object fill, or one read of a
+        round (`keep`: its connection kept alive for the next read)."""
         if self.size is not None and end is not None:
             end = min(end, self.size)
         at = [start]
@@ -364,7 +391,7 @@ class ObjectReader(ABC):
         while True:
             before = at[0]
             try:
-                with self.open_blocking(at[0], end) as body:
+                with self.open_blocking(at[0], end, keep) as body:
                     sink.opened(body)
                     _pump_body(self, body, at, end, sink)
                     tries.check_goal(at[0], end)
@@ -381,12 +408,17 @@ class ObjectReader(ABC):
                 raise FetchError(f"{self.shown}: stopped")
 
     def blocking_fills(self) -> bool:
-        """Whether `open_blocking` serves this object (then whole-object fills use `pump`)."""
+        """Whether `open_blocking` serves this object (then whole-object fills and rounds of
+        ranged reads use `pump`)."""
         return False
 
-    def open_blocking(self, start: int, end: int | None) -> AbstractContextManager[BlockingBody]:
+    def open_blocking(
+        self, start: int, end: int | None, keep: Keep | None = None
+    ) -> AbstractContextManager[BlockingBody]:
         """Like `open`, blocking, for a thread: readers whose client reads faster outside
-        the event loop (into the caller's buffers, no copy) supply it and `blocking_fills`."""
+        the event loop (into the caller's buffers, no copy) supply it and `blocking_fills`.
+        With `keep`, the connection is taken from and, once its body was read to the end,
+        given back to the reader's kept-alive connections, and held in `keep` while used."""
         raise NotImplementedError
 
     def holding(self) -> bool:

@@ -13,6 +13,7 @@ import functools
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -23,7 +24,18 @@ import anyio
 import anyio.to_thread
 
 from . import backoff
-from .base import BlockingBody, Body, FirstReads, Held, ObjectReader, ObjectRef, Piece, Source
+from .base import (
+    BlockingBody,
+    Body,
+    FirstReads,
+    Held,
+    Keep,
+    ObjectReader,
+    ObjectRef,
+    Piece,
+    RetryStatus,
+    Source,
+)
 from .errors import (
     AuthenticationError,
     FetchError,
@@ -31,6 +43,7 @@ from .errors import (
     TargetNotFound,
     TransientFetchError,
 )
+from .http_pool import KEEP_PER_ORIGIN, KeptConnections
 
 if TYPE_CHECKING:
     import http.client
@@ -104,6 +117,9 @@ class HttpClient:
             headers={"User-Agent": f"modelaudit/{__version__}", **self._extra_headers},
             # Proxies and CA bundles from the environment; httpx reads no credentials there.
             trust_env=True,
+            # (httpx keeps 20: a walk's rounds through a proxy have more in flight, and each
+            # connection past 20 would be opened anew for every request)
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=KEEP_PER_ORIGIN),
         )
 
     async def _httpx(self) -> httpx.AsyncClient:
@@ -296,6 +312,10 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
         self._location: str | None = None
         self._location_until = 0.0
         self._resolving: anyio.Lock | None = None
+        #: (the same, for a round's threads: `_get_blocking`)
+        self._resolving_blocking = threading.Lock()
+        #: connections a round's reads keep alive (`open_blocking(keep=...)`)
+        self._kept = KeptConnections()
         #: the origin answers with a redirect (the Hub for LFS files): parallel first reads
         #: wait for the first to learn where it goes, rather than each asking the origin
         self.redirects_expected = False
@@ -408,8 +428,10 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
         )
 
     @contextmanager
-    def open_blocking(self, start: int, end: int | None) -> Iterator[BlockingBody]:
-        ahead = self._take_ahead() if start == 0 else None
+    def open_blocking(
+        self, start: int, end: int | None, keep: Keep | None = None
+    ) -> Iterator[BlockingBody]:
+        ahead = self._take_ahead() if start == 0 and keep is None else None
         if ahead is not None:
             conn, response = ahead.conn, ahead.response
             try:
@@ -420,12 +442,15 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
                 conn.close()
             return
         headers = _range_headers(start, end)
-        conn, response = self._get_blocking(headers)
+        conn, response = self._get_blocking(headers, keep)
+        whole = False
         try:
             offset = self._landing(response.status, response.headers, start, "Range" in headers)
             yield BlockingBody(offset, response.readinto, functools.partial(_abort, conn))
+            # (a body read to its end leaves the connection ready for another request)
+            whole = response.isclosed()
         finally:
-            conn.close()
+            self._release(conn, keep, whole)
 
     # -- the object's first read, sent by the listing ------------------------------------
 
@@ -494,27 +519,52 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
     def _close_ahead(self, ahead: _Ahead) -> None:
         ahead.conn.close()
 
+    def _release(
+        self, conn: http.client.HTTPConnection, keep: Keep | None, whole: bool = False
+    ) -> None:
+        """Done with `conn`: kept alive for the round's next read when its response was read
+        to the end (`whole`), else closed."""
+        if keep is not None:
+            keep.drop(conn)
+            if whole:
+                self._kept.give(conn)
+                return
+        conn.close()
+
     def _get_blocking(
-        self, headers: dict[str, str]
+        self, headers: dict[str, str], keep: Keep | None = None
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """`_get`, blocking: the remembered redirect target while valid, else the origin,
-        following redirects here (credentials only to their origin)."""
+        following redirects here (credentials only to their origin). Parallel reads of an
+        object that redirects wait for the first to learn where (`redirects_expected`)."""
         location = self._cached_location()
         if location is not None:
-            conn, response = self._request_blocking(location, headers)
+            conn, response = self._request_blocking(location, headers, keep)
             if response.status not in _EXPIRED:
-                return conn, self._accept(conn, response)
-            conn.close()
+                return conn, self._accept(conn, response, keep)
+            self._release(conn, keep)
             self._location = None
+        if not self.redirects_expected:
+            return self._resolve_blocking(headers, keep)
+        with self._resolving_blocking:
+            location = self._cached_location()
+            if location is None:
+                return self._resolve_blocking(headers, keep)
+        conn, response = self._request_blocking(location, headers, keep)
+        return conn, self._accept(conn, response, keep)
+
+    def _resolve_blocking(
+        self, headers: dict[str, str], keep: Keep | None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         url = self.url
         redirects: list[Headers] = []
         for _ in range(MAX_REDIRECTS + 1):
-            conn, response = self._request_blocking(url, headers)
+            conn, response = self._request_blocking(url, headers, keep)
             if response.status not in (301, 302, 303, 307, 308):
                 self._remember(url, redirects)
-                return conn, self._accept(conn, response)
+                return conn, self._accept(conn, response, keep)
             redirects.append(response.headers)
-            conn.close()
+            self._release(conn, keep)
             location = response.headers.get("location")
             if not location:
                 raise FetchError(f"{self.shown}: redirect without a location")
@@ -524,38 +574,56 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
         raise FetchError(f"too many redirects for {self.shown}")
 
     def _accept(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse
+        self,
+        conn: http.client.HTTPConnection,
+        response: http.client.HTTPResponse,
+        keep: Keep | None = None,
     ) -> http.client.HTTPResponse:
         if response.status in (200, 206):
             return response
-        conn.close()
+        self._release(conn, keep)
         if response.status in RETRY_STATUSES:
             raise RetryStatus(f"HTTP {response.status}", response.headers.get("retry-after"))
         raise self.client.error_for(response.status, self.shown)
 
     def _request_blocking(
-        self, url: str, headers: dict[str, str]
+        self, url: str, headers: dict[str, str], keep: Keep | None = None
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        import http.client
+        """One GET of `url`, on a new connection, or with `keep` on one kept alive (held in
+        `keep` until released): a kept one the server has closed meanwhile (its request
+        fails before any answer) is replaced by a fresh one, which is not a failure."""
 
         parts = urlsplit(url)
-        host = parts.hostname or ""
-        conn: http.client.HTTPConnection
-        if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(
-                host, parts.port, timeout=60.0, context=self.client.ssl_context()
-            )
-        else:
-            conn = http.client.HTTPConnection(host, parts.port, timeout=60.0)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        try:
-            conn.request("GET", target, headers=self.client.blocking_headers(url, headers))
-            return conn, conn.getresponse()
-        except BaseException:
-            conn.close()
-            raise
+        sent = self.client.blocking_headers(url, headers)
+        while True:
+            conn = self._kept.take(origin(url)) if keep is not None else None
+            reused = conn is not None
+            if conn is None:
+                conn = self._connection(parts.scheme, parts.hostname or "", parts.port)
+            try:
+                if keep is not None:
+                    keep.hold(conn, functools.partial(_abort, conn))
+                conn.request("GET", target, headers=sent)
+                if keep is not None and keep.stopped():
+                    # (stopped while connecting: the stop's abort may have missed the socket)
+                    raise FetchError(f"{self.shown}: stopped")
+                return conn, conn.getresponse()
+            except BaseException as exc:
+                self._release(conn, keep)
+                if keep is None or not reused or keep.stopped() or not _closed_by_peer(exc):
+                    raise
+
+    def _connection(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
+        import http.client
+
+        if scheme == "https":
+            return http.client.HTTPSConnection(
+                host, port, timeout=60.0, context=self.client.ssl_context()
+            )
+        return http.client.HTTPConnection(host, port, timeout=60.0)
 
     def is_transient(self, exc: BaseException) -> bool:
         import http.client
@@ -566,6 +634,7 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
 
     async def aclose(self) -> None:
         self.drop_held()
+        self._kept.close()
         await self.client.aclose()
 
 
@@ -578,19 +647,22 @@ class _Ahead(NamedTuple):
     waited: float
 
 
-class RetryStatus(OSError):
-    """A status worth another try (429, 5xx) met by a blocking request."""
-
-    def __init__(self, message: str, retry_after: str | None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 def _range_headers(start: int, end: int | None) -> dict[str, str]:
     headers = {"Accept-Encoding": "identity"}
     if start or end is not None:
         headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
     return headers
+
+
+def _closed_by_peer(exc: BaseException) -> bool:
+    """Whether a request on a kept-alive connection failed because the server had closed it
+    (no answer at all: sent into a closed socket, or the socket ended before a status line)."""
+    import http.client
+
+    return isinstance(
+        exc,
+        ConnectionResetError | BrokenPipeError | ConnectionAbortedError | http.client.BadStatusLine,
+    )
 
 
 def _abort(conn: http.client.HTTPConnection) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -103,6 +104,10 @@ class Handler(BaseHTTPRequestHandler):
                     seen.sent += min(65536, len(body) - i)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        if self.server.drop_kept:
+            # closed without a word (no Connection: close): as a server whose keep-alive
+            # timeout passed does, under a client about to send its next request
+            self.close_connection = True
 
     do_GET = do_HEAD = do_POST = _handle
 
@@ -122,8 +127,18 @@ class Server(ThreadingHTTPServer):
         self.hold: Callable[[Seen], bool | None] | None = None
         #: bytes per second each body is sent at (a slow link; 0: as fast as it goes)
         self.rate = 0.0
+        #: close every connection after its first response, without saying so
+        self.drop_kept = False
+        #: connections accepted
+        self.connections = 0
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
+
+    def get_request(self) -> Any:
+        accepted = super().get_request()
+        with self.lock:
+            self.connections += 1
+        return accepted
 
     @property
     def url(self) -> str:
@@ -136,6 +151,7 @@ class Server(ThreadingHTTPServer):
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.connections = 0
 
     def stop(self) -> None:
         self.shutdown()
@@ -489,6 +505,45 @@ class FakeArtifactory:
             "children": [{"uri": "/" + c, "folder": f} for c, f in sorted(children.items())],
         }
         return 200, {"Content-Type": "application/json"}, json.dumps(listing).encode()
+
+
+def onnx_with_tensors(tensors: int, floats: int) -> bytes:
+    """An ONNX model with `tensors` embedded initializers of `floats` zeros each: a walk of
+    one record per tensor for the range planner."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.zeros(floats, np.float32), name=f"w{i}") for i in range(tensors)
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [floats])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [floats])
+    node = helper.make_node("Add", ["x", "w0"], ["y"], name="add")
+    graph = helper.make_graph([node], "g", [x], [y], initializer=inits)
+    return bytes(helper.make_model(graph).SerializeToString())
+
+
+async def same_findings_as_local(report: Any, data: bytes, tmp_path: Path) -> None:
+    """The report's one file is complete, with the findings a scan of `data` as a local
+    file makes."""
+    import modelaudit
+    from modelaudit.findings import FileStatus
+
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    local = tmp_path / "local.onnx"
+    local.write_bytes(data)
+    (whole,) = (await modelaudit.scan(str(local))).files
+    assert [i.message for i in file.issues] == [i.message for i in whole.issues]
+
+
+def pin_link(url: str, latency: float, bandwidth: float) -> None:
+    """Fix what the planner believes of `url`'s server, so its choice does not depend on
+    how busy this machine is."""
+    from modelaudit.engine import link
+
+    parts = urlsplit(url)
+    link.pin(f"{parts.scheme}://{parts.hostname}:{parts.port}", latency, bandwidth)
 
 
 def pin_slow_link(url: str, bandwidth: float = 1e6) -> None:

@@ -13,13 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 import modelaudit
 from modelaudit.findings import FileStatus
 from tests.remote_http._relay import Relay
-from tests.remote_http._remote_http_servers import BIG_EVIL_PICKLE, Blob, Server, pin_slow_link
+from tests.remote_http._remote_http_servers import (
+    BIG_EVIL_PICKLE,
+    Blob,
+    Server,
+    onnx_with_tensors,
+    pin_link,
+    pin_slow_link,
+    same_findings_as_local,
+)
 
 Files = tuple[Server, dict[str, Blob], dict[str, Any]]
 MIB = 1 << 20
@@ -39,19 +46,6 @@ def _gets(server: Server, name: str) -> list[str]:
     ]
 
 
-def _onnx(tensors: int, floats: int) -> bytes:
-    from onnx import TensorProto, helper, numpy_helper
-
-    inits = [
-        numpy_helper.from_array(np.zeros(floats, np.float32), name=f"w{i}") for i in range(tensors)
-    ]
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [floats])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [floats])
-    node = helper.make_node("Add", ["x", "w0"], ["y"], name="add")
-    graph = helper.make_graph([node], "g", [x], [y], initializer=inits)
-    return bytes(helper.make_model(graph).SerializeToString())
-
-
 def _big_safetensors(size: int) -> bytes:
     header = {"w": {"dtype": "F32", "shape": [size // 4], "data_offsets": [0, size]}}
     blob = json.dumps(header).encode()
@@ -65,7 +59,7 @@ async def test_onnx_with_many_tensors_is_not_walked_request_by_request(
     """200 embedded tensors behind 50 ms of latency: a walk would take ~200 rounds; the
     planner projects that after a few and fetches the rest in one request."""
     server, blobs, _ = files_server
-    data = _onnx(200, 32768)
+    data = onnx_with_tensors(200, 32768)
     blobs["many.onnx"] = Blob(data)
     report = await modelaudit.scan(f"{relay.url}/many.onnx")
     (file,) = report.files
@@ -84,7 +78,7 @@ async def test_onnx_on_a_link_where_requests_are_cheap_is_planned(files_server: 
     in parallel: once two jumps show the stride, the next tensors' starts are read ahead
     together, twice as many each round the guesses hold."""
     server, blobs, opts = files_server
-    data = _onnx(200, 32768)
+    data = onnx_with_tensors(200, 32768)
     blobs["many.onnx"] = Blob(data)
     pin_slow_link(server.url)
     opts["delay"] = 0.06
@@ -97,29 +91,9 @@ async def test_onnx_on_a_link_where_requests_are_cheap_is_planned(files_server: 
     assert server.sent("many.onnx") < len(data) // 4
 
 
-def _pin(url: str, latency: float, bandwidth: float) -> None:
-    """Fix what the planner believes of `url`'s server, so its choice does not depend on
-    how busy this machine is."""
-    from urllib.parse import urlsplit
-
-    from modelaudit.engine import link
-
-    parts = urlsplit(url)
-    link.pin(f"{parts.scheme}://{parts.hostname}:{parts.port}", latency, bandwidth)
-
-
 def _span(header: str) -> int:
     first, _, last = header.removeprefix("bytes=").partition("-")
     return int(last) + 1 - int(first) if last else 1 << 62
-
-
-async def _same_findings_as_local(report: Any, data: bytes, tmp_path: Path) -> None:
-    (file,) = report.files
-    assert file.status is FileStatus.COMPLETE, file.status_reason
-    local = tmp_path / "local.onnx"
-    local.write_bytes(data)
-    (whole,) = (await modelaudit.scan(str(local))).files
-    assert [i.message for i in file.issues] == [i.message for i in whole.issues]
 
 
 async def test_onnx_walk_reads_tensor_headers_many_at_once_when_a_download_costs_more(
@@ -129,12 +103,12 @@ async def test_onnx_walk_reads_tensor_headers_many_at_once_when_a_download_costs
     ~4 s, the walk ~10 waves of requests. The planner walks, with the tensors' headers read
     ahead many requests at a time (more than the 8 of other rounds), a few KiB each."""
     server, blobs, opts = files_server
-    data = _onnx(300, 16384)
+    data = onnx_with_tensors(300, 16384)
     blobs["walk.onnx"] = Blob(data)
-    _pin(server.url, 0.05, 5e6)
+    pin_link(server.url, 0.05, 5e6)
     opts["delay"] = 0.05
     report = await modelaudit.scan(f"{server.url}/walk.onnx")
-    await _same_findings_as_local(report, data, tmp_path)
+    await same_findings_as_local(report, data, tmp_path)
     gets = _gets(server, "walk.onnx")
     assert len(gets) <= 300 + 6, len(gets)
     assert opts["peak"] > 8, opts["peak"]
@@ -149,12 +123,12 @@ async def test_onnx_walk_turns_into_one_download_after_a_few_requests_when_cheap
     takes it as soon as the walk shows itself, in one request, without fetching anything
     twice but the few KiB read before."""
     server, blobs, opts = files_server
-    data = _onnx(300, 16384)
+    data = onnx_with_tensors(300, 16384)
     blobs["fast.onnx"] = Blob(data)
-    _pin(server.url, 0.05, 2e9)
+    pin_link(server.url, 0.05, 2e9)
     opts["delay"] = 0.05
     report = await modelaudit.scan(f"{server.url}/fast.onnx")
-    await _same_findings_as_local(report, data, tmp_path)
+    await same_findings_as_local(report, data, tmp_path)
     gets = _gets(server, "fast.onnx")
     assert len(gets) <= 6, gets
     # (the round before it may read through the next few tensors: cheaper than requests)
@@ -173,10 +147,10 @@ async def test_onnx_walk_measures_an_unknown_link_with_one_long_read_first(
     from modelaudit.engine.range_plan import PROBE
 
     server, blobs, _ = files_server
-    data = _onnx(40, 262144)  # 40 tensors of 1 MiB
+    data = onnx_with_tensors(40, 262144)  # 40 tensors of 1 MiB
     blobs["probe.onnx"] = Blob(data)
     report = await modelaudit.scan(f"{relay.url}/probe.onnx")
-    await _same_findings_as_local(report, data, tmp_path)
+    await same_findings_as_local(report, data, tmp_path)
     gets = _gets(server, "probe.onnx")
     assert any(PROBE <= _span(g) < 2 * PROBE for g in gets), gets
     assert len(gets) <= 40 + 6, gets
@@ -228,6 +202,40 @@ def test_a_round_served_in_turns_measures_each_body() -> None:
     idle = Link()
     idle.observe_round(32, 32, 0.05, 32 * 300 * 1024, 0.06, [(300 * 1024, 300 * 1024, 0.01)] * 32)
     assert idle.bandwidth == PRIOR_BANDWIDTH
+
+
+def test_a_rounds_quickest_answer_does_not_make_a_parallel_endpoint_look_serial() -> None:
+    """64 reads sent together on a link that answers in about 44 ms, one of them answered in
+    2 ms (a fresh connection, a cached object) and the round over in 0.1 s: the endpoint
+    served many at once. Weighed against that one quick answer alone, the round looked
+    served one at a time, and the next round was priced at fifteen times what this one took
+    (a walk at 0 ms was abandoned for the download). What `cost` predicts for the same round
+    stays near what it took."""
+    from modelaudit.engine.link import Link
+
+    link = Link()
+    for _ in range(3):
+        link.observe(0.044, 4096, 0.045)
+    link.observe_round(64, 64, 0.002, 64 * 4096, 0.1)
+    assert link.concurrency > 8, link.concurrency
+    assert link.cost(64, 64 * 4096, 64) < 0.2
+
+
+def test_one_slow_answer_does_not_make_a_round_look_served_in_turns() -> None:
+    """Four reads sent together: three answered after 3 ms, one after 41 ms (a delayed ACK).
+    The round took 43 ms, but its median answer came at 3.3 ms: it was served at once, and
+    the endpoint's concurrency stays unmeasured. Answers spread evenly over the round (a
+    queue at the endpoint) still show one served at a time."""
+    from modelaudit.engine.link import Link
+
+    link = Link()
+    link.observe(0.014, 4096, 0.0141)
+    link.observe_round(4, 64, 0.003, 4 * 4096, 0.043, middle=0.0033)
+    assert link.concurrency_samples == 0
+    queued = Link()
+    queued.observe(0.5, 4096, 0.5)
+    queued.observe_round(4, 64, 0.5, 4 * 4096, 2.0, middle=1.5)
+    assert queued.concurrency == pytest.approx(1.0, abs=0.05)
 
 
 def test_link_learns_how_many_requests_an_endpoint_serves_at_once() -> None:
@@ -318,11 +326,11 @@ async def test_onnx_walk_gives_up_early_where_each_request_reads_the_whole_objec
     reads, not a few rounds of parallel ones, and downloads the rest after at most a few
     requests, without reading again what it has (old planner: 7, two of 8 MiB)."""
     server, blobs, opts = files_server
-    data = _onnx(200, 131072)
+    data = onnx_with_tensors(200, 131072)
     blobs["whole.onnx"] = Blob(data)
     opts["whole_read"] = len(data) / 0.1
     report = await modelaudit.scan(f"{server.url}/whole.onnx")
-    await _same_findings_as_local(report, data, tmp_path)
+    await same_findings_as_local(report, data, tmp_path)
     gets = _gets(server, "whole.onnx")
     # head and tail, then (usually at the first jump) the rest
     assert len(gets) <= 4, gets
@@ -347,7 +355,7 @@ def _pb(num: int, payload: bytes) -> bytes:
     return varint(num << 3 | 2) + varint(len(payload)) + payload
 
 
-def _large_onnx(size: int, tensors: int) -> bytes:
+def _largeonnx_with_tensors(size: int, tensors: int) -> bytes:
     """A ModelProto of at least `size` bytes, written by hand (the onnx package would copy
     its tensors several times): `tensors` zero float initialisers, and after them a node of
     a custom domain (a finding only a walk to the end of the graph sees)."""
@@ -375,11 +383,11 @@ async def test_large_onnx_where_every_get_reads_the_whole_object_is_one_stream(
     from modelaudit.engine.acquire import STREAM_FIRST_FROM
 
     server, blobs, opts = files_server
-    data = _large_onnx(STREAM_FIRST_FROM, 64)
+    data = _largeonnx_with_tensors(STREAM_FIRST_FROM, 64)
     blobs["big.onnx"] = Blob(data)
     opts["whole_read"] = len(data) / 0.5
     report = await modelaudit.scan(f"{server.url}/big.onnx", hashes=True)
-    await _same_findings_as_local(report, data, tmp_path)
+    await same_findings_as_local(report, data, tmp_path)
     (file,) = report.files
     assert file.issues
     assert file.sha256 == hashlib.sha256(data).hexdigest()
@@ -400,11 +408,11 @@ async def test_large_onnx_where_requests_are_cheap_cuts_its_stream_and_walks(
     from modelaudit.engine.acquire import STREAM_FIRST_FROM
 
     server, blobs, _ = files_server
-    data = _large_onnx(STREAM_FIRST_FROM, 64)
+    data = _largeonnx_with_tensors(STREAM_FIRST_FROM, 64)
     blobs["big.onnx"] = Blob(data)
     server.rate = 50e6
     report = await modelaudit.scan(f"{server.url}/big.onnx", hashes=True)
-    await _same_findings_as_local(report, data, tmp_path)
+    await same_findings_as_local(report, data, tmp_path)
     (file,) = report.files
     assert file.issues
     assert file.sha256 in (None, hashlib.sha256(data).hexdigest())
@@ -446,17 +454,45 @@ async def test_large_onnx_whose_ranged_reads_each_read_the_whole_object_switches
     from modelaudit.engine.acquire import STREAM_FIRST_FROM
 
     server, blobs, opts = files_server
-    data = _large_onnx(STREAM_FIRST_FROM, 64)
+    data = _largeonnx_with_tensors(STREAM_FIRST_FROM, 64)
     blobs["big.onnx"] = Blob(data)
     opts["ranged_whole_read"] = len(data) / 0.5
     # (a link no faster than this: the stream's rate does not say a download wins outright,
     # so the walk's first rounds must)
     server.rate = 400e6
     report = await modelaudit.scan(f"{server.url}/big.onnx")
-    await _same_findings_as_local(report, data, tmp_path)
+    await same_findings_as_local(report, data, tmp_path)
     gets = _gets(server, "big.onnx")
     # the stream (cut or kept); then at most the tail, one jump, a trial of a few reads that
     # shows they are served one at a time, and one request for the rest (old planner: 36,
     # a probe round of 32 whole-object reads)
     assert len(gets) <= 8, gets
     assert server.sent("big.onnx") <= 2 * len(data), server.sent("big.onnx")
+
+
+def test_a_round_whose_guesses_reach_the_end_is_not_weighed_with_the_walk_again(
+    tmp_path: Path,
+) -> None:
+    """A walker 300 records from the end whose round guesses 512 records ahead: that round
+    reads every record left, so nothing of the walk is left after it. The walk past the
+    round's guesses was projected from the walker's position, which priced the records the
+    round reads twice (a last round of a walk at 50 ms lost to the download by that)."""
+    from modelaudit.engine import link as links
+    from modelaudit.engine.range_plan import _Walker
+    from modelaudit.engine.spool import Spool
+    from modelaudit.fetchers.base import FailedReader, FetchError
+
+    stride = 65 * 1024
+    spool = Spool(FailedReader(FetchError("none")), str(tmp_path / "spool"), 812 * stride, "x")
+    try:
+        links.pin(spool.reader.endpoint or "FailedReader", 0.05, 1e9)
+        walker = _Walker(64)
+        walker.jumps, walker.stride, walker.ahead = 3, stride, 512
+        walker.frontier = 512 * stride
+        assert walker.cost_left(spool, 3, 0.1) == 0.0
+        walker.ahead = 128
+        left = walker.cost_left(spool, 3, 0.1)
+        # (172 records past the guesses: three waves of requests and the rounds)
+        assert 0.1 < left < walker.projected(spool, 3, 0.1), left
+    finally:
+        spool.close()
