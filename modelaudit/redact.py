@@ -279,11 +279,6 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     return Redactor(secrets).text(text)
 
 
-def redact_bytes(data: bytes, secrets: list[str] | None = None, names: Iterable[str] = ()) -> bytes:
-    """`redact` for rendered output; `names` (see `report_names`) are never masked into."""
-    return Redactor(secrets, names).bytes(data)
-
-
 def _mask_uri(uri: str) -> tuple[str, bool]:
     """A URI with user info and secret-looking query and fragment values masked; and whether
     it parsed as a URI at all."""

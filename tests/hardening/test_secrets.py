@@ -15,9 +15,9 @@ import pytest
 
 from modelaudit.redact import (
     PLACEHOLDER,
+    Redactor,
     redact,
     redact_argv,
-    redact_bytes,
     redact_text,
     redact_uri,
     secret_values,
@@ -225,7 +225,7 @@ def test_identifiers_are_not_secrets(tmp_path) -> None:
 
 def test_whole_occurrences_never_inside_names(monkeypatch) -> None:
     from modelaudit.findings import FileStatus, Issue, IssueSeverity
-    from modelaudit.redact import Redactor, redact_report
+    from modelaudit.redact import redact_report
     from modelaudit.report import FileReport, ScanReport
 
     assert Redactor(["abc1"]).text("xabc12 abc1 _abc1 abc1.") == (
@@ -286,7 +286,7 @@ def test_redaction_covers_escaped_forms() -> None:
     text = json.dumps({"msg": f"token {secret}"}) + repr(secret) + "?t=a%2Fb%2Bc%3D%22d%22%0Aline2"
     cleaned = redact(text, [secret])
     assert "line2" not in cleaned and cleaned.count(PLACEHOLDER) == 3
-    assert redact_bytes(f"x {secret} y".encode(), [secret]) == f"x {PLACEHOLDER} y".encode()
+    assert Redactor([secret]).bytes(f"x {secret} y".encode()) == f"x {PLACEHOLDER} y".encode()
 
 
 def test_uri_and_argv_redaction(monkeypatch) -> None:
