@@ -19,9 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import shutil
 import sys
-import tempfile
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
@@ -550,7 +548,7 @@ class WorkerPool:
         try:
             if self.preload_modules and self.started:
                 await self._preload()
-            tmpdir = tempfile.mkdtemp(prefix="w", dir=self.root)
+            tmpdir = workdirs.make_inside(self.root, "w")
             progress = ProgressFile(tmpdir + ".progress")
             ends.append(progress)
             journals = [JournalFile(tmpdir + suffix) for suffix in (".journal", "-b.journal")]
@@ -624,7 +622,7 @@ class WorkerPool:
                 await worker.proc.aclose()
                 for end in worker.control or ():
                     end.close()
-                await anyio.to_thread.run_sync(shutil.rmtree, worker.tmpdir, True)
+                await anyio.to_thread.run_sync(workdirs.remove_tree, worker.tmpdir)
         finally:
             self._closing.discard(done)
             done.set()

@@ -8,7 +8,6 @@ names, so N jobs running the same command scan every object exactly once between
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import NamedTuple
 
@@ -25,6 +24,8 @@ class Shard(NamedTuple):
         return f"{self.part}/{self.parts}"
 
     def holds(self, uri: str) -> bool:
+        import hashlib  # (only runs with --shard use it: not on every sweep's start-up)
+
         digest = hashlib.sha256(uri.encode("utf-8", "surrogateescape")).digest()
         return 1 + int.from_bytes(digest[:8], "big") % self.parts == self.part
 

@@ -84,17 +84,35 @@ def make() -> str:
 
 def remove(path: str) -> None:
     """Delete a folder `make` returned, with everything in it, and release its lock."""
+    remove_tree(path)
+    fd = _open.pop(path, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def make_inside(root: str, prefix: str) -> str:
+    """A new folder in `root`, a folder `make` returned: only this user can create names
+    there, so a random name (without `tempfile`) is enough."""
+    while True:
+        path = os.path.join(root, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+
+
+def remove_tree(path: str) -> None:
+    """Delete a folder and everything in it, if it is still there (`os.rmdir` first: a
+    worker empties its folder after each file)."""
     try:
-        os.rmdir(path)  # workers empty their folders after each file
+        os.rmdir(path)
     except FileNotFoundError:
         pass
     except OSError:
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)
-    fd = _open.pop(path, None)
-    if fd is not None:
-        os.close(fd)
 
 
 def sweep(base: str) -> list[str]:

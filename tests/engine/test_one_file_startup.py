@@ -72,6 +72,9 @@ def test_a_folder_still_goes_to_the_engine(tmp_path: Path) -> None:
     code, modules = _parent_modules(tmp_path, str(folder), "-f", "json")
     assert code == 0
     assert "modelaudit.engine.runner" in modules
+    # The pool's worker folders are made without tempfile, and --shard's hash is imported
+    # only by a sharded run: none of these is on a sweep's way to its first file.
+    assert _loaded(modules, "tempfile", "shutil", "random", "bz2", "lzma", "hashlib") == []
 
 
 def test_parsing_the_command_line_asks_nothing_of_the_terminal() -> None:
