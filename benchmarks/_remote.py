@@ -112,6 +112,10 @@ OBJECTS.update(
 )
 
 
+_CHUNK = 1 << 18
+_AHEAD_CHUNKS = 1024
+
+
 class Relay:
     """A TCP relay on 127.0.0.1: `latency` added to every round trip (half each way),
     request and byte counts."""
@@ -139,9 +143,15 @@ class Relay:
         self._loop.run_forever()
 
     async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstream: bool,
+        hang_up: Callable[[], None],
     ) -> None:
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        # Bounded well above what 50 ms at loopback rates holds in flight (a rate limit of
+        # 5 GB/s at 50 ms), so the relay never reads a whole cut stream ahead of its client.
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(_AHEAD_CHUNKS)
 
         async def forward() -> None:
             try:
@@ -159,23 +169,33 @@ class Relay:
                     writer.write(data)
                     await writer.drain()
             except OSError:
-                pass
+                # One side hung up (a client cutting a stream): end both directions, or the
+                # relay would go on reading the server's body ahead; what was read is dropped.
+                hang_up()
+                while (await queue.get())[1]:
+                    pass
             finally:
                 writer.close()
 
         task = asyncio.ensure_future(forward())
         try:
-            while data := await reader.read(1 << 18):
-                queue.put_nowait((time.monotonic() + self.latency, data))
+            while data := await reader.read(_CHUNK):
+                await queue.put((time.monotonic() + self.latency, data))
         except OSError:
             pass
-        queue.put_nowait((0.0, b""))
+        await queue.put((0.0, b""))
         await task
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+
+        def hang_up() -> None:
+            for end in (writer, up_writer):
+                end.transport.abort()
+
         await asyncio.gather(
-            self._pipe(reader, up_writer, True), self._pipe(up_reader, writer, False)
+            self._pipe(reader, up_writer, True, hang_up),
+            self._pipe(up_reader, writer, False, hang_up),
         )
 
 

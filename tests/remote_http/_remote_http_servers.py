@@ -66,6 +66,8 @@ Route = Callable[["Handler"], "Reply | None"]
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # (headers and body are separate writes: no 40 ms delayed-ACK wait on kept connections)
+    disable_nagle_algorithm = True
     server: Server
 
     def log_message(self, format: str, *args: Any) -> None:
