@@ -46,10 +46,7 @@ async def scan(
 def _run_blocking(targets: Sequence[str], config: ScanConfig) -> ScanReport:
     import anyio
 
-    from .engine.late_wakeups import ignore_late_wakeups
-
     async def main() -> ScanReport:
-        ignore_late_wakeups()
         return await run_scan(list(targets), config)
 
     try:

@@ -13,7 +13,6 @@ import anyio
 
 from ..cluster.errors import ClusterError
 from ..config import ScanConfig
-from ..engine.late_wakeups import ignore_late_wakeups
 from ..engine.scanner import run_scan
 from ..progress import progress_reporter
 from ..report import ScanReport
@@ -29,7 +28,6 @@ def sweep(
     with progress_reporter(enabled=not (args.no_progress or args.quiet)) as progress:
 
         async def main() -> ScanReport:
-            ignore_late_wakeups()
             return await run_scan(
                 paths,
                 config,

@@ -21,10 +21,11 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import anyio
-from anyio.abc import ByteReceiveStream, ByteSendStream, Process, SocketStream
+from anyio.abc import ByteReceiveStream, ByteSendStream, ByteStream, Process, SocketStream
 
 from .procs import describe_status
 from .protocol import FrameReader, ProtocolError, frame, loads_untrusted
+from .worker_socket import worker_stream
 
 log = logging.getLogger("modelaudit")
 
@@ -93,7 +94,7 @@ async def _receive(stream: ByteReceiveStream) -> bytes:
 
 class _ForkedWorker(WorkerProcess):
     def __init__(
-        self, launcher: ForkServerLauncher, pid: int, stream: SocketStream, pidfd: int | None
+        self, launcher: ForkServerLauncher, pid: int, stream: ByteStream, pidfd: int | None
     ) -> None:
         self.launcher = launcher
         self.pid = pid
@@ -183,8 +184,6 @@ class ForkServerLauncher(Launcher):
         return loads_untrusted(self.ready.pop(0)), fds
 
     async def spawn(self) -> WorkerProcess:
-        from anyio.abc import UNIXSocketStream
-
         if self.control is None or not self.alive:
             raise ProtocolError("the fork server is not running")
         async with self.lock:
@@ -197,7 +196,7 @@ class ForkServerLauncher(Launcher):
             raise ProtocolError("unexpected reply from the fork server")
         _, pid, has_pidfd = message
         pidfd = fds[1] if has_pidfd and len(fds) > 1 else None
-        stream = await UNIXSocketStream.from_socket(fds[0])
+        stream = await worker_stream(socket.socket(fileno=fds[0]))
         return _ForkedWorker(self, int(pid), stream, pidfd)
 
     async def reap(self, pid: int) -> int | None:
