@@ -10,6 +10,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -139,6 +141,29 @@ def test_a_scan_cancelled_while_its_first_reads_connect_ends_at_once(model: byte
             server.stop()
 
 
+async def test_a_fill_cancelled_while_it_connects_ends_at_once(tmp_path: Path) -> None:
+    """A whole-object fill (engine/fill.py) whose one request is still connecting: its
+    cancellation stops it there and joins its threads at once (before: 60 s)."""
+    from modelaudit.engine.fill import fill
+    from modelaudit.fetchers.http import HttpClient, HttpReader
+
+    with black_hole() as hole:
+        client = HttpClient()
+        reader = HttpReader(client, f"http://127.0.0.1:{hole}/m.bin", "m.bin", size=1 << 20)
+        fd = os.open(tmp_path / "copy", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            began = time.monotonic()
+            with anyio.move_on_after(0.5) as scope:
+                await fill(reader, fd, 0, None, "test://m.bin")
+            assert scope.cancelled_caught
+        finally:
+            os.close(fd)
+            await reader.aclose()
+            await client.aclose()
+        assert time.monotonic() - began < 5
+        _none_left(hole)
+
+
 async def test_a_connect_that_never_completes_fails_the_file_naming_host_and_port(
     model: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,7 +197,7 @@ def test_an_abort_ends_a_pending_connect_at_once() -> None:
         began = time.monotonic()
         with pytest.raises(ConnectionAbortedError, match=f"127.0.0.1:{hole}"):
             conn.connect()
-        assert time.monotonic() - began < 2
+        assert time.monotonic() - began < 5
         assert connecting(hole) == 0
 
 
@@ -183,7 +208,7 @@ def test_a_connect_gives_up_after_the_bound(monkeypatch: pytest.MonkeyPatch) -> 
         began = time.monotonic()
         with pytest.raises(ConnectTimeout, match=f"no connection to 127.0.0.1:{hole} within"):
             conn.connect()
-        assert 0.25 < time.monotonic() - began < 2
+        assert 0.25 < time.monotonic() - began < 5
         assert isinstance(ConnectTimeout("x"), TimeoutError)
 
 
@@ -204,7 +229,7 @@ def test_a_tls_handshake_never_answered_counts_against_the_connect_bound(
         began = time.monotonic()
         with pytest.raises(ConnectTimeout, match=f"127.0.0.1:{port}"):
             conn.connect()
-        assert time.monotonic() - began < 2
+        assert time.monotonic() - began < 5
         conn.close()
     finally:
         listener.close()
@@ -220,3 +245,126 @@ def test_a_connected_socket_keeps_the_reads_timeout() -> None:
         conn.close()
     finally:
         server.stop()
+
+
+def test_each_address_is_tried_in_turn_sharing_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name with two addresses, the first dropping every connect: the second still gets
+    its share of the bound and connects (as `socket.create_connection` tries each in turn).
+    The resolver's answer is fixed here; both addresses are real loopback ports."""
+    monkeypatch.setattr(http_connect, "CONNECT_TIMEOUT", 1.0)
+    server = Server(lambda h: (200, {}, b"ok"))
+    try:
+        with black_hole() as hole:
+            good = server.server_address[1]
+            answer = [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))
+                for port in (hole, good)
+            ]
+            monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answer)
+            conn = StoppableHTTPConnection("two.example", 80)
+            began = time.monotonic()
+            conn.request("GET", "/")
+            assert conn.getresponse().read() == b"ok"
+            assert 0.4 < time.monotonic() - began < 5
+            conn.close()
+    finally:
+        server.stop()
+
+
+def _answer_once(listener: socket.socket, body: bytes, tls: Any = None) -> threading.Thread:
+    """A thread that takes one connection off `listener` (over TLS with `tls`, an
+    `ssl.SSLContext`) and answers its request with 200 and `body`."""
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with tls.wrap_socket(raw, server_side=True) if tls is not None else raw as sock:
+            sock.recv(65536)
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_ipv6_address_connects() -> None:
+    try:
+        listener = socket.socket(socket.AF_INET6)
+        listener.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    listener.listen(8)
+    try:
+        thread = _answer_once(listener, b"six")
+        conn = StoppableHTTPConnection("::1", listener.getsockname()[1])
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b"six"
+        assert conn.sock is not None and conn.sock.family == socket.AF_INET6
+        conn.close()
+        thread.join(5)
+    finally:
+        listener.close()
+
+
+def test_tls_is_wrapped_after_the_connect_for_the_host_named(tmp_path: Path) -> None:
+    """A real TLS server with a certificate for localhost: the handshake checks the name
+    (server_hostname), and the connection then reads with its own timeout."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path, "localhost")
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        thread = _answer_once(listener, b"tls", served)
+        trusting = ssl.create_default_context(cafile=str(cert))
+        conn = StoppableHTTPSConnection(
+            "localhost", listener.getsockname()[1], timeout=60.0, context=trusting
+        )
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b"tls"
+        assert isinstance(conn.sock, ssl.SSLSocket)
+        assert conn.sock.server_hostname == "localhost"
+        assert conn.sock.gettimeout() == 60.0
+        conn.close()
+        thread.join(5)
+    finally:
+        listener.close()
+
+
+def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
