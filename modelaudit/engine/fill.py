@@ -26,6 +26,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from ..fetchers.base import BlockingBody, FetchError, ObjectReader, ObjectTooLarge
+from ..fetchers.stopper import Stopper
 from .tap import Tap
 from .watch import Watch
 
@@ -39,10 +40,11 @@ class _Stopped(Exception):
     """The fill was called off (cancelled, or its writer failed)."""
 
 
-class Landing:
+class Landing(Stopper):
     """The receiving end of a fill (a `fetchers.base.BufferSink`): hands out buffers and
     writes those handed back, in order, in a thread of its own; hashes bytes that continue
-    what the hasher has seen (`hashed`)."""
+    what the hasher has seen (`hashed`). Its stop aborts the connection the read holds
+    here, also while it connects."""
 
     def __init__(
         self,
@@ -53,6 +55,7 @@ class Landing:
         limit: int = 0,
         tap: Tap | None = None,
     ) -> None:
+        super().__init__(uri)
         #: where the bytes land; None: they are only hashed (and those `tap` wants written)
         self.fd = fd
         self.tap = tap
@@ -72,7 +75,6 @@ class Landing:
         for _ in range(BUFFERS):
             self._free.put(memoryview(bytearray(BUFFER)))
         self._full: queue.SimpleQueue[tuple[memoryview, int, int, int] | None] = queue.SimpleQueue()
-        self._stop = threading.Event()
         self._body: BlockingBody | None = None
         self._thread = threading.Thread(target=self._write_all, name="modelaudit-fill")
         self._thread.start()
@@ -81,7 +83,7 @@ class Landing:
 
     def take(self) -> memoryview:
         while True:
-            if self._stop.is_set():
+            if self.stopped():
                 raise _Stopped
             try:
                 return self._free.get(timeout=0.25)
@@ -114,17 +116,11 @@ class Landing:
                 self.tap.opened = max(self.first, self.tap.began + self.ahead)
         self._body = body
 
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        return self._stop.wait(seconds)
-
     # -- control -----------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Call the fill off: a blocked read is aborted, waits end."""
-        self._stop.set()
+        """Call the fill off: a blocked connect or read is aborted, waits end."""
+        super().stop()
         body = self._body
         if body is not None:
             body.abort()

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..fetchers.base import BlockingBody, FetchError, ObjectReader
+from ..fetchers.stopper import Stopper
 from .positional import write_all_at
 
 #: Buffer a read lands through (a larger range is written in pieces this long).
@@ -44,7 +45,10 @@ class Read(NamedTuple):
 
 
 class _Slot:
-    """One thread's reads: the `BufferSink` and `Keep` its `pump` is given."""
+    """One thread's reads: the `BufferSink` its `pump` is given, holding its connections
+    in the round, kept alive from read to read."""
+
+    keep_alive = True
 
     def __init__(self, round: Round) -> None:
         self.round = round
@@ -86,7 +90,7 @@ class _Slot:
     def wait(self, seconds: float) -> bool:
         return self.round.wait(seconds)
 
-    # -- Keep --------------------------------------------------------------------------
+    # -- Hold --------------------------------------------------------------------------
 
     def hold(self, conn: object, abort: Callable[[], None]) -> None:
         self.round.hold(conn, abort)
@@ -95,9 +99,9 @@ class _Slot:
         self.round.drop(conn)
 
 
-class Round:
+class Round(Stopper):
     """`requests` of `reader`'s object, `parallel` at a time, landed in `fd`; `run` in a
-    thread, `stop` from anywhere."""
+    thread, `stop` (every connection in use aborted, connecting or not) from anywhere."""
 
     def __init__(
         self,
@@ -107,14 +111,13 @@ class Round:
         parallel: int,
         uri: str,
     ) -> None:
+        super().__init__(uri)
         self.reader = reader
         self.fd = fd
         self.uri = uri
         self.threads = max(1, min(parallel, len(requests)))
         self._todo = collections.deque(requests)
-        self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._open: dict[object, Callable[[], None]] = {}
         #: reads landed whole, in the order they ended
         self.done: list[Read] = []
         #: the round's error (the first read that failed), None if none did
@@ -141,19 +144,19 @@ class Round:
 
     def _work(self) -> None:
         slot = _Slot(self)
-        while not self._stop.is_set():
+        while not self.stopped():
             try:
                 start, end = self._todo.popleft()
             except IndexError:
                 return
             slot.reset()
             try:
-                stopped_at = self.reader.pump(start, end, slot, keep=slot)
+                stopped_at = self.reader.pump(start, end, slot)
                 if stopped_at != end:
                     raise FetchError(f"{self.uri}: short read at bytes {start}-{end}")
             except BaseException as exc:
                 with self._lock:
-                    if self.error is None and not self._stop.is_set():
+                    if self.error is None and not self.stopped():
                         self.error = exc
                 self.stop()
                 return
@@ -165,29 +168,3 @@ class Round:
     def landed(self, n: int) -> None:
         with self._lock:
             self.bytes += n
-
-    def stop(self) -> None:
-        """Call the round off: every socket in use is aborted, waits end."""
-        self._stop.set()
-        with self._lock:
-            aborts = list(self._open.values())
-        for abort in aborts:
-            abort()
-
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        return self._stop.wait(seconds)
-
-    def hold(self, key: object, abort: Callable[[], None]) -> None:
-        with self._lock:
-            self._open[key] = abort
-        if self._stop.is_set():
-            # (stopped meanwhile: the stop may have missed it)
-            abort()
-            raise FetchError(f"{self.uri}: stopped")
-
-    def drop(self, key: object) -> None:
-        with self._lock:
-            self._open.pop(key, None)

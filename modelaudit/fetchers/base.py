@@ -41,12 +41,13 @@ __all__ = [
     "FailedReader",
     "FetchError",
     "Held",
-    "Keep",
+    "Hold",
     "ObjectChanged",
     "ObjectReader",
     "ObjectRef",
     "ObjectTooLarge",
     "RetryStatus",
+    "ShownFailure",
     "Source",
     "TargetNotFound",
     "TransientFetchError",
@@ -71,7 +72,12 @@ class _Cut(Exception):
     """A body ended before the bytes asked for: resume from where it stopped."""
 
 
-class RetryStatus(OSError):
+class ShownFailure(OSError):
+    """A raw failure worth another try whose message is safe to show as it is when the
+    retries run out; a library's failures are shown by their type alone."""
+
+
+class RetryStatus(ShownFailure):
     """A status worth another try (429, 5xx) met by a blocking request: shown as it is
     ("HTTP 503") when the retries run out."""
 
@@ -202,9 +208,30 @@ class FirstReads(ABC, Generic[Ahead]):
             self._close_ahead(ahead)
 
 
-class BufferSink(Protocol):
+class Hold(Protocol):
+    """Work whose blocking requests a stop from another thread ends (a round of reads,
+    engine/rounds.py; a fill, engine/fill.py; a listing's first reads): each request's
+    connection is held here from before it connects until released, so the stop aborts it
+    wherever it blocks, connecting, sending or reading."""
+
+    #: the connections are kept alive from one request to the next (a round's reads, many
+    #: small ones), taken from and given back to the reader's; else closed after one response
+    keep_alive: bool
+
+    def hold(self, conn: object, abort: Callable[[], None]) -> None:
+        """`conn` is in use until `drop`; `abort` unblocks it from another thread. Raises
+        `FetchError` once stopped."""
+
+    def drop(self, conn: object) -> None:
+        """`conn` is no longer in use."""
+
+    def stopped(self) -> bool:
+        """Whether the work was called off."""
+
+
+class BufferSink(Hold, Protocol):
     """Where `ObjectReader.pump` puts what it reads (engine/fill.py): buffers to read into,
-    handed back full, in order."""
+    handed back full, in order; it holds the connections the reads use (`Hold`)."""
 
     def take(self) -> memoryview:
         """An empty buffer (waits for one while all are being written)."""
@@ -216,26 +243,8 @@ class BufferSink(Protocol):
     def opened(self, body: BlockingBody | None) -> None:
         """The body now being read (None: none), so that a stop can abort it."""
 
-    def stopped(self) -> bool:
-        """Whether the fill was called off."""
-
     def wait(self, seconds: float) -> bool:
         """Pause before another try; True when the fill was called off meanwhile."""
-
-
-class Keep(Protocol):
-    """A round of blocking reads (engine/rounds.py) whose connections a reader keeps alive
-    from one request to the next: what its threads have in use, so that a stop aborts them."""
-
-    def hold(self, conn: object, abort: Callable[[], None]) -> None:
-        """`conn` is in use until `drop`; `abort` unblocks it from another thread. Raises
-        `FetchError` once the round was stopped."""
-
-    def drop(self, conn: object) -> None:
-        """`conn` is no longer in use."""
-
-    def stopped(self) -> bool:
-        """Whether the round was called off."""
 
 
 class Resumes:
@@ -256,7 +265,7 @@ class Resumes:
         """Seconds to wait before reopening; raises the read's final error."""
         if not isinstance(exc, _Cut) and not self.reader.is_transient(exc):
             raise self.reader.fetch_error(exc) from None
-        last = str(exc) if isinstance(exc, _Cut | RetryStatus) else type(exc).__name__
+        last = str(exc) if isinstance(exc, _Cut | ShownFailure) else type(exc).__name__
         if progressed and self.resumes < MAX_RESUMES:
             self.resumes += 1
             self.failures = 0
@@ -379,11 +388,11 @@ class ObjectReader(ABC):
 
                 await anyio.sleep(pause)
 
-    def pump(self, start: int, end: int | None, sink: BufferSink, keep: Keep | None = None) -> int:
+    def pump(self, start: int, end: int | None, sink: BufferSink) -> int:
         """Blocking: bytes [start, end) (to the end when None) read straight into the sink's
         buffers through `open_blocking`, a cut body resumed like `chunks` does; returns
         where it stopped. For a thread of its own: a whole-object fill, or one read of a
-        round (`keep`: its connection kept alive for the next read)."""
+        round (its connection kept alive for the next read: `Hold.keep_alive`)."""
         if self.size is not None and end is not None:
             end = min(end, self.size)
         at = [start]
@@ -391,7 +400,7 @@ class ObjectReader(ABC):
         while True:
             before = at[0]
             try:
-                with self.open_blocking(at[0], end, keep) as body:
+                with self.open_blocking(at[0], end, sink) as body:
                     sink.opened(body)
                     _pump_body(self, body, at, end, sink)
                     tries.check_goal(at[0], end)
@@ -413,12 +422,13 @@ class ObjectReader(ABC):
         return False
 
     def open_blocking(
-        self, start: int, end: int | None, keep: Keep | None = None
+        self, start: int, end: int | None, hold: Hold | None = None
     ) -> AbstractContextManager[BlockingBody]:
         """Like `open`, blocking, for a thread: readers whose client reads faster outside
         the event loop (into the caller's buffers, no copy) supply it and `blocking_fills`.
-        With `keep`, the connection is taken from and, once its body was read to the end,
-        given back to the reader's kept-alive connections, and held in `keep` while used."""
+        The connection is held in `hold` from before it connects until released; with
+        `hold.keep_alive` it is taken from and, once its body was read to the end, given
+        back to the reader's kept-alive connections."""
         raise NotImplementedError
 
     def holding(self) -> bool:

@@ -8,11 +8,8 @@ with servers that ignore Range, and raises `ObjectChanged` when the ETag or size
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -29,7 +26,7 @@ from .base import (
     Body,
     FirstReads,
     Held,
-    Keep,
+    Hold,
     ObjectReader,
     ObjectRef,
     Piece,
@@ -44,12 +41,15 @@ from .errors import (
     TransientFetchError,
 )
 from .http_pool import KEEP_PER_ORIGIN, KeptConnections
+from .stopper import Stopper
 
 if TYPE_CHECKING:
     import http.client
     import ssl
 
     import httpx
+
+    from .http_connect import StoppableHTTPConnection
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_REDIRECTS = 10
@@ -314,7 +314,7 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
         self._resolving: anyio.Lock | None = None
         #: (the same, for a round's threads: `_get_blocking`)
         self._resolving_blocking = threading.Lock()
-        #: connections a round's reads keep alive (`open_blocking(keep=...)`)
+        #: connections a round's reads keep alive (`Hold.keep_alive`)
         self._kept = KeptConnections()
         #: the origin answers with a redirect (the Hub for LFS files): parallel first reads
         #: wait for the first to learn where it goes, rather than each asking the origin
@@ -429,58 +429,59 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
 
     @contextmanager
     def open_blocking(
-        self, start: int, end: int | None, keep: Keep | None = None
+        self, start: int, end: int | None, hold: Hold | None = None
     ) -> Iterator[BlockingBody]:
-        ahead = self._take_ahead() if start == 0 and keep is None else None
+        keep = hold is not None and hold.keep_alive
+        ahead = self._take_ahead() if start == 0 and not keep else None
         if ahead is not None:
             conn, response = ahead.conn, ahead.response
             try:
-                yield BlockingBody(
-                    0, response.readinto, functools.partial(_abort, conn), ahead.waited
-                )
+                yield BlockingBody(0, response.readinto, conn.abort, ahead.waited)
             finally:
                 conn.close()
             return
         headers = _range_headers(start, end)
-        conn, response = self._get_blocking(headers, keep)
+        conn, response = self._get_blocking(headers, hold)
         whole = False
         try:
             offset = self._landing(response.status, response.headers, start, "Range" in headers)
-            yield BlockingBody(offset, response.readinto, functools.partial(_abort, conn))
+            yield BlockingBody(offset, response.readinto, conn.abort)
             # (a body read to its end leaves the connection ready for another request)
             whole = response.isclosed()
         finally:
-            self._release(conn, keep, whole)
+            self._release(conn, hold, whole)
 
     # -- the object's first read, sent by the listing ------------------------------------
 
-    def open_ahead(self) -> None:
+    def open_ahead(self, hold: Hold | None = None) -> None:
         """Blocking: the whole object's GET, sent by the listing in place of a HEAD (its
         headers give the size and validators) and kept open for the first whole-object fill
         (`open_blocking(0, ...)`) or the head (`held`): one round trip fewer before the
-        stream's first byte."""
+        stream's first byte. Its connection is in `hold` until the response is kept."""
         began = time.monotonic()
-        conn, response = self._get_blocking(_range_headers(0, None))
+        conn, response = self._get_blocking(_range_headers(0, None), hold)
         try:
             self._landing(response.status, response.headers, 0, False)
             if response.headers.get("accept-ranges", "").strip().lower() == "none":
                 self.supports_ranges = False
         except BaseException:
-            conn.close()
+            self._release(conn, hold)
             raise
+        if hold is not None:
+            hold.drop(conn)
         self._ahead = _Ahead(conn, response, time.monotonic() - began)
 
-    def read_ahead(self, start: int, length: int) -> None:
+    def read_ahead(self, start: int, length: int, hold: Hold | None = None) -> None:
         """Blocking: one ranged read sent by the listing in place of a HEAD (`start` < 0:
         the last `length` bytes, a suffix range), its body kept for `held`; the answer's
         Content-Range gives the size. A server that ignores Range sends the whole object
         from byte 0: the head read's response is kept open for the fill (`open_ahead`), a
-        suffix read's closed."""
+        suffix read's closed. Its connection is in `hold` while in use."""
         began = time.monotonic()
         suffix = start < 0
         spec = f"-{length}" if suffix else f"{start}-{start + length - 1}"
         conn, response = self._get_blocking(
-            {"Accept-Encoding": "identity", "Range": f"bytes={spec}"}
+            {"Accept-Encoding": "identity", "Range": f"bytes={spec}"}, hold
         )
         first = time.monotonic() - began
         try:
@@ -500,16 +501,20 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
             if suffix:
                 return
             self.supports_ranges = False
+            if hold is not None:
+                hold.drop(conn)
             self._ahead = _Ahead(conn, response, first)
             conn = None  # type: ignore[assignment]
         finally:
             if conn is not None:
-                conn.close()
+                self._release(conn, hold)
 
     async def _head_off(self, ahead: _Ahead, end: int) -> Held | None:
         try:
             began = time.monotonic()
-            data = await anyio.to_thread.run_sync(ahead.response.read, end, abandon_on_cancel=True)
+            stopper = Stopper(self.shown)
+            stopper.hold(ahead.conn, ahead.conn.abort)
+            data = await stopper.in_thread(ahead.response.read, end)
         finally:
             ahead.conn.close()
         if len(data) == end:
@@ -520,51 +525,51 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
         ahead.conn.close()
 
     def _release(
-        self, conn: http.client.HTTPConnection, keep: Keep | None, whole: bool = False
+        self, conn: StoppableHTTPConnection, hold: Hold | None, whole: bool = False
     ) -> None:
         """Done with `conn`: kept alive for the round's next read when its response was read
         to the end (`whole`), else closed."""
-        if keep is not None:
-            keep.drop(conn)
-            if whole:
+        if hold is not None:
+            hold.drop(conn)
+            if whole and hold.keep_alive:
                 self._kept.give(conn)
                 return
         conn.close()
 
     def _get_blocking(
-        self, headers: dict[str, str], keep: Keep | None = None
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        self, headers: dict[str, str], hold: Hold | None = None
+    ) -> tuple[StoppableHTTPConnection, http.client.HTTPResponse]:
         """`_get`, blocking: the remembered redirect target while valid, else the origin,
         following redirects here (credentials only to their origin). Parallel reads of an
         object that redirects wait for the first to learn where (`redirects_expected`)."""
         location = self._cached_location()
         if location is not None:
-            conn, response = self._request_blocking(location, headers, keep)
+            conn, response = self._request_blocking(location, headers, hold)
             if response.status not in _EXPIRED:
-                return conn, self._accept(conn, response, keep)
-            self._release(conn, keep)
+                return conn, self._accept(conn, response, hold)
+            self._release(conn, hold)
             self._location = None
         if not self.redirects_expected:
-            return self._resolve_blocking(headers, keep)
+            return self._resolve_blocking(headers, hold)
         with self._resolving_blocking:
             location = self._cached_location()
             if location is None:
-                return self._resolve_blocking(headers, keep)
-        conn, response = self._request_blocking(location, headers, keep)
-        return conn, self._accept(conn, response, keep)
+                return self._resolve_blocking(headers, hold)
+        conn, response = self._request_blocking(location, headers, hold)
+        return conn, self._accept(conn, response, hold)
 
     def _resolve_blocking(
-        self, headers: dict[str, str], keep: Keep | None
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        self, headers: dict[str, str], hold: Hold | None
+    ) -> tuple[StoppableHTTPConnection, http.client.HTTPResponse]:
         url = self.url
         redirects: list[Headers] = []
         for _ in range(MAX_REDIRECTS + 1):
-            conn, response = self._request_blocking(url, headers, keep)
+            conn, response = self._request_blocking(url, headers, hold)
             if response.status not in (301, 302, 303, 307, 308):
                 self._remember(url, redirects)
-                return conn, self._accept(conn, response, keep)
+                return conn, self._accept(conn, response, hold)
             redirects.append(response.headers)
-            self._release(conn, keep)
+            self._release(conn, hold)
             location = response.headers.get("location")
             if not location:
                 raise FetchError(f"{self.shown}: redirect without a location")
@@ -575,55 +580,56 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
 
     def _accept(
         self,
-        conn: http.client.HTTPConnection,
+        conn: StoppableHTTPConnection,
         response: http.client.HTTPResponse,
-        keep: Keep | None = None,
+        hold: Hold | None = None,
     ) -> http.client.HTTPResponse:
         if response.status in (200, 206):
             return response
-        self._release(conn, keep)
+        self._release(conn, hold)
         if response.status in RETRY_STATUSES:
             raise RetryStatus(f"HTTP {response.status}", response.headers.get("retry-after"))
         raise self.client.error_for(response.status, self.shown)
 
     def _request_blocking(
-        self, url: str, headers: dict[str, str], keep: Keep | None = None
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """One GET of `url`, on a new connection, or with `keep` on one kept alive (held in
-        `keep` until released): a kept one the server has closed meanwhile (its request
-        fails before any answer) is replaced by a fresh one, which is not a failure."""
+        self, url: str, headers: dict[str, str], hold: Hold | None = None
+    ) -> tuple[StoppableHTTPConnection, http.client.HTTPResponse]:
+        """One GET of `url`, its connection in `hold` (from before it connects) until
+        released: a new one, or with `hold.keep_alive` one kept alive; a kept one the server
+        has closed meanwhile (its request fails before any answer) is replaced by a fresh
+        one, which is not a failure."""
 
         parts = urlsplit(url)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
         sent = self.client.blocking_headers(url, headers)
+        keep = hold is not None and hold.keep_alive
         while True:
-            conn = self._kept.take(origin(url)) if keep is not None else None
+            conn = self._kept.take(origin(url)) if keep else None
             reused = conn is not None
             if conn is None:
                 conn = self._connection(parts.scheme, parts.hostname or "", parts.port)
             try:
-                if keep is not None:
-                    keep.hold(conn, functools.partial(_abort, conn))
+                if hold is not None:
+                    hold.hold(conn, conn.abort)
                 conn.request("GET", target, headers=sent)
-                if keep is not None and keep.stopped():
-                    # (stopped while connecting: the stop's abort may have missed the socket)
-                    raise FetchError(f"{self.shown}: stopped")
                 return conn, conn.getresponse()
             except BaseException as exc:
-                self._release(conn, keep)
-                if keep is None or not reused or keep.stopped() or not _closed_by_peer(exc):
+                self._release(conn, hold)
+                if hold is None or not reused or hold.stopped() or not _closed_by_peer(exc):
                     raise
 
-    def _connection(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
-        import http.client
+    def _connection(self, scheme: str, host: str, port: int | None) -> StoppableHTTPConnection:
+        """A connection whose connect a stop ends and that gives up after
+        `http_connect.CONNECT_TIMEOUT`; reads wait up to 60 s."""
+        from .http_connect import StoppableHTTPConnection, StoppableHTTPSConnection
 
         if scheme == "https":
-            return http.client.HTTPSConnection(
+            return StoppableHTTPSConnection(
                 host, port, timeout=60.0, context=self.client.ssl_context()
             )
-        return http.client.HTTPConnection(host, port, timeout=60.0)
+        return StoppableHTTPConnection(host, port, timeout=60.0)
 
     def is_transient(self, exc: BaseException) -> bool:
         import http.client
@@ -641,7 +647,7 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
 class _Ahead(NamedTuple):
     """A response opened before anyone read it (`HttpReader.open_ahead`)."""
 
-    conn: http.client.HTTPConnection
+    conn: StoppableHTTPConnection
     response: http.client.HTTPResponse
     #: seconds it took to open
     waited: float
@@ -663,14 +669,6 @@ def _closed_by_peer(exc: BaseException) -> bool:
         exc,
         ConnectionResetError | BrokenPipeError | ConnectionAbortedError | http.client.BadStatusLine,
     )
-
-
-def _abort(conn: http.client.HTTPConnection) -> None:
-    """Unblock a read in progress on `conn` from another thread."""
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
 
 
 #: What a remembered redirect target answers once its signature has expired.
@@ -757,9 +755,10 @@ class HttpSource(Source):
         end_failures: list[Exception] = []
 
         async def read(into: list[Exception], call: Callable[..., None], *args: int) -> None:
+            # (a run stopped meanwhile aborts the request, wherever it blocks)
+            stopper = Stopper(self.shown)
             try:
-                # (a run stopped meanwhile does not wait for the request's timeout)
-                await anyio.to_thread.run_sync(call, *args, abandon_on_cancel=True)
+                await stopper.in_thread(call, *args, stopper)
             except Exception as exc:
                 into.append(exc)
 

@@ -14,7 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import http.client
+    from .http_connect import StoppableHTTPConnection
 
 Origin = tuple[str, str, int | None]
 
@@ -22,7 +22,7 @@ Origin = tuple[str, str, int | None]
 KEEP_PER_ORIGIN = 64
 
 
-def origin_of(conn: http.client.HTTPConnection) -> Origin:
+def origin_of(conn: StoppableHTTPConnection) -> Origin:
     """The origin `conn` talks to, as `http.origin` spells a URL's."""
     import http.client
 
@@ -34,17 +34,17 @@ class KeptConnections:
     """Idle connections by origin; threads take and give them under one lock."""
 
     def __init__(self, limit: int = KEEP_PER_ORIGIN) -> None:
-        self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[Origin, list[StoppableHTTPConnection]] = {}
         self._lock = threading.Lock()
         self._limit = limit
 
-    def take(self, key: Origin) -> http.client.HTTPConnection | None:
+    def take(self, key: Origin) -> StoppableHTTPConnection | None:
         """An idle connection to `key`, the most recently used (the likeliest still open)."""
         with self._lock:
             idle = self._idle.get(key)
             return idle.pop() if idle else None
 
-    def give(self, conn: http.client.HTTPConnection) -> None:
+    def give(self, conn: StoppableHTTPConnection) -> None:
         """`conn`, its last response read to the end, for the next request (closed when
         its origin already keeps as many)."""
         if conn.sock is not None:
