@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 from pathlib import Path
 
 import anyio
+import pytest
 
 from modelaudit.config import ScanConfig
 from modelaudit.engine import run_scan
-from modelaudit.findings import FileStatus
+from modelaudit.findings import FileStatus, ScanResult
+from modelaudit.scanners.pickle.emulate import PyUnpickler, run
+from modelaudit.scanners.pickle.reader import Reader
+from modelaudit.scanners.pickle.stubs import Session
 
 # LONG_BINPUT with index 2**28: the C unpickler would size its memo table to match (4 GiB,
 # under the worker's 8 GiB address-space limit, so only the per-load budget stops it).
@@ -52,3 +58,19 @@ def test_object_floods_are_stopped_by_the_load_budget_on_both_unpicklers(tmp_pat
         assert found.status is FileStatus.INCONCLUSIVE, (name, found.status, found.status_reason)
         messages = " ".join(i.message for i in found.issues)
         assert "out of memory while reading" in messages, (name, messages)
+
+
+def test_a_failed_pure_python_load_lets_go_of_what_it_built() -> None:
+    """The session keeps the joblib-layout unpickler for positions, so what a load that
+    failed half-way built (out of memory: a gigabyte and more) outlived it, and the plain
+    reading of the same file that follows (`_shadow_plain_load`) started on top of it: its
+    budget, measured from there, reached past the worker's own limit (100 MB of empty dicts
+    took the worker to 2.2 GB instead of the budget's 1.6 GB)."""
+    stream = b"\x80\x04(" + b"}q\x01" * 50_000 + b"(" + b"]" * 1000  # no STOP: truncated
+    session = Session(ScanResult(scanner_name="t"), lambda p: "", 4, joblib=True)
+    unpickler = PyUnpickler(Reader(io.BytesIO(stream)), session)
+    session.pos = lambda: unpickler.op_pos
+    with pytest.raises(EOFError):
+        run(unpickler, session, lambda n: contextlib.nullcontext())
+    assert (unpickler.stack, unpickler.metastack, unpickler.memo) == ([], [], {})
+    assert session.pos() > 0  # positions still answer

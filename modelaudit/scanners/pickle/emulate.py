@@ -93,6 +93,13 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
                 dispatch[key[0]](self)
         except pickle._Stop as stopinst:  # type: ignore[attr-defined]
             return stopinst.value
+        finally:
+            # A load that failed half-way (out of memory, a budget) left all it built here,
+            # and the session keeps this unpickler for positions: the next load of the file
+            # (the shadow plain reading) would start on top of it, past its own budget.
+            self.stack = self.metastack = []
+            self.append = self.stack.append
+            self.memo = {}
 
     def load_build(self) -> None:
         _PyBase.load_build(self)
