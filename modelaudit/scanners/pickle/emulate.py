@@ -99,7 +99,7 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
             # (the shadow plain reading) would start on top of it, past its own budget.
             self.stack = self.metastack = []
             self.append = self.stack.append
-            self.memo = {}
+            self.memo: dict[int, Any] = {}
 
     def load_build(self) -> None:
         _PyBase.load_build(self)
