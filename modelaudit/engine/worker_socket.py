@@ -37,7 +37,8 @@ async def worker_stream(sock: socket.socket) -> ByteStream:
 
 
 class WorkerSocket(ByteStream):
-    """Receives and sends on a non-blocking socket, one reader and one writer at a time."""
+    """Receives and sends on a non-blocking socket, one reader and one writer at a time (a
+    second at once is refused: `BusyResourceError`, as anyio's streams do)."""
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -45,42 +46,56 @@ class WorkerSocket(ByteStream):
         self._fd = sock.fileno()
         self._reading: asyncio.Future[None] | None = None
         self._writing: asyncio.Future[None] | None = None
+        self._receiving = self._sending = False
         self._closing = False
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         await asyncio.sleep(0)  # a checkpoint, as every anyio receive is
-        while True:
-            if self._closing:
-                raise anyio.ClosedResourceError
-            try:
-                data = self._sock.recv(max_bytes)
-            except BlockingIOError:
-                await self._until_ready(True)
-            except OSError as exc:
+        if self._receiving:
+            raise anyio.BusyResourceError("reading from")
+        self._receiving = True
+        try:
+            while True:
                 if self._closing:
-                    raise anyio.ClosedResourceError from None
-                raise anyio.BrokenResourceError from exc
-            else:
-                if not data:
-                    raise anyio.EndOfStream
-                return data
+                    raise anyio.ClosedResourceError
+                try:
+                    data = self._sock.recv(max_bytes)
+                except BlockingIOError:
+                    await self._until_ready(True)
+                except OSError as exc:
+                    if self._closing:
+                        raise anyio.ClosedResourceError from None
+                    raise anyio.BrokenResourceError from exc
+                else:
+                    if not data:
+                        raise anyio.EndOfStream
+                    return data
+        finally:
+            self._receiving = False
 
     async def send(self, item: bytes) -> None:
         await asyncio.sleep(0)
-        view = memoryview(item)
-        while view:
-            if self._closing:
-                raise anyio.ClosedResourceError
-            try:
-                sent = self._sock.send(view)
-            except BlockingIOError:
-                await self._until_ready(False)
-            except OSError as exc:
+        # (a second sender would put its bytes in the middle of a frame still going out)
+        if self._sending:
+            raise anyio.BusyResourceError("writing to")
+        self._sending = True
+        try:
+            view = memoryview(item)
+            while view:
                 if self._closing:
-                    raise anyio.ClosedResourceError from None
-                raise anyio.BrokenResourceError from exc
-            else:
-                view = view[sent:]
+                    raise anyio.ClosedResourceError
+                try:
+                    sent = self._sock.send(view)
+                except BlockingIOError:
+                    await self._until_ready(False)
+                except OSError as exc:
+                    if self._closing:
+                        raise anyio.ClosedResourceError from None
+                    raise anyio.BrokenResourceError from exc
+                else:
+                    view = view[sent:]
+        finally:
+            self._sending = False
 
     async def send_eof(self) -> None:
         try:
@@ -97,13 +112,9 @@ class WorkerSocket(ByteStream):
                 future.set_result(None)
 
         if reading:
-            if self._reading is not None:
-                raise anyio.BusyResourceError("reading from")
             self._reading = future
             loop.add_reader(self._fd, wake)
         else:
-            if self._writing is not None:
-                raise anyio.BusyResourceError("writing to")
             self._writing = future
             loop.add_writer(self._fd, wake)
         try:

@@ -122,16 +122,21 @@ def test_closing_wakes_a_waiting_receive_and_lets_go_of_the_socket() -> None:
     anyio.run(main)
 
 
-def test_a_second_reader_at_once_is_refused() -> None:
+def test_a_second_reader_or_writer_at_once_is_refused() -> None:
     async def main() -> None:
         a, b = socket.socketpair()
         stream = WorkerSocket(a)
         with b:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stream.receive)
+                # more than the socket buffers hold: this send waits for the peer
+                tg.start_soon(stream.send, bytes(8 << 20))
                 await asyncio.sleep(0.01)
                 with pytest.raises(anyio.BusyResourceError):
                     await stream.receive()
+                # a frame of another sender would land in the middle of the one going out
+                with pytest.raises(anyio.BusyResourceError):
+                    await stream.send(b"frame")
                 tg.cancel_scope.cancel()
         await stream.aclose()
 
