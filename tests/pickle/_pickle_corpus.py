@@ -163,6 +163,14 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.jit.unsupported_tensor_ops", "execWrapper", ("import os",)),
         ("torch.fx.graph_module", "_forward_from_src", ("x", "g")),
         ("pandas", "eval", ("1",)),
+        ("pandas", "DataFrame.query", ("x",)),
+        # trusted packages' test runners: pytest with the pickle's arguments
+        ("numpy", "test", ("fast", 1)),
+        ("scipy.sparse", "test", ("full",)),
+        ("numpy._pytesttester", "PytestTester", ("numpy",)),
+        ("pytest", "main", ("-p", "evil")),
+        ("sklearn._build_utils.tempita", "process_tempita", ("/tmp/x.pyx.tp",)),
+        ("torch", "_TorchCompileInductorWrapper", ("max-autotune",)),
     ],
     "resolver": [
         ("importlib", "import_module", ("os",)),
@@ -178,6 +186,10 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("builtins", "globals", ()),
         ("builtins", "setattr", ("x", "y", "z")),
         ("copyreg", "add_extension", ("os", "system", 1)),
+        ("numpy.lib", "add_newdoc", ("evilmod", "x", "doc")),
+        ("numpy._core.function_base", "add_newdoc", ("evilmod", "x", "doc")),
+        ("sklearn.utils._set_output", "check_library_installed", ("evilmod",)),
+        ("torch", "set_default_tensor_type", ("evilmod.T",)),
     ],
     "logging-config": [
         ("logging.config", "dictConfig", ("x",)),
@@ -196,6 +208,9 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("_ctypes", "dlopen", ("libc.so.6",)),
         ("ctypes.util", "find_library", ("c",)),
         ("torch.ops", "load_library", ("/tmp/x.so",)),
+        ("torch", "_preload_cuda_lib", ("x", "/home/*/.cache/huggingface/hub/*/*/*/x.so")),
+        ("torch.cuda.memory", "CUDAPluggableAllocator", ("/tmp/x.so", "a", "b")),
+        ("torch.xpu", "XPUPluggableAllocator", ("/tmp/x.so", "a", "b")),
     ],
     "code-object": [
         ("marshal", "loads", (b"\xe3",)),
@@ -222,6 +237,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("site", "addpackage", ("/tmp", "x.pth", "y")),
         ("sys", "settrace", ("x",)),
         ("atexit", "register", ("x",)),
+        ("torch", "_register_device_module", ("evil", "x")),
     ],
     "subinterpreter": [
         ("_xxsubinterpreters", "run_string", (1, "import os")),
@@ -247,6 +263,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("numpy", "fromfile", ("/etc/passwd",)),
         ("numpy", "save", ("/tmp/x", 1)),
         ("pathlib", "Path.write_text", ("x",)),
+        ("scipy.special._precompute.expn_asy", "main", ()),
     ],
     "network": [
         ("socket", "socket", ()),

@@ -160,6 +160,12 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "dis",
         "sklearn.utils._testing",
         "sklearn.externals",
+        # build helpers: Tempita templates run the Python code they hold
+        "sklearn._build_utils",
+        # test runners: pytest imports the plugins and runs the test files its arguments name
+        "numpy._pytesttester",
+        "pytest",
+        "_pytest",
         "scipy.weave",
         "scipy._lib._testutils",
         "_testcapi",
@@ -191,6 +197,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "faulthandler",
         "sysconfig",
         "copyreg._extension_registry",
+        # puts any object into sys.modules as `torch.<name>`
+        "torch._register_device_module",
         "copyreg._inverted_registry",
         "copyreg._extension_cache",
         "copyreg.dispatch_table",
@@ -256,6 +264,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "aifc",
         "sunau",
         "codecs.open",
+        # scipy's maintainer scripts that regenerate data files
+        "scipy.special._precompute",
     ),
     "network": (
         "fastcore.net",
@@ -349,6 +359,10 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "numpy.who",
         "numpy.show_config",
         "numpy.show_runtime",
+        # the wrappers torch.compile builds; calling one compiles and runs generated code
+        "torch._TorchCompileInductorWrapper",
+        "torch._TorchCompileWrapper",
+        "pandas.DataFrame.query",
     ),
     "resolver": (
         "builtins.__import__",
@@ -378,6 +392,8 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "_operator.delitem",
         "torch._utils._import_dotted_name",
         "torch.serialization.locate",
+        # a string argument is imported by its dotted name (`_import_dotted_name`)
+        "torch.set_default_tensor_type",
         "functools.reduce",
         "_functools.reduce",
         "functools.singledispatch",
@@ -427,7 +443,13 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "tensorflow.saved_model.load",
         "transformers.modeling_utils.load_state_dict",
     ),
-    "native": ("torch.ops.load_library", "numpy.ctypeslib.load_library"),
+    "native": (
+        "torch.ops.load_library",
+        "numpy.ctypeslib.load_library",
+        # dlopen a path or glob the caller gives (an absolute lib_name replaces the folder)
+        "torch._preload_cuda_lib",
+        "torch._preload_cuda_deps",
+    ),
     "file": (
         "builtins.open",
         "builtins.file",
@@ -654,6 +676,10 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "getattr_static",
             "_ufunc_reconstruct",
             "find_class",
+            # numpy's `add_newdoc(place, obj, doc)` runs `__import__(place)`
+            "add_newdoc",
+            # sklearn: `importlib.import_module(library)`, the module returned
+            "check_library_installed",
         )
     },
     **{
@@ -768,6 +794,8 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "save_metrics",
         )
     },
+    # torch's pluggable allocators dlopen the shared library their first argument names
+    **{n: "native" for n in ("CUDAPluggableAllocator", "XPUPluggableAllocator")},
     # Hub uploads with the user's own token: the loaded data leaves the machine
     **{
         n: "network"
@@ -1292,6 +1320,10 @@ def _deny(module: str, qualname: str) -> Verdict | None:
 _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
     "fastcore": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
     "fastai": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
+    # `numpy.test`, `scipy.sparse.test`...: a PytestTester whose call runs pytest with the
+    # pickle's arguments (plugins to import, test files anywhere to run)
+    "numpy": {"test": "code-exec"},
+    "scipy": {"test": "code-exec"},
 }
 
 
