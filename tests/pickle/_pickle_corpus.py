@@ -629,11 +629,19 @@ def legitimate() -> list[tuple[str, Any]]:
     import pandas as pd
     import scipy.sparse as sps
     import torch
+    from scipy.interpolate import interp1d, make_interp_spline
+    from scipy.spatial import cKDTree
+    from scipy.stats import ecdf
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        OneHotEncoder,
+        SplineTransformer,
+        StandardScaler,
+    )
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
@@ -672,6 +680,12 @@ def legitimate() -> list[tuple[str, Any]]:
         ("scipy-csr", sps.csr_matrix(np.eye(3))),
         ("scipy-coo", sps.coo_matrix(np.eye(3))),
         ("scipy-csc-array", sps.csc_array(np.eye(3))),
+        # splines keep scipy's array-API `asarray`; interp1d and cKDTree are lowercase classes
+        ("scipy-bspline", make_interp_spline(np.arange(6.0), np.arange(6.0) ** 2)),
+        ("sklearn-spline-transformer", SplineTransformer().fit(x)),
+        ("scipy-interp1d", interp1d(np.arange(4.0), np.arange(4.0))),
+        ("scipy-ecdf", ecdf(np.arange(5.0)).cdf),
+        ("scipy-ckdtree", cKDTree(x)),
         ("ordereddict", collections.OrderedDict(a=1, b=[1, 2])),
         (
             "collections",

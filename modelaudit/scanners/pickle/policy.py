@@ -1140,6 +1140,12 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "dill._dill._load_type": "dill_type",
     "dill._dill._create_array": "",
     "pyarrow.lib._restore_array": "",
+    # lowercase classes: listed so that a protocol-2 bound method (`getattr(interp1d,
+    # "_call_linear_np")`, kept by scipy.stats.ecdf) is not taken for getattr on a module
+    "scipy.interpolate._interpolate.interp1d": "",
+    "scipy.interpolate.interp1d": "",
+    "scipy.spatial._ckdtree.cKDTree": "",
+    "scipy.spatial.cKDTree": "",
     "dateutil.tz.tz.tzutc": "",
     "dateutil.tz.tz.tzoffset": "",
     "dateutil.tz.tz.tzlocal": "",
@@ -1207,6 +1213,10 @@ _TRUSTED_FUNCTIONS: Final = (
     "scipy.sparse.",
     "scipy.stats.",
     "scipy.special.",
+    # lowercase classes and their bound methods: interp1d (and `interp1d._call_linear_np`,
+    # which scipy.stats.ecdf keeps), cKDTree
+    "scipy.interpolate.",
+    "scipy.spatial.",
     "numpy.",
 )
 #: Helpers inside otherwise denied modules that real checkpoints reference.
@@ -1220,6 +1230,12 @@ _SAFE_PREFIXES: Final = (
 )
 _PANDAS_HELPERS: Final = LazyPattern(r"^pandas\..*\.(_unpickle\w*|_new_\w+|__pyx_unpickle_\w+)$")
 _PYX_UNPICKLE: Final = LazyPattern(r"\.__pyx_unpickle_\w+$")
+#: The array-API wrappers scipy's splines and interpolators keep as `_asarray` (BSpline,
+#: PPoly, CubicSpline, so sklearn's SplineTransformer too). Only the `_aliases` modules: the
+#: package's `_internal.clone_module` imports and execs by name.
+_ARRAY_API_ALIASES: Final = LazyPattern(
+    r"^scipy\._lib\.array_api_compat\.(numpy|torch|cupy|dask\.array|common)\._aliases\.[a-z]\w*$"
+)
 _CLASS_LIKE: Final = LazyPattern(r"^_*[A-Z]")
 _IDENT: Final = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -1368,6 +1384,8 @@ def _trusted(module: str, qualname: str) -> bool:
         return False
     leaf = qualname.rsplit(".", 1)[-1]
     if _CLASS_LIKE.match(leaf) or _PYX_UNPICKLE.search(full) or _PANDAS_HELPERS.match(full):
+        return True
+    if _ARRAY_API_ALIASES.match(full):
         return True
     if full.startswith("torch.") and "." not in qualname and module == "torch":
         # dtypes and other torch-level singletons (torch.float32, torch.bfloat16, ...)
