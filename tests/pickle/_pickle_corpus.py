@@ -264,6 +264,17 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("numpy", "save", ("/tmp/x", 1)),
         ("pathlib", "Path.write_text", ("x",)),
         ("scipy.special._precompute.expn_asy", "main", ()),
+        # trusted packages' classes that open a path for writing when built or called
+        ("joblib.logger", "PrintTime", ("/home/u/.bashrc",)),
+        ("joblib.compressor", "BinaryZlibFile", ("/tmp/x", "wb")),
+        ("joblib.disk", "rm_subdirs", ("/home/u",)),
+        ("joblib._memmapping_reducer", "ArrayMemmapForwardReducer", (0, "x", "w+", False)),
+        ("torch.profiler", "ExecutionTraceObserver", ()),
+        ("torch.cuda.gds", "GdsFile", ("/home/u/.bashrc", 578)),
+        ("pyarrow", "OSFile", ("/tmp/x", "w")),
+        ("pyarrow.lib", "MemoryMappedFile", ("/tmp/x",)),
+        ("pyarrow.ipc", "RecordBatchFileWriter", ("/tmp/x", "schema")),
+        ("pyarrow.parquet", "ParquetWriter", ("/tmp/x", "schema")),
     ],
     "network": [
         ("socket", "socket", ()),
@@ -275,6 +286,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("requests", "get", ("http://evil/",)),
         ("smtplib", "SMTP", ("evil",)),
         ("ftplib", "FTP", ("evil",)),
+        ("pyarrow.flight", "FlightClient", ("grpc://evil:1",)),
     ],
     "package-install": [
         ("pip", "main", ("install", "evil")),

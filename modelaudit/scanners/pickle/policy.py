@@ -266,6 +266,17 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "codecs.open",
         # scipy's maintainer scripts that regenerate data files
         "scipy.special._precompute",
+        # joblib's I/O helpers: PrintTime(logfile) truncates and appends to any path,
+        # BinaryZlibFile(path, "wb") truncates it, rm_subdirs deletes, the memmapping
+        # reducer dumps into a folder its resolver names
+        "joblib.logger",
+        "joblib.compressor",
+        "joblib.disk",
+        "joblib._memmapping_reducer",
+        # ExecutionTraceObserver.register_callback(path) opens any path for writing
+        "torch.profiler",
+        # GdsFile(path, flags): os.open with the pickle's flags (O_CREAT|O_TRUNC)
+        "torch.cuda.gds",
     ),
     "network": (
         "fastcore.net",
@@ -885,6 +896,23 @@ _FILE_NOUNS: Final = frozenset(
 )
 
 
+#: Words of a trusted package's class that opens a path for writing or a connection when
+#: built (pyarrow's `OSFile(path, "w")`, `RecordBatchFileWriter(path, schema)`,
+#: `flight.FlightClient`): checkpoints pickle data, not these handles. (A file system object
+#: opens nothing when built; its methods are judged by their names.)
+_IO_CLASS_WORDS: Final = frozenset({"writer", "client", "server"})
+_FILE_CLASS_KINDS: Final = frozenset({"os", "mapped", "binary", "gds", "native"})
+
+
+def _io_class_family(leaf: str) -> str | None:
+    ws = set(words(leaf))
+    if "writer" in ws or ("file" in ws and ws & _FILE_CLASS_KINDS):
+        return "file"
+    if ws & _IO_CLASS_WORDS:
+        return "network"
+    return None
+
+
 def _action_family(leaf: str) -> str | None:
     """The family a method or function name claims by its words (see `_ACTION_WORDS`)."""
     listed = _ACTION_METHODS.get(leaf)
@@ -1323,6 +1351,8 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     if _CLASS_LIKE.match(leaf):
         # a nested class reached through an allowed one (`ResourceTracker._Popen`)
         leaf_fam = behaviour_family("", leaf) if len(qparts) > 1 else None
+        if not leaf_fam and module.split(".", 1)[0] in _TRUSTED_PACKAGES:
+            leaf_fam = _io_class_family(leaf)
     elif len(qparts) > 1 or module.split(".", 1)[0] in _TRUSTED_PACKAGES:
         leaf_fam = _action_family(leaf)
     if leaf_fam:
