@@ -639,6 +639,7 @@ def legitimate() -> list[tuple[str, Any]]:
 
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
     import scipy.sparse as sps
     import torch
     from scipy.interpolate import interp1d, make_interp_spline
@@ -698,6 +699,20 @@ def legitimate() -> list[tuple[str, Any]]:
         ("scipy-interp1d", interp1d(np.arange(4.0), np.arange(4.0))),
         ("scipy-ecdf", ecdf(np.arange(5.0)).cdf),
         ("scipy-ckdtree", cKDTree(x)),
+        # pyarrow tables and batches rebuild through pyarrow.lib's type factories
+        (
+            "pyarrow-table",
+            pa.table(
+                {
+                    "i": pa.chunked_array([[1, 2], [3]]),
+                    "s": [{"k": 1}, None, {"k": 2}],
+                    "l": pa.array([[1], [], [2]], pa.large_list(pa.int64())),
+                    "t": pa.array([1, 2, 3], pa.timestamp("ms", tz="UTC")),
+                    "d": pa.DictionaryArray.from_arrays([0, 1, 0], ["a", "b"]),
+                }
+            ),
+        ),
+        ("pyarrow-batch-scalar", [pa.record_batch({"a": [1]}), pa.scalar(3)]),
         ("ordereddict", collections.OrderedDict(a=1, b=[1, 2])),
         (
             "collections",

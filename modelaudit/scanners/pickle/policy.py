@@ -1184,6 +1184,40 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "pyarrow.lib.py_buffer": "",
     "pyarrow.lib.schema": "",
     "pyarrow.lib.field": "",
+    # what pickled pyarrow tables, batches, chunked arrays, scalars and nested types name
+    **dict.fromkeys(
+        [
+            f"pyarrow.lib.{n}"
+            for n in (
+                "_reconstruct_table",
+                "_reconstruct_record_batch",
+                "chunked_array",
+                "scalar",
+                "struct",
+                "list_",
+                "large_list",
+                "list_view",
+                "large_list_view",
+                "fixed_size_list",
+                "map_",
+                "dictionary",
+                "timestamp",
+                "time32",
+                "time64",
+                "duration",
+                "decimal32",
+                "decimal64",
+                "decimal128",
+                "decimal256",
+                "fixed_size_binary",
+                "dense_union",
+                "sparse_union",
+                "run_end_encoded",
+                "binary",
+            )
+        ],
+        "",
+    ),
     "dill._dill._create_namedtuple": "",
     **dict.fromkeys(_GENSIM_SAFE, ""),
     # the base classes a cloudpickled MLflow pyfunc names (its own code is reported apart)
