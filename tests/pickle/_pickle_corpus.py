@@ -171,6 +171,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pytest", "main", ("-p", "evil")),
         ("sklearn._build_utils.tempita", "process_tempita", ("/tmp/x.pyx.tp",)),
         ("torch", "_TorchCompileInductorWrapper", ("max-autotune",)),
+        ("torch._guards", "Source.get_value", ("g", "l", "c")),
     ],
     "resolver": [
         ("importlib", "import_module", ("os",)),
@@ -275,6 +276,9 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pyarrow.lib", "MemoryMappedFile", ("/tmp/x",)),
         ("pyarrow.ipc", "RecordBatchFileWriter", ("/tmp/x", "schema")),
         ("pyarrow.parquet", "ParquetWriter", ("/tmp/x", "schema")),
+        ("torch.utils.file_baton", "FileBaton", ("/home/u/.bashrc",)),
+        ("torch._logging._internal", "LazyTraceHandler", ("/home/u",)),
+        ("joblib._store_backends", "FileSystemStoreBackend.clear_location", ("/home/u",)),
     ],
     "network": [
         ("socket", "socket", ()),

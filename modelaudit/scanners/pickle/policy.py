@@ -153,6 +153,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.utils.cpp_extension",
         "torch.utils.data.datapipes",
         "torch._functorch",
+        # dynamo's guard sources: `Source.get_value` evals the source's name
+        "torch._guards",
         "transformers.dynamic_module_utils",
         "diffusers.utils.dynamic_modules_utils",
         "keras.src.saving",
@@ -277,6 +279,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.profiler",
         # GdsFile(path, flags): os.open with the pickle's flags (O_CREAT|O_TRUNC)
         "torch.cuda.gds",
+        # FileBaton(path).release() removes the path; LazyTraceHandler writes where it is told
+        "torch.utils.file_baton",
+        "torch._logging",
     ),
     "network": (
         "fastcore.net",
@@ -803,6 +808,13 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "save_to_disk",
             "save_checkpoint",
             "save_metrics",
+            # joblib's store backends: `FileSystemStoreBackend().clear_location(path)` is
+            # shutil.rmtree(path)
+            "clear_location",
+            "create_location",
+            "clear_path",
+            "clear_item",
+            "store_cached_func_code",
         )
     },
     # torch's pluggable allocators dlopen the shared library their first argument names
