@@ -172,6 +172,14 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("sklearn._build_utils.tempita", "process_tempita", ("/tmp/x.pyx.tp",)),
         ("torch", "_TorchCompileInductorWrapper", ("max-autotune",)),
         ("torch._guards", "Source.get_value", ("g", "l", "c")),
+        # denied classes re-exported by trusted modules under their own names
+        ("torch.utils.jit.log_extract", "Timer", ("__import__('os').system('id')",)),
+        ("scipy.sparse", "PytestTester", ("scipy",)),
+        ("numpy.random", "PytestTester", ("numpy",)),
+        ("torch.utils.data", "IterDataPipe", ()),
+        ("torch._higher_order_ops.wrap", "GraphModule", ("root", "graph")),
+        ("torch.ao.ns.fx.n_shadows_utils", "Graph", ()),
+        ("torch.nativert.backends._lower_utils", "ExportedProgram", ()),
     ],
     "resolver": [
         ("importlib", "import_module", ("os",)),
@@ -291,6 +299,9 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("smtplib", "SMTP", ("evil",)),
         ("ftplib", "FTP", ("evil",)),
         ("pyarrow.flight", "FlightClient", ("grpc://evil:1",)),
+        # `import torch.distributed as dist` in a trusted module
+        ("torch.nn.modules._functions", "dist.TCPStore", ("evil", 1)),
+        ("torch.nn.modules._functions", "dist.init_process_group", ("gloo",)),
     ],
     "package-install": [
         ("pip", "main", ("install", "evil")),
@@ -499,6 +510,13 @@ def _trick_samples() -> Iterator[tuple[str, bytes]]:
         p4(call(call(sg("dill._dill", "_get_attr"), sg("torch", "serialization"), "os"), "x")),
     )
     yield "walk:dill-load-type-code", p4(call(sg("dill._dill", "_load_type"), "CodeType"))
+    # torch.utils.benchmark's Timer re-exported by a trusted module: blocked_autorange runs
+    # the statement the pickle gives
+    timer = call(sg("torch.utils.jit.log_extract", "Timer"), "__import__('os').system('id')")
+    yield (
+        "walk:reexported-benchmark-timer",
+        p4(call(call(sg("builtins", "getattr"), timer, "blocked_autorange"))),
+    )
     # Python 2 names renamed by _compat_pickle at load time (protocol < 3)
     for module, name in [
         ("__builtin__", "eval"),

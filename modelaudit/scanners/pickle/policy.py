@@ -155,6 +155,14 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch._functorch",
         # dynamo's guard sources: `Source.get_value` evals the source's name
         "torch._guards",
+        # re-export torch.utils.benchmark's Timer (`log_extract.Timer(stmt)`, whose
+        # blocked_autorange runs stmt), torch.fx's GraphModule/Graph/Tracer, torch.export's
+        # ExportedProgram, and compile-time operators
+        "torch.utils.jit",
+        "torch.ao.quantization.fx",
+        "torch.ao.ns.fx",
+        "torch._higher_order_ops",
+        "torch.nativert",
         "transformers.dynamic_module_utils",
         "diffusers.utils.dynamic_modules_utils",
         "keras.src.saving",
@@ -623,6 +631,13 @@ _ALIASES: Final[dict[str, str]] = {
     "tf": "tensorflow",
 }
 
+#: `import torch.distributed as dist` at the top of a trusted module re-exports the denied
+#: package under a short name: `torch.nn.modules._functions.dist.TCPStore("evil", 1)`.
+_SUBMODULE_ALIASES: Final[dict[tuple[str, str], str]] = {
+    ("torch", "dist"): "torch.distributed",
+    ("torch", "mp"): "torch.multiprocessing",
+}
+
 #: Method or function names that read, write or execute wherever they are reached.
 _DANGER_LEAVES: Final[dict[str, str]] = {
     **{
@@ -679,6 +694,18 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             # Hub code loaders, re-exported across transformers/diffusers modules
             "get_class_from_dynamic_module",
             "get_class_in_module",
+            # classes of denied modules that trusted modules re-export under their own
+            # names (`scipy.sparse.PytestTester`, `torch.utils.data.IterDataPipe`)
+            "PytestTester",
+            "GraphModule",
+            "FusedGraphModule",
+            "ObservedGraphModule",
+            "ObservedStandaloneGraphModule",
+            "QuantizedGraphModule",
+            "ExportedProgram",
+            "IterDataPipe",
+            "MapDataPipe",
+            "DFIterDataPipe",
         )
     },
     **{
@@ -1371,7 +1398,12 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     for part in qparts:
         if _DUNDER_RE.match(part):
             return danger("dunder-walk", f"Attribute {part} is reached.")
+    top = module.split(".", 1)[0]
     for k in range(len(qparts)):
+        submodule = _SUBMODULE_ALIASES.get((top, qparts[k]))
+        if submodule:
+            fam = _module_family(submodule) or "resolver"
+            return danger(fam, f"{submodule} is reached through {module} as {qparts[k]}.")
         head = _ALIASES.get(qparts[k], qparts[k])
         if head not in _ANYWHERE and head.startswith("_") and head.lstrip("_") in _ANYWHERE:
             head = head.lstrip("_")  # `import sys as _sys` re-exports: collections._sys
