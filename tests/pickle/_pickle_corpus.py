@@ -199,6 +199,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("numpy._core.function_base", "add_newdoc", ("evilmod", "x", "doc")),
         ("sklearn.utils._set_output", "check_library_installed", ("evilmod",)),
         ("torch", "set_default_tensor_type", ("evilmod.T",)),
+        ("sklearn.feature_selection._base", "attrgetter", ("os.system",)),
+        ("sklearn.utils.discovery", "itemgetter", ("eval",)),
     ],
     "logging-config": [
         ("logging.config", "dictConfig", ("x",)),

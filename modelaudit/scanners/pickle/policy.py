@@ -719,6 +719,12 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "getattr_static",
             "_ufunc_reconstruct",
             "find_class",
+            # operator's getters re-exported by trusted modules (`from operator import
+            # attrgetter` in sklearn.feature_selection._base): attrgetter("os.system")
+            # applied to any module that imports os
+            "attrgetter",
+            "itemgetter",
+            "methodcaller",
             # numpy's `add_newdoc(place, obj, doc)` runs `__import__(place)`
             "add_newdoc",
             # sklearn: `importlib.import_module(library)`, the module returned
