@@ -136,6 +136,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("_pyrepl.pager", "pipe_pager", ("x", "id")),
         ("test.support.script_helper", "assert_python_ok", ("-c", "1")),
         ("torch.utils.collect_env", "run", ("id",)),
+        ("sklearn", "show_versions", ()),
     ],
     "code-exec": [
         ("builtins", "eval", ("1+1",)),
@@ -180,6 +181,9 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch._higher_order_ops.wrap", "GraphModule", ("root", "graph")),
         ("torch.ao.ns.fx.n_shadows_utils", "Graph", ()),
         ("torch.nativert.backends._lower_utils", "ExportedProgram", ()),
+        ("torch", "cond", ("p", "t", "f", "o")),
+        ("numpy.ma.testutils", "assert_raises", ("x",)),
+        ("sklearn.utils.estimator_checks", "create_memmap_backed_data", ("x",)),
     ],
     "resolver": [
         ("importlib", "import_module", ("os",)),

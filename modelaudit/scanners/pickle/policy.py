@@ -67,6 +67,8 @@ FAMILIES: Final[dict[str, str]] = {
 
 _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
     "process": (
+        # re-exported as sklearn.show_versions
+        "sklearn.show_versions",
         "os",
         "posix",
         "nt",
@@ -163,6 +165,10 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.ao.ns.fx",
         "torch._higher_order_ops",
         "torch.nativert",
+        # test harnesses that re-export the testing helpers denied above
+        "sklearn.conftest",
+        "sklearn.utils.estimator_checks",
+        "numpy.ma.testutils",
         "transformers.dynamic_module_utils",
         "diffusers.utils.dynamic_modules_utils",
         "keras.src.saving",
@@ -386,6 +392,9 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # the wrappers torch.compile builds; calling one compiles and runs generated code
         "torch._TorchCompileInductorWrapper",
         "torch._TorchCompileWrapper",
+        # torch._higher_order_ops re-exported: they run their functions under torch.compile
+        "torch.cond",
+        "torch.while_loop",
         "pandas.DataFrame.query",
     ),
     "resolver": (
