@@ -184,6 +184,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch", "cond", ("p", "t", "f", "o")),
         ("numpy.ma.testutils", "assert_raises", ("x",)),
         ("sklearn.utils.estimator_checks", "create_memmap_backed_data", ("x",)),
+        ("fastcore.py2pyi", "imp_mod", ("/home/u/.cache/huggingface/hub/x/evil.py",)),
     ],
     "resolver": [
         ("importlib", "import_module", ("os",)),
@@ -246,6 +247,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pandas.io.pickle", "read_pickle", ("/tmp/x",)),
         ("shelve", "open", ("/tmp/x",)),
         ("yaml", "unsafe_load", ("!!python/object/apply:os.system [id]",)),
+        ("timm.models", "resume_checkpoint", ("m", "/tmp/x", 0, 0, 0, 0)),
+        ("optuna.storages", "JournalStorage", ("backend",)),
     ],
     "import-system": [
         ("zipimport", "zipimporter", ("/tmp/x.zip",)),
@@ -293,6 +296,10 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.utils.file_baton", "FileBaton", ("/home/u/.bashrc",)),
         ("torch._logging._internal", "LazyTraceHandler", ("/home/u",)),
         ("joblib._store_backends", "FileSystemStoreBackend.clear_location", ("/home/u",)),
+        # trusted packages this machine does not install, from their published sources
+        ("fastcore.xtras", "delete", ("/home/u",)),
+        ("fastcore.foundation", "Config", ("/usr/lib/python3/dist-packages", "x.pth", 1)),
+        ("optuna.storages", "JournalFileStorage", ("/home/u/.bashrc",)),
     ],
     "network": [
         ("socket", "socket", ()),
@@ -305,6 +312,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("smtplib", "SMTP", ("evil",)),
         ("ftplib", "FTP", ("evil",)),
         ("pyarrow.flight", "FlightClient", ("grpc://evil:1",)),
+        ("optuna.storages", "RDBStorage", ("postgresql://evil/db",)),
+        ("optuna.storages", "GrpcStorageProxy", ("evil", 1)),
         # `import torch.distributed as dist` in a trusted module
         ("torch.nn.modules._functions", "dist.TCPStore", ("evil", 1)),
         ("torch.nn.modules._functions", "dist.init_process_group", ("gloo",)),

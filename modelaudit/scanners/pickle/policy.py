@@ -251,6 +251,12 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "sklearn.utils._joblib",
         "xmlrpc",
         "xmlrpclib",
+        # JournalStorage unpickles the snapshot its backend gives (Redis); the file backend
+        # creates the path it is given
+        "optuna.storages.journal",
+        "optuna.storages.JournalStorage",
+        "optuna.storages.JournalFileStorage",
+        "optuna.storages.JournalRedisStorage",
     ),
     "native": ("ctypes", "_ctypes", "cffi", "numpy.ctypeslib", "_ctypes_test", "mmap"),
     "file": (
@@ -293,12 +299,22 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.profiler",
         # GdsFile(path, flags): os.open with the pickle's flags (O_CREAT|O_TRUNC)
         "torch.cuda.gds",
+        # fastcore's Config(path, name, create={...}) writes an ini file of the pickle's
+        # keys and values where none exists (a .pth line runs at every Python start)
+        "fastcore.foundation.Config",
         # FileBaton(path).release() removes the path; LazyTraceHandler writes where it is told
         "torch.utils.file_baton",
         "torch._logging",
     ),
     "network": (
         "fastcore.net",
+        # optuna storages that connect when built: RDBStorage(url) opens the database,
+        # GrpcStorageProxy a channel
+        "optuna.storages._rdb",
+        "optuna.storages._grpc",
+        "optuna.storages.RDBStorage",
+        "optuna.storages.GrpcStorageProxy",
+        "optuna.storages.run_grpc_proxy_server",
         "socket",
         "_socket",
         "ssl",
@@ -1453,12 +1469,23 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     return None
 
 
+#: fastcore's helpers, re-exported by fastai: `run` is subprocess.run, `expand_wildcards`
+#: imports what its code names, `delete(path)` is rmtree/unlink, `imp_mod(path)` execs a file.
+_FASTCORE_LEAVES: Final[dict[str, str]] = {
+    "run": "process",
+    "run_procs": "process",
+    "expand_wildcards": "resolver",
+    "delete": "file",
+    "imp_mod": "code-exec",
+}
 #: Generic names that are dangerous in one package (whose functions are otherwise trusted,
 #: and which re-exports them from module to module): fastcore's `run` is `subprocess.run`,
 #: `expand_wildcards` imports the modules its code names.
 _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
-    "fastcore": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
-    "fastai": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
+    "fastcore": _FASTCORE_LEAVES,
+    "fastai": _FASTCORE_LEAVES,
+    # `resume_checkpoint(model, path, weights_only=False)` is torch.load of any path
+    "timm": {"resume_checkpoint": "nested-unpickler"},
     # `numpy.test`, `scipy.sparse.test`...: a PytestTester whose call runs pytest with the
     # pickle's arguments (plugins to import, test files anywhere to run)
     "numpy": {"test": "code-exec"},
