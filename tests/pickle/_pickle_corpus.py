@@ -300,6 +300,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("fastcore.xtras", "delete", ("/home/u",)),
         ("fastcore.foundation", "Config", ("/usr/lib/python3/dist-packages", "x.pth", 1)),
         ("optuna.storages", "JournalFileStorage", ("/home/u/.bashrc",)),
+        ("datasets.fingerprint", "_TempCacheDir", ()),
+        ("timm.utils.checkpoint_saver", "CheckpointSaver", ("m", "o", "/home/u")),
     ],
     "network": [
         ("socket", "socket", ()),

@@ -302,6 +302,10 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # fastcore's Config(path, name, create={...}) writes an ini file of the pickle's
         # keys and values where none exists (a .pth line runs at every Python start)
         "fastcore.foundation.Config",
+        # rmtree of its `name` when collected (a BUILD sets the name); timm's checkpoint
+        # saver deletes and replaces files in the folder it is given
+        "datasets.fingerprint._TempCacheDir",
+        "timm.utils.checkpoint_saver",
         # FileBaton(path).release() removes the path; LazyTraceHandler writes where it is told
         "torch.utils.file_baton",
         "torch._logging",
