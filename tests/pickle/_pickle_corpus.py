@@ -136,6 +136,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("_pyrepl.pager", "pipe_pager", ("x", "id")),
         ("test.support.script_helper", "assert_python_ok", ("-c", "1")),
         ("torch.utils.collect_env", "run", ("id",)),
+        ("fastcore.parallel", "Process", ()),
         ("sklearn", "show_versions", ()),
     ],
     "code-exec": [
@@ -302,6 +303,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("optuna.storages", "JournalFileStorage", ("/home/u/.bashrc",)),
         ("datasets.fingerprint", "_TempCacheDir", ()),
         ("timm.utils.checkpoint_saver", "CheckpointSaver", ("m", "o", "/home/u")),
+        ("datasets.filesystems", "LocalFileSystem.rm", ("/home/u", True)),
     ],
     "network": [
         ("socket", "socket", ()),
@@ -316,6 +318,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pyarrow.flight", "FlightClient", ("grpc://evil:1",)),
         ("optuna.storages", "RDBStorage", ("postgresql://evil/db",)),
         ("optuna.storages", "GrpcStorageProxy", ("evil", 1)),
+        ("optuna.storages._cached_storage", "RDBStorage", ("postgresql://evil/db",)),
+        ("optuna.cli", "RDBStorage", ("postgresql://evil/db",)),
         # `import torch.distributed as dist` in a trusted module
         ("torch.nn.modules._functions", "dist.TCPStore", ("evil", 1)),
         ("torch.nn.modules._functions", "dist.init_process_group", ("gloo",)),

@@ -425,6 +425,7 @@ ACTION_METHODS = [
     ("joblib.externals.loky.backend.resource_tracker", "ResourceTracker", "_Popen", "process"),
     ("joblib.memory", "MemorizedFunc", "_persist_input", "file"),
     ("joblib._store_backends", "FileSystemStoreBackend", "clear_location", "file"),
+    ("datasets.filesystems", "LocalFileSystem", "rm", "file"),
     ("diffusers.hooks.group_offloading", "ModuleGroup", "_offload_to_disk", "file"),
 ]
 

@@ -109,6 +109,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "sklearn.utils._show_versions",
         "joblib.parallel",
         "joblib._parallel_backends",
+        # re-exports multiprocessing's Process, Manager and get_context
+        "fastcore.parallel",
         "concurrent.futures.process",
         "_winapi",
         "msvcrt",
@@ -169,6 +171,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "sklearn.conftest",
         "sklearn.utils.estimator_checks",
         "numpy.ma.testutils",
+        "optuna.testing",
+        # optuna's command line re-exports the storages and runs studies
+        "optuna.cli",
         "transformers.dynamic_module_utils",
         "diffusers.utils.dynamic_modules_utils",
         "keras.src.saving",
@@ -319,6 +324,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "optuna.storages.RDBStorage",
         "optuna.storages.GrpcStorageProxy",
         "optuna.storages.run_grpc_proxy_server",
+        "optuna.storages._cached_storage.RDBStorage",
         "socket",
         "_socket",
         "ssl",
@@ -870,6 +876,13 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "save_to_disk",
             "save_checkpoint",
             "save_metrics",
+            # fsspec-style file systems (re-exported by trusted packages: datasets.filesystems)
+            "rm",
+            "rm_file",
+            "pipe_file",
+            "put_file",
+            "cp_file",
+            "mv_file",
             # joblib's store backends: `FileSystemStoreBackend().clear_location(path)` is
             # shutil.rmtree(path)
             "clear_location",
