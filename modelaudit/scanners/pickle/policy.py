@@ -1602,14 +1602,21 @@ _LOADS_BY_NAME_CLASSES: Final = {
     "sentence_transformers": frozenset({"SentenceTransformer", "CrossEncoder", "SparseEncoder"}),
 }
 _LOADS_BY_NAME_FUNCTIONS: Final = {"transformers": frozenset({"pipeline"})}
+#: trl's trainers: `SFTTrainer(model="org/repo", args=SFTConfig(trust_remote_code=True))`
+#: loads the named repository, its code included.
+_LOADS_BY_NAME_SUFFIXES: Final = {"trl": "Trainer"}
 
 
 def _loads_by_name(module: str, qualname: str) -> Verdict | None:
     root = module.split(".", 1)[0]
     leaf = qualname.rsplit(".", 1)[-1]
-    if "." in qualname and leaf not in _LOADS_BY_NAME_CLASSES.get(root, ()):
+    suffix = _LOADS_BY_NAME_SUFFIXES.get(root)
+    loading_class = leaf in _LOADS_BY_NAME_CLASSES.get(root, ()) or bool(
+        suffix and leaf.endswith(suffix) and _CLASS_LIKE.match(leaf)
+    )
+    if "." in qualname and not loading_class:
         return None
-    if leaf in _LOADS_BY_NAME_CLASSES.get(root, ()):
+    if loading_class:
         return Verdict(SHAPE, special="loads_by_name")
     if leaf in _LOADS_BY_NAME_FUNCTIONS.get(root, ()):
         return danger("nested-unpickler", f"{module}.{qualname} loads the model it is given.")
