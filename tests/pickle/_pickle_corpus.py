@@ -137,6 +137,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("test.support.script_helper", "assert_python_ok", ("-c", "1")),
         ("torch.utils.collect_env", "run", ("id",)),
         ("fastcore.parallel", "Process", ()),
+        ("trl.scripts.vllm_serve", "Process", ()),
+        ("diffusers.commands.env", "EnvironmentCommand.run", ()),
         ("sklearn", "show_versions", ()),
     ],
     "code-exec": [
@@ -304,6 +306,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("datasets.fingerprint", "_TempCacheDir", ()),
         ("timm.utils.checkpoint_saver", "CheckpointSaver", ("m", "o", "/home/u")),
         ("datasets.filesystems", "LocalFileSystem.rm", ("/home/u", True)),
+        ("lightgbm.basic", "NamedTemporaryFile", ("w", -1, "utf-8", "", ".pth", "/home/u", 0)),
+        ("timm.models._hub", "TemporaryDirectory", ()),
     ],
     "network": [
         ("socket", "socket", ()),

@@ -111,6 +111,11 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "joblib._parallel_backends",
         # re-exports multiprocessing's Process, Manager and get_context
         "fastcore.parallel",
+        # command lines and servers: trl's vllm_serve starts processes, diffusers' env
+        # command runs subprocesses, trl's CLI imports the trainer module it is told
+        "trl.cli",
+        "trl.scripts",
+        "diffusers.commands",
         "concurrent.futures.process",
         "_winapi",
         "msvcrt",
@@ -883,6 +888,12 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "put_file",
             "cp_file",
             "mv_file",
+            # tempfile's makers re-exported (lightgbm.basic.NamedTemporaryFile,
+            # timm.models._hub.TemporaryDirectory)
+            "NamedTemporaryFile",
+            "TemporaryDirectory",
+            "mkdtemp",
+            "mkstemp",
             # joblib's store backends: `FileSystemStoreBackend().clear_location(path)` is
             # shutil.rmtree(path)
             "clear_location",
