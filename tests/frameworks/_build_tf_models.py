@@ -40,6 +40,17 @@ def _evil_module() -> tf.Module:
     return Evil()
 
 
+def _debug_module(op: str) -> tf.Module:
+    """A graph whose debug op dumps its input to the `file://` URL it names when run."""
+
+    class Debug(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            return getattr(tf.raw_ops, op)(input=x, debug_urls=["file:///tmp/modelaudit-dump"])
+
+    return Debug()
+
+
 def _keras_model(with_lambda: bool, features: int = 4, width: int = 8) -> keras.Model:
     inputs = keras.Input(shape=(features,), name="features")
     x = keras.layers.Dense(width, activation="relu", name="hidden")(inputs)
@@ -155,6 +166,9 @@ def main(out: str) -> None:
         os.path.join(out, "stray_save.pb"),
         _graph([("exfil/SaveV2", "SaveV2", {}), ("save/SaveV2", "SaveV2", {})]),
     )
+
+    for op in ("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3"):
+        tf.saved_model.save(_debug_module(op), os.path.join(out, f"debug_{op}"))
 
     legit = _legit_module()
     tf.saved_model.save(legit, os.path.join(out, "legit_savedmodel"))

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from modelaudit.core import scan_model_directory_or_file
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import frameworks as R
@@ -54,6 +56,14 @@ def test_legitimate_frozen_graph_is_clean(tf_models: Path) -> None:
     assert result.metadata["format_details"]["kind"] == "graph_def"
     assert result.metadata["format_details"]["nodes"] > 3
     assert alarms(result) == []
+
+
+@pytest.mark.parametrize("op", ["DebugIdentity", "DebugIdentityV2", "DebugIdentityV3"])
+def test_debug_ops_with_urls_are_critical(tf_models: Path, op: str) -> None:
+    """Each TensorFlow debug op writes the tensors it sees to its `debug_urls` when run."""
+    result = scan(tf_models / f"debug_{op}" / "saved_model.pb")
+    found = [i for i in result.issues if i.severity is CRIT and i.rule == R.TF_NETWORK_OP]
+    assert found and found[0].details["debug_urls"] == ["file:///tmp/modelaudit-dump"]
 
 
 def test_python_and_file_ops_in_function_library(tf_models: Path) -> None:

@@ -56,6 +56,7 @@ DEBUG_URL_OPS: Final = frozenset(
     {
         "DebugIdentity",
         "DebugIdentityV2",
+        "DebugIdentityV3",
         "DebugNanCount",
         "DebugNumericSummary",
         "DebugNumericSummaryV2",
