@@ -40,6 +40,19 @@ def _evil_module() -> tf.Module:
     return Evil()
 
 
+#: Stock ops that read or write host files by a path their inputs or attributes name.
+FILE_OP_SAMPLES = (
+    "RecordInput",
+    "GenerateVocabRemapping",
+    "LoadAndRemapMatrix",
+    "CalibrationStatisticsSaver",
+    "ListSnapshotChunksDataset",
+    "SnapshotChunkDataset",
+    "SnapshotNestedDatasetReader",
+    "FileSystemSetConfiguration",
+)
+
+
 def _debug_module(op: str) -> tf.Module:
     """A graph whose debug op dumps its input to the `file://` URL it names when run."""
 
@@ -167,6 +180,8 @@ def main(out: str) -> None:
         _graph([("exfil/SaveV2", "SaveV2", {}), ("save/SaveV2", "SaveV2", {})]),
     )
 
+    for op in FILE_OP_SAMPLES:
+        _write(os.path.join(out, f"file_op_{op}.pb"), _graph([("f", op, {})]))
     for op in ("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3"):
         tf.saved_model.save(_debug_module(op), os.path.join(out, f"debug_{op}"))
 

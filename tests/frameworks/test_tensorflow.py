@@ -58,6 +58,23 @@ def test_legitimate_frozen_graph_is_clean(tf_models: Path) -> None:
     assert alarms(result) == []
 
 
+@pytest.mark.parametrize(
+    "op",
+    [
+        "RecordInput",
+        "GenerateVocabRemapping",
+        "LoadAndRemapMatrix",
+        "CalibrationStatisticsSaver",
+        "ListSnapshotChunksDataset",
+        "SnapshotChunkDataset",
+        "SnapshotNestedDatasetReader",
+        "FileSystemSetConfiguration",
+    ],
+)
+def test_stock_ops_that_touch_host_files_are_critical(tf_models: Path, op: str) -> None:
+    assert rules_at(scan(tf_models / f"file_op_{op}.pb"), CRIT) == {R.TF_FILE_OP}
+
+
 @pytest.mark.parametrize("op", ["DebugIdentity", "DebugIdentityV2", "DebugIdentityV3"])
 def test_debug_ops_with_urls_are_critical(tf_models: Path, op: str) -> None:
     """Each TensorFlow debug op writes the tensors it sees to its `debug_urls` when run."""

@@ -39,6 +39,9 @@ FILE_OPS: Final = _words(
     SnapshotDatasetV2 SnapshotDatasetReader DatasetToTFRecord ExperimentalDatasetToTFRecord
     MatchingFilesDataset ExperimentalMatchingFilesDataset CreateSummaryFileWriter
     CreateSummaryDbWriter SqlDataset ExperimentalSqlDataset
+    RecordInput GenerateVocabRemapping LoadAndRemapMatrix CalibrationStatisticsSaver
+    ListSnapshotChunksDataset SnapshotChunkDataset SnapshotNestedDatasetReader
+    FileSystemSetConfiguration
     """
 )
 NETWORK_OPS: Final = _words(
