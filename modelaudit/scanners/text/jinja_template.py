@@ -513,7 +513,7 @@ class _Walker:
             args = _product_tuples([self.fold(i, d) for i in items])
             if fmt is None or args is None:
                 return None
-            return _cap(_safe_percent(f, a) for f in fmt for a in args)
+            return _cap_all(_safe_percent(f, a) for f in fmt for a in args)
         if isinstance(node, nodes.Getitem):
             base = self.fold(node.node, d)
             if base is None:
