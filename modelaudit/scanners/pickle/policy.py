@@ -114,6 +114,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # command lines and servers: trl's vllm_serve starts processes, diffusers' env
         # command runs subprocesses, trl's CLI imports the trainer module it is told
         "trl.cli",
+        "transformers.commands",
         "trl.scripts",
         "diffusers.commands",
         "concurrent.futures.process",
@@ -180,6 +181,11 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # optuna's command line re-exports the storages and runs studies
         "optuna.cli",
         "transformers.dynamic_module_utils",
+        # agents and tools: Python interpreters for model-written code (evaluate_python_code,
+        # LocalPythonInterpreter, CodeAgent) and loaders of Hub tools
+        "transformers.agents",
+        "transformers.tools",
+        "smolagents",
         "diffusers.utils.dynamic_modules_utils",
         "keras.src.saving",
         "ast",
