@@ -234,6 +234,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch", "_preload_cuda_lib", ("x", "/home/*/.cache/huggingface/hub/*/*/*/x.so")),
         ("torch.cuda.memory", "CUDAPluggableAllocator", ("/tmp/x.so", "a", "b")),
         ("torch.xpu", "XPUPluggableAllocator", ("/tmp/x.so", "a", "b")),
+        ("torch.cuda.jiterator", "_create_jit_fn", ("template <typename T> T f(T x) {}",)),
     ],
     "code-object": [
         ("marshal", "loads", (b"\xe3",)),

@@ -274,7 +274,16 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "optuna.storages.JournalFileStorage",
         "optuna.storages.JournalRedisStorage",
     ),
-    "native": ("ctypes", "_ctypes", "cffi", "numpy.ctypeslib", "_ctypes_test", "mmap"),
+    "native": (
+        "ctypes",
+        "_ctypes",
+        "cffi",
+        "numpy.ctypeslib",
+        "_ctypes_test",
+        "mmap",
+        # _create_jit_fn(code_string) compiles and runs the CUDA C++ it is given
+        "torch.cuda.jiterator",
+    ),
     "file": (
         "shutil",
         "_io",
