@@ -243,6 +243,10 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("cloudpickle.cloudpickle", "_make_function", ("x",)),
         ("dill._dill", "_create_code", (1,)),
         ("dill._dill", "_create_function", ("x",)),
+        # cloudpickle vendored by other packages
+        ("srsly.cloudpickle.cloudpickle", "_builtin_type", ("CodeType",)),
+        ("joblib.externals.cloudpickle.cloudpickle", "_make_function", ("x",)),
+        ("ray.cloudpickle", "_builtin_type", ("CodeType",)),
     ],
     "nested-unpickler": [
         ("pickle", "loads", (b"cos\nsystem\n.",)),

@@ -693,6 +693,12 @@ _SUBMODULE_ALIASES: Final[dict[tuple[str, str], str]] = {
     ("torch", "mp"): "torch.multiprocessing",
 }
 
+#: Libraries that rebuild functions from code in the file, vendored under other packages
+#: (`srsly.cloudpickle`, `ray.cloudpickle`, `pyspark.cloudpickle`, older
+#: `joblib.externals.cloudpickle`): `_builtin_type("CodeType")` and `_make_function` there
+#: are cloudpickle's own.
+_VENDORED_CODE_LIBRARIES: Final = frozenset({"cloudpickle", "dill"})
+
 #: Method or function names that read, write or execute wherever they are reached.
 _DANGER_LEAVES: Final[dict[str, str]] = {
     **{
@@ -1466,6 +1472,9 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     fam = _module_family(full) or _name_family(full)
     if fam:
         return danger(fam)
+    vendored = next((p for p in module.split(".")[1:] if p in _VENDORED_CODE_LIBRARIES), None)
+    if vendored:
+        return danger("code-object", f"{module} is a copy of {vendored}.")
     if module == "builtins" and qualname.split(".", 1)[0] in _BUILTIN_DANGER:
         return danger(_BUILTIN_DANGER[qualname.split(".", 1)[0]])
     qparts = qualname.split(".")
