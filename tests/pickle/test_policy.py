@@ -426,6 +426,10 @@ ACTION_METHODS = [
     ("joblib.memory", "MemorizedFunc", "_persist_input", "file"),
     ("joblib._store_backends", "FileSystemStoreBackend", "clear_location", "file"),
     ("datasets.filesystems", "LocalFileSystem", "rm", "file"),
+    ("pathlib", "PosixPath", "replace", "file"),
+    ("pathlib", "PosixPath", "copy", "file"),
+    ("pathlib", "PosixPath", "copy_into", "file"),
+    ("pathlib", "Path", "move_into", "file"),
     ("diffusers.hooks.group_offloading", "ModuleGroup", "_offload_to_disk", "file"),
 ]
 

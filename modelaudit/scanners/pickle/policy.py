@@ -1534,6 +1534,12 @@ _FASTCORE_LEAVES: Final[dict[str, str]] = {
 #: and which re-exports them from module to module): fastcore's `run` is `subprocess.run`,
 #: `expand_wildcards` imports the modules its code names.
 _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
+    # Path methods that move, copy or delete: replace() renames over its target, copy(),
+    # copy_into(), move_into() (Python 3.14) copy or move any file anywhere; fastcore patches
+    # a delete() in
+    "pathlib": dict.fromkeys(
+        ("replace", "copy", "copy_into", "move_into", "_delete", "_copy_from", "delete"), "file"
+    ),
     "fastcore": _FASTCORE_LEAVES,
     "fastai": _FASTCORE_LEAVES,
     # `resume_checkpoint(model, path, weights_only=False)` is torch.load of any path
