@@ -691,6 +691,7 @@ def legitimate() -> list[tuple[str, Any]]:
     import fractions
     import functools
     import pathlib
+    import random
     import uuid
 
     import numpy as np
@@ -802,6 +803,7 @@ def legitimate() -> list[tuple[str, Any]]:
         ),
         ("functools-partial", functools.partial(max, 1)),
         ("pathlib-path", pathlib.PosixPath("/tmp/model")),
+        ("random-generator", random.Random(3)),
         ("torch-tensor", torch.arange(6.0).reshape(2, 3)),
         ("torch-parameter", torch.nn.Parameter(torch.ones(2))),
         ("torch-state-dict", module.state_dict()),

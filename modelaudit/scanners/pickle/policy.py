@@ -1176,6 +1176,8 @@ _SAFE_EXACT: Final[dict[str, str]] = {
             "_pydecimal.Decimal",
             "fractions.Fraction",
             "uuid.UUID",
+            # a pickled random.Random (training state that seeds Python's generator)
+            "random.Random",
             "uuid.SafeUUID",
             "re._compile",
             "re.Pattern",
