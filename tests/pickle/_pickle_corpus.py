@@ -331,6 +331,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pyarrow.flight", "FlightClient", ("grpc://evil:1",)),
         ("optuna.storages", "RDBStorage", ("postgresql://evil/db",)),
         ("optuna.storages", "GrpcStorageProxy", ("evil", 1)),
+        ("xgboost.tracker", "RabitTracker", ("0.0.0.0", 2)),
         ("optuna.storages._cached_storage", "RDBStorage", ("postgresql://evil/db",)),
         ("optuna.cli", "RDBStorage", ("postgresql://evil/db",)),
         # `import torch.distributed as dist` in a trusted module

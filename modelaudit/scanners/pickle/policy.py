@@ -339,6 +339,12 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "fastcore.net",
         # optuna storages that connect when built: RDBStorage(url) opens the database,
         # GrpcStorageProxy a channel
+        # xgboost's RabitTracker(host_ip, n_workers) opens a listening tracker (start() serves
+        # it); the Dask and Spark integrations connect to clusters
+        "xgboost.tracker",
+        "xgboost.dask",
+        "xgboost.spark",
+        "lightgbm.dask",
         "optuna.storages._rdb",
         "optuna.storages._grpc",
         "optuna.storages.RDBStorage",
