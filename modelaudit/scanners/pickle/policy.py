@@ -1654,14 +1654,28 @@ _LOADS_BY_NAME_FUNCTIONS: Final = {"transformers": frozenset({"pipeline"})}
 #: trl's trainers: `SFTTrainer(model="org/repo", args=SFTConfig(trust_remote_code=True))`
 #: loads the named repository, its code included.
 _LOADS_BY_NAME_SUFFIXES: Final = {"trl": "Trainer"}
+#: Dataset classes: `torchvision.datasets.MNIST(root, download=True)` fetches archives and
+#: extracts them under the root it is given. Rebuilt instances (a pickled DataLoader's
+#: dataset) stay quiet.
+_LOADS_BY_NAME_MODULES: Final = (
+    "torchvision.datasets",
+    "torchaudio.datasets",
+    "torchtext.datasets",
+)
 
 
 def _loads_by_name(module: str, qualname: str) -> Verdict | None:
     root = module.split(".", 1)[0]
     leaf = qualname.rsplit(".", 1)[-1]
     suffix = _LOADS_BY_NAME_SUFFIXES.get(root)
-    loading_class = leaf in _LOADS_BY_NAME_CLASSES.get(root, ()) or bool(
-        suffix and leaf.endswith(suffix) and _CLASS_LIKE.match(leaf)
+    loading_class = (
+        leaf in _LOADS_BY_NAME_CLASSES.get(root, ())
+        or bool(suffix and leaf.endswith(suffix) and _CLASS_LIKE.match(leaf))
+        or bool(
+            f"{module}.".startswith(tuple(f"{m}." for m in _LOADS_BY_NAME_MODULES))
+            and "." not in qualname
+            and _CLASS_LIKE.match(leaf)
+        )
     )
     if "." in qualname and not loading_class:
         return None
