@@ -138,6 +138,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.utils.collect_env", "run", ("id",)),
         ("fastcore.parallel", "Process", ()),
         ("trl.scripts.vllm_serve", "Process", ()),
+        ("fastai.launch", "main", ("all", "/home/u/.cache/x.py")),
         ("transformers.commands.serving", "ServeCommand", ("args",)),
         ("diffusers.commands.env", "EnvironmentCommand.run", ()),
         ("sklearn", "show_versions", ()),
@@ -213,6 +214,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch", "set_default_tensor_type", ("evilmod.T",)),
         ("sklearn.feature_selection._base", "attrgetter", ("os.system",)),
         ("sklearn.utils.discovery", "itemgetter", ("eval",)),
+        ("fastai.gen_doc.doctest", "str2func", ("os.system",)),
     ],
     "logging-config": [
         ("logging.config", "dictConfig", ("x",)),
@@ -261,6 +263,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("yaml", "unsafe_load", ("!!python/object/apply:os.system [id]",)),
         ("timm.models", "resume_checkpoint", ("m", "/tmp/x", 0, 0, 0, 0)),
         ("optuna.storages", "JournalStorage", ("backend",)),
+        ("fastai.huggingface", "from_pretrained_fastai", ("attacker/repo",)),
     ],
     "import-system": [
         ("zipimport", "zipimporter", ("/tmp/x.zip",)),

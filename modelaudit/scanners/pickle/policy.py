@@ -115,6 +115,10 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # command runs subprocesses, trl's CLI imports the trainer module it is told
         "trl.cli",
         "transformers.commands",
+        # fastai.launch.main(gpus, script, args) Popens python on any script;
+        # setup_distrib joins a process group
+        "fastai.launch",
+        "fastai.distributed",
         "trl.scripts",
         "diffusers.commands",
         "concurrent.futures.process",
@@ -184,6 +188,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # agents and tools: Python interpreters for model-written code (evaluate_python_code,
         # LocalPythonInterpreter, CodeAgent) and loaders of Hub tools
         "transformers.agents",
+        # fastai's documentation tools: str2func('os.system') walks sys.modules,
+        # gen_notebooks executes notebooks
+        "fastai.gen_doc",
         "transformers.tools",
         "smolagents",
         "diffusers.utils.dynamic_modules_utils",
@@ -1549,7 +1556,8 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
         ("replace", "copy", "copy_into", "move_into", "_delete", "_copy_from", "delete"), "file"
     ),
     "fastcore": _FASTCORE_LEAVES,
-    "fastai": _FASTCORE_LEAVES,
+    # `from_pretrained_fastai(repo)` downloads a repository and unpickles its model.pkl
+    "fastai": {**_FASTCORE_LEAVES, "from_pretrained_fastai": "nested-unpickler"},
     # `resume_checkpoint(model, path, weights_only=False)` is torch.load of any path
     "timm": {"resume_checkpoint": "nested-unpickler"},
     # `numpy.test`, `scipy.sparse.test`...: a PytestTester whose call runs pytest with the
