@@ -187,6 +187,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.ao.ns.fx.n_shadows_utils", "Graph", ()),
         ("torch.nativert.backends._lower_utils", "ExportedProgram", ()),
         ("torch", "cond", ("p", "t", "f", "o")),
+        ("fastai.imports.core", "set_trace", ()),
         ("transformers.agents", "LocalPythonInterpreter", ("os",)),
         ("transformers.agents.python_interpreter", "evaluate_python_code", ("import os",)),
         ("smolagents", "LocalPythonExecutor", ("os",)),

@@ -765,6 +765,10 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "interact",
             "load_inline",
             "compile_command",
+            # pdb's breakpoint, re-exported (fastai.imports.core.set_trace): an interactive
+            # debugger with a Python prompt opens at load time
+            "set_trace",
+            "post_mortem",
             # Hub code loaders, re-exported across transformers/diffusers modules
             "get_class_from_dynamic_module",
             "get_class_in_module",
