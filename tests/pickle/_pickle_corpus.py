@@ -265,6 +265,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("timm.models", "resume_checkpoint", ("m", "/tmp/x", 0, 0, 0, 0)),
         ("optuna.storages", "JournalStorage", ("backend",)),
         ("fastai.huggingface", "from_pretrained_fastai", ("attacker/repo",)),
+        ("torch.utils.show_pickle", "DumpUnpickler", ("file",)),
     ],
     "import-system": [
         ("zipimport", "zipimporter", ("/tmp/x.zip",)),

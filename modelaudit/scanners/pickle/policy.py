@@ -263,6 +263,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "yaml",
         "ruamel",
         "joblib.numpy_pickle_utils",
+        # a pickle.Unpickler subclass that prints what it loads
+        "torch.utils.show_pickle",
         "pandas.io",
         "torch.serialization",
         "numpy.lib.format",
