@@ -266,6 +266,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("optuna.storages", "JournalStorage", ("backend",)),
         ("fastai.huggingface", "from_pretrained_fastai", ("attacker/repo",)),
         ("torch.utils.show_pickle", "DumpUnpickler", ("file",)),
+        ("pandas.compat.pickle_compat", "Unpickler", ("file",)),
     ],
     "import-system": [
         ("zipimport", "zipimporter", ("/tmp/x.zip",)),

@@ -1048,6 +1048,9 @@ def _io_class_family(leaf: str) -> str | None:
         return "file"
     if ws & _IO_CLASS_WORDS:
         return "network"
+    if "unpickler" in ws:
+        # pickle.Unpickler subclasses (pandas.compat.pickle_compat.Unpickler)
+        return "nested-unpickler"
     return None
 
 
