@@ -15,6 +15,10 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import keras
 import tensorflow as tf
 
+# run as a script: the repository root makes the shared op lists importable
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.frameworks._tf_op_samples import DEBUG_OP_SAMPLES, FILE_OP_SAMPLES
+
 
 def _legit_module() -> tf.Module:
     class Scale(tf.Module):
@@ -38,19 +42,6 @@ def _evil_module() -> tf.Module:
             return tf.py_function(lambda s: s, [data], tf.string)
 
     return Evil()
-
-
-#: Stock ops that read or write host files by a path their inputs or attributes name.
-FILE_OP_SAMPLES = (
-    "RecordInput",
-    "GenerateVocabRemapping",
-    "LoadAndRemapMatrix",
-    "CalibrationStatisticsSaver",
-    "ListSnapshotChunksDataset",
-    "SnapshotChunkDataset",
-    "SnapshotNestedDatasetReader",
-    "FileSystemSetConfiguration",
-)
 
 
 def _debug_module(op: str) -> tf.Module:
@@ -182,7 +173,7 @@ def main(out: str) -> None:
 
     for op in FILE_OP_SAMPLES:
         _write(os.path.join(out, f"file_op_{op}.pb"), _graph([("f", op, {})]))
-    for op in ("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3"):
+    for op in DEBUG_OP_SAMPLES:
         tf.saved_model.save(_debug_module(op), os.path.join(out, f"debug_{op}"))
 
     legit = _legit_module()
