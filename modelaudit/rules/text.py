@@ -65,6 +65,26 @@ JSON_DANGEROUS_TARGET = define_rule(
     cwe=94,
 )
 
+SKOPS_DANGEROUS_TYPE = define_rule(
+    "MA4305",
+    "SkopsDangerousType",
+    "A skops file's schema names a function, class or method that runs commands, loads code "
+    "or touches files (a FunctionNode for posix.system, a ReduceNode calling it).",
+    "Do not trust the types get_untrusted_types lists for this file, and do not load it with "
+    "mlflow (which trusts the types its MLmodel lists).",
+    severity=IssueSeverity.CRITICAL,
+    cwe=502,
+)
+
+SKOPS_UNKNOWN_TYPE = define_rule(
+    "MA4306",
+    "SkopsUnknownType",
+    "A skops file's schema names a type that real models are not known to use.",
+    "Check that the type is one your code expects before passing it to skops.io.load's "
+    "trusted list.",
+    cwe=502,
+)
+
 JSON_CONFIG_TARGET = define_rule(
     "MA4302",
     "ConfigTarget",

@@ -91,6 +91,11 @@ MALICIOUS = {
     "reversed_name": "{{ lipsum|attr('__slabolg__'|reverse) }}",
     "joined_name": "{{ lipsum|attr(['__', 'globals', '__']|join) }}",
     "format_name": "{{ lipsum|attr('%sglobals%s'|format('__', '__')) }}",
+    # formats the folder cannot evaluate must stay unknown, not fold to an empty name
+    "format_char_codes": "{{ lipsum|attr('%c%cglobals%c%c'|format(95, 95, 95, 95)) }}",
+    "format_precision": "{{ lipsum|attr('%.2sglobals%.2s'|format('__x', '__y')) }}",
+    "str_format_spec": "{{ lipsum|attr('{0:.2}globals{0:.2}'.format('__x')) }}",
+    "percent_char_codes": "{{ lipsum|attr('%c%cglobals%c%c' % (95, 95, 95, 95)) }}",
     "sliced_name": "{{ lipsum['__slabolg__'[::-1]] }}",
     "escaped_literal": "{{ lipsum['\\x5f\\x5fglobals\\x5f\\x5f'] }}",
     "dynamic_attr": "{{ messages|attr(messages[0]['content']) }}",

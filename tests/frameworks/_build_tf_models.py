@@ -15,6 +15,10 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import keras
 import tensorflow as tf
 
+# run as a script: the repository root makes the shared op lists importable
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.frameworks._tf_op_samples import DEBUG_OP_SAMPLES, FILE_OP_SAMPLES
+
 
 def _legit_module() -> tf.Module:
     class Scale(tf.Module):
@@ -38,6 +42,17 @@ def _evil_module() -> tf.Module:
             return tf.py_function(lambda s: s, [data], tf.string)
 
     return Evil()
+
+
+def _debug_module(op: str) -> tf.Module:
+    """A graph whose debug op dumps its input to the `file://` URL it names when run."""
+
+    class Debug(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            return getattr(tf.raw_ops, op)(input=x, debug_urls=["file:///tmp/modelaudit-dump"])
+
+    return Debug()
 
 
 def _keras_model(with_lambda: bool, features: int = 4, width: int = 8) -> keras.Model:
@@ -155,6 +170,11 @@ def main(out: str) -> None:
         os.path.join(out, "stray_save.pb"),
         _graph([("exfil/SaveV2", "SaveV2", {}), ("save/SaveV2", "SaveV2", {})]),
     )
+
+    for op in FILE_OP_SAMPLES:
+        _write(os.path.join(out, f"file_op_{op}.pb"), _graph([("f", op, {})]))
+    for op in DEBUG_OP_SAMPLES:
+        tf.saved_model.save(_debug_module(op), os.path.join(out, f"debug_{op}"))
 
     legit = _legit_module()
     tf.saved_model.save(legit, os.path.join(out, "legit_savedmodel"))

@@ -6,10 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from modelaudit.core import scan_model_directory_or_file
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import frameworks as R
 from tests.frameworks._frameworks_helpers import alarms, rules_at, scan
+from tests.frameworks._tf_op_samples import DEBUG_OP_SAMPLES, FILE_OP_SAMPLES
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING
@@ -54,6 +57,19 @@ def test_legitimate_frozen_graph_is_clean(tf_models: Path) -> None:
     assert result.metadata["format_details"]["kind"] == "graph_def"
     assert result.metadata["format_details"]["nodes"] > 3
     assert alarms(result) == []
+
+
+@pytest.mark.parametrize("op", FILE_OP_SAMPLES)
+def test_stock_ops_that_touch_host_files_are_critical(tf_models: Path, op: str) -> None:
+    assert rules_at(scan(tf_models / f"file_op_{op}.pb"), CRIT) == {R.TF_FILE_OP}
+
+
+@pytest.mark.parametrize("op", DEBUG_OP_SAMPLES)
+def test_debug_ops_with_urls_are_critical(tf_models: Path, op: str) -> None:
+    """Each TensorFlow debug op writes the tensors it sees to its `debug_urls` when run."""
+    result = scan(tf_models / f"debug_{op}" / "saved_model.pb")
+    found = [i for i in result.issues if i.severity is CRIT and i.rule == R.TF_NETWORK_OP]
+    assert found and found[0].details["debug_urls"] == ["file:///tmp/modelaudit-dump"]
 
 
 def test_python_and_file_ops_in_function_library(tf_models: Path) -> None:

@@ -136,6 +136,12 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("_pyrepl.pager", "pipe_pager", ("x", "id")),
         ("test.support.script_helper", "assert_python_ok", ("-c", "1")),
         ("torch.utils.collect_env", "run", ("id",)),
+        ("fastcore.parallel", "Process", ()),
+        ("trl.scripts.vllm_serve", "Process", ()),
+        ("fastai.launch", "main", ("all", "/home/u/.cache/x.py")),
+        ("transformers.commands.serving", "ServeCommand", ("args",)),
+        ("diffusers.commands.env", "EnvironmentCommand.run", ()),
+        ("sklearn", "show_versions", ()),
     ],
     "code-exec": [
         ("builtins", "eval", ("1+1",)),
@@ -163,6 +169,31 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.jit.unsupported_tensor_ops", "execWrapper", ("import os",)),
         ("torch.fx.graph_module", "_forward_from_src", ("x", "g")),
         ("pandas", "eval", ("1",)),
+        ("pandas", "DataFrame.query", ("x",)),
+        # trusted packages' test runners: pytest with the pickle's arguments
+        ("numpy", "test", ("fast", 1)),
+        ("scipy.sparse", "test", ("full",)),
+        ("numpy._pytesttester", "PytestTester", ("numpy",)),
+        ("pytest", "main", ("-p", "evil")),
+        ("sklearn._build_utils.tempita", "process_tempita", ("/tmp/x.pyx.tp",)),
+        ("torch", "_TorchCompileInductorWrapper", ("max-autotune",)),
+        ("torch._guards", "Source.get_value", ("g", "l", "c")),
+        # denied classes re-exported by trusted modules under their own names
+        ("torch.utils.jit.log_extract", "Timer", ("__import__('os').system('id')",)),
+        ("scipy.sparse", "PytestTester", ("scipy",)),
+        ("numpy.random", "PytestTester", ("numpy",)),
+        ("torch.utils.data", "IterDataPipe", ()),
+        ("torch._higher_order_ops.wrap", "GraphModule", ("root", "graph")),
+        ("torch.ao.ns.fx.n_shadows_utils", "Graph", ()),
+        ("torch.nativert.backends._lower_utils", "ExportedProgram", ()),
+        ("torch", "cond", ("p", "t", "f", "o")),
+        ("fastai.imports.core", "set_trace", ()),
+        ("transformers.agents", "LocalPythonInterpreter", ("os",)),
+        ("transformers.agents.python_interpreter", "evaluate_python_code", ("import os",)),
+        ("smolagents", "LocalPythonExecutor", ("os",)),
+        ("numpy.ma.testutils", "assert_raises", ("x",)),
+        ("sklearn.utils.estimator_checks", "create_memmap_backed_data", ("x",)),
+        ("fastcore.py2pyi", "imp_mod", ("/home/u/.cache/huggingface/hub/x/evil.py",)),
     ],
     "resolver": [
         ("importlib", "import_module", ("os",)),
@@ -178,6 +209,13 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("builtins", "globals", ()),
         ("builtins", "setattr", ("x", "y", "z")),
         ("copyreg", "add_extension", ("os", "system", 1)),
+        ("numpy.lib", "add_newdoc", ("evilmod", "x", "doc")),
+        ("numpy._core.function_base", "add_newdoc", ("evilmod", "x", "doc")),
+        ("sklearn.utils._set_output", "check_library_installed", ("evilmod",)),
+        ("torch", "set_default_tensor_type", ("evilmod.T",)),
+        ("sklearn.feature_selection._base", "attrgetter", ("os.system",)),
+        ("sklearn.utils.discovery", "itemgetter", ("eval",)),
+        ("fastai.gen_doc.doctest", "str2func", ("os.system",)),
     ],
     "logging-config": [
         ("logging.config", "dictConfig", ("x",)),
@@ -196,6 +234,10 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("_ctypes", "dlopen", ("libc.so.6",)),
         ("ctypes.util", "find_library", ("c",)),
         ("torch.ops", "load_library", ("/tmp/x.so",)),
+        ("torch", "_preload_cuda_lib", ("x", "/home/*/.cache/huggingface/hub/*/*/*/x.so")),
+        ("torch.cuda.memory", "CUDAPluggableAllocator", ("/tmp/x.so", "a", "b")),
+        ("torch.xpu", "XPUPluggableAllocator", ("/tmp/x.so", "a", "b")),
+        ("torch.cuda.jiterator", "_create_jit_fn", ("template <typename T> T f(T x) {}",)),
     ],
     "code-object": [
         ("marshal", "loads", (b"\xe3",)),
@@ -204,6 +246,10 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("cloudpickle.cloudpickle", "_make_function", ("x",)),
         ("dill._dill", "_create_code", (1,)),
         ("dill._dill", "_create_function", ("x",)),
+        # cloudpickle vendored by other packages
+        ("srsly.cloudpickle.cloudpickle", "_builtin_type", ("CodeType",)),
+        ("joblib.externals.cloudpickle.cloudpickle", "_make_function", ("x",)),
+        ("ray.cloudpickle", "_builtin_type", ("CodeType",)),
     ],
     "nested-unpickler": [
         ("pickle", "loads", (b"cos\nsystem\n.",)),
@@ -216,12 +262,18 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pandas.io.pickle", "read_pickle", ("/tmp/x",)),
         ("shelve", "open", ("/tmp/x",)),
         ("yaml", "unsafe_load", ("!!python/object/apply:os.system [id]",)),
+        ("timm.models", "resume_checkpoint", ("m", "/tmp/x", 0, 0, 0, 0)),
+        ("optuna.storages", "JournalStorage", ("backend",)),
+        ("fastai.huggingface", "from_pretrained_fastai", ("attacker/repo",)),
+        ("torch.utils.show_pickle", "DumpUnpickler", ("file",)),
+        ("pandas.compat.pickle_compat", "Unpickler", ("file",)),
     ],
     "import-system": [
         ("zipimport", "zipimporter", ("/tmp/x.zip",)),
         ("site", "addpackage", ("/tmp", "x.pth", "y")),
         ("sys", "settrace", ("x",)),
         ("atexit", "register", ("x",)),
+        ("torch", "_register_device_module", ("evil", "x")),
     ],
     "subinterpreter": [
         ("_xxsubinterpreters", "run_string", (1, "import os")),
@@ -247,6 +299,30 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("numpy", "fromfile", ("/etc/passwd",)),
         ("numpy", "save", ("/tmp/x", 1)),
         ("pathlib", "Path.write_text", ("x",)),
+        ("scipy.special._precompute.expn_asy", "main", ()),
+        # trusted packages' classes that open a path for writing when built or called
+        ("joblib.logger", "PrintTime", ("/home/u/.bashrc",)),
+        ("joblib.compressor", "BinaryZlibFile", ("/tmp/x", "wb")),
+        ("joblib.disk", "rm_subdirs", ("/home/u",)),
+        ("joblib._memmapping_reducer", "ArrayMemmapForwardReducer", (0, "x", "w+", False)),
+        ("torch.profiler", "ExecutionTraceObserver", ()),
+        ("torch.cuda.gds", "GdsFile", ("/home/u/.bashrc", 578)),
+        ("pyarrow", "OSFile", ("/tmp/x", "w")),
+        ("pyarrow.lib", "MemoryMappedFile", ("/tmp/x",)),
+        ("pyarrow.ipc", "RecordBatchFileWriter", ("/tmp/x", "schema")),
+        ("pyarrow.parquet", "ParquetWriter", ("/tmp/x", "schema")),
+        ("torch.utils.file_baton", "FileBaton", ("/home/u/.bashrc",)),
+        ("torch._logging._internal", "LazyTraceHandler", ("/home/u",)),
+        ("joblib._store_backends", "FileSystemStoreBackend.clear_location", ("/home/u",)),
+        # trusted packages this machine does not install, from their published sources
+        ("fastcore.xtras", "delete", ("/home/u",)),
+        ("fastcore.foundation", "Config", ("/usr/lib/python3/dist-packages", "x.pth", 1)),
+        ("optuna.storages", "JournalFileStorage", ("/home/u/.bashrc",)),
+        ("datasets.fingerprint", "_TempCacheDir", ()),
+        ("timm.utils.checkpoint_saver", "CheckpointSaver", ("m", "o", "/home/u")),
+        ("datasets.filesystems", "LocalFileSystem.rm", ("/home/u", True)),
+        ("lightgbm.basic", "NamedTemporaryFile", ("w", -1, "utf-8", "", ".pth", "/home/u", 0)),
+        ("timm.models._hub", "TemporaryDirectory", ()),
     ],
     "network": [
         ("socket", "socket", ()),
@@ -258,6 +334,15 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("requests", "get", ("http://evil/",)),
         ("smtplib", "SMTP", ("evil",)),
         ("ftplib", "FTP", ("evil",)),
+        ("pyarrow.flight", "FlightClient", ("grpc://evil:1",)),
+        ("optuna.storages", "RDBStorage", ("postgresql://evil/db",)),
+        ("optuna.storages", "GrpcStorageProxy", ("evil", 1)),
+        ("xgboost.tracker", "RabitTracker", ("0.0.0.0", 2)),
+        ("optuna.storages._cached_storage", "RDBStorage", ("postgresql://evil/db",)),
+        ("optuna.cli", "RDBStorage", ("postgresql://evil/db",)),
+        # `import torch.distributed as dist` in a trusted module
+        ("torch.nn.modules._functions", "dist.TCPStore", ("evil", 1)),
+        ("torch.nn.modules._functions", "dist.init_process_group", ("gloo",)),
     ],
     "package-install": [
         ("pip", "main", ("install", "evil")),
@@ -466,6 +551,13 @@ def _trick_samples() -> Iterator[tuple[str, bytes]]:
         p4(call(call(sg("dill._dill", "_get_attr"), sg("torch", "serialization"), "os"), "x")),
     )
     yield "walk:dill-load-type-code", p4(call(sg("dill._dill", "_load_type"), "CodeType"))
+    # torch.utils.benchmark's Timer re-exported by a trusted module: blocked_autorange runs
+    # the statement the pickle gives
+    timer = call(sg("torch.utils.jit.log_extract", "Timer"), "__import__('os').system('id')")
+    yield (
+        "walk:reexported-benchmark-timer",
+        p4(call(call(sg("builtins", "getattr"), timer, "blocked_autorange"))),
+    )
     # Python 2 names renamed by _compat_pickle at load time (protocol < 3)
     for module, name in [
         ("__builtin__", "eval"),
@@ -606,17 +698,27 @@ def legitimate() -> list[tuple[str, Any]]:
     import fractions
     import functools
     import pathlib
+    import random
     import uuid
 
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
     import scipy.sparse as sps
     import torch
+    from scipy.interpolate import interp1d, make_interp_spline
+    from scipy.spatial import cKDTree
+    from scipy.stats import ecdf
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        OneHotEncoder,
+        SplineTransformer,
+        StandardScaler,
+    )
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
@@ -655,6 +757,26 @@ def legitimate() -> list[tuple[str, Any]]:
         ("scipy-csr", sps.csr_matrix(np.eye(3))),
         ("scipy-coo", sps.coo_matrix(np.eye(3))),
         ("scipy-csc-array", sps.csc_array(np.eye(3))),
+        # splines keep scipy's array-API `asarray`; interp1d and cKDTree are lowercase classes
+        ("scipy-bspline", make_interp_spline(np.arange(6.0), np.arange(6.0) ** 2)),
+        ("sklearn-spline-transformer", SplineTransformer().fit(x)),
+        ("scipy-interp1d", interp1d(np.arange(4.0), np.arange(4.0))),
+        ("scipy-ecdf", ecdf(np.arange(5.0)).cdf),
+        ("scipy-ckdtree", cKDTree(x)),
+        # pyarrow tables and batches rebuild through pyarrow.lib's type factories
+        (
+            "pyarrow-table",
+            pa.table(
+                {
+                    "i": pa.chunked_array([[1, 2], [3]]),
+                    "s": [{"k": 1}, None, {"k": 2}],
+                    "l": pa.array([[1], [], [2]], pa.large_list(pa.int64())),
+                    "t": pa.array([1, 2, 3], pa.timestamp("ms", tz="UTC")),
+                    "d": pa.DictionaryArray.from_arrays([0, 1, 0], ["a", "b"]),
+                }
+            ),
+        ),
+        ("pyarrow-batch-scalar", [pa.record_batch({"a": [1]}), pa.scalar(3)]),
         ("ordereddict", collections.OrderedDict(a=1, b=[1, 2])),
         (
             "collections",
@@ -688,6 +810,7 @@ def legitimate() -> list[tuple[str, Any]]:
         ),
         ("functools-partial", functools.partial(max, 1)),
         ("pathlib-path", pathlib.PosixPath("/tmp/model")),
+        ("random-generator", random.Random(3)),
         ("torch-tensor", torch.arange(6.0).reshape(2, 3)),
         ("torch-parameter", torch.nn.Parameter(torch.ones(2))),
         ("torch-state-dict", module.state_dict()),

@@ -56,6 +56,7 @@ SAYS_WHAT_IT_DOES = [
     ("acme.loader", "exec_module"),
     ("acme.loader", "execute"),
     ("acme.native", "load_library"),
+    ("acme.native", "_preload_cuda_lib"),
     ("acme.native", "LoadLibraryA"),
     ("acme.native", "dlopen"),
     ("acme.popen_spawn_posix", "Launcher"),

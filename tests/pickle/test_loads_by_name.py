@@ -23,6 +23,14 @@ _ST = ("sentence_transformers.SentenceTransformer", "SentenceTransformer")
         ("sentence_transformers.cross_encoder.CrossEncoder", "CrossEncoder"),
         ("transformers", "pipeline"),
         ("transformers.pipelines", "pipeline"),
+        # trl's trainers load a model named by a string (with the config's trust_remote_code)
+        ("trl", "SFTTrainer"),
+        ("trl.trainer.grpo_trainer", "GRPOTrainer"),
+        ("trl.experimental.orpo.orpo_trainer", "ORPOTrainer"),
+        # dataset classes download and extract into the root they are given
+        ("torchvision.datasets", "MNIST"),
+        ("torchvision.datasets.folder", "ImageFolder"),
+        ("torchaudio.datasets", "LIBRISPEECH"),
     ],
 )
 def test_calling_a_model_loader_is_critical(module: str, name: str) -> None:

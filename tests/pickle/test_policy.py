@@ -424,6 +424,12 @@ ACTION_METHODS = [
     ("sentence_transformers", "SentenceTransformer", "encode_multi_process", "process"),
     ("joblib.externals.loky.backend.resource_tracker", "ResourceTracker", "_Popen", "process"),
     ("joblib.memory", "MemorizedFunc", "_persist_input", "file"),
+    ("joblib._store_backends", "FileSystemStoreBackend", "clear_location", "file"),
+    ("datasets.filesystems", "LocalFileSystem", "rm", "file"),
+    ("pathlib", "PosixPath", "replace", "file"),
+    ("pathlib", "PosixPath", "copy", "file"),
+    ("pathlib", "PosixPath", "copy_into", "file"),
+    ("pathlib", "Path", "move_into", "file"),
     ("diffusers.hooks.group_offloading", "ModuleGroup", "_offload_to_disk", "file"),
 ]
 

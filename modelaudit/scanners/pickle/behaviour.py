@@ -48,7 +48,7 @@ def _leaf_family(leaf: str) -> str | None:
         return "process"
     if ws & {"exec", "execfile", "execute", "executes"}:
         return "code-exec"
-    if ws & _NATIVE_WORDS or ("load" in ws and ws & {"library", "dll", "lib", "libs"}):
+    if ws & _NATIVE_WORDS or (ws & {"load", "preload"} and ws & {"library", "dll", "lib", "libs"}):
         return "native"
     return None
 

@@ -67,6 +67,8 @@ FAMILIES: Final[dict[str, str]] = {
 
 _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
     "process": (
+        # re-exported as sklearn.show_versions
+        "sklearn.show_versions",
         "os",
         "posix",
         "nt",
@@ -107,6 +109,18 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "sklearn.utils._show_versions",
         "joblib.parallel",
         "joblib._parallel_backends",
+        # re-exports multiprocessing's Process, Manager and get_context
+        "fastcore.parallel",
+        # command lines and servers: trl's vllm_serve starts processes, diffusers' env
+        # command runs subprocesses, trl's CLI imports the trainer module it is told
+        "trl.cli",
+        "transformers.commands",
+        # fastai.launch.main(gpus, script, args) Popens python on any script;
+        # setup_distrib joins a process group
+        "fastai.launch",
+        "fastai.distributed",
+        "trl.scripts",
+        "diffusers.commands",
         "concurrent.futures.process",
         "_winapi",
         "msvcrt",
@@ -153,13 +167,44 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.utils.cpp_extension",
         "torch.utils.data.datapipes",
         "torch._functorch",
+        # dynamo's guard sources: `Source.get_value` evals the source's name
+        "torch._guards",
+        # re-export torch.utils.benchmark's Timer (`log_extract.Timer(stmt)`, whose
+        # blocked_autorange runs stmt), torch.fx's GraphModule/Graph/Tracer, torch.export's
+        # ExportedProgram, and compile-time operators
+        "torch.utils.jit",
+        "torch.ao.quantization.fx",
+        "torch.ao.ns.fx",
+        "torch._higher_order_ops",
+        "torch.nativert",
+        # test harnesses that re-export the testing helpers denied above
+        "sklearn.conftest",
+        "sklearn.utils.estimator_checks",
+        "numpy.ma.testutils",
+        "optuna.testing",
+        # optuna's command line re-exports the storages and runs studies
+        "optuna.cli",
         "transformers.dynamic_module_utils",
+        # agents and tools: Python interpreters for model-written code (evaluate_python_code,
+        # LocalPythonInterpreter, CodeAgent) and loaders of Hub tools
+        "transformers.agents",
+        # fastai's documentation tools: str2func('os.system') walks sys.modules,
+        # gen_notebooks executes notebooks
+        "fastai.gen_doc",
+        "transformers.tools",
+        "smolagents",
         "diffusers.utils.dynamic_modules_utils",
         "keras.src.saving",
         "ast",
         "dis",
         "sklearn.utils._testing",
         "sklearn.externals",
+        # build helpers: Tempita templates run the Python code they hold
+        "sklearn._build_utils",
+        # test runners: pytest imports the plugins and runs the test files its arguments name
+        "numpy._pytesttester",
+        "pytest",
+        "_pytest",
         "scipy.weave",
         "scipy._lib._testutils",
         "_testcapi",
@@ -191,6 +236,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "faulthandler",
         "sysconfig",
         "copyreg._extension_registry",
+        # puts any object into sys.modules as `torch.<name>`
+        "torch._register_device_module",
         "copyreg._inverted_registry",
         "copyreg._extension_cache",
         "copyreg.dispatch_table",
@@ -216,6 +263,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "yaml",
         "ruamel",
         "joblib.numpy_pickle_utils",
+        # a pickle.Unpickler subclass that prints what it loads
+        "torch.utils.show_pickle",
         "pandas.io",
         "torch.serialization",
         "numpy.lib.format",
@@ -227,8 +276,23 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "sklearn.utils._joblib",
         "xmlrpc",
         "xmlrpclib",
+        # JournalStorage unpickles the snapshot its backend gives (Redis); the file backend
+        # creates the path it is given
+        "optuna.storages.journal",
+        "optuna.storages.JournalStorage",
+        "optuna.storages.JournalFileStorage",
+        "optuna.storages.JournalRedisStorage",
     ),
-    "native": ("ctypes", "_ctypes", "cffi", "numpy.ctypeslib", "_ctypes_test", "mmap"),
+    "native": (
+        "ctypes",
+        "_ctypes",
+        "cffi",
+        "numpy.ctypeslib",
+        "_ctypes_test",
+        "mmap",
+        # _create_jit_fn(code_string) compiles and runs the CUDA C++ it is given
+        "torch.cuda.jiterator",
+    ),
     "file": (
         "shutil",
         "_io",
@@ -256,9 +320,46 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "aifc",
         "sunau",
         "codecs.open",
+        # scipy's maintainer scripts that regenerate data files
+        "scipy.special._precompute",
+        # joblib's I/O helpers: PrintTime(logfile) truncates and appends to any path,
+        # BinaryZlibFile(path, "wb") truncates it, rm_subdirs deletes, the memmapping
+        # reducer dumps into a folder its resolver names
+        "joblib.logger",
+        "joblib.compressor",
+        "joblib.disk",
+        "joblib._memmapping_reducer",
+        # ExecutionTraceObserver.register_callback(path) opens any path for writing
+        "torch.profiler",
+        # GdsFile(path, flags): os.open with the pickle's flags (O_CREAT|O_TRUNC)
+        "torch.cuda.gds",
+        # fastcore's Config(path, name, create={...}) writes an ini file of the pickle's
+        # keys and values where none exists (a .pth line runs at every Python start)
+        "fastcore.foundation.Config",
+        # rmtree of its `name` when collected (a BUILD sets the name); timm's checkpoint
+        # saver deletes and replaces files in the folder it is given
+        "datasets.fingerprint._TempCacheDir",
+        "timm.utils.checkpoint_saver",
+        # FileBaton(path).release() removes the path; LazyTraceHandler writes where it is told
+        "torch.utils.file_baton",
+        "torch._logging",
     ),
     "network": (
         "fastcore.net",
+        # optuna storages that connect when built: RDBStorage(url) opens the database,
+        # GrpcStorageProxy a channel
+        # xgboost's RabitTracker(host_ip, n_workers) opens a listening tracker (start() serves
+        # it); the Dask and Spark integrations connect to clusters
+        "xgboost.tracker",
+        "xgboost.dask",
+        "xgboost.spark",
+        "lightgbm.dask",
+        "optuna.storages._rdb",
+        "optuna.storages._grpc",
+        "optuna.storages.RDBStorage",
+        "optuna.storages.GrpcStorageProxy",
+        "optuna.storages.run_grpc_proxy_server",
+        "optuna.storages._cached_storage.RDBStorage",
         "socket",
         "_socket",
         "ssl",
@@ -349,6 +450,13 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "numpy.who",
         "numpy.show_config",
         "numpy.show_runtime",
+        # the wrappers torch.compile builds; calling one compiles and runs generated code
+        "torch._TorchCompileInductorWrapper",
+        "torch._TorchCompileWrapper",
+        # torch._higher_order_ops re-exported: they run their functions under torch.compile
+        "torch.cond",
+        "torch.while_loop",
+        "pandas.DataFrame.query",
     ),
     "resolver": (
         "builtins.__import__",
@@ -378,6 +486,8 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "_operator.delitem",
         "torch._utils._import_dotted_name",
         "torch.serialization.locate",
+        # a string argument is imported by its dotted name (`_import_dotted_name`)
+        "torch.set_default_tensor_type",
         "functools.reduce",
         "_functools.reduce",
         "functools.singledispatch",
@@ -427,7 +537,13 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "tensorflow.saved_model.load",
         "transformers.modeling_utils.load_state_dict",
     ),
-    "native": ("torch.ops.load_library", "numpy.ctypeslib.load_library"),
+    "native": (
+        "torch.ops.load_library",
+        "numpy.ctypeslib.load_library",
+        # dlopen a path or glob the caller gives (an absolute lib_name replaces the folder)
+        "torch._preload_cuda_lib",
+        "torch._preload_cuda_deps",
+    ),
     "file": (
         "builtins.open",
         "builtins.file",
@@ -585,6 +701,19 @@ _ALIASES: Final[dict[str, str]] = {
     "tf": "tensorflow",
 }
 
+#: `import torch.distributed as dist` at the top of a trusted module re-exports the denied
+#: package under a short name: `torch.nn.modules._functions.dist.TCPStore("evil", 1)`.
+_SUBMODULE_ALIASES: Final[dict[tuple[str, str], str]] = {
+    ("torch", "dist"): "torch.distributed",
+    ("torch", "mp"): "torch.multiprocessing",
+}
+
+#: Libraries that rebuild functions from code in the file, vendored under other packages
+#: (`srsly.cloudpickle`, `ray.cloudpickle`, `pyspark.cloudpickle`, older
+#: `joblib.externals.cloudpickle`): `_builtin_type("CodeType")` and `_make_function` there
+#: are cloudpickle's own.
+_VENDORED_CODE_LIBRARIES: Final = frozenset({"cloudpickle", "dill"})
+
 #: Method or function names that read, write or execute wherever they are reached.
 _DANGER_LEAVES: Final[dict[str, str]] = {
     **{
@@ -638,9 +767,25 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "interact",
             "load_inline",
             "compile_command",
+            # pdb's breakpoint, re-exported (fastai.imports.core.set_trace): an interactive
+            # debugger with a Python prompt opens at load time
+            "set_trace",
+            "post_mortem",
             # Hub code loaders, re-exported across transformers/diffusers modules
             "get_class_from_dynamic_module",
             "get_class_in_module",
+            # classes of denied modules that trusted modules re-export under their own
+            # names (`scipy.sparse.PytestTester`, `torch.utils.data.IterDataPipe`)
+            "PytestTester",
+            "GraphModule",
+            "FusedGraphModule",
+            "ObservedGraphModule",
+            "ObservedStandaloneGraphModule",
+            "QuantizedGraphModule",
+            "ExportedProgram",
+            "IterDataPipe",
+            "MapDataPipe",
+            "DFIterDataPipe",
         )
     },
     **{
@@ -654,6 +799,16 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "getattr_static",
             "_ufunc_reconstruct",
             "find_class",
+            # operator's getters re-exported by trusted modules (`from operator import
+            # attrgetter` in sklearn.feature_selection._base): attrgetter("os.system")
+            # applied to any module that imports os
+            "attrgetter",
+            "itemgetter",
+            "methodcaller",
+            # numpy's `add_newdoc(place, obj, doc)` runs `__import__(place)`
+            "add_newdoc",
+            # sklearn: `importlib.import_module(library)`, the module returned
+            "check_library_installed",
         )
     },
     **{
@@ -766,8 +921,30 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "save_to_disk",
             "save_checkpoint",
             "save_metrics",
+            # fsspec-style file systems (re-exported by trusted packages: datasets.filesystems)
+            "rm",
+            "rm_file",
+            "pipe_file",
+            "put_file",
+            "cp_file",
+            "mv_file",
+            # tempfile's makers re-exported (lightgbm.basic.NamedTemporaryFile,
+            # timm.models._hub.TemporaryDirectory)
+            "NamedTemporaryFile",
+            "TemporaryDirectory",
+            "mkdtemp",
+            "mkstemp",
+            # joblib's store backends: `FileSystemStoreBackend().clear_location(path)` is
+            # shutil.rmtree(path)
+            "clear_location",
+            "create_location",
+            "clear_path",
+            "clear_item",
+            "store_cached_func_code",
         )
     },
+    # torch's pluggable allocators dlopen the shared library their first argument names
+    **{n: "native" for n in ("CUDAPluggableAllocator", "XPUPluggableAllocator")},
     # Hub uploads with the user's own token: the loaded data leaves the machine
     **{
         n: "network"
@@ -855,6 +1032,26 @@ _FILE_NOUNS: Final = frozenset(
     {"file", "files", "filename", "fd", "dir", "dirs", "directory", "folder", "path", "paths"}
     | {"tmp", "disk"}
 )
+
+
+#: Words of a trusted package's class that opens a path for writing or a connection when
+#: built (pyarrow's `OSFile(path, "w")`, `RecordBatchFileWriter(path, schema)`,
+#: `flight.FlightClient`): checkpoints pickle data, not these handles. (A file system object
+#: opens nothing when built; its methods are judged by their names.)
+_IO_CLASS_WORDS: Final = frozenset({"writer", "client", "server"})
+_FILE_CLASS_KINDS: Final = frozenset({"os", "mapped", "binary", "gds", "native"})
+
+
+def _io_class_family(leaf: str) -> str | None:
+    ws = set(words(leaf))
+    if "writer" in ws or ("file" in ws and ws & _FILE_CLASS_KINDS):
+        return "file"
+    if ws & _IO_CLASS_WORDS:
+        return "network"
+    if "unpickler" in ws:
+        # pickle.Unpickler subclasses (pandas.compat.pickle_compat.Unpickler)
+        return "nested-unpickler"
+    return None
 
 
 def _action_family(leaf: str) -> str | None:
@@ -1001,6 +1198,8 @@ _SAFE_EXACT: Final[dict[str, str]] = {
             "_pydecimal.Decimal",
             "fractions.Fraction",
             "uuid.UUID",
+            # a pickled random.Random (training state that seeds Python's generator)
+            "random.Random",
             "uuid.SafeUUID",
             "re._compile",
             "re.Pattern",
@@ -1112,6 +1311,12 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "dill._dill._load_type": "dill_type",
     "dill._dill._create_array": "",
     "pyarrow.lib._restore_array": "",
+    # lowercase classes: listed so that a protocol-2 bound method (`getattr(interp1d,
+    # "_call_linear_np")`, kept by scipy.stats.ecdf) is not taken for getattr on a module
+    "scipy.interpolate._interpolate.interp1d": "",
+    "scipy.interpolate.interp1d": "",
+    "scipy.spatial._ckdtree.cKDTree": "",
+    "scipy.spatial.cKDTree": "",
     "dateutil.tz.tz.tzutc": "",
     "dateutil.tz.tz.tzoffset": "",
     "dateutil.tz.tz.tzlocal": "",
@@ -1122,6 +1327,40 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "pyarrow.lib.py_buffer": "",
     "pyarrow.lib.schema": "",
     "pyarrow.lib.field": "",
+    # what pickled pyarrow tables, batches, chunked arrays, scalars and nested types name
+    **dict.fromkeys(
+        [
+            f"pyarrow.lib.{n}"
+            for n in (
+                "_reconstruct_table",
+                "_reconstruct_record_batch",
+                "chunked_array",
+                "scalar",
+                "struct",
+                "list_",
+                "large_list",
+                "list_view",
+                "large_list_view",
+                "fixed_size_list",
+                "map_",
+                "dictionary",
+                "timestamp",
+                "time32",
+                "time64",
+                "duration",
+                "decimal32",
+                "decimal64",
+                "decimal128",
+                "decimal256",
+                "fixed_size_binary",
+                "dense_union",
+                "sparse_union",
+                "run_end_encoded",
+                "binary",
+            )
+        ],
+        "",
+    ),
     "dill._dill._create_namedtuple": "",
     **dict.fromkeys(_GENSIM_SAFE, ""),
     # the base classes a cloudpickled MLflow pyfunc names (its own code is reported apart)
@@ -1179,6 +1418,10 @@ _TRUSTED_FUNCTIONS: Final = (
     "scipy.sparse.",
     "scipy.stats.",
     "scipy.special.",
+    # lowercase classes and their bound methods: interp1d (and `interp1d._call_linear_np`,
+    # which scipy.stats.ecdf keeps), cKDTree
+    "scipy.interpolate.",
+    "scipy.spatial.",
     "numpy.",
 )
 #: Helpers inside otherwise denied modules that real checkpoints reference.
@@ -1192,6 +1435,12 @@ _SAFE_PREFIXES: Final = (
 )
 _PANDAS_HELPERS: Final = LazyPattern(r"^pandas\..*\.(_unpickle\w*|_new_\w+|__pyx_unpickle_\w+)$")
 _PYX_UNPICKLE: Final = LazyPattern(r"\.__pyx_unpickle_\w+$")
+#: The array-API wrappers scipy's splines and interpolators keep as `_asarray` (BSpline,
+#: PPoly, CubicSpline, so sklearn's SplineTransformer too). Only the `_aliases` modules: the
+#: package's `_internal.clone_module` imports and execs by name.
+_ARRAY_API_ALIASES: Final = LazyPattern(
+    r"^scipy\._lib\.array_api_compat\.(numpy|torch|cupy|dask\.array|common)\._aliases\.[a-z]\w*$"
+)
 _CLASS_LIKE: Final = LazyPattern(r"^_*[A-Z]")
 _IDENT: Final = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -1247,13 +1496,21 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     fam = _module_family(full) or _name_family(full)
     if fam:
         return danger(fam)
+    vendored = next((p for p in module.split(".")[1:] if p in _VENDORED_CODE_LIBRARIES), None)
+    if vendored:
+        return danger("code-object", f"{module} is a copy of {vendored}.")
     if module == "builtins" and qualname.split(".", 1)[0] in _BUILTIN_DANGER:
         return danger(_BUILTIN_DANGER[qualname.split(".", 1)[0]])
     qparts = qualname.split(".")
     for part in qparts:
         if _DUNDER_RE.match(part):
             return danger("dunder-walk", f"Attribute {part} is reached.")
+    top = module.split(".", 1)[0]
     for k in range(len(qparts)):
+        submodule = _SUBMODULE_ALIASES.get((top, qparts[k]))
+        if submodule:
+            fam = _module_family(submodule) or "resolver"
+            return danger(fam, f"{submodule} is reached through {module} as {qparts[k]}.")
         head = _ALIASES.get(qparts[k], qparts[k])
         if head not in _ANYWHERE and head.startswith("_") and head.lstrip("_") in _ANYWHERE:
             head = head.lstrip("_")  # `import sys as _sys` re-exports: collections._sys
@@ -1279,6 +1536,8 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     if _CLASS_LIKE.match(leaf):
         # a nested class reached through an allowed one (`ResourceTracker._Popen`)
         leaf_fam = behaviour_family("", leaf) if len(qparts) > 1 else None
+        if not leaf_fam and module.split(".", 1)[0] in _TRUSTED_PACKAGES:
+            leaf_fam = _io_class_family(leaf)
     elif len(qparts) > 1 or module.split(".", 1)[0] in _TRUSTED_PACKAGES:
         leaf_fam = _action_family(leaf)
     if leaf_fam:
@@ -1286,12 +1545,34 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     return None
 
 
+#: fastcore's helpers, re-exported by fastai: `run` is subprocess.run, `expand_wildcards`
+#: imports what its code names, `delete(path)` is rmtree/unlink, `imp_mod(path)` execs a file.
+_FASTCORE_LEAVES: Final[dict[str, str]] = {
+    "run": "process",
+    "run_procs": "process",
+    "expand_wildcards": "resolver",
+    "delete": "file",
+    "imp_mod": "code-exec",
+}
 #: Generic names that are dangerous in one package (whose functions are otherwise trusted,
 #: and which re-exports them from module to module): fastcore's `run` is `subprocess.run`,
 #: `expand_wildcards` imports the modules its code names.
 _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
-    "fastcore": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
-    "fastai": {"run": "process", "run_procs": "process", "expand_wildcards": "resolver"},
+    # Path methods that move, copy or delete: replace() renames over its target, copy(),
+    # copy_into(), move_into() (Python 3.14) copy or move any file anywhere; fastcore patches
+    # a delete() in
+    "pathlib": dict.fromkeys(
+        ("replace", "copy", "copy_into", "move_into", "_delete", "_copy_from", "delete"), "file"
+    ),
+    "fastcore": _FASTCORE_LEAVES,
+    # `from_pretrained_fastai(repo)` downloads a repository and unpickles its model.pkl
+    "fastai": {**_FASTCORE_LEAVES, "from_pretrained_fastai": "nested-unpickler"},
+    # `resume_checkpoint(model, path, weights_only=False)` is torch.load of any path
+    "timm": {"resume_checkpoint": "nested-unpickler"},
+    # `numpy.test`, `scipy.sparse.test`...: a PytestTester whose call runs pytest with the
+    # pickle's arguments (plugins to import, test files anywhere to run)
+    "numpy": {"test": "code-exec"},
+    "scipy": {"test": "code-exec"},
 }
 
 
@@ -1336,6 +1617,8 @@ def _trusted(module: str, qualname: str) -> bool:
         return False
     leaf = qualname.rsplit(".", 1)[-1]
     if _CLASS_LIKE.match(leaf) or _PYX_UNPICKLE.search(full) or _PANDAS_HELPERS.match(full):
+        return True
+    if _ARRAY_API_ALIASES.match(full):
         return True
     if full.startswith("torch.") and "." not in qualname and module == "torch":
         # dtypes and other torch-level singletons (torch.float32, torch.bfloat16, ...)
@@ -1385,14 +1668,35 @@ _LOADS_BY_NAME_CLASSES: Final = {
     "sentence_transformers": frozenset({"SentenceTransformer", "CrossEncoder", "SparseEncoder"}),
 }
 _LOADS_BY_NAME_FUNCTIONS: Final = {"transformers": frozenset({"pipeline"})}
+#: trl's trainers: `SFTTrainer(model="org/repo", args=SFTConfig(trust_remote_code=True))`
+#: loads the named repository, its code included.
+_LOADS_BY_NAME_SUFFIXES: Final = {"trl": "Trainer"}
+#: Dataset classes: `torchvision.datasets.MNIST(root, download=True)` fetches archives and
+#: extracts them under the root it is given. Rebuilt instances (a pickled DataLoader's
+#: dataset) stay quiet.
+_LOADS_BY_NAME_MODULES: Final = (
+    "torchvision.datasets",
+    "torchaudio.datasets",
+    "torchtext.datasets",
+)
 
 
 def _loads_by_name(module: str, qualname: str) -> Verdict | None:
     root = module.split(".", 1)[0]
     leaf = qualname.rsplit(".", 1)[-1]
-    if "." in qualname and leaf not in _LOADS_BY_NAME_CLASSES.get(root, ()):
+    suffix = _LOADS_BY_NAME_SUFFIXES.get(root)
+    loading_class = (
+        leaf in _LOADS_BY_NAME_CLASSES.get(root, ())
+        or bool(suffix and leaf.endswith(suffix) and _CLASS_LIKE.match(leaf))
+        or bool(
+            f"{module}.".startswith(tuple(f"{m}." for m in _LOADS_BY_NAME_MODULES))
+            and "." not in qualname
+            and _CLASS_LIKE.match(leaf)
+        )
+    )
+    if "." in qualname and not loading_class:
         return None
-    if leaf in _LOADS_BY_NAME_CLASSES.get(root, ()):
+    if loading_class:
         return Verdict(SHAPE, special="loads_by_name")
     if leaf in _LOADS_BY_NAME_FUNCTIONS.get(root, ()):
         return danger("nested-unpickler", f"{module}.{qualname} loads the model it is given.")

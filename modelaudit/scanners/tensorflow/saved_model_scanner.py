@@ -39,6 +39,9 @@ FILE_OPS: Final = _words(
     SnapshotDatasetV2 SnapshotDatasetReader DatasetToTFRecord ExperimentalDatasetToTFRecord
     MatchingFilesDataset ExperimentalMatchingFilesDataset CreateSummaryFileWriter
     CreateSummaryDbWriter SqlDataset ExperimentalSqlDataset
+    RecordInput GenerateVocabRemapping LoadAndRemapMatrix CalibrationStatisticsSaver
+    ListSnapshotChunksDataset SnapshotChunkDataset SnapshotNestedDatasetReader
+    FileSystemSetConfiguration
     """
 )
 NETWORK_OPS: Final = _words(
@@ -56,6 +59,7 @@ DEBUG_URL_OPS: Final = frozenset(
     {
         "DebugIdentity",
         "DebugIdentityV2",
+        "DebugIdentityV3",
         "DebugNanCount",
         "DebugNumericSummary",
         "DebugNumericSummaryV2",

@@ -513,7 +513,7 @@ class _Walker:
             args = _product_tuples([self.fold(i, d) for i in items])
             if fmt is None or args is None:
                 return None
-            return _cap(_safe_percent(f, a) for f in fmt for a in args)
+            return _cap_all(_safe_percent(f, a) for f in fmt for a in args)
         if isinstance(node, nodes.Getitem):
             base = self.fold(node.node, d)
             if base is None:
@@ -545,7 +545,7 @@ class _Walker:
                 args = _product_tuples([self.fold(a, d) for a in node.args])
                 if args is None:
                     return None
-                return _cap(_safe_format(b, a) for b in base for a in args)
+                return _cap_all(_safe_format(b, a) for b in base for a in args)
             if method == "join" and node.args:
                 return self._fold_join(node.args[0], base, d)
         return None
@@ -581,7 +581,7 @@ class _Walker:
             args = _product_tuples([self.fold(a, d) for a in node.args])
             if args is None:
                 return None
-            return _cap(_safe_percent(b, a) for b in base for a in args)
+            return _cap_all(_safe_percent(b, a) for b in base for a in args)
         if node.name == "default" and isinstance(node.node, nodes.Node):
             return base
         return None
@@ -683,23 +683,40 @@ def _product_tuples(groups: list[list[str] | None]) -> list[tuple[str, ...]] | N
     return list(itertools.islice(itertools.product(*[g for g in groups if g is not None]), 64))
 
 
-def _safe_percent(fmt: str, args: tuple[str, ...]) -> str:
-    """`fmt % args` for short plain `%s` formats only (no widths: no memory blow-up)."""
+def _cap_all(values: Iterable[str | None]) -> list[str] | None:
+    """`_cap` of values that may be unknown: one unknown makes the whole fold unknown."""
+    out: list[str] = []
+    for v in values:
+        if v is None:
+            return None
+        if v not in out:
+            out.append(v[:4096])
+            if len(out) >= _MAX_CANDIDATES:
+                break
+    return out
+
+
+def _safe_percent(fmt: str, args: tuple[str, ...]) -> str | None:
+    """`fmt % args` for short plain `%s` formats only (no widths: no memory blow-up).
+
+    Anything else is unknown, not empty: `'%c%cclass%c%c'|format(95, 95, 95, 95)` and
+    `'%.2sclass%.2s'|format('__x', '__y')` both render `__class__`.
+    """
     if len(fmt) > 512 or any(c.isdigit() or c == "*" for c in fmt.replace("%%", "")):
-        return ""
+        return None
     try:
         return fmt % args
     except (TypeError, ValueError, KeyError):
-        return ""
+        return None
 
 
-def _safe_format(fmt: str, args: tuple[str, ...]) -> str:
+def _safe_format(fmt: str, args: tuple[str, ...]) -> str | None:
     if len(fmt) > 512 or ":" in fmt or "." in fmt or "[" in fmt or "!" in fmt:
-        return ""
+        return None
     try:
         return fmt.format(*args)
     except (IndexError, KeyError, ValueError):
-        return ""
+        return None
 
 
 def report_template(

@@ -41,6 +41,7 @@ from .python_code import DESCRIPTIONS
 from .python_code import analyse as analyse_python
 from .python_scanner import MAX_PYTHON_BYTES, severity_of
 from .python_scanner import parse as parse_python
+from .skops_schema import is_skops_schema, report_skops
 
 MAX_JSON_BYTES: Final = 64 * 1024 * 1024
 _MAX_HOOKED: Final = 1000
@@ -165,7 +166,9 @@ class JsonScanner(BaseScanner):
             result.mark_inconclusive(f"malformed: not valid JSON ({exc})")
             result.finish()
             return result
-        if isinstance(doc, dict):
+        if is_skops_schema(doc):
+            report_skops(self, doc, path, result)
+        elif isinstance(doc, dict):
             self._hf_config(doc, path, result)
         elif (
             isinstance(doc, list) and shown.replace("\\", "/").rsplit("/", 1)[-1] == "modules.json"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...formats import Format
-from ...rules.text import MLMODEL_LOADER
+from ...rules.text import MLMODEL_LOADER, SKOPS_DANGEROUS_TYPE
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from .skops_schema import dangerous_dotted
 from .yaml_document import vetted_document
 
 
@@ -34,11 +35,31 @@ class MlflowModelScanner(BaseScanner):
             (f["code"] for f in flavors.values() if isinstance(f, dict) and f.get("code")), None
         )
         self._loader(loader, code, path, result)
+        for flavor in flavors.values():
+            if isinstance(flavor, dict) and isinstance(flavor.get("skops_trusted_types"), list):
+                self._skops_trusted(flavor["skops_trusted_types"], path, result)
         result.metadata["mlflow_flavors"] = list(map(str, flavors))
         if isinstance(loader, str):
             result.metadata["mlflow_loader_module"] = loader
         result.finish()
         return result
+
+    def _skops_trusted(self, trusted: list[Any], path: str, result: ScanResult) -> None:
+        """mlflow.sklearn hands these to skops.io.load as trusted: the file decides what its
+        own model file may build."""
+        for name in trusted[:1000]:
+            verdict = dangerous_dotted(name) if isinstance(name, str) else None
+            if verdict is None:
+                continue
+            result.add_issue(
+                f"MLmodel trusts the skops type {name}, which loading then builds",
+                severity=IssueSeverity.CRITICAL,
+                location=self.location(path),
+                details={"type": name, "family": verdict.family},
+                why="mlflow.sklearn.load_model passes skops_trusted_types to skops.io.load. "
+                + verdict.why,
+                rule=SKOPS_DANGEROUS_TYPE,
+            )
 
     def _loader(self, loader: Any, code: Any, path: str, result: ScanResult) -> None:
         reasons = []

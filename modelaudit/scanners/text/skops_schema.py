@@ -1,0 +1,129 @@
+"""skops schemas (`schema.json` in a `.skops` archive): the types `skops.io.load` would build.
+
+skops refuses types its caller did not trust, but callers trust what the file asks for:
+`skops.io.load(f, trusted=skops.io.get_untrusted_types(file=f))` is the documented pattern
+and `mlflow.sklearn` trusts the types its `MLmodel` lists. A schema naming `posix.system`
+or `subprocess.check_output` (a FunctionNode inside a PartialNode, a ReduceNode calling it)
+is as dangerous as a pickle naming it, so each type is judged by the pickle policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ...rules.text import SKOPS_DANGEROUS_TYPE, SKOPS_UNKNOWN_TYPE
+from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..pickle import policy
+
+#: Values walked per schema: a schema holds one dict per node, so this is far past any model.
+_MAX_VALUES: Final = 2_000_000
+_MAX_REPORTED: Final = 50
+#: Loaders whose node only rebuilds a builtin container or raw data (the module is not used).
+_DATA_LOADERS: Final = frozenset(
+    {
+        "DictNode",
+        "ListNode",
+        "TupleNode",
+        "SetNode",
+        "JsonNode",
+        "BytesNode",
+        "BytearrayNode",
+        "SliceNode",
+    }
+)
+
+
+def is_skops_schema(doc: Any) -> bool:
+    """A skops `schema.json`: its root is a node (`__loader__`, `__module__`, `__class__`)."""
+    return (
+        isinstance(doc, dict)
+        and isinstance(doc.get("__loader__"), str)
+        and isinstance(doc.get("__module__"), str)
+        and isinstance(doc.get("__class__"), str)
+    )
+
+
+def schema_types(doc: Any) -> tuple[dict[tuple[str, str], str], bool]:
+    """The names a load would resolve ((module, qualname) -> the node loader naming it),
+    and whether the whole schema was walked within the budget."""
+    found: dict[tuple[str, str], str] = {}
+    stack: list[Any] = [doc]
+    seen = 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > _MAX_VALUES:
+            return found, False
+        if isinstance(value, list):
+            stack.extend(value)
+            continue
+        if not isinstance(value, dict):
+            continue
+        stack.extend(value.values())
+        loader, module, cls = (
+            value.get("__loader__"),
+            value.get("__module__"),
+            value.get("__class__"),
+        )
+        if not (isinstance(loader, str) and isinstance(module, str) and isinstance(cls, str)):
+            continue
+        if loader in _DATA_LOADERS:
+            continue
+        qualname = cls
+        if loader == "MethodNode":
+            content = value.get("content")
+            func = content.get("func") if isinstance(content, dict) else None
+            qualname = f"{cls}.{func}" if isinstance(func, str) else cls
+        found.setdefault((module, qualname), loader)
+    return found, True
+
+
+def _verdict(module: str, qualname: str) -> policy.Verdict:
+    if not policy.valid_name(module, qualname):
+        # skops imports the module and getattr()s the name: garbage cannot resolve, but a
+        # name that is not an identifier path is not one real files hold either
+        return policy.Verdict(policy.UNKNOWN)
+    return policy.classify(module, qualname)
+
+
+def dangerous_dotted(name: str) -> policy.Verdict | None:
+    """The pickle policy's DANGER verdict for a dotted type name, trying every module split
+    (a trusted-types list writes `posix.system`, not which part is the module)."""
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module, qualname = ".".join(parts[:i]), ".".join(parts[i:])
+        if policy.valid_name(module, qualname):
+            verdict = policy.classify(module, qualname)
+            if verdict.kind == policy.DANGER:
+                return verdict
+    return None
+
+
+def report_skops(scanner: BaseScanner, doc: Any, path: str, result: ScanResult) -> None:
+    """Judge every type, function and method a skops schema names."""
+    found, complete = schema_types(doc)
+    reported = 0
+    for (module, qualname), loader in sorted(found.items()):
+        name = f"{module}.{qualname}"
+        verdict = _verdict(module, qualname)
+        if verdict.kind in (policy.SAFE, policy.SHAPE) or reported >= _MAX_REPORTED:
+            continue
+        reported += 1
+        dangerous = verdict.kind == policy.DANGER
+        result.add_issue(
+            f"skops schema names {'dangerous' if dangerous else 'unknown'} type {name} ({loader})",
+            severity=IssueSeverity.CRITICAL if dangerous else IssueSeverity.WARNING,
+            location=scanner.location(path),
+            details={"type": name, "loader": loader, "family": verdict.family},
+            why=(
+                verdict.why
+                if dangerous
+                else "skops.io.load builds this type once it is "
+                "trusted, and callers trust what get_untrusted_types lists; it is not a type "
+                "real models are known to use."
+            ),
+            rule=SKOPS_DANGEROUS_TYPE if dangerous else SKOPS_UNKNOWN_TYPE,
+        )
+    result.metadata["skops_types"] = len(found)
+    if not complete:
+        result.mark_inconclusive("skops schema too large to walk within budget")
