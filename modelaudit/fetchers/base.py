@@ -569,6 +569,16 @@ class Source(ABC):
         """Release clients and sessions."""
 
 
+def content_range(value: str) -> tuple[int, int] | None:
+    """(first byte, object size) of a Content-Range `bytes FIRST-LAST/SIZE` (S3, GCS)."""
+    try:
+        _unit, _, rest = value.partition(" ")
+        span, _, total = rest.partition("/")
+        return int(span.partition("-")[0]), int(total)
+    except ValueError:
+        return None
+
+
 def b64_to_hex(value: str | None) -> str | None:
     """A base64 digest (S3 ChecksumSHA256, GCS md5Hash/crc32c) as lowercase hex."""
     if not value:

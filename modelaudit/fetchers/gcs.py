@@ -5,21 +5,36 @@ requests are anonymous (public buckets), so the library never falls back to the 
 server. STORAGE_EMULATOR_HOST points at an emulator (no auth); GCS_ENDPOINT_URL points at
 another authenticated endpoint (Private Service Connect). Reads are pinned to the generation
 seen at listing time (`ifGenerationMatch`), so a replaced object fails with `ObjectChanged`.
+A key that is its call's only target is sized by its first reads instead of a metadata GET
+before them (`GcsSource.first_read`): one round trip fewer before the first byte.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio.to_thread
 
 from . import backoff
-from .base import READ_SIZE, Body, ObjectReader, ObjectRef, Source, b64_to_hex
+from .base import (
+    READ_SIZE,
+    Body,
+    FirstReads,
+    Held,
+    ObjectReader,
+    ObjectRef,
+    Piece,
+    Source,
+    b64_to_hex,
+    content_range,
+)
 from .errors import (
     AuthenticationError,
     FetchError,
@@ -31,6 +46,9 @@ from .errors import (
 
 _CREDS = "GOOGLE_APPLICATION_CREDENTIALS"
 _PAGE = "1000"
+_DIGEST_FIELDS = (("md5", "md5Hash"), ("crc32c", "crc32c"))
+
+log = logging.getLogger("modelaudit")
 
 
 def parse_uri(target: str) -> tuple[str, str]:
@@ -85,6 +103,21 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientError | OSError | asyncio.TimeoutError)
 
 
+def digests_of(meta: Mapping[str, Any]) -> dict[str, str]:
+    """What an object's metadata publishes of its bytes, by algorithm (GCS has no sha256)."""
+    return {
+        alg: value
+        for alg, field in _DIGEST_FIELDS
+        if (value := b64_to_hex(meta.get(field))) is not None
+    }
+
+
+def describe_digests(digests: Mapping[str, str]) -> str:
+    return " and ".join(
+        f"{alg} from the GCS object's {field}" for alg, field in _DIGEST_FIELDS if alg in digests
+    )
+
+
 class GcsSource(Source):
     def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
         self.target = target
@@ -93,7 +126,11 @@ class GcsSource(Source):
         self.emulator = env.get("STORAGE_EMULATOR_HOST") or None
         self.endpoint = env.get("GCS_ENDPOINT_URL") or None
         self.creds = None if self.emulator else (env.get(_CREDS) or None)
-        self._page_size = str(int((config or {}).get("list_page_size", _PAGE)))
+        self._settings: Mapping[str, Any] = config or {}
+        self._page_size = str(int(self._settings.get("list_page_size", _PAGE)))
+        #: SARIF and SBOM runs want the object's published digests: a key sized by its first
+        #: reads gets them from a metadata GET sent beside those reads
+        self._digests_wanted = bool(self._settings.get("hashes"))
         self._storage: Any = None
         self.shared = backoff.SharedClient(self._close)
 
@@ -162,18 +199,8 @@ class GcsSource(Source):
         size = int(item.get("size", 0))
         generation = str(item["generation"]) if item.get("generation") else None
         reader = GcsReader(self, key, generation, size)
-        digests = {
-            alg: value
-            for alg, field in (("md5", "md5Hash"), ("crc32c", "crc32c"))
-            if (value := b64_to_hex(item.get(field))) is not None
-        }
-        if digests:
-            reader.digests = digests
-            reader.digest_source = " and ".join(
-                f"{alg} from the GCS object's {field}"
-                for alg, field in (("md5", "md5Hash"), ("crc32c", "crc32c"))
-                if alg in digests
-            )
+        digests = digests_of(item)
+        reader.publish(digests, describe_digests(digests))
         return ObjectRef(
             uri=self.uri(key),
             size=size,
@@ -192,9 +219,9 @@ class GcsSource(Source):
             return None
         reader = GcsReader(self, key, generation, obj.size)
         digests = locator.get("digests")
-        if isinstance(digests, dict) and digests:
-            reader.digests = {str(k): str(v) for k, v in digests.items()}
-            reader.digest_source = "published by GCS (" + ", ".join(sorted(reader.digests)) + ")"
+        if isinstance(digests, dict):
+            known = {str(k): str(v) for k, v in digests.items()}
+            reader.publish(known, "published by GCS (" + ", ".join(sorted(known)) + ")")
         return ObjectRef(
             uri=obj.uri,
             size=obj.size,
@@ -205,22 +232,118 @@ class GcsSource(Source):
             locator=obj.locator,
         )
 
-    async def objects(self) -> AsyncIterator[ObjectRef]:
+    def _reads_first(self, key: str) -> bool:
+        """Whether the only target's key is sized by its first reads (the head and a suffix
+        range of the end, in parallel) instead of a metadata GET before them. Not for a call
+        with other targets (their first reads would go out beside the engine's bound on
+        objects fetched at once), a cluster (its nodes list the target again), `--cache` (it
+        must know the object's identity before reading it), an ONNX model (a large one starts
+        with a whole-object stream, engine/acquire.py), nor `--hash-remote`: GCS publishes no
+        sha256, so that run streams the whole object anyway and one round trip is lost in
+        it."""
+        settings = self._settings
+        if not settings.get("one_target") or settings.get("cache_dir") or settings.get("cluster"):
+            return False
+        if settings.get("hashes") and settings.get("hash_remote"):
+            return False
+        return not key.lower().endswith(".onnx")
+
+    async def first_read(self, key: str) -> tuple[bool, ObjectRef | None]:
+        """The key sized by its first reads instead of a metadata GET before them: one round
+        trip fewer before the first byte; the bodies are held by the reader for the spool.
+        Their Content-Range gives the size and their x-goog-generation pins the object (the
+        reads after carry it as `ifGenerationMatch`). A SARIF/SBOM run's md5/crc32c come from
+        a metadata GET sent beside them, as the listing's own metadata GET gave them.
+
+        (True, the object); (True, None): no such key, the listing looks for a prefix;
+        (False, None): the metadata GET decides (an answer that is not the range asked for
+        or has no generation: a server ignoring Range, a stored gzip object GCS decompresses,
+        an emulator; a failure its retries may get past). A refusal is raised as the
+        metadata GET's would be."""
         import aiohttp
 
+        from ..formats.format import FIRST_READ, unsized_end_read
+
+        reader = GcsReader(self, key, None, None)
+        failures: list[Exception] = []
+        aside: list[Exception] = []
+        #: (the metadata GET decides nothing: asked again when the report wants the digests)
+        ignored: list[Exception] = []
+
+        async def read(into: list[Exception], call: Callable[[], Awaitable[object]]) -> None:
+            try:
+                await call()
+            except Exception as exc:
+                into.append(exc)
+
+        tail = unsized_end_read(key)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
+            tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
+            if self._digests_wanted:
+                tg.start_soon(read, ignored, reader.published_digests)
+        decided: tuple[bool, ObjectRef | None] | None = None
+        for failure in failures + aside:
+            if isinstance(failure, aiohttp.ClientResponseError) and failure.status == 404:
+                decided = (True, None)
+                break
+            error = self.error(failure, self.uri(key))
+            if isinstance(error, AuthenticationError):
+                await reader.aclose()
+                raise error from None
+        if decided is None and any(isinstance(exc, ObjectChanged) for exc in failures + aside):
+            # the first answer pinned the object: the reads that follow report the change
+            reader.drop_held()
+            if reader.size is not None and reader.generation is not None:
+                decided = (True, self._single(key, reader))
+        if decided is None and not failures and reader.size is not None:
+            # (an end read that failed alone: acquisition reads the end itself)
+            decided = (True, self._single(key, reader))
+        if decided is None or decided[1] is None:
+            await reader.aclose()
+        if decided is None:
+            log.debug("first reads of %s failed: %r", self.uri(key), failures)
+            return False, None
+        return decided
+
+    def _single(self, key: str, reader: GcsReader) -> ObjectRef:
+        locator: dict[str, Any] = {"key": key, "generation": reader.generation}
+        if reader.published is not None:
+            locator["digests"] = dict(reader.published)
+        return ObjectRef(
+            uri=self.uri(key),
+            size=reader.size,
+            etag=reader.etag or reader.generation,
+            reader=reader,
+            explicit=True,
+            locator=locator,
+        )
+
+    async def _by_metadata(self, storage: Any) -> ObjectRef | None:
+        """The object at exactly the target's key, by its metadata GET; None: there is none."""
+        import aiohttp
+
+        try:
+            meta = await backoff.retry(
+                lambda: storage.download_metadata(self.bucket, self.key), is_transient
+            )
+        except aiohttp.ClientResponseError as exc:
+            if exc.status != 404:
+                raise self.error(exc, self.target) from None
+            return None
+        except Exception as exc:
+            raise self.error(exc, self.target) from None
+        return self._ref(meta, explicit=True)
+
+    async def objects(self) -> AsyncIterator[ObjectRef]:
         storage = await self.storage()
         if self.key and not self.key.endswith("/"):
-            try:
-                meta = await backoff.retry(
-                    lambda: storage.download_metadata(self.bucket, self.key), is_transient
-                )
-            except aiohttp.ClientResponseError as exc:
-                if exc.status != 404:
-                    raise self.error(exc, self.target) from None
-            except Exception as exc:
-                raise self.error(exc, self.target) from None
-            else:
-                yield self._ref(meta, explicit=True)
+            reads_first = self._reads_first(self.key)
+            decided, single = await self.first_read(self.key) if reads_first else (False, None)
+            if not decided:
+                single = await self._by_metadata(storage)
+            if single is not None:
+                yield single
                 return
         prefix = self.key if not self.key or self.key.endswith("/") else self.key + "/"
         found = False
@@ -251,16 +374,35 @@ class GcsSource(Source):
         await self.shared.release()
 
 
-class GcsReader(ObjectReader):
-    def __init__(self, source: GcsSource, key: str, generation: str | None, size: int) -> None:
+class _Unfit(Exception):
+    """A first read's answer that does not size and pin the object: not the range asked for
+    (a server ignoring Range, a stored gzip object decompressed whole) or no generation."""
+
+
+class _NoAhead(NamedTuple):
+    """(A GCS reader opens no whole-object response ahead: see `GcsSource._reads_first`.)"""
+
+    waited: float
+
+
+class GcsReader(FirstReads[_NoAhead], ObjectReader):
+    def __init__(
+        self, source: GcsSource, key: str, generation: str | None, size: int | None
+    ) -> None:
         self._source = source
         self.key = key
         self.uri = self.shown = source.uri(key)
         self.generation = generation
+        self.etag: str | None = None
         self.size = size
         self.endpoint = source.emulator or source.endpoint or "gs://"
         self.supports_ranges = True
+        #: what the object's metadata publishes (None: not asked yet, a key sized by its
+        #: first reads)
+        self.published: dict[str, str] | None = None
         self._released = False
+        #: the bodies of the ranged reads the listing sent in place of the metadata GET
+        self._init_first_reads()
         source.shared.retain()
 
     def _params(self) -> dict[str, str]:
@@ -292,10 +434,97 @@ class GcsReader(ObjectReader):
     def fetch_error(self, exc: BaseException) -> FetchError:
         return self._source.error(exc, self.uri)
 
+    def publish(self, digests: dict[str, str], source: str) -> None:
+        self.published = self.digests = dict(digests)
+        self.digest_source = source if digests else ""
+
+    async def published_digests(self) -> dict[str, str]:
+        """md5 and crc32c as the object's metadata gives them: the listing's, or one metadata
+        GET for a key sized by its first reads (it must name the generation they pinned)."""
+        if self.published is None:
+            storage = await self._source.storage()
+            try:
+                meta = await backoff.retry(
+                    lambda: storage.download_metadata(self._source.bucket, self.key),
+                    is_transient,
+                )
+            except Exception as exc:
+                raise self.fetch_error(exc) from None
+            generation = str(meta["generation"]) if meta.get("generation") else None
+            self._pin(generation, int(meta.get("size", 0)))
+            self.etag = meta.get("etag") or self.etag
+            digests = digests_of(meta)
+            self.publish(digests, describe_digests(digests))
+        assert self.published is not None
+        return dict(self.published)
+
+    # -- the object's first reads, sent by the listing in place of the metadata GET -------
+
+    def _pin(self, generation: str | None, size: int) -> None:
+        """The first answer pins the object; a later one of another version is a change."""
+        if self.generation is None:
+            self.generation = generation
+        elif generation is not None and generation != self.generation:
+            raise ObjectChanged(f"{self.uri}: the object changed while being read (generation)")
+        if self.size is None:
+            self.size = size
+        elif size != self.size:
+            raise ObjectChanged(f"{self.uri}: the object changed while being read (size)")
+
+    async def read_ahead(self, start: int, length: int) -> None:
+        """One ranged media GET (`start` < 0: the last `length` bytes, a suffix range), its
+        body kept for `held`: its Content-Range gives the size, its x-goog-generation pins
+        the object. Raises the client's own error (the listing reads its status), or
+        `_Unfit`, the body left unread."""
+        began = time.monotonic()
+        spec = f"-{length}" if start < 0 else f"{start}-{start + length - 1}"
+        storage = await self._source.storage()
+        stream = await storage._download_stream(
+            self._source.bucket,
+            self.key,
+            params={"alt": "media"},
+            headers={"Accept-Encoding": "identity", "Range": f"bytes={spec}"},
+        )
+        first = time.monotonic() - began
+        async with stream as response:
+            headers = response.headers
+            generation = headers.get("x-goog-generation")
+            span = _span(response.status, headers, length)
+            if span is None or not generation:
+                raise _Unfit(f"HTTP {response.status}, generation {generation!r}")
+            at, total = span
+            self._pin(generation, total)
+            want = min(length, total - at)
+            data = bytearray()
+            while len(data) <= want and (chunk := await stream.read(READ_SIZE)):
+                data += chunk
+        if (start < 0 or at == start) and len(data) == want:
+            self._held.append(Piece(at, bytes(data), first, time.monotonic() - began))
+
+    async def _head_off(self, ahead: _NoAhead, end: int) -> Held | None:
+        return None
+
+    def _close_ahead(self, ahead: _NoAhead) -> None:
+        return None
+
     async def aclose(self) -> None:
+        self.drop_held()
         if not self._released:
             self._released = True
             await self._source.shared.release()
+
+
+def _span(status: int, headers: Mapping[str, str], length: int) -> tuple[int, int] | None:
+    """(first byte, object size) of a first read's answer: a 206's Content-Range, or a whole
+    answer no longer than the read (an object smaller than the range) whose length is the
+    stored object's; None for anything else (its body is not worth reading)."""
+    if status == 206:
+        return content_range(headers.get("Content-Range", ""))
+    size = headers.get("Content-Length", "")
+    stored = headers.get("x-goog-stored-content-length")
+    if status == 200 and size.isdigit() and int(size) <= length and stored in (None, size):
+        return 0, int(size)
+    return None
 
 
 async def _read_all(stream: Any) -> AsyncIterator[bytes]:

@@ -29,6 +29,7 @@ from .base import (
     Piece,
     Source,
     b64_to_hex,
+    content_range,
 )
 from .errors import (
     AuthenticationError,
@@ -330,7 +331,7 @@ class S3Reader(FirstReads[_Opened], ObjectReader):
         first = time.monotonic() - began
         async with resp["Body"] as body:
             data = await body.read()
-        span = _content_range(str(resp.get("ContentRange") or ""))
+        span = content_range(str(resp.get("ContentRange") or ""))
         if span is None:
             # a whole answer (a suffix longer than the object, on some servers)
             span = (0, int(resp.get("ContentLength", len(data))))
@@ -380,16 +381,6 @@ class S3Reader(FirstReads[_Opened], ObjectReader):
         if not self._released:
             self._released = True
             await self._source.shared.release()
-
-
-def _content_range(value: str) -> tuple[int, int] | None:
-    """(first byte, object size) of `bytes FIRST-LAST/SIZE`."""
-    try:
-        _unit, _, rest = value.partition(" ")
-        span, _, total = rest.partition("/")
-        return int(span.partition("-")[0]), int(total)
-    except ValueError:
-        return None
 
 
 class S3Source(Source):

@@ -313,6 +313,114 @@ def start_gcs_emulator() -> GcsEmulator:
     return GcsEmulator(url, start_process(args, url + "/"))
 
 
+class GcsFront:
+    """What gcp-storage-emulator lacks of GCS's media downloads, in front of it: it ignores a
+    suffix Range (`bytes=-N`: it answers 200 with the whole object) and `ifGenerationMatch`,
+    and its answers carry no `x-goog-generation` (nor `x-goog-hash` on a ranged one). This
+    front answers a media GET as GCS does, from the emulator's own object and metadata
+    (fetched behind the scenes, not counted): 206 with Content-Range for any Range, 416 past
+    the end, 412 for another generation, and the x-goog-* headers. Everything else is
+    passed through. `requests` are what the scans sent, as the server side saw them:
+    ("media", Range or "whole") or ("meta", path). With `deny`, every request gets that
+    status and GCS's error document."""
+
+    def __init__(self, upstream: str, deny: int | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.upstream = upstream
+        self.deny = deny
+        self.requests: list[tuple[str, str]] = []
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                from urllib.parse import parse_qs, urlsplit
+
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                media = query.get("alt") == ["media"]
+                rng = self.headers.get("Range", "whole")
+                front.requests.append(("media", rng) if media else ("meta", self.path))
+                if front.deny:
+                    error = {"error": {"code": front.deny, "message": "denied"}}
+                    self._send(front.deny, json.dumps(error).encode(), {})
+                    return
+                if not media:
+                    self._send(*front.fetch(self.path))
+                    return
+                status, raw, _ = front.fetch(url.path)
+                if status != 200:
+                    self._send(status, raw, {"Content-Type": "application/json"})
+                    return
+                meta = json.loads(raw)
+                wanted = query.get("ifGenerationMatch")
+                if wanted and wanted != [str(meta["generation"])]:
+                    self._send(412, b'{"error": {"code": 412}}', {})
+                    return
+                size = int(meta["size"])
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "x-goog-generation": str(meta["generation"]),
+                    "x-goog-metageneration": str(meta.get("metageneration", 1)),
+                    "x-goog-stored-content-length": str(size),
+                    "x-goog-stored-content-encoding": "identity",
+                    "x-goog-hash": f"crc32c={meta['crc32c']},md5={meta['md5Hash']}",
+                }
+                media_path = url.path + "?alt=media"
+                if rng == "whole":
+                    self._send(200, front.fetch(media_path)[1], headers)
+                    return
+                first, _, last = rng.removeprefix("bytes=").partition("-")
+                if not first:
+                    start, end = max(0, size - int(last)), size
+                else:
+                    start, end = int(first), min(size, int(last) + 1 if last else size)
+                if start >= size:
+                    headers["Content-Range"] = f"bytes */{size}"
+                    self._send(416, b"", headers)
+                    return
+                # (the emulator serves a range FIRST-LAST itself)
+                data = front.fetch(media_path, f"bytes={start}-{end - 1}")[1]
+                headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+                self._send(206, data, headers)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def fetch(self, path: str, rng: str = "") -> tuple[int, bytes, dict[str, str]]:
+        """The emulator's own answer (status, body, Content-Type)."""
+        request = urllib.request.Request(
+            self.upstream + path, headers={"Range": rng} if rng else {}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, data, kind = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as exc:
+            status, data, kind = exc.code, exc.read(), exc.headers
+        return status, data, {"Content-Type": kind.get("Content-Type") or "application/json"}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class GcsAuthProxy:
     """Google's token endpoint and an authenticated front for the emulator, on one port.
 
@@ -337,6 +445,8 @@ class GcsAuthProxy:
         self.public_key = key.public_key()
         self.token = "ya29.test-access-token-5521"
         self.upstream = upstream
+        #: every object request as it arrived (path, its Range or "whole")
+        self.requests: list[tuple[str, str]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -372,6 +482,7 @@ class GcsAuthProxy:
                 self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
             def do_GET(self) -> None:
+                proxy.requests.append((self.path, self.headers.get("Range", "whole")))
                 if self.headers.get("Authorization") != f"Bearer {proxy.token}":
                     body = b'{"error": {"code": 401, "message": "Anonymous caller"}}'
                     self._send(401, body, {"Content-Type": "application/json"})
@@ -383,8 +494,11 @@ class GcsAuthProxy:
                         status, data, got = response.status, response.read(), response.headers
                 except urllib.error.HTTPError as exc:
                     status, data, got = exc.code, exc.read(), exc.headers
-                keep = ("Content-Type", "Content-Range", "ETag")
-                self._send(status, data, {k: got[k] for k in keep if got.get(k)})
+                keep = {k: v for k, v in got.items() if k.lower().startswith("x-goog-")}
+                for name in ("Content-Type", "Content-Range", "ETag"):
+                    if got.get(name):
+                        keep[name] = got[name]
+                self._send(status, data, keep)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
