@@ -351,3 +351,29 @@ def test_cli_output_remote_and_remotes_other_than_the_default(tmp_path: Path) ->
     assert files[str(defaulted / "model.pkl")]["status"] == "error"
     assert "remote first" in files[str(defaulted / "model.pkl")]["reason"]
     assert proc.returncode == 1
+
+
+async def test_a_remote_output_is_downloaded_once_without_first_reads(
+    tmp_path: Path, s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output is read whole to check its md5: ranged first reads of its head and end
+    (what an S3 or GCS key that is a run's only target gets) would only add a round trip and
+    128 KiB before that download. A pointer is a local target, so its remote's fetcher is
+    never told it is the only one; this keeps it so."""
+    root = make_repo(tmp_path / "repo", s3_remote_config("dvcstore"))
+    data = clean_safetensors()
+    digest = md5(data)
+    s3_server.admin().put_object(
+        Bucket=S3_BUCKET, Key=f"dvcstore/{object_path(digest, True)}", Body=data
+    )
+    target = pointer(root, "model.safetensors", digest, len(data))
+    front = FlakyProxy(s3_server.endpoint, fail_first=0, cut=False)
+    try:
+        for name, value in (s3_env(s3_server) | {"AWS_ENDPOINT_URL": front.url}).items():
+            monkeypatch.setenv(name, value)
+        report = await modelaudit.scan(str(target))
+    finally:
+        front.close()
+    assert report.exit_code == 0, [f.status_reason for f in report.files]
+    ranged = [(method, rng) for method, rng, _ in front.requests if rng != "whole"]
+    assert ranged == [], front.requests
