@@ -590,3 +590,49 @@ def b64_to_hex(value: str | None) -> str | None:
         return base64.b64decode(value, validate=True).hex()
     except (binascii.Error, ValueError):
         return None
+
+
+async def decide_first_reads(
+    reader: ObjectReader,
+    failures: list[Exception],
+    aside: list[Exception],
+    *,
+    shown: str,
+    missing: Callable[[Exception], bool],
+    refusal: Callable[[Exception], FetchError],
+    pinned: Callable[[], bool],
+    single: Callable[[], ObjectRef],
+) -> tuple[bool, ObjectRef | None]:
+    """What a listing's first reads of its only key decided (S3, GCS): the head read's
+    failures are in `failures`, the end read's in `aside`.
+
+    (True, the object: `single()`); (True, None): no such key (`missing`), the listing looks
+    for a prefix; (False, None): the store's metadata request decides (a failure its retries
+    may get past). A refusal (`refusal` gives an `AuthenticationError`) is raised as that
+    request would raise it. An `ObjectChanged` means the first answer pinned the object
+    (`pinned`): the reads that follow report the change. The reader is closed unless the
+    object is handed over."""
+    decided: tuple[bool, ObjectRef | None] | None = None
+    for failure in failures + aside:
+        if missing(failure):
+            decided = (True, None)
+            break
+        error = refusal(failure)
+        if isinstance(error, AuthenticationError):
+            await reader.aclose()
+            raise error from None
+    if decided is None and any(isinstance(exc, ObjectChanged) for exc in failures + aside):
+        reader.drop_held()
+        if pinned():
+            decided = (True, single())
+    if decided is None and not failures and reader.size is not None:
+        # (an end read that failed alone: acquisition reads the end itself)
+        decided = (True, single())
+    if decided is None or decided[1] is None:
+        await reader.aclose()
+    if decided is None:
+        import logging
+
+        logging.getLogger("modelaudit").debug("first reads of %s failed: %r", shown, failures)
+        return False, None
+    return decided

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -34,6 +33,7 @@ from .base import (
     Source,
     b64_to_hex,
     content_range,
+    decide_first_reads,
 )
 from .errors import (
     AuthenticationError,
@@ -47,8 +47,6 @@ from .errors import (
 _CREDS = "GOOGLE_APPLICATION_CREDENTIALS"
 _PAGE = "1000"
 _DIGEST_FIELDS = (("md5", "md5Hash"), ("crc32c", "crc32c"))
-
-log = logging.getLogger("modelaudit")
 
 
 def parse_uri(target: str) -> tuple[str, str]:
@@ -282,29 +280,18 @@ class GcsSource(Source):
             tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
             if self._digests_wanted:
                 tg.start_soon(read, ignored, reader.published_digests)
-        decided: tuple[bool, ObjectRef | None] | None = None
-        for failure in failures + aside:
-            if isinstance(failure, aiohttp.ClientResponseError) and failure.status == 404:
-                decided = (True, None)
-                break
-            error = self.error(failure, self.uri(key))
-            if isinstance(error, AuthenticationError):
-                await reader.aclose()
-                raise error from None
-        if decided is None and any(isinstance(exc, ObjectChanged) for exc in failures + aside):
-            # the first answer pinned the object: the reads that follow report the change
-            reader.drop_held()
-            if reader.size is not None and reader.generation is not None:
-                decided = (True, self._single(key, reader))
-        if decided is None and not failures and reader.size is not None:
-            # (an end read that failed alone: acquisition reads the end itself)
-            decided = (True, self._single(key, reader))
-        if decided is None or decided[1] is None:
-            await reader.aclose()
-        if decided is None:
-            log.debug("first reads of %s failed: %r", self.uri(key), failures)
-            return False, None
-        return decided
+        return await decide_first_reads(
+            reader,
+            failures,
+            aside,
+            shown=self.uri(key),
+            missing=lambda failure: (
+                isinstance(failure, aiohttp.ClientResponseError) and failure.status == 404
+            ),
+            refusal=lambda failure: self.error(failure, self.uri(key)),
+            pinned=lambda: reader.size is not None and reader.generation is not None,
+            single=lambda: self._single(key, reader),
+        )
 
     def _single(self, key: str, reader: GcsReader) -> ObjectRef:
         locator: dict[str, Any] = {"key": key, "generation": reader.generation}

@@ -30,6 +30,7 @@ from .base import (
     Source,
     b64_to_hex,
     content_range,
+    decide_first_reads,
 )
 from .errors import (
     AuthenticationError,
@@ -583,31 +584,23 @@ class S3Source(Source):
                 tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
                 if self._digests_wanted:
                     tg.start_soon(read, ignored, reader.published_digests)
-        decided: tuple[bool, ObjectRef | None] | None = None
-        for failure in failures + aside:
-            if isinstance(failure, ClientError):
-                code, status = _error_code(failure)
-                if status == 404 or code in _NOT_FOUND:
-                    decided = (True, None)
-                    break
-            error = to_fetch_error(failure, self.uri(key), self.creds)
-            if isinstance(error, AuthenticationError):
-                await reader.aclose()
-                raise error from None
-        if decided is None and any(isinstance(exc, ObjectChanged) for exc in failures + aside):
-            # the first answer pinned the object: the reads that follow report the change
-            reader.drop_held()
-            if reader.size is not None:
-                decided = (True, self._single(key, reader))
-        if decided is None and not failures and reader.size is not None:
-            # (an end read that failed alone: acquisition reads the end itself)
-            decided = (True, self._single(key, reader))
-        if decided is None or decided[1] is None:
-            await reader.aclose()
-        if decided is None:
-            log.debug("first reads of %s failed: %r", self.uri(key), failures)
-            return False, None
-        return decided
+
+        def missing(failure: Exception) -> bool:
+            if not isinstance(failure, ClientError):
+                return False
+            code, status = _error_code(failure)
+            return status == 404 or code in _NOT_FOUND
+
+        return await decide_first_reads(
+            reader,
+            failures,
+            aside,
+            shown=self.uri(key),
+            missing=missing,
+            refusal=lambda failure: to_fetch_error(failure, self.uri(key), self.creds),
+            pinned=lambda: reader.size is not None,
+            single=lambda: self._single(key, reader),
+        )
 
     def _single(self, key: str, reader: S3Reader) -> ObjectRef:
         return ObjectRef(
