@@ -76,6 +76,9 @@ class ShownFailure(OSError):
     """A raw failure worth another try whose message is safe to show as it is when the
     retries run out; a library's failures are shown by their type alone."""
 
+    #: tries after which a read gives up when it fails this way (None: `backoff.ATTEMPTS`)
+    attempts: int | None = None
+
 
 class RetryStatus(ShownFailure):
     """A status worth another try (429, 5xx) met by a blocking request: shown as it is
@@ -271,9 +274,10 @@ class Resumes:
             self.failures = 0
             return 0.0
         self.failures += 1
-        if self.failures >= backoff.ATTEMPTS:
+        attempts = getattr(exc, "attempts", None) or backoff.ATTEMPTS
+        if self.failures >= attempts:
             raise TransientFetchError(
-                f"{self.reader.shown}: {last} after {backoff.ATTEMPTS} attempts"
+                f"{self.reader.shown}: {last} after {self.failures} attempts"
             ) from None
         return backoff.delay(self.failures - 1, getattr(exc, "retry_after", None))
 

@@ -110,10 +110,12 @@ class HttpClient:
         # transports and the blocking fills (`ssl_context`), made here, off the event loop.
         if self._ssl is None:
             self._ssl = httpx.create_ssl_context(trust_env=True)
+        from . import http_connect
+
         return httpx.AsyncClient(
             verify=self._ssl,
             follow_redirects=False,
-            timeout=httpx.Timeout(60.0, connect=15.0),
+            timeout=httpx.Timeout(60.0, connect=http_connect.CONNECT_TIMEOUT),
             headers={"User-Agent": f"modelaudit/{__version__}", **self._extra_headers},
             # Proxies and CA bundles from the environment; httpx reads no credentials there.
             trust_env=True,
@@ -214,13 +216,23 @@ class HttpClient:
         await self._httpx()
         import httpx
 
+        from . import http_connect
+
         last = ""
+        timeouts = 0
         for attempt in range(backoff.ATTEMPTS):
             retry_after = None
             try:
                 response = await self._send_once(method, url, headers, params, redirects)
             except (httpx.TransportError, OSError) as exc:
                 last = type(exc).__name__
+                if isinstance(exc, httpx.ConnectTimeout):
+                    timeouts += 1
+                    if timeouts >= http_connect.CONNECT_ATTEMPTS:
+                        raise TransientFetchError(
+                            f"{shown}: no connection within {http_connect.CONNECT_TIMEOUT:g} s "
+                            f"after {attempt + 1} attempts"
+                        ) from None
             else:
                 status = response.status_code
                 if status in ok:

@@ -26,6 +26,9 @@ from .base import ShownFailure
 
 #: Seconds a connect may take, TCP and TLS together (httpx's connect timeout).
 CONNECT_TIMEOUT = 15.0
+#: Connects that time out before a request gives up: a host that let the bound pass twice
+#: without answering is down or filtered, not busy (five tries took 75 s and more).
+CONNECT_ATTEMPTS = 2
 #: Seconds between two looks at the stop while a connect is pending.
 SLICE = 0.1
 
@@ -34,6 +37,8 @@ _PENDING = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 
 class ConnectTimeout(ShownFailure, TimeoutError):
     """No connection within `CONNECT_TIMEOUT`."""
+
+    attempts = CONNECT_ATTEMPTS
 
 
 class StoppableHTTPConnection(http.client.HTTPConnection):

@@ -184,7 +184,28 @@ async def test_a_connect_that_never_completes_fails_the_file_naming_host_and_por
         assert file.status is FileStatus.ERROR, file.status
         reason = file.status_reason or ""
         assert f"no connection to 127.0.0.1:{hole} within 0.2 s" in reason, reason
-        assert f"after {backoff.ATTEMPTS} attempts" in reason, reason
+        # (a host that let the bound pass twice is down or filtered: no third try)
+        assert f"after {http_connect.CONNECT_ATTEMPTS} attempts" in reason, reason
+
+
+async def test_a_listing_whose_host_never_answers_gives_up_after_two_connects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The listing's own requests (httpx: a HEAD when the call has several targets) give up
+    after `CONNECT_ATTEMPTS` connects that timed out, not `backoff.ATTEMPTS` (five tries of
+    15 s held a run 75 s and more on a host that drops its connects)."""
+    monkeypatch.setattr(http_connect, "CONNECT_TIMEOUT", 0.2)
+    monkeypatch.setattr(backoff, "BASE_DELAY", 0.01)
+    with black_hole() as hole:
+        targets = [f"http://127.0.0.1:{hole}/a.pkl", f"http://127.0.0.1:{hole}/b.pkl"]
+        with anyio.fail_after(30):
+            report = await modelaudit.scan(targets)
+    errors = {e["target"]: e["error"] for e in report.target_errors}
+    assert set(errors) == set(targets), report.target_errors
+    for error in errors.values():
+        assert f"no connection within 0.2 s after {http_connect.CONNECT_ATTEMPTS} attempts" in (
+            error
+        ), error
 
 
 # -- the connection itself ------------------------------------------------------------
