@@ -596,6 +596,19 @@ def b64_to_hex(value: str | None) -> str | None:
         return None
 
 
+Pinned = TypeVar("Pinned", str, int)
+
+
+def pinned(current: Pinned | None, seen: Pinned | None, what: str, uri: str) -> Pinned | None:
+    """What identifies the object (`what`: its ETag, generation or size) once an answer said
+    `seen`: the first answer pins it; a later one that says otherwise is a change."""
+    if current is None:
+        return seen
+    if seen is not None and seen != current:
+        raise ObjectChanged(f"{uri}: the object changed while being read ({what})")
+    return current
+
+
 async def decide_first_reads(
     reader: ObjectReader,
     failures: list[Exception],

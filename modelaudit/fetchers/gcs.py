@@ -34,6 +34,7 @@ from .base import (
     b64_to_hex,
     content_range,
     decide_first_reads,
+    pinned,
 )
 from .errors import (
     AuthenticationError,
@@ -449,14 +450,8 @@ class GcsReader(FirstReads[_NoAhead], ObjectReader):
 
     def _pin(self, generation: str | None, size: int) -> None:
         """The first answer pins the object; a later one of another version is a change."""
-        if self.generation is None:
-            self.generation = generation
-        elif generation is not None and generation != self.generation:
-            raise ObjectChanged(f"{self.uri}: the object changed while being read (generation)")
-        if self.size is None:
-            self.size = size
-        elif size != self.size:
-            raise ObjectChanged(f"{self.uri}: the object changed while being read (size)")
+        self.generation = pinned(self.generation, generation, "generation", self.uri)
+        self.size = pinned(self.size, size, "size", self.uri)
 
     async def read_ahead(self, start: int, length: int) -> None:
         """One ranged media GET (`start` < 0: the last `length` bytes, a suffix range), its

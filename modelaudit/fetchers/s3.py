@@ -31,6 +31,7 @@ from .base import (
     b64_to_hex,
     content_range,
     decide_first_reads,
+    pinned,
 )
 from .errors import (
     AuthenticationError,
@@ -311,14 +312,8 @@ class S3Reader(FirstReads[_Opened], ObjectReader):
 
     def _pin(self, etag: str | None, size: int) -> None:
         """The first answer pins the object; a later one of another version is a change."""
-        if self.etag is None:
-            self.etag = etag
-        elif etag is not None and etag != self.etag:
-            raise ObjectChanged(f"{self.uri}: the object changed while being read (ETag)")
-        if self.size is None:
-            self.size = size
-        elif size != self.size:
-            raise ObjectChanged(f"{self.uri}: the object changed while being read (size)")
+        self.etag = pinned(self.etag, etag, "ETag", self.uri)
+        self.size = pinned(self.size, size, "size", self.uri)
 
     async def read_ahead(self, start: int, length: int) -> None:
         """One ranged GetObject (`start` < 0: the last `length` bytes, a suffix range), its

@@ -313,6 +313,16 @@ def start_gcs_emulator() -> GcsEmulator:
     return GcsEmulator(url, start_process(args, url + "/"))
 
 
+def _send(handler: Any, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+    """One whole answer from a stand-in server's request handler."""
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class GcsFront:
     """What gcp-storage-emulator lacks of GCS's media downloads, in front of it: it ignores a
     suffix Range (`bytes=-N`: it answers 200 with the whole object) and `ifGenerationMatch`,
@@ -339,14 +349,6 @@ class GcsFront:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
             def do_GET(self) -> None:
                 from urllib.parse import parse_qs, urlsplit
 
@@ -357,19 +359,19 @@ class GcsFront:
                 front.requests.append(("media", rng) if media else ("meta", self.path))
                 if front.deny:
                     error = {"error": {"code": front.deny, "message": "denied"}}
-                    self._send(front.deny, json.dumps(error).encode(), {})
+                    _send(self, front.deny, json.dumps(error).encode(), {})
                     return
                 if not media:
-                    self._send(*front.fetch(self.path))
+                    _send(self, *front.fetch(self.path))
                     return
                 status, raw, _ = front.fetch(url.path)
                 if status != 200:
-                    self._send(status, raw, {"Content-Type": "application/json"})
+                    _send(self, status, raw, {"Content-Type": "application/json"})
                     return
                 meta = json.loads(raw)
                 wanted = query.get("ifGenerationMatch")
                 if wanted and wanted != [str(meta["generation"])]:
-                    self._send(412, b'{"error": {"code": 412}}', {})
+                    _send(self, 412, b'{"error": {"code": 412}}', {})
                     return
                 size = int(meta["size"])
                 headers = {
@@ -382,7 +384,7 @@ class GcsFront:
                 }
                 media_path = url.path + "?alt=media"
                 if rng == "whole":
-                    self._send(200, front.fetch(media_path)[1], headers)
+                    _send(self, 200, front.fetch(media_path)[1], headers)
                     return
                 first, _, last = rng.removeprefix("bytes=").partition("-")
                 if not first:
@@ -391,12 +393,12 @@ class GcsFront:
                     start, end = int(first), min(size, int(last) + 1 if last else size)
                 if start >= size:
                     headers["Content-Range"] = f"bytes */{size}"
-                    self._send(416, b"", headers)
+                    _send(self, 416, b"", headers)
                     return
                 # (the emulator serves a range FIRST-LAST itself)
                 data = front.fetch(media_path, f"bytes={start}-{end - 1}")[1]
                 headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-                self._send(206, data, headers)
+                _send(self, 206, data, headers)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -453,14 +455,6 @@ class GcsAuthProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
             def do_POST(self) -> None:
                 from urllib.parse import parse_qs
 
@@ -476,16 +470,16 @@ class GcsAuthProxy:
                         audience=f"{proxy.url}/token",
                     )
                 except Exception:
-                    self._send(400, b'{"error": "invalid_grant"}', {})
+                    _send(self, 400, b'{"error": "invalid_grant"}', {})
                     return
                 body = {"access_token": proxy.token, "expires_in": 3600, "token_type": "Bearer"}
-                self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+                _send(self, 200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
             def do_GET(self) -> None:
                 proxy.requests.append((self.path, self.headers.get("Range", "whole")))
                 if self.headers.get("Authorization") != f"Bearer {proxy.token}":
                     body = b'{"error": {"code": 401, "message": "Anonymous caller"}}'
-                    self._send(401, body, {"Content-Type": "application/json"})
+                    _send(self, 401, body, {"Content-Type": "application/json"})
                     return
                 headers = {"Range": self.headers["Range"]} if "Range" in self.headers else {}
                 request = urllib.request.Request(proxy.upstream + self.path, headers=headers)
@@ -498,7 +492,7 @@ class GcsAuthProxy:
                 for name in ("Content-Type", "Content-Range", "ETag"):
                     if got.get(name):
                         keep[name] = got[name]
-                self._send(status, data, keep)
+                _send(self, status, data, keep)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

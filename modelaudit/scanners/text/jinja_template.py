@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -685,15 +685,18 @@ def _product_tuples(groups: list[list[str] | None]) -> list[tuple[str, ...]] | N
 
 def _cap_all(values: Iterable[str | None]) -> list[str] | None:
     """`_cap` of values that may be unknown: one unknown makes the whole fold unknown."""
-    out: list[str] = []
-    for v in values:
-        if v is None:
-            return None
-        if v not in out:
-            out.append(v[:4096])
-            if len(out) >= _MAX_CANDIDATES:
-                break
-    return out
+    unknown = False
+
+    def known() -> Iterator[str]:
+        nonlocal unknown
+        for v in values:
+            if v is None:
+                unknown = True
+                return
+            yield v
+
+    out = _cap(known())
+    return None if unknown else out
 
 
 def _safe_percent(fmt: str, args: tuple[str, ...]) -> str | None:
