@@ -256,6 +256,33 @@ def test_a_tls_handshake_never_answered_counts_against_the_connect_bound(
         listener.close()
 
 
+def test_an_abort_ends_a_tls_handshake_at_once() -> None:
+    """A stop while the TLS handshake waits for a server that took the connection but never
+    answers its hello: `wrap_socket` has taken the socket's number over from the socket the
+    abort would find, and before, the abort reached nothing (the handshake ran out the
+    connect bound: 15 s)."""
+    import ssl
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    context = ssl.create_default_context()
+    fds = len(os.listdir("/proc/self/fd"))
+    try:
+        conn = StoppableHTTPSConnection("127.0.0.1", port, context=context)
+        threading.Timer(0.3, conn.abort).start()
+        began = time.monotonic()
+        with pytest.raises(ConnectionAbortedError, match=f"127.0.0.1:{port}: stopped"):
+            conn.connect()
+        assert time.monotonic() - began < 5
+        conn.close()
+        # (the duplicate that kept the connection within reach is closed too)
+        assert len(os.listdir("/proc/self/fd")) == fds
+    finally:
+        listener.close()
+
+
 def test_a_connected_socket_keeps_the_reads_timeout() -> None:
     server = Server(lambda h: (200, {}, b"ok"))
     try:
