@@ -570,15 +570,21 @@ class S3Source(Source):
             except Exception as exc:
                 into.append(exc)
 
-        if how == "whole":
-            await read(failures, reader.open_ahead)
-        else:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
-                tail = unsized_end_read(key)
-                tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
-                if self._digests_wanted:
-                    tg.start_soon(read, ignored, reader.published_digests)
+        try:
+            if how == "whole":
+                await read(failures, reader.open_ahead)
+            else:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
+                    tail = unsized_end_read(key)
+                    tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
+                    if self._digests_wanted:
+                        tg.start_soon(read, ignored, reader.published_digests)
+        except BaseException:
+            # (a cancelled listing: else the reader's hold keeps the client open for good)
+            with anyio.CancelScope(shield=True):
+                await reader.aclose()
+            raise
 
         def missing(failure: Exception) -> bool:
             if not isinstance(failure, ClientError):
