@@ -325,16 +325,22 @@ class S3Reader(FirstReads[_Opened], ObjectReader):
             Bucket=self.bucket, Key=self.key, Range=f"bytes={spec}"
         )
         first = time.monotonic() - began
+        data = bytearray()
         async with resp["Body"] as body:
-            data = await body.read()
+            # (no more than asked, and a byte to tell: a server that ignores Range sends the
+            # whole object)
+            while len(data) <= length and (chunk := await body.read(length + 1 - len(data))):
+                data += chunk
         span = content_range(str(resp.get("ContentRange") or ""))
         if span is None:
             # a whole answer (a suffix longer than the object, on some servers)
+            if "ContentLength" not in resp and len(data) > length:
+                raise FetchError(f"{self.uri}: a whole answer without its length")
             span = (0, int(resp.get("ContentLength", len(data))))
         at, total = span
         self._pin(resp.get("ETag"), total)
         if (start < 0 or at == start) and len(data) == min(length, total - at):
-            self._held.append(Piece(at, data, first, time.monotonic() - began))
+            self._held.append(Piece(at, bytes(data), first, time.monotonic() - began))
 
     async def open_ahead(self) -> None:
         """The whole object's GetObject, sent by the listing in place of HeadObject and kept
