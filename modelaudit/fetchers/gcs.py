@@ -276,11 +276,17 @@ class GcsSource(Source):
                 into.append(exc)
 
         tail = unsized_end_read(key)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
-            tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
-            if self._digests_wanted:
-                tg.start_soon(read, ignored, reader.published_digests)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
+                tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
+                if self._digests_wanted:
+                    tg.start_soon(read, ignored, reader.published_digests)
+        except BaseException:
+            # (a cancelled listing: else the reader's hold keeps the client open for good)
+            with anyio.CancelScope(shield=True):
+                await reader.aclose()
+            raise
         return await decide_first_reads(
             reader,
             failures,

@@ -527,6 +527,14 @@ class HttpReader(FirstReads["_Ahead"], ObjectReader):
             stopper = Stopper(self.shown)
             stopper.hold(ahead.conn, ahead.conn.abort)
             data = await stopper.in_thread(ahead.response.read, end)
+        except Exception:
+            # (the response broke off: the ranged reads that follow, with their retries, go on)
+            import logging
+
+            logging.getLogger("modelaudit").debug(
+                "the first GET of %s broke off", self.shown, exc_info=True
+            )
+            return None
         finally:
             ahead.conn.close()
         if len(data) == end:

@@ -19,6 +19,7 @@ import http.client
 import os
 import select
 import socket
+import threading
 import time
 from typing import Any
 
@@ -52,6 +53,8 @@ class StoppableHTTPConnection(http.client.HTTPConnection):
         self._stopped = False
         #: the socket being connected (the TLS handshake included), for `abort`
         self._pending: socket.socket | None = None
+        #: (`abort` never shuts a socket down as `connect` closes it: its number may be reused)
+        self._pending_lock = threading.Lock()
         # (http.client's own hook for how `connect` makes its socket)
         self._create_connection = self._connect_socket
 
@@ -59,22 +62,34 @@ class StoppableHTTPConnection(http.client.HTTPConnection):
         """End what this connection blocks in, from another thread: a connect at once
         (and any later one), a send or a read."""
         self._stopped = True
-        sock = self.sock if self.sock is not None else self._pending
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        with self._pending_lock:
+            for sock in (self._pending, self.sock):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
 
     def connect(self) -> None:
         try:
             super().connect()
         except ConnectTimeout:
             raise
-        except TimeoutError:
-            # (the TLS handshake, which had what the TCP connect left of the bound)
-            raise ConnectTimeout(self._no_connection()) from None
+        except OSError as exc:
+            if self._stopped:
+                raise self._aborted() from None
+            if isinstance(exc, TimeoutError):
+                # (the TLS handshake, which had what the TCP connect left of the bound)
+                raise ConnectTimeout(self._no_connection()) from None
+            raise
         finally:
-            self._pending = None
+            self._let_go()
         self.sock.settimeout(self.timeout)
+
+    def _let_go(self) -> None:
+        """The connect is over: `abort` reaches the connection through `sock` alone."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        if pending is not None and pending is not self.sock:
+            pending.close()
 
     def _no_connection(self) -> str:
         return f"no connection to {self.host}:{self.port} within {CONNECT_TIMEOUT:g} s"
@@ -103,8 +118,9 @@ class StoppableHTTPConnection(http.client.HTTPConnection):
                 sock.settimeout(max(deadline - time.monotonic(), SLICE))
                 return sock
             except OSError as exc:
-                self._pending = None
-                sock.close()
+                with self._pending_lock:
+                    self._pending = None
+                    sock.close()
                 if self._stopped:
                     raise
                 error = exc
@@ -137,6 +153,20 @@ class StoppableHTTPConnection(http.client.HTTPConnection):
 class StoppableHTTPSConnection(StoppableHTTPConnection, http.client.HTTPSConnection):
     """The same over TLS: http.client wraps the socket once connected (server_hostname
     set), within what the connect left of the bound."""
+
+    def _connect_socket(
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        sock = super()._connect_socket(address, timeout, source_address)
+        # `wrap_socket` takes the socket's number over (the socket `abort` would find is
+        # left without one) before its handshake: a duplicate keeps the connection within
+        # reach until the handshake is over
+        with self._pending_lock:
+            self._pending = sock.dup()
+        return sock
 
 
 def _writable(sock: socket.socket, seconds: float) -> bool:

@@ -325,16 +325,22 @@ class S3Reader(FirstReads[_Opened], ObjectReader):
             Bucket=self.bucket, Key=self.key, Range=f"bytes={spec}"
         )
         first = time.monotonic() - began
+        data = bytearray()
         async with resp["Body"] as body:
-            data = await body.read()
+            # (no more than asked, and a byte to tell: a server that ignores Range sends the
+            # whole object)
+            while len(data) <= length and (chunk := await body.read(length + 1 - len(data))):
+                data += chunk
         span = content_range(str(resp.get("ContentRange") or ""))
         if span is None:
             # a whole answer (a suffix longer than the object, on some servers)
+            if "ContentLength" not in resp and len(data) > length:
+                raise FetchError(f"{self.uri}: a whole answer without its length")
             span = (0, int(resp.get("ContentLength", len(data))))
         at, total = span
         self._pin(resp.get("ETag"), total)
         if (start < 0 or at == start) and len(data) == min(length, total - at):
-            self._held.append(Piece(at, data, first, time.monotonic() - began))
+            self._held.append(Piece(at, bytes(data), first, time.monotonic() - began))
 
     async def open_ahead(self) -> None:
         """The whole object's GetObject, sent by the listing in place of HeadObject and kept
@@ -570,15 +576,21 @@ class S3Source(Source):
             except Exception as exc:
                 into.append(exc)
 
-        if how == "whole":
-            await read(failures, reader.open_ahead)
-        else:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
-                tail = unsized_end_read(key)
-                tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
-                if self._digests_wanted:
-                    tg.start_soon(read, ignored, reader.published_digests)
+        try:
+            if how == "whole":
+                await read(failures, reader.open_ahead)
+            else:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
+                    tail = unsized_end_read(key)
+                    tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
+                    if self._digests_wanted:
+                        tg.start_soon(read, ignored, reader.published_digests)
+        except BaseException:
+            # (a cancelled listing: else the reader's hold keeps the client open for good)
+            with anyio.CancelScope(shield=True):
+                await reader.aclose()
+            raise
 
         def missing(failure: Exception) -> bool:
             if not isinstance(failure, ClientError):

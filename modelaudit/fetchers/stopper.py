@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from .errors import FetchError
@@ -85,6 +86,9 @@ class Stopper:
             finally:
                 finished = True
                 tg.cancel_scope.cancel()
+        # a call stopped by a cancellation ends in that cancellation, not in what the stop
+        # made it raise (a reset, an abort), which would escape the cancelled scope
+        await anyio.lowlevel.checkpoint_if_cancelled()
         if failure is not None:
             raise failure
         return outcome[0]

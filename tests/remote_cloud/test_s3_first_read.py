@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -290,3 +291,66 @@ async def test_reads_ask_for_no_checksum_the_scan_does_not_use(
     assert any(i.severity is IssueSeverity.CRITICAL for i in report.issues)
     assert proxy.requests
     assert [h for _m, _r, h in proxy.requests if "x-amz-checksum-mode" in h] == []
+
+
+async def test_first_reads_answered_whole_read_no_more_than_they_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An S3-compatible endpoint that ignores Range answers each first read with the whole
+    object: the reads take what they asked for and let the rest go (before: each read the
+    whole object into memory, 64 MiB twice here; a large model's, twice over). Moto honours
+    Range, so the endpoint is a loopback stand-in that answers every GET with the whole
+    object; bytes sent are counted there."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    data = _model()
+    data += b"\0" * ((64 << 20) - len(data))
+    #: (the Range of each GET, in the order they came; the bytes sent for it)
+    asked: list[str] = []
+    sent: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            asked.append(self.headers.get("Range", "whole"))
+            sent.append(0)
+            at = len(sent) - 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("ETag", '"whole"')
+            self.end_headers()
+            try:
+                for i in range(0, len(data), 1 << 20):
+                    self.wfile.write(data[i : i + (1 << 20)])
+                    sent[at] += len(data[i : i + (1 << 20)])
+            except OSError:
+                self.close_connection = True
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    use_env(monkeypatch, env)
+    try:
+        report = await modelaudit.scan(f"s3://{S3_BUCKET}/whole/model.safetensors")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert file.size == len(data)
+    assert set(asked[:2]) == {rng for _, rng in FIRST_READS}, asked
+    # (what the sockets' buffers took before the reads let go; far from the object)
+    assert all(n < 32 << 20 for n in sent[:2]), sent

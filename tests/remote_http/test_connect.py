@@ -222,6 +222,26 @@ def test_an_abort_ends_a_pending_connect_at_once() -> None:
         assert connecting(hole) == 0
 
 
+async def test_a_request_in_a_thread_cancelled_ends_in_the_cancellation() -> None:
+    """`Stopper.in_thread` (a listing's first reads): a cancel stops the connect and waits
+    for the thread, and the caller's scope then ends in its cancellation, not in the
+    ConnectionAbortedError the stop made the connect raise (before, that escaped the
+    cancelled scope as if the request had failed)."""
+    from modelaudit.fetchers.stopper import Stopper
+
+    with black_hole() as hole:
+        conn = StoppableHTTPConnection("127.0.0.1", hole)
+        stopper = Stopper("m.bin")
+        stopper.hold(conn, conn.abort)
+        began = time.monotonic()
+        with anyio.move_on_after(0.3) as scope:
+            await stopper.in_thread(conn.connect)
+        assert scope.cancelled_caught
+        assert stopper.stopped()
+        assert time.monotonic() - began < 5
+        assert connecting(hole) == 0
+
+
 def test_a_connect_gives_up_after_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http_connect, "CONNECT_TIMEOUT", 0.3)
     with black_hole() as hole:
@@ -252,6 +272,33 @@ def test_a_tls_handshake_never_answered_counts_against_the_connect_bound(
             conn.connect()
         assert time.monotonic() - began < 5
         conn.close()
+    finally:
+        listener.close()
+
+
+def test_an_abort_ends_a_tls_handshake_at_once() -> None:
+    """A stop while the TLS handshake waits for a server that took the connection but never
+    answers its hello: `wrap_socket` has taken the socket's number over from the socket the
+    abort would find, and before, the abort reached nothing (the handshake ran out the
+    connect bound: 15 s)."""
+    import ssl
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    context = ssl.create_default_context()
+    fds = len(os.listdir("/proc/self/fd"))
+    try:
+        conn = StoppableHTTPSConnection("127.0.0.1", port, context=context)
+        threading.Timer(0.3, conn.abort).start()
+        began = time.monotonic()
+        with pytest.raises(ConnectionAbortedError, match=f"127.0.0.1:{port}: stopped"):
+            conn.connect()
+        assert time.monotonic() - began < 5
+        conn.close()
+        # (the duplicate that kept the connection within reach is closed too)
+        assert len(os.listdir("/proc/self/fd")) == fds
     finally:
         listener.close()
 

@@ -3,7 +3,12 @@ trip fewer before the first byte (issue 13). Counted at a real server."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
+import struct
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -181,3 +186,63 @@ async def test_a_large_pytorch_zips_directory_comes_with_the_first_reads(
         ("GET", f"bytes=-{LONG_END_READ}"),
         ("GET", f"bytes=0-{FIRST_READ - 1}"),
     ]
+
+
+async def test_a_first_reads_response_reset_while_its_head_is_read_is_read_again() -> None:
+    """A server that ignores Range answers the head read with the whole object, kept open
+    for the head; the connection is reset while the head is read off it: the head is read
+    again by a ranged read with its retries (before: the reset was the file's error, with
+    no other try)."""
+    from safetensors.numpy import save
+
+    data = save({"w": np.zeros(10000, dtype=np.float32)})
+    assert len(data) <= FIRST_READ
+    seen: list[str] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def serve(conn: socket.socket) -> None:
+        # (the end read's connection is closed with its body unread)
+        with conn, conn.makefile("rb") as requests, contextlib.suppress(OSError):
+            while line := requests.readline():
+                asked = ""
+                while line not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "range":
+                        asked = value.strip()
+                    line = requests.readline()
+                seen.append(asked)
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data)
+                if asked == f"bytes=0-{FIRST_READ - 1}":
+                    conn.sendall(head + data[:1000])
+                    time.sleep(0.2)
+                    # (a reset, not an end: RST at once on close)
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                conn.sendall(head + data)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        report = await modelaudit.scan(
+            f"http://127.0.0.1:{listener.getsockname()[1]}/m.safetensors"
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        acceptor.join(5)
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert sorted(seen) == sorted(
+        [f"bytes=0-{FIRST_READ - 1}", f"bytes=-{END_READ}", f"bytes=0-{len(data) - 1}"]
+    )
