@@ -65,6 +65,22 @@ def test_a_clean_file_loads_no_async_stack_and_no_scanner(tmp_path: Path) -> Non
     assert "orjson" in modules  # the JSON report
 
 
+def test_a_report_written_to_a_file_needs_no_tempfile(tmp_path: Path) -> None:
+    """`-o FILE` replaces the file atomically through a new file beside it, made without
+    tempfile (and the random, shutil, bz2 and lzma it imports)."""
+    model = tmp_path / "model.pkl"
+    model.write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    out = tmp_path / "report.json"
+    out.write_text("old")
+    out.chmod(0o640)
+    code, modules = _parent_modules(tmp_path, str(model), "-f", "json", "-o", str(out))
+    assert code == 0
+    assert json.loads(out.read_text())["files"][0]["status"] == "complete"
+    assert oct(out.stat().st_mode & 0o777) == oct(0o640)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".modelaudit-")] == []
+    assert _loaded(modules, "tempfile", "shutil", "random", "bz2", "lzma") == []
+
+
 def test_a_folder_still_goes_to_the_engine(tmp_path: Path) -> None:
     folder = tmp_path / "models"
     folder.mkdir()
