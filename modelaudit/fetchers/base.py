@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
@@ -607,6 +607,58 @@ def pinned(current: Pinned | None, seen: Pinned | None, what: str, uri: str) -> 
     if seen is not None and seen != current:
         raise ObjectChanged(f"{uri}: the object changed while being read ({what})")
     return current
+
+
+class StoreFirstReads(Protocol):
+    """What `send_first_reads` asks of an object store's reader (S3, GCS)."""
+
+    async def read_ahead(self, start: int, length: int) -> None: ...
+
+    async def published_digests(self) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def send_first_reads(
+    reader: StoreFirstReads,
+    tail: int,
+    digests: bool,
+    whole: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[list[Exception], list[Exception]]:
+    """A listing's first reads of its only key (S3, GCS), for `decide_first_reads`: the
+    head and the last `tail` bytes in parallel, with the metadata request beside them when
+    the report wants published `digests` (it decides nothing: asked again then), or the
+    whole object's read instead (`whole`, S3's `open_ahead`). Returns the head's (or whole read's) failures and the
+    end's. Cancelled meanwhile, the reader is closed (its hold on the store's client would
+    otherwise keep that client open for good)."""
+    import anyio
+
+    from ..formats.format import FIRST_READ
+
+    failures: list[Exception] = []
+    aside: list[Exception] = []
+    ignored: list[Exception] = []
+
+    async def read(into: list[Exception], call: Callable[..., Any], *args: int) -> None:
+        try:
+            await call(*args)
+        except Exception as exc:
+            into.append(exc)
+
+    try:
+        if whole is not None:
+            await read(failures, whole)
+        else:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read, failures, reader.read_ahead, 0, FIRST_READ)
+                tg.start_soon(read, aside, reader.read_ahead, -tail, tail)
+                if digests:
+                    tg.start_soon(read, ignored, reader.published_digests)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await reader.aclose()
+        raise
+    return failures, aside
 
 
 async def decide_first_reads(

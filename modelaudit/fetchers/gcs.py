@@ -15,7 +15,7 @@ import asyncio
 import importlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
@@ -35,6 +35,7 @@ from .base import (
     content_range,
     decide_first_reads,
     pinned,
+    send_first_reads,
 )
 from .errors import (
     AuthenticationError,
@@ -261,32 +262,12 @@ class GcsSource(Source):
         metadata GET's would be."""
         import aiohttp
 
-        from ..formats.format import FIRST_READ, unsized_end_read
+        from ..formats.format import unsized_end_read
 
         reader = GcsReader(self, key, None, None)
-        failures: list[Exception] = []
-        aside: list[Exception] = []
-        #: (the metadata GET decides nothing: asked again when the report wants the digests)
-        ignored: list[Exception] = []
-
-        async def read(into: list[Exception], call: Callable[[], Awaitable[object]]) -> None:
-            try:
-                await call()
-            except Exception as exc:
-                into.append(exc)
-
-        tail = unsized_end_read(key)
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
-                tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
-                if self._digests_wanted:
-                    tg.start_soon(read, ignored, reader.published_digests)
-        except BaseException:
-            # (a cancelled listing: else the reader's hold keeps the client open for good)
-            with anyio.CancelScope(shield=True):
-                await reader.aclose()
-            raise
+        failures, aside = await send_first_reads(
+            reader, unsized_end_read(key), self._digests_wanted
+        )
         return await decide_first_reads(
             reader,
             failures,

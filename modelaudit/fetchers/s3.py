@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NamedTuple
 
@@ -32,6 +32,7 @@ from .base import (
     content_range,
     decide_first_reads,
     pinned,
+    send_first_reads,
 )
 from .errors import (
     AuthenticationError,
@@ -561,36 +562,16 @@ class S3Source(Source):
         path reports them, the GetObject's error code naming the cause."""
         from botocore.exceptions import ClientError
 
-        from ..formats.format import FIRST_READ, unsized_end_read
+        from ..formats.format import unsized_end_read
 
         await self.client()
         reader = self.reader(key, None, None)
-        failures: list[Exception] = []
-        aside: list[Exception] = []
-        #: (the checksums' HeadObject decides nothing: asked again when the report wants them)
-        ignored: list[Exception] = []
-
-        async def read(into: list[Exception], call: Callable[[], Awaitable[object]]) -> None:
-            try:
-                await call()
-            except Exception as exc:
-                into.append(exc)
-
-        try:
-            if how == "whole":
-                await read(failures, reader.open_ahead)
-            else:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(read, failures, lambda: reader.read_ahead(0, FIRST_READ))
-                    tail = unsized_end_read(key)
-                    tg.start_soon(read, aside, lambda: reader.read_ahead(-tail, tail))
-                    if self._digests_wanted:
-                        tg.start_soon(read, ignored, reader.published_digests)
-        except BaseException:
-            # (a cancelled listing: else the reader's hold keeps the client open for good)
-            with anyio.CancelScope(shield=True):
-                await reader.aclose()
-            raise
+        failures, aside = await send_first_reads(
+            reader,
+            unsized_end_read(key),
+            self._digests_wanted,
+            whole=reader.open_ahead if how == "whole" else None,
+        )
 
         def missing(failure: Exception) -> bool:
             if not isinstance(failure, ClientError):
