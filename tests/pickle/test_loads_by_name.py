@@ -39,6 +39,48 @@ def test_calling_a_model_loader_is_critical(module: str, name: str) -> None:
     assert calls and calls[0].severity.value == "critical", critical(result)
 
 
+#: Classes whose construction does something else no load needs: an optuna Study opens the
+#: storage its URL names, a Booster loads another model from a path, a data set reads a file.
+CALLED_CLASSES = [
+    ("optuna", "Study", ("s", "postgresql://evil/db"), "network"),
+    ("optuna.study", "Study", ("s", "sqlite:////home/u/.bashrc"), "network"),
+    ("optuna.study.study", "Study", ("s", "mysql://evil/db"), "network"),
+    ("xgboost", "Booster", ("p", "c", "/home/u/other.json"), "nested-unpickler"),
+    ("xgboost.core", "DMatrix", ("/home/u/.ssh/id_rsa",), "file"),
+    ("lightgbm.basic", "Booster", ("p", "t", "/home/u/other.txt"), "nested-unpickler"),
+    ("lightgbm", "Dataset", ("/home/u/.ssh/id_rsa",), "file"),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "a", "family"), CALLED_CLASSES)
+def test_calling_a_class_that_connects_or_loads_by_path_is_critical(
+    module: str, name: str, a: tuple[str, ...], family: str
+) -> None:
+    result, _ = scan(p4(call(sg(module, name), *a)))
+    calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
+    assert calls and calls[0].severity.value == "critical", [i.message for i in result.issues]
+    assert calls[0].details.get("family") == family, calls[0].details
+
+
+@pytest.mark.parametrize(("module", "name", "a", "family"), CALLED_CLASSES)
+def test_a_saved_study_or_booster_is_quiet(
+    module: str, name: str, a: tuple[str, ...], family: str
+) -> None:
+    """joblib.dump(study) and a pickled Booster rebuild the instance without `__init__`."""
+    newobj = p4(sg(module, name) + b")\x81}b")
+    rebuilt = p2(
+        g0("copyreg", "_reconstructor")
+        + b"("
+        + g0(module, name)
+        + g0("builtins", "object")
+        + b"NtR}b"
+    )
+    for data in (newobj, rebuilt):
+        result, _ = scan(data)
+        assert not critical(result), critical(result)
+        assert not warnings_of(result), warnings_of(result)
+
+
 def test_inst_form_is_critical_too() -> None:
     data = b"(S'attacker/repo'\ni" + "\n".join(_ST).encode() + b"\n."
     assert critical(scan(data)[0])

@@ -84,6 +84,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "sh",
         "plumbum",
         "pipes",
+        "concurrent.futures.ProcessPoolExecutor",
         "platform",
         "_osx_support",
         "_aix_support",
@@ -105,6 +106,23 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch._ops",
         "torch._library",
         "torch.library",
+        # custom-op registries: `custom_op(name, fn)` puts a callable behind torch.ops
+        "torch._custom_ops",
+        "torch._custom_op",
+        # dill's multiprocessing fork (re-exported by datasets) and its relatives
+        "multiprocess",
+        "pathos",
+        "billiard",
+        # joblib's process pools: MemmappingPool starts its workers when built
+        "joblib.externals.loky",
+        "joblib.pool",
+        "joblib.executor",
+        # subprocess.run of a command line or of strobeclient
+        "torch.utils._get_clean_triton",
+        "torch.utils._strobelight",
+        "torch._strobelight",
+        # a launcher: Popen of the script it is given
+        "torch.backends.xeon",
         "sklearn.datasets",
         "sklearn.utils._show_versions",
         "joblib.parallel",
@@ -198,6 +216,13 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "ast",
         "dis",
         "sklearn.utils._testing",
+        # unittest.main(module=...) imports the module named and runs its tests;
+        # unittest.mock.patch sets any attribute of any module it imports by name
+        "unittest",
+        "pandas.util._tester",
+        # decorator's FunctionMaker.create(signature, body, evaldict) execs the source it builds
+        "decorator",
+        "scipy._lib.decorator",
         "sklearn.externals",
         # build helpers: Tempita templates run the Python code they hold
         "sklearn._build_utils",
@@ -222,11 +247,25 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "zipimport",
         "modulefinder",
         "pkg_resources",
+        # backports of importlib.metadata/resources: entry points load whatever they name
+        "importlib_metadata",
+        "importlib_resources",
+        # clone_module(name) imports the module named and execs `from name import *`
+        "scipy._lib.array_api_compat._internal",
+        "array_api_compat._internal",
+        # imports `scipy.<sub_package>.<module>` and hands out any attribute of it
+        "scipy._lib.deprecation._sub_module_deprecation",
         "_frozen_importlib",
         "_frozen_importlib_external",
         "builtins.__import__",
     ),
     "import-system": (
+        # registries that call what they are given later: codecs by name, the logging
+        # record and logger factories
+        "codecs.register",
+        "_codecs.register",
+        "logging.setLoggerClass",
+        "logging.setLogRecordFactory",
         "sys",
         "site",
         "sitecustomize",
@@ -282,16 +321,29 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "optuna.storages.JournalStorage",
         "optuna.storages.JournalFileStorage",
         "optuna.storages.JournalRedisStorage",
+        # the same storages where optuna 3 kept them, and optuna 2's RedisStorage, which
+        # unpickled the trials its Redis server gave back
+        "optuna.storages._journal",
+        "optuna.storages._redis",
+        "optuna.storages.RedisStorage",
+        # model_dump unpickles a TorchScript archive's debug info; the content store torch.loads
+        "torch.utils.model_dump",
+        "torch.utils._content_store",
     ),
     "native": (
         "ctypes",
         "_ctypes",
         "cffi",
+        "_cffi_backend",
         "numpy.ctypeslib",
         "_ctypes_test",
         "mmap",
         # _create_jit_fn(code_string) compiles and runs the CUDA C++ it is given
         "torch.cuda.jiterator",
+        # the ctypes bindings: find and dlopen the library, wrap its C functions
+        "xgboost._c_api",
+        "xgboost.libpath",
+        "lightgbm.libpath",
     ),
     "file": (
         "shutil",
@@ -343,6 +395,17 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # FileBaton(path).release() removes the path; LazyTraceHandler writes where it is told
         "torch.utils.file_baton",
         "torch._logging",
+        # hipify_python rewrites the sources of any project tree it is pointed at
+        "torch.utils.hipify",
+        # write .pyc files and archives where they are told
+        "zipapp",
+        "compileall",
+        "py_compile",
+        # reads any file into the loaded object
+        "linecache",
+        # joblib's cache: Memory and MemorizedFunc create, write and clear folders
+        "joblib.memory",
+        "joblib._store_backends",
     ),
     "network": (
         "fastcore.net",
@@ -353,12 +416,18 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "xgboost.tracker",
         "xgboost.dask",
         "xgboost.spark",
+        # collective.init joins a tracker; broadcast unpickles what a peer sends
+        "xgboost.collective",
         "lightgbm.dask",
         "optuna.storages._rdb",
         "optuna.storages._grpc",
         "optuna.storages.RDBStorage",
         "optuna.storages.GrpcStorageProxy",
         "optuna.storages.run_grpc_proxy_server",
+        # artifact stores upload any local file and download to any path
+        "optuna.artifacts",
+        # pooch downloads of the sample data sets into a cache folder
+        "scipy.datasets",
         "optuna.storages._cached_storage.RDBStorage",
         "socket",
         "_socket",
@@ -751,8 +820,15 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "forkpty",
             "kill",
             "killpg",
+            # process pools re-exported by other modules start their workers when built
+            # or on first use
+            "ProcessPoolExecutor",
+            "ProcessPool",
+            "MemmappingPool",
         )
     },
+    # a thread pool runs what is submitted to it outside the loader's view
+    "ThreadPoolExecutor": "subinterpreter",
     **{
         n: "code-exec"
         for n in (
@@ -1022,6 +1098,7 @@ _ACTION_METHODS: Final[dict[str, str]] = {
     # trl: HTTP requests to a generation server
     "_request_model": "network",
 }
+_REGISTER_WORDS: Final = frozenset({"register", "unregister", "deregister"})
 #: A name pairing one of these verbs with one of these nouns touches the file system
 #: (`cleanup_cache_files`, `delete_dir`, `from_json_file`, `_share_filename_cpu_`).
 _FILE_VERBS: Final = frozenset(
@@ -1060,6 +1137,10 @@ def _action_family(leaf: str) -> str | None:
     if listed:
         return listed
     named = words(leaf)
+    if named and named[0] in _REGISTER_WORDS:
+        # `register_pytree_node`, `register_extension_dtype`, `register_backend`: a
+        # process-wide registry keeps the callable or class and calls it later
+        return "import-system"
     for w in named:
         fam = _ACTION_WORDS.get(w)
         if fam:
@@ -1457,6 +1538,10 @@ def _build_name_index() -> dict[str, str]:
 
 _MODULES: Final = _build_module_index()
 _NAMES: Final = _build_name_index()
+#: Top-level packages whose names, met as a part of a dotted qualname, are the package itself.
+_REEXPORT_TOPS: Final = frozenset(
+    {n.split(".", 1)[0] for n in (*_MODULES, *_NAMES)} | set(_TRUSTED_PACKAGES)
+)
 _SAFE_VERDICT: Final = Verdict(SAFE)
 _UNKNOWN_VERDICT: Final = Verdict(UNKNOWN)
 
@@ -1526,6 +1611,8 @@ def _deny(module: str, qualname: str) -> Verdict | None:
     for part in qparts:
         if _importer_class(part):
             return danger("resolver", f"{part} imports whatever module its arguments name.")
+        if part in _NATIVE_HANDLES:
+            return danger("native", f"{part} is a loaded C library: its functions are called.")
     leaf_fam = _DANGER_LEAVES.get(qparts[-1])
     if leaf_fam:
         return danger(leaf_fam, f"'{qparts[-1]}' is a dangerous operation.")
@@ -1554,6 +1641,30 @@ _FASTCORE_LEAVES: Final[dict[str, str]] = {
     "delete": "file",
     "imp_mod": "code-exec",
 }
+#: torch's operator registries (torch.library, re-exported by _meta_registrations, _decomp,
+#: _refs, _prims and others): a Library defines operators and puts any callable behind an
+#: existing one (`Library("aten", "IMPL").impl("mm", f)`), so every later model runs it;
+#: pytree's JSON loaders import the module a spec names.
+_TORCH_LEAVES: Final[dict[str, str]] = {
+    **dict.fromkeys(
+        (
+            "Library",
+            "impl",
+            "define",
+            "fallback",
+            "custom_op",
+            "triton_op",
+            "impl_abstract",
+            "_register_fake",
+            "_register_impl",
+            "fallthrough_kernel",
+        ),
+        "import-system",
+    ),
+    **dict.fromkeys(
+        ("treespec_loads", "str_to_pytree", "_json_to_treespec", "enum_object_hook"), "resolver"
+    ),
+}
 #: Generic names that are dangerous in one package (whose functions are otherwise trusted,
 #: and which re-exports them from module to module): fastcore's `run` is `subprocess.run`,
 #: `expand_wildcards` imports the modules its code names.
@@ -1571,8 +1682,46 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
     "timm": {"resume_checkpoint": "nested-unpickler"},
     # `numpy.test`, `scipy.sparse.test`...: a PytestTester whose call runs pytest with the
     # pickle's arguments (plugins to import, test files anywhere to run)
-    "numpy": {"test": "code-exec"},
-    "scipy": {"test": "code-exec"},
+    "numpy": {
+        "test": "code-exec",
+        # process-wide hooks that call the function they are given later
+        "seterrcall": "import-system",
+        "set_string_function": "import-system",
+    },
+    "scipy": {
+        "test": "code-exec",
+        # uarray backends: the global backend's functions answer every later scipy.fft call
+        "set_global_backend": "import-system",
+        "set_backend": "import-system",
+    },
+    "pandas": {
+        "test": "code-exec",
+        # show_versions(as_json=path) writes its report over any file
+        "show_versions": "file",
+        # `set_option("plotting.backend", "evilmod")` imports that module on the next plot
+        "set_option": "resolver",
+        "option_context": "resolver",
+    },
+    "torch": _TORCH_LEAVES,
+    # optuna's study functions open the storage their URL names (an RDB URL connects to a
+    # database server or creates an SQLite file anywhere); optimize runs trials in threads
+    "optuna": {
+        **dict.fromkeys(
+            (
+                "create_study",
+                "load_study",
+                "delete_study",
+                "copy_study",
+                "get_all_study_summaries",
+                "get_all_study_names",
+                "get_storage",
+            ),
+            "network",
+        ),
+        "optimize": "subinterpreter",
+    },
+    # datasets re-exports multiprocess's Pool
+    "datasets": {"Pool": "process"},
 }
 
 
@@ -1595,6 +1744,12 @@ _IMPORTER_CLASSES: Final = frozenset(
     }
 )
 _IMPORTER_CLASS_RE: Final = LazyPattern(r"^_*Lazy\w*(Module|Mappings?|Importer|Import)$")
+
+
+#: ctypes libraries that trusted packages keep at module level (`xgboost.core._LIB`,
+#: `lightgbm.basic._LIB`): `_LIB.XGBoosterSaveModel(handle, path)` calls C with the
+#: pickle's arguments.
+_NATIVE_HANDLES: Final = frozenset({"_LIB", "LIB", "_lib_handle", "_dll", "_DLL"})
 
 
 def _importer_class(part: str) -> bool:
@@ -1642,6 +1797,16 @@ def classify(module: str, qualname: str) -> Verdict:
         and not any(_DUNDER_RE.match(p) for p in qualname.split("."))
     ):
         return _SAFE_VERDICT
+    reached = _reexported(qualname)
+    if reached is not None:
+        head, rest = reached
+        target = classify(head, rest)
+        if target.kind == DANGER:
+            return danger(target.family, f"{head}.{rest} is reached through {module}.")
+        if head in _TRUSTED_PACKAGES:
+            # `torch.nn.functional` + `torch.utils.x.f` is torch.utils.x.f, not a function
+            # of torch.nn.functional
+            return target
     denied = _deny(module, qualname)
     if denied is not None:
         return denied
@@ -1661,6 +1826,18 @@ def classify(module: str, qualname: str) -> Verdict:
     return _UNKNOWN_VERDICT
 
 
+def _reexported(qualname: str) -> tuple[str, str] | None:
+    """A package reached as an attribute inside a dotted name (`import torch` at the top of
+    `torch.nn.functional` makes `torch.nn.functional` + `torch.library.Library` the class
+    torch.library.Library): the package and the rest of the path."""
+    qparts = qualname.split(".")
+    for k in range(len(qparts) - 1):
+        head = _ALIASES.get(qparts[k], qparts[k])
+        if head in _REEXPORT_TOPS:
+            return head, ".".join(qparts[k + 1 :])
+    return None
+
+
 #: Trusted-package names that fetch and load the model their first argument names (a Hub
 #: repository with `trust_remote_code` runs its code): classes are judged when called (their
 #: `__init__` loads; NEWOBJ and copyreg rebuild a saved instance without it), functions always.
@@ -1668,6 +1845,24 @@ _LOADS_BY_NAME_CLASSES: Final = {
     "sentence_transformers": frozenset({"SentenceTransformer", "CrossEncoder", "SparseEncoder"}),
 }
 _LOADS_BY_NAME_FUNCTIONS: Final = {"transformers": frozenset({"pipeline"})}
+_BOOSTER_BY_PATH: Final = (
+    "nested-unpickler",
+    "Booster(params, cache, model_file) loads another model from any path: what runs is not "
+    "the model that was scanned.",
+)
+_DATA_BY_PATH: Final = ("file", "Given a path, the data set is read from any file on disk.")
+#: Classes whose `__init__` does something else no load needs, with what it does.
+_CALLED_CLASSES: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "xgboost": {"Booster": _BOOSTER_BY_PATH, "DMatrix": _DATA_BY_PATH},
+    "lightgbm": {"Booster": _BOOSTER_BY_PATH, "Dataset": _DATA_BY_PATH},
+    "optuna": {
+        "Study": (
+            "network",
+            "Study(name, storage=url) opens the storage its URL names: it connects to a "
+            "database server, or creates an SQLite file at any path.",
+        ),
+    },
+}
 #: trl's trainers: `SFTTrainer(model="org/repo", args=SFTConfig(trust_remote_code=True))`
 #: loads the named repository, its code included.
 _LOADS_BY_NAME_SUFFIXES: Final = {"trl": "Trainer"}
@@ -1694,6 +1889,9 @@ def _loads_by_name(module: str, qualname: str) -> Verdict | None:
             and _CLASS_LIKE.match(leaf)
         )
     )
+    called = _CALLED_CLASSES.get(root, {}).get(leaf) if "." not in qualname else None
+    if called is not None:
+        return Verdict(SHAPE, family=called[0], why=called[1], special="loads_by_name")
     if "." in qualname and not loading_class:
         return None
     if loading_class:

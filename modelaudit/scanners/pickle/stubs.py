@@ -347,7 +347,7 @@ class Session:
                 return obj
             return Obj(name, verdict, module, qual)
         if kind == SHAPE:
-            return self.shaped(callee, verdict.special, name, module, qual, args, kwargs, op)
+            return self.shaped(callee, verdict, name, module, qual, args, kwargs, op)
         if kind == DANGER:
             self.report(
                 "call",
@@ -375,7 +375,7 @@ class Session:
     def shaped(
         self,
         callee: Any,
-        special: str,
+        verdict: policy.Verdict,
         name: str,
         module: str,
         qual: str,
@@ -383,6 +383,7 @@ class Session:
         kwargs: dict[str, Any] | None,
         op: str,
     ) -> Any:
+        special = verdict.special
         if special == "getattr":
             if len(args) in (2, 3) and isinstance(args[1], str):
                 return self.walk(args[0], args[1], name, op)
@@ -464,21 +465,24 @@ class Session:
         if special == "loads_by_name":
             if op == "NEWOBJ":  # cls.__new__: a saved instance rebuilt without __init__
                 return Obj(name, policy.Verdict(SAFE), module, qual)
+            family = verdict.family or "nested-unpickler"
+            why = verdict.why or (
+                "Constructing this class downloads or opens the model its arguments name and "
+                "loads it; with trust_remote_code that repository's own code runs."
+            )
             self.report(
                 "call",
                 self.n_calls,
                 f"Call to {render_call(name, args, kwargs)}",
                 IssueSeverity.CRITICAL,
                 R.DANGEROUS_CALL,
-                "Constructing this class downloads or opens the model its arguments name and "
-                "loads it; with trust_remote_code that repository's own code runs. "
-                + policy.FAMILIES["nested-unpickler"],
+                f"{why} {policy.FAMILIES[family]}",
                 module,
                 qual,
                 op,
-                family="nested-unpickler",
+                family=family,
             )
-            return Obj(name, policy.danger("nested-unpickler"), module, qual)
+            return Obj(name, policy.danger(family), module, qual)
         if special == "nested_bytes":
             self.queue_nested(args, f"argument of {name}", stacked=True)
             return Obj(name, policy.Verdict(SAFE), module, qual)
