@@ -152,6 +152,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.backends.xeon.run_cpu", "main", ("args",)),
         # a torch module re-exports torch itself: the path is torch.distributed.TCPStore
         ("torch.nn.functional", "torch.distributed.TCPStore", ("evil", 1)),
+        ("transformers.integrations.integration_utils", "run_hp_search_ray", ("t", 10, "max")),
+        ("transformers.cli", "main", ()),
     ],
     "code-exec": [
         ("builtins", "eval", ("1+1",)),
@@ -210,6 +212,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("scipy._lib.decorator", "FunctionMaker.create", ("f(x)", "return x", "g")),
         ("decorator", "FunctionMaker.create", ("f(x)", "return x", "g")),
         ("torch.nn.modules.linear", "torch.hub.load", ("evil/repo", "m")),
+        ("transformers.testing_utils", "execute_subprocess_async", ("id",)),
     ],
     "resolver": [
         ("importlib", "import_module", ("os",)),
@@ -238,6 +241,12 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.utils._pytree", "treespec_loads", ('{"type": "evilmod.X"}',)),
         ("pandas", "set_option", ("plotting.backend", "evilmod")),
         ("pandas._config.config", "set_option", ("plotting.backend", "evilmod")),
+        # getattr by a dotted path: nested_attr(fastai.torch_core, "os.system")
+        ("fastai.torch_core", "nested_attr", (Op(sg("fastai", "torch_core")), "os.system")),
+        ("fastcore.basics", "getattrs", ("m", "os")),
+        ("fastai.layers", "nested_callable", ("m", "os.system")),
+        # `getattr(transformers, "pipeline")` by another name
+        ("transformers.models.auto.tokenization_auto", "tokenizer_class_from_name", ("pipeline",)),
     ],
     "logging-config": [
         ("logging.config", "dictConfig", ("x",)),
@@ -265,6 +274,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("xgboost.core", "_LIB.XGBoosterSaveModel", (1, b"/home/u/.bashrc")),
         ("lightgbm.basic", "_LIB.LGBM_BoosterSaveModel", (1, 0, -1, 0, b"/home/u/.bashrc")),
         ("xgboost.libpath", "find_lib_path", ()),
+        ("kernels", "get_kernel", ("attacker/kernel",)),
+        ("transformers.integrations.hub_kernels", "get_kernel", ("attacker/kernel",)),
     ],
     "code-object": [
         ("marshal", "loads", (b"\xe3",)),
@@ -298,6 +309,18 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("optuna.storages._journal.redis", "JournalRedisStorage", ("redis://evil:6379",)),
         ("optuna.storages.journal._redis", "JournalRedisBackend", ("redis://evil:6379",)),
         ("torch.utils.model_dump", "get_model_info", ("/tmp/x.pt",)),
+        # WeightsEnum.get_state_dict(obj) is load_state_dict_from_url(obj.url), weights_only=False
+        ("torchvision.models._api", "WeightsEnum.get_state_dict", ("w", True)),
+        ("torchvision.models.resnet", "ResNet50_Weights.get_state_dict", ("w", True)),
+        ("timm.models", "create_model", ("hf-hub:attacker/repo",)),
+        ("timm", "create_model", ("hf-hub:attacker/repo",)),
+        # checkpoint conversion scripts torch.load/tf-load the paths they are given
+        (
+            "transformers.models.bert.convert_bert_original_tf_checkpoint_to_pytorch",
+            "convert_tf_checkpoint_to_pytorch",
+            ("/tmp/ckpt", "/tmp/cfg.json", "/home/u/out"),
+        ),
+        ("diffusers.pipelines.stable_diffusion.convert_from_ckpt", "x", ("/tmp/x.ckpt",)),
     ],
     "import-system": [
         ("zipimport", "zipimporter", ("/tmp/x.zip",)),
@@ -317,6 +340,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("numpy", "seterrcall", ("f",)),
         ("scipy.fft", "set_global_backend", ("backend",)),
         ("codecs", "register", ("f",)),
+        ("fastcore.basics", "patch_to", ("cls",)),
+        ("fastai.torch_core", "patch", ("f",)),
         ("logging", "setLogRecordFactory", ("f",)),
     ],
     "subinterpreter": [
@@ -376,6 +401,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("compileall", "compile_dir", ("/home/u",)),
         ("zipapp", "create_archive", ("/tmp/x", "/home/u/.bashrc")),
         ("linecache", "getline", ("/home/u/.ssh/id_rsa", 1)),
+        ("torchvision.datasets.utils", "_extract_tar", ("/tmp/x.tar", "/home/u")),
         ("joblib.memory", "MemorizedFunc", ("f", "/home/u")),
     ],
     "network": [
@@ -407,6 +433,9 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("optuna.artifacts", "upload_artifact", ("s", "/home/u/.ssh/id_rsa", "store")),
         ("xgboost.collective", "init", ()),
         ("scipy.datasets", "face", ()),
+        ("transformers.utils.hub", "has_file", ("attacker/repo", "x")),
+        ("transformers.safetensors_conversion", "auto_conversion", ("attacker/repo",)),
+        ("transformers.keras_callbacks", "PushToHubCallback", ("/home/u/out",)),
     ],
     "package-install": [
         ("pip", "main", ("install", "evil")),

@@ -49,6 +49,8 @@ CALLED_CLASSES = [
     ("xgboost.core", "DMatrix", ("/home/u/.ssh/id_rsa",), "file"),
     ("lightgbm.basic", "Booster", ("p", "t", "/home/u/other.txt"), "nested-unpickler"),
     ("lightgbm", "Dataset", ("/home/u/.ssh/id_rsa",), "file"),
+    ("transformers", "Trainer", ("model", "args"), "file"),
+    ("transformers.trainer_seq2seq", "Seq2SeqTrainer", ("model", "args"), "file"),
 ]
 
 

@@ -133,6 +133,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # command runs subprocesses, trl's CLI imports the trainer module it is told
         "trl.cli",
         "transformers.commands",
+        # the newer command line (serve, chat, env, ...)
+        "transformers.cli",
         # fastai.launch.main(gpus, script, args) Popens python on any script;
         # setup_distrib joins a process group
         "fastai.launch",
@@ -203,6 +205,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # optuna's command line re-exports the storages and runs studies
         "optuna.cli",
         "transformers.dynamic_module_utils",
+        # subprocess runners and test cases (execute_subprocess_async, TestCasePlus)
+        "transformers.testing_utils",
         # agents and tools: Python interpreters for model-written code (evaluate_python_code,
         # LocalPythonInterpreter, CodeAgent) and loaders of Hub tools
         "transformers.agents",
@@ -335,6 +339,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "_ctypes",
         "cffi",
         "_cffi_backend",
+        # Hub kernels: get_kernel("org/repo") downloads compiled extensions and imports them
+        "kernels",
+        "transformers.integrations.hub_kernels",
         "numpy.ctypeslib",
         "_ctypes_test",
         "mmap",
@@ -397,6 +404,10 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch._logging",
         # hipify_python rewrites the sources of any project tree it is pointed at
         "torch.utils.hipify",
+        # download, extract and decompress into the folders they are given
+        "torchvision.datasets.utils",
+        "torchaudio.datasets.utils",
+        "torchtext.utils",
         # write .pyc files and archives where they are told
         "zipapp",
         "compileall",
@@ -424,6 +435,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "optuna.storages.RDBStorage",
         "optuna.storages.GrpcStorageProxy",
         "optuna.storages.run_grpc_proxy_server",
+        # Hub requests (has_file, shard downloads) and the Hub's conversion bot
+        "transformers.utils.hub",
+        "transformers.safetensors_conversion",
         # artifact stores upload any local file and download to any path
         "optuna.artifacts",
         # pooch downloads of the sample data sets into a cache folder
@@ -829,6 +843,8 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
     },
     # a thread pool runs what is submitted to it outside the loader's view
     "ThreadPoolExecutor": "subinterpreter",
+    # creates (or clones) a Hub repository when built
+    "PushToHubCallback": "network",
     **{
         n: "code-exec"
         for n in (
@@ -885,6 +901,19 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "add_newdoc",
             # sklearn: `importlib.import_module(library)`, the module returned
             "check_library_installed",
+            # getattr by a dotted path or over several names (fastcore/fastai's nested_attr
+            # and getattrs, the common rgetattr): nested_attr(fastai.torch_core, "os.system")
+            "nested_attr",
+            "nested_callable",
+            "getcallable",
+            "getattrs",
+            "setattrs",
+            "delattrs",
+            "try_attrs",
+            "rgetattr",
+            "rsetattr",
+            "deep_getattr",
+            "recursive_getattr",
         )
     },
     **{
@@ -1148,6 +1177,9 @@ def _action_family(leaf: str) -> str | None:
     ws = set(named)
     if ws & _FILE_VERBS and ws & _FILE_NOUNS:
         return "file"
+    if {"class", "name"} <= ws and ws & {"from", "by"}:
+        # `tokenizer_class_from_name("pipeline")` hands out any attribute of transformers
+        return "resolver"
     return behaviour_family("", leaf)
 
 
@@ -1608,6 +1640,14 @@ def _deny(module: str, qualname: str) -> Verdict | None:
             fam = _name_family(sub) if "." in sub else None
             if fam:
                 return danger(fam)
+    if top in _CONVERSION_PACKAGES and any(
+        p.startswith("convert_") and p not in _NOT_CONVERSIONS for p in module.split(".")[1:]
+    ):
+        return danger(
+            "nested-unpickler",
+            f"{module} is a checkpoint conversion script: it loads checkpoints by path "
+            "(torch.load, TensorFlow) and writes models.",
+        )
     for part in qparts:
         if _importer_class(part):
             return danger("resolver", f"{part} imports whatever module its arguments name.")
@@ -1640,6 +1680,10 @@ _FASTCORE_LEAVES: Final[dict[str, str]] = {
     "expand_wildcards": "resolver",
     "delete": "file",
     "imp_mod": "code-exec",
+    # patch_to(cls)(f) sets f as an attribute of any class (Module.__call__, ...)
+    "patch": "import-system",
+    "patch_to": "import-system",
+    "patch_property": "import-system",
 }
 #: torch's operator registries (torch.library, re-exported by _meta_registrations, _decomp,
 #: _refs, _prims and others): a Library defines operators and puts any callable behind an
@@ -1720,8 +1764,21 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
         ),
         "optimize": "subinterpreter",
     },
+    # hyperparameter searches start optuna/ray/sigopt/wandb trials (ray starts a cluster)
+    "transformers": dict.fromkeys(
+        (
+            "run_hp_search_optuna",
+            "run_hp_search_ray",
+            "run_hp_search_sigopt",
+            "run_hp_search_wandb",
+        ),
+        "process",
+    ),
     # datasets re-exports multiprocess's Pool
     "datasets": {"Pool": "process"},
+    # `WeightsEnum.get_state_dict(obj)` is torch.hub.load_state_dict_from_url(obj.url), whose
+    # torch.load runs with weights_only=False: any object with a `url` attribute will do
+    "torchvision": {"get_state_dict": "nested-unpickler"},
 }
 
 
@@ -1746,6 +1803,11 @@ _IMPORTER_CLASSES: Final = frozenset(
 _IMPORTER_CLASS_RE: Final = LazyPattern(r"^_*Lazy\w*(Module|Mappings?|Importer|Import)$")
 
 
+#: Packages that ship checkpoint conversion scripts as modules (`transformers.models.bert.
+#: convert_bert_original_tf_checkpoint_to_pytorch`, `diffusers.pipelines.stable_diffusion.
+#: convert_from_ckpt`); the slow-to-fast tokenizer converters only read vocabularies.
+_CONVERSION_PACKAGES: Final = frozenset({"transformers", "diffusers"})
+_NOT_CONVERSIONS: Final = frozenset({"convert_slow_tokenizer"})
 #: ctypes libraries that trusted packages keep at module level (`xgboost.core._LIB`,
 #: `lightgbm.basic._LIB`): `_LIB.XGBoosterSaveModel(handle, path)` calls C with the
 #: pickle's arguments.
@@ -1844,15 +1906,26 @@ def _reexported(qualname: str) -> tuple[str, str] | None:
 _LOADS_BY_NAME_CLASSES: Final = {
     "sentence_transformers": frozenset({"SentenceTransformer", "CrossEncoder", "SparseEncoder"}),
 }
-_LOADS_BY_NAME_FUNCTIONS: Final = {"transformers": frozenset({"pipeline"})}
+_LOADS_BY_NAME_FUNCTIONS: Final = {
+    "transformers": frozenset({"pipeline"}),
+    # `create_model("hf-hub:org/repo", pretrained=True)` fetches that repository's weights;
+    # `pretrained_cfg_overlay={"file": path}` torch.loads any local file
+    "timm": frozenset({"create_model"}),
+}
 _BOOSTER_BY_PATH: Final = (
     "nested-unpickler",
     "Booster(params, cache, model_file) loads another model from any path: what runs is not "
     "the model that was scanned.",
 )
+_TRAINER_BUILT: Final = (
+    "file",
+    "Trainer(model, args) creates its output folder, starts the reporting integrations "
+    "args.report_to names and calls args' model_init.",
+)
 _DATA_BY_PATH: Final = ("file", "Given a path, the data set is read from any file on disk.")
 #: Classes whose `__init__` does something else no load needs, with what it does.
 _CALLED_CLASSES: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "transformers": dict.fromkeys(("Trainer", "Seq2SeqTrainer"), _TRAINER_BUILT),
     "xgboost": {"Booster": _BOOSTER_BY_PATH, "DMatrix": _DATA_BY_PATH},
     "lightgbm": {"Booster": _BOOSTER_BY_PATH, "Dataset": _DATA_BY_PATH},
     "optuna": {
