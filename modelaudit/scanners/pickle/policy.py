@@ -408,6 +408,12 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torchvision.datasets.utils",
         "torchaudio.datasets.utils",
         "torchtext.utils",
+        # shutil's copy/move/rmtree wrapped for Paths
+        "fastcore.shutil",
+        # _cached_dataset_load(url, ...) downloads any tar and extractall()s it (no filter);
+        # the evaluation helpers train models and write fold files where they are told
+        "catboost.datasets",
+        "catboost.eval",
         # write .pyc files and archives where they are told
         "zipapp",
         "compileall",
@@ -420,6 +426,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "network": (
         "fastcore.net",
+        # FastDownload: downloads and extracts archives into its base folder
+        "fastdownload",
         # optuna storages that connect when built: RDBStorage(url) opens the database,
         # GrpcStorageProxy a channel
         # xgboost's RabitTracker(host_ip, n_workers) opens a listening tracker (start() serves
@@ -1684,6 +1692,30 @@ _FASTCORE_LEAVES: Final[dict[str, str]] = {
     "patch": "import-system",
     "patch_to": "import-system",
     "patch_property": "import-system",
+    # parallel() is a ProcessPoolExecutor map (re-exported by fastai.torch_core); the
+    # tokenizers and image helpers built on it also write where they are told
+    "parallel": "process",
+    "parallel_gen": "process",
+    "parallel_tokenize": "process",
+    "tokenize_df": "process",
+    "verify_images": "process",
+    "startproc": "process",
+    "startthread": "subinterpreter",
+    "threaded": "subinterpreter",
+    "tokenize_folder": "file",
+    "tokenize_files": "file",
+    "tokenize_csv": "file",
+    "resize_images": "file",
+    "resize_image": "file",
+    # FastDownload(cfg, base) writes its config.ini under base; get(url) fetches and extracts
+    "FastDownload": "file",
+    # learners that fetch or torch.load the weights their arguments name: a timm arch string
+    # ("hf-hub:org/repo") or pretrained_fnames
+    "vision_learner": "nested-unpickler",
+    "cnn_learner": "nested-unpickler",
+    "create_timm_model": "nested-unpickler",
+    "language_model_learner": "nested-unpickler",
+    "text_classifier_learner": "nested-unpickler",
 }
 #: torch's operator registries (torch.library, re-exported by _meta_registrations, _decomp,
 #: _refs, _prims and others): a Library defines operators and puts any callable behind an
@@ -1773,6 +1805,22 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
             "run_hp_search_wandb",
         ),
         "process",
+    ),
+    # training writes its train_dir (catboost_info, snapshot files) wherever params say;
+    # create_cd writes a column description file at any path
+    "catboost": dict.fromkeys(
+        (
+            "train",
+            "cv",
+            "fit",
+            "_train",
+            "_cv",
+            "select_features",
+            "grid_search",
+            "randomized_search",
+            "create_cd",
+        ),
+        "file",
     ),
     # datasets re-exports multiprocess's Pool
     "datasets": {"Pool": "process"},
