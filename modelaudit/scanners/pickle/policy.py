@@ -123,6 +123,16 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch._strobelight",
         # a launcher: Popen of the script it is given
         "torch.backends.xeon",
+        # the memory visualiser downloads flamegraph.pl and runs it
+        "torch.cuda._memory_viz",
+        # quack compiles GPU kernels in worker processes it talks to with pickle
+        "torch._vendor.quack",
+        # ray.init starts a cluster; mlflow projects run an entry point's command
+        "ray",
+        "mlflow.projects",
+        "mlflow.cli",
+        "mlflow.server",
+        "mlflow.utils.process",
         "sklearn.datasets",
         "sklearn.utils._show_versions",
         "joblib.parallel",
@@ -173,6 +183,22 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "jinja2",
         "numexpr",
         "sympy.parsing",
+        # lambdify execs the code it generates; S(text) is sympify(text), an eval; autowrap
+        # compiles and imports C or Fortran; preview runs LaTeX; the test runners run tests
+        "sympy.utilities.lambdify",
+        "sympy.lambdify",
+        "sympy.core.sympify",
+        "sympy.S",
+        "sympy.core.singleton.S",
+        "sympy.utilities.autowrap",
+        "sympy.printing.preview",
+        "sympy.preview",
+        "sympy.testing",
+        "sympy.interactive",
+        # formula languages evaluate their terms as Python: ols("y ~ __import__('os')...")
+        "statsmodels.formula",
+        "patsy",
+        "formulaic",
         "pandas.core.computation",
         "torch.testing",
         "torch._dynamo",
@@ -333,6 +359,10 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "optuna.storages.RedisStorage",
         # model_dump unpickles a TorchScript archive's debug info; the content store torch.loads
         "torch.utils.model_dump",
+        "networkx.readwrite.gpickle",
+        # pickle.load of a memory snapshot or graph trace from a path
+        "torch._utils._augment_memory_snapshot_stack_traces",
+        "torch.cuda._annotate_cuda_graph_trace",
         "torch.utils._content_store",
     ),
     "native": (
@@ -348,6 +378,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "mmap",
         # _create_jit_fn(code_string) compiles and runs the CUDA C++ it is given
         "torch.cuda.jiterator",
+        # ctypes.CDLL of the CUDA/HIP runtime libraries
+        "torch.cuda._utils",
         # the ctypes bindings: find and dlopen the library, wrap its C functions
         "xgboost._c_api",
         "xgboost.libpath",
@@ -393,6 +425,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.profiler",
         # GdsFile(path, flags): os.open with the pickle's flags (O_CREAT|O_TRUNC)
         "torch.cuda.gds",
+        # tunable-op results files: set_filename/write_file write where they are told
+        "torch.cuda.tunable",
         # fastcore's Config(path, name, create={...}) writes an ini file of the pickle's
         # keys and values where none exists (a .pth line runs at every Python start)
         "fastcore.foundation.Config",
@@ -427,6 +461,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "network": (
         "fastcore.net",
+        # Dask's distributed scheduler: Client(address) connects, LocalCluster starts workers
+        "distributed",
+        "dask.distributed",
         # FastDownload: downloads and extracts archives into its base folder
         "fastdownload",
         # optuna storages that connect when built: RDBStorage(url) opens the database,
@@ -872,6 +909,11 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "interact",
             "load_inline",
             "compile_command",
+            # sympy's string evaluators and formula front ends, re-exported
+            "sympify",
+            "lambdify",
+            "parse_expr",
+            "from_formula",
             # pdb's breakpoint, re-exported (fastai.imports.core.set_trace): an interactive
             # debugger with a Python prompt opens at load time
             "set_trace",
@@ -948,6 +990,7 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "load_pickle",
             "load_checkpoint",
             "npy_import_entry_point",
+            "read_gpickle",
         )
     },
     **{
@@ -1626,12 +1669,13 @@ def _name_family(full: str) -> str | None:
 def _deny(module: str, qualname: str) -> Verdict | None:
     module = _alias(module)
     full = f"{module}.{qualname}"
+    vendored = next((p for p in module.split(".")[1:] if p in _VENDORED_CODE_LIBRARIES), None)
+    if vendored:
+        # before the package's own family: ray.cloudpickle carries code, whatever ray does
+        return danger("code-object", f"{module} is a copy of {vendored}.")
     fam = _module_family(full) or _name_family(full)
     if fam:
         return danger(fam)
-    vendored = next((p for p in module.split(".")[1:] if p in _VENDORED_CODE_LIBRARIES), None)
-    if vendored:
-        return danger("code-object", f"{module} is a copy of {vendored}.")
     if module == "builtins" and qualname.split(".", 1)[0] in _BUILTIN_DANGER:
         return danger(_BUILTIN_DANGER[qualname.split(".", 1)[0]])
     qparts = qualname.split(".")
@@ -1683,6 +1727,9 @@ def _deny(module: str, qualname: str) -> Verdict | None:
             leaf_fam = _io_class_family(leaf)
     elif len(qparts) > 1 or module.split(".", 1)[0] in _TRUSTED_PACKAGES:
         leaf_fam = _action_family(leaf)
+    if not leaf_fam and module.split(".", 1)[0] == "sympy" and leaf[:1].islower():
+        # sympy's functions sympify their arguments: a string is parsed and eval'd
+        return danger("code-exec", f"{full} sympifies its arguments (eval of a string).")
     if leaf_fam:
         return danger(leaf_fam, f"'{leaf}' says what it does.")
     return None
@@ -1746,7 +1793,16 @@ _TORCH_LEAVES: Final[dict[str, str]] = {
         "import-system",
     ),
     **dict.fromkeys(
-        ("treespec_loads", "str_to_pytree", "_json_to_treespec", "enum_object_hook"), "resolver"
+        (
+            "treespec_loads",
+            "str_to_pytree",
+            "_json_to_treespec",
+            "enum_object_hook",
+            "_defaultdict_deserialize",
+            # import_module of the ordering function a user names
+            "get_user_ordering_fn",
+        ),
+        "resolver",
     ),
 }
 #: Generic names that are dangerous in one package (whose functions are otherwise trusted,
