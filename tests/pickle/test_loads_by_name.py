@@ -50,6 +50,12 @@ CALLED_CLASSES = [
     ("lightgbm.basic", "Booster", ("p", "t", "/home/u/other.txt"), "nested-unpickler"),
     ("lightgbm", "Dataset", ("/home/u/.ssh/id_rsa",), "file"),
     ("transformers", "Trainer", ("model", "args"), "file"),
+    (
+        "scipy.odr",
+        "ODR",
+        ("data", "model", "b", "d", "i", "x", "j", "p", "/home/u/.bashrc"),
+        "file",
+    ),
     ("transformers.trainer_seq2seq", "Seq2SeqTrainer", ("model", "args"), "file"),
 ]
 

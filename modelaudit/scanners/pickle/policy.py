@@ -1833,6 +1833,8 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
         # exec(self._parse_arg_template): the source comes from the instance's state
         "_attach_argparser_methods": "code-exec",
         "_attach_methods": "code-exec",
+        # ODR.run(): ODRPACK writes its report and error files to the instance's paths
+        "run": "file",
         # uarray backends: the global backend's functions answer every later scipy.fft call
         "set_global_backend": "import-system",
         "set_backend": "import-system",
@@ -2044,6 +2046,13 @@ _DATA_BY_PATH: Final = ("file", "Given a path, the data set is read from any fil
 _CALLED_CLASSES: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "transformers": dict.fromkeys(("Trainer", "Seq2SeqTrainer"), _TRAINER_BUILT),
     "xgboost": {"Booster": _BOOSTER_BY_PATH, "DMatrix": _DATA_BY_PATH},
+    "scipy": {
+        "ODR": (
+            "file",
+            "ODR(data, model, ..., errfile, rptfile, ..., overwrite=True) deletes both paths "
+            "when built; run() has ODRPACK write its reports there.",
+        ),
+    },
     "lightgbm": {"Booster": _BOOSTER_BY_PATH, "Dataset": _DATA_BY_PATH},
     "optuna": {
         "Study": (
