@@ -198,6 +198,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pytest", "main", ("-p", "evil")),
         ("sklearn._build_utils.tempita", "process_tempita", ("/tmp/x.pyx.tp",)),
         ("torch", "_TorchCompileInductorWrapper", ("max-autotune",)),
+        ("torch", "_TorchCompileAOTInductorWrapper", ("max-autotune", "o", False)),
         ("torch._guards", "Source.get_value", ("g", "l", "c")),
         # denied classes re-exported by trusted modules under their own names
         ("torch.utils.jit.log_extract", "Timer", ("__import__('os').system('id')",)),
@@ -365,6 +366,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch._meta_registrations", "_meta_lib_dont_use_me_use_register_meta.impl", ("mm",)),
         ("torch.nn.modules.linear", "torch.library.Library", ("aten", "IMPL")),
         ("torch._custom_ops", "custom_op", ("evil::op",)),
+        ("torch", "_TritonLibrary.registerOp", ("k", "evil(Tensor x) -> Tensor", "f", "CPU")),
         ("torch.utils._pytree", "register_pytree_node", ("cls", "f", "g")),
         ("torch.nn.modules.module", "register_module_forward_hook", ("hook",)),
         ("pandas.api.extensions", "register_extension_dtype", ("cls",)),

@@ -586,6 +586,7 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # the wrappers torch.compile builds; calling one compiles and runs generated code
         "torch._TorchCompileInductorWrapper",
         "torch._TorchCompileWrapper",
+        "torch._TorchCompileAOTInductorWrapper",
         # torch._higher_order_ops re-exported: they run their functions under torch.compile
         "torch.cond",
         "torch.while_loop",
@@ -1789,6 +1790,8 @@ _TORCH_LEAVES: Final[dict[str, str]] = {
             "_register_fake",
             "_register_impl",
             "fallthrough_kernel",
+            # holds a Library("triton", "DEF"); registerOp defines and implements operators
+            "_TritonLibrary",
         ),
         "import-system",
     ),
