@@ -21,6 +21,8 @@ _ST = ("sentence_transformers.SentenceTransformer", "SentenceTransformer")
         _ST,
         ("sentence_transformers", "SentenceTransformer"),
         ("sentence_transformers.cross_encoder.CrossEncoder", "CrossEncoder"),
+        ("sentence_transformers.models", "Transformer"),
+        ("sentence_transformers.models.CLIPModel", "CLIPModel"),
         ("transformers", "pipeline"),
         ("transformers.pipelines", "pipeline"),
         # trl's trainers load a model named by a string (with the config's trust_remote_code)

@@ -380,6 +380,11 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.cuda.jiterator",
         # ctypes.CDLL of the CUDA/HIP runtime libraries
         "torch.cuda._utils",
+        # pyarrow's cffi FFI (cast and call any address), the JVM bridge, CUDA contexts
+        # built from foreign handles and addresses
+        "pyarrow.cffi",
+        "pyarrow.jvm",
+        "pyarrow.cuda",
         # the ctypes bindings: find and dlopen the library, wrap its C functions
         "xgboost._c_api",
         "xgboost.libpath",
@@ -464,6 +469,13 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # Dask's distributed scheduler: Client(address) connects, LocalCluster starts workers
         "distributed",
         "dask.distributed",
+        # Arrow Flight clients and servers; from_uri builds an S3/GCS/HDFS file system from a
+        # URL
+        "pyarrow.flight",
+        "pyarrow.fs.FileSystem.from_uri",
+        "pyarrow._fs.FileSystem.from_uri",
+        "statsmodels.tools.web",
+        "statsmodels.datasets",
         # FastDownload: downloads and extracts archives into its base folder
         "fastdownload",
         # optuna storages that connect when built: RDBStorage(url) opens the database,
@@ -1107,11 +1119,51 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
     },
     # torch's pluggable allocators dlopen the shared library their first argument names
     **{n: "native" for n in ("CUDAPluggableAllocator", "XPUPluggableAllocator")},
+    # raw addresses, handles and shared-memory fds: torch storages' internals
+    # (`UntypedStorage._new_with_weak_ptr(addr)`, `_set_cdata`, `_free_weak_ref`), Arrow's C
+    # data interface (`Array._export_to_c(addr)` writes a struct at any address) and
+    # `foreign_buffer(addr, size)`
+    **dict.fromkeys(
+        (
+            "_new_with_weak_ptr",
+            "_weak_ref",
+            "_free_weak_ref",
+            "_expired",
+            "_shared_decref",
+            "_shared_incref",
+            "_share_cuda_",
+            "_new_shared_cuda",
+            "_release_ipc_counter_cuda",
+            "_set_cdata",
+            "_new_shared",
+            "_get_shared_fd",
+            "_import_from_c",
+            "_export_to_c",
+            "_import_from_c_device",
+            "_export_to_c_device",
+            "foreign_buffer",
+        ),
+        "native",
+    ),
     # Hub uploads with the user's own token: the loaded data leaves the machine
     **{
         n: "network"
         for n in ("push_to_hub", "upload_file", "upload_folder", "create_repo", "create_commit")
     },
+    # URL fetchers that trusted packages keep under generic names (datasets, old transformers)
+    **dict.fromkeys(
+        (
+            "cached_path",
+            "get_from_cache",
+            "cached_download",
+            "http_get",
+            "ftp_get",
+            "fsspec_get",
+            # connects to the name node (and loads libhdfs) when built
+            "HadoopFileSystem",
+        ),
+        "network",
+    ),
 }
 
 #: Words that, anywhere in a method's name (or a trusted package's function's), say it
@@ -1822,7 +1874,6 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
     # `from_pretrained_fastai(repo)` downloads a repository and unpickles its model.pkl
     "fastai": {**_FASTCORE_LEAVES, "from_pretrained_fastai": "nested-unpickler"},
     # `resume_checkpoint(model, path, weights_only=False)` is torch.load of any path
-    "timm": {"resume_checkpoint": "nested-unpickler"},
     # `numpy.test`, `scipy.sparse.test`...: a PytestTester whose call runs pytest with the
     # pickle's arguments (plugins to import, test files anywhere to run)
     "numpy": {
@@ -1900,6 +1951,16 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
     # sklearn.utils.parallel) starts the same loky workers
     "joblib": dict.fromkeys(("Parallel", "parallel_backend", "parallel_config"), "process"),
     "sklearn": {"Parallel": "process"},
+    # statsmodels.test runs pytest; webdoc opens a browser on a URL
+    "statsmodels": {"test": "code-exec", "webdoc": "network"},
+    # create_dataset(name, root, download=True) fetches the data set
+    "timm": {"resume_checkpoint": "nested-unpickler", "create_dataset": "network"},
+    "accelerate": {
+        "offload_state_dict": "file",
+        "offload_weight": "file",
+        "notebook_launcher": "process",
+        "debug_launcher": "process",
+    },
     # datasets re-exports multiprocess's Pool
     "datasets": {"Pool": "process"},
     # `WeightsEnum.get_state_dict(obj)` is torch.hub.load_state_dict_from_url(obj.url), whose
@@ -2030,7 +2091,18 @@ def _reexported(qualname: str) -> tuple[str, str] | None:
 #: repository with `trust_remote_code` runs its code): classes are judged when called (their
 #: `__init__` loads; NEWOBJ and copyreg rebuild a saved instance without it), functions always.
 _LOADS_BY_NAME_CLASSES: Final = {
-    "sentence_transformers": frozenset({"SentenceTransformer", "CrossEncoder", "SparseEncoder"}),
+    "sentence_transformers": frozenset(
+        # models.Transformer/CLIPModel/MLMTransformer(name, model_args=...) load a Hub model,
+        # trust_remote_code included
+        {
+            "SentenceTransformer",
+            "CrossEncoder",
+            "SparseEncoder",
+            "Transformer",
+            "CLIPModel",
+            "MLMTransformer",
+        }
+    ),
 }
 _LOADS_BY_NAME_FUNCTIONS: Final = {
     "transformers": frozenset({"pipeline"}),
