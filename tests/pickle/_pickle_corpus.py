@@ -158,6 +158,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("accelerate", "notebook_launcher", ("f", "args", 8)),
         # a torch module re-exports torch itself: the path is torch.distributed.TCPStore
         ("torch.nn.functional", "torch.distributed.TCPStore", ("evil", 1)),
+        ("torch.utils.data.dataloader", "python_multiprocessing.Process", ()),
         ("transformers.integrations.integration_utils", "run_hp_search_ray", ("t", 10, "max")),
         ("transformers.cli", "main", ()),
         # fastcore's parallel (a ProcessPoolExecutor map) re-exported by fastai
@@ -447,6 +448,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torchvision.datasets.utils", "_extract_tar", ("/tmp/x.tar", "/home/u")),
         ("pandas", "DataFrame.to_string", ("/home/u/.bashrc",)),
         ("torch.cuda.tunable", "write_file", ("/home/u/.bashrc",)),
+        ("pandas.core.frame", "get_handle", ("/home/u/.bashrc", "w")),
         ("scipy.odr._odrpack", "ODR.run", ("odr",)),
         ("catboost.datasets", "_cached_dataset_load", ("http://evil/x.tgz", "..", "a", "b")),
         ("catboost.datasets", "_extract", ("/tmp/x.tgz", "/home/u")),

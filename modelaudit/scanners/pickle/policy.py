@@ -852,6 +852,8 @@ _ALIASES: Final[dict[str, str]] = {
 _SUBMODULE_ALIASES: Final[dict[tuple[str, str], str]] = {
     ("torch", "dist"): "torch.distributed",
     ("torch", "mp"): "torch.multiprocessing",
+    # `import multiprocessing as python_multiprocessing` in torch.utils.data.dataloader
+    ("torch", "python_multiprocessing"): "multiprocessing",
 }
 
 #: Libraries that rebuild functions from code in the file, vendored under other packages
@@ -1899,6 +1901,10 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
         "show_versions": "file",
         # to_string(buf=path) writes the rendering over any file
         "to_string": "file",
+        # pandas.io.common.get_handle(path, "w") opens any path, re-exported by core modules
+        "get_handle": "file",
+        # reads a table from the catalog its arguments name (pandas.read_iceberg)
+        "read_iceberg": "network",
         # `set_option("plotting.backend", "evilmod")` imports that module on the next plot
         "set_option": "resolver",
         "option_context": "resolver",
