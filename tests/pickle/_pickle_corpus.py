@@ -159,6 +159,10 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         # a torch module re-exports torch itself: the path is torch.distributed.TCPStore
         ("torch.nn.functional", "torch.distributed.TCPStore", ("evil", 1)),
         ("torch.utils.data.dataloader", "python_multiprocessing.Process", ()),
+        # re-exports of denied names found by an AST pass over trusted packages' imports
+        ("torch.cuda.memory", "_C._jit_pass_lower_all_tuples", ("g",)),
+        ("torch", "_initExtension", ("/tmp/evil_shm_manager",)),
+        ("torch._utils_internal", "StrobelightCompileTimeProfiler", ()),
         ("transformers.integrations.integration_utils", "run_hp_search_ray", ("t", 10, "max")),
         ("transformers.cli", "main", ()),
         # fastcore's parallel (a ProcessPoolExecutor map) re-exported by fastai
@@ -225,6 +229,11 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("decorator", "FunctionMaker.create", ("f(x)", "return x", "g")),
         ("torch.nn.modules.linear", "torch.hub.load", ("evil/repo", "m")),
         ("transformers.testing_utils", "execute_subprocess_async", ("id",)),
+        ("torch._subclasses.fake_tensor", "Source.get_value", ("g", "l", "c")),
+        ("torch._subclasses.fake_tensor", "ShapeEnv.evaluate_guards_expression", ("x", "a")),
+        ("torch._lazy.extract_compiled_graph", "fx.symbolic_trace", ("m",)),
+        ("torch.nn.parallel.replicate", "ScriptModule.define", ("def f(x): return x",)),
+        ("scipy.stats._stats_py", "_make_tuple_bunch", ("T", "a")),
         # `name` is put in a def line and exec'd
         (
             "scipy.optimize._nonlin",
@@ -268,6 +277,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("scipy._lib.deprecation", "_sub_module_deprecation", ()),
         ("torch.utils._pytree", "treespec_loads", ('{"type": "evilmod.X"}',)),
         ("torch._native", "get_user_ordering_fn", ("evilmod",)),
+        ("scipy.sparse.csr", "_sub_module_deprecation", ()),
+        ("scipy._lib.array_api_compat.numpy", "clone_module", ("os", "g")),
         ("pandas", "set_option", ("plotting.backend", "evilmod")),
         ("pandas._config.config", "set_option", ("plotting.backend", "evilmod")),
         # getattr by a dotted path: nested_attr(fastai.torch_core, "os.system")
@@ -287,6 +298,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("typing", "ForwardRef", ("__import__('os').system('id')",)),
         ("typing", "_eval_type", ("x", "g", "l")),
         ("typing", "get_type_hints", ("x",)),
+        ("torch._jit_internal", "ForwardRef", ("__import__('os').system('id')",)),
     ],
     "native": [
         ("ctypes", "CDLL", ("libc.so.6",)),
@@ -347,6 +359,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("optuna.storages.journal._redis", "JournalRedisBackend", ("redis://evil:6379",)),
         ("torch.utils.model_dump", "get_model_info", ("/tmp/x.pt",)),
         ("networkx", "read_gpickle", ("/tmp/x.gpickle",)),
+        ("joblib", "MemorizedResult", ("/home/u/cache", "f", "id")),
+        ("torch._prims.debug_prims", "ContentStoreReader", ("/tmp/store",)),
         ("torch._utils", "_augment_memory_snapshot_stack_traces", ("/tmp/x.pickle",)),
         # WeightsEnum.get_state_dict(obj) is load_state_dict_from_url(obj.url), weights_only=False
         ("torchvision.models._api", "WeightsEnum.get_state_dict", ("w", True)),
@@ -377,6 +391,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.nn.modules.linear", "torch.library.Library", ("aten", "IMPL")),
         ("torch._custom_ops", "custom_op", ("evil::op",)),
         ("torch", "_TritonLibrary.registerOp", ("k", "evil(Tensor x) -> Tensor", "f", "CPU")),
+        ("torch.backends.mps", "_Library", ("aten", "IMPL")),
+        ("torch._decomp", "OpOverload.py_impl", ("CPU",)),
         ("torch.utils._pytree", "register_pytree_node", ("cls", "f", "g")),
         ("torch.nn.modules.module", "register_module_forward_hook", ("hook",)),
         ("pandas.api.extensions", "register_extension_dtype", ("cls",)),
@@ -392,6 +408,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("_interpreters", "exec", (1, "import os")),
         ("_thread", "start_new_thread", ("x", "y")),
         ("fastcore.basics", "startthread", ("f",)),
+        ("sklearn.callback._transport", "Thread", ("g", "f")),
         ("concurrent.futures", "ThreadPoolExecutor", (4,)),
         ("optuna.study.study", "Study.optimize", ("objective", 10)),
     ],
@@ -449,6 +466,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pandas", "DataFrame.to_string", ("/home/u/.bashrc",)),
         ("torch.cuda.tunable", "write_file", ("/home/u/.bashrc",)),
         ("pandas.core.frame", "get_handle", ("/home/u/.bashrc", "w")),
+        ("joblib", "PrintTime", ("/home/u/.bashrc",)),
+        ("sklearn.model_selection._validation", "logger.PrintTime", ("/home/u/.bashrc",)),
         ("scipy.odr._odrpack", "ODR.run", ("odr",)),
         ("catboost.datasets", "_cached_dataset_load", ("http://evil/x.tgz", "..", "a", "b")),
         ("catboost.datasets", "_extract", ("/tmp/x.tgz", "/home/u")),
@@ -492,6 +511,9 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("xgboost.collective", "init", ()),
         ("fastdownload", "FastDownload", ()),
         ("distributed", "Client", ("tcp://evil:8786",)),
+        ("sklearn.callback._transport", "Listener", ("0.0.0.0:4444",)),
+        ("torch.nn.parallel.distributed", "RRef", ("x",)),
+        ("joblib._dask", "get_client", ()),
         ("pyarrow.flight", "connect", ("grpc://evil:1",)),
         ("pyarrow.fs", "HadoopFileSystem", ("evil", 8020)),
         ("pyarrow.fs", "FileSystem.from_uri", ("s3://evil/x",)),

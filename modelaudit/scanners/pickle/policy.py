@@ -466,6 +466,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "network": (
         "fastcore.net",
+        "joblib._dask",
         # Dask's distributed scheduler: Client(address) connects, LocalCluster starts workers
         "distributed",
         "dask.distributed",
@@ -854,6 +855,9 @@ _SUBMODULE_ALIASES: Final[dict[tuple[str, str], str]] = {
     ("torch", "mp"): "torch.multiprocessing",
     # `import multiprocessing as python_multiprocessing` in torch.utils.data.dataloader
     ("torch", "python_multiprocessing"): "multiprocessing",
+    # `torch.cuda.memory._C` is torch._C; `torch._lazy.extract_compiled_graph.fx` is torch.fx
+    ("torch", "_C"): "torch._C",
+    ("torch", "fx"): "torch.fx",
 }
 
 #: Libraries that rebuild functions from code in the file, vendored under other packages
@@ -948,8 +952,27 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "IterDataPipe",
             "MapDataPipe",
             "DFIterDataPipe",
+            "ScriptModule",
+            "ScriptMethod",
+            "ScriptFunction",
+            "RecursiveScriptModule",
+            # scipy's exec-built named tuples, re-exported by scipy.stats modules
+            "_make_tuple_bunch",
         )
     },
+    # typing's string evaluators, re-exported (`torch._jit_internal.ForwardRef`)
+    **dict.fromkeys(
+        ("ForwardRef", "get_type_hints", "_eval_type", "evaluate_forward_ref"), "typing-eval"
+    ),
+    # re-exported classes of denied modules: joblib's PrintTime truncates its log file,
+    # MemorizedResult.get() joblib.loads from its cache, torch's ContentStoreReader
+    # torch.loads, a Thread runs its target, an RRef is a remote reference
+    "PrintTime": "file",
+    "MemorizedResult": "nested-unpickler",
+    "ContentStoreReader": "nested-unpickler",
+    "Thread": "subinterpreter",
+    "RRef": "network",
+    "PyRRef": "network",
     **{
         n: "resolver"
         for n in (
@@ -971,6 +994,9 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "add_newdoc",
             # sklearn: `importlib.import_module(library)`, the module returned
             "check_library_installed",
+            # scipy's import-by-name helpers, re-exported by dozens of its modules
+            "_sub_module_deprecation",
+            "clone_module",
             # getattr by a dotted path or over several names (fastcore/fastai's nested_attr
             # and getattrs, the common rgetattr): nested_attr(fastai.torch_core, "os.system")
             "nested_attr",
@@ -1255,7 +1281,7 @@ _FILE_NOUNS: Final = frozenset(
 #: built (pyarrow's `OSFile(path, "w")`, `RecordBatchFileWriter(path, schema)`,
 #: `flight.FlightClient`): checkpoints pickle data, not these handles. (A file system object
 #: opens nothing when built; its methods are judged by their names.)
-_IO_CLASS_WORDS: Final = frozenset({"writer", "client", "server"})
+_IO_CLASS_WORDS: Final = frozenset({"writer", "client", "server", "listener"})
 _FILE_CLASS_KINDS: Final = frozenset({"os", "mapped", "binary", "gds", "native"})
 
 
@@ -1846,6 +1872,11 @@ _TORCH_LEAVES: Final[dict[str, str]] = {
             "fallthrough_kernel",
             # holds a Library("triton", "DEF"); registerOp defines and implements operators
             "_TritonLibrary",
+            "_Library",
+            # HigherOrderOperator/OpOverload.py_impl(key)(fn): a Python kernel for an operator
+            "py_impl",
+            "py_functionalize_impl",
+            "py_autograd_impl",
         ),
         "import-system",
     ),
@@ -1860,6 +1891,16 @@ _TORCH_LEAVES: Final[dict[str, str]] = {
             "get_user_ordering_fn",
         ),
         "resolver",
+    ),
+    # dynamo guard sources and ShapeEnv guards: eval of the text they hold or are given
+    **dict.fromkeys(
+        ("get_value", "evaluate_guards_expression", "evaluate_guards_for_args"), "code-exec"
+    ),
+    # _initExtension(manager_path) sets the shared-memory manager binary torch later spawns;
+    # the strobelight profilers run their command lines
+    **dict.fromkeys(
+        ("_initExtension", "StrobelightCompileTimeProfiler", "StrobelightCLIFunctionProfiler"),
+        "process",
     ),
 }
 #: Generic names that are dangerous in one package (whose functions are otherwise trusted,
