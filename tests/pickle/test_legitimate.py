@@ -51,3 +51,16 @@ def test_torch_tensor_nested_bytes_are_scanned(legit_objects: list[tuple[str, An
 def test_globals_are_listed(legit_objects: list[tuple[str, Any]]) -> None:
     _, info = scan(pickle.dumps(dict(legit_objects)["ordereddict"], protocol=4))
     assert info.globals == ["collections.OrderedDict"]
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_uninitialised_lazy_modules_are_clean(protocol: int) -> None:
+    """torch.save of a model before its first forward: a lazy module keeps its bound
+    `_lazy_load_hook` among the load-state hooks (pickled as a getattr on the class)."""
+    import torch
+
+    modules = [torch.nn.LazyLinear(3), torch.nn.LazyBatchNorm1d(), torch.nn.LazyConv2d(3, 2)]
+    result, info = scan(pickle.dumps(modules, protocol=protocol))
+    assert not critical(result), critical(result)
+    assert not warnings_of(result), warnings_of(result)
+    assert info.complete

@@ -1798,6 +1798,8 @@ def _deny(module: str, qualname: str) -> Verdict | None:
             return danger("resolver", f"{part} imports whatever module its arguments name.")
         if part in _NATIVE_HANDLES:
             return danger("native", f"{part} is a loaded C library: its functions are called.")
+    if top == "torch" and qparts[-1] in _TORCH_QUIET_METHODS:
+        return None
     leaf_fam = _DANGER_LEAVES.get(qparts[-1])
     if leaf_fam:
         return danger(leaf_fam, f"'{qparts[-1]}' is a dangerous operation.")
@@ -2059,6 +2061,10 @@ _IMPORTER_CLASSES: Final = frozenset(
 _IMPORTER_CLASS_RE: Final = LazyPattern(r"^_*Lazy\w*(Module|Mappings?|Importer|Import)$")
 
 
+#: torch methods whose names' words mislead: an uninitialised lazy module (LazyLinear before
+#: its first forward) keeps its bound `_lazy_load_hook` (it fills in parameters from a
+#: state dict) among its load-state hooks, so `torch.save(model)` pickles it.
+_TORCH_QUIET_METHODS: Final = frozenset({"_lazy_load_hook"})
 #: Packages that ship checkpoint conversion scripts as modules (`transformers.models.bert.
 #: convert_bert_original_tf_checkpoint_to_pytorch`, `diffusers.pipelines.stable_diffusion.
 #: convert_from_ckpt`); the slow-to-fast tokenizer converters only read vocabularies.
