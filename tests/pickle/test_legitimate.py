@@ -64,3 +64,19 @@ def test_uninitialised_lazy_modules_are_clean(protocol: int) -> None:
     assert not critical(result), critical(result)
     assert not warnings_of(result), warnings_of(result)
     assert info.complete
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_generators_and_data_loaders_are_clean(protocol: int) -> None:
+    """A sampler keeps a torch.Generator (pickled as torch._C.Generator(device) and its
+    state); a DataLoader names the default collate function."""
+    import torch
+
+    data = torch.utils.data.TensorDataset(torch.ones(4, 2))
+    gen = torch.Generator().manual_seed(1)
+    loader = torch.utils.data.DataLoader(data, batch_size=2, shuffle=True, generator=gen)
+    objs = [gen, torch.utils.data.RandomSampler(data, generator=gen), loader]
+    result, info = scan(pickle.dumps(objs, protocol=protocol))
+    assert not critical(result), critical(result)
+    assert not warnings_of(result), warnings_of(result)
+    assert info.complete

@@ -1625,6 +1625,11 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "mlflow.pyfunc.model.ChatModel": "",
     "mlflow.pyfunc.PythonModel": "",
     "mlflow.models.signature._TypeHints": "",
+    # torch.Generator pickles as torch._C.Generator(device) plus its state (samplers keep
+    # one); a pickled DataLoader names the default collate functions
+    "torch._C.Generator": "",
+    "torch.utils.data._utils.collate.default_collate": "",
+    "torch.utils.data._utils.collate.default_convert": "",
 }
 
 #: Packages whose classes (CapWords last component) and helpers real models pickle.
