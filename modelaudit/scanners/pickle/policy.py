@@ -488,6 +488,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # xgboost's RabitTracker(host_ip, n_workers) opens a listening tracker (start() serves
         # it); the Dask and Spark integrations connect to clusters
         "xgboost.tracker",
+        "xgboost.RabitTracker",
+        # test helpers: dataset downloads (urllib), Dask clusters
+        "xgboost.testing",
         "xgboost.dask",
         "xgboost.spark",
         # collective.init joins a tracker; broadcast unpickles what a peer sends
@@ -862,6 +865,8 @@ _SUBMODULE_ALIASES: Final[dict[tuple[str, str], str]] = {
     # `torch.cuda.memory._C` is torch._C; `torch._lazy.extract_compiled_graph.fx` is torch.fx
     ("torch", "_C"): "torch._C",
     ("torch", "fx"): "torch.fx",
+    # `from xgboost import collective` in xgboost.callback
+    ("xgboost", "collective"): "xgboost.collective",
 }
 
 #: Libraries that rebuild functions from code in the file, vendored under other packages
@@ -1996,6 +2001,8 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
             "network",
         ),
         "optimize": "subinterpreter",
+        # CmaEsSampler rebuilds its optimizer with pickle.loads of the hex its trials carry
+        "_restore_optimizer": "nested-unpickler",
     },
     # hyperparameter searches start optuna/ray/sigopt/wandb trials (ray starts a cluster)
     "transformers": dict.fromkeys(
