@@ -157,3 +157,29 @@ def test_trusted_package_helpers_models_pickle_stay_quiet(module: str, name: str
     result, _ = scan(p4(sg(module, name)))
     assert not critical(result)
     assert not warnings_of(result)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "state"),
+    [
+        (*_ST, "attacker/repo"),
+        ("xgboost", "DMatrix", "/home/u/.ssh/id_rsa"),
+        ("optuna.study", "Study", "s"),
+    ],
+)
+def test_reconstructor_with_the_class_as_base_runs_its_init(
+    module: str, name: str, state: str
+) -> None:
+    """`copyreg._reconstructor(cls, base, state)` calls `base.__init__(obj, state)` unless base
+    is object: naming the loader class as its own base calls it."""
+    data = p2(
+        g0("copyreg", "_reconstructor")
+        + b"("
+        + g0(module, name)
+        + g0(module, name)
+        + f"S'{state}'\n".encode()
+        + b"tR"
+    )
+    result, _ = scan(data)
+    calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
+    assert calls and calls[0].severity.value == "critical", [i.message for i in result.issues]

@@ -75,6 +75,7 @@ _WRAPPERS = frozenset(
 _KEEP = _WRAPPERS | {"numpy.dtype"}
 #: Allowed callables whose result may itself be a class (and so the cls of a NEWOBJ).
 _TYPE_RESULTS = frozenset({"builtins.type"})
+_RECONSTRUCTOR = "copyreg._reconstructor"
 
 
 class JoblibLayout(Exception):
@@ -342,6 +343,8 @@ class Session:
                 )
             if name in _TYPE_RESULTS or isinstance(callee, Obj):
                 return self.make_class(module, f"{qual}()", verdict)
+            if name == _RECONSTRUCTOR and len(args) >= 2:
+                self.base_init(args[1], args[2:3])
             if name in _KEEP:
                 obj = Obj(name, verdict, module, qual)
                 obj.data = [args, None]
@@ -372,6 +375,17 @@ class Session:
         # An instance stands for the result: cheap even for millions of custom objects. A
         # NEWOBJ on it (a real loader might get a class) sends the stream to the fallback.
         return Obj(name, verdict, module, f"{qual}()" if qual else "")
+
+    def base_init(self, base: Any, state: tuple[Any, ...]) -> None:
+        """`copyreg._reconstructor(cls, base, state)` runs `base.__init__(obj, state)` unless
+        base is object: a class judged when called is called here too."""
+        if not isinstance(base, _SymMeta):
+            return
+        verdict = base._ma_verdict
+        if verdict.kind == SHAPE and verdict.special == "loads_by_name":
+            self.shaped(
+                base, verdict, base._ma_name, base._ma_module, base._ma_qual, state, None, "REDUCE"
+            )
 
     def shaped(
         self,
