@@ -183,3 +183,43 @@ def test_reconstructor_with_the_class_as_base_runs_its_init(
     result, _ = scan(data)
     calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
     assert calls and calls[0].severity.value == "critical", [i.message for i in result.issues]
+
+
+def _lst(*items: bytes) -> bytes:
+    return b"(" + b"".join(items) + b"l"
+
+
+def test_a_called_partial_calls_the_class() -> None:
+    """partial(ST, repo)() and partial(print) whose BUILD state swaps ST in, then called."""
+    from tests.pickle._pickle_corpus import Op, s
+
+    st = Op(sg(*_ST))
+    direct = call(call(sg("functools", "partial"), st, "attacker/repo"))
+    swapped = call(
+        Op(
+            call(sg("functools", "partial"), Op(sg("builtins", "print")))
+            + b"("
+            + st
+            + b"("
+            + s("attacker/repo")
+            + b"t}Ntb"
+        )
+    )
+    for body in (direct, swapped):
+        result, _ = scan(p4(body))
+        calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
+        assert calls and "attacker/repo" in calls[0].message, [i.message for i in result.issues]
+
+
+def test_a_stored_partial_is_a_factory_and_stays_quiet() -> None:
+    result, _ = scan(p4(call(sg("functools", "partial"), sg(*_ST), "org/model")))
+    assert not critical(result), critical(result)
+
+
+def test_map_and_filter_call_the_class_out_of_sight() -> None:
+    from tests.pickle._pickle_corpus import Op, s
+
+    for hof in ("map", "filter"):
+        mapped = call(sg("builtins", hof), Op(sg(*_ST)), Op(_lst(s("attacker/repo"))))
+        result, _ = scan(p4(call(sg("builtins", "list"), Op(mapped))))
+        assert critical(result), [i.message for i in result.issues]

@@ -23,6 +23,14 @@ _MAX_ISSUES = 200
 #: Bytes of nested pickles one stream may hand to loaders (each distinct payload once).
 NESTED_BUDGET = 512 << 20
 _ESCAPING = frozenset({"getattr", "resolve2", "getitem"})
+#: Callables that take a class as an argument without calling it (NEWOBJ's helpers, the
+#: getattr walk); `_reconstructor`'s base is judged by `Session.base_init`.
+_TAKES_CLASSES = frozenset(
+    {"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "builtins.getattr"}
+)
+#: Wrappers that call their first argument only when they are called themselves: a partial of
+#: a call-judged class is judged where the partial is called (a stored partial is a factory).
+_PARTIALS = frozenset({"functools.partial", "functools.partialmethod"})
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
@@ -147,6 +155,9 @@ class Session:
         #: (event kind, ordinal, issue) for position pinning after the stream.
         self.events: list[tuple[str, int, Issue]] = []
         self.escapers: set[int] = set()
+        #: Globals judged when called (loads-by-name classes): handed to another callable
+        #: (partial, map, filter, numpy.vectorize...) they are called out of sight.
+        self.call_judged: set[int] = set()
         self.nested: list[tuple[bytes, bool, str, bool]] = []
         #: Objects already queued (kept alive so their ids stay theirs) and the bytes queued:
         #: one payload fetched from the memo a million times is scanned once.
@@ -291,6 +302,8 @@ class Session:
                 )
         elif verdict.kind == SHAPE and verdict.special in _ESCAPING:
             self.escapers.add(id(cls))
+        elif verdict.kind == SHAPE and verdict.special == "loads_by_name":
+            self.call_judged.add(id(cls))
         return cls
 
     def make_class(
@@ -326,6 +339,16 @@ class Session:
             verdict, name, module, qual = callee.verdict, callee.name + "()", callee.module, ""
         if self.escapers:
             self.check_escape(name, args, kwargs)
+        if self.call_judged:
+            if isinstance(callee, Obj) and callee.name in _PARTIALS and callee.data is not None:
+                self.partial_called(callee.data, args, kwargs)
+            elif name not in _TAKES_CLASSES and name not in _PARTIALS:
+                self.check_handed_over(name, args, kwargs)
+        if name in _PARTIALS and verdict.kind == SAFE and isinstance(callee, _SymMeta):
+            # kept with its arguments and, after BUILD, its state (func, args, kwargs, dict)
+            obj = Obj(name, verdict, module, qual)
+            obj.data = [args, None]
+            return obj
         kind = verdict.kind
         if kind == SAFE:
             if isinstance(callee, Obj) and not callee.name.startswith("functools.partial"):
@@ -592,6 +615,55 @@ class Session:
                     v._ma_qual,
                     "REDUCE",
                     family="resolver",
+                )
+
+    def partial_called(
+        self, data: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
+    ) -> None:
+        """A partial is called: its function (from its arguments or its BUILD state) is
+        called with the bound arguments and these."""
+        made, state = data
+        if isinstance(state, tuple) and state:
+            inner = state[0]
+            bound = state[1] if len(state) > 1 and isinstance(state[1], tuple) else ()
+        else:
+            inner, bound = (made[0] if made else None), tuple(made[1:])
+        if isinstance(inner, _SymMeta) and id(inner) in self.call_judged:
+            self.shaped(
+                inner,
+                inner._ma_verdict,
+                inner._ma_name,
+                inner._ma_module,
+                inner._ma_qual,
+                bound + tuple(args),
+                kwargs,
+                "REDUCE",
+            )
+
+    def check_handed_over(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None
+    ) -> None:
+        values: list[Any] = [*args, *(kwargs.values() if kwargs else ())]
+        for v in values[:64]:
+            if isinstance(v, _SymMeta) and id(v) in self.call_judged:
+                verdict = v._ma_verdict
+                family = verdict.family or "nested-unpickler"
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"{v._ma_name} is passed as a value to {name}",
+                    IssueSeverity.CRITICAL,
+                    R.DANGEROUS_CALL,
+                    f"{name} may call it with arguments out of the scanner's sight, and "
+                    "constructing it "
+                    + (verdict.why or "loads the model its arguments name.")[:1].lower()
+                    + (verdict.why or "loads the model its arguments name.")[1:]
+                    + " "
+                    + policy.FAMILIES[family],
+                    v._ma_module,
+                    v._ma_qual,
+                    "REDUCE",
+                    family=family,
                 )
 
     def queue_nested(
