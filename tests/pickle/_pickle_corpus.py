@@ -282,6 +282,8 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("scipy._lib.array_api_compat.numpy", "clone_module", ("os", "g")),
         ("pandas", "set_option", ("plotting.backend", "evilmod")),
         ("pandas._config.config", "set_option", ("plotting.backend", "evilmod")),
+        ("pandas.plotting._core", "_get_plot_backend", ("evilmod",)),
+        ("pandas.core.frame", "DataFrame.plot", ("df",)),
         # getattr by a dotted path: nested_attr(fastai.torch_core, "os.system")
         ("fastai.torch_core", "nested_attr", (Op(sg("fastai", "torch_core")), "os.system")),
         ("fastcore.basics", "getattrs", ("m", "os")),

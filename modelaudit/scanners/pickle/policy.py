@@ -281,6 +281,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "importlib_metadata",
         "importlib_resources",
         "pyarrow._module_is_available",
+        # every plotting entry point imports the backend module it is told (backend=...);
+        # the matplotlib converters a pickled figure may name stay out of this
+        "pandas.plotting._core",
         # clone_module(name) imports the module named and execs `from name import *`
         "scipy._lib.array_api_compat._internal",
         "array_api_compat._internal",
@@ -1980,9 +1983,24 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
         **dict.fromkeys(
             ("HDFStore", "ExcelFile", "JsonReader", "SASReader", "StataReader"), "file"
         ),
-        # `set_option("plotting.backend", "evilmod")` imports that module on the next plot
+        # `set_option("plotting.backend", "evilmod")` imports that module on the next plot;
+        # plot/hist/boxplot take the backend's module name as an argument
         "set_option": "resolver",
         "option_context": "resolver",
+        **dict.fromkeys(
+            (
+                "plot",
+                "hist",
+                "boxplot",
+                "boxplot_frame",
+                "boxplot_frame_groupby",
+                "hist_frame",
+                "hist_series",
+                "PlotAccessor",
+                "_get_plot_backend",
+            ),
+            "resolver",
+        ),
     },
     "torch": _TORCH_LEAVES,
     # optuna's study functions open the storage their URL names (an RDB URL connects to a
