@@ -31,6 +31,8 @@ _TAKES_CLASSES = frozenset(
 #: Wrappers that call their first argument only when they are called themselves: a partial of
 #: a call-judged class is judged where the partial is called (a stored partial is a factory).
 _PARTIALS = frozenset({"functools.partial", "functools.partialmethod"})
+#: Allowed callables with a side job in `Session.call` (one set lookup per allowed call).
+_SAFE_HOOKS = _PARTIALS | {"copyreg._reconstructor"}
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
@@ -340,15 +342,7 @@ class Session:
         if self.escapers:
             self.check_escape(name, args, kwargs)
         if self.call_judged:
-            if isinstance(callee, Obj) and callee.name in _PARTIALS and callee.data is not None:
-                self.partial_called(callee.data, args, kwargs)
-            elif name not in _TAKES_CLASSES and name not in _PARTIALS:
-                self.check_handed_over(name, args, kwargs)
-        if name in _PARTIALS and verdict.kind == SAFE and isinstance(callee, _SymMeta):
-            # kept with its arguments and, after BUILD, its state (func, args, kwargs, dict)
-            obj = Obj(name, verdict, module, qual)
-            obj.data = [args, None]
-            return obj
+            self.judged_handover(callee, name, args, kwargs)
         kind = verdict.kind
         if kind == SAFE:
             if isinstance(callee, Obj) and not callee.name.startswith("functools.partial"):
@@ -366,8 +360,16 @@ class Session:
                 )
             if name in _TYPE_RESULTS or isinstance(callee, Obj):
                 return self.make_class(module, f"{qual}()", verdict)
-            if name == _RECONSTRUCTOR and len(args) >= 2:
-                self.base_init(args[1], args[2:3])
+            if name in _SAFE_HOOKS:
+                if name == _RECONSTRUCTOR:
+                    if len(args) >= 2:
+                        self.base_init(args[1], args[2:3])
+                else:
+                    # a partial keeps its arguments and, after BUILD, its state
+                    # (func, args, kwargs, dict)
+                    obj = Obj(name, verdict, module, qual)
+                    obj.data = [args, None]
+                    return obj
             if name in _KEEP:
                 obj = Obj(name, verdict, module, qual)
                 obj.data = [args, None]
@@ -616,6 +618,14 @@ class Session:
                     "REDUCE",
                     family="resolver",
                 )
+
+    def judged_handover(
+        self, callee: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None
+    ) -> None:
+        if isinstance(callee, Obj) and callee.name in _PARTIALS and callee.data is not None:
+            self.partial_called(callee.data, args, kwargs)
+        elif name not in _TAKES_CLASSES and name not in _PARTIALS:
+            self.check_handed_over(name, args, kwargs)
 
     def partial_called(
         self, data: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
