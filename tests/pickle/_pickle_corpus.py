@@ -314,6 +314,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch.xpu", "XPUPluggableAllocator", ("/tmp/x.so", "a", "b")),
         ("torch.cuda.jiterator", "_create_jit_fn", ("template <typename T> T f(T x) {}",)),
         ("_cffi_backend", "FFI", ()),
+        ("numpy.random._examples.cffi.extending", "FFI", ()),
         # the ctypes library objects xgboost and lightgbm keep: C called with pickle arguments
         ("xgboost.core", "_LIB.XGBoosterSaveModel", (1, b"/home/u/.bashrc")),
         ("lightgbm.basic", "_LIB.LGBM_BoosterSaveModel", (1, 0, -1, 0, b"/home/u/.bashrc")),

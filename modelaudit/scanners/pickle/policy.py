@@ -1159,6 +1159,8 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
     },
     # torch's pluggable allocators dlopen the shared library their first argument names
     **{n: "native" for n in ("CUDAPluggableAllocator", "XPUPluggableAllocator")},
+    # cffi's FFI re-exported (numpy's numba examples): dlopen and cast any address
+    "FFI": "native",
     # raw addresses, handles and shared-memory fds: torch storages' internals
     # (`UntypedStorage._new_with_weak_ptr(addr)`, `_set_cdata`, `_free_weak_ref`), Arrow's C
     # data interface (`Array._export_to_c(addr)` writes a struct at any address) and
