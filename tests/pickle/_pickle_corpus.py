@@ -399,6 +399,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("torch._custom_ops", "custom_op", ("evil::op",)),
         ("torch", "_TritonLibrary.registerOp", ("k", "evil(Tensor x) -> Tensor", "f", "CPU")),
         ("torch.backends.mps", "_Library", ("aten", "IMPL")),
+        ("torch._weights_only_unpickler", "_add_safe_globals", ("globals",)),
         ("torch._decomp", "OpOverload.py_impl", ("CPU",)),
         ("torch.utils._pytree", "register_pytree_node", ("cls", "f", "g")),
         ("torch.nn.modules.module", "register_module_forward_hook", ("hook",)),

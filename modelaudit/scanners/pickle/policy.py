@@ -340,6 +340,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.utils.show_pickle",
         "pandas.io",
         "torch.serialization",
+        # weights_only's own unpickler; _add_safe_globals widens its allow-list for every later
+        # torch.load(weights_only=True) in the process
+        "torch._weights_only_unpickler",
         "numpy.lib.format",
         "numpy.lib.npyio",
         "numpy.lib._npyio_impl",
