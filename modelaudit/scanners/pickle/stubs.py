@@ -16,12 +16,23 @@ from typing import Any
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
 from . import policy
+from .exec_state import TEMPLATE_KEY, foreign_template, template_of
 from .policy import DANGER, SAFE, SHAPE, UNKNOWN, Verdict
 
 _MAX_ISSUES = 200
 #: Bytes of nested pickles one stream may hand to loaders (each distinct payload once).
 NESTED_BUDGET = 512 << 20
 _ESCAPING = frozenset({"getattr", "resolve2", "getitem"})
+#: Callables that take a class as an argument without calling it (NEWOBJ's helpers, the
+#: getattr walk); `_reconstructor`'s base is judged by `Session.base_init`.
+_TAKES_CLASSES = frozenset(
+    {"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "builtins.getattr"}
+)
+#: Wrappers that call their first argument only when they are called themselves: a partial of
+#: a call-judged class is judged where the partial is called (a stored partial is a factory).
+_PARTIALS = frozenset({"functools.partial", "functools.partialmethod"})
+#: Allowed callables with a side job in `Session.call` (one set lookup per allowed call).
+_SAFE_HOOKS = _PARTIALS | {"copyreg._reconstructor"}
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
@@ -74,6 +85,7 @@ _WRAPPERS = frozenset(
 _KEEP = _WRAPPERS | {"numpy.dtype"}
 #: Allowed callables whose result may itself be a class (and so the cls of a NEWOBJ).
 _TYPE_RESULTS = frozenset({"builtins.type"})
+_RECONSTRUCTOR = "copyreg._reconstructor"
 
 
 class JoblibLayout(Exception):
@@ -145,6 +157,9 @@ class Session:
         #: (event kind, ordinal, issue) for position pinning after the stream.
         self.events: list[tuple[str, int, Issue]] = []
         self.escapers: set[int] = set()
+        #: Globals judged when called (loads-by-name classes): handed to another callable
+        #: (partial, map, filter, numpy.vectorize...) they are called out of sight.
+        self.call_judged: set[int] = set()
         self.nested: list[tuple[bytes, bool, str, bool]] = []
         #: Objects already queued (kept alive so their ids stay theirs) and the bytes queued:
         #: one payload fetched from the memo a million times is scanned once.
@@ -289,6 +304,8 @@ class Session:
                 )
         elif verdict.kind == SHAPE and verdict.special in _ESCAPING:
             self.escapers.add(id(cls))
+        elif verdict.kind == SHAPE and verdict.special == "loads_by_name":
+            self.call_judged.add(id(cls))
         return cls
 
     def make_class(
@@ -324,6 +341,8 @@ class Session:
             verdict, name, module, qual = callee.verdict, callee.name + "()", callee.module, ""
         if self.escapers:
             self.check_escape(name, args, kwargs)
+        if self.call_judged:
+            self.judged_handover(callee, name, args, kwargs)
         kind = verdict.kind
         if kind == SAFE:
             if isinstance(callee, Obj) and not callee.name.startswith("functools.partial"):
@@ -341,13 +360,23 @@ class Session:
                 )
             if name in _TYPE_RESULTS or isinstance(callee, Obj):
                 return self.make_class(module, f"{qual}()", verdict)
+            if name in _SAFE_HOOKS:
+                if name == _RECONSTRUCTOR:
+                    if len(args) >= 2:
+                        self.base_init(args[1], args[2:3])
+                else:
+                    # a partial keeps its arguments and, after BUILD, its state
+                    # (func, args, kwargs, dict)
+                    obj = Obj(name, verdict, module, qual)
+                    obj.data = [args, None]
+                    return obj
             if name in _KEEP:
                 obj = Obj(name, verdict, module, qual)
                 obj.data = [args, None]
                 return obj
             return Obj(name, verdict, module, qual)
         if kind == SHAPE:
-            return self.shaped(callee, verdict.special, name, module, qual, args, kwargs, op)
+            return self.shaped(callee, verdict, name, module, qual, args, kwargs, op)
         if kind == DANGER:
             self.report(
                 "call",
@@ -372,10 +401,21 @@ class Session:
         # NEWOBJ on it (a real loader might get a class) sends the stream to the fallback.
         return Obj(name, verdict, module, f"{qual}()" if qual else "")
 
+    def base_init(self, base: Any, state: tuple[Any, ...]) -> None:
+        """`copyreg._reconstructor(cls, base, state)` runs `base.__init__(obj, state)` unless
+        base is object: a class judged when called is called here too."""
+        if not isinstance(base, _SymMeta):
+            return
+        verdict = base._ma_verdict
+        if verdict.kind == SHAPE and verdict.special == "loads_by_name":
+            self.shaped(
+                base, verdict, base._ma_name, base._ma_module, base._ma_qual, state, None, "REDUCE"
+            )
+
     def shaped(
         self,
         callee: Any,
-        special: str,
+        verdict: policy.Verdict,
         name: str,
         module: str,
         qual: str,
@@ -383,6 +423,7 @@ class Session:
         kwargs: dict[str, Any] | None,
         op: str,
     ) -> Any:
+        special = verdict.special
         if special == "getattr":
             if len(args) in (2, 3) and isinstance(args[1], str):
                 return self.walk(args[0], args[1], name, op)
@@ -401,7 +442,8 @@ class Session:
             )
             return self.make_class(module, f"{qual}()", policy.danger("resolver"))
         if special == "resolve2":
-            if len(args) == 2 and all(isinstance(a, str) for a in args):
+            if len(args) in (2, 3) and isinstance(args[0], str) and isinstance(args[1], str):
+                # (module, qualname) or uarray's (module, qualname, self_)
                 target = policy.classify(args[0], args[1])
                 full = f"{args[0]}.{args[1]}"
                 if target.kind == DANGER:
@@ -464,21 +506,24 @@ class Session:
         if special == "loads_by_name":
             if op == "NEWOBJ":  # cls.__new__: a saved instance rebuilt without __init__
                 return Obj(name, policy.Verdict(SAFE), module, qual)
+            family = verdict.family or "nested-unpickler"
+            why = verdict.why or (
+                "Constructing this class downloads or opens the model its arguments name and "
+                "loads it; with trust_remote_code that repository's own code runs."
+            )
             self.report(
                 "call",
                 self.n_calls,
                 f"Call to {render_call(name, args, kwargs)}",
                 IssueSeverity.CRITICAL,
                 R.DANGEROUS_CALL,
-                "Constructing this class downloads or opens the model its arguments name and "
-                "loads it; with trust_remote_code that repository's own code runs. "
-                + policy.FAMILIES["nested-unpickler"],
+                f"{why} {policy.FAMILIES[family]}",
                 module,
                 qual,
                 op,
-                family="nested-unpickler",
+                family=family,
             )
-            return Obj(name, policy.danger("nested-unpickler"), module, qual)
+            return Obj(name, policy.danger(family), module, qual)
         if special == "nested_bytes":
             self.queue_nested(args, f"argument of {name}", stacked=True)
             return Obj(name, policy.Verdict(SAFE), module, qual)
@@ -574,6 +619,63 @@ class Session:
                     family="resolver",
                 )
 
+    def judged_handover(
+        self, callee: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None
+    ) -> None:
+        if isinstance(callee, Obj) and callee.name in _PARTIALS and callee.data is not None:
+            self.partial_called(callee.data, args, kwargs)
+        elif name not in _TAKES_CLASSES and name not in _PARTIALS:
+            self.check_handed_over(name, args, kwargs)
+
+    def partial_called(
+        self, data: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
+    ) -> None:
+        """A partial is called: its function (from its arguments or its BUILD state) is
+        called with the bound arguments and these."""
+        made, state = data
+        if isinstance(state, tuple) and state:
+            inner = state[0]
+            bound = state[1] if len(state) > 1 and isinstance(state[1], tuple) else ()
+        else:
+            inner, bound = (made[0] if made else None), tuple(made[1:])
+        if isinstance(inner, _SymMeta) and id(inner) in self.call_judged:
+            self.shaped(
+                inner,
+                inner._ma_verdict,
+                inner._ma_name,
+                inner._ma_module,
+                inner._ma_qual,
+                bound + tuple(args),
+                kwargs,
+                "REDUCE",
+            )
+
+    def check_handed_over(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None
+    ) -> None:
+        values: list[Any] = [*args, *(kwargs.values() if kwargs else ())]
+        for v in values[:64]:
+            if isinstance(v, _SymMeta) and id(v) in self.call_judged:
+                verdict = v._ma_verdict
+                family = verdict.family or "nested-unpickler"
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"{v._ma_name} is passed as a value to {name}",
+                    IssueSeverity.CRITICAL,
+                    R.DANGEROUS_CALL,
+                    f"{name} may call it with arguments out of the scanner's sight, and "
+                    "constructing it "
+                    + (verdict.why or "loads the model its arguments name.")[:1].lower()
+                    + (verdict.why or "loads the model its arguments name.")[1:]
+                    + " "
+                    + policy.FAMILIES[family],
+                    v._ma_module,
+                    v._ma_qual,
+                    "REDUCE",
+                    family=family,
+                )
+
     def queue_nested(
         self, args: Any, label: str, stacked: bool = False, trusted: bool = True
     ) -> None:
@@ -599,6 +701,24 @@ class Session:
                 self.mutate(target, "BUILD")
         elif target.data is not None:
             target.data[1] = state
+
+    def exec_state(self, name: str, module: str, qual: str, template: Any) -> None:
+        if not foreign_template(template):
+            return
+        self.report(
+            "call",
+            self.n_calls,
+            f"BUILD of {name} with a {TEMPLATE_KEY} that is not scipy's",
+            IssueSeverity.CRITICAL,
+            R.DANGEROUS_CALL,
+            f"The class's __setstate__ passes {TEMPLATE_KEY} to exec() (scipy.stats "
+            "distributions rebuild their argument parsers so): the file ships the source. "
+            + policy.FAMILIES["code-exec"],
+            module,
+            qual,
+            "BUILD",
+            family="code-exec",
+        )
 
     def mutate(self, target: Any, how: str) -> None:
         self.report(
@@ -645,6 +765,9 @@ class _SymMeta(type):
 
     def __setstate__(cls, state: Any) -> None:
         cls._ma_session.setstate(cls, state)
+        template = template_of(state)
+        if template is not None:
+            cls._ma_session.exec_state(cls._ma_name, cls._ma_module, cls._ma_qual, template)
 
     def __setitem__(cls, key: Any, value: Any) -> None:
         if cls._ma_global:
@@ -684,6 +807,9 @@ class Obj:
             session.setstate(self, state)
         else:
             session.n_calls += 1
+        template = template_of(state)
+        if template is not None:
+            session.exec_state(self.name, self.module, self.qual, template)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         return None
