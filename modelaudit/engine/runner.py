@@ -407,15 +407,24 @@ class ScanCall:
         """First SIGINT/SIGTERM: stop scanning and report what is done. Second: exit at once."""
         import signal
 
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            task_status.started()
-            async for signum in signals:
-                name = signal.Signals(signum).name
-                if self.stop_reason is not None:
-                    sys.stderr.write(f"modelaudit: {name} again, exiting without a report\n")
-                    sys.stderr.flush()
-                    os._exit(128 + signum)
-                self.stop(f"Interrupted by {name} before the scan finished")
+        signalled = False
+        try:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                task_status.started()
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    if self.stop_reason is not None:
+                        sys.stderr.write(f"modelaudit: {name} again, exiting without a report\n")
+                        sys.stderr.flush()
+                        os._exit(128 + signum)
+                    signalled = True
+                    self.stop(f"Interrupted by {name} before the scan finished")
+        finally:
+            # (the receiver gave SIGINT back to KeyboardInterrupt, which a weakref callback
+            # swallows; a second signal must still exit while the report is assembled)
+            from .report_signals import finish_on_signals
+
+            finish_on_signals(already_signalled=signalled)
 
     # -- listing -----------------------------------------------------------------------
 

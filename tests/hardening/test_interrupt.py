@@ -140,6 +140,41 @@ def test_second_sigint_exits_at_once(tmp_path) -> None:
     assert _gone(workers)
 
 
+_AFTER_THE_SCAN = """
+import os, signal, sys, time
+import anyio
+from modelaudit.config import ScanConfig
+from modelaudit.engine.scanner import run_scan
+
+report = anyio.run(lambda: run_scan([sys.argv[1]], ScanConfig(), handle_signals=True))
+print(len(report.files), flush=True)
+# (the CLI assembling the report: two signals, as an impatient Ctrl-C twice)
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(0.2)
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(5)
+print("still running", flush=True)
+"""
+
+
+def test_signals_keep_their_meaning_as_soon_as_the_scan_lets_go_of_them(tmp_path) -> None:
+    """Between the scan's end and the report phase a signal was Python's KeyboardInterrupt
+    (what the engine's signal watcher hands back), which a weakref callback swallows: a
+    second Ctrl-C then went unheard and the report was written. From the watcher's end a
+    first signal lets the report be written and a second exits at once."""
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"\x80\x04K\x01.")
+    proc = subprocess.run(
+        [sys.executable, "-c", _AFTER_THE_SCAN, str(model)],
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(CLI)))},
+    )
+    assert proc.stdout.decode().split() == ["1"], proc.stderr.decode()
+    assert proc.returncode == 128 + signal.SIGINT, proc.stderr.decode()
+    assert b"SIGINT again, exiting without a report" in proc.stderr
+
+
 def test_atomic_write_replaces_whole_or_not_at_all(tmp_path) -> None:
     target = str(tmp_path / "report.json")
     _write_atomic(target, b'{"old": true}')
