@@ -165,7 +165,9 @@ class Scanner:
         `progress` is called with each file's report as it ends; if it also has methods of
         `runner.ProgressEvents`, they hear of the listing and of downloads.
         `handle_signals` (the CLI, main thread only): a first SIGINT or SIGTERM stops the
-        call like its deadline does, keeping every finished result.
+        call like its deadline does, keeping every finished result; from the call's end a
+        first signal is only noted and a second exits the process (the CLI writing its
+        report: engine/report_signals.py), until the caller restores its own handlers.
         """
         targets = [targets] if isinstance(targets, str) else list(targets)
         config = self.config.with_overrides(overrides) if overrides else self.config
