@@ -8,6 +8,7 @@ with servers that ignore Range, and raises `ObjectChanged` when the ETag or size
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import threading
@@ -15,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
-from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -70,6 +71,24 @@ def display_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def split_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its user info, and the Basic credential that user info stands for
+    (none without it). The credential then goes through `HttpClient`'s origin check like any
+    other, so the ranged reads sent over `http.client` carry it as httpx's requests would,
+    and a redirect to another origin carries it no more than the URL it leads to."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return bare, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 class HttpClient:
@@ -722,13 +741,19 @@ def redirect_expiry(url: str) -> float:
     return min(until, now + 24 * 3600) - EXPIRY_MARGIN
 
 
+def _userinfo_hint(status: int) -> str:
+    return "the server refused the user name and password given in the URL"
+
+
 class HttpSource(Source):
     """Any other http(s) URL: one object, sized by its first read (or by HEAD)."""
 
     def __init__(self, target: str, config: Mapping[str, Any] | None = None) -> None:
-        self.target = target
+        self.target, auth = split_userinfo(target)
         self.shown = display_url(target)
-        self.client = HttpClient()
+        self.client = HttpClient(
+            auth, self.target if auth else None, _userinfo_hint if auth else None
+        )
         self.config = dict(config or {})
 
     async def objects(self) -> AsyncIterator[ObjectRef]:
