@@ -212,3 +212,22 @@ def test_real_deferred_structures_stay_quiet() -> None:
     )
     result, _ = scan(formatter)
     assert not critical(result), critical(result)
+
+
+def test_print_formatters_through_a_partial_and_bare_classes() -> None:
+    """partial(numpy.set_printoptions, formatter={...})() and a bare loader class as a
+    formatter: the class is called with each array element printed."""
+    st = Op(sg(*_ST))
+    printopts = _partial(sg("numpy", "set_printoptions"))
+    state = _tup(
+        sg("numpy", "set_printoptions"),
+        _tup(),
+        _dct(s("formatter"), _dct(s("all"), _partial(st, "attacker/repo"))),
+        b"N",
+    )
+    through_partial = call(Op(printopts + state + b"b"))
+    bare = call(sg("numpy", "set_printoptions"), *([_NONE] * 7), _dct(s("int"), st))
+    for body in (through_partial, bare):
+        result, _ = scan(p4(body))
+        calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
+        assert calls and calls[0].severity.value == "critical", [i.message for i in result.issues]
