@@ -231,3 +231,15 @@ def test_print_formatters_through_a_partial_and_bare_classes() -> None:
         result, _ = scan(p4(body))
         calls = [i for i in result.issues if i.rule == R.DANGEROUS_CALL]
         assert calls and calls[0].severity.value == "critical", [i.message for i in result.issues]
+
+
+def test_a_factory_set_by_build_on_a_rebuilt_defaultdict_is_registered() -> None:
+    """NEWOBJ builds a defaultdict without a factory (quiet), then BUILD's slot state sets
+    `default_factory` to a partial of a loader: a missing key calls it."""
+    newobj = sg("collections", "defaultdict") + _tup() + b"\x81"
+    state = _tup(_NONE, _dct(s("default_factory"), _partial(sg(*_ST), "attacker/repo")))
+    result, _ = scan(p4(newobj + state + b"b"))
+    calls = [
+        i for i in result.issues if i.rule == R.DANGEROUS_CALL and "attacker/repo" in i.message
+    ]
+    assert calls, [i.message for i in result.issues]

@@ -195,6 +195,21 @@ _REGISTRARS: Final[dict[str, _Extract]] = {
 }
 #: Every registrar's name, for the one set lookup a call pays.
 NAMES: Final = frozenset(_REGISTRARS)
+#: Registrars whose callable is an attribute a BUILD can set afterwards (`obj.__dict__` or
+#: the slot state of BUILD's (dict, slots) pair): a defaultdict rebuilt by NEWOBJ, which
+#: registers nothing, then given a `default_factory` by BUILD, calls it on a missing key.
+SLOTS: Final[dict[str, str]] = {"collections.defaultdict": "default_factory"}
+
+
+def set_by_state(name: str, state: Any) -> Iterator[Any]:
+    """The callable a BUILD of registrar `name`'s instance sets, if it sets one."""
+    attr = SLOTS[name]
+    parts = state if isinstance(state, tuple) else (state,)
+    for part in parts[:2]:
+        if isinstance(part, dict):
+            func = part.get(attr)
+            if func is not None:
+                yield func
 
 
 def calls(name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Iterator[Planned]:
@@ -207,4 +222,4 @@ def calls(name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> It
             yield func, fargs, fkwargs
 
 
-__all__ = ["NAMES", "Later", "Planned", "calls"]
+__all__ = ["NAMES", "SLOTS", "Later", "Planned", "calls", "set_by_state"]

@@ -392,8 +392,14 @@ class Session:
                     obj = Obj(name, verdict, module, qual)
                     obj.data = [args, None, kwargs]
                     return obj
-                elif op != "NEWOBJ":
-                    self.register(name, args, kwargs, 0)
+                else:
+                    if op != "NEWOBJ":
+                        self.register(name, args, kwargs, 0)
+                    if name in deferred.SLOTS:
+                        # a later BUILD may set what it calls (a defaultdict's factory)
+                        obj = Obj(name, verdict, module, qual)
+                        obj.data = [args, None, kwargs]
+                        return obj
             if name in _KEEP:
                 obj = Obj(name, verdict, module, qual)
                 obj.data = [args, None]
@@ -798,6 +804,9 @@ class Session:
             target.data[1] = state
             if self.held and id(target) in self.held:
                 self.rejudge(target)
+            if target.name in deferred.SLOTS:
+                for func in deferred.set_by_state(target.name, state):
+                    self.forward(func, (), None, f"{target.name} (set by BUILD)", later=True)
 
     def exec_state(self, name: str, module: str, qual: str, template: Any) -> None:
         if not foreign_template(template):
