@@ -243,3 +243,29 @@ def test_a_factory_set_by_build_on_a_rebuilt_defaultdict_is_registered() -> None
         i for i in result.issues if i.rule == R.DANGEROUS_CALL and "attacker/repo" in i.message
     ]
     assert calls, [i.message for i in result.issues]
+
+
+def test_nested_registrations_sharing_one_table_cost_a_bounded_walk() -> None:
+    """Each level's formatter table holds the next level's partial 16 times (one memo slot):
+    a few hundred bytes describe 16**8 calls. The walk stops at its budget and says so."""
+    import time
+
+    from modelaudit.rules.core import ANALYSIS_BUDGET
+
+    level: bytes = _partial(sg("builtins", "print"))
+    for k in range(8):
+        slot = bytes([k])
+        pairs = s("k0") + level + b"q" + slot  # BINPUT: the level's partial kept in slot k
+        pairs += b"".join(s(f"k{i}") + b"h" + slot for i in range(1, 16))  # BINGET
+        level = call(
+            sg("functools", "partial"),
+            sg("numpy", "set_printoptions"),
+            *([_NONE] * 7),
+            Op(b"(" + pairs + b"d"),
+        )
+    data = p4(call(sg("builtins", "map"), Op(level), _lst(s("a"))))
+    assert len(data) < 4096
+    start = time.process_time()
+    result, _ = scan(data)
+    assert time.process_time() - start < 5
+    assert any(i.rule == ANALYSIS_BUDGET for i in result.issues), [i.message for i in result.issues]

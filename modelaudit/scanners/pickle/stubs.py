@@ -40,6 +40,10 @@ _SAFE_HOOKS = _PARTIALS | {"copyreg._reconstructor"} | deferred.NAMES
 _FORWARD_DEPTH = 8
 #: Registrations remembered per stream so that a partial's later BUILD is judged again.
 _MAX_HELD = 1024
+#: Handed-over calls one stream may have followed (`Session.forward`): registrars and
+#: partials nest, and the memo lets a few hundred bytes share one formatter table at every
+#: level, so the tree they describe can be exponential; past this the file is inconclusive.
+FORWARD_BUDGET = 1 << 16
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
@@ -176,6 +180,8 @@ class Session:
         #: None when only handed over); judged again when a later BUILD changes them.
         self.held: dict[int, list[tuple[Obj, str, tuple[Any, ...] | None, Any]]] = {}
         self.n_held = 0
+        self.forward_left = FORWARD_BUDGET
+        self.forward_over = False
         self.nested: list[tuple[bytes, bool, str, bool]] = []
         #: Objects already queued (kept alive so their ids stay theirs) and the bytes queued:
         #: one payload fetched from the memo a million times is scanned once.
@@ -463,6 +469,10 @@ class Session:
         handed over registers in turn. Nothing is called and no call is counted."""
         if depth > _FORWARD_DEPTH:
             return
+        if self.forward_left <= 0:
+            self.forward_over = True
+            return
+        self.forward_left -= 1
         if isinstance(func, _SymMeta):
             verdict: Verdict = func._ma_verdict
             fname = func._ma_name
