@@ -75,6 +75,15 @@ def _registrations(func: bytes, arg: str) -> list[tuple[str, bytes]]:
                 _dct(s("float"), f),
             ),
         ),
+        ("codecs.register_error", call(sg("codecs", "register_error"), "strict2", f)),
+        ("builtins.iter", call(sg("builtins", "iter"), f, a)),
+        ("numpy.apply_along_axis", call(sg("numpy", "apply_along_axis"), f, 0, _NONE, a)),
+        (
+            "numpy.lib._shape_base_impl.apply_along_axis",
+            call(sg("numpy.lib._shape_base_impl", "apply_along_axis"), f, 0, _NONE, a),
+        ),
+        ("numpy.fromfunction", call(sg("numpy", "fromfunction"), f, _tup(b"K\x02"))),
+        ("numpy.piecewise", call(sg("numpy", "piecewise"), _NONE, _lst(), _lst(f), a)),
         (
             "concurrent.futures.ThreadPoolExecutor",
             call(sg("concurrent.futures", "ThreadPoolExecutor"), 2, "p", f, _tup(a)),
@@ -186,7 +195,8 @@ def test_rebuilt_instances_do_not_register_anything() -> None:
 
 def test_real_deferred_structures_stay_quiet() -> None:
     """What real pickles hold: defaultdict(list), defaultdict(partial(defaultdict, int)),
-    a partial of a numpy function, numpy print options with a numpy formatter."""
+    a partial of a numpy function, map/filter objects and iterators (`iter(list)`), numpy
+    print options with a numpy formatter."""
     import collections
     import functools
 
@@ -196,7 +206,10 @@ def test_real_deferred_structures_stay_quiet() -> None:
         collections.defaultdict(list, {"a": [1]}),
         collections.defaultdict(functools.partial(collections.defaultdict, int)),
         functools.partial(np.round, decimals=2),
-        list(map(str, [1, 2])),
+        map(str, [1, 2]),
+        filter(None, [0, 1]),
+        iter([1, 2, 3]),
+        iter((1, 2)),
     ]
     for proto in (2, 4, 5):
         for obj in samples:

@@ -134,6 +134,31 @@ def _formatters(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Plann
             yield func, (Later("array element"),), None
 
 
+def _along_axis(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # apply_along_axis(func1d, axis, arr, *args, **kwargs): func1d(slice, *args, **kwargs)
+    yield _at(args, {}, 0, ""), (Later("array slice"), *args[3:19]), kwargs or None
+
+
+def _fromfunction(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # fromfunction(function, shape, **kwargs): function(*index arrays, **kwargs)
+    rest = {k: v for k, v in kwargs.items() if k not in ("dtype", "like")}
+    yield _at(args, {}, 0, ""), (Later("index array"),), rest or None
+
+
+def _piecewise(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # piecewise(x, condlist, funclist, *args, **kw): each function(x's part, *args, **kw)
+    funcs = args[2] if len(args) > 2 else kwargs.get("funclist")
+    for func in funcs[:16] if isinstance(funcs, (tuple, list)) else (funcs,):
+        yield func, (Later("array part"), *args[3:19]), kwargs or None
+
+
+def _iter_callable(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # iter(callable, sentinel) calls it for each item; iter(iterable) calls nothing (the
+    # form pickled list and tuple iterators take)
+    if len(args) == 2:
+        yield args[0], (), None
+
+
 def _reducer(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
     # copyreg.pickle(type, reducer): reducer(instance) whenever one is pickled
     yield _at(args, {}, 1, ""), (Later("instance"),), None
@@ -180,6 +205,9 @@ _REGISTRARS: Final[dict[str, _Extract]] = {
     "sys.addaudithook": _called_with(0, "hook", "event", "arguments"),
     "sys.monitoring.register_callback": _called_with(2, "func", "code", "offset"),
     "codecs.register": _called_with(0, "search_function", "encoding name"),
+    "codecs.register_error": _called_with(1, "error_handler", "exception"),
+    "_codecs.register_error": _called_with(1, "error_handler", "exception"),
+    "builtins.iter": _iter_callable,
     "copyreg.pickle": _reducer,
     "functools.reduce": _reduce,
     "_functools.reduce": _reduce,
@@ -192,6 +220,18 @@ _REGISTRARS: Final[dict[str, _Extract]] = {
     "numpy.set_printoptions": _formatters,
     "numpy.core.arrayprint.set_printoptions": _formatters,
     "numpy._core.arrayprint.set_printoptions": _formatters,
+    # trusted numpy helpers that call the function they are given at once
+    "numpy.apply_along_axis": _along_axis,
+    "numpy.lib.shape_base.apply_along_axis": _along_axis,
+    "numpy.lib._shape_base_impl.apply_along_axis": _along_axis,
+    "numpy.ma.apply_along_axis": _along_axis,
+    "numpy.ma.extras.apply_along_axis": _along_axis,
+    "numpy.fromfunction": _fromfunction,
+    "numpy.core.numeric.fromfunction": _fromfunction,
+    "numpy._core.numeric.fromfunction": _fromfunction,
+    "numpy.piecewise": _piecewise,
+    "numpy.lib.function_base.piecewise": _piecewise,
+    "numpy.lib._function_base_impl.piecewise": _piecewise,
 }
 #: Every registrar's name, for the one set lookup a call pays.
 NAMES: Final = frozenset(_REGISTRARS)
