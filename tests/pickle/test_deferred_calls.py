@@ -282,3 +282,34 @@ def test_nested_registrations_sharing_one_table_cost_a_bounded_walk() -> None:
     result, _ = scan(data)
     assert time.process_time() - start < 5
     assert any(i.rule == ANALYSIS_BUDGET for i in result.issues), [i.message for i in result.issues]
+
+
+def test_a_partial_handed_over_then_swapped_by_build_is_critical() -> None:
+    """partial(print) handed to numpy.vectorize (which calls it later), then BUILD swaps a
+    loader in: pickle never writes a partial's state with another function than it was made
+    with. The loader is imported only after the handover."""
+    body = (
+        _partial(sg("builtins", "print"))
+        + b"q\x00"  # BINPUT 0
+        + b"0"
+        + call(sg("numpy", "vectorize"), Op(b"h\x00"))
+        + b"0"
+        + b"h\x00"
+        + _tup(sg(*_ST), _tup(s("attacker/repo")), b"}", b"N")
+        + b"b"
+    )
+    result, _ = scan(p4(body))
+    calls = [
+        i for i in result.issues if i.rule == R.DANGEROUS_CALL and "attacker/repo" in i.message
+    ]
+    assert calls and calls[0].severity.value == "critical", [i.message for i in result.issues]
+
+
+def test_a_partial_pickled_by_pickle_is_not_a_swap() -> None:
+    """pickle.dumps(partial(ST, repo)) writes ST into both the REDUCE and the BUILD state (the
+    same memo entry): a stored factory, quiet as before."""
+    st = sg(*_ST) + b"q\x00"
+    made = sg("functools", "partial") + b"(" + st + b"tR"
+    data = p4(made + _tup(Op(b"h\x00"), _tup(s("org/model")), b"}", b"N") + b"b")
+    result, _ = scan(data)
+    assert not critical(result), critical(result)

@@ -173,8 +173,8 @@ class Session:
         #: Globals judged when called (loads-by-name classes): handed to another callable
         #: (partial, map, filter, numpy.vectorize...) they are called out of sight.
         self.call_judged: set[int] = set()
-        #: A call-judged global was imported or a partial made: what calls are handed may
-        #: be called out of sight (`judged_handover`), one test per call until then.
+        #: A call-judged global was imported: what calls are handed may call it out of sight
+        #: (`judged_handover`); one test per call until then.
         self.handover = False
         #: Partials registered or handed over, by id: (partial, via, arguments it gets or
         #: None when only handed over); judged again when a later BUILD changes them.
@@ -393,8 +393,9 @@ class Session:
                         self.base_init(args[1], args[2:3])
                 elif name in _PARTIALS:
                     # a partial keeps its arguments and, after BUILD, its state
-                    # (func, args, kwargs, dict); NEWOBJ builds it too (partial.__new__)
-                    self.handover = True
+                    # (func, args, kwargs, dict); NEWOBJ builds it too (partial.__new__).
+                    # Handed to a callable it matters only if it wraps a call-judged class,
+                    # which turns the handover check on by itself: no cost per call here.
                     obj = Obj(name, verdict, module, qual)
                     obj.data = [args, None, kwargs]
                     return obj
@@ -814,9 +815,46 @@ class Session:
             target.data[1] = state
             if self.held and id(target) in self.held:
                 self.rejudge(target)
+            if self.call_judged and target.name in _PARTIALS:
+                self.partial_swap(target, state)
             if target.name in deferred.SLOTS:
                 for func in deferred.set_by_state(target.name, state):
                     self.forward(func, (), None, f"{target.name} (set by BUILD)", later=True)
+
+    def partial_swap(self, partial: Obj, state: Any) -> None:
+        """BUILD gives a partial another function than the one it was made with, and that
+        function is a call-judged class. pickle writes a partial's own function into both;
+        a swap is made by hand, typically after the partial was handed to a callable that
+        will call it (where it held a harmless function), so it is judged as handed over."""
+        data = partial.data
+        if not (isinstance(state, tuple) and state and data):
+            return
+        made = data[0]
+        if made and state[0] is made[0]:
+            return
+        inner, bound, kw = _unpartial(data)
+        inner = _innermost(inner) if isinstance(inner, Obj) else inner
+        if not (isinstance(inner, _SymMeta) and id(inner) in self.call_judged):
+            return
+        verdict = inner._ma_verdict
+        family = verdict.family or "nested-unpickler"
+        self.report(
+            "call",
+            self.n_calls,
+            f"BUILD swaps {render_call(inner._ma_name, bound, kw)} into a {partial.name} "
+            "made with another function",
+            IssueSeverity.CRITICAL,
+            R.DANGEROUS_CALL,
+            "Whatever holds the partial calls it, out of the scanner's sight, and constructing "
+            "it "
+            + _lowered(verdict.why or "loads the model its arguments name.")
+            + " "
+            + policy.FAMILIES[family],
+            inner._ma_module,
+            inner._ma_qual,
+            "BUILD",
+            family=family,
+        )
 
     def exec_state(self, name: str, module: str, qual: str, template: Any) -> None:
         if not foreign_template(template):
@@ -861,6 +899,10 @@ def _unpartial(data: list[Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any] | 
         return state[0], bound[:16], kw
     kw = data[2] if len(data) > 2 else None
     return (made[0] if made else None), tuple(made[1:17]), kw
+
+
+def _lowered(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _innermost(partial: Obj) -> Any:
