@@ -51,6 +51,8 @@ CALLED_CLASSES = [
     ("xgboost.core", "DMatrix", ("/home/u/.ssh/id_rsa",), "file"),
     ("lightgbm.basic", "Booster", ("p", "t", "/home/u/other.txt"), "nested-unpickler"),
     ("lightgbm", "Dataset", ("/home/u/.ssh/id_rsa",), "file"),
+    ("catboost", "Pool", ("/home/u/.ssh/id_rsa",), "file"),
+    ("catboost.core", "Pool", ("x", "/home/u/.ssh/id_rsa"), "file"),
     ("transformers", "Trainer", ("model", "args"), "file"),
     (
         "scipy.odr",

@@ -2243,6 +2243,9 @@ _CALLED_CLASSES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         ),
     },
     "lightgbm": {"Booster": _BOOSTER_BY_PATH, "Dataset": _DATA_BY_PATH},
+    # Pool(data, column_description=, pairs=, ...) reads every path it is given; a Pool does
+    # not pickle (its C++ pool has no state to save), so no real pickle rebuilds one
+    "catboost": {"Pool": _DATA_BY_PATH},
     "optuna": {
         "Study": (
             "network",

@@ -598,6 +598,12 @@ def _nested_from_calls(
             location(None),
             BudgetExceeded("nested pickle bytes", stubs.NESTED_BUDGET),
         )
+    if session.forward_over:
+        report_budget(
+            result,
+            location(None),
+            BudgetExceeded("calls handed to registrars and partials", stubs.FORWARD_BUDGET),
+        )
     for data, stacked, label, trusted in session.nested:
         if trusted:
             nested.scan_blob(

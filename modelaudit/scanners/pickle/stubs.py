@@ -15,7 +15,8 @@ from typing import Any
 
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
-from . import policy
+from . import deferred, policy
+from .deferred import Later
 from .exec_state import TEMPLATE_KEY, foreign_template, template_of
 from .policy import DANGER, SAFE, SHAPE, UNKNOWN, Verdict
 
@@ -31,8 +32,18 @@ _TAKES_CLASSES = frozenset(
 #: Wrappers that call their first argument only when they are called themselves: a partial of
 #: a call-judged class is judged where the partial is called (a stored partial is a factory).
 _PARTIALS = frozenset({"functools.partial", "functools.partialmethod"})
-#: Allowed callables with a side job in `Session.call` (one set lookup per allowed call).
-_SAFE_HOOKS = _PARTIALS | {"copyreg._reconstructor"}
+#: Allowed callables with a side job in `Session.call` (one set lookup per allowed call):
+#: partials keep what they wrap, `_reconstructor` may call its base, registrars
+#: (`deferred.py`) set up a call of what they are handed.
+_SAFE_HOOKS = _PARTIALS | {"copyreg._reconstructor"} | deferred.NAMES
+#: Nested partials and registrars handing a registrar over are followed this deep.
+_FORWARD_DEPTH = 8
+#: Registrations remembered per stream so that a partial's later BUILD is judged again.
+_MAX_HELD = 1024
+#: Handed-over calls one stream may have followed (`Session.forward`): registrars and
+#: partials nest, and the memo lets a few hundred bytes share one formatter table at every
+#: level, so the tree they describe can be exponential; past this the file is inconclusive.
+FORWARD_BUDGET = 1 << 16
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
@@ -101,6 +112,8 @@ def render(value: Any, depth: int = 0) -> str:
     """
     if isinstance(value, _SymMeta):
         return value._ma_name
+    if isinstance(value, Later):
+        return f"<{value.label}>"
     if isinstance(value, Obj):
         return f"{value.name}(...)"
     if isinstance(value, (str, bytes)):
@@ -160,6 +173,15 @@ class Session:
         #: Globals judged when called (loads-by-name classes): handed to another callable
         #: (partial, map, filter, numpy.vectorize...) they are called out of sight.
         self.call_judged: set[int] = set()
+        #: A call-judged global was imported: what calls are handed may call it out of sight
+        #: (`judged_handover`); one test per call until then.
+        self.handover = False
+        #: Partials registered or handed over, by id: (partial, via, arguments it gets or
+        #: None when only handed over); judged again when a later BUILD changes them.
+        self.held: dict[int, list[tuple[Obj, str, tuple[Any, ...] | None, Any]]] = {}
+        self.n_held = 0
+        self.forward_left = FORWARD_BUDGET
+        self.forward_over = False
         self.nested: list[tuple[bytes, bool, str, bool]] = []
         #: Objects already queued (kept alive so their ids stay theirs) and the bytes queued:
         #: one payload fetched from the memo a million times is scanned once.
@@ -306,6 +328,7 @@ class Session:
             self.escapers.add(id(cls))
         elif verdict.kind == SHAPE and verdict.special == "loads_by_name":
             self.call_judged.add(id(cls))
+            self.handover = True
         return cls
 
     def make_class(
@@ -341,35 +364,49 @@ class Session:
             verdict, name, module, qual = callee.verdict, callee.name + "()", callee.module, ""
         if self.escapers:
             self.check_escape(name, args, kwargs)
-        if self.call_judged:
+        if self.handover:
             self.judged_handover(callee, name, args, kwargs)
         kind = verdict.kind
         if kind == SAFE:
-            if isinstance(callee, Obj) and not callee.name.startswith("functools.partial"):
-                self.report(
-                    "call",
-                    self.n_calls,
-                    f"Call to {render_call(name, args, kwargs)}",
-                    IssueSeverity.WARNING,
-                    R.SUSPICIOUS_CALL,
-                    "Loading calls a reconstructed object instead of a class or function; "
-                    "legitimate models do not need this.",
-                    module,
-                    qual,
-                    op,
-                )
-            if name in _TYPE_RESULTS or isinstance(callee, Obj):
+            if isinstance(callee, Obj):
+                if callee.data is not None and callee.name in _PARTIALS:
+                    self.forward(callee, args, kwargs, callee.name, later=False)
+                elif not callee.name.startswith("functools.partial"):
+                    self.report(
+                        "call",
+                        self.n_calls,
+                        f"Call to {render_call(name, args, kwargs)}",
+                        IssueSeverity.WARNING,
+                        R.SUSPICIOUS_CALL,
+                        "Loading calls a reconstructed object instead of a class or function; "
+                        "legitimate models do not need this.",
+                        module,
+                        qual,
+                        op,
+                    )
+                return self.make_class(module, f"{qual}()", verdict)
+            if name in _TYPE_RESULTS:
                 return self.make_class(module, f"{qual}()", verdict)
             if name in _SAFE_HOOKS:
                 if name == _RECONSTRUCTOR:
                     if len(args) >= 2:
                         self.base_init(args[1], args[2:3])
-                else:
+                elif name in _PARTIALS:
                     # a partial keeps its arguments and, after BUILD, its state
-                    # (func, args, kwargs, dict)
+                    # (func, args, kwargs, dict); NEWOBJ builds it too (partial.__new__).
+                    # Handed to a callable it matters only if it wraps a call-judged class,
+                    # which turns the handover check on by itself: no cost per call here.
                     obj = Obj(name, verdict, module, qual)
-                    obj.data = [args, None]
+                    obj.data = [args, None, kwargs]
                     return obj
+                else:
+                    if op != "NEWOBJ":
+                        self.register(name, args, kwargs, 0)
+                    if name in deferred.SLOTS:
+                        # a later BUILD may set what it calls (a defaultdict's factory)
+                        obj = Obj(name, verdict, module, qual)
+                        obj.data = [args, None, kwargs]
+                        return obj
             if name in _KEEP:
                 obj = Obj(name, verdict, module, qual)
                 obj.data = [args, None]
@@ -390,16 +427,102 @@ class Session:
                 op,
                 family=verdict.family,
             )
-            if verdict.family == "nested-unpickler":
-                self.queue_nested(args, f"argument of {name}")
-            elif verdict.family == "code-object":
-                # names and docstrings mostly; scanned only where they look like a pickle
-                self.queue_nested(args, f"argument of {name}", trusted=False)
+            self.dangerous_arguments(verdict, name, args)
+            if name in deferred.NAMES and op != "NEWOBJ":
+                self.register(name, args, kwargs, 0)
         elif name in _GETITEM_CALLS and len(args) >= 2 and isinstance(args[1], str):
             return self.walk(args[0], args[1], f"{name}", op)
+        elif name in deferred.NAMES and op != "NEWOBJ":
+            self.register(name, args, kwargs, 0)
         # An instance stands for the result: cheap even for millions of custom objects. A
         # NEWOBJ on it (a real loader might get a class) sends the stream to the fallback.
         return Obj(name, verdict, module, f"{qual}()" if qual else "")
+
+    def dangerous_arguments(self, verdict: Verdict, name: str, args: tuple[Any, ...]) -> None:
+        """What a dangerous callable does with its arguments: an unpickler's or code
+        loader's bytes are scanned as nested pickles."""
+        if verdict.family == "nested-unpickler":
+            self.queue_nested(args, f"argument of {name}")
+        elif verdict.family == "code-object":
+            # names and docstrings mostly; scanned only where they look like a pickle
+            self.queue_nested(args, f"argument of {name}", trusted=False)
+
+    def register(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None, depth: int
+    ) -> None:
+        """Registrar `name` was called: judge each call it sets up as if made now."""
+        for func, fargs, fkwargs in deferred.calls(name, args, kwargs):
+            self.forward(func, fargs, fkwargs, name, later=True, depth=depth)
+
+    def forward(
+        self,
+        func: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        via: str,
+        *,
+        later: bool,
+        depth: int = 0,
+    ) -> None:
+        """`func(*args, **kwargs)`, made by `via` (a registrar, later; a partial, now),
+        judged as a call the pickle makes: a dangerous callable is reported as called with
+        these arguments, a call-judged one is judged, a partial is unwrapped, a registrar
+        handed over registers in turn. Nothing is called and no call is counted."""
+        if depth > _FORWARD_DEPTH:
+            return
+        if self.forward_left <= 0:
+            self.forward_over = True
+            return
+        self.forward_left -= 1
+        if isinstance(func, _SymMeta):
+            verdict: Verdict = func._ma_verdict
+            fname = func._ma_name
+            if verdict.kind == DANGER:
+                how = f", deferred by {via}" if later else f" through {via}"
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"Call to {render_call(fname, args, kwargs)}{how}",
+                    IssueSeverity.CRITICAL,
+                    R.DANGEROUS_CALL,
+                    (f"{via} calls it later in the process. " if later else "") + verdict.why,
+                    func._ma_module,
+                    func._ma_qual,
+                    "REDUCE",
+                    family=verdict.family,
+                )
+                self.dangerous_arguments(verdict, fname, args)
+            elif verdict.kind == SHAPE:
+                self.shaped(
+                    func, verdict, fname, func._ma_module, func._ma_qual, args, kwargs, "REDUCE"
+                )
+            elif verdict.kind == SAFE and fname in deferred.NAMES:
+                self.register(fname, args, kwargs, depth + 1)
+            elif fname not in _TAKES_CLASSES and fname not in _PARTIALS:
+                # what the partial's function is handed (sorted's key, map's function)
+                self.check_handed_over(fname, args, kwargs)
+        elif isinstance(func, Obj) and func.name in _PARTIALS and func.data is not None:
+            if later:
+                self.hold(func, via, args, kwargs)
+            inner, bound, bound_kw = _unpartial(func.data)
+            merged = {**bound_kw, **kwargs} if bound_kw and kwargs else (bound_kw or kwargs)
+            self.forward(inner, bound + args, merged, via, later=later, depth=depth + 1)
+
+    def hold(self, partial: Obj, via: str, args: tuple[Any, ...] | None, kwargs: Any) -> None:
+        """Remember a partial handed out: a BUILD that swaps its function in later changes
+        what the registrar (or the callable it was handed to) will call."""
+        if self.n_held >= _MAX_HELD:
+            return
+        self.n_held += 1
+        self.held.setdefault(id(partial), []).append((partial, via, args, kwargs))
+
+    def rejudge(self, partial: Obj) -> None:
+        """A held partial got its BUILD state: judge each use of it again."""
+        for _, via, args, kwargs in list(self.held.get(id(partial), ()))[:16]:
+            if args is None:
+                self.check_handed_over(via, (partial,), None, hold=False)
+            else:
+                self.forward(partial, args, kwargs, via, later=True, depth=1)
 
     def base_init(self, base: Any, state: tuple[Any, ...]) -> None:
         """`copyreg._reconstructor(cls, base, state)` runs `base.__init__(obj, state)` unless
@@ -623,45 +746,34 @@ class Session:
         self, callee: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None
     ) -> None:
         if isinstance(callee, Obj) and callee.name in _PARTIALS and callee.data is not None:
-            self.partial_called(callee.data, args, kwargs)
-        elif name not in _TAKES_CLASSES and name not in _PARTIALS:
+            return  # Session.forward follows what the partial calls
+        if name not in _TAKES_CLASSES and name not in _PARTIALS:
             self.check_handed_over(name, args, kwargs)
 
-    def partial_called(
-        self, data: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
-    ) -> None:
-        """A partial is called: its function (from its arguments or its BUILD state) is
-        called with the bound arguments and these."""
-        made, state = data
-        if isinstance(state, tuple) and state:
-            inner = state[0]
-            bound = state[1] if len(state) > 1 and isinstance(state[1], tuple) else ()
-        else:
-            inner, bound = (made[0] if made else None), tuple(made[1:])
-        if isinstance(inner, _SymMeta) and id(inner) in self.call_judged:
-            self.shaped(
-                inner,
-                inner._ma_verdict,
-                inner._ma_name,
-                inner._ma_module,
-                inner._ma_qual,
-                bound + tuple(args),
-                kwargs,
-                "REDUCE",
-            )
-
     def check_handed_over(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        *,
+        hold: bool = True,
     ) -> None:
         values: list[Any] = [*args, *(kwargs.values() if kwargs else ())]
         for v in values[:64]:
+            shown = v
+            if isinstance(v, Obj) and v.name in _PARTIALS and v.data is not None:
+                # a partial of the class is the class, with arguments bound
+                if hold:
+                    self.hold(v, name, None, None)
+                v = _innermost(v)
             if isinstance(v, _SymMeta) and id(v) in self.call_judged:
                 verdict = v._ma_verdict
                 family = verdict.family or "nested-unpickler"
                 self.report(
                     "call",
                     self.n_calls,
-                    f"{v._ma_name} is passed as a value to {name}",
+                    f"{v._ma_name if shown is v else f'{render(shown)} of {v._ma_name}'} is passed "
+                    f"as a value to {name}",
                     IssueSeverity.CRITICAL,
                     R.DANGEROUS_CALL,
                     f"{name} may call it with arguments out of the scanner's sight, and "
@@ -701,6 +813,48 @@ class Session:
                 self.mutate(target, "BUILD")
         elif target.data is not None:
             target.data[1] = state
+            if self.held and id(target) in self.held:
+                self.rejudge(target)
+            if self.call_judged and target.name in _PARTIALS:
+                self.partial_swap(target, state)
+            if target.name in deferred.SLOTS:
+                for func in deferred.set_by_state(target.name, state):
+                    self.forward(func, (), None, f"{target.name} (set by BUILD)", later=True)
+
+    def partial_swap(self, partial: Obj, state: Any) -> None:
+        """BUILD gives a partial another function than the one it was made with, and that
+        function is a call-judged class. pickle writes a partial's own function into both;
+        a swap is made by hand, typically after the partial was handed to a callable that
+        will call it (where it held a harmless function), so it is judged as handed over."""
+        data = partial.data
+        if not (isinstance(state, tuple) and state and data):
+            return
+        made = data[0]
+        if made and state[0] is made[0]:
+            return
+        inner, bound, kw = _unpartial(data)
+        inner = _innermost(inner) if isinstance(inner, Obj) else inner
+        if not (isinstance(inner, _SymMeta) and id(inner) in self.call_judged):
+            return
+        verdict = inner._ma_verdict
+        family = verdict.family or "nested-unpickler"
+        self.report(
+            "call",
+            self.n_calls,
+            f"BUILD swaps {render_call(inner._ma_name, bound, kw)} into a {partial.name} "
+            "made with another function",
+            IssueSeverity.CRITICAL,
+            R.DANGEROUS_CALL,
+            "Whatever holds the partial calls it, out of the scanner's sight, and constructing "
+            "it "
+            + _lowered(verdict.why or "loads the model its arguments name.")
+            + " "
+            + policy.FAMILIES[family],
+            inner._ma_module,
+            inner._ma_qual,
+            "BUILD",
+            family=family,
+        )
 
     def exec_state(self, name: str, module: str, qual: str, template: Any) -> None:
         if not foreign_template(template):
@@ -733,6 +887,32 @@ class Session:
             target._ma_qual,
             how,
         )
+
+
+def _unpartial(data: list[Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any] | None]:
+    """(function, bound arguments, bound keywords) of a partial: from its BUILD state
+    (func, args, kwargs, dict) when it has one, else from what built it."""
+    made, state = data[0], data[1]
+    if isinstance(state, tuple) and state:
+        bound = state[1] if len(state) > 1 and isinstance(state[1], tuple) else ()
+        kw = state[2] if len(state) > 2 and isinstance(state[2], dict) and state[2] else None
+        return state[0], bound[:16], kw
+    kw = data[2] if len(data) > 2 else None
+    return (made[0] if made else None), tuple(made[1:17]), kw
+
+
+def _lowered(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _innermost(partial: Obj) -> Any:
+    """The function a chain of partials ends in (bounded)."""
+    value: Any = partial
+    for _ in range(_FORWARD_DEPTH):
+        if not (isinstance(value, Obj) and value.name in _PARTIALS and value.data is not None):
+            break
+        value = _unpartial(value.data)[0]
+    return value
 
 
 def _short(text: str) -> str:
