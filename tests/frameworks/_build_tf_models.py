@@ -79,6 +79,60 @@ def _keras_lambda_functions() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(2, name="out")(x), name="lambda_fns")
 
 
+def _keras_function_losses() -> keras.Model:
+    """Losses, metrics and a Lambda given as Keras functions, which Keras 3 writes as
+    `{"module": "builtins", "class_name": "function", ...}` objects."""
+    inputs = keras.Input(shape=(4,), name="features")
+    x = keras.layers.Dense(3, activation=keras.activations.relu, name="hidden")(inputs)
+    x = keras.layers.Lambda(keras.ops.abs, name="absolute")(x)
+    model = keras.Model(inputs, x, name="function_losses")
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.mean_squared_error,
+        metrics=[keras.metrics.mean_absolute_error],
+    )
+    return model
+
+
+def _keras_exports(path: str) -> None:
+    """What Keras writes for every exported modeling object it can build without arguments
+    (layers, initializers, regularizers, constraints, activations, losses, metrics,
+    optimizers, ops, dtype policies, quantizers): none of it may raise an alarm."""
+    import json
+
+    from keras.src.api_export import REGISTERED_NAMES_TO_OBJS
+    from keras.src.saving.serialization_lib import serialize_keras_object
+
+    modeling = {
+        "layers",
+        "initializers",
+        "regularizers",
+        "constraints",
+        "activations",
+        "losses",
+        "metrics",
+        "optimizers",
+        "ops",
+        "random",
+        "dtype_policies",
+        "quantizers",
+        "mixed_precision",
+    }
+    configs = []
+    for name, obj in REGISTERED_NAMES_TO_OBJS.items():
+        parts = name.split(".")
+        if len(parts) > 2 and parts[1] not in modeling:
+            continue
+        try:
+            config = serialize_keras_object(obj() if isinstance(obj, type) else obj)
+            json.dumps(config)
+        except Exception:  # objects needing arguments are skipped
+            continue
+        configs.append(config)
+    with open(path, "w") as f:
+        json.dump(configs, f)
+
+
 def _graph(nodes: list[tuple[str, str, dict[str, bytes]]]) -> bytes:
     """A GraphDef built with TensorFlow's own protobuf classes: (name, op, string attrs)."""
     graph = tf.compat.v1.GraphDef()
@@ -198,6 +252,9 @@ def main(out: str) -> None:
     _keras_model(True).save(os.path.join(out, "lambda_keras3.h5"))
     _keras_lambda_functions().save(os.path.join(out, "lambda_functions.keras"))
     _keras_lambda_functions().save(os.path.join(out, "lambda_functions.h5"))
+    _keras_function_losses().save(os.path.join(out, "function_losses.keras"))
+    _keras_function_losses().save(os.path.join(out, "function_losses.h5"))
+    _keras_exports(os.path.join(out, "keras_exports.json"))
 
 
 def remote_keras(out: str) -> None:

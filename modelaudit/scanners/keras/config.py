@@ -15,6 +15,7 @@ from typing import Any, Final
 from ...rules import frameworks as R
 from ..base import IssueSeverity, ScanResult
 from ..pickle.callable_policy import is_dangerous_callable
+from .keras_api import non_modeling_api
 from .lambda_code import dangerous_evidence, decode_code, marshal_strings
 
 
@@ -324,7 +325,14 @@ class KerasConfigAnalyzer:
             if not (package == "Custom" and name in KERAS_CLASS_NAMES):
                 roots.append(_root(package))
         if isinstance(module, str) and module:
+            if cls == "function" and module == "builtins":
+                # Keras looks the name up among its own activations, losses, metrics, ...
+                # (what it writes for `keras.losses.mean_squared_error` and the like); a
+                # Python builtin reached that way is judged by `_function_ref`
+                return
             roots.append(_root(module))
+            if cls != "function" and self._keras_api(module, name, cls, where):
+                return
         if isinstance(registered, str) and ">" in registered:
             roots.append(_root(registered.split(">", 1)[0]))
         for root in roots:
@@ -355,6 +363,26 @@ class KerasConfigAnalyzer:
                 path=where,
             )
 
+    def _keras_api(self, module: str, name: str, what: str, where: str) -> bool:
+        """Report a Keras API outside the modeling namespaces that `module` + `name`
+        resolve to; True when one was reported."""
+        api = non_modeling_api(module, name)
+        if api is None:
+            return False
+        self._add(
+            f"Config object '{what}' resolves Keras non-modeling API '{api}'",
+            IssueSeverity.CRITICAL,
+            R.KERAS_DANGEROUS_MODULE,
+            "Keras imports this API by its dotted path when the model is loaded; it is not a "
+            "layer, loss, metric or other model part, and can download or write files, load "
+            "other models or switch safe mode off when the model calls it.",
+            module=module,
+            name=name,
+            api=api,
+            path=where,
+        )
+        return True
+
     def _function_ref(self, module: Any, fn: Any, where: str) -> None:
         if not isinstance(fn, str):
             return
@@ -381,6 +409,8 @@ class KerasConfigAnalyzer:
                 function=fn,
                 path=where,
             )
+        else:
+            self._keras_api(mod, fn, fn, where)
 
     def _lambda(self, cfg: dict[str, Any], where: str) -> None:
         """Every function a Lambda carries: `function`, `output_shape` and `mask` (Keras 2
@@ -403,8 +433,10 @@ class KerasConfigAnalyzer:
             else:
                 mod = module if isinstance(module, str) else ""
                 full = f"{mod}.{value}" if mod else str(value)
-                danger = (bool(mod) and _root(mod) in DANGEROUS_MODULES) or (
-                    isinstance(value, str) and is_dangerous_callable(full)
+                danger = (
+                    (bool(mod) and _root(mod) in DANGEROUS_MODULES)
+                    or (isinstance(value, str) and is_dangerous_callable(full))
+                    or (isinstance(value, str) and non_modeling_api(mod, value) is not None)
                 )
                 self._add(
                     f"{what} calls function {value!r}" + (f" from module '{mod}'" if mod else ""),
