@@ -15,6 +15,7 @@ from typing import Any, Final
 from ...rules import frameworks as R
 from ..base import IssueSeverity, ScanResult
 from ..pickle.callable_policy import is_dangerous_callable
+from ..tensorflow.dangerous_ops import tf_api_danger
 from .keras_api import non_modeling_api
 from .lambda_code import dangerous_evidence, decode_code, marshal_strings
 
@@ -63,22 +64,6 @@ _DANGEROUS_CALLABLES: Final = frozenset(
 _LAMBDA_FUNCTIONS: Final = ("function", "output_shape", "mask")
 _LOOKUP_LAYERS: Final = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 _TF_OP_LAYERS: Final = frozenset({"TFOpLambda", "SlicingOpLambda"})
-#: TensorFlow API functions a TFOpLambda may name that run Python or touch files.
-_DANGEROUS_TF_API: Final = frozenset(
-    {
-        "read_file",
-        "write_file",
-        "matching_files",
-        "py_function",
-        "numpy_function",
-        "py_func",
-        "eager_py_func",
-        "load_op_library",
-        "load_library",
-        "save",
-        "restore",
-    }
-)
 _URL: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _WINDOWS_ABS: Final = re.compile(r"^[a-zA-Z]:[\\/]")
 
@@ -487,12 +472,13 @@ class KerasConfigAnalyzer:
             )
 
     def _tf_op(self, cfg: dict[str, Any], where: str) -> None:
-        """TFOpLambda resolves `tf.<function>` by name when the model is rebuilt."""
+        """TFOpLambda/SlicingOpLambda resolve `tf.<function>` by name when the model is
+        rebuilt; the op list is TensorFlow's (`tensorflow/dangerous_ops.py`)."""
         fn = cfg.get("function")
         if not isinstance(fn, str):
             return
-        parts = fn.split(".")
-        if parts[-1] in _DANGEROUS_TF_API or "gfile" in parts:
+        danger = tf_api_danger(fn)
+        if danger is not None:
             self._add(
                 f"TFOpLambda layer calls tf.{fn}",
                 IssueSeverity.CRITICAL,
@@ -500,6 +486,7 @@ class KerasConfigAnalyzer:
                 "Rebuilding the model calls this TensorFlow function, which runs Python or "
                 "reads and writes files.",
                 function=fn,
+                op=danger,
                 path=where,
             )
 
