@@ -128,3 +128,28 @@ def test_every_exported_modeling_object_is_clean(tf_models: Path) -> None:
         if analyzer.findings:
             noisy.append((config.get("module"), config.get("class_name"), analyzer.findings))
     assert noisy == []
+
+
+def test_torch_module_wrapper_is_scanned_as_a_nested_file(tf_models: Path) -> None:
+    """Keras 3's TorchModuleWrapper stores `torch.save(module)` base64-encoded in its config;
+    loading with safe mode off torch.loads it. The legitimate layer is a warning only; a
+    planted pickle inside is found by the nested scan, in both formats."""
+    for suffix in ("keras", "h5"):
+        legit = scan(tf_models / f"torch_wrapper.{suffix}")
+        assert rules_at(legit, IssueSeverity.WARNING) == {R.KERAS_TORCH_MODULE}, alarms(legit)
+        assert rules_at(legit, CRIT) == set()
+        evil = scan(tf_models / f"torch_wrapper_evil.{suffix}")
+        calls = [i for i in evil.issues if i.severity is CRIT and "system" in i.message]
+        assert calls, alarms(evil)
+        assert all(i.location and "data.pkl" in i.location for i in calls)
+        assert R.KERAS_TORCH_MODULE in rules_at(evil, IssueSeverity.WARNING)
+
+
+def test_torch_module_wrapper_bytes_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelaudit.scanners.keras import config as keras_config
+
+    monkeypatch.setattr(keras_config, "MAX_EMBEDDED_BYTES", 1000)
+    layer = {"class_name": "TorchModuleWrapper", "config": {"name": "t", "module": "QUJD" * 400}}
+    analyzer = KerasConfigAnalyzer()
+    analyzer.analyze({"class_name": "Sequential", "config": {"layers": [layer]}})
+    assert analyzer.embedded == [] and analyzer.truncated

@@ -535,6 +535,8 @@ class TensorFlowScanner(BaseScanner):
             analyzer.analyze(value, f"keras_metadata[{i}]")
             if isinstance(value, dict) and i == 0 and isinstance(value.get("name"), str):
                 names.append(value["name"])
-        analyzer.report(result, lambda at: self.location(path, at), "keras_metadata", "metadata")
+        analyzer.report(
+            result, lambda at: self.location(path, at), "keras_metadata", "metadata", self.ctx
+        )
         if names:
             result.metadata["model_names"] = names
