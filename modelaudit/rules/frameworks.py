@@ -135,6 +135,16 @@ HDF5_PLUGIN_FILTER = define_rule(
     severity=_W,
     cwe=829,
 )
+KERAS_TORCH_MODULE = define_rule(
+    "MA3015",
+    "KerasTorchModuleWrapper",
+    "A Keras TorchModuleWrapper layer carries a pickled torch module that torch.load "
+    "unpickles when the model is loaded with safe mode off.",
+    "Only load the model with safe_mode=False if you trust its author; the embedded module "
+    "was scanned as a nested file, see any findings inside it.",
+    severity=_W,
+    cwe=502,
+)
 
 # -- TensorFlow SavedModel / GraphDef
 TF_PYTHON_OP = define_rule(

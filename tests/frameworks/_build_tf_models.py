@@ -79,6 +79,141 @@ def _keras_lambda_functions() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(2, name="out")(x), name="lambda_fns")
 
 
+def _keras_function_losses() -> keras.Model:
+    """Losses, metrics and a Lambda given as Keras functions, which Keras 3 writes as
+    `{"module": "builtins", "class_name": "function", ...}` objects."""
+    inputs = keras.Input(shape=(4,), name="features")
+    x = keras.layers.Dense(3, activation=keras.activations.relu, name="hidden")(inputs)
+    x = keras.layers.Lambda(keras.ops.abs, name="absolute")(x)
+    model = keras.Model(inputs, x, name="function_losses")
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.mean_squared_error,
+        metrics=[keras.metrics.mean_absolute_error],
+    )
+    return model
+
+
+def _keras_exports(path: str) -> None:
+    """What Keras writes for every exported modeling object it can build without arguments
+    (layers, initializers, regularizers, constraints, activations, losses, metrics,
+    optimizers, ops, dtype policies, quantizers): none of it may raise an alarm."""
+    import json
+
+    from keras.src.api_export import REGISTERED_NAMES_TO_OBJS
+    from keras.src.saving.serialization_lib import serialize_keras_object
+
+    modeling = {
+        "layers",
+        "initializers",
+        "regularizers",
+        "constraints",
+        "activations",
+        "losses",
+        "metrics",
+        "optimizers",
+        "ops",
+        "random",
+        "dtype_policies",
+        "quantizers",
+        "mixed_precision",
+    }
+    configs = []
+    for name, obj in REGISTERED_NAMES_TO_OBJS.items():
+        parts = name.split(".")
+        if len(parts) > 2 and parts[1] not in modeling:
+            continue
+        try:
+            config = serialize_keras_object(obj() if isinstance(obj, type) else obj)
+            json.dumps(config)
+        except Exception:  # objects needing arguments are skipped
+            continue
+        configs.append(config)
+    with open(path, "w") as f:
+        json.dump(configs, f)
+
+
+def _flex(module: tf.Module) -> bytes:
+    """A TFLite model of `module` converted with the Flex (SELECT_TF_OPS) op set."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.__call__.get_concrete_function()], module
+    )
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    return bytes(converter.convert())
+
+
+def _flex_models(out: str) -> None:
+    """A Flex model with a harmless TensorFlow op, one whose graph writes a file, and the
+    latter with the FlexWriteFile custom op renamed FlexStringLength: the options still hold
+    the WriteFile NodeDef, and that is what the Flex delegate runs."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    class Length(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, s: tf.Tensor) -> tf.Tensor:
+            return tf.strings.length(s)
+
+    class Write(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+        def __call__(self, s: tf.Tensor) -> tf.Tensor:
+            tf.io.write_file("/tmp/modelaudit-never-written", s)
+            return tf.strings.length(s)
+
+    _write(os.path.join(out, "flex_legit.tflite"), _flex(Length()))
+    write = _flex(Write())
+    _write(os.path.join(out, "flex_write.tflite"), write)
+    model = schema.ModelT.InitFromPackedBuf(write, 0)
+    for code in model.operatorCodes:
+        if code.customCode == b"FlexWriteFile":
+            code.customCode = b"FlexStringLength"
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    _write(os.path.join(out, "flex_renamed.tflite"), bytes(builder.Output()))
+
+
+def _cache_module(filename: str) -> tf.Module:
+    """A dataset cached at `filename` (in memory when empty) inside a served function."""
+
+    class Cache(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            ds = tf.data.Dataset.from_tensor_slices(x).cache(filename)
+            return ds.reduce(tf.constant(0.0), lambda a, b: a + b)
+
+    return Cache()
+
+
+def _dataset_from_graph_module(hidden: bytes | None) -> tf.Module:
+    """A served function that runs the dataset graph `hidden` (a serialized GraphDef held
+    in a string constant), or one passed in at run time when `hidden` is None."""
+
+    class FromGraph(tf.Module):
+        if hidden is None:
+
+            @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+            def __call__(self, graph: tf.Tensor) -> tf.Tensor:
+                variant = tf.raw_ops.DatasetFromGraph(graph_def=graph)
+                return tf.raw_ops.DatasetCardinality(input_dataset=variant)
+
+        else:
+
+            @tf.function(input_signature=[])
+            def __call__(self) -> tf.Tensor:
+                variant = tf.raw_ops.DatasetFromGraph(graph_def=tf.constant(hidden))
+                return tf.raw_ops.DatasetCardinality(input_dataset=variant)
+
+    return FromGraph()
+
+
+def _dataset_graph(ds: tf.data.Dataset) -> bytes:
+    """The serialized GraphDef of a dataset (what DatasetFromGraph takes); nothing is read."""
+    return bytes(tf.raw_ops.DatasetToGraphV2(input_dataset=ds._variant_tensor).numpy())
+
+
 def _graph(nodes: list[tuple[str, str, dict[str, bytes]]]) -> bytes:
     """A GraphDef built with TensorFlow's own protobuf classes: (name, op, string attrs)."""
     graph = tf.compat.v1.GraphDef()
@@ -192,12 +327,25 @@ def main(out: str) -> None:
     with open(os.path.join(out, "legit.tflite"), "wb") as f:
         f.write(converter.convert())
 
+    _flex_models(out)
+
+    tf.saved_model.save(_cache_module(""), os.path.join(out, "cache_memory"))
+    tf.saved_model.save(_cache_module("/tmp/modelaudit-cache"), os.path.join(out, "cache_file"))
+    reads = _dataset_graph(tf.data.TextLineDataset("/etc/passwd"))
+    plain = _dataset_graph(tf.data.Dataset.range(3).map(lambda v: v * 2))
+    tf.saved_model.save(_dataset_from_graph_module(reads), os.path.join(out, "dataset_graph_reads"))
+    tf.saved_model.save(_dataset_from_graph_module(plain), os.path.join(out, "dataset_graph_plain"))
+    tf.saved_model.save(_dataset_from_graph_module(None), os.path.join(out, "dataset_graph_input"))
+
     _keras_model(False).save(os.path.join(out, "legit.keras"))
     _keras_model(True).save(os.path.join(out, "lambda.keras"))
     _keras_model(False).save(os.path.join(out, "legit_keras3.h5"))
     _keras_model(True).save(os.path.join(out, "lambda_keras3.h5"))
     _keras_lambda_functions().save(os.path.join(out, "lambda_functions.keras"))
     _keras_lambda_functions().save(os.path.join(out, "lambda_functions.h5"))
+    _keras_function_losses().save(os.path.join(out, "function_losses.keras"))
+    _keras_function_losses().save(os.path.join(out, "function_losses.h5"))
+    _keras_exports(os.path.join(out, "keras_exports.json"))
 
 
 def remote_keras(out: str) -> None:

@@ -12,6 +12,7 @@ FILE_OP_SAMPLES = (
     "SnapshotChunkDataset",
     "SnapshotNestedDatasetReader",
     "FileSystemSetConfiguration",
+    "DumpTensor",
 )
 #: Debug ops that dump the tensors they see to their `debug_urls`.
 DEBUG_OP_SAMPLES = ("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3")

@@ -25,4 +25,13 @@ def tf_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Keras fixes its backend at import: the TorchModuleWrapper files need a second process
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "_build_torch_keras.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "KERAS_BACKEND": "torch"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return out

@@ -318,6 +318,51 @@ def test_tf_op_lambda_layers(tmp_path: Path) -> None:
     assert rules_at(scan(evil), CRIT) == {R.KERAS_DANGEROUS_MODULE}
 
 
+def _op_layer(cls: str, fn: str) -> dict[str, Any]:
+    return {"class_name": cls, "config": {"name": fn[:40], "function": fn}}
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        "raw_ops.WriteFile",
+        "raw_ops.ReadFile",
+        "raw_ops.PyFunc",
+        "raw_ops.EagerPyFunc",
+        "raw_ops.MatchingFiles",
+        "raw_ops.TextLineDataset",
+        "raw_ops.SaveV2",
+        "raw_ops.DumpTensor",
+        "raw_ops.DatasetFromGraph",
+        "data.TextLineDataset",
+        "saved_model.load",
+        "compat.v1.py_func",
+    ],
+)
+@pytest.mark.parametrize("cls", ["TFOpLambda", "SlicingOpLambda"])
+def test_tf_op_lambda_naming_dangerous_raw_ops(tmp_path: Path, cls: str, fn: str) -> None:
+    """The op list is TensorFlow's own (tensorflow/dangerous_ops.py), raw op spelling too."""
+    evil = write_keras_h5(tmp_path / "bad.h5", _sequential([_op_layer(cls, fn)]))
+    assert rules_at(scan(evil), CRIT) == {R.KERAS_DANGEROUS_MODULE}
+
+
+def test_tf_op_lambda_with_ordinary_ops_is_clean(tmp_path: Path) -> None:
+    ops = [
+        ("TFOpLambda", "math.add"),
+        ("TFOpLambda", "nn.relu"),
+        ("TFOpLambda", "reshape"),
+        ("TFOpLambda", "concat"),
+        ("TFOpLambda", "image.resize"),
+        ("TFOpLambda", "math.reduce_mean"),
+        ("TFOpLambda", "strings.split"),
+        ("TFOpLambda", "compat.v1.transpose"),
+        ("TFOpLambda", "__operators__.add"),
+        ("SlicingOpLambda", "__operators__.getitem"),
+    ]
+    path = write_keras_h5(tmp_path / "ok.h5", _sequential([_op_layer(c, f) for c, f in ops]))
+    assert alarms(scan(path)) == []
+
+
 def test_third_party_filter_plugin(tmp_path: Path) -> None:
     path = write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)]))
     with h5py.File(path, "a") as f:

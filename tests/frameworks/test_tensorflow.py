@@ -181,3 +181,64 @@ def test_broken_text_format_is_inconclusive(tmp_path: Path) -> None:
     )
     result = scan(path)
     assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_dataset_cache_to_a_file(tf_models: Path) -> None:
+    """`Dataset.cache(filename)` writes cache files there; `cache()` keeps them in memory."""
+    memory = scan(tf_models / "cache_memory" / "saved_model.pb")
+    assert memory.status is FileStatus.COMPLETE and alarms(memory) == []
+    result = scan(tf_models / "cache_file" / "saved_model.pb")
+    issue = next(i for i in result.issues if i.severity is CRIT)
+    assert issue.rule == R.TF_FILE_OP and issue.details["op"] == "CacheDatasetV2"
+    assert issue.details["filename"] == "/tmp/modelaudit-cache"
+
+
+def test_dataset_from_graph_hidden_graph_is_read(tf_models: Path) -> None:
+    """DatasetFromGraph runs the GraphDef held in a string constant: its ops are judged."""
+    reads = scan(tf_models / "dataset_graph_reads" / "saved_model.pb")
+    assert {i.details["op"] for i in reads.issues if i.severity is CRIT} == {"TextLineDataset"}
+    plain = scan(tf_models / "dataset_graph_plain" / "saved_model.pb")
+    assert plain.status is FileStatus.COMPLETE and alarms(plain) == []
+    assert (
+        plain.metadata["format_details"]["nodes"]
+        > scan(tf_models / "dataset_graph_input" / "saved_model.pb").metadata["format_details"][
+            "nodes"
+        ]
+    )
+
+
+def test_dataset_from_graph_input_is_inconclusive(tf_models: Path) -> None:
+    """A graph passed in at run time cannot be seen: the file is not called clean."""
+    result = scan(tf_models / "dataset_graph_input" / "saved_model.pb")
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert alarms(result) == []
+
+
+def test_nested_hidden_graphs_stop_at_the_depth_limit(tmp_path: Path) -> None:
+    """Each level is a Const holding the next GraphDef and a DatasetFromGraph reading it."""
+
+    def graph(hidden: bytes | None) -> bytes:
+        nodes = b""
+        if hidden is not None:
+            tensor = _field(8, hidden)  # TensorProto.string_val
+            attr = _field(1, b"value") + _field(2, _field(8, tensor))
+            nodes += _field(1, _field(1, b"c") + _field(2, b"Const") + _field(5, attr))
+            nodes += _field(1, _field(1, b"d") + _field(2, b"DatasetFromGraph") + _field(3, b"c"))
+        else:
+            nodes += _field(1, _field(1, b"r") + _field(2, b"ReadFile"))
+        return nodes
+
+    data = graph(None)
+    for _ in range(3):
+        data = graph(data)
+    path = tmp_path / "g.pb"
+    path.write_bytes(data)
+    shallow = scan(path)
+    assert shallow.status is FileStatus.COMPLETE
+    assert rules_at(shallow, CRIT) == {R.TF_FILE_OP}
+    for _ in range(3):
+        data = graph(data)
+    path.write_bytes(data)
+    deep = scan(path)
+    assert deep.status is FileStatus.INCONCLUSIVE
+    assert rules_at(deep, CRIT) == set()

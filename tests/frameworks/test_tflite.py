@@ -172,3 +172,41 @@ def test_payload_in_the_associated_zip_is_still_found(tmp_path: Path) -> None:
     path = tmp_path / "evil.tflite"
     path.write_bytes(_with_associated_zip({"vocab.pkl": _EVIL_PICKLE}))
     assert CRIT in {i.severity for i in scan(path).issues}
+
+
+def test_flex_op_is_judged_by_its_node_def(tf_models: Path) -> None:
+    """FlexWriteFile renamed FlexStringLength still carries the WriteFile NodeDef, which is
+    the kernel the Flex delegate runs."""
+    legit = scan(tf_models / "flex_legit.tflite")
+    assert legit.status is FileStatus.COMPLETE and alarms(legit) == []
+    assert rules_at(scan(tf_models / "flex_write.tflite"), CRIT) == {R.TFLITE_DANGEROUS_OP}
+    renamed = scan(tf_models / "flex_renamed.tflite")
+    issue = next(i for i in renamed.issues if i.severity is CRIT)
+    assert issue.rule == R.TFLITE_DANGEROUS_OP
+    assert issue.details["custom_code"] == "FlexStringLength"
+    assert issue.details["node_def_op"] == "WriteFile"
+
+
+def _node_def(op: str) -> bytes:
+    """A NodeDef with a name (field 1) and an op (field 2), in protobuf wire format."""
+    return b"\x0a\x01n\x12" + bytes([len(op)]) + op.encode()
+
+
+def test_flex_options_reader_is_bounded() -> None:
+    from flatbuffers import flexbuffers
+
+    from modelaudit.scanners.native.tflite_scanner import FlatbufferError, flex_node_def
+
+    options = flexbuffers.Dumps(["EagerPyFunc", _node_def("EagerPyFunc")])
+    name, start, end = flex_node_def(options, 0, len(options))
+    assert name == "EagerPyFunc" and options[start:end] == _node_def("EagerPyFunc")
+    long_def = _node_def("ReadFile") + b"\x1a\x01x" * 200  # over 255 bytes: wider offsets
+    options = flexbuffers.Dumps(["ReadFile", long_def])
+    _, start, end = flex_node_def(options, 0, len(options))
+    assert options[start:end] == long_def
+    # cut anywhere, or read within a span one byte too short: refused, never read past it
+    for cut in range(len(options) - 1):
+        with pytest.raises(FlatbufferError):
+            flex_node_def(options[cut:], 0, len(options) - cut - 1)
+    with pytest.raises(FlatbufferError):
+        flex_node_def(b"\x00\x01", 0, 2)

@@ -7,6 +7,8 @@ into issues at its own location. Pure functions over plain JSON values; nothing 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +16,11 @@ from typing import Any, Final
 
 from ...rules import frameworks as R
 from ..base import IssueSeverity, ScanResult
+from ..context import ScanContext
+from ..nested_bytes import scan_nested_bytes
 from ..pickle.callable_policy import is_dangerous_callable
+from ..tensorflow.dangerous_ops import tf_api_danger
+from .keras_api import non_modeling_api
 from .lambda_code import dangerous_evidence, decode_code, marshal_strings
 
 
@@ -62,22 +68,10 @@ _DANGEROUS_CALLABLES: Final = frozenset(
 _LAMBDA_FUNCTIONS: Final = ("function", "output_shape", "mask")
 _LOOKUP_LAYERS: Final = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 _TF_OP_LAYERS: Final = frozenset({"TFOpLambda", "SlicingOpLambda"})
-#: TensorFlow API functions a TFOpLambda may name that run Python or touch files.
-_DANGEROUS_TF_API: Final = frozenset(
-    {
-        "read_file",
-        "write_file",
-        "matching_files",
-        "py_function",
-        "numpy_function",
-        "py_func",
-        "eager_py_func",
-        "load_op_library",
-        "load_library",
-        "save",
-        "restore",
-    }
-)
+#: Keras 3 layer whose `module` config is a base64 `torch.save` of a torch.nn.Module.
+_TORCH_WRAPPER: Final = "TorchModuleWrapper"
+#: Decoded bytes of embedded torch modules kept for nested scans, per config walk.
+MAX_EMBEDDED_BYTES: Final = 256 << 20
 _URL: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _WINDOWS_ABS: Final = re.compile(r"^[a-zA-Z]:[\\/]")
 
@@ -106,6 +100,7 @@ KERAS_CLASS_NAMES: Final = _words(
     ThresholdedReLU TimeDistributed UnitNormalization UpSampling1D UpSampling2D UpSampling3D
     Wrapper ZeroPadding1D ZeroPadding2D ZeroPadding3D TFSMLayer TFOpLambda SlicingOpLambda
     TensorFlowOpLayer DenseFeatures SequenceFeatures CuDNNLSTM CuDNNGRU SyncBatchNormalization
+    TorchModuleWrapper
     Functional Sequential Model
     Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal LecunUniform
     Ones Orthogonal RandomNormal RandomUniform TruncatedNormal VarianceScaling Zeros
@@ -190,6 +185,9 @@ class KerasConfigAnalyzer:
         self.truncated = False
         self._nodes = 0
         self._seen: set[tuple[str, str]] = set()
+        #: (config path, bytes) of embedded files to scan as nested files
+        self.embedded: list[tuple[str, bytes]] = []
+        self._embedded_bytes = 0
 
     def _add(
         self,
@@ -208,11 +206,23 @@ class KerasConfigAnalyzer:
         self._walk(value, where, 0)
 
     def report(
-        self, result: ScanResult, location: Callable[[str], str], default: str, what: str
+        self,
+        result: ScanResult,
+        location: Callable[[str], str],
+        default: str,
+        what: str,
+        ctx: ScanContext | None = None,
     ) -> None:
         """Put every finding in `result`, at the location `location` gives the config path it
         was found at (`default` when it has none); a walk cut short leaves the file
-        inconclusive, since the rest of the `what` went unchecked."""
+        inconclusive, since the rest of the `what` went unchecked. Embedded files (a
+        TorchModuleWrapper's torch module) are scanned one level deeper through `ctx`
+        (without one, the file is inconclusive: they went unscanned)."""
+        for where, data in self.embedded:
+            if ctx is None:
+                result.mark_inconclusive(f"embedded file at {where} was not scanned")
+                continue
+            result.merge(scan_nested_bytes(ctx, data, location(where)))
         for finding in self.findings:
             result.add_issue(
                 finding.message,
@@ -311,6 +321,8 @@ class KerasConfigAnalyzer:
             self._vocabulary(cfg, here)
         elif cls in _TF_OP_LAYERS and isinstance(cfg, dict):
             self._tf_op(cfg, here)
+        elif cls == _TORCH_WRAPPER and isinstance(cfg, dict):
+            self._torch_module(cfg, here)
         if cls == "function":
             self._function_ref(module, cfg, here)
         self._class_origin(cls, module, registered, here)
@@ -324,7 +336,14 @@ class KerasConfigAnalyzer:
             if not (package == "Custom" and name in KERAS_CLASS_NAMES):
                 roots.append(_root(package))
         if isinstance(module, str) and module:
+            if cls == "function" and module == "builtins":
+                # Keras looks the name up among its own activations, losses, metrics, ...
+                # (what it writes for `keras.losses.mean_squared_error` and the like); a
+                # Python builtin reached that way is judged by `_function_ref`
+                return
             roots.append(_root(module))
+            if cls != "function" and self._keras_api(module, name, cls, where):
+                return
         if isinstance(registered, str) and ">" in registered:
             roots.append(_root(registered.split(">", 1)[0]))
         for root in roots:
@@ -355,6 +374,26 @@ class KerasConfigAnalyzer:
                 path=where,
             )
 
+    def _keras_api(self, module: str, name: str, what: str, where: str) -> bool:
+        """Report a Keras API outside the modeling namespaces that `module` + `name`
+        resolve to; True when one was reported."""
+        api = non_modeling_api(module, name)
+        if api is None:
+            return False
+        self._add(
+            f"Config object '{what}' resolves Keras non-modeling API '{api}'",
+            IssueSeverity.CRITICAL,
+            R.KERAS_DANGEROUS_MODULE,
+            "Keras imports this API by its dotted path when the model is loaded; it is not a "
+            "layer, loss, metric or other model part, and can download or write files, load "
+            "other models or switch safe mode off when the model calls it.",
+            module=module,
+            name=name,
+            api=api,
+            path=where,
+        )
+        return True
+
     def _function_ref(self, module: Any, fn: Any, where: str) -> None:
         if not isinstance(fn, str):
             return
@@ -381,6 +420,8 @@ class KerasConfigAnalyzer:
                 function=fn,
                 path=where,
             )
+        else:
+            self._keras_api(mod, fn, fn, where)
 
     def _lambda(self, cfg: dict[str, Any], where: str) -> None:
         """Every function a Lambda carries: `function`, `output_shape` and `mask` (Keras 2
@@ -403,8 +444,10 @@ class KerasConfigAnalyzer:
             else:
                 mod = module if isinstance(module, str) else ""
                 full = f"{mod}.{value}" if mod else str(value)
-                danger = (bool(mod) and _root(mod) in DANGEROUS_MODULES) or (
-                    isinstance(value, str) and is_dangerous_callable(full)
+                danger = (
+                    (bool(mod) and _root(mod) in DANGEROUS_MODULES)
+                    or (isinstance(value, str) and is_dangerous_callable(full))
+                    or (isinstance(value, str) and non_modeling_api(mod, value) is not None)
                 )
                 self._add(
                     f"{what} calls function {value!r}" + (f" from module '{mod}'" if mod else ""),
@@ -455,12 +498,13 @@ class KerasConfigAnalyzer:
             )
 
     def _tf_op(self, cfg: dict[str, Any], where: str) -> None:
-        """TFOpLambda resolves `tf.<function>` by name when the model is rebuilt."""
+        """TFOpLambda/SlicingOpLambda resolve `tf.<function>` by name when the model is
+        rebuilt; the op list is TensorFlow's (`tensorflow/dangerous_ops.py`)."""
         fn = cfg.get("function")
         if not isinstance(fn, str):
             return
-        parts = fn.split(".")
-        if parts[-1] in _DANGEROUS_TF_API or "gfile" in parts:
+        danger = tf_api_danger(fn)
+        if danger is not None:
             self._add(
                 f"TFOpLambda layer calls tf.{fn}",
                 IssueSeverity.CRITICAL,
@@ -468,8 +512,39 @@ class KerasConfigAnalyzer:
                 "Rebuilding the model calls this TensorFlow function, which runs Python or "
                 "reads and writes files.",
                 function=fn,
+                op=danger,
                 path=where,
             )
+
+    def _torch_module(self, cfg: dict[str, Any], where: str) -> None:
+        """Keras 3's TorchModuleWrapper.from_config base64-decodes `module` and hands it to
+        torch.load (when safe mode is off): the bytes are kept for a nested scan, which
+        finds what the pickle inside would import. Decoding is linear in the string, and
+        the bytes kept per walk are capped at `MAX_EMBEDDED_BYTES`."""
+        blob = cfg.get("module")
+        if not isinstance(blob, str):
+            return
+        data: bytes | None = None
+        if self._embedded_bytes + len(blob) * 3 // 4 <= MAX_EMBEDDED_BYTES:
+            try:
+                data = base64.b64decode(blob.encode("ascii", "strict"), validate=False)
+            except (binascii.Error, UnicodeEncodeError, ValueError):
+                data = None
+        else:
+            self.truncated = True
+        if data:
+            self._embedded_bytes += len(data)
+            self.embedded.append((_child(where, ".module"), data))
+        self._add(
+            f"TorchModuleWrapper layer loads a pickled torch module ({len(blob)} base64 chars)",
+            IssueSeverity.WARNING,
+            R.KERAS_TORCH_MODULE,
+            "Loading the model with safe mode off runs torch.load on these bytes, which "
+            "unpickles whatever they hold; they were scanned as a nested file.",
+            encoded_chars=len(blob),
+            decoded_bytes=len(data) if data else 0,
+            path=where,
+        )
 
     def _tfsm(self, cfg: dict[str, Any], where: str) -> None:
         fp = cfg.get("filepath")

@@ -183,7 +183,9 @@ class KerasH5Scanner(BaseScanner):
                     details["model_class"] = value["class_name"]
             else:
                 analyzer.analyze_training(value, key)
-        analyzer.report(result, lambda at: self.location(path, at), "model_config", "config")
+        analyzer.report(
+            result, lambda at: self.location(path, at), "model_config", "config", self.ctx
+        )
         if names:
             result.metadata["model_names"] = names
         if details:

@@ -12,6 +12,12 @@ import base64
 import binascii
 from typing import Final
 
+from ..tensorflow.dangerous_ops import (
+    DANGEROUS_TF_FUNCTIONS,
+    DANGEROUS_TF_OPS,
+    snake_name,
+)
+
 #: Names whose presence in Lambda code means it can run processes, load code or do I/O.
 DANGEROUS_NAMES: Final = frozenset(
     {
@@ -87,6 +93,11 @@ DANGEROUS_NAMES: Final = frozenset(
         "load_model",
         "execute",
     }
+    # TensorFlow's own list: raw op names (`tf.raw_ops.WriteFile`), their Python functions
+    # (`tf.io.write_file`) and the functions without an op (`tf.py_function`)
+    | DANGEROUS_TF_OPS
+    | {snake_name(op) for op in DANGEROUS_TF_OPS}
+    | DANGEROUS_TF_FUNCTIONS
 )
 #: Substrings of string constants that point at shells, downloads or the file system.
 DANGEROUS_SUBSTRINGS: Final = ("/bin/", "cmd.exe", "powershell", "curl ", "wget ", "://", "rm -")

@@ -135,7 +135,9 @@ class KerasZipScanner(BaseScanner):
         analyzer = KerasConfigAnalyzer()
         for role, found in copies.items():
             self._check_json(path, role, found, directory.primary, analyzer, result)
-        analyzer.report(result, lambda at: self.location(path, _member_of(at)), _CONFIG, "config")
+        analyzer.report(
+            result, lambda at: self.location(path, _member_of(at)), _CONFIG, "config", self.ctx
+        )
 
     def _check_json(
         self,

@@ -16,8 +16,8 @@ from typing import Final
 from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..tensorflow.dangerous_ops import DANGEROUS_OUTSIDE_GRAPH, node_danger
 from ..tensorflow.op_names import TF_OP_NAMES
-from ..tensorflow.saved_model_scanner import DANGEROUS_TF_OPS
 
 CUSTOM: Final = 32
 MAX_ITEMS: Final = 10_000_000
@@ -47,8 +47,56 @@ KNOWN_CUSTOM_OPS: Final = frozenset(
 )
 
 
+#: flexbuffer type codes (flexbuffers.h): what a Flex op's custom options hold.
+_FBT_STRING: Final = 5
+_FBT_VECTOR: Final = 10
+_FBT_BLOB: Final = 25
+
+
 class FlatbufferError(ValueError):
     """An offset or length in the flatbuffer points outside the file."""
+
+
+def _uint(buf: bytes | mmap.mmap, pos: int, width: int, start: int, end: int) -> int:
+    if width not in (1, 2, 4, 8) or pos < start or pos + width > end:
+        raise FlatbufferError(f"flexbuffer value at {pos} (+{width}) is outside its options")
+    return int.from_bytes(buf[pos : pos + width], "little")
+
+
+def flex_node_def(buf: bytes | mmap.mmap, start: int, end: int) -> tuple[str, int, int]:
+    """(op name, NodeDef start, NodeDef end) from a Flex op's custom options at
+    `buf[start:end]`: a flexbuffer vector of two strings, the TensorFlow op name and the
+    serialized NodeDef whose kernel the Flex delegate runs. Every offset is checked against
+    the options' span; constant work."""
+    if end - start < 3:
+        raise FlatbufferError("Flex custom options too short")
+    root_width = buf[end - 1]
+    packed = buf[end - 2]
+    root = end - 2 - root_width
+    if packed >> 2 != _FBT_VECTOR:
+        raise FlatbufferError(
+            f"Flex custom options hold flexbuffer type {packed >> 2}, not a vector"
+        )
+    vec = root - _uint(buf, root, root_width, start, end)
+    width = 1 << (packed & 3)
+    size = _uint(buf, vec - width, width, start, end)
+    if size < 2:
+        raise FlatbufferError(f"Flex custom options vector has {size} items")
+    spans: list[tuple[int, int]] = []
+    for i in range(2):
+        elem = vec + i * width
+        kind = _uint(buf, vec + size * width + i, 1, start, end)
+        if kind >> 2 not in (_FBT_STRING, _FBT_BLOB):
+            raise FlatbufferError(f"Flex custom options item {i} has flexbuffer type {kind >> 2}")
+        target = elem - _uint(buf, elem, width, start, end)
+        child = 1 << (kind & 3)
+        length = _uint(buf, target - child, child, start, end)
+        if target < start or target + length > end:
+            raise FlatbufferError(f"Flex custom options item {i} runs outside its options")
+        spans.append((target, target + length))
+    (name_start, name_end), (node_start, node_end) = spans
+    name = bytes(buf[name_start : min(name_end, name_start + 4096)]).decode("utf-8", "replace")
+    return name, node_start, node_end
 
 
 class _Flat:
@@ -181,6 +229,8 @@ class TFLiteScanner(BaseScanner):
             code = max(fb.u8(dep) if dep is not None else 0, fb.i32(new) if new is not None else 0)
             codes.append((code, fb.string(oc, 1)))
         used: set[int] = set()
+        #: custom options span -> Flex op name, each span read once
+        flex_options: dict[tuple[int, int], str] = {}
         n_ops = 0
         names: list[str] = []
         seen_subgraphs: set[int] = set()
@@ -204,6 +254,11 @@ class TFLiteScanner(BaseScanner):
                 if idx >= len(codes):
                     raise FlatbufferError(f"operator uses opcode {idx} of {len(codes)}")
                 used.add(idx)
+                code, custom = codes[idx]
+                if code == CUSTOM and (custom or "").startswith("Flex"):
+                    span = self._options(fb, op)
+                    if span is not None and span not in flex_options:
+                        flex_options[span] = custom or ""
         for buf in fb.tables(model, 4):
             fb.vector(buf, 0, 1)
             off_pos, size_pos = fb.field(buf, 1), fb.field(buf, 2)
@@ -214,9 +269,10 @@ class TFLiteScanner(BaseScanner):
         for md in fb.tables(model, 6):
             fb.string(md, 0)
         description = fb.string(model, 3)
+        kernels = self._flex_kernels(fb, flex_options, result)
         customs = {codes[idx][1] or "" for idx in used if codes[idx][0] == CUSTOM}
         for custom in sorted(customs):
-            self._custom(custom, path, result)
+            self._custom(custom, path, result, kernels.get(custom, {}))
         result.metadata["format_details"] = {
             "operator_codes": len(codes),
             "operators": n_ops,
@@ -224,12 +280,68 @@ class TFLiteScanner(BaseScanner):
             "description": description or "",
         }
 
-    def _custom(self, name: str, path: str, result: ScanResult) -> None:
+    @staticmethod
+    def _options(fb: _Flat, op: tuple[int, int, int]) -> tuple[int, int] | None:
+        """Where an operator's custom options lie: the `custom_options` byte vector, or the
+        `large_custom_options_offset`/`_size` pair models over 2 GiB use."""
+        start, n = fb.vector(op, 5, 1)
+        if n:
+            return start, start + n
+        off_pos, size_pos = fb.field(op, 9), fb.field(op, 10)
+        if off_pos is None or size_pos is None:
+            return None
+        off, size = fb.u64(off_pos), fb.u64(size_pos)
+        fb._need(off, size, "large custom options")
+        return off, off + size
+
+    def _flex_kernels(
+        self, fb: _Flat, flex_options: dict[tuple[int, int], str], result: ScanResult
+    ) -> dict[str, dict[str, str | None]]:
+        """For each Flex op name, the TensorFlow op of every NodeDef its operators carry
+        (the kernel the Flex delegate runs, whatever the custom op is called) and why it is
+        dangerous (None when it is not). Options that do not parse leave the file
+        inconclusive: the kernel could not be told."""
+        if not flex_options:
+            return {}
+        # Imported here: only models with Flex ops need the NodeDef reader.
+        from ...formats.protowire import Wire, WireError
+        from ..tensorflow.saved_model_scanner import read_node
+
+        wire = Wire(fb.buf)
+        kernels: dict[str, dict[str, str | None]] = {}
+        for (start, end), name in flex_options.items():
+            try:
+                _, node_start, node_end = flex_node_def(fb.buf, start, end)
+                fb.budget.charge(max(1, (node_end - node_start) // 4))
+                node = read_node(wire, node_start, node_end)
+            except (FlatbufferError, WireError) as exc:
+                result.mark_inconclusive(f"Flex op {name} has unreadable custom options: {exc}")
+                continue
+            kernels.setdefault(name, {})[node.op] = node_danger(node.op, node.attrs)
+        return kernels
+
+    def _custom(
+        self, name: str, path: str, result: ScanResult, kernels: dict[str, str | None]
+    ) -> None:
         where = self.location(path, f"custom_op {name}")
         tf_op = name[4:] if name.startswith("Flex") else None
-        if tf_op is not None and tf_op not in TF_OP_NAMES and tf_op not in DANGEROUS_TF_OPS:
+        for kernel, danger in kernels.items():
+            if danger is None and kernel != tf_op and kernel not in TF_OP_NAMES:
+                danger = f"{kernel} is not a stock TensorFlow op"
+            if danger is not None:
+                result.add_issue(
+                    f"Flex op {name} runs TensorFlow kernel {kernel}: {danger}",
+                    severity=IssueSeverity.CRITICAL,
+                    location=where,
+                    details={"custom_code": name, "tf_op": kernel, "node_def_op": kernel},
+                    why="With the Flex delegate the NodeDef's kernel runs, whatever the custom "
+                    "op is named; this one runs Python or touches files or the network.",
+                    rule=R.TFLITE_DANGEROUS_OP,
+                )
+                return
+        if tf_op is not None and tf_op not in TF_OP_NAMES and tf_op not in DANGEROUS_OUTSIDE_GRAPH:
             tf_op = None
-        if tf_op is not None and tf_op in DANGEROUS_TF_OPS:
+        if tf_op is not None and tf_op in DANGEROUS_OUTSIDE_GRAPH:
             result.add_issue(
                 f"Flex op {name} runs TensorFlow kernel {tf_op}",
                 severity=IssueSeverity.CRITICAL,

@@ -12,6 +12,9 @@ class Node:
     op: str
     inputs: list[str] = field(default_factory=list)
     attrs: dict[str, list[str]] = field(default_factory=dict)
+    #: (offset, size) of the raw bytes of string tensor values in the binary file (a
+    #: Const's serialized GraphDef for DatasetFromGraph); the text reader leaves it empty
+    blobs: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -25,4 +28,6 @@ class Graph:
     asset_files: list[str] = field(default_factory=list)
     keras_metadata: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    #: nodes running a graph the file does not show (given at run time, or nested too deep)
+    unseen: list[str] = field(default_factory=list)
     tf_version: str = ""

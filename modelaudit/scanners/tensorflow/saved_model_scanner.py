@@ -18,59 +18,26 @@ from ...formats.protowire import LENGTH, VARINT, Wire, WireError, open_wire
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..keras.config import KerasConfigAnalyzer, _escapes
+from .dangerous_ops import (
+    CACHE_OPS,
+    CHECKPOINT_OPS,
+    DEBUG_URL_OPS,
+    FILE_OPS,
+    GRAPH_INPUT_OPS,
+    LOG_STREAMS,
+    NETWORK_OPS,
+    PROTO_OPS,
+    PYTHON_OPS,
+    TEXT_TABLE_OPS,
+)
 from .graph import Graph, Node
 from .op_names import TF_OP_NAMES
 from .text_proto import read_graph
 
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-PYTHON_OPS: Final = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
-FILE_OPS: Final = _words(
-    """
-    ReadFile WriteFile MatchingFiles ImmutableConst WholeFileReader WholeFileReaderV2
-    TextLineReader TextLineReaderV2 FixedLengthRecordReader FixedLengthRecordReaderV2
-    TFRecordReader TFRecordReaderV2 LMDBReader IdentityReader IdentityReaderV2 TextLineDataset
-    TFRecordDataset TFRecordDatasetV2 FixedLengthRecordDataset FixedLengthRecordDatasetV2
-    CSVDataset CSVDatasetV2 ExperimentalCSVDataset LMDBDataset ExperimentalLMDBDataset
-    SaveDataset SaveDatasetV2 LoadDataset ExperimentalSaveDataset SnapshotDataset
-    SnapshotDatasetV2 SnapshotDatasetReader DatasetToTFRecord ExperimentalDatasetToTFRecord
-    MatchingFilesDataset ExperimentalMatchingFilesDataset CreateSummaryFileWriter
-    CreateSummaryDbWriter SqlDataset ExperimentalSqlDataset
-    RecordInput GenerateVocabRemapping LoadAndRemapMatrix CalibrationStatisticsSaver
-    ListSnapshotChunksDataset SnapshotChunkDataset SnapshotNestedDatasetReader
-    FileSystemSetConfiguration
-    """
-)
-NETWORK_OPS: Final = _words(
-    """
-    Rpc TryRpc RpcClient RpcCall RpcCheckStatus RpcServer RpcServerStart RpcServerRegister
-    DataServiceDataset DataServiceDatasetV2 DataServiceDatasetV3 DataServiceDatasetV4
-    RegisterDataset RegisterDatasetV2 DistributedSave
-    """
-)
-CHECKPOINT_OPS: Final = frozenset(
-    {"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints"}
-)
-TEXT_TABLE_OPS: Final = frozenset({"InitializeTableFromTextFile", "InitializeTableFromTextFileV2"})
-DEBUG_URL_OPS: Final = frozenset(
-    {
-        "DebugIdentity",
-        "DebugIdentityV2",
-        "DebugIdentityV3",
-        "DebugNanCount",
-        "DebugNumericSummary",
-        "DebugNumericSummaryV2",
-    }
-)
-PROTO_OPS: Final = frozenset({"DecodeProtoV2", "EncodeProto"})
-#: Ops whose danger is decided by attributes; the rest of the op names come from TF_OP_NAMES.
-DANGEROUS_TF_OPS: Final = PYTHON_OPS | FILE_OPS | NETWORK_OPS
-_LOG_STREAMS: Final = frozenset({"", "stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
 _SAVE_SCOPE: Final = re.compile(r"^save(_\d+)?$")
 _MAX_DEPTH: Final = 64
+#: Graphs inside graphs (DatasetFromGraph constants) read before the rest counts as unseen.
+_MAX_HIDDEN_DEPTH: Final = 4
 
 
 class _Reader:
@@ -174,11 +141,11 @@ class _Reader:
                     if ef == 1 and ewt == LENGTH:
                         key = self.w.text(ea, eb)
                     elif ef == 2 and ewt == LENGTH:
-                        values = self.attr_strings(ea, ea + eb, 0)
+                        values = self.attr_strings(ea, ea + eb, 0, node)
                 node.attrs[key] = values
         return node
 
-    def attr_strings(self, start: int, end: int, depth: int) -> list[str]:
+    def attr_strings(self, start: int, end: int, depth: int, node: Node) -> list[str]:
         """String values of an AttrValue: `s`, `list.s`, `func.name`, string tensors."""
         out: list[str] = []
         if depth > _MAX_DEPTH:
@@ -200,7 +167,38 @@ class _Reader:
                 for tf, twt, ta, tb in self.w.fields(a, a + b):
                     if tf == 8 and twt == LENGTH and len(out) < 64:
                         out.append(self.w.text(ta, tb))
+                        node.blobs.append((ta, tb))
         return out
+
+    def hidden_graphs(self) -> None:
+        """Read the GraphDef each DatasetFromGraph node takes from a string constant as part
+        of the graph (its ops run when the dataset does), graphs inside those too, up to
+        `_MAX_HIDDEN_DEPTH`. Each constant's bytes are read once and a nested graph lies
+        inside its parent's bytes, so the work is at most that depth times the file. A
+        graph that is not a constant in the file (a function argument, a run-time input) is
+        recorded in `unseen`."""
+        done = 0
+        parsed: set[tuple[int, int]] = set()
+        for level in range(_MAX_HIDDEN_DEPTH + 1):
+            batch = self.g.nodes[done:]
+            done = len(self.g.nodes)
+            users = [(w, n) for w, n in batch if n.op in GRAPH_INPUT_OPS]
+            if not users:
+                return
+            if level == _MAX_HIDDEN_DEPTH:
+                self.g.unseen += [f"{w}/{n.name} (nested too deep)" for w, n in users[:10]]
+                return
+            consts = {(w, n.name): n for w, n in batch if n.op == "Const"}
+            for where, node in users:
+                source = node.inputs[0].split(":", 1)[0].lstrip("^") if node.inputs else ""
+                const = consts.get((where, source))
+                if const is None or not const.blobs:
+                    self.g.unseen.append(f"{where}/{node.name}")
+                    continue
+                a, b = const.blobs[0]
+                if (a, b) not in parsed:
+                    parsed.add((a, b))
+                    self.graph_def(a, a + b, f"{where[:256]}/{node.name[:64]} graph")
 
     def func_name(self, start: int, end: int) -> list[str]:
         return [
@@ -215,6 +213,11 @@ class _Reader:
                 for nf, nwt, na, nb in self.w.fields(a, a + b):
                     if nf == 5 and nwt == LENGTH and nb:
                         self.g.keras_metadata.append(self.w.text(na, nb))
+
+
+def read_node(wire: Wire, start: int, end: int) -> Node:
+    """One NodeDef at `wire[start:end]` (a TFLite Flex op carries one in its options)."""
+    return _Reader(wire).node(start, end)
 
 
 def _kind(wire: Wire, name: str) -> str:
@@ -253,6 +256,11 @@ class TensorFlowScanner(BaseScanner):
         self._judge_nodes(graph, path, result)
         self._judge_assets(graph, path, result)
         self._judge_keras(graph, path, result)
+        if graph.unseen:
+            result.mark_inconclusive(
+                "DatasetFromGraph runs a graph the file does not show: "
+                + ", ".join(graph.unseen[:5])
+            )
         result.metadata["format_details"] = {
             "kind": kind,
             "nodes": len(graph.nodes),
@@ -266,7 +274,10 @@ class TensorFlowScanner(BaseScanner):
     def _read(self, path: str) -> tuple[str, Graph]:
         name = self.display_path or path
         if name.lower().endswith(".pbtxt"):
-            return "text", read_graph(path)
+            graph = read_graph(path)
+            # the text reader keeps no raw bytes, so a graph held in a constant is not read
+            graph.unseen += [f"{w}/{n.name}" for w, n in graph.nodes if n.op in GRAPH_INPUT_OPS]
+            return "text", graph
         with open_wire(path) as wire:
             kind = _kind(wire, name)
             reader = _Reader(wire)
@@ -277,6 +288,7 @@ class TensorFlowScanner(BaseScanner):
             else:
                 # a fingerprint has no nodes; walking it as a graph catches a renamed one
                 reader.graph_def(0, wire.size, "graph")
+            reader.hidden_graphs()
         return kind, reader.g
 
     def _issue(
@@ -355,9 +367,11 @@ class TensorFlowScanner(BaseScanner):
                     )
             elif op in TEXT_TABLE_OPS:
                 self._text_table(result, path, where, node, graph, consts, named)
+            elif op in CACHE_OPS:
+                self._cache(result, path, where, node, consts)
             elif op == "PrintV2":
                 stream = (node.attrs.get("output_stream") or [""])[0]
-                if stream not in _LOG_STREAMS:
+                if stream not in LOG_STREAMS:
                     self._issue(
                         result,
                         path,
@@ -465,6 +479,39 @@ class TensorFlowScanner(BaseScanner):
                 filename=filename,
             )
 
+    def _cache(
+        self,
+        result: ScanResult,
+        path: str,
+        where: str,
+        node: Node,
+        consts: dict[tuple[str, str], Node],
+    ) -> None:
+        """A tf.data cache with a non-empty `filename` writes cache files there (and reads
+        them back on later runs); the empty string caches in memory, as `Dataset.cache()`
+        writes. A filename the graph does not hold leaves the file inconclusive."""
+        source = node.inputs[1].split(":", 1)[0].lstrip("^") if len(node.inputs) > 1 else ""
+        const = consts.get((where, source))
+        if const is None:
+            result.mark_inconclusive(
+                f"dataset cache {where}/{node.name} takes its filename at run time"
+            )
+            return
+        filename = (const.attrs.get("value") or [""])[0]
+        if filename:
+            self._issue(
+                result,
+                path,
+                where,
+                node,
+                f"Dataset cache writes files at {filename!r}",
+                IssueSeverity.CRITICAL,
+                R.TF_FILE_OP,
+                "Running the graph writes the dataset's elements to files at this path and "
+                "reads whatever is there on later runs.",
+                filename=filename,
+            )
+
     def _judge_assets(self, graph: Graph, path: str, result: ScanResult) -> None:
         for name in graph.asset_files:
             if _escapes(name):
@@ -488,6 +535,8 @@ class TensorFlowScanner(BaseScanner):
             analyzer.analyze(value, f"keras_metadata[{i}]")
             if isinstance(value, dict) and i == 0 and isinstance(value.get("name"), str):
                 names.append(value["name"])
-        analyzer.report(result, lambda at: self.location(path, at), "keras_metadata", "metadata")
+        analyzer.report(
+            result, lambda at: self.location(path, at), "keras_metadata", "metadata", self.ctx
+        )
         if names:
             result.metadata["model_names"] = names
