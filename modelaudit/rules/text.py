@@ -214,6 +214,17 @@ MLMODEL_LOADER = define_rule(
     cwe=94,
 )
 
+MLMODEL_SHIPPED_CODE = define_rule(
+    "MA4905",
+    "MlflowShippedCodeRuns",
+    "Loading the MLflow model runs Python shipped in the model's folder: a loader module or "
+    "PythonModel class from its `code` directory, or a model-from-code file.",
+    "mlflow.pyfunc.load_model imports that file and calls `_load_pyfunc` or `load_context`. "
+    "Read the file before loading the model, or load only models you built.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=94,
+)
+
 MLFLOW_ENV_SOURCE = define_rule(
     "MA4904",
     "MlflowEnvironmentSource",
