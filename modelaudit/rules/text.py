@@ -85,6 +85,17 @@ SKOPS_UNKNOWN_TYPE = define_rule(
     cwe=502,
 )
 
+CONFIG_TARGET_REMOTE_CODE = define_rule(
+    "MA4307",
+    "ConfigTargetTrustsRemoteCode",
+    "A config `_target_` or `class_path` is instantiated with `trust_remote_code: true` among "
+    "its arguments.",
+    "Instantiating the config hands trust_remote_code=True to a loader, which then imports "
+    "and runs Python from the repository it downloads. Remove the flag, or pin and read that "
+    "repository's code.",
+    cwe=94,
+)
+
 JSON_CONFIG_TARGET = define_rule(
     "MA4302",
     "ConfigTarget",
