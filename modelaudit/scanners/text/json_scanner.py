@@ -28,6 +28,7 @@ from ...rules.text import (
 )
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle.callable_policy import is_dangerous_callable
+from .diffusers_index import is_model_index, report_model_index
 from .instantiation import (
     EVAL_KEYS,
     INSTANTIATION_KEYS,
@@ -180,6 +181,8 @@ class JsonScanner(BaseScanner):
             report_skops(self, doc, path, result)
         elif isinstance(doc, dict):
             self._hf_config(doc, path, result)
+            if is_model_index(shown):
+                report_model_index(self, doc, path, result)
         elif (
             isinstance(doc, list) and shown.replace("\\", "/").rsplit("/", 1)[-1] == "modules.json"
         ):
