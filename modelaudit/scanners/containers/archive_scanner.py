@@ -24,6 +24,7 @@ from ...formats.zipdir import (
 )
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from . import torchserve
 from .members import (
     Limits,
     MemberSpool,
@@ -108,6 +109,10 @@ class ArchiveScanner(BaseScanner):
         self.scan_after_end(path, directory.end_offset, result, "the zip's end record")
         result.bytes_scanned += directory.cd_size + 22
         result.metadata["format_details"] = {"archive": "zip", "members": len(directory.entries)}
+        if torchserve.holds_manifest(directory.names):
+            lookup = _zip_lookup(f, directory, limits)
+            names = {e.name for e in directory.entries}
+            torchserve.report_manifest(lookup, names.__contains__, self.location(path), result)
         self._scan_zip_members(f, path, directory, result, limits)
 
     def _scan_zip_members(
@@ -468,6 +473,30 @@ class ArchiveScanner(BaseScanner):
         finally:
             for writer in writers:
                 writer.out.close()
+
+
+def _zip_lookup(f: BinaryIO, directory: ZipDirectory, limits: Limits) -> torchserve.Lookup:
+    """Read a member by name, at most `cap` + 1 bytes, charged to the expansion budget; the
+    last entry of a name wins, as when zipfile extracts the archive (TorchServe does)."""
+    by_name = {e.name: e for e in directory.entries[: limits.max_entries] if not e.is_dir}
+
+    def read(name: str, cap: int) -> bytes | None:
+        entry = by_name.get(name)
+        if entry is None or entry.encrypted or entry.is_symlink:
+            return None
+        try:
+            stream, _raw, _anomaly = open_member(
+                f,
+                entry,
+                limit=min(limits.remaining, cap + 1),
+                max_ratio=limits.max_ratio,
+                budget=limits.budget,
+            )
+            return stream.read(cap + 1)
+        except (MemberError, OSError, ValueError):
+            return None
+
+    return read
 
 
 #: Archives that are a model's own format: links in them are never legitimate.

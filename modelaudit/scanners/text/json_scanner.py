@@ -183,6 +183,8 @@ class JsonScanner(BaseScanner):
             self._hf_config(doc, path, result)
             if is_model_index(shown):
                 report_model_index(self, doc, path, result)
+            elif self.ctx.depth == 0 and shown.replace("\\", "/").endswith("MAR-INF/MANIFEST.json"):
+                self._torchserve_folder(path, result)
         elif (
             isinstance(doc, list) and shown.replace("\\", "/").rsplit("/", 1)[-1] == "modules.json"
         ):
@@ -229,6 +231,14 @@ class JsonScanner(BaseScanner):
         doc = json.loads(plain, object_hook=hook)
         result.metadata["dialect"] = "jsonc"
         return doc
+
+    def _torchserve_folder(self, path: str, result: ScanResult) -> None:
+        """A TorchServe archive extracted to a folder (`--archive-format no-archive`): its
+        handler is judged as in a `.mar` (a nested manifest's neighbours are not on disk)."""
+        from ..containers.torchserve import folder_lookup, report_manifest
+
+        read, has = folder_lookup(os.path.dirname(os.path.dirname(path)))
+        report_manifest(read, has, self.location(path), result)
 
     def _hf_config(self, doc: dict[str, Any], path: str, result: ScanResult) -> None:
         for key in ("auto_map", "custom_pipelines"):
