@@ -268,6 +268,7 @@ class _EventWalk:
             top.count = min(top.count + size, 1 << 62)
             if top.items % 2 == 0:
                 top.target_next = None
+                top.key = None
         else:
             self.expanded = min(self.expanded + size, 1 << 62)
 
