@@ -111,3 +111,15 @@ def test_component_names_cannot_leave_the_repository(repo: Path) -> None:
 def test_component_config_is_no_pipeline_index(repo: Path) -> None:
     """A component's config.json has `_class_name` and lists of block names, not components."""
     assert_clean(scan(repo / "unet" / "config.json"))
+
+
+def test_many_components_with_code_parse_a_bounded_number_of_files(repo: Path) -> None:
+    """Every component is reported; only the first few files are parsed for what they do."""
+    doc = _index(repo)
+    for n in range(30):
+        (repo / f"part{n}").mkdir()
+        (repo / f"part{n}" / "evil_models.py").write_text(HOSTILE_PY)
+        doc[f"part{n}"] = ["evil_models", "EvilUNet"]
+    found = _found(_write(repo, doc))
+    assert len(found) == 30 and all(s is IssueSeverity.CRITICAL for s, _ in found)
+    assert sum("os.system" in m for _, m in found) == 10

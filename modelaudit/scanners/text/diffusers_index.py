@@ -138,6 +138,8 @@ PIPELINE_SUBPACKAGES: Final = frozenset(
 )
 _MAX_COMPONENTS: Final = 200
 _MAX_PY: Final = 8 * 1024 * 1024
+#: Files whose behaviour is read per index (each is parsed); the rest are reported unread.
+_MAX_ANALYSED: Final = 10
 
 
 def is_model_index(shown: str) -> bool:
@@ -151,6 +153,7 @@ def report_model_index(
 ) -> None:
     """One finding per component or custom pipeline whose code is not a known library's."""
     folder = os.path.dirname(path)
+    read: set[str] = set()  # files parsed so far: at most _MAX_ANALYSED per index
     pipeline = doc.get("_class_name")
     if (
         isinstance(pipeline, list)
@@ -168,6 +171,7 @@ def report_model_index(
             cls,
             {"key": "_class_name", "module": module, "class": cls},
             remote="the repository or diffusers' community pipelines",
+            read=read,
         )
     for component, value in list(doc.items())[:_MAX_COMPONENTS]:
         if component.startswith("_") or not isinstance(value, list) or len(value) != 2:
@@ -191,6 +195,7 @@ def report_model_index(
             cls,
             {"key": component, "library": library, "class": cls},
             remote=f"the repository ({component}/{library}.py) or an installed module",
+            read=read,
         )
 
 
@@ -216,6 +221,7 @@ def _report(
     cls: str,
     details: dict[str, Any],
     remote: str,
+    read: set[str],
 ) -> None:
     if file is None:
         result.add_issue(
@@ -229,7 +235,10 @@ def _report(
         )
         return
     shown = os.path.relpath(file, os.path.dirname(path)).replace(os.sep, "/")
-    does = _behaviour_summary(file, cls)
+    does = ""
+    if len(read) < _MAX_ANALYSED and file not in read:
+        read.add(file)
+        does = _behaviour_summary(file, cls)
     result.add_issue(
         f"{message}: Python shipped in the repository ({shown}) runs at load"
         + (f"; it {does}" if does else ""),
