@@ -123,3 +123,16 @@ def test_many_components_with_code_parse_a_bounded_number_of_files(repo: Path) -
     found = _found(_write(repo, doc))
     assert len(found) == 30 and all(s is IssueSeverity.CRITICAL for s, _ in found)
     assert sum("os.system" in m for _, m in found) == 10
+
+
+def test_library_given_as_a_path_inside_the_repository_is_critical(repo: Path) -> None:
+    """diffusers loads `<component>/<library>.py` as joined, so a library may be a path."""
+    (repo / "shared").mkdir()
+    (repo / "shared" / "unet_code.py").write_text(HOSTILE_PY)
+    (repo / "dotted.name.py").write_text(HOSTILE_PY)
+    doc = _index(repo)
+    doc["unet"] = ["../shared/unet_code", "EvilUNet"]
+    doc["scheduler"] = ["../dotted.name", "EvilUNet"]
+    found = _found(_write(repo, doc))
+    assert [s for s, _ in found] == [IssueSeverity.CRITICAL] * 2
+    assert any("shared/unet_code.py" in m for _, m in found)

@@ -200,11 +200,16 @@ def report_model_index(
 
 
 def _local_py(folder: str, component: str, module: str) -> str | None:
-    """`folder/component/module.py` when the names are plain and the file is there."""
-    if not module.isidentifier() or (component and not _plain_name(component)):
+    """`folder/component/module.py` (diffusers joins the names as given, so a library like
+    `../shared/unet` is a path) when it stays inside the repository and the file is there."""
+    if not module or "\x00" in module or "\\" in module or os.path.isabs(module):
         return None
-    file = os.path.join(folder, component, module + ".py") if component else None
-    file = file or os.path.join(folder, module + ".py")
+    if component and not _plain_name(component):
+        return None
+    root = os.path.normpath(folder)
+    file = os.path.normpath(os.path.join(root, component, module + ".py"))
+    if not file.startswith(root.rstrip(os.sep) + os.sep):
+        return None
     return file if os.path.isfile(file) else None
 
 
