@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -90,3 +91,16 @@ def write_folder(
     text = manifest(root.name, handler, serialized, None)
     (root / "MAR-INF" / "MANIFEST.json").write_text(text)
     return root
+
+
+def write_tgz(path: Path, handler: str, files: dict[str, bytes | str], prefix: str) -> Path:
+    """torch-model-archiver's `tgz` format: the archive's files in a gzipped tar, under
+    `prefix` (a folder named for the model, or none)."""
+    members = {**files, "MAR-INF/MANIFEST.json": manifest("net", handler, "model.pt", None)}
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            raw = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(prefix + name)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return path

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import pytest
+
 from modelaudit.findings import IssueSeverity
 from tests.containers._torchserve import (
     HARMLESS_HANDLER,
@@ -17,6 +19,7 @@ from tests.containers._torchserve import (
     state_dict_bytes,
     write_folder,
     write_mar,
+    write_tgz,
 )
 from tests.dataformats._dataformats_util import assert_clean, scan
 
@@ -92,3 +95,15 @@ def test_extracted_archive_folder_is_judged_from_its_manifest(tmp_path: Path) ->
     assert severity is IssueSeverity.CRITICAL and "os.system" in message
     quiet = write_folder(tmp_path / "quiet", "image_classifier", {"model.pt": state_dict_bytes()})
     assert_clean(scan(quiet / "MAR-INF" / "MANIFEST.json"))
+
+
+@pytest.mark.parametrize("prefix", ["", "net/"])
+def test_tgz_archive_is_judged_from_its_manifest(tmp_path: Path, prefix: str) -> None:
+    """torch-model-archiver's `tgz` format, walked as a stream: the manifest and Python files
+    are kept while the walk passes them and judged at its end."""
+    files: dict[str, bytes | str] = {"model.pt": state_dict_bytes(), "handler.py": HOSTILE_HANDLER}
+    path = write_tgz(tmp_path / "net.tar.gz", "handler.py", files, prefix)
+    [(severity, message)] = _handler_findings(path)
+    assert severity is IssueSeverity.CRITICAL and "os.system" in message
+    quiet = write_tgz(tmp_path / "q.tar.gz", "image_classifier", {"model.pt": b"x"}, prefix)
+    assert not _handler_findings(quiet)
