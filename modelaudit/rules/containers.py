@@ -119,3 +119,13 @@ TRAILING_PAYLOAD = define_rule(
     severity=IssueSeverity.WARNING,
     cwe=506,
 )
+TORCHSERVE_HANDLER = define_rule(
+    "MA2016",
+    "TorchServeHandlerCode",
+    "A TorchServe model archive (.mar) names a handler that is Python shipped in the archive "
+    "(or a module that is neither in it nor a built-in handler).",
+    "TorchServe imports the handler and calls its initialize() when it loads the model, and "
+    "handle() on every request. Read the handler before serving the archive.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=94,
+)

@@ -85,6 +85,17 @@ SKOPS_UNKNOWN_TYPE = define_rule(
     cwe=502,
 )
 
+CONFIG_TARGET_REMOTE_CODE = define_rule(
+    "MA4307",
+    "ConfigTargetTrustsRemoteCode",
+    "A config `_target_` or `class_path` is instantiated with `trust_remote_code: true` among "
+    "its arguments.",
+    "Instantiating the config hands trust_remote_code=True to a loader, which then imports "
+    "and runs Python from the repository it downloads. Remove the flag, or pin and read that "
+    "repository's code.",
+    cwe=94,
+)
+
 JSON_CONFIG_TARGET = define_rule(
     "MA4302",
     "ConfigTarget",
@@ -211,6 +222,17 @@ MLMODEL_LOADER = define_rule(
     "model, when the model is loaded.",
     "mlflow.pyfunc.load_model imports `loader_module` (from the model's `code` directory if it "
     "has one) and calls it. Read that code before loading the model.",
+    cwe=94,
+)
+
+MLMODEL_SHIPPED_CODE = define_rule(
+    "MA4905",
+    "MlflowShippedCodeRuns",
+    "Loading the MLflow model runs Python shipped in the model's folder: a loader module or "
+    "PythonModel class from its `code` directory, or a model-from-code file.",
+    "mlflow.pyfunc.load_model imports that file and calls `_load_pyfunc` or `load_context`. "
+    "Read the file before loading the model, or load only models you built.",
+    severity=IssueSeverity.CRITICAL,
     cwe=94,
 )
 

@@ -306,3 +306,87 @@ def test_evaluated_text_spliced_from_an_alias_is_judged(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(text)
     assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+# ---- instantiated loaders told to trust remote code
+
+_REMOTE_HYDRA = {
+    "model": {
+        "_target_": "transformers.AutoModelForCausalLM.from_pretrained",
+        "pretrained_model_name_or_path": "someone/remote-model",
+        "trust_remote_code": True,
+    }
+}
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    ("doc", "target"),
+    [
+        (_REMOTE_HYDRA, "transformers.AutoModelForCausalLM.from_pretrained"),
+        (
+            {
+                "model": {
+                    "class_path": "my_project.models.LitLM",
+                    "init_args": {"backbone": "someone/remote", "trust_remote_code": True},
+                }
+            },
+            "my_project.models.LitLM",
+        ),
+        (
+            {
+                "pipeline": {
+                    "_target_": "transformers.pipeline",
+                    "model": "someone/remote",
+                    "model_kwargs": [{"trust_remote_code": "True"}],
+                }
+            },
+            "transformers.pipeline",
+        ),
+        (
+            {
+                "trainer": {
+                    "callbacks": [
+                        {"class_path": "my.Callback", "init_args": {"trust_remote_code": "yes"}}
+                    ]
+                }
+            },
+            "my.Callback",
+        ),
+    ],
+)
+def test_instantiation_with_trust_remote_code_warns(
+    tmp_path: Path, suffix: str, doc: dict[str, Any], target: str
+) -> None:
+    result = scan(_write(tmp_path / f"config{suffix}", doc))
+    found = [i for i in result.issues if i.rule == rt.CONFIG_TARGET_REMOTE_CODE]
+    assert len(found) == 1, [i.message for i in result.issues]
+    assert found[0].severity is WARN
+    assert target in found[0].message and "trust_remote_code" in found[0].message
+
+
+def test_hydra_config_saved_by_omegaconf_with_trust_remote_code_warns(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    path = tmp_path / "config.yaml"
+    OmegaConf.save(OmegaConf.create(_REMOTE_HYDRA), path)
+    found = [i for i in scan(path).issues if i.rule == rt.CONFIG_TARGET_REMOTE_CODE]
+    assert len(found) == 1 and "someone/remote-model" in found[0].message
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"model": {**_REMOTE_HYDRA["model"], "trust_remote_code": False}},
+        {"model": {**_REMOTE_HYDRA["model"], "trust_remote_code": "${trust_remote_code}"}},
+        {"model": {**_REMOTE_HYDRA["model"], "trust_remote_code": "false"}},
+        {"trust_remote_code": True, "model_name_or_path": "someone/remote-model"},
+        {"model": {"_target_": "torch.nn.Linear"}, "data": {"trust_remote_code": True}},
+    ],
+)
+def test_remote_code_off_or_outside_an_instantiated_node_is_quiet(
+    tmp_path: Path, suffix: str, doc: dict[str, Any]
+) -> None:
+    result = scan(_write(tmp_path / f"config{suffix}", doc))
+    assert rules_of(result, WARN) == set() and rules_of(result, CRIT) == set()

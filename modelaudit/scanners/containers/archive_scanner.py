@@ -9,6 +9,7 @@ zipfile could not list them for the sniffer) go to those scanners' logic.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tarfile
 import zlib
@@ -24,6 +25,7 @@ from ...formats.zipdir import (
 )
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from . import torchserve
 from .members import (
     Limits,
     MemberSpool,
@@ -108,6 +110,10 @@ class ArchiveScanner(BaseScanner):
         self.scan_after_end(path, directory.end_offset, result, "the zip's end record")
         result.bytes_scanned += directory.cd_size + 22
         result.metadata["format_details"] = {"archive": "zip", "members": len(directory.entries)}
+        if torchserve.holds_manifest(directory.names):
+            lookup = _zip_lookup(f, directory, limits)
+            names = {e.name for e in directory.entries}
+            torchserve.report_manifest(lookup, names.__contains__, self.location(path), result)
         self._scan_zip_members(f, path, directory, result, limits)
 
     def _scan_zip_members(
@@ -222,6 +228,7 @@ class ArchiveScanner(BaseScanner):
         details = {"archive": "tar", "members": 0}
         result.metadata.setdefault("format_details", details)
         legacy: set[str] = set()
+        kept = _TarKept()
         try:
             with (
                 tarfile.open(fileobj=fileobj, mode="r|") as tf,
@@ -233,10 +240,13 @@ class ArchiveScanner(BaseScanner):
                     if count > limits.max_entries:
                         _too_many(result, where, limits)
                         break
-                    if not self._scan_tar_member(tf, member, path, result, limits, spool, legacy):
+                    if not self._scan_tar_member(
+                        tf, member, path, result, limits, spool, legacy, kept
+                    ):
                         break
         except (tarfile.TarError, EOFError, zlib.error, ValueError) as exc:
             result.mark_inconclusive(f"malformed: tar archive: {exc}")
+        kept.report_torchserve(where, result)
         if {"storages", "tensors", "pickle"} & legacy and len(legacy) >= 2:
             result.add_issue(
                 "Legacy PyTorch tar checkpoint: torch.load unpickles its records",
@@ -255,6 +265,7 @@ class ArchiveScanner(BaseScanner):
         limits: Limits,
         spool: MemberSpool,
         legacy: set[str],
+        kept: _TarKept | None = None,
     ) -> bool:
         name = member.name
         where = self.location(path, name)
@@ -298,8 +309,11 @@ class ArchiveScanner(BaseScanner):
         if base in ("storages", "tensors"):
             return self._scan_legacy_record(stream, base, path, result, limits, spool)
         with contextlib.closing(stream):
+            content: IO[bytes] = stream
+            if kept is not None:
+                content = kept.note(base, member.size, stream)
             return scan_stream_member(
-                result, spool, stream, name, self._shown(path, name), self.ctx, limits
+                result, spool, content, name, self._shown(path, name), self.ctx, limits
             )
 
     def _scan_sparse_member(
@@ -468,6 +482,68 @@ class ArchiveScanner(BaseScanner):
         finally:
             for writer in writers:
                 writer.out.close()
+
+
+class _TarKept:
+    """What a streamed tar walk keeps for a TorchServe manifest judged after it: every member
+    name, and the bytes of small manifests and Python files (at most `TOTAL` in all), read
+    once and then scanned from memory like any member."""
+
+    TOTAL: Final = 16 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.data: dict[str, bytes] = {}
+        self.size = 0
+
+    def note(self, base: str, size: int, stream: IO[bytes]) -> IO[bytes]:
+        self.names.add(base)
+        wanted = base.endswith(torchserve.MANIFEST) or base.endswith(".py")
+        cap = torchserve.MAX_HANDLER_BYTES
+        if not wanted or size > cap or self.size + size > self.TOTAL:
+            return stream
+        data = stream.read(size + 1)
+        self.size += len(data)
+        self.data[base] = data
+        return io.BytesIO(data)
+
+    def report_torchserve(self, where: str, result: ScanResult) -> None:
+        manifest = next((n for n in self.data if n.endswith(torchserve.MANIFEST)), None)
+        if manifest is None:
+            return
+        prefix = manifest[: -len(torchserve.MANIFEST)]
+        if prefix and not prefix.endswith("/"):
+            return
+
+        def read(name: str, cap: int) -> bytes | None:
+            data = self.data.get(prefix + name)
+            return None if data is None else data[: cap + 1]
+
+        torchserve.report_manifest(read, lambda n: prefix + n in self.names, where, result)
+
+
+def _zip_lookup(f: BinaryIO, directory: ZipDirectory, limits: Limits) -> torchserve.Lookup:
+    """Read a member by name, at most `cap` + 1 bytes, charged to the expansion budget; the
+    last entry of a name wins, as when zipfile extracts the archive (TorchServe does)."""
+    by_name = {e.name: e for e in directory.entries[: limits.max_entries] if not e.is_dir}
+
+    def read(name: str, cap: int) -> bytes | None:
+        entry = by_name.get(name)
+        if entry is None or entry.encrypted or entry.is_symlink:
+            return None
+        try:
+            stream, _raw, _anomaly = open_member(
+                f,
+                entry,
+                limit=min(limits.remaining, cap + 1),
+                max_ratio=limits.max_ratio,
+                budget=limits.budget,
+            )
+            return stream.read(cap + 1)
+        except (MemberError, OSError, ValueError):
+            return None
+
+    return read
 
 
 #: Archives that are a model's own format: links in them are never legitimate.

@@ -28,6 +28,23 @@ INSTANTIATION_KEYS: Final[dict[str, str]] = {
     "py/type": "jsonpickle py/type",
     "py/function": "jsonpickle py/function",
 }
+#: The keyword that lets a Hugging Face loader import and run Python from the repository it
+#: downloads: an instantiated config that passes it on hands that choice to the repository.
+REMOTE_CODE_KEY: Final = "trust_remote_code"
+#: Keys whose value says which repository an instantiated loader reads.
+REPOSITORY_KEYS: Final = (
+    "pretrained_model_name_or_path",
+    "model_name_or_path",
+    "repo_id",
+    "model_id",
+    "model_name",
+    "checkpoint",
+    "path",
+)
+#: YAML 1.1 plain scalars PyYAML and OmegaConf read as true.
+_YAML_TRUE: Final = frozenset({"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"})
+#: Quoted strings that a truthiness test passes but that plainly mean "no".
+_FALSE_TEXT: Final = frozenset({"", "false", "False", "FALSE", "no", "No", "0", "none", "None"})
 #: jsonpickle evaluates `module/expression` text under this key (older versions, unsafe mode).
 EVAL_KEYS: Final = frozenset({"py/repr"})
 #: A resolver name is dotted words, any of which may itself be an interpolation that picks
@@ -119,6 +136,21 @@ def code_evidence(text: str) -> list[str]:
     return found
 
 
+def enables_remote_code(value: object, plain: bool = True) -> bool:
+    """Whether a `trust_remote_code` value turns it on: a true boolean (YAML 1.1 spellings for
+    a plain scalar), or a non-empty string that does not spell "no" (loaders test truthiness).
+    An interpolation (`${model.trust_remote_code}`) is left alone: its target is judged."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    if not isinstance(value, str) or "${" in value:
+        return False
+    if plain:
+        return value in _YAML_TRUE
+    return value.strip() not in _FALSE_TEXT
+
+
 def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     """(dangerous, why) for an interpolation that evaluates or imports; None when it is data.
 
@@ -156,7 +188,10 @@ def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
 __all__ = [
     "EVAL_KEYS",
     "INSTANTIATION_KEYS",
+    "REMOTE_CODE_KEY",
+    "REPOSITORY_KEYS",
     "code_evidence",
+    "enables_remote_code",
     "evaluated_references",
     "interpolations",
     "judge_resolver",

@@ -20,6 +20,7 @@ from ...formats import Format
 from ...formats.jsonc import strip_jsonc
 from ...rules.text import (
     CONFIG_RESOLVER,
+    CONFIG_TARGET_REMOTE_CODE,
     JSON_CONFIG_TARGET,
     JSON_DANGEROUS_TARGET,
     JSON_EXCESSIVE_NESTING,
@@ -27,10 +28,14 @@ from ...rules.text import (
 )
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle.callable_policy import is_dangerous_callable
+from .diffusers_index import is_model_index, report_model_index
 from .instantiation import (
     EVAL_KEYS,
     INSTANTIATION_KEYS,
+    REMOTE_CODE_KEY,
+    REPOSITORY_KEYS,
     code_evidence,
+    enables_remote_code,
     evaluated_references,
     interpolations,
     judge_resolver,
@@ -147,9 +152,13 @@ class JsonScanner(BaseScanner):
             and not _holds_hook_needle(raw)
         )
 
+        remote = _RemoteCode() if find(b"trust_remote_code") >= 0 else None
+
         def hook(obj: dict[str, Any]) -> dict[str, Any]:
             if "chat_template" in obj or not _HOOK_KEYS.isdisjoint(obj):
                 hooked.append(obj)
+            if remote is not None:
+                remote.see(obj)
             return obj
 
         try:
@@ -157,6 +166,8 @@ class JsonScanner(BaseScanner):
             try:
                 doc = json.loads(text) if plain else json.loads(text, object_hook=hook)
             except ValueError as exc:
+                if remote is not None:
+                    remote.clear()
                 doc = self._jsonc(text, hook, exc, path, result)
         except RecursionError:
             report_nesting(self, path, result)
@@ -170,6 +181,10 @@ class JsonScanner(BaseScanner):
             report_skops(self, doc, path, result)
         elif isinstance(doc, dict):
             self._hf_config(doc, path, result)
+            if is_model_index(shown):
+                report_model_index(self, doc, path, result)
+            elif self.ctx.depth == 0 and shown.replace("\\", "/").endswith("MAR-INF/MANIFEST.json"):
+                self._torchserve_folder(path, result)
         elif (
             isinstance(doc, list) and shown.replace("\\", "/").rsplit("/", 1)[-1] == "modules.json"
         ):
@@ -182,6 +197,10 @@ class JsonScanner(BaseScanner):
                     report_target(self, obj[key], path, key, result, how=how)
             for key in EVAL_KEYS & obj.keys():
                 report_eval_text(self, str(obj[key]), path, key, result)
+        for obj, key in remote.targets if remote is not None else ():
+            how = INSTANTIATION_KEYS[key]
+            repository = repository_of(obj)
+            report_remote_code_target(self, obj[key], repository, path, key, result, how=how)
         spliced: list[tuple[str, str, str, list[str]]] = []
         for key, value in _interpolated(doc) if look_for_interpolation else ():
             for resolver, argument in interpolations(value):
@@ -212,6 +231,14 @@ class JsonScanner(BaseScanner):
         doc = json.loads(plain, object_hook=hook)
         result.metadata["dialect"] = "jsonc"
         return doc
+
+    def _torchserve_folder(self, path: str, result: ScanResult) -> None:
+        """A TorchServe archive extracted to a folder (`--archive-format no-archive`): its
+        handler is judged as in a `.mar` (a nested manifest's neighbours are not on disk)."""
+        from ..containers.torchserve import folder_lookup, report_manifest
+
+        read, has = folder_lookup(os.path.dirname(os.path.dirname(path)))
+        report_manifest(read, has, self.location(path), result)
 
     def _hf_config(self, doc: dict[str, Any], path: str, result: ScanResult) -> None:
         for key in ("auto_map", "custom_pipelines"):
@@ -273,6 +300,45 @@ class JsonScanner(BaseScanner):
                 "sentence_transformers runs on the loading machine.",
                 rule=JSON_REMOTE_CODE,
             )
+
+
+#: Keys whose callable receives the arguments around them (and below them) when built.
+_REMOTE_CODE_TARGETS: Final = ("_target_", "class_path")
+
+
+class _RemoteCode:
+    """Instantiated objects that receive trust_remote_code=True, found while the document is
+    parsed: the object hook sees children before parents, so each object is marked when it
+    sets the flag or holds a marked child (directly or in a list), and a marked object naming
+    a callable is reported instead of passing the mark up. Each value is looked at once by its
+    parent: linear in the document."""
+
+    def __init__(self) -> None:
+        self.marked: set[int] = set()
+        self.targets: list[tuple[dict[str, Any], str]] = []
+
+    def clear(self) -> None:
+        self.marked.clear()
+        self.targets.clear()
+
+    def see(self, obj: dict[str, Any]) -> None:
+        on = REMOTE_CODE_KEY in obj and enables_remote_code(obj[REMOTE_CODE_KEY], plain=False)
+        if not on and self.marked:
+            marked = self.marked
+            for value in obj.values():
+                if isinstance(value, dict):
+                    on = id(value) in marked
+                elif isinstance(value, list):
+                    on = any(isinstance(v, dict) and id(v) in marked for v in value)
+                if on:
+                    break
+        if not on:
+            return
+        key = next((k for k in _REMOTE_CODE_TARGETS if isinstance(obj.get(k), str)), None)
+        if key is None:
+            self.marked.add(id(obj))
+        elif len(self.targets) < _MAX_HOOKED:
+            self.targets.append((obj, key))
 
 
 def remote_code_behaviour(path: str, refs: list[str]) -> tuple[dict[str, Any], str]:
@@ -359,6 +425,39 @@ def report_target(
             details={"key": key, "target": target},
             rule=JSON_CONFIG_TARGET,
         )
+
+
+def report_remote_code_target(
+    scanner: BaseScanner,
+    target: str,
+    repository: str | None,
+    path: str,
+    key: str,
+    result: ScanResult,
+    how: str = "",
+) -> None:
+    """An instantiated callable that receives trust_remote_code=True (itself or through the
+    arguments it is built with)."""
+    where = f" loading '{repository}'" if repository else ""
+    result.add_issue(
+        f"Config {how or '_target_'} '{target}' at {key} is instantiated with "
+        f"trust_remote_code: true{where}",
+        severity=IssueSeverity.WARNING,
+        location=scanner.location(path),
+        details={"key": key, "target": target, "repository": repository},
+        why="Instantiating the config passes trust_remote_code=True on, so the loader imports "
+        "and runs whatever Python the repository it downloads ships.",
+        rule=CONFIG_TARGET_REMOTE_CODE,
+    )
+
+
+def repository_of(obj: dict[str, Any]) -> str | None:
+    """The repository an instantiated loader is told to read, when the config says."""
+    for key in REPOSITORY_KEYS:
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            return value[:200]
+    return None
 
 
 def report_resolver(

@@ -4,17 +4,32 @@
 `_load_pyfunc`; every flavor's loader first puts the flavor's `code` directory on `sys.path`. MLflow's
 own flavors load pickles or framework files, which are scanned as files of their own; a
 loader outside MLflow, or code shipped with the model, runs code we do not read.
+
+When the model sits on disk beside its `MLmodel`, the scanner looks at what loading would
+import from the model's own `code` directory: a `loader_module` found there is imported and
+its `_load_pyfunc` called; a `python_model` pickle naming a class found there (a `PythonModel`
+saved with `code_paths`) imports that module and calls the class's `load_context`; a model
+from code (`model_code_path`) runs its file. Each is Python shipped with the model that runs
+at load, so CRITICAL, with what the file does (read with `ast`, never imported).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Final
 
+from ...budget import read_capped
 from ...formats import Format
-from ...rules.text import MLMODEL_LOADER, SKOPS_DANGEROUS_TYPE
+from ...rules.text import MLMODEL_LOADER, MLMODEL_SHIPPED_CODE, SKOPS_DANGEROUS_TYPE
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from .skops_schema import dangerous_dotted
 from .yaml_document import vetted_document
+
+#: How much of a `python_model` pickle is walked for the classes it names: the class of a
+#: pickled PythonModel is its first global; the rest of the file is the model's state.
+MAX_PICKLE_HEAD: Final = 4 * 1024 * 1024
+_MAX_GLOBALS: Final = 200
+_MAX_LISTED: Final = 5
 
 
 class MlflowModelScanner(BaseScanner):
@@ -34,7 +49,8 @@ class MlflowModelScanner(BaseScanner):
         code = next(
             (f["code"] for f in flavors.values() if isinstance(f, dict) and f.get("code")), None
         )
-        self._loader(loader, code, path, result)
+        if not self._shipped_code(pyfunc, path, result):
+            self._loader(loader, code, path, result)
         for flavor in flavors.values():
             if isinstance(flavor, dict) and isinstance(flavor.get("skops_trusted_types"), list):
                 self._skops_trusted(flavor["skops_trusted_types"], path, result)
@@ -78,3 +94,147 @@ class MlflowModelScanner(BaseScanner):
             "ships with the model is imported too, and modelaudit does not read Python files.",
             rule=MLMODEL_LOADER,
         )
+
+    def _shipped_code(self, pyfunc: dict[str, Any], path: str, result: ScanResult) -> bool:
+        """CRITICAL findings for Python in the model's own folder that pyfunc loading runs;
+        True when one was made (the generic loader warning would only repeat it)."""
+        folder = os.path.dirname(path)
+        code = pyfunc.get("code")
+        code_dir = _inside(folder, code) if isinstance(code, str) and code else None
+        runs: list[tuple[str, str, str]] = []  # (what loading does, file, class or "")
+        loader = pyfunc.get("loader_module")
+        if code_dir and isinstance(loader, str):
+            file = _module_file(code_dir, loader)
+            if file:
+                what = f"imports the loader module '{loader}' and calls its _load_pyfunc"
+                runs.append((what, file, ""))
+        model = pyfunc.get("python_model")
+        if code_dir and isinstance(model, str):
+            pickled = _inside(folder, model)
+            for name in pickle_globals(pickled) if pickled else []:
+                module, _, cls = name.rpartition(".")
+                file = _module_file(code_dir, module) if module else None
+                if file and all(r[1] != file for r in runs):
+                    runs.append(
+                        (f"rebuilds the PythonModel {name} and calls its load_context", file, cls)
+                    )
+        source = pyfunc.get("model_code_path")
+        if isinstance(source, str) and source and loader == "mlflow.pyfunc.loaders.code_model":
+            file = _inside(folder, os.path.basename(source.replace("\\", "/")))
+            if file and os.path.isfile(file):
+                runs.append(("runs the model's code file (a model from code)", file, ""))
+        for what, file, cls in runs[:_MAX_LISTED]:
+            shown = os.path.relpath(file, folder).replace(os.sep, "/")
+            does = _behaviour_summary(file, cls)
+            result.add_issue(
+                f"Loading this MLflow model {what}: Python shipped with the model ({shown}) "
+                "runs at load" + (f"; it {does}" if does else ""),
+                severity=IssueSeverity.CRITICAL,
+                location=self.location(path),
+                details={"file": shown, "loader_module": loader, "class": cls or None},
+                why="mlflow.pyfunc.load_model puts the model's code directory on sys.path and "
+                "imports this file: its module-level code and the loader functions or "
+                "load_context it defines run with the loading user's rights.",
+                rule=MLMODEL_SHIPPED_CODE,
+            )
+        return bool(runs)
+
+
+def _inside(folder: str, relative: str) -> str | None:
+    """`folder/relative` when that stays inside `folder` (the names come from the file)."""
+    if not relative or os.path.isabs(relative) or "\x00" in relative:
+        return None
+    joined = os.path.normpath(os.path.join(folder, relative))
+    base = os.path.normpath(folder)
+    if joined != base and not joined.startswith(base.rstrip(os.sep) + os.sep):
+        return None
+    return joined
+
+
+def _module_file(code_dir: str, module: str) -> str | None:
+    """The file `import module` finds in the code directory (a module or a package), if any."""
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts) or not os.path.isdir(code_dir):
+        return None
+    base = os.path.join(code_dir, *parts)
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    # a submodule of a package shipped there: importing it imports the package first
+    top = os.path.join(code_dir, parts[0])
+    if len(parts) > 1 and os.path.isfile(os.path.join(top, "__init__.py")):
+        return os.path.join(top, "__init__.py")
+    return None
+
+
+def pickle_globals(path: str) -> list[str]:
+    """Dotted names a pickle imports (GLOBAL/INST, STACK_GLOBAL from the strings pushed
+    before it, through the memo), read off the opcodes of its first `MAX_PICKLE_HEAD` bytes;
+    a stream that breaks keeps what came before. Linear in the bytes read."""
+    import io
+    import pickletools
+
+    try:
+        data = read_capped(path, MAX_PICKLE_HEAD)
+    except OSError:
+        return []
+    names: list[str] = []
+    strings: list[str | None] = []
+    memo: dict[int, str | None] = {}
+    try:
+        for op, arg, _pos in pickletools.genops(io.BytesIO(data[:MAX_PICKLE_HEAD])):
+            name = op.name
+            if name in ("GLOBAL", "INST") and isinstance(arg, str):
+                names.append(arg.replace(" ", ".", 1))
+                strings.append(None)
+            elif name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
+                strings.append(arg if isinstance(arg, str) else None)
+            elif name in ("FRAME", "PROTO"):
+                continue  # no stack effect; a frame may start between the two strings
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT") and isinstance(arg, int):
+                memo[arg] = strings[-1] if strings else None
+            elif name == "MEMOIZE":
+                memo[len(memo)] = strings[-1] if strings else None
+            elif name in ("GET", "BINGET", "LONG_BINGET") and isinstance(arg, int):
+                strings.append(memo.get(arg))
+            elif name == "STACK_GLOBAL":
+                if len(strings) >= 2 and strings[-2] and strings[-1]:
+                    names.append(f"{strings[-2]}.{strings[-1]}")
+                strings.append(None)
+            elif name == "STOP":
+                break
+            else:
+                strings.append(None)
+            if len(strings) > 64:
+                del strings[:-2]
+            if len(names) >= _MAX_GLOBALS:
+                break
+    except Exception:  # a broken or truncated stream keeps the names before it
+        pass
+    return names
+
+
+def _behaviour_summary(file: str, cls: str) -> str:
+    """What the shipped file does, in a few words ('runs commands ... (os.system, line 3)')."""
+    from .python_code import DESCRIPTIONS
+    from .python_code import analyse as analyse_python
+    from .python_scanner import MAX_PYTHON_BYTES
+    from .python_scanner import parse as parse_python
+
+    try:
+        source = read_capped(file, MAX_PYTHON_BYTES)
+    except OSError:
+        return ""
+    if len(source) > MAX_PYTHON_BYTES:
+        return ""
+    tree, _ = parse_python(source)
+    if tree is None:
+        return ""
+    analysis = analyse_python(tree, frozenset({cls}) if cls else frozenset())
+    found = analysis.of_class(cls) if cls else analysis.behaviours
+    kinds: dict[str, list[str]] = {}
+    for b in found:
+        kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
+    return "; ".join(
+        f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in list(kinds.items())[:_MAX_LISTED]
+    )

@@ -15,11 +15,20 @@ from ... import rules
 from ...formats import Format
 from ...rules.text import YAML_ALIAS_BOMB, YAML_CUSTOM_TAG, YAML_PYTHON_TAG
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from .instantiation import EVAL_KEYS, INSTANTIATION_KEYS, evaluated_references, interpolations
+from .instantiation import (
+    EVAL_KEYS,
+    INSTANTIATION_KEYS,
+    REMOTE_CODE_KEY,
+    REPOSITORY_KEYS,
+    enables_remote_code,
+    evaluated_references,
+    interpolations,
+)
 from .json_scanner import (
     SplicedValues,
     report_eval_text,
     report_nesting,
+    report_remote_code_target,
     report_resolver,
     report_spliced,
     report_target,
@@ -113,6 +122,8 @@ class YamlScanner(BaseScanner):
 
 
 _KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
+#: Keys whose callable is built with the arguments around and below them.
+_REMOTE_CODE_TARGETS: Final = frozenset({"_target_", "class_path"})
 _MAX_RESOLVER_STRINGS: Final = 1000
 #: Anchored scalars remembered so that an alias used as a `_target_` key or value is judged
 #: like the text it stands for (`_target_: *cmd` with `cmd: &cmd os.system`).
@@ -123,13 +134,30 @@ _MAX_ANCHORED_TEXT: Final = 1000
 class _Open:
     """A mapping or sequence being read: its expanded size so far and its key/value parity."""
 
-    __slots__ = ("anchor", "count", "is_map", "items", "target_next")
+    __slots__ = (
+        "anchor",
+        "count",
+        "is_map",
+        "items",
+        "key",
+        "remote",
+        "repository",
+        "target",
+        "target_next",
+    )
 
     def __init__(self, is_map: bool, anchor: str | None) -> None:
         self.is_map, self.anchor = is_map, anchor
         self.count = 1
         self.items = 0
         self.target_next: str | None = None
+        #: The key whose value comes next (a mapping's last key scalar).
+        self.key: str | None = None
+        #: The `_target_`/`class_path` this mapping names, with where it was written.
+        self.target: tuple[str, str, int | None] | None = None
+        #: Where trust_remote_code is turned on in this node or below it, not yet reported.
+        self.remote: int | None = None
+        self.repository: str | None = None
 
 
 class _EventWalk:
@@ -167,6 +195,8 @@ class _EventWalk:
             )
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
             done = self.stack.pop()
+            if done.remote is not None:
+                self._remote_code(done)
             if done.anchor:
                 self.anchors[done.anchor] = done.count
                 self.scalars.pop(done.anchor, None)
@@ -180,7 +210,7 @@ class _EventWalk:
                     self.scalars[event.anchor] = value
                 else:
                     self.scalars.pop(event.anchor, None)
-            self._pair(value, pos)
+            self._pair(value, pos, plain=bool(event.implicit[0]))
             if "${" in value and self.resolvers < _MAX_RESOLVER_STRINGS:
                 self.resolvers += 1
                 for resolver, argument in interpolations(value):
@@ -198,18 +228,38 @@ class _EventWalk:
             self._value(self.anchors.get(event.anchor, 1))
         return True
 
-    def _pair(self, value: str, pos: int | None) -> None:
+    def _pair(self, value: str, pos: int | None, plain: bool = True) -> None:
         """A scalar (or an alias of one) as a mapping key or as the value of a hooked key."""
         top = self.stack[-1] if self.stack else None
         if top is None or not top.is_map:
             return
         if top.items % 2 == 0:
             top.target_next = value if value in _KEYS else None
-        elif top.target_next in EVAL_KEYS:
+            top.key = value if len(value) <= 64 else None
+            return
+        if top.key == REMOTE_CODE_KEY and enables_remote_code(value, plain):
+            top.remote = pos if top.remote is None else top.remote
+        elif top.key in REPOSITORY_KEYS and top.repository is None:
+            top.repository = value[:200]
+        if top.target_next in EVAL_KEYS:
             report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
         elif top.target_next:
             how = INSTANTIATION_KEYS[top.target_next]
             report_target(self.scanner, value, self.path, f"pos {pos}", self.result, how=how)
+            if top.target_next in _REMOTE_CODE_TARGETS:
+                top.target = (value, how, pos)
+
+    def _remote_code(self, done: _Open) -> None:
+        """A closed node turns trust_remote_code on in itself or below: reported on the
+        callable it names, else handed to the node that holds it (linear: once per node)."""
+        if done.target is not None:
+            value, how, pos = done.target
+            report_remote_code_target(
+                self.scanner, value, done.repository, self.path, f"pos {pos}", self.result, how=how
+            )
+        elif self.stack and self.stack[-1].remote is None:
+            self.stack[-1].remote = done.remote
+            self.stack[-1].repository = self.stack[-1].repository or done.repository
 
     def _value(self, size: int) -> None:
         if self.stack:
@@ -218,6 +268,7 @@ class _EventWalk:
             top.count = min(top.count + size, 1 << 62)
             if top.items % 2 == 0:
                 top.target_next = None
+                top.key = None
         else:
             self.expanded = min(self.expanded + size, 1 << 62)
 

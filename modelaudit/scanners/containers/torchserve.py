@@ -1,0 +1,156 @@
+"""TorchServe model archives (`.mar`): the handler `MAR-INF/MANIFEST.json` names.
+
+torch-model-archiver writes a zip (or a folder, `--archive-format no-archive`) holding the
+serialized model, an optional model file, the handler and `MAR-INF/MANIFEST.json`, whose
+`model.handler` says what serves the model: a built-in handler's name (`image_classifier`), or
+`module[.py][:function]`. TorchServe extracts the archive, puts its folder on `sys.path`,
+imports `module` from there (a built-in handler only when no such module is found, so a
+`image_classifier.py` in the archive wins over the built-in one) and calls its entry point's
+`initialize` as the model loads. A handler shipped in the archive is Python that runs at load:
+CRITICAL, with what it does (read with `ast`, never imported). The members themselves (the
+serialized model, the model file, the handler) are scanned by the archive scanner as usual.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from ...findings import IssueSeverity, ScanResult
+from ...rules.containers import TORCHSERVE_HANDLER
+
+MANIFEST: Final = "MAR-INF/MANIFEST.json"
+MAX_MANIFEST_BYTES: Final = 1024 * 1024
+MAX_HANDLER_BYTES: Final = 8 * 1024 * 1024
+#: Handlers TorchServe ships in `ts.torch_handler`.
+BUILTIN_HANDLERS: Final = frozenset(
+    {
+        "base_handler",
+        "image_classifier",
+        "image_segmenter",
+        "object_detector",
+        "text_classifier",
+        "text_handler",
+        "vision_handler",
+        "densenet_handler",
+        "dali_image_classifier",
+    }
+)
+
+#: Reads a member of the archive by name (at most `cap` bytes; more means too large), or None.
+Lookup = Callable[[str, int], bytes | None]
+
+
+def holds_manifest(names: list[str]) -> bool:
+    return MANIFEST in names
+
+
+def folder_lookup(root: str) -> tuple[Lookup, Callable[[str], bool]]:
+    """Reads and existence checks for an archive extracted to `root` (torch-model-archiver's
+    `no-archive` format): plain relative names only."""
+    import os
+
+    from ...budget import read_capped
+
+    def where(name: str) -> str | None:
+        parts = name.split("/")
+        if any(p in ("", ".", "..") or "\\" in p for p in parts):
+            return None
+        return os.path.join(root, *parts)
+
+    def has(name: str) -> bool:
+        file = where(name)
+        return file is not None and os.path.isfile(file)
+
+    def read(name: str, cap: int) -> bytes | None:
+        file = where(name)
+        try:
+            return read_capped(file, cap) if file else None
+        except OSError:
+            return None
+
+    return read, has
+
+
+def report_manifest(
+    lookup: Lookup, has: Callable[[str], bool], where: str, result: ScanResult
+) -> dict[str, Any] | None:
+    """Judge the manifest's handler; returns the manifest's `model` section (for metadata)."""
+    raw = lookup(MANIFEST, MAX_MANIFEST_BYTES)
+    if raw is None or len(raw) > MAX_MANIFEST_BYTES:
+        return None
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    model = doc.get("model") if isinstance(doc, dict) else None
+    if not isinstance(model, dict):
+        return None
+    handler = model.get("handler")
+    if isinstance(handler, str) and handler:
+        _judge_handler(lookup, has, handler, where, result)
+    result.metadata["torchserve"] = {
+        k: model[k]
+        for k in ("modelName", "handler", "serializedFile", "modelFile", "modelVersion")
+        if isinstance(model.get(k), str)
+    }
+    return model
+
+
+def _judge_handler(
+    lookup: Lookup, has: Callable[[str], bool], handler: str, where: str, result: ScanResult
+) -> None:
+    """What TorchServe's model loader does with `handler` (`_load_handler_file`, then the
+    built-in handler of that name when the import fails)."""
+    module, _, function = handler.partition(":")
+    module = module.removesuffix(".py").split("/")[-1]
+    member = f"{module}.py"
+    if not module.isidentifier():
+        module = ""  # not importable by that name: nothing shipped can be it
+    shipped = member if module and has(member) else None
+    if shipped is None and module and has(f"{module}/__init__.py"):
+        shipped = f"{module}/__init__.py"
+    if shipped is None:
+        if module in BUILTIN_HANDLERS:
+            return
+        result.add_issue(
+            f"TorchServe handler '{handler}' is neither in the archive nor a built-in handler",
+            severity=IssueSeverity.WARNING,
+            location=where,
+            details={"handler": handler, "module": module},
+            why="TorchServe imports the module of that name from wherever Python finds it and "
+            "runs its entry point as the model loads: code this archive does not show.",
+            rule=TORCHSERVE_HANDLER,
+        )
+        return
+    entry = f"{function}()" if function else "its handler class's initialize()"
+    shadows = " (shadowing the built-in handler of that name)" if module in BUILTIN_HANDLERS else ""
+    does = _behaviour_summary(lookup(shipped, MAX_HANDLER_BYTES))
+    result.add_issue(
+        f"TorchServe imports the custom handler {shipped} shipped in the archive{shadows} and "
+        f"calls {entry} when the model loads" + (f"; it {does}" if does else ""),
+        severity=IssueSeverity.CRITICAL,
+        location=where,
+        details={"handler": handler, "member": shipped, "function": function or None},
+        why="Serving the archive imports this Python file and runs its entry point with the "
+        "server's rights: the archive's author runs what they like on the model server.",
+        rule=TORCHSERVE_HANDLER,
+    )
+
+
+def _behaviour_summary(source: bytes | None) -> str:
+    """What the handler does anywhere (its methods run at load and on every request)."""
+    if source is None or len(source) > MAX_HANDLER_BYTES:
+        return ""
+    from ..text.python_code import DESCRIPTIONS
+    from ..text.python_code import analyse as analyse_python
+    from ..text.python_scanner import parse as parse_python
+
+    tree = parse_python(source)[0]
+    if tree is None:
+        return ""
+    kinds: dict[str, list[str]] = {}
+    for b in analyse_python(tree).behaviours:
+        kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
+    return "; ".join(f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in list(kinds.items())[:5])

@@ -1,0 +1,276 @@
+"""diffusers `model_index.json`: which code `DiffusionPipeline.from_pretrained` imports.
+
+Each component entry is `[library, class]`. diffusers takes the class from a diffusers pipeline
+subpackage (`stable_diffusion` for the safety checker) when the library names one; else, when
+the component's folder holds `<library>.py`, it loads that file as a custom component (the Hub
+download fetches it from the repository); else it imports `library` with `importlib` and takes
+the class from it. `_class_name` may be `[module, class]` instead of a pipeline class name: a
+custom pipeline, loaded from `<module>.py` in the repository (or from diffusers' community
+pipelines on GitHub). Known libraries stay quiet; any other library is custom code fetched or
+imported at load (WARNING); code the repository holds, which loading imports, is CRITICAL, with
+what the file does (read with `ast`, never imported).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+from ...budget import read_capped
+from ...rules.text import JSON_REMOTE_CODE
+from ..base import BaseScanner, IssueSeverity, ScanResult
+
+#: Libraries whose classes diffusers' own loader tables know (`LOADABLE_CLASSES`).
+KNOWN_LIBRARIES: Final = frozenset({"diffusers", "transformers", "onnxruntime.training"})
+#: diffusers pipeline subpackages (`diffusers.pipelines.<name>`): components defined there
+#: (safety checkers, watermarkers, projection models, text decoders) name them as library.
+PIPELINE_SUBPACKAGES: Final = frozenset(
+    [
+        "ace_step",
+        "allegro",
+        "alt_diffusion",
+        "amused",
+        "animatediff",
+        "anyflow",
+        "audio_diffusion",
+        "audioldm",
+        "audioldm2",
+        "aura_flow",
+        "auto_pipeline",
+        "blip_diffusion",
+        "bria",
+        "bria_fibo",
+        "chroma",
+        "chronoedit",
+        "cogvideo",
+        "cogview3",
+        "cogview4",
+        "consisid",
+        "consistency_models",
+        "controlnet",
+        "controlnet_hunyuandit",
+        "controlnet_sd3",
+        "controlnet_xs",
+        "cosmos",
+        "dance_diffusion",
+        "ddim",
+        "ddpm",
+        "deepfloyd_if",
+        "deprecated",
+        "dit",
+        "easyanimate",
+        "ernie_image",
+        "flux",
+        "flux2",
+        "glm_image",
+        "helios",
+        "hidream_image",
+        "hunyuan_image",
+        "hunyuan_video",
+        "hunyuan_video1_5",
+        "hunyuandit",
+        "i2vgen_xl",
+        "ideogram4",
+        "joyimage",
+        "kandinsky",
+        "kandinsky2_2",
+        "kandinsky3",
+        "kandinsky5",
+        "kolors",
+        "krea2",
+        "latent_consistency_models",
+        "latent_diffusion",
+        "latte",
+        "ledits_pp",
+        "llada2",
+        "longcat_audio_dit",
+        "longcat_image",
+        "lucy",
+        "lumina",
+        "lumina2",
+        "ltx",
+        "ltx2",
+        "marigold",
+        "mochi",
+        "motif_video",
+        "musicldm",
+        "nucleusmoe_image",
+        "omnigen",
+        "onnx_utils",
+        "ovis_image",
+        "pag",
+        "paint_by_example",
+        "pia",
+        "pixart_alpha",
+        "prx",
+        "qwenimage",
+        "sana",
+        "sana_video",
+        "semantic_stable_diffusion",
+        "shap_e",
+        "skyreels_v2",
+        "spectrogram_diffusion",
+        "stable_audio",
+        "stable_cascade",
+        "stable_diffusion",
+        "stable_diffusion_3",
+        "stable_diffusion_attend_and_excite",
+        "stable_diffusion_diffedit",
+        "stable_diffusion_gligen",
+        "stable_diffusion_k_diffusion",
+        "stable_diffusion_ldm3d",
+        "stable_diffusion_panorama",
+        "stable_diffusion_safe",
+        "stable_diffusion_sag",
+        "stable_diffusion_xl",
+        "stable_video_diffusion",
+        "t2i_adapter",
+        "text_to_video_synthesis",
+        "unclip",
+        "unidiffuser",
+        "versatile_diffusion",
+        "visualcloze",
+        "vq_diffusion",
+        "wan",
+        "wuerstchen",
+        "z_image",
+    ]
+)
+_MAX_COMPONENTS: Final = 200
+_MAX_PY: Final = 8 * 1024 * 1024
+#: Files whose behaviour is read per index (each is parsed); the rest are reported unread.
+_MAX_ANALYSED: Final = 10
+
+
+def is_model_index(shown: str) -> bool:
+    """A diffusers pipeline index, by its name: each component's own `config.json` carries
+    `_class_name` and `_diffusers_version` too, with lists that are no components."""
+    return shown.replace("\\", "/").rsplit("/", 1)[-1] == "model_index.json"
+
+
+def report_model_index(
+    scanner: BaseScanner, doc: dict[str, Any], path: str, result: ScanResult
+) -> None:
+    """One finding per component or custom pipeline whose code is not a known library's."""
+    folder = os.path.dirname(path)
+    read: set[str] = set()  # files parsed so far: at most _MAX_ANALYSED per index
+    pipeline = doc.get("_class_name")
+    if (
+        isinstance(pipeline, list)
+        and len(pipeline) == 2
+        and all(isinstance(p, str) for p in pipeline)
+    ):
+        module, cls = pipeline
+        file = _local_py(folder, "", module)
+        _report(
+            scanner,
+            path,
+            result,
+            f"model_index.json loads the custom pipeline {cls} from {module}.py",
+            file,
+            cls,
+            {"key": "_class_name", "module": module, "class": cls},
+            remote="the repository or diffusers' community pipelines",
+            read=read,
+        )
+    for component, value in list(doc.items())[:_MAX_COMPONENTS]:
+        if component.startswith("_") or not isinstance(value, list) or len(value) != 2:
+            continue
+        library, cls = value
+        if not isinstance(library, str) or not isinstance(cls, str):
+            continue  # [null, null]: an optional component left out
+        if library in PIPELINE_SUBPACKAGES:
+            continue  # diffusers looks these up in its own pipelines package first
+        # a `<component>/<library>.py` wins over importing the library, even diffusers'
+        file = _local_py(folder, component, library)
+        if file is None and library in KNOWN_LIBRARIES:
+            continue
+        _report(
+            scanner,
+            path,
+            result,
+            f"model_index.json component '{component}' loads {cls} from '{library}'"
+            + ("" if file else ", which is not a known library"),
+            file,
+            cls,
+            {"key": component, "library": library, "class": cls},
+            remote=f"the repository ({component}/{library}.py) or an installed module",
+            read=read,
+        )
+
+
+def _local_py(folder: str, component: str, module: str) -> str | None:
+    """`folder/component/module.py` (diffusers joins the names as given, so a library like
+    `../shared/unet` is a path) when it stays inside the repository and the file is there."""
+    if not module or "\x00" in module or "\\" in module or os.path.isabs(module):
+        return None
+    if component and not _plain_name(component):
+        return None
+    root = os.path.normpath(folder)
+    file = os.path.normpath(os.path.join(root, component, module + ".py"))
+    if not file.startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    return file if os.path.isfile(file) else None
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
+
+
+def _report(
+    scanner: BaseScanner,
+    path: str,
+    result: ScanResult,
+    message: str,
+    file: str | None,
+    cls: str,
+    details: dict[str, Any],
+    remote: str,
+    read: set[str],
+) -> None:
+    if file is None:
+        result.add_issue(
+            f"{message}: custom code fetched from {remote} at load",
+            severity=IssueSeverity.WARNING,
+            location=scanner.location(path),
+            details=details,
+            why="DiffusionPipeline.from_pretrained imports this code to build the pipeline; "
+            "its authors run what they like on the loading machine.",
+            rule=JSON_REMOTE_CODE,
+        )
+        return
+    shown = os.path.relpath(file, os.path.dirname(path)).replace(os.sep, "/")
+    does = ""
+    if len(read) < _MAX_ANALYSED and file not in read:
+        read.add(file)
+        does = _behaviour_summary(file, cls)
+    result.add_issue(
+        f"{message}: Python shipped in the repository ({shown}) runs at load"
+        + (f"; it {does}" if does else ""),
+        severity=IssueSeverity.CRITICAL,
+        location=scanner.location(path),
+        details={**details, "file": shown},
+        why="DiffusionPipeline.from_pretrained imports this file and builds the class from it: "
+        "its module-level code and the class's constructor run on the loading machine.",
+        rule=JSON_REMOTE_CODE,
+    )
+
+
+def _behaviour_summary(file: str, cls: str) -> str:
+    """What the file does at import or in the named class, in a few words."""
+    from .python_code import DESCRIPTIONS
+    from .python_code import analyse as analyse_python
+    from .python_scanner import parse as parse_python
+
+    try:
+        source = read_capped(file, _MAX_PY)
+    except OSError:
+        return ""
+    tree = parse_python(source)[0] if len(source) <= _MAX_PY else None
+    if tree is None:
+        return ""
+    found = analyse_python(tree, frozenset({cls})).of_class(cls)
+    kinds: dict[str, list[str]] = {}
+    for b in found:
+        kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
+    return "; ".join(f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in list(kinds.items())[:5])

@@ -1,0 +1,88 @@
+"""MLflow models whose loading runs Python shipped in the model's own folder.
+
+The models are written by MLflow's own `save_model` (`_mlflow_code_models.py`, in a child
+process): a loader module passed as `code_paths`, a `PythonModel` class from `code_paths`, and a
+model from code. Each MLmodel must be CRITICAL and say which file runs and how; plain sklearn and
+pytorch models saved by MLflow stay quiet. Nothing here loads a model.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelaudit.findings import IssueSeverity
+from modelaudit.rules import text as rt
+from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("mlflow-code-models")
+    subprocess.run(
+        [sys.executable, "-m", "tests.dataformats._mlflow_code_models", str(dest)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return dest
+
+
+def _critical(path: Path) -> list[str]:
+    return [i.message for i in scan(path).issues if i.severity is IssueSeverity.CRITICAL]
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [
+        ("loader", ["'shipped_loader'", "_load_pyfunc", "code/shipped_loader.py", "os.system"]),
+        (
+            "pythonmodel",
+            ["shipped_model.ShippedModel", "load_context", "code/shipped_model.py", "os.system"],
+        ),
+        ("fromcode", ["model from code", "from_code.py", "os.system"]),
+    ],
+)
+def test_shipped_code_that_loading_runs_is_critical(
+    models: Path, model: str, words: list[str]
+) -> None:
+    result = scan(models / model / "MLmodel")
+    [message] = _critical(models / model / "MLmodel")
+    for word in words:
+        assert word in message, message
+    assert rules_of(result, IssueSeverity.CRITICAL) == {rt.MLMODEL_SHIPPED_CODE}
+
+
+def test_plain_mlflow_models_stay_quiet(models: Path) -> None:
+    for model in ("sklearn", "pytorch"):
+        for path in sorted((models / model).rglob("*")):
+            if path.is_file():
+                assert_clean(scan(path))
+
+
+def test_python_model_pickle_names_its_class(models: Path) -> None:
+    from modelaudit.scanners.text.mlmodel_scanner import pickle_globals
+
+    assert pickle_globals(str(models / "pythonmodel" / "python_model.pkl"))[0] == (
+        "shipped_model.ShippedModel"
+    )
+
+
+def test_names_in_the_mlmodel_cannot_leave_the_model_folder(models: Path, tmp_path: Path) -> None:
+    """A loader module or code directory pointing outside the model is not followed."""
+    (tmp_path / "outside.py").write_text("import os\nos.system('id')\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    src = (models / "loader" / "MLmodel").read_text()
+    (model / "MLmodel").write_text(
+        src.replace("code: code", "code: ..").replace(
+            "loader_module: shipped_loader", "loader_module: outside"
+        )
+    )
+    assert not _critical(model / "MLmodel")
