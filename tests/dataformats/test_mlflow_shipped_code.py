@@ -2,7 +2,8 @@
 
 The models are written by MLflow's own `save_model` (`_mlflow_code_models.py`, in a child
 process): a loader module passed as `code_paths`, a `PythonModel` class from `code_paths`, and a
-model from code. Each MLmodel must be CRITICAL and say which file runs and how; plain sklearn and
+model from code. Each MLmodel must be CRITICAL when the file does harm (a WARNING when it only
+does a model's work) and say which file runs and how; plain sklearn and
 pytorch models saved by MLflow stay quiet. Nothing here loads a model.
 """
 
@@ -57,6 +58,33 @@ def test_shipped_code_that_loading_runs_is_critical(
     for word in words:
         assert word in message, message
     assert rules_of(result, IssueSeverity.CRITICAL) == {rt.MLMODEL_SHIPPED_CODE}
+
+
+@pytest.mark.parametrize(
+    ("model", "file", "harmless"),
+    [
+        ("loader", "code/shipped_loader.py", "HARMLESS_LOADER"),
+        ("pythonmodel", "code/shipped_model.py", "HARMLESS_MODEL"),
+        ("fromcode", "from_code.py", "HARMLESS_FROM_CODE"),
+    ],
+)
+def test_routine_shipped_code_is_a_warning(
+    models: Path, tmp_path: Path, model: str, file: str, harmless: str
+) -> None:
+    """A custom pyfunc whose Python does nothing a model has no need to still runs unvetted
+    code at load (a WARNING), but is not reported as an attack."""
+    import shutil
+
+    from tests.dataformats import _mlflow_code_models as built
+
+    copy = tmp_path / model
+    shutil.copytree(models / model, copy)
+    (copy / file).write_text(getattr(built, harmless))
+    result = scan(copy / "MLmodel")
+    assert not _critical(copy / "MLmodel")
+    assert rules_of(result, IssueSeverity.WARNING) == {rt.MLMODEL_SHIPPED_CODE}
+    [message] = [i.message for i in result.issues if i.rule == rt.MLMODEL_SHIPPED_CODE]
+    assert file in message, message
 
 
 def test_plain_mlflow_models_stay_quiet(models: Path) -> None:

@@ -10,7 +10,9 @@ import from the model's own `code` directory: a `loader_module` found there is i
 its `_load_pyfunc` called; a `python_model` pickle naming a class found there (a `PythonModel`
 saved with `code_paths`) imports that module and calls the class's `load_context`; a model
 from code (`model_code_path`) runs its file. Each is Python shipped with the model that runs
-at load, so CRITICAL, with what the file does (read with `ast`, never imported).
+at load: CRITICAL when the file does something a model has no need to (runs commands, reads
+or writes files, opens connections...: read with `ast`, never imported), named in the message;
+a WARNING otherwise (a custom pyfunc's own Python is routine, and still unvetted code).
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ class MlflowModelScanner(BaseScanner):
             result.add_issue(
                 f"Loading this MLflow model {what}: Python shipped with the model ({shown}) "
                 "runs at load" + (f"; it {does}" if does else ""),
-                severity=IssueSeverity.CRITICAL,
+                severity=IssueSeverity.CRITICAL if does else IssueSeverity.WARNING,
                 location=self.location(path),
                 details={"file": shown, "loader_module": loader, "class": cls or None},
                 why="mlflow.pyfunc.load_model puts the model's code directory on sys.path and "
