@@ -40,6 +40,33 @@ class ModelHandler(BaseHandler):
         return data
 """
 
+#: A handler as TorchServe's examples write one: loads the model and a label map, runs it.
+ROUTINE_HANDLER = """import json
+import os
+
+import torch
+from ts.torch_handler.base_handler import BaseHandler
+
+
+class ModelHandler(BaseHandler):
+    def initialize(self, context):
+        model_dir = context.system_properties.get("model_dir")
+        self.model = torch.jit.load(os.path.join(model_dir, "model.pt"))
+        with open(os.path.join(model_dir, "index_to_name.json")) as f:
+            self.mapping = json.load(f)
+        self.initialized = True
+
+    def preprocess(self, data):
+        return torch.tensor([row.get("data") or row.get("body") for row in data])
+
+    def inference(self, data):
+        with torch.no_grad():
+            return self.model(data)
+
+    def postprocess(self, data):
+        return [self.mapping.get(str(int(i)), "") for i in data.argmax(1)]
+"""
+
 
 def state_dict_bytes() -> bytes:
     import torch

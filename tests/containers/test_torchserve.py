@@ -16,6 +16,7 @@ from tests.containers._torchserve import (
     HARMLESS_HANDLER,
     HOSTILE_HANDLER,
     MODEL_PY,
+    ROUTINE_HANDLER,
     state_dict_bytes,
     write_folder,
     write_mar,
@@ -48,14 +49,23 @@ def test_custom_handler_in_the_archive_is_critical(tmp_path: Path) -> None:
     assert "handler.py" in message and "initialize()" in message and "os.system" in message
 
 
-def test_custom_handler_is_critical_even_when_it_does_nothing_visible(tmp_path: Path) -> None:
+def test_custom_handler_doing_a_handlers_work_is_a_warning(tmp_path: Path) -> None:
+    """Most archives ship their own handler: unvetted code that runs at load, not an attack."""
+    for name, source in (("my_handler", HARMLESS_HANDLER), ("handler", ROUTINE_HANDLER)):
+        files: dict[str, bytes | str] = {"model.pt": state_dict_bytes(), f"{name}.py": source}
+        path = write_mar(tmp_path / f"{name}.mar", f"{name}:entry", files, model_file=None)
+        [(severity, message)] = _handler_findings(path)
+        assert severity is IssueSeverity.WARNING and "entry()" in message, message
+
+
+def test_harmless_module_shadowing_a_builtin_handler_is_critical(tmp_path: Path) -> None:
     files: dict[str, bytes | str] = {
         "model.pt": state_dict_bytes(),
-        "my_handler.py": HARMLESS_HANDLER,
+        "image_classifier.py": HARMLESS_HANDLER,
     }
-    path = write_mar(tmp_path / "net.mar", "my_handler:entry", files, model_file=None)
+    path = write_mar(tmp_path / "net.mar", "image_classifier", files, model_file=None)
     [(severity, message)] = _handler_findings(path)
-    assert severity is IssueSeverity.CRITICAL and "entry()" in message
+    assert severity is IssueSeverity.CRITICAL and "shadowing" in message
 
 
 def test_shipped_module_shadowing_a_builtin_handler_is_critical(tmp_path: Path) -> None:

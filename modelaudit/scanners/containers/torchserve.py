@@ -6,8 +6,10 @@ serialized model, an optional model file, the handler and `MAR-INF/MANIFEST.json
 `module[.py][:function]`. TorchServe extracts the archive, puts its folder on `sys.path`,
 imports `module` from there (a built-in handler only when no such module is found, so a
 `image_classifier.py` in the archive wins over the built-in one) and calls its entry point's
-`initialize` as the model loads. A handler shipped in the archive is Python that runs at load:
-CRITICAL, with what it does (read with `ast`, never imported). The members themselves (the
+`initialize` as the model loads. A handler shipped in the archive is Python that runs at load,
+reported with what it does (read with `ast`, never imported): CRITICAL when that is harm (runs
+commands, writes files, opens connections...) or when it shadows a built-in handler's name, a
+WARNING when it only does a handler's work (most archives ship one: unvetted code, not an attack). The members themselves (the
 serialized model, the model file, the handler) are scanned by the archive scanner as usual.
 """
 
@@ -130,7 +132,7 @@ def _judge_handler(
     result.add_issue(
         f"TorchServe imports the custom handler {shipped} shipped in the archive{shadows} and "
         f"calls {entry} when the model loads" + (f"; it {does}" if does else ""),
-        severity=IssueSeverity.CRITICAL,
+        severity=IssueSeverity.CRITICAL if does or shadows else IssueSeverity.WARNING,
         location=where,
         details={"handler": handler, "member": shipped, "function": function or None},
         why="Serving the archive imports this Python file and runs its entry point with the "
