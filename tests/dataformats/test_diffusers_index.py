@@ -23,6 +23,12 @@ ZOO = Path(__file__).resolve().parents[1] / "zoo" / "repos"
 HOSTILE_PY = (
     "import os\n\n\nclass EvilUNet:\n    def __init__(self, *a, **k):\n        os.system('id')\n"
 )
+HARMLESS_PY = (
+    "import torch\n\n\nclass Name(torch.nn.Module):\n"
+    "    def __init__(self, channels=4):\n        super().__init__()\n"
+    "        self.conv = torch.nn.Conv2d(channels, channels, 3, padding=1)\n\n"
+    "    def forward(self, x):\n        return self.conv(x)\n"
+)
 
 STABLE_DIFFUSION = {
     "_class_name": "StableDiffusionPipeline",
@@ -81,6 +87,18 @@ def test_component_code_in_the_repository_is_critical(repo: Path) -> None:
     [(severity, message)] = _found(_write(repo, doc))
     assert severity is IssueSeverity.CRITICAL
     assert "unet/evil_models.py" in message and "os.system" in message
+
+
+def test_component_code_doing_a_models_work_is_a_warning(repo: Path) -> None:
+    """A custom component or pipeline published with its code is unvetted, not an attack."""
+    doc = _index(repo)
+    doc["unet"] = ["my_models", "MyUNet"]
+    doc["_class_name"] = ["my_pipeline", "MyPipeline"]
+    (repo / "unet" / "my_models.py").write_text(HARMLESS_PY.replace("Name", "MyUNet"))
+    (repo / "my_pipeline.py").write_text(HARMLESS_PY.replace("Name", "MyPipeline"))
+    found = _found(_write(repo, doc))
+    assert [s for s, _ in found] == [IssueSeverity.WARNING] * 2, found
+    assert any("unet/my_models.py" in m for _, m in found)
 
 
 def test_component_file_named_like_diffusers_is_loaded_instead_and_critical(repo: Path) -> None:

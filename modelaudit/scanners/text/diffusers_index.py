@@ -7,8 +7,11 @@ download fetches it from the repository); else it imports `library` with `import
 the class from it. `_class_name` may be `[module, class]` instead of a pipeline class name: a
 custom pipeline, loaded from `<module>.py` in the repository (or from diffusers' community
 pipelines on GitHub). Known libraries stay quiet; any other library is custom code fetched or
-imported at load (WARNING); code the repository holds, which loading imports, is CRITICAL, with
-what the file does (read with `ast`, never imported).
+imported at load (WARNING); code the repository holds, which loading imports, is reported with
+what the file does (read with `ast`, never imported): CRITICAL when that is harm, when the file
+was not read (past the per-index bound) or when it stands in for a known library (`diffusers.py`
+in a component's folder), a WARNING when it only does a model's work (a custom component or
+pipeline published with its code: unvetted, not an attack).
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ def report_model_index(
 ) -> None:
     """One finding per component or custom pipeline whose code is not a known library's."""
     folder = os.path.dirname(path)
-    read: set[str] = set()  # files parsed so far: at most _MAX_ANALYSED per index
+    read: dict[str, str] = {}  # file -> what it does: at most _MAX_ANALYSED parsed per index
     pipeline = doc.get("_class_name")
     if (
         isinstance(pipeline, list)
@@ -172,6 +175,7 @@ def report_model_index(
             {"key": "_class_name", "module": module, "class": cls},
             remote="the repository or diffusers' community pipelines",
             read=read,
+            shadows=False,
         )
     for component, value in list(doc.items())[:_MAX_COMPONENTS]:
         if component.startswith("_") or not isinstance(value, list) or len(value) != 2:
@@ -196,6 +200,7 @@ def report_model_index(
             {"key": component, "library": library, "class": cls},
             remote=f"the repository ({component}/{library}.py) or an installed module",
             read=read,
+            shadows=library in KNOWN_LIBRARIES,
         )
 
 
@@ -226,7 +231,8 @@ def _report(
     cls: str,
     details: dict[str, Any],
     remote: str,
-    read: set[str],
+    read: dict[str, str],
+    shadows: bool,
 ) -> None:
     if file is None:
         result.add_issue(
@@ -240,14 +246,14 @@ def _report(
         )
         return
     shown = os.path.relpath(file, os.path.dirname(path)).replace(os.sep, "/")
-    does = ""
-    if len(read) < _MAX_ANALYSED and file not in read:
-        read.add(file)
-        does = _behaviour_summary(file, cls)
+    unread = file not in read and len(read) >= _MAX_ANALYSED
+    if not unread and file not in read:
+        read[file] = _behaviour_summary(file, cls)
+    does = read.get(file, "")
     result.add_issue(
         f"{message}: Python shipped in the repository ({shown}) runs at load"
         + (f"; it {does}" if does else ""),
-        severity=IssueSeverity.CRITICAL,
+        severity=IssueSeverity.CRITICAL if does or unread or shadows else IssueSeverity.WARNING,
         location=scanner.location(path),
         details={**details, "file": shown},
         why="DiffusionPipeline.from_pretrained imports this file and builds the class from it: "
