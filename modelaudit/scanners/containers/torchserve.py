@@ -132,7 +132,7 @@ def _judge_handler(
     result.add_issue(
         f"TorchServe imports the custom handler {shipped} shipped in the archive{shadows} and "
         f"calls {entry} when the model loads" + (f"; it {does}" if does else ""),
-        severity=IssueSeverity.CRITICAL if does or shadows else IssueSeverity.WARNING,
+        severity=IssueSeverity.WARNING if does == "" and not shadows else IssueSeverity.CRITICAL,
         location=where,
         details={"handler": handler, "member": shipped, "function": function or None},
         why="Serving the archive imports this Python file and runs its entry point with the "
@@ -141,10 +141,11 @@ def _judge_handler(
     )
 
 
-def _behaviour_summary(source: bytes | None) -> str:
-    """What the handler does anywhere (its methods run at load and on every request)."""
+def _behaviour_summary(source: bytes | None) -> str | None:
+    """What the handler does anywhere (its methods run at load and on every request); None
+    when it could not be read whole, which is no all-clear."""
     if source is None or len(source) > MAX_HANDLER_BYTES:
-        return ""
+        return None
     from ..text.python_code import DESCRIPTIONS
     from ..text.python_code import analyse as analyse_python
     from ..text.python_scanner import parse as parse_python

@@ -131,7 +131,7 @@ class MlflowModelScanner(BaseScanner):
             result.add_issue(
                 f"Loading this MLflow model {what}: Python shipped with the model ({shown}) "
                 "runs at load" + (f"; it {does}" if does else ""),
-                severity=IssueSeverity.CRITICAL if does else IssueSeverity.WARNING,
+                severity=IssueSeverity.WARNING if does == "" else IssueSeverity.CRITICAL,
                 location=self.location(path),
                 details={"file": shown, "loader_module": loader, "class": cls or None},
                 why="mlflow.pyfunc.load_model puts the model's code directory on sys.path and "
@@ -216,8 +216,9 @@ def pickle_globals(path: str) -> list[str]:
     return names
 
 
-def _behaviour_summary(file: str, cls: str) -> str:
-    """What the shipped file does, in a few words ('runs commands ... (os.system, line 3)')."""
+def _behaviour_summary(file: str, cls: str) -> str | None:
+    """What the shipped file does, in a few words ('runs commands ... (os.system, line 3)');
+    None when it could not be read whole (too large, unreadable), which is no all-clear."""
     from .python_code import DESCRIPTIONS
     from .python_code import analyse as analyse_python
     from .python_scanner import MAX_PYTHON_BYTES
@@ -226,9 +227,9 @@ def _behaviour_summary(file: str, cls: str) -> str:
     try:
         source = read_capped(file, MAX_PYTHON_BYTES)
     except OSError:
-        return ""
+        return None
     if len(source) > MAX_PYTHON_BYTES:
-        return ""
+        return None
     tree, _ = parse_python(source)
     if tree is None:
         return ""
