@@ -80,3 +80,27 @@ def test_template_written_by_the_template_is_analysed(source: str) -> None:
 def test_written_braces_without_an_escape_are_fine() -> None:
     source = "{{ '{{' }} user {{ '}}' }}{% raw %}{% if x %}{{ y }}{% endif %}{% endraw %}"
     assert analyse_template(source).findings == []
+
+
+def test_a_list_changed_in_place_is_not_folded_from_its_assignment() -> None:
+    """`{% do s.append(...) %}` changes what `s|join` is; folding `s` from its assignment
+    alone would see the harmless '__glo' and miss the escape."""
+    source = "{% set s = ['__glo'] %}{% do s.append('bals__') %}{{ lipsum|attr(s|join) }}"
+    assert analyse_template(source).max_severity is IssueSeverity.CRITICAL
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% macro render(m) %}{{ m['role'] }}: {{ m['content'] }}{% endmacro %}"
+        "{% for m in messages %}{{ render(m) }}{% endfor %}",
+        "{% for name, spec in tool.parameters.properties|dictsort %}{{ name }}={{ spec['type'] }}"
+        "{% endfor %}",
+        "{% set d = dict(role='system', content='Be brief.') %}{{ d['role'] ~ d.content }}",
+        "{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}<tools>{% endcall %}",
+        "{{ messages|map(attribute='content')|map('trim')|join('\\n') }}",
+        "{{ (messages|map(attribute='role')|unique|list|sort)[0] }}",
+    ],
+)
+def test_macros_dicts_and_sequences_alone_are_fine(source: str) -> None:
+    assert analyse_template(source).findings == []
