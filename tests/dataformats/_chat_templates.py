@@ -165,5 +165,14 @@ SEQUENCE_AND_MACRO_ESCAPES = {
     "format_keywords": "{{ lipsum['{a}globals{a}'.format(a='__')] }}",
     "padded_name": "{{ lipsum['globals'.center(11, '_')] }}",
     "literal_text_sliced": "{{ lipsum[(['x__globals__x']|string)[3:14]] }}",
+    "char_codes_item": "{{ lipsum['%c%cglobals%c%c'|format(95, 95, 95, 95)] }}",
+    "known_pieces_around_unknown": (
+        "{% set u = (lipsum|string)[18] %}{% set b = '%c'|format(98) %}"
+        "{{ lipsum[u ~ u ~ 'glo' ~ b ~ 'als' ~ u ~ u] }}"
+    ),
+    "cycler_items": (
+        "{% set c = cycler(dict(_=1)|first, 'x') %}"
+        "{{ lipsum[c.next() ~ c.next() ~ 'glob' ~ 'als' ~ c.next() ~ c.next()] }}"
+    ),
 }
 MALICIOUS.update(SEQUENCE_AND_MACRO_ESCAPES)

@@ -164,8 +164,8 @@ _STR_METHODS: Final = frozenset(
 _MAX_WIDTH: Final = 4096
 #: Words of interpreter internals that a key only partly known at render time may not hold.
 _CORE_WORDS: Final = re.compile(
-    r"(?<![a-z])(?:globals|builtins|subclasses|mro|getattribute|class|import|"
-    r"templatereference|popen|subprocess)(?![a-z])"
+    r"globals|builtins|subclasses|getattribute|templatereference|popen|subprocess|"
+    r"(?<![a-z])(?:mro|class|import)(?![a-z])"
 )
 
 
@@ -316,6 +316,7 @@ class _Walker:
                     self.assigned[target.name].append(value)
                     for key, item in _named_fields(value):
                         self.assigned[f"{target.name}.{key}"].append(item)
+                    self._bind_helper(target.name, value)
             elif isinstance(target, nodes.Tuple) and isinstance(assign, nodes.For):
                 keys = _keys_iterated(value)
                 first = target.items[0] if target.items else None
@@ -360,6 +361,19 @@ class _Walker:
             )
         if self.nested < _MAX_NESTED_TEMPLATES:
             self._written_code(tree)
+
+    def _bind_helper(self, name: str, value: Any) -> None:
+        """`{% set j = joiner(sep) %}`: `j()` writes '' then `sep`; `{% set c = cycler(...) %}`:
+        `c.next()` and `c.current` are its arguments."""
+        from jinja2 import nodes
+
+        if not isinstance(value, nodes.Call) or not isinstance(value.node, nodes.Name):
+            return
+        if value.node.name == "joiner":
+            seps = value.args[:1] or [kw.value for kw in value.kwargs if kw.key == "sep"]
+            self.assigned[f"{name}()"].extend([nodes.Const(""), *(seps or [nodes.Const(", ")])])
+        elif value.node.name == "cycler":
+            self.assigned[f"{name}.current"].extend(value.args)
 
     def _bind_macros(self, everything: list[Any]) -> None:
         """What a macro writes is a value like a `{% set %}` block's (`{{ lipsum[m()] }}`
@@ -603,9 +617,10 @@ class _Walker:
                 [kw.key for kw in getattr(s, "kwargs", None) or ()],
             )[isinstance(s, nodes.Call)]
         )
-        self.budget.charge(len(spelled))
+        known = self._known_text(key, 0)
+        self.budget.charge(len(spelled) + len(known))
         for sub in subs:
-            texts = [spelled] if sub is key else []
+            texts = [spelled, known] if sub is key else []
             for text in itertools.chain(texts, self.fold(sub, 0) or ()):
                 found = _CORE_WORDS.search(text.lower())
                 if found:
@@ -619,6 +634,25 @@ class _Walker:
                     )
                     return True
         return False
+
+    def _known_text(self, node: Any, depth: int) -> str:
+        """The known pieces of a concatenation in order, unknown ones dropped:
+        `u ~ u ~ 'glo' ~ b ~ 'als' ~ u ~ u` with `b = '%c'|format(98)` reads 'globals'."""
+        from jinja2 import nodes
+
+        folded = self.fold(node, 0)
+        if folded:
+            return folded[0]
+        if depth > _MAX_FOLD_DEPTH:
+            return ""
+        if isinstance(node, nodes.Concat):
+            return "".join(self._known_text(n, depth + 1) for n in node.nodes)
+        if isinstance(node, nodes.Add):
+            return self._known_text(node.left, depth + 1) + self._known_text(node.right, depth + 1)
+        if isinstance(node, nodes.Filter) and node.name == "join" and node.node is not None:
+            items = node.node.items if isinstance(node.node, nodes.List | nodes.Tuple) else []
+            return "".join(self._known_text(n, depth + 1) for n in items)
+        return ""
 
     def _mapped_filter(self, node: Any) -> None:
         """`map('attr', name)` is `|attr(name)` on every item; a filter chosen at render
@@ -723,7 +757,7 @@ class _Walker:
         if isinstance(node, nodes.Mod):
             fmt = self.fold(node.left, d)
             items = node.right.items if isinstance(node.right, nodes.Tuple) else [node.right]
-            args = _product_tuples([self.fold(i, d) for i in items])
+            args = self._format_args(items, d)
             if fmt is None or args is None:
                 return None
             return _cap_all(_safe_percent(f, a) for f in fmt for a in args)
@@ -753,7 +787,19 @@ class _Walker:
                 return None
             return _cap(t[index] for t in seqs if -len(t) <= index < len(t))
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
-            return self.values.get(node.node.name) if node.node.name in self.macros else None
+            if node.node.name in self.macros:
+                return self.values.get(node.node.name)
+            return self.values.get(f"{node.node.name}()")
+        if (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Getattr)
+            and isinstance(node.node.node, nodes.Name)
+            and node.node.attr in ("next", "cycle")
+        ):
+            if node.node.attr == "next":  # a cycler's next item
+                return self.values.get(f"{node.node.node.name}.current")
+            if node.node.node.name == "loop":  # loop.cycle(a, b, ...)
+                return _union(self.fold(a, d) for a in node.args)
         if isinstance(node, nodes.Filter):
             return self._fold_filter(node, d)
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
@@ -783,6 +829,18 @@ class _Walker:
             if method == "join" and node.args:
                 return self._fold_join(node.args[0], base, d)
         return None
+
+    def _format_args(self, args: list[Any], d: int) -> list[tuple[Any, ...]] | None:
+        """Arguments of a `%` format: int literals stay ints (`'%c' % 95` is '_'), the rest
+        folded to strings."""
+        groups: list[list[Any] | None] = []
+        for arg in args:
+            number = _const_int(arg)  # (a huge `%c` code point fails: OverflowError)
+            if isinstance(number, int) and not isinstance(number, bool):
+                groups.append([number])
+            else:
+                groups.append(self.fold(arg, d))
+        return _product_tuples(groups)
 
     def _fold_method(
         self, method: str, base: list[str], args: list[Any], d: int
@@ -836,7 +894,7 @@ class _Walker:
                 return None
             return _cap(b.replace(o, n) for b in base for o in old for n in new)
         if node.name == "format":
-            args = _product_tuples([self.fold(a, d) for a in node.args])
+            args = self._format_args(node.args, d)
             if args is None:
                 return None
             return _cap_all(_safe_percent(b, a) for b in base for a in args)
@@ -1146,7 +1204,7 @@ def _product(groups: list[list[str] | None]) -> list[str] | None:
     return None if tuples is None else _cap("".join(t) for t in tuples)
 
 
-def _product_tuples(groups: list[list[str] | None]) -> list[tuple[str, ...]] | None:
+def _product_tuples(groups: list[list[Any] | None]) -> list[tuple[Any, ...]] | None:
     if any(g is None for g in groups):
         return None
     return list(itertools.islice(itertools.product(*[g for g in groups if g is not None]), 64))
@@ -1168,17 +1226,17 @@ def _cap_all(values: Iterable[str | None]) -> list[str] | None:
     return None if unknown else out
 
 
-def _safe_percent(fmt: str, args: tuple[str, ...]) -> str | None:
-    """`fmt % args` for short plain `%s` formats only (no widths: no memory blow-up).
+def _safe_percent(fmt: str, args: tuple[Any, ...]) -> str | None:
+    """`fmt % args` for short formats without widths or precisions (no memory blow-up).
 
-    Anything else is unknown, not empty: `'%c%cclass%c%c'|format(95, 95, 95, 95)` and
-    `'%.2sclass%.2s'|format('__x', '__y')` both render `__class__`.
+    Anything else is unknown, not empty: `'%.2sclass%.2s'|format('__x', '__y')` renders
+    `__class__`. Int literals are passed as ints (`'%c%cclass%c%c'|format(95, 95, 95, 95)`).
     """
     if len(fmt) > 512 or any(c.isdigit() or c == "*" for c in fmt.replace("%%", "")):
         return None
     try:
         return fmt % args
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, OverflowError):
         return None
 
 
