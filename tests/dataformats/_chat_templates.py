@@ -170,6 +170,19 @@ SEQUENCE_AND_MACRO_ESCAPES = {
         "{% set u = (lipsum|string)[18] %}{% set b = '%c'|format(98) %}"
         "{{ lipsum[u ~ u ~ 'glo' ~ b ~ 'als' ~ u ~ u] }}"
     ),
+    # |attr(n) where n is 'x' in one place and a message in another is not just 'x'.
+    "attr_name_sometimes_from_a_message": (
+        "{% set n = 'x' %}{% if messages %}{% set n = messages[0].content %}{% endif %}"
+        "{{ lipsum|attr(n) }}"
+    ),
+    "attr_name_from_a_loop": "{% set n = 'x' %}{% for n in messages %}{% endfor %}{{ lipsum|attr(n) }}",
+    "map_attr_name_sometimes_from_a_message": (
+        "{% set n = 'x' %}{% if messages %}{% set n = messages[0].content %}{% endif %}"
+        "{{ [lipsum]|map('attr', n)|list }}"
+    ),
+    "macro_attr_name_from_some_call": (
+        "{% macro m(n) %}{{ lipsum|attr(n) }}{% endmacro %}{{ m('x') }}{{ m(messages[0].content) }}"
+    ),
     "cycler_items": (
         "{% set c = cycler(dict(_=1)|first, 'x') %}"
         "{{ lipsum[c.next() ~ c.next() ~ 'glob' ~ 'als' ~ c.next() ~ c.next()] }}"

@@ -285,6 +285,8 @@ class _Walker:
         #: Names whose value is changed in place (`{% do s.append(x) %}`): their items are
         #: not known from their assignments.
         self.mutated: set[str] = set()
+        #: Assigned names some assignment of which is not known from the source.
+        self.partial: set[str] = set()
         #: Characters folding may still produce; a template built to make candidates huge
         #: ends inconclusive instead of running the deadline.
         self.budget = budget
@@ -486,6 +488,25 @@ class _Walker:
             if known == self.values:
                 break
             self.values = known
+        self.partial = {
+            name
+            for name, exprs in self.assigned.items()
+            if any(self.fold(e, 0) is None for e in exprs)
+        }
+
+    def _attr_names(self, arg: Any) -> list[str] | None:
+        """The names an `|attr()` argument can be, None when any of them is only known at
+        render time: a name set to 'x' in one place and to a message in another
+        (`{% set n = messages[0].content %}`) is not just 'x'."""
+        from jinja2 import nodes
+
+        names = self.fold(arg, 0)
+        if names is None:
+            return None
+        pieces = itertools.islice(itertools.chain([arg], arg.find_all(nodes.Expr)), 256)
+        if any(_assigned_name(p) in self.partial for p in pieces):
+            return None
+        return names
 
     def _add(self, severity: IssueSeverity, message: str, node: Any, rule: str = "") -> None:
         key = (severity.value, message)
@@ -536,7 +557,7 @@ class _Walker:
             for key in keys:
                 self._name_check(key, node.node, "item lookup", strict=False)
         elif isinstance(node, nodes.Filter) and node.name == "attr":
-            names = self.fold(node.args[0], 0) if node.args else None
+            names = self._attr_names(node.args[0]) if node.args else None
             if names is None:
                 self._add(
                     IssueSeverity.CRITICAL,
@@ -671,7 +692,7 @@ class _Walker:
             return
         named = node.args[1:2] or [kw.value for kw in node.kwargs if kw.key == "name"]
         for arg in named:
-            names = self.fold(arg, 0)
+            names = self._attr_names(arg)
             if names is None:
                 self._add(
                     IssueSeverity.CRITICAL,
