@@ -66,6 +66,8 @@ _ESCAPE = "cycler.__init__.__globals__.os.popen('id').read()"
         "{% raw %}{{ " + _ESCAPE + " }}{% endraw %}",
         "{{ '{' ~ '{ ' ~ 'cycler.__init__' }}.__globals__.os.popen('id') {{ '}}' }}",
         "{{ '{{ \\x63ycler.\\x5f\\x5finit\\x5f\\x5f.__globals__.os.popen(1) }}' }}",
+        # Only one of the values an output may take is a template.
+        "{{ 'x' if messages else '{{ cycler.__init__.__globals__.os.popen(1) }}' }}",
     ],
 )
 def test_template_written_by_the_template_is_analysed(source: str) -> None:

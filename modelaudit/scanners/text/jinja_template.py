@@ -72,6 +72,10 @@ class FoldBudgetExceeded(Exception):
 _MAX_FINDINGS: Final = 25
 #: Templates written by templates analysed in turn (`{{ '{{' }}` inside `{{ '{{' }}`...).
 _MAX_NESTED_TEMPLATES: Final = 3
+#: Readings of one output (its pieces' folded alternatives combined) analysed as a template.
+_MAX_WRITTEN_READINGS: Final = 4
+#: Longest reading parsed besides the first (parsing costs about a millisecond a kilobyte).
+_MAX_OTHER_READING: Final = 64 * 1024
 
 #: Attribute or item names that only sandbox escapes and code execution use.
 _ESCAPE_NAMES: Final = frozenset(
@@ -418,16 +422,25 @@ class _Walker:
         from jinja2 import nodes
 
         for output in tree.find_all(nodes.Output):
-            pieces: list[str] = []
+            groups: list[list[str] | None] = []
             for child in output.nodes:
                 if isinstance(child, nodes.TemplateData):
-                    pieces.append(child.data)
+                    groups.append([child.data])
                 else:
-                    folded = self.fold(child, 0)
-                    pieces.append(folded[0] if folded else "")
-            text = "".join(pieces)
-            if "{{" not in text and "{%" not in text:
-                continue
+                    groups.append(self.fold(child, 0) or [""])
+            # Every way the output can read (`'x' if a else '{{ ... }}'`), a few at most.
+            readings = ("".join(t) for t in _product_tuples(groups) or ())
+            texts = _cap(r for r in readings if "{{" in r or "{%" in r)[:_MAX_WRITTEN_READINGS]
+            for i, text in enumerate(texts):
+                if i and len(text) > _MAX_OTHER_READING:
+                    continue
+                self.budget.charge(len(text))
+                if self._escapes_when_rendered_again(text, output):
+                    return
+
+    def _escapes_when_rendered_again(self, text: str, output: Any) -> bool:
+        """Analyse one reading of an output as a template; True (and reported) on an escape."""
+        if "{{" in text or "{%" in text:
             inner = analyse_template(text, self.budget, self.nested + 1)
             if inner.max_severity is IssueSeverity.CRITICAL:
                 first = next(f for f in inner.findings if f.severity is IssueSeverity.CRITICAL)
@@ -437,7 +450,8 @@ class _Walker:
                     f"prompt is rendered again: {first.message}",
                     output,
                 )
-                return
+                return True
+        return False
 
     def _written_text(self, tree: jnodes.Template) -> list[tuple[str, bool]]:
         """Text the template outputs (constants and folded expressions), each with whether
