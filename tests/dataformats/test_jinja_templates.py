@@ -102,6 +102,15 @@ def test_a_list_changed_in_place_is_not_folded_from_its_assignment() -> None:
         "{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}<tools>{% endcall %}",
         "{{ messages|map(attribute='content')|map('trim')|join('\\n') }}",
         "{{ (messages|map(attribute='role')|unique|list|sort)[0] }}",
+        # Text that mentions internals is not a name built from pieces.
+        "{% macro system() %}Python tools may use subprocess and builtins; guard scripts with "
+        "if __name__ == '__main__'.{% endmacro %}{% set s %}{{ system() }}{% endset %}{{ s }}",
+        "{% set default_system = 'You are a coding assistant. When the user asks you to run "
+        "commands, explain how Python runs them with the subprocess module, which builtins are "
+        "involved and how __main__ guards work; never run anything yourself. Answer in the "
+        "language of the question and keep examples short and self-contained.' %}"
+        "{{ (messages[0]['content'] if messages[0]['role'] == 'system' else default_system)"
+        "|trim }}",
     ],
 )
 def test_macros_dicts_and_sequences_alone_are_fine(source: str) -> None:

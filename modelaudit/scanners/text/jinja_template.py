@@ -70,6 +70,8 @@ class FoldBudgetExceeded(Exception):
 
 
 _MAX_FINDINGS: Final = 25
+#: Longest built string searched for internals' names inside it; longer text is prose.
+_MAX_NAME_TEXT: Final = 256
 #: Templates written by templates analysed in turn (`{{ '{{' }}` inside `{{ '{{' }}`...).
 _MAX_NESTED_TEMPLATES: Final = 3
 #: Readings of one output (its pieces' folded alternatives combined) analysed as a template.
@@ -194,6 +196,11 @@ class TemplateAnalysis:
 
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _is_built_name(text: str) -> bool:
+    """Text that is, as a whole, the name of an internal or a module only escapes reach."""
+    return _is_dunder(text) or bool(_MANGLED.match(text)) or text in _BUILT_NAMES
 
 
 def _is_escape_name(name: str) -> bool:
@@ -349,7 +356,9 @@ class _Walker:
                     self.mutated.add(name)
         self._solve_names()
         for name, values in self.values.items():
-            for built in {n for v in values for n in _names_in(v)}:
+            # A value that is a whole internal's name (a macro writing '__globals__'); text
+            # that merely mentions one (a system prompt about `subprocess`) is not.
+            for built in {v.strip() for v in values if _is_built_name(v.strip())}:
                 self._add(
                     IssueSeverity.CRITICAL,
                     f"Chat template builds the name '{built}' into '{name}'",
@@ -585,7 +594,7 @@ class _Walker:
             self._attribute_args(node)
             if node.name == "map":
                 self._mapped_filter(node)
-        elif isinstance(node, nodes.Keyword) and _is_escape_name(node.key):
+        elif isinstance(node, nodes.Keyword) and (_is_dunder(node.key) or _MANGLED.match(node.key)):
             self._add(
                 IssueSeverity.CRITICAL,
                 f"Chat template spells the Python internal '{node.key}' as a keyword name "
@@ -627,9 +636,16 @@ class _Walker:
                 f"Chat template loads another template ({type(node).__name__.lower()})",
                 node,
             )
-        if isinstance(node, nodes.Concat | nodes.Add | nodes.Mod | nodes.Filter | nodes.Call):
+        # (A macro call writes text, like a {% set %} block: judged where it is used.)
+        if isinstance(
+            node, nodes.Concat | nodes.Add | nodes.Mod | nodes.Filter | nodes.Call
+        ) and not (isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name)):
             for text in self.fold(node, 0) or ():
-                for name in _names_in(text):
+                # Prose that mentions `subprocess` is not a name; a short string can be.
+                found = _names_in(text) if len(text) <= _MAX_NAME_TEXT else []
+                if _is_built_name(text.strip()):
+                    found.append(text.strip())
+                for name in found:
                     self._add(
                         IssueSeverity.CRITICAL,
                         f"Chat template builds the name '{name}' from pieces",
