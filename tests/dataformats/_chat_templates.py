@@ -170,6 +170,19 @@ SEQUENCE_AND_MACRO_ESCAPES = {
         "{% set u = (lipsum|string)[18] %}{% set b = '%c'|format(98) %}"
         "{{ lipsum[u ~ u ~ 'glo' ~ b ~ 'als' ~ u ~ u] }}"
     ),
+    # Characters cut from the text of jinja2's own globals (`lipsum|string` is
+    # "<function generate_lorem_ipsum at 0x...>", `cycler|string` "<class 'jinja2...").
+    "name_cut_from_lipsum_text": (
+        "{% set s = lipsum|string %}"
+        "{{ lipsum[s[18] ~ s[18] ~ s[4] ~ s[19] ~ s[15] ~ s[27] ~ s[27] ~ s[18] ~ s[18]] }}"
+    ),
+    "name_cut_from_cycler_text": (
+        "{% set u = (lipsum|string)[18] %}{{ lipsum[u ~ u ~ (cycler|string)[1:6] ~ u ~ u] }}"
+    ),
+    "name_joined_from_namespace_text": (
+        "{% set s = namespace ~ '' %}{% set u = (lipsum ~ '')[18] %}"
+        "{{ lipsum[[u, u, s[1], s[2], s[3], s[4], s[4], u, u]|join] }}"
+    ),
     # |attr(n) where n is 'x' in one place and a message in another is not just 'x'.
     "attr_name_sometimes_from_a_message": (
         "{% set n = 'x' %}{% if messages %}{% set n = messages[0].content %}{% endif %}"

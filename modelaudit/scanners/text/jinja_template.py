@@ -153,6 +153,17 @@ _DUNDER_CONST: Final = re.compile(
     r"|^_TemplateReference__context$"
 )
 _GADGETS: Final = frozenset({"cycler", "joiner", "namespace", "lipsum", "self", "range", "dict"})
+#: What jinja2's default globals read as text (`(lipsum|string)[18]` is '_'): a source of
+#: characters for names. `range` is the sandbox's `safe_range` there; a function's address
+#: varies, the characters before it do not.
+_GLOBALS_TEXT: Final = {
+    "range": ["<class 'range'>", "<function safe_range at 0x7f0000000000>"],
+    "dict": ["<class 'dict'>"],
+    "lipsum": ["<function generate_lorem_ipsum at 0x7f0000000000>"],
+    "cycler": ["<class 'jinja2.utils.Cycler'>"],
+    "joiner": ["<class 'jinja2.utils.Joiner'>"],
+    "namespace": ["<class 'jinja2.utils.Namespace'>"],
+}
 _FOLD_FILTERS: Final = frozenset(
     {"lower", "upper", "reverse", "string", "trim", "title", "capitalize"}
 )
@@ -784,6 +795,8 @@ class _Walker:
         if isinstance(node, nodes.TemplateData):
             return [node.data]
         if isinstance(node, nodes.Name):
+            if node.name not in self.assigned:
+                return _GLOBALS_TEXT.get(node.name)
             return self.values.get(node.name)
         if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
             return self.values.get(f"{node.node.name}.{node.attr}")
