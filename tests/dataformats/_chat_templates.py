@@ -109,3 +109,96 @@ MALICIOUS = {
         "{% set ns = namespace(a='') %}{% set ns.a = '__glo' %}{{ lipsum|attr(ns.a ~ 'bals__') }}"
     ),
 }
+
+#: Escapes the analysis missed (no finding, or only a warning) until it folded sequences,
+#: dict keys, macro and `{% call %}` output, `{% filter %}` blocks and partly known keys. An
+#: item lookup falls back to getattr in jinja2 (`lipsum['__globals__']` is the attribute).
+SEQUENCE_AND_MACRO_ESCAPES = {
+    # `self`'s mangled context reaches every global and the environment, in any spelling.
+    "self_context_attribute": "{{ self._TemplateReference__context.vars }}",
+    "self_context_item": "{{ self['_TemplateReference__context'] }}",
+    "self_context_attr_filter": "{{ self|attr('_TemplateReference__context') }}",
+    # dict(...) keyword names are strings: `dict(__globals__=1)|first` is '__globals__'.
+    "dict_keyword_first": "{{ lipsum[dict(__globals__=1)|first] }}",
+    "dict_keywords_joined": "{{ lipsum[dict(__glo=1, bals__=1)|join] }}",
+    "dict_keys_looped": (
+        "{% set ns = namespace(k='') %}{% for c in dict(__glo=1, bals__=1) %}"
+        "{% set ns.k = ns.k ~ c %}{% endfor %}{{ lipsum[ns.k] }}"
+    ),
+    "dict_items_looped": (
+        "{% set ns = namespace(k='') %}{% for k, v in dict(__glo=1, bals__=2).items() %}"
+        "{% set ns.k = ns.k ~ k %}{% endfor %}{{ lipsum[ns.k] }}"
+    ),
+    "dict_literal_fields": (
+        "{% set d = {'a': '__glo', 'b': 'bals__'} %}{{ lipsum[d['a'] ~ d['b']] }}"
+    ),
+    "list_items_indexed": (
+        "{% set p = ['_', 'glo', 'bals'] %}{{ lipsum[p[0] ~ p[0] ~ p[1] ~ p[2] ~ p[0] ~ p[0]] }}"
+    ),
+    "list_reversed_joined": "{{ lipsum[['bals__', '__glo']|reverse|join] }}",
+    "list_sorted_reversed": "{{ lipsum[['bals__', '__glo']|sort(reverse=true)|reverse|join] }}",
+    "tuple_assignment": (
+        "{% set a, b = dict(__glo=1)|first, dict(bals__=1)|first %}{{ lipsum[a ~ b] }}"
+    ),
+    # What a macro or a {% call %} body writes is a string like a {% set %} block's.
+    "macro_output": "{% macro n() %}__globals__{% endmacro %}{{ lipsum[n()] }}",
+    "macro_output_built": "{% macro n() %}__glo{{ 'bals__' }}{% endmacro %}{{ lipsum[n()] }}",
+    "caller_body": (
+        "{% macro m() %}{{ lipsum[caller()] }}{% endmacro %}{% call m() %}__globals__{% endcall %}"
+    ),
+    "macro_keyword_arguments": (
+        "{% macro m(o, n) %}{{ o[n] }}{% endmacro %}"
+        "{{ m(n=dict(__glo=1, bals__=1)|join, o=lipsum) }}"
+    ),
+    "filter_block_in_set": (
+        "{% set a %}{% filter lower %}__GLOBALS__{% endfilter %}{% endset %}{{ lipsum[a] }}"
+    ),
+    # map('attr', name) is |attr(name) on every item.
+    "map_attr_chosen_at_render": "{{ [lipsum]|map('attr', messages[0].content)|list }}",
+    "map_attr_popen": "{{ [x]|map('attr', 'popen')|list }}",
+    "item_call_popen": "{{ x['popen']('id') }}",
+    # Keys only partly known: a character cut from an object's text, repetition, padding.
+    "partly_known_key": (
+        "{% set u = (lipsum|string)[18] %}{{ lipsum[u ~ u ~ dict(globals=1)|first ~ u ~ u] }}"
+    ),
+    "repeated_underscores": "{{ lipsum['_' * 2 ~ 'globals' ~ '_' * 2] }}",
+    "format_keywords": "{{ lipsum['{a}globals{a}'.format(a='__')] }}",
+    "padded_name": "{{ lipsum['globals'.center(11, '_')] }}",
+    "literal_text_sliced": "{{ lipsum[(['x__globals__x']|string)[3:14]] }}",
+    "char_codes_item": "{{ lipsum['%c%cglobals%c%c'|format(95, 95, 95, 95)] }}",
+    "known_pieces_around_unknown": (
+        "{% set u = (lipsum|string)[18] %}{% set b = '%c'|format(98) %}"
+        "{{ lipsum[u ~ u ~ 'glo' ~ b ~ 'als' ~ u ~ u] }}"
+    ),
+    # Characters cut from the text of jinja2's own globals (`lipsum|string` is
+    # "<function generate_lorem_ipsum at 0x...>", `cycler|string` "<class 'jinja2...").
+    "name_cut_from_lipsum_text": (
+        "{% set s = lipsum|string %}"
+        "{{ lipsum[s[18] ~ s[18] ~ s[4] ~ s[19] ~ s[15] ~ s[27] ~ s[27] ~ s[18] ~ s[18]] }}"
+    ),
+    "name_cut_from_cycler_text": (
+        "{% set u = (lipsum|string)[18] %}{{ lipsum[u ~ u ~ (cycler|string)[1:6] ~ u ~ u] }}"
+    ),
+    "name_joined_from_namespace_text": (
+        "{% set s = namespace ~ '' %}{% set u = (lipsum ~ '')[18] %}"
+        "{{ lipsum[[u, u, s[1], s[2], s[3], s[4], s[4], u, u]|join] }}"
+    ),
+    # |attr(n) where n is 'x' in one place and a message in another is not just 'x'.
+    "attr_name_sometimes_from_a_message": (
+        "{% set n = 'x' %}{% if messages %}{% set n = messages[0].content %}{% endif %}"
+        "{{ lipsum|attr(n) }}"
+    ),
+    "attr_name_from_a_loop": "{% set n = 'x' %}{% for n in messages %}{% endfor %}{{ lipsum|attr(n) }}",
+    "map_attr_name_sometimes_from_a_message": (
+        "{% set n = 'x' %}{% if messages %}{% set n = messages[0].content %}{% endif %}"
+        "{{ [lipsum]|map('attr', n)|list }}"
+    ),
+    "macro_attr_name_from_some_call": (
+        "{% macro m(n) %}{{ lipsum|attr(n) }}{% endmacro %}{{ m('x') }}{{ m(messages[0].content) }}"
+    ),
+    "cycler_items": (
+        "{% set c = cycler(dict(_=1)|first, 'x') %}"
+        "{{ lipsum[c.next() ~ c.next() ~ 'glob' ~ 'als' ~ c.next() ~ c.next()] }}"
+    ),
+}
+MALICIOUS.update(SEQUENCE_AND_MACRO_ESCAPES)

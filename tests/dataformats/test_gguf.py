@@ -182,3 +182,15 @@ def test_big_endian_gguf(tmp_path: Path) -> None:
     assert result.status is FileStatus.COMPLETE
     assert result.metadata["model_names"] == ["BE-model"]
     assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_escape_folded_from_macros_and_dict_keys_in_a_real_template(tmp_path: Path) -> None:
+    """Qwen's tool-use template with an escape spliced in whose name only a macro's output
+    and a dict's keyword names spell: GGUF hands the template to the same analysis."""
+    escape = (
+        "{%- macro n() %}{{ dict(__glo=1, bals__=1)|join }}{% endmacro %}{%- set g = lipsum[n()] %}"
+    )
+    path = _write_gguf(tmp_path / "qwen.gguf", template=escape + QWEN_TOOLS)
+    result = scan(path)
+    assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)
+    assert_clean(scan(_write_gguf(tmp_path / "upstream.gguf", template=QWEN_TOOLS)))

@@ -76,3 +76,21 @@ def test_fold_budget_ends_inconclusive_not_in_a_hang(monkeypatch: pytest.MonkeyP
     source = "{% set ns = namespace(out='') %}" + _appends(60) + "{{ ns.out }}"
     analysis = analyse_template(source)
     assert analysis.parse_error and "fold" in analysis.parse_error
+
+
+def test_sequence_folding_is_linear_in_list_appends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`{% set s = s + [...] %}` two thousand times: each use of `s` folding every assignment
+    of `s` again would be quadratic; a name's items are folded once per depth."""
+    calls = 0
+    original = _Walker._fold_seq
+
+    def counting(self: _Walker, node: object, depth: int) -> list[tuple[str, ...]] | None:
+        nonlocal calls
+        calls += 1
+        return original(self, node, depth)
+
+    monkeypatch.setattr(_Walker, "_fold_seq", counting)
+    appends = "".join(f"{{% set s = s + ['p{i}'] %}}" for i in range(2000))
+    analysis = analyse_template("{% set s = [] %}" + appends + "{{ lipsum[s|join] }}")
+    assert analysis.parse_error is None
+    assert 0 < calls < 2000 * 3 * 14

@@ -66,6 +66,8 @@ _ESCAPE = "cycler.__init__.__globals__.os.popen('id').read()"
         "{% raw %}{{ " + _ESCAPE + " }}{% endraw %}",
         "{{ '{' ~ '{ ' ~ 'cycler.__init__' }}.__globals__.os.popen('id') {{ '}}' }}",
         "{{ '{{ \\x63ycler.\\x5f\\x5finit\\x5f\\x5f.__globals__.os.popen(1) }}' }}",
+        # Only one of the values an output may take is a template.
+        "{{ 'x' if messages else '{{ cycler.__init__.__globals__.os.popen(1) }}' }}",
     ],
 )
 def test_template_written_by_the_template_is_analysed(source: str) -> None:
@@ -79,4 +81,37 @@ def test_template_written_by_the_template_is_analysed(source: str) -> None:
 
 def test_written_braces_without_an_escape_are_fine() -> None:
     source = "{{ '{{' }} user {{ '}}' }}{% raw %}{% if x %}{{ y }}{% endif %}{% endraw %}"
+    assert analyse_template(source).findings == []
+
+
+def test_a_list_changed_in_place_is_not_folded_from_its_assignment() -> None:
+    """`{% do s.append(...) %}` changes what `s|join` is; folding `s` from its assignment
+    alone would see the harmless '__glo' and miss the escape."""
+    source = "{% set s = ['__glo'] %}{% do s.append('bals__') %}{{ lipsum|attr(s|join) }}"
+    assert analyse_template(source).max_severity is IssueSeverity.CRITICAL
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% macro render(m) %}{{ m['role'] }}: {{ m['content'] }}{% endmacro %}"
+        "{% for m in messages %}{{ render(m) }}{% endfor %}",
+        "{% for name, spec in tool.parameters.properties|dictsort %}{{ name }}={{ spec['type'] }}"
+        "{% endfor %}",
+        "{% set d = dict(role='system', content='Be brief.') %}{{ d['role'] ~ d.content }}",
+        "{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}<tools>{% endcall %}",
+        "{{ messages|map(attribute='content')|map('trim')|join('\\n') }}",
+        "{{ (messages|map(attribute='role')|unique|list|sort)[0] }}",
+        # Text that mentions internals is not a name built from pieces.
+        "{% macro system() %}Python tools may use subprocess and builtins; guard scripts with "
+        "if __name__ == '__main__'.{% endmacro %}{% set s %}{{ system() }}{% endset %}{{ s }}",
+        "{% set default_system = 'You are a coding assistant. When the user asks you to run "
+        "commands, explain how Python runs them with the subprocess module, which builtins are "
+        "involved and how __main__ guards work; never run anything yourself. Answer in the "
+        "language of the question and keep examples short and self-contained.' %}"
+        "{{ (messages[0]['content'] if messages[0]['role'] == 'system' else default_system)"
+        "|trim }}",
+    ],
+)
+def test_macros_dicts_and_sequences_alone_are_fine(source: str) -> None:
     assert analyse_template(source).findings == []

@@ -75,6 +75,17 @@ def test_tokenizer_config_templates(tmp_path: Path) -> None:
     assert crit and all(i.rule == TEMPLATE_INJECTION and "[rag]" in i.message for i in crit)
 
 
+def test_tokenizer_config_escape_through_a_call_block(tmp_path: Path) -> None:
+    """A `{% call %}` body is what `caller()` returns: here the name of the escape."""
+    escape = (
+        "{% macro m() %}{% set g = lipsum[caller()] %}{% endmacro %}"
+        "{% call m() %}__globals__{% endcall %}"
+    )
+    doc = {"eos_token": "</s>", "chat_template": escape + MISTRAL}
+    result = scan(_dump(tmp_path / "tokenizer_config.json", doc))
+    assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)
+
+
 def test_chat_template_json_and_jinja_file(tmp_path: Path) -> None:
     result = scan(_dump(tmp_path / "chat_template.json", {"chat_template": MALICIOUS["mro_walk"]}))
     assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)

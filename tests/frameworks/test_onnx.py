@@ -96,6 +96,46 @@ def test_external_data_escaping_folder_is_critical(tmp_path: Path, location: str
     assert result.issues[0].details["location"] == location
 
 
+#: Windows paths that leave the model's folder (ntpath's reading): drive-relative paths are
+#: relative to that drive's current folder, not the model's; UNC shares and device paths.
+WINDOWS_ESCAPES = [
+    "C:weights.bin",
+    "c:..\\weights.bin",
+    "c:../weights.bin",
+    "Z:",
+    "\\\\?\\C:\\Windows\\win.ini",
+    "//?/C:/Windows/win.ini",
+    "\\\\.\\PhysicalDrive0",
+    "\\\\host\\share\\weights.bin",
+    "//host/share/weights.bin",
+    "sub\\.. \\.. \\weights.bin",
+]
+
+
+@pytest.mark.parametrize("location", WINDOWS_ESCAPES)
+def test_external_data_on_another_windows_drive_or_host_is_critical(
+    tmp_path: Path, location: str
+) -> None:
+    """A file of that very name next to the model (legal on Linux) does not make it safe:
+    Windows reads `C:weights.bin` from drive C's current folder."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if "/" not in location:
+        (folder / location).write_bytes(b"\0" * 4096)
+    _external(folder / "model.onnx", location)
+    result = scan(folder / "model.onnx")
+    assert rules_at(result, CRIT) == {R.ONNX_EXTERNAL_ESCAPE}
+    assert result.issues[0].details["location"] == location
+
+
+@pytest.mark.parametrize("location", ["weights.bin", "sub/weights.v1..2.bin", "weights.bin:0"])
+def test_unusual_but_local_external_names_are_not_escapes(tmp_path: Path, location: str) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / location).write_bytes(b"\0" * 4096)
+    _external(tmp_path / "model.onnx", location)
+    assert alarms(scan(tmp_path / "model.onnx")) == []
+
+
 def test_external_data_symlink_out_of_folder_is_critical(tmp_path: Path) -> None:
     outside = tmp_path / "outside.bin"
     outside.write_bytes(b"\0" * 4096)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ntpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,7 +74,6 @@ _TORCH_WRAPPER: Final = "TorchModuleWrapper"
 #: Decoded bytes of embedded torch modules kept for nested scans, per config walk.
 MAX_EMBEDDED_BYTES: Final = 256 << 20
 _URL: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-_WINDOWS_ABS: Final = re.compile(r"^[a-zA-Z]:[\\/]")
 
 # Class names Keras 2 configs carry without a module (layers, initializers, regularizers,
 # constraints, optimizers, losses, metrics, dtype policies).
@@ -163,13 +163,20 @@ def _root(module: str) -> str:
 
 
 def _escapes(path: str) -> bool:
-    """A path that leaves the model's folder or reaches another host."""
+    """A path that leaves the model's folder or reaches another host.
+
+    Judged as Windows reads it too (`ntpath`): any drive, not only `C:\\x` but the
+    drive-relative `C:x` and `c:..\\x` (relative to that drive's current folder, never the
+    model's), UNC shares and `\\\\?\\`/`\\\\.\\` device paths in either slash. A part made of
+    dots and spaces with `..` in it counts as a parent too: Win32 trims trailing dots and
+    spaces from path parts (`.. ` can end up `..`), and no real file is named so.
+    """
     norm = path.replace("\\", "/")
     return bool(
         _URL.match(path)
         or norm.startswith("/")
-        or _WINDOWS_ABS.match(path)
-        or ".." in norm.split("/")
+        or ntpath.splitdrive(path)[0]
+        or any(".." in part and not part.rstrip(". ") for part in norm.split("/"))
         or norm.startswith("~")
     )
 

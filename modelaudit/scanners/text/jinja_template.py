@@ -70,8 +70,14 @@ class FoldBudgetExceeded(Exception):
 
 
 _MAX_FINDINGS: Final = 25
+#: Longest built string searched for internals' names inside it; longer text is prose.
+_MAX_NAME_TEXT: Final = 256
 #: Templates written by templates analysed in turn (`{{ '{{' }}` inside `{{ '{{' }}`...).
 _MAX_NESTED_TEMPLATES: Final = 3
+#: Readings of one output (its pieces' folded alternatives combined) analysed as a template.
+_MAX_WRITTEN_READINGS: Final = 4
+#: Longest reading parsed besides the first (parsing costs about a millisecond a kilobyte).
+_MAX_OTHER_READING: Final = 64 * 1024
 
 #: Attribute or item names that only sandbox escapes and code execution use.
 _ESCAPE_NAMES: Final = frozenset(
@@ -121,23 +127,62 @@ _GLOBAL_CALLS: Final = frozenset(
 )
 #: Names that never occur in an ordinary template's strings, even as part of a longer one.
 _BUILT_NAMES: Final = frozenset(
-    {"popen", "subprocess", "builtins", "importlib", "check_output", "f_globals", "getoutput"}
+    {
+        "popen",
+        "subprocess",
+        "builtins",
+        "importlib",
+        "check_output",
+        "f_globals",
+        "getoutput",
+        "TemplateReference__context",
+    }
 )
+#: A name-mangled private attribute (`_TemplateReference__context`): `self`'s mangled context
+#: hands out the render context (every global, the environment) outside the sandbox, and no
+#: template has another reason to spell a mangled name.
+_MANGLED: Final = re.compile(r"^_[A-Za-z]\w*?__[A-Za-z_]\w*$")
 _DUNDER: Final = re.compile(r"__[A-Za-z]\w*?__")
 _ATTRIBUTE_FILTERS: Final = frozenset(
-    {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max"}
+    {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max", "join"}
 )
 #: Whole-string constants naming the internals every sandbox escape walks through.
 _DUNDER_CONST: Final = re.compile(
     r"^__(?:class|globals|builtins|subclasses|mro|init|import|base|bases|dict|getattribute|"
     r"func|code|loader|spec|self|module|reduce|reduce_ex|closure|call)__$"
+    r"|^_TemplateReference__context$"
 )
 _GADGETS: Final = frozenset({"cycler", "joiner", "namespace", "lipsum", "self", "range", "dict"})
+#: What jinja2's default globals read as text (`(lipsum|string)[18]` is '_'): a source of
+#: characters for names. `range` is the sandbox's `safe_range` there; a function's address
+#: varies, the characters before it do not.
+_GLOBALS_TEXT: Final = {
+    "range": ["<class 'range'>", "<function safe_range at 0x7f0000000000>"],
+    "dict": ["<class 'dict'>"],
+    "lipsum": ["<function generate_lorem_ipsum at 0x7f0000000000>"],
+    "cycler": ["<class 'jinja2.utils.Cycler'>"],
+    "joiner": ["<class 'jinja2.utils.Joiner'>"],
+    "namespace": ["<class 'jinja2.utils.Namespace'>"],
+}
 _FOLD_FILTERS: Final = frozenset(
-    {"lower", "upper", "reverse", "string", "trim", "title", "capitalize", "first", "last"}
+    {"lower", "upper", "reverse", "string", "trim", "title", "capitalize"}
+)
+#: Filters that keep a sequence's items as they are (reordered or thinned at most).
+_SEQ_FILTERS: Final = frozenset({"list", "unique", "reverse", "sort", "select"})
+_MUTATORS: Final = frozenset(
+    {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear"}
+    | {"reverse", "sort", "__setitem__", "__delitem__", "__iadd__"}
 )
 _STR_METHODS: Final = frozenset(
     {"lower", "upper", "strip", "lstrip", "rstrip", "title", "capitalize", "swapcase"}
+    | {"casefold", "removeprefix", "removesuffix", "center", "ljust", "rjust", "zfill"}
+)
+#: Longest padding (`center`, `ljust`, string repetition) folded; wider is unknown.
+_MAX_WIDTH: Final = 4096
+#: Words of interpreter internals that a key only partly known at render time may not hold.
+_CORE_WORDS: Final = re.compile(
+    r"globals|builtins|subclasses|getattribute|templatereference|popen|subprocess|"
+    r"(?<![a-z])(?:mro|class|import)(?![a-z])"
 )
 
 
@@ -162,6 +207,16 @@ class TemplateAnalysis:
 
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _is_built_name(text: str) -> bool:
+    """Text that is, as a whole, the name of an internal or a module only escapes reach."""
+    return _is_dunder(text) or bool(_MANGLED.match(text)) or text in _BUILT_NAMES
+
+
+def _is_escape_name(name: str) -> bool:
+    """A dunder, a mangled private name or a module only escapes reach."""
+    return _is_dunder(name) or name in _ESCAPE_NAMES or bool(_MANGLED.match(name))
 
 
 def _names_in(text: str) -> list[str]:
@@ -242,6 +297,18 @@ class _Walker:
         #: What each assigned name can hold, as far as it is known (see `_solve_names`).
         self.values: dict[str, list[str]] = {}
         self._memo: dict[tuple[int, int], list[str] | None] = {}
+        self._seq_memo: dict[tuple[int, int], list[tuple[str, ...]] | None] = {}
+        #: `fold_seq` of a name per depth: every use of a name shares one fold of its
+        #: assignments (per node, a name assigned n times and used n times costs n*n).
+        self._name_seqs: dict[tuple[str, int], list[tuple[str, ...]] | None] = {}
+        #: Macros defined in the template, and `caller` when a `{% call %}` block exists:
+        #: calling one writes its body, which is folded like a `{% set %}` block.
+        self.macros: set[str] = set()
+        #: Names whose value is changed in place (`{% do s.append(x) %}`): their items are
+        #: not known from their assignments.
+        self.mutated: set[str] = set()
+        #: Assigned names some assignment of which is not known from the source.
+        self.partial: set[str] = set()
         #: Characters folding may still produce; a template built to make candidates huge
         #: ends inconclusive instead of running the deadline.
         self.budget = budget
@@ -249,25 +316,66 @@ class _Walker:
     def run(self, tree: jnodes.Template) -> None:
         from jinja2 import nodes
 
+        #: One walk of the tree serves every pass below (each `find_all` is a full walk).
+        everything = list(tree.find_all(nodes.Node))
         assign: Any
-        for assign in tree.find_all((nodes.Assign, nodes.For)):
+        target: Any
+        value: Any
+        for assign in everything:
+            if not isinstance(assign, nodes.Assign | nodes.For | nodes.With):
+                continue
+            if isinstance(assign, nodes.With):
+                for target, value in zip(assign.targets, assign.values, strict=False):
+                    if isinstance(target, nodes.Name):
+                        self.assigned[target.name].append(value)
+                continue
             target = assign.target
             value = assign.node if isinstance(assign, nodes.Assign) else assign.iter
             if isinstance(target, nodes.Name):
                 if isinstance(assign, nodes.For) and isinstance(value, nodes.List | nodes.Tuple):
                     self.assigned[target.name].extend(value.items)
+                elif isinstance(assign, nodes.For):
+                    self.assigned[target.name].append(_ItemOf(value))
                 elif isinstance(assign, nodes.Assign):
                     self.assigned[target.name].append(value)
-                    if isinstance(value, nodes.Call) and _is_namespace_call(value):
-                        for kw in value.kwargs:
-                            self.assigned[f"{target.name}.{kw.key}"].append(kw.value)
+                    for key, item in _named_fields(value):
+                        self.assigned[f"{target.name}.{key}"].append(item)
+                    self._bind_helper(target.name, value)
+            elif isinstance(target, nodes.Tuple) and isinstance(assign, nodes.For):
+                keys = _keys_iterated(value)
+                first = target.items[0] if target.items else None
+                if keys is not None and isinstance(first, nodes.Name):
+                    self.assigned[first.name].append(_ItemOf(keys))
+            elif isinstance(target, nodes.Tuple) and isinstance(value, nodes.Tuple):
+                for item, part in zip(target.items, value.items, strict=False):
+                    if isinstance(item, nodes.Name):
+                        self.assigned[item.name].append(part)
             elif isinstance(target, nodes.NSRef) and isinstance(assign, nodes.Assign):
                 self.assigned[f"{target.name}.{target.attr}"].append(value)
-        for block in tree.find_all(nodes.AssignBlock):
-            if isinstance(block.target, nodes.Name):
-                self.assigned[block.target.name].append(nodes.Concat(list(_outputs(block.body))))
+        for block in everything:
+            if isinstance(block, nodes.AssignBlock) and isinstance(block.target, nodes.Name):
+                self.assigned[block.target.name].append(_written(block.body, block.filter))
+        self._bind_macros(everything)
+        for call in everything:
+            if (
+                isinstance(call, nodes.Call)
+                and isinstance(call.node, nodes.Getattr)
+                and call.node.attr in _MUTATORS
+            ):
+                name = _assigned_name(call.node.node)
+                if name is not None:
+                    self.mutated.add(name)
         self._solve_names()
-        for node in tree.find_all(nodes.Node):
+        for name, values in self.values.items():
+            # A value that is a whole internal's name (a macro writing '__globals__'); text
+            # that merely mentions one (a system prompt about `subprocess`) is not.
+            for built in {v.strip() for v in values if _is_built_name(v.strip())}:
+                self._add(
+                    IssueSeverity.CRITICAL,
+                    f"Chat template builds the name '{built}' into '{name}'",
+                    None,
+                )
+        for node in everything:
             self._check(node)
         for kind, excerpt in injected(self._written_text(tree)):
             self._add(
@@ -280,22 +388,79 @@ class _Walker:
         if self.nested < _MAX_NESTED_TEMPLATES:
             self._written_code(tree)
 
+    def _bind_helper(self, name: str, value: Any) -> None:
+        """`{% set j = joiner(sep) %}`: `j()` writes '' then `sep`; `{% set c = cycler(...) %}`:
+        `c.next()` and `c.current` are its arguments."""
+        from jinja2 import nodes
+
+        if not isinstance(value, nodes.Call) or not isinstance(value.node, nodes.Name):
+            return
+        if value.node.name == "joiner":
+            seps = value.args[:1] or [kw.value for kw in value.kwargs if kw.key == "sep"]
+            self.assigned[f"{name}()"].extend([nodes.Const(""), *(seps or [nodes.Const(", ")])])
+        elif value.node.name == "cycler":
+            self.assigned[f"{name}.current"].extend(value.args)
+
+    def _bind_macros(self, everything: list[Any]) -> None:
+        """What a macro writes is a value like a `{% set %}` block's (`{{ lipsum[m()] }}`
+        with `{% macro m() %}__globals__{% endmacro %}`); its parameters take the values
+        its calls pass (positional, keyword or default), `caller` the `{% call %}` bodies."""
+        from jinja2 import nodes
+
+        params: dict[str, list[str]] = {}
+        for macro in everything:
+            if not isinstance(macro, nodes.Macro):
+                continue
+            self.macros.add(macro.name)
+            self.assigned[macro.name].append(_written(macro.body))
+            names = [a.name for a in macro.args]
+            params[macro.name] = names
+            defaulted = names[len(names) - len(macro.defaults) :]
+            for name, default in zip(defaulted, macro.defaults, strict=True):
+                self.assigned[name].append(default)
+        for block in everything:
+            if isinstance(block, nodes.CallBlock):
+                self.macros.add("caller")
+                self.assigned["caller"].append(_written(block.body))
+        for call in everything:
+            if (
+                not isinstance(call, nodes.Call)
+                or not isinstance(call.node, nodes.Name)
+                or call.node.name not in params
+            ):
+                continue
+            names = params[call.node.name]
+            for name, arg in zip(names, call.args, strict=False):
+                self.assigned[name].append(arg)
+            for kw in call.kwargs:
+                if kw.key in names:
+                    self.assigned[kw.key].append(kw.value)
+
     def _written_code(self, tree: jnodes.Template) -> None:
         """A template that writes a template (`{{ '{{' }} ... {{ '}}' }}`, `{% raw %}`): what
         it writes runs wherever the prompt is rendered again, so it is analysed too."""
         from jinja2 import nodes
 
         for output in tree.find_all(nodes.Output):
-            pieces: list[str] = []
+            groups: list[list[str] | None] = []
             for child in output.nodes:
                 if isinstance(child, nodes.TemplateData):
-                    pieces.append(child.data)
+                    groups.append([child.data])
                 else:
-                    folded = self.fold(child, 0)
-                    pieces.append(folded[0] if folded else "")
-            text = "".join(pieces)
-            if "{{" not in text and "{%" not in text:
-                continue
+                    groups.append(self.fold(child, 0) or [""])
+            # Every way the output can read (`'x' if a else '{{ ... }}'`), a few at most.
+            readings = ("".join(t) for t in _product_tuples(groups) or ())
+            texts = _cap(r for r in readings if "{{" in r or "{%" in r)[:_MAX_WRITTEN_READINGS]
+            for i, text in enumerate(texts):
+                if i and len(text) > _MAX_OTHER_READING:
+                    continue
+                self.budget.charge(len(text))
+                if self._escapes_when_rendered_again(text, output):
+                    return
+
+    def _escapes_when_rendered_again(self, text: str, output: Any) -> bool:
+        """Analyse one reading of an output as a template; True (and reported) on an escape."""
+        if "{{" in text or "{%" in text:
             inner = analyse_template(text, self.budget, self.nested + 1)
             if inner.max_severity is IssueSeverity.CRITICAL:
                 first = next(f for f in inner.findings if f.severity is IssueSeverity.CRITICAL)
@@ -305,7 +470,8 @@ class _Walker:
                     f"prompt is rendered again: {first.message}",
                     output,
                 )
-                return
+                return True
+        return False
 
     def _written_text(self, tree: jnodes.Template) -> list[tuple[str, bool]]:
         """Text the template outputs (constants and folded expressions), each with whether
@@ -351,9 +517,30 @@ class _Walker:
                 if found is not None:
                     known[name] = found
             self._memo.clear()
+            self._seq_memo.clear()
+            self._name_seqs.clear()
             if known == self.values:
                 break
             self.values = known
+        self.partial = {
+            name
+            for name, exprs in self.assigned.items()
+            if any(self.fold(e, 0) is None for e in exprs)
+        }
+
+    def _attr_names(self, arg: Any) -> list[str] | None:
+        """The names an `|attr()` argument can be, None when any of them is only known at
+        render time: a name set to 'x' in one place and to a message in another
+        (`{% set n = messages[0].content %}`) is not just 'x'."""
+        from jinja2 import nodes
+
+        names = self.fold(arg, 0)
+        if names is None:
+            return None
+        pieces = itertools.islice(itertools.chain([arg], arg.find_all(nodes.Expr)), 256)
+        if any(_assigned_name(p) in self.partial for p in pieces):
+            return None
+        return names
 
     def _add(self, severity: IssueSeverity, message: str, node: Any, rule: str = "") -> None:
         key = (severity.value, message)
@@ -370,7 +557,7 @@ class _Walker:
     def _name_check(self, name: str, node: Any, how: str, strict: bool) -> None:
         root = _root_name(node)
         via = f" (starting from the '{root}' object)" if root in _GADGETS else ""
-        if _is_dunder(name) or name in _ESCAPE_NAMES or (strict and name in _CALL_NAMES):
+        if _is_escape_name(name) or (strict and name in _CALL_NAMES):
             self._add(
                 IssueSeverity.CRITICAL,
                 f"Chat template accesses '{name}' via {how}{via}: a sandbox escape to Python "
@@ -392,6 +579,8 @@ class _Walker:
                 return
             keys = self.fold(node.arg, 0)
             if keys is None:
+                if self._partly_built(node.arg, node.node, "item lookup"):
+                    return
                 if any(isinstance(c.value, str) for c in node.arg.find_all(nodes.Const)):
                     self._add(
                         IssueSeverity.WARNING,
@@ -402,7 +591,7 @@ class _Walker:
             for key in keys:
                 self._name_check(key, node.node, "item lookup", strict=False)
         elif isinstance(node, nodes.Filter) and node.name == "attr":
-            names = self.fold(node.args[0], 0) if node.args else None
+            names = self._attr_names(node.args[0]) if node.args else None
             if names is None:
                 self._add(
                     IssueSeverity.CRITICAL,
@@ -414,6 +603,15 @@ class _Walker:
                 self._name_check(name, node.node, "|attr()", strict=True)
         elif isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_FILTERS:
             self._attribute_args(node)
+            if node.name == "map":
+                self._mapped_filter(node)
+        elif isinstance(node, nodes.Keyword) and (_is_dunder(node.key) or _MANGLED.match(node.key)):
+            self._add(
+                IssueSeverity.CRITICAL,
+                f"Chat template spells the Python internal '{node.key}' as a keyword name "
+                "(`dict(__globals__=1)|first` is the string)",
+                node,
+            )
         elif isinstance(node, nodes.Const) and isinstance(node.value, str):
             if _DUNDER_CONST.match(node.value):
                 self._add(
@@ -429,6 +627,14 @@ class _Walker:
                     f"Chat template calls '.{callee.attr}()', which runs code or commands",
                     node,
                 )
+            elif isinstance(callee, nodes.Getitem) and not isinstance(callee.arg, nodes.Slice):
+                for key in self.fold(callee.arg, 0) or ():
+                    if key in _CALL_NAMES:
+                        self._add(
+                            IssueSeverity.CRITICAL,
+                            f"Chat template calls '[{key!r}]()', which runs code or commands",
+                            node,
+                        )
             elif isinstance(callee, nodes.Name) and callee.name in _GLOBAL_CALLS:
                 self._add(
                     IssueSeverity.CRITICAL,
@@ -441,14 +647,102 @@ class _Walker:
                 f"Chat template loads another template ({type(node).__name__.lower()})",
                 node,
             )
-        if isinstance(node, nodes.Concat | nodes.Add | nodes.Mod | nodes.Filter | nodes.Call):
+        # (A macro call writes text, like a {% set %} block: judged where it is used.)
+        if isinstance(
+            node, nodes.Concat | nodes.Add | nodes.Mod | nodes.Filter | nodes.Call
+        ) and not (isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name)):
             for text in self.fold(node, 0) or ():
-                for name in _names_in(text):
+                # Prose that mentions `subprocess` is not a name; a short string can be.
+                found = _names_in(text) if len(text) <= _MAX_NAME_TEXT else []
+                if _is_built_name(text.strip()):
+                    found.append(text.strip())
+                for name in found:
                     self._add(
                         IssueSeverity.CRITICAL,
                         f"Chat template builds the name '{name}' from pieces",
                         node,
                     )
+
+    def _partly_built(self, key: Any, base: Any, how: str) -> bool:
+        """A name only partly known (`lipsum[u ~ u ~ 'globals' ~ u ~ u]` where `u` is a
+        character cut from `lipsum|string`): a known piece of it that names an interpreter
+        internal is enough, as no chat template looks up such a key for data."""
+        from jinja2 import nodes
+
+        subs = list(itertools.islice(itertools.chain([key], key.find_all(nodes.Expr)), 256))
+        # The constant pieces read in order (`['__glo', 'bals__']|batch(2)|first|join`).
+        spelled = "".join(
+            piece
+            for s in subs
+            for piece in (
+                [s.value] if isinstance(s, nodes.Const) and isinstance(s.value, str) else [],
+                [kw.key for kw in getattr(s, "kwargs", None) or ()],
+            )[isinstance(s, nodes.Call)]
+        )
+        known = self._known_text(key, 0)
+        self.budget.charge(len(spelled) + len(known))
+        for sub in subs:
+            texts = [spelled, known] if sub is key else []
+            for text in itertools.chain(texts, self.fold(sub, 0) or ()):
+                found = _CORE_WORDS.search(text.lower())
+                if found:
+                    root = _root_name(base)
+                    via = f" (starting from the '{root}' object)" if root in _GADGETS else ""
+                    self._add(
+                        IssueSeverity.CRITICAL,
+                        f"Chat template accesses a name built at render time around "
+                        f"'{found.group()}' via {how}{via}: a sandbox escape to Python internals",
+                        sub,
+                    )
+                    return True
+        return False
+
+    def _known_text(self, node: Any, depth: int) -> str:
+        """The known pieces of a concatenation in order, unknown ones dropped:
+        `u ~ u ~ 'glo' ~ b ~ 'als' ~ u ~ u` with `b = '%c'|format(98)` reads 'globals'."""
+        from jinja2 import nodes
+
+        folded = self.fold(node, 0)
+        if folded:
+            return folded[0]
+        if depth > _MAX_FOLD_DEPTH:
+            return ""
+        if isinstance(node, nodes.Concat):
+            return "".join(self._known_text(n, depth + 1) for n in node.nodes)
+        if isinstance(node, nodes.Add):
+            return self._known_text(node.left, depth + 1) + self._known_text(node.right, depth + 1)
+        if isinstance(node, nodes.Filter) and node.name == "join" and node.node is not None:
+            items = node.node.items if isinstance(node.node, nodes.List | nodes.Tuple) else []
+            return "".join(self._known_text(n, depth + 1) for n in items)
+        return ""
+
+    def _mapped_filter(self, node: Any) -> None:
+        """`map('attr', name)` is `|attr(name)` on every item; a filter chosen at render
+        time (`map(messages[0].content, ...)`) may be `attr` too."""
+        if not node.args:
+            return
+        chosen = self.fold(node.args[0], 0)
+        if chosen is None:
+            self._add(
+                IssueSeverity.CRITICAL,
+                "Chat template maps a filter chosen at render time (it may be |attr)",
+                node,
+            )
+            return
+        if "attr" not in chosen:
+            return
+        named = node.args[1:2] or [kw.value for kw in node.kwargs if kw.key == "name"]
+        for arg in named:
+            names = self._attr_names(arg)
+            if names is None:
+                self._add(
+                    IssueSeverity.CRITICAL,
+                    "Chat template maps |attr() with a name built at render time",
+                    node,
+                )
+                continue
+            for name in names:
+                self._name_check(name, node.node, "map('attr')", strict=True)
 
     def _attribute_args(self, node: Any) -> None:
         """`map(attribute=...)`, `selectattr('...')` and friends getattr by a string name."""
@@ -460,6 +754,8 @@ class _Walker:
         for arg in candidates:
             names = self.fold(arg, 0)
             if names is None:
+                if self._partly_built(arg, node.node, f"|{node.name}()"):
+                    continue
                 if not isinstance(arg, nodes.Const):
                     self._add(
                         IssueSeverity.WARNING,
@@ -491,11 +787,16 @@ class _Walker:
         if depth > _MAX_FOLD_DEPTH:
             return None
         d = depth + 1
+        if isinstance(node, _ItemOf):
+            seqs = self.fold_seq(node.seq, d)
+            return None if seqs is None else _cap(itertools.chain.from_iterable(seqs))
         if isinstance(node, nodes.Const):
             return [node.value] if isinstance(node.value, str) else [str(node.value)]
         if isinstance(node, nodes.TemplateData):
             return [node.data]
         if isinstance(node, nodes.Name):
+            if node.name not in self.assigned:
+                return _GLOBALS_TEXT.get(node.name)
             return self.values.get(node.name)
         if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
             return self.values.get(f"{node.node.name}.{node.attr}")
@@ -507,17 +808,24 @@ class _Walker:
             return _product([self.fold(n, d) for n in node.nodes])
         if isinstance(node, nodes.Add):
             return _product([self.fold(node.left, d), self.fold(node.right, d)])
+        if isinstance(node, nodes.Mul):
+            times = _const_int(node.right)
+            text = self.fold(node.left, d)
+            if not isinstance(times, int) or isinstance(times, bool):
+                times, text = _const_int(node.left), self.fold(node.right, d)
+            if not isinstance(times, int) or isinstance(times, bool) or text is None:
+                return None
+            if any(len(t) * times > _MAX_WIDTH for t in text):
+                return None
+            return _cap(t * times for t in text)
         if isinstance(node, nodes.Mod):
             fmt = self.fold(node.left, d)
             items = node.right.items if isinstance(node.right, nodes.Tuple) else [node.right]
-            args = _product_tuples([self.fold(i, d) for i in items])
+            args = self._format_args(items, d)
             if fmt is None or args is None:
                 return None
             return _cap_all(_safe_percent(f, a) for f in fmt for a in args)
-        if isinstance(node, nodes.Getitem):
-            base = self.fold(node.node, d)
-            if base is None:
-                return None
+        if isinstance(node, nodes.Getitem) and (base := self.fold(node.node, d)) is not None:
             if isinstance(node.arg, nodes.Slice):
                 parts = [_const_int(p) for p in (node.arg.start, node.arg.stop, node.arg.step)]
                 if any(p is False for p in parts) or parts[2] == 0:
@@ -527,6 +835,35 @@ class _Walker:
             if isinstance(index, int) and not isinstance(index, bool):
                 return _cap(b[index] for b in base if -len(b) <= index < len(b))
             return None
+        if (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.node, nodes.Name)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            return self.values.get(f"{node.node.name}.{node.arg.value}")
+        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Slice):
+            index = _const_int(node.arg)
+            if not isinstance(index, int) or isinstance(index, bool):
+                return None
+            seqs = self.fold_seq(node.node, d)
+            if seqs is None:
+                return None
+            return _cap(t[index] for t in seqs if -len(t) <= index < len(t))
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
+            if node.node.name in self.macros:
+                return self.values.get(node.node.name)
+            return self.values.get(f"{node.node.name}()")
+        if (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Getattr)
+            and isinstance(node.node.node, nodes.Name)
+            and node.node.attr in ("next", "cycle")
+        ):
+            if node.node.attr == "next":  # a cycler's next item
+                return self.values.get(f"{node.node.node.name}.current")
+            if node.node.node.name == "loop":  # loop.cycle(a, b, ...)
+                return _union(self.fold(a, d) for a in node.args)
         if isinstance(node, nodes.Filter):
             return self._fold_filter(node, d)
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
@@ -534,8 +871,8 @@ class _Walker:
             base = self.fold(node.node.node, d)
             if base is None:
                 return None
-            if method in _STR_METHODS and not node.args:
-                return _cap(getattr(b, method)() for b in base)
+            if method in _STR_METHODS and not node.kwargs and not node.dyn_args:
+                return self._fold_method(method, base, node.args, d)
             if method == "replace" and len(node.args) == 2:
                 old, new = self.fold(node.args[0], d), self.fold(node.args[1], d)
                 if old is None or new is None:
@@ -543,12 +880,53 @@ class _Walker:
                 return _cap(b.replace(o, n) for b in base for o in old for n in new)
             if method == "format":
                 args = _product_tuples([self.fold(a, d) for a in node.args])
-                if args is None:
+                names = [kw.key for kw in node.kwargs]
+                values = _product_tuples([self.fold(kw.value, d) for kw in node.kwargs])
+                if args is None or values is None or node.dyn_args or node.dyn_kwargs:
                     return None
-                return _cap_all(_safe_format(b, a) for b in base for a in args)
+                return _cap_all(
+                    _safe_format(b, a, dict(zip(names, v, strict=True)))
+                    for b in base
+                    for a in args
+                    for v in values
+                )
             if method == "join" and node.args:
                 return self._fold_join(node.args[0], base, d)
         return None
+
+    def _format_args(self, args: list[Any], d: int) -> list[tuple[Any, ...]] | None:
+        """Arguments of a `%` format: int literals stay ints (`'%c' % 95` is '_'), the rest
+        folded to strings."""
+        groups: list[list[Any] | None] = []
+        for arg in args:
+            number = _const_int(arg)  # (a huge `%c` code point fails: OverflowError)
+            if isinstance(number, int) and not isinstance(number, bool):
+                groups.append([number])
+            else:
+                groups.append(self.fold(arg, d))
+        return _product_tuples(groups)
+
+    def _fold_method(
+        self, method: str, base: list[str], args: list[Any], d: int
+    ) -> list[str] | None:
+        """`str.<method>(*args)` on each candidate, the arguments folded (ints as ints)."""
+        groups: list[list[Any]] = []
+        for arg in args:
+            number = _const_int(arg)
+            if isinstance(number, int) and not isinstance(number, bool):
+                if abs(number) > _MAX_WIDTH:
+                    return None
+                groups.append([number])
+                continue
+            folded = self.fold(arg, d)
+            if folded is None:
+                return None
+            groups.append(folded)
+        combos = list(itertools.islice(itertools.product(*groups), 64))
+        try:
+            return _cap(getattr(b, method)(*c) for b in base for c in combos)
+        except (TypeError, ValueError):
+            return None
 
     def _fold_filter(self, node: Any, d: int) -> list[str] | None:
         from jinja2 import nodes
@@ -556,29 +934,31 @@ class _Walker:
         if node.name == "join":
             sep = self.fold(node.args[0], d) if node.args else [""]
             return self._fold_join(node.node, sep, d) if sep is not None else None
+        if node.name in ("first", "last") and not node.args and node.node is not None:
+            items = self.fold_seq(node.node, d)
+            if items is None:
+                return None
+            pick = 0 if node.name == "first" else -1
+            return _cap(t[pick] for t in items if t)
         base = self.fold(node.node, d) if node.node is not None else None
+        if base is None and node.name == "string" and not node.args:
+            # The text of a literal list or dict: `(dict(glo=1)|string)[2:5]` is 'glo'.
+            literal = _literal(node.node)
+            return None if literal is _UNKNOWN else _cap([str(literal)])
         if base is None:
             return None
         if node.name in _FOLD_FILTERS:
-            ops: dict[str, Callable[[str], str]] = {
-                "lower": str.lower,
-                "upper": str.upper,
-                "reverse": lambda s: s[::-1],
-                "string": str,
-                "trim": str.strip,
-                "title": str.title,
-                "capitalize": str.capitalize,
-                "first": lambda s: s[:1],
-                "last": lambda s: s[-1:],
-            }
-            return _cap(ops[node.name](b) for b in base)
+            op = _STR_FILTERS.get(node.name) or (lambda s: s[::-1])
+            return _cap(op(b) for b in base)
+        if node.name == "center" and not node.kwargs and len(node.args) <= 1:
+            return self._fold_method("center", base, node.args[:1] or [nodes.Const(80)], d)
         if node.name == "replace" and len(node.args) >= 2:
             old, new = self.fold(node.args[0], d), self.fold(node.args[1], d)
             if old is None or new is None:
                 return None
             return _cap(b.replace(o, n) for b in base for o in old for n in new)
         if node.name == "format":
-            args = _product_tuples([self.fold(a, d) for a in node.args])
+            args = self._format_args(node.args, d)
             if args is None:
                 return None
             return _cap_all(_safe_percent(b, a) for b in base for a in args)
@@ -587,20 +967,184 @@ class _Walker:
         return None
 
     def _fold_join(self, seq: Any, seps: list[str], d: int) -> list[str] | None:
+        parts = self.fold_seq(seq, d)
+        if parts is None:
+            return None
+        return _cap(s.join(p) for s in seps for p in parts)
+
+    def fold_seq(self, node: Any, depth: int) -> list[tuple[str, ...]] | None:
+        """The item lists `node` can hold as a sequence of strings (a string is its
+        characters, a dict its keys: `dict(__glo=1, bals__=1)|join` is a name), memoised and
+        charged like `fold`."""
+        key = (id(node), depth)
+        if key not in self._seq_memo:
+            found = self._fold_seq(node, depth)
+            if found:
+                self.budget.charge(sum(len(t) + sum(map(len, t)) for t in found))
+            self._seq_memo[key] = found
+        return self._seq_memo[key]
+
+    def _fold_seq(self, node: Any, depth: int) -> list[tuple[str, ...]] | None:
         from jinja2 import nodes
 
-        if isinstance(seq, nodes.List | nodes.Tuple):
-            parts = _product_tuples([self.fold(i, d) for i in seq.items])
-            if parts is None:
-                return None
-            return _cap(s.join(p) for s in seps for p in parts)
-        chars = self.fold(seq, d)
-        if chars is None:
+        if depth > _MAX_FOLD_DEPTH:
             return None
-        return _cap(s.join(c) for s in seps for c in chars)
+        d = depth + 1
+        if isinstance(node, nodes.List | nodes.Tuple):
+            return _product_tuples([self.fold(i, d) for i in node.items])
+        if isinstance(node, nodes.Dict):
+            return _product_tuples([self.fold(p.key, d) for p in node.items])
+        if _is_dict_call(node):
+            return [tuple(kw.key for kw in node.kwargs)]
+        if (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Getattr)
+            and node.node.attr in ("keys", "values")
+            and not node.args
+        ):
+            if node.node.attr == "keys":
+                return self.fold_seq(node.node.node, d)
+            mapping: Any = node.node.node
+            if isinstance(mapping, nodes.Dict):
+                return _product_tuples([self.fold(p.value, d) for p in mapping.items])
+            if _is_dict_call(mapping):
+                return _product_tuples([self.fold(kw.value, d) for kw in mapping.kwargs])
+            return None
+        if isinstance(node, nodes.Filter) and node.node is not None:
+            if node.name in _SEQ_FILTERS and not node.args:
+                items = self.fold_seq(node.node, d)
+                options: dict[str, Any] = {str(kw.key): kw.value for kw in node.kwargs}
+                if items is None or not set(options) <= {"reverse", "case_sensitive"}:
+                    return None
+                if not all(isinstance(v, nodes.Const) for v in options.values()):
+                    return None
+                flags: dict[str, bool] = {k: bool(v.value) for k, v in options.items()}
+                # jinja2 sorts and dedupes without regard to case unless told otherwise.
+                fold_case = (lambda x: x) if flags.get("case_sensitive") else str.lower
+                if node.name == "sort":
+                    rev = flags.get("reverse", False)
+                    return [tuple(sorted(t, key=fold_case, reverse=rev)) for t in items]
+                if node.name == "reverse":
+                    return [t[::-1] for t in items]
+                if node.name == "unique":
+                    return [_unique(t, fold_case) for t in items]
+                if node.name == "select":
+                    return [tuple(i for i in t if i) for t in items]
+                return items
+            if node.name == "map" and len(node.args) == 1 and not node.kwargs:
+                chosen = self.fold(node.args[0], d)
+                items = self.fold_seq(node.node, d)
+                if chosen is None or items is None or len(chosen) != 1:
+                    return None
+                op = _STR_FILTERS.get(chosen[0])
+                return None if op is None else [tuple(map(op, t)) for t in items]
+        if isinstance(node, nodes.Add):
+            left, right = self.fold_seq(node.left, d), self.fold_seq(node.right, d)
+            if left is None or right is None:
+                return None
+            return list(itertools.islice((a + b for a in left for b in right), 64))
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
+            parts = [_const_int(p) for p in (node.arg.start, node.arg.stop, node.arg.step)]
+            items = self.fold_seq(node.node, d)
+            if items is None or any(p is False for p in parts) or parts[2] == 0:
+                return None
+            return [t[slice(*parts)] for t in items]
+        name = _assigned_name(node)
+        if name in self.mutated:
+            return None
+        if name is not None and name in self.assigned:
+            key = (name, d)
+            if key not in self._name_seqs:
+                seqs = (self.fold_seq(e, d) for e in self.assigned[name])
+                found = itertools.chain.from_iterable(s for s in seqs if s is not None)
+                self._name_seqs[key] = list(itertools.islice(found, 64)) or None
+            if self._name_seqs[key] is not None:
+                return self._name_seqs[key]
+        strings = self.fold(node, depth)
+        return None if strings is None else [tuple(s) for s in strings]
 
 
 _TOOL_WORDS: Final = ("tool", "function", "documents", "builtin")
+#: String filters folded as they render (`reverse` is folded apart: on a list it reorders).
+_STR_FILTERS: Final[dict[str, Callable[[str], str]]] = {
+    "lower": str.lower,
+    "upper": str.upper,
+    "string": str,
+    "trim": str.strip,
+    "title": str.title,
+    "capitalize": str.capitalize,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class _ItemOf:
+    """What a `{% for %}` variable takes: each item of `seq` (folded by `fold_seq`)."""
+
+    seq: Any
+
+
+def _written(body: Iterable[Any], filter_: Any = None) -> Any:
+    """The text a block body writes (its direct outputs, `{% filter %}` blocks applied), as
+    one expression to fold; `filter_` is the block's own filter (`{% set a | lower %}`)."""
+    from jinja2 import nodes
+
+    written: Any = nodes.Concat(list(_outputs(body)))
+    if filter_ is not None:
+        written = _refilter(filter_, written)
+    return written
+
+
+def _refilter(filter_: Any, node: Any) -> Any:
+    """`filter_` (a filter chain with no input, as a block carries it) applied to `node`."""
+    from jinja2 import nodes
+
+    inner = node if filter_.node is None else _refilter(filter_.node, node)
+    return nodes.Filter(
+        inner, filter_.name, filter_.args, filter_.kwargs, filter_.dyn_args, filter_.dyn_kwargs
+    )
+
+
+def _named_fields(value: Any) -> Iterator[tuple[str, Any]]:
+    """(key, value) of a namespace, `dict(...)` call or dict literal with constant keys: what
+    `ns.key`, `d.key` and `d['key']` read of the name it is assigned to."""
+    from jinja2 import nodes
+
+    if isinstance(value, nodes.Call) and isinstance(value.node, nodes.Name):
+        if value.node.name in ("namespace", "dict"):
+            for kw in value.kwargs:
+                yield kw.key, kw.value
+    elif isinstance(value, nodes.Dict):
+        for pair in value.items:
+            if isinstance(pair.key, nodes.Const) and isinstance(pair.key.value, str):
+                yield pair.key.value, pair.value
+
+
+def _keys_iterated(value: Any) -> Any:
+    """The mapping whose keys `{% for k, v in X|dictsort %}` / `X.items()` / `X|items` gives
+    the first loop variable, or None."""
+    from jinja2 import nodes
+
+    if isinstance(value, nodes.Filter) and value.name in ("dictsort", "items"):
+        return value.node
+    if (
+        isinstance(value, nodes.Call)
+        and isinstance(value.node, nodes.Getattr)
+        and value.node.attr == "items"
+        and not value.args
+    ):
+        return value.node.node
+    return None
+
+
+def _assigned_name(node: Any) -> str | None:
+    """The key of `_Walker.assigned` a name or namespace attribute reads."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name):
+        return str(node.name)
+    if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+        return f"{node.node.name}.{node.attr}"
+    return None
 
 
 def _mentions_tools(expr: Any) -> bool:
@@ -623,16 +1167,63 @@ def _outputs(body: Iterable[Any]) -> Iterable[Any]:
     for stmt in body:
         if isinstance(stmt, nodes.Output):
             yield from stmt.nodes
+        elif isinstance(stmt, nodes.FilterBlock):
+            yield _written(stmt.body, stmt.filter)
 
 
-def _is_namespace_call(node: Any) -> bool:
+_UNKNOWN: Final = object()
+
+
+def _is_dict_call(node: Any) -> bool:
+    """`dict(k=v, ...)`: a mapping whose keys are the keyword names."""
     from jinja2 import nodes
 
     return (
         isinstance(node, nodes.Call)
         and isinstance(node.node, nodes.Name)
-        and node.node.name == "namespace"
+        and node.node.name == "dict"
+        and not node.args
+        and not node.dyn_args
+        and not node.dyn_kwargs
     )
+
+
+def _literal(node: Any) -> Any:
+    """The Python value of a literal made of constants (lists, tuples, dicts, `dict(k=...)`),
+    `_UNKNOWN` for anything else; the parser has already bounded its nesting."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Const):
+        return node.value
+    if isinstance(node, nodes.List | nodes.Tuple):
+        items = [_literal(i) for i in node.items]
+        if any(i is _UNKNOWN for i in items):
+            return _UNKNOWN
+        return items if isinstance(node, nodes.List) else tuple(items)
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(node, nodes.Dict):
+        pairs = [(_literal(p.key), _literal(p.value)) for p in node.items]
+    elif _is_dict_call(node):
+        pairs = [(kw.key, _literal(kw.value)) for kw in node.kwargs]
+    else:
+        return _UNKNOWN
+    if any(k is _UNKNOWN or v is _UNKNOWN for k, v in pairs):
+        return _UNKNOWN
+    try:
+        return dict(pairs)
+    except TypeError:  # an unhashable key
+        return _UNKNOWN
+
+
+def _unique(items: tuple[str, ...], key: Callable[[str], str]) -> tuple[str, ...]:
+    """jinja2's `unique`: first occurrences, compared by `key`."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for item in items:
+        if key(item) not in seen:
+            seen.add(key(item))
+            out.append(item)
+    return tuple(out)
 
 
 def _root_name(node: Any) -> str | None:
@@ -677,7 +1268,7 @@ def _product(groups: list[list[str] | None]) -> list[str] | None:
     return None if tuples is None else _cap("".join(t) for t in tuples)
 
 
-def _product_tuples(groups: list[list[str] | None]) -> list[tuple[str, ...]] | None:
+def _product_tuples(groups: list[list[Any] | None]) -> list[tuple[Any, ...]] | None:
     if any(g is None for g in groups):
         return None
     return list(itertools.islice(itertools.product(*[g for g in groups if g is not None]), 64))
@@ -699,25 +1290,27 @@ def _cap_all(values: Iterable[str | None]) -> list[str] | None:
     return None if unknown else out
 
 
-def _safe_percent(fmt: str, args: tuple[str, ...]) -> str | None:
-    """`fmt % args` for short plain `%s` formats only (no widths: no memory blow-up).
+def _safe_percent(fmt: str, args: tuple[Any, ...]) -> str | None:
+    """`fmt % args` for short formats without widths or precisions (no memory blow-up).
 
-    Anything else is unknown, not empty: `'%c%cclass%c%c'|format(95, 95, 95, 95)` and
-    `'%.2sclass%.2s'|format('__x', '__y')` both render `__class__`.
+    Anything else is unknown, not empty: `'%.2sclass%.2s'|format('__x', '__y')` renders
+    `__class__`. Int literals are passed as ints (`'%c%cclass%c%c'|format(95, 95, 95, 95)`).
     """
     if len(fmt) > 512 or any(c.isdigit() or c == "*" for c in fmt.replace("%%", "")):
         return None
     try:
         return fmt % args
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, OverflowError):
         return None
 
 
-def _safe_format(fmt: str, args: tuple[str, ...]) -> str | None:
+def _safe_format(
+    fmt: str, args: tuple[str, ...], kwargs: dict[str, str] | None = None
+) -> str | None:
     if len(fmt) > 512 or ":" in fmt or "." in fmt or "[" in fmt or "!" in fmt:
         return None
     try:
-        return fmt.format(*args)
+        return fmt.format(*args, **(kwargs or {}))
     except (IndexError, KeyError, ValueError):
         return None
 
