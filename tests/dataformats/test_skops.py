@@ -7,9 +7,12 @@ with the documented `trusted=get_untrusted_types(file=...)` builds whatever is n
 from __future__ import annotations
 
 import functools
+import json
 import operator
 import os
 import subprocess
+import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -54,22 +57,56 @@ def test_unknown_class_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_real_sklearn_models_are_clean(tmp_path: Path) -> None:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
+    """What skops.io.dump writes for common estimators, pipelines and searches names nothing to
+    warn about: FunctionNodes of numpy ufuncs, TypeNodes of dtypes, scorers, loss functions,
+    trees, OrderedDicts, tuples and sets (DictNode/ListNode/SetNode/TupleNode types are judged)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression, SGDClassifier, SGDRegressor
+    from sklearn.metrics import f1_score, make_scorer
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.naive_bayes import MultinomialNB
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, SplineTransformer, StandardScaler
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        MinMaxScaler,
+        OneHotEncoder,
+        SplineTransformer,
+        StandardScaler,
+    )
+    from sklearn.svm import SVC
 
     rng = np.random.default_rng(0)
     x = rng.random((40, 3))
     y = (x[:, 0] > 0.5).astype(int)
+    docs = ["the cat sat", "a dog ran", "the bird flew", "cat and dog"] * 3
     models = {
         "hgb": HistGradientBoostingClassifier(max_iter=3).fit(x, y),
+        "forest": RandomForestClassifier(n_estimators=2).fit(x, y),
+        "sgd": SGDClassifier(loss="modified_huber").fit(x, y),
+        "sgd_regressor": SGDRegressor().fit(x, x[:, 1]),
         "pipeline": make_pipeline(
-            FunctionTransformer(np.log1p),
+            FunctionTransformer(np.log1p, inverse_func=np.expm1),
             SplineTransformer(),
             StandardScaler(),
             LogisticRegression(),
         ).fit(x, y),
+        "columns": make_pipeline(
+            ColumnTransformer(
+                [("s", MinMaxScaler(), [0, 1]), ("o", OneHotEncoder(handle_unknown="ignore"), [2])]
+            ),
+            FunctionTransformer(np.sqrt),
+            LogisticRegression(),
+        ).fit(x.round(1), y),
+        "grid": GridSearchCV(
+            make_pipeline(StandardScaler(), SVC()),
+            {"svc__C": [1.0, 2.0]},
+            cv=2,
+            scoring=make_scorer(f1_score),
+        ).fit(x, y),
+        "tfidf": make_pipeline(TfidfVectorizer(), MultinomialNB()).fit(docs, [0, 1, 0, 1] * 3),
+        "containers": {"d": OrderedDict(a=1), "t": (1, "a"), "s": {1, 2}, "a": np.arange(3)},
     }
     for name, model in models.items():
         result = scan(_dump(tmp_path, name, model))
@@ -102,3 +139,125 @@ def test_mlmodel_trusting_a_dangerous_skops_type_is_critical(tmp_path: Path) -> 
     crit = [i for i in evil.issues if i.severity is IssueSeverity.CRITICAL]
     assert [i.details["type"] for i in crit] == ["posix.system"]
     assert crit[0].rule == rt.SKOPS_DANGEROUS_TYPE
+
+
+def _edited(
+    tmp_path: Path,
+    name: str,
+    node: dict[str, Any],
+    protocol: int | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> Path:
+    """A real skops dump of {"k": [1]} whose schema.json has `node` put under "k" (and its
+    protocol changed): what a hand-edited file holds, still readable by get_untrusted_types."""
+    path = _dump(tmp_path, name, {"k": [1]})
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    schema = json.loads(members["schema.json"])
+    schema["content"]["k"] = node
+    if protocol is not None:
+        schema["protocol"] = protocol
+    members["schema.json"] = json.dumps(schema).encode()
+    members.update(extra or {})
+    with zipfile.ZipFile(path, "w") as z:
+        for member, data in members.items():
+            z.writestr(member, data)
+    return path
+
+
+def _value(value: Any) -> dict[str, Any]:
+    """A JsonNode, as skops.io.dump writes a str or int."""
+    return {
+        "__class__": type(value).__name__,
+        "__module__": "builtins",
+        "__loader__": "JsonNode",
+        "content": json.dumps(value),
+        "is_json": True,
+    }
+
+
+def _node(loader: str, dotted: str, **fields: Any) -> dict[str, Any]:
+    module, _, name = dotted.rpartition(".")
+    return {"__class__": name, "__module__": module, "__loader__": loader, **fields}
+
+
+def _critical_types(path: Path) -> set[str]:
+    result = scan(path)
+    crit = [i for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+    assert all(i.rule == rt.SKOPS_DANGEROUS_TYPE for i in crit), result.issues
+    return {i.details["type"] for i in crit}
+
+
+_EMPTY_LIST = _node("ListNode", "builtins.list", content=[])
+
+
+@pytest.mark.parametrize(
+    ("loader", "dotted", "fields"),
+    [
+        # ListNode._construct: gettype(module, class)([items]) -> check_output(["id"])
+        ("ListNode", "subprocess.check_output", {"content": [_value("id")]}),
+        ("SetNode", "subprocess.call", {"content": [_value("id")]}),
+        # DictNode._construct: gettype(module, class)() -> set_trace()
+        ("DictNode", "pdb.set_trace", {"content": {}, "key_types": _EMPTY_LIST}),
+    ],
+)
+def test_container_nodes_call_the_type_they_name(
+    tmp_path: Path, loader: str, dotted: str, fields: dict[str, Any]
+) -> None:
+    """skops builds a dict/list/set by calling the type its node names, with the content."""
+    path = _edited(tmp_path, loader, _node(loader, dotted, **fields))
+    assert sio.get_untrusted_types(file=path) == [dotted]
+    assert _critical_types(path) == {dotted}
+
+
+def test_protocol_0_function_node_imports_its_content_name(tmp_path: Path) -> None:
+    """A file may claim protocol 0, whose FunctionNode imports content's module_path.function
+    and ignores __module__/__class__ (here a harmless numpy ufunc)."""
+    node = _node(
+        "FunctionNode", "numpy.log1p", content={"module_path": "posix", "function": "system"}
+    )
+    path = _edited(tmp_path, "proto0", node, protocol=0)
+    assert sio.get_untrusted_types(file=path) == ["posix.system"]
+    assert _critical_types(path) == {"posix.system"}
+
+
+def test_getattr_as_a_transformer_function_is_critical(tmp_path: Path) -> None:
+    """builtins.getattr is judged by its call in a pickle; in a skops file nothing checks the call:
+    FunctionTransformer calls it with the data and the file's own kw_args."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = _dump(tmp_path, "getattr", FunctionTransformer(func=getattr))
+    assert "builtins.getattr" in sio.get_untrusted_types(file=path)
+    assert _critical_types(path) == {"builtins.getattr"}
+
+
+@pytest.mark.parametrize(
+    ("dotted", "args"),
+    [
+        # LossNode calls the type it names with the file's arguments
+        (
+            "torch.storage._load_from_bytes",
+            [
+                {
+                    "__class__": "bytes",
+                    "__module__": "builtins",
+                    "__loader__": "BytesNode",
+                    "file": "p.bin",
+                }
+            ],
+        ),
+        ("catboost.Pool", [_value("/etc/passwd")]),
+    ],
+)
+def test_reduce_constructors_judged_by_their_call_are_critical(
+    tmp_path: Path, dotted: str, args: list[dict[str, Any]]
+) -> None:
+    node = _node(
+        "LossNode",
+        dotted,
+        __reduce__={"args": _node("TupleNode", "builtins.tuple", content=args)},
+        content=_value({}),
+    )
+    path = _edited(tmp_path, "loss", node, extra={"p.bin": b"\x80\x02N."})
+    assert dotted in sio.get_untrusted_types(file=path)
+    assert _critical_types(path) == {dotted}

@@ -18,19 +18,22 @@ from ..pickle import policy
 #: Values walked per schema: a schema holds one dict per node, so this is far past any model.
 _MAX_VALUES: Final = 2_000_000
 _MAX_REPORTED: Final = 50
-#: Loaders whose node only rebuilds a builtin container or raw data (the module is not used).
-_DATA_LOADERS: Final = frozenset(
-    {
-        "DictNode",
-        "ListNode",
-        "TupleNode",
-        "SetNode",
-        "JsonNode",
-        "BytesNode",
-        "BytearrayNode",
-        "SliceNode",
-    }
-)
+#: Loaders whose node never uses its `__module__`/`__class__`: raw data (JsonNode, BytesNode,
+#: BytearrayNode, SliceNode build their value without importing anything). DictNode, ListNode,
+#: SetNode and TupleNode are NOT here: they call `gettype(__module__, __class__)` with their
+#: content (`ListNode` naming `subprocess.check_output` runs `check_output([...])`), and
+#: `get_untrusted_types` lists that name for the user to trust.
+_DATA_LOADERS: Final = frozenset({"JsonNode", "BytesNode", "BytearrayNode", "SliceNode"})
+#: The pickle policy's call-shape checks (SHAPE verdicts) as they stand in a skops schema,
+#: where no call shape is checked: a LossNode calls its type with any arguments the file holds,
+#: a FunctionTransformer calls its `func` with the caller's data and the file's `kw_args`.
+#: Every one of them resolves names or loads nested bytes except `codecs.encode`.
+_SHAPE_FAMILIES: Final[dict[str, str]] = {
+    "getattr": "resolver",
+    "resolve2": "resolver",
+    "dill_type": "resolver",
+    "nested_bytes": "nested-unpickler",
+}
 
 
 def is_skops_schema(doc: Any) -> bool:
@@ -70,10 +73,16 @@ def schema_types(doc: Any) -> tuple[dict[tuple[str, str], str], bool]:
         if loader in _DATA_LOADERS:
             continue
         qualname = cls
+        content = value.get("content")
         if loader == "MethodNode":
-            content = value.get("content")
             func = content.get("func") if isinstance(content, dict) else None
             qualname = f"{cls}.{func}" if isinstance(func, str) else cls
+        elif loader == "FunctionNode" and isinstance(content, dict):
+            # protocol 0 (which any file may claim) imports `content`'s module_path.function
+            # and ignores `__module__`/`__class__`; get_untrusted_types lists the content name
+            path, func = content.get("module_path"), content.get("function")
+            if isinstance(path, str) and isinstance(func, str):
+                found.setdefault((path, func), "FunctionNode protocol 0")
         found.setdefault((module, qualname), loader)
     return found, True
 
@@ -83,7 +92,17 @@ def _verdict(module: str, qualname: str) -> policy.Verdict:
         # skops imports the module and getattr()s the name: garbage cannot resolve, but a
         # name that is not an identifier path is not one real files hold either
         return policy.Verdict(policy.UNKNOWN)
-    return policy.classify(module, qualname)
+    verdict = policy.classify(module, qualname)
+    if verdict.kind != policy.SHAPE:
+        return verdict
+    # SHAPE: safe in a pickle only once the emulator has judged the call; a skops load calls
+    # or stores it with whatever the file holds, which nothing checks
+    if verdict.family:
+        return policy.danger(verdict.family, verdict.why)
+    family = _SHAPE_FAMILIES.get(verdict.special)
+    if family:
+        return policy.danger(family, f"{module}.{qualname} resolves or loads what it is given.")
+    return policy.Verdict(policy.UNKNOWN)
 
 
 def dangerous_dotted(name: str) -> policy.Verdict | None:
