@@ -147,6 +147,7 @@ def _edited(
     node: dict[str, Any],
     protocol: int | None = None,
     extra: dict[str, bytes] | None = None,
+    encoding: str = "utf-8",
 ) -> Path:
     """A real skops dump of {"k": [1]} whose schema.json has `node` put under "k" (and its
     protocol changed): what a hand-edited file holds, still readable by get_untrusted_types."""
@@ -157,7 +158,7 @@ def _edited(
     schema["content"]["k"] = node
     if protocol is not None:
         schema["protocol"] = protocol
-    members["schema.json"] = json.dumps(schema).encode()
+    members["schema.json"] = json.dumps(schema).encode(encoding)
     members.update(extra or {})
     with zipfile.ZipFile(path, "w") as z:
         for member, data in members.items():
@@ -261,3 +262,12 @@ def test_reduce_constructors_judged_by_their_call_are_critical(
     path = _edited(tmp_path, "loss", node, extra={"p.bin": b"\x80\x02N."})
     assert dotted in sio.get_untrusted_types(file=path)
     assert _critical_types(path) == {dotted}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32-le"])
+def test_schema_in_utf16_or_utf32_is_read(tmp_path: Path, encoding: str) -> None:
+    """skops reads schema.json with json.loads(bytes), which detects UTF-16 and UTF-32."""
+    node = _node("FunctionNode", "posix.system")
+    path = _edited(tmp_path, encoding, node, encoding=encoding)
+    assert sio.get_untrusted_types(file=path) == ["posix.system"]
+    assert _critical_types(path) == {"posix.system"}
