@@ -271,3 +271,12 @@ def test_schema_in_utf16_or_utf32_is_read(tmp_path: Path, encoding: str) -> None
     path = _edited(tmp_path, encoding, node, encoding=encoding)
     assert sio.get_untrusted_types(file=path) == ["posix.system"]
     assert _critical_types(path) == {"posix.system"}
+
+
+def test_a_booster_rebuilt_from_its_state_is_not_critical(tmp_path: Path) -> None:
+    """An ObjectNode is built with __new__ and __setstate__, never called: an XGBoost Booster
+    restored from the bytes it holds is what XGBClassifier dumps, and is not a load by path."""
+    node = _node("ObjectNode", "xgboost.core.Booster", content=_value({}))
+    assert not _critical_types(_edited(tmp_path, "booster", node))
+    called = _node("ListNode", "xgboost.core.Booster", content=[_value("/tmp/other.model")])
+    assert _critical_types(_edited(tmp_path, "called", called)) == {"xgboost.core.Booster"}

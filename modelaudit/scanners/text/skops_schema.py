@@ -24,6 +24,8 @@ _MAX_REPORTED: Final = 50
 #: content (`ListNode` naming `subprocess.check_output` runs `check_output([...])`), and
 #: `get_untrusted_types` lists that name for the user to trust.
 _DATA_LOADERS: Final = frozenset({"JsonNode", "BytesNode", "BytearrayNode", "SliceNode"})
+#: The loader that builds its type without calling it: `cls.__new__(cls)`, then `__setstate__`.
+_BUILT_WITHOUT_CALL: Final = "ObjectNode"
 #: The pickle policy's call-shape checks (SHAPE verdicts) as they stand in a skops schema,
 #: where no call shape is checked: a LossNode calls its type with any arguments the file holds,
 #: a FunctionTransformer calls its `func` with the caller's data and the file's `kw_args`.
@@ -82,18 +84,26 @@ def schema_types(doc: Any) -> tuple[dict[tuple[str, str], str], bool]:
             # and ignores `__module__`/`__class__`; get_untrusted_types lists the content name
             path, func = content.get("module_path"), content.get("function")
             if isinstance(path, str) and isinstance(func, str):
-                found.setdefault((path, func), "FunctionNode protocol 0")
-        found.setdefault((module, qualname), loader)
+                _note(found, path, func, "FunctionNode protocol 0")
+        _note(found, module, qualname, loader)
     return found, True
 
 
-def _verdict(module: str, qualname: str) -> policy.Verdict:
+def _note(found: dict[tuple[str, str], str], module: str, qualname: str, loader: str) -> None:
+    """Remember the loader naming `module.qualname`: one that calls it over an ObjectNode."""
+    if found.get((module, qualname), _BUILT_WITHOUT_CALL) == _BUILT_WITHOUT_CALL:
+        found[(module, qualname)] = loader
+
+
+def _verdict(module: str, qualname: str, loader: str) -> policy.Verdict:
     if not policy.valid_name(module, qualname):
         # skops imports the module and getattr()s the name: garbage cannot resolve, but a
         # name that is not an identifier path is not one real files hold either
         return policy.Verdict(policy.UNKNOWN)
     verdict = policy.classify(module, qualname)
-    if verdict.kind != policy.SHAPE:
+    if verdict.kind != policy.SHAPE or loader == _BUILT_WITHOUT_CALL:
+        # an ObjectNode is built as unpickling builds a class (`__new__`, `__setstate__`),
+        # which the policy's SHAPE verdict already finds safe (an XGBoost Booster's state)
         return verdict
     # SHAPE: safe in a pickle only once the emulator has judged the call; a skops load calls
     # or stores it with whatever the file holds, which nothing checks
@@ -124,7 +134,7 @@ def report_skops(scanner: BaseScanner, doc: Any, path: str, result: ScanResult) 
     reported = 0
     for (module, qualname), loader in sorted(found.items()):
         name = f"{module}.{qualname}"
-        verdict = _verdict(module, qualname)
+        verdict = _verdict(module, qualname, loader)
         if verdict.kind in (policy.SAFE, policy.SHAPE) or reported >= _MAX_REPORTED:
             continue
         reported += 1
