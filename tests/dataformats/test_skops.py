@@ -136,11 +136,17 @@ def test_mlmodel_trusting_a_dangerous_skops_type_is_critical(tmp_path: Path) -> 
         mlflow_sklearn.save_model(
             model, tmp_path / "evil", skops_trusted_types=[predictor, "posix.system"]
         )
+        mlflow_sklearn.save_model(
+            model, tmp_path / "getattr", skops_trusted_types=[predictor, "builtins.getattr"]
+        )
     assert_clean(scan(tmp_path / "legit" / "MLmodel"))
     evil = scan(tmp_path / "evil" / "MLmodel")
     crit = [i for i in evil.issues if i.severity is IssueSeverity.CRITICAL]
     assert [i.details["type"] for i in crit] == ["posix.system"]
     assert crit[0].rule == rt.SKOPS_DANGEROUS_TYPE
+    # any node of the file may use a trusted name: getattr is not judged by its call there
+    resolver = scan(tmp_path / "getattr" / "MLmodel")
+    assert rules_of(resolver, IssueSeverity.CRITICAL) == {rt.SKOPS_DANGEROUS_TYPE}
 
 
 def _edited(

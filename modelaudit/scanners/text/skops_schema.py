@@ -117,12 +117,13 @@ def _verdict(module: str, qualname: str, loader: str) -> policy.Verdict:
 
 def dangerous_dotted(name: str) -> policy.Verdict | None:
     """The pickle policy's DANGER verdict for a dotted type name, trying every module split
-    (a trusted-types list writes `posix.system`, not which part is the module)."""
+    (a trusted-types list writes `posix.system`, not which part is the module). A trusted name
+    may be used by any node, so call-shape names (`builtins.getattr`) count as called."""
     parts = name.split(".")
     for i in range(len(parts) - 1, 0, -1):
         module, qualname = ".".join(parts[:i]), ".".join(parts[i:])
         if policy.valid_name(module, qualname):
-            verdict = policy.classify(module, qualname)
+            verdict = _verdict(module, qualname, "trusted")
             if verdict.kind == policy.DANGER:
                 return verdict
     return None
