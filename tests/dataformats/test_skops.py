@@ -334,3 +334,13 @@ class _System:
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (os.system, ("id",))
+
+
+def test_unknown_types_do_not_crowd_out_a_dangerous_one(tmp_path: Path) -> None:
+    """The findings per schema are capped; names sorting before posix.system (unknown
+    classes aaa0.Thing...) must not take every place, leaving only WARNINGs."""
+    unknown = [_node("ObjectNode", f"aaa{i}.Thing") for i in range(60)]
+    node = _node("ListNode", "builtins.list", content=[*unknown, _node("TypeNode", "posix.system")])
+    path = _edited(tmp_path, "crowd", node)
+    assert "posix.system" in sio.get_untrusted_types(file=path)
+    assert _critical_types(path) == {"posix.system"}

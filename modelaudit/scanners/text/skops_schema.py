@@ -132,13 +132,15 @@ def dangerous_dotted(name: str) -> policy.Verdict | None:
 def report_skops(scanner: BaseScanner, doc: Any, path: str, result: ScanResult) -> None:
     """Judge every type, function and method a skops schema names."""
     found, complete = schema_types(doc)
-    reported = 0
-    for (module, qualname), loader in sorted(found.items()):
+    judged = [
+        (verdict.kind != policy.DANGER, module, qualname, loader, verdict)
+        for (module, qualname), loader in found.items()
+        if (verdict := _verdict(module, qualname, loader)).kind in (policy.DANGER, policy.UNKNOWN)
+    ]
+    # dangerous names first: unknown ones sorting before them must not use up the cap
+    judged.sort(key=lambda item: item[:3])
+    for _, module, qualname, loader, verdict in judged[:_MAX_REPORTED]:
         name = f"{module}.{qualname}"
-        verdict = _verdict(module, qualname, loader)
-        if verdict.kind in (policy.SAFE, policy.SHAPE) or reported >= _MAX_REPORTED:
-            continue
-        reported += 1
         dangerous = verdict.kind == policy.DANGER
         result.add_issue(
             f"skops schema names {'dangerous' if dangerous else 'unknown'} type {name} ({loader})",
