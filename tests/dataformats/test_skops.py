@@ -11,6 +11,7 @@ import io
 import json
 import operator
 import os
+import pickle
 import subprocess
 import warnings
 import zipfile
@@ -344,3 +345,16 @@ def test_unknown_types_do_not_crowd_out_a_dangerous_one(tmp_path: Path) -> None:
     path = _edited(tmp_path, "crowd", node)
     assert "posix.system" in sio.get_untrusted_types(file=path)
     assert _critical_types(path) == {"posix.system"}
+
+
+def test_bytes_values_are_data_unless_they_hold_a_pickle(tmp_path: Path) -> None:
+    """skops keeps bytes values as `<uuid>.bin` members and returns them as bytes: raw bytes
+    (an XGBoost booster's model) are not a broken pickle, a pickle there is still one."""
+    raw = _dump(
+        tmp_path, "raw", {"blob": b"{L\x00\x00\x00raw model", "buf": bytearray(b"\x00\x01")}
+    )
+    assert sum(n.endswith(".bin") for n in zipfile.ZipFile(raw).namelist()) == 2
+    assert_clean(scan(raw))
+    held = _dump(tmp_path, "held", {"blob": pickle.dumps(_System())})
+    result = scan(held)
+    assert rules_of(result, IssueSeverity.CRITICAL) >= {"MA1001"}, result.issues
