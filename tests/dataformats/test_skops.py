@@ -350,10 +350,9 @@ def test_unknown_types_do_not_crowd_out_a_dangerous_one(tmp_path: Path) -> None:
 def test_bytes_values_are_data_unless_they_hold_a_pickle(tmp_path: Path) -> None:
     """skops keeps bytes values as `<uuid>.bin` members and returns them as bytes: raw bytes
     (an XGBoost booster's model) are not a broken pickle, a pickle there is still one."""
-    raw = _dump(
-        tmp_path, "raw", {"blob": b"{L\x00\x00\x00raw model", "buf": bytearray(b"\x00\x01")}
-    )
-    assert sum(n.endswith(".bin") for n in zipfile.ZipFile(raw).namelist()) == 2
+    values = {"blob": b"{L\x00\x00\x00raw", "buf": bytearray(b"\x00\x01"), "text": b"xx"}
+    raw = _dump(tmp_path, "raw", values)
+    assert sum(n.endswith(".bin") for n in zipfile.ZipFile(raw).namelist()) == 3
     assert_clean(scan(raw))
     held = _dump(tmp_path, "held", {"blob": pickle.dumps(_System())})
     result = scan(held)
