@@ -185,3 +185,16 @@ def test_real_magic_less_heads_still_sniff() -> None:
     assert sniff._data_format(b"3 2\nw " + b"\0" * 32, "vectors.bin") is Format.WORD2VEC
     fasttext = sniff.FASTTEXT_MAGIC + (12).to_bytes(4, "little") + b"\0" * 64
     assert sniff.sniff_head(fasttext, "cc.bin", 10_000) is Format.FASTTEXT
+
+
+@pytest.mark.parametrize(("member", "data"), [("README", b"hello world\n"), ("LICENSE", b"MIT\n")])
+def test_text_members_at_a_zips_root_are_text(tmp_path: Path, member: str, data: bytes) -> None:
+    """A member sniffed as text by its own name is judged as text: the name shown
+    (`bundle.zip:README`, no folder to split off) is no file name, and re-sniffed by it the
+    bytes went to the pickle scanner as `embedded.bin` (`h` is BINGET: a malformed pickle)."""
+    path = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(member, data)
+    result = dispatch.scan_path(str(path), ScanConfig().scanner_config())
+    assert result.status.value == "complete", result.status_reason
+    assert result.issues == []

@@ -23,6 +23,7 @@ from ...formats.zipdir import (
     ZipFormatError,
     read_directory,
 )
+from ...lazy_re import LazyPattern
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from . import torchserve
@@ -138,9 +139,11 @@ class ArchiveScanner(BaseScanner):
                 where,
                 f"members declare {declared} bytes, over max_expanded_size={limits.max_expanded}",
             )
+        # skops opens exactly this name; its archives keep bytes values as raw members
+        skops = "schema.json" in directory.names
         with MemberSpool() as spool:
             for entry in entries:
-                if not self._scan_zip_entry(f, path, entry, result, limits, spool):
+                if not self._scan_zip_entry(f, path, entry, result, limits, spool, skops):
                     break
 
     def _scan_zip_entry(
@@ -151,6 +154,7 @@ class ArchiveScanner(BaseScanner):
         result: ScanResult,
         limits: Limits,
         spool: MemberSpool,
+        skops: bool = False,
     ) -> bool:
         where = self.location(path, entry.name)
         check_member_names(
@@ -205,12 +209,15 @@ class ArchiveScanner(BaseScanner):
             return True
         if depth_exceeded(result, limits, where):
             return False
+        routed = _skops_bytes_name(entry.name) if skops else entry.name
+        shown = self._shown(path, entry.name)
         return scan_stream_member(
             result,
             spool,
             stream,
-            entry.name,
-            self._shown(path, entry.name),
+            routed,
+            # (the engine judges a name ending in a model extension unverified if unknown)
+            shown if routed == entry.name else f"{shown} (skops bytes)",
             self.ctx,
             limits,
             raw,
@@ -547,6 +554,21 @@ def _zip_lookup(f: BinaryIO, directory: ZipDirectory, limits: Limits) -> torchse
 
 
 #: Archives that are a model's own format: links in them are never legitimate.
+#: `f"{uuid.uuid4()}.bin"`, the name skops.io.dump gives a bytes value.
+_SKOPS_BYTES: Final = LazyPattern(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.bin\Z"
+)
+
+
+def _skops_bytes_name(name: str) -> str:
+    """The name a skops archive's member is routed by. skops writes bytes and bytearray
+    values as `<uuid>.bin` members and hands them back as bytes without loading them: routed
+    by `.bin` (torch's pickle name) any bytes that are not a pickle would leave the archive
+    unverified (an XGBoost booster's raw model). Without the suffix they are routed by what
+    they hold, so a pickle or another model format there is still scanned as one."""
+    return name[:-4] if _SKOPS_BYTES.match(name) else name
+
+
 _MODEL_ARCHIVES: Final = (".nemo", ".mar", ".keras", ".npz", ".pt", ".pth", ".ckpt", ".bin")
 
 

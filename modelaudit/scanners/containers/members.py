@@ -256,11 +256,16 @@ class MemberSpool:
 
 
 def scan_member_file(
-    ctx: ScanContext, source: bytes | str, display: str, limits: Limits
+    ctx: ScanContext,
+    source: bytes | str,
+    display: str,
+    limits: Limits,
+    fmt: Format | None = None,
 ) -> ScanResult:
-    """Scan an extracted member (its path, or its bytes) by its own format, one level deeper."""
+    """Scan an extracted member (its path, or its bytes) by its own format, one level deeper
+    (`fmt`: the format already sniffed under the member's own name)."""
     return ctx.scan_member(
-        source, display, depth=limits.depth + 1, config=limits.nested_config(ctx.config)
+        source, display, fmt=fmt, depth=limits.depth + 1, config=limits.nested_config(ctx.config)
     )
 
 
@@ -290,9 +295,10 @@ def scan_stream_member(
     try:
         first = _take(stream, HEAD_SIZE + 1, limits.budget, charge=not charged)
         source: bytes | str = b""
+        text: Format | None = None
         if first is None:
             ended = False
-        elif also_as is None and len(first) <= HEAD_SIZE and _text(first, name):
+        elif also_as is None and len(first) <= HEAD_SIZE and (text := _text(first, name)):
             source, ended = first, True
         else:
             dest = source = spool.path_for(name)
@@ -307,7 +313,9 @@ def scan_stream_member(
             return False
         if decoder is not None and not decoder.clean_end:
             result.mark_inconclusive(f"malformed: {decoder.error or 'compressed data truncated'}")
-        result.merge(scan_member_file(ctx, source, display, limits))
+        # bytes judged as text by the member's name (`README`), not re-sniffed by the name
+        # shown (`model.zip:README`), which is no file name and would route them as a pickle
+        result.merge(scan_member_file(ctx, source, display, limits, fmt=text))
         if dest is not None and also_as is not None and _basename(also_as) != _basename(name):
             renamed = spool.path_for(also_as)
             os.replace(dest, renamed)
@@ -341,13 +349,14 @@ def _take(stream: IO[bytes], count: int, budget: ExpansionBudget, *, charge: boo
     return data
 
 
-def _text(data: bytes, name: str) -> bool:
+def _text(data: bytes, name: str) -> Format | None:
     """Bytes the engine judges without a file whatever scanners are registered: text with no
-    zip end record in it (sniffing rules out anything a loader could run first)."""
-    return not holds_zip_end(data) and sniff_head(data, name, len(data)) in (
-        Format.TEXT,
-        Format.EMPTY,
-    )
+    zip end record in it (sniffing rules out anything a loader could run first); their
+    format, TEXT or EMPTY, or None."""
+    if holds_zip_end(data):
+        return None
+    fmt = sniff_head(data, name, len(data))
+    return fmt if fmt in (Format.TEXT, Format.EMPTY) else None
 
 
 def _basename(name: str) -> str:

@@ -138,6 +138,16 @@ class JsonScanner(BaseScanner):
             result.finish()
             return result
         hooked: list[dict[str, Any]] = []
+        encoding = json.detect_encoding(raw)
+        if encoding not in ("utf-8", "utf-8-sig"):
+            # json.loads(bytes) reads UTF-16 and UTF-32 too (skops reads schema.json so):
+            # judge the text it would read, needles and all, as UTF-8
+            try:
+                raw = raw.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+            except UnicodeDecodeError as exc:
+                result.mark_inconclusive(f"malformed: not valid JSON ({exc})")
+                result.finish()
+                return result
         # (`find`, not `in`: `in` first tries a bytes needle as an integer, and raises and
         # clears a TypeError each time)
         find = raw.find

@@ -18,19 +18,24 @@ from ..pickle import policy
 #: Values walked per schema: a schema holds one dict per node, so this is far past any model.
 _MAX_VALUES: Final = 2_000_000
 _MAX_REPORTED: Final = 50
-#: Loaders whose node only rebuilds a builtin container or raw data (the module is not used).
-_DATA_LOADERS: Final = frozenset(
-    {
-        "DictNode",
-        "ListNode",
-        "TupleNode",
-        "SetNode",
-        "JsonNode",
-        "BytesNode",
-        "BytearrayNode",
-        "SliceNode",
-    }
-)
+#: Loaders whose node never uses its `__module__`/`__class__`: raw data (JsonNode, BytesNode,
+#: BytearrayNode, SliceNode build their value without importing anything). DictNode, ListNode,
+#: SetNode and TupleNode are NOT here: they call `gettype(__module__, __class__)` with their
+#: content (`ListNode` naming `subprocess.check_output` runs `check_output([...])`), and
+#: `get_untrusted_types` lists that name for the user to trust.
+_DATA_LOADERS: Final = frozenset({"JsonNode", "BytesNode", "BytearrayNode", "SliceNode"})
+#: The loader that builds its type without calling it: `cls.__new__(cls)`, then `__setstate__`.
+_BUILT_WITHOUT_CALL: Final = "ObjectNode"
+#: The pickle policy's call-shape checks (SHAPE verdicts) as they stand in a skops schema,
+#: where no call shape is checked: a LossNode calls its type with any arguments the file holds,
+#: a FunctionTransformer calls its `func` with the caller's data and the file's `kw_args`.
+#: Every one of them resolves names or loads nested bytes except `codecs.encode`.
+_SHAPE_FAMILIES: Final[dict[str, str]] = {
+    "getattr": "resolver",
+    "resolve2": "resolver",
+    "dill_type": "resolver",
+    "nested_bytes": "nested-unpickler",
+}
 
 
 def is_skops_schema(doc: Any) -> bool:
@@ -70,30 +75,55 @@ def schema_types(doc: Any) -> tuple[dict[tuple[str, str], str], bool]:
         if loader in _DATA_LOADERS:
             continue
         qualname = cls
+        content = value.get("content")
         if loader == "MethodNode":
-            content = value.get("content")
             func = content.get("func") if isinstance(content, dict) else None
             qualname = f"{cls}.{func}" if isinstance(func, str) else cls
-        found.setdefault((module, qualname), loader)
+        elif loader == "FunctionNode" and isinstance(content, dict):
+            # protocol 0 (which any file may claim) imports `content`'s module_path.function
+            # and ignores `__module__`/`__class__`; get_untrusted_types lists the content name
+            path, func = content.get("module_path"), content.get("function")
+            if isinstance(path, str) and isinstance(func, str):
+                _note(found, path, func, "FunctionNode protocol 0")
+        _note(found, module, qualname, loader)
     return found, True
 
 
-def _verdict(module: str, qualname: str) -> policy.Verdict:
+def _note(found: dict[tuple[str, str], str], module: str, qualname: str, loader: str) -> None:
+    """Remember the loader naming `module.qualname`: one that calls it over an ObjectNode."""
+    if found.get((module, qualname), _BUILT_WITHOUT_CALL) == _BUILT_WITHOUT_CALL:
+        found[(module, qualname)] = loader
+
+
+def _verdict(module: str, qualname: str, loader: str) -> policy.Verdict:
     if not policy.valid_name(module, qualname):
         # skops imports the module and getattr()s the name: garbage cannot resolve, but a
         # name that is not an identifier path is not one real files hold either
         return policy.Verdict(policy.UNKNOWN)
-    return policy.classify(module, qualname)
+    verdict = policy.classify(module, qualname)
+    if verdict.kind != policy.SHAPE or loader == _BUILT_WITHOUT_CALL:
+        # an ObjectNode is built as unpickling builds a class (`__new__`, `__setstate__`),
+        # which the policy's SHAPE verdict already finds safe (an XGBoost Booster's state)
+        return verdict
+    # SHAPE: safe in a pickle only once the emulator has judged the call; a skops load calls
+    # or stores it with whatever the file holds, which nothing checks
+    if verdict.family:
+        return policy.danger(verdict.family, verdict.why)
+    family = _SHAPE_FAMILIES.get(verdict.special)
+    if family:
+        return policy.danger(family, f"{module}.{qualname} resolves or loads what it is given.")
+    return policy.Verdict(policy.UNKNOWN)
 
 
 def dangerous_dotted(name: str) -> policy.Verdict | None:
     """The pickle policy's DANGER verdict for a dotted type name, trying every module split
-    (a trusted-types list writes `posix.system`, not which part is the module)."""
+    (a trusted-types list writes `posix.system`, not which part is the module). A trusted name
+    may be used by any node, so call-shape names (`builtins.getattr`) count as called."""
     parts = name.split(".")
     for i in range(len(parts) - 1, 0, -1):
         module, qualname = ".".join(parts[:i]), ".".join(parts[i:])
         if policy.valid_name(module, qualname):
-            verdict = policy.classify(module, qualname)
+            verdict = _verdict(module, qualname, "trusted")
             if verdict.kind == policy.DANGER:
                 return verdict
     return None
@@ -102,13 +132,15 @@ def dangerous_dotted(name: str) -> policy.Verdict | None:
 def report_skops(scanner: BaseScanner, doc: Any, path: str, result: ScanResult) -> None:
     """Judge every type, function and method a skops schema names."""
     found, complete = schema_types(doc)
-    reported = 0
-    for (module, qualname), loader in sorted(found.items()):
+    judged = [
+        (verdict.kind != policy.DANGER, module, qualname, loader, verdict)
+        for (module, qualname), loader in found.items()
+        if (verdict := _verdict(module, qualname, loader)).kind in (policy.DANGER, policy.UNKNOWN)
+    ]
+    # dangerous names first: unknown ones sorting before them must not use up the cap
+    judged.sort(key=lambda item: item[:3])
+    for _, module, qualname, loader, verdict in judged[:_MAX_REPORTED]:
         name = f"{module}.{qualname}"
-        verdict = _verdict(module, qualname)
-        if verdict.kind in (policy.SAFE, policy.SHAPE) or reported >= _MAX_REPORTED:
-            continue
-        reported += 1
         dangerous = verdict.kind == policy.DANGER
         result.add_issue(
             f"skops schema names {'dangerous' if dangerous else 'unknown'} type {name} ({loader})",
