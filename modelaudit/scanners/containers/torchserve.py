@@ -128,7 +128,9 @@ def _judge_handler(
         return
     entry = f"{function}()" if function else "its handler class's initialize()"
     shadows = " (shadowing the built-in handler of that name)" if module in BUILTIN_HANDLERS else ""
-    does = _behaviour_summary(lookup(shipped, MAX_HANDLER_BYTES))
+    from ..text.python_scanner import behaviour_summary
+
+    does = behaviour_summary(lookup(shipped, MAX_HANDLER_BYTES))
     result.add_issue(
         f"TorchServe imports the custom handler {shipped} shipped in the archive{shadows} and "
         f"calls {entry} when the model loads" + (f"; it {does}" if does else ""),
@@ -139,21 +141,3 @@ def _judge_handler(
         "server's rights: the archive's author runs what they like on the model server.",
         rule=TORCHSERVE_HANDLER,
     )
-
-
-def _behaviour_summary(source: bytes | None) -> str | None:
-    """What the handler does anywhere (its methods run at load and on every request); None
-    when it could not be read whole, which is no all-clear."""
-    if source is None or len(source) > MAX_HANDLER_BYTES:
-        return None
-    from ..text.python_code import DESCRIPTIONS
-    from ..text.python_code import analyse as analyse_python
-    from ..text.python_scanner import parse as parse_python
-
-    tree = parse_python(source)[0]
-    if tree is None:
-        return ""
-    kinds: dict[str, list[str]] = {}
-    for b in analyse_python(tree).behaviours:
-        kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
-    return "; ".join(f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in list(kinds.items())[:5])

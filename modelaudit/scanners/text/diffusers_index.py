@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from typing import Any, Final
 
-from ...budget import read_capped
 from ...rules.text import JSON_REMOTE_CODE
 from ..base import BaseScanner, IssueSeverity, ScanResult
 
@@ -140,7 +139,6 @@ PIPELINE_SUBPACKAGES: Final = frozenset(
     ]
 )
 _MAX_COMPONENTS: Final = 200
-_MAX_PY: Final = 8 * 1024 * 1024
 #: Files whose behaviour is read per index (each is parsed); the rest are reported unread.
 _MAX_ANALYSED: Final = 10
 
@@ -156,7 +154,7 @@ def report_model_index(
 ) -> None:
     """One finding per component or custom pipeline whose code is not a known library's."""
     folder = os.path.dirname(path)
-    read: dict[str, str] = {}  # file -> what it does: at most _MAX_ANALYSED parsed per index
+    read: dict[str, str | None] = {}  # file -> what it does: at most _MAX_ANALYSED per index
     pipeline = doc.get("_class_name")
     if (
         isinstance(pipeline, list)
@@ -231,7 +229,7 @@ def _report(
     cls: str,
     details: dict[str, Any],
     remote: str,
-    read: dict[str, str],
+    read: dict[str, str | None],
     shadows: bool,
 ) -> None:
     if file is None:
@@ -246,37 +244,18 @@ def _report(
         )
         return
     shown = os.path.relpath(file, os.path.dirname(path)).replace(os.sep, "/")
-    unread = file not in read and len(read) >= _MAX_ANALYSED
-    if not unread and file not in read:
-        read[file] = _behaviour_summary(file, cls)
-    does = read.get(file, "")
+    if file not in read and len(read) < _MAX_ANALYSED:
+        from .python_scanner import file_behaviour_summary
+
+        read[file] = file_behaviour_summary(file, cls)
+    does = read.get(file)  # None: not read (past the bound, or not whole)
     result.add_issue(
         f"{message}: Python shipped in the repository ({shown}) runs at load"
         + (f"; it {does}" if does else ""),
-        severity=IssueSeverity.CRITICAL if does or unread or shadows else IssueSeverity.WARNING,
+        severity=IssueSeverity.WARNING if does == "" and not shadows else IssueSeverity.CRITICAL,
         location=scanner.location(path),
         details={**details, "file": shown},
         why="DiffusionPipeline.from_pretrained imports this file and builds the class from it: "
         "its module-level code and the class's constructor run on the loading machine.",
         rule=JSON_REMOTE_CODE,
     )
-
-
-def _behaviour_summary(file: str, cls: str) -> str:
-    """What the file does at import or in the named class, in a few words."""
-    from .python_code import DESCRIPTIONS
-    from .python_code import analyse as analyse_python
-    from .python_scanner import parse as parse_python
-
-    try:
-        source = read_capped(file, _MAX_PY)
-    except OSError:
-        return ""
-    tree = parse_python(source)[0] if len(source) <= _MAX_PY else None
-    if tree is None:
-        return ""
-    found = analyse_python(tree, frozenset({cls})).of_class(cls)
-    kinds: dict[str, list[str]] = {}
-    for b in found:
-        kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
-    return "; ".join(f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in list(kinds.items())[:5])

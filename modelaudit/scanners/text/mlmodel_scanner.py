@@ -127,7 +127,9 @@ class MlflowModelScanner(BaseScanner):
                 runs.append(("runs the model's code file (a model from code)", file, ""))
         for what, file, cls in runs[:_MAX_LISTED]:
             shown = os.path.relpath(file, folder).replace(os.sep, "/")
-            does = _behaviour_summary(file, cls)
+            from .python_scanner import file_behaviour_summary
+
+            does = file_behaviour_summary(file, cls)
             result.add_issue(
                 f"Loading this MLflow model {what}: Python shipped with the model ({shown}) "
                 "runs at load" + (f"; it {does}" if does else ""),
@@ -214,30 +216,3 @@ def pickle_globals(path: str) -> list[str]:
     except Exception:  # a broken or truncated stream keeps the names before it
         pass
     return names
-
-
-def _behaviour_summary(file: str, cls: str) -> str | None:
-    """What the shipped file does, in a few words ('runs commands ... (os.system, line 3)');
-    None when it could not be read whole (too large, unreadable), which is no all-clear."""
-    from .python_code import DESCRIPTIONS
-    from .python_code import analyse as analyse_python
-    from .python_scanner import MAX_PYTHON_BYTES
-    from .python_scanner import parse as parse_python
-
-    try:
-        source = read_capped(file, MAX_PYTHON_BYTES)
-    except OSError:
-        return None
-    if len(source) > MAX_PYTHON_BYTES:
-        return None
-    tree, _ = parse_python(source)
-    if tree is None:
-        return ""
-    analysis = analyse_python(tree, frozenset({cls}) if cls else frozenset())
-    found = analysis.of_class(cls) if cls else analysis.behaviours
-    kinds: dict[str, list[str]] = {}
-    for b in found:
-        kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
-    return "; ".join(
-        f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in list(kinds.items())[:_MAX_LISTED]
-    )

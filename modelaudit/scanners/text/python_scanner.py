@@ -54,6 +54,36 @@ def parse(source: bytes) -> tuple[ast.Module | None, str | None]:
         return None, "nested too deeply to parse"
 
 
+def behaviour_summary(source: bytes | None, cls: str = "") -> str | None:
+    """What Python a loader imports does, in a few words ('runs commands or starts processes
+    (os.system, line 3)'), for the findings about such files (MLflow code, TorchServe handlers,
+    diffusers components): import-time code and class `cls` when it is named, else the whole
+    file. "" when it does nothing listed (or would not even import); None when it was not read
+    whole or was nested too deeply to parse, which is no all-clear."""
+    if source is None or len(source) > MAX_PYTHON_BYTES:
+        return None
+    try:
+        tree = ast.parse(source, type_comments=False)
+    except (SyntaxError, ValueError):
+        return ""
+    except (RecursionError, MemoryError):
+        return None
+    analysis = analyse(tree, frozenset({cls}) if cls else frozenset())
+    kinds: dict[str, list[str]] = {}
+    for b in analysis.of_class(cls) if cls else analysis.behaviours:
+        kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
+    listed = list(kinds.items())[:5]
+    return "; ".join(f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in listed)
+
+
+def file_behaviour_summary(path: str, cls: str = "") -> str | None:
+    """`behaviour_summary` of the file at `path` (None when it cannot be read)."""
+    try:
+        return behaviour_summary(read_capped(path, MAX_PYTHON_BYTES), cls)
+    except OSError:
+        return None
+
+
 class PythonScanner(BaseScanner):
     name = "python"
     description = "Python files shipped with models: import-time and load-time behaviour (ast)"
