@@ -83,7 +83,7 @@ WALK_PARALLEL = 32
 #: The same for a reader whose reads go from threads (engine/rounds.py): a read in flight
 #: there costs a thread blocked on its socket, not the event loop's time, and a walk's
 #: requests cost round trips in waves of this many.
-WALK_PARALLEL_BLOCKING = 64
+WALK_PARALLEL_BLOCKING = 128
 
 
 def walk_parallel(spool: Spool) -> int:

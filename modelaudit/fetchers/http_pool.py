@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 Origin = tuple[str, str, int | None]
 
 #: Idle connections kept per origin: as many as a walk's round has in flight.
-KEEP_PER_ORIGIN = 64
+KEEP_PER_ORIGIN = 128
 
 
 def origin_of(conn: StoppableHTTPConnection) -> Origin:

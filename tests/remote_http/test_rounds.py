@@ -39,7 +39,7 @@ def many() -> bytes:
 def _pin(url: str) -> None:
     """Requests cheap next to a download of the model, whatever this machine's load: the
     planner walks."""
-    pin_link(url, 0.05, 5e6)
+    pin_link(url, 0.05, 2e6)
 
 
 def _gets(server: Server, name: str) -> int:
