@@ -153,14 +153,16 @@ def test_a_signal_writes_the_report_with_what_was_found(
     workers = _started(marker, proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1, err.decode()  # the planted CRITICAL
+    # (the whole report on failure: this has failed once in a while under load, cause unknown)
+    shown = f"exit {proc.returncode}\nstderr: {err.decode()[-2000:]}\nstdout: {out.decode()[:4000]}"
+    assert proc.returncode == 1, shown  # the planted CRITICAL
     report = json.loads(out)
     (entry,) = report["files"]
     assert entry["status"] == "inconclusive"
     assert f"Interrupted by {sig.name}" in entry["reason"]
     assert f"Interrupted by {sig.name}" in report["summary"]["interrupted"]
     assert [i["rule"] for i in report["issues"] if i["severity"] == "critical"] == ["TEST-PLANTED"]
-    assert _gone(workers)
+    assert _gone(workers), [(p.pid, p.status()) for p in workers if p.is_running()]
     assert _temp_left(tmp_path) == []
 
 
