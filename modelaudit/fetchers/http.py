@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
-from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -64,13 +64,18 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+def _host_port(parts: SplitResult) -> str:
+    """`host[:port]` of a split URL without its user info (an IPv6 host keeps its brackets)."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 def display_url(url: str) -> str:
     """The URL without user info or query string, safe to show in messages."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, _host_port(parts), parts.path, "", ""))
 
 
 def split_userinfo(url: str) -> tuple[str, dict[str, str]]:
@@ -81,12 +86,7 @@ def split_userinfo(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url, {}
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    bare = urlunsplit((parts.scheme, _host_port(parts), parts.path, parts.query, parts.fragment))
     pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
     return bare, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 

@@ -75,3 +75,14 @@ def test_a_refused_password_is_named_not_shown(servers: tuple[Server, Server]) -
     assert proc.returncode == 2
     assert "user name and password given in the URL" in proc.stdout + proc.stderr
     assert "wrong-secret-1234" not in proc.stdout + proc.stderr
+
+
+def test_urls_shown_and_sent_keep_an_ipv6_hosts_brackets() -> None:
+    from modelaudit.fetchers.http import display_url, split_userinfo
+
+    assert display_url(f"http://{USER}:{PASSWORD}@[::1]:8080/m.pkl?sig=x") == (
+        "http://[::1]:8080/m.pkl"
+    )
+    bare, auth = split_userinfo(f"http://{USER}:{PASSWORD}@[::1]:8080/m.pkl?a=1")
+    assert bare == "http://[::1]:8080/m.pkl?a=1"
+    assert auth == {"Authorization": GOOD}

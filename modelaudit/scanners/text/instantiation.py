@@ -31,6 +31,9 @@ INSTANTIATION_KEYS: Final[dict[str, str]] = {
 #: The keyword that lets a Hugging Face loader import and run Python from the repository it
 #: downloads: an instantiated config that passes it on hands that choice to the repository.
 REMOTE_CODE_KEY: Final = "trust_remote_code"
+#: Keys whose callable is built with the arguments around and below them (Hydra,
+#: jsonargparse): trust_remote_code anywhere in those arguments reaches the loader.
+REMOTE_CODE_TARGETS: Final = ("_target_", "class_path")
 #: Keys whose value says which repository an instantiated loader reads.
 REPOSITORY_KEYS: Final = (
     "pretrained_model_name_or_path",
@@ -189,6 +192,7 @@ __all__ = [
     "EVAL_KEYS",
     "INSTANTIATION_KEYS",
     "REMOTE_CODE_KEY",
+    "REMOTE_CODE_TARGETS",
     "REPOSITORY_KEYS",
     "code_evidence",
     "enables_remote_code",

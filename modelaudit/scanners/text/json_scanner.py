@@ -33,6 +33,7 @@ from .instantiation import (
     EVAL_KEYS,
     INSTANTIATION_KEYS,
     REMOTE_CODE_KEY,
+    REMOTE_CODE_TARGETS,
     REPOSITORY_KEYS,
     code_evidence,
     enables_remote_code,
@@ -312,10 +313,6 @@ class JsonScanner(BaseScanner):
             )
 
 
-#: Keys whose callable receives the arguments around them (and below them) when built.
-_REMOTE_CODE_TARGETS: Final = ("_target_", "class_path")
-
-
 class _RemoteCode:
     """Instantiated objects that receive trust_remote_code=True, found while the document is
     parsed: the object hook sees children before parents, so each object is marked when it
@@ -344,7 +341,7 @@ class _RemoteCode:
                     break
         if not on:
             return
-        key = next((k for k in _REMOTE_CODE_TARGETS if isinstance(obj.get(k), str)), None)
+        key = next((k for k in REMOTE_CODE_TARGETS if isinstance(obj.get(k), str)), None)
         if key is None:
             self.marked.add(id(obj))
         elif len(self.targets) < _MAX_HOOKED:

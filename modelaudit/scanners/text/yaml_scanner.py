@@ -19,6 +19,7 @@ from .instantiation import (
     EVAL_KEYS,
     INSTANTIATION_KEYS,
     REMOTE_CODE_KEY,
+    REMOTE_CODE_TARGETS,
     REPOSITORY_KEYS,
     enables_remote_code,
     evaluated_references,
@@ -122,8 +123,6 @@ class YamlScanner(BaseScanner):
 
 
 _KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
-#: Keys whose callable is built with the arguments around and below them.
-_REMOTE_CODE_TARGETS: Final = frozenset({"_target_", "class_path"})
 _MAX_RESOLVER_STRINGS: Final = 1000
 #: Anchored scalars remembered so that an alias used as a `_target_` key or value is judged
 #: like the text it stands for (`_target_: *cmd` with `cmd: &cmd os.system`).
@@ -246,7 +245,7 @@ class _EventWalk:
         elif top.target_next:
             how = INSTANTIATION_KEYS[top.target_next]
             report_target(self.scanner, value, self.path, f"pos {pos}", self.result, how=how)
-            if top.target_next in _REMOTE_CODE_TARGETS:
+            if top.target_next in REMOTE_CODE_TARGETS:
                 top.target = (value, how, pos)
 
     def _remote_code(self, done: _Open) -> None:
