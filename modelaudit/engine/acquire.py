@@ -35,7 +35,7 @@ import anyio.to_thread
 from ..config import ScanConfig
 from ..fetchers.base import FetchError, ObjectReader, ObjectRef
 from ..formats import HEAD_SIZE, Format, extension_format, has_model_extension, sniff_head
-from ..formats.format import FIRST_READ, end_read
+from ..formats.format import end_read, head_read
 from .fill import BUFFER, BUFFERS, fill
 from .link import MAX_BANDWIDTH, MIN_SAMPLE
 from .range_plan import PLANS, plan, walk_parallel, walk_records, walk_seconds
@@ -209,7 +209,8 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | N
     assert obj.reader is not None
     size = spool.size
     tail = end_read(obj.name, size)
-    if size <= FIRST_READ + tail:
+    head = head_read(obj.name, size)
+    if size <= head + tail:
         await spool.fetch(0, size)
         return True
     if _refuses_ranges(obj.reader):
@@ -222,7 +223,7 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | N
     else:
         # head and tail in one round: every planned format reads the end (the appended-zip
         # check, a zip's directory)
-        ranges = [(0, FIRST_READ), (size - tail, size)] if wanted else [(0, FIRST_READ)]
+        ranges = [(0, head), (size - tail, size)] if wanted else [(0, head)]
         await spool.fetch_many(ranges)
         fmt = sniff_head(spool.get(0, HEAD_SIZE), obj.name, size)
     if obj.reader.supports_ranges is False:
@@ -256,7 +257,7 @@ async def _head_off_stream(
     size = spool.size
     tail = (size - end_read(obj.name, size), size)
     began = time.monotonic()
-    await spool.fetch_many([(0, FIRST_READ)])
+    await spool.fetch_many([(0, head_read(obj.name, size))])
     quick = time.monotonic() - began < BESIDE_WITHIN
     fmt = sniff_head(spool.get(0, HEAD_SIZE), obj.name, size)
     assert obj.reader is not None

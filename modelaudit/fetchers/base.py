@@ -621,20 +621,21 @@ class StoreFirstReads(Protocol):
 
 async def send_first_reads(
     reader: StoreFirstReads,
-    tail: int,
+    key: str,
     digests: bool,
     whole: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[list[Exception], list[Exception]]:
     """A listing's first reads of its only key (S3, GCS), for `decide_first_reads`: the
-    head and the last `tail` bytes in parallel, with the metadata request beside them when
+    head and the end in parallel, as much of each as the key's name may want at any size, with the metadata request beside them when
     the report wants published `digests` (it decides nothing: asked again then), or the
     whole object's read instead (`whole`, S3's `open_ahead`). Returns the head's (or whole read's) failures and the
     end's. Cancelled meanwhile, the reader is closed (its hold on the store's client would
     otherwise keep that client open for good)."""
     import anyio
 
-    from ..formats.format import FIRST_READ
+    from ..formats.format import head_read, unsized_end_read
 
+    tail = unsized_end_read(key)
     failures: list[Exception] = []
     aside: list[Exception] = []
     ignored: list[Exception] = []
@@ -650,7 +651,7 @@ async def send_first_reads(
             await read(failures, whole)
         else:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(read, failures, reader.read_ahead, 0, FIRST_READ)
+                tg.start_soon(read, failures, reader.read_ahead, 0, head_read(key))
                 tg.start_soon(read, aside, reader.read_ahead, -tail, tail)
                 if digests:
                     tg.start_soon(read, ignored, reader.published_digests)

@@ -262,12 +262,8 @@ class GcsSource(Source):
         metadata GET's would be."""
         import aiohttp
 
-        from ..formats.format import unsized_end_read
-
         reader = GcsReader(self, key, None, None)
-        failures, aside = await send_first_reads(
-            reader, unsized_end_read(key), self._digests_wanted
-        )
+        failures, aside = await send_first_reads(reader, key, self._digests_wanted)
         return await decide_first_reads(
             reader,
             failures,

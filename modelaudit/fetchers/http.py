@@ -810,12 +810,13 @@ class HttpSource(Source):
         if whole:
             await read(failures, reader.open_ahead)
         else:
-            from ..formats.format import FIRST_READ, unsized_end_read
+            from ..formats.format import head_read, unsized_end_read
 
-            tail = unsized_end_read(urlsplit(self.target).path)
+            name = urlsplit(self.target).path
+            tail = unsized_end_read(name)
 
             async with anyio.create_task_group() as tg:
-                tg.start_soon(read, failures, reader.read_ahead, 0, FIRST_READ)
+                tg.start_soon(read, failures, reader.read_ahead, 0, head_read(name))
                 tg.start_soon(read, end_failures, reader.read_ahead, -tail, tail)
         for exc in failures + end_failures:
             if isinstance(exc, TargetNotFound | AuthenticationError):

@@ -562,13 +562,11 @@ class S3Source(Source):
         path reports them, the GetObject's error code naming the cause."""
         from botocore.exceptions import ClientError
 
-        from ..formats.format import unsized_end_read
-
         await self.client()
         reader = self.reader(key, None, None)
         failures, aside = await send_first_reads(
             reader,
-            unsized_end_read(key),
+            key,
             self._digests_wanted,
             whole=reader.open_ahead if how == "whole" else None,
         )

@@ -133,6 +133,9 @@ def has_model_extension(name: str) -> bool:
 #: A remote object's first read of its start: enough to sniff, and usually a whole
 #: safetensors header.
 FIRST_READ: Final = 64 * 1024
+#: ... and of a GGUF model, whose header holds the tokenizer's whole vocabulary (half a MiB
+#: for 32,000 tokens, several MiB with merges) ahead of the tensor list the scan needs.
+GGUF_FIRST_READ: Final = 4 * 1024 * 1024
 #: A first read of an object's end: the end record of a zip and the longest zip comment.
 END_READ: Final = FIRST_READ + 22
 #: ... and for a large object that may be a zip: room for a PyTorch checkpoint's whole
@@ -140,6 +143,18 @@ END_READ: Final = FIRST_READ + 22
 LONG_END_READ: Final = 256 * 1024
 #: Formats that are no zip: their end is read only for the appended-data check.
 _SHORT_ENDS: Final = frozenset({Format.SAFETENSORS, Format.GGUF, Format.ONNX, Format.NUMPY})
+
+
+def head_read(name: str, size: int | None = None) -> int:
+    """How much of a remote object's start its first read takes. A GGUF header sized past
+    `FIRST_READ` would cost a second round trip (on an endpoint that reads the whole object
+    for every request, moto, a second whole-object read): a GGUF name reads more, up to a
+    share of the object that keeps a header-only scan well under 1% of its bytes."""
+    if extension_format(name) != Format.GGUF:
+        return FIRST_READ
+    if size is None:
+        return GGUF_FIRST_READ
+    return min(GGUF_FIRST_READ, max(FIRST_READ, size >> 7))
 
 
 def end_read(name: str, size: int) -> int:

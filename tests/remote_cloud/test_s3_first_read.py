@@ -17,7 +17,7 @@ import pytest
 import modelaudit
 from modelaudit.fetchers import ObjectChanged, resolve
 from modelaudit.findings import FileStatus, IssueSeverity
-from modelaudit.formats.format import END_READ, FIRST_READ, LONG_END_READ
+from modelaudit.formats.format import END_READ, FIRST_READ, GGUF_FIRST_READ, LONG_END_READ
 from tests.remote_cloud._remote_cloud_servers import (
     EVIL_PICKLE,
     S3_BUCKET,
@@ -354,3 +354,62 @@ async def test_first_reads_answered_whole_read_no_more_than_they_asked(
     assert set(asked[:2]) == {rng for _, rng in FIRST_READS}, asked
     # (what the sockets' buffers took before the reads let go; far from the object)
     assert all(n < 32 << 20 for n in sent[:2]), sent
+
+
+def _gguf_with_vocabulary(tokens: int, floats: int) -> bytes:
+    """A llama-style GGUF whose token list puts the tensor list past `FIRST_READ`."""
+    import os
+    import tempfile
+
+    import gguf
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.gguf")
+        writer = gguf.GGUFWriter(path, "llama")
+        writer.add_token_list([f"token-{i}" for i in range(tokens)])
+        writer.add_tensor("w", np.zeros(floats, dtype=np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        return Path(path).read_bytes()
+
+
+async def test_a_gguf_header_past_the_usual_first_read_takes_one_round(
+    s3_server: MotoServer, proxy: FlakyProxy
+) -> None:
+    """A GGUF's vocabulary comes before its tensor list: the first read of a GGUF name
+    takes the whole header of a 32,000-token model, not a second request (each of which,
+    on moto, costs a whole-object read)."""
+    data = _gguf_with_vocabulary(32_000, 3 << 20)
+    assert FIRST_READ < data.index(b"\x01\x00\x00\x00\x00\x00\x00\x00w") < GGUF_FIRST_READ
+    uri = _put(s3_server, "first/model.gguf", data)
+    report = await modelaudit.scan(uri)
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    assert sorted(_seen(proxy)) == [
+        ("GET", f"bytes=-{END_READ}"),
+        ("GET", f"bytes=0-{GGUF_FIRST_READ - 1}"),
+    ]
+
+
+async def test_a_listed_gguf_reads_a_share_of_its_size_first(
+    s3_server: MotoServer, proxy: FlakyProxy
+) -> None:
+    """Listed (sized), a GGUF's first read is 1/128 of it (here enough for the header), so
+    that a header-only scan stays under 1% of the object's bytes."""
+    data = _gguf_with_vocabulary(32_000, 24 << 20)
+    _put(s3_server, "sized/model.gguf", data)
+    report = await modelaudit.scan(f"s3://{S3_BUCKET}/sized/")
+    (file,) = report.files
+    assert file.status is FileStatus.COMPLETE, file.status_reason
+    size = len(data)
+    # (the listing's own GET has no range)
+    gets = sorted(rng for method, rng in _seen(proxy) if rng.startswith("bytes="))
+    assert gets == [f"bytes=0-{(size >> 7) - 1}", f"bytes={size - END_READ}-{size - 1}"]
+    assert sum(_moved(rng, size) for rng in gets) < size // 100
+
+
+def _moved(rng: str, size: int) -> int:
+    a, b = rng.removeprefix("bytes=").split("-")
+    return int(b) - int(a) + 1

@@ -161,8 +161,9 @@ def _gguf_with_template() -> bytes:
         writer = gguf.GGUFWriter(path, "llama")
         writer.add_token_list([f"tok{i}" for i in range(30_000)])
         writer.add_chat_template("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+        # (tensors past the 4 MiB a GGUF's first read takes: formats.format.head_read)
         for i in range(4):
-            writer.add_tensor(f"w{i}", np.zeros((256, 256), dtype=np.float32))
+            writer.add_tensor(f"w{i}", np.zeros((1024, 1024), dtype=np.float32))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
