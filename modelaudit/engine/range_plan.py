@@ -553,7 +553,19 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             rest = link.cost(1, spool.missing_bytes(first))
             this_round = link.cost(len(requests), sum(b - a for a, b in requests), parallel)
             if requests and this_round + later > rest:
-                log.debug("planning %s costs more than fetching the rest; fetching it", spool.uri)
+                log.debug(
+                    "planning %s: round %d of %d requests (%.3fs; then %.3fs) costs more than "
+                    "the rest (%.3fs; latency %.3fs, %.0f MB/s, %.1f at once); fetching it",
+                    spool.uri,
+                    rounds,
+                    len(requests),
+                    this_round,
+                    later,
+                    rest,
+                    link.latency,
+                    link.bandwidth / 1e6,
+                    link.concurrency,
+                )
                 await spool.stream_rest(first)
                 continue
             log.debug(
