@@ -7,8 +7,9 @@ reads. Here the socket is made first, where `abort` finds it, and connected with
 blocking, waited for in short slices (on Linux the abort's shutdown ends the wait at once,
 elsewhere the next slice does). A connect bound as httpx's (`CONNECT_TIMEOUT`, the TLS
 handshake included) fails as `ConnectTimeout`, a transient failure retried like a reset,
-naming the host and port. Name resolution (`getaddrinfo`) still blocks, bounded by the
-system resolver alone: a stop meanwhile takes effect once it returns.
+naming the host and port. Names are resolved by `hostnames.addresses`: one lookup per host
+shared by every connect and kept a short while, waited for in slices, so a stop meanwhile
+ends the connect at once and a lookup slower than the bound is a `ConnectTimeout` too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from typing import Any
 
 from .base import ShownFailure
+from .hostnames import addresses as host_addresses
 
 #: Seconds a connect may take, TCP and TLS together (httpx's connect timeout).
 CONNECT_TIMEOUT = 15.0
@@ -105,7 +107,14 @@ class StoppableHTTPConnection(http.client.HTTPConnection):
         others time. The socket returned has what remains for the TLS handshake."""
         host, port = address
         deadline = time.monotonic() + CONNECT_TIMEOUT
-        addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        addresses = host_addresses(
+            host,
+            port,
+            lambda: self._stopped,
+            deadline,
+            self._aborted,
+            lambda: ConnectTimeout(self._no_connection()),
+        )
         error: OSError | None = None
         for i, (family, kind, proto, _name, sockaddr) in enumerate(addresses):
             sock = socket.socket(family, kind, proto)
