@@ -66,7 +66,8 @@ KERAS_DOWNLOAD = define_rule(
 KERAS_VOCAB_FILE = define_rule(
     "MA3006",
     "KerasVocabularyFile",
-    "A lookup layer reads its vocabulary from a file path or URL when the model is built.",
+    "A lookup layer or a KerasHub tokenizer reads its vocabulary (or merges, proto, token "
+    "tables) from a file path or URL when the model is built.",
     "Replace the path with an inline vocabulary or one shipped as a model asset.",
     severity=_W,
     cwe=73,

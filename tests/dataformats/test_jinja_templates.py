@@ -32,9 +32,24 @@ def test_namespace_and_system_role_alone_are_fine() -> None:
     assert analyse_template(source).findings == []
 
 
-def test_include_is_suspicious_not_critical() -> None:
-    analysis = analyse_template("{% include 'other.j2' %}")
-    assert analysis.max_severity is IssueSeverity.WARNING
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% include 'other.j2' %}",
+        "{% import 'macros.j2' as m %}{{ m.x() }}",
+        "{% from 'macros.j2' import x %}{{ x() }}",
+        "{% extends 'base.j2' %}{% block b %}{{ messages }}{% endblock %}",
+        "{% include messages[0]['content'] %}",
+    ],
+)
+def test_loading_another_template_is_information_only(source: str) -> None:
+    """transformers and llama-cpp-python render without a loader, llama.cpp and huggingface.js
+    do not parse these tags: rendering fails, no file is read and nothing runs. Reported as
+    INFO (before: WARNING), and the message says renderers do not resolve it."""
+    analysis = analyse_template(source)
+    assert analysis.max_severity is IssueSeverity.INFO, analysis.findings
+    assert all("do not resolve" in f.message for f in analysis.findings)
+    assert all(f.why and "loader" in f.why for f in analysis.findings)
 
 
 def test_syntax_error_is_reported_not_raised() -> None:

@@ -17,7 +17,11 @@ import tensorflow as tf
 
 # run as a script: the repository root makes the shared op lists importable
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tests.frameworks._tf_op_samples import DEBUG_OP_SAMPLES, FILE_OP_SAMPLES
+from tests.frameworks._tf_op_samples import (
+    DEBUG_OP_SAMPLES,
+    FILE_OP_SAMPLES,
+    SUMMARY_WRITE_OP_SAMPLES,
+)
 
 
 def _legit_module() -> tf.Module:
@@ -187,6 +191,49 @@ def _cache_module(filename: str) -> tf.Module:
     return Cache()
 
 
+def _summary_module(create: bool) -> tf.Module:
+    """Summaries written from a served function: into a writer the function creates in a log
+    folder of its choosing, or into one it only names (a writer the host made)."""
+
+    class Summaries(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            writer = tf.raw_ops.SummaryWriter(shared_name="logdir:logs")
+            if create:
+                tf.raw_ops.CreateSummaryFileWriter(
+                    writer=writer,
+                    logdir="/tmp/modelaudit-never-written-logs",
+                    max_queue=1,
+                    flush_millis=1,
+                    filename_suffix="",
+                )
+            step = tf.constant(0, tf.int64)
+            tf.raw_ops.WriteScalarSummary(writer=writer, step=step, tag="x", value=x)
+            tf.raw_ops.FlushSummaryWriter(writer=writer)
+            return x
+
+    return Summaries()
+
+
+def _trackable_summary_module() -> tf.Module:
+    """A writer kept as a trackable attribute: the SavedModel recreates it on load."""
+
+    class Logged(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writer = tf.summary.create_file_writer(
+                "/tmp/modelaudit-never-written-logs", experimental_trackable=True
+            )
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            with self.writer.as_default():
+                tf.summary.scalar("x", x, step=0)
+            return x
+
+    return Logged()
+
+
 def _dataset_from_graph_module(hidden: bytes | None) -> tf.Module:
     """A served function that runs the dataset graph `hidden` (a serialized GraphDef held
     in a string constant), or one passed in at run time when `hidden` is None."""
@@ -328,6 +375,13 @@ def main(out: str) -> None:
         f.write(converter.convert())
 
     _flex_models(out)
+
+    tf.saved_model.save(_summary_module(True), os.path.join(out, "summary_create"))
+    tf.saved_model.save(_summary_module(False), os.path.join(out, "summary_write_only"))
+    tf.saved_model.save(_trackable_summary_module(), os.path.join(out, "summary_trackable"))
+    for op in SUMMARY_WRITE_OP_SAMPLES:
+        _write(os.path.join(out, f"summary_op_{op}.pb"), _graph([("s", op, {})]))
+    _write(os.path.join(out, "dtensor_restore.pb"), _graph([("r", "DTensorRestoreV2", {})]))
 
     tf.saved_model.save(_cache_module(""), os.path.join(out, "cache_memory"))
     tf.saved_model.save(_cache_module("/tmp/modelaudit-cache"), os.path.join(out, "cache_file"))

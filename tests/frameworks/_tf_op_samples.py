@@ -13,6 +13,10 @@ FILE_OP_SAMPLES = (
     "SnapshotNestedDatasetReader",
     "FileSystemSetConfiguration",
     "DumpTensor",
+    "CreateSummaryFileWriter",
+    "CreateSummaryDbWriter",
 )
+#: Summary ops that write events into a writer resource without choosing its file.
+SUMMARY_WRITE_OP_SAMPLES = ("WriteSummary", "WriteRawProtoSummary", "ImportEvent")
 #: Debug ops that dump the tensors they see to their `debug_urls`.
 DEBUG_OP_SAMPLES = ("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3")

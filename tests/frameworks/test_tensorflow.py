@@ -12,7 +12,11 @@ from modelaudit.core import scan_model_directory_or_file
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import frameworks as R
 from tests.frameworks._frameworks_helpers import alarms, rules_at, scan
-from tests.frameworks._tf_op_samples import DEBUG_OP_SAMPLES, FILE_OP_SAMPLES
+from tests.frameworks._tf_op_samples import (
+    DEBUG_OP_SAMPLES,
+    FILE_OP_SAMPLES,
+    SUMMARY_WRITE_OP_SAMPLES,
+)
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING
@@ -92,6 +96,41 @@ def test_saved_model_directory_scan(tf_models: Path, tmp_path: Path) -> None:
 def test_print_to_file_but_not_to_log(tf_models: Path) -> None:
     assert rules_at(scan(tf_models / "print_to_file.pb"), CRIT) == {R.TF_PRINT_TO_FILE}
     assert alarms(scan(tf_models / "print_to_log.pb")) == []
+
+
+def test_a_summary_writer_the_graph_creates_is_critical(tf_models: Path) -> None:
+    """tf.summary's file writer made by a served function or kept as a trackable attribute
+    (recreated on load) opens the log folder the model names: the creator is the CRITICAL
+    file op, and the writes into it add nothing."""
+    for name in ("summary_create", "summary_trackable"):
+        result = scan(tf_models / name / "saved_model.pb")
+        crit = [i for i in result.issues if i.severity is CRIT]
+        assert {i.details["op"] for i in crit} == {"CreateSummaryFileWriter"}, alarms(result)
+        assert rules_at(result, CRIT) == {R.TF_FILE_OP}
+        assert rules_at(result, WARN) == set(), alarms(result)
+
+
+@pytest.mark.parametrize("op", SUMMARY_WRITE_OP_SAMPLES)
+def test_summary_writes_into_a_writer_the_graph_does_not_create_warn(
+    tf_models: Path, op: str
+) -> None:
+    """Without a creator the events go into a writer the host made under a name the graph
+    repeats: the host chose the file, the model writes into it. Before: no finding."""
+    result = scan(tf_models / f"summary_op_{op}.pb")
+    assert rules_at(result, WARN) == {R.TF_FILE_OP} and rules_at(result, CRIT) == set()
+
+
+def test_summary_write_only_saved_model_names_the_shared_writer(tf_models: Path) -> None:
+    result = scan(tf_models / "summary_write_only" / "saved_model.pb")
+    assert rules_at(result, CRIT) == set(), alarms(result)
+    warned = [i for i in result.issues if i.rule == R.TF_FILE_OP and i.severity is WARN]
+    assert warned and warned[0].details["shared_names"] == ["logdir:logs"], alarms(result)
+
+
+def test_dtensor_restore_outside_the_checkpoint_is_critical(tf_models: Path) -> None:
+    """DTensorRestoreV2 reads the checkpoint prefix its input names (the DTensor device lowers
+    it to RestoreV2). Before: no finding."""
+    assert rules_at(scan(tf_models / "dtensor_restore.pb"), CRIT) == {R.TF_CHECKPOINT_OP}
 
 
 def test_custom_op_immutable_const_and_stray_save(tf_models: Path) -> None:

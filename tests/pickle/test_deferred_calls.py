@@ -313,3 +313,91 @@ def test_a_partial_pickled_by_pickle_is_not_a_swap() -> None:
     data = p4(made + _tup(Op(b"h\x00"), _tup(s("org/model")), b"}", b"N") + b"b")
     result, _ = scan(data)
     assert not critical(result), critical(result)
+
+
+def _getattr(obj: bytes, name: str) -> Op:
+    return call(sg("builtins", "getattr"), Op(obj), name)
+
+
+def _method_registrations(func: bytes, arg: str) -> list[tuple[str, bytes]]:
+    """(label, body) of registrar methods handed `func` to call with `arg`: each once through
+    `getattr(instance, method)` and once as the unbound `Class.method(instance, ...)`."""
+    f = Op(func)
+    a = s(arg)
+    specs: list[tuple[tuple[str, str], tuple[str, str], tuple[Any, ...]]] = [
+        (("contextlib", "ExitStack"), ("contextlib", "ExitStack.callback"), (f, a)),
+        (
+            ("contextlib", "AsyncExitStack"),
+            ("contextlib", "AsyncExitStack.push_async_callback"),
+            (f, a),
+        ),
+        (("sched", "scheduler"), ("sched", "scheduler.enter"), (0, 1, f, _tup(a))),
+        (("sched", "scheduler"), ("sched", "scheduler.enterabs"), (0, 1, f, _tup(a))),
+        (
+            ("concurrent.futures", "ThreadPoolExecutor"),
+            ("concurrent.futures", "ThreadPoolExecutor.submit"),
+            (f, a),
+        ),
+        (
+            ("concurrent.futures", "ThreadPoolExecutor"),
+            ("concurrent.futures", "ThreadPoolExecutor.map"),
+            (f, _lst(a)),
+        ),
+        (("multiprocessing", "Pool"), ("multiprocessing.pool", "Pool.apply"), (f, _tup(a))),
+        (
+            ("multiprocessing.pool", "ThreadPool"),
+            ("multiprocessing.pool", "ThreadPool.apply_async"),
+            (f, _tup(a)),
+        ),
+        (("multiprocessing", "Pool"), ("multiprocessing.pool", "Pool.map"), (f, _lst(a))),
+        (
+            ("multiprocessing", "Pool"),
+            ("multiprocessing.pool", "Pool.starmap"),
+            (f, _lst(_tup(a))),
+        ),
+        (("asyncio", "new_event_loop"), ("asyncio", "BaseEventLoop.call_soon"), (f, a)),
+        (("asyncio", "new_event_loop"), ("asyncio", "BaseEventLoop.call_later"), (1, f, a)),
+        (
+            ("asyncio", "get_event_loop"),
+            ("asyncio.base_events", "BaseEventLoop.run_in_executor"),
+            (_NONE, f, a),
+        ),
+    ]
+    out: list[tuple[str, bytes]] = []
+    for maker, (module, qual), values in specs:
+        method = qual.rsplit(".", 1)[1]
+        instance = call(sg(*maker))
+        out.append((f"{'.'.join(maker)}().{method}", call(_getattr(instance, method), *values)))
+        out.append((f"{module}.{qual}", call(sg(module, qual), instance, *values)))
+    return out
+
+
+@pytest.mark.parametrize("index", range(len(_method_registrations(b"", ""))))
+def test_a_callable_handed_to_a_registrar_method_is_judged_as_called(index: int) -> None:
+    """ExitStack().callback(os.system, "id") and its kind: the stack calls it when closed, the
+    scheduler when run, an executor or a pool at once in a worker, an event loop when it runs
+    (run_in_executor at once). Before, only os.system's import was reported."""
+    label, body = _method_registrations(sg("os", "system"), "id")[index]
+    result, _ = scan(p4(body))
+    calls = [
+        i
+        for i in result.issues
+        if i.rule == R.DANGEROUS_CALL
+        and i.details.get("function") == "system"
+        and f"deferred by {label}" in i.message
+    ]
+    assert calls, (label, [i.message for i in result.issues])
+    assert calls[0].severity.value == "critical"
+    assert "'id'" in calls[0].message, calls[0].message
+
+
+def test_an_unpickler_handed_to_a_registrar_method_has_its_call_reported() -> None:
+    """ExitStack().callback(pickle.loads, payload): the call is reported with the payload."""
+    payload = b"\x80\x04" + call(sg("posix", "system"), "id") + b"."
+    stack = call(sg("contextlib", "ExitStack"))
+    body = call(_getattr(stack, "callback"), sg("_pickle", "loads"), payload)
+    result, _ = scan(p4(body))
+    assert any(
+        i.rule == R.DANGEROUS_CALL and "deferred by contextlib.ExitStack().callback" in i.message
+        for i in result.issues
+    ), [i.message for i in result.issues]

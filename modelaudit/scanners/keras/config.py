@@ -21,7 +21,7 @@ from ..context import ScanContext
 from ..nested_bytes import scan_nested_bytes
 from ..pickle.callable_policy import is_dangerous_callable
 from ..tensorflow.dangerous_ops import tf_api_danger
-from .keras_api import non_modeling_api
+from .keras_api import HUB_PACKAGES, non_modeling_api
 from .lambda_code import dangerous_evidence, decode_code, marshal_strings
 
 
@@ -69,6 +69,15 @@ _DANGEROUS_CALLABLES: Final = frozenset(
 _LAMBDA_FUNCTIONS: Final = ("function", "output_shape", "mask")
 _LOOKUP_LAYERS: Final = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 _TF_OP_LAYERS: Final = frozenset({"TFOpLambda", "SlicingOpLambda"})
+#: KerasHub/KerasNLP tokenizer config keys that, given a string, name a file the tokenizer
+#: opens when it is built: BytePair's `vocabulary` and `merges`, WordPiece's and ParSeq's
+#: `vocabulary`, SentencePiece's `proto` (a string past 2,048 characters that is valid
+#: base64 is the proto itself), Whisper's `special_tokens` and `language_tokens`. Keras
+#: itself writes them as None, lists or dicts (the vocabulary travels as an asset); safe mode
+#: guards only some of them, and only since January 2026.
+_TOKENIZER_FILE_KEYS: Final = ("vocabulary", "merges", "proto", "special_tokens", "language_tokens")
+_INLINE_PROTO: Final = 2048
+_BASE64: Final = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 #: Keras 3 layer whose `module` config is a base64 `torch.save` of a torch.nn.Module.
 _TORCH_WRAPPER: Final = "TorchModuleWrapper"
 #: Decoded bytes of embedded torch modules kept for nested scans, per config walk.
@@ -160,6 +169,13 @@ def _child(where: str, part: str) -> str:
 
 def _root(module: str) -> str:
     return module.split(".", 1)[0].strip()
+
+
+def _hub(module: Any, registered: Any) -> bool:
+    """A config object of KerasHub, KerasNLP or KerasCV, by its module or registered name."""
+    if isinstance(module, str) and _root(module) in HUB_PACKAGES:
+        return True
+    return isinstance(registered, str) and registered.split(">", 1)[0] in HUB_PACKAGES
 
 
 def _escapes(path: str) -> bool:
@@ -330,6 +346,8 @@ class KerasConfigAnalyzer:
             self._tf_op(cfg, here)
         elif cls == _TORCH_WRAPPER and isinstance(cfg, dict):
             self._torch_module(cfg, here)
+        elif cls.endswith("Tokenizer") and isinstance(cfg, dict) and _hub(module, registered):
+            self._tokenizer_files(cfg, here)
         if cls == "function":
             self._function_ref(module, cfg, here)
         self._class_origin(cls, module, registered, here)
@@ -565,6 +583,24 @@ class KerasConfigAnalyzer:
             filepath=text,
             path=where,
         )
+
+    def _tokenizer_files(self, cfg: dict[str, Any], where: str) -> None:
+        for key in _TOKENIZER_FILE_KEYS:
+            value = cfg.get(key)
+            if not isinstance(value, str):
+                continue
+            if key == "proto" and len(value) > _INLINE_PROTO and _BASE64.fullmatch(value):
+                continue
+            self._add(
+                f"Tokenizer reads its {key} from {value[:200]!r}",
+                IssueSeverity.CRITICAL if _escapes(value) else IssueSeverity.WARNING,
+                R.KERAS_VOCAB_FILE,
+                "Building the tokenizer opens this path and reads it into the model; Keras "
+                "writes these as data, never as a path.",
+                key=key,
+                value=value[:1000],
+                path=where,
+            )
 
     def _vocabulary(self, cfg: dict[str, Any], where: str) -> None:
         for key in ("vocabulary", "idf_weights"):

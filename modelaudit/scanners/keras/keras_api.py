@@ -9,8 +9,11 @@ same for `tf_keras.*`/`keras.*`, importing any module. So a config can hand the 
 `keras.config.enable_unsafe_deserialization`, a dataset loader or a callback: none of them is
 a layer, initializer, regularizer, constraint, activation, loss, metric or optimizer, and
 each downloads, reads or writes files, loads another model, or switches safe mode off when the
-model calls it. Only the modeling namespaces below are accepted; pure functions of plain data,
-nothing is imported.
+model calls it. Only the modeling namespaces below are accepted. Keras imports modules under
+`keras_hub`, `keras_nlp` and `keras_cv` the same way; there only what clearly does I/O or runs
+things is refused (preset loading and uploading, checkpoint converters, dataset loaders,
+callbacks, visualisations, the vLLM engine), since their model, layer and tokenizer modules
+are many and all model parts. Pure functions of plain data, nothing is imported.
 """
 
 from __future__ import annotations
@@ -82,6 +85,70 @@ _BACKEND_DANGER: Final = frozenset(
 _BACKEND_STATE: Final = frozenset({"global_state", "config"})
 
 
+#: KerasHub and the packages it replaced: Keras 3 imports any module under them that a config's
+#: `module` names and takes `class_name` from it (any attribute before Keras 3.9, any
+#: `KerasSaveable` since). Their models, layers, tokenizers, samplers and metrics are model
+#: parts; what is judged here is only what clearly does I/O or runs things.
+HUB_PACKAGES: Final = frozenset({"keras_hub", "keras_nlp", "keras_cv"})
+_HUB_MARKERS: Final = frozenset({"src", "api"})
+#: Their namespaces that are not model parts: dataset loaders download, callbacks and
+#: visualisations write files, `vllm` starts an inference engine, tests are test helpers
+#: (preset tests download presets).
+_HUB_NON_MODELING: Final = frozenset(
+    {"datasets", "callbacks", "visualization", "vllm", "tests", "conftest"}
+)
+#: Modules under their `utils` that fetch, read, write or load: preset loading, saving and
+#: uploading (Kaggle, Hugging Face, GCS, local paths), checkpoint converters that read another
+#: framework's files, OpenVINO, keras_cv's custom-op loader (a shared library).
+_HUB_IO_MODULES: Final = frozenset(
+    {"preset_utils", "transformers", "timm", "openvino_utils", "resource_loader"}
+)
+#: Names of preset_utils' I/O functions and classes, wherever met: model modules import them
+#: (`keras_hub.src.models.backbone` has `get_preset_loader`), and before Keras 3.9 a config
+#: could take any attribute of the module it names.
+_HUB_IO_NAMES: Final = frozenset(
+    {
+        "get_file",
+        "tf_copy_gfile_to_cache",
+        "copy_gfile_to_cache",
+        "check_file_exists",
+        "create_model_card",
+        "delete_model_card",
+        "upload_preset",
+        "load_json",
+        "load_serialized_object",
+        "save_serialized_object",
+        "save_metadata",
+        "save_tokenizer_assets",
+        "make_preset_dir",
+        "get_preset_loader",
+        "get_preset_saver",
+        "find_subclass",
+        "_validate_backbone",
+        "_validate_tokenizer",
+        "PresetLoader",
+        "KerasPresetLoader",
+        "KerasPresetSaver",
+        "from_preset",
+        "save_to_preset",
+    }
+)
+
+
+def _hub_api(parts: list[str]) -> bool:
+    """A KerasHub/KerasNLP/KerasCV path (package first) that is not a model part."""
+    rest = parts[1:]
+    start = 0
+    while start < len(rest) - 1 and rest[start] in _HUB_MARKERS:
+        start += 1
+    rest = rest[start:]
+    if not rest:
+        return False
+    if rest[-1] in _HUB_IO_NAMES or rest[0] in _HUB_NON_MODELING:
+        return True
+    return rest[0] == "utils" and not _HUB_IO_MODULES.isdisjoint(rest[1:-1])
+
+
 def _keras_rest(parts: list[str]) -> list[str] | None:
     """The path after the Keras package (`keras`, `tf_keras`, `tensorflow.keras`,
     `tensorflow.python.keras`, `tf.keras`) with API/implementation markers dropped;
@@ -107,6 +174,8 @@ def non_modeling_api(module: str, name: str) -> str | None:
         return None
     full = f"{module}.{name}"
     parts = [p.strip() for p in full.split(".")[:64]]
+    if parts[0] in HUB_PACKAGES:
+        return full if _hub_api(parts) else None
     rest = _keras_rest(parts)
     if not rest:
         return None

@@ -233,6 +233,182 @@ _REGISTRARS: Final[dict[str, _Extract]] = {
     "numpy.lib.function_base.piecewise": _piecewise,
     "numpy.lib._function_base_impl.piecewise": _piecewise,
 }
+
+
+def _callback(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # ExitStack.callback(callback, /, *args, **kwds), AsyncExitStack.push_async_callback and
+    # Executor.submit(fn, /, *args, **kwargs): callback(*args, **kwds)
+    yield _at(args, {}, 0, ""), args[1:17], kwargs or None
+
+
+def _scheduled(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # scheduler.enter(delay, priority, action, argument=(), kwargs={}) and enterabs(time, ...)
+    yield (
+        _at(args, kwargs, 2, "action"),
+        _seq(_at(args, kwargs, 3, "argument")),
+        _kw(_at(args, kwargs, 4, "kwargs")),
+    )
+
+
+def _applied(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # Pool.apply(func, args=(), kwds={}) and apply_async(..., callback, error_callback)
+    yield (
+        _at(args, kwargs, 0, "func"),
+        _seq(_at(args, kwargs, 1, "args")),
+        _kw(_at(args, kwargs, 2, "kwds")),
+    )
+    yield _at(args, kwargs, 3, "callback"), (Later("result"),), None
+    yield _at(args, kwargs, 4, "error_callback"), (Later("exception"),), None
+
+
+def _pool_mapped(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # Pool.map(func, iterable, chunksize) / imap / map_async(..., callback, error_callback)
+    yield _at(args, kwargs, 0, "func"), (_first(_at(args, kwargs, 1, "iterable")),), None
+    yield _at(args, kwargs, 3, "callback"), (Later("results"),), None
+    yield _at(args, kwargs, 4, "error_callback"), (Later("exception"),), None
+
+
+def _pool_starmapped(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+    # Pool.starmap(func, iterable, chunksize) / starmap_async(..., callback, error_callback)
+    first = _first(_at(args, kwargs, 1, "iterable"))
+    yield _at(args, kwargs, 0, "func"), _seq(first) if not isinstance(first, Later) else (), None
+    yield _at(args, kwargs, 3, "callback"), (Later("results"),), None
+    yield _at(args, kwargs, 4, "error_callback"), (Later("exception"),), None
+
+
+def _loop_call(index: int) -> _Extract:
+    """An event loop's `call_soon(callback, *args)`, `call_later(delay, callback, *args)`,
+    `run_in_executor(executor, func, *args)`: the callable at `index`, the rest its args."""
+
+    def extract(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+        yield _at(args, {}, index, ""), args[index + 1 : index + 17], None
+
+    return extract
+
+
+_EXIT: Final = _called_with(0, "", "exception type", "exception", "traceback")
+_EXIT_STACK: Final[dict[str, _Extract]] = {"callback": _callback, "push": _EXIT}
+_ASYNC_EXIT_STACK: Final[dict[str, _Extract]] = {
+    **_EXIT_STACK,
+    "push_async_callback": _callback,
+    "push_async_exit": _EXIT,
+}
+_EXECUTOR: Final[dict[str, _Extract]] = {"submit": _callback, "map": _mapped}
+_POOL: Final[dict[str, _Extract]] = {
+    "apply": _applied,
+    "apply_async": _applied,
+    "map": _pool_mapped,
+    "map_async": _pool_mapped,
+    "imap": _pool_mapped,
+    "imap_unordered": _pool_mapped,
+    "starmap": _pool_starmapped,
+    "starmap_async": _pool_starmapped,
+}
+_LOOP: Final[dict[str, _Extract]] = {
+    "call_soon": _loop_call(0),
+    "call_soon_threadsafe": _loop_call(0),
+    "call_later": _loop_call(1),
+    "call_at": _loop_call(1),
+    "run_in_executor": _loop_call(1),
+    "add_signal_handler": _loop_call(1),
+}
+#: Objects whose methods register a callable: (classes, by the names a pickle may reach them
+#: by; what returns an instance, for `make().method` through getattr; their methods). An
+#: ExitStack calls its callbacks when closed, a scheduler when run, an event loop when it
+#: runs (`run_in_executor` and an executor's `submit`/`map` or a pool's `apply`/`map` at once,
+#: in a worker): a pickle can reach every one of those calls too, so each counts as set up.
+_REGISTRAR_METHODS: Final[
+    tuple[tuple[tuple[str, ...], tuple[str, ...], dict[str, _Extract]], ...]
+] = (
+    (
+        ("contextlib.ExitStack", "contextlib._BaseExitStack"),
+        ("contextlib.ExitStack",),
+        _EXIT_STACK,
+    ),
+    (("contextlib.AsyncExitStack",), ("contextlib.AsyncExitStack",), _ASYNC_EXIT_STACK),
+    (("sched.scheduler",), ("sched.scheduler",), {"enter": _scheduled, "enterabs": _scheduled}),
+    (
+        (
+            "concurrent.futures.Executor",
+            "concurrent.futures._base.Executor",
+            "concurrent.futures.ThreadPoolExecutor",
+            "concurrent.futures.thread.ThreadPoolExecutor",
+            "concurrent.futures.ProcessPoolExecutor",
+            "concurrent.futures.process.ProcessPoolExecutor",
+        ),
+        (
+            "concurrent.futures.ThreadPoolExecutor",
+            "concurrent.futures.thread.ThreadPoolExecutor",
+            "concurrent.futures.ProcessPoolExecutor",
+            "concurrent.futures.process.ProcessPoolExecutor",
+        ),
+        _EXECUTOR,
+    ),
+    (
+        ("multiprocessing.pool.Pool", "multiprocessing.pool.ThreadPool"),
+        (
+            "multiprocessing.Pool",
+            "multiprocessing.pool.Pool",
+            "multiprocessing.pool.ThreadPool",
+            "multiprocessing.dummy.Pool",
+            "multiprocessing.context.BaseContext().Pool",
+        ),
+        _POOL,
+    ),
+    (
+        (
+            "asyncio.AbstractEventLoop",
+            "asyncio.events.AbstractEventLoop",
+            "asyncio.BaseEventLoop",
+            "asyncio.base_events.BaseEventLoop",
+            "asyncio.SelectorEventLoop",
+            "asyncio.selector_events.BaseSelectorEventLoop",
+            "asyncio.unix_events.SelectorEventLoop",
+            "asyncio.unix_events._UnixSelectorEventLoop",
+            "asyncio.EventLoop",
+        ),
+        (
+            "asyncio.new_event_loop",
+            "asyncio.events.new_event_loop",
+            "asyncio.get_event_loop",
+            "asyncio.events.get_event_loop",
+            "asyncio.SelectorEventLoop",
+            "asyncio.unix_events.SelectorEventLoop",
+            "asyncio.unix_events._UnixSelectorEventLoop",
+            "asyncio.EventLoop",
+            "asyncio.get_event_loop_policy().new_event_loop",
+            "asyncio.get_event_loop_policy().get_event_loop",
+        ),
+        _LOOP,
+    ),
+)
+
+
+def _unbound(extract: _Extract) -> _Extract:
+    """`Class.method(instance, *args)`: the instance is not an argument of the registration."""
+
+    def unbound(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
+        return extract(args[1:], kwargs)
+
+    return unbound
+
+
+def _method_registrars() -> dict[str, _Extract]:
+    """Each registrar method by the names a call reaches it by: `module.Class.method` (the
+    global or `getattr(Class, name)`, called with the instance first) and
+    `module.make().method` (getattr on an instance the pickle made, which the stubs name after
+    what made it)."""
+    table: dict[str, _Extract] = {}
+    for classes, makers, methods in _REGISTRAR_METHODS:
+        for method, extract in methods.items():
+            for cls in classes:
+                table[f"{cls}.{method}"] = _unbound(extract)
+            for maker in makers:
+                table[f"{maker}().{method}"] = extract
+    return table
+
+
+_REGISTRARS.update(_method_registrars())
 #: Every registrar's name, for the one set lookup a call pays.
 NAMES: Final = frozenset(_REGISTRARS)
 #: Registrars whose callable is an attribute a BUILD can set afterwards (`obj.__dict__` or

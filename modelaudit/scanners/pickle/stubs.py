@@ -15,7 +15,7 @@ from typing import Any
 
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
-from . import deferred, policy
+from . import deferred, instance_hooks, policy
 from .deferred import Later
 from .exec_state import TEMPLATE_KEY, foreign_template, template_of
 from .policy import DANGER, SAFE, SHAPE, UNKNOWN, Verdict
@@ -180,6 +180,9 @@ class Session:
         #: None when only handed over); judged again when a later BUILD changes them.
         self.held: dict[int, list[tuple[Obj, str, tuple[Any, ...] | None, Any]]] = {}
         self.n_held = 0
+        #: Instances a BUILD gave a `__setstate__` of their own, by id: (instance, callable);
+        #: their next BUILD calls it (`instance_hooks.py`).
+        self.build_hooks: dict[int, tuple[Obj, Any]] = {}
         self.forward_left = FORWARD_BUDGET
         self.forward_over = False
         self.nested: list[tuple[bytes, bool, str, bool]] = []
@@ -811,7 +814,20 @@ class Session:
         if isinstance(target, _SymMeta):
             if target._ma_global:
                 self.mutate(target, "BUILD")
-        elif target.data is not None:
+            return
+        if self.build_hooks:
+            hook = self.build_hooks.get(id(target))
+            if hook is not None:
+                self.forward(
+                    hook[1],
+                    (state,),
+                    None,
+                    "BUILD, the __setstate__ an earlier BUILD stored in the instance",
+                    later=False,
+                )
+        if instance_hooks.stores_hook(state):
+            self.stored_hooks(target, state)
+        if target.data is not None:
             target.data[1] = state
             if self.held and id(target) in self.held:
                 self.rejudge(target)
@@ -820,6 +836,24 @@ class Session:
             if target.name in deferred.SLOTS:
                 for func in deferred.set_by_state(target.name, state):
                     self.forward(func, (), None, f"{target.name} (set by BUILD)", later=True)
+
+    def stored_hooks(self, target: Obj, state: Any) -> None:
+        """BUILD stores a callable under a name Python fetches from the instance: a
+        `__setstate__` is called by the object's next BUILD (remembered here), a pickling or
+        copying hook when the loaded object is saved or deep-copied (judged now)."""
+        for name, func in instance_hooks.stored(state):
+            if name == instance_hooks.SETSTATE:
+                if len(self.build_hooks) < _MAX_HELD:
+                    self.build_hooks[id(target)] = (target, func)
+                continue
+            self.forward(
+                func,
+                instance_hooks.save_arguments(name),
+                None,
+                f"pickling or deep-copying the loaded {target.name} (the {name} BUILD stored "
+                "in it)",
+                later=True,
+            )
 
     def partial_swap(self, partial: Obj, state: Any) -> None:
         """BUILD gives a partial another function than the one it was made with, and that
@@ -983,7 +1017,24 @@ class Obj:
 
     def __setstate__(self, state: Any) -> None:
         session = _CURRENT[-1]
-        if session.escapers or self.data is not None:
+        # instance_hooks.NAMES spelled out: four dict lookups cost a BUILD-heavy pickle
+        # (every estimator of a forest) 2%, a set test over the state's keys 7%
+        kind = type(state)
+        if (
+            session.escapers
+            or self.data is not None
+            or session.build_hooks
+            or (
+                kind is dict
+                and (
+                    "__setstate__" in state
+                    or "__getstate__" in state
+                    or "__reduce_ex__" in state
+                    or "__deepcopy__" in state
+                )
+            )
+            or (kind is tuple and len(state) == 2 and instance_hooks.stores_hook(state))
+        ):
             session.setstate(self, state)
         else:
             session.n_calls += 1

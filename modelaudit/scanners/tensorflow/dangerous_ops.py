@@ -44,8 +44,37 @@ NETWORK_OPS: Final = _words(
 #: Save/restore ops: expected inside a SavedModel's own checkpoint functions, anywhere else
 #: they read or write whatever path their inputs name.
 CHECKPOINT_OPS: Final = frozenset(
-    {"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints"}
+    {
+        "Save",
+        "SaveV2",
+        "SaveSlices",
+        "Restore",
+        "RestoreV2",
+        "RestoreSlice",
+        "MergeV2Checkpoints",
+        # DTensor's restore (the DTensor device lowers it to RestoreV2): reads the prefix given
+        "DTensorRestoreV2",
+    }
 )
+#: Summary writer creators (`CreateSummaryFileWriter`, `CreateSummaryDbWriter`) are file ops:
+#: they open the log folder or database their inputs name. These write events into a writer
+#: resource and choose no path: one the graph creates (then the creator is reported), or one
+#: the host made under a name the graph can repeat (`SummaryWriter(shared_name=...)`: TF1
+#: graphs and the legacy `create_file_writer`, whose writer is `logdir:<path>`).
+SUMMARY_WRITE_OPS: Final = frozenset(
+    {
+        "WriteSummary",
+        "WriteScalarSummary",
+        "WriteHistogramSummary",
+        "WriteImageSummary",
+        "WriteAudioSummary",
+        "WriteGraphSummary",
+        "WriteRawProtoSummary",
+        "ImportEvent",
+        "StatsAggregatorSetSummaryWriter",
+    }
+)
+SUMMARY_CREATORS: Final = frozenset({"CreateSummaryFileWriter", "CreateSummaryDbWriter"})
 TEXT_TABLE_OPS: Final = frozenset({"InitializeTableFromTextFile", "InitializeTableFromTextFileV2"})
 DEBUG_URL_OPS: Final = frozenset(
     {

@@ -28,6 +28,8 @@ from .dangerous_ops import (
     NETWORK_OPS,
     PROTO_OPS,
     PYTHON_OPS,
+    SUMMARY_CREATORS,
+    SUMMARY_WRITE_OPS,
     TEXT_TABLE_OPS,
 )
 from .graph import Graph, Node
@@ -316,6 +318,7 @@ class TensorFlowScanner(BaseScanner):
         consts = {(w, n.name): n for w, n in graph.nodes if n.op == "Const"}
         named = {(w, n.name) for w, n in graph.nodes}
         custom: dict[str, tuple[str, Node]] = {}
+        summary_writes: list[tuple[str, Node]] = []
         for where, node in graph.nodes:
             op = node.op
             if op in PYTHON_OPS:
@@ -367,6 +370,8 @@ class TensorFlowScanner(BaseScanner):
                     )
             elif op in TEXT_TABLE_OPS:
                 self._text_table(result, path, where, node, graph, consts, named)
+            elif op in SUMMARY_WRITE_OPS:
+                summary_writes.append((where, node))
             elif op in CACHE_OPS:
                 self._cache(result, path, where, node, consts)
             elif op == "PrintV2":
@@ -413,6 +418,8 @@ class TensorFlowScanner(BaseScanner):
                     )
             elif op and op not in TF_OP_NAMES and op not in graph.functions:
                 custom.setdefault(op, (where, node))
+        if summary_writes:
+            self._summary_writes(result, path, graph, summary_writes)
         for op, (where, node) in custom.items():
             self._issue(
                 result,
@@ -425,6 +432,40 @@ class TensorFlowScanner(BaseScanner):
                 "Running the model needs a native op library loaded with tf.load_op_library, "
                 "which runs code the scan cannot see.",
             )
+
+    def _summary_writes(
+        self, result: ScanResult, path: str, graph: Graph, writes: list[tuple[str, Node]]
+    ) -> None:
+        """Summary writes with no writer created in the graph go into a writer the host made
+        under a name the graph repeats: the host chose the file, the model writes the events.
+        With a creator in the graph, the creator's finding says it all."""
+        if any(node.op in SUMMARY_CREATORS for _, node in graph.nodes):
+            return
+        names = sorted(
+            {
+                name
+                for _, node in graph.nodes
+                if node.op == "SummaryWriter"
+                for name in node.attrs.get("shared_name", [])[:1]
+                if name
+            }
+        )
+        where, node = writes[0]
+        self._issue(
+            result,
+            path,
+            where,
+            node,
+            "Graph writes summaries into a writer it does not create"
+            + (f" ({', '.join(repr(n[:64]) for n in names[:3])})" if names else ""),
+            IssueSeverity.WARNING,
+            R.TF_FILE_OP,
+            "Running the graph appends events to a summary writer the loading program "
+            "created under a name the graph repeats (TF1 graphs, the legacy "
+            "create_file_writer's 'logdir:<path>'): the program chose the file, the model "
+            "writes what goes in it.",
+            shared_names=names[:10],
+        )
 
     @staticmethod
     def _in_checkpoint(where: str, node: Node, graph: Graph) -> bool:

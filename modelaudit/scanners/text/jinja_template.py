@@ -192,6 +192,8 @@ class TemplateFinding:
     rule: str
     message: str
     lineno: int | None = None
+    #: Why it matters, when the severity's general reason does not fit.
+    why: str | None = None
 
 
 @dataclass
@@ -542,7 +544,14 @@ class _Walker:
             return None
         return names
 
-    def _add(self, severity: IssueSeverity, message: str, node: Any, rule: str = "") -> None:
+    def _add(
+        self,
+        severity: IssueSeverity,
+        message: str,
+        node: Any,
+        rule: str = "",
+        why: str | None = None,
+    ) -> None:
         key = (severity.value, message)
         if key in self.seen or len(self.analysis.findings) >= _MAX_FINDINGS:
             return
@@ -551,7 +560,7 @@ class _Walker:
             TEMPLATE_INJECTION if severity is IssueSeverity.CRITICAL else TEMPLATE_SUSPICIOUS
         )
         self.analysis.findings.append(
-            TemplateFinding(severity, rule, message, getattr(node, "lineno", None))
+            TemplateFinding(severity, rule, message, getattr(node, "lineno", None), why)
         )
 
     def _name_check(self, name: str, node: Any, how: str, strict: bool) -> None:
@@ -642,10 +651,19 @@ class _Walker:
                     node,
                 )
         elif isinstance(node, nodes.Import | nodes.FromImport | nodes.Include | nodes.Extends):
+            # No renderer a model's chat template meets resolves it: transformers renders in
+            # an ImmutableSandboxedEnvironment without a loader ("no loader for this
+            # environment specified"), llama-cpp-python with jinja2's BaseLoader
+            # (TemplateNotFound); llama.cpp (minja and its own parser) and huggingface.js do
+            # not parse it. Rendering fails; nothing is read or run.
             self._add(
-                IssueSeverity.WARNING,
-                f"Chat template loads another template ({type(node).__name__.lower()})",
+                IssueSeverity.INFO,
+                f"Chat template loads another template ({type(node).__name__.lower()}), which "
+                "chat template renderers do not resolve",
                 node,
+                why="transformers and llama-cpp-python render chat templates without a "
+                "template loader, and llama.cpp and huggingface.js do not parse "
+                "include/import/extends: rendering fails, reading no file and running nothing.",
             )
         # (A macro call writes text, like a {% set %} block: judged where it is used.)
         if isinstance(
@@ -1338,10 +1356,13 @@ def report_template(
             severity=finding.severity,
             location=scanner.location(path),
             details={"template_key": key, "line": finding.lineno},
-            why="Rendering the chat template (on every prompt) runs attacker-chosen Python "
-            "or shell commands in renderers that are not sandboxed."
-            if finding.severity is IssueSeverity.CRITICAL
-            else "Ordinary chat templates never need this; it may be a step of an escape.",
+            why=finding.why
+            or (
+                "Rendering the chat template (on every prompt) runs attacker-chosen Python "
+                "or shell commands in renderers that are not sandboxed."
+                if finding.severity is IssueSeverity.CRITICAL
+                else "Ordinary chat templates never need this; it may be a step of an escape."
+            ),
             rule=finding.rule,
         )
     if analysis.parse_error == _NO_JINJA:
