@@ -493,8 +493,9 @@ class ArchiveScanner(BaseScanner):
 
 class _TarKept:
     """What a streamed tar walk keeps for a TorchServe manifest judged after it: every member
-    name, and the bytes of small manifests and Python files (at most `TOTAL` in all), read
-    once and then scanned from memory like any member."""
+    name, and the bytes of small manifests, Python files and text files (the requirements
+    file the manifest may name: torch-model-archiver keeps its name, `.txt` by convention),
+    at most `TOTAL` in all, read once and then scanned from memory like any member."""
 
     TOTAL: Final = 16 * 1024 * 1024
 
@@ -505,8 +506,9 @@ class _TarKept:
 
     def note(self, base: str, size: int, stream: IO[bytes]) -> IO[bytes]:
         self.names.add(base)
-        wanted = base.endswith(torchserve.MANIFEST) or base.endswith(".py")
-        cap = torchserve.MAX_HANDLER_BYTES
+        text = base.endswith(".txt")
+        wanted = text or base.endswith((torchserve.MANIFEST, ".py"))
+        cap = torchserve.MAX_REQUIREMENTS_BYTES if text else torchserve.MAX_HANDLER_BYTES
         if not wanted or size > cap or self.size + size > self.TOTAL:
             return stream
         data = stream.read(size + 1)
