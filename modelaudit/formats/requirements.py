@@ -62,6 +62,15 @@ _URL: Final = re.compile(r"^[a-z][a-z0-9+.-]*://|^file:", re.IGNORECASE)
 _DIRECT: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*(\S+)")
 _ARCHIVE: Final = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".zip", ".tar", ".conda")
 MAX_SHOWN: Final = 300
+#: What each kind of `ExternalSource` fetches from, in words for a finding.
+SOURCE_WHERE: Final = {
+    "vcs": "a version-control checkout",
+    "url": "a URL",
+    "local path": "a local path",
+    "index": "a package index the model chose",
+    "editable": "an editable source",
+    "include": "a requirements file elsewhere",
+}
 _MLFLOW_PIN: Final = re.compile(r"^mlflow(-skinny)?\s*==", re.IGNORECASE)
 
 

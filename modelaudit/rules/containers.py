@@ -129,3 +129,15 @@ TORCHSERVE_HANDLER = define_rule(
     severity=IssueSeverity.CRITICAL,
     cwe=94,
 )
+TORCHSERVE_REQUIREMENTS = define_rule(
+    "MA2017",
+    "TorchServeRequirementsSource",
+    "A TorchServe model archive's requirements file (MANIFEST `model.requirementsFile`) takes "
+    "a package from a URL, a version-control checkout, a local path or a package index the "
+    "archive chose, or lies outside the archive.",
+    "With install_py_dep_per_model=true TorchServe runs `pip install -r` on that file as the "
+    "model loads, which runs the package's build and install code on the server. Replace the "
+    "requirement with a pinned release from your own index, or serve with the option off.",
+    severity=IssueSeverity.WARNING,
+    cwe=829,
+)

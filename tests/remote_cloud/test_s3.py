@@ -341,3 +341,34 @@ def test_cli_credential_error_reaches_stderr_with_output(
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"modelaudit: error: s3://{S3_BUCKET}/evil.pkl")
     assert "AWS_SECRET_ACCESS_KEY" in lines[0]
+
+
+async def test_mlflow_model_under_a_prefix_reports_its_shipped_code(
+    s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remote sweep scans an MLflow model's objects one by one, so the MLmodel's check of
+    the code it names (MA4905, which reads the folder beside it) cannot run; the loader
+    module is judged by MLflow's `_load_pyfunc` contract on its own, CRITICAL as on disk."""
+    from tests.dataformats._mlflow_code_models import HOSTILE_LOADER
+
+    mlmodel = (
+        "flavors:\n  python_function:\n    code: code\n    loader_module: shipped_loader\n"
+        "    python_version: 3.11.0\n"
+    )
+    s3 = s3_server.admin()
+    s3.put_object(Bucket=S3_BUCKET, Key="mlflow-loader/MLmodel", Body=mlmodel.encode())
+    s3.put_object(
+        Bucket=S3_BUCKET,
+        Key="mlflow-loader/code/shipped_loader.py",
+        Body=HOSTILE_LOADER.encode(),
+    )
+    use_env(monkeypatch, s3_env(s3_server))
+    report = await modelaudit.scan([f"s3://{S3_BUCKET}/mlflow-loader/"])
+    paths = {f.path: f for f in report.files}
+    code = paths[f"s3://{S3_BUCKET}/mlflow-loader/code/shipped_loader.py"]
+    critical = [i for i in code.issues if i.severity.value == "critical"]
+    assert [i.rule for i in critical] == ["MA4950"], code.issues
+    assert "os.system" in critical[0].message and "_load_pyfunc" in critical[0].message
+    mlmodel_rules = {i.rule for i in paths[f"s3://{S3_BUCKET}/mlflow-loader/MLmodel"].issues}
+    assert mlmodel_rules == {"MA4903"}
+    assert report.exit_code == 1

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import tarfile
 import zlib
+from functools import partial
 from typing import IO, Any, BinaryIO, Final
 
 from ...formats import Format, classify_zip
@@ -41,6 +43,8 @@ from .members import (
     scan_member_file,
     scan_stream_member,
 )
+from .skops_trees import NEEDLES as SKOPS_TREE_NEEDLES
+from .skops_trees import SkopsTrees
 from .torch_legacy_tar import LEGACY_MEMBERS, walk_records
 from .zip_members import clear_despite_flag, open_member, report_zip_anomaly
 
@@ -141,10 +145,13 @@ class ArchiveScanner(BaseScanner):
             )
         # skops opens exactly this name; its archives keep bytes values as raw members
         skops = "schema.json" in directory.names
+        trees = _skops_trees(f, directory, limits) if skops else None
         with MemberSpool() as spool:
             for entry in entries:
-                if not self._scan_zip_entry(f, path, entry, result, limits, spool, skops):
+                if not self._scan_zip_entry(f, path, entry, result, limits, spool, skops, trees):
                     break
+        if trees is not None:
+            trees.report(where, result)
 
     def _scan_zip_entry(
         self,
@@ -155,6 +162,7 @@ class ArchiveScanner(BaseScanner):
         limits: Limits,
         spool: MemberSpool,
         skops: bool = False,
+        trees: SkopsTrees | None = None,
     ) -> bool:
         where = self.location(path, entry.name)
         check_member_names(
@@ -222,6 +230,9 @@ class ArchiveScanner(BaseScanner):
             limits,
             raw,
             also_as=entry.renamed,
+            inspect=partial(trees.judge, entry.name)
+            if trees is not None and trees.wants(entry.name)
+            else None,
         )
 
     # -- tar
@@ -493,8 +504,9 @@ class ArchiveScanner(BaseScanner):
 
 class _TarKept:
     """What a streamed tar walk keeps for a TorchServe manifest judged after it: every member
-    name, and the bytes of small manifests and Python files (at most `TOTAL` in all), read
-    once and then scanned from memory like any member."""
+    name, and the bytes of small manifests, Python files and text files (the requirements
+    file the manifest may name: torch-model-archiver keeps its name, `.txt` by convention),
+    at most `TOTAL` in all, read once and then scanned from memory like any member."""
 
     TOTAL: Final = 16 * 1024 * 1024
 
@@ -505,8 +517,9 @@ class _TarKept:
 
     def note(self, base: str, size: int, stream: IO[bytes]) -> IO[bytes]:
         self.names.add(base)
-        wanted = base.endswith(torchserve.MANIFEST) or base.endswith(".py")
-        cap = torchserve.MAX_HANDLER_BYTES
+        text = base.endswith(".txt")
+        wanted = text or base.endswith((torchserve.MANIFEST, ".py"))
+        cap = torchserve.MAX_REQUIREMENTS_BYTES if text else torchserve.MAX_HANDLER_BYTES
         if not wanted or size > cap or self.size + size > self.TOTAL:
             return stream
         data = stream.read(size + 1)
@@ -527,6 +540,24 @@ class _TarKept:
             return None if data is None else data[: cap + 1]
 
         torchserve.report_manifest(read, lambda n: prefix + n in self.names, where, result)
+
+
+def _skops_trees(f: BinaryIO, directory: ZipDirectory, limits: Limits) -> SkopsTrees | None:
+    """The trees a skops archive's schema builds, read before the member walk reaches their
+    node arrays (skops writes `schema.json` last); None when it names none."""
+    raw = _zip_lookup(f, directory, limits)("schema.json", MAX_SCHEMA_BYTES)
+    if raw is None or len(raw) > MAX_SCHEMA_BYTES:
+        return None
+    try:
+        encoding = json.detect_encoding(raw)
+        text = raw.decode(encoding, "surrogatepass")
+        if not any(needle in text for needle in SKOPS_TREE_NEEDLES):
+            return None
+        schema = json.loads(text)  # what skops reads: json.loads of the member's bytes
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    trees = SkopsTrees(schema)
+    return trees if trees.uses or not trees.complete else None
 
 
 def _zip_lookup(f: BinaryIO, directory: ZipDirectory, limits: Limits) -> torchserve.Lookup:
@@ -554,6 +585,8 @@ def _zip_lookup(f: BinaryIO, directory: ZipDirectory, limits: Limits) -> torchse
 
 
 #: Archives that are a model's own format: links in them are never legitimate.
+#: The largest skops `schema.json` read for its trees (the JSON scanner's own limit).
+MAX_SCHEMA_BYTES: Final = 64 * 1024 * 1024
 #: `f"{uuid.uuid4()}.bin"`, the name skops.io.dump gives a bytes value.
 _SKOPS_BYTES: Final = LazyPattern(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.bin\Z"

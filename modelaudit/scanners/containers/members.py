@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
@@ -279,6 +279,7 @@ def scan_stream_member(
     limits: Limits,
     decoder: DecompressingReader | None = None,
     also_as: str | None = None,
+    inspect: Callable[[bytes | str], None] | None = None,
 ) -> bool:
     """Extract one member (bounded) and scan it; False when the budget ran out.
 
@@ -286,6 +287,8 @@ def scan_stream_member(
     damage) and marks the container inconclusive; one that hit a bomb limit is not.
     `also_as` is another name some extractors give the member (an Info-ZIP Unicode Path):
     when its file name differs (routing goes by name too), the bytes are scanned under it too.
+    `inspect` also reads the extracted member (its bytes or spooled file), for a container
+    that judges members together (a skops tree's node array), without extracting it twice.
     """
     if limits.budget.exceeded:
         report_bomb(result, display, limits.budget.exceeded)
@@ -316,6 +319,8 @@ def scan_stream_member(
         # bytes judged as text by the member's name (`README`), not re-sniffed by the name
         # shown (`model.zip:README`), which is no file name and would route them as a pickle
         result.merge(scan_member_file(ctx, source, display, limits, fmt=text))
+        if inspect is not None:
+            inspect(source)
         if dest is not None and also_as is not None and _basename(also_as) != _basename(name):
             renamed = spool.path_for(also_as)
             os.replace(dest, renamed)

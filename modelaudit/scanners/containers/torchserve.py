@@ -11,20 +11,32 @@ reported with what it does (read with `ast`, never imported): CRITICAL when that
 commands, writes files, opens connections...) or when it shadows a built-in handler's name, a
 WARNING when it only does a handler's work (most archives ship one: unvetted code, not an attack). The members themselves (the
 serialized model, the model file, the handler) are scanned by the archive scanner as usual.
+
+`model.requirementsFile` (torch-model-archiver's `--requirements-file`) is the file TorchServe
+hands to `pip install -U -t <model dir> -r <model dir>/<file>` as the model loads when the
+server runs with `install_py_dep_per_model=true`. It is judged line by line with the checker
+MLflow environments use (`formats.requirements`): a requirement fetched from a URL, a VCS
+checkout, a local path or an index the archive chose is a WARNING, as for an MLflow model's
+environment; packages named for the default index stay quiet. Only the named file is
+installed, so a `requirements.txt` the manifest does not name is left to the member scan.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Callable
 from typing import Any, Final
 
 from ...findings import IssueSeverity, ScanResult
-from ...rules.containers import TORCHSERVE_HANDLER
+from ...formats.requirements import MAX_SHOWN, SOURCE_WHERE, external_sources
+from ...rules.containers import TORCHSERVE_HANDLER, TORCHSERVE_REQUIREMENTS
+from .members import path_escape
 
 MANIFEST: Final = "MAR-INF/MANIFEST.json"
 MAX_MANIFEST_BYTES: Final = 1024 * 1024
 MAX_HANDLER_BYTES: Final = 8 * 1024 * 1024
+MAX_REQUIREMENTS_BYTES: Final = 4 * 1024 * 1024
 #: Handlers TorchServe ships in `ts.torch_handler`.
 BUILTIN_HANDLERS: Final = frozenset(
     {
@@ -92,12 +104,78 @@ def report_manifest(
     handler = model.get("handler")
     if isinstance(handler, str) and handler:
         _judge_handler(lookup, has, handler, where, result)
+    requirements = model.get("requirementsFile")
+    if isinstance(requirements, str) and requirements:
+        _judge_requirements(lookup, requirements, where, result)
     result.metadata["torchserve"] = {
         k: model[k]
-        for k in ("modelName", "handler", "serializedFile", "modelFile", "modelVersion")
+        for k in (
+            "modelName",
+            "handler",
+            "serializedFile",
+            "modelFile",
+            "modelVersion",
+            "requirementsFile",
+        )
         if isinstance(model.get(k), str)
     }
     return model
+
+
+def requirements_member(name: str) -> str | None:
+    """The archive member TorchServe's `Paths.get(modelDir, name)` opens, or None when that
+    is outside the archive. Java joins the two with a `/`, so a leading `/` stays inside the
+    model folder; a `..` does not."""
+    inside = posixpath.normpath(name.lstrip("/"))
+    if path_escape(inside) or inside in ("", "."):
+        return None
+    return inside
+
+
+def _judge_requirements(lookup: Lookup, name: str, where: str, result: ScanResult) -> None:
+    """What `pip install -r` of the manifest's requirements file would fetch."""
+    details: dict[str, Any] = {"requirements_file": name[:MAX_SHOWN]}
+    why = (
+        "With install_py_dep_per_model=true TorchServe pip-installs this file as the model "
+        "loads; pip runs a package's build and install code, and one taken from a URL, a "
+        "checkout, a path or another index is whatever its author put there."
+    )
+    member = requirements_member(name)
+    if member is None:
+        result.add_issue(
+            f"TorchServe would pip-install the requirements file {name[:MAX_SHOWN]!r}, "
+            "outside the archive",
+            severity=IssueSeverity.WARNING,
+            location=where,
+            details=details,
+            why=why,
+            rule=TORCHSERVE_REQUIREMENTS,
+        )
+        return
+    raw = lookup(member, MAX_REQUIREMENTS_BYTES)
+    if raw is None:
+        return  # not in the archive: pip fails and TorchServe refuses to load the model
+    if len(raw) > MAX_REQUIREMENTS_BYTES:
+        result.mark_inconclusive(
+            f"TorchServe requirements file {member} larger than {MAX_REQUIREMENTS_BYTES} bytes"
+        )
+        raw = raw[:MAX_REQUIREMENTS_BYTES]
+    for source in external_sources(raw.decode("utf-8", "replace")):
+        result.add_issue(
+            f"TorchServe would pip-install from {SOURCE_WHERE[source.kind]} "
+            f"({member}, line {source.line}): '{source.text}'",
+            severity=IssueSeverity.WARNING,
+            location=where,
+            details={
+                **details,
+                "requirement": source.text,
+                "source": source.kind,
+                "target": source.target[:MAX_SHOWN],
+                "line": source.line,
+            },
+            why=why,
+            rule=TORCHSERVE_REQUIREMENTS,
+        )
 
 
 def _judge_handler(

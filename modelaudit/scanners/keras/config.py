@@ -185,16 +185,36 @@ def _escapes(path: str) -> bool:
     drive-relative `C:x` and `c:..\\x` (relative to that drive's current folder, never the
     model's), UNC shares and `\\\\?\\`/`\\\\.\\` device paths in either slash. A part made of
     dots and spaces with `..` in it counts as a parent too: Win32 trims trailing dots and
-    spaces from path parts (`.. ` can end up `..`), and no real file is named so.
+    spaces from path parts (`.. ` can end up `..`), and no real file is named so. A reserved
+    device name as any part (`CON`, `nul.bin`, `sub/COM1.txt`: reading blocks on the console
+    or a serial port, or reads nothing) and any other colon (`weights.bin:payload`, an NTFS
+    alternate data stream: bytes no folder listing or scan of the file shows) open something
+    other than a file of the model, so they count too; a file of the model has neither.
     """
     norm = path.replace("\\", "/")
     return bool(
         _URL.match(path)
         or norm.startswith("/")
         or ntpath.splitdrive(path)[0]
+        or ":" in path
         or any(".." in part and not part.rstrip(". ") for part in norm.split("/"))
+        or any(_windows_device(part) for part in norm.split("/"))
         or norm.startswith("~")
     )
+
+
+#: Names Win32 opens as a device in any folder and with any extension (`nul.bin`,
+#: `sub/COM1.txt`, `Aux .json`): Microsoft's list of reserved names, superscript digits too.
+_WINDOWS_DEVICES: Final = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{n}" for port in ("COM", "LPT") for n in "0123456789\u00b9\u00b2\u00b3"}
+)
+
+
+def _windows_device(part: str) -> bool:
+    """A path part Win32 turns into a device: its name before the first dot, trailing
+    spaces and dots trimmed, is a reserved name in any case."""
+    return part.split(".", 1)[0].rstrip(" .").upper() in _WINDOWS_DEVICES
 
 
 class KerasConfigAnalyzer:

@@ -165,7 +165,10 @@ class OnnxScanner(BaseScanner):
         if not location:
             return IssueSeverity.WARNING, "no location given"
         if _escapes(location) or "\x00" in location:
-            return IssueSeverity.CRITICAL, "absolute, drive, parent-relative or remote path"
+            return (
+                IssueSeverity.CRITICAL,
+                "absolute, drive, parent-relative, remote, Windows device or stream path",
+            )
         folder = os.path.dirname(os.path.abspath(path))
         full = os.path.join(folder, location)
         real_folder = os.path.realpath(folder)

@@ -25,6 +25,7 @@ from typing import Any, Final
 from ...formats import Format
 from ...formats.requirements import (
     MAX_SHOWN,
+    SOURCE_WHERE,
     ExternalSource,
     external_sources,
     judge_line,
@@ -37,14 +38,6 @@ from .yaml_document import MAX_DOCUMENT_BYTES, vetted_document
 
 MAX_TEXT_BYTES: Final = 4 * 1024 * 1024
 _MLFLOW_URIS: Final = ("models:/", "runs:/", "mlflow-artifacts:")
-_WHERE: Final = {
-    "vcs": "a version-control checkout",
-    "url": "a URL",
-    "local path": "a local path",
-    "index": "a package index the model chose",
-    "editable": "an editable source",
-    "include": "a requirements file elsewhere",
-}
 
 
 class MlflowEnvironmentScanner(BaseScanner):
@@ -89,7 +82,7 @@ class MlflowEnvironmentScanner(BaseScanner):
     def _report(
         self, result: ScanResult, path: str, source: ExternalSource, in_model: bool
     ) -> None:
-        where = _WHERE[source.kind]
+        where = SOURCE_WHERE[source.kind]
         lead = (
             "MLflow environment restoration would install from"
             if in_model

@@ -147,9 +147,11 @@ _EXECUTORS: Final = frozenset(
 #: Method names that write files whatever the object (pathlib paths, file handles).
 _WRITE_METHODS: Final = frozenset({"write_text", "write_bytes", "unlink", "rmtree", "rename"})
 _BUILTINS: Final = frozenset({"eval", "exec", "compile", "__import__", "open", "execfile"})
-#: Methods `from_pretrained` and friends call while the model loads.
+#: Methods `from_pretrained` and friends call while the model loads (and `load_context`, which
+#: `mlflow.pyfunc.load_model` calls on the `PythonModel` it unpickles).
 LOAD_METHODS: Final = frozenset(
     {
+        "load_context",
         "__init__",
         "__new__",
         "__init_subclass__",
@@ -173,6 +175,11 @@ LOAD_METHODS: Final = frozenset(
         "register_for_auto_class",
     }
 )
+#: Module functions a loader calls while the model loads: `mlflow.pyfunc.load_model` imports
+#: the MLmodel's `loader_module` and calls its `_load_pyfunc`, MLflow's contract for custom
+#: flavors (nothing else calls it). Judged by that shape alone, the file is judged the same
+#: when no MLmodel is beside it: a remote sweep scans an MLflow model's objects one by one.
+LOAD_FUNCTIONS: Final = frozenset({"_load_pyfunc"})
 #: Base-class names whose subclasses a loader instantiates (transformers, diffusers, torch).
 _LOADABLE_BASE: Final = re.compile(
     r"(PreTrained|Pretrained|Config$|Configuration|Tokenizer|Processor|FeatureExtract|"
@@ -399,7 +406,7 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             functions[node.name] = node
             resolver.shadowed.add(node.name)
-            queues[3].append((node.name, node.body))
+            queues[1 if node.name in LOAD_FUNCTIONS else 3].append((node.name, node.body))
         elif isinstance(node, ast.ClassDef):
             out.classes[node.name] = []
             classdefs[node.name] = node
@@ -537,4 +544,12 @@ def _local_target(
     return None
 
 
-__all__ = ["DESCRIPTIONS", "EXECUTION", "LOAD_METHODS", "Analysis", "Behaviour", "analyse"]
+__all__ = [
+    "DESCRIPTIONS",
+    "EXECUTION",
+    "LOAD_FUNCTIONS",
+    "LOAD_METHODS",
+    "Analysis",
+    "Behaviour",
+    "analyse",
+]
