@@ -552,32 +552,24 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             first = min((a for a, _ in requests), default=0)
             rest = link.cost(1, spool.missing_bytes(first))
             this_round = link.cost(len(requests), sum(b - a for a, b in requests), parallel)
-            if requests and this_round + later > rest:
-                log.debug(
-                    "planning %s: round %d of %d requests (%.3fs; then %.3fs) costs more than "
-                    "the rest (%.3fs; latency %.3fs, %.0f MB/s, %.1f at once); fetching it",
-                    spool.uri,
-                    rounds,
-                    len(requests),
-                    this_round,
-                    later,
-                    rest,
-                    link.latency,
-                    link.bandwidth / 1e6,
-                    link.concurrency,
-                )
-                await spool.stream_rest(first)
-                continue
+            switch = bool(requests) and this_round + later > rest
             log.debug(
-                "planning %s: round %d, %d requests (%.3fs; then %.3fs; the rest %.3fs; %.1f at once)",
+                "planning %s: round %d, %d requests (%.3fs; then %.3fs; the rest %.3fs; "
+                "latency %.3fs, %.0f MB/s, %.1f at once)%s",
                 spool.uri,
                 rounds,
                 len(requests),
                 this_round,
                 later,
                 rest,
+                link.latency,
+                link.bandwidth / 1e6,
                 link.concurrency,
+                ": costs more than the rest, fetching it" if switch else "",
             )
+            if switch:
+                await spool.stream_rest(first)
+                continue
             if (
                 not tried
                 and len(requests) > TRIAL

@@ -29,12 +29,12 @@ from typing import Any, BinaryIO, Final
 from ...findings import IssueSeverity, ScanResult
 from ...formats.npy import NpyError, read_header
 from ...rules.text import SKOPS_TREE_NODES
+from ..text.skops_schema import SchemaWalk
 
 TREE: Final = ("sklearn.tree._tree", "Tree")
 PREDICTOR: Final = ("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor")
 #: Loaders that build a Tree from its state (TreeNode; ReduceNode with the same state).
 _TREE_LOADERS: Final = frozenset({"TreeNode", "ReduceNode"})
-_MAX_VALUES: Final = 2_000_000
 #: Node array bytes judged per archive; a larger forest is left inconclusive.
 MAX_TOTAL_BYTES: Final = 1 << 30
 _CHUNK_BYTES: Final = 1 << 20
@@ -83,20 +83,8 @@ class SkopsTrees:
         array file."""
         by_id: dict[Any, list[dict[str, Any]]] = {}
         found: list[tuple[str, dict[str, Any]]] = []
-        stack: list[Any] = [schema]
-        seen = 0
-        while stack:
-            value = stack.pop()
-            seen += 1
-            if seen > _MAX_VALUES:
-                self.complete = False
-                break
-            if isinstance(value, list):
-                stack.extend(value)
-                continue
-            if not isinstance(value, dict):
-                continue
-            stack.extend(value.values())
+        walk = SchemaWalk(schema)
+        for value in walk:
             node_id = value.get("__id__")
             if isinstance(node_id, int) and not isinstance(node_id, bool):
                 by_id.setdefault(node_id, []).append(value)
@@ -105,6 +93,7 @@ class SkopsTrees:
                 found.append(("tree", value))
             elif named == PREDICTOR and value.get("__loader__") == "ObjectNode":
                 found.append(("predictor", value))
+        self.complete = self.complete and walk.complete
         for kind, node in found:
             self._note(kind, node, by_id)
 

@@ -9,6 +9,7 @@ is as dangerous as a pickle naming it, so each type is judged by the pickle poli
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Final
 
 from ...rules.text import SKOPS_DANGEROUS_TYPE, SKOPS_UNKNOWN_TYPE
@@ -48,23 +49,37 @@ def is_skops_schema(doc: Any) -> bool:
     )
 
 
+class SchemaWalk:
+    """The dicts of a skops schema, depth-first, within `_MAX_VALUES` values: a schema of
+    millions of values ends the walk there, with `complete` False (no recursion: nesting
+    depth is the file's to choose)."""
+
+    def __init__(self, doc: Any) -> None:
+        self.doc = doc
+        self.complete = True
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        stack: list[Any] = [self.doc]
+        seen = 0
+        while stack:
+            value = stack.pop()
+            seen += 1
+            if seen > _MAX_VALUES:
+                self.complete = False
+                return
+            if isinstance(value, list):
+                stack.extend(value)
+            elif isinstance(value, dict):
+                stack.extend(value.values())
+                yield value
+
+
 def schema_types(doc: Any) -> tuple[dict[tuple[str, str], str], bool]:
     """The names a load would resolve ((module, qualname) -> the node loader naming it),
     and whether the whole schema was walked within the budget."""
     found: dict[tuple[str, str], str] = {}
-    stack: list[Any] = [doc]
-    seen = 0
-    while stack:
-        value = stack.pop()
-        seen += 1
-        if seen > _MAX_VALUES:
-            return found, False
-        if isinstance(value, list):
-            stack.extend(value)
-            continue
-        if not isinstance(value, dict):
-            continue
-        stack.extend(value.values())
+    walk = SchemaWalk(doc)
+    for value in walk:
         loader, module, cls = (
             value.get("__loader__"),
             value.get("__module__"),
@@ -86,7 +101,7 @@ def schema_types(doc: Any) -> tuple[dict[tuple[str, str], str], bool]:
             if isinstance(path, str) and isinstance(func, str):
                 _note(found, path, func, "FunctionNode protocol 0")
         _note(found, module, qualname, loader)
-    return found, True
+    return found, walk.complete
 
 
 def _note(found: dict[tuple[str, str], str], module: str, qualname: str, loader: str) -> None:
