@@ -53,3 +53,79 @@ def test_payload_next_to_torchscript_types_is_still_critical(tmp_path: Path) -> 
     assert any(
         i.severity is IssueSeverity.CRITICAL and "posix.system" in i.message for i in result.issues
     )
+
+
+class _MapsAFile(nn.Module):
+    """Its __setstate__ (run by torch.jit.load) maps a file shared and writes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.path = "/tmp/never-written"
+        self.buf = torch.zeros(4, dtype=torch.uint8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[str, bool]:
+        return (self.path, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[str, bool]) -> None:
+        self.path = state[0]
+        self.training = state[1]
+        t = torch.from_file(self.path, True, 4, dtype=torch.uint8)
+        t.fill_(65)
+        self.buf = t
+
+
+def _critical(path: Path) -> list[str]:
+    result = dispatch.scan_path(str(path), ScanConfig().scanner_config())
+    return [i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+
+
+def _with_source(src: Path, dst: Path, old: str, new: str) -> None:
+    """Copy an archive torch wrote, with one edit to its TorchScript source."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("code/__torch__.py"):
+                text = data.decode()
+                assert old in text
+                data = text.replace(old, new).encode()
+            zout.writestr(info, data)
+
+
+def test_setstate_writing_a_file_is_critical(tmp_path: Path) -> None:
+    path = tmp_path / "maps.pt"
+    torch.jit.save(torch.jit.script(_MapsAFile()), str(path))
+    found = _critical(path)
+    assert any("from_file in __setstate__" in m for m in found), found
+
+
+def test_file_builtin_through_getattr_and_alias_is_critical(tmp_path: Path) -> None:
+    path = tmp_path / "maps.pt"
+    torch.jit.save(torch.jit.script(_MapsAFile()), str(path))
+    call = "t = torch.from_file(path, True, 4, dtype=0)"
+    # both forms load (torch.jit.load resolves them) and write the file
+    hidden = {
+        "getattr": 't = getattr(torch, "from_" "file")(path, True, 4, dtype=0)',
+        "alias": "m = torch\n    t = (m).\\\n      from_file(path, True, 4, dtype=0)",
+    }
+    for name, new in hidden.items():
+        out = tmp_path / f"{name}.pt"
+        _with_source(path, out, call, new)
+        assert any("from_file" in m for m in _critical(out)), name
+
+
+def test_torch_save_in_forward_is_critical(tmp_path: Path) -> None:
+    class Saves(nn.Module):
+        def forward(self, x: torch.Tensor, p: str) -> torch.Tensor:
+            torch.save(x, p)
+            return x
+
+    path = tmp_path / "saves.pt"
+    torch.jit.save(torch.jit.script(Saves()), str(path))
+    assert any("calls save" in m for m in _critical(path))
