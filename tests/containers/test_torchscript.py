@@ -129,3 +129,24 @@ def test_torch_save_in_forward_is_critical(tmp_path: Path) -> None:
     path = tmp_path / "saves.pt"
     torch.jit.save(torch.jit.script(Saves()), str(path))
     assert any("calls save" in m for m in _critical(path))
+
+
+def test_lite_interpreter_bytecode_without_source_is_critical(tmp_path: Path) -> None:
+    """_load_for_lite_interpreter runs bytecode.pkl; the source may be left out."""
+    import zipfile
+
+    lite = tmp_path / "maps.ptl"
+    torch.jit.script(_MapsAFile())._save_for_lite_interpreter(str(lite))
+    bare = tmp_path / "bare.ptl"
+    with zipfile.ZipFile(lite) as zin, zipfile.ZipFile(bare, "w") as zout:
+        for info in zin.infolist():
+            if "/code/" not in info.filename:
+                zout.writestr(info, zin.read(info.filename))
+    found = _critical(bare)
+    assert any("mobile bytecode calls aten::from_file" in m for m in found), found
+
+
+def test_lite_interpreter_model_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "lstm.ptl"
+    torch.jit.script(nn.LSTM(4, 4))._save_for_lite_interpreter(str(path))
+    assert _scan(path) == []

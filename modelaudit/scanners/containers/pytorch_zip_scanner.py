@@ -30,7 +30,7 @@ from .members import (
     report_bomb,
     scan_stream_member,
 )
-from .torchscript_code import FILE_OPS, find_file_ops
+from .torchscript_code import FILE_OPS, file_ops_in_bytecode, find_file_ops
 from .zip_members import crc_matches, open_member, report_zip_anomaly
 
 #: Pickle records larger than this are still scanned, but never dispatched as other formats.
@@ -93,7 +93,7 @@ class PyTorchZipScanner(BaseScanner):
                 )
                 if entry.is_dir or is_tensor_record(entry.name):
                     continue
-                if entry.name.lower().endswith(".py"):
+                if entry.name.lower().endswith((".py", "bytecode.pkl")):
                     self._judge_torchscript(f, path, entry, result, limits)
                 if self._scan_entry(f, path, entry, result, limits, spool):
                     pickles.append(entry.name)
@@ -117,9 +117,10 @@ class PyTorchZipScanner(BaseScanner):
     def _judge_torchscript(
         self, f: BinaryIO, path: str, entry: ZipEntry, result: ScanResult, limits: Limits
     ) -> None:
-        """TorchScript source is compiled by torch.jit.load, not imported: the Python-code
-        checks the member is also routed to judge Python, so its file-reaching builtins are
-        judged here (read on its own, whatever the member sniffs as)."""
+        """TorchScript source is compiled by torch.jit.load, not imported, and mobile
+        bytecode is run by the lite interpreter: neither is Python or a pickle's imports, so
+        their file-reaching builtins are judged here (the member read on its own, whatever it
+        sniffs as, besides the checks it is routed to)."""
         where = self.location(path, entry.name)
         try:
             stream, _raw, _anomaly = open_member(
@@ -129,7 +130,21 @@ class PyTorchZipScanner(BaseScanner):
         except (MemberError, OSError):
             return
         if len(data) >= _SMALL_MEMBER:
-            result.mark_inconclusive(f"TorchScript source {entry.name!r} is too large to read")
+            result.mark_inconclusive(f"TorchScript record {entry.name!r} is too large to read")
+        if entry.name.lower().endswith("bytecode.pkl"):
+            for op in file_ops_in_bytecode(data):
+                name = op.rsplit("::", 1)[1].split(".", 1)[0]
+                result.add_issue(
+                    f"TorchScript mobile bytecode calls {op}: {FILE_OPS[name]}",
+                    severity=IssueSeverity.CRITICAL,
+                    location=where,
+                    details={"member": entry.name, "builtin": op},
+                    why="The lite interpreter runs this bytecode (a scripted __setstate__ while "
+                    "the model loads, forward on every call); the operator reaches the host's "
+                    "files at a path the model chooses.",
+                    rule=crules.TORCHSCRIPT_FILE_ACCESS,
+                )
+            return
         calls = find_file_ops(data.decode("utf-8", "replace"))
         for op in sorted({c.op for c in calls}):
             mine = [c for c in calls if c.op == op]

@@ -1,5 +1,5 @@
-"""TorchScript source in a torch.jit.save archive (`code/**/*.py`): the builtins it calls that
-reach the host's files.
+"""TorchScript source in a torch.jit.save archive (`code/**/*.py`) and the mobile bytecode of a
+lite-interpreter one (`bytecode.pkl`): the builtins they call that reach the host's files.
 
 TorchScript cannot import Python, so the Python-code checks find nothing in it; but
 torch.jit.load compiles this source and runs a scripted class's `__setstate__` while loading
@@ -9,15 +9,20 @@ torch.jit.load compiles this source and runs a scripted class's `__setstate__` w
 and write any path. The loader resolves them through aliases (`m = torch; m.from_file`),
 parentheses, line continuations and `getattr(torch, "from_" "file")`, so the source is judged
 by its tokens (attribute names and getattr string literals), never compiled or run.
+`_load_for_lite_interpreter` runs `bytecode.pkl` instead of the source (which may be absent):
+its operator table names the builtins as strings (`aten::from_file`), read with
+`pickletools.genops`, a parser.
 """
 
 from __future__ import annotations
 
 import ast
 import io
+import pickletools
 import re
 import tokenize
 from dataclasses import dataclass
+from struct import error as struct_error
 from typing import Final
 
 #: Builtin (attribute) name → what calling it does to the host.
@@ -98,3 +103,18 @@ def _word_search(text: str) -> list[FileOpCall]:
         FileOpCall(m.group(1), text.count("\n", 0, m.start()) + 1, None)
         for m in _WORDS.finditer(text)
     ]
+
+
+def file_ops_in_bytecode(data: bytes) -> list[str]:
+    """The file-reaching operators a mobile `bytecode.pkl` names (`ns::op` or `ns::op.overload`
+    strings of its operator tables); a malformed tail ends the walk, keeping what was read."""
+    found: list[str] = []
+    try:
+        for _op, arg, _pos in pickletools.genops(data):
+            if isinstance(arg, str) and "::" in arg:
+                op = arg.rsplit("::", 1)[1].split(".", 1)[0]
+                if op in FILE_OPS and arg not in found:
+                    found.append(arg)
+    except (ValueError, EOFError, UnicodeDecodeError, struct_error):
+        pass
+    return found
