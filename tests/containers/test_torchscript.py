@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.jit._serialization import save_jit_module_to_flatbuffer as save_flatbuffer
 
 from modelaudit.config import ScanConfig
 from modelaudit.engine import dispatch
@@ -150,3 +151,45 @@ def test_lite_interpreter_model_is_clean(tmp_path: Path) -> None:
     path = tmp_path / "lstm.ptl"
     torch.jit.script(nn.LSTM(4, 4))._save_for_lite_interpreter(str(path))
     assert _scan(path) == []
+
+
+def test_flatbuffer_torchscript_is_judged_whatever_its_name(tmp_path: Path) -> None:
+    """torch.jit.load reads a PTMF flatbuffer under any name (here `.pt`, once read as a
+    malformed pickle, and `.ptl`, once skipped)."""
+    for name in ("model.pt", "model.ptl"):
+        path = tmp_path / name
+        save_flatbuffer(torch.jit.script(_MapsAFile()), str(path))
+        result = dispatch.scan_path(str(path), ScanConfig().scanner_config())
+        assert result.scanner_name == "torchscript_flatbuffer"
+        crit = [i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+        assert any("from_file" in m for m in crit), (name, crit)
+
+
+def test_flatbuffer_operator_table_alone_is_enough(tmp_path: Path) -> None:
+    """The lite interpreter runs the bytecode: its operator name is judged even when the
+    embedded source no longer names the builtin."""
+    path = tmp_path / "model.ptl"
+    save_flatbuffer(torch.jit.script(_MapsAFile()), str(path))
+    data = path.read_bytes()
+    assert data.count(b"torch.from_file(") == 1
+    path.write_bytes(data.replace(b"torch.from_file(", b"torch.fr0m_file("))
+    crit = _critical(path)
+    assert any("aten::from_file" in m for m in crit), crit
+
+
+def test_flatbuffer_model_is_clean(tmp_path: Path) -> None:
+    path = tmp_path / "conv.ptl"
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
+    save_flatbuffer(torch.jit.script(module), str(path))
+    assert _scan(path) == []
+
+
+def test_text_runs_carry_a_run_across_chunks() -> None:
+    import io
+
+    from modelaudit.scanners.native import torchscript_flatbuffer_scanner as fb
+
+    source = b"def f(p: str):\n    return torch.from_file(p, True, 4)\n"
+    blob = b"\x00" * (fb._CHUNK - 20) + source + b"\x00" * 10
+    runs = list(fb.text_runs(io.BytesIO(blob)))
+    assert runs == [source]
