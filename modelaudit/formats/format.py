@@ -31,6 +31,7 @@ class Format(StrEnum):
     GGUF = "gguf"
     GGML = "ggml"
     TFLITE = "tflite"
+    TORCHSCRIPT_FLATBUFFER = "torchscript_flatbuffer"
     ONNX = "onnx"
     TF_PROTOBUF = "tf_protobuf"
     JSON = "json"

@@ -76,6 +76,19 @@ GGML_TYPES: Final[dict[int, tuple[int, int]]] = {
 }
 
 
+def loaded_string(value: Any) -> str | None:
+    """A key's value as llama.cpp hands it to callers that ask for a string (its metadata map,
+    `llama_model_chat_template`, llama-cpp-python's `metadata`): a string as it is, an array of
+    strings written out as `["a", "b"]` with backslashes and quotes escaped (gguf_kv_to_str).
+    So a chat template stored as a string array is still a template, Jinja tags and all."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value)
+        return "[" + ", ".join(quoted) + "]"
+    return None
+
+
 def tensor_nbytes(dims: list[int], ttype: int) -> int | None:
     """Bytes of one tensor's data; None for a type gguf-py does not know."""
     layout = GGML_TYPES.get(ttype)

@@ -264,7 +264,9 @@ _MAGIC_FIRST: Final = frozenset(
 def _may_have_magic(head: bytes) -> bool:
     """Whether a check of `_by_magic` can match: most of a sweep's files match none, and
     are told so by their first byte."""
-    return bool(head) and (head[0] in _MAGIC_FIRST or head[4:8] == b"TFL3" or _looks_like_tar(head))
+    return bool(head) and (
+        head[0] in _MAGIC_FIRST or head[4:8] in (b"TFL3", b"PTMF") or _looks_like_tar(head)
+    )
 
 
 def _by_magic(head: bytes, name: str) -> Format | None:
@@ -276,6 +278,9 @@ def _by_magic(head: bytes, name: str) -> Format | None:
             return fmt
     if head[4:8] == b"TFL3":
         return Format.TFLITE
+    if head[4:8] == b"PTMF":
+        # TorchScript flatbuffer: torch.jit.load reads it whatever its name
+        return Format.TORCHSCRIPT_FLATBUFFER
     for signature, fmt in _SIGNATURES_THEN:
         if head.startswith(signature):
             return fmt

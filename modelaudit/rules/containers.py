@@ -141,3 +141,16 @@ TORCHSERVE_REQUIREMENTS = define_rule(
     severity=IssueSeverity.WARNING,
     cwe=829,
 )
+TORCHSCRIPT_FILE_ACCESS = define_rule(
+    "MA2018",
+    "TorchScriptFileAccess",
+    "TorchScript source in a torch.jit.save archive (or the mobile bytecode of a "
+    "lite-interpreter one) calls a builtin that reads, creates or "
+    "writes files at a path the model chooses (torch.from_file, torch.save, torchvision's "
+    "image read_file/write_file).",
+    "torch.jit.load runs a scripted class's __setstate__ while loading, and forward runs on "
+    "every call; no model needs to touch the host's files. Do not load it; re-export the "
+    "model from trusted code.",
+    severity=IssueSeverity.CRITICAL,
+    cwe=73,
+)

@@ -33,6 +33,7 @@ MODEL_FORMATS = frozenset(
         "gguf",
         "ggml",
         "tflite",
+        "torchscript_flatbuffer",
         "onnx",
         "tf_protobuf",
         "pmml",

@@ -85,6 +85,11 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec("keras.zip_scanner", "KerasZipScanner", ("keras_zip",), ".keras"),
     _spec("tensorflow.saved_model_scanner", "TensorFlowScanner", ("tf_protobuf",), ".pb", ".pbtxt"),
     _spec("native.tflite_scanner", "TFLiteScanner", ("tflite",), ".tflite"),
+    _spec(
+        "native.torchscript_flatbuffer_scanner",
+        "TorchScriptFlatbufferScanner",
+        ("torchscript_flatbuffer",),
+    ),
     _spec("onnx.onnx_scanner", "OnnxScanner", ("onnx",), ".onnx"),
     # data and text formats, executables
     _spec("data.safetensors_scanner", "SafetensorsScanner", ("safetensors",), ".safetensors"),

@@ -194,3 +194,29 @@ def test_escape_folded_from_macros_and_dict_keys_in_a_real_template(tmp_path: Pa
     result = scan(path)
     assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)
     assert_clean(scan(_write_gguf(tmp_path / "upstream.gguf", template=QWEN_TOOLS)))
+
+
+def test_template_stored_as_string_array_is_analysed(tmp_path: Path) -> None:
+    """llama.cpp hands a string-array value to template users as `["item", ...]` text
+    (gguf_kv_to_str), which llama-cpp-python and the server render as the chat template."""
+    path = tmp_path / "arr.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("x")
+    writer.add_array("tokenizer.chat_template.tool_use", [MALICIOUS["lipsum_globals"], "x"])
+    writer.add_tensor("token_embd.weight", np.ones((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = scan(path)
+    crit = [i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+    assert crit and all("tokenizer.chat_template.tool_use" in m for m in crit), crit
+
+
+def test_loaded_string_matches_llama_cpp() -> None:
+    from modelaudit.formats.gguf import loaded_string
+
+    assert loaded_string(['a"b\\c', "{{ x }}"]) == '["a\\"b\\\\c", "{{ x }}"]'
+    assert loaded_string("plain") == "plain"
+    assert loaded_string([]) is None
+    assert loaded_string(None) is None

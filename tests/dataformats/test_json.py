@@ -75,6 +75,20 @@ def test_tokenizer_config_templates(tmp_path: Path) -> None:
     assert crit and all(i.rule == TEMPLATE_INJECTION and "[rag]" in i.message for i in crit)
 
 
+def test_named_templates_as_a_dict_are_analysed(tmp_path: Path) -> None:
+    """transformers keeps a {name: template} chat_template as it is and renders `tool_use`
+    whenever the caller passes tools."""
+    doc = {
+        "eos_token": "</s>",
+        "chat_template": {"default": LLAMA3, "tool_use": MALICIOUS["joiner_attr"]},
+    }
+    result = scan(_dump(tmp_path / "tokenizer_config.json", doc))
+    crit = [i for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+    assert crit and all(i.rule == TEMPLATE_INJECTION and "[tool_use]" in i.message for i in crit)
+    doc["chat_template"] = {"default": LLAMA3, "tool_use": MISTRAL}
+    assert_clean(scan(_dump(tmp_path / "tokenizer_config.json", doc)))
+
+
 def test_tokenizer_config_escape_through_a_call_block(tmp_path: Path) -> None:
     """A `{% call %}` body is what `caller()` returns: here the name of the escape."""
     escape = (

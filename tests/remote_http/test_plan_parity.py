@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import subprocess
 import sys
 import zipfile
@@ -37,6 +38,11 @@ from tests.remote_http._remote_http_servers import (
 
 Files = tuple[Server, dict[str, Blob], dict[str, Any]]
 JUNK = b"\xa5\x5a"
+
+
+#: TorchScript source and mobile bytecode whose program writes a file (past the tensors).
+TS_SOURCE = b"def __setstate__(self, state: str):\n    t = torch.from_file(state, True, 4)\n"
+TS_BYTECODE = pickle.dumps((6, ("__torch__.M.forward", (("operators", (("aten::save", "", 2),)),))))
 
 
 def _torch_zip(extra: list[tuple[str, bytes]] = ()) -> bytes:  # type: ignore[assignment]
@@ -230,6 +236,8 @@ SAMPLES = {
         samples["big_safetensors"] + b"\x7fELF" + bytes(60) + b"\x02\x00\x3e\x00" + bytes(9000)
     ),
     "trailing.pt": lambda samples: _torch_zip() + EVIL_PICKLE,
+    "torchscript-source.pt": lambda samples: _torch_zip([("code/__torch__.py", TS_SOURCE)]),
+    "torchscript-bytecode.pt": lambda samples: _torch_zip([("bytecode.pkl", TS_BYTECODE)]),
 }
 
 #: Samples whose finding lies beyond every header: a planner that skipped it would miss it.
@@ -240,6 +248,8 @@ BEYOND_HEADERS = {
     "trailing.safetensors": "MA2015",
     "trailing-big.safetensors": "MA2015",
     "trailing.pt": "MA2015",
+    "torchscript-source.pt": "MA2018",
+    "torchscript-bytecode.pt": "MA2018",
 }
 
 

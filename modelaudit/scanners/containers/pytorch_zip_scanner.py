@@ -30,6 +30,7 @@ from .members import (
     report_bomb,
     scan_stream_member,
 )
+from .torchscript_code import FILE_OPS, file_ops_in_bytecode, find_file_ops
 from .zip_members import crc_matches, open_member, report_zip_anomaly
 
 #: Pickle records larger than this are still scanned, but never dispatched as other formats.
@@ -92,6 +93,8 @@ class PyTorchZipScanner(BaseScanner):
                 )
                 if entry.is_dir or is_tensor_record(entry.name):
                     continue
+                if entry.name.lower().endswith((".py", "bytecode.pkl")):
+                    self._judge_torchscript(f, path, entry, result, limits)
                 if self._scan_entry(f, path, entry, result, limits, spool):
                     pickles.append(entry.name)
             for entry in directory.entries:
@@ -109,6 +112,60 @@ class PyTorchZipScanner(BaseScanner):
                 severity=IssueSeverity.INFO,
                 location=where,
                 details=details,
+            )
+
+    def _judge_torchscript(
+        self, f: BinaryIO, path: str, entry: ZipEntry, result: ScanResult, limits: Limits
+    ) -> None:
+        """TorchScript source is compiled by torch.jit.load, not imported, and mobile
+        bytecode is run by the lite interpreter: neither is Python or a pickle's imports, so
+        their file-reaching builtins are judged here (the member read on its own, whatever it
+        sniffs as, besides the checks it is routed to)."""
+        where = self.location(path, entry.name)
+        try:
+            stream, _raw, _anomaly = open_member(
+                f, entry, limit=limits.remaining, max_ratio=limits.max_ratio, budget=limits.budget
+            )
+            data = stream.read(_SMALL_MEMBER)
+        except (MemberError, OSError):
+            return
+        if len(data) >= _SMALL_MEMBER:
+            result.mark_inconclusive(f"TorchScript record {entry.name!r} is too large to read")
+        if entry.name.lower().endswith("bytecode.pkl"):
+            for op in file_ops_in_bytecode(data):
+                name = op.rsplit("::", 1)[1].split(".", 1)[0]
+                result.add_issue(
+                    f"TorchScript mobile bytecode calls {op}: {FILE_OPS[name]}",
+                    severity=IssueSeverity.CRITICAL,
+                    location=where,
+                    details={"member": entry.name, "builtin": op},
+                    why="The lite interpreter runs this bytecode (a scripted __setstate__ while "
+                    "the model loads, forward on every call); the operator reaches the host's "
+                    "files at a path the model chooses.",
+                    rule=crules.TORCHSCRIPT_FILE_ACCESS,
+                )
+            return
+        calls = find_file_ops(data.decode("utf-8", "replace"))
+        for op in sorted({c.op for c in calls}):
+            mine = [c for c in calls if c.op == op]
+            functions = sorted({c.function for c in mine if c.function})
+            at_load = "__setstate__" in functions
+            result.add_issue(
+                f"TorchScript code calls {op}"
+                + (" in __setstate__, which torch.jit.load runs" if at_load else "")
+                + f": {FILE_OPS[op]}",
+                severity=IssueSeverity.CRITICAL,
+                location=where,
+                details={
+                    "member": entry.name,
+                    "builtin": op,
+                    "lines": sorted({c.line for c in mine})[:20],
+                    "functions": functions[:20],
+                },
+                why="A TorchScript program cannot import Python, but these builtins reach the "
+                "host's files at a path the model chooses; __setstate__ runs while the model "
+                "loads, forward on every call.",
+                rule=crules.TORCHSCRIPT_FILE_ACCESS,
             )
 
     def _referenced(self, name: str) -> bool:

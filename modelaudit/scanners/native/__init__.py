@@ -1,4 +1,4 @@
-"""Binary formats read by native loaders: GGUF, GGML, TFLite and executables."""
+"""Binary formats read by native loaders: GGUF, GGML, TFLite, TorchScript flatbuffers and executables."""
 
 from __future__ import annotations
 
@@ -11,18 +11,21 @@ if TYPE_CHECKING:
     from .ggml_scanner import GgmlScanner
     from .gguf_scanner import GgufScanner
     from .tflite_scanner import TFLiteScanner
+    from .torchscript_flatbuffer_scanner import TorchScriptFlatbufferScanner
 
 _EXPORTS = {
     "ExecutableScanner": ".executable_scanner",
     "GgmlScanner": ".ggml_scanner",
     "GgufScanner": ".gguf_scanner",
     "TFLiteScanner": ".tflite_scanner",
+    "TorchScriptFlatbufferScanner": ".torchscript_flatbuffer_scanner",
 }
 __all__ = [
     "ExecutableScanner",
     "GgmlScanner",
     "GgufScanner",
     "TFLiteScanner",
+    "TorchScriptFlatbufferScanner",
 ]
 
 

@@ -12,7 +12,7 @@ import itertools
 
 from ...formats import Format
 from ...formats.bounded_reader import Hostile
-from ...formats.gguf import GGML_TYPES, GgufHeader, NotGguf, parse_header
+from ...formats.gguf import GGML_TYPES, GgufHeader, NotGguf, loaded_string, parse_header
 from ...formats.view import FileView
 from ...rules.data import GGUF_BAD_HEADER, GGUF_BAD_TENSORS, GGUF_UNKNOWN_TENSOR_TYPE
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -86,9 +86,12 @@ class GgufScanner(BaseScanner):
 
     def _templates(self, h: GgufHeader, path: str, result: ScanResult) -> None:
         for key, value in h.values.items():
-            if not key.startswith("tokenizer.chat_template") or not isinstance(value, str):
+            # (`tokenizer.chat_templates` lists the named templates' names; nothing renders it)
+            if not key.startswith("tokenizer.chat_template") or key == "tokenizer.chat_templates":
                 continue
-            report_template(self, value, path, key, result)
+            template = loaded_string(value)
+            if template is not None:
+                report_template(self, template, path, key, result)
 
     def _check_tensors(self, h: GgufHeader, size: int, path: str, result: ScanResult) -> None:
         data_size = size - h.data_start

@@ -400,6 +400,9 @@ def report_nesting(scanner: BaseScanner, path: str, result: ScanResult) -> None:
 
 
 def _templates(scanner: BaseScanner, value: Any, path: str, key: str, result: ScanResult) -> None:
+    """A template, a list of {name, template} (how transformers saves named templates), or
+    a {name: template} dict, which transformers keeps as it is and picks from by name
+    (`tool_use` when tools are passed, else `default`)."""
     if isinstance(value, str):
         report_template(scanner, value, path, key, result)
     elif isinstance(value, list):
@@ -407,6 +410,10 @@ def _templates(scanner: BaseScanner, value: Any, path: str, key: str, result: Sc
             if isinstance(item, dict) and isinstance(item.get("template"), str):
                 label = f"{key}[{item.get('name', '?')}]"
                 report_template(scanner, item["template"], path, label, result)
+    elif isinstance(value, dict):
+        for name, template in value.items():
+            if isinstance(template, str):
+                report_template(scanner, template, path, f"{key}[{name}]", result)
 
 
 def report_target(
