@@ -4,17 +4,17 @@ torch.load still opens these tars: `pickle` and `sys_info` are plain pickles (sc
 member), but `storages` and `tensors` interleave pickles with raw records, and every one of
 those pickles is unpickled. We follow torch's own layout: a pickled count, then per record a
 pickled argument tuple followed by raw bytes whose length the tuple and a size field give. The
-small pickles' values are read with `pickletools.genops` (a parser; nothing is executed).
+small pickles' values are read by `formats.pickle_names` (a parser; nothing is executed).
 """
 
 from __future__ import annotations
 
-import pickletools
 import struct
 from collections.abc import Callable
-from typing import Any, BinaryIO, Final
+from typing import BinaryIO, Final
 
 from ...findings import ScanResult
+from ...formats.pickle_names import pickle_names
 from ..context import ScanContext
 from ..pickle import scan_pickle_stream
 
@@ -26,31 +26,11 @@ _ELEMENT_SIZE: Final[dict[str, int]] = {
     "ComplexFloatStorage": 8, "QInt8Storage": 1, "QUInt8Storage": 1, "QInt32Storage": 4,
 }  # fmt: skip
 _MAX_RECORDS: Final = 1_000_000
-_NOT_VALUES: Final = frozenset(
-    {"PROTO", "FRAME", "PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"}
-)
 
 
 class LayoutError(Exception):
     """The record does not follow torch's legacy layout."""
 
-
-def _values(data: bytes) -> tuple[list[Any], list[str]]:
-    """Constants and global names of a small pickle, in order."""
-    consts: list[Any] = []
-    names: list[str] = []
-    strings: list[str] = []
-    for op, arg, _pos in pickletools.genops(data):
-        if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
-            names.append(arg.replace(" ", "."))
-        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-            names.append(f"{strings[-2]}.{strings[-1]}")
-        elif isinstance(arg, str) and ("UNICODE" in op.name or "STRING" in op.name):
-            strings.append(str(arg))
-            consts.append(arg)
-        elif isinstance(arg, int) and op.name not in _NOT_VALUES:
-            consts.append(arg)
-    return consts, names
 
 
 def walk_records(
@@ -84,12 +64,12 @@ def walk_records(
         return f.read(n)
 
     try:
-        consts, _ = _values(one_pickle())
+        consts = pickle_names(one_pickle()).values
         count = consts[0] if consts and isinstance(consts[0], int) else -1
         if not 0 <= count <= _MAX_RECORDS:
             raise LayoutError("record count is not a plausible integer")
         for _ in range(count):
-            _consts, names = _values(one_pickle())
+            names = pickle_names(one_pickle()).names
             if kind == "storages":
                 storage = names[-1].rsplit(".", 1)[-1] if names else ""
                 if storage not in _ELEMENT_SIZE:

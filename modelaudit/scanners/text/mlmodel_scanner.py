@@ -172,47 +172,12 @@ def _module_file(code_dir: str, module: str) -> str | None:
 
 
 def pickle_globals(path: str) -> list[str]:
-    """Dotted names a pickle imports (GLOBAL/INST, STACK_GLOBAL from the strings pushed
-    before it, through the memo), read off the opcodes of its first `MAX_PICKLE_HEAD` bytes;
-    a stream that breaks keeps what came before. Linear in the bytes read."""
-    import io
-    import pickletools
+    """Dotted names the first `MAX_PICKLE_HEAD` bytes of a pickle import (a stream that
+    breaks keeps what came before)."""
+    from ...formats.pickle_names import pickle_names
 
     try:
         data = read_capped(path, MAX_PICKLE_HEAD)
     except OSError:
         return []
-    names: list[str] = []
-    strings: list[str | None] = []
-    memo: dict[int, str | None] = {}
-    try:
-        for op, arg, _pos in pickletools.genops(io.BytesIO(data[:MAX_PICKLE_HEAD])):
-            name = op.name
-            if name in ("GLOBAL", "INST") and isinstance(arg, str):
-                names.append(arg.replace(" ", ".", 1))
-                strings.append(None)
-            elif name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
-                strings.append(arg if isinstance(arg, str) else None)
-            elif name in ("FRAME", "PROTO"):
-                continue  # no stack effect; a frame may start between the two strings
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT") and isinstance(arg, int):
-                memo[arg] = strings[-1] if strings else None
-            elif name == "MEMOIZE":
-                memo[len(memo)] = strings[-1] if strings else None
-            elif name in ("GET", "BINGET", "LONG_BINGET") and isinstance(arg, int):
-                strings.append(memo.get(arg))
-            elif name == "STACK_GLOBAL":
-                if len(strings) >= 2 and strings[-2] and strings[-1]:
-                    names.append(f"{strings[-2]}.{strings[-1]}")
-                strings.append(None)
-            elif name == "STOP":
-                break
-            else:
-                strings.append(None)
-            if len(strings) > 64:
-                del strings[:-2]
-            if len(names) >= _MAX_GLOBALS:
-                break
-    except Exception:  # a broken or truncated stream keeps the names before it
-        pass
-    return names
+    return pickle_names(data[:MAX_PICKLE_HEAD], max_names=_MAX_GLOBALS, lenient=True).names
