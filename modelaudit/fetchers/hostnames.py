@@ -82,6 +82,9 @@ def addresses(
     with _lock:
         lookup = _lookups.get(key)
         if lookup is None or lookup.stale(now):
+            # (a long-lived Scanner meets many hosts: answers past their time go)
+            for old in [k for k, v in _lookups.items() if v.stale(now)]:
+                del _lookups[old]
             lookup = _lookups[key] = _Lookup()
             threading.Thread(
                 target=lookup.run, args=(host, port), name="modelaudit-resolve", daemon=True

@@ -142,3 +142,19 @@ def test_an_address_literal_needs_no_lookup_thread(
     conn.connect()
     conn.close()
     assert "modelaudit-resolve" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_answers_past_their_time_are_dropped(
+    lookups: tuple[list[str], threading.Event], monkeypatch: pytest.MonkeyPatch, server: int
+) -> None:
+    """A long-lived process meets many hosts: a new lookup drops the answers that expired."""
+    _, release = lookups
+    release.set()
+    conn = StoppableHTTPConnection("localhost", server)
+    conn.connect()
+    conn.close()
+    assert ("localhost", server) in hostnames._lookups
+    monkeypatch.setattr(hostnames, "KEEP", -1.0)
+    with pytest.raises(OSError):
+        StoppableHTTPConnection(HANGING, 80).connect()
+    assert ("localhost", server) not in hostnames._lookups

@@ -32,7 +32,6 @@ class LayoutError(Exception):
     """The record does not follow torch's legacy layout."""
 
 
-
 def walk_records(
     f: BinaryIO,
     size: int,
