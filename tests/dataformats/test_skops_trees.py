@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sklearn.tree._tree as tree_mod
+import skops.io as sio
 
 from modelaudit.findings import IssueSeverity
 from modelaudit.formats.npy import read_header
 from modelaudit.rules import text as rt
 from tests.dataformats._dataformats_util import assert_clean, scan
-
-sio = pytest.importorskip("skops.io")
-tree_mod = pytest.importorskip("sklearn.tree._tree")
 
 RULE = rt.SKOPS_TREE_NODES
 _PREDICTOR = "TreePredictor"
