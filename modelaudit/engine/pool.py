@@ -17,6 +17,7 @@ debugging only: nothing is isolated, and a timed-out scan cannot be stopped, onl
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import sys
@@ -34,6 +35,7 @@ from anyio.abc import TaskGroup
 
 from ..findings import ScanResult
 from . import workdirs
+from .abandonable import run_abandonable
 from .flight import FileJob, Flight, FlightError, More
 from .launch import Launcher, WorkerProcess
 from .outcomes import Outcome
@@ -697,9 +699,7 @@ class ThreadWorker:
         job.started, job.started_at = True, time.monotonic()
         result: ScanResult | None = None
         with anyio.move_on_after(job.deadline if job.deadline > 0 else math.inf):
-            result = await anyio.to_thread.run_sync(
-                scan, job, abandon_on_cancel=True, limiter=self.limiter
-            )
+            result = await run_abandonable(functools.partial(scan, job), self.limiter)
         _finish(job, Outcome("timeout") if result is None else Outcome("done", result))
         return list(jobs[1:])
 

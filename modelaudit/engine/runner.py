@@ -44,6 +44,7 @@ from ..fetchers.local import LocalSource
 from ..findings import FileStatus, Issue, IssueSeverity, ScanResult, format_location
 from ..formats import extension_format
 from ..report import FileReport, ScanReport
+from .abandonable import run_abandonable
 from .capture import rescue
 from .flight import FileJob
 from .outcomes import Outcome, apply_outcome, info, mark_stopped, run_timeout_reason
@@ -937,9 +938,7 @@ class ScanCall:
         job.started, job.started_at = True, time.monotonic()
         result: ScanResult | None = None
         with anyio.move_on_after(job.deadline):
-            result = await anyio.to_thread.run_sync(
-                scan, abandon_on_cancel=True, limiter=self.parent_cpu
-            )
+            result = await run_abandonable(scan, self.parent_cpu)
         self.finish(job, Outcome("timeout") if result is None else Outcome("done", result))
 
     # -- results -----------------------------------------------------------------------
