@@ -97,8 +97,9 @@ SUSPICIOUS_CALL = define_rule(
 STRUCTURE_BOMB = define_rule(
     "MA1012",
     "PickleStructureBomb",
-    "A pickle without imports is shaped as a resource bomb: shared references that expand "
-    "enormously, extreme nesting, or a long stream that builds almost nothing.",
+    "A pickle is shaped as a resource bomb: shared references that expand enormously, "
+    "extreme nesting, a long stream that builds almost nothing, or a memo index that makes "
+    "pickle.load allocate gigabytes.",
     "Do not walk, print or re-serialise the loaded object; obtain a clean copy of the file.",
     severity=IssueSeverity.WARNING,
     cwe=409,

@@ -29,16 +29,53 @@ FUZZ_JOBLIB = base64.b64decode(
 )
 
 
-def test_memo_index_bombs_end_inconclusive_and_the_run_goes_on(tmp_path: Path) -> None:
+def test_memo_index_bombs_are_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    """The C unpickler's memo table cannot grow to the index (the load budget stops it): the
+    stream is read again with a dict for a memo, to its end, and the index is the finding."""
     (tmp_path / "memo.pkl").write_bytes(MEMO_BOMB)
     (tmp_path / "fuzz.joblib").write_bytes(FUZZ_JOBLIB)
     (tmp_path / "ok.pkl").write_bytes(b"\x80\x02}q\x00.")
     report = anyio.run(run_scan, [str(tmp_path)], ScanConfig(jobs=2, file_timeout=60))
     by_name = {Path(f.path).name: f for f in report.files}
     assert by_name["ok.pkl"].status is FileStatus.COMPLETE
-    for name in ("memo.pkl", "fuzz.joblib"):
-        assert by_name[name].status is not FileStatus.COMPLETE, name
-        assert "Scan timeout" not in (by_name[name].status_reason or ""), name
+    memo = by_name["memo.pkl"]
+    assert memo.status is FileStatus.COMPLETE, memo.status_reason
+    (bomb,) = [i for i in memo.issues if i.rule == "MA1012"]
+    assert bomb.details["memo_index"] == 1 << 28
+    assert by_name["fuzz.joblib"].status is not FileStatus.COMPLETE
+    assert "Scan timeout" not in (by_name["fuzz.joblib"].status_reason or "")
+
+
+_SYSTEM_CALL = b"cos\nsystem\nX\x02\x00\x00\x00id\x85R."
+
+
+@pytest.mark.parametrize(
+    "put",
+    [b"r" + (0x7FFF0000).to_bytes(4, "little"), b"p2147418112\n"],
+    ids=["LONG_BINPUT", "PUT"],
+)
+def test_a_call_after_a_memo_index_bomb_is_still_judged(tmp_path: Path, put: bytes) -> None:
+    """A loader with the memory (32 GiB) stores the value and runs the call after it; the
+    C unpickler under the load budget fails at the PUT, which reported only "out of memory"."""
+    (tmp_path / "m.pkl").write_bytes(b"\x80\x02}" + put + b"0" + _SYSTEM_CALL)
+    report = anyio.run(run_scan, [str(tmp_path)], ScanConfig(jobs=1, file_timeout=60))
+    (found,) = report.files
+    rules = {i.rule for i in found.issues}
+    assert {"MA1001", "MA1002", "MA1012"} <= rules, [i.message for i in found.issues]
+    assert found.status is FileStatus.COMPLETE
+
+
+def test_honest_memo_indexes_are_not_huge() -> None:
+    """Python writes LONG_BINPUT past 255 entries and text PUT at protocol 0; an index is
+    always below its offset, however many entries (past the 2**20 floor too)."""
+    import pickle
+
+    from modelaudit.scanners.pickle.hashcost import MEMO_INDEX_FLOOR, huge_memo_put
+
+    many = [[i] for i in range(MEMO_INDEX_FLOOR + 10)]
+    for proto in (0, 2):
+        assert huge_memo_put(pickle.dumps(many, protocol=proto)) is None
+    assert huge_memo_put(MEMO_BOMB) == 3
 
 
 _WRAPPER = b"\x8c\x13joblib.numpy_pickle\x94\x8c\x11NumpyArrayWrapper\x94\x93\x940"

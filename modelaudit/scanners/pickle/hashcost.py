@@ -15,6 +15,11 @@ their 4-byte forms) that announces more bytes than the stream has left: the C un
 allocates what a length announces before it reads a byte of it (and CPython 3.11 prints a stray
 "SystemError: deallocated bytearray object has exported buffers" when a BYTEARRAY8 allocation
 fails under the worker's memory limit), so a 20-byte file must not make it try 6 GiB.
+
+`huge_memo_put` finds a PUT whose memo index no pickle writer would use: the C unpickler grows
+its memo array to twice the index (16 bytes per index), so a 40-byte stream asks for tens of
+GiB. The worker's memory budget stops that load, and the stream is then read again by the
+pure-Python unpickler, whose memo is a dict, so whatever follows the PUT is still judged.
 """
 
 from __future__ import annotations
@@ -305,6 +310,62 @@ def _walk(data: bytes, remaining: int | None, budget: int) -> Stop | None:
         elif after:
             stack.extend([weight] * after)
     return None
+
+
+#: A memo index below this costs the C unpickler at most 16 MiB, whatever the stream.
+MEMO_INDEX_FLOOR: Final = 1 << 20
+_TEXT_PUT, _LONG_BINPUT = ord("p"), ord("r")
+
+
+def huge_memo_put(data: bytes) -> int | None:
+    """Offset of the first PUT or LONG_BINPUT in `data` (the head of a stream) whose index
+    is both past `MEMO_INDEX_FLOOR` and past its own offset; None if there is none before the
+    walk ends (the end of `data`, a STOP, or bytes that are not opcodes).
+
+    Python numbers memo entries from 0 as it stores them, and each stored value took at
+    least one opcode, so an honest index is below its offset."""
+    pos, size, args = 0, len(data), _ARGS
+    while pos < size:
+        at = pos
+        code = data[pos]
+        pos += 1
+        layout = args[code]
+        if layout is None or code == _STOP:
+            return None
+        if layout >= 0:
+            if code == _LONG_BINPUT:
+                index = int.from_bytes(data[pos : pos + 4], "little")
+                if index >= MEMO_INDEX_FLOOR and index > at:
+                    return at
+            pos += layout
+        elif layout == _LEN1:
+            pos += 1 + (data[pos] if pos < size else 0)
+        elif layout in (_LEN4, _LEN8):
+            width = 4 if layout == _LEN4 else 8
+            pos += width + int.from_bytes(data[pos : pos + width], "little")
+        else:
+            end = data.find(b"\n", pos)
+            if end < 0:
+                return None
+            if code == _TEXT_PUT:
+                digits = data[pos:end].strip()
+                if digits.isdigit() and len(digits) < 20:
+                    index = int(digits)
+                    if index >= MEMO_INDEX_FLOOR and index > at:
+                        return at
+            if layout == _TWO_LINES:
+                end = data.find(b"\n", end + 1)
+                if end < 0:
+                    return None
+            pos = end + 1
+    return None
+
+
+def memo_index_at(data: bytes, at: int) -> int:
+    """The index of the PUT or LONG_BINPUT at `at` (one `huge_memo_put` found)."""
+    if data[at] == _LONG_BINPUT:
+        return int.from_bytes(data[at + 1 : at + 5], "little")
+    return int(data[at + 1 : data.index(b"\n", at)].strip())
 
 
 def _pop_mark(stack: list[int]) -> list[int]:

@@ -90,12 +90,14 @@ def scan_pickle_stream(
         straddle = reader.straddle
         straddled = straddled or straddle is not None
         python = joblib
-        if outcome in ("joblib", "stub-type") and seekable:
+        if outcome in ("joblib", "stub-type", "memo") and seekable:
             # Restart this pickle with the pure-Python unpickler: joblib's inline arrays,
-            # or a NEWOBJ on a call result that a real loader would have as a class.
+            # a NEWOBJ on a call result that a real loader would have as a class, or a memo
+            # index the C unpickler's memo array could not grow to (a dict holds it).
             del result.issues[mark:]
             fileobj.seek(origin + start)
             mode = "joblib" if outcome == "joblib" else "c_like"
+            first = outcome
             search = reader.find_candidates
             reader = Reader(fileobj, find_candidates=search and mode != "joblib")
             reader.base = start
@@ -110,6 +112,8 @@ def scan_pickle_stream(
                 _shadow_plain_load(
                     fileobj, origin, start, result, location, ctx, _first_proto(head)
                 )
+            if first == "memo":
+                _report_memo_index(fileobj, origin, start, result, location)
             joblib = joblib or mode == "joblib"
             python = True
         session, error = outcome if isinstance(outcome, tuple) else (None, outcome)
@@ -260,6 +264,8 @@ def _scan_one(
     except RecursionError:
         error = "structure nested too deeply"
     except MemoryError:
+        if not python and hashcost.huge_memo_put(head) is not None:
+            return "memo"
         error = "out of memory while reading"
     except EOFError as exc:
         error = f"truncated ({exc or 'unexpected end of data'})"
@@ -328,6 +334,38 @@ def _read_as_bytes(reader: Reader) -> bytes | None:
     if n < 12 or data[0] != 0x80 or data[2] != 0x95 or data[-1] != 0x2E:
         return None
     return data if int.from_bytes(data[3:11], "little") == n - 11 else None
+
+
+def _report_memo_index(
+    fileobj: BinaryIO,
+    origin: int,
+    start: int,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+) -> None:
+    """The WARNING for a pickle read again because its memo index ran the C unpickler out of
+    memory: `pickle.load` tries the same allocation, on any machine."""
+    here = fileobj.tell()
+    try:
+        fileobj.seek(origin + start)
+        head = fileobj.read(hashcost.WINDOW)
+    finally:
+        fileobj.seek(here)
+    at = hashcost.huge_memo_put(head)
+    if at is None:
+        return
+    index = hashcost.memo_index_at(head, at)
+    result.add_issue(
+        f"Crafted pickle structure: memo index {index} makes pickle.load allocate "
+        f"{16 * index / 2**30:.1f} GiB for its memo table",
+        severity=IssueSeverity.WARNING,
+        location=location(start + at),
+        details={"memo_index": index, "position": start + at},
+        why="Python numbers memo entries from 0 as it stores them; an index this far past "
+        "the stream's length is written to exhaust the loader's memory (it fails, or stalls "
+        "the machine). The stream was read with a memo that holds it, and judged in full.",
+        rule=R.STRUCTURE_BOMB,
+    )
 
 
 def _load_in_memory(
