@@ -38,8 +38,14 @@ class OnnxNode:
 
 @dataclass
 class External:
+    """A tensor's external-data entries as ONNX Runtime reads them: an entry with an empty
+    value is skipped (`ExternalDataInfo::Create`), so `[location=x, location=""]` reads x,
+    while the onnx package's last-wins `setattr` reads "". `locations` keeps every non-empty
+    location in order, so each one either loader could open is judged."""
+
     tensor: str
     entries: dict[str, str]
+    locations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -189,16 +195,20 @@ class _Walker:
         name = ""
         location = 0
         entries: dict[str, str] = {}
+        locations: list[str] = []
         for f, wt, a, b in self.w.fields(start, end):
             if f == 8 and wt == LENGTH:
                 name = self.w.text(a, b)
             elif f == 13 and wt == LENGTH:
                 key, value = self.entry(a, a + b)
-                entries[key] = value
+                if value or key not in entries:
+                    entries[key] = value
+                if key == "location" and value and value not in locations:
+                    locations.append(value)
             elif f == 14 and wt == VARINT:
                 location = a
         if location == 1 or entries:
-            self.m.externals.append(External(name, entries))
+            self.m.externals.append(External(name, entries, locations))
 
 
 def walk_model(wire: Wire) -> OnnxModel:
