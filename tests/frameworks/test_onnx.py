@@ -384,3 +384,38 @@ print(helper.make_node("Relu", ["x"], ["y"]).op_type)
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "Relu"
+
+
+def test_repeated_nodes_are_kept_once_and_counted(tmp_path: Path) -> None:
+    """One kept node per kind: a file of millions of tiny nodes held an object for each and
+    ran the worker out of memory."""
+    from modelaudit.formats.onnx import read_model
+
+    nodes = [helper.make_node("Relu", ["y"], ["y"], name=f"r{i}") for i in range(500)]
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes), path)
+    model = read_model(str(path))
+    assert model.node_count == 502
+    assert [n.op_type for _, n in model.nodes] == ["Gemm", "Relu"]
+    result = scan(path)
+    assert alarms(result) == []
+    assert result.metadata["format_details"]["nodes"] == 502
+
+
+def test_too_many_operator_kinds_is_inconclusive(tmp_path: Path) -> None:
+    from modelaudit.formats.onnx import MAX_NODE_KINDS
+
+    graph = make_model().graph
+    for i in range(MAX_NODE_KINDS + 1):
+        graph.node.add(op_type=f"Op{i}", domain="com.vendor")
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_model_with(graph))
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert any(i.rule == rules.core.ANALYSIS_BUDGET for i in result.issues)
+
+
+def _model_with(graph: onnx.GraphProto) -> bytes:
+    model = make_model()
+    model.graph.CopyFrom(graph)
+    return model.SerializeToString()

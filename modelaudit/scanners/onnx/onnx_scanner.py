@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from typing import Final
 
-from ...formats.onnx import OnnxModel, OnnxNode, read_model
+from ...budget import BudgetExceeded, report_budget
+from ...formats.onnx import MAX_NODE_KINDS, OnnxModel, OnnxNode, read_model
 from ...formats.protowire import WireError
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -83,6 +84,10 @@ class OnnxScanner(BaseScanner):
             return result
         if not model.graph_names and not model.nodes and not model.ir_version:
             result.mark_inconclusive("malformed: no ONNX model structure found")
+        if model.kinds_dropped:
+            report_budget(
+                result, self.location(path), BudgetExceeded("ONNX node kinds", MAX_NODE_KINDS)
+            )
         self._judge_nodes(model, has_schema, path, result)
         self._judge_externals(model, path, result)
         names = [n for n in (*model.graph_names, model.producer) if n]
@@ -93,7 +98,7 @@ class OnnxScanner(BaseScanner):
             "producer": model.producer,
             "producer_version": model.producer_version,
             "opsets": model.opsets,
-            "nodes": len(model.nodes),
+            "nodes": model.node_count,
             "initializers": model.initializers,
             "external_tensors": len(model.externals),
         }
