@@ -18,6 +18,10 @@ class Malformed(Exception):
     """The file cannot be what its header claims; the message says where."""
 
 
+class LimitReached(Malformed):
+    """`take_until` met no delimiter within its limit."""
+
+
 class Hostile(Malformed):
     """A count or length no legitimate file has: reported as a finding, not just truncation."""
 
@@ -58,6 +62,24 @@ class BoundedReader:
 
     def peek(self, n: int) -> bytes:
         return self.view.get(self._pos, self._pos + min(n, self.left))
+
+    def take_until(self, delim: bytes, limit: int) -> bytes:
+        """The bytes before the next `delim` (one byte), consumed with it. Looked for in
+        growing peeks rather than byte by byte: a word list of millions of entries (word2vec,
+        fastText dictionaries) cost a Python call per byte. Raises `Malformed` when the file
+        ends first, `LimitReached` when `limit` bytes hold no `delim`."""
+        want = 64
+        while True:
+            chunk = self.peek(min(want, limit + 1))
+            at = chunk.find(delim)
+            if at >= 0:
+                self._pos += at + 1
+                return chunk[:at]
+            if len(chunk) > limit:
+                raise LimitReached(f"no {delim!r} within {limit} bytes at offset {self.pos}")
+            if len(chunk) < min(want, limit + 1):
+                raise Malformed(f"no {delim!r} before the end of the file at offset {self.pos}")
+            want *= 4
 
     def skip(self, n: int) -> None:
         if n > self.left:

@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
-from .bounded_reader import BoundedReader, Malformed
+from .bounded_reader import BoundedReader, LimitReached, Malformed
 
 MAGIC: Final = 793712314
 _MAGIC_BYTES: Final = struct.pack("<i", MAGIC)
@@ -71,7 +71,7 @@ def read_fasttext(f: BinaryIO, size: int) -> FastTextInfo:
 
 
 def _read_word(r: BoundedReader) -> None:
-    for _ in range(_MAX_WORD):
-        if r.take(1) == b"\x00":
-            return
-    raise Malformed(f"dictionary word longer than {_MAX_WORD} bytes at {r.pos}")
+    try:
+        r.take_until(b"\x00", _MAX_WORD - 1)
+    except LimitReached:
+        raise Malformed(f"dictionary word longer than {_MAX_WORD} bytes at {r.pos}") from None

@@ -23,6 +23,7 @@ class Format(StrEnum):
     XZ = "xz"
     LZMA = "lzma"
     LZ4 = "lz4"
+    ZSTD = "zstd"
     ZLIB = "zlib"
     SEVENZIP = "7z"
     NUMPY = "numpy"
@@ -57,7 +58,7 @@ class Format(StrEnum):
 
 
 COMPRESSED: Final = frozenset(
-    {Format.GZIP, Format.BZIP2, Format.XZ, Format.LZMA, Format.LZ4, Format.ZLIB}
+    {Format.GZIP, Format.BZIP2, Format.XZ, Format.LZMA, Format.LZ4, Format.ZSTD, Format.ZLIB}
 )
 ARCHIVES: Final = frozenset({Format.ZIP, Format.TAR, Format.SEVENZIP, *COMPRESSED})
 #: Every zip flavour: a format whose content is a zip archive.
@@ -95,6 +96,9 @@ _EXTENSIONS: Final[dict[str, Format]] = {
     ".xz": Format.XZ,
     ".lzma": Format.LZMA,
     ".lz4": Format.LZ4,
+    ".zst": Format.ZSTD,
+    ".zstd": Format.ZSTD,
+    ".tzst": Format.ZSTD,
     ".7z": Format.SEVENZIP,
     ".dvc": Format.DVC,
     ".ipynb": Format.NOTEBOOK,

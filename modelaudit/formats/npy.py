@@ -34,6 +34,18 @@ class NpyError(Exception):
     """The header is missing, truncated or not what NumPy would accept."""
 
 
+class NpyHeaderTooLong(NpyError):
+    """A header longer than `MAX_HEADER`: plain `np.load` refuses it, but with
+    `allow_pickle=True` numpy lifts its header limit (`max_header_size = 2**64`) and reads
+    on, so the data after it may still be unpickled. `header_bytes` is the header text's
+    length; a stream is left at its first byte."""
+
+    def __init__(self, message: str, header_bytes: int, data_start: int) -> None:
+        super().__init__(message)
+        self.header_bytes = header_bytes
+        self.data_start = data_start
+
+
 @dataclass
 class NpyHeader:
     version: tuple[int, int]
@@ -87,9 +99,9 @@ def parse_header(view: ByteView, start: int = 0) -> NpyHeader:
         (hlen,) = struct.unpack("<I", raw)
     else:
         raise NpyError(f"unsupported .npy version {major}.{minor}")
-    if hlen > MAX_HEADER:
-        raise NpyError(f"header of {hlen} bytes exceeds NumPy's limit")
     at = start + len(pre) + len(raw)
+    if hlen > MAX_HEADER:
+        raise NpyHeaderTooLong(f"header of {hlen} bytes exceeds NumPy's limit", hlen, at + hlen)
     text = view.get(at, at + hlen)
     if len(text) < hlen:
         raise NpyError("truncated header")

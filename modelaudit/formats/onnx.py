@@ -16,6 +16,9 @@ from .protowire import LENGTH, VARINT, Wire, WireError, open_wire
 
 _MAX_DEPTH: Final = 64
 _MAX_WHERE: Final = 256
+#: Distinct node kinds kept for judging. Real models use a few hundred; a file of millions of
+#: two-byte nodes, each a different op, would otherwise hold an object per node.
+MAX_NODE_KINDS: Final = 65536
 
 
 def _path(where: str, part: str) -> str:
@@ -38,8 +41,14 @@ class OnnxNode:
 
 @dataclass
 class External:
+    """A tensor's external-data entries as ONNX Runtime reads them: an entry with an empty
+    value is skipped (`ExternalDataInfo::Create`), so `[location=x, location=""]` reads x,
+    while the onnx package's last-wins `setattr` reads "". `locations` keeps every non-empty
+    location in order, so each one either loader could open is judged."""
+
     tensor: str
     entries: dict[str, str]
+    locations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -48,7 +57,12 @@ class OnnxModel:
     producer_version: str = ""
     ir_version: int = 0
     graph_names: list[str] = field(default_factory=list)
+    #: The first node of each kind (domain, op and the EPContext attributes the scanner
+    #: judges), with the path of the graph it is in; `node_count` counts them all.
     nodes: list[tuple[str, OnnxNode]] = field(default_factory=list)
+    node_count: int = 0
+    #: More than `MAX_NODE_KINDS` kinds: later new kinds were not kept.
+    kinds_dropped: bool = False
     functions: set[tuple[str, str]] = field(default_factory=set)
     externals: list[External] = field(default_factory=list)
     opsets: dict[str, int] = field(default_factory=dict)
@@ -60,6 +74,7 @@ class _Walker:
     def __init__(self, wire: Wire) -> None:
         self.w = wire
         self.m = OnnxModel()
+        self.kinds: set[tuple[str, str, str | None, int | None]] = set()
 
     def model(self) -> None:
         w = self.w
@@ -157,6 +172,19 @@ class _Walker:
                 node.domain = self.w.text(a, b)
             elif f == 5:
                 self.attribute(a, a + b, node, where, depth)
+        self.m.node_count += 1
+        kind = (
+            node.domain,
+            node.op_type,
+            node.strings.get("ep_cache_context"),
+            node.ints.get("embed_mode"),
+        )
+        if kind in self.kinds:
+            return
+        if len(self.kinds) >= MAX_NODE_KINDS:
+            self.m.kinds_dropped = True
+            return
+        self.kinds.add(kind)
         self.m.nodes.append((where, node))
 
     def attribute(self, start: int, end: int, node: OnnxNode, where: str, depth: int) -> None:
@@ -189,16 +217,20 @@ class _Walker:
         name = ""
         location = 0
         entries: dict[str, str] = {}
+        locations: list[str] = []
         for f, wt, a, b in self.w.fields(start, end):
             if f == 8 and wt == LENGTH:
                 name = self.w.text(a, b)
             elif f == 13 and wt == LENGTH:
                 key, value = self.entry(a, a + b)
-                entries[key] = value
+                if value or key not in entries:
+                    entries[key] = value
+                if key == "location" and value and value not in locations:
+                    locations.append(value)
             elif f == 14 and wt == VARINT:
                 location = a
         if location == 1 or entries:
-            self.m.externals.append(External(name, entries))
+            self.m.externals.append(External(name, entries, locations))
 
 
 def walk_model(wire: Wire) -> OnnxModel:

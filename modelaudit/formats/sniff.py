@@ -250,6 +250,7 @@ _SIGNATURES_THEN: Final[tuple[tuple[bytes, Format], ...]] = (
     (b"BZh", Format.BZIP2),
     (b"\xfd7zXZ\x00", Format.XZ),
     (b"\x04\x22\x4d\x18", Format.LZ4),
+    (b"\x28\xb5\x2f\xfd", Format.ZSTD),
     (b"7z\xbc\xaf\x27\x1c", Format.SEVENZIP),
 )
 #: First bytes that can start a check of `_by_magic` at offset 0: the tables above, the

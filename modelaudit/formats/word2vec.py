@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
-from .bounded_reader import BoundedReader, Malformed
+from .bounded_reader import BoundedReader, LimitReached, Malformed
 
 _HEADER: Final = re.compile(rb"^(\d{1,12}) (\d{1,6})\r?\n")
 _MAX_WORD: Final = 1 << 16
@@ -38,14 +38,12 @@ def read_word2vec(f: BinaryIO, size: int) -> Word2VecInfo:
     if dim <= 0 or words * (dim * 4 + 2) > r.left:
         raise Malformed(f"{words} vectors of {dim} floats cannot fit in {size} bytes")
     for n in range(words):
-        for _ in range(_MAX_WORD):
-            b = r.take(1)
-            if b == b" ":
-                break
-            if n == 0 and b == b"\n":
-                raise Malformed("empty word")
-        else:
-            raise Malformed(f"word {n} longer than {_MAX_WORD} bytes")
+        try:
+            word = r.take_until(b" ", _MAX_WORD - 1)
+        except LimitReached:
+            raise Malformed(f"word {n} longer than {_MAX_WORD} bytes") from None
+        if n == 0 and b"\n" in word:
+            raise Malformed("empty word")
         r.skip(4 * dim)
         if r.left and r.peek(1) == b"\n":
             r.skip(1)

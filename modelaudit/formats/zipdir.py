@@ -26,7 +26,13 @@ _CD_SIG: Final = b"PK\x01\x02"
 _LOCAL_SIG: Final = b"PK\x03\x04"
 _EOCD_SIZE: Final = 22
 _MAX_COMMENT: Final = 0xFFFF
-METHODS: Final[dict[int, str | None]] = {0: None, 8: "deflate", 12: "bzip2", 14: "zip_lzma"}
+METHODS: Final[dict[int, str | None]] = {
+    0: None,
+    8: "deflate",
+    12: "bzip2",
+    14: "zip_lzma",
+    93: "zstd",
+}
 
 
 def holds_zip_end(data: bytes) -> bool:

@@ -244,7 +244,8 @@ TFLITE_OP_INFO = define_rule(
 ONNX_EXTERNAL_ESCAPE = define_rule(
     "MA3060",
     "ONNXExternalDataPathEscape",
-    "A tensor's external data location points outside the model's folder.",
+    "A tensor's external data location points outside the model's folder, or is ONNX "
+    "Runtime's in-memory address tag (the offset read as a pointer).",
     "Loading the weights reads an arbitrary file; do not load the model.",
     severity=_C,
     cwe=22,

@@ -71,8 +71,8 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec(
         "containers.compressed_scanner",
         "CompressedStreamScanner",
-        ("gzip", "bzip2", "xz", "lzma", "lz4", "zlib"),
-        *(".gz", ".tgz", ".bz2", ".xz", ".lzma", ".lz4", ".z", ".zlib"),
+        ("gzip", "bzip2", "xz", "lzma", "lz4", "zstd", "zlib"),
+        *(".gz", ".tgz", ".bz2", ".xz", ".lzma", ".lz4", ".zst", ".zstd", ".tzst", ".z", ".zlib"),
     ),
     _spec(
         "containers.archive_scanner",

@@ -167,3 +167,29 @@ def test_a_remembered_dtype_layout_is_the_one_worked_out() -> None:
             dtype_layout("not-a-dtype")
     assert "not-a-dtype" not in npy_dtype._KNOWN
     assert len(npy_dtype._KNOWN) <= npy_dtype._KNOWN_MAX
+
+
+def _long_header_npy(data: bytes, pad: int = 70_000) -> bytes:
+    """A version 2.0 header padded past the 64 KiB parse cap: `np.load` without
+    allow_pickle refuses it, `np.load(allow_pickle=True)` lifts the limit and unpickles."""
+    header = repr({"descr": "|O", "fortran_order": False, "shape": (1,)}).encode()
+    header += b" " * (pad - len(header) - 1) + b"\n"
+    return b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header + data
+
+
+def test_object_array_behind_an_over_long_header_is_still_scanned(tmp_path: Path) -> None:
+    path = tmp_path / "long.npy"
+    path.write_bytes(_long_header_npy(payload(2)))
+    result = scan(path)
+    assert any("system" in m for m in criticals(result))
+    assert result.status.value == "inconclusive"
+    archive = tmp_path / "long.npz"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("arr_0.npy", _long_header_npy(payload(2)))
+    assert any("system" in m for m in criticals(scan(archive)))
+
+
+def test_numeric_data_behind_an_over_long_header_raises_no_alarm(tmp_path: Path) -> None:
+    path = tmp_path / "long.npy"
+    path.write_bytes(_long_header_npy(np.arange(4, dtype="<f4").tobytes()))
+    assert criticals(scan(path)) == []

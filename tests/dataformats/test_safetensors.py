@@ -213,3 +213,33 @@ def test_plain_metadata_is_clean(tmp_path: Path) -> None:
     result = scan(path)
     assert_clean(result)
     assert result.metadata["license"] == "apache-2.0"
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        [10**400],
+        [2**63, 4],
+        [0, 2**64],
+        [999_999_999_999_999_999] * 20_000,
+    ],
+)
+def test_shapes_past_the_loaders_usize_are_a_layout_finding(tmp_path: Path, shape: list) -> None:
+    """The Rust loader folds the shape with `checked_mul` and refuses an overflow. The scan
+    multiplied it out: a dimension of 400 digits crashed the message's float division (the
+    metadata after it went unjudged), and thousands of huge dimensions made a product of
+    millions of digits."""
+    header = {
+        "__metadata__": {"hook": "__import__('os').system('id')"},
+        "a": {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]},
+    }
+    result = scan(_write(tmp_path / "x.safetensors", header, bytes(4)))
+    assert result.status is FileStatus.COMPLETE
+    layout = next(i for i in result.issues if i.rule == rd.SAFETENSORS_BAD_LAYOUT)
+    assert "overflows" in layout.details["problems"][0]
+    assert rd.SAFETENSORS_METADATA_PAYLOAD in rules_of(result, IssueSeverity.WARNING)
+
+
+def test_large_but_valid_shape_is_clean(tmp_path: Path) -> None:
+    header = {"a": {"dtype": "U8", "shape": [1, 1, 3, 0, 2**40], "data_offsets": [0, 0]}}
+    assert_clean(scan(_write(tmp_path / "x.safetensors", header)))

@@ -76,12 +76,12 @@ def test_in_folder_external_data_is_clean(tmp_path: Path) -> None:
     assert alarms(result) == []
 
 
-def _external(path: Path, location: str) -> None:
+def _external(path: Path, location: str, extra: tuple[tuple[str, str], ...] = ()) -> None:
     model = make_model()
     tensor = model.graph.initializer[0]
     tensor.ClearField("raw_data")
     tensor.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", "1024")):
+    for key, value in (("location", location), ("offset", "0"), ("length", "1024"), *extra):
         entry = tensor.external_data.add()
         entry.key, entry.value = key, value
     onnx.save(model, path)
@@ -184,6 +184,34 @@ def test_external_data_symlink_out_of_folder_is_critical(tmp_path: Path) -> None
     _external(folder / "model.onnx", "weights.bin")
     result = scan(folder / "model.onnx")
     assert rules_at(result, CRIT) == {R.ONNX_EXTERNAL_ESCAPE}
+
+
+def test_empty_location_after_an_escape_is_still_critical(tmp_path: Path) -> None:
+    """ONNX Runtime skips an entry whose value is empty (`ExternalDataInfo::Create`), so a
+    trailing `location=""` leaves it reading the escape before it; the onnx package's
+    last-wins reading used to make the scan see only "no location given"."""
+    _external(tmp_path / "model.onnx", "../../etc/passwd", (("location", ""),))
+    result = scan(tmp_path / "model.onnx")
+    assert rules_at(result, CRIT) == {R.ONNX_EXTERNAL_ESCAPE}
+    assert result.issues[0].details["location"] == "../../etc/passwd"
+
+
+def test_every_location_of_a_tensor_is_judged(tmp_path: Path) -> None:
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 4096)
+    _external(tmp_path / "model.onnx", "/etc/passwd", (("location", "weights.bin"),))
+    assert rules_at(scan(tmp_path / "model.onnx"), CRIT) == {R.ONNX_EXTERNAL_ESCAPE}
+    _external(tmp_path / "clean.onnx", "weights.bin", (("location", "weights.bin"),))
+    assert alarms(scan(tmp_path / "clean.onnx")) == []
+
+
+def test_ort_memory_address_tag_is_critical(tmp_path: Path) -> None:
+    """ONNX Runtime's `*/_ORT_MEM_ADDR_/*` location makes the loader take `offset` as a
+    pointer into its own memory (OpenVINO's ONNX frontend copies from it); it was reported as
+    a missing file."""
+    _external(tmp_path / "model.onnx", "*/_ORT_MEM_ADDR_/*", (("offset", "4096"),))
+    result = scan(tmp_path / "model.onnx")
+    assert rules_at(result, CRIT) == {R.ONNX_EXTERNAL_ESCAPE}
+    assert "memory address" in result.issues[0].message
 
 
 def test_missing_and_short_external_data_warn(tmp_path: Path) -> None:
@@ -356,3 +384,38 @@ print(helper.make_node("Relu", ["x"], ["y"]).op_type)
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "Relu"
+
+
+def test_repeated_nodes_are_kept_once_and_counted(tmp_path: Path) -> None:
+    """One kept node per kind: a file of millions of tiny nodes held an object for each and
+    ran the worker out of memory."""
+    from modelaudit.formats.onnx import read_model
+
+    nodes = [helper.make_node("Relu", ["y"], ["y"], name=f"r{i}") for i in range(500)]
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes), path)
+    model = read_model(str(path))
+    assert model.node_count == 502
+    assert [n.op_type for _, n in model.nodes] == ["Gemm", "Relu"]
+    result = scan(path)
+    assert alarms(result) == []
+    assert result.metadata["format_details"]["nodes"] == 502
+
+
+def test_too_many_operator_kinds_is_inconclusive(tmp_path: Path) -> None:
+    from modelaudit.formats.onnx import MAX_NODE_KINDS
+
+    graph = make_model().graph
+    for i in range(MAX_NODE_KINDS + 1):
+        graph.node.add(op_type=f"Op{i}", domain="com.vendor")
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_model_with(graph))
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert any(i.rule == rules.core.ANALYSIS_BUDGET for i in result.issues)
+
+
+def _model_with(graph: onnx.GraphProto) -> bytes:
+    model = make_model()
+    model.graph.CopyFrom(graph)
+    return model.SerializeToString()

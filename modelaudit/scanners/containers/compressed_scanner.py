@@ -1,10 +1,11 @@
-"""Single-stream compression wrappers (`.gz .bz2 .xz .lzma .lz4`, zlib) and compressed joblib.
+"""Single-stream compression wrappers (`.gz .bz2 .xz .lzma .lz4 .zst`, zlib), compressed joblib.
 
 joblib.load and `pickle.load(gzip.open(...))` both see only the decompressed stream, so we
 decompress in a streaming, bounded way and judge the content by its own format: a pickle goes
 straight to the pickle engine (in joblib layout, which skips inline array bytes as joblib
 does), a tar is walked member by member, anything else is spooled to a temp file and
-dispatched. Old joblib `ZF` files (a hex length header before a zlib stream) are handled too.
+dispatched. `.zst` is what pandas' `read_pickle` (compression inferred from the name)
+decompresses before it unpickles. Old joblib `ZF` files (a hex length header before a zlib stream) are handled too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _KIND: Final[dict[str, str]] = {
     Format.XZ: "xz",
     Format.LZMA: "lzma",
     Format.LZ4: "lz4",
+    Format.ZSTD: "zstd",
     Format.ZLIB: "zlib",
 }
 _SUFFIXES: Final[dict[str, str]] = {
@@ -36,6 +38,9 @@ _SUFFIXES: Final[dict[str, str]] = {
     ".xz": "",
     ".lzma": "",
     ".lz4": "",
+    ".zst": "",
+    ".zstd": "",
+    ".tzst": ".tar",
     ".z": "",
     ".zlib": "",
 }
@@ -63,8 +68,12 @@ def _skip_zf_header(f: BinaryIO) -> None:
 
 class CompressedStreamScanner(BaseScanner):
     name = "compressed"
-    description = "gzip/bz2/xz/lzma/lz4/zlib streams and compressed joblib, decompressed bounded"
-    supported_extensions = [".gz", ".tgz", ".bz2", ".xz", ".lzma", ".lz4", ".z", ".zlib"]
+    description = (
+        "gzip/bz2/xz/lzma/lz4/zstd/zlib streams and compressed joblib, decompressed bounded"
+    )
+    supported_extensions = [
+        *(".gz", ".tgz", ".bz2", ".xz", ".lzma", ".lz4", ".zst", ".zstd", ".tzst", ".z", ".zlib")
+    ]
     formats = tuple(_KIND)
 
     def scan(self, path: str) -> ScanResult:

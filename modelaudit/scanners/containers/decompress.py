@@ -25,7 +25,10 @@ _MAGIC: Final[dict[str, bytes]] = {
     "lz4": b"\x04\x22\x4d\x18",
     "zlib": b"\x78",
     "lzma": b"\x5d",
+    "zstd": b"\x28\xb5\x2f\xfd",
 }
+#: zstd and lz4 skippable frames (0x184D2A50-5F, little-endian): decoders step over them.
+_SKIPPABLE: Final = b"\x2a\x4d\x18"
 KINDS: Final = frozenset({*_MAGIC, "deflate", "zip_lzma"})
 
 
@@ -103,6 +106,34 @@ class _LzmaDecoder(_ObjDecoder):
         return bytes(self._d.decompress(data, max_out))
 
 
+class _ZstdDecoder(_ObjDecoder):
+    """Zstandard (the standard library's `compression.zstd` from Python 3.14, or its
+    backport); its error class becomes a ValueError."""
+
+    def __init__(self, obj: Any, error: type[Exception]) -> None:
+        super().__init__(obj)
+        self._error = error
+
+    def feed(self, data: bytes, max_out: int) -> bytes:
+        try:
+            return bytes(self._d.decompress(data, max_out))
+        except self._error as exc:
+            raise ValueError(str(exc)) from exc
+
+
+def _zstd() -> Any:
+    try:
+        from compression import zstd  # type: ignore[import-not-found]
+    except ImportError:
+        try:
+            from backports import zstd  # type: ignore[no-redef]
+        except ImportError as exc:
+            raise MissingCodec(
+                "zstd not available (Python 3.14+ or backports.zstd), cannot decompress Zstandard"
+            ) from exc
+    return zstd
+
+
 class _ZipLzmaDecoder(_LzmaDecoder):
     """Zip method 14: a 4-byte version/size prefix and LZMA1 properties before raw data."""
 
@@ -160,7 +191,18 @@ def _decoder(kind: str) -> _Decoder:
         except ImportError as exc:
             raise MissingCodec("lz4 not installed, cannot decompress LZ4 streams") from exc
         return _ObjDecoder(lz4.frame.LZ4FrameDecompressor())
+    if kind == "zstd":
+        zstd = _zstd()
+        return _ZstdDecoder(zstd.ZstdDecompressor(), zstd.ZstdError)
     raise ValueError(f"unknown compression {kind}")
+
+
+def _starts_stream(kind: str, rest: bytes) -> bool:
+    """Whether `rest` starts another stream the loader would decode: the kind's magic, or for
+    zstd a skippable frame too (`ZstdFile` reads across both)."""
+    if rest.startswith(_MAGIC.get(kind, b"\x00\x00")):
+        return True
+    return kind == "zstd" and rest[1:4] == _SKIPPABLE and rest[0] & 0xF0 == 0x50
 
 
 class MissingCodec(Exception):
@@ -251,7 +293,7 @@ class DecompressingReader(io.RawIOBase):
             self.bytes_in += len(rest)
         if not rest:
             return False
-        if not self._multistream or not rest.startswith(_MAGIC.get(self.kind, b"\x00\x00")):
+        if not self._multistream or not _starts_stream(self.kind, rest):
             self.trailing = True
             return False
         self._dec = _decoder(self.kind)

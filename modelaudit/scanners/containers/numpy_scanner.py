@@ -11,7 +11,7 @@ import io
 from typing import BinaryIO
 
 from ...formats import Format
-from ...formats.npy import MAGIC, NpyError, NpyHeader, read_header
+from ...formats.npy import MAGIC, NpyError, NpyHeader, NpyHeaderTooLong, read_header
 from ...formats.zipdir import MemberError, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -61,6 +61,10 @@ class NumPyScanner(BaseScanner):
         """Check one array whose bytes start at the stream's position (`available` long)."""
         try:
             header = read_header(stream)
+        except NpyHeaderTooLong as exc:
+            result.mark_inconclusive(f"malformed: {exc}")
+            self._after_long_header(stream, exc, path, member, result)
+            return None
         except NpyError as exc:
             result.mark_inconclusive(f"malformed: {exc}")
             return None
@@ -96,6 +100,36 @@ class NumPyScanner(BaseScanner):
             depth=self.ctx.depth,
         )
         return header
+
+    def _after_long_header(
+        self,
+        stream: BinaryIO,
+        exc: NpyHeaderTooLong,
+        path: str,
+        member: str | None,
+        result: ScanResult,
+    ) -> None:
+        """`np.load(allow_pickle=True)` reads a header of any length and unpickles an object
+        array's data after it, so the data is scanned as a pickle whatever the header says."""
+        left = exc.header_bytes
+        while left > 0:
+            chunk = stream.read(min(left, 1 << 20))
+            if not chunk:
+                return
+            left -= len(chunk)
+        start = exc.data_start
+
+        def location(pos: int | None) -> str:
+            return self.location(path, member, None if pos is None else start + pos)
+
+        scan_pickle_stream(
+            stream,
+            result,
+            location=location,
+            ctx=self.ctx,
+            stacked=False,
+            depth=self.ctx.depth,
+        )
 
     def scan_npz(self, f: BinaryIO, path: str, result: ScanResult) -> None:
         limits = Limits.from_context(self.ctx)

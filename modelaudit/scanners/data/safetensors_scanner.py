@@ -9,7 +9,6 @@ bytes are never read, so a multi-gigabyte file costs one small read.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Final
 
 from ...formats import Format
@@ -51,6 +50,26 @@ DTYPE_BITS: Final[dict[str, int]] = {
     "I64": 64,
     "U64": 64,
 }
+
+
+#: The Rust loader's `usize`: shapes, element counts and bit counts past it are refused.
+_USIZE_MAX: Final = (1 << 64) - 1
+
+
+def tensor_bits(shape: list[int], dtype_bits: int) -> int | None:
+    """Bits the tensor needs, folded the way the Rust loader does (`checked_mul` from 1 in
+    dimension order), or None where it overflows `usize` and the loader refuses the file.
+    Stops at the first overflow, so a header of thousands of huge dimensions costs one pass
+    of small multiplications rather than a product of millions of digits."""
+    count = 1
+    for dim in shape:
+        if dim > _USIZE_MAX:
+            return None
+        count *= dim
+        if count > _USIZE_MAX:
+            return None
+    bits = count * dtype_bits
+    return None if bits > _USIZE_MAX else bits
 
 
 class SafetensorsScanner(BaseScanner):
@@ -176,8 +195,10 @@ class SafetensorsScanner(BaseScanner):
                 )
             else:
                 dtypes.add(dtype)
-                bits = math.prod(shape) * DTYPE_BITS[dtype]
-                if bits % 8 or end - begin != bits // 8:
+                bits = tensor_bits(shape, DTYPE_BITS[dtype])
+                if bits is None:
+                    problems.append(f"{name}: shape overflows the loader's element count")
+                elif bits % 8 or end - begin != bits // 8:
                     problems.append(
                         f"{name}: {end - begin} bytes stored, shape {shape} of {dtype} needs "
                         f"{bits / 8:g}"

@@ -8,9 +8,10 @@ found. The onnx library's operator schemas decide which ops of the standard doma
 from __future__ import annotations
 
 import os
-from typing import Any, Final
+from typing import Final
 
-from ...formats.onnx import OnnxModel, OnnxNode, read_model
+from ...budget import BudgetExceeded, report_budget
+from ...formats.onnx import MAX_NODE_KINDS, OnnxModel, OnnxNode, read_model
 from ...formats.protowire import WireError
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -54,6 +55,12 @@ ORT_CONTRIB_OPS: Final = _words(
 )
 
 
+#: The location ONNX Runtime (`kTensorProtoMemoryAddressTag`) and OpenVINO's ONNX frontend
+#: read as "the bytes are already in this process at address `offset`": never a file, and in
+#: a model file an arbitrary read of the loader's memory.
+ORT_MEMORY_ADDRESS: Final = "*/_ORT_MEM_ADDR_/*"
+
+
 class OnnxScanner(BaseScanner):
     name = "onnx"
     description = "ONNX models: external data paths, custom and Python operators"
@@ -77,6 +84,10 @@ class OnnxScanner(BaseScanner):
             return result
         if not model.graph_names and not model.nodes and not model.ir_version:
             result.mark_inconclusive("malformed: no ONNX model structure found")
+        if model.kinds_dropped:
+            report_budget(
+                result, self.location(path), BudgetExceeded("ONNX node kinds", MAX_NODE_KINDS)
+            )
         self._judge_nodes(model, has_schema, path, result)
         self._judge_externals(model, path, result)
         names = [n for n in (*model.graph_names, model.producer) if n]
@@ -87,7 +98,7 @@ class OnnxScanner(BaseScanner):
             "producer": model.producer,
             "producer_version": model.producer_version,
             "opsets": model.opsets,
-            "nodes": len(model.nodes),
+            "nodes": model.node_count,
             "initializers": model.initializers,
             "external_tensors": len(model.externals),
         }
@@ -164,6 +175,11 @@ class OnnxScanner(BaseScanner):
         """Why an external location is unsafe (CRITICAL) or unusable (WARNING), or None."""
         if not location:
             return IssueSeverity.WARNING, "no location given"
+        if location == ORT_MEMORY_ADDRESS:
+            return (
+                IssueSeverity.CRITICAL,
+                "ONNX Runtime's in-memory tag: the offset is taken as a raw memory address",
+            )
         if _escapes(location) or "\x00" in location:
             return (
                 IssueSeverity.CRITICAL,
@@ -183,44 +199,62 @@ class OnnxScanner(BaseScanner):
         sizes: dict[str, int] = {}
         reported: set[str] = set()
         for ext in model.externals:
-            location = ext.entries.get("location", "")
             loc = self.location(path, f"initializer {ext.tensor}")
-            details: dict[str, Any] = {"tensor": ext.tensor, "location": location}
-            problem = self._path_problem(location, path)
-            if problem is not None:
-                severity, why = problem
-                if location in reported:
-                    continue
-                reported.add(location)
-                result.add_issue(
-                    f"External data for '{ext.tensor}' at {location!r}: {why}",
-                    severity=severity,
-                    location=loc,
-                    details=details,
-                    why="Loading the weights reads this file, which the model does not ship."
-                    if severity is IssueSeverity.CRITICAL
-                    else "The model cannot load as shipped; the missing file could be "
-                    "supplied by anyone.",
-                    rule=R.ONNX_EXTERNAL_ESCAPE
-                    if severity is IssueSeverity.CRITICAL
-                    else R.ONNX_EXTERNAL_MISSING,
-                )
+            problems = [(where, self._path_problem(where, path)) for where in ext.locations or [""]]
+            bad = [(where, p) for where, p in problems if p is not None]
+            if bad:
+                for location, (severity, why) in bad:
+                    if location in reported:
+                        continue
+                    reported.add(location)
+                    result.add_issue(
+                        f"External data for '{ext.tensor}' at {location!r}: {why}",
+                        severity=severity,
+                        location=loc,
+                        details={"tensor": ext.tensor, "location": location},
+                        why="Loading the weights reads this file, which the model does not ship."
+                        if severity is IssueSeverity.CRITICAL
+                        else "The model cannot load as shipped; the missing file could be "
+                        "supplied by anyone.",
+                        rule=R.ONNX_EXTERNAL_ESCAPE
+                        if severity is IssueSeverity.CRITICAL
+                        else R.ONNX_EXTERNAL_MISSING,
+                    )
                 continue
-            full = os.path.join(os.path.dirname(os.path.abspath(path)), location)
-            size = sizes.setdefault(location, os.path.getsize(full))
-            try:
-                offset = int(ext.entries.get("offset", "0") or 0)
-                length = int(ext.entries.get("length", "0") or 0)
-            except ValueError:
-                offset, length = -1, 0
-            if offset < 0 or length < 0 or offset + length > size:
-                result.add_issue(
-                    f"External data for '{ext.tensor}' lies outside {location!r} "
-                    f"(offset {offset}, length {length}, file {size} bytes)",
-                    severity=IssueSeverity.WARNING,
-                    location=loc,
-                    details={**details, "offset": offset, "length": length, "file_size": size},
-                    why="The loader would read past the file or fail; the file is not the one "
-                    "the model was saved with.",
-                    rule=R.ONNX_EXTERNAL_MISSING,
-                )
+            location = ext.locations[-1]
+            self._judge_span(ext.tensor, ext.entries, location, path, loc, sizes, result)
+
+    def _judge_span(
+        self,
+        tensor: str,
+        entries: dict[str, str],
+        location: str,
+        path: str,
+        loc: str,
+        sizes: dict[str, int],
+        result: ScanResult,
+    ) -> None:
+        full = os.path.join(os.path.dirname(os.path.abspath(path)), location)
+        size = sizes.setdefault(location, os.path.getsize(full))
+        try:
+            offset = int(entries.get("offset", "0") or 0)
+            length = int(entries.get("length", "0") or 0)
+        except ValueError:
+            offset, length = -1, 0
+        if offset < 0 or length < 0 or offset + length > size:
+            result.add_issue(
+                f"External data for '{tensor}' lies outside {location!r} "
+                f"(offset {offset}, length {length}, file {size} bytes)",
+                severity=IssueSeverity.WARNING,
+                location=loc,
+                details={
+                    "tensor": tensor,
+                    "location": location,
+                    "offset": offset,
+                    "length": length,
+                    "file_size": size,
+                },
+                why="The loader would read past the file or fail; the file is not the one "
+                "the model was saved with.",
+                rule=R.ONNX_EXTERNAL_MISSING,
+            )
