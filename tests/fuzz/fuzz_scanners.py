@@ -26,6 +26,7 @@ import resource
 import struct
 import sys
 import tempfile
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
@@ -33,7 +34,7 @@ import atheris
 
 with atheris.instrument_imports():
     from modelaudit.config import ScanConfig
-    from modelaudit.engine import dispatch
+    from modelaudit.engine import dispatch, sandbox
     from modelaudit.findings import FileStatus, ScanResult
     from modelaudit.formats import (
         HEAD_SIZE,
@@ -117,6 +118,58 @@ _EXTRA: dict[str, bytes] = {
     b' "auto_map": {"AutoTokenizer": "tok.Tok"}}',
     "weights.txt": b"cos\nsystem\n(S'id'\ntR.",
 }
+
+
+def _scripted(flatbuffer: bool = False) -> bytes:
+    """A TorchScript archive whose class has a `__setstate__` (the code torch.jit.load runs)."""
+    import io
+
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lin(x).relu()
+
+        @torch.jit.export
+        def __getstate__(self) -> tuple[int, bool]:
+            return (1, self.training)
+
+        @torch.jit.export
+        def __setstate__(self, state: tuple[int, bool]) -> None:
+            self.training = state[1]
+
+    buf = io.BytesIO()
+    scripted = torch.jit.script(Net())
+    if flatbuffer:
+        torch.jit.save_jit_module_to_flatbuffer(scripted, buf)
+    else:
+        torch.jit.save(scripted, buf)
+    return buf.getvalue()
+
+
+def _skops() -> bytes:
+    import skops.io
+    from sklearn.tree import DecisionTreeClassifier
+
+    return bytes(
+        skops.io.dumps(DecisionTreeClassifier(max_depth=2).fit([[0], [1], [2]], [0, 1, 1]))
+    )
+
+
+#: Seeds built with the real libraries at start-up (left out when a library is missing).
+_BUILT: dict[str, Callable[[], bytes]] = {
+    "scripted.pt": _scripted,
+    "lite.ptl": lambda: _scripted(flatbuffer=True),
+    "model.skops": _skops,
+}
+for _name, _build in _BUILT.items():
+    with contextlib.suppress(Exception):
+        _EXTRA[_name] = _build()
+
 _DIR = tempfile.mkdtemp(prefix="modelaudit-fuzz-")
 _NAMES = sorted({*SEEDS, *_EXTRA})
 _CONFIG = {**ScanConfig(max_expanded_size=64 << 20).scanner_config(), "timeout": 10}
@@ -240,9 +293,12 @@ def main() -> None:
             body = f.read()
         with open(os.path.join(corpus, f"seed{i}"), "wb") as f:
             f.write(bytes([i]) + body)
-    # Like a scan worker: an absurd allocation fails with MemoryError instead of an OOM kill.
-    limit = int(os.environ.get("FUZZ_MEMORY_LIMIT", str(4 << 30)))
+    # Like a scan worker: an absurd allocation fails with MemoryError instead of an OOM kill,
+    # and each pickle load has the worker's budget (`sandbox.memory_budget` applies it only in
+    # an armed worker, so mark this process as one).
+    limit = int(os.environ.get("FUZZ_MEMORY_LIMIT", str(16 << 30)))
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+    sandbox._active = "fuzz"
     atheris.Setup([*sys.argv, corpus], test_one)
     atheris.Fuzz()
 
