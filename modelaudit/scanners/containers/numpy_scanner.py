@@ -78,7 +78,6 @@ class NumPyScanner(BaseScanner):
                     f"{header.data_size} bytes)"
                 )
             return header
-        start = header.header_size
         where = self.location(path, member)
         result.add_issue(
             f"Object array: np.load(allow_pickle=True) unpickles its data{f' ({member})' if member else ''}",
@@ -87,18 +86,7 @@ class NumPyScanner(BaseScanner):
             details={"dtype": repr(header.descr), "shape": list(header.shape)},
             rule=crules.OBJECT_ARRAY,
         )
-
-        def location(pos: int | None) -> str:
-            return self.location(path, member, None if pos is None else start + pos)
-
-        scan_pickle_stream(
-            stream,
-            result,
-            location=location,
-            ctx=self.ctx,
-            stacked=False,
-            depth=self.ctx.depth,
-        )
+        self._scan_pickled_data(stream, header.header_size, path, member, result)
         return header
 
     def _after_long_header(
@@ -117,7 +105,13 @@ class NumPyScanner(BaseScanner):
             if not chunk:
                 return
             left -= len(chunk)
-        start = exc.data_start
+        self._scan_pickled_data(stream, exc.data_start, path, member, result)
+
+    def _scan_pickled_data(
+        self, stream: BinaryIO, start: int, path: str, member: str | None, result: ScanResult
+    ) -> None:
+        """The array data at the stream's position (`start` in the array) as the pickle
+        `np.load(allow_pickle=True)` reads there."""
 
         def location(pos: int | None) -> str:
             return self.location(path, member, None if pos is None else start + pos)
