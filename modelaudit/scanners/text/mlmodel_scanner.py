@@ -32,6 +32,21 @@ from .yaml_document import vetted_document
 MAX_PICKLE_HEAD: Final = 4 * 1024 * 1024
 _MAX_GLOBALS: Final = 200
 _MAX_LISTED: Final = 5
+#: Types a flavor's own `save_model` writes into `skops_trusted_types` for every model it
+#: saves (mlflow.lightgbm's `_LIGHTGBM_SKLEARN_SKOPS_TRUSTED_TYPES`). Trusting them is MLflow's
+#: doing, not the file's: the model file that uses them is judged node by node by the skops
+#: scanner, where a Booster rebuilt from its state (ObjectNode) is data and one called with
+#: a `model_file` (ReduceNode) is CRITICAL.
+_FLAVOR_TRUSTED: Final[dict[str, frozenset[str]]] = {
+    "lightgbm": frozenset(
+        {
+            "collections.OrderedDict",
+            "lightgbm.basic.Booster",
+            "lightgbm.sklearn.LGBMClassifier",
+            "lightgbm.sklearn.LGBMRegressor",
+        }
+    ),
+}
 
 
 class MlflowModelScanner(BaseScanner):
@@ -53,9 +68,15 @@ class MlflowModelScanner(BaseScanner):
         )
         if not self._shipped_code(pyfunc, path, result):
             self._loader(loader, code, path, result)
-        for flavor in flavors.values():
+        for name, flavor in flavors.items():
             if isinstance(flavor, dict) and isinstance(flavor.get("skops_trusted_types"), list):
-                self._skops_trusted(flavor["skops_trusted_types"], path, result)
+                own = _FLAVOR_TRUSTED.get(name, frozenset()) if isinstance(name, str) else ()
+                trusted = [
+                    t
+                    for t in flavor["skops_trusted_types"][:1000]
+                    if not (isinstance(t, str) and t in own)
+                ]
+                self._skops_trusted(trusted, path, result)
         result.metadata["mlflow_flavors"] = list(map(str, flavors))
         if isinstance(loader, str):
             result.metadata["mlflow_loader_module"] = loader
