@@ -12,7 +12,10 @@ saved with `code_paths`) imports that module and calls the class's `load_context
 from code (`model_code_path`) runs its file. Each is Python shipped with the model that runs
 at load: CRITICAL when the file does something a model has no need to (runs commands, reads
 or writes files, opens connections...: read with `ast`, never imported), named in the message;
-a WARNING otherwise (a custom pyfunc's own Python is routine, and still unvetted code).
+INFO when the file was read whole and does only a model's work. A custom pyfunc is Python by
+definition (MLflow's documented `PythonModel` with `load_context` and `code_paths`, or a model
+from code): flagging every one would flag the format, not a risk. Unpickling the artifacts the
+model ships is such work (those files are scanned as models of their own); see `python_code`.
 """
 
 from __future__ import annotations
@@ -154,7 +157,7 @@ class MlflowModelScanner(BaseScanner):
             result.add_issue(
                 f"Loading this MLflow model {what}: Python shipped with the model ({shown}) "
                 "runs at load" + (f"; it {does}" if does else ""),
-                severity=IssueSeverity.WARNING if does == "" else IssueSeverity.CRITICAL,
+                severity=IssueSeverity.INFO if does == "" else IssueSeverity.CRITICAL,
                 location=self.location(path),
                 details={"file": shown, "loader_module": loader, "class": cls or None},
                 why="mlflow.pyfunc.load_model puts the model's code directory on sys.path and "
