@@ -6,6 +6,8 @@
 - `pythonmodel/`: a `PythonModel` subclass defined in a file passed as `code_paths` (the pickle
   names the class; the class comes from `code/`);
 - `fromcode/`: a model from code (`python_model="model.py"`);
+- `artifacts/`: MLflow's documented custom model: a `PythonModel` from `code_paths` whose
+  `load_context` unpickles the `artifacts` saved with it (joblib and pickle), left harmless;
 - `sklearn/` and `pytorch/`: plain models saved by their flavors.
 MLflow imports the code it is given while saving (a model from code is run to find the model),
 so every model is saved from harmless files, and the copies MLflow made in the model's folder
@@ -50,6 +52,21 @@ class FromCode(mlflow.pyfunc.PythonModel):
 
 set_model(FromCode())
 """
+ARTIFACTS_MODEL = """import pickle
+
+import joblib
+import mlflow.pyfunc
+
+
+class ChurnModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        self.model = joblib.load(context.artifacts["model"])
+        with open(context.artifacts["encoder"], "rb") as f:
+            self.encoder = pickle.load(f)
+
+    def predict(self, context, model_input, params=None):
+        return self.model.predict(self.encoder.transform(model_input))
+"""
 HOSTILE_FROM_CODE = HARMLESS_FROM_CODE.replace("import mlflow\n", "import os\n\nimport mlflow\n")
 HOSTILE_FROM_CODE = HOSTILE_FROM_CODE.replace(
     "    def predict",
@@ -86,6 +103,26 @@ def main(dest: Path) -> None:
     )
     mlflow.pyfunc.save_model(
         str(dest / "fromcode"), python_model=str(src / "from_code.py"), pip_requirements=reqs
+    )
+    (src / "churn_model.py").write_text(ARTIFACTS_MODEL)
+    import pickle
+
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    joblib.dump(LogisticRegression().fit(x, [0, 0, 1, 1]), src / "model.joblib")
+    (src / "encoder.pkl").write_bytes(pickle.dumps(StandardScaler().fit(x)))
+    from churn_model import ChurnModel
+
+    mlflow.pyfunc.save_model(
+        str(dest / "artifacts"),
+        python_model=ChurnModel(),
+        artifacts={"model": str(src / "model.joblib"), "encoder": str(src / "encoder.pkl")},
+        code_paths=[str(src / "churn_model.py")],
+        pip_requirements=reqs,
     )
     (dest / "loader" / "code" / "shipped_loader.py").write_text(HOSTILE_LOADER)
     (dest / "pythonmodel" / "code" / "shipped_model.py").write_text(HOSTILE_MODEL)

@@ -387,3 +387,87 @@ def test_routine_mlflow_loader_is_quiet(tmp_path: Path) -> None:
         "        return json.load(f)\n"
     )
     assert rules_of(scan(path), CRIT) == set() and rules_of(scan(path), WARN) == set()
+
+
+#: MLflow's documented custom model: load_context unpickles the artifacts saved with the model.
+MLFLOW_ARTIFACTS_MODEL = """\
+import os
+import pickle
+
+import cloudpickle
+import joblib
+import mlflow.pyfunc
+import torch
+
+
+class ChurnModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        self.model = joblib.load(context.artifacts["model"])
+        with open(context.artifacts["encoder"], "rb") as f:
+            self.encoder = pickle.load(f)
+        path = os.path.join(context.artifacts["dir"], "extra.pkl")
+        self.extra = cloudpickle.load(open(path, "rb"))
+        self.net = torch.load(context.artifacts["weights"], weights_only=False)
+        here = os.path.dirname(__file__)
+        self.vocab = pickle.load(open(os.path.join(here, "vocab.pkl"), "rb"))
+
+    def predict(self, context, model_input, params=None):
+        return self.model.predict(model_input)
+"""
+
+
+def test_mlflow_load_context_unpickling_its_own_artifacts_is_info(tmp_path: Path) -> None:
+    """The artifacts sit in the model's folder and are scanned as the model files they are."""
+    path = tmp_path / "churn_model.py"
+    path.write_text(MLFLOW_ARTIFACTS_MODEL)
+    result = scan(path)
+    assert not [i for i in result.issues if i.severity.rank >= WARN.rank], result.issues
+    calls = [c for i in result.issues for c in i.details.get("calls", [])]
+    assert {c.split(" ")[0] for c in calls} == {
+        "joblib.load",
+        "pickle.load",
+        "cloudpickle.load",
+        "torch.load",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "severity"),
+    [
+        # an inline payload: chosen by the author, never scanned as a file
+        ("self.m = pickle.loads(base64.b64decode('gASVAAAA'))", CRIT),
+        ("self.m = pickle.loads(b'\\x80\\x04cos\\nsystem\\n')", CRIT),
+        ("self.m = pickle.loads(bytes.fromhex('80049500'))", CRIT),
+        # data from the network
+        ("self.m = pickle.loads(requests.get('https://example.com/m').content)", CRIT),
+        ("self.m = joblib.load(urllib.request.urlopen('https://example.com/m'))", CRIT),
+        # a path outside the model: data this scan never saw
+        ("self.m = pickle.load(open('/tmp/m.pkl', 'rb'))", WARN),
+        ("self.m = joblib.load(os.path.expanduser('~/m.joblib'))", WARN),
+        ("self.m = torch.load('/tmp/w.pt', weights_only=False)", WARN),
+        # a name bound to an artifact and to something else is not the model's file
+        ("p = context.artifacts['m']\n        p = '/tmp/m'\n        self.m = joblib.load(p)", WARN),
+    ],
+)
+def test_mlflow_load_context_unpickling_other_data(
+    tmp_path: Path, body: str, severity: IssueSeverity
+) -> None:
+    source = (
+        "import base64, os, pickle, urllib.request\nimport joblib, requests, torch\n"
+        "import mlflow.pyfunc\n\n\nclass M(mlflow.pyfunc.PythonModel):\n"
+        f"    def load_context(self, context):\n        {body}\n"
+    )
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    worst = max((i.severity for i in scan(path).issues), key=lambda s: s.rank)
+    assert worst is severity
+
+
+def test_unpickling_at_import_stays_critical_wherever_the_file_is(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text(
+        "import joblib, os\nM = joblib.load(os.path.join(os.path.dirname(__file__), 'x'))\n"
+    )
+    assert not rules_of(scan(path), CRIT)  # the model's own file, scanned on its own
+    path.write_text("import joblib\nM = joblib.load('/tmp/x.joblib')\n")
+    assert rules_of(scan(path), CRIT) == {rt.PYTHON_IMPORT_EXEC}

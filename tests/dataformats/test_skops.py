@@ -150,6 +150,76 @@ def test_mlmodel_trusting_a_dangerous_skops_type_is_critical(tmp_path: Path) -> 
     assert rules_of(resolver, IssueSeverity.CRITICAL) == {rt.SKOPS_DANGEROUS_TYPE}
 
 
+#: The MLmodel mlflow.lightgbm 3.17 writes for an LGBMClassifier saved as skops (its default):
+#: the flavor's own trusted list, which it adds to every such model.
+_LIGHTGBM_MLMODEL = """flavors:
+  lightgbm:
+    code: null
+    data: model.skops
+    lgb_version: 4.7.0
+    model_class: lightgbm.sklearn.LGBMClassifier
+    serialization_format: skops
+    skops_trusted_types:
+    - lightgbm.sklearn.LGBMClassifier
+    - lightgbm.sklearn.LGBMRegressor
+    - collections.OrderedDict
+    - lightgbm.basic.Booster{extra}
+  python_function:
+    data: model.skops
+    env:
+      conda: conda.yaml
+      virtualenv: python_env.yaml
+    loader_module: mlflow.lightgbm
+    python_version: 3.11.7
+mlflow_version: 3.17.2
+model_id: null
+model_size_bytes: 43060
+model_uuid: 45e34d382dc34512a37f7a74df8c2dea
+prompts: null
+utc_time_created: '2026-12-07 17:26:32.534998'
+"""
+
+
+def test_mlflow_lightgbm_own_trusted_types_are_not_reported(tmp_path: Path) -> None:
+    """mlflow.lightgbm trusts lightgbm.basic.Booster for every model it saves; the model.skops
+    that uses it is judged node by node (a Booster called with a model_file is CRITICAL)."""
+    legit = tmp_path / "legit" / "MLmodel"
+    legit.parent.mkdir()
+    legit.write_text(_LIGHTGBM_MLMODEL.format(extra=""))
+    assert_clean(scan(legit))
+    evil = tmp_path / "evil" / "MLmodel"
+    evil.parent.mkdir()
+    evil.write_text(_LIGHTGBM_MLMODEL.format(extra="\n    - posix.system\n    - [unhashable]"))
+    crit = [i for i in scan(evil).issues if i.severity is IssueSeverity.CRITICAL]
+    assert [i.details["type"] for i in crit] == ["posix.system"]
+    # another flavor's list gets no such allowance
+    other = tmp_path / "other" / "MLmodel"
+    other.parent.mkdir()
+    other.write_text(_LIGHTGBM_MLMODEL.format(extra="").replace("  lightgbm:", "  sklearn:"))
+    crit = [i for i in scan(other).issues if i.severity is IssueSeverity.CRITICAL]
+    assert [i.details["type"] for i in crit] == ["lightgbm.basic.Booster"]
+
+
+def test_skops_booster_called_through_a_reduce_node_is_critical(tmp_path: Path) -> None:
+    """What trusting Booster would let a model.skops do: call it with a model file."""
+    node = {
+        "__class__": "Booster",
+        "__module__": "lightgbm.basic",
+        "__loader__": "ReduceNode",
+        "__reduce__": {
+            "__class__": "tuple",
+            "__module__": "builtins",
+            "__loader__": "TupleNode",
+            "content": [{"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
+                         "content": '"/tmp/other.txt"', "is_json": True}],
+        },
+        "attrs": {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode",
+                  "content": {}},
+    }  # fmt: skip
+    result = scan(_edited(tmp_path, "booster", node))
+    assert rt.SKOPS_DANGEROUS_TYPE in rules_of(result, IssueSeverity.CRITICAL)
+
+
 def _edited(
     tmp_path: Path,
     name: str,

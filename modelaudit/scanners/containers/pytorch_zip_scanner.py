@@ -8,6 +8,8 @@ and Python's zipfile disagree about which duplicate wins and a loader may use ei
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, BinaryIO, Final
 
 from ...formats import Format, sniff_head
@@ -39,6 +41,15 @@ _SMALL_MEMBER = 64 << 20
 
 #: The pickle whose persistent ids name a folder's storage records.
 _RECORD_INDEX: Final = {"data.pkl": "data", "constants.pkl": "constants"}
+
+
+#: `torch.export.save` archives (.pt2): per-model payload configs, `data/weights/{model}
+#: _weights_config.json` and `data/constants/{model}_constants_config.json` under the root.
+_PT2_PAYLOAD_CONFIG: Final = re.compile(
+    r"(?P<dir>(?:[^/]+/)?data/(?:weights|constants)/)[^/]*_(?:weights|constants)_config\.json"
+)
+#: A payload config larger than this is not read (each weight takes a few hundred bytes).
+_MAX_PAYLOAD_CONFIG = 16 << 20
 
 
 def looks_like_pickle_member(name: str, head: bytes, size: int) -> bool:
@@ -81,6 +92,7 @@ class PyTorchZipScanner(BaseScanner):
             report_zip_anomaly(result, where, text)
         pickles: list[str] = []
         prefixes = {e.name.split("/", 1)[0] for e in directory.entries if "/" in e.name}
+        raw_payloads = self._pt2_raw_payloads(f, directory, limits)
         with MemberSpool() as spool:
             for entry in directory.entries:
                 check_member_names(
@@ -91,7 +103,7 @@ class PyTorchZipScanner(BaseScanner):
                     symlink=entry.is_symlink,
                     model=True,
                 )
-                if entry.is_dir or is_tensor_record(entry.name):
+                if entry.is_dir or is_tensor_record(entry.name) or entry.name in raw_payloads:
                     continue
                 if entry.name.lower().endswith((".py", "bytecode.pkl")):
                     self._judge_torchscript(f, path, entry, result, limits)
@@ -113,6 +125,36 @@ class PyTorchZipScanner(BaseScanner):
                 location=where,
                 details=details,
             )
+
+    def _pt2_raw_payloads(self, f: BinaryIO, directory: ZipDirectory, limits: Limits) -> set[str]:
+        """Records a `torch.export` archive's payload configs name with `use_pickle: false`.
+
+        `torch.export.load` reads those as raw tensor bytes (`get_storage_from_record`), like
+        the storages a data.pkl names, so they are not sniffed: a float32 weight whose first
+        bytes happen to read as a msgpack map or a pickle opcode is still only floats. A record
+        any config copy marks `use_pickle: true` (torch.load(weights_only=False)), or that no
+        config names, is scanned as usual; a config that cannot be read names nothing.
+        """
+        raw: set[str] = set()
+        pickled: set[str] = set()
+        for entry in directory.entries:
+            match = _PT2_PAYLOAD_CONFIG.fullmatch(entry.name)
+            if match is None or entry.is_dir or entry.size > _MAX_PAYLOAD_CONFIG:
+                continue
+            try:
+                stream, _raw, _anomaly = open_member(
+                    f, entry, limit=_MAX_PAYLOAD_CONFIG, max_ratio=limits.max_ratio
+                )
+                config = json.loads(stream.read(_MAX_PAYLOAD_CONFIG + 1))
+            except (MemberError, OSError, ValueError, RecursionError):
+                continue
+            payloads = config.get("config") if isinstance(config, dict) else None
+            for meta in payloads.values() if isinstance(payloads, dict) else ():
+                name = meta.get("path_name") if isinstance(meta, dict) else None
+                if isinstance(name, str) and name:
+                    is_raw = meta.get("use_pickle") is False
+                    (raw if is_raw else pickled).add(match["dir"] + name)
+        return raw - pickled
 
     def _judge_torchscript(
         self, f: BinaryIO, path: str, entry: ZipEntry, result: ScanResult, limits: Limits

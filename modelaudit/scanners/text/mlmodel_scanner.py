@@ -12,7 +12,10 @@ saved with `code_paths`) imports that module and calls the class's `load_context
 from code (`model_code_path`) runs its file. Each is Python shipped with the model that runs
 at load: CRITICAL when the file does something a model has no need to (runs commands, reads
 or writes files, opens connections...: read with `ast`, never imported), named in the message;
-a WARNING otherwise (a custom pyfunc's own Python is routine, and still unvetted code).
+INFO when the file was read whole and does only a model's work. A custom pyfunc is Python by
+definition (MLflow's documented `PythonModel` with `load_context` and `code_paths`, or a model
+from code): flagging every one would flag the format, not a risk. Unpickling the artifacts the
+model ships is such work (those files are scanned as models of their own); see `python_code`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,21 @@ from .yaml_document import vetted_document
 MAX_PICKLE_HEAD: Final = 4 * 1024 * 1024
 _MAX_GLOBALS: Final = 200
 _MAX_LISTED: Final = 5
+#: Types a flavor's own `save_model` writes into `skops_trusted_types` for every model it
+#: saves (mlflow.lightgbm's `_LIGHTGBM_SKLEARN_SKOPS_TRUSTED_TYPES`). Trusting them is MLflow's
+#: doing, not the file's: the model file that uses them is judged node by node by the skops
+#: scanner, where a Booster rebuilt from its state (ObjectNode) is data and one called with
+#: a `model_file` (ReduceNode) is CRITICAL.
+_FLAVOR_TRUSTED: Final[dict[str, frozenset[str]]] = {
+    "lightgbm": frozenset(
+        {
+            "collections.OrderedDict",
+            "lightgbm.basic.Booster",
+            "lightgbm.sklearn.LGBMClassifier",
+            "lightgbm.sklearn.LGBMRegressor",
+        }
+    ),
+}
 
 
 class MlflowModelScanner(BaseScanner):
@@ -53,9 +71,15 @@ class MlflowModelScanner(BaseScanner):
         )
         if not self._shipped_code(pyfunc, path, result):
             self._loader(loader, code, path, result)
-        for flavor in flavors.values():
+        for name, flavor in flavors.items():
             if isinstance(flavor, dict) and isinstance(flavor.get("skops_trusted_types"), list):
-                self._skops_trusted(flavor["skops_trusted_types"], path, result)
+                own = _FLAVOR_TRUSTED.get(name, frozenset()) if isinstance(name, str) else ()
+                trusted = [
+                    t
+                    for t in flavor["skops_trusted_types"][:1000]
+                    if not (isinstance(t, str) and t in own)
+                ]
+                self._skops_trusted(trusted, path, result)
         result.metadata["mlflow_flavors"] = list(map(str, flavors))
         if isinstance(loader, str):
             result.metadata["mlflow_loader_module"] = loader
@@ -133,7 +157,7 @@ class MlflowModelScanner(BaseScanner):
             result.add_issue(
                 f"Loading this MLflow model {what}: Python shipped with the model ({shown}) "
                 "runs at load" + (f"; it {does}" if does else ""),
-                severity=IssueSeverity.WARNING if does == "" else IssueSeverity.CRITICAL,
+                severity=IssueSeverity.INFO if does == "" else IssueSeverity.CRITICAL,
                 location=self.location(path),
                 details={"file": shown, "loader_module": loader, "class": cls or None},
                 why="mlflow.pyfunc.load_model puts the model's code directory on sys.path and "

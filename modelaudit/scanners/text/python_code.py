@@ -11,6 +11,18 @@ rest run when it is used. Calls are resolved through the file's own imports and 
 sorted into behaviours. The walk is iterative and visits each node once; module functions
 and methods reached from import time or load time are followed through a worklist, each
 function once, so the work is linear in the file.
+
+Unpickling ("deserialise": pickle/dill/cloudpickle/joblib `load`, `torch.load(weights_only=
+False)`) is judged by where its data comes from, because MLflow's documented custom model
+loads its artifacts exactly this way in `load_context`:
+- a file the model ships (a path built from MLflow's `context.artifacts` or from `__file__`,
+  directly or through a local name): INFO at any time. That file sits in the model's folder and
+  is scanned as the model file it is, so the pickle itself is judged there, on its opcodes;
+- a payload written into the code (a constant or decoded bytes handed to `pickle.loads`) or
+  read from the network: what runs is chosen by the file's author and never scanned as a file,
+  so it is "decoded-code"/CRITICAL at import or load, like `exec` of the same bytes;
+- any other path: CRITICAL at import, a WARNING at load (the loader unpickles data this scan
+  never saw, from a path the code computes), a WARNING or INFO when only called.
 """
 
 from __future__ import annotations
@@ -77,6 +89,8 @@ _PREFIXES: Final[tuple[tuple[str, str], ...]] = (
     ("cPickle.load", "deserialise"),
     ("dill.load", "deserialise"),
     ("cloudpickle.load", "deserialise"),
+    ("joblib.load", "deserialise"),
+    ("pandas.read_pickle", "deserialise"),
     ("shelve.open", "deserialise"),
     ("socket.", "network"),
     ("ssl.", "network"),
@@ -197,6 +211,9 @@ class Behaviour:
     scope: str  # "<module>", "Class.method" or "function"
     #: Reached from a method of a class that loaders build (model, config, tokenizer).
     in_model: bool = False
+    #: Where unpickled data comes from: "model" for a file the model ships (scanned on its
+    #: own), "network", or "" when the scan cannot tell.
+    source: str = ""
 
 
 @dataclass
@@ -295,6 +312,8 @@ def _kind(name: str, call: ast.Call, resolver: _Resolver) -> str | None:
             return None if _literal(call) else "dynamic-import"
         if name in _EXECUTORS and call.args and _decodes(call.args[0], resolver):
             return "decoded-code"
+        if name == "torch.load" and _keyword_is(call, "weights_only", False):
+            return "deserialise"
         for prefix, kind in _PREFIXES:
             if name == prefix or name.startswith(prefix):
                 return kind
@@ -306,13 +325,89 @@ def _kind(name: str, call: ast.Call, resolver: _Resolver) -> str | None:
     return None
 
 
+def _keyword_is(call: ast.Call, name: str, value: object) -> bool:
+    return any(
+        kw.arg == name and isinstance(kw.value, ast.Constant) and kw.value.value is value
+        for kw in call.keywords
+    )
+
+
 def _decodes(node: ast.AST, resolver: _Resolver) -> bool:
+    """Whether data handed to an executor is decoded or written into the code (an inline
+    payload: `pickle.loads(b"\\x80...")`, `eval("...")`)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+        return True
     for sub in ast.walk(node):
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, bytes):
+            return True
         if isinstance(sub, ast.Call):
             inner = resolver.name(sub.func) or ""
             if inner.startswith(_DECODERS) or inner.endswith((".decode", ".fromhex")):
                 return True
     return False
+
+
+def _from_model(node: ast.AST, local: frozenset[str]) -> bool:
+    """Whether a path expression is built from the model's own files: MLflow's
+    `context.artifacts` (paths inside the model's folder), `__file__`, or a local name bound
+    only to such paths."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and sub.attr == "artifacts":
+            return True
+        if isinstance(sub, ast.Name) and (sub.id == "__file__" or sub.id in local):
+            return True
+    return False
+
+
+def _model_locals(body: list[ast.stmt]) -> frozenset[str]:
+    """Names every binding of which in this body is a path from the model's own files
+    (`path = context.artifacts["m"]`, `with open(path, "rb") as f`)."""
+    bindings: dict[str, list[ast.AST]] = {}
+    for node in _bodies(body):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        bindings.setdefault(sub.id, []).append(node.value)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            for sub in ast.walk(node.optional_vars):
+                if isinstance(sub, ast.Name):
+                    bindings.setdefault(sub.id, []).append(node.context_expr)
+        elif isinstance(node, ast.For | ast.NamedExpr | ast.AugAssign):
+            target = node.target
+            for sub in ast.walk(target):
+                if isinstance(sub, ast.Name):
+                    bindings.setdefault(sub.id, []).append(target)  # never a model path
+    local: frozenset[str] = frozenset()
+    for _ in range(4):
+        grown = frozenset(
+            name
+            for name, values in bindings.items()
+            if all(_from_model(v, local) and not _names_self(v, name) for v in values)
+        )
+        if grown == local:
+            break
+        local = grown
+    return local
+
+
+def _names_self(value: ast.AST, name: str) -> bool:
+    return isinstance(value, ast.Name) and value.id == name
+
+
+def _source(call: ast.Call, resolver: _Resolver, local: frozenset[str]) -> str:
+    """Where the data a deserialising call reads comes from (see the module docstring)."""
+    handed = [*call.args, *(k.value for k in call.keywords if k.arg != "weights_only")]
+    for arg in handed:
+        for sub in ast.walk(arg):
+            if isinstance(sub, ast.Call):
+                name = resolver.name(sub.func) or ""
+                if any(name.startswith(p) for p, kind in _PREFIXES if kind == "network"):
+                    return "network"
+    if handed and all(_from_model(arg, local) for arg in call.args[:1] or handed):
+        return "model"
+    return ""
 
 
 def _writes(call: ast.Call) -> bool:
@@ -429,6 +524,7 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
         seen.add(scope)
         when = whens[rank]
         cls = scope.split(".", 1)[0] if "." in scope else ""
+        local = _model_locals(body)
         for node in _bodies(body):
             if isinstance(node, ast.ClassDef):
                 for hook in _creation_hooks(node, resolver, classdefs):
@@ -443,7 +539,8 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
             kind = _kind(name, node, resolver)
             if kind:
                 line = getattr(node, "lineno", 0)
-                out.behaviours.append(Behaviour(kind, name, line, when, scope, in_model))
+                source = _source(node, resolver, local) if kind == "deserialise" else ""
+                out.behaviours.append(Behaviour(kind, name, line, when, scope, in_model, source))
             targets = [_local_target(name, cls, functions, methods, out.classes)]
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 handed = resolver.name(arg) if isinstance(arg, ast.Name | ast.Attribute) else None

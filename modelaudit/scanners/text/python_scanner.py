@@ -27,8 +27,17 @@ _WHEN: Final = {
 
 
 def severity_of(behaviour: Behaviour) -> IssueSeverity:
-    """CRITICAL for code run at import or load time; a warning when it waits for a call."""
+    """CRITICAL for code run at import or load time; a warning when it waits for a call.
+
+    Unpickling goes by where the data comes from (`python_code`'s docstring): a file the model
+    ships is INFO, since that file is scanned as the model file it is; data from the network
+    is CRITICAL like any execution; a path the scan cannot place is CRITICAL at import and a
+    WARNING at load, where MLflow's own custom models unpickle their artifacts."""
     kind, when = behaviour.kind, behaviour.when
+    if kind == "deserialise" and behaviour.source == "model":
+        return IssueSeverity.INFO
+    if kind == "deserialise" and when == "load" and behaviour.source != "network":
+        return IssueSeverity.WARNING
     if kind in EXECUTION:
         if when in ("import", "load"):
             return IssueSeverity.CRITICAL
@@ -59,7 +68,8 @@ def behaviour_summary(source: bytes | None, cls: str = "") -> str | None:
     (os.system, line 3)'), for the findings about such files (MLflow code, TorchServe handlers,
     diffusers components): import-time code and class `cls` when it is named, else the whole
     file. "" when it does nothing listed (or would not even import); None when it was not read
-    whole or was nested too deeply to parse, which is no all-clear."""
+    whole or was nested too deeply to parse, which is no all-clear. Unpickling is listed only
+    where `severity_of` makes it CRITICAL (inline or network data, import time)."""
     if source is None or len(source) > MAX_PYTHON_BYTES:
         return None
     try:
@@ -71,6 +81,8 @@ def behaviour_summary(source: bytes | None, cls: str = "") -> str | None:
     analysis = analyse(tree, frozenset({cls}) if cls else frozenset())
     kinds: dict[str, list[str]] = {}
     for b in analysis.of_class(cls) if cls else analysis.behaviours:
+        if b.kind == "deserialise" and severity_of(b) is not IssueSeverity.CRITICAL:
+            continue  # unpickles a file the model ships, or one it cannot place: see severity_of
         kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
     listed = list(kinds.items())[:5]
     return "; ".join(f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in listed)
