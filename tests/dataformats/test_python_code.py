@@ -441,6 +441,21 @@ def test_mlflow_load_context_unpickling_its_own_artifacts_is_info(tmp_path: Path
         # data from the network
         ("self.m = pickle.loads(requests.get('https://example.com/m').content)", CRIT),
         ("self.m = joblib.load(urllib.request.urlopen('https://example.com/m'))", CRIT),
+        # ... through locals: fetched in one statement, unpickled in another
+        (
+            "data = requests.get('https://e.example/m').content\n        self.m = pickle.loads(data)",
+            CRIT,
+        ),
+        (
+            "r = urllib.request.urlopen('https://e.example/m')\n        raw = r.read()\n"
+            "        self.m = pickle.loads(raw)",
+            CRIT,
+        ),
+        (
+            "buf = b''\n        for c in requests.get('https://e.example/m').iter_content():\n"
+            "            buf += c\n        self.m = pickle.loads(buf)",
+            CRIT,
+        ),
         # a path outside the model: data this scan never saw
         ("self.m = pickle.load(open('/tmp/m.pkl', 'rb'))", WARN),
         ("self.m = joblib.load(os.path.expanduser('~/m.joblib'))", WARN),

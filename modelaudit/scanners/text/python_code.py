@@ -30,7 +30,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -359,9 +359,42 @@ def _from_model(node: ast.AST, local: frozenset[str]) -> bool:
     return False
 
 
-def _model_locals(body: list[ast.stmt]) -> frozenset[str]:
-    """Names every binding of which in this body is a path from the model's own files
-    (`path = context.artifacts["m"]`, `with open(path, "rb") as f`)."""
+#: Rounds of following a local through the names it is built from (`raw = resp.read()`).
+_PROVENANCE_ROUNDS: Final = 8
+
+
+class _Provenance:
+    """Where the locals of one function body come from, worked out when the body first
+    unpickles something (most bodies never do)."""
+
+    def __init__(self, body: list[ast.stmt], resolver: _Resolver) -> None:
+        self.resolver = resolver
+        self.bindings = _bindings(body)
+        self.model = _settle(self.bindings, _from_model, every=True)
+        self.network = _settle(self.bindings, self._reads_network, every=False)
+
+    def _reads_network(self, node: ast.AST, tainted: frozenset[str]) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id in tainted:
+                return True
+            if isinstance(sub, ast.Call):
+                name = self.resolver.name(sub.func) or ""
+                if any(name.startswith(p) for p, kind in _PREFIXES if kind == "network"):
+                    return True
+        return False
+
+    def source(self, call: ast.Call) -> str:
+        """Where the data a deserialising call reads comes from (see the module docstring)."""
+        handed = [*call.args, *(k.value for k in call.keywords if k.arg != "weights_only")]
+        if any(self._reads_network(arg, self.network) for arg in handed):
+            return "network"
+        if handed and all(_from_model(arg, self.model) for arg in call.args[:1] or handed):
+            return "model"
+        return ""
+
+
+def _bindings(body: list[ast.stmt]) -> dict[str, list[ast.AST]]:
+    """Each local name of the body with the expressions bound to it."""
     bindings: dict[str, list[ast.AST]] = {}
     for node in _bodies(body):
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
@@ -376,38 +409,39 @@ def _model_locals(body: list[ast.stmt]) -> frozenset[str]:
                     bindings.setdefault(sub.id, []).append(node.context_expr)
         elif isinstance(node, ast.For | ast.NamedExpr | ast.AugAssign):
             target = node.target
+            value = node.iter if isinstance(node, ast.For) else node.value
             for sub in ast.walk(target):
                 if isinstance(sub, ast.Name):
-                    bindings.setdefault(sub.id, []).append(target)  # never a model path
-    local: frozenset[str] = frozenset()
-    for _ in range(4):
+                    # the loop variable or the updated name: not a model path, but it
+                    # carries what it is built from
+                    bindings.setdefault(sub.id, []).extend((target, value))
+    return bindings
+
+
+def _settle(
+    bindings: dict[str, list[ast.AST]],
+    holds: Callable[[ast.AST, frozenset[str]], bool],
+    *,
+    every: bool,
+) -> frozenset[str]:
+    """The names whose bindings (`every` one, or any one) `holds` for, given the names found
+    so far, followed through `_PROVENANCE_ROUNDS` rounds."""
+    found: frozenset[str] = frozenset()
+    test = all if every else any
+    for _ in range(_PROVENANCE_ROUNDS):
         grown = frozenset(
             name
             for name, values in bindings.items()
-            if all(_from_model(v, local) and not _names_self(v, name) for v in values)
+            if test(holds(v, found) and not _names_self(v, name) for v in values)
         )
-        if grown == local:
+        if grown == found:
             break
-        local = grown
-    return local
+        found = grown
+    return found
 
 
 def _names_self(value: ast.AST, name: str) -> bool:
     return isinstance(value, ast.Name) and value.id == name
-
-
-def _source(call: ast.Call, resolver: _Resolver, local: frozenset[str]) -> str:
-    """Where the data a deserialising call reads comes from (see the module docstring)."""
-    handed = [*call.args, *(k.value for k in call.keywords if k.arg != "weights_only")]
-    for arg in handed:
-        for sub in ast.walk(arg):
-            if isinstance(sub, ast.Call):
-                name = resolver.name(sub.func) or ""
-                if any(name.startswith(p) for p, kind in _PREFIXES if kind == "network"):
-                    return "network"
-    if handed and all(_from_model(arg, local) for arg in call.args[:1] or handed):
-        return "model"
-    return ""
 
 
 def _writes(call: ast.Call) -> bool:
@@ -524,7 +558,7 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
         seen.add(scope)
         when = whens[rank]
         cls = scope.split(".", 1)[0] if "." in scope else ""
-        local = _model_locals(body)
+        provenance: _Provenance | None = None
         for node in _bodies(body):
             if isinstance(node, ast.ClassDef):
                 for hook in _creation_hooks(node, resolver, classdefs):
@@ -539,7 +573,10 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
             kind = _kind(name, node, resolver)
             if kind:
                 line = getattr(node, "lineno", 0)
-                source = _source(node, resolver, local) if kind == "deserialise" else ""
+                source = ""
+                if kind == "deserialise":
+                    provenance = provenance or _Provenance(body, resolver)
+                    source = provenance.source(node)
                 out.behaviours.append(Behaviour(kind, name, line, when, scope, in_model, source))
             targets = [_local_target(name, cls, functions, methods, out.classes)]
             for arg in [*node.args, *(k.value for k in node.keywords)]:
