@@ -427,3 +427,14 @@ def test_bytes_values_are_data_unless_they_hold_a_pickle(tmp_path: Path) -> None
     held = _dump(tmp_path, "held", {"blob": pickle.dumps(_System())})
     result = scan(held)
     assert rules_of(result, IssueSeverity.CRITICAL) >= {"MA1001"}, result.issues
+
+
+def test_a_dangerous_trusted_type_past_a_thousand_harmless_ones_is_critical(
+    tmp_path: Path,
+) -> None:
+    """The list was read to its 1,000th entry: the 1,001st went unjudged."""
+    padding = "".join(f"\n    - collections.OrderedDict{n}" for n in range(1000))
+    mlmodel = tmp_path / "MLmodel"
+    mlmodel.write_text(_LIGHTGBM_MLMODEL.format(extra=padding + "\n    - posix.system"))
+    crit = [i for i in scan(mlmodel).issues if i.severity is IssueSeverity.CRITICAL]
+    assert [i.details["type"] for i in crit] == ["posix.system"]

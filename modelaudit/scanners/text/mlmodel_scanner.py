@@ -76,7 +76,7 @@ class MlflowModelScanner(BaseScanner):
                 own = _FLAVOR_TRUSTED.get(name, frozenset()) if isinstance(name, str) else ()
                 trusted = [
                     t
-                    for t in flavor["skops_trusted_types"][:1000]
+                    for t in flavor["skops_trusted_types"]
                     if not (isinstance(t, str) and t in own)
                 ]
                 self._skops_trusted(trusted, path, result)
@@ -89,7 +89,7 @@ class MlflowModelScanner(BaseScanner):
     def _skops_trusted(self, trusted: list[Any], path: str, result: ScanResult) -> None:
         """mlflow.sklearn hands these to skops.io.load as trusted: the file decides what its
         own model file may build."""
-        for name in trusted[:1000]:
+        for name in trusted:
             verdict = dangerous_dotted(name) if isinstance(name, str) else None
             if verdict is None:
                 continue
