@@ -32,11 +32,21 @@ from .members import (
     report_bomb,
     scan_stream_member,
 )
-from .torchscript_code import FILE_OPS, file_ops_in_bytecode, find_file_ops
+from .torchscript_code import (
+    FILE_OPS,
+    FileOpCall,
+    Source,
+    file_ops_in_bytecode,
+    find_file_ops,
+    find_file_ops_in,
+    module_of,
+)
 from .zip_members import crc_matches, open_member, report_zip_anomaly
 
 #: Pickle records larger than this are still scanned, but never dispatched as other formats.
 _SMALL_MEMBER = 64 << 20
+#: TorchScript sources kept to be judged together (past this, each is judged on its own).
+_KEPT_SOURCES: Final = 16 << 20
 
 
 #: The pickle whose persistent ids name a folder's storage records.
@@ -91,6 +101,9 @@ class PyTorchZipScanner(BaseScanner):
         for text in directory.anomalies:
             report_zip_anomaly(result, where, text)
         pickles: list[str] = []
+        #: TorchScript sources not judged yet, and the bytes of all read so far.
+        self._sources: list[tuple[ZipEntry, Source]] = []
+        self._kept = 0
         prefixes = {e.name.split("/", 1)[0] for e in directory.entries if "/" in e.name}
         raw_payloads = self._pt2_raw_payloads(f, directory, limits)
         with MemberSpool() as spool:
@@ -112,6 +125,9 @@ class PyTorchZipScanner(BaseScanner):
             for entry in directory.entries:
                 if is_tensor_record(entry.name) and not self._referenced(entry.name):
                     self._unreferenced(f, path, entry, result, limits, spool)
+        judged = find_file_ops_in([source for _entry, source in self._sources])
+        for (entry, _source), calls in zip(self._sources, judged, strict=True):
+            self._report_source(path, entry, calls, result)
         details: dict[str, Any] = {
             "entries": len(directory.entries),
             "pickle_records": pickles,
@@ -162,7 +178,10 @@ class PyTorchZipScanner(BaseScanner):
         """TorchScript source is compiled by torch.jit.load, not imported, and mobile
         bytecode is run by the lite interpreter: neither is Python or a pickle's imports, so
         their file-reaching builtins are judged here (the member read on its own, whatever it
-        sniffs as, besides the checks it is routed to)."""
+        sniffs as, besides the checks it is routed to). Sources are kept and judged together
+        after the last member, so a call of a scripted class's own `save` method is told from
+        torch's, whichever member defines the class; past `_KEPT_SOURCES` in all, a source is
+        judged on its own now and the kept ones without each other."""
         where = self.location(path, entry.name)
         try:
             stream, _raw, _anomaly = open_member(
@@ -187,7 +206,19 @@ class PyTorchZipScanner(BaseScanner):
                     rule=crules.TORCHSCRIPT_FILE_ACCESS,
                 )
             return
-        calls = find_file_ops(data.decode("utf-8", "replace"))
+        module = module_of(entry.name)
+        text = data.decode("utf-8", "replace")
+        self._sources.append((entry, Source(text, module, indexed=module is not None)))
+        self._kept += len(data)
+        if self._kept > _KEPT_SOURCES:
+            for kept, source in self._sources:
+                self._report_source(path, kept, find_file_ops(source.text), result)
+            self._sources.clear()
+
+    def _report_source(
+        self, path: str, entry: ZipEntry, calls: list[FileOpCall], result: ScanResult
+    ) -> None:
+        where = self.location(path, entry.name)
         for op in sorted({c.op for c in calls}):
             mine = [c for c in calls if c.op == op]
             functions = sorted({c.function for c in mine if c.function})

@@ -9,6 +9,9 @@ torch.jit.load compiles this source and runs a scripted class's `__setstate__` w
 and write any path. The loader resolves them through aliases (`m = torch; m.from_file`),
 parentheses, line continuations and `getattr(torch, "from_" "file")`, so the source is judged
 by its tokens (attribute names and getattr string literals), never compiled or run.
+A scripted class may define a method of the same name, and torch writes a call of it on a
+submodule as `sub = self.sub; (sub).save(x, )`: `find_file_ops_in` judges an archive's sources
+together, and drops the calls `torchscript_methods` shows are such a method's.
 `_load_for_lite_interpreter` runs `bytecode.pkl` instead of the source (which may be absent):
 its operator table names the builtins as strings (`aten::from_file`), read with
 `pickletools.genops`, a parser.
@@ -21,9 +24,12 @@ import io
 import pickletools
 import re
 import tokenize
+from collections.abc import Sequence
 from dataclasses import dataclass
 from struct import error as struct_error
 from typing import Final
+
+from .torchscript_methods import ClassIndex, method_call_positions
 
 #: Builtin (attribute) name → what calling it does to the host.
 FILE_OPS: Final = {
@@ -43,11 +49,25 @@ _SKIP: Final = frozenset(
 
 @dataclass(frozen=True)
 class FileOpCall:
-    """One reference to a file-reaching builtin: its name, line and enclosing `def`."""
+    """One reference to a file-reaching builtin: its name, line and enclosing `def`, and the
+    column of an attribute (`x.save`; None for getattr literals and word-search hits, which
+    are never taken for a method call)."""
 
     op: str
     line: int
     function: str | None
+    column: int | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One TorchScript source of an archive: `module` is the qualified name torch gives its
+    classes (`__torch__.m` for `code/__torch__/m.py`), None when unknown; `indexed` when
+    they are classes torch may load (not a zip member outside `code/`)."""
+
+    text: str
+    module: str | None
+    indexed: bool = True
 
 
 def _literal(token: str) -> str | None:
@@ -82,7 +102,7 @@ def find_file_ops(text: str) -> list[FileOpCall]:
             function = tok.string
         elif tok.type == tokenize.NAME and tok.string in FILE_OPS:
             if prev is not None and prev.string == ".":
-                found.append(FileOpCall(tok.string, tok.start[0], function))
+                found.append(FileOpCall(tok.string, tok.start[0], function, tok.start[1]))
         elif tok.type == tokenize.STRING:
             j = i
             parts: list[str] = []
@@ -96,6 +116,35 @@ def find_file_ops(text: str) -> list[FileOpCall]:
             continue
         i += 1
     return found
+
+
+def find_file_ops_in(sources: Sequence[Source]) -> list[list[FileOpCall]]:
+    """`find_file_ops` of each source, less the calls of a scripted class's own method of
+    that name (its classes looked up in all the archive's indexed sources; nothing is
+    parsed unless some source names a builtin as an attribute)."""
+    found = [find_file_ops(s.text) for s in sources]
+    if not any(c.column is not None for calls in found for c in calls):
+        return found
+    index = ClassIndex()
+    for source in sources:
+        if source.indexed:
+            index.add(source.text, source.module)
+    names = frozenset(FILE_OPS)
+    for i, (source, calls) in enumerate(zip(sources, found, strict=True)):
+        if any(c.column is not None for c in calls):
+            methods = method_call_positions(source.text, index, source.module, names)
+            found[i] = [c for c in calls if (c.line, c.column) not in methods]
+    return found
+
+
+def module_of(member: str) -> str | None:
+    """`__torch__.a.b` for an archive's `<folder>/code/__torch__/a/b.py`, the qualified name
+    torch.jit.load gives its classes' module; None for any other member."""
+    parts = member.split("/")
+    if len(parts) < 3 or parts[1] != "code" or not member.endswith(".py"):
+        return None
+    names = [*parts[2:-1], parts[-1][:-3]]
+    return ".".join(names) if names[0] == "__torch__" else None
 
 
 def _word_search(text: str) -> list[FileOpCall]:

@@ -5,21 +5,28 @@ Both torch.jit.load and `_load_for_lite_interpreter` load it whatever its name, 
 scripted `__setstate__` while loading: the jit path compiles the embedded source
 (`jit_sources`), the lite path runs the bytecode, whose operator table names each builtin as
 a string (`aten::from_file`). Flatbuffer strings are stored as plain bytes, so the file is
-read as runs of text: runs that look like TorchScript source are judged by
-`containers.torchscript_code.find_file_ops`, and every run is searched for the operator
-names. Nothing is parsed as a flatbuffer, compiled or run.
+read as runs of text: runs that look like TorchScript source are judged together by
+`containers.torchscript_code.find_file_ops_in` (a scripted class's own `save` method is not
+torch's; the runs carry no module names, so a class is known by its name alone), and every
+run is searched for the operator names. Nothing is parsed as a flatbuffer, compiled or run.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO, ClassVar, Final
 
 from ...formats import Format
 from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from ..containers.torchscript_code import FILE_OPS, find_file_ops
+from ..containers.torchscript_code import (
+    FILE_OPS,
+    FileOpCall,
+    Source,
+    find_file_ops,
+    find_file_ops_in,
+)
 
 #: Runs of text: printable ASCII, tabs and line ends, and UTF-8 bytes (a source's literals).
 _TEXT_BYTES: Final = b"\t\n\r" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
@@ -31,6 +38,8 @@ _SOURCE_HINTS: Final = (b"def ", b"torch", b"ops.", b"getattr")
 _CHUNK: Final = 8 << 20
 #: A run longer than this is judged in pieces (each still searched for operator names).
 _MAX_RUN: Final = 16 << 20
+#: Source runs kept to be judged together (past this, each is judged on its own).
+_KEPT_SOURCES: Final = 16 << 20
 
 
 def text_runs(f: BinaryIO) -> Iterator[bytes]:
@@ -49,6 +58,12 @@ def text_runs(f: BinaryIO) -> Iterator[bytes]:
     yield from (m.group() for m in _RUN.finditer(carry))
 
 
+def _add_source_ops(found: dict[str, str], judged: Iterable[list[FileOpCall]]) -> None:
+    for calls in judged:
+        for call in calls:
+            found.setdefault(call.op, f"{call.op} (TorchScript source)")
+
+
 class TorchScriptFlatbufferScanner(BaseScanner):
     name = "torchscript_flatbuffer"
     description = "TorchScript flatbuffers (PTMF): builtins their source or bytecode call"
@@ -59,18 +74,24 @@ class TorchScriptFlatbufferScanner(BaseScanner):
         result = self._create_result()
         result.metadata["format"] = Format.TORCHSCRIPT_FLATBUFFER
         found: dict[str, str] = {}
+        sources: list[Source] = []
+        kept = 0
         try:
             with open(path, "rb") as f:
                 for run in text_runs(f):
                     for m in _OPERATOR.finditer(run):
                         found.setdefault(m.group(1).decode(), m.group().decode())
                     if any(h in run for h in _SOURCE_HINTS):
-                        for call in find_file_ops(run.decode("utf-8", "replace")):
-                            found.setdefault(call.op, f"{call.op} (TorchScript source)")
+                        sources.append(Source(run.decode("utf-8", "replace"), None))
+                        kept += len(run)
+                        if kept > _KEPT_SOURCES:
+                            _add_source_ops(found, (find_file_ops(s.text) for s in sources))
+                            sources.clear()
                 result.bytes_scanned = f.tell()
         except OSError as exc:
             result.mark_error(f"cannot read file: {exc.strerror or exc}")
             return result
+        _add_source_ops(found, find_file_ops_in(sources))
         for op, how in sorted(found.items()):
             result.add_issue(
                 f"TorchScript flatbuffer calls {how}: {FILE_OPS[op]}",
