@@ -106,6 +106,7 @@ def test_documented_custom_model_unpickling_its_artifacts_is_not_flagged(models:
     for name in (
         "MLmodel",
         "code/churn_model.py",
+        "python_model.pkl",
         "artifacts/encoder.pkl",
         "artifacts/model.joblib",
     ):
@@ -148,3 +149,51 @@ def test_names_in_the_mlmodel_cannot_leave_the_model_folder(models: Path, tmp_pa
         )
     )
     assert not _critical(model / "MLmodel")
+
+
+def _copy(models: Path, tmp_path: Path, model: str) -> Path:
+    import shutil
+
+    copy = tmp_path / model
+    shutil.copytree(models / model, copy)
+    return copy
+
+
+def _unknown_global_severity(path: Path) -> IssueSeverity:
+    [issue] = [i for i in scan(path).issues if i.rule == "MA1010"]
+    return issue.severity
+
+
+def test_python_model_class_from_the_model_code_is_vouched_only_there(
+    models: Path, tmp_path: Path
+) -> None:
+    """The pickle's class is the model's own code only when the MLmodel names that pickle as
+    its python_model and `import` would run the `.py` in its code folder."""
+    folder = _copy(models, tmp_path, "artifacts")
+    assert _unknown_global_severity(folder / "python_model.pkl") is IssueSeverity.INFO
+    # another pickle naming the same class is not the python_model MLflow unpickles
+    (folder / "artifacts" / "other.pkl").write_bytes((folder / "python_model.pkl").read_bytes())
+    assert _unknown_global_severity(folder / "artifacts" / "other.pkl") is IssueSeverity.WARNING
+    # an extension module of the same name is what `import` takes: no Python was judged
+    native = folder / "code" / "churn_model.cpython-311-x86_64-linux-gnu.so"
+    native.write_bytes(b"\x7fELF")
+    assert _unknown_global_severity(folder / "python_model.pkl") is IssueSeverity.WARNING
+    native.unlink()
+    mlmodel = folder / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("python_model: python_model.pkl", ""))
+    assert _unknown_global_severity(folder / "python_model.pkl") is IssueSeverity.WARNING
+
+
+def test_a_package_shadowing_the_shipped_module_is_what_is_judged(
+    models: Path, tmp_path: Path
+) -> None:
+    """`import churn_model` takes the package `churn_model/` over `churn_model.py`: its
+    `__init__.py` is the code loading runs, so that is the file judged."""
+    from tests.dataformats import _mlflow_code_models as built
+
+    folder = _copy(models, tmp_path, "artifacts")
+    package = folder / "code" / "churn_model"
+    package.mkdir()
+    (package / "__init__.py").write_text(built.HOSTILE_MODEL.replace("ShippedModel", "ChurnModel"))
+    [message] = _critical(folder / "MLmodel")
+    assert "code/churn_model/__init__.py" in message and "os.system" in message, message

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 from typing import BinaryIO, ClassVar
 
-from ..base import BaseScanner, ScanResult
+from ...rules import pickle as R
+from ..base import BaseScanner, IssueSeverity, ScanResult
 from . import scan_pickle_stream
 
 
@@ -52,5 +54,40 @@ class PickleScanner(BaseScanner):
                 result.metadata["trailing_bytes"] = size - info.end
         result.metadata["pickle_count"] = info.pickles
         result.metadata["pickle_globals"] = info.globals[:200]
+        if self.ctx.depth == 0:
+            self._own_code_classes(path, result)
         result.finish()
         return result
+
+    def _own_code_classes(self, path: str, result: ScanResult) -> None:
+        """An MLflow `python_model` saved with `code_paths` names its class by a module of
+        the model's `code` folder, which loading puts on `sys.path`: that import runs the
+        model's own Python, which the MLmodel's and the file's own findings judge (CRITICAL
+        when it does harm). It is INFO here, not an unknown package's code."""
+        unknown = [
+            i
+            for i in result.issues
+            if i.rule == R.UNKNOWN_GLOBAL and i.severity is IssueSeverity.WARNING
+        ]
+        if not unknown:
+            return
+        from ..text.mlflow_layout import module_file, python_model_code_dir
+
+        code_dir = python_model_code_dir(self, path)
+        if code_dir is None:
+            return
+        folder = os.path.dirname(path)
+        for issue in unknown:
+            module = issue.details.get("module")
+            file = module_file(code_dir, module) if isinstance(module, str) else None
+            if file is None:
+                continue
+            shown = os.path.relpath(file, folder).replace(os.sep, "/")
+            issue.severity = IssueSeverity.INFO
+            issue.message += f" (the model's own code, {shown}, judged on its own)"
+            issue.details["shipped_code"] = shown
+            issue.why = (
+                f"mlflow.pyfunc.load_model puts the model's code folder on sys.path, so loading "
+                f"imports {shown}; what that file does is judged on its own and in the MLmodel's "
+                "findings."
+            )

@@ -27,6 +27,7 @@ from ...budget import read_capped
 from ...formats import Format
 from ...rules.text import MLMODEL_LOADER, MLMODEL_SHIPPED_CODE, SKOPS_DANGEROUS_TYPE
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from .mlflow_layout import inside, module_file
 from .skops_schema import dangerous_dotted
 from .yaml_document import vetted_document
 
@@ -126,27 +127,27 @@ class MlflowModelScanner(BaseScanner):
         True when one was made (the generic loader warning would only repeat it)."""
         folder = os.path.dirname(path)
         code = pyfunc.get("code")
-        code_dir = _inside(folder, code) if isinstance(code, str) and code else None
+        code_dir = inside(folder, code) if isinstance(code, str) and code else None
         runs: list[tuple[str, str, str]] = []  # (what loading does, file, class or "")
         loader = pyfunc.get("loader_module")
         if code_dir and isinstance(loader, str):
-            file = _module_file(code_dir, loader)
+            file = module_file(code_dir, loader)
             if file:
                 what = f"imports the loader module '{loader}' and calls its _load_pyfunc"
                 runs.append((what, file, ""))
         model = pyfunc.get("python_model")
         if code_dir and isinstance(model, str):
-            pickled = _inside(folder, model)
+            pickled = inside(folder, model)
             for name in pickle_globals(pickled) if pickled else []:
                 module, _, cls = name.rpartition(".")
-                file = _module_file(code_dir, module) if module else None
+                file = module_file(code_dir, module) if module else None
                 if file and all(r[1] != file for r in runs):
                     runs.append(
                         (f"rebuilds the PythonModel {name} and calls its load_context", file, cls)
                     )
         source = pyfunc.get("model_code_path")
         if isinstance(source, str) and source and loader == "mlflow.pyfunc.loaders.code_model":
-            file = _inside(folder, os.path.basename(source.replace("\\", "/")))
+            file = inside(folder, os.path.basename(source.replace("\\", "/")))
             if file and os.path.isfile(file):
                 runs.append(("runs the model's code file (a model from code)", file, ""))
         for what, file, cls in runs[:_MAX_LISTED]:
@@ -166,33 +167,6 @@ class MlflowModelScanner(BaseScanner):
                 rule=MLMODEL_SHIPPED_CODE,
             )
         return bool(runs)
-
-
-def _inside(folder: str, relative: str) -> str | None:
-    """`folder/relative` when that stays inside `folder` (the names come from the file)."""
-    if not relative or os.path.isabs(relative) or "\x00" in relative:
-        return None
-    joined = os.path.normpath(os.path.join(folder, relative))
-    base = os.path.normpath(folder)
-    if joined != base and not joined.startswith(base.rstrip(os.sep) + os.sep):
-        return None
-    return joined
-
-
-def _module_file(code_dir: str, module: str) -> str | None:
-    """The file `import module` finds in the code directory (a module or a package), if any."""
-    parts = module.split(".")
-    if not all(p.isidentifier() for p in parts) or not os.path.isdir(code_dir):
-        return None
-    base = os.path.join(code_dir, *parts)
-    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-        if os.path.isfile(candidate):
-            return candidate
-    # a submodule of a package shipped there: importing it imports the package first
-    top = os.path.join(code_dir, parts[0])
-    if len(parts) > 1 and os.path.isfile(os.path.join(top, "__init__.py")):
-        return os.path.join(top, "__init__.py")
-    return None
 
 
 def pickle_globals(path: str) -> list[str]:

@@ -1,0 +1,94 @@
+"""Where an MLflow model keeps the Python its loading imports, read from its `MLmodel`.
+
+Shared by the MLmodel scanner (which judges that Python as what loading runs) and the pickle
+scanner: a pickled `PythonModel` saved with `code_paths` names its class by the module in the
+model's `code` folder, and that import is the model's own code, judged there, not an unknown
+package's.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from ..base import BaseScanner
+
+
+def inside(folder: str, relative: str) -> str | None:
+    """`folder/relative` when that stays inside `folder` (the names come from the file)."""
+    if not relative or os.path.isabs(relative) or "\x00" in relative:
+        return None
+    joined = os.path.normpath(os.path.join(folder, relative))
+    base = os.path.normpath(folder)
+    if joined != base and not joined.startswith(base.rstrip(os.sep) + os.sep):
+        return None
+    return joined
+
+
+#: Files `import` would take for a module before (or instead of) its `.py`: extension
+#: modules (any platform's) and bytecode, neither of which this scan can judge as Python.
+_NATIVE_SUFFIXES: Final = (".so", ".pyd", ".dylib", ".pyc")
+
+
+def module_file(code_dir: str, module: str) -> str | None:
+    """The Python source `import module` runs for the module itself from the code directory
+    (its `.py`, or its package's `__init__.py`), found in the import system's order: a
+    package directory wins over a module of the same name, and an extension module over a
+    `.py`. None when the module is not there, or when anything the import would run on the
+    way (its packages' `__init__`) is not Python source this scan can judge."""
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts) or not os.path.isdir(code_dir):
+        return None
+    folder, found = code_dir, None
+    for n, part in enumerate(parts):
+        found = _importable(folder, part)
+        if found is None:
+            return None
+        if n < len(parts) - 1:
+            if os.path.basename(found) != "__init__.py":
+                return None  # a plain module has no submodules
+            folder = os.path.dirname(found)
+    return found
+
+
+def _importable(folder: str, name: str) -> str | None:
+    """What `import name` finds in `folder`, if it is Python source."""
+    package = os.path.join(folder, name)
+    if os.path.isdir(package):
+        if any(os.path.exists(os.path.join(package, "__init__" + s)) for s in _NATIVE_SUFFIXES):
+            return None
+        if os.path.isfile(os.path.join(package, "__init__.py")):
+            return os.path.join(package, "__init__.py")
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return None
+    prefix = name + "."
+    if any(e.startswith(prefix) and e.endswith(_NATIVE_SUFFIXES) for e in entries):
+        return None
+    source = os.path.join(folder, name + ".py")
+    return source if os.path.isfile(source) else None
+
+
+def python_model_code_dir(scanner: BaseScanner, pickle_path: str) -> str | None:
+    """The model's `code` folder when `pickle_path` is the `python_model` that the `MLmodel`
+    beside it names (`mlflow.pyfunc.load_model` puts that folder on `sys.path` before it
+    unpickles the file); None for any other pickle, or an MLmodel that is not plain YAML."""
+    folder = os.path.dirname(pickle_path)
+    mlmodel = os.path.join(folder, "MLmodel")
+    if not os.path.isfile(mlmodel):
+        return None
+    from .yaml_document import vetted_document
+
+    _result, doc = vetted_document(scanner, mlmodel)
+    flavors = doc.get("flavors") if isinstance(doc, dict) else None
+    pyfunc = flavors.get("python_function") if isinstance(flavors, dict) else None
+    if not isinstance(pyfunc, dict):
+        return None
+    model, code = pyfunc.get("python_model"), pyfunc.get("code")
+    if not isinstance(model, str) or not isinstance(code, str) or not code:
+        return None
+    if inside(folder, model) != os.path.normpath(pickle_path):
+        return None
+    code_dir = inside(folder, code)
+    return code_dir if code_dir is not None and os.path.isdir(code_dir) else None
