@@ -438,6 +438,18 @@ def test_mlflow_load_context_unpickling_its_own_artifacts_is_info(tmp_path: Path
         ("self.m = pickle.loads(base64.b64decode('gASVAAAA'))", CRIT),
         ("self.m = pickle.loads(b'\\x80\\x04cos\\nsystem\\n')", CRIT),
         ("self.m = pickle.loads(bytes.fromhex('80049500'))", CRIT),
+        # ... through a file object, locals or a module-level name
+        ("self.m = pickle.load(io.BytesIO(base64.b64decode(PAYLOAD)))", CRIT),
+        (
+            "blob = zlib.decompress(base64.b64decode(PAYLOAD))\n        self.m = pickle.loads(blob)",
+            CRIT,
+        ),
+        ("self.m = pickle.loads(PAYLOAD.encode())", CRIT),
+        ("self.m = pickle.load(io.BytesIO(BLOB))", CRIT),
+        # bytes of unknown origin handed to loads
+        ("self.m = pickle.loads(self.blob)", CRIT),
+        # a text constant handed to a file loader is a path
+        ("self.m = joblib.load(PATH)", WARN),
         # data from the network
         ("self.m = pickle.loads(requests.get('https://example.com/m').content)", CRIT),
         ("self.m = joblib.load(urllib.request.urlopen('https://example.com/m'))", CRIT),
@@ -468,8 +480,9 @@ def test_mlflow_load_context_unpickling_other_data(
     tmp_path: Path, body: str, severity: IssueSeverity
 ) -> None:
     source = (
-        "import base64, os, pickle, urllib.request\nimport joblib, requests, torch\n"
-        "import mlflow.pyfunc\n\n\nclass M(mlflow.pyfunc.PythonModel):\n"
+        "import base64, io, os, pickle, urllib.request, zlib\nimport joblib, requests, torch\n"
+        "import mlflow.pyfunc\n\nPAYLOAD = 'gASVAAAA'\nBLOB = b'\\x80\\x04N.'\n"
+        "PATH = '/srv/m.joblib'\n\n\nclass M(mlflow.pyfunc.PythonModel):\n"
         f"    def load_context(self, context):\n        {body}\n"
     )
     path = tmp_path / "m.py"

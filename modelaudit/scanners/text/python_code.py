@@ -18,11 +18,13 @@ loads its artifacts exactly this way in `load_context`:
 - a file the model ships (a path built from MLflow's `context.artifacts` or from `__file__`,
   directly or through a local name): INFO at any time. That file sits in the model's folder and
   is scanned as the model file it is, so the pickle itself is judged there, on its opcodes;
-- a payload written into the code (a constant or decoded bytes handed to `pickle.loads`) or
-  read from the network: what runs is chosen by the file's author and never scanned as a file,
-  so it is "decoded-code"/CRITICAL at import or load, like `exec` of the same bytes;
-- any other path: CRITICAL at import, a WARNING at load (the loader unpickles data this scan
-  never saw, from a path the code computes), a WARNING or INFO when only called.
+- a payload written into the code (a constant, a module-level name bound to one, or decoded
+  bytes, directly or through locals and `io.BytesIO`) or read from the network: what runs is
+  chosen by the file's author and never scanned as a file, so it is CRITICAL at import or
+  load, like `exec` of the same bytes;
+- any other file (`pickle.load`, `joblib.load`... of a path the code computes): CRITICAL at
+  import, a WARNING at load (the loader unpickles data this scan never saw), a WARNING or
+  INFO when only called. Bytes from elsewhere (`pickle.loads(x)`) stay CRITICAL at load.
 """
 
 from __future__ import annotations
@@ -212,7 +214,7 @@ class Behaviour:
     #: Reached from a method of a class that loaders build (model, config, tokenizer).
     in_model: bool = False
     #: Where unpickled data comes from: "model" for a file the model ships (scanned on its
-    #: own), "network", or "" when the scan cannot tell.
+    #: own), "network", "inline" (written into the code), or "" when the scan cannot tell.
     source: str = ""
 
 
@@ -337,12 +339,20 @@ def _decodes(node: ast.AST, resolver: _Resolver) -> bool:
     payload: `pickle.loads(b"\\x80...")`, `eval("...")`)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
         return True
+    return _bytes_in_code(node, resolver)
+
+
+def _bytes_in_code(node: ast.AST, resolver: _Resolver) -> bool:
+    """Whether an expression makes bytes out of the code itself: a bytes constant, a decoder
+    or `.encode()` (a text constant is not enough: handed to a file loader it is a path)."""
     for sub in ast.walk(node):
         if isinstance(sub, ast.Constant) and isinstance(sub.value, bytes):
             return True
         if isinstance(sub, ast.Call):
             inner = resolver.name(sub.func) or ""
             if inner.startswith(_DECODERS) or inner.endswith((".decode", ".fromhex")):
+                return True
+            if isinstance(sub.func, ast.Attribute) and sub.func.attr == "encode":
                 return True
     return False
 
@@ -367,11 +377,25 @@ class _Provenance:
     """Where the locals of one function body come from, worked out when the body first
     unpickles something (most bodies never do)."""
 
-    def __init__(self, body: list[ast.stmt], resolver: _Resolver) -> None:
+    def __init__(
+        self, body: list[ast.stmt], resolver: _Resolver, constants: frozenset[str]
+    ) -> None:
         self.resolver = resolver
+        self.constants = constants
         self.bindings = _bindings(body)
         self.model = _settle(self.bindings, _from_model, every=True)
         self.network = _settle(self.bindings, self._reads_network, every=False)
+        self.inline = _settle(self.bindings, self._written_in, every=False)
+
+    def _written_in(self, node: ast.AST, tainted: frozenset[str]) -> bool:
+        """Whether data is written into the code: bytes made from it (`_bytes_in_code`) or
+        a name bound to such bytes (`io.BytesIO(b64decode(P))`, `P.encode()`, `B = b"..."`)."""
+        if _bytes_in_code(node, self.resolver):
+            return True
+        return any(
+            isinstance(sub, ast.Name) and (sub.id in tainted or sub.id in self.constants)
+            for sub in ast.walk(node)
+        )
 
     def _reads_network(self, node: ast.AST, tainted: frozenset[str]) -> bool:
         for sub in ast.walk(node):
@@ -388,9 +412,24 @@ class _Provenance:
         handed = [*call.args, *(k.value for k in call.keywords if k.arg != "weights_only")]
         if any(self._reads_network(arg, self.network) for arg in handed):
             return "network"
+        if any(self._written_in(arg, self.inline) for arg in handed):
+            return "inline"
         if handed and all(_from_model(arg, self.model) for arg in call.args[:1] or handed):
             return "model"
         return ""
+
+
+def _module_constants(tree: ast.Module, resolver: _Resolver) -> frozenset[str]:
+    """Module-level names bound to bytes written into the file (`_bytes_in_code`): what a
+    function that unpickles them runs is the file's own payload."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            if not _bytes_in_code(node.value, resolver):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return frozenset(names)
 
 
 def _bindings(body: list[ast.stmt]) -> dict[str, list[ast.AST]]:
@@ -527,6 +566,7 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             resolver.learn(node)
+    constants = _module_constants(tree, resolver)
     # import time, load time, a model's other methods, everything else: each function is
     # analysed once, at the earliest of these it is reached from
     queues: tuple[deque[tuple[str, list[ast.stmt]]], ...] = tuple(deque() for _ in range(4))
@@ -575,7 +615,7 @@ def analyse(tree: ast.Module, loaded: frozenset[str] = frozenset()) -> Analysis:
                 line = getattr(node, "lineno", 0)
                 source = ""
                 if kind == "deserialise":
-                    provenance = provenance or _Provenance(body, resolver)
+                    provenance = provenance or _Provenance(body, resolver, constants)
                     source = provenance.source(node)
                 out.behaviours.append(Behaviour(kind, name, line, when, scope, in_model, source))
             targets = [_local_target(name, cls, functions, methods, out.classes)]

@@ -31,12 +31,18 @@ def severity_of(behaviour: Behaviour) -> IssueSeverity:
 
     Unpickling goes by where the data comes from (`python_code`'s docstring): a file the model
     ships is INFO, since that file is scanned as the model file it is; data from the network
-    is CRITICAL like any execution; a path the scan cannot place is CRITICAL at import and a
-    WARNING at load, where MLflow's own custom models unpickle their artifacts."""
+    or written into the code is CRITICAL like any execution; a file the scan cannot place is
+    CRITICAL at import and a WARNING at load, where MLflow's own custom models unpickle their
+    artifacts; bytes of unknown origin (`loads`) are CRITICAL at load."""
     kind, when = behaviour.kind, behaviour.when
     if kind == "deserialise" and behaviour.source == "model":
         return IssueSeverity.INFO
-    if kind == "deserialise" and when == "load" and behaviour.source != "network":
+    if (
+        kind == "deserialise"
+        and when == "load"
+        and behaviour.source == ""
+        and not behaviour.name.endswith("loads")
+    ):
         return IssueSeverity.WARNING
     if kind in EXECUTION:
         if when in ("import", "load"):
