@@ -111,3 +111,17 @@ def test_a_failed_pure_python_load_lets_go_of_what_it_built() -> None:
         run(unpickler, session, lambda n: contextlib.nullcontext())
     assert (unpickler.stack, unpickler.metastack, unpickler.memo) == ([], [], {})
     assert session.pos() > 0  # positions still answer
+
+
+def test_a_call_after_a_memo_index_bomb_in_joblib_array_bytes_is_judged(tmp_path: Path) -> None:
+    """joblib skips the array bytes; pickle.load runs them as opcodes (the plain reading of a
+    joblib file), and there a huge memo index stopped the C reading before the call."""
+    from tests.pickle._pickle_corpus import call, sg
+    from tests.pickle.test_scanner import _joblib_array_stream
+
+    payload = b"Nr" + (0x7FFF0000).to_bytes(4, "little") + b"0" + call(sg("os", "system"), "id")
+    (tmp_path / "poly.joblib").write_bytes(_joblib_array_stream(payload + b"."))
+    report = anyio.run(run_scan, [str(tmp_path)], ScanConfig(jobs=1, file_timeout=60))
+    (found,) = report.files
+    calls = [i for i in found.issues if i.message == "Call to os.system('id')"]
+    assert calls and calls[0].details.get("interpretation") == "pickle.load", found.issues

@@ -438,11 +438,23 @@ def _shadow_plain_load(
         fileobj.seek(origin + start)
         reader = Reader(fileobj, find_candidates=False)
         reader.base = start
-        _cut_before_the_load(reader, lengths=True)  # pickle.load reads the array bytes too
+        _stop, head = _cut_before_the_load(reader, lengths=True)  # the array bytes too
         session = Session(shadow, location, proto, joblib=True)
-        unpickler = CUnpickler(reader, session)
+        unpickler: CUnpickler | PyUnpickler = CUnpickler(reader, session)
         try:
             run(unpickler, session, ctx.memory_budget)
+        except MemoryError:
+            if hashcost.huge_memo_put(head) is not None:
+                # as in `_scan_one`: a dict memo holds the index; read on past it
+                del unpickler
+                fileobj.seek(origin + start)
+                reader = Reader(fileobj, find_candidates=False)
+                reader.base = start
+                _cut_before_the_load(reader, lengths=True)
+                session = Session(shadow, location, proto, joblib=True)
+                unpickler = PyUnpickler(reader, session, c_like=True)
+                with contextlib.suppress(Exception):
+                    run(unpickler, session, ctx.memory_budget)
         except Exception:
             pass
         finally:
