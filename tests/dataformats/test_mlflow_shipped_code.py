@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from modelaudit.config import ScanConfig
+from modelaudit.engine import dispatch
 from modelaudit.findings import IssueSeverity
 from modelaudit.rules import text as rt
 from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
@@ -171,6 +173,9 @@ def test_python_model_class_from_the_model_code_is_vouched_only_there(
     its python_model and `import` would run the `.py` in its code folder."""
     folder = _copy(models, tmp_path, "artifacts")
     assert _unknown_global_severity(folder / "python_model.pkl") is IssueSeverity.INFO
+    config = ScanConfig(strict=True).scanner_config()
+    [strict] = dispatch.scan_path(str(folder / "python_model.pkl"), config).issues
+    assert strict.severity is IssueSeverity.INFO, strict
     # another pickle naming the same class is not the python_model MLflow unpickles
     (folder / "artifacts" / "other.pkl").write_bytes((folder / "python_model.pkl").read_bytes())
     assert _unknown_global_severity(folder / "artifacts" / "other.pkl") is IssueSeverity.WARNING

@@ -63,11 +63,13 @@ class PickleScanner(BaseScanner):
         """An MLflow `python_model` saved with `code_paths` names its class by a module of
         the model's `code` folder, which loading puts on `sys.path`: that import runs the
         model's own Python, which the MLmodel's and the file's own findings judge (CRITICAL
-        when it does harm). It is INFO here, not an unknown package's code."""
+        when it does harm). It is INFO here, not an unknown package's code (`--strict`
+        included: that import is vouched for by the judged file)."""
         unknown = [
             i
             for i in result.issues
-            if i.rule == R.UNKNOWN_GLOBAL and i.severity is IssueSeverity.WARNING
+            if i.rule == R.UNKNOWN_GLOBAL
+            and (i.severity is IssueSeverity.WARNING or i.details.get("strict"))
         ]
         if not unknown:
             return
