@@ -1137,6 +1137,61 @@ def mlflow_pyfunc(out: Path) -> None:
     save(str(out / "model"))
 
 
+_CODE_PATHS_SOURCE = '''import pickle
+
+import joblib
+import mlflow.pyfunc
+
+
+class ChurnModel(mlflow.pyfunc.PythonModel):
+    """The MLflow docs' custom model with artifacts: load_context unpickles what was saved."""
+
+    def load_context(self, context):
+        self.model = joblib.load(context.artifacts["model"])
+        with open(context.artifacts["scaler"], "rb") as f:
+            self.scaler = pickle.load(f)
+
+    def predict(self, context, model_input, params=None):
+        return self.model.predict(self.scaler.transform(model_input))
+'''
+
+
+@repo("mlflow-pyfunc-code-paths", "mlflow-skinny", "cloudpickle", "scikit-learn", "joblib")
+def mlflow_pyfunc_code_paths(out: Path) -> None:
+    """A pyfunc whose class comes from `code_paths` (pickled by reference, its module copied
+    into the model's `code/`), with artifacts that `load_context` unpickles."""
+    import pickle
+
+    import joblib
+    import mlflow.pyfunc
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _tabular()
+    with tempfile.TemporaryDirectory() as work:
+        src = Path(work) / "churn_model.py"
+        src.write_text(_CODE_PATHS_SOURCE, encoding="utf-8")
+        joblib.dump(LogisticRegression().fit(x, y), Path(work) / "model.joblib")
+        with open(Path(work) / "scaler.pkl", "wb") as f:
+            pickle.dump(StandardScaler().fit(x), f)
+        sys.path.insert(0, work)
+        try:
+            import churn_model  # type: ignore[import-not-found]
+
+            mlflow.pyfunc.save_model(
+                path=str(out / "model"),
+                python_model=churn_model.ChurnModel(),
+                artifacts={
+                    "model": str(Path(work) / "model.joblib"),
+                    "scaler": str(Path(work) / "scaler.pkl"),
+                },
+                code_paths=[str(src)],
+            )
+        finally:
+            sys.path.remove(work)
+            sys.modules.pop("churn_model", None)
+
+
 @repo("flax-msgpack", "flax", "jax")
 def flax_msgpack(out: Path) -> None:
     import jax
