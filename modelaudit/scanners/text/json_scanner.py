@@ -15,8 +15,9 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from ...budget import read_capped
+from ...budget import BudgetExceeded, read_capped, report_budget
 from ...formats import Format
+from ...formats.json_values import MAX_DOCUMENT_VALUES, charge_json_values
 from ...formats.jsonc import strip_jsonc
 from ...rules.text import (
     CONFIG_LOADER_ARGS,
@@ -136,6 +137,12 @@ class JsonScanner(BaseScanner):
             return result
         result.bytes_scanned = len(raw)
         shown = self.display_path or path
+        try:
+            charge_json_values(raw, "JSON values", MAX_DOCUMENT_VALUES)
+        except BudgetExceeded as exc:
+            report_budget(result, self.location(path), exc)
+            result.finish()
+            return result
         if shown.lower().endswith(".jinja"):
             report_template(self, raw.decode("utf-8", "replace"), path, "chat template", result)
             result.finish()
