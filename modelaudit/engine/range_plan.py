@@ -45,6 +45,7 @@ from ..formats import ZIP_FORMATS, Format, classify_zip, sniff_head
 from ..formats.bounded_reader import Malformed
 from ..formats.gguf import parse_header as parse_gguf
 from ..formats.gguf import tensors_end
+from ..formats.json_values import MAX_JSON_VALUES, values_bound
 from ..formats.npy import NpyError
 from ..formats.npy import parse_header as parse_npy
 from ..formats.onnx import walk_model
@@ -136,7 +137,7 @@ def plan_trailing(view: ByteView, start: int) -> None:
 
 def _tensors_end(header: bytes | None) -> int | None:
     """Where the last tensor of a safetensors header ends, relative to the data."""
-    if header is None:
+    if header is None or values_bound(header) > MAX_JSON_VALUES:
         return None
     try:
         doc = json.loads(header)

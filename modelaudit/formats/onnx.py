@@ -9,6 +9,7 @@ ranges fetched so far (see `view.py`), so a large model costs a few page reads o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -70,11 +71,19 @@ class OnnxModel:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+#: Says which nodes must be judged by name whatever came before them: (group, key), nodes
+#: with one key being judged alike; None for the others.
+JudgedKey = Callable[[OnnxNode], tuple[str, Hashable] | None]
+
+
 class _Walker:
-    def __init__(self, wire: Wire) -> None:
+    def __init__(self, wire: Wire, judged: JudgedKey | None = None) -> None:
         self.w = wire
         self.m = OnnxModel()
         self.kinds: set[tuple[str, str, str | None, int | None]] = set()
+        self.judged = judged
+        #: Keys of the nodes kept past `MAX_NODE_KINDS` because `judged` named them, by group.
+        self.judged_keys: dict[str, set[Hashable]] = {}
 
     def model(self) -> None:
         w = self.w
@@ -183,8 +192,26 @@ class _Walker:
             return
         if len(self.kinds) >= MAX_NODE_KINDS:
             self.m.kinds_dropped = True
+            self._past_cap(where, node)
             return
         self.kinds.add(kind)
+        self.m.nodes.append((where, node))
+
+    def _past_cap(self, where: str, node: OnnxNode) -> None:
+        """A node of a new kind once the kinds are full: kept when the scanner must judge it
+        by name (a Python op, an EPContext's cache path), one per key, at most
+        `MAX_NODE_KINDS` keys per group: a flood of distinct kinds, or of one group's, cannot
+        push another group's out of sight."""
+        judged = self.judged(node) if self.judged is not None else None
+        if judged is None:
+            return
+        group, key = judged
+        keys = self.judged_keys.get(group)
+        if keys is None:
+            keys = self.judged_keys[group] = set()
+        if key in keys or len(keys) >= MAX_NODE_KINDS:
+            return
+        keys.add(key)
         self.m.nodes.append((where, node))
 
     def attribute(self, start: int, end: int, node: OnnxNode, where: str, depth: int) -> None:
@@ -233,13 +260,14 @@ class _Walker:
             self.m.externals.append(External(name, entries, locations))
 
 
-def walk_model(wire: Wire) -> OnnxModel:
-    """Everything the scanner judges, from the ModelProto in `wire`; raises `WireError`."""
-    walker = _Walker(wire)
+def walk_model(wire: Wire, judged: JudgedKey | None = None) -> OnnxModel:
+    """Everything the scanner judges, from the ModelProto in `wire`; raises `WireError`.
+    `judged` names the nodes kept even past `MAX_NODE_KINDS` (see `_Walker._past_cap`)."""
+    walker = _Walker(wire, judged)
     walker.model()
     return walker.m
 
 
-def read_model(path: str) -> OnnxModel:
+def read_model(path: str, judged: JudgedKey | None = None) -> OnnxModel:
     with open_wire(path) as wire:
-        return walk_model(wire)
+        return walk_model(wire, judged)

@@ -109,6 +109,19 @@ CONFIG_TARGET_REMOTE_CODE = define_rule(
     cwe=94,
 )
 
+CONFIG_LOADER_ARGS = define_rule(
+    "MA4309",
+    "ConfigLoaderUnscannedSource",
+    "A config `_target_` or `class_path` names a model or pickle loader and hands it a "
+    "remote source (`http://`, `s3://`, `hf://`, an fsspec chain) or turns its guard off "
+    "(`allow_pickle: true`, `weights_only: false`, `safe_mode: false`, a `pickle_module`).",
+    "Instantiating the config loads a file nobody scanned, or loads without the protection "
+    "against the code a pickle or Keras lambda carries. Point the loader at a scanned local "
+    "file and leave its guard on. CRITICAL when what is fetched is unpickled.",
+    severity=IssueSeverity.WARNING,
+    cwe=502,
+)
+
 JSON_CONFIG_TARGET = define_rule(
     "MA4302",
     "ConfigTarget",

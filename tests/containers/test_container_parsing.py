@@ -127,6 +127,42 @@ def test_lz4_frames() -> None:
     assert stream.read() == b"a" * 5000 + b"b"
 
 
+def _lz4_skippable(data: bytes) -> bytes:
+    return struct.pack("<II", 0x184D2A5F, len(data)) + data
+
+
+def test_lz4_reads_on_past_a_skippable_frame_as_lz4_frame_file_does() -> None:
+    """joblib reads `.lz4` through `LZ4FrameFile`, whose `_compression.DecompressReader`
+    starts a new decompressor on whatever follows a frame; a skippable frame is a frame
+    to `LZ4FrameDecompressor`. The reader stopped there and called the rest trailing."""
+    import lz4.frame
+
+    blob = lz4.frame.compress(b"a" * 5000) + _lz4_skippable(b"x") + lz4.frame.compress(b"b")
+    raw, stream = open_stream(io.BytesIO(blob), "lz4", limit=1 << 20)
+    assert stream.read() == b"a" * 5000 + b"b"
+    assert raw.clean_end and not raw.trailing
+    raw, stream = open_stream(
+        io.BytesIO(lz4.frame.compress(b"a") + _lz4_skippable(b"")), "lz4", limit=1 << 20
+    )
+    assert stream.read() == b"a"
+    assert raw.clean_end and not raw.trailing
+
+
+def test_next_member_whose_magic_straddles_a_read_chunk_is_read() -> None:
+    """A gzip member ending one byte before a 1 MiB read boundary left one byte of the next
+    member's magic in hand: the magic test failed and the rest was dropped as trailing."""
+    from modelaudit.scanners.containers.decompress import CHUNK
+
+    n = CHUNK - 2000
+    while len(gzip.compress(b"A" * n, compresslevel=0, mtime=0)) < CHUNK - 1:
+        n += 1
+    first = gzip.compress(b"A" * n, compresslevel=0, mtime=0)
+    assert len(first) == CHUNK - 1
+    raw, stream = open_stream(io.BytesIO(first + gzip.compress(b"tail")), "gzip", limit=1 << 30)
+    assert stream.read().endswith(b"tail")
+    assert not raw.trailing
+
+
 def test_decompressor_limits_and_corruption() -> None:
     blob = gzip.compress(b"\x00" * (1 << 20))
     raw, stream = open_stream(io.BytesIO(blob), "gzip", limit=1000)

@@ -11,6 +11,7 @@ import gzip
 import io
 import lzma
 import pickle
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -232,6 +233,15 @@ def _(root: Path, legit: dict[str, Path]) -> bytes:
 @sample("gzip_two_members", "model.bin")
 def _(root: Path, legit: dict[str, Path]) -> bytes:
     return gzip.compress(pickle.dumps({"ok": 1}, protocol=2)) + gzip.compress(payload(2))
+
+
+@sample("joblib_lz4_after_skippable_frame", "model.joblib")
+def _(root: Path, legit: dict[str, Path]) -> bytes:
+    """LZ4FrameFile (joblib's reader) goes on past a skippable frame to the next frame."""
+    import lz4.frame
+
+    skippable = struct.pack("<II", 0x184D2A50, 4) + b"skip"
+    return lz4.frame.compress(b"") + skippable + lz4.frame.compress(payload(2))
 
 
 @sample("joblib_old_zfile", "old.joblib")

@@ -390,3 +390,148 @@ def test_remote_code_off_or_outside_an_instantiated_node_is_quiet(
 ) -> None:
     result = scan(_write(tmp_path / f"config{suffix}", doc))
     assert rules_of(result, WARN) == set() and rules_of(result, CRIT) == set()
+
+
+# ---- loaders handed a remote source or told to drop their guard (MA4309)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    ("node", "severity", "needle"),
+    [
+        # pandas opens http(s) with urllib and other schemes with fsspec, then unpickles
+        (
+            {"_target_": "pandas.read_pickle", "filepath_or_buffer": "https://h.example/x.pkl"},
+            CRIT,
+            "https://h.example/x.pkl",
+        ),
+        ({"_target_": "pandas.read_pickle", "_args_": ["s3://bucket/x.pkl"]}, CRIT, "s3://"),
+        (
+            {"_target_": "pandas.io.pickle.read_pickle", "path": "simplecache::gcs://b/x.pkl"},
+            CRIT,
+            "gcs://",
+        ),
+        # Keras copies any `scheme://` path locally; safe_mode=False deserialises lambdas
+        (
+            {
+                "_target_": "keras.models.load_model",
+                "filepath": "gs://b/m.keras",
+                "safe_mode": False,
+            },
+            CRIT,
+            "safe_mode=",
+        ),
+        ({"_target_": "keras.saving.load_model", "filepath": "hf://someone/m"}, WARN, "hf://"),
+        # guards off on a local path
+        ({"_target_": "numpy.load", "file": "arr.npy", "allow_pickle": True}, WARN, "allow_pickle"),
+        ({"_target_": "torch.load", "f": "model.pt", "weights_only": False}, WARN, "weights_only"),
+        ({"_target_": "torch.load", "f": "model.pt", "pickle_module": "dill"}, WARN, "pickle_mod"),
+        (
+            {"_target_": "keras.models.load_model", "filepath": "m.keras", "safe_mode": None},
+            WARN,
+            "safe_mode",
+        ),
+        (
+            {
+                "class_path": "my_project.Lit.load_from_checkpoint",
+                "init_args": {"checkpoint_path": "https://h.example/last.ckpt"},
+            },
+            WARN,
+            "last.ckpt",
+        ),
+    ],
+)
+def test_loader_given_a_remote_source_or_its_guard_off(
+    tmp_path: Path, suffix: str, node: dict[str, Any], severity: IssueSeverity, needle: str
+) -> None:
+    result = scan(_write(tmp_path / f"config{suffix}", {"stage": node}))
+    found = [i for i in result.issues if i.rule == rt.CONFIG_LOADER_ARGS]
+    assert len(found) == 1, [i.message for i in result.issues]
+    assert found[0].severity is severity
+    assert needle in found[0].message
+
+
+def test_omegaconf_saved_yaml_plain_spellings_are_read_as_yaml_does(tmp_path: Path) -> None:
+    """YAML 1.1 plain `off`/`no` are false, `yes` is true; quoted "false" is a true string
+    to torch (`if weights_only:`), so it keeps the guard on."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "a:\n  _target_: torch.load\n  f: m.pt\n  weights_only: off\n"
+        "b:\n  _target_: numpy.load\n  file: a.npy\n  allow_pickle: yes\n"
+        "c:\n  _target_: torch.load\n  f: m.pt\n  weights_only: 'false'\n"
+        "d: !new:pandas.read_pickle\n  path: http://h.example/x.pkl\n"
+    )
+    found = sorted(
+        (i.severity.name, i.message.split("'")[1])
+        for i in scan(path).issues
+        if i.rule == rt.CONFIG_LOADER_ARGS
+    )
+    assert found == [
+        ("CRITICAL", "pandas.read_pickle"),
+        ("WARNING", "numpy.load"),
+        ("WARNING", "torch.load"),
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"_target_": "torch.load", "f": "checkpoints/last.pt", "map_location": "cpu"},
+        {"_target_": "torch.load", "f": "m.pt", "weights_only": True},
+        {"_target_": "pandas.read_pickle", "filepath_or_buffer": "data/features.pkl"},
+        {"_target_": "joblib.load", "filename": "file:///data/model.joblib"},
+        {"_target_": "numpy.load", "file": "emb.npy", "allow_pickle": False},
+        {"_target_": "keras.models.load_model", "filepath": "m.keras", "safe_mode": True},
+        {
+            "_target_": "transformers.AutoModel.from_pretrained",
+            "pretrained_model_name_or_path": "bert-base-uncased",
+        },
+        {
+            "_target_": "torch.hub.load_state_dict_from_url",
+            "url": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+        },
+        # not loaders: URLs and switches beside them change nothing
+        {"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "dirpath": "s3://b/ckpt"},
+        {"_target_": "my_project.data.NpyDataset", "root": "s3://b/d", "allow_pickle": True},
+        {"_target_": "lightning.pytorch.loggers.WandbLogger", "weights_only": False},
+    ],
+)
+def test_loader_with_a_local_path_and_its_guard_on_is_not_ma4309(
+    tmp_path: Path, suffix: str, node: dict[str, Any]
+) -> None:
+    result = scan(_write(tmp_path / f"config{suffix}", {"stage": node}))
+    assert rt.CONFIG_LOADER_ARGS not in rules_of(result), [i.message for i in result.issues]
+
+
+def test_real_hydra_and_lightning_configs_stay_quiet(tmp_path: Path) -> None:
+    """Configs as OmegaConf and jsonargparse write them, with loaders on local files, hub
+    repositories and remote log/checkpoint folders: no warning."""
+    from omegaconf import OmegaConf
+
+    hydra = {
+        "model": {
+            "_target_": "transformers.AutoModelForSequenceClassification.from_pretrained",
+            "pretrained_model_name_or_path": "distilbert-base-uncased",
+            "num_labels": 2,
+        },
+        "init_weights": {"_target_": "torch.load", "f": "${paths.ckpt}", "map_location": "cpu"},
+        "paths": {"ckpt": "outputs/last.ckpt", "log_dir": "s3://team-bucket/logs"},
+        "callbacks": {
+            "ckpt": {
+                "_target_": "lightning.pytorch.callbacks.ModelCheckpoint",
+                "dirpath": "s3://team-bucket/ckpt",
+                "save_weights_only": False,
+            }
+        },
+        "logger": {
+            "_target_": "lightning.pytorch.loggers.MLFlowLogger",
+            "tracking_uri": "http://mlflow:5000",
+        },
+    }
+    path = tmp_path / "config.yaml"
+    OmegaConf.save(OmegaConf.create(hydra), path)
+    result = scan(path)
+    assert rules_of(result, WARN) == set() and rules_of(result, CRIT) == set(), [
+        i.message for i in result.issues
+    ]

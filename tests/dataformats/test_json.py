@@ -225,3 +225,15 @@ def test_task_from_architecture(tmp_path: Path) -> None:
     for arch, task in cases.items():
         result = scan(_dump(tmp_path / "config.json", {"architectures": [arch]}))
         assert result.metadata["task"] == task, arch
+
+
+def test_document_of_millions_of_values_is_inconclusive_on_a_budget(tmp_path: Path) -> None:
+    """A 64 MiB JSON of `{"a":{}}` objects took 2 GB and 11 s to parse with the hook."""
+    from modelaudit.formats.json_values import MAX_DOCUMENT_VALUES
+    from modelaudit.rules import core
+
+    path = tmp_path / "config.json"
+    path.write_bytes(b'{"_target_":"x","a":[' + b"{}," * MAX_DOCUMENT_VALUES + b"{}]}")
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert core.ANALYSIS_BUDGET in rules_of(result)

@@ -243,3 +243,26 @@ def test_shapes_past_the_loaders_usize_are_a_layout_finding(tmp_path: Path, shap
 def test_large_but_valid_shape_is_clean(tmp_path: Path) -> None:
     header = {"a": {"dtype": "U8", "shape": [1, 1, 3, 0, 2**40], "data_offsets": [0, 0]}}
     assert_clean(scan(_write(tmp_path / "x.safetensors", header)))
+
+
+def test_header_of_millions_of_empty_objects_is_inconclusive_on_a_budget(tmp_path: Path) -> None:
+    """`{}` costs 3 header bytes and a 64-byte dict once parsed: a 90 MB header of them ran
+    the worker out of memory (an error). Bounded from byte counts before the parse."""
+    from modelaudit.formats.json_values import MAX_JSON_VALUES
+    from modelaudit.rules import core
+
+    body = b'{"x":[' + b"{}," * MAX_JSON_VALUES + b"{}]}"
+    path = tmp_path / "bomb.safetensors"
+    path.write_bytes(struct.pack("<Q", len(body)) + body)
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE, result.status_reason
+    assert core.ANALYSIS_BUDGET in rules_of(result)
+
+
+def test_header_of_many_tensors_and_long_metadata_parses_in_full(tmp_path: Path) -> None:
+    path = tmp_path / "many.safetensors"
+    tensors = {f"model.layers.{i}.mlp.weight": np.zeros(2, np.float16) for i in range(20_000)}
+    save_file(tensors, str(path), metadata={"config": json.dumps({"a": [1] * 100_000})})
+    result = scan(path)
+    assert_clean(result)
+    assert result.metadata["format_details"]["tensors"] == 20_000

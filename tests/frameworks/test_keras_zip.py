@@ -193,3 +193,19 @@ def test_broken_config_json_is_inconclusive(tmp_path: Path) -> None:
     result = scan(path)
     assert result.status is FileStatus.INCONCLUSIVE
     assert R.KERAS_UNREADABLE_CONFIG in rules_at(result, WARN)
+
+
+def test_config_of_millions_of_values_is_inconclusive_on_a_budget(tmp_path: Path) -> None:
+    """json.loads of a 12 MB config.json of `{}` builds millions of dicts; both JSON members
+    share one bound, checked from byte counts before they are parsed."""
+    from modelaudit.formats.json_values import MAX_JSON_VALUES
+    from modelaudit.rules import core
+
+    half = b"[" + b"{}," * (MAX_JSON_VALUES // 2) + b"{}]"
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("metadata.json", half)
+        zf.writestr("config.json", half)
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert core.ANALYSIS_BUDGET in rules_at(result, IssueSeverity.INFO)

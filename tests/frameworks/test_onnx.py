@@ -419,3 +419,61 @@ def _model_with(graph: onnx.GraphProto) -> bytes:
     model = make_model()
     model.graph.CopyFrom(graph)
     return model.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("domain", "op", "rule"),
+    [
+        ("", "PyOp", R.ONNX_PYTHON_OP),
+        ("ai.onnx.contrib", "PyMyTransform", R.ONNX_PYTHON_OP),
+        ("com.microsoft", "EPContext", R.ONNX_EXTERNAL_ESCAPE),
+    ],
+)
+def test_node_judged_by_name_after_the_kinds_cap_is_still_reported(
+    tmp_path: Path, domain: str, op: str, rule: str
+) -> None:
+    """Past `MAX_NODE_KINDS` distinct kinds new kinds are dropped, but a Python op or an
+    EPContext loading its cache from outside the folder is still kept and reported."""
+    from modelaudit.formats.onnx import MAX_NODE_KINDS
+
+    graph = make_model().graph
+    for i in range(MAX_NODE_KINDS + 10):
+        graph.node.add(op_type=f"Op{i}", domain="com.vendor")
+    last = helper.make_node(op, ["y"], ["z"], domain=domain, name="late")
+    if op == "EPContext":
+        last.attribute.extend(
+            [
+                helper.make_attribute("embed_mode", 0),
+                helper.make_attribute("ep_cache_context", "/etc/engine.bin"),
+            ]
+        )
+    graph.node.append(last)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_model_with(graph))
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert rule in rules_at(result, IssueSeverity.CRITICAL), [i.message for i in result.issues]
+
+
+def test_many_benign_ep_contexts_past_the_cap_do_not_hide_a_python_op(tmp_path: Path) -> None:
+    from modelaudit.formats.onnx import MAX_NODE_KINDS, read_model
+    from modelaudit.scanners.onnx.onnx_scanner import judged_by_name
+
+    graph = make_model().graph
+    for i in range(MAX_NODE_KINDS + 1):
+        graph.node.add(op_type=f"Op{i}", domain="com.vendor")
+    for i in range(3):
+        node = helper.make_node("EPContext", [], [], domain="com.microsoft", name=f"ep{i}")
+        node.attribute.extend(
+            [
+                helper.make_attribute("embed_mode", 0),
+                helper.make_attribute("ep_cache_context", f"cache{i}.bin"),
+            ]
+        )
+        graph.node.append(node)
+    graph.node.append(helper.make_node("PyOp", ["y"], ["z"], name="py"))
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_model_with(graph))
+    kept = [n.name for _, n in read_model(str(path), judged_by_name).nodes][-4:]
+    assert kept == ["ep0", "ep1", "ep2", "py"]
+    assert [n.name for _, n in read_model(str(path)).nodes][-1] != "py"

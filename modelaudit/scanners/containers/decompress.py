@@ -30,6 +30,8 @@ _MAGIC: Final[dict[str, bytes]] = {
 #: zstd and lz4 skippable frames (0x184D2A50-5F, little-endian): decoders step over them.
 _SKIPPABLE: Final = b"\x2a\x4d\x18"
 KINDS: Final = frozenset({*_MAGIC, "deflate", "zip_lzma"})
+#: Bytes that tell whether another stream starts: the longest magic, or a skippable frame's.
+_MAGIC_SPAN: Final = 6
 
 
 class _Decoder(Protocol):
@@ -199,10 +201,13 @@ def _decoder(kind: str) -> _Decoder:
 
 def _starts_stream(kind: str, rest: bytes) -> bool:
     """Whether `rest` starts another stream the loader would decode: the kind's magic, or for
-    zstd a skippable frame too (`ZstdFile` reads across both)."""
+    zstd and lz4 a skippable frame too (`ZstdFile`, and `LZ4FrameFile`, which joblib reads
+    `.lz4` pickles with, go on past one: `_compression.DecompressReader` starts a new
+    decompressor on whatever follows a frame, and `LZ4FrameDecompressor` takes a skippable
+    frame as a whole frame, ending it with the rest as `unused_data`)."""
     if rest.startswith(_MAGIC.get(kind, b"\x00\x00")):
         return True
-    return kind == "zstd" and rest[1:4] == _SKIPPABLE and rest[0] & 0xF0 == 0x50
+    return kind in ("zstd", "lz4") and rest[1:4] == _SKIPPABLE and rest[0] & 0xF0 == 0x50
 
 
 class MissingCodec(Exception):
@@ -288,9 +293,13 @@ class DecompressingReader(io.RawIOBase):
         return not (self.limit_hit or self.error or self.truncated)
 
     def _next_stream(self, rest: bytes) -> bool:
-        if not rest:
-            rest = self._src.read(CHUNK)
-            self.bytes_in += len(rest)
+        # a stream that ends in the last bytes of a chunk leaves part of the next magic
+        while len(rest) < _MAGIC_SPAN:
+            more = self._src.read(CHUNK)
+            if not more:
+                break
+            self.bytes_in += len(more)
+            rest += more
         if not rest:
             return False
         if not self._multistream or not _starts_stream(self.kind, rest):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from ...budget import BudgetExceeded, report_budget
 from ...formats import Format
+from ...formats.json_values import charge_json_values
 from ...formats.safetensors import HEADER_CAP, SafetensorsError, read_raw_header
 from ...formats.view import BufferView, FileView
 from ...rules.data import (
@@ -129,6 +131,11 @@ class SafetensorsScanner(BaseScanner):
                 out[key] = value
             return out
 
+        try:
+            charge_json_values(raw, "safetensors header values")
+        except BudgetExceeded as exc:
+            report_budget(result, self.location(path, pos=8), exc)
+            return None
         try:
             header = json.loads(raw.decode("utf-8"), object_pairs_hook=pairs)
         except RecursionError:

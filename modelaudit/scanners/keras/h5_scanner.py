@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 from ... import rules
+from ...budget import BudgetExceeded, WorkBudget, report_budget
+from ...formats.json_values import MAX_JSON_VALUES, values_bound
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from .config import KerasConfigAnalyzer, model_names
@@ -160,10 +162,16 @@ class KerasH5Scanner(BaseScanner):
             text = _attr_text(f.attrs.get(key))
             if text:
                 details[key] = text
+        budget = WorkBudget("Keras JSON values", MAX_JSON_VALUES)
         for key in ("model_config", "training_config"):
             text = _attr_text(f.attrs.get(key)) if key in f.attrs else None
             if text is None:
                 continue
+            try:
+                budget.charge(values_bound(text))
+            except BudgetExceeded as exc:
+                report_budget(result, self.location(path, key), exc)
+                break
             try:
                 value = json.loads(text)
             except ValueError as exc:

@@ -16,7 +16,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
+from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...formats import Format
+from ...formats.json_values import MAX_JSON_VALUES, values_bound
 from ...formats.zipdir import MemberError, ZipDirectory, ZipEntry, ZipFormatError, read_directory
 from ...rules import containers as crules
 from ...rules import frameworks as R
@@ -133,8 +135,9 @@ class KerasZipScanner(BaseScanner):
                     going = self._member(f, path, entry, result, limits, spool)
         result.metadata.pop("model_names", None)  # a member's own names are not the model's
         analyzer = KerasConfigAnalyzer()
+        budget = WorkBudget("Keras JSON values", MAX_JSON_VALUES)
         for role, found in copies.items():
-            self._check_json(path, role, found, directory.primary, analyzer, result)
+            self._check_json(path, role, found, directory.primary, analyzer, budget, result)
         analyzer.report(
             result, lambda at: self.location(path, _member_of(at)), _CONFIG, "config", self.ctx
         )
@@ -146,6 +149,7 @@ class KerasZipScanner(BaseScanner):
         found: list[_JsonCopy],
         primary: int,
         analyzer: KerasConfigAnalyzer,
+        budget: WorkBudget,
         result: ScanResult,
     ) -> None:
         """Every distinct copy is analysed (a loader other than zipfile may take any); the
@@ -165,7 +169,7 @@ class KerasZipScanner(BaseScanner):
         for copy in found:
             if copy.data in values:
                 continue
-            value = values[copy.data] = self._parse(path, copy.entry, copy.data, result)
+            value = values[copy.data] = self._parse(path, copy.entry, copy.data, budget, result)
             if value is None:
                 continue
             analyzer.analyze(value, role)
@@ -249,7 +253,18 @@ class KerasZipScanner(BaseScanner):
             )
         return data
 
-    def _parse(self, path: str, entry: ZipEntry, data: bytes, result: ScanResult) -> Any:
+    def _parse(
+        self, path: str, entry: ZipEntry, data: bytes, budget: WorkBudget, result: ScanResult
+    ) -> Any:
+        """The member's JSON, unless parsing it (with the copies before it) could build more
+        values than the budget allows: then the file is inconclusive, said once."""
+        if budget.exhausted:
+            return None
+        try:
+            budget.charge(values_bound(data))
+        except BudgetExceeded as exc:
+            report_budget(result, self.location(path, entry.name), exc)
+            return None
         try:
             return json.loads(data)
         except ValueError as exc:

@@ -8,6 +8,7 @@ found. The onnx library's operator schemas decide which ops of the standard doma
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable
 from typing import Final
 
 from ...budget import BudgetExceeded, report_budget
@@ -61,6 +62,23 @@ ORT_CONTRIB_OPS: Final = _words(
 ORT_MEMORY_ADDRESS: Final = "*/_ORT_MEM_ADDR_/*"
 
 
+def is_python_op(node: OnnxNode) -> bool:
+    """A node the runtime hands to Python code registered under its name."""
+    op = node.op_type
+    return op in PYTHON_OPS or (node.domain in PYTHON_DOMAINS and op.startswith("Py"))
+
+
+def judged_by_name(node: OnnxNode) -> tuple[str, Hashable] | None:
+    """What `_judge_nodes` must see of a node even past the walker's cap on kinds: any
+    Python op (one is enough to make the file CRITICAL), and each EPContext that loads its
+    engine cache from a path, by that path."""
+    if is_python_op(node):
+        return "python", None
+    if node.op_type == "EPContext" and node.ints.get("embed_mode", 1) == 0:
+        return "EPContext", node.strings.get("ep_cache_context", "")
+    return None
+
+
 class OnnxScanner(BaseScanner):
     name = "onnx"
     description = "ONNX models: external data paths, custom and Python operators"
@@ -77,7 +95,7 @@ class OnnxScanner(BaseScanner):
             return result
         result.bytes_scanned = self.file_size(path)
         try:
-            model = read_model(path)
+            model = read_model(path, judged_by_name)
         except (WireError, OSError, ValueError) as exc:
             self.mark_malformed(result, path, "ONNX model", exc)
             result.finish()
@@ -113,7 +131,7 @@ class OnnxScanner(BaseScanner):
             domain, op = node.domain, node.op_type
             loc = self.location(path, f"{where}/{node.name or op}")
             details = {"op_type": op, "domain": domain, "node": node.name, "scope": where}
-            if op in PYTHON_OPS or (domain in PYTHON_DOMAINS and op.startswith("Py")):
+            if is_python_op(node):
                 result.add_issue(
                     f"Python operator {domain or 'ai.onnx'}::{op} in node '{node.name}'",
                     severity=IssueSeverity.CRITICAL,

@@ -96,6 +96,20 @@ def is_dangerous_callable(target: str) -> bool:
     return any(".".join(parts[:i]) in _DANGEROUS_MODULES for i in range(1, len(parts) + 1))
 
 
+def config_normal_family(target: str) -> str | None:
+    """The pickle-policy family (`nested-unpickler`, `network`) that a callable configs name
+    legitimately falls in, or None: what it does then depends on the arguments it is given."""
+    parts = target.strip().replace(":", ".").split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module, qualname = ".".join(parts[:i]), ".".join(parts[i:])
+        if not policy.valid_name(module, qualname):
+            continue
+        verdict = policy.classify(module, qualname)
+        if verdict.kind == policy.DANGER and verdict.family in _CONFIG_NORMAL_FAMILIES:
+            return verdict.family
+    return None
+
+
 def _pickle_policy_denies(name: str) -> bool:
     """Ask the pickle engine's policy, trying every module/attribute split of the name."""
     parts = name.split(".")

@@ -14,6 +14,8 @@ import os
 import re
 from typing import Any, Final
 
+from ...budget import BudgetExceeded, WorkBudget, report_budget
+from ...formats.json_values import MAX_JSON_VALUES, values_bound
 from ...formats.protowire import LENGTH, VARINT, Wire, WireError, open_wire
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -568,7 +570,13 @@ class TensorFlowScanner(BaseScanner):
     def _judge_keras(self, graph: Graph, path: str, result: ScanResult) -> None:
         analyzer = KerasConfigAnalyzer()
         names: list[str] = []
+        budget = WorkBudget("Keras JSON values", MAX_JSON_VALUES)
         for i, text in enumerate(graph.keras_metadata):
+            try:
+                budget.charge(values_bound(text))
+            except BudgetExceeded as exc:
+                report_budget(result, self.location(path, f"keras_metadata[{i}]"), exc)
+                break
             try:
                 value = json.loads(text)
             except ValueError:

@@ -15,10 +15,12 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from ...budget import read_capped
+from ...budget import BudgetExceeded, read_capped, report_budget
 from ...formats import Format
+from ...formats.json_values import MAX_DOCUMENT_VALUES, charge_json_values
 from ...formats.jsonc import strip_jsonc
 from ...rules.text import (
+    CONFIG_LOADER_ARGS,
     CONFIG_RESOLVER,
     CONFIG_TARGET_REMOTE_CODE,
     JSON_CONFIG_TARGET,
@@ -43,6 +45,7 @@ from .instantiation import (
     splice,
 )
 from .jinja_template import report_template
+from .loader_args import ARGUMENT_KEYS, LoaderArgs, judge_loader
 from .python_code import DESCRIPTIONS
 from .python_code import analyse as analyse_python
 from .python_scanner import MAX_PYTHON_BYTES, severity_of
@@ -134,6 +137,12 @@ class JsonScanner(BaseScanner):
             return result
         result.bytes_scanned = len(raw)
         shown = self.display_path or path
+        try:
+            charge_json_values(raw, "JSON values", MAX_DOCUMENT_VALUES)
+        except BudgetExceeded as exc:
+            report_budget(result, self.location(path), exc)
+            result.finish()
+            return result
         if shown.lower().endswith(".jinja"):
             report_template(self, raw.decode("utf-8", "replace"), path, "chat template", result)
             result.finish()
@@ -206,6 +215,9 @@ class JsonScanner(BaseScanner):
             for key, how in INSTANTIATION_KEYS.items():
                 if isinstance(obj.get(key), str):
                     report_target(self, obj[key], path, key, result, how=how)
+                    if key in REMOTE_CODE_TARGETS:
+                        args = _loader_args(obj)
+                        report_loader_args(self, obj[key], args, path, key, result, how=how)
             for key in EVAL_KEYS & obj.keys():
                 report_eval_text(self, str(obj[key]), path, key, result)
         for obj, key in remote.targets if remote is not None else ():
@@ -439,6 +451,52 @@ def report_target(
             details={"key": key, "target": target},
             rule=JSON_CONFIG_TARGET,
         )
+
+
+def report_loader_args(
+    scanner: BaseScanner,
+    target: str,
+    args: LoaderArgs,
+    path: str,
+    key: str,
+    result: ScanResult,
+    how: str = "",
+) -> None:
+    """A loader told to fetch its model from another machine or to drop its guard."""
+    verdict = judge_loader(target, args)
+    if verdict is None:
+        return
+    severity, what = verdict
+    remote = args.remote[1] if args.remote else None
+    result.add_issue(
+        f"Config {how or '_target_'} '{target}' at {key} {what}",
+        severity=severity,
+        location=scanner.location(path),
+        details={"key": key, "target": target, "source": remote, "guards_off": args.guards_off},
+        why="Instantiating the config runs this loader on a file nobody scanned, chosen by "
+        "whoever serves that address when it runs."
+        if remote
+        else "Instantiating the config runs this loader without the guard that keeps it from "
+        "running code a pickle or a Keras lambda carries.",
+        rule=CONFIG_LOADER_ARGS,
+    )
+
+
+def _loader_args(obj: dict[str, Any]) -> LoaderArgs:
+    """The scalar arguments beside an instantiation key, `_args_` and `init_args` included."""
+    args = LoaderArgs()
+    for name, value in obj.items():
+        if isinstance(value, list) and name in ARGUMENT_KEYS:
+            for item in value:
+                if not isinstance(item, dict | list):
+                    args.see(None, item, plain=False)
+        elif isinstance(value, dict) and name in ARGUMENT_KEYS:
+            for inner, item in value.items():
+                if not isinstance(item, dict | list):
+                    args.see(inner, item, plain=False)
+        elif not isinstance(value, dict | list):
+            args.see(name, value, plain=False)
+    return args
 
 
 def report_remote_code_target(

@@ -11,6 +11,7 @@ from typing import Final
 
 from ...budget import read_capped
 from ...formats import Format
+from ...formats.json_values import MAX_DOCUMENT_VALUES, values_bound
 from ...rules.text import NOTEBOOK_CODE
 from ..base import BaseScanner, IssueSeverity, ScanResult
 
@@ -28,7 +29,11 @@ class NotebookScanner(BaseScanner):
         size = self.file_size(path)
         details: dict[str, object] = {"size": size}
         raw = b"" if size > MAX_NOTEBOOK_BYTES else read_capped(path, MAX_NOTEBOOK_BYTES)
-        if size > MAX_NOTEBOOK_BYTES or len(raw) > MAX_NOTEBOOK_BYTES:
+        if (
+            size > MAX_NOTEBOOK_BYTES
+            or len(raw) > MAX_NOTEBOOK_BYTES
+            or values_bound(raw) > MAX_DOCUMENT_VALUES
+        ):
             message = "Jupyter notebook too large to list its cells; no model loader runs it"
         else:
             result.bytes_scanned = size

@@ -28,12 +28,14 @@ from .instantiation import (
 from .json_scanner import (
     SplicedValues,
     report_eval_text,
+    report_loader_args,
     report_nesting,
     report_remote_code_target,
     report_resolver,
     report_spliced,
     report_target,
 )
+from .loader_args import ARGUMENT_KEYS, LoaderArgs, may_matter
 
 MAX_YAML_BYTES: Final = 16 * 1024 * 1024
 _MAX_EXPANDED: Final = 1_000_000
@@ -135,6 +137,7 @@ class _Open:
 
     __slots__ = (
         "anchor",
+        "args",
         "count",
         "is_map",
         "items",
@@ -143,6 +146,7 @@ class _Open:
         "repository",
         "target",
         "target_next",
+        "via",
     )
 
     def __init__(self, is_map: bool, anchor: str | None) -> None:
@@ -157,6 +161,16 @@ class _Open:
         #: Where trust_remote_code is turned on in this node or below it, not yet reported.
         self.remote: int | None = None
         self.repository: str | None = None
+        #: The arguments that change what a loader named here does (see loader_args).
+        self.args: LoaderArgs | None = None
+        #: The key this node is the value of in its parent mapping.
+        self.via: str | None = None
+
+    def see_arg(self, key: str | None, value: str, plain: bool) -> None:
+        if may_matter(key, value):
+            if self.args is None:
+                self.args = LoaderArgs()
+            self.args.see(key, value, plain)
 
 
 class _EventWalk:
@@ -189,13 +203,20 @@ class _EventWalk:
                 report_nesting(self.scanner, self.path, self.result)
                 return False
             self.distinct += 1
-            self.stack.append(
-                _Open(isinstance(event, yaml.MappingStartEvent), getattr(event, "anchor", None))
-            )
+            node = _Open(isinstance(event, yaml.MappingStartEvent), getattr(event, "anchor", None))
+            parent = self.stack[-1] if self.stack else None
+            if parent is not None and parent.is_map and parent.items % 2 == 1:
+                node.via = parent.key
+            if tag and str(tag).startswith(_CALL_TAGS):
+                how, _, target = str(tag).partition(":")
+                node.target = (target, f"{how}: tag", pos)
+            self.stack.append(node)
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
             done = self.stack.pop()
             if done.remote is not None:
                 self._remote_code(done)
+            if done.args is not None:
+                self._loader_args(done)
             if done.anchor:
                 self.anchors[done.anchor] = done.count
                 self.scalars.pop(done.anchor, None)
@@ -230,7 +251,11 @@ class _EventWalk:
     def _pair(self, value: str, pos: int | None, plain: bool = True) -> None:
         """A scalar (or an alias of one) as a mapping key or as the value of a hooked key."""
         top = self.stack[-1] if self.stack else None
-        if top is None or not top.is_map:
+        if top is None:
+            return
+        if not top.is_map:
+            if top.via in ARGUMENT_KEYS:
+                top.see_arg(None, value, plain)
             return
         if top.items % 2 == 0:
             top.target_next = value if value in _KEYS else None
@@ -240,6 +265,7 @@ class _EventWalk:
             top.remote = pos if top.remote is None else top.remote
         elif top.key in REPOSITORY_KEYS and top.repository is None:
             top.repository = value[:200]
+        top.see_arg(top.key, value, plain)
         if top.target_next in EVAL_KEYS:
             report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
         elif top.target_next:
@@ -259,6 +285,22 @@ class _EventWalk:
         elif self.stack and self.stack[-1].remote is None:
             self.stack[-1].remote = done.remote
             self.stack[-1].repository = self.stack[-1].repository or done.repository
+
+    def _loader_args(self, done: _Open) -> None:
+        """A closed node's loader arguments: judged with the callable it names, or handed to
+        the node it gives arguments to (`_args_`, `init_args`)."""
+        args = done.args
+        assert args is not None
+        if done.target is not None:
+            value, how, pos = done.target
+            report_loader_args(
+                self.scanner, value, args, self.path, f"pos {pos}", self.result, how=how
+            )
+        elif done.via in ARGUMENT_KEYS and self.stack:
+            parent = self.stack[-1]
+            if parent.args is None:
+                parent.args = LoaderArgs()
+            parent.args.absorb(args)
 
     def _value(self, size: int) -> None:
         if self.stack:
