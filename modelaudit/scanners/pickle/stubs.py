@@ -453,8 +453,12 @@ class Session:
     def register(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None, depth: int
     ) -> None:
-        """Registrar `name` was called: judge each call it sets up as if made now."""
+        """Registrar `name` was called: judge each call it sets up as if made now (until
+        the forward budget is spent: a table shared through the memo is not walked again)."""
         for func, fargs, fkwargs in deferred.calls(name, args, kwargs):
+            if self.forward_left <= 0:
+                self.forward_over = True
+                return
             self.forward(func, fargs, fkwargs, name, later=True, depth=depth)
 
     def forward(
