@@ -161,7 +161,7 @@ def test_component_after_two_hundred_keys_is_judged(repo: Path) -> None:
     in the pipeline's signature) pushed the real `unet` past them, unjudged."""
     doc = _index(repo)
     (repo / "unet" / "evil_models.py").write_text(HOSTILE_PY)
-    padded = {f"unused_{n}": [None, None] for n in range(200)}
+    padded: dict[str, Any] = {f"unused_{n}": [None, None] for n in range(200)}
     padded.update(doc, unet=["evil_models", "EvilUNet"])
     [(severity, message)] = _found(_write(repo, padded))
     assert severity is IssueSeverity.CRITICAL and "unet/evil_models.py" in message
