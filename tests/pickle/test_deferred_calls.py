@@ -437,3 +437,25 @@ def test_a_formatter_table_shared_by_many_calls_spends_the_forward_budget() -> N
     result, _ = scan(p4(body + _NONE))
     assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
     assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_a_loader_class_handed_over_as_the_sixty_fifth_argument_is_critical() -> None:
+    """Only a call's first 64 arguments were looked at for call-judged classes handed over."""
+    body = call(sg("builtins", "max"), *([1] * 64), Op(sg(*_ST)))
+    result, _ = scan(p4(body))
+    assert any("SentenceTransformer is passed as a value" in m for m in critical(result))
+
+
+def test_an_argument_tuple_shared_by_many_calls_spends_the_handed_over_budget() -> None:
+    """Every argument is read, each charged to the stream: one long tuple fetched from the
+    memo by many calls ends the analysis there, inconclusive."""
+    from modelaudit.findings import FileStatus
+    from modelaudit.rules.core import ANALYSIS_BUDGET
+
+    # a loader class imported (so calls' arguments are looked at), then the shared arguments
+    body = sg(*_ST) + b"0(" + b"K\x01" * 65536 + b"t\x94"  # MEMOIZE 0
+    for _ in range(200):
+        body += sg("builtins", "max") + b"h\x00R0"
+    result, _ = scan(p4(body + _NONE))
+    assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
+    assert result.status is FileStatus.INCONCLUSIVE
