@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from modelaudit.findings import IssueSeverity
+from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import text as rt
+from modelaudit.rules.core import ANALYSIS_BUDGET
 from tests.dataformats._dataformats_util import rules_of, scan, wide
 
 CRIT = IssueSeverity.CRITICAL
@@ -535,3 +536,98 @@ def test_real_hydra_and_lightning_configs_stay_quiet(tmp_path: Path) -> None:
     assert rules_of(result, WARN) == set() and rules_of(result, CRIT) == set(), [
         i.message for i in result.issues
     ]
+
+
+# ---- every interpolation, reference and anchor is judged (no silent caps)
+
+
+def _write_text(path: Path, doc: Any) -> Path:
+    """`doc` as JSON or as YAML, by the suffix (wide lines: no folding inside a string)."""
+    if path.suffix == ".json":
+        path.write_text(json.dumps(doc))
+    else:
+        path.write_text(yaml.safe_dump(doc, width=1 << 30))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param(
+            {"x": "${python:'1'}" * 50 + "${python:" + _CODE + "}"}, id="51st-in-a-string"
+        ),
+        pytest.param(
+            {"x": "${python:'" + "1 or " * 500 + _CODE.strip("'") + "'}"}, id="padded-argument"
+        ),
+        pytest.param(
+            {
+                **{f"k{n}": "1" for n in range(20)},
+                "k20": _CODE.strip("'"),
+                "x": "${python:" + "+".join(f"${{k{n}}}" for n in range(21)) + "}",
+            },
+            id="21st-reference",
+        ),
+    ],
+)
+def test_every_interpolation_and_all_of_its_argument_are_judged(
+    tmp_path: Path, suffix: str, doc: dict[str, Any]
+) -> None:
+    """A string's 51st interpolation, an argument's text past 2,000 characters and an
+    expression's 21st reference went unread; OmegaConf hands the resolver all of them."""
+    assert any("__import__" in arg for arg in _omegaconf_reads(doc))
+    path = _write_text(tmp_path / f"config{suffix}", doc)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize("first", [True, False], ids=["first", "last"])
+def test_a_dangerous_interpolation_among_a_thousand_harmless_strings_is_critical(
+    tmp_path: Path, suffix: str, first: bool
+) -> None:
+    """Only 1,000 strings holding `${` were judged per file (JSON took them last first)."""
+    harmless = ["${python:1}"] * 1000
+    bad = "${python:" + _CODE + "}"
+    doc = {"x": [bad, *harmless] if first else [*harmless, bad]}
+    path = _write_text(tmp_path / f"config{suffix}", doc)
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param({"x": "${a:" * 20_000}, id="nested-starts"),
+        pytest.param({"v": "v" * 200_000, "x": ["${python:${v}}"] * 400}, id="one-value-spliced"),
+    ],
+)
+def test_rescanning_interpolation_text_spends_a_budget(
+    tmp_path: Path, suffix: str, doc: dict[str, Any]
+) -> None:
+    """Starts nested in one another rescan the text after them, and an expression splices
+    its values anew each time: past the budget the file is inconclusive, not judged on part
+    of its interpolations."""
+    result = scan(_write_text(tmp_path / f"config{suffix}", doc))
+    assert ANALYSIS_BUDGET in rules_of(result, IssueSeverity.INFO)
+    assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_yaml_alias_of_the_ten_thousand_and_first_anchor_is_judged(tmp_path: Path) -> None:
+    """Only 10,000 anchored scalars were remembered: an alias of a later one went unjudged."""
+    anchors = "".join(f"a{n}: &a{n} v{n}\n" for n in range(10_000))
+    path = tmp_path / "config.yaml"
+    path.write_text(anchors + "cmd: &cmd os.system\nobj:\n  _target_: *cmd\n")
+    assert yaml.safe_load(path.read_text())["obj"]["_target_"] == "os.system"
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), CRIT)
+
+
+def test_yaml_alias_of_a_long_scalar_as_a_hooked_value_is_inconclusive(tmp_path: Path) -> None:
+    """Anchored text past 1,000 characters is not kept (each alias would judge it anew): an
+    alias of it where jsonpickle evaluates text goes unjudged, so the file is inconclusive."""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"r: &r \"os/os.system('id') or {'x' * 1200}\"\nobj: {{py/repr: *r}}\n")
+    assert yaml.safe_load(path.read_text())["obj"]["py/repr"].startswith("os/os.system")
+    result = scan(path)
+    assert ANALYSIS_BUDGET in rules_of(result, IssueSeverity.INFO)
+    assert result.status is FileStatus.INCONCLUSIVE

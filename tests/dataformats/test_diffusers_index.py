@@ -154,3 +154,14 @@ def test_library_given_as_a_path_inside_the_repository_is_critical(repo: Path) -
     found = _found(_write(repo, doc))
     assert [s for s, _ in found] == [IssueSeverity.CRITICAL] * 2
     assert any("shared/unet_code.py" in m for _, m in found)
+
+
+def test_component_after_two_hundred_keys_is_judged(repo: Path) -> None:
+    """Only the first 200 keys were read: padding the index with keys diffusers ignores (not
+    in the pipeline's signature) pushed the real `unet` past them, unjudged."""
+    doc = _index(repo)
+    (repo / "unet" / "evil_models.py").write_text(HOSTILE_PY)
+    padded: dict[str, Any] = {f"unused_{n}": [None, None] for n in range(200)}
+    padded.update(doc, unet=["evil_models", "EvilUNet"])
+    [(severity, message)] = _found(_write(repo, padded))
+    assert severity is IssueSeverity.CRITICAL and "unet/evil_models.py" in message

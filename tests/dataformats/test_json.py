@@ -8,6 +8,7 @@ import pytest
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import text as rt
+from modelaudit.rules.core import ANALYSIS_BUDGET
 from modelaudit.rules.text import TEMPLATE_INJECTION
 from tests.dataformats._chat_templates import LLAMA3, MALICIOUS, MISTRAL
 from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
@@ -237,3 +238,66 @@ def test_document_of_millions_of_values_is_inconclusive_on_a_budget(tmp_path: Pa
     result = scan(path)
     assert result.status is FileStatus.INCONCLUSIVE
     assert core.ANALYSIS_BUDGET in rules_of(result)
+
+
+# ---- every hooked object, module and auto_map class is judged (no silent caps)
+
+
+def test_a_dangerous_target_after_a_thousand_harmless_ones_is_critical(tmp_path: Path) -> None:
+    """Only the first 1,000 objects holding `_target_` (or a chat template) were judged."""
+    harmless = [{"_target_": "torchvision.transforms.Resize", "size": 224}] * 1000
+    doc = {"transforms": [*harmless, {"_target_": "posix.system", "command": "id"}]}
+    result = scan(_dump(tmp_path / "config.json", doc))
+    crit = [i.details.get("target") for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+    assert crit == ["posix.system"]
+
+
+def test_a_malicious_template_after_a_thousand_harmless_ones_is_critical(tmp_path: Path) -> None:
+    harmless = [{"chat_template": MISTRAL}] * 1000
+    doc = {"processors": [*harmless, {"chat_template": MALICIOUS["cycler_init"]}]}
+    result = scan(_dump(tmp_path / "tokenizer_config.json", doc))
+    assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_thousands_of_tiny_templates_spend_the_template_budget(tmp_path: Path) -> None:
+    """Analysing any template costs about as much as parsing a kilobyte: a file of many tiny
+    ones is inconclusive once the budget is spent, instead of judged on its first 1,000."""
+    doc = {"t": [{"chat_template": f"{{{{ x{n} }}}}"} for n in range(5000)]}
+    result = scan(_dump(tmp_path / "tokenizer_config.json", doc))
+    assert rules_of(result, IssueSeverity.INFO) >= {ANALYSIS_BUDGET}
+    assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_a_dangerous_module_after_a_thousand_is_critical(tmp_path: Path) -> None:
+    """sentence-transformers imports every module's type: only 1,000 were judged."""
+    norm = {"idx": 0, "name": "n", "path": "", "type": "sentence_transformers.models.Normalize"}
+    modules = [norm] * 1000 + [{"idx": 1000, "name": "x", "path": "", "type": "posix.system"}]
+    result = scan(_dump(tmp_path / "modules.json", modules))
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_the_twenty_first_auto_map_module_is_read(tmp_path: Path) -> None:
+    """Only 20 local modules an auto_map names were read for what they do at import."""
+    for n in range(21):
+        body = "import os\nos.system('id')\n" if n == 20 else ""
+        (tmp_path / f"mod_{n:02}.py").write_text(body + f"class C{n}:\n    pass\n")
+    doc = dict(HF_CONFIG)
+    doc["auto_map"] = {f"Auto{n}": f"mod_{n:02}.C{n}" for n in range(21)}
+    result = scan(_dump(tmp_path / "config.json", doc))
+    assert rt.JSON_REMOTE_CODE in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_a_large_real_shaped_tokenizer_config_stays_clean(tmp_path: Path) -> None:
+    """Many added tokens and two named templates: complete and clean."""
+    tokens = {
+        str(n): {"content": f"<extra_{n}>", "lstrip": False, "special": True} for n in range(50_000)
+    }
+    doc = {
+        "added_tokens_decoder": tokens,
+        "chat_template": [
+            {"name": "default", "template": LLAMA3},
+            {"name": "tool_use", "template": MISTRAL},
+        ],
+        "tokenizer_class": "PreTrainedTokenizerFast",
+    }
+    assert_clean(scan(_dump(tmp_path / "tokenizer_config.json", doc)))

@@ -145,3 +145,23 @@ def test_extension_code_in_compatibility_characters(tmp_path: Path) -> None:
     path = tmp_path / "code.pmml"
     path.write_text(doc, encoding="utf-8")
     assert rt.PMML_EXTENSION_CODE in rules_of(scan(path), IssueSeverity.WARNING)
+
+
+def test_a_pickle_in_the_eleventh_extension_payload_is_scanned(tmp_path: Path) -> None:
+    """Only the first 10 Extension payloads were looked at: a pickle after 10 snippets of
+    shell went unscanned (a WARNING where the pickle is CRITICAL)."""
+    import base64
+
+    evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+    notes = "".join(
+        f'<Extension name="X-Run{n}"><Code>import os; os.system("echo {n}")</Code></Extension>'
+        for n in range(10)
+    )
+    state = f'<Extension name="X-State">{base64.b64encode(evil).decode()}</Extension>'
+    doc = PMML.replace('<Extension name="X-Note" value="built by sklearn2pmml"/>', notes + state)
+    path = tmp_path / "pickle.pmml"
+    path.write_text(doc)
+    result = scan(path)
+    assert any(
+        "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
+    )

@@ -401,3 +401,61 @@ def test_an_unpickler_handed_to_a_registrar_method_has_its_call_reported() -> No
         i.rule == R.DANGEROUS_CALL and "deferred by contextlib.ExitStack().callback" in i.message
         for i in result.issues
     ), [i.message for i in result.issues]
+
+
+def _after_sixteen(func: bytes) -> list[tuple[str, bytes]]:
+    """(label, body): `func` as the 17th formatter of set_printoptions and the 17th function
+    of piecewise, after 16 harmless ones."""
+    harmless = sg("builtins", "str")
+    table = b"".join(s(f"k{n}") + harmless for n in range(16)) + s("k16") + func
+    return [
+        ("set_printoptions", call(sg("numpy", "set_printoptions"), *([_NONE] * 7), _dct(table))),
+        ("piecewise", call(sg("numpy", "piecewise"), _NONE, _lst(), _lst(*[harmless] * 16, func))),
+    ]
+
+
+@pytest.mark.parametrize("index", range(2))
+def test_the_seventeenth_callable_handed_over_is_judged(index: int) -> None:
+    """A formatter table and a piecewise function list were read to their 16th entry: a
+    partial of a model loader after 16 harmless ones went unjudged."""
+    label, body = _after_sixteen(_partial(sg(*_ST), "attacker/repo"))[index]
+    result, _ = scan(p4(body))
+    assert any("attacker/repo" in m for m in critical(result)), (label, result.issues)
+
+
+def test_a_formatter_table_shared_by_many_calls_spends_the_forward_budget() -> None:
+    """Every formatter is judged, each charged to the stream's forward budget: one large table
+    fetched from the memo by many calls ends the analysis there, inconclusive."""
+    from modelaudit.findings import FileStatus
+    from modelaudit.rules.core import ANALYSIS_BUDGET
+
+    table = _dct(*(s(f"k{n}") + b"h\x00" for n in range(4096)))  # BINGET 0: builtins.str
+    body = sg("builtins", "str") + b"\x94" + b"0" + table + b"\x94"  # MEMOIZE 1
+    printopts = sg("numpy", "set_printoptions")
+    for _ in range(32):
+        body += call(printopts, *([_NONE] * 7), Op(b"h\x01")) + b"0"
+    result, _ = scan(p4(body + _NONE))
+    assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
+    assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_a_loader_class_handed_over_as_the_sixty_fifth_argument_is_critical() -> None:
+    """Only a call's first 64 arguments were looked at for call-judged classes handed over."""
+    body = call(sg("builtins", "max"), *([1] * 64), Op(sg(*_ST)))
+    result, _ = scan(p4(body))
+    assert any("SentenceTransformer is passed as a value" in m for m in critical(result))
+
+
+def test_an_argument_tuple_shared_by_many_calls_spends_the_handed_over_budget() -> None:
+    """Every argument is read, each charged to the stream: one long tuple fetched from the
+    memo by many calls ends the analysis there, inconclusive."""
+    from modelaudit.findings import FileStatus
+    from modelaudit.rules.core import ANALYSIS_BUDGET
+
+    # a loader class imported (so calls' arguments are looked at), then the shared arguments
+    body = sg(*_ST) + b"0(" + b"K\x01" * 65536 + b"t\x94"  # MEMOIZE 0
+    for _ in range(200):
+        body += sg("builtins", "max") + b"h\x00R0"
+    result, _ = scan(p4(body + _NONE))
+    assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
+    assert result.status is FileStatus.INCONCLUSIVE

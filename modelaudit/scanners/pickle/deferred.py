@@ -8,7 +8,9 @@ a call is judged as the call it sets up: `calls(name, args, kwargs)` says which 
 registrar call hands over and with what arguments they will be called (values the registrar
 makes itself, such as the weak reference or the signal number, stand in as `Later`).
 
-Pure functions of the call's arguments, a few items each: bounded whatever the pickle holds.
+Pure functions of the call's arguments: every callable a registrar is handed is yielded (a
+formatter table or function list read to its 16th entry let the 17th go unjudged), lazily, so
+the caller's `FORWARD_BUDGET` bounds the work whatever the pickle holds.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def _formatters(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Plann
     # formatter, ...): every formatter is called with the elements of each array printed
     table = _at(args, kwargs, 7, "formatter")
     if isinstance(table, dict):
-        for func in list(table.values())[:16]:
+        for func in table.values():
             yield func, (Later("array element"),), None
 
 
@@ -148,7 +150,7 @@ def _fromfunction(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Pla
 def _piecewise(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
     # piecewise(x, condlist, funclist, *args, **kw): each function(x's part, *args, **kw)
     funcs = args[2] if len(args) > 2 else kwargs.get("funclist")
-    for func in funcs[:16] if isinstance(funcs, (tuple, list)) else (funcs,):
+    for func in funcs if isinstance(funcs, (tuple, list)) else (funcs,):
         yield func, (Later("array part"), *args[3:19]), kwargs or None
 
 

@@ -654,6 +654,14 @@ def _nested_from_calls(
             location(None),
             BudgetExceeded("calls handed to registrars and partials", stubs.FORWARD_BUDGET),
         )
+    if session.handed_over:
+        report_budget(
+            result,
+            location(None),
+            BudgetExceeded(
+                "argument values checked for handed-over callables", stubs.HANDED_BUDGET
+            ),
+        )
     for data, stacked, label, trusted in session.nested:
         if trusted:
             nested.scan_blob(

@@ -44,6 +44,10 @@ _MAX_HELD = 1024
 #: partials nest, and the memo lets a few hundred bytes share one formatter table at every
 #: level, so the tree they describe can be exponential; past this the file is inconclusive.
 FORWARD_BUDGET = 1 << 16
+#: Argument values one stream's calls may have looked at for callables handed over
+#: (`Session.check_handed_over`): each call's arguments are read whole, and a tuple shared
+#: through the memo by many calls is read each time; past this the file is inconclusive.
+HANDED_BUDGET = 1 << 23
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
@@ -185,6 +189,8 @@ class Session:
         self.build_hooks: dict[int, tuple[Obj, Any]] = {}
         self.forward_left = FORWARD_BUDGET
         self.forward_over = False
+        self.handed_left = HANDED_BUDGET
+        self.handed_over = False
         self.nested: list[tuple[bytes, bool, str, bool]] = []
         #: Objects already queued (kept alive so their ids stay theirs) and the bytes queued:
         #: one payload fetched from the memo a million times is scanned once.
@@ -453,8 +459,12 @@ class Session:
     def register(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None, depth: int
     ) -> None:
-        """Registrar `name` was called: judge each call it sets up as if made now."""
+        """Registrar `name` was called: judge each call it sets up as if made now (until
+        the forward budget is spent: a table shared through the memo is not walked again)."""
         for func, fargs, fkwargs in deferred.calls(name, args, kwargs):
+            if self.forward_left <= 0:
+                self.forward_over = True
+                return
             self.forward(func, fargs, fkwargs, name, later=True, depth=depth)
 
     def forward(
@@ -761,8 +771,14 @@ class Session:
         *,
         hold: bool = True,
     ) -> None:
+        if self.handed_over:
+            return
+        self.handed_left -= len(args) + (len(kwargs) if kwargs else 0)
+        if self.handed_left < 0:
+            self.handed_over = True
+            return
         values: list[Any] = [*args, *(kwargs.values() if kwargs else ())]
-        for v in values[:64]:
+        for v in values:
             shown = v
             if isinstance(v, Obj) and v.name in _PARTIALS and v.data is not None:
                 # a partial of the class is the class, with arguments bound

@@ -138,7 +138,6 @@ PIPELINE_SUBPACKAGES: Final = frozenset(
         "z_image",
     ]
 )
-_MAX_COMPONENTS: Final = 200
 #: Files whose behaviour is read per index (each is parsed); the rest are reported unread.
 _MAX_ANALYSED: Final = 10
 
@@ -175,7 +174,7 @@ def report_model_index(
             read=read,
             shadows=False,
         )
-    for component, value in list(doc.items())[:_MAX_COMPONENTS]:
+    for component, value in doc.items():
         if component.startswith("_") or not isinstance(value, list) or len(value) != 2:
             continue
         library, cls = value

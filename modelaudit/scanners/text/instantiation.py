@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Final
 
+from ...budget import WorkBudget
 from ..keras.lambda_code import DANGEROUS_NAMES as _CODE_NAMES
 from ..pickle.callable_policy import is_dangerous_callable
 
@@ -56,9 +57,11 @@ _NAME_PART: Final = r"(?:[A-Za-z_][\w\-]*|\$\{[^{}:]*\})"
 _RESOLVER_START: Final = re.compile(rf"\$\{{\s*({_NAME_PART}(?:\.{_NAME_PART})*)\s*:")
 #: A plain reference to another key (`${a.b}`, `${..b}`): its value is spliced in first.
 _REFERENCE: Final = re.compile(r"\$\{\s*\.*((?:[A-Za-z_][\w\-]*\.)*[A-Za-z_][\w\-]*)\s*\}")
-_MAX_REFERENCES: Final = 20
-_MAX_INTERPOLATION: Final = 2000
-_MAX_PER_STRING: Final = 50
+#: Characters one file's interpolations may scan for their closing braces: each `${` scans
+#: its own argument, so plain configs scan their text about once; starts nested in one
+#: another (or left open) rescan the same text, and past this the file is inconclusive.
+INTERPOLATION_BUDGET: Final = 16 << 20
+_BRACE: Final = re.compile(r"[{}]")
 #: Resolver names that evaluate their argument as Python when a program registers them.
 _EVAL_RESOLVERS: Final = frozenset(
     {"eval", "exec", "python", "py", "python_eval", "pyeval", "calc", "expr", "lambda"}
@@ -88,20 +91,28 @@ _WORDS: Final = re.compile(r"[A-Za-z]+")
 _CODE_WORDS: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def interpolations(text: str) -> Iterator[tuple[str, str]]:
-    """(resolver, argument) of each `${resolver:argument}` in `text`, nested braces kept."""
-    for found, m in enumerate(_RESOLVER_START.finditer(text), 1):
-        depth, i, end = 1, m.end(), min(len(text), m.end() + _MAX_INTERPOLATION)
-        while i < end and depth:
-            ch = text[i]
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-            i += 1
+def interpolation_budget() -> WorkBudget:
+    """The budget `interpolations` charges for one file."""
+    return WorkBudget("config interpolation text", INTERPOLATION_BUDGET)
+
+
+def interpolations(text: str, budget: WorkBudget) -> Iterator[tuple[str, str]]:
+    """(resolver, argument) of each `${resolver:argument}` in `text`, nested braces kept.
+
+    Every interpolation and all of its argument is read (a cap would let padding hide the
+    code, or the 51st interpolation); the text scanned is charged to `budget`, which raises
+    `BudgetExceeded` when nested or unclosed starts make the scans add up past it."""
+    for m in _RESOLVER_START.finditer(text):
+        depth, i = 1, m.end()
+        while depth:
+            brace = _BRACE.search(text, i)
+            if brace is None:
+                i = len(text)
+                break
+            i = brace.end()
+            depth += 1 if brace.group() == "{" else -1
+        budget.charge(i - m.start())
         yield m.group(1), text[m.end() : i - 1 if depth == 0 else i].strip()
-        if found >= _MAX_PER_STRING:
-            return
 
 
 def _unquote(arg: str) -> str:
@@ -117,14 +128,18 @@ def evaluated_references(resolver: str, argument: str) -> list[str]:
     if name not in _EVAL_RESOLVERS and "${" not in resolver:
         return []
     found = [m.group(1).rsplit(".", 1)[-1] for m in _REFERENCE.finditer(argument)]
-    return list(dict.fromkeys(found))[:_MAX_REFERENCES]
+    return list(dict.fromkeys(found))
 
 
-def splice(argument: str, values: dict[str, str]) -> str:
-    """`argument` with each plain reference replaced by the value found under its key."""
+def splice(argument: str, values: dict[str, str], budget: WorkBudget) -> str:
+    """`argument` with each plain reference replaced by the value found under its key; the
+    text built is charged to `budget` as it grows (a value may be referenced many times)."""
+    budget.charge(len(argument))
 
     def value(m: re.Match[str]) -> str:
-        return values.get(m.group(1).rsplit(".", 1)[-1], m.group(0))
+        found = values.get(m.group(1).rsplit(".", 1)[-1], m.group(0))
+        budget.charge(len(found))
+        return found
 
     return _REFERENCE.sub(value, argument)
 
@@ -197,6 +212,7 @@ __all__ = [
     "code_evidence",
     "enables_remote_code",
     "evaluated_references",
+    "interpolation_budget",
     "interpolations",
     "judge_resolver",
     "splice",

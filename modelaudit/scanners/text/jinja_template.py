@@ -54,6 +54,10 @@ def fold_budget() -> WorkBudget:
 #: Characters of template source one file may have parsed (jinja2's parser costs about a
 #: millisecond per kilobyte; real files carry a few templates of a few kilobytes).
 SOURCE_BUDGET: Final = 4 * 1024 * 1024
+#: What the source budget is charged for a template shorter than this: analysing any
+#: template costs about as much as parsing a kilobyte, so a file holding thousands of tiny
+#: templates spends the budget instead of the scan's time.
+_MIN_SOURCE_CHARGE: Final = 1024
 
 
 @dataclass
@@ -1342,13 +1346,14 @@ def report_template(
     parsed (kept on the per-file scanner); once either is spent, the file's remaining
     templates are not parsed at all and one `MA9004` says so."""
     budgets = scanner.__dict__.setdefault("_template_budgets", _FileBudgets())
-    if budgets.fold.exhausted or budgets.source.used + len(source) > budgets.source.limit:
+    charge = max(len(source), _MIN_SOURCE_CHARGE)
+    if budgets.fold.exhausted or budgets.source.used + charge > budgets.source.limit:
         if not budgets.reported:
             budgets.reported = True
             spent = budgets.fold if budgets.fold.exhausted else budgets.source
             report_budget(result, scanner.location(path), BudgetExceeded(spent.what, spent.limit))
         return
-    budgets.source.charge(len(source))
+    budgets.source.charge(charge)
     analysis = analyse_template(source, budgets.fold)
     for finding in analysis.findings:
         result.add_issue(

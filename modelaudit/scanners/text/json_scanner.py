@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from ...budget import BudgetExceeded, read_capped, report_budget
+from ...budget import BudgetExceeded, WorkBudget, read_capped, report_budget
 from ...formats import Format
 from ...formats.json_values import MAX_DOCUMENT_VALUES, charge_json_values
 from ...formats.jsonc import strip_jsonc
@@ -40,6 +40,7 @@ from .instantiation import (
     code_evidence,
     enables_remote_code,
     evaluated_references,
+    interpolation_budget,
     interpolations,
     judge_resolver,
     splice,
@@ -53,7 +54,6 @@ from .python_scanner import parse as parse_python
 from .skops_schema import is_skops_schema, report_skops
 
 MAX_JSON_BYTES: Final = 64 * 1024 * 1024
-_MAX_HOOKED: Final = 1000
 _HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 #: What the object hook looks for, as bytes: a small document holding none of them (and no
 #: escape that could spell one) is parsed by the shared decoder, without the hook.
@@ -63,8 +63,9 @@ _HOOK_NEEDLES: Final = tuple(k.encode() for k in sorted(_HOOK_KEYS | {"chat_temp
 _HOOK_NEEDLE_RE: Final = re.compile(b"|".join(re.escape(n) for n in _HOOK_NEEDLES))
 _NEEDLE_RE_MAX: Final = 1024
 _PLAIN_PARSE_MAX: Final = 64 * 1024
-#: Characters of spliced-in values judged together with the expression they complete.
-_MAX_SPLICED: Final = 1 << 20
+#: Characters one file's spliced expressions may add up to: each splices its values anew,
+#: so one long value referenced by many expressions (or many times) is built each time.
+SPLICE_BUDGET: Final = 64 << 20
 #: Every raw spelling of a decoded "${": "$" or "\u0024", then "{" or "\u007b"/"\u007B".
 _INTERPOLATION_RAW: Final = re.compile(rb"(?:\$|\\u0024)(?:\{|\\u007[bB])")
 #: Architecture-name suffixes transformers uses for each pipeline task.
@@ -209,7 +210,7 @@ class JsonScanner(BaseScanner):
             isinstance(doc, list) and shown.replace("\\", "/").rsplit("/", 1)[-1] == "modules.json"
         ):
             self._sentence_transformers_modules(doc, path, result)
-        for obj in hooked[:_MAX_HOOKED]:
+        for obj in hooked:
             if "chat_template" in obj:
                 _templates(self, obj["chat_template"], path, "chat_template", result)
             for key, how in INSTANTIATION_KEYS.items():
@@ -225,16 +226,19 @@ class JsonScanner(BaseScanner):
             repository = repository_of(obj)
             report_remote_code_target(self, obj[key], repository, path, key, result, how=how)
         spliced: list[tuple[str, str, str, list[str]]] = []
-        for key, value in _interpolated(doc) if look_for_interpolation else ():
-            for resolver, argument in interpolations(value):
-                report_resolver(self, resolver, argument, path, key, result)
-                names = evaluated_references(resolver, argument)
-                if names and len(spliced) < _MAX_HOOKED:
-                    spliced.append((key, resolver, argument, names))
+        budget = interpolation_budget()
+        try:
+            for key, value in _interpolated(doc) if look_for_interpolation else ():
+                for resolver, argument in interpolations(value, budget):
+                    report_resolver(self, resolver, argument, path, key, result)
+                    names = evaluated_references(resolver, argument)
+                    if names:
+                        spliced.append((key, resolver, argument, names))
+        except BudgetExceeded as exc:
+            report_budget(result, self.location(path), exc)
         if spliced:
             values = values_under(doc, {n for *_, names in spliced for n in names})
-            for key, resolver, argument, names in spliced:
-                report_spliced(self, resolver, argument, names, values, path, key, result)
+            report_all_spliced(self, spliced, values, path, result)
         result.finish()
         return result
 
@@ -307,7 +311,7 @@ class JsonScanner(BaseScanner):
 
     def _sentence_transformers_modules(self, doc: list[Any], path: str, result: ScanResult) -> None:
         """sentence-transformers imports each module's `type` and calls its `load`."""
-        for entry in doc[:1000]:
+        for entry in doc:
             target = entry.get("type") if isinstance(entry, dict) else None
             if not isinstance(target, str) or target.startswith("sentence_transformers."):
                 continue
@@ -356,7 +360,7 @@ class _RemoteCode:
         key = next((k for k in REMOTE_CODE_TARGETS if isinstance(obj.get(k), str)), None)
         if key is None:
             self.marked.add(id(obj))
-        elif len(self.targets) < _MAX_HOOKED:
+        else:
             self.targets.append((obj, key))
 
 
@@ -375,7 +379,7 @@ def remote_code_behaviour(path: str, refs: list[str]) -> tuple[dict[str, Any], s
         wanted.setdefault(module, set()).add(cls)
     out: dict[str, Any] = {}
     runs: list[str] = []
-    for module, classes in sorted(wanted.items())[:20]:
+    for module, classes in sorted(wanted.items()):
         file = os.path.join(folder, f"{module}.py")
         try:
             source = read_capped(file, MAX_PYTHON_BYTES)
@@ -560,7 +564,25 @@ class SplicedValues:
 
     def __init__(self, values: dict[str, list[str]]) -> None:
         self.values = values
-        self.evidence = {name: code_evidence("\n".join(vs)) for name, vs in values.items()}
+        # (an aliased value is the same string each time it is met: judged once)
+        self.evidence = {
+            name: code_evidence("\n".join(dict.fromkeys(vs))) for name, vs in values.items()
+        }
+
+
+def report_all_spliced(
+    scanner: BaseScanner,
+    spliced: list[tuple[str, str, str, list[str]]],
+    found: SplicedValues,
+    path: str,
+    result: ScanResult,
+) -> None:
+    """`report_spliced` for each (key, resolver, argument, names), all sharing one
+    `SPLICE_BUDGET`: once it is spent the rest are judged by each value on its own and the
+    file is inconclusive (code split across values is then not seen)."""
+    budget = WorkBudget("spliced interpolation text", SPLICE_BUDGET)
+    for key, resolver, argument, names in spliced:
+        report_spliced(scanner, resolver, argument, names, found, path, key, result, budget)
 
 
 def report_spliced(
@@ -572,14 +594,18 @@ def report_spliced(
     path: str,
     key: str,
     result: ScanResult,
+    budget: WorkBudget,
 ) -> None:
     """An evaluating resolver whose argument splices in other keys' values
     (`${python:${cmd}}`): what it evaluates is judged with those values in place, and each
     value on its own."""
     firsts = {n: found.values[n][0] for n in names if found.values.get(n)}
     evidence: list[str] = []
-    if sum(map(len, firsts.values())) <= _MAX_SPLICED:
-        evidence = code_evidence(splice(argument, firsts))
+    if not budget.exhausted:
+        try:
+            evidence = code_evidence(splice(argument, firsts, budget))
+        except BudgetExceeded as exc:
+            report_budget(result, scanner.location(path), exc)
     evidence = evidence or sorted({w for n in names for w in found.evidence.get(n, ())})
     if not evidence:
         return
@@ -631,7 +657,7 @@ def _interpolated(doc: Any) -> list[tuple[str, str]]:
     depth of lists, keys, a top-level array or string (OmegaConf reads them all)."""
     out: list[tuple[str, str]] = []
     stack: list[tuple[str, Any]] = [("(top level)", doc)]
-    while stack and len(out) < _MAX_HOOKED:
+    while stack:
         key, item = stack.pop()
         if isinstance(item, str):
             if "${" in item:
@@ -650,7 +676,7 @@ def _code_refs(value: Any) -> list[str]:
     """Dotted `module.Class` strings in an auto_map/custom_pipelines value, at any depth."""
     out: list[str] = []
     stack = [value]
-    while stack and len(out) < 200:
+    while stack:
         item = stack.pop()
         if isinstance(item, str) and "." in item:
             out.append(item)

@@ -112,15 +112,17 @@ class PmmlScanner(BaseScanner):
                 "XXE and expansion attacks against other parsers.",
                 rule=PMML_DTD,
             )
-        for i, payload in enumerate(s.extension_payloads[:10]):
-            result.add_issue(
-                f"PMML Extension holds {payload.kind}: {payload.snippet!r}",
-                severity=IssueSeverity.WARNING,
-                location=loc,
-                details={"kind": payload.kind, "snippet": payload.snippet},
-                why="Consumers that evaluate vendor extensions run this content.",
-                rule=PMML_EXTENSION_CODE,
-            )
+        # every payload is judged (a pickle past the 10th went unscanned); 10 are listed
+        for i, payload in enumerate(s.extension_payloads):
+            if i < 10:
+                result.add_issue(
+                    f"PMML Extension holds {payload.kind}: {payload.snippet!r}",
+                    severity=IssueSeverity.WARNING,
+                    location=loc,
+                    details={"kind": payload.kind, "snippet": payload.snippet},
+                    why="Consumers that evaluate vendor extensions run this content.",
+                    rule=PMML_EXTENSION_CODE,
+                )
             if payload.kind == "pickle":
                 shown = self.location(path, member=f"Extension[{i}]")
                 result.merge(scan_nested_bytes(self.ctx, payload.data, shown, fmt=Format.PICKLE))

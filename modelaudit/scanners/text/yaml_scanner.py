@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ... import rules
+from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...formats import Format
 from ...rules.text import YAML_ALIAS_BOMB, YAML_CUSTOM_TAG, YAML_PYTHON_TAG
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -23,16 +24,17 @@ from .instantiation import (
     REPOSITORY_KEYS,
     enables_remote_code,
     evaluated_references,
+    interpolation_budget,
     interpolations,
 )
 from .json_scanner import (
     SplicedValues,
+    report_all_spliced,
     report_eval_text,
     report_loader_args,
     report_nesting,
     report_remote_code_target,
     report_resolver,
-    report_spliced,
     report_target,
 )
 from .loader_args import ARGUMENT_KEYS, LoaderArgs, may_matter
@@ -94,9 +96,8 @@ class YamlScanner(BaseScanner):
         if walk.spliced:
             names = {n for *_, found in walk.spliced for n in found}
             values = _values_under(path, names, yaml, loader)
-            for pos, resolver, argument, found in walk.spliced:
-                key = f"pos {pos}"
-                report_spliced(self, resolver, argument, found, values, path, key, result)
+            spliced = [(f"pos {pos}", r, a, found) for pos, r, a, found in walk.spliced]
+            report_all_spliced(self, spliced, values, path, result)
         result.finish()
         return result
 
@@ -125,10 +126,10 @@ class YamlScanner(BaseScanner):
 
 
 _KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
-_MAX_RESOLVER_STRINGS: Final = 1000
-#: Anchored scalars remembered so that an alias used as a `_target_` key or value is judged
-#: like the text it stands for (`_target_: *cmd` with `cmd: &cmd os.system`).
-_MAX_SCALAR_ANCHORS: Final = 10_000
+#: Anchored scalars are remembered (all of them) so that an alias used as a `_target_` key
+#: or value is judged like the text it stands for (`_target_: *cmd` with `cmd: &cmd
+#: os.system`); text longer than this is not kept, as each alias would judge it anew, and
+#: an alias of it as a hooked value leaves the file inconclusive.
 _MAX_ANCHORED_TEXT: Final = 1000
 
 
@@ -181,12 +182,14 @@ class _EventWalk:
         self.stack: list[_Open] = []
         self.anchors: dict[str, int] = {}
         self.scalars: dict[str, str] = {}
+        #: Anchored scalars too long to keep (`_MAX_ANCHORED_TEXT`).
+        self.long_scalars: set[str] = set()
+        self.interpolation_budget: WorkBudget | None = interpolation_budget()
         #: Evaluating interpolations that splice in other keys' values (judged at the end).
         self.spliced: list[tuple[int | None, str, str, list[str]]] = []
         self.expanded = 0
         self.distinct = 0
         self.events = 0
-        self.resolvers = 0
 
     def event(self, event: Any, yaml: Any) -> bool:
         """Consume one event; False when the walk must stop (too deep or too long)."""
@@ -220,33 +223,55 @@ class _EventWalk:
             if done.anchor:
                 self.anchors[done.anchor] = done.count
                 self.scalars.pop(done.anchor, None)
+                self.long_scalars.discard(done.anchor)
             self._value(done.count)
         elif isinstance(event, yaml.ScalarEvent):
             self.distinct += 1
             value = event.value
             if event.anchor:
                 self.anchors[event.anchor] = 1
-                if len(value) <= _MAX_ANCHORED_TEXT and len(self.scalars) < _MAX_SCALAR_ANCHORS:
+                if len(value) <= _MAX_ANCHORED_TEXT:
                     self.scalars[event.anchor] = value
+                    self.long_scalars.discard(event.anchor)
                 else:
                     self.scalars.pop(event.anchor, None)
+                    self.long_scalars.add(event.anchor)
             self._pair(value, pos, plain=bool(event.implicit[0]))
-            if "${" in value and self.resolvers < _MAX_RESOLVER_STRINGS:
-                self.resolvers += 1
-                for resolver, argument in interpolations(value):
-                    report_resolver(
-                        self.scanner, resolver, argument, self.path, f"pos {pos}", self.result
-                    )
-                    names = evaluated_references(resolver, argument)
-                    if names and len(self.spliced) < _MAX_RESOLVER_STRINGS:
-                        self.spliced.append((pos, resolver, argument, names))
+            if "${" in value:
+                self._interpolations(value, pos)
             self._value(1)
         elif isinstance(event, yaml.AliasEvent):
             aliased = self.scalars.get(event.anchor)
             if aliased is not None:
                 self._pair(aliased, pos)
+            elif event.anchor in self.long_scalars:
+                self._long_alias(event.anchor)
             self._value(self.anchors.get(event.anchor, 1))
         return True
+
+    def _interpolations(self, value: str, pos: int | None) -> None:
+        """Judge every `${resolver:argument}` of a scalar until the file's budget is spent."""
+        if self.interpolation_budget is None:
+            return
+        try:
+            for resolver, argument in interpolations(value, self.interpolation_budget):
+                report_resolver(
+                    self.scanner, resolver, argument, self.path, f"pos {pos}", self.result
+                )
+                names = evaluated_references(resolver, argument)
+                if names:
+                    self.spliced.append((pos, resolver, argument, names))
+        except BudgetExceeded as exc:
+            self.interpolation_budget = None
+            report_budget(self.result, self.scanner.location(self.path), exc)
+
+    def _long_alias(self, anchor: str) -> None:
+        """An alias of a scalar too long to keep, where a hooked key wants its value: the
+        text it stands for goes unjudged, so the file is inconclusive."""
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top.is_map and top.items % 2 == 1 and top.target_next:
+            exc = BudgetExceeded(f"anchored text of {top.target_next}", _MAX_ANCHORED_TEXT)
+            report_budget(self.result, self.scanner.location(self.path), exc)
 
     def _pair(self, value: str, pos: int | None, plain: bool = True) -> None:
         """A scalar (or an alias of one) as a mapping key or as the value of a hooked key."""
@@ -352,7 +377,7 @@ def _values_under(path: str, names: set[str], yaml: Any, loader: Any) -> Spliced
                 elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
                     if isinstance(event, yaml.ScalarEvent):
                         value: str | None = event.value
-                        if event.anchor and len(anchored) < _MAX_SCALAR_ANCHORS:
+                        if event.anchor:
                             anchored[event.anchor] = event.value
                     else:
                         value = anchored.get(event.anchor)
