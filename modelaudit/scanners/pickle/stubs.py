@@ -48,6 +48,11 @@ FORWARD_BUDGET = 1 << 16
 #: (`Session.check_handed_over`): each call's arguments are read whole, and a tuple shared
 #: through the memo by many calls is read each time; past this the file is inconclusive.
 HANDED_BUDGET = 1 << 23
+#: Values one stream's calls may have looked at for resolvers handed over
+#: (`Session.check_escape`): each argument and every item of a list, tuple or dict argument,
+#: read again by each call a container is shared with through the memo; past this the file
+#: is inconclusive.
+ESCAPE_BUDGET = 1 << 23
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
@@ -191,6 +196,8 @@ class Session:
         self.forward_over = False
         self.handed_left = HANDED_BUDGET
         self.handed_over = False
+        self.escape_left = ESCAPE_BUDGET
+        self.escape_over = False
         self.nested: list[tuple[bytes, bool, str, bool]] = []
         #: Objects already queued (kept alive so their ids stay theirs) and the bytes queued:
         #: one payload fetched from the memo a million times is scanned once.
@@ -731,14 +738,31 @@ class Session:
         return self.make_class(module, f"{qual}.{attr}" if qual else attr, verdict)
 
     def check_escape(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> None:
+        """A resolver (`getattr`...) among a call's arguments or the items of a list, tuple
+        or dict argument is reported as handed over. Every item is read (the 65th was not),
+        charged to `ESCAPE_BUDGET`: a container shared through the memo is read by each call."""
+        if self.escape_over:
+            return
+        self.escape_left -= len(args) + (len(kwargs) if kwargs else 0)
+        if self.escape_left < 0:
+            self.escape_over = True
+            return
         values: list[Any] = list(args)
         if kwargs:
             values.extend(kwargs.values())
+        nested = 0
+        for v in values:
+            if isinstance(v, (list, tuple, dict)):
+                nested += len(v)
+        self.escape_left -= nested
+        if self.escape_left < 0:
+            self.escape_over = True
+            return
         for v in list(values):
             if isinstance(v, (list, tuple)):
-                values.extend(v[:64])
+                values.extend(v)
             elif isinstance(v, dict):
-                values.extend(list(v.values())[:64])
+                values.extend(v.values())
         for v in values:
             if isinstance(v, _SymMeta) and id(v) in self.escapers:
                 self.report(
