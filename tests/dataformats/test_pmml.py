@@ -165,3 +165,33 @@ def test_a_pickle_in_the_eleventh_extension_payload_is_scanned(tmp_path: Path) -
     assert any(
         "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
     )
+
+
+def test_a_pickle_after_a_megabyte_of_extension_text_is_scanned(tmp_path: Path) -> None:
+    """Only an Extension's first megabyte was read: a base64 pickle after 1 MB of numbers
+    in the same Extension went unread, and the file scanned clean."""
+    import base64
+
+    evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+    padding = " ".join(["0.125"] * 200_000)  # 1.2 MB of a vendor's numbers
+    state = f'<Extension name="X-State">{padding} {base64.b64encode(evil).decode()}</Extension>'
+    doc = PMML.replace('<Extension name="X-Note" value="built by sklearn2pmml"/>', state)
+    path = tmp_path / "padded.pmml"
+    path.write_text(doc)
+    result = scan(path)
+    assert any(
+        "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
+    )
+
+
+def test_a_large_extension_of_plain_text_and_tokens_is_clean(tmp_path: Path) -> None:
+    """Every token of an Extension is read now; vendor text full of long tokens that are
+    not pickles (hashes, identifiers) stays clean."""
+    import hashlib
+
+    tokens = " ".join(hashlib.sha256(str(n).encode()).hexdigest() for n in range(60_000))
+    state = f'<Extension name="X-Hashes">{tokens}</Extension>'
+    doc = PMML.replace('<Extension name="X-Note" value="built by sklearn2pmml"/>', state)
+    path = tmp_path / "hashes.pmml"
+    path.write_text(doc)
+    assert_clean(scan(path))

@@ -266,3 +266,31 @@ def test_header_of_many_tensors_and_long_metadata_parses_in_full(tmp_path: Path)
     result = scan(path)
     assert_clean(result)
     assert result.metadata["format_details"]["tensors"] == 20_000
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "x" * (1 << 20) + " ",  # a megabyte of padding: only the first was read
+        " ".join(f"sha256:{n:064x}" for n in range(16)) + " ",  # 16 tokens: only 16 decoded
+        base64.b64encode(pickle.dumps([1, 2, 3], protocol=4)).decode() + " ",  # a harmless
+        # pickle first: decoding stopped at the first pickle
+    ],
+    ids=["padding", "tokens", "harmless-pickle"],
+)
+def test_a_metadata_pickle_after_padding_or_another_pickle_is_scanned(
+    tmp_path: Path, before: str
+) -> None:
+    """Only a metadata value's first megabyte and first 16 base64 tokens were read, and
+    decoding stopped at the first pickle: an os.system pickle after any of them went unread."""
+    evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+    path = tmp_path / "meta.safetensors"
+    save_file(
+        {"w": np.ones(2, dtype=np.float32)},
+        str(path),
+        metadata={"format": "pt", "state": before + base64.b64encode(evil).decode()},
+    )
+    result = scan(path)
+    assert any(
+        "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
+    )

@@ -459,3 +459,48 @@ def test_an_argument_tuple_shared_by_many_calls_spends_the_handed_over_budget() 
     result, _ = scan(p4(body + _NONE))
     assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
     assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_a_loader_class_as_a_partials_seventeenth_bound_argument_is_critical() -> None:
+    """A partial's bound arguments were cut to 16 when it was called: the class as the 17th
+    argument of `partial(max, ...)()` scanned clean."""
+    body = Op(_partial(sg("builtins", "max"), *([Op(b"K\x01")] * 16), sg(*_ST)) + b")R")
+    result, _ = scan(p4(body))
+    assert any("SentenceTransformer is passed as a value" in m for m in critical(result))
+
+
+def test_a_loader_class_as_the_seventeenth_starmap_argument_is_critical() -> None:
+    """A registrar's argument tuple was cut to 16 (`deferred._seq`): the class as the 17th
+    item starmap hands to `max` went unjudged (only starmap's own WARNING)."""
+    body = call(
+        sg("itertools", "starmap"),
+        sg("builtins", "max"),
+        _lst(_tup(*([Op(b"K\x01")] * 16), sg(*_ST))),
+    )
+    result, _ = scan(p4(body))
+    assert any("SentenceTransformer is passed as a value" in m for m in critical(result))
+
+
+def test_the_thousand_and_twenty_fifth_instance_setstate_hook_is_judged() -> None:
+    """Only 1,024 instances' stored `__setstate__` were remembered: the 1,025th, a loader
+    class its next BUILD calls with the state, scanned clean."""
+    body = b""
+    for _ in range(1024):
+        body += _OBJ + _dct(s("__setstate__"), sg("builtins", "print")) + b"bNb0"
+    body += _OBJ + _dct(s("__setstate__"), sg(*_ST)) + b"b" + s("org/model") + b"b0"
+    result, _ = scan(p4(body + _NONE))
+    assert any("SentenceTransformer('org/model')" in m for m in critical(result))
+
+
+def test_a_registrar_argument_list_shared_by_many_calls_spends_the_handed_over_budget() -> None:
+    """Registrars hand on every argument now; one long tuple fetched from the memo by many
+    registrar calls is charged each time and ends the analysis there, inconclusive."""
+    from modelaudit.findings import FileStatus
+    from modelaudit.rules.core import ANALYSIS_BUDGET
+
+    body = b"(" + b"K\x01" * 65536 + b"t\x94"  # MEMOIZE 0: the shared arguments
+    for _ in range(200):
+        body += sg("_thread", "start_new_thread") + b"(" + sg("builtins", "max") + b"h\x00tR0"
+    result, _ = scan(p4(body + _NONE))
+    assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
+    assert result.status is FileStatus.INCONCLUSIVE

@@ -278,6 +278,36 @@ def test_escape_of_getattr_into_partial_is_critical() -> None:
     assert any("builtins.getattr is passed as a value" in m for m in critical(result))
 
 
+@pytest.mark.parametrize("container", ["list", "dict"])
+def test_getattr_as_the_sixty_fifth_item_of_an_argument_is_critical(container: str) -> None:
+    """Only the first 64 items of a list or dict argument were looked at for resolvers."""
+    pad = [Op(b"J" + i.to_bytes(4, "little") + b"K\x01") for i in range(64)]
+    if container == "list":
+        arg = Op(b"(" + b"K\x01" * 64 + sg("builtins", "getattr") + b"l")
+    else:
+        arg = Op(b"(" + b"".join(pad) + b"K\xff" + sg("builtins", "getattr") + b"d")
+    result, _ = scan(p4(call(sg("builtins", container), arg)))
+    assert any(
+        f"builtins.getattr is passed as a value to builtins.{container}" in m
+        for m in critical(result)
+    )
+
+
+def test_a_list_shared_by_many_calls_spends_the_escape_budget() -> None:
+    """Every item of a container argument is read, each charged to the stream: one long
+    list fetched from the memo by many calls ends the analysis there, inconclusive."""
+    from modelaudit.findings import FileStatus
+    from modelaudit.rules.core import ANALYSIS_BUDGET
+
+    # getattr imported (so every call's arguments are looked at), then the shared list
+    body = sg("builtins", "getattr") + b"0(" + b"K\x01" * 65536 + b"l\x94"  # MEMOIZE 0
+    for _ in range(200):
+        body += sg("builtins", "len") + b"h\x00\x85R0"  # len(memo[0])
+    result, _ = scan(p4(body + b"N"))
+    assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
+    assert result.status is FileStatus.INCONCLUSIVE
+
+
 #: Globals the zoo's real fine-tuning output names (transformers 5.25 Trainer, accelerate 1.16
 #: save_state, trl 1.16 SFTConfig), read from those files with pickletools.
 TRAINING_RUN_GLOBALS = [

@@ -56,6 +56,8 @@ DTYPE_BITS: Final[dict[str, int]] = {
 
 #: The Rust loader's `usize`: shapes, element counts and bit counts past it are refused.
 _USIZE_MAX: Final = (1 << 64) - 1
+#: Pickles listed per metadata value (every pickle found is still scanned).
+_LISTED_PICKLES: Final = 10
 
 
 def tensor_bits(shape: list[int], dtype_bits: int) -> int | None:
@@ -253,8 +255,12 @@ class SafetensorsScanner(BaseScanner):
             if not isinstance(value, str):
                 self._bad_header(f"__metadata__[{key!r}] is not a string", path, result)
                 value = json.dumps(value)
+            # every pickle is scanned; a value holding thousands lists the first few
+            pickles = 0
             for payload in find_payloads(value):
-                self._report_payload(key, payload.kind, payload.snippet, path, result)
+                pickles += payload.kind == "pickle"
+                if pickles <= _LISTED_PICKLES:
+                    self._report_payload(key, payload.kind, payload.snippet, path, result)
                 if payload.kind == "pickle":
                     nested = scan_nested_bytes(
                         self.ctx,

@@ -42,7 +42,21 @@ def _at(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, key: str) -> 
 
 
 def _seq(value: Any) -> tuple[Any, ...]:
-    return tuple(value[:16]) if isinstance(value, (tuple, list)) else ()
+    """Every item (the 17th went unjudged): the copy is charged by `Session.register`
+    (`cost`), and a tuple is not copied at all."""
+    return tuple(value) if isinstance(value, (tuple, list)) else ()
+
+
+def cost(args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> int:
+    """An upper bound on the items `calls` copies for these arguments: the arguments, each
+    list or tuple among them (and keyword values), and the first item of each (`starmap`)."""
+    total = len(args) + (len(kwargs) if kwargs else 0)
+    for value in (*args, *(kwargs.values() if kwargs else ())):
+        if isinstance(value, (tuple, list)):
+            total += len(value)
+            if value and isinstance(value[0], (tuple, list)):
+                total += len(value[0])
+    return total
 
 
 def _kw(value: Any) -> dict[str, Any] | None:
@@ -138,7 +152,7 @@ def _formatters(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Plann
 
 def _along_axis(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
     # apply_along_axis(func1d, axis, arr, *args, **kwargs): func1d(slice, *args, **kwargs)
-    yield _at(args, {}, 0, ""), (Later("array slice"), *args[3:19]), kwargs or None
+    yield _at(args, {}, 0, ""), (Later("array slice"), *args[3:]), kwargs or None
 
 
 def _fromfunction(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
@@ -151,7 +165,7 @@ def _piecewise(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planne
     # piecewise(x, condlist, funclist, *args, **kw): each function(x's part, *args, **kw)
     funcs = args[2] if len(args) > 2 else kwargs.get("funclist")
     for func in funcs if isinstance(funcs, (tuple, list)) else (funcs,):
-        yield func, (Later("array part"), *args[3:19]), kwargs or None
+        yield func, (Later("array part"), *args[3:]), kwargs or None
 
 
 def _iter_callable(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
@@ -240,7 +254,7 @@ _REGISTRARS: Final[dict[str, _Extract]] = {
 def _callback(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
     # ExitStack.callback(callback, /, *args, **kwds), AsyncExitStack.push_async_callback and
     # Executor.submit(fn, /, *args, **kwargs): callback(*args, **kwds)
-    yield _at(args, {}, 0, ""), args[1:17], kwargs or None
+    yield _at(args, {}, 0, ""), args[1:], kwargs or None
 
 
 def _scheduled(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
@@ -283,7 +297,7 @@ def _loop_call(index: int) -> _Extract:
     `run_in_executor(executor, func, *args)`: the callable at `index`, the rest its args."""
 
     def extract(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Planned]:
-        yield _at(args, {}, index, ""), args[index + 1 : index + 17], None
+        yield _at(args, {}, index, ""), args[index + 1 :], None
 
     return extract
 

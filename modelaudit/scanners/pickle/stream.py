@@ -662,6 +662,14 @@ def _nested_from_calls(
                 "argument values checked for handed-over callables", stubs.HANDED_BUDGET
             ),
         )
+    if session.escape_over:
+        report_budget(
+            result,
+            location(None),
+            BudgetExceeded(
+                "argument values checked for resolvers handed over", stubs.ESCAPE_BUDGET
+            ),
+        )
     for data, stacked, label, trusted in session.nested:
         if trusted:
             nested.scan_blob(

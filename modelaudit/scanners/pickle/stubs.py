@@ -39,15 +39,24 @@ _SAFE_HOOKS = _PARTIALS | {"copyreg._reconstructor"} | deferred.NAMES
 #: Nested partials and registrars handing a registrar over are followed this deep.
 _FORWARD_DEPTH = 8
 #: Registrations remembered per stream so that a partial's later BUILD is judged again.
+#: Not a bypass past it: what a BUILD can swap in is judged by itself (a dangerous global at
+#: import, a resolver by `check_escape`, a call-judged class by `partial_swap`).
 _MAX_HELD = 1024
 #: Handed-over calls one stream may have followed (`Session.forward`): registrars and
 #: partials nest, and the memo lets a few hundred bytes share one formatter table at every
 #: level, so the tree they describe can be exponential; past this the file is inconclusive.
 FORWARD_BUDGET = 1 << 16
 #: Argument values one stream's calls may have looked at for callables handed over
-#: (`Session.check_handed_over`): each call's arguments are read whole, and a tuple shared
-#: through the memo by many calls is read each time; past this the file is inconclusive.
+#: (`Session.check_handed_over`), and arguments of the calls registrars and partials set up
+#: (`Session.register`, `Session.forward`: every one, not the first 16): each call's
+#: arguments are read whole, and a tuple shared through the memo by many calls is read each
+#: time; past this the file is inconclusive.
 HANDED_BUDGET = 1 << 23
+#: Values one stream's calls may have looked at for resolvers handed over
+#: (`Session.check_escape`): each argument and every item of a list, tuple or dict argument,
+#: read again by each call a container is shared with through the memo; past this the file
+#: is inconclusive.
+ESCAPE_BUDGET = 1 << 23
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
 )
@@ -191,6 +200,8 @@ class Session:
         self.forward_over = False
         self.handed_left = HANDED_BUDGET
         self.handed_over = False
+        self.escape_left = ESCAPE_BUDGET
+        self.escape_over = False
         self.nested: list[tuple[bytes, bool, str, bool]] = []
         #: Objects already queued (kept alive so their ids stay theirs) and the bytes queued:
         #: one payload fetched from the memo a million times is scanned once.
@@ -461,9 +472,13 @@ class Session:
     ) -> None:
         """Registrar `name` was called: judge each call it sets up as if made now (until
         the forward budget is spent: a table shared through the memo is not walked again)."""
+        if not self.spend(deferred.cost(args, kwargs)):
+            return
         for func, fargs, fkwargs in deferred.calls(name, args, kwargs):
             if self.forward_left <= 0:
                 self.forward_over = True
+                return
+            if self.handed_over:
                 return
             self.forward(func, fargs, fkwargs, name, later=True, depth=depth)
 
@@ -487,6 +502,8 @@ class Session:
             self.forward_over = True
             return
         self.forward_left -= 1
+        if not self.spend(len(args) + (len(kwargs) if kwargs else 0)):
+            return
         if isinstance(func, _SymMeta):
             verdict: Verdict = func._ma_verdict
             fname = func._ma_name
@@ -517,9 +534,21 @@ class Session:
         elif isinstance(func, Obj) and func.name in _PARTIALS and func.data is not None:
             if later:
                 self.hold(func, via, args, kwargs)
+            if not self.spend(_bound_size(func.data)):
+                return
             inner, bound, bound_kw = _unpartial(func.data)
             merged = {**bound_kw, **kwargs} if bound_kw and kwargs else (bound_kw or kwargs)
-            self.forward(inner, bound + args, merged, via, later=later, depth=depth + 1)
+            self.forward(inner, bound + tuple(args), merged, via, later=later, depth=depth + 1)
+
+    def spend(self, values: int) -> bool:
+        """Charge `values` argument values to `HANDED_BUDGET`; False once it is spent."""
+        if self.handed_over:
+            return False
+        self.handed_left -= values
+        if self.handed_left < 0:
+            self.handed_over = True
+            return False
+        return True
 
     def hold(self, partial: Obj, via: str, args: tuple[Any, ...] | None, kwargs: Any) -> None:
         """Remember a partial handed out: a BUILD that swaps its function in later changes
@@ -731,14 +760,31 @@ class Session:
         return self.make_class(module, f"{qual}.{attr}" if qual else attr, verdict)
 
     def check_escape(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> None:
+        """A resolver (`getattr`...) among a call's arguments or the items of a list, tuple
+        or dict argument is reported as handed over. Every item is read (the 65th was not),
+        charged to `ESCAPE_BUDGET`: a container shared through the memo is read by each call."""
+        if self.escape_over:
+            return
+        self.escape_left -= len(args) + (len(kwargs) if kwargs else 0)
+        if self.escape_left < 0:
+            self.escape_over = True
+            return
         values: list[Any] = list(args)
         if kwargs:
             values.extend(kwargs.values())
+        nested = 0
+        for v in values:
+            if isinstance(v, (list, tuple, dict)):
+                nested += len(v)
+        self.escape_left -= nested
+        if self.escape_left < 0:
+            self.escape_over = True
+            return
         for v in list(values):
             if isinstance(v, (list, tuple)):
-                values.extend(v[:64])
+                values.extend(v)
             elif isinstance(v, dict):
-                values.extend(list(v.values())[:64])
+                values.extend(v.values())
         for v in values:
             if isinstance(v, _SymMeta) and id(v) in self.escapers:
                 self.report(
@@ -771,11 +817,7 @@ class Session:
         *,
         hold: bool = True,
     ) -> None:
-        if self.handed_over:
-            return
-        self.handed_left -= len(args) + (len(kwargs) if kwargs else 0)
-        if self.handed_left < 0:
-            self.handed_over = True
+        if not self.spend(len(args) + (len(kwargs) if kwargs else 0)):
             return
         values: list[Any] = [*args, *(kwargs.values() if kwargs else ())]
         for v in values:
@@ -859,8 +901,9 @@ class Session:
         copying hook when the loaded object is saved or deep-copied (judged now)."""
         for name, func in instance_hooks.stored(state):
             if name == instance_hooks.SETSTATE:
-                if len(self.build_hooks) < _MAX_HELD:
-                    self.build_hooks[id(target)] = (target, func)
+                # one per instance, each made by its own BUILD: linear, so never capped
+                # (the 1,025th instance's hook went unjudged)
+                self.build_hooks[id(target)] = (target, func)
                 continue
             self.forward(
                 func,
@@ -881,6 +924,8 @@ class Session:
             return
         made = data[0]
         if made and state[0] is made[0]:
+            return
+        if not self.spend(_bound_size(data)):
             return
         inner, bound, kw = _unpartial(data)
         inner = _innermost(inner) if isinstance(inner, Obj) else inner
@@ -946,9 +991,26 @@ def _unpartial(data: list[Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any] | 
     if isinstance(state, tuple) and state:
         bound = state[1] if len(state) > 1 and isinstance(state[1], tuple) else ()
         kw = state[2] if len(state) > 2 and isinstance(state[2], dict) and state[2] else None
-        return state[0], bound[:16], kw
+        return state[0], bound, kw
     kw = data[2] if len(data) > 2 else None
-    return (made[0] if made else None), tuple(made[1:17]), kw
+    return (made[0] if made else None), tuple(made[1:]), kw
+
+
+def _bound_size(data: list[Any]) -> int:
+    """Arguments `_unpartial` hands on (all of them: the 17th went unjudged), to be charged
+    before they are copied: a partial shared through the memo is unwrapped by every use."""
+    made, state = data[0], data[1]
+    if isinstance(state, tuple) and len(state) > 1 and isinstance(state[1], tuple):
+        return len(state[1])
+    return len(made) if made else 0
+
+
+def _function_of(data: list[Any]) -> Any:
+    """The function of a partial, as `_unpartial` finds it, without copying its arguments."""
+    made, state = data[0], data[1]
+    if isinstance(state, tuple) and state:
+        return state[0]
+    return made[0] if made else None
 
 
 def _lowered(text: str) -> str:
@@ -961,7 +1023,7 @@ def _innermost(partial: Obj) -> Any:
     for _ in range(_FORWARD_DEPTH):
         if not (isinstance(value, Obj) and value.name in _PARTIALS and value.data is not None):
             break
-        value = _unpartial(value.data)[0]
+        value = _function_of(value.data)
     return value
 
 

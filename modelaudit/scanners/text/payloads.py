@@ -2,7 +2,9 @@
 
 Formats such as safetensors (`__metadata__`), PMML (`Extension`) and msgpack carry free text
 that no loader executes by itself, but that a downstream tool may `eval`, unpickle or fetch.
-Detection is by pattern only; nothing found here is ever decoded further than base64.
+Detection is by pattern only; nothing found here is ever decoded further than base64. The
+whole text is read (a payload after a megabyte of padding went unread): every pattern here is
+linear in it, and each base64 token is decoded once.
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ _CODE_PATTERNS: Final = (
 _PICKLE_GLOBAL: Final = re.compile(rb"(?:^|[(\n])c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n")
 _BASE64_TOKEN: Final = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _URL: Final = re.compile(r"\b(?:https?|ftp|file|s3|gs|hf)://[^\s\"'<>]+", re.IGNORECASE)
-_MAX_TEXT: Final = 1 << 20
-_MAX_B64_TOKENS: Final = 16
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,9 @@ def looks_like_pickle(data: bytes) -> bool:
 
 
 def find_payloads(text: str, urls: bool = True) -> list[Payload]:
-    """Every code fragment, raw or base64 pickle, and URL in `text` (bounded work)."""
-    text = text[:_MAX_TEXT]
+    """The first code fragment and URL in `text`, and every raw or base64 pickle: one code
+    fragment is enough to flag the text, but each pickle is scanned on its own, so a harmless
+    one first (or 16 tokens of padding) cannot hide the next. Linear in `text`."""
     found: list[Payload] = []
     # Python reads identifiers in NFKC form: fullwidth `eval(` is `eval(` to whatever evals
     code = text if text.isascii() else unicodedata.normalize("NFKC", text)
@@ -67,17 +68,16 @@ def find_payloads(text: str, urls: bool = True) -> list[Payload]:
     raw = text.encode("latin-1", "ignore")
     if looks_like_pickle(raw):
         found.append(Payload("pickle", _snippet(text, 0, 40), raw))
-    for i, m in enumerate(_BASE64_TOKEN.finditer(text)):
-        if i >= _MAX_B64_TOKENS:
-            break
+    seen: set[bytes] = set()
+    for m in _BASE64_TOKEN.finditer(text):
         token = m.group(0)
         try:
             decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
         except (binascii.Error, ValueError):
             continue
-        if looks_like_pickle(decoded):
+        if decoded not in seen and looks_like_pickle(decoded):
+            seen.add(decoded)
             found.append(Payload("pickle", _snippet(text, m.start(), m.end()), decoded))
-            break
     if urls:
         m = _URL.search(text)
         if m:

@@ -20,7 +20,6 @@ from .payloads import Payload, find_payloads
 _MAX_EXPANSION: Final = 1_000_000
 _XINCLUDE_NS: Final = "http://www.w3.org/2001/XInclude"
 _ENTITY_REF: Final = re.compile(r"&([A-Za-z_][\w.-]*);")
-_MAX_EXT_TEXT: Final = 1 << 20
 _MODEL_TAGS: Final = frozenset(
     {
         "AssociationModel",
@@ -143,7 +142,6 @@ class _State:
         self.root: str | None = None
         self.ext_depth = 0
         self.ext_text: list[str] = []
-        self.ext_len = 0
         self.extension_payloads: list[Payload] = []
         self.model_names: list[str] = []
         self.copyright: str | None = None
@@ -202,14 +200,14 @@ class _State:
             self.ext_depth -= 1
             if not self.ext_depth:
                 text = "".join(self.ext_text)
-                self.ext_text, self.ext_len = [], 0
+                self.ext_text = []
                 for payload in find_payloads(text, urls=False):
                     self.extension_payloads.append(payload)
 
     def text(self, data: str) -> None:
-        if self.ext_depth and self.ext_len < _MAX_EXT_TEXT:
+        # all of it: past the first megabyte a payload went unread (`find_payloads` is linear)
+        if self.ext_depth:
             self.ext_text.append(data)
-            self.ext_len += len(data)
 
     def expansion(self) -> int:
         """Characters the body's entity references would expand to, computed, not performed."""
