@@ -72,9 +72,10 @@ def test_honest_memo_indexes_are_not_huge() -> None:
 
     from modelaudit.scanners.pickle.hashcost import MEMO_INDEX_FLOOR, huge_memo_put
 
-    many = [[i] for i in range(MEMO_INDEX_FLOOR + 10)]
-    for proto in (0, 2):
-        assert huge_memo_put(pickle.dumps(many, protocol=proto)) is None
+    many = [[] for _ in range(MEMO_INDEX_FLOOR + 10)]
+    assert huge_memo_put(pickle.dumps(many, protocol=2)) is None
+    assert huge_memo_put(pickle.dumps(many[:1000], protocol=0)) is None
+    assert huge_memo_put(b"(lp" + str(MEMO_INDEX_FLOOR).encode() + b"\n.") == 2
     assert huge_memo_put(MEMO_BOMB) == 3
 
 
