@@ -9,7 +9,8 @@ package's.
 from __future__ import annotations
 
 import os
-from typing import Final
+from collections.abc import Iterable
+from typing import Final, Protocol
 
 from ..base import BaseScanner
 
@@ -30,44 +31,99 @@ def inside(folder: str, relative: str) -> str | None:
 _NATIVE_SUFFIXES: Final = (".so", ".pyd", ".dylib", ".pyc")
 
 
-def module_file(code_dir: str, module: str) -> str | None:
+class Tree(Protocol):
+    """The files `import` would look through: a folder on disk, or the names of a remote
+    sweep's objects (`NameTree`)."""
+
+    def join(self, *parts: str) -> str: ...
+
+    def isdir(self, path: str) -> bool: ...
+
+    def isfile(self, path: str) -> bool: ...
+
+    def listdir(self, path: str) -> list[str]: ...
+
+
+class DiskTree:
+    def join(self, *parts: str) -> str:
+        return os.path.join(*parts)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def isfile(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return os.listdir(path)
+        except OSError:
+            return []
+
+
+class NameTree:
+    """Folders and files made of `/`-separated object names (URIs of one sweep)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.files = set(names)
+        self.children: dict[str, set[str]] = {}
+        for name in self.files:
+            parent, _, leaf = name.rpartition("/")
+            while parent:
+                self.children.setdefault(parent, set()).add(leaf)
+                parent, _, leaf = parent.rpartition("/")
+
+    def join(self, *parts: str) -> str:
+        return "/".join(p.strip("/") if n else p.rstrip("/") for n, p in enumerate(parts))
+
+    def isdir(self, path: str) -> bool:
+        return path in self.children
+
+    def isfile(self, path: str) -> bool:
+        return path in self.files
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(self.children.get(path, ()))
+
+
+DISK: Final = DiskTree()
+
+
+def module_file(code_dir: str, module: str, tree: Tree = DISK) -> str | None:
     """The Python source `import module` runs for the module itself from the code directory
     (its `.py`, or its package's `__init__.py`), found in the import system's order: a
     package directory wins over a module of the same name, and an extension module over a
     `.py`. None when the module is not there, or when anything the import would run on the
     way (its packages' `__init__`) is not Python source this scan can judge."""
     parts = module.split(".")
-    if not all(p.isidentifier() for p in parts) or not os.path.isdir(code_dir):
+    if not all(p.isidentifier() for p in parts) or not tree.isdir(code_dir):
         return None
     folder, found = code_dir, None
     for n, part in enumerate(parts):
-        found = _importable(folder, part)
+        found = _importable(tree, folder, part)
         if found is None:
             return None
         if n < len(parts) - 1:
-            if os.path.basename(found) != "__init__.py":
+            if not found.endswith("__init__.py"):
                 return None  # a plain module has no submodules
-            folder = os.path.dirname(found)
+            folder = found[: -len("__init__.py") - 1]
     return found
 
 
-def _importable(folder: str, name: str) -> str | None:
+def _importable(tree: Tree, folder: str, name: str) -> str | None:
     """What `import name` finds in `folder`, if it is Python source."""
-    package = os.path.join(folder, name)
-    if os.path.isdir(package):
-        if any(os.path.exists(os.path.join(package, "__init__" + s)) for s in _NATIVE_SUFFIXES):
+    package = tree.join(folder, name)
+    if tree.isdir(package):
+        entries = tree.listdir(package)
+        if any("__init__" + s in entries for s in _NATIVE_SUFFIXES):
             return None
-        if os.path.isfile(os.path.join(package, "__init__.py")):
-            return os.path.join(package, "__init__.py")
-    try:
-        entries = os.listdir(folder)
-    except OSError:
-        return None
+        if "__init__.py" in entries:
+            return tree.join(package, "__init__.py")
     prefix = name + "."
-    if any(e.startswith(prefix) and e.endswith(_NATIVE_SUFFIXES) for e in entries):
+    if any(e.startswith(prefix) and e.endswith(_NATIVE_SUFFIXES) for e in tree.listdir(folder)):
         return None
-    source = os.path.join(folder, name + ".py")
-    return source if os.path.isfile(source) else None
+    source = tree.join(folder, name + ".py")
+    return source if tree.isfile(source) else None
 
 
 def python_model_code_dir(scanner: BaseScanner, pickle_path: str) -> str | None:
