@@ -17,7 +17,7 @@ import pytest
 
 from modelaudit.config import ScanConfig
 from modelaudit.engine import dispatch
-from modelaudit.findings import IssueSeverity
+from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import text as rt
 from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
 
@@ -134,9 +134,8 @@ def test_documented_custom_model_unpickling_its_artifacts_is_not_flagged(models:
 def test_python_model_pickle_names_its_class(models: Path) -> None:
     from modelaudit.scanners.text.mlmodel_scanner import pickle_globals
 
-    assert pickle_globals(str(models / "pythonmodel" / "python_model.pkl"))[0] == (
-        "shipped_model.ShippedModel"
-    )
+    names, stopped = pickle_globals(str(models / "pythonmodel" / "python_model.pkl"))
+    assert names[0] == "shipped_model.ShippedModel" and stopped is None
 
 
 def test_names_in_the_mlmodel_cannot_leave_the_model_folder(models: Path, tmp_path: Path) -> None:
@@ -202,3 +201,90 @@ def test_a_package_shadowing_the_shipped_module_is_what_is_judged(
     (package / "__init__.py").write_text(built.HOSTILE_MODEL.replace("ShippedModel", "ChurnModel"))
     [message] = _critical(folder / "MLmodel")
     assert "code/churn_model/__init__.py" in message and "os.system" in message, message
+
+
+_HARMLESS_CLASS = (
+    "import mlflow.pyfunc\n\n"
+    "class M{i}(mlflow.pyfunc.PythonModel):\n"
+    "    def load_context(self, context):\n"
+    "        self.k = {i}\n"
+)
+#: A plain class (no loader base, so its own file's scan calls its methods "call" time, INFO)
+#: whose __setstate__ unpickling runs.
+_HELPER = "class Helper:\n    def __setstate__(self, state):\n        import os\n        os.system('id')\n"
+_MLMODEL = (
+    "flavors:\n  python_function:\n    code: code\n    loader_module: mlflow.pyfunc.model\n"
+    "    python_model: python_model.pkl\nmlflow_version: 2.14.1\n"
+)
+
+
+def _rebuilt(module: str, cls: str) -> bytes:
+    """Protocol-2 opcodes that rebuild `module.cls` and set its state (GLOBAL, NEWOBJ, BUILD)."""
+    return b"c" + module.encode() + b"\n" + cls.encode() + b"\n)\x81}b0"
+
+
+def _hand_made(tmp_path: Path, files: dict[str, str], body: bytes) -> Path:
+    """An MLmodel, its code folder and a python_model pickle of `body` (never unpickled)."""
+    (tmp_path / "code").mkdir()
+    for name, text in files.items():
+        (tmp_path / "code" / name).write_text(text)
+    (tmp_path / "MLmodel").write_text(_MLMODEL)
+    (tmp_path / "python_model.pkl").write_bytes(b"\x80\x02" + body + b"N.")
+    return tmp_path / "MLmodel"
+
+
+@pytest.mark.parametrize("where", ["same-file", "sixth-file", "201st-global", "past-4MiB"])
+def test_every_class_the_python_model_pickle_rebuilds_is_judged(tmp_path: Path, where: str) -> None:
+    """Unpickling rebuilds every class the python_model names, not only the PythonModel: a
+    harmful class after a harmless one in the same file, in a 6th file after 5 harmless
+    ones, as the 201st global or past the pickle's first 4 MiB was INFO (each file judged
+    once, by its first class; 5 files judged; 200 globals and 4 MiB read)."""
+    files = {"m0.py": _HARMLESS_CLASS.format(i=0), "m5.py": _HELPER}
+    body = _rebuilt("m0", "M0")
+    if where == "same-file":
+        files = {"m0.py": _HARMLESS_CLASS.format(i=0) + _HELPER}
+        body += _rebuilt("m0", "Helper")
+    elif where == "sixth-file":
+        for i in range(1, 5):
+            files[f"m{i}.py"] = _HARMLESS_CLASS.format(i=i)
+            body += _rebuilt(f"m{i}", f"M{i}")
+        body += _rebuilt("m5", "Helper")
+    elif where == "201st-global":
+        body += b"ccollections\nOrderedDict\n0" * 200 + _rebuilt("m5", "Helper")
+    else:
+        pad = 5 << 20
+        body += b"B" + pad.to_bytes(4, "little") + b"\0" * pad + b"0" + _rebuilt("m5", "Helper")
+    mlmodel = _hand_made(tmp_path, files, body)
+    result = scan(mlmodel)
+    [message] = _critical(mlmodel)
+    assert "Helper" in message and "os.system" in message, message
+    assert result.status is FileStatus.COMPLETE
+
+
+def test_many_shipped_files_are_listed_up_to_a_bound(tmp_path: Path) -> None:
+    """Every file is judged; five are named one by one (the harmful first), the rest counted."""
+    files = {f"m{i}.py": _HARMLESS_CLASS.format(i=i) for i in range(9)}
+    files["m9.py"] = _HELPER
+    body = b"".join(_rebuilt(f"m{i}", f"M{i}") for i in range(9)) + _rebuilt("m9", "Helper")
+    result = scan(_hand_made(tmp_path, files, body))
+    shipped = [i for i in result.issues if i.rule == rt.MLMODEL_SHIPPED_CODE]
+    assert len(shipped) == 6
+    assert shipped[0].severity is IssueSeverity.CRITICAL and "code/m9.py" in shipped[0].message
+    assert "5 more Python file(s)" in shipped[-1].message
+    assert shipped[-1].severity is IssueSeverity.INFO
+
+
+def test_a_python_model_pickle_past_the_opcode_budget_is_inconclusive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pickle is walked whole for the classes it rebuilds, within an opcode budget: past
+    it the MLmodel is inconclusive (MA9004), what was found before still judged."""
+    from modelaudit.scanners.text import mlmodel_scanner
+
+    monkeypatch.setattr(mlmodel_scanner, "MAX_PICKLE_OPCODES", 100)
+    files = {"m0.py": _HARMLESS_CLASS.format(i=0) + _HELPER}
+    body = _rebuilt("m0", "Helper") + b"ccollections\nOrderedDict\n0" * 200
+    result = scan(_hand_made(tmp_path, files, body))
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert "MA9004" in rules_of(result)
+    assert rules_of(result, IssueSeverity.CRITICAL) == {rt.MLMODEL_SHIPPED_CODE}

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgpack
 import numpy as np
+import pytest
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import data as rd
@@ -143,3 +144,73 @@ def test_all_numeric_dtypes_are_consistent(tmp_path: Path) -> None:
     path = tmp_path / "dtypes.msgpack"
     path.write_bytes(_flax_bytes(tree))
     assert_clean(scan(path))
+
+
+_EVIL = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+
+
+def _critical_os_system(result: Any) -> bool:
+    return any(
+        "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
+    )
+
+
+def test_a_pickle_in_a_string_past_64_kib_is_scanned(tmp_path: Path) -> None:
+    """Strings over 64 KiB were skipped without being searched: a base64 os.system pickle
+    after 64 KiB of text went unread (clean)."""
+    import base64
+
+    text = "x" * (70 << 10) + " " + base64.b64encode(_EVIL).decode()
+    path = tmp_path / "big-string.msgpack"
+    path.write_bytes(_flax_bytes({"params": {"w": np.ones(3, np.float32)}, "note": text}))
+    result = scan(path)
+    assert rd.MSGPACK_EMBEDDED_PICKLE in rules_of(result)
+    if has_pickle_scanner():
+        assert _critical_os_system(result)
+
+
+def test_a_bytes_pickle_with_trailing_bytes_or_a_late_global_is_scanned(tmp_path: Path) -> None:
+    """pickle.loads stops at STOP and ignores what follows, and reads a protocol-0 stream from
+    its first opcode: a bytes value with a byte after the STOP, or whose GLOBAL came past its
+    first 512 bytes, was skipped (clean)."""
+    late = b"S'" + b"a" * 600 + b"'\n0cos\nsystem\n(S'id'\ntR."
+    path = tmp_path / "bytes.msgpack"
+    path.write_bytes(_flax_bytes({"a": _EVIL + b"\x00", "b": late}))
+    result = scan(path)
+    found = [i for i in result.issues if i.rule == rd.MSGPACK_EMBEDDED_PICKLE]
+    assert len(found) == 2, result.issues
+    if has_pickle_scanner():
+        assert _critical_os_system(result)
+
+
+def test_a_pickle_past_the_size_bound_leaves_the_file_inconclusive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bytes value, unknown extension or trailing data that is a pickle too large to
+    scan returned silently (clean): it is named and the file is inconclusive (MA9004)."""
+    from modelaudit.scanners.data import msgpack_scanner
+
+    monkeypatch.setattr(msgpack_scanner, "_MAX_PICKLE", 16)
+    for name, packed in [
+        ("bytes", _flax_bytes({"a": _EVIL})),
+        ("ext", msgpack.packb({"a": msgpack.ExtType(42, _EVIL)})),
+        ("trailing", _flax_bytes({"a": 1}) + _EVIL),
+    ]:
+        path = tmp_path / f"{name}.msgpack"
+        path.write_bytes(packed)
+        result = scan(path)
+        assert result.status is FileStatus.INCONCLUSIVE, (name, result.issues)
+        assert "MA9004" in rules_of(result), name
+
+
+def test_plain_bytes_values_are_not_pickles(tmp_path: Path) -> None:
+    """Raw bytes values (random, text, a pickle-looking head that never imports) stay quiet."""
+    rng = np.random.default_rng(0)
+    values = {f"b{i}": rng.bytes(4096) for i in range(64)}
+    values["text"] = b"hello world " * 100
+    values["noimport"] = b"(lp0\nI1\naI2\na."
+    path = tmp_path / "plain.msgpack"
+    path.write_bytes(msgpack.packb(values))
+    result = scan(path)
+    assert rd.MSGPACK_EMBEDDED_PICKLE not in rules_of(result)
+    assert result.status is FileStatus.COMPLETE

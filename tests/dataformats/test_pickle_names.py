@@ -22,7 +22,7 @@ def test_a_module_named_again_through_the_memo_is_still_seen() -> None:
 
 def test_protocol_2_globals_and_constants() -> None:
     data = pickle.dumps((collections.OrderedDict, "FloatStorage", 7), protocol=2)
-    names, values = pickle_names(data)
+    names, values, _ = pickle_names(data)
     assert names == ["collections.OrderedDict"]
     assert values == ["FloatStorage", 7]
 

@@ -195,3 +195,72 @@ def test_a_large_extension_of_plain_text_and_tokens_is_clean(tmp_path: Path) -> 
     path = tmp_path / "hashes.pmml"
     path.write_text(doc)
     assert_clean(scan(path))
+
+
+def test_a_pickle_in_internal_entities_an_extension_uses_is_scanned(tmp_path: Path) -> None:
+    """Parsers PMML consumers use (expat under ElementTree, lxml under Nyoka, Java's SAX
+    under jpmml/pypmml) expand internal entities, so an Extension's text is what its entity
+    references expand to. Only `&name;` was searched: a base64 os.system pickle in an entity
+    value, whole or split across two, was only the DTD warning."""
+    import base64
+
+    evil = base64.b64encode(b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.")
+    half = len(evil) // 2
+    for name, entities, body in [
+        ("whole", f'<!ENTITY p "{evil.decode()}">', "&p;"),
+        (
+            "split",
+            f'<!ENTITY a "{evil[:half].decode()}"><!ENTITY b "&c;"><!ENTITY c "{evil[half:].decode()}">',
+            "&a;&b;",
+        ),
+    ]:
+        doc = PMML.replace(
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            f'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE PMML [{entities}]>',
+        ).replace(
+            '<Extension name="X-Note" value="built by sklearn2pmml"/>',
+            f'<Extension name="X-State">{body}</Extension>',
+        )
+        path = tmp_path / f"{name}.pmml"
+        path.write_text(doc)
+        result = scan(path)
+        assert any(
+            "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
+        ), (name, result.issues)
+
+
+def test_an_escaped_ampersand_is_not_an_entity_reference(tmp_path: Path) -> None:
+    """`&amp;p;` in an Extension is the text `&p;`, not a use of the entity p."""
+    import base64
+
+    evil = base64.b64encode(b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.")
+    doc = PMML.replace(
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE PMML [<!ENTITY p "{evil.decode()}">]>',
+    ).replace(
+        '<Extension name="X-Note" value="built by sklearn2pmml"/>',
+        '<Extension name="X-State">&amp;p;</Extension>',
+    )
+    path = tmp_path / "escaped.pmml"
+    path.write_text(doc)
+    assert rt.PMML_EXTENSION_CODE not in rules_of(scan(path))
+
+
+def test_an_entity_bomb_inside_an_extension_is_expanded_within_a_budget(tmp_path: Path) -> None:
+    """The expansion searched is charged to a budget: a bomb used in an Extension is the bomb
+    finding and an inconclusive file (MA9004), not a hang."""
+    decls = '<!ENTITY l0 "lol">' + "".join(
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    doc = PMML.replace(
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE PMML [{decls}]>',
+    ).replace(
+        '<Extension name="X-Note" value="built by sklearn2pmml"/>',
+        '<Extension name="X-State">&l9;</Extension>',
+    )
+    path = tmp_path / "bomb.pmml"
+    path.write_text(doc)
+    result = scan(path)
+    assert rt.PMML_ENTITY_BOMB in rules_of(result, IssueSeverity.CRITICAL)
+    assert "MA9004" in rules_of(result)

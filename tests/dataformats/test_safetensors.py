@@ -294,3 +294,42 @@ def test_a_metadata_pickle_after_padding_or_another_pickle_is_scanned(
     assert any(
         "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
     )
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        # protocol 0: a padding string (popped) first, its GLOBAL past byte 512
+        b"S'" + b"a" * 600 + b"'\n0cos\nsystem\n(S'id'\ntR.",
+        # protocol 0's INST: `i module\nname\n` builds the class from the marked arguments
+        b"(S'id'\nios\nsystem\n.",
+        # no PROTO header: the unpickler takes STACK_GLOBAL in any stream
+        b"Vos\nVsystem\n\x93Vid\n\x85R.",
+    ],
+    ids=["global-past-512", "inst", "stack-global-no-proto"],
+)
+def test_a_metadata_pickle_without_an_early_global_is_scanned(tmp_path: Path, evil: bytes) -> None:
+    """`looks_like_pickle` looked for a GLOBAL opcode in the first 512 bytes only: a
+    protocol-0 pickle with padding first, or one importing with INST or STACK_GLOBAL, was
+    never treated as a pickle, and its os.system went unread (clean)."""
+    path = tmp_path / "meta.safetensors"
+    save_file(
+        {"w": np.ones(2, dtype=np.float32)},
+        str(path),
+        metadata={"format": "pt", "state": base64.b64encode(evil).decode()},
+    )
+    result = scan(path)
+    assert any(
+        "os.system" in i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL
+    ), result.issues
+
+
+def test_text_that_only_resembles_pickle_opcodes_is_not_a_pickle() -> None:
+    """The detector follows the opcodes from the first byte: prose, or bytes whose opcodes
+    stop before anything is imported, are not pickles."""
+    from modelaudit.scanners.text.payloads import looks_like_pickle
+
+    assert not looks_like_pickle(b"hello world, this is a model card")
+    assert not looks_like_pickle(b"N." + b"x" * 1000)
+    assert not looks_like_pickle(b"S'" + b"a" * 600 + b"'\n.")
+    assert looks_like_pickle(b"S'" + b"a" * 600 + b"'\n0cos\nsystem\n(S'id'\ntR.")

@@ -14,6 +14,7 @@ import re
 import struct
 from typing import Final
 
+from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...formats import Format
 from ...formats.bounded_reader import BoundedReader, Hostile, Malformed
 from ...rules.data import (
@@ -28,7 +29,11 @@ from ..text.payloads import find_payloads, looks_like_pickle
 
 _MAX_DEPTH: Final = 64
 _MAX_ITEMS: Final = 20_000_000
-_MAX_STRING: Final = 1 << 16
+#: Bytes of strings read and searched for payloads, per file: every string is read whole
+#: (a payload past the first 64 KiB went unread); past this the file is inconclusive.
+_MAX_SEARCHED: Final = 256 * 1024 * 1024
+#: The largest bytes value, extension or trailing data read whole to be tested and scanned as
+#: a pickle; a larger one that may be a pickle leaves the file inconclusive (MA9004).
 _MAX_PICKLE: Final = 64 * 1024 * 1024
 #: Flax's _MsgpackExtType: ndarray, native complex, NumPy scalar; -1 is msgpack's timestamp.
 _KNOWN_EXT: Final = frozenset({1, 2, 3, -1})
@@ -83,9 +88,16 @@ class MsgpackScanner(BaseScanner):
             MSGPACK_PAYLOAD,
             "Flax rejects extra data, so these bytes serve some other reader: a hidden payload.",
         )
-        head = reader.peek(min(left, 4096))
-        if looks_like_pickle(head) and left <= _MAX_PICKLE:
-            data = reader.take(left)
+        if left > _MAX_PICKLE:
+            if _may_be_pickle(reader.peek(4096)):
+                report_budget(
+                    result,
+                    self.location(path, pos=start),
+                    BudgetExceeded("msgpack pickle bytes", _MAX_PICKLE),
+                )
+            return
+        data = reader.take(left)
+        if looks_like_pickle(data):
             shown = self.location(path, member=f"trailing@{start}")
             result.merge(scan_nested_bytes(self.ctx, data, shown, fmt=Format.PICKLE))
 
@@ -112,6 +124,8 @@ class _Walk:
         self.scanner, self.r, self.path, self.result = scanner, r, path, result
         self.items = 0
         self.reported_ext: set[int] = set()
+        self.searched = WorkBudget("msgpack strings searched", _MAX_SEARCHED)
+        self.over: set[str] = set()  # budgets already reported
 
     def value(self) -> None:
         owed = [1]
@@ -171,7 +185,13 @@ class _Walk:
     def _str(self, length: int) -> None:
         if length > self.r.left:
             raise Hostile(f"string of {length} bytes with {self.r.left} left")
-        if length < 16 or length > _MAX_STRING:
+        if length < 16:
+            self.r.skip(length)
+            return
+        try:
+            self.searched.charge(length)
+        except BudgetExceeded as exc:
+            self._over(exc, self.r.pos)
             self.r.skip(length)
             return
         pos = self.r.pos
@@ -194,14 +214,26 @@ class _Walk:
         if length > r.left:
             raise Hostile(f"bytes value of {length} bytes with {r.left} left")
         pos = r.pos
-        head = r.peek(min(length, 512))
-        if length >= 4 and looks_like_pickle(head):
-            r.skip(length - 1)
-            if r.take(1) == b"." and length <= _MAX_PICKLE:
-                r.seek(pos)
-                self._pickle(r.take(length), pos)
-            return
-        r.skip(length)
+        if length < 4:
+            r.skip(length)
+        elif length > _MAX_PICKLE:
+            self._too_large(r.peek(512), pos)
+            r.skip(length)
+        else:
+            data = r.take(length)  # every byte: a protocol-0 pickle may import past its head
+            if looks_like_pickle(data) and _stops(data):
+                self._pickle(data, pos)
+
+    def _over(self, exc: BudgetExceeded, pos: int) -> None:
+        """A budget ran out: the file is inconclusive (said once per budget)."""
+        if exc.what not in self.over:
+            self.over.add(exc.what)
+            report_budget(self.result, self.scanner.location(self.path, pos=pos), exc)
+
+    def _too_large(self, head: bytes, pos: int) -> None:
+        """A value too large to read whole that may be a pickle: not judged, so inconclusive."""
+        if _may_be_pickle(head):
+            self._over(BudgetExceeded("msgpack pickle bytes", _MAX_PICKLE), pos)
 
     def _pickle(self, data: bytes, pos: int) -> None:
         self.scanner._issue(
@@ -232,8 +264,9 @@ class _Walk:
                     "A custom ext_hook turns these bytes into objects; what it does with "
                     "attacker data is unknown.",
                 )
-            head = r.peek(min(length, 512))
-            if looks_like_pickle(head) and length <= _MAX_PICKLE:
+            if length > _MAX_PICKLE:
+                self._too_large(r.peek(512), pos)
+            elif looks_like_pickle(r.peek(length)):
                 self._pickle(r.take(length), pos)
                 return
         elif code in (1, 3):
@@ -269,6 +302,40 @@ class _Walk:
                 "Restoring fails or reads a different layout; the extra bytes can carry a "
                 "payload for another reader.",
             )
+
+
+def _stops(data: bytes) -> bool:
+    """Whether `data`'s opcodes parse from its first byte to a STOP, as `pickle.loads` reads
+    them (what follows the STOP is ignored by the loader, so it is not required to end there)."""
+    import io
+    import pickletools
+
+    try:
+        for op, _arg, _pos in pickletools.genops(io.BytesIO(data)):
+            if op.name == "STOP":
+                return True
+    except ValueError:
+        return False
+    return False
+
+
+def _may_be_pickle(head: bytes) -> bool:
+    """A pickle header or import in `head`, or opcodes that parse through all of it (a
+    protocol-0 stream may import further on): only then is an unread value a possible pickle."""
+    import io
+    import pickletools
+
+    if looks_like_pickle(head):
+        return True
+    ops = 0
+    try:
+        for op, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+            if op.name == "STOP":
+                return False
+            ops += 1
+    except ValueError:
+        return ops >= 16  # prose and tensor bytes meet a byte no unpickler reads far sooner
+    return True
 
 
 def _itemsize(dtype: str) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...formats import Format
 from ...rules.text import PMML_DTD, PMML_ENTITY_BOMB, PMML_EXTENSION_CODE, PMML_XXE
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -20,6 +21,9 @@ from .payloads import Payload, find_payloads
 _MAX_EXPANSION: Final = 1_000_000
 _XINCLUDE_NS: Final = "http://www.w3.org/2001/XInclude"
 _ENTITY_REF: Final = re.compile(r"&([A-Za-z_][\w.-]*);")
+#: How an entity reference met in an Extension's content is kept until the Extension ends
+#: (NUL cannot occur in XML, so text never reads as one).
+_REF_MARK: Final = re.compile("\x00([^\x00]*)\x00")
 _MODEL_TAGS: Final = frozenset(
     {
         "AssociationModel",
@@ -111,6 +115,8 @@ class PmmlScanner(BaseScanner):
                 "XXE and expansion attacks against other parsers.",
                 rule=PMML_DTD,
             )
+        if s.stopped is not None:
+            report_budget(result, loc, s.stopped)
         # every payload is judged (a pickle past the 10th went unscanned); 10 are listed
         for i, payload in enumerate(s.extension_payloads):
             if i < 10:
@@ -146,6 +152,10 @@ class _State:
         self.model_names: list[str] = []
         self.copyright: str | None = None
         self.xinclude: set[str] = set()
+        #: characters of Extension text produced by expanding entities (bombs are reported
+        #: by size; past this the Extensions are not searched whole: MA9004)
+        self.expanded = WorkBudget("PMML Extension entity expansion", 2 * _MAX_EXPANSION)
+        self.stopped: BudgetExceeded | None = None
 
     def doctype(self, name: str, system_id: str | None, public_id: str | None, _s: int) -> None:
         self.doctype_name = name
@@ -176,7 +186,7 @@ class _State:
             name = data[1:-1]
             self.body_refs[name] = self.body_refs.get(name, 0) + 1
             if self.ext_depth:
-                self.text(data)
+                self.text(f"\x00{name}\x00")  # expanded when the Extension ends
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
         if self.root is None:
@@ -201,6 +211,8 @@ class _State:
             if not self.ext_depth:
                 text = "".join(self.ext_text)
                 self.ext_text = []
+                if "\x00" in text:
+                    text = self.expand(text)
                 for payload in find_payloads(text, urls=False):
                     self.extension_payloads.append(payload)
 
@@ -208,6 +220,36 @@ class _State:
         # all of it: past the first megabyte a payload went unread (`find_payloads` is linear)
         if self.ext_depth:
             self.ext_text.append(data)
+
+    def expand(self, text: str) -> str:
+        """`text` with its entity references replaced as PMML consumers' parsers do (expat,
+        lxml and Java's SAX all expand internal entities), charged to `expanded`: a payload
+        can sit in an entity value, or be split across several. Undeclared or recursive
+        references stay as written; past the budget the expansion is cut (MA9004)."""
+        out: list[str] = []
+        # (pieces from re.split: text at even indexes, entity names at odd), next index, names
+        # being expanded
+        stack: list[tuple[list[str], int, frozenset[str]]] = [
+            (_REF_MARK.split(text), 0, frozenset())
+        ]
+        try:
+            while stack:
+                pieces, i, seen = stack.pop()
+                if i >= len(pieces):
+                    continue
+                stack.append((pieces, i + 1, seen))
+                piece = pieces[i]
+                value = self.entities.get(piece) if i % 2 else None
+                if i % 2 == 0:
+                    out.append(piece)
+                elif value is None or piece in seen:
+                    out.append(f"&{piece};")
+                else:
+                    self.expanded.charge(len(value) + len(seen) + 1)
+                    stack.append((_ENTITY_REF.split(value), 0, seen | {piece}))
+        except BudgetExceeded as exc:
+            self.stopped = self.stopped or exc
+        return "".join(out)
 
     def expansion(self) -> int:
         """Characters the body's entity references would expand to, computed, not performed."""

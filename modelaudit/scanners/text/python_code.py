@@ -225,11 +225,16 @@ class Analysis:
 
     def of_class(self, name: str) -> list[Behaviour]:
         """Behaviours reached at import time or from the class's own methods."""
-        members = set(self.classes.get(name, ()))
+        return self.of_classes(frozenset({name}))
+
+    def of_classes(self, names: frozenset[str]) -> list[Behaviour]:
+        """Behaviours reached at import time or from any of these classes' own methods (one
+        pass, however many classes are named)."""
+        members = {m for name in names for m in self.classes.get(name, ())}
         return [
             b
             for b in self.behaviours
-            if b.when == "import" or b.scope.split(".", 1)[0] == name or b.scope in members
+            if b.when == "import" or b.scope.split(".", 1)[0] in names or b.scope in members
         ]
 
 

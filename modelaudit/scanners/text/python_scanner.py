@@ -69,11 +69,12 @@ def parse(source: bytes) -> tuple[ast.Module | None, str | None]:
         return None, "nested too deeply to parse"
 
 
-def behaviour_summary(source: bytes | None, cls: str = "") -> str | None:
+def behaviour_summary(source: bytes | None, cls: str | frozenset[str] = "") -> str | None:
     """What Python a loader imports does, in a few words ('runs commands or starts processes
     (os.system, line 3)'), for the findings about such files (MLflow code, TorchServe handlers,
-    diffusers components): import-time code and class `cls` when it is named, else the whole
-    file. "" when it does nothing listed (or would not even import); None when it was not read
+    diffusers components): import-time code and class `cls` (or each class of a set, one
+    analysis for all: a pickle may rebuild several classes of one file) when it is named,
+    else the whole file. "" when it does nothing listed (or would not even import); None when it was not read
     whole or was nested too deeply to parse, which is no all-clear. Unpickling is listed only
     where `severity_of` makes it CRITICAL (inline or network data, import time)."""
     if source is None or len(source) > MAX_PYTHON_BYTES:
@@ -84,9 +85,10 @@ def behaviour_summary(source: bytes | None, cls: str = "") -> str | None:
         return ""
     except (RecursionError, MemoryError):
         return None
-    analysis = analyse(tree, frozenset({cls}) if cls else frozenset())
+    classes = frozenset({cls} if isinstance(cls, str) and cls else cls or ())
+    analysis = analyse(tree, classes)
     kinds: dict[str, list[str]] = {}
-    for b in analysis.of_class(cls) if cls else analysis.behaviours:
+    for b in analysis.of_classes(classes) if classes else analysis.behaviours:
         if b.kind == "deserialise" and severity_of(b) is not IssueSeverity.CRITICAL:
             continue  # unpickles a file the model ships, or one it cannot place: see severity_of
         kinds.setdefault(b.kind, []).append(f"{b.name}, line {b.line}")
@@ -94,7 +96,7 @@ def behaviour_summary(source: bytes | None, cls: str = "") -> str | None:
     return "; ".join(f"{DESCRIPTIONS[k]} ({', '.join(v[:3])})" for k, v in listed)
 
 
-def file_behaviour_summary(path: str, cls: str = "") -> str | None:
+def file_behaviour_summary(path: str, cls: str | frozenset[str] = "") -> str | None:
     """`behaviour_summary` of the file at `path` (None when it cannot be read)."""
     try:
         return behaviour_summary(read_capped(path, MAX_PYTHON_BYTES), cls)
