@@ -72,7 +72,7 @@ def test_honest_memo_indexes_are_not_huge() -> None:
 
     from modelaudit.scanners.pickle.hashcost import MEMO_INDEX_FLOOR, huge_memo_put
 
-    many = [[] for _ in range(MEMO_INDEX_FLOOR + 10)]
+    many: list[list[int]] = [[] for _ in range(MEMO_INDEX_FLOOR + 10)]
     assert huge_memo_put(pickle.dumps(many, protocol=2)) is None
     assert huge_memo_put(pickle.dumps(many[:1000], protocol=0)) is None
     assert huge_memo_put(b"(lp" + str(MEMO_INDEX_FLOOR).encode() + b"\n.") == 2
