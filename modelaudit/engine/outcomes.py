@@ -147,12 +147,15 @@ def run_timeout_reason(timeout: float) -> str:
 
 
 def finish_report(report: ScanReport) -> None:
-    """Files in path order, the end time, and secrets scrubbed: a call's last step."""
+    """Verdicts across files, files in path order, the end time, and secrets scrubbed: a
+    call's last step."""
     from .. import gcquiet
     from ..redact import redact_report
+    from .across_files import vouch_shipped_classes
 
     few = len(report.files) < _QUIET_FROM
     with contextlib.nullcontext() if few else gcquiet.quiet():
+        vouch_shipped_classes(report)
         report.files.sort(key=_path)
         report.end_time = time.time()
         redact_report(report)

@@ -7,7 +7,7 @@ import os
 from typing import BinaryIO, ClassVar
 
 from ...rules import pickle as R
-from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..base import BaseScanner, ScanResult
 from . import scan_pickle_stream
 
 
@@ -65,16 +65,18 @@ class PickleScanner(BaseScanner):
         model's own Python, which the MLmodel's and the file's own findings judge (CRITICAL
         when it does harm). It is INFO here, not an unknown package's code (`--strict`
         included: that import is vouched for by the judged file)."""
-        unknown = [
-            i
-            for i in result.issues
-            if i.rule == R.UNKNOWN_GLOBAL
-            and (i.severity is IssueSeverity.WARNING or i.details.get("strict"))
-        ]
+        if not any(i.rule == R.UNKNOWN_GLOBAL for i in result.issues):
+            return
+        from ..text.mlflow_layout import (
+            mark_own_code,
+            module_file,
+            python_model_code_dir,
+            vouchable,
+        )
+
+        unknown = [i for i in result.issues if vouchable(i)]
         if not unknown:
             return
-        from ..text.mlflow_layout import module_file, python_model_code_dir
-
         code_dir = python_model_code_dir(self, path)
         if code_dir is None:
             return
@@ -82,14 +84,5 @@ class PickleScanner(BaseScanner):
         for issue in unknown:
             module = issue.details.get("module")
             file = module_file(code_dir, module) if isinstance(module, str) else None
-            if file is None:
-                continue
-            shown = os.path.relpath(file, folder).replace(os.sep, "/")
-            issue.severity = IssueSeverity.INFO
-            issue.message += f" (the model's own code, {shown}, judged on its own)"
-            issue.details["shipped_code"] = shown
-            issue.why = (
-                f"mlflow.pyfunc.load_model puts the model's code folder on sys.path, so loading "
-                f"imports {shown}; what that file does is judged on its own and in the MLmodel's "
-                "findings."
-            )
+            if file is not None:
+                mark_own_code(issue, os.path.relpath(file, folder).replace(os.sep, "/"))

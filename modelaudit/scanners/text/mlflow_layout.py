@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterable
 from typing import Final, Protocol
 
+from ...findings import Issue, IssueSeverity
+from ...rules import pickle as pickle_rules
 from ..base import BaseScanner
 
 
@@ -148,3 +150,25 @@ def python_model_code_dir(scanner: BaseScanner, pickle_path: str) -> str | None:
         return None
     code_dir = inside(folder, code)
     return code_dir if code_dir is not None and os.path.isdir(code_dir) else None
+
+
+def vouchable(issue: Issue) -> bool:
+    """An unknown-global finding (`--strict`'s CRITICAL one included) not yet placed."""
+    return (
+        issue.rule == pickle_rules.UNKNOWN_GLOBAL
+        and (issue.severity is IssueSeverity.WARNING or bool(issue.details.get("strict")))
+        and "shipped_code" not in issue.details
+    )
+
+
+def mark_own_code(issue: Issue, shown: str) -> None:
+    """The unknown global is a class of the model's own code (`shown`, from the model's
+    folder): INFO, since what that file does is judged where it is read."""
+    issue.severity = IssueSeverity.INFO
+    issue.message += f" (the model's own code, {shown}, judged on its own)"
+    issue.details["shipped_code"] = shown
+    issue.why = (
+        f"mlflow.pyfunc.load_model puts the model's code folder on sys.path, so loading "
+        f"imports {shown}; what that file does is judged on its own and in the MLmodel's "
+        "findings."
+    )

@@ -89,6 +89,9 @@ class MlflowModelScanner(BaseScanner):
         result.metadata["mlflow_flavors"] = list(map(str, flavors))
         if isinstance(loader, str):
             result.metadata["mlflow_loader_module"] = loader
+        for key in ("python_model", "code"):
+            if isinstance(pyfunc.get(key), str):
+                result.metadata[f"mlflow_{key}"] = pyfunc[key]
         result.finish()
         return result
 

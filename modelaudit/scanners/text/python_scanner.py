@@ -85,7 +85,11 @@ def behaviour_summary(source: bytes | None, cls: str | frozenset[str] = "") -> s
         return ""
     except (RecursionError, MemoryError):
         return None
-    classes = frozenset({cls} if isinstance(cls, str) and cls else cls or ())
+    return summary_of(tree, frozenset({cls} if isinstance(cls, str) and cls else cls or ()))
+
+
+def summary_of(tree: ast.Module, classes: frozenset[str]) -> str:
+    """`behaviour_summary` of a parsed module."""
     analysis = analyse(tree, classes)
     kinds: dict[str, list[str]] = {}
     for b in analysis.of_classes(classes) if classes else analysis.behaviours:
@@ -137,8 +141,17 @@ class PythonScanner(BaseScanner):
         analysis = analyse(tree)
         report(self, path, analysis, result)
         result.metadata["python_classes"] = sorted(analysis.classes)[:200]
+        if _in_code_folder(self.display_path or path):
+            # what this file would do if a pickle rebuilt any of its classes: all a remote
+            # sweep can know of an MLflow model's code once the object is gone
+            result.metadata["loaded_summary"] = summary_of(tree, frozenset(analysis.classes))
         result.finish()
         return result
+
+
+def _in_code_folder(shown: str) -> bool:
+    """Under a folder named `code`, where MLflow keeps a model's `code_paths`."""
+    return "code" in shown.replace("\\", "/").split("/")[:-1]
 
 
 def report(
