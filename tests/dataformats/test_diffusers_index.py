@@ -165,3 +165,23 @@ def test_component_after_two_hundred_keys_is_judged(repo: Path) -> None:
     padded.update(doc, unet=["evil_models", "EvilUNet"])
     [(severity, message)] = _found(_write(repo, padded))
     assert severity is IssueSeverity.CRITICAL and "unet/evil_models.py" in message
+
+
+def test_second_class_named_from_one_file_is_judged(repo: Path) -> None:
+    """Two components take different classes from one shared file: the file's reading was
+    cached by file, so the harmful class named second was reported with the harmless first
+    class's verdict (a WARNING)."""
+    (repo / "shared").mkdir()
+    (repo / "shared" / "models.py").write_text(
+        HARMLESS_PY.replace("Name", "GoodUNet")
+        + "\n\n"
+        + HOSTILE_PY.replace("import os\n", "")
+        + "\nimport os\n"
+    )
+    doc = {k: v for k, v in _index(repo).items() if k not in ("unet", "scheduler")}
+    doc["unet"] = ["../shared/models", "GoodUNet"]  # read first, in the index's order
+    doc["scheduler"] = ["../shared/models", "EvilUNet"]
+    found = _found(_write(repo, doc))
+    assert len(found) == 2, found
+    evil = [(s, m) for s, m in found if "'scheduler'" in m]
+    assert evil and evil[0][0] is IssueSeverity.CRITICAL and "os.system" in evil[0][1], found

@@ -495,3 +495,43 @@ def test_ordinary_methods_of_allowed_classes_stay_allowed(
     scaler's `transform`) is what real objects hold; those names say nothing of I/O."""
     base = policy.classify(module, name)
     assert policy.classify_attribute(module, name, base, method).kind == policy.SAFE
+
+
+def test_getattr_two_containers_down_is_critical() -> None:
+    """`list(starmap(sorted, [(getattr, 'os', 'system')]))`: the resolver sits in a tuple
+    inside a list argument; only one level of containers was read, so it went unreported."""
+    resolver = sg("builtins", "getattr")
+    nested = Op(b"(" + b"(" + resolver + s("os") + s("system") + b"t" + b"l")
+    starmap = call(sg("itertools", "starmap"), sg("builtins", "sorted"), nested)
+    result, _ = scan(p4(call(sg("builtins", "list"), starmap)))
+    assert any(
+        "builtins.getattr is passed as a value to itertools.starmap" in m for m in critical(result)
+    ), result.issues
+
+
+def test_getattr_deep_in_a_dict_key_and_a_self_containing_list_is_critical() -> None:
+    """Deeper still, as a dict key, beside a list that holds itself (read once, no loop)."""
+    resolver = sg("builtins", "getattr")
+    # memo[0] = a list appended to itself; then {(((getattr,),),): memo[0]}
+    looped = b"]\x94h\x00a"  # EMPTY_LIST MEMOIZE, BINGET 0, APPEND
+    key = b"(" + b"(" + b"(" + resolver + b"t" + b"t" + b"t"
+    mapping = Op(b"}" + key + looped + b"s")
+    result, _ = scan(p4(call(sg("builtins", "sorted"), mapping)))
+    assert any("builtins.getattr is passed as a value" in m for m in critical(result)), (
+        result.issues
+    )
+
+
+def test_nested_lists_shared_by_many_calls_spend_the_escape_budget() -> None:
+    """The inner lists are read too: 256 lists of 256 items fetched from the memo by 200
+    calls is 13 M values, past `ESCAPE_BUDGET`, so the stream ends inconclusive."""
+    from modelaudit.findings import FileStatus
+    from modelaudit.rules.core import ANALYSIS_BUDGET
+
+    inner = b"(" + b"K\x01" * 256 + b"l"
+    body = sg("builtins", "getattr") + b"0(" + inner * 256 + b"l\x94"  # MEMOIZE 0
+    for _ in range(200):
+        body += sg("builtins", "len") + b"h\x00\x85R0"  # len(memo[0])
+    result, _ = scan(p4(body + b"N"))
+    assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
+    assert result.status is FileStatus.INCONCLUSIVE

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from ...findings import IssueSeverity, ScanResult
+from ...formats.pickle_start import reaches_import
 from ...lazy_re import LazyPattern
 from ...rules import pickle as R
 from ..context import ScanContext
@@ -50,7 +51,9 @@ def _limit(ctx: ScanContext) -> int:
 
 
 def _looks_like_pickle(data: bytes) -> bool:
-    return bool(_PICKLE_START.match(data[:256]))
+    """A pickle start at the first byte, or opcodes that reach an import however they
+    start (`formats.pickle_start`: padding first, INST): what an unpickler reads of it."""
+    return bool(_PICKLE_START.match(data[:256])) or reaches_import(data)
 
 
 def _whole(data: bytes) -> bool:
@@ -161,6 +164,10 @@ def scan_candidate(
         return
     decoded = _decode(data)
     if decoded is None:
+        if reaches_import(data):  # a code object's string holding a padded pickle
+            _parse_candidate(
+                data, at, result, location, ctx, depth, seen, encoding, scan, reachable
+            )
         return
     how, payload = decoded
     how = how if encoding == "raw" else f"{encoding}+{how}"

@@ -10,6 +10,8 @@ slotted instances, since a real model makes millions of them.
 from __future__ import annotations
 
 import _compat_pickle
+import itertools
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -53,9 +55,9 @@ FORWARD_BUDGET = 1 << 16
 #: time; past this the file is inconclusive.
 HANDED_BUDGET = 1 << 23
 #: Values one stream's calls may have looked at for resolvers handed over
-#: (`Session.check_escape`): each argument and every item of a list, tuple or dict argument,
-#: read again by each call a container is shared with through the memo; past this the file
-#: is inconclusive.
+#: (`Session.check_escape`): each argument and every value inside a list, tuple, set or dict
+#: among them, however deep, read again by each call a container is shared with through the
+#: memo; past this the file is inconclusive.
 ESCAPE_BUDGET = 1 << 23
 _SAFE_CODECS = frozenset(
     {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "bytes"}
@@ -760,33 +762,29 @@ class Session:
         return self.make_class(module, f"{qual}.{attr}" if qual else attr, verdict)
 
     def check_escape(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> None:
-        """A resolver (`getattr`...) among a call's arguments or the items of a list, tuple
-        or dict argument is reported as handed over. Every item is read (the 65th was not),
+        """A resolver (`getattr`...) among a call's arguments, or anywhere inside a list,
+        tuple, set or dict among them, is reported as handed over: `starmap(f, [(getattr,
+        obj, 'system')])` has it two containers down. Every value is read once per call
+        (a container met again through the memo, or inside itself, is not re-read), each
         charged to `ESCAPE_BUDGET`: a container shared through the memo is read by each call."""
         if self.escape_over:
             return
-        self.escape_left -= len(args) + (len(kwargs) if kwargs else 0)
-        if self.escape_left < 0:
-            self.escape_over = True
-            return
-        values: list[Any] = list(args)
+        todo: deque[Any] = deque(args)
         if kwargs:
-            values.extend(kwargs.values())
-        nested = 0
-        for v in values:
-            if isinstance(v, (list, tuple, dict)):
-                nested += len(v)
-        self.escape_left -= nested
-        if self.escape_left < 0:
-            self.escape_over = True
-            return
-        for v in list(values):
-            if isinstance(v, (list, tuple)):
-                values.extend(v)
-            elif isinstance(v, dict):
-                values.extend(v.values())
-        for v in values:
-            if isinstance(v, _SymMeta) and id(v) in self.escapers:
+            todo.extend(kwargs.values())
+        self.escape_left -= len(todo)
+        seen: set[int] = set()
+        while todo and self.escape_left >= 0:
+            v = todo.popleft()
+            if isinstance(v, (list, tuple, set, frozenset, dict)):
+                if id(v) in seen:
+                    continue
+                seen.add(id(v))
+                items = itertools.chain(v.keys(), v.values()) if isinstance(v, dict) else v
+                self.escape_left -= len(v) * (2 if isinstance(v, dict) else 1)
+                if self.escape_left >= 0:
+                    todo.extend(items)
+            elif isinstance(v, _SymMeta) and id(v) in self.escapers:
                 self.report(
                     "call",
                     self.n_calls,
@@ -800,6 +798,8 @@ class Session:
                     "REDUCE",
                     family="resolver",
                 )
+        if self.escape_left < 0:
+            self.escape_over = True
 
     def judged_handover(
         self, callee: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None

@@ -17,7 +17,7 @@ pipeline published with its code: unvetted, not an attack).
 from __future__ import annotations
 
 import os
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ...rules.text import JSON_REMOTE_CODE
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -148,12 +148,28 @@ def is_model_index(shown: str) -> bool:
     return shown.replace("\\", "/").rsplit("/", 1)[-1] == "model_index.json"
 
 
+class _Load(NamedTuple):
+    """One class the index makes diffusers load, and where from."""
+
+    message: str
+    file: str | None
+    cls: str
+    details: dict[str, Any]
+    remote: str
+    shadows: bool
+
+
 def report_model_index(
     scanner: BaseScanner, doc: dict[str, Any], path: str, result: ScanResult
 ) -> None:
-    """One finding per component or custom pipeline whose code is not a known library's."""
+    """One finding per component or custom pipeline whose code is not a known library's.
+
+    Loading imports each shipped file once and builds every class named from it, so a file
+    is judged once with all those classes (`behaviour_summary` of the set): a verdict read
+    for the first class named from a file, reused for the next, passed a harmful class
+    named second as harmless."""
     folder = os.path.dirname(path)
-    read: dict[str, str | None] = {}  # file -> what it does: at most _MAX_ANALYSED per index
+    loads: list[_Load] = []
     pipeline = doc.get("_class_name")
     if (
         isinstance(pipeline, list)
@@ -161,18 +177,15 @@ def report_model_index(
         and all(isinstance(p, str) for p in pipeline)
     ):
         module, cls = pipeline
-        file = _local_py(folder, "", module)
-        _report(
-            scanner,
-            path,
-            result,
-            f"model_index.json loads the custom pipeline {cls} from {module}.py",
-            file,
-            cls,
-            {"key": "_class_name", "module": module, "class": cls},
-            remote="the repository or diffusers' community pipelines",
-            read=read,
-            shadows=False,
+        loads.append(
+            _Load(
+                f"model_index.json loads the custom pipeline {cls} from {module}.py",
+                _local_py(folder, "", module),
+                cls,
+                {"key": "_class_name", "module": module, "class": cls},
+                "the repository or diffusers' community pipelines",
+                False,
+            )
         )
     for component, value in doc.items():
         if component.startswith("_") or not isinstance(value, list) or len(value) != 2:
@@ -186,19 +199,29 @@ def report_model_index(
         file = _local_py(folder, component, library)
         if file is None and library in KNOWN_LIBRARIES:
             continue
-        _report(
-            scanner,
-            path,
-            result,
-            f"model_index.json component '{component}' loads {cls} from '{library}'"
-            + ("" if file else ", which is not a known library"),
-            file,
-            cls,
-            {"key": component, "library": library, "class": cls},
-            remote=f"the repository ({component}/{library}.py) or an installed module",
-            read=read,
-            shadows=library in KNOWN_LIBRARIES,
+        loads.append(
+            _Load(
+                f"model_index.json component '{component}' loads {cls} from '{library}'"
+                + ("" if file else ", which is not a known library"),
+                file,
+                cls,
+                {"key": component, "library": library, "class": cls},
+                f"the repository ({component}/{library}.py) or an installed module",
+                library in KNOWN_LIBRARIES,
+            )
         )
+    classes: dict[str, set[str]] = {}
+    for load in loads:
+        if load.file is not None:
+            classes.setdefault(load.file, set()).add(load.cls)
+    read: dict[str, str | None] = {}  # file -> what it does: at most _MAX_ANALYSED per index
+    if classes:
+        from .python_scanner import file_behaviour_summary
+
+        for file in list(classes)[:_MAX_ANALYSED]:
+            read[file] = file_behaviour_summary(file, frozenset(classes[file]))
+    for load in loads:
+        _report(scanner, path, result, load, read)
 
 
 def _local_py(folder: str, component: str, module: str) -> str | None:
@@ -223,17 +246,13 @@ def _report(
     scanner: BaseScanner,
     path: str,
     result: ScanResult,
-    message: str,
-    file: str | None,
-    cls: str,
-    details: dict[str, Any],
-    remote: str,
+    load: _Load,
     read: dict[str, str | None],
-    shadows: bool,
 ) -> None:
+    message, file, details = load.message, load.file, load.details
     if file is None:
         result.add_issue(
-            f"{message}: custom code fetched from {remote} at load",
+            f"{message}: custom code fetched from {load.remote} at load",
             severity=IssueSeverity.WARNING,
             location=scanner.location(path),
             details=details,
@@ -243,15 +262,13 @@ def _report(
         )
         return
     shown = os.path.relpath(file, os.path.dirname(path)).replace(os.sep, "/")
-    if file not in read and len(read) < _MAX_ANALYSED:
-        from .python_scanner import file_behaviour_summary
-
-        read[file] = file_behaviour_summary(file, cls)
     does = read.get(file)  # None: not read (past the bound, or not whole)
     result.add_issue(
         f"{message}: Python shipped in the repository ({shown}) runs at load"
         + (f"; it {does}" if does else ""),
-        severity=IssueSeverity.WARNING if does == "" and not shadows else IssueSeverity.CRITICAL,
+        severity=IssueSeverity.WARNING
+        if does == "" and not load.shadows
+        else IssueSeverity.CRITICAL,
         location=scanner.location(path),
         details={**details, "file": shown},
         why="DiffusionPipeline.from_pretrained imports this file and builds the class from it: "

@@ -38,6 +38,10 @@ _NO_JINJA: Final = (
 )
 _MAX_SOURCE: Final = 2 * 1024 * 1024
 _MAX_CANDIDATES: Final = 32
+#: Longest candidate string folded; a longer one makes its value unenumerable.
+_MAX_CANDIDATE_TEXT: Final = 4096
+#: Combinations of candidates (of a product's parts, a method's arguments) enumerated.
+_MAX_COMBINATIONS: Final = 64
 _MAX_FOLD_DEPTH: Final = 12
 #: Rounds of substituting assigned names into each other: a value built by up to this many
 #: chained `{% set %}`s (`{% set x = x ~ '...' %}` in a loop) is folded.
@@ -71,6 +75,14 @@ class _FileBudgets:
 
 class FoldBudgetExceeded(Exception):
     """Folding would produce more text than `FOLD_BUDGET`."""
+
+
+class _Unenumerable(Exception):
+    """A value has more candidates than `_MAX_CANDIDATES` (or longer ones than
+    `_MAX_CANDIDATE_TEXT`): the analysis cannot list them, and a list cut at the cap would
+    judge a name by the values that happened to come first (41 branches setting a name,
+    the 41st to '__glo'). Raised through every fold that uses the value; where the value is
+    used as a name on an object that reaches Python internals, that use is graded instead."""
 
 
 _MAX_FINDINGS: Final = 25
@@ -157,6 +169,12 @@ _DUNDER_CONST: Final = re.compile(
     r"|^_TemplateReference__context$"
 )
 _GADGETS: Final = frozenset({"cycler", "joiner", "namespace", "lipsum", "self", "range", "dict"})
+#: Objects a template can name whose attributes reach `__globals__` or a class in one step:
+#: jinja2's globals and its `loop`/`caller`/`super`, and the functions transformers,
+#: llama-cpp-python and minja hand every chat template.
+_CALLABLE_GLOBALS: Final = _GADGETS | frozenset(
+    {"raise_exception", "strftime_now", "loop", "caller", "super", "varargs", "kwargs"}
+)
 #: What jinja2's default globals read as text (`(lipsum|string)[18]` is '_'): a source of
 #: characters for names. `range` is the sandbox's `safe_range` there; a function's address
 #: varies, the characters before it do not.
@@ -223,6 +241,24 @@ def _is_built_name(text: str) -> bool:
 def _is_escape_name(name: str) -> bool:
     """A dunder, a mangled private name or a module only escapes reach."""
     return _is_dunder(name) or name in _ESCAPE_NAMES or bool(_MANGLED.match(name))
+
+
+def _may_write_code(pieces: list[str]) -> bool:
+    """Whether text built from `pieces` can hold a Jinja tag: one holds an opening, or one
+    ends with `{` where another starts with `{`, `%` or `#`."""
+    if any("{{" in p or "{%" in p or "{#" in p for p in pieces):
+        return True
+    return any(p.endswith("{") for p in pieces) and any(p.startswith(("{", "%")) for p in pieces)
+
+
+def _spells_internal(text: str) -> bool:
+    """Text that could be (part of) the name of an internal: a double underscore, a core
+    word (`globals`, `class`...) or a module only escapes reach."""
+    return (
+        "__" in text
+        or bool(_CORE_WORDS.search(text.lower()))
+        or any(n in text for n in _BUILT_NAMES | _ESCAPE_NAMES - {"os"})
+    )
 
 
 def _names_in(text: str) -> list[str]:
@@ -304,6 +340,12 @@ class _Walker:
         self.values: dict[str, list[str]] = {}
         self._memo: dict[tuple[int, int], list[str] | None] = {}
         self._seq_memo: dict[tuple[int, int], list[tuple[str, ...]] | None] = {}
+        #: Memo keys (of `fold`, `fold_seq` at `-1 - depth`, and `_name_seqs`) whose value is
+        #: unenumerable: folding them again raises at once.
+        self._over: set[tuple[Any, int]] = set()
+        #: Assigned names whose value is unenumerable (see `_Unenumerable`).
+        self.over_names: set[str] = set()
+        self._by_base: dict[str, list[str]] | None = None
         #: `fold_seq` of a name per depth: every use of a name shares one fold of its
         #: assignments (per node, a name assigned n times and used n times costs n*n).
         self._name_seqs: dict[tuple[str, int], list[tuple[str, ...]] | None] = {}
@@ -391,8 +433,7 @@ class _Walker:
                 None,
                 TEMPLATE_PROMPT_INJECTION,
             )
-        if self.nested < _MAX_NESTED_TEMPLATES:
-            self._written_code(tree)
+        self._written_code(tree)
 
     def _bind_helper(self, name: str, value: Any) -> None:
         """`{% set j = joiner(sep) %}`: `j()` writes '' then `sep`; `{% set c = cycler(...) %}`:
@@ -449,16 +490,48 @@ class _Walker:
 
         for output in tree.find_all(nodes.Output):
             groups: list[list[str] | None] = []
+            unlisted = False
             for child in output.nodes:
                 if isinstance(child, nodes.TemplateData):
                     groups.append([child.data])
-                else:
-                    groups.append(self.fold(child, 0) or [""])
-            # Every way the output can read (`'x' if a else '{{ ... }}'`), a few at most.
-            readings = ("".join(t) for t in _product_tuples(groups) or ())
-            texts = _cap(r for r in readings if "{{" in r or "{%" in r)[:_MAX_WRITTEN_READINGS]
-            for i, text in enumerate(texts):
+                    continue
+                folded = self.known(child)
+                unlisted = unlisted or (folded is None and self.unenumerable(child))
+                groups.append(folded or [""])
+            # Every way the output can read (`'x' if a else '{{ ... }}'`).
+            try:
+                readings = ("".join(t) for t in _product_tuples(groups) or ())
+                texts = _cap(r for r in readings if "{{" in r or "{%" in r)
+            except _Unenumerable:
+                texts, unlisted = [], True
+            pieces = self._sources(output) if unlisted else []
+            if _may_write_code(pieces) and any(map(_spells_internal, pieces)):
+                # Written code escapes only by naming an internal: pieces none of which
+                # could be part of one's name cannot write an escape, however they combine.
+                self._add(
+                    IssueSeverity.WARNING,
+                    "Chat template writes template code built from more values than the "
+                    "analysis can list (what it writes is rendered again unchecked)",
+                    output,
+                )
+            if not texts:
+                continue
+            if self.nested >= _MAX_NESTED_TEMPLATES or len(texts) > _MAX_WRITTEN_READINGS:
+                self._add(
+                    IssueSeverity.WARNING,
+                    "Chat template writes templates nested deeper, or in more ways, than the "
+                    "analysis reads",
+                    output,
+                )
+                if self.nested >= _MAX_NESTED_TEMPLATES:
+                    continue
+            for i, text in enumerate(texts[:_MAX_WRITTEN_READINGS]):
                 if i and len(text) > _MAX_OTHER_READING:
+                    self._add(
+                        IssueSeverity.WARNING,
+                        "Chat template writes a template too long to analyse in every reading",
+                        output,
+                    )
                     continue
                 self.budget.charge(len(text))
                 if self._escapes_when_rendered_again(text, output):
@@ -477,6 +550,17 @@ class _Walker:
                     output,
                 )
                 return True
+            # What the written template could not have judged (a name it builds from more
+            # values than are listed, templates it writes in turn) is not dropped either.
+            for finding in inner.findings:
+                if finding.severity is IssueSeverity.WARNING and (
+                    "more values" in finding.message or "more ways" in finding.message
+                ):
+                    self._add(
+                        IssueSeverity.WARNING,
+                        f"Chat template writes a template that: {finding.message}",
+                        output,
+                    )
         return False
 
     def _written_text(self, tree: jnodes.Template) -> list[tuple[str, bool]]:
@@ -493,7 +577,7 @@ class _Walker:
                     if isinstance(child, nodes.TemplateData):
                         out.append((child.data, for_tools))
                     else:
-                        folded = self.fold(child, 0)
+                        folded = self.known(child)
                         if folded is None:  # glued to user data: its constant pieces
                             folded = [
                                 c.value
@@ -516,23 +600,99 @@ class _Walker:
         instead costs k**depth: a real template that appends to `ns.out` in forty places
         never finished.
         """
+        changed: set[str] = set()
         for _ in range(_MAX_FOLD_ROUNDS):
             known: dict[str, list[str]] = {}
+            over: set[str] = set()
             for name, exprs in self.assigned.items():
-                found = _union(self.fold(e, 0) for e in exprs)
+                try:
+                    found = _union(self.fold(e, 0) for e in exprs)
+                except _Unenumerable:
+                    over.add(name)
+                    continue
                 if found is not None:
                     known[name] = found
-            self._memo.clear()
-            self._seq_memo.clear()
-            self._name_seqs.clear()
-            if known == self.values:
+            self._forget()
+            changed = {
+                n for n in known.keys() | self.values.keys() if known.get(n) != self.values.get(n)
+            }
+            changed |= over ^ self.over_names
+            self.values, self.over_names = known, over
+            if not changed:
                 break
-            self.values = known
+        if changed:
+            # Still growing after the last round (a chain of more `{% set %}`s than rounds, a
+            # self-append that has not yet reached the cap): what those names hold, and what
+            # is built from them, is not known in full.
+            self.over_names |= self._dependents(changed)
+            for name in self.over_names:
+                self.values.pop(name, None)
+            self._forget()
         self.partial = {
             name
             for name, exprs in self.assigned.items()
-            if any(self.fold(e, 0) is None for e in exprs)
+            if name in self.over_names or any(self.known(e) is None for e in exprs)
         }
+
+    def _forget(self) -> None:
+        """Drop the folds made against the previous round's values."""
+        self._memo.clear()
+        self._seq_memo.clear()
+        self._name_seqs.clear()
+        self._over.clear()
+
+    def _dependents(self, names: set[str]) -> set[str]:
+        """`names` and every assigned name whose assignments read one of them, however
+        indirectly (by the names their expressions mention: a superset, found in one pass
+        over the assignments and a walk of the graph)."""
+        from jinja2 import nodes
+
+        readers: dict[str, set[str]] = defaultdict(set)
+        for name, exprs in self.assigned.items():
+            for expr in exprs:
+                root = expr.seq if isinstance(expr, _ItemOf) else expr
+                for sub in itertools.chain([root], root.find_all(nodes.Name)):
+                    self.budget.charge(1)
+                    if isinstance(sub, nodes.Name):
+                        readers[sub.name].add(name)
+        found = set(names)
+        todo = list(names)
+        while todo:
+            # `ns.out`, `j()` and `c.current` are read through the names `ns`, `j`, `c`.
+            base = todo.pop().split(".", 1)[0].removesuffix("()")
+            for reader in readers.get(base, ()):
+                if reader not in found:
+                    found.add(reader)
+                    todo.append(reader)
+        return found
+
+    def _value(self, key: str) -> list[str] | None:
+        """What an assigned name (`x`, `ns.attr`, `d.key`, `j()`) holds: None when it is only
+        known at render time, `_Unenumerable` when it holds more than can be listed."""
+        if key in self.over_names:
+            raise _Unenumerable
+        return self.values.get(key)
+
+    def known(self, node: Any) -> list[str] | None:
+        """`fold` for a use of a value: None when it is not known, enumerable or not (the
+        use asks `unenumerable` which)."""
+        try:
+            return self.fold(node, 0)
+        except _Unenumerable:
+            return None
+
+    def unenumerable(self, node: Any) -> bool:
+        """Whether `node`, or a piece of it, holds more values than folding lists: a name
+        made from it may be any of them."""
+        from jinja2 import nodes
+
+        for sub in itertools.chain([node], node.find_all(nodes.Expr)):
+            self.budget.charge(1)
+            try:
+                self.fold(sub, 0)
+            except _Unenumerable:
+                return True
+        return False
 
     def _attr_names(self, arg: Any) -> list[str] | None:
         """The names an `|attr()` argument can be, None when any of them is only known at
@@ -540,7 +700,7 @@ class _Walker:
         (`{% set n = messages[0].content %}`) is not just 'x'."""
         from jinja2 import nodes
 
-        names = self.fold(arg, 0)
+        names = self.known(arg)
         if names is None:
             return None
         pieces = itertools.islice(itertools.chain([arg], arg.find_all(nodes.Expr)), 256)
@@ -590,9 +750,12 @@ class _Walker:
         elif isinstance(node, nodes.Getitem):
             if isinstance(node.arg, nodes.Slice):
                 return
-            keys = self.fold(node.arg, 0)
+            keys = self.known(node.arg)
             if keys is None:
                 if self._partly_built(node.arg, node.node, "item lookup"):
+                    return
+                if self.unenumerable(node.arg):
+                    self._unenumerable_name(node.arg, node.node, "item lookup")
                     return
                 if any(isinstance(c.value, str) for c in node.arg.find_all(nodes.Const)):
                     self._add(
@@ -641,7 +804,7 @@ class _Walker:
                     node,
                 )
             elif isinstance(callee, nodes.Getitem) and not isinstance(callee.arg, nodes.Slice):
-                for key in self.fold(callee.arg, 0) or ():
+                for key in self.known(callee.arg) or ():
                     if key in _CALL_NAMES:
                         self._add(
                             IssueSeverity.CRITICAL,
@@ -673,7 +836,7 @@ class _Walker:
         if isinstance(
             node, nodes.Concat | nodes.Add | nodes.Mod | nodes.Filter | nodes.Call
         ) and not (isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name)):
-            for text in self.fold(node, 0) or ():
+            for text in self.known(node) or ():
                 # Prose that mentions `subprocess` is not a name; a short string can be.
                 found = _names_in(text) if len(text) <= _MAX_NAME_TEXT else []
                 if _is_built_name(text.strip()):
@@ -684,6 +847,101 @@ class _Walker:
                         f"Chat template builds the name '{name}' from pieces",
                         node,
                     )
+
+    def _unenumerable_name(self, key: Any, base: Any, how: str) -> None:
+        """Grade a name looked up by a value with more candidates than folding lists (see
+        `_Unenumerable`): any of them may be an internal. On an object one step from
+        `__globals__` (jinja2's and the renderers' functions and classes, macros, `self`,
+        anything reached through a dunder) that is an escape; on data it is one when the
+        pieces the value is built from could spell an internal, else a warning."""
+        root = _root_name(base)
+        on = f" on the '{root}' object" if root else ""
+        if self._reaches_internals(base):
+            self._add(
+                IssueSeverity.CRITICAL,
+                f"Chat template looks up a name{on} via {how} from more values than the "
+                "analysis can list: any of them may be a Python internal (a sandbox escape)",
+                key,
+            )
+            return
+        pieces = self._sources(key)
+        spelled = next((p for p in pieces if _spells_internal(p)), None)
+        if spelled is not None:
+            self._add(
+                IssueSeverity.CRITICAL,
+                f"Chat template looks up a name via {how} from more values than the analysis "
+                f"can list, built from pieces that spell an internal ({spelled[:40]!r})",
+                key,
+            )
+            return
+        self._add(
+            IssueSeverity.WARNING,
+            f"Chat template looks up a name via {how} from more values than the analysis can list",
+            key,
+        )
+
+    def _reaches_internals(self, base: Any) -> bool:
+        """Whether `base` is an object whose attributes reach Python internals in a step:
+        a function or class the renderer hands out, a macro, or anything reached through
+        an internal's name or a name the analysis could not list."""
+        from jinja2 import nodes
+
+        node = base
+        while isinstance(node, nodes.Getattr | nodes.Getitem | nodes.Call | nodes.Filter):
+            if isinstance(node, nodes.Getattr) and _is_escape_name(node.attr):
+                return True
+            if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Slice):
+                keys = self.known(node.arg)
+                if any(_is_escape_name(k) for k in keys or ()) or self.unenumerable(node.arg):
+                    return True
+            if isinstance(node, nodes.Filter) and node.name == "attr":
+                return True
+            node = node.node
+        return isinstance(node, nodes.Name) and (
+            node.name in _CALLABLE_GLOBALS or node.name in self.macros
+        )
+
+    def _sources(self, node: Any) -> list[str]:
+        """The text pieces a value can be built from: its string constants and keyword
+        names, those of every assignment of the names it reads (however indirectly), and
+        the text of the globals it reads (`(lipsum|string)[18]` is '_'). Each assignment is
+        read once: linear in the template, charged to the fold budget."""
+        from jinja2 import nodes
+
+        pieces: list[str] = []
+        seen: set[str] = set()
+        todo: list[Any] = [node]
+        while todo:
+            expr = todo.pop()
+            root = expr.seq if isinstance(expr, _ItemOf) else expr
+            called: set[int] = set()
+            for sub in itertools.chain([root], root.find_all(nodes.Node)):
+                self.budget.charge(1)
+                if isinstance(sub, nodes.Call):
+                    called.add(id(sub.node))  # `namespace(...)` is not its text
+                if isinstance(sub, nodes.Const) and isinstance(sub.value, str):
+                    pieces.append(sub.value)
+                elif isinstance(sub, nodes.TemplateData):
+                    pieces.append(sub.data)
+                elif isinstance(sub, nodes.Keyword):
+                    pieces.append(sub.key)
+                elif isinstance(sub, nodes.Name):
+                    if id(sub) not in called and sub.name not in self.assigned:
+                        pieces.extend(_GLOBALS_TEXT.get(sub.name, ()))
+                    if sub.name in seen:
+                        continue
+                    seen.add(sub.name)
+                    for name in self._keys_of(sub.name):
+                        todo.extend(self.assigned[name])
+        return pieces
+
+    def _keys_of(self, base: str) -> list[str]:
+        """The assigned names read through `base`: itself, `base.attr`, `base()`..."""
+        if self._by_base is None:
+            self._by_base = defaultdict(list)
+            for name in self.assigned:
+                self._by_base[name.split(".", 1)[0].removesuffix("()")].append(name)
+        return self._by_base.get(base, [])
 
     def _partly_built(self, key: Any, base: Any, how: str) -> bool:
         """A name only partly known (`lipsum[u ~ u ~ 'globals' ~ u ~ u]` where `u` is a
@@ -705,7 +963,7 @@ class _Walker:
         self.budget.charge(len(spelled) + len(known))
         for sub in subs:
             texts = [spelled, known] if sub is key else []
-            for text in itertools.chain(texts, self.fold(sub, 0) or ()):
+            for text in itertools.chain(texts, self.known(sub) or ()):
                 found = _CORE_WORDS.search(text.lower())
                 if found:
                     root = _root_name(base)
@@ -724,7 +982,7 @@ class _Walker:
         `u ~ u ~ 'glo' ~ b ~ 'als' ~ u ~ u` with `b = '%c'|format(98)` reads 'globals'."""
         from jinja2 import nodes
 
-        folded = self.fold(node, 0)
+        folded = self.known(node)
         if folded:
             return folded[0]
         if depth > _MAX_FOLD_DEPTH:
@@ -743,7 +1001,7 @@ class _Walker:
         time (`map(messages[0].content, ...)`) may be `attr` too."""
         if not node.args:
             return
-        chosen = self.fold(node.args[0], 0)
+        chosen = self.known(node.args[0])
         if chosen is None:
             self._add(
                 IssueSeverity.CRITICAL,
@@ -774,9 +1032,12 @@ class _Walker:
         if node.name in ("selectattr", "rejectattr", "groupby") and node.args:
             candidates.append(node.args[0])
         for arg in candidates:
-            names = self.fold(arg, 0)
+            names = self.known(arg)
             if names is None:
                 if self._partly_built(arg, node.node, f"|{node.name}()"):
+                    continue
+                if self.unenumerable(arg):
+                    self._unenumerable_name(arg, node.node, f"|{node.name}()")
                     continue
                 if not isinstance(arg, nodes.Const):
                     self._add(
@@ -796,8 +1057,14 @@ class _Walker:
         is folded once per depth, so a template costs time linear in its size.
         """
         key = (id(node), depth)
+        if key in self._over:
+            raise _Unenumerable
         if key not in self._memo:
-            found = self._fold(node, depth)
+            try:
+                found = self._fold(node, depth)
+            except _Unenumerable:
+                self._over.add(key)
+                raise
             if found:
                 self.budget.charge(sum(map(len, found)))
             self._memo[key] = found
@@ -807,7 +1074,7 @@ class _Walker:
         from jinja2 import nodes
 
         if depth > _MAX_FOLD_DEPTH:
-            return None
+            raise _Unenumerable
         d = depth + 1
         if isinstance(node, _ItemOf):
             seqs = self.fold_seq(node.seq, d)
@@ -819,9 +1086,9 @@ class _Walker:
         if isinstance(node, nodes.Name):
             if node.name not in self.assigned:
                 return _GLOBALS_TEXT.get(node.name)
-            return self.values.get(node.name)
+            return self._value(node.name)
         if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
-            return self.values.get(f"{node.node.name}.{node.attr}")
+            return self._value(f"{node.node.name}.{node.attr}")
         if isinstance(node, nodes.CondExpr):
             return _union([self.fold(node.expr1, d), self.fold(node.expr2, d)])
         if isinstance(node, nodes.Concat):
@@ -863,7 +1130,7 @@ class _Walker:
             and isinstance(node.arg, nodes.Const)
             and isinstance(node.arg.value, str)
         ):
-            return self.values.get(f"{node.node.name}.{node.arg.value}")
+            return self._value(f"{node.node.name}.{node.arg.value}")
         if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Slice):
             index = _const_int(node.arg)
             if not isinstance(index, int) or isinstance(index, bool):
@@ -874,8 +1141,8 @@ class _Walker:
             return _cap(t[index] for t in seqs if -len(t) <= index < len(t))
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
             if node.node.name in self.macros:
-                return self.values.get(node.node.name)
-            return self.values.get(f"{node.node.name}()")
+                return self._value(node.node.name)
+            return self._value(f"{node.node.name}()")
         if (
             isinstance(node, nodes.Call)
             and isinstance(node.node, nodes.Getattr)
@@ -883,7 +1150,7 @@ class _Walker:
             and node.node.attr in ("next", "cycle")
         ):
             if node.node.attr == "next":  # a cycler's next item
-                return self.values.get(f"{node.node.node.name}.current")
+                return self._value(f"{node.node.node.name}.current")
             if node.node.node.name == "loop":  # loop.cycle(a, b, ...)
                 return _union(self.fold(a, d) for a in node.args)
         if isinstance(node, nodes.Filter):
@@ -944,7 +1211,7 @@ class _Walker:
             if folded is None:
                 return None
             groups.append(folded)
-        combos = list(itertools.islice(itertools.product(*groups), 64))
+        combos = _at_most(itertools.product(*groups), _MAX_COMBINATIONS)
         try:
             return _cap(getattr(b, method)(*c) for b in base for c in combos)
         except (TypeError, ValueError):
@@ -998,9 +1265,15 @@ class _Walker:
         """The item lists `node` can hold as a sequence of strings (a string is its
         characters, a dict its keys: `dict(__glo=1, bals__=1)|join` is a name), memoised and
         charged like `fold`."""
-        key = (id(node), depth)
+        key = (id(node), -1 - depth)
+        if key in self._over:
+            raise _Unenumerable
         if key not in self._seq_memo:
-            found = self._fold_seq(node, depth)
+            try:
+                found = self._fold_seq(node, depth)
+            except _Unenumerable:
+                self._over.add(key)
+                raise
             if found:
                 self.budget.charge(sum(len(t) + sum(map(len, t)) for t in found))
             self._seq_memo[key] = found
@@ -1010,7 +1283,7 @@ class _Walker:
         from jinja2 import nodes
 
         if depth > _MAX_FOLD_DEPTH:
-            return None
+            raise _Unenumerable
         d = depth + 1
         if isinstance(node, nodes.List | nodes.Tuple):
             return _product_tuples([self.fold(i, d) for i in node.items])
@@ -1064,7 +1337,7 @@ class _Walker:
             left, right = self.fold_seq(node.left, d), self.fold_seq(node.right, d)
             if left is None or right is None:
                 return None
-            return list(itertools.islice((a + b for a in left for b in right), 64))
+            return _at_most((a + b for a in left for b in right), _MAX_COMBINATIONS)
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
             parts = [_const_int(p) for p in (node.arg.start, node.arg.stop, node.arg.step)]
             items = self.fold_seq(node.node, d)
@@ -1076,10 +1349,16 @@ class _Walker:
             return None
         if name is not None and name in self.assigned:
             key = (name, d)
+            if key in self._over:
+                raise _Unenumerable
             if key not in self._name_seqs:
                 seqs = (self.fold_seq(e, d) for e in self.assigned[name])
                 found = itertools.chain.from_iterable(s for s in seqs if s is not None)
-                self._name_seqs[key] = list(itertools.islice(found, 64)) or None
+                try:
+                    self._name_seqs[key] = _at_most(found, _MAX_COMBINATIONS) or None
+                except _Unenumerable:
+                    self._over.add(key)
+                    raise
             if self._name_seqs[key] is not None:
                 return self._name_seqs[key]
         strings = self.fold(node, depth)
@@ -1271,12 +1550,22 @@ def _const_int(node: Any) -> int | bool | None:
 
 
 def _cap(values: Iterable[str]) -> list[str]:
+    """The distinct candidates, in order; `_Unenumerable` when there are too many or one is
+    too long to keep whole (never a silent cut: the value past the cap may be the name)."""
     out: list[str] = []
     for v in values:
         if isinstance(v, str) and v not in out:
-            out.append(v[:4096])
-            if len(out) >= _MAX_CANDIDATES:
-                break
+            if len(out) >= _MAX_CANDIDATES or len(v) > _MAX_CANDIDATE_TEXT:
+                raise _Unenumerable
+            out.append(v)
+    return out
+
+
+def _at_most(values: Iterable[Any], limit: int) -> list[Any]:
+    """`values` as a list, `_Unenumerable` if there are more than `limit` of them."""
+    out = list(itertools.islice(values, limit + 1))
+    if len(out) > limit:
+        raise _Unenumerable
     return out
 
 
@@ -1293,7 +1582,7 @@ def _product(groups: list[list[str] | None]) -> list[str] | None:
 def _product_tuples(groups: list[list[Any] | None]) -> list[tuple[Any, ...]] | None:
     if any(g is None for g in groups):
         return None
-    return list(itertools.islice(itertools.product(*[g for g in groups if g is not None]), 64))
+    return _at_most(itertools.product(*[g for g in groups if g is not None]), _MAX_COMBINATIONS)
 
 
 def _cap_all(values: Iterable[str | None]) -> list[str] | None:

@@ -16,6 +16,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
+from ...formats.pickle_start import looks_like_pickle
+
+__all__ = ["Payload", "find_payloads", "looks_like_pickle"]
+
 _CODE_PATTERNS: Final = (
     re.compile(r"\b__import__\s*\("),
     re.compile(r"\b(?:eval|exec|compile|execfile)\s*\("),
@@ -33,11 +37,6 @@ _CODE_PATTERNS: Final = (
     re.compile(r"\bnc\s+(?:-\w+\s+)*-e\s"),
     re.compile(r"\bpowershell(?:\.exe)?\s+-"),
 )
-#: A protocol 0-2 GLOBAL opcode: `c<module>\n<name>\n`.
-_PICKLE_GLOBAL: Final = re.compile(rb"(?:^|[(\n])c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n")
-#: Opcodes that import (the only way a pickle reaches anything callable), and their bytes.
-_IMPORT_OPS: Final = frozenset({"GLOBAL", "INST", "STACK_GLOBAL", "EXT1", "EXT2", "EXT4"})
-_IMPORT_BYTES: Final = re.compile(rb"[ci][A-Za-z_][\w.]*\n|[\x93\x82\x83\x84]")
 _BASE64_TOKEN: Final = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _URL: Final = re.compile(r"\b(?:https?|ftp|file|s3|gs|hf)://[^\s\"'<>]+", re.IGNORECASE)
 
@@ -47,35 +46,6 @@ class Payload:
     kind: str  # "code", "pickle" or "url"
     snippet: str
     data: bytes = b""  # the pickle's bytes, for a nested scan
-
-
-def looks_like_pickle(data: bytes) -> bool:
-    """A binary pickle header, a protocol 0-2 GLOBAL opcode near the start, or opcodes that,
-    read from the first byte as `pickle.loads` reads them, reach an import (GLOBAL or INST
-    past the first 512 bytes, after padding; STACK_GLOBAL or EXT in a stream without a
-    PROTO header, which the unpickler accepts) before a STOP or a byte no unpickler reads.
-    Nothing runs in a pickle without an import, so one with none needs no walk. Linear."""
-    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
-        return True
-    if _PICKLE_GLOBAL.search(data[:512]):
-        return True
-    return bool(_IMPORT_BYTES.search(data)) and _reaches_import(data)
-
-
-def _reaches_import(data: bytes) -> bool:
-    """Whether `data`'s opcodes, from its first byte, parse up to an import opcode."""
-    import io
-    import pickletools
-
-    try:
-        for op, _arg, _pos in pickletools.genops(io.BytesIO(data)):
-            if op.name in _IMPORT_OPS:
-                return True
-            if op.name == "STOP":
-                return False
-    except ValueError:
-        return False
-    return False
 
 
 def find_payloads(text: str, urls: bool = True) -> list[Payload]:
