@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Final
 
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, ByteStream, Process, SocketStream
@@ -132,6 +132,10 @@ class _ForkedWorker(WorkerProcess):
             self.pidfd = None
 
 
+#: How long closing waits for a fork in flight (the server answers in milliseconds).
+_CLOSE_WAIT: Final = 2.0
+
+
 class ForkServerLauncher(Launcher):
     """Workers forked by a fork server, which is either forked early by the CLI (`early`) or
     started here as a fresh interpreter."""
@@ -223,10 +227,18 @@ class ForkServerLauncher(Launcher):
                 await self.control.send(frame(("preload", list(modules))))
 
     async def aclose(self) -> None:
-        """Close the control socket: the server kills its workers and exits."""
+        """Close the control socket: the server kills its workers and exits.
+
+        A fork in flight (a worker booting ahead, `pool._prestart`) is let finish first,
+        briefly: anyio's stream completes a pending receive when it closes, and the socket's
+        reader then fires on that finished future, which the loop logs as an ERROR
+        ("Exception in callback Future.set_result") on the CLI's stderr and in services."""
         self.alive = False
         with anyio.CancelScope(shield=True):
             if self.control is not None:
+                with anyio.move_on_after(_CLOSE_WAIT):
+                    await self.lock.acquire()
+                    self.lock.release()
                 with contextlib.suppress(Exception):
                     await self.control.aclose()
                 self.control = None

@@ -141,3 +141,52 @@ def test_a_second_reader_or_writer_at_once_is_refused() -> None:
         await stream.aclose()
 
     anyio.run(main)
+
+
+@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
+def test_closing_the_fork_server_link_during_a_fork_logs_nothing(use_uvloop: bool) -> None:
+    """The pool boots a worker ahead (a fork in flight) when a run ends at once (a missing
+    target): the fork server's reply arrives in the turn the launcher closes its control
+    socket. anyio's stream completed the pending receive on close and its reader then fired
+    on that finished future: "Exception in callback Future.set_result" on the CLI's stderr
+    (about 1 run in 15). Closing now lets the fork in flight take its reply first."""
+    from modelaudit.engine.launch import ForkServerLauncher
+    from modelaudit.engine.protocol import ProtocolError, frame
+
+    seen: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    catch = Catch(logging.ERROR)
+    log = logging.getLogger("asyncio")
+    log.addHandler(catch)
+
+    async def main() -> None:
+        ours, server = socket.socketpair()
+        with server:
+            launcher = ForkServerLauncher(early=(ours, 0))
+            await launcher.start()
+            failed: list[BaseException] = []
+
+            async def fork() -> None:
+                try:
+                    await launcher.spawn()
+                except ProtocolError as exc:
+                    failed.append(exc)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(fork)
+                await anyio.sleep(0.05)
+                assert server.recv(1 << 16)  # the fork request
+                server.send(frame(("forked", 1, False)))  # a reply (without the socket)
+                await launcher.aclose()
+            await asyncio.sleep(0.05)
+            assert failed, "the fork in flight was answered"
+
+    try:
+        anyio.run(main, backend_options={"use_uvloop": use_uvloop})
+    finally:
+        log.removeHandler(catch)
+    assert not [m for m in seen if "set_result" in m], seen
