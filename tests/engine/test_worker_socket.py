@@ -5,9 +5,10 @@ loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -17,9 +18,9 @@ from anyio._backends._asyncio import UNIXSocketStream
 from modelaudit.engine.worker_socket import WorkerSocket, worker_stream
 
 
-def _race(make: Callable[[socket.socket], Any], use_uvloop: bool, yield_first: bool) -> list[str]:
-    """The race as a run meets it, on a loop with no handler of ours; returns what the loop
-    logged as errors."""
+@contextlib.contextmanager
+def _loop_errors() -> Iterator[list[str]]:
+    """What the asyncio logger reports as errors meanwhile (a loop with no handler of ours)."""
     seen: list[str] = []
 
     class Catch(logging.Handler):
@@ -29,6 +30,15 @@ def _race(make: Callable[[socket.socket], Any], use_uvloop: bool, yield_first: b
     catch = Catch(logging.ERROR)
     log = logging.getLogger("asyncio")
     log.addHandler(catch)
+    try:
+        yield seen
+    finally:
+        log.removeHandler(catch)
+
+
+def _race(make: Callable[[socket.socket], Any], use_uvloop: bool, yield_first: bool) -> list[str]:
+    """The race as a run meets it, on a loop with no handler of ours; returns what the loop
+    logged as errors."""
 
     async def main() -> None:
         a, b = socket.socketpair()
@@ -45,10 +55,8 @@ def _race(make: Callable[[socket.socket], Any], use_uvloop: bool, yield_first: b
             # what the cancelled receive did not read is still there
             assert a.recv(1) == b"x"
 
-    try:
+    with _loop_errors() as seen:
         anyio.run(main, backend_options={"use_uvloop": use_uvloop})
-    finally:
-        log.removeHandler(catch)
     return seen
 
 
@@ -153,16 +161,6 @@ def test_closing_the_fork_server_link_during_a_fork_logs_nothing(use_uvloop: boo
     from modelaudit.engine.launch import ForkServerLauncher
     from modelaudit.engine.protocol import ProtocolError, frame
 
-    seen: list[str] = []
-
-    class Catch(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(record.getMessage())
-
-    catch = Catch(logging.ERROR)
-    log = logging.getLogger("asyncio")
-    log.addHandler(catch)
-
     async def main() -> None:
         ours, server = socket.socketpair()
         with server:
@@ -185,8 +183,6 @@ def test_closing_the_fork_server_link_during_a_fork_logs_nothing(use_uvloop: boo
             await asyncio.sleep(0.05)
             assert failed, "the fork in flight was answered"
 
-    try:
+    with _loop_errors() as seen:
         anyio.run(main, backend_options={"use_uvloop": use_uvloop})
-    finally:
-        log.removeHandler(catch)
     assert not [m for m in seen if "set_result" in m], seen
