@@ -479,3 +479,33 @@ def test_long_receiver_chains_resolve_or_give_up() -> None:
     )
     [calls] = find_file_ops_in([Source(text, "__torch__.m")])
     assert [c.line for c in calls] == [text.count("\n")]  # only the over-long chain
+
+
+def test_source_too_large_to_tokenize_is_word_searched_with_its_lines() -> None:
+    """Past `_MAX_TOKENIZED` every named builtin is reported with its line, counted on from
+    the match before (counting from the start for each match was quadratic)."""
+    from modelaudit.scanners.containers import torchscript_code as tc
+
+    text = "x = a.from_file(1)\n\n  y.save(2)  # z.save\n" + "pad\n" * 3 + "read_file\n"
+    assert [(c.op, c.line) for c in tc._word_search(text)] == [
+        ("from_file", 1),
+        ("save", 3),
+        ("save", 3),
+        ("read_file", 7),
+    ]
+    big = "x = a.from_file(1)\n" * (tc._MAX_TOKENIZED // 19 + 1)
+    calls = tc.find_file_ops(big)
+    assert len(calls) == big.count("\n") and calls[-1].line == big.count("\n")
+
+
+def test_mobile_bytecode_names_each_operator_once_in_order() -> None:
+    import pickle
+
+    from modelaudit.scanners.containers.torchscript_code import file_ops_in_bytecode
+
+    names = ["aten::save", "aten::add", "aten::from_file", "aten::save", "aten::save.x"]
+    assert file_ops_in_bytecode(pickle.dumps(tuple(names), protocol=2)) == [
+        "aten::save",
+        "aten::from_file",
+        "aten::save.x",
+    ]

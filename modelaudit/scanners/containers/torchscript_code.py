@@ -148,22 +148,27 @@ def module_of(member: str) -> str | None:
 
 
 def _word_search(text: str) -> list[FileOpCall]:
-    return [
-        FileOpCall(m.group(1), text.count("\n", 0, m.start()) + 1, None)
-        for m in _WORDS.finditer(text)
-    ]
+    """Each match with its line, counted on from the match before (one pass over the text:
+    counting from its start for every match was quadratic in a large source full of them)."""
+    found: list[FileOpCall] = []
+    line, counted = 1, 0
+    for m in _WORDS.finditer(text):
+        line += text.count("\n", counted, m.start())
+        counted = m.start()
+        found.append(FileOpCall(m.group(1), line, None))
+    return found
 
 
 def file_ops_in_bytecode(data: bytes) -> list[str]:
     """The file-reaching operators a mobile `bytecode.pkl` names (`ns::op` or `ns::op.overload`
     strings of its operator tables); a malformed tail ends the walk, keeping what was read."""
-    found: list[str] = []
+    found: dict[str, None] = {}  # in order, each once
     try:
         for _op, arg, _pos in pickletools.genops(data):
             if isinstance(arg, str) and "::" in arg:
                 op = arg.rsplit("::", 1)[1].split(".", 1)[0]
-                if op in FILE_OPS and arg not in found:
-                    found.append(arg)
+                if op in FILE_OPS:
+                    found.setdefault(arg)
     except (ValueError, EOFError, UnicodeDecodeError, struct_error):
         pass
-    return found
+    return list(found)
