@@ -11,7 +11,8 @@ per ten bytes, a hostile text one per one or two.
 
 from __future__ import annotations
 
-from typing import Final
+import json
+from typing import Any, Final
 
 from ..budget import WorkBudget
 
@@ -37,4 +38,17 @@ def charge_json_values(raw: bytes | str, what: str, limit: int = MAX_JSON_VALUES
     WorkBudget(what, limit).charge(values_bound(raw))
 
 
-__all__ = ["MAX_DOCUMENT_VALUES", "MAX_JSON_VALUES", "charge_json_values", "values_bound"]
+def loads_bounded(raw: bytes | str, what: str, limit: int = MAX_JSON_VALUES, **kwargs: Any) -> Any:
+    """`json.loads(raw, **kwargs)` of JSON inside a model file, once the values it could
+    build fit `limit` (`BudgetExceeded` naming `what` first, else json's own errors)."""
+    charge_json_values(raw, what, limit)
+    return json.loads(raw, **kwargs)
+
+
+__all__ = [
+    "MAX_DOCUMENT_VALUES",
+    "MAX_JSON_VALUES",
+    "charge_json_values",
+    "loads_bounded",
+    "values_bound",
+]

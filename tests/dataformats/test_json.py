@@ -301,3 +301,17 @@ def test_a_large_real_shaped_tokenizer_config_stays_clean(tmp_path: Path) -> Non
         "tokenizer_class": "PreTrainedTokenizerFast",
     }
     assert_clean(scan(_dump(tmp_path / "tokenizer_config.json", doc)))
+
+
+def test_bounded_loads_refuse_before_parsing() -> None:
+    """The one loader for JSON inside model files (safetensors headers, torch.export configs,
+    skops schemas): past the bound it raises before `json.loads` builds a thing."""
+    from modelaudit.budget import BudgetExceeded
+    from modelaudit.formats.json_values import loads_bounded, values_bound
+
+    assert loads_bounded('{"a": [1, {}]}', "t") == {"a": [1, {}]}
+    bomb = "[" + "{}," * 10 + "{}]"
+    assert values_bound(bomb) == 23  # 10 commas, 12 opening brackets, and one
+    with pytest.raises(BudgetExceeded):
+        loads_bounded(bomb, "t", limit=22)
+    assert loads_bounded(bomb, "t", limit=23) == [{}] * 11

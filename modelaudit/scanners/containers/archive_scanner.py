@@ -17,7 +17,9 @@ import zlib
 from functools import partial
 from typing import IO, Any, BinaryIO, Final
 
+from ...budget import BudgetExceeded
 from ...formats import Format, classify_zip
+from ...formats.json_values import loads_bounded
 from ...formats.zipdir import (
     MemberError,
     ZipDirectory,
@@ -553,8 +555,10 @@ def _skops_trees(f: BinaryIO, directory: ZipDirectory, limits: Limits) -> SkopsT
         text = raw.decode(encoding, "surrogatepass")
         if not any(needle in text for needle in SKOPS_TREE_NEEDLES):
             return None
-        schema = json.loads(text)  # what skops reads: json.loads of the member's bytes
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # what skops reads: json.loads of the member's bytes (the member's own scan reports
+        # a schema past the value bound, so it is only not read here)
+        schema = loads_bounded(text, "skops schema values")
+    except (UnicodeDecodeError, ValueError, RecursionError, BudgetExceeded):
         return None
     trees = SkopsTrees(schema)
     return trees if trees.uses or not trees.complete else None

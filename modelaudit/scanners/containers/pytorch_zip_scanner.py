@@ -8,11 +8,12 @@ and Python's zipfile disagree about which duplicate wins and a loader may use ei
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, BinaryIO, Final
 
+from ...budget import BudgetExceeded
 from ...formats import Format, sniff_head
+from ...formats.json_values import loads_bounded
 from ...formats.zipdir import (
     MemberError,
     ZipDirectory,
@@ -161,8 +162,8 @@ class PyTorchZipScanner(BaseScanner):
                 stream, _raw, _anomaly = open_member(
                     f, entry, limit=_MAX_PAYLOAD_CONFIG, max_ratio=limits.max_ratio
                 )
-                config = json.loads(stream.read(_MAX_PAYLOAD_CONFIG + 1))
-            except (MemberError, OSError, ValueError, RecursionError):
+                config = loads_bounded(stream.read(_MAX_PAYLOAD_CONFIG + 1), "pt2 config values")
+            except (MemberError, OSError, ValueError, RecursionError, BudgetExceeded):
                 continue
             payloads = config.get("config") if isinstance(config, dict) else None
             for meta in payloads.values() if isinstance(payloads, dict) else ():

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from ...budget import BudgetExceeded, report_budget
 from ...formats import Format
-from ...formats.json_values import charge_json_values
+from ...formats.json_values import loads_bounded
 from ...formats.safetensors import HEADER_CAP, SafetensorsError, read_raw_header
 from ...formats.view import BufferView, FileView
 from ...rules.data import (
@@ -134,12 +134,12 @@ class SafetensorsScanner(BaseScanner):
             return out
 
         try:
-            charge_json_values(raw, "safetensors header values")
+            header = loads_bounded(
+                raw.decode("utf-8"), "safetensors header values", object_pairs_hook=pairs
+            )
         except BudgetExceeded as exc:
             report_budget(result, self.location(path, pos=8), exc)
             return None
-        try:
-            header = json.loads(raw.decode("utf-8"), object_pairs_hook=pairs)
         except RecursionError:
             self._bad_header("header JSON nested too deeply to parse", path, result)
             result.mark_inconclusive("malformed: header nested too deeply")
