@@ -26,6 +26,13 @@ from typing import Final
 from ..findings import FileStatus, IssueSeverity
 from ..report import FileReport, ScanReport
 from ..rules.text import MLMODEL_LOADER
+from ..scanners.text.mlflow_layout import (
+    NATIVE_SUFFIXES,
+    NameTree,
+    mark_own_code,
+    module_file,
+    vouchable,
+)
 
 _MLMODEL = "/MLmodel"
 _LOUD: Final = (IssueSeverity.WARNING, IssueSeverity.CRITICAL)
@@ -41,8 +48,6 @@ def vouch_shipped_classes(report: ScanReport) -> None:
     ]
     if not models:
         return
-    from ..scanners.text.mlflow_layout import NameTree, mark_own_code, module_file, vouchable
-
     by_path = {fr.path: fr for fr in report.files if fr.remote}
     tree = NameTree(by_path)
     for mlmodel in models:
@@ -78,16 +83,12 @@ def _harmless(code: FileReport) -> bool:
     return code.status is FileStatus.COMPLETE and code.metadata.get("loaded_summary") == ""
 
 
-#: What `import` could take from a code folder besides Python source.
-_IMPORTABLE: Final = (".so", ".pyd", ".dylib", ".pyc")
-
-
 def _code_harmless(prefix: str, by_path: dict[str, FileReport]) -> bool:
     """Every file of the code folder was scanned in this sweep, nothing in it is native or
     bytecode, and every Python file would do only a model's work with its classes rebuilt."""
     files = [fr for path, fr in by_path.items() if path.startswith(prefix)]
     for fr in files:
-        if fr.path.endswith(_IMPORTABLE) or fr.status is not FileStatus.COMPLETE:
+        if fr.path.endswith(NATIVE_SUFFIXES) or fr.status is not FileStatus.COMPLETE:
             return False
         if fr.path.endswith(".py") and not _harmless(fr):
             return False

@@ -30,7 +30,7 @@ def inside(folder: str, relative: str) -> str | None:
 
 #: Files `import` would take for a module before (or instead of) its `.py`: extension
 #: modules (any platform's) and bytecode, neither of which this scan can judge as Python.
-_NATIVE_SUFFIXES: Final = (".so", ".pyd", ".dylib", ".pyc")
+NATIVE_SUFFIXES: Final = (".so", ".pyd", ".dylib", ".pyc")
 
 
 class Tree(Protocol):
@@ -117,12 +117,12 @@ def _importable(tree: Tree, folder: str, name: str) -> str | None:
     package = tree.join(folder, name)
     if tree.isdir(package):
         entries = tree.listdir(package)
-        if any("__init__" + s in entries for s in _NATIVE_SUFFIXES):
+        if any("__init__" + s in entries for s in NATIVE_SUFFIXES):
             return None
         if "__init__.py" in entries:
             return tree.join(package, "__init__.py")
     prefix = name + "."
-    if any(e.startswith(prefix) and e.endswith(_NATIVE_SUFFIXES) for e in tree.listdir(folder)):
+    if any(e.startswith(prefix) and e.endswith(NATIVE_SUFFIXES) for e in tree.listdir(folder)):
         return None
     source = tree.join(folder, name + ".py")
     return source if tree.isfile(source) else None
