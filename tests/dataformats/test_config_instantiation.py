@@ -412,6 +412,12 @@ def test_remote_code_off_or_outside_an_instantiated_node_is_quiet(
             CRIT,
             "gcs://",
         ),
+        # the remote part of a chain after 16 local wrappers was not looked at
+        (
+            {"_target_": "pandas.read_pickle", "path": "simplecache::" * 16 + "s3://b/x.pkl"},
+            CRIT,
+            "simplecache::",
+        ),
         # Keras copies any `scheme://` path locally; safe_mode=False deserialises lambdas
         (
             {

@@ -64,7 +64,7 @@ def remote_source(value: str) -> bool:
     scheme is not local."""
     if "://" not in value:
         return False
-    for part in value.split("::")[:16]:
+    for part in value.split("::"):
         m = _SCHEME.match(part)
         if m is not None and m.group(1).lower() not in _LOCAL_SCHEMES:
             return True
