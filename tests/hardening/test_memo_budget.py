@@ -75,8 +75,8 @@ def test_honest_memo_indexes_are_not_huge() -> None:
     many: list[list[int]] = [[] for _ in range(MEMO_INDEX_FLOOR + 10)]
     assert huge_memo_put(pickle.dumps(many, protocol=2)) is None
     assert huge_memo_put(pickle.dumps(many[:1000], protocol=0)) is None
-    assert huge_memo_put(b"(lp" + str(MEMO_INDEX_FLOOR).encode() + b"\n.") == 2
-    assert huge_memo_put(MEMO_BOMB) == 3
+    assert huge_memo_put(b"(lp" + str(MEMO_INDEX_FLOOR).encode() + b"\n.") == (2, MEMO_INDEX_FLOOR)
+    assert huge_memo_put(MEMO_BOMB) == (3, 1 << 28)
 
 
 _WRAPPER = b"\x8c\x13joblib.numpy_pickle\x94\x8c\x11NumpyArrayWrapper\x94\x93\x940"

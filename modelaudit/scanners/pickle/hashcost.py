@@ -314,58 +314,32 @@ def _walk(data: bytes, remaining: int | None, budget: int) -> Stop | None:
 
 #: A memo index below this costs the C unpickler at most 16 MiB, whatever the stream.
 MEMO_INDEX_FLOOR: Final = 1 << 20
-_TEXT_PUT, _LONG_BINPUT = ord("p"), ord("r")
+_MEMO_PUTS: Final = frozenset({"PUT", "LONG_BINPUT"})
 
 
-def huge_memo_put(data: bytes) -> int | None:
-    """Offset of the first PUT or LONG_BINPUT in `data` (the head of a stream) whose index
-    is both past `MEMO_INDEX_FLOOR` and past its own offset; None if there is none before the
-    walk ends (the end of `data`, a STOP, or bytes that are not opcodes).
+def huge_memo_put(data: bytes) -> tuple[int, int] | None:
+    """(offset, index) of the first PUT or LONG_BINPUT in `data` (the head of a stream) whose
+    index is both past `MEMO_INDEX_FLOOR` and past its own offset; None if there is none
+    before the walk ends (the end of `data`, a STOP, or bytes that are not opcodes).
 
     Python numbers memo entries from 0 as it stores them, and each stored value took at
-    least one opcode, so an honest index is below its offset."""
-    pos, size, args = 0, len(data), _ARGS
-    while pos < size:
-        at = pos
-        code = data[pos]
-        pos += 1
-        layout = args[code]
-        if layout is None or code == _STOP:
-            return None
-        if layout >= 0:
-            if code == _LONG_BINPUT:
-                index = int.from_bytes(data[pos : pos + 4], "little")
-                if index >= MEMO_INDEX_FLOOR and index > at:
-                    return at
-            pos += layout
-        elif layout == _LEN1:
-            pos += 1 + (data[pos] if pos < size else 0)
-        elif layout in (_LEN4, _LEN8):
-            width = 4 if layout == _LEN4 else 8
-            pos += width + int.from_bytes(data[pos : pos + width], "little")
-        else:
-            end = data.find(b"\n", pos)
-            if end < 0:
-                return None
-            if code == _TEXT_PUT:
-                digits = data[pos:end].strip()
-                if digits.isdigit() and len(digits) < 20:
-                    index = int(digits)
-                    if index >= MEMO_INDEX_FLOOR and index > at:
-                        return at
-            if layout == _TWO_LINES:
-                end = data.find(b"\n", end + 1)
-                if end < 0:
-                    return None
-            pos = end + 1
+    least one opcode, so an honest index is below its offset. Only a load that ran out of
+    memory asks, so `pickletools` (milliseconds to import) is imported here."""
+    import pickletools
+
+    try:
+        for op, arg, at in pickletools.genops(data):
+            if (
+                op.name in _MEMO_PUTS
+                and isinstance(arg, int)
+                and at is not None
+                and arg >= MEMO_INDEX_FLOOR
+                and arg > at
+            ):
+                return at, arg
+    except ValueError:
+        pass  # bytes that are not opcodes end the walk, as they end the load
     return None
-
-
-def memo_index_at(data: bytes, at: int) -> int:
-    """The index of the PUT or LONG_BINPUT at `at` (one `huge_memo_put` found)."""
-    if data[at] == _LONG_BINPUT:
-        return int.from_bytes(data[at + 1 : at + 5], "little")
-    return int(data[at + 1 : data.index(b"\n", at)].strip())
 
 
 def _pop_mark(stack: list[int]) -> list[int]:

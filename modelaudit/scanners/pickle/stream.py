@@ -351,10 +351,10 @@ def _report_memo_index(
         head = fileobj.read(hashcost.WINDOW)
     finally:
         fileobj.seek(here)
-    at = hashcost.huge_memo_put(head)
-    if at is None:
+    found = hashcost.huge_memo_put(head)
+    if found is None:
         return
-    index = hashcost.memo_index_at(head, at)
+    at, index = found
     result.add_issue(
         f"Crafted pickle structure: memo index {index} makes pickle.load allocate "
         f"{16 * index / 2**30:.1f} GiB for its memo table",
