@@ -26,13 +26,6 @@ from typing import Final
 from ..findings import FileStatus, IssueSeverity
 from ..report import FileReport, ScanReport
 from ..rules.text import MLMODEL_LOADER
-from ..scanners.text.mlflow_layout import (
-    NATIVE_SUFFIXES,
-    NameTree,
-    mark_own_code,
-    module_file,
-    vouchable,
-)
 
 _MLMODEL = "/MLmodel"
 _LOUD: Final = (IssueSeverity.WARNING, IssueSeverity.CRITICAL)
@@ -48,6 +41,9 @@ def vouch_shipped_classes(report: ScanReport) -> None:
     ]
     if not models:
         return
+    # (only now: every run's report passes here, and the one-file CLI loads no scanner)
+    from ..scanners.text.mlflow_layout import NameTree, mark_own_code, module_file, vouchable
+
     by_path = {fr.path: fr for fr in report.files if fr.remote}
     tree = NameTree(by_path)
     for mlmodel in models:
@@ -86,6 +82,8 @@ def _harmless(code: FileReport) -> bool:
 def _code_harmless(prefix: str, by_path: dict[str, FileReport]) -> bool:
     """Every file of the code folder was scanned in this sweep, nothing in it is native or
     bytecode, and every Python file would do only a model's work with its classes rebuilt."""
+    from ..scanners.text.mlflow_layout import NATIVE_SUFFIXES
+
     files = [fr for path, fr in by_path.items() if path.startswith(prefix)]
     for fr in files:
         if fr.path.endswith(NATIVE_SUFFIXES) or fr.status is not FileStatus.COMPLETE:
