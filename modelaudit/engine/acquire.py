@@ -63,6 +63,13 @@ STREAM_FIRST_FROM = 8 * BUFFERS * BUFFER
 WALK_ROUNDS = 12
 #: Longest wait for the fill's read-ahead buffers to measure a stream's rate by.
 MEASURE_WITHIN = 1.0
+#: How much faster than the rest of the stream, at its sampled rate, a walk by ranges may be
+#: projected and still lose. A walk that turns out dearer than projected switches to one
+#: request for the rest after a round (range_plan), while a kept stream cannot be left; and
+#: the sample is the stream's quickest part (buffers refilled from the sockets' backlog while
+#: the planner held the stream came at 1.8 GB/s on a link that then streamed the rest at
+#: 0.7 GB/s: kept, that scan took 1.7 times a download's time).
+STREAM_DOUBT = 1.5
 
 OnBytes = Callable[[int], None]
 
@@ -218,8 +225,10 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | N
         # download is the plan
         return False
     wanted = has_model_extension(obj.name) and obj.reader.supports_ranges is not False
+    # ranges the plan's first round fetches beside what its parser asks for
+    beside: list[tuple[int, int]] = []
     if spool.tap is not None:
-        fmt = await _head_off_stream(obj, spool, spool.tap, wanted, cut)
+        fmt, beside = await _head_off_stream(obj, spool, spool.tap, wanted, cut)
     else:
         # head and tail in one round: every planned format reads the end (the appended-zip
         # check, a zip's directory)
@@ -235,7 +244,7 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | N
     ):
         return True
     try:
-        return await plan(spool, fmt)
+        return await plan(spool, fmt, beside)
     except FetchError:
         raise
     except Exception:
@@ -245,15 +254,17 @@ async def _plan_ranges(obj: ObjectRef, spool: Spool, cut: Callable[[], None] | N
 
 async def _head_off_stream(
     obj: ObjectRef, spool: Spool, tap: Tap, wanted: bool, cut: Callable[[], None] | None = None
-) -> str | None:
-    """The head off a tapped stream, and the object's format. A format the planner serves
+) -> tuple[str | None, list[tuple[int, int]]]:
+    """The head off a tapped stream, the object's format, and what the plan's first round
+    is to fetch beside its own needs (the tail, once the stream is cut). A format the planner serves
     gets its tail by one ranged read beside the stream (every planned format reads the end:
     the appended-zip check, a zip's directory), since the stream brings it last and the
     scan would wait for all of it, when the stream's first buffer came quickly enough to
     say that a request costs little there (`BESIDE_WITHIN`); otherwise the tail is taken
     when the stream gets there. With `cut` (the stream is only the object's first read),
     ranged reads cheap next to the rest of the stream cut it, and the tail and the plan are
-    read by ranges."""
+    read by ranges: the tail in the plan's first round (a round trip of its own before the
+    walk's first jump cost a twentieth of a 1 GiB model's scan at 50 ms)."""
     size = spool.size
     tail = (size - end_read(obj.name, size), size)
     began = time.monotonic()
@@ -269,15 +280,14 @@ async def _head_off_stream(
             and await _ranges_cheap(spool, tap, fmt)
         ):
             cut()
-            await spool.fetch_many([tail])
-        else:
-            tap.ask([tail], hold=False)
-        return fmt
+            return fmt, [tail]
+        tap.ask([tail], hold=False)
+        return fmt, []
     if quick and wanted and obj.reader.supports_ranges is not False and planned:
         await spool.fetch_many([tail], by_range=True)
     else:
         tap.ask([tail], hold=False)
-    return fmt
+    return fmt, []
 
 
 def _streams_first(obj: ObjectRef, spool: Spool) -> bool:
@@ -341,7 +351,7 @@ async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
         # and read the whole object for every ranged one; the walk's first reads measure it.
         link.observe(0.0, MIN_SAMPLE, MIN_SAMPLE / bandwidth, alone=False)
     walk = walk_seconds(records, latency, bandwidth, link.concurrency, parallel)
-    cheap = walk < (spool.size - tap.passed) / bandwidth
+    cheap = walk < STREAM_DOUBT * (spool.size - tap.passed) / bandwidth
     log.debug(
         "%s: stream answered in %.3fs at %.0f MB/s; a walk of %d records %.3fs; %s",
         spool.uri,

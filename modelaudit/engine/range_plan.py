@@ -521,9 +521,10 @@ async def _off_stream(
     await spool.fetch_many(wanted)
 
 
-async def plan(spool: Spool, fmt: str | None) -> bool:
+async def plan(spool: Spool, fmt: str | None, beside: list[tuple[int, int]] | None = None) -> bool:
     """Fetch into `spool` what the scanner of `fmt` will read; False: it reads (nearly) all
-    of it, so the caller fetches the rest."""
+    of it, so the caller fetches the rest. `beside`: ranges the first round fetches with
+    what the parser asks for (the tail, which every planned format reads last)."""
     fmt = fmt or ""
     chosen = PLANS.get(fmt)
     if chosen is None:
@@ -539,6 +540,9 @@ async def plan(spool: Spool, fmt: str | None) -> bool:
             return await anyio.to_thread.run_sync(_run, chosen, fmt, spool)
         except NeedBytes as need:
             wanted = [windows.expand(a, b, spool) for a, b in sorted(need.ranges)]
+            if beside:
+                wanted += [r for r in beside if not spool.covered(*r)]
+                beside = None
             if spool.tap is not None:
                 await _off_stream(spool, walker, need.ranges, wanted)
                 continue

@@ -246,3 +246,27 @@ async def test_a_first_reads_response_reset_while_its_head_is_read_is_read_again
     assert sorted(seen) == sorted(
         [f"bytes=0-{FIRST_READ - 1}", f"bytes=-{END_READ}", f"bytes=0-{len(data) - 1}"]
     )
+
+
+def test_a_listings_head_goes_without_httpx(files_server: Files) -> None:
+    """An ONNX model's listing sizes it by a HEAD (its first read is a stream, or ranges),
+    sent over http.client like every read that follows: httpx is not imported by such a
+    run (its import, TLS context and client took 0.06-0.12 s before the HEAD went out)."""
+    import subprocess
+    import sys
+
+    server, _, _ = files_server
+    code = (
+        "import sys, anyio, modelaudit\n"
+        "report = anyio.run(modelaudit.scan, sys.argv[1])\n"
+        "(file,) = report.files\n"
+        "print(file.status.value, 'httpx' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, f"{server.url}/model.onnx"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout.split() == ["complete", "False"], proc.stdout + proc.stderr
+    assert _seen(server)[0] == ("HEAD", "")

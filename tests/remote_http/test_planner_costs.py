@@ -516,3 +516,68 @@ def test_a_round_whose_guesses_reach_the_end_is_not_weighed_with_the_walk_again(
         assert 0.1 < left < walker.projected(spool, 3, 0.1), left
     finally:
         spool.close()
+
+
+async def test_a_walk_near_the_streams_cost_is_taken(tmp_path: Path) -> None:
+    """A large ONNX model whose walk is projected a little dearer than the rest of its
+    stream at the link's rate (under STREAM_DOUBT times): the walk is taken. Kept,
+    a stream cannot be left when its rate turns out to have been its quickest part, while a
+    walk dearer than projected switches to one request for the rest after a round."""
+    from modelaudit.engine import link as links
+    from modelaudit.engine.acquire import STREAM_DOUBT, STREAM_FIRST_FROM, _ranges_cheap
+    from modelaudit.engine.range_plan import walk_parallel, walk_records, walk_seconds
+    from modelaudit.engine.spool import Spool
+    from modelaudit.engine.tap import Tap
+    from modelaudit.fetchers.base import FailedReader, FetchError
+
+    data = _largeonnx_with_tensors(STREAM_FIRST_FROM, 64)
+    spool = Spool(FailedReader(FetchError("none")), str(tmp_path / "spool"), len(data), "x")
+    endpoint = spool.reader.endpoint or "FailedReader"
+    try:
+        await spool._write(bytearray(data[: 8 * MIB]), 0)
+        records = await walk_records(spool, "onnx")
+        assert records >= 16, records
+        latency, passed = 0.05, 8 * MIB
+        link = links.pin(endpoint, latency, 1e9)
+        tap = Tap(spool.fd)
+        tap.passed = passed
+        for ratio, walks in ((1.2, True), (STREAM_DOUBT + 0.1, False)):
+            # the rate at which the walk costs `ratio` times the rest of the stream
+            for _ in range(5):
+                walk = walk_seconds(
+                    records, latency, link.bandwidth, link.concurrency, walk_parallel(spool)
+                )
+                link.bandwidth = (len(data) - passed) * ratio / walk
+            assert await _ranges_cheap(spool, tap, "onnx") is walks, ratio
+    finally:
+        links.forget(endpoint)
+        spool.close()
+
+
+async def test_a_cut_streams_tail_comes_with_the_walks_first_round(
+    files_server: Files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large ONNX model whose stream is cut for a walk by ranges: its tail is read in the
+    walk's first round, beside the first jump, not in a round trip of its own before it."""
+    from modelaudit.engine.acquire import STREAM_FIRST_FROM
+    from modelaudit.engine.spool import Spool
+    from modelaudit.formats.format import end_read
+
+    server, blobs, _ = files_server
+    data = _largeonnx_with_tensors(STREAM_FIRST_FROM, 64)
+    blobs["big.onnx"] = Blob(data)
+    server.rate = 50e6
+    tail = (len(data) - end_read("big.onnx", len(data)), len(data))
+    rounds: list[list[tuple[int, int]]] = []
+    fetch_many = Spool.fetch_many
+
+    async def recorded(self: Spool, ranges: list[tuple[int, int]], *args: Any, **kw: Any) -> None:
+        if self.tap is None:
+            rounds.append(sorted(ranges))
+        await fetch_many(self, ranges, *args, **kw)
+
+    monkeypatch.setattr(Spool, "fetch_many", recorded)
+    report = await modelaudit.scan(f"{server.url}/big.onnx")
+    await same_findings_as_local(report, data, tmp_path)
+    with_tail = [r for r in rounds if any(a <= tail[0] and tail[1] <= b for a, b in r)]
+    assert len(with_tail) == 1 and len(with_tail[0]) > 1, rounds
