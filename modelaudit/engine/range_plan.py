@@ -521,10 +521,42 @@ async def _off_stream(
     await spool.fetch_many(wanted)
 
 
+async def _fetch_beside(
+    spool: Spool,
+    merged: list[tuple[int, int]],
+    parallel: int,
+    beside: list[tuple[int, int]],
+    split: bool = True,
+) -> None:
+    """A round's reads and, at the same time but as requests of their own, `beside`: the
+    link learns how many requests the endpoint serves at once from the round alone (a
+    first round of one jump and the tail, two requests answered a millisecond apart at
+    0 ms, made it one at a time, and the walk then read the tensor data between its
+    guesses: a quarter of the object)."""
+    if not beside:
+        await spool.fetch_many(merged, split=split, parallel=parallel)
+        return
+    failures: list[Exception] = []
+
+    async def one(ranges: list[tuple[int, int]], at_once: int, scope: anyio.CancelScope) -> None:
+        try:
+            await spool.fetch_many(ranges, split=split, parallel=at_once)
+        except Exception as exc:
+            failures.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, beside, PARALLEL, tg.cancel_scope)
+        tg.start_soon(one, merged, parallel, tg.cancel_scope)
+    if failures:
+        raise failures[0]
+
+
 async def plan(spool: Spool, fmt: str | None, beside: list[tuple[int, int]] | None = None) -> bool:
     """Fetch into `spool` what the scanner of `fmt` will read; False: it reads (nearly) all
-    of it, so the caller fetches the rest. `beside`: ranges the first round fetches with
-    what the parser asks for (the tail, which every planned format reads last)."""
+    of it, so the caller fetches the rest. `beside`: ranges the first round fetches beside
+    what the parser asks for: ranges at the object's end (the tail, which every planned
+    format reads last), which a switch to one request for the rest brings anyway."""
     fmt = fmt or ""
     chosen = PLANS.get(fmt)
     if chosen is None:
@@ -540,11 +572,10 @@ async def plan(spool: Spool, fmt: str | None, beside: list[tuple[int, int]] | No
             return await anyio.to_thread.run_sync(_run, chosen, fmt, spool)
         except NeedBytes as need:
             wanted = [windows.expand(a, b, spool) for a, b in sorted(need.ranges)]
-            if beside:
-                wanted += [r for r in beside if not spool.covered(*r)]
-                beside = None
+            extra = [r for r in beside or () if not spool.covered(*r)]
+            beside = None
             if spool.tap is not None:
-                await _off_stream(spool, walker, need.ranges, wanted)
+                await _off_stream(spool, walker, need.ranges, wanted + extra)
                 continue
             later = 0.0
             parallel = PARALLEL
@@ -591,9 +622,9 @@ async def plan(spool: Spool, fmt: str | None, beside: list[tuple[int, int]] | No
                 # endpoint serves at once is measured on a few of them first (Link.observe_
                 # round), and the next round is weighed with it
                 tried = True
-                await spool.fetch_many(requests[:TRIAL], split=False, parallel=parallel)
+                await _fetch_beside(spool, requests[:TRIAL], parallel, extra, split=False)
                 continue
             tried = tried or len(requests) > TRIAL
-            await spool.fetch_many(merged, parallel=parallel)
+            await _fetch_beside(spool, merged, parallel, extra)
     log.debug("planning %s took too many rounds; downloading it", spool.uri)
     return False
