@@ -6,6 +6,7 @@ import base64
 import contextlib
 import io
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -126,3 +127,57 @@ def test_a_call_after_a_memo_index_bomb_in_joblib_array_bytes_is_judged(tmp_path
     (found,) = report.files
     calls = [i for i in found.issues if i.message == "Call to os.system('id')"]
     assert calls and calls[0].details.get("interpretation") == "pickle.load", found.issues
+
+
+def _deflated_torch_zip(pickle_bytes: bytes) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", pickle_bytes)
+        z.writestr("archive/version", "3\n")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "index",
+    # 32 GiB of memo; 2.6 GiB, under the budget of a stream taken as 256 MiB, which it filled
+    [0x7FFF0000, 172_708_468],
+    ids=["32GiB", "2.6GiB"],
+)
+def test_a_memo_index_bomb_in_a_deflated_member_is_read_again(tmp_path: Path, index: int) -> None:
+    """A pickle read through a decoder (a deflated zip member) cannot be sought back to its
+    start: the bytes the reader recorded are read again, so the call
+    after the bomb is judged (before, "Malformed pickle stream: memo" and nothing else),
+    and the stream's size is what was read, not 256 MiB (whose load budget let the C
+    unpickler build a 2.6 GiB memo table). A SHORT_BINBYTES of a FRAME byte keeps the
+    stream off the in-memory path."""
+    stream = b"\x80\x02}r" + index.to_bytes(4, "little") + b"0" + b"C\x01\x950" + _SYSTEM_CALL
+    (tmp_path / "model.pt").write_bytes(_deflated_torch_zip(stream))
+    report = anyio.run(run_scan, [str(tmp_path)], ScanConfig(jobs=1, file_timeout=60))
+    (found,) = report.files
+    rules = {i.rule for i in found.issues}
+    assert {"MA1001", "MA1002", "MA1012"} <= rules, [i.message for i in found.issues]
+    assert found.status is FileStatus.COMPLETE, found.status_reason
+
+
+def test_an_unseekable_source_read_to_its_end_is_sized_by_what_it_held() -> None:
+    """The load budget grows with the source's size; a source with no size to ask (a zip
+    member through its decoder) was taken as 256 MiB even when every byte was in."""
+    from modelaudit.scanners.pickle.emulate import source_size
+
+    class Decoded(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            return self.data.readinto(b)
+
+    data = b"\x80\x02}q\x00." * 100
+    reader = Reader(io.BufferedReader(Decoded(data)))
+    reader.look(1 << 20)
+    assert reader.eof
+    assert source_size(reader) == len(data)

@@ -282,6 +282,11 @@ _UNKNOWN_SIZE: Final = 256 << 20
 
 
 def source_size(reader: Reader) -> int:
+    if reader.eof:
+        # every byte is in: an unseekable source (a member read through a decoder) read to
+        # its end is sized by it, not taken as 256 MiB (whose budget let a 2 KB pickle's
+        # memo index allocate 2.6 GB before failing)
+        return reader.base + len(reader.buf)
     f = reader.f
     if type(f) is io.BytesIO:  # bytes in memory (a small file, a member): no fileno to try
         return len(f.getbuffer())

@@ -20,7 +20,7 @@ from ...rules import pickle as R
 from ..context import ScanContext
 from . import hashcost, nested, positions, spans, structure, stubs
 from .carried_code import collapse_carried_code
-from .emulate import CUnpickler, PyUnpickler, run, source_size
+from .emulate import CUnpickler, PyUnpickler, run
 from .info import PickleStreamInfo
 from .reader import RECORD_LIMIT, Reader
 from .readings import readings
@@ -90,6 +90,12 @@ def scan_pickle_stream(
         straddle = reader.straddle
         straddled = straddled or straddle is not None
         python = joblib
+        if outcome == "memo" and not seekable:
+            # (a member read through a decoder: the bytes read so far are recorded, and
+            # when they hold the rest of the stream it is read again from that copy)
+            copy = _whole_stream(fileobj, reader)
+            if copy is not None:
+                fileobj, seekable, origin = io.BytesIO(copy), True, 0
         if outcome in ("joblib", "stub-type", "memo") and seekable:
             # Restart this pickle with the pure-Python unpickler: joblib's inline arrays,
             # a NEWOBJ on a call result that a real loader would have as a class, or a memo
@@ -389,7 +395,9 @@ def _load_in_memory(
     mark = len(result.issues)
     session = Session(result, location, proto)
     source = io.BytesIO(data)
-    unpickler = CUnpickler(source, session, source_size(reader))
+    # (the budget from these bytes: a member read through a decoder has no size to ask,
+    # and taken as 256 MiB it let a 2 KB pickle's memo index allocate 2.6 GB first)
+    unpickler = CUnpickler(source, session, len(data))
     try:
         value = run(unpickler, session, ctx.memory_budget)
         consumed = source.tell()
@@ -500,6 +508,13 @@ def _pickle_bytes(
     reader.look(RECORD_LIMIT - len(reader.record))
     record = reader.record
     return bytes(record[start:]) if record is not None else None
+
+
+def _whole_stream(fileobj: BinaryIO, reader: Reader) -> bytes | None:
+    """The whole stream out of the reader's record of an unseekable source (read on to its
+    end, up to RECORD_LIMIT); None unless the record holds all of it."""
+    data = _pickle_bytes(fileobj, False, 0, 0, reader)
+    return data if data is not None and reader.eof and reader.record is not None else None
 
 
 def _fingerprint(session: Session, error: str | None) -> tuple[tuple[str, ...], int, bool]:
