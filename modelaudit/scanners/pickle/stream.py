@@ -122,6 +122,9 @@ def scan_pickle_stream(
                 _report_memo_index(fileobj, origin, start, result, location)
             joblib = joblib or mode == "joblib"
             python = True
+        if outcome == "memo":
+            # (unseekable, and longer than the reader's record: not read again)
+            outcome = "out of memory while reading (a memo index past what the loader can allocate)"
         session, error = outcome if isinstance(outcome, tuple) else (None, outcome)
         if straddle is None and error is not None and python and _PY_FRAME_ERRORS in error:
             straddle = reader.pos
