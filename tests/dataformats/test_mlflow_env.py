@@ -8,8 +8,6 @@ hand-chosen, as a model's author can ask MLflow to record them.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,21 +18,13 @@ from modelaudit.rules import text as rt
 from tests.cli._helper import json_report, run
 from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
 
-ROOT = Path(__file__).resolve().parents[2]
 WARN = IssueSeverity.WARNING
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("mlflow-models")
-    subprocess.run(
-        [sys.executable, "-m", "tests.dataformats._mlflow_models", str(dest)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return dest
+def models(mlflow_saved: tuple[Path, Path]) -> Path:
+    """The environment-file models (`_mlflow_models.py`), written with the shipped-code ones."""
+    return mlflow_saved[0]
 
 
 def _sources(path: Path) -> list[tuple[IssueSeverity, str]]:

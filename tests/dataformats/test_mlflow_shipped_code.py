@@ -9,8 +9,6 @@ plain sklearn and pytorch models saved by MLflow stay quiet. Nothing here loads 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,20 +19,11 @@ from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import text as rt
 from tests.dataformats._dataformats_util import assert_clean, rules_of, scan
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("mlflow-code-models")
-    subprocess.run(
-        [sys.executable, "-m", "tests.dataformats._mlflow_code_models", str(dest)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return dest
+def models(mlflow_saved: tuple[Path, Path]) -> Path:
+    """The shipped-code models (`_mlflow_code_models.py`), written with the environment ones."""
+    return mlflow_saved[1]
 
 
 def _critical(path: Path) -> list[str]:

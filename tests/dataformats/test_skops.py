@@ -133,7 +133,14 @@ def test_mlmodel_trusting_a_dangerous_skops_type_is_critical(tmp_path: Path) -> 
     predictor = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mlflow_sklearn.save_model(model, tmp_path / "legit", skops_trusted_types=[predictor])
+        # requirements given, as the MLflow fixture writers give them: inferring them
+        # loads the model in a child process MLflow starts (~5 s), for files not read here
+        mlflow_sklearn.save_model(
+            model,
+            tmp_path / "legit",
+            skops_trusted_types=[predictor],
+            pip_requirements=["scikit-learn==1.9.1", "numpy==2.4.6"],
+        )
     # the same model trusting one more type, as save_model writes the list (one save is
     # most of this test's time)
     written = (tmp_path / "legit" / "MLmodel").read_text()

@@ -400,16 +400,10 @@ def main(out: str) -> None:
     _keras_function_losses().save(os.path.join(out, "function_losses.keras"))
     _keras_function_losses().save(os.path.join(out, "function_losses.h5"))
     _keras_exports(os.path.join(out, "keras_exports.json"))
-
-
-def remote_keras(out: str) -> None:
-    """A Keras archive larger than a remote scan's first reads (head and tail), so the range
-    planner, not the first read, decides how it is fetched. Only Keras is needed for it."""
+    # For tests/remote_http: a Keras archive larger than a remote scan's first reads (head
+    # and tail), so the range planner, not the first read, decides how it is fetched.
     _keras_model(True, features=256, width=256).save(os.path.join(out, "wide_lambda.keras"))
 
 
 if __name__ == "__main__":
-    if sys.argv[2:] == ["remote"]:
-        remote_keras(sys.argv[1])
-    else:
-        main(sys.argv[1])
+    main(sys.argv[1])

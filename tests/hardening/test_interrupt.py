@@ -235,7 +235,9 @@ class _SlowHandler(BaseHTTPRequestHandler):
 def test_sigint_during_a_download_keeps_no_spool(tmp_path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     spool_root = tmp_path / "tmp"
     spool_root.mkdir()
     url = f"http://127.0.0.1:{server.server_address[1]}/weights/model.bin"

@@ -80,7 +80,9 @@ class _Reflector(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def reflector() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Reflector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

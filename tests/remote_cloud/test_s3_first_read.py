@@ -333,7 +333,9 @@ async def test_first_reads_answered_whole_read_no_more_than_they_asked(
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}",

@@ -133,7 +133,9 @@ class Server(ThreadingHTTPServer):
         self.drop_kept = False
         #: connections accepted
         self.connections = 0
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def get_request(self) -> Any:

@@ -307,3 +307,13 @@ def files_server(
     server = Server(route)
     yield server, blobs, opts
     server.stop()
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry pauses drawn from a 10 ms base instead of 250 ms (the same count of attempts,
+    the same jitter), for tests of what a failure that outlasts the retries becomes, not of
+    their pacing: four pauses of up to 0.25-2 s each were most of their time."""
+    from modelaudit.fetchers import backoff
+
+    monkeypatch.setattr(backoff, "BASE_DELAY", 0.01)

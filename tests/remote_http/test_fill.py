@@ -105,7 +105,9 @@ async def test_a_fill_resumes_every_cut_that_made_progress(
     assert _gets(server) == [f"bytes={40_000 * i}-{last}" for i in range(8)]
 
 
-async def test_a_fill_without_progress_gives_up(files_server: Files, tmp_path: Path) -> None:
+async def test_a_fill_without_progress_gives_up(
+    files_server: Files, tmp_path: Path, quick_retries: None
+) -> None:
     server, _, opts = files_server
     opts["cut"][NAME] = [0] * 20
     reader = await _reader(f"{server.url}/{NAME}")

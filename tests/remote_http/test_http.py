@@ -75,7 +75,7 @@ def test_one_backoff_with_full_jitter_and_retry_after_as_a_floor() -> None:
     assert sum(p < ceiling / 2 for p in pauses) > 100
 
 
-async def test_persistent_failure_is_an_error(files_server: Files) -> None:
+async def test_persistent_failure_is_an_error(files_server: Files, quick_retries: None) -> None:
     server, _, opts = files_server
     opts["faults"].plan["/evil.pkl"] = [502] * 100
     report = await modelaudit.scan(f"{server.url}/evil.pkl")
@@ -191,7 +191,9 @@ async def test_stream_cut_many_times_with_progress_completes(files_server: Files
     assert starts[-8:] == [""] + [f"bytes={40_000 * i}-" for i in range(1, 8)]
 
 
-async def test_stream_cut_without_progress_gives_up(files_server: Files) -> None:
+async def test_stream_cut_without_progress_gives_up(
+    files_server: Files, quick_retries: None
+) -> None:
     from modelaudit.fetchers import TransientFetchError, backoff
 
     server, _, opts = files_server

@@ -212,7 +212,9 @@ async def test_retries_on_503_and_429_then_success(hub: FakeHub, cdn: CDN) -> No
     assert cdn.faults.plan["/blobs/"] == []
 
 
-async def test_persistent_failure_is_an_error_never_clean(hub: FakeHub, cdn: CDN) -> None:
+async def test_persistent_failure_is_an_error_never_clean(
+    hub: FakeHub, cdn: CDN, quick_retries: None
+) -> None:
     cdn.faults.plan["/blobs/"] = [503] * 50
     report = await modelaudit.scan("hf://acme/clean/sub/weights.safetensors")
     (file,) = report.files

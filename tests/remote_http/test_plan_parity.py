@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -349,21 +347,11 @@ async def test_remote_scan_finds_what_a_local_scan_finds(
 
 
 @pytest.fixture(scope="module")
-def keras_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """A model saved by real Keras (in a subprocess: the test session never imports
-    TensorFlow), and the same members behind two central directories."""
-    out = tmp_path_factory.mktemp("keras")
-    builder = Path(__file__).parents[1] / "frameworks" / "_build_tf_models.py"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        [sys.executable, str(builder), str(out), "remote"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    saved = (out / "wide_lambda.keras").read_bytes()
+def keras_models(tf_models: Path) -> dict[str, bytes]:
+    """A model saved by real Keras (by the session's TensorFlow builder, in a subprocess: the
+    test session never imports TensorFlow), and the same members behind two central
+    directories."""
+    saved = (tf_models / "wide_lambda.keras").read_bytes()
     with zipfile.ZipFile(io.BytesIO(saved)) as zf:
         members = {i.filename: zf.read(i) for i in zf.infolist()}
     return {

@@ -321,7 +321,9 @@ async def test_download_cut_again_and_again_resumes_while_it_progresses(
     assert file.size == len(BIG_EVIL_PICKLE) == len(blobs["big_evil.pkl"].data)
 
 
-async def test_download_cut_before_any_progress_gives_up(files_server: Files, relay: Relay) -> None:
+async def test_download_cut_before_any_progress_gives_up(
+    files_server: Files, relay: Relay, quick_retries: None
+) -> None:
     from modelaudit.fetchers import TransientFetchError, resolve
 
     source = resolve(f"{relay.url}/big_evil.pkl")

@@ -259,8 +259,9 @@ def _git(cwd: Path, *args: str) -> None:
 def test_pre_commit_try_repo(tmp_path: Path) -> None:
     """The hook as users get it: pre-commit builds a venv from this repository and runs it.
 
-    `--ref HEAD` pins one revision, so the second run reuses the environment the first built
-    (the hook is tested as committed)."""
+    `--ref HEAD` pins one revision (the hook is tested as committed). try-repo builds its
+    environment in a store of its own every time (PRE_COMMIT_HOME does not keep it), so the
+    two runs, each a full environment build, go side by side."""
     pre_commit = BIN / "pre-commit"
     if not pre_commit.exists():
         pre_commit = Path(shutil.which("pre-commit") or "pre-commit")
@@ -273,7 +274,6 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
     _git(work, "add", ".")
     env = {
         **os.environ,
-        "PRE_COMMIT_HOME": str(tmp_path / "cache"),
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@example.com",
         "GIT_COMMITTER_NAME": "t",
@@ -281,8 +281,8 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
 
-    def try_repo(*files: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+    def try_repo(home: str, *files: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             [
                 str(pre_commit),
                 "try-repo",
@@ -295,21 +295,35 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
                 *files,
             ],
             cwd=work,
-            env=env,
-            capture_output=True,
+            env={**env, "PRE_COMMIT_HOME": str(tmp_path / home)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=600,
-            check=False,
         )
 
-    bad = try_repo("evil.pkl", "clean.onnx", "notes.txt")
+    def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+        stdout, stderr = proc.communicate(timeout=600)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+    runs = [
+        try_repo("cache-bad", "evil.pkl", "clean.onnx", "notes.txt"),
+        try_repo("cache-good", "clean.onnx", "notes.txt"),
+    ]
+    try:
+        bad = finish(runs[0])
+        good = finish(runs[1])
+    finally:
+        for proc in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "ModelAudit" in bad.stdout and "Failed" in bad.stdout
     assert "evil.pkl" in bad.stdout
     # notes.txt does not match the reference's pattern, so two files reach the scanner.
     assert "Scanned 2 file(s)" in bad.stdout
 
-    good = try_repo("clean.onnx", "notes.txt")
     assert good.returncode == 0, good.stdout + good.stderr
     assert "Passed" in good.stdout
     assert "Scanned 1 file(s)" in good.stdout
