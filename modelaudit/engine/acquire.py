@@ -317,6 +317,7 @@ async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
     parallel = walk_parallel(spool)
     if link.pinned:
         latency, bandwidth = link.latency, link.bandwidth
+        steady = bandwidth
     else:
         if tap.opened is None:
             return False
@@ -335,27 +336,33 @@ async def _ranges_cheap(spool: Spool, tap: Tap, fmt: str | None) -> bool:
         if first is None or last is None:
             return False
         if last[1] > first[1] and last[0] > first[0]:
-            bandwidth = (last[1] - first[1]) / (last[0] - first[0])
+            bandwidth = steady = (last[1] - first[1]) / (last[0] - first[0])
             prev = tap.prev_arrival
             if prev is not None and prev != first and last[1] > prev[1] and last[0] > prev[0]:
                 # the latest buffer's own rate, if higher: a connection just opened is still
                 # widening its window (50 ms away, the first buffers come at half the rate)
                 bandwidth = max(bandwidth, (last[1] - prev[1]) / (last[0] - prev[0]))
         else:
-            bandwidth = first[1] / max(first[0] - tap.opened, 1e-6)
+            bandwidth = steady = first[1] / max(first[0] - tap.opened, 1e-6)
         bandwidth = min(MAX_BANDWIDTH, bandwidth)
+        # The stream is kept only if it wins at its rate across the buffers read ahead: the
+        # latest buffer alone may have come out of the sockets' backlog (2.5 GB/s and more
+        # on a link that streamed the rest at 1 GB/s), and a kept stream cannot be left.
+        steady = min(MAX_BANDWIDTH, steady)
         # The stream's rate stands in for the prior, weighed as a short read: buffers the
         # fill read ahead came partly out of the sockets' buffers, faster than the link, so
         # a ranged read of its own (the walker's probe) outweighs it. Its time to answer is
         # not taken for a ranged read's: an endpoint may answer a whole-object GET at once
         # and read the whole object for every ranged one; the walk's first reads measure it.
         link.observe(0.0, MIN_SAMPLE, MIN_SAMPLE / bandwidth, alone=False)
-    walk = walk_seconds(records, latency, bandwidth, link.concurrency, parallel)
-    cheap = walk < STREAM_DOUBT * (spool.size - tap.passed) / bandwidth
+    walk = walk_seconds(records, latency, steady, link.concurrency, parallel)
+    cheap = walk < STREAM_DOUBT * (spool.size - tap.passed) / steady
     log.debug(
-        "%s: stream answered in %.3fs at %.0f MB/s; a walk of %d records %.3fs; %s",
+        "%s: stream answered in %.3fs at %.0f MB/s (%.0f at its peak); a walk of %d records "
+        "%.3fs; %s",
         spool.uri,
         latency,
+        steady / 1e6,
         bandwidth / 1e6,
         records,
         walk,
