@@ -63,8 +63,8 @@ STREAM_FIRST_FROM = 8 * BUFFERS * BUFFER
 WALK_ROUNDS = 12
 #: Longest wait for the fill's read-ahead buffers to measure a stream's rate by.
 MEASURE_WITHIN = 1.0
-#: How much faster than the rest of the stream, at its sampled rate, a walk by ranges may be
-#: projected and still lose. A walk that turns out dearer than projected switches to one
+#: How much dearer than the rest of the stream, at its sampled rate, a walk by ranges may be
+#: projected and still be taken. A walk that turns out dearer than projected switches to one
 #: request for the rest after a round (range_plan), while a kept stream cannot be left; and
 #: the sample is the stream's quickest part (buffers refilled from the sockets' backlog while
 #: the planner held the stream came at 1.8 GB/s on a link that then streamed the rest at
@@ -256,15 +256,15 @@ async def _head_off_stream(
     obj: ObjectRef, spool: Spool, tap: Tap, wanted: bool, cut: Callable[[], None] | None = None
 ) -> tuple[str | None, list[tuple[int, int]]]:
     """The head off a tapped stream, the object's format, and what the plan's first round
-    is to fetch beside its own needs (the tail, once the stream is cut). A format the planner serves
-    gets its tail by one ranged read beside the stream (every planned format reads the end:
+    is to fetch beside its own needs (the tail, once the stream is cut). A format the
+    planner serves gets its tail by one ranged read beside the stream (every planned format reads the end:
     the appended-zip check, a zip's directory), since the stream brings it last and the
     scan would wait for all of it, when the stream's first buffer came quickly enough to
     say that a request costs little there (`BESIDE_WITHIN`); otherwise the tail is taken
     when the stream gets there. With `cut` (the stream is only the object's first read),
     ranged reads cheap next to the rest of the stream cut it, and the tail and the plan are
-    read by ranges: the tail in the plan's first round (a round trip of its own before the
-    walk's first jump cost a twentieth of a 1 GiB model's scan at 50 ms)."""
+    read by ranges: the tail beside the plan's first round (a round trip of its own before
+    the walk's first jump cost a twentieth of a 1 GiB model's scan at 50 ms)."""
     size = spool.size
     tail = (size - end_read(obj.name, size), size)
     began = time.monotonic()
