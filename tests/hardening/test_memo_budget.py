@@ -181,3 +181,18 @@ def test_an_unseekable_source_read_to_its_end_is_sized_by_what_it_held() -> None
     reader.look(1 << 20)
     assert reader.eof
     assert source_size(reader) == len(data)
+
+
+def test_a_memo_index_bomb_in_a_compressed_pickle_is_reported(tmp_path: Path) -> None:
+    """A `.pkl.gz` is read by the pure-Python unpickler (its dict holds any index), but
+    `pandas.read_pickle` or `pickle.load(gzip.open(...))` sizes the C unpickler's table to
+    the index: the bomb is a WARNING there too, beside the call after it."""
+    import gzip
+
+    put = b"r" + (0x7FFF0000).to_bytes(4, "little")
+    (tmp_path / "frame.pkl.gz").write_bytes(gzip.compress(b"\x80\x02}" + put + b"0" + _SYSTEM_CALL))
+    report = anyio.run(run_scan, [str(tmp_path)], ScanConfig(jobs=1, file_timeout=60))
+    (found,) = report.files
+    (bomb,) = [i for i in found.issues if i.rule == "MA1012"]
+    assert bomb.details["memo_index"] == 0x7FFF0000
+    assert {"MA1001", "MA1002"} <= {i.rule for i in found.issues}

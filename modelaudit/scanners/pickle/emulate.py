@@ -99,6 +99,9 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
             # (the shadow plain reading) would start on top of it, past its own budget.
             self.stack = self.metastack = []
             self.append = self.stack.append
+            #: the highest memo index the load stored (a dict holds any: the C unpickler
+            #: sizes a table to it, stream/_python_memo_index)
+            self.top_memo = max(self.memo, default=-1)
             self.memo: dict[int, Any] = {}
 
     def load_build(self) -> None:

@@ -268,6 +268,8 @@ def _scan_one(
         value = run(unpickler, session, ctx.memory_budget)
         _check_structure(session, value, reader.pos - start, head)
         del value
+        if python and mode != "c_like":
+            _python_memo_index(unpickler, reader.pos - start, start, result, location)
     except JoblibLayout:
         return "joblib"
     except RecursionError:
@@ -361,15 +363,35 @@ def _report_memo_index(
     finally:
         fileobj.seek(here)
     found = hashcost.huge_memo_put(head)
-    if found is None:
-        return
-    at, index = found
+    if found is not None:
+        _memo_issue(result, location, start + found[0], found[1])
+
+
+def _python_memo_index(
+    unpickler: CUnpickler | PyUnpickler,
+    length: int,
+    start: int,
+    result: ScanResult,
+    location: Callable[[int | None], str],
+) -> None:
+    """The same WARNING for a stream the pure-Python unpickler read (joblib's reading, and a
+    compressed stream's): its dict held the index, but `pickle.load` of the same bytes (a
+    `.pkl.gz` through pandas or gzip) sizes its table to it. An index past the stream's
+    length and past `MEMO_INDEX_FLOOR` no honest writer makes."""
+    index = getattr(unpickler, "top_memo", -1)
+    if index >= hashcost.MEMO_INDEX_FLOOR and index > length:
+        _memo_issue(result, location, start, index)
+
+
+def _memo_issue(
+    result: ScanResult, location: Callable[[int | None], str], position: int, index: int
+) -> None:
     result.add_issue(
         f"Crafted pickle structure: memo index {index} makes pickle.load allocate "
         f"{16 * index / 2**30:.1f} GiB for its memo table",
         severity=IssueSeverity.WARNING,
-        location=location(start + at),
-        details={"memo_index": index, "position": start + at},
+        location=location(position),
+        details={"memo_index": index, "position": position},
         why="Python numbers memo entries from 0 as it stores them; an index this far past "
         "the stream's length is written to exhaust the loader's memory (it fails, or stalls "
         "the machine). The stream was read with a memo that holds it, and judged in full.",
