@@ -66,9 +66,10 @@ MEASURE_WITHIN = 1.0
 #: How much dearer than the rest of the stream, at its sampled rate, a walk by ranges may be
 #: projected and still be taken. A walk that turns out dearer than projected switches to one
 #: request for the rest after a round (range_plan), while a kept stream cannot be left; and
-#: the sample is the stream's quickest part (buffers refilled from the sockets' backlog while
-#: the planner held the stream came at 1.8 GB/s on a link that then streamed the rest at
-#: 0.7 GB/s: kept, that scan took 1.7 times a download's time).
+#: the stream's rate is sampled on its first buffers, which may come faster than the rest
+#: (buffers refilled from the sockets' backlog while the planner held the stream came at
+#: 1.8 GB/s on a link that then streamed the rest at 0.7 GB/s: kept, that scan took 1.7
+#: times a download's time).
 STREAM_DOUBT = 1.5
 
 OnBytes = Callable[[int], None]

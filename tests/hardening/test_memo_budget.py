@@ -6,7 +6,6 @@ import base64
 import contextlib
 import io
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -165,19 +164,10 @@ def test_an_unseekable_source_read_to_its_end_is_sized_by_what_it_held() -> None
     """The load budget grows with the source's size; a source with no size to ask (a zip
     member through its decoder) was taken as 256 MiB even when every byte was in."""
     from modelaudit.scanners.pickle.emulate import source_size
-
-    class Decoded(io.RawIOBase):
-        def __init__(self, data: bytes) -> None:
-            self.data = io.BytesIO(data)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, b: Any) -> int:
-            return self.data.readinto(b)
+    from tests.pickle._pickle_corpus import Unseekable
 
     data = b"\x80\x02}q\x00." * 100
-    reader = Reader(io.BufferedReader(Decoded(data)))
+    reader = Reader(io.BufferedReader(Unseekable(data)))
     reader.look(1 << 20)
     assert reader.eof
     assert source_size(reader) == len(data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import os
 import pickle
 import struct
@@ -34,6 +35,20 @@ def scan(data: bytes, **kw: Any) -> tuple[Any, Any]:
         **kw,
     )
     return result, info
+
+
+class Unseekable(io.RawIOBase):
+    """A source that cannot seek and has no size to ask, as a zip member read through its
+    decoder is: wrap it in `io.BufferedReader`."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._f.readinto(b)
 
 
 def critical(result: Any) -> list[str]:

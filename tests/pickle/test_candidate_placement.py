@@ -11,14 +11,14 @@ import pickle
 import pickletools
 import random
 import struct
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pytest
 
 from modelaudit.findings import ScanResult
 from modelaudit.rules import pickle as R
 from modelaudit.scanners.pickle.spans import StringSpans
-from tests.pickle._pickle_corpus import call, critical, g0, p2, scan
+from tests.pickle._pickle_corpus import Unseekable, call, critical, g0, p2, scan
 
 #: A whole pickle that calls os.system, and one that only names an EXT code: both complete.
 _EVIL = p2(call(g0("os", "system"), "id"))
@@ -91,17 +91,6 @@ def test_pickle_inside_string_arguments_is_found(name: str, data: bytes) -> None
     assert found, (name, [i.message for i in result.issues])
 
 
-class _Unseekable(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._f = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        return self._f.readinto(b)
-
-
 @pytest.mark.parametrize("inside", [True, False])
 def test_unseekable_stream_walks_its_record(inside: bool) -> None:
     from modelaudit.engine.dispatch import make_context
@@ -109,7 +98,7 @@ def test_unseekable_stream_walks_its_record(inside: bool) -> None:
 
     data = pickle.dumps({"b": _EVIL}, protocol=3) if inside else _long_holding(_EVIL)
     result = ScanResult(scanner_name="pickle")
-    stream: BinaryIO = io.BufferedReader(_Unseekable(data))
+    stream: BinaryIO = io.BufferedReader(Unseekable(data))
     scan_pickle_stream(stream, result, location=lambda p: "x", ctx=make_context("x", {}))
     assert bool(critical(result)) is inside
 

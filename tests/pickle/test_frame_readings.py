@@ -26,7 +26,7 @@ from modelaudit.rules import pickle as R
 from modelaudit.scanners.pickle.emulate import CUnpickler, run
 from modelaudit.scanners.pickle.reader import Reader
 from modelaudit.scanners.pickle.stubs import Session
-from tests.pickle._pickle_corpus import critical, s, scan, sg
+from tests.pickle._pickle_corpus import Unseekable, critical, s, scan, sg
 
 PAYLOAD = sg("os", "system") + s("id") + b"\x85R"
 
@@ -118,23 +118,12 @@ def test_text_line_straddling_a_frame() -> None:
     assert critical(result)
 
 
-class _Unseekable(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._f = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        return self._f.readinto(b)
-
-
 def test_unseekable_source_is_read_again_from_its_record() -> None:
     from modelaudit.engine.dispatch import make_context
     from modelaudit.scanners.pickle import scan_pickle_stream
 
     result = ScanResult(scanner_name="pickle")
-    stream: BinaryIO = io.BufferedReader(_Unseekable(hidden_in_file_reading(16)))
+    stream: BinaryIO = io.BufferedReader(Unseekable(hidden_in_file_reading(16)))
     scan_pickle_stream(stream, result, location=lambda p: "x", ctx=make_context("x", {}))
     straddle = [i for i in result.issues if i.rule == R.FRAME_STRADDLE]
     assert straddle and "error" not in straddle[0].details["readings"].get("other readings", {})

@@ -54,6 +54,9 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
         self._reader = reader
         self.size = source_size(reader)
         self.op_pos = 0
+        #: the highest memo index a load that ended stored (a dict holds any; the C
+        #: unpickler sizes a table to it: stream._python_memo_index)
+        self.top_memo = -1
         if c_like:
             self.dispatch = _C_LIKE_DISPATCH
 
@@ -92,6 +95,7 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
                     raise EOFError
                 dispatch[key[0]](self)
         except pickle._Stop as stopinst:  # type: ignore[attr-defined]
+            self.top_memo = max(self.memo, default=-1)
             return stopinst.value
         finally:
             # A load that failed half-way (out of memory, a budget) left all it built here,
@@ -99,9 +103,6 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
             # (the shadow plain reading) would start on top of it, past its own budget.
             self.stack = self.metastack = []
             self.append = self.stack.append
-            #: the highest memo index the load stored (a dict holds any: the C unpickler
-            #: sizes a table to it, stream/_python_memo_index)
-            self.top_memo = max(self.memo, default=-1)
             self.memo: dict[int, Any] = {}
 
     def load_build(self) -> None:

@@ -268,8 +268,8 @@ def _scan_one(
         value = run(unpickler, session, ctx.memory_budget)
         _check_structure(session, value, reader.pos - start, head)
         del value
-        if python and mode != "c_like":
-            _python_memo_index(unpickler, reader.pos - start, start, result, location)
+        if isinstance(unpickler, PyUnpickler) and mode != "c_like":
+            _python_memo_index(unpickler.top_memo, reader.pos - start, start, result, location)
     except JoblibLayout:
         return "joblib"
     except RecursionError:
@@ -368,7 +368,7 @@ def _report_memo_index(
 
 
 def _python_memo_index(
-    unpickler: CUnpickler | PyUnpickler,
+    index: int,
     length: int,
     start: int,
     result: ScanResult,
@@ -378,7 +378,6 @@ def _python_memo_index(
     compressed stream's): its dict held the index, but `pickle.load` of the same bytes (a
     `.pkl.gz` through pandas or gzip) sizes its table to it. An index past the stream's
     length and past `MEMO_INDEX_FLOOR` no honest writer makes."""
-    index = getattr(unpickler, "top_memo", -1)
     if index >= hashcost.MEMO_INDEX_FLOOR and index > length:
         _memo_issue(result, location, start, index)
 
