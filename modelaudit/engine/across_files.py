@@ -15,53 +15,118 @@ has no need to even with every one of its classes rebuilt (`loaded_summary`, whi
 Python scanner records for files under a `code` folder). The MLmodel's own WARNING that
 loading puts that folder on `sys.path` (MA4903, where a local scan reads the folder and says
 INFO) becomes INFO when every file of the folder is in the sweep, scanned whole, harmless so,
-and none of them native code or bytecode. `Scanner.iter_scan` yields each file as it ends,
-before this pass: the final report is the one that has it.
+and none of them native code or bytecode.
+
+`AcrossFiles` takes the reports one by one as they end: of every remote file it keeps only
+what the pass reads (complete, harmless, loud), and it holds back the reports the pass may
+change (a remote MLmodel naming a `python_model`, a remote report with an unknown global).
+`Scanner.iter_scan` yields every other file as it ends and those once the call's files are
+in, so a service iterating a sweep hears the verdict `scan` reports.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from ..findings import FileStatus, IssueSeverity
 from ..report import FileReport, ScanReport
+from ..rules.pickle import UNKNOWN_GLOBAL
 from ..rules.text import MLMODEL_LOADER
 
 _MLMODEL = "/MLmodel"
 _LOUD: Final = (IssueSeverity.WARNING, IssueSeverity.CRITICAL)
 
 
-def vouch_shipped_classes(report: ScanReport) -> None:
-    """INFO for the unknown globals of remote `python_model` pickles that are classes of
-    their model's own, harmless, scanned code (see the module docstring)."""
-    models = [
-        fr
-        for fr in report.files
-        if fr.remote and fr.path.endswith(_MLMODEL) and "mlflow_python_model" in fr.metadata
-    ]
-    if not models:
-        return
-    # (only now: every run's report passes here, and the one-file CLI loads no scanner)
-    from ..scanners.text.mlflow_layout import NameTree, mark_own_code, module_file, vouchable
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What the pass reads of a remote file it does not change."""
 
-    by_path = {fr.path: fr for fr in report.files if fr.remote}
-    tree = NameTree(by_path)
-    for mlmodel in models:
-        folder = mlmodel.path[: -len(_MLMODEL)]
-        model = _relative(mlmodel.metadata.get("mlflow_python_model"))
-        code = _relative(mlmodel.metadata.get("mlflow_code"))
-        if code and _code_harmless(f"{folder}/{code}/", by_path):
-            _vouch_loader_warning(mlmodel, code)
-        pickled = by_path.get(f"{folder}/{model}") if model and code else None
-        if pickled is None:
-            continue
-        for issue in pickled.issues:
-            module = issue.details.get("module")
-            if not vouchable(issue) or not isinstance(module, str):
+    complete: bool
+    #: scanned whole and harmless with its classes rebuilt (a `code` folder's Python file)
+    harmless: bool
+    loud: bool
+
+
+class AcrossFiles:
+    """The pass over one call's reports, fed as each file ends (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, _Seen] = {}
+        self._held: list[FileReport] = []
+
+    def take(self, fr: FileReport) -> bool:
+        """Note a finished file; True when its report may still change (held for `finish`)."""
+        if not fr.remote:
+            return False
+        self._seen[fr.path] = _Seen(
+            fr.status is FileStatus.COMPLETE,
+            fr.status is FileStatus.COMPLETE and fr.metadata.get("loaded_summary") == "",
+            any(i.severity in _LOUD for i in fr.issues),
+        )
+        if _may_change(fr):
+            self._held.append(fr)
+            return True
+        return False
+
+    def finish(self) -> list[FileReport]:
+        """Make the verdicts; the held reports, changed where they should be."""
+        models = [fr for fr in self._held if _is_model(fr)]
+        if not models:
+            return self._held
+        # (only now: every run's report passes here, and the one-file CLI loads no scanner)
+        from ..scanners.text.mlflow_layout import NameTree, mark_own_code, module_file, vouchable
+
+        held = {fr.path: fr for fr in self._held}
+        tree = NameTree(self._seen)
+        for mlmodel in models:
+            folder = mlmodel.path[: -len(_MLMODEL)]
+            model = _relative(mlmodel.metadata.get("mlflow_python_model"))
+            code = _relative(mlmodel.metadata.get("mlflow_code"))
+            if code and self._code_harmless(f"{folder}/{code}/"):
+                _vouch_loader_warning(mlmodel, code)
+            pickled = held.get(f"{folder}/{model}") if model and code else None
+            if pickled is None:
                 continue
-            file = module_file(f"{folder}/{code}", module, tree)
-            if file is not None and _harmless(by_path[file]):
-                mark_own_code(issue, file[len(folder) + 1 :])
+            for issue in pickled.issues:
+                module = issue.details.get("module")
+                if not vouchable(issue) or not isinstance(module, str):
+                    continue
+                file = module_file(f"{folder}/{code}", module, tree)
+                if file is not None and self._seen[file].harmless:
+                    mark_own_code(issue, file[len(folder) + 1 :])
+        return self._held
+
+    def _code_harmless(self, prefix: str) -> bool:
+        """Every file of the code folder was scanned in this sweep, nothing in it is native or
+        bytecode, and every Python file would do only a model's work with its classes rebuilt."""
+        from ..scanners.text.mlflow_layout import NATIVE_SUFFIXES
+
+        files = [(path, seen) for path, seen in self._seen.items() if path.startswith(prefix)]
+        for path, seen in files:
+            if path.endswith(NATIVE_SUFFIXES) or not seen.complete or seen.loud:
+                return False
+            if path.endswith(".py") and not seen.harmless:
+                return False
+        return bool(files)
+
+
+def _is_model(fr: FileReport) -> bool:
+    return fr.path.endswith(_MLMODEL) and "mlflow_python_model" in fr.metadata
+
+
+def _may_change(fr: FileReport) -> bool:
+    return _is_model(fr) or any(i.rule == UNKNOWN_GLOBAL for i in fr.issues)
+
+
+def vouch_shipped_classes(report: ScanReport) -> None:
+    """The pass over a whole report (a `scan` call's, once its files are in)."""
+    if not any(fr.remote and _is_model(fr) for fr in report.files):
+        return
+    verdicts = AcrossFiles()
+    for fr in report.files:
+        verdicts.take(fr)
+    verdicts.finish()
 
 
 def _relative(name: object) -> str | None:
@@ -73,26 +138,6 @@ def _relative(name: object) -> str | None:
     if any(p in ("", ".", "..") for p in parts):
         return None
     return name
-
-
-def _harmless(code: FileReport) -> bool:
-    return code.status is FileStatus.COMPLETE and code.metadata.get("loaded_summary") == ""
-
-
-def _code_harmless(prefix: str, by_path: dict[str, FileReport]) -> bool:
-    """Every file of the code folder was scanned in this sweep, nothing in it is native or
-    bytecode, and every Python file would do only a model's work with its classes rebuilt."""
-    from ..scanners.text.mlflow_layout import NATIVE_SUFFIXES
-
-    files = [fr for path, fr in by_path.items() if path.startswith(prefix)]
-    for fr in files:
-        if fr.path.endswith(NATIVE_SUFFIXES) or fr.status is not FileStatus.COMPLETE:
-            return False
-        if fr.path.endswith(".py") and not _harmless(fr):
-            return False
-        if any(i.severity in _LOUD for i in fr.issues):
-            return False
-    return bool(files)
 
 
 def _vouch_loader_warning(mlmodel: FileReport, code: str) -> None:

@@ -33,6 +33,7 @@ from ..config import ScanConfig
 from ..fetchers import Source
 from ..redact import redact_report
 from ..report import FileReport, ScanReport
+from .across_files import AcrossFiles
 from .launch import Launcher, choose_launcher
 from .outcomes import finish_report
 from .pool import ThreadPool, WorkerPool
@@ -218,8 +219,11 @@ class Scanner:
     ) -> AsyncIterator[FileReport]:
         """Yield each file's report as soon as that file ends.
 
-        Leaving the loop early (or cancelling the consuming task) ends the call's own files
-        only. Targets that cannot be opened at all are yielded last, as error entries.
+        The few reports a verdict across files may change (a remote MLflow model's MLmodel
+        and pickles naming an unknown class: engine/across_files.py) are yielded once the
+        call's files are in, as `scan` reports them; targets that cannot be opened at all
+        come last, as error entries. Leaving the loop early (or cancelling the consuming
+        task) ends the call's own files only.
         """
         targets = [targets] if isinstance(targets, str) else list(targets)
         config = self.config.with_overrides(overrides) if overrides else self.config
@@ -236,16 +240,20 @@ class Scanner:
                         await call.run(targets)
                     except Exception as exc:
                         failure.append(exc)
-                    for error in report.target_errors:
-                        send.send_nowait(_target_error_report(error))
 
         assert self._tg is not None
         self._tg.start_soon(run)
+        verdicts = AcrossFiles()
         try:
             async with receive:
                 async for file_report in receive:
-                    redact_report(ScanReport(files=[file_report]))
-                    yield file_report
+                    if not verdicts.take(file_report):
+                        redact_report(ScanReport(files=[file_report]))
+                        yield file_report
+            last = verdicts.finish() + [_target_error_report(e) for e in report.target_errors]
+            redact_report(ScanReport(files=last))
+            for file_report in last:
+                yield file_report
         finally:
             scope.cancel()
         if failure:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from modelaudit.report import FileReport
 from tests.remote_http._remote_http_servers import FakeHub, Repo, run_cli
 
 MODEL = Path(__file__).resolve().parents[1] / "zoo" / "repos" / "mlflow-pyfunc-code-paths"
@@ -84,3 +85,28 @@ def test_remote_native_module_shadowing_the_code_is_not_vouched_for(hub: FakeHub
     assert code == 1
     assert ("python_model.pkl", "MA1010", "warning") in loud
     assert ("MLmodel", "MA4903", "warning") in loud
+
+
+async def test_iter_scan_yields_the_verdict_scan_reports(hub: FakeHub) -> None:
+    """A service iterating the sweep hears the pickle's import and the MLmodel's note as
+    INFO, as `scan` reports them, not the WARNINGs each file had before the pass across
+    files."""
+    import modelaudit
+
+    hub.add("acme/mlflow-iter", Repo(_files()))
+
+    def verdicts(files: list[FileReport]) -> list[tuple[str, str, str]]:
+        return sorted(
+            (f.path.rsplit("/", 1)[-1], str(i.rule), i.severity.value)
+            for f in files
+            for i in f.issues
+            if f.path.endswith(("/python_model.pkl", "/MLmodel"))
+        )
+
+    async with modelaudit.Scanner(jobs=1) as scanner:
+        streamed = [fr async for fr in scanner.iter_scan("hf://acme/mlflow-iter")]
+        report = await scanner.scan("hf://acme/mlflow-iter")
+    assert sorted(f.path for f in streamed) == sorted(f.path for f in report.files)
+    assert verdicts(streamed) == verdicts(report.files)
+    assert ("python_model.pkl", "MA1010", "info") in verdicts(streamed)
+    assert ("MLmodel", "MA4903", "info") in verdicts(streamed)
