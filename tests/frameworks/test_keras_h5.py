@@ -416,3 +416,82 @@ def test_package_prefixed_class_names(tmp_path: Path) -> None:
     result = scan(write_keras_h5(tmp_path / "bad.h5", _sequential(layers)))
     assert rules_at(result, WARN) == {R.KERAS_CUSTOM_OBJECT}
     assert rules_at(result, CRIT) == {R.KERAS_DANGEROUS_MODULE}
+
+
+def _zero_free_space(path: Path) -> Path:
+    """The file with its first global heap collection's free-space object (index 0) sized
+    0, as the fuzzer found it: libhdf5 decodes that object forever."""
+    data = bytearray(path.read_bytes())
+    start = data.index(b"GCOL")
+    total = int.from_bytes(data[start + 8 : start + 16], "little")
+    p = start + 16
+    while p + 16 <= start + total:
+        index = int.from_bytes(data[p : p + 2], "little")
+        size = int.from_bytes(data[p + 8 : p + 16], "little")
+        if index == 0:
+            data[p + 8 : p + 16] = bytes(8)
+            out = path.with_name("spin.h5")
+            out.write_bytes(bytes(data))
+            return out
+        p += 16 + ((size + 7) & ~7)
+    raise AssertionError("no free-space object")
+
+
+async def test_global_heap_libhdf5_spins_on_is_malformed_at_once(tmp_path: Path) -> None:
+    """Before, the worker spun in libhdf5 until the file's deadline (15 s of CPU for 8 KB)
+    and the file was inconclusive by timeout; now it is malformed without opening it."""
+    import modelaudit
+
+    spin = _zero_free_space(write_keras_h5(tmp_path / "m.h5", _sequential([_dense("d", 2)])))
+    report = await modelaudit.scan(str(spin), file_timeout=5)
+    (fr,) = report.files
+    assert fr.status is FileStatus.INCONCLUSIVE
+    assert "would loop forever" in (fr.status_reason or ""), fr.status_reason
+    assert fr.scanner == "keras_h5"
+
+
+def test_global_heaps_of_real_files_pass_the_check(tmp_path: Path) -> None:
+    """Many collections, strings of every size and `GCOL` inside string data: no loop."""
+    from modelaudit.formats.hdf5_heaps import looping_heap
+    from modelaudit.formats.view import FileView
+
+    path = tmp_path / "strings.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["note"] = "GCOL" * 1000
+        strings = h5py.string_dtype()
+        f.create_dataset(
+            "s", data=np.array(["x" * (i % 300) for i in range(5000)], object), dtype=strings
+        )
+    assert path.read_bytes().count(b"GCOL") > 1000
+    with path.open("rb") as f:
+        assert looping_heap(FileView(f)) is None
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE
+    assert not alarms(result)
+
+
+def _collection(objects: bytes, declared: int) -> bytes:
+    return b"GCOL\x01\x00\x00\x00" + declared.to_bytes(8, "little") + objects
+
+
+def _heap_object(index: int, data: bytes) -> bytes:
+    padded = data + bytes(-len(data) % 8)
+    return index.to_bytes(2, "little") + bytes(6) + len(data).to_bytes(8, "little") + padded
+
+
+def test_global_heap_check_is_bounded_by_a_budget_real_files_never_exhaust() -> None:
+    """Collections packed with the smallest objects pass; decoys laid over each other (each
+    object's data the header of another collection) are malformed, in bounded work."""
+    import io
+
+    from modelaudit.formats.hdf5_heaps import looping_heap
+    from modelaudit.formats.view import FileView
+
+    superblock = b"\x89HDF\r\n\x1a\n" + bytes(5) + b"\x08\x08" + bytes(100)
+    dense = _collection(_heap_object(1, b"x" * 8) * 40_000, 16 + 24 * 40_000)
+    packed = superblock + dense * 12
+    assert looping_heap(FileView(io.BytesIO(packed), len(packed))) is None
+    decoy = _collection(b"", 4 << 20)
+    laid = superblock + decoy + _heap_object(1, decoy) * 300_000
+    reason = looping_heap(FileView(io.BytesIO(laid), len(laid)))
+    assert reason is not None and "laid over each other" in reason

@@ -7,12 +7,15 @@ handed to `keras_config`. External links are recorded, never followed.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 from ... import rules
 from ...budget import BudgetExceeded, WorkBudget, report_budget
+from ...formats.hdf5_heaps import looping_heap
 from ...formats.json_values import MAX_JSON_VALUES, values_bound
+from ...formats.view import FileView
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from .config import KerasConfigAnalyzer, model_names
@@ -63,6 +66,11 @@ class KerasH5Scanner(BaseScanner):
             result.finish()
             return result
         result.bytes_scanned = self.file_size(path)
+        loop = self._looping_heap(path, result.bytes_scanned)
+        if loop is not None:
+            self.mark_malformed(result, path, "HDF5 file", loop)
+            result.finish()
+            return result
         try:
             with h5py.File(path, "r", locking=False) as f:
                 self._walk_links(f, path, result)
@@ -71,6 +79,17 @@ class KerasH5Scanner(BaseScanner):
             self.mark_malformed(result, path, "HDF5 file", f"{type(exc).__name__}: {exc}")
         result.finish()
         return result
+
+    def _looping_heap(self, path: str, size: int) -> str | None:
+        """A global heap libhdf5 would spin on (formats/hdf5_heaps.py), before it can."""
+        whole = self.whole_file(path)
+        if whole is not None:
+            return looping_heap(FileView(io.BytesIO(whole), len(whole)))
+        try:
+            with open(path, "rb") as f:
+                return looping_heap(FileView(f, size))
+        except OSError:
+            return None
 
     def _walk_links(self, f: Any, path: str, result: ScanResult) -> None:
         """Every link, group by group (each lookup is one level, so depth costs nothing extra);
