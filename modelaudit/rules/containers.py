@@ -154,3 +154,14 @@ TORCHSCRIPT_FILE_ACCESS = define_rule(
     severity=IssueSeverity.CRITICAL,
     cwe=73,
 )
+TORCH_PACKAGE_SHADOW = define_rule(
+    "MA2019",
+    "TorchPackageShadowsModule",
+    "A torch.package archive ships its own source under a package the pickle scan trusts by "
+    "name (torch, numpy, collections, ...) without marking it extern.",
+    "torch.package's importer takes every module that is not extern from the archive, also the "
+    "ones its pickles name: a class that reads as torch's runs the archive's code instead. "
+    "Load it only if you trust its author, or re-export it with those modules extern.",
+    severity=IssueSeverity.WARNING,
+    cwe=94,
+)

@@ -48,6 +48,7 @@ from .members import (
 from .skops_trees import NEEDLES as SKOPS_TREE_NEEDLES
 from .skops_trees import SkopsTrees
 from .torch_legacy_tar import LEGACY_MEMBERS, walk_records
+from .torch_package import report_package_shadows
 from .zip_members import clear_despite_flag, open_member, report_zip_anomaly
 
 
@@ -122,6 +123,7 @@ class ArchiveScanner(BaseScanner):
             names = {e.name for e in directory.entries}
             torchserve.report_manifest(lookup, names.__contains__, self.location(path), result)
         self._scan_zip_members(f, path, directory, result, limits)
+        report_package_shadows(f, directory, lambda m: self.location(path, m), result, limits)
 
     def _scan_zip_members(
         self,

@@ -33,6 +33,7 @@ from .members import (
     report_bomb,
     scan_stream_member,
 )
+from .torch_package import report_package_shadows
 from .torchscript_code import (
     FILE_OPS,
     FileOpCall,
@@ -126,6 +127,7 @@ class PyTorchZipScanner(BaseScanner):
             for entry in directory.entries:
                 if is_tensor_record(entry.name) and not self._referenced(entry.name):
                     self._unreferenced(f, path, entry, result, limits, spool)
+        report_package_shadows(f, directory, lambda m: self.location(path, m), result, limits)
         judged = find_file_ops_in([source for _entry, source in self._sources])
         for (entry, _source), calls in zip(self._sources, judged, strict=True):
             self._report_source(path, entry, calls, result)

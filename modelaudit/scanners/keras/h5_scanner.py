@@ -1,8 +1,12 @@
 """HDF5 files, Keras H5 models in particular: links to other files and what the config loads.
 
-h5py opens the file read-only; only links and dataset headers are walked (never dataset
+h5py opens the file read-only; only links and dataset headers are walked (never weight
 bytes), and the Keras `model_config`/`training_config` attributes are parsed as JSON and
 handed to `keras_config`. External links are recorded, never followed.
+
+PyTables (and so `pandas.read_hdf`) unpickles, as it opens a node, every scalar ASCII string
+attribute that ends in "." and every row of a VLArray whose PSEUDOATOM is "object": those
+bytes are scanned as nested pickles (the only dataset bytes ever read).
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from typing import Any
 
 from ... import rules
 from ...budget import BudgetExceeded, WorkBudget, report_budget
+from ...formats import Format
 from ...formats.hdf5_heaps import looping_heap
 from ...formats.json_values import MAX_JSON_VALUES, values_bound
+from ...formats.pickle_start import looks_like_pickle
 from ...formats.view import FileView
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..nested_bytes import scan_nested_bytes
 from .config import KerasConfigAnalyzer, model_names
 
 MAX_LINKS = 1_000_000
@@ -25,6 +32,10 @@ MAX_GROUP_DEPTH = 64
 #: Filters built into libhdf5 (deflate, shuffle, fletcher32, szip, nbit, scaleoffset) and h5py (lzf).
 BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
 _INSTALL = "pip install h5py"
+#: Attributes looked at, and object rows and bytes read, for what PyTables would unpickle.
+MAX_ATTRIBUTES = 1_000_000
+MAX_OBJECT_ROWS = 100_000
+MAX_OBJECT_BYTES = 256 * 1024 * 1024
 
 
 def missing_dependency(result: ScanResult, module: str, what: str, location: str) -> None:
@@ -99,6 +110,9 @@ class KerasH5Scanner(BaseScanner):
         count = 0
         seen: set[int] = {hash(f.id)}
         stack: list[tuple[Any, str, int]] = [(f, "", 0)]
+        pickles = _PyTablesPickles(self, path, result)
+        if not pickles.attributes(f, ""):
+            return
         while stack:
             group, prefix, depth = stack.pop()
             for key in group:
@@ -123,6 +137,10 @@ class KerasH5Scanner(BaseScanner):
                 obj = group.get(key)
                 if isinstance(obj, h5py.Dataset):
                     self._dataset(obj, name, where, result)
+                    if hash(obj.id) not in seen:
+                        seen.add(hash(obj.id))
+                        if not (pickles.attributes(obj, name) and pickles.object_rows(obj, name)):
+                            return
                 elif isinstance(obj, h5py.Group) and hash(obj.id) not in seen:
                     if depth + 1 > MAX_GROUP_DEPTH:
                         result.mark_inconclusive(
@@ -130,6 +148,8 @@ class KerasH5Scanner(BaseScanner):
                         )
                         continue
                     seen.add(hash(obj.id))
+                    if not pickles.attributes(obj, name):
+                        return
                     stack.append((obj, f"{name}/", depth + 1))
 
     def _dataset(self, ds: Any, name: str, where: str, result: ScanResult) -> None:
@@ -217,3 +237,79 @@ class KerasH5Scanner(BaseScanner):
             result.metadata["model_names"] = names
         if details:
             result.metadata["format_details"] = details
+
+
+class _PyTablesPickles:
+    """What PyTables would unpickle, scanned one level deeper as pickles.
+
+    PyTables reads every attribute of a node it opens and `pickle.loads` each scalar ASCII
+    string ending in "." (its encoding of non-native values); an `ObjectAtom` VLArray pickles
+    each row (pandas' fixed format stores object columns so). Bytes that reach no import are
+    skipped: nothing in a pickle runs without one. Each object is visited once; attributes,
+    rows and row bytes are charged to budgets, so a hostile file ends inconclusive."""
+
+    def __init__(self, scanner: KerasH5Scanner, path: str, result: ScanResult) -> None:
+        self.scanner = scanner
+        self.path = path
+        self.result = result
+        self.attrs = WorkBudget("HDF5 attributes", MAX_ATTRIBUTES)
+        self.rows = WorkBudget("HDF5 object rows", MAX_OBJECT_ROWS)
+        self.bytes = WorkBudget("HDF5 object row bytes", MAX_OBJECT_BYTES)
+
+    def attributes(self, obj: Any, name: str) -> bool:
+        """Scan the attributes of `obj` PyTables would unpickle; False once a budget is spent."""
+        import h5py
+
+        for attr in obj.attrs:
+            try:
+                self.attrs.charge()
+            except BudgetExceeded as exc:
+                report_budget(self.result, self.scanner.location(self.path, f"/{name}"), exc)
+                return False
+            aid = obj.attrs.get_id(attr)
+            tid = aid.get_type()
+            if (
+                aid.shape != ()
+                or not isinstance(tid, h5py.h5t.TypeStringID)
+                or tid.get_cset() != h5py.h5t.CSET_ASCII
+            ):
+                continue
+            value = obj.attrs[attr]
+            raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+            if not isinstance(raw, bytes):
+                continue
+            raw = raw.rstrip(b"\0")
+            if raw.endswith(b".") and raw not in (b"0", b"0.") and looks_like_pickle(raw):
+                self._scan(raw, f"/{name}@{attr}")
+        return True
+
+    def object_rows(self, ds: Any, name: str) -> bool:
+        """Scan the rows of an object VLArray; False once a budget is spent."""
+        import h5py
+        import numpy as np
+
+        if h5py.check_vlen_dtype(ds.dtype) is None or not (
+            _attr_text(ds.attrs.get("PSEUDOATOM")) == "object"
+            or _attr_text(ds.attrs.get("FLAVOR")) == "Object"
+        ):
+            return True
+        for index in np.ndindex(ds.shape):
+            try:
+                self.rows.charge()
+                row = ds[index]
+                raw = (
+                    row.encode("utf-8", "surrogateescape")
+                    if isinstance(row, str)
+                    else bytes(np.asarray(row).tobytes())
+                )
+                self.bytes.charge(len(raw))
+            except BudgetExceeded as exc:
+                report_budget(self.result, self.scanner.location(self.path, f"/{name}"), exc)
+                return False
+            if looks_like_pickle(raw):
+                self._scan(raw, f"/{name}{list(index)}")
+        return True
+
+    def _scan(self, data: bytes, member: str) -> None:
+        shown = self.scanner.location(self.path, member)
+        self.result.merge(scan_nested_bytes(self.scanner.ctx, data, shown, fmt=Format.PICKLE))

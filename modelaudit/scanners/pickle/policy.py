@@ -2140,6 +2140,15 @@ def _trusted(module: str, qualname: str) -> bool:
     return full.startswith(_TRUSTED_FUNCTIONS)
 
 
+@lru_cache(maxsize=1)
+def trusted_top_levels() -> frozenset[str]:
+    """Top-level packages some of whose names `classify` calls safe: an archive that ships its
+    own source under one of them (a torch.package) would run that code under a trusted name."""
+    exact = {name.split(".", 1)[0] for name in _SAFE_EXACT}
+    prefixes = {name.split(".", 1)[0] for name in _SAFE_PREFIXES + _TRUSTED_FUNCTIONS}
+    return frozenset(exact | prefixes | set(_TRUSTED_PACKAGES))
+
+
 @lru_cache(maxsize=4096)
 def classify(module: str, qualname: str) -> Verdict:
     """Verdict for the global `module.qualname` as the loader resolves it."""
