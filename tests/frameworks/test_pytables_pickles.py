@@ -118,3 +118,18 @@ def test_object_rows_past_the_budget_are_inconclusive(
     result = scan(path)
     _posix_system(result, "/objs[0]")
     assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_string_attribute_bytes_are_charged_as_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attributes may all name one large global heap object: what reading them costs is
+    charged, so the walk ends inconclusive instead of reading it again and again."""
+    monkeypatch.setattr(h5_scanner, "MAX_OBJECT_BYTES", 10_000)
+    path = tmp_path / "attrs.h5"
+    with h5py.File(path, "w") as f:
+        for i in range(20):
+            f.attrs[f"note{i}"] = np.bytes_(b"x" * 1000)
+    result = scan(path)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert "string attribute and object row bytes" in (result.status_reason or "")

@@ -254,7 +254,7 @@ class _PyTablesPickles:
         self.result = result
         self.attrs = WorkBudget("HDF5 attributes", MAX_ATTRIBUTES)
         self.rows = WorkBudget("HDF5 object rows", MAX_OBJECT_ROWS)
-        self.bytes = WorkBudget("HDF5 object row bytes", MAX_OBJECT_BYTES)
+        self.bytes = WorkBudget("HDF5 string attribute and object row bytes", MAX_OBJECT_BYTES)
 
     def attributes(self, obj: Any, name: str) -> bool:
         """Scan the attributes of `obj` PyTables would unpickle; False once a budget is spent."""
@@ -278,6 +278,12 @@ class _PyTablesPickles:
             raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
             if not isinstance(raw, bytes):
                 continue
+            try:
+                # (attributes may all name one large heap object: charged as read)
+                self.bytes.charge(len(raw))
+            except BudgetExceeded as exc:
+                report_budget(self.result, self.scanner.location(self.path, f"/{name}"), exc)
+                return False
             raw = raw.rstrip(b"\0")
             if raw.endswith(b".") and raw not in (b"0", b"0.") and looks_like_pickle(raw):
                 self._scan(raw, f"/{name}@{attr}")
