@@ -84,3 +84,24 @@ def test_exporter_archives_with_their_own_modules_are_not_shadows(tmp_path: Path
     with zipfile.ZipFile(path) as z:
         assert any(n.endswith("mymodels/net.py") for n in z.namelist())
     assert _shadow_findings(path) == []
+
+
+def test_extern_module_list_is_text_not_a_protocol_0_pickle(tmp_path: Path) -> None:
+    """`collections\\ntorch\\n...` sniffs as a GLOBAL of module `ollections`: the list was
+    scanned as a malformed pickle and a state-dict package ended incomplete (exit 2)."""
+    from collections import OrderedDict
+
+    import torch
+
+    from modelaudit.findings import FileStatus
+
+    path = tmp_path / "state.pt"
+    with PackageExporter(str(path)) as exp:
+        exp.extern(["collections", "torch.**"])
+        exp.save_pickle("model", "sd.pkl", OrderedDict(w=torch.zeros(2)))
+    with zipfile.ZipFile(path) as z:
+        (listed,) = [n for n in z.namelist() if n.endswith(".data/extern_modules")]
+        assert z.read(listed).startswith(b"collections\ntorch")
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE, result.status_reason
+    assert not [i for i in result.issues if "extern_modules" in (i.location or "")]

@@ -27,6 +27,11 @@ from .decompress import DecompressingReader
 DEFAULT_MAX_ENTRIES: Final = 10_000
 _DRIVE: Final = re.compile(r"^[A-Za-z]:")
 _SAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
+#: A torch.package archive's list of the modules its importer takes from the host, one
+#: dotted name a line: read as text by `PackageImporter` only, though "collections\n..."
+#: sniffs as a protocol 0 GLOBAL (a pickle that names `ollections`).
+_MODULE_LIST_NAME: Final = re.compile(r"(?:\A|/)\.data/extern_modules\Z")
+_MODULE_LIST: Final = re.compile(rb"\A(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\n)*\Z")
 
 
 @dataclass
@@ -360,6 +365,8 @@ def _text(data: bytes, name: str) -> Format | None:
     format, TEXT or EMPTY, or None."""
     if holds_zip_end(data):
         return None
+    if _MODULE_LIST_NAME.search(name) and _MODULE_LIST.match(data):
+        return Format.TEXT
     fmt = sniff_head(data, name, len(data))
     return fmt if fmt in (Format.TEXT, Format.EMPTY) else None
 
