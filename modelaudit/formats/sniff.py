@@ -26,6 +26,7 @@ from .old_pickle import (
     whole_pickle_that_imports,
 )
 from .protowire import Wire, WireError
+from .pyc import bytecode_kind
 from .regular import open_regular
 from .text import is_repository_text, looks_like_json_start, looks_like_msgpack_map, looks_like_text
 from .view import ByteView, FileView
@@ -266,7 +267,10 @@ def _may_have_magic(head: bytes) -> bool:
     """Whether a check of `_by_magic` can match: most of a sweep's files match none, and
     are told so by their first byte."""
     return bool(head) and (
-        head[0] in _MAGIC_FIRST or head[4:8] in (b"TFL3", b"PTMF") or _looks_like_tar(head)
+        head[0] in _MAGIC_FIRST
+        or head[4:8] in (b"TFL3", b"PTMF")
+        or head[2:4] == b"\r\n"
+        or _looks_like_tar(head)
     )
 
 
@@ -290,6 +294,8 @@ def _by_magic(head: bytes, name: str) -> Format | None:
     if head[:4] in _EXEC_MAGICS or (
         head.startswith(b"MZ") and (extension_format(name) is None or _is_pe(head))
     ):
+        return Format.EXECUTABLE
+    if head[2:4] == b"\r\n" and bytecode_kind(head) is not None:
         return Format.EXECUTABLE
     if head.startswith(b"#!"):
         # a Python script keeps its language: read as code, not judged as a program

@@ -1,4 +1,5 @@
-"""Files that are native programs or scripts: ELF, PE, Mach-O, Java classes, shebang scripts.
+"""Files that are native programs or scripts: ELF, PE, Mach-O, Java classes, shebang scripts,
+and CPython bytecode (`formats/pyc.py`: `import` runs it in place of the source a scan reads).
 
 A model directory or archive has no need for programs; one that ships them (or names one like
 weights) expects something to run or `dlopen` it: `torch.ops.load_library`, `tf.load_op_library`,
@@ -12,6 +13,7 @@ import struct
 from typing import ClassVar, Final
 
 from ...formats import Format, has_model_extension
+from ...formats.pyc import bytecode_kind
 from ...rules.containers import EXECUTABLE_IN_MODEL
 from ...rules.data import DISGUISED_EXECUTABLE, EXECUTABLE_FILE
 from ..base import BaseScanner, IssueSeverity, ScanResult
@@ -28,6 +30,9 @@ _ELF_TYPES: Final = {1: "relocatable object", 2: "executable", 3: "shared object
 
 def identify(head: bytes, size: int) -> str | None:
     """What kind of program `head` starts, or None when only the magic matched."""
+    bytecode = bytecode_kind(head)
+    if bytecode is not None:
+        return bytecode
     if head.startswith(b"\x7fELF") and len(head) >= 20:
         if head[4] in (1, 2) and head[5] in (1, 2) and head[6] == 1:
             (etype,) = struct.unpack_from("<H" if head[5] == 1 else ">H", head, 16)
@@ -99,8 +104,13 @@ class ExecutableScanner(BaseScanner):
                 severity=IssueSeverity.WARNING,
                 location=self.location(path, pos=0),
                 details={"kind": kind},
-                why="Native code shipped with a model runs with full privileges if anything "
-                "executes or loads it (custom-op loaders, ctypes, setup scripts).",
+                why=(
+                    "Python imports bytecode in place of its source: what it runs is code no "
+                    "scan of the model's sources reads."
+                    if "bytecode" in kind
+                    else "Native code shipped with a model runs with full privileges if "
+                    "anything executes or loads it (custom-op loaders, ctypes, setup scripts)."
+                ),
                 rule=EXECUTABLE_FILE,
             )
         result.finish()
