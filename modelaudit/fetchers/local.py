@@ -35,6 +35,11 @@ DEFAULT_EXCLUDED_NAMES: Mapping[str, str] = {
     "_darcs": "version-control folder",
     "__pycache__": "Python bytecode cache",
 }
+_PYCACHE = "__pycache__"
+_PYCACHE_SKIP = (
+    "excluded by default: Python bytecode cache (but for hash-based .pyc files, which import "
+    f"runs whatever the source's date){_DEFAULT_HINT}"
+)
 #: A folder holding one of these is an environment of installed packages, whatever its name.
 _VENV_MARKERS: Mapping[str, str] = {
     "pyvenv.cfg": "virtual environment",
@@ -44,6 +49,34 @@ _VENV_MARKERS: Mapping[str, str] = {
 Kind = Literal["file", "skip", "error"]
 #: ("file", path, its stat), or ("skip"/"error", path, why)
 Item = tuple[Kind, str, "os.stat_result | str"]
+
+
+def _hash_based_bytecode(folder: str) -> Iterator[Item]:
+    """The hash-based `.pyc` files of a `__pycache__` folder a walk skips by default.
+
+    Python writes timestamp `.pyc` files, and takes one only while its source keeps the date
+    and size it records: a checkout or an unzip gives the source new dates, so a shipped
+    one is left for the source. A hash-based one is taken without a look at the source
+    (unchecked) or when the source's hash matches the one it records, whatever bytecode
+    follows (checked): shipped with a model, it is code no scan of the sources reads."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.endswith(".pyc") or entry.is_symlink():
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            with open(entry.path, "rb") as f:
+                head = f.read(8)
+        except OSError:
+            continue
+        if head[2:4] == b"\r\n" and int.from_bytes(head[4:8], "little") in (1, 3):
+            yield "file", entry.path, st
 
 
 def _why(exc: OSError) -> str:
@@ -69,6 +102,8 @@ class _Walk:
     def _default_excluded(self, name: str) -> str | None:
         if not self.default_excludes or name not in DEFAULT_EXCLUDED_NAMES:
             return None
+        if name == _PYCACHE:
+            return _PYCACHE_SKIP
         return f"excluded by default: {DEFAULT_EXCLUDED_NAMES[name]}{_DEFAULT_HINT}"
 
     def _environment(self, entries: list[os.DirEntry[str]]) -> str | None:
@@ -99,6 +134,8 @@ class _Walk:
                 item = self._entry(entry, subdirs)
                 if item is not None:
                     yield item
+                    if entry.name == _PYCACHE and item[0] == "skip" and item[2] == _PYCACHE_SKIP:
+                        yield from _hash_based_bytecode(entry.path)
             stack.extend(reversed(subdirs))
 
     def _entry(self, entry: os.DirEntry[str], subdirs: list[str]) -> Item | None:

@@ -120,7 +120,8 @@ def test_default_excludes_are_reported_as_skipped_under_verbose(tmp_path: Path) 
     assert skipped == {
         ".git": "excluded by default: version-control folder" + hint,
         ".hg": "excluded by default: version-control folder" + hint,
-        "__pycache__": "excluded by default: Python bytecode cache" + hint,
+        "__pycache__": "excluded by default: Python bytecode cache (but for hash-based .pyc "
+        "files, which import runs whatever the source's date)" + hint,
         "deep/.svn": "excluded by default: version-control folder" + hint,
         "env": "excluded by default: virtual environment" + hint,
         "conda": "excluded by default: conda environment" + hint,
@@ -138,6 +139,38 @@ def test_default_excludes_are_reported_as_skipped_under_verbose(tmp_path: Path) 
     scanned = {n for n, f in _by_name(json_report(everything), tmp_path).items()}
     assert os.path.join(".git", "objects", "evil.pkl") in scanned
     assert os.path.join("env", "lib", "evil.pkl") in scanned
+
+
+def test_hash_based_bytecode_in_a_skipped_pycache_is_scanned(tmp_path: Path) -> None:
+    """torch.hub imports a repository's hubconf.py: Python takes a hash-based .pyc of
+    `__pycache__` without comparing dates (unchecked) or when the source's hash matches
+    (checked), whatever its bytecode, so a shipped one is what runs. A timestamp one (what
+    Python writes) stays skipped with the folder."""
+    import py_compile
+
+    (tmp_path / "hubconf.py").write_text("def model():\n    return 1\n")
+    cache = tmp_path / "__pycache__"
+    for mode, name in (
+        ("UNCHECKED_HASH", "hubconf.cpython-311.pyc"),
+        ("CHECKED_HASH", "hubconf.cpython-312.pyc"),
+        ("TIMESTAMP", "hubconf.cpython-313.pyc"),
+    ):
+        py_compile.compile(
+            str(tmp_path / "hubconf.py"),
+            cfile=str(cache / name),
+            invalidation_mode=py_compile.PycInvalidationMode[mode],
+        )
+    proc = run(str(tmp_path), "--format", "json")
+    assert proc.returncode == 1, proc.stdout
+    files = _by_name(json_report(proc), tmp_path)
+    flagged = {
+        os.path.basename(i["location"].split(" ")[0])
+        for i in json_report(proc)["issues"]
+        if i["rule"] == "MA4700"
+    }
+    assert flagged == {"hubconf.cpython-311.pyc", "hubconf.cpython-312.pyc"}
+    assert os.path.join("__pycache__", "hubconf.cpython-313.pyc") not in files
+    assert files["__pycache__"]["status"] == "skipped"
 
 
 def test_a_named_virtual_environment_is_scanned(tmp_path: Path) -> None:
