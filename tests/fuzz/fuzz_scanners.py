@@ -2,8 +2,9 @@
 and the format parsers of modelaudit/formats (zip directory and local headers, GGUF, npy
 header, safetensors header, protobuf wire walk and the ONNX walk over it, SentencePiece,
 fastText, CTranslate2 and word2vec walks, protocol 0/1 pickle and inert-content verdicts,
-torch storage records, requirements lines, JSONC, sniffing) called directly on the same
-bytes: a parser may only raise its own documented error.
+torch storage records, requirements lines, JSONC, HDF5 global heaps, bytecode headers,
+sniffing) called directly on the same bytes: a parser may only raise its own documented
+error.
 
 Not part of pytest or CI (run it by hand):
 
@@ -41,11 +42,13 @@ with atheris.instrument_imports():
         ctranslate2,
         fasttext,
         gguf,
+        hdf5_heaps,
         jsonc,
         npy,
         old_pickle,
         onnx,
         protowire,
+        pyc,
         requirements,
         safetensors,
         sentencepiece,
@@ -231,7 +234,9 @@ def _parsers(path: str, body: bytes) -> None:
             f.seek(0)
             with contextlib.suppress(Malformed):
                 read(f, len(body))
+        hdf5_heaps.looping_heap(FileView(f))
     head = body[:HEAD_SIZE]
+    pyc.bytecode_kind(head)
     for looks in (
         sentencepiece.looks_like_sentencepiece,
         fasttext.looks_like_fasttext,
