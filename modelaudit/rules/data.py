@@ -151,3 +151,16 @@ DATA_ONLY_CORRUPT = define_rule(
     "Replace the file with a known-good copy if you need it.",
     severity=IssueSeverity.INFO,
 )
+
+# -- array stores whose codecs unpickle what they read
+
+ZARR_PICKLE_CODEC = define_rule(
+    "MA4810",
+    "ZarrPickleCodec",
+    "A zarr array decodes its chunks with numcodecs' Pickle codec.",
+    "Reading the array's data runs pickle.loads on every chunk it reads, and a chunk can run "
+    "any code. Do not read it unless you trust who wrote the store; rewrite object arrays "
+    "with a codec that holds only data (vlen-utf8, JSON, msgpack).",
+    severity=IssueSeverity.WARNING,
+    cwe=502,
+)

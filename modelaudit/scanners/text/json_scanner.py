@@ -52,6 +52,8 @@ from .python_code import analyse as analyse_python
 from .python_scanner import MAX_PYTHON_BYTES, severity_of
 from .python_scanner import parse as parse_python
 from .skops_schema import is_skops_schema, report_skops
+from .zarr_codecs import METADATA_NAMES as ZARR_METADATA
+from .zarr_codecs import report_zarr_codecs
 
 MAX_JSON_BYTES: Final = 64 * 1024 * 1024
 _HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
@@ -204,6 +206,8 @@ class JsonScanner(BaseScanner):
             self._hf_config(doc, path, result)
             if is_model_index(shown):
                 report_model_index(self, doc, path, result)
+            elif shown.replace("\\", "/").rsplit("/", 1)[-1] in ZARR_METADATA:
+                report_zarr_codecs(self, doc, path, result)
             elif self.ctx.depth == 0 and shown.replace("\\", "/").endswith("MAR-INF/MANIFEST.json"):
                 self._torchserve_folder(path, result)
         elif (
