@@ -233,3 +233,54 @@ def test_onnx_external_data_is_complete_even_strict_but_a_pickle_in_it_is_caught
     assert_clean(dispatch.scan_path(str(path), ScanConfig(strict=True).scanner_config()))
     path.write_bytes(pickle.dumps(_Shell(), protocol=2))
     assert _critical(path)
+
+
+#: The head of the IR graph that OpenVINO 2026.4's `save_model` wrote for an ONNX MLP, and
+#: the first weight bytes it wrote beside it (f16 compressed, and f32): raw floats, whose
+#: first bytes are a LIST opcode with no MARK and no opcode at all.
+_IR_GRAPH = (
+    '<?xml version="1.0"?>\n<net name="onnx_Frontend_IR" version="11">\n\t<layers>\n'
+    '\t\t<layer id="0" name="x" type="Parameter" version="opset1">\n'
+    '\t\t\t<data shape="1,8" element_type="f32" />\n\t\t</layer>\n'
+    '\t\t<layer id="1" name="0.weight" type="Const" version="opset1">\n'
+    '\t\t\t<data element_type="f32" shape="16, 8" offset="0" size="512" />\n\t\t</layer>\n'
+    "\t</layers>\n</net>\n"
+)
+_IR_WEIGHTS = [
+    "6c991232a8b42ab45cb0112e2c9f7c3404a8fd2dd7ae73ac67b57eb3aab0b5227930ca32acb3edb01c30b334a8ac3c34",
+    "22792dbb9c36423eb1fc94be1d3885bed6700bbeab2ac23d578ae5bb40878f3ede8300bd9799bf3d5dd3dabd1b548ebd",
+]
+
+
+@pytest.mark.parametrize("weights", _IR_WEIGHTS)
+def test_openvino_ir_weights_are_complete_but_not_without_their_graph(
+    tmp_path: Path, weights: str
+) -> None:
+    data = bytes.fromhex(weights)
+    (tmp_path / "openvino_model.xml").write_text(_IR_GRAPH)
+    path = tmp_path / "openvino_model.bin"
+    path.write_bytes(data)
+    result = scan(path)
+    assert_clean(result)
+    assert result.metadata["openvino_ir"] == "openvino_model.xml"
+    # no graph beside it, or a graph of another kind: a broken pickle, as before
+    for graph in (None, '<?xml version="1.0"?>\n<PMML version="4.4">\n</PMML>\n'):
+        other = tmp_path / ("alone" if graph is None else "pmml")
+        other.mkdir()
+        if graph is not None:
+            (other / "openvino_model.xml").write_text(graph)
+        (other / "openvino_model.bin").write_bytes(data)
+        assert scan(other / "openvino_model.bin").status is FileStatus.INCONCLUSIVE
+
+
+def test_pickles_named_as_openvino_weights_are_still_judged(tmp_path: Path) -> None:
+    (tmp_path / "openvino_model.xml").write_text(_IR_GRAPH)
+    path = tmp_path / "openvino_model.bin"
+    for payload in (SHELL, pickle.dumps(_Shell(), protocol=2), pickle.dumps(_Shell(), protocol=0)):
+        path.write_bytes(payload)
+        assert _critical(path)
+    # a pickle that imports before it breaks is not raw weights
+    path.write_bytes(b"cos\nsystem\n" + bytes.fromhex(_IR_WEIGHTS[0]))
+    result = scan(path)
+    assert "openvino_ir" not in result.metadata
+    assert result.status is FileStatus.INCONCLUSIVE or _critical(path)

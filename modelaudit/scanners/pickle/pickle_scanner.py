@@ -6,6 +6,8 @@ import io
 import os
 from typing import BinaryIO, ClassVar
 
+from ...findings import FileStatus
+from ...formats.regular import open_regular
 from ...rules import pickle as R
 from ..base import BaseScanner, ScanResult
 from . import scan_pickle_stream
@@ -55,9 +57,36 @@ class PickleScanner(BaseScanner):
         result.metadata["pickle_count"] = info.pickles
         result.metadata["pickle_globals"] = info.globals[:200]
         if self.ctx.depth == 0:
+            weights = self._openvino_weights(path, result, info.pickles, info.globals)
+            if weights is not None:
+                return weights
             self._own_code_classes(path, result)
         result.finish()
         return result
+
+    def _openvino_weights(
+        self, path: str, result: ScanResult, pickles: int, imports: list[str]
+    ) -> ScanResult | None:
+        """A `.bin` that is no pickle at all (the unpickler stops before its first pickle
+        ends, having imported nothing, and nothing else was found in it) beside the OpenVINO
+        IR graph it holds the weights of: raw bytes that OpenVINO reads and no unpickler gets
+        past, so complete rather than a malformed pickle. None for any other file."""
+        if (
+            pickles
+            or imports
+            or result.status is not FileStatus.INCONCLUSIVE
+            or not result.issues
+            or any(i.rule != R.MALFORMED_PICKLE for i in result.issues)
+        ):
+            return None
+        graph = _ir_beside(path)
+        if graph is None:
+            return None
+        weights = self._create_result()
+        weights.metadata["openvino_ir"] = os.path.basename(graph)
+        weights.bytes_scanned = result.bytes_scanned
+        weights.finish()
+        return weights
 
     def _own_code_classes(self, path: str, result: ScanResult) -> None:
         """An MLflow `python_model` saved with `code_paths` names its class by a module of
@@ -86,3 +115,20 @@ class PickleScanner(BaseScanner):
             file = module_file(code_dir, module) if isinstance(module, str) else None
             if file is not None:
                 mark_own_code(issue, os.path.relpath(file, folder).replace(os.sep, "/"))
+
+
+def _ir_beside(weights: str) -> str | None:
+    """The OpenVINO IR graph whose weights `weights` is (`NAME.bin` beside `NAME.xml`, where
+    `read_model` looks for them), or None: another name, no such graph, or no IR."""
+    stem, ext = os.path.splitext(weights)
+    if ext.lower() != ".bin":
+        return None
+    graph = stem + ".xml"
+    try:
+        with open_regular(graph) as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    from ...formats.openvino import looks_like_openvino_ir
+
+    return graph if looks_like_openvino_ir(head) else None
