@@ -41,6 +41,7 @@ CORE_MODULES = (
     "modelaudit.formats.sentencepiece",
     "modelaudit.formats.ctranslate2",
     "modelaudit.formats.word2vec",
+    "modelaudit.formats.tiktoken",
 )
 
 

@@ -45,6 +45,7 @@ class Format(StrEnum):
     FASTTEXT = "fasttext"
     CTRANSLATE2 = "ctranslate2"
     WORD2VEC = "word2vec"
+    TIKTOKEN = "tiktoken"
     ONNX_EXTERNAL_DATA = "onnx_external_data"
     NOTEBOOK = "notebook"
     PYTHON = "python"

@@ -188,7 +188,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         if looks_like_fasttext(head):
             return Format.FASTTEXT
     if ext is None:
-        data = _data_format(head, name)
+        data = _data_format(head, name, size is not None and size <= len(head))
         if data is not None:
             return data
     stripped = head.lstrip()
@@ -306,7 +306,18 @@ def _by_magic(head: bytes, name: str) -> Format | None:
 _CT2_VERSIONS: Final = frozenset(bytes([v]) for v in range(2, 7))
 
 
-def _data_format(head: bytes, name: str) -> Format | None:
+#: First bytes of a base64 token (a tiktoken ranks file's first line).
+_BASE64_FIRST: Final = frozenset(
+    bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)
+
+
+def _tiktoken_name(lower: str) -> bool:
+    """Names tiktoken ranks go by: `tokenizer.model`, `tiktoken.model`, `qwen.tiktoken`."""
+    return lower.endswith((".model", ".tiktoken")) or "." not in lower
+
+
+def _data_format(head: bytes, name: str, complete: bool = False) -> Format | None:
     """Vocabulary and converted-weight files with no registered extension (`.model`, `.bin`).
 
     Their first bytes are no pickle opcode, so no pickle loader runs anything in them; they
@@ -331,6 +342,13 @@ def _data_format(head: bytes, name: str) -> Format | None:
 
         if looks_like_word2vec(head):
             return Format.WORD2VEC
+    if _tiktoken_name(lower) and first in _BASE64_FIRST:
+        from .tiktoken import looks_like_tiktoken
+
+        if looks_like_tiktoken(head, complete) and (
+            first[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
+        ):
+            return Format.TIKTOKEN
     # a few map markers are pickle opcodes too (a pickle needs no PROTO header)
     if (
         (lower.endswith(".bin") or "." not in lower)

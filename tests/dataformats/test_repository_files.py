@@ -284,3 +284,36 @@ def test_pickles_named_as_openvino_weights_are_still_judged(tmp_path: Path) -> N
     result = scan(path)
     assert "openvino_ir" not in result.metadata
     assert result.status is FileStatus.INCONCLUSIVE or _critical(path)
+
+
+def _tiktoken_ranks(count: int = 300) -> bytes:
+    """What `tiktoken.load.dump_tiktoken_bpe` writes (Llama 3's `original/tokenizer.model`,
+    Kimi's `tiktoken.model`): the 256 single bytes, then merged tokens, by rank."""
+    import base64
+
+    tokens = [bytes([i]) for i in range(256)] + [b" the", b"ing", b" model", b"\xe4\xb8\xad"]
+    tokens += [b"tok%d" % i for i in range(count - len(tokens))]
+    return b"".join(base64.b64encode(t) + b" %d\n" % rank for rank, t in enumerate(tokens))
+
+
+@pytest.mark.parametrize("name", ["tokenizer.model", "tiktoken.model", "qwen.tiktoken"])
+def test_tiktoken_ranks_are_recognised_and_complete(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(_tiktoken_ranks())
+    assert sniff_path(str(path)) is Format.TIKTOKEN
+    result = scan(path)
+    assert_clean(result)
+    assert result.metadata["data_only"] == "300 tokens"
+    # a line that is no token: still data, a corrupt file
+    path.write_bytes(_tiktoken_ranks() + b"not a token line\n")
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE
+    assert rules_of(result) == {rd.DATA_ONLY_CORRUPT}
+
+
+def test_pickles_named_as_tiktoken_ranks_are_still_judged(tmp_path: Path) -> None:
+    path = tmp_path / "tokenizer.model"
+    for payload in (SHELL, pickle.dumps(_Shell(), protocol=0), pickle.dumps(_Shell(), protocol=2)):
+        path.write_bytes(payload)
+        assert sniff_path(str(path)) is not Format.TIKTOKEN
+        assert _critical(path)

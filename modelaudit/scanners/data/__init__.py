@@ -1,5 +1,5 @@
 """Data formats: tensor containers with a data header (safetensors, Flax msgpack) and files that
-every loader reads as plain data (SentencePiece, fastText, CTranslate2, word2vec)."""
+every loader reads as plain data (SentencePiece, fastText, CTranslate2, word2vec, tiktoken)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .msgpack_scanner import MsgpackScanner
     from .safetensors_scanner import SafetensorsScanner
     from .sentencepiece_scanner import SentencePieceScanner
+    from .tiktoken_scanner import TiktokenScanner
     from .word2vec_scanner import Word2VecScanner
 
 _EXPORTS = {
@@ -21,6 +22,7 @@ _EXPORTS = {
     "MsgpackScanner": ".msgpack_scanner",
     "SafetensorsScanner": ".safetensors_scanner",
     "SentencePieceScanner": ".sentencepiece_scanner",
+    "TiktokenScanner": ".tiktoken_scanner",
     "Word2VecScanner": ".word2vec_scanner",
 }
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "MsgpackScanner",
     "SafetensorsScanner",
     "SentencePieceScanner",
+    "TiktokenScanner",
     "Word2VecScanner",
 ]
 
