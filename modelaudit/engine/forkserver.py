@@ -42,6 +42,7 @@ CORE_MODULES = (
     "modelaudit.formats.ctranslate2",
     "modelaudit.formats.word2vec",
     "modelaudit.formats.tiktoken",
+    "modelaudit.formats.coreml",
 )
 
 

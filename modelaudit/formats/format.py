@@ -46,6 +46,7 @@ class Format(StrEnum):
     CTRANSLATE2 = "ctranslate2"
     WORD2VEC = "word2vec"
     TIKTOKEN = "tiktoken"
+    COREML_WEIGHTS = "coreml_weights"
     ONNX_EXTERNAL_DATA = "onnx_external_data"
     NOTEBOOK = "notebook"
     PYTHON = "python"

@@ -337,6 +337,13 @@ def _data_format(head: bytes, name: str, complete: bool = False) -> Format | Non
         if looks_like_ctranslate2(head):
             return Format.CTRANSLATE2
     lower = _basename(name).lower()
+    if lower.endswith(".bin") and head[4:8] == b"\x02\0\0\0":
+        from .coreml import looks_like_coreml_weights
+
+        if looks_like_coreml_weights(head) and (
+            head[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
+        ):
+            return Format.COREML_WEIGHTS
     if lower.endswith(".bin") and first.isdigit():
         from .word2vec import looks_like_word2vec
 

@@ -106,6 +106,7 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec("data.ctranslate2_scanner", "CTranslate2Scanner", ("ctranslate2",)),
     _spec("data.word2vec_scanner", "Word2VecScanner", ("word2vec",)),
     _spec("data.tiktoken_scanner", "TiktokenScanner", ("tiktoken",)),
+    _spec("data.coreml_weights_scanner", "CoreMLWeightsScanner", ("coreml_weights",)),
     _spec("data.onnx_data_scanner", "OnnxExternalDataScanner", ("onnx_external_data",)),
     _spec("text.mlmodel_scanner", "MlflowModelScanner", ("mlmodel",)),
     _spec("text.mlflow_env_scanner", "MlflowEnvironmentScanner", ("mlflow_env",)),

@@ -317,3 +317,49 @@ def test_pickles_named_as_tiktoken_ranks_are_still_judged(tmp_path: Path) -> Non
         path.write_bytes(payload)
         assert sniff_path(str(path)) is not Format.TIKTOKEN
         assert _critical(path)
+
+
+def _coreml_weights(blobs: list[bytes], dtype: int = 1) -> bytes:
+    """The layout coremltools 9.0's MIL blob writer gives `weights/weight.bin`: a version-2
+    header, then per blob a 0xDEADBEEF record (type, size, offset) and its bytes, each on a
+    64-byte boundary."""
+    import struct
+
+    out = bytearray(struct.pack("<II", len(blobs), 2) + bytes(56))
+    for blob in blobs:
+        at = len(out)
+        out += struct.pack("<4sIQQ", b"\xef\xbe\xad\xde", dtype, len(blob), at + 64) + bytes(40)
+        out += blob + bytes(-len(blob) % 64)
+    return bytes(out)
+
+
+def test_coreml_weight_blobs_are_recognised_and_complete(tmp_path: Path) -> None:
+    weights = tmp_path / "program.mlpackage" / "Data" / "com.apple.CoreML" / "weights"
+    weights.mkdir(parents=True)
+    path = weights / "weight.bin"
+    one = _coreml_weights([bytes(range(256)) * 2])
+    # the first 88 bytes coremltools wrote for one float32 (4, 32) constant
+    assert (
+        one[:88].hex()
+        == "01000000020000" + "00" * 57 + "efbeadde01000000000200000000000080" + "00" * 7
+    )
+    path.write_bytes(one)
+    assert sniff_path(str(path)) is Format.COREML_WEIGHTS
+    assert_clean(scan(path))
+    path.write_bytes(_coreml_weights([b"\x01" * 160, b"\x02" * 56, b"\x03" * 84, b"\x04" * 12]))
+    result = scan(path)
+    assert_clean(result)
+    assert result.metadata["data_only"] == "4 weight blobs"
+    # a record placing its bytes past the end: corrupt data, still nothing to run
+    path.write_bytes(one[:-64])
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE
+    assert rules_of(result) == {rd.DATA_ONLY_CORRUPT}
+
+
+def test_pickles_named_as_coreml_weights_are_still_judged(tmp_path: Path) -> None:
+    path = tmp_path / "weight.bin"
+    for payload in (SHELL, pickle.dumps(_Shell(), protocol=2)):
+        path.write_bytes(payload + _coreml_weights([b"\x00" * 64])[len(payload) :])
+        assert sniff_path(str(path)) is not Format.COREML_WEIGHTS
+        assert _critical(path)

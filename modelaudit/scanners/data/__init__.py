@@ -1,5 +1,5 @@
 """Data formats: tensor containers with a data header (safetensors, Flax msgpack) and files that
-every loader reads as plain data (SentencePiece, fastText, CTranslate2, word2vec, tiktoken)."""
+every loader reads as plain data (SentencePiece, fastText, CTranslate2, word2vec, tiktoken, Core ML weights)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .._lazy import load_export
 
 if TYPE_CHECKING:
+    from .coreml_weights_scanner import CoreMLWeightsScanner
     from .ctranslate2_scanner import CTranslate2Scanner
     from .fasttext_scanner import FastTextScanner
     from .msgpack_scanner import MsgpackScanner
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .word2vec_scanner import Word2VecScanner
 
 _EXPORTS = {
+    "CoreMLWeightsScanner": ".coreml_weights_scanner",
     "CTranslate2Scanner": ".ctranslate2_scanner",
     "FastTextScanner": ".fasttext_scanner",
     "MsgpackScanner": ".msgpack_scanner",
@@ -27,6 +29,7 @@ _EXPORTS = {
 }
 __all__ = [
     "CTranslate2Scanner",
+    "CoreMLWeightsScanner",
     "FastTextScanner",
     "MsgpackScanner",
     "SafetensorsScanner",
