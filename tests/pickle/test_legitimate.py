@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import dill
@@ -80,3 +81,27 @@ def test_generators_and_data_loaders_are_clean(protocol: int) -> None:
     assert not critical(result), critical(result)
     assert not warnings_of(result), warnings_of(result)
     assert info.complete
+
+
+def test_distributed_checkpoint_metadata_is_clean(tmp_path: Path) -> None:
+    """`torch.distributed.checkpoint.save` (one process) pickles its plan into `.metadata`,
+    which its reader pickle.loads: dataclasses of torch.distributed.checkpoint, an Enum."""
+    import warnings
+
+    import torch
+    import torch.distributed.checkpoint as dcp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state = {"model": torch.nn.Linear(4, 2).state_dict(), "extra": {"step": 3}}
+        dcp.save(state, checkpoint_id=str(tmp_path / "ckpt"))
+    result, info = scan((tmp_path / "ckpt" / ".metadata").read_bytes())
+    assert "torch.distributed.checkpoint.metadata.Metadata" in info.globals
+    assert not critical(result), critical(result)
+    assert not warnings_of(result), warnings_of(result)
+    assert info.complete
+    # the rest of torch.distributed stays denied
+    rpc = pickle.dumps(torch.distributed.checkpoint.metadata.Metadata({}), protocol=2).replace(
+        b"torch.distributed.checkpoint.metadata\nMetadata", b"torch.distributed.rpc\nrpc_sync"
+    )
+    assert critical(scan(rpc)[0])

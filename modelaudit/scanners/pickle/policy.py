@@ -1643,6 +1643,24 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "torch._C.Generator": "",
     "torch.utils.data._utils.collate.default_collate": "",
     "torch.utils.data._utils.collate.default_convert": "",
+    # torch.distributed.checkpoint's `.metadata`, which FileSystemWriter pickle.dumps and
+    # FileSystemReader pickle.loads: dataclasses and an Enum, rebuilt by copyreg and BUILD;
+    # the only `__setstate__` (TensorProperties) unpacks a tuple and maps an Enum to a
+    # memory format
+    **dict.fromkeys(
+        (
+            "torch.distributed.checkpoint.metadata.Metadata",
+            "torch.distributed.checkpoint.metadata.MetadataIndex",
+            "torch.distributed.checkpoint.metadata.StorageMeta",
+            "torch.distributed.checkpoint.metadata.TensorStorageMetadata",
+            "torch.distributed.checkpoint.metadata.TensorProperties",
+            "torch.distributed.checkpoint.metadata.ChunkStorageMetadata",
+            "torch.distributed.checkpoint.metadata.BytesStorageMetadata",
+            "torch.distributed.checkpoint.metadata._MEM_FORMAT_ENCODING",
+            "torch.distributed.checkpoint.filesystem._StorageInfo",
+        ),
+        "",
+    ),
 }
 
 #: Packages whose classes (CapWords last component) and helpers real models pickle.
