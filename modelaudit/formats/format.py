@@ -47,6 +47,7 @@ class Format(StrEnum):
     WORD2VEC = "word2vec"
     TIKTOKEN = "tiktoken"
     COREML_WEIGHTS = "coreml_weights"
+    TORCH_DCP = "torch_dcp"
     ONNX_EXTERNAL_DATA = "onnx_external_data"
     NOTEBOOK = "notebook"
     PYTHON = "python"

@@ -168,7 +168,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     if size == 0:
         return Format.EMPTY
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return Format.ZIP
+        # torch.distributed.checkpoint's shards: a torch.save zip per item, end to end
+        return Format.TORCH_DCP if name.lower().endswith(".distcp") else Format.ZIP
     if _looks_like_safetensors(head, size):
         return Format.SAFETENSORS
     if _may_have_magic(head) and (magic := _by_magic(head, name)) is not None:

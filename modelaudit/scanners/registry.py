@@ -67,6 +67,7 @@ BUILTIN: tuple[ScannerSpec, ...] = (
         ("pytorch_zip",),
         *(".pt", ".pth", ".bin", ".ckpt"),
     ),
+    _spec("containers.dcp_scanner", "DcpShardScanner", ("torch_dcp",), ".distcp"),
     _spec("containers.numpy_scanner", "NumPyScanner", ("numpy", "npz"), ".npy", ".npz"),
     _spec(
         "containers.compressed_scanner",
