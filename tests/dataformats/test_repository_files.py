@@ -262,7 +262,7 @@ def test_openvino_ir_weights_are_complete_but_not_without_their_graph(
     path.write_bytes(data)
     result = scan(path)
     assert_clean(result)
-    assert result.metadata["openvino_ir"] == "openvino_model.xml"
+    assert result.metadata["weights_of"] == "openvino_ir:openvino_model.xml"
     # no graph beside it, or a graph of another kind: a broken pickle, as before
     for graph in (None, '<?xml version="1.0"?>\n<PMML version="4.4">\n</PMML>\n'):
         other = tmp_path / ("alone" if graph is None else "pmml")
@@ -282,7 +282,7 @@ def test_pickles_named_as_openvino_weights_are_still_judged(tmp_path: Path) -> N
     # a pickle that imports before it breaks is not raw weights
     path.write_bytes(b"cos\nsystem\n" + bytes.fromhex(_IR_WEIGHTS[0]))
     result = scan(path)
-    assert "openvino_ir" not in result.metadata
+    assert "weights_of" not in result.metadata
     assert result.status is FileStatus.INCONCLUSIVE or _critical(path)
 
 
@@ -363,3 +363,36 @@ def test_pickles_named_as_coreml_weights_are_still_judged(tmp_path: Path) -> Non
         path.write_bytes(payload + _coreml_weights([b"\x00" * 64])[len(payload) :])
         assert sniff_path(str(path)) is not Format.COREML_WEIGHTS
         assert _critical(path)
+
+
+def _tfjs_manifest(paths: list[str]) -> str:
+    """A layers-model `model.json` as the TensorFlow.js 4.22 converter writes it."""
+    import json
+
+    weights = [{"name": "dense/kernel", "shape": [4, 8], "dtype": "float32"}]
+    return json.dumps(
+        {
+            "format": "layers-model",
+            "generatedBy": "keras v2.15.0",
+            "convertedBy": "TensorFlow.js Converter v4.22.0",
+            "modelTopology": {"class_name": "Sequential", "config": {"layers": []}},
+            "weightsManifest": [{"paths": paths, "weights": weights}],
+        }
+    )
+
+
+def test_tfjs_weight_shards_are_complete_only_when_the_manifest_names_them(
+    tmp_path: Path,
+) -> None:
+    shards = ["group1-shard1of2.bin", "group1-shard2of2.bin"]
+    (tmp_path / "model.json").write_text(_tfjs_manifest(shards))
+    for name, weights in zip(shards, _IR_WEIGHTS, strict=True):
+        (tmp_path / name).write_bytes(bytes.fromhex(weights))
+        result = scan(tmp_path / name)
+        assert_clean(result)
+        assert result.metadata["weights_of"] == "tfjs:model.json"
+    stray = tmp_path / "group2-shard1of1.bin"
+    stray.write_bytes(bytes.fromhex(_IR_WEIGHTS[0]))
+    assert scan(stray).status is FileStatus.INCONCLUSIVE
+    (tmp_path / shards[0]).write_bytes(SHELL)
+    assert _critical(tmp_path / shards[0])

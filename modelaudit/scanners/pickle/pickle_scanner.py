@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, Final
 
 from ...findings import FileStatus
 from ...formats.regular import open_regular
@@ -57,34 +57,37 @@ class PickleScanner(BaseScanner):
         result.metadata["pickle_count"] = info.pickles
         result.metadata["pickle_globals"] = info.globals[:200]
         if self.ctx.depth == 0:
-            weights = self._openvino_weights(path, result, info.pickles, info.globals)
+            weights = self._raw_weights(path, result, info.pickles, info.globals)
             if weights is not None:
                 return weights
             self._own_code_classes(path, result)
         result.finish()
         return result
 
-    def _openvino_weights(
+    def _raw_weights(
         self, path: str, result: ScanResult, pickles: int, imports: list[str]
     ) -> ScanResult | None:
         """A `.bin` that is no pickle at all (the unpickler stops before its first pickle
-        ends, having imported nothing, and nothing else was found in it) beside the OpenVINO
-        IR graph it holds the weights of: raw bytes that OpenVINO reads and no unpickler gets
-        past, so complete rather than a malformed pickle. None for any other file."""
+        ends, having imported nothing, and nothing else was found in it) that the model
+        beside it names as its raw weights: an OpenVINO IR graph (`NAME.xml`) or a
+        TensorFlow.js manifest (`model.json`) listing it. OpenVINO and TensorFlow.js read
+        numbers at offsets and no unpickler gets past its first bytes, so it is complete
+        rather than a malformed pickle. None for any other file."""
         if (
             pickles
             or imports
             or result.status is not FileStatus.INCONCLUSIVE
             or not result.issues
             or any(i.rule != R.MALFORMED_PICKLE for i in result.issues)
+            or not path.lower().endswith(".bin")
         ):
             return None
-        graph = _ir_beside(path)
-        if graph is None:
+        found = _ir_beside(path) or _tfjs_manifest_naming(path)
+        if found is None:
             return None
         weights = self._create_result()
-        weights.metadata["openvino_ir"] = os.path.basename(graph)
-        weights.bytes_scanned = result.bytes_scanned
+        weights.metadata["weights_of"] = found
+        weights.bytes_scanned = self.file_size(path)
         weights.finish()
         return weights
 
@@ -118,12 +121,9 @@ class PickleScanner(BaseScanner):
 
 
 def _ir_beside(weights: str) -> str | None:
-    """The OpenVINO IR graph whose weights `weights` is (`NAME.bin` beside `NAME.xml`, where
-    `read_model` looks for them), or None: another name, no such graph, or no IR."""
-    stem, ext = os.path.splitext(weights)
-    if ext.lower() != ".bin":
-        return None
-    graph = stem + ".xml"
+    """`openvino_ir:NAME.xml` when `NAME.xml` beside `weights` (`NAME.bin`, where
+    `read_model` looks for them) is an OpenVINO IR graph."""
+    graph = os.path.splitext(weights)[0] + ".xml"
     try:
         with open_regular(graph) as f:
             head = f.read(4096)
@@ -131,4 +131,31 @@ def _ir_beside(weights: str) -> str | None:
         return None
     from ...formats.openvino import looks_like_openvino_ir
 
-    return graph if looks_like_openvino_ir(head) else None
+    return f"openvino_ir:{os.path.basename(graph)}" if looks_like_openvino_ir(head) else None
+
+
+#: TensorFlow.js manifests: the converter's `model.json` (layers and graph models) and the
+#: weight writer's `weights_manifest.json`; read up to this many bytes (topology included).
+_TFJS_MANIFESTS: Final = ("model.json", "weights_manifest.json")
+_TFJS_MANIFEST_CAP: Final = 64 << 20
+
+
+def _tfjs_manifest_naming(weights: str) -> str | None:
+    """`tfjs:model.json` when a TensorFlow.js manifest beside `weights` lists it in
+    its `weightsManifest` paths (what `tf.loadLayersModel`/`loadGraphModel` fetch)."""
+    from ...budget import BudgetExceeded, read_capped
+    from ...formats.json_values import loads_bounded
+    from ...formats.tfjs import weight_paths
+
+    folder, name = os.path.split(weights)
+    for manifest in _TFJS_MANIFESTS:
+        try:
+            raw = read_capped(os.path.join(folder, manifest), _TFJS_MANIFEST_CAP)
+            if len(raw) > _TFJS_MANIFEST_CAP:
+                continue
+            doc = loads_bounded(raw, manifest)
+        except (OSError, ValueError, BudgetExceeded):
+            continue
+        if name in weight_paths(doc):
+            return f"tfjs:{manifest}"
+    return None
