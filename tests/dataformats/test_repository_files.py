@@ -396,3 +396,29 @@ def test_tfjs_weight_shards_are_complete_only_when_the_manifest_names_them(
     assert scan(stray).status is FileStatus.INCONCLUSIVE
     (tmp_path / shards[0]).write_bytes(SHELL)
     assert _critical(tmp_path / shards[0])
+
+
+#: What pnnx 20261020 wrote for a Conv2d-ReLU-pool-Linear net: the graph's first lines, and
+#: the weights' first bytes (ncnn's fp16 tag 0x01306B47, then half floats).
+_NCNN_PARAM = (
+    "7767517\n4 4\nInput                    in0                      0 1 in0\n"
+    "Convolution              convrelu_0               1 1 in0 1 0=8 1=3 11=3 12=1 13=1 14=0 "
+    "2=1 3=1 4=0 5=1 6=216 9=1\n"
+)
+_NCNN_WEIGHTS = "476b3001e7959b2e12b188b0beac9b2acf9be2305fa4852a72abd8a8e2b114b0"
+
+
+def test_ncnn_weights_beside_their_graph_are_complete(tmp_path: Path) -> None:
+    for stem in ("model.ncnn", "squeezenet"):
+        (tmp_path / f"{stem}.param").write_text(_NCNN_PARAM)
+        path = tmp_path / f"{stem}.bin"
+        path.write_bytes(bytes.fromhex(_NCNN_WEIGHTS))
+        result = scan(path)
+        assert_clean(result)
+        assert result.metadata["weights_of"] == f"ncnn:{stem}.param"
+    # a .param that is no ncnn graph vouches for nothing
+    (tmp_path / "other.param").write_text("77675170\n")
+    (tmp_path / "other.bin").write_bytes(bytes.fromhex(_NCNN_WEIGHTS))
+    assert scan(tmp_path / "other.bin").status is FileStatus.INCONCLUSIVE
+    (tmp_path / "model.ncnn.bin").write_bytes(SHELL)
+    assert _critical(tmp_path / "model.ncnn.bin")

@@ -69,10 +69,10 @@ class PickleScanner(BaseScanner):
     ) -> ScanResult | None:
         """A `.bin` that is no pickle at all (the unpickler stops before its first pickle
         ends, having imported nothing, and nothing else was found in it) that the model
-        beside it names as its raw weights: an OpenVINO IR graph (`NAME.xml`) or a
-        TensorFlow.js manifest (`model.json`) listing it. OpenVINO and TensorFlow.js read
-        numbers at offsets and no unpickler gets past its first bytes, so it is complete
-        rather than a malformed pickle. None for any other file."""
+        beside it names as its raw weights: an OpenVINO IR graph (`NAME.xml`), an ncnn
+        graph (`NAME.param`) or a TensorFlow.js manifest (`model.json`) listing it. Those
+        runtimes read numbers from it and no unpickler gets past its first bytes, so it is
+        complete rather than a malformed pickle. None for any other file."""
         if (
             pickles
             or imports
@@ -82,7 +82,7 @@ class PickleScanner(BaseScanner):
             or not path.lower().endswith(".bin")
         ):
             return None
-        found = _ir_beside(path) or _tfjs_manifest_naming(path)
+        found = _ir_beside(path) or _ncnn_param_beside(path) or _tfjs_manifest_naming(path)
         if found is None:
             return None
         weights = self._create_result()
@@ -132,6 +132,27 @@ def _ir_beside(weights: str) -> str | None:
     from ...formats.openvino import looks_like_openvino_ir
 
     return f"openvino_ir:{os.path.basename(graph)}" if looks_like_openvino_ir(head) else None
+
+
+#: The first line of an ncnn graph (`model.param`, pnnx's `model.ncnn.param`): its magic.
+_NCNN_MAGIC: Final = b"7767517"
+
+
+def _ncnn_param_beside(weights: str) -> str | None:
+    """`ncnn:NAME.param` when `NAME.param` beside `weights` (`NAME.bin`, which
+    `Net.load_model` reads after `load_param`) starts with ncnn's magic line."""
+    graph = os.path.splitext(weights)[0] + ".param"
+    try:
+        with open_regular(graph) as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head.startswith(_NCNN_MAGIC) and head[len(_NCNN_MAGIC) : len(_NCNN_MAGIC) + 1] in (
+        b"\n",
+        b"\r",
+    ):
+        return f"ncnn:{os.path.basename(graph)}"
+    return None
 
 
 #: TensorFlow.js manifests: the converter's `model.json` (layers and graph models) and the
