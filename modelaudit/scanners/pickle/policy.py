@@ -1661,6 +1661,28 @@ _SAFE_EXACT: Final[dict[str, str]] = {
         ),
         "",
     ),
+    # OmegaConf configs (Hydra; Lightning's `hyper_parameters`, NeMo, latent diffusion):
+    # containers and value nodes whose `__setstate__` updates `__dict__` (DictConfig's also
+    # rebuilds a `Dict[...]`/`List[...]` annotation), and the metadata dataclasses. Not
+    # `OmegaConf` itself (its static methods load and save files) nor any resolver.
+    **dict.fromkeys(
+        (
+            "omegaconf.dictconfig.DictConfig",
+            "omegaconf.listconfig.ListConfig",
+            "omegaconf.base.Metadata",
+            "omegaconf.base.ContainerMetadata",
+            "omegaconf.nodes.AnyNode",
+            "omegaconf.nodes.StringNode",
+            "omegaconf.nodes.IntegerNode",
+            "omegaconf.nodes.FloatNode",
+            "omegaconf.nodes.BooleanNode",
+            "omegaconf.nodes.BytesNode",
+            "omegaconf.nodes.PathNode",
+            # the annotation OmegaConf keeps for untyped keys and values
+            "typing.Any",
+        ),
+        "",
+    ),
 }
 
 #: Packages whose classes (CapWords last component) and helpers real models pickle.
