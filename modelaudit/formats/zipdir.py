@@ -164,7 +164,7 @@ def zip_end_from(view: ByteView, start: int, chunk: int = 1 << 20) -> int | None
                     if rec64[:4] == _EOCD64_SIG and len(rec64) == 56:
                         cd_size, cd_offset = struct.unpack_from("<QQ", rec64, 40)
                         before = eocd - 76
-                end = eocd + _EOCD_SIZE + comment
+                end = eocd + _EOCD_SIZE + int(comment)
                 if start + cd_offset + cd_size == before and end <= size:
                     return end
             at = block.find(EOCD_SIG, at + 1)

@@ -19,11 +19,11 @@ from tests.containers._container_corpus import Evil, criticals, scan
 
 
 def _save(folder: Path, state: dict[str, Any]) -> Path:
-    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict_saver import save
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dcp.save(state, checkpoint_id=str(folder))
+        save(state, checkpoint_id=str(folder))
     (shard,) = folder.glob("*.distcp")
     return shard
 

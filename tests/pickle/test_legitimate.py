@@ -89,12 +89,12 @@ def test_distributed_checkpoint_metadata_is_clean(tmp_path: Path) -> None:
     import warnings
 
     import torch
-    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict_saver import save
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         state = {"model": torch.nn.Linear(4, 2).state_dict(), "extra": {"step": 3}}
-        dcp.save(state, checkpoint_id=str(tmp_path / "ckpt"))
+        save(state, checkpoint_id=str(tmp_path / "ckpt"))
     result, info = scan((tmp_path / "ckpt" / ".metadata").read_bytes())
     assert "torch.distributed.checkpoint.metadata.Metadata" in info.globals
     assert not critical(result), critical(result)

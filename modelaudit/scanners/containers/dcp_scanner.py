@@ -12,7 +12,7 @@ record whose central directory lies right before it (`zipdir.zip_end_from`).
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from ...formats import Format
 from ...formats.view import FileView
@@ -34,13 +34,14 @@ class _Slice(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:
-        n = self._left if n < 0 else min(n, self._left)
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
         self._f.seek(self._pos)
-        data = self._f.read(n)
+        data = self._f.read(min(len(view), self._left))
+        view[: len(data)] = data
         self._pos += len(data)
         self._left -= len(data)
-        return data
+        return len(data)
 
 
 class DcpShardScanner(BaseScanner):
@@ -74,9 +75,8 @@ class DcpShardScanner(BaseScanner):
                     break
                 name = f"item{items}@{pos}.pt"
                 shown = self.location(path, name)
-                if not scan_stream_member(
-                    result, spool, _Slice(f, pos, end - pos), name, shown, self.ctx, limits
-                ):
+                item = io.BufferedReader(_Slice(f, pos, end - pos), 1 << 20)
+                if not scan_stream_member(result, spool, item, name, shown, self.ctx, limits):
                     break
                 items += 1
                 pos = end
