@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
+from ..budget import WorkBudget
 from .view import ByteView, FileView
 
 EOCD_SIG: Final = b"PK\x05\x06"
@@ -141,13 +142,16 @@ def locate_eocd(view: ByteView) -> tuple[int, bytes] | None:
     return None
 
 
-def zip_end_from(view: ByteView, start: int, chunk: int = 1 << 20) -> int | None:
+def zip_end_from(
+    view: ByteView, start: int, candidates: WorkBudget | None = None, chunk: int = 1 << 20
+) -> int | None:
     """Where the zip that begins at `start` ends (its end record and comment), for zips
     written one after another, each with offsets from its own start (the `torch.save` of
     every item of a torch.distributed.checkpoint `.distcp` shard): the first end record past
     `start` whose central directory (zip64's, when its locator precedes the record) lies
     right before it. None when there is none. One pass over the bytes: each signature found
-    costs two small reads."""
+    costs two small reads, charged to `candidates` (`BudgetExceeded` past it: bytes made of
+    end-record signatures would otherwise cost a Python step every four bytes)."""
     size = view.size
     pos = start
     while pos < size:
@@ -155,6 +159,8 @@ def zip_end_from(view: ByteView, start: int, chunk: int = 1 << 20) -> int | None
         at = block.find(EOCD_SIG)
         while at >= 0:
             eocd = pos + at
+            if candidates is not None:
+                candidates.charge()
             rec = view.get(eocd, eocd + _EOCD_SIZE)
             if len(rec) == _EOCD_SIZE:
                 _, _, _, _, _, cd_size, cd_offset, comment = struct.unpack("<4s4H2LH", rec)

@@ -58,3 +58,15 @@ def test_bytes_after_the_items_are_inconclusive(tmp_path: Path) -> None:
     shard = _save(tmp_path / "ckpt", _state({"epoch": 1}))
     shard.write_bytes(shard.read_bytes() + b"\x80\x02cos\nsystem\n")
     assert scan(shard).status is FileStatus.INCONCLUSIVE
+
+
+def test_end_record_signatures_are_charged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelaudit.rules.core import ANALYSIS_BUDGET
+    from modelaudit.scanners.containers import dcp_scanner
+
+    monkeypatch.setattr(dcp_scanner, "_MAX_CANDIDATES", 1000)
+    shard = tmp_path / "__0_0.distcp"
+    shard.write_bytes(b"PK\x03\x04" + b"PK\x05\x06" * 5000)
+    result = scan(shard)
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert ANALYSIS_BUDGET in {i.rule for i in result.issues}

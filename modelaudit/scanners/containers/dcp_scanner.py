@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 from typing import Any, BinaryIO, ClassVar
 
+from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...formats import Format
 from ...formats.view import FileView
 from ...formats.zipdir import zip_end_from
@@ -21,6 +22,8 @@ from ..base import BaseScanner, ScanResult
 from .members import Limits, MemberSpool, depth_exceeded, scan_stream_member
 
 _LOCAL_SIG = b"PK\x03\x04"
+#: End-record signatures looked at per shard (a real item has one, its own).
+_MAX_CANDIDATES = 1_000_000
 
 
 class _Slice(io.RawIOBase):
@@ -61,13 +64,19 @@ class DcpShardScanner(BaseScanner):
         size = self.file_size(path)
         items = 0
         pos = 0
+        candidates = WorkBudget("end-record candidates", _MAX_CANDIDATES)
         with open(path, "rb") as f, MemberSpool() as spool:
             view = FileView(f, size)
             while pos < size:
                 if items >= limits.max_entries:
                     result.mark_inconclusive(f"more than {limits.max_entries} items")
                     break
-                end = zip_end_from(view, pos) if view.get(pos, pos + 4) == _LOCAL_SIG else None
+                try:
+                    starts = view.get(pos, pos + 4) == _LOCAL_SIG
+                    end = zip_end_from(view, pos, candidates) if starts else None
+                except BudgetExceeded as exc:
+                    report_budget(result, self.location(path), exc)
+                    break
                 if end is None:
                     result.mark_inconclusive(
                         f"malformed: the bytes at offset {pos} are no torch.save zip"
