@@ -43,6 +43,7 @@ CORE_MODULES = (
     "modelaudit.formats.word2vec",
     "modelaudit.formats.tiktoken",
     "modelaudit.formats.coreml",
+    "modelaudit.formats.llama2c",
 )
 
 

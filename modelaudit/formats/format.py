@@ -48,6 +48,8 @@ class Format(StrEnum):
     TIKTOKEN = "tiktoken"
     COREML_WEIGHTS = "coreml_weights"
     TORCH_DCP = "torch_dcp"
+    LLAMA2C = "llama2c"
+    LLAMA2C_TOKENIZER = "llama2c_tokenizer"
     ONNX_EXTERNAL_DATA = "onnx_external_data"
     NOTEBOOK = "notebook"
     PYTHON = "python"

@@ -189,7 +189,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         if looks_like_fasttext(head):
             return Format.FASTTEXT
     if ext is None:
-        data = _data_format(head, name, size is not None and size <= len(head))
+        data = _data_format(head, name, size is not None and size <= len(head), size)
         if data is not None:
             return data
     stripped = head.lstrip()
@@ -318,7 +318,9 @@ def _tiktoken_name(lower: str) -> bool:
     return lower.endswith((".model", ".tiktoken")) or "." not in lower
 
 
-def _data_format(head: bytes, name: str, complete: bool = False) -> Format | None:
+def _data_format(
+    head: bytes, name: str, complete: bool = False, size: int | None = None
+) -> Format | None:
     """Vocabulary and converted-weight files with no registered extension (`.model`, `.bin`).
 
     Their first bytes are no pickle opcode, so no pickle loader runs anything in them; they
@@ -345,6 +347,15 @@ def _data_format(head: bytes, name: str, complete: bool = False) -> Format | Non
             head[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
         ):
             return Format.COREML_WEIGHTS
+    if lower.endswith(".bin") and (
+        first[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
+    ):
+        from .llama2c import looks_like_checkpoint, looks_like_tokenizer
+
+        if looks_like_checkpoint(head, size):
+            return Format.LLAMA2C
+        if looks_like_tokenizer(head, complete):
+            return Format.LLAMA2C_TOKENIZER
     if lower.endswith(".bin") and first.isdigit():
         from .word2vec import looks_like_word2vec
 

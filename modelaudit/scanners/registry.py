@@ -108,6 +108,7 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec("data.word2vec_scanner", "Word2VecScanner", ("word2vec",)),
     _spec("data.tiktoken_scanner", "TiktokenScanner", ("tiktoken",)),
     _spec("data.coreml_weights_scanner", "CoreMLWeightsScanner", ("coreml_weights",)),
+    _spec("data.llama2c_scanner", "Llama2cScanner", ("llama2c", "llama2c_tokenizer")),
     _spec("data.onnx_data_scanner", "OnnxExternalDataScanner", ("onnx_external_data",)),
     _spec("text.mlmodel_scanner", "MlflowModelScanner", ("mlmodel",)),
     _spec("text.mlflow_env_scanner", "MlflowEnvironmentScanner", ("mlflow_env",)),

@@ -422,3 +422,53 @@ def test_ncnn_weights_beside_their_graph_are_complete(tmp_path: Path) -> None:
     assert scan(tmp_path / "other.bin").status is FileStatus.INCONCLUSIVE
     (tmp_path / "model.ncnn.bin").write_bytes(SHELL)
     assert _critical(tmp_path / "model.ncnn.bin")
+
+
+def _llama2c_checkpoint(shared: bool = True) -> bytes:
+    """What llama2.c's `export.py` (legacy_export) writes: seven int32, then the float32
+    weights run.c maps (embeddings, per-layer norms and matrices, final norm, RoPE tables)."""
+    import struct
+
+    dim, hidden, layers, heads, kv_heads, vocab, seq = 64, 172, 2, 4, 4, 96, 32
+    head = dim // heads
+    count = vocab * dim + dim + seq * head
+    count += layers * (2 * dim + 2 * dim * dim + 2 * dim * kv_heads * head + 3 * dim * hidden)
+    count += 0 if shared else vocab * dim
+    header = struct.pack(
+        "<7i", dim, hidden, layers, heads, kv_heads, vocab if shared else -vocab, seq
+    )
+    return header + struct.pack("<f", 0.25) * count
+
+
+def _llama2c_tokenizer(count: int = 96) -> bytes:
+    """`export_tokenizer.py`'s layout: the longest token's length, then score, length, bytes."""
+    import struct
+
+    tokens = [b"<unk>", b"\n<s>\n", b"\n</s>\n"] + [b"<0x%02X>" % i for i in range(count - 3)]
+    body = b"".join(struct.pack("<fI", -float(i), len(t)) + t for i, t in enumerate(tokens))
+    return struct.pack("<I", max(len(t) for t in tokens)) + body
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_llama2c_files_are_recognised_and_complete(tmp_path: Path, shared: bool) -> None:
+    model = tmp_path / "stories15M.bin"
+    model.write_bytes(_llama2c_checkpoint(shared))
+    assert sniff_path(str(model)) is Format.LLAMA2C
+    assert_clean(scan(model))
+    tokenizer = tmp_path / "tokenizer.bin"
+    tokenizer.write_bytes(_llama2c_tokenizer(96 if shared else 2000))
+    assert sniff_path(str(tokenizer)) is Format.LLAMA2C_TOKENIZER
+    result = scan(tokenizer)
+    assert_clean(result)
+    assert result.metadata["data_only"] == f"{96 if shared else 2000} tokens"
+    # a size its header does not imply: no checkpoint, a broken pickle as before
+    model.write_bytes(_llama2c_checkpoint(shared) + b"\0\0\0\0")
+    assert scan(model).status is FileStatus.INCONCLUSIVE
+
+
+def test_pickles_named_as_llama2c_files_are_still_judged(tmp_path: Path) -> None:
+    path = tmp_path / "tokenizer.bin"
+    for payload in (SHELL, pickle.dumps(_Shell(), protocol=2)):
+        path.write_bytes(payload + _llama2c_tokenizer()[len(payload) :])
+        assert sniff_path(str(path)) not in (Format.LLAMA2C, Format.LLAMA2C_TOKENIZER)
+        assert _critical(path)
