@@ -41,6 +41,9 @@ CORE_MODULES = (
     "modelaudit.formats.sentencepiece",
     "modelaudit.formats.ctranslate2",
     "modelaudit.formats.word2vec",
+    "modelaudit.formats.tiktoken",
+    "modelaudit.formats.coreml",
+    "modelaudit.formats.llama2c",
 )
 
 

@@ -169,7 +169,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     if size == 0:
         return Format.EMPTY
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return Format.ZIP
+        # torch.distributed.checkpoint's shards: a torch.save zip per item, end to end
+        return Format.TORCH_DCP if name.lower().endswith(".distcp") else Format.ZIP
     if _looks_like_safetensors(head, size):
         return Format.SAFETENSORS
     if _may_have_magic(head) and (magic := _by_magic(head, name)) is not None:
@@ -189,7 +190,7 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
         if looks_like_fasttext(head):
             return Format.FASTTEXT
     if ext is None:
-        data = _data_format(head, name)
+        data = _data_format(head, name, size is not None and size <= len(head), size)
         if data is not None:
             return data
     stripped = head.lstrip()
@@ -312,7 +313,20 @@ def _by_magic(head: bytes, name: str) -> Format | None:
 _CT2_VERSIONS: Final = frozenset(bytes([v]) for v in range(2, 7))
 
 
-def _data_format(head: bytes, name: str) -> Format | None:
+#: First bytes of a base64 token (a tiktoken ranks file's first line).
+_BASE64_FIRST: Final = frozenset(
+    bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)
+
+
+def _tiktoken_name(lower: str) -> bool:
+    """Names tiktoken ranks go by: `tokenizer.model`, `tiktoken.model`, `qwen.tiktoken`."""
+    return lower.endswith((".model", ".tiktoken")) or "." not in lower
+
+
+def _data_format(
+    head: bytes, name: str, complete: bool = False, size: int | None = None
+) -> Format | None:
     """Vocabulary and converted-weight files with no registered extension (`.model`, `.bin`).
 
     Their first bytes are no pickle opcode, so no pickle loader runs anything in them; they
@@ -332,11 +346,34 @@ def _data_format(head: bytes, name: str) -> Format | None:
         if looks_like_ctranslate2(head):
             return Format.CTRANSLATE2
     lower = _basename(name).lower()
+    if lower.endswith(".bin") and head[4:8] == b"\x02\0\0\0":
+        from .coreml import looks_like_coreml_weights
+
+        if looks_like_coreml_weights(head) and (
+            head[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
+        ):
+            return Format.COREML_WEIGHTS
+    if lower.endswith(".bin") and (
+        first[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
+    ):
+        from .llama2c import looks_like_checkpoint, looks_like_tokenizer
+
+        if looks_like_checkpoint(head, size):
+            return Format.LLAMA2C
+        if looks_like_tokenizer(head, complete):
+            return Format.LLAMA2C_TOKENIZER
     if lower.endswith(".bin") and first.isdigit():
         from .word2vec import looks_like_word2vec
 
         if looks_like_word2vec(head):
             return Format.WORD2VEC
+    if _tiktoken_name(lower) and first in _BASE64_FIRST:
+        from .tiktoken import looks_like_tiktoken
+
+        if looks_like_tiktoken(head, complete) and (
+            first[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
+        ):
+            return Format.TIKTOKEN
     # a few map markers are pickle opcodes too (a pickle needs no PROTO header)
     if (
         (lower.endswith(".bin") or "." not in lower)

@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
+from ..budget import WorkBudget
 from .view import ByteView, FileView
 
 EOCD_SIG: Final = b"PK\x05\x06"
@@ -138,6 +139,42 @@ def locate_eocd(view: ByteView) -> tuple[int, bytes] | None:
         if len(rec) == _EOCD_SIZE:
             return start + pos, rec
         pos = tail.rfind(EOCD_SIG, 0, pos)
+    return None
+
+
+def zip_end_from(
+    view: ByteView, start: int, candidates: WorkBudget | None = None, chunk: int = 1 << 20
+) -> int | None:
+    """Where the zip that begins at `start` ends (its end record and comment), for zips
+    written one after another, each with offsets from its own start (the `torch.save` of
+    every item of a torch.distributed.checkpoint `.distcp` shard): the first end record past
+    `start` whose central directory (zip64's, when its locator precedes the record) lies
+    right before it. None when there is none. One pass over the bytes: each signature found
+    costs two small reads, charged to `candidates` (`BudgetExceeded` past it: bytes made of
+    end-record signatures would otherwise cost a Python step every four bytes)."""
+    size = view.size
+    pos = start
+    while pos < size:
+        block = view.get(pos, min(size, pos + chunk + 3))
+        at = block.find(EOCD_SIG)
+        while at >= 0:
+            eocd = pos + at
+            if candidates is not None:
+                candidates.charge()
+            rec = view.get(eocd, eocd + _EOCD_SIZE)
+            if len(rec) == _EOCD_SIZE:
+                _, _, _, _, _, cd_size, cd_offset, comment = struct.unpack("<4s4H2LH", rec)
+                before = eocd
+                if eocd - 76 >= start and view.get(eocd - 20, eocd - 16) == _EOCD64_LOC_SIG:
+                    rec64 = view.get(eocd - 76, eocd - 20)
+                    if rec64[:4] == _EOCD64_SIG and len(rec64) == 56:
+                        cd_size, cd_offset = struct.unpack_from("<QQ", rec64, 40)
+                        before = eocd - 76
+                end = eocd + _EOCD_SIZE + int(comment)
+                if start + cd_offset + cd_size == before and end <= size:
+                    return end
+            at = block.find(EOCD_SIG, at + 1)
+        pos += chunk
     return None
 
 

@@ -67,6 +67,7 @@ BUILTIN: tuple[ScannerSpec, ...] = (
         ("pytorch_zip",),
         *(".pt", ".pth", ".bin", ".ckpt"),
     ),
+    _spec("containers.dcp_scanner", "DcpShardScanner", ("torch_dcp",), ".distcp"),
     _spec("containers.numpy_scanner", "NumPyScanner", ("numpy", "npz"), ".npy", ".npz"),
     _spec(
         "containers.compressed_scanner",
@@ -105,6 +106,9 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec("data.fasttext_scanner", "FastTextScanner", ("fasttext",)),
     _spec("data.ctranslate2_scanner", "CTranslate2Scanner", ("ctranslate2",)),
     _spec("data.word2vec_scanner", "Word2VecScanner", ("word2vec",)),
+    _spec("data.tiktoken_scanner", "TiktokenScanner", ("tiktoken",)),
+    _spec("data.coreml_weights_scanner", "CoreMLWeightsScanner", ("coreml_weights",)),
+    _spec("data.llama2c_scanner", "Llama2cScanner", ("llama2c", "llama2c_tokenizer")),
     _spec("data.onnx_data_scanner", "OnnxExternalDataScanner", ("onnx_external_data",)),
     _spec("text.mlmodel_scanner", "MlflowModelScanner", ("mlmodel",)),
     _spec("text.mlflow_env_scanner", "MlflowEnvironmentScanner", ("mlflow_env",)),

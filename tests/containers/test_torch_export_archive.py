@@ -65,6 +65,13 @@ def test_real_export_with_msgpack_looking_weight_is_clean(exported: Path) -> Non
     assert not noisy, [i.to_dict() for i in noisy]
 
 
+def test_real_export_has_no_finding_at_all(exported: Path) -> None:
+    """No INFO either: a torch.export archive holds no pickle record by design."""
+    result = scan(exported)
+    assert result.issues == []
+    assert result.metadata["format_details"]["pickle_records"] == []
+
+
 def test_record_marked_use_pickle_is_still_unpickled_and_scanned(
     exported: Path, tmp_path: Path
 ) -> None:

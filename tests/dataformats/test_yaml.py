@@ -100,3 +100,26 @@ def test_scanning_never_constructs(tmp_path: Path) -> None:
     path.write_text(f"x: !!python/object/apply:os.system ['touch {marker}']\n")
     scan(path)
     assert not marker.exists()
+
+
+def test_lightning_hparams_tags_are_not_critical(tmp_path: Path) -> None:
+    """What `yaml.dump` writes for Lightning's `hparams.yaml`: a tuple hyperparameter as
+    `!!python/tuple`, argparse arguments as `!!python/object:argparse.Namespace`."""
+    import argparse
+
+    path = tmp_path / "hparams.yaml"
+    path.write_text(
+        yaml.dump({"betas": (0.9, 0.999), "args": argparse.Namespace(lr=0.1, layers=[1, 2])})
+    )
+    assert "!!python/tuple" in path.read_text()
+    result = scan(path)
+    assert_clean(result)
+    assert rules_of(result) == {rt.YAML_CUSTOM_TAG}
+    # the same tag naming a class that does something stays critical
+    for text in (
+        "x: !!python/object:subprocess.Popen {args: id}\n",
+        "x: !!python/object:os.system {}\n",
+        "x: !!python/object:argparse.ArgumentParser.exit {}\n",
+    ):
+        path.write_text(text)
+        assert rt.YAML_PYTHON_TAG in rules_of(scan(path), IssueSeverity.CRITICAL), text

@@ -167,6 +167,36 @@ def test_keras_metadata_lambda(tmp_path: Path) -> None:
     assert alarms(scan(legit)) == []
 
 
+def test_tf_keras_saved_model_metadata_values_are_clean(tmp_path: Path) -> None:
+    """tf_keras 2.21 `model.save(dir)`: its json_utils writes shapes and specs as
+    `TensorShape`/`TypeSpec` objects, which its decoder rebuilds without resolving a class."""
+    spec = {
+        "class_name": "TypeSpec",
+        "type_spec": "tf.TensorSpec",
+        "serialized": {
+            "class_name": "__tuple__",
+            "items": [{"class_name": "TensorShape", "items": [None, 4]}, "float32", "input_1"],
+        },
+    }
+    root: dict[str, object] = {
+        "name": "sequential",
+        "class_name": "Sequential",
+        "config": {"name": "sequential", "layers": [{"class_name": "Dense", "config": {}}]},
+        "build_input_shape": {"class_name": "TensorShape", "items": [None, 4]},
+        "full_save_spec": {"class_name": "__tuple__", "items": [[spec], {}]},
+        "save_spec": spec,
+        "keras_version": "2.21.0",
+        "backend": "tensorflow",
+    }
+    path = tmp_path / "keras_metadata.pb"
+    path.write_bytes(keras_metadata([root]))
+    assert alarms(scan(path)) == []
+    # a module beside the name is a class to import, as before
+    moved = dict(root, build_input_shape={"class_name": "TensorShape", "module": "evil"})
+    path.write_bytes(keras_metadata([moved]))
+    assert rules_at(scan(path), WARN) == {R.KERAS_CUSTOM_OBJECT}
+
+
 def test_truncated_saved_model_is_inconclusive(tf_models: Path, tmp_path: Path) -> None:
     data = (tf_models / "legit_savedmodel" / "saved_model.pb").read_bytes()
     cut = tmp_path / "saved_model.pb"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import dill
@@ -80,3 +81,48 @@ def test_generators_and_data_loaders_are_clean(protocol: int) -> None:
     assert not critical(result), critical(result)
     assert not warnings_of(result), warnings_of(result)
     assert info.complete
+
+
+def test_distributed_checkpoint_metadata_is_clean(tmp_path: Path) -> None:
+    """`torch.distributed.checkpoint.save` (one process) pickles its plan into `.metadata`,
+    which its reader pickle.loads: dataclasses of torch.distributed.checkpoint, an Enum."""
+    import warnings
+
+    import torch
+    from torch.distributed.checkpoint.state_dict_saver import save
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state = {"model": torch.nn.Linear(4, 2).state_dict(), "extra": {"step": 3}}
+        save(state, checkpoint_id=str(tmp_path / "ckpt"))
+    result, info = scan((tmp_path / "ckpt" / ".metadata").read_bytes())
+    assert "torch.distributed.checkpoint.metadata.Metadata" in info.globals
+    assert not critical(result), critical(result)
+    assert not warnings_of(result), warnings_of(result)
+    assert info.complete
+    # the rest of torch.distributed stays denied
+    rpc = pickle.dumps(torch.distributed.checkpoint.metadata.Metadata({}), protocol=2).replace(
+        b"torch.distributed.checkpoint.metadata\nMetadata", b"torch.distributed.rpc\nrpc_sync"
+    )
+    assert critical(scan(rpc)[0])
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_omegaconf_configs_are_clean(protocol: int) -> None:
+    """Lightning's `hyper_parameters` from a Hydra/OmegaConf config (what torch.save writes
+    into every such checkpoint): DictConfig, ListConfig, their metadata, nodes, typing.Any."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(
+        {"model": {"hidden": 8, "layers": [1, 2], "act": "gelu", "p": 0.1, "bias": True}}
+    )
+    result, info = scan(pickle.dumps({"hyper_parameters": {"cfg": cfg}}, protocol=protocol))
+    assert "omegaconf.dictconfig.DictConfig" in info.globals
+    assert not critical(result), critical(result)
+    assert not warnings_of(result), warnings_of(result)
+    assert info.complete
+    # OmegaConf's own static methods (load, save) are still unknown names
+    loader = pickle.dumps(cfg, protocol=2).replace(
+        b"omegaconf.dictconfig\nDictConfig", b"omegaconf.omegaconf\nOmegaConf"
+    )
+    assert warnings_of(scan(loader)[0]) or critical(scan(loader)[0])

@@ -64,6 +64,13 @@ _PT2_PAYLOAD_CONFIG: Final = re.compile(
 _MAX_PAYLOAD_CONFIG = 16 << 20
 
 
+def _torch_export(directory: ZipDirectory) -> bool:
+    """A `torch.export.save` archive (its `archive_format` record says `pt2`): since torch
+    2.6 it pickles nothing (weights are raw records a payload config names), so no pickle
+    record is what it should hold."""
+    return any(e.name.rsplit("/", 1)[-1] == "archive_format" for e in directory.entries)
+
+
 def looks_like_pickle_member(name: str, head: bytes, size: int) -> bool:
     return name.lower().endswith(".pkl") or sniff_head(head, name, size) == Format.PICKLE
 
@@ -137,7 +144,7 @@ class PyTorchZipScanner(BaseScanner):
             "folders": sorted(prefixes),
         }
         result.metadata.setdefault("format_details", details)
-        if not pickles:
+        if not pickles and not _torch_export(directory):
             result.add_issue(
                 "PyTorch zip holds no pickle record",
                 severity=IssueSeverity.INFO,

@@ -1,7 +1,7 @@
 """The shared shape of scanners for files that are data to every loader that reads them.
 
-SentencePiece, fastText, CTranslate2 and word2vec files are parsed by C/C++ libraries that
-never execute anything from them, and their first bytes are no pickle opcode, so no pickle
+SentencePiece, fastText, CTranslate2 and word2vec files are parsed by C/C++ libraries (tiktoken
+ranks by a line reader) that never execute anything from them, and their first bytes are no pickle opcode, so no pickle
 loader can run them either. Such a scanner's job is to confirm the file is what its header
 says, all the way through: then it is complete, quietly (the summary goes to the metadata).
 A file that breaks halfway is still inert (its loader refuses it), so it is complete as well,

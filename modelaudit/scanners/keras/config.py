@@ -133,6 +133,11 @@ KERAS_CLASS_NAMES: Final = _words(
     __lambda__
     """
 )
+#: What tf.keras's `json_utils` writes for values JSON cannot hold (`build_input_shape`,
+#: `save_spec` and `full_save_spec` of every SavedModel's `keras_metadata.pb`): its decoder
+#: turns them back into a shape, a spec looked up in TensorFlow's TypeSpec registry, or a
+#: tensor before any class is resolved, so with no module they name no class at all.
+_JSON_UTILS_VALUES: Final = frozenset({"TensorShape", "TypeSpec", "CompositeTensor"})
 _KNOWN_TRAINING_NAMES: Final = _words(
     """
     accuracy acc crossentropy ce mse mae mape msle mean_squared_error mean_absolute_error
@@ -373,6 +378,8 @@ class KerasConfigAnalyzer:
         self._class_origin(cls, module, registered, here)
 
     def _class_origin(self, cls: str, module: Any, registered: Any, where: str) -> None:
+        if cls in _JSON_UTILS_VALUES and module is None and registered is None:
+            return
         roots = []
         name = cls
         if ">" in cls:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, Final
 
+from ...findings import FileStatus
+from ...formats.regular import open_regular
 from ...rules import pickle as R
 from ..base import BaseScanner, ScanResult
 from . import scan_pickle_stream
@@ -55,9 +57,39 @@ class PickleScanner(BaseScanner):
         result.metadata["pickle_count"] = info.pickles
         result.metadata["pickle_globals"] = info.globals[:200]
         if self.ctx.depth == 0:
+            weights = self._raw_weights(path, result, info.pickles, info.globals)
+            if weights is not None:
+                return weights
             self._own_code_classes(path, result)
         result.finish()
         return result
+
+    def _raw_weights(
+        self, path: str, result: ScanResult, pickles: int, imports: list[str]
+    ) -> ScanResult | None:
+        """A `.bin` that is no pickle at all (the unpickler stops before its first pickle
+        ends, having imported nothing, and nothing else was found in it) that the model
+        beside it names as its raw weights: an OpenVINO IR graph (`NAME.xml`), an ncnn
+        graph (`NAME.param`) or a TensorFlow.js manifest (`model.json`) listing it. Those
+        runtimes read numbers from it and no unpickler gets past its first bytes, so it is
+        complete rather than a malformed pickle. None for any other file."""
+        if (
+            pickles
+            or imports
+            or result.status is not FileStatus.INCONCLUSIVE
+            or not result.issues
+            or any(i.rule != R.MALFORMED_PICKLE for i in result.issues)
+            or not path.lower().endswith(".bin")
+        ):
+            return None
+        found = _ir_beside(path) or _ncnn_param_beside(path) or _tfjs_manifest_naming(path)
+        if found is None:
+            return None
+        weights = self._create_result()
+        weights.metadata["weights_of"] = found
+        weights.bytes_scanned = self.file_size(path)
+        weights.finish()
+        return weights
 
     def _own_code_classes(self, path: str, result: ScanResult) -> None:
         """An MLflow `python_model` saved with `code_paths` names its class by a module of
@@ -86,3 +118,65 @@ class PickleScanner(BaseScanner):
             file = module_file(code_dir, module) if isinstance(module, str) else None
             if file is not None:
                 mark_own_code(issue, os.path.relpath(file, folder).replace(os.sep, "/"))
+
+
+def _ir_beside(weights: str) -> str | None:
+    """`openvino_ir:NAME.xml` when `NAME.xml` beside `weights` (`NAME.bin`, where
+    `read_model` looks for them) is an OpenVINO IR graph."""
+    graph = os.path.splitext(weights)[0] + ".xml"
+    try:
+        with open_regular(graph) as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    from ...formats.openvino import looks_like_openvino_ir
+
+    return f"openvino_ir:{os.path.basename(graph)}" if looks_like_openvino_ir(head) else None
+
+
+#: The first line of an ncnn graph (`model.param`, pnnx's `model.ncnn.param`): its magic.
+_NCNN_MAGIC: Final = b"7767517"
+
+
+def _ncnn_param_beside(weights: str) -> str | None:
+    """`ncnn:NAME.param` when `NAME.param` beside `weights` (`NAME.bin`, which
+    `Net.load_model` reads after `load_param`) starts with ncnn's magic line."""
+    graph = os.path.splitext(weights)[0] + ".param"
+    try:
+        with open_regular(graph) as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head.startswith(_NCNN_MAGIC) and head[len(_NCNN_MAGIC) : len(_NCNN_MAGIC) + 1] in (
+        b"\n",
+        b"\r",
+    ):
+        return f"ncnn:{os.path.basename(graph)}"
+    return None
+
+
+#: TensorFlow.js manifests: the converter's `model.json` (layers and graph models) and the
+#: weight writer's `weights_manifest.json`; read up to this many bytes (topology included).
+_TFJS_MANIFESTS: Final = ("model.json", "weights_manifest.json")
+_TFJS_MANIFEST_CAP: Final = 64 << 20
+
+
+def _tfjs_manifest_naming(weights: str) -> str | None:
+    """`tfjs:model.json` when a TensorFlow.js manifest beside `weights` lists it in
+    its `weightsManifest` paths (what `tf.loadLayersModel`/`loadGraphModel` fetch)."""
+    from ...budget import BudgetExceeded, read_capped
+    from ...formats.json_values import loads_bounded
+    from ...formats.tfjs import weight_paths
+
+    folder, name = os.path.split(weights)
+    for manifest in _TFJS_MANIFESTS:
+        try:
+            raw = read_capped(os.path.join(folder, manifest), _TFJS_MANIFEST_CAP)
+            if len(raw) > _TFJS_MANIFEST_CAP:
+                continue
+            doc = loads_bounded(raw, manifest)
+        except (OSError, ValueError, BudgetExceeded):
+            continue
+        if name in weight_paths(doc):
+            return f"tfjs:{manifest}"
+    return None

@@ -1643,6 +1643,46 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     "torch._C.Generator": "",
     "torch.utils.data._utils.collate.default_collate": "",
     "torch.utils.data._utils.collate.default_convert": "",
+    # torch.distributed.checkpoint's `.metadata`, which FileSystemWriter pickle.dumps and
+    # FileSystemReader pickle.loads: dataclasses and an Enum, rebuilt by copyreg and BUILD;
+    # the only `__setstate__` (TensorProperties) unpacks a tuple and maps an Enum to a
+    # memory format
+    **dict.fromkeys(
+        (
+            "torch.distributed.checkpoint.metadata.Metadata",
+            "torch.distributed.checkpoint.metadata.MetadataIndex",
+            "torch.distributed.checkpoint.metadata.StorageMeta",
+            "torch.distributed.checkpoint.metadata.TensorStorageMetadata",
+            "torch.distributed.checkpoint.metadata.TensorProperties",
+            "torch.distributed.checkpoint.metadata.ChunkStorageMetadata",
+            "torch.distributed.checkpoint.metadata.BytesStorageMetadata",
+            "torch.distributed.checkpoint.metadata._MEM_FORMAT_ENCODING",
+            "torch.distributed.checkpoint.filesystem._StorageInfo",
+        ),
+        "",
+    ),
+    # OmegaConf configs (Hydra; Lightning's `hyper_parameters`, NeMo, latent diffusion):
+    # containers and value nodes whose `__setstate__` updates `__dict__` (DictConfig's also
+    # rebuilds a `Dict[...]`/`List[...]` annotation), and the metadata dataclasses. Not
+    # `OmegaConf` itself (its static methods load and save files) nor any resolver.
+    **dict.fromkeys(
+        (
+            "omegaconf.dictconfig.DictConfig",
+            "omegaconf.listconfig.ListConfig",
+            "omegaconf.base.Metadata",
+            "omegaconf.base.ContainerMetadata",
+            "omegaconf.nodes.AnyNode",
+            "omegaconf.nodes.StringNode",
+            "omegaconf.nodes.IntegerNode",
+            "omegaconf.nodes.FloatNode",
+            "omegaconf.nodes.BooleanNode",
+            "omegaconf.nodes.BytesNode",
+            "omegaconf.nodes.PathNode",
+            # the annotation OmegaConf keeps for untyped keys and values
+            "typing.Any",
+        ),
+        "",
+    ),
 }
 
 #: Packages whose classes (CapWords last component) and helpers real models pickle.

@@ -45,6 +45,37 @@ _MAX_EVENTS: Final = 20_000_000
 _MAX_DEPTH: Final = 200
 _PY_TAG: Final = "tag:yaml.org,2002:python/"
 _STD_TAG: Final = "tag:yaml.org,2002:"
+#: Tags for plain values (`yaml.dump` of a tuple writes `!!python/tuple`, as Lightning's
+#: `hparams.yaml` does for `betas=(0.9, 0.999)`): FullLoader builds a builtin value from the
+#: node, importing and calling nothing.
+_VALUE_TAGS: Final = frozenset(
+    _PY_TAG + kind
+    for kind in (
+        *("none", "bool", "str", "unicode", "bytes", "int", "long", "float", "complex"),
+        *("list", "tuple", "dict"),
+    )
+)
+_OBJECT_TAG: Final = _PY_TAG + "object:"
+
+
+def _plain_class(tag: str) -> str | None:
+    """The class a `!!python/object:module.Class` tag builds, when the pickle policy finds it
+    safe (`yaml.dump` of an `argparse.Namespace`, Lightning's `hparams.yaml` of argparse
+    arguments): `UnsafeLoader` makes it with `cls.__new__` and sets its state, what an
+    unpickler's NEWOBJ and BUILD do. None for any other tag (a call, a name, a module)."""
+    if not tag.startswith(_OBJECT_TAG):
+        return None
+    name = tag[len(_OBJECT_TAG) :]
+    module, _, qualname = name.rpartition(".")
+    if not module or not qualname[:1].isupper():
+        return None
+    from ..pickle.policy import SAFE, classify, valid_name
+
+    if not valid_name(module, qualname) or classify(module, qualname).kind != SAFE:
+        return None
+    return name
+
+
 #: HyperPyYAML (SpeechBrain) tags that import and call or return a dotted name.
 _CALL_TAGS: Final = ("!new:", "!name:", "!apply:", "!module:")
 
@@ -102,7 +133,21 @@ class YamlScanner(BaseScanner):
         return result
 
     def tag(self, tag: str, pos: int | None, path: str, result: ScanResult) -> None:
-        if tag.startswith(_PY_TAG) or tag.startswith(("!python/", "!!python/")):
+        if tag in _VALUE_TAGS:
+            return
+        built = _plain_class(tag)
+        if built is not None:
+            result.add_issue(
+                f"YAML Python tag '{tag.replace(_STD_TAG, '!!')}' builds {built}, a plain data "
+                "class",
+                severity=IssueSeverity.INFO,
+                location=self.location(path, pos=pos),
+                details={"tag": tag, "class": built},
+                why="An unsafe YAML loader imports it and sets its attributes; the pickle "
+                "policy finds nothing a load of it would run.",
+                rule=YAML_CUSTOM_TAG,
+            )
+        elif tag.startswith(_PY_TAG) or tag.startswith(("!python/", "!!python/")):
             result.add_issue(
                 f"YAML Python tag '{tag.replace(_STD_TAG, '!!')}'",
                 severity=IssueSeverity.CRITICAL,
