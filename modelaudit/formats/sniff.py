@@ -353,8 +353,10 @@ def _data_format(
             head[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
         ):
             return Format.COREML_WEIGHTS
-    if lower.endswith(".bin") and (
-        first[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not"
+    if (
+        lower.endswith(".bin")
+        and first
+        and (first[0] not in PICKLE_FIRST_OPS or old_pickle_verdict(head, complete) == "not")
     ):
         from .llama2c import looks_like_checkpoint, looks_like_tokenizer
 

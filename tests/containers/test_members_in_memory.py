@@ -145,7 +145,9 @@ def _data_format_unguarded(head: bytes, name: str) -> Format | None:
     if lower.endswith(".bin") and looks_like_word2vec(head):
         return Format.WORD2VEC
     guarded = sniff._data_format(head, name)
-    return guarded if guarded is Format.MSGPACK else None
+    # (formats told by more than their first bytes, which that guard never covered)
+    later = (Format.MSGPACK, Format.COREML_WEIGHTS, Format.LLAMA2C, Format.LLAMA2C_TOKENIZER)
+    return guarded if guarded in (*later, Format.TIKTOKEN) else None
 
 
 _FIRST = st.sampled_from(
