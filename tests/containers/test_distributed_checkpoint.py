@@ -70,3 +70,13 @@ def test_end_record_signatures_are_charged(tmp_path: Path, monkeypatch: pytest.M
     result = scan(shard)
     assert result.status is FileStatus.INCONCLUSIVE
     assert ANALYSIS_BUDGET in {i.rule for i in result.issues}
+
+
+def test_items_are_slices_of_the_shard_not_expansion(tmp_path: Path) -> None:
+    """The items are the shard's own bytes, stored: a shard larger than the expansion
+    budget (legitimate ones reach many GiB) was a "decompression limit exceeded" WARNING."""
+    shard = _save(tmp_path / "ckpt", _state({"epoch": 1, "lr": 1e-3}))
+    result = scan(shard, max_expanded_size=shard.stat().st_size // 2)
+    assert result.status is FileStatus.COMPLETE, result.status_reason
+    assert result.metadata["items"] == 5
+    assert not [i for i in result.issues if i.severity.rank >= IssueSeverity.WARNING.rank]

@@ -85,7 +85,9 @@ class DcpShardScanner(BaseScanner):
                 name = f"item{items}@{pos}.pt"
                 shown = self.location(path, name)
                 item = io.BufferedReader(_Slice(f, pos, end - pos), 1 << 20)
-                if not scan_stream_member(result, spool, item, name, shown, self.ctx, limits):
+                if not scan_stream_member(
+                    result, spool, item, name, shown, self.ctx, limits, stored_slice=True
+                ):
                     break
                 items += 1
                 pos = end

@@ -285,6 +285,7 @@ def scan_stream_member(
     decoder: DecompressingReader | None = None,
     also_as: str | None = None,
     inspect: Callable[[bytes | str], None] | None = None,
+    stored_slice: bool = False,
 ) -> bool:
     """Extract one member (bounded) and scan it; False when the budget ran out.
 
@@ -294,12 +295,15 @@ def scan_stream_member(
     when its file name differs (routing goes by name too), the bytes are scanned under it too.
     `inspect` also reads the extracted member (its bytes or spooled file), for a container
     that judges members together (a skops tree's node array), without extracting it twice.
+    `stored_slice`: the member is a stretch of the container's own bytes, stored as they are
+    (a torch.distributed.checkpoint shard's items), so copying it out produces nothing the
+    expansion budget is for.
     """
     if limits.budget.exceeded:
         report_bomb(result, display, limits.budget.exceeded)
         return False
     dest: str | None = None
-    charged = decoder is not None and decoder.budget is limits.budget
+    charged = stored_slice or (decoder is not None and decoder.budget is limits.budget)
     try:
         first = _take(stream, HEAD_SIZE + 1, limits.budget, charge=not charged)
         source: bytes | str = b""
