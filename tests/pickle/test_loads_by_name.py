@@ -61,7 +61,29 @@ CALLED_CLASSES = [
         "file",
     ),
     ("transformers.trainer_seq2seq", "Seq2SeqTrainer", ("model", "args"), "file"),
+    (
+        "pytorch_lightning.callbacks.model_checkpoint",
+        "ModelCheckpoint",
+        ("ssh://evil/ckpt",),
+        "network",
+    ),
+    ("lightning.pytorch.callbacks", "ModelCheckpoint", ("ftp://evil/ckpt",), "network"),
 ]
+
+
+def test_sd1_checkpoint_keys_its_callback_state_by_the_class() -> None:
+    """Stable Diffusion 1.x `.ckpt` files (Lightning 1.4) hold `{ModelCheckpoint: {...}}`
+    under "callbacks": a class used as a dict key, never called, was an MA1010 WARNING on
+    every such checkpoint."""
+    callbacks = (
+        b"}"
+        + g0("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
+        + b"}X\x07\x00\x00\x00monitorNsX\x0a\x00\x00\x00best_scoreNss"
+    )
+    data = p2(b"}X\x09\x00\x00\x00callbacks" + callbacks + b"s")
+    result, _ = scan(data)
+    assert not critical(result), critical(result)
+    assert not warnings_of(result), warnings_of(result)
 
 
 @pytest.mark.parametrize(("module", "name", "a", "family"), CALLED_CLASSES)

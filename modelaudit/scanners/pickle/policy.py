@@ -2280,6 +2280,11 @@ _TRAINER_BUILT: Final = (
     "args.report_to names and calls args' model_init.",
 )
 _DATA_BY_PATH: Final = ("file", "Given a path, the data set is read from any file on disk.")
+_CHECKPOINT_BUILT: Final = (
+    "network",
+    "ModelCheckpoint(dirpath=url) opens the filesystem its URL names (fsspec): a remote one "
+    "(ssh://, ftp://, s3://...) connects to that host when built.",
+)
 #: Classes whose `__init__` does something else no load needs, with what it does.
 _CALLED_CLASSES: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "transformers": dict.fromkeys(("Trainer", "Seq2SeqTrainer"), _TRAINER_BUILT),
@@ -2295,6 +2300,10 @@ _CALLED_CLASSES: Final[dict[str, dict[str, tuple[str, str]]]] = {
     # Pool(data, column_description=, pairs=, ...) reads every path it is given; a Pool does
     # not pickle (its C++ pool has no state to save), so no real pickle rebuilds one
     "catboost": {"Pool": _DATA_BY_PATH},
+    # SD 1.x `.ckpt` files key Lightning 1.4's callback states by this class (a reference,
+    # never called)
+    "pytorch_lightning": {"ModelCheckpoint": _CHECKPOINT_BUILT},
+    "lightning": {"ModelCheckpoint": _CHECKPOINT_BUILT},
     "optuna": {
         "Study": (
             "network",
