@@ -186,3 +186,45 @@ def test_a_memo_index_bomb_in_a_compressed_pickle_is_reported(tmp_path: Path) ->
     (bomb,) = [i for i in found.issues if i.rule == "MA1012"]
     assert bomb.details["memo_index"] == 0x7FFF0000
     assert {"MA1001", "MA1002"} <= {i.rule for i in found.issues}
+
+
+@pytest.mark.parametrize(
+    "put",
+    [b"r" + (42_767_474).to_bytes(4, "little"), b"p42767474\n"],
+    ids=["LONG_BINPUT", "PUT"],
+)
+def test_a_memo_index_the_load_budget_would_let_through_is_named_before_the_load(
+    put: bytes,
+) -> None:
+    """Found by atheris: index 42,767,474 (a 0.6 GiB table) fits a small stream's load
+    budget (768 MiB), so the C unpickler zeroed it, for a second and more of page faults per
+    reading, and the bomb was never named. The walk before the load finds it (in process too,
+    where no budget applies) and the stream goes to the dict memo straight away."""
+    from modelaudit.engine import dispatch
+
+    data = b"\x80\x02}" + put + b"0" + _SYSTEM_CALL
+    result = dispatch.scan_member(data, "m.pkl", depth=0, config=ScanConfig().scanner_config())
+    rules = {i.rule for i in result.issues}
+    assert {"MA1001", "MA1002", "MA1012"} <= rules, [i.message for i in result.issues]
+    (bomb,) = [i for i in result.issues if i.rule == "MA1012"]
+    assert bomb.details["memo_index"] == 42_767_474
+
+
+def test_pure_python_readings_say_invalid_load_key_as_the_c_unpickler_does() -> None:
+    """pickle.py's loop raises KeyError for a byte that is no opcode ("KeyError: 102")."""
+    session = Session(ScanResult(scanner_name="t"), lambda p: "", 4)
+    unpickler = PyUnpickler(Reader(io.BytesIO(b"\x80\x04K\x01f")), session, c_like=True)
+    with pytest.raises(Exception, match=r"invalid load key, 'f'\."):
+        run(unpickler, session, lambda n: contextlib.nullcontext())
+
+
+def test_strings_full_of_r_bytes_are_walked_not_cut() -> None:
+    """Any 'r' followed by four bytes could be a LONG_BINPUT until the walk says otherwise:
+    text-heavy pickles are walked, find no PUT, and load as before."""
+    import pickle
+
+    from modelaudit.scanners.pickle.hashcost import first_stop
+
+    names = [f"transformer.h.{i}.running_var.weight" for i in range(3000)]
+    data = pickle.dumps({n: (i, i) for i, n in enumerate(names)}, protocol=4)
+    assert first_stop(data, len(data), memo=True) is None

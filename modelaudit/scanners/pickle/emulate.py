@@ -43,6 +43,13 @@ class CUnpickler(_pickle.Unpickler):
 _PyBase: Any = pickle._Unpickler  # type: ignore[attr-defined]
 
 
+def _invalid_key(code: int) -> str:
+    """The C unpickler's words for a byte that is no opcode (pickle.py raises a KeyError)."""
+    if 0x20 <= code <= 0x7E and code not in (0x27, 0x5C):
+        return f"invalid load key, '{chr(code)}'."
+    return f"invalid load key, '\\x{code:02x}'."
+
+
 class PyUnpickler(_PyBase):  # type: ignore[misc]
     """The pure-Python unpickler, for joblib files, with exact opcode positions."""
 
@@ -93,7 +100,10 @@ class PyUnpickler(_PyBase):  # type: ignore[misc]
                 key = read(1)
                 if not key:
                     raise EOFError
-                dispatch[key[0]](self)
+                op = dispatch.get(key[0])
+                if op is None:
+                    raise pickle.UnpicklingError(_invalid_key(key[0]))
+                op(self)
         except pickle._Stop as stopinst:  # type: ignore[attr-defined]
             self.top_memo = max(self.memo, default=-1)
             return stopinst.value

@@ -18,8 +18,9 @@ fails under the worker's memory limit), so a 20-byte file must not make it try 6
 
 `huge_memo_put` finds a PUT whose memo index no pickle writer would use: the C unpickler grows
 its memo array to twice the index (16 bytes per index), so a 40-byte stream asks for tens of
-GiB. The worker's memory budget stops that load, and the stream is then read again by the
-pure-Python unpickler, whose memo is a dict, so whatever follows the PUT is still judged.
+GiB. The walk stops the load at such a PUT too (`first_stop(memo=True)`), and the stream is
+then read again by the pure-Python unpickler, whose memo is a dict, so whatever follows the
+PUT is still judged; past the window, the worker's memory budget stops the load instead.
 """
 
 from __future__ import annotations
@@ -161,8 +162,9 @@ _COUNTED: Final = _byte_class(_COUNTED_WIDTH)
 
 
 class Stop(NamedTuple):
-    """Where the load must stop, and why: "hash" (the hashing budget) or "length" (a counted
-    argument longer than the rest of the stream: `announced` bytes, `left` remaining)."""
+    """Where the load must stop, and why: "hash" (the hashing budget), "length" (a counted
+    argument longer than the rest of the stream: `announced` bytes, `left` remaining) or
+    "memo" (a PUT of an index no writer uses, `announced`)."""
 
     at: int
     reason: str
@@ -176,16 +178,22 @@ def over_budget_at(data: bytes, budget: int = HASH_BUDGET) -> int | None:
     return None if stop is None else stop.at
 
 
-def first_stop(data: bytes, remaining: int | None, budget: int = HASH_BUDGET) -> Stop | None:
+def first_stop(
+    data: bytes, remaining: int | None, budget: int = HASH_BUDGET, *, memo: bool = False
+) -> Stop | None:
     """The first opcode of `data` (the head of a stream) the load must not run: one whose
-    hashing passes `budget` tree nodes, or (when `remaining`, the bytes from `data[0]` to the
-    end of the stream, is known) one whose counted argument runs past the end."""
-    if _cannot_stop(data, remaining, budget):
+    hashing passes `budget` tree nodes, (when `remaining`, the bytes from `data[0]` to the
+    end of the stream, is known) one whose counted argument runs past the end, or (`memo`)
+    a PUT whose index no writer uses (`huge_memo_put`'s): the C unpickler's memo array would
+    grow to it, up to the load's whole memory budget (768 MiB for a 200-byte stream) and a
+    second of page zeroing before any limit stops it, so such a stream goes straight to the
+    unpickler whose memo is a dict."""
+    if _cannot_stop(data, remaining, budget, memo):
         return None
-    return _walk(data, remaining, budget)
+    return _walk(data, remaining, budget, huge_puts=memo)
 
 
-def _cannot_stop(data: bytes, remaining: int | None, budget: int) -> bool:
+def _cannot_stop(data: bytes, remaining: int | None, budget: int, memo: bool = False) -> bool:
     """True when no opcode of `data` can be a stop, proved from its bytes without a walk.
 
     Hashing: without tuples or frozensets every weight is at most 1, so a hash charges at most
@@ -197,6 +205,8 @@ def _cannot_stop(data: bytes, remaining: int | None, budget: int) -> bool:
     opcode or argument) announces that, none does.
     """
     if 2 * len(data) > budget or (_WEIGHTY.search(data) and _SHARING.search(data)):
+        return False
+    if memo and _may_put_huge(data):
         return False
     if remaining is not None:
         stream_end = max(remaining, len(data))
@@ -211,7 +221,21 @@ def _cannot_stop(data: bytes, remaining: int | None, budget: int) -> bool:
     return True
 
 
-def _walk(data: bytes, remaining: int | None, budget: int) -> Stop | None:
+def _may_put_huge(data: bytes) -> bool:
+    """Whether a byte of `data` could be a PUT or LONG_BINPUT of an index past
+    `MEMO_INDEX_FLOOR` and past its own offset (wherever it sits, opcode or argument)."""
+    for m in _BIG_PUT.finditer(data):
+        at = m.start()
+        if data[at] == _LONG_BINPUT:
+            index = int.from_bytes(data[at + 1 : at + 5], "little")
+        else:
+            index = int(m.group(1))
+        if index >= MEMO_INDEX_FLOOR and index > at:
+            return True
+    return False
+
+
+def _walk(data: bytes, remaining: int | None, budget: int, huge_puts: bool = False) -> Stop | None:
     """`first_stop` by following every opcode."""
     stream_end = len(data) if remaining is None else max(remaining, len(data))
     stack: list[int] = []
@@ -278,6 +302,8 @@ def _walk(data: bytes, remaining: int | None, budget: int) -> Stop | None:
             push(memo.get(arg, 1))
             continue
         if code in _PUTS or code == _MEMOIZE:
+            if huge_puts and code != _MEMOIZE and arg >= MEMO_INDEX_FLOOR and arg > at:
+                return Stop(at, "memo", arg)
             if stack:
                 memo[len(memo) if code == _MEMOIZE else arg] = stack[-1]
             continue
@@ -314,6 +340,11 @@ def _walk(data: bytes, remaining: int | None, budget: int) -> Stop | None:
 
 #: A memo index below this costs the C unpickler at most 16 MiB, whatever the stream.
 MEMO_INDEX_FLOOR: Final = 1 << 20
+_LONG_BINPUT: Final = 0x72
+#: A LONG_BINPUT whose 4-byte index is `MEMO_INDEX_FLOOR` or more, or a PUT of 7+ digits.
+_BIG_PUT: Final = re.compile(
+    rb"r(?:[\x00-\xff]{3}[\x01-\xff]|[\x00-\xff]{2}[\x10-\xff]\x00)|p(\d{7,})\n", re.DOTALL
+)
 _MEMO_PUTS: Final = frozenset({"PUT", "LONG_BINPUT"})
 
 

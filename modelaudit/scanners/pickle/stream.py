@@ -248,7 +248,8 @@ def _scan_one(
     python = joblib or mode in ("joblib", "c_like")
     joblib = joblib or mode == "joblib"
     # joblib's raw array bytes sit between opcodes: the walk cannot size arguments past them
-    stop, head = _cut_before_the_load(reader, lengths=not joblib)
+    stop, head = _cut_before_the_load(reader, lengths=not joblib, memo=not python)
+    memo_cut = stop is not None and stop.reason == "memo"
     if not python and stop is None:
         rest = _read_as_bytes(reader)
         if rest is not None:
@@ -288,6 +289,10 @@ def _scan_one(
         _note_extension(session, text)
     finally:
         del unpickler
+    if memo_cut and error is not None:
+        # the load ran into the cut at the huge PUT (or failed before it): the dict memo
+        # reading says which
+        return "memo"
     if stop is not None and stop.reason == "hash":
         # the load ran into the cut (or failed before it): the budget is the reason
         report_budget(
@@ -296,7 +301,7 @@ def _scan_one(
             BudgetExceeded("dict key hashing", hashcost.HASH_BUDGET),
         )
         error = None
-    elif stop is not None:
+    elif stop is not None and stop.reason == "length":
         error = (
             f"truncated (an argument at byte {start + stop.at} announces {stop.announced} "
             f"bytes, {stop.left} are left)"
@@ -437,13 +442,17 @@ def _load_in_memory(
     return None
 
 
-def _cut_before_the_load(reader: Reader, *, lengths: bool) -> tuple[hashcost.Stop | None, bytes]:
+def _cut_before_the_load(
+    reader: Reader, *, lengths: bool, memo: bool = False
+) -> tuple[hashcost.Stop | None, bytes]:
     """Stop the load before an opcode whose dict-key or set-member hashing would pass the
     budget, or (`lengths`) whose counted argument is longer than the rest of the stream
     (`hashcost`); the stop's offset is from the reader's position. Also returns the head of
-    the stream that was judged."""
+    the stream that was judged. `memo`: a PUT of an index no writer uses is a stop too (the
+    C load runs to it, so a joblib layout before it is still told; the caller then reads the
+    stream with a dict memo)."""
     window = reader.look(hashcost.WINDOW)
-    stop = hashcost.first_stop(window, reader.remaining() if lengths else None)
+    stop = hashcost.first_stop(window, reader.remaining() if lengths else None, memo=memo)
     if stop is not None:
         reader.cut(reader.pos + stop.at)
     return stop, window
@@ -470,26 +479,31 @@ def _shadow_plain_load(
         fileobj.seek(origin + start)
         reader = Reader(fileobj, find_candidates=False)
         reader.base = start
-        _stop, head = _cut_before_the_load(reader, lengths=True)  # the array bytes too
+        stop, head = _cut_before_the_load(reader, lengths=True, memo=True)  # the array bytes too
         session = Session(shadow, location, proto, joblib=True)
         unpickler: CUnpickler | PyUnpickler = CUnpickler(reader, session)
+        huge_put = False
         try:
             run(unpickler, session, ctx.memory_budget)
         except MemoryError:
-            if hashcost.huge_memo_put(head) is not None:
-                # as in `_scan_one`: a dict memo holds the index; read on past it
-                del unpickler
-                fileobj.seek(origin + start)
-                reader = Reader(fileobj, find_candidates=False)
-                reader.base = start
-                _cut_before_the_load(reader, lengths=True)
-                session = Session(shadow, location, proto, joblib=True)
-                unpickler = PyUnpickler(reader, session, c_like=True)
-                with contextlib.suppress(Exception):
-                    run(unpickler, session, ctx.memory_budget)
+            huge_put = hashcost.huge_memo_put(head) is not None
+        except EOFError:
+            # (the walk cut the load at a PUT the C memo table cannot hold)
+            huge_put = stop is not None and stop.reason == "memo"
         except Exception:
             pass
         finally:
+            del unpickler
+        if huge_put:
+            # as in `_scan_one`: a dict memo holds the index; read on past it
+            fileobj.seek(origin + start)
+            reader = Reader(fileobj, find_candidates=False)
+            reader.base = start
+            _cut_before_the_load(reader, lengths=True)
+            session = Session(shadow, location, proto, joblib=True)
+            unpickler = PyUnpickler(reader, session, c_like=True)
+            with contextlib.suppress(Exception):
+                run(unpickler, session, ctx.memory_budget)
             del unpickler
         if session.events:
             _pin_positions(fileobj, True, origin, start, session, location)
