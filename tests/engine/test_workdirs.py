@@ -92,9 +92,16 @@ def test_a_killed_scan_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
         env=env,
         cwd=ROOT,
     )
+    locked = workdirs.PREFIX + "L"
     try:
         deadline = time.monotonic() + 120
-        while not _folders(tmp) and scan.poll() is None and time.monotonic() < deadline:
+        # (killed between its mkdir and its lock, a run leaves an `N` folder that sweeps
+        # leave alone for a minute, as another run's may be one: wait for the locked name)
+        while (
+            not any(n.startswith(locked) for n in _folders(tmp))
+            and scan.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.002)
         scan.send_signal(signal.SIGKILL)
     finally:
