@@ -24,6 +24,8 @@ from typing import Final
 from .view import ByteView
 
 IPC_FILE_MAGIC: Final = b"ARROW1"
+#: Feather version 1 (before Arrow IPC files): its own metadata, which has no extension types.
+FEATHER_V1_MAGIC: Final = b"FEA1"
 CONTINUATION: Final = b"\xff\xff\xff\xff"
 #: Largest schema message read (Arrow's own limit is the int32 length).
 MESSAGE_CAP: Final = 256 * 1024 * 1024
@@ -264,7 +266,7 @@ def read_schemas(view: ByteView) -> list[tuple[str, ArrowSchema]]:
     """Every Arrow schema a reader of this Parquet or IPC file builds, named by where it is
     kept: a Parquet footer's `ARROW:schema` values (each one: which a reader takes is its
     business), or `read_ipc_schemas`. Told apart by content, as readers are: Parquet by its
-    trailing magic (or a leading `PAR1`)."""
+    trailing magic (or a leading `PAR1`). A Feather v1 file holds no Arrow schema: none."""
     from .parquet_footer import (
         ARROW_SCHEMA_KEY,
         ENCRYPTED_MAGIC,
@@ -274,6 +276,8 @@ def read_schemas(view: ByteView) -> list[tuple[str, ArrowSchema]]:
     )
     from .view import BufferView
 
+    if view.get(0, 4) == FEATHER_V1_MAGIC == view.get(view.size - 4, view.size):
+        return []
     if view.get(0, 4) != MAGIC and view.get(view.size - 4, view.size) not in (
         MAGIC,
         ENCRYPTED_MAGIC,

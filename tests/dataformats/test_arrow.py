@@ -146,6 +146,17 @@ def test_legitimate_files_are_clean(tmp_path: Path, kind: str, name: str) -> Non
     assert result.metadata["format_details"]["fields"] >= 10
 
 
+@pytest.mark.filterwarnings("ignore:Feather V1:DeprecationWarning")
+def test_feather_v1_is_clean(tmp_path: Path) -> None:
+    """Feather v1 keeps no Arrow schema (and no extension types): nothing to judge."""
+    path = tmp_path / "old.feather"
+    feather.write_feather(pa.table({"a": [1, 2], "b": ["x", "y"]}), path, version=1)
+    assert path.read_bytes()[:4] == b"FEA1"
+    result = scan(path)
+    assert result.scanner_name == "arrow"
+    assert_clean(result)
+
+
 def test_pandas_parquet_is_clean(tmp_path: Path) -> None:
     path = tmp_path / "frame.parquet"
     pd.DataFrame({"a": range(100), "b": [str(i) for i in range(100)]}).to_parquet(path)
