@@ -89,8 +89,9 @@ _ARROW_FIRST: Final = frozenset({b"PAR1", b"ARRO", b"\xff\xff\xff\xff"})
 
 
 def _arrow_format(head: bytes, size: int | None) -> Format | None:
-    """Parquet and Arrow IPC files by their magic; a stream by its first message, a Schema
-    (the length of a 4 GiB safetensors header, so no such header is taken for one)."""
+    """Parquet and Arrow IPC files by their magic; a stream by its first message, a Schema.
+    Checked before safetensors: read as a safetensors header length, each of these first four
+    bytes is far past the 100 MB cap, so no safetensors file starts with them."""
     if head.startswith(b"PAR1"):
         return Format.PARQUET
     if head.startswith(b"ARROW1"):
