@@ -42,6 +42,7 @@ from collections.abc import Callable
 import anyio.to_thread
 
 from ..formats import ZIP_FORMATS, Format, classify_zip, sniff_head
+from ..formats.arrow_schema import ArrowSchemaError, read_schemas
 from ..formats.bounded_reader import Malformed
 from ..formats.gguf import parse_header as parse_gguf
 from ..formats.gguf import tensors_end
@@ -49,6 +50,7 @@ from ..formats.json_values import MAX_JSON_VALUES, values_bound
 from ..formats.npy import NpyError
 from ..formats.npy import parse_header as parse_npy
 from ..formats.onnx import walk_model
+from ..formats.parquet_footer import ParquetError
 from ..formats.protowire import Wire, WireError
 from ..formats.safetensors import SafetensorsError, read_raw_header
 from ..formats.sniff import appended_zip
@@ -182,6 +184,13 @@ def plan_onnx(view: ByteView) -> bool:
     return True
 
 
+def plan_arrow(view: ByteView) -> bool:
+    """A Parquet footer or an IPC file's first message and footer (a stream's first message)."""
+    with contextlib.suppress(ArrowSchemaError, ParquetError):
+        read_schemas(view)
+    return True
+
+
 def plan_zip(view: ByteView) -> bool:
     """PyTorch checkpoints: the directory, and every record the PyTorch zip scanner reads
     (all but tensor storages), with their local headers; the heads of storage records no
@@ -299,6 +308,8 @@ PLANS: dict[str, Plan] = {
     Format.GGUF: plan_gguf,
     Format.ZIP: plan_zip,
     Format.ONNX: plan_onnx,
+    Format.PARQUET: plan_arrow,
+    Format.ARROW_IPC: plan_arrow,
 }
 
 

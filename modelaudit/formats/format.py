@@ -50,6 +50,8 @@ class Format(StrEnum):
     TORCH_DCP = "torch_dcp"
     LLAMA2C = "llama2c"
     LLAMA2C_TOKENIZER = "llama2c_tokenizer"
+    PARQUET = "parquet"
+    ARROW_IPC = "arrow_ipc"
     ONNX_EXTERNAL_DATA = "onnx_external_data"
     NOTEBOOK = "notebook"
     PYTHON = "python"
@@ -109,6 +111,10 @@ _EXTENSIONS: Final[dict[str, Format]] = {
     ".ipynb": Format.NOTEBOOK,
     ".py": Format.PYTHON,
     ".ftz": Format.FASTTEXT,
+    ".parquet": Format.PARQUET,
+    ".arrow": Format.ARROW_IPC,
+    ".arrows": Format.ARROW_IPC,
+    ".feather": Format.ARROW_IPC,
 }
 
 #: Extensions under which a user expects a model; unknown content there is worth a warning.
@@ -152,7 +158,16 @@ END_READ: Final = FIRST_READ + 22
 #: central directory (thousands of tensors) too.
 LONG_END_READ: Final = 256 * 1024
 #: Formats that are no zip: their end is read only for the appended-data check.
-_SHORT_ENDS: Final = frozenset({Format.SAFETENSORS, Format.GGUF, Format.ONNX, Format.NUMPY})
+_SHORT_ENDS: Final = frozenset(
+    {
+        Format.SAFETENSORS,
+        Format.GGUF,
+        Format.ONNX,
+        Format.NUMPY,
+        Format.PARQUET,
+        Format.ARROW_IPC,
+    }
+)
 
 
 def head_read(name: str, size: int | None = None) -> int:

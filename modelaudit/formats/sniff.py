@@ -84,6 +84,23 @@ def _looks_like_old_pickle(head: bytes, size: int | None) -> bool:
     return looks_like_old_pickle(head, complete=size is not None and size <= len(head))
 
 
+#: First four bytes of a Parquet file, an Arrow IPC file and an Arrow IPC stream.
+_ARROW_FIRST: Final = frozenset({b"PAR1", b"ARRO", b"\xff\xff\xff\xff"})
+
+
+def _arrow_format(head: bytes, size: int | None) -> Format | None:
+    """Parquet and Arrow IPC files by their magic; a stream by its first message, a Schema.
+    Checked before safetensors: read as a safetensors header length, each of these first four
+    bytes is far past the 100 MB cap, so no safetensors file starts with them."""
+    if head.startswith(b"PAR1"):
+        return Format.PARQUET
+    if head.startswith(b"ARROW1"):
+        return Format.ARROW_IPC
+    from .arrow_schema import looks_like_arrow_stream
+
+    return Format.ARROW_IPC if looks_like_arrow_stream(head, size) else None
+
+
 def _looks_like_tar(head: bytes) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
 
@@ -171,6 +188,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         # torch.distributed.checkpoint's shards: a torch.save zip per item, end to end
         return Format.TORCH_DCP if name.lower().endswith(".distcp") else Format.ZIP
+    if head[:4] in _ARROW_FIRST and (arrow := _arrow_format(head, size)) is not None:
+        return arrow
     if _looks_like_safetensors(head, size):
         return Format.SAFETENSORS
     if _may_have_magic(head) and (magic := _by_magic(head, name)) is not None:

@@ -1,4 +1,4 @@
-"""Rules of the data formats (MA4000-MA4199, MA4500-MA4899): safetensors, GGUF/GGML, msgpack, executables, data-only vocabularies and converted weights."""
+"""Rules of the data formats (MA4000-MA4199, MA4500-MA4899): safetensors, GGUF/GGML, msgpack, executables, data-only vocabularies and converted weights, Parquet and Arrow IPC schemas."""
 
 from __future__ import annotations
 
@@ -150,6 +150,20 @@ DATA_ONLY_CORRUPT = define_rule(
     "read it either, so nothing in it runs.",
     "Replace the file with a known-good copy if you need it.",
     severity=IssueSeverity.INFO,
+)
+
+# -- arrow_scanner (Parquet, Arrow IPC / Feather v2)
+
+ARROW_PICKLED_EXTENSION = define_rule(
+    "MA4802",
+    "ArrowPickledExtensionType",
+    "A Parquet or Arrow IPC (Feather, `.arrow`) schema declares a field of type "
+    "`arrow.py_extension_type`, whose metadata pyarrow before 14.0.1 unpickles when it reads "
+    "the file (CVE-2023-47248).",
+    "Do not read the file with pyarrow older than 14.0.1 (or without `pyarrow_hotfix`); "
+    "datasets, pandas and Hugging Face caches read it through pyarrow. No legitimate writer "
+    "needs pickled extension types: regenerate the data with a registered ExtensionType.",
+    cwe=502,
 )
 
 # -- array stores whose codecs unpickle what they read

@@ -99,6 +99,12 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec("text.json_scanner", "JsonScanner", ("json",), ".json", ".jinja"),
     _spec("text.yaml_scanner", "YamlScanner", ("yaml",), ".yaml", ".yml"),
     _spec("data.msgpack_scanner", "MsgpackScanner", ("msgpack",), ".msgpack", ".flax"),
+    _spec(
+        "data.arrow_scanner",
+        "ArrowScanner",
+        ("parquet", "arrow_ipc"),
+        *(".parquet", ".arrow", ".arrows", ".feather"),
+    ),
     _spec("text.pmml_scanner", "PmmlScanner", ("pmml",), ".pmml"),
     _spec("native.executable_scanner", "ExecutableScanner", ("executable",)),
     # files that every loader reads as data, and files nothing loads as code

@@ -3,7 +3,7 @@ and the format parsers of modelaudit/formats (zip directory and local headers, G
 header, safetensors header, protobuf wire walk and the ONNX walk over it, SentencePiece,
 fastText, CTranslate2 and word2vec walks, protocol 0/1 pickle and inert-content verdicts,
 torch storage records, requirements lines, JSONC, HDF5 global heaps, bytecode headers,
-sniffing) called directly on the same bytes: a parser may only raise its own documented
+Arrow schemas and Parquet footers, sniffing) called directly on the same bytes: a parser may only raise its own documented
 error.
 
 Not part of pytest or CI (run it by hand):
@@ -39,6 +39,7 @@ with atheris.instrument_imports():
     from modelaudit.findings import FileStatus, ScanResult
     from modelaudit.formats import (
         HEAD_SIZE,
+        arrow_schema,
         ctranslate2,
         fasttext,
         gguf,
@@ -47,6 +48,7 @@ with atheris.instrument_imports():
         npy,
         old_pickle,
         onnx,
+        parquet_footer,
         protowire,
         pyc,
         requirements,
@@ -163,11 +165,38 @@ def _skops() -> bytes:
     )
 
 
+def _arrow(kind: str) -> bytes:
+    """A table with nested, dictionary and extension-named fields, as pyarrow writes it."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    meta = {b"ARROW:extension:name": b"arrow.py_extension_type", b"ARROW:extension:metadata": b"N."}
+    table = pa.table(
+        {
+            "s": pa.array([{"x": 1, "y": [1.0]}]),
+            "d": pa.array(["a"]).dictionary_encode(),
+        }
+    ).append_column(pa.field("e", pa.int64(), metadata=meta), pa.array([1]))
+    buf = io.BytesIO()
+    if kind == "parquet":
+        pq.write_table(table, buf)
+    else:
+        with (ipc.new_file if kind == "file" else ipc.new_stream)(buf, table.schema) as w:
+            w.write_table(table)
+    return buf.getvalue()
+
+
 #: Seeds built with the real libraries at start-up (left out when a library is missing).
 _BUILT: dict[str, Callable[[], bytes]] = {
     "scripted.pt": _scripted,
     "lite.ptl": lambda: _scripted(flatbuffer=True),
     "model.skops": _skops,
+    "data.parquet": lambda: _arrow("parquet"),
+    "data.feather": lambda: _arrow("file"),
+    "cache.arrow": lambda: _arrow("stream"),
 }
 for _name, _build in _BUILT.items():
     with contextlib.suppress(Exception):
@@ -201,6 +230,8 @@ _PARSER_ERRORS = (
     safetensors.SafetensorsError,
     protowire.WireError,
     Malformed,
+    arrow_schema.ArrowSchemaError,
+    parquet_footer.ParquetError,
 )
 
 
@@ -215,6 +246,7 @@ def _parsers(path: str, body: bytes) -> None:
             lambda: npy.parse_header(view),
             lambda: safetensors.read_raw_header(view),
             lambda: gguf.parse_header(view),
+            lambda: arrow_schema.read_schemas(view),
         ):
             try:
                 found = parse()
@@ -237,6 +269,11 @@ def _parsers(path: str, body: bytes) -> None:
         hdf5_heaps.looping_heap(FileView(f))
     head = body[:HEAD_SIZE]
     pyc.bytecode_kind(head)
+    arrow_schema.looks_like_arrow_stream(head, len(body))
+    with contextlib.suppress(*_PARSER_ERRORS):
+        parquet_footer.parse_key_value_metadata(body)
+    with contextlib.suppress(*_PARSER_ERRORS):
+        arrow_schema.parse_message(body)
     for looks in (
         sentencepiece.looks_like_sentencepiece,
         fasttext.looks_like_fasttext,

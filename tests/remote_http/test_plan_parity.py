@@ -212,6 +212,28 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _arrow(kind: str) -> bytes:
+    """4 MB of rows under a schema whose field pyarrow < 14.0.1 unpickles (CVE-2023-47248):
+    the schema is at the head (IPC), the tail (Parquet) or both (IPC file)."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    meta = {
+        b"ARROW:extension:name": b"arrow.py_extension_type",
+        b"ARROW:extension:metadata": EVIL_PICKLE,
+    }
+    rows = np.random.default_rng(0).integers(0, 2**62, 500_000)
+    table = pa.table([pa.array(rows)], schema=pa.schema([pa.field("x", pa.int64(), metadata=meta)]))
+    buf = io.BytesIO()
+    if kind == "parquet":
+        pq.write_table(table, buf, compression="none")
+    else:
+        with (ipc.new_file if kind == "file" else ipc.new_stream)(buf, table.schema) as w:
+            w.write_table(table)
+    return buf.getvalue()
+
+
 SAMPLES = {
     "zip64.pt": lambda samples: samples["zip64"],
     "zip64-middle.pt": lambda samples: _zip64_middle(),
@@ -236,6 +258,9 @@ SAMPLES = {
     "trailing.pt": lambda samples: _torch_zip() + EVIL_PICKLE,
     "torchscript-source.pt": lambda samples: _torch_zip([("code/__torch__.py", TS_SOURCE)]),
     "torchscript-bytecode.pt": lambda samples: _torch_zip([("bytecode.pkl", TS_BYTECODE)]),
+    "train.parquet": lambda samples: _arrow("parquet"),
+    "train.feather": lambda samples: _arrow("file"),
+    "data-00000-of-00001.arrow": lambda samples: _arrow("stream"),
 }
 
 #: Samples whose finding lies beyond every header: a planner that skipped it would miss it.
@@ -299,6 +324,8 @@ async def test_planner_and_scanner_read_the_same_bytes(
     by_path = {f.path: f for f in report.files}
     from_ranges, from_file = by_path[path], by_path[str(whole)]
     assert _shape(from_ranges, path) == _shape(from_file, str(whole))
+    if fmt in (Format.PARQUET, Format.ARROW_IPC):
+        assert "MA4802" in {i.rule for i in from_ranges.issues}
     if name.endswith((".pt", ".bin", "checkpoint")):
         with open(path, "rb") as planned_copy, open(whole, "rb") as real:
             assert read_directory(planned_copy, len(data)) == read_directory(real, len(data))

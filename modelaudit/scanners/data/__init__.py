@@ -1,5 +1,6 @@
 """Data formats: tensor containers with a data header (safetensors, Flax msgpack) and files that
-every loader reads as plain data (SentencePiece, fastText, CTranslate2, word2vec, tiktoken, Core ML weights, llama2.c)."""
+every loader reads as plain data (SentencePiece, fastText, CTranslate2, word2vec, tiktoken,
+Core ML weights, llama2.c), and the schemas of Parquet and Arrow IPC data sets."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .._lazy import load_export
 
 if TYPE_CHECKING:
+    from .arrow_scanner import ArrowScanner
     from .coreml_weights_scanner import CoreMLWeightsScanner
     from .ctranslate2_scanner import CTranslate2Scanner
     from .fasttext_scanner import FastTextScanner
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "CoreMLWeightsScanner": ".coreml_weights_scanner",
+    "ArrowScanner": ".arrow_scanner",
     "CTranslate2Scanner": ".ctranslate2_scanner",
     "FastTextScanner": ".fasttext_scanner",
     "Llama2cScanner": ".llama2c_scanner",
@@ -30,6 +33,7 @@ _EXPORTS = {
     "Word2VecScanner": ".word2vec_scanner",
 }
 __all__ = [
+    "ArrowScanner",
     "CTranslate2Scanner",
     "CoreMLWeightsScanner",
     "FastTextScanner",
