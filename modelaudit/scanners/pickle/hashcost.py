@@ -224,6 +224,8 @@ def _cannot_stop(data: bytes, remaining: int | None, budget: int, memo: bool = F
 def _may_put_huge(data: bytes) -> bool:
     """Whether a byte of `data` could be a PUT or LONG_BINPUT of an index past
     `MEMO_INDEX_FLOOR` and past its own offset (wherever it sits, opcode or argument)."""
+    if data.find(b"r") < 0 and data.find(b"p") < 0:
+        return False  # (most small pickles: two scans in C, no regex)
     for m in _BIG_PUT.finditer(data):
         at = m.start()
         if data[at] == _LONG_BINPUT:
