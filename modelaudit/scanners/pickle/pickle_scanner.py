@@ -120,17 +120,26 @@ class PickleScanner(BaseScanner):
                 mark_own_code(issue, os.path.relpath(file, folder).replace(os.sep, "/"))
 
 
+def _sibling_head(weights: str, extension: str, size: int) -> tuple[str, bytes] | None:
+    """(`NAME.extension` beside `weights`, its first `size` bytes), or None when it cannot
+    be read as a regular file."""
+    graph = os.path.splitext(weights)[0] + extension
+    try:
+        with open_regular(graph) as f:
+            return graph, f.read(size)
+    except OSError:
+        return None
+
+
 def _ir_beside(weights: str) -> str | None:
     """`openvino_ir:NAME.xml` when `NAME.xml` beside `weights` (`NAME.bin`, where
     `read_model` looks for them) is an OpenVINO IR graph."""
-    graph = os.path.splitext(weights)[0] + ".xml"
-    try:
-        with open_regular(graph) as f:
-            head = f.read(4096)
-    except OSError:
+    found = _sibling_head(weights, ".xml", 4096)
+    if found is None:
         return None
     from ...formats.openvino import looks_like_openvino_ir
 
+    graph, head = found
     return f"openvino_ir:{os.path.basename(graph)}" if looks_like_openvino_ir(head) else None
 
 
@@ -141,12 +150,10 @@ _NCNN_MAGIC: Final = b"7767517"
 def _ncnn_param_beside(weights: str) -> str | None:
     """`ncnn:NAME.param` when `NAME.param` beside `weights` (`NAME.bin`, which
     `Net.load_model` reads after `load_param`) starts with ncnn's magic line."""
-    graph = os.path.splitext(weights)[0] + ".param"
-    try:
-        with open_regular(graph) as f:
-            head = f.read(16)
-    except OSError:
+    found = _sibling_head(weights, ".param", 16)
+    if found is None:
         return None
+    graph, head = found
     if head.startswith(_NCNN_MAGIC) and head[len(_NCNN_MAGIC) : len(_NCNN_MAGIC) + 1] in (
         b"\n",
         b"\r",
