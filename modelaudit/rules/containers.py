@@ -165,3 +165,11 @@ TORCH_PACKAGE_SHADOW = define_rule(
     severity=IssueSeverity.WARNING,
     cwe=94,
 )
+CONTAINER_WITHOUT_CONTENT = define_rule(
+    "MA2020",
+    "ContainerWithoutContent",
+    "A container holds nothing its loader reads: an empty compressed stream, or a PyTorch zip "
+    "with no pickle record.",
+    "Nothing in it runs; check that the file is the one you meant to ship.",
+    severity=IssueSeverity.INFO,
+)

@@ -9,6 +9,7 @@ import lzma
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -247,3 +248,24 @@ def test_sniff_gate_lets_through_every_head_a_signature_check_matches() -> None:
                     matched += 1
                     assert sniff._may_have_magic(head), (head[:12], name)
     assert matched > len(tables) * 3
+
+
+def test_containers_holding_nothing_say_so_under_a_rule(tmp_path: Path) -> None:
+    """An empty compressed stream and a PyTorch zip without a pickle record were the only
+    findings with no rule id (MA0000 in SARIF)."""
+    from modelaudit.engine import dispatch
+    from modelaudit.rules import containers as crules
+
+    empty = tmp_path / "weights.pkl.gz"
+    empty.write_bytes(gzip.compress(b""))
+    torchy = tmp_path / "model.pt"
+    with zipfile.ZipFile(torchy, "w") as z:
+        z.writestr("model/version", "3\n")
+        z.writestr("model/byteorder", "little")
+        z.writestr("model/data/0", b"\0" * 16)
+    for path in (empty, torchy):
+        result = dispatch.scan_path(str(path), {}, explicit=True)
+        assert [i.rule for i in result.issues] == [crules.CONTAINER_WITHOUT_CONTENT], (
+            path.name,
+            result.issues,
+        )

@@ -15,6 +15,7 @@ import os
 from typing import BinaryIO, Final
 
 from ...formats import Format, sniff_head
+from ...rules import containers as crules
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..pickle import scan_pickle_stream
 from .archive_scanner import ArchiveScanner
@@ -149,7 +150,10 @@ class CompressedStreamScanner(BaseScanner):
             result.mark_inconclusive(f"malformed: {raw.error or 'compressed stream is truncated'}")
         elif not head:
             result.add_issue(
-                "Compressed stream is empty", severity=IssueSeverity.INFO, location=where
+                "Compressed stream is empty",
+                severity=IssueSeverity.INFO,
+                location=where,
+                rule=crules.CONTAINER_WITHOUT_CONTENT,
             )
 
     def _spool_and_scan(

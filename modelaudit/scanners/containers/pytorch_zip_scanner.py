@@ -150,6 +150,7 @@ class PyTorchZipScanner(BaseScanner):
                 severity=IssueSeverity.INFO,
                 location=where,
                 details=details,
+                rule=crules.CONTAINER_WITHOUT_CONTENT,
             )
 
     def _pt2_raw_payloads(self, f: BinaryIO, directory: ZipDirectory, limits: Limits) -> set[str]:
