@@ -16,7 +16,7 @@ import stat
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal
 
-from ..formats.regular import kind_of
+from ..formats.regular import kind_of, open_regular
 from ..pathglob import GlobSet, posix
 from .base import FetchError, ObjectRef, Source, TargetNotFound
 
@@ -71,7 +71,8 @@ def _hash_based_bytecode(folder: str) -> Iterator[Item]:
             st = entry.stat(follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode):
                 continue
-            with open(entry.path, "rb") as f:
+            # (a FIFO swapped in since the stat must not block the walk)
+            with open_regular(entry.path) as f:
                 head = f.read(8)
         except OSError:
             continue

@@ -169,6 +169,9 @@ def test_hash_based_bytecode_in_a_skipped_pycache_is_scanned(tmp_path: Path) -> 
         if i["rule"] == "MA4700"
     }
     assert flagged == {"hubconf.cpython-311.pyc", "hubconf.cpython-312.pyc"}
+    os.mkfifo(cache / "other.cpython-311.pyc")  # a FIFO nobody writes: never opened, never blocks
+    again = json_report(run(str(tmp_path), "--format", "json"))
+    assert {os.path.basename(f["path"]) for f in again["files"]} >= {"hubconf.cpython-311.pyc"}
     assert os.path.join("__pycache__", "hubconf.cpython-313.pyc") not in files
     assert files["__pycache__"]["status"] == "skipped"
 
