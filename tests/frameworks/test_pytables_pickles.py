@@ -133,3 +133,16 @@ def test_string_attribute_bytes_are_charged_as_read(
     result = scan(path)
     assert result.status is FileStatus.INCONCLUSIVE
     assert "string attribute and object row bytes" in (result.status_reason or "")
+
+
+def test_hickle_pickled_scalar_dataset_is_scanned(tmp_path: Path) -> None:
+    """hickle stores what it cannot map as `create_dataset(name, data=np.array(pickle))`, a
+    scalar byte string its load unpickles; before, a payload there scanned clean."""
+    path = tmp_path / "data.hkl"
+    with h5py.File(path, "w") as f:
+        group = f.create_group("data_0")
+        group.create_dataset("obj", data=np.array(P0))
+        f.create_dataset("note", data=np.array(b"just a note."))
+    result = scan(path)
+    _posix_system(result, "/data_0/obj")
+    assert not [i for i in result.issues if "/note" in (i.location or "")]

@@ -5,8 +5,9 @@ bytes), and the Keras `model_config`/`training_config` attributes are parsed as 
 handed to `keras_config`. External links are recorded, never followed.
 
 PyTables (and so `pandas.read_hdf`) unpickles, as it opens a node, every scalar ASCII string
-attribute that ends in "." and every row of a VLArray whose PSEUDOATOM is "object": those
-bytes are scanned as nested pickles (the only dataset bytes ever read).
+attribute that ends in "." and every row of a VLArray whose PSEUDOATOM is "object", and
+hickle a scalar byte-string dataset holding a pickle: those bytes are scanned as nested
+pickles (the only dataset bytes ever read).
 """
 
 from __future__ import annotations
@@ -139,7 +140,11 @@ class KerasH5Scanner(BaseScanner):
                     self._dataset(obj, name, where, result)
                     if hash(obj.id) not in seen:
                         seen.add(hash(obj.id))
-                        if not (pickles.attributes(obj, name) and pickles.object_rows(obj, name)):
+                        if not (
+                            pickles.attributes(obj, name)
+                            and pickles.object_rows(obj, name)
+                            and pickles.pickled_scalar(obj, name)
+                        ):
                             return
                 elif isinstance(obj, h5py.Group) and hash(obj.id) not in seen:
                     if depth + 1 > MAX_GROUP_DEPTH:
@@ -314,6 +319,27 @@ class _PyTablesPickles:
                 return False
             if looks_like_pickle(raw):
                 self._scan(raw, f"/{name}{list(index)}")
+        return True
+
+    def pickled_scalar(self, ds: Any, name: str) -> bool:
+        """A scalar byte-string dataset holding a pickle (hickle's `create_pickled_dataset`,
+        which its load unpickles); False once a budget is spent."""
+        import h5py
+
+        kind = ds.dtype.kind
+        vlen = h5py.check_vlen_dtype(ds.dtype)
+        if ds.shape != () or not (kind == "S" or (kind == "O" and vlen is bytes)):
+            return True
+        try:
+            self.bytes.charge(ds.id.get_storage_size())
+            value = ds[()]
+            raw = bytes(value) if isinstance(value, (bytes, bytearray)) else b""
+            self.bytes.charge(len(raw))
+        except BudgetExceeded as exc:
+            report_budget(self.result, self.scanner.location(self.path, f"/{name}"), exc)
+            return False
+        if looks_like_pickle(raw.rstrip(b"\0")):
+            self._scan(raw.rstrip(b"\0"), f"/{name}")
         return True
 
     def _scan(self, data: bytes, member: str) -> None:
