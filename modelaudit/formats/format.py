@@ -51,6 +51,7 @@ class Format(StrEnum):
     LLAMA2C = "llama2c"
     LLAMA2C_TOKENIZER = "llama2c_tokenizer"
     PARQUET = "parquet"
+    LFS_POINTER = "lfs_pointer"
     ARROW_IPC = "arrow_ipc"
     ONNX_EXTERNAL_DATA = "onnx_external_data"
     NOTEBOOK = "notebook"

@@ -19,6 +19,7 @@ from .format import (
     Format,
     extension_format,
 )
+from .lfs import lfs_pointer
 from .old_pickle import (
     PICKLE_FIRST_OPS,
     looks_like_old_pickle,
@@ -185,6 +186,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> Format |
     """Format from the first bytes (and, only where content is ambiguous, the name)."""
     if size == 0:
         return Format.EMPTY
+    if head.startswith(b"version https://") and lfs_pointer(head) is not None:
+        return Format.LFS_POINTER
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         # torch.distributed.checkpoint's shards: a torch.save zip per item, end to end
         return Format.TORCH_DCP if name.lower().endswith(".distcp") else Format.ZIP

@@ -60,6 +60,15 @@ MISSING_DEPENDENCY = define_rule(
     "A library needed to scan this format is not installed.",
     "Install the library named in the message and scan again.",
 )
+LFS_POINTER = define_rule(
+    "MA0008",
+    "GitLfsPointer",
+    "The file is a Git LFS pointer: the content it stands for is not in this checkout, so it "
+    "was not scanned.",
+    "Fetch the content (`git lfs pull`, or `lfs: true` in a CI checkout) and scan again, or "
+    "scan the repository where it lives (hf://, s3://...).",
+    severity=IssueSeverity.INFO,
+)
 SANDBOX_VIOLATION = define_rule(
     "MA9001",
     "SandboxViolation",

@@ -121,6 +121,7 @@ BUILTIN: tuple[ScannerSpec, ...] = (
     _spec("text.dvc_scanner", "DvcScanner", ("dvc",), ".dvc"),
     _spec("text.notebook_scanner", "NotebookScanner", ("notebook",), ".ipynb"),
     _spec("text.python_scanner", "PythonScanner", ("python",), ".py"),
+    _spec("text.lfs_pointer_scanner", "LfsPointerScanner", ("lfs_pointer",)),
     _spec("text.inert_scanner", "InertFileScanner", ("text", "empty")),
 )
 

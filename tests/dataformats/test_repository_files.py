@@ -472,3 +472,36 @@ def test_pickles_named_as_llama2c_files_are_still_judged(tmp_path: Path) -> None
         path.write_bytes(payload + _llama2c_tokenizer()[len(payload) :])
         assert sniff_path(str(path)) not in (Format.LLAMA2C, Format.LLAMA2C_TOKENIZER)
         assert _critical(path)
+
+
+_LFS = (
+    b"version https://git-lfs.github.com/spec/v1\n"
+    b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+    b"size 503316480\n"
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["model.safetensors", "pytorch_model.bin", "model.pkl", "data.parquet", "model.h5"]
+)
+def test_git_lfs_pointers_say_what_was_not_scanned(tmp_path: Path, name: str) -> None:
+    """A clone without Git LFS: each weight file is a pointer. Before, a pointer named
+    `.safetensors` was a "header length exceeds the 100 MB cap" WARNING, others malformed."""
+    from modelaudit.rules.core import LFS_POINTER
+
+    path = tmp_path / name
+    path.write_bytes(_LFS)
+    result = scan(path)
+    assert result.scanner_name == "lfs_pointer"
+    assert result.status is FileStatus.INCONCLUSIVE
+    assert "git lfs pull" in (result.status_reason or "")
+    (found,) = [i for i in result.issues if i.rule == LFS_POINTER]
+    assert found.details == {"sha256": _LFS.split(b":")[2][:64].decode(), "size": 503316480}
+    assert not [i for i in result.issues if i.severity.rank >= IssueSeverity.WARNING.rank]
+
+
+def test_text_that_only_starts_like_a_pointer_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "NOTES"
+    path.write_bytes(_LFS + b"and then some notes\n")
+    result = scan(path)
+    assert result.scanner_name != "lfs_pointer"

@@ -1,6 +1,6 @@
 """Text formats that configure what a loader builds or runs (JSON, YAML, PMML, chat templates),
-and the files beside models that nothing loads as code (licenses, notebooks, DVC pointers,
-MLflow MLmodel)."""
+and the files beside models that nothing loads as code (licenses, notebooks, DVC and Git LFS
+pointers, MLflow MLmodel)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .dvc_scanner import DvcScanner
     from .inert_scanner import InertFileScanner
     from .json_scanner import JsonScanner
+    from .lfs_pointer_scanner import LfsPointerScanner
     from .mlmodel_scanner import MlflowModelScanner
     from .notebook_scanner import NotebookScanner
     from .pmml_scanner import PmmlScanner
@@ -22,6 +23,7 @@ _EXPORTS = {
     "DvcScanner": ".dvc_scanner",
     "InertFileScanner": ".inert_scanner",
     "JsonScanner": ".json_scanner",
+    "LfsPointerScanner": ".lfs_pointer_scanner",
     "MlflowModelScanner": ".mlmodel_scanner",
     "NotebookScanner": ".notebook_scanner",
     "PmmlScanner": ".pmml_scanner",
@@ -32,6 +34,7 @@ __all__ = [
     "DvcScanner",
     "InertFileScanner",
     "JsonScanner",
+    "LfsPointerScanner",
     "MlflowModelScanner",
     "NotebookScanner",
     "PmmlScanner",
