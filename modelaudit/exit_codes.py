@@ -20,8 +20,9 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         EXIT_INCOMPLETE,
         "no failing finding, but something is unverified: a file not fully scanned (timeout, "
-        "too large, truncated, unknown model format) or a target or folder that could not be "
-        "read; also a usage error or a report that could not be written, whatever was found",
+        "too large, truncated, a Git LFS pointer whose content a clone did not fetch, unknown "
+        "model format) or a target or folder that could not be read; also a usage error or a "
+        "report that could not be written, whatever was found",
     ),
 )
 EXIT_CODE_NOTES = (
