@@ -16,6 +16,7 @@ import stat
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal
 
+from ..formats.pyc import hash_based
 from ..formats.regular import kind_of, open_regular
 from ..pathglob import GlobSet, posix
 from .base import FetchError, ObjectRef, Source, TargetNotFound
@@ -76,7 +77,7 @@ def _hash_based_bytecode(folder: str) -> Iterator[Item]:
                 head = f.read(8)
         except OSError:
             continue
-        if head[2:4] == b"\r\n" and int.from_bytes(head[4:8], "little") in (1, 3):
+        if hash_based(head):
             yield "file", entry.path, st
 
 

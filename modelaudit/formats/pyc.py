@@ -13,11 +13,17 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["bytecode_kind"]
+__all__ = ["bytecode_kind", "hash_based"]
 
 #: marshal's type byte of a code object, with and without its FLAG_REF bit
 _CODE: Final = (0x63, 0xE3)
 _FLAGS: Final = {0: "timestamp", 1: "unchecked source hash", 3: "checked source hash"}
+
+
+def hash_based(head: bytes) -> bool:
+    """Whether a bytecode header (its first 8 bytes will do) says hash-based (3.7+ flags 1 or
+    3): `import` takes it without comparing the source's date."""
+    return head[2:4] == b"\r\n" and int.from_bytes(head[4:8], "little") in (1, 3)
 
 
 def bytecode_kind(head: bytes) -> str | None:

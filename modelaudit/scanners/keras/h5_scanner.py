@@ -12,7 +12,6 @@ pickles (the only dataset bytes ever read).
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
@@ -22,7 +21,7 @@ from ...formats import Format
 from ...formats.hdf5_heaps import looping_heap
 from ...formats.json_values import MAX_JSON_VALUES, values_bound
 from ...formats.pickle_start import looks_like_pickle
-from ...formats.view import FileView
+from ...formats.view import BufferView, FileView
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..nested_bytes import scan_nested_bytes
@@ -96,7 +95,7 @@ class KerasH5Scanner(BaseScanner):
         """A global heap libhdf5 would spin on (formats/hdf5_heaps.py), before it can."""
         whole = self.whole_file(path)
         if whole is not None:
-            return looping_heap(FileView(io.BytesIO(whole), len(whole)))
+            return looping_heap(BufferView(whole))
         try:
             with open(path, "rb") as f:
                 return looping_heap(FileView(f, size))
@@ -331,10 +330,12 @@ class _PyTablesPickles:
         if ds.shape != () or not (kind == "S" or (kind == "O" and vlen is bytes)):
             return True
         try:
-            self.bytes.charge(ds.id.get_storage_size())
+            if kind == "S":  # (its bytes are the storage: charged before they are read)
+                self.bytes.charge(ds.id.get_storage_size())
             value = ds[()]
             raw = bytes(value) if isinstance(value, (bytes, bytearray)) else b""
-            self.bytes.charge(len(raw))
+            if kind != "S":  # (a heap object, whose size only the read tells)
+                self.bytes.charge(len(raw))
         except BudgetExceeded as exc:
             report_budget(self.result, self.scanner.location(self.path, f"/{name}"), exc)
             return False
