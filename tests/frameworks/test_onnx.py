@@ -477,3 +477,57 @@ def test_many_benign_ep_contexts_past_the_cap_do_not_hide_a_python_op(tmp_path: 
     kept = [n.name for _, n in read_model(str(path), judged_by_name).nodes][-4:]
     assert kept == ["ep0", "ep1", "ep2", "py"]
     assert [n.name for _, n in read_model(str(path)).nodes][-1] != "py"
+
+
+def _pnnx_graph(extra: list[onnx.NodeProto] | None = None) -> onnx.GraphProto:
+    """pnnx's `model.pnnx.onnx`: its IR as graph nodes, the model written without an IR
+    version or an opset import."""
+    nodes = [
+        helper.make_node("pnnx.Input", [], ["0"], name="pnnx_input_0"),
+        helper.make_node("nn.Conv2d", ["0"], ["1"], name="0"),
+        helper.make_node("F.relu", ["1"], ["2"], name="F.relu_0"),
+        helper.make_node("torch.flatten", ["2"], ["3"], name="torch.flatten_0"),
+        helper.make_node("Tensor.view", ["3"], ["4"], name="Tensor.view_0"),
+        helper.make_node("prim::Constant", [], ["5"], name="c"),
+        *(extra or []),
+        helper.make_node("pnnx.Output", ["4"], [], name="pnnx_output_0"),
+    ]
+    return helper.make_graph(nodes, "main_graph", [], [])
+
+
+def test_pnnx_debug_graph_is_info(tmp_path: Path) -> None:
+    path = tmp_path / "model.pnnx.onnx"
+    path.write_bytes(onnx.ModelProto(graph=_pnnx_graph()).SerializeToString())
+    result = scan(path)
+    assert alarms(result) == []
+    (info,) = [i for i in result.issues if i.rule == R.ONNX_UNKNOWN_OP]
+    assert info.severity is IssueSeverity.INFO
+    assert info.details["operators"][:3] == ["pnnx.Input", "nn.Conv2d", "F.relu"]
+
+
+def test_pnnx_names_in_a_runnable_model_or_beside_other_ops_still_warn(tmp_path: Path) -> None:
+    runnable = tmp_path / "runnable.onnx"
+    model = helper.make_model(_pnnx_graph(), opset_imports=[helper.make_opsetid("", 17)])
+    runnable.write_bytes(model.SerializeToString())
+    assert {i.details["op_type"] for i in scan(runnable).issues if i.severity is WARN} >= {
+        "pnnx.Input",
+        "nn.Conv2d",
+    }
+    mixed = tmp_path / "mixed.pnnx.onnx"
+    extra = [
+        helper.make_node("EvilOp", ["4"], ["6"], name="evil"),
+        helper.make_node("PyOp", ["4"], ["7"], domain="ai.onnx.contrib", name="py"),
+        helper.make_node("Secret", ["4"], ["8"], domain="com.vendor", name="vendor"),
+    ]
+    mixed.write_bytes(onnx.ModelProto(graph=_pnnx_graph(extra)).SerializeToString())
+    result = scan(mixed)
+    flagged = {
+        i.details["op_type"]: (i.rule, i.severity)
+        for i in result.issues
+        if i.severity in (WARN, CRIT)
+    }
+    assert flagged == {
+        "EvilOp": (R.ONNX_UNKNOWN_OP, WARN),
+        "PyOp": (R.ONNX_PYTHON_OP, CRIT),
+        "Secret": (R.ONNX_CUSTOM_DOMAIN, WARN),
+    }

@@ -8,6 +8,7 @@ found. The onnx library's operator schemas decide which ops of the standard doma
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Hashable
 from typing import Final
 
@@ -60,6 +61,25 @@ ORT_CONTRIB_OPS: Final = _words(
 #: read as "the bytes are already in this process at address `offset`": never a file, and in
 #: a model file an arbitrary read of the loader's memory.
 ORT_MEMORY_ADDRESS: Final = "*/_ORT_MEM_ADDR_/*"
+
+
+#: The operator names of pnnx's own graph IR (`nn.Conv2d`, `F.relu`, `torch.cat`,
+#: `Tensor.view`, `pnnx.Input`, `prim::Constant`), which pnnx also writes as a debug ONNX file.
+_PNNX_OP: Final = re.compile(
+    r"(?:pnnx|nn|F|torch|Tensor|torchvision)\.[A-Za-z_][\w.]*|(?:prim|aten)::\w+"
+)
+_PNNX_ENDS: Final = frozenset({"pnnx.Input", "pnnx.Output"})
+
+
+def is_pnnx_debug_graph(model: OnnxModel) -> bool:
+    """pnnx's `model.pnnx.onnx`: its IR written with neither an IR version nor an opset
+    import, which ONNX Runtime refuses to load ("Missing opset in the model"), so no runtime
+    looks for a library behind its operator names."""
+    return (
+        not model.opsets
+        and model.ir_version == 0
+        and any(n.domain == "" and n.op_type in _PNNX_ENDS for _, n in model.nodes)
+    )
 
 
 def is_python_op(node: OnnxNode) -> bool:
@@ -127,6 +147,8 @@ class OnnxScanner(BaseScanner):
         self, model: OnnxModel, has_schema: HasSchema, path: str, result: ScanResult
     ) -> None:
         seen: set[tuple[str, str]] = set()
+        pnnx = is_pnnx_debug_graph(model)
+        pnnx_ops: list[str] = []
         for where, node in model.nodes:
             domain, op = node.domain, node.op_type
             loc = self.location(path, f"{where}/{node.name or op}")
@@ -153,6 +175,9 @@ class OnnxScanner(BaseScanner):
                 if has_schema(op, schema_domain):
                     continue
                 seen.add((domain, op))
+                if pnnx and not domain and _PNNX_OP.fullmatch(op):
+                    pnnx_ops.append(op)
+                    continue
                 result.add_issue(
                     f"Unknown operator {op} in standard domain '{domain or 'ai.onnx'}'",
                     severity=IssueSeverity.WARNING,
@@ -175,6 +200,17 @@ class OnnxScanner(BaseScanner):
                     "that native code is outside the model and unverified.",
                     rule=R.ONNX_CUSTOM_DOMAIN,
                 )
+        if pnnx_ops:
+            shown = ", ".join(pnnx_ops[:8]) + (", ..." if len(pnnx_ops) > 8 else "")
+            result.add_issue(
+                f"pnnx debug graph: {len(pnnx_ops)} operator(s) of pnnx's IR ({shown})",
+                severity=IssueSeverity.INFO,
+                location=self.location(path),
+                details={"operators": pnnx_ops},
+                why="The file has no IR version and no opset import, so ONNX Runtime refuses "
+                "it; ncnn and pnnx load the .param/.bin files beside it instead.",
+                rule=R.ONNX_UNKNOWN_OP,
+            )
 
     def _ep_context(self, node: OnnxNode, path: str, loc: str, result: ScanResult) -> None:
         target = node.strings.get("ep_cache_context", "")
