@@ -285,7 +285,9 @@ async def _named_in_thread(source: LocalSource) -> ObjectRef | None:
 
     The first caller opens a batch, lets the others that are ready join it, then runs it;
     the stat itself cannot be interrupted (as a single thread call could not), so the batch
-    runs to its end whatever happens to the caller that started it."""
+    runs to its end whatever happens to the caller that started it. That caller's wait is
+    shielded from anyio's cancellation only: an asyncio `Task.cancel()` ends it at once, and
+    a target the thread has not answered yet is then stat'ed by its own caller."""
     global _open_batch
     import anyio
     import anyio.lowlevel
@@ -313,7 +315,9 @@ async def _named_in_thread(source: LocalSource) -> ObjectRef | None:
             batch.done.set()
         await anyio.lowlevel.checkpoint_if_cancelled()
     if index >= len(batch.answers):
-        raise FetchError(f"{source.target}: cannot read: the stat did not run")
+        # The caller that started the batch was cancelled by asyncio itself (`Task.cancel`,
+        # `asyncio.wait_for`), which no shield stops, before its thread had answered.
+        return await anyio.to_thread.run_sync(source.named)
     named, error = batch.answers[index]
     if error is not None:
         raise error

@@ -738,3 +738,28 @@ async def test_a_batch_goes_kind_by_kind(tmp_path: Path, sent_batches: list[list
     assert [n for n in names if n.endswith(".pkl")] == sorted(
         n for n in names if n.endswith(".pkl")
     )
+
+
+async def test_calls_outlive_an_asyncio_cancel_of_the_call_listed_with_them(
+    tmp_path: Path,
+) -> None:
+    """`Task.cancel()` (asyncio.wait_for, a server dropping a handler) passes through anyio's
+    shields: the call that started the shared stat of targets may end before its thread
+    answers, and the calls listed with it must still be scanned."""
+    import asyncio
+
+    files = [evil_pickle(tmp_path, f"e{i}.pkl") for i in range(3)]
+    with anyio.fail_after(120):
+        async with modelaudit.Scanner(jobs=1) as scanner:
+            for yields in range(12):
+                tasks = [asyncio.create_task(scanner.scan(str(path))) for path in files]
+                for _ in range(yields):
+                    await asyncio.sleep(0)
+                tasks[0].cancel()
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+                for path, report in zip(files[1:], results[1:], strict=True):
+                    assert isinstance(report, modelaudit.ScanReport), (yields, report)
+                    assert not report.target_errors, (yields, report.target_errors)
+                    (entry,) = report.files
+                    assert entry.path == str(path) and entry.status is FileStatus.COMPLETE
+                    assert report.exit_code == 1
