@@ -513,6 +513,7 @@ DANGEROUS: dict[str, list[tuple[str, str, tuple[Any, ...]]]] = {
         ("urllib.request", "urlopen", ("http://evil/",)),
         ("http.client", "HTTPConnection", ("evil",)),
         ("webbrowser", "open", ("http://evil/",)),
+        ("antigravity", "geohash", ("37.4", "0.5", b"2005-05-26-10458.68")),
         ("requests", "get", ("http://evil/",)),
         ("smtplib", "SMTP", ("evil",)),
         ("ftplib", "FTP", ("evil",)),

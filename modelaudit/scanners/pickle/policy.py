@@ -534,6 +534,8 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "nntplib",
         "telnetlib",
         "webbrowser",
+        # `import antigravity` opens a web browser
+        "antigravity",
         "socketserver",
         "SocketServer",
         "BaseHTTPServer",
