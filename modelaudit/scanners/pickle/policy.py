@@ -199,6 +199,10 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "statsmodels.formula",
         "patsy",
         "formulaic",
+        # Template(text) compiles the template to a Python module and runs its `<%! %>`
+        # blocks; ImageMath's eval/unsafe_eval evaluate their expression as Python
+        "mako",
+        "PIL.ImageMath",
         "pandas.core.computation",
         "torch.testing",
         "torch._dynamo",
@@ -471,6 +475,13 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         # joblib's cache: Memory and MemorizedFunc create, write and clear folders
         "joblib.memory",
         "joblib._store_backends",
+        # tf.io: write_file, gfile copy/rename/remove/makedirs, GFile(path, "w")
+        "tensorflow.io",
+        "tensorflow.compat.v1.io",
+        "tensorflow.compat.v1.gfile",
+        "tensorflow.python.lib.io.file_io",
+        # Files: File(path, "w") creates or truncates any path
+        "h5py",
     ),
     "network": (
         "fastcore.net",
@@ -536,6 +547,27 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "webbrowser",
         # `import antigravity` opens a web browser
         "antigravity",
+        # GitPython runs git (clone_from fetches any URL); docker drives the local daemon
+        "git",
+        "docker",
+        # experiment trackers and remote file systems: a run or a client connects and uploads
+        "wandb",
+        "comet_ml",
+        "neptune",
+        "gcsfs",
+        "s3fs",
+        "adlfs",
+        # Keras' get_file downloads any URL and may extract it where it is told
+        "keras.src.utils.file_utils",
+        "keras.utils.get_file",
+        "keras.utils.file_utils",
+        "tensorflow.keras.utils.get_file",
+        "tf_keras.utils.get_file",
+        "tf_keras.src.utils.data_utils.get_file",
+        # progress bars that post to chat services
+        "tqdm.contrib.telegram",
+        "tqdm.contrib.discord",
+        "tqdm.contrib.slack",
         "socketserver",
         "SocketServer",
         "BaseHTTPServer",
@@ -768,6 +800,10 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "pathlib.Path.open",
         "sklearn.datasets.fetch_openml",
         "PIL.Image.open",
+        "matplotlib.pyplot.savefig",
+        "matplotlib.pyplot.imsave",
+        "matplotlib.image.imsave",
+        "matplotlib.figure.Figure.savefig",
     ),
     "logging-config": ("logging.config", "logging.config.dictConfig", "logging.config.listen"),
     "typing-eval": (
