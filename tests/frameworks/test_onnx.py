@@ -531,3 +531,31 @@ def test_pnnx_names_in_a_runnable_model_or_beside_other_ops_still_warn(tmp_path:
         "PyOp": (R.ONNX_PYTHON_OP, CRIT),
         "Secret": (R.ONNX_CUSTOM_DOMAIN, WARN),
     }
+
+
+def test_onnxruntime_extensions_operators_are_info(tmp_path: Path) -> None:
+    """A tokenizer model as onnxruntime-extensions' gen_processing_models writes it: its
+    operators are that library's; its Python, HTTP and file-reading ones still count."""
+    contrib = "ai.onnx.contrib"
+    nodes = [
+        helper.make_node("GPT2Tokenizer", ["y"], ["ids"], domain=contrib, name="tok"),
+        helper.make_node("BpeDecoder", ["ids"], ["text"], domain=contrib, name="detok"),
+    ]
+    quiet = tmp_path / "tokenizer.onnx"
+    onnx.save(make_model(nodes, opsets=[(contrib, 1)]), quiet)
+    result = scan(quiet)
+    assert alarms(result) == []
+    (info,) = [i for i in result.issues if i.rule == R.ONNX_CUSTOM_DOMAIN]
+    assert info.severity is IssueSeverity.INFO
+    assert info.details["operators"] == ["GPT2Tokenizer", "BpeDecoder"]
+    loud = tmp_path / "invoker.onnx"
+    nodes += [
+        helper.make_node("AzureTextToText", ["text"], ["a"], domain=contrib, name="azure"),
+        helper.make_node("ImageReader", ["text"], ["b"], domain=contrib, name="reader"),
+        helper.make_node("PyOp", ["text"], ["c"], domain=contrib, name="py"),
+    ]
+    onnx.save(make_model(nodes, opsets=[(contrib, 1)]), loud)
+    flagged = {
+        i.details["op_type"]: i.severity for i in scan(loud).issues if "op_type" in i.details
+    }
+    assert flagged == {"AzureTextToText": WARN, "ImageReader": WARN, "PyOp": CRIT}

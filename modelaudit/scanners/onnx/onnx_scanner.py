@@ -56,6 +56,24 @@ ORT_CONTRIB_OPS: Final = _words(
     """
 )
 
+#: onnxruntime-extensions' operators (domain ai.onnx.contrib) that transform the tensors they
+#: are given: tokenizers, string, audio and image codecs. Not its PyOp family (Python code),
+#: its Azure/OpenAI invokers (HTTP requests to a URL) or ImageReader (reads a path).
+ORT_EXTENSIONS_OPS: Final = _words(
+    """
+    AudioDecoder BasicTokenizer BertTokenizer BertTokenizerDecoder BlingFireSentenceBreaker
+    BpeDecoder CLIPTokenizer DecodeImage DrawBoundingBoxes EncodeImage GaussianBlur
+    GPT2Tokenizer HfBertTokenizer HfJsonTokenizer ImageDecoder Inverse MaskedFill
+    MergeSignalSegments RaggedTensorToDense RaggedTensorToSparse RobertaTokenizer
+    SegmentExtraction SegmentSum SentencepieceDecoder SentencepieceTokenizer SplitSignalSegments
+    SpmTokenizer StftNorm StringConcat StringECMARegexReplace StringECMARegexSplitWithOffsets
+    StringEqual StringJoin StringLength StringLower StringMapping StringRaggedTensorToDense
+    StringRegexReplace StringRegexSplitWithOffsets StringSplit StringStrip StringToHashBucket
+    StringToHashBucketFast StringToVector StringUpper TrieDetokenizer TrieTokenizer
+    VectorToString WordpieceTokenizer
+    """
+)
+ORT_EXTENSIONS_DOMAIN: Final = "ai.onnx.contrib"
 
 #: The location ONNX Runtime (`kTensorProtoMemoryAddressTag`) and OpenVINO's ONNX frontend
 #: read as "the bytes are already in this process at address `offset`": never a file, and in
@@ -149,6 +167,7 @@ class OnnxScanner(BaseScanner):
         seen: set[tuple[str, str]] = set()
         pnnx = is_pnnx_debug_graph(model)
         pnnx_ops: list[str] = []
+        extension_ops: list[str] = []
         for where, node in model.nodes:
             domain, op = node.domain, node.op_type
             loc = self.location(path, f"{where}/{node.name or op}")
@@ -189,6 +208,9 @@ class OnnxScanner(BaseScanner):
                 )
             elif domain == "com.microsoft" and op in ORT_CONTRIB_OPS:
                 continue
+            elif domain == ORT_EXTENSIONS_DOMAIN and op in ORT_EXTENSIONS_OPS:
+                seen.add((domain, op))
+                extension_ops.append(op)
             else:
                 seen.add((domain, op))
                 result.add_issue(
@@ -200,6 +222,16 @@ class OnnxScanner(BaseScanner):
                     "that native code is outside the model and unverified.",
                     rule=R.ONNX_CUSTOM_DOMAIN,
                 )
+        if extension_ops:
+            result.add_issue(
+                f"onnxruntime-extensions operators: {', '.join(extension_ops)}",
+                severity=IssueSeverity.INFO,
+                location=self.location(path),
+                details={"operators": extension_ops, "domain": ORT_EXTENSIONS_DOMAIN},
+                why="Running the model needs onnxruntime-extensions' library registered; these "
+                "operators tokenize or decode the tensors they are given.",
+                rule=R.ONNX_CUSTOM_DOMAIN,
+            )
         if pnnx_ops:
             shown = ", ".join(pnnx_ops[:8]) + (", ..." if len(pnnx_ops) > 8 else "")
             result.add_issue(
