@@ -344,6 +344,16 @@ def main(out: str) -> None:
         _graph([("x", "Const", {}), ("p", "PrintV2", {"output_stream": b"log(info)"})]),
     )
     _write(os.path.join(out, "custom_op.pb"), _graph([("c", "MyVendorFusedOp", {})]))
+    # a BERT preprocessor's tensorflow-text ops (as TF Hub's bert_en_uncased_preprocess)
+    text_ops = ["CaseFoldUTF8", "FastWordpieceTokenizeWithOffsets", "TFText>RoundRobinTrim"]
+    _write(
+        os.path.join(out, "tf_text_ops.pb"),
+        _graph([(f"n{i}", op, {}) for i, op in enumerate([*text_ops, *text_ops])]),
+    )
+    _write(
+        os.path.join(out, "tf_text_and_vendor_ops.pb"),
+        _graph([("t", "CaseFoldUTF8", {}), ("c", "MyVendorFusedOp", {})]),
+    )
     _write(
         os.path.join(out, "immutable_const.pb"),
         _graph([("m", "ImmutableConst", {"memory_region_name": b"/etc/passwd"})]),

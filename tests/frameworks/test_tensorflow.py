@@ -143,6 +143,23 @@ def test_custom_op_immutable_const_and_stray_save(tf_models: Path) -> None:
     assert flagged == ["exfil/SaveV2"]
 
 
+def test_tensorflow_text_ops_are_info(tf_models: Path) -> None:
+    """TF Hub's and Kaggle's BERT preprocessors need tensorflow-text's op libraries: one INFO
+    names those ops; any other custom op beside them still warns."""
+    result = scan(tf_models / "tf_text_ops.pb")
+    assert alarms(result) == []
+    (info,) = [i for i in result.issues if i.rule == R.TF_CUSTOM_OP]
+    assert info.severity is IssueSeverity.INFO
+    assert info.details["ops"] == [
+        "CaseFoldUTF8",
+        "FastWordpieceTokenizeWithOffsets",
+        "TFText>RoundRobinTrim",
+    ]
+    mixed = scan(tf_models / "tf_text_and_vendor_ops.pb")
+    warned = [i.details["op"] for i in mixed.issues if i.severity is WARN]
+    assert warned == ["MyVendorFusedOp"]
+
+
 def test_keras_metadata_lambda(tmp_path: Path) -> None:
     import base64
     import marshal

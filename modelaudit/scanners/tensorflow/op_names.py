@@ -422,3 +422,21 @@ __MklDummyPadWithFusedConv2D
 """
 
 TF_OP_NAMES: Final[frozenset[str]] = frozenset(_NAMES.split())
+
+#: Ops of tensorflow-text (2.21), the library TF Hub and Kaggle BERT preprocessors load: they
+#: normalize, split and tokenize the strings they are given (a SentencePiece model travels as
+#: an attribute's bytes, not a path). Read from the ops its shared libraries register.
+_TEXT_NAMES: Final = """
+CaseFoldUTF8 ConstrainedSequence FastBertNormalize FastWordpieceTokenizeWithOffsets
+FindSourceOffsets MaxSpanningTree NormalizeUTF8 NormalizeUTF8WithOffsetsMap PhraseTokenize
+RegexSplitWithOffsets SentenceFragments SentenceFragmentsV2 SentencepieceDetokenizeOp
+SentencepieceIdToStringOp SentencepieceOp SentencepieceStringToIdOp SentencepieceTokenizeOp
+SentencepieceTokenizeWithOffsetsOp SentencepieceVocabSizeOp SplitMergeTokenizeWithOffsets
+TokenizerFromLogits UnicodeScriptTokenizeWithOffsets WhitespaceTokenizeWithOffsets
+WordpieceTokenizeWithOffsets TFText>BoiseTagsToOffsets TFText>ByteSplitByOffsets
+TFText>ByteSplitWithOffsets TFText>FastSentencepieceDetokenize
+TFText>FastSentencepieceTokenize TFText>FastWordpieceDetokenize TFText>NgramsStringJoin
+TFText>OffsetsToBoiseTags TFText>PhraseDetokenize TFText>RoundRobinGenerateMasks
+TFText>RoundRobinTrim TFText>Utf8Binarize TFText>WhitespaceTokenizeWithOffsetsV2
+"""
+TF_TEXT_OPS: Final[frozenset[str]] = frozenset(_TEXT_NAMES.split())

@@ -35,7 +35,7 @@ from .dangerous_ops import (
     TEXT_TABLE_OPS,
 )
 from .graph import Graph, Node
-from .op_names import TF_OP_NAMES
+from .op_names import TF_OP_NAMES, TF_TEXT_OPS
 from .text_proto import read_graph
 
 _SAVE_SCOPE: Final = re.compile(r"^save(_\d+)?$")
@@ -422,7 +422,20 @@ class TensorFlowScanner(BaseScanner):
                 custom.setdefault(op, (where, node))
         if summary_writes:
             self._summary_writes(result, path, graph, summary_writes)
+        text_ops = [op for op in custom if op in TF_TEXT_OPS]
+        if text_ops:
+            result.add_issue(
+                f"tensorflow-text ops: {', '.join(text_ops)}",
+                severity=IssueSeverity.INFO,
+                location=self.location(path),
+                details={"ops": text_ops},
+                why="Running the model needs tensorflow-text's op libraries loaded; these ops "
+                "normalize and tokenize the strings they are given.",
+                rule=R.TF_CUSTOM_OP,
+            )
         for op, (where, node) in custom.items():
+            if op in TF_TEXT_OPS:
+                continue
             self._issue(
                 result,
                 path,
