@@ -559,3 +559,26 @@ def test_onnxruntime_extensions_operators_are_info(tmp_path: Path) -> None:
         i.details["op_type"]: i.severity for i in scan(loud).issues if "op_type" in i.details
     }
     assert flagged == {"AzureTextToText": WARN, "ImageReader": WARN, "PyOp": CRIT}
+
+
+def test_tensorrt_plugins_are_info(tmp_path: Path) -> None:
+    """YOLO end-to-end exports name TensorRT's shipped NMS plugin (domain TRT, or the default
+    one); a plugin name TensorRT does not ship still warns."""
+    nodes = [
+        helper.make_node("EfficientNMS_TRT", ["y"], ["a"], domain="TRT", name="nms"),
+        helper.make_node("ROIAlign_TRT", ["y"], ["b"], name="roi"),
+    ]
+    quiet = tmp_path / "yolo_end2end.onnx"
+    onnx.save(make_model(nodes, opsets=[("TRT", 1)]), quiet)
+    result = scan(quiet)
+    assert alarms(result) == []
+    (info,) = [i for i in result.issues if i.severity is IssueSeverity.INFO]
+    assert info.details["operators"] == ["EfficientNMS_TRT", "ROIAlign_TRT"]
+    assert info.details["library"] == "TensorRT plugins"
+    loud = tmp_path / "vendor.onnx"
+    nodes.append(helper.make_node("Evil_TRT", ["y"], ["c"], domain="TRT", name="evil"))
+    onnx.save(make_model(nodes, opsets=[("TRT", 1)]), loud)
+    flagged = {
+        i.details["op_type"]: i.severity for i in scan(loud).issues if "op_type" in i.details
+    }
+    assert flagged == {"Evil_TRT": WARN}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Final
 
 from ...budget import BudgetExceeded, report_budget
@@ -73,7 +74,60 @@ ORT_EXTENSIONS_OPS: Final = _words(
     VectorToString WordpieceTokenizer
     """
 )
-ORT_EXTENSIONS_DOMAIN: Final = "ai.onnx.contrib"
+#: TensorRT's own plugins (libnvinfer_plugin, shipped with TensorRT), as its ONNX parser finds
+#: them for unknown ops: NMS and detection heads in YOLO end-to-end exports, BERT kernels.
+TENSORRT_PLUGINS: Final = _words(
+    """
+    BatchTilePlugin_TRT BatchedNMS_TRT BatchedNMSDynamic_TRT CustomQKVToContextPluginDynamic
+    Clip_TRT CoordConvAC CropAndResize CropAndResizeDynamic DecodeBbox3DPlugin DetectionLayer_TRT
+    DisentangledAttention_TRT EfficientNMS_TRT EfficientNMS_ONNX_TRT
+    CustomEmbLayerNormPluginDynamic CustomFCPluginDynamic FlattenConcat_TRT
+    CustomGeluPluginDynamic GenerateDetection_TRT GridAnchor_TRT GridAnchorRect_TRT
+    GroupNormalizationPlugin InstanceNormalization_TRT LReLU_TRT ModulatedDeformConv2d
+    MultilevelCropAndResize_TRT MultilevelProposeROI_TRT MultiscaleDeformableAttnPlugin_TRT
+    NMS_TRT NMSDynamic_TRT Normalize_TRT RPROI_TRT PillarScatterPlugin PriorBox_TRT
+    ProposalLayer_TRT Proposal ProposalDynamic PyramidROIAlign_TRT Region_TRT Reorg_TRT
+    ROIAlign_TRT ResizeNearest_TRT CustomSkipLayerNormPluginDynamic SpecialSlice_TRT
+    VoxelGeneratorPlugin
+    """
+)
+
+
+@dataclass(frozen=True, eq=False)
+class KnownOps:
+    """Operators of a library users install by name (not a model's own native code): running
+    the model needs that library, which one INFO says instead of a WARNING per operator."""
+
+    library: str
+    domains: frozenset[str]
+    ops: frozenset[str]
+    why: str
+
+
+KNOWN_OP_LIBRARIES: Final = (
+    KnownOps(
+        "onnxruntime-extensions",
+        frozenset({"ai.onnx.contrib"}),
+        ORT_EXTENSIONS_OPS,
+        "Running the model needs onnxruntime-extensions' library registered; these operators "
+        "tokenize or decode the tensors they are given.",
+    ),
+    KnownOps(
+        "TensorRT plugins",
+        frozenset({"", "ai.onnx", "TRT"}),
+        TENSORRT_PLUGINS,
+        "TensorRT runs these from the plugin library it ships; ONNX Runtime needs its TensorRT "
+        "execution provider.",
+    ),
+)
+
+
+def known_library(domain: str, op: str) -> KnownOps | None:
+    for known in KNOWN_OP_LIBRARIES:
+        if domain in known.domains and op in known.ops:
+            return known
+    return None
+
 
 #: The location ONNX Runtime (`kTensorProtoMemoryAddressTag`) and OpenVINO's ONNX frontend
 #: read as "the bytes are already in this process at address `offset`": never a file, and in
@@ -167,7 +221,7 @@ class OnnxScanner(BaseScanner):
         seen: set[tuple[str, str]] = set()
         pnnx = is_pnnx_debug_graph(model)
         pnnx_ops: list[str] = []
-        extension_ops: list[str] = []
+        library_ops: dict[KnownOps, list[str]] = {}
         for where, node in model.nodes:
             domain, op = node.domain, node.op_type
             loc = self.location(path, f"{where}/{node.name or op}")
@@ -197,6 +251,9 @@ class OnnxScanner(BaseScanner):
                 if pnnx and not domain and _PNNX_OP.fullmatch(op):
                     pnnx_ops.append(op)
                     continue
+                if (known := known_library(domain, op)) is not None:
+                    library_ops.setdefault(known, []).append(op)
+                    continue
                 result.add_issue(
                     f"Unknown operator {op} in standard domain '{domain or 'ai.onnx'}'",
                     severity=IssueSeverity.WARNING,
@@ -208,9 +265,9 @@ class OnnxScanner(BaseScanner):
                 )
             elif domain == "com.microsoft" and op in ORT_CONTRIB_OPS:
                 continue
-            elif domain == ORT_EXTENSIONS_DOMAIN and op in ORT_EXTENSIONS_OPS:
+            elif (known := known_library(domain, op)) is not None:
                 seen.add((domain, op))
-                extension_ops.append(op)
+                library_ops.setdefault(known, []).append(op)
             else:
                 seen.add((domain, op))
                 result.add_issue(
@@ -222,14 +279,13 @@ class OnnxScanner(BaseScanner):
                     "that native code is outside the model and unverified.",
                     rule=R.ONNX_CUSTOM_DOMAIN,
                 )
-        if extension_ops:
+        for known, ops in library_ops.items():
             result.add_issue(
-                f"onnxruntime-extensions operators: {', '.join(extension_ops)}",
+                f"{known.library} operators: {', '.join(ops)}",
                 severity=IssueSeverity.INFO,
                 location=self.location(path),
-                details={"operators": extension_ops, "domain": ORT_EXTENSIONS_DOMAIN},
-                why="Running the model needs onnxruntime-extensions' library registered; these "
-                "operators tokenize or decode the tensors they are given.",
+                details={"operators": ops, "library": known.library},
+                why=known.why,
                 rule=R.ONNX_CUSTOM_DOMAIN,
             )
         if pnnx_ops:
