@@ -582,3 +582,22 @@ def test_tensorrt_plugins_are_info(tmp_path: Path) -> None:
         i.details["op_type"]: i.severity for i in scan(loud).issues if "op_type" in i.details
     }
     assert flagged == {"Evil_TRT": WARN}
+
+
+def test_onnx_runtime_own_operators_are_known(tmp_path: Path) -> None:
+    """A model ONNX Runtime saved optimized (its NCHWc layout domain, as 1.32 writes a Conv and
+    MaxPool) and contrib ops newer releases added (PagedAttention, SwiGLU)."""
+    nodes = [
+        helper.make_node("ReorderInput", ["y"], ["a"], domain="com.microsoft.nchwc", name="in"),
+        helper.make_node("Conv", ["a", "W"], ["b"], domain="com.microsoft.nchwc", name="conv"),
+        helper.make_node("ReorderOutput", ["b"], ["c"], domain="com.microsoft.nchwc", name="out"),
+        helper.make_node("PagedAttention", ["c"], ["d"], domain="com.microsoft", name="attn"),
+        helper.make_node("SwiGLU", ["d"], ["e"], domain="com.microsoft", name="glu"),
+    ]
+    opsets = [("com.microsoft.nchwc", 1), ("com.microsoft", 1)]
+    path = tmp_path / "optimized.onnx"
+    onnx.save(make_model(nodes, opsets=opsets), path)
+    assert scan(path).issues == []
+    nodes.append(helper.make_node("Secret", ["e"], ["f"], domain="com.microsoft.nchwc", name="s"))
+    onnx.save(make_model(nodes, opsets=opsets), path)
+    assert {i.details["op_type"] for i in scan(path).issues if i.severity is WARN} == {"Secret"}

@@ -32,30 +32,55 @@ STANDARD_DOMAINS: Final = frozenset(
 )
 PYTHON_OPS: Final = frozenset({"PyOp", "PythonOp", "PythonOpGrad", "PyFunc", "PyCustomOp"})
 PYTHON_DOMAINS: Final = frozenset({"ai.onnx.contrib", "com.microsoft.extensions"})
-#: ONNX Runtime contrib ops (com.microsoft) that ship with onnxruntime itself.
+#: ONNX Runtime contrib ops (com.microsoft) that ship with onnxruntime itself (its schema
+#: registry, 1.32, and two layer norms older releases registered there).
 ORT_CONTRIB_OPS: Final = _words(
     """
     Attention AttnLSTM BeamSearch BiasAdd BiasDropout BiasGelu BiasSoftmax BiasSplitGelu
-    BitmaskBiasDropout BitmaskDropout CDist ComplexMul ComplexMulConj ConvTransposeWithDynamicPads
+    BifurcationDetector BitmaskBiasDropout BitmaskDropout BranchwiseRMSNorm CDist
+    CausalConvWithState ComplexMul ComplexMulConj ConvStateReplay ConvTransposeWithDynamicPads
     CropAndResize DecoderAttention DecoderMaskedMultiHeadAttention DecoderMaskedSelfAttention
-    DequantizeBFP DequantizeLinear DequantizeWithOrder DynamicQuantizeLSTM DynamicQuantizeMatMul
-    DynamicTimeWarping EPContext EmbedLayerNormalization ExpandDims FastGelu FusedConv
-    FusedGemm FusedMatMul FusedMatMulActivation GatedRelativePositionBias GatherBlockQuantized
-    GatherND Gelu GemmFastGelu GemmFloat8 GemmaRotaryEmbedding GreedySearch GridSample
-    GroupNorm GroupQueryAttention Inverse Irfft LayerNormalization LongformerAttention
-    MatMulBnb4 MatMulFpQ4 MatMulInteger16 MatMulIntegerToFloat MatMulNBits MaxpoolWithMask MoE
-    MulInteger MultiHeadAttention MurmurHash3 NGramRepeatBlock NhwcConv NhwcFusedConv
-    NhwcMaxPool PackedAttention PackedMultiHeadAttention Pad QAttention QGemm QLinearAdd
-    QLinearAveragePool QLinearConcat QLinearConv QLinearGlobalAveragePool QLinearLeakyRelu
-    QLinearMul QLinearReduceMean QLinearSigmoid QLinearSoftmax QLinearWhere QMoE QOrderedAttention
-    QOrderedGelu QOrderedLayerNormalization QOrderedLongformerAttention QOrderedMatMul
-    QuantizeBFP QuantizeLinear QuantizeWithOrder QuickGelu Range ReduceSumInteger
-    RelativePositionBias RemovePadding RestorePadding Rfft RotaryEmbedding SampleOp Sampling
-    SimplifiedLayerNormalization SkipGroupNorm SkipLayerNormalization
-    SkipSimplifiedLayerNormalization Snpe SparseAttention SparseToDenseMatMul Tokenizer
-    TorchEmbedding TransposeMatMul Trilu Unique UnfoldTensor WhisperBeamSearch WordConvEmbedding
+    DequantizeBFP DequantizeLinear DequantizeWithOrder DynamicQuantizeLSTM
+    DynamicQuantizeMatMul DynamicSparseAttention DynamicTimeWarping EPContext
+    EmbedLayerNormalization EngramGate ExpandDims FastGelu FusedConv FusedGemm FusedMatMul
+    FusedMatMulActivation GatedAdd GatedDeltaNet GatedDeltaNetStateReplay GatedRMSNorm
+    GatedRelativePositionBias GatherBlockQuantized GatherND GatherPacked Gelu GemmFastGelu
+    GemmFloat8 GemmaRotaryEmbedding GreedySearch GridSample GroupNorm GroupQueryAttention
+    HyperConnectionLowRankMix HyperConnectionPostMix HyperConnectionPreMix Inverse Irfft
+    IsAllFinite LayerNormalization LinearAttention LinearAttentionGate LongformerAttention
+    MRotaryEmbedding Mamba2Verify MatMulBlockQuantizedFp4Weight MatMulBlockQuantizedFp8Weight
+    MatMulBnb4 MatMulFpQ4 MatMulInteger16 MatMulIntegerToFloat MatMulNBits MatMulNBitsMlp
+    MatMulNBitsQLoRA MatMulNBitsQkv MatMulPacked MaxpoolWithMask MoE MoEGroupRouter MoEPacked
+    MulInteger MultiHeadAttention MurmurHash3 NGramHashMapping NGramRepeatBlock NhwcConv
+    NhwcFusedConv NhwcMaxPool PackedAttention PackedMultiHeadAttention
+    PackedSparseAttentionIndexer PackedSparseAttentionIndexerMerge Pad PagedAttention
+    QAttention QEmbedLayerNormalization QGemm QLinearAdd QLinearAveragePool QLinearConcat
+    QLinearConv QLinearGlobalAveragePool QLinearLeakyRelu QLinearMul QLinearReduceMean
+    QLinearSigmoid QLinearSoftmax QLinearWhere QMoE QOrderedAttention QOrderedGelu
+    QOrderedLayerNormalization QOrderedLongformerAttention QOrderedMatMul QuantizeBFP
+    QuantizeLinear QuantizeWithOrder QuickGelu RMSNormRotary Range ReduceSumInteger
+    RelativePositionBias RemovePadding RestorePadding Rfft RotaryEmbedding RouterGateUpProj
+    SampleOp Sampling ScaledSiLU SimplifiedLayerNormalization SkipGroupNorm
+    SkipLayerNormalization SkipSimplifiedLayerNormalization Snpe SparseAttention
+    SparseAttentionIndexer SparsePagedAttention SparseToDenseMatMul SpeculativePrefixCommit
+    SwiGLU Tokenizer TorchEmbedding TransposeMatMul Trilu UnfoldTensor Unique
+    VarlenCausalConvWithState VarlenNGramHashMapping WhisperBeamSearch WordConvEmbedding
     """
 )
+#: ONNX Runtime's own operators by domain: its contrib ops, and the layout domains it writes
+#: into a model it saves optimized (`SessionOptions.optimized_model_filepath`).
+ORT_DOMAIN_OPS: Final[dict[str, frozenset[str]]] = {
+    "com.microsoft": ORT_CONTRIB_OPS,
+    "com.microsoft.nchwc": _words(
+        "AveragePool Conv GlobalAveragePool GlobalMaxPool MaxPool ReorderInput ReorderOutput "
+        "Upsample"
+    ),
+    "com.ms.internal.nhwc": _words(
+        "AveragePool BatchNormalization Conv ConvTranspose DepthToSpace GlobalAveragePool "
+        "GlobalLpPool GlobalMaxPool GridSample InstanceNormalization LRN LpPool MaxPool "
+        "MaxUnpool QLinearAveragePool QLinearConv QLinearConvTranspose Resize SpaceToDepth"
+    ),
+}
 
 #: onnxruntime-extensions' operators (domain ai.onnx.contrib) that transform the tensors they
 #: are given: tokenizers, string, audio and image codecs. Not its PyOp family (Python code),
@@ -263,7 +288,7 @@ class OnnxScanner(BaseScanner):
                     "code the scan cannot see.",
                     rule=R.ONNX_UNKNOWN_OP,
                 )
-            elif domain == "com.microsoft" and op in ORT_CONTRIB_OPS:
+            elif op in ORT_DOMAIN_OPS.get(domain, ()):
                 continue
             elif (known := known_library(domain, op)) is not None:
                 seen.add((domain, op))
