@@ -19,11 +19,13 @@ saved under $FUZZ_FINDINGS (default ./fuzz-findings), so one known bug does not 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
 import re
 import resource
+import shutil
 import struct
 import sys
 import tempfile
@@ -203,6 +205,7 @@ for _name, _build in _BUILT.items():
         _EXTRA[_name] = _build()
 
 _DIR = tempfile.mkdtemp(prefix="modelaudit-fuzz-")
+atexit.register(shutil.rmtree, _DIR, True)
 _NAMES = sorted({*SEEDS, *_EXTRA})
 _CONFIG = {**ScanConfig(max_expanded_size=64 << 20).scanner_config(), "timeout": 10}
 _FINDINGS = os.environ.get("FUZZ_FINDINGS", "fuzz-findings")
