@@ -19,7 +19,6 @@ saved under $FUZZ_FINDINGS (default ./fuzz-findings), so one known bug does not 
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import os
@@ -204,8 +203,24 @@ for _name, _build in _BUILT.items():
     with contextlib.suppress(Exception):
         _EXTRA[_name] = _build()
 
-_DIR = tempfile.mkdtemp(prefix="modelaudit-fuzz-")
-atexit.register(shutil.rmtree, _DIR, True)
+
+def _sweep_stale() -> None:
+    """libFuzzer ends the process without Python's exit handlers: scratch folders of earlier
+    runs (named by their process id) are removed once that process is gone."""
+    for entry in os.scandir(tempfile.gettempdir()):
+        match = re.fullmatch(r"modelaudit-fuzz-(\d+)-\w+", entry.name)
+        if match is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            os.kill(int(match[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
+
+
+_sweep_stale()
+_DIR = tempfile.mkdtemp(prefix=f"modelaudit-fuzz-{os.getpid()}-")
 _NAMES = sorted({*SEEDS, *_EXTRA})
 _CONFIG = {**ScanConfig(max_expanded_size=64 << 20).scanner_config(), "timeout": 10}
 _FINDINGS = os.environ.get("FUZZ_FINDINGS", "fuzz-findings")
