@@ -601,3 +601,16 @@ def test_onnx_runtime_own_operators_are_known(tmp_path: Path) -> None:
     nodes.append(helper.make_node("Secret", ["e"], ["f"], domain="com.microsoft.nchwc", name="s"))
     onnx.save(make_model(nodes, opsets=opsets), path)
     assert {i.details["op_type"] for i in scan(path).issues if i.severity is WARN} == {"Secret"}
+
+
+def test_preview_domain_operators_are_standard(tmp_path: Path) -> None:
+    """onnx 1.20+ defines FlexAttention in ai.onnx.preview; a name it does not define there
+    is an unknown standard op."""
+    preview = "ai.onnx.preview"
+    nodes = [helper.make_node("FlexAttention", ["y", "y", "y"], ["a"], domain=preview, name="fa")]
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes, opsets=[(preview, 1)]), path)
+    assert scan(path).issues == []
+    nodes.append(helper.make_node("NotYetAnOp", ["a"], ["b"], domain=preview, name="x"))
+    onnx.save(make_model(nodes, opsets=[(preview, 1)]), path)
+    assert {i.rule for i in scan(path).issues} == {R.ONNX_UNKNOWN_OP}

@@ -28,7 +28,7 @@ def _words(text: str) -> frozenset[str]:
 
 
 STANDARD_DOMAINS: Final = frozenset(
-    {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training"}
+    {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview", "ai.onnx.preview.training"}
 )
 PYTHON_OPS: Final = frozenset({"PyOp", "PythonOp", "PythonOpGrad", "PyFunc", "PyCustomOp"})
 PYTHON_DOMAINS: Final = frozenset({"ai.onnx.contrib", "com.microsoft.extensions"})
