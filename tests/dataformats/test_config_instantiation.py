@@ -637,3 +637,54 @@ def test_yaml_alias_of_a_long_scalar_as_a_hooked_value_is_inconclusive(tmp_path:
     result = scan(path)
     assert ANALYSIS_BUDGET in rules_of(result, IssueSeverity.INFO)
     assert result.status is FileStatus.INCONCLUSIVE
+
+
+# ---- NeMo's and Hydra 0.x's older spellings of _target_
+
+
+def _nemo_config(preprocessor: dict[str, Any], target: str) -> dict[str, Any]:
+    return {
+        "target": target,
+        "sample_rate": 16000,
+        "labels": ["a", "b"],
+        "preprocessor": preprocessor,
+        "train_ds": {"manifest_filepath": "train.json", "target": "text", "class": 3},
+    }
+
+
+@pytest.mark.parametrize(
+    ("preprocessor", "target", "needle"),
+    [
+        ({"cls": "os.system", "params": {"command": "id"}}, "nemo.M", "os.system"),
+        ({"cls": "subprocess.Popen", "args": ["id"]}, "nemo.M", "subprocess.Popen"),
+        ({"class": "os.system", "params": {"command": "id"}}, "nemo.M", "os.system"),
+        ({"target": "posix.system", "params": {"command": "id"}}, "nemo.M", "posix.system"),
+        ({"cls": "nemo.Pre", "params": {}}, "builtins.exec", "builtins.exec"),
+    ],
+)
+def test_nemo_legacy_target_keys_naming_dangerous_callables_are_critical(
+    tmp_path: Path, preprocessor: dict[str, Any], target: str, needle: str
+) -> None:
+    """NeMo's restore runs `maybe_update_config_version` (every `cls` becomes `_target_`,
+    `params` merged into the node) and `from_config_dict` (imports `target` and calls it with
+    the config), so these instantiate what they name, in a .nemo tar as on their own."""
+    import tarfile
+
+    config = _write(tmp_path / "model_config.yaml", _nemo_config(preprocessor, target))
+    nemo = tmp_path / "model.nemo"
+    with tarfile.open(nemo, "w:") as tar:
+        tar.add(config, "./model_config.yaml")
+    for path in (config, nemo):
+        result = scan(path)
+        found = [i.message for i in result.issues if i.severity is CRIT]
+        assert any(needle in m for m in found), [i.message for i in result.issues]
+        assert rt.JSON_DANGEROUS_TARGET in rules_of(result, CRIT)
+
+
+def test_nemo_legacy_target_keys_naming_model_classes_or_data_stay_quiet(tmp_path: Path) -> None:
+    doc = _nemo_config(
+        {"cls": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor", "params": {}},
+        "nemo.collections.asr.models.EncDecCTCModel",
+    )
+    result = scan(_write(tmp_path / "model_config.yaml", doc))
+    assert not result.issues, [i.message for i in result.issues]

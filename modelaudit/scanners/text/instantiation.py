@@ -29,6 +29,16 @@ INSTANTIATION_KEYS: Final[dict[str, str]] = {
     "py/type": "jsonpickle py/type",
     "py/function": "jsonpickle py/function",
 }
+#: Older spellings of `_target_` that loaders still honour: NeMo turns every Hydra 0.x `cls`
+#: into `_target_` (`maybe_update_config_version`, which it runs on every model config it
+#: restores) and imports a `target` and calls it with the config; Hydra 1.0 read `cls`,
+#: `class` and `target` beside `params`. These words are common keys in other configs, so
+#: only a dotted name the policy denies is reported.
+LEGACY_TARGET_KEYS: Final[dict[str, str]] = {
+    "cls": "Hydra 0.x cls",
+    "class": "Hydra 0.x class",
+    "target": "NeMo target",
+}
 #: The keyword that lets a Hugging Face loader import and run Python from the repository it
 #: downloads: an instantiated config that passes it on hands that choice to the repository.
 REMOTE_CODE_KEY: Final = "trust_remote_code"
@@ -169,6 +179,13 @@ def enables_remote_code(value: object, plain: bool = True) -> bool:
     return value.strip() not in _FALSE_TEXT
 
 
+def legacy_target(value: str) -> bool:
+    """Whether a `LEGACY_TARGET_KEYS` value is a callable worth reporting: a dotted name (an
+    import path, which both loaders need) that importing and calling can make harmful."""
+    name = value.strip()
+    return _DOTTED.match(name.replace(":", ".")) is not None and is_dangerous_callable(name)
+
+
 def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     """(dangerous, why) for an interpolation that evaluates or imports; None when it is data.
 
@@ -206,6 +223,7 @@ def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
 __all__ = [
     "EVAL_KEYS",
     "INSTANTIATION_KEYS",
+    "LEGACY_TARGET_KEYS",
     "REMOTE_CODE_KEY",
     "REMOTE_CODE_TARGETS",
     "REPOSITORY_KEYS",
@@ -215,5 +233,6 @@ __all__ = [
     "interpolation_budget",
     "interpolations",
     "judge_resolver",
+    "legacy_target",
     "splice",
 ]
