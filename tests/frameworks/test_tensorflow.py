@@ -214,6 +214,38 @@ def test_renamed_saved_model_is_sniffed_by_content(tf_models: Path, tmp_path: Pa
     assert R.TF_PYTHON_OP in rules_at(result, CRIT)
 
 
+@pytest.mark.parametrize(
+    ("source", "name", "lead", "rule"),
+    [
+        # an unknown field first: TensorFlow skips it, the file is still a SavedModel
+        ("evil_savedmodel/saved_model.pb", "saved_model.pb", _varint(15 << 3) + b"\x01", None),
+        # a varint field 1 first: a GraphDef's field 1 is its nodes, so protobuf skips it
+        ("immutable_const.pb", "frozen.pb", _varint(1 << 3) + b"\x01", R.TF_FILE_OP),
+    ],
+)
+def test_leading_fields_protobuf_skips_do_not_change_how_the_file_is_read(
+    tf_models: Path, tmp_path: Path, source: str, name: str, lead: bytes, rule: str | None
+) -> None:
+    """Once the first field alone decided SavedModel or GraphDef: one protobuf skips made
+    the file read as the other kind, and its ops went unseen."""
+    path = tmp_path / name
+    path.write_bytes(lead + (tf_models / source).read_bytes())
+    result = scan(path)
+    expected = {rule} if rule else {R.TF_PYTHON_OP, R.TF_FILE_OP}
+    assert expected <= rules_at(result, CRIT), [i.message for i in result.issues]
+
+
+def test_legitimate_saved_model_with_an_unknown_leading_field_stays_clean(
+    tf_models: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "saved_model.pb"
+    lead = _varint(15 << 3) + b"\x01"
+    path.write_bytes(lead + (tf_models / "legit_savedmodel" / "saved_model.pb").read_bytes())
+    result = scan(path)
+    assert result.metadata["format_details"]["kind"] == "saved_model"
+    assert alarms(result) == []
+
+
 def test_text_file_tables(tf_models: Path) -> None:
     legit = scan(tf_models / "vocab_savedmodel" / "saved_model.pb")
     assert legit.metadata["format_details"]["kind"] == "saved_model"

@@ -225,21 +225,31 @@ def read_node(wire: Wire, start: int, end: int) -> Node:
 
 
 def _kind(wire: Wire, name: str) -> str:
-    """SavedModel, GraphDef, Keras metadata or fingerprint, from the name and first fields."""
+    """SavedModel, GraphDef (or "both"), Keras metadata or fingerprint.
+
+    `tf.saved_model.load` parses `saved_model.pb` as a SavedModel whatever its fields, and
+    protobuf skips unknown fields and known ones of the wrong wire type, so a leading unknown
+    field decides nothing: another name is a SavedModel when a top-level field 1 is a varint
+    (its schema version), a GraphDef when one is a message (a node), both when neither or
+    each is there (the graph a loader would build either way is read)."""
     base = os.path.basename(name).lower()
     if base.startswith("keras_metadata"):
         return "keras_metadata"
     if base.startswith("fingerprint"):
         return "fingerprint"
-    first = next(iter(wire.fields(0, wire.size)), None) if wire.size else None
-    if first is None:
+    if base.startswith("saved_model"):
+        return "saved_model"
+    version = node = False
+    for f, wt, _, _ in wire.fields(0, wire.size) if wire.size else ():
+        if f == 1:
+            version, node = version or wt == VARINT, node or wt == LENGTH
+            if version and node:
+                break
+    if version and not node:
+        return "saved_model"
+    if node and not version:
         return "graph_def"
-    f, wt, _, _ = first
-    if f == 1 and wt == VARINT:
-        return "saved_model"
-    if f == 2 and wt == LENGTH and base.startswith("saved_model"):
-        return "saved_model"
-    return "graph_def"
+    return "both"
 
 
 class TensorFlowScanner(BaseScanner):
@@ -285,11 +295,11 @@ class TensorFlowScanner(BaseScanner):
         with open_wire(path) as wire:
             kind = _kind(wire, name)
             reader = _Reader(wire)
-            if kind == "saved_model":
+            if kind in ("saved_model", "both"):
                 reader.saved_model(0, wire.size)
-            elif kind == "keras_metadata":
+            if kind == "keras_metadata":
                 reader.saved_metadata(0, wire.size)
-            else:
+            elif kind != "saved_model":
                 # a fingerprint has no nodes; walking it as a graph catches a renamed one
                 reader.graph_def(0, wire.size, "graph")
             reader.hidden_graphs()
