@@ -688,3 +688,78 @@ def test_nemo_legacy_target_keys_naming_model_classes_or_data_stay_quiet(tmp_pat
     )
     result = scan(_write(tmp_path / "model_config.yaml", doc))
     assert not result.issues, [i.message for i in result.issues]
+
+
+# ---- Fiddle's JSON (NeMo 2 checkpoints' context/io.json)
+
+
+def _pyref(module: str, name: str) -> dict[str, str]:
+    return {"type": "pyref", "module": module, "name": name}
+
+
+def _fiddle_json(fn: dict[str, str], args: dict[str, Any]) -> dict[str, Any]:
+    """A `fdl.Config(fn, **args)` as `fiddle._src.experimental.serialization.dump_json`
+    writes it: the callable is a pyref in the Config's traverser metadata."""
+    config = {
+        "type": _pyref("fiddle._src.config", "Config"),
+        "items": [[f"Attr(name={k!r})", {"type": "leaf", "value": v}] for k, v in args.items()],
+        "metadata": {
+            "type": _pyref("fiddle._src.config", "BuildableTraverserMetadata"),
+            "items": [
+                ["Attr(name='fn_or_cls')", fn],
+                ["Attr(name='argument_names')", list(args)],
+            ],
+            "metadata": None,
+        },
+        "paths": ["<root>"],
+    }
+    return {
+        "root": {"type": "ref", "key": "config_1"},
+        "objects": {"config_1": config},
+        "refcounts": {"config_1": 1},
+        "version": "0.0.1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fn", "escaped"),
+    [
+        (_pyref("subprocess", "Popen"), False),
+        (_pyref("os", "popen"), False),
+        (_pyref("subprocess", "Popen"), True),
+    ],
+)
+def test_fiddle_pyref_to_a_dangerous_callable_is_critical(
+    tmp_path: Path, fn: dict[str, str], escaped: bool
+) -> None:
+    """`nemo.lightning.io.load` deserializes io.json with Fiddle (every pyref imported) and
+    builds it (every Config's callable called with its arguments)."""
+    text = json.dumps(_fiddle_json(fn, {"args": "id", "shell": True}))
+    if escaped:
+        text = text.replace('"pyref"', '"\\u0070yref"')
+    folder = tmp_path / "context"
+    folder.mkdir()
+    path = folder / "io.json"
+    path.write_text(text)
+    result = scan(path)
+    found = [i.message for i in result.issues if i.severity is CRIT]
+    assert any(f"{fn['module']}.{fn['name']}" in m for m in found), found
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, CRIT)
+
+
+def test_nemo2_io_json_naming_its_own_classes_stays_quiet(tmp_path: Path) -> None:
+    """NeMo's own `nemo.lightning.io` package is not the standard `io` module."""
+    doc = _fiddle_json(
+        _pyref("nemo.collections.llm.gpt.model.llama", "LlamaModel"),
+        {"seq_length": 2048},
+    )
+    doc["objects"]["artifact_1"] = {
+        "type": _pyref("nemo.lightning.io.artifact.file", "DirOrStringArtifact"),
+        "items": [],
+        "metadata": _pyref("nemo.lightning.io.pl", "MegatronCheckpointIO"),
+    }
+    doc["objects"]["dtype_1"] = _pyref("torch", "bfloat16")
+    path = tmp_path / "io.json"
+    path.write_text(json.dumps(doc))
+    result = scan(path)
+    assert not result.issues, [i.message for i in result.issues]

@@ -39,6 +39,11 @@ LEGACY_TARGET_KEYS: Final[dict[str, str]] = {
     "class": "Hydra 0.x class",
     "target": "NeMo target",
 }
+#: Fiddle's JSON serialization (NeMo 2's `context/io.json`, which `nemo.lightning.io.load`
+#: deserializes and builds) writes every function and class as `{"type": "pyref", "module":
+#: M, "name": N}`: deserializing imports `M` and follows `N`, building calls the callables
+#: its Configs name.
+FIDDLE_PYREF: Final = "pyref"
 #: The keyword that lets a Hugging Face loader import and run Python from the repository it
 #: downloads: an instantiated config that passes it on hands that choice to the repository.
 REMOTE_CODE_KEY: Final = "trust_remote_code"
@@ -179,6 +184,14 @@ def enables_remote_code(value: object, plain: bool = True) -> bool:
     return value.strip() not in _FALSE_TEXT
 
 
+def fiddle_pyref(obj: dict[str, object]) -> tuple[str, str] | None:
+    """The module a Fiddle pyref object imports and the name it follows there, or None."""
+    module, name = obj.get("module"), obj.get("name")
+    if obj.get("type") != FIDDLE_PYREF or not isinstance(module, str):
+        return None
+    return (module, name) if isinstance(name, str) else None
+
+
 def legacy_target(value: str) -> bool:
     """Whether a `LEGACY_TARGET_KEYS` value is a callable worth reporting: a dotted name (an
     import path, which both loaders need) that importing and calling can make harmful."""
@@ -222,6 +235,7 @@ def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
 
 __all__ = [
     "EVAL_KEYS",
+    "FIDDLE_PYREF",
     "INSTANTIATION_KEYS",
     "LEGACY_TARGET_KEYS",
     "REMOTE_CODE_KEY",
@@ -230,6 +244,7 @@ __all__ = [
     "code_evidence",
     "enables_remote_code",
     "evaluated_references",
+    "fiddle_pyref",
     "interpolation_budget",
     "interpolations",
     "judge_resolver",
