@@ -657,7 +657,6 @@ def _nemo_config(preprocessor: dict[str, Any], target: str) -> dict[str, Any]:
     [
         ({"cls": "os.system", "params": {"command": "id"}}, "nemo.M", "os.system"),
         ({"cls": "subprocess.Popen", "args": ["id"]}, "nemo.M", "subprocess.Popen"),
-        ({"class": "os.system", "params": {"command": "id"}}, "nemo.M", "os.system"),
         ({"target": "posix.system", "params": {"command": "id"}}, "nemo.M", "posix.system"),
         ({"cls": "nemo.Pre", "params": {}}, "builtins.exec", "builtins.exec"),
     ],
@@ -682,10 +681,12 @@ def test_nemo_legacy_target_keys_naming_dangerous_callables_are_critical(
 
 
 def test_nemo_legacy_target_keys_naming_model_classes_or_data_stay_quiet(tmp_path: Path) -> None:
+    """NeMo's own classes, and logging's dictConfig `class` (Hydra's job logging config)."""
     doc = _nemo_config(
         {"cls": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor", "params": {}},
         "nemo.collections.asr.models.EncDecCTCModel",
     )
+    doc["handlers"] = {"file": {"class": "logging.FileHandler", "filename": "job.log"}}
     result = scan(_write(tmp_path / "model_config.yaml", doc))
     assert not result.issues, [i.message for i in result.issues]
 

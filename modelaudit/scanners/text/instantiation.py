@@ -31,12 +31,12 @@ INSTANTIATION_KEYS: Final[dict[str, str]] = {
 }
 #: Older spellings of `_target_` that loaders still honour: NeMo turns every Hydra 0.x `cls`
 #: into `_target_` (`maybe_update_config_version`, which it runs on every model config it
-#: restores) and imports a `target` and calls it with the config; Hydra 1.0 read `cls`,
-#: `class` and `target` beside `params`. These words are common keys in other configs, so
-#: only a dotted name the policy denies is reported.
+#: restores) and imports a `target` and calls it with the config. These words are common
+#: keys in other configs, so only a dotted name the policy denies is reported. (Hydra 1.0's
+#: `class` is left out: logging's dictConfig, which Hydra's own job config feeds, names
+#: `logging.FileHandler` under it.)
 LEGACY_TARGET_KEYS: Final[dict[str, str]] = {
     "cls": "Hydra 0.x cls",
-    "class": "Hydra 0.x class",
     "target": "NeMo target",
 }
 #: Fiddle's JSON serialization (NeMo 2's `context/io.json`, which `nemo.lightning.io.load`
