@@ -315,6 +315,24 @@ def test_dataset_from_graph_input_is_inconclusive(tf_models: Path) -> None:
     assert alarms(result) == []
 
 
+def test_hidden_graph_is_the_last_value_attribute_of_its_const(tmp_path: Path) -> None:
+    """A map keeps the last entry of a key (TensorFlow's NodeDef.attr as any protobuf map):
+    a Const with two `value` entries holds the second graph, which DatasetFromGraph runs."""
+
+    def value(graph: bytes) -> bytes:
+        return _field(5, _field(1, b"value") + _field(2, _field(8, _field(8, graph))))
+
+    benign = _field(1, _field(1, b"n") + _field(2, b"NoOp"))
+    evil = _field(1, _field(1, b"r") + _field(2, b"ReadFile"))
+    const = _field(1, b"c") + _field(2, b"Const") + value(benign) + value(evil)
+    data = _field(1, const) + _field(
+        1, _field(1, b"d") + _field(2, b"DatasetFromGraph") + _field(3, b"c")
+    )
+    path = tmp_path / "g.pb"
+    path.write_bytes(data)
+    assert rules_at(scan(path), CRIT) == {R.TF_FILE_OP}
+
+
 def test_nested_hidden_graphs_stop_at_the_depth_limit(tmp_path: Path) -> None:
     """Each level is a Const holding the next GraphDef and a DatasetFromGraph reading it."""
 

@@ -139,18 +139,26 @@ class _Reader:
             elif f == 3 and len(node.inputs) < 64:
                 node.inputs.append(self.w.text(a, b))
             elif f == 5:
+                # A map entry: a later entry of the same key replaces the earlier one (as
+                # protobuf reads maps), two values in one entry merge.
                 key = ""
                 values: list[str] = []
+                blobs: list[tuple[int, int]] = []
                 for ef, ewt, ea, eb in self.w.fields(a, a + b):
                     if ef == 1 and ewt == LENGTH:
                         key = self.w.text(ea, eb)
                     elif ef == 2 and ewt == LENGTH:
-                        values = self.attr_strings(ea, ea + eb, 0, node)
+                        values += self.attr_strings(ea, ea + eb, 0, blobs)
                 node.attrs[key] = values
+                if key == "value":
+                    node.blobs = blobs
         return node
 
-    def attr_strings(self, start: int, end: int, depth: int, node: Node) -> list[str]:
-        """String values of an AttrValue: `s`, `list.s`, `func.name`, string tensors."""
+    def attr_strings(
+        self, start: int, end: int, depth: int, blobs: list[tuple[int, int]]
+    ) -> list[str]:
+        """String values of an AttrValue: `s`, `list.s`, `func.name`, string tensors (whose
+        raw spans are added to `blobs`)."""
         out: list[str] = []
         if depth > _MAX_DEPTH:
             raise WireError("attribute nesting too deep")
@@ -171,7 +179,7 @@ class _Reader:
                 for tf, twt, ta, tb in self.w.fields(a, a + b):
                     if tf == 8 and twt == LENGTH and len(out) < 64:
                         out.append(self.w.text(ta, tb))
-                        node.blobs.append((ta, tb))
+                        blobs.append((ta, tb))
         return out
 
     def hidden_graphs(self) -> None:
