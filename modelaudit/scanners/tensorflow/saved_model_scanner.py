@@ -9,6 +9,7 @@ does not define need a native library and are WARNING. Keras layer metadata (JSO
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -303,8 +304,13 @@ class TensorFlowScanner(BaseScanner):
         with open_wire(path) as wire:
             kind = _kind(wire, name)
             reader = _Reader(wire)
-            if kind in ("saved_model", "both"):
+            if kind == "saved_model":
                 reader.saved_model(0, wire.size)
+            elif kind == "both":
+                # the SavedModel reading of a file named otherwise is an extra: a GraphDef's
+                # fields that do not parse as one leave the GraphDef reading in charge
+                with contextlib.suppress(WireError):
+                    reader.saved_model(0, wire.size)
             if kind == "keras_metadata":
                 reader.saved_metadata(0, wire.size)
             elif kind != "saved_model":
