@@ -124,6 +124,9 @@ class GgufHeader:
     values: dict[str, Any] = field(default_factory=dict)
     tensor_info: list[tuple[str, list[int], int, int]] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    #: Values a later copy of the same key replaced in `values` (key, value): loaders that
+    #: let the first copy win (older gguf-py and llama.cpp) read these instead.
+    shadowed: list[tuple[str, Any]] = field(default_factory=list)
     #: where tensor data starts (aligned); 0 when the header did not parse to the end
     data_start: int = 0
     #: bytes read: the end of the tensor table, or where the header broke
@@ -163,9 +166,11 @@ def _read(r: BoundedReader, h: GgufHeader) -> None:
     for _ in range(kv_count):
         key = _string(r, wide, keep=True, limit=_MAX_KEY)
         vtype = r.unpack("I")
+        value = _value(r, vtype, wide, keep=key.startswith(_KEEP_STRINGS))
         if key in h.values:
             h.duplicates.append(f"key {key!r}")
-        h.values[key] = _value(r, vtype, wide, keep=key.startswith(_KEEP_STRINGS))
+            h.shadowed.append((key, h.values[key]))
+        h.values[key] = value
     names: set[str] = set()
     for _ in range(h.tensors):
         name = _string(r, wide, keep=True, limit=_MAX_KEY)

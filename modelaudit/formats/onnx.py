@@ -17,6 +17,8 @@ from .protowire import LENGTH, VARINT, Wire, WireError, open_wire
 
 _MAX_DEPTH: Final = 64
 _MAX_WHERE: Final = 256
+#: A string attribute's bytes kept (paths are judged by how they start).
+_MAX_ATTRIBUTE_TEXT: Final = 4096
 #: Distinct node kinds kept for judging. Real models use a few hundred; a file of millions of
 #: two-byte nodes, each a different op, would otherwise hold an object per node.
 MAX_NODE_KINDS: Final = 65536
@@ -215,23 +217,33 @@ class _Walker:
         self.m.nodes.append((where, node))
 
     def attribute(self, start: int, end: int, node: OnnxNode, where: str, depth: int) -> None:
+        """Fields are taken as protobuf does: in any order, the last of a repeated scalar
+        winning, so the value is stored under the name only once every field is read (a
+        name written after its value, which onnx and ONNX Runtime read alike, was lost)."""
         name = ""
+        number: int | None = None
+        text: str | None = None
         graphs: list[tuple[int, int]] = []
         for f, wt, a, b in self.w.fields(start, end):
             if f == 1 and wt == LENGTH:
                 name = self.w.text(a, b)
             elif f == 3 and wt == VARINT:
-                node.ints[name] = a
+                number = a
             elif wt != LENGTH:
                 continue
-            elif f == 4 and b <= 4096:
-                node.strings[name] = self.w.text(a, b)
+            elif f == 4:
+                # a longer string is kept by its head: what a path starts with decides
+                text = self.w.text(a, min(b, _MAX_ATTRIBUTE_TEXT))
             elif f in (5, 10):
                 self.tensor(a, a + b)
             elif f in (22, 23):
                 self.sparse(a, a + b)
             elif f in (6, 11):
                 graphs.append((a, a + b))
+        if number is not None:
+            node.ints[name] = number
+        if text is not None:
+            node.strings[name] = text
         for a, e in graphs:
             self.graph(a, e, _path(where, f"/{node.name or node.op_type}.{name}"), depth + 1)
 

@@ -3,7 +3,10 @@
 torch (miniz) and zipfile both locate members through the central directory, find the data
 after the local header (whose own name/extra lengths they trust), never agree on duplicate
 names (miniz may return any of them, zipfile the last) and differ on checks (zipfile refuses
-a local name that differs from the central one and a bad CRC; miniz checks neither). So we
+a local name that differs from the central one and a bad CRC; miniz checks neither), and
+they find the directory differently (zipfile shifts offsets by data prepended to the zip and
+reads a zip64 end record right before its locator; miniz takes offsets as written and reads
+the zip64 record where the locator says). So we
 list every central entry, duplicates included, read data the way both do, skip CRC checks
 while reading and report every disagreement as an anomaly.
 """
@@ -281,53 +284,99 @@ def read_directory(f: BinaryIO, size: int, max_entries: int = 1_000_000) -> ZipD
     return parse_directory(FileView(f, size), max_entries)
 
 
+@dataclass(frozen=True)
+class _DirectoryView:
+    """Where one reader finds the central directory, and how it shifts member offsets."""
+
+    count: int
+    size: int
+    start: int
+    shift: int
+
+
+def _zipfile_view(view: ByteView, eocd_pos: int, rec: bytes) -> _DirectoryView:
+    """As Python's zipfile: a zip64 end record is read right before the locator (whatever
+    offset the locator gives), and offsets are shifted by the bytes found before the zip."""
+    _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", rec)
+    concat = eocd_pos - cd_size - cd_offset
+    if eocd_pos >= 76 and view.get(eocd_pos - 20, eocd_pos - 16) == _EOCD64_LOC_SIG:
+        rec64 = view.get(eocd_pos - 76, eocd_pos - 20)
+        if rec64[:4] == _EOCD64_SIG:
+            count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec64, 32)
+            concat = eocd_pos - cd_size - cd_offset - 76
+    return _DirectoryView(count, cd_size, cd_offset + concat, concat)
+
+
+def _miniz_view(view: ByteView, eocd_pos: int, rec: bytes) -> _DirectoryView | None:
+    """As torch's miniz: a zip64 end record is read where the locator says, and offsets are
+    taken as they are written. None when miniz would refuse the end records."""
+    _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", rec)
+    if eocd_pos >= 20:
+        loc = view.get(eocd_pos - 20, eocd_pos)
+        if loc[:4] == _EOCD64_LOC_SIG:
+            (at,) = struct.unpack_from("<Q", loc, 8)
+            rec64 = view.get(at, at + 56) if at <= view.size - 56 else b""
+            if rec64[:4] != _EOCD64_SIG:
+                return None
+            count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec64, 32)
+    return _DirectoryView(count, cd_size, cd_offset, 0)
+
+
 def parse_directory(view: ByteView, max_entries: int = 1_000_000) -> ZipDirectory:
-    """Every central entry, from both directories a prepended zip has (see the module)."""
+    """Every central entry, from both directories when zipfile and torch's miniz find
+    different ones (data before the zip, or a zip64 locator naming another record than the
+    one before it, which zipfile reads): see the module."""
     size = view.size
     found = locate_eocd(view)
     if found is None:
         raise ZipFormatError("no end-of-central-directory record")
     eocd_pos, rec = found
-    _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", rec)
-    concat = eocd_pos - cd_size - cd_offset
-    if eocd_pos >= 20:
-        loc = view.get(eocd_pos - 20, eocd_pos)
-        if loc[:4] == _EOCD64_LOC_SIG:
-            (eocd64_off,) = struct.unpack_from("<Q", loc, 8)
-            at = eocd64_off if eocd64_off < size else 0
-            rec64 = view.get(at, at + 56)
-            if rec64[:4] == _EOCD64_SIG and len(rec64) == 56:
-                count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec64, 32)
-                concat = eocd_pos - cd_size - cd_offset - 76
-    if concat < 0 or cd_offset + concat + cd_size > size:
+    readable = [
+        v
+        for v in (_zipfile_view(view, eocd_pos, rec), _miniz_view(view, eocd_pos, rec))
+        if v is not None and v.start >= 0 and v.start + v.size <= size
+    ]
+    if not readable:
         raise ZipFormatError("central directory lies outside the file")
-    if count > max_entries:
-        raise ZipFormatError(f"{count} entries exceed the {max_entries} entry limit")
-    cd = view.get(cd_offset + concat, cd_offset + concat + cd_size)
-    if len(cd) < cd_size:
+    for v in readable:
+        if v.count > max_entries:
+            raise ZipFormatError(f"{v.count} entries exceed the {max_entries} entry limit")
+    first = readable[0]
+    cd = view.get(first.start, first.start + first.size)
+    if len(cd) < first.size:
         raise ZipFormatError("central directory is truncated")
-    entries = _parse_entries(cd, concat, 0)
+    entries = _parse_entries(cd, first.shift, 0)
+    count = first.count
     raw_view = 0
-    if concat:
-        # zipfile shifts every offset by the bytes found before the zip; miniz (torch) does
-        # not, so a second directory at the unshifted offset is what torch would read.
-        raw_cd = view.get(cd_offset, cd_offset + cd_size)
+    second = readable[1] if len(readable) > 1 and readable[1] != first else None
+    if second is not None:
+        raw_cd = view.get(second.start, second.start + second.size)
         if raw_cd[:4] == _CD_SIG:
-            extra = _parse_entries(raw_cd, 0, len(entries))
+            extra = _parse_entries(raw_cd, second.shift, len(entries))
             raw_view = len(extra)
             entries += extra
+    concat = first.shift
+    cd_offset = first.start - first.shift
+    cd_size = first.size
     end = eocd_pos + _EOCD_SIZE + int.from_bytes(rec[20:22], "little")
+    primary = len(entries) - raw_view
     directory = ZipDirectory(
-        entries, cd_offset + concat, cd_size, concat, eocd_pos, end, primary=len(entries) - raw_view
+        entries, cd_offset + concat, cd_size, concat, eocd_pos, end, primary=primary
     )
-    if len(entries) != count and count != 0xFFFF:
+    if primary != count and count != 0xFFFF:
         directory.anomalies.append(
-            f"end record announces {count} entries, the central directory holds {len(entries)}"
+            f"end record announces {count} entries, the central directory holds {primary}"
         )
-    if raw_view:
+    if raw_view and second is not None and second.start == cd_offset:
         directory.anomalies.append(
             f"a second central directory at offset {cd_offset} ({raw_view} entries) is what "
             "readers that ignore prepended data (torch) load"
+        )
+    elif raw_view and second is not None:
+        directory.anomalies.append(
+            f"the zip64 locator names another end record than the one before it: zipfile "
+            f"reads the central directory at offset {first.start}, torch's reader the one at "
+            f"offset {second.start} ({raw_view} entries)"
         )
     for e in entries:
         if b"\x00" in e.raw_name:

@@ -140,6 +140,38 @@ def raw_zip(members: list[Member], prefix: bytes = b"") -> bytes:
     return out.getvalue()
 
 
+def zip64_split_end(torch_members: list[Member], zipfile_members: list[Member]) -> bytes:
+    """A zip whose zip64 locator names one end record (read by torch's miniz) while the record
+    right before the locator, which Python's zipfile reads whatever the locator says,
+    describes another central directory."""
+    whole = raw_zip(torch_members + zipfile_members)
+    eocd = whole.rindex(b"PK\x05\x06")
+    (cd_offset,) = struct.unpack_from("<L", whole, eocd + 16)
+    cd, pos = whole[cd_offset:eocd], 0
+    for _ in torch_members:
+        pos += 46 + struct.unpack_from("<H", cd, pos + 28)[0]
+    out = io.BytesIO()
+    out.write(whole[:cd_offset] + cd[:pos])
+
+    def zip64_end(count: int, size: int, offset: int) -> bytes:
+        return struct.pack(
+            "<4sQHHLLQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset
+        )
+
+    torch_end = out.tell()
+    out.write(zip64_end(len(torch_members), pos, cd_offset))
+    zipfile_cd = out.tell()
+    out.write(cd[pos:])
+    out.write(zip64_end(len(zipfile_members), len(cd) - pos, zipfile_cd))
+    out.write(struct.pack("<4sLQL", b"PK\x06\x07", 0, torch_end, 1))
+    out.write(
+        struct.pack(
+            "<4sHHHHLLH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, ~0 & 0xFFFFFFFF, ~0 & 0xFFFFFFFF, 0
+        )
+    )
+    return out.getvalue()
+
+
 def zipcrypto(data: bytes, password: bytes, crc: int, seed: int = 7) -> bytes:
     """`data` encrypted with traditional PKWARE encryption (what `zip -e` writes): a
     12-byte header whose last byte is the CRC's high byte, then the scrambled bytes."""

@@ -20,7 +20,13 @@ from modelaudit.scanners.containers.compressed_scanner import inner_name
 from modelaudit.scanners.containers.decompress import open_stream
 from modelaudit.scanners.containers.members import link_escape, path_escape
 from modelaudit.scanners.containers.zip_members import crc_matches, open_member
-from tests.containers._container_corpus import Member, npy_bytes, raw_zip, two_directory_zip
+from tests.containers._container_corpus import (
+    Member,
+    npy_bytes,
+    raw_zip,
+    two_directory_zip,
+    zip64_split_end,
+)
 
 
 def _directory(data: bytes):  # type: ignore[no-untyped-def]
@@ -64,6 +70,22 @@ def test_both_directories_of_a_shifted_zip_are_read() -> None:
     contents = {open_member(f, e, limit=100)[0].read() for e in directory.entries}
     assert contents == {b"TORCH-SEES-THIS", b"ZIPFILE-SEES"}
     assert any("second central directory" in a for a in directory.anomalies)
+
+
+def test_zip64_end_record_zipfile_reads_is_read_beside_the_one_the_locator_names() -> None:
+    data = zip64_split_end(
+        [Member("a/data.pkl", b"TORCH-SEES")], [Member("b.pkl", b"ZIPFILE-SEES")]
+    )
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.namelist() == ["b.pkl"]
+        assert zf.read("b.pkl") == b"ZIPFILE-SEES"
+    directory = _directory(data)
+    assert directory.names == ["b.pkl", "a/data.pkl"]
+    assert directory.primary == 1
+    f = io.BytesIO(data)
+    contents = [open_member(f, e, limit=100)[0].read() for e in directory.entries]
+    assert contents == [b"ZIPFILE-SEES", b"TORCH-SEES"]
+    assert any("zip64 locator" in a for a in directory.anomalies)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from tests.containers._container_corpus import (
     split_pickles,
     tar_bytes,
     two_directory_zip,
+    zip64_split_end,
     zip_members,
 )
 
@@ -280,6 +281,13 @@ def _(root: Path, legit: dict[str, Path]) -> bytes:
     )
 
 
+@sample("npz_zip64_end_zipfile_reads", "split_end.npz")
+def _(root: Path, legit: dict[str, Path]) -> bytes:
+    array = legit["array.npy"].read_bytes()
+    evil = npy_bytes("|O", (1,), payload(2))
+    return zip64_split_end([Member("a.npy", array)], [Member("a.npy", evil)])
+
+
 # -- archives
 
 
@@ -412,6 +420,7 @@ def test_payload_is_critical(malicious: dict[str, Path], name: str) -> None:
         "torch_duplicate_evil_first",
         "torch_bad_crc",
         "torch_name_mismatch",
+        "npz_zip64_end_zipfile_reads",
     ],
 )
 def test_zip_disagreements_are_reported(malicious: dict[str, Path], name: str) -> None:

@@ -637,3 +637,130 @@ def test_yaml_alias_of_a_long_scalar_as_a_hooked_value_is_inconclusive(tmp_path:
     result = scan(path)
     assert ANALYSIS_BUDGET in rules_of(result, IssueSeverity.INFO)
     assert result.status is FileStatus.INCONCLUSIVE
+
+
+# ---- NeMo's and Hydra 0.x's older spellings of _target_
+
+
+def _nemo_config(preprocessor: dict[str, Any], target: str) -> dict[str, Any]:
+    return {
+        "target": target,
+        "sample_rate": 16000,
+        "labels": ["a", "b"],
+        "preprocessor": preprocessor,
+        "train_ds": {"manifest_filepath": "train.json", "target": "text", "class": 3},
+    }
+
+
+@pytest.mark.parametrize(
+    ("preprocessor", "target", "needle"),
+    [
+        ({"cls": "os.system", "params": {"command": "id"}}, "nemo.M", "os.system"),
+        ({"cls": "subprocess.Popen", "args": ["id"]}, "nemo.M", "subprocess.Popen"),
+        ({"target": "posix.system", "params": {"command": "id"}}, "nemo.M", "posix.system"),
+        ({"cls": "nemo.Pre", "params": {}}, "builtins.exec", "builtins.exec"),
+    ],
+)
+def test_nemo_legacy_target_keys_naming_dangerous_callables_are_critical(
+    tmp_path: Path, preprocessor: dict[str, Any], target: str, needle: str
+) -> None:
+    """NeMo's restore runs `maybe_update_config_version` (every `cls` becomes `_target_`,
+    `params` merged into the node) and `from_config_dict` (imports `target` and calls it with
+    the config), so these instantiate what they name, in a .nemo tar as on their own."""
+    import tarfile
+
+    config = _write(tmp_path / "model_config.yaml", _nemo_config(preprocessor, target))
+    nemo = tmp_path / "model.nemo"
+    with tarfile.open(nemo, "w:") as tar:
+        tar.add(config, "./model_config.yaml")
+    for path in (config, nemo):
+        result = scan(path)
+        found = [i.message for i in result.issues if i.severity is CRIT]
+        assert any(needle in m for m in found), [i.message for i in result.issues]
+        assert rt.JSON_DANGEROUS_TARGET in rules_of(result, CRIT)
+
+
+def test_nemo_legacy_target_keys_naming_model_classes_or_data_stay_quiet(tmp_path: Path) -> None:
+    """NeMo's own classes, and logging's dictConfig `class` (Hydra's job logging config)."""
+    doc = _nemo_config(
+        {"cls": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor", "params": {}},
+        "nemo.collections.asr.models.EncDecCTCModel",
+    )
+    doc["handlers"] = {"file": {"class": "logging.FileHandler", "filename": "job.log"}}
+    result = scan(_write(tmp_path / "model_config.yaml", doc))
+    assert not result.issues, [i.message for i in result.issues]
+
+
+# ---- Fiddle's JSON (NeMo 2 checkpoints' context/io.json)
+
+
+def _pyref(module: str, name: str) -> dict[str, str]:
+    return {"type": "pyref", "module": module, "name": name}
+
+
+def _fiddle_json(fn: dict[str, str], args: dict[str, Any]) -> dict[str, Any]:
+    """A `fdl.Config(fn, **args)` as `fiddle._src.experimental.serialization.dump_json`
+    writes it: the callable is a pyref in the Config's traverser metadata."""
+    config = {
+        "type": _pyref("fiddle._src.config", "Config"),
+        "items": [[f"Attr(name={k!r})", {"type": "leaf", "value": v}] for k, v in args.items()],
+        "metadata": {
+            "type": _pyref("fiddle._src.config", "BuildableTraverserMetadata"),
+            "items": [
+                ["Attr(name='fn_or_cls')", fn],
+                ["Attr(name='argument_names')", list(args)],
+            ],
+            "metadata": None,
+        },
+        "paths": ["<root>"],
+    }
+    return {
+        "root": {"type": "ref", "key": "config_1"},
+        "objects": {"config_1": config},
+        "refcounts": {"config_1": 1},
+        "version": "0.0.1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fn", "escaped"),
+    [
+        (_pyref("subprocess", "Popen"), False),
+        (_pyref("os", "popen"), False),
+        (_pyref("subprocess", "Popen"), True),
+    ],
+)
+def test_fiddle_pyref_to_a_dangerous_callable_is_critical(
+    tmp_path: Path, fn: dict[str, str], escaped: bool
+) -> None:
+    """`nemo.lightning.io.load` deserializes io.json with Fiddle (every pyref imported) and
+    builds it (every Config's callable called with its arguments)."""
+    text = json.dumps(_fiddle_json(fn, {"args": "id", "shell": True}))
+    if escaped:
+        text = text.replace('"pyref"', '"\\u0070yref"')
+    folder = tmp_path / "context"
+    folder.mkdir()
+    path = folder / "io.json"
+    path.write_text(text)
+    result = scan(path)
+    found = [i.message for i in result.issues if i.severity is CRIT]
+    assert any(f"{fn['module']}.{fn['name']}" in m for m in found), found
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, CRIT)
+
+
+def test_nemo2_io_json_naming_its_own_classes_stays_quiet(tmp_path: Path) -> None:
+    """NeMo's own `nemo.lightning.io` package is not the standard `io` module."""
+    doc = _fiddle_json(
+        _pyref("nemo.collections.llm.gpt.model.llama", "LlamaModel"),
+        {"seq_length": 2048},
+    )
+    doc["objects"]["artifact_1"] = {
+        "type": _pyref("nemo.lightning.io.artifact.file", "DirOrStringArtifact"),
+        "items": [],
+        "metadata": _pyref("nemo.lightning.io.pl", "MegatronCheckpointIO"),
+    }
+    doc["objects"]["dtype_1"] = _pyref("torch", "bfloat16")
+    path = tmp_path / "io.json"
+    path.write_text(json.dumps(doc))
+    result = scan(path)
+    assert not result.issues, [i.message for i in result.issues]

@@ -168,6 +168,23 @@ def test_duplicate_keys_are_reported(tmp_path: Path) -> None:
     assert result.status is FileStatus.COMPLETE
 
 
+def test_every_copy_of_a_repeated_chat_template_is_analysed(tmp_path: Path) -> None:
+    """Older gguf-py (a dict filled first-come) and llama.cpp (`gguf_find_key`, the first
+    match) render the first copy of a repeated key; the scan once judged only the last."""
+    key = b"tokenizer.chat_template"
+
+    def entry(text: str) -> bytes:
+        value = text.encode()
+        return struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(value)) + value
+
+    path = tmp_path / "dup_template.gguf"
+    path.write_bytes(_header(3, 0, 2) + entry(MALICIOUS["lipsum_globals"]) + entry(LLAMA3))
+    result = scan(path)
+    assert TEMPLATE_INJECTION in rules_of(result, IssueSeverity.CRITICAL), [
+        i.message for i in result.issues
+    ]
+
+
 def test_big_endian_gguf(tmp_path: Path) -> None:
     path = tmp_path / "be.gguf"
     writer = gguf.GGUFWriter(str(path), "llama", endianess=gguf.GGUFEndian.BIG)

@@ -614,3 +614,45 @@ def test_preview_domain_operators_are_standard(tmp_path: Path) -> None:
     nodes.append(helper.make_node("NotYetAnOp", ["a"], ["b"], domain=preview, name="x"))
     onnx.save(make_model(nodes, opsets=[(preview, 1)]), path)
     assert {i.rule for i in scan(path).issues} == {R.ONNX_UNKNOWN_OP}
+
+
+def _name_written_last(attribute: onnx.AttributeProto) -> bytes:
+    """The attribute's bytes with its name field (field 1, which protobuf writes first)
+    moved after its value: the same message to any protobuf parser."""
+    raw = attribute.SerializeToString()
+    name = attribute.name.encode()
+    head = b"\x0a" + bytes([len(name)]) + name
+    assert raw.startswith(head)
+    return raw[len(head) :] + head
+
+
+@pytest.mark.parametrize(
+    ("context", "reorder"),
+    [("../../../../tmp/engine.bin", True), ("../" + "a" * 5000 + "/engine.bin", False)],
+)
+def test_ep_context_path_is_read_whatever_the_field_order_and_length(
+    tmp_path: Path, context: str, reorder: bool
+) -> None:
+    """onnx and ONNX Runtime read an attribute's fields in any order, the name after the
+    value included, and a path of any length; the walk lost such values."""
+    node = helper.make_node(
+        "EPContext", ["y"], ["z"], domain="com.microsoft", name="ctx", source="QNN"
+    )
+    node.attribute.extend(
+        [helper.make_attribute("embed_mode", 0), helper.make_attribute("ep_cache_context", context)]
+    )
+    model = make_model([node], opsets=[("com.microsoft", 1)])
+    data = model.SerializeToString()
+    if reorder:
+        for attribute in node.attribute:
+            raw = attribute.SerializeToString()
+            assert data.count(raw) == 1
+            data = data.replace(raw, _name_written_last(attribute))
+    parsed = onnx.ModelProto()
+    parsed.ParseFromString(data)
+    read = {a.name: a for a in parsed.graph.node[-1].attribute}
+    assert read["embed_mode"].i == 0 and read["ep_cache_context"].s == context.encode()
+    path = tmp_path / "m.onnx"
+    path.write_bytes(data)
+    result = scan(path)
+    assert R.ONNX_EXTERNAL_ESCAPE in rules_at(result, CRIT), [i.message for i in result.issues]

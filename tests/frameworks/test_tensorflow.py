@@ -231,6 +231,38 @@ def test_renamed_saved_model_is_sniffed_by_content(tf_models: Path, tmp_path: Pa
     assert R.TF_PYTHON_OP in rules_at(result, CRIT)
 
 
+@pytest.mark.parametrize(
+    ("source", "name", "lead", "rule"),
+    [
+        # an unknown field first: TensorFlow skips it, the file is still a SavedModel
+        ("evil_savedmodel/saved_model.pb", "saved_model.pb", _varint(15 << 3) + b"\x01", None),
+        # a varint field 1 first: a GraphDef's field 1 is its nodes, so protobuf skips it
+        ("immutable_const.pb", "frozen.pb", _varint(1 << 3) + b"\x01", R.TF_FILE_OP),
+    ],
+)
+def test_leading_fields_protobuf_skips_do_not_change_how_the_file_is_read(
+    tf_models: Path, tmp_path: Path, source: str, name: str, lead: bytes, rule: str | None
+) -> None:
+    """Once the first field alone decided SavedModel or GraphDef: one protobuf skips made
+    the file read as the other kind, and its ops went unseen."""
+    path = tmp_path / name
+    path.write_bytes(lead + (tf_models / source).read_bytes())
+    result = scan(path)
+    expected = {rule} if rule else {R.TF_PYTHON_OP, R.TF_FILE_OP}
+    assert expected <= rules_at(result, CRIT), [i.message for i in result.issues]
+
+
+def test_legitimate_saved_model_with_an_unknown_leading_field_stays_clean(
+    tf_models: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "saved_model.pb"
+    lead = _varint(15 << 3) + b"\x01"
+    path.write_bytes(lead + (tf_models / "legit_savedmodel" / "saved_model.pb").read_bytes())
+    result = scan(path)
+    assert result.metadata["format_details"]["kind"] == "saved_model"
+    assert alarms(result) == []
+
+
 def test_text_file_tables(tf_models: Path) -> None:
     legit = scan(tf_models / "vocab_savedmodel" / "saved_model.pb")
     assert legit.metadata["format_details"]["kind"] == "saved_model"
@@ -298,6 +330,24 @@ def test_dataset_from_graph_input_is_inconclusive(tf_models: Path) -> None:
     result = scan(tf_models / "dataset_graph_input" / "saved_model.pb")
     assert result.status is FileStatus.INCONCLUSIVE
     assert alarms(result) == []
+
+
+def test_hidden_graph_is_the_last_value_attribute_of_its_const(tmp_path: Path) -> None:
+    """A map keeps the last entry of a key (TensorFlow's NodeDef.attr as any protobuf map):
+    a Const with two `value` entries holds the second graph, which DatasetFromGraph runs."""
+
+    def value(graph: bytes) -> bytes:
+        return _field(5, _field(1, b"value") + _field(2, _field(8, _field(8, graph))))
+
+    benign = _field(1, _field(1, b"n") + _field(2, b"NoOp"))
+    evil = _field(1, _field(1, b"r") + _field(2, b"ReadFile"))
+    const = _field(1, b"c") + _field(2, b"Const") + value(benign) + value(evil)
+    data = _field(1, const) + _field(
+        1, _field(1, b"d") + _field(2, b"DatasetFromGraph") + _field(3, b"c")
+    )
+    path = tmp_path / "g.pb"
+    path.write_bytes(data)
+    assert rules_at(scan(path), CRIT) == {R.TF_FILE_OP}
 
 
 def test_nested_hidden_graphs_stop_at_the_depth_limit(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ CUSTOM = 32
 ADD = 0
 
 
-def build_tflite(ops: list[tuple[int, str | None]]) -> bytes:
-    """A Model (schema.fbs) with one subgraph that uses each operator code once."""
+def build_tflite(ops: list[tuple[int, str | None]], deprecated: int | None = None) -> bytes:
+    """A Model (schema.fbs) with one subgraph that uses each operator code once; each
+    `deprecated_builtin_code` (a signed byte) is `deprecated` when given."""
     b = flatbuffers.Builder(1024)
     codes = []
     for code, custom in ops:
@@ -29,7 +30,7 @@ def build_tflite(ops: list[tuple[int, str | None]]) -> bytes:
             b.PrependUOffsetTRelativeSlot(1, name, 0)
         b.PrependInt32Slot(3, code, 0)
         b.PrependInt32Slot(2, 1, 0)
-        b.PrependInt8Slot(0, min(code, 127), 0)
+        b.PrependInt8Slot(0, min(code, 127) if deprecated is None else deprecated, 0)
         codes.append(b.EndObject())
     operators = []
     for i in range(len(ops)):
@@ -99,6 +100,17 @@ def test_custom_and_flex_operators(tmp_path: Path) -> None:
     assert by_code["FlexPyFunc"].severity is CRIT and by_code["FlexReadFile"].severity is CRIT
     assert by_code["FlexAddV2"].severity is IssueSeverity.INFO
     assert by_code["TFLite_Detection_PostProcess"].severity is IssueSeverity.INFO
+
+
+def test_deprecated_builtin_code_is_a_signed_byte(tmp_path: Path) -> None:
+    """TFLite takes the larger of `builtin_code` and the int8 `deprecated_builtin_code`: a
+    deprecated code of 0xFF is -1 and leaves CUSTOM in charge (read unsigned, it was 255)."""
+    ops: list[tuple[int, str | None]] = [(CUSTOM, "FlexPyFunc"), (CUSTOM, "VendorSecretOp")]
+    path = tmp_path / "m.tflite"
+    path.write_bytes(build_tflite(ops, deprecated=-1))
+    result = scan(path)
+    by_code = {i.details["custom_code"]: i.severity for i in result.issues}
+    assert by_code == {"FlexPyFunc": CRIT, "VendorSecretOp": WARN}, by_code
 
 
 def test_renamed_tflite_is_sniffed(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ Each sample is hand-assembled; nothing here is ever loaded.
 
 from __future__ import annotations
 
-from tests.pickle._pickle_corpus import call, critical, p4, scan, sg
+from tests.pickle._pickle_corpus import Op, call, critical, p4, s, scan, sg
 
 
 def test_torchvision_weights_fetch_and_unpickle_any_url() -> None:
@@ -30,3 +30,27 @@ def test_fastai_nested_attr_reaches_os_system_from_an_allowed_module() -> None:
     data = p4(call(walk, "id"))
     found = critical(scan(data)[0])
     assert any("nested_attr" in m for m in found), found
+
+
+def test_dill_namedtuple_rebuild_resolves_an_importable_name() -> None:
+    """dill's `_create_namedtuple(name, fields, modulename)` returns `modulename.name` when
+    that imports (it looks for the saved class first): ('system', ..., 'os') is os.system."""
+    fields = Op(b"]" + s("a") + b"a")
+    resolved = call(sg("dill._dill", "_create_namedtuple"), "system", fields, "os")
+    data = p4(call(resolved, "id"))
+    found = critical(scan(data)[0])
+    assert any("resolves os.system" in m for m in found), found
+    assert any("Call to os.system('id')" in m for m in found), found
+
+
+def test_dill_namedtuple_of_a_trusted_class_stays_quiet() -> None:
+    """A namedtuple class a real model's package defines is found again and rebuilt."""
+    fields = Op(b"]" + s("data") + b"a")
+    cls = call(
+        sg("dill._dill", "_create_namedtuple"), "PackedSequence", fields, "torch.nn.utils.rnn"
+    )
+    data = p4(cls + b"(J\x01\x00\x00\x00t\x81")
+    result = scan(data)[0]
+    assert not [i for i in result.issues if i.severity.value in ("warning", "critical")], [
+        i.message for i in result.issues
+    ]

@@ -85,7 +85,7 @@ class GgufScanner(BaseScanner):
         }
 
     def _templates(self, h: GgufHeader, path: str, result: ScanResult) -> None:
-        for key, value in h.values.items():
+        for key, value in [*h.shadowed, *h.values.items()]:
             # (`tokenizer.chat_templates` lists the named templates' names; nothing renders it)
             if not key.startswith("tokenizer.chat_template") or key == "tokenizer.chat_templates":
                 continue

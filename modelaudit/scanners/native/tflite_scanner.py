@@ -118,6 +118,10 @@ class _Flat:
         self._need(pos, 1, "byte")
         return self.buf[pos]
 
+    def i8(self, pos: int) -> int:
+        self._need(pos, 1, "byte")
+        return int(struct.unpack_from("<b", self.buf, pos)[0])
+
     def u16(self, pos: int) -> int:
         self._need(pos, 2, "uint16")
         return int.from_bytes(self.buf[pos : pos + 2], "little")
@@ -226,7 +230,9 @@ class TFLiteScanner(BaseScanner):
         for oc in fb.tables(model, 1):
             dep = fb.field(oc, 0)
             new = fb.field(oc, 3)
-            code = max(fb.u8(dep) if dep is not None else 0, fb.i32(new) if new is not None else 0)
+            # as TFLite's GetBuiltinCode: the larger of the two, the deprecated one a signed
+            # byte (0xFF is -1, which leaves a CUSTOM builtin_code in charge)
+            code = max(fb.i8(dep) if dep is not None else 0, fb.i32(new) if new is not None else 0)
             codes.append((code, fb.string(oc, 1)))
         used: set[int] = set()
         #: custom options span -> Flex op name, each span read once

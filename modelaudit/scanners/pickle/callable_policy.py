@@ -96,6 +96,23 @@ def is_dangerous_callable(target: str) -> bool:
     return any(".".join(parts[:i]) in _DANGEROUS_MODULES for i in range(1, len(parts) + 1))
 
 
+def is_dangerous_import(module: str, qualname: str) -> bool:
+    """`is_dangerous_callable` for a name whose module part is known (a loader that imports
+    `module` and follows `qualname`, as Fiddle's pyrefs say): no other split of the dotted
+    path is tried, so a package's own `io` subpackage is not taken for the standard one."""
+    full = f"{module}.{qualname}"
+    if full in _DANGEROUS_NAMES:
+        return True
+    if policy.valid_name(module, qualname):
+        verdict = policy.classify(module, qualname)
+        if verdict.kind == policy.DANGER and verdict.family not in _CONFIG_NORMAL_FAMILIES:
+            return True
+    if module in ("builtins", "__builtin__") and qualname in _DANGEROUS_BUILTINS:
+        return True
+    parts = module.split(".")
+    return any(".".join(parts[:i]) in _DANGEROUS_MODULES for i in range(1, len(parts) + 1))
+
+
 def config_normal_family(target: str) -> str | None:
     """The pickle-policy family (`nested-unpickler`, `network`) that a callable configs name
     legitimately falls in, or None: what it does then depends on the arguments it is given."""

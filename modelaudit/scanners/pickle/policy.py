@@ -1669,7 +1669,9 @@ _SAFE_EXACT: Final[dict[str, str]] = {
         ],
         "",
     ),
-    "dill._dill._create_namedtuple": "",
+    # dill's namedtuple rebuild returns `modulename.name` when that imports (its
+    # `_import_module(..., safe=True)`), else makes the namedtuple: a resolver
+    "dill._dill._create_namedtuple": "dill_namedtuple",
     **dict.fromkeys(_GENSIM_SAFE, ""),
     # the base classes a cloudpickled MLflow pyfunc names (its own code is reported apart)
     "mlflow.pyfunc.model.PythonModel": "",

@@ -25,7 +25,7 @@ from .policy import DANGER, SAFE, SHAPE, UNKNOWN, Verdict
 _MAX_ISSUES = 200
 #: Bytes of nested pickles one stream may hand to loaders (each distinct payload once).
 NESTED_BUDGET = 512 << 20
-_ESCAPING = frozenset({"getattr", "resolve2", "getitem"})
+_ESCAPING = frozenset({"getattr", "resolve2", "getitem", "dill_namedtuple"})
 #: Callables that take a class as an argument without calling it (NEWOBJ's helpers, the
 #: getattr walk); `_reconstructor`'s base is judged by `Session.base_init`.
 _TAKES_CLASSES = frozenset(
@@ -651,6 +651,8 @@ class Session:
                 op,
             )
             return self.make_class(module, f"{qual}()", policy.danger("resolver"))
+        if special == "dill_namedtuple":
+            return self.dill_namedtuple(name, module, qual, args, op)
         if special == "codec":
             enc = args[1] if len(args) > 1 else kwargs.get("encoding") if kwargs else "utf-8"
             if not (isinstance(enc, str) and enc.lower().replace("_", "-") in _SAFE_CODECS):
@@ -712,6 +714,59 @@ class Session:
                 return self.make_class(module, f"{qual}()", policy.danger("code-object"))
             return self.make_class("builtins", tname, policy.Verdict(SAFE))
         return Obj(name, policy.Verdict(SAFE), module, qual)
+
+    def dill_namedtuple(
+        self, name: str, module: str, qual: str, args: tuple[Any, ...], op: str
+    ) -> Any:
+        """dill's `_create_namedtuple(name, fieldnames, modulename, defaults=None)` first
+        tries `modulename.name` as an import and returns whatever it finds there (a saved
+        namedtuple class is found again): `('system', [...], 'os')` is `os.system`. Only a
+        namedtuple it would have to make, or one a real model's module defines, is data."""
+        if len(args) >= 3 and isinstance(args[0], str) and isinstance(args[2], str):
+            target_module, target = args[2], args[0]
+            if not policy.valid_name(target_module, target):
+                return Obj(name, policy.Verdict(SAFE), module, qual)
+            verdict = policy.classify(target_module, target)
+            full = f"{target_module}.{target}"
+            if verdict.kind == DANGER:
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"Resolver {render_call(name, args)} resolves {full}",
+                    IssueSeverity.CRITICAL,
+                    R.RESOLVER,
+                    verdict.why,
+                    target_module,
+                    target,
+                    op,
+                    family=verdict.family,
+                )
+            elif verdict.kind == UNKNOWN:
+                self.report(
+                    "call",
+                    self.n_calls,
+                    f"Resolver {render_call(name, args)} resolves {full}",
+                    IssueSeverity.WARNING,
+                    R.UNKNOWN_GLOBAL,
+                    f"Loading imports {full} when it exists (else makes a namedtuple of that "
+                    "name), which is not a name real models use.",
+                    target_module,
+                    target,
+                    op,
+                )
+            return self.make_class(target_module, target, verdict)
+        self.report(
+            "call",
+            self.n_calls,
+            f"Resolver {render_call(name, args)} with computed names",
+            IssueSeverity.CRITICAL,
+            R.RESOLVER,
+            policy.FAMILIES["resolver"],
+            module,
+            qual,
+            op,
+        )
+        return self.make_class(module, f"{qual}()", policy.danger("resolver"))
 
     def walk(self, target: Any, attr: str, via: str, op: str) -> type:
         """`getattr(target, attr)` and friends: the result is the attribute, judged by path."""

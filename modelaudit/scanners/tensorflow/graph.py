@@ -12,8 +12,9 @@ class Node:
     op: str
     inputs: list[str] = field(default_factory=list)
     attrs: dict[str, list[str]] = field(default_factory=dict)
-    #: (offset, size) of the raw bytes of string tensor values in the binary file (a
-    #: Const's serialized GraphDef for DatasetFromGraph); the text reader leaves it empty
+    #: (offset, size) of the raw bytes of the string tensor values of the `value` attribute
+    #: (the last entry of that key, as protobuf keeps it) in the binary file: a Const's
+    #: serialized GraphDef for DatasetFromGraph; the text reader leaves it empty
     blobs: list[tuple[int, int]] = field(default_factory=list)
 
 

@@ -9,6 +9,7 @@ does not define need a native library and are WARNING. Keras layer metadata (JSO
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -139,18 +140,26 @@ class _Reader:
             elif f == 3 and len(node.inputs) < 64:
                 node.inputs.append(self.w.text(a, b))
             elif f == 5:
+                # A map entry: a later entry of the same key replaces the earlier one (as
+                # protobuf reads maps), two values in one entry merge.
                 key = ""
                 values: list[str] = []
+                blobs: list[tuple[int, int]] = []
                 for ef, ewt, ea, eb in self.w.fields(a, a + b):
                     if ef == 1 and ewt == LENGTH:
                         key = self.w.text(ea, eb)
                     elif ef == 2 and ewt == LENGTH:
-                        values = self.attr_strings(ea, ea + eb, 0, node)
+                        values += self.attr_strings(ea, ea + eb, 0, blobs)
                 node.attrs[key] = values
+                if key == "value":
+                    node.blobs = blobs
         return node
 
-    def attr_strings(self, start: int, end: int, depth: int, node: Node) -> list[str]:
-        """String values of an AttrValue: `s`, `list.s`, `func.name`, string tensors."""
+    def attr_strings(
+        self, start: int, end: int, depth: int, blobs: list[tuple[int, int]]
+    ) -> list[str]:
+        """String values of an AttrValue: `s`, `list.s`, `func.name`, string tensors (whose
+        raw spans are added to `blobs`)."""
         out: list[str] = []
         if depth > _MAX_DEPTH:
             raise WireError("attribute nesting too deep")
@@ -171,7 +180,7 @@ class _Reader:
                 for tf, twt, ta, tb in self.w.fields(a, a + b):
                     if tf == 8 and twt == LENGTH and len(out) < 64:
                         out.append(self.w.text(ta, tb))
-                        node.blobs.append((ta, tb))
+                        blobs.append((ta, tb))
         return out
 
     def hidden_graphs(self) -> None:
@@ -225,21 +234,31 @@ def read_node(wire: Wire, start: int, end: int) -> Node:
 
 
 def _kind(wire: Wire, name: str) -> str:
-    """SavedModel, GraphDef, Keras metadata or fingerprint, from the name and first fields."""
+    """SavedModel, GraphDef (or "both"), Keras metadata or fingerprint.
+
+    `tf.saved_model.load` parses `saved_model.pb` as a SavedModel whatever its fields, and
+    protobuf skips unknown fields and known ones of the wrong wire type, so a leading unknown
+    field decides nothing: another name is a SavedModel when a top-level field 1 is a varint
+    (its schema version), a GraphDef when one is a message (a node), both when neither or
+    each is there (the graph a loader would build either way is read)."""
     base = os.path.basename(name).lower()
     if base.startswith("keras_metadata"):
         return "keras_metadata"
     if base.startswith("fingerprint"):
         return "fingerprint"
-    first = next(iter(wire.fields(0, wire.size)), None) if wire.size else None
-    if first is None:
+    if base.startswith("saved_model"):
+        return "saved_model"
+    version = node = False
+    for f, wt, _, _ in wire.fields(0, wire.size) if wire.size else ():
+        if f == 1:
+            version, node = version or wt == VARINT, node or wt == LENGTH
+            if version and node:
+                break
+    if version and not node:
+        return "saved_model"
+    if node and not version:
         return "graph_def"
-    f, wt, _, _ = first
-    if f == 1 and wt == VARINT:
-        return "saved_model"
-    if f == 2 and wt == LENGTH and base.startswith("saved_model"):
-        return "saved_model"
-    return "graph_def"
+    return "both"
 
 
 class TensorFlowScanner(BaseScanner):
@@ -287,9 +306,14 @@ class TensorFlowScanner(BaseScanner):
             reader = _Reader(wire)
             if kind == "saved_model":
                 reader.saved_model(0, wire.size)
-            elif kind == "keras_metadata":
+            elif kind == "both":
+                # the SavedModel reading of a file named otherwise is an extra: a GraphDef's
+                # fields that do not parse as one leave the GraphDef reading in charge
+                with contextlib.suppress(WireError):
+                    reader.saved_model(0, wire.size)
+            if kind == "keras_metadata":
                 reader.saved_metadata(0, wire.size)
-            else:
+            elif kind != "saved_model":
                 # a fingerprint has no nodes; walking it as a graph catches a renamed one
                 reader.graph_def(0, wire.size, "graph")
             reader.hidden_graphs()

@@ -29,6 +29,21 @@ INSTANTIATION_KEYS: Final[dict[str, str]] = {
     "py/type": "jsonpickle py/type",
     "py/function": "jsonpickle py/function",
 }
+#: Older spellings of `_target_` that loaders still honour: NeMo turns every Hydra 0.x `cls`
+#: into `_target_` (`maybe_update_config_version`, which it runs on every model config it
+#: restores) and imports a `target` and calls it with the config. These words are common
+#: keys in other configs, so only a dotted name the policy denies is reported. (Hydra 1.0's
+#: `class` is left out: logging's dictConfig, which Hydra's own job config feeds, names
+#: `logging.FileHandler` under it.)
+LEGACY_TARGET_KEYS: Final[dict[str, str]] = {
+    "cls": "Hydra 0.x cls",
+    "target": "NeMo target",
+}
+#: Fiddle's JSON serialization (NeMo 2's `context/io.json`, which `nemo.lightning.io.load`
+#: deserializes and builds) writes every function and class as `{"type": "pyref", "module":
+#: M, "name": N}`: deserializing imports `M` and follows `N`, building calls the callables
+#: its Configs name.
+FIDDLE_PYREF: Final = "pyref"
 #: The keyword that lets a Hugging Face loader import and run Python from the repository it
 #: downloads: an instantiated config that passes it on hands that choice to the repository.
 REMOTE_CODE_KEY: Final = "trust_remote_code"
@@ -169,6 +184,21 @@ def enables_remote_code(value: object, plain: bool = True) -> bool:
     return value.strip() not in _FALSE_TEXT
 
 
+def fiddle_pyref(obj: dict[str, object]) -> tuple[str, str] | None:
+    """The module a Fiddle pyref object imports and the name it follows there, or None."""
+    module, name = obj.get("module"), obj.get("name")
+    if obj.get("type") != FIDDLE_PYREF or not isinstance(module, str):
+        return None
+    return (module, name) if isinstance(name, str) else None
+
+
+def legacy_target(value: str) -> bool:
+    """Whether a `LEGACY_TARGET_KEYS` value is a callable worth reporting: a dotted name (an
+    import path, which both loaders need) that importing and calling can make harmful."""
+    name = value.strip()
+    return _DOTTED.match(name.replace(":", ".")) is not None and is_dangerous_callable(name)
+
+
 def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
     """(dangerous, why) for an interpolation that evaluates or imports; None when it is data.
 
@@ -205,15 +235,19 @@ def judge_resolver(resolver: str, argument: str) -> tuple[bool, str] | None:
 
 __all__ = [
     "EVAL_KEYS",
+    "FIDDLE_PYREF",
     "INSTANTIATION_KEYS",
+    "LEGACY_TARGET_KEYS",
     "REMOTE_CODE_KEY",
     "REMOTE_CODE_TARGETS",
     "REPOSITORY_KEYS",
     "code_evidence",
     "enables_remote_code",
     "evaluated_references",
+    "fiddle_pyref",
     "interpolation_budget",
     "interpolations",
     "judge_resolver",
+    "legacy_target",
     "splice",
 ]

@@ -29,10 +29,11 @@ from ...rules.text import (
     JSON_REMOTE_CODE,
 )
 from ..base import BaseScanner, IssueSeverity, ScanResult
-from ..pickle.callable_policy import is_dangerous_callable
+from ..pickle.callable_policy import is_dangerous_callable, is_dangerous_import
 from .diffusers_index import is_model_index, report_model_index
 from .instantiation import (
     EVAL_KEYS,
+    FIDDLE_PYREF,
     INSTANTIATION_KEYS,
     REMOTE_CODE_KEY,
     REMOTE_CODE_TARGETS,
@@ -40,6 +41,7 @@ from .instantiation import (
     code_evidence,
     enables_remote_code,
     evaluated_references,
+    fiddle_pyref,
     interpolation_budget,
     interpolations,
     judge_resolver,
@@ -59,7 +61,9 @@ MAX_JSON_BYTES: Final = 64 * 1024 * 1024
 _HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 #: What the object hook looks for, as bytes: a small document holding none of them (and no
 #: escape that could spell one) is parsed by the shared decoder, without the hook.
-_HOOK_NEEDLES: Final = tuple(k.encode() for k in sorted(_HOOK_KEYS | {"chat_template"}))
+_HOOK_NEEDLES: Final = tuple(
+    k.encode() for k in sorted(_HOOK_KEYS | {"chat_template", FIDDLE_PYREF})
+)
 #: The same needles as one pattern: in a small document one search finds any of them several
 #: times faster than a search per needle (`bytes.find` wins past a kilobyte or so).
 _HOOK_NEEDLE_RE: Final = re.compile(b"|".join(re.escape(n) for n in _HOOK_NEEDLES))
@@ -178,7 +182,11 @@ class JsonScanner(BaseScanner):
         remote = _RemoteCode() if find(b"trust_remote_code") >= 0 else None
 
         def hook(obj: dict[str, Any]) -> dict[str, Any]:
-            if "chat_template" in obj or not _HOOK_KEYS.isdisjoint(obj):
+            if (
+                "chat_template" in obj
+                or not _HOOK_KEYS.isdisjoint(obj)
+                or obj.get("type") == FIDDLE_PYREF
+            ):
                 hooked.append(obj)
             if remote is not None:
                 remote.see(obj)
@@ -225,6 +233,10 @@ class JsonScanner(BaseScanner):
                         report_loader_args(self, obj[key], args, path, key, result, how=how)
             for key in EVAL_KEYS & obj.keys():
                 report_eval_text(self, str(obj[key]), path, key, result)
+            pyref = fiddle_pyref(obj)
+            if pyref is not None and is_dangerous_import(*pyref):
+                target = ".".join(pyref)
+                report_target(self, target, path, "pyref", result, how="Fiddle pyref")
         for obj, key in remote.targets if remote is not None else ():
             how = INSTANTIATION_KEYS[key]
             repository = repository_of(obj)

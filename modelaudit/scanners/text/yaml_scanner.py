@@ -19,6 +19,7 @@ from ..base import BaseScanner, IssueSeverity, ScanResult
 from .instantiation import (
     EVAL_KEYS,
     INSTANTIATION_KEYS,
+    LEGACY_TARGET_KEYS,
     REMOTE_CODE_KEY,
     REMOTE_CODE_TARGETS,
     REPOSITORY_KEYS,
@@ -26,6 +27,7 @@ from .instantiation import (
     evaluated_references,
     interpolation_budget,
     interpolations,
+    legacy_target,
 )
 from .json_scanner import (
     SplicedValues,
@@ -170,7 +172,7 @@ class YamlScanner(BaseScanner):
             )
 
 
-_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
+_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS | frozenset(LEGACY_TARGET_KEYS)
 #: Anchored scalars are remembered (all of them) so that an alias used as a `_target_` key
 #: or value is judged like the text it stands for (`_target_: *cmd` with `cmd: &cmd
 #: os.system`); text longer than this is not kept, as each alias would judge it anew, and
@@ -338,6 +340,10 @@ class _EventWalk:
         top.see_arg(top.key, value, plain)
         if top.target_next in EVAL_KEYS:
             report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
+        elif top.target_next in LEGACY_TARGET_KEYS:
+            if legacy_target(value):
+                how = LEGACY_TARGET_KEYS[top.target_next]
+                report_target(self.scanner, value, self.path, f"pos {pos}", self.result, how=how)
         elif top.target_next:
             how = INSTANTIATION_KEYS[top.target_next]
             report_target(self.scanner, value, self.path, f"pos {pos}", self.result, how=how)
