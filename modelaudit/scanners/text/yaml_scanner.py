@@ -76,6 +76,15 @@ def _plain_class(tag: str) -> str | None:
     return name
 
 
+#: Tags that call a container type with the node's items: `yaml.dump` of an OrderedDict writes
+#: `!!python/object/apply:collections.OrderedDict` over a list of pairs (RL Zoo's config.yml
+#: and args.yml). `UnsafeLoader` calls `OrderedDict(pairs)` and may set attributes or items on
+#: the result; the values are nodes of their own, judged where they stand.
+_CONTAINER_CALLS: Final = frozenset(
+    _PY_TAG + f"object/{how}:collections.OrderedDict" for how in ("apply", "new")
+)
+
+
 #: HyperPyYAML (SpeechBrain) tags that import and call or return a dotted name.
 _CALL_TAGS: Final = ("!new:", "!name:", "!apply:", "!module:")
 
@@ -135,7 +144,7 @@ class YamlScanner(BaseScanner):
     def tag(self, tag: str, pos: int | None, path: str, result: ScanResult) -> None:
         if tag in _VALUE_TAGS:
             return
-        built = _plain_class(tag)
+        built = "collections.OrderedDict" if tag in _CONTAINER_CALLS else _plain_class(tag)
         if built is not None:
             result.add_issue(
                 f"YAML Python tag '{tag.replace(_STD_TAG, '!!')}' builds {built}, a plain data "
