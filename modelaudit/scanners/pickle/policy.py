@@ -1364,6 +1364,30 @@ _GENSIM_SAFE: Final = (
     "gensim.utils.call_on_class_only",
 )
 
+#: Classes other libraries pickle as their saved form, each built by `__init__` arguments or
+#: `__dict__` updates only (no file, import or network): NLTK's punkt tokenizer (the
+#: `tokenizers/punkt/*.pickle` of nltk_data, not `PunktTokenizer`, which reads files), the
+#: `vec_normalize.pkl` stable-baselines3 writes beside each RL Zoo model with the gymnasium
+#: spaces it keeps, pmdarima's fitted ARIMA, and the torch head of a SetFit model
+#: (`model_head.pkl`).
+_LIBRARY_SAFE: Final = (
+    "nltk.tokenize.punkt.PunktSentenceTokenizer",
+    "nltk.tokenize.punkt.PunktParameters",
+    "nltk.tokenize.punkt.PunktLanguageVars",
+    "nltk.tokenize.punkt.PunktToken",
+    "stable_baselines3.common.vec_env.vec_normalize.VecNormalize",
+    "stable_baselines3.common.running_mean_std.RunningMeanStd",
+    "gymnasium.spaces.box.Box",
+    "gymnasium.spaces.discrete.Discrete",
+    "gymnasium.spaces.multi_discrete.MultiDiscrete",
+    "gymnasium.spaces.multi_binary.MultiBinary",
+    "gymnasium.spaces.dict.Dict",
+    "gymnasium.spaces.tuple.Tuple",
+    "pmdarima.arima.arima.ARIMA",
+    "pmdarima.arima.auto.AutoARIMA",
+    "setfit.modeling.SetFitHead",
+)
+
 #: Exact names real models contain, with the call-shape check some of them need.
 _SAFE_EXACT: Final[dict[str, str]] = {
     **dict.fromkeys(
@@ -1633,6 +1657,7 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     ),
     "dill._dill._create_namedtuple": "",
     **dict.fromkeys(_GENSIM_SAFE, ""),
+    **dict.fromkeys(_LIBRARY_SAFE, ""),
     # the base classes a cloudpickled MLflow pyfunc names (its own code is reported apart)
     "mlflow.pyfunc.model.PythonModel": "",
     "mlflow.pyfunc.model.ChatModel": "",
@@ -1755,6 +1780,12 @@ _PYX_UNPICKLE: Final = LazyPattern(r"\.__pyx_unpickle_\w+$")
 #: package's `_internal.clone_module` imports and execs by name.
 _ARRAY_API_ALIASES: Final = LazyPattern(
     r"^scipy\._lib\.array_api_compat\.(numpy|torch|cupy|dask\.array|common)\._aliases\.[a-z]\w*$"
+)
+#: statsmodels' state-space Cython classes, one per BLAS type prefix (`sStatespace`,
+#: `dKalmanFilter`, `zSimulationSmoother`): a fitted ARIMA/SARIMAX/UnobservedComponents keeps
+#: them as values of its `prefix_*_map` dicts.
+_STATSMODELS_TYPED: Final = LazyPattern(
+    r"^statsmodels\.tsa\.statespace\._\w+\.[sdcz][A-Z][A-Za-z]*$"
 )
 _CLASS_LIKE: Final = LazyPattern(r"^_*[A-Z]")
 _IDENT: Final = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -2172,7 +2203,7 @@ def _trusted(module: str, qualname: str) -> bool:
     leaf = qualname.rsplit(".", 1)[-1]
     if _CLASS_LIKE.match(leaf) or _PYX_UNPICKLE.search(full) or _PANDAS_HELPERS.match(full):
         return True
-    if _ARRAY_API_ALIASES.match(full):
+    if _ARRAY_API_ALIASES.match(full) or _STATSMODELS_TYPED.match(full):
         return True
     if full.startswith("torch.") and "." not in qualname and module == "torch":
         # dtypes and other torch-level singletons (torch.float32, torch.bfloat16, ...)

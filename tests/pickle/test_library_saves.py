@@ -1,0 +1,61 @@
+"""Classes other libraries pickle as their saved form are quiet; their loaders and the names
+around them are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.pickle._pickle_corpus import critical, scan, warnings_of
+
+_SAVED_FORMS = [
+    ("nltk.tokenize.punkt", "PunktSentenceTokenizer"),
+    ("nltk.tokenize.punkt", "PunktParameters"),
+    ("stable_baselines3.common.vec_env.vec_normalize", "VecNormalize"),
+    ("gymnasium.spaces.box", "Box"),
+    ("pmdarima.arima.arima", "ARIMA"),
+    ("setfit.modeling", "SetFitHead"),
+    ("statsmodels.tsa.statespace._representation", "sStatespace"),
+    ("statsmodels.tsa.statespace._kalman_filter", "zKalmanFilter"),
+]
+
+
+@pytest.mark.parametrize(("module", "name"), _SAVED_FORMS)
+def test_classes_libraries_save_are_quiet(module: str, name: str) -> None:
+    """NLTK's punkt pickle, stable-baselines3's vec_normalize.pkl, pmdarima's and statsmodels'
+    fitted models, SetFit's torch head: `cls.__new__` and a state dict, as they pickle."""
+    data = b"\x80\x02c%s\n%s\n)\x81}(X\x01\x00\x00\x00aK\x01ub." % (module.encode(), name.encode())
+    result, _ = scan(data)
+    assert critical(result) == [] and warnings_of(result) == [], result.issues
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # a vouched class whose state holds a call
+        b"\x80\x02cnltk.tokenize.punkt\nPunktSentenceTokenizer\n)\x81}(X\x01\x00\x00\x00a"
+        b"cos\nsystem\n(S'id'\ntRub.",
+        b"cnltk.data\nload\n(S'tokenizers/punkt/evil.pickle'\ntR.",
+        b"cstatsmodels.iolib.smpickle\nload_pickle\n(S'/tmp/evil.pkl'\ntR.",
+        b"cstatsmodels.tsa.statespace._tools\nsSystem\n(S'id'\ntR.",
+    ],
+)
+def test_loaders_and_calls_beside_those_classes_are_critical(data: bytes) -> None:
+    result, _ = scan(data)
+    assert critical(result), result.issues
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # PunktTokenizer reads its parameters from files; gym.make imports an entry point
+        b"cnltk.tokenize.punkt\nPunktTokenizer\n(S'english'\ntR.",
+        b"cgymnasium.envs.registration\nmake\n(S'evil:Env'\ntR.",
+        b"cstable_baselines3.common.save_util\nload_from_pkl\n(S'/tmp/evil.pkl'\ntR.",
+        # the typed-class exception covers statsmodels' Cython modules only
+        b"cstatsmodels.tsa.statespace\nsStatespace\n)R.",
+        b"cstatsmodels.tsa.statespace._representation\nsstatespace\n)R.",
+    ],
+)
+def test_neighbours_of_those_classes_are_not_vouched(data: bytes) -> None:
+    result, _ = scan(data)
+    assert critical(result) or warnings_of(result), result.issues
