@@ -12,6 +12,8 @@ _SAVED_FORMS = [
     ("nltk.tokenize.punkt", "PunktParameters"),
     ("stable_baselines3.common.vec_env.vec_normalize", "VecNormalize"),
     ("gymnasium.spaces.box", "Box"),
+    ("stable_baselines3.common.utils", "FloatSchedule"),
+    ("stable_baselines3.dqn.policies", "DQNPolicy"),
     ("pmdarima.arima.arima", "ARIMA"),
     ("setfit.modeling", "SetFitHead"),
     ("statsmodels.tsa.statespace._representation", "sStatespace"),
@@ -51,6 +53,8 @@ def test_loaders_and_calls_beside_those_classes_are_critical(data: bytes) -> Non
         b"cnltk.tokenize.punkt\nPunktTokenizer\n(S'english'\ntR.",
         b"cgymnasium.envs.registration\nmake\n(S'evil:Env'\ntR.",
         b"cstable_baselines3.common.save_util\nload_from_pkl\n(S'/tmp/evil.pkl'\ntR.",
+        # an algorithm built from an env id makes the env (gym.make imports its entry point)
+        b"cstable_baselines3.ppo.ppo\nPPO\n(S'MlpPolicy'\nS'evil:Env-v0'\ntR.",
         # the typed-class exception covers statsmodels' Cython modules only
         b"cstatsmodels.tsa.statespace\nsStatespace\n)R.",
         b"cstatsmodels.tsa.statespace._representation\nsstatespace\n)R.",

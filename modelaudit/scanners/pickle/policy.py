@@ -1369,8 +1369,42 @@ _GENSIM_SAFE: Final = (
 #: `tokenizers/punkt/*.pickle` of nltk_data, not `PunktTokenizer`, which reads files), the
 #: `vec_normalize.pkl` stable-baselines3 writes beside each RL Zoo model with the gymnasium
 #: spaces it keeps, pmdarima's fitted ARIMA, and the torch head of a SetFit model
-#: (`model_head.pkl`).
+#: (`model_head.pkl`). stable-baselines3's model zip also cloudpickles, into its `data` JSON,
+#: the policy and buffer classes (by reference, not called), schedules, the train frequency
+#: and action noise of the run.
+_SB3_SAVED: Final = tuple(
+    f"stable_baselines3.{name}"
+    for name in (
+        "common.policies.ActorCriticPolicy",
+        "common.policies.ActorCriticCnnPolicy",
+        "common.policies.MultiInputActorCriticPolicy",
+        *(
+            f"{algo}.policies.{cls}"
+            for algo in ("dqn", "sac", "td3")
+            for cls in ("CnnPolicy", "MultiInputPolicy")
+        ),
+        "dqn.policies.DQNPolicy",
+        "sac.policies.SACPolicy",
+        "td3.policies.TD3Policy",
+        "common.buffers.RolloutBuffer",
+        "common.buffers.DictRolloutBuffer",
+        "common.buffers.ReplayBuffer",
+        "common.buffers.DictReplayBuffer",
+        "her.her_replay_buffer.HerReplayBuffer",
+        "common.utils.FloatSchedule",
+        "common.utils.ConstantSchedule",
+        "common.utils.LinearSchedule",
+        "common.type_aliases.TrainFreq",
+        "common.type_aliases.TrainFrequencyUnit",
+        "common.torch_layers.FlattenExtractor",
+        "common.torch_layers.NatureCNN",
+        "common.torch_layers.CombinedExtractor",
+        "common.noise.NormalActionNoise",
+        "common.noise.OrnsteinUhlenbeckActionNoise",
+    )
+)
 _LIBRARY_SAFE: Final = (
+    *_SB3_SAVED,
     "nltk.tokenize.punkt.PunktSentenceTokenizer",
     "nltk.tokenize.punkt.PunktParameters",
     "nltk.tokenize.punkt.PunktLanguageVars",
