@@ -18,6 +18,9 @@ _SAVED_FORMS = [
     ("setfit.modeling", "SetFitHead"),
     ("statsmodels.tsa.statespace._representation", "sStatespace"),
     ("statsmodels.tsa.statespace._kalman_filter", "zKalmanFilter"),
+    ("torchao.quantization", "Int8Tensor"),
+    ("torchao.dtypes.affine_quantized_tensor", "AffineQuantizedTensor"),
+    ("torchao.quantization.quant_primitives", "MappingType"),
 ]
 
 
@@ -39,6 +42,7 @@ def test_classes_libraries_save_are_quiet(module: str, name: str) -> None:
         b"cnltk.data\nload\n(S'tokenizers/punkt/evil.pickle'\ntR.",
         b"cstatsmodels.iolib.smpickle\nload_pickle\n(S'/tmp/evil.pkl'\ntR.",
         b"cstatsmodels.tsa.statespace._tools\nsSystem\n(S'id'\ntR.",
+        b"ctorchao.quantization\nInt8Tensor.__init_subclass__\n)R.",
     ],
 )
 def test_loaders_and_calls_beside_those_classes_are_critical(data: bytes) -> None:
@@ -58,6 +62,10 @@ def test_loaders_and_calls_beside_those_classes_are_critical(data: bytes) -> Non
         # the typed-class exception covers statsmodels' Cython modules only
         b"cstatsmodels.tsa.statespace\nsStatespace\n)R.",
         b"cstatsmodels.tsa.statespace._representation\nsstatespace\n)R.",
+        # torchao: functions, export helpers and prototypes are not its saved classes
+        b"ctorchao.quantization\nquantize_\n(NNtR.",
+        b"ctorchao.quantization.pt2e.export_utils\nWrapperModule\n(NtR.",
+        b"ctorchao.prototype.autoround.core\nAutoRoundConfig\n)R.",
     ],
 )
 def test_neighbours_of_those_classes_are_not_vouched(data: bytes) -> None:

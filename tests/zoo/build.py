@@ -1016,6 +1016,26 @@ def triton_model_repository(out: Path) -> None:
     )
 
 
+@repo("torchao-quantized", "torchao", "torch")
+def torchao_quantized(out: Path) -> None:
+    """torch.save of state dicts quantize_() made (what torchao-quantized Hub repos ship as
+    pytorch_model.bin): torchao tensor subclasses rebuilt by _rebuild_wrapper_subclass, with
+    their granularity, kernel-preference and mapping enums."""
+    import torch
+    import torchao.quantization as tq
+
+    configs = {
+        "int8_weight_only.pt": tq.Int8WeightOnlyConfig(),
+        "int8_dynamic.pt": tq.Int8DynamicActivationInt8WeightConfig(),
+        "intx_weight_only.pt": tq.IntxWeightOnlyConfig(weight_dtype=torch.int4),  # type: ignore[attr-defined]
+        "float8_weight_only.pt": tq.Float8WeightOnlyConfig(),
+    }
+    for name, config in configs.items():
+        model = torch.nn.Sequential(torch.nn.Linear(64, 32)).to(torch.bfloat16)
+        tq.quantize_(model, config)
+        torch.save(model.state_dict(), out / name)
+
+
 # --- Keras / TensorFlow --------------------------------------------------------------------------
 
 

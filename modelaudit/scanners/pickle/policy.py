@@ -1821,6 +1821,14 @@ _ARRAY_API_ALIASES: Final = LazyPattern(
 _STATSMODELS_TYPED: Final = LazyPattern(
     r"^statsmodels\.tsa\.statespace\._\w+\.[sdcz][A-Z][A-Za-z]*$"
 )
+#: torchao's quantized tensor subclasses and their layouts, enums and granularities, which
+#: torch.save of a quantize_()'d model (and transformers' TorchAoConfig saves) pickles and
+#: torchao registers with torch.serialization.add_safe_globals: classes of its quantization,
+#: dtypes, float8 and low-bit optimizer-state modules (not pt2e's export helpers, nor prototype).
+_TORCHAO_SAVED: Final = LazyPattern(
+    r"^torchao\.(?:quantization(?!\.pt2e\b)|dtypes|float8|core\.config|optim\.subclass_\w+)"
+    r"(?:\.\w+)*\.[A-Z][A-Za-z0-9_]*$"
+)
 _CLASS_LIKE: Final = LazyPattern(r"^_*[A-Z]")
 _IDENT: Final = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -2230,6 +2238,8 @@ _BUILTIN_DANGER: Final[dict[str, str]] = {
 def _trusted(module: str, qualname: str) -> bool:
     full = f"{module}.{qualname}"
     top = module.split(".", 1)[0]
+    if top == "torchao" and "." not in qualname:
+        return _TORCHAO_SAVED.match(full) is not None
     if top not in _TRUSTED_PACKAGES:
         return False
     if not _IDENT.match(full):
@@ -2251,7 +2261,7 @@ def trusted_top_levels() -> frozenset[str]:
     own source under one of them (a torch.package) would run that code under a trusted name."""
     exact = {name.split(".", 1)[0] for name in _SAFE_EXACT}
     prefixes = {name.split(".", 1)[0] for name in _SAFE_PREFIXES + _TRUSTED_FUNCTIONS}
-    return frozenset(exact | prefixes | set(_TRUSTED_PACKAGES))
+    return frozenset(exact | prefixes | set(_TRUSTED_PACKAGES) | {"torchao"})
 
 
 @lru_cache(maxsize=4096)
