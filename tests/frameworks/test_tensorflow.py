@@ -252,6 +252,43 @@ def test_broken_text_format_is_inconclusive(tmp_path: Path) -> None:
     assert result.status is FileStatus.INCONCLUSIVE
 
 
+def test_saved_model_debug_info_is_read_as_debug_info(tf_models: Path) -> None:
+    """SaveOptions(save_debug_info=True) writes debug/saved_model_debug_info.pb, a
+    GraphDebugInfo (file names, stack frames) that does not parse as a graph."""
+    debug = tf_models / "debug_info_savedmodel" / "debug" / "saved_model_debug_info.pb"
+    result = scan(debug)
+    assert result.status is FileStatus.COMPLETE, result.status_reason
+    assert result.metadata["format_details"]["kind"] == "debug_info"
+    assert alarms(result) == []
+    report = scan_model_directory_or_file(str(tf_models / "debug_info_savedmodel"))
+    assert report["summary"]["exit_code"] == 0
+
+
+def _pyfunc_graph() -> bytes:
+    """A GraphDef with one PyFunc node."""
+    return _field(1, _field(1, b"p") + _field(2, b"PyFunc"))
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x0f"])
+def test_a_graph_named_as_debug_info_is_still_a_graph(tmp_path: Path, tail: bytes) -> None:
+    """A graph under the debug file's name is judged as a graph; one that breaks off into
+    bytes no protobuf holds (field 1, wire type 7) does not pass as debug info."""
+    path = tmp_path / "saved_model_debug_info.pb"
+    path.write_bytes(_pyfunc_graph() + tail)
+    result = scan(path)
+    if tail:
+        assert result.status is FileStatus.INCONCLUSIVE
+    else:
+        assert CRIT in {i.severity for i in result.issues}
+
+
+def test_truncated_debug_info_is_inconclusive(tf_models: Path, tmp_path: Path) -> None:
+    debug = tf_models / "debug_info_savedmodel" / "debug" / "saved_model_debug_info.pb"
+    path = tmp_path / "saved_model_debug_info.pb"
+    path.write_bytes(debug.read_bytes()[:-3])
+    assert scan(path).status is FileStatus.INCONCLUSIVE
+
+
 # the densenet_onnx example of Triton's model repository docs, list syntax included
 TRITON_CONFIG = """name: "densenet_onnx"
 platform: "onnxruntime_onnx"
