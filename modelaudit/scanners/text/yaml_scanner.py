@@ -56,33 +56,39 @@ _VALUE_TAGS: Final = frozenset(
     )
 )
 _OBJECT_TAG: Final = _PY_TAG + "object:"
+#: Tags that call or name a dotted object: `apply`/`new` call it with the node's items (and
+#: set state), `name` returns it.
+_CALL_OR_NAME_TAGS: Final = tuple(_PY_TAG + k for k in ("object/apply:", "object/new:", "name:"))
 
 
 def _plain_class(tag: str) -> str | None:
-    """The class a `!!python/object:module.Class` tag builds, when the pickle policy finds it
-    safe (`yaml.dump` of an `argparse.Namespace`, Lightning's `hparams.yaml` of argparse
-    arguments): `UnsafeLoader` makes it with `cls.__new__` and sets its state, what an
-    unpickler's NEWOBJ and BUILD do. None for any other tag (a call, a name, a module)."""
-    if not tag.startswith(_OBJECT_TAG):
-        return None
-    name = tag[len(_OBJECT_TAG) :]
+    """The object a Python tag builds or names when the pickle policy finds it safe, as it
+    would in a pickle (the nodes the loader passes it are judged where they stand); None for
+    any other tag, and for every module tag.
+
+    `!!python/object:module.Class` (`yaml.dump` of an `argparse.Namespace`, Lightning's
+    `hparams.yaml` of argparse arguments): `UnsafeLoader` makes it with `cls.__new__` and sets
+    its state, what an unpickler's NEWOBJ and BUILD do. `!!python/object/apply:` and `/new:`
+    call the name with the node's items, as REDUCE does (`yaml.dump` of an OrderedDict: RL
+    Zoo's `config.yml`; of numpy scalars and arrays: Lightning's `hparams.yaml`), and
+    `!!python/name:` returns it, as GLOBAL does (`numpy.ndarray` beside those arrays)."""
+    if tag.startswith(_OBJECT_TAG):
+        name = tag[len(_OBJECT_TAG) :]
+        needs_class = True
+    else:
+        prefix = next((p for p in _CALL_OR_NAME_TAGS if tag.startswith(p)), None)
+        if prefix is None:
+            return None
+        name = tag[len(prefix) :]
+        needs_class = False
     module, _, qualname = name.rpartition(".")
-    if not module or not qualname[:1].isupper():
+    if not module or (needs_class and not qualname[:1].isupper()):
         return None
     from ..pickle.policy import SAFE, classify, valid_name
 
     if not valid_name(module, qualname) or classify(module, qualname).kind != SAFE:
         return None
     return name
-
-
-#: Tags that call a container type with the node's items: `yaml.dump` of an OrderedDict writes
-#: `!!python/object/apply:collections.OrderedDict` over a list of pairs (RL Zoo's config.yml
-#: and args.yml). `UnsafeLoader` calls `OrderedDict(pairs)` and may set attributes or items on
-#: the result; the values are nodes of their own, judged where they stand.
-_CONTAINER_CALLS: Final = frozenset(
-    _PY_TAG + f"object/{how}:collections.OrderedDict" for how in ("apply", "new")
-)
 
 
 #: HyperPyYAML (SpeechBrain) tags that import and call or return a dotted name.
@@ -144,11 +150,11 @@ class YamlScanner(BaseScanner):
     def tag(self, tag: str, pos: int | None, path: str, result: ScanResult) -> None:
         if tag in _VALUE_TAGS:
             return
-        built = "collections.OrderedDict" if tag in _CONTAINER_CALLS else _plain_class(tag)
+        built = _plain_class(tag)
         if built is not None:
             result.add_issue(
-                f"YAML Python tag '{tag.replace(_STD_TAG, '!!')}' builds {built}, a plain data "
-                "class",
+                f"YAML Python tag '{tag.replace(_STD_TAG, '!!')}' builds {built}, which the "
+                "pickle policy finds safe",
                 severity=IssueSeverity.INFO,
                 location=self.location(path, pos=pos),
                 details={"tag": tag, "class": built},
