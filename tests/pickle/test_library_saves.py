@@ -18,6 +18,8 @@ _SAVED_FORMS = [
     ("setfit.modeling", "SetFitHead"),
     ("statsmodels.tsa.statespace._representation", "sStatespace"),
     ("statsmodels.tsa.statespace._kalman_filter", "zKalmanFilter"),
+    ("deepspeed.runtime.fp16.loss_scaler", "LossScaler"),
+    ("deepspeed.utils.tensor_fragment", "fragment_address"),
     ("torchao.quantization", "Int8Tensor"),
     ("torchao.dtypes.affine_quantized_tensor", "AffineQuantizedTensor"),
     ("torchao.quantization.quant_primitives", "MappingType"),
@@ -62,6 +64,9 @@ def test_loaders_and_calls_beside_those_classes_are_critical(data: bytes) -> Non
         # the typed-class exception covers statsmodels' Cython modules only
         b"cstatsmodels.tsa.statespace\nsStatespace\n)R.",
         b"cstatsmodels.tsa.statespace._representation\nsstatespace\n)R.",
+        # DeepSpeed: its checkpoint loaders and engines are not its saved classes
+        b"cdeepspeed.runtime.engine\nDeepSpeedEngine\n(NtR.",
+        b"cdeepspeed.utils.zero_to_fp32\nget_fp32_state_dict_from_zero_checkpoint\n(S'/x'\ntR.",
         # torchao: functions, export helpers and prototypes are not its saved classes
         b"ctorchao.quantization\nquantize_\n(NNtR.",
         b"ctorchao.quantization.pt2e.export_utils\nWrapperModule\n(NtR.",

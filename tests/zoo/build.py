@@ -1036,6 +1036,54 @@ def torchao_quantized(out: Path) -> None:
         torch.save(model.state_dict(), out / name)
 
 
+_DEEPSPEED_RUN = """
+import os, sys, torch
+import deepspeed
+out, stage = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(1234)
+model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+config = {
+    "train_batch_size": 4,
+    "optimizer": {"type": "AdamW", "params": {"lr": 1e-3, "torch_adam": True}},
+    "scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 2}},
+    "zero_optimization": {"stage": stage},
+    "bf16": {"enabled": stage == 1},
+}
+deepspeed.init_distributed(dist_backend="gloo")
+engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=config)
+for _ in range(2):
+    x = torch.randn(4, 8).to(torch.bfloat16 if stage == 1 else torch.float32)
+    engine.backward(engine(x).float().sum())
+    engine.step()
+engine.save_checkpoint(out, tag="global_step2", client_state={"epoch": 1})
+"""
+
+
+@repo("deepspeed-zero-checkpoint", "deepspeed", "torch")
+def deepspeed_zero_checkpoint(out: Path) -> None:
+    """engine.save_checkpoint of ZeRO stages 1 (bf16), 2 and 3 on DeepSpeed's CPU accelerator
+    (gloo, one rank): global_step2/*model_states.pt and *optim_states.pt (loss scaler, stage
+    enum, fragment addresses), `latest`, and the zero_to_fp32.py it copies beside them."""
+    env = {
+        **os.environ,
+        "DS_ACCELERATOR": "cpu",
+        "MASTER_ADDR": "127.0.0.1",
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "LOCAL_RANK": "0",
+    }
+    for stage in (1, 2, 3):
+        subprocess.run(
+            [sys.executable, "-c", _DEEPSPEED_RUN, str(out / f"zero{stage}"), str(stage)],
+            env={**env, "MASTER_PORT": str(29600 + stage)},
+            check=True,
+            capture_output=True,
+        )
+        if stage != 1:  # the same scripts in every folder: one copy is enough
+            for script in ("zero_to_fp32.py", "zero_to_torch.py"):
+                (out / f"zero{stage}" / script).unlink(missing_ok=True)
+
+
 # --- Keras / TensorFlow --------------------------------------------------------------------------
 
 

@@ -1403,8 +1403,18 @@ _SB3_SAVED: Final = tuple(
         "common.noise.OrnsteinUhlenbeckActionNoise",
     )
 )
+#: DeepSpeed's ZeRO optimizer states (`zero_pp_rank_*_optim_states.pt`, which its loader and
+#: zero_to_fp32.py torch.load): the loss scaler, the stage enum and the fragment addresses of
+#: each parameter's slice.
+_DEEPSPEED_SAVED: Final = (
+    "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+    "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler",
+    "deepspeed.runtime.zero.config.ZeroStageEnum",
+    "deepspeed.utils.tensor_fragment.fragment_address",
+)
 _LIBRARY_SAFE: Final = (
     *_SB3_SAVED,
+    *_DEEPSPEED_SAVED,
     "nltk.tokenize.punkt.PunktSentenceTokenizer",
     "nltk.tokenize.punkt.PunktParameters",
     "nltk.tokenize.punkt.PunktLanguageVars",
