@@ -123,3 +123,53 @@ def test_lightning_hparams_tags_are_not_critical(tmp_path: Path) -> None:
     ):
         path.write_text(text)
         assert rt.YAML_PYTHON_TAG in rules_of(scan(path), IssueSeverity.CRITICAL), text
+
+
+def test_rl_zoo_ordered_dict_configs_are_not_critical(tmp_path: Path) -> None:
+    """rl_zoo3 writes config.yml and args.yml with `yaml.dump` of an OrderedDict, which tags
+    the document `!!python/object/apply:collections.OrderedDict` over a list of pairs."""
+    from collections import OrderedDict
+
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.dump(OrderedDict([("n_envs", 8), ("policy", "MlpPolicy")])))
+    assert path.read_text().startswith("!!python/object/apply:collections.OrderedDict")
+    result = scan(path)
+    assert_clean(result)
+    assert rules_of(result) == {rt.YAML_CUSTOM_TAG}
+    # what the pairs hold is judged on its own; other calls and look-alikes stay critical
+    for text in (
+        "!!python/object/apply:collections.OrderedDict\n- - - a\n"
+        "    - !!python/object/apply:os.system ['id']\n",
+        "!!python/object/apply:collections.OrderedDict.fromkeys [[a]]\n",
+        "!!python/object/apply:collections.OrderedDictx [[]]\n",
+        "!!python/object/apply:collections.defaultdict [!!python/name:os.system ]\n",
+    ):
+        path.write_text(text)
+        assert rt.YAML_PYTHON_TAG in rules_of(scan(path), IssueSeverity.CRITICAL), text
+
+
+def test_numpy_values_in_lightning_hparams_are_not_critical(tmp_path: Path) -> None:
+    """Lightning's save_hparams_to_yaml yaml.dumps numpy hyperparameters: scalars as
+    `object/apply:numpy...scalar` over `object/apply:numpy.dtype`, arrays as
+    `object/apply:..._reconstruct` naming `!!python/name:numpy.ndarray`."""
+    import numpy as np
+
+    path = tmp_path / "hparams.yaml"
+    path.write_text(
+        yaml.dump({"lr": np.float64(0.01), "hidden": np.int64(8), "w": np.array([0.3, 0.7])})
+    )
+    text = path.read_text()
+    assert "!!python/name:numpy.ndarray" in text and "multiarray.scalar" in text
+    result = scan(path)
+    assert_clean(result)
+    assert rules_of(result) == {rt.YAML_CUSTOM_TAG}
+    for bad in (
+        "x: !!python/object/apply:numpy.load ['/tmp/evil.npy', null, true]\n",
+        "x: !!python/name:numpy.ctypeslib.load_library ''\n",
+        "x: !!python/object/apply:numpy.core._ufunc_reconstruct [os, system]\n",
+        "x: !!python/module:numpy\n",
+        "x: !!python/object/apply:numpy.dtype.__reduce__ []\n",
+        "x: !!python/object/new:numpy.ndarray.__class__.__subclasses__ []\n",
+    ):
+        path.write_text(bad)
+        assert rt.YAML_PYTHON_TAG in rules_of(scan(path), IssueSeverity.CRITICAL), bad

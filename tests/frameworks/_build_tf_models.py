@@ -370,6 +370,8 @@ def main(out: str) -> None:
 
     legit = _legit_module()
     tf.saved_model.save(legit, os.path.join(out, "legit_savedmodel"))
+    debug = tf.saved_model.SaveOptions(save_debug_info=True)
+    tf.saved_model.save(legit, os.path.join(out, "debug_info_savedmodel"), options=debug)
     tf.saved_model.save(_evil_module(), os.path.join(out, "evil_savedmodel"))
     _as_text(os.path.join(out, "legit_savedmodel"), os.path.join(out, "legit_text_savedmodel"))
     _as_text(os.path.join(out, "evil_savedmodel"), os.path.join(out, "evil_text_savedmodel"))

@@ -301,6 +301,111 @@ def test_broken_text_format_is_inconclusive(tmp_path: Path) -> None:
     assert result.status is FileStatus.INCONCLUSIVE
 
 
+def test_saved_model_debug_info_is_read_as_debug_info(tf_models: Path) -> None:
+    """SaveOptions(save_debug_info=True) writes debug/saved_model_debug_info.pb, a
+    GraphDebugInfo (file names, stack frames) that does not parse as a graph."""
+    debug = tf_models / "debug_info_savedmodel" / "debug" / "saved_model_debug_info.pb"
+    result = scan(debug)
+    assert result.status is FileStatus.COMPLETE, result.status_reason
+    assert result.metadata["format_details"]["kind"] == "debug_info"
+    assert alarms(result) == []
+    report = scan_model_directory_or_file(str(tf_models / "debug_info_savedmodel"))
+    assert report["summary"]["exit_code"] == 0
+
+
+def _pyfunc_graph() -> bytes:
+    """A GraphDef with one PyFunc node."""
+    return _field(1, _field(1, b"p") + _field(2, b"PyFunc"))
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x0f"])
+def test_a_graph_named_as_debug_info_is_still_a_graph(tmp_path: Path, tail: bytes) -> None:
+    """A graph under the debug file's name is judged as a graph; one that breaks off into
+    bytes no protobuf holds (field 1, wire type 7) does not pass as debug info."""
+    path = tmp_path / "saved_model_debug_info.pb"
+    path.write_bytes(_pyfunc_graph() + tail)
+    result = scan(path)
+    if tail:
+        assert result.status is FileStatus.INCONCLUSIVE
+    else:
+        assert CRIT in {i.severity for i in result.issues}
+
+
+def test_truncated_debug_info_is_inconclusive(tf_models: Path, tmp_path: Path) -> None:
+    debug = tf_models / "debug_info_savedmodel" / "debug" / "saved_model_debug_info.pb"
+    path = tmp_path / "saved_model_debug_info.pb"
+    path.write_bytes(debug.read_bytes()[:-3])
+    assert scan(path).status is FileStatus.INCONCLUSIVE
+
+
+# the densenet_onnx example of Triton's model repository docs, list syntax included
+TRITON_CONFIG = """name: "densenet_onnx"
+platform: "onnxruntime_onnx"
+max_batch_size : 0
+input [
+  {
+    name: "data_0"
+    data_type: TYPE_FP32
+    format: FORMAT_NCHW
+    dims: [ 3, 224, 224 ]
+    reshape { shape: [ 1, 3, 224, 224 ] }
+  }
+]
+output [
+  {
+    name: "fc6_1"
+    data_type: TYPE_FP32
+    dims: [ 1000 ]
+    reshape { shape: [ 1, 1000, 1, 1 ] }
+    label_filename: "densenet_labels.txt"
+  },
+  {
+    name: "prob"
+    data_type: TYPE_FP32
+    dims: [ 1000 ]
+  }
+]
+instance_group [ { kind: KIND_CPU count: 2 } ]
+dynamic_batching { preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 100 }
+parameters: { key: "INFERENCE_MODE" value: { string_value: "true" } }
+"""
+
+
+def test_triton_config_message_lists_are_read(tmp_path: Path) -> None:
+    """Triton's config.pbtxt writes repeated fields as `input [ { ... }, { ... } ]`."""
+    path = tmp_path / "densenet_onnx" / "config.pbtxt"
+    path.parent.mkdir()
+    path.write_text(TRITON_CONFIG)
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE
+    assert alarms(result) == []
+
+
+def test_nodes_in_a_message_list_are_judged(tmp_path: Path) -> None:
+    """The same list syntax in a text SavedModel must not hide ops (it was inconclusive)."""
+    path = tmp_path / "saved_model.pbtxt"
+    path.write_text(
+        "meta_graphs [ { graph_def { node [\n"
+        '  { name: "r" op: "ReadFile" input: "c" },\n'
+        '  { name: "p" op: "EagerPyFunc" attr { key: "token" value { s: "pyfunc_0" } } }\n'
+        "] } } ]\n"
+    )
+    result = scan(path)
+    assert result.status is FileStatus.COMPLETE
+    ops = {i.details["op"] for i in result.issues if i.severity is CRIT}
+    assert ops == {"ReadFile", "EagerPyFunc"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['node [ { name: "a" op: "Const" }, "x" ]', 'node [ { name: "a" }', "dims: [ 1, 2"],
+)
+def test_broken_lists_are_inconclusive(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "graph.pbtxt"
+    path.write_text(text)
+    assert scan(path).status is FileStatus.INCONCLUSIVE
+
+
 def test_dataset_cache_to_a_file(tf_models: Path) -> None:
     """`Dataset.cache(filename)` writes cache files there; `cache()` keeps them in memory."""
     memory = scan(tf_models / "cache_memory" / "saved_model.pb")

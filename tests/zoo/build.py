@@ -844,6 +844,246 @@ def prophet_forecaster(out: Path) -> None:
     (out / "serialized_model.json").write_text(model_to_json(model), encoding="utf-8")
 
 
+@repo("statsmodels-statespace", "statsmodels", "pandas", "numpy")
+def statsmodels_statespace(out: Path) -> None:
+    """Fitted state-space results (`results.save`): their pickles keep statsmodels' Cython
+    classes per BLAS prefix (`sStatespace`, `dKalmanFilter`, ...) in `prefix_*_map` dicts."""
+    import numpy as np
+    import pandas as pd
+    from statsmodels.tsa.arima.model import ARIMA
+
+    rng = np.random.default_rng(SEED)
+    index = pd.date_range("2020-01-01", periods=24, freq="MS")
+    series = pd.Series(np.sin(np.arange(24) / 3) + rng.normal(size=24) * 0.1, index=index)
+    # remove_data=True drops the model and with it the class maps
+    ARIMA(series, order=(1, 0, 0)).fit().save(str(out / "arima_results.pickle"))
+
+
+@repo("pmdarima-auto-arima", "pmdarima", "statsmodels", "joblib", "numpy")
+def pmdarima_auto_arima(out: Path) -> None:
+    """pmdarima's documented persistence: pickle or joblib of the fitted ARIMA."""
+    import pickle
+
+    import joblib
+    import numpy as np
+    import pmdarima
+
+    rng = np.random.default_rng(SEED)
+    y = np.sin(np.arange(40) / 3) + rng.normal(size=40) * 0.1
+    model = pmdarima.auto_arima(
+        y, seasonal=False, start_p=0, start_q=0, max_p=1, max_q=1, suppress_warnings=True
+    )
+    with open(out / "arima.pkl", "wb") as f:
+        pickle.dump(model, f)
+    joblib.dump(model, out / "arima.joblib")
+
+
+@repo("nltk-data-punkt", "nltk")
+def nltk_data_punkt(out: Path) -> None:
+    """An nltk_data tree as the downloader lays it out: the legacy `tokenizers/punkt` pickle
+    (a PunktSentenceTokenizer, what `nltk.data.load('tokenizers/punkt/english.pickle')` read
+    before 3.8.2) and the `punkt_tab` text files that replaced it, both from one trainer."""
+    import pickle
+
+    import nltk
+    from nltk.tokenize import punkt
+
+    nltk.data.path.insert(0, str(out))
+    text = " ".join(corpus_lines(200)) + " Dr. Smith met Mr. Brown at 5 p.m. today. It rained."
+    trainer = punkt.PunktTrainer()
+    trainer.train(text * 3, finalize=True)
+    tokenizer = punkt.PunktSentenceTokenizer(trainer.get_params())
+    for sub in ("tokenizers/punkt", "tokenizers/punkt/PY3"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+        with open(out / sub / "english.pickle", "wb") as f:
+            pickle.dump(tokenizer, f, protocol=2 if sub.endswith("punkt") else 4)
+    tab = out / "tokenizers" / "punkt_tab" / "english"
+    tab.mkdir(parents=True)
+    punkt.save_punkt_params(tokenizer._params, dir=str(tab))
+
+
+@repo("sb3-rl-zoo", "stable-baselines3", "gymnasium", "torch", "numpy")
+def sb3_rl_zoo(out: Path) -> None:
+    """What the RL Zoo pushes for a normalised agent: the model zip and `vec_normalize.pkl`
+    (VecNormalize.save pickles the wrapper without its env: gymnasium spaces and running
+    statistics), plus its config.yml."""
+    from collections import OrderedDict
+
+    import gymnasium as gym
+    import yaml
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    env = VecNormalize(DummyVecEnv([lambda: gym.make("CartPole-v1")]))
+    model = PPO(
+        "MlpPolicy",
+        env,
+        seed=SEED,
+        n_steps=32,
+        batch_size=16,
+        n_epochs=1,
+        policy_kwargs={"net_arch": [8]},
+    )
+    model.learn(32)
+    model.save(out / "ppo-CartPole-v1")
+    env.save(str(out / "vec_normalize.pkl"))
+    # rl_zoo3's ExperimentManager writes these with yaml.dump of OrderedDicts
+    hyperparams: dict[str, object] = {"batch_size": 16, "n_envs": 1, "n_steps": 32}
+    hyperparams |= {"normalize": True, "policy": "MlpPolicy", "policy_kwargs": "dict(net_arch=[8])"}
+    with open(out / "config.yml", "w", encoding="utf-8") as f:
+        yaml.dump(OrderedDict(sorted(hyperparams.items())), f)
+    with open(out / "args.yml", "w", encoding="utf-8") as f:
+        args = {"algo": "ppo", "env": "CartPole-v1", "n_timesteps": 32, "seed": SEED}
+        yaml.dump(OrderedDict(sorted(args.items())), f)
+    with open(out / "env_kwargs.yml", "w", encoding="utf-8") as f:
+        yaml.dump({}, f)
+
+
+@repo("setfit-torch-head", "setfit", "sentence-transformers", "transformers", "torch")
+def setfit_torch_head(out: Path) -> None:
+    """A SetFit model with a differentiable head: save_pretrained joblib-dumps the SetFitHead
+    module into model_head.pkl beside the sentence-transformers body."""
+    from sentence_transformers import SentenceTransformer, models
+    from setfit import SetFitHead, SetFitModel
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    work = Path(tempfile.mkdtemp(prefix="zoo-setfit-"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(WORDS))]
+    (work / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(work / "vocab.txt")).save_pretrained(work / "bert")
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    BertModel(config).save_pretrained(work / "bert")
+    word = models.Transformer(str(work / "bert"), max_seq_length=32)
+    body = SentenceTransformer(modules=[word, models.Pooling(16)])
+    head = SetFitHead(in_features=16, out_features=2)
+    SetFitModel(model_body=body, model_head=head, labels=["neg", "pos"]).save_pretrained(str(out))
+
+
+TRITON_ONNX_CONFIG = """name: "classifier"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "input__0"
+    data_type: TYPE_FP32
+    dims: [ 4 ]
+  }
+]
+output [
+  {
+    name: "output__0"
+    data_type: TYPE_FP32
+    dims: [ 2 ]
+    label_filename: "labels.txt"
+  }
+]
+instance_group [ { kind: KIND_CPU count: 1 } ]
+dynamic_batching { preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 100 }
+"""
+
+
+@repo("triton-model-repository", "torch", "onnx")
+def triton_model_repository(out: Path) -> None:
+    """A Triton Inference Server model repository: `<model>/config.pbtxt` (text protobuf with
+    message lists) and `<model>/1/model.onnx`, `<model>/1/model.pt` (TorchScript)."""
+    import torch
+
+    linear = torch.nn.Linear(4, 2).eval()
+    (out / "classifier" / "1").mkdir(parents=True)
+    torch.onnx.export(
+        linear,
+        (torch.randn(1, 4),),
+        str(out / "classifier" / "1" / "model.onnx"),
+        input_names=["input__0"],
+        output_names=["output__0"],
+        dynamo=False,
+    )
+    (out / "classifier" / "config.pbtxt").write_text(TRITON_ONNX_CONFIG, encoding="utf-8")
+    (out / "classifier" / "labels.txt").write_text("neg\npos\n", encoding="utf-8")
+    (out / "classifier_pt" / "1").mkdir(parents=True)
+    torch.jit.trace(linear, torch.randn(1, 4)).save(str(out / "classifier_pt" / "1" / "model.pt"))
+    (out / "classifier_pt" / "config.pbtxt").write_text(
+        'name: "classifier_pt"\nbackend: "pytorch"\nmax_batch_size: 4\n'
+        'input [ { name: "INPUT__0" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        'output [ { name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 2 ] } ]\n',
+        encoding="utf-8",
+    )
+
+
+@repo("torchao-quantized", "torchao", "torch")
+def torchao_quantized(out: Path) -> None:
+    """torch.save of state dicts quantize_() made (what torchao-quantized Hub repos ship as
+    pytorch_model.bin): torchao tensor subclasses rebuilt by _rebuild_wrapper_subclass, with
+    their granularity, kernel-preference and mapping enums."""
+    import torch
+    import torchao.quantization as tq
+
+    configs = {
+        "int8_weight_only.pt": tq.Int8WeightOnlyConfig(),
+        "int8_dynamic.pt": tq.Int8DynamicActivationInt8WeightConfig(),
+        "intx_weight_only.pt": tq.IntxWeightOnlyConfig(weight_dtype=torch.int4),  # type: ignore[attr-defined]
+        "float8_weight_only.pt": tq.Float8WeightOnlyConfig(),
+    }
+    for name, config in configs.items():
+        model = torch.nn.Sequential(torch.nn.Linear(64, 32)).to(torch.bfloat16)
+        tq.quantize_(model, config)
+        torch.save(model.state_dict(), out / name)
+
+
+_DEEPSPEED_RUN = """
+import os, sys, torch
+import deepspeed
+out, stage = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(1234)
+model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+config = {
+    "train_batch_size": 4,
+    "optimizer": {"type": "AdamW", "params": {"lr": 1e-3, "torch_adam": True}},
+    "scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 2}},
+    "zero_optimization": {"stage": stage},
+    "bf16": {"enabled": stage == 1},
+}
+deepspeed.init_distributed(dist_backend="gloo")
+engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=config)
+for _ in range(2):
+    x = torch.randn(4, 8).to(torch.bfloat16 if stage == 1 else torch.float32)
+    engine.backward(engine(x).float().sum())
+    engine.step()
+engine.save_checkpoint(out, tag="global_step2", client_state={"epoch": 1})
+"""
+
+
+@repo("deepspeed-zero-checkpoint", "deepspeed", "torch")
+def deepspeed_zero_checkpoint(out: Path) -> None:
+    """engine.save_checkpoint of ZeRO stages 1 (bf16), 2 and 3 on DeepSpeed's CPU accelerator
+    (gloo, one rank): global_step2/*model_states.pt and *optim_states.pt (loss scaler, stage
+    enum, fragment addresses), `latest`, and the zero_to_fp32.py it copies beside them."""
+    env = {
+        **os.environ,
+        "DS_ACCELERATOR": "cpu",
+        "MASTER_ADDR": "127.0.0.1",
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "LOCAL_RANK": "0",
+    }
+    for stage in (1, 2, 3):
+        subprocess.run(
+            [sys.executable, "-c", _DEEPSPEED_RUN, str(out / f"zero{stage}"), str(stage)],
+            env={**env, "MASTER_PORT": str(29600 + stage)},
+            check=True,
+            capture_output=True,
+        )
+        if stage != 1:  # the same scripts in every folder: one copy is enough
+            for script in ("zero_to_fp32.py", "zero_to_torch.py"):
+                (out / f"zero{stage}" / script).unlink(missing_ok=True)
+
+
 # --- Keras / TensorFlow --------------------------------------------------------------------------
 
 

@@ -1402,6 +1402,74 @@ _GENSIM_SAFE: Final = (
     "gensim.utils.call_on_class_only",
 )
 
+#: Classes other libraries pickle as their saved form, each built by `__init__` arguments or
+#: `__dict__` updates only (no file, import or network): NLTK's punkt tokenizer (the
+#: `tokenizers/punkt/*.pickle` of nltk_data, not `PunktTokenizer`, which reads files), the
+#: `vec_normalize.pkl` stable-baselines3 writes beside each RL Zoo model with the gymnasium
+#: spaces it keeps, pmdarima's fitted ARIMA, and the torch head of a SetFit model
+#: (`model_head.pkl`). stable-baselines3's model zip also cloudpickles, into its `data` JSON,
+#: the policy and buffer classes (by reference, not called), schedules, the train frequency
+#: and action noise of the run.
+_SB3_SAVED: Final = tuple(
+    f"stable_baselines3.{name}"
+    for name in (
+        "common.policies.ActorCriticPolicy",
+        "common.policies.ActorCriticCnnPolicy",
+        "common.policies.MultiInputActorCriticPolicy",
+        *(
+            f"{algo}.policies.{cls}"
+            for algo in ("dqn", "sac", "td3")
+            for cls in ("CnnPolicy", "MultiInputPolicy")
+        ),
+        "dqn.policies.DQNPolicy",
+        "sac.policies.SACPolicy",
+        "td3.policies.TD3Policy",
+        "common.buffers.RolloutBuffer",
+        "common.buffers.DictRolloutBuffer",
+        "common.buffers.ReplayBuffer",
+        "common.buffers.DictReplayBuffer",
+        "her.her_replay_buffer.HerReplayBuffer",
+        "common.utils.FloatSchedule",
+        "common.utils.ConstantSchedule",
+        "common.utils.LinearSchedule",
+        "common.type_aliases.TrainFreq",
+        "common.type_aliases.TrainFrequencyUnit",
+        "common.torch_layers.FlattenExtractor",
+        "common.torch_layers.NatureCNN",
+        "common.torch_layers.CombinedExtractor",
+        "common.noise.NormalActionNoise",
+        "common.noise.OrnsteinUhlenbeckActionNoise",
+    )
+)
+#: DeepSpeed's ZeRO optimizer states (`zero_pp_rank_*_optim_states.pt`, which its loader and
+#: zero_to_fp32.py torch.load): the loss scaler, the stage enum and the fragment addresses of
+#: each parameter's slice.
+_DEEPSPEED_SAVED: Final = (
+    "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+    "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler",
+    "deepspeed.runtime.zero.config.ZeroStageEnum",
+    "deepspeed.utils.tensor_fragment.fragment_address",
+)
+_LIBRARY_SAFE: Final = (
+    *_SB3_SAVED,
+    *_DEEPSPEED_SAVED,
+    "nltk.tokenize.punkt.PunktSentenceTokenizer",
+    "nltk.tokenize.punkt.PunktParameters",
+    "nltk.tokenize.punkt.PunktLanguageVars",
+    "nltk.tokenize.punkt.PunktToken",
+    "stable_baselines3.common.vec_env.vec_normalize.VecNormalize",
+    "stable_baselines3.common.running_mean_std.RunningMeanStd",
+    "gymnasium.spaces.box.Box",
+    "gymnasium.spaces.discrete.Discrete",
+    "gymnasium.spaces.multi_discrete.MultiDiscrete",
+    "gymnasium.spaces.multi_binary.MultiBinary",
+    "gymnasium.spaces.dict.Dict",
+    "gymnasium.spaces.tuple.Tuple",
+    "pmdarima.arima.arima.ARIMA",
+    "pmdarima.arima.auto.AutoARIMA",
+    "setfit.modeling.SetFitHead",
+)
+
 #: Exact names real models contain, with the call-shape check some of them need.
 _SAFE_EXACT: Final[dict[str, str]] = {
     **dict.fromkeys(
@@ -1673,6 +1741,7 @@ _SAFE_EXACT: Final[dict[str, str]] = {
     # `_import_module(..., safe=True)`), else makes the namedtuple: a resolver
     "dill._dill._create_namedtuple": "dill_namedtuple",
     **dict.fromkeys(_GENSIM_SAFE, ""),
+    **dict.fromkeys(_LIBRARY_SAFE, ""),
     # the base classes a cloudpickled MLflow pyfunc names (its own code is reported apart)
     "mlflow.pyfunc.model.PythonModel": "",
     "mlflow.pyfunc.model.ChatModel": "",
@@ -1795,6 +1864,20 @@ _PYX_UNPICKLE: Final = LazyPattern(r"\.__pyx_unpickle_\w+$")
 #: package's `_internal.clone_module` imports and execs by name.
 _ARRAY_API_ALIASES: Final = LazyPattern(
     r"^scipy\._lib\.array_api_compat\.(numpy|torch|cupy|dask\.array|common)\._aliases\.[a-z]\w*$"
+)
+#: statsmodels' state-space Cython classes, one per BLAS type prefix (`sStatespace`,
+#: `dKalmanFilter`, `zSimulationSmoother`): a fitted ARIMA/SARIMAX/UnobservedComponents keeps
+#: them as values of its `prefix_*_map` dicts.
+_STATSMODELS_TYPED: Final = LazyPattern(
+    r"^statsmodels\.tsa\.statespace\._\w+\.[sdcz][A-Z][A-Za-z]*$"
+)
+#: torchao's quantized tensor subclasses and their layouts, enums and granularities, which
+#: torch.save of a quantize_()'d model (and transformers' TorchAoConfig saves) pickles and
+#: torchao registers with torch.serialization.add_safe_globals: classes of its quantization,
+#: dtypes, float8 and low-bit optimizer-state modules (not pt2e's export helpers, nor prototype).
+_TORCHAO_SAVED: Final = LazyPattern(
+    r"^torchao\.(?:quantization(?!\.pt2e\b)|dtypes|float8|core\.config|optim\.subclass_\w+)"
+    r"(?:\.\w+)*\.[A-Z][A-Za-z0-9_]*$"
 )
 _CLASS_LIKE: Final = LazyPattern(r"^_*[A-Z]")
 _IDENT: Final = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -2205,6 +2288,8 @@ _BUILTIN_DANGER: Final[dict[str, str]] = {
 def _trusted(module: str, qualname: str) -> bool:
     full = f"{module}.{qualname}"
     top = module.split(".", 1)[0]
+    if top == "torchao" and "." not in qualname:
+        return _TORCHAO_SAVED.match(full) is not None
     if top not in _TRUSTED_PACKAGES:
         return False
     if not _IDENT.match(full):
@@ -2212,7 +2297,7 @@ def _trusted(module: str, qualname: str) -> bool:
     leaf = qualname.rsplit(".", 1)[-1]
     if _CLASS_LIKE.match(leaf) or _PYX_UNPICKLE.search(full) or _PANDAS_HELPERS.match(full):
         return True
-    if _ARRAY_API_ALIASES.match(full):
+    if _ARRAY_API_ALIASES.match(full) or _STATSMODELS_TYPED.match(full):
         return True
     if full.startswith("torch.") and "." not in qualname and module == "torch":
         # dtypes and other torch-level singletons (torch.float32, torch.bfloat16, ...)
@@ -2226,7 +2311,7 @@ def trusted_top_levels() -> frozenset[str]:
     own source under one of them (a torch.package) would run that code under a trusted name."""
     exact = {name.split(".", 1)[0] for name in _SAFE_EXACT}
     prefixes = {name.split(".", 1)[0] for name in _SAFE_PREFIXES + _TRUSTED_FUNCTIONS}
-    return frozenset(exact | prefixes | set(_TRUSTED_PACKAGES))
+    return frozenset(exact | prefixes | set(_TRUSTED_PACKAGES) | {"torchao"})
 
 
 @lru_cache(maxsize=4096)

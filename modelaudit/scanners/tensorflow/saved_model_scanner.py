@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...formats.json_values import MAX_JSON_VALUES, values_bound
-from ...formats.protowire import LENGTH, VARINT, Wire, WireError, open_wire
+from ...formats.protowire import FIXED64, LENGTH, VARINT, Wire, WireError, open_wire
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..keras.config import KerasConfigAnalyzer, _escapes
@@ -43,6 +43,10 @@ _SAVE_SCOPE: Final = re.compile(r"^save(_\d+)?$")
 _MAX_DEPTH: Final = 64
 #: Graphs inside graphs (DatasetFromGraph constants) read before the rest counts as unseen.
 _MAX_HIDDEN_DEPTH: Final = 4
+
+
+class _TooDeep(WireError):
+    """A limit of this reader, not a wire error: TensorFlow may still parse the message."""
 
 
 class _Reader:
@@ -162,7 +166,7 @@ class _Reader:
         raw spans are added to `blobs`)."""
         out: list[str] = []
         if depth > _MAX_DEPTH:
-            raise WireError("attribute nesting too deep")
+            raise _TooDeep("attribute nesting too deep")
         for f, wt, a, b in self.w.fields(start, end):
             if wt != LENGTH:
                 continue
@@ -228,9 +232,55 @@ class _Reader:
                         self.g.keras_metadata.append(self.w.text(na, nb))
 
 
+#: GraphDebugInfo (`debug/saved_model_debug_info.pb`, SaveOptions(save_debug_info=True)):
+#: field -> wire type per message. Map entries are (key 1, value 2) messages.
+_DEBUG_INFO: Final = {1: LENGTH, 2: LENGTH, 4: LENGTH, 5: LENGTH, 6: LENGTH}
+_FILE_LINE_COL: Final = {1: VARINT, 2: VARINT, 3: VARINT, 4: LENGTH, 5: LENGTH}
+
+
+def _expect(wire: Wire, start: int, end: int, shape: dict[int, int]) -> list[tuple[int, int, int]]:
+    """The (field, a, b) of a message whose every field is one `shape` allows."""
+    out = []
+    for f, wt, a, b in wire.fields(start, end):
+        if shape.get(f) != wt:
+            raise WireError(f"field {f} (wire type {wt}) is not part of a GraphDebugInfo")
+        out.append((f, a, b))
+    return out
+
+
+def _stack_trace(wire: Wire, start: int, end: int) -> None:
+    for f, wt, a, b in wire.fields(start, end):
+        if f == 1 and wt == LENGTH:
+            _expect(wire, a, a + b, _FILE_LINE_COL)
+        elif f == 2 and (wt == FIXED64 or (wt == LENGTH and b % 8 == 0)):
+            continue  # frame ids, packed or not
+        else:
+            raise WireError(f"field {f} (wire type {wt}) is not part of a StackTrace")
+
+
+def check_debug_info(wire: Wire) -> None:
+    """Raise WireError unless the whole buffer is a GraphDebugInfo: source file names and
+    stack frames (file index, line, function name, code line) keyed by op name or frame id;
+    nothing in it is an op or is loaded as a graph."""
+    for f, a, b in _expect(wire, 0, wire.size, _DEBUG_INFO):
+        if f == 1:
+            continue
+        key_type = LENGTH if f in (2, 5) else FIXED64
+        value_type = FIXED64 if f == 5 else LENGTH
+        for ef, ea, eb in _expect(wire, a, a + b, {1: key_type, 2: value_type}):
+            if ef == 2 and f == 4:
+                _expect(wire, ea, ea + eb, _FILE_LINE_COL)
+            elif ef == 2 and f in (2, 6):
+                _stack_trace(wire, ea, ea + eb)
+
+
 def read_node(wire: Wire, start: int, end: int) -> Node:
     """One NodeDef at `wire[start:end]` (a TFLite Flex op carries one in its options)."""
     return _Reader(wire).node(start, end)
+
+
+#: `SaveOptions(save_debug_info=True)` writes `debug/saved_model_debug_info.pb`: no SavedModel.
+_DEBUG_INFO_NAME: Final = "saved_model_debug_info"
 
 
 def _kind(wire: Wire, name: str) -> str:
@@ -246,7 +296,7 @@ def _kind(wire: Wire, name: str) -> str:
         return "keras_metadata"
     if base.startswith("fingerprint"):
         return "fingerprint"
-    if base.startswith("saved_model"):
+    if base.startswith("saved_model") and not base.startswith(_DEBUG_INFO_NAME):
         return "saved_model"
     version = node = False
     for f, wt, _, _ in wire.fields(0, wire.size) if wire.size else ():
@@ -315,7 +365,16 @@ class TensorFlowScanner(BaseScanner):
                 reader.saved_metadata(0, wire.size)
             elif kind != "saved_model":
                 # a fingerprint has no nodes; walking it as a graph catches a renamed one
-                reader.graph_def(0, wire.size, "graph")
+                try:
+                    reader.graph_def(0, wire.size, "graph")
+                except WireError as exc:
+                    debug = os.path.basename(name).lower().startswith(_DEBUG_INFO_NAME)
+                    if isinstance(exc, _TooDeep) or not debug:
+                        raise
+                    # debug info's file names are no NodeDefs: TensorFlow cannot parse it as
+                    # a graph, so it is judged as what it says it is
+                    check_debug_info(wire)
+                    return "debug_info", Graph()
             reader.hidden_graphs()
         return kind, reader.g
 

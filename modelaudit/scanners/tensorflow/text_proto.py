@@ -64,9 +64,26 @@ def _unquote(tok: bytes) -> str:
 
 
 def events(toks: Iterator[bytes]) -> Iterator[tuple[tuple[str, ...], str, str | None]]:
-    """(enclosing field path, field, scalar or None for an opening message); ("", "}") closes."""
+    """(enclosing field path, field, scalar or None for an opening message); ("", "}") closes.
+
+    A message list (`input [ { ... }, { ... } ]`, as Triton's config.pbtxt writes repeated
+    fields) yields each element as if the field were repeated (`input { ... } input { ... }`).
+    """
     stack: list[str] = []
+    # (depth, field) of each open message list whose elements sit at that depth
+    lists: list[tuple[int, str]] = []
     for tok in toks:
+        if lists and lists[-1][0] == len(stack):
+            if tok == b",":
+                continue
+            if tok == b"]":
+                lists.pop()
+                continue
+            if tok not in _OPEN:
+                raise TextProtoError("a message list mixes messages and scalars")
+            yield tuple(stack), lists[-1][1], None
+            stack.append(lists[-1][1])
+            continue
         if tok in _CLOSE:
             if not stack:
                 raise TextProtoError("unbalanced closing brace")
@@ -92,17 +109,24 @@ def events(toks: Iterator[bytes]) -> Iterator[tuple[tuple[str, ...], str, str | 
             yield tuple(stack), name, None
             stack.append(name)
         elif nxt == b"[":
-            for item in toks:
-                if item == b"]":
-                    break
-                if item == b",":
-                    continue
+            first = next(toks, None)
+            if first in _OPEN:
+                lists.append((len(stack), name))
+                yield tuple(stack), name, None
+                stack.append(name)
+                continue
+            item = first
+            while item is not None and item != b"]":
                 if item in _OPEN:
-                    raise TextProtoError("message lists are not supported")
-                yield tuple(stack), name, _unquote(item)
+                    raise TextProtoError("a message list mixes messages and scalars")
+                if item != b",":
+                    yield tuple(stack), name, _unquote(item)
+                item = next(toks, None)
+            if item is None:
+                raise TextProtoError(f"list {name} is not closed")
         else:
             yield tuple(stack), name, _unquote(nxt)
-    if stack:
+    if stack or lists:
         raise TextProtoError("unterminated message at end of file")
 
 

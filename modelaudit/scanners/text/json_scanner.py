@@ -9,6 +9,8 @@ for the blacklist and the SBOM.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
@@ -29,6 +31,7 @@ from ...rules.text import (
     JSON_REMOTE_CODE,
 )
 from ..base import BaseScanner, IssueSeverity, ScanResult
+from ..nested_bytes import scan_nested_bytes
 from ..pickle.callable_policy import is_dangerous_callable, is_dangerous_import
 from .diffusers_index import is_model_index, report_model_index
 from .instantiation import (
@@ -58,6 +61,9 @@ from .zarr_codecs import METADATA_NAMES as ZARR_METADATA
 from .zarr_codecs import report_zarr_codecs
 
 MAX_JSON_BYTES: Final = 64 * 1024 * 1024
+#: The key stable-baselines3 gives a cloudpickled value in its model zip's `data` JSON.
+SB3_SERIALIZED: Final = ":serialized:"
+SB3_SERIALIZED_RAW: Final = b'":serialized:"'
 _HOOK_KEYS: Final = frozenset(INSTANTIATION_KEYS) | EVAL_KEYS
 #: What the object hook looks for, as bytes: a small document holding none of them (and no
 #: escape that could spell one) is parsed by the shared decoder, without the hook.
@@ -212,6 +218,8 @@ class JsonScanner(BaseScanner):
             report_skops(self, doc, path, result)
         elif isinstance(doc, dict):
             self._hf_config(doc, path, result)
+            if find(SB3_SERIALIZED_RAW) >= 0:
+                self._sb3_serialized(doc, path, result)
             if is_model_index(shown):
                 report_model_index(self, doc, path, result)
             elif shown.replace("\\", "/").rsplit("/", 1)[-1] in ZARR_METADATA:
@@ -257,6 +265,25 @@ class JsonScanner(BaseScanner):
             report_all_spliced(self, spliced, values, path, result)
         result.finish()
         return result
+
+    def _sb3_serialized(self, doc: dict[str, Any], path: str, result: ScanResult) -> None:
+        """stable-baselines3's `data` (the JSON inside its model zip): `json_to_data` runs
+        `cloudpickle.loads(base64.b64decode(v[":serialized:"]))` on each top-level value that
+        holds that key, so each is scanned as the pickle it is. b64decode there drops
+        characters outside the alphabet; the same decode is used here."""
+        for key, value in doc.items():
+            if not isinstance(value, dict) or SB3_SERIALIZED not in value:
+                continue
+            encoded = value[SB3_SERIALIZED]
+            if not isinstance(encoded, str):
+                continue
+            shown = self.location(path, member=f"{key}/{SB3_SERIALIZED}")
+            try:
+                data = base64.b64decode(encoded.encode("utf-8", "surrogatepass"))
+            except (binascii.Error, ValueError) as exc:
+                result.mark_inconclusive(f"{shown}: not base64 ({exc})")
+                continue
+            result.merge(scan_nested_bytes(self.ctx, data, shown, fmt=Format.PICKLE))
 
     def _jsonc(
         self,

@@ -58,18 +58,33 @@ _VALUE_TAGS: Final = frozenset(
     )
 )
 _OBJECT_TAG: Final = _PY_TAG + "object:"
+#: Tags that call or name a dotted object: `apply`/`new` call it with the node's items (and
+#: set state), `name` returns it.
+_CALL_OR_NAME_TAGS: Final = tuple(_PY_TAG + k for k in ("object/apply:", "object/new:", "name:"))
 
 
 def _plain_class(tag: str) -> str | None:
-    """The class a `!!python/object:module.Class` tag builds, when the pickle policy finds it
-    safe (`yaml.dump` of an `argparse.Namespace`, Lightning's `hparams.yaml` of argparse
-    arguments): `UnsafeLoader` makes it with `cls.__new__` and sets its state, what an
-    unpickler's NEWOBJ and BUILD do. None for any other tag (a call, a name, a module)."""
-    if not tag.startswith(_OBJECT_TAG):
-        return None
-    name = tag[len(_OBJECT_TAG) :]
+    """The object a Python tag builds or names when the pickle policy finds it safe, as it
+    would in a pickle (the nodes the loader passes it are judged where they stand); None for
+    any other tag, and for every module tag.
+
+    `!!python/object:module.Class` (`yaml.dump` of an `argparse.Namespace`, Lightning's
+    `hparams.yaml` of argparse arguments): `UnsafeLoader` makes it with `cls.__new__` and sets
+    its state, what an unpickler's NEWOBJ and BUILD do. `!!python/object/apply:` and `/new:`
+    call the name with the node's items, as REDUCE does (`yaml.dump` of an OrderedDict: RL
+    Zoo's `config.yml`; of numpy scalars and arrays: Lightning's `hparams.yaml`), and
+    `!!python/name:` returns it, as GLOBAL does (`numpy.ndarray` beside those arrays)."""
+    if tag.startswith(_OBJECT_TAG):
+        name = tag[len(_OBJECT_TAG) :]
+        needs_class = True
+    else:
+        prefix = next((p for p in _CALL_OR_NAME_TAGS if tag.startswith(p)), None)
+        if prefix is None:
+            return None
+        name = tag[len(prefix) :]
+        needs_class = False
     module, _, qualname = name.rpartition(".")
-    if not module or not qualname[:1].isupper():
+    if not module or (needs_class and not qualname[:1].isupper()):
         return None
     from ..pickle.policy import SAFE, classify, valid_name
 
@@ -140,8 +155,8 @@ class YamlScanner(BaseScanner):
         built = _plain_class(tag)
         if built is not None:
             result.add_issue(
-                f"YAML Python tag '{tag.replace(_STD_TAG, '!!')}' builds {built}, a plain data "
-                "class",
+                f"YAML Python tag '{tag.replace(_STD_TAG, '!!')}' builds {built}, which the "
+                "pickle policy finds safe",
                 severity=IssueSeverity.INFO,
                 location=self.location(path, pos=pos),
                 details={"tag": tag, "class": built},
