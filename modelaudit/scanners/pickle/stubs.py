@@ -612,45 +612,9 @@ class Session:
             if len(args) in (2, 3) and isinstance(args[0], str) and isinstance(args[1], str):
                 # (module, qualname) or uarray's (module, qualname, self_)
                 target = policy.classify(args[0], args[1])
-                full = f"{args[0]}.{args[1]}"
-                if target.kind == DANGER:
-                    self.report(
-                        "call",
-                        self.n_calls,
-                        f"Resolver {render_call(name, args)} resolves {full}",
-                        IssueSeverity.CRITICAL,
-                        R.RESOLVER,
-                        target.why,
-                        args[0],
-                        args[1],
-                        op,
-                        family=target.family,
-                    )
-                elif target.kind == UNKNOWN:
-                    self.report(
-                        "call",
-                        self.n_calls,
-                        f"Resolver {render_call(name, args)} resolves {full}",
-                        IssueSeverity.WARNING,
-                        R.UNKNOWN_GLOBAL,
-                        f"Loading imports {full}, which is not a name real models use.",
-                        args[0],
-                        args[1],
-                        op,
-                    )
+                self.report_resolved(name, args, args[0], args[1], target, op)
                 return self.make_class(args[0], args[1], target)
-            self.report(
-                "call",
-                self.n_calls,
-                f"Resolver {render_call(name, args)} with computed names",
-                IssueSeverity.CRITICAL,
-                R.RESOLVER,
-                policy.FAMILIES["resolver"],
-                module,
-                qual,
-                op,
-            )
-            return self.make_class(module, f"{qual}()", policy.danger("resolver"))
+            return self.computed_names(name, module, qual, args, op)
         if special == "dill_namedtuple":
             return self.dill_namedtuple(name, module, qual, args, op)
         if special == "codec":
@@ -727,34 +691,60 @@ class Session:
             if not policy.valid_name(target_module, target):
                 return Obj(name, policy.Verdict(SAFE), module, qual)
             verdict = policy.classify(target_module, target)
-            full = f"{target_module}.{target}"
-            if verdict.kind == DANGER:
-                self.report(
-                    "call",
-                    self.n_calls,
-                    f"Resolver {render_call(name, args)} resolves {full}",
-                    IssueSeverity.CRITICAL,
-                    R.RESOLVER,
-                    verdict.why,
-                    target_module,
-                    target,
-                    op,
-                    family=verdict.family,
-                )
-            elif verdict.kind == UNKNOWN:
-                self.report(
-                    "call",
-                    self.n_calls,
-                    f"Resolver {render_call(name, args)} resolves {full}",
-                    IssueSeverity.WARNING,
-                    R.UNKNOWN_GLOBAL,
-                    f"Loading imports {full} when it exists (else makes a namedtuple of that "
-                    "name), which is not a name real models use.",
-                    target_module,
-                    target,
-                    op,
-                )
+            self.report_resolved(
+                name,
+                args,
+                target_module,
+                target,
+                verdict,
+                op,
+                " when it exists (else makes a namedtuple of that name)",
+            )
             return self.make_class(target_module, target, verdict)
+        return self.computed_names(name, module, qual, args, op)
+
+    def report_resolved(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        target_module: str,
+        target: str,
+        verdict: policy.Verdict,
+        op: str,
+        when: str = "",
+    ) -> None:
+        """A resolver call whose names are constants: judged as the global it resolves."""
+        full = f"{target_module}.{target}"
+        if verdict.kind == DANGER:
+            self.report(
+                "call",
+                self.n_calls,
+                f"Resolver {render_call(name, args)} resolves {full}",
+                IssueSeverity.CRITICAL,
+                R.RESOLVER,
+                verdict.why,
+                target_module,
+                target,
+                op,
+                family=verdict.family,
+            )
+        elif verdict.kind == UNKNOWN:
+            self.report(
+                "call",
+                self.n_calls,
+                f"Resolver {render_call(name, args)} resolves {full}",
+                IssueSeverity.WARNING,
+                R.UNKNOWN_GLOBAL,
+                f"Loading imports {full}{when}, which is not a name real models use.",
+                target_module,
+                target,
+                op,
+            )
+
+    def computed_names(
+        self, name: str, module: str, qual: str, args: tuple[Any, ...], op: str
+    ) -> Any:
+        """A resolver call whose module or name is not a constant: it can reach anything."""
         self.report(
             "call",
             self.n_calls,
