@@ -480,6 +480,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "tensorflow.compat.v1.io",
         "tensorflow.compat.v1.gfile",
         "tensorflow.python.lib.io.file_io",
+        "tensorflow.python.platform.gfile",
         # Files: File(path, "w") creates or truncates any path
         "h5py",
     ),
@@ -730,6 +731,9 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "tensorflow.keras.models.load_model",
         "tensorflow.saved_model.load",
         "transformers.modeling_utils.load_state_dict",
+        # NeMo 2: reads the io.json of the path it is given and builds what it names
+        "nemo.lightning.io.load_context",
+        "nemo.lightning.io.api.load_context",
     ),
     "native": (
         "torch.ops.load_library",
@@ -1912,6 +1916,15 @@ def _alias(module: str) -> str:
     head, sep, rest = module.partition(".")
     mapped = _ALIASES.get(head)
     return f"{mapped}{sep}{rest}" if mapped else module
+
+
+def reexported_module(part: str) -> str | None:
+    """The dangerous module a qualname segment stands for when it is a re-exported alias
+    (`_ANYWHERE`: `torch.serialization.pickle`, `collections._sys`), or None."""
+    head = _ALIASES.get(part, part)
+    if head not in _ANYWHERE and head.startswith("_") and head.lstrip("_") in _ANYWHERE:
+        head = head.lstrip("_")
+    return head if head in _ANYWHERE else None
 
 
 def _module_family(module: str) -> str | None:
