@@ -14,7 +14,12 @@ from typing import Any, Final
 from ... import rules
 from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...formats import Format
-from ...rules.text import YAML_ALIAS_BOMB, YAML_CUSTOM_TAG, YAML_PYTHON_TAG
+from ...rules.text import (
+    JSON_DANGEROUS_TARGET,
+    YAML_ALIAS_BOMB,
+    YAML_CUSTOM_TAG,
+    YAML_PYTHON_TAG,
+)
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from .instantiation import (
     EVAL_KEYS,
@@ -40,6 +45,10 @@ from .json_scanner import (
     report_target,
 )
 from .loader_args import ARGUMENT_KEYS, LoaderArgs, may_matter
+from .rl_zoo import EVAL_KEYS as RL_ZOO_EVAL_KEYS
+from .rl_zoo import MAX_TEXT as RL_ZOO_MAX_TEXT
+from .rl_zoo import is_rl_zoo_config
+from .rl_zoo import judge as judge_rl_zoo
 
 MAX_YAML_BYTES: Final = 16 * 1024 * 1024
 _MAX_EXPANDED: Final = 1_000_000
@@ -129,6 +138,8 @@ class YamlScanner(BaseScanner):
             return result
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         walk = _EventWalk(self, path, result)
+        if is_rl_zoo_config(path):
+            walk.rl_zoo = yaml.resolver.Resolver()
         try:
             with open(path, "rb") as f:
                 for event in yaml.parse(f, Loader=loader):
@@ -252,6 +263,9 @@ class _EventWalk:
         self.expanded = 0
         self.distinct = 0
         self.events = 0
+        #: Set for an RL Zoo `config.yml` (see rl_zoo): tells plain scalars that YAML reads
+        #: as strings from booleans and numbers.
+        self.rl_zoo: Any = None
 
     def event(self, event: Any, yaml: Any) -> bool:
         """Consume one event; False when the walk must stop (too deep or too long)."""
@@ -343,6 +357,12 @@ class _EventWalk:
         if not top.is_map:
             if top.via in ARGUMENT_KEYS:
                 top.see_arg(None, value, plain)
+            if self.rl_zoo is not None:
+                # RL Zoo saves an OrderedDict: a sequence of [key, value] pairs
+                if top.items == 0:
+                    top.key = value if len(value) <= 64 else None
+                elif top.items == 1 and top.key in RL_ZOO_EVAL_KEYS:
+                    self._rl_zoo_value(top.key, value, pos, plain)
             return
         if top.items % 2 == 0:
             top.target_next = value if value in _KEYS else None
@@ -353,6 +373,8 @@ class _EventWalk:
         elif top.key in REPOSITORY_KEYS and top.repository is None:
             top.repository = value[:200]
         top.see_arg(top.key, value, plain)
+        if self.rl_zoo is not None and top.key in RL_ZOO_EVAL_KEYS:
+            self._rl_zoo_value(top.key, value, pos, plain)
         if top.target_next in EVAL_KEYS:
             report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
         elif top.target_next in LEGACY_TARGET_KEYS:
@@ -364,6 +386,33 @@ class _EventWalk:
             report_target(self.scanner, value, self.path, f"pos {pos}", self.result, how=how)
             if top.target_next in REMOTE_CODE_TARGETS:
                 top.target = (value, how, pos)
+
+    def _rl_zoo_value(self, key: str, value: str, pos: int | None, plain: bool) -> None:
+        """A string that rl_zoo3 passes to eval(): plain data stays quiet."""
+        import yaml
+
+        if plain and self.rl_zoo.resolve(yaml.ScalarNode, value, (True, False)) != (
+            "tag:yaml.org,2002:str"
+        ):
+            return  # `normalize: true` is a boolean, never evaluated
+        found = judge_rl_zoo(value)
+        location = self.scanner.location(self.path, pos=pos)
+        if found is None:
+            exc = BudgetExceeded(f"RL Zoo {key} text", RL_ZOO_MAX_TEXT)
+            report_budget(self.result, location, exc)
+        elif found:
+            shown = value if len(value) <= 120 else value[:117] + "..."
+            self.result.add_issue(
+                f"RL Zoo config {key} '{shown}' is evaluated as Python and reaches "
+                f"{', '.join(found)}",
+                severity=IssueSeverity.CRITICAL,
+                location=location,
+                details={"key": key, "text": shown, "reaches": found},
+                why=f"{RL_ZOO_EVAL_KEYS[key]} passes this string to eval(): what it calls "
+                "runs on the machine that loads the model. RL Zoo writes plain dict(...) "
+                "literals here.",
+                rule=JSON_DANGEROUS_TARGET,
+            )
 
     def _remote_code(self, done: _Open) -> None:
         """A closed node turns trust_remote_code on in itself or below: reported on the
