@@ -263,3 +263,36 @@ def test_other_yaml_keys_named_like_rl_zoo_ones_are_not_judged(tmp_path: Path) -
     path = tmp_path / "config.yml"
     path.write_text(yaml.safe_dump({"normalize": "per_channel(mean, std)", "policy_kwargs": "x"}))
     assert not scan(path).issues
+
+
+@pytest.mark.parametrize("layout", ["logs", "hub"])
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        "os.system",
+        ["rl_zoo3.wrappers.PlotActionWrapper", "subprocess.Popen"],
+        [{"subprocess.Popen": {"shell": True}}],
+        {"builtins.exec": {"x": 1}},
+    ],
+)
+def test_rl_zoo_env_wrapper_naming_a_dangerous_callable_is_critical(
+    tmp_path: Path, layout: str, wrapper: object
+) -> None:
+    """rl_zoo3's `get_wrapper_class` imports each name's module and calls it with the env and
+    the item's keyword arguments, when enjoy builds the environment."""
+    result = scan(_rl_zoo_run(tmp_path, layout, [*_RL_ZOO_WRITES, ("env_wrapper", wrapper)]))
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL), [
+        i.message for i in result.issues
+    ]
+
+
+def test_rl_zoo_env_wrappers_it_ships_stay_quiet(tmp_path: Path) -> None:
+    """The keyword names of a wrapper item are arguments, not callables."""
+    wrappers = [
+        "sb3_contrib.common.wrappers.TimeFeatureWrapper",
+        {"stable_baselines3.common.atari_wrappers.AtariWrapper": {"terminal_on_life_loss": False}},
+    ]
+    hyperparams = [*_RL_ZOO_WRITES, ("env_wrapper", wrappers)]
+    result = scan(_rl_zoo_run(tmp_path, "logs", hyperparams))
+    assert_clean(result)
+    assert rules_of(result) <= {rt.JSON_CONFIG_TARGET, rt.YAML_CUSTOM_TAG}

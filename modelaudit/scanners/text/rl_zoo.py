@@ -28,6 +28,9 @@ EVAL_KEYS: Final[dict[str, str]] = {
     "replay_buffer_kwargs": "rl_zoo3's training (ExperimentManager)",
     "monitor_kwargs": "rl_zoo3's training (ExperimentManager)",
 }
+#: Keys whose names (a string, a list of them, or `{name: kwargs}` items) rl_zoo3's
+#: `get_wrapper_class` imports and calls with the environment, at enjoy as in training.
+WRAPPER_KEYS: Final = frozenset({"env_wrapper", "vec_env_wrapper"})
 #: Calls that only build containers and numbers from their arguments.
 _SAFE_CALLS: Final = frozenset(
     {"dict", "list", "tuple", "set", "frozenset", "float", "int", "bool"}
@@ -106,4 +109,4 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-__all__ = ["EVAL_KEYS", "MAX_TEXT", "is_rl_zoo_config", "judge"]
+__all__ = ["EVAL_KEYS", "MAX_TEXT", "WRAPPER_KEYS", "is_rl_zoo_config", "judge"]
