@@ -1454,9 +1454,70 @@ _DEEPSPEED_SAVED: Final = (
     "deepspeed.runtime.zero.config.ZeroStageEnum",
     "deepspeed.utils.tensor_fragment.fragment_address",
 )
+#: NLTK's trained taggers and classifiers as `pickle.dump` saves them (nltk_data's
+#: `*.pickle` beside punkt's): their `__init__`s store arguments or count the corpus they
+#: are given, FreqDist is a Counter, the ProbDists compute from a FreqDist; no file, import
+#: or eval (ConditionalProbDist, which calls the factory it is given, is left out).
+_NLTK_SAVED: Final = (
+    *(
+        f"nltk.tag.sequential.{cls}"
+        for cls in (
+            "DefaultTagger",
+            "NgramTagger",
+            "UnigramTagger",
+            "BigramTagger",
+            "TrigramTagger",
+            "AffixTagger",
+        )
+    ),
+    "nltk.classify.naivebayes.NaiveBayesClassifier",
+    "nltk.classify.decisiontree.DecisionTreeClassifier",
+    *(
+        f"nltk.probability.{cls}"
+        for cls in (
+            "FreqDist",
+            "MLEProbDist",
+            "LidstoneProbDist",
+            "LaplaceProbDist",
+            "ELEProbDist",
+            "DictionaryProbDist",
+        )
+    ),
+)
+#: river's online models as pickled: estimators, tree nodes and splitters, statistics and
+#: optimizers whose `__init__` stores parameters (StandardScaler's `__setstate__` only
+#: defaults a missing attribute), and the Rust VectorDict, rebuilt from its dict, default
+#: factory (called on a missing key, as defaultdict's) and mask.
+_RIVER_SAVED: Final = tuple(
+    f"river.{name}"
+    for name in (
+        "tree.hoeffding_tree_classifier.HoeffdingTreeClassifier",
+        "tree.nodes.htc_nodes.LeafMajorityClass",
+        "tree.nodes.htc_nodes.LeafNaiveBayes",
+        "tree.nodes.htc_nodes.LeafNaiveBayesAdaptive",
+        "tree.nodes.branch.NumericBinaryBranch",
+        "tree.nodes.branch.NominalBinaryBranch",
+        "tree.nodes.branch.NumericMultiwayBranch",
+        "tree.nodes.branch.NominalMultiwayBranch",
+        "tree.splitter.gaussian_splitter.GaussianSplitter",
+        "proba.gaussian.Gaussian",
+        "stats.mean.Mean",
+        "stats.var.Var",
+        "compose.pipeline.Pipeline",
+        "preprocessing.scale.StandardScaler",
+        "linear_model.log_reg.LogisticRegression",
+        "optim.sgd.SGD",
+        "optim.schedulers.Constant",
+        "optim.losses.Log",
+        "optim.initializers.Zeros",
+        "_river_rust.vectordict.VectorDict",
+    )
+)
 _LIBRARY_SAFE: Final = (
     *_SB3_SAVED,
     *_DEEPSPEED_SAVED,
+    *_NLTK_SAVED,
+    *_RIVER_SAVED,
     "nltk.tokenize.punkt.PunktSentenceTokenizer",
     "nltk.tokenize.punkt.PunktParameters",
     "nltk.tokenize.punkt.PunktLanguageVars",
