@@ -18,7 +18,7 @@ import yaml
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import text as rt
 from modelaudit.rules.core import ANALYSIS_BUDGET
-from tests.dataformats._dataformats_util import rules_of, scan, wide
+from tests.dataformats._dataformats_util import assert_clean, rules_of, scan, wide
 
 CRIT = IssueSeverity.CRITICAL
 WARN = IssueSeverity.WARNING
@@ -764,3 +764,53 @@ def test_nemo2_io_json_naming_its_own_classes_stays_quiet(tmp_path: Path) -> Non
     path.write_text(json.dumps(doc))
     result = scan(path)
     assert not result.issues, [i.message for i in result.issues]
+
+
+# ---- `_target_` paths through a package's own subpackage named like a standard module
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "nemo.lightning.io.pl.MegatronCheckpointIO",
+        "lightning.pytorch.plugins.io.TorchCheckpointIO",
+        "lightning.fabric.plugins.io.torch_io.TorchCheckpointIO",
+        "scipy.signal.windows.hann",
+        "skimage.io.imread",
+    ],
+)
+def test_target_through_a_package_subpackage_named_like_a_stdlib_module_stays_quiet(
+    tmp_path: Path, suffix: str, target: str
+) -> None:
+    """Hydra's `_locate` reaches `a.b.io.pl` by getattr or by importing `a.b.io.pl`: were
+    `a.b.io` the standard `io`, it has no `pl`, so the package's own module is reached."""
+    doc = {"trainer": {"plugins": [{"_target_": target}]}, "seed": 1}
+    result = scan(_write(tmp_path / f"config{suffix}", doc))
+    assert_clean(result)
+    assert rules_of(result) == {rt.JSON_CONFIG_TARGET}, [i.message for i in result.issues]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    ("target", "needle"),
+    [
+        ("x.os.system", "x.os.system"),
+        ("mypkg.subprocess.Popen", "mypkg.subprocess.Popen"),
+        ("mypkg.io.open", "mypkg.io.open"),
+        ("mypkg.io.FileIO.write", "mypkg.io.FileIO"),
+        ("mypkg.io._io.open", "mypkg.io._io.open"),
+        ("nemo.lightning.io.pl.os.system", "os.system"),
+        ("mypkg.signal.signal", "mypkg.signal.signal"),
+        ("mypkg.platform.os.system", "os.system"),
+        ("mypkg.platform.popen", "mypkg.platform.popen"),
+        ("tensorflow.python.platform.gfile.GFile", "GFile"),
+    ],
+)
+def test_target_through_a_real_stdlib_reexport_stays_critical(
+    tmp_path: Path, suffix: str, target: str, needle: str
+) -> None:
+    doc = {"trainer": {"plugins": [{"_target_": target, "args": "id"}]}}
+    result = scan(_write(tmp_path / f"config{suffix}", doc))
+    found = [i.message for i in result.issues if i.severity is CRIT]
+    assert any(needle in m for m in found), [i.message for i in result.issues]

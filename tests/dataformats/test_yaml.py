@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from modelaudit.findings import FileStatus, IssueSeverity
@@ -173,3 +174,125 @@ def test_numpy_values_in_lightning_hparams_are_not_critical(tmp_path: Path) -> N
     ):
         path.write_text(bad)
         assert rt.YAML_PYTHON_TAG in rules_of(scan(path), IssueSeverity.CRITICAL), bad
+
+
+# ---- RL Baselines3 Zoo: hyperparameter strings rl_zoo3 passes to eval()
+
+
+def _rl_zoo_run(tmp_path: Path, layout: str, hyperparams: list[tuple[str, object]]) -> Path:
+    """A `config.yml` as rl_zoo3's ExperimentManager saves it (`yaml.dump` of an
+    OrderedDict), where `rl_zoo3.enjoy` reads it: its log layout or a Hub repository's."""
+    import zipfile
+    from collections import OrderedDict
+
+    if layout == "logs":
+        folder = tmp_path / "logs" / "ppo" / "CartPole-v1_1" / "CartPole-v1"
+        folder.mkdir(parents=True)
+    else:
+        folder = tmp_path
+        with zipfile.ZipFile(folder / "ppo-CartPole-v1.zip", "w") as zf:
+            zf.writestr("data", "{}")
+        (folder / "args.yml").write_text(yaml.dump(OrderedDict([("algo", "ppo")])))
+    path = folder / "config.yml"
+    path.write_text(yaml.dump(OrderedDict(hyperparams)))
+    return path
+
+
+_RL_ZOO_WRITES = [
+    ("n_envs", 8),
+    ("normalize", "dict(norm_obs=True, norm_reward=False)"),
+    (
+        "policy_kwargs",
+        "dict(log_std_init=-2, ortho_init=False, activation_fn=nn.ReLU, "
+        "net_arch=dict(pi=[256, 256], vf=[256, 256]) )",
+    ),
+    ("replay_buffer_class", "HerReplayBuffer"),
+    ("replay_buffer_kwargs", "dict( goal_selection_strategy='future', n_sampled_goal=4 )"),
+    ("policy", "MlpPolicy"),
+]
+
+
+@pytest.mark.parametrize("layout", ["logs", "hub"])
+@pytest.mark.parametrize(
+    "normalize", ["dict(norm_obs=True, norm_reward=False)", "{'norm_obs': False}", True]
+)
+def test_rl_zoo_dict_literals_stay_quiet(tmp_path: Path, layout: str, normalize: object) -> None:
+    """Strings from rl_zoo3's own hyperparams/*.yml."""
+    hyperparams = [*_RL_ZOO_WRITES, ("normalize", normalize)]
+    result = scan(_rl_zoo_run(tmp_path, layout, hyperparams))
+    assert_clean(result)
+    assert rt.JSON_DANGEROUS_TARGET not in rules_of(result)
+
+
+@pytest.mark.parametrize("layout", ["logs", "hub"])
+@pytest.mark.parametrize(
+    ("key", "text", "needle"),
+    [
+        ("normalize", "__import__('os').system('id')", "__import__"),
+        ("normalize", "dict(norm_obs=eval('True'))", "eval"),
+        ("normalize", "dict(norm_obs=().__class__.__base__.__subclasses__())", "__class__"),
+        ("policy_kwargs", "dict(activation_fn=nn.ReLU, f=subprocess.Popen)", "subprocess.Popen"),
+        ("policy_kwargs", "dict(net_arch=[open('/etc/passwd').read()])", "open"),
+        ("monitor_kwargs", "dict(x=th.load)", "th.load"),
+        ("replay_buffer_class", "importlib.import_module('os')", "importlib.import_module"),
+    ],
+)
+def test_rl_zoo_strings_that_call_other_names_are_critical(
+    tmp_path: Path, layout: str, key: str, text: str, needle: str
+) -> None:
+    result = scan(_rl_zoo_run(tmp_path, layout, [*_RL_ZOO_WRITES, (key, text)]))
+    found = [i.message for i in result.issues if i.severity is IssueSeverity.CRITICAL]
+    assert any(key in m and needle in m for m in found), [i.message for i in result.issues]
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL)
+
+
+def test_rl_zoo_config_written_as_a_mapping_is_judged(tmp_path: Path) -> None:
+    path = _rl_zoo_run(tmp_path, "logs", [])
+    path.write_text(yaml.safe_dump({"normalize": "__import__('os').system('id')"}))
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(scan(path), IssueSeverity.CRITICAL)
+
+
+def test_rl_zoo_text_too_long_to_judge_is_inconclusive(tmp_path: Path) -> None:
+    text = "dict(net_arch=[" + "64, " * 2000 + "])"
+    result = scan(_rl_zoo_run(tmp_path, "hub", [("normalize", text)]))
+    assert result.status is FileStatus.INCONCLUSIVE
+
+
+def test_other_yaml_keys_named_like_rl_zoo_ones_are_not_judged(tmp_path: Path) -> None:
+    """A config.yml outside RL Zoo's layouts: its strings are nobody's eval() input."""
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump({"normalize": "per_channel(mean, std)", "policy_kwargs": "x"}))
+    assert not scan(path).issues
+
+
+@pytest.mark.parametrize("layout", ["logs", "hub"])
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        "os.system",
+        ["rl_zoo3.wrappers.PlotActionWrapper", "subprocess.Popen"],
+        [{"subprocess.Popen": {"shell": True}}],
+        {"builtins.exec": {"x": 1}},
+    ],
+)
+def test_rl_zoo_env_wrapper_naming_a_dangerous_callable_is_critical(
+    tmp_path: Path, layout: str, wrapper: object
+) -> None:
+    """rl_zoo3's `get_wrapper_class` imports each name's module and calls it with the env and
+    the item's keyword arguments, when enjoy builds the environment."""
+    result = scan(_rl_zoo_run(tmp_path, layout, [*_RL_ZOO_WRITES, ("env_wrapper", wrapper)]))
+    assert rt.JSON_DANGEROUS_TARGET in rules_of(result, IssueSeverity.CRITICAL), [
+        i.message for i in result.issues
+    ]
+
+
+def test_rl_zoo_env_wrappers_it_ships_stay_quiet(tmp_path: Path) -> None:
+    """The keyword names of a wrapper item are arguments, not callables."""
+    wrappers = [
+        "sb3_contrib.common.wrappers.TimeFeatureWrapper",
+        {"stable_baselines3.common.atari_wrappers.AtariWrapper": {"terminal_on_life_loss": False}},
+    ]
+    hyperparams = [*_RL_ZOO_WRITES, ("env_wrapper", wrappers)]
+    result = scan(_rl_zoo_run(tmp_path, "logs", hyperparams))
+    assert_clean(result)
+    assert rules_of(result) <= {rt.JSON_CONFIG_TARGET, rt.YAML_CUSTOM_TAG}

@@ -23,6 +23,18 @@ _SAVED_FORMS = [
     ("torchao.quantization", "Int8Tensor"),
     ("torchao.dtypes.affine_quantized_tensor", "AffineQuantizedTensor"),
     ("torchao.quantization.quant_primitives", "MappingType"),
+    ("nltk.tag.sequential", "BigramTagger"),
+    ("nltk.tag.sequential", "DefaultTagger"),
+    ("nltk.classify.naivebayes", "NaiveBayesClassifier"),
+    ("nltk.classify.decisiontree", "DecisionTreeClassifier"),
+    ("nltk.probability", "FreqDist"),
+    ("nltk.probability", "ELEProbDist"),
+    ("river.tree.hoeffding_tree_classifier", "HoeffdingTreeClassifier"),
+    ("river.tree.nodes.htc_nodes", "LeafNaiveBayesAdaptive"),
+    ("river.compose.pipeline", "Pipeline"),
+    ("river.preprocessing.scale", "StandardScaler"),
+    ("river.optim.losses", "Log"),
+    ("river._river_rust.vectordict", "VectorDict"),
 ]
 
 
@@ -45,6 +57,10 @@ def test_classes_libraries_save_are_quiet(module: str, name: str) -> None:
         b"cstatsmodels.iolib.smpickle\nload_pickle\n(S'/tmp/evil.pkl'\ntR.",
         b"cstatsmodels.tsa.statespace._tools\nsSystem\n(S'id'\ntR.",
         b"ctorchao.quantization\nInt8Tensor.__init_subclass__\n)R.",
+        b"\x80\x02cnltk.tag.sequential\nUnigramTagger\n)\x81}(X\x01\x00\x00\x00a"
+        b"cos\nsystem\n(S'id'\ntRub.",
+        # river's VectorDict calls its default factory on a missing key
+        b"criver._river_rust.vectordict\nVectorDict\n(}cos\nsystem\nNI01\ntR.",
     ],
 )
 def test_loaders_and_calls_beside_those_classes_are_critical(data: bytes) -> None:
@@ -71,6 +87,12 @@ def test_loaders_and_calls_beside_those_classes_are_critical(data: bytes) -> Non
         b"ctorchao.quantization\nquantize_\n(NNtR.",
         b"ctorchao.quantization.pt2e.export_utils\nWrapperModule\n(NtR.",
         b"ctorchao.prototype.autoround.core\nAutoRoundConfig\n)R.",
+        # NLTK: the data loader and the ProbDist that calls the factory it is given
+        b"cnltk.data\nload\n(S'taggers/evil.pickle'\ntR.",
+        b"cnltk.probability\nConditionalProbDist\n(NNtR.",
+        # river: its stream readers open files, its datasets download
+        b"criver.stream\niter_csv\n(S'/etc/passwd'\ntR.",
+        b"criver.datasets.base\nRemoteDataset\n(S'http://x/y'\ntR.",
     ],
 )
 def test_neighbours_of_those_classes_are_not_vouched(data: bytes) -> None:

@@ -80,6 +80,115 @@ _DANGEROUS_NAMES: Final = frozenset(
 )
 
 
+#: Public names of standard modules that packages also use for their own subpackages
+#: (`nemo.lightning.io`, `lightning.pytorch.plugins.io`, `scipy.signal`,
+#: `tensorflow.python.platform`), over Python 3.8-3.14. Written out, never read from the
+#: running interpreter, so the verdict does not depend on what is installed.
+_STDLIB_ATTRIBUTES: Final[dict[str, frozenset[str]]] = {
+    "io": frozenset(
+        {
+            "BlockingIOError",
+            "BufferedIOBase",
+            "BufferedRWPair",
+            "BufferedRandom",
+            "BufferedReader",
+            "BufferedWriter",
+            "BytesIO",
+            "FileIO",
+            "IOBase",
+            "IncrementalNewlineDecoder",
+            "OpenWrapper",
+            "RawIOBase",
+            "Reader",
+            "StringIO",
+            "TextIOBase",
+            "TextIOWrapper",
+            "UnsupportedOperation",
+            "Writer",
+            "abc",
+            "open",
+            "open_code",
+            "text_encoding",
+        }
+    ),
+    "signal": frozenset(
+        {
+            "Handlers",
+            "ItimerError",
+            "Sigmasks",
+            "Signals",
+            "alarm",
+            "default_int_handler",
+            "getitimer",
+            "getsignal",
+            "pause",
+            "pidfd_send_signal",
+            "pthread_kill",
+            "pthread_sigmask",
+            "raise_signal",
+            "set_wakeup_fd",
+            "setitimer",
+            "siginterrupt",
+            "signal",
+            "sigpending",
+            "sigtimedwait",
+            "sigwait",
+            "sigwaitinfo",
+            "strsignal",
+            "struct_siginfo",
+            "valid_signals",
+        }
+    ),
+    "platform": frozenset(
+        {
+            "AndroidVer",
+            "IOSVersionInfo",
+            "android_ver",
+            "architecture",
+            "collections",
+            "dist",
+            "freedesktop_os_release",
+            "functools",
+            "invalidate_caches",
+            "ios_ver",
+            "itertools",
+            "java_ver",
+            "libc_ver",
+            "linux_distribution",
+            "mac_ver",
+            "machine",
+            "node",
+            "os",
+            "platform",
+            "popen",
+            "processor",
+            "python_branch",
+            "python_build",
+            "python_compiler",
+            "python_implementation",
+            "python_revision",
+            "python_version",
+            "python_version_tuple",
+            "re",
+            "release",
+            "shutil",
+            "struct",
+            "subprocess",
+            "sys",
+            "system",
+            "system_alias",
+            "uname",
+            "uname_result",
+            "version",
+            "warnings",
+            "win32_edition",
+            "win32_is_iot",
+            "win32_ver",
+        }
+    ),
+}
+
+
 #: Pickle-policy families that configs name legitimately (`from_pretrained`, hub downloads).
 _CONFIG_NORMAL_FAMILIES: Final = frozenset({"nested-unpickler", "network"})
 
@@ -132,9 +241,36 @@ def _pickle_policy_denies(name: str) -> bool:
     parts = name.split(".")
     for i in range(len(parts) - 1, 0, -1):
         module, qualname = ".".join(parts[:i]), ".".join(parts[i:])
-        if not policy.valid_name(module, qualname):
+        if not policy.valid_name(module, qualname) or _not_the_stdlib_module(parts[i:]):
             continue
         verdict = policy.classify(module, qualname)
         if verdict.kind == policy.DANGER and verdict.family not in _CONFIG_NORMAL_FAMILIES:
             return True
+    return False
+
+
+def _not_the_stdlib_module(qparts: list[str]) -> bool:
+    """True when the first re-export-looking segment of this split (`io` in
+    `nemo.lightning` + `io.pl.MegatronCheckpointIO`) cannot be the standard module of that
+    name, because the segment after it is nothing that module defines.
+
+    Config loaders reach `a.b.io.pl` by getattr on `a.b` or by importing `a.b.io.pl`
+    (Hydra's `_locate`, `pydoc.locate`, Keras' module + name): were `a.b.io` the standard
+    `io`, `getattr(io, "pl")` fails and the import finds the package's own `a.b.io.pl`,
+    the object the split `a.b.io` + `pl...` names, which is judged on its own. So this split
+    is skipped; the others still are judged, a later `os` (`a.io.pl.os.system`) included.
+    Kept narrow: only the standard modules `_STDLIB_ATTRIBUTES` lists (plain modules, no
+    submodules), a segment that is private or ALL-CAPS (a constant, `SIGKILL`) may be the
+    module's, and nothing before the segment may be private (a dunder walk)."""
+    for k, part in enumerate(qparts):
+        if part.startswith("_"):
+            return False
+        head = policy.reexported_module(part)
+        if head is None:
+            continue
+        known = _STDLIB_ATTRIBUTES.get(head)
+        if known is None or k + 1 >= len(qparts):
+            return False
+        after = qparts[k + 1]
+        return not (after in known or after.startswith("_") or after.isupper())
     return False

@@ -480,6 +480,7 @@ _MODULE_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "tensorflow.compat.v1.io",
         "tensorflow.compat.v1.gfile",
         "tensorflow.python.lib.io.file_io",
+        "tensorflow.python.platform.gfile",
         # Files: File(path, "w") creates or truncates any path
         "h5py",
     ),
@@ -730,6 +731,9 @@ _NAME_FAMILIES: Final[dict[str, tuple[str, ...]]] = {
         "tensorflow.keras.models.load_model",
         "tensorflow.saved_model.load",
         "transformers.modeling_utils.load_state_dict",
+        # NeMo 2: reads the io.json of the path it is given and builds what it names
+        "nemo.lightning.io.load_context",
+        "nemo.lightning.io.api.load_context",
     ),
     "native": (
         "torch.ops.load_library",
@@ -1450,9 +1454,70 @@ _DEEPSPEED_SAVED: Final = (
     "deepspeed.runtime.zero.config.ZeroStageEnum",
     "deepspeed.utils.tensor_fragment.fragment_address",
 )
+#: NLTK's trained taggers and classifiers as `pickle.dump` saves them (nltk_data's
+#: `*.pickle` beside punkt's): their `__init__`s store arguments or count the corpus they
+#: are given, FreqDist is a Counter, the ProbDists compute from a FreqDist; no file, import
+#: or eval (ConditionalProbDist, which calls the factory it is given, is left out).
+_NLTK_SAVED: Final = (
+    *(
+        f"nltk.tag.sequential.{cls}"
+        for cls in (
+            "DefaultTagger",
+            "NgramTagger",
+            "UnigramTagger",
+            "BigramTagger",
+            "TrigramTagger",
+            "AffixTagger",
+        )
+    ),
+    "nltk.classify.naivebayes.NaiveBayesClassifier",
+    "nltk.classify.decisiontree.DecisionTreeClassifier",
+    *(
+        f"nltk.probability.{cls}"
+        for cls in (
+            "FreqDist",
+            "MLEProbDist",
+            "LidstoneProbDist",
+            "LaplaceProbDist",
+            "ELEProbDist",
+            "DictionaryProbDist",
+        )
+    ),
+)
+#: river's online models as pickled: estimators, tree nodes and splitters, statistics and
+#: optimizers whose `__init__` stores parameters (StandardScaler's `__setstate__` only
+#: defaults a missing attribute), and the Rust VectorDict, rebuilt from its dict, default
+#: factory (called on a missing key, as defaultdict's) and mask.
+_RIVER_SAVED: Final = tuple(
+    f"river.{name}"
+    for name in (
+        "tree.hoeffding_tree_classifier.HoeffdingTreeClassifier",
+        "tree.nodes.htc_nodes.LeafMajorityClass",
+        "tree.nodes.htc_nodes.LeafNaiveBayes",
+        "tree.nodes.htc_nodes.LeafNaiveBayesAdaptive",
+        "tree.nodes.branch.NumericBinaryBranch",
+        "tree.nodes.branch.NominalBinaryBranch",
+        "tree.nodes.branch.NumericMultiwayBranch",
+        "tree.nodes.branch.NominalMultiwayBranch",
+        "tree.splitter.gaussian_splitter.GaussianSplitter",
+        "proba.gaussian.Gaussian",
+        "stats.mean.Mean",
+        "stats.var.Var",
+        "compose.pipeline.Pipeline",
+        "preprocessing.scale.StandardScaler",
+        "linear_model.log_reg.LogisticRegression",
+        "optim.sgd.SGD",
+        "optim.schedulers.Constant",
+        "optim.losses.Log",
+        "optim.initializers.Zeros",
+        "_river_rust.vectordict.VectorDict",
+    )
+)
 _LIBRARY_SAFE: Final = (
     *_SB3_SAVED,
     *_DEEPSPEED_SAVED,
+    *_NLTK_SAVED,
+    *_RIVER_SAVED,
     "nltk.tokenize.punkt.PunktSentenceTokenizer",
     "nltk.tokenize.punkt.PunktParameters",
     "nltk.tokenize.punkt.PunktLanguageVars",
@@ -1912,6 +1977,15 @@ def _alias(module: str) -> str:
     head, sep, rest = module.partition(".")
     mapped = _ALIASES.get(head)
     return f"{mapped}{sep}{rest}" if mapped else module
+
+
+def reexported_module(part: str) -> str | None:
+    """The dangerous module a qualname segment stands for when it is a re-exported alias
+    (`_ANYWHERE`: `torch.serialization.pickle`, `collections._sys`), or None."""
+    head = _ALIASES.get(part, part)
+    if head not in _ANYWHERE and head.startswith("_") and head.lstrip("_") in _ANYWHERE:
+        head = head.lstrip("_")
+    return head if head in _ANYWHERE else None
 
 
 def _module_family(module: str) -> str | None:

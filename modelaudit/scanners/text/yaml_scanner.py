@@ -14,7 +14,12 @@ from typing import Any, Final
 from ... import rules
 from ...budget import BudgetExceeded, WorkBudget, report_budget
 from ...formats import Format
-from ...rules.text import YAML_ALIAS_BOMB, YAML_CUSTOM_TAG, YAML_PYTHON_TAG
+from ...rules.text import (
+    JSON_DANGEROUS_TARGET,
+    YAML_ALIAS_BOMB,
+    YAML_CUSTOM_TAG,
+    YAML_PYTHON_TAG,
+)
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from .instantiation import (
     EVAL_KEYS,
@@ -40,6 +45,11 @@ from .json_scanner import (
     report_target,
 )
 from .loader_args import ARGUMENT_KEYS, LoaderArgs, may_matter
+from .rl_zoo import EVAL_KEYS as RL_ZOO_EVAL_KEYS
+from .rl_zoo import MAX_TEXT as RL_ZOO_MAX_TEXT
+from .rl_zoo import WRAPPER_KEYS as RL_ZOO_WRAPPER_KEYS
+from .rl_zoo import is_rl_zoo_config
+from .rl_zoo import judge as judge_rl_zoo
 
 MAX_YAML_BYTES: Final = 16 * 1024 * 1024
 _MAX_EXPANDED: Final = 1_000_000
@@ -129,6 +139,8 @@ class YamlScanner(BaseScanner):
             return result
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         walk = _EventWalk(self, path, result)
+        if is_rl_zoo_config(path):
+            walk.rl_zoo = yaml.resolver.Resolver()
         try:
             with open(path, "rb") as f:
                 for event in yaml.parse(f, Loader=loader):
@@ -210,6 +222,7 @@ class _Open:
         "target",
         "target_next",
         "via",
+        "wrappers",
     )
 
     def __init__(self, is_map: bool, anchor: str | None) -> None:
@@ -228,6 +241,9 @@ class _Open:
         self.args: LoaderArgs | None = None
         #: The key this node is the value of in its parent mapping.
         self.via: str | None = None
+        #: RL Zoo `env_wrapper` lists: 1 for the list (its scalars are wrapper names), 2
+        #: for a `{name: kwargs}` item (its keys are).
+        self.wrappers = 0
 
     def see_arg(self, key: str | None, value: str, plain: bool) -> None:
         if may_matter(key, value):
@@ -252,6 +268,9 @@ class _EventWalk:
         self.expanded = 0
         self.distinct = 0
         self.events = 0
+        #: Set for an RL Zoo `config.yml` (see rl_zoo): tells plain scalars that YAML reads
+        #: as strings from booleans and numbers.
+        self.rl_zoo: Any = None
 
     def event(self, event: Any, yaml: Any) -> bool:
         """Consume one event; False when the walk must stop (too deep or too long)."""
@@ -272,6 +291,11 @@ class _EventWalk:
             parent = self.stack[-1] if self.stack else None
             if parent is not None and parent.is_map and parent.items % 2 == 1:
                 node.via = parent.key
+            if parent is not None and self.rl_zoo is not None:
+                if self._wrapper_value(parent):
+                    node.wrappers = 2 if node.is_map else 1
+                elif parent.wrappers == 1 and node.is_map:
+                    node.wrappers = 2
             if tag and str(tag).startswith(_CALL_TAGS):
                 how, _, target = str(tag).partition(":")
                 node.target = (target, f"{how}: tag", pos)
@@ -343,8 +367,18 @@ class _EventWalk:
         if not top.is_map:
             if top.via in ARGUMENT_KEYS:
                 top.see_arg(None, value, plain)
+            if self.rl_zoo is not None:
+                if top.wrappers == 1 or self._wrapper_value(top):
+                    self._rl_zoo_wrapper(value, pos)
+                # RL Zoo saves an OrderedDict: a sequence of [key, value] pairs
+                if top.items == 0:
+                    top.key = value if len(value) <= 64 else None
+                elif top.items == 1 and top.key in RL_ZOO_EVAL_KEYS:
+                    self._rl_zoo_value(top.key, value, pos, plain)
             return
         if top.items % 2 == 0:
+            if top.wrappers == 2:
+                self._rl_zoo_wrapper(value, pos)
             top.target_next = value if value in _KEYS else None
             top.key = value if len(value) <= 64 else None
             return
@@ -353,6 +387,10 @@ class _EventWalk:
         elif top.key in REPOSITORY_KEYS and top.repository is None:
             top.repository = value[:200]
         top.see_arg(top.key, value, plain)
+        if self.rl_zoo is not None and top.key in RL_ZOO_EVAL_KEYS:
+            self._rl_zoo_value(top.key, value, pos, plain)
+        elif self.rl_zoo is not None and top.key in RL_ZOO_WRAPPER_KEYS:
+            self._rl_zoo_wrapper(value, pos)
         if top.target_next in EVAL_KEYS:
             report_eval_text(self.scanner, value, self.path, top.target_next, self.result)
         elif top.target_next in LEGACY_TARGET_KEYS:
@@ -364,6 +402,48 @@ class _EventWalk:
             report_target(self.scanner, value, self.path, f"pos {pos}", self.result, how=how)
             if top.target_next in REMOTE_CODE_TARGETS:
                 top.target = (value, how, pos)
+
+    @staticmethod
+    def _wrapper_value(node: _Open) -> bool:
+        """Whether the next item of `node` is the value of an RL Zoo wrapper key (a mapping's
+        or an OrderedDict pair's)."""
+        if node.key not in RL_ZOO_WRAPPER_KEYS:
+            return False
+        return node.items % 2 == 1 if node.is_map else node.items == 1
+
+    def _rl_zoo_wrapper(self, value: str, pos: int | None) -> None:
+        """rl_zoo3's `get_wrapper_class` imports the module of each name and calls the class
+        with the environment and the item's keyword arguments."""
+        report_target(
+            self.scanner, value, self.path, f"pos {pos}", self.result, how="RL Zoo wrapper"
+        )
+
+    def _rl_zoo_value(self, key: str, value: str, pos: int | None, plain: bool) -> None:
+        """A string that rl_zoo3 passes to eval(): plain data stays quiet."""
+        import yaml
+
+        if plain and self.rl_zoo.resolve(yaml.ScalarNode, value, (True, False)) != (
+            "tag:yaml.org,2002:str"
+        ):
+            return  # `normalize: true` is a boolean, never evaluated
+        found = judge_rl_zoo(value)
+        location = self.scanner.location(self.path, pos=pos)
+        if found is None:
+            exc = BudgetExceeded(f"RL Zoo {key} text", RL_ZOO_MAX_TEXT)
+            report_budget(self.result, location, exc)
+        elif found:
+            shown = value if len(value) <= 120 else value[:117] + "..."
+            self.result.add_issue(
+                f"RL Zoo config {key} '{shown}' is evaluated as Python and reaches "
+                f"{', '.join(found)}",
+                severity=IssueSeverity.CRITICAL,
+                location=location,
+                details={"key": key, "text": shown, "reaches": found},
+                why=f"{RL_ZOO_EVAL_KEYS[key]} passes this string to eval(): what it calls "
+                "runs on the machine that loads the model. RL Zoo writes plain dict(...) "
+                "literals here.",
+                rule=JSON_DANGEROUS_TARGET,
+            )
 
     def _remote_code(self, done: _Open) -> None:
         """A closed node turns trust_remote_code on in itself or below: reported on the
