@@ -12,6 +12,7 @@ import pytest
 
 from modelaudit.findings import FileStatus, IssueSeverity
 from modelaudit.rules import pickle as R
+from modelaudit.scanners.pickle.pure_code import verify_code_args
 from tests.pickle._old_cloudpickle import constant_fn, dumps38, get_linear_fn, linear_schedule
 from tests.pickle._pickle_corpus import critical, scan, warnings_of
 
@@ -165,3 +166,75 @@ def test_the_code_type_through_copyreg_newobj_is_critical() -> None:
     patched = data.replace(b"\x8c\x0a_slotnames", b"\x8c\x0a__newobj__")
     assert patched != data
     _assert_carried_critical(patched)
+
+
+def _args(code: bytes, **changes: Any) -> tuple[Any, ...]:
+    """Arguments of `def f(x): ...` with one free variable, in the 3.8 layout."""
+    fields: dict[str, Any] = {
+        "argcount": 1,
+        "posonly": 0,
+        "kwonly": 0,
+        "nlocals": 1,
+        "stacksize": 2,
+        "flags": 0x13,
+        "code": code,
+        "consts": (None, 1.5),
+        "names": (),
+        "varnames": ("x",),
+        "filename": "f.py",
+        "name": "f",
+        "firstlineno": 1,
+        "lnotab": b"",
+        "freevars": ("v",),
+        "cellvars": (),
+    }
+    fields.update(changes)
+    return tuple(fields.values())
+
+
+RETURN_X = b"|\x00S\x00"
+
+
+def test_the_verifier_accepts_plain_code_and_a_jump_valid_in_both_units() -> None:
+    assert verify_code_args(_args(RETURN_X)) == "f"
+    # LOAD_FAST 0; POP_JUMP_IF_FALSE 4 (byte 4 in 3.8, byte 8 in 3.10); two returns
+    branches = b"|\x00r\x04d\x01S\x00d\x00S\x00"
+    assert verify_code_args(_args(branches)) == "f"
+    assert verify_code_args(_args(b"n\x00" + RETURN_X)) == "f"  # JUMP_FORWARD 0
+
+
+def test_the_verifier_rejects_what_could_reach_out() -> None:
+    rejected = [
+        _args(RETURN_X, names=("system",)),
+        _args(RETURN_X, names=["x"]),
+        _args(RETURN_X, cellvars=("c",)),
+        _args(RETURN_X, consts=(None, (1, compile("0", "", "eval")))),
+        _args(RETURN_X, flags=0x13 | 0x20),  # generator
+        _args(RETURN_X, argcount=2),  # more arguments than locals
+        _args(RETURN_X, varnames=("x", "y")),
+        _args(b"t\x00S\x00"),  # LOAD_GLOBAL
+        _args(b"j\x00S\x00"),  # LOAD_ATTR
+        _args(b"G\x00S\x00"),  # LOAD_BUILD_CLASS
+        _args(b"\x90\x01" + RETURN_X),  # EXTENDED_ARG
+        _args(b"|\x01S\x00"),  # local out of range
+        _args(b"\x88\x01S\x00"),  # free variable out of range
+        _args(b"d\x02S\x00"),  # constant out of range
+        _args(b"|\x00|\x00k\x06S\x00"),  # COMPARE_OP `in`
+        _args(b"|\x00|\x00|\x00\x17\x00\x17\x00S\x00"),  # stack deeper than 2
+        _args(b"\x17\x00S\x00"),  # pops an empty stack
+        _args(b"|\x00|\x00S\x00"),  # returns with two values on the stack
+        _args(b"|\x00"),  # runs off the end
+        _args(b"|\x00r\x00S\x00"),  # jumps backwards
+        _args(b"|\x00r\x07d\x01S\x00d\x00S\x00"),  # into the middle of an instruction
+        _args(b"|\x00r\x08d\x01S\x00d\x00S\x00"),  # 3.10's unit lands past the end
+        _args(RETURN_X)[:15],
+        (*_args(RETURN_X), b""),
+    ]
+    assert [verify_code_args(a) for a in rejected] == [None] * len(rejected)
+
+
+def test_constants_shared_through_the_memo_are_bounded() -> None:
+    shared: tuple[Any, ...] = (1.0,) * 256
+    for _ in range(3):
+        shared = (shared,) * 256
+    assert verify_code_args(_args(RETURN_X, consts=(None, shared))) is None

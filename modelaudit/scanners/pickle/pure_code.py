@@ -75,15 +75,17 @@ def verify_code_args(args: Any) -> str | None:
     ints = (argcount, posonly, kwonly, nlocals, stacksize, flags, firstlineno)
     if not all(type(i) is int for i in ints) or min(ints[:6]) < 0:
         return None
-    if names != () or cellvars != () or type(code) is not bytes or type(lnotab) is not bytes:
+    if type(names) is not tuple or names or type(cellvars) is not tuple or cellvars:
+        return None
+    if type(code) is not bytes or type(lnotab) is not bytes:
         return None
     if not (_str_tuple(varnames) and _str_tuple(freevars)):
         return None
-    if type(filename) is not str or type(name) is not str or not name.isidentifier():
+    if type(filename) is not str or type(name) is not str or not 0 < len(name) <= 200:
         return None
     if type(consts) is not tuple or len(consts) > MAX_CONSTS:
         return None
-    if not all(_plain(c, _CONST_DEPTH) for c in consts):
+    if not _plain(consts, _CONST_DEPTH, [MAX_CONSTS * 4]):
         return None
     if flags & _REQUIRED_FLAGS != _REQUIRED_FLAGS or flags & ~_ALLOWED_FLAGS:
         return None
@@ -99,15 +101,23 @@ def verify_code_args(args: Any) -> str | None:
 
 
 def _str_tuple(value: Any) -> bool:
-    return type(value) is tuple and all(type(v) is str and v.isidentifier() for v in value)
+    return (
+        type(value) is tuple
+        and len(value) <= MAX_CONSTS
+        and all(type(v) is str and v.isidentifier() for v in value)
+    )
 
 
-def _plain(value: Any, depth: int) -> bool:
-    """A constant the compiler could have made: no object the pickle built."""
+def _plain(value: Any, depth: int, budget: list[int]) -> bool:
+    """A constant the compiler could have made: no object the pickle built. Tuples shared
+    through the memo are counted each time they are met (`budget` values in all)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
     if value is None or value is Ellipsis or type(value) in (bool, int, float, complex, str, bytes):
         return True
     if type(value) in (tuple, frozenset) and depth > 0 and len(value) <= MAX_CONSTS:
-        return all(_plain(v, depth - 1) for v in value)
+        return all(_plain(v, depth - 1, budget) for v in value)
     return False
 
 
