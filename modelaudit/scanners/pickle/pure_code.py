@@ -243,6 +243,8 @@ class Carried:
 
     def __init__(self) -> None:
         self.made: dict[int, tuple[Any, str, str]] = {}
+        #: An unverified code-object finding was reported: the stream is CRITICAL anyway.
+        self.spoiled = False
 
     def add(self, obj: Any, kind: str, qualname: str) -> None:
         if len(self.made) < MAX_MADE:

@@ -194,6 +194,9 @@ class Session:
         #: A call-judged global was imported: what calls are handed may call it out of sight
         #: (`judged_handover`); one test per call until then.
         self.handover = False
+        #: The handover check is on for a loads-by-name global (not only for cloudpickle's
+        #: code type, which needs it only while the stream may still carry verified code).
+        self.handover_by_name = False
         #: Partials registered or handed over, by id: (partial, via, arguments it gets or
         #: None when only handed over); judged again when a later BUILD changes them.
         self.held: dict[int, list[tuple[Obj, str, tuple[Any, ...] | None, Any]]] = {}
@@ -251,6 +254,15 @@ class Session:
         opcode: str,
         **extra: Any,
     ) -> None:
+        if (
+            "pure" not in extra
+            and severity is IssueSeverity.CRITICAL
+            and extra.get("family") == "code-object"
+            and not self.carried.spoiled
+        ):
+            # this stream carries code that is CRITICAL anyway: stop watching the code type
+            self.carried.spoiled = True
+            self.handover = self.handover_by_name
         # a verified cloudpickle helper call must not hide an unverified one rendered alike
         if "pure" in extra:
             key = f"{message}\x00{extra.get('pure_function') or extra.get('pure_code') or ''}"
@@ -360,7 +372,7 @@ class Session:
             self.escapers.add(id(cls))
         elif verdict.kind == SHAPE and verdict.special == "loads_by_name":
             self.call_judged.add(id(cls))
-            self.handover = True
+            self.handover = self.handover_by_name = True
         return cls
 
     def make_class(
@@ -531,7 +543,8 @@ class Session:
         cls = self.make_class(module, f"{qual}()", verdict)
         self.carried.add(cls, "maker", "")
         self.call_judged.add(id(cls))
-        self.handover = True
+        if not self.carried.spoiled:
+            self.handover = True
         return cls
 
     def dangerous_arguments(self, verdict: Verdict, name: str, args: tuple[Any, ...]) -> None:
