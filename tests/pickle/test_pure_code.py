@@ -208,6 +208,7 @@ def test_the_verifier_rejects_what_could_reach_out() -> None:
         _args(RETURN_X, names=("system",)),
         _args(RETURN_X, names=["x"]),
         _args(RETURN_X, cellvars=("c",)),
+        _args(RETURN_X, lnotab=b"\x02"),
         _args(RETURN_X, consts=(None, (1, compile("0", "", "eval")))),
         _args(RETURN_X, flags=0x13 | 0x20),  # generator
         _args(RETURN_X, argcount=2),  # more arguments than locals

@@ -79,6 +79,8 @@ def verify_code_args(args: Any) -> str | None:
         return None
     if type(code) is not bytes or type(lnotab) is not bytes:
         return None
+    if len(lnotab) % 2 or len(lnotab) > MAX_CODE:  # line tables are read two bytes at a time
+        return None
     if not (_str_tuple(varnames) and _str_tuple(freevars)):
         return None
     if type(filename) is not str or type(name) is not str or not 0 < len(name) <= 200:
