@@ -22,7 +22,8 @@ _MAX_NAMES: Final = 16
 
 
 def collapse_carried_code(issues: list[Issue], start: int) -> None:
-    """Replace the code-rebuilding findings in `issues[start:]` by one CRITICAL finding."""
+    """Replace the code-rebuilding findings in `issues[start:]` by one finding: CRITICAL,
+    or INFO when they only rebuild functions from verified names-free bytecode."""
     carried = [
         i
         for i in issues[start:]
@@ -48,10 +49,30 @@ def collapse_carried_code(issues: list[Issue], start: int) -> None:
     tools = sorted({h.split(".", 1)[0] for h in helpers}) or ["the pickle"]
     what = f"class {', '.join(classes)}" if classes else "functions"
     first = carried[0]
+    pure = _pure_names(carried)
+    if pure:
+        message = (
+            f"This file carries Python functions whose code names no global, attribute or "
+            f"module ({', '.join(pure)}): they compute only on their arguments and the "
+            "objects this pickle gives them"
+        )
+        why = (
+            "The bytecode was verified: no names, only loads, arithmetic, comparisons and "
+            "returns, every index in range (CPython 3.8-3.10 layout). What it computes on is "
+            "judged as the rest of the pickle is."
+        )
+    else:
+        message = (
+            f"This file carries Python code that runs when loaded ({' and '.join(tools)} "
+            f"rebuilds {what} from bytecode stored in the file)"
+        )
+        why = (
+            "Loading runs this code with the loading user's rights: it can do anything. The "
+            "scanner does not decompile it, so nothing about what it does was verified."
+        )
     summary = Issue(
-        f"This file carries Python code that runs when loaded ({' and '.join(tools)} rebuilds "
-        f"{what} from bytecode stored in the file)",
-        severity=IssueSeverity.CRITICAL,
+        message,
+        severity=IssueSeverity.INFO if pure else IssueSeverity.CRITICAL,
         location=first.location,
         details={
             "family": CODE_FAMILY,
@@ -64,11 +85,28 @@ def collapse_carried_code(issues: list[Issue], start: int) -> None:
             "classes": classes,
             "positions": sorted(positions),
             "opcodes": len(carried),
+            **({"verified": True} if pure else {}),
         },
-        why="Loading runs this code with the loading user's rights: it can do anything. The "
-        "scanner does not decompile it, so nothing about what it does was verified.",
+        why=why,
         rule=R.CARRIED_CODE,
     )
     dropped = {id(i) for i in carried}
     rest = [i for i in issues[start:] if id(i) not in dropped]
     issues[start:] = [summary, *rest]
+
+
+def _pure_names(carried: list[Issue]) -> list[str]:
+    """The functions' names when every finding is a cloudpickle helper rebuilding a function
+    from verified bytecode (`pure_code.py`) and at least one code object was verified; else
+    nothing, and the file carries code that may do anything."""
+    if not all(i.details.get("pure") for i in carried):
+        return []
+    functions = [i.details.get("pure_function") for i in carried]
+    codes = [i.details.get("pure_code") for i in carried]
+    if not any(codes):
+        return []
+    names: list[str] = []
+    for name in functions if any(functions) else codes:
+        if isinstance(name, str) and name and name not in names and len(names) < _MAX_NAMES:
+            names.append(name)
+    return names

@@ -17,7 +17,7 @@ from typing import Any
 
 from ...findings import Issue, IssueSeverity, ScanResult
 from ...rules import pickle as R
-from . import deferred, instance_hooks, policy
+from . import deferred, instance_hooks, policy, pure_code
 from .deferred import Later
 from .exec_state import TEMPLATE_KEY, foreign_template, template_of
 from .policy import DANGER, SAFE, SHAPE, UNKNOWN, Verdict
@@ -112,6 +112,7 @@ _KEEP = _WRAPPERS | {"numpy.dtype"}
 #: Allowed callables whose result may itself be a class (and so the cls of a NEWOBJ).
 _TYPE_RESULTS = frozenset({"builtins.type"})
 _RECONSTRUCTOR = "copyreg._reconstructor"
+_NEWOBJ = frozenset({"copyreg.__newobj__", "copyreg.__newobj_ex__"})
 
 
 class JoblibLayout(Exception):
@@ -188,9 +189,14 @@ class Session:
         #: Globals judged when called (loads-by-name classes): handed to another callable
         #: (partial, map, filter, numpy.vectorize...) they are called out of sight.
         self.call_judged: set[int] = set()
+        #: Code objects verified by `pure_code.py` and the functions cloudpickle made of them.
+        self.carried = pure_code.Carried()
         #: A call-judged global was imported: what calls are handed may call it out of sight
         #: (`judged_handover`); one test per call until then.
         self.handover = False
+        #: The handover check is on for a loads-by-name global (not only for cloudpickle's
+        #: code type, which needs it only while the stream may still carry verified code).
+        self.handover_by_name = False
         #: Partials registered or handed over, by id: (partial, via, arguments it gets or
         #: None when only handed over); judged again when a later BUILD changes them.
         self.held: dict[int, list[tuple[Obj, str, tuple[Any, ...] | None, Any]]] = {}
@@ -248,11 +254,25 @@ class Session:
         opcode: str,
         **extra: Any,
     ) -> None:
-        if message in self._messages:
+        if (
+            "pure" not in extra
+            and severity is IssueSeverity.CRITICAL
+            and extra.get("family") == "code-object"
+            and not self.carried.spoiled
+        ):
+            # this stream carries code that is CRITICAL anyway: stop watching the code type
+            self.carried.spoiled = True
+            self.handover = self.handover_by_name
+        # a verified cloudpickle helper call must not hide an unverified one rendered alike
+        if "pure" in extra:
+            key = f"{message}\x00{extra.get('pure_function') or extra.get('pure_code') or ''}"
+        else:
+            key = message
+        if key in self._messages:
             return
         if self.issue_count >= _MAX_ISSUES and severity is not IssueSeverity.CRITICAL:
             return
-        self._messages.add(message)
+        self._messages.add(key)
         self.issue_count += 1
         self.meaningful = True
         pos = self.pos() if self.pos is not None else None
@@ -320,6 +340,7 @@ class Session:
                 if ("." in name or verdict.family == "dunder-walk")
                 else R.DANGEROUS_GLOBAL
             )
+            helper = verdict.family == "code-object" and pure_code.is_helper(module, name)
             self.report(
                 "global",
                 self.n_globals,
@@ -331,6 +352,7 @@ class Session:
                 name,
                 opcode,
                 family=verdict.family,
+                **({"pure": "helper"} if helper else {}),
             )
         elif verdict.kind == UNKNOWN:
             if policy.valid_name(module, name):
@@ -350,7 +372,7 @@ class Session:
             self.escapers.add(id(cls))
         elif verdict.kind == SHAPE and verdict.special == "loads_by_name":
             self.call_judged.add(id(cls))
-            self.handover = True
+            self.handover = self.handover_by_name = True
         return cls
 
     def make_class(
@@ -414,6 +436,8 @@ class Session:
                     if len(args) >= 2:
                         self.base_init(args[1], args[2:3])
                 elif name in _PARTIALS:
+                    if args and self.carried.kind_of(args[0]) == "maker":
+                        self.check_handed_over(name, args[:1], None)
                     # a partial keeps its arguments and, after BUILD, its state
                     # (func, args, kwargs, dict); NEWOBJ builds it too (partial.__new__).
                     # Handed to a callable it matters only if it wraps a call-judged class,
@@ -429,6 +453,10 @@ class Session:
                         obj = Obj(name, verdict, module, qual)
                         obj.data = [args, None, kwargs]
                         return obj
+            if self.carried.made and name in _NEWOBJ and args:
+                made = self.newobj_of_maker(name, args)
+                if made is not None:
+                    return made
             if name in _KEEP:
                 obj = Obj(name, verdict, module, qual)
                 obj.data = [args, None]
@@ -437,6 +465,11 @@ class Session:
         if kind == SHAPE:
             return self.shaped(callee, verdict, name, module, qual, args, kwargs, op)
         if kind == DANGER:
+            role = (
+                self.carried.call_role(module, qual, args, kwargs)
+                if verdict.family == "code-object"
+                else ""
+            )
             self.report(
                 "call",
                 self.n_calls,
@@ -448,8 +481,15 @@ class Session:
                 qual,
                 op,
                 family=verdict.family,
+                **self.pure_details(role, args),
             )
             self.dangerous_arguments(verdict, name, args)
+            if role in ("maker", "function_maker"):
+                return self.code_maker(module, qual, role)
+            if role == "function":
+                made = Obj(name, verdict, module, f"{qual}()")
+                self.carried.add(made, "function", "")
+                return made
             if name in deferred.NAMES and op != "NEWOBJ":
                 self.register(name, args, kwargs, 0)
         elif name in _GETITEM_CALLS and len(args) >= 2 and isinstance(args[1], str):
@@ -459,6 +499,53 @@ class Session:
         # An instance stands for the result: cheap even for millions of custom objects. A
         # NEWOBJ on it (a real loader might get a class) sends the stream to the fallback.
         return Obj(name, verdict, module, f"{qual}()" if qual else "")
+
+    def pure_details(self, role: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        """Finding details naming what a cloudpickle helper call builds (`carried_code.py`
+        turns a stream of nothing else into one INFO)."""
+        if not role:
+            return {}
+        if role == "setstate":
+            qualname = args[1][1].get("__qualname__")
+            if isinstance(qualname, str) and len(qualname) <= 200:
+                return {"pure": role, "pure_function": qualname}
+        return {"pure": role}
+
+    def newobj_of_maker(self, name: str, args: tuple[Any, ...]) -> Any:
+        """`copyreg.__newobj__(cls, *args)` is `cls.__new__(cls, *args)`: for the code and
+        function types that is their constructor, judged as a call of them."""
+        cls = args[0]
+        if self.carried.kind_of(cls) != "maker":
+            return None
+        if name == "copyreg.__newobj__":
+            cargs, ckwargs = tuple(args[1:]), None
+        else:
+            cargs = tuple(args[1]) if len(args) > 1 and isinstance(args[1], tuple) else ()
+            ckwargs = args[2] if len(args) > 2 and isinstance(args[2], dict) else None
+            if len(args) != 3 or ckwargs is None or cargs != args[1]:
+                ckwargs = {"": None}  # not the shape __newobj_ex__ takes: unverified
+        return self.shaped(
+            cls,
+            cls._ma_verdict,
+            cls._ma_name,
+            cls._ma_module,
+            cls._ma_qual,
+            cargs,
+            ckwargs or None,
+            "REDUCE",
+        )
+
+    def code_maker(self, module: str, qual: str, role: str) -> type:
+        """`_builtin_type("CodeType")` (or "FunctionType"): a stand-in judged when called
+        (`pure_code.py` verifies the bytecode it is given, a function must wrap verified
+        code); handed to any other callable, it is reported as called out of sight."""
+        verdict = Verdict(SHAPE, "code-object", policy.FAMILIES["code-object"], role)
+        cls = self.make_class(module, f"{qual}()", verdict)
+        self.carried.add(cls, "maker", "")
+        self.call_judged.add(id(cls))
+        if not self.carried.spoiled:
+            self.handover = True
+        return cls
 
     def dangerous_arguments(self, verdict: Verdict, name: str, args: tuple[Any, ...]) -> None:
         """What a dangerous callable does with its arguments: an unpickler's or code
@@ -591,6 +678,45 @@ class Session:
         op: str,
     ) -> Any:
         special = verdict.special
+        if special == "function_maker":
+            pure = not kwargs and 2 <= len(args) <= 5 and self.carried.kind_of(args[0]) == "code"
+            self.report(
+                "call",
+                self.n_calls,
+                f"Call to {render_call(name, args, kwargs)}",
+                IssueSeverity.CRITICAL,
+                R.DANGEROUS_CALL,
+                verdict.why,
+                module,
+                qual,
+                op,
+                family="code-object",
+                **({"pure": "function"} if pure else {}),
+            )
+            made = Obj(name, policy.danger("code-object"), module, f"{qual}()")
+            if pure:
+                self.carried.add(made, "function", "")
+            return made
+        if special == "maker":
+            qualname = None if kwargs else pure_code.verify_code_args(args)
+            self.report(
+                "call",
+                self.n_calls,
+                f"Call to {render_call(name, args, kwargs)}",
+                IssueSeverity.CRITICAL,
+                R.DANGEROUS_CALL,
+                verdict.why,
+                module,
+                qual,
+                op,
+                family="code-object",
+                **({"pure": "code", "pure_code": qualname} if qualname else {}),
+            )
+            self.dangerous_arguments(verdict, name, args)
+            code = Obj(name, policy.danger("code-object"), module, f"{qual}()")
+            if qualname:
+                self.carried.add(code, "code", qualname)
+            return code
         if special == "getattr":
             if len(args) in (2, 3) and isinstance(args[1], str):
                 return self.walk(args[0], args[1], name, op)
