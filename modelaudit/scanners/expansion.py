@@ -15,6 +15,11 @@ from typing import Any, Final
 DEFAULT_MAX_RATIO: Final = 250.0
 DEFAULT_RATIO_FLOOR: Final = 32 << 20
 DEFAULT_MAX_EXPANDED: Final = 8 * 1024**3
+#: Embedded-pickle candidates (`pickle/nested.py`) one top-level file may have scanned: a
+#: base, and one more per 64 KiB of the file. Candidates nest (a candidate's bytes hold
+#: more), so without one count for the whole file a 10 KB pickle cost 30,000 scans.
+CANDIDATE_BASE: Final = 4096
+CANDIDATE_PER_BYTES: Final = 64 << 10
 
 
 @dataclass
@@ -29,6 +34,11 @@ class ExpansionBudget:
     used: int = 0
     #: Why the budget ran out (the first refusal), None while there is room.
     exceeded: str | None = None
+    #: Embedded-pickle candidates scanned so far, and whether one was refused (reported once,
+    #: by the outermost pickle stream: a nested scan's own notes are not kept).
+    candidates: int = 0
+    candidates_refused: bool = False
+    candidates_reported: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], source_size: int = 0) -> ExpansionBudget:
@@ -67,6 +77,18 @@ class ExpansionBudget:
             f"the file expands past max_expanded_size={self.max_bytes} bytes across all "
             "nesting levels and members"
         )
+
+    @property
+    def candidate_cap(self) -> int:
+        return CANDIDATE_BASE + self.source_size // CANDIDATE_PER_BYTES
+
+    def take_candidate(self) -> bool:
+        """Count one embedded-pickle candidate scan; False once the file's share is spent."""
+        if self.candidates >= self.candidate_cap:
+            self.candidates_refused = True
+            return False
+        self.candidates += 1
+        return True
 
     def charge(self, count: int) -> bool:
         """Take `count` bytes before they are produced; False (and `exceeded` set) when

@@ -157,7 +157,7 @@ def scan_candidate(
     argument (a value a loader can unpickle); it is asked only once the candidate has
     findings to add, since answering it walks the outer stream.
     """
-    if depth > _limit(ctx):
+    if depth > _limit(ctx) or not ctx.expansion.take_candidate():
         return
     if data[:1] in (b"\x80", b"c") and _looks_like_pickle(data):
         _parse_candidate(data, at, result, location, ctx, depth, seen, encoding, scan, reachable)

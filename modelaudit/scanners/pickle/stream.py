@@ -199,10 +199,23 @@ def scan_pickle_stream(
             fileobj.seek(origin + info.end)
         except (OSError, ValueError):
             pass
+    if depth == 0:
+        _report_candidates_refused(result, ctx, location(info.end))
     collapse_carried_code(result.issues, first_issue)
     if ctx.config.get("strict"):
         _escalate_unknown(result.issues[first_issue:])
     return info
+
+
+def _report_candidates_refused(result: ScanResult, ctx: ScanContext, where: str) -> None:
+    """Embedded-pickle candidates left unscanned by the file's count: some bytes a loader
+    might unpickle were not judged, so the file is inconclusive (said once per file)."""
+    budget = ctx.expansion
+    if budget.candidates_refused and not budget.candidates_reported:
+        budget.candidates_reported = True
+        report_budget(
+            result, where, BudgetExceeded("embedded pickle candidates", budget.candidate_cap)
+        )
 
 
 def _escalate_unknown(issues: list[Issue]) -> None:
