@@ -8,7 +8,6 @@ found. The onnx library's operator schemas decide which ops of the standard doma
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Final
@@ -16,6 +15,7 @@ from typing import Final
 from ...budget import BudgetExceeded, report_budget
 from ...formats.onnx import MAX_NODE_KINDS, OnnxModel, OnnxNode, read_model
 from ...formats.protowire import WireError
+from ...lazy_re import LazyPattern
 from ...rules import frameworks as R
 from ..base import BaseScanner, IssueSeverity, ScanResult
 from ..keras.config import _escapes
@@ -162,7 +162,7 @@ ORT_MEMORY_ADDRESS: Final = "*/_ORT_MEM_ADDR_/*"
 
 #: The operator names of pnnx's own graph IR (`nn.Conv2d`, `F.relu`, `torch.cat`,
 #: `Tensor.view`, `pnnx.Input`, `prim::Constant`), which pnnx also writes as a debug ONNX file.
-_PNNX_OP: Final = re.compile(
+_PNNX_OP: Final = LazyPattern(
     r"(?:pnnx|nn|F|torch|Tensor|torchvision)\.[A-Za-z_][\w.]*|(?:prim|aten)::\w+"
 )
 _PNNX_ENDS: Final = frozenset({"pnnx.Input", "pnnx.Output"})

@@ -209,13 +209,8 @@ def is_dangerous_import(module: str, qualname: str) -> bool:
     """`is_dangerous_callable` for a name whose module part is known (a loader that imports
     `module` and follows `qualname`, as Fiddle's pyrefs say): no other split of the dotted
     path is tried, so a package's own `io` subpackage is not taken for the standard one."""
-    full = f"{module}.{qualname}"
-    if full in _DANGEROUS_NAMES:
+    if f"{module}.{qualname}" in _DANGEROUS_NAMES or _split_denied(module, qualname):
         return True
-    if policy.valid_name(module, qualname):
-        verdict = policy.classify(module, qualname)
-        if verdict.kind == policy.DANGER and verdict.family not in _CONFIG_NORMAL_FAMILIES:
-            return True
     if module in ("builtins", "__builtin__") and qualname in _DANGEROUS_BUILTINS:
         return True
     parts = module.split(".")
@@ -241,12 +236,18 @@ def _pickle_policy_denies(name: str) -> bool:
     parts = name.split(".")
     for i in range(len(parts) - 1, 0, -1):
         module, qualname = ".".join(parts[:i]), ".".join(parts[i:])
-        if not policy.valid_name(module, qualname) or _not_the_stdlib_module(parts[i:]):
-            continue
-        verdict = policy.classify(module, qualname)
-        if verdict.kind == policy.DANGER and verdict.family not in _CONFIG_NORMAL_FAMILIES:
+        if not _not_the_stdlib_module(parts[i:]) and _split_denied(module, qualname):
             return True
     return False
+
+
+def _split_denied(module: str, qualname: str) -> bool:
+    """The pickle policy denies `qualname` of `module`, in a family configs do not name
+    legitimately."""
+    if not policy.valid_name(module, qualname):
+        return False
+    verdict = policy.classify(module, qualname)
+    return verdict.kind == policy.DANGER and verdict.family not in _CONFIG_NORMAL_FAMILIES
 
 
 def _not_the_stdlib_module(qparts: list[str]) -> bool:

@@ -680,40 +680,16 @@ class Session:
         special = verdict.special
         if special == "function_maker":
             pure = not kwargs and 2 <= len(args) <= 5 and self.carried.kind_of(args[0]) == "code"
-            self.report(
-                "call",
-                self.n_calls,
-                f"Call to {render_call(name, args, kwargs)}",
-                IssueSeverity.CRITICAL,
-                R.DANGEROUS_CALL,
-                verdict.why,
-                module,
-                qual,
-                op,
-                family="code-object",
-                **({"pure": "function"} if pure else {}),
-            )
-            made = Obj(name, policy.danger("code-object"), module, f"{qual}()")
+            extra = {"pure": "function"} if pure else {}
+            made = self.code_object_call(name, module, qual, args, kwargs, verdict, op, extra)
             if pure:
                 self.carried.add(made, "function", "")
             return made
         if special == "maker":
             qualname = None if kwargs else pure_code.verify_code_args(args)
-            self.report(
-                "call",
-                self.n_calls,
-                f"Call to {render_call(name, args, kwargs)}",
-                IssueSeverity.CRITICAL,
-                R.DANGEROUS_CALL,
-                verdict.why,
-                module,
-                qual,
-                op,
-                family="code-object",
-                **({"pure": "code", "pure_code": qualname} if qualname else {}),
-            )
+            extra = {"pure": "code", "pure_code": qualname} if qualname else {}
+            code = self.code_object_call(name, module, qual, args, kwargs, verdict, op, extra)
             self.dangerous_arguments(verdict, name, args)
-            code = Obj(name, policy.danger("code-object"), module, f"{qual}()")
             if qualname:
                 self.carried.add(code, "code", qualname)
             return code
@@ -804,6 +780,34 @@ class Session:
                 return self.make_class(module, f"{qual}()", policy.danger("code-object"))
             return self.make_class("builtins", tname, policy.Verdict(SAFE))
         return Obj(name, policy.Verdict(SAFE), module, qual)
+
+    def code_object_call(
+        self,
+        name: str,
+        module: str,
+        qual: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        verdict: Verdict,
+        op: str,
+        extra: dict[str, Any],
+    ) -> Obj:
+        """A call of the code or function type cloudpickle hands out: CRITICAL, with `extra`
+        saying what `pure_code.py` verified of it (`carried_code.py` reads it)."""
+        self.report(
+            "call",
+            self.n_calls,
+            f"Call to {render_call(name, args, kwargs)}",
+            IssueSeverity.CRITICAL,
+            R.DANGEROUS_CALL,
+            verdict.why,
+            module,
+            qual,
+            op,
+            family="code-object",
+            **extra,
+        )
+        return Obj(name, policy.danger("code-object"), module, f"{qual}()")
 
     def dill_namedtuple(
         self, name: str, module: str, qual: str, args: tuple[Any, ...], op: str

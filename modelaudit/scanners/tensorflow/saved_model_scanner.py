@@ -40,13 +40,8 @@ from .op_names import TF_OP_NAMES, TF_TEXT_OPS
 from .text_proto import read_graph
 
 _SAVE_SCOPE: Final = re.compile(r"^save(_\d+)?$")
-_MAX_DEPTH: Final = 64
 #: Graphs inside graphs (DatasetFromGraph constants) read before the rest counts as unseen.
 _MAX_HIDDEN_DEPTH: Final = 4
-
-
-class _TooDeep(WireError):
-    """A limit of this reader, not a wire error: TensorFlow may still parse the message."""
 
 
 class _Reader:
@@ -153,20 +148,16 @@ class _Reader:
                     if ef == 1 and ewt == LENGTH:
                         key = self.w.text(ea, eb)
                     elif ef == 2 and ewt == LENGTH:
-                        values += self.attr_strings(ea, ea + eb, 0, blobs)
+                        values += self.attr_strings(ea, ea + eb, blobs)
                 node.attrs[key] = values
                 if key == "value":
                     node.blobs = blobs
         return node
 
-    def attr_strings(
-        self, start: int, end: int, depth: int, blobs: list[tuple[int, int]]
-    ) -> list[str]:
+    def attr_strings(self, start: int, end: int, blobs: list[tuple[int, int]]) -> list[str]:
         """String values of an AttrValue: `s`, `list.s`, `func.name`, string tensors (whose
         raw spans are added to `blobs`)."""
         out: list[str] = []
-        if depth > _MAX_DEPTH:
-            raise _TooDeep("attribute nesting too deep")
         for f, wt, a, b in self.w.fields(start, end):
             if wt != LENGTH:
                 continue
@@ -367,9 +358,8 @@ class TensorFlowScanner(BaseScanner):
                 # a fingerprint has no nodes; walking it as a graph catches a renamed one
                 try:
                     reader.graph_def(0, wire.size, "graph")
-                except WireError as exc:
-                    debug = os.path.basename(name).lower().startswith(_DEBUG_INFO_NAME)
-                    if isinstance(exc, _TooDeep) or not debug:
+                except WireError:
+                    if not os.path.basename(name).lower().startswith(_DEBUG_INFO_NAME):
                         raise
                     # debug info's file names are no NodeDefs: TensorFlow cannot parse it as
                     # a graph, so it is judged as what it says it is

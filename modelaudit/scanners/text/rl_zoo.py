@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from typing import Final
 
+from ...lazy_re import LazyPattern
 from ..pickle.callable_policy import config_normal_family, is_dangerous_callable
 
 #: Key -> who evaluates its string value.
@@ -39,7 +39,7 @@ _SAFE_CALLS: Final = frozenset(
 _ALIASES: Final[dict[str, str]] = {"th": "torch", "nn": "torch.nn", "np": "numpy"}
 #: Longer text is not judged (RL Zoo's are a line): the file is left inconclusive.
 MAX_TEXT: Final = 4096
-_RUN_DIR: Final = re.compile(r"(.+)_\d+")
+_RUN_DIR: Final = LazyPattern(r"(.+)_\d+")
 
 
 def is_rl_zoo_config(path: str) -> bool:
